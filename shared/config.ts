@@ -1,0 +1,31 @@
+/**
+ * Environment variables the handlers read (once, at module load, failing fast with the variable's name).
+ * infra/ sets them through the constructs' bind methods; the embedded runtime sets them for its handlers.
+ */
+export const EnvVar = {
+  TasksTable: 'TASKS_TABLE_NAME',
+  AgentsTable: 'AGENTS_TABLE_NAME',
+  StateMachineArn: 'STATE_MACHINE_ARN',
+  /** JSON object: role name -> queue URL. */
+  RoleQueueUrls: 'ROLE_QUEUE_URLS',
+  /** JSON array of user-defined or overriding roles (merged over the built-in catalog). */
+  RolesConfig: 'ROLES_CONFIG',
+  /** The role an agent worker function serves. */
+  AgentRole: 'AGENT_ROLE',
+  /** Executor to use when a role does not say (`simulated` by default). */
+  DefaultExecutor: 'DEFAULT_EXECUTOR',
+  /** Name or ARN of the Secrets Manager secret holding provider API keys (JSON: { anthropic, openai, http }). */
+  ProviderSecretId: 'PROVIDER_SECRET_ID',
+  /** WebSocket management endpoint for progress notifications. */
+  WebSocketEndpoint: 'WEBSOCKET_ENDPOINT',
+} as const;
+export type EnvVarName = (typeof EnvVar)[keyof typeof EnvVar];
+
+/** Reads a required variable, failing with its name. */
+export function requireEnv(name: EnvVarName, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[name];
+  if (value === undefined || value === '') {
+    throw new Error(`Missing required environment variable ${name}`);
+  }
+  return value;
+}

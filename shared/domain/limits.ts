@@ -1,0 +1,31 @@
+/**
+ * Named limits of the public contract. Each is enforced by the batch schema and documented in the README.
+ * Why these numbers: they keep one batch inside Step Functions' and DynamoDB's own quotas with room to spare.
+ */
+
+/** Tasks per batch. A Distributed Map item list of 2,000 task ids stays far below the 256 KiB state limit. */
+export const MAX_TASKS_PER_BATCH = 2_000;
+/** Characters in a task description: enough for a detailed spec, small enough for one DynamoDB item. */
+export const MAX_DESCRIPTION_CHARS = 32_768;
+/** Serialized size of a task's free `input` JSON (UTF-8 bytes). DynamoDB items are capped at 400 KB. */
+export const MAX_INPUT_BYTES = 64 * 1024;
+/** Direct dependencies of one task. Each one is an UpdateItem on completion of the dependency. */
+export const MAX_DEPENDENCIES_PER_TASK = 100;
+/** Upper bound a batch may ask for in `options.maxAttempts`. */
+export const MAX_ATTEMPTS_LIMIT = 10;
+/** Attempts per task when the batch does not say. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+/** Task id grammar (wire format). */
+export const TASK_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Batch id grammar: same alphabet as task ids, it ends up in keys and URLs. */
+export const BATCH_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Per-task timeout bounds in seconds (Step Functions TimeoutSeconds on the Dispatch state). */
+export const MIN_TASK_TIMEOUT_SECONDS = 1;
+export const MAX_TASK_TIMEOUT_SECONDS = 86_400;
+/** Default task priority (1 highest, 3 lowest). */
+export const DEFAULT_PRIORITY = 2;
+/** Entries in each of requirements.languages / frameworks / skills, and characters in one entry. */
+export const MAX_REQUIREMENT_ENTRIES = 32;
+export const MAX_REQUIREMENT_CHARS = 64;
+/** Simulated executor: longest simulated duration a task may ask for (1 hour). */
+export const MAX_SIMULATED_DURATION_MS = 3_600_000;

@@ -1,0 +1,135 @@
+/**
+ * The orchestration contract: state names of the state machine and the payload each Task state sends and
+ * receives. infra/ builds the ASL from these names, functions/ parse these payloads, and the embedded
+ * runtime maps each Task state name to its in-process handler. Change one side, change all three.
+ *
+ * Execution input -> ProcessTasks (Distributed Map over `items`, MaxConcurrencyPath $.concurrency)
+ *   child:  HasDependencies? --yes--> Gate (lambda invoke .waitForTaskToken) -> DependenciesOk?
+ *                                       DependenciesOk? --no--> SkipTask (Complete, outcome SKIPPED) -> end
+ *           Route (router fn) -> RouteDecision? DISPATCH -> Dispatch | WAIT -> WaitForCapacity -> Route
+ *                                               STOP -> end (task already terminal, e.g. cancelled)
+ *           Dispatch (sqs:sendMessage.waitForTaskToken; TimeoutSecondsPath, HeartbeatSecondsPath)
+ *             success -> CompleteTask (Complete, outcome SUCCEEDED) -> end
+ *             Catch States.ALL -> RecordAttempt -> RetryAllowed? yes -> Route | no -> FailTask (Complete, FAILED)
+ * -> Finalize (finalize fn) -> end
+ */
+import { z } from 'zod';
+import { BatchIdSchema, TaskIdSchema } from './schemas';
+
+export const StateName = {
+  ProcessTasks: 'ProcessTasks',
+  HasDependencies: 'HasDependencies',
+  Gate: 'Gate',
+  DependenciesOk: 'DependenciesOk',
+  SkipTask: 'SkipTask',
+  Route: 'Route',
+  RouteDecision: 'RouteDecision',
+  WaitForCapacity: 'WaitForCapacity',
+  Dispatch: 'Dispatch',
+  CompleteTask: 'CompleteTask',
+  RecordAttempt: 'RecordAttempt',
+  RetryAllowed: 'RetryAllowed',
+  FailTask: 'FailTask',
+  TaskDone: 'TaskDone',
+  Finalize: 'Finalize',
+} as const;
+export type StateName = (typeof StateName)[keyof typeof StateName];
+
+/** Which handler serves each Task state (functions/<name>.ts exports `handler`). */
+export const TaskStateHandler = {
+  [StateName.Gate]: 'gate',
+  [StateName.SkipTask]: 'complete',
+  [StateName.Route]: 'route',
+  [StateName.CompleteTask]: 'complete',
+  [StateName.RecordAttempt]: 'record-attempt',
+  [StateName.FailTask]: 'complete',
+  [StateName.Finalize]: 'finalize',
+} as const;
+
+/** Heartbeat interval the Dispatch state allows by default; workers beat at a third of it. */
+export const DEFAULT_HEARTBEAT_SECONDS = 60;
+/** How long a task waits before asking the router again when no agent has capacity. */
+export const CAPACITY_WAIT_SECONDS = 2;
+
+export const MapItemSchema = z.object({ taskId: TaskIdSchema, hasDeps: z.boolean() });
+export type MapItem = z.infer<typeof MapItemSchema>;
+
+/** StartExecution input, written by the submit and redrive use cases. */
+export const ExecutionInputSchema = z.object({
+  batchId: BatchIdSchema,
+  /** Task ids in topological order (stable, priority-aware). */
+  items: z.array(MapItemSchema).min(1),
+  /** Map MaxConcurrency: the number of items, so every task is in flight and waits only on its deps. */
+  concurrency: z.number().int().min(1),
+});
+export type ExecutionInput = z.infer<typeof ExecutionInputSchema>;
+
+/** The Map's ItemSelector output: what every child state receives first. */
+export const TaskRefSchema = z.object({ batchId: BatchIdSchema, taskId: TaskIdSchema });
+export type TaskRef = z.infer<typeof TaskRefSchema>;
+
+/** Gate: invoked with a task token; answers it (itself, or through Complete of the last dependency). */
+export const GateInputSchema = TaskRefSchema.extend({ taskToken: z.string().min(1) });
+export type GateInput = z.infer<typeof GateInputSchema>;
+/** What the Gate's token is answered with (SendTaskSuccess output). */
+export const GateOutputSchema = z.object({
+  proceed: z.boolean(),
+  failedDeps: z.number().int().min(0),
+  reason: z.string().optional(),
+});
+export type GateOutput = z.infer<typeof GateOutputSchema>;
+
+export const RouteInputSchema = TaskRefSchema;
+export const RouteOutputSchema = z.discriminatedUnion('decision', [
+  z.object({
+    decision: z.literal('DISPATCH'),
+    agentId: z.string(),
+    role: z.string(),
+    queueUrl: z.string(),
+    attempt: z.number().int().min(1),
+    timeoutSeconds: z.number().int().min(1),
+    heartbeatSeconds: z.number().int().min(1),
+  }),
+  z.object({ decision: z.literal('WAIT'), waitSeconds: z.number().int().min(1) }),
+  z.object({ decision: z.literal('STOP'), reason: z.string() }),
+]);
+export type RouteOutput = z.infer<typeof RouteOutputSchema>;
+
+/** SQS message body on a role queue; the agent worker answers `taskToken`. */
+export const DispatchMessageSchema = TaskRefSchema.extend({
+  agentId: z.string(),
+  attempt: z.number().int().min(1),
+  taskToken: z.string().min(1),
+});
+export type DispatchMessage = z.infer<typeof DispatchMessageSchema>;
+
+/** What the agent worker sends with SendTaskSuccess (kept small: the output itself is in the task store). */
+export const DispatchResultSchema = z.object({
+  status: z.literal('SUCCEEDED'),
+  agentId: z.string(),
+  attempt: z.number().int().min(1),
+  durationMs: z.number().min(0),
+});
+export type DispatchResult = z.infer<typeof DispatchResultSchema>;
+
+/** Step Functions' Catch output ($.error). */
+export const StatesErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });
+
+export const RecordAttemptInputSchema = TaskRefSchema.extend({
+  agentId: z.string(),
+  attempt: z.number().int().min(1),
+  error: StatesErrorSchema,
+});
+export type RecordAttemptInput = z.infer<typeof RecordAttemptInputSchema>;
+export const RecordAttemptOutputSchema = z.object({ retry: z.boolean(), reason: z.string().optional() });
+export type RecordAttemptOutput = z.infer<typeof RecordAttemptOutputSchema>;
+
+export const CompleteInputSchema = TaskRefSchema.extend({
+  outcome: z.enum(['SUCCEEDED', 'FAILED', 'SKIPPED']),
+  agentId: z.string().optional(),
+  attempt: z.number().int().min(1).optional(),
+});
+export type CompleteInput = z.infer<typeof CompleteInputSchema>;
+
+export const FinalizeInputSchema = z.object({ batchId: BatchIdSchema });
+export type FinalizeInput = z.infer<typeof FinalizeInputSchema>;
