@@ -22,8 +22,22 @@ export const EWMA_ALPHA = 0.3;
 export const CIRCUIT_FAILURE_THRESHOLD = 3;
 /** How long an open circuit keeps the agent out of routing before it may be tried again (half-open). */
 export const CIRCUIT_OPEN_MS = 30_000;
-/** Version conflicts recordOutcome absorbs before giving up (each is a concurrent outcome on the agent). */
-export const MAX_VERSION_RETRIES = 10;
+/**
+ * Version conflicts recordOutcome absorbs before giving up. Each conflict means another outcome on the same
+ * agent landed first, so progress is guaranteed; the bound only stops a runaway loop.
+ */
+export const MAX_VERSION_RETRIES = 50;
+/** Upper bound of the random pause after a conflict, times the round number. */
+const VERSION_RETRY_JITTER_MS = 5;
+/** Attribute names that are DynamoDB reserved words, aliased in every expression that uses them. */
+const NAMES = {
+  '#status': 'status',
+  '#reserved': 'reserved',
+  '#capacity': 'capacity',
+  '#circuit': 'circuit',
+};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The next metrics of `agent` after one outcome: counters, EWMA latency and circuit. Pure. */
 export function nextMetrics(
@@ -118,11 +132,11 @@ export class DynamoAgentRegistry implements AgentRegistry {
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
-        UpdateExpression: 'ADD reserved :one SET lastActiveAt = :at, #status = :active',
+        UpdateExpression: 'ADD #reserved :one SET lastActiveAt = :at, #status = :active',
         ConditionExpression:
-          'attribute_exists(agentId) AND reserved < capacity AND #status IN (:active, :idle) ' +
-          'AND (circuit <> :open OR circuitOpenUntil <= :at)',
-        ExpressionAttributeNames: { '#status': 'status' },
+          'attribute_exists(agentId) AND #reserved < #capacity AND #status IN (:active, :idle) ' +
+          'AND (#circuit <> :open OR circuitOpenUntil <= :at)',
+        ExpressionAttributeNames: NAMES,
         ExpressionAttributeValues: {
           ':one': 1,
           ':at': at,
@@ -140,8 +154,9 @@ export class DynamoAgentRegistry implements AgentRegistry {
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
-        UpdateExpression: 'ADD reserved :minus SET lastActiveAt = :at',
-        ConditionExpression: 'reserved > :zero',
+        UpdateExpression: 'ADD #reserved :minus SET lastActiveAt = :at',
+        ConditionExpression: '#reserved > :zero',
+        ExpressionAttributeNames: { '#reserved': 'reserved' },
         ExpressionAttributeValues: { ':minus': -1, ':zero': 0, ':at': at },
       }),
     );
@@ -157,9 +172,9 @@ export class DynamoAgentRegistry implements AgentRegistry {
       const next = nextMetrics(agent, outcome);
       const sets = [
         'consecutiveFailures = :cf',
-        'circuit = :circuit',
+        '#circuit = :circuit',
         'lastActiveAt = :at',
-        'version = :next',
+        '#version = :next',
       ];
       const values: Record<string, unknown> = {
         ':cf': next.consecutiveFailures,
@@ -178,8 +193,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
         sets.push('circuitOpenUntil = :until');
         values[':until'] = next.circuitOpenUntil;
       }
-      if (version === 0) values[':zero'] = 0;
-      else values[':v'] = version;
+      if (version > 0) values[':v'] = version;
       const applied = await this.conditional(
         new UpdateCommand({
           TableName: this.tableName,
@@ -187,13 +201,16 @@ export class DynamoAgentRegistry implements AgentRegistry {
           UpdateExpression:
             `SET ${sets.join(', ')} ADD attempts :one, successes :s, failures :f` +
             (next.circuitOpenUntil === undefined ? ' REMOVE circuitOpenUntil' : ''),
-          ConditionExpression: version === 0 ? 'attribute_not_exists(version)' : 'version = :v',
+          ConditionExpression: version === 0 ? 'attribute_not_exists(#version)' : '#version = :v',
+          ExpressionAttributeNames: { '#circuit': 'circuit', '#version': 'version' },
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
         }),
         true,
       );
       if (applied) return fromItem(applied);
+      // Lost to a concurrent outcome on the same agent: back off a little (with jitter) and re-read.
+      await sleep(Math.random() * VERSION_RETRY_JITTER_MS * (round + 1));
     }
     throw new StaleWriteError(`agent ${agentId}: metrics update lost ${MAX_VERSION_RETRIES} version races`);
   }
