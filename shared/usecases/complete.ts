@@ -14,7 +14,7 @@ import {
   type StoredTask,
   type TaskStore,
 } from '../ports';
-import { gateOutput, isTerminal, releaseDependents } from './common';
+import { isTerminal, releaseDependents } from './common';
 
 export interface CompleteDeps {
   store: TaskStore;
@@ -77,8 +77,9 @@ async function skipReason(store: TaskStore, task: StoredTask): Promise<string> {
 }
 
 /**
- * failFast: every task that has not started yet is CANCELLED; its dependents are released (failed) and an
- * armed gate is answered with proceed=false, so the execution drains and Finalize reports the batch.
+ * failFast: every task that has not started yet is CANCELLED and its dependents are released as failed, so
+ * every waiting gate wakes with proceed=false (or its task is STOPped by Route), the execution drains, and
+ * Finalize reports the batch. Tasks already running finish normally.
  */
 async function failFast(deps: CompleteDeps, batch: StoredBatch, failedTaskId: string): Promise<void> {
   const reason = `cancelled: failFast after task ${failedTaskId} failed`;
@@ -89,10 +90,10 @@ async function failFast(deps: CompleteDeps, batch: StoredBatch, failedTaskId: st
       .filter((t) => !isTerminal(t.status) && t.attemptCount === 0)
       .map(async (t) => {
         if (!(await deps.store.setTaskStatus(t.batchId, t.taskId, 'CANCELLED', { reason, at: now }))) return;
+        // A cancelled task never reaches Complete, so its dependents are released here. Its own armed gate
+        // is left to the gate protocol: the last of its dependencies (cancelled here, or running and
+        // completing later) wakes it exactly once, and Route then STOPs the cancelled task.
         await releaseDependents(deps.store, deps.callbacks, t, true);
-        const latest = await deps.store.getTask(t.batchId, t.taskId);
-        if (latest?.gateToken)
-          await deps.callbacks.succeed(latest.gateToken, gateOutput(latest.failedDeps, reason));
       }),
   );
 }
