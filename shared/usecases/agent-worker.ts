@@ -16,6 +16,7 @@ import {
   NotFoundError,
   type TaskStore,
 } from '../ports';
+import { effectiveHeartbeatSeconds } from './common';
 import { ConfigurationError } from './errors';
 
 export interface AgentWorkerDeps {
@@ -94,7 +95,8 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
           (error: unknown) => deps.onWarning?.('heartbeat failed', error),
         );
       },
-      (deps.heartbeatSeconds * MS_PER_SECOND) / HEARTBEATS_PER_INTERVAL,
+      (effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds) * MS_PER_SECOND) /
+        HEARTBEATS_PER_INTERVAL,
     );
     // Past the deadline the state machine has already given up on this attempt: stop working on it.
     timers.deadline = setTimeout(

@@ -62,3 +62,11 @@ export async function releaseDependents(
     }),
   );
 }
+
+/**
+ * The HeartbeatSeconds a Dispatch uses: the configured interval, kept below the task's timeout because
+ * Step Functions requires HeartbeatSeconds < TimeoutSeconds. Route sends it; the worker beats at a third.
+ */
+export function effectiveHeartbeatSeconds(configured: number, timeoutSeconds: number): number {
+  return Math.max(1, Math.min(configured, timeoutSeconds - 1));
+}

@@ -15,7 +15,7 @@ import {
   type StoredTask,
   type TaskStore,
 } from '../ports';
-import { isTerminal } from './common';
+import { effectiveHeartbeatSeconds, isTerminal } from './common';
 import { ConfigurationError } from './errors';
 
 export interface RouteDeps {
@@ -180,7 +180,6 @@ function dispatchOutput(
     queueUrl,
     attempt,
     timeoutSeconds,
-    // Step Functions requires HeartbeatSeconds < TimeoutSeconds.
-    heartbeatSeconds: Math.max(1, Math.min(deps.heartbeatSeconds, timeoutSeconds - 1)),
+    heartbeatSeconds: effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds),
   };
 }

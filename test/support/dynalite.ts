@@ -9,6 +9,8 @@ import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../shared/adapters/dynamodb/tables';
 
 export interface LocalDynamo {
+  /** http://127.0.0.1:<port>, for AWS_ENDPOINT_URL_DYNAMODB. */
+  endpoint: string;
   client: DynamoDBClient;
   tasksTable: string;
   agentsTable: string;
@@ -26,8 +28,9 @@ export async function startDynalite(): Promise<LocalDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
@@ -70,6 +73,7 @@ export async function startDynalite(): Promise<LocalDynamo> {
     }),
   );
   return {
+    endpoint,
     client,
     tasksTable,
     agentsTable,

@@ -14,6 +14,7 @@ import { gateTask } from '../../../shared/usecases/gate';
 import { recordAttempt } from '../../../shared/usecases/record-attempt';
 import { redriveBatch } from '../../../shared/usecases/redrive';
 import { type RouteDeps, routeTask } from '../../../shared/usecases/route';
+import { scaleAgents } from '../../../shared/usecases/scaler';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { agentOf, batchOf, ManualClock, uniqueId } from '../../support/fixtures';
 
@@ -321,5 +322,26 @@ describe('cancel and redrive', () => {
       failedDeps: 0,
     });
     expect((await store.getBatch(batchId))?.status).toBe('RUNNING');
+  });
+});
+
+describe('scaler', () => {
+  it('terminates idle agents above the role minimum and keeps busy ones', async () => {
+    const { name, catalog } = isolatedRole({ maxAgents: 5 });
+    const role = catalog.get(name);
+    const idleTtlMs = (role?.defaults.idleTtlSeconds ?? 0) * 1000;
+    const longAgo = clock.now() - idleTtlMs - 1;
+    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, lastActiveAt: longAgo }));
+    await agents.put(agentOf('python_backend_coder', `${name}-2`, { role: name, lastActiveAt: longAgo - 1 }));
+    await agents.put(
+      agentOf('python_backend_coder', `${name}-3`, { role: name, lastActiveAt: longAgo, reserved: 1 }),
+    );
+    const onlyThisRole = new Map([[name, role]]) as typeof catalog;
+
+    const result = await scaleAgents({ agents, catalog: onlyThisRole, clock });
+
+    // minAgents is 1: of three live agents two may go, but the busy one stays.
+    expect(result.terminated.sort()).toEqual([`${name}-1`, `${name}-2`]);
+    expect((await agents.get(`${name}-3`))?.status).not.toBe('terminated');
   });
 });
