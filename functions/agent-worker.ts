@@ -26,7 +26,7 @@ const deps = {
 };
 /** Optional: the role this function serves (one function per role queue when deployed). */
 const role = process.env[EnvVar.AgentRole];
-if (role) obs.metrics.addDimension('role', role);
+if (role) obs.metrics.setDefaultDimensions({ role });
 
 export class PoisonMessageError extends Error {
   constructor(

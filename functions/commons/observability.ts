@@ -46,7 +46,8 @@ export function instrument<E, R>(
     } finally {
       segment?.close();
       if (parent) tracer.setSegment(parent);
-      metrics.publishStoredMetrics();
+      // Publishing nothing only produces a warning line per invocation.
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     }
   };
 }
