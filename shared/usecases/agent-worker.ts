@@ -68,6 +68,7 @@ export function fillPrompt(
   return template.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => fields[name] ?? whole);
 }
 
+/** Runs one dispatched attempt end to end; never throws for an executor failure (it answers the token). */
 export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessage): Promise<WorkerOutcome> {
   const { batchId, taskId, agentId, attempt, taskToken } = message;
   if (!(await deps.store.claimAttempt(batchId, taskId, attempt))) return { kind: 'duplicate' };

@@ -24,6 +24,7 @@ export interface AgentView {
   lastActiveAt: number;
 }
 
+/** The public view of an agent: load, success rate, latency and circuit. */
 export function agentView(agent: Agent): AgentView {
   return {
     agentId: agent.agentId,
@@ -43,6 +44,7 @@ export function agentView(agent: Agent): AgentView {
   };
 }
 
+/** Every agent (or one role's), as operators see it. */
 export async function listAgents(deps: { agents: AgentRegistry }, role?: string): Promise<AgentView[]> {
   return (await deps.agents.list(role)).map(agentView);
 }
@@ -63,6 +65,7 @@ export const AgentIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'agent id must be 1-128 characters of A-Z a-z 0-9 . _ : -');
 
+/** Creates an agent of a catalog role, or updates an existing agent's settings (never its counters). */
 export async function putAgent(
   deps: { agents: AgentRegistry; catalog: RoleCatalog; clock: Clock },
   agentId: string,

@@ -16,6 +16,7 @@ export interface CancelDeps {
   clock: Clock;
 }
 
+/** Cancels a running batch; 409 (ConflictError) when it already finished. */
 export async function cancelBatch(
   deps: CancelDeps,
   batchId: string,

@@ -29,6 +29,7 @@ export interface CompleteResult {
   transitioned: boolean;
 }
 
+/** Applies a task outcome and releases its dependents; safe to call twice. */
 export async function completeTask(deps: CompleteDeps, input: CompleteInput): Promise<CompleteResult> {
   const task = await deps.store.getTask(input.batchId, input.taskId);
   if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);

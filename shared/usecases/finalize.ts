@@ -9,6 +9,7 @@ export interface FinalizeDeps {
   clock: Clock;
 }
 
+/** Decides, stores and returns the batch result (outputs left out). */
 export async function finalizeBatch(deps: FinalizeDeps, input: FinalizeInput): Promise<BatchResult> {
   const [batch, tasks] = await Promise.all([
     deps.store.getBatch(input.batchId),

@@ -14,6 +14,7 @@ export interface GateDeps {
 /** `armed`: the token waits for the last dependency; otherwise the answer sent. */
 export type GateResult = { armed: true } | { armed: false; output: GateOutput };
 
+/** Arms the gate or answers the token at once (proceed only when no dependency failed and the batch runs). */
 export async function gateTask(deps: GateDeps, input: GateInput): Promise<GateResult> {
   const [batch, task] = await Promise.all([
     deps.store.getBatch(input.batchId),

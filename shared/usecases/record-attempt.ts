@@ -15,6 +15,7 @@ export interface RecordAttemptDeps {
 /** Step Functions error names that mean "the agent never answered in time". */
 export const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['States.Timeout', 'States.HeartbeatTimeout']);
 
+/** Ends a failed attempt once and answers whether the state machine should route the task again. */
 export async function recordAttempt(
   deps: RecordAttemptDeps,
   input: RecordAttemptInput,

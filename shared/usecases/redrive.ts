@@ -21,6 +21,7 @@ export interface RedriveResult {
 
 const REDRIVABLE = new Set(['FAILED', 'SKIPPED', 'CANCELLED']);
 
+/** Re-runs the unsuccessful tasks of a finished batch; 409 (ConflictError) while it runs. */
 export async function redriveBatch(deps: RedriveDeps, batchId: string): Promise<RedriveResult> {
   const batch = await deps.store.getBatch(batchId);
   if (!batch) throw new NotFoundError('batch', batchId);

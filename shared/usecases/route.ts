@@ -31,6 +31,7 @@ export interface RouteDeps {
 /** The agent id of spawn slot `slot` of a role: `<role>-<n>`, the same ids as the default pool. */
 export const agentSlotId = (role: string, slot: number) => `${role}-${slot}`;
 
+/** Routes one task: DISPATCH (slot reserved, attempt started, decision stored), WAIT or STOP. */
 export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOutput> {
   const [batch, task] = await Promise.all([
     deps.store.getBatch(ref.batchId),

@@ -14,6 +14,7 @@ export interface ScaleResult {
 
 const MS_PER_SECOND = 1000;
 
+/** One scaling pass; returns the agents it terminated. */
 export async function scaleAgents(deps: {
   agents: AgentRegistry;
   catalog: RoleCatalog;

@@ -1,6 +1,7 @@
 /** WebSocket routes: subscribe a connection to a batch's progress, forget it on disconnect. */
 import { type Clock, NotFoundError, type SubscriptionStore, type TaskStore } from '../ports';
 
+/** Subscribes a connection to a batch (404 when the batch is unknown). */
 export async function subscribeToBatch(
   deps: { store: TaskStore; subscriptions: SubscriptionStore; clock: Clock },
   connectionId: string,
@@ -10,6 +11,7 @@ export async function subscribeToBatch(
   await deps.subscriptions.subscribe(connectionId, batchId, deps.clock.now());
 }
 
+/** Forgets every subscription of a closed connection. */
 export async function disconnect(
   deps: { subscriptions: SubscriptionStore },
   connectionId: string,
