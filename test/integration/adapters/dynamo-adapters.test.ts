@@ -205,6 +205,38 @@ describe('dependency gate protocol (Gate and Complete interleaved)', () => {
     return callbacks;
   }
 
+  it('wakes the gate exactly once when Gate and every Complete race freely', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 6 }), fc.nat({ max: 6 }), async (k, gatePosition) => {
+        const batchId = uniqueId('race');
+        const deps = Array.from({ length: k }, (_, i) => ({ id: `d${i}`, description: 'dep' }));
+        const { batch, tasks } = batchOf(batchId, [
+          ...deps,
+          { id: 'x', description: 'dependent', dependsOn: deps.map((d) => d.id) },
+        ]);
+        await store.createBatch(batch, tasks);
+        const answers: { token: string; pending: number }[] = [];
+        const callbacks = recordingCallbacks(batchId, 'x', answers);
+        const clock = new ManualClock();
+        const completes = deps.map(
+          (d) => () =>
+            completeTask(
+              { store, agents: registry, callbacks, clock },
+              { batchId, taskId: d.id, outcome: 'SUCCEEDED' },
+            ),
+        );
+        const gate = () => gateTask({ store, callbacks }, { batchId, taskId: 'x', taskToken: 'race-token' });
+        const order = [...completes];
+        order.splice(Math.min(gatePosition, order.length), 0, gate);
+
+        await Promise.all(order.map((run) => run()));
+
+        expect(answers).toEqual([{ token: 'race-token', pending: 0 }]);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it('wakes the gate exactly once, never early and never lost, in every interleaving', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.scheduler(), async (k, s) => {
