@@ -226,7 +226,7 @@ describe('dependency gate protocol (Gate and Complete interleaved)', () => {
             ),
         );
         const gate = () => gateTask({ store, callbacks }, { batchId, taskId: 'x', taskToken: 'race-token' });
-        const order = [...completes];
+        const order: (() => Promise<unknown>)[] = [...completes];
         order.splice(Math.min(gatePosition, order.length), 0, gate);
 
         await Promise.all(order.map((run) => run()));
