@@ -76,7 +76,14 @@ export async function loadConfigFile(path: string | undefined, io: CliIO): Promi
   const parsed = CliConfigSchema.safeParse(raw);
   if (!parsed.success) {
     throw new RoleConfigError(
-      parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
+      parsed.error.issues.flatMap((i) =>
+        i.code === 'unrecognized_keys'
+          ? i.keys.map((key) => ({
+              path: formatPath([...i.path, key]),
+              message: `unknown field "${key}"; the config file accepts ${Object.keys(CliConfigSchema.shape).join(', ')}`,
+            }))
+          : [{ path: formatPath(i.path), message: i.message }],
+      ),
     );
   }
   return parsed.data;

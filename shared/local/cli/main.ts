@@ -16,7 +16,7 @@ import { CliUsageError } from './errors';
 import { type CliIO, type Command, ExitCode } from './io';
 
 /** One product command: always listed in the usage, runnable when `load` is set. */
-interface CommandEntry {
+export interface CommandEntry {
   /** Arguments after the command name, as shown in the usage. */
   readonly args: string;
   readonly summary: string;
@@ -59,9 +59,9 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
 const PROGRAM = 'meta-agent';
 
 /** The top-level usage text. */
-export function usage(): string {
-  const width = Math.max(...Object.entries(COMMANDS).map(([name, c]) => name.length + c.args.length + 1));
-  const lines = Object.entries(COMMANDS).map(([name, entry]) => {
+export function usage(commands: Readonly<Record<string, CommandEntry>> = COMMANDS): string {
+  const width = Math.max(...Object.entries(commands).map(([name, c]) => name.length + c.args.length + 1));
+  const lines = Object.entries(commands).map(([name, entry]) => {
     const synopsis = `${name} ${entry.args}`.padEnd(width);
     const availability = entry.load ? '' : ' (not available in this build)';
     return `  ${synopsis}  ${entry.summary}${availability}`;
@@ -141,24 +141,33 @@ export function defaultIO(): CliIO {
  * throws and never calls process.exit, so tests call it directly with a fake IO.
  */
 export async function main(argv: string[], io: CliIO = defaultIO()): Promise<number> {
+  return runCommandLine(COMMANDS, argv, io);
+}
+
+/** main() over a given command table (tests pass their own commands). */
+export async function runCommandLine(
+  commands: Readonly<Record<string, CommandEntry>>,
+  argv: string[],
+  io: CliIO,
+): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || isHelp(name)) {
     const topic = isHelp(name) ? rest[0] : undefined;
-    if (topic !== undefined && !isHelp(topic) && Object.hasOwn(COMMANDS, topic))
-      return main([topic, '--help'], io);
-    io.stdout(usage());
+    if (topic !== undefined && !isHelp(topic) && Object.hasOwn(commands, topic))
+      return runCommandLine(commands, [topic, '--help'], io);
+    io.stdout(usage(commands));
     return ExitCode.Ok;
   }
-  if (!Object.hasOwn(COMMANDS, name)) {
-    io.stderr(`${PROGRAM}: unknown command "${name}"\n\n${usage()}`);
+  if (!Object.hasOwn(commands, name)) {
+    io.stderr(`${PROGRAM}: unknown command "${name}"\n\n${usage(commands)}`);
     return ExitCode.BadInput;
   }
-  const entry = COMMANDS[name] as CommandEntry;
+  const entry = commands[name] as CommandEntry;
   if (!entry.load) {
     io.stderr(
       `${PROGRAM}: the "${name}" command is not available in this build; available: ` +
-        `${Object.keys(COMMANDS)
-          .filter((n) => COMMANDS[n]?.load)
+        `${Object.keys(commands)
+          .filter((n) => commands[n]?.load)
           .join(', ')}\n`,
     );
     return ExitCode.BadInput;
