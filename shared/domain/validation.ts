@@ -203,15 +203,22 @@ function issueFromZod(
 
 // --------------------------------------------------------------------------------- suggestions
 
-/** Edit distance, for "did you mean" hints. Only runs on names that are already wrong. */
-function editDistance(a: string, b: string): number {
+/**
+ * Edit distance, for "did you mean" hints, giving up (returning `limit + 1`) as soon as every cell of a
+ * row exceeds `limit`, so comparing against thousands of long ids stays cheap.
+ */
+function editDistance(a: string, b: string, limit: number): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
+    let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
       const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution));
+      const cell = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+      current.push(cell);
+      rowMin = Math.min(rowMin, cell);
     }
+    if (rowMin > limit) return limit + 1;
     previous = current;
   }
   return previous[b.length] as number;
@@ -223,6 +230,11 @@ const MAX_SUGGESTION_DISTANCE = 3;
 const MAX_ROLE_SUGGESTIONS = 3;
 /** Unknown dependencies that get a "did you mean" (each costs a scan of all ids). */
 const MAX_DEPENDENCY_SUGGESTIONS = 50;
+/**
+ * Issues listed in one report; the rest are counted in a last issue. A batch of 2,000 tasks with 100
+ * unknown dependencies each would otherwise yield a 200,000-line error nobody reads.
+ */
+export const MAX_REPORTED_ISSUES = 200;
 
 /** Up to `limit` names close to `wanted`: small edit distance, or sharing a word of a snake_case name. */
 function closestNames(wanted: string, names: Iterable<string>, limit: number): string[] {
@@ -232,7 +244,7 @@ function closestNames(wanted: string, names: Iterable<string>, limit: number): s
   for (const name of names) {
     const candidate = name.toLowerCase();
     if (Math.abs(candidate.length - lower.length) <= MAX_SUGGESTION_DISTANCE) {
-      const distance = editDistance(lower, candidate);
+      const distance = editDistance(lower, candidate, MAX_SUGGESTION_DISTANCE);
       if (distance <= MAX_SUGGESTION_DISTANCE && distance < lower.length) {
         scored.push({ name, score: distance });
         continue;
@@ -376,7 +388,8 @@ function crossTaskIssues(
         const parsed = SimulateSchema.safeParse(input.simulate);
         if (!parsed.success) {
           for (const issue of parsed.error.issues)
-            issues.push(...issueFromZod(issue, raw, ['tasks', index, 'input', 'simulate']));
+            for (const found of issueFromZod(issue, raw, ['tasks', index, 'input', 'simulate']))
+              issues.push(found);
         }
       }
     }
@@ -426,7 +439,16 @@ function sortByAppearance(issues: ValidationIssue[], raw: unknown): ValidationIs
     }
     return a.rank.length - b.rank.length || a.n - b.n;
   });
-  return keyed.map((k) => k.issue);
+  const sorted = keyed.map((k) => k.issue);
+  if (sorted.length <= MAX_REPORTED_ISSUES) return sorted;
+  const hidden = sorted.length - MAX_REPORTED_ISSUES;
+  return [
+    ...sorted.slice(0, MAX_REPORTED_ISSUES),
+    {
+      path: '$',
+      message: `${hidden} more problem${hidden === 1 ? '' : 's'} not listed; fix the ones above first`,
+    },
+  ];
 }
 
 // ------------------------------------------------------------------------------------------ entry
@@ -456,7 +478,8 @@ export function validateBatch(raw: unknown, knownRoles: ReadonlySet<string>): Ba
     const { tasks: _ignored, ...rest } = raw;
     const parsed = TopLevelSchema.safeParse(rest);
     if (!parsed.success)
-      for (const issue of parsed.error.issues) issues.push(...issueFromZod(issue, raw, []));
+      for (const issue of parsed.error.issues)
+        for (const found of issueFromZod(issue, raw, [])) issues.push(found);
     return { ok: false, issues: sortByAppearance(issues, raw) };
   }
   if (Array.isArray(rawTasks) && rawTasks.length === 0) {
@@ -467,10 +490,11 @@ export function validateBatch(raw: unknown, knownRoles: ReadonlySet<string>): Ba
     for (const issue of parsed.error.issues) {
       // The empty-batch case already has its own sentence.
       if (issue.code === 'too_small' && formatPath(issue.path) === '$.tasks') continue;
-      issues.push(...issueFromZod(issue, raw, []));
+      for (const found of issueFromZod(issue, raw, [])) issues.push(found);
     }
   }
-  if (Array.isArray(rawTasks)) issues.push(...crossTaskIssues(raw, rawTasks, knownRoles));
+  if (Array.isArray(rawTasks))
+    for (const issue of crossTaskIssues(raw, rawTasks, knownRoles)) issues.push(issue);
   if (issues.length > 0 || !parsed.success) return { ok: false, issues: sortByAppearance(issues, raw) };
   return { ok: true, batch: parsed.data };
 }

@@ -11,6 +11,7 @@ import {
   assertValidBatch,
   BatchValidationError,
   formatPath,
+  MAX_REPORTED_ISSUES,
   parseBatchJson,
   type ValidationIssue,
   validateBatch,
@@ -265,6 +266,26 @@ describe('validateBatch refuses', () => {
     ]);
   });
 
+  it('an input that is not an object', () => {
+    expect(issueAt({ tasks: [task('a', { input: [1, 2] })] }, '$.tasks[0].input').message).toBe(
+      'input must be a JSON object; got a list of 2',
+    );
+  });
+
+  it('invalid requirements, naming the list', () => {
+    const issue = issueAt(
+      { tasks: [task('a', { requirements: { languages: 'python' } })] },
+      '$.tasks[0].requirements.languages',
+    );
+    expect(issue.message).toContain('requirements.languages must be a list');
+  });
+
+  it('tasks that are not a list', () => {
+    expect(issueAt({ tasks: { a: 1 } }, '$.tasks').message).toBe(
+      'tasks must be a list of 1 to 2000 tasks; got an object',
+    );
+  });
+
   it('a missing description, naming the field', () => {
     expect(issueAt({ tasks: [{ id: 'a' }] }, '$.tasks[0].description').message).toContain(
       'missing required field "description"',
@@ -307,6 +328,31 @@ describe('validateBatch reports', () => {
         expect(result.ok ? [] : result.issues.map((i) => i.path)).toEqual(expected);
       }),
     );
+  });
+});
+
+describe('validateBatch on pathological input', () => {
+  it('lists the first MAX_REPORTED_ISSUES problems and counts the rest, quickly', () => {
+    const ids = Array.from({ length: MAX_TASKS_PER_BATCH }, (_, i) => `a-rather-long-task-identifier-${i}`);
+    const tasks = ids.map((id, i) =>
+      task(id, {
+        dependsOn: Array.from(
+          { length: MAX_DEPENDENCIES_PER_TASK },
+          (_, j) => `missing-dependency-${i}-${j}`,
+        ),
+      }),
+    );
+    const started = performance.now();
+
+    const issues = issuesOf({ tasks });
+
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(issues).toHaveLength(MAX_REPORTED_ISSUES + 1);
+    expect(issues[0]?.path).toBe('$.tasks[0].dependsOn[0]');
+    expect(issues.at(-1)).toEqual({
+      path: '$',
+      message: `${MAX_TASKS_PER_BATCH * MAX_DEPENDENCIES_PER_TASK - MAX_REPORTED_ISSUES} more problems not listed; fix the ones above first`,
+    });
   });
 });
 
