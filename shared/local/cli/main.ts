@@ -58,6 +58,12 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
 
 const PROGRAM = 'meta-agent';
 
+/**
+ * Exit code of an unexpected error (a bug or an environment failure). Not 2: that code tells the user
+ * their input is wrong and nothing ran, which an internal failure cannot promise.
+ */
+const INTERNAL_ERROR_EXIT = ExitCode.TasksFailed;
+
 /** The top-level usage text. */
 export function usage(commands: Readonly<Record<string, CommandEntry>> = COMMANDS): string {
   const width = Math.max(...Object.entries(commands).map(([name, c]) => name.length + c.args.length + 1));
@@ -118,7 +124,7 @@ function report(error: unknown, io: CliIO, name: string): number {
   io.stderr(`${PROGRAM}: internal error: ${message}\n`);
   if (io.env.META_AGENT_DEBUG && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
   else io.stderr('Set META_AGENT_DEBUG=1 to print the stack trace.\n');
-  return ExitCode.TasksFailed;
+  return INTERNAL_ERROR_EXIT;
 }
 
 /** The IO of the real process. */
