@@ -216,6 +216,39 @@ export class ProviderLimiter {
 /** Process-wide limiter (see ProviderLimiter). Its limit per provider is fixed by the first use. */
 export const sharedProviderLimiter = new ProviderLimiter();
 
+/**
+ * Settles with `work`, or rejects as soon as `signal` aborts: the deadline holds even when a client
+ * (or the secret lookup before it) does not honour the signal.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** The last provider error, saying how many retries were spent on it. */
+function gaveUp(error: ProviderError, retries: number): ProviderError {
+  if (retries === 0) return error;
+  return new ProviderError(error.provider, `${error.message} (gave up after ${retries} retries)`, {
+    retryable: error.retryable,
+    ...(error.status === undefined ? {} : { status: error.status }),
+    ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    cause: error.cause,
+  });
+}
+
 /** What the policy needs besides the call itself; all injectable. */
 export interface CallPolicy {
   limiter: ProviderLimiter;
@@ -257,14 +290,14 @@ export async function callWithPolicy<T>(
     let serverRetries = 0;
     for (;;) {
       try {
-        return await call(combined);
+        return await untilAborted(call(combined), combined);
       } catch (error) {
         if (combined.aborted) throw stopped(error);
         if (!(error instanceof ProviderError) || !error.retryable) throw error;
         const throttled = error.status !== undefined && THROTTLE_STATUSES.has(error.status);
         const retry = throttled ? throttleRetries : serverRetries;
         const budget = throttled ? policy.retry.maxThrottleRetries : policy.retry.maxServerErrorRetries;
-        if (retry >= budget) throw error;
+        if (retry >= budget) throw gaveUp(error, throttleRetries + serverRetries);
         if (throttled) throttleRetries += 1;
         else serverRetries += 1;
         const delay = backoffDelay(policy.retry, retry, policy.random, error.retryAfterMs);

@@ -3,6 +3,7 @@ import {
   backoffDelay,
   callWithPolicy,
   DEFAULT_RETRY_POLICY,
+  ExecutionTimeoutError,
   MAX_RETRY_AFTER_MS,
   MAX_THROTTLE_RETRIES,
   ProviderError,
@@ -129,5 +130,44 @@ describe('callWithPolicy', () => {
 
     expect(failure).toBeInstanceOf(TypeError);
     expect(calls).toBe(1);
+  });
+
+  it('keeps its deadline even when the call ignores the abort signal', async () => {
+    const { sleep } = recordingSleep();
+    const startedAt = Date.now();
+
+    const failure = await callWithPolicy(
+      'http',
+      {
+        timeoutMs: 100,
+        signal: new AbortController().signal,
+        policy: { limiter: new ProviderLimiter(), retry: DEFAULT_RETRY_POLICY, sleep, random: () => 0.5 },
+      },
+      () => new Promise<never>(() => {}),
+    ).catch((e) => e);
+
+    expect(failure).toBeInstanceOf(ExecutionTimeoutError);
+    expect(Date.now() - startedAt).toBeLessThan(1_000);
+  });
+
+  it('says how many retries it spent when it gives up', async () => {
+    const { sleep } = recordingSleep();
+
+    const failure = await callWithPolicy(
+      'bedrock',
+      {
+        timeoutMs: 60_000,
+        signal: new AbortController().signal,
+        policy: { limiter: new ProviderLimiter(), retry: DEFAULT_RETRY_POLICY, sleep, random: () => 0.5 },
+      },
+      async () => {
+        throw new ProviderError('bedrock', 'bedrock failed the call with HTTP 500', {
+          status: 500,
+          retryable: true,
+        });
+      },
+    ).catch((e) => e);
+
+    expect(failure.message).toContain('gave up after 2 retries');
   });
 });
