@@ -22,7 +22,7 @@ import {
 export const DEFAULT_BEDROCK_MODEL = 'anthropic.claude-3-haiku-20240307-v1:0';
 
 /** The SDK's own retries are off so the shared call policy is the only one (see policy.ts). */
-const SDK_MAX_ATTEMPTS = 1;
+export const BEDROCK_SDK_MAX_ATTEMPTS = 1;
 
 export interface BedrockExecutorOptions {
   /** A client bound to another endpoint or credentials; give it `maxAttempts: 1`. */
@@ -46,7 +46,7 @@ export class BedrockExecutor extends ProviderExecutor {
   constructor(config: ExecutorConfig, policy: CallPolicy, options: BedrockExecutorOptions = {}) {
     super(policy);
     this.model = config.model ?? DEFAULT_BEDROCK_MODEL;
-    this.#client = options.client ?? new BedrockRuntimeClient({ maxAttempts: SDK_MAX_ATTEMPTS });
+    this.#client = options.client ?? new BedrockRuntimeClient({ maxAttempts: BEDROCK_SDK_MAX_ATTEMPTS });
     this.#maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   }
 

@@ -10,12 +10,12 @@
  * | `PROVIDER_MAX_CONCURRENCY` | calls in flight per provider per process (default 4)               |
  * An `executor.url` in the config wins over the base URL variables.
  */
-import type { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import type { ExecutorConfig } from '../../domain/schemas';
 import type { AgentExecutor } from '../../ports';
 import { type SecretResolver, secretResolverFromEnv } from '../secrets';
 import { AnthropicExecutor } from './anthropic';
-import { BedrockExecutor } from './bedrock';
+import { BEDROCK_SDK_MAX_ATTEMPTS, BedrockExecutor } from './bedrock';
 import { ExecutorConfigError } from './errors';
 import { HttpExecutor } from './http';
 import { OpenAiExecutor } from './openai';
@@ -38,7 +38,14 @@ export { HttpExecutor, type HttpTaskRequest } from './http';
 export { DEFAULT_OPENAI_MODEL, OpenAiExecutor } from './openai';
 export * from './policy';
 export { DEFAULT_MAX_TOKENS, type LlmOutput } from './provider';
-export { SimulatedCrashError, SimulatedExecutor, SimulatedFailureError } from './simulated';
+export {
+  readSimulate,
+  SIMULATED_TIMEOUT_GRACE_MS,
+  SimulatedCrashError,
+  SimulatedExecutor,
+  SimulatedFailureError,
+  SimulateInputError,
+} from './simulated';
 
 export const ExecutorEnvVar = {
   AnthropicBaseUrl: 'ANTHROPIC_BASE_URL',
@@ -52,7 +59,7 @@ export interface ExecutorDeps {
   env?: NodeJS.ProcessEnv;
   /** API key lookup (default: from the environment, see shared/adapters/secrets). */
   secrets?: SecretResolver;
-  /** Bedrock client (default: `new BedrockRuntimeClient({ maxAttempts: 1 })`). */
+  /** Bedrock client (default: one `new BedrockRuntimeClient({ maxAttempts: 1 })` per process). Give yours maxAttempts 1. */
   bedrockClient?: BedrockRuntimeClient;
   /** fetch for the http executor (default: global fetch). */
   fetch?: typeof fetch;
@@ -69,6 +76,13 @@ export interface ExecutorDeps {
 // not per agent.
 const sharedLimiters = new Map<number, ProviderLimiter>();
 let processEnvResolver: SecretResolver | undefined;
+let processBedrockClient: BedrockRuntimeClient | undefined;
+
+/** One Bedrock client per process: its HTTP/2 session is reused by every agent's calls. */
+function defaultBedrockClient(): BedrockRuntimeClient {
+  processBedrockClient ??= new BedrockRuntimeClient({ maxAttempts: BEDROCK_SDK_MAX_ATTEMPTS });
+  return processBedrockClient;
+}
 
 function concurrencyFrom(env: NodeJS.ProcessEnv): number {
   const raw = env[ExecutorEnvVar.ProviderConcurrency];
@@ -113,7 +127,7 @@ export function createExecutor(config: ExecutorConfig, deps: ExecutorDeps = {}):
     case 'bedrock':
       return new BedrockExecutor(config, policy, {
         ...maxTokens,
-        ...(deps.bedrockClient ? { client: deps.bedrockClient } : {}),
+        client: deps.bedrockClient ?? defaultBedrockClient(),
       });
     case 'anthropic': {
       const baseURL = env[ExecutorEnvVar.AnthropicBaseUrl];

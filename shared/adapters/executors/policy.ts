@@ -286,6 +286,8 @@ export async function callWithPolicy<T>(
     } catch (error) {
       throw combined.aborted ? stopped(error) : error;
     }
+    // The slot is held through backoff on purpose: a throttled provider should see fewer calls, not the
+    // same number arriving from other tasks while this one waits.
     let throttleRetries = 0;
     let serverRetries = 0;
     for (;;) {

@@ -4,6 +4,7 @@
  * the first `failAttempts` attempts fail in `failMode` (error: throws; crash: the worker dies without
  * reporting; timeout: never answers until aborted), later attempts succeed after `durationMs`.
  */
+import { z } from 'zod';
 import { type Simulate, SimulateSchema } from '../../domain/schemas';
 import type { AgentExecutor, ExecutionOutcome, ExecutionRequest } from '../../ports';
 import { ExecutionAbortedError } from './errors';
@@ -30,11 +31,21 @@ export class SimulatedFailureError extends Error {
   }
 }
 
-/** Reads `input.simulate`; a malformed value throws (ignoring it would hide the user's mistake). */
+/** `input.simulate` is malformed: says which field and why, so the user can fix the batch. */
+export class SimulateInputError extends Error {
+  constructor(reason: string) {
+    super(`input.simulate is invalid: ${reason}`);
+    this.name = 'SimulateInputError';
+  }
+}
+
+/** Reads `input.simulate`; a malformed value throws SimulateInputError (ignoring it would hide the mistake). */
 export function readSimulate(input: Record<string, unknown> | undefined): Simulate {
   const raw = input?.simulate;
   if (raw === undefined) return {};
-  return SimulateSchema.parse(raw);
+  const parsed = SimulateSchema.safeParse(raw);
+  if (!parsed.success) throw new SimulateInputError(z.prettifyError(parsed.error));
+  return parsed.data;
 }
 
 /** Waits `ms`; rejects with ExecutionAbortedError (cause: the signal's reason) when `signal` aborts. */

@@ -5,6 +5,7 @@ import {
   SimulatedCrashError,
   SimulatedExecutor,
   SimulatedFailureError,
+  SimulateInputError,
 } from '../../../shared/adapters/executors';
 import type { ExecutionRequest } from '../../../shared/ports';
 import { makeRequest } from './provider-contract';
@@ -125,6 +126,9 @@ describe('simulated executor', () => {
   it('rejects a malformed simulate block instead of ignoring it', async () => {
     await expect(
       new SimulatedExecutor().execute(simulatedRequest({ failMode: 'explode' }), never()),
-    ).rejects.toThrow();
+    ).rejects.toThrow(SimulateInputError);
+    await expect(
+      new SimulatedExecutor().execute(simulatedRequest({ failMode: 'explode' }), never()),
+    ).rejects.toThrow(/failMode/);
   });
 });
