@@ -94,6 +94,17 @@ const CHAR_REWRITES: readonly [RegExp, string][] = [
   [/\b(node|next|vue|react|nuxt|express)\.js\b/g, '$1js'],
 ];
 
+/** Words the suffix rules would damage into another common word ("settings" -> "set" as in "set up"). */
+const STEM_EXCEPTIONS: Readonly<Record<string, string>> = {
+  setting: 'setting',
+  settings: 'setting',
+  string: 'string',
+  strings: 'string',
+  during: 'during',
+  thing: 'thing',
+  things: 'thing',
+};
+
 /**
  * A light stemmer: enough to make inflections and British/American spellings meet. It only needs to be
  * consistent, because the vocabulary goes through it too.
@@ -101,6 +112,8 @@ const CHAR_REWRITES: readonly [RegExp, string][] = [
 export function stem(word: string): string {
   let w = word;
   if (w.length <= 3) return w;
+  const exception = STEM_EXCEPTIONS[w];
+  if (exception !== undefined) return exception;
   let strippedVerb = false;
   if (w.endsWith('ies') && w.length > 4) w = `${w.slice(0, -3)}y`;
   else if (w.endsWith('sses')) w = w.slice(0, -2);
@@ -287,7 +300,7 @@ const LOW_CUE_TOKENS = LOW_COMPLEXITY_CUES.map(tokenize);
 /** Descriptions longer than this many words are long specs; shorter than SHORT are one-liners. */
 const LONG_DESCRIPTION_TOKENS = 60;
 const VERY_LONG_DESCRIPTION_TOKENS = 150;
-const SHORT_DESCRIPTION_TOKENS = 8;
+const SHORT_DESCRIPTION_TOKENS = 5;
 /** Distinct languages + frameworks from which a task spans several components. */
 const MANY_COMPONENTS = 3;
 /** Conjunctions and list separators from which a task enumerates many parts. */

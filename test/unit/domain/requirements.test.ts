@@ -33,6 +33,7 @@ describe('tokenize and stem', () => {
     expect(stem('behaviour')).toBe(stem('behavior'));
     expect(stem('queries')).toBe(stem('query'));
     expect(stem('settings')).toBe(stem('setting'));
+    expect(stem('settings')).not.toBe(stem('set'));
   });
 
   it('splits on word boundaries and applies aliases', () => {
@@ -46,6 +47,15 @@ describe('tokenize and stem', () => {
       'and',
       'node',
     ]);
+  });
+
+  it('does not read "set up" as configuration settings', () => {
+    const requirements = extractRequirements(
+      { id: 't', description: 'Set up Prometheus alerts for API latency' },
+      catalog,
+    );
+
+    expect(requirements.roleCandidates.map((c) => c.role)).not.toContain('configuration_manager');
   });
 
   it('does not match a word inside another word', () => {
