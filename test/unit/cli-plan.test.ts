@@ -1,38 +1,15 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TASK_ESTIMATE_MS } from '../../shared/domain/dag';
 import { CliUsageError } from '../../shared/local/cli/errors';
-import type { CliIO } from '../../shared/local/cli/io';
 import { type CommandEntry, main, runCommandLine } from '../../shared/local/cli/main';
+import { fakeIO, ROOT } from '../support/fake-io';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const EXAMPLE = 'examples/auth-feature.json';
-
-interface FakeIO extends CliIO {
-  out: string;
-  err: string;
-}
-
-function fakeIO(cwd = ROOT): FakeIO {
-  const io: FakeIO = {
-    out: '',
-    err: '',
-    stdout: (text) => {
-      io.out += text;
-    },
-    stderr: (text) => {
-      io.err += text;
-    },
-    isTTY: false,
-    cwd,
-    env: {},
-  };
-  return io;
-}
 
 let dir: string;
 beforeAll(async () => {

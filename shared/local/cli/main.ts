@@ -41,6 +41,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   route: {
     args: 'FILE --json [--config FILE]',
     summary: 'print the routing decision of every task against the default agent pool',
+    load: () => import('./commands/route'),
   },
   run: {
     args: 'FILE [--json] [--executor NAME] [--concurrency N]',
