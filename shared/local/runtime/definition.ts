@@ -146,29 +146,28 @@ function rewriteWait(name: string, state: AslState, tasks: Map<string, TaskState
   };
 }
 
-function rewriteMachine(
-  machine: AslDefinition,
-  scaleWaits: boolean,
-  tasks: Map<string, TaskStateInfo>,
-  staticWaits: Map<string, number>,
-): AslDefinition {
+interface RewriteContext {
+  readonly scaleWaits: boolean;
+  readonly tasks: Map<string, TaskStateInfo>;
+  readonly staticWaits: Map<string, number>;
+  /** Every state name so far: overrides are keyed by name, so names must be unique machine-wide. */
+  readonly seen: Set<string>;
+}
+
+function rewriteMachine(machine: AslDefinition, ctx: RewriteContext): AslDefinition {
   const states: Record<string, AslState> = {};
   for (const [name, state] of Object.entries(machine.States)) {
-    if (tasks.has(name) || staticWaits.has(name)) {
+    if (ctx.seen.has(name)) {
       throw new UnsupportedDefinitionError(name, 'state names must be unique across nested state machines');
     }
-    states[name] = rewriteState(name, state, scaleWaits, tasks, staticWaits);
+    ctx.seen.add(name);
+    states[name] = rewriteState(name, state, ctx);
   }
   return { ...machine, States: states };
 }
 
-function rewriteState(
-  name: string,
-  state: AslState,
-  scaleWaits: boolean,
-  tasks: Map<string, TaskStateInfo>,
-  staticWaits: Map<string, number>,
-): AslState {
+function rewriteState(name: string, state: AslState, ctx: RewriteContext): AslState {
+  const { scaleWaits, tasks, staticWaits } = ctx;
   switch (state.Type) {
     case 'Task':
       return rewriteTask(name, state, tasks);
@@ -183,13 +182,13 @@ function rewriteState(
       }
       const field = state.ItemProcessor !== undefined ? 'ItemProcessor' : 'Iterator';
       const processor = state[field] as AslDefinition;
-      return { ...state, [field]: rewriteMachine(processor, scaleWaits, tasks, staticWaits) };
+      return { ...state, [field]: rewriteMachine(processor, ctx) };
     }
     case 'Parallel': {
       const branches = state.Branches as AslDefinition[];
       return {
         ...state,
-        Branches: branches.map((b) => rewriteMachine(b, scaleWaits, tasks, staticWaits)),
+        Branches: branches.map((b) => rewriteMachine(b, ctx)),
       };
     }
     default:
@@ -205,6 +204,11 @@ function rewriteState(
 export function prepareDefinition(definition: AslDefinition, waitScale = 1): PreparedDefinition {
   const tasks = new Map<string, TaskStateInfo>();
   const staticWaits = new Map<string, number>();
-  const rewritten = rewriteMachine(structuredClone(definition), waitScale !== 1, tasks, staticWaits);
+  const rewritten = rewriteMachine(structuredClone(definition), {
+    scaleWaits: waitScale !== 1,
+    tasks,
+    staticWaits,
+    seen: new Set(),
+  });
   return { definition: rewritten, tasks, staticWaits };
 }

@@ -148,6 +148,9 @@ export class ExecutionRunner {
 
   /** @throws LocalRuntimeConfigError when a lambda Task state has no handler. */
   constructor(options: ExecutionRunnerOptions) {
+    // Fail fast on a malformed definition (asl-validator, as the interpreter's constructor does); the
+    // rewritten copy below runs unvalidated because its envelope keys are ours.
+    new StateMachine(options.definition as never);
     this.#options = options;
     this.#waitScale = options.waitScale ?? 1;
     this.#prepared = prepareDefinition(options.definition, this.#waitScale);
