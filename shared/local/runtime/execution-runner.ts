@@ -67,6 +67,8 @@ export interface ExecutionRunnerOptions {
   readonly region: string;
   /** Multiplier for Wait states (0.01 makes a 2 s capacity wait 20 ms). Default 1. */
   readonly waitScale?: number;
+  /** Validate the definition with asl-validator first (default true). */
+  readonly validate?: boolean;
   /** Sees every event of every execution (state entered/exited/failed/caught...). */
   readonly onEvent?: (executionArn: string, event: EventLog) => void;
 }
@@ -150,7 +152,7 @@ export class ExecutionRunner {
   constructor(options: ExecutionRunnerOptions) {
     // Fail fast on a malformed definition (asl-validator, as the interpreter's constructor does); the
     // rewritten copy below runs unvalidated because its envelope keys are ours.
-    new StateMachine(options.definition as never);
+    if (options.validate !== false) new StateMachine(options.definition as never);
     this.#options = options;
     this.#waitScale = options.waitScale ?? 1;
     this.#prepared = prepareDefinition(options.definition, this.#waitScale);
@@ -326,6 +328,8 @@ export class ExecutionRunner {
     executionArn: string,
     sleeps: AbortSignal,
   ): Promise<unknown> {
+    // The interpreter runs the first state of a Map iteration queued before an abort: do not invoke anything.
+    if (sleeps.aborted) throw new TaskStateError('States.Runtime', 'Execution stopped');
     const timeoutSeconds =
       positiveInteger(info.name, 'TimeoutSecondsPath', envelope.timeoutSeconds) ?? info.timeoutSeconds;
     const heartbeatSeconds =

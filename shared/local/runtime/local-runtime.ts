@@ -112,6 +112,8 @@ export interface LocalRuntimeOptions {
   /** More environment variables for the handlers (e.g. ROLES_CONFIG, DEFAULT_EXECUTOR). */
   readonly env?: Readonly<Record<string, string>>;
   readonly onEvent?: (executionArn: string, event: EventLog) => void;
+  /** Validate the definition with asl-validator at start (default true). */
+  readonly validate?: boolean;
 }
 
 function waitScaleFrom(option: number | undefined): number {
@@ -222,6 +224,7 @@ export class LocalRuntime {
         region,
         waitScale,
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+        ...(options.validate === undefined ? {} : { validate: options.validate }),
       });
       holder.runner = runner;
       const pollers = new QueuePollers(sqs, region);
@@ -271,8 +274,9 @@ export class LocalRuntime {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    await this.pollers.stop();
+    // Executions first: their tokens fail, so agents still heartbeating learn it and return, then drain.
     await this.runner.stopAll();
+    await this.pollers.stop();
     this.tokens.close();
     this.#sqs.destroy();
     await Promise.all([this.sfnEndpoint.close(), this.emulators.stop()]);

@@ -21,6 +21,8 @@ export const DEFAULT_BATCH_SIZE = 10;
 const MAX_RECEIVE_BATCH = 10;
 /** Pause after a failed receive, so a broken queue does not spin. */
 const RECEIVE_ERROR_BACKOFF_MS = 200;
+/** Errors kept for inspection: enough to debug, bounded for long runs. */
+const MAX_KEPT_ERRORS = 100;
 /** How long stop() waits for in-flight invocations before giving up on them. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
 
@@ -108,7 +110,7 @@ export class QueuePollers {
   readonly #pollers = new Map<string, RolePoller>();
   readonly #abort = new AbortController();
   #started = false;
-  /** Errors thrown by handlers or receives, kept for inspection (the loop carries on like Lambda). */
+  /** The latest errors thrown by handlers or receives (the loop carries on, like Lambda's). */
   readonly errors: { role: string; error: unknown }[] = [];
 
   constructor(sqs: SQSClient, region: string) {
@@ -182,6 +184,11 @@ export class QueuePollers {
     clearTimeout(timer);
   }
 
+  #recordError(role: string, error: unknown): void {
+    this.errors.push({ role, error });
+    if (this.errors.length > MAX_KEPT_ERRORS) this.errors.shift();
+  }
+
   #get(role: string): RolePoller {
     const poller = this.#pollers.get(role);
     if (!poller) throw new PollerConfigError(`No poller for role ${role}`);
@@ -218,7 +225,7 @@ export class QueuePollers {
         messages = out.Messages ?? [];
       } catch (error) {
         if (this.#abort.signal.aborted) return;
-        this.errors.push({ role: source.role, error });
+        this.#recordError(source.role, error);
         await new Promise((resolve) => setTimeout(resolve, RECEIVE_ERROR_BACKOFF_MS));
         continue;
       }
@@ -245,7 +252,7 @@ export class QueuePollers {
         failed = failedIds(response);
       } catch (error) {
         // A thrown handler fails the whole batch: nothing is deleted, every record comes back.
-        this.errors.push({ role: source.role, error });
+        this.#recordError(source.role, error);
         return;
       }
       const done = records.filter((r) => !failed.has(r.messageId));
@@ -258,7 +265,7 @@ export class QueuePollers {
         );
       }
     } catch (error) {
-      this.errors.push({ role: source.role, error });
+      this.#recordError(source.role, error);
     } finally {
       poller.inFlight -= 1;
       poller.wake?.();

@@ -1,6 +1,8 @@
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   DescribeExecutionCommand,
+  ExecutionDoesNotExist,
+  SendTaskFailureCommand,
   SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
   SFNClient,
@@ -8,6 +10,7 @@ import {
   StopExecutionCommand,
   TaskTimedOut,
 } from '@aws-sdk/client-sfn';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvVar } from '../../../shared/config';
@@ -170,7 +173,7 @@ function fakeHandlers(observed: Observed): Record<string, LambdaHandler> {
           );
         } else if (mode === 'fail') {
           await sfn.send(
-            new (await import('@aws-sdk/client-sfn')).SendTaskFailureCommand({
+            new SendTaskFailureCommand({
               taskToken,
               error: 'Agent.Failed',
               cause: `agent gave up on ${taskId}`,
@@ -253,6 +256,22 @@ describe('LocalRuntime', () => {
     );
     expect(stored.Item?.gateToken?.S).toMatch(/^[A-Za-z0-9_-]{40,}$/);
     expect(runtime.tokens.pendingCount).toBe(0);
+  });
+
+  it('points stock clients at the emulators through the AWS_ENDPOINT_URL_* variables', async () => {
+    runtime = await startRuntime(newObserved());
+    const queueUrl = (JSON.parse(process.env[EnvVar.RoleQueueUrls] ?? '{}') as Record<string, string>)[ROLE];
+
+    const attributes = await new SQSClient({}).send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    const missing = new SFNClient({}).send(
+      new DescribeExecutionCommand({ executionArn: `${runtime.stateMachineArn}:nope` }),
+    );
+
+    expect(process.env.AWS_ENDPOINT_URL_SQS).toBe(runtime.emulators.sqsEndpoint);
+    expect(attributes.Attributes?.QueueArn).toBe(runtime.emulators.queues.get(ROLE)?.arn);
+    await expect(missing).rejects.toBeInstanceOf(ExecutionDoesNotExist);
   });
 
   it('routes SendTaskFailure, timeouts and heartbeat timeouts to the Catch with their error names', async () => {
