@@ -57,7 +57,8 @@ const definition: AslDefinition = {
             ResultPath: '$.gate',
             Next: 'Pause',
           },
-          Pause: { Type: 'Wait', SecondsPath: '$.pauseSeconds', Next: 'Route' },
+          Pause: { Type: 'Wait', SecondsPath: '$.pauseSeconds', Next: 'Settle' },
+          Settle: { Type: 'Wait', Seconds: 30, Next: 'Route' },
           Route: {
             Type: 'Task',
             Resource: 'arn:aws:states:::lambda:invoke',
@@ -127,6 +128,7 @@ const ROUTES: Record<string, { timeoutSeconds: number; heartbeatSeconds: number 
 };
 
 interface Observed {
+  gateCalls: number;
   running: number;
   peak: number;
   tokens: Map<string, string>;
@@ -142,6 +144,7 @@ function fakeHandlers(observed: Observed): Record<string, LambdaHandler> {
 
   const gate: LambdaHandler = async (event) => {
     const { batchId, taskId, taskToken } = event as { batchId: string; taskId: string; taskToken: string };
+    observed.gateCalls += 1;
     await dynamo.send(
       new PutItemCommand({
         TableName: tasksTable,
@@ -214,7 +217,13 @@ async function startRuntime(observed: Observed): Promise<LocalRuntime> {
   });
 }
 
-const newObserved = (): Observed => ({ running: 0, peak: 0, tokens: new Map(), lateCallbackErrors: [] });
+const newObserved = (): Observed => ({
+  gateCalls: 0,
+  running: 0,
+  peak: 0,
+  tokens: new Map(),
+  lateCallbackErrors: [],
+});
 
 describe('LocalRuntime', () => {
   let runtime: LocalRuntime | undefined;
@@ -246,7 +255,7 @@ describe('LocalRuntime', () => {
         result: { by: 'agent', taskId },
       })),
     );
-    // A 100 s Wait at scale 0.01 takes 1 s.
+    // Waits of 100 s (SecondsPath) and 30 s (Seconds) at scale 0.01 take 1.3 s.
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(observed.peak).toBe(MAX_CONCURRENCY);
     expect(runtime.pollers.peakInFlight(ROLE)).toBe(MAX_CONCURRENCY);
@@ -310,7 +319,9 @@ describe('LocalRuntime', () => {
     const observed = newObserved();
     runtime = await startRuntime(observed);
     const sfn = new SFNClient({});
-    const input = { batchId: 'b3', concurrency: 1, pauseSeconds: 0, items: [{ taskId: 'h', mode: 'hang' }] };
+    // Concurrency 1: the second and third items are still queued in the Map when the execution stops.
+    const items = ['h', 'h2', 'h3'].map((taskId) => ({ taskId, mode: 'hang' }));
+    const input = { batchId: 'b3', concurrency: 1, pauseSeconds: 0, items };
 
     const { executionArn } = await sfn.send(
       new StartExecutionCommand({
@@ -323,6 +334,8 @@ describe('LocalRuntime', () => {
     const running = await sfn.send(new DescribeExecutionCommand({ executionArn }));
     await sfn.send(new StopExecutionCommand({ executionArn, error: 'User.Cancelled', cause: 'by test' }));
     const stopped = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    // Time for the queued iterations to start, if anything let them.
+    await sleep(300);
     const late = sfn.send(new SendTaskSuccessCommand({ taskToken: observed.tokens.get('h'), output: '{}' }));
 
     expect(executionArn).toMatch(/:execution:[^:]+:b3$/);
@@ -331,6 +344,7 @@ describe('LocalRuntime', () => {
     expect(stopped).toMatchObject({ status: 'ABORTED', error: 'User.Cancelled', cause: 'by test' });
     expect(stopped.stopDate).toBeInstanceOf(Date);
     expect(runtime.tokens.pendingCount).toBe(0);
+    expect(observed.gateCalls).toBe(1);
     await expect(late).rejects.toBeInstanceOf(TaskTimedOut);
   });
 
