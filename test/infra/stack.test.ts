@@ -6,7 +6,7 @@ import { AGENTS_TABLE, TASKS_TABLE } from '../../shared/adapters/dynamodb/tables
 import { EnvVar } from '../../shared/config';
 import { BUILTIN_ROLES } from '../../shared/domain/roles';
 import { StateName } from '../../shared/domain/workflow';
-import { type Resource, resourcesOf, type Synthesized, synthesizeDefaultStack, validateAsl } from './fixture';
+import { resourcesOf, type Synthesized, synthesizeDefaultStack, validateAsl } from './fixture';
 
 let s: Synthesized;
 let definition: Record<string, unknown>;
@@ -45,8 +45,10 @@ describe('role queues and agent workers', () => {
     for (const [id, queue] of Object.entries(queues)) {
       expect(queue.Properties.SqsManagedSseEnabled, id).toBe(true);
       const policy = policies.find((p) => (p.Properties.Queues as unknown[]).some((q) => idOf(q) === id));
-      const statements = (policy?.Properties.PolicyDocument as { Statement: Record<string, unknown>[] })
-        .Statement;
+      expect(policy, `queue policy of ${id}`).toBeDefined();
+      const statements = (
+        policy?.Properties.PolicyDocument as { Statement?: Record<string, unknown>[] } | undefined
+      )?.Statement;
       expect(statements, id).toContainEqual(
         expect.objectContaining({
           Effect: 'Deny',
@@ -315,5 +317,3 @@ describe('cdk-nag', () => {
     expect(report.violations.map((v) => v.ruleName)).toEqual([]);
   });
 });
-
-export type { Resource };
