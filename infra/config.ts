@@ -18,6 +18,8 @@ export const ContextKey = {
   Dev: 'dev',
   /** Executor name for roles that do not name one. */
   DefaultExecutor: 'defaultExecutor',
+  /** Name of an existing Secrets Manager secret holding provider API keys, read by the agent workers. */
+  ProviderSecretName: 'providerSecretName',
 } as const;
 
 export class RolesConfigFileError extends Error {
@@ -70,6 +72,7 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
   const roleOverrides = roleOverridesOf(config);
   const roles: RoleCatalog = resolveRoles(roleOverrides);
   const defaultExecutor = app.node.tryGetContext(ContextKey.DefaultExecutor) as string | undefined;
+  const providerSecretName = app.node.tryGetContext(ContextKey.ProviderSecretName) as string | undefined;
   return new MetaAgentStack(app, STACK_ID, {
     description: 'Serverless meta-agent orchestrator (Step Functions, Lambda, SQS, DynamoDB)',
     roles,
@@ -78,5 +81,6 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
       ? RemovalPolicy.DESTROY
       : RemovalPolicy.RETAIN,
     ...(defaultExecutor ? { defaultExecutor } : {}),
+    ...(providerSecretName ? { providerSecretName } : {}),
   });
 }

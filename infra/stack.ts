@@ -4,11 +4,13 @@
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { EnvVar } from '../shared/config';
 import type { RoleCatalog } from '../shared/domain/roles';
 import { Api } from './constructs/api';
 import { HandlerFunction, type HandlerFunctionProps, type HandlerName } from './constructs/handler-function';
+import { acknowledge } from './constructs/nag';
 import { Observability } from './constructs/observability';
 import { Orchestration } from './constructs/orchestration';
 import { Progress } from './constructs/progress';
@@ -28,6 +30,11 @@ export interface MetaAgentStackProps extends StackProps {
   readonly removalPolicy?: RemovalPolicy;
   /** Executor for roles that do not name one (DEFAULT_EXECUTOR); the handlers default to `simulated`. */
   readonly defaultExecutor?: string;
+  /**
+   * Name of an existing Secrets Manager secret with provider API keys (JSON { anthropic, openai, http }).
+   * When given, agent workers may read it and get its name in PROVIDER_SECRET_ID.
+   */
+  readonly providerSecretName?: string;
 }
 
 type CoreHandler = Exclude<HandlerName, 'agent-worker'>;
@@ -117,6 +124,7 @@ export class MetaAgentStack extends Stack {
       t.bindTasks(worker.fn, 'readWrite');
       t.bindAgents(worker.fn, 'read');
     }
+    if (props.providerSecretName) this.bindProviderSecret(props.providerSecretName);
     // The router answers with the queue URL of the winner's role; Step Functions sends the message.
     this.roleWorkers.bindQueues(route, 'attributes');
 
@@ -160,5 +168,23 @@ export class MetaAgentStack extends Stack {
       roleQueues: this.roleWorkers.queues,
       functions: allFunctions,
     });
+  }
+
+  private bindProviderSecret(name: string): void {
+    const secret = secretsmanager.Secret.fromSecretNameV2(this, 'ProviderSecret', name);
+    for (const worker of this.roleWorkers.workers) {
+      secret.grantRead(worker.fn);
+      worker.fn.addEnvironment(EnvVar.ProviderSecretId, name);
+      if (worker.fn.role) {
+        acknowledge(
+          worker.fn.role,
+          'AwsSolutions-IAM5',
+          'Secrets Manager appends 6 random characters to a secret ARN; `<name>-??????` matches this one secret only.',
+          [
+            `Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${name}-??????`,
+          ],
+        );
+      }
+    }
   }
 }
