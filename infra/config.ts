@@ -20,6 +20,8 @@ export const ContextKey = {
   DefaultExecutor: 'defaultExecutor',
   /** Name of an existing Secrets Manager secret holding provider API keys, read by the agent workers. */
   ProviderSecretName: 'providerSecretName',
+  /** Reserved concurrency of the scaler: 1 by default, 0 for accounts at the 10-concurrency minimum. */
+  ScalerReservedConcurrency: 'scalerReservedConcurrency',
 } as const;
 
 export class RolesConfigFileError extends Error {
@@ -58,6 +60,22 @@ export function readRolesConfigFile(path: string | undefined): unknown {
   }
 }
 
+/** Raised when a context value has the wrong form; names the key and what it expects. */
+export class ContextValueError extends Error {
+  constructor(key: string, value: unknown, expected: string) {
+    super(`Context ${key}=${JSON.stringify(value)} is invalid: expected ${expected}.`);
+    this.name = 'ContextValueError';
+  }
+}
+
+function nonNegativeInteger(value: string | number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new ContextValueError(ContextKey.ScalerReservedConcurrency, value, 'an integer >= 0');
+  }
+  return n;
+}
+
 function isTrue(value: unknown): boolean {
   return value === true || value === 'true';
 }
@@ -73,6 +91,10 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
   const roles: RoleCatalog = resolveRoles(roleOverrides);
   const defaultExecutor = app.node.tryGetContext(ContextKey.DefaultExecutor) as string | undefined;
   const providerSecretName = app.node.tryGetContext(ContextKey.ProviderSecretName) as string | undefined;
+  const scalerReserved = app.node.tryGetContext(ContextKey.ScalerReservedConcurrency) as
+    | string
+    | number
+    | undefined;
   return new MetaAgentStack(app, STACK_ID, {
     description: 'Serverless meta-agent orchestrator (Step Functions, Lambda, SQS, DynamoDB)',
     roles,
@@ -82,5 +104,8 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
       : RemovalPolicy.RETAIN,
     ...(defaultExecutor ? { defaultExecutor } : {}),
     ...(providerSecretName ? { providerSecretName } : {}),
+    ...(scalerReserved === undefined
+      ? {}
+      : { scalerReservedConcurrency: nonNegativeInteger(scalerReserved) }),
   });
 }

@@ -35,6 +35,8 @@ export interface MetaAgentStackProps extends StackProps {
    * When given, agent workers may read it and get its name in PROVIDER_SECRET_ID.
    */
   readonly providerSecretName?: string;
+  /** Reserved concurrency of the scaler (default 1; 0 for accounts at the 10-concurrency minimum). */
+  readonly scalerReservedConcurrency?: number;
 }
 
 type CoreHandler = Exclude<HandlerName, 'agent-worker'>;
@@ -155,6 +157,9 @@ export class MetaAgentStack extends Stack {
       tables: t,
       roleWorkers: this.roleWorkers,
       environment,
+      ...(props.scalerReservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrency: props.scalerReservedConcurrency }),
       ...common,
     });
     functions.set('scaler', this.scaler.handler.fn);

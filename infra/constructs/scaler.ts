@@ -15,8 +15,12 @@ import type { Tables } from './tables';
 
 /** How often the scaler runs (EventBridge's finest schedule). */
 export const SCALER_RATE = Duration.minutes(1);
-/** One run at a time: two overlapping runs would race on the same agents and mappings. */
-const SCALER_RESERVED_CONCURRENCY = 1;
+/**
+ * One run at a time: two overlapping runs would race on the same agents and mappings. Accounts whose
+ * concurrency quota is the new-account minimum (10) cannot reserve any; pass 0 there (context
+ * `scalerReservedConcurrency=0`) and rely on the handler's conditional writes.
+ */
+export const SCALER_RESERVED_CONCURRENCY = 1;
 const SCALER_TIMEOUT = Duration.seconds(50);
 
 export interface ScalerProps {
@@ -25,6 +29,8 @@ export interface ScalerProps {
   readonly environment: Record<string, string>;
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
+  /** Reserved concurrency of the scaler; 0 reserves none. Default {@link SCALER_RESERVED_CONCURRENCY}. */
+  readonly reservedConcurrency?: number;
 }
 
 export class Scaler extends Construct {
@@ -33,11 +39,12 @@ export class Scaler extends Construct {
 
   constructor(scope: Construct, id: string, props: ScalerProps) {
     super(scope, id);
+    const reserved = props.reservedConcurrency ?? SCALER_RESERVED_CONCURRENCY;
     this.handler = new HandlerFunction(this, 'Scaler', {
       handler: 'scaler',
       description: 'Scales logical agents and role queue concurrency',
       timeout: SCALER_TIMEOUT,
-      reservedConcurrentExecutions: SCALER_RESERVED_CONCURRENCY,
+      ...(reserved > 0 ? { reservedConcurrentExecutions: reserved } : {}),
       environment: props.environment,
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,

@@ -3,9 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, CfnDeletionPolicy } from 'aws-cdk-lib';
 import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
-import type { CfnEventSourceMapping } from 'aws-cdk-lib/aws-lambda';
+import type { CfnEventSourceMapping, CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { addMetaAgentStack, RolesConfigFileError, readRolesConfigFile } from '../../infra/config';
+import {
+  addMetaAgentStack,
+  ContextValueError,
+  RolesConfigFileError,
+  readRolesConfigFile,
+} from '../../infra/config';
 import { RoleQueueUrlsTooLargeError } from '../../infra/constructs/role-workers';
 import { BUILTIN_ROLES } from '../../shared/domain/roles';
 
@@ -53,6 +58,18 @@ describe('stack configuration', () => {
     expect(() => addMetaAgentStack(new App({ context: noBundling }), { roles })).toThrow(
       RoleQueueUrlsTooLargeError,
     );
+  });
+
+  it('reserves one concurrent scaler run unless told to reserve none, and rejects a malformed value', () => {
+    const reservedOf = (context: Record<string, unknown>) => {
+      const stack = addMetaAgentStack(new App({ context: { ...noBundling, ...context } }), []);
+      return stack.resolve(
+        (stack.scaler.handler.fn.node.defaultChild as CfnFunction).reservedConcurrentExecutions,
+      );
+    };
+    expect(reservedOf({})).toBe(1);
+    expect(reservedOf({ scalerReservedConcurrency: '0' })).toBeUndefined();
+    expect(() => reservedOf({ scalerReservedConcurrency: 'many' })).toThrow(ContextValueError);
   });
 
   it('names the file when the role config cannot be read', () => {
