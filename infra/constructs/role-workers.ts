@@ -29,14 +29,16 @@ const DLQ_RETENTION = Duration.days(14);
  * ROLE_QUEUE_URLS must fit Lambda's 4 KB environment (all variables, keys and values, together). A queue
  * URL is `https://sqs.<region>.amazonaws.com/<12-digit account>/<name>`, and CloudFormation names a queue
  * `<stack>-<logical id>-<13 random chars>`, cut at 80 characters. With the 22 built-in roles and the stack
- * name `MetaAgent` the map takes about 2.6 KB; the budget leaves ~600 bytes for the other variables.
+ * name `MetaAgent` the map takes about 3.0 KB (3.16 KB worst case); ROLES_CONFIG and DEFAULT_EXECUTOR
+ * count against the same budget.
  */
 const QUEUE_URL_PREFIX_BYTES = 'https://sqs..amazonaws.com/123456789012/'.length;
 /** Longest region name today (e.g. ap-southeast-5 is 14; leave room for longer ones). */
 const MAX_REGION_BYTES = 16;
 const CFN_RANDOM_SUFFIX_BYTES = 13;
 const SQS_MAX_NAME_BYTES = 80;
-export const ROLE_QUEUE_URLS_BUDGET_BYTES = 3_500;
+/** 4,096 bytes minus ~350 for the other variables (two table names, Powertools, NODE_OPTIONS, the keys). */
+export const ROLE_QUEUE_URLS_BUDGET_BYTES = 3_750;
 
 /** Raised at synth when the role catalog is too large for ROLE_QUEUE_URLS to fit a Lambda environment. */
 export class RoleQueueUrlsTooLargeError extends Error {
@@ -45,7 +47,7 @@ export class RoleQueueUrlsTooLargeError extends Error {
     readonly estimatedBytes: number,
   ) {
     super(
-      `ROLE_QUEUE_URLS for ${roles} roles may take ${estimatedBytes} bytes, over the ${ROLE_QUEUE_URLS_BUDGET_BYTES}-byte budget ` +
+      `ROLE_QUEUE_URLS for ${roles} roles (with ROLES_CONFIG) may take ${estimatedBytes} bytes, over the ${ROLE_QUEUE_URLS_BUDGET_BYTES}-byte budget ` +
         'within the Lambda 4 KB environment limit: remove roles from the rolesConfig file, shorten role names or the stack name.',
     );
     this.name = 'RoleQueueUrlsTooLargeError';
@@ -105,8 +107,11 @@ export class RoleWorkers extends Construct {
         logicalId: stack.getLogicalId(w.queue.node.defaultChild as sqs.CfnQueue),
       })),
     );
-    if (estimated > ROLE_QUEUE_URLS_BUDGET_BYTES)
-      throw new RoleQueueUrlsTooLargeError(byRole.size, estimated);
+    // The shared variables (ROLES_CONFIG, DEFAULT_EXECUTOR) sit next to ROLE_QUEUE_URLS in the same 4 KB.
+    const shared = Object.entries(props.environment ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
+    if (estimated + shared > ROLE_QUEUE_URLS_BUDGET_BYTES) {
+      throw new RoleQueueUrlsTooLargeError(byRole.size, estimated + shared);
+    }
   }
 
   /** role name -> queue. */
