@@ -1,53 +1,135 @@
 /**
- * Requirement extraction and router scoring:
- *   score = 0.40 specialization + 0.30 (1 - load) + 0.20 success + 0.10 speed, every term in [0, 1].
- * FIRST CUT: signatures are the contract; the foundation work completes and tests them.
+ * Router scoring:
+ *   score = 0.40 specialization + 0.30 availability + 0.20 success + 0.10 speed, every term in [0, 1].
+ *
+ * - specialization = ROLE_FIT_SHARE x fit + COVERAGE_SHARE x coverage, where
+ *     fit      = 1 when the agent's role is the task's explicit role, else the confidence of the agent's
+ *                role among the inferred candidates (0 when it is not one);
+ *     coverage = share of the requested languages, frameworks and skills found in the agent's
+ *                specializations (case-insensitive); when nothing is requested, coverage = fit, so the
+ *                term is then the role fit alone.
+ * - availability = 1 - reserved / capacity (the "1 - load" term);
+ * - success = (successes + 1) / (attempts + 2): a new agent starts at 0.5, neither trusted nor distrusted;
+ * - speed = min(1, role target latency / EWMA latency), 1 while the latency is unknown.
+ *
+ * Candidate agents: with an explicit role, agents of that role only. With inferred roles, agents of every
+ * candidate role whose confidence is within ROLE_MARGIN (relative) of the best, at most MAX_CANDIDATE_ROLES
+ * of them: two roles the text cannot tell apart compete on their agents' merits, and the role fit still
+ * favours the better-matching role. Agents at capacity, with an open circuit whose cool-down has not
+ * ended, draining or terminated, or excluded after failing this task, are rejected with the reason.
+ * Ties break on the score, then the agent id (lexicographic), so the decision is deterministic.
  */
+import { FALLBACK_ROLE } from './requirements';
 import type { RoleCatalog } from './roles';
-import type { Agent, ExtractedRequirements, Role, RoutingDecision, ScoreBreakdown, Task } from './schemas';
+import type {
+  Agent,
+  CandidateScore,
+  ExtractedRequirements,
+  Role,
+  RoutingDecision,
+  ScoreBreakdown,
+  Task,
+} from './schemas';
+
+export {
+  EVIDENCE_WEIGHTS,
+  estimateComplexity,
+  extractRequirements,
+  FALLBACK_ROLE,
+  stem,
+  tokenize,
+} from './requirements';
 
 export const ROUTING_WEIGHTS = { specialization: 0.4, availability: 0.3, success: 0.2, speed: 0.1 } as const;
 
-/** Explicit role / requirements win; otherwise infer from the description. Pure and deterministic. */
-export function extractRequirements(task: Task, catalog: RoleCatalog): ExtractedRequirements {
-  const text = task.description.toLowerCase();
-  const candidates = [...catalog.values()]
-    .map((r) => ({ role: r.name, hits: r.keywords.filter((k) => text.includes(k)).length }))
-    .filter((c) => c.hits > 0)
-    .sort((a, b) => b.hits - a.hits || a.role.localeCompare(b.role))
-    .map((c) => ({ role: c.role, confidence: Math.min(1, c.hits / 3) }));
-  return {
-    ...(task.role === undefined ? {} : { explicitRole: task.role }),
-    languages: task.requirements?.languages ?? [],
-    frameworks: task.requirements?.frameworks ?? [],
-    skills: task.requirements?.skills ?? [],
-    complexity: 'medium',
-    roleCandidates: task.role ? [{ role: task.role, confidence: 1 }] : candidates,
-  };
+/** Share of the specialization term given to the role fit; the rest goes to requirement coverage. */
+export const ROLE_FIT_SHARE = 0.6;
+export const COVERAGE_SHARE = 1 - ROLE_FIT_SHARE;
+/** Inferred roles within this relative margin of the best role's confidence also supply candidates. */
+export const ROLE_MARGIN = 0.1;
+/** At most this many inferred roles supply candidates. */
+export const MAX_CANDIDATE_ROLES = 3;
+
+/** Why an agent was left out (the `rejected[].reason` strings). */
+export const REJECTION_REASONS = {
+  excluded: 'failed this task before',
+  draining: 'draining',
+  terminated: 'terminated',
+  circuitOpen: 'circuit open',
+  atCapacity: 'at capacity',
+  otherRole: 'not of the task role',
+  notCandidateRole: 'not of a candidate role',
+  unknownRole: 'role not in the catalog',
+} as const;
+
+type RequirementTerms = readonly string[];
+
+function requestedTerms(requirements: ExtractedRequirements): RequirementTerms {
+  const terms: string[] = [];
+  for (const list of [requirements.languages, requirements.frameworks, requirements.skills]) {
+    for (const term of list) {
+      const t = term.toLowerCase();
+      if (!terms.includes(t)) terms.push(t);
+    }
+  }
+  return terms;
 }
 
-/** One candidate's terms and weighted score. */
+function roleFit(agentRole: string, requirements: ExtractedRequirements): number {
+  if (requirements.explicitRole !== undefined) return agentRole === requirements.explicitRole ? 1 : 0;
+  for (const c of requirements.roleCandidates) if (c.role === agentRole) return clamp01(c.confidence);
+  return 0;
+}
+
+function clamp01(x: number): number {
+  // NaN (a corrupt metric) counts as 0 rather than poisoning the score.
+  if (!(x > 0)) return 0;
+  return Math.min(x, 1);
+}
+
+function coverage(agent: Agent, terms: RequirementTerms): number {
+  let covered = 0;
+  const specs = agent.specializations;
+  for (const term of terms) {
+    for (let i = 0; i < specs.length; i++) {
+      const s = specs[i] as string;
+      if (s === term || (s.length === term.length && s.toLowerCase() === term)) {
+        covered++;
+        break;
+      }
+    }
+  }
+  return covered / terms.length;
+}
+
+function score(
+  agent: Agent,
+  fit: number,
+  terms: RequirementTerms,
+  role: Role,
+): { score: number; breakdown: ScoreBreakdown } {
+  const specialization =
+    terms.length === 0 ? fit : ROLE_FIT_SHARE * fit + COVERAGE_SHARE * coverage(agent, terms);
+  const availability = agent.capacity > 0 ? 1 - clamp01(agent.reserved / agent.capacity) : 0;
+  const attempts = Math.max(agent.attempts, agent.successes);
+  const success = clamp01((agent.successes + 1) / (attempts + 2));
+  const latency = agent.ewmaLatencyMs;
+  const speed = latency === undefined || latency <= 0 ? 1 : clamp01(role.defaults.targetLatencyMs / latency);
+  const total =
+    ROUTING_WEIGHTS.specialization * specialization +
+    ROUTING_WEIGHTS.availability * availability +
+    ROUTING_WEIGHTS.success * success +
+    ROUTING_WEIGHTS.speed * speed;
+  return { score: clamp01(total), breakdown: { specialization, availability, success, speed } };
+}
+
+/** One candidate's terms and weighted score (see the module comment for each term). */
 export function scoreAgent(
   agent: Agent,
   requirements: ExtractedRequirements,
   role: Role,
 ): { score: number; breakdown: ScoreBreakdown } {
-  const fit = requirements.roleCandidates.find((c) => c.role === agent.role)?.confidence ?? 0;
-  const breakdown: ScoreBreakdown = {
-    specialization: fit,
-    availability: 1 - Math.min(1, agent.reserved / agent.capacity),
-    success: (agent.successes + 1) / (agent.attempts + 2),
-    speed:
-      agent.ewmaLatencyMs === undefined
-        ? 1
-        : Math.min(1, role.defaults.targetLatencyMs / Math.max(1, agent.ewmaLatencyMs)),
-  };
-  const score =
-    ROUTING_WEIGHTS.specialization * breakdown.specialization +
-    ROUTING_WEIGHTS.availability * breakdown.availability +
-    ROUTING_WEIGHTS.success * breakdown.success +
-    ROUTING_WEIGHTS.speed * breakdown.speed;
-  return { score, breakdown };
+  return score(agent, roleFit(agent.role, requirements), requestedTerms(requirements), role);
 }
 
 export interface RouteRequest {
@@ -65,39 +147,76 @@ export type RouteResult =
   /** No eligible agent: `role` is the role to spawn for (the caller spawns or waits). */
   | { kind: 'none'; role: string; rejected: RoutingDecision['rejected'] };
 
-/** The role the task should go to: the explicit role, else the best inferred candidate. */
-export function targetRole(
-  requirements: ExtractedRequirements,
-  fallbackRole = 'hrm_reasoning_agent',
-): string {
+/** The role the task should go to: the explicit role, else the best inferred candidate, else the fallback. */
+export function targetRole(requirements: ExtractedRequirements, fallbackRole = FALLBACK_ROLE): string {
   return requirements.explicitRole ?? requirements.roleCandidates[0]?.role ?? fallbackRole;
 }
 
-/** Filters, scores and picks; ties break on agent id. */
-export function decideRoute(request: RouteRequest): RouteResult {
-  const role = targetRole(request.requirements);
-  const rejected: RoutingDecision['rejected'] = [];
-  const scored = [];
-  for (const agent of request.agents) {
-    const agentRole = request.catalog.get(agent.role);
-    if (!agentRole || agent.role !== role) continue;
-    if (request.exclude.has(agent.agentId))
-      rejected.push({ agentId: agent.agentId, reason: 'failed this task before' });
-    else if (agent.status === 'terminated' || agent.status === 'draining')
-      rejected.push({ agentId: agent.agentId, reason: agent.status });
-    else if (agent.circuit === 'open' && (agent.circuitOpenUntil ?? 0) > request.now)
-      rejected.push({ agentId: agent.agentId, reason: 'circuit open' });
-    else if (agent.reserved >= agent.capacity)
-      rejected.push({ agentId: agent.agentId, reason: 'at capacity' });
-    else
-      scored.push({
-        agentId: agent.agentId,
-        role: agent.role,
-        ...scoreAgent(agent, request.requirements, agentRole),
-      });
+/**
+ * The roles whose agents compete for the task: the explicit role; else the best inferred role and those
+ * within ROLE_MARGIN of it (at most MAX_CANDIDATE_ROLES); else the fallback role.
+ */
+export function candidateRoles(requirements: ExtractedRequirements, fallbackRole = FALLBACK_ROLE): string[] {
+  if (requirements.explicitRole !== undefined) return [requirements.explicitRole];
+  const best = requirements.roleCandidates[0];
+  if (!best) return [fallbackRole];
+  const roles = [best.role];
+  const floor = best.confidence * (1 - ROLE_MARGIN);
+  for (let i = 1; i < requirements.roleCandidates.length && roles.length < MAX_CANDIDATE_ROLES; i++) {
+    const c = requirements.roleCandidates[i];
+    if (!c || c.confidence < floor) break;
+    roles.push(c.role);
   }
-  scored.sort((a, b) => b.score - a.score || a.agentId.localeCompare(b.agentId));
-  const best = scored[0];
+  return roles;
+}
+
+function rejectionReason(agent: Agent, request: RouteRequest): string | undefined {
+  if (request.exclude.has(agent.agentId)) return REJECTION_REASONS.excluded;
+  if (agent.status === 'terminated') return REJECTION_REASONS.terminated;
+  if (agent.status === 'draining') return REJECTION_REASONS.draining;
+  if (agent.circuit === 'open' && (agent.circuitOpenUntil ?? Number.POSITIVE_INFINITY) > request.now)
+    return REJECTION_REASONS.circuitOpen;
+  if (agent.reserved >= agent.capacity) return REJECTION_REASONS.atCapacity;
+  return undefined;
+}
+
+/**
+ * Filters the agents, scores the candidates and picks the best (ties: score, then agent id).
+ * The decision keeps every candidate's breakdown, every rejection with its reason, and the requirements.
+ * Returns `none` with the role to spawn for when no agent is eligible.
+ */
+export function decideRoute(request: RouteRequest): RouteResult {
+  const { requirements } = request;
+  const roles = candidateRoles(requirements);
+  const role = roles[0] as string;
+  const wrongRole =
+    requirements.explicitRole === undefined
+      ? REJECTION_REASONS.notCandidateRole
+      : REJECTION_REASONS.otherRole;
+  const terms = requestedTerms(requirements);
+  const rejected: RoutingDecision['rejected'] = [];
+  const candidates: CandidateScore[] = [];
+  for (const agent of request.agents) {
+    if (!roles.includes(agent.role)) {
+      rejected.push({ agentId: agent.agentId, reason: wrongRole });
+      continue;
+    }
+    const agentRole = request.catalog.get(agent.role);
+    const reason = agentRole ? rejectionReason(agent, request) : REJECTION_REASONS.unknownRole;
+    if (reason !== undefined || !agentRole) {
+      rejected.push({ agentId: agent.agentId, reason: reason ?? REJECTION_REASONS.unknownRole });
+      continue;
+    }
+    const scored = score(agent, roleFit(agent.role, requirements), terms, agentRole);
+    candidates.push({
+      agentId: agent.agentId,
+      role: agent.role,
+      score: scored.score,
+      breakdown: scored.breakdown,
+    });
+  }
+  candidates.sort(compareCandidates);
+  const best = candidates[0];
   if (!best) return { kind: 'none', role, rejected };
   return {
     kind: 'route',
@@ -107,16 +226,21 @@ export function decideRoute(request: RouteRequest): RouteResult {
       role: best.role,
       score: best.score,
       breakdown: best.breakdown,
-      candidates: scored,
+      candidates,
       rejected,
-      requirements: request.requirements,
+      requirements,
       spawned: false,
       decidedAt: request.now,
     },
   };
 }
 
-/** A fresh logical agent of `role`. */
+function compareCandidates(a: CandidateScore, b: CandidateScore): number {
+  if (b.score !== a.score) return b.score - a.score;
+  return a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0;
+}
+
+/** A fresh logical agent of `role`, specialised in the role's whole vocabulary (lower-cased). */
 export function newAgent(role: Role, agentId: string, now: number): Agent {
   return {
     agentId,
@@ -125,7 +249,7 @@ export function newAgent(role: Role, agentId: string, now: number): Agent {
       ...role.specializations.languages,
       ...role.specializations.frameworks,
       ...role.specializations.skills,
-    ],
+    ].map((s) => s.toLowerCase()),
     capacity: role.defaults.capacity,
     executor: role.defaults.executor,
     status: 'idle',

@@ -1,8 +1,34 @@
 /**
- * Batch validation: every problem at once, each with its JSON path and a sentence a user can act on.
- * FIRST CUT: signatures are the contract; the foundation work completes and tests them.
+ * Batch validation: every problem at once, each with its JSON path (`$.tasks[3].dependsOn[0]`) and a
+ * sentence a user can act on. Structural problems come from the wire-format schemas (zod); the
+ * cross-task rules (unique ids, known dependencies, no cycle, known roles, input size) run on every task
+ * whose id and dependencies are readable, even when other fields of that task are wrong, so one pass
+ * over the file shows the user everything to fix.
  */
-import { type Batch, BatchSchema } from './schemas';
+import type { z } from 'zod';
+import { findCycles } from './dag';
+import { locateJsonSyntaxError } from './json-location';
+import {
+  MAX_ATTEMPTS_LIMIT,
+  MAX_DEPENDENCIES_PER_TASK,
+  MAX_DESCRIPTION_CHARS,
+  MAX_INPUT_BYTES,
+  MAX_REQUIREMENT_CHARS,
+  MAX_REQUIREMENT_ENTRIES,
+  MAX_SIMULATED_DURATION_MS,
+  MAX_TASK_TIMEOUT_SECONDS,
+  MAX_TASKS_PER_BATCH,
+  MIN_TASK_TIMEOUT_SECONDS,
+  TASK_ID_PATTERN,
+} from './limits';
+import {
+  type Batch,
+  BatchOptionsSchema,
+  BatchSchema,
+  RequirementsSchema,
+  SimulateSchema,
+  TaskSchema,
+} from './schemas';
 
 export interface ValidationIssue {
   /** JSON path of the offending value, e.g. `$.tasks[3].dependsOn[0]`. */
@@ -17,37 +43,460 @@ export class BatchValidationError extends Error {
   }
 }
 
-/** Parses JSON text, turning a syntax error into a BatchValidationError. */
+/** Parses JSON text, turning a syntax error into a BatchValidationError that gives line and column. */
 export function parseBatchJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new BatchValidationError([{ path: '$', message: `malformed JSON: ${(error as Error).message}` }]);
+    const where = locateJsonSyntaxError(text);
+    const message = where
+      ? `malformed JSON at line ${where.line}, column ${where.column}: ${where.reason}`
+      : `malformed JSON: ${(error as Error).message}`;
+    throw new BatchValidationError([{ path: '$', message }]);
   }
 }
 
 export type BatchValidation = { ok: true; batch: Batch } | { ok: false; issues: ValidationIssue[] };
 
-/** Validates a parsed batch against the wire format, the DAG rules and the known roles. */
+// ------------------------------------------------------------------------------------------ paths
+
+type PathSegment = string | number;
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/** Formats a path as `$.tasks[3].dependsOn[0]`; keys that are not identifiers use `["a key"]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '$';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else {
+      const key = String(segment);
+      out += IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+    }
+  }
+  return out;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
+  let value = root;
+  for (const segment of path) {
+    if (typeof segment === 'number') value = Array.isArray(value) ? value[segment] : undefined;
+    else value = isRecord(value) ? value[segment] : undefined;
+  }
+  return value;
+}
+
+/** A short, human description of a value for "got ..." clauses. */
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `a list of ${value.length}`;
+  if (typeof value === 'string') {
+    return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  }
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+// ------------------------------------------------------------------------------- field rules
+
+/**
+ * What each field must be, in words, keyed by its path with array indexes written `[]`. A zod issue on
+ * that field is reported with this sentence and what was found, instead of zod's generic wording.
+ */
+const FIELD_RULES: Record<string, string> = {
+  '': 'a batch must be a JSON object with a "tasks" array',
+  batchId: 'batchId must be 1-128 characters of A-Z a-z 0-9 . _ : -',
+  tasks: `tasks must be a list of 1 to ${MAX_TASKS_PER_BATCH} tasks`,
+  'tasks[]': 'each task must be an object with at least "id" and "description"',
+  'tasks[].id': 'a task id must be 1-128 characters of A-Z a-z 0-9 . _ : -',
+  'tasks[].description': `description must be a string of 1 to ${MAX_DESCRIPTION_CHARS} characters`,
+  'tasks[].role': 'role must be a role name of 1 to 64 characters (omit it to let routing choose)',
+  'tasks[].requirements':
+    'requirements must be an object with optional languages, frameworks and skills lists',
+  'tasks[].dependsOn': `dependsOn must be a list of at most ${MAX_DEPENDENCIES_PER_TASK} task ids`,
+  'tasks[].dependsOn[]': 'a dependency must be a task id: 1-128 characters of A-Z a-z 0-9 . _ : -',
+  'tasks[].priority': 'priority must be 1, 2 or 3 (1 is highest, 2 the default)',
+  'tasks[].timeoutSeconds': `timeoutSeconds must be a whole number from ${MIN_TASK_TIMEOUT_SECONDS} to ${MAX_TASK_TIMEOUT_SECONDS}`,
+  'tasks[].input': 'input must be a JSON object',
+  'tasks[].input.simulate':
+    'input.simulate must be an object with optional durationMs, failAttempts and failMode',
+  'tasks[].input.simulate.durationMs': `durationMs must be a whole number of milliseconds from 0 to ${MAX_SIMULATED_DURATION_MS}`,
+  'tasks[].input.simulate.failAttempts': `failAttempts must be a whole number from 0 to ${MAX_ATTEMPTS_LIMIT}`,
+  'tasks[].input.simulate.failMode': 'failMode must be "error", "crash" or "timeout"',
+  options: 'options must be an object with optional maxAttempts and failFast',
+  'options.maxAttempts': `maxAttempts must be a whole number from 1 to ${MAX_ATTEMPTS_LIMIT}`,
+  'options.failFast': 'failFast must be true or false',
+};
+for (const list of ['languages', 'frameworks', 'skills']) {
+  const rule = `requirements.${list} must be a list of at most ${MAX_REQUIREMENT_ENTRIES} strings of 1 to ${MAX_REQUIREMENT_CHARS} characters`;
+  FIELD_RULES[`tasks[].requirements.${list}`] = rule;
+  FIELD_RULES[`tasks[].requirements.${list}[]`] = rule;
+}
+
+/** The fields each object accepts, for "unknown field" messages. */
+const ALLOWED_FIELDS: Record<string, readonly string[]> = {
+  '': Object.keys(BatchSchema.shape),
+  'tasks[]': Object.keys(TaskSchema.shape),
+  'tasks[].requirements': Object.keys(RequirementsSchema.shape),
+  'tasks[].input.simulate': Object.keys(SimulateSchema.shape),
+  options: Object.keys(BatchOptionsSchema.shape),
+};
+
+const OBJECT_NAMES: Record<string, string> = {
+  '': 'a batch',
+  'tasks[]': 'a task',
+  'tasks[].requirements': 'requirements',
+  'tasks[].input.simulate': 'input.simulate',
+  options: 'options',
+};
+
+/** `tasks[3].dependsOn[0]` -> `tasks[].dependsOn[]`: the key of FIELD_RULES. */
+function ruleKey(path: readonly PathSegment[]): string {
+  let key = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') key += '[]';
+    else key += key === '' ? segment : `.${segment}`;
+  }
+  return key;
+}
+
+function sizeOf(value: unknown): string | undefined {
+  if (typeof value === 'string') return `${value.length} characters`;
+  if (Array.isArray(value)) return `${value.length} entries`;
+  return undefined;
+}
+
+function issueFromZod(
+  issue: z.core.$ZodIssue,
+  raw: unknown,
+  base: readonly PathSegment[],
+): ValidationIssue[] {
+  const path = [...base, ...(issue.path as PathSegment[])];
+  if (issue.code === 'unrecognized_keys') {
+    const key = ruleKey(path);
+    const allowed = ALLOWED_FIELDS[key] ?? [];
+    const name = OBJECT_NAMES[key] ?? 'this object';
+    return issue.keys.map((field) => {
+      const guess = closestNames(field, allowed, 1)[0];
+      const hint = guess ? ` (did you mean "${guess}"?)` : '';
+      return {
+        path: formatPath([...path, field]),
+        message: `unknown field "${field}"${hint}; ${name} accepts ${allowed.join(', ')}`,
+      };
+    });
+  }
+  const rule = FIELD_RULES[ruleKey(path)];
+  const actual = valueAt(raw, path);
+  if (rule === undefined) return [{ path: formatPath(path), message: issue.message }];
+  if (actual === undefined) {
+    const field = path[path.length - 1];
+    return [{ path: formatPath(path), message: `missing required field "${String(field)}": ${rule}` }];
+  }
+  const size = issue.code === 'too_big' || issue.code === 'too_small' ? sizeOf(actual) : undefined;
+  return [{ path: formatPath(path), message: `${rule}; got ${size ?? describeValue(actual)}` }];
+}
+
+// --------------------------------------------------------------------------------- suggestions
+
+/**
+ * Edit distance, for "did you mean" hints, giving up (returning `limit + 1`) as soon as every cell of a
+ * row exceeds `limit`, so comparing against thousands of long ids stays cheap.
+ */
+function editDistance(a: string, b: string, limit: number): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      const cell = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+      current.push(cell);
+      rowMin = Math.min(rowMin, cell);
+    }
+    if (rowMin > limit) return limit + 1;
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
+/** Names at most this many edits away (or sharing a word) count as "close". */
+const MAX_SUGGESTION_DISTANCE = 3;
+/** Role suggestions listed with an unknown role. */
+const MAX_ROLE_SUGGESTIONS = 3;
+/** Unknown dependencies that get a "did you mean" (each costs a scan of all ids). */
+const MAX_DEPENDENCY_SUGGESTIONS = 50;
+/**
+ * Issues listed in one report; the rest are counted in a last issue. A batch of 2,000 tasks with 100
+ * unknown dependencies each would otherwise yield a 200,000-line error nobody reads.
+ */
+export const MAX_REPORTED_ISSUES = 200;
+
+/** Up to `limit` names close to `wanted`: small edit distance, or sharing a word of a snake_case name. */
+function closestNames(wanted: string, names: Iterable<string>, limit: number): string[] {
+  const lower = wanted.toLowerCase();
+  const words = new Set(lower.split(/[_\-.:\s]+/).filter((w) => w.length >= 3));
+  const scored: { name: string; score: number }[] = [];
+  for (const name of names) {
+    const candidate = name.toLowerCase();
+    if (Math.abs(candidate.length - lower.length) <= MAX_SUGGESTION_DISTANCE) {
+      const distance = editDistance(lower, candidate, MAX_SUGGESTION_DISTANCE);
+      if (distance <= MAX_SUGGESTION_DISTANCE && distance < lower.length) {
+        scored.push({ name, score: distance });
+        continue;
+      }
+    }
+    const shared = candidate.split(/[_\-.:]+/).filter((w) => words.has(w)).length;
+    if (shared > 0 || (lower.length >= 4 && candidate.includes(lower)))
+      scored.push({ name, score: MAX_SUGGESTION_DISTANCE + 1 - Math.min(shared, 1) * 0.5 });
+  }
+  return scored
+    .sort((a, b) => a.score - b.score || a.name.localeCompare(b.name))
+    .slice(0, limit)
+    .map((s) => s.name);
+}
+
+// ---------------------------------------------------------------------------- cross-task rules
+
+/** UTF-8 byte length of a string without allocating an encoded copy. */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** What the cross-task rules can read of one raw task, whatever else is wrong with it. */
+interface ReadableTask {
+  index: number;
+  id?: string;
+  /** Valid-looking dependency ids with their position in dependsOn. */
+  deps: { id: string; position: number }[];
+}
+
+function readable(rawTask: unknown, index: number): ReadableTask {
+  if (!isRecord(rawTask)) return { index, deps: [] };
+  const id = typeof rawTask.id === 'string' && TASK_ID_PATTERN.test(rawTask.id) ? rawTask.id : undefined;
+  const deps: ReadableTask['deps'] = [];
+  if (Array.isArray(rawTask.dependsOn)) {
+    rawTask.dependsOn.forEach((dep, position) => {
+      if (typeof dep === 'string' && TASK_ID_PATTERN.test(dep)) deps.push({ id: dep, position });
+    });
+  }
+  return { index, ...(id === undefined ? {} : { id }), deps };
+}
+
+function crossTaskIssues(
+  raw: Record<string, unknown>,
+  rawTasks: readonly unknown[],
+  knownRoles: ReadonlySet<string>,
+): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const tasks = rawTasks.map(readable);
+  const firstIndex = new Map<string, number>();
+  for (const task of tasks) {
+    if (task.id === undefined) continue;
+    const first = firstIndex.get(task.id);
+    if (first === undefined) firstIndex.set(task.id, task.index);
+    else {
+      issues.push({
+        path: `$.tasks[${task.index}].id`,
+        message: `duplicate task id "${task.id}": $.tasks[${first}] already uses it; give every task a unique id`,
+      });
+    }
+  }
+
+  let suggestionsLeft = MAX_DEPENDENCY_SUGGESTIONS;
+  for (const task of tasks) {
+    const listed = new Map<string, number>();
+    for (const dep of task.deps) {
+      const path = `$.tasks[${task.index}].dependsOn[${dep.position}]`;
+      const earlier = listed.get(dep.id);
+      if (earlier !== undefined) {
+        issues.push({
+          path,
+          message: `"${dep.id}" is already listed at dependsOn[${earlier}]; list each dependency once`,
+        });
+        continue;
+      }
+      listed.set(dep.id, dep.position);
+      if (dep.id === task.id) {
+        issues.push({
+          path,
+          message: `task "${task.id}" depends on itself; remove "${dep.id}" from its dependsOn`,
+        });
+      } else if (!firstIndex.has(dep.id)) {
+        const guess = suggestionsLeft-- > 0 ? closestNames(dep.id, firstIndex.keys(), 1)[0] : undefined;
+        const hint = guess ? ` Did you mean "${guess}"?` : '';
+        issues.push({
+          path,
+          message: `unknown dependency "${dep.id}": no task in this batch has that id.${hint}`,
+        });
+      }
+    }
+  }
+
+  // Cycles over the tasks with a readable, unique id (a duplicate's edges would be ambiguous).
+  const nodes = tasks.filter((t) => t.id !== undefined && firstIndex.get(t.id) === t.index);
+  const cycles = findCycles(nodes.map((t) => ({ id: t.id as string, dependsOn: t.deps.map((d) => d.id) })));
+  for (const cycle of cycles) {
+    const head = tasks[firstIndex.get(cycle[0] as string) as number] as ReadableTask;
+    const position = head.deps.find((d) => d.id === cycle[1])?.position ?? 0;
+    issues.push({
+      path: `$.tasks[${head.index}].dependsOn[${position}]`,
+      message:
+        `dependency cycle: ${[...cycle, cycle[0]].join(' -> ')} (each task waits for the next, so none can ` +
+        'start); remove one of these dependencies',
+    });
+  }
+
+  rawTasks.forEach((rawTask, index) => {
+    if (!isRecord(rawTask)) return;
+    const role = rawTask.role;
+    if (typeof role === 'string' && role.length > 0 && role.length <= 64 && !knownRoles.has(role)) {
+      const close = closestNames(role, knownRoles, MAX_ROLE_SUGGESTIONS);
+      const hint =
+        close.length > 0
+          ? `close role names: ${close.join(', ')}`
+          : 'omit "role" to let routing choose, or add the role in the config';
+      issues.push({ path: `$.tasks[${index}].role`, message: `unknown role "${role}"; ${hint}` });
+    }
+    const input = rawTask.input;
+    if (isRecord(input)) {
+      const bytes = utf8Length(JSON.stringify(input));
+      if (bytes > MAX_INPUT_BYTES) {
+        issues.push({
+          path: `$.tasks[${index}].input`,
+          message: `input is ${bytes} bytes as JSON (UTF-8); at most ${MAX_INPUT_BYTES} are allowed: pass large material by reference (a URL or object key)`,
+        });
+      }
+      if ('simulate' in input) {
+        const parsed = SimulateSchema.safeParse(input.simulate);
+        if (!parsed.success) {
+          for (const issue of parsed.error.issues)
+            for (const found of issueFromZod(issue, raw, ['tasks', index, 'input', 'simulate']))
+              issues.push(found);
+        }
+      }
+    }
+  });
+  return issues;
+}
+
+// ------------------------------------------------------------------------------------ ordering
+
+function parsePath(path: string): PathSegment[] {
+  const segments: PathSegment[] = [];
+  const pattern = /\.([A-Za-z_$][A-Za-z0-9_$]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g;
+  for (let m = pattern.exec(path); m !== null; m = pattern.exec(path)) {
+    if (m[1] !== undefined) segments.push(m[1]);
+    else if (m[2] !== undefined) segments.push(Number(m[2]));
+    else segments.push(JSON.parse(m[3] as string) as string);
+  }
+  return segments;
+}
+
+/**
+ * Sorts issues by where their path appears in the document: array positions in order, object keys in
+ * the order the user wrote them (absent keys after present ones), a value before what is inside it.
+ */
+function sortByAppearance(issues: ValidationIssue[], raw: unknown): ValidationIssue[] {
+  const keyed = issues.map((issue, n) => {
+    const segments = parsePath(issue.path);
+    const rank: number[] = [];
+    let value = raw;
+    for (const segment of segments) {
+      if (typeof segment === 'number') {
+        rank.push(segment);
+        value = Array.isArray(value) ? value[segment] : undefined;
+      } else {
+        const keys = isRecord(value) ? Object.keys(value) : [];
+        const at = keys.indexOf(segment);
+        rank.push(at === -1 ? Number.MAX_SAFE_INTEGER : at);
+        value = isRecord(value) ? value[segment] : undefined;
+      }
+    }
+    return { issue, rank, n };
+  });
+  keyed.sort((a, b) => {
+    for (let i = 0; i < Math.min(a.rank.length, b.rank.length); i++) {
+      const d = (a.rank[i] as number) - (b.rank[i] as number);
+      if (d !== 0) return d;
+    }
+    return a.rank.length - b.rank.length || a.n - b.n;
+  });
+  const sorted = keyed.map((k) => k.issue);
+  if (sorted.length <= MAX_REPORTED_ISSUES) return sorted;
+  const hidden = sorted.length - MAX_REPORTED_ISSUES;
+  return [
+    ...sorted.slice(0, MAX_REPORTED_ISSUES),
+    {
+      path: '$',
+      message: `${hidden} more problem${hidden === 1 ? '' : 's'} not listed; fix the ones above first`,
+    },
+  ];
+}
+
+// ------------------------------------------------------------------------------------------ entry
+
+const TopLevelSchema = BatchSchema.omit({ tasks: true });
+
+/**
+ * Validates a parsed batch against the wire format, the DAG rules and the known roles, reporting every
+ * problem it can find at once, sorted by where it appears in the document.
+ */
 export function validateBatch(raw: unknown, knownRoles: ReadonlySet<string>): BatchValidation {
-  const parsed = BatchSchema.safeParse(raw);
-  if (!parsed.success) {
+  if (!isRecord(raw)) {
+    const found = Array.isArray(raw) ? 'a list' : describeValue(raw);
     return {
       ok: false,
-      issues: parsed.error.issues.map((i) => ({ path: `$.${i.path.join('.')}`, message: i.message })),
+      issues: [{ path: '$', message: `a batch must be a JSON object with a "tasks" array; got ${found}` }],
     };
   }
   const issues: ValidationIssue[] = [];
-  const ids = new Set(parsed.data.tasks.map((t) => t.id));
-  parsed.data.tasks.forEach((task, i) => {
-    if (task.role !== undefined && !knownRoles.has(task.role))
-      issues.push({ path: `$.tasks[${i}].role`, message: `unknown role "${task.role}"` });
-    (task.dependsOn ?? []).forEach((dep, j) => {
-      if (!ids.has(dep))
-        issues.push({ path: `$.tasks[${i}].dependsOn[${j}]`, message: `unknown dependency "${dep}"` });
+  const rawTasks = raw.tasks;
+  if (Array.isArray(rawTasks) && rawTasks.length > MAX_TASKS_PER_BATCH) {
+    // Refuse early: checking every task of an oversize batch would only make the refusal slow.
+    issues.push({
+      path: '$.tasks',
+      message: `the batch has ${rawTasks.length} tasks; at most ${MAX_TASKS_PER_BATCH} are allowed: split it into several batches`,
     });
-  });
-  return issues.length > 0 ? { ok: false, issues } : { ok: true, batch: parsed.data };
+    const { tasks: _ignored, ...rest } = raw;
+    const parsed = TopLevelSchema.safeParse(rest);
+    if (!parsed.success)
+      for (const issue of parsed.error.issues)
+        for (const found of issueFromZod(issue, raw, [])) issues.push(found);
+    return { ok: false, issues: sortByAppearance(issues, raw) };
+  }
+  if (Array.isArray(rawTasks) && rawTasks.length === 0) {
+    issues.push({ path: '$.tasks', message: 'the batch has no tasks: give at least one task' });
+  }
+  const parsed = BatchSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      // The empty-batch case already has its own sentence.
+      if (issue.code === 'too_small' && formatPath(issue.path) === '$.tasks') continue;
+      for (const found of issueFromZod(issue, raw, [])) issues.push(found);
+    }
+  }
+  if (Array.isArray(rawTasks))
+    for (const issue of crossTaskIssues(raw, rawTasks, knownRoles)) issues.push(issue);
+  if (issues.length > 0 || !parsed.success) return { ok: false, issues: sortByAppearance(issues, raw) };
+  return { ok: true, batch: parsed.data };
 }
 
 /** validateBatch that throws BatchValidationError. */

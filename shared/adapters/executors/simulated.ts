@@ -4,8 +4,17 @@
  * the first `failAttempts` attempts fail in `failMode` (error: throws; crash: the worker dies without
  * reporting; timeout: never answers until aborted), later attempts succeed after `durationMs`.
  */
+import { z } from 'zod';
 import { type Simulate, SimulateSchema } from '../../domain/schemas';
 import type { AgentExecutor, ExecutionOutcome, ExecutionRequest } from '../../ports';
+import { ExecutionAbortedError } from './errors';
+
+/**
+ * How long failMode "timeout" outlives the task's own timeout before giving up on being aborted: long
+ * enough that the worker's or Step Functions' timeout always fires first, short enough not to leak a
+ * timer for ever when nobody aborts.
+ */
+export const SIMULATED_TIMEOUT_GRACE_MS = 60_000;
 
 /** Thrown for failMode "crash": the worker must stop without answering its task token. */
 export class SimulatedCrashError extends Error {
@@ -22,28 +31,40 @@ export class SimulatedFailureError extends Error {
   }
 }
 
-/** Reads `input.simulate`, ignoring it when malformed would hide user error, so it is validated. */
+/** `input.simulate` is malformed: says which field and why, so the user can fix the batch. */
+export class SimulateInputError extends Error {
+  constructor(reason: string) {
+    super(`input.simulate is invalid: ${reason}`);
+    this.name = 'SimulateInputError';
+  }
+}
+
+/** Reads `input.simulate`; a malformed value throws SimulateInputError (ignoring it would hide the mistake). */
 export function readSimulate(input: Record<string, unknown> | undefined): Simulate {
   const raw = input?.simulate;
   if (raw === undefined) return {};
-  return SimulateSchema.parse(raw);
+  const parsed = SimulateSchema.safeParse(raw);
+  if (!parsed.success) throw new SimulateInputError(z.prettifyError(parsed.error));
+  return parsed.data;
 }
 
+/** Waits `ms`; rejects with ExecutionAbortedError (cause: the signal's reason) when `signal` aborts. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason ?? new Error('aborted'));
+    if (signal.aborted) return reject(new ExecutionAbortedError('simulated', signal.reason));
     const timer = setTimeout(() => {
       signal.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal.reason ?? new Error('aborted'));
+      reject(new ExecutionAbortedError('simulated', signal.reason));
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
 
+/** Runs `input.simulate` (see the file comment). Rejects with ExecutionAbortedError when `signal` aborts. */
 export class SimulatedExecutor implements AgentExecutor {
   readonly name = 'simulated' as const;
 
@@ -63,15 +84,18 @@ export class SimulatedExecutor implements AgentExecutor {
         );
       }
       // timeout: never answer; only an abort (timeout enforcement, cancel) ends the wait.
-      await sleep(request.timeoutMs + 60_000, signal);
+      await sleep(request.timeoutMs + SIMULATED_TIMEOUT_GRACE_MS, signal);
       throw new SimulatedFailureError(`simulated timeout outlived its deadline on task ${request.taskId}`);
     }
-    await sleep(simulate.durationMs ?? 0, signal);
+    const durationMs = simulate.durationMs ?? 0;
+    await sleep(durationMs, signal);
     return {
       executor: 'simulated',
       simulated: true,
       output: {
         simulated: true,
+        durationMs,
+        attempt: request.attempt,
         summary: `[simulated] ${request.role} agent ${request.agentId} completed task ${request.taskId} (attempt ${request.attempt})`,
       },
     };

@@ -1,0 +1,168 @@
+/**
+ * The REST API: batches and agents, behind an API key with a usage plan.
+ */
+import { CfnOutput, type RemovalPolicy } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import {
+  MAX_DEPENDENCIES_PER_TASK,
+  MAX_DESCRIPTION_CHARS,
+  MAX_TASKS_PER_BATCH,
+} from '../../shared/domain/limits';
+import { acknowledge } from './nag';
+
+/** Steady request rate and burst for the whole stage (every method); the usage plan caps each key again. */
+export const STAGE_RATE_LIMIT = 50;
+export const STAGE_BURST_LIMIT = 100;
+/** Per API key: requests per second, burst, and a daily quota that stops a leaked key from running up cost. */
+export const KEY_RATE_LIMIT = 20;
+export const KEY_BURST_LIMIT = 40;
+export const KEY_DAILY_QUOTA = 50_000;
+
+export interface ApiProps {
+  readonly functions: {
+    readonly submit: lambda.IFunction;
+    readonly status: lambda.IFunction;
+    readonly cancel: lambda.IFunction;
+    readonly redrive: lambda.IFunction;
+    readonly agents: lambda.IFunction;
+  };
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+export class Api extends Construct {
+  readonly restApi: apigw.RestApi;
+  readonly apiKey: apigw.ApiKey;
+  readonly usagePlan: apigw.UsagePlan;
+
+  constructor(scope: Construct, id: string, props: ApiProps) {
+    super(scope, id);
+    const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    this.restApi = new apigw.RestApi(this, 'RestApi', {
+      description: 'Meta-agent orchestrator: submit and follow batches of agent tasks, manage agents',
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: props.removalPolicy,
+      deployOptions: {
+        stageName: 'v1',
+        tracingEnabled: true,
+        metricsEnabled: true,
+        loggingLevel: apigw.MethodLoggingLevel.ERROR,
+        accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
+        accessLogFormat: apigw.AccessLogFormat.jsonWithStandardFields(),
+        throttlingRateLimit: STAGE_RATE_LIMIT,
+        throttlingBurstLimit: STAGE_BURST_LIMIT,
+      },
+      defaultMethodOptions: { apiKeyRequired: true },
+    });
+
+    const validator = new apigw.RequestValidator(this, 'Validator', {
+      restApi: this.restApi,
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+    // API Gateway's own payload limit is 10 MB and cannot be lowered. This model rejects oversized batches
+    // before any Lambda runs (task count, description length, dependency count); the submit handler then
+    // enforces the byte limits of `input` and of the whole body (see shared/domain/limits.ts).
+    const batchModel = this.restApi.addModel('BatchModel', {
+      contentType: 'application/json',
+      schema: {
+        schema: apigw.JsonSchemaVersion.DRAFT4,
+        type: apigw.JsonSchemaType.OBJECT,
+        required: ['tasks'],
+        properties: {
+          batchId: { type: apigw.JsonSchemaType.STRING, maxLength: 128 },
+          tasks: {
+            type: apigw.JsonSchemaType.ARRAY,
+            minItems: 1,
+            maxItems: MAX_TASKS_PER_BATCH,
+            items: {
+              type: apigw.JsonSchemaType.OBJECT,
+              required: ['id', 'description'],
+              properties: {
+                id: { type: apigw.JsonSchemaType.STRING, maxLength: 128 },
+                description: { type: apigw.JsonSchemaType.STRING, maxLength: MAX_DESCRIPTION_CHARS },
+                dependsOn: {
+                  type: apigw.JsonSchemaType.ARRAY,
+                  maxItems: MAX_DEPENDENCIES_PER_TASK,
+                  items: { type: apigw.JsonSchemaType.STRING },
+                },
+              },
+            },
+          },
+        },
+      },
+    });
+    const agentModel = this.restApi.addModel('AgentModel', {
+      contentType: 'application/json',
+      schema: { schema: apigw.JsonSchemaVersion.DRAFT4, type: apigw.JsonSchemaType.OBJECT },
+    });
+    const withParam = (name: string) => ({ [`method.request.path.${name}`]: true });
+    const integrate = (fn: lambda.IFunction) => new apigw.LambdaIntegration(fn);
+
+    const batches = this.restApi.root.addResource('batches');
+    batches.addMethod('POST', integrate(props.functions.submit), {
+      requestValidator: validator,
+      requestModels: { 'application/json': batchModel },
+    });
+    const batch = batches.addResource('{id}');
+    batch.addMethod('GET', integrate(props.functions.status), {
+      requestValidator: validator,
+      requestParameters: withParam('id'),
+    });
+    batch.addMethod('DELETE', integrate(props.functions.cancel), {
+      requestValidator: validator,
+      requestParameters: withParam('id'),
+    });
+    batch.addResource('redrive').addMethod('POST', integrate(props.functions.redrive), {
+      requestValidator: validator,
+      requestParameters: withParam('id'),
+    });
+    const agents = this.restApi.root.addResource('agents');
+    agents.addMethod('GET', integrate(props.functions.agents), { requestValidator: validator });
+    agents.addResource('{id}').addMethod('PUT', integrate(props.functions.agents), {
+      requestValidator: validator,
+      requestParameters: withParam('id'),
+      requestModels: { 'application/json': agentModel },
+    });
+
+    this.apiKey = new apigw.ApiKey(this, 'ApiKey', { description: 'Meta-agent API key' });
+    this.usagePlan = this.restApi.addUsagePlan('UsagePlan', {
+      throttle: { rateLimit: KEY_RATE_LIMIT, burstLimit: KEY_BURST_LIMIT },
+      quota: { limit: KEY_DAILY_QUOTA, period: apigw.Period.DAY },
+      apiStages: [{ api: this.restApi, stage: this.restApi.deploymentStage }],
+    });
+    this.usagePlan.addApiKey(this.apiKey);
+
+    new CfnOutput(this, 'ApiUrl', { key: 'ApiUrl', value: this.restApi.url });
+    // The key id only: read the value with `aws apigateway get-api-key --include-value --api-key <id>`.
+    new CfnOutput(this, 'ApiKeyId', { key: 'ApiKeyId', value: this.apiKey.keyId });
+
+    acknowledge(
+      this.restApi,
+      'AwsSolutions-APIG4',
+      'Every method requires an API key tied to a usage plan (throttle + quota); callers are operators and CI, not end users. Put a Cognito or IAM authorizer in front for multi-tenant use.',
+    );
+    acknowledge(
+      this.restApi,
+      'AwsSolutions-APIG3',
+      'WAF is an account-level choice with its own cost; stage throttling, key quotas and the request model bound abuse here.',
+    );
+    acknowledge(
+      this.restApi,
+      'AwsSolutions-COG4',
+      'No Cognito user pool: callers authenticate with the API key (see APIG4).',
+    );
+    acknowledge(
+      this.restApi,
+      'AwsSolutions-IAM4',
+      'AmazonAPIGatewayPushToCloudWatchLogs is the policy API Gateway documents for its account-wide logging role.',
+      ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'],
+    );
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * The batch state machine (STANDARD, JSONPath only), built from the state names and payloads of
+ * shared/domain/workflow.ts. The embedded runtime runs this very definition (infra/local-definition.ts).
+ */
+import { Aws, Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { EnvVar } from '../../shared/config';
+import { StateName } from '../../shared/domain/workflow';
+import { acknowledge } from './nag';
+
+/** Transient Lambda service errors worth retrying; a handler's own error is not retried here. */
+export const LAMBDA_TRANSIENT_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+];
+const LAMBDA_RETRY: sfn.RetryProps = {
+  errors: LAMBDA_TRANSIENT_ERRORS,
+  interval: Duration.seconds(1),
+  maxAttempts: 6,
+  backoffRate: 2,
+};
+
+export interface OrchestrationProps {
+  readonly functions: {
+    readonly gate: lambda.IFunction;
+    readonly route: lambda.IFunction;
+    readonly recordAttempt: lambda.IFunction;
+    readonly complete: lambda.IFunction;
+    readonly finalize: lambda.IFunction;
+  };
+  /** Every role queue: Dispatch may send to any of them (the URL comes from the router at run time). */
+  readonly roleQueues: readonly sqs.IQueue[];
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+export class Orchestration extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+  readonly logGroup: logs.LogGroup;
+  private readonly taskResponsePolicy: iam.Policy;
+
+  constructor(scope: Construct, id: string, props: OrchestrationProps) {
+    super(scope, id);
+    const fns = props.functions;
+    const ref = { batchId: sfn.JsonPath.stringAt('$.batchId'), taskId: sfn.JsonPath.stringAt('$.taskId') };
+    const invoke = (
+      name: StateName,
+      fn: lambda.IFunction,
+      payload: Record<string, unknown>,
+      resultPath: string,
+    ) =>
+      new tasks.LambdaInvoke(this, name, {
+        stateName: name,
+        lambdaFunction: fn,
+        payload: sfn.TaskInput.fromObject(payload),
+        payloadResponseOnly: true,
+        retryOnServiceExceptions: false,
+        resultPath,
+      }).addRetry(LAMBDA_RETRY);
+
+    const taskDone = new sfn.Succeed(this, StateName.TaskDone, { stateName: StateName.TaskDone });
+    const complete = (name: StateName, outcome: 'SUCCEEDED' | 'FAILED' | 'SKIPPED', withAgent: boolean) =>
+      invoke(
+        name,
+        fns.complete,
+        {
+          ...ref,
+          outcome,
+          ...(withAgent
+            ? {
+                agentId: sfn.JsonPath.stringAt('$.route.agentId'),
+                attempt: sfn.JsonPath.numberAt('$.route.attempt'),
+              }
+            : {}),
+        },
+        sfn.JsonPath.DISCARD,
+      ).next(taskDone);
+
+    const skipTask = complete(StateName.SkipTask, 'SKIPPED', false);
+    const completeTask = complete(StateName.CompleteTask, 'SUCCEEDED', true);
+    const failTask = complete(StateName.FailTask, 'FAILED', true);
+
+    const route = invoke(StateName.Route, fns.route, ref, '$.route');
+    const waitForCapacity = new sfn.Wait(this, StateName.WaitForCapacity, {
+      stateName: StateName.WaitForCapacity,
+      time: sfn.WaitTime.secondsPath('$.route.waitSeconds'),
+    }).next(route);
+
+    const recordAttempt = invoke(
+      StateName.RecordAttempt,
+      fns.recordAttempt,
+      {
+        ...ref,
+        agentId: sfn.JsonPath.stringAt('$.route.agentId'),
+        attempt: sfn.JsonPath.numberAt('$.route.attempt'),
+        error: sfn.JsonPath.objectAt('$.error'),
+      },
+      '$.retry',
+    ).next(
+      new sfn.Choice(this, StateName.RetryAllowed, { stateName: StateName.RetryAllowed })
+        .when(sfn.Condition.booleanEquals('$.retry.retry', true), route)
+        .otherwise(failTask),
+    );
+
+    // A CustomState because the queue is chosen at run time ($.route.queueUrl): the L2 SqsSendMessage needs
+    // a fixed queue. Its IAM (SendMessage on the role queues only) is granted below.
+    const dispatch = new sfn.CustomState(this, StateName.Dispatch, {
+      stateJson: {
+        Type: 'Task',
+        Resource: `arn:${Aws.PARTITION}:states:::sqs:sendMessage.waitForTaskToken`,
+        Parameters: {
+          'QueueUrl.$': '$.route.queueUrl',
+          MessageBody: {
+            'batchId.$': '$.batchId',
+            'taskId.$': '$.taskId',
+            'agentId.$': '$.route.agentId',
+            'attempt.$': '$.route.attempt',
+            'taskToken.$': '$$.Task.Token',
+          },
+        },
+        TimeoutSecondsPath: '$.route.timeoutSeconds',
+        HeartbeatSecondsPath: '$.route.heartbeatSeconds',
+        ResultPath: '$.result',
+      },
+    })
+      .addCatch(recordAttempt, { errors: [sfn.Errors.ALL], resultPath: '$.error' })
+      .next(completeTask);
+
+    route.next(
+      new sfn.Choice(this, StateName.RouteDecision, { stateName: StateName.RouteDecision })
+        .when(sfn.Condition.stringEquals('$.route.decision', 'DISPATCH'), dispatch)
+        .when(sfn.Condition.stringEquals('$.route.decision', 'WAIT'), waitForCapacity)
+        .when(sfn.Condition.stringEquals('$.route.decision', 'STOP'), taskDone),
+    );
+
+    const gate = new tasks.LambdaInvoke(this, StateName.Gate, {
+      stateName: StateName.Gate,
+      lambdaFunction: fns.gate,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({ ...ref, taskToken: sfn.JsonPath.taskToken }),
+      retryOnServiceExceptions: false,
+      resultPath: '$.gate',
+    })
+      .addRetry(LAMBDA_RETRY)
+      .next(
+        new sfn.Choice(this, StateName.DependenciesOk, { stateName: StateName.DependenciesOk })
+          .when(sfn.Condition.booleanEquals('$.gate.proceed', true), route)
+          .otherwise(skipTask),
+      );
+
+    const child = new sfn.Choice(this, StateName.HasDependencies, { stateName: StateName.HasDependencies })
+      .when(sfn.Condition.booleanEquals('$.hasDeps', true), gate)
+      .otherwise(route);
+
+    const finalize = invoke(
+      StateName.Finalize,
+      fns.finalize,
+      { batchId: sfn.JsonPath.stringAt('$.batchId') },
+      '$',
+    );
+
+    const processTasks = new sfn.DistributedMap(this, StateName.ProcessTasks, {
+      stateName: StateName.ProcessTasks,
+      mapExecutionType: sfn.StateMachineType.STANDARD,
+      itemsPath: sfn.JsonPath.stringAt('$.items'),
+      itemSelector: {
+        batchId: sfn.JsonPath.stringAt('$.batchId'),
+        taskId: sfn.JsonPath.stringAt('$$.Map.Item.Value.taskId'),
+        hasDeps: sfn.JsonPath.stringAt('$$.Map.Item.Value.hasDeps'),
+      },
+      maxConcurrencyPath: sfn.JsonPath.stringAt('$.concurrency'),
+      // A failed task is a normal outcome (its dependents are skipped); Finalize reports it.
+      toleratedFailurePercentage: 100,
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    processTasks.itemProcessor(child);
+    processTasks.addCatch(finalize, { errors: [sfn.Errors.ALL], resultPath: '$.mapError' });
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(processTasks.next(finalize)),
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+    });
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['sqs:SendMessage'],
+        resources: props.roleQueues.map((q) => q.queueArn),
+      }),
+    );
+    this.taskResponsePolicy = new iam.Policy(this, 'TaskResponsePolicy', {
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+          resources: [this.stateMachine.stateMachineArn],
+        }),
+      ],
+    });
+    this.suppressStateMachineFindings(fns);
+  }
+
+  /** submit / redrive: start (and redrive) executions; sets STATE_MACHINE_ARN. */
+  bindStart(fn: lambda.Function): void {
+    this.stateMachine.grantStartExecution(fn);
+    this.stateMachine.grantExecution(fn, 'states:DescribeExecution', 'states:RedriveExecution');
+    this.setArn(fn);
+  }
+
+  /** cancel: stop and describe executions; sets STATE_MACHINE_ARN. */
+  bindStop(fn: lambda.Function): void {
+    this.stateMachine.grantExecution(fn, 'states:StopExecution', 'states:DescribeExecution');
+    this.setArn(fn);
+  }
+
+  /**
+   * gate, complete, agent workers: answer task tokens of this state machine. The grant goes into one
+   * separate policy, not the functions' default policies: the state machine depends on its handlers
+   * (it invokes gate and complete), so a grant in their default policy would close a dependency cycle.
+   */
+  bindTaskResponse(fn: lambda.Function): void {
+    if (!fn.role) throw new Error(`Function ${fn.node.path} has no role to grant task responses to`);
+    this.taskResponsePolicy.attachToRole(fn.role);
+  }
+
+  private setArn(fn: lambda.Function): void {
+    fn.addEnvironment(EnvVar.StateMachineArn, this.stateMachine.stateMachineArn);
+    if (fn.role) {
+      acknowledge(
+        fn.role,
+        'AwsSolutions-IAM5',
+        'Execution ARNs are minted per batch; the grant covers executions of this state machine only (execution:<name>:*).',
+        [executionWildcard(this.stateMachine)],
+      );
+    }
+  }
+
+  private suppressStateMachineFindings(fns: OrchestrationProps['functions']): void {
+    const stack = this.stateMachine.stack;
+    const fnArns = Object.values(fns).map(
+      (fn) => `Resource::<${stack.getLogicalId(fn.node.defaultChild as lambda.CfnFunction)}.Arn>:*`,
+    );
+    acknowledge(
+      this.stateMachine,
+      'AwsSolutions-IAM5',
+      'CDK grants lambda:InvokeFunction on `<function>:*` so versions and aliases of these five handlers can be invoked; no other function.',
+      fnArns,
+    );
+    acknowledge(
+      this.stateMachine,
+      'AwsSolutions-IAM5',
+      'Step Functions log delivery and X-Ray actions support no resource-level permissions (AWS documents Resource *).',
+      ['Resource::*'],
+    );
+    acknowledge(
+      this.stateMachine,
+      'AwsSolutions-IAM5',
+      'The Distributed Map starts child executions of this same state machine and must describe and stop them.',
+      [executionWildcard(this.stateMachine), executionWildcard(this.stateMachine, '/*')],
+    );
+  }
+}
+
+/** The nag finding of a grant on every execution (or, with `suffix` `/*`, every map run) of `stateMachine`. */
+function executionWildcard(stateMachine: sfn.StateMachine, suffix = ''): string {
+  const id = stateMachine.stack.getLogicalId(stateMachine.node.defaultChild as sfn.CfnStateMachine);
+  const name = JSON.stringify({ 'Fn::Select': [6, { 'Fn::Split': [':', { Ref: id }] }] });
+  return `Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${name}${suffix}:*`;
+}

@@ -1,0 +1,197 @@
+/**
+ * Per role of the catalog: a role queue (with its DLQ) and the agent-worker function that consumes it.
+ */
+import { Annotations, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { EnvVar } from '../../shared/config';
+import type { RoleCatalog } from '../../shared/domain/roles';
+import type { Role } from '../../shared/domain/schemas';
+import { HandlerFunction } from './handler-function';
+import { acknowledge } from './nag';
+
+/** A message is tried this many times before it moves to the DLQ (a worker crash counts as one). */
+export const MAX_RECEIVE_COUNT = 3;
+/** Lambda's hard maximum timeout. */
+const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
+/** Time the worker gets beyond the role's timeout to report the outcome (SendTaskFailure) after a timeout. */
+const WORKER_GRACE_SECONDS = 30;
+/** Visibility must outlast the worker, or SQS redelivers a message that is still being worked on. */
+const VISIBILITY_MARGIN_SECONDS = 60;
+/** SQS maximum visibility timeout (12 hours). */
+const SQS_MAX_VISIBILITY_SECONDS = 43_200;
+/** DLQ messages are kept for inspection and redrive for the SQS maximum (14 days). */
+const DLQ_RETENTION = Duration.days(14);
+/**
+ * ROLE_QUEUE_URLS must fit Lambda's 4 KB environment (all variables, keys and values, together). A queue
+ * URL is `https://sqs.<region>.amazonaws.com/<12-digit account>/<name>`, and CloudFormation names a queue
+ * `<stack>-<logical id>-<13 random chars>`, cut at 80 characters. With the 22 built-in roles and the stack
+ * name `MetaAgent` the map takes about 3.0 KB (3.16 KB worst case); ROLES_CONFIG and DEFAULT_EXECUTOR
+ * count against the same budget.
+ */
+const QUEUE_URL_PREFIX_BYTES = 'https://sqs..amazonaws.com/123456789012/'.length;
+/** Longest region name today (e.g. ap-southeast-5 is 14; leave room for longer ones). */
+const MAX_REGION_BYTES = 16;
+const CFN_RANDOM_SUFFIX_BYTES = 13;
+const SQS_MAX_NAME_BYTES = 80;
+/** 4,096 bytes minus ~350 for the other variables (two table names, Powertools, NODE_OPTIONS, the keys). */
+export const ROLE_QUEUE_URLS_BUDGET_BYTES = 3_750;
+
+/** Raised at synth when the role catalog is too large for ROLE_QUEUE_URLS to fit a Lambda environment. */
+export class RoleQueueUrlsTooLargeError extends Error {
+  constructor(
+    readonly roles: number,
+    readonly estimatedBytes: number,
+  ) {
+    super(
+      `ROLE_QUEUE_URLS for ${roles} roles (with ROLES_CONFIG) may take ${estimatedBytes} bytes, over the ${ROLE_QUEUE_URLS_BUDGET_BYTES}-byte budget ` +
+        'within the Lambda 4 KB environment limit: remove roles from the rolesConfig file, shorten role names or the stack name.',
+    );
+    this.name = 'RoleQueueUrlsTooLargeError';
+  }
+}
+
+/** Worst-case size of the ROLE_QUEUE_URLS JSON, from each role name and its queue logical id. */
+export function estimateRoleQueueUrlsBytes(
+  stackName: string,
+  queues: readonly { role: string; logicalId: string }[],
+): number {
+  const entries = queues.map(({ role, logicalId }) => {
+    const name = Math.min(
+      SQS_MAX_NAME_BYTES,
+      stackName.length + logicalId.length + CFN_RANDOM_SUFFIX_BYTES + 2,
+    );
+    // "role":"url",
+    return role.length + QUEUE_URL_PREFIX_BYTES + MAX_REGION_BYTES + name + 6;
+  });
+  return 2 + entries.reduce((a, b) => a + b, 0);
+}
+
+export interface RoleWorker {
+  readonly role: Role;
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly worker: HandlerFunction;
+  readonly eventSource: SqsEventSource;
+}
+
+export interface RoleWorkersProps {
+  readonly roles: RoleCatalog;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+  /** Extra environment for every worker (table names are set by the table bind methods). */
+  readonly environment?: Record<string, string>;
+}
+
+export type QueueAccess = 'send' | 'attributes';
+
+export class RoleWorkers extends Construct {
+  /** role name -> its queue, DLQ, worker and event source. */
+  readonly byRole: ReadonlyMap<string, RoleWorker>;
+
+  constructor(scope: Construct, id: string, props: RoleWorkersProps) {
+    super(scope, id);
+    const byRole = new Map<string, RoleWorker>();
+    for (const role of props.roles.values()) {
+      byRole.set(role.name, this.addRole(role, props));
+    }
+    this.byRole = byRole;
+    const stack = Stack.of(this);
+    const estimated = estimateRoleQueueUrlsBytes(
+      stack.stackName,
+      [...byRole].map(([role, w]) => ({
+        role,
+        logicalId: stack.getLogicalId(w.queue.node.defaultChild as sqs.CfnQueue),
+      })),
+    );
+    // The shared variables (ROLES_CONFIG, DEFAULT_EXECUTOR) sit next to ROLE_QUEUE_URLS in the same 4 KB.
+    const shared = Object.entries(props.environment ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
+    if (estimated + shared > ROLE_QUEUE_URLS_BUDGET_BYTES) {
+      throw new RoleQueueUrlsTooLargeError(byRole.size, estimated + shared);
+    }
+  }
+
+  /** role name -> queue. */
+  get queues(): ReadonlyMap<string, sqs.Queue> {
+    return new Map([...this.byRole].map(([name, w]) => [name, w.queue]));
+  }
+
+  get workers(): readonly HandlerFunction[] {
+    return [...this.byRole.values()].map((w) => w.worker);
+  }
+
+  get deadLetterQueues(): readonly sqs.Queue[] {
+    return [...this.byRole.values()].map((w) => w.deadLetterQueue);
+  }
+
+  /**
+   * Sets ROLE_QUEUE_URLS (JSON role -> URL) on `fn` and grants it `access` on every role queue:
+   * `send` (sqs:SendMessage) or `attributes` (sqs:GetQueueAttributes, for depth-based scaling).
+   */
+  bindQueues(fn: lambda.Function, access: QueueAccess = 'send'): void {
+    const urls: Record<string, string> = {};
+    for (const [name, { queue }] of this.byRole) {
+      urls[name] = queue.queueUrl;
+      if (access === 'send') queue.grantSendMessages(fn);
+      else queue.grant(fn, 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl');
+    }
+    fn.addEnvironment(EnvVar.RoleQueueUrls, fn.stack.toJsonString(urls));
+  }
+
+  private addRole(role: Role, props: RoleWorkersProps): RoleWorker {
+    const scope = new Construct(this, role.name);
+    const roleTimeout = role.defaults.timeoutSeconds;
+    if (roleTimeout + WORKER_GRACE_SECONDS > LAMBDA_MAX_TIMEOUT_SECONDS) {
+      Annotations.of(scope).addWarningV2(
+        'meta-agent:role-timeout',
+        `Role ${role.name} allows ${roleTimeout}s per task but a Lambda worker stops at ${LAMBDA_MAX_TIMEOUT_SECONDS}s; ` +
+          'longer tasks will time out in the Dispatch state and be retried on another agent.',
+      );
+    }
+    const workerTimeout = Math.min(LAMBDA_MAX_TIMEOUT_SECONDS, roleTimeout + WORKER_GRACE_SECONDS);
+    const visibility = Math.min(
+      SQS_MAX_VISIBILITY_SECONDS,
+      Math.max(roleTimeout, workerTimeout) + VISIBILITY_MARGIN_SECONDS,
+    );
+
+    const deadLetterQueue = new sqs.Queue(scope, 'Dlq', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: DLQ_RETENTION,
+      removalPolicy: props.removalPolicy,
+    });
+    acknowledge(
+      deadLetterQueue,
+      'AwsSolutions-SQS3',
+      'This queue is the dead-letter queue of the role queue; a DLQ of a DLQ would only hide messages.',
+    );
+    const queue = new sqs.Queue(scope, 'Queue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: Duration.seconds(visibility),
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
+      removalPolicy: props.removalPolicy,
+    });
+    const worker = new HandlerFunction(scope, 'Worker', {
+      handler: 'agent-worker',
+      description: `Agent worker for role ${role.name}`,
+      timeout: Duration.seconds(workerTimeout),
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+      environment: { ...props.environment, [EnvVar.AgentRole]: role.name },
+    });
+    // batchSize 1: one message is one task that may run for minutes with its own heartbeat and timeout;
+    // batching would make tasks share one invocation's timeout and run one after another, and
+    // MaximumConcurrency (concurrent invocations) would no longer equal concurrent tasks.
+    const eventSource = new SqsEventSource(queue, {
+      batchSize: 1,
+      maxConcurrency: role.defaults.queueConcurrency,
+      reportBatchItemFailures: true,
+    });
+    worker.fn.addEventSource(eventSource);
+    return { role, queue, deadLetterQueue, worker, eventSource };
+  }
+}

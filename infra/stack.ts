@@ -1,0 +1,195 @@
+/**
+ * The stack only wires the constructs: each concern lives in infra/constructs/.
+ */
+import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { EnvVar } from '../shared/config';
+import type { RoleCatalog } from '../shared/domain/roles';
+import { Api } from './constructs/api';
+import { HandlerFunction, type HandlerFunctionProps, type HandlerName } from './constructs/handler-function';
+import { acknowledge } from './constructs/nag';
+import { Observability } from './constructs/observability';
+import { Orchestration } from './constructs/orchestration';
+import { Progress } from './constructs/progress';
+import { RoleWorkers } from './constructs/role-workers';
+import { Scaler } from './constructs/scaler';
+import { Tables } from './constructs/tables';
+
+/** Log retention of every function, the state machine and the API access logs. */
+export const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+
+export interface MetaAgentStackProps extends StackProps {
+  /** The resolved role catalog: one queue and one worker per role. */
+  readonly roles: RoleCatalog;
+  /** The user's role overrides as given (passed to handlers as ROLES_CONFIG), when any. */
+  readonly roleOverrides?: readonly unknown[];
+  /** RETAIN (default) keeps tables, queues and logs when the stack is deleted; DESTROY is for dev stacks. */
+  readonly removalPolicy?: RemovalPolicy;
+  /** Executor for roles that do not name one (DEFAULT_EXECUTOR); the handlers default to `simulated`. */
+  readonly defaultExecutor?: string;
+  /**
+   * Name of an existing Secrets Manager secret with provider API keys (JSON { anthropic, openai, http }).
+   * When given, agent workers may read it and get its name in PROVIDER_SECRET_ID.
+   */
+  readonly providerSecretName?: string;
+  /** Reserved concurrency of the scaler (default 1; 0 for accounts at the 10-concurrency minimum). */
+  readonly scalerReservedConcurrency?: number;
+}
+
+type CoreHandler = Exclude<HandlerName, 'agent-worker'>;
+
+export class MetaAgentStack extends Stack {
+  readonly tables: Tables;
+  readonly roleWorkers: RoleWorkers;
+  readonly orchestration: Orchestration;
+  readonly api: Api;
+  readonly progress: Progress;
+  readonly scaler: Scaler;
+  readonly observability: Observability;
+  /** Core (non-worker) functions by handler name. */
+  readonly functions: ReadonlyMap<CoreHandler, lambda.Function>;
+
+  constructor(scope: Construct, id: string, props: MetaAgentStackProps) {
+    super(scope, id, props);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const common = { logRetention: LOG_RETENTION, removalPolicy };
+    const environment: Record<string, string> = {};
+    if (props.roleOverrides && props.roleOverrides.length > 0) {
+      environment[EnvVar.RolesConfig] = JSON.stringify(props.roleOverrides);
+    }
+    if (props.defaultExecutor) environment[EnvVar.DefaultExecutor] = props.defaultExecutor;
+
+    this.tables = new Tables(this, 'Tables', { removalPolicy });
+    this.roleWorkers = new RoleWorkers(this, 'RoleWorkers', { roles: props.roles, environment, ...common });
+
+    const handlers = new Construct(this, 'Handlers');
+    const functions = new Map<CoreHandler, lambda.Function>();
+    const make = (
+      handler: CoreHandler,
+      id: string,
+      extra: Partial<HandlerFunctionProps> & { description: string },
+    ) => {
+      const fn = new HandlerFunction(handlers, id, { handler, environment, ...common, ...extra }).fn;
+      functions.set(handler, fn);
+      return fn;
+    };
+    const submit = make('submit', 'Submit', { description: 'POST /batches', timeout: Duration.seconds(60) });
+    const status = make('status', 'Status', { description: 'GET /batches/{id}' });
+    const cancel = make('cancel', 'Cancel', { description: 'DELETE /batches/{id}' });
+    const redrive = make('redrive', 'Redrive', {
+      description: 'POST /batches/{id}/redrive',
+      timeout: Duration.seconds(60),
+    });
+    const agentsApi = make('agents-api', 'AgentsApi', { description: 'GET /agents, PUT /agents/{id}' });
+    const gate = make('gate', 'Gate', { description: 'Dependency gate (task token)' });
+    const route = make('route', 'Route', { description: 'Scores agents and reserves capacity' });
+    const recordAttempt = make('record-attempt', 'RecordAttempt', {
+      description: 'Records a failed attempt, decides on a retry',
+    });
+    const complete = make('complete', 'Complete', {
+      description: 'Completes a task and releases its dependents',
+      timeout: Duration.seconds(60),
+    });
+    const finalize = make('finalize', 'Finalize', {
+      description: 'Aggregates a batch result',
+      timeout: Duration.minutes(5),
+      memorySize: 1024,
+    });
+    const notifier = make('notifier', 'Notifier', {
+      description: 'Pushes progress to WebSocket subscribers',
+      timeout: Duration.seconds(60),
+    });
+    const websocket = make('websocket', 'WebSocket', {
+      description: 'WebSocket connect/disconnect/subscribe',
+    });
+
+    const t = this.tables;
+    t.bindTasks(submit, 'readWrite');
+    t.bindTasks(status, 'read');
+    t.bindTasks(cancel, 'readWrite');
+    t.bindTasks(redrive, 'readWrite');
+    t.bindAgents(agentsApi, 'readWrite');
+    t.bindTasks(gate, 'readWrite');
+    t.bindTasks(route, 'readWrite');
+    t.bindAgents(route, 'readWrite');
+    t.bindTasks(recordAttempt, 'readWrite');
+    t.bindAgents(recordAttempt, 'readWrite');
+    t.bindTasks(complete, 'readWrite');
+    t.bindAgents(complete, 'readWrite');
+    t.bindTasks(finalize, 'readWrite');
+    t.bindTasks(notifier, 'read');
+    t.bindTasks(websocket, 'readWrite');
+    for (const worker of this.roleWorkers.workers) {
+      t.bindTasks(worker.fn, 'readWrite');
+      t.bindAgents(worker.fn, 'read');
+    }
+    if (props.providerSecretName) this.bindProviderSecret(props.providerSecretName);
+    // The router answers with the queue URL of the winner's role; Step Functions sends the message.
+    this.roleWorkers.bindQueues(route, 'attributes');
+
+    this.orchestration = new Orchestration(this, 'Orchestration', {
+      functions: { gate, route, recordAttempt, complete, finalize },
+      roleQueues: [...this.roleWorkers.queues.values()],
+      ...common,
+    });
+    this.orchestration.bindStart(submit);
+    this.orchestration.bindStart(redrive);
+    this.orchestration.bindStop(cancel);
+    for (const fn of [gate, complete, ...this.roleWorkers.workers.map((w) => w.fn)]) {
+      this.orchestration.bindTaskResponse(fn);
+    }
+
+    this.api = new Api(this, 'Api', {
+      functions: { submit, status, cancel, redrive, agents: agentsApi },
+      ...common,
+    });
+    this.progress = new Progress(this, 'Progress', {
+      tasksTable: t.tasks,
+      websocketFn: websocket,
+      notifierFn: notifier,
+      apiKey: this.api.apiKey,
+      ...common,
+    });
+    this.scaler = new Scaler(this, 'Scaler', {
+      tables: t,
+      roleWorkers: this.roleWorkers,
+      environment,
+      ...(props.scalerReservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrency: props.scalerReservedConcurrency }),
+      ...common,
+    });
+    functions.set('scaler', this.scaler.handler.fn);
+    this.functions = functions;
+
+    const allFunctions = new Map<string, lambda.IFunction>(functions);
+    for (const [role, w] of this.roleWorkers.byRole) allFunctions.set(`worker-${role}`, w.worker.fn);
+    this.observability = new Observability(this, 'Observability', {
+      stateMachine: this.orchestration.stateMachine,
+      deadLetterQueues: [...this.roleWorkers.deadLetterQueues, this.progress.notifierDeadLetterQueue],
+      roleQueues: this.roleWorkers.queues,
+      functions: allFunctions,
+    });
+  }
+
+  private bindProviderSecret(name: string): void {
+    const secret = secretsmanager.Secret.fromSecretNameV2(this, 'ProviderSecret', name);
+    for (const worker of this.roleWorkers.workers) {
+      secret.grantRead(worker.fn);
+      worker.fn.addEnvironment(EnvVar.ProviderSecretId, name);
+      if (worker.fn.role) {
+        acknowledge(
+          worker.fn.role,
+          'AwsSolutions-IAM5',
+          'Secrets Manager appends 6 random characters to a secret ARN; `<name>-??????` matches this one secret only.',
+          [
+            `Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${name}-??????`,
+          ],
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The http executor: hands the task to an existing agent service.
+ *
+ * Contract: `POST {config.url}` with `Content-Type: application/json` and the body
+ * `{ batchId, taskId, agentId, role, attempt, task, prompt }`, plus `Authorization: Bearer <token>` when
+ * the provider secret has an `http` entry. A 2xx answer with a JSON body is the task's output, as is.
+ * 429/503/529 are backed off and retried (Retry-After honoured), other 5xx retried a few times, other 4xx
+ * fail the attempt at once. The service should be idempotent on (batchId, taskId, attempt).
+ */
+import type { ExecutorConfig } from '../../domain/schemas';
+import type { ExecutionRequest } from '../../ports';
+import { SecretNotFoundError, type SecretResolver } from '../secrets';
+import { ExecutorConfigError, ProviderError } from './errors';
+import { type CallPolicy, networkError, providerErrorFromStatus } from './policy';
+import { type ProviderAnswer, ProviderExecutor, requireHttpUrl } from './provider';
+
+/** Characters of an error body quoted in the error message. */
+const ERROR_BODY_EXCERPT_CHARS = 300;
+
+/** The JSON body the agent service receives. */
+export interface HttpTaskRequest {
+  batchId: string;
+  taskId: string;
+  agentId: string;
+  role: string;
+  attempt: number;
+  task: ExecutionRequest['task'];
+  prompt: string;
+}
+
+export interface HttpExecutorOptions {
+  secrets: SecretResolver;
+  fetch?: typeof fetch;
+}
+
+export class HttpExecutor extends ProviderExecutor {
+  readonly name = 'http' as const;
+  readonly url: string;
+  readonly #secrets: SecretResolver;
+  readonly #fetch: typeof fetch;
+
+  constructor(config: ExecutorConfig, policy: CallPolicy, options: HttpExecutorOptions) {
+    super(policy);
+    if (config.url === undefined) {
+      throw new ExecutorConfigError('the http executor needs "url": the agent service to POST tasks to');
+    }
+    this.url = requireHttpUrl(config.url, 'the http executor url');
+    this.#secrets = options.secrets;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  protected async invoke(request: ExecutionRequest, signal: AbortSignal): Promise<ProviderAnswer> {
+    const token = await this.#token();
+    const body: HttpTaskRequest = {
+      batchId: request.batchId,
+      taskId: request.taskId,
+      agentId: request.agentId,
+      role: request.role,
+      attempt: request.attempt,
+      task: request.task,
+      prompt: request.prompt,
+    };
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.#fetch(this.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+        },
+        body: JSON.stringify(body),
+        signal,
+      });
+      text = await response.text();
+    } catch (error) {
+      throw networkError('http', error);
+    }
+    if (!response.ok) {
+      throw providerErrorFromStatus('http', response.status, text.slice(0, ERROR_BODY_EXCERPT_CHARS), {
+        retryAfter: response.headers.get('retry-after'),
+      });
+    }
+    try {
+      return { output: JSON.parse(text) as unknown };
+    } catch (error) {
+      throw new ProviderError(
+        'http',
+        `the agent service at ${this.url} answered ${response.status} without a JSON body: ${text.slice(0, ERROR_BODY_EXCERPT_CHARS)}`,
+        { status: response.status, retryable: false, cause: error },
+      );
+    }
+  }
+
+  /** The bearer token is optional: no `http` entry (or no secret configured) means no Authorization header. */
+  async #token(): Promise<string | undefined> {
+    try {
+      return await this.#secrets('http');
+    } catch (error) {
+      if (error instanceof SecretNotFoundError) return undefined;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * The call policy every provider executor shares, so it is written and tested once:
+ * - a deadline of `request.timeoutMs` over the whole call (waiting for a slot, every attempt, every backoff),
+ *   which aborts the in-flight HTTP request when it passes, as does the caller's AbortSignal;
+ * - a per-provider concurrency cap, so a burst of tasks cannot stampede one provider;
+ * - retries: throttling (429) and overload (503, 529) back off with full jitter and honour Retry-After,
+ *   other 5xx and network failures are retried a bounded number of times, other 4xx fail at once.
+ * The SDKs' own retries are disabled (maxRetries 0 / maxAttempts 1) so this is the only policy in force.
+ */
+import type { ExecutorName } from '../../domain/schemas';
+import { ExecutionAbortedError, ExecutionTimeoutError, ProviderError } from './errors';
+
+/** First backoff ceiling; doubles each retry (AWS "exponential backoff and jitter"). */
+export const RETRY_BASE_DELAY_MS = 500;
+/** Highest backoff ceiling: beyond ~20 s the task timeout, not the backoff, should decide. */
+export const RETRY_MAX_DELAY_MS = 20_000;
+/** Retries after throttling or overload answers (429, 503, 529). */
+export const MAX_THROTTLE_RETRIES = 5;
+/** Retries after other 5xx answers and network failures: few, because these rarely heal within seconds. */
+export const MAX_SERVER_ERROR_RETRIES = 2;
+/** A Retry-After longer than this is capped, so one odd header cannot park a worker for minutes. */
+export const MAX_RETRY_AFTER_MS = 60_000;
+/** Calls in flight per provider in one process (Lambda container or local runtime) by default. */
+export const DEFAULT_PROVIDER_CONCURRENCY = 4;
+/** Statuses meaning "slow down": Too Many Requests, Service Unavailable, Anthropic's Overloaded. */
+export const THROTTLE_STATUSES: ReadonlySet<number> = new Set([429, 503, 529]);
+
+const HTTP_CLIENT_ERROR_MIN = 400;
+const HTTP_SERVER_ERROR_MIN = 500;
+const HTTP_SERVER_ERROR_MAX = 599;
+const MS_PER_SECOND = 1000;
+
+/** Waits `ms`, rejecting with the signal's reason when it aborts first. Injected so tests need not wait. */
+export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
+/** A number in [0, 1): injected so the jitter is deterministic under test. */
+export type Random = () => number;
+
+export interface RetryPolicy {
+  baseDelayMs: number;
+  maxDelayMs: number;
+  maxThrottleRetries: number;
+  maxServerErrorRetries: number;
+  maxRetryAfterMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = {
+  baseDelayMs: RETRY_BASE_DELAY_MS,
+  maxDelayMs: RETRY_MAX_DELAY_MS,
+  maxThrottleRetries: MAX_THROTTLE_RETRIES,
+  maxServerErrorRetries: MAX_SERVER_ERROR_RETRIES,
+  maxRetryAfterMs: MAX_RETRY_AFTER_MS,
+};
+
+/** The real sleep: a timer that is cleared when `signal` aborts. */
+export const abortableSleep: Sleep = (ms, signal) =>
+  new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+
+/**
+ * Backoff before retry number `retry` (0-based): full jitter, `random() * min(cap, base * 2^retry)`,
+ * but never shorter than the provider's Retry-After (itself capped at `maxRetryAfterMs`).
+ */
+export function backoffDelay(
+  policy: RetryPolicy,
+  retry: number,
+  random: Random,
+  retryAfterMs?: number,
+): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry);
+  const jittered = Math.floor(random() * ceiling);
+  if (retryAfterMs === undefined) return jittered;
+  return Math.max(jittered, Math.min(retryAfterMs, policy.maxRetryAfterMs));
+}
+
+/** Parses a Retry-After header (delta-seconds or an HTTP date) into milliseconds from `now`. */
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now: number = Date.now(),
+): number | undefined {
+  if (value === null || value === undefined || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * MS_PER_SECOND);
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+/** Builds the ProviderError for an HTTP error status, deciding whether it is worth retrying. */
+export function providerErrorFromStatus(
+  provider: ExecutorName,
+  status: number,
+  detail: string,
+  options: { retryAfter?: string | null | undefined; cause?: unknown } = {},
+): ProviderError {
+  const retryable =
+    THROTTLE_STATUSES.has(status) || (status >= HTTP_SERVER_ERROR_MIN && status <= HTTP_SERVER_ERROR_MAX);
+  const retryAfterMs = parseRetryAfter(options.retryAfter);
+  const kind = status >= HTTP_CLIENT_ERROR_MIN && status < HTTP_SERVER_ERROR_MIN ? 'rejected' : 'failed';
+  return new ProviderError(provider, `${provider} ${kind} the call with HTTP ${status}: ${detail}`, {
+    status,
+    retryable,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    cause: options.cause,
+  });
+}
+
+/** A provider could not be reached (connection refused, reset, DNS): retried like a 5xx. */
+export function networkError(provider: ExecutorName, cause: unknown): ProviderError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new ProviderError(provider, `${provider} could not be reached: ${detail}`, {
+    retryable: true,
+    cause,
+  });
+}
+
+/** A counting semaphore whose waiters leave the queue when their signal aborts. */
+export class Semaphore {
+  readonly limit: number;
+  #inFlight = 0;
+  readonly #waiters: Array<() => void> = [];
+
+  constructor(limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new RangeError(`concurrency limit must be a positive integer, got ${limit}`);
+    }
+    this.limit = limit;
+  }
+
+  /** Calls holding a slot now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Calls waiting for a slot now. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  /** Takes a slot, waiting if none is free. Resolves to the function that gives it back (call it once). */
+  acquire(signal: AbortSignal): Promise<() => void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.#inFlight < this.limit) {
+      this.#inFlight += 1;
+      return Promise.resolve(this.#releaser());
+    }
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        signal.removeEventListener('abort', onAbort);
+        // The releasing call handed its slot over, so #inFlight is unchanged.
+        resolve(this.#releaser());
+      };
+      const onAbort = () => {
+        const index = this.#waiters.indexOf(grant);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        reject(signal.reason);
+      };
+      this.#waiters.push(grant);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiters.shift();
+      if (next) next();
+      else this.#inFlight -= 1;
+    };
+  }
+}
+
+/**
+ * One semaphore per provider name. Executors built by `createExecutor` share the process-wide
+ * `sharedProviderLimiter` by default, because many executor instances (one per agent) in one Lambda
+ * container or local runtime call the same provider; tests pass their own.
+ */
+export class ProviderLimiter {
+  readonly #limits: number | Partial<Record<ExecutorName, number>>;
+  readonly #semaphores = new Map<ExecutorName, Semaphore>();
+
+  /** `limits`: one number for every provider, or a number per provider (others get the default). */
+  constructor(limits: number | Partial<Record<ExecutorName, number>> = DEFAULT_PROVIDER_CONCURRENCY) {
+    this.#limits = limits;
+  }
+
+  /** The semaphore of `provider`, created with its limit on first use. */
+  for(provider: ExecutorName): Semaphore {
+    let semaphore = this.#semaphores.get(provider);
+    if (!semaphore) {
+      const limit =
+        typeof this.#limits === 'number'
+          ? this.#limits
+          : (this.#limits[provider] ?? DEFAULT_PROVIDER_CONCURRENCY);
+      semaphore = new Semaphore(limit);
+      this.#semaphores.set(provider, semaphore);
+    }
+    return semaphore;
+  }
+}
+
+/** Process-wide limiter (see ProviderLimiter). Its limit per provider is fixed by the first use. */
+export const sharedProviderLimiter = new ProviderLimiter();
+
+/**
+ * Settles with `work`, or rejects as soon as `signal` aborts: the deadline holds even when a client
+ * (or the secret lookup before it) does not honour the signal.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** The last provider error, saying how many retries were spent on it. */
+function gaveUp(error: ProviderError, retries: number): ProviderError {
+  if (retries === 0) return error;
+  return new ProviderError(error.provider, `${error.message} (gave up after ${retries} retries)`, {
+    retryable: error.retryable,
+    ...(error.status === undefined ? {} : { status: error.status }),
+    ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    cause: error.cause,
+  });
+}
+
+/** What the policy needs besides the call itself; all injectable. */
+export interface CallPolicy {
+  limiter: ProviderLimiter;
+  retry: RetryPolicy;
+  sleep: Sleep;
+  random: Random;
+}
+
+/**
+ * Runs `call` under the policy: slot, deadline, retries. `call` receives the signal it must pass to its
+ * HTTP client and must throw a ProviderError for provider answers (anything else is rethrown as is).
+ * Rejects with ExecutionTimeoutError past `timeoutMs`, ExecutionAbortedError when `signal` aborts, or the
+ * last ProviderError when it is not retryable or the retries are spent.
+ */
+export async function callWithPolicy<T>(
+  provider: ExecutorName,
+  options: { timeoutMs: number; signal: AbortSignal; policy: CallPolicy },
+  call: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const { timeoutMs, signal, policy } = options;
+  const startedAt = Date.now();
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new ExecutionTimeoutError(provider, timeoutMs)), timeoutMs);
+  const combined = AbortSignal.any([signal, deadline.signal]);
+  // Which of the two signals stopped the call decides the error class the caller sees.
+  const stopped = (cause: unknown): Error =>
+    signal.aborted
+      ? new ExecutionAbortedError(provider, signal.reason)
+      : new ExecutionTimeoutError(provider, timeoutMs, cause);
+
+  let release: (() => void) | undefined;
+  try {
+    try {
+      release = await policy.limiter.for(provider).acquire(combined);
+    } catch (error) {
+      throw combined.aborted ? stopped(error) : error;
+    }
+    // The slot is held through backoff on purpose: a throttled provider should see fewer calls, not the
+    // same number arriving from other tasks while this one waits.
+    let throttleRetries = 0;
+    let serverRetries = 0;
+    for (;;) {
+      try {
+        return await untilAborted(call(combined), combined);
+      } catch (error) {
+        if (combined.aborted) throw stopped(error);
+        if (!(error instanceof ProviderError) || !error.retryable) throw error;
+        const throttled = error.status !== undefined && THROTTLE_STATUSES.has(error.status);
+        const retry = throttled ? throttleRetries : serverRetries;
+        const budget = throttled ? policy.retry.maxThrottleRetries : policy.retry.maxServerErrorRetries;
+        if (retry >= budget) throw gaveUp(error, throttleRetries + serverRetries);
+        if (throttled) throttleRetries += 1;
+        else serverRetries += 1;
+        const delay = backoffDelay(policy.retry, retry, policy.random, error.retryAfterMs);
+        // Sleeping past the deadline cannot help: report the provider's answer, which says more than a timeout.
+        if (Date.now() - startedAt + delay >= timeoutMs) throw error;
+        try {
+          await policy.sleep(delay, combined);
+        } catch (sleepError) {
+          throw combined.aborted ? stopped(sleepError) : sleepError;
+        }
+      }
+    }
+  } finally {
+    release?.();
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,443 @@
+/**
+ * Requirement extraction: what a task needs (languages, frameworks, kinds of work, complexity) and which
+ * roles fit it, with a confidence per role. Pure and deterministic: no network, no clock, no randomness.
+ *
+ * How roles are inferred from a description:
+ * 1. The text is normalised (aliases such as "k8s" -> "kubernetes", "c#" -> "csharp"), split on word
+ *    boundaries and lightly stemmed ("tests", "testing", "tested" -> "test"; "optimise"/"optimize" alike;
+ *    "behaviour" -> "behavior").
+ * 2. Every vocabulary entry of every role (keywords, skills, frameworks, languages) is compiled once per
+ *    catalog into a token sequence; multi-word phrases match consecutive tokens.
+ * 3. Each distinct entry found adds evidence to its role:
+ *      base weight of its field (keyword 3 > skill 2 = framework 2 > language 1: the KIND OF WORK dominates
+ *      over the language or framework mentioned)
+ *      x (1 + 0.5 per extra word of a phrase: "unit test" is more specific than "test")
+ *      / sqrt(number of roles sharing the entry: "release" is weaker evidence than "canary")
+ *      x a lead boost of up to 1.5 for words at the start of the description (the imperative verb of
+ *        "Review the ...", "Document the ..." names the work).
+ *    A few negative cues ("without changing behaviour") are plain phrases of the refactoring vocabulary.
+ * 4. confidence(role) = evidence(role) / (best evidence + CONFIDENCE_HALF_SATURATION): the best role's
+ *    confidence grows with how much evidence there is (one strong keyword ~0.5), the others are
+ *    proportional to it. Candidates are sorted by confidence, then by name.
+ * 5. When nothing matches, roleCandidates is empty and targetRole() falls back to FALLBACK_ROLE
+ *    (the reasoning agent, which handles ambiguous problems by decomposing them).
+ *
+ * Explicit `role` and `requirements` win: a task with a role gets exactly that role (confidence 1); explicit
+ * requirement lists replace the inferred lists (lower-cased) and also count as evidence for the roles.
+ */
+import type { RoleCatalog } from './roles';
+import type { Complexity, ExtractedRequirements, Role, Task } from './schemas';
+
+/** The role that takes a task when no vocabulary matches: it decomposes ambiguous problems. */
+export const FALLBACK_ROLE = 'hrm_reasoning_agent';
+
+/** Evidence weight per vocabulary field: the kind of work outweighs tools, tools outweigh languages. */
+export const EVIDENCE_WEIGHTS = { keyword: 3, skill: 2, framework: 2, language: 1 } as const;
+/** Extra weight per additional word of a phrase: longer matches are more specific. */
+const PHRASE_BONUS_PER_WORD = 0.5;
+/** Most extra weight a word at the very start of the description gets (x1.5 at position 0). */
+const LEAD_BOOST = 0.5;
+/** The lead boost fades to nothing over this many tokens. */
+const LEAD_WINDOW_TOKENS = 6;
+/** Evidence at which the best role's confidence reaches one half (about one strong keyword). */
+const CONFIDENCE_HALF_SATURATION = 3;
+
+type Field = keyof typeof EVIDENCE_WEIGHTS;
+
+/** Languages recognised for the requirement lists even though no built-in role specialises in them. */
+const GENERAL_LANGUAGES = [
+  'java',
+  'kotlin',
+  'golang',
+  'rust',
+  'ruby',
+  'php',
+  'csharp',
+  'cpp',
+  'swift',
+  'scala',
+  'elixir',
+  'go code',
+  'go service',
+];
+const LANGUAGE_CANONICAL: Readonly<Record<string, string>> = {
+  'go code': 'go',
+  'go service': 'go',
+  golang: 'go',
+};
+
+/** Token aliases applied before stemming (both to descriptions and to the vocabulary). */
+const TOKEN_ALIASES: Readonly<Record<string, string>> = {
+  ts: 'typescript',
+  js: 'javascript',
+  py: 'python',
+  postgres: 'postgresql',
+  psql: 'postgresql',
+  k8s: 'kubernetes',
+  kube: 'kubernetes',
+  mongo: 'mongodb',
+  dynamo: 'dynamodb',
+  gha: 'github',
+  nodejs: 'node',
+  reactjs: 'react',
+  vuejs: 'vue',
+  ddb: 'dynamodb',
+  a11y: 'accessibility',
+  prs: 'pr',
+};
+
+/** Character-level rewrites that word splitting would otherwise destroy. */
+const CHAR_REWRITES: readonly [RegExp, string][] = [
+  [/c\+\+/g, ' cpp '],
+  [/c#/g, ' csharp '],
+  [/\.net\b/g, ' dotnet '],
+  [/\b(node|next|vue|react|nuxt|express)\.js\b/g, '$1js'],
+];
+
+/** Words the suffix rules would damage into another common word ("settings" -> "set" as in "set up"). */
+const STEM_EXCEPTIONS: Readonly<Record<string, string>> = {
+  setting: 'setting',
+  settings: 'setting',
+  string: 'string',
+  strings: 'string',
+  during: 'during',
+  thing: 'thing',
+  things: 'thing',
+};
+
+/**
+ * A light stemmer: enough to make inflections and British/American spellings meet. It only needs to be
+ * consistent, because the vocabulary goes through it too.
+ */
+export function stem(word: string): string {
+  let w = word;
+  if (w.length <= 3) return w;
+  const exception = STEM_EXCEPTIONS[w];
+  if (exception !== undefined) return exception;
+  let strippedVerb = false;
+  if (w.endsWith('ies') && w.length > 4) w = `${w.slice(0, -3)}y`;
+  else if (w.endsWith('sses')) w = w.slice(0, -2);
+  else if (/(?:x|ch|sh|ss|zz)es$/.test(w)) w = w.slice(0, -2);
+  else if (w.endsWith('s') && !/(?:ss|us|is)$/.test(w)) w = w.slice(0, -1);
+  // Then verb endings, also after a plural: "settings" -> "setting" -> "set".
+  if (w.endsWith('ing') && w.length > 5) {
+    w = w.slice(0, -3);
+    strippedVerb = true;
+  } else if (w.endsWith('ed') && w.length > 4) {
+    w = w.slice(0, -2);
+    strippedVerb = true;
+  }
+  // planning -> plann -> plan; but keep "install", "pass", "buzz".
+  if (strippedVerb && /([b-df-hj-km-np-rtv-z])\1$/.test(w) && !/(?:ll|ss|zz)$/.test(w)) w = w.slice(0, -1);
+  if (w.endsWith('isation') || w.endsWith('ization')) w = `${w.slice(0, -7)}iz`;
+  if (w.length > 4 && w.endsWith('e')) w = w.slice(0, -1);
+  if (w.endsWith('is') && w.length > 5) w = `${w.slice(0, -2)}iz`;
+  else if (w.endsWith('ys') || w.endsWith('yz')) w = `${w.slice(0, -2)}yz`;
+  if (w.length > 5 && w.endsWith('our')) w = `${w.slice(0, -3)}or`;
+  return w;
+}
+
+/** Lower-cases, rewrites, splits on word boundaries, applies aliases and stems. */
+export function tokenize(text: string): string[] {
+  let t = text.toLowerCase();
+  for (const [pattern, replacement] of CHAR_REWRITES) t = t.replace(pattern, replacement);
+  const out: string[] = [];
+  for (const raw of t.split(/[^a-z0-9]+/)) {
+    if (raw.length === 0) continue;
+    out.push(stem(TOKEN_ALIASES[raw] ?? raw));
+  }
+  return out;
+}
+
+interface Cue {
+  tokens: string[];
+  /** Index of the role in CompiledCatalog.roles, or -1 for a general language (no role evidence). */
+  roleIndex: number;
+  /** The field that sets the weight (the strongest one listing the entry). */
+  field: Field;
+  /** The requirement list the entry is reported in (languages / frameworks / skills), if any. */
+  list?: Exclude<Field, 'keyword'>;
+  /** The vocabulary entry as written, reported in the requirement lists. */
+  term: string;
+  weight: number;
+}
+
+interface CompiledCatalog {
+  roles: Role[];
+  cues: Cue[];
+  /** Cues by their first token, for a single pass over the description. */
+  byFirstToken: Map<string, Cue[]>;
+}
+
+const compiled = new WeakMap<RoleCatalog, CompiledCatalog>();
+
+function compile(catalog: RoleCatalog): CompiledCatalog {
+  const cached = compiled.get(catalog);
+  if (cached) return cached;
+  const roles = [...catalog.values()];
+  // One cue per (role, token sequence), keeping the strongest field when a role lists a phrase twice.
+  const perRole = new Map<string, Cue>();
+  const rolesPerKey = new Map<string, Set<number>>();
+  roles.forEach((role, roleIndex) => {
+    const fields: [Field, readonly string[]][] = [
+      ['keyword', role.keywords],
+      ['skill', role.specializations.skills],
+      ['framework', role.specializations.frameworks],
+      ['language', role.specializations.languages],
+    ];
+    for (const [field, terms] of fields) {
+      for (const term of terms) {
+        const tokens = tokenize(term);
+        if (tokens.length === 0) continue;
+        const key = tokens.join(' ');
+        const id = `${roleIndex}|${key}`;
+        const previous = perRole.get(id);
+        if (previous) {
+          // Listed twice ("rollout" as keyword and skill): weigh it as the keyword, report it as the skill.
+          if (EVIDENCE_WEIGHTS[field] > EVIDENCE_WEIGHTS[previous.field]) previous.field = field;
+          if (previous.list === undefined && field !== 'keyword') {
+            previous.list = field;
+            previous.term = term.toLowerCase();
+          }
+          continue;
+        }
+        perRole.set(id, {
+          tokens,
+          roleIndex,
+          field,
+          ...(field === 'keyword' ? {} : { list: field }),
+          term: term.toLowerCase(),
+          weight: 0,
+        });
+        let holders = rolesPerKey.get(key);
+        if (!holders) {
+          holders = new Set();
+          rolesPerKey.set(key, holders);
+        }
+        holders.add(roleIndex);
+      }
+    }
+  });
+  const cues: Cue[] = [];
+  for (const cue of perRole.values()) {
+    const sharedBy = rolesPerKey.get(cue.tokens.join(' '))?.size ?? 1;
+    cue.weight =
+      (EVIDENCE_WEIGHTS[cue.field] * (1 + PHRASE_BONUS_PER_WORD * (cue.tokens.length - 1))) /
+      Math.sqrt(sharedBy);
+    cues.push(cue);
+  }
+  for (const term of GENERAL_LANGUAGES) {
+    cues.push({
+      tokens: tokenize(term),
+      roleIndex: -1,
+      field: 'language',
+      list: 'language',
+      term: LANGUAGE_CANONICAL[term] ?? term,
+      weight: 0,
+    });
+  }
+  const byFirstToken = new Map<string, Cue[]>();
+  for (const cue of cues) {
+    const first = cue.tokens[0] as string;
+    const list = byFirstToken.get(first);
+    if (list) list.push(cue);
+    else byFirstToken.set(first, [cue]);
+  }
+  const result = { roles, cues, byFirstToken };
+  compiled.set(catalog, result);
+  return result;
+}
+
+function matchesAt(tokens: readonly string[], at: number, phrase: readonly string[]): boolean {
+  if (at + phrase.length > tokens.length) return false;
+  for (let k = 1; k < phrase.length; k++) if (tokens[at + k] !== phrase[k]) return false;
+  return true;
+}
+
+// ------------------------------------------------------------------------------------------ complexity
+
+/** Cues that a task is large or intricate (each +1). */
+const HIGH_COMPLEXITY_CUES = [
+  'distributed',
+  'migration of',
+  'migrate the entire',
+  'entire',
+  'whole',
+  'across',
+  'multiple',
+  'several',
+  'large',
+  'complex',
+  'scalable',
+  'at scale',
+  'high availability',
+  'zero downtime',
+  'multi tenant',
+  'multi region',
+  'end to end',
+  'concurrency',
+  'real time',
+  'architecture',
+  'from scratch',
+  'monolith',
+];
+/** Cues that a task is small (each -1). */
+const LOW_COMPLEXITY_CUES = [
+  'typo',
+  'small',
+  'simple',
+  'minor',
+  'trivial',
+  'quick',
+  'tweak',
+  'one line',
+  'single',
+  'bump',
+  'rename',
+];
+const HIGH_CUE_TOKENS = HIGH_COMPLEXITY_CUES.map(tokenize);
+const LOW_CUE_TOKENS = LOW_COMPLEXITY_CUES.map(tokenize);
+/** Descriptions longer than this many words are long specs; shorter than SHORT are one-liners. */
+const LONG_DESCRIPTION_TOKENS = 60;
+const VERY_LONG_DESCRIPTION_TOKENS = 150;
+const SHORT_DESCRIPTION_TOKENS = 5;
+/** Distinct languages + frameworks from which a task spans several components. */
+const MANY_COMPONENTS = 3;
+/** Conjunctions and list separators from which a task enumerates many parts. */
+const MANY_PARTS = 4;
+const HIGH_COMPLEXITY_SCORE = 2;
+const LOW_COMPLEXITY_SCORE = -1;
+
+function countPhrases(tokens: readonly string[], phrases: readonly string[][]): number {
+  let count = 0;
+  for (const phrase of phrases) {
+    const first = phrase[0];
+    for (let i = 0; i < tokens.length; i++) {
+      if (tokens[i] === first && matchesAt(tokens, i, phrase)) {
+        count++;
+        break;
+      }
+    }
+  }
+  return count;
+}
+
+/**
+ * low / medium / high from size words ("small", "typo" vs "distributed", "entire", "migration of"),
+ * the number of technologies involved, how many parts the description enumerates, and its length.
+ */
+export function estimateComplexity(
+  description: string,
+  components: number,
+  tokens = tokenize(description),
+): Complexity {
+  let score = countPhrases(tokens, HIGH_CUE_TOKENS) - countPhrases(tokens, LOW_CUE_TOKENS);
+  if (components >= MANY_COMPONENTS) score++;
+  const parts = (description.match(/,|;|\band\b|\n[-*] /g) ?? []).length;
+  if (parts >= MANY_PARTS) score++;
+  if (tokens.length >= LONG_DESCRIPTION_TOKENS) score++;
+  if (tokens.length >= VERY_LONG_DESCRIPTION_TOKENS) score++;
+  if (tokens.length <= SHORT_DESCRIPTION_TOKENS) score--;
+  if (score >= HIGH_COMPLEXITY_SCORE) return 'high';
+  if (score <= LOW_COMPLEXITY_SCORE) return 'low';
+  return 'medium';
+}
+
+// ------------------------------------------------------------------------------------------ extraction
+
+interface Match {
+  cue: Cue;
+  start: number;
+  /** Exclusive. */
+  end: number;
+}
+
+/**
+ * Evidence per role from the matches. A word that is part of a longer phrase of ANOTHER role does not
+ * count on its own: in "integration tests", "test" is the integration tester's phrase, not unit-test work.
+ */
+function roleEvidence(roleCount: number, matches: readonly Match[]): Float64Array {
+  const evidence = new Float64Array(roleCount);
+  for (const m of matches) {
+    let subsumed = false;
+    for (const other of matches) {
+      if (
+        other.cue.roleIndex !== m.cue.roleIndex &&
+        other.start <= m.start &&
+        other.end >= m.end &&
+        other.end - other.start > m.end - m.start
+      ) {
+        subsumed = true;
+        break;
+      }
+    }
+    if (subsumed) continue;
+    const lead = 1 + LEAD_BOOST * Math.max(0, 1 - m.start / LEAD_WINDOW_TOKENS);
+    evidence[m.cue.roleIndex] = (evidence[m.cue.roleIndex] ?? 0) + m.cue.weight * lead;
+  }
+  return evidence;
+}
+
+function pushUnique(list: string[], value: string): void {
+  if (!list.includes(value)) list.push(value);
+}
+
+/**
+ * What the task needs and which roles fit it, best first (see the module comment for the rules).
+ * Pure and deterministic.
+ */
+export function extractRequirements(task: Task, catalog: RoleCatalog): ExtractedRequirements {
+  const index = compile(catalog);
+  const explicit = task.requirements;
+  const explicitTerms = [
+    ...(explicit?.languages ?? []),
+    ...(explicit?.frameworks ?? []),
+    ...(explicit?.skills ?? []),
+  ];
+  const tokens = tokenize(
+    explicitTerms.length > 0 ? `${task.description}\n${explicitTerms.join(' . ')}` : task.description,
+  );
+
+  const seen = new Set<Cue>();
+  const matches: Match[] = [];
+  const languages: string[] = [];
+  const frameworks: string[] = [];
+  const skills: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const cues = index.byFirstToken.get(tokens[i] as string);
+    if (!cues) continue;
+    for (const cue of cues) {
+      if (seen.has(cue) || !matchesAt(tokens, i, cue.tokens)) continue;
+      seen.add(cue);
+      if (cue.list === 'language') pushUnique(languages, cue.term);
+      else if (cue.list === 'framework') pushUnique(frameworks, cue.term);
+      else if (cue.list === 'skill') pushUnique(skills, cue.term);
+      if (cue.roleIndex >= 0) matches.push({ cue, start: i, end: i + cue.tokens.length });
+    }
+  }
+  const evidence = roleEvidence(index.roles.length, matches);
+
+  const complexity = estimateComplexity(task.description, languages.length + frameworks.length, tokens);
+  const lower = (list: readonly string[] | undefined) => list?.map((s) => s.toLowerCase());
+  const requirements = {
+    languages: lower(explicit?.languages) ?? languages,
+    frameworks: lower(explicit?.frameworks) ?? frameworks,
+    skills: lower(explicit?.skills) ?? skills,
+    complexity,
+  };
+  if (task.role !== undefined) {
+    return { explicitRole: task.role, ...requirements, roleCandidates: [{ role: task.role, confidence: 1 }] };
+  }
+
+  let best = 0;
+  for (const e of evidence) if (e > best) best = e;
+  const roleCandidates: ExtractedRequirements['roleCandidates'] = [];
+  index.roles.forEach((role, i) => {
+    const e = evidence[i] ?? 0;
+    if (e > 0) roleCandidates.push({ role: role.name, confidence: e / (best + CONFIDENCE_HALF_SATURATION) });
+  });
+  roleCandidates.sort(
+    (a, b) => b.confidence - a.confidence || (a.role < b.role ? -1 : a.role > b.role ? 1 : 0),
+  );
+  return { ...requirements, roleCandidates };
+}

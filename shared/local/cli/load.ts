@@ -1,0 +1,96 @@
+/**
+ * Reading the files named on the command line: a batch FILE and the optional `--config FILE`.
+ * File problems become InputFileError, batch problems BatchValidationError, role problems RoleConfigError:
+ * all three mean "bad input", exit code 2, nothing was run.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { locateJsonSyntaxError } from '../../domain/json-location';
+import { type RoleCatalog, RoleConfigError, resolveRoles } from '../../domain/roles';
+import type { Batch } from '../../domain/schemas';
+import { assertValidBatch, formatPath, parseBatchJson } from '../../domain/validation';
+import { InputFileError } from './errors';
+import type { CliIO } from './io';
+
+const BYTE_ORDER_MARK = '\uFEFF';
+
+/** Reads a UTF-8 text file relative to the CLI's working directory, with a sentence for each failure. */
+export async function readTextFile(path: string, io: CliIO, what: string): Promise<string> {
+  const absolute = resolve(io.cwd, path);
+  let text: string;
+  try {
+    text = await readFile(absolute, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a directory, not a file'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied'
+            : (error as Error).message;
+    throw new InputFileError(`cannot read ${what} ${path} (${absolute}): ${reason}`, absolute);
+  }
+  // Editors on Windows often save JSON with a byte order mark, which JSON.parse refuses.
+  return text.startsWith(BYTE_ORDER_MARK) ? text.slice(1) : text;
+}
+
+/**
+ * Reads, parses and validates a batch file. Throws InputFileError when the file cannot be read and
+ * BatchValidationError (every problem, with its JSON path) when its content is not a valid batch.
+ */
+export async function loadBatchFile(
+  path: string,
+  io: CliIO,
+  knownRoles: ReadonlySet<string>,
+): Promise<Batch> {
+  const text = await readTextFile(path, io, 'batch file');
+  return assertValidBatch(parseBatchJson(text), knownRoles);
+}
+
+/** The `--config FILE` format. Strict, so a misspelt key is an error rather than silently ignored. */
+export const CliConfigSchema = z
+  .object({
+    /** Role overrides and additions, merged over the built-in catalog by name (see resolveRoles). */
+    roles: z.array(z.unknown()).optional(),
+  })
+  .strict();
+export type CliConfig = z.infer<typeof CliConfigSchema>;
+
+/** Reads `--config FILE` (or nothing) and returns the config; RoleConfigError-style issues on bad shape. */
+export async function loadConfigFile(path: string | undefined, io: CliIO): Promise<CliConfig> {
+  if (path === undefined) return {};
+  const text = await readTextFile(path, io, 'config file');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    const where = locateJsonSyntaxError(text);
+    const detail = where
+      ? `line ${where.line}, column ${where.column}: ${where.reason}`
+      : (error as Error).message;
+    throw new RoleConfigError([{ path: '$', message: `malformed JSON in ${path} at ${detail}` }]);
+  }
+  const parsed = CliConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new RoleConfigError(
+      parsed.error.issues.flatMap((i) =>
+        i.code === 'unrecognized_keys'
+          ? i.keys.map((key) => ({
+              path: formatPath([...i.path, key]),
+              message: `unknown field "${key}"; the config file accepts ${Object.keys(CliConfigSchema.shape).join(', ')}`,
+            }))
+          : [{ path: formatPath(i.path), message: i.message }],
+      ),
+    );
+  }
+  return parsed.data;
+}
+
+/** The role catalog for a command: built-ins plus the roles of `--config FILE` when given. */
+export async function loadRoleCatalog(configPath: string | undefined, io: CliIO): Promise<RoleCatalog> {
+  const config = await loadConfigFile(configPath, io);
+  return resolveRoles(config.roles ?? []);
+}

@@ -1,0 +1,94 @@
+/**
+ * Live progress of a batch for `meta-agent run`: per-task state changes as lines and, on a terminal, a
+ * progress bar drawn by cli-progress. Off a terminal (CI, pipes) only the lines are printed.
+ */
+import cliProgress from 'cli-progress';
+import type { BatchResult, TaskResult } from '../../domain/schemas';
+import type { CliIO } from './io';
+
+const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED']);
+
+function describe(task: TaskResult): string {
+  const attempt = task.attempts.length > 0 ? ` attempt ${task.attempts.length}` : '';
+  const agent = task.agentId ? ` on ${task.agentId}` : '';
+  const reason = task.reason ? ` (${task.reason})` : '';
+  return `${task.id}: ${task.status}${agent}${attempt}${reason}`;
+}
+
+/** Turns successive batch snapshots into state-change lines and a bar. */
+export class ProgressReporter {
+  private readonly seen = new Map<string, string>();
+  private readonly multibar: cliProgress.MultiBar | undefined;
+  private readonly bar: cliProgress.SingleBar | undefined;
+
+  constructor(
+    private readonly io: CliIO,
+    total: number,
+    label: string,
+  ) {
+    if (io.isTTY) {
+      this.multibar = new cliProgress.MultiBar(
+        {
+          format: `${label} [{bar}] {value}/{total} done | {running} running | {failed} failed | {duration_formatted}`,
+          hideCursor: true,
+          clearOnComplete: false,
+          stopOnComplete: false,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar = this.multibar.create(total, 0, { running: 0, failed: 0 });
+    }
+  }
+
+  /** Reports what changed since the previous snapshot. */
+  update(result: BatchResult): void {
+    for (const task of result.tasks) {
+      const key = `${task.status}|${task.attempts.length}|${task.agentId ?? ''}`;
+      if (this.seen.get(task.id) === key) continue;
+      this.seen.set(task.id, key);
+      const line = `${describe(task)}\n`;
+      if (this.multibar) this.multibar.log(line);
+      else this.io.stdout(line);
+    }
+    if (this.bar) {
+      const done = result.tasks.filter((t) => TERMINAL.has(t.status)).length;
+      const running = result.tasks.filter((t) => t.status === 'RUNNING').length;
+      const failed = result.tasks.filter((t) => t.status === 'FAILED' || t.status === 'SKIPPED').length;
+      this.bar.update(done, { running, failed });
+    }
+  }
+
+  stop(): void {
+    this.multibar?.stop();
+  }
+}
+
+function pad(text: string, width: number): string {
+  return text.length >= width ? text : text + ' '.repeat(width - text.length);
+}
+
+/** The summary table printed after a run: task, role, agent, attempts, duration, status. */
+export function formatSummaryTable(result: BatchResult): string {
+  const header = ['task', 'role', 'agent', 'attempts', 'duration', 'status'];
+  const rows = result.tasks.map((t) => [
+    t.id,
+    t.role ?? '-',
+    t.agentId ?? '-',
+    String(t.attempts.length),
+    t.startedAt !== undefined && t.finishedAt !== undefined ? `${t.finishedAt - t.startedAt} ms` : '-',
+    t.reason ? `${t.status} (${t.reason})` : t.status,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `${cells.map((c, i) => pad(c, widths[i] ?? 0)).join('  ')}`.trimEnd();
+  const counts = new Map<string, number>();
+  for (const t of result.tasks) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
+  const tally = [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
+  return [
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+    '',
+    `batch ${result.batchId}: ${result.status} in ${result.makespanMs ?? '-'} ms (${tally})`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,217 @@
+/**
+ * The emulators of the embedded runtime, on 127.0.0.1 with ephemeral ports: fauxqs (SQS) and dynalite
+ * (DynamoDB, in memory). Tables and queues have the deployed shape: keys and the byRole index from
+ * shared/adapters/dynamodb/tables.ts, one queue per role with a dead-letter queue (maxReceiveCount 3).
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import dynalite from 'dynalite';
+import { buildApp } from 'fauxqs';
+import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
+import { closeServer } from './sfn-endpoint';
+
+export const LOOPBACK = '127.0.0.1';
+/** Receives before a message moves to the dead-letter queue (same as the CDK role queues). */
+export const MAX_RECEIVE_COUNT = 3;
+/** Dead-letter messages are kept the SQS maximum, 14 days. */
+const DLQ_RETENTION_SECONDS = 14 * 24 * 3600;
+/** Default visibility timeout of a role queue when the caller gives none (the SQS default). */
+export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30;
+/** Fake credentials: the emulators accept any, and real ones must never be needed. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
+export const LOCAL_REGION = 'us-east-1';
+
+export interface RoleQueue {
+  readonly role: string;
+  readonly url: string;
+  readonly arn: string;
+  readonly dlqUrl: string;
+  readonly dlqArn: string;
+}
+
+export interface EmulatorOptions {
+  /** Role names: one queue (and dead-letter queue) each. */
+  readonly roles: readonly string[];
+  /** Visibility timeout per role queue (seconds); DEFAULT_VISIBILITY_TIMEOUT_SECONDS otherwise. */
+  readonly visibilityTimeoutSeconds?: Readonly<Record<string, number>>;
+  readonly maxReceiveCount?: number;
+  readonly region?: string;
+  /** Table names (generated when absent). */
+  readonly tasksTableName?: string;
+  readonly agentsTableName?: string;
+}
+
+export interface Emulators {
+  readonly region: string;
+  readonly sqsEndpoint: string;
+  readonly dynamodbEndpoint: string;
+  readonly sqsPort: number;
+  readonly dynamodbPort: number;
+  readonly tasksTableName: string;
+  readonly agentsTableName: string;
+  /** Role name -> its queues. */
+  readonly queues: ReadonlyMap<string, RoleQueue>;
+  /** Closes both emulators and every connection to them. */
+  stop(): Promise<void>;
+}
+
+/** Starts dynalite in memory on 127.0.0.1 with instant table state changes. */
+async function startDynalite(): Promise<{ server: Server; port: number }> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, LOOPBACK, () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/**
+ * fauxqs' own startFauxqs listens on 0.0.0.0; buildApp lets us bind the loopback only. Queue URLs are built
+ * from the request's Host header (127.0.0.1:<port>), so the stock SQSClient resolves them.
+ */
+async function startFauxqs(): Promise<{ app: ReturnType<typeof buildApp>; url: string; port: number }> {
+  const app = buildApp({ logger: false });
+  const url = await app.listen({ port: 0, host: LOOPBACK });
+  return { app, url, port: Number(new URL(url).port) };
+}
+
+async function createTables(client: DynamoDBClient, tasks: string, agents: string): Promise<void> {
+  await client.send(
+    new CreateTableCommand({
+      TableName: tasks,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: TASKS_TABLE.partitionKey, AttributeType: 'S' },
+        { AttributeName: TASKS_TABLE.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' },
+        { AttributeName: TASKS_TABLE.sortKey, KeyType: 'RANGE' },
+      ],
+      StreamSpecification: { StreamEnabled: true, StreamViewType: TASKS_TABLE.streamViewType },
+    }),
+  );
+  const index = AGENTS_TABLE.byRoleIndex;
+  await client.send(
+    new CreateTableCommand({
+      TableName: agents,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: AGENTS_TABLE.partitionKey, AttributeType: 'S' },
+        { AttributeName: index.partitionKey, AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: index.name,
+          KeySchema: [
+            { AttributeName: index.partitionKey, KeyType: 'HASH' },
+            { AttributeName: index.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    }),
+  );
+}
+
+async function createRoleQueue(
+  client: SQSClient,
+  endpoint: string,
+  role: string,
+  visibilityTimeoutSeconds: number,
+  maxReceiveCount: number,
+): Promise<RoleQueue> {
+  // fauxqs answers with a sqs.<region>.localhost URL that does not resolve everywhere: keep its path only.
+  const localUrl = (url: string | undefined) => `${endpoint}${new URL(url ?? '').pathname}`;
+  const arnOf = async (url: string) => {
+    const out = await client.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+    );
+    return out.Attributes?.QueueArn ?? '';
+  };
+  const dlq = await client.send(
+    new CreateQueueCommand({
+      QueueName: `${role}-dlq`,
+      Attributes: { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) },
+    }),
+  );
+  const dlqUrl = localUrl(dlq.QueueUrl);
+  const dlqArn = await arnOf(dlqUrl);
+  const queue = await client.send(
+    new CreateQueueCommand({
+      QueueName: role,
+      Attributes: {
+        VisibilityTimeout: String(visibilityTimeoutSeconds),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }),
+      },
+    }),
+  );
+  const url = localUrl(queue.QueueUrl);
+  return { role, url, arn: await arnOf(url), dlqUrl, dlqArn };
+}
+
+/**
+ * Starts fauxqs and dynalite on the loopback and creates the tables and role queues.
+ * Call `stop()` when done: it leaves no listening port and no open socket.
+ */
+export async function startEmulators(options: EmulatorOptions): Promise<Emulators> {
+  const region = options.region ?? LOCAL_REGION;
+  const dynamo = await startDynalite();
+  let sqs: Awaited<ReturnType<typeof startFauxqs>>;
+  try {
+    sqs = await startFauxqs();
+  } catch (error) {
+    await closeServer(dynamo.server);
+    throw error;
+  }
+  const stop = async () => {
+    await Promise.all([sqs.app.close(), closeServer(dynamo.server)]);
+  };
+  const dynamodbEndpoint = `http://${LOOPBACK}:${dynamo.port}`;
+  const dynamoClient = new DynamoDBClient({
+    region,
+    endpoint: dynamodbEndpoint,
+    credentials: LOCAL_CREDENTIALS,
+  });
+  const sqsClient = new SQSClient({ region, endpoint: sqs.url, credentials: LOCAL_CREDENTIALS });
+  const suffix = Date.now().toString(36);
+  const tasksTableName = options.tasksTableName ?? `meta-agent-tasks-${suffix}`;
+  const agentsTableName = options.agentsTableName ?? `meta-agent-agents-${suffix}`;
+  try {
+    await createTables(dynamoClient, tasksTableName, agentsTableName);
+    const queues = new Map<string, RoleQueue>();
+    for (const role of options.roles) {
+      const visibility = options.visibilityTimeoutSeconds?.[role] ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS;
+      queues.set(
+        role,
+        await createRoleQueue(
+          sqsClient,
+          sqs.url,
+          role,
+          visibility,
+          options.maxReceiveCount ?? MAX_RECEIVE_COUNT,
+        ),
+      );
+    }
+    return {
+      region,
+      sqsEndpoint: sqs.url,
+      dynamodbEndpoint,
+      sqsPort: sqs.port,
+      dynamodbPort: dynamo.port,
+      tasksTableName,
+      agentsTableName,
+      queues,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  } finally {
+    dynamoClient.destroy();
+    sqsClient.destroy();
+  }
+}

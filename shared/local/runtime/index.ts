@@ -1,0 +1,14 @@
+/** The embedded local runtime: see local-runtime.ts for its use and what the emulators support. */
+export { type AslDefinition, prepareDefinition, UnsupportedDefinitionError } from './definition';
+export { type Emulators, startEmulators } from './emulators';
+export {
+  type ExecutionRecord,
+  ExecutionRunner,
+  type ExecutionStatus,
+  LocalRuntimeConfigError,
+} from './execution-runner';
+export { type LambdaHandler, makeLambdaContext } from './lambda-context';
+export { LocalRuntime, type LocalRuntimeOptions, WAIT_SCALE_ENV } from './local-runtime';
+export { QueuePollers, type SqsHandler } from './pollers';
+export { startSfnEndpoint } from './sfn-endpoint';
+export { TaskStateError, TokenRegistry } from './token-registry';

@@ -1,0 +1,377 @@
+/**
+ * The embedded local runtime: the deployed state machine definition and the deployed handlers, in one Node
+ * process, against emulators on 127.0.0.1.
+ *
+ * ## Use
+ *
+ * ```ts
+ * const runtime = await LocalRuntime.start({
+ *   definition,                        // parsed ASL JSON from the CDK construct
+ *   taskStates: TaskStateHandler,      // Task state name -> handler name (shared/domain/workflow.ts)
+ *   // A loader, so handler modules are imported AFTER start() has set the environment they read at load.
+ *   handlers: async () => ({
+ *     gate: (await import('../../../functions/gate')).handler,
+ *     agent: (await import('../../../functions/agent')).handler,
+ *     // ... route, complete, record-attempt, finalize
+ *   }),
+ *   agentHandler: 'agent',             // handler serving every role queue (or (role) => handler)
+ *   roles: resolveRoles(),             // one queue + DLQ per role; queueConcurrency = pollers' max
+ *   concurrency: { python_backend_coder: 3 }, // optional per-role override
+ *   waitScale: 0.05,                   // Wait states 20x shorter (env LOCAL_WAIT_SCALE also works)
+ * });
+ * // Handlers call StartExecution / SendTask* / DescribeExecution with the stock SFNClient; so may the CLI:
+ * const { executionArn } = runtime.startExecution(input);   // or through runtime.sfnEndpoint
+ * const result = await runtime.waitForExecution(executionArn);
+ * runtime.pollers.setMaxConcurrency('python_backend_coder', 5); // the scaler's lever
+ * await runtime.stop();                // pollers drained, executions aborted, ports closed, env restored
+ * ```
+ *
+ * While running, process.env holds TASKS_TABLE_NAME, AGENTS_TABLE_NAME, STATE_MACHINE_ARN, ROLE_QUEUE_URLS,
+ * AWS_ENDPOINT_URL_{SQS,DYNAMODB,SFN} (SDK v3 service endpoint variables, verified with the installed SDK),
+ * AWS_REGION and fake static credentials, so stock clients built by the handlers reach the emulators.
+ *
+ * ## What aws-local-stepfunctions 3.0.0 does (read from its README and build, checked by experiment)
+ *
+ * - taskResourceLocalHandlers[stateName](input): input is the Task's effective input AFTER InputPath and
+ *   Parameters; the return value goes through ResultSelector / ResultPath / OutputPath. Overrides are keyed
+ *   by state name and reach nested Map / Parallel state machines (state names must be unique).
+ * - `context` option: merged into the Context Object of the execution AND of every Map iteration (each
+ *   iteration is a nested run; its $$.Execution.Input is the iteration's input, StartTime is new).
+ *   $$.Task.Token resolves only to what the context holds, one value for the whole execution: we put a
+ *   placeholder there and every waiting state swaps it for the token it mints. $$.Execution.Id / Name come
+ *   from the context we pass. $$.Map.Item.Value / Index resolve while ItemSelector is evaluated (not later).
+ * - Map: ItemProcessor (or Iterator), ItemsPath, ItemSelector (or Parameters), MaxConcurrency(Path) via
+ *   p-limit; a MaxConcurrency of 0 means 40, not unlimited. ProcessorConfig (DISTRIBUTED, STANDARD) is
+ *   accepted and ignored: iterations run in process. ItemReader, ResultWriter, ItemBatcher,
+ *   ToleratedFailure* are not supported (we refuse ItemReader / ResultWriter). One failed iteration fails
+ *   the Map and aborts the others, as a Map with no tolerated failures does in AWS.
+ * - waitTimeOverrides[stateName] = milliseconds, fixed per state (cannot scale a SecondsPath); with a scale
+ *   other than 1 we rewrite SecondsPath waits into a local sleep Task (definition.ts).
+ * - TimeoutSeconds: applied to every Task, 60 s when absent (AWS: unbounded); TimeoutSecondsPath is read
+ *   from the input after Parameters (AWS: the state input). HeartbeatSeconds(Path): ignored. Task tokens:
+ *   none. So definition.ts wraps Parameters in an envelope that resolves both paths against the state input,
+ *   sets the interpreter's timeout to the longest a timer holds, and TokenRegistry enforces Timeout
+ *   (States.Timeout) and Heartbeat (States.HeartbeatTimeout) itself.
+ * - Errors: a rejected handler's error reaches Retry / Catch by `error.name`; the Catch output is
+ *   `{ Error: error.name, Cause: error.message }`. States.TaskFailed matches anything but the library's own
+ *   timeout class, so our States.Timeout IS matched by a States.TaskFailed catcher (AWS: it is not). Catch on
+ *   States.ALL or on States.Timeout by name behaves as in AWS.
+ * - abort(): stops the run (nested Map runs too); with noThrowOnAbort the result is null. A Task's pending
+ *   promise is not cancelled by it: StopExecution therefore also fails the execution's tokens and sleeps.
+ * - The event log queues every event until read: the runner always drains it.
+ *
+ * fauxqs 2.4: startFauxqs binds 0.0.0.0, so we use buildApp + listen on 127.0.0.1; its queue URLs name
+ * sqs.<region>.localhost, which does not resolve everywhere, so we publish http://127.0.0.1:<port>/<acct>/
+ * <name> (fauxqs finds queues by path). RedrivePolicy works: after maxReceiveCount receives a message moves
+ * to the dead-letter queue. dynalite 4: createTableMs / deleteTableMs / updateTableMs 0, in memory;
+ * server.close() plus closeAllConnections() frees the port.
+ */
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { EnvVar } from '../../config';
+import type { RoleCatalog } from '../../domain/roles';
+import type { Role } from '../../domain/schemas';
+import type { AslDefinition } from './definition';
+import { type Emulators, LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators } from './emulators';
+import {
+  type EventLog,
+  type ExecutionRecord,
+  ExecutionRunner,
+  LocalRuntimeConfigError,
+} from './execution-runner';
+import type { LambdaHandler } from './lambda-context';
+import { QueuePollers, type SqsHandler } from './pollers';
+import { type SfnEndpoint, type SfnOperations, SfnServiceError, startSfnEndpoint } from './sfn-endpoint';
+import { TokenRegistry } from './token-registry';
+
+/** Environment variable scaling Wait states when the option is not given (e.g. 0.05). */
+export const WAIT_SCALE_ENV = 'LOCAL_WAIT_SCALE';
+const STATE_MACHINE_NAME = 'meta-agent-local';
+const ACCOUNT_ID = '000000000000';
+
+export type HandlerMap = Readonly<Record<string, LambdaHandler>>;
+
+export interface LocalRuntimeOptions {
+  /** Parsed ASL (JSONPath) of the state machine, as the CDK construct synthesizes it. */
+  readonly definition: AslDefinition;
+  /** Task state name -> handler name. */
+  readonly taskStates: Readonly<Record<string, string>>;
+  /** Handler name -> handler, or a loader called once the environment is set. */
+  readonly handlers: HandlerMap | (() => Promise<HandlerMap>);
+  /** Handler name (in `handlers`) serving every role queue, or a per-role factory. No pollers when absent. */
+  readonly agentHandler?: string | ((role: string) => SqsHandler);
+  /** The role catalog: one queue per role, pollers at each role's queueConcurrency. */
+  readonly roles: RoleCatalog | readonly Role[];
+  /** Per-role maximum concurrency overriding the catalog. */
+  readonly concurrency?: Readonly<Record<string, number>>;
+  /** Wait-state multiplier; default from LOCAL_WAIT_SCALE, else 1. */
+  readonly waitScale?: number;
+  /** Role queue visibility timeout; default: the role's timeoutSeconds. */
+  readonly visibilityTimeoutSeconds?: number;
+  /** Records per agent invocation (default 10, like CDK's SqsEventSource). */
+  readonly batchSize?: number;
+  /** More environment variables for the handlers (e.g. ROLES_CONFIG, DEFAULT_EXECUTOR). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly onEvent?: (executionArn: string, event: EventLog) => void;
+  /** Validate the definition with asl-validator at start (default true). */
+  readonly validate?: boolean;
+}
+
+function waitScaleFrom(option: number | undefined): number {
+  if (option !== undefined) return option;
+  const text = process.env[WAIT_SCALE_ENV];
+  if (text === undefined || text === '') return 1;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new LocalRuntimeConfigError(`${WAIT_SCALE_ENV} must be a number >= 0, got "${text}"`);
+  }
+  return value;
+}
+
+function epochSeconds(date: Date | undefined): number | undefined {
+  return date === undefined ? undefined : date.getTime() / 1000;
+}
+
+export class LocalRuntime {
+  readonly emulators: Emulators;
+  readonly sfnEndpoint: SfnEndpoint;
+  readonly tokens: TokenRegistry;
+  readonly runner: ExecutionRunner;
+  readonly pollers: QueuePollers;
+  readonly stateMachineArn: string;
+  /** Role name -> queue URL (what ROLE_QUEUE_URLS holds). */
+  readonly roleQueueUrls: Readonly<Record<string, string>>;
+  readonly #sqs: SQSClient;
+  readonly #savedEnv: Map<string, string | undefined>;
+  #stopped = false;
+
+  private constructor(parts: {
+    emulators: Emulators;
+    sfnEndpoint: SfnEndpoint;
+    tokens: TokenRegistry;
+    runner: ExecutionRunner;
+    pollers: QueuePollers;
+    sqs: SQSClient;
+    savedEnv: Map<string, string | undefined>;
+    stateMachineArn: string;
+    roleQueueUrls: Record<string, string>;
+  }) {
+    this.emulators = parts.emulators;
+    this.sfnEndpoint = parts.sfnEndpoint;
+    this.tokens = parts.tokens;
+    this.runner = parts.runner;
+    this.pollers = parts.pollers;
+    this.#sqs = parts.sqs;
+    this.#savedEnv = parts.savedEnv;
+    this.stateMachineArn = parts.stateMachineArn;
+    this.roleQueueUrls = parts.roleQueueUrls;
+  }
+
+  /**
+   * Starts emulators, the Step Functions endpoint, sets the environment, loads the handlers and starts the
+   * role pollers.
+   * @throws LocalRuntimeConfigError when a Task state has no handler or an option is invalid
+   * (nothing is left running then).
+   */
+  static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+    const roles = [
+      ...(Array.isArray(options.roles) ? options.roles : (options.roles as RoleCatalog).values()),
+    ];
+    const region = process.env.AWS_REGION ?? LOCAL_REGION;
+    const waitScale = waitScaleFrom(options.waitScale);
+    const emulators = await startEmulators({
+      roles: roles.map((r) => r.name),
+      region,
+      visibilityTimeoutSeconds: Object.fromEntries(
+        roles.map((r) => [r.name, options.visibilityTimeoutSeconds ?? r.defaults.timeoutSeconds]),
+      ),
+    });
+    const tokens = new TokenRegistry();
+    const stateMachineArn = `arn:aws:states:${region}:${ACCOUNT_ID}:stateMachine:${STATE_MACHINE_NAME}`;
+    // The endpoint's operations reach the runner once it exists (handlers are loaded after the env is set).
+    const holder: { runner?: ExecutionRunner } = {};
+    const sfnEndpoint = await startSfnEndpoint(sfnOperations(tokens, () => holder.runner, stateMachineArn));
+    const roleQueueUrls = Object.fromEntries([...emulators.queues].map(([role, q]) => [role, q.url]));
+    const savedEnv = setEnv({
+      [EnvVar.TasksTable]: emulators.tasksTableName,
+      [EnvVar.AgentsTable]: emulators.agentsTableName,
+      [EnvVar.StateMachineArn]: stateMachineArn,
+      [EnvVar.RoleQueueUrls]: JSON.stringify(roleQueueUrls),
+      AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamodbEndpoint,
+      AWS_ENDPOINT_URL_SFN: sfnEndpoint.url,
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_SESSION_TOKEN: undefined,
+      AWS_PROFILE: undefined,
+      ...options.env,
+    });
+    const sqs = new SQSClient({ region, endpoint: emulators.sqsEndpoint, credentials: LOCAL_CREDENTIALS });
+    const cleanup = async () => {
+      sqs.destroy();
+      await Promise.all([sfnEndpoint.close(), emulators.stop()]);
+      restoreEnv(savedEnv);
+    };
+    try {
+      const handlers = typeof options.handlers === 'function' ? await options.handlers() : options.handlers;
+      const runner = new ExecutionRunner({
+        definition: options.definition,
+        taskStates: options.taskStates,
+        handlers,
+        tokens,
+        sqs,
+        stateMachineArn,
+        region,
+        waitScale,
+        ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+        ...(options.validate === undefined ? {} : { validate: options.validate }),
+      });
+      holder.runner = runner;
+      const pollers = new QueuePollers(sqs, region);
+      if (options.agentHandler !== undefined) {
+        for (const role of roles) {
+          const queue = emulators.queues.get(role.name);
+          if (!queue) continue;
+          pollers.add({
+            role: role.name,
+            queueUrl: queue.url,
+            queueArn: queue.arn,
+            handler: agentHandlerFor(options.agentHandler, handlers, role.name),
+            maxConcurrency: options.concurrency?.[role.name] ?? role.defaults.queueConcurrency,
+            ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+          });
+        }
+      }
+      pollers.start();
+      return new LocalRuntime({
+        emulators,
+        sfnEndpoint,
+        tokens,
+        runner,
+        pollers,
+        sqs,
+        savedEnv,
+        stateMachineArn,
+        roleQueueUrls,
+      });
+    } catch (error) {
+      await cleanup();
+      throw error;
+    }
+  }
+
+  /** StartExecution without HTTP (the CLI's shortcut). */
+  startExecution(input: unknown, name?: string): ExecutionRecord {
+    return this.runner.start(input, name);
+  }
+
+  /** Resolves when the execution ends. */
+  waitForExecution(executionArn: string): Promise<ExecutionRecord> {
+    return this.runner.wait(executionArn);
+  }
+
+  /** Stops pollers (draining in-flight work), executions, the endpoint and the emulators; restores env. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    // Executions first: their tokens fail, so agents still heartbeating learn it and return, then drain.
+    await this.runner.stopAll();
+    await this.pollers.stop();
+    this.tokens.close();
+    this.#sqs.destroy();
+    await Promise.all([this.sfnEndpoint.close(), this.emulators.stop()]);
+    restoreEnv(this.#savedEnv);
+  }
+}
+
+function agentHandlerFor(
+  agentHandler: string | ((role: string) => SqsHandler),
+  handlers: HandlerMap,
+  role: string,
+): SqsHandler {
+  if (typeof agentHandler === 'function') return agentHandler(role);
+  const handler = handlers[agentHandler];
+  if (!handler) throw new LocalRuntimeConfigError(`agentHandler "${agentHandler}" is not in handlers`);
+  return handler as SqsHandler;
+}
+
+function setEnv(values: Record<string, string | undefined>): Map<string, string | undefined> {
+  const saved = new Map<string, string | undefined>();
+  for (const [name, value] of Object.entries(values)) {
+    saved.set(name, process.env[name]);
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  return saved;
+}
+
+function restoreEnv(saved: Map<string, string | undefined>): void {
+  for (const [name, value] of saved) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+}
+
+/** The Step Functions API served to the handlers, over the token registry and the runner. */
+export function sfnOperations(
+  tokens: TokenRegistry,
+  runner: () => ExecutionRunner | undefined,
+  stateMachineArn: string,
+): SfnOperations {
+  const requireRunner = () => {
+    const r = runner();
+    if (!r) throw new SfnServiceError('ServiceUnavailable', 'The local runtime is starting');
+    return r;
+  };
+  const requireToken = (token: string | undefined) => {
+    if (token === undefined || token === '')
+      throw new SfnServiceError('InvalidToken', 'taskToken is required');
+    return token;
+  };
+  return {
+    SendTaskSuccess: ({ taskToken, output }) => {
+      tokens.succeed(requireToken(taskToken), output ?? 'null');
+      return {};
+    },
+    SendTaskFailure: ({ taskToken, error, cause }) => {
+      tokens.fail(requireToken(taskToken), error, cause);
+      return {};
+    },
+    SendTaskHeartbeat: ({ taskToken }) => {
+      tokens.heartbeat(requireToken(taskToken));
+      return {};
+    },
+    StartExecution: ({ stateMachineArn: arn, name, input }) => {
+      if (arn !== stateMachineArn) {
+        throw new SfnServiceError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(input ?? '{}');
+      } catch {
+        throw new SfnServiceError('InvalidExecutionInput', 'Invalid State Machine Execution Input: not JSON');
+      }
+      const record = requireRunner().start(parsed, name);
+      return { executionArn: record.executionArn, startDate: epochSeconds(record.startDate) };
+    },
+    DescribeExecution: ({ executionArn }) => {
+      const r = requireRunner().describe(executionArn ?? '');
+      return {
+        executionArn: r.executionArn,
+        stateMachineArn,
+        name: r.name,
+        status: r.status,
+        startDate: epochSeconds(r.startDate),
+        stopDate: epochSeconds(r.stopDate),
+        input: r.input,
+        output: r.output,
+        error: r.error,
+        cause: r.cause,
+      };
+    },
+    StopExecution: ({ executionArn, error, cause }) => {
+      const r = requireRunner().stop(executionArn ?? '', error, cause);
+      return { stopDate: epochSeconds(r.stopDate ?? new Date()) };
+    },
+  };
+}

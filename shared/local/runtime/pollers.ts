@@ -1,0 +1,280 @@
+/**
+ * Per-role SQS pollers that behave like Lambda's event source mapping with ReportBatchItemFailures and
+ * ScalingConfig.MaximumConcurrency: long-poll the role queue, invoke the handler with a real SQSEvent, keep
+ * at most the role's maximum concurrency of invocations in flight, delete the records that succeeded and
+ * leave the others to reappear after the visibility timeout (fauxqs moves them to the dead-letter queue
+ * after maxReceiveCount receives, from its RedrivePolicy).
+ */
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
+import { type LambdaHandler, makeLambdaContext } from './lambda-context';
+
+/** Long-poll wait: short, so stop() and concurrency changes take effect quickly. */
+export const POLL_WAIT_SECONDS = 1;
+/** Records per invocation (CDK SqsEventSource's default batch size is 10; SQS receives at most 10). */
+export const DEFAULT_BATCH_SIZE = 10;
+const MAX_RECEIVE_BATCH = 10;
+/** Pause after a failed receive, so a broken queue does not spin. */
+const RECEIVE_ERROR_BACKOFF_MS = 200;
+/** Errors kept for inspection: enough to debug, bounded for long runs. */
+const MAX_KEPT_ERRORS = 100;
+/** How long stop() waits for in-flight invocations before giving up on them. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
+
+/** An SQS-triggered handler; a `{ batchItemFailures }` result reports partial failures. */
+export type SqsHandler = LambdaHandler<SQSEvent, unknown>;
+
+/** Message ids the handler reported failed (ReportBatchItemFailures); any other result means none. */
+function failedIds(response: unknown): Set<string> {
+  const failures = (response as Partial<SQSBatchResponse> | null | undefined)?.batchItemFailures;
+  if (!Array.isArray(failures)) return new Set();
+  return new Set(failures.map((f) => String((f as { itemIdentifier?: unknown }).itemIdentifier)));
+}
+
+export interface PollerSource {
+  readonly role: string;
+  readonly queueUrl: string;
+  readonly queueArn: string;
+  readonly handler: SqsHandler;
+  readonly maxConcurrency: number;
+  readonly batchSize?: number;
+}
+
+export class PollerConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PollerConfigError';
+  }
+}
+
+interface RolePoller {
+  readonly source: PollerSource;
+  maxConcurrency: number;
+  inFlight: number;
+  peakInFlight: number;
+  invocations: number;
+  readonly running: Set<Promise<void>>;
+  /** Wakes the loop when a slot frees or the limit changes. */
+  wake?: () => void;
+  loop?: Promise<void>;
+}
+
+function toMessageAttributes(message: Message): SQSMessageAttributes {
+  const out: SQSMessageAttributes = {};
+  for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) {
+    out[name] = {
+      dataType: value.DataType ?? 'String',
+      ...(value.StringValue === undefined ? {} : { stringValue: value.StringValue }),
+      ...(value.BinaryValue === undefined
+        ? {}
+        : { binaryValue: Buffer.from(value.BinaryValue).toString('base64') }),
+      stringListValues: value.StringListValues ?? [],
+      binaryListValues: (value.BinaryListValues ?? []).map((b) => Buffer.from(b).toString('base64')),
+    };
+  }
+  return out;
+}
+
+/** The record Lambda builds from a received message. */
+export function toSqsRecord(message: Message, queueArn: string, region: string): SQSRecord {
+  const attributes = message.Attributes ?? {};
+  return {
+    messageId: message.MessageId ?? '',
+    receiptHandle: message.ReceiptHandle ?? '',
+    body: message.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? '1',
+      SentTimestamp: attributes.SentTimestamp ?? String(Date.now()),
+      SenderId: attributes.SenderId ?? '000000000000',
+      ApproximateFirstReceiveTimestamp: attributes.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+    },
+    messageAttributes: toMessageAttributes(message),
+    md5OfBody: message.MD5OfBody ?? '',
+    ...(message.MD5OfMessageAttributes === undefined
+      ? {}
+      : { md5OfMessageAttributes: message.MD5OfMessageAttributes }),
+    eventSource: 'aws:sqs',
+    eventSourceARN: queueArn,
+    awsRegion: region,
+  };
+}
+
+export class QueuePollers {
+  readonly #sqs: SQSClient;
+  readonly #region: string;
+  readonly #pollers = new Map<string, RolePoller>();
+  readonly #abort = new AbortController();
+  #started = false;
+  /** The latest errors thrown by handlers or receives (the loop carries on, like Lambda's). */
+  readonly errors: { role: string; error: unknown }[] = [];
+
+  constructor(sqs: SQSClient, region: string) {
+    this.#sqs = sqs;
+    this.#region = region;
+  }
+
+  /** Registers a role's queue; polling begins with start() (or at once if already started). */
+  add(source: PollerSource): void {
+    if (this.#pollers.has(source.role))
+      throw new PollerConfigError(`Role ${source.role} already has a poller`);
+    checkConcurrency(source.role, source.maxConcurrency);
+    const poller: RolePoller = {
+      source,
+      maxConcurrency: source.maxConcurrency,
+      inFlight: 0,
+      peakInFlight: 0,
+      invocations: 0,
+      running: new Set(),
+    };
+    this.#pollers.set(source.role, poller);
+    if (this.#started) poller.loop = this.#run(poller);
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    for (const poller of this.#pollers.values()) poller.loop = this.#run(poller);
+  }
+
+  /** Changes a role's maximum concurrency at run time (the scaler's lever); in-flight work is not cut. */
+  setMaxConcurrency(role: string, maxConcurrency: number): void {
+    checkConcurrency(role, maxConcurrency);
+    const poller = this.#get(role);
+    poller.maxConcurrency = maxConcurrency;
+    poller.wake?.();
+  }
+
+  maxConcurrency(role: string): number {
+    return this.#get(role).maxConcurrency;
+  }
+
+  /** Invocations of the role's handler running now. */
+  inFlight(role: string): number {
+    return this.#get(role).inFlight;
+  }
+
+  /** Highest number of concurrent invocations seen for the role. */
+  peakInFlight(role: string): number {
+    return this.#get(role).peakInFlight;
+  }
+
+  /** Invocations started for the role so far. */
+  invocations(role: string): number {
+    return this.#get(role).invocations;
+  }
+
+  /** Stops polling, then waits (up to drainTimeoutMs) for in-flight invocations to finish. */
+  async stop(drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS): Promise<void> {
+    this.#abort.abort();
+    for (const poller of this.#pollers.values()) poller.wake?.();
+    await Promise.all([...this.#pollers.values()].map((p) => p.loop));
+    const running = [...this.#pollers.values()].flatMap((p) => [...p.running]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(running),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, drainTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  #recordError(role: string, error: unknown): void {
+    this.errors.push({ role, error });
+    if (this.errors.length > MAX_KEPT_ERRORS) this.errors.shift();
+  }
+
+  #get(role: string): RolePoller {
+    const poller = this.#pollers.get(role);
+    if (!poller) throw new PollerConfigError(`No poller for role ${role}`);
+    return poller;
+  }
+
+  async #waitForSlot(poller: RolePoller): Promise<void> {
+    while (!this.#abort.signal.aborted && poller.inFlight >= poller.maxConcurrency) {
+      await new Promise<void>((resolve) => {
+        poller.wake = resolve;
+      });
+      poller.wake = undefined;
+    }
+  }
+
+  async #run(poller: RolePoller): Promise<void> {
+    const { source } = poller;
+    const batchSize = Math.min(source.batchSize ?? DEFAULT_BATCH_SIZE, MAX_RECEIVE_BATCH);
+    while (!this.#abort.signal.aborted) {
+      await this.#waitForSlot(poller);
+      if (this.#abort.signal.aborted) return;
+      let messages: Message[];
+      try {
+        const out = await this.#sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: source.queueUrl,
+            MaxNumberOfMessages: batchSize,
+            WaitTimeSeconds: POLL_WAIT_SECONDS,
+            MessageSystemAttributeNames: ['All'],
+            MessageAttributeNames: ['All'],
+          }),
+          { abortSignal: this.#abort.signal },
+        );
+        messages = out.Messages ?? [];
+      } catch (error) {
+        if (this.#abort.signal.aborted) return;
+        this.#recordError(source.role, error);
+        await new Promise((resolve) => setTimeout(resolve, RECEIVE_ERROR_BACKOFF_MS));
+        continue;
+      }
+      if (messages.length === 0) continue;
+      const invocation = this.#invoke(poller, messages);
+      poller.running.add(invocation);
+      void invocation.finally(() => poller.running.delete(invocation));
+    }
+  }
+
+  async #invoke(poller: RolePoller, messages: Message[]): Promise<void> {
+    const { source } = poller;
+    poller.inFlight += 1;
+    poller.invocations += 1;
+    poller.peakInFlight = Math.max(poller.peakInFlight, poller.inFlight);
+    const records = messages.map((m) => toSqsRecord(m, source.queueArn, this.#region));
+    try {
+      let failed: Set<string>;
+      try {
+        const response = await source.handler(
+          { Records: records },
+          makeLambdaContext(`agent-${source.role}`),
+        );
+        failed = failedIds(response);
+      } catch (error) {
+        // A thrown handler fails the whole batch: nothing is deleted, every record comes back.
+        this.#recordError(source.role, error);
+        return;
+      }
+      const done = records.filter((r) => !failed.has(r.messageId));
+      if (done.length > 0) {
+        await this.#sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: source.queueUrl,
+            Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
+          }),
+        );
+      }
+    } catch (error) {
+      this.#recordError(source.role, error);
+    } finally {
+      poller.inFlight -= 1;
+      poller.wake?.();
+    }
+  }
+}
+
+function checkConcurrency(role: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new PollerConfigError(`Maximum concurrency of role ${role} must be an integer >= 1, got ${value}`);
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * A loopback HTTP server speaking the Step Functions AWS JSON 1.0 protocol for the operations the handlers
+ * use, so they keep the stock SFNClient (endpoint from AWS_ENDPOINT_URL_SFN, fake static credentials).
+ * Errors use the AWS shape (`{"__type": "TaskTimedOut", "message": ...}`, HTTP 400) so the SDK throws the
+ * named exception (TaskTimedOut, TaskDoesNotExist, ExecutionDoesNotExist, ...).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SfnApiError } from './token-registry';
+
+const TARGET_PREFIX = 'AWSStepFunctions.';
+const JSON_CONTENT_TYPE = 'application/x-amz-json-1.0';
+/** A request body larger than Step Functions accepts (256 KiB payload, plus envelope) is refused. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/** An error this endpoint returns with HTTP 400 and `__type: type`. */
+export class SfnServiceError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SfnServiceError';
+  }
+}
+
+/** The operations served; inputs and outputs are the API's JSON shapes. */
+export interface SfnOperations {
+  SendTaskSuccess(input: { taskToken?: string; output?: string }): Promise<object> | object;
+  SendTaskFailure(input: { taskToken?: string; error?: string; cause?: string }): Promise<object> | object;
+  SendTaskHeartbeat(input: { taskToken?: string }): Promise<object> | object;
+  StartExecution(input: {
+    stateMachineArn?: string;
+    name?: string;
+    input?: string;
+  }): Promise<object> | object;
+  DescribeExecution(input: { executionArn?: string }): Promise<object> | object;
+  StopExecution(input: { executionArn?: string; error?: string; cause?: string }): Promise<object> | object;
+}
+
+const SERVED_OPERATIONS: ReadonlySet<string> = new Set<keyof SfnOperations>([
+  'SendTaskSuccess',
+  'SendTaskFailure',
+  'SendTaskHeartbeat',
+  'StartExecution',
+  'DescribeExecution',
+  'StopExecution',
+]);
+
+export interface SfnEndpoint {
+  /** `http://127.0.0.1:<port>`: the value for AWS_ENDPOINT_URL_SFN. */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': JSON_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, type: string, message: string, status = 400): void {
+  res.setHeader('x-amzn-errortype', type);
+  send(res, status, { __type: type, message });
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > MAX_BODY_BYTES) throw new SfnServiceError('ValidationException', 'Request body too large');
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function handle(operations: SfnOperations, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const target = req.headers['x-amz-target'];
+  if (req.method !== 'POST' || typeof target !== 'string' || !target.startsWith(TARGET_PREFIX)) {
+    sendError(res, 'UnknownOperationException', 'Expected POST with X-Amz-Target: AWSStepFunctions.<Op>');
+    return;
+  }
+  const operation = target.slice(TARGET_PREFIX.length);
+  if (!SERVED_OPERATIONS.has(operation)) {
+    sendError(res, 'UnknownOperationException', `Operation ${operation} is not served locally`);
+    return;
+  }
+  try {
+    const text = await readBody(req);
+    const input: unknown = text === '' ? {} : JSON.parse(text);
+    const fn = operations[operation as keyof SfnOperations] as (input: unknown) => Promise<object> | object;
+    const output = await fn.call(operations, input);
+    send(res, 200, output);
+  } catch (error) {
+    if (error instanceof SfnServiceError || error instanceof SfnApiError) {
+      sendError(res, error.type, error.message);
+    } else if (error instanceof SyntaxError) {
+      sendError(res, 'SerializationException', error.message);
+    } else {
+      sendError(res, 'InternalFailure', error instanceof Error ? error.message : String(error), 500);
+    }
+  }
+}
+
+/** Starts the endpoint on 127.0.0.1 with an ephemeral port. */
+export async function startSfnEndpoint(operations: SfnOperations): Promise<SfnEndpoint> {
+  const server: Server = createServer((req, res) => {
+    void handle(operations, req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () => closeServer(server),
+  };
+}
+
+/** Closes a server and every connection still open to it (SDK clients keep sockets alive). */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    server.closeAllConnections();
+  });
+}

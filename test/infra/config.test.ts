@@ -1,0 +1,79 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, CfnDeletionPolicy } from 'aws-cdk-lib';
+import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
+import type { CfnEventSourceMapping, CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { describe, expect, it } from 'vitest';
+import {
+  addMetaAgentStack,
+  ContextValueError,
+  RolesConfigFileError,
+  readRolesConfigFile,
+} from '../../infra/config';
+import { RoleQueueUrlsTooLargeError } from '../../infra/constructs/role-workers';
+import { BUILTIN_ROLES } from '../../shared/domain/roles';
+
+// These tests only construct the stack (a few hundred ms); the full synthesis is shared in stack.test.ts.
+const noBundling = { 'aws:cdk:bundling-stacks': [] };
+
+const newRole = (name: string, queueConcurrency = 7) => ({
+  name,
+  description: 'Writes Rust services',
+  specializations: { languages: ['rust'], frameworks: ['axum'], skills: ['api'] },
+  keywords: ['rust'],
+  promptTemplate: 'You are {{role}}. {{description}}',
+  defaults: { queueConcurrency },
+});
+
+describe('stack configuration', () => {
+  it('retains stateful resources by default and destroys them in a dev stack', () => {
+    const prod = addMetaAgentStack(new App({ context: noBundling }), []);
+    const dev = addMetaAgentStack(new App({ context: { ...noBundling, dev: 'true' } }), []);
+    const policyOf = (stack: typeof prod) =>
+      (stack.tables.tasks.node.defaultChild as CfnTable).cfnOptions.deletionPolicy;
+    expect(policyOf(prod)).toBe(CfnDeletionPolicy.RETAIN);
+    expect(policyOf(dev)).toBe(CfnDeletionPolicy.DELETE);
+  });
+
+  it('adds a queue and a worker for a role from the role config file, with its queue concurrency', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'roles-'));
+    const file = join(dir, 'roles.json');
+    writeFileSync(file, JSON.stringify({ roles: [newRole('rust_backend_coder', 9)] }));
+    const stack = addMetaAgentStack(new App({ context: { ...noBundling, rolesConfig: file } }));
+    const worker = stack.roleWorkers.byRole.get('rust_backend_coder');
+    expect(stack.roleWorkers.byRole.size).toBe(BUILTIN_ROLES.length + 1);
+    const mapping = worker?.worker.fn.node
+      .findAll()
+      .find((c) => (c as CfnEventSourceMapping).cfnResourceType === 'AWS::Lambda::EventSourceMapping') as
+      | CfnEventSourceMapping
+      | undefined;
+    expect(stack.resolve(mapping?.scalingConfig)).toEqual({ maximumConcurrency: 9 });
+  });
+
+  it('refuses a catalog whose queue URLs would overflow the Lambda environment', () => {
+    const roles = Array.from({ length: 12 }, (_, i) =>
+      newRole(`extra_role_with_a_long_descriptive_name_${i}`),
+    );
+    expect(() => addMetaAgentStack(new App({ context: noBundling }), { roles })).toThrow(
+      RoleQueueUrlsTooLargeError,
+    );
+  });
+
+  it('reserves one concurrent scaler run unless told to reserve none, and rejects a malformed value', () => {
+    const reservedOf = (context: Record<string, unknown>) => {
+      const stack = addMetaAgentStack(new App({ context: { ...noBundling, ...context } }), []);
+      return stack.resolve(
+        (stack.scaler.handler.fn.node.defaultChild as CfnFunction).reservedConcurrentExecutions,
+      );
+    };
+    expect(reservedOf({})).toBe(1);
+    expect(reservedOf({ scalerReservedConcurrency: '0' })).toBeUndefined();
+    expect(() => reservedOf({ scalerReservedConcurrency: 'many' })).toThrow(ContextValueError);
+  });
+
+  it('names the file when the role config cannot be read', () => {
+    expect(() => readRolesConfigFile('/nonexistent/roles.json')).toThrow(RolesConfigFileError);
+    expect(() => readRolesConfigFile('/nonexistent/roles.json')).toThrow(/\/nonexistent\/roles\.json/);
+  });
+});

@@ -1,0 +1,319 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { resolveIntrinsics } from '../../infra/local-definition';
+import { AGENTS_TABLE, TASKS_TABLE } from '../../shared/adapters/dynamodb/tables';
+import { EnvVar } from '../../shared/config';
+import { BUILTIN_ROLES } from '../../shared/domain/roles';
+import { StateName } from '../../shared/domain/workflow';
+import { resourcesOf, type Synthesized, synthesizeDefaultStack, validateAsl } from './fixture';
+
+let s: Synthesized;
+let definition: Record<string, unknown>;
+
+beforeAll(() => {
+  s = synthesizeDefaultStack();
+  const [sm] = Object.entries(resourcesOf(s.template, 'AWS::StepFunctions::StateMachine'));
+  const resources = s.template.toJSON().Resources as Record<string, { Type: string }>;
+  definition = JSON.parse(resolveIntrinsics(sm?.[1].Properties.DefinitionString, resources) as string);
+});
+
+const idOf = (ref: unknown): string => {
+  const r = ref as { 'Fn::GetAtt'?: [string, string]; Ref?: string };
+  return r['Fn::GetAtt']?.[0] ?? r.Ref ?? '';
+};
+
+describe('role queues and agent workers', () => {
+  it('gives every built-in role a queue whose DLQ receives a message after 3 receives', () => {
+    const queues = resourcesOf(s.template, 'AWS::SQS::Queue');
+    for (const role of BUILTIN_ROLES) {
+      const worker = s.stack.roleWorkers.byRole.get(role.name);
+      expect(worker, role.name).toBeDefined();
+      const queueId = s.stack.getLogicalId(worker?.queue.node.defaultChild as never);
+      const props = queues[queueId]?.Properties ?? {};
+      const redrive = props.RedrivePolicy as { maxReceiveCount: number; deadLetterTargetArn: unknown };
+      expect(redrive.maxReceiveCount).toBe(3);
+      expect(queues[idOf(redrive.deadLetterTargetArn)]).toBeDefined();
+      expect(props.SqsManagedSseEnabled).toBe(true);
+      expect(props.VisibilityTimeout as number).toBeGreaterThan(role.defaults.timeoutSeconds);
+    }
+  });
+
+  it('encrypts every queue and denies every non-TLS request to it', () => {
+    const queues = resourcesOf(s.template, 'AWS::SQS::Queue');
+    const policies = Object.values(resourcesOf(s.template, 'AWS::SQS::QueuePolicy'));
+    for (const [id, queue] of Object.entries(queues)) {
+      expect(queue.Properties.SqsManagedSseEnabled, id).toBe(true);
+      const policy = policies.find((p) => (p.Properties.Queues as unknown[]).some((q) => idOf(q) === id));
+      expect(policy, `queue policy of ${id}`).toBeDefined();
+      const statements = (
+        policy?.Properties.PolicyDocument as { Statement?: Record<string, unknown>[] } | undefined
+      )?.Statement;
+      expect(statements, id).toContainEqual(
+        expect.objectContaining({
+          Effect: 'Deny',
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        }),
+      );
+    }
+  });
+
+  it('caps each role worker mapping at the role queue concurrency, one message per invocation, with partial batch responses', () => {
+    const mappings = Object.values(resourcesOf(s.template, 'AWS::Lambda::EventSourceMapping'));
+    for (const role of BUILTIN_ROLES) {
+      const worker = s.stack.roleWorkers.byRole.get(role.name);
+      const fnId = s.stack.getLogicalId(worker?.worker.fn.node.defaultChild as never);
+      const mapping = mappings.find((m) => idOf(m.Properties.FunctionName) === fnId);
+      expect(mapping?.Properties, role.name).toMatchObject({
+        BatchSize: 1,
+        ScalingConfig: { MaximumConcurrency: role.defaults.queueConcurrency },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      });
+    }
+  });
+
+  it('tells each worker its role and every router the queue URL of every role', () => {
+    const fns = resourcesOf(s.template, 'AWS::Lambda::Function');
+    const worker = s.stack.roleWorkers.byRole.get('database_designer');
+    const workerEnv = fns[s.stack.getLogicalId(worker?.worker.fn.node.defaultChild as never)]?.Properties
+      .Environment as { Variables: Record<string, unknown> };
+    expect(workerEnv.Variables[EnvVar.AgentRole]).toBe('database_designer');
+    const route = s.stack.functions.get('route');
+    const routeEnv = fns[s.stack.getLogicalId(route?.node.defaultChild as never)]?.Properties.Environment as {
+      Variables: Record<string, unknown>;
+    };
+    const urls = JSON.stringify(routeEnv.Variables[EnvVar.RoleQueueUrls]);
+    for (const role of BUILTIN_ROLES) expect(urls).toContain(`"${role.name}\\":`);
+  });
+});
+
+describe('tables', () => {
+  it('keys the tasks table by pk/sk with a new-and-old-image stream, and the agents table by agentId with a byRole index', () => {
+    s.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' },
+        { AttributeName: TASKS_TABLE.sortKey, KeyType: 'RANGE' },
+      ],
+      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    s.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: AGENTS_TABLE.byRoleIndex.name })],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+
+  it('retains the tables by default', () => {
+    for (const table of Object.values(s.template.findResources('AWS::DynamoDB::Table'))) {
+      expect(table.DeletionPolicy).toBe('Retain');
+    }
+  });
+});
+
+describe('state machine', () => {
+  it('is a STANDARD state machine with logging of all events and X-Ray tracing', () => {
+    s.template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL' }),
+      TracingConfiguration: { Enabled: true },
+    });
+  });
+
+  it('passes asl-validator', () => {
+    const result = validateAsl(definition);
+    expect(result.errors).toEqual([]);
+    expect(result.isValid).toBe(true);
+  });
+
+  it('maps the batch items in a DISTRIBUTED map with STANDARD child executions and MaxConcurrencyPath', () => {
+    const states = definition.States as Record<string, Record<string, unknown>>;
+    const map = states[StateName.ProcessTasks];
+    expect(definition.StartAt).toBe(StateName.ProcessTasks);
+    expect(map).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.items',
+      MaxConcurrencyPath: '$.concurrency',
+      ToleratedFailurePercentage: 100,
+      ResultPath: null,
+      Next: StateName.Finalize,
+      ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' } },
+    });
+    expect(map?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: StateName.Finalize },
+    ]);
+  });
+
+  it('uses JSONPath only: no JSONata, no Variables', () => {
+    const text = JSON.stringify(definition);
+    expect(text).not.toContain('JSONata');
+    expect(text).not.toContain('"Assign"');
+    expect(text).not.toContain('{%');
+  });
+
+  it('grants the state machine SendMessage on the role queues and never on every queue', () => {
+    const policies = Object.values(resourcesOf(s.template, 'AWS::IAM::Policy'));
+    const smRoleId = s.stack.getLogicalId(s.stack.orchestration.stateMachine.role.node.defaultChild as never);
+    const send = policies
+      .filter((p) => (p.Properties.Roles as unknown[]).some((r) => idOf(r) === smRoleId))
+      .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement)
+      .filter((st) => [st.Action].flat().includes('sqs:SendMessage'));
+    const resources = send.flatMap((st) => [st.Resource].flat()).map(idOf);
+    const roleQueueIds = [...s.stack.roleWorkers.queues.values()].map((q) =>
+      s.stack.getLogicalId(q.node.defaultChild as never),
+    );
+    expect(new Set(resources)).toEqual(new Set(roleQueueIds));
+  });
+});
+
+describe('lambda functions', () => {
+  const fns = () => Object.entries(resourcesOf(s.template, 'AWS::Lambda::Function'));
+
+  it('runs every function on Node.js 22 or newer', () => {
+    for (const [id, fn] of fns()) {
+      const runtime = String(fn.Properties.Runtime);
+      const major = Number(/^nodejs(\d+)\.x$/.exec(runtime)?.[1]);
+      expect(major, `${id}: ${runtime}`).toBeGreaterThanOrEqual(22);
+    }
+  });
+
+  it('runs every function on arm64 with active tracing', () => {
+    for (const [id, fn] of fns()) {
+      expect(fn.Properties.Architectures, id).toEqual(['arm64']);
+      expect(fn.Properties.TracingConfig, id).toEqual({ Mode: 'Active' });
+    }
+  });
+
+  it('reserves no concurrency on role workers: their scaling is the event source MaximumConcurrency', () => {
+    for (const w of s.stack.roleWorkers.byRole.values()) {
+      const fn = resourcesOf(s.template, 'AWS::Lambda::Function')[
+        s.stack.getLogicalId(w.worker.fn.node.defaultChild as never)
+      ];
+      expect(fn?.Properties.ReservedConcurrentExecutions).toBeUndefined();
+    }
+  });
+});
+
+describe('IAM', () => {
+  const dataAction = /^(dynamodb|sqs|states):/;
+  // Listing actions that AWS defines without resource-level permissions: Resource "*" is the only form.
+  // (DynamoEventSource adds dynamodb:ListStreams for the notifier.)
+  const listOnly = new Set(['dynamodb:ListStreams']);
+
+  it('never grants DynamoDB, SQS or Step Functions data actions on Resource "*"', () => {
+    const offenders: string[] = [];
+    for (const [id, policy] of Object.entries(resourcesOf(s.template, 'AWS::IAM::Policy'))) {
+      const statements = (policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] })
+        .Statement;
+      for (const st of statements) {
+        const actions = [st.Action].flat().map(String);
+        const resources = [st.Resource].flat();
+        if (actions.some((a) => dataAction.test(a) && !listOnly.has(a)) && resources.includes('*'))
+          offenders.push(`${id}: ${actions}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('lets the scaler update only the role workers event source mappings', () => {
+    const scalerRoleId = s.stack.getLogicalId(s.stack.scaler.handler.fn.role?.node.defaultChild as never);
+    const statements = Object.values(resourcesOf(s.template, 'AWS::IAM::Policy'))
+      .filter((p) => (p.Properties.Roles as unknown[]).some((r) => idOf(r) === scalerRoleId))
+      .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement);
+    const update = statements.find((st) => [st.Action].flat().includes('lambda:UpdateEventSourceMapping'));
+    expect([update?.Resource].flat()).toHaveLength(BUILTIN_ROLES.length);
+    expect([update?.Resource].flat()).not.toContain('*');
+  });
+});
+
+describe('API', () => {
+  it('requires an API key on every REST method', () => {
+    const methods = Object.entries(resourcesOf(s.template, 'AWS::ApiGateway::Method'));
+    expect(methods.map(([, m]) => m.Properties.HttpMethod).sort()).toEqual(
+      ['DELETE', 'GET', 'GET', 'POST', 'POST', 'PUT'].sort(),
+    );
+    for (const [id, method] of methods) expect(method.Properties.ApiKeyRequired, id).toBe(true);
+  });
+
+  it('throttles the stage and each key, with a daily quota', () => {
+    s.template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      MethodSettings: Match.arrayWith([
+        Match.objectLike({ HttpMethod: '*', ResourcePath: '/*', ThrottlingRateLimit: Match.anyValue() }),
+      ]),
+      TracingEnabled: true,
+      AccessLogSetting: Match.objectLike({ DestinationArn: Match.anyValue() }),
+    });
+    s.template.hasResourceProperties('AWS::ApiGateway::UsagePlan', {
+      Throttle: Match.objectLike({ RateLimit: Match.anyValue() }),
+      Quota: Match.objectLike({ Period: 'DAY' }),
+    });
+  });
+
+  it('validates the batch body against a model before the submit function runs', () => {
+    s.template.hasResourceProperties('AWS::ApiGateway::Method', {
+      HttpMethod: 'POST',
+      RequestModels: { 'application/json': Match.anyValue() },
+      RequestValidatorId: Match.anyValue(),
+    });
+  });
+
+  it('outputs the API URL, the API key id (never its value) and the WebSocket URL', () => {
+    const outputs = s.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(Object.keys(outputs)).toEqual(expect.arrayContaining(['ApiUrl', 'ApiKeyId', 'WebSocketUrl']));
+    expect(outputs.ApiKeyId?.Value).toEqual({ Ref: expect.any(String) });
+  });
+
+  it('requires the API key to open a WebSocket', () => {
+    s.template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: '$connect',
+      ApiKeyRequired: true,
+    });
+    s.template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'subscribe' });
+  });
+});
+
+describe('progress', () => {
+  it('feeds the notifier from the tasks stream with bisection, a failure destination and a key filter', () => {
+    const notifierId = s.stack.getLogicalId(s.stack.functions.get('notifier')?.node.defaultChild as never);
+    s.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: notifierId },
+      BisectBatchOnFunctionError: true,
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+      FilterCriteria: { Filters: [Match.objectLike({ Pattern: Match.stringLikeRegexp('BATCH#') })] },
+    });
+  });
+});
+
+describe('observability', () => {
+  it('alarms on every dead-letter queue, on failed executions and on Lambda throttles', () => {
+    const alarms = Object.values(resourcesOf(s.template, 'AWS::CloudWatch::Alarm'));
+    const byMetric = (name: string) => alarms.filter((a) => a.Properties.MetricName === name);
+    expect(byMetric('ApproximateNumberOfMessagesVisible')).toHaveLength(BUILTIN_ROLES.length + 1);
+    expect(byMetric('ExecutionsFailed')).toHaveLength(1);
+    expect(byMetric('Throttles').length).toBeGreaterThanOrEqual(BUILTIN_ROLES.length);
+    for (const alarm of byMetric('ApproximateNumberOfMessagesVisible')) {
+      expect(alarm.Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    }
+  });
+
+  it('has a dashboard', () => {
+    s.template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+});
+
+describe('cdk-nag', () => {
+  it('finds no unacknowledged AwsSolutions errors', () => {
+    const report = new AwsSolutionsChecks(s.app).validateScope(s.app);
+    const errors = report.violations
+      .filter((v) => v.severity === 'error')
+      .map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+    expect(errors).toEqual([]);
+  });
+
+  it('finds no unacknowledged AwsSolutions warnings either', () => {
+    const report = new AwsSolutionsChecks(s.app).validateScope(s.app);
+    expect(report.violations.map((v) => v.ruleName)).toEqual([]);
+  });
+});

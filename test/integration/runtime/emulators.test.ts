@@ -1,0 +1,91 @@
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AGENTS_TABLE, TASKS_TABLE } from '../../../shared/adapters/dynamodb/tables';
+import { resolveRoles } from '../../../shared/domain/roles';
+import {
+  type Emulators,
+  LOCAL_CREDENTIALS,
+  MAX_RECEIVE_COUNT,
+  startEmulators,
+} from '../../../shared/local/runtime/emulators';
+import { acceptsConnections } from './helpers';
+
+describe('local emulators', () => {
+  let emulators: Emulators | undefined;
+  afterEach(async () => {
+    await emulators?.stop();
+    emulators = undefined;
+  });
+
+  it('creates the deployed tables, with the byRole index, on a loopback dynalite', async () => {
+    emulators = await startEmulators({ roles: ['code_reviewer'] });
+    const client = new DynamoDBClient({
+      region: emulators.region,
+      endpoint: emulators.dynamodbEndpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
+
+    const tasks = await client.send(new DescribeTableCommand({ TableName: emulators.tasksTableName }));
+    const agents = await client.send(new DescribeTableCommand({ TableName: emulators.agentsTableName }));
+    client.destroy();
+
+    expect(emulators.dynamodbEndpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(tasks.Table?.TableStatus).toBe('ACTIVE');
+    expect(tasks.Table?.KeySchema).toEqual([
+      { AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' },
+      { AttributeName: TASKS_TABLE.sortKey, KeyType: 'RANGE' },
+    ]);
+    expect(agents.Table?.KeySchema).toEqual([{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }]);
+    const index = agents.Table?.GlobalSecondaryIndexes?.[0];
+    expect(index?.IndexName).toBe(AGENTS_TABLE.byRoleIndex.name);
+    expect(index?.KeySchema).toEqual([
+      { AttributeName: AGENTS_TABLE.byRoleIndex.partitionKey, KeyType: 'HASH' },
+      { AttributeName: AGENTS_TABLE.byRoleIndex.sortKey, KeyType: 'RANGE' },
+    ]);
+  });
+
+  it('creates one queue per catalog role, each redriving to its own dead-letter queue', async () => {
+    const roles = [...resolveRoles().keys()];
+    emulators = await startEmulators({ roles, visibilityTimeoutSeconds: { code_reviewer: 7 } });
+    const client = new SQSClient({
+      region: emulators.region,
+      endpoint: emulators.sqsEndpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
+
+    const queue = emulators.queues.get('code_reviewer');
+    const attributes = await client.send(
+      new GetQueueAttributesCommand({ QueueUrl: queue?.url, AttributeNames: ['All'] }),
+    );
+    client.destroy();
+
+    expect([...emulators.queues.keys()]).toEqual(roles);
+    expect(queue?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\d+\/code_reviewer$/);
+    expect(attributes.Attributes?.VisibilityTimeout).toBe('7');
+    expect(JSON.parse(attributes.Attributes?.RedrivePolicy ?? '{}')).toEqual({
+      deadLetterTargetArn: queue?.dlqArn,
+      maxReceiveCount: MAX_RECEIVE_COUNT,
+    });
+    expect(queue?.dlqArn).toMatch(/:code_reviewer-dlq$/);
+  });
+
+  it('leaves no listening port after stop', async () => {
+    const started = await startEmulators({ roles: ['code_reviewer'] });
+    // A client with a kept-alive socket must not hold the servers open.
+    const client = new SQSClient({
+      region: started.region,
+      endpoint: started.sqsEndpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    await client.send(new GetQueueAttributesCommand({ QueueUrl: started.queues.get('code_reviewer')?.url }));
+    expect(await acceptsConnections(started.sqsPort)).toBe(true);
+    expect(await acceptsConnections(started.dynamodbPort)).toBe(true);
+
+    await started.stop();
+    client.destroy();
+
+    expect(await acceptsConnections(started.sqsPort)).toBe(false);
+    expect(await acceptsConnections(started.dynamodbPort)).toBe(false);
+  });
+});

@@ -1,0 +1,173 @@
+import {
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Emulators, LOCAL_CREDENTIALS, startEmulators } from '../../../shared/local/runtime/emulators';
+import { QueuePollers } from '../../../shared/local/runtime/pollers';
+import { eventually, sleep } from './helpers';
+
+const ROLE = 'code_reviewer';
+/** Short, so a failed record comes back within the test. */
+const VISIBILITY_SECONDS = 1;
+
+describe('role queue pollers', () => {
+  let emulators: Emulators;
+  let sqs: SQSClient;
+  let pollers: QueuePollers;
+
+  beforeEach(async () => {
+    emulators = await startEmulators({
+      roles: [ROLE],
+      visibilityTimeoutSeconds: { [ROLE]: VISIBILITY_SECONDS },
+    });
+    sqs = new SQSClient({
+      region: emulators.region,
+      endpoint: emulators.sqsEndpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    pollers = new QueuePollers(sqs, emulators.region);
+  });
+  afterEach(async () => {
+    await pollers.stop();
+    sqs.destroy();
+    await emulators.stop();
+  });
+
+  const queue = () => {
+    const q = emulators.queues.get(ROLE);
+    if (!q) throw new Error('role queue missing');
+    return q;
+  };
+
+  async function sendBodies(bodies: string[]): Promise<void> {
+    for (let i = 0; i < bodies.length; i += 10) {
+      await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queue().url,
+          Entries: bodies.slice(i, i + 10).map((body, j) => ({ Id: String(j), MessageBody: body })),
+        }),
+      );
+    }
+  }
+
+  it('invokes the handler with a Lambda-shaped SQS event', async () => {
+    const events: SQSEvent[] = [];
+    pollers.add({
+      role: ROLE,
+      queueUrl: queue().url,
+      queueArn: queue().arn,
+      maxConcurrency: 1,
+      handler: async (event) => {
+        events.push(event);
+      },
+    });
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue().url, MessageBody: '{"taskId":"t1"}' }));
+
+    pollers.start();
+    await eventually(() => events.length === 1);
+
+    const record = events[0]?.Records[0] as SQSRecord;
+    expect(record).toMatchObject({
+      body: '{"taskId":"t1"}',
+      eventSource: 'aws:sqs',
+      eventSourceARN: queue().arn,
+      awsRegion: emulators.region,
+      attributes: { ApproximateReceiveCount: '1' },
+      messageAttributes: {},
+    });
+    expect(record.messageId).not.toBe('');
+    expect(record.receiptHandle).not.toBe('');
+    expect(record.md5OfBody).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('never runs more invocations at once than the role maximum, and follows a raised maximum', async () => {
+    let running = 0;
+    let peak = 0;
+    let handled = 0;
+    pollers.add({
+      role: ROLE,
+      queueUrl: queue().url,
+      queueArn: queue().arn,
+      maxConcurrency: 2,
+      batchSize: 1,
+      handler: async (event) => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await sleep(100);
+        running -= 1;
+        handled += event.Records.length;
+      },
+    });
+    await sendBodies(Array.from({ length: 10 }, (_, i) => `m${i}`));
+
+    pollers.start();
+    await eventually(() => handled === 10);
+    const peakAtTwo = peak;
+    pollers.setMaxConcurrency(ROLE, 4);
+    await sendBodies(Array.from({ length: 16 }, (_, i) => `n${i}`));
+    await eventually(() => handled === 26);
+    // The slot frees once the batch's records are deleted, just after the handler returns.
+    await eventually(() => pollers.inFlight(ROLE) === 0);
+
+    expect(peakAtTwo).toBe(2);
+    expect(peak).toBeLessThanOrEqual(4);
+    expect(peak).toBeGreaterThan(2);
+    expect(pollers.peakInFlight(ROLE)).toBe(peak);
+    expect(pollers.invocations(ROLE)).toBe(26);
+  });
+
+  it('deletes the records that succeeded and redelivers those reported in batchItemFailures', async () => {
+    const seen = new Map<string, number>();
+    pollers.add({
+      role: ROLE,
+      queueUrl: queue().url,
+      queueArn: queue().arn,
+      maxConcurrency: 1,
+      handler: async (event): Promise<SQSBatchResponse> => {
+        for (const r of event.Records) seen.set(r.body, (seen.get(r.body) ?? 0) + 1);
+        const failures = event.Records.filter((r) => r.body === 'bad' && (seen.get('bad') ?? 0) < 2);
+        return { batchItemFailures: failures.map((r) => ({ itemIdentifier: r.messageId })) };
+      },
+    });
+    await sendBodies(['good', 'bad']);
+
+    pollers.start();
+    await eventually(() => (seen.get('bad') ?? 0) === 2, 15_000);
+    await sleep((VISIBILITY_SECONDS + 1) * 1000);
+
+    expect(seen.get('good')).toBe(1);
+    expect(seen.get('bad')).toBe(2);
+  });
+
+  it('redelivers a record whose handler throws, and moves it to the DLQ after maxReceiveCount', async () => {
+    const receiveCounts: string[] = [];
+    pollers.add({
+      role: ROLE,
+      queueUrl: queue().url,
+      queueArn: queue().arn,
+      maxConcurrency: 1,
+      handler: async (event) => {
+        receiveCounts.push(...event.Records.map((r) => r.attributes.ApproximateReceiveCount));
+        throw new Error('agent crashed');
+      },
+    });
+    await sendBodies(['poison']);
+
+    pollers.start();
+    await eventually(() => receiveCounts.length === 3, 15_000);
+    let dead: string | undefined;
+    await eventually(async () => {
+      const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queue().dlqUrl, WaitTimeSeconds: 1 }));
+      dead = out.Messages?.[0]?.Body;
+      return dead !== undefined;
+    }, 15_000);
+
+    expect(receiveCounts).toEqual(['1', '2', '3']);
+    expect(dead).toBe('poison');
+    expect(pollers.errors.map((e) => (e.error as Error).message)).toContain('agent crashed');
+  });
+});

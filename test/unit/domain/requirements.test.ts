@@ -1,0 +1,230 @@
+import { describe, expect, it } from 'vitest';
+import { resolveRoles } from '../../../shared/domain/roles';
+import {
+  decideRoute,
+  defaultAgentPool,
+  estimateComplexity,
+  extractRequirements,
+  FALLBACK_ROLE,
+  stem,
+  targetRole,
+  tokenize,
+} from '../../../shared/domain/routing';
+
+const catalog = resolveRoles();
+const pool = defaultAgentPool(catalog, 0);
+
+function routeOf(description: string): string {
+  const task = { id: 't', description };
+  const requirements = extractRequirements(task, catalog);
+  const result = decideRoute({ task, requirements, agents: pool, catalog, exclude: new Set(), now: 0 });
+  return result.kind === 'route' ? result.decision.role : `none:${result.role}`;
+}
+
+function topRole(description: string): string | undefined {
+  return extractRequirements({ id: 't', description }, catalog).roleCandidates[0]?.role;
+}
+
+describe('tokenize and stem', () => {
+  it('brings inflections of a word to one stem', () => {
+    expect(new Set(['tests', 'testing', 'tested', 'test'].map(stem))).toEqual(new Set(['test']));
+    expect(stem('optimise')).toBe(stem('optimize'));
+    expect(stem('optimising')).toBe(stem('optimizing'));
+    expect(stem('behaviour')).toBe(stem('behavior'));
+    expect(stem('queries')).toBe(stem('query'));
+    expect(stem('settings')).toBe(stem('setting'));
+    expect(stem('settings')).not.toBe(stem('set'));
+  });
+
+  it('splits on word boundaries and applies aliases', () => {
+    expect(tokenize('Deploy to K8s (ci/cd), C# and node.js')).toEqual([
+      'deploy',
+      'to',
+      'kubernet',
+      'ci',
+      'cd',
+      'csharp',
+      'and',
+      'node',
+    ]);
+  });
+
+  it('does not read "set up" as configuration settings', () => {
+    const requirements = extractRequirements(
+      { id: 't', description: 'Set up Prometheus alerts for API latency' },
+      catalog,
+    );
+
+    expect(requirements.roleCandidates.map((c) => c.role)).not.toContain('configuration_manager');
+  });
+
+  it('does not match a word inside another word', () => {
+    const requirements = extractRequirements({ id: 't', description: 'Contest the latest prices' }, catalog);
+
+    expect(requirements.roleCandidates.map((c) => c.role)).not.toContain('test_generator');
+  });
+});
+
+describe('extractRequirements: the kind of work decides the role', () => {
+  it.each([
+    ['Write unit tests for the Python payment service', 'test_generator'],
+    ['Review the TypeScript PR for the checkout page', 'code_reviewer'],
+    ['Add a FastAPI endpoint', 'python_backend_coder'],
+    ['Create a PostgreSQL migration adding an index', 'database_designer'],
+    ['Set up Prometheus alerts for API latency', 'monitoring_agent'],
+    ['Audit the Django login view for security vulnerabilities', 'security_auditor'],
+    ['Document the React hooks of the design library in the README', 'documentation_writer'],
+  ])('routes "%s" to %s', (description, role) => {
+    expect(topRole(description)).toBe(role);
+    expect(routeOf(description)).toBe(role);
+  });
+});
+
+describe('extractRequirements: near roles', () => {
+  it.each([
+    ['Write the API reference and docstrings for the SDK', 'documentation_writer'],
+    ['Write the release notes and a user guide for the new export feature', 'technical_writer'],
+    ['Add a GitHub Actions pipeline that builds the Docker image', 'devops_engineer'],
+    ['Plan the canary rollout and rollback steps for the release', 'deployment_coordinator'],
+    ['Move the API keys to environment variables behind a feature flag', 'configuration_manager'],
+    ['Add integration tests across the order and billing services', 'integration_tester'],
+    ['Write the test plan and acceptance criteria for the refund feature', 'quality_assurance'],
+    ['Extract the duplicated parsing code without changing behaviour', 'refactoring_specialist'],
+    ['Profile the export job and reduce its latency', 'performance_optimizer'],
+    ['Define service boundaries and write an ADR for the new architecture', 'system_architect'],
+    ['Decompose this ambiguous problem and reason step by step about a plan', 'hrm_reasoning_agent'],
+    ['Analyse churn by cohort with pandas and report the findings', 'data_analyst'],
+    ['Normalise the orders schema and add a foreign key', 'database_designer'],
+    ['Create wireframes and a user flow with accessibility notes', 'ui_ux_designer'],
+    ['Implement the settings page component in React', 'typescript_frontend_agent'],
+    ['Handle the Stripe webhook and integrate the third-party payment API', 'api_integrator'],
+    ['Add retries with exponential backoff and a fallback when the call fails', 'error_handler'],
+  ])('routes "%s" to %s', (description, role) => {
+    expect(routeOf(description)).toBe(role);
+  });
+});
+
+describe('extractRequirements: requirement lists and confidences', () => {
+  it('infers languages, frameworks and skills from the description', () => {
+    const requirements = extractRequirements(
+      { id: 't', description: 'Add a FastAPI endpoint in Python with pydantic validation' },
+      catalog,
+    );
+
+    expect(requirements.languages).toEqual(['python']);
+    expect(requirements.frameworks).toEqual(['fastapi', 'pydantic']);
+    expect(requirements.skills).toContain('endpoint');
+  });
+
+  it('recognises languages that no built-in role specialises in', () => {
+    const requirements = extractRequirements(
+      { id: 't', description: 'Review the Go code and the Kotlin client' },
+      catalog,
+    );
+
+    expect(requirements.languages).toEqual(['go', 'kotlin']);
+  });
+
+  it('sorts candidates best first with confidences in [0, 1]', () => {
+    const { roleCandidates } = extractRequirements(
+      {
+        id: 't',
+        description: 'Write unit tests and integration tests, then review the PR and document the API',
+      },
+      catalog,
+    );
+
+    expect(roleCandidates.length).toBeGreaterThan(2);
+    for (let i = 0; i < roleCandidates.length; i++) {
+      const c = roleCandidates[i];
+      expect(c?.confidence).toBeGreaterThan(0);
+      expect(c?.confidence).toBeLessThanOrEqual(1);
+      if (i > 0) expect(c?.confidence).toBeLessThanOrEqual(roleCandidates[i - 1]?.confidence ?? 1);
+    }
+  });
+
+  it('is more confident when there is more evidence', () => {
+    const weak = extractRequirements({ id: 't', description: 'Look at the alarm' }, catalog);
+    const strong = extractRequirements(
+      { id: 't', description: 'Set up CloudWatch alarms, a Grafana dashboard and tracing for monitoring' },
+      catalog,
+    );
+
+    expect(strong.roleCandidates[0]?.confidence).toBeGreaterThan(weak.roleCandidates[0]?.confidence ?? 1);
+  });
+
+  it('is deterministic', () => {
+    const task = { id: 't', description: 'Refactor the legacy billing module and add tests' };
+
+    expect(extractRequirements(task, catalog)).toEqual(extractRequirements(task, catalog));
+  });
+
+  it('lets an explicit role win with confidence 1', () => {
+    const requirements = extractRequirements(
+      { id: 't', description: 'Write unit tests for the parser', role: 'code_reviewer' },
+      catalog,
+    );
+
+    expect(requirements.explicitRole).toBe('code_reviewer');
+    expect(requirements.roleCandidates).toEqual([{ role: 'code_reviewer', confidence: 1 }]);
+    expect(targetRole(requirements)).toBe('code_reviewer');
+  });
+
+  it('lets explicit requirements replace the inferred lists and count as evidence', () => {
+    const requirements = extractRequirements(
+      {
+        id: 't',
+        description: 'Handle the new customer form',
+        requirements: { languages: ['TypeScript'], frameworks: ['React'] },
+      },
+      catalog,
+    );
+
+    expect(requirements.languages).toEqual(['typescript']);
+    expect(requirements.frameworks).toEqual(['react']);
+    expect(requirements.skills).toEqual([]);
+    expect(requirements.roleCandidates[0]?.role).toBe('typescript_frontend_agent');
+  });
+
+  it('falls back to the reasoning agent when nothing matches', () => {
+    const requirements = extractRequirements({ id: 't', description: 'Lorem ipsum dolor sit amet' }, catalog);
+
+    expect(requirements.roleCandidates).toEqual([]);
+    expect(targetRole(requirements)).toBe(FALLBACK_ROLE);
+    expect(routeOf('Lorem ipsum dolor sit amet')).toBe('hrm_reasoning_agent');
+  });
+});
+
+describe('estimateComplexity', () => {
+  it('rates a short, small task low', () => {
+    expect(estimateComplexity('Fix a small typo in the README', 0)).toBe('low');
+  });
+
+  it('rates an ordinary task medium', () => {
+    expect(
+      estimateComplexity('Add a FastAPI endpoint that returns the order history for a customer', 1),
+    ).toBe('medium');
+  });
+
+  it('rates a distributed migration across many components high', () => {
+    expect(
+      estimateComplexity(
+        'Plan the migration of the entire billing platform to a distributed event-driven design across Kafka, Postgres and Redis',
+        3,
+      ),
+    ).toBe('high');
+  });
+
+  it('rates a long specification higher than its first sentence', () => {
+    const sentence = 'Build the reporting page with filters, charts and an export button for each widget. ';
+
+    expect(estimateComplexity(sentence, 1)).not.toBe('high');
+    expect(estimateComplexity(sentence.repeat(6), 1)).toBe('high');
+  });
+
+  it('is reported in the extracted requirements', () => {
+    const requirements = extractRequirements({ id: 't', description: 'Rename one variable' }, catalog);
+
+    expect(requirements.complexity).toBe('low');
+  });
+});

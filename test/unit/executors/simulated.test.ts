@@ -1,0 +1,134 @@
+import { describe, expect, it, vi } from 'vitest';
+import {
+  createExecutor,
+  ExecutionAbortedError,
+  SimulatedCrashError,
+  SimulatedExecutor,
+  SimulatedFailureError,
+  SimulateInputError,
+} from '../../../shared/adapters/executors';
+import type { ExecutionRequest } from '../../../shared/ports';
+import { makeRequest } from './provider-contract';
+
+function simulatedRequest(simulate: Record<string, unknown> | undefined, attempt = 1): ExecutionRequest {
+  return makeRequest({
+    attempt,
+    executor: { name: 'simulated' },
+    task: {
+      id: 'task-api',
+      description: 'Write the FastAPI endpoint',
+      ...(simulate === undefined ? {} : { input: { simulate } }),
+    },
+  });
+}
+
+const never = () => new AbortController().signal;
+
+describe('simulated executor', () => {
+  it('is what createExecutor returns for the simulated config', () => {
+    expect(createExecutor({ name: 'simulated' })).toBeInstanceOf(SimulatedExecutor);
+  });
+
+  it('labels every outcome and its output as simulated', async () => {
+    const outcome = await new SimulatedExecutor().execute(simulatedRequest(undefined), never());
+
+    expect(outcome.executor).toBe('simulated');
+    expect(outcome.simulated).toBe(true);
+    expect(outcome.output).toMatchObject({ simulated: true, attempt: 1 });
+    expect(JSON.stringify(outcome.output)).toContain('[simulated]');
+  });
+
+  it('takes durationMs before answering', async () => {
+    vi.useFakeTimers();
+    try {
+      let settled = false;
+      const pending = new SimulatedExecutor()
+        .execute(simulatedRequest({ durationMs: 2_000 }), never())
+        .then((outcome) => {
+          settled = true;
+          return outcome;
+        });
+
+      await vi.advanceTimersByTimeAsync(1_999);
+      expect(settled).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect((await pending).output).toMatchObject({ durationMs: 2_000 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('fails the first failAttempts attempts with an error, then succeeds', async () => {
+    const executor = new SimulatedExecutor();
+    const simulate = { failAttempts: 2, failMode: 'error' };
+
+    await expect(executor.execute(simulatedRequest(simulate, 1), never())).rejects.toBeInstanceOf(
+      SimulatedFailureError,
+    );
+    await expect(executor.execute(simulatedRequest(simulate, 2), never())).rejects.toBeInstanceOf(
+      SimulatedFailureError,
+    );
+    await expect(executor.execute(simulatedRequest(simulate, 3), never())).resolves.toMatchObject({
+      simulated: true,
+    });
+  });
+
+  it('fails in error mode when failAttempts is given without a mode', async () => {
+    await expect(
+      new SimulatedExecutor().execute(simulatedRequest({ failAttempts: 1 }, 1), never()),
+    ).rejects.toBeInstanceOf(SimulatedFailureError);
+  });
+
+  it('crashes the first failAttempts attempts in crash mode, then succeeds', async () => {
+    const executor = new SimulatedExecutor();
+    const simulate = { failAttempts: 1, failMode: 'crash' };
+
+    await expect(executor.execute(simulatedRequest(simulate, 1), never())).rejects.toBeInstanceOf(
+      SimulatedCrashError,
+    );
+    await expect(executor.execute(simulatedRequest(simulate, 2), never())).resolves.toMatchObject({
+      simulated: true,
+    });
+  });
+
+  it('never answers in timeout mode until the signal aborts', async () => {
+    const controller = new AbortController();
+    let settled = false;
+    const pending = new SimulatedExecutor()
+      .execute(simulatedRequest({ failAttempts: 1, failMode: 'timeout' }, 1), controller.signal)
+      .catch((e) => e)
+      .finally(() => {
+        settled = true;
+      });
+
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(false);
+    controller.abort(new Error('task timed out'));
+
+    const failure = await pending;
+    expect(failure).toBeInstanceOf(ExecutionAbortedError);
+    expect(failure.cause).toEqual(new Error('task timed out'));
+  });
+
+  it('stops a running task when the signal aborts', async () => {
+    const controller = new AbortController();
+    const startedAt = Date.now();
+    const pending = new SimulatedExecutor()
+      .execute(simulatedRequest({ durationMs: 60_000 }), controller.signal)
+      .catch((e) => e);
+
+    controller.abort();
+
+    expect(await pending).toBeInstanceOf(ExecutionAbortedError);
+    expect(Date.now() - startedAt).toBeLessThan(1_000);
+  });
+
+  it('rejects a malformed simulate block instead of ignoring it', async () => {
+    await expect(
+      new SimulatedExecutor().execute(simulatedRequest({ failMode: 'explode' }), never()),
+    ).rejects.toThrow(SimulateInputError);
+    await expect(
+      new SimulatedExecutor().execute(simulatedRequest({ failMode: 'explode' }), never()),
+    ).rejects.toThrow(/failMode/);
+  });
+});

@@ -1,0 +1,382 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  MAX_DEPENDENCIES_PER_TASK,
+  MAX_DESCRIPTION_CHARS,
+  MAX_INPUT_BYTES,
+  MAX_TASKS_PER_BATCH,
+} from '../../shared/domain/limits';
+import { BUILTIN_ROLE_NAMES } from '../../shared/domain/roles';
+import {
+  assertValidBatch,
+  BatchValidationError,
+  formatPath,
+  MAX_REPORTED_ISSUES,
+  parseBatchJson,
+  type ValidationIssue,
+  validateBatch,
+} from '../../shared/domain/validation';
+
+const ROLES: ReadonlySet<string> = new Set(BUILTIN_ROLE_NAMES);
+
+/** Issues of a batch that must be invalid. */
+function issuesOf(raw: unknown): ValidationIssue[] {
+  const result = validateBatch(raw, ROLES);
+  if (result.ok) throw new Error('expected the batch to be refused');
+  return result.issues;
+}
+
+function issueAt(raw: unknown, path: string): ValidationIssue {
+  const issue = issuesOf(raw).find((i) => i.path === path);
+  if (!issue) throw new Error(`no issue at ${path}: ${JSON.stringify(issuesOf(raw))}`);
+  return issue;
+}
+
+const task = (id: string, extra: Record<string, unknown> = {}) => ({ id, description: `do ${id}`, ...extra });
+
+describe('validateBatch accepts', () => {
+  it('a valid batch and returns it typed', () => {
+    const raw = {
+      batchId: 'b-1',
+      tasks: [task('a'), task('b', { dependsOn: ['a'], role: 'test_generator', priority: 1 })],
+      options: { maxAttempts: 2, failFast: true },
+    };
+    const result = validateBatch(raw, ROLES);
+    expect(result).toEqual({ ok: true, batch: raw });
+  });
+
+  it('a task with input.simulate and a role added by configuration', () => {
+    const raw = {
+      tasks: [task('a', { role: 'rust_coder', input: { simulate: { durationMs: 5, failMode: 'crash' } } })],
+    };
+    expect(validateBatch(raw, new Set([...ROLES, 'rust_coder'])).ok).toBe(true);
+  });
+});
+
+describe('parseBatchJson refuses malformed JSON', () => {
+  it('with the line and column of the mistake', () => {
+    const text = '{\n  "tasks": [\n    { "id": "a" "description": "x" }\n  ]\n}';
+    const error = (() => {
+      try {
+        parseBatchJson(text);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(BatchValidationError);
+    expect((error as BatchValidationError).issues).toEqual([
+      { path: '$', message: `malformed JSON at line 3, column 17: expected ',' or '}', found "\\""` },
+    ]);
+  });
+
+  it('at the end of a truncated file', () => {
+    expect(() => parseBatchJson('{"tasks": [')).toThrow(/line 1, column 12: expected a value, found the end/);
+  });
+
+  it('with a trailing comma', () => {
+    expect(() => parseBatchJson('{"tasks": [1,]}')).toThrow(/line 1, column 14/);
+  });
+});
+
+describe('validateBatch refuses', () => {
+  it('a value that is not an object', () => {
+    for (const raw of [[], null, 'tasks', 42]) {
+      expect(issuesOf(raw)).toEqual([
+        { path: '$', message: expect.stringContaining('a batch must be a JSON object with a "tasks" array') },
+      ]);
+    }
+  });
+
+  it('a batch without tasks', () => {
+    expect(issueAt({}, '$.tasks').message).toMatch(/missing required field "tasks"/);
+  });
+
+  it('an empty batch', () => {
+    expect(issuesOf({ tasks: [] })).toEqual([
+      { path: '$.tasks', message: 'the batch has no tasks: give at least one task' },
+    ]);
+  });
+
+  it('too many tasks, with the count and the limit', () => {
+    const tasks = Array.from({ length: MAX_TASKS_PER_BATCH + 1 }, (_, i) => task(`t${i}`));
+    const issues = issuesOf({ tasks, extra: true });
+    expect(issues[0]).toEqual({
+      path: '$.tasks',
+      message: expect.stringContaining(
+        `has ${MAX_TASKS_PER_BATCH + 1} tasks; at most ${MAX_TASKS_PER_BATCH}`,
+      ),
+    });
+    expect(issues.map((i) => i.path)).toContain('$.extra');
+  });
+
+  it('a duplicate id, naming the id and both positions', () => {
+    const issue = issueAt({ tasks: [task('a'), task('b'), task('a')] }, '$.tasks[2].id');
+    expect(issue.message).toContain('duplicate task id "a"');
+    expect(issue.message).toContain('$.tasks[0]');
+  });
+
+  it('an unknown dependency, naming it and suggesting a close id', () => {
+    const issue = issueAt(
+      { tasks: [task('login-api'), task('b', { dependsOn: ['login-apy'] })] },
+      '$.tasks[1].dependsOn[0]',
+    );
+    expect(issue.message).toContain('unknown dependency "login-apy"');
+    expect(issue.message).toContain('Did you mean "login-api"?');
+  });
+
+  it('a self-dependency', () => {
+    const issue = issueAt({ tasks: [task('a', { dependsOn: ['a'] })] }, '$.tasks[0].dependsOn[0]');
+    expect(issue.message).toContain('task "a" depends on itself');
+  });
+
+  it('a dependency listed twice', () => {
+    const issue = issueAt(
+      { tasks: [task('a'), task('b', { dependsOn: ['a', 'a'] })] },
+      '$.tasks[1].dependsOn[1]',
+    );
+    expect(issue.message).toContain('"a" is already listed at dependsOn[0]');
+  });
+
+  it('a cycle, naming its ids in order at the first edge of the cycle', () => {
+    const raw = {
+      tasks: [
+        task('a', { dependsOn: ['b'] }),
+        task('b', { dependsOn: ['c'] }),
+        task('c', { dependsOn: ['a'] }),
+      ],
+    };
+    const issue = issueAt(raw, '$.tasks[0].dependsOn[0]');
+    expect(issue.message).toContain('dependency cycle: a -> b -> c -> a');
+  });
+
+  it('every independent cycle, one issue each', () => {
+    const raw = {
+      tasks: [
+        task('a', { dependsOn: ['b'] }),
+        task('b', { dependsOn: ['a'] }),
+        task('x', { dependsOn: ['free', 'y'] }),
+        task('y', { dependsOn: ['x'] }),
+        task('free'),
+      ],
+    };
+    const cycles = issuesOf(raw).filter((i) => i.message.startsWith('dependency cycle'));
+    expect(cycles).toEqual([
+      { path: '$.tasks[0].dependsOn[0]', message: expect.stringContaining('a -> b -> a') },
+      { path: '$.tasks[2].dependsOn[1]', message: expect.stringContaining('x -> y -> x') },
+    ]);
+  });
+
+  it('an unknown role, listing close role names', () => {
+    const issue = issueAt({ tasks: [task('a', { role: 'python_coder' })] }, '$.tasks[0].role');
+    expect(issue.message).toContain('unknown role "python_coder"');
+    expect(issue.message).toContain('python_backend_coder');
+  });
+
+  it('an unknown role with no close name, saying how to proceed', () => {
+    const issue = issueAt({ tasks: [task('a', { role: 'zzzzzzzzzzzz' })] }, '$.tasks[0].role');
+    expect(issue.message).toContain('omit "role" to let routing choose');
+  });
+
+  it('an oversize description, with its length and the limit', () => {
+    const issue = issueAt(
+      { tasks: [{ id: 'a', description: 'x'.repeat(MAX_DESCRIPTION_CHARS + 1) }] },
+      '$.tasks[0].description',
+    );
+    expect(issue.message).toContain(`1 to ${MAX_DESCRIPTION_CHARS} characters`);
+    expect(issue.message).toContain(`got ${MAX_DESCRIPTION_CHARS + 1} characters`);
+  });
+
+  it('an input over the byte limit counted in UTF-8, not characters', () => {
+    // Each "é" is one character but two UTF-8 bytes: under the limit in characters, over it in bytes.
+    const text = 'é'.repeat(MAX_INPUT_BYTES / 2 + 10);
+    expect(text.length).toBeLessThan(MAX_INPUT_BYTES);
+    const issue = issueAt({ tasks: [task('a', { input: { text } })] }, '$.tasks[0].input');
+    expect(issue.message).toMatch(
+      new RegExp(`input is \\d+ bytes as JSON \\(UTF-8\\); at most ${MAX_INPUT_BYTES}`),
+    );
+  });
+
+  it('too many dependencies', () => {
+    const deps = Array.from({ length: MAX_DEPENDENCIES_PER_TASK + 1 }, (_, i) => `d${i}`);
+    const tasks = [...deps.map((id) => task(id)), task('a', { dependsOn: deps })];
+    const issue = issueAt({ tasks }, `$.tasks[${deps.length}].dependsOn`);
+    expect(issue.message).toContain(
+      `at most ${MAX_DEPENDENCIES_PER_TASK} task ids; got ${deps.length} entries`,
+    );
+  });
+
+  it('an id outside the grammar, quoting it', () => {
+    const issue = issueAt({ tasks: [task('bad id!')] }, '$.tasks[0].id');
+    expect(issue.message).toContain('got "bad id!"');
+    expect(issue.message).toContain('1-128 characters');
+  });
+
+  it('a priority other than 1, 2 or 3', () => {
+    expect(issueAt({ tasks: [task('a', { priority: 0 })] }, '$.tasks[0].priority').message).toBe(
+      'priority must be 1, 2 or 3 (1 is highest, 2 the default); got 0',
+    );
+  });
+
+  it('a timeout that is not a whole number of seconds in range', () => {
+    for (const timeoutSeconds of [0, 1.5, 100_000, 'ten']) {
+      expect(
+        issueAt({ tasks: [task('a', { timeoutSeconds })] }, '$.tasks[0].timeoutSeconds').message,
+      ).toContain('timeoutSeconds must be a whole number from 1 to 86400');
+    }
+  });
+
+  it('unknown fields, suggesting the intended one and listing the allowed ones', () => {
+    const issues = issuesOf({ tasks: [task('a', { dependson: [] })], option: {} });
+    expect(issues).toEqual([
+      {
+        path: '$.tasks[0].dependson',
+        message: expect.stringMatching(
+          /unknown field "dependson" \(did you mean "dependsOn"\?\); a task accepts id, /,
+        ),
+      },
+      {
+        path: '$.option',
+        message: expect.stringContaining(
+          '(did you mean "options"?); a batch accepts batchId, tasks, options',
+        ),
+      },
+    ]);
+  });
+
+  it('invalid options', () => {
+    const issues = issuesOf({ tasks: [task('a')], options: { maxAttempts: 11, failFast: 'yes', retry: 1 } });
+    expect(issues.map((i) => i.path)).toEqual([
+      '$.options.maxAttempts',
+      '$.options.failFast',
+      '$.options.retry',
+    ]);
+    expect(issues[0]?.message).toContain('maxAttempts must be a whole number from 1 to 10; got 11');
+  });
+
+  it('an invalid input.simulate', () => {
+    const issues = issuesOf({
+      tasks: [task('a', { input: { simulate: { durationMs: -5, failMode: 'explode' } } })],
+    });
+    expect(issues).toEqual([
+      { path: '$.tasks[0].input.simulate.durationMs', message: expect.stringContaining('got -5') },
+      {
+        path: '$.tasks[0].input.simulate.failMode',
+        message: expect.stringContaining('"error", "crash" or "timeout"'),
+      },
+    ]);
+  });
+
+  it('an input that is not an object', () => {
+    expect(issueAt({ tasks: [task('a', { input: [1, 2] })] }, '$.tasks[0].input').message).toBe(
+      'input must be a JSON object; got a list of 2',
+    );
+  });
+
+  it('invalid requirements, naming the list', () => {
+    const issue = issueAt(
+      { tasks: [task('a', { requirements: { languages: 'python' } })] },
+      '$.tasks[0].requirements.languages',
+    );
+    expect(issue.message).toContain('requirements.languages must be a list');
+  });
+
+  it('tasks that are not a list', () => {
+    expect(issueAt({ tasks: { a: 1 } }, '$.tasks').message).toBe(
+      'tasks must be a list of 1 to 2000 tasks; got an object',
+    );
+  });
+
+  it('a missing description, naming the field', () => {
+    expect(issueAt({ tasks: [{ id: 'a' }] }, '$.tasks[0].description').message).toContain(
+      'missing required field "description"',
+    );
+  });
+});
+
+describe('validateBatch reports', () => {
+  it('every problem at once, structural and cross-task, sorted by where it appears', () => {
+    const raw = {
+      tasks: [
+        task('a', { priority: 9, dependsOn: ['ghost'] }),
+        { id: 'b', dependsOn: ['a', 'b'] },
+        task('a', { role: 'wizard' }),
+      ],
+      options: { failFast: 1 },
+    };
+    expect(issuesOf(raw).map((i) => i.path)).toEqual([
+      '$.tasks[0].priority',
+      '$.tasks[0].dependsOn[0]',
+      '$.tasks[1].dependsOn[1]',
+      '$.tasks[1].description',
+      '$.tasks[2].id',
+      '$.tasks[2].role',
+      '$.options.failFast',
+    ]);
+  });
+
+  it('a cycle even when a task on it has another error', () => {
+    const raw = { tasks: [task('a', { dependsOn: ['b'], priority: 7 }), { id: 'b', dependsOn: ['a'] }] };
+    expect(issuesOf(raw).some((i) => i.message.includes('a -> b -> a'))).toBe(true);
+  });
+
+  it('issues sorted by position of the task for any set of bad priorities', () => {
+    fc.assert(
+      fc.property(fc.array(fc.boolean(), { minLength: 1, maxLength: 30 }), (bad) => {
+        const raw = { tasks: bad.map((isBad, i) => task(`t${i}`, isBad ? { priority: 4 } : {})) };
+        const result = validateBatch(raw, ROLES);
+        const expected = bad.flatMap((isBad, i) => (isBad ? [`$.tasks[${i}].priority`] : []));
+        expect(result.ok ? [] : result.issues.map((i) => i.path)).toEqual(expected);
+      }),
+    );
+  });
+});
+
+describe('validateBatch on pathological input', () => {
+  it('lists the first MAX_REPORTED_ISSUES problems and counts the rest, quickly', () => {
+    const ids = Array.from({ length: MAX_TASKS_PER_BATCH }, (_, i) => `a-rather-long-task-identifier-${i}`);
+    const tasks = ids.map((id, i) =>
+      task(id, {
+        dependsOn: Array.from(
+          { length: MAX_DEPENDENCIES_PER_TASK },
+          (_, j) => `missing-dependency-${i}-${j}`,
+        ),
+      }),
+    );
+    const started = performance.now();
+
+    const issues = issuesOf({ tasks });
+
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(issues).toHaveLength(MAX_REPORTED_ISSUES + 1);
+    expect(issues[0]?.path).toBe('$.tasks[0].dependsOn[0]');
+    expect(issues.at(-1)).toEqual({
+      path: '$',
+      message: `${MAX_TASKS_PER_BATCH * MAX_DEPENDENCIES_PER_TASK - MAX_REPORTED_ISSUES} more problems not listed; fix the ones above first`,
+    });
+  });
+});
+
+describe('assertValidBatch', () => {
+  it('throws a BatchValidationError carrying every issue', () => {
+    expect(() => assertValidBatch({ tasks: [task('a', { dependsOn: ['x', 'y'] })] }, ROLES)).toThrow(
+      BatchValidationError,
+    );
+    try {
+      assertValidBatch({ tasks: [task('a', { dependsOn: ['x', 'y'] })] }, ROLES);
+    } catch (error) {
+      expect((error as BatchValidationError).issues.map((i) => i.path)).toEqual([
+        '$.tasks[0].dependsOn[0]',
+        '$.tasks[0].dependsOn[1]',
+      ]);
+      expect((error as Error).message).toContain('$.tasks[0].dependsOn[1]: unknown dependency "y"');
+    }
+  });
+});
+
+describe('formatPath', () => {
+  it('writes indexes in brackets and quotes keys that are not identifiers', () => {
+    expect(formatPath(['tasks', 3, 'dependsOn', 0])).toBe('$.tasks[3].dependsOn[0]');
+    expect(formatPath(['tasks', 0, 'input', 'a key'])).toBe('$.tasks[0].input["a key"]');
+    expect(formatPath([])).toBe('$');
+  });
+});
