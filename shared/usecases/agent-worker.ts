@@ -5,8 +5,9 @@
  * machine's HeartbeatSeconds / TimeoutSeconds notice, as they would for a worker that really died.
  */
 import { SimulatedCrashError } from '../adapters/executors/simulated';
-import type { RoleCatalog } from '../domain/roles';
-import type { ExecutorConfig, ExtractedRequirements, Task } from '../domain/schemas';
+import { type RoleCatalog, renderPrompt } from '../domain/roles';
+import { extractRequirements } from '../domain/routing';
+import type { ExecutorConfig } from '../domain/schemas';
 import type { DispatchMessage, DispatchResult } from '../domain/workflow';
 import {
   type AgentExecutor,
@@ -52,22 +53,6 @@ class TaskAbortedError extends Error {
   }
 }
 
-/** Fills the role's prompt template (`{{name}}` placeholders). */
-export function fillPrompt(
-  template: string,
-  values: { role: string; roleDescription: string; task: Task; requirements?: ExtractedRequirements },
-): string {
-  const fields: Record<string, string> = {
-    role: values.role,
-    roleDescription: values.roleDescription,
-    taskId: values.task.id,
-    description: values.task.description,
-    requirements: JSON.stringify(values.requirements ?? values.task.requirements ?? {}),
-    input: JSON.stringify(values.task.input ?? {}),
-  };
-  return template.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => fields[name] ?? whole);
-}
-
 /** Runs one dispatched attempt end to end; never throws for an executor failure (it answers the token). */
 export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessage): Promise<WorkerOutcome> {
   const { batchId, taskId, agentId, attempt, taskToken } = message;
@@ -83,6 +68,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     if (!role) throw new ConfigurationError(`task ${taskId}: role "${roleName}" is not in the catalog`);
     const timeoutSeconds = task.task.timeoutSeconds ?? role.defaults.timeoutSeconds;
     const executorConfig = agent?.executor ?? role.defaults.executor;
+    const requirements = task.requirements ?? extractRequirements(task.task, deps.catalog);
     timers.beat = setInterval(
       () => {
         deps.callbacks.heartbeat(taskToken).then(
@@ -113,13 +99,8 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
         role: role.name,
         attempt,
         task: task.task,
-        ...(task.requirements ? { requirements: task.requirements } : {}),
-        prompt: fillPrompt(role.promptTemplate, {
-          role: role.name,
-          roleDescription: role.description,
-          task: task.task,
-          ...(task.requirements ? { requirements: task.requirements } : {}),
-        }),
+        requirements,
+        prompt: renderPrompt(role, task.task, requirements),
         executor: executorConfig,
         timeoutMs: timeoutSeconds * MS_PER_SECOND,
       },

@@ -4,7 +4,7 @@
  * ask the task to wait. The decision is stored with the task, so "why this agent" stays answerable.
  */
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
-import { decideRoute, extractRequirements, newAgent, targetRole } from '../domain/routing';
+import { candidateRoles, decideRoute, extractRequirements, newAgent } from '../domain/routing';
 import type { Agent, RoutingDecision } from '../domain/schemas';
 import { CAPACITY_WAIT_SECONDS, type RouteOutput, type TaskRef } from '../domain/workflow';
 import {
@@ -42,26 +42,33 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
   if (batch.cancelRequested) return { decision: 'STOP', reason: 'batch cancelled' };
   if (isTerminal(task.status)) return { decision: 'STOP', reason: `task already ${task.status}` };
   const current = runningAttempt(task);
+  const currentRole = task.role ?? task.decision?.role;
   // A retried Route invocation whose first run already dispatched: answer the same dispatch again.
-  if (current)
-    return dispatchOutput(deps, task, current.agentId, task.role ?? current.agentId, task.attemptCount);
+  if (current && currentRole !== undefined) {
+    return dispatchOutput(deps, task, current.agentId, currentRole, task.attemptCount);
+  }
 
   const now = deps.clock.now();
   const requirements = task.requirements ?? extractRequirements(task.task, deps.catalog);
-  const roleName = targetRole(requirements);
-  const role = deps.catalog.get(roleName);
-  if (!role)
-    throw new ConfigurationError(`task ${task.taskId} needs role "${roleName}", which is not in the catalog`);
+  // Agents of every candidate role compete; a spawn goes to the best role (candidateRoles' first).
+  const roleNames = candidateRoles(requirements);
+  const spawnRole = deps.catalog.get(roleNames[0] ?? '');
+  if (!spawnRole) {
+    throw new ConfigurationError(
+      `task ${task.taskId} needs role "${roleNames[0]}", which is not in the catalog`,
+    );
+  }
+  const listPool = async () => (await Promise.all(roleNames.map((r) => deps.agents.list(r)))).flat();
 
   let exclude = new Set(
     task.attempts.filter((a) => a.status === 'FAILED' || a.status === 'TIMED_OUT').map((a) => a.agentId),
   );
-  let pool: Agent[] = await deps.agents.list(roleName);
+  let pool: Agent[] = await listPool();
   const spawned = new Set<string>();
   const lostRaces: RoutingDecision['rejected'] = [];
   let allowedExcluded = false;
   // Each round either reserves, spawns one agent, or removes one candidate; bound it generously.
-  const maxRounds = pool.length + 2 * role.defaults.maxAgents + 2;
+  const maxRounds = pool.length + 2 * spawnRole.defaults.maxAgents + 2;
 
   for (let round = 0; round < maxRounds; round++) {
     const result = decideRoute({
@@ -88,18 +95,19 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
       continue;
     }
     const live = pool.filter((a) => a.status !== 'terminated');
-    if (live.length < role.defaults.maxAgents) {
-      const agent = await spawn(deps.agents, role, live, now);
+    const liveOfRole = live.filter((a) => a.role === spawnRole.name);
+    if (liveOfRole.length < spawnRole.defaults.maxAgents) {
+      const agent = await spawn(deps.agents, spawnRole, liveOfRole, now);
       if (agent) {
         spawned.add(agent.agentId);
         pool = [...pool.filter((a) => a.agentId !== agent.agentId), agent];
       } else {
-        pool = await deps.agents.list(roleName); // someone else spawned into the free slots: look again
+        pool = await listPool(); // someone else spawned into the free slots: look again
       }
       continue;
     }
-    // Every agent of the role is busy, or the only free ones failed this task before. Rather than wait
-    // forever for an agent that is not there, let a previously failing agent try again.
+    // Every agent is busy, or the only free ones failed this task before. Rather than wait forever for
+    // an agent that is not there, let a previously failing agent try again.
     const freeButExcluded = live.some(
       (a) => exclude.has(a.agentId) && a.reserved < a.capacity && a.status !== 'draining',
     );

@@ -16,7 +16,7 @@ import { redriveBatch } from '../../../shared/usecases/redrive';
 import { type RouteDeps, routeTask } from '../../../shared/usecases/route';
 import { scaleAgents } from '../../../shared/usecases/scaler';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
-import { agentOf, batchOf, ManualClock, uniqueId } from '../../support/fixtures';
+import { agentOf, batchOf, catalog, ManualClock, uniqueId } from '../../support/fixtures';
 
 let dynamo: LocalDynamo;
 let store: DynamoTaskStore;
@@ -141,6 +141,27 @@ describe('route', () => {
       agentId: `${name}-1`,
       reason: 'failed this task before',
     });
+  });
+
+  it('routes a SQL task without a role to the database designer and stores why', async () => {
+    const deps: RouteDeps = {
+      store,
+      agents,
+      catalog,
+      clock,
+      roleQueueUrls: { database_designer: 'https://sqs.local/database_designer' },
+      heartbeatSeconds: 60,
+    };
+    const batchId = await createBatch([
+      { id: 't', description: 'Design the PostgreSQL schema and SQL migrations for the orders table' },
+    ]);
+
+    const output = await routeTask(deps, { batchId, taskId: 't' });
+
+    expect(output).toMatchObject({ decision: 'DISPATCH', role: 'database_designer' });
+    const task = await store.getTask(batchId, 't');
+    expect(task?.requirements?.roleCandidates[0]?.role).toBe('database_designer');
+    expect(task?.decision?.candidates.length).toBeGreaterThan(0);
   });
 
   it('stops routing a task of a cancelled batch', async () => {
