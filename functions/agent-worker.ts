@@ -1,3 +1,96 @@
-export const handler = async (): Promise<never> => {
-  throw new Error('placeholder');
+/**
+ * Role queue consumer: one dispatched attempt per SQS record, with partial batch responses. A record that
+ * does not parse is a poison message: reported as a failure (so it reaches the DLQ after maxReceiveCount)
+ * and logged. Every other outcome deletes the record: the state machine, not SQS, retries attempts.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { EnvVar } from '../shared/config';
+import { DispatchMessageSchema } from '../shared/domain/workflow';
+import { runDispatch } from '../shared/usecases/agent-worker';
+import { handlerContainer } from './commons/clients';
+import { instrument, observability } from './commons/observability';
+
+const obs = observability('agent-worker');
+const container = handlerContainer(obs);
+const deps = {
+  store: container.taskStore,
+  agents: container.agentRegistry,
+  callbacks: container.callbacks,
+  catalog: container.catalog,
+  clock: container.clock,
+  executorFor: container.executorFor,
+  heartbeatSeconds: container.heartbeatSeconds,
+  onWarning: (message: string, error: unknown) => obs.logger.warn(message, { error: String(error) }),
 };
+/** Optional: the role this function serves (one function per role queue when deployed). */
+const role = process.env[EnvVar.AgentRole];
+if (role) obs.metrics.setDefaultDimensions({ role });
+
+export class PoisonMessageError extends Error {
+  constructor(
+    readonly messageId: string,
+    reason: string,
+  ) {
+    super(`poison message ${messageId}: ${reason}`);
+    this.name = 'PoisonMessageError';
+  }
+}
+
+function parseRecord(record: SQSRecord) {
+  let body: unknown;
+  try {
+    body = JSON.parse(record.body);
+  } catch (error) {
+    throw new PoisonMessageError(record.messageId, `body is not JSON (${(error as Error).message})`);
+  }
+  const parsed = DispatchMessageSchema.safeParse(body);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '$'}: ${i.message}`).join('; ');
+    throw new PoisonMessageError(record.messageId, `not a dispatch message (${issues})`);
+  }
+  return parsed.data;
+}
+
+async function recordHandler(record: SQSRecord): Promise<void> {
+  let message: ReturnType<typeof parseRecord>;
+  try {
+    message = parseRecord(record);
+  } catch (error) {
+    obs.logger.error('poison message', { messageId: record.messageId, error: (error as Error).message });
+    obs.metrics.addMetric('PoisonMessages', MetricUnit.Count, 1);
+    throw error;
+  }
+  const { taskToken: _token, ...ids } = message;
+  const outcome = await runDispatch(deps, message);
+  switch (outcome.kind) {
+    case 'succeeded':
+      obs.metrics.addMetric('AttemptsSucceeded', MetricUnit.Count, 1);
+      obs.metrics.addMetric('AttemptDurationMs', MetricUnit.Milliseconds, outcome.durationMs);
+      obs.logger.info('attempt succeeded', { ...ids, durationMs: outcome.durationMs });
+      break;
+    case 'failed':
+      obs.metrics.addMetric('AttemptsErrored', MetricUnit.Count, 1);
+      obs.logger.warn('attempt failed', { ...ids, error: outcome.error });
+      break;
+    case 'duplicate':
+      obs.logger.info('duplicate delivery dropped', ids);
+      break;
+    case 'aborted':
+      obs.logger.warn('attempt aborted', { ...ids, reason: outcome.reason });
+      break;
+    case 'crashed':
+      // A simulated crash is a worker dying: it reports nothing, like the real thing would.
+      break;
+  }
+}
+
+export const handler = instrument(obs, 'agent-worker', async (event: SQSEvent, context?: Context) => {
+  // A processor per invocation: the embedded runtime may run several invocations of this module at once.
+  const processor = new BatchProcessor(EventType.SQS);
+  return processPartialResponse(event, recordHandler, processor, {
+    ...(context ? { context } : {}),
+    throwOnFullBatchFailure: false,
+  });
+});

@@ -1,3 +1,37 @@
-export const handler = async (): Promise<never> => {
-  throw new Error('placeholder');
-};
+/** GET /agents[?role=] lists the registry; PUT /agents/{id} creates or updates one agent. */
+import { AgentIdSchema, AgentPutSchema, listAgents, putAgent } from '../shared/usecases/agents';
+import { handlerContainer } from './commons/clients';
+import {
+  type ApiEvent,
+  bodyText,
+  errorResponse,
+  json,
+  method,
+  parseJsonBody,
+  parseRequest,
+} from './commons/http';
+import { instrument, observability } from './commons/observability';
+
+const obs = observability('agents-api');
+const container = handlerContainer(obs);
+const deps = { agents: container.agentRegistry, catalog: container.catalog, clock: container.clock };
+
+export const handler = instrument(obs, 'agents-api', async (event: ApiEvent) => {
+  try {
+    const verb = method(event).toUpperCase();
+    const id = event.pathParameters?.id ?? event.pathParameters?.agentId;
+    if (verb === 'GET' && id === undefined) {
+      const role = event.queryStringParameters?.role;
+      return json(200, { agents: await listAgents(deps, role) });
+    }
+    if (verb === 'PUT' && id !== undefined) {
+      const agentId = parseRequest(AgentIdSchema, id, '$.path.id');
+      const body = parseRequest(AgentPutSchema, parseJsonBody(bodyText(event)));
+      const result = await putAgent(deps, agentId, body);
+      return json(result.created ? 201 : 200, result.agent);
+    }
+    return json(405, { error: 'MethodNotAllowed', message: `${verb} is not supported here` });
+  } catch (error) {
+    return errorResponse(error, obs.logger);
+  }
+});

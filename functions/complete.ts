@@ -1,3 +1,23 @@
-export const handler = async (): Promise<never> => {
-  throw new Error('placeholder');
+/** CompleteTask / FailTask / SkipTask states: final task status, agent metrics, dependents released. */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { CompleteInputSchema } from '../shared/domain/workflow';
+import { completeTask } from '../shared/usecases/complete';
+import { handlerContainer } from './commons/clients';
+import { instrument, observability } from './commons/observability';
+
+const obs = observability('complete');
+const container = handlerContainer(obs);
+const deps = {
+  store: container.taskStore,
+  agents: container.agentRegistry,
+  callbacks: container.callbacks,
+  clock: container.clock,
 };
+
+export const handler = instrument(obs, 'complete', async (event: unknown) => {
+  const input = CompleteInputSchema.parse(event);
+  const result = await completeTask(deps, input);
+  if (result.transitioned) obs.metrics.addMetric(`Tasks${input.outcome}`, MetricUnit.Count, 1);
+  obs.logger.info('task complete', { ...input, ...result });
+  return result;
+});

@@ -18,6 +18,8 @@ export const EnvVar = {
   ProviderSecretId: 'PROVIDER_SECRET_ID',
   /** WebSocket management endpoint for progress notifications. */
   WebSocketEndpoint: 'WEBSOCKET_ENDPOINT',
+  /** Optional: Dispatch HeartbeatSeconds override (DEFAULT_HEARTBEAT_SECONDS otherwise); workers beat at a third. */
+  HeartbeatSeconds: 'HEARTBEAT_SECONDS',
 } as const;
 export type EnvVarName = (typeof EnvVar)[keyof typeof EnvVar];
 

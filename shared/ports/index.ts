@@ -40,6 +40,11 @@ export interface StoredBatch {
   executionArn?: string;
   idempotencyKey?: string;
   cancelRequested?: boolean;
+  /** Why the batch was cancelled (user cancel, failFast). */
+  cancelReason?: string;
+  /** How many times the batch was redriven (names the next execution `<batchId>-redrive-<n>`). */
+  redriveCount?: number;
+  makespanMs?: number;
 }
 
 /** One task item: the wire task plus its run state. Key: (batchId, taskId). */
@@ -65,6 +70,10 @@ export interface StoredTask {
   role?: string;
   agentId?: string;
   decision?: RoutingDecision;
+  /** Requirements extracted on the first routing and reused by every later one. */
+  requirements?: ExtractedRequirements;
+  /** Dependencies whose completion was already counted (makes a repeated Complete harmless). */
+  releasedBy?: string[];
   output?: unknown;
   reason?: string;
   startedAt?: number;
@@ -76,6 +85,18 @@ export interface TaskStore {
   /** Writes the batch and its tasks. Returns the existing batch id when `idempotencyKey` was seen before. */
   createBatch(batch: StoredBatch, tasks: StoredTask[]): Promise<{ created: boolean; batchId: string }>;
   getBatch(batchId: string): Promise<StoredBatch | undefined>;
+  /**
+   * Conditional put of the idempotency key item. `claimed: false` returns the batch id stored by the first
+   * request with that key (and the hash of its body, so a different body under the same key is refused).
+   */
+  claimIdempotencyKey(
+    key: string,
+    batchId: string,
+    requestHash: string,
+    at: number,
+  ): Promise<{ claimed: true } | { claimed: false; batchId: string; requestHash?: string }>;
+  /** Overwrites the run state of tasks (redrive); the tasks must exist. */
+  resetTasks(tasks: StoredTask[]): Promise<void>;
   updateBatch(batchId: string, patch: Partial<StoredBatch>): Promise<void>;
   getTask(batchId: string, taskId: string): Promise<StoredTask | undefined>;
   listTasks(batchId: string): Promise<StoredTask[]>;
@@ -96,7 +117,8 @@ export interface TaskStore {
     batchId: string,
     dependentId: string,
     failed: boolean,
-  ): Promise<{ pendingDeps: number; failedDeps: number; gateToken?: string }>;
+    fromTaskId?: string,
+  ): Promise<{ pendingDeps: number; failedDeps: number; gateToken?: string; applied?: boolean }>;
   /** Starts attempt `attempt` on `agentId` (conditional on the attempt number, so it is counted once). */
   startAttempt(
     batchId: string,
@@ -142,6 +164,33 @@ export interface AgentRegistry {
     outcome: { success: boolean; latencyMs: number; at: number },
   ): Promise<Agent | undefined>;
   setStatus(agentId: string, status: Agent['status']): Promise<void>;
+  /** Changes an existing agent's settings without touching its counters (a concurrent reserve keeps its slot). */
+  update(
+    agentId: string,
+    patch: Partial<Pick<Agent, 'capacity' | 'status' | 'specializations' | 'executor'>>,
+  ): Promise<Agent | undefined>;
+  /**
+   * Creates `agent` only if its id is free or held by a terminated agent (spawning into a numbered slot, so
+   * two routers racing for the same slot cannot both win). true when created.
+   */
+  create(agent: Agent): Promise<boolean>;
+  /** Terminates the agent only if it holds no reservation and was last active before `idleBefore`. */
+  terminateIfIdle(agentId: string, idleBefore: number): Promise<boolean>;
+}
+
+/** WebSocket subscriptions to a batch's progress. */
+export interface SubscriptionStore {
+  subscribe(connectionId: string, batchId: string, at: number): Promise<void>;
+  /** Connection ids subscribed to `batchId`. */
+  subscribers(batchId: string): Promise<string[]>;
+  unsubscribe(connectionId: string, batchId: string): Promise<void>;
+  /** Removes every subscription of a connection (on $disconnect). */
+  unsubscribeAll(connectionId: string): Promise<void>;
+}
+
+/** Pushes a message to one WebSocket connection; false when the connection is gone. */
+export interface ConnectionNotifier {
+  post(connectionId: string, message: unknown): Promise<boolean>;
 }
 
 /** Sends a task to a role queue (used where the state machine does not send it itself). */
@@ -194,3 +243,25 @@ export interface AgentExecutor {
 }
 
 export type { GateOutput };
+
+/**
+ * A conditional write lost: the item moved on since it was read (another attempt, a duplicate delivery).
+ * Use cases treat it as "someone else already did this", never as a crash.
+ */
+export class StaleWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StaleWriteError';
+  }
+}
+
+/** The batch or task named in a request does not exist. */
+export class NotFoundError extends Error {
+  constructor(
+    readonly kind: 'batch' | 'task' | 'agent',
+    readonly id: string,
+  ) {
+    super(`${kind} "${id}" not found`);
+    this.name = 'NotFoundError';
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * The SDK clients of every handler, created once per module instance with their defaults (region and
+ * AWS_ENDPOINT_URL* endpoint overrides from the environment), traced when tracing is on, and the
+ * container built over them.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { buildContainer, type Container } from '../../shared/adapters/wiring';
+import type { Observability } from './observability';
+
+/** The container of a handler module, over traced default clients. */
+export function handlerContainer({ tracer }: Observability, env: NodeJS.ProcessEnv = process.env): Container {
+  return buildContainer(env, {
+    dynamodb: tracer.captureAWSv3Client(new DynamoDBClient({})),
+    sqs: tracer.captureAWSv3Client(new SQSClient({})),
+    sfn: tracer.captureAWSv3Client(new SFNClient({})),
+  });
+}

@@ -1,0 +1,91 @@
+/** API Gateway helpers: read the request, shape responses, map use-case errors to status codes. */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
+import { z } from 'zod';
+import { BatchValidationError } from '../../shared/domain/validation';
+import { NotFoundError } from '../../shared/ports';
+import { ConflictError, RequestValidationError } from '../../shared/usecases/errors';
+
+/** REST (v1) and HTTP (v2) API proxy events both work. */
+export type ApiEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
+
+export interface Issue {
+  path: string;
+  message: string;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+export function json(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyResult {
+  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+export function method(event: ApiEvent): string {
+  return 'httpMethod' in event ? event.httpMethod : event.requestContext.http.method;
+}
+
+/** A header, looked up case-insensitively. */
+export function header(event: ApiEvent, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === wanted && value !== undefined) return value;
+  }
+  return undefined;
+}
+
+export function bodyText(event: ApiEvent): string {
+  if (event.body === undefined || event.body === null) return '';
+  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+}
+
+/** `$.a.b[0]` from a zod issue path. */
+export function jsonPath(path: readonly PropertyKey[]): string {
+  return `$${path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}`;
+}
+
+/** Parses `value` with `schema`, throwing RequestValidationError with every issue's path. */
+export function parseRequest<T>(schema: z.ZodType<T>, value: unknown, root = '$'): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new RequestValidationError(
+    result.error.issues.map((i) => ({ path: root + jsonPath(i.path).slice(1), message: i.message })),
+  );
+}
+
+/** JSON body text -> value, malformed JSON as a 400 with the parser's reason. */
+export function parseJsonBody(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new RequestValidationError([{ path: '$', message: `malformed JSON: ${(error as Error).message}` }]);
+  }
+}
+
+export const PathIdSchema = z.string().min(1).max(128);
+
+/** Maps a use-case error to its response; anything unexpected is logged and answered 500 without detail. */
+export function errorResponse(error: unknown, logger: Logger): APIGatewayProxyResult {
+  if (error instanceof BatchValidationError || error instanceof RequestValidationError) {
+    return json(400, { error: 'ValidationError', message: 'the request is invalid', issues: error.issues });
+  }
+  if (error instanceof NotFoundError) return json(404, { error: 'NotFound', message: error.message });
+  if (error instanceof ConflictError) return json(409, { error: 'Conflict', message: error.message });
+  logger.error('unexpected error', error as Error);
+  return json(500, { error: 'InternalError', message: 'internal error; see the service logs' });
+}
+
+/** The absolute URL of `path` on the API that received `event` (relative when the host is unknown). */
+export function apiUrl(event: ApiEvent, path: string): string {
+  const host = header(event, 'host') ?? event.requestContext?.domainName;
+  if (!host) return path;
+  const stage = event.requestContext?.stage;
+  const prefix = stage && stage !== '$default' && host.includes('execute-api') ? `/${stage}` : '';
+  const proto =
+    header(event, 'x-forwarded-proto') ??
+    (host.startsWith('localhost') || host.startsWith('127.') ? 'http' : 'https');
+  return `${proto}://${host}${prefix}${path}`;
+}

@@ -1,0 +1,20 @@
+/**
+ * The DynamoDB document client every adapter defaults to. The SDK reads the region and an endpoint
+ * override (AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_DYNAMODB) from the environment, so the same default works
+ * against AWS, LocalStack and dynalite.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+/** Wraps a low-level client: undefined fields are dropped rather than rejected. */
+export function documentClient(client: DynamoDBClient = new DynamoDBClient({})): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    unmarshallOptions: { wrapNumbers: false },
+  });
+}
+
+/** True for the error DynamoDB returns when a ConditionExpression did not hold. */
+export function isConditionFailed(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}

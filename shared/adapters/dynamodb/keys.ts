@@ -1,0 +1,26 @@
+/**
+ * Item layout of the tasks table (keys fixed in tables.ts: pk, sk):
+ *   batch                 pk BATCH#<batchId>        sk BATCH
+ *   task                  pk BATCH#<batchId>        sk TASK#<taskId>
+ *   idempotency key       pk IDEMPOTENCY#<key>      sk IDEMPOTENCY
+ *   subscription          pk BATCH#<batchId>        sk SUB#<connectionId>
+ *   reverse subscription  pk CONNECTION#<id>        sk SUB#<batchId>   (so $disconnect finds them)
+ */
+export const BATCH_SK = 'BATCH';
+export const TASK_SK_PREFIX = 'TASK#';
+export const SUB_SK_PREFIX = 'SUB#';
+export const IDEMPOTENCY_SK = 'IDEMPOTENCY';
+
+export const batchPk = (batchId: string) => `BATCH#${batchId}`;
+export const taskSk = (taskId: string) => `${TASK_SK_PREFIX}${taskId}`;
+export const idempotencyPk = (key: string) => `IDEMPOTENCY#${key}`;
+export const connectionPk = (connectionId: string) => `CONNECTION#${connectionId}`;
+export const subSk = (id: string) => `${SUB_SK_PREFIX}${id}`;
+
+/** Item type discriminator stored on every item (the stream notifier reads it). */
+export const ItemType = {
+  Batch: 'batch',
+  Task: 'task',
+  Idempotency: 'idempotency',
+  Subscription: 'subscription',
+} as const;

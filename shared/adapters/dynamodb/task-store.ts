@@ -1,0 +1,386 @@
+/**
+ * TaskStore on DynamoDB: batches, tasks and idempotency keys in the tasks table (layout in keys.ts).
+ * Every state transition is a conditional write; no transactions (dynalite has none) and no TTL.
+ */
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { Attempt, RoutingDecision, TaskStatus } from '../../domain/schemas';
+import {
+  NotFoundError,
+  StaleWriteError,
+  type StoredBatch,
+  type StoredTask,
+  type TaskStore,
+} from '../../ports';
+import { putAll } from './batch-write';
+import { documentClient, isConditionFailed } from './client';
+import { BATCH_SK, batchPk, IDEMPOTENCY_SK, ItemType, idempotencyPk, TASK_SK_PREFIX, taskSk } from './keys';
+
+const TERMINAL: readonly TaskStatus[] = ['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'];
+const TERMINAL_VALUES = { ':t1': 'SUCCEEDED', ':t2': 'FAILED', ':t3': 'SKIPPED', ':t4': 'CANCELLED' };
+const NOT_TERMINAL = 'NOT #status IN (:t1, :t2, :t3, :t4)';
+
+function toTaskItem(task: StoredTask): Record<string, unknown> {
+  const { releasedBy, ...rest } = task;
+  return {
+    pk: batchPk(task.batchId),
+    sk: taskSk(task.taskId),
+    type: ItemType.Task,
+    ...rest,
+    // A string set, so a dependency's completion is added (and tested) atomically; empty sets are illegal.
+    ...(releasedBy && releasedBy.length > 0 ? { releasedBy: new Set(releasedBy) } : {}),
+  };
+}
+
+function fromTaskItem(item: Record<string, unknown>): StoredTask {
+  const { pk: _pk, sk: _sk, type: _type, claimedAttempt: _claimed, releasedBy, ...rest } = item;
+  return {
+    ...(rest as unknown as StoredTask),
+    releasedBy: releasedBy instanceof Set ? [...releasedBy].map(String) : [],
+  };
+}
+
+function fromBatchItem(item: Record<string, unknown>): StoredBatch {
+  const { pk: _pk, sk: _sk, type: _type, ...rest } = item;
+  return rest as unknown as StoredBatch;
+}
+
+export class DynamoTaskStore implements TaskStore {
+  constructor(
+    private readonly tableName: string,
+    private readonly client: DynamoDBDocumentClient = documentClient(),
+  ) {}
+
+  /** Tasks first, the batch item second (a crash in between leaves no batch that points at missing tasks). */
+  async createBatch(batch: StoredBatch, tasks: StoredTask[]): Promise<{ created: boolean; batchId: string }> {
+    await putAll(this.client, this.tableName, tasks.map(toTaskItem));
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: batchPk(batch.batchId), sk: BATCH_SK, type: ItemType.Batch, ...batch },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return { created: true, batchId: batch.batchId };
+    } catch (error) {
+      if (isConditionFailed(error)) return { created: false, batchId: batch.batchId };
+      throw error;
+    }
+  }
+
+  async claimIdempotencyKey(
+    key: string,
+    batchId: string,
+    requestHash: string,
+    at: number,
+  ): Promise<{ claimed: true } | { claimed: false; batchId: string; requestHash?: string }> {
+    const Key = { pk: idempotencyPk(key), sk: IDEMPOTENCY_SK };
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...Key, type: ItemType.Idempotency, batchId, requestHash, createdAt: at },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return { claimed: true };
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+    }
+    const existing = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key, ConsistentRead: true }),
+    );
+    const item = existing.Item ?? {};
+    return {
+      claimed: false,
+      batchId: String(item.batchId),
+      ...(typeof item.requestHash === 'string' ? { requestHash: item.requestHash } : {}),
+    };
+  }
+
+  async getBatch(batchId: string): Promise<StoredBatch | undefined> {
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: BATCH_SK },
+        ConsistentRead: true,
+      }),
+    );
+    return result.Item ? fromBatchItem(result.Item) : undefined;
+  }
+
+  async updateBatch(batchId: string, patch: Partial<StoredBatch>): Promise<void> {
+    const sets: string[] = [];
+    const removes: string[] = [];
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    Object.entries(patch).forEach(([field, value], i) => {
+      if (field === 'batchId') return;
+      names[`#f${i}`] = field;
+      if (value === undefined) removes.push(`#f${i}`);
+      else {
+        sets.push(`#f${i} = :v${i}`);
+        values[`:v${i}`] = value;
+      }
+    });
+    if (sets.length === 0 && removes.length === 0) return;
+    const expression = [
+      sets.length > 0 ? `SET ${sets.join(', ')}` : '',
+      removes.length > 0 ? `REMOVE ${removes.join(', ')}` : '',
+    ].join(' ');
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: batchPk(batchId), sk: BATCH_SK },
+          UpdateExpression: expression,
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: names,
+          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailed(error)) throw new NotFoundError('batch', batchId);
+      throw error;
+    }
+  }
+
+  async getTask(batchId: string, taskId: string): Promise<StoredTask | undefined> {
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        ConsistentRead: true,
+      }),
+    );
+    return result.Item ? fromTaskItem(result.Item) : undefined;
+  }
+
+  async listTasks(batchId: string): Promise<StoredTask[]> {
+    const tasks: StoredTask[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': batchPk(batchId), ':prefix': TASK_SK_PREFIX },
+          ConsistentRead: true,
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) tasks.push(fromTaskItem(item));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return tasks.sort((a, b) => a.index - b.index);
+  }
+
+  async resetTasks(tasks: StoredTask[]): Promise<void> {
+    await putAll(this.client, this.tableName, tasks.map(toTaskItem));
+  }
+
+  async armGate(
+    batchId: string,
+    taskId: string,
+    token: string,
+  ): Promise<{ armed: true } | { armed: false; failedDeps: number }> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+          UpdateExpression: 'SET gateToken = :t',
+          ConditionExpression: 'pendingDeps > :zero',
+          ExpressionAttributeValues: { ':t': token, ':zero': 0 },
+        }),
+      );
+      return { armed: true };
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+    }
+    // Every dependency has finished, so failedDeps is final: a consistent read gives its last value.
+    const task = await this.getTask(batchId, taskId);
+    if (!task) throw new NotFoundError('task', `${batchId}/${taskId}`);
+    return { armed: false, failedDeps: task.failedDeps };
+  }
+
+  async releaseDependent(
+    batchId: string,
+    dependentId: string,
+    failed: boolean,
+    fromTaskId?: string,
+  ): Promise<{ pendingDeps: number; failedDeps: number; gateToken?: string; applied?: boolean }> {
+    const values: Record<string, unknown> = { ':minus': -1, ':f': failed ? 1 : 0 };
+    let update = 'ADD pendingDeps :minus, failedDeps :f';
+    let condition = 'attribute_exists(pk)';
+    if (fromTaskId !== undefined) {
+      update += ', releasedBy :fromSet';
+      condition += ' AND NOT contains(releasedBy, :from)';
+      values[':fromSet'] = new Set([fromTaskId]);
+      values[':from'] = fromTaskId;
+    }
+    try {
+      const result = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: batchPk(batchId), sk: taskSk(dependentId) },
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      const item = result.Attributes ?? {};
+      return {
+        pendingDeps: Number(item.pendingDeps),
+        failedDeps: Number(item.failedDeps),
+        ...(typeof item.gateToken === 'string' ? { gateToken: item.gateToken } : {}),
+        applied: true,
+      };
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+    }
+    const task = await this.getTask(batchId, dependentId);
+    if (!task) throw new NotFoundError('task', `${batchId}/${dependentId}`);
+    return {
+      pendingDeps: task.pendingDeps,
+      failedDeps: task.failedDeps,
+      ...(task.gateToken ? { gateToken: task.gateToken } : {}),
+      applied: false,
+    };
+  }
+
+  async startAttempt(
+    batchId: string,
+    taskId: string,
+    attempt: number,
+    agentId: string,
+    decision: RoutingDecision,
+    at: number,
+  ): Promise<void> {
+    const record: Attempt = { agentId, status: 'RUNNING', startedAt: at };
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+          UpdateExpression:
+            'SET attemptCount = :a, agentId = :agent, #role = :role, decision = :d, #status = :running, ' +
+            'startedAt = if_not_exists(startedAt, :at), requirements = if_not_exists(requirements, :req), ' +
+            'attempts = list_append(if_not_exists(attempts, :empty), :record)',
+          ConditionExpression: `attemptCount = :prev AND ${NOT_TERMINAL}`,
+          ExpressionAttributeNames: { '#role': 'role', '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':a': attempt,
+            ':prev': attempt - 1,
+            ':agent': agentId,
+            ':role': decision.role,
+            ':d': decision,
+            ':running': 'RUNNING',
+            ':at': at,
+            ':req': decision.requirements,
+            ':empty': [],
+            ':record': [record],
+            ...TERMINAL_VALUES,
+          },
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailed(error))
+        throw new StaleWriteError(`attempt ${attempt} of ${batchId}/${taskId} was already started`);
+      throw error;
+    }
+  }
+
+  async claimAttempt(batchId: string, taskId: string, attempt: number): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression: 'SET claimedAttempt = :a',
+        ConditionExpression:
+          'attemptCount = :a AND (attribute_not_exists(claimedAttempt) OR claimedAttempt < :a)',
+        ExpressionAttributeValues: { ':a': attempt },
+      }),
+    );
+  }
+
+  async finishAttempt(
+    batchId: string,
+    taskId: string,
+    attempt: number,
+    result: { status: Attempt['status']; at: number; error?: string; output?: unknown },
+  ): Promise<boolean> {
+    // attempts[] is appended once per attempt number, in order, so attempt n sits at index n - 1.
+    const slot = `attempts[${attempt - 1}]`;
+    const sets = [`${slot}.#status = :s`, `${slot}.finishedAt = :at`];
+    const values: Record<string, unknown> = { ':s': result.status, ':at': result.at, ':running': 'RUNNING' };
+    if (result.error !== undefined) {
+      sets.push(`${slot}.#error = :e`);
+      values[':e'] = result.error;
+    }
+    if (result.output !== undefined) {
+      sets.push('#output = :o');
+      values[':o'] = result.output;
+    }
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: `${slot}.#status = :running`,
+        ExpressionAttributeNames: {
+          '#status': 'status',
+          ...(result.error !== undefined ? { '#error': 'error' } : {}),
+          ...(result.output !== undefined ? { '#output': 'output' } : {}),
+        },
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  async setTaskStatus(
+    batchId: string,
+    taskId: string,
+    status: TaskStatus,
+    fields: { reason?: string; at?: number } = {},
+  ): Promise<boolean> {
+    const sets = ['#status = :s'];
+    const values: Record<string, unknown> = { ':s': status, ...TERMINAL_VALUES };
+    if (fields.reason !== undefined) {
+      sets.push('reason = :r');
+      values[':r'] = fields.reason;
+    }
+    if (fields.at !== undefined && TERMINAL.includes(status)) {
+      sets.push('finishedAt = :at');
+      values[':at'] = fields.at;
+    }
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: `attribute_exists(pk) AND ${NOT_TERMINAL}`,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  /** Sends a conditional update: true when it applied, false when its condition did not hold. */
+  private async conditional(command: UpdateCommand): Promise<boolean> {
+    try {
+      await this.client.send(command);
+      return true;
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/** Orchestrator on Step Functions: one execution per batch (and per redrive). */
+import {
+  DescribeExecutionCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import type { ExecutionInput } from '../../domain/workflow';
+import type { Orchestrator } from '../../ports';
+
+/** StopExecution's cause is capped at 32,768 characters. */
+const MAX_CAUSE_CHARS = 32_768;
+
+export class SfnOrchestrator implements Orchestrator {
+  constructor(
+    private readonly stateMachineArn: string,
+    /** The default client reads region and endpoint override (AWS_ENDPOINT_URL[_SFN]) from the environment. */
+    private readonly client: SFNClient = new SFNClient({}),
+  ) {}
+
+  /** Starts `name`; an execution that already exists under that name counts as started (a retried submit). */
+  async start(name: string, input: ExecutionInput): Promise<{ executionArn: string }> {
+    try {
+      const result = await this.client.send(
+        new StartExecutionCommand({
+          stateMachineArn: this.stateMachineArn,
+          name,
+          input: JSON.stringify(input),
+        }),
+      );
+      return { executionArn: result.executionArn ?? this.executionArn(name) };
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ExecutionAlreadyExists') {
+        return { executionArn: this.executionArn(name) };
+      }
+      throw error;
+    }
+  }
+
+  async stop(executionArn: string, cause: string): Promise<void> {
+    try {
+      await this.client.send(
+        new StopExecutionCommand({ executionArn, cause: cause.slice(0, MAX_CAUSE_CHARS) }),
+      );
+    } catch (error) {
+      // Stopping a finished or unknown execution leaves nothing to stop.
+      if (error instanceof Error && error.name === 'ExecutionDoesNotExist') return;
+      throw error;
+    }
+  }
+
+  /** Whether the execution is still running (unknown executions are not). */
+  async isRunning(executionArn: string): Promise<boolean> {
+    try {
+      const result = await this.client.send(new DescribeExecutionCommand({ executionArn }));
+      return result.status === 'RUNNING';
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ExecutionDoesNotExist') return false;
+      throw error;
+    }
+  }
+
+  /** arn:aws:states:<region>:<account>:stateMachine:<sm> -> arn:aws:states:<region>:<account>:execution:<sm>:<name> */
+  private executionArn(name: string): string {
+    return `${this.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+  }
+}

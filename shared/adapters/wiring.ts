@@ -1,0 +1,150 @@
+/**
+ * The one place that builds adapters from configuration. Handlers call it at module load with
+ * process.env; the embedded runtime calls it with its own env and emulator-bound clients. Each member is
+ * built (and its variables required) on first access, so a handler fails fast on exactly the variables it
+ * uses and never on the others.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { EnvVar, requireEnv } from '../config';
+import { type RoleCatalog, resolveRoles } from '../domain/roles';
+import type { ExecutorConfig } from '../domain/schemas';
+import { DEFAULT_HEARTBEAT_SECONDS } from '../domain/workflow';
+import type {
+  AgentExecutor,
+  AgentRegistry,
+  Callbacks,
+  Clock,
+  ConnectionNotifier,
+  Dispatcher,
+  IdGenerator,
+  SubscriptionStore,
+  TaskStore,
+} from '../ports';
+import { DynamoAgentRegistry } from './dynamodb/agent-registry';
+import { documentClient } from './dynamodb/client';
+import { DynamoSubscriptionStore } from './dynamodb/subscriptions';
+import { DynamoTaskStore } from './dynamodb/task-store';
+import { createExecutor } from './executors';
+import { SfnCallbacks } from './sfn/callbacks';
+import { SfnOrchestrator } from './sfn/orchestrator';
+import { SqsDispatcher } from './sqs/dispatcher';
+import { ApiGatewayConnectionNotifier } from './websocket/notifier';
+
+/** SDK clients to use instead of the defaults (emulator-bound, traced, or mocked). */
+export interface Clients {
+  dynamodb?: DynamoDBClient;
+  sqs?: SQSClient;
+  sfn?: SFNClient;
+  apiGatewayManagement?: ApiGatewayManagementApiClient;
+}
+
+export interface Container {
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly catalog: RoleCatalog;
+  readonly taskStore: TaskStore;
+  readonly agentRegistry: AgentRegistry;
+  readonly subscriptions: SubscriptionStore;
+  readonly dispatcher: Dispatcher;
+  readonly callbacks: Callbacks;
+  readonly orchestrator: SfnOrchestrator;
+  readonly notifier: ConnectionNotifier;
+  /** ROLE_QUEUE_URLS: role name -> queue URL. */
+  readonly roleQueueUrls: Readonly<Record<string, string>>;
+  readonly heartbeatSeconds: number;
+  readonly executorFor: (config: ExecutorConfig) => AgentExecutor;
+}
+
+export class ConfigValueError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`Environment variable ${variable} ${problem}`);
+    this.name = 'ConfigValueError';
+  }
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+const uuidIds: IdGenerator = { next: (prefix = '') => `${prefix}${randomUUID()}` };
+
+function parseJsonEnv(name: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ConfigValueError(name, `is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** Builds the container; pass `clients` to bind the adapters to other endpoints. */
+export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Clients = {}): Container {
+  const cache = new Map<string, unknown>();
+  const once = <T>(key: string, build: () => T): T => {
+    if (!cache.has(key)) cache.set(key, build());
+    return cache.get(key) as T;
+  };
+  const dynamo = () => once('doc', () => documentClient(clients.dynamodb ?? new DynamoDBClient({})));
+  const sfn = () => once('sfn', () => clients.sfn ?? new SFNClient({}));
+
+  return {
+    clock: systemClock,
+    ids: uuidIds,
+    get catalog() {
+      return once('catalog', () => {
+        const raw = env[EnvVar.RolesConfig];
+        return resolveRoles(raw ? parseJsonEnv(EnvVar.RolesConfig, raw) : []);
+      });
+    },
+    get taskStore() {
+      return once('tasks', () => new DynamoTaskStore(requireEnv(EnvVar.TasksTable, env), dynamo()));
+    },
+    get agentRegistry() {
+      return once('agents', () => new DynamoAgentRegistry(requireEnv(EnvVar.AgentsTable, env), dynamo()));
+    },
+    get subscriptions() {
+      return once('subs', () => new DynamoSubscriptionStore(requireEnv(EnvVar.TasksTable, env), dynamo()));
+    },
+    get dispatcher() {
+      return once('dispatcher', () => new SqsDispatcher(clients.sqs ?? new SQSClient({})));
+    },
+    get callbacks() {
+      return once('callbacks', () => new SfnCallbacks(sfn()));
+    },
+    get orchestrator() {
+      return once('orchestrator', () => new SfnOrchestrator(requireEnv(EnvVar.StateMachineArn, env), sfn()));
+    },
+    get notifier() {
+      return once('notifier', () =>
+        clients.apiGatewayManagement
+          ? new ApiGatewayConnectionNotifier(clients.apiGatewayManagement)
+          : ApiGatewayConnectionNotifier.forEndpoint(requireEnv(EnvVar.WebSocketEndpoint, env)),
+      );
+    },
+    get roleQueueUrls() {
+      return once('queues', () => {
+        const parsed = parseJsonEnv(EnvVar.RoleQueueUrls, requireEnv(EnvVar.RoleQueueUrls, env));
+        if (
+          typeof parsed !== 'object' ||
+          parsed === null ||
+          Object.values(parsed).some((v) => typeof v !== 'string')
+        ) {
+          throw new ConfigValueError(EnvVar.RoleQueueUrls, 'must be a JSON object of role name -> queue URL');
+        }
+        return parsed as Record<string, string>;
+      });
+    },
+    get heartbeatSeconds() {
+      return once('heartbeat', () => {
+        const raw = env[EnvVar.HeartbeatSeconds];
+        if (raw === undefined || raw === '') return DEFAULT_HEARTBEAT_SECONDS;
+        const value = Number(raw);
+        if (!Number.isInteger(value) || value < 1) {
+          throw new ConfigValueError(EnvVar.HeartbeatSeconds, `must be a positive integer (got "${raw}")`);
+        }
+        return value;
+      });
+    },
+    executorFor: (config) => createExecutor(config),
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * Agent worker: runs one dispatched attempt. Claims it first (a duplicate SQS delivery is dropped),
+ * heartbeats while the executor works (a refused heartbeat means the task timed out or was cancelled:
+ * abort), stores the output and answers the task token. A simulated crash answers nothing: the state
+ * machine's HeartbeatSeconds / TimeoutSeconds notice, as they would for a worker that really died.
+ */
+import { SimulatedCrashError } from '../adapters/executors/simulated';
+import { type RoleCatalog, renderPrompt } from '../domain/roles';
+import { extractRequirements } from '../domain/routing';
+import type { ExecutorConfig } from '../domain/schemas';
+import type { DispatchMessage, DispatchResult } from '../domain/workflow';
+import {
+  type AgentExecutor,
+  type AgentRegistry,
+  type Callbacks,
+  type Clock,
+  NotFoundError,
+  type TaskStore,
+} from '../ports';
+import { effectiveHeartbeatSeconds } from './common';
+import { ConfigurationError } from './errors';
+
+export interface AgentWorkerDeps {
+  store: TaskStore;
+  agents: AgentRegistry;
+  callbacks: Callbacks;
+  catalog: RoleCatalog;
+  clock: Clock;
+  executorFor: (config: ExecutorConfig) => AgentExecutor;
+  heartbeatSeconds: number;
+  /** Reports background problems (a heartbeat that could not be sent) without failing the attempt. */
+  onWarning?: (message: string, error: unknown) => void;
+}
+
+/** What became of one dispatch message. */
+export type WorkerOutcome =
+  | { kind: 'duplicate' }
+  | { kind: 'succeeded'; durationMs: number }
+  | { kind: 'failed'; error: string }
+  /** The executor "died" (simulated crash): nothing was answered. */
+  | { kind: 'crashed' }
+  /** The token stopped waiting (timeout, cancel) or the deadline passed: nothing was answered. */
+  | { kind: 'aborted'; reason: string };
+
+/** Workers heartbeat this many times per HeartbeatSeconds, so one lost beat never times a task out. */
+export const HEARTBEATS_PER_INTERVAL = 3;
+const MS_PER_SECOND = 1000;
+
+class TaskAbortedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TaskAbortedError';
+  }
+}
+
+/** Runs one dispatched attempt end to end; never throws for an executor failure (it answers the token). */
+export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessage): Promise<WorkerOutcome> {
+  const { batchId, taskId, agentId, attempt, taskToken } = message;
+  if (!(await deps.store.claimAttempt(batchId, taskId, attempt))) return { kind: 'duplicate' };
+
+  const controller = new AbortController();
+  const timers: { beat?: NodeJS.Timeout; deadline?: NodeJS.Timeout } = {};
+  try {
+    const [task, agent] = await Promise.all([deps.store.getTask(batchId, taskId), deps.agents.get(agentId)]);
+    if (!task) throw new NotFoundError('task', `${batchId}/${taskId}`);
+    const roleName = task.role ?? agent?.role;
+    const role = roleName === undefined ? undefined : deps.catalog.get(roleName);
+    if (!role) throw new ConfigurationError(`task ${taskId}: role "${roleName}" is not in the catalog`);
+    const timeoutSeconds = task.task.timeoutSeconds ?? role.defaults.timeoutSeconds;
+    const executorConfig = agent?.executor ?? role.defaults.executor;
+    const requirements = task.requirements ?? extractRequirements(task.task, deps.catalog);
+    timers.beat = setInterval(
+      () => {
+        deps.callbacks.heartbeat(taskToken).then(
+          (alive) => {
+            if (!alive) {
+              controller.abort(
+                new TaskAbortedError('the task token no longer waits (timed out or cancelled)'),
+              );
+            }
+          },
+          (error: unknown) => deps.onWarning?.('heartbeat failed', error),
+        );
+      },
+      (effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds) * MS_PER_SECOND) /
+        HEARTBEATS_PER_INTERVAL,
+    );
+    // Past the deadline the state machine has already given up on this attempt: stop working on it.
+    timers.deadline = setTimeout(
+      () => controller.abort(new TaskAbortedError(`attempt ran past its ${timeoutSeconds}s timeout`)),
+      timeoutSeconds * MS_PER_SECOND,
+    );
+    const startedAt = deps.clock.now();
+    const outcome = await deps.executorFor(executorConfig).execute(
+      {
+        batchId,
+        taskId,
+        agentId,
+        role: role.name,
+        attempt,
+        task: task.task,
+        requirements,
+        prompt: renderPrompt(role, task.task, requirements),
+        executor: executorConfig,
+        timeoutMs: timeoutSeconds * MS_PER_SECOND,
+      },
+      controller.signal,
+    );
+    const finishedAt = deps.clock.now();
+    await deps.store.finishAttempt(batchId, taskId, attempt, {
+      status: 'SUCCEEDED',
+      at: finishedAt,
+      output: outcome.output,
+    });
+    const result: DispatchResult = {
+      status: 'SUCCEEDED',
+      agentId,
+      attempt,
+      durationMs: finishedAt - startedAt,
+    };
+    await deps.callbacks.succeed(taskToken, result);
+    return { kind: 'succeeded', durationMs: result.durationMs };
+  } catch (error) {
+    if (error instanceof SimulatedCrashError) return { kind: 'crashed' };
+    if (controller.signal.aborted) {
+      const reason = controller.signal.reason;
+      return { kind: 'aborted', reason: reason instanceof Error ? reason.message : String(reason) };
+    }
+    const name = error instanceof Error ? error.name : 'Error';
+    const text = error instanceof Error ? error.message : String(error);
+    await deps.callbacks.fail(taskToken, name, text);
+    return { kind: 'failed', error: `${name}: ${text}` };
+  } finally {
+    clearInterval(timers.beat);
+    clearTimeout(timers.deadline);
+  }
+}

@@ -1,0 +1,97 @@
+/** Agents API: the registry as operators see it (GET /agents) and its settings (PUT /agents/{id}). */
+import { z } from 'zod';
+import type { RoleCatalog } from '../domain/roles';
+import { newAgent } from '../domain/routing';
+import { type Agent, AgentStatusSchema, type CircuitState, ExecutorConfigSchema } from '../domain/schemas';
+import type { AgentRegistry, Clock } from '../ports';
+import { RequestValidationError } from './errors';
+
+export interface AgentView {
+  agentId: string;
+  role: string;
+  status: Agent['status'];
+  reserved: number;
+  capacity: number;
+  specializations: string[];
+  attempts: number;
+  successes: number;
+  failures: number;
+  /** successes / attempts; undefined before the first attempt. */
+  successRate?: number;
+  ewmaLatencyMs?: number;
+  circuit: CircuitState;
+  circuitOpenUntil?: number;
+  lastActiveAt: number;
+}
+
+/** The public view of an agent: load, success rate, latency and circuit. */
+export function agentView(agent: Agent): AgentView {
+  return {
+    agentId: agent.agentId,
+    role: agent.role,
+    status: agent.status,
+    reserved: agent.reserved,
+    capacity: agent.capacity,
+    specializations: agent.specializations,
+    attempts: agent.attempts,
+    successes: agent.successes,
+    failures: agent.failures,
+    ...(agent.attempts > 0 ? { successRate: agent.successes / agent.attempts } : {}),
+    ...(agent.ewmaLatencyMs !== undefined ? { ewmaLatencyMs: agent.ewmaLatencyMs } : {}),
+    circuit: agent.circuit,
+    ...(agent.circuitOpenUntil !== undefined ? { circuitOpenUntil: agent.circuitOpenUntil } : {}),
+    lastActiveAt: agent.lastActiveAt,
+  };
+}
+
+/** Every agent (or one role's), as operators see it. */
+export async function listAgents(deps: { agents: AgentRegistry }, role?: string): Promise<AgentView[]> {
+  return (await deps.agents.list(role)).map(agentView);
+}
+
+/** Body of PUT /agents/{id}. `role` is required to create an agent and must not change on an update. */
+export const AgentPutSchema = z
+  .object({
+    role: z.string().min(1).optional(),
+    capacity: z.number().int().min(1).max(100).optional(),
+    status: AgentStatusSchema.optional(),
+    specializations: z.array(z.string().min(1).max(64)).max(64).optional(),
+    executor: ExecutorConfigSchema.optional(),
+  })
+  .strict();
+export type AgentPut = z.infer<typeof AgentPutSchema>;
+
+export const AgentIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'agent id must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+
+/** Creates an agent of a catalog role, or updates an existing agent's settings (never its counters). */
+export async function putAgent(
+  deps: { agents: AgentRegistry; catalog: RoleCatalog; clock: Clock },
+  agentId: string,
+  body: AgentPut,
+): Promise<{ created: boolean; agent: AgentView }> {
+  const { role: roleName, ...patch } = body;
+  const existing = await deps.agents.get(agentId);
+  if (existing) {
+    if (roleName !== undefined && roleName !== existing.role) {
+      throw new RequestValidationError([
+        { path: '$.role', message: `agent ${agentId} has role "${existing.role}"; a role cannot change` },
+      ]);
+    }
+    const updated = await deps.agents.update(agentId, patch);
+    return { created: false, agent: agentView(updated ?? existing) };
+  }
+  if (roleName === undefined) {
+    throw new RequestValidationError([{ path: '$.role', message: 'role is required to create an agent' }]);
+  }
+  const role = deps.catalog.get(roleName);
+  if (!role) throw new RequestValidationError([{ path: '$.role', message: `unknown role "${roleName}"` }]);
+  const agent: Agent = { ...newAgent(role, agentId, deps.clock.now()), ...patch };
+  if (!(await deps.agents.create(agent))) {
+    // Created concurrently by someone else: apply this request as an update.
+    const updated = await deps.agents.update(agentId, patch);
+    return { created: false, agent: agentView(updated ?? agent) };
+  }
+  return { created: true, agent: agentView(agent) };
+}

@@ -1,0 +1,57 @@
+/**
+ * Cancel (DELETE /batches/{id}): flag the batch, stop its execution, cancel every unfinished task and give
+ * their agents' slots back. Running workers find their heartbeat refused and abort. The stopped execution
+ * never reaches Finalize, so the batch is finalized here.
+ */
+import type { BatchResult } from '../domain/schemas';
+import { type AgentRegistry, type Clock, NotFoundError, type Orchestrator, type TaskStore } from '../ports';
+import { buildBatchResult } from './batch-result';
+import { isTerminal } from './common';
+import { ConflictError } from './errors';
+
+export interface CancelDeps {
+  store: TaskStore;
+  agents: AgentRegistry;
+  orchestrator: Orchestrator;
+  clock: Clock;
+}
+
+/** Cancels a running batch; 409 (ConflictError) when it already finished. */
+export async function cancelBatch(
+  deps: CancelDeps,
+  batchId: string,
+  reason = 'cancelled by request',
+): Promise<BatchResult> {
+  const batch = await deps.store.getBatch(batchId);
+  if (!batch) throw new NotFoundError('batch', batchId);
+  if (batch.status !== 'RUNNING')
+    throw new ConflictError(`batch "${batchId}" already finished (${batch.status})`);
+  await deps.store.updateBatch(batchId, { cancelRequested: true, cancelReason: reason });
+  if (batch.executionArn) await deps.orchestrator.stop(batch.executionArn, reason);
+
+  const now = deps.clock.now();
+  const tasks = await deps.store.listTasks(batchId);
+  await Promise.all(
+    tasks
+      .filter((t) => !isTerminal(t.status))
+      .map(async (t) => {
+        if (!(await deps.store.setTaskStatus(batchId, t.taskId, 'CANCELLED', { reason, at: now }))) return;
+        const last = t.attempts[t.attemptCount - 1];
+        if (last?.status !== 'RUNNING') return;
+        const ended = await deps.store.finishAttempt(batchId, t.taskId, t.attemptCount, {
+          status: 'CANCELLED',
+          at: now,
+          error: reason,
+        });
+        if (ended) await deps.agents.release(last.agentId, now);
+      }),
+  );
+  const finishedAt = deps.clock.now();
+  const makespanMs = Math.max(0, finishedAt - batch.startedAt);
+  await deps.store.updateBatch(batchId, { status: 'CANCELLED', finishedAt, makespanMs });
+  const final = await deps.store.listTasks(batchId);
+  return buildBatchResult(
+    { ...batch, cancelRequested: true, status: 'CANCELLED', finishedAt, makespanMs },
+    final,
+  );
+}

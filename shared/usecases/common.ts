@@ -1,0 +1,72 @@
+/** Small helpers shared by several use cases. */
+import { createHash } from 'node:crypto';
+import type { TaskStatus } from '../domain/schemas';
+import type { GateOutput } from '../domain/workflow';
+import type { Callbacks, StoredTask, TaskStore } from '../ports';
+
+export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
+  'SUCCEEDED',
+  'FAILED',
+  'SKIPPED',
+  'CANCELLED',
+]);
+
+export const isTerminal = (status: TaskStatus) => TERMINAL_STATUSES.has(status);
+
+/** Step Functions execution names: 1-80 characters, no spaces, brackets, wildcards, ':' and a few more. */
+const EXECUTION_NAME_MAX = 80;
+const EXECUTION_NAME_FORBIDDEN = /[\s<>{}[\]?*"#%\\^|~`$&,;:/]/;
+const NAME_HASH_CHARS = 10;
+
+/**
+ * The execution name for a batch (plus an optional suffix such as `-redrive-2`): the batch id itself when
+ * Step Functions accepts it, else a readable prefix and a hash of the id, so distinct ids never collide.
+ */
+export function executionNameFor(batchId: string, suffix = ''): string {
+  const plain = `${batchId}${suffix}`;
+  if (plain.length <= EXECUTION_NAME_MAX && !EXECUTION_NAME_FORBIDDEN.test(plain)) return plain;
+  const hash = createHash('sha256').update(batchId).digest('hex').slice(0, NAME_HASH_CHARS);
+  const room = EXECUTION_NAME_MAX - suffix.length - hash.length - 1;
+  return `${batchId.replace(new RegExp(EXECUTION_NAME_FORBIDDEN.source, 'g'), '_').slice(0, room)}-${hash}${suffix}`;
+}
+
+/** The gate's answer for a task whose dependencies have all finished. */
+export function gateOutput(failedDeps: number, reason?: string): GateOutput {
+  return {
+    proceed: failedDeps === 0 && reason === undefined,
+    failedDeps,
+    ...(reason !== undefined
+      ? { reason }
+      : failedDeps > 0
+        ? { reason: `${failedDeps} dependenc${failedDeps === 1 ? 'y' : 'ies'} did not succeed` }
+        : {}),
+  };
+}
+
+/**
+ * Counts `task`'s completion on each dependent (at most once per pair: the store remembers who released
+ * it) and wakes a dependent's gate when it was the last one: the Complete half of the gate protocol.
+ */
+export async function releaseDependents(
+  store: TaskStore,
+  callbacks: Callbacks,
+  task: Pick<StoredTask, 'batchId' | 'taskId' | 'dependents'>,
+  failed: boolean,
+): Promise<void> {
+  await Promise.all(
+    [...new Set(task.dependents)].map(async (dependentId) => {
+      const result = await store.releaseDependent(task.batchId, dependentId, failed, task.taskId);
+      if (result.applied !== false && result.pendingDeps === 0 && result.gateToken) {
+        await callbacks.succeed(result.gateToken, gateOutput(result.failedDeps));
+      }
+    }),
+  );
+}
+
+/**
+ * The HeartbeatSeconds a Dispatch uses: the configured interval, kept below the task's timeout because
+ * Step Functions requires HeartbeatSeconds < TimeoutSeconds. Route sends it; the worker beats at a third.
+ */
+export function effectiveHeartbeatSeconds(configured: number, timeoutSeconds: number): number {
+  return Math.max(1, Math.min(configured, timeoutSeconds - 1));
+}

@@ -1,0 +1,100 @@
+/**
+ * Complete: the task's final status, the agent's metrics, and the release of its dependents (the Complete
+ * half of the gate protocol). Safe to repeat: the status transition guards the metrics, and the store
+ * counts each (dependency, dependent) pair once.
+ */
+import type { TaskStatus } from '../domain/schemas';
+import type { CompleteInput } from '../domain/workflow';
+import {
+  type AgentRegistry,
+  type Callbacks,
+  type Clock,
+  NotFoundError,
+  type StoredBatch,
+  type StoredTask,
+  type TaskStore,
+} from '../ports';
+import { isTerminal, releaseDependents } from './common';
+
+export interface CompleteDeps {
+  store: TaskStore;
+  agents: AgentRegistry;
+  callbacks: Callbacks;
+  clock: Clock;
+}
+
+export interface CompleteResult {
+  status: TaskStatus;
+  /** false when the task was already terminal (a repeated Complete, or cancelled meanwhile). */
+  transitioned: boolean;
+}
+
+/** Applies a task outcome and releases its dependents; safe to call twice. */
+export async function completeTask(deps: CompleteDeps, input: CompleteInput): Promise<CompleteResult> {
+  const task = await deps.store.getTask(input.batchId, input.taskId);
+  if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
+  const now = deps.clock.now();
+  let transitioned: boolean;
+  if (input.outcome === 'SUCCEEDED') {
+    transitioned = await deps.store.setTaskStatus(input.batchId, input.taskId, 'SUCCEEDED', { at: now });
+    const agentId = input.agentId ?? task.agentId;
+    if (transitioned && agentId !== undefined) {
+      const attempt = task.attempts[(input.attempt ?? task.attemptCount) - 1];
+      await deps.agents.release(agentId, now);
+      await deps.agents.recordOutcome(agentId, {
+        success: true,
+        latencyMs: Math.max(0, (attempt?.finishedAt ?? now) - (attempt?.startedAt ?? now)),
+        at: now,
+      });
+    }
+  } else if (input.outcome === 'FAILED') {
+    const last = task.attempts[task.attemptCount - 1];
+    const reason = `failed after ${task.attemptCount} attempt${task.attemptCount === 1 ? '' : 's'}${
+      last?.error ? `; last error: ${last.error}` : ''
+    }`;
+    transitioned = await deps.store.setTaskStatus(input.batchId, input.taskId, 'FAILED', { reason, at: now });
+  } else {
+    transitioned = await deps.store.setTaskStatus(input.batchId, input.taskId, 'SKIPPED', {
+      reason: await skipReason(deps.store, task),
+      at: now,
+    });
+  }
+  await releaseDependents(deps.store, deps.callbacks, task, input.outcome !== 'SUCCEEDED');
+  if (input.outcome === 'FAILED' && transitioned) {
+    const batch = await deps.store.getBatch(input.batchId);
+    if (batch?.failFast) await failFast(deps, batch, task.taskId);
+  }
+  const latest = transitioned ? undefined : await deps.store.getTask(input.batchId, input.taskId);
+  return { status: latest?.status ?? input.outcome, transitioned };
+}
+
+/** Names the dependencies that did not succeed. */
+async function skipReason(store: TaskStore, task: StoredTask): Promise<string> {
+  const deps = await Promise.all(
+    [...new Set(task.task.dependsOn ?? [])].map((id) => store.getTask(task.batchId, id)),
+  );
+  const bad = deps.flatMap((d) => (d && d.status !== 'SUCCEEDED' ? [`${d.taskId} (${d.status})`] : []));
+  return bad.length > 0 ? `skipped: dependency ${bad.join(', ')} did not succeed` : 'skipped';
+}
+
+/**
+ * failFast: every task that has not started yet is CANCELLED and its dependents are released as failed, so
+ * every waiting gate wakes with proceed=false (or its task is STOPped by Route), the execution drains, and
+ * Finalize reports the batch. Tasks already running finish normally.
+ */
+async function failFast(deps: CompleteDeps, batch: StoredBatch, failedTaskId: string): Promise<void> {
+  const reason = `cancelled: failFast after task ${failedTaskId} failed`;
+  const now = deps.clock.now();
+  const tasks = await deps.store.listTasks(batch.batchId);
+  await Promise.all(
+    tasks
+      .filter((t) => !isTerminal(t.status) && t.attemptCount === 0)
+      .map(async (t) => {
+        if (!(await deps.store.setTaskStatus(t.batchId, t.taskId, 'CANCELLED', { reason, at: now }))) return;
+        // A cancelled task never reaches Complete, so its dependents are released here. Its own armed gate
+        // is left to the gate protocol: the last of its dependencies (cancelled here, or running and
+        // completing later) wakes it exactly once, and Route then STOPs the cancelled task.
+        await releaseDependents(deps.store, deps.callbacks, t, true);
+      }),
+  );
+}

@@ -1,0 +1,26 @@
+/** Errors the use cases raise for the handlers to map (400 / 404 / 409). */
+export { NotFoundError } from '../ports';
+
+/** The request conflicts with the batch's current state (still running, already finished, id taken). */
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
+/** A request body that does not match its schema (besides batches, which raise BatchValidationError). */
+export class RequestValidationError extends Error {
+  constructor(readonly issues: { path: string; message: string }[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
+    this.name = 'RequestValidationError';
+  }
+}
+
+/** Deployment configuration the use case cannot work without (e.g. no queue for a role). */
+export class ConfigurationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigurationError';
+  }
+}

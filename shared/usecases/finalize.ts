@@ -1,0 +1,25 @@
+/** Finalize: the batch's status and makespan, stored, and its result (without outputs) returned. */
+import type { BatchResult } from '../domain/schemas';
+import type { FinalizeInput } from '../domain/workflow';
+import { type Clock, NotFoundError, type TaskStore } from '../ports';
+import { buildBatchResult, decideBatchStatus } from './batch-result';
+
+export interface FinalizeDeps {
+  store: TaskStore;
+  clock: Clock;
+}
+
+/** Decides, stores and returns the batch result (outputs left out). */
+export async function finalizeBatch(deps: FinalizeDeps, input: FinalizeInput): Promise<BatchResult> {
+  const [batch, tasks] = await Promise.all([
+    deps.store.getBatch(input.batchId),
+    deps.store.listTasks(input.batchId),
+  ]);
+  if (!batch) throw new NotFoundError('batch', input.batchId);
+  const finishedAt = deps.clock.now();
+  const status = decideBatchStatus(batch, tasks);
+  const makespanMs = Math.max(0, finishedAt - batch.startedAt);
+  await deps.store.updateBatch(batch.batchId, { status, finishedAt, makespanMs });
+  // Outputs stay in the store (GET /batches/{id}): the state machine's payload limit is 256 KiB.
+  return buildBatchResult({ ...batch, status, finishedAt, makespanMs }, tasks, { includeOutput: false });
+}

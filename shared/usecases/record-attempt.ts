@@ -1,0 +1,50 @@
+/**
+ * RecordAttempt (the Dispatch state's Catch): end the attempt as FAILED / TIMED_OUT, give the agent's slot
+ * back, count the failure on the agent (circuit breaker), and say whether to route again.
+ */
+import type { RecordAttemptInput, RecordAttemptOutput } from '../domain/workflow';
+import { type AgentRegistry, type Clock, NotFoundError, type TaskStore } from '../ports';
+import { isTerminal } from './common';
+
+export interface RecordAttemptDeps {
+  store: TaskStore;
+  agents: AgentRegistry;
+  clock: Clock;
+}
+
+/** Step Functions error names that mean "the agent never answered in time". */
+export const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['States.Timeout', 'States.HeartbeatTimeout']);
+
+/** Ends a failed attempt once and answers whether the state machine should route the task again. */
+export async function recordAttempt(
+  deps: RecordAttemptDeps,
+  input: RecordAttemptInput,
+): Promise<RecordAttemptOutput> {
+  const now = deps.clock.now();
+  const error = input.error.Cause ? `${input.error.Error}: ${input.error.Cause}` : input.error.Error;
+  const timedOut = TIMEOUT_ERRORS.has(input.error.Error);
+  const finished = await deps.store.finishAttempt(input.batchId, input.taskId, input.attempt, {
+    status: timedOut ? 'TIMED_OUT' : 'FAILED',
+    at: now,
+    error,
+  });
+  const [batch, task] = await Promise.all([
+    deps.store.getBatch(input.batchId),
+    deps.store.getTask(input.batchId, input.taskId),
+  ]);
+  if (!batch) throw new NotFoundError('batch', input.batchId);
+  if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
+  // Only the call that ended the attempt counts it (a retried invocation must not release twice).
+  if (finished) {
+    await deps.agents.release(input.agentId, now);
+    const startedAt = task.attempts[input.attempt - 1]?.startedAt ?? now;
+    await deps.agents.recordOutcome(input.agentId, { success: false, latencyMs: now - startedAt, at: now });
+  }
+  if (batch.cancelRequested) return { retry: false, reason: 'batch cancelled' };
+  if (isTerminal(task.status)) return { retry: false, reason: `task already ${task.status}` };
+  if (task.attemptCount < task.maxAttempts) {
+    await deps.store.setTaskStatus(input.batchId, input.taskId, 'READY');
+    return { retry: true };
+  }
+  return { retry: false, reason: `failed after ${task.attemptCount} attempts; last error: ${error}` };
+}

@@ -1,0 +1,62 @@
+/**
+ * Redrive (POST /batches/{id}/redrive): run again only the tasks that did not succeed. Their run state is
+ * reset, pendingDeps counts only dependencies that did not succeed, attempts keep their history and
+ * numbering, and a new execution `<batchId>-redrive-<n>` runs the subset.
+ */
+import { NotFoundError, type Orchestrator, type StoredTask, type TaskStore } from '../ports';
+import { executionNameFor } from './common';
+import { ConflictError } from './errors';
+import { executionInputOf } from './submit';
+
+export interface RedriveDeps {
+  store: TaskStore;
+  orchestrator: Orchestrator;
+}
+
+export interface RedriveResult {
+  batchId: string;
+  executionName: string;
+  taskIds: string[];
+}
+
+const REDRIVABLE = new Set(['FAILED', 'SKIPPED', 'CANCELLED']);
+
+/** Re-runs the unsuccessful tasks of a finished batch; 409 (ConflictError) while it runs. */
+export async function redriveBatch(deps: RedriveDeps, batchId: string): Promise<RedriveResult> {
+  const batch = await deps.store.getBatch(batchId);
+  if (!batch) throw new NotFoundError('batch', batchId);
+  if (batch.status === 'RUNNING') throw new ConflictError(`batch "${batchId}" is still running`);
+  const tasks = await deps.store.listTasks(batchId);
+  const succeeded = new Set(tasks.filter((t) => t.status === 'SUCCEEDED').map((t) => t.taskId));
+  const rerun = tasks.filter((t) => REDRIVABLE.has(t.status));
+  if (rerun.length === 0)
+    throw new ConflictError(`batch "${batchId}" has no failed, skipped or cancelled task`);
+
+  const reset: StoredTask[] = rerun.map((t) => {
+    const pending = [...new Set(t.task.dependsOn ?? [])].filter((d) => !succeeded.has(d));
+    const { gateToken: _gate, reason: _reason, finishedAt: _finished, output: _output, ...rest } = t;
+    return {
+      ...rest,
+      status: pending.length > 0 ? 'PENDING' : 'READY',
+      pendingDeps: pending.length,
+      failedDeps: 0,
+      releasedBy: [],
+      // A fresh budget of attempts on top of the ones already made (attempt numbers keep counting).
+      maxAttempts: t.attemptCount + batch.maxAttempts,
+    };
+  });
+  const n = (batch.redriveCount ?? 0) + 1;
+  await deps.store.resetTasks(reset);
+  await deps.store.updateBatch(batchId, {
+    status: 'RUNNING',
+    redriveCount: n,
+    cancelRequested: undefined,
+    cancelReason: undefined,
+    finishedAt: undefined,
+    makespanMs: undefined,
+  });
+  const executionName = executionNameFor(batchId, `-redrive-${n}`);
+  const { executionArn } = await deps.orchestrator.start(executionName, executionInputOf(batchId, reset));
+  await deps.store.updateBatch(batchId, { executionArn });
+  return { batchId, executionName, taskIds: reset.map((t) => t.taskId) };
+}

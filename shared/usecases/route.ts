@@ -1,0 +1,194 @@
+/**
+ * Route: pick the best agent for a task (domain scoring), take a capacity slot on it with a conditional
+ * update, spawn a new agent from the role template when every agent is busy (up to the role's max), or
+ * ask the task to wait. The decision is stored with the task, so "why this agent" stays answerable.
+ */
+import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
+import { candidateRoles, decideRoute, extractRequirements, newAgent } from '../domain/routing';
+import type { Agent, RoutingDecision } from '../domain/schemas';
+import { CAPACITY_WAIT_SECONDS, type RouteOutput, type TaskRef } from '../domain/workflow';
+import {
+  type AgentRegistry,
+  type Clock,
+  NotFoundError,
+  StaleWriteError,
+  type StoredTask,
+  type TaskStore,
+} from '../ports';
+import { effectiveHeartbeatSeconds, isTerminal } from './common';
+import { ConfigurationError } from './errors';
+
+export interface RouteDeps {
+  store: TaskStore;
+  agents: AgentRegistry;
+  catalog: RoleCatalog;
+  clock: Clock;
+  /** Role name -> queue URL (ROLE_QUEUE_URLS). */
+  roleQueueUrls: Readonly<Record<string, string>>;
+  heartbeatSeconds: number;
+}
+
+/** The agent id of spawn slot `slot` of a role: `<role>-<n>`, the same ids as the default pool. */
+export const agentSlotId = (role: string, slot: number) => `${role}-${slot}`;
+
+/** Routes one task: DISPATCH (slot reserved, attempt started, decision stored), WAIT or STOP. */
+export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOutput> {
+  const [batch, task] = await Promise.all([
+    deps.store.getBatch(ref.batchId),
+    deps.store.getTask(ref.batchId, ref.taskId),
+  ]);
+  if (!batch) throw new NotFoundError('batch', ref.batchId);
+  if (!task) throw new NotFoundError('task', `${ref.batchId}/${ref.taskId}`);
+  if (batch.cancelRequested) return { decision: 'STOP', reason: 'batch cancelled' };
+  if (isTerminal(task.status)) return { decision: 'STOP', reason: `task already ${task.status}` };
+  const current = runningAttempt(task);
+  const currentRole = task.role ?? task.decision?.role;
+  // A retried Route invocation whose first run already dispatched: answer the same dispatch again.
+  if (current && currentRole !== undefined) {
+    return dispatchOutput(deps, task, current.agentId, currentRole, task.attemptCount);
+  }
+
+  const now = deps.clock.now();
+  const requirements = task.requirements ?? extractRequirements(task.task, deps.catalog);
+  // Agents of every candidate role compete; a spawn goes to the best role (candidateRoles' first).
+  const roleNames = candidateRoles(requirements);
+  const spawnRole = deps.catalog.get(roleNames[0] ?? '');
+  if (!spawnRole) {
+    throw new ConfigurationError(
+      `task ${task.taskId} needs role "${roleNames[0]}", which is not in the catalog`,
+    );
+  }
+  const listPool = async () => (await Promise.all(roleNames.map((r) => deps.agents.list(r)))).flat();
+
+  let exclude = new Set(
+    task.attempts.filter((a) => a.status === 'FAILED' || a.status === 'TIMED_OUT').map((a) => a.agentId),
+  );
+  let pool: Agent[] = await listPool();
+  const spawned = new Set<string>();
+  const lostRaces: RoutingDecision['rejected'] = [];
+  let allowedExcluded = false;
+  // Each round either reserves, spawns one agent, or removes one candidate; bound it generously.
+  const maxRounds = pool.length + 2 * spawnRole.defaults.maxAgents + 2;
+
+  for (let round = 0; round < maxRounds; round++) {
+    const result = decideRoute({
+      task: task.task,
+      requirements,
+      agents: pool,
+      catalog: deps.catalog,
+      exclude,
+      now,
+    });
+    if (result.kind === 'route') {
+      const winner = result.decision.agentId;
+      if (await deps.agents.reserve(winner, now)) {
+        const decision: RoutingDecision = {
+          ...result.decision,
+          rejected: [...result.decision.rejected, ...lostRaces],
+          spawned: spawned.has(winner),
+        };
+        return startDispatch(deps, task, decision, now);
+      }
+      // Another router took the last slot (or the agent changed state): drop it from this round's pool.
+      lostRaces.push({ agentId: winner, reason: 'lost the reservation race' });
+      pool = pool.map((a) => (a.agentId === winner ? { ...a, reserved: a.capacity } : a));
+      continue;
+    }
+    const live = pool.filter((a) => a.status !== 'terminated');
+    const liveOfRole = live.filter((a) => a.role === spawnRole.name);
+    if (liveOfRole.length < spawnRole.defaults.maxAgents) {
+      const agent = await spawn(deps.agents, spawnRole, liveOfRole, now);
+      if (agent) {
+        spawned.add(agent.agentId);
+        pool = [...pool.filter((a) => a.agentId !== agent.agentId), agent];
+      } else {
+        pool = await listPool(); // someone else spawned into the free slots: look again
+      }
+      continue;
+    }
+    // Every agent is busy, or the only free ones failed this task before. Rather than wait forever for
+    // an agent that is not there, let a previously failing agent try again.
+    const freeButExcluded = live.some(
+      (a) => exclude.has(a.agentId) && a.reserved < a.capacity && a.status !== 'draining',
+    );
+    if (freeButExcluded && !allowedExcluded) {
+      allowedExcluded = true;
+      exclude = new Set();
+      continue;
+    }
+    break;
+  }
+  return { decision: 'WAIT', waitSeconds: CAPACITY_WAIT_SECONDS };
+}
+
+function runningAttempt(task: StoredTask) {
+  const last = task.attempts[task.attemptCount - 1];
+  return last?.status === 'RUNNING' ? last : undefined;
+}
+
+/** Creates an agent in the first free slot of the role; undefined when every slot was taken meanwhile. */
+async function spawn(
+  agents: AgentRegistry,
+  role: NonNullable<ReturnType<RoleCatalog['get']>>,
+  live: readonly Agent[],
+  now: number,
+): Promise<Agent | undefined> {
+  const taken = new Set(live.map((a) => a.agentId));
+  for (let slot = 1; slot <= role.defaults.maxAgents; slot++) {
+    const id = agentSlotId(role.name, slot);
+    if (taken.has(id)) continue;
+    const agent = newAgent(role, id, now);
+    if (await agents.create(agent)) return agent;
+  }
+  return undefined;
+}
+
+async function startDispatch(
+  deps: RouteDeps,
+  task: StoredTask,
+  decision: RoutingDecision,
+  now: number,
+): Promise<RouteOutput> {
+  const attempt = task.attemptCount + 1;
+  try {
+    await deps.store.startAttempt(task.batchId, task.taskId, attempt, decision.agentId, decision, now);
+  } catch (error) {
+    if (!(error instanceof StaleWriteError)) throw error;
+    // A concurrent Route of the same task won (or the task was cancelled): give the slot back.
+    await deps.agents.release(decision.agentId, now);
+    const latest = await deps.store.getTask(task.batchId, task.taskId);
+    const current = latest && !isTerminal(latest.status) ? runningAttempt(latest) : undefined;
+    if (latest && current) {
+      return dispatchOutput(deps, latest, current.agentId, latest.role ?? decision.role, latest.attemptCount);
+    }
+    return {
+      decision: 'STOP',
+      reason: `task ${task.taskId} changed while routing (${latest?.status ?? 'gone'})`,
+    };
+  }
+  return dispatchOutput(deps, task, decision.agentId, decision.role, attempt);
+}
+
+function dispatchOutput(
+  deps: RouteDeps,
+  task: StoredTask,
+  agentId: string,
+  roleName: string,
+  attempt: number,
+): RouteOutput {
+  const queueUrl = deps.roleQueueUrls[roleName];
+  if (!queueUrl) throw new ConfigurationError(`no queue configured for role "${roleName}" (ROLE_QUEUE_URLS)`);
+  const timeoutSeconds =
+    task.task.timeoutSeconds ??
+    deps.catalog.get(roleName)?.defaults.timeoutSeconds ??
+    BASE_ROLE_DEFAULTS.timeoutSeconds;
+  return {
+    decision: 'DISPATCH',
+    agentId,
+    role: roleName,
+    queueUrl,
+    attempt,
+    timeoutSeconds,
+    heartbeatSeconds: effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds),
+  };
+}

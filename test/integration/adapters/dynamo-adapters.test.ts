@@ -1,0 +1,281 @@
+import * as fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAgentRegistry, EWMA_ALPHA } from '../../../shared/adapters/dynamodb/agent-registry';
+import { documentClient } from '../../../shared/adapters/dynamodb/client';
+import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
+import type { Callbacks, TaskStore } from '../../../shared/ports';
+import { completeTask } from '../../../shared/usecases/complete';
+import { gateTask } from '../../../shared/usecases/gate';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { agentOf, batchOf, ManualClock, uniqueId } from '../../support/fixtures';
+
+let dynamo: LocalDynamo;
+let store: DynamoTaskStore;
+let registry: DynamoAgentRegistry;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  const doc = documentClient(dynamo.client);
+  store = new DynamoTaskStore(dynamo.tasksTable, doc);
+  registry = new DynamoAgentRegistry(dynamo.agentsTable, doc);
+});
+
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+describe('DynamoAgentRegistry', () => {
+  it('never reserves past capacity under 50 concurrent reservations', async () => {
+    const agent = agentOf('python_backend_coder', uniqueId('agent'), { capacity: 7 });
+    await registry.put(agent);
+
+    const results = await Promise.all(Array.from({ length: 50 }, () => registry.reserve(agent.agentId, 10)));
+
+    expect(results.filter(Boolean)).toHaveLength(7);
+    expect((await registry.get(agent.agentId))?.reserved).toBe(7);
+  });
+
+  it('never releases below zero', async () => {
+    const agent = agentOf('python_backend_coder', uniqueId('agent'), { capacity: 3 });
+    await registry.put(agent);
+    await registry.reserve(agent.agentId, 10);
+
+    await Promise.all(Array.from({ length: 5 }, () => registry.release(agent.agentId, 11)));
+
+    expect((await registry.get(agent.agentId))?.reserved).toBe(0);
+  });
+
+  it('refuses a reservation on an agent whose circuit is open until the wait is over', async () => {
+    const agent = agentOf('python_backend_coder', uniqueId('agent'), {
+      circuit: 'open',
+      circuitOpenUntil: 100,
+    });
+    await registry.put(agent);
+
+    expect(await registry.reserve(agent.agentId, 50)).toBe(false);
+    expect(await registry.reserve(agent.agentId, 150)).toBe(true);
+  });
+
+  it('counts outcomes and keeps an EWMA of latency', async () => {
+    const agent = agentOf('python_backend_coder', uniqueId('agent'));
+    await registry.put(agent);
+
+    await registry.recordOutcome(agent.agentId, { success: true, latencyMs: 1000, at: 1 });
+    await registry.recordOutcome(agent.agentId, { success: false, latencyMs: 5, at: 2 });
+    const after = await registry.recordOutcome(agent.agentId, { success: true, latencyMs: 2000, at: 3 });
+
+    expect(after).toMatchObject({
+      attempts: 3,
+      successes: 2,
+      failures: 1,
+      consecutiveFailures: 0,
+      circuit: 'closed',
+    });
+    expect(after?.ewmaLatencyMs).toBeCloseTo(EWMA_ALPHA * 2000 + (1 - EWMA_ALPHA) * 1000);
+  });
+
+  it('counts every one of 20 concurrent outcomes despite version conflicts', async () => {
+    const agent = agentOf('python_backend_coder', uniqueId('agent'));
+    await registry.put(agent);
+
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        registry.recordOutcome(agent.agentId, { success: i % 2 === 0, latencyMs: 100, at: i }),
+      ),
+    );
+
+    expect(await registry.get(agent.agentId)).toMatchObject({ attempts: 20, successes: 10, failures: 10 });
+  });
+
+  it('opens the circuit after three consecutive failures', async () => {
+    const agent = agentOf('python_backend_coder', uniqueId('agent'));
+    await registry.put(agent);
+
+    for (const at of [1, 2, 3]) {
+      await registry.recordOutcome(agent.agentId, { success: false, latencyMs: 1, at });
+    }
+
+    const after = await registry.get(agent.agentId);
+    expect(after?.circuit).toBe('open');
+    expect(after?.circuitOpenUntil).toBeGreaterThan(3);
+  });
+
+  it('creates an agent in a slot only once, and again after it was terminated', async () => {
+    const agent = agentOf('database_designer', uniqueId('agent'));
+
+    expect(await registry.create(agent)).toBe(true);
+    expect(await registry.create(agent)).toBe(false);
+    await registry.setStatus(agent.agentId, 'terminated');
+    expect(await registry.create(agent)).toBe(true);
+  });
+
+  it('lists the agents of one role through the byRole index', async () => {
+    const role = 'ui_ux_designer';
+    const ids = [uniqueId('ux'), uniqueId('ux')];
+    for (const id of ids) await registry.put(agentOf(role, id));
+
+    const listed = await registry.list(role);
+
+    expect(listed.map((a) => a.agentId).sort()).toEqual([...ids].sort());
+  });
+});
+
+describe('DynamoTaskStore', () => {
+  it('claims an idempotency key once and returns the first batch id to later claims', async () => {
+    const key = uniqueId('key');
+
+    const first = await store.claimIdempotencyKey(key, 'batch-a', 'hash-a', 1);
+    const second = await store.claimIdempotencyKey(key, 'batch-b', 'hash-b', 2);
+
+    expect(first).toEqual({ claimed: true });
+    expect(second).toEqual({ claimed: false, batchId: 'batch-a', requestHash: 'hash-a' });
+  });
+
+  it('writes a batch of 60 tasks and lists them in submission order', async () => {
+    const batchId = uniqueId();
+    const tasks = Array.from({ length: 60 }, (_, i) => ({ id: `t${59 - i}`, description: 'write code' }));
+    const { batch, tasks: stored } = batchOf(batchId, tasks);
+
+    await store.createBatch(batch, stored);
+
+    expect((await store.listTasks(batchId)).map((t) => t.taskId)).toEqual(tasks.map((t) => t.id));
+  });
+
+  it('counts a dependency release once per dependency', async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [
+      { id: 'a', description: 'x' },
+      { id: 'b', description: 'x' },
+      { id: 'c', description: 'x', dependsOn: ['a', 'b'] },
+    ]);
+    await store.createBatch(batch, tasks);
+
+    await store.releaseDependent(batchId, 'c', true, 'a');
+    const repeated = await store.releaseDependent(batchId, 'c', true, 'a');
+
+    expect(repeated).toMatchObject({ applied: false, pendingDeps: 1, failedDeps: 1 });
+  });
+
+  it('claims an attempt once, so a duplicate delivery is recognised', async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [{ id: 'a', description: 'x' }]);
+    await store.createBatch(batch, tasks);
+    const decision = {
+      taskId: 'a',
+      agentId: 'python_backend_coder-1',
+      role: 'python_backend_coder',
+      score: 1,
+      breakdown: { specialization: 1, availability: 1, success: 1, speed: 1 },
+      candidates: [],
+      rejected: [],
+      requirements: {
+        languages: [],
+        frameworks: [],
+        skills: [],
+        complexity: 'low' as const,
+        roleCandidates: [],
+      },
+      spawned: false,
+      decidedAt: 5,
+    };
+    await store.startAttempt(batchId, 'a', 1, decision.agentId, decision, 5);
+
+    const claims = await Promise.all([
+      store.claimAttempt(batchId, 'a', 1),
+      store.claimAttempt(batchId, 'a', 1),
+    ]);
+
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await store.claimAttempt(batchId, 'a', 2)).toBe(false);
+  });
+});
+
+describe('dependency gate protocol (Gate and Complete interleaved)', () => {
+  /** Records every token answer with the dependent's pendingDeps as stored at that moment. */
+  function recordingCallbacks(batchId: string, taskId: string, sink: { token: string; pending: number }[]) {
+    const callbacks: Callbacks = {
+      succeed: async (token) => {
+        const task = await store.getTask(batchId, taskId);
+        sink.push({ token, pending: task?.pendingDeps ?? -1 });
+        return true;
+      },
+      fail: async () => true,
+      heartbeat: async () => true,
+    };
+    return callbacks;
+  }
+
+  it('wakes the gate exactly once when Gate and every Complete race freely', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 6 }), fc.nat({ max: 6 }), async (k, gatePosition) => {
+        const batchId = uniqueId('race');
+        const deps = Array.from({ length: k }, (_, i) => ({ id: `d${i}`, description: 'dep' }));
+        const { batch, tasks } = batchOf(batchId, [
+          ...deps,
+          { id: 'x', description: 'dependent', dependsOn: deps.map((d) => d.id) },
+        ]);
+        await store.createBatch(batch, tasks);
+        const answers: { token: string; pending: number }[] = [];
+        const callbacks = recordingCallbacks(batchId, 'x', answers);
+        const clock = new ManualClock();
+        const completes = deps.map(
+          (d) => () =>
+            completeTask(
+              { store, agents: registry, callbacks, clock },
+              { batchId, taskId: d.id, outcome: 'SUCCEEDED' },
+            ),
+        );
+        const gate = () => gateTask({ store, callbacks }, { batchId, taskId: 'x', taskToken: 'race-token' });
+        const order: (() => Promise<unknown>)[] = [...completes];
+        order.splice(Math.min(gatePosition, order.length), 0, gate);
+
+        await Promise.all(order.map((run) => run()));
+
+        expect(answers).toEqual([{ token: 'race-token', pending: 0 }]);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('wakes the gate exactly once, never early and never lost, in every interleaving', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.scheduler(), async (k, s) => {
+        const batchId = uniqueId('gate');
+        const deps = Array.from({ length: k }, (_, i) => ({ id: `d${i}`, description: 'dep' }));
+        const { batch, tasks } = batchOf(batchId, [
+          ...deps,
+          { id: 'x', description: 'dependent', dependsOn: deps.map((d) => d.id) },
+        ]);
+        await store.createBatch(batch, tasks);
+        const answers: { token: string; pending: number }[] = [];
+        const callbacks = recordingCallbacks(batchId, 'x', answers);
+        // Every store call waits for the scheduler before it runs, so the interleaving is random.
+        const scheduled = new Proxy(store, {
+          get(target, prop, receiver) {
+            const value = Reflect.get(target, prop, receiver);
+            if (typeof value !== 'function') return value;
+            return async (...args: unknown[]) => {
+              await s.schedule(Promise.resolve(), String(prop));
+              return value.apply(target, args);
+            };
+          },
+        }) as TaskStore;
+        const clock = new ManualClock();
+
+        const work = Promise.all([
+          gateTask({ store: scheduled, callbacks }, { batchId, taskId: 'x', taskToken: 'gate-token' }),
+          ...deps.map((d) =>
+            completeTask(
+              { store: scheduled, agents: registry, callbacks, clock },
+              { batchId, taskId: d.id, outcome: 'SUCCEEDED' },
+            ),
+          ),
+        ]);
+        await s.waitFor(work);
+
+        expect(answers).toEqual([{ token: 'gate-token', pending: 0 }]);
+      }),
+      { numRuns: 40 },
+    );
+  });
+});

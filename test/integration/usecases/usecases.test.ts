@@ -1,0 +1,368 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
+import { documentClient } from '../../../shared/adapters/dynamodb/client';
+import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
+import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
+import type { Task } from '../../../shared/domain/schemas';
+import { CAPACITY_WAIT_SECONDS, type ExecutionInput } from '../../../shared/domain/workflow';
+import type { Callbacks, Orchestrator } from '../../../shared/ports';
+import { cancelBatch } from '../../../shared/usecases/cancel';
+import { completeTask } from '../../../shared/usecases/complete';
+import { ConflictError } from '../../../shared/usecases/errors';
+import { finalizeBatch } from '../../../shared/usecases/finalize';
+import { gateTask } from '../../../shared/usecases/gate';
+import { recordAttempt } from '../../../shared/usecases/record-attempt';
+import { redriveBatch } from '../../../shared/usecases/redrive';
+import { type RouteDeps, routeTask } from '../../../shared/usecases/route';
+import { scaleAgents } from '../../../shared/usecases/scaler';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { agentOf, batchOf, catalog, ManualClock, uniqueId } from '../../support/fixtures';
+
+let dynamo: LocalDynamo;
+let store: DynamoTaskStore;
+let agents: DynamoAgentRegistry;
+const clock = new ManualClock();
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  const doc = documentClient(dynamo.client);
+  store = new DynamoTaskStore(dynamo.tasksTable, doc);
+  agents = new DynamoAgentRegistry(dynamo.agentsTable, doc);
+});
+
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+/** Callbacks that remember every answer. */
+function recordingCallbacks() {
+  const answers: { token: string; output: unknown }[] = [];
+  const callbacks: Callbacks = {
+    succeed: async (token, output) => {
+      answers.push({ token, output });
+      return true;
+    },
+    fail: async () => true,
+    heartbeat: async () => true,
+  };
+  return { answers, callbacks };
+}
+
+function recordingOrchestrator() {
+  const started: { name: string; input: ExecutionInput }[] = [];
+  const stopped: string[] = [];
+  const orchestrator: Orchestrator = {
+    start: async (name, input) => {
+      started.push({ name, input });
+      return { executionArn: `arn:aws:states:us-east-1:1:execution:sm:${name}` };
+    },
+    stop: async (arn) => {
+      stopped.push(arn);
+    },
+  };
+  return { started, stopped, orchestrator };
+}
+
+let roleCounter = 0;
+/** A role of its own per test (agents live in one shared table), built from the Python coder role. */
+function isolatedRole(defaults: { capacity?: number; maxAgents?: number } = {}) {
+  const base = BUILTIN_ROLES[0];
+  if (!base) throw new Error('no built-in roles');
+  const name = `test_role_${++roleCounter}_${Math.random().toString(36).slice(2, 6)}`;
+  const catalog = resolveRoles([{ ...base, name, defaults: { ...base.defaults, ...defaults } }]);
+  const deps: RouteDeps = {
+    store,
+    agents,
+    catalog,
+    clock,
+    roleQueueUrls: { [name]: `https://sqs.local/${name}` },
+    heartbeatSeconds: 60,
+  };
+  return { name, catalog, deps };
+}
+
+async function createBatch(tasks: Task[], options: { maxAttempts?: number; failFast?: boolean } = {}) {
+  const batchId = uniqueId();
+  const { batch, tasks: stored } = batchOf(batchId, tasks, options);
+  await store.createBatch(batch, stored);
+  return batchId;
+}
+
+describe('route', () => {
+  it('spawns an agent when every agent of the role is at capacity and the role allows more', async () => {
+    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 3 });
+    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, reserved: 1 }));
+    const batchId = await createBatch([{ id: 't', description: 'write an endpoint', role: name }]);
+
+    const output = await routeTask(deps, { batchId, taskId: 't' });
+
+    expect(output).toMatchObject({ decision: 'DISPATCH', agentId: `${name}-2`, attempt: 1, role: name });
+    const task = await store.getTask(batchId, 't');
+    expect(task?.decision).toMatchObject({ agentId: `${name}-2`, spawned: true });
+    expect(task?.decision?.rejected).toContainEqual({ agentId: `${name}-1`, reason: 'at capacity' });
+    expect(task).toMatchObject({ status: 'RUNNING', attemptCount: 1, startedAt: clock.now() });
+    expect((await agents.get(`${name}-2`))?.reserved).toBe(1);
+  });
+
+  it('asks the task to wait when every agent is busy and the role is at its maximum', async () => {
+    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
+    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, reserved: 1 }));
+    const batchId = await createBatch([{ id: 't', description: 'write an endpoint', role: name }]);
+
+    const output = await routeTask(deps, { batchId, taskId: 't' });
+
+    expect(output).toEqual({ decision: 'WAIT', waitSeconds: CAPACITY_WAIT_SECONDS });
+    expect(await agents.list(name)).toHaveLength(1);
+    expect((await store.getTask(batchId, 't'))?.attemptCount).toBe(0);
+  });
+
+  it('routes a retry away from the agent that failed the task', async () => {
+    const { name, deps } = isolatedRole({ capacity: 2, maxAgents: 2 });
+    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name }));
+    await agents.put(agentOf('python_backend_coder', `${name}-2`, { role: name }));
+    const batchId = await createBatch([{ id: 't', description: 'write an endpoint', role: name }]);
+    const first = await routeTask(deps, { batchId, taskId: 't' });
+    expect(first).toMatchObject({ decision: 'DISPATCH', agentId: `${name}-1` });
+    await recordAttempt(
+      { store, agents, clock },
+      {
+        batchId,
+        taskId: 't',
+        agentId: `${name}-1`,
+        attempt: 1,
+        error: { Error: 'TaskFailed', Cause: 'boom' },
+      },
+    );
+
+    const second = await routeTask(deps, { batchId, taskId: 't' });
+
+    expect(second).toMatchObject({ decision: 'DISPATCH', agentId: `${name}-2`, attempt: 2 });
+    expect((await store.getTask(batchId, 't'))?.decision?.rejected).toContainEqual({
+      agentId: `${name}-1`,
+      reason: 'failed this task before',
+    });
+  });
+
+  it('routes a SQL task without a role to the database designer and stores why', async () => {
+    const deps: RouteDeps = {
+      store,
+      agents,
+      catalog,
+      clock,
+      roleQueueUrls: { database_designer: 'https://sqs.local/database_designer' },
+      heartbeatSeconds: 60,
+    };
+    const batchId = await createBatch([
+      { id: 't', description: 'Design the PostgreSQL schema and SQL migrations for the orders table' },
+    ]);
+
+    const output = await routeTask(deps, { batchId, taskId: 't' });
+
+    expect(output).toMatchObject({ decision: 'DISPATCH', role: 'database_designer' });
+    const task = await store.getTask(batchId, 't');
+    expect(task?.requirements?.roleCandidates[0]?.role).toBe('database_designer');
+    expect(task?.decision?.candidates.length).toBeGreaterThan(0);
+  });
+
+  it('stops routing a task of a cancelled batch', async () => {
+    const { name, deps } = isolatedRole();
+    const batchId = await createBatch([{ id: 't', description: 'x', role: name }]);
+    await store.updateBatch(batchId, { cancelRequested: true });
+
+    expect(await routeTask(deps, { batchId, taskId: 't' })).toMatchObject({ decision: 'STOP' });
+  });
+});
+
+describe('record attempt', () => {
+  it('allows a retry until maxAttempts, then refuses with the last error', async () => {
+    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 2 });
+    const batchId = await createBatch([{ id: 't', description: 'x', role: name }], { maxAttempts: 2 });
+    const error = { Error: 'States.HeartbeatTimeout' };
+
+    const route1 = await routeTask(deps, { batchId, taskId: 't' });
+    const first = await recordAttempt(
+      { store, agents, clock },
+      { batchId, taskId: 't', agentId: `${name}-1`, attempt: 1, error },
+    );
+    const route2 = await routeTask(deps, { batchId, taskId: 't' });
+    const second = await recordAttempt(
+      { store, agents, clock },
+      { batchId, taskId: 't', agentId: `${name}-2`, attempt: 2, error },
+    );
+
+    expect([route1.decision, route2.decision]).toEqual(['DISPATCH', 'DISPATCH']);
+    expect(first).toEqual({ retry: true });
+    expect(second.retry).toBe(false);
+    expect(second.reason).toContain('States.HeartbeatTimeout');
+    const task = await store.getTask(batchId, 't');
+    expect(task?.attempts.map((a) => a.status)).toEqual(['TIMED_OUT', 'TIMED_OUT']);
+    expect(await agents.get(`${name}-1`)).toMatchObject({ reserved: 0, failures: 1 });
+  });
+});
+
+describe('complete', () => {
+  it('releases each dependent exactly once when Complete is repeated', async () => {
+    const batchId = await createBatch([
+      { id: 'a', description: 'x' },
+      { id: 'b', description: 'y' },
+      { id: 'c', description: 'z', dependsOn: ['a', 'b'] },
+    ]);
+    const { answers, callbacks } = recordingCallbacks();
+    await gateTask({ store, callbacks }, { batchId, taskId: 'c', taskToken: 'gate-c' });
+    const deps = { store, agents, callbacks, clock };
+
+    await completeTask(deps, { batchId, taskId: 'a', outcome: 'SUCCEEDED' });
+    const repeated = await completeTask(deps, { batchId, taskId: 'a', outcome: 'SUCCEEDED' });
+
+    expect(repeated.transitioned).toBe(false);
+    expect((await store.getTask(batchId, 'c'))?.pendingDeps).toBe(1);
+    expect(answers).toEqual([]);
+    await completeTask(deps, { batchId, taskId: 'b', outcome: 'SUCCEEDED' });
+    expect(answers).toEqual([{ token: 'gate-c', output: { proceed: true, failedDeps: 0 } }]);
+  });
+
+  it('counts the agent success once and frees its slot', async () => {
+    const { name, deps } = isolatedRole();
+    const batchId = await createBatch([{ id: 't', description: 'x', role: name }]);
+    const route = await routeTask(deps, { batchId, taskId: 't' });
+    const agentId = route.decision === 'DISPATCH' ? route.agentId : '';
+    const { callbacks } = recordingCallbacks();
+
+    for (let i = 0; i < 2; i++) {
+      await completeTask(
+        { store, agents, callbacks, clock },
+        { batchId, taskId: 't', outcome: 'SUCCEEDED', agentId, attempt: 1 },
+      );
+    }
+
+    expect(await agents.get(agentId)).toMatchObject({ reserved: 0, attempts: 1, successes: 1 });
+  });
+
+  it('wakes a dependent with proceed=false when its dependency failed, and says why it was skipped', async () => {
+    const batchId = await createBatch([
+      { id: 'a', description: 'x' },
+      { id: 'b', description: 'y', dependsOn: ['a'] },
+    ]);
+    const { answers, callbacks } = recordingCallbacks();
+    const deps = { store, agents, callbacks, clock };
+    await gateTask({ store, callbacks }, { batchId, taskId: 'b', taskToken: 'gate-b' });
+
+    await completeTask(deps, { batchId, taskId: 'a', outcome: 'FAILED' });
+    await completeTask(deps, { batchId, taskId: 'b', outcome: 'SKIPPED' });
+
+    expect(answers[0]?.output).toMatchObject({ proceed: false, failedDeps: 1 });
+    expect(await store.getTask(batchId, 'b')).toMatchObject({ status: 'SKIPPED' });
+    expect((await store.getTask(batchId, 'b'))?.reason).toContain('a (FAILED)');
+  });
+
+  it('cancels tasks not started yet when a task fails under failFast', async () => {
+    const batchId = await createBatch(
+      [
+        { id: 'a', description: 'x' },
+        { id: 'b', description: 'y' },
+        { id: 'c', description: 'z', dependsOn: ['b'] },
+      ],
+      { failFast: true },
+    );
+    const { answers, callbacks } = recordingCallbacks();
+    await gateTask({ store, callbacks }, { batchId, taskId: 'c', taskToken: 'gate-c' });
+
+    await completeTask({ store, agents, callbacks, clock }, { batchId, taskId: 'a', outcome: 'FAILED' });
+
+    const tasks = await store.listTasks(batchId);
+    expect(tasks.map((t) => t.status)).toEqual(['FAILED', 'CANCELLED', 'CANCELLED']);
+    expect(answers.filter((a) => a.token === 'gate-c')).toHaveLength(1);
+    expect(answers.find((a) => a.token === 'gate-c')?.output).toMatchObject({ proceed: false });
+  });
+});
+
+describe('finalize', () => {
+  async function finalStatus(outcomes: ('SUCCEEDED' | 'FAILED' | 'SKIPPED')[], cancel = false) {
+    const batchId = await createBatch(outcomes.map((_, i) => ({ id: `t${i}`, description: 'x' })));
+    for (const [i, outcome] of outcomes.entries())
+      await store.setTaskStatus(batchId, `t${i}`, outcome, { at: 5 });
+    if (cancel) await store.updateBatch(batchId, { cancelRequested: true });
+    const result = await finalizeBatch({ store, clock }, { batchId });
+    expect((await store.getBatch(batchId))?.status).toBe(result.status);
+    return result;
+  }
+
+  it('reports SUCCEEDED when every task succeeded', async () => {
+    expect((await finalStatus(['SUCCEEDED', 'SUCCEEDED'])).status).toBe('SUCCEEDED');
+  });
+
+  it('reports PARTIAL when some tasks succeeded', async () => {
+    expect((await finalStatus(['SUCCEEDED', 'FAILED', 'SKIPPED'])).status).toBe('PARTIAL');
+  });
+
+  it('reports FAILED when no task succeeded', async () => {
+    expect((await finalStatus(['FAILED', 'SKIPPED'])).status).toBe('FAILED');
+  });
+
+  it('reports CANCELLED for a cancelled batch', async () => {
+    expect((await finalStatus(['SUCCEEDED'], true)).status).toBe('CANCELLED');
+  });
+
+  it('lists tasks in submission order with the makespan', async () => {
+    const result = await finalStatus(['SUCCEEDED', 'FAILED']);
+
+    expect(result.tasks.map((t) => t.id)).toEqual(['t0', 't1']);
+    expect(result.makespanMs).toBe(clock.now() - 1);
+  });
+});
+
+describe('cancel and redrive', () => {
+  it('cancels unfinished tasks, frees their agents, stops the execution, and redrives them after', async () => {
+    const { name, deps } = isolatedRole();
+    const batchId = await createBatch([
+      { id: 'a', description: 'x', role: name },
+      { id: 'b', description: 'y', role: name, dependsOn: ['a'] },
+    ]);
+    await store.updateBatch(batchId, { executionArn: 'arn:exec' });
+    const route = await routeTask(deps, { batchId, taskId: 'a' });
+    const { orchestrator, started, stopped } = recordingOrchestrator();
+
+    await expect(redriveBatch({ store, orchestrator }, batchId)).rejects.toBeInstanceOf(ConflictError);
+    const cancelled = await cancelBatch({ store, agents, orchestrator, clock }, batchId);
+
+    expect(cancelled.status).toBe('CANCELLED');
+    expect(cancelled.tasks.map((t) => t.status)).toEqual(['CANCELLED', 'CANCELLED']);
+    expect(stopped).toEqual(['arn:exec']);
+    expect((await agents.get(route.decision === 'DISPATCH' ? route.agentId : ''))?.reserved).toBe(0);
+
+    const redriven = await redriveBatch({ store, orchestrator }, batchId);
+
+    expect(redriven.executionName).toBe(`${batchId}-redrive-1`);
+    expect(started[0]?.input.items).toEqual([
+      { taskId: 'a', hasDeps: false },
+      { taskId: 'b', hasDeps: true },
+    ]);
+    expect(await store.getTask(batchId, 'b')).toMatchObject({
+      status: 'PENDING',
+      pendingDeps: 1,
+      failedDeps: 0,
+    });
+    expect((await store.getBatch(batchId))?.status).toBe('RUNNING');
+  });
+});
+
+describe('scaler', () => {
+  it('terminates idle agents above the role minimum and keeps busy ones', async () => {
+    const { name, catalog } = isolatedRole({ maxAgents: 5 });
+    const role = catalog.get(name);
+    const idleTtlMs = (role?.defaults.idleTtlSeconds ?? 0) * 1000;
+    const longAgo = clock.now() - idleTtlMs - 1;
+    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, lastActiveAt: longAgo }));
+    await agents.put(agentOf('python_backend_coder', `${name}-2`, { role: name, lastActiveAt: longAgo - 1 }));
+    await agents.put(
+      agentOf('python_backend_coder', `${name}-3`, { role: name, lastActiveAt: longAgo, reserved: 1 }),
+    );
+    const onlyThisRole = new Map([[name, role]]) as typeof catalog;
+
+    const result = await scaleAgents({ agents, catalog: onlyThisRole, clock });
+
+    // minAgents is 1: of three live agents two may go, but the busy one stays.
+    expect(result.terminated.sort()).toEqual([`${name}-1`, `${name}-2`]);
+    expect((await agents.get(`${name}-3`))?.status).not.toBe('terminated');
+  });
+});

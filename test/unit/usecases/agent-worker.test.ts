@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { createExecutor } from '../../../shared/adapters/executors';
+import type { AgentRegistry, Callbacks, StoredTask, TaskStore } from '../../../shared/ports';
+import { runDispatch } from '../../../shared/usecases/agent-worker';
+import { agentOf, batchOf, catalog } from '../../support/fixtures';
+
+function running(simulate: Record<string, unknown>): StoredTask {
+  const [task] = batchOf('b', [{ id: 't', description: 'x', input: { simulate } }]).tasks;
+  if (!task) throw new Error('no task');
+  return {
+    ...task,
+    status: 'RUNNING',
+    role: 'python_backend_coder',
+    attemptCount: 1,
+    attempts: [{ agentId: 'python_backend_coder-1', status: 'RUNNING', startedAt: 0 }],
+  };
+}
+
+/** Only what the worker touches. */
+function fakes(task: StoredTask, alive: () => boolean) {
+  const calls = { succeed: 0, fail: 0, heartbeat: 0, finished: 0 };
+  const store = {
+    claimAttempt: async () => true,
+    getTask: async () => task,
+    finishAttempt: async () => {
+      calls.finished++;
+      return true;
+    },
+  } as unknown as TaskStore;
+  const agents = {
+    get: async () => agentOf('python_backend_coder', 'python_backend_coder-1'),
+  } as unknown as AgentRegistry;
+  const callbacks: Callbacks = {
+    succeed: async () => {
+      calls.succeed++;
+      return true;
+    },
+    fail: async () => {
+      calls.fail++;
+      return true;
+    },
+    heartbeat: async () => {
+      calls.heartbeat++;
+      return alive();
+    },
+  };
+  return { calls, store, agents, callbacks };
+}
+
+const message = {
+  batchId: 'b',
+  taskId: 't',
+  agentId: 'python_backend_coder-1',
+  attempt: 1,
+  taskToken: 'tok',
+};
+
+describe('runDispatch', () => {
+  it('aborts the executor and answers nothing when a heartbeat is refused', async () => {
+    const { calls, store, agents, callbacks } = fakes(running({ durationMs: 60_000 }), () => false);
+
+    const outcome = await runDispatch(
+      {
+        store,
+        agents,
+        callbacks,
+        catalog,
+        clock: { now: () => 0 },
+        executorFor: createExecutor,
+        heartbeatSeconds: 1,
+      },
+      message,
+    );
+
+    expect(outcome.kind).toBe('aborted');
+    expect(calls.heartbeat).toBeGreaterThanOrEqual(1);
+    expect([calls.succeed, calls.fail, calls.finished]).toEqual([0, 0, 0]);
+  });
+
+  it('keeps heartbeating while the executor works and then succeeds', async () => {
+    const { calls, store, agents, callbacks } = fakes(running({ durationMs: 800 }), () => true);
+
+    const outcome = await runDispatch(
+      {
+        store,
+        agents,
+        callbacks,
+        catalog,
+        clock: { now: () => 0 },
+        executorFor: createExecutor,
+        heartbeatSeconds: 1,
+      },
+      message,
+    );
+
+    expect(outcome.kind).toBe('succeeded');
+    expect(calls.heartbeat).toBeGreaterThanOrEqual(2);
+    expect([calls.succeed, calls.finished]).toEqual([1, 1]);
+  });
+});

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import type { ConnectionNotifier, SubscriptionStore } from '../../../shared/ports';
+import { notifySubscribers, progressFromImages } from '../../../shared/usecases/notify';
+
+function fakeSubscriptions(initial: Record<string, string[]>) {
+  const subs = new Map(Object.entries(initial).map(([batch, conns]) => [batch, new Set(conns)]));
+  const store: SubscriptionStore = {
+    subscribe: async (connectionId, batchId) => {
+      subs.set(batchId, new Set([...(subs.get(batchId) ?? []), connectionId]));
+    },
+    subscribers: async (batchId) => [...(subs.get(batchId) ?? [])],
+    unsubscribe: async (connectionId, batchId) => {
+      subs.get(batchId)?.delete(connectionId);
+    },
+    unsubscribeAll: async (connectionId) => {
+      for (const set of subs.values()) set.delete(connectionId);
+    },
+  };
+  return { subs, store };
+}
+
+describe('progressFromImages', () => {
+  it('reports a task whose status changed', () => {
+    const message = progressFromImages(
+      { type: 'task', batchId: 'b', taskId: 't', status: 'RUNNING', attemptCount: 1, agentId: 'a-1' },
+      { type: 'task', batchId: 'b', taskId: 't', status: 'READY', attemptCount: 0 },
+    );
+
+    expect(message).toEqual({
+      type: 'task',
+      batchId: 'b',
+      taskId: 't',
+      status: 'RUNNING',
+      agentId: 'a-1',
+      attempt: 1,
+    });
+  });
+
+  it('stays quiet when only bookkeeping changed (a gate token, a claim)', () => {
+    const before = { type: 'task', batchId: 'b', taskId: 't', status: 'PENDING', attemptCount: 0 };
+
+    expect(progressFromImages({ ...before, gateToken: 'tok' }, before)).toBeUndefined();
+  });
+
+  it('reports a finished batch and ignores subscription items', () => {
+    expect(
+      progressFromImages(
+        { type: 'batch', batchId: 'b', status: 'PARTIAL', makespanMs: 9 },
+        { type: 'batch', status: 'RUNNING' },
+      ),
+    ).toEqual({ type: 'batch', batchId: 'b', status: 'PARTIAL', makespanMs: 9 });
+    expect(progressFromImages({ type: 'subscription', batchId: 'b' }, undefined)).toBeUndefined();
+  });
+});
+
+describe('notifySubscribers', () => {
+  it('posts to every subscriber of the batch and forgets connections that are gone', async () => {
+    const { subs, store } = fakeSubscriptions({ b1: ['c1', 'c2'], b2: ['c3'] });
+    const posted: string[] = [];
+    const notifier: ConnectionNotifier = {
+      post: async (connectionId) => {
+        if (connectionId === 'c2') return false;
+        posted.push(connectionId);
+        return true;
+      },
+    };
+
+    const result = await notifySubscribers({ subscriptions: store, notifier }, [
+      { type: 'batch', batchId: 'b1', status: 'SUCCEEDED' },
+    ]);
+
+    expect(posted).toEqual(['c1']);
+    expect(result).toEqual({ delivered: 1, gone: 1 });
+    expect([...(subs.get('b1') ?? [])]).toEqual(['c1']);
+  });
+});
