@@ -46,6 +46,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   run: {
     args: 'FILE [--json] [--executor NAME] [--concurrency N]',
     summary: 'run a batch on the embedded local runtime, with live progress on a terminal',
+    load: () => import('./commands/run'),
   },
   serve: {
     args: '[--port N]',

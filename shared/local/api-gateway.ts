@@ -1,0 +1,106 @@
+/**
+ * The REST API of the deployed stack, served in-process: an HTTP request becomes the API Gateway proxy
+ * event the deployed handler would receive (REST API, proxy integration), and its result becomes the
+ * response. Used by `meta-agent serve` and `meta-agent run`, so both go through the deployed handlers.
+ */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+
+/** Method, path template and handler of every REST route (the stack's API construct builds the same). */
+export interface ApiRoute {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Resource path with `{param}` segments, as API Gateway writes it. */
+  readonly path: string;
+  readonly handler: string;
+}
+
+export interface LocalHttpRequest {
+  method: string;
+  /** Path without the query string, e.g. `/batches/b-1`. */
+  path: string;
+  headers?: Record<string, string | undefined>;
+  body?: string | null;
+  query?: Record<string, string>;
+}
+
+export interface LocalHttpResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The route and path parameters a request matches, or why it matches none (404 / 405). */
+export function matchRoute<R extends ApiRoute>(
+  routes: readonly R[],
+  method: string,
+  path: string,
+): { route: R; pathParameters: Record<string, string> } | { error: 404 | 405 } {
+  const segments = path.split('/').filter((s) => s !== '');
+  let pathMatched = false;
+  for (const route of routes) {
+    const template = route.path.split('/').filter((s) => s !== '');
+    if (template.length !== segments.length) continue;
+    const pathParameters: Record<string, string> = {};
+    const matches = template.every((part, i) => {
+      const segment = segments[i] ?? '';
+      if (part.startsWith('{') && part.endsWith('}')) {
+        pathParameters[part.slice(1, -1)] = decodeURIComponent(segment);
+        return segment !== '';
+      }
+      return part === segment;
+    });
+    if (!matches) continue;
+    pathMatched = true;
+    if (route.method === method.toUpperCase()) return { route, pathParameters };
+  }
+  return { error: pathMatched ? 405 : 404 };
+}
+
+/** The proxy event API Gateway (REST, proxy integration) would send for this request. */
+export function toProxyEvent(
+  request: LocalHttpRequest,
+  route: ApiRoute,
+  pathParameters: Record<string, string>,
+  host: string,
+  requestId: string,
+): APIGatewayProxyEvent {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers ?? {}))
+    if (value !== undefined) headers[name] = value;
+  const method = request.method.toUpperCase();
+  return {
+    httpMethod: method,
+    path: request.path,
+    resource: route.path,
+    body: request.body ?? null,
+    headers: { host, ...headers },
+    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
+    isBase64Encoded: false,
+    pathParameters: Object.keys(pathParameters).length > 0 ? pathParameters : null,
+    queryStringParameters: request.query && Object.keys(request.query).length > 0 ? request.query : null,
+    multiValueQueryStringParameters: null,
+    stageVariables: null,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      authorizer: null,
+      protocol: 'HTTP/1.1',
+      httpMethod: method,
+      identity: { sourceIp: '127.0.0.1' } as APIGatewayProxyEvent['requestContext']['identity'],
+      path: request.path,
+      stage: 'local',
+      requestId,
+      requestTimeEpoch: Date.now(),
+      resourceId: route.path,
+      resourcePath: route.path,
+      domainName: host,
+    },
+  };
+}
+
+/** A handler's proxy result as an HTTP response. */
+export function fromProxyResult(result: APIGatewayProxyResult): LocalHttpResponse {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(result.headers ?? {}))
+    headers[name.toLowerCase()] = String(value);
+  return { statusCode: result.statusCode, headers, body: result.body };
+}

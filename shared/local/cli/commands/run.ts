@@ -1,0 +1,143 @@
+/**
+ * `meta-agent run FILE [--json] [--executor NAME] [--concurrency N] [--config FILE]`: runs a batch on the
+ * embedded local runtime (the deployed state machine and handlers against loopback emulators), with live
+ * progress on a terminal, then a summary table. Ctrl-C cancels the batch cleanly.
+ *
+ * Exit codes: 0 every task succeeded, 1 some task failed, was skipped or cancelled, 2 bad input or
+ * configuration (the batch is validated before anything starts).
+ */
+import { parseArgs } from 'node:util';
+import { resolveRoles } from '../../../domain/roles';
+import { type ExecutorName, ExecutorNameSchema } from '../../../domain/schemas';
+import { ApiRequestError, EmbeddedSystem } from '../../system';
+import { CliUsageError } from '../errors';
+import { type CliIO, type Command, ExitCode } from '../io';
+import { loadBatchFile, loadConfigFile } from '../load';
+import { formatSummaryTable, ProgressReporter } from '../progress';
+
+export const USAGE = 'run FILE [--json] [--executor NAME] [--concurrency N] [--config FILE]';
+
+const HELP = `Usage: meta-agent ${USAGE}
+
+Runs the batch in FILE on the embedded local runtime: the same state machine and handlers as the AWS
+deployment, against in-process emulators (DynamoDB, SQS, Step Functions) on 127.0.0.1. Nothing leaves
+the machine unless a real executor is chosen.
+
+Options:
+  --json             print the result report (the API's GET /batches/{id} JSON) on stdout, nothing else
+  --executor NAME    simulated (default: no model is called, outputs are labelled simulated),
+                     bedrock, anthropic, openai or http (credentials: see the README)
+  --concurrency N    maximum concurrency of every role queue (default: each role's own)
+  --config FILE      JSON file { "roles": [...] } adding or overriding roles
+  -h, --help         show this help
+
+Exit codes: 0 every task succeeded, 1 some task failed, was skipped or cancelled, 2 bad input or
+configuration (nothing was run). Ctrl-C cancels the batch; a second Ctrl-C quits at once.
+`;
+
+/** Highest --concurrency accepted (Lambda's MaximumConcurrency ceiling). */
+const MAX_CONCURRENCY = 1000;
+
+function parseConcurrency(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > MAX_CONCURRENCY) {
+    throw new CliUsageError(
+      `--concurrency must be a whole number from 1 to ${MAX_CONCURRENCY}, got "${text}"`,
+      USAGE,
+    );
+  }
+  return value;
+}
+
+function parseExecutor(text: string | undefined): ExecutorName | undefined {
+  if (text === undefined) return undefined;
+  const parsed = ExecutorNameSchema.safeParse(text);
+  if (!parsed.success) {
+    throw new CliUsageError(
+      `--executor must be one of ${ExecutorNameSchema.options.join(', ')}, got "${text}"`,
+      USAGE,
+    );
+  }
+  return parsed.data;
+}
+
+/** Ctrl-C handling: the first cancels the batch, the second exits at once. */
+function onInterrupt(first: () => void): () => void {
+  let count = 0;
+  const listener = () => {
+    count++;
+    if (count === 1) first();
+    else process.exit(130);
+  };
+  process.on('SIGINT', listener);
+  return () => process.off('SIGINT', listener);
+}
+
+export const command: Command = async (argv, io: CliIO) => {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      executor: { type: 'string' },
+      concurrency: { type: 'string' },
+      config: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    io.stdout(HELP);
+    return ExitCode.Ok;
+  }
+  const file = positionals[0];
+  if (!file || positionals.length > 1) throw new CliUsageError('expected one FILE', USAGE);
+  const executor = parseExecutor(values.executor);
+  const concurrency = parseConcurrency(values.concurrency);
+  const config = await loadConfigFile(values.config, io);
+  const catalog = resolveRoles(config.roles ?? []);
+  // Validate before anything starts: bad input never starts work.
+  const batch = await loadBatchFile(file, io, new Set(catalog.keys()));
+
+  const executorLabel = executor ?? 'simulated';
+  if (executorLabel === 'simulated') {
+    io.stderr('meta-agent: executor "simulated": no model is called; every output is labelled simulated.\n');
+  } else {
+    io.stderr(`meta-agent: executor "${executorLabel}": tasks call the real provider.\n`);
+  }
+
+  const system = await EmbeddedSystem.start({
+    ...(config.roles ? { roles: config.roles } : {}),
+    ...(executor ? { executor } : {}),
+    ...(concurrency === undefined ? {} : { concurrency }),
+  });
+  let stopInterrupt: (() => void) | undefined;
+  const progress = values.json ? undefined : new ProgressReporter(io, batch.tasks.length, 'tasks');
+  try {
+    let submitted: { batchId: string };
+    try {
+      submitted = await system.submit(batch);
+    } catch (error) {
+      if (error instanceof ApiRequestError && error.statusCode === 400) {
+        const body = error.body as { issues?: { path: string; message: string }[]; error?: string };
+        for (const issue of body.issues ?? []) io.stderr(`${issue.path}: ${issue.message}\n`);
+        if (!body.issues) io.stderr(`${body.error ?? 'bad input'}\n`);
+        return ExitCode.BadInput;
+      }
+      throw error;
+    }
+    stopInterrupt = onInterrupt(() => {
+      io.stderr('\nmeta-agent: cancelling the batch (Ctrl-C again to quit at once)\n');
+      void system.cancel(submitted.batchId).catch(() => undefined);
+    });
+    const result = await system.waitForBatch(submitted.batchId, (snapshot) => progress?.update(snapshot));
+    progress?.stop();
+    if (values.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+    else io.stdout(`\n${formatSummaryTable(result)}`);
+    return result.tasks.every((t) => t.status === 'SUCCEEDED') ? ExitCode.Ok : ExitCode.TasksFailed;
+  } finally {
+    progress?.stop();
+    stopInterrupt?.();
+    await system.stop();
+  }
+};

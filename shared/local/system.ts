@@ -1,0 +1,278 @@
+/**
+ * The embedded system: the deployed state machine (synthesized from the CDK construct) and the deployed
+ * handlers on the embedded runtime (dynalite, fauxqs, loopback Step Functions), plus the REST API routes
+ * and the scheduled scaler, in one process. `meta-agent run` and `meta-agent serve` are built on it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import { synthesizeLocalDefinition } from '../../infra/local-definition';
+import { API_ROUTES } from '../api-routes';
+import { EnvVar } from '../config';
+import { type RoleCatalog, resolveRoles } from '../domain/roles';
+import { type BatchResult, BatchResultSchema, type ExecutorName } from '../domain/schemas';
+import {
+  fromProxyResult,
+  type LocalHttpRequest,
+  type LocalHttpResponse,
+  matchRoute,
+  toProxyEvent,
+} from './api-gateway';
+import { type AslDefinition, type LambdaHandler, LocalRuntime, makeLambdaContext } from './runtime';
+
+/** Every handler of functions/ the embedded system serves. */
+export const LOCAL_HANDLERS = [
+  'gate',
+  'route',
+  'record-attempt',
+  'complete',
+  'finalize',
+  'agent-worker',
+  'submit',
+  'status',
+  'cancel',
+  'redrive',
+  'agents-api',
+  'scaler',
+] as const;
+/** Handlers of the WebSocket progress stream: loaded only when a management endpoint is given. */
+export const PROGRESS_HANDLERS = ['websocket', 'notifier'] as const;
+export type LocalHandlerName = (typeof LOCAL_HANDLERS)[number] | (typeof PROGRESS_HANDLERS)[number];
+
+/**
+ * Heartbeat interval of the Dispatch state locally: short, so a crashed worker is noticed within seconds
+ * rather than the deployed minute. Workers beat at a third of it.
+ */
+export const LOCAL_HEARTBEAT_SECONDS = 5;
+/** Wait states (waiting for capacity) run 20x faster locally: 2 s becomes 100 ms. */
+export const LOCAL_WAIT_SCALE = 0.05;
+/** How often the scaler runs locally (its EventBridge schedule on AWS is one minute). */
+export const LOCAL_SCALER_INTERVAL_MS = 5_000;
+/** How often waitForBatch polls the status route. */
+export const STATUS_POLL_MS = 100;
+
+export interface EmbeddedSystemOptions {
+  /** Role overrides and additions (the `roles` of a config file), merged over the built-in catalog. */
+  readonly roles?: readonly unknown[];
+  /** Executor for every role (default: each role's own, `simulated` for the built-ins). */
+  readonly executor?: ExecutorName;
+  /** Maximum concurrency of every role queue (the event source's MaximumConcurrency). */
+  readonly concurrency?: number;
+  readonly heartbeatSeconds?: number;
+  readonly waitScale?: number;
+  /** 0 disables the scheduled scaler. */
+  readonly scalerIntervalMs?: number;
+  /** Powertools log level of the handlers (their logs go to stdout): SILENT unless asked. */
+  readonly logLevel?: string;
+  /** More environment for the handlers. */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * The API Gateway management endpoint the notifier posts progress to (`meta-agent serve` runs one);
+   * without it the WebSocket handlers are not loaded.
+   */
+  readonly websocketEndpoint?: string;
+}
+
+/** A non-2xx answer of the local REST API, with the body the handler returned. */
+export class ApiRequestError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly body: unknown,
+  ) {
+    super(`API answered ${statusCode}: ${typeof body === 'string' ? body : JSON.stringify(body)}`);
+    this.name = 'ApiRequestError';
+  }
+}
+
+type Overrides = Record<
+  string,
+  Record<string, unknown> & { name: string; defaults?: Record<string, unknown> }
+>;
+
+/**
+ * The role overrides the handlers read from ROLES_CONFIG: the user's, with the executor and concurrency
+ * options folded into every role (one entry per role name, as resolveRoles requires).
+ */
+export function roleOverrides(options: EmbeddedSystemOptions, catalog: RoleCatalog): unknown[] {
+  const byName: Overrides = {};
+  for (const raw of options.roles ?? []) {
+    const entry = raw as Overrides[string];
+    byName[entry.name] = { ...entry };
+  }
+  const defaults: Record<string, unknown> = {};
+  if (options.executor !== undefined) defaults.executor = { name: options.executor };
+  // Lambda's MaximumConcurrency is at least 2; a lower local limit applies to the pollers only.
+  if (options.concurrency !== undefined && options.concurrency >= 2)
+    defaults.queueConcurrency = options.concurrency;
+  if (Object.keys(defaults).length > 0) {
+    for (const name of catalog.keys()) {
+      const entry = byName[name] ?? { name };
+      byName[name] = { ...entry, defaults: { ...(entry.defaults ?? {}), ...defaults } };
+    }
+  }
+  return Object.values(byName);
+}
+
+export class EmbeddedSystem {
+  readonly #handlers: Record<string, LambdaHandler>;
+  #scaler: NodeJS.Timeout | undefined;
+  #scaling = false;
+  #stopped = false;
+
+  private constructor(
+    readonly runtime: LocalRuntime,
+    readonly catalog: RoleCatalog,
+    handlers: Record<string, LambdaHandler>,
+  ) {
+    this.#handlers = handlers;
+  }
+
+  /**
+   * Starts the emulators and the runtime with the synthesized definition and every handler.
+   * Throws RoleConfigError for a bad role configuration before anything starts.
+   */
+  static async start(options: EmbeddedSystemOptions = {}): Promise<EmbeddedSystem> {
+    const userCatalog = resolveRoles(options.roles ?? []);
+    const overrides = roleOverrides(options, userCatalog);
+    const catalog = resolveRoles(overrides);
+    const { definition, taskStates } = synthesizeLocalDefinition({ rolesConfig: overrides });
+    const handlers: Record<string, LambdaHandler> = {};
+    const concurrency =
+      options.concurrency === undefined
+        ? undefined
+        : Object.fromEntries([...catalog.keys()].map((name) => [name, options.concurrency as number]));
+    const runtime = await LocalRuntime.start({
+      definition: definition as unknown as AslDefinition,
+      taskStates,
+      roles: catalog,
+      ...(concurrency ? { concurrency } : {}),
+      waitScale: options.waitScale ?? LOCAL_WAIT_SCALE,
+      handlers: async () => {
+        // Imported only now: handler modules read the environment the runtime has just set.
+        for (const name of LOCAL_HANDLERS)
+          handlers[name] = (await import(`../../functions/${name}.ts`)).handler;
+        return handlers;
+      },
+      agentHandler: 'agent-worker',
+      env: {
+        [EnvVar.RolesConfig]: JSON.stringify(overrides),
+        [EnvVar.HeartbeatSeconds]: String(options.heartbeatSeconds ?? LOCAL_HEARTBEAT_SECONDS),
+        POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'SILENT',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        POWERTOOLS_TRACE_ENABLED: 'false',
+        ...(options.websocketEndpoint ? { [EnvVar.WebSocketEndpoint]: options.websocketEndpoint } : {}),
+        ...options.env,
+      },
+    });
+    const system = new EmbeddedSystem(runtime, catalog, handlers);
+    const interval = options.scalerIntervalMs ?? LOCAL_SCALER_INTERVAL_MS;
+    if (interval > 0) {
+      system.#scaler = setInterval(() => void system.runScaler(), interval);
+      system.#scaler.unref();
+    }
+    return system;
+  }
+
+  /** The handler named `name` (functions/<name>.ts), as loaded by the runtime. */
+  handler(name: LocalHandlerName): LambdaHandler {
+    const handler = this.#handlers[name];
+    if (!handler) throw new Error(`handler ${name} is not loaded`);
+    return handler;
+  }
+
+  /** Invokes handler `name` as Lambda would, with a fresh context. */
+  invoke(name: LocalHandlerName, event: unknown): Promise<unknown> {
+    return this.handler(name)(event, makeLambdaContext(name));
+  }
+
+  /** One scaler pass, as its schedule would trigger it; overlapping passes are skipped. */
+  async runScaler(): Promise<void> {
+    if (this.#scaling || this.#stopped) return;
+    this.#scaling = true;
+    try {
+      await this.invoke('scaler', { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} });
+    } catch {
+      // The deployed schedule retries on its next tick; so does this one.
+    } finally {
+      this.#scaling = false;
+    }
+  }
+
+  /** Serves one REST request through the deployed handler of its route. */
+  async request(request: LocalHttpRequest, host = '127.0.0.1'): Promise<LocalHttpResponse> {
+    const match = matchRoute(API_ROUTES, request.method, request.path);
+    if ('error' in match) {
+      const message =
+        match.error === 404 ? `no route ${request.path}` : `method ${request.method} not allowed`;
+      return {
+        statusCode: match.error,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ error: message }),
+      };
+    }
+    const event = toProxyEvent(request, match.route, match.pathParameters, host, randomUUID());
+    const result = (await this.invoke(match.route.handler, event)) as APIGatewayProxyResult;
+    return fromProxyResult(result);
+  }
+
+  async #json(request: LocalHttpRequest, expected: number[]): Promise<unknown> {
+    const response = await this.request(request);
+    let body: unknown = response.body;
+    try {
+      body = JSON.parse(response.body);
+    } catch {
+      // Not JSON: keep the text for the error.
+    }
+    if (!expected.includes(response.statusCode)) throw new ApiRequestError(response.statusCode, body);
+    return body;
+  }
+
+  /** POST /batches. Throws ApiRequestError (400 with every issue) for bad input. */
+  async submit(batch: unknown, idempotencyKey?: string): Promise<{ batchId: string }> {
+    const body = (await this.#json(
+      {
+        method: 'POST',
+        path: '/batches',
+        headers: {
+          'content-type': 'application/json',
+          ...(idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {}),
+        },
+        body: JSON.stringify(batch),
+      },
+      [202],
+    )) as { batchId: string };
+    return { batchId: body.batchId };
+  }
+
+  /** GET /batches/{id}. */
+  async result(batchId: string): Promise<BatchResult> {
+    const body = await this.#json({ method: 'GET', path: `/batches/${encodeURIComponent(batchId)}` }, [200]);
+    return BatchResultSchema.parse(body);
+  }
+
+  /** DELETE /batches/{id}. */
+  async cancel(batchId: string): Promise<void> {
+    await this.#json({ method: 'DELETE', path: `/batches/${encodeURIComponent(batchId)}` }, [200, 202]);
+  }
+
+  /** Polls the status route until the batch is no longer RUNNING; `onSnapshot` sees every poll. */
+  async waitForBatch(
+    batchId: string,
+    onSnapshot?: (result: BatchResult) => void,
+    pollMs = STATUS_POLL_MS,
+  ): Promise<BatchResult> {
+    for (;;) {
+      const result = await this.result(batchId);
+      onSnapshot?.(result);
+      if (result.status !== 'RUNNING') return result;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
+
+  /** Stops the scaler, the runtime, the emulators; restores the environment. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#scaler) clearInterval(this.#scaler);
+    await this.runtime.stop();
+  }
+}
