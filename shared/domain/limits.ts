@@ -29,3 +29,8 @@ export const MAX_REQUIREMENT_ENTRIES = 32;
 export const MAX_REQUIREMENT_CHARS = 64;
 /** Simulated executor: longest simulated duration a task may ask for (1 hour). */
 export const MAX_SIMULATED_DURATION_MS = 3_600_000;
+/**
+ * Request body of the REST API. Lambda's synchronous invocation payload is capped at 6 MB, so a larger
+ * body could never reach the submit handler on AWS; the local server refuses it with 413 likewise.
+ */
+export const MAX_REQUEST_BODY_BYTES = 6 * 1024 * 1024;

@@ -148,8 +148,8 @@ export class EmbeddedSystem {
       waitScale: options.waitScale ?? LOCAL_WAIT_SCALE,
       handlers: async () => {
         // Imported only now: handler modules read the environment the runtime has just set.
-        for (const name of LOCAL_HANDLERS)
-          handlers[name] = (await import(`../../functions/${name}.ts`)).handler;
+        const names = options.websocketEndpoint ? [...LOCAL_HANDLERS, ...PROGRESS_HANDLERS] : LOCAL_HANDLERS;
+        for (const name of names) handlers[name] = (await import(`../../functions/${name}.ts`)).handler;
         return handlers;
       },
       agentHandler: 'agent-worker',

@@ -51,6 +51,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   serve: {
     args: '[--port N]',
     summary: 'serve the HTTP API and WebSocket progress on localhost',
+    load: () => import('./commands/serve'),
   },
   agents: {
     args: '[--json] [--config FILE]',

@@ -38,7 +38,8 @@ configuration (nothing was run). Ctrl-C cancels the batch; a second Ctrl-C quits
 /** Highest --concurrency accepted (Lambda's MaximumConcurrency ceiling). */
 const MAX_CONCURRENCY = 1000;
 
-function parseConcurrency(text: string | undefined): number | undefined {
+/** Parses --concurrency (shared with serve). */
+export function parseConcurrency(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1 || value > MAX_CONCURRENCY) {
@@ -50,7 +51,8 @@ function parseConcurrency(text: string | undefined): number | undefined {
   return value;
 }
 
-function parseExecutor(text: string | undefined): ExecutorName | undefined {
+/** Parses --executor (shared with serve). */
+export function parseExecutor(text: string | undefined): ExecutorName | undefined {
   if (text === undefined) return undefined;
   const parsed = ExecutorNameSchema.safeParse(text);
   if (!parsed.success) {
