@@ -13,6 +13,14 @@ import type { Role } from '../../shared/domain/schemas';
 import { HandlerFunction } from './handler-function';
 import { acknowledge } from './nag';
 
+/**
+ * Records per agent invocation: one message is one task that may run for minutes with its own heartbeat
+ * and timeout; batching would make tasks share one invocation's timeout and run one after another, and
+ * MaximumConcurrency (concurrent invocations) would no longer equal concurrent tasks. The embedded
+ * runtime's pollers use the same value.
+ */
+export const AGENT_BATCH_SIZE = 1;
+
 /** A message is tried this many times before it moves to the DLQ (a worker crash counts as one). */
 export const MAX_RECEIVE_COUNT = 3;
 /** Lambda's hard maximum timeout. */
@@ -183,11 +191,8 @@ export class RoleWorkers extends Construct {
       removalPolicy: props.removalPolicy,
       environment: { ...props.environment, [EnvVar.AgentRole]: role.name },
     });
-    // batchSize 1: one message is one task that may run for minutes with its own heartbeat and timeout;
-    // batching would make tasks share one invocation's timeout and run one after another, and
-    // MaximumConcurrency (concurrent invocations) would no longer equal concurrent tasks.
     const eventSource = new SqsEventSource(queue, {
-      batchSize: 1,
+      batchSize: AGENT_BATCH_SIZE,
       maxConcurrency: role.defaults.queueConcurrency,
       reportBatchItemFailures: true,
     });

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyResult } from 'aws-lambda';
+import { AGENT_BATCH_SIZE } from '../../infra/constructs/role-workers';
 import { synthesizeLocalDefinition } from '../../infra/local-definition';
 import { API_ROUTES } from '../api-routes';
 import { EnvVar } from '../config';
@@ -134,7 +135,10 @@ export class EmbeddedSystem {
     const userCatalog = resolveRoles(options.roles ?? []);
     const overrides = roleOverrides(options, userCatalog);
     const catalog = resolveRoles(overrides);
-    const { definition, taskStates } = synthesizeLocalDefinition({ rolesConfig: overrides });
+    // The state machine does not depend on executors or concurrency (queues come from the router's answer),
+    // so it is synthesized from the user's roles only; the handlers get every override through ROLES_CONFIG
+    // (locally there is no 4 KB Lambda environment limit to respect).
+    const { definition, taskStates } = synthesizeLocalDefinition({ rolesConfig: options.roles ?? [] });
     const handlers: Record<string, LambdaHandler> = {};
     const concurrency =
       options.concurrency === undefined
@@ -153,6 +157,7 @@ export class EmbeddedSystem {
         return handlers;
       },
       agentHandler: 'agent-worker',
+      batchSize: AGENT_BATCH_SIZE,
       env: {
         [EnvVar.RolesConfig]: JSON.stringify(overrides),
         [EnvVar.HeartbeatSeconds]: String(options.heartbeatSeconds ?? LOCAL_HEARTBEAT_SECONDS),

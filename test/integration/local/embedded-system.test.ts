@@ -1,0 +1,169 @@
+/**
+ * The main job on the real emulators: the synthesized state machine and the deployed handlers run batches
+ * to completion in dependency order, within each role's concurrency limit, without waves.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Batch } from '../../../shared/domain/schemas';
+import { EmbeddedSystem } from '../../../shared/local/system';
+import { dependencyViolations, example } from '../../support/batch-checks';
+
+/** Role queue limit for this suite: low, so the limit is actually reached. */
+const CONCURRENCY = 2;
+/** Short heartbeats so the crash in the failure-recovery example is noticed in about two seconds. */
+const HEARTBEAT_SECONDS = 2;
+
+let system: EmbeddedSystem;
+
+beforeAll(async () => {
+  system = await EmbeddedSystem.start({
+    concurrency: CONCURRENCY,
+    heartbeatSeconds: HEARTBEAT_SECONDS,
+    scalerIntervalMs: 0,
+  });
+});
+
+afterAll(async () => {
+  await system?.stop();
+});
+
+async function run(batch: Batch) {
+  const { batchId } = await system.submit(batch);
+  return system.waitForBatch(batchId);
+}
+
+describe('the embedded system', () => {
+  it.each(['auth-feature.json', 'release-20.json', 'failure-recovery.json'])(
+    'runs examples/%s to completion with every task starting after its dependencies finished',
+    async (file) => {
+      const batch = example(file);
+
+      const result = await run(batch);
+
+      expect(result.status).toBe('SUCCEEDED');
+      expect(result.tasks.map((t) => t.id)).toEqual(batch.tasks.map((t) => t.id));
+      expect(result.tasks.every((t) => t.status === 'SUCCEEDED')).toBe(true);
+      expect(dependencyViolations(batch, result)).toEqual([]);
+      expect(result.makespanMs).toBeGreaterThan(0);
+    },
+  );
+
+  it('recovers every failure mode of the failure-recovery example on another agent', async () => {
+    const result = await run({ ...example('failure-recovery.json'), batchId: 'failure-recovery-again' });
+
+    const attempts = Object.fromEntries(result.tasks.map((t) => [t.id, t.attempts]));
+    expect(attempts.schema?.map((a) => a.status)).toEqual(['FAILED', 'SUCCEEDED']);
+    expect(attempts['ingest-api']?.[0]?.error).toContain('HeartbeatTimeout');
+    expect(attempts.viewer?.[0]?.error).toContain('Timeout');
+    for (const task of result.tasks) {
+      const agents = task.attempts.map((a) => a.agentId);
+      expect(new Set(agents).size).toBe(agents.length);
+    }
+  });
+
+  it('never has more tasks of one role in flight than the role queue allows', async () => {
+    const tasks = Array.from({ length: 10 }, (_, i) => ({
+      id: `endpoint-${i}`,
+      description: `Write the Python FastAPI endpoint number ${i}`,
+      role: 'python_backend_coder',
+      input: { simulate: { durationMs: 200 } },
+    }));
+
+    const result = await run({ batchId: 'concurrency-limit', tasks });
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(system.runtime.pollers.peakInFlight('python_backend_coder')).toBe(CONCURRENCY);
+    for (const role of system.catalog.keys()) {
+      expect(system.runtime.pollers.peakInFlight(role)).toBeLessThanOrEqual(CONCURRENCY);
+    }
+  });
+
+  it('skips the dependents of a failed task, naming the failed dependency, and runs the rest', async () => {
+    const batch: Batch = {
+      batchId: 'skip-dependents',
+      options: { maxAttempts: 2 },
+      tasks: [
+        {
+          id: 'broken',
+          description: 'Design the schema',
+          role: 'database_designer',
+          input: { simulate: { failAttempts: 2 } },
+        },
+        {
+          id: 'uses-broken',
+          description: 'Write the endpoint',
+          role: 'python_backend_coder',
+          dependsOn: ['broken'],
+        },
+        {
+          id: 'transitive',
+          description: 'Document the endpoint',
+          role: 'documentation_writer',
+          dependsOn: ['uses-broken'],
+        },
+        { id: 'independent', description: 'Build the form', role: 'typescript_frontend_agent' },
+      ],
+    };
+
+    const result = await run(batch);
+
+    const byId = Object.fromEntries(result.tasks.map((t) => [t.id, t]));
+    expect(result.status).toBe('PARTIAL');
+    expect(byId.broken?.status).toBe('FAILED');
+    expect(byId.broken?.attempts).toHaveLength(2);
+    expect(byId['uses-broken']?.status).toBe('SKIPPED');
+    expect(byId['uses-broken']?.reason).toContain('broken');
+    expect(byId['uses-broken']?.attempts).toEqual([]);
+    expect(byId.transitive?.status).toBe('SKIPPED');
+    expect(byId.transitive?.reason).toContain('uses-broken');
+    expect(byId.independent?.status).toBe('SUCCEEDED');
+  });
+
+  it('dispatches a task as soon as its own dependencies finish, not in waves', async () => {
+    const batch: Batch = {
+      batchId: 'no-waves',
+      tasks: [
+        {
+          id: 'slow',
+          description: 'Audit the payment flow',
+          role: 'security_auditor',
+          input: { simulate: { durationMs: 3000 } },
+        },
+        {
+          id: 'fast-1',
+          description: 'Design the schema',
+          role: 'database_designer',
+          input: { simulate: { durationMs: 100 } },
+        },
+        {
+          id: 'fast-2',
+          description: 'Write the endpoint',
+          role: 'python_backend_coder',
+          dependsOn: ['fast-1'],
+          input: { simulate: { durationMs: 100 } },
+        },
+        {
+          id: 'fast-3',
+          description: 'Write the unit tests',
+          role: 'test_generator',
+          dependsOn: ['fast-2'],
+          input: { simulate: { durationMs: 100 } },
+        },
+        {
+          id: 'join',
+          description: 'Review it all',
+          role: 'code_reviewer',
+          dependsOn: ['slow', 'fast-3'],
+          input: { simulate: { durationMs: 100 } },
+        },
+      ],
+    };
+
+    const result = await run(batch);
+
+    const byId = Object.fromEntries(result.tasks.map((t) => [t.id, t]));
+    // In lock-step waves fast-2 (level 1) and fast-3 (level 2) would wait for slow (level 0).
+    expect(byId['fast-3']?.finishedAt).toBeLessThan(byId.slow?.finishedAt ?? 0);
+    expect(byId.join?.startedAt).toBeGreaterThanOrEqual(byId.slow?.finishedAt ?? Number.POSITIVE_INFINITY);
+    expect(dependencyViolations(batch, result)).toEqual([]);
+  });
+});
