@@ -15,7 +15,8 @@ export default defineConfig({
     include: ['test/e2e/**/*.test.ts'],
     globalSetup: ['test/e2e/global-setup.ts'],
     testTimeout: batchTimeoutMs * PHASES_PER_CASE + CASE_OVERHEAD_MS,
-    hookTimeout: CASE_OVERHEAD_MS * 2,
+    // The lifecycle file's beforeAll waits for its batch to finish.
+    hookTimeout: batchTimeoutMs + CASE_OVERHEAD_MS * 2,
     // One file at a time: a LocalStack container on a laptop is the slowest target and sets the pace.
     fileParallelism: false,
     pool: 'forks',

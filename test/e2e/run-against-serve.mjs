@@ -26,6 +26,8 @@ const STOP_GRACE_MS = 5_000;
 const KEPT_OUTPUT_CHARS = 20_000;
 const LISTENING = /meta-agent serve: listening on (http:\/\/\S+) \(websocket (wss?:\/\/\S+)\)/;
 const EXIT_NOT_STARTED = 2;
+/** A small simulated batch finishes in seconds on the local server: a hang fails within a minute, not three. */
+const LOCAL_BATCH_TIMEOUT_MS = '60000';
 
 /** A port the kernel just gave out on loopback; released before the server binds it. */
 function freePort() {
@@ -158,6 +160,7 @@ try {
         META_AGENT_API_URL: apiUrl,
         META_AGENT_WS_URL: wsUrl,
         META_AGENT_API_KEY: apiKey,
+        META_AGENT_E2E_TIMEOUT_MS: process.env.META_AGENT_E2E_TIMEOUT_MS ?? LOCAL_BATCH_TIMEOUT_MS,
       },
     },
   );
