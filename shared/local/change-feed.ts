@@ -5,14 +5,30 @@
  * mapping would. Only batches someone watches are polled.
  */
 import { type AttributeValue, DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { BATCH_SK, batchPk } from '../adapters/dynamodb/keys';
+import { batchPk } from '../adapters/dynamodb/keys';
 import { TASKS_TABLE } from '../adapters/dynamodb/tables';
 
 /** How often watched batches are polled; the deployed stream delivers within about a second too. */
 export const CHANGE_FEED_INTERVAL_MS = 200;
 
 type Item = Record<string, AttributeValue>;
+
+/** The latest time an item records (start, finish, any attempt's start or finish): its last change. */
+export function changedAt(image: Item | undefined): number {
+  if (!image) return 0;
+  const item = unmarshall(image) as {
+    startedAt?: unknown;
+    finishedAt?: unknown;
+    createdAt?: unknown;
+    attempts?: { startedAt?: unknown; finishedAt?: unknown }[];
+  };
+  const times = [item.createdAt, item.startedAt, item.finishedAt];
+  for (const attempt of Array.isArray(item.attempts) ? item.attempts : [])
+    times.push(attempt.startedAt, attempt.finishedAt);
+  return Math.max(0, ...times.filter((t): t is number => typeof t === 'number'));
+}
 
 export class ChangeFeed {
   readonly #previous = new Map<string, Map<string, string>>();
@@ -115,9 +131,15 @@ export class ChangeFeed {
       seen.set(key, text);
       images.set(key, item);
     }
-    // The batch item is written last (Finalize), so its record goes last, as the stream would order it.
-    return records.sort(
-      (a, b) => Number(a.dynamodb?.Keys?.sk?.S === BATCH_SK) - Number(b.dynamodb?.Keys?.sk?.S === BATCH_SK),
-    );
+    // DynamoDB streams keep the write order of items sharing a partition key (a batch and its tasks do);
+    // one poll may see several writes at once, so they are ordered by the times the items record.
+    return records
+      .map((record, index) => ({
+        record,
+        index,
+        at: changedAt(record.dynamodb?.NewImage as Item | undefined),
+      }))
+      .sort((a, b) => a.at - b.at || a.index - b.index)
+      .map(({ record }) => record);
   }
 }
