@@ -19,9 +19,9 @@ import { acknowledge } from './nag';
 /** Batch and task items live under `BATCH#<id>`; idempotency and connection items do not notify anyone. */
 export const NOTIFIED_PARTITION_PREFIX = 'BATCH#';
 /** Stream records per notifier invocation: progress fan-out is cheap per record, so batch them. */
-const STREAM_BATCH_SIZE = 100;
+export const STREAM_BATCH_SIZE = 100;
 /** Retries of a failing stream batch (halved each time by bisection) before it goes to the DLQ. */
-const STREAM_RETRY_ATTEMPTS = 3;
+export const STREAM_RETRY_ATTEMPTS = 3;
 const WS_RATE_LIMIT = 50;
 const WS_BURST_LIMIT = 100;
 const DLQ_RETENTION = Duration.days(14);

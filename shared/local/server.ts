@@ -2,16 +2,15 @@
  * `meta-agent serve`: the REST API of the deployed stack and its WebSocket progress stream on 127.0.0.1,
  * backed by the embedded system. Requests go through the deployed handlers (API Gateway proxy events),
  * WebSocket connections through the deployed `websocket` handler ($connect, subscribe, $disconnect), and
- * progress through the deployed `notifier` handler, fed by a local change feed (dynalite has no streams)
- * and posting through the stock API Gateway management client to a loopback management endpoint.
+ * progress through the deployed `notifier` handler, fed by the tasks table's stream (produced by a proxy in
+ * front of dynalite, which has none) and posting through the stock API Gateway management client to a
+ * loopback management endpoint.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { EnvVar } from '../config';
 import { MAX_REQUEST_BODY_BYTES } from '../domain/limits';
-import { ChangeFeed } from './change-feed';
 import { EmbeddedSystem, type EmbeddedSystemOptions } from './system';
 
 /** Loopback only: the local API has no TLS and, unless --api-key is given, no authentication. */
@@ -102,7 +101,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const connections = new Map<string, WebSocket>();
   // The management endpoint is reachable on loopback only, under a path no client can guess.
   const managementPath = `/_management/${randomBytes(16).toString('hex')}`;
-  const state: { system?: EmbeddedSystem; feed?: ChangeFeed } = {};
+  const state: { system?: EmbeddedSystem } = {};
 
   const handleManagement = async (request: IncomingMessage, response: ServerResponse, rest: string) => {
     const match = /^\/@connections\/([^/]+)$/.exec(rest);
@@ -199,12 +198,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
           statusCode: number;
           body: string;
         };
-        if (result.statusCode === 200) {
-          const { batchId } = JSON.parse(text) as { batchId: string };
-          await state.feed?.watch(batchId);
-        } else {
-          socket.send(result.body);
-        }
+        if (result.statusCode !== 200) socket.send(result.body);
       })();
     });
     socket.on('close', () => {
@@ -235,9 +229,6 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       websocketEndpoint: `${url}${managementPath}`,
     });
     state.system = system;
-    const tasksTable = process.env[EnvVar.TasksTable] ?? '';
-    state.feed = new ChangeFeed(tasksTable, (event) => system.invoke('notifier', event));
-    state.feed.start();
   } catch (error) {
     await closeServer();
     throw error;
@@ -248,7 +239,6 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     wsUrl: `ws://${LOCAL_HOST}:${port}/`,
     system,
     close: async () => {
-      state.feed?.stop();
       await closeServer();
       await system.stop();
     },

@@ -4,7 +4,7 @@
  * and the scheduled scaler, in one process. `meta-agent run` and `meta-agent serve` are built on it.
  */
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyResult, DynamoDBRecord } from 'aws-lambda';
 import { AGENT_BATCH_SIZE } from '../../infra/constructs/role-workers';
 import { synthesizeLocalDefinition } from '../../infra/local-definition';
 import { API_ROUTES } from '../api-routes';
@@ -19,6 +19,7 @@ import {
   toProxyEvent,
 } from './api-gateway';
 import { type AslDefinition, type LambdaHandler, LocalRuntime, makeLambdaContext } from './runtime';
+import { StreamDelivery } from './stream-delivery';
 
 /** Every handler of functions/ the embedded system serves. */
 export const LOCAL_HANDLERS = [
@@ -113,6 +114,9 @@ export function roleOverrides(options: EmbeddedSystemOptions, catalog: RoleCatal
   return Object.values(byName);
 }
 
+/** Systems started in this process (each gets its own instance of the handler modules). */
+let instances = 0;
+
 export class EmbeddedSystem {
   readonly #handlers: Record<string, LambdaHandler>;
   #scaler: NodeJS.Timeout | undefined;
@@ -144,7 +148,12 @@ export class EmbeddedSystem {
       options.concurrency === undefined
         ? undefined
         : Object.fromEntries([...catalog.keys()].map((name) => [name, options.concurrency as number]));
+    // Progress (serve): the tasks table's stream, produced in front of dynalite, feeds the notifier.
+    const holder: { delivery?: StreamDelivery } = {};
     const runtime = await LocalRuntime.start({
+      ...(options.websocketEndpoint
+        ? { tasksStream: (records: DynamoDBRecord[]) => holder.delivery?.push(records) }
+        : {}),
       definition: definition as unknown as AslDefinition,
       taskStates,
       roles: catalog,
@@ -153,7 +162,13 @@ export class EmbeddedSystem {
       handlers: async () => {
         // Imported only now: handler modules read the environment the runtime has just set.
         const names = options.websocketEndpoint ? [...LOCAL_HANDLERS, ...PROGRESS_HANDLERS] : LOCAL_HANDLERS;
-        for (const name of names) handlers[name] = (await import(`../../functions/${name}.ts`)).handler;
+        // A fresh module instance per system: handler modules read their configuration at load, and a
+        // second system in the same process has other tables, queues and ports.
+        instances++;
+        for (const name of names) {
+          const url = `${new URL(`../../functions/${name}.ts`, import.meta.url).href}?system=${instances}`;
+          handlers[name] = (await import(/* @vite-ignore */ url)).handler;
+        }
         return handlers;
       },
       agentHandler: 'agent-worker',
@@ -169,6 +184,9 @@ export class EmbeddedSystem {
       },
     });
     const system = new EmbeddedSystem(runtime, catalog, handlers);
+    if (options.websocketEndpoint) {
+      holder.delivery = new StreamDelivery((event) => system.invoke('notifier', event));
+    }
     const interval = options.scalerIntervalMs ?? LOCAL_SCALER_INTERVAL_MS;
     if (interval > 0) {
       system.#scaler = setInterval(() => void system.runScaler(), interval);

@@ -197,8 +197,13 @@ describe('meta-agent command line', () => {
   });
 
   it('exits 2 for a product command that is not in this build', async () => {
+    const commands: Record<string, CommandEntry> = {
+      plan: { args: 'FILE', summary: 'plans', load: async () => ({ command: async () => 0 }) },
+      serve: { args: '[--port N]', summary: 'serves' },
+    };
     const io = fakeIO();
-    expect(await main(['serve', '--port', '8080'], io)).toBe(2);
+
+    expect(await runCommandLine(commands, ['serve', '--port', '8080'], io)).toBe(2);
     expect(io.err).toContain('the "serve" command is not available in this build; available: plan');
   });
 

@@ -67,10 +67,13 @@
  * server.close() plus closeAllConnections() frees the port.
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBRecord } from 'aws-lambda';
+import { TASKS_TABLE } from '../../adapters/dynamodb/tables';
 import { EnvVar } from '../../config';
 import type { RoleCatalog } from '../../domain/roles';
 import type { Role } from '../../domain/schemas';
 import type { AslDefinition } from './definition';
+import { type DynamoStreamProxy, startDynamoStreamProxy } from './dynamodb-stream';
 import { type Emulators, LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators } from './emulators';
 import {
   type EventLog,
@@ -114,6 +117,11 @@ export interface LocalRuntimeOptions {
   readonly onEvent?: (executionArn: string, event: EventLog) => void;
   /** Validate the definition with asl-validator at start (default true). */
   readonly validate?: boolean;
+  /**
+   * Receives the tasks table's stream records (dynalite has no streams: a loopback proxy in front of it
+   * produces them, see dynamodb-stream.ts). Without it, handlers talk to dynalite directly.
+   */
+  readonly tasksStream?: (records: DynamoDBRecord[]) => void;
 }
 
 function waitScaleFrom(option: number | undefined): number {
@@ -142,6 +150,7 @@ export class LocalRuntime {
   readonly roleQueueUrls: Readonly<Record<string, string>>;
   readonly #sqs: SQSClient;
   readonly #savedEnv: Map<string, string | undefined>;
+  readonly #streamProxy: DynamoStreamProxy | undefined;
   #stopped = false;
 
   private constructor(parts: {
@@ -154,7 +163,9 @@ export class LocalRuntime {
     savedEnv: Map<string, string | undefined>;
     stateMachineArn: string;
     roleQueueUrls: Record<string, string>;
+    streamProxy: DynamoStreamProxy | undefined;
   }) {
+    this.#streamProxy = parts.streamProxy;
     this.emulators = parts.emulators;
     this.sfnEndpoint = parts.sfnEndpoint;
     this.tokens = parts.tokens;
@@ -191,13 +202,21 @@ export class LocalRuntime {
     const holder: { runner?: ExecutionRunner } = {};
     const sfnEndpoint = await startSfnEndpoint(sfnOperations(tokens, () => holder.runner, stateMachineArn));
     const roleQueueUrls = Object.fromEntries([...emulators.queues].map(([role, q]) => [role, q.url]));
+    const streamProxy = options.tasksStream
+      ? await startDynamoStreamProxy({
+          target: emulators.dynamodbEndpoint,
+          tableName: emulators.tasksTableName,
+          keyAttributes: [TASKS_TABLE.partitionKey, TASKS_TABLE.sortKey],
+          onRecords: options.tasksStream,
+        })
+      : undefined;
     const savedEnv = setEnv({
       [EnvVar.TasksTable]: emulators.tasksTableName,
       [EnvVar.AgentsTable]: emulators.agentsTableName,
       [EnvVar.StateMachineArn]: stateMachineArn,
       [EnvVar.RoleQueueUrls]: JSON.stringify(roleQueueUrls),
       AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamodbEndpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: streamProxy?.url ?? emulators.dynamodbEndpoint,
       AWS_ENDPOINT_URL_SFN: sfnEndpoint.url,
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
@@ -209,7 +228,7 @@ export class LocalRuntime {
     const sqs = new SQSClient({ region, endpoint: emulators.sqsEndpoint, credentials: LOCAL_CREDENTIALS });
     const cleanup = async () => {
       sqs.destroy();
-      await Promise.all([sfnEndpoint.close(), emulators.stop()]);
+      await Promise.all([sfnEndpoint.close(), emulators.stop(), streamProxy?.close()]);
       restoreEnv(savedEnv);
     };
     try {
@@ -253,6 +272,7 @@ export class LocalRuntime {
         savedEnv,
         stateMachineArn,
         roleQueueUrls,
+        streamProxy,
       });
     } catch (error) {
       await cleanup();
@@ -279,7 +299,7 @@ export class LocalRuntime {
     await this.pollers.stop();
     this.tokens.close();
     this.#sqs.destroy();
-    await Promise.all([this.sfnEndpoint.close(), this.emulators.stop()]);
+    await Promise.all([this.sfnEndpoint.close(), this.emulators.stop(), this.#streamProxy?.close()]);
     restoreEnv(this.#savedEnv);
   }
 }

@@ -1,0 +1,96 @@
+/** `meta-agent run` through main(): exit codes, the JSON report, and bad input that starts nothing. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BatchResultSchema } from '../../../shared/domain/schemas';
+import { main } from '../../../shared/local/cli/main';
+import { EmbeddedSystem } from '../../../shared/local/system';
+import { fakeIO } from '../../support/fake-io';
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meta-agent-run-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function batchFile(name: string, batch: unknown): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, JSON.stringify(batch));
+  return path;
+}
+
+describe('meta-agent run', () => {
+  it('exits 2 on bad input, names the path, and starts nothing', async () => {
+    const start = vi.spyOn(EmbeddedSystem, 'start');
+    const file = await batchFile('cycle.json', {
+      tasks: [
+        { id: 'a', description: 'x', dependsOn: ['b'] },
+        { id: 'b', description: 'y', dependsOn: ['a'] },
+      ],
+    });
+    const io = fakeIO();
+
+    const code = await main(['run', file], io);
+
+    expect(code).toBe(2);
+    expect(io.err).toContain('$.tasks[');
+    expect(io.err).toMatch(/a -> b -> a|b -> a -> b/);
+    expect(start).not.toHaveBeenCalled();
+    start.mockRestore();
+  });
+
+  it('exits 2 on a bad --executor or --concurrency before starting anything', async () => {
+    const start = vi.spyOn(EmbeddedSystem, 'start');
+    const io = fakeIO();
+
+    const executor = await main(['run', 'examples/auth-feature.json', '--executor', 'gpt'], io);
+    const concurrency = await main(['run', 'examples/auth-feature.json', '--concurrency', '0'], io);
+
+    expect([executor, concurrency]).toEqual([2, 2]);
+    expect(io.err).toContain('--executor must be one of');
+    expect(io.err).toContain('--concurrency must be');
+    expect(start).not.toHaveBeenCalled();
+    start.mockRestore();
+  });
+
+  it('prints only the result report with --json and exits 0 when every task succeeded', async () => {
+    const io = fakeIO();
+
+    const code = await main(['run', 'examples/auth-feature.json', '--json', '--concurrency', '3'], io);
+
+    expect(code).toBe(0);
+    const result = BatchResultSchema.parse(JSON.parse(io.out));
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.tasks).toHaveLength(6);
+    expect(io.err).toContain('simulated');
+  });
+
+  it('exits 1 and shows the failure in the summary when a task fails', async () => {
+    const file = await batchFile('failing.json', {
+      options: { maxAttempts: 1 },
+      tasks: [
+        { id: 'ok', description: 'Design the schema', role: 'database_designer' },
+        {
+          id: 'bad',
+          description: 'Write the endpoint',
+          role: 'python_backend_coder',
+          input: { simulate: { failAttempts: 1 } },
+        },
+        { id: 'after', description: 'Document it', role: 'documentation_writer', dependsOn: ['bad'] },
+      ],
+    });
+    const io = fakeIO();
+
+    const code = await main(['run', file], io);
+
+    expect(code).toBe(1);
+    expect(io.out).toMatch(/bad\s+python_backend_coder.*FAILED/);
+    expect(io.out).toMatch(/after\s+.*SKIPPED/);
+    expect(io.out).toContain('PARTIAL');
+  });
+});

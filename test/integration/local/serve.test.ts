@@ -1,0 +1,161 @@
+/**
+ * `meta-agent serve` on the real emulators: REST through the deployed handlers, progress over the
+ * WebSocket through the deployed notifier, and the same result JSON as `meta-agent run --json`.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type BatchResult, BatchResultSchema } from '../../../shared/domain/schemas';
+import { type LocalServer, startLocalServer } from '../../../shared/local/server';
+import { example } from '../../support/batch-checks';
+import { ROOT } from '../../support/fake-io';
+
+const API_KEY = 'local-test-key';
+const FINISH_WITHIN_MS = 30_000;
+
+let server: LocalServer;
+
+beforeAll(async () => {
+  server = await startLocalServer({ port: 0, apiKey: API_KEY, system: { scalerIntervalMs: 0 } });
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+function api(path: string, init: RequestInit = {}) {
+  return fetch(`${server.url}${path}`, {
+    ...init,
+    headers: { 'content-type': 'application/json', 'x-api-key': API_KEY, ...init.headers },
+  });
+}
+
+interface Progress {
+  type: 'task' | 'batch';
+  taskId?: string;
+  status: string;
+}
+
+/** Subscribes to a batch and collects its messages until the batch message says it is over. */
+function follow(batchId: string): Promise<Progress[]> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(server.wsUrl, { headers: { 'x-api-key': API_KEY } });
+    const messages: Progress[] = [];
+    const timer = setTimeout(
+      () => reject(new Error(`no final message: ${JSON.stringify(messages)}`)),
+      FINISH_WITHIN_MS,
+    );
+    socket.on('open', () => socket.send(JSON.stringify({ action: 'subscribe', batchId })));
+    socket.on('message', (data) => {
+      const message = JSON.parse(data.toString()) as Progress;
+      messages.push(message);
+      if (message.type === 'batch' && message.status !== 'RUNNING') {
+        clearTimeout(timer);
+        socket.close();
+        resolve(messages);
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** The result without what differs from run to run (times, generated ids). */
+function shape(result: BatchResult) {
+  return {
+    status: result.status,
+    keys: Object.keys(result).sort(),
+    tasks: result.tasks.map((t) => ({
+      id: t.id,
+      status: t.status,
+      role: t.role,
+      attempts: t.attempts.map((a) => a.status),
+      keys: Object.keys(t).sort(),
+    })),
+  };
+}
+
+describe('meta-agent serve', () => {
+  it('runs a batch POSTed over HTTP, streams its progress over the WebSocket and returns the result', async () => {
+    const batch = { ...example('auth-feature.json'), batchId: 'served-auth' };
+    // Slow the first task so the subscription is in place before anything finishes.
+    const first = batch.tasks[0];
+    if (first) first.input = { simulate: { durationMs: 1_000 } };
+
+    const submitted = await api('/batches', { method: 'POST', body: JSON.stringify(batch) });
+    expect(submitted.status).toBe(202);
+    const messages = await follow('served-auth');
+    const response = await api('/batches/served-auth');
+    const result = BatchResultSchema.parse(await response.json());
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.tasks.map((t) => t.id)).toEqual(batch.tasks.map((t) => t.id));
+    const succeeded = messages
+      .filter((m) => m.type === 'task' && m.status === 'SUCCEEDED')
+      .map((m) => m.taskId);
+    expect(new Set(succeeded)).toEqual(new Set(batch.tasks.map((t) => t.id)));
+    // Every dependent is seen RUNNING, and only after each of its dependencies SUCCEEDED.
+    const at = (taskId: string, status: string) =>
+      messages.findIndex((m) => m.taskId === taskId && m.status === status);
+    for (const task of batch.tasks.slice(1)) {
+      expect(at(task.id, 'RUNNING')).toBeGreaterThanOrEqual(0);
+      for (const dep of task.dependsOn ?? [])
+        expect(at(dep, 'SUCCEEDED')).toBeLessThan(at(task.id, 'RUNNING'));
+    }
+  });
+
+  it('answers bad input with 400 and the JSON path of every problem, and starts nothing', async () => {
+    const response = await api('/batches', {
+      method: 'POST',
+      body: JSON.stringify({
+        batchId: 'served-bad',
+        tasks: [
+          { id: 'a', description: 'x', dependsOn: ['b'] },
+          { id: 'b', description: 'y', dependsOn: ['a'] },
+          { id: 'c', description: 'z', dependsOn: ['nope'] },
+        ],
+      }),
+    });
+    const body = (await response.json()) as { issues: { path: string; message: string }[] };
+
+    expect(response.status).toBe(400);
+    expect(body.issues.map((i) => i.path)).toContain('$.tasks[2].dependsOn[0]');
+    expect(
+      body.issues.some((i) => i.message.includes('a -> b -> a') || i.message.includes('b -> a -> b')),
+    ).toBe(true);
+    expect((await api('/batches/served-bad')).status).toBe(404);
+  });
+
+  it('refuses requests and WebSocket connects without the API key', async () => {
+    const response = await fetch(`${server.url}/agents`);
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = new WebSocket(server.wsUrl);
+      socket.on('open', () => resolve(false));
+      socket.on('error', () => resolve(true));
+    });
+
+    expect(response.status).toBe(403);
+    expect(refused).toBe(true);
+  });
+
+  it('returns the same result JSON as `meta-agent run --json`', async () => {
+    const batch = example('auth-feature.json');
+    await api('/batches', { method: 'POST', body: JSON.stringify({ ...batch, batchId: 'served-same' }) });
+    const cli = promisify(execFile)(
+      process.execPath,
+      ['bin/meta-agent.js', 'run', 'examples/auth-feature.json', '--json'],
+      {
+        cwd: ROOT,
+      },
+    );
+    let served: BatchResult;
+    const deadline = Date.now() + FINISH_WITHIN_MS;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      served = BatchResultSchema.parse(await (await api('/batches/served-same')).json());
+    } while (served.status === 'RUNNING' && Date.now() < deadline);
+    const ran = BatchResultSchema.parse(JSON.parse((await cli).stdout));
+
+    expect(shape(served)).toEqual(shape(ran));
+  });
+});
