@@ -19,9 +19,13 @@ export const DEFAULT_MAX_ATTEMPTS = 3;
 export const TASK_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Batch id grammar: same alphabet as task ids, it ends up in keys and URLs. */
 export const BATCH_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
-/** Per-task timeout bounds in seconds (Step Functions TimeoutSeconds on the Dispatch state). */
+/**
+ * Per-task timeout bounds in seconds (Step Functions TimeoutSeconds on the Dispatch state). The upper bound
+ * is what an agent worker can run on AWS: Lambda's 900 s maximum, less the 30 s the worker keeps to store
+ * the output and answer its token. A longer task would be killed mid-way and retried forever.
+ */
 export const MIN_TASK_TIMEOUT_SECONDS = 1;
-export const MAX_TASK_TIMEOUT_SECONDS = 86_400;
+export const MAX_TASK_TIMEOUT_SECONDS = 870;
 /** Default task priority (1 highest, 3 lowest). */
 export const DEFAULT_PRIORITY = 2;
 /** Entries in each of requirements.languages / frameworks / skills, and characters in one entry. */

@@ -221,7 +221,7 @@ describe('validateBatch refuses', () => {
     for (const timeoutSeconds of [0, 1.5, 100_000, 'ten']) {
       expect(
         issueAt({ tasks: [task('a', { timeoutSeconds })] }, '$.tasks[0].timeoutSeconds').message,
-      ).toContain('timeoutSeconds must be a whole number from 1 to 86400');
+      ).toContain('timeoutSeconds must be a whole number from 1 to 870');
     }
   });
 
