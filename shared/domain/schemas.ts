@@ -207,6 +207,11 @@ export const AgentSchema = z.object({
   circuit: CircuitStateSchema,
   /** When an open circuit may go half-open (epoch ms). */
   circuitOpenUntil: z.number().optional(),
+  /**
+   * Reservation leases: `<batchId>#<taskId>#<attempt>` -> expiry (epoch ms). Released with the attempt;
+   * the scaler reclaims expired ones, so a worker that died cannot hold a slot for ever.
+   */
+  leases: z.record(z.string(), z.number()).optional(),
 });
 export type Agent = z.infer<typeof AgentSchema>;
 

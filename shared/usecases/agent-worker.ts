@@ -5,6 +5,7 @@
  * machine's HeartbeatSeconds / TimeoutSeconds notice, as they would for a worker that really died.
  */
 import { SimulatedCrashError } from '../adapters/executors/simulated';
+import { leaseExpiry, leaseKey } from '../domain/pool';
 import { type RoleCatalog, renderPrompt } from '../domain/roles';
 import { extractRequirements } from '../domain/routing';
 import type { ExecutorConfig } from '../domain/schemas';
@@ -69,6 +70,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     const timeoutSeconds = task.task.timeoutSeconds ?? role.defaults.timeoutSeconds;
     const executorConfig = agent?.executor ?? role.defaults.executor;
     const requirements = task.requirements ?? extractRequirements(task.task, deps.catalog);
+    const heartbeatSeconds = effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds);
     timers.beat = setInterval(
       () => {
         deps.callbacks.heartbeat(taskToken).then(
@@ -77,13 +79,19 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
               controller.abort(
                 new TaskAbortedError('the task token no longer waits (timed out or cancelled)'),
               );
+              return;
             }
+            // A live attempt keeps its reservation's lease at least a heartbeat (plus margin) ahead, so the
+            // scaler never reclaims the slot of a long task that is still working.
+            const expiresAt = leaseExpiry(deps.clock.now(), heartbeatSeconds);
+            Promise.resolve()
+              .then(() => deps.agents.extendLease(agentId, leaseKey(batchId, taskId, attempt), expiresAt))
+              .catch((error: unknown) => deps.onWarning?.('lease extension failed', error));
           },
           (error: unknown) => deps.onWarning?.('heartbeat failed', error),
         );
       },
-      (effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds) * MS_PER_SECOND) /
-        HEARTBEATS_PER_INTERVAL,
+      (heartbeatSeconds * MS_PER_SECOND) / HEARTBEATS_PER_INTERVAL,
     );
     // Past the deadline the state machine has already given up on this attempt: stop working on it.
     timers.deadline = setTimeout(

@@ -3,6 +3,7 @@
  * their agents' slots back. Running workers find their heartbeat refused and abort. The stopped execution
  * never reaches Finalize, so the batch is finalized here.
  */
+import { leaseKey } from '../domain/pool';
 import type { BatchResult } from '../domain/schemas';
 import { type AgentRegistry, type Clock, NotFoundError, type Orchestrator, type TaskStore } from '../ports';
 import { buildBatchResult } from './batch-result';
@@ -43,7 +44,7 @@ export async function cancelBatch(
           at: now,
           error: reason,
         });
-        if (ended) await deps.agents.release(last.agentId, now);
+        if (ended) await deps.agents.release(last.agentId, now, leaseKey(batchId, t.taskId, t.attemptCount));
       }),
   );
   const finishedAt = deps.clock.now();

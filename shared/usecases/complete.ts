@@ -3,6 +3,7 @@
  * half of the gate protocol). Safe to repeat: the status transition guards the metrics, and the store
  * counts each (dependency, dependent) pair once.
  */
+import { leaseKey } from '../domain/pool';
 import type { TaskStatus } from '../domain/schemas';
 import type { CompleteInput } from '../domain/workflow';
 import {
@@ -39,8 +40,9 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     transitioned = await deps.store.setTaskStatus(input.batchId, input.taskId, 'SUCCEEDED', { at: now });
     const agentId = input.agentId ?? task.agentId;
     if (transitioned && agentId !== undefined) {
-      const attempt = task.attempts[(input.attempt ?? task.attemptCount) - 1];
-      await deps.agents.release(agentId, now);
+      const attemptNumber = input.attempt ?? task.attemptCount;
+      const attempt = task.attempts[attemptNumber - 1];
+      await deps.agents.release(agentId, now, leaseKey(input.batchId, input.taskId, attemptNumber));
       await deps.agents.recordOutcome(agentId, {
         success: true,
         latencyMs: Math.max(0, (attempt?.finishedAt ?? now) - (attempt?.startedAt ?? now)),

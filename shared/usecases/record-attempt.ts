@@ -2,6 +2,7 @@
  * RecordAttempt (the Dispatch state's Catch): end the attempt as FAILED / TIMED_OUT, give the agent's slot
  * back, count the failure on the agent (circuit breaker), and say whether to route again.
  */
+import { leaseKey } from '../domain/pool';
 import type { RecordAttemptInput, RecordAttemptOutput } from '../domain/workflow';
 import { type AgentRegistry, type Clock, NotFoundError, type TaskStore } from '../ports';
 import { isTerminal } from './common';
@@ -36,7 +37,7 @@ export async function recordAttempt(
   if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
   // Only the call that ended the attempt counts it (a retried invocation must not release twice).
   if (finished) {
-    await deps.agents.release(input.agentId, now);
+    await deps.agents.release(input.agentId, now, leaseKey(input.batchId, input.taskId, input.attempt));
     const startedAt = task.attempts[input.attempt - 1]?.startedAt ?? now;
     await deps.agents.recordOutcome(input.agentId, { success: false, latencyMs: now - startedAt, at: now });
   }
