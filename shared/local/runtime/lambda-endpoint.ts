@@ -2,7 +2,7 @@
  * A loopback HTTP server speaking the Lambda REST-JSON API for the three event source mapping operations
  * the scaler uses, mapped onto the runtime's role pollers, so the scaler keeps the stock LambdaClient
  * (endpoint from AWS_ENDPOINT_URL_LAMBDA):
- *   GET /2015-03-31/event-source-mappings/?EventSourceArn=&FunctionName=&Marker=&MaxItems=  (List)
+ *   GET /2015-03-31/event-source-mappings[/]?EventSourceArn=&FunctionName=&Marker=&MaxItems=  (List)
  *   GET /2015-03-31/event-source-mappings/{UUID}                                          (Get)
  *   PUT /2015-03-31/event-source-mappings/{UUID}  { ScalingConfig: { MaximumConcurrency } } (Update)
  * One mapping per role queue; its UUID is derived from the role name, so it is stable for a run.
@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { closeServer } from './sfn-endpoint';
 
-const API_PREFIX = '/2015-03-31/event-source-mappings/';
+const API_PATH = '/2015-03-31/event-source-mappings';
 /** Lambda's bounds for ScalingConfig.MaximumConcurrency on an SQS event source. */
 export const MIN_MAXIMUM_CONCURRENCY = 2;
 export const MAX_MAXIMUM_CONCURRENCY = 1000;
@@ -117,14 +117,15 @@ async function handle(
   res: ServerResponse,
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-  if (!url.pathname.startsWith(API_PREFIX)) {
+  const rest = url.pathname.startsWith(API_PATH) ? url.pathname.slice(API_PATH.length) : undefined;
+  if (rest === undefined || (rest !== '' && !rest.startsWith('/'))) {
     throw new LambdaServiceError(
       'UnknownOperationException',
       404,
       `${req.method} ${url.pathname} is not served locally`,
     );
   }
-  const uuid = decodeURIComponent(url.pathname.slice(API_PREFIX.length));
+  const uuid = decodeURIComponent(rest.replace(/^\/|\/$/g, ''));
   const sources = backend.sources();
   const view = (s: (typeof sources)[number]) =>
     mappingOf(backend, s, region, modified.get(s.role) ?? startedAt);
