@@ -24,6 +24,30 @@ export const WAITING_FRESH_MS = 10_000;
 
 const MS_PER_SECOND = 1000;
 
+/** An agent's circuit breaker settings. */
+export interface CircuitPolicy {
+  failureThreshold: number;
+  openMs: number;
+}
+
+export const DEFAULT_CIRCUIT_POLICY: CircuitPolicy = {
+  failureThreshold: CIRCUIT_FAILURE_THRESHOLD,
+  openMs: CIRCUIT_OPEN_MS,
+};
+
+/** The circuit settings of a role: its overrides, else the defaults. */
+export function circuitPolicy(
+  defaults: Pick<RoleDefaults, 'circuitFailureThreshold' | 'circuitCooldownSeconds'> | undefined,
+): CircuitPolicy {
+  return {
+    failureThreshold: defaults?.circuitFailureThreshold ?? CIRCUIT_FAILURE_THRESHOLD,
+    openMs:
+      defaults?.circuitCooldownSeconds === undefined
+        ? CIRCUIT_OPEN_MS
+        : defaults.circuitCooldownSeconds * MS_PER_SECOND,
+  };
+}
+
 /** The key of one reservation's lease: one per attempt of a task. */
 export const leaseKey = (batchId: string, taskId: string, attempt: number) =>
   `${batchId}#${taskId}#${attempt}`;
@@ -52,6 +76,12 @@ export interface RoleBacklog {
   queued: number;
   /** Tasks of the role waiting for capacity (fresh waiting marks). */
   waiting: number;
+  /**
+   * Slots of the role's live agents (sum of capacities). Every slot can be reserved and dispatched at any
+   * moment, and a dispatched message that waits for a poller longer than HeartbeatSeconds times out, so
+   * the queue keeps at least this concurrency (within bounds). Default 0.
+   */
+  liveSlots?: number;
 }
 
 export interface ScalePlan {
@@ -65,9 +95,9 @@ const clamp = (value: number, low: number, high: number) => Math.min(high, Math.
 
 /**
  * The desired pool of a role for its backlog. Every queued message holds a slot and every waiting task
- * needs one, so the demand in slots is `queued + waiting`; agents = ceil(demand / capacity) and
- * concurrency = demand (one invocation per task in flight), each clamped to the role's bounds. Both are
- * monotone non-decreasing in the backlog.
+ * needs one, so the demand in slots is `queued + waiting`; agents = ceil(demand / capacity), and
+ * concurrency = max(demand, liveSlots) (one invocation per task that is or may be in flight), each clamped
+ * to the role's bounds. Both are monotone non-decreasing in every input.
  */
 export function desiredScale(
   defaults: Pick<RoleDefaults, 'capacity' | 'minAgents' | 'maxAgents' | 'queueConcurrency'>,
@@ -77,6 +107,6 @@ export function desiredScale(
   const maxAgents = Math.max(defaults.maxAgents, defaults.minAgents);
   const agents = clamp(Math.ceil(demand / Math.max(1, defaults.capacity)), defaults.minAgents, maxAgents);
   const maxConcurrency = Math.max(defaults.queueConcurrency, MIN_QUEUE_CONCURRENCY);
-  const concurrency = clamp(demand, MIN_QUEUE_CONCURRENCY, maxConcurrency);
+  const concurrency = clamp(Math.max(demand, backlog.liveSlots ?? 0), MIN_QUEUE_CONCURRENCY, maxConcurrency);
   return { agents, concurrency };
 }

@@ -167,6 +167,10 @@ export const RoleDefaultsSchema = z.object({
   targetLatencyMs: z.number().int().min(1),
   /** Idle agents above minAgents are terminated after this long. */
   idleTtlSeconds: z.number().int().min(1),
+  /** Consecutive failures that open an agent's circuit (default CIRCUIT_FAILURE_THRESHOLD, domain/pool.ts). */
+  circuitFailureThreshold: z.number().int().min(1).max(100).optional(),
+  /** How long an open circuit keeps its agent out before one probe (default CIRCUIT_OPEN_MS / 1000). */
+  circuitCooldownSeconds: z.number().int().min(1).max(86_400).optional(),
   executor: ExecutorConfigSchema,
 });
 export type RoleDefaults = z.infer<typeof RoleDefaultsSchema>;

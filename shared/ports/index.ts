@@ -3,6 +3,8 @@
  * AWS (and so, through the loopback emulators, for the embedded runtime). Use cases and handlers depend on
  * these interfaces only.
  */
+
+import type { CircuitPolicy } from '../domain/pool';
 import type {
   Agent,
   Attempt,
@@ -175,10 +177,13 @@ export interface AgentRegistry {
   waitingMarks(role: string): Promise<Record<string, number>>;
   /** Drops waiting marks (stale ones, pruned by the scaler). */
   clearWaiting(role: string, keys: readonly string[]): Promise<void>;
-  /** Counts one finished attempt: ADD attempts/successes/failures, EWMA latency, circuit bookkeeping. */
+  /**
+   * Counts one finished attempt: ADD attempts/successes/failures, EWMA latency, circuit bookkeeping with
+   * the role's `circuit` policy (defaults in domain/pool.ts when absent).
+   */
   recordOutcome(
     agentId: string,
-    outcome: { success: boolean; latencyMs: number; at: number },
+    outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy },
   ): Promise<Agent | undefined>;
   setStatus(agentId: string, status: Agent['status']): Promise<void>;
   /** Changes an existing agent's settings without touching its counters (a concurrent reserve keeps its slot). */

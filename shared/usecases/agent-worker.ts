@@ -143,3 +143,25 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     clearTimeout(timers.deadline);
   }
 }
+
+/** Error name the worker fails a poisoned task's token with. */
+export const POISON_MESSAGE_ERROR = 'PoisonMessage';
+
+/**
+ * A dispatch message that names its task but is otherwise invalid can never run: the task is FAILED with
+ * the reason at once (conditionally: a finished task keeps its status) and, when the message carries a
+ * token, the waiting Dispatch is failed too so the state machine does not wait for its timeout. The record
+ * itself still goes to the DLQ. true when the task was marked FAILED here.
+ */
+export async function failPoisonedTask(
+  deps: Pick<AgentWorkerDeps, 'store' | 'callbacks' | 'clock'>,
+  ref: { batchId: string; taskId: string; taskToken?: string },
+  reason: string,
+): Promise<boolean> {
+  const failed = await deps.store.setTaskStatus(ref.batchId, ref.taskId, 'FAILED', {
+    reason: `poison message: ${reason}`,
+    at: deps.clock.now(),
+  });
+  if (ref.taskToken) await deps.callbacks.fail(ref.taskToken, POISON_MESSAGE_ERROR, reason);
+  return failed;
+}

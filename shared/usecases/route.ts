@@ -92,7 +92,9 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
           rejected: [...result.decision.rejected, ...lostRaces],
           spawned: spawned.has(winner),
         };
-        return startDispatch(deps, task, decision, now);
+        // The attempt starts when the slot was taken (rounds of lost races can take a while), so an
+        // agent's attempt intervals always nest inside its reservations.
+        return startDispatch(deps, task, decision, deps.clock.now());
       }
       // Another router took the last slot (or the agent changed state): drop it from this round's pool.
       lostRaces.push({ agentId: winner, reason: 'lost the reservation race' });

@@ -3,11 +3,12 @@
  *  1. reclaims expired reservation leases, so a worker that died cannot hold a slot for ever;
  *  2. reads the role's backlog: queue depth (visible + in flight) plus fresh waiting-for-capacity marks,
  *     and prunes stale marks;
- *  3. derives the desired agent count and queue concurrency (desiredScale, shared/domain/pool.ts);
- *  4. sets the role queue's MaximumConcurrency when it differs;
- *  5. spawns logical agents up to the desired count (pre-warming);
- *  6. terminates agents idle longer than the role's idleTtlSeconds, keeping max(minAgents, desired) and
- *     never one holding a reservation (the termination is conditional on reserved = 0).
+ *  3. derives the desired agent count (desiredScale, shared/domain/pool.ts);
+ *  4. spawns logical agents up to it (pre-warming);
+ *  5. terminates agents idle longer than the role's idleTtlSeconds, keeping max(minAgents, desired) and
+ *     never one holding a reservation (the termination is conditional on reserved = 0);
+ *  6. sets the role queue's MaximumConcurrency when it differs: the backlog, but never below the slots of
+ *     the live agents, since a dispatched message waiting for a poller past HeartbeatSeconds times out.
  * Circuits need no pass: an open circuit turns half-open on the first reserve after its cool-down.
  * A role whose queue cannot be read is still reclaimed and trimmed; its error is reported, not thrown.
  */
@@ -99,7 +100,7 @@ async function scaleRole(
   const depth = queueUrl && deps.queues ? await deps.queues.depth(queueUrl) : undefined;
   const queued = depth ? depth.visible + depth.inFlight : 0;
 
-  // 3. Plan.
+  // 3. Plan the agents.
   const plan = desiredScale(role.defaults, { queued, waiting });
   const scale: RoleScale = {
     role: role.name,
@@ -110,16 +111,7 @@ async function scaleRole(
   };
   result.roles.push(scale);
 
-  // 4. Queue concurrency (only when a mapping consumes the queue and the value changes).
-  if (depth?.queueArn && deps.concurrency) {
-    const current = await deps.concurrency.get(depth.queueArn);
-    if (current !== undefined && current !== plan.concurrency) {
-      if (await deps.concurrency.set(depth.queueArn, plan.concurrency))
-        scale.concurrencySet = plan.concurrency;
-    }
-  }
-
-  // 5. Pre-warm.
+  // 4. Pre-warm.
   let live = agents.filter((a) => a.status !== 'terminated');
   while (live.length < plan.agents) {
     const agent = await spawnAgent(deps.agents, role, live, now);
@@ -128,7 +120,7 @@ async function scaleRole(
     live = [...live, agent];
   }
 
-  // 6. Idle termination, oldest idle first, keeping max(minAgents, desired).
+  // 5. Idle termination, oldest idle first, keeping max(minAgents, desired).
   const idleBefore = now - role.defaults.idleTtlSeconds * MS_PER_SECOND;
   let surplus = live.length - Math.max(role.defaults.minAgents, plan.agents);
   const idle = live
@@ -139,7 +131,21 @@ async function scaleRole(
     // Conditional: an agent reserved since the scan keeps running.
     if (await deps.agents.terminateIfIdle(agent.agentId, idleBefore)) {
       result.terminated.push(agent.agentId);
+      live = live.filter((a) => a.agentId !== agent.agentId);
       surplus--;
+    }
+  }
+
+  // 6. Queue concurrency, from the backlog and the slots of the agents now live (only when a mapping
+  // consumes the queue and the value changes).
+  const liveSlots = live.reduce((n, a) => n + a.capacity, 0);
+  scale.desiredConcurrency = desiredScale(role.defaults, { queued, waiting, liveSlots }).concurrency;
+  if (depth?.queueArn && deps.concurrency) {
+    const current = await deps.concurrency.get(depth.queueArn);
+    if (current !== undefined && current !== scale.desiredConcurrency) {
+      if (await deps.concurrency.set(depth.queueArn, scale.desiredConcurrency)) {
+        scale.concurrencySet = scale.desiredConcurrency;
+      }
     }
   }
 }

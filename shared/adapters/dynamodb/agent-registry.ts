@@ -20,7 +20,12 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { CIRCUIT_FAILURE_THRESHOLD, CIRCUIT_OPEN_MS } from '../../domain/pool';
+import {
+  CIRCUIT_FAILURE_THRESHOLD,
+  CIRCUIT_OPEN_MS,
+  type CircuitPolicy,
+  DEFAULT_CIRCUIT_POLICY,
+} from '../../domain/pool';
 import { type Agent, AgentSchema } from '../../domain/schemas';
 import { type AgentRegistry, type ReservationLease, StaleWriteError } from '../../ports';
 import { documentClient, isConditionFailed } from './client';
@@ -51,7 +56,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The next metrics of `agent` after one outcome: counters, EWMA latency and circuit. Pure. */
 export function nextMetrics(
   agent: Agent,
-  outcome: { success: boolean; latencyMs: number; at: number },
+  outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy },
 ): Pick<Agent, 'ewmaLatencyMs' | 'consecutiveFailures' | 'circuit' | 'circuitOpenUntil'> {
   if (outcome.success) {
     const previous = agent.ewmaLatencyMs;
@@ -68,12 +73,13 @@ export function nextMetrics(
   const consecutiveFailures = agent.consecutiveFailures + 1;
   // A failure while half-open (open circuit whose wait is over) re-opens at once.
   const halfOpen = agent.circuit !== 'closed';
-  const open = halfOpen || consecutiveFailures >= CIRCUIT_FAILURE_THRESHOLD;
+  const policy = outcome.circuit ?? DEFAULT_CIRCUIT_POLICY;
+  const open = halfOpen || consecutiveFailures >= policy.failureThreshold;
   return {
     ewmaLatencyMs: agent.ewmaLatencyMs,
     consecutiveFailures,
     circuit: open ? 'open' : 'closed',
-    circuitOpenUntil: open ? outcome.at + CIRCUIT_OPEN_MS : undefined,
+    circuitOpenUntil: open ? outcome.at + policy.openMs : undefined,
   };
 }
 
@@ -291,7 +297,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
 
   async recordOutcome(
     agentId: string,
-    outcome: { success: boolean; latencyMs: number; at: number },
+    outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy },
   ): Promise<Agent | undefined> {
     for (let round = 0; round < MAX_VERSION_RETRIES; round++) {
       const { item: agent, version } = await this.getWithVersion(agentId);

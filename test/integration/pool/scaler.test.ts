@@ -94,9 +94,10 @@ describe('scaleAgents', () => {
       concurrency: control,
     });
 
-    expect(result.roles[0]).toMatchObject({ queued: 5, waiting: 2, desiredAgents: 4, desiredConcurrency: 7 });
+    // Concurrency: the demand (7), raised to the 4 live agents' 8 slots.
+    expect(result.roles[0]).toMatchObject({ queued: 5, waiting: 2, desiredAgents: 4, desiredConcurrency: 8 });
     expect(result.spawned.sort()).toEqual([`${ROLE}-1`, `${ROLE}-2`, `${ROLE}-3`, `${ROLE}-4`]);
-    expect(sets).toEqual([7]);
+    expect(sets).toEqual([8]);
   });
 
   it('lowers the concurrency to the floor, prunes stale waiting marks and terminates idle agents down to minAgents', async () => {

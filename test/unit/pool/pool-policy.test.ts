@@ -19,7 +19,7 @@ const defaultsArb = fc
     queueConcurrency: fc.integer({ min: 2, max: 1000 }),
   })
   .map(({ extraAgents, ...d }) => ({ ...d, maxAgents: Math.max(1, d.minAgents + extraAgents) }));
-const backlogArb = fc.record({ queued: fc.nat(5_000), waiting: fc.nat(5_000) });
+const backlogArb = fc.record({ queued: fc.nat(5_000), waiting: fc.nat(5_000), liveSlots: fc.nat(5_000) });
 
 describe('desiredScale', () => {
   it('keeps agents within [minAgents, maxAgents] and concurrency within [2, queueConcurrency]', () => {
@@ -36,12 +36,23 @@ describe('desiredScale', () => {
 
   it('never asks for less when the backlog grows', () => {
     fc.assert(
-      fc.property(defaultsArb, backlogArb, fc.nat(1_000), fc.nat(1_000), (defaults, backlog, dq, dw) => {
-        const before = desiredScale(defaults, backlog);
-        const after = desiredScale(defaults, { queued: backlog.queued + dq, waiting: backlog.waiting + dw });
-        expect(after.agents).toBeGreaterThanOrEqual(before.agents);
-        expect(after.concurrency).toBeGreaterThanOrEqual(before.concurrency);
-      }),
+      fc.property(
+        defaultsArb,
+        backlogArb,
+        fc.nat(1_000),
+        fc.nat(1_000),
+        fc.nat(1_000),
+        (defaults, backlog, dq, dw, ds) => {
+          const before = desiredScale(defaults, backlog);
+          const after = desiredScale(defaults, {
+            queued: backlog.queued + dq,
+            waiting: backlog.waiting + dw,
+            liveSlots: backlog.liveSlots + ds,
+          });
+          expect(after.agents).toBeGreaterThanOrEqual(before.agents);
+          expect(after.concurrency).toBeGreaterThanOrEqual(before.concurrency);
+        },
+      ),
     );
   });
 
@@ -52,6 +63,15 @@ describe('desiredScale', () => {
     );
 
     expect(plan).toEqual({ agents: 5, concurrency: 9 });
+  });
+
+  it('keeps a poller for every slot of the live agents', () => {
+    const plan = desiredScale(
+      { capacity: 4, minAgents: 0, maxAgents: 6, queueConcurrency: 20 },
+      { queued: 0, waiting: 0, liveSlots: 12 },
+    );
+
+    expect(plan.concurrency).toBe(12);
   });
 
   it('falls back to the floor with no backlog', () => {
