@@ -205,7 +205,10 @@ export class LocalRuntime {
         setMaxConcurrency: (role, value) => holder.pollers?.setMaxConcurrency(role, value),
       },
       region,
-    );
+    ).catch(async (error: unknown) => {
+      await Promise.all([sfnEndpoint.close(), emulators.stop()]);
+      throw error;
+    });
     const roleQueueUrls = Object.fromEntries([...emulators.queues].map(([role, q]) => [role, q.url]));
     const savedEnv = setEnv({
       [EnvVar.TasksTable]: emulators.tasksTableName,

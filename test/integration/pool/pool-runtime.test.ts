@@ -65,6 +65,7 @@ const ROLES_CONFIG = [
   { name: 'test_generator', defaults: { minAgents: 0, maxAgents: 1 } },
   { name: 'devops_engineer', defaults: { capacity: 2, minAgents: 0, maxAgents: 2, queueConcurrency: 10 } },
   { name: 'api_integrator', defaults: { minAgents: 0 } },
+  { name: 'refactoring_specialist', defaults: { capacity: 4, minAgents: 0 } },
 ];
 
 let runtime: LocalRuntime;
@@ -453,6 +454,51 @@ describe('the agent pool on the embedded runtime', () => {
     expect(taskById(result, 'after').startedAt ?? 0).toBeGreaterThanOrEqual(
       taskById(result, 's2').finishedAt ?? Infinity,
     );
+  });
+
+  it('with failFast, cancels what has not started when a task fails, and lets running work finish', async () => {
+    const batchId = await submit(
+      [
+        {
+          id: 'broken',
+          description: 'refactor the module',
+          role: 'refactoring_specialist',
+          input: { simulate: { durationMs: 200, failAttempts: 9, failMode: 'error' } },
+        },
+        {
+          id: 'running',
+          description: 'refactor the parser',
+          role: 'refactoring_specialist',
+          input: { simulate: { durationMs: 1_500 } },
+        },
+        {
+          id: 'blocked',
+          description: 'refactor the tests',
+          role: 'refactoring_specialist',
+          dependsOn: ['running'],
+        },
+        {
+          id: 'downstream',
+          description: 'refactor the docs',
+          role: 'refactoring_specialist',
+          dependsOn: ['broken'],
+        },
+      ],
+      { failFast: true, maxAttempts: 1 },
+    );
+
+    const result = await finished(batchId);
+
+    expect(result.tasks.slice(0, 3).map((t) => [t.id, t.status])).toEqual([
+      ['broken', 'FAILED'],
+      ['running', 'SUCCEEDED'],
+      ['blocked', 'CANCELLED'],
+    ]);
+    // The failed task's own dependent is skipped by its gate or cancelled by failFast, whichever is first.
+    expect(['SKIPPED', 'CANCELLED']).toContain(taskById(result, 'downstream').status);
+    expect(taskById(result, 'blocked').attempts).toEqual([]);
+    expect(taskById(result, 'downstream').attempts).toEqual([]);
+    expect(taskById(result, 'blocked').reason).toContain('failFast');
   });
 
   it('shows every agent with its load, success rate, latency and circuit on GET /agents', async () => {
