@@ -8,11 +8,12 @@
  * the first reserve after that moves it to half_open in the same conditional write (one probe only) ->
  * the probe's success closes it, its failure re-opens it for another cool-down.
  *
- * Per-role waiting marks (tasks that asked for capacity and WAITed) live in one item per role,
- * `agentId = POOL#<role>`, without a `role` attribute, so the byRole index never sees them and list()
- * skips them.
+ * Waiting marks (tasks that asked for capacity and WAITed) are one small item per task,
+ * `agentId = WAITING#<role>#<batchId>#<taskId>`, `role = WAITING#<role>`: the scaler counts them with one
+ * Query on the byRole index, list(role) never meets them (no role name has a '#'), list() skips them.
  */
 import {
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -35,7 +36,10 @@ import { AGENTS_TABLE } from './tables';
 export const EWMA_ALPHA = 0.3;
 export { CIRCUIT_FAILURE_THRESHOLD, CIRCUIT_OPEN_MS };
 /** Key prefix of the per-role pool items (waiting marks); never an agent id (ids have no '#'). */
-export const POOL_ITEM_PREFIX = 'POOL#';
+export const WAITING_ITEM_PREFIX = 'WAITING#';
+/** The byRole partition of a role's waiting marks ('#' never appears in a role name). */
+const waitingPartition = (role: string) => `${WAITING_ITEM_PREFIX}${role}`;
+const waitingItemId = (role: string, key: string) => `${WAITING_ITEM_PREFIX}${role}#${key}`;
 /**
  * Version conflicts recordOutcome absorbs before giving up. Each conflict means another outcome on the same
  * agent landed first, so progress is guaranteed; the bound only stops a runaway loop.
@@ -88,7 +92,7 @@ function fromItem(item: Record<string, unknown>): Agent {
 }
 
 const isPoolItem = (item: Record<string, unknown>) =>
-  typeof item.agentId === 'string' && item.agentId.startsWith(POOL_ITEM_PREFIX);
+  typeof item.agentId === 'string' && item.agentId.startsWith(WAITING_ITEM_PREFIX);
 
 /** DynamoDB's answer to a SET on a path under a map attribute that does not exist yet. */
 function isMissingMap(error: unknown): boolean {
@@ -250,48 +254,46 @@ export class DynamoAgentRegistry implements AgentRegistry {
   }
 
   async markWaiting(role: string, key: string, at: number): Promise<void> {
-    const agentId = `${POOL_ITEM_PREFIX}${role}`;
-    const set = () =>
-      this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { agentId },
-          UpdateExpression: 'SET waiting.#key = :at',
-          ExpressionAttributeNames: { '#key': key },
-          ExpressionAttributeValues: { ':at': at },
-        }),
-      );
-    try {
-      await set();
-    } catch (error) {
-      if (!isMissingMap(error)) throw error;
-      await this.initMap(agentId, 'waiting');
-      await set();
-    }
-  }
-
-  async waitingMarks(role: string): Promise<Record<string, number>> {
-    const item = await this.rawItem(`${POOL_ITEM_PREFIX}${role}`);
-    const waiting = item?.waiting;
-    if (!waiting || typeof waiting !== 'object') return {};
-    return Object.fromEntries(
-      Object.entries(waiting as Record<string, unknown>).filter(
-        (e): e is [string, number] => typeof e[1] === 'number',
-      ),
+    // One small item per waiting task (1 WCU a write, whatever the backlog), found through the byRole
+    // index under a partition no real role can have.
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { agentId: waitingItemId(role, key), role: waitingPartition(role), waitingKey: key, at },
+      }),
     );
   }
 
+  async waitingMarks(role: string): Promise<Record<string, number>> {
+    const marks: Record<string, number> = {};
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: AGENTS_TABLE.byRoleIndex.name,
+          KeyConditionExpression: '#role = :partition',
+          ExpressionAttributeNames: { '#role': 'role' },
+          ExpressionAttributeValues: { ':partition': waitingPartition(role) },
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        if (typeof item.waitingKey === 'string' && typeof item.at === 'number')
+          marks[item.waitingKey] = item.at;
+      }
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return marks;
+  }
+
   async clearWaiting(role: string, keys: readonly string[]): Promise<void> {
-    if (keys.length === 0) return;
-    const names = Object.fromEntries(keys.map((k, i) => [`#k${i}`, k]));
-    await this.conditional(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { agentId: `${POOL_ITEM_PREFIX}${role}` },
-        UpdateExpression: `REMOVE ${keys.map((_, i) => `waiting.#k${i}`).join(', ')}`,
-        ConditionExpression: 'attribute_exists(waiting)',
-        ExpressionAttributeNames: names,
-      }),
+    await Promise.all(
+      keys.map((key) =>
+        this.client.send(
+          new DeleteCommand({ TableName: this.tableName, Key: { agentId: waitingItemId(role, key) } }),
+        ),
+      ),
     );
   }
 

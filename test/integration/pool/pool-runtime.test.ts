@@ -232,6 +232,7 @@ describe('the agent pool on the embedded runtime', () => {
       input: { simulate: { durationMs: 400 } },
     }));
     let maxSampled = 0;
+    let maxWaiting = 0;
     let sampling = true;
     const concurrencySeen = new Set<number>([runtime.pollers.maxConcurrency('code_reviewer')]);
     const sampler = (async () => {
@@ -239,6 +240,7 @@ describe('the agent pool on the embedded runtime', () => {
         for (const agent of await registry.list('code_reviewer'))
           maxSampled = Math.max(maxSampled, agent.reserved);
         concurrencySeen.add(runtime.pollers.maxConcurrency('code_reviewer'));
+        maxWaiting = Math.max(maxWaiting, Object.keys(await registry.waitingMarks('code_reviewer')).length);
         await sleep(25);
       }
     })();
@@ -269,6 +271,9 @@ describe('the agent pool on the embedded runtime', () => {
     // The scaler started the idle role at the floor and raised it for the 5 agents' 10 slots.
     expect(concurrencySeen).toContain(2);
     expect(concurrencySeen).toContain(10);
+    // 20 tasks for 10 slots: some WAITed and were marked for the scaler; every mark left on dispatch.
+    expect(maxWaiting).toBeGreaterThan(0);
+    expect(await registry.waitingMarks('code_reviewer')).toEqual({});
   });
 
   it('recovers 12 first-attempt failures (error, crash, timeout) on other agents before their dependents run', async () => {
