@@ -25,6 +25,7 @@ export const handler = instrument(obs, 'scaler', async (_event: unknown) => {
     terminated: result.terminated,
     spawned: result.spawned,
     reclaimed: result.reclaimed,
+    reopened: result.reopened,
     roles: changed,
   });
   for (const error of result.errors) obs.logger.error('role not scaled', error);

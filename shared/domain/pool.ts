@@ -13,6 +13,11 @@ export const CIRCUIT_OPEN_MS = 30_000;
  * hops after the timeout fires, so a lease never expires while its attempt can still be released normally.
  */
 export const LEASE_MARGIN_MS = 60_000;
+/**
+ * A half-open agent with no reservation and no activity for this long lost its probe without an outcome
+ * (the probe's lease was reclaimed): the scaler re-opens it so a new probe may be admitted.
+ */
+export const STUCK_PROBE_MS = 60_000;
 /** Lambda's floor for an SQS event source's ScalingConfig.MaximumConcurrency. */
 export const MIN_QUEUE_CONCURRENCY = 2;
 /**

@@ -171,6 +171,11 @@ export interface AgentRegistry {
   extendLease(agentId: string, leaseKey: string, expiresAt: number): Promise<boolean>;
   /** Frees the slot of a lease still at `expiresAt` (so a lease extended meanwhile survives). */
   reclaimLease(agentId: string, leaseKey: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Re-opens (with an immediate probe allowed) a half-open circuit whose probe is gone without an outcome:
+   * no reservation left and no activity since `idleBefore` (its lease was reclaimed). true when applied.
+   */
+  reopenStuckProbe(agentId: string, idleBefore: number, at: number): Promise<boolean>;
   /** Marks a task of `role` as waiting for capacity at `at` (the scaler counts fresh marks as backlog). */
   markWaiting(role: string, key: string, at: number): Promise<void>;
   /** The waiting marks of `role`: key -> last WAIT time. */

@@ -9,10 +9,11 @@
  *     never one holding a reservation (the termination is conditional on reserved = 0);
  *  6. sets the role queue's MaximumConcurrency when it differs: the backlog, but never below the slots of
  *     the live agents, since a dispatched message waiting for a poller past HeartbeatSeconds times out.
- * Circuits need no pass: an open circuit turns half-open on the first reserve after its cool-down.
+ * Circuits: an open circuit turns half-open on the first reserve after its cool-down (no pass needed); a
+ * half-open agent whose probe was lost (lease reclaimed, no outcome) is re-opened here for a new probe.
  * A role whose queue cannot be read is still reclaimed and trimmed; its error is reported, not thrown.
  */
-import { desiredScale, expiredLeases, freshWaiting, WAITING_FRESH_MS } from '../domain/pool';
+import { desiredScale, expiredLeases, freshWaiting, STUCK_PROBE_MS, WAITING_FRESH_MS } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { Agent, Role } from '../domain/schemas';
 import type { AgentRegistry, Clock, QueueConcurrency, QueueDepth } from '../ports';
@@ -43,6 +44,8 @@ export interface ScaleResult {
   spawned: string[];
   /** `<agentId>:<leaseKey>` of every lease reclaimed. */
   reclaimed: string[];
+  /** Half-open agents whose probe was lost, re-opened for a new probe. */
+  reopened: string[];
   roles: RoleScale[];
   errors: { role: string; error: string }[];
 }
@@ -52,7 +55,14 @@ const MS_PER_SECOND = 1000;
 /** One scaling pass over every role of the catalog. */
 export async function scaleAgents(deps: ScalerDeps): Promise<ScaleResult> {
   const now = deps.clock.now();
-  const result: ScaleResult = { terminated: [], spawned: [], reclaimed: [], roles: [], errors: [] };
+  const result: ScaleResult = {
+    terminated: [],
+    spawned: [],
+    reclaimed: [],
+    reopened: [],
+    roles: [],
+    errors: [],
+  };
   const all = await deps.agents.list();
   const byRole = new Map<string, Agent[]>();
   for (const agent of all) byRole.set(agent.role, [...(byRole.get(agent.role) ?? []), agent]);
@@ -85,6 +95,15 @@ async function scaleRole(
       if (await deps.agents.reclaimLease(agent.agentId, key, expiresAt)) {
         result.reclaimed.push(`${agent.agentId}:${key}`);
         agent.reserved = Math.max(0, agent.reserved - 1);
+      }
+    }
+  }
+
+  // A probe whose lease was just reclaimed never reports: let the circuit admit a new one.
+  for (const agent of agents) {
+    if (agent.circuit === 'half_open' && agent.reserved === 0) {
+      if (await deps.agents.reopenStuckProbe(agent.agentId, now - STUCK_PROBE_MS, now)) {
+        result.reopened.push(agent.agentId);
       }
     }
   }

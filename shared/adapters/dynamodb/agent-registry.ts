@@ -253,6 +253,25 @@ export class DynamoAgentRegistry implements AgentRegistry {
     );
   }
 
+  async reopenStuckProbe(agentId: string, idleBefore: number, at: number): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET #circuit = :open, circuitOpenUntil = :at',
+        ConditionExpression: '#circuit = :half AND #reserved = :zero AND lastActiveAt < :cutoff',
+        ExpressionAttributeNames: { '#circuit': 'circuit', '#reserved': 'reserved' },
+        ExpressionAttributeValues: {
+          ':open': 'open',
+          ':half': 'half_open',
+          ':zero': 0,
+          ':cutoff': idleBefore,
+          ':at': at,
+        },
+      }),
+    );
+  }
+
   async markWaiting(role: string, key: string, at: number): Promise<void> {
     // One small item per waiting task (1 WCU a write, whatever the backlog), found through the byRole
     // index under a partition no real role can have.

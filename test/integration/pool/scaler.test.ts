@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { AGENTS_TABLE } from '../../../shared/adapters/dynamodb/tables';
-import { WAITING_FRESH_MS } from '../../../shared/domain/pool';
+import { STUCK_PROBE_MS, WAITING_FRESH_MS } from '../../../shared/domain/pool';
 import { resolveRoles } from '../../../shared/domain/roles';
 import type { QueueConcurrency, QueueDepth } from '../../../shared/ports';
 import { scaleAgents } from '../../../shared/usecases/scaler';
@@ -147,5 +147,26 @@ describe('scaleAgents', () => {
     expect(result.reclaimed).toEqual([`${ROLE}-1:b#crashed#1`]);
     expect(result.terminated).toEqual([`${ROLE}-1`]);
     expect(await agents.get(`${ROLE}-1`)).toMatchObject({ reserved: 0, status: 'terminated' });
+  });
+
+  it('re-opens a half-open circuit whose probe crashed, so a new probe can be admitted', async () => {
+    const agents = await freshRegistry();
+    const clock = new ManualClock();
+    const catalog = oneRoleCatalog({ capacity: 2, minAgents: 1, maxAgents: 1 });
+    const id = `${ROLE}-1`;
+    await agents.create(agentOf(ROLE, id, { circuit: 'open', circuitOpenUntil: clock.now() }, clock.now()));
+    await agents.reserve(id, clock.now(), { key: 'b#probe#1', expiresAt: clock.now() + 1_000 });
+    const probing = await agents.get(id);
+    clock.advance(STUCK_PROBE_MS + 1);
+
+    const result = await scaleAgents({ agents, catalog, clock });
+
+    expect(probing?.circuit).toBe('half_open');
+    expect(result.reclaimed).toEqual([`${id}:b#probe#1`]);
+    expect(result.reopened).toEqual([id]);
+    expect(await agents.reserve(id, clock.now(), { key: 'b#probe2#1', expiresAt: clock.now() + 1_000 })).toBe(
+      true,
+    );
+    expect((await agents.get(id))?.circuit).toBe('half_open');
   });
 });
