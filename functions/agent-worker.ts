@@ -6,9 +6,10 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { z } from 'zod';
 import { EnvVar } from '../shared/config';
-import { DispatchMessageSchema } from '../shared/domain/workflow';
-import { runDispatch } from '../shared/usecases/agent-worker';
+import { DispatchMessageSchema, TaskRefSchema } from '../shared/domain/workflow';
+import { failPoisonedTask, runDispatch } from '../shared/usecases/agent-worker';
 import { handlerContainer } from './commons/clients';
 import { instrument, observability } from './commons/observability';
 
@@ -31,12 +32,17 @@ if (role) obs.metrics.setDefaultDimensions({ role });
 export class PoisonMessageError extends Error {
   constructor(
     readonly messageId: string,
-    reason: string,
+    readonly reason: string,
+    /** The ids the body did carry, when it named its task. */
+    readonly ref?: { batchId: string; taskId: string; taskToken?: string },
   ) {
     super(`poison message ${messageId}: ${reason}`);
     this.name = 'PoisonMessageError';
   }
 }
+
+/** What a malformed dispatch message may still tell about its task. */
+const PoisonRefSchema = TaskRefSchema.extend({ taskToken: z.string().min(1).optional() });
 
 function parseRecord(record: SQSRecord) {
   let body: unknown;
@@ -48,7 +54,12 @@ function parseRecord(record: SQSRecord) {
   const parsed = DispatchMessageSchema.safeParse(body);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '$'}: ${i.message}`).join('; ');
-    throw new PoisonMessageError(record.messageId, `not a dispatch message (${issues})`);
+    const ref = PoisonRefSchema.safeParse(body);
+    throw new PoisonMessageError(
+      record.messageId,
+      `not a dispatch message (${issues})`,
+      ref.success ? ref.data : undefined,
+    );
   }
   return parsed.data;
 }
@@ -60,6 +71,11 @@ async function recordHandler(record: SQSRecord): Promise<void> {
   } catch (error) {
     obs.logger.error('poison message', { messageId: record.messageId, error: (error as Error).message });
     obs.metrics.addMetric('PoisonMessages', MetricUnit.Count, 1);
+    // A record naming its task fails that task with the reason; one naming nothing can only reach the DLQ,
+    // whose alarm is the signal. Either way the record is reported failed, so it ends in the DLQ.
+    if (error instanceof PoisonMessageError && error.ref) {
+      await failPoisonedTask(deps, error.ref, error.reason);
+    }
     throw error;
   }
   const { taskToken: _token, ...ids } = message;

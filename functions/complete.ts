@@ -11,6 +11,7 @@ const deps = {
   store: container.taskStore,
   agents: container.agentRegistry,
   callbacks: container.callbacks,
+  catalog: container.catalog,
   clock: container.clock,
 };
 

@@ -7,7 +7,12 @@ import { instrument, observability } from './commons/observability';
 
 const obs = observability('record-attempt');
 const container = handlerContainer(obs);
-const deps = { store: container.taskStore, agents: container.agentRegistry, clock: container.clock };
+const deps = {
+  store: container.taskStore,
+  agents: container.agentRegistry,
+  clock: container.clock,
+  catalog: container.catalog,
+};
 
 export const handler = instrument(
   obs,

@@ -1,14 +1,33 @@
-/** Scheduled scaler (minimal; see shared/usecases/scaler.ts for what it does and does not do). */
+/** Scheduled scaler: one pass of shared/usecases/scaler.ts (leases, backlog, concurrency, spawn, idle). */
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { LambdaQueueConcurrency } from '../shared/adapters/lambda/event-source-concurrency';
+import { SqsQueueDepth } from '../shared/adapters/sqs/queue-depth';
 import { scaleAgents } from '../shared/usecases/scaler';
 import { handlerContainer } from './commons/clients';
 import { instrument, observability } from './commons/observability';
 
 const obs = observability('scaler');
 const container = handlerContainer(obs);
-const deps = { agents: container.agentRegistry, catalog: container.catalog, clock: container.clock };
+const deps = {
+  agents: container.agentRegistry,
+  catalog: container.catalog,
+  clock: container.clock,
+  roleQueueUrls: container.roleQueueUrls,
+  queues: new SqsQueueDepth(obs.tracer.captureAWSv3Client(new SQSClient({}))),
+  concurrency: new LambdaQueueConcurrency(obs.tracer.captureAWSv3Client(new LambdaClient({}))),
+};
 
 export const handler = instrument(obs, 'scaler', async (_event: unknown) => {
   const result = await scaleAgents(deps);
-  obs.logger.info('scaled', { terminated: result.terminated });
+  const changed = result.roles.filter((r) => r.concurrencySet !== undefined || r.waiting > 0 || r.queued > 0);
+  obs.logger.info('scaled', {
+    terminated: result.terminated,
+    spawned: result.spawned,
+    reclaimed: result.reclaimed,
+    reopened: result.reopened,
+    roles: changed,
+  });
+  for (const error of result.errors) obs.logger.error('role not scaled', error);
   return result;
 });

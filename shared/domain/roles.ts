@@ -1179,7 +1179,7 @@ export const BUILTIN_ROLES: readonly Role[] = [
       maxAgents: 3,
       queueConcurrency: 3,
       targetLatencyMs: 120_000,
-      timeoutSeconds: 900,
+      timeoutSeconds: 840,
     },
   }),
 ];

@@ -167,6 +167,10 @@ export const RoleDefaultsSchema = z.object({
   targetLatencyMs: z.number().int().min(1),
   /** Idle agents above minAgents are terminated after this long. */
   idleTtlSeconds: z.number().int().min(1),
+  /** Consecutive failures that open an agent's circuit (default CIRCUIT_FAILURE_THRESHOLD, domain/pool.ts). */
+  circuitFailureThreshold: z.number().int().min(1).max(100).optional(),
+  /** How long an open circuit keeps its agent out before one probe (default CIRCUIT_OPEN_MS / 1000). */
+  circuitCooldownSeconds: z.number().int().min(1).max(86_400).optional(),
   executor: ExecutorConfigSchema,
 });
 export type RoleDefaults = z.infer<typeof RoleDefaultsSchema>;
@@ -207,6 +211,11 @@ export const AgentSchema = z.object({
   circuit: CircuitStateSchema,
   /** When an open circuit may go half-open (epoch ms). */
   circuitOpenUntil: z.number().optional(),
+  /**
+   * Reservation leases: `<batchId>#<taskId>#<attempt>` -> expiry (epoch ms). Released with the attempt;
+   * the scaler reclaims expired ones, so a worker that died cannot hold a slot for ever.
+   */
+  leases: z.record(z.string(), z.number()).optional(),
 });
 export type Agent = z.infer<typeof AgentSchema>;
 

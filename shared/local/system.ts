@@ -48,7 +48,7 @@ export const LOCAL_HEARTBEAT_SECONDS = 5;
 /** Wait states (waiting for capacity) run 20x faster locally: 2 s becomes 100 ms. */
 export const LOCAL_WAIT_SCALE = 0.05;
 /** How often the scaler runs locally (its EventBridge schedule on AWS is one minute). */
-export const LOCAL_SCALER_INTERVAL_MS = 5_000;
+export const LOCAL_SCALER_INTERVAL_MS = 2_000;
 /** How often waitForBatch polls the status route. */
 export const STATUS_POLL_MS = 100;
 

@@ -3,6 +3,8 @@
  * AWS (and so, through the loopback emulators, for the embedded runtime). Use cases and handlers depend on
  * these interfaces only.
  */
+
+import type { CircuitPolicy } from '../domain/pool';
 import type {
   Agent,
   Attempt,
@@ -154,14 +156,39 @@ export interface AgentRegistry {
   list(role?: string): Promise<Agent[]>;
   get(agentId: string): Promise<Agent | undefined>;
   put(agent: Agent): Promise<void>;
-  /** Conditional `reserved < capacity AND circuit <> open`: true when a slot was taken. */
-  reserve(agentId: string, at: number): Promise<boolean>;
-  /** Gives a slot back (never below zero). */
-  release(agentId: string, at: number): Promise<void>;
-  /** Counts one finished attempt: ADD attempts/successes/failures, EWMA latency, circuit bookkeeping. */
+  /**
+   * Conditional `reserved < capacity` on a closed circuit, or the single probe of an open circuit whose
+   * cool-down is over (which moves it to half_open, so no second task is admitted): true when a slot was
+   * taken. With `lease`, the slot is recorded under `lease.key` until `lease.expiresAt`.
+   */
+  reserve(agentId: string, at: number, lease?: ReservationLease): Promise<boolean>;
+  /**
+   * Gives a slot back (never below zero). With `leaseKey`, only that lease's slot, once: a repeated or
+   * late release of a lease already released or reclaimed is a no-op.
+   */
+  release(agentId: string, at: number, leaseKey?: string): Promise<void>;
+  /** Pushes a live lease's expiry to `expiresAt` (never shortens it); false when the lease is gone. */
+  extendLease(agentId: string, leaseKey: string, expiresAt: number): Promise<boolean>;
+  /** Frees the slot of a lease still at `expiresAt` (so a lease extended meanwhile survives). */
+  reclaimLease(agentId: string, leaseKey: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Re-opens (with an immediate probe allowed) a half-open circuit whose probe is gone without an outcome:
+   * no reservation left and no activity since `idleBefore` (its lease was reclaimed). true when applied.
+   */
+  reopenStuckProbe(agentId: string, idleBefore: number, at: number): Promise<boolean>;
+  /** Marks a task of `role` as waiting for capacity at `at` (the scaler counts fresh marks as backlog). */
+  markWaiting(role: string, key: string, at: number): Promise<void>;
+  /** The waiting marks of `role`: key -> last WAIT time. */
+  waitingMarks(role: string): Promise<Record<string, number>>;
+  /** Drops waiting marks (stale ones, pruned by the scaler). */
+  clearWaiting(role: string, keys: readonly string[]): Promise<void>;
+  /**
+   * Counts one finished attempt: ADD attempts/successes/failures, EWMA latency, circuit bookkeeping with
+   * the role's `circuit` policy (defaults in domain/pool.ts when absent).
+   */
   recordOutcome(
     agentId: string,
-    outcome: { success: boolean; latencyMs: number; at: number },
+    outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy },
   ): Promise<Agent | undefined>;
   setStatus(agentId: string, status: Agent['status']): Promise<void>;
   /** Changes an existing agent's settings without touching its counters (a concurrent reserve keeps its slot). */
@@ -176,6 +203,12 @@ export interface AgentRegistry {
   create(agent: Agent): Promise<boolean>;
   /** Terminates the agent only if it holds no reservation and was last active before `idleBefore`. */
   terminateIfIdle(agentId: string, idleBefore: number): Promise<boolean>;
+}
+
+/** A reservation's lease: one per attempt, released with it or reclaimed by the scaler once expired. */
+export interface ReservationLease {
+  key: string;
+  expiresAt: number;
 }
 
 /** WebSocket subscriptions to a batch's progress. */
@@ -204,6 +237,19 @@ export interface Callbacks {
   fail(taskToken: string, error: string, cause: string): Promise<boolean>;
   /** false when the token is no longer waiting (timed out, cancelled): the worker should stop. */
   heartbeat(taskToken: string): Promise<boolean>;
+}
+
+/** How many messages wait on a queue, visible and in flight (the scaler's backlog signal). */
+export interface QueueDepth {
+  depth(queueUrl: string): Promise<{ queueArn: string; visible: number; inFlight: number }>;
+}
+
+/** The maximum concurrency of the agent function consuming a queue (Lambda event source mapping). */
+export interface QueueConcurrency {
+  /** The current maximum concurrency; undefined when no mapping consumes the queue. */
+  get(queueArn: string): Promise<number | undefined>;
+  /** Sets it (callers keep it within Lambda's bounds); false when no mapping consumes the queue. */
+  set(queueArn: string, maxConcurrency: number): Promise<boolean>;
 }
 
 /** Starts and stops batch executions. */

@@ -5,6 +5,7 @@
  * machine's HeartbeatSeconds / TimeoutSeconds notice, as they would for a worker that really died.
  */
 import { SimulatedCrashError } from '../adapters/executors/simulated';
+import { leaseExpiry, leaseKey } from '../domain/pool';
 import { type RoleCatalog, renderPrompt } from '../domain/roles';
 import { extractRequirements } from '../domain/routing';
 import type { ExecutorConfig } from '../domain/schemas';
@@ -69,6 +70,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     const timeoutSeconds = task.task.timeoutSeconds ?? role.defaults.timeoutSeconds;
     const executorConfig = agent?.executor ?? role.defaults.executor;
     const requirements = task.requirements ?? extractRequirements(task.task, deps.catalog);
+    const heartbeatSeconds = effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds);
     timers.beat = setInterval(
       () => {
         deps.callbacks.heartbeat(taskToken).then(
@@ -77,13 +79,19 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
               controller.abort(
                 new TaskAbortedError('the task token no longer waits (timed out or cancelled)'),
               );
+              return;
             }
+            // A live attempt keeps its reservation's lease at least a heartbeat (plus margin) ahead, so the
+            // scaler never reclaims the slot of a long task that is still working.
+            const expiresAt = leaseExpiry(deps.clock.now(), heartbeatSeconds);
+            Promise.resolve()
+              .then(() => deps.agents.extendLease(agentId, leaseKey(batchId, taskId, attempt), expiresAt))
+              .catch((error: unknown) => deps.onWarning?.('lease extension failed', error));
           },
           (error: unknown) => deps.onWarning?.('heartbeat failed', error),
         );
       },
-      (effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds) * MS_PER_SECOND) /
-        HEARTBEATS_PER_INTERVAL,
+      (heartbeatSeconds * MS_PER_SECOND) / HEARTBEATS_PER_INTERVAL,
     );
     // Past the deadline the state machine has already given up on this attempt: stop working on it.
     timers.deadline = setTimeout(
@@ -134,4 +142,26 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     clearInterval(timers.beat);
     clearTimeout(timers.deadline);
   }
+}
+
+/** Error name the worker fails a poisoned task's token with. */
+export const POISON_MESSAGE_ERROR = 'PoisonMessage';
+
+/**
+ * A dispatch message that names its task but is otherwise invalid can never run: the task is FAILED with
+ * the reason at once (conditionally: a finished task keeps its status) and, when the message carries a
+ * token, the waiting Dispatch is failed too so the state machine does not wait for its timeout. The record
+ * itself still goes to the DLQ. true when the task was marked FAILED here.
+ */
+export async function failPoisonedTask(
+  deps: Pick<AgentWorkerDeps, 'store' | 'callbacks' | 'clock'>,
+  ref: { batchId: string; taskId: string; taskToken?: string },
+  reason: string,
+): Promise<boolean> {
+  const failed = await deps.store.setTaskStatus(ref.batchId, ref.taskId, 'FAILED', {
+    reason: `poison message: ${reason}`,
+    at: deps.clock.now(),
+  });
+  if (ref.taskToken) await deps.callbacks.fail(ref.taskToken, POISON_MESSAGE_ERROR, reason);
+  return failed;
 }

@@ -3,6 +3,7 @@
  * their agents' slots back. Running workers find their heartbeat refused and abort. The stopped execution
  * never reaches Finalize, so the batch is finalized here.
  */
+import { leaseKey } from '../domain/pool';
 import type { BatchResult } from '../domain/schemas';
 import { type AgentRegistry, type Clock, NotFoundError, type Orchestrator, type TaskStore } from '../ports';
 import { buildBatchResult } from './batch-result';
@@ -36,14 +37,20 @@ export async function cancelBatch(
       .filter((t) => !isTerminal(t.status))
       .map(async (t) => {
         if (!(await deps.store.setTaskStatus(batchId, t.taskId, 'CANCELLED', { reason, at: now }))) return;
-        const last = t.attempts[t.attemptCount - 1];
+        // Read again: a Route may have started an attempt after the list above; once the task is
+        // CANCELLED no attempt can start any more (startAttempt requires a non-terminal task), so this read
+        // sees the last one and its slot is never leaked.
+        const latest = (await deps.store.getTask(batchId, t.taskId)) ?? t;
+        const last = latest.attempts[latest.attemptCount - 1];
         if (last?.status !== 'RUNNING') return;
-        const ended = await deps.store.finishAttempt(batchId, t.taskId, t.attemptCount, {
+        const ended = await deps.store.finishAttempt(batchId, t.taskId, latest.attemptCount, {
           status: 'CANCELLED',
           at: now,
           error: reason,
         });
-        if (ended) await deps.agents.release(last.agentId, now);
+        if (ended) {
+          await deps.agents.release(last.agentId, now, leaseKey(batchId, t.taskId, latest.attemptCount));
+        }
       }),
   );
   const finishedAt = deps.clock.now();

@@ -3,6 +3,8 @@
  * half of the gate protocol). Safe to repeat: the status transition guards the metrics, and the store
  * counts each (dependency, dependent) pair once.
  */
+import { circuitPolicy, leaseKey } from '../domain/pool';
+import type { RoleCatalog } from '../domain/roles';
 import type { TaskStatus } from '../domain/schemas';
 import type { CompleteInput } from '../domain/workflow';
 import {
@@ -21,6 +23,8 @@ export interface CompleteDeps {
   agents: AgentRegistry;
   callbacks: Callbacks;
   clock: Clock;
+  /** The role catalog, for per-role circuit settings (defaults when absent). */
+  catalog?: RoleCatalog;
 }
 
 export interface CompleteResult {
@@ -39,12 +43,14 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     transitioned = await deps.store.setTaskStatus(input.batchId, input.taskId, 'SUCCEEDED', { at: now });
     const agentId = input.agentId ?? task.agentId;
     if (transitioned && agentId !== undefined) {
-      const attempt = task.attempts[(input.attempt ?? task.attemptCount) - 1];
-      await deps.agents.release(agentId, now);
+      const attemptNumber = input.attempt ?? task.attemptCount;
+      const attempt = task.attempts[attemptNumber - 1];
+      await deps.agents.release(agentId, now, leaseKey(input.batchId, input.taskId, attemptNumber));
       await deps.agents.recordOutcome(agentId, {
         success: true,
         latencyMs: Math.max(0, (attempt?.finishedAt ?? now) - (attempt?.startedAt ?? now)),
         at: now,
+        circuit: circuitPolicy(roleOf(deps, task)),
       });
     }
   } else if (input.outcome === 'FAILED') {
@@ -66,6 +72,11 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   }
   const latest = transitioned ? undefined : await deps.store.getTask(input.batchId, input.taskId);
   return { status: latest?.status ?? input.outcome, transitioned };
+}
+
+function roleOf(deps: CompleteDeps, task: StoredTask) {
+  const role = task.decision?.role ?? task.role;
+  return role === undefined ? undefined : deps.catalog?.get(role)?.defaults;
 }
 
 /** Names the dependencies that did not succeed. */

@@ -2,6 +2,8 @@
  * RecordAttempt (the Dispatch state's Catch): end the attempt as FAILED / TIMED_OUT, give the agent's slot
  * back, count the failure on the agent (circuit breaker), and say whether to route again.
  */
+import { circuitPolicy, leaseKey } from '../domain/pool';
+import type { RoleCatalog } from '../domain/roles';
 import type { RecordAttemptInput, RecordAttemptOutput } from '../domain/workflow';
 import { type AgentRegistry, type Clock, NotFoundError, type TaskStore } from '../ports';
 import { isTerminal } from './common';
@@ -10,6 +12,8 @@ export interface RecordAttemptDeps {
   store: TaskStore;
   agents: AgentRegistry;
   clock: Clock;
+  /** The role catalog, for per-role circuit settings (defaults when absent). */
+  catalog?: RoleCatalog;
 }
 
 /** Step Functions error names that mean "the agent never answered in time". */
@@ -36,9 +40,15 @@ export async function recordAttempt(
   if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
   // Only the call that ended the attempt counts it (a retried invocation must not release twice).
   if (finished) {
-    await deps.agents.release(input.agentId, now);
+    await deps.agents.release(input.agentId, now, leaseKey(input.batchId, input.taskId, input.attempt));
     const startedAt = task.attempts[input.attempt - 1]?.startedAt ?? now;
-    await deps.agents.recordOutcome(input.agentId, { success: false, latencyMs: now - startedAt, at: now });
+    const role = task.decision?.role ?? task.role;
+    await deps.agents.recordOutcome(input.agentId, {
+      success: false,
+      latencyMs: now - startedAt,
+      at: now,
+      circuit: circuitPolicy(role === undefined ? undefined : deps.catalog?.get(role)?.defaults),
+    });
   }
   if (batch.cancelRequested) return { retry: false, reason: 'batch cancelled' };
   if (isTerminal(task.status)) return { retry: false, reason: `task already ${task.status}` };

@@ -3,6 +3,7 @@
  * update, spawn a new agent from the role template when every agent is busy (up to the role's max), or
  * ask the task to wait. The decision is stored with the task, so "why this agent" stays answerable.
  */
+import { leaseExpiry, leaseKey } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import { candidateRoles, decideRoute, extractRequirements, newAgent } from '../domain/routing';
 import type { Agent, RoutingDecision } from '../domain/schemas';
@@ -81,13 +82,19 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
     });
     if (result.kind === 'route') {
       const winner = result.decision.agentId;
-      if (await deps.agents.reserve(winner, now)) {
+      const lease = {
+        key: leaseKey(task.batchId, task.taskId, task.attemptCount + 1),
+        expiresAt: leaseExpiry(now, timeoutFor(deps, task, result.decision.role)),
+      };
+      if (await deps.agents.reserve(winner, now, lease)) {
         const decision: RoutingDecision = {
           ...result.decision,
           rejected: [...result.decision.rejected, ...lostRaces],
           spawned: spawned.has(winner),
         };
-        return startDispatch(deps, task, decision, now);
+        // The attempt starts when the slot was taken (rounds of lost races can take a while), so an
+        // agent's attempt intervals always nest inside its reservations.
+        return startDispatch(deps, task, decision, deps.clock.now());
       }
       // Another router took the last slot (or the agent changed state): drop it from this round's pool.
       lostRaces.push({ agentId: winner, reason: 'lost the reservation race' });
@@ -97,7 +104,7 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
     const live = pool.filter((a) => a.status !== 'terminated');
     const liveOfRole = live.filter((a) => a.role === spawnRole.name);
     if (liveOfRole.length < spawnRole.defaults.maxAgents) {
-      const agent = await spawn(deps.agents, spawnRole, liveOfRole, now);
+      const agent = await spawnAgent(deps.agents, spawnRole, liveOfRole, now);
       if (agent) {
         spawned.add(agent.agentId);
         pool = [...pool.filter((a) => a.agentId !== agent.agentId), agent];
@@ -118,7 +125,20 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
     }
     break;
   }
+  // The scaler counts fresh marks as backlog (pre-warming agents and queue concurrency for them).
+  await deps.agents.markWaiting(spawnRole.name, waitingKey(task), now);
   return { decision: 'WAIT', waitSeconds: CAPACITY_WAIT_SECONDS };
+}
+
+/** The waiting mark of a task: one per task, refreshed by each WAIT, dropped on dispatch. */
+const waitingKey = (task: Pick<StoredTask, 'batchId' | 'taskId'>) => `${task.batchId}#${task.taskId}`;
+
+function timeoutFor(deps: Pick<RouteDeps, 'catalog'>, task: StoredTask, roleName: string): number {
+  return (
+    task.task.timeoutSeconds ??
+    deps.catalog.get(roleName)?.defaults.timeoutSeconds ??
+    BASE_ROLE_DEFAULTS.timeoutSeconds
+  );
 }
 
 function runningAttempt(task: StoredTask) {
@@ -126,8 +146,8 @@ function runningAttempt(task: StoredTask) {
   return last?.status === 'RUNNING' ? last : undefined;
 }
 
-/** Creates an agent in the first free slot of the role; undefined when every slot was taken meanwhile. */
-async function spawn(
+/** Creates an agent in the first free slot of the role (route and scaler); undefined when every slot was taken meanwhile. */
+export async function spawnAgent(
   agents: AgentRegistry,
   role: NonNullable<ReturnType<RoleCatalog['get']>>,
   live: readonly Agent[],
@@ -155,7 +175,7 @@ async function startDispatch(
   } catch (error) {
     if (!(error instanceof StaleWriteError)) throw error;
     // A concurrent Route of the same task won (or the task was cancelled): give the slot back.
-    await deps.agents.release(decision.agentId, now);
+    await deps.agents.release(decision.agentId, now, leaseKey(task.batchId, task.taskId, attempt));
     const latest = await deps.store.getTask(task.batchId, task.taskId);
     const current = latest && !isTerminal(latest.status) ? runningAttempt(latest) : undefined;
     if (latest && current) {
@@ -166,6 +186,9 @@ async function startDispatch(
       reason: `task ${task.taskId} changed while routing (${latest?.status ?? 'gone'})`,
     };
   }
+  // A task that waited before holds a mark; dropping it at once keeps the scaler's backlog honest (a mark
+  // left behind would still expire after WAITING_FRESH_MS).
+  await deps.agents.clearWaiting(decision.role, [waitingKey(task)]);
   return dispatchOutput(deps, task, decision.agentId, decision.role, attempt);
 }
 
@@ -178,10 +201,7 @@ function dispatchOutput(
 ): RouteOutput {
   const queueUrl = deps.roleQueueUrls[roleName];
   if (!queueUrl) throw new ConfigurationError(`no queue configured for role "${roleName}" (ROLE_QUEUE_URLS)`);
-  const timeoutSeconds =
-    task.task.timeoutSeconds ??
-    deps.catalog.get(roleName)?.defaults.timeoutSeconds ??
-    BASE_ROLE_DEFAULTS.timeoutSeconds;
+  const timeoutSeconds = timeoutFor(deps, task, roleName);
   return {
     decision: 'DISPATCH',
     agentId,

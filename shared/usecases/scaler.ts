@@ -1,43 +1,170 @@
 /**
- * Scaler (minimal, on a schedule): terminates agents that have held no reservation for longer than their
- * role's idleTtlSeconds, keeping at least minAgents live agents per role. It does not spawn (the router
- * spawns on demand), does not touch queue concurrency, and reclaims no reservations (none are leased:
- * every reservation is released by Complete, RecordAttempt or Cancel). The full agent-pool lifecycle
- * comes later.
+ * Scaler (EventBridge schedule on AWS; an interval in the local system): one cheap pass over every role.
+ *  1. reclaims expired reservation leases, so a worker that died cannot hold a slot for ever;
+ *  2. reads the role's backlog: queue depth (visible + in flight) plus fresh waiting-for-capacity marks,
+ *     and prunes stale marks;
+ *  3. derives the desired agent count (desiredScale, shared/domain/pool.ts);
+ *  4. spawns logical agents up to it (pre-warming);
+ *  5. terminates agents idle longer than the role's idleTtlSeconds, keeping max(minAgents, desired) and
+ *     never one holding a reservation (the termination is conditional on reserved = 0);
+ *  6. sets the role queue's MaximumConcurrency when it differs: the backlog, but never below the slots of
+ *     the live agents, since a dispatched message waiting for a poller past HeartbeatSeconds times out.
+ * Circuits: an open circuit turns half-open on the first reserve after its cool-down (no pass needed); a
+ * half-open agent whose probe was lost (lease reclaimed, no outcome) is re-opened here for a new probe.
+ * A role whose queue cannot be read is still reclaimed and trimmed; its error is reported, not thrown.
  */
+import { desiredScale, expiredLeases, freshWaiting, STUCK_PROBE_MS, WAITING_FRESH_MS } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
-import type { AgentRegistry, Clock } from '../ports';
+import type { Agent, Role } from '../domain/schemas';
+import type { AgentRegistry, Clock, QueueConcurrency, QueueDepth } from '../ports';
+import { spawnAgent } from './route';
+
+export interface ScalerDeps {
+  agents: AgentRegistry;
+  catalog: RoleCatalog;
+  clock: Clock;
+  /** Role name -> queue URL (ROLE_QUEUE_URLS); roles without a queue are not scaled by backlog. */
+  roleQueueUrls?: Readonly<Record<string, string>>;
+  queues?: QueueDepth;
+  concurrency?: QueueConcurrency;
+}
+
+export interface RoleScale {
+  role: string;
+  queued: number;
+  waiting: number;
+  desiredAgents: number;
+  desiredConcurrency: number;
+  /** The concurrency set this pass (absent when unchanged or not managed). */
+  concurrencySet?: number;
+}
 
 export interface ScaleResult {
   terminated: string[];
+  spawned: string[];
+  /** `<agentId>:<leaseKey>` of every lease reclaimed. */
+  reclaimed: string[];
+  /** Half-open agents whose probe was lost, re-opened for a new probe. */
+  reopened: string[];
+  roles: RoleScale[];
+  errors: { role: string; error: string }[];
 }
 
 const MS_PER_SECOND = 1000;
 
-/** One scaling pass; returns the agents it terminated. */
-export async function scaleAgents(deps: {
-  agents: AgentRegistry;
-  catalog: RoleCatalog;
-  clock: Clock;
-}): Promise<ScaleResult> {
+/** One scaling pass over every role of the catalog. */
+export async function scaleAgents(deps: ScalerDeps): Promise<ScaleResult> {
   const now = deps.clock.now();
-  const terminated: string[] = [];
+  const result: ScaleResult = {
+    terminated: [],
+    spawned: [],
+    reclaimed: [],
+    reopened: [],
+    roles: [],
+    errors: [],
+  };
   const all = await deps.agents.list();
-  for (const role of deps.catalog.values()) {
-    const live = all.filter((a) => a.role === role.name && a.status !== 'terminated');
-    const idleBefore = now - role.defaults.idleTtlSeconds * MS_PER_SECOND;
-    let surplus = live.length - role.defaults.minAgents;
-    const idle = live
-      .filter((a) => a.reserved === 0 && a.lastActiveAt < idleBefore)
-      .sort((a, b) => a.lastActiveAt - b.lastActiveAt || b.agentId.localeCompare(a.agentId));
-    for (const agent of idle) {
-      if (surplus <= 0) break;
-      // Conditional: an agent reserved since the scan keeps running.
-      if (await deps.agents.terminateIfIdle(agent.agentId, idleBefore)) {
-        terminated.push(agent.agentId);
-        surplus--;
+  const byRole = new Map<string, Agent[]>();
+  for (const agent of all) byRole.set(agent.role, [...(byRole.get(agent.role) ?? []), agent]);
+  await Promise.all(
+    [...deps.catalog.values()].map(async (role) => {
+      try {
+        await scaleRole(deps, role, byRole.get(role.name) ?? [], now, result);
+      } catch (error) {
+        result.errors.push({
+          role: role.name,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }),
+  );
+  return result;
+}
+
+async function scaleRole(
+  deps: ScalerDeps,
+  role: Role,
+  agents: Agent[],
+  now: number,
+  result: ScaleResult,
+): Promise<void> {
+  // 1. Reclaim: conditional on the expiry read, so a lease extended or released meanwhile is untouched.
+  for (const agent of agents) {
+    for (const key of expiredLeases(agent.leases ?? {}, now)) {
+      const expiresAt = agent.leases?.[key] ?? 0;
+      if (await deps.agents.reclaimLease(agent.agentId, key, expiresAt)) {
+        result.reclaimed.push(`${agent.agentId}:${key}`);
+        agent.reserved = Math.max(0, agent.reserved - 1);
       }
     }
   }
-  return { terminated };
+
+  // A probe whose lease was just reclaimed never reports: let the circuit admit a new one.
+  for (const agent of agents) {
+    if (agent.circuit === 'half_open' && agent.reserved === 0) {
+      if (await deps.agents.reopenStuckProbe(agent.agentId, now - STUCK_PROBE_MS, now)) {
+        result.reopened.push(agent.agentId);
+      }
+    }
+  }
+
+  // 2. Backlog.
+  const marks = await deps.agents.waitingMarks(role.name);
+  const stale = Object.entries(marks)
+    .filter(([, at]) => at < now - WAITING_FRESH_MS)
+    .map(([key]) => key);
+  if (stale.length > 0) await deps.agents.clearWaiting(role.name, stale);
+  const waiting = freshWaiting(marks, now);
+  const queueUrl = deps.roleQueueUrls?.[role.name];
+  const depth = queueUrl && deps.queues ? await deps.queues.depth(queueUrl) : undefined;
+  const queued = depth ? depth.visible + depth.inFlight : 0;
+
+  // 3. Plan the agents.
+  const plan = desiredScale(role.defaults, { queued, waiting });
+  const scale: RoleScale = {
+    role: role.name,
+    queued,
+    waiting,
+    desiredAgents: plan.agents,
+    desiredConcurrency: plan.concurrency,
+  };
+  result.roles.push(scale);
+
+  // 4. Pre-warm.
+  let live = agents.filter((a) => a.status !== 'terminated');
+  while (live.length < plan.agents) {
+    const agent = await spawnAgent(deps.agents, role, live, now);
+    if (!agent) break; // every slot taken meanwhile (a router spawned): enough agents exist
+    result.spawned.push(agent.agentId);
+    live = [...live, agent];
+  }
+
+  // 5. Idle termination, oldest idle first, keeping max(minAgents, desired).
+  const idleBefore = now - role.defaults.idleTtlSeconds * MS_PER_SECOND;
+  let surplus = live.length - Math.max(role.defaults.minAgents, plan.agents);
+  const idle = live
+    .filter((a) => a.reserved === 0 && a.lastActiveAt < idleBefore)
+    .sort((a, b) => a.lastActiveAt - b.lastActiveAt || b.agentId.localeCompare(a.agentId));
+  for (const agent of idle) {
+    if (surplus <= 0) break;
+    // Conditional: an agent reserved since the scan keeps running.
+    if (await deps.agents.terminateIfIdle(agent.agentId, idleBefore)) {
+      result.terminated.push(agent.agentId);
+      live = live.filter((a) => a.agentId !== agent.agentId);
+      surplus--;
+    }
+  }
+
+  // 6. Queue concurrency, from the backlog and the slots of the agents now live (only when a mapping
+  // consumes the queue and the value changes).
+  const liveSlots = live.reduce((n, a) => n + a.capacity, 0);
+  scale.desiredConcurrency = desiredScale(role.defaults, { queued, waiting, liveSlots }).concurrency;
+  if (depth?.queueArn && deps.concurrency) {
+    const current = await deps.concurrency.get(depth.queueArn);
+    if (current !== undefined && current !== scale.desiredConcurrency) {
+      if (await deps.concurrency.set(depth.queueArn, scale.desiredConcurrency)) {
+        scale.concurrencySet = scale.desiredConcurrency;
+      }
+    }
+  }
 }

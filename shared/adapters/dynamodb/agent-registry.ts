@@ -1,9 +1,19 @@
 /**
  * AgentRegistry on DynamoDB (agents table, keys in tables.ts). Reservations are single conditional ADDs, so
- * concurrent routers can never push `reserved` past `capacity` or below zero. Metrics are a versioned
- * read-modify-write because the EWMA needs the previous value.
+ * concurrent routers can never push `reserved` past `capacity` or below zero; each carries a lease in the
+ * agent's `leases` map (no TTL, no transactions: the scaler reclaims expired leases). Metrics are a
+ * versioned read-modify-write because the EWMA needs the previous value.
+ *
+ * Circuit: closed -> (CIRCUIT_FAILURE_THRESHOLD consecutive failures) -> open until circuitOpenUntil ->
+ * the first reserve after that moves it to half_open in the same conditional write (one probe only) ->
+ * the probe's success closes it, its failure re-opens it for another cool-down.
+ *
+ * Waiting marks (tasks that asked for capacity and WAITed) are one small item per task,
+ * `agentId = WAITING#<role>#<batchId>#<taskId>`, `role = WAITING#<role>`: the scaler counts them with one
+ * Query on the byRole index, list(role) never meets them (no role name has a '#'), list() skips them.
  */
 import {
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -11,17 +21,25 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import {
+  CIRCUIT_FAILURE_THRESHOLD,
+  CIRCUIT_OPEN_MS,
+  type CircuitPolicy,
+  DEFAULT_CIRCUIT_POLICY,
+} from '../../domain/pool';
 import { type Agent, AgentSchema } from '../../domain/schemas';
-import { type AgentRegistry, StaleWriteError } from '../../ports';
+import { type AgentRegistry, type ReservationLease, StaleWriteError } from '../../ports';
 import { documentClient, isConditionFailed } from './client';
 import { AGENTS_TABLE } from './tables';
 
 /** Weight of the newest latency in the moving average: reacts within a few tasks, smooths one outlier. */
 export const EWMA_ALPHA = 0.3;
-/** Consecutive failures that open an agent's circuit. */
-export const CIRCUIT_FAILURE_THRESHOLD = 3;
-/** How long an open circuit keeps the agent out of routing before it may be tried again (half-open). */
-export const CIRCUIT_OPEN_MS = 30_000;
+export { CIRCUIT_FAILURE_THRESHOLD, CIRCUIT_OPEN_MS };
+/** Key prefix of the per-role pool items (waiting marks); never an agent id (ids have no '#'). */
+export const WAITING_ITEM_PREFIX = 'WAITING#';
+/** The byRole partition of a role's waiting marks ('#' never appears in a role name). */
+const waitingPartition = (role: string) => `${WAITING_ITEM_PREFIX}${role}`;
+const waitingItemId = (role: string, key: string) => `${WAITING_ITEM_PREFIX}${role}#${key}`;
 /**
  * Version conflicts recordOutcome absorbs before giving up. Each conflict means another outcome on the same
  * agent landed first, so progress is guaranteed; the bound only stops a runaway loop.
@@ -42,7 +60,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The next metrics of `agent` after one outcome: counters, EWMA latency and circuit. Pure. */
 export function nextMetrics(
   agent: Agent,
-  outcome: { success: boolean; latencyMs: number; at: number },
+  outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy },
 ): Pick<Agent, 'ewmaLatencyMs' | 'consecutiveFailures' | 'circuit' | 'circuitOpenUntil'> {
   if (outcome.success) {
     const previous = agent.ewmaLatencyMs;
@@ -59,17 +77,30 @@ export function nextMetrics(
   const consecutiveFailures = agent.consecutiveFailures + 1;
   // A failure while half-open (open circuit whose wait is over) re-opens at once.
   const halfOpen = agent.circuit !== 'closed';
-  const open = halfOpen || consecutiveFailures >= CIRCUIT_FAILURE_THRESHOLD;
+  const policy = outcome.circuit ?? DEFAULT_CIRCUIT_POLICY;
+  const open = halfOpen || consecutiveFailures >= policy.failureThreshold;
   return {
     ewmaLatencyMs: agent.ewmaLatencyMs,
     consecutiveFailures,
     circuit: open ? 'open' : 'closed',
-    circuitOpenUntil: open ? outcome.at + CIRCUIT_OPEN_MS : undefined,
+    circuitOpenUntil: open ? outcome.at + policy.openMs : undefined,
   };
 }
 
 function fromItem(item: Record<string, unknown>): Agent {
   return AgentSchema.parse(item);
+}
+
+const isPoolItem = (item: Record<string, unknown>) =>
+  typeof item.agentId === 'string' && item.agentId.startsWith(WAITING_ITEM_PREFIX);
+
+/** DynamoDB's answer to a SET on a path under a map attribute that does not exist yet. */
+function isMissingMap(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    error.name === 'ValidationException' &&
+    /document path|path provided/i.test(error.message)
+  );
 }
 
 export class DynamoAgentRegistry implements AgentRegistry {
@@ -94,7 +125,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
               ExclusiveStartKey,
             }),
       );
-      for (const item of page.Items ?? []) agents.push(fromItem(item));
+      for (const item of page.Items ?? []) if (!isPoolItem(item)) agents.push(fromItem(item));
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
     return agents.sort((a, b) => a.agentId.localeCompare(b.agentId));
@@ -106,7 +137,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
   }
 
   async put(agent: Agent): Promise<void> {
-    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...agent } }));
+    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { leases: {}, ...agent } }));
   }
 
   async create(agent: Agent): Promise<boolean> {
@@ -114,7 +145,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...agent },
+          Item: { ...agent, leases: {} },
           ConditionExpression: 'attribute_not_exists(agentId) OR #status = :terminated',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':terminated': 'terminated' },
@@ -127,28 +158,62 @@ export class DynamoAgentRegistry implements AgentRegistry {
     }
   }
 
-  async reserve(agentId: string, at: number): Promise<boolean> {
-    return this.conditional(
+  async reserve(agentId: string, at: number, lease?: ReservationLease): Promise<boolean> {
+    const common = 'attribute_exists(agentId) AND #reserved < #capacity AND #status IN (:active, :idle) AND ';
+    const leaseSet = lease ? ', leases.#lease = :expires' : '';
+    const values = {
+      ':one': 1,
+      ':at': at,
+      ':active': 'active',
+      ':idle': 'idle',
+      ...(lease ? { ':expires': lease.expiresAt } : {}),
+    };
+    const names = { ...NAMES, ...(lease ? { '#lease': lease.key } : {}) };
+    const closed = () =>
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
-        UpdateExpression: 'ADD #reserved :one SET lastActiveAt = :at, #status = :active',
-        ConditionExpression:
-          'attribute_exists(agentId) AND #reserved < #capacity AND #status IN (:active, :idle) ' +
-          'AND (#circuit <> :open OR circuitOpenUntil <= :at)',
-        ExpressionAttributeNames: NAMES,
-        ExpressionAttributeValues: {
-          ':one': 1,
-          ':at': at,
-          ':active': 'active',
-          ':idle': 'idle',
-          ':open': 'open',
-        },
-      }),
-    );
+        UpdateExpression: `ADD #reserved :one SET lastActiveAt = :at, #status = :active${leaseSet}`,
+        ConditionExpression: `${common}(attribute_not_exists(#circuit) OR #circuit = :closed)`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: { ...values, ':closed': 'closed' },
+      });
+    // The probe: an open circuit whose cool-down is over admits one task and turns half_open in the same
+    // write, so a concurrent second reserve finds neither `closed` nor `open` and is refused.
+    const probe = () =>
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: `ADD #reserved :one SET lastActiveAt = :at, #status = :active, #circuit = :half${leaseSet}`,
+        ConditionExpression: `${common}#circuit = :open AND circuitOpenUntil <= :at`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: { ...values, ':open': 'open', ':half': 'half_open' },
+      });
+    if (await this.withLeases(agentId, () => this.conditional(closed()))) return true;
+    return this.withLeases(agentId, () => this.conditional(probe()));
   }
 
-  async release(agentId: string, at: number): Promise<void> {
+  async release(agentId: string, at: number, leaseKey?: string): Promise<void> {
+    if (leaseKey !== undefined) {
+      // Only a lease still held gives its slot back: a repeated release, or one after the scaler reclaimed
+      // the lease, changes nothing.
+      try {
+        await this.conditional(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { agentId },
+            UpdateExpression: 'ADD #reserved :minus SET lastActiveAt = :at REMOVE leases.#lease',
+            ConditionExpression: 'attribute_exists(leases.#lease) AND #reserved > :zero',
+            ExpressionAttributeNames: { '#reserved': 'reserved', '#lease': leaseKey },
+            ExpressionAttributeValues: { ':minus': -1, ':zero': 0, ':at': at },
+          }),
+        );
+        return;
+      } catch (error) {
+        // An agent written before leases existed has no map: its reservation was unleased, release it so.
+        if (!isMissingMap(error)) throw error;
+      }
+    }
     // A release that finds nothing reserved (a repeated release) is a no-op, never a negative count.
     await this.conditional(
       new UpdateCommand({
@@ -162,9 +227,98 @@ export class DynamoAgentRegistry implements AgentRegistry {
     );
   }
 
+  async extendLease(agentId: string, leaseKey: string, expiresAt: number): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET leases.#lease = :expires',
+        ConditionExpression: 'attribute_exists(leases.#lease) AND leases.#lease < :expires',
+        ExpressionAttributeNames: { '#lease': leaseKey },
+        ExpressionAttributeValues: { ':expires': expiresAt },
+      }),
+    );
+  }
+
+  async reclaimLease(agentId: string, leaseKey: string, expiresAt: number): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'ADD #reserved :minus REMOVE leases.#lease',
+        ConditionExpression: 'leases.#lease = :expires AND #reserved > :zero',
+        ExpressionAttributeNames: { '#reserved': 'reserved', '#lease': leaseKey },
+        ExpressionAttributeValues: { ':minus': -1, ':zero': 0, ':expires': expiresAt },
+      }),
+    );
+  }
+
+  async reopenStuckProbe(agentId: string, idleBefore: number, at: number): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET #circuit = :open, circuitOpenUntil = :at',
+        ConditionExpression: '#circuit = :half AND #reserved = :zero AND lastActiveAt < :cutoff',
+        ExpressionAttributeNames: { '#circuit': 'circuit', '#reserved': 'reserved' },
+        ExpressionAttributeValues: {
+          ':open': 'open',
+          ':half': 'half_open',
+          ':zero': 0,
+          ':cutoff': idleBefore,
+          ':at': at,
+        },
+      }),
+    );
+  }
+
+  async markWaiting(role: string, key: string, at: number): Promise<void> {
+    // One small item per waiting task (1 WCU a write, whatever the backlog), found through the byRole
+    // index under a partition no real role can have.
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { agentId: waitingItemId(role, key), role: waitingPartition(role), waitingKey: key, at },
+      }),
+    );
+  }
+
+  async waitingMarks(role: string): Promise<Record<string, number>> {
+    const marks: Record<string, number> = {};
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: AGENTS_TABLE.byRoleIndex.name,
+          KeyConditionExpression: '#role = :partition',
+          ExpressionAttributeNames: { '#role': 'role' },
+          ExpressionAttributeValues: { ':partition': waitingPartition(role) },
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        if (typeof item.waitingKey === 'string' && typeof item.at === 'number')
+          marks[item.waitingKey] = item.at;
+      }
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return marks;
+  }
+
+  async clearWaiting(role: string, keys: readonly string[]): Promise<void> {
+    await Promise.all(
+      keys.map((key) =>
+        this.client.send(
+          new DeleteCommand({ TableName: this.tableName, Key: { agentId: waitingItemId(role, key) } }),
+        ),
+      ),
+    );
+  }
+
   async recordOutcome(
     agentId: string,
-    outcome: { success: boolean; latencyMs: number; at: number },
+    outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy },
   ): Promise<Agent | undefined> {
     for (let round = 0; round < MAX_VERSION_RETRIES; round++) {
       const { item: agent, version } = await this.getWithVersion(agentId);
@@ -267,6 +421,39 @@ export class DynamoAgentRegistry implements AgentRegistry {
         ExpressionAttributeValues: { ':zero': 0, ':cutoff': idleBefore, ':terminated': 'terminated' },
       }),
     );
+  }
+
+  private async rawItem(agentId: string): Promise<Record<string, unknown> | undefined> {
+    const result = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { agentId }, ConsistentRead: true }),
+    );
+    return result.Item;
+  }
+
+  /** Creates an empty map attribute `name` on the item if it has none (agents written before leases). */
+  private async initMap(agentId: string, name: string): Promise<void> {
+    await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET #map = :empty',
+        ConditionExpression: 'attribute_not_exists(#map)',
+        ExpressionAttributeNames: { '#map': name },
+        ExpressionAttributeValues: { ':empty': {} },
+      }),
+    );
+  }
+
+  /** Runs a lease write; when the agent has no `leases` map yet, creates it and runs the write again. */
+  private async withLeases(agentId: string, write: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isMissingMap(error)) throw error;
+      if (!(await this.rawItem(agentId))) return false;
+      await this.initMap(agentId, 'leases');
+      return write();
+    }
   }
 
   private async getWithVersion(agentId: string): Promise<{ item?: Agent; version: number }> {

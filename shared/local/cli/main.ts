@@ -25,12 +25,8 @@ export interface CommandEntry {
 }
 
 /**
- * The command table: every command of the product, in the order the usage lists them.
- * ┌──────────────────────────────────────────────────────────────────────────────────────────────┐
- * │ LEAD: register `route`, `run`, `serve` and `agents` by adding their `load` here, e.g.        │
- * │   load: () => import('./commands/run'),   // module exports `command: Command`               │
- * │ A command without `load` answers "not available in this build" with exit code 2.             │
- * └──────────────────────────────────────────────────────────────────────────────────────────────┘
+ * The command table: every command of the product, in the order the usage lists them. Each module exports
+ * `command: Command`; a command without `load` answers "not available in this build" with exit code 2.
  */
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   plan: {
@@ -39,7 +35,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import('./commands/plan'),
   },
   route: {
-    args: 'FILE --json [--config FILE]',
+    args: 'FILE [--json] [--config FILE]',
     summary: 'print the routing decision of every task against the default agent pool',
     load: () => import('./commands/route'),
   },
@@ -49,13 +45,14 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import('./commands/run'),
   },
   serve: {
-    args: '[--port N]',
+    args: '[--port N] [--api-key KEY] [--executor NAME] [--concurrency N]',
     summary: 'serve the HTTP API and WebSocket progress on localhost',
     load: () => import('./commands/serve'),
   },
   agents: {
-    args: '[--json] [--config FILE]',
-    summary: 'list the role catalog and the agents of the default pool',
+    args: '[--json] [--config FILE] [--url URL [--api-key KEY]]',
+    summary: 'list the agents of a running API (--url), or the role templates of the default pool',
+    load: () => import('./commands/agents'),
   },
 };
 

@@ -8,6 +8,12 @@ export {
   LocalRuntimeConfigError,
 } from './execution-runner';
 export { type LambdaHandler, makeLambdaContext } from './lambda-context';
+export {
+  type EventSourceBackend,
+  type LambdaEndpoint,
+  mappingUuid,
+  startLambdaEndpoint,
+} from './lambda-endpoint';
 export { LocalRuntime, type LocalRuntimeOptions, WAIT_SCALE_ENV } from './local-runtime';
 export { QueuePollers, type SqsHandler } from './pollers';
 export { startSfnEndpoint } from './sfn-endpoint';

@@ -27,7 +27,8 @@
  * ```
  *
  * While running, process.env holds TASKS_TABLE_NAME, AGENTS_TABLE_NAME, STATE_MACHINE_ARN, ROLE_QUEUE_URLS,
- * AWS_ENDPOINT_URL_{SQS,DYNAMODB,SFN} (SDK v3 service endpoint variables, verified with the installed SDK),
+ * AWS_ENDPOINT_URL_{SQS,DYNAMODB,SFN,LAMBDA} (SDK v3 service endpoint variables, verified with the installed SDK;
+ * LAMBDA reaches lambda-endpoint.ts: the event source mappings of the role pollers, for the scaler),
  * AWS_REGION and fake static credentials, so stock clients built by the handlers reach the emulators.
  *
  * ## What aws-local-stepfunctions 3.0.0 does (read from its README and build, checked by experiment)
@@ -82,7 +83,8 @@ import {
   LocalRuntimeConfigError,
 } from './execution-runner';
 import type { LambdaHandler } from './lambda-context';
-import { QueuePollers, type SqsHandler } from './pollers';
+import { type LambdaEndpoint, startLambdaEndpoint } from './lambda-endpoint';
+import { DEFAULT_BATCH_SIZE, QueuePollers, type SqsHandler } from './pollers';
 import { type SfnEndpoint, type SfnOperations, SfnServiceError, startSfnEndpoint } from './sfn-endpoint';
 import { TokenRegistry } from './token-registry';
 
@@ -142,6 +144,8 @@ function epochSeconds(date: Date | undefined): number | undefined {
 export class LocalRuntime {
   readonly emulators: Emulators;
   readonly sfnEndpoint: SfnEndpoint;
+  /** Lambda event source mapping API over the pollers (List / Get / UpdateEventSourceMapping). */
+  readonly lambdaEndpoint: LambdaEndpoint;
   readonly tokens: TokenRegistry;
   readonly runner: ExecutionRunner;
   readonly pollers: QueuePollers;
@@ -156,6 +160,7 @@ export class LocalRuntime {
   private constructor(parts: {
     emulators: Emulators;
     sfnEndpoint: SfnEndpoint;
+    lambdaEndpoint: LambdaEndpoint;
     tokens: TokenRegistry;
     runner: ExecutionRunner;
     pollers: QueuePollers;
@@ -168,6 +173,7 @@ export class LocalRuntime {
     this.#streamProxy = parts.streamProxy;
     this.emulators = parts.emulators;
     this.sfnEndpoint = parts.sfnEndpoint;
+    this.lambdaEndpoint = parts.lambdaEndpoint;
     this.tokens = parts.tokens;
     this.runner = parts.runner;
     this.pollers = parts.pollers;
@@ -199,8 +205,21 @@ export class LocalRuntime {
     const tokens = new TokenRegistry();
     const stateMachineArn = `arn:aws:states:${region}:${ACCOUNT_ID}:stateMachine:${STATE_MACHINE_NAME}`;
     // The endpoint's operations reach the runner once it exists (handlers are loaded after the env is set).
-    const holder: { runner?: ExecutionRunner } = {};
+    const holder: { runner?: ExecutionRunner; pollers?: QueuePollers } = {};
     const sfnEndpoint = await startSfnEndpoint(sfnOperations(tokens, () => holder.runner, stateMachineArn));
+    // The pollers exist once handlers are loaded; until then the endpoint lists no mapping.
+    const pollerSources: { role: string; queueArn: string; batchSize: number }[] = [];
+    const lambdaEndpoint = await startLambdaEndpoint(
+      {
+        sources: () => (holder.pollers ? pollerSources : []),
+        maxConcurrency: (role) => holder.pollers?.maxConcurrency(role) ?? 0,
+        setMaxConcurrency: (role, value) => holder.pollers?.setMaxConcurrency(role, value),
+      },
+      region,
+    ).catch(async (error: unknown) => {
+      await Promise.all([sfnEndpoint.close(), emulators.stop()]);
+      throw error;
+    });
     const roleQueueUrls = Object.fromEntries([...emulators.queues].map(([role, q]) => [role, q.url]));
     const streamProxy = options.tasksStream
       ? await startDynamoStreamProxy({
@@ -218,6 +237,7 @@ export class LocalRuntime {
       AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
       AWS_ENDPOINT_URL_DYNAMODB: streamProxy?.url ?? emulators.dynamodbEndpoint,
       AWS_ENDPOINT_URL_SFN: sfnEndpoint.url,
+      AWS_ENDPOINT_URL_LAMBDA: lambdaEndpoint.url,
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
@@ -228,7 +248,12 @@ export class LocalRuntime {
     const sqs = new SQSClient({ region, endpoint: emulators.sqsEndpoint, credentials: LOCAL_CREDENTIALS });
     const cleanup = async () => {
       sqs.destroy();
-      await Promise.all([sfnEndpoint.close(), emulators.stop(), streamProxy?.close()]);
+      await Promise.all([
+        sfnEndpoint.close(),
+        lambdaEndpoint.close(),
+        emulators.stop(),
+        streamProxy?.close(),
+      ]);
       restoreEnv(savedEnv);
     };
     try {
@@ -259,12 +284,19 @@ export class LocalRuntime {
             maxConcurrency: options.concurrency?.[role.name] ?? role.defaults.queueConcurrency,
             ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
           });
+          pollerSources.push({
+            role: role.name,
+            queueArn: queue.arn,
+            batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+          });
         }
       }
+      holder.pollers = pollers;
       pollers.start();
       return new LocalRuntime({
         emulators,
         sfnEndpoint,
+        lambdaEndpoint,
         tokens,
         runner,
         pollers,
@@ -299,7 +331,12 @@ export class LocalRuntime {
     await this.pollers.stop();
     this.tokens.close();
     this.#sqs.destroy();
-    await Promise.all([this.sfnEndpoint.close(), this.emulators.stop(), this.#streamProxy?.close()]);
+    await Promise.all([
+      this.sfnEndpoint.close(),
+      this.lambdaEndpoint.close(),
+      this.emulators.stop(),
+      this.#streamProxy?.close(),
+    ]);
     restoreEnv(this.#savedEnv);
   }
 }

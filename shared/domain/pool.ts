@@ -1,0 +1,117 @@
+/**
+ * Agent pool policy, pure: circuit breaker constants, reservation leases, and the scaler's desired agent
+ * count and queue concurrency from a role's backlog. No I/O and no clock: callers pass `now`.
+ */
+import type { RoleDefaults } from './schemas';
+
+/** Consecutive failures that open an agent's circuit. */
+export const CIRCUIT_FAILURE_THRESHOLD = 3;
+/** How long an open circuit keeps the agent out of routing before one probe task may try it (half-open). */
+export const CIRCUIT_OPEN_MS = 30_000;
+/**
+ * Added to a task's timeout to form its reservation lease: covers the Route -> Dispatch -> RecordAttempt
+ * hops after the timeout fires, so a lease never expires while its attempt can still be released normally.
+ */
+export const LEASE_MARGIN_MS = 60_000;
+/**
+ * A half-open agent with no reservation and no activity for this long lost its probe without an outcome
+ * (the probe's lease was reclaimed): the scaler re-opens it so a new probe may be admitted.
+ */
+export const STUCK_PROBE_MS = 60_000;
+/** Lambda's floor for an SQS event source's ScalingConfig.MaximumConcurrency. */
+export const MIN_QUEUE_CONCURRENCY = 2;
+/**
+ * A waiting-for-capacity mark counts as backlog this long after the task's last WAIT. A waiting task
+ * re-routes every CAPACITY_WAIT_SECONDS, so a mark older than a few of those belongs to a task that has
+ * since been dispatched, cancelled or stopped.
+ */
+export const WAITING_FRESH_MS = 10_000;
+
+const MS_PER_SECOND = 1000;
+
+/** An agent's circuit breaker settings. */
+export interface CircuitPolicy {
+  failureThreshold: number;
+  openMs: number;
+}
+
+export const DEFAULT_CIRCUIT_POLICY: CircuitPolicy = {
+  failureThreshold: CIRCUIT_FAILURE_THRESHOLD,
+  openMs: CIRCUIT_OPEN_MS,
+};
+
+/** The circuit settings of a role: its overrides, else the defaults. */
+export function circuitPolicy(
+  defaults: Pick<RoleDefaults, 'circuitFailureThreshold' | 'circuitCooldownSeconds'> | undefined,
+): CircuitPolicy {
+  return {
+    failureThreshold: defaults?.circuitFailureThreshold ?? CIRCUIT_FAILURE_THRESHOLD,
+    openMs:
+      defaults?.circuitCooldownSeconds === undefined
+        ? CIRCUIT_OPEN_MS
+        : defaults.circuitCooldownSeconds * MS_PER_SECOND,
+  };
+}
+
+/** The key of one reservation's lease: one per attempt of a task. */
+export const leaseKey = (batchId: string, taskId: string, attempt: number) =>
+  `${batchId}#${taskId}#${attempt}`;
+
+/** When a reservation for a task with `timeoutSeconds` stops being trusted (epoch ms). */
+export function leaseExpiry(now: number, timeoutSeconds: number): number {
+  return now + timeoutSeconds * MS_PER_SECOND + LEASE_MARGIN_MS;
+}
+
+/** Lease keys of `leases` whose expiry is before `now`, oldest first. */
+export function expiredLeases(leases: Readonly<Record<string, number>>, now: number): string[] {
+  return Object.entries(leases)
+    .filter(([, expiresAt]) => expiresAt < now)
+    .sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))
+    .map(([key]) => key);
+}
+
+/** How many waiting marks are fresh at `now` (see WAITING_FRESH_MS). */
+export function freshWaiting(marks: Readonly<Record<string, number>>, now: number): number {
+  return Object.values(marks).filter((at) => at >= now - WAITING_FRESH_MS).length;
+}
+
+/** What the scaler sees of one role. */
+export interface RoleBacklog {
+  /** Messages on the role queue, visible and in flight (each one a dispatched attempt). */
+  queued: number;
+  /** Tasks of the role waiting for capacity (fresh waiting marks). */
+  waiting: number;
+  /**
+   * Slots of the role's live agents (sum of capacities). Every slot can be reserved and dispatched at any
+   * moment, and a dispatched message that waits for a poller longer than HeartbeatSeconds times out, so
+   * the queue keeps at least this concurrency (within bounds). Default 0.
+   */
+  liveSlots?: number;
+}
+
+export interface ScalePlan {
+  /** Logical agents the role should have (live): within [minAgents, maxAgents]. */
+  agents: number;
+  /** The role queue's MaximumConcurrency: within [MIN_QUEUE_CONCURRENCY, max(queueConcurrency, 2)]. */
+  concurrency: number;
+}
+
+const clamp = (value: number, low: number, high: number) => Math.min(high, Math.max(low, value));
+
+/**
+ * The desired pool of a role for its backlog. Every queued message holds a slot and every waiting task
+ * needs one, so the demand in slots is `queued + waiting`; agents = ceil(demand / capacity), and
+ * concurrency = max(demand, liveSlots) (one invocation per task that is or may be in flight), each clamped
+ * to the role's bounds. Both are monotone non-decreasing in every input.
+ */
+export function desiredScale(
+  defaults: Pick<RoleDefaults, 'capacity' | 'minAgents' | 'maxAgents' | 'queueConcurrency'>,
+  backlog: RoleBacklog,
+): ScalePlan {
+  const demand = Math.max(0, backlog.queued) + Math.max(0, backlog.waiting);
+  const maxAgents = Math.max(defaults.maxAgents, defaults.minAgents);
+  const agents = clamp(Math.ceil(demand / Math.max(1, defaults.capacity)), defaults.minAgents, maxAgents);
+  const maxConcurrency = Math.max(defaults.queueConcurrency, MIN_QUEUE_CONCURRENCY);
+  const concurrency = clamp(Math.max(demand, backlog.liveSlots ?? 0), MIN_QUEUE_CONCURRENCY, maxConcurrency);
+  return { agents, concurrency };
+}

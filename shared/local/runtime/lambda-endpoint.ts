@@ -1,0 +1,225 @@
+/**
+ * A loopback HTTP server speaking the Lambda REST-JSON API for the three event source mapping operations
+ * the scaler uses, mapped onto the runtime's role pollers, so the scaler keeps the stock LambdaClient
+ * (endpoint from AWS_ENDPOINT_URL_LAMBDA):
+ *   GET /2015-03-31/event-source-mappings[/]?EventSourceArn=&FunctionName=&Marker=&MaxItems=  (List)
+ *   GET /2015-03-31/event-source-mappings/{UUID}                                          (Get)
+ *   PUT /2015-03-31/event-source-mappings/{UUID}  { ScalingConfig: { MaximumConcurrency } } (Update)
+ * One mapping per role queue; its UUID is derived from the role name, so it is stable for a run.
+ * Errors carry X-Amzn-ErrorType (ResourceNotFoundException 404, InvalidParameterValueException 400) so the
+ * SDK throws the named exception. Other Update fields are refused rather than silently ignored.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { closeServer } from './sfn-endpoint';
+
+const API_PATH = '/2015-03-31/event-source-mappings';
+/** Lambda's bounds for ScalingConfig.MaximumConcurrency on an SQS event source. */
+export const MIN_MAXIMUM_CONCURRENCY = 2;
+export const MAX_MAXIMUM_CONCURRENCY = 1000;
+/** Lambda's default and largest page of ListEventSourceMappings. */
+const DEFAULT_MAX_ITEMS = 100;
+const MAX_BODY_BYTES = 64 * 1024;
+const ACCOUNT_ID = '000000000000';
+const MS_PER_SECOND = 1000;
+
+/** What the endpoint needs of the runtime: its role queues and the pollers' concurrency lever. */
+export interface EventSourceBackend {
+  /** One entry per role queue consumed by a poller. */
+  sources(): readonly { role: string; queueArn: string; batchSize: number }[];
+  maxConcurrency(role: string): number;
+  setMaxConcurrency(role: string, value: number): void;
+}
+
+export interface LambdaEndpoint {
+  /** `http://127.0.0.1:<port>`: the value for AWS_ENDPOINT_URL_LAMBDA. */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+class LambdaServiceError extends Error {
+  constructor(
+    readonly type: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'LambdaServiceError';
+  }
+}
+
+/** The stable mapping UUID of a role (UUID-shaped, from a hash of the role name). */
+export function mappingUuid(role: string): string {
+  const hex = createHash('sha256').update(`esm:${role}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES)
+      throw new LambdaServiceError('RequestTooLargeException', 413, 'Body too large');
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new LambdaServiceError(
+      'InvalidRequestContentException',
+      400,
+      'Could not parse request body into json',
+    );
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new LambdaServiceError('InvalidRequestContentException', 400, 'Request body must be a JSON object');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function mappingOf(
+  backend: EventSourceBackend,
+  source: ReturnType<EventSourceBackend['sources']>[number],
+  region: string,
+  updatedAt: number,
+) {
+  return {
+    UUID: mappingUuid(source.role),
+    EventSourceArn: source.queueArn,
+    FunctionArn: `arn:aws:lambda:${region}:${ACCOUNT_ID}:function:agent-${source.role}`,
+    State: 'Enabled',
+    StateTransitionReason: 'USER_INITIATED',
+    BatchSize: source.batchSize,
+    FunctionResponseTypes: ['ReportBatchItemFailures'],
+    ScalingConfig: { MaximumConcurrency: backend.maxConcurrency(source.role) },
+    LastModified: updatedAt / MS_PER_SECOND,
+  };
+}
+
+async function handle(
+  backend: EventSourceBackend,
+  region: string,
+  modified: Map<string, number>,
+  startedAt: number,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const rest = url.pathname.startsWith(API_PATH) ? url.pathname.slice(API_PATH.length) : undefined;
+  if (rest === undefined || (rest !== '' && !rest.startsWith('/'))) {
+    throw new LambdaServiceError(
+      'UnknownOperationException',
+      404,
+      `${req.method} ${url.pathname} is not served locally`,
+    );
+  }
+  const uuid = decodeURIComponent(rest.replace(/^\/|\/$/g, ''));
+  const sources = backend.sources();
+  const view = (s: (typeof sources)[number]) =>
+    mappingOf(backend, s, region, modified.get(s.role) ?? startedAt);
+  if (uuid === '' && req.method === 'GET') {
+    const arn = url.searchParams.get('EventSourceArn');
+    const fn = url.searchParams.get('FunctionName');
+    const matching = sources.filter(
+      (s) =>
+        (arn === null || s.queueArn === arn) &&
+        (fn === null || fn === `agent-${s.role}` || view(s).FunctionArn === fn),
+    );
+    const start = Number(url.searchParams.get('Marker') ?? 0) || 0;
+    const maxItems = Number(url.searchParams.get('MaxItems') ?? DEFAULT_MAX_ITEMS) || DEFAULT_MAX_ITEMS;
+    const page = matching.slice(start, start + maxItems);
+    const next = start + page.length < matching.length ? String(start + page.length) : undefined;
+    send(res, 200, { EventSourceMappings: page.map(view), ...(next ? { NextMarker: next } : {}) });
+    return;
+  }
+  const source = sources.find((s) => mappingUuid(s.role) === uuid);
+  if (uuid === '' || !source) {
+    throw new LambdaServiceError(
+      'ResourceNotFoundException',
+      404,
+      `The resource you requested does not exist. (Service: Lambda, UUID: ${uuid})`,
+    );
+  }
+  if (req.method === 'GET') {
+    send(res, 200, view(source));
+    return;
+  }
+  if (req.method === 'PUT') {
+    const body = await readJson(req);
+    const unsupported = Object.keys(body).filter((k) => k !== 'ScalingConfig');
+    if (unsupported.length > 0) {
+      throw new LambdaServiceError(
+        'InvalidParameterValueException',
+        400,
+        `Only ScalingConfig can be updated locally (got ${unsupported.join(', ')})`,
+      );
+    }
+    const value = (body.ScalingConfig as { MaximumConcurrency?: unknown } | undefined)?.MaximumConcurrency;
+    if (
+      typeof value !== 'number' ||
+      !Number.isInteger(value) ||
+      value < MIN_MAXIMUM_CONCURRENCY ||
+      value > MAX_MAXIMUM_CONCURRENCY
+    ) {
+      throw new LambdaServiceError(
+        'InvalidParameterValueException',
+        400,
+        `ScalingConfig.MaximumConcurrency must be an integer from ${MIN_MAXIMUM_CONCURRENCY} to ${MAX_MAXIMUM_CONCURRENCY}`,
+      );
+    }
+    backend.setMaxConcurrency(source.role, value);
+    modified.set(source.role, Date.now());
+    // Lambda answers an update with 202 Accepted and the mapping.
+    send(res, 202, view(source));
+    return;
+  }
+  throw new LambdaServiceError(
+    'UnknownOperationException',
+    405,
+    `${req.method} is not served on ${url.pathname}`,
+  );
+}
+
+/** Starts the endpoint on 127.0.0.1 with an ephemeral port. */
+export async function startLambdaEndpoint(
+  backend: EventSourceBackend,
+  region: string,
+): Promise<LambdaEndpoint> {
+  const modified = new Map<string, number>();
+  const startedAt = Date.now();
+  const server: Server = createServer((req, res) => {
+    handle(backend, region, modified, startedAt, req, res).catch((error: unknown) => {
+      const failure =
+        error instanceof LambdaServiceError
+          ? error
+          : new LambdaServiceError(
+              'ServiceException',
+              500,
+              error instanceof Error ? error.message : String(error),
+            );
+      res.setHeader('x-amzn-errortype', failure.type);
+      send(res, failure.status, {
+        Type: failure.status >= 500 ? 'Service' : 'User',
+        message: failure.message,
+      });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) };
+}

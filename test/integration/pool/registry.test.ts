@@ -1,0 +1,144 @@
+/** Leases, the half-open probe and waiting marks of DynamoAgentRegistry, against dynalite. */
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
+import { documentClient } from '../../../shared/adapters/dynamodb/client';
+import { CIRCUIT_FAILURE_THRESHOLD, CIRCUIT_OPEN_MS } from '../../../shared/domain/pool';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { agentOf, uniqueId } from '../../support/fixtures';
+
+let dynamo: LocalDynamo;
+let registry: DynamoAgentRegistry;
+let doc: ReturnType<typeof documentClient>;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  doc = documentClient(dynamo.client);
+  registry = new DynamoAgentRegistry(dynamo.agentsTable, doc);
+});
+
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+const lease = (key: string, expiresAt = 1_000) => ({ key, expiresAt });
+
+describe('reservation leases', () => {
+  it('records one lease per reservation and releases each exactly once', async () => {
+    const agent = agentOf('code_reviewer', uniqueId('agent'), { capacity: 3 });
+    await registry.create(agent);
+    await registry.reserve(agent.agentId, 10, lease('b#t1#1'));
+    await registry.reserve(agent.agentId, 10, lease('b#t2#1'));
+
+    await Promise.all([
+      registry.release(agent.agentId, 11, 'b#t1#1'),
+      registry.release(agent.agentId, 11, 'b#t1#1'),
+      registry.release(agent.agentId, 11, 'b#t1#1'),
+    ]);
+
+    const after = await registry.get(agent.agentId);
+    expect(after?.reserved).toBe(1);
+    expect(after?.leases).toEqual({ 'b#t2#1': 1_000 });
+  });
+
+  it('reclaims an expired lease once, and a late release of it changes nothing', async () => {
+    const agent = agentOf('code_reviewer', uniqueId('agent'), { capacity: 2 });
+    await registry.create(agent);
+    await registry.reserve(agent.agentId, 10, lease('b#crashed#1', 500));
+
+    const reclaimed = await registry.reclaimLease(agent.agentId, 'b#crashed#1', 500);
+    const again = await registry.reclaimLease(agent.agentId, 'b#crashed#1', 500);
+    await registry.release(agent.agentId, 600, 'b#crashed#1');
+
+    expect([reclaimed, again]).toEqual([true, false]);
+    const after = await registry.get(agent.agentId);
+    expect(after?.reserved).toBe(0);
+    expect(after?.leases).toEqual({});
+  });
+
+  it('does not reclaim a lease that a heartbeat extended after the scan', async () => {
+    const agent = agentOf('code_reviewer', uniqueId('agent'));
+    await registry.create(agent);
+    await registry.reserve(agent.agentId, 10, lease('b#long#1', 500));
+
+    expect(await registry.extendLease(agent.agentId, 'b#long#1', 900)).toBe(true);
+    expect(await registry.extendLease(agent.agentId, 'b#long#1', 800)).toBe(false);
+    expect(await registry.reclaimLease(agent.agentId, 'b#long#1', 500)).toBe(false);
+    expect((await registry.get(agent.agentId))?.reserved).toBe(1);
+  });
+
+  it('adds the lease map to an agent written before leases existed', async () => {
+    const agent = agentOf('code_reviewer', uniqueId('agent'));
+    await doc.send(new PutCommand({ TableName: dynamo.agentsTable, Item: { ...agent } }));
+
+    expect(await registry.reserve(agent.agentId, 10, lease('b#t#1'))).toBe(true);
+    expect((await registry.get(agent.agentId))?.leases).toEqual({ 'b#t#1': 1_000 });
+  });
+});
+
+describe('circuit breaker', () => {
+  async function failTimes(agentId: string, times: number, at: number) {
+    for (let i = 0; i < times; i++)
+      await registry.recordOutcome(agentId, { success: false, latencyMs: 1, at });
+  }
+
+  it('opens after consecutive failures and admits exactly one probe when the cool-down ends', async () => {
+    const agent = agentOf('code_reviewer', uniqueId('agent'), { capacity: 5 });
+    await registry.create(agent);
+    await failTimes(agent.agentId, CIRCUIT_FAILURE_THRESHOLD, 1_000);
+    const reopenAt = 1_000 + CIRCUIT_OPEN_MS;
+
+    const during = await registry.reserve(agent.agentId, reopenAt - 1, lease('b#early#1'));
+    const probes = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => registry.reserve(agent.agentId, reopenAt, lease(`b#p${i}#1`))),
+    );
+
+    expect(during).toBe(false);
+    expect(probes.filter(Boolean)).toHaveLength(1);
+    expect(await registry.get(agent.agentId)).toMatchObject({ circuit: 'half_open', reserved: 1 });
+  });
+
+  it('closes the circuit when the probe succeeds', async () => {
+    const agent = agentOf('code_reviewer', uniqueId('agent'));
+    await registry.create(agent);
+    await failTimes(agent.agentId, CIRCUIT_FAILURE_THRESHOLD, 1_000);
+    await registry.reserve(agent.agentId, 1_000 + CIRCUIT_OPEN_MS, lease('b#probe#1'));
+
+    const after = await registry.recordOutcome(agent.agentId, { success: true, latencyMs: 5, at: 40_000 });
+
+    expect(after).toMatchObject({ circuit: 'closed', consecutiveFailures: 0 });
+    expect(await registry.reserve(agent.agentId, 40_001, lease('b#next#1'))).toBe(true);
+  });
+
+  it('re-opens the circuit for another cool-down when the probe fails', async () => {
+    const agent = agentOf('code_reviewer', uniqueId('agent'));
+    await registry.create(agent);
+    await failTimes(agent.agentId, CIRCUIT_FAILURE_THRESHOLD, 1_000);
+    const probeAt = 1_000 + CIRCUIT_OPEN_MS;
+    await registry.reserve(agent.agentId, probeAt, lease('b#probe#1'));
+
+    const after = await registry.recordOutcome(agent.agentId, {
+      success: false,
+      latencyMs: 5,
+      at: probeAt + 10,
+    });
+
+    expect(after).toMatchObject({ circuit: 'open', circuitOpenUntil: probeAt + 10 + CIRCUIT_OPEN_MS });
+    expect(await registry.reserve(agent.agentId, probeAt + 20, lease('b#again#1'))).toBe(false);
+  });
+});
+
+describe('waiting marks', () => {
+  it('keeps one mark per waiting task, clears it, and stays out of the agent list', async () => {
+    const role = `role_${uniqueId('w').replace(/-/g, '_')}`;
+
+    await registry.markWaiting(role, 'b#t1', 100);
+    await registry.markWaiting(role, 'b#t1', 200);
+    await registry.markWaiting(role, 'b#t2', 150);
+    await registry.clearWaiting(role, ['b#t2', 'b#never']);
+
+    expect(await registry.waitingMarks(role)).toEqual({ 'b#t1': 200 });
+    expect((await registry.list()).some((a) => a.agentId.includes(role))).toBe(false);
+    expect(await registry.list(role)).toEqual([]);
+  });
+});

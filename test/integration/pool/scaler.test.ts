@@ -1,0 +1,172 @@
+/**
+ * The scaler use case against dynalite, with the queue depth and the event source concurrency at the port
+ * seam: each test gets its own agents table and a one-role catalog, so passes do not interfere.
+ */
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
+import { documentClient } from '../../../shared/adapters/dynamodb/client';
+import { AGENTS_TABLE } from '../../../shared/adapters/dynamodb/tables';
+import { STUCK_PROBE_MS, WAITING_FRESH_MS } from '../../../shared/domain/pool';
+import { resolveRoles } from '../../../shared/domain/roles';
+import type { QueueConcurrency, QueueDepth } from '../../../shared/ports';
+import { scaleAgents } from '../../../shared/usecases/scaler';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { agentOf, ManualClock, uniqueId } from '../../support/fixtures';
+
+const ROLE = 'code_reviewer';
+const QUEUE_URL = 'http://queue/code_reviewer';
+const QUEUE_ARN = 'arn:aws:sqs:us-east-1:000000000000:code_reviewer';
+let dynamo: LocalDynamo;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+});
+
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+/** A fresh agents table and registry. */
+async function freshRegistry(): Promise<DynamoAgentRegistry> {
+  const table = uniqueId('agents');
+  const index = AGENTS_TABLE.byRoleIndex;
+  await dynamo.client.send(
+    new CreateTableCommand({
+      TableName: table,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: AGENTS_TABLE.partitionKey, AttributeType: 'S' },
+        { AttributeName: index.partitionKey, AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: index.name,
+          KeySchema: [
+            { AttributeName: index.partitionKey, KeyType: 'HASH' },
+            { AttributeName: index.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    }),
+  );
+  return new DynamoAgentRegistry(table, documentClient(dynamo.client));
+}
+
+function oneRoleCatalog(defaults: Record<string, number>) {
+  const all = resolveRoles([{ name: ROLE, defaults }]);
+  const role = all.get(ROLE);
+  if (!role) throw new Error('no role');
+  return new Map([[ROLE, role]]);
+}
+
+function fakeQueue(depth: { visible: number; inFlight: number }, concurrency: { value: number }) {
+  const sets: number[] = [];
+  const queues: QueueDepth = { depth: async () => ({ queueArn: QUEUE_ARN, ...depth }) };
+  const control: QueueConcurrency = {
+    get: async (arn) => (arn === QUEUE_ARN ? concurrency.value : undefined),
+    set: async (_arn, value) => {
+      sets.push(value);
+      concurrency.value = value;
+      return true;
+    },
+  };
+  return { queues, control, sets };
+}
+
+describe('scaleAgents', () => {
+  it('pre-warms agents and raises the queue concurrency for a backlog of queued and waiting tasks', async () => {
+    const agents = await freshRegistry();
+    const clock = new ManualClock();
+    const catalog = oneRoleCatalog({ capacity: 2, minAgents: 1, maxAgents: 4, queueConcurrency: 10 });
+    const { queues, control, sets } = fakeQueue({ visible: 3, inFlight: 2 }, { value: 2 });
+    await agents.markWaiting(ROLE, 'b#w1', clock.now());
+    await agents.markWaiting(ROLE, 'b#w2', clock.now());
+
+    const result = await scaleAgents({
+      agents,
+      catalog,
+      clock,
+      roleQueueUrls: { [ROLE]: QUEUE_URL },
+      queues,
+      concurrency: control,
+    });
+
+    // Concurrency: the demand (7), raised to the 4 live agents' 8 slots.
+    expect(result.roles[0]).toMatchObject({ queued: 5, waiting: 2, desiredAgents: 4, desiredConcurrency: 8 });
+    expect(result.spawned.sort()).toEqual([`${ROLE}-1`, `${ROLE}-2`, `${ROLE}-3`, `${ROLE}-4`]);
+    expect(sets).toEqual([8]);
+  });
+
+  it('lowers the concurrency to the floor, prunes stale waiting marks and terminates idle agents down to minAgents', async () => {
+    const agents = await freshRegistry();
+    const clock = new ManualClock();
+    const catalog = oneRoleCatalog({
+      capacity: 2,
+      minAgents: 1,
+      maxAgents: 4,
+      queueConcurrency: 10,
+      idleTtlSeconds: 60,
+    });
+    for (const n of [1, 2, 3]) await agents.create(agentOf(ROLE, `${ROLE}-${n}`, {}, clock.now()));
+    await agents.reserve(`${ROLE}-3`, clock.now(), { key: 'b#busy#1', expiresAt: clock.now() + 3_600_000 });
+    await agents.markWaiting(ROLE, 'b#old', clock.now());
+    clock.advance(Math.max(61_000, WAITING_FRESH_MS + 1));
+    const { queues, control, sets } = fakeQueue({ visible: 0, inFlight: 0 }, { value: 7 });
+
+    const result = await scaleAgents({
+      agents,
+      catalog,
+      clock,
+      roleQueueUrls: { [ROLE]: QUEUE_URL },
+      queues,
+      concurrency: control,
+    });
+
+    expect(sets).toEqual([2]);
+    expect(result.terminated.sort()).toEqual([`${ROLE}-1`, `${ROLE}-2`]);
+    expect(await agents.waitingMarks(ROLE)).toEqual({});
+    const live = (await agents.list(ROLE)).filter((a) => a.status !== 'terminated').map((a) => a.agentId);
+    expect(live).toEqual([`${ROLE}-3`]);
+  });
+
+  it('reclaims the expired lease of a crashed worker, which frees its agent to be retired', async () => {
+    const agents = await freshRegistry();
+    const clock = new ManualClock();
+    const catalog = oneRoleCatalog({ capacity: 1, minAgents: 0, maxAgents: 2, idleTtlSeconds: 1 });
+    await agents.create(agentOf(ROLE, `${ROLE}-1`, {}, clock.now()));
+    await agents.reserve(`${ROLE}-1`, clock.now(), { key: 'b#crashed#1', expiresAt: clock.now() + 1_000 });
+    clock.advance(5_000);
+
+    const before = await scaleAgents({ agents, catalog, clock: { now: () => clock.now() - 4_500 } });
+    const result = await scaleAgents({ agents, catalog, clock });
+
+    expect(before).toMatchObject({ reclaimed: [], terminated: [] });
+    expect(result.reclaimed).toEqual([`${ROLE}-1:b#crashed#1`]);
+    expect(result.terminated).toEqual([`${ROLE}-1`]);
+    expect(await agents.get(`${ROLE}-1`)).toMatchObject({ reserved: 0, status: 'terminated' });
+  });
+
+  it('re-opens a half-open circuit whose probe crashed, so a new probe can be admitted', async () => {
+    const agents = await freshRegistry();
+    const clock = new ManualClock();
+    const catalog = oneRoleCatalog({ capacity: 2, minAgents: 1, maxAgents: 1 });
+    const id = `${ROLE}-1`;
+    await agents.create(agentOf(ROLE, id, { circuit: 'open', circuitOpenUntil: clock.now() }, clock.now()));
+    await agents.reserve(id, clock.now(), { key: 'b#probe#1', expiresAt: clock.now() + 1_000 });
+    const probing = await agents.get(id);
+    clock.advance(STUCK_PROBE_MS + 1);
+
+    const result = await scaleAgents({ agents, catalog, clock });
+
+    expect(probing?.circuit).toBe('half_open');
+    expect(result.reclaimed).toEqual([`${id}:b#probe#1`]);
+    expect(result.reopened).toEqual([id]);
+    expect(await agents.reserve(id, clock.now(), { key: 'b#probe2#1', expiresAt: clock.now() + 1_000 })).toBe(
+      true,
+    );
+    expect((await agents.get(id))?.circuit).toBe('half_open');
+  });
+});

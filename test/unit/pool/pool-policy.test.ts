@@ -1,0 +1,107 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  desiredScale,
+  expiredLeases,
+  freshWaiting,
+  LEASE_MARGIN_MS,
+  leaseExpiry,
+  leaseKey,
+  MIN_QUEUE_CONCURRENCY,
+  WAITING_FRESH_MS,
+} from '../../../shared/domain/pool';
+
+const defaultsArb = fc
+  .record({
+    capacity: fc.integer({ min: 1, max: 100 }),
+    minAgents: fc.integer({ min: 0, max: 50 }),
+    extraAgents: fc.integer({ min: 0, max: 50 }),
+    queueConcurrency: fc.integer({ min: 2, max: 1000 }),
+  })
+  .map(({ extraAgents, ...d }) => ({ ...d, maxAgents: Math.max(1, d.minAgents + extraAgents) }));
+const backlogArb = fc.record({ queued: fc.nat(5_000), waiting: fc.nat(5_000), liveSlots: fc.nat(5_000) });
+
+describe('desiredScale', () => {
+  it('keeps agents within [minAgents, maxAgents] and concurrency within [2, queueConcurrency]', () => {
+    fc.assert(
+      fc.property(defaultsArb, backlogArb, (defaults, backlog) => {
+        const plan = desiredScale(defaults, backlog);
+        expect(plan.agents).toBeGreaterThanOrEqual(defaults.minAgents);
+        expect(plan.agents).toBeLessThanOrEqual(defaults.maxAgents);
+        expect(plan.concurrency).toBeGreaterThanOrEqual(MIN_QUEUE_CONCURRENCY);
+        expect(plan.concurrency).toBeLessThanOrEqual(defaults.queueConcurrency);
+      }),
+    );
+  });
+
+  it('never asks for less when the backlog grows', () => {
+    fc.assert(
+      fc.property(
+        defaultsArb,
+        backlogArb,
+        fc.nat(1_000),
+        fc.nat(1_000),
+        fc.nat(1_000),
+        (defaults, backlog, dq, dw, ds) => {
+          const before = desiredScale(defaults, backlog);
+          const after = desiredScale(defaults, {
+            queued: backlog.queued + dq,
+            waiting: backlog.waiting + dw,
+            liveSlots: backlog.liveSlots + ds,
+          });
+          expect(after.agents).toBeGreaterThanOrEqual(before.agents);
+          expect(after.concurrency).toBeGreaterThanOrEqual(before.concurrency);
+        },
+      ),
+    );
+  });
+
+  it('asks for enough agents to hold every queued and waiting task when the bounds allow', () => {
+    const plan = desiredScale(
+      { capacity: 2, minAgents: 1, maxAgents: 10, queueConcurrency: 20 },
+      { queued: 5, waiting: 4 },
+    );
+
+    expect(plan).toEqual({ agents: 5, concurrency: 9 });
+  });
+
+  it('keeps a poller for every slot of the live agents', () => {
+    const plan = desiredScale(
+      { capacity: 4, minAgents: 0, maxAgents: 6, queueConcurrency: 20 },
+      { queued: 0, waiting: 0, liveSlots: 12 },
+    );
+
+    expect(plan.concurrency).toBe(12);
+  });
+
+  it('falls back to the floor with no backlog', () => {
+    expect(
+      desiredScale(
+        { capacity: 2, minAgents: 0, maxAgents: 5, queueConcurrency: 5 },
+        { queued: 0, waiting: 0 },
+      ),
+    ).toEqual({ agents: 0, concurrency: MIN_QUEUE_CONCURRENCY });
+  });
+});
+
+describe('leases', () => {
+  it('expires a lease after the task timeout plus the margin', () => {
+    expect(leaseExpiry(1_000, 30)).toBe(1_000 + 30_000 + LEASE_MARGIN_MS);
+  });
+
+  it('names one lease per attempt of a task', () => {
+    expect(leaseKey('b1', 't1', 1)).not.toBe(leaseKey('b1', 't1', 2));
+  });
+
+  it('lists only the leases past their expiry, oldest first', () => {
+    expect(expiredLeases({ a: 50, b: 200, c: 10, d: 100 }, 100)).toEqual(['c', 'a']);
+  });
+});
+
+describe('freshWaiting', () => {
+  it('counts waiting marks younger than the freshness window only', () => {
+    const now = 100_000;
+
+    expect(freshWaiting({ a: now, b: now - WAITING_FRESH_MS, c: now - WAITING_FRESH_MS - 1 }, now)).toBe(2);
+  });
+});
