@@ -58,7 +58,7 @@ export interface Emulators {
 }
 
 /** Starts dynalite in memory on 127.0.0.1 with instant table state changes. */
-async function startDynalite(): Promise<{ server: Server; port: number }> {
+export async function startDynalite(): Promise<{ server: Server; port: number }> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -77,7 +77,8 @@ async function startFauxqs(): Promise<{ app: ReturnType<typeof buildApp>; url: s
   return { app, url, port: Number(new URL(url).port) };
 }
 
-async function createTables(client: DynamoDBClient, tasks: string, agents: string): Promise<void> {
+/** Creates the tasks and agents tables with the keys and index the stack defines. */
+export async function createTables(client: DynamoDBClient, tasks: string, agents: string): Promise<void> {
   await client.send(
     new CreateTableCommand({
       TableName: tasks,
