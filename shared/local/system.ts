@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyResult, DynamoDBRecord } from 'aws-lambda';
+import { HANDLER_NAMES, type HandlerName } from '../../infra/constructs/handler-function';
 import { AGENT_BATCH_SIZE } from '../../infra/constructs/role-workers';
 import { synthesizeLocalDefinition } from '../../infra/local-definition';
 import { API_ROUTES } from '../api-routes';
@@ -21,24 +22,13 @@ import {
 import { type AslDefinition, type LambdaHandler, LocalRuntime, makeLambdaContext } from './runtime';
 import { StreamDelivery } from './stream-delivery';
 
-/** Every handler of functions/ the embedded system serves. */
-export const LOCAL_HANDLERS = [
-  'gate',
-  'route',
-  'record-attempt',
-  'complete',
-  'finalize',
-  'agent-worker',
-  'submit',
-  'status',
-  'cancel',
-  'redrive',
-  'agents-api',
-  'scaler',
-] as const;
 /** Handlers of the WebSocket progress stream: loaded only when a management endpoint is given. */
-export const PROGRESS_HANDLERS = ['websocket', 'notifier'] as const;
-export type LocalHandlerName = (typeof LOCAL_HANDLERS)[number] | (typeof PROGRESS_HANDLERS)[number];
+export const PROGRESS_HANDLERS: readonly HandlerName[] = ['websocket', 'notifier'];
+/** Every other handler of functions/ (the stack deploys the same list). */
+export const LOCAL_HANDLERS: readonly HandlerName[] = HANDLER_NAMES.filter(
+  (n) => !PROGRESS_HANDLERS.includes(n),
+);
+export type LocalHandlerName = HandlerName;
 
 /**
  * Heartbeat interval of the Dispatch state locally: short, so a crashed worker is noticed within seconds
