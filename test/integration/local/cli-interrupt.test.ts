@@ -1,0 +1,79 @@
+/** Ctrl-C during `meta-agent run`: the batch is cancelled cleanly and the process exits on its own. */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../../support/fake-io';
+
+/** Long enough that the interrupt lands while the first task runs. */
+const SLOW_TASK_MS = 20_000;
+const EXIT_WITHIN_MS = 20_000;
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meta-agent-sigint-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('Ctrl-C during meta-agent run', () => {
+  it('cancels the running and waiting tasks, prints the summary and exits 1 without being killed', async () => {
+    const file = join(dir, 'slow.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        batchId: 'interrupted',
+        tasks: [
+          {
+            id: 'slow',
+            description: 'Audit the login flow',
+            role: 'security_auditor',
+            input: { simulate: { durationMs: SLOW_TASK_MS } },
+          },
+          {
+            id: 'after',
+            description: 'Document the findings',
+            role: 'documentation_writer',
+            dependsOn: ['slow'],
+          },
+        ],
+      }),
+    );
+    const child = spawn(process.execPath, ['bin/meta-agent.js', 'run', file], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let interrupted = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (!interrupted && out.includes('slow: RUNNING')) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    });
+    const started = Date.now();
+
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve(null);
+      }, EXIT_WITHIN_MS);
+      child.on('exit', (exitCode) => {
+        clearTimeout(timer);
+        resolve(exitCode);
+      });
+    });
+
+    expect(interrupted).toBe(true);
+    expect(code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(SLOW_TASK_MS);
+    expect(out).toMatch(/slow\s+security_auditor.*CANCELLED/);
+    expect(out).toMatch(/after\s+.*CANCELLED/);
+    expect(out).toContain('batch interrupted: CANCELLED');
+  });
+});
