@@ -145,6 +145,14 @@ export class HandlerAnalysis {
     const walk = (root: ts.Node, allowAdapters: boolean, visited = new Set<ts.Node>()): void => {
       const visit = (node: ts.Node): void => {
         this.readEnv(node, requiredEnv, optionalEnv);
+        // `const { taskStore } = container` touches the member as surely as `container.taskStore`.
+        if (ts.isVariableDeclaration(node) && ts.isObjectBindingPattern(node.name) && node.initializer) {
+          if (this.typeName(node.initializer) === 'Container') {
+            for (const element of node.name.elements) {
+              containerMembers.add((element.propertyName ?? element.name).getText());
+            }
+          }
+        }
         if (ts.isPropertyAccessExpression(node)) {
           const owner = this.typeName(node.expression);
           if (owner === 'Container') containerMembers.add(node.name.text);
