@@ -26,6 +26,9 @@ function pathOf(id: string, resources: Record<string, Resource>): string {
   return `${prefix}/${String(resource.Properties.PathPart)}`;
 }
 
+/** A full synthesis takes seconds; much longer on a busy 2-core machine. */
+const SYNTH_TIMEOUT_MS = 180_000;
+
 beforeAll(() => {
   const { template } = synthesizeDefaultStack();
   const json = template.toJSON() as Parameters<typeof templateFunctions>[0];
@@ -46,7 +49,7 @@ beforeAll(() => {
         .sort(),
     };
   });
-});
+}, SYNTH_TIMEOUT_MS);
 
 const key = (r: { method: string; path: string; handler?: string | undefined }) =>
   `${r.method} ${r.path} -> ${r.handler}`;

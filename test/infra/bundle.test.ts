@@ -14,28 +14,35 @@ import { offlineAwsEnv, plainEnv, templateFunctions, unusedLoopbackPort } from '
 /** Inside the repository, so the bundles' `@aws-sdk/*` externals resolve as the Lambda runtime provides them. */
 const OUTDIR = join(REPO_ROOT, 'dist', 'lambda-check');
 
+/** A full synthesis takes seconds; much longer on a busy 2-core machine. */
+const SYNTH_TIMEOUT_MS = 180_000;
+
 beforeAll(() => {
   buildAllHandlers(OUTDIR);
-});
+}, SYNTH_TIMEOUT_MS);
 
 describe('Lambda bundles', () => {
-  it('loads every bundled handler with its function environment and exports the handler', async () => {
-    const json = synthesizeDefaultStack().template.toJSON() as Parameters<typeof templateFunctions>[0];
-    const port = await unusedLoopbackPort();
-    // One function per handler: the workers share one bundle and differ only in AGENT_ROLE.
-    const byHandler = new Map(templateFunctions(json).map((fn) => [fn.handler, fn]));
-    const cases = [...byHandler.values()].map((fn) => ({
-      id: fn.handler,
-      path: join(OUTDIR, fn.handler, 'index.mjs'),
-      env: { ...plainEnv(fn, json), ...offlineAwsEnv(port) },
-    }));
+  it(
+    'loads every bundled handler with its function environment and exports the handler',
+    async () => {
+      const json = synthesizeDefaultStack().template.toJSON() as Parameters<typeof templateFunctions>[0];
+      const port = await unusedLoopbackPort();
+      // One function per handler: the workers share one bundle and differ only in AGENT_ROLE.
+      const byHandler = new Map(templateFunctions(json).map((fn) => [fn.handler, fn]));
+      const cases = [...byHandler.values()].map((fn) => ({
+        id: fn.handler,
+        path: join(OUTDIR, fn.handler, 'index.mjs'),
+        env: { ...plainEnv(fn, json), ...offlineAwsEnv(port) },
+      }));
 
-    const results = await loadInChild(cases, { typescript: false });
+      const results = await loadInChild(cases, { typescript: false });
 
-    const failures = Object.entries(results)
-      .filter(([, r]) => !r.ok)
-      .map(([id, r]) => `${id}: ${r.error?.split('\n').slice(0, 3).join(' | ')}`);
-    expect(failures).toEqual([]);
-    expect(Object.keys(results).sort()).toEqual([...byHandler.keys()].sort());
-  });
+      const failures = Object.entries(results)
+        .filter(([, r]) => !r.ok)
+        .map(([id, r]) => `${id}: ${r.error?.split('\n').slice(0, 3).join(' | ')}`);
+      expect(failures).toEqual([]);
+      expect(Object.keys(results).sort()).toEqual([...byHandler.keys()].sort());
+    },
+    SYNTH_TIMEOUT_MS,
+  );
 });

@@ -36,24 +36,33 @@ const CONDITIONAL_ACTIONS: Readonly<Record<string, string>> = {
 
 const needs = new Map<string, HandlerNeeds>();
 let defaultJson: TemplateJson;
-let configuredJson: TemplateJson;
+/** The TypeScript program and a full synthesis take seconds each; more on a busy 2-core machine. */
+const SETUP_TIMEOUT_MS = 180_000;
 
 beforeAll(() => {
   const analysis = new HandlerAnalysis();
   for (const handler of handlerNames()) needs.set(handler, analysis.needs(handler));
   defaultJson = synthesizeDefaultStack().template.toJSON() as TemplateJson;
-  const configured = addMetaAgentStack(
-    new App({
-      context: {
-        'aws:cdk:bundling-stacks': [],
-        providerSecretName: 'meta-agent/providers',
-        providerSsmPrefix: '/meta-agent/providers',
-      },
-    }),
-    [],
-  );
-  configuredJson = Template.fromStack(configured).toJSON() as TemplateJson;
-});
+}, SETUP_TIMEOUT_MS);
+
+let configuredJson: TemplateJson | undefined;
+
+/** A stack with every optional binding configured (provider secret and SSM prefix), synthesized once. */
+function configuredStack(): TemplateJson {
+  configuredJson ??= Template.fromStack(
+    addMetaAgentStack(
+      new App({
+        context: {
+          'aws:cdk:bundling-stacks': [],
+          providerSecretName: 'meta-agent/providers',
+          providerSsmPrefix: '/meta-agent/providers',
+        },
+      }),
+      [],
+    ),
+  ).toJSON() as TemplateJson;
+  return configuredJson;
+}
 
 function needsOf(fn: TemplateFunction): HandlerNeeds {
   const found = needs.get(fn.handler);
@@ -133,19 +142,24 @@ describe('every deployed function against its handler', () => {
     expect(Object.keys(results)).toHaveLength(cases.length);
   });
 
-  it('gives every function each variable its handler requires, in the default and a fully configured stack', () => {
-    expect(missingVariables(defaultJson)).toEqual([]);
-    expect(missingVariables(configuredJson)).toEqual([]);
-  });
+  it(
+    'gives every function each variable its handler requires, in the default and a fully configured stack',
+    () => {
+      expect(missingVariables(defaultJson)).toEqual([]);
+      expect(missingVariables(configuredStack())).toEqual([]);
+    },
+    SETUP_TIMEOUT_MS,
+  );
 
   it('lets every function call what its handler calls, on the table, state machine or API its variables name', () => {
     expect(missingGrants(defaultJson)).toEqual([]);
   });
 
   it('lets the workers read the provider keys when a secret and an SSM prefix are configured', () => {
-    const workers = templateFunctions(configuredJson).filter((fn) => fn.handler === 'agent-worker');
+    const configured = configuredStack();
+    const workers = templateFunctions(configured).filter((fn) => fn.handler === 'agent-worker');
 
-    expect(missingGrants(configuredJson)).toEqual([]);
+    expect(missingGrants(configured)).toEqual([]);
     for (const worker of workers) {
       expect(worker.env[SecretEnvVar.SecretId], worker.logicalId).toBe('meta-agent/providers');
       expect(worker.env[SecretEnvVar.SsmPrefix], worker.logicalId).toBe('/meta-agent/providers');

@@ -48,6 +48,9 @@ function streamRecord(eventName: 'INSERT' | 'MODIFY' | 'REMOVE', newItem?: Item,
 let patterns: Pattern[];
 const written: Item[] = [];
 
+/** A full synthesis takes seconds; much longer on a busy 2-core machine. */
+const SYNTH_TIMEOUT_MS = 180_000;
+
 beforeAll(async () => {
   const { stack, template } = synthesizeDefaultStack();
   const notifierId = stack.getLogicalId(stack.functions.get('notifier')?.node.defaultChild as never);
@@ -78,7 +81,7 @@ beforeAll(async () => {
   await store.createBatch(batch, tasks);
   await store.claimIdempotencyKey('key-1', 'b1', 'hash', 1);
   await new DynamoSubscriptionStore('tasks', doc).subscribe('conn-1', 'b1', 1);
-});
+}, SYNTH_TIMEOUT_MS);
 
 const invokes = (record: unknown) => patterns.some((p) => matches(p, record));
 const itemOfType = (type: string) => {

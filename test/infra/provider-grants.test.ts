@@ -18,6 +18,9 @@ let app: App;
 let workers: TemplateFunction[];
 let others: TemplateFunction[];
 
+/** A full synthesis takes seconds; much longer on a busy 2-core machine. */
+const SYNTH_TIMEOUT_MS = 180_000;
+
 beforeAll(() => {
   app = new App({
     context: { 'aws:cdk:bundling-stacks': [], providerSecretName: SECRET, providerSsmPrefix: PREFIX },
@@ -28,7 +31,7 @@ beforeAll(() => {
   const fns = templateFunctions(json);
   workers = fns.filter((fn) => fn.handler === 'agent-worker');
   others = fns.filter((fn) => fn.handler !== 'agent-worker');
-});
+}, SYNTH_TIMEOUT_MS);
 
 const withAction = (statements: readonly Statement[], action: string) =>
   statements.filter((st) => [st.Action].flat().includes(action));
