@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { API_ROUTES, matchApiRoute, pathParameterNames } from '../../shared/api-routes';
-import { type Resource, resourcesOf, synthesizeDefaultStack } from './fixture';
+import { defaultTemplateJson, type Resource } from './fixture';
 import { referencedIds, templateFunctions } from './template-functions';
 
 interface TemplateRoute {
@@ -30,11 +30,15 @@ function pathOf(id: string, resources: Record<string, Resource>): string {
 const SYNTH_TIMEOUT_MS = 180_000;
 
 beforeAll(() => {
-  const { template } = synthesizeDefaultStack();
-  const json = template.toJSON() as Parameters<typeof templateFunctions>[0];
+  const json = defaultTemplateJson() as Parameters<typeof templateFunctions>[0];
+  const ofType = (type: string) =>
+    Object.fromEntries(Object.entries(json.Resources).filter(([, r]) => r.Type === type)) as Record<
+      string,
+      Resource
+    >;
   const handlerById = new Map(templateFunctions(json).map((fn) => [fn.logicalId, fn.handler]));
-  const apiResources = resourcesOf(template, 'AWS::ApiGateway::Resource');
-  routes = Object.values(resourcesOf(template, 'AWS::ApiGateway::Method')).map((m) => {
+  const apiResources = ofType('AWS::ApiGateway::Resource');
+  routes = Object.values(ofType('AWS::ApiGateway::Method')).map((m) => {
     const resourceId = (m.Properties.ResourceId as { Ref?: string }).Ref ?? '';
     const uri = (m.Properties.Integration as { Uri?: unknown } | undefined)?.Uri;
     const fnId = [...referencedIds(uri)].find((id) => handlerById.has(id));

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildAllHandlers } from '../../infra/constructs/handler-function';
-import { synthesizeDefaultStack } from './fixture';
+import { defaultTemplateJson } from './fixture';
 import { REPO_ROOT } from './handler-analysis';
 import { loadInChild } from './load-in-child';
 import { offlineAwsEnv, plainEnv, templateFunctions, unusedLoopbackPort } from './template-functions';
@@ -25,7 +25,7 @@ describe('Lambda bundles', () => {
   it(
     'loads every bundled handler with its function environment and exports the handler',
     async () => {
-      const json = synthesizeDefaultStack().template.toJSON() as Parameters<typeof templateFunctions>[0];
+      const json = defaultTemplateJson() as Parameters<typeof templateFunctions>[0];
       const port = await unusedLoopbackPort();
       // One function per handler: the workers share one bundle and differ only in AGENT_ROLE.
       const byHandler = new Map(templateFunctions(json).map((fn) => [fn.handler, fn]));

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';
 import { SecretEnvVar } from '../../shared/adapters/secrets';
 import { EnvVar } from '../../shared/config';
-import { synthesizeDefaultStack } from './fixture';
+import { defaultTemplateJson } from './fixture';
 import { HandlerAnalysis, type HandlerNeeds, handlerNames, REPO_ROOT } from './handler-analysis';
 import { loadInChild } from './load-in-child';
 import {
@@ -42,7 +42,7 @@ const SETUP_TIMEOUT_MS = 180_000;
 beforeAll(() => {
   const analysis = new HandlerAnalysis();
   for (const handler of handlerNames()) needs.set(handler, analysis.needs(handler));
-  defaultJson = synthesizeDefaultStack().template.toJSON() as TemplateJson;
+  defaultJson = defaultTemplateJson() as TemplateJson;
 }, SETUP_TIMEOUT_MS);
 
 let configuredJson: TemplateJson | undefined;

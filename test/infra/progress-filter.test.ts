@@ -13,7 +13,8 @@ import { DynamoSubscriptionStore } from '../../shared/adapters/dynamodb/subscrip
 import { DynamoTaskStore } from '../../shared/adapters/dynamodb/task-store';
 import { progressFromImages } from '../../shared/usecases/notify';
 import { batchOf } from '../support/fixtures';
-import { resourcesOf, synthesizeDefaultStack } from './fixture';
+import { defaultTemplateJson } from './fixture';
+import { templateFunctions } from './template-functions';
 
 type Pattern = Record<string, unknown>;
 type Item = Record<string, unknown>;
@@ -52,10 +53,12 @@ const written: Item[] = [];
 const SYNTH_TIMEOUT_MS = 180_000;
 
 beforeAll(async () => {
-  const { stack, template } = synthesizeDefaultStack();
-  const notifierId = stack.getLogicalId(stack.functions.get('notifier')?.node.defaultChild as never);
-  const mapping = Object.values(resourcesOf(template, 'AWS::Lambda::EventSourceMapping')).find(
-    (m) => (m.Properties.FunctionName as { Ref?: string }).Ref === notifierId,
+  const json = defaultTemplateJson();
+  const notifierId = templateFunctions(json).find((fn) => fn.handler === 'notifier')?.logicalId;
+  const mapping = Object.values(json.Resources).find(
+    (r) =>
+      r.Type === 'AWS::Lambda::EventSourceMapping' &&
+      (r.Properties.FunctionName as { Ref?: string }).Ref === notifierId,
   );
   if (!mapping) throw new Error('the notifier has no event source mapping');
   const filters = (mapping.Properties.FilterCriteria as { Filters: { Pattern: string }[] }).Filters;
