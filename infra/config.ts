@@ -20,6 +20,8 @@ export const ContextKey = {
   DefaultExecutor: 'defaultExecutor',
   /** Name of an existing Secrets Manager secret holding provider API keys, read by the agent workers. */
   ProviderSecretName: 'providerSecretName',
+  /** SSM Parameter Store path of the provider keys (`<prefix>/anthropic`, ...), read by the agent workers. */
+  ProviderSsmPrefix: 'providerSsmPrefix',
   /** Reserved concurrency of the scaler: 1 by default, 0 for accounts at the 10-concurrency minimum. */
   ScalerReservedConcurrency: 'scalerReservedConcurrency',
 } as const;
@@ -91,6 +93,7 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
   const roles: RoleCatalog = resolveRoles(roleOverrides);
   const defaultExecutor = app.node.tryGetContext(ContextKey.DefaultExecutor) as string | undefined;
   const providerSecretName = app.node.tryGetContext(ContextKey.ProviderSecretName) as string | undefined;
+  const providerSsmPrefix = app.node.tryGetContext(ContextKey.ProviderSsmPrefix) as string | undefined;
   const scalerReserved = app.node.tryGetContext(ContextKey.ScalerReservedConcurrency) as
     | string
     | number
@@ -104,6 +107,7 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
       : RemovalPolicy.RETAIN,
     ...(defaultExecutor ? { defaultExecutor } : {}),
     ...(providerSecretName ? { providerSecretName } : {}),
+    ...(providerSsmPrefix ? { providerSsmPrefix } : {}),
     ...(scalerReserved === undefined
       ? {}
       : { scalerReservedConcurrency: nonNegativeInteger(scalerReserved) }),

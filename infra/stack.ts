@@ -4,13 +4,11 @@
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { EnvVar } from '../shared/config';
 import type { RoleCatalog } from '../shared/domain/roles';
 import { Api } from './constructs/api';
 import { HandlerFunction, type HandlerFunctionProps, type HandlerName } from './constructs/handler-function';
-import { acknowledge } from './constructs/nag';
 import { Observability } from './constructs/observability';
 import { Orchestration } from './constructs/orchestration';
 import { Progress } from './constructs/progress';
@@ -35,6 +33,11 @@ export interface MetaAgentStackProps extends StackProps {
    * When given, agent workers may read it and get its name in PROVIDER_SECRET_ID.
    */
   readonly providerSecretName?: string;
+  /**
+   * SSM Parameter Store path holding one SecureString per provider (`<prefix>/anthropic`, ...). When given,
+   * agent workers may read and decrypt them and get the prefix in PROVIDER_SSM_PREFIX.
+   */
+  readonly providerSsmPrefix?: string;
   /** Reserved concurrency of the scaler (default 1; 0 for accounts at the 10-concurrency minimum). */
   readonly scalerReservedConcurrency?: number;
 }
@@ -110,6 +113,8 @@ export class MetaAgentStack extends Stack {
     t.bindTasks(submit, 'readWrite');
     t.bindTasks(status, 'read');
     t.bindTasks(cancel, 'readWrite');
+    // Cancelling gives the running attempts' reservations back to their agents.
+    t.bindAgents(cancel, 'readWrite');
     t.bindTasks(redrive, 'readWrite');
     t.bindAgents(agentsApi, 'readWrite');
     t.bindTasks(gate, 'readWrite');
@@ -120,13 +125,16 @@ export class MetaAgentStack extends Stack {
     t.bindTasks(complete, 'readWrite');
     t.bindAgents(complete, 'readWrite');
     t.bindTasks(finalize, 'readWrite');
-    t.bindTasks(notifier, 'read');
+    // The notifier deletes the subscriptions of connections that are gone.
+    t.bindTasks(notifier, 'readWrite');
     t.bindTasks(websocket, 'readWrite');
     for (const worker of this.roleWorkers.workers) {
       t.bindTasks(worker.fn, 'readWrite');
-      t.bindAgents(worker.fn, 'read');
+      t.bindAgents(worker.fn, 'readWrite'); // heartbeats extend the reservation's lease
     }
-    if (props.providerSecretName) this.bindProviderSecret(props.providerSecretName);
+    this.roleWorkers.grantBedrock();
+    if (props.providerSecretName) this.roleWorkers.grantProviderSecret(props.providerSecretName);
+    if (props.providerSsmPrefix) this.roleWorkers.grantProviderParameters(props.providerSsmPrefix);
     // The router answers with the queue URL of the winner's role; Step Functions sends the message.
     this.roleWorkers.bindQueues(route, 'attributes');
 
@@ -143,7 +151,7 @@ export class MetaAgentStack extends Stack {
     }
 
     this.api = new Api(this, 'Api', {
-      functions: { submit, status, cancel, redrive, agents: agentsApi },
+      functions: { submit, status, cancel, redrive, 'agents-api': agentsApi },
       ...common,
     });
     this.progress = new Progress(this, 'Progress', {
@@ -173,23 +181,5 @@ export class MetaAgentStack extends Stack {
       roleQueues: this.roleWorkers.queues,
       functions: allFunctions,
     });
-  }
-
-  private bindProviderSecret(name: string): void {
-    const secret = secretsmanager.Secret.fromSecretNameV2(this, 'ProviderSecret', name);
-    for (const worker of this.roleWorkers.workers) {
-      secret.grantRead(worker.fn);
-      worker.fn.addEnvironment(EnvVar.ProviderSecretId, name);
-      if (worker.fn.role) {
-        acknowledge(
-          worker.fn.role,
-          'AwsSolutions-IAM5',
-          'Secrets Manager appends 6 random characters to a secret ARN; `<name>-??????` matches this one secret only.',
-          [
-            `Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${name}-??????`,
-          ],
-        );
-      }
-    }
   }
 }

@@ -1,13 +1,69 @@
-/** The REST API's routes: the CDK API construct and the local `serve` both build from this table. */
-export const API_ROUTES = [
+/**
+ * The REST API's routes, in one table: infra/constructs/api.ts builds the API Gateway resources and methods
+ * from it, and the local `serve` command routes its requests with it, so the two can never diverge.
+ */
+
+export type ApiMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** Handler entries (functions/<name>.ts) that serve REST routes. */
+export type ApiHandlerName = 'submit' | 'status' | 'cancel' | 'redrive' | 'agents-api';
+
+export interface ApiRoute {
+  readonly method: ApiMethod;
+  /** API Gateway resource path; `{id}` is a path parameter (the handlers read `pathParameters.id`). */
+  readonly path: string;
+  readonly handler: ApiHandlerName;
+}
+
+export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'POST', path: '/batches', handler: 'submit' },
   { method: 'GET', path: '/batches/{id}', handler: 'status' },
   { method: 'DELETE', path: '/batches/{id}', handler: 'cancel' },
   { method: 'POST', path: '/batches/{id}/redrive', handler: 'redrive' },
   { method: 'GET', path: '/agents', handler: 'agents-api' },
   { method: 'PUT', path: '/agents/{id}', handler: 'agents-api' },
-] as const satisfies readonly {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  path: string;
-  handler: 'submit' | 'status' | 'cancel' | 'redrive' | 'agents-api';
-}[];
+];
+
+/** Names of the path parameters of `path` (`/batches/{id}/redrive` -> `['id']`). */
+export function pathParameterNames(path: string): string[] {
+  return [...path.matchAll(/\{([^}/]+)\}/g)].map((m) => m[1] ?? '');
+}
+
+/**
+ * Matches a concrete request path against the routes: the route and its path parameters, or undefined.
+ * A path that matches some route with another method gives `{ allowed }` instead, for a 405 answer.
+ */
+export function matchApiRoute(
+  method: string,
+  requestPath: string,
+  routes: readonly ApiRoute[] = API_ROUTES,
+): { route: ApiRoute; pathParameters: Record<string, string> } | { allowed: ApiMethod[] } | undefined {
+  const parts = requestPath.replace(/\/+$/, '').split('/');
+  const allowed: ApiMethod[] = [];
+  for (const route of routes) {
+    const pattern = route.path.split('/');
+    if (pattern.length !== parts.length) continue;
+    const pathParameters: Record<string, string> = {};
+    const matches = pattern.every((segment, i) => {
+      const actual = parts[i] ?? '';
+      const param = /^\{([^}/]+)\}$/.exec(segment)?.[1];
+      if (param === undefined) return segment === actual;
+      const value = safeDecode(actual);
+      if (value === undefined || value === '') return false;
+      pathParameters[param] = value;
+      return true;
+    });
+    if (!matches) continue;
+    if (route.method === method.toUpperCase()) return { route, pathParameters };
+    allowed.push(route.method);
+  }
+  return allowed.length > 0 ? { allowed } : undefined;
+}
+
+function safeDecode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}

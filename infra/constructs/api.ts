@@ -6,6 +6,7 @@ import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { API_ROUTES, type ApiHandlerName, type ApiMethod, pathParameterNames } from '../../shared/api-routes';
 import {
   MAX_DEPENDENCIES_PER_TASK,
   MAX_DESCRIPTION_CHARS,
@@ -22,13 +23,8 @@ export const KEY_BURST_LIMIT = 40;
 export const KEY_DAILY_QUOTA = 50_000;
 
 export interface ApiProps {
-  readonly functions: {
-    readonly submit: lambda.IFunction;
-    readonly status: lambda.IFunction;
-    readonly cancel: lambda.IFunction;
-    readonly redrive: lambda.IFunction;
-    readonly agents: lambda.IFunction;
-  };
+  /** The function of every handler named in {@link API_ROUTES}. */
+  readonly functions: Readonly<Record<ApiHandlerName, lambda.IFunction>>;
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
 }
@@ -102,34 +98,31 @@ export class Api extends Construct {
       contentType: 'application/json',
       schema: { schema: apigw.JsonSchemaVersion.DRAFT4, type: apigw.JsonSchemaType.OBJECT },
     });
-    const withParam = (name: string) => ({ [`method.request.path.${name}`]: true });
-    const integrate = (fn: lambda.IFunction) => new apigw.LambdaIntegration(fn);
-
-    const batches = this.restApi.root.addResource('batches');
-    batches.addMethod('POST', integrate(props.functions.submit), {
-      requestValidator: validator,
-      requestModels: { 'application/json': batchModel },
-    });
-    const batch = batches.addResource('{id}');
-    batch.addMethod('GET', integrate(props.functions.status), {
-      requestValidator: validator,
-      requestParameters: withParam('id'),
-    });
-    batch.addMethod('DELETE', integrate(props.functions.cancel), {
-      requestValidator: validator,
-      requestParameters: withParam('id'),
-    });
-    batch.addResource('redrive').addMethod('POST', integrate(props.functions.redrive), {
-      requestValidator: validator,
-      requestParameters: withParam('id'),
-    });
-    const agents = this.restApi.root.addResource('agents');
-    agents.addMethod('GET', integrate(props.functions.agents), { requestValidator: validator });
-    agents.addResource('{id}').addMethod('PUT', integrate(props.functions.agents), {
-      requestValidator: validator,
-      requestParameters: withParam('id'),
-      requestModels: { 'application/json': agentModel },
-    });
+    // Method options by route: the batch body is validated against the model before submit runs, agents
+    // against theirs; every route's path parameters are required.
+    const models: Partial<Record<`${ApiMethod} ${string}`, apigw.IModel>> = {
+      'POST /batches': batchModel,
+      'PUT /agents/{id}': agentModel,
+    };
+    for (const route of API_ROUTES) {
+      const model = models[`${route.method} ${route.path}`];
+      const parameters = pathParameterNames(route.path);
+      this.resourceAt(route.path).addMethod(
+        route.method,
+        new apigw.LambdaIntegration(props.functions[route.handler]),
+        {
+          requestValidator: validator,
+          ...(parameters.length > 0
+            ? {
+                requestParameters: Object.fromEntries(
+                  parameters.map((p) => [`method.request.path.${p}`, true]),
+                ),
+              }
+            : {}),
+          ...(model ? { requestModels: { 'application/json': model } } : {}),
+        },
+      );
+    }
 
     this.apiKey = new apigw.ApiKey(this, 'ApiKey', { description: 'Meta-agent API key' });
     this.usagePlan = this.restApi.addUsagePlan('UsagePlan', {
@@ -164,5 +157,14 @@ export class Api extends Construct {
       'AmazonAPIGatewayPushToCloudWatchLogs is the policy API Gateway documents for its account-wide logging role.',
       ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'],
     );
+  }
+
+  /** The resource at `path` (`/batches/{id}`), created segment by segment on first use. */
+  private resourceAt(path: string): apigw.IResource {
+    let resource: apigw.IResource = this.restApi.root;
+    for (const segment of path.split('/').filter((p) => p !== '')) {
+      resource = resource.getResource(segment) ?? resource.addResource(segment);
+    }
+    return resource;
   }
 }

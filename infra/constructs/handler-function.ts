@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -88,6 +88,12 @@ export function handlerCode(scope: Construct, name: HandlerName): lambda.Code {
   return lambda.Code.fromAsset(dir);
 }
 
+/**
+ * Tag naming the handler entry (functions/<name>.ts) a function runs. It is in the template (tests map each
+ * function to its handler by it) and in the console (operators find every worker of the one handler).
+ */
+export const HANDLER_TAG = 'meta-agent:handler';
+
 /** Service name and metrics namespace every handler's Powertools reads. */
 export const POWERTOOLS_SERVICE_NAME = 'meta-agent';
 export const POWERTOOLS_METRICS_NAMESPACE = 'MetaAgent';
@@ -139,6 +145,7 @@ export class HandlerFunction extends Construct {
         ...props.environment,
       },
     });
+    Tags.of(this.fn).add(HANDLER_TAG, props.handler, { includeResourceTypes: ['AWS::Lambda::Function'] });
     const role = this.fn.role;
     if (role) {
       acknowledge(

@@ -13,11 +13,17 @@ import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources'
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ItemType } from '../../shared/adapters/dynamodb/keys';
 import { EnvVar } from '../../shared/config';
 import { acknowledge } from './nag';
 
-/** Batch and task items live under `BATCH#<id>`; idempotency and connection items do not notify anyone. */
-export const NOTIFIED_PARTITION_PREFIX = 'BATCH#';
+/**
+ * Item types whose changes the notifier turns into progress messages (shared/usecases/notify.ts). Every item
+ * of the tasks table carries its `type` (shared/adapters/dynamodb/keys.ts). Filtering on the key would not
+ * do: subscriptions share the batch's `BATCH#<id>` partition, and each subscribe would invoke the notifier.
+ * A removal has no new image, and the notifier ignores removals, so it is filtered out too.
+ */
+export const NOTIFIED_ITEM_TYPES: readonly string[] = [ItemType.Task, ItemType.Batch];
 /** Stream records per notifier invocation: progress fan-out is cheap per record, so batch them. */
 export const STREAM_BATCH_SIZE = 100;
 /** Retries of a failing stream batch (halved each time by bisection) before it goes to the DLQ. */
@@ -116,7 +122,7 @@ export class Progress extends Construct {
         onFailure: new SqsDlq(this.notifierDeadLetterQueue),
         filters: [
           lambda.FilterCriteria.filter({
-            dynamodb: { Keys: { pk: { S: lambda.FilterRule.beginsWith(NOTIFIED_PARTITION_PREFIX) } } },
+            dynamodb: { NewImage: { type: { S: lambda.FilterRule.or(...NOTIFIED_ITEM_TYPES) } } },
           }),
         ],
       }),

@@ -1,12 +1,15 @@
 /**
  * Per role of the catalog: a role queue (with its DLQ) and the agent-worker function that consumes it.
  */
-import { Annotations, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Aws, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { SecretEnvVar } from '../../shared/adapters/secrets';
 import { EnvVar } from '../../shared/config';
 import type { RoleCatalog } from '../../shared/domain/roles';
 import type { Role } from '../../shared/domain/schemas';
@@ -78,6 +81,30 @@ export function estimateRoleQueueUrlsBytes(
   return 2 + entries.reduce((a, b) => a + b, 0);
 }
 
+/** Foundation models of the stack's region (Bedrock foundation-model ARNs have no account). */
+const BEDROCK_FOUNDATION_MODELS_ARN = `arn:${Aws.PARTITION}:bedrock:${Aws.REGION}::foundation-model/*`;
+/** How cdk-nag names that resource in its IAM5 finding. */
+const BEDROCK_FOUNDATION_MODELS_FINDING = 'arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/*';
+
+/** Raised when the SSM parameter prefix cannot name a parameter path. */
+export class ParameterPrefixError extends Error {
+  constructor(prefix: string) {
+    super(
+      `SSM parameter prefix "${prefix}" is invalid: use a path such as /meta-agent/providers (letters, digits, _.-/ only).`,
+    );
+    this.name = 'ParameterPrefixError';
+  }
+}
+
+/** `/meta-agent/providers/` -> `meta-agent/providers` (the ARN form, without the leading slash). */
+export function normalizeParameterPrefix(prefix: string): string {
+  const path = prefix.replace(/^\/+|\/+$/g, '');
+  if (path === '' || !/^[A-Za-z0-9_.\-/]+$/.test(path) || path.includes('//')) {
+    throw new ParameterPrefixError(prefix);
+  }
+  return path;
+}
+
 export interface RoleWorker {
   readonly role: Role;
   readonly queue: sqs.Queue;
@@ -147,6 +174,85 @@ export class RoleWorkers extends Construct {
       else queue.grant(fn, 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl');
     }
     fn.addEnvironment(EnvVar.RoleQueueUrls, fn.stack.toJsonString(urls));
+  }
+
+  /**
+   * Lets every worker call Bedrock (the `bedrock` executor: Converse and ConverseStream, which IAM
+   * authorizes as InvokeModel / InvokeModelWithResponseStream) on the foundation models of this region.
+   */
+  grantBedrock(): void {
+    const statement = new iam.PolicyStatement({
+      actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
+      resources: [BEDROCK_FOUNDATION_MODELS_ARN],
+    });
+    for (const worker of this.workers) {
+      worker.fn.addToRolePolicy(statement);
+      acknowledge(
+        worker.fn.role ?? worker.fn,
+        'AwsSolutions-IAM5',
+        'The model is chosen per role and per agent at run time (executor.model); the grant covers the foundation models of this region only, and Bedrock model access still has to be enabled per model.',
+        [`Resource::${BEDROCK_FOUNDATION_MODELS_FINDING}`],
+      );
+    }
+  }
+
+  /**
+   * Lets every worker read the provider keys secret (an existing Secrets Manager secret, by name) and tells
+   * the workers its name (PROVIDER_SECRET_ID).
+   */
+  grantProviderSecret(secretName: string): void {
+    const secret = secretsmanager.Secret.fromSecretNameV2(this, 'ProviderSecret', secretName);
+    for (const worker of this.workers) {
+      secret.grantRead(worker.fn);
+      worker.fn.addEnvironment(SecretEnvVar.SecretId, secretName);
+      acknowledge(
+        worker.fn.role ?? worker.fn,
+        'AwsSolutions-IAM5',
+        'Secrets Manager appends 6 random characters to a secret ARN; `<name>-??????` matches this one secret only.',
+        [
+          `Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${secretName}-??????`,
+        ],
+      );
+    }
+  }
+
+  /**
+   * Lets every worker read the SecureString parameters under `prefix` (`<prefix>/anthropic`, ...), decrypting
+   * them with KMS only through SSM, and tells the workers the prefix (PROVIDER_SSM_PREFIX).
+   */
+  grantProviderParameters(prefix: string): void {
+    const path = normalizeParameterPrefix(prefix);
+    const stack = Stack.of(this);
+    const parameters = stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `${path}/*` });
+    const statements = [
+      new iam.PolicyStatement({
+        actions: ['ssm:GetParameter', 'ssm:GetParameters'],
+        resources: [parameters],
+      }),
+      // SecureStrings are encrypted with aws/ssm or a customer key the operator chooses; decryption is allowed
+      // only when SSM asks for it on the workers' behalf.
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
+        conditions: { StringEquals: { 'kms:ViaService': `ssm.${Aws.REGION}.amazonaws.com` } },
+      }),
+    ];
+    for (const worker of this.workers) {
+      for (const statement of statements) worker.fn.addToRolePolicy(statement);
+      worker.fn.addEnvironment(SecretEnvVar.SsmPrefix, `/${path}`);
+      acknowledge(
+        worker.fn.role ?? worker.fn,
+        'AwsSolutions-IAM5',
+        'One SecureString per provider under the configured prefix (`<prefix>/anthropic`, ...); the grant covers that prefix only.',
+        [`Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/${path}/*`],
+      );
+      acknowledge(
+        worker.fn.role ?? worker.fn,
+        'AwsSolutions-IAM5',
+        "The key of a SecureString is the operator's choice (aws/ssm or a CMK); kms:Decrypt is allowed only via SSM in this region (kms:ViaService).",
+        ['Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*'],
+      );
+    }
   }
 
   private addRole(role: Role, props: RoleWorkersProps): RoleWorker {

@@ -47,6 +47,9 @@ export class Tables extends Construct {
       indexName: AGENTS_TABLE.byRoleIndex.name,
       partitionKey: { name: AGENTS_TABLE.byRoleIndex.partitionKey, type: dynamodb.AttributeType.STRING },
       sortKey: { name: AGENTS_TABLE.byRoleIndex.sortKey, type: dynamodb.AttributeType.STRING },
+      // The router and the scaler read whole agents (load, metrics, circuit) from this index: a KEYS_ONLY or
+      // INCLUDE projection would hand them agents with missing counters.
+      projectionType: dynamodb.ProjectionType.ALL,
     });
   }
 

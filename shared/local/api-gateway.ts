@@ -4,14 +4,7 @@
  * response. Used by `meta-agent serve` and `meta-agent run`, so both go through the deployed handlers.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-
-/** Method, path template and handler of every REST route (the stack's API construct builds the same). */
-export interface ApiRoute {
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  /** Resource path with `{param}` segments, as API Gateway writes it. */
-  readonly path: string;
-  readonly handler: string;
-}
+import type { ApiRoute } from '../api-routes';
 
 export interface LocalHttpRequest {
   method: string;
@@ -26,33 +19,6 @@ export interface LocalHttpResponse {
   statusCode: number;
   headers: Record<string, string>;
   body: string;
-}
-
-/** The route and path parameters a request matches, or why it matches none (404 / 405). */
-export function matchRoute<R extends ApiRoute>(
-  routes: readonly R[],
-  method: string,
-  path: string,
-): { route: R; pathParameters: Record<string, string> } | { error: 404 | 405 } {
-  const segments = path.split('/').filter((s) => s !== '');
-  let pathMatched = false;
-  for (const route of routes) {
-    const template = route.path.split('/').filter((s) => s !== '');
-    if (template.length !== segments.length) continue;
-    const pathParameters: Record<string, string> = {};
-    const matches = template.every((part, i) => {
-      const segment = segments[i] ?? '';
-      if (part.startsWith('{') && part.endsWith('}')) {
-        pathParameters[part.slice(1, -1)] = decodeURIComponent(segment);
-        return segment !== '';
-      }
-      return part === segment;
-    });
-    if (!matches) continue;
-    pathMatched = true;
-    if (route.method === method.toUpperCase()) return { route, pathParameters };
-  }
-  return { error: pathMatched ? 405 : 404 };
 }
 
 /** The proxy event API Gateway (REST, proxy integration) would send for this request. */

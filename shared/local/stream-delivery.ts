@@ -1,12 +1,12 @@
 /**
  * Delivers the tasks table's stream records to the notifier handler the way the deployed event source
- * mapping does: only the batch partition's items (the mapping's filter), in order, in batches, one
+ * mapping does: only task and batch items with a new image (the mapping's filter), in order, in batches, one
  * invocation at a time, a failed batch retried a bounded number of times and then dropped (the deployed
  * mapping sends it to its on-failure queue).
  */
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import {
-  NOTIFIED_PARTITION_PREFIX,
+  NOTIFIED_ITEM_TYPES,
   STREAM_BATCH_SIZE,
   STREAM_RETRY_ATTEMPTS,
 } from '../../infra/constructs/progress';
@@ -22,7 +22,8 @@ export class StreamDelivery {
   /** Queues the records of one write; delivery starts at once unless a batch is in flight. */
   push(records: readonly DynamoDBRecord[]): void {
     for (const record of records) {
-      if (record.dynamodb?.Keys?.pk?.S?.startsWith(NOTIFIED_PARTITION_PREFIX)) this.#queue.push(record);
+      const type = record.dynamodb?.NewImage?.type?.S;
+      if (type !== undefined && NOTIFIED_ITEM_TYPES.includes(type)) this.#queue.push(record);
     }
     this.#draining ??= this.#drain().finally(() => {
       this.#draining = undefined;

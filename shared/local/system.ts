@@ -8,17 +8,11 @@ import type { APIGatewayProxyResult, DynamoDBRecord } from 'aws-lambda';
 import { HANDLER_NAMES, type HandlerName } from '../../infra/constructs/handler-function';
 import { AGENT_BATCH_SIZE } from '../../infra/constructs/role-workers';
 import { synthesizeLocalDefinition } from '../../infra/local-definition';
-import { API_ROUTES } from '../api-routes';
+import { matchApiRoute } from '../api-routes';
 import { EnvVar } from '../config';
 import { type RoleCatalog, resolveRoles } from '../domain/roles';
 import { type BatchResult, BatchResultSchema, type ExecutorName } from '../domain/schemas';
-import {
-  fromProxyResult,
-  type LocalHttpRequest,
-  type LocalHttpResponse,
-  matchRoute,
-  toProxyEvent,
-} from './api-gateway';
+import { fromProxyResult, type LocalHttpRequest, type LocalHttpResponse, toProxyEvent } from './api-gateway';
 import { type AslDefinition, type LambdaHandler, LocalRuntime, makeLambdaContext } from './runtime';
 import { StreamDelivery } from './stream-delivery';
 
@@ -212,14 +206,16 @@ export class EmbeddedSystem {
 
   /** Serves one REST request through the deployed handler of its route. */
   async request(request: LocalHttpRequest, host = '127.0.0.1'): Promise<LocalHttpResponse> {
-    const match = matchRoute(API_ROUTES, request.method, request.path);
-    if ('error' in match) {
-      const message =
-        match.error === 404 ? `no route ${request.path}` : `method ${request.method} not allowed`;
+    const match = matchApiRoute(request.method, request.path);
+    if (match === undefined || 'allowed' in match) {
+      const [statusCode, error, headers] =
+        match === undefined
+          ? [404, `no route ${request.path}`, {}]
+          : [405, `method ${request.method} not allowed`, { allow: match.allowed.join(', ') }];
       return {
-        statusCode: match.error,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ error: message }),
+        statusCode,
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ error }),
       };
     }
     const event = toProxyEvent(request, match.route, match.pathParameters, host, randomUUID());

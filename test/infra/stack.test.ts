@@ -88,7 +88,7 @@ describe('role queues and agent workers', () => {
 });
 
 describe('tables', () => {
-  it('keys the tasks table by pk/sk with a new-and-old-image stream, and the agents table by agentId with a byRole index', () => {
+  it('keys the tasks table by pk/sk with a new-and-old-image stream, and the agents table by agentId with a byRole index of whole agents', () => {
     s.template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [
         { AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' },
@@ -101,7 +101,9 @@ describe('tables', () => {
     });
     s.template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: AGENTS_TABLE.byRoleIndex.name })],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({ IndexName: AGENTS_TABLE.byRoleIndex.name, Projection: { ProjectionType: 'ALL' } }),
+      ],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
     });
   });
@@ -275,13 +277,17 @@ describe('API', () => {
 });
 
 describe('progress', () => {
-  it('feeds the notifier from the tasks stream with bisection, a failure destination and a key filter', () => {
+  it('feeds the notifier from the tasks stream with bisection, a failure destination and an item-type filter', () => {
     const notifierId = s.stack.getLogicalId(s.stack.functions.get('notifier')?.node.defaultChild as never);
     s.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: notifierId },
       BisectBatchOnFunctionError: true,
       DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
-      FilterCriteria: { Filters: [Match.objectLike({ Pattern: Match.stringLikeRegexp('BATCH#') })] },
+      FilterCriteria: {
+        Filters: [
+          { Pattern: JSON.stringify({ dynamodb: { NewImage: { type: { S: ['task', 'batch'] } } } }) },
+        ],
+      },
     });
   });
 });
