@@ -10,8 +10,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { EnvVar, requireEnv } from '../config';
-import { type RoleCatalog, resolveRoles } from '../domain/roles';
-import type { ExecutorConfig } from '../domain/schemas';
+import { type RoleCatalog, resolveRoles, withDefaultExecutor } from '../domain/roles';
+import { type ExecutorConfig, ExecutorNameSchema } from '../domain/schemas';
 import { DEFAULT_HEARTBEAT_SECONDS } from '../domain/workflow';
 import type {
   AgentExecutor,
@@ -93,7 +93,17 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
     get catalog() {
       return once('catalog', () => {
         const raw = env[EnvVar.RolesConfig];
-        return resolveRoles(raw ? parseJsonEnv(EnvVar.RolesConfig, raw) : []);
+        const catalog = resolveRoles(raw ? parseJsonEnv(EnvVar.RolesConfig, raw) : []);
+        const executor = env[EnvVar.DefaultExecutor];
+        if (executor === undefined || executor === '') return catalog;
+        const parsed = ExecutorNameSchema.safeParse(executor);
+        if (!parsed.success) {
+          throw new ConfigValueError(
+            EnvVar.DefaultExecutor,
+            `must be one of ${ExecutorNameSchema.options.join(', ')}`,
+          );
+        }
+        return withDefaultExecutor(catalog, parsed.data);
       });
     },
     get taskStore() {

@@ -10,7 +10,14 @@
  * Terms are matched on word boundaries after light stemming, so "unit-test" matches "unit tests".
  */
 import { z } from 'zod';
-import { type ExtractedRequirements, type Role, type RoleDefaults, RoleSchema, type Task } from './schemas';
+import {
+  type ExecutorConfig,
+  type ExtractedRequirements,
+  type Role,
+  type RoleDefaults,
+  RoleSchema,
+  type Task,
+} from './schemas';
 
 /** Defaults shared by most roles; a role overrides what differs. */
 export const BASE_ROLE_DEFAULTS: RoleDefaults = {
@@ -1305,5 +1312,21 @@ export function renderPrompt(role: Role, task: Task, requirements: ExtractedRequ
   };
   return role.promptTemplate.replace(PLACEHOLDER, (whole, name: string) =>
     Object.hasOwn(values, name) ? values[name as keyof typeof values] : whole,
+  );
+}
+
+/**
+ * The catalog with `executor` as the executor of every role that keeps the built-in default (`simulated`):
+ * a deployment-wide default (`DEFAULT_EXECUTOR`) that roles configured with their own executor keep theirs.
+ */
+export function withDefaultExecutor(catalog: RoleCatalog, executor: ExecutorConfig['name']): RoleCatalog {
+  const builtIn = BASE_ROLE_DEFAULTS.executor.name;
+  return new Map(
+    [...catalog].map(([name, role]) => [
+      name,
+      role.defaults.executor.name === builtIn
+        ? { ...role, defaults: { ...role.defaults, executor: { ...role.defaults.executor, name: executor } } }
+        : role,
+    ]),
   );
 }

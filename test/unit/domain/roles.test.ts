@@ -7,6 +7,7 @@ import {
   RoleConfigError,
   renderPrompt,
   resolveRoles,
+  withDefaultExecutor,
 } from '../../../shared/domain/roles';
 import { extractRequirements } from '../../../shared/domain/routing';
 import { type Role, RoleSchema } from '../../../shared/domain/schemas';
@@ -189,5 +190,25 @@ describe('renderPrompt', () => {
 
     expect(prompt).toContain('prints {{role}} literally');
     expect(prompt).toContain('Input: none');
+  });
+});
+
+describe('withDefaultExecutor', () => {
+  it('gives every role on the built-in simulated executor the deployment default, and leaves configured roles alone', () => {
+    const catalog = resolveRoles([
+      {
+        name: 'code_reviewer',
+        defaults: { executor: { name: 'http', url: 'https://agents.example/review' } },
+      },
+    ]);
+
+    const result = withDefaultExecutor(catalog, 'bedrock');
+
+    expect(result.get('python_backend_coder')?.defaults.executor.name).toBe('bedrock');
+    expect(result.get('code_reviewer')?.defaults.executor).toEqual({
+      name: 'http',
+      url: 'https://agents.example/review',
+    });
+    expect(catalog.get('python_backend_coder')?.defaults.executor.name).toBe('simulated');
   });
 });
