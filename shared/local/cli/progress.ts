@@ -20,6 +20,7 @@ export class ProgressReporter {
   private readonly seen = new Map<string, string>();
   private readonly multibar: cliProgress.MultiBar | undefined;
   private readonly bar: cliProgress.SingleBar | undefined;
+  private stopped = false;
 
   constructor(
     private readonly io: CliIO,
@@ -58,7 +59,12 @@ export class ProgressReporter {
     }
   }
 
+  /** Draws the last state and releases the terminal; later calls do nothing. */
   stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    // Lines logged since the last redraw wait in the bar's buffer: redraw once so the last changes show.
+    this.multibar?.update();
     this.multibar?.stop();
   }
 }
