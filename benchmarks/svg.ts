@@ -5,7 +5,7 @@
 
 const WIDTH = 720;
 const HEIGHT = 420;
-const MARGIN = { top: 50, right: 30, bottom: 70, left: 80 };
+const MARGIN = { top: 66, right: 30, bottom: 70, left: 80 };
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
 const TICKS = 5;
 const FONT = 'font-family="sans-serif"';
@@ -54,7 +54,7 @@ function frame(title: string, yLabel: string, xLabel: string, body: string[]): s
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}">`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
-    `<text x="${WIDTH / 2}" y="28" text-anchor="middle" font-size="18" font-weight="bold" ${FONT}>${escapeXml(title)}</text>`,
+    `<text x="${WIDTH / 2}" y="24" text-anchor="middle" font-size="18" font-weight="bold" ${FONT}>${escapeXml(title)}</text>`,
     `<text x="${WIDTH / 2}" y="${HEIGHT - 15}" text-anchor="middle" font-size="13" ${FONT}>${escapeXml(xLabel)}</text>`,
     `<text transform="translate(20 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="13" ${FONT}>${escapeXml(yLabel)}</text>`,
     ...body,
