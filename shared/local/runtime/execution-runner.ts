@@ -73,6 +73,22 @@ export interface ExecutionRunnerOptions {
   readonly onEvent?: (executionArn: string, event: EventLog) => void;
 }
 
+/** One handler invocation of a lambda Task state, as an invocation observer sees it. */
+export interface InvocationTiming {
+  readonly executionArn: string;
+  readonly stateName: string;
+  readonly handlerName: string;
+  /** performance.now() at the call and at settlement (the JSON round trips included). */
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly ok: boolean;
+  /** The event the handler got and what it returned (undefined when it threw). */
+  readonly event: unknown;
+  readonly result: unknown;
+}
+
+export type InvocationObserver = (timing: InvocationTiming) => void;
+
 interface Running {
   readonly record: ExecutionRecord;
   readonly abort: () => void;
@@ -147,6 +163,7 @@ export class ExecutionRunner {
   readonly #machine: StateMachine;
   readonly #executions = new Map<string, Running>();
   readonly #waitScale: number;
+  readonly #observers = new Set<InvocationObserver>();
 
   /** @throws LocalRuntimeConfigError when a lambda Task state has no handler. */
   constructor(options: ExecutionRunnerOptions) {
@@ -267,6 +284,15 @@ export class ExecutionRunner {
     await Promise.all([...this.#executions.values()].map((e) => e.done));
   }
 
+  /**
+   * Calls `observer` after every lambda Task state invocation (benchmarks time the route handler with it,
+   * store I/O included). Returns the function that removes it.
+   */
+  observeInvocations(observer: InvocationObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
   /** Executions started so far. */
   list(): ExecutionRecord[] {
     return [...this.#executions.values()].map((e) => e.record);
@@ -312,13 +338,34 @@ export class ExecutionRunner {
     return handler;
   }
 
-  async #invoke(stateName: string, event: unknown): Promise<unknown> {
+  async #invoke(stateName: string, event: unknown, executionArn: string): Promise<unknown> {
     const handler = this.#handler(stateName);
     const functionName = this.#options.taskStates[stateName] ?? stateName;
+    const startedAt = performance.now();
+    let ok = false;
+    let result: unknown;
     try {
-      return jsonCopy(await handler(jsonCopy(event), makeLambdaContext(functionName, this.#options.region)));
+      result = jsonCopy(
+        await handler(jsonCopy(event), makeLambdaContext(functionName, this.#options.region)),
+      );
+      ok = true;
+      return result;
     } catch (error) {
       throw lambdaError(error);
+    } finally {
+      if (this.#observers.size > 0) {
+        const timing: InvocationTiming = {
+          executionArn,
+          stateName,
+          handlerName: functionName,
+          startedAt,
+          durationMs: performance.now() - startedAt,
+          ok,
+          event,
+          result,
+        };
+        for (const observer of this.#observers) observer(timing);
+      }
     }
   }
 
@@ -342,9 +389,12 @@ export class ExecutionRunner {
         return null;
       }
       case 'lambda-function':
-        return this.#withTimeout(this.#invoke(info.name, envelope.payload), timeoutSeconds);
+        return this.#withTimeout(this.#invoke(info.name, envelope.payload, executionArn), timeoutSeconds);
       case 'lambda-invoke': {
-        const payload = await this.#withTimeout(this.#invoke(info.name, params.Payload), timeoutSeconds);
+        const payload = await this.#withTimeout(
+          this.#invoke(info.name, params.Payload, executionArn),
+          timeoutSeconds,
+        );
         return { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
       }
       case 'lambda-token':
@@ -357,7 +407,7 @@ export class ExecutionRunner {
         });
         const request = replaceToken(params, token) as Record<string, unknown>;
         try {
-          if (info.kind === 'lambda-token') await this.#invoke(info.name, request.Payload);
+          if (info.kind === 'lambda-token') await this.#invoke(info.name, request.Payload, executionArn);
           else await this.#sendMessage(request);
         } catch (error) {
           this.#options.tokens.abandon(token, error instanceof Error ? error : new Error(String(error)));

@@ -5,6 +5,8 @@ export {
   type ExecutionRecord,
   ExecutionRunner,
   type ExecutionStatus,
+  type InvocationObserver,
+  type InvocationTiming,
   LocalRuntimeConfigError,
 } from './execution-runner';
 export { type LambdaHandler, makeLambdaContext } from './lambda-context';
@@ -15,6 +17,6 @@ export {
   startLambdaEndpoint,
 } from './lambda-endpoint';
 export { LocalRuntime, type LocalRuntimeOptions, WAIT_SCALE_ENV } from './local-runtime';
-export { QueuePollers, type SqsHandler } from './pollers';
+export { type PollerInvocation, type PollerObserver, QueuePollers, type SqsHandler } from './pollers';
 export { startSfnEndpoint } from './sfn-endpoint';
 export { TaskStateError, TokenRegistry } from './token-registry';

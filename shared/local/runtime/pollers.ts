@@ -45,6 +45,16 @@ export interface PollerSource {
   readonly batchSize?: number;
 }
 
+/** One handler invocation of a role queue, as an invocation observer sees it when it starts. */
+export interface PollerInvocation {
+  readonly role: string;
+  readonly records: readonly SQSRecord[];
+  /** Epoch milliseconds when the handler is called. */
+  readonly at: number;
+}
+
+export type PollerObserver = (invocation: PollerInvocation) => void;
+
 export class PollerConfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -110,6 +120,7 @@ export class QueuePollers {
   readonly #pollers = new Map<string, RolePoller>();
   readonly #abort = new AbortController();
   #started = false;
+  readonly #observers = new Set<PollerObserver>();
   /** The latest errors thrown by handlers or receives (the loop carries on, like Lambda's). */
   readonly errors: { role: string; error: unknown }[] = [];
 
@@ -166,6 +177,15 @@ export class QueuePollers {
   /** Invocations started for the role so far. */
   invocations(role: string): number {
     return this.#get(role).invocations;
+  }
+
+  /**
+   * Calls `observer` as each handler invocation starts (benchmarks measure queue wait with it).
+   * Returns the function that removes it.
+   */
+  observeInvocations(observer: PollerObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
   }
 
   /** Stops polling, then waits (up to drainTimeoutMs) for in-flight invocations to finish. */
@@ -242,6 +262,10 @@ export class QueuePollers {
     poller.invocations += 1;
     poller.peakInFlight = Math.max(poller.peakInFlight, poller.inFlight);
     const records = messages.map((m) => toSqsRecord(m, source.queueArn, this.#region));
+    if (this.#observers.size > 0) {
+      const invocation: PollerInvocation = { role: source.role, records, at: Date.now() };
+      for (const observer of this.#observers) observer(invocation);
+    }
     try {
       let failed: Set<string>;
       try {

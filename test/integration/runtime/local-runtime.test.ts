@@ -267,6 +267,36 @@ describe('LocalRuntime', () => {
     expect(runtime.tokens.pendingCount).toBe(0);
   });
 
+  it('tells invocation observers every handler call with its timing and every agent delivery', async () => {
+    const observed = newObserved();
+    runtime = await startRuntime(observed);
+    const routed: { taskId: unknown; durationMs: number; ok: boolean }[] = [];
+    const delivered: string[] = [];
+    runtime.runner.observeInvocations((t) => {
+      if (t.handlerName === 'route') {
+        routed.push({ taskId: (t.event as { taskId?: unknown }).taskId, durationMs: t.durationMs, ok: t.ok });
+      }
+    });
+    runtime.pollers.observeInvocations((i) => {
+      for (const r of i.records) delivered.push((JSON.parse(r.body) as { taskId: string }).taskId);
+    });
+
+    const { executionArn } = runtime.startExecution({
+      batchId: 'b-observed',
+      concurrency: 2,
+      pauseSeconds: 1,
+      items: [
+        { taskId: 'o1', mode: 'ok' },
+        { taskId: 'o2', mode: 'ok' },
+      ],
+    });
+    await runtime.waitForExecution(executionArn);
+
+    expect(routed.map((r) => r.taskId).sort()).toEqual(['o1', 'o2']);
+    expect(routed.every((r) => r.ok && r.durationMs >= 0)).toBe(true);
+    expect(delivered.sort()).toEqual(['o1', 'o2']);
+  });
+
   it('points stock clients at the emulators through the AWS_ENDPOINT_URL_* variables', async () => {
     runtime = await startRuntime(newObserved());
     const queueUrl = (JSON.parse(process.env[EnvVar.RoleQueueUrls] ?? '{}') as Record<string, string>)[ROLE];
