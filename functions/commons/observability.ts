@@ -5,24 +5,47 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
 
 export const SERVICE_NAME = 'meta-agent';
 export const METRICS_NAMESPACE = 'MetaAgent';
 
+/** The part of the Powertools Tracer the handlers use. */
+export type HandlerTracer = Pick<
+  Tracer,
+  'captureAWSv3Client' | 'isTracingEnabled' | 'getSegment' | 'setSegment'
+>;
+
 export interface Observability {
   logger: Logger;
   metrics: Metrics;
-  tracer: Tracer;
+  tracer: HandlerTracer;
 }
+
+/**
+ * Tracing is on only inside Lambda unless POWERTOOLS_TRACE_ENABLED=false (Powertools' own rule). Only then is
+ * the Tracer loaded: its X-Ray SDK enables async hooks for the whole process, which cost the embedded
+ * runtime about a seventh of its CPU even with tracing off.
+ */
+const TRACING =
+  process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined && process.env.POWERTOOLS_TRACE_ENABLED !== 'false';
+const TracerClass = TRACING ? (await import('@aws-lambda-powertools/tracer')).Tracer : undefined;
+
+/** Tracing off: clients are used as they are, and there is no segment. */
+const NO_TRACER: HandlerTracer = {
+  captureAWSv3Client: (client) => client,
+  isTracingEnabled: () => false,
+  getSegment: () => undefined,
+  setSegment: () => undefined,
+};
 
 /** One set per handler module; the handler name is on every log line. */
 export function observability(handlerName: string): Observability {
   return {
     logger: new Logger({ serviceName: SERVICE_NAME, persistentKeys: { handler: handlerName } }),
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }),
-    tracer: new Tracer({ serviceName: SERVICE_NAME }),
+    tracer: TracerClass ? new TracerClass({ serviceName: SERVICE_NAME }) : NO_TRACER,
   };
 }
 

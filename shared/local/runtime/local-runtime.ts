@@ -70,6 +70,7 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { TASKS_TABLE } from '../../adapters/dynamodb/tables';
+import { sdkClientConfig } from '../../adapters/sdk-config';
 import { EnvVar } from '../../config';
 import type { RoleCatalog } from '../../domain/roles';
 import type { Role } from '../../domain/schemas';
@@ -245,7 +246,12 @@ export class LocalRuntime {
       AWS_PROFILE: undefined,
       ...options.env,
     });
-    const sqs = new SQSClient({ region, endpoint: emulators.sqsEndpoint, credentials: LOCAL_CREDENTIALS });
+    const sqs = new SQSClient({
+      ...sdkClientConfig(),
+      region,
+      endpoint: emulators.sqsEndpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
     const cleanup = async () => {
       sqs.destroy();
       await Promise.all([
