@@ -2,7 +2,6 @@
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { LambdaQueueConcurrency } from '../shared/adapters/lambda/event-source-concurrency';
-import { sdkClientConfig } from '../shared/adapters/sdk-config';
 import { SqsQueueDepth } from '../shared/adapters/sqs/queue-depth';
 import { scaleAgents } from '../shared/usecases/scaler';
 import { handlerContainer } from './commons/clients';
@@ -15,8 +14,8 @@ const deps = {
   catalog: container.catalog,
   clock: container.clock,
   roleQueueUrls: container.roleQueueUrls,
-  queues: new SqsQueueDepth(obs.tracer.captureAWSv3Client(new SQSClient(sdkClientConfig()))),
-  concurrency: new LambdaQueueConcurrency(obs.tracer.captureAWSv3Client(new LambdaClient(sdkClientConfig()))),
+  queues: new SqsQueueDepth(obs.tracer.captureAWSv3Client(new SQSClient({}))),
+  concurrency: new LambdaQueueConcurrency(obs.tracer.captureAWSv3Client(new LambdaClient({}))),
 };
 
 export const handler = instrument(obs, 'scaler', async (_event: unknown) => {

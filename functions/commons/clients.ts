@@ -6,15 +6,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { sdkClientConfig } from '../../shared/adapters/sdk-config';
 import { buildContainer, type Container } from '../../shared/adapters/wiring';
 import type { Observability } from './observability';
 
 /** The container of a handler module, over traced default clients. */
 export function handlerContainer({ tracer }: Observability, env: NodeJS.ProcessEnv = process.env): Container {
   return buildContainer(env, {
-    dynamodb: tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig())),
-    sqs: tracer.captureAWSv3Client(new SQSClient(sdkClientConfig())),
-    sfn: tracer.captureAWSv3Client(new SFNClient(sdkClientConfig())),
+    dynamodb: tracer.captureAWSv3Client(new DynamoDBClient({})),
+    sqs: tracer.captureAWSv3Client(new SQSClient({})),
+    sfn: tracer.captureAWSv3Client(new SFNClient({})),
   });
 }

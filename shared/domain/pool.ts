@@ -115,3 +115,15 @@ export function desiredScale(
   const concurrency = clamp(Math.max(demand, backlog.liveSlots ?? 0), MIN_QUEUE_CONCURRENCY, maxConcurrency);
   return { agents, concurrency };
 }
+
+/**
+ * Doublings of the capacity wait: a task that keeps finding no capacity asks again after 2, 4, then 8 s.
+ * Every ask is a router invocation and several store writes, so a large backlog polling at a fixed short
+ * interval would spend its capacity on asking rather than on the tasks that hold the slots.
+ */
+export const CAPACITY_WAIT_DOUBLINGS = 2;
+
+/** Seconds a task waits before asking the router again, after its `waits`-th consecutive WAIT (from 1). */
+export function capacityWaitSeconds(waits: number, baseSeconds: number): number {
+  return baseSeconds * 2 ** Math.min(Math.max(0, waits - 1), CAPACITY_WAIT_DOUBLINGS);
+}

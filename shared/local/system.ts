@@ -123,10 +123,10 @@ export class EmbeddedSystem {
     const userCatalog = resolveRoles(options.roles ?? []);
     const overrides = roleOverrides(options, userCatalog);
     const catalog = resolveRoles(overrides);
-    // The state machine does not depend on executors or concurrency (queues come from the router's answer),
-    // so it is synthesized from the user's roles only; the handlers get every override through ROLES_CONFIG
-    // (locally there is no 4 KB Lambda environment limit to respect).
-    const { definition, taskStates } = synthesizeLocalDefinition({ rolesConfig: options.roles ?? [] });
+    // The state machine does not depend on the roles (queue URLs come from the router's answer), so it is
+    // synthesized with the built-in catalog; the handlers get every override through ROLES_CONFIG (locally
+    // there is no 4 KB Lambda environment limit to respect, which the stack's synthesis checks).
+    const { definition, taskStates } = synthesizeLocalDefinition({ rolesConfig: [] });
     const handlers: Record<string, LambdaHandler> = {};
     const concurrency =
       options.concurrency === undefined

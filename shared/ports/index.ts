@@ -176,8 +176,11 @@ export interface AgentRegistry {
    * no reservation left and no activity since `idleBefore` (its lease was reclaimed). true when applied.
    */
   reopenStuckProbe(agentId: string, idleBefore: number, at: number): Promise<boolean>;
-  /** Marks a task of `role` as waiting for capacity at `at` (the scaler counts fresh marks as backlog). */
-  markWaiting(role: string, key: string, at: number): Promise<void>;
+  /**
+   * Marks a task of `role` as waiting for capacity at `at` (the scaler counts fresh marks as backlog);
+   * returns how many consecutive WAITs the task has had, this one included.
+   */
+  markWaiting(role: string, key: string, at: number): Promise<number>;
   /** The waiting marks of `role`: key -> last WAIT time. */
   waitingMarks(role: string): Promise<Record<string, number>>;
   /** Drops waiting marks (stale ones, pruned by the scaler). */

@@ -3,7 +3,7 @@
  * update, spawn a new agent from the role template when every agent is busy (up to the role's max), or
  * ask the task to wait. The decision is stored with the task, so "why this agent" stays answerable.
  */
-import { leaseExpiry, leaseKey } from '../domain/pool';
+import { capacityWaitSeconds, leaseExpiry, leaseKey } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import { candidateRoles, decideRoute, extractRequirements, newAgent } from '../domain/routing';
 import type { Agent, RoutingDecision } from '../domain/schemas';
@@ -126,8 +126,8 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
     break;
   }
   // The scaler counts fresh marks as backlog (pre-warming agents and queue concurrency for them).
-  await deps.agents.markWaiting(spawnRole.name, waitingKey(task), now);
-  return { decision: 'WAIT', waitSeconds: CAPACITY_WAIT_SECONDS };
+  const waits = await deps.agents.markWaiting(spawnRole.name, waitingKey(task), now);
+  return { decision: 'WAIT', waitSeconds: capacityWaitSeconds(waits, CAPACITY_WAIT_SECONDS) };
 }
 
 /** The waiting mark of a task: one per task, refreshed by each WAIT, dropped on dispatch. */

@@ -272,15 +272,25 @@ export class DynamoAgentRegistry implements AgentRegistry {
     );
   }
 
-  async markWaiting(role: string, key: string, at: number): Promise<void> {
+  async markWaiting(role: string, key: string, at: number): Promise<number> {
     // One small item per waiting task (1 WCU a write, whatever the backlog), found through the byRole
-    // index under a partition no real role can have.
-    await this.client.send(
-      new PutCommand({
+    // index under a partition no real role can have; `waits` counts its consecutive WAITs.
+    const out = await this.client.send(
+      new UpdateCommand({
         TableName: this.tableName,
-        Item: { agentId: waitingItemId(role, key), role: waitingPartition(role), waitingKey: key, at },
+        Key: { agentId: waitingItemId(role, key) },
+        UpdateExpression: 'SET #role = :partition, waitingKey = :key, #at = :at ADD waits :one',
+        ExpressionAttributeNames: { '#role': 'role', '#at': 'at' },
+        ExpressionAttributeValues: {
+          ':partition': waitingPartition(role),
+          ':key': key,
+          ':at': at,
+          ':one': 1,
+        },
+        ReturnValues: 'UPDATED_NEW',
       }),
     );
+    return Number(out.Attributes?.waits ?? 1);
   }
 
   async waitingMarks(role: string): Promise<Record<string, number>> {

@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
+import { LISTEN_BACKLOG, LOOPBACK } from './emulators';
 
 type Item = Record<string, AttributeValue>;
 type StreamImage = NonNullable<DynamoDBRecord['dynamodb']>['NewImage'];
@@ -159,7 +160,7 @@ export async function startDynamoStreamProxy(options: DynamoStreamProxyOptions):
       }
     })();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, LISTEN_BACKLOG, resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,

@@ -13,6 +13,11 @@ import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
 import { closeServer } from './sfn-endpoint';
 
 export const LOOPBACK = '127.0.0.1';
+/**
+ * Pending-connection queue of every loopback server of the runtime. One process runs every handler of a
+ * batch, so thousands of requests may connect at once; Node's default backlog (511) resets the excess.
+ */
+export const LISTEN_BACKLOG = 4_096;
 /** Receives before a message moves to the dead-letter queue (same as the CDK role queues). */
 export const MAX_RECEIVE_COUNT = 3;
 /** Dead-letter messages are kept the SQS maximum, 14 days. */
@@ -62,7 +67,7 @@ export async function startDynalite(): Promise<{ server: Server; port: number }>
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, LOOPBACK, () => resolve());
+    server.listen(0, LOOPBACK, LISTEN_BACKLOG, () => resolve());
   });
   return { server, port: (server.address() as AddressInfo).port };
 }
@@ -73,7 +78,7 @@ export async function startDynalite(): Promise<{ server: Server; port: number }>
  */
 async function startFauxqs(): Promise<{ app: ReturnType<typeof buildApp>; url: string; port: number }> {
   const app = buildApp({ logger: false });
-  const url = await app.listen({ port: 0, host: LOOPBACK });
+  const url = await app.listen({ port: 0, host: LOOPBACK, backlog: LISTEN_BACKLOG });
   return { app, url, port: Number(new URL(url).port) };
 }
 

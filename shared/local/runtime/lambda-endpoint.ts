@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { LISTEN_BACKLOG, LOOPBACK } from './emulators';
 import { closeServer } from './sfn-endpoint';
 
 const API_PATH = '/2015-03-31/event-source-mappings';
@@ -218,7 +219,7 @@ export async function startLambdaEndpoint(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(0, LOOPBACK, LISTEN_BACKLOG, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) };

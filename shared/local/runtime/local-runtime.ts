@@ -70,7 +70,6 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { TASKS_TABLE } from '../../adapters/dynamodb/tables';
-import { sdkClientConfig } from '../../adapters/sdk-config';
 import { EnvVar } from '../../config';
 import type { RoleCatalog } from '../../domain/roles';
 import type { Role } from '../../domain/schemas';
@@ -247,7 +246,6 @@ export class LocalRuntime {
       ...options.env,
     });
     const sqs = new SQSClient({
-      ...sdkClientConfig(),
       region,
       endpoint: emulators.sqsEndpoint,
       credentials: LOCAL_CREDENTIALS,

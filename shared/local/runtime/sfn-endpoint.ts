@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { LISTEN_BACKLOG, LOOPBACK } from './emulators';
 import { SfnApiError } from './token-registry';
 
 const TARGET_PREFIX = 'AWSStepFunctions.';
@@ -112,7 +113,7 @@ export async function startSfnEndpoint(operations: SfnOperations): Promise<SfnEn
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(0, LOOPBACK, LISTEN_BACKLOG, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   return {

@@ -141,4 +141,19 @@ describe('waiting marks', () => {
     expect((await registry.list()).some((a) => a.agentId.includes(role))).toBe(false);
     expect(await registry.list(role)).toEqual([]);
   });
+
+  it('counts consecutive waits of a task, starting again after its mark is cleared', async () => {
+    const role = `role_${uniqueId('n').replace(/-/g, '_')}`;
+
+    const counts = [
+      await registry.markWaiting(role, 'b#t1', 100),
+      await registry.markWaiting(role, 'b#t1', 200),
+      await registry.markWaiting(role, 'b#t1', 300),
+    ];
+    await registry.clearWaiting(role, ['b#t1']);
+    const afterClear = await registry.markWaiting(role, 'b#t1', 400);
+
+    expect(counts).toEqual([1, 2, 3]);
+    expect(afterClear).toBe(1);
+  });
 });

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  CAPACITY_WAIT_DOUBLINGS,
+  capacityWaitSeconds,
   desiredScale,
   expiredLeases,
   freshWaiting,
@@ -103,5 +105,20 @@ describe('freshWaiting', () => {
     const now = 100_000;
 
     expect(freshWaiting({ a: now, b: now - WAITING_FRESH_MS, c: now - WAITING_FRESH_MS - 1 }, now)).toBe(2);
+  });
+});
+
+describe('capacityWaitSeconds', () => {
+  it('doubles the wait with each consecutive WAIT up to its cap', () => {
+    expect([1, 2, 3, 4, 10].map((waits) => capacityWaitSeconds(waits, 2))).toEqual([2, 4, 8, 8, 8]);
+  });
+
+  it('never waits less than the base nor more than the base times the capped doublings', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 1, max: 60 }), (waits, base) => {
+        const wait = capacityWaitSeconds(waits, base);
+        return wait >= base && wait <= base * 2 ** CAPACITY_WAIT_DOUBLINGS;
+      }),
+    );
   });
 });
