@@ -2,13 +2,13 @@
  * The scaler use case against dynalite, with the queue depth and the event source concurrency at the port
  * seam: each test gets its own agents table and a one-role catalog, so passes do not interfere.
  */
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
-import { AGENTS_TABLE } from '../../../shared/adapters/dynamodb/tables';
 import { STUCK_PROBE_MS, WAITING_FRESH_MS } from '../../../shared/domain/pool';
 import { resolveRoles } from '../../../shared/domain/roles';
+import { createTables } from '../../../shared/local/runtime/emulators';
 import type { QueueConcurrency, QueueDepth } from '../../../shared/ports';
 import { scaleAgents } from '../../../shared/usecases/scaler';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
@@ -30,28 +30,8 @@ afterAll(async () => {
 /** A fresh agents table and registry. */
 async function freshRegistry(): Promise<DynamoAgentRegistry> {
   const table = uniqueId('agents');
-  const index = AGENTS_TABLE.byRoleIndex;
-  await dynamo.client.send(
-    new CreateTableCommand({
-      TableName: table,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: AGENTS_TABLE.partitionKey, AttributeType: 'S' },
-        { AttributeName: index.partitionKey, AttributeType: 'S' },
-      ],
-      KeySchema: [{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: index.name,
-          KeySchema: [
-            { AttributeName: index.partitionKey, KeyType: 'HASH' },
-            { AttributeName: index.sortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-    }),
-  );
+  // The runtime's helper creates both tables; only the agents table is used here.
+  await createTables(dynamo.client, uniqueId('tasks'), table);
   return new DynamoAgentRegistry(table, documentClient(dynamo.client));
 }
 
