@@ -10,22 +10,11 @@ import { synthesizeLocalDefinition } from '../../../infra/local-definition';
 import { resolveRoles } from '../../../shared/domain/roles';
 import type { BatchResult } from '../../../shared/domain/schemas';
 import { type AslDefinition, type LambdaHandler, LocalRuntime } from '../../../shared/local/runtime';
+import { LOCAL_HANDLERS } from '../../../shared/local/system';
 import { apiEvent } from '../../support/api-events';
 
 type ApiHandler = (event: ReturnType<typeof apiEvent>) => Promise<APIGatewayProxyResult>;
 
-const HANDLERS = [
-  'gate',
-  'route',
-  'record-attempt',
-  'complete',
-  'finalize',
-  'agent-worker',
-  'submit',
-  'status',
-  'cancel',
-  'redrive',
-] as const;
 /** Short heartbeats, so a crashed worker is noticed in about two seconds. */
 const HEARTBEAT_SECONDS = 2;
 const POLL_MS = 100;
@@ -42,7 +31,8 @@ beforeAll(async () => {
     taskStates,
     roles: resolveRoles([]),
     handlers: async () => {
-      for (const name of HANDLERS) loaded[name] = (await import(`../../../functions/${name}.ts`)).handler;
+      for (const name of LOCAL_HANDLERS)
+        loaded[name] = (await import(`../../../functions/${name}.ts`)).handler;
       return loaded;
     },
     agentHandler: 'agent-worker',

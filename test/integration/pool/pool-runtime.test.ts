@@ -13,6 +13,7 @@ import { resolveRoles } from '../../../shared/domain/roles';
 import type { Agent, BatchResult, TaskResult } from '../../../shared/domain/schemas';
 import type { DispatchMessage } from '../../../shared/domain/workflow';
 import { type AslDefinition, type LambdaHandler, LocalRuntime } from '../../../shared/local/runtime';
+import { LOCAL_HANDLERS } from '../../../shared/local/system';
 import type { AgentRegistry, TaskStore } from '../../../shared/ports';
 import type { AgentView } from '../../../shared/usecases/agents';
 import type { ScaleResult } from '../../../shared/usecases/scaler';
@@ -20,20 +21,6 @@ import { apiEvent } from '../../support/api-events';
 
 type ApiHandler = (event: ReturnType<typeof apiEvent>) => Promise<APIGatewayProxyResult>;
 
-const HANDLERS = [
-  'gate',
-  'route',
-  'record-attempt',
-  'complete',
-  'finalize',
-  'agent-worker',
-  'submit',
-  'status',
-  'cancel',
-  'redrive',
-  'scaler',
-  'agents-api',
-] as const;
 /** Short heartbeats, so a crashed worker is noticed in about two seconds. */
 const HEARTBEAT_SECONDS = 2;
 const POLL_MS = 100;
@@ -90,7 +77,8 @@ beforeAll(async () => {
     taskStates,
     roles: resolveRoles(ROLES_CONFIG),
     handlers: async () => {
-      for (const name of HANDLERS) loaded[name] = (await import(`../../../functions/${name}.ts`)).handler;
+      for (const name of LOCAL_HANDLERS)
+        loaded[name] = (await import(`../../../functions/${name}.ts`)).handler;
       return loaded;
     },
     // The deployed worker, behind a tap that records deliveries and can duplicate one.
