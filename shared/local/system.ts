@@ -33,8 +33,19 @@ export const LOCAL_HEARTBEAT_SECONDS = 5;
 export const LOCAL_WAIT_SCALE = 0.05;
 /** How often the scaler runs locally (its EventBridge schedule on AWS is one minute). */
 export const LOCAL_SCALER_INTERVAL_MS = 2_000;
-/** How often waitForBatch polls the status route. */
+/** How often waitForBatch polls the status route (at least; see statusPollDelay). */
 export const STATUS_POLL_MS = 100;
+/**
+ * A status poll reads every task of the batch, so its cost grows with the batch. Waiting this many times
+ * the last poll's duration keeps polling under a fifth of the process's time: a fixed interval made large
+ * batches quadratic (a 2,000-task batch spent most of its CPU answering its own progress polls).
+ */
+export const STATUS_POLL_COST_FACTOR = 4;
+
+/** The pause before the next status poll: `pollMs`, or longer when the last poll was expensive. */
+export function statusPollDelay(pollMs: number, lastPollMs: number): number {
+  return Math.max(pollMs, STATUS_POLL_COST_FACTOR * lastPollMs);
+}
 
 export interface EmbeddedSystemOptions {
   /** Role overrides and additions (the `roles` of a config file), merged over the built-in catalog. */
@@ -263,17 +274,19 @@ export class EmbeddedSystem {
     await this.#json({ method: 'DELETE', path: `/batches/${encodeURIComponent(batchId)}` }, [200, 202]);
   }
 
-  /** Polls the status route until the batch is no longer RUNNING; `onSnapshot` sees every poll. */
+  /** Polls the status route until the batch is no longer RUNNING (statusPollDelay apart); `onSnapshot` sees every poll. */
   async waitForBatch(
     batchId: string,
     onSnapshot?: (result: BatchResult) => void,
     pollMs = STATUS_POLL_MS,
   ): Promise<BatchResult> {
     for (;;) {
+      const started = performance.now();
       const result = await this.result(batchId);
+      const cost = performance.now() - started;
       onSnapshot?.(result);
       if (result.status !== 'RUNNING') return result;
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      await new Promise((resolve) => setTimeout(resolve, statusPollDelay(pollMs, cost)));
     }
   }
 
