@@ -20,8 +20,8 @@ export interface LocalDynamo {
 }
 
 export async function startDynalite(): Promise<LocalDynamo> {
-  const { server, port } = await startServer();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const server = await startServer();
+  const endpoint = `http://127.0.0.1:${server.port}`;
   const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
   const tasksTable = 'tasks';
   const agentsTable = 'agents';
@@ -33,7 +33,7 @@ export async function startDynalite(): Promise<LocalDynamo> {
     agentsTable,
     stop: async () => {
       client.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.stop();
     },
   };
 }

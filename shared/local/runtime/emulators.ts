@@ -3,14 +3,11 @@
  * (DynamoDB, in memory). Tables and queues have the deployed shape: keys and the byRole index from
  * shared/adapters/dynamodb/tables.ts, one queue per role with a dead-letter queue (maxReceiveCount 3).
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import dynalite from 'dynalite';
 import { buildApp } from 'fauxqs';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
-import { closeServer } from './sfn-endpoint';
 
 export const LOOPBACK = '127.0.0.1';
 /**
@@ -62,14 +59,67 @@ export interface Emulators {
   stop(): Promise<void>;
 }
 
-/** Starts dynalite in memory on 127.0.0.1 with instant table state changes. */
-export async function startDynalite(): Promise<{ server: Server; port: number }> {
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, LOOPBACK, LISTEN_BACKLOG, () => resolve());
+/** How long a stopping dynalite thread may take to close its server before it is terminated. */
+const DYNALITE_STOP_GRACE_MS = 2_000;
+
+export interface LocalDynalite {
+  readonly port: number;
+  /** Closes the server and every connection to it, then ends its thread. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts dynalite in memory on 127.0.0.1 (ephemeral port, instant table state changes) on a worker thread
+ * (dynalite-worker.mjs), so DynamoDB emulation runs beside the handlers instead of between them.
+ */
+export async function startDynalite(): Promise<LocalDynalite> {
+  const worker = new Worker(new URL('./dynalite-worker.mjs', import.meta.url), {
+    workerData: { host: LOOPBACK, backlog: LISTEN_BACKLOG },
   });
-  return { server, port: (server.address() as AddressInfo).port };
+  type Message =
+    | { type: 'listening'; port: number }
+    | { type: 'error'; message: string }
+    | { type: 'stopped' };
+  const next = (type: Message['type']) =>
+    new Promise<Message>((resolve, reject) => {
+      const onMessage = (message: Message) => {
+        if (message.type !== type && message.type !== 'error') return;
+        worker.off('message', onMessage);
+        worker.off('error', reject);
+        resolve(message);
+      };
+      worker.on('message', onMessage);
+      worker.once('error', reject);
+    });
+  const started = await next('listening').catch(async (error: unknown) => {
+    await worker.terminate();
+    throw error;
+  });
+  if (started.type !== 'listening') {
+    await worker.terminate();
+    throw new Error(`dynalite did not start: ${started.type === 'error' ? started.message : started.type}`);
+  }
+  let stopping: Promise<void> | undefined;
+  const stop = async () => {
+    const stopped = next('stopped');
+    worker.postMessage('stop');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      stopped.catch(() => undefined),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, DYNALITE_STOP_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    await worker.terminate();
+  };
+  return {
+    port: started.port,
+    stop: () => {
+      stopping ??= stop();
+      return stopping;
+    },
+  };
 }
 
 /**
@@ -170,11 +220,11 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
   try {
     sqs = await startFauxqs();
   } catch (error) {
-    await closeServer(dynamo.server);
+    await dynamo.stop();
     throw error;
   }
   const stop = async () => {
-    await Promise.all([sqs.app.close(), closeServer(dynamo.server)]);
+    await Promise.all([sqs.app.close(), dynamo.stop()]);
   };
   const dynamodbEndpoint = `http://${LOOPBACK}:${dynamo.port}`;
   const dynamoClient = new DynamoDBClient({
