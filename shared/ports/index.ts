@@ -132,9 +132,10 @@ export interface TaskStore {
   ): Promise<void>;
   /**
    * The worker claims attempt `attempt` before running it: succeeds once per attempt, so a duplicate SQS
-   * delivery of the same message is recognised and dropped.
+   * delivery of the same message is recognised and dropped. Answers the claimed task (read in the same
+   * write), or undefined when the attempt was claimed before or is not the task's current attempt.
    */
-  claimAttempt(batchId: string, taskId: string, attempt: number): Promise<boolean>;
+  claimAttempt(batchId: string, taskId: string, attempt: number): Promise<StoredTask | undefined>;
   /** Ends attempt `attempt` (once: later calls for the same attempt return false). */
   finishAttempt(
     batchId: string,

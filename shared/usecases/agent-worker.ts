@@ -10,14 +10,7 @@ import { type RoleCatalog, renderPrompt } from '../domain/roles';
 import { extractRequirements } from '../domain/routing';
 import type { ExecutorConfig } from '../domain/schemas';
 import type { DispatchMessage, DispatchResult } from '../domain/workflow';
-import {
-  type AgentExecutor,
-  type AgentRegistry,
-  type Callbacks,
-  type Clock,
-  NotFoundError,
-  type TaskStore,
-} from '../ports';
+import type { AgentExecutor, AgentRegistry, Callbacks, Clock, TaskStore } from '../ports';
 import { effectiveHeartbeatSeconds } from './common';
 import { ConfigurationError } from './errors';
 
@@ -57,13 +50,20 @@ class TaskAbortedError extends Error {
 /** Runs one dispatched attempt end to end; never throws for an executor failure (it answers the token). */
 export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessage): Promise<WorkerOutcome> {
   const { batchId, taskId, agentId, attempt, taskToken } = message;
-  if (!(await deps.store.claimAttempt(batchId, taskId, attempt))) return { kind: 'duplicate' };
+  // The agent is read beside the claim (a duplicate delivery only wastes that read).
+  const [claimed, agentRead] = await Promise.allSettled([
+    deps.store.claimAttempt(batchId, taskId, attempt),
+    deps.agents.get(agentId),
+  ]);
+  if (claimed.status === 'rejected') throw claimed.reason;
+  const task = claimed.value;
+  if (!task) return { kind: 'duplicate' };
 
   const controller = new AbortController();
   const timers: { beat?: NodeJS.Timeout; deadline?: NodeJS.Timeout } = {};
   try {
-    const [task, agent] = await Promise.all([deps.store.getTask(batchId, taskId), deps.agents.get(agentId)]);
-    if (!task) throw new NotFoundError('task', `${batchId}/${taskId}`);
+    if (agentRead.status === 'rejected') throw agentRead.reason;
+    const agent = agentRead.value;
     const roleName = task.role ?? agent?.role;
     const role = roleName === undefined ? undefined : deps.catalog.get(roleName);
     if (!role) throw new ConfigurationError(`task ${taskId}: role "${roleName}" is not in the catalog`);

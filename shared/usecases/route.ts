@@ -170,9 +170,14 @@ async function startDispatch(
   now: number,
 ): Promise<RouteOutput> {
   const attempt = task.attemptCount + 1;
+  // A task that waited before holds a mark; dropping it at once keeps the scaler's backlog honest (a mark
+  // left behind would still expire after WAITING_FRESH_MS). Written beside the attempt: dropping the mark
+  // of a task whose dispatch then loses a race is harmless (its next WAIT marks it again).
+  const clearing = deps.agents.clearWaiting(decision.role, [waitingKey(task)]);
   try {
     await deps.store.startAttempt(task.batchId, task.taskId, attempt, decision.agentId, decision, now);
   } catch (error) {
+    await clearing.catch(() => undefined);
     if (!(error instanceof StaleWriteError)) throw error;
     // A concurrent Route of the same task won (or the task was cancelled): give the slot back.
     await deps.agents.release(decision.agentId, now, leaseKey(task.batchId, task.taskId, attempt));
@@ -186,9 +191,7 @@ async function startDispatch(
       reason: `task ${task.taskId} changed while routing (${latest?.status ?? 'gone'})`,
     };
   }
-  // A task that waited before holds a mark; dropping it at once keeps the scaler's backlog honest (a mark
-  // left behind would still expire after WAITING_FRESH_MS).
-  await deps.agents.clearWaiting(decision.role, [waitingKey(task)]);
+  await clearing;
   return dispatchOutput(deps, task, decision.agentId, decision.role, attempt);
 }
 

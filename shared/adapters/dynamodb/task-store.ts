@@ -298,17 +298,25 @@ export class DynamoTaskStore implements TaskStore {
     }
   }
 
-  async claimAttempt(batchId: string, taskId: string, attempt: number): Promise<boolean> {
-    return this.conditional(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
-        UpdateExpression: 'SET claimedAttempt = :a',
-        ConditionExpression:
-          'attemptCount = :a AND (attribute_not_exists(claimedAttempt) OR claimedAttempt < :a)',
-        ExpressionAttributeValues: { ':a': attempt },
-      }),
-    );
+  async claimAttempt(batchId: string, taskId: string, attempt: number): Promise<StoredTask | undefined> {
+    try {
+      const result = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+          UpdateExpression: 'SET claimedAttempt = :a',
+          ConditionExpression:
+            'attemptCount = :a AND (attribute_not_exists(claimedAttempt) OR claimedAttempt < :a)',
+          ExpressionAttributeValues: { ':a': attempt },
+          // The worker needs the task it claimed: read it in the same write instead of a second request.
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return result.Attributes ? fromTaskItem(result.Attributes) : undefined;
+    } catch (error) {
+      if (isConditionFailed(error)) return undefined;
+      throw error;
+    }
   }
 
   async finishAttempt(

@@ -186,7 +186,9 @@ describe('DynamoTaskStore', () => {
     ]);
 
     expect(claims.filter(Boolean)).toHaveLength(1);
-    expect(await store.claimAttempt(batchId, 'a', 2)).toBe(false);
+    // The winner gets the claimed task back (the worker needs no second read).
+    expect(claims.find(Boolean)).toMatchObject({ taskId: 'a', attemptCount: 1 });
+    expect(await store.claimAttempt(batchId, 'a', 2)).toBeUndefined();
   });
 });
 

@@ -59,6 +59,7 @@ function fakeStore(task = taskItem()) {
     if (input.UpdateExpression === 'SET claimedAttempt = :a') {
       if (claimed) throw new ConditionalCheckFailedException({ message: 'claimed', $metadata: {} });
       claimed = true;
+      return { Attributes: task }; // ReturnValues ALL_NEW: the claimed task
     }
     return {};
   });

@@ -33,7 +33,7 @@ describe('the agent worker and the pool', () => {
     const task = runningTask();
     const extensions: [string, string, number][] = [];
     const store = {
-      claimAttempt: async () => true,
+      claimAttempt: async () => task,
       getTask: async () => task,
       finishAttempt: async () => true,
     } as unknown as TaskStore;

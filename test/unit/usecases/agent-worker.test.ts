@@ -20,7 +20,7 @@ function running(simulate: Record<string, unknown>): StoredTask {
 function fakes(task: StoredTask, alive: () => boolean) {
   const calls = { succeed: 0, fail: 0, heartbeat: 0, finished: 0 };
   const store = {
-    claimAttempt: async () => true,
+    claimAttempt: async () => task,
     getTask: async () => task,
     finishAttempt: async () => {
       calls.finished++;
