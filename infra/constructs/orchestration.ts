@@ -87,8 +87,17 @@ export class Orchestration extends Construct {
     const skipTask = complete(StateName.SkipTask, 'SKIPPED', false);
     const completeTask = complete(StateName.CompleteTask, 'SUCCEEDED', true);
     const failTask = complete(StateName.FailTask, 'FAILED', true);
+    // A handler error that survives the retries fails the task with that error (dependents are skipped)
+    // rather than ending the child execution with the task unfinished and its dependents' gates waiting.
+    const failOnError = invoke(
+      StateName.FailOnError,
+      fns.complete,
+      { ...ref, outcome: 'FAILED', error: sfn.JsonPath.objectAt('$.error') },
+      sfn.JsonPath.DISCARD,
+    ).next(taskDone);
+    const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
 
-    const route = invoke(StateName.Route, fns.route, ref, '$.route');
+    const route = invoke(StateName.Route, fns.route, ref, '$.route').addCatch(failOnError, catchAll);
     const waitForCapacity = new sfn.Wait(this, StateName.WaitForCapacity, {
       stateName: StateName.WaitForCapacity,
       time: sfn.WaitTime.secondsPath('$.route.waitSeconds'),
@@ -104,7 +113,9 @@ export class Orchestration extends Construct {
         error: sfn.JsonPath.objectAt('$.error'),
       },
       '$.retry',
-    ).next(
+    )
+      .addCatch(failOnError, catchAll)
+      .next(
       new sfn.Choice(this, StateName.RetryAllowed, { stateName: StateName.RetryAllowed })
         .when(sfn.Condition.booleanEquals('$.retry.retry', true), route)
         .otherwise(failTask),
@@ -150,6 +161,7 @@ export class Orchestration extends Construct {
       resultPath: '$.gate',
     })
       .addRetry(LAMBDA_RETRY)
+      .addCatch(failOnError, catchAll)
       .next(
         new sfn.Choice(this, StateName.DependenciesOk, { stateName: StateName.DependenciesOk })
           .when(sfn.Condition.booleanEquals('$.gate.proceed', true), route)

@@ -11,6 +11,9 @@
  *           Dispatch (sqs:sendMessage.waitForTaskToken; TimeoutSecondsPath, HeartbeatSecondsPath)
  *             success -> CompleteTask (Complete, outcome SUCCEEDED) -> end
  *             Catch States.ALL -> RecordAttempt -> RetryAllowed? yes -> Route | no -> FailTask (Complete, FAILED)
+ *           Gate, Route, RecordAttempt: Catch States.ALL (after the transient-error retries) -> FailOnError
+ *             (Complete, FAILED with the error), so a handler error fails its task and skips its dependents
+ *             instead of ending the child with the task unfinished and its dependents' gates waiting forever
  * -> Finalize (finalize fn) -> end
  */
 import { z } from 'zod';
@@ -30,6 +33,7 @@ export const StateName = {
   RecordAttempt: 'RecordAttempt',
   RetryAllowed: 'RetryAllowed',
   FailTask: 'FailTask',
+  FailOnError: 'FailOnError',
   TaskDone: 'TaskDone',
   Finalize: 'Finalize',
 } as const;
@@ -43,6 +47,7 @@ export const TaskStateHandler = {
   [StateName.CompleteTask]: 'complete',
   [StateName.RecordAttempt]: 'record-attempt',
   [StateName.FailTask]: 'complete',
+  [StateName.FailOnError]: 'complete',
   [StateName.Finalize]: 'finalize',
 } as const;
 
@@ -128,6 +133,8 @@ export const CompleteInputSchema = TaskRefSchema.extend({
   outcome: z.enum(['SUCCEEDED', 'FAILED', 'SKIPPED']),
   agentId: z.string().optional(),
   attempt: z.number().int().min(1).optional(),
+  /** FailOnError: the error a Gate, Route or RecordAttempt state caught (its task fails with it). */
+  error: StatesErrorSchema.optional(),
 });
 export type CompleteInput = z.infer<typeof CompleteInputSchema>;
 

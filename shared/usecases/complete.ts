@@ -65,9 +65,11 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     }
   } else if (input.outcome === 'FAILED') {
     const last = task.attempts[task.attemptCount - 1];
-    const reason = `failed after ${task.attemptCount} attempt${task.attemptCount === 1 ? '' : 's'}${
-      last?.error ? `; last error: ${last.error}` : ''
-    }`;
+    const reason = input.error
+      ? `failed: ${describeStateError(input.error)}`
+      : `failed after ${task.attemptCount} attempt${task.attemptCount === 1 ? '' : 's'}${
+          last?.error ? `; last error: ${last.error}` : ''
+        }`;
     transitioned = await deps.store.setTaskStatus(input.batchId, input.taskId, 'FAILED', { reason, at: now });
   } else {
     transitioned = await deps.store.setTaskStatus(input.batchId, input.taskId, 'SKIPPED', {
@@ -86,6 +88,21 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   }
   const latest = transitioned ? undefined : await deps.store.getTask(input.batchId, input.taskId);
   return { status: latest?.status ?? input.outcome, transitioned };
+}
+
+/**
+ * A caught state error in one line: `Error: message`. A Lambda function error's Cause is JSON
+ * ({ errorType, errorMessage, trace }): its message is what a user needs, not the stack.
+ */
+export function describeStateError(error: { Error: string; Cause?: string | undefined }): string {
+  if (!error.Cause) return error.Error;
+  try {
+    const cause = JSON.parse(error.Cause) as { errorMessage?: unknown };
+    if (typeof cause.errorMessage === 'string') return `${error.Error}: ${cause.errorMessage}`;
+  } catch {
+    // Not JSON: the Cause is the message itself.
+  }
+  return `${error.Error}: ${error.Cause}`;
 }
 
 function roleOf(deps: CompleteDeps, task: StoredTask) {

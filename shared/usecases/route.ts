@@ -81,6 +81,8 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
       now,
     });
     if (result.kind === 'route') {
+      // Checked before anything is reserved: a role without a queue is a deployment error, not a wait.
+      if (!deps.roleQueueUrls[result.decision.role]) throw missingQueue(result.decision.role);
       const winner = result.decision.agentId;
       const lease = {
         key: leaseKey(task.batchId, task.taskId, task.attemptCount + 1),
@@ -203,7 +205,7 @@ function dispatchOutput(
   attempt: number,
 ): RouteOutput {
   const queueUrl = deps.roleQueueUrls[roleName];
-  if (!queueUrl) throw new ConfigurationError(`no queue configured for role "${roleName}" (ROLE_QUEUE_URLS)`);
+  if (!queueUrl) throw missingQueue(roleName);
   const timeoutSeconds = timeoutFor(deps, task, roleName);
   return {
     decision: 'DISPATCH',
@@ -215,3 +217,6 @@ function dispatchOutput(
     heartbeatSeconds: effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds),
   };
 }
+
+const missingQueue = (role: string) =>
+  new ConfigurationError(`no queue configured for role "${role}" (ROLE_QUEUE_URLS)`);

@@ -148,6 +148,29 @@ describe('state machine', () => {
     ]);
   });
 
+  it('fails the task (FailOnError) when a Gate, Route or RecordAttempt handler error survives the retries', () => {
+    const map = (definition.States as Record<string, { ItemProcessor: { States: Record<string, unknown> } }>)[
+      StateName.ProcessTasks
+    ];
+    const child = map?.ItemProcessor.States as Record<string, Record<string, unknown>>;
+    for (const name of [StateName.Gate, StateName.Route, StateName.RecordAttempt]) {
+      expect(child[name]?.Catch, name).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: StateName.FailOnError },
+      ]);
+    }
+    expect(child[StateName.FailOnError]).toMatchObject({
+      Type: 'Task',
+      ResultPath: null,
+      Next: StateName.TaskDone,
+      Parameters: {
+        'batchId.$': '$.batchId',
+        'taskId.$': '$.taskId',
+        outcome: 'FAILED',
+        'error.$': '$.error',
+      },
+    });
+  });
+
   it('uses JSONPath only: no JSONata, no Variables', () => {
     const text = JSON.stringify(definition);
     expect(text).not.toContain('JSONata');
