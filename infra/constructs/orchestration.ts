@@ -116,10 +116,10 @@ export class Orchestration extends Construct {
     )
       .addCatch(failOnError, catchAll)
       .next(
-      new sfn.Choice(this, StateName.RetryAllowed, { stateName: StateName.RetryAllowed })
-        .when(sfn.Condition.booleanEquals('$.retry.retry', true), route)
-        .otherwise(failTask),
-    );
+        new sfn.Choice(this, StateName.RetryAllowed, { stateName: StateName.RetryAllowed })
+          .when(sfn.Condition.booleanEquals('$.retry.retry', true), route)
+          .otherwise(failTask),
+      );
 
     // A CustomState because the queue is chosen at run time ($.route.queueUrl): the L2 SqsSendMessage needs
     // a fixed queue. Its IAM (SendMessage on the role queues only) is granted below.
