@@ -92,7 +92,7 @@ function referenceLine(ref: { y: number; label: string } | undefined, y: (v: num
   if (!ref) return [];
   return [
     `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${y(ref.y)}" y2="${y(ref.y)}" stroke="#d62728" stroke-dasharray="6 4"/>`,
-    `<text x="${WIDTH - MARGIN.right - 4}" y="${y(ref.y) - 5}" text-anchor="end" font-size="12" fill="#d62728" ${FONT}>${escapeXml(ref.label)}</text>`,
+    `<text x="${WIDTH - MARGIN.right - 4}" y="${y(ref.y) - 5}" text-anchor="end" font-size="12" fill="#d62728" stroke="#fff" stroke-width="3" paint-order="stroke" ${FONT}>${escapeXml(ref.label)}</text>`,
   ];
 }
 
