@@ -7,6 +7,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // One test file at a time: each embedded runtime already runs two threads (dynalite has its own), and
+    // two runtimes side by side on 2 cores starved the pool tests' heartbeats into timeouts.
+    maxWorkers: 1,
     allowOnly: false,
   },
 });
