@@ -29,7 +29,7 @@ import {
 } from '../../domain/pool';
 import { type Agent, AgentSchema } from '../../domain/schemas';
 import { type AgentRegistry, type ReservationLease, StaleWriteError } from '../../ports';
-import { documentClient, isConditionFailed } from './client';
+import { documentClient, isConditionFailed, sendConditional } from './client';
 import { AGENTS_TABLE } from './tables';
 
 /** Weight of the newest latency in the moving average: reacts within a few tasks, smooths one outlier. */
@@ -358,7 +358,8 @@ export class DynamoAgentRegistry implements AgentRegistry {
         values[':until'] = next.circuitOpenUntil;
       }
       if (version > 0) values[':v'] = version;
-      const applied = await this.conditional(
+      const applied = await sendConditional(
+        this.client,
         new UpdateCommand({
           TableName: this.tableName,
           Key: { agentId },
@@ -370,7 +371,6 @@ export class DynamoAgentRegistry implements AgentRegistry {
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
         }),
-        true,
       );
       if (applied) return fromItem(applied);
       // Lost to a concurrent outcome on the same agent: back off a little (with jitter) and re-read.
@@ -405,7 +405,8 @@ export class DynamoAgentRegistry implements AgentRegistry {
       values[`:v${i}`] = value;
       return `#f${i} = :v${i}`;
     });
-    const applied = await this.conditional(
+    const applied = await sendConditional(
+      this.client,
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
@@ -415,7 +416,6 @@ export class DynamoAgentRegistry implements AgentRegistry {
         ExpressionAttributeValues: values,
         ReturnValues: 'ALL_NEW',
       }),
-      true,
     );
     return applied ? fromItem(applied) : undefined;
   }
@@ -475,22 +475,8 @@ export class DynamoAgentRegistry implements AgentRegistry {
     return { item: fromItem(result.Item), version };
   }
 
-  /** Sends a conditional update: the new attributes (or true) when it applied, false when it did not. */
-  private async conditional(command: UpdateCommand): Promise<boolean>;
-  private async conditional(
-    command: UpdateCommand,
-    returnItem: true,
-  ): Promise<Record<string, unknown> | false>;
-  private async conditional(
-    command: UpdateCommand,
-    returnItem = false,
-  ): Promise<boolean | Record<string, unknown>> {
-    try {
-      const result = await this.client.send(command);
-      return returnItem ? (result.Attributes ?? {}) : true;
-    } catch (error) {
-      if (isConditionFailed(error)) return false;
-      throw error;
-    }
+  /** Sends a conditional update: true when it applied, false when its condition did not hold. */
+  private async conditional(command: UpdateCommand): Promise<boolean> {
+    return (await sendConditional(this.client, command)) !== undefined;
   }
 }

@@ -18,7 +18,7 @@ import {
   type TaskStore,
 } from '../../ports';
 import { putAll } from './batch-write';
-import { documentClient, isConditionFailed } from './client';
+import { documentClient, isConditionFailed, sendConditional } from './client';
 import { BATCH_SK, batchPk, IDEMPOTENCY_SK, ItemType, idempotencyPk, TASK_SK_PREFIX, taskSk } from './keys';
 
 const TERMINAL: readonly TaskStatus[] = ['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'];
@@ -299,24 +299,20 @@ export class DynamoTaskStore implements TaskStore {
   }
 
   async claimAttempt(batchId: string, taskId: string, attempt: number): Promise<StoredTask | undefined> {
-    try {
-      const result = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
-          UpdateExpression: 'SET claimedAttempt = :a',
-          ConditionExpression:
-            'attemptCount = :a AND (attribute_not_exists(claimedAttempt) OR claimedAttempt < :a)',
-          ExpressionAttributeValues: { ':a': attempt },
-          // The worker needs the task it claimed: read it in the same write instead of a second request.
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return result.Attributes ? fromTaskItem(result.Attributes) : undefined;
-    } catch (error) {
-      if (isConditionFailed(error)) return undefined;
-      throw error;
-    }
+    const claimed = await sendConditional(
+      this.client,
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression: 'SET claimedAttempt = :a',
+        ConditionExpression:
+          'attemptCount = :a AND (attribute_not_exists(claimedAttempt) OR claimedAttempt < :a)',
+        ExpressionAttributeValues: { ':a': attempt },
+        // The worker needs the task it claimed: read it in the same write instead of a second request.
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return claimed ? fromTaskItem(claimed) : undefined;
   }
 
   async finishAttempt(
@@ -383,12 +379,6 @@ export class DynamoTaskStore implements TaskStore {
 
   /** Sends a conditional update: true when it applied, false when its condition did not hold. */
   private async conditional(command: UpdateCommand): Promise<boolean> {
-    try {
-      await this.client.send(command);
-      return true;
-    } catch (error) {
-      if (isConditionFailed(error)) return false;
-      throw error;
-    }
+    return (await sendConditional(this.client, command)) !== undefined;
   }
 }
