@@ -55,22 +55,20 @@ const message = {
   taskToken: 'tok',
 };
 
+/** Runs `message` with the simulated executor and 1 s heartbeats (the worker beats every third of it). */
+function dispatch(store: TaskStore, agents: AgentRegistry, callbacks: Callbacks) {
+  const clock = { now: () => 0 };
+  return runDispatch(
+    { store, agents, callbacks, catalog, clock, executorFor: createExecutor, heartbeatSeconds: 1 },
+    message,
+  );
+}
+
 describe('runDispatch', () => {
   it('aborts the executor and answers nothing when a heartbeat is refused', async () => {
     const { calls, store, agents, callbacks } = fakes(running({ durationMs: 60_000 }), () => false);
 
-    const outcome = await runDispatch(
-      {
-        store,
-        agents,
-        callbacks,
-        catalog,
-        clock: { now: () => 0 },
-        executorFor: createExecutor,
-        heartbeatSeconds: 1,
-      },
-      message,
-    );
+    const outcome = await dispatch(store, agents, callbacks);
 
     expect(outcome.kind).toBe('aborted');
     expect(calls.heartbeat).toBeGreaterThanOrEqual(1);
@@ -80,18 +78,7 @@ describe('runDispatch', () => {
   it('keeps heartbeating while the executor works and then succeeds', async () => {
     const { calls, store, agents, callbacks } = fakes(running({ durationMs: 800 }), () => true);
 
-    const outcome = await runDispatch(
-      {
-        store,
-        agents,
-        callbacks,
-        catalog,
-        clock: { now: () => 0 },
-        executorFor: createExecutor,
-        heartbeatSeconds: 1,
-      },
-      message,
-    );
+    const outcome = await dispatch(store, agents, callbacks);
 
     expect(outcome.kind).toBe('succeeded');
     expect(calls.heartbeat).toBeGreaterThanOrEqual(2);
