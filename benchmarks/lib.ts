@@ -331,3 +331,31 @@ export function failures(result: BatchResult): string[] {
     .filter((t) => t.status !== 'SUCCEEDED')
     .map((t) => `${t.id}: ${t.status}${t.reason ? ` (${t.reason})` : ''}`);
 }
+
+/** Tasks of one role allowed in flight in the runtime and perf benchmarks. */
+export const PER_ROLE_CONCURRENCY = 100;
+/** The goals of the runtime benchmarks (issue 4): throughput and makespan against the lower bound. */
+export const GOAL_TASKS_PER_MINUTE = 20_000;
+export const GOAL_MAKESPAN_RATIO = 1.1;
+/** Six roles for the DAGs (the bound's per-role term uses each role's concurrency in this system). */
+export const DAG_ROLES = [
+  'python_backend_coder',
+  'typescript_frontend_agent',
+  'database_designer',
+  'test_generator',
+  'code_reviewer',
+  'documentation_writer',
+];
+
+/** `size` independent tasks with no simulated work, spread round-robin over `roles`. */
+export function zeroWorkBatch(batchId: string, size: number, roles: readonly string[]): Batch {
+  return {
+    batchId,
+    tasks: Array.from({ length: size }, (_, i) => ({
+      id: `t-${i}`,
+      description: `Zero-work benchmark task ${i}`,
+      role: roles[i % roles.length] as string,
+      input: { simulate: { durationMs: 0 } },
+    })),
+  };
+}

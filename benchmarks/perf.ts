@@ -18,14 +18,18 @@ import type { Batch, Task } from '../shared/domain/schemas';
 import { EmbeddedSystem } from '../shared/local/system';
 import {
   benchOptions,
+  DAG_ROLES,
   type Distribution,
   distribution,
   failures,
+  GOAL_MAKESPAN_RATIO,
+  GOAL_TASKS_PER_MINUTE,
   generousOptions,
   generousRoles,
   layeredDag,
   lowerBound,
   overheadMs,
+  PER_ROLE_CONCURRENCY,
   Probe,
   RESULTS_DIR,
   RssSampler,
@@ -35,26 +39,16 @@ import {
   runBatch,
   tasksPerMinute,
   writeResult,
+  zeroWorkBatch,
 } from './lib';
 import { barChart, lineChart } from './svg';
 
 const SIZES = [1, 5, 10, 20, 50, 100, 500, 1_000, 2_000];
-const PER_ROLE_CONCURRENCY = 100;
 /** Whole run budget (the brief: under 10 minutes), with a margin for start-up and reports. */
 const BUDGET_MS = 9 * 60_000;
 /** A size is run only when its projection fits the remaining budget with this safety factor. */
 const PROJECTION_FACTOR = 1.3;
 const MS_PER_MINUTE = 60_000;
-const GOAL_TASKS_PER_MINUTE = 20_000;
-const GOAL_MAKESPAN_RATIO = 1.1;
-const DAG_ROLES = [
-  'python_backend_coder',
-  'typescript_frontend_agent',
-  'database_designer',
-  'test_generator',
-  'code_reviewer',
-  'documentation_writer',
-];
 const CHARTS_DIR = join(RESULTS_DIR, 'charts');
 
 const work = (ms: number) => ({ simulate: { durationMs: ms } });
@@ -110,18 +104,6 @@ function randomDag(): Batch {
   });
 }
 
-function zeroWork(size: number, roles: readonly string[]): Batch {
-  return {
-    batchId: `perf-scale-${size}`,
-    tasks: Array.from({ length: size }, (_, i) => ({
-      id: `z${i}`,
-      description: `Zero-work benchmark task ${i}`,
-      role: roles[i % roles.length] as string,
-      input: work(0),
-    })),
-  };
-}
-
 function writeChart(name: string, svg: string): string {
   mkdirSync(CHARTS_DIR, { recursive: true });
   writeFileSync(join(CHARTS_DIR, name), `${svg}\n`);
@@ -172,7 +154,7 @@ async function main(): Promise<void> {
         console.log(`skip ${size} tasks: projected ${round(projectedMs / 1000, 1)} s overruns the budget`);
         continue;
       }
-      const batch = zeroWork(size, roleNames);
+      const batch = zeroWorkBatch(`perf-scale-${size}`, size, roleNames);
       // Large batches: poll the status route rarely (each poll reads every task).
       const { result, makespanMs, wallMs } = await runBatch(system, batch, size >= 500 ? 1_000 : 50);
       const failed = failures(result);

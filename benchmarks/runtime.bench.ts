@@ -11,17 +11,20 @@
  * Writes benchmarks/results/runtime.json. Goals: >= 20,000 tasks/min, makespan ratio <= 1.10.
  */
 import { resolveRoles } from '../shared/domain/roles';
-import type { Batch } from '../shared/domain/schemas';
 import { EmbeddedSystem } from '../shared/local/system';
 import {
   benchOptions,
+  DAG_ROLES,
   distribution,
   failures,
+  GOAL_MAKESPAN_RATIO,
+  GOAL_TASKS_PER_MINUTE,
   generousOptions,
   generousRoles,
   layeredDag,
   lowerBound,
   median,
+  PER_ROLE_CONCURRENCY,
   Probe,
   RssSampler,
   roleConcurrency,
@@ -30,39 +33,14 @@ import {
   runBatch,
   tasksPerMinute,
   writeResult,
+  zeroWorkBatch,
 } from './lib';
 
 const THROUGHPUT_TASKS = Number(process.env.BENCH_TASKS ?? 2_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-/** Tasks of one role allowed in flight in the throughput runs. */
-const PER_ROLE_CONCURRENCY = 100;
-const GOAL_TASKS_PER_MINUTE = 20_000;
-const GOAL_MAKESPAN_RATIO = 1.1;
 /** Status polls read every task: poll rarely so the probe does not load the system it measures. */
 const THROUGHPUT_POLL_MS = 1_000;
 const DAG_SEEDS = [11, 22, 33];
-/** Six roles for the DAGs (the bound's per-role term uses each role's concurrency in this system). */
-const DAG_ROLES = [
-  'python_backend_coder',
-  'typescript_frontend_agent',
-  'database_designer',
-  'test_generator',
-  'code_reviewer',
-  'documentation_writer',
-];
-
-function throughputBatch(roles: readonly string[], run: number): Batch {
-  return {
-    batchId: `throughput-${run}`,
-    tasks: Array.from({ length: THROUGHPUT_TASKS }, (_, i) => ({
-      id: `t-${i}`,
-      description: `Zero-work benchmark task ${i}`,
-      role: roles[i % roles.length] as string,
-      input: { simulate: { durationMs: 0 } },
-    })),
-  };
-}
-
 async function main(): Promise<void> {
   const rss = new RssSampler();
   const baselineRssMb = rssMb();
@@ -82,7 +60,7 @@ async function main(): Promise<void> {
     for (let run = 1; run <= RUNS; run++) {
       const { result, makespanMs, wallMs } = await runBatch(
         system,
-        throughputBatch(roleNames, run),
+        zeroWorkBatch(`throughput-${run}`, THROUGHPUT_TASKS, roleNames),
         THROUGHPUT_POLL_MS,
       );
       const failed = failures(result);
