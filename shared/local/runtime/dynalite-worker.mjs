@@ -1,7 +1,8 @@
 // dynalite on its own thread (started by startDynalite in emulators.ts). The embedded runtime runs every
 // handler, the SDK clients and the state machine interpreter on the main thread; DynamoDB emulation is
 // about half of a batch's CPU, so serving it here lets it use a second core. Plain JavaScript: a worker
-// thread does not inherit the TypeScript loader of its parent.
+// thread does not inherit the TypeScript loader of its parent. Stopping terminates the thread, which
+// closes the server and its connections.
 import { parentPort, workerData } from 'node:worker_threads';
 import dynalite from 'dynalite';
 
@@ -11,9 +12,4 @@ server.once('error', (error) =>
 );
 server.listen(0, workerData.host, workerData.backlog, () => {
   parentPort?.postMessage({ type: 'listening', port: server.address().port });
-});
-parentPort?.on('message', (message) => {
-  if (message !== 'stop') return;
-  server.close(() => parentPort?.postMessage({ type: 'stopped' }));
-  server.closeAllConnections();
 });

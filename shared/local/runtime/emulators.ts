@@ -59,12 +59,9 @@ export interface Emulators {
   stop(): Promise<void>;
 }
 
-/** How long a stopping dynalite thread may take to close its server before it is terminated. */
-const DYNALITE_STOP_GRACE_MS = 2_000;
-
 export interface LocalDynalite {
   readonly port: number;
-  /** Closes the server and every connection to it, then ends its thread. */
+  /** Ends its thread, which closes the server and every connection to it. */
   stop(): Promise<void>;
 }
 
@@ -76,48 +73,22 @@ export async function startDynalite(): Promise<LocalDynalite> {
   const worker = new Worker(new URL('./dynalite-worker.mjs', import.meta.url), {
     workerData: { host: LOOPBACK, backlog: LISTEN_BACKLOG },
   });
-  type Message =
-    | { type: 'listening'; port: number }
-    | { type: 'error'; message: string }
-    | { type: 'stopped' };
-  const next = (type: Message['type']) =>
-    new Promise<Message>((resolve, reject) => {
-      const onMessage = (message: Message) => {
-        if (message.type !== type && message.type !== 'error') return;
-        worker.off('message', onMessage);
-        worker.off('error', reject);
-        resolve(message);
-      };
-      worker.on('message', onMessage);
-      worker.once('error', reject);
-    });
-  const started = await next('listening').catch(async (error: unknown) => {
+  type Started = { type: 'listening'; port: number } | { type: 'error'; message: string };
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('message', (message: Started) =>
+      message.type === 'listening'
+        ? resolve(message.port)
+        : reject(new Error(`dynalite did not start: ${message.message}`)),
+    );
+  }).catch(async (error: unknown) => {
     await worker.terminate();
     throw error;
   });
-  if (started.type !== 'listening') {
-    await worker.terminate();
-    throw new Error(`dynalite did not start: ${started.type === 'error' ? started.message : started.type}`);
-  }
-  let stopping: Promise<void> | undefined;
-  const stop = async () => {
-    const stopped = next('stopped');
-    worker.postMessage('stop');
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      stopped.catch(() => undefined),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, DYNALITE_STOP_GRACE_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    await worker.terminate();
-  };
   return {
-    port: started.port,
-    stop: () => {
-      stopping ??= stop();
-      return stopping;
+    port,
+    stop: async () => {
+      await worker.terminate();
     },
   };
 }
