@@ -78,9 +78,10 @@ function shape(result: BatchResult) {
 describe('meta-agent serve', () => {
   it('runs a batch POSTed over HTTP, streams its progress over the WebSocket and returns the result', async () => {
     const batch = { ...example('auth-feature.json'), batchId: 'served-auth' };
-    // Slow the first task so the subscription is in place before anything finishes.
-    const first = batch.tasks[0];
-    if (first) first.input = { simulate: { durationMs: 1_000 } };
+    // A subscription needs the batch to exist, so it starts after the POST: slow every root task so it is
+    // in place before any root finishes and before any dependent starts.
+    const roots = batch.tasks.filter((t) => (t.dependsOn ?? []).length === 0);
+    for (const root of roots) root.input = { simulate: { durationMs: 1_000 } };
 
     const submitted = await api('/batches', { method: 'POST', body: JSON.stringify(batch) });
     expect(submitted.status).toBe(202);
@@ -97,7 +98,8 @@ describe('meta-agent serve', () => {
     // Every dependent is seen RUNNING, and only after each of its dependencies SUCCEEDED.
     const at = (taskId: string, status: string) =>
       messages.findIndex((m) => m.taskId === taskId && m.status === status);
-    for (const task of batch.tasks.slice(1)) {
+    const dependents = batch.tasks.filter((t) => (t.dependsOn ?? []).length > 0);
+    for (const task of dependents) {
       expect(at(task.id, 'RUNNING')).toBeGreaterThanOrEqual(0);
       for (const dep of task.dependsOn ?? [])
         expect(at(dep, 'SUCCEEDED')).toBeLessThan(at(task.id, 'RUNNING'));
