@@ -280,6 +280,10 @@ export class EmbeddedSystem {
     onSnapshot?: (result: BatchResult) => void,
     pollMs = STATUS_POLL_MS,
   ): Promise<BatchResult> {
+    // Without a listener there is nothing to show between polls: wait for the batch's executions to end
+    // (Finalize is their last state), then read the result once. Polls read every task, so polling a large
+    // batch loads the very system it waits on.
+    if (!onSnapshot) await this.#executionsEnded(batchId);
     for (;;) {
       const started = performance.now();
       const result = await this.result(batchId);
@@ -287,6 +291,22 @@ export class EmbeddedSystem {
       onSnapshot?.(result);
       if (result.status !== 'RUNNING') return result;
       await new Promise((resolve) => setTimeout(resolve, statusPollDelay(pollMs, cost)));
+    }
+  }
+
+  /** Resolves when no execution of the batch (its first or a redrive: their input names it) is running. */
+  async #executionsEnded(batchId: string): Promise<void> {
+    const ofBatch = (input: string) => {
+      try {
+        return (JSON.parse(input) as { batchId?: unknown }).batchId === batchId;
+      } catch {
+        return false;
+      }
+    };
+    for (;;) {
+      const running = this.runtime.runner.list().filter((e) => e.status === 'RUNNING' && ofBatch(e.input));
+      if (running.length === 0) return;
+      await Promise.all(running.map((e) => this.runtime.runner.wait(e.executionArn)));
     }
   }
 

@@ -2,7 +2,7 @@
  * The main job on the real emulators: the synthesized state machine and the deployed handlers run batches
  * to completion in dependency order, within each role's concurrency limit, without waves.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Batch } from '../../../shared/domain/schemas';
 import { EmbeddedSystem } from '../../../shared/local/system';
 import { dependencyViolations, example } from '../../support/batch-checks';
@@ -165,5 +165,32 @@ describe('the embedded system', () => {
     expect(byId['fast-3']?.finishedAt).toBeLessThan(byId.slow?.finishedAt ?? 0);
     expect(byId.join?.startedAt).toBeGreaterThanOrEqual(byId.slow?.finishedAt ?? Number.POSITIVE_INFINITY);
     expect(dependencyViolations(batch, result)).toEqual([]);
+  });
+
+  it('waits for a batch without polling its status when nobody watches the progress', async () => {
+    const reads = vi.spyOn(system, 'result');
+    try {
+      const { batchId } = await system.submit({
+        batchId: 'no-polling',
+        tasks: [
+          {
+            id: 'a',
+            description: 'Design the schema',
+            role: 'database_designer',
+            input: { simulate: { durationMs: 600 } },
+          },
+          { id: 'b', description: 'Write the endpoint', role: 'python_backend_coder', dependsOn: ['a'] },
+        ],
+      });
+
+      const result = await system.waitForBatch(batchId);
+
+      // One read, after the execution ended: a status poll reads every task, and polling every 100 ms would
+      // have read it six times or more here.
+      expect(result.status).toBe('SUCCEEDED');
+      expect(reads).toHaveBeenCalledTimes(1);
+    } finally {
+      reads.mockRestore();
+    }
   });
 });
