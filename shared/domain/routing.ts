@@ -17,7 +17,9 @@
  * of them: two roles the text cannot tell apart compete on their agents' merits, and the role fit still
  * favours the better-matching role. Agents at capacity, with an open circuit whose cool-down has not
  * ended, draining or terminated, or excluded after failing this task, are rejected with the reason.
- * Ties break on the score, then the agent id (lexicographic), so the decision is deterministic.
+ * Candidates are ranked on the score, then the agent id. The winner is the best, or an agent of its role
+ * within SCORE_TIE_MARGIN of it chosen by a hash of the task and agent ids: deterministic for a task, and
+ * spread over interchangeable agents across tasks.
  */
 import { FALLBACK_ROLE } from './requirements';
 import type { RoleCatalog } from './roles';
@@ -45,6 +47,11 @@ export const ROUTING_WEIGHTS = { specialization: 0.4, availability: 0.3, success
 /** Share of the specialization term given to the role fit; the rest goes to requirement coverage. */
 export const ROLE_FIT_SHARE = 0.6;
 export const COVERAGE_SHARE = 1 - ROLE_FIT_SHARE;
+/**
+ * Agents of the winner's role scoring within this margin of it are tied (see pickWinner). It is below one
+ * reserved slot of availability (0.30 / capacity) for any capacity below 30, so it never outweighs load.
+ */
+export const SCORE_TIE_MARGIN = 0.01;
 /** Inferred roles within this relative margin of the best role's confidence also supply candidates. */
 export const ROLE_MARGIN = 0.1;
 /** At most this many inferred roles supply candidates. */
@@ -181,7 +188,8 @@ function rejectionReason(agent: Agent, request: RouteRequest): string | undefine
 }
 
 /**
- * Filters the agents, scores the candidates and picks the best (ties: score, then agent id).
+ * Filters the agents, scores the candidates and picks the best (near-ties: see pickWinner); the winner
+ * is the first candidate.
  * The decision keeps every candidate's breakdown, every rejection with its reason, and the requirements.
  * Returns `none` with the role to spawn for when no agent is eligible.
  */
@@ -216,8 +224,12 @@ export function decideRoute(request: RouteRequest): RouteResult {
     });
   }
   candidates.sort(compareCandidates);
-  const best = candidates[0];
+  const best = pickWinner(candidates, request.task.id);
   if (!best) return { kind: 'none', role, rejected };
+  if (best !== candidates[0]) {
+    candidates.splice(candidates.indexOf(best), 1);
+    candidates.unshift(best);
+  }
   return {
     kind: 'route',
     decision: {
@@ -233,6 +245,46 @@ export function decideRoute(request: RouteRequest): RouteResult {
       decidedAt: request.now,
     },
   };
+}
+
+/**
+ * The winner: among the best candidate and the agents of its role scoring within SCORE_TIE_MARGIN of it,
+ * the one ranked first by a hash of (task id, agent id). Agents with the same metrics score the same, so
+ * breaking their ties on the agent id alone sent every concurrent router to the same agent, where all but
+ * its free slots lost the reservation race and routed again (a burst of 1,000 tasks lost 3,600 races).
+ * Hashing spreads concurrent tasks over interchangeable agents and keeps the decision deterministic.
+ */
+function pickWinner(sorted: readonly CandidateScore[], taskId: string): CandidateScore | undefined {
+  const best = sorted[0];
+  if (!best) return undefined;
+  let winner = best;
+  let winnerRank = tieRank(taskId, best.agentId);
+  for (let i = 1; i < sorted.length; i++) {
+    const c = sorted[i] as CandidateScore;
+    if (best.score - c.score > SCORE_TIE_MARGIN) break;
+    if (c.role !== best.role) continue;
+    const rank = tieRank(taskId, c.agentId);
+    if (rank > winnerRank) {
+      winner = c;
+      winnerRank = rank;
+    }
+  }
+  return winner;
+}
+
+/** A stable pseudo-random rank of an agent for one task. */
+function tieRank(taskId: string, agentId: string): number {
+  return stableHash(`${taskId}\u0000${agentId}`);
+}
+
+/** FNV-1a (32 bits): a cheap, stable spread of strings, for tie-breaks and slot choices. */
+export function stableHash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
 }
 
 function compareCandidates(a: CandidateScore, b: CandidateScore): number {

@@ -259,13 +259,55 @@ describe('candidate roles', () => {
 });
 
 describe('decideRoute tie-break and content', () => {
-  it('breaks a tie on the agent id', () => {
+  it('breaks a tie the same way for the same task, whatever the order of the agents', () => {
     const agents = [agent('test_generator', 'b'), agent('test_generator', 'c'), agent('test_generator', 'a')];
 
-    const result = decision(decideRoute(request(agents, requirementsFor('test_generator'))));
+    const forward = decision(decideRoute(request(agents, requirementsFor('test_generator'))));
+    const backward = decision(decideRoute(request([...agents].reverse(), requirementsFor('test_generator'))));
 
-    expect(result.agentId).toBe('a');
-    expect(result.candidates.map((c) => c.agentId)).toEqual(['a', 'b', 'c']);
+    expect(backward.agentId).toBe(forward.agentId);
+    expect(forward.candidates[0]?.agentId).toBe(forward.agentId);
+    expect(forward.candidates.map((c) => c.agentId).sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('spreads tasks over agents that score within the tie margin', () => {
+    // Identical but for a success record differing by one task: far below the tie margin.
+    const agents = Array.from({ length: 5 }, (_, i) =>
+      agent('test_generator', `tg-${i + 1}`, { attempts: 40 + i, successes: 40 + i }),
+    );
+    const wins = new Map<string, number>();
+    for (let t = 0; t < 200; t++) {
+      const d = decision(
+        decideRoute(
+          request(agents, requirementsFor('test_generator'), { task: { id: `t-${t}`, description: 'x' } }),
+        ),
+      );
+      wins.set(d.agentId, (wins.get(d.agentId) ?? 0) + 1);
+    }
+
+    expect([...wins.keys()].sort()).toEqual(['tg-1', 'tg-2', 'tg-3', 'tg-4', 'tg-5']);
+    for (const count of wins.values()) expect(count).toBeGreaterThan(15);
+  });
+
+  it('never lets the tie-break outweigh one reserved slot or another role', () => {
+    const free = agent('test_generator', 'z-free');
+    const busier = agent('test_generator', 'a-busier', { reserved: 1, capacity: 29 });
+    const otherRole = agent('code_reviewer', 'a-other');
+    const requirements = requirementsFor('test_generator', {
+      roleCandidates: [
+        { role: 'test_generator', confidence: 0.8 },
+        { role: 'code_reviewer', confidence: 0.79 },
+      ],
+    });
+    for (let t = 0; t < 50; t++) {
+      const d = decision(
+        decideRoute(
+          request([busier, otherRole, free], requirements, { task: { id: `t-${t}`, description: 'x' } }),
+        ),
+      );
+
+      expect(d.agentId).toBe('z-free');
+    }
   });
 
   it('gives the same decision whatever the order of the agents', () => {
