@@ -104,6 +104,29 @@ describe('route', () => {
     expect((await agents.get(`${name}-2`))?.reserved).toBe(1);
   });
 
+  it('spreads routers that spawn at once over the free slots instead of walking them in the same order', async () => {
+    const { name, deps } = isolatedRole({ capacity: 2, maxAgents: 8 });
+    const ids = Array.from({ length: 16 }, (_, i) => `t-${i}`);
+    const batchId = await createBatch(ids.map((id) => ({ id, description: 'write an endpoint', role: name })));
+    let creates = 0;
+    const counting = Object.create(agents) as typeof agents;
+    counting.create = (agent) => {
+      creates += 1;
+      return agents.create(agent);
+    };
+
+    const outputs = await Promise.all(
+      ids.map((taskId) => routeTask({ ...deps, agents: counting }, { batchId, taskId })),
+    );
+
+    expect(outputs.every((o) => o.decision === 'DISPATCH')).toBe(true);
+    const pool = await agents.list(name);
+    expect(pool).toHaveLength(8);
+    expect(pool.every((a) => a.reserved <= a.capacity)).toBe(true);
+    // Walking the slots in order, each of the 16 routers tried every slot taken before it: about 100 creates.
+    expect(creates).toBeLessThanOrEqual(40);
+  });
+
   it('asks the task to wait when every agent is busy and the role is at its maximum', async () => {
     const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
     await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, reserved: 1 }));
