@@ -65,6 +65,8 @@ export interface StoredTask {
   dependents: string[];
   /** Set by the Gate when it has to wait; answered by the Complete of the last dependency. */
   gateToken?: string;
+  /** The role whose waiting mark the task holds (set by a capacity WAIT, removed by startAttempt). */
+  waitingRole?: string;
   maxAttempts: number;
   /** Number of the attempt now dispatched (0 before the first). */
   attemptCount: number;
@@ -121,7 +123,12 @@ export interface TaskStore {
     failed: boolean,
     fromTaskId?: string,
   ): Promise<{ pendingDeps: number; failedDeps: number; gateToken?: string; applied?: boolean }>;
-  /** Starts attempt `attempt` on `agentId` (conditional on the attempt number, so it is counted once). */
+  /** Notes that the task holds a waiting mark of `role` (so its dispatch knows to drop it). */
+  setWaitingRole(batchId: string, taskId: string, role: string): Promise<void>;
+  /**
+   * Starts attempt `attempt` on `agentId` (conditional on the attempt number, so it is counted once), and
+   * removes the task's waitingRole.
+   */
   startAttempt(
     batchId: string,
     taskId: string,

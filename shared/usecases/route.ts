@@ -128,7 +128,12 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
     break;
   }
   // The scaler counts fresh marks as backlog (pre-warming agents and queue concurrency for them).
-  const waits = await deps.agents.markWaiting(spawnRole.name, waitingKey(task), now);
+  const [waits] = await Promise.all([
+    deps.agents.markWaiting(spawnRole.name, waitingKey(task), now),
+    task.waitingRole === spawnRole.name
+      ? undefined
+      : deps.store.setWaitingRole(task.batchId, task.taskId, spawnRole.name),
+  ]);
   return { decision: 'WAIT', waitSeconds: capacityWaitSeconds(waits, CAPACITY_WAIT_SECONDS) };
 }
 
@@ -186,10 +191,14 @@ async function startDispatch(
   now: number,
 ): Promise<RouteOutput> {
   const attempt = task.attemptCount + 1;
-  // A task that waited before holds a mark; dropping it at once keeps the scaler's backlog honest (a mark
-  // left behind would still expire after WAITING_FRESH_MS). Written beside the attempt: dropping the mark
-  // of a task whose dispatch then loses a race is harmless (its next WAIT marks it again).
-  const clearing = deps.agents.clearWaiting(decision.role, [waitingKey(task)]);
+  // A task that waited before holds a mark (of the role its WAIT named); dropping it at once keeps the
+  // scaler's backlog honest (a mark left behind would still expire after WAITING_FRESH_MS). Written beside
+  // the attempt: dropping the mark of a task whose dispatch then loses a race is harmless (its next WAIT
+  // marks it again). A task that never waited has no mark, and no delete is sent.
+  const clearing =
+    task.waitingRole === undefined
+      ? Promise.resolve()
+      : deps.agents.clearWaiting(task.waitingRole, [waitingKey(task)]);
   try {
     await deps.store.startAttempt(task.batchId, task.taskId, attempt, decision.agentId, decision, now);
   } catch (error) {

@@ -256,6 +256,18 @@ export class DynamoTaskStore implements TaskStore {
     };
   }
 
+  async setWaitingRole(batchId: string, taskId: string, role: string): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression: 'SET waitingRole = :role',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':role': role },
+      }),
+    );
+  }
+
   async startAttempt(
     batchId: string,
     taskId: string,
@@ -273,7 +285,7 @@ export class DynamoTaskStore implements TaskStore {
           UpdateExpression:
             'SET attemptCount = :a, agentId = :agent, #role = :role, decision = :d, #status = :running, ' +
             'startedAt = if_not_exists(startedAt, :at), requirements = if_not_exists(requirements, :req), ' +
-            'attempts = list_append(if_not_exists(attempts, :empty), :record)',
+            'attempts = list_append(if_not_exists(attempts, :empty), :record) REMOVE waitingRole',
           ConditionExpression: `attemptCount = :prev AND ${NOT_TERMINAL}`,
           ExpressionAttributeNames: { '#role': 'role', '#status': 'status' },
           ExpressionAttributeValues: {

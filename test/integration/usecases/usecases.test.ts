@@ -107,7 +107,9 @@ describe('route', () => {
   it('spreads routers that spawn at once over the free slots instead of walking them in the same order', async () => {
     const { name, deps } = isolatedRole({ capacity: 2, maxAgents: 8 });
     const ids = Array.from({ length: 16 }, (_, i) => `t-${i}`);
-    const batchId = await createBatch(ids.map((id) => ({ id, description: 'write an endpoint', role: name })));
+    const batchId = await createBatch(
+      ids.map((id) => ({ id, description: 'write an endpoint', role: name })),
+    );
     let creates = 0;
     const counting = Object.create(agents) as typeof agents;
     counting.create = (agent) => {
@@ -139,29 +141,57 @@ describe('route', () => {
     expect((await store.getTask(batchId, 't'))?.attemptCount).toBe(0);
   });
 
+  it('drops the waiting mark of a task that waited when it is dispatched, and sends no delete for one that never waited', async () => {
+    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
+    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, reserved: 1 }));
+    const batchId = await createBatch([
+      { id: 'waits', description: 'write an endpoint', role: name },
+      { id: 'never-waits', description: 'write another endpoint', role: name },
+    ]);
+    const cleared: string[][] = [];
+    const counting = Object.create(agents) as typeof agents;
+    counting.clearWaiting = (role, keys) => {
+      cleared.push([...keys]);
+      return agents.clearWaiting(role, keys);
+    };
+    const routing = { ...deps, agents: counting };
+
+    expect(await routeTask(routing, { batchId, taskId: 'waits' })).toMatchObject({ decision: 'WAIT' });
+    expect((await store.getTask(batchId, 'waits'))?.waitingRole).toBe(name);
+    expect(Object.keys(await agents.waitingMarks(name))).toEqual([`${batchId}#waits`]);
+
+    await agents.release(`${name}-1`, clock.now());
+    expect(await routeTask(routing, { batchId, taskId: 'waits' })).toMatchObject({ decision: 'DISPATCH' });
+    expect(await agents.waitingMarks(name)).toEqual({});
+    expect((await store.getTask(batchId, 'waits'))?.waitingRole).toBeUndefined();
+
+    await agents.update(`${name}-1`, { capacity: 2 });
+    expect(await routeTask(routing, { batchId, taskId: 'never-waits' })).toMatchObject({
+      decision: 'DISPATCH',
+    });
+    expect(cleared).toEqual([[`${batchId}#waits`]]);
+  });
+
   it('routes a retry away from the agent that failed the task', async () => {
     const { name, deps } = isolatedRole({ capacity: 2, maxAgents: 2 });
     await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name }));
     await agents.put(agentOf('python_backend_coder', `${name}-2`, { role: name }));
     const batchId = await createBatch([{ id: 't', description: 'write an endpoint', role: name }]);
     const first = await routeTask(deps, { batchId, taskId: 't' });
-    expect(first).toMatchObject({ decision: 'DISPATCH', agentId: `${name}-1` });
+    expect(first).toMatchObject({ decision: 'DISPATCH' });
+    // Two fresh agents tie; either may win the first attempt.
+    const failed = (first as { agentId: string }).agentId;
+    const other = failed === `${name}-1` ? `${name}-2` : `${name}-1`;
     await recordAttempt(
       { store, agents, clock },
-      {
-        batchId,
-        taskId: 't',
-        agentId: `${name}-1`,
-        attempt: 1,
-        error: { Error: 'TaskFailed', Cause: 'boom' },
-      },
+      { batchId, taskId: 't', agentId: failed, attempt: 1, error: { Error: 'TaskFailed', Cause: 'boom' } },
     );
 
     const second = await routeTask(deps, { batchId, taskId: 't' });
 
-    expect(second).toMatchObject({ decision: 'DISPATCH', agentId: `${name}-2`, attempt: 2 });
+    expect(second).toMatchObject({ decision: 'DISPATCH', agentId: other, attempt: 2 });
     expect((await store.getTask(batchId, 't'))?.decision?.rejected).toContainEqual({
-      agentId: `${name}-1`,
+      agentId: failed,
       reason: 'failed this task before',
     });
   });
