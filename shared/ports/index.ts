@@ -195,11 +195,13 @@ export interface AgentRegistry {
   clearWaiting(role: string, keys: readonly string[]): Promise<void>;
   /**
    * Counts one finished attempt: ADD attempts/successes/failures, EWMA latency, circuit bookkeeping with
-   * the role's `circuit` policy (defaults in domain/pool.ts when absent).
+   * the role's `circuit` policy (defaults in domain/pool.ts when absent). With `release`, the same write
+   * gives back the attempt's slot if its lease is still held (what release() does, one round trip less).
    */
   recordOutcome(
     agentId: string,
     outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy },
+    release?: { leaseKey: string },
   ): Promise<Agent | undefined>;
   setStatus(agentId: string, status: Agent['status']): Promise<void>;
   /** Changes an existing agent's settings without touching its counters (a concurrent reserve keeps its slot). */

@@ -40,15 +40,18 @@ export async function recordAttempt(
   if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
   // Only the call that ended the attempt counts it (a retried invocation must not release twice).
   if (finished) {
-    await deps.agents.release(input.agentId, now, leaseKey(input.batchId, input.taskId, input.attempt));
     const startedAt = task.attempts[input.attempt - 1]?.startedAt ?? now;
     const role = task.decision?.role ?? task.role;
-    await deps.agents.recordOutcome(input.agentId, {
-      success: false,
-      latencyMs: now - startedAt,
-      at: now,
-      circuit: circuitPolicy(role === undefined ? undefined : deps.catalog?.get(role)?.defaults),
-    });
+    await deps.agents.recordOutcome(
+      input.agentId,
+      {
+        success: false,
+        latencyMs: now - startedAt,
+        at: now,
+        circuit: circuitPolicy(role === undefined ? undefined : deps.catalog?.get(role)?.defaults),
+      },
+      { leaseKey: leaseKey(input.batchId, input.taskId, input.attempt) },
+    );
   }
   if (batch.cancelRequested) return { retry: false, reason: 'batch cancelled' };
   if (isTerminal(task.status)) return { retry: false, reason: `task already ${task.status}` };

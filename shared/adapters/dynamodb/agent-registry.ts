@@ -329,9 +329,10 @@ export class DynamoAgentRegistry implements AgentRegistry {
   async recordOutcome(
     agentId: string,
     outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy },
+    release?: { leaseKey: string },
   ): Promise<Agent | undefined> {
     for (let round = 0; round < MAX_VERSION_RETRIES; round++) {
-      const { item: agent, version } = await this.getWithVersion(agentId);
+      const { item: agent, version, leases } = await this.getWithVersion(agentId);
       if (!agent) return undefined;
       const next = nextMetrics(agent, outcome);
       const sets = [
@@ -349,6 +350,10 @@ export class DynamoAgentRegistry implements AgentRegistry {
         ':s': outcome.success ? 1 : 0,
         ':f': outcome.success ? 0 : 1,
       };
+      const names: Record<string, string> = { '#circuit': 'circuit', '#version': 'version' };
+      const adds = ['attempts :one', 'successes :s', 'failures :f'];
+      const removes: string[] = [];
+      const conditions = [version === 0 ? 'attribute_not_exists(#version)' : '#version = :v'];
       if (next.ewmaLatencyMs !== undefined) {
         sets.push('ewmaLatencyMs = :ewma');
         values[':ewma'] = next.ewmaLatencyMs;
@@ -356,6 +361,25 @@ export class DynamoAgentRegistry implements AgentRegistry {
       if (next.circuitOpenUntil !== undefined) {
         sets.push('circuitOpenUntil = :until');
         values[':until'] = next.circuitOpenUntil;
+      } else {
+        removes.push('circuitOpenUntil');
+      }
+      // The slot goes back in the same write when the lease is still held (as release() would); a lease the
+      // scaler reclaimed meanwhile gave its slot back already. An agent without a lease map (written before
+      // leases existed) had its slot reserved unleased.
+      const holdsLease =
+        leases === undefined ? agent.reserved > 0 : release && leases[release.leaseKey] !== undefined;
+      if (release && holdsLease) {
+        adds.push('#reserved :minus');
+        names['#reserved'] = 'reserved';
+        values[':minus'] = -1;
+        values[':zero'] = 0;
+        conditions.push('#reserved > :zero');
+        if (leases !== undefined) {
+          removes.push('leases.#lease');
+          names['#lease'] = release.leaseKey;
+          conditions.push('attribute_exists(leases.#lease)');
+        }
       }
       if (version > 0) values[':v'] = version;
       const applied = await sendConditional(
@@ -364,16 +388,17 @@ export class DynamoAgentRegistry implements AgentRegistry {
           TableName: this.tableName,
           Key: { agentId },
           UpdateExpression:
-            `SET ${sets.join(', ')} ADD attempts :one, successes :s, failures :f` +
-            (next.circuitOpenUntil === undefined ? ' REMOVE circuitOpenUntil' : ''),
-          ConditionExpression: version === 0 ? 'attribute_not_exists(#version)' : '#version = :v',
-          ExpressionAttributeNames: { '#circuit': 'circuit', '#version': 'version' },
+            `SET ${sets.join(', ')} ADD ${adds.join(', ')}` +
+            (removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''),
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
         }),
       );
       if (applied) return fromItem(applied);
-      // Lost to a concurrent outcome on the same agent: back off a little (with jitter) and re-read.
+      // Lost to a concurrent outcome on the same agent (or its lease went meanwhile): back off a little
+      // (with jitter) and re-read.
       await sleep(Math.random() * VERSION_RETRY_JITTER_MS * (round + 1));
     }
     throw new StaleWriteError(`agent ${agentId}: metrics update lost ${MAX_VERSION_RETRIES} version races`);
@@ -466,13 +491,20 @@ export class DynamoAgentRegistry implements AgentRegistry {
     }
   }
 
-  private async getWithVersion(agentId: string): Promise<{ item?: Agent; version: number }> {
+  private async getWithVersion(
+    agentId: string,
+  ): Promise<{ item?: Agent; version: number; leases?: Record<string, unknown> }> {
     const result = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: { agentId }, ConsistentRead: true }),
     );
     if (!result.Item) return { version: 0 };
     const version = typeof result.Item.version === 'number' ? result.Item.version : 0;
-    return { item: fromItem(result.Item), version };
+    const leases = result.Item.leases;
+    return {
+      item: fromItem(result.Item),
+      version,
+      ...(leases !== null && typeof leases === 'object' ? { leases: leases as Record<string, unknown> } : {}),
+    };
   }
 
   /** Sends a conditional update: true when it applied, false when its condition did not hold. */

@@ -67,6 +67,25 @@ describe('reservation leases', () => {
     expect((await registry.get(agent.agentId))?.reserved).toBe(1);
   });
 
+  it('gives the slot back with the outcome in one write: once per lease, never for a reclaimed lease', async () => {
+    const agent = agentOf('code_reviewer', uniqueId('agent'), { capacity: 4 });
+    await registry.create(agent);
+    for (const key of ['b#a#1', 'b#b#1', 'b#c#1']) await registry.reserve(agent.agentId, 10, lease(key));
+    const outcome = { success: true, latencyMs: 50, at: 20 };
+
+    // Concurrent outcomes on one agent race on its version; each lease is given back exactly once.
+    await Promise.all([
+      registry.recordOutcome(agent.agentId, outcome, { leaseKey: 'b#a#1' }),
+      registry.recordOutcome(agent.agentId, outcome, { leaseKey: 'b#b#1' }),
+    ]);
+    expect(await registry.reclaimLease(agent.agentId, 'b#c#1', 1_000)).toBe(true);
+    const reclaimed = await registry.recordOutcome(agent.agentId, outcome, { leaseKey: 'b#c#1' });
+    const repeated = await registry.recordOutcome(agent.agentId, outcome, { leaseKey: 'b#a#1' });
+
+    expect(reclaimed?.reserved).toBe(0);
+    expect(repeated).toMatchObject({ reserved: 0, leases: {}, attempts: 4, successes: 4 });
+  });
+
   it('adds the lease map to an agent written before leases existed', async () => {
     const agent = agentOf('code_reviewer', uniqueId('agent'));
     await doc.send(new PutCommand({ TableName: dynamo.agentsTable, Item: { ...agent } }));
