@@ -49,6 +49,9 @@ export interface StoredBatch {
   makespanMs?: number;
 }
 
+/** The batch item without its task id list (what the per-task handlers need: cancelRequested and such). */
+export type BatchState = Omit<StoredBatch, 'taskIds'>;
+
 /** One task item: the wire task plus its run state. Key: (batchId, taskId). */
 export interface StoredTask {
   batchId: string;
@@ -89,6 +92,11 @@ export interface TaskStore {
   /** Writes the batch and its tasks. Returns the existing batch id when `idempotencyKey` was seen before. */
   createBatch(batch: StoredBatch, tasks: StoredTask[]): Promise<{ created: boolean; batchId: string }>;
   getBatch(batchId: string): Promise<StoredBatch | undefined>;
+  /**
+   * The batch item without `taskIds`: Gate, Route and RecordAttempt read the batch once per task, and the
+   * id list of a 2,000-task batch is most of its item.
+   */
+  getBatchState(batchId: string): Promise<BatchState | undefined>;
   /**
    * Conditional put of the idempotency key item. `claimed: false` returns the batch id stored by the first
    * request with that key (and the hash of its body, so a different body under the same key is refused).

@@ -17,7 +17,7 @@ export type GateResult = { armed: true } | { armed: false; output: GateOutput };
 /** Arms the gate or answers the token at once (proceed only when no dependency failed and the batch runs). */
 export async function gateTask(deps: GateDeps, input: GateInput): Promise<GateResult> {
   const [batch, task] = await Promise.all([
-    deps.store.getBatch(input.batchId),
+    deps.store.getBatchState(input.batchId),
     deps.store.getTask(input.batchId, input.taskId),
   ]);
   if (!batch) throw new NotFoundError('batch', input.batchId);

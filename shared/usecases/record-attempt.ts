@@ -33,7 +33,7 @@ export async function recordAttempt(
     error,
   });
   const [batch, task] = await Promise.all([
-    deps.store.getBatch(input.batchId),
+    deps.store.getBatchState(input.batchId),
     deps.store.getTask(input.batchId, input.taskId),
   ]);
   if (!batch) throw new NotFoundError('batch', input.batchId);

@@ -35,7 +35,7 @@ export const agentSlotId = (role: string, slot: number) => `${role}-${slot}`;
 /** Routes one task: DISPATCH (slot reserved, attempt started, decision stored), WAIT or STOP. */
 export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOutput> {
   const [batch, task] = await Promise.all([
-    deps.store.getBatch(ref.batchId),
+    deps.store.getBatchState(ref.batchId),
     deps.store.getTask(ref.batchId, ref.taskId),
   ]);
   if (!batch) throw new NotFoundError('batch', ref.batchId);

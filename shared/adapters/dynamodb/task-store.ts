@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Attempt, RoutingDecision, TaskStatus } from '../../domain/schemas';
 import {
+  type BatchState,
   NotFoundError,
   StaleWriteError,
   type StoredBatch,
@@ -24,6 +25,30 @@ import { BATCH_SK, batchPk, IDEMPOTENCY_SK, ItemType, idempotencyPk, TASK_SK_PRE
 const TERMINAL: readonly TaskStatus[] = ['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'];
 const TERMINAL_VALUES = { ':t1': 'SUCCEEDED', ':t2': 'FAILED', ':t3': 'SKIPPED', ':t4': 'CANCELLED' };
 const NOT_TERMINAL = 'NOT #status IN (:t1, :t2, :t3, :t4)';
+
+/** Every attribute of BatchState (checked below: adding a field to StoredBatch fails to compile until listed). */
+const BATCH_STATE_ATTRIBUTES = [
+  'batchId',
+  'status',
+  'createdAt',
+  'startedAt',
+  'finishedAt',
+  'maxAttempts',
+  'failFast',
+  'executionArn',
+  'idempotencyKey',
+  'cancelRequested',
+  'cancelReason',
+  'redriveCount',
+  'makespanMs',
+] as const satisfies readonly (keyof BatchState)[];
+const everyBatchStateAttribute: Exclude<
+  keyof BatchState,
+  (typeof BATCH_STATE_ATTRIBUTES)[number]
+> extends never
+  ? true
+  : never = true;
+void everyBatchStateAttribute;
 
 function toTaskItem(task: StoredTask): Record<string, unknown> {
   const { releasedBy, ...rest } = task;
@@ -113,6 +138,19 @@ export class DynamoTaskStore implements TaskStore {
       }),
     );
     return result.Item ? fromBatchItem(result.Item) : undefined;
+  }
+
+  async getBatchState(batchId: string): Promise<BatchState | undefined> {
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: BATCH_SK },
+        ConsistentRead: true,
+        ProjectionExpression: BATCH_STATE_ATTRIBUTES.map((_, i) => `#a${i}`).join(', '),
+        ExpressionAttributeNames: Object.fromEntries(BATCH_STATE_ATTRIBUTES.map((a, i) => [`#a${i}`, a])),
+      }),
+    );
+    return result.Item ? (result.Item as BatchState) : undefined;
   }
 
   async updateBatch(batchId: string, patch: Partial<StoredBatch>): Promise<void> {

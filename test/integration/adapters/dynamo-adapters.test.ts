@@ -141,6 +141,24 @@ describe('DynamoTaskStore', () => {
     expect((await store.listTasks(batchId)).map((t) => t.taskId)).toEqual(tasks.map((t) => t.id));
   });
 
+  it('reads the state of a batch without its task id list', async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [{ id: 'a', description: 'write code' }]);
+    await store.createBatch(batch, tasks);
+    await store.updateBatch(batchId, { cancelRequested: true, cancelReason: 'user', executionArn: 'arn:x' });
+
+    const { taskIds, ...expected } = {
+      ...batch,
+      cancelRequested: true,
+      cancelReason: 'user',
+      executionArn: 'arn:x',
+    };
+
+    expect(taskIds).toEqual(['a']);
+    expect(await store.getBatchState(batchId)).toEqual(expected);
+    expect(await store.getBatchState(uniqueId())).toBeUndefined();
+  });
+
   it('counts a dependency release once per dependency', async () => {
     const batchId = uniqueId();
     const { batch, tasks } = batchOf(batchId, [
