@@ -7,6 +7,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import dynalite from 'dynalite';
 
 const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+// Idle keep-alive sockets stay open (see KEEP_ALIVE_TIMEOUT_MS in emulators.ts).
+server.keepAliveTimeout = workerData.keepAliveTimeout;
 server.once('error', (error) =>
   parentPort?.postMessage({ type: 'error', message: String(error?.stack ?? error) }),
 );

@@ -9,10 +9,9 @@
  * Old images: the previous record's new image (every write to the table passes through here).
  */
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { LISTEN_BACKLOG, LOOPBACK } from './emulators';
+import { listenOnLoopback } from './emulators';
 
 type Item = Record<string, AttributeValue>;
 type StreamImage = NonNullable<DynamoDBRecord['dynamodb']>['NewImage'];
@@ -160,8 +159,7 @@ export async function startDynamoStreamProxy(options: DynamoStreamProxyOptions):
       }
     })();
   });
-  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, LISTEN_BACKLOG, resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}`,
     close: () =>

@@ -3,6 +3,8 @@
  * (DynamoDB, in memory). Tables and queues have the deployed shape: keys and the byRole index from
  * shared/adapters/dynamodb/tables.ts, one queue per role with a dead-letter queue (maxReceiveCount 3).
  */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -15,6 +17,27 @@ export const LOOPBACK = '127.0.0.1';
  * batch, so thousands of requests may connect at once; Node's default backlog (511) resets the excess.
  */
 export const LISTEN_BACKLOG = 4_096;
+/**
+ * Idle keep-alive timeout of every loopback server: 0, never. Node servers close a keep-alive socket after
+ * 5 s idle, while the SDK's agents keep theirs forever; a burst after a lull (a handler's client unused for
+ * a while, then 1,000 routes at once) picked up sockets the server had just closed, and "socket hang up"
+ * errors beyond the SDK's retry quota failed tasks. The runtime closes every connection when it stops.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 0;
+
+/** Listens on 127.0.0.1 (ephemeral port, the runtime's backlog, idle sockets kept); resolves to the port. */
+export async function listenOnLoopback(server: Server): Promise<number> {
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, LOOPBACK, LISTEN_BACKLOG, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
 /** Receives before a message moves to the dead-letter queue (same as the CDK role queues). */
 export const MAX_RECEIVE_COUNT = 3;
 /** Dead-letter messages are kept the SQS maximum, 14 days. */
@@ -71,7 +94,7 @@ export interface LocalDynalite {
  */
 export async function startDynalite(): Promise<LocalDynalite> {
   const worker = new Worker(new URL('./dynalite-worker.mjs', import.meta.url), {
-    workerData: { host: LOOPBACK, backlog: LISTEN_BACKLOG },
+    workerData: { host: LOOPBACK, backlog: LISTEN_BACKLOG, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS },
   });
   type Started = { type: 'listening'; port: number } | { type: 'error'; message: string };
   const port = await new Promise<number>((resolve, reject) => {
@@ -99,6 +122,7 @@ export async function startDynalite(): Promise<LocalDynalite> {
  */
 async function startFauxqs(): Promise<{ app: ReturnType<typeof buildApp>; url: string; port: number }> {
   const app = buildApp({ logger: false });
+  app.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   const url = await app.listen({ port: 0, host: LOOPBACK, backlog: LISTEN_BACKLOG });
   return { app, url, port: Number(new URL(url).port) };
 }

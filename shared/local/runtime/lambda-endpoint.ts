@@ -11,8 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { LISTEN_BACKLOG, LOOPBACK } from './emulators';
+import { listenOnLoopback } from './emulators';
 import { closeServer } from './sfn-endpoint';
 
 const API_PATH = '/2015-03-31/event-source-mappings';
@@ -217,10 +216,6 @@ export async function startLambdaEndpoint(
       });
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, LOOPBACK, LISTEN_BACKLOG, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return { url: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) };
 }

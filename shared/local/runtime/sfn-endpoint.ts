@@ -5,8 +5,7 @@
  * named exception (TaskTimedOut, TaskDoesNotExist, ExecutionDoesNotExist, ...).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { LISTEN_BACKLOG, LOOPBACK } from './emulators';
+import { listenOnLoopback } from './emulators';
 import { SfnApiError } from './token-registry';
 
 const TARGET_PREFIX = 'AWSStepFunctions.';
@@ -111,11 +110,7 @@ export async function startSfnEndpoint(operations: SfnOperations): Promise<SfnEn
   const server: Server = createServer((req, res) => {
     void handle(operations, req, res);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, LOOPBACK, LISTEN_BACKLOG, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}`,
     port,

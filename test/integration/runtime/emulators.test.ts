@@ -1,3 +1,4 @@
+import { Agent, createServer, request } from 'node:http';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,10 +7,11 @@ import { resolveRoles } from '../../../shared/domain/roles';
 import {
   type Emulators,
   LOCAL_CREDENTIALS,
+  listenOnLoopback,
   MAX_RECEIVE_COUNT,
   startEmulators,
 } from '../../../shared/local/runtime/emulators';
-import { acceptsConnections } from './helpers';
+import { acceptsConnections, sleep } from './helpers';
 
 describe('local emulators', () => {
   let emulators: Emulators | undefined;
@@ -87,5 +89,40 @@ describe('local emulators', () => {
 
     expect(await acceptsConnections(started.sqsPort)).toBe(false);
     expect(await acceptsConnections(started.dynamodbPort)).toBe(false);
+  });
+
+  it('keeps idle keep-alive connections open past the 5 s a Node server allows by default', async () => {
+    const started = await startEmulators({ roles: ['code_reviewer'] });
+    emulators = started;
+    const plain = createServer((_, response) => response.end('ok'));
+    const plainPort = await listenOnLoopback(plain);
+    const agent = new Agent({ keepAlive: true });
+    const closed: number[] = [];
+    // One request per server on a kept-alive socket (the status does not matter), then a lull.
+    const ports = [started.dynamodbPort, started.sqsPort, plainPort];
+    await Promise.all(
+      ports.map(
+        (port) =>
+          new Promise<void>((resolve, reject) => {
+            const req = request({ host: '127.0.0.1', port, path: '/', method: 'POST', agent }, (res) => {
+              res.resume();
+              res.once('end', resolve);
+            });
+            req.once('socket', (socket) => socket.once('close', () => closed.push(port)));
+            req.once('error', reject);
+            req.end('{}');
+          }),
+      ),
+    );
+    try {
+      // Node closes idle sockets about 6 s after the last response (keepAliveTimeout 5 s plus a grace).
+      await sleep(7_000);
+
+      expect(closed).toEqual([]);
+    } finally {
+      agent.destroy();
+      plain.closeAllConnections();
+      plain.close();
+    }
   });
 });
