@@ -12,6 +12,7 @@ import { matchApiRoute } from '../api-routes';
 import { EnvVar } from '../config';
 import { type RoleCatalog, resolveRoles } from '../domain/roles';
 import { type BatchResult, BatchResultSchema, type ExecutorName } from '../domain/schemas';
+import { StateName } from '../domain/workflow';
 import { fromProxyResult, type LocalHttpRequest, type LocalHttpResponse, toProxyEvent } from './api-gateway';
 import { type AslDefinition, type LambdaHandler, LocalRuntime, makeLambdaContext } from './runtime';
 import { StreamDelivery } from './stream-delivery';
@@ -29,6 +30,13 @@ export type LocalHandlerName = HandlerName;
  * rather than the deployed minute. Workers beat at a third of it.
  */
 export const LOCAL_HEARTBEAT_SECONDS = 5;
+/**
+ * Gate invocations running at once locally. At the start of a batch every task with dependencies arms its
+ * gate while the roots route; on AWS those invocations run side by side, here they share two cores, and a
+ * 110-task DAG's roots took 200+ ms to route behind 100 gates. Arming later is safe (a gate whose
+ * dependencies all finished answers its own token), and a gate holds no slot while it waits.
+ */
+export const LOCAL_GATE_CONCURRENCY = 4;
 /** Wait states (waiting for capacity) run 20x faster locally: 2 s becomes 100 ms. */
 export const LOCAL_WAIT_SCALE = 0.05;
 /** How often the scaler runs locally (its EventBridge schedule on AWS is one minute). */
@@ -154,6 +162,7 @@ export class EmbeddedSystem {
       roles: catalog,
       ...(concurrency ? { concurrency } : {}),
       waitScale: options.waitScale ?? LOCAL_WAIT_SCALE,
+      stateConcurrency: { [StateName.Gate]: LOCAL_GATE_CONCURRENCY },
       handlers: async () => {
         // Imported only now: handler modules read the environment the runtime has just set.
         const names = options.websocketEndpoint ? [...LOCAL_HANDLERS, ...PROGRESS_HANDLERS] : LOCAL_HANDLERS;

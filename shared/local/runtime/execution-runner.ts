@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ExecutionError, ExecutionTimeoutError, StateMachine } from 'aws-local-stepfunctions';
+import { Semaphore } from '../../adapters/executors/policy';
 import {
   type AslDefinition,
   type PreparedDefinition,
@@ -69,6 +70,11 @@ export interface ExecutionRunnerOptions {
   readonly waitScale?: number;
   /** Validate the definition with asl-validator first (default true). */
   readonly validate?: boolean;
+  /**
+   * Task state name -> most invocations of its handler at once (the rest queue, first come first served).
+   * Only the handler call is limited, not a wait on its task token.
+   */
+  readonly stateConcurrency?: Readonly<Record<string, number>>;
   /** Sees every event of every execution (state entered/exited/failed/caught...). */
   readonly onEvent?: (executionArn: string, event: EventLog) => void;
 }
@@ -164,6 +170,7 @@ export class ExecutionRunner {
   readonly #executions = new Map<string, Running>();
   readonly #waitScale: number;
   readonly #observers = new Set<InvocationObserver>();
+  readonly #limits: ReadonlyMap<string, Semaphore>;
 
   /** @throws LocalRuntimeConfigError when a lambda Task state has no handler. */
   constructor(options: ExecutionRunnerOptions) {
@@ -172,6 +179,9 @@ export class ExecutionRunner {
     if (options.validate !== false) new StateMachine(options.definition as never);
     this.#options = options;
     this.#waitScale = options.waitScale ?? 1;
+    this.#limits = new Map(
+      Object.entries(options.stateConcurrency ?? {}).map(([state, limit]) => [state, new Semaphore(limit)]),
+    );
     this.#prepared = prepareDefinition(options.definition, this.#waitScale);
     const missing = [...this.#prepared.tasks.values()]
       .filter((t) => t.kind.startsWith('lambda'))
@@ -338,7 +348,26 @@ export class ExecutionRunner {
     return handler;
   }
 
-  async #invoke(stateName: string, event: unknown, executionArn: string): Promise<unknown> {
+  /** Invokes the handler of `stateName`, within the state's concurrency limit when it has one. */
+  async #invoke(
+    stateName: string,
+    event: unknown,
+    executionArn: string,
+    sleeps: AbortSignal,
+  ): Promise<unknown> {
+    const limit = this.#limits.get(stateName);
+    if (!limit) return this.#invokeNow(stateName, event, executionArn);
+    const release = await limit.acquire(sleeps).catch(() => {
+      throw new TaskStateError('States.Runtime', 'Execution stopped');
+    });
+    try {
+      return await this.#invokeNow(stateName, event, executionArn);
+    } finally {
+      release();
+    }
+  }
+
+  async #invokeNow(stateName: string, event: unknown, executionArn: string): Promise<unknown> {
     const handler = this.#handler(stateName);
     const functionName = this.#options.taskStates[stateName] ?? stateName;
     const startedAt = performance.now();
@@ -389,10 +418,13 @@ export class ExecutionRunner {
         return null;
       }
       case 'lambda-function':
-        return this.#withTimeout(this.#invoke(info.name, envelope.payload, executionArn), timeoutSeconds);
+        return this.#withTimeout(
+          this.#invoke(info.name, envelope.payload, executionArn, sleeps),
+          timeoutSeconds,
+        );
       case 'lambda-invoke': {
         const payload = await this.#withTimeout(
-          this.#invoke(info.name, params.Payload, executionArn),
+          this.#invoke(info.name, params.Payload, executionArn, sleeps),
           timeoutSeconds,
         );
         return { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
@@ -407,7 +439,8 @@ export class ExecutionRunner {
         });
         const request = replaceToken(params, token) as Record<string, unknown>;
         try {
-          if (info.kind === 'lambda-token') await this.#invoke(info.name, request.Payload, executionArn);
+          if (info.kind === 'lambda-token')
+            await this.#invoke(info.name, request.Payload, executionArn, sleeps);
           else await this.#sendMessage(request);
         } catch (error) {
           this.#options.tokens.abandon(token, error instanceof Error ? error : new Error(String(error)));

@@ -119,6 +119,8 @@ export interface LocalRuntimeOptions {
   readonly onEvent?: (executionArn: string, event: EventLog) => void;
   /** Validate the definition with asl-validator at start (default true). */
   readonly validate?: boolean;
+  /** Task state name -> most handler invocations at once (see ExecutionRunnerOptions). */
+  readonly stateConcurrency?: Readonly<Record<string, number>>;
   /**
    * Receives the tasks table's stream records (dynalite has no streams: a loopback proxy in front of it
    * produces them, see dynamodb-stream.ts). Without it, handlers talk to dynalite directly.
@@ -273,6 +275,7 @@ export class LocalRuntime {
         waitScale,
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
         ...(options.validate === undefined ? {} : { validate: options.validate }),
+        ...(options.stateConcurrency ? { stateConcurrency: options.stateConcurrency } : {}),
       });
       holder.runner = runner;
       const pollers = new QueuePollers(sqs, region);

@@ -129,6 +129,8 @@ const ROUTES: Record<string, { timeoutSeconds: number; heartbeatSeconds: number 
 
 interface Observed {
   gateCalls: number;
+  gatesRunning: number;
+  gatePeak: number;
   running: number;
   peak: number;
   tokens: Map<string, string>;
@@ -145,6 +147,10 @@ function fakeHandlers(observed: Observed): Record<string, LambdaHandler> {
   const gate: LambdaHandler = async (event) => {
     const { batchId, taskId, taskToken } = event as { batchId: string; taskId: string; taskToken: string };
     observed.gateCalls += 1;
+    observed.gatesRunning += 1;
+    observed.gatePeak = Math.max(observed.gatePeak, observed.gatesRunning);
+    await sleep(20);
+    observed.gatesRunning -= 1;
     await dynamo.send(
       new PutItemCommand({
         TableName: tasksTable,
@@ -203,8 +209,12 @@ function fakeHandlers(observed: Observed): Record<string, LambdaHandler> {
 
 const roles: Role[] = [...resolveRoles().values()].filter((r) => r.name === ROLE);
 
-async function startRuntime(observed: Observed): Promise<LocalRuntime> {
+async function startRuntime(
+  observed: Observed,
+  extra: { stateConcurrency?: Record<string, number> } = {},
+): Promise<LocalRuntime> {
   return LocalRuntime.start({
+    ...extra,
     definition,
     taskStates,
     handlers: async () => fakeHandlers(observed),
@@ -219,6 +229,8 @@ async function startRuntime(observed: Observed): Promise<LocalRuntime> {
 
 const newObserved = (): Observed => ({
   gateCalls: 0,
+  gatesRunning: 0,
+  gatePeak: 0,
   running: 0,
   peak: 0,
   tokens: new Map(),
@@ -265,6 +277,25 @@ describe('LocalRuntime', () => {
     );
     expect(stored.Item?.gateToken?.S).toMatch(/^[A-Za-z0-9_-]{40,}$/);
     expect(runtime.tokens.pendingCount).toBe(0);
+  });
+
+  it("runs at most a state's concurrency limit of its handler at once, and every item still runs", async () => {
+    const observed = newObserved();
+    runtime = await startRuntime(observed, { stateConcurrency: { Gate: 2 } });
+    const items = Array.from({ length: 8 }, (_, i) => ({ taskId: `g${i}`, mode: 'ok' }));
+
+    const { executionArn } = runtime.startExecution({
+      batchId: 'b-gates',
+      concurrency: 8,
+      pauseSeconds: 0,
+      items,
+    });
+    const record = await runtime.waitForExecution(executionArn);
+
+    expect(record.status).toBe('SUCCEEDED');
+    expect(observed.gateCalls).toBe(8);
+    // Without the limit all 8 gates of the Map run at once.
+    expect(observed.gatePeak).toBe(2);
   });
 
   it('tells invocation observers every handler call with its timing and every agent delivery', async () => {
