@@ -165,6 +165,13 @@ export interface TaskStore {
     status: TaskStatus,
     fields?: { reason?: string; at?: number },
   ): Promise<boolean>;
+  /** setTaskStatus answering the task as written (undefined when it was terminal already: nothing moved). */
+  transitionTask(
+    batchId: string,
+    taskId: string,
+    status: TaskStatus,
+    fields?: { reason?: string; at?: number },
+  ): Promise<StoredTask | undefined>;
 }
 
 /** The registry of logical agents and their live metrics. */

@@ -36,19 +36,19 @@ export interface CompleteResult {
 /** Applies a task outcome and releases its dependents; safe to call twice. */
 export async function completeTask(deps: CompleteDeps, input: CompleteInput): Promise<CompleteResult> {
   const now = deps.clock.now();
-  // Success needs nothing from the task to be recorded: read it beside the status write (its dependents,
-  // attempts and agent do not change with the status), one round trip less on every dependency chain.
-  const [task, succeeded] = await Promise.all([
-    deps.store.getTask(input.batchId, input.taskId),
+  // Success needs nothing from the task to be recorded: the status write answers the task (its dependents,
+  // attempts and agent do not change with the status), one round trip on every dependency chain. A task
+  // that was terminal already is read as it is.
+  const succeeded =
     input.outcome === 'SUCCEEDED'
-      ? deps.store.setTaskStatus(input.batchId, input.taskId, 'SUCCEEDED', { at: now })
-      : undefined,
-  ]);
+      ? await deps.store.transitionTask(input.batchId, input.taskId, 'SUCCEEDED', { at: now })
+      : undefined;
+  const task = succeeded ?? (await deps.store.getTask(input.batchId, input.taskId));
   if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
   let transitioned: boolean;
   let agentBookkeeping: Promise<unknown> = Promise.resolve();
   if (input.outcome === 'SUCCEEDED') {
-    transitioned = succeeded === true;
+    transitioned = succeeded !== undefined;
     const agentId = input.agentId ?? task.agentId;
     if (transitioned && agentId !== undefined) {
       const attemptNumber = input.attempt ?? task.attemptCount;

@@ -26,6 +26,34 @@ const TERMINAL: readonly TaskStatus[] = ['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANC
 const TERMINAL_VALUES = { ':t1': 'SUCCEEDED', ':t2': 'FAILED', ':t3': 'SKIPPED', ':t4': 'CANCELLED' };
 const NOT_TERMINAL = 'NOT #status IN (:t1, :t2, :t3, :t4)';
 
+/** The conditional status write of setTaskStatus / transitionTask: only a task not terminal yet moves. */
+function statusUpdate(
+  tableName: string,
+  batchId: string,
+  taskId: string,
+  status: TaskStatus,
+  fields: { reason?: string; at?: number },
+): UpdateCommand {
+  const sets = ['#status = :s'];
+  const values: Record<string, unknown> = { ':s': status, ...TERMINAL_VALUES };
+  if (fields.reason !== undefined) {
+    sets.push('reason = :r');
+    values[':r'] = fields.reason;
+  }
+  if (fields.at !== undefined && TERMINAL.includes(status)) {
+    sets.push('finishedAt = :at');
+    values[':at'] = fields.at;
+  }
+  return new UpdateCommand({
+    TableName: tableName,
+    Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+    UpdateExpression: `SET ${sets.join(', ')}`,
+    ConditionExpression: `attribute_exists(pk) AND ${NOT_TERMINAL}`,
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: values,
+  });
+}
+
 /** Every attribute of BatchState (checked below: adding a field to StoredBatch fails to compile until listed). */
 const BATCH_STATE_ATTRIBUTES = [
   'batchId',
@@ -405,26 +433,19 @@ export class DynamoTaskStore implements TaskStore {
     status: TaskStatus,
     fields: { reason?: string; at?: number } = {},
   ): Promise<boolean> {
-    const sets = ['#status = :s'];
-    const values: Record<string, unknown> = { ':s': status, ...TERMINAL_VALUES };
-    if (fields.reason !== undefined) {
-      sets.push('reason = :r');
-      values[':r'] = fields.reason;
-    }
-    if (fields.at !== undefined && TERMINAL.includes(status)) {
-      sets.push('finishedAt = :at');
-      values[':at'] = fields.at;
-    }
-    return this.conditional(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        ConditionExpression: `attribute_exists(pk) AND ${NOT_TERMINAL}`,
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: values,
-      }),
-    );
+    return this.conditional(statusUpdate(this.tableName, batchId, taskId, status, fields));
+  }
+
+  async transitionTask(
+    batchId: string,
+    taskId: string,
+    status: TaskStatus,
+    fields: { reason?: string; at?: number } = {},
+  ): Promise<StoredTask | undefined> {
+    const command = statusUpdate(this.tableName, batchId, taskId, status, fields);
+    command.input.ReturnValues = 'ALL_NEW';
+    const item = await sendConditional(this.client, command);
+    return item ? fromTaskItem(item) : undefined;
   }
 
   /** Sends a conditional update: true when it applied, false when its condition did not hold. */

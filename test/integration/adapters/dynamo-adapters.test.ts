@@ -159,6 +159,23 @@ describe('DynamoTaskStore', () => {
     expect(await store.getBatchState(uniqueId())).toBeUndefined();
   });
 
+  it('answers the task as written when it moves to a terminal status, and nothing when it was terminal', async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [
+      { id: 'a', description: 'write code' },
+      { id: 'b', description: 'test it', dependsOn: ['a'] },
+    ]);
+    await store.createBatch(batch, tasks);
+
+    const moved = await store.transitionTask(batchId, 'a', 'SUCCEEDED', { at: 42 });
+    const again = await store.transitionTask(batchId, 'a', 'FAILED', { at: 43 });
+
+    expect(moved).toMatchObject({ taskId: 'a', status: 'SUCCEEDED', finishedAt: 42, dependents: ['b'] });
+    expect(again).toBeUndefined();
+    expect(await store.transitionTask(batchId, 'missing', 'SUCCEEDED')).toBeUndefined();
+    expect((await store.getTask(batchId, 'a'))?.status).toBe('SUCCEEDED');
+  });
+
   it('counts a dependency release once per dependency', async () => {
     const batchId = uniqueId();
     const { batch, tasks } = batchOf(batchId, [
