@@ -113,14 +113,11 @@ export interface TaskStore {
   getTask(batchId: string, taskId: string): Promise<StoredTask | undefined>;
   listTasks(batchId: string): Promise<StoredTask[]>;
   /**
-   * Gate: `SET gateToken = :t CONDITION pendingDeps > 0`. When the condition fails every dependency has
-   * finished, and the caller answers its own token with the returned counts.
+   * Gate: `SET gateToken = :t CONDITION pendingDeps > 0 AND the task is not terminal`. false when the
+   * condition fails: every dependency has finished (failedDeps is final) or the task ended (cancelled), and
+   * the caller answers its own token.
    */
-  armGate(
-    batchId: string,
-    taskId: string,
-    token: string,
-  ): Promise<{ armed: true } | { armed: false; failedDeps: number }>;
+  armGate(batchId: string, taskId: string, token: string): Promise<boolean>;
   /**
    * Complete of a dependency: `ADD pendingDeps -1, failedDeps :f` on the dependent, RETURN ALL_NEW.
    * The caller sends the gate token when the new pendingDeps is 0 and a token is set.
@@ -284,6 +281,8 @@ export interface QueueConcurrency {
 export interface Orchestrator {
   start(name: string, input: ExecutionInput): Promise<{ executionArn: string }>;
   stop(executionArn: string, cause: string): Promise<void>;
+  /** The ARN an execution named `name` has (or will have) on this state machine. */
+  executionArnOf(name: string): string;
 }
 
 /** A request to an agent executor. */

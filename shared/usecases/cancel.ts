@@ -7,7 +7,7 @@ import { leaseKey } from '../domain/pool';
 import type { BatchResult } from '../domain/schemas';
 import { type AgentRegistry, type Clock, NotFoundError, type Orchestrator, type TaskStore } from '../ports';
 import { buildBatchResult } from './batch-result';
-import { isTerminal } from './common';
+import { executionNameFor, isTerminal } from './common';
 import { ConflictError } from './errors';
 
 export interface CancelDeps {
@@ -28,7 +28,12 @@ export async function cancelBatch(
   if (batch.status !== 'RUNNING')
     throw new ConflictError(`batch "${batchId}" already finished (${batch.status})`);
   await deps.store.updateBatch(batchId, { cancelRequested: true, cancelReason: reason });
-  if (batch.executionArn) await deps.orchestrator.stop(batch.executionArn, reason);
+  // A batch cancelled right after its submit may not have its execution ARN written yet: the first
+  // execution's name is known, so it is stopped all the same (a gate armed meanwhile would wait forever).
+  await deps.orchestrator.stop(
+    batch.executionArn ?? deps.orchestrator.executionArnOf(executionNameFor(batchId)),
+    reason,
+  );
 
   const now = deps.clock.now();
   const tasks = await deps.store.listTasks(batchId);

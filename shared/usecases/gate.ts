@@ -14,8 +14,14 @@ export interface GateDeps {
 /** `armed`: the token waits for the last dependency; otherwise the answer sent. */
 export type GateResult = { armed: true } | { armed: false; output: GateOutput };
 
-/** Arms the gate or answers the token at once (proceed only when no dependency failed and the batch runs). */
+/**
+ * Arms the gate or answers the token at once (proceed only when no dependency failed and the batch runs).
+ * Arming comes first: while dependencies are pending (the common case, every dependent arms at the start of
+ * a batch) it is the only call. Only a gate that could not arm reads the batch and the task to answer.
+ */
 export async function gateTask(deps: GateDeps, input: GateInput): Promise<GateResult> {
+  if (await deps.store.armGate(input.batchId, input.taskId, input.taskToken)) return { armed: true };
+  // Every dependency has finished (failedDeps is final) or the task ended: answer with a consistent read.
   const [batch, task] = await Promise.all([
     deps.store.getBatchState(input.batchId),
     deps.store.getTask(input.batchId, input.taskId),
@@ -25,11 +31,7 @@ export async function gateTask(deps: GateDeps, input: GateInput): Promise<GateRe
   let output: GateOutput;
   if (batch.cancelRequested) output = gateOutput(task.failedDeps, 'batch cancelled');
   else if (isTerminal(task.status)) output = gateOutput(task.failedDeps, `task already ${task.status}`);
-  else {
-    const armed = await deps.store.armGate(input.batchId, input.taskId, input.taskToken);
-    if (armed.armed) return { armed: true };
-    output = gateOutput(armed.failedDeps);
-  }
+  else output = gateOutput(task.failedDeps);
   await deps.callbacks.succeed(input.taskToken, output);
   return { armed: false, output };
 }

@@ -251,29 +251,17 @@ export class DynamoTaskStore implements TaskStore {
     await putAll(this.client, this.tableName, tasks.map(toTaskItem));
   }
 
-  async armGate(
-    batchId: string,
-    taskId: string,
-    token: string,
-  ): Promise<{ armed: true } | { armed: false; failedDeps: number }> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
-          UpdateExpression: 'SET gateToken = :t',
-          ConditionExpression: 'pendingDeps > :zero',
-          ExpressionAttributeValues: { ':t': token, ':zero': 0 },
-        }),
-      );
-      return { armed: true };
-    } catch (error) {
-      if (!isConditionFailed(error)) throw error;
-    }
-    // Every dependency has finished, so failedDeps is final: a consistent read gives its last value.
-    const task = await this.getTask(batchId, taskId);
-    if (!task) throw new NotFoundError('task', `${batchId}/${taskId}`);
-    return { armed: false, failedDeps: task.failedDeps };
+  async armGate(batchId: string, taskId: string, token: string): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression: 'SET gateToken = :t',
+        ConditionExpression: `pendingDeps > :zero AND ${NOT_TERMINAL}`,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':t': token, ':zero': 0, ...TERMINAL_VALUES },
+      }),
+    );
   }
 
   async releaseDependent(

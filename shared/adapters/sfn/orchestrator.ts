@@ -28,10 +28,10 @@ export class SfnOrchestrator implements Orchestrator {
           input: JSON.stringify(input),
         }),
       );
-      return { executionArn: result.executionArn ?? this.executionArn(name) };
+      return { executionArn: result.executionArn ?? this.executionArnOf(name) };
     } catch (error) {
       if (error instanceof Error && error.name === 'ExecutionAlreadyExists') {
-        return { executionArn: this.executionArn(name) };
+        return { executionArn: this.executionArnOf(name) };
       }
       throw error;
     }
@@ -61,7 +61,7 @@ export class SfnOrchestrator implements Orchestrator {
   }
 
   /** arn:aws:states:<region>:<account>:stateMachine:<sm> -> arn:aws:states:<region>:<account>:execution:<sm>:<name> */
-  private executionArn(name: string): string {
+  executionArnOf(name: string): string {
     return `${this.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
   }
 }

@@ -68,9 +68,10 @@ describe('a batch through every use case', () => {
     const orchestrator: Orchestrator = {
       start: async (name, input) => {
         execution = input;
-        return { executionArn: `arn:aws:states:us-east-1:1:execution:sm:${name}` };
+        return { executionArn: orchestrator.executionArnOf(name) };
       },
       stop: async () => {},
+      executionArnOf: (name) => `arn:aws:states:us-east-1:1:execution:sm:${name}`,
     };
     const roleQueueUrls = Object.fromEntries([...catalog.keys()].map((r) => [r, `queue/${r}`]));
     const routeDeps = { store, agents, catalog, clock, roleQueueUrls, heartbeatSeconds: 60 };

@@ -54,11 +54,12 @@ function recordingOrchestrator() {
   const orchestrator: Orchestrator = {
     start: async (name, input) => {
       started.push({ name, input });
-      return { executionArn: `arn:aws:states:us-east-1:1:execution:sm:${name}` };
+      return { executionArn: orchestrator.executionArnOf(name) };
     },
     stop: async (arn) => {
       stopped.push(arn);
     },
+    executionArnOf: (name) => `arn:aws:states:us-east-1:1:execution:sm:${name}`,
   };
   return { started, stopped, orchestrator };
 }
@@ -253,6 +254,51 @@ describe('record attempt', () => {
   });
 });
 
+describe('gate', () => {
+  it('arms with one write while dependencies are pending, reading nothing', async () => {
+    const batchId = await createBatch([
+      { id: 'a', description: 'x' },
+      { id: 'b', description: 'y', dependsOn: ['a'] },
+    ]);
+    const { answers, callbacks } = recordingCallbacks();
+    const reads: string[] = [];
+    const counting = Object.create(store) as typeof store;
+    counting.getTask = (b, t) => {
+      reads.push(`task ${t}`);
+      return store.getTask(b, t);
+    };
+    counting.getBatchState = (b) => {
+      reads.push('batch');
+      return store.getBatchState(b);
+    };
+
+    const result = await gateTask(
+      { store: counting, callbacks },
+      { batchId, taskId: 'b', taskToken: 'gate-b' },
+    );
+
+    expect(result).toEqual({ armed: true });
+    expect(reads).toEqual([]);
+    expect(answers).toEqual([]);
+    expect((await store.getTask(batchId, 'b'))?.gateToken).toBe('gate-b');
+  });
+
+  it('answers at once, without arming, for a task that ended before its gate ran', async () => {
+    const batchId = await createBatch([
+      { id: 'a', description: 'x' },
+      { id: 'b', description: 'y', dependsOn: ['a'] },
+    ]);
+    await store.setTaskStatus(batchId, 'b', 'CANCELLED', { reason: 'cancelled by request', at: 1 });
+    const { answers, callbacks } = recordingCallbacks();
+
+    const result = await gateTask({ store, callbacks }, { batchId, taskId: 'b', taskToken: 'gate-b' });
+
+    expect(result).toMatchObject({ armed: false });
+    expect(answers).toEqual([{ token: 'gate-b', output: expect.objectContaining({ proceed: false }) }]);
+    expect((await store.getTask(batchId, 'b'))?.gateToken).toBeUndefined();
+  });
+});
+
 describe('complete', () => {
   it('releases each dependent exactly once when Complete is repeated', async () => {
     const batchId = await createBatch([
@@ -365,6 +411,15 @@ describe('finalize', () => {
 });
 
 describe('cancel and redrive', () => {
+  it('stops the execution of a batch cancelled before its execution ARN was written', async () => {
+    const { stopped, orchestrator } = recordingOrchestrator();
+    const batchId = await createBatch([{ id: 't', description: 'write code' }]);
+
+    await cancelBatch({ store, agents, orchestrator, clock }, batchId);
+
+    expect(stopped).toEqual([`arn:aws:states:us-east-1:1:execution:sm:${batchId}`]);
+  });
+
   it('cancels unfinished tasks, frees their agents, stops the execution, and redrives them after', async () => {
     const { name, deps } = isolatedRole();
     const batchId = await createBatch([
