@@ -15,21 +15,37 @@ export class UnprocessedItemsError extends Error {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Puts `items` in chunks of 25, retrying what DynamoDB leaves unprocessed (throttling). */
+/** Chunks written at once: a 2,000-task batch is 80 chunks, which one after the other cost a submit ~0.5 s. */
+export const BATCH_WRITE_PARALLELISM = 4;
+
+/** Puts `items` in chunks of 25 (BATCH_WRITE_PARALLELISM at once), retrying what DynamoDB leaves unprocessed. */
 export async function putAll(
   client: DynamoDBDocumentClient,
   tableName: string,
   items: readonly Record<string, unknown>[],
 ): Promise<void> {
-  for (let start = 0; start < items.length; start += BATCH_WRITE_CHUNK) {
-    let requests = items.slice(start, start + BATCH_WRITE_CHUNK).map((Item) => ({ PutRequest: { Item } }));
-    for (let round = 0; requests.length > 0; round++) {
-      if (round > MAX_UNPROCESSED_RETRIES) throw new UnprocessedItemsError(requests.length);
-      if (round > 0) await sleep(BACKOFF_BASE_MS * 2 ** (round - 1));
-      const result = await client.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
-      requests = (result.UnprocessedItems?.[tableName] ?? []).flatMap((r) =>
-        r.PutRequest?.Item ? [{ PutRequest: { Item: r.PutRequest.Item } }] : [],
-      );
+  let next = 0;
+  const writeChunks = async () => {
+    for (let start = next; start < items.length; start = next) {
+      next += BATCH_WRITE_CHUNK;
+      await putChunk(client, tableName, items.slice(start, start + BATCH_WRITE_CHUNK));
     }
+  };
+  await Promise.all(Array.from({ length: BATCH_WRITE_PARALLELISM }, writeChunks));
+}
+
+async function putChunk(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  chunk: readonly Record<string, unknown>[],
+): Promise<void> {
+  let requests = chunk.map((Item) => ({ PutRequest: { Item } }));
+  for (let round = 0; requests.length > 0; round++) {
+    if (round > MAX_UNPROCESSED_RETRIES) throw new UnprocessedItemsError(requests.length);
+    if (round > 0) await sleep(BACKOFF_BASE_MS * 2 ** (round - 1));
+    const result = await client.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
+    requests = (result.UnprocessedItems?.[tableName] ?? []).flatMap((r) =>
+      r.PutRequest?.Item ? [{ PutRequest: { Item: r.PutRequest.Item } }] : [],
+    );
   }
 }
