@@ -266,6 +266,13 @@ export class QueuePollers {
       const invocation: PollerInvocation = { role: source.role, records, at: Date.now() };
       for (const observer of this.#observers) observer(invocation);
     }
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      poller.inFlight -= 1;
+      poller.wake?.();
+    };
     try {
       let failed: Set<string>;
       try {
@@ -279,6 +286,9 @@ export class QueuePollers {
         this.#recordError(source.role, error);
         return;
       }
+      // The invocation has ended, so its concurrency slot is free: as with Lambda's event source mapping,
+      // deleting the processed messages is the poller's work, not the function's.
+      release();
       const done = records.filter((r) => !failed.has(r.messageId));
       if (done.length > 0) {
         await this.#sqs.send(
@@ -291,8 +301,7 @@ export class QueuePollers {
     } catch (error) {
       this.#recordError(source.role, error);
     } finally {
-      poller.inFlight -= 1;
-      poller.wake?.();
+      release();
     }
   }
 }

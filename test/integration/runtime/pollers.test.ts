@@ -54,6 +54,49 @@ describe('role queue pollers', () => {
     }
   }
 
+  it('frees the concurrency slot when the handler returns, before the processed messages are deleted', async () => {
+    const DELETE_DELAY_MS = 400;
+    // Every DeleteMessageBatch of this poller's client takes DELETE_DELAY_MS.
+    const slowDeletes = new SQSClient({
+      region: emulators.region,
+      endpoint: emulators.sqsEndpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    slowDeletes.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DeleteMessageBatchCommand') await sleep(DELETE_DELAY_MS);
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const slowPollers = new QueuePollers(slowDeletes, emulators.region);
+    const spans: { start: number; end: number }[] = [];
+    slowPollers.add({
+      role: ROLE,
+      queueUrl: queue().url,
+      queueArn: queue().arn,
+      maxConcurrency: 1,
+      batchSize: 1,
+      handler: async () => {
+        const start = Date.now();
+        await sleep(20);
+        spans.push({ start, end: Date.now() });
+      },
+    });
+    await sendBodies(['{"taskId":"a"}', '{"taskId":"b"}']);
+    try {
+      slowPollers.start();
+      await eventually(() => spans.length === 2);
+
+      const [first, second] = spans as [{ start: number; end: number }, { start: number; end: number }];
+      expect(second.start - first.end).toBeLessThan(DELETE_DELAY_MS);
+      expect(slowPollers.peakInFlight(ROLE)).toBe(1);
+    } finally {
+      await slowPollers.stop();
+      slowDeletes.destroy();
+    }
+  });
+
   it('invokes the handler with a Lambda-shaped SQS event', async () => {
     const events: SQSEvent[] = [];
     pollers.add({
