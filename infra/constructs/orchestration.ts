@@ -67,7 +67,12 @@ export class Orchestration extends Construct {
       }).addRetry(LAMBDA_RETRY);
 
     const taskDone = new sfn.Succeed(this, StateName.TaskDone, { stateName: StateName.TaskDone });
-    const complete = (name: StateName, outcome: 'SUCCEEDED' | 'FAILED' | 'SKIPPED', withAgent: boolean) =>
+    const complete = (
+      name: StateName,
+      outcome: 'SUCCEEDED' | 'FAILED' | 'SKIPPED',
+      withAgent: boolean,
+      withResult = false,
+    ) =>
       invoke(
         name,
         fns.complete,
@@ -80,12 +85,14 @@ export class Orchestration extends Construct {
                 attempt: sfn.JsonPath.numberAt('$.route.attempt'),
               }
             : {}),
+          // The worker's answer carries the attempt's end: Complete writes it with the status.
+          ...(withResult ? { result: sfn.JsonPath.objectAt('$.result') } : {}),
         },
         sfn.JsonPath.DISCARD,
       ).next(taskDone);
 
     const skipTask = complete(StateName.SkipTask, 'SKIPPED', false);
-    const completeTask = complete(StateName.CompleteTask, 'SUCCEEDED', true);
+    const completeTask = complete(StateName.CompleteTask, 'SUCCEEDED', true, true);
     const failTask = complete(StateName.FailTask, 'FAILED', true);
     // A handler error that survives the retries fails the task with that error (dependents are skipped)
     // rather than ending the child execution with the task unfinished and its dependents' gates waiting.

@@ -109,13 +109,27 @@ export const DispatchMessageSchema = TaskRefSchema.extend({
 export type DispatchMessage = z.infer<typeof DispatchMessageSchema>;
 
 /** What the agent worker sends with SendTaskSuccess (kept small: the output itself is in the task store). */
+/**
+ * What an agent worker answers the Dispatch token with. The attempt's end travels with it: Complete writes
+ * it with the task's status, one write less on every dependency hop. An output too large for the state
+ * payload (INLINE_OUTPUT_MAX_BYTES) is written by the worker itself first (`outputStored`).
+ */
 export const DispatchResultSchema = z.object({
   status: z.literal('SUCCEEDED'),
   agentId: z.string(),
   attempt: z.number().int().min(1),
   durationMs: z.number().min(0),
+  finishedAt: z.number().optional(),
+  output: z.unknown().optional(),
+  outputStored: z.boolean().optional(),
 });
 export type DispatchResult = z.infer<typeof DispatchResultSchema>;
+
+/**
+ * Largest output (serialized bytes) a worker sends inline with its token; a larger one it writes to the
+ * task itself. Step Functions caps a state's payload at 256 KiB, and the Map item carries more than the output.
+ */
+export const INLINE_OUTPUT_MAX_BYTES = 64 * 1024;
 
 /** Step Functions' Catch output ($.error). */
 export const StatesErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });
@@ -135,6 +149,8 @@ export const CompleteInputSchema = TaskRefSchema.extend({
   attempt: z.number().int().min(1).optional(),
   /** FailOnError: the error a Gate, Route or RecordAttempt state caught (its task fails with it). */
   error: StatesErrorSchema.optional(),
+  /** CompleteTask: the Dispatch result (the attempt's end and, unless stored already, its output). */
+  result: DispatchResultSchema.optional(),
 });
 export type CompleteInput = z.infer<typeof CompleteInputSchema>;
 

@@ -49,6 +49,13 @@ export interface StoredBatch {
   makespanMs?: number;
 }
 
+/** What a status transition may write besides the status (see TaskStore.transitionTask). */
+export interface TransitionFields {
+  reason?: string;
+  at?: number;
+  attempt?: { number: number; finishedAt: number; output?: unknown };
+}
+
 /** The batch item without its task id list (what the per-task handlers need: cancelRequested and such). */
 export type BatchState = Omit<StoredBatch, 'taskIds'>;
 
@@ -162,12 +169,15 @@ export interface TaskStore {
     status: TaskStatus,
     fields?: { reason?: string; at?: number },
   ): Promise<boolean>;
-  /** setTaskStatus answering the task as written (undefined when it was terminal already: nothing moved). */
+  /**
+   * setTaskStatus answering the task as written (undefined when it was terminal already: nothing moved).
+   * With `attempt`, the same write ends that attempt with the status (and stores its output).
+   */
   transitionTask(
     batchId: string,
     taskId: string,
     status: TaskStatus,
-    fields?: { reason?: string; at?: number },
+    fields?: TransitionFields,
   ): Promise<StoredTask | undefined>;
 }
 

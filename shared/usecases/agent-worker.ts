@@ -9,7 +9,7 @@ import { leaseExpiry, leaseKey } from '../domain/pool';
 import { type RoleCatalog, renderPrompt } from '../domain/roles';
 import { extractRequirements } from '../domain/routing';
 import type { ExecutorConfig } from '../domain/schemas';
-import type { DispatchMessage, DispatchResult } from '../domain/workflow';
+import { type DispatchMessage, type DispatchResult, INLINE_OUTPUT_MAX_BYTES } from '../domain/workflow';
 import type { AgentExecutor, AgentRegistry, Callbacks, Clock, TaskStore } from '../ports';
 import { effectiveHeartbeatSeconds } from './common';
 import { ConfigurationError } from './errors';
@@ -45,6 +45,11 @@ class TaskAbortedError extends Error {
     super(message);
     this.name = 'TaskAbortedError';
   }
+}
+
+/** Serialized size of an output (0 when there is none). */
+function inlineBytes(output: unknown): number {
+  return output === undefined ? 0 : Buffer.byteLength(JSON.stringify(output) ?? '');
 }
 
 /** Runs one dispatched attempt end to end; never throws for an executor failure (it answers the token). */
@@ -115,17 +120,26 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       controller.signal,
     );
     const finishedAt = deps.clock.now();
-    await deps.store.finishAttempt(batchId, taskId, attempt, {
-      status: 'SUCCEEDED',
-      at: finishedAt,
-      output: outcome.output,
-    });
-    const result: DispatchResult = {
-      status: 'SUCCEEDED',
+    const common = {
+      status: 'SUCCEEDED' as const,
       agentId,
       attempt,
       durationMs: finishedAt - startedAt,
+      finishedAt,
     };
+    let result: DispatchResult;
+    if (inlineBytes(outcome.output) <= INLINE_OUTPUT_MAX_BYTES) {
+      // Complete writes the attempt's end and the output with the task's status.
+      result = { ...common, ...(outcome.output === undefined ? {} : { output: outcome.output }) };
+    } else {
+      // Too large for the state payload: stored here, before the token says the attempt succeeded.
+      await deps.store.finishAttempt(batchId, taskId, attempt, {
+        status: 'SUCCEEDED',
+        at: finishedAt,
+        output: outcome.output,
+      });
+      result = { ...common, outputStored: true };
+    }
     await deps.callbacks.succeed(taskToken, result);
     return { kind: 'succeeded', durationMs: result.durationMs };
   } catch (error) {

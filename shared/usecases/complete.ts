@@ -39,9 +39,23 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   // Success needs nothing from the task to be recorded: the status write answers the task (its dependents,
   // attempts and agent do not change with the status), one round trip on every dependency chain. A task
   // that was terminal already is read as it is.
+  // The worker's answer carries the attempt's end (unless it stored a large output itself): the same write
+  // ends the attempt.
+  const result = input.result;
+  const attemptEnd =
+    result?.finishedAt !== undefined && !result.outputStored
+      ? {
+          number: input.attempt ?? result.attempt,
+          finishedAt: result.finishedAt,
+          ...(result.output === undefined ? {} : { output: result.output }),
+        }
+      : undefined;
   const succeeded =
     input.outcome === 'SUCCEEDED'
-      ? await deps.store.transitionTask(input.batchId, input.taskId, 'SUCCEEDED', { at: now })
+      ? await deps.store.transitionTask(input.batchId, input.taskId, 'SUCCEEDED', {
+          at: now,
+          ...(attemptEnd ? { attempt: attemptEnd } : {}),
+        })
       : undefined;
   const task = succeeded ?? (await deps.store.getTask(input.batchId, input.taskId));
   if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
@@ -58,7 +72,10 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
         agentId,
         {
           success: true,
-          latencyMs: Math.max(0, (attempt?.finishedAt ?? now) - (attempt?.startedAt ?? now)),
+          latencyMs: Math.max(
+            0,
+            (result?.finishedAt ?? attempt?.finishedAt ?? now) - (attempt?.startedAt ?? now),
+          ),
           at: now,
           circuit: circuitPolicy(roleOf(deps, task)),
         },

@@ -171,6 +171,22 @@ describe('state machine', () => {
     });
   });
 
+  it("hands CompleteTask the worker's answer ($.result), so the attempt ends with the task's status", () => {
+    const map = (definition.States as Record<string, { ItemProcessor: { States: Record<string, unknown> } }>)[
+      StateName.ProcessTasks
+    ];
+    const child = map?.ItemProcessor.States as Record<string, Record<string, unknown>>;
+
+    expect(child[StateName.Dispatch]).toMatchObject({ ResultPath: '$.result', Next: StateName.CompleteTask });
+    expect(child[StateName.CompleteTask]).toMatchObject({
+      Parameters: { outcome: 'SUCCEEDED', 'result.$': '$.result', 'attempt.$': '$.route.attempt' },
+    });
+    // The failure paths have no $.result: referencing it there would fail the state.
+    for (const name of [StateName.FailTask, StateName.SkipTask, StateName.FailOnError]) {
+      expect(child[name]?.Parameters, name).not.toHaveProperty('result.$');
+    }
+  });
+
   it('uses JSONPath only: no JSONata, no Variables', () => {
     const text = JSON.stringify(definition);
     expect(text).not.toContain('JSONata');

@@ -17,6 +17,7 @@ import {
   type StoredBatch,
   type StoredTask,
   type TaskStore,
+  type TransitionFields,
 } from '../../ports';
 import { putAll } from './batch-write';
 import { documentClient, isConditionFailed, sendConditional } from './client';
@@ -32,9 +33,10 @@ function statusUpdate(
   batchId: string,
   taskId: string,
   status: TaskStatus,
-  fields: { reason?: string; at?: number },
+  fields: TransitionFields,
 ): UpdateCommand {
   const sets = ['#status = :s'];
+  const names: Record<string, string> = { '#status': 'status' };
   const values: Record<string, unknown> = { ':s': status, ...TERMINAL_VALUES };
   if (fields.reason !== undefined) {
     sets.push('reason = :r');
@@ -44,12 +46,24 @@ function statusUpdate(
     sets.push('finishedAt = :at');
     values[':at'] = fields.at;
   }
+  const { attempt } = fields;
+  if (attempt) {
+    // The attempt ends with the task's status (attempt n sits at index n - 1, see finishAttempt).
+    const slot = `attempts[${attempt.number - 1}]`;
+    sets.push(`${slot}.#status = :s`, `${slot}.finishedAt = :af`);
+    values[':af'] = attempt.finishedAt;
+    if (attempt.output !== undefined) {
+      sets.push('#output = :o');
+      names['#output'] = 'output';
+      values[':o'] = attempt.output;
+    }
+  }
   return new UpdateCommand({
     TableName: tableName,
     Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
     UpdateExpression: `SET ${sets.join(', ')}`,
     ConditionExpression: `attribute_exists(pk) AND ${NOT_TERMINAL}`,
-    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
   });
 }
@@ -428,7 +442,7 @@ export class DynamoTaskStore implements TaskStore {
     batchId: string,
     taskId: string,
     status: TaskStatus,
-    fields: { reason?: string; at?: number } = {},
+    fields: TransitionFields = {},
   ): Promise<StoredTask | undefined> {
     const command = statusUpdate(this.tableName, batchId, taskId, status, fields);
     command.input.ReturnValues = 'ALL_NEW';

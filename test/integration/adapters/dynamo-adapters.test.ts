@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoAgentRegistry, EWMA_ALPHA } from '../../../shared/adapters/dynamodb/agent-registry';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
+import type { RoutingDecision } from '../../../shared/domain/schemas';
 import type { Callbacks, TaskStore } from '../../../shared/ports';
 import { completeTask } from '../../../shared/usecases/complete';
 import { gateTask } from '../../../shared/usecases/gate';
@@ -174,6 +175,24 @@ describe('DynamoTaskStore', () => {
     expect(again).toBeUndefined();
     expect(await store.transitionTask(batchId, 'missing', 'SUCCEEDED')).toBeUndefined();
     expect((await store.getTask(batchId, 'a'))?.status).toBe('SUCCEEDED');
+  });
+
+  it('ends the attempt with the status in the same write, output included', async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [{ id: 'a', description: 'write code' }]);
+    await store.createBatch(batch, tasks);
+    const decision = { role: 'python_backend_coder', requirements: {} } as unknown as RoutingDecision;
+    await store.startAttempt(batchId, 'a', 1, 'agent-1', decision, 10);
+
+    const moved = await store.transitionTask(batchId, 'a', 'SUCCEEDED', {
+      at: 30,
+      attempt: { number: 1, finishedAt: 25, output: { text: 'done' } },
+    });
+
+    expect(moved?.attempts).toEqual([
+      { agentId: 'agent-1', status: 'SUCCEEDED', startedAt: 10, finishedAt: 25 },
+    ]);
+    expect(moved).toMatchObject({ status: 'SUCCEEDED', finishedAt: 30, output: { text: 'done' } });
   });
 
   it('counts a dependency release once per dependency', async () => {

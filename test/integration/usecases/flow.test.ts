@@ -8,7 +8,12 @@ import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-reg
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
 import { createExecutor } from '../../../shared/adapters/executors';
-import type { ExecutionInput, GateOutput, MapItem } from '../../../shared/domain/workflow';
+import {
+  DispatchResultSchema,
+  type ExecutionInput,
+  type GateOutput,
+  type MapItem,
+} from '../../../shared/domain/workflow';
 import type { Callbacks, Clock, Orchestrator } from '../../../shared/ports';
 import { runDispatch } from '../../../shared/usecases/agent-worker';
 import { completeTask } from '../../../shared/usecases/complete';
@@ -146,12 +151,14 @@ describe('a batch through every use case', () => {
           taskToken: token,
         });
         try {
-          await answer;
+          // As CompleteTask's payload: the worker's answer ($.result) carries the attempt's end.
+          const result = DispatchResultSchema.parse(await answer);
           await completeTask(completeDeps, {
             ...ref,
             outcome: 'SUCCEEDED',
             agentId: route.agentId,
             attempt: route.attempt,
+            result,
           });
           return;
         } catch (error) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createExecutor } from '../../../shared/adapters/executors';
-import type { AgentRegistry, Callbacks, StoredTask, TaskStore } from '../../../shared/ports';
+import { INLINE_OUTPUT_MAX_BYTES } from '../../../shared/domain/workflow';
+import type { AgentExecutor, AgentRegistry, Callbacks, StoredTask, TaskStore } from '../../../shared/ports';
 import { runDispatch } from '../../../shared/usecases/agent-worker';
 import { agentOf, batchOf, catalog } from '../../support/fixtures';
 
@@ -18,12 +19,20 @@ function running(simulate: Record<string, unknown>): StoredTask {
 
 /** Only what the worker touches. */
 function fakes(task: StoredTask, alive: () => boolean) {
-  const calls = { succeed: 0, fail: 0, heartbeat: 0, finished: 0 };
+  const calls = {
+    succeed: 0,
+    fail: 0,
+    heartbeat: 0,
+    finished: 0,
+    answers: [] as unknown[],
+    stored: [] as unknown[],
+  };
   const store = {
     claimAttempt: async () => task,
     getTask: async () => task,
-    finishAttempt: async () => {
+    finishAttempt: async (_b: string, _t: string, _a: number, result: { output?: unknown }) => {
       calls.finished++;
+      calls.stored.push(result.output);
       return true;
     },
   } as unknown as TaskStore;
@@ -31,8 +40,9 @@ function fakes(task: StoredTask, alive: () => boolean) {
     get: async () => agentOf('python_backend_coder', 'python_backend_coder-1'),
   } as unknown as AgentRegistry;
   const callbacks: Callbacks = {
-    succeed: async () => {
+    succeed: async (_token, output) => {
       calls.succeed++;
+      calls.answers.push(output);
       return true;
     },
     fail: async () => {
@@ -55,11 +65,20 @@ const message = {
   taskToken: 'tok',
 };
 
-/** Runs `message` with the simulated executor and 1 s heartbeats (the worker beats every third of it). */
-function dispatch(store: TaskStore, agents: AgentRegistry, callbacks: Callbacks) {
-  const clock = { now: () => 0 };
+/** Runs `message` with the simulated executor (or `executor`) and 1 s heartbeats (beats every third of it). */
+function dispatch(store: TaskStore, agents: AgentRegistry, callbacks: Callbacks, executor?: AgentExecutor) {
+  let now = 0;
+  const clock = { now: () => (now += 5) };
   return runDispatch(
-    { store, agents, callbacks, catalog, clock, executorFor: createExecutor, heartbeatSeconds: 1 },
+    {
+      store,
+      agents,
+      callbacks,
+      catalog,
+      clock,
+      executorFor: executor ? () => executor : createExecutor,
+      heartbeatSeconds: 1,
+    },
     message,
   );
 }
@@ -82,6 +101,29 @@ describe('runDispatch', () => {
 
     expect(outcome.kind).toBe('succeeded');
     expect(calls.heartbeat).toBeGreaterThanOrEqual(2);
-    expect([calls.succeed, calls.finished]).toEqual([1, 1]);
+    // The attempt's end and its output go with the token (Complete writes them with the status).
+    expect([calls.succeed, calls.finished]).toEqual([1, 0]);
+    expect(calls.answers[0]).toMatchObject({
+      status: 'SUCCEEDED',
+      attempt: 1,
+      finishedAt: expect.any(Number),
+      output: expect.objectContaining({ simulated: true }),
+    });
+  });
+
+  it('stores an output too large for the state payload itself, before answering without it', async () => {
+    const big = { text: 'x'.repeat(INLINE_OUTPUT_MAX_BYTES) };
+    const executor: AgentExecutor = {
+      name: 'simulated',
+      execute: async () => ({ output: big, executor: 'simulated', simulated: true }),
+    };
+    const { calls, store, agents, callbacks } = fakes(running({}), () => true);
+
+    const outcome = await dispatch(store, agents, callbacks, executor);
+
+    expect(outcome.kind).toBe('succeeded');
+    expect(calls.stored).toEqual([big]);
+    expect(calls.answers).toEqual([expect.objectContaining({ outputStored: true })]);
+    expect(calls.answers[0]).not.toHaveProperty('output');
   });
 });
