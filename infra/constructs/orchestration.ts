@@ -142,6 +142,8 @@ export class Orchestration extends Construct {
             'agentId.$': '$.route.agentId',
             'attempt.$': '$.route.attempt',
             'taskToken.$': '$$.Task.Token',
+            // CompleteTask below takes the attempt's end from the worker's answer (see DispatchMessage).
+            inlineResult: true,
           },
         },
         TimeoutSecondsPath: '$.route.timeoutSeconds',

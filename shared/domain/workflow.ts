@@ -105,10 +105,15 @@ export const DispatchMessageSchema = TaskRefSchema.extend({
   agentId: z.string(),
   attempt: z.number().int().min(1),
   taskToken: z.string().min(1),
+  /**
+   * Set by the state machine whose CompleteTask writes the attempt's end from the worker's answer. An
+   * execution started on an older definition does not set it, and its worker stores the output itself, so
+   * no output is lost to a deploy while batches run.
+   */
+  inlineResult: z.boolean().optional(),
 });
 export type DispatchMessage = z.infer<typeof DispatchMessageSchema>;
 
-/** What the agent worker sends with SendTaskSuccess (kept small: the output itself is in the task store). */
 /**
  * What an agent worker answers the Dispatch token with. The attempt's end travels with it: Complete writes
  * it with the task's status, one write less on every dependency hop. An output too large for the state

@@ -128,11 +128,12 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       finishedAt,
     };
     let result: DispatchResult;
-    if (inlineBytes(outcome.output) <= INLINE_OUTPUT_MAX_BYTES) {
+    if (message.inlineResult === true && inlineBytes(outcome.output) <= INLINE_OUTPUT_MAX_BYTES) {
       // Complete writes the attempt's end and the output with the task's status.
       result = { ...common, ...(outcome.output === undefined ? {} : { output: outcome.output }) };
     } else {
-      // Too large for the state payload: stored here, before the token says the attempt succeeded.
+      // Too large for the state payload, or a CompleteTask that does not take it (an execution started on
+      // an older definition): stored here, before the token says the attempt succeeded.
       await deps.store.finishAttempt(batchId, taskId, attempt, {
         status: 'SUCCEEDED',
         at: finishedAt,

@@ -177,7 +177,11 @@ describe('state machine', () => {
     ];
     const child = map?.ItemProcessor.States as Record<string, Record<string, unknown>>;
 
-    expect(child[StateName.Dispatch]).toMatchObject({ ResultPath: '$.result', Next: StateName.CompleteTask });
+    expect(child[StateName.Dispatch]).toMatchObject({
+      ResultPath: '$.result',
+      Next: StateName.CompleteTask,
+      Parameters: { MessageBody: { inlineResult: true } },
+    });
     expect(child[StateName.CompleteTask]).toMatchObject({
       Parameters: { outcome: 'SUCCEEDED', 'result.$': '$.result', 'attempt.$': '$.route.attempt' },
     });

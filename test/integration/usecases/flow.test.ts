@@ -149,6 +149,7 @@ describe('a batch through every use case', () => {
           agentId: route.agentId,
           attempt: route.attempt,
           taskToken: token,
+          inlineResult: true,
         });
         try {
           // As CompleteTask's payload: the worker's answer ($.result) carries the attempt's end.

@@ -24,6 +24,7 @@ const message: DispatchMessage = {
   agentId: 'python_backend_coder-1',
   attempt: 1,
   taskToken: 'token-1',
+  inlineResult: true,
 };
 
 function taskItem(input: Record<string, unknown> = {}) {

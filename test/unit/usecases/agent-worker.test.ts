@@ -63,10 +63,17 @@ const message = {
   agentId: 'python_backend_coder-1',
   attempt: 1,
   taskToken: 'tok',
+  inlineResult: true,
 };
 
 /** Runs `message` with the simulated executor (or `executor`) and 1 s heartbeats (beats every third of it). */
-function dispatch(store: TaskStore, agents: AgentRegistry, callbacks: Callbacks, executor?: AgentExecutor) {
+function dispatch(
+  store: TaskStore,
+  agents: AgentRegistry,
+  callbacks: Callbacks,
+  executor?: AgentExecutor,
+  inlineResult = true,
+) {
   let now = 0;
   const clock = { now: () => (now += 5) };
   return runDispatch(
@@ -79,7 +86,7 @@ function dispatch(store: TaskStore, agents: AgentRegistry, callbacks: Callbacks,
       executorFor: executor ? () => executor : createExecutor,
       heartbeatSeconds: 1,
     },
-    message,
+    { ...message, inlineResult },
   );
 }
 
@@ -109,6 +116,16 @@ describe('runDispatch', () => {
       finishedAt: expect.any(Number),
       output: expect.objectContaining({ simulated: true }),
     });
+  });
+
+  it('stores the output itself for a message of an older definition (no inlineResult)', async () => {
+    const { calls, store, agents, callbacks } = fakes(running({ durationMs: 10 }), () => true);
+
+    const outcome = await dispatch(store, agents, callbacks, undefined, false);
+
+    expect(outcome.kind).toBe('succeeded');
+    expect(calls.stored).toEqual([expect.objectContaining({ simulated: true })]);
+    expect(calls.answers).toEqual([expect.objectContaining({ outputStored: true })]);
   });
 
   it('stores an output too large for the state payload itself, before answering without it', async () => {
