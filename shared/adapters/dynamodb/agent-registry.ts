@@ -94,6 +94,22 @@ function fromItem(item: Record<string, unknown>): Agent {
 const isPoolItem = (item: Record<string, unknown>) =>
   typeof item.agentId === 'string' && item.agentId.startsWith(WAITING_ITEM_PREFIX);
 
+/**
+ * The update parts that give a reservation's slot back: that of lease `leaseKey` only while it is held, or
+ * (no key: an agent written before leases existed) an unleased one. Never below zero. release() and
+ * recordOutcome's combined write both use them.
+ */
+function slotRelease(leaseKey: string | undefined) {
+  return {
+    add: '#reserved :minus',
+    remove: leaseKey === undefined ? undefined : 'leases.#lease',
+    condition:
+      leaseKey === undefined ? '#reserved > :zero' : 'attribute_exists(leases.#lease) AND #reserved > :zero',
+    names: { '#reserved': 'reserved', ...(leaseKey === undefined ? {} : { '#lease': leaseKey }) },
+    values: { ':minus': -1, ':zero': 0 },
+  };
+}
+
 /** DynamoDB's answer to a SET on a path under a map attribute that does not exist yet. */
 function isMissingMap(error: unknown): boolean {
   return (
@@ -194,20 +210,24 @@ export class DynamoAgentRegistry implements AgentRegistry {
   }
 
   async release(agentId: string, at: number, leaseKey?: string): Promise<void> {
+    const send = (key: string | undefined) => {
+      const slot = slotRelease(key);
+      return this.conditional(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { agentId },
+          UpdateExpression: `ADD ${slot.add} SET lastActiveAt = :at${slot.remove ? ` REMOVE ${slot.remove}` : ''}`,
+          ConditionExpression: slot.condition,
+          ExpressionAttributeNames: slot.names,
+          ExpressionAttributeValues: { ...slot.values, ':at': at },
+        }),
+      );
+    };
     if (leaseKey !== undefined) {
       // Only a lease still held gives its slot back: a repeated release, or one after the scaler reclaimed
       // the lease, changes nothing.
       try {
-        await this.conditional(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: { agentId },
-            UpdateExpression: 'ADD #reserved :minus SET lastActiveAt = :at REMOVE leases.#lease',
-            ConditionExpression: 'attribute_exists(leases.#lease) AND #reserved > :zero',
-            ExpressionAttributeNames: { '#reserved': 'reserved', '#lease': leaseKey },
-            ExpressionAttributeValues: { ':minus': -1, ':zero': 0, ':at': at },
-          }),
-        );
+        await send(leaseKey);
         return;
       } catch (error) {
         // An agent written before leases existed has no map: its reservation was unleased, release it so.
@@ -215,16 +235,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
       }
     }
     // A release that finds nothing reserved (a repeated release) is a no-op, never a negative count.
-    await this.conditional(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { agentId },
-        UpdateExpression: 'ADD #reserved :minus SET lastActiveAt = :at',
-        ConditionExpression: '#reserved > :zero',
-        ExpressionAttributeNames: { '#reserved': 'reserved' },
-        ExpressionAttributeValues: { ':minus': -1, ':zero': 0, ':at': at },
-      }),
-    );
+    await send(undefined);
   }
 
   async extendLease(agentId: string, leaseKey: string, expiresAt: number): Promise<boolean> {
@@ -367,19 +378,13 @@ export class DynamoAgentRegistry implements AgentRegistry {
       // The slot goes back in the same write when the lease is still held (as release() would); a lease the
       // scaler reclaimed meanwhile gave its slot back already. An agent without a lease map (written before
       // leases existed) had its slot reserved unleased.
-      const holdsLease =
-        leases === undefined ? agent.reserved > 0 : release && leases[release.leaseKey] !== undefined;
-      if (release && holdsLease) {
-        adds.push('#reserved :minus');
-        names['#reserved'] = 'reserved';
-        values[':minus'] = -1;
-        values[':zero'] = 0;
-        conditions.push('#reserved > :zero');
-        if (leases !== undefined) {
-          removes.push('leases.#lease');
-          names['#lease'] = release.leaseKey;
-          conditions.push('attribute_exists(leases.#lease)');
-        }
+      if (release && (leases === undefined ? agent.reserved > 0 : leases[release.leaseKey] !== undefined)) {
+        const slot = slotRelease(leases === undefined ? undefined : release.leaseKey);
+        adds.push(slot.add);
+        if (slot.remove) removes.push(slot.remove);
+        conditions.push(slot.condition);
+        Object.assign(names, slot.names);
+        Object.assign(values, slot.values);
       }
       if (version > 0) values[':v'] = version;
       const applied = await sendConditional(
