@@ -36,11 +36,9 @@ export interface CompleteResult {
 /** Applies a task outcome and releases its dependents; safe to call twice. */
 export async function completeTask(deps: CompleteDeps, input: CompleteInput): Promise<CompleteResult> {
   const now = deps.clock.now();
-  // Success needs nothing from the task to be recorded: the status write answers the task (its dependents,
-  // attempts and agent do not change with the status), one round trip on every dependency chain. A task
-  // that was terminal already is read as it is.
-  // The worker's answer carries the attempt's end (unless it stored a large output itself): the same write
-  // ends the attempt.
+  // Success needs nothing read first: the status write answers the task (its dependents, attempts and agent
+  // do not change with the status), and, when the worker's answer carries the attempt's end (it did not
+  // store a large output itself), the same write ends the attempt. A task that was terminal already is read.
   const result = input.result;
   const attemptEnd =
     result?.finishedAt !== undefined && !result.outputStored
