@@ -24,11 +24,7 @@ describe('role queue pollers', () => {
       roles: [ROLE],
       visibilityTimeoutSeconds: { [ROLE]: VISIBILITY_SECONDS },
     });
-    sqs = new SQSClient({
-      region: emulators.region,
-      endpoint: emulators.sqsEndpoint,
-      credentials: LOCAL_CREDENTIALS,
-    });
+    sqs = sqsClient();
     pollers = new QueuePollers(sqs, emulators.region);
   });
   afterEach(async () => {
@@ -36,6 +32,13 @@ describe('role queue pollers', () => {
     sqs.destroy();
     await emulators.stop();
   });
+
+  const sqsClient = () =>
+    new SQSClient({
+      region: emulators.region,
+      endpoint: emulators.sqsEndpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
 
   const queue = () => {
     const q = emulators.queues.get(ROLE);
@@ -57,11 +60,7 @@ describe('role queue pollers', () => {
   it('frees the concurrency slot when the handler returns, before the processed messages are deleted', async () => {
     const DELETE_DELAY_MS = 400;
     // Every DeleteMessageBatch of this poller's client takes DELETE_DELAY_MS.
-    const slowDeletes = new SQSClient({
-      region: emulators.region,
-      endpoint: emulators.sqsEndpoint,
-      credentials: LOCAL_CREDENTIALS,
-    });
+    const slowDeletes = sqsClient();
     slowDeletes.middlewareStack.add(
       (next, context) => async (args) => {
         if (context.commandName === 'DeleteMessageBatchCommand') await sleep(DELETE_DELAY_MS);
