@@ -50,7 +50,10 @@ const ROLES_CONFIG = [
     },
   },
   { name: 'test_generator', defaults: { minAgents: 0, maxAgents: 1 } },
-  { name: 'devops_engineer', defaults: { capacity: 2, minAgents: 0, maxAgents: 2, queueConcurrency: 10 } },
+  // Room for all six roots of the cancel test at once: with 4 slots the slow tasks could take them first
+  // (routes race under load), the quick ones then waited behind them, and the test's precondition (exactly
+  // the two quick tasks done) never held.
+  { name: 'devops_engineer', defaults: { capacity: 2, minAgents: 0, maxAgents: 3, queueConcurrency: 10 } },
   { name: 'api_integrator', defaults: { minAgents: 0 } },
   { name: 'refactoring_specialist', defaults: { capacity: 4, minAgents: 0 } },
 ];
