@@ -3,8 +3,20 @@
  * Why these numbers: they keep one batch inside Step Functions' and DynamoDB's own quotas with room to spare.
  */
 
-/** Tasks per batch. A Distributed Map item list of 2,000 task ids stays far below the 256 KiB state limit. */
+/**
+ * Tasks per batch. Every task is one item of the execution input's Map item list, which must also fit in
+ * MAX_EXECUTION_INPUT_BYTES: 2,000 tasks fit with ids of up to about 100 characters (2,000 ids of the full
+ * 128 characters would not, and such a batch is refused with that reason).
+ */
 export const MAX_TASKS_PER_BATCH = 2_000;
+/**
+ * Step Functions' quota on an execution's input (and on any state's data): 256 KiB of UTF-8 JSON. The
+ * execution input lists every task id once (`{"taskId": ..., "hasDeps": ...}`), so long ids in a large
+ * batch can exceed it; StartExecution would refuse the batch after it was stored.
+ */
+export const MAX_EXECUTION_INPUT_BYTES = 256 * 1024;
+/** Batch id length (BATCH_ID_PATTERN); a generated id is shorter. */
+export const MAX_BATCH_ID_CHARS = 128;
 /** Characters in a task description: enough for a detailed spec, small enough for one DynamoDB item. */
 export const MAX_DESCRIPTION_CHARS = 32_768;
 /** Serialized size of a task's free `input` JSON (UTF-8 bytes). DynamoDB items are capped at 400 KB. */
@@ -18,7 +30,7 @@ export const DEFAULT_MAX_ATTEMPTS = 3;
 /** Task id grammar (wire format). */
 export const TASK_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Batch id grammar: same alphabet as task ids, it ends up in keys and URLs. */
-export const BATCH_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+export const BATCH_ID_PATTERN = new RegExp(`^[A-Za-z0-9._:-]{1,${MAX_BATCH_ID_CHARS}}$`);
 /**
  * Per-task timeout bounds in seconds (Step Functions TimeoutSeconds on the Dispatch state). The upper bound
  * is what an agent worker can run on AWS: Lambda's 900 s maximum, less the 30 s the worker keeps to store

@@ -10,8 +10,10 @@ import { findCycles } from './dag';
 import { locateJsonSyntaxError } from './json-location';
 import {
   MAX_ATTEMPTS_LIMIT,
+  MAX_BATCH_ID_CHARS,
   MAX_DEPENDENCIES_PER_TASK,
   MAX_DESCRIPTION_CHARS,
+  MAX_EXECUTION_INPUT_BYTES,
   MAX_INPUT_BYTES,
   MAX_REQUIREMENT_CHARS,
   MAX_REQUIREMENT_ENTRIES,
@@ -29,6 +31,7 @@ import {
   SimulateSchema,
   TaskSchema,
 } from './schemas';
+import { executionInput } from './workflow';
 
 export interface ValidationIssue {
   /** JSON path of the offending value, e.g. `$.tasks[3].dependsOn[0]`. */
@@ -496,7 +499,30 @@ export function validateBatch(raw: unknown, knownRoles: ReadonlySet<string>): Ba
   if (Array.isArray(rawTasks))
     for (const issue of crossTaskIssues(raw, rawTasks, knownRoles)) issues.push(issue);
   if (issues.length > 0 || !parsed.success) return { ok: false, issues: sortByAppearance(issues, raw) };
+  const tooLarge = executionInputIssue(parsed.data);
+  if (tooLarge) return { ok: false, issues: [tooLarge] };
   return { ok: true, batch: parsed.data };
+}
+
+/**
+ * The execution input lists every task id (MAX_EXECUTION_INPUT_BYTES). Measured at its largest: the given
+ * batch id or the longest one allowed in place of a generated one, and no task marked as having
+ * dependencies (`false` is the longer literal), so a batch that passes always starts.
+ */
+function executionInputIssue(batch: Batch): ValidationIssue | undefined {
+  const input = executionInput(
+    batch.batchId ?? 'x'.repeat(MAX_BATCH_ID_CHARS),
+    batch.tasks.map((t) => ({ taskId: t.id, hasDeps: false })),
+  );
+  const bytes = utf8Length(JSON.stringify(input));
+  if (bytes <= MAX_EXECUTION_INPUT_BYTES) return undefined;
+  const idChars = batch.tasks.reduce((sum, t) => sum + t.id.length, 0);
+  return {
+    path: '$.tasks',
+    message:
+      `the ${batch.tasks.length} task ids (${idChars} characters together) make a ${bytes}-byte Step Functions ` +
+      `execution input; at most ${MAX_EXECUTION_INPUT_BYTES} bytes are allowed: use shorter task ids or split the batch`,
+  };
 }
 
 /** validateBatch that throws BatchValidationError. */

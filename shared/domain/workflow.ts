@@ -69,6 +69,11 @@ export const ExecutionInputSchema = z.object({
 });
 export type ExecutionInput = z.infer<typeof ExecutionInputSchema>;
 
+/** The StartExecution input of a batch: every task once, in the order given. */
+export function executionInput(batchId: string, items: readonly MapItem[]): ExecutionInput {
+  return { batchId, items: [...items], concurrency: items.length };
+}
+
 /** The Map's ItemSelector output: what every child state receives first. */
 export const TaskRefSchema = z.object({ batchId: BatchIdSchema, taskId: TaskIdSchema });
 export type TaskRef = z.infer<typeof TaskRefSchema>;

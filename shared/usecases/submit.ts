@@ -8,7 +8,7 @@ import { DEFAULT_MAX_ATTEMPTS } from '../domain/limits';
 import type { RoleCatalog } from '../domain/roles';
 import type { Batch } from '../domain/schemas';
 import { assertValidBatch, parseBatchJson } from '../domain/validation';
-import type { ExecutionInput } from '../domain/workflow';
+import { type ExecutionInput, executionInput } from '../domain/workflow';
 import type { Clock, IdGenerator, Orchestrator, StoredBatch, StoredTask, TaskStore } from '../ports';
 import { executionNameFor } from './common';
 import { ConflictError } from './errors';
@@ -63,11 +63,10 @@ export function executionInputOf(batchId: string, tasks: readonly StoredTask[]):
   const order = topologicalOrder(
     tasks.map((t) => ({ ...t.task, dependsOn: (t.task.dependsOn ?? []).filter((d) => ids.has(d)) })),
   );
-  return {
+  return executionInput(
     batchId,
-    items: order.map((taskId) => ({ taskId, hasDeps: (byId.get(taskId)?.pendingDeps ?? 0) > 0 })),
-    concurrency: tasks.length,
-  };
+    order.map((taskId) => ({ taskId, hasDeps: (byId.get(taskId)?.pendingDeps ?? 0) > 0 })),
+  );
 }
 
 /** Validates and starts a batch. Throws BatchValidationError (nothing persisted) or ConflictError. */

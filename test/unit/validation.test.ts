@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   MAX_DEPENDENCIES_PER_TASK,
   MAX_DESCRIPTION_CHARS,
+  MAX_EXECUTION_INPUT_BYTES,
   MAX_INPUT_BYTES,
   MAX_TASKS_PER_BATCH,
 } from '../../shared/domain/limits';
@@ -16,6 +17,7 @@ import {
   type ValidationIssue,
   validateBatch,
 } from '../../shared/domain/validation';
+import { executionInputOf, storedTasksOf } from '../../shared/usecases/submit';
 
 const ROLES: ReadonlySet<string> = new Set(BUILTIN_ROLE_NAMES);
 
@@ -107,6 +109,41 @@ describe('validateBatch refuses', () => {
       ),
     });
     expect(issues.map((i) => i.path)).toContain('$.extra');
+  });
+
+  it('task ids too long together for the Step Functions execution input, with the sizes and what to do', () => {
+    // 2,000 ids of the full 128 characters: each id alone is valid, the Map item list is not.
+    const tasks = Array.from({ length: MAX_TASKS_PER_BATCH }, (_, i) => task(`${i}-`.padEnd(128, 'x')));
+    const issues = issuesOf({ tasks });
+    expect(issues).toEqual([
+      {
+        path: '$.tasks',
+        message: expect.stringMatching(
+          new RegExp(
+            `the 2000 task ids \\(256000 characters together\\) make a \\d+-byte Step Functions execution input; at most ${MAX_EXECUTION_INPUT_BYTES} bytes are allowed: use shorter task ids or split the batch`,
+          ),
+        ),
+      },
+    ]);
+  });
+
+  it('every accepted batch has an execution input Step Functions takes, whatever its batch id becomes', () => {
+    // Ids as long as the limit allows for 2,000 tasks: grow them until the batch is refused.
+    let length = 64;
+    const batchOf = (n: number) => ({
+      tasks: Array.from({ length: MAX_TASKS_PER_BATCH }, (_, i) =>
+        task(`${i}-`.padEnd(n, 'y'), i > 0 ? { dependsOn: [`${i - 1}-`.padEnd(n, 'y')] } : {}),
+      ),
+    });
+    while (validateBatch(batchOf(length + 1), ROLES).ok) length++;
+    expect(length).toBeGreaterThanOrEqual(90);
+    const batch = assertValidBatch(batchOf(length), ROLES);
+    const generatedId = `batch-${'0'.repeat(36)}`;
+    for (const batchId of [generatedId, 'x'.repeat(128)]) {
+      const input = executionInputOf(batchId, storedTasksOf(batchId, batch, 3));
+      expect(Buffer.byteLength(JSON.stringify(input))).toBeLessThanOrEqual(MAX_EXECUTION_INPUT_BYTES);
+    }
+    expect(validateBatch(batchOf(length + 1), ROLES).ok).toBe(false);
   });
 
   it('a duplicate id, naming the id and both positions', () => {

@@ -71,6 +71,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { TASKS_TABLE } from '../../adapters/dynamodb/tables';
 import { EnvVar } from '../../config';
+import { MAX_EXECUTION_INPUT_BYTES } from '../../domain/limits';
 import type { RoleCatalog } from '../../domain/roles';
 import type { Role } from '../../domain/schemas';
 import type { AslDefinition } from './definition';
@@ -408,6 +409,13 @@ export function sfnOperations(
     StartExecution: ({ stateMachineArn: arn, name, input }) => {
       if (arn !== stateMachineArn) {
         throw new SfnServiceError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
+      }
+      // The API's own length constraint on the input (UTF-8 bytes), which the interpreter does not check.
+      if (input !== undefined && Buffer.byteLength(input) > MAX_EXECUTION_INPUT_BYTES) {
+        throw new SfnServiceError(
+          'ValidationException',
+          `1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to ${MAX_EXECUTION_INPUT_BYTES}`,
+        );
       }
       let parsed: unknown;
       try {

@@ -14,6 +14,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvVar } from '../../../shared/config';
+import { MAX_EXECUTION_INPUT_BYTES } from '../../../shared/domain/limits';
 import { resolveRoles } from '../../../shared/domain/roles';
 import type { Role } from '../../../shared/domain/schemas';
 import type { AslDefinition } from '../../../shared/local/runtime/definition';
@@ -407,6 +408,26 @@ describe('LocalRuntime', () => {
     expect(runtime.tokens.pendingCount).toBe(0);
     expect(observed.gateCalls).toBe(1);
     await expect(late).rejects.toBeInstanceOf(TaskTimedOut);
+  });
+
+  it('refuses an execution input over 256 KiB as the API does, and starts nothing', async () => {
+    const observed = newObserved();
+    runtime = await startRuntime(observed);
+    const sfn = new SFNClient({});
+    const items = [{ taskId: 'x'.repeat(MAX_EXECUTION_INPUT_BYTES), mode: 'hang' }];
+    const start = sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: process.env[EnvVar.StateMachineArn],
+        name: 'too-large',
+        input: JSON.stringify({ batchId: 'b-large', concurrency: 1, pauseSeconds: 0, items }),
+      }),
+    );
+
+    await expect(start).rejects.toMatchObject({
+      name: 'ValidationException',
+      message: expect.stringContaining(`less than or equal to ${MAX_EXECUTION_INPUT_BYTES}`),
+    });
+    expect(runtime.runner.list()).toEqual([]);
   });
 
   it('fails an execution whose error nothing catches, and reports it through DescribeExecution', async () => {
