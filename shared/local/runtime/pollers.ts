@@ -4,6 +4,11 @@
  * at most the role's maximum concurrency of invocations in flight, delete the records that succeeded and
  * leave the others to reappear after the visibility timeout (fauxqs moves them to the dead-letter queue
  * after maxReceiveCount receives, from its RedrivePolicy).
+ *
+ * Like Lambda's pollers, a receive asks for as many messages as the free slots can take (up to 10) and
+ * splits them into invocations of the batch size, and deletes are sent in batches of up to 10 for all of
+ * a role's invocations that ended within DELETE_COALESCE_MS. With one-record batches (the agent queues) a
+ * busy queue used to cost a ReceiveMessage and a DeleteMessageBatch per message.
  */
 import {
   DeleteMessageBatchCommand,
@@ -19,6 +24,8 @@ export const POLL_WAIT_SECONDS = 1;
 /** Records per invocation (CDK SqsEventSource's default batch size is 10; SQS receives at most 10). */
 export const DEFAULT_BATCH_SIZE = 10;
 const MAX_RECEIVE_BATCH = 10;
+/** Processed records of a role wait at most this long to be deleted together with others. */
+export const DELETE_COALESCE_MS = 10;
 /** Pause after a failed receive, so a broken queue does not spin. */
 const RECEIVE_ERROR_BACKOFF_MS = 200;
 /** Errors kept for inspection: enough to debug, bounded for long runs. */
@@ -68,7 +75,11 @@ interface RolePoller {
   inFlight: number;
   peakInFlight: number;
   invocations: number;
+  /** Invocations and delete requests in progress (stop() drains them). */
   readonly running: Set<Promise<void>>;
+  /** Receipt handles of processed records not yet deleted, and the timer that deletes them. */
+  readonly deletes: string[];
+  deleteTimer?: NodeJS.Timeout;
   /** Wakes the loop when a slot frees or the limit changes. */
   wake?: () => void;
   loop?: Promise<void>;
@@ -141,6 +152,7 @@ export class QueuePollers {
       peakInFlight: 0,
       invocations: 0,
       running: new Set(),
+      deletes: [],
     };
     this.#pollers.set(source.role, poller);
     if (this.#started) poller.loop = this.#run(poller);
@@ -188,20 +200,32 @@ export class QueuePollers {
     return () => this.#observers.delete(observer);
   }
 
-  /** Stops polling, then waits (up to drainTimeoutMs) for in-flight invocations to finish. */
+  /** Stops polling, then waits (up to drainTimeoutMs) for in-flight invocations and their deletes. */
   async stop(drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS): Promise<void> {
     this.#abort.abort();
     for (const poller of this.#pollers.values()) poller.wake?.();
     await Promise.all([...this.#pollers.values()].map((p) => p.loop));
-    const running = [...this.#pollers.values()].flatMap((p) => [...p.running]);
+    const drain = async () => {
+      for (;;) {
+        const running = [...this.#pollers.values()].flatMap((p) => [...p.running]);
+        if (running.length > 0) {
+          await Promise.all(running);
+          continue;
+        }
+        const pending = [...this.#pollers.values()].filter((p) => p.deletes.length > 0);
+        if (pending.length === 0) return;
+        for (const poller of pending) this.#flushDeletes(poller);
+      }
+    };
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all(running),
+      drain(),
       new Promise<void>((resolve) => {
         timer = setTimeout(resolve, drainTimeoutMs);
       }),
     ]);
     clearTimeout(timer);
+    for (const poller of this.#pollers.values()) clearTimeout(poller.deleteTimer);
   }
 
   #recordError(role: string, error: unknown): void {
@@ -230,12 +254,14 @@ export class QueuePollers {
     while (!this.#abort.signal.aborted) {
       await this.#waitForSlot(poller);
       if (this.#abort.signal.aborted) return;
+      // As many messages as the free slots take: one receive feeds several invocations on a busy queue.
+      const free = poller.maxConcurrency - poller.inFlight;
       let messages: Message[];
       try {
         const out = await this.#sqs.send(
           new ReceiveMessageCommand({
             QueueUrl: source.queueUrl,
-            MaxNumberOfMessages: batchSize,
+            MaxNumberOfMessages: Math.min(MAX_RECEIVE_BATCH, free * batchSize),
             WaitTimeSeconds: POLL_WAIT_SECONDS,
             MessageSystemAttributeNames: ['All'],
             MessageAttributeNames: ['All'],
@@ -249,10 +275,43 @@ export class QueuePollers {
         await new Promise((resolve) => setTimeout(resolve, RECEIVE_ERROR_BACKOFF_MS));
         continue;
       }
-      if (messages.length === 0) continue;
-      const invocation = this.#invoke(poller, messages);
-      poller.running.add(invocation);
-      void invocation.finally(() => poller.running.delete(invocation));
+      for (let i = 0; i < messages.length; i += batchSize) {
+        // The maximum may have been lowered during the receive: the rest waits for a slot (its visibility
+        // timeout runs meanwhile, as for records a Lambda poller holds). On stop they reappear later.
+        await this.#waitForSlot(poller);
+        if (this.#abort.signal.aborted) return;
+        const invocation = this.#invoke(poller, messages.slice(i, i + batchSize));
+        poller.running.add(invocation);
+        void invocation.finally(() => poller.running.delete(invocation));
+      }
+    }
+  }
+
+  /** Deletes processed records with the others of the role that end soon after (see DELETE_COALESCE_MS). */
+  #deleteSoon(poller: RolePoller, receiptHandles: readonly string[]): void {
+    poller.deletes.push(...receiptHandles);
+    if (poller.deletes.length >= MAX_RECEIVE_BATCH) this.#flushDeletes(poller);
+    else poller.deleteTimer ??= setTimeout(() => this.#flushDeletes(poller), DELETE_COALESCE_MS);
+  }
+
+  #flushDeletes(poller: RolePoller): void {
+    clearTimeout(poller.deleteTimer);
+    poller.deleteTimer = undefined;
+    while (poller.deletes.length > 0) {
+      const handles = poller.deletes.splice(0, MAX_RECEIVE_BATCH);
+      const sending = this.#sqs
+        .send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: poller.source.queueUrl,
+            Entries: handles.map((handle, i) => ({ Id: String(i), ReceiptHandle: handle })),
+          }),
+        )
+        .then(
+          () => undefined,
+          (error: unknown) => this.#recordError(poller.source.role, error),
+        );
+      poller.running.add(sending);
+      void sending.finally(() => poller.running.delete(sending));
     }
   }
 
@@ -290,14 +349,11 @@ export class QueuePollers {
       // deleting the processed messages is the poller's work, not the function's.
       release();
       const done = records.filter((r) => !failed.has(r.messageId));
-      if (done.length > 0) {
-        await this.#sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: source.queueUrl,
-            Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
-          }),
+      if (done.length > 0)
+        this.#deleteSoon(
+          poller,
+          done.map((r) => r.receiptHandle),
         );
-      }
     } catch (error) {
       this.#recordError(source.role, error);
     } finally {

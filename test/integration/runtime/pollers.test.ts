@@ -162,6 +162,61 @@ describe('role queue pollers', () => {
     expect(pollers.invocations(ROLE)).toBe(26);
   });
 
+  it('feeds several one-record invocations from one receive and deletes their records together', async () => {
+    const MESSAGES = 40;
+    const MAX_CONCURRENCY = 8;
+    const counting = sqsClient();
+    const calls = { receives: 0, deletes: 0, deleted: 0 };
+    counting.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Entries?: unknown[] };
+        if (context.commandName === 'ReceiveMessageCommand') calls.receives++;
+        if (context.commandName === 'DeleteMessageBatchCommand') {
+          calls.deletes++;
+          calls.deleted += input.Entries?.length ?? 0;
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const busy = new QueuePollers(counting, emulators.region);
+    const handled: string[] = [];
+    busy.add({
+      role: ROLE,
+      queueUrl: queue().url,
+      queueArn: queue().arn,
+      maxConcurrency: MAX_CONCURRENCY,
+      batchSize: 1,
+      handler: async (event) => {
+        await sleep(30);
+        for (const record of event.Records) handled.push(record.body);
+      },
+    });
+    await sendBodies(Array.from({ length: MESSAGES }, (_, i) => `m${i}`));
+    try {
+      busy.start();
+      await eventually(() => handled.length === MESSAGES);
+    } finally {
+      // stop() sends the deletes still waiting to be coalesced.
+      await busy.stop();
+      counting.destroy();
+    }
+    // Nothing processed comes back: every record was deleted, none twice.
+    await sleep(VISIBILITY_SECONDS * 1000 + 200);
+    const left = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queue().url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
+
+    expect(new Set(handled).size).toBe(MESSAGES);
+    expect(busy.invocations(ROLE)).toBe(MESSAGES);
+    expect(busy.peakInFlight(ROLE)).toBe(MAX_CONCURRENCY);
+    expect(left.Messages ?? []).toEqual([]);
+    expect(calls.deleted).toBe(MESSAGES);
+    // One call per message each before; a busy queue now shares them.
+    expect(calls.receives).toBeLessThan(MESSAGES / 2);
+    expect(calls.deletes).toBeLessThan(MESSAGES / 2);
+  });
+
   it('deletes the records that succeeded and redelivers those reported in batchItemFailures', async () => {
     const seen = new Map<string, number>();
     pollers.add({
