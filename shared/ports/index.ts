@@ -189,9 +189,16 @@ export interface AgentRegistry {
   /**
    * Conditional `reserved < capacity` on a closed circuit, or the single probe of an open circuit whose
    * cool-down is over (which moves it to half_open, so no second task is admitted): true when a slot was
-   * taken. With `lease`, the slot is recorded under `lease.key` until `lease.expiresAt`.
+   * taken. With `lease`, the slot is recorded under `lease.key` until `lease.expiresAt`. `seenCircuit`, the
+   * circuit state the caller just read, picks the write that can apply: closed tries only the slot, any
+   * other state the probe first (without it both are tried, so a full agent costs two refused writes).
    */
-  reserve(agentId: string, at: number, lease?: ReservationLease): Promise<boolean>;
+  reserve(
+    agentId: string,
+    at: number,
+    lease?: ReservationLease,
+    seenCircuit?: Agent['circuit'],
+  ): Promise<boolean>;
   /**
    * Gives a slot back (never below zero). With `leaseKey`, only that lease's slot, once: a repeated or
    * late release of a lease already released or reclaimed is a no-op.

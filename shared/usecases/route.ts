@@ -88,7 +88,8 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
         key: leaseKey(task.batchId, task.taskId, task.attemptCount + 1),
         expiresAt: leaseExpiry(now, timeoutFor(deps, task, result.decision.role)),
       };
-      if (await deps.agents.reserve(winner, now, lease)) {
+      const seen = pool.find((a) => a.agentId === winner)?.circuit;
+      if (await deps.agents.reserve(winner, now, lease, seen)) {
         const decision: RoutingDecision = {
           ...result.decision,
           rejected: [...result.decision.rejected, ...lostRaces],

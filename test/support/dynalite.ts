@@ -37,3 +37,24 @@ export async function startDynalite(): Promise<LocalDynamo> {
     },
   };
 }
+
+/** A client of `dynamo` that records the name of every command it sends (GetItemCommand, ...). */
+export function countingClient(dynamo: Pick<LocalDynamo, 'endpoint'>): {
+  client: DynamoDBClient;
+  commands: string[];
+} {
+  const client = new DynamoDBClient({
+    endpoint: dynamo.endpoint,
+    region: 'us-east-1',
+    credentials: LOCAL_CREDENTIALS,
+  });
+  const commands: string[] = [];
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      commands.push(String(context.commandName));
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  return { client, commands };
+}

@@ -1,8 +1,8 @@
 /**
  * AgentRegistry on DynamoDB (agents table, keys in tables.ts). Reservations are single conditional ADDs, so
  * concurrent routers can never push `reserved` past `capacity` or below zero; each carries a lease in the
- * agent's `leases` map (no TTL, no transactions: the scaler reclaims expired leases). Metrics are a
- * versioned read-modify-write because the EWMA needs the previous value.
+ * agent's `leases` map (no TTL, no transactions: the scaler reclaims expired leases). Metrics are one read
+ * and one unconditioned write of additions (outcomeUpdate), so outcomes on a busy agent never conflict.
  *
  * Circuit: closed -> (CIRCUIT_FAILURE_THRESHOLD consecutive failures) -> open until circuitOpenUntil ->
  * the first reserve after that moves it to half_open in the same conditional write (one probe only) ->
@@ -41,12 +41,10 @@ export const WAITING_ITEM_PREFIX = 'WAITING#';
 const waitingPartition = (role: string) => `${WAITING_ITEM_PREFIX}${role}`;
 const waitingItemId = (role: string, key: string) => `${WAITING_ITEM_PREFIX}${role}#${key}`;
 /**
- * Version conflicts recordOutcome absorbs before giving up. Each conflict means another outcome on the same
- * agent landed first, so progress is guaranteed; the bound only stops a runaway loop.
+ * Writes recordOutcome tries. Only a lease or an agent that went between its read and its write makes one
+ * fail (concurrent outcomes on one agent never conflict), so a second round is already rare.
  */
-export const MAX_VERSION_RETRIES = 50;
-/** Upper bound of the random pause after a conflict, times the round number. */
-const VERSION_RETRY_JITTER_MS = 5;
+export const MAX_OUTCOME_ROUNDS = 5;
 /** Attribute names that are DynamoDB reserved words, aliased in every expression that uses them. */
 const NAMES = {
   '#status': 'status',
@@ -55,36 +53,64 @@ const NAMES = {
   '#circuit': 'circuit',
 };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+interface OutcomeUpdate {
+  sets: string[];
+  adds: string[];
+  removes: string[];
+  conditions: string[];
+  names: Record<string, string>;
+  values: Record<string, unknown>;
+}
 
-/** The next metrics of `agent` after one outcome: counters, EWMA latency and circuit. Pure. */
-export function nextMetrics(
+/**
+ * The write of one outcome, from `agent` as read just before: no version condition, so concurrent outcomes on
+ * one agent all apply at once (a versioned write made 2,000 outcomes on a few busy agents take 6,000 rounds).
+ * - counters: ADD, exact under any concurrency;
+ * - EWMA latency: the step from the value read. Outcomes that read the same value each write their own step,
+ *   so under contention some latencies do not count (the counters always do), and the average always stays
+ *   between the latencies seen and its previous value. Adding steps instead would count every latency but
+ *   overshoot: four concurrent steps of 0.3 from one read move it past the new latency;
+ * - circuit: a success closes it and zeroes the consecutive failures; a failure ADDs one and opens the
+ *   circuit when it was not closed (a failed probe) or the count it read reaches the threshold. Concurrent
+ *   failures that reach it together are caught after the write (recordOutcome's openCircuit).
+ */
+function outcomeUpdate(
   agent: Agent,
-  outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy },
-): Pick<Agent, 'ewmaLatencyMs' | 'consecutiveFailures' | 'circuit' | 'circuitOpenUntil'> {
-  if (outcome.success) {
-    const previous = agent.ewmaLatencyMs;
-    return {
-      ewmaLatencyMs:
-        previous === undefined
-          ? outcome.latencyMs
-          : EWMA_ALPHA * outcome.latencyMs + (1 - EWMA_ALPHA) * previous,
-      consecutiveFailures: 0,
-      circuit: 'closed',
-      circuitOpenUntil: undefined,
-    };
-  }
-  const consecutiveFailures = agent.consecutiveFailures + 1;
-  // A failure while half-open (open circuit whose wait is over) re-opens at once.
-  const halfOpen = agent.circuit !== 'closed';
-  const policy = outcome.circuit ?? DEFAULT_CIRCUIT_POLICY;
-  const open = halfOpen || consecutiveFailures >= policy.failureThreshold;
-  return {
-    ewmaLatencyMs: agent.ewmaLatencyMs,
-    consecutiveFailures,
-    circuit: open ? 'open' : 'closed',
-    circuitOpenUntil: open ? outcome.at + policy.openMs : undefined,
+  outcome: { success: boolean; latencyMs: number; at: number },
+  policy: CircuitPolicy,
+): OutcomeUpdate {
+  const update: OutcomeUpdate = {
+    sets: ['lastActiveAt = :at'],
+    adds: ['attempts :one'],
+    removes: [],
+    conditions: ['attribute_exists(agentId)'],
+    names: {},
+    values: { ':at': outcome.at, ':one': 1 },
   };
+  if (outcome.success) {
+    update.adds.push('successes :one');
+    update.sets.push('consecutiveFailures = :zeroFailures', '#circuit = :closed');
+    update.removes.push('circuitOpenUntil');
+    update.names['#circuit'] = 'circuit';
+    update.values[':zeroFailures'] = 0;
+    update.values[':closed'] = 'closed';
+    const previous = agent.ewmaLatencyMs;
+    update.sets.push('ewmaLatencyMs = :ewma');
+    update.values[':ewma'] =
+      previous === undefined
+        ? outcome.latencyMs
+        : EWMA_ALPHA * outcome.latencyMs + (1 - EWMA_ALPHA) * previous;
+    return update;
+  }
+  update.adds.push('failures :one', 'consecutiveFailures :one');
+  // A failure while half-open (open circuit whose wait is over) re-opens at once.
+  if (agent.circuit !== 'closed' || agent.consecutiveFailures + 1 >= policy.failureThreshold) {
+    update.sets.push('#circuit = :open', 'circuitOpenUntil = :until');
+    update.names['#circuit'] = 'circuit';
+    update.values[':open'] = 'open';
+    update.values[':until'] = outcome.at + policy.openMs;
+  }
+  return update;
 }
 
 function fromItem(item: Record<string, unknown>): Agent {
@@ -148,7 +174,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
   }
 
   async get(agentId: string): Promise<Agent | undefined> {
-    const { item } = await this.getWithVersion(agentId);
+    const { item } = await this.getWithLeases(agentId);
     return item;
   }
 
@@ -174,7 +200,12 @@ export class DynamoAgentRegistry implements AgentRegistry {
     }
   }
 
-  async reserve(agentId: string, at: number, lease?: ReservationLease): Promise<boolean> {
+  async reserve(
+    agentId: string,
+    at: number,
+    lease?: ReservationLease,
+    seenCircuit?: Agent['circuit'],
+  ): Promise<boolean> {
     const common = 'attribute_exists(agentId) AND #reserved < #capacity AND #status IN (:active, :idle) AND ';
     const leaseSet = lease ? ', leases.#lease = :expires' : '';
     const values = {
@@ -205,8 +236,11 @@ export class DynamoAgentRegistry implements AgentRegistry {
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: { ...values, ':open': 'open', ':half': 'half_open' },
       });
-    if (await this.withLeases(agentId, () => this.conditional(closed()))) return true;
-    return this.withLeases(agentId, () => this.conditional(probe()));
+    const tryClosed = () => this.withLeases(agentId, () => this.conditional(closed()));
+    const tryProbe = () => this.withLeases(agentId, () => this.conditional(probe()));
+    if (seenCircuit === 'closed') return tryClosed();
+    if (seenCircuit !== undefined) return (await tryProbe()) || tryClosed();
+    return (await tryClosed()) || tryProbe();
   }
 
   async release(agentId: string, at: number, leaseKey?: string): Promise<void> {
@@ -342,71 +376,62 @@ export class DynamoAgentRegistry implements AgentRegistry {
     outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy },
     release?: { leaseKey: string },
   ): Promise<Agent | undefined> {
-    for (let round = 0; round < MAX_VERSION_RETRIES; round++) {
-      const { item: agent, version, leases } = await this.getWithVersion(agentId);
+    const policy = outcome.circuit ?? DEFAULT_CIRCUIT_POLICY;
+    for (let round = 0; round < MAX_OUTCOME_ROUNDS; round++) {
+      const { item: agent, leases } = await this.getWithLeases(agentId);
       if (!agent) return undefined;
-      const next = nextMetrics(agent, outcome);
-      const sets = [
-        'consecutiveFailures = :cf',
-        '#circuit = :circuit',
-        'lastActiveAt = :at',
-        '#version = :next',
-      ];
-      const values: Record<string, unknown> = {
-        ':cf': next.consecutiveFailures,
-        ':circuit': next.circuit,
-        ':at': outcome.at,
-        ':next': version + 1,
-        ':one': 1,
-        ':s': outcome.success ? 1 : 0,
-        ':f': outcome.success ? 0 : 1,
-      };
-      const names: Record<string, string> = { '#circuit': 'circuit', '#version': 'version' };
-      const adds = ['attempts :one', 'successes :s', 'failures :f'];
-      const removes: string[] = [];
-      const conditions = [version === 0 ? 'attribute_not_exists(#version)' : '#version = :v'];
-      if (next.ewmaLatencyMs !== undefined) {
-        sets.push('ewmaLatencyMs = :ewma');
-        values[':ewma'] = next.ewmaLatencyMs;
-      }
-      if (next.circuitOpenUntil !== undefined) {
-        sets.push('circuitOpenUntil = :until');
-        values[':until'] = next.circuitOpenUntil;
-      } else {
-        removes.push('circuitOpenUntil');
-      }
+      const update = outcomeUpdate(agent, outcome, policy);
       // The slot goes back in the same write when the lease is still held (as release() would); a lease the
       // scaler reclaimed meanwhile gave its slot back already. An agent without a lease map (written before
       // leases existed) had its slot reserved unleased.
       if (release && (leases === undefined ? agent.reserved > 0 : leases[release.leaseKey] !== undefined)) {
         const slot = slotRelease(leases === undefined ? undefined : release.leaseKey);
-        adds.push(slot.add);
-        if (slot.remove) removes.push(slot.remove);
-        conditions.push(slot.condition);
-        Object.assign(names, slot.names);
-        Object.assign(values, slot.values);
+        update.adds.push(slot.add);
+        if (slot.remove) update.removes.push(slot.remove);
+        update.conditions.push(slot.condition);
+        Object.assign(update.names, slot.names);
+        Object.assign(update.values, slot.values);
       }
-      if (version > 0) values[':v'] = version;
       const applied = await sendConditional(
         this.client,
         new UpdateCommand({
           TableName: this.tableName,
           Key: { agentId },
           UpdateExpression:
-            `SET ${sets.join(', ')} ADD ${adds.join(', ')}` +
-            (removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''),
-          ConditionExpression: conditions.join(' AND '),
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+            `SET ${update.sets.join(', ')} ADD ${update.adds.join(', ')}` +
+            (update.removes.length > 0 ? ` REMOVE ${update.removes.join(', ')}` : ''),
+          ConditionExpression: update.conditions.join(' AND '),
+          ...(Object.keys(update.names).length > 0 ? { ExpressionAttributeNames: update.names } : {}),
+          ExpressionAttributeValues: update.values,
           ReturnValues: 'ALL_NEW',
         }),
       );
-      if (applied) return fromItem(applied);
-      // Lost to a concurrent outcome on the same agent (or its lease went meanwhile): back off a little
-      // (with jitter) and re-read.
-      await sleep(Math.random() * VERSION_RETRY_JITTER_MS * (round + 1));
+      // Not applied: the agent or the lease went between the read and the write. Read again.
+      if (!applied) continue;
+      const after = fromItem(applied);
+      if (outcome.success || after.circuit === 'open' || after.consecutiveFailures < policy.failureThreshold)
+        return after;
+      // Concurrent failures each read a count below the threshold, and together reached it: open now.
+      return (await this.openCircuit(agentId, outcome.at + policy.openMs, policy.failureThreshold)) ?? after;
     }
-    throw new StaleWriteError(`agent ${agentId}: metrics update lost ${MAX_VERSION_RETRIES} version races`);
+    throw new StaleWriteError(`agent ${agentId}: the outcome's write failed ${MAX_OUTCOME_ROUNDS} times`);
+  }
+
+  /** Opens a closed circuit whose consecutive failures reached `threshold`; the agent after, or undefined. */
+  private async openCircuit(agentId: string, until: number, threshold: number): Promise<Agent | undefined> {
+    const applied = await sendConditional(
+      this.client,
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET #circuit = :open, circuitOpenUntil = :until',
+        ConditionExpression: '#circuit <> :open AND consecutiveFailures >= :threshold',
+        ExpressionAttributeNames: { '#circuit': 'circuit' },
+        ExpressionAttributeValues: { ':open': 'open', ':until': until, ':threshold': threshold },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return applied ? fromItem(applied) : undefined;
   }
 
   async setStatus(agentId: string, status: Agent['status']): Promise<void> {
@@ -496,18 +521,14 @@ export class DynamoAgentRegistry implements AgentRegistry {
     }
   }
 
-  private async getWithVersion(
-    agentId: string,
-  ): Promise<{ item?: Agent; version: number; leases?: Record<string, unknown> }> {
+  private async getWithLeases(agentId: string): Promise<{ item?: Agent; leases?: Record<string, unknown> }> {
     const result = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: { agentId }, ConsistentRead: true }),
     );
-    if (!result.Item) return { version: 0 };
-    const version = typeof result.Item.version === 'number' ? result.Item.version : 0;
+    if (!result.Item) return {};
     const leases = result.Item.leases;
     return {
       item: fromItem(result.Item),
-      version,
       ...(leases !== null && typeof leases === 'object' ? { leases: leases as Record<string, unknown> } : {}),
     };
   }

@@ -1,13 +1,18 @@
 import * as fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoAgentRegistry, EWMA_ALPHA } from '../../../shared/adapters/dynamodb/agent-registry';
+import {
+  CIRCUIT_FAILURE_THRESHOLD,
+  CIRCUIT_OPEN_MS,
+  DynamoAgentRegistry,
+  EWMA_ALPHA,
+} from '../../../shared/adapters/dynamodb/agent-registry';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
 import type { RoutingDecision } from '../../../shared/domain/schemas';
 import type { Callbacks, TaskStore } from '../../../shared/ports';
 import { completeTask } from '../../../shared/usecases/complete';
 import { gateTask } from '../../../shared/usecases/gate';
-import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { countingClient, type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { agentOf, batchOf, ManualClock, uniqueId } from '../../support/fixtures';
 
 let dynamo: LocalDynamo;
@@ -75,17 +80,50 @@ describe('DynamoAgentRegistry', () => {
     expect(after?.ewmaLatencyMs).toBeCloseTo(EWMA_ALPHA * 2000 + (1 - EWMA_ALPHA) * 1000);
   });
 
-  it('counts every one of 20 concurrent outcomes despite version conflicts', async () => {
+  it('records 20 concurrent outcomes on one agent with one read and one write each, counting every one', async () => {
+    const agent = agentOf('python_backend_coder', uniqueId('agent'));
+    await registry.put(agent);
+    await registry.recordOutcome(agent.agentId, { success: true, latencyMs: 1000, at: 0 });
+    const { client: counting, commands: calls } = countingClient(dynamo);
+    const busy = new DynamoAgentRegistry(dynamo.agentsTable, documentClient(counting));
+
+    const afters = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        busy.recordOutcome(agent.agentId, { success: true, latencyMs: 100, at: i + 1 }),
+      ),
+    );
+    const final = await registry.get(agent.agentId);
+    counting.destroy();
+
+    // A versioned write made these race: most outcomes read and wrote several times.
+    expect(calls.filter((c) => c === 'GetItemCommand')).toHaveLength(20);
+    expect(calls.filter((c) => c === 'UpdateItemCommand')).toHaveLength(20);
+    expect(final).toMatchObject({ attempts: 21, successes: 21, failures: 0, consecutiveFailures: 0 });
+    // Some steps may read the same value; the average still moves toward the new latency, never past it.
+    expect(final?.ewmaLatencyMs).toBeLessThanOrEqual(EWMA_ALPHA * 100 + (1 - EWMA_ALPHA) * 1000);
+    expect(final?.ewmaLatencyMs).toBeGreaterThanOrEqual(100);
+    for (const after of afters) expect(after?.ewmaLatencyMs).toBeGreaterThanOrEqual(100);
+  });
+
+  it('counts concurrent failures exactly and opens the circuit when together they reach the threshold', async () => {
     const agent = agentOf('python_backend_coder', uniqueId('agent'));
     await registry.put(agent);
 
+    // Each failure may read a count below the threshold; the count after all of them is not.
     await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        registry.recordOutcome(agent.agentId, { success: i % 2 === 0, latencyMs: 100, at: i }),
+      Array.from({ length: CIRCUIT_FAILURE_THRESHOLD }, (_, i) =>
+        registry.recordOutcome(agent.agentId, { success: false, latencyMs: 1, at: 100 + i }),
       ),
     );
+    const after = await registry.get(agent.agentId);
 
-    expect(await registry.get(agent.agentId)).toMatchObject({ attempts: 20, successes: 10, failures: 10 });
+    expect(after).toMatchObject({
+      attempts: CIRCUIT_FAILURE_THRESHOLD,
+      failures: CIRCUIT_FAILURE_THRESHOLD,
+      consecutiveFailures: CIRCUIT_FAILURE_THRESHOLD,
+      circuit: 'open',
+    });
+    expect(after?.circuitOpenUntil).toBeGreaterThanOrEqual(100 + CIRCUIT_OPEN_MS);
   });
 
   it('opens the circuit after three consecutive failures', async () => {

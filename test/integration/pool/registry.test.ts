@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { CIRCUIT_FAILURE_THRESHOLD, CIRCUIT_OPEN_MS } from '../../../shared/domain/pool';
-import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { countingClient, type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { agentOf, uniqueId } from '../../support/fixtures';
 
 let dynamo: LocalDynamo;
@@ -144,6 +144,33 @@ describe('circuit breaker', () => {
 
     expect(after).toMatchObject({ circuit: 'open', circuitOpenUntil: probeAt + 10 + CIRCUIT_OPEN_MS });
     expect(await registry.reserve(agent.agentId, probeAt + 20, lease('b#again#1'))).toBe(false);
+  });
+});
+
+describe('reserve told the circuit it saw', () => {
+  it('sends only the write that can apply: the slot for a closed circuit, the probe first for an open one', async () => {
+    const { client, commands } = countingClient(dynamo);
+    const counted = new DynamoAgentRegistry(dynamo.agentsTable, documentClient(client));
+    const full = agentOf('code_reviewer', uniqueId('agent'), { capacity: 1 });
+    await registry.create(full);
+    await registry.reserve(full.agentId, 10, lease('b#first#1'));
+    const tripped = agentOf('code_reviewer', uniqueId('agent'));
+    await registry.create(tripped);
+    for (let i = 0; i < CIRCUIT_FAILURE_THRESHOLD; i++)
+      await registry.recordOutcome(tripped.agentId, { success: false, latencyMs: 1, at: 1_000 });
+    const probeAt = 1_000 + CIRCUIT_OPEN_MS;
+
+    const fullRefused = await counted.reserve(full.agentId, 20, lease('b#second#1'), 'closed');
+    const writesForFull = commands.length;
+    const probed = await counted.reserve(tripped.agentId, probeAt, lease('b#probe#1'), 'open');
+    const writesForProbe = commands.length - writesForFull;
+    client.destroy();
+
+    expect(fullRefused).toBe(false);
+    expect(writesForFull).toBe(1);
+    expect(probed).toBe(true);
+    expect(writesForProbe).toBe(1);
+    expect(await registry.get(tripped.agentId)).toMatchObject({ circuit: 'half_open', reserved: 1 });
   });
 });
 
