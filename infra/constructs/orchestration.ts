@@ -140,6 +140,8 @@ export class Orchestration extends Construct {
             'batchId.$': '$.batchId',
             'taskId.$': '$.taskId',
             'agentId.$': '$.route.agentId',
+            'role.$': '$.route.role',
+            'executor.$': '$.route.executor',
             'attempt.$': '$.route.attempt',
             'taskToken.$': '$$.Task.Token',
             // CompleteTask below takes the attempt's end from the worker's answer (see DispatchMessage).

@@ -17,7 +17,7 @@
  * -> Finalize (finalize fn) -> end
  */
 import { z } from 'zod';
-import { BatchIdSchema, TaskIdSchema } from './schemas';
+import { BatchIdSchema, ExecutorConfigSchema, TaskIdSchema } from './schemas';
 
 export const StateName = {
   ProcessTasks: 'ProcessTasks',
@@ -95,6 +95,8 @@ export const RouteOutputSchema = z.discriminatedUnion('decision', [
     decision: z.literal('DISPATCH'),
     agentId: z.string(),
     role: z.string(),
+    /** The agent's executor, carried to the worker in the message (it needs not read the agent). */
+    executor: ExecutorConfigSchema,
     queueUrl: z.string(),
     attempt: z.number().int().min(1),
     timeoutSeconds: z.number().int().min(1),
@@ -116,6 +118,12 @@ export const DispatchMessageSchema = TaskRefSchema.extend({
    * no output is lost to a deploy while batches run.
    */
   inlineResult: z.boolean().optional(),
+  /**
+   * The routed role and the agent's executor. A message of an execution started on an older definition has
+   * neither, and its worker reads the agent.
+   */
+  role: z.string().optional(),
+  executor: ExecutorConfigSchema.optional(),
 });
 export type DispatchMessage = z.infer<typeof DispatchMessageSchema>;
 

@@ -55,10 +55,12 @@ function inlineBytes(output: unknown): number {
 /** Runs one dispatched attempt end to end; never throws for an executor failure (it answers the token). */
 export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessage): Promise<WorkerOutcome> {
   const { batchId, taskId, agentId, attempt, taskToken } = message;
-  // The agent is read beside the claim (a duplicate delivery only wastes that read).
+  // The message names the role and executor the router chose; a message of an older definition does not,
+  // and the agent is read beside the claim (a duplicate delivery only wastes that read).
+  const routed = message.executor;
   const [claimed, agentRead] = await Promise.allSettled([
     deps.store.claimAttempt(batchId, taskId, attempt),
-    deps.agents.get(agentId),
+    routed === undefined ? deps.agents.get(agentId) : Promise.resolve(undefined),
   ]);
   if (claimed.status === 'rejected') throw claimed.reason;
   const task = claimed.value;
@@ -69,11 +71,11 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
   try {
     if (agentRead.status === 'rejected') throw agentRead.reason;
     const agent = agentRead.value;
-    const roleName = task.role ?? agent?.role;
+    const roleName = task.role ?? message.role ?? agent?.role;
     const role = roleName === undefined ? undefined : deps.catalog.get(roleName);
     if (!role) throw new ConfigurationError(`task ${taskId}: role "${roleName}" is not in the catalog`);
     const timeoutSeconds = task.task.timeoutSeconds ?? role.defaults.timeoutSeconds;
-    const executorConfig = agent?.executor ?? role.defaults.executor;
+    const executorConfig = routed ?? agent?.executor ?? role.defaults.executor;
     const requirements = task.requirements ?? extractRequirements(task.task, deps.catalog);
     const heartbeatSeconds = effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds);
     timers.beat = setInterval(

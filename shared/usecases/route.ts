@@ -6,7 +6,7 @@
 import { capacityWaitSeconds, leaseExpiry, leaseKey } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import { candidateRoles, decideRoute, extractRequirements, newAgent, stableHash } from '../domain/routing';
-import type { Agent, RoutingDecision } from '../domain/schemas';
+import type { Agent, ExecutorConfig, RoutingDecision } from '../domain/schemas';
 import { CAPACITY_WAIT_SECONDS, type RouteOutput, type TaskRef } from '../domain/workflow';
 import {
   type AgentRegistry,
@@ -46,7 +46,8 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
   const currentRole = task.role ?? task.decision?.role;
   // A retried Route invocation whose first run already dispatched: answer the same dispatch again.
   if (current && currentRole !== undefined) {
-    return dispatchOutput(deps, task, current.agentId, currentRole, task.attemptCount);
+    const executor = await executorOf(deps, current.agentId, currentRole);
+    return dispatchOutput(deps, task, current.agentId, currentRole, task.attemptCount, executor);
   }
 
   const now = deps.clock.now();
@@ -88,8 +89,8 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
         key: leaseKey(task.batchId, task.taskId, task.attemptCount + 1),
         expiresAt: leaseExpiry(now, timeoutFor(deps, task, result.decision.role)),
       };
-      const seen = pool.find((a) => a.agentId === winner)?.circuit;
-      if (await deps.agents.reserve(winner, now, lease, seen)) {
+      const winnerAgent = pool.find((a) => a.agentId === winner);
+      if (await deps.agents.reserve(winner, now, lease, winnerAgent?.circuit)) {
         const decision: RoutingDecision = {
           ...result.decision,
           rejected: [...result.decision.rejected, ...lostRaces],
@@ -97,7 +98,8 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
         };
         // The attempt starts when the slot was taken (rounds of lost races can take a while), so an
         // agent's attempt intervals always nest inside its reservations.
-        return startDispatch(deps, task, decision, deps.clock.now());
+        const executor = winnerAgent?.executor ?? (await executorOf(deps, winner, result.decision.role));
+        return startDispatch(deps, task, decision, executor, deps.clock.now());
       }
       // Another router took the last slot (or the agent changed state): drop it from this round's pool.
       lostRaces.push({ agentId: winner, reason: 'lost the reservation race' });
@@ -189,6 +191,7 @@ async function startDispatch(
   deps: RouteDeps,
   task: StoredTask,
   decision: RoutingDecision,
+  executor: ExecutorConfig,
   now: number,
 ): Promise<RouteOutput> {
   const attempt = task.attemptCount + 1;
@@ -210,7 +213,10 @@ async function startDispatch(
     const latest = await deps.store.getTask(task.batchId, task.taskId);
     const current = latest && !isTerminal(latest.status) ? runningAttempt(latest) : undefined;
     if (latest && current) {
-      return dispatchOutput(deps, latest, current.agentId, latest.role ?? decision.role, latest.attemptCount);
+      const role = latest.role ?? decision.role;
+      const theirs =
+        current.agentId === decision.agentId ? executor : await executorOf(deps, current.agentId, role);
+      return dispatchOutput(deps, latest, current.agentId, role, latest.attemptCount, theirs);
     }
     return {
       decision: 'STOP',
@@ -218,7 +224,13 @@ async function startDispatch(
     };
   }
   await clearing;
-  return dispatchOutput(deps, task, decision.agentId, decision.role, attempt);
+  return dispatchOutput(deps, task, decision.agentId, decision.role, attempt, executor);
+}
+
+/** The executor of an agent the router has not listed (a repeated Route): read, else the role's default. */
+async function executorOf(deps: RouteDeps, agentId: string, roleName: string): Promise<ExecutorConfig> {
+  const agent = await deps.agents.get(agentId);
+  return agent?.executor ?? deps.catalog.get(roleName)?.defaults.executor ?? BASE_ROLE_DEFAULTS.executor;
 }
 
 function dispatchOutput(
@@ -227,6 +239,7 @@ function dispatchOutput(
   agentId: string,
   roleName: string,
   attempt: number,
+  executor: ExecutorConfig,
 ): RouteOutput {
   const queueUrl = deps.roleQueueUrls[roleName];
   if (!queueUrl) throw missingQueue(roleName);
@@ -235,6 +248,7 @@ function dispatchOutput(
     decision: 'DISPATCH',
     agentId,
     role: roleName,
+    executor,
     queueUrl,
     attempt,
     timeoutSeconds,

@@ -180,7 +180,9 @@ describe('state machine', () => {
     expect(child[StateName.Dispatch]).toMatchObject({
       ResultPath: '$.result',
       Next: StateName.CompleteTask,
-      Parameters: { MessageBody: { inlineResult: true } },
+      Parameters: {
+        MessageBody: { inlineResult: true, 'role.$': '$.route.role', 'executor.$': '$.route.executor' },
+      },
     });
     expect(child[StateName.CompleteTask]).toMatchObject({
       Parameters: { outcome: 'SUCCEEDED', 'result.$': '$.result', 'attempt.$': '$.route.attempt' },

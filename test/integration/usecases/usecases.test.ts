@@ -90,6 +90,20 @@ async function createBatch(tasks: Task[], options: { maxAttempts?: number; failF
 }
 
 describe('route', () => {
+  it("answers the chosen agent's executor with the dispatch, for the worker's message", async () => {
+    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
+    const executor = { name: 'openai' as const, model: 'gpt-test' };
+    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, executor }));
+    const batchId = await createBatch([{ id: 't', description: 'write an endpoint', role: name }]);
+
+    const first = await routeTask(deps, { batchId, taskId: 't' });
+    // A repeated Route of the same attempt answers the same dispatch, executor included.
+    const again = await routeTask(deps, { batchId, taskId: 't' });
+
+    expect(first).toMatchObject({ decision: 'DISPATCH', agentId: `${name}-1`, executor });
+    expect(again).toEqual(first);
+  });
+
   it('spawns an agent when every agent of the role is at capacity and the role allows more', async () => {
     const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 3 });
     await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, reserved: 1 }));

@@ -128,6 +128,45 @@ describe('runDispatch', () => {
     expect(calls.answers).toEqual([expect.objectContaining({ outputStored: true })]);
   });
 
+  it('runs the executor the message names without reading the agent, and reads it for an older message', async () => {
+    const task = running({ durationMs: 1 });
+    const { store, callbacks } = fakes(task, () => true);
+    const reads: string[] = [];
+    const agents = {
+      get: async (id: string) => {
+        reads.push(id);
+        return agentOf('python_backend_coder', id, {
+          executor: { name: 'http', url: 'http://127.0.0.1:1/' },
+        });
+      },
+    } as unknown as AgentRegistry;
+    const used: string[] = [];
+    const executorFor = (config: { name: string }) => {
+      used.push(config.name);
+      return {
+        name: 'simulated',
+        execute: async () => ({ output: {}, executor: 'simulated', simulated: true }),
+      } as AgentExecutor;
+    };
+    const deps = {
+      store,
+      agents,
+      callbacks,
+      catalog,
+      clock: { now: () => 1 },
+      executorFor,
+      heartbeatSeconds: 1,
+    };
+
+    await runDispatch(deps, { ...message, role: 'python_backend_coder', executor: { name: 'simulated' } });
+    const readsWhenNamed = reads.length;
+    await runDispatch(deps, message);
+
+    expect(readsWhenNamed).toBe(0);
+    expect(reads).toEqual(['python_backend_coder-1']);
+    expect(used).toEqual(['simulated', 'http']);
+  });
+
   it('stores an output too large for the state payload itself, before answering without it', async () => {
     const big = { text: 'x'.repeat(INLINE_OUTPUT_MAX_BYTES) };
     const executor: AgentExecutor = {
