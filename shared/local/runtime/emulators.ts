@@ -6,7 +6,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
@@ -166,6 +166,26 @@ export async function createTables(client: DynamoDBClient, tasks: string, agents
       ],
     }),
   );
+  // dynalite answers CreateTable with CREATING and turns the table ACTIVE on a timer, even at 0 ms: a write
+  // sent at once can meet ResourceNotFoundException (seen in CI on a loaded machine).
+  await Promise.all([tasks, agents].map((table) => untilActive(client, table)));
+}
+
+/** How long createTables waits for a table to turn ACTIVE, and how often it looks. */
+const TABLE_ACTIVE_TIMEOUT_MS = 10_000;
+const TABLE_ACTIVE_POLL_MS = 5;
+
+async function untilActive(client: DynamoDBClient, table: string): Promise<void> {
+  const deadline = Date.now() + TABLE_ACTIVE_TIMEOUT_MS;
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
+    const indexes = Table?.GlobalSecondaryIndexes ?? [];
+    if (Table?.TableStatus === 'ACTIVE' && indexes.every((i) => i.IndexStatus === 'ACTIVE')) return;
+    if (Date.now() > deadline) {
+      throw new Error(`table ${table} is still ${Table?.TableStatus} after ${TABLE_ACTIVE_TIMEOUT_MS} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, TABLE_ACTIVE_POLL_MS));
+  }
 }
 
 async function createRoleQueue(
