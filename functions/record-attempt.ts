@@ -12,6 +12,7 @@ const deps = {
   agents: container.agentRegistry,
   clock: container.clock,
   catalog: container.catalog,
+  callbacks: container.callbacks,
 };
 
 export const handler = instrument(

@@ -1,7 +1,10 @@
-/** Route state: DISPATCH to an agent's role queue, WAIT for capacity, or STOP. */
+/**
+ * Route state: DISPATCH to an agent's role queue, WAIT for capacity, or STOP. The WaitForCapacity state
+ * invokes the same function with its task token, which is parked until a slot frees (see parkTask).
+ */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { RouteInputSchema, type RouteOutput } from '../shared/domain/workflow';
-import { routeTask } from '../shared/usecases/route';
+import { ParkInputSchema, RouteInputSchema, type RouteOutput } from '../shared/domain/workflow';
+import { parkTask, routeTask } from '../shared/usecases/route';
 import { handlerContainer } from './commons/clients';
 import { instrument, observability } from './commons/observability';
 
@@ -16,10 +19,26 @@ const deps = {
   heartbeatSeconds: container.heartbeatSeconds,
 };
 
-export const handler = instrument(obs, 'route', async (event: unknown): Promise<RouteOutput> => {
-  const input = RouteInputSchema.parse(event);
-  const output = await routeTask(deps, input);
-  obs.metrics.addMetric(`Route${output.decision}`, MetricUnit.Count, 1);
-  obs.logger.info('routed', { ...input, ...output });
-  return output;
-});
+export const handler = instrument(
+  obs,
+  'route',
+  async (event: unknown): Promise<RouteOutput | { parked: boolean }> => {
+    if (typeof event === 'object' && event !== null && 'taskToken' in event) {
+      const input = ParkInputSchema.parse(event);
+      const parked = await parkTask(deps, input);
+      obs.metrics.addMetric(parked.parked ? 'Parked' : 'ParkMissed', MetricUnit.Count, 1);
+      obs.logger.info('parked', {
+        batchId: input.batchId,
+        taskId: input.taskId,
+        role: input.role,
+        ...parked,
+      });
+      return parked;
+    }
+    const input = RouteInputSchema.parse(event);
+    const output = await routeTask(deps, input);
+    obs.metrics.addMetric(`Route${output.decision}`, MetricUnit.Count, 1);
+    obs.logger.info('routed', { ...input, ...output });
+    return output;
+  },
+);

@@ -146,7 +146,8 @@ export class MetaAgentStack extends Stack {
     this.orchestration.bindStart(submit);
     this.orchestration.bindStart(redrive);
     this.orchestration.bindStop(cancel);
-    for (const fn of [gate, complete, ...this.roleWorkers.workers.map((w) => w.fn)]) {
+    // gate and complete answer gates; complete and record-attempt wake tasks parked for capacity.
+    for (const fn of [gate, complete, recordAttempt, ...this.roleWorkers.workers.map((w) => w.fn)]) {
       this.orchestration.bindTaskResponse(fn);
     }
 

@@ -105,10 +105,24 @@ export class Orchestration extends Construct {
     const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
 
     const route = invoke(StateName.Route, fns.route, ref, '$.route').addCatch(failOnError, catchAll);
-    const waitForCapacity = new sfn.Wait(this, StateName.WaitForCapacity, {
+    // No agent free: the router parks the task token on the task's waiting mark; the release of a slot on a
+    // full agent of the role answers it. The timeout (the WAIT's 2, 4, 8 s) routes the task again anyway, and
+    // so does any error: a wake lost to a race costs one wait, never the task.
+    const waitForCapacity = new tasks.LambdaInvoke(this, StateName.WaitForCapacity, {
       stateName: StateName.WaitForCapacity,
-      time: sfn.WaitTime.secondsPath('$.route.waitSeconds'),
-    }).next(route);
+      lambdaFunction: fns.route,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({
+        ...ref,
+        role: sfn.JsonPath.stringAt('$.route.role'),
+        taskToken: sfn.JsonPath.taskToken,
+      }),
+      taskTimeout: sfn.Timeout.at('$.route.waitSeconds'),
+      retryOnServiceExceptions: false,
+      resultPath: sfn.JsonPath.DISCARD,
+    })
+      .addCatch(route, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD })
+      .next(route);
 
     const recordAttempt = invoke(
       StateName.RecordAttempt,

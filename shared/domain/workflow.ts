@@ -7,6 +7,8 @@
  *   child:  HasDependencies? --yes--> Gate (lambda invoke .waitForTaskToken) -> DependenciesOk?
  *                                       DependenciesOk? --no--> SkipTask (Complete, outcome SKIPPED) -> end
  *           Route (router fn) -> RouteDecision? DISPATCH -> Dispatch | WAIT -> WaitForCapacity -> Route
+ *             WaitForCapacity (router fn .waitForTaskToken, TimeoutSecondsPath $.route.waitSeconds): woken by
+ *             the release of a slot on a full agent of the role, or by its timeout (Catch -> Route)
  *                                               STOP -> end (task already terminal, e.g. cancelled)
  *           Dispatch (sqs:sendMessage.waitForTaskToken; TimeoutSecondsPath, HeartbeatSecondsPath)
  *             success -> CompleteTask (Complete, outcome SUCCEEDED) -> end
@@ -44,6 +46,7 @@ export const TaskStateHandler = {
   [StateName.Gate]: 'gate',
   [StateName.SkipTask]: 'complete',
   [StateName.Route]: 'route',
+  [StateName.WaitForCapacity]: 'route',
   [StateName.CompleteTask]: 'complete',
   [StateName.RecordAttempt]: 'record-attempt',
   [StateName.FailTask]: 'complete',
@@ -90,6 +93,12 @@ export const GateOutputSchema = z.object({
 export type GateOutput = z.infer<typeof GateOutputSchema>;
 
 export const RouteInputSchema = TaskRefSchema;
+/**
+ * WaitForCapacity (router fn, .waitForTaskToken): the token is parked on the task's waiting mark; the release
+ * of a slot on a full agent of the role answers it, else the state's timeout (the WAIT's waitSeconds) does.
+ */
+export const ParkInputSchema = TaskRefSchema.extend({ role: z.string(), taskToken: z.string().min(1) });
+export type ParkInput = z.infer<typeof ParkInputSchema>;
 export const RouteOutputSchema = z.discriminatedUnion('decision', [
   z.object({
     decision: z.literal('DISPATCH'),
@@ -102,7 +111,8 @@ export const RouteOutputSchema = z.discriminatedUnion('decision', [
     timeoutSeconds: z.number().int().min(1),
     heartbeatSeconds: z.number().int().min(1),
   }),
-  z.object({ decision: z.literal('WAIT'), waitSeconds: z.number().int().min(1) }),
+  /** No agent free: park the task under `role`'s waiting marks until a slot frees, at most waitSeconds. */
+  z.object({ decision: z.literal('WAIT'), role: z.string(), waitSeconds: z.number().int().min(1) }),
   z.object({ decision: z.literal('STOP'), reason: z.string() }),
 ]);
 export type RouteOutput = z.infer<typeof RouteOutputSchema>;

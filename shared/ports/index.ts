@@ -220,6 +220,13 @@ export interface AgentRegistry {
   markWaiting(role: string, key: string, at: number): Promise<number>;
   /** The waiting marks of `role`: key -> last WAIT time. */
   waitingMarks(role: string): Promise<Record<string, number>>;
+  /**
+   * Parks a waiting task: stores the task token of its WaitForCapacity state on its waiting mark, for a
+   * release to wake it. false when the mark is gone.
+   */
+  parkWaiting(role: string, key: string, token: string): Promise<boolean>;
+  /** Takes the token of one parked task of `role` (the longest waiting), so exactly one release wakes it. */
+  takeParked(role: string): Promise<string | undefined>;
   /** Drops waiting marks (stale ones, pruned by the scaler). */
   clearWaiting(role: string, keys: readonly string[]): Promise<void>;
   /**

@@ -17,6 +17,7 @@ import {
   type TaskStore,
 } from '../ports';
 import { isTerminal, releaseDependents } from './common';
+import { wakeParked } from './route';
 
 export interface CompleteDeps {
   store: TaskStore;
@@ -65,20 +66,23 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     if (transitioned && agentId !== undefined) {
       const attemptNumber = input.attempt ?? task.attemptCount;
       const attempt = task.attempts[attemptNumber - 1];
-      // The slot goes back in the metrics write (one round trip less).
-      agentBookkeeping = deps.agents.recordOutcome(
-        agentId,
-        {
-          success: true,
-          latencyMs: Math.max(
-            0,
-            (result?.finishedAt ?? attempt?.finishedAt ?? now) - (attempt?.startedAt ?? now),
-          ),
-          at: now,
-          circuit: circuitPolicy(roleOf(deps, task)),
-        },
-        { leaseKey: leaseKey(input.batchId, input.taskId, attemptNumber) },
-      );
+      // The slot goes back in the metrics write (one round trip less); a slot freed on a full agent wakes a
+      // task parked for its role (best effort: a waiter not woken routes again at its wait's timeout).
+      agentBookkeeping = deps.agents
+        .recordOutcome(
+          agentId,
+          {
+            success: true,
+            latencyMs: Math.max(
+              0,
+              (result?.finishedAt ?? attempt?.finishedAt ?? now) - (attempt?.startedAt ?? now),
+            ),
+            at: now,
+            circuit: circuitPolicy(roleOf(deps, task)),
+          },
+          { leaseKey: leaseKey(input.batchId, input.taskId, attemptNumber) },
+        )
+        .then((agent) => wakeParked(deps, agent).catch(() => false));
     }
   } else if (input.outcome === 'FAILED') {
     const last = task.attempts[task.attemptCount - 1];

@@ -5,8 +5,9 @@
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { RecordAttemptInput, RecordAttemptOutput } from '../domain/workflow';
-import { type AgentRegistry, type Clock, NotFoundError, type TaskStore } from '../ports';
+import { type AgentRegistry, type Callbacks, type Clock, NotFoundError, type TaskStore } from '../ports';
 import { isTerminal } from './common';
+import { wakeParked } from './route';
 
 export interface RecordAttemptDeps {
   store: TaskStore;
@@ -14,6 +15,8 @@ export interface RecordAttemptDeps {
   clock: Clock;
   /** The role catalog, for per-role circuit settings (defaults when absent). */
   catalog?: RoleCatalog;
+  /** Answers the token of a task parked for capacity when the released slot was the agent's only free one. */
+  callbacks?: Pick<Callbacks, 'succeed'>;
 }
 
 /** Step Functions error names that mean "the agent never answered in time". */
@@ -42,7 +45,7 @@ export async function recordAttempt(
   if (finished) {
     const startedAt = task.attempts[input.attempt - 1]?.startedAt ?? now;
     const role = task.decision?.role ?? task.role;
-    await deps.agents.recordOutcome(
+    const agent = await deps.agents.recordOutcome(
       input.agentId,
       {
         success: false,
@@ -52,6 +55,8 @@ export async function recordAttempt(
       },
       { leaseKey: leaseKey(input.batchId, input.taskId, input.attempt) },
     );
+    const callbacks = deps.callbacks;
+    if (callbacks) await wakeParked({ agents: deps.agents, callbacks }, agent).catch(() => false);
   }
   if (batch.cancelRequested) return { retry: false, reason: 'batch cancelled' };
   if (isTerminal(task.status)) return { retry: false, reason: `task already ${task.status}` };

@@ -7,9 +7,10 @@ import { capacityWaitSeconds, leaseExpiry, leaseKey } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import { candidateRoles, decideRoute, extractRequirements, newAgent, stableHash } from '../domain/routing';
 import type { Agent, ExecutorConfig, RoutingDecision } from '../domain/schemas';
-import { CAPACITY_WAIT_SECONDS, type RouteOutput, type TaskRef } from '../domain/workflow';
+import { CAPACITY_WAIT_SECONDS, type ParkInput, type RouteOutput, type TaskRef } from '../domain/workflow';
 import {
   type AgentRegistry,
+  type Callbacks,
   type Clock,
   NotFoundError,
   StaleWriteError,
@@ -137,8 +138,53 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
       ? undefined
       : deps.store.setWaitingRole(task.batchId, task.taskId, spawnRole.name),
   ]);
-  return { decision: 'WAIT', waitSeconds: capacityWaitSeconds(waits, CAPACITY_WAIT_SECONDS) };
+  return {
+    decision: 'WAIT',
+    role: spawnRole.name,
+    waitSeconds: capacityWaitSeconds(waits, CAPACITY_WAIT_SECONDS),
+  };
 }
+
+/**
+ * WaitForCapacity: parks the task's token on its waiting mark (written by the WAIT just before). A release
+ * that frees a slot of a full agent takes one parked token and answers it (wakeParked). A mark gone meanwhile
+ * (the scaler pruned it) leaves the token unparked, and the state's timeout routes the task again.
+ */
+export async function parkTask(
+  deps: Pick<RouteDeps, 'agents'>,
+  input: ParkInput,
+): Promise<{ parked: boolean }> {
+  return { parked: await deps.agents.parkWaiting(input.role, waitingKey(input), input.taskToken) };
+}
+
+/**
+ * After a release that left `agent` a free slot: wakes the longest-waiting task parked for its role (one per
+ * release; a woken task that loses the slot to another router parks again). Waking only when the agent had
+ * been full missed most waiters: two releases on one agent before the first woken task reserved left the
+ * second slot idle until a timeout. A token whose wait already timed out is skipped for the next. Best
+ * effort: a wake that fails leaves the waiter to its timeout.
+ */
+export async function wakeParked(
+  deps: { agents: AgentRegistry; callbacks: Pick<Callbacks, 'succeed'> },
+  agent: Agent | undefined,
+): Promise<boolean> {
+  if (
+    !agent ||
+    agent.reserved >= agent.capacity ||
+    agent.status === 'draining' ||
+    agent.status === 'terminated'
+  )
+    return false;
+  for (let tries = 0; tries < MAX_WAKE_TRIES; tries++) {
+    const token = await deps.agents.takeParked(agent.role);
+    if (token === undefined) return false;
+    if (await deps.callbacks.succeed(token, { woken: true })) return true;
+  }
+  return false;
+}
+
+/** Parked tokens a wake tries before giving up (each one refused had already timed out). */
+const MAX_WAKE_TRIES = 3;
 
 /** The waiting mark of a task: one per task, refreshed by each WAIT, dropped on dispatch. */
 const waitingKey = (task: Pick<StoredTask, 'batchId' | 'taskId'>) => `${task.batchId}#${task.taskId}`;

@@ -45,6 +45,12 @@ const waitingItemId = (role: string, key: string) => `${WAITING_ITEM_PREFIX}${ro
  * fail (concurrent outcomes on one agent never conflict), so a second round is already rare.
  */
 export const MAX_OUTCOME_ROUNDS = 5;
+/**
+ * Waiting marks a wake reads to find a parked task (one Query page, by key). With a Limit, DynamoDB counts the
+ * items it read before the filter, so a role whose first marks are all between their WAIT and their park
+ * finds nobody; that waiter's own timeout routes it again.
+ */
+const TAKE_PARKED_SCAN = 50;
 /** Attribute names that are DynamoDB reserved words, aliased in every expression that uses them. */
 const NAMES = {
   '#status': 'status',
@@ -324,7 +330,9 @@ export class DynamoAgentRegistry implements AgentRegistry {
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId: waitingItemId(role, key) },
-        UpdateExpression: 'SET #role = :partition, waitingKey = :key, #at = :at ADD waits :one',
+        // A new WAIT drops the token of an earlier park (that wait ended: woken or timed out).
+        UpdateExpression:
+          'SET #role = :partition, waitingKey = :key, #at = :at ADD waits :one REMOVE parkedToken',
         ExpressionAttributeNames: { '#role': 'role', '#at': 'at' },
         ExpressionAttributeValues: {
           ':partition': waitingPartition(role),
@@ -359,6 +367,51 @@ export class DynamoAgentRegistry implements AgentRegistry {
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
     return marks;
+  }
+
+  async parkWaiting(role: string, key: string, token: string): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId: waitingItemId(role, key) },
+        UpdateExpression: 'SET parkedToken = :token',
+        ConditionExpression: 'attribute_exists(agentId)',
+        ExpressionAttributeValues: { ':token': token },
+      }),
+    );
+  }
+
+  async takeParked(role: string, limit = TAKE_PARKED_SCAN): Promise<string | undefined> {
+    // The index is eventually consistent: a token parked a moment ago may be missing (its wait times out).
+    const page = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: AGENTS_TABLE.byRoleIndex.name,
+        KeyConditionExpression: '#role = :partition',
+        FilterExpression: 'attribute_exists(parkedToken)',
+        ExpressionAttributeNames: { '#role': 'role' },
+        ExpressionAttributeValues: { ':partition': waitingPartition(role) },
+        Limit: limit,
+      }),
+    );
+    // The longest waiting first: most consecutive WAITs, then the earliest.
+    const parked = (page.Items ?? [])
+      .filter((item) => typeof item.parkedToken === 'string' && typeof item.agentId === 'string')
+      .sort((a, b) => Number(b.waits ?? 0) - Number(a.waits ?? 0) || Number(a.at ?? 0) - Number(b.at ?? 0));
+    for (const item of parked) {
+      // Taken once: two releases never wake the same waiter.
+      const taken = await this.conditional(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { agentId: item.agentId as string },
+          UpdateExpression: 'REMOVE parkedToken',
+          ConditionExpression: 'parkedToken = :token',
+          ExpressionAttributeValues: { ':token': item.parkedToken },
+        }),
+      );
+      if (taken) return item.parkedToken as string;
+    }
+    return undefined;
   }
 
   async clearWaiting(role: string, keys: readonly string[]): Promise<void> {

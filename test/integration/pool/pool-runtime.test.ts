@@ -55,6 +55,8 @@ const ROLES_CONFIG = [
   // the two quick tasks done) never held.
   { name: 'devops_engineer', defaults: { capacity: 2, minAgents: 0, maxAgents: 3, queueConcurrency: 10 } },
   { name: 'api_integrator', defaults: { minAgents: 0 } },
+  // One slot in all: the second task waits for capacity.
+  { name: 'performance_optimizer', defaults: { capacity: 1, minAgents: 0, maxAgents: 1 } },
   { name: 'refactoring_specialist', defaults: { capacity: 4, minAgents: 0 } },
 ];
 
@@ -213,6 +215,28 @@ describe('the agent pool on the embedded runtime', () => {
     expect(stored?.decision?.spawned).toBe(true);
     // With no live agent left, the scaler holds the role queue at Lambda's floor (through the Lambda API).
     expect(runtime.pollers.maxConcurrency('data_analyst')).toBe(2);
+  });
+
+  it('wakes a task waiting for capacity as soon as the slot frees, not at its wait timeout', async () => {
+    const role = 'performance_optimizer';
+    const work = { simulate: { durationMs: 1_000 } };
+    const batchId = await submit([
+      { id: 'first', description: 'Profile the endpoint', role, input: work },
+      { id: 'second', description: 'Profile the query', role, input: work },
+    ]);
+
+    const result = await finished(batchId);
+    const [early, late] = ['first', 'second']
+      .map((id) => taskById(result, id))
+      .sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0)) as [TaskResult, TaskResult];
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(
+      peakOverlap(result.tasks.map((t) => ({ startedAt: t.startedAt ?? 0, finishedAt: t.finishedAt }))),
+    ).toBe(1);
+    // The late task parked at its first WAIT with a 2 s timeout, a second before the slot freed: woken by the
+    // release it starts at once; left to the timeout it would start about a second later.
+    expect((late.startedAt ?? 0) - (early.finishedAt ?? 0)).toBeLessThan(500);
   });
 
   it('spreads 20 similar tasks over the role agents without ever exceeding an agent capacity', async () => {

@@ -13,7 +13,7 @@ import { finalizeBatch } from '../../../shared/usecases/finalize';
 import { gateTask } from '../../../shared/usecases/gate';
 import { recordAttempt } from '../../../shared/usecases/record-attempt';
 import { redriveBatch } from '../../../shared/usecases/redrive';
-import { type RouteDeps, routeTask } from '../../../shared/usecases/route';
+import { parkTask, type RouteDeps, routeTask, wakeParked } from '../../../shared/usecases/route';
 import { scaleAgents } from '../../../shared/usecases/scaler';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { agentOf, batchOf, catalog, ManualClock, uniqueId } from '../../support/fixtures';
@@ -151,9 +151,84 @@ describe('route', () => {
 
     const output = await routeTask(deps, { batchId, taskId: 't' });
 
-    expect(output).toEqual({ decision: 'WAIT', waitSeconds: CAPACITY_WAIT_SECONDS });
+    expect(output).toEqual({ decision: 'WAIT', role: name, waitSeconds: CAPACITY_WAIT_SECONDS });
     expect(await agents.list(name)).toHaveLength(1);
     expect((await store.getTask(batchId, 't'))?.attemptCount).toBe(0);
+  });
+
+  it('wakes the longest-waiting task parked for capacity when a completion frees a slot', async () => {
+    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
+    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1 }));
+    const batchId = await createBatch([
+      { id: 'runs', description: 'write an endpoint', role: name },
+      { id: 'first', description: 'write an endpoint', role: name },
+      { id: 'second', description: 'write an endpoint', role: name },
+    ]);
+    expect(await routeTask(deps, { batchId, taskId: 'runs' })).toMatchObject({ decision: 'DISPATCH' });
+    // Two tasks find the agent full: each WAITs and parks its token; 'first' has waited twice.
+    for (const taskId of ['first', 'first', 'second']) {
+      expect(await routeTask(deps, { batchId, taskId })).toMatchObject({ decision: 'WAIT', role: name });
+    }
+    for (const taskId of ['first', 'second']) {
+      expect(await parkTask(deps, { batchId, taskId, role: name, taskToken: `park-${taskId}` })).toEqual({
+        parked: true,
+      });
+    }
+    const { answers, callbacks } = recordingCallbacks();
+
+    await completeTask(
+      { store, agents, callbacks, clock },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+    const wokeFirst = [...answers];
+    // An agent still full after a release (another slot taken meanwhile) wakes nobody; one with a free slot
+    // wakes the next waiter, then finds nobody left.
+    const full = agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 2, reserved: 2 });
+    const free = agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 2, reserved: 1 });
+    const whenFull = await wakeParked({ agents, callbacks }, full);
+    const next = await wakeParked({ agents, callbacks }, free);
+    const none = await wakeParked({ agents, callbacks }, free);
+
+    expect(wokeFirst).toEqual([{ token: 'park-first', output: { woken: true } }]);
+    expect([whenFull, next, none]).toEqual([false, true, false]);
+    expect(answers.map((a) => a.token)).toEqual(['park-first', 'park-second']);
+  });
+
+  it('skips a parked token whose wait already timed out and wakes the next waiter', async () => {
+    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
+    const batchId = await createBatch([
+      { id: 'late', description: 'x', role: name },
+      { id: 'next', description: 'x', role: name },
+    ]);
+    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, reserved: 1 }));
+    for (const taskId of ['late', 'late', 'next']) await routeTask(deps, { batchId, taskId });
+    await parkTask(deps, { batchId, taskId: 'late', role: name, taskToken: 'expired' });
+    await parkTask(deps, { batchId, taskId: 'next', role: name, taskToken: 'live' });
+    const tried: string[] = [];
+    const callbacks = {
+      succeed: async (token: string) => {
+        tried.push(token);
+        return token === 'live';
+      },
+    };
+
+    const woke = await wakeParked(
+      { agents, callbacks },
+      agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1 }),
+    );
+
+    expect(woke).toBe(true);
+    expect(tried).toEqual(['expired', 'live']);
+  });
+
+  it('parks nothing for a task whose waiting mark is gone, so its timeout routes it again', async () => {
+    const { name, deps } = isolatedRole();
+    const batchId = await createBatch([{ id: 't', description: 'x', role: name }]);
+
+    expect(await parkTask(deps, { batchId, taskId: 't', role: name, taskToken: 'tok' })).toEqual({
+      parked: false,
+    });
+    expect(await agents.takeParked(name)).toBeUndefined();
   });
 
   it('drops the waiting mark of a task that waited when it is dispatched, and sends no delete for one that never waited', async () => {
