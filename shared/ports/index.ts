@@ -227,8 +227,12 @@ export interface AgentRegistry {
   parkWaiting(role: string, key: string, token: string): Promise<boolean>;
   /** Takes the token of one parked task of `role` (the longest waiting), so exactly one release wakes it. */
   takeParked(role: string): Promise<string | undefined>;
-  /** Drops waiting marks (stale ones, pruned by the scaler). */
-  clearWaiting(role: string, keys: readonly string[]): Promise<void>;
+  /**
+   * Drops waiting marks: a dispatched task's, or (with `olderThan`, the scaler's pruning) only those whose
+   * last WAIT is still before `olderThan`, so a mark refreshed since it was read, perhaps holding a parked
+   * token, is kept.
+   */
+  clearWaiting(role: string, keys: readonly string[], olderThan?: number): Promise<void>;
   /**
    * Counts one finished attempt: ADD attempts/successes/failures, EWMA latency, circuit bookkeeping with
    * the role's `circuit` policy (defaults in domain/pool.ts when absent). With `release`, the same write

@@ -17,7 +17,7 @@ import {
   type TaskStore,
 } from '../ports';
 import { isTerminal, releaseDependents } from './common';
-import { wakeParked } from './route';
+import { wakeAfterRelease } from './route';
 
 export interface CompleteDeps {
   store: TaskStore;
@@ -82,7 +82,7 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
           },
           { leaseKey: leaseKey(input.batchId, input.taskId, attemptNumber) },
         )
-        .then((agent) => wakeParked(deps, agent).catch(() => false));
+        .then((agent) => wakeAfterRelease(deps, agent).catch(() => false));
     }
   } else if (input.outcome === 'FAILED') {
     const last = task.attempts[task.attemptCount - 1];

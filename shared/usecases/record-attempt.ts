@@ -7,7 +7,7 @@ import type { RoleCatalog } from '../domain/roles';
 import type { RecordAttemptInput, RecordAttemptOutput } from '../domain/workflow';
 import { type AgentRegistry, type Callbacks, type Clock, NotFoundError, type TaskStore } from '../ports';
 import { isTerminal } from './common';
-import { wakeParked } from './route';
+import { wakeAfterRelease } from './route';
 
 export interface RecordAttemptDeps {
   store: TaskStore;
@@ -56,7 +56,7 @@ export async function recordAttempt(
       { leaseKey: leaseKey(input.batchId, input.taskId, input.attempt) },
     );
     const callbacks = deps.callbacks;
-    if (callbacks) await wakeParked({ agents: deps.agents, callbacks }, agent).catch(() => false);
+    if (callbacks) await wakeAfterRelease({ agents: deps.agents, callbacks }, agent).catch(() => false);
   }
   if (batch.cancelRequested) return { retry: false, reason: 'batch cancelled' };
   if (isTerminal(task.status)) return { retry: false, reason: `task already ${task.status}` };

@@ -28,6 +28,8 @@ export interface RouteDeps {
   /** Role name -> queue URL (ROLE_QUEUE_URLS). */
   roleQueueUrls: Readonly<Record<string, string>>;
   heartbeatSeconds: number;
+  /** Where parkTask records that a role has a parked task (see ParkedHints); this process's by default. */
+  hints?: ParkedHints;
 }
 
 /** The agent id of spawn slot `slot` of a role: `<role>-<n>`, the same ids as the default pool. */
@@ -131,9 +133,11 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
     }
     break;
   }
-  // The scaler counts fresh marks as backlog (pre-warming agents and queue concurrency for them).
+  // The scaler counts fresh marks as backlog (pre-warming agents and queue concurrency for them). Stamped
+  // now, not when this route began: a route slowed by a burst could otherwise write a mark the scaler
+  // already finds stale and prunes before the task parks its token on it.
   const [waits] = await Promise.all([
-    deps.agents.markWaiting(spawnRole.name, waitingKey(task), now),
+    deps.agents.markWaiting(spawnRole.name, waitingKey(task), deps.clock.now()),
     task.waitingRole === spawnRole.name
       ? undefined
       : deps.store.setWaitingRole(task.batchId, task.taskId, spawnRole.name),
@@ -151,33 +155,77 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
  * (the scaler pruned it) leaves the token unparked, and the state's timeout routes the task again.
  */
 export async function parkTask(
-  deps: Pick<RouteDeps, 'agents'>,
+  deps: Pick<RouteDeps, 'agents' | 'hints'>,
   input: ParkInput,
 ): Promise<{ parked: boolean }> {
-  return { parked: await deps.agents.parkWaiting(input.role, waitingKey(input), input.taskToken) };
+  const parked = await deps.agents.parkWaiting(input.role, waitingKey(input), input.taskToken);
+  if (parked) (deps.hints ?? processHints).parked(input.role);
+  return { parked };
 }
 
 /**
- * After a release that left `agent` a free slot: wakes the longest-waiting task parked for its role (one per
- * release; a woken task that loses the slot to another router parks again). Waking only when the agent had
- * been full missed most waiters: two releases on one agent before the first woken task reserved left the
- * second slot idle until a timeout. A token whose wait already timed out is skipped for the next. Best
- * effort: a wake that fails leaves the waiter to its timeout.
+ * Roles this process last found with nobody parked, and when. A release within NO_PARKED_TTL_MS of that skips
+ * its Query, so a pool with room (nobody waits) pays about one Query per role per TTL for wakes instead of
+ * one per completion. A park in this process clears its role at once; a park in another process (another
+ * Lambda container) is seen at most the TTL later, or at its own timeout.
  */
-export async function wakeParked(
-  deps: { agents: AgentRegistry; callbacks: Pick<Callbacks, 'succeed'> },
-  agent: Agent | undefined,
-): Promise<boolean> {
-  if (
-    !agent ||
-    agent.reserved >= agent.capacity ||
-    agent.status === 'draining' ||
-    agent.status === 'terminated'
-  )
-    return false;
+export class ParkedHints {
+  readonly #emptyAt = new Map<string, number>();
+
+  constructor(private readonly ttlMs = NO_PARKED_TTL_MS) {}
+
+  /** true when `role` was found empty less than the TTL ago. */
+  nobodyParked(role: string, now: number): boolean {
+    const at = this.#emptyAt.get(role);
+    return at !== undefined && now - at < this.ttlMs;
+  }
+
+  foundEmpty(role: string, now: number): void {
+    this.#emptyAt.set(role, now);
+  }
+
+  parked(role: string): void {
+    this.#emptyAt.delete(role);
+  }
+}
+
+/** How long a role found with nobody parked is believed empty by the process that found it. */
+export const NO_PARKED_TTL_MS = 1_000;
+/** The hints of this process (Lambda container, or the embedded runtime, where every handler shares them). */
+const processHints = new ParkedHints();
+
+export interface WakeDeps {
+  agents: AgentRegistry;
+  callbacks: Pick<Callbacks, 'succeed'>;
+  clock?: Clock;
+  hints?: ParkedHints;
+}
+
+/**
+ * After a release that left `agent` a free slot (Complete, RecordAttempt): wakes the longest-waiting task
+ * parked for its role, one per release; a woken task that loses the slot to another router parks again.
+ * Waking only on the release that un-filled a full agent missed most waiters (two releases on one agent
+ * before the first woken task reserved left the second slot idle until a timeout); waking on every release
+ * cost a Query per completion on pools where nobody waits, which ParkedHints bounds. A token whose wait
+ * already timed out is skipped for the next. Best effort: a waiter not woken routes again at its timeout.
+ */
+export async function wakeAfterRelease(deps: WakeDeps, agent: Agent | undefined): Promise<boolean> {
+  const live = agent !== undefined && (agent.status === 'active' || agent.status === 'idle');
+  if (!live || agent.reserved >= agent.capacity) return false;
+  return wakeParked(deps, agent.role);
+}
+
+/** Takes and answers the token of the longest-waiting task parked for `role`; false when none is. */
+export async function wakeParked(deps: WakeDeps, role: string): Promise<boolean> {
+  const hints = deps.hints ?? processHints;
+  const now = (deps.clock ?? Date).now();
+  if (hints.nobodyParked(role, now)) return false;
   for (let tries = 0; tries < MAX_WAKE_TRIES; tries++) {
-    const token = await deps.agents.takeParked(agent.role);
-    if (token === undefined) return false;
+    const token = await deps.agents.takeParked(role);
+    if (token === undefined) {
+      hints.foundEmpty(role, now);
+      return false;
+    }
     if (await deps.callbacks.succeed(token, { woken: true })) return true;
   }
   return false;

@@ -110,10 +110,12 @@ async function scaleRole(
 
   // 2. Backlog.
   const marks = await deps.agents.waitingMarks(role.name);
+  const staleBefore = now - WAITING_FRESH_MS;
   const stale = Object.entries(marks)
-    .filter(([, at]) => at < now - WAITING_FRESH_MS)
+    .filter(([, at]) => at < staleBefore)
     .map(([key]) => key);
-  if (stale.length > 0) await deps.agents.clearWaiting(role.name, stale);
+  // Conditional: a mark its task refreshed after this read (a new WAIT, then a park) stays.
+  if (stale.length > 0) await deps.agents.clearWaiting(role.name, stale, staleBefore);
   const waiting = freshWaiting(marks, now);
   const queueUrl = deps.roleQueueUrls?.[role.name];
   const depth = queueUrl && deps.queues ? await deps.queues.depth(queueUrl) : undefined;

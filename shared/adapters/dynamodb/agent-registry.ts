@@ -414,13 +414,30 @@ export class DynamoAgentRegistry implements AgentRegistry {
     return undefined;
   }
 
-  async clearWaiting(role: string, keys: readonly string[]): Promise<void> {
+  async clearWaiting(role: string, keys: readonly string[], olderThan?: number): Promise<void> {
+    const stillStale =
+      olderThan === undefined
+        ? {}
+        : {
+            ConditionExpression: '#at < :olderThan',
+            ExpressionAttributeNames: { '#at': 'at' },
+            ExpressionAttributeValues: { ':olderThan': olderThan },
+          };
     await Promise.all(
-      keys.map((key) =>
-        this.client.send(
-          new DeleteCommand({ TableName: this.tableName, Key: { agentId: waitingItemId(role, key) } }),
-        ),
-      ),
+      keys.map(async (key) => {
+        try {
+          await this.client.send(
+            new DeleteCommand({
+              TableName: this.tableName,
+              Key: { agentId: waitingItemId(role, key) },
+              ...stillStale,
+            }),
+          );
+        } catch (error) {
+          // Refreshed by a WAIT since the scaler read it: the task still waits.
+          if (!isConditionFailed(error)) throw error;
+        }
+      }),
     );
   }
 

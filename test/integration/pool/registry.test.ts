@@ -202,4 +202,19 @@ describe('waiting marks', () => {
     expect(counts).toEqual([1, 2, 3]);
     expect(afterClear).toBe(1);
   });
+
+  it('prunes only marks still stale, keeping one refreshed and parked since the scaler read it', async () => {
+    const role = `role_${uniqueId('p').replace(/-/g, '_')}`;
+    await registry.markWaiting(role, 'b#gone', 100);
+    await registry.markWaiting(role, 'b#back', 100);
+    const seenStale = Object.keys(await registry.waitingMarks(role));
+    // Between the scaler's read and its delete, 'back' waits again and parks its token.
+    await registry.markWaiting(role, 'b#back', 20_000);
+    expect(await registry.parkWaiting(role, 'b#back', 'tok')).toBe(true);
+
+    await registry.clearWaiting(role, seenStale, 10_000);
+
+    expect(await registry.waitingMarks(role)).toEqual({ 'b#back': 20_000 });
+    expect(await registry.takeParked(role)).toBe('tok');
+  });
 });

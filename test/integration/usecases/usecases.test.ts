@@ -13,7 +13,15 @@ import { finalizeBatch } from '../../../shared/usecases/finalize';
 import { gateTask } from '../../../shared/usecases/gate';
 import { recordAttempt } from '../../../shared/usecases/record-attempt';
 import { redriveBatch } from '../../../shared/usecases/redrive';
-import { parkTask, type RouteDeps, routeTask, wakeParked } from '../../../shared/usecases/route';
+import {
+  NO_PARKED_TTL_MS,
+  ParkedHints,
+  parkTask,
+  type RouteDeps,
+  routeTask,
+  wakeAfterRelease,
+  wakeParked,
+} from '../../../shared/usecases/route';
 import { scaleAgents } from '../../../shared/usecases/scaler';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { agentOf, batchOf, catalog, ManualClock, uniqueId } from '../../support/fixtures';
@@ -181,17 +189,50 @@ describe('route', () => {
       { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
     );
     const wokeFirst = [...answers];
-    // An agent still full after a release (another slot taken meanwhile) wakes nobody; one with a free slot
-    // wakes the next waiter, then finds nobody left.
-    const full = agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 2, reserved: 2 });
-    const free = agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 2, reserved: 1 });
-    const whenFull = await wakeParked({ agents, callbacks }, full);
-    const next = await wakeParked({ agents, callbacks }, free);
-    const none = await wakeParked({ agents, callbacks }, free);
+    // A release that leaves the agent full (another slot taken meanwhile) wakes nobody; any release that
+    // leaves a free slot wakes the next waiter, until nobody is left.
+    const agentWith = (capacity: number, reserved: number) =>
+      agentOf('python_backend_coder', `${name}-1`, { role: name, capacity, reserved });
+    const stillFull = await wakeAfterRelease({ agents, callbacks }, agentWith(2, 2));
+    const roomLeft = await wakeAfterRelease({ agents, callbacks }, agentWith(3, 1));
+    const nobodyLeft = await wakeAfterRelease(
+      { agents, callbacks, hints: new ParkedHints() },
+      agentWith(3, 1),
+    );
 
     expect(wokeFirst).toEqual([{ token: 'park-first', output: { woken: true } }]);
-    expect([whenFull, next, none]).toEqual([false, true, false]);
+    expect([stillFull, roomLeft, nobodyLeft]).toEqual([false, true, false]);
     expect(answers.map((a) => a.token)).toEqual(['park-first', 'park-second']);
+  });
+
+  it('remembers a role found with nobody parked for a moment, unless this process parks one', async () => {
+    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
+    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, reserved: 1 }));
+    const batchId = await createBatch([
+      { id: 'elsewhere', description: 'x', role: name },
+      { id: 'here', description: 'x', role: name },
+    ]);
+    for (const taskId of ['elsewhere', 'here']) await routeTask(deps, { batchId, taskId });
+    const hints = new ParkedHints();
+    const { answers, callbacks } = recordingCallbacks();
+    const wake = () => wakeParked({ agents, callbacks, clock, hints }, name);
+
+    const empty = await wake();
+    // Parked by another process (another container's hints): not seen until the hint expires.
+    await parkTask(
+      { agents, hints: new ParkedHints() },
+      { batchId, taskId: 'elsewhere', role: name, taskToken: 'a' },
+    );
+    const withinTtl = await wake();
+    clock.advance(NO_PARKED_TTL_MS);
+    const afterTtl = await wake();
+    const emptyAgain = await wake();
+    // Parked by this process: seen at once.
+    await parkTask({ agents, hints }, { batchId, taskId: 'here', role: name, taskToken: 'b' });
+    const parkedHere = await wake();
+
+    expect([empty, withinTtl, afterTtl, emptyAgain, parkedHere]).toEqual([false, false, true, false, true]);
+    expect(answers.map((a) => a.token)).toEqual(['a', 'b']);
   });
 
   it('skips a parked token whose wait already timed out and wakes the next waiter', async () => {
@@ -212,10 +253,7 @@ describe('route', () => {
       },
     };
 
-    const woke = await wakeParked(
-      { agents, callbacks },
-      agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1 }),
-    );
+    const woke = await wakeParked({ agents, callbacks, hints: new ParkedHints() }, name);
 
     expect(woke).toBe(true);
     expect(tried).toEqual(['expired', 'live']);
