@@ -37,8 +37,6 @@ export const LOCAL_HEARTBEAT_SECONDS = 5;
  * dependencies all finished answers its own token), and a gate holds no slot while it waits.
  */
 export const LOCAL_GATE_CONCURRENCY = 4;
-/** Wait states (waiting for capacity) run 20x faster locally: 2 s becomes 100 ms. */
-export const LOCAL_WAIT_SCALE = 0.05;
 /** How often the scaler runs locally (its EventBridge schedule on AWS is one minute). */
 export const LOCAL_SCALER_INTERVAL_MS = 2_000;
 /** How often waitForBatch polls the status route (at least; see statusPollDelay). */
@@ -63,7 +61,6 @@ export interface EmbeddedSystemOptions {
   /** Maximum concurrency of every role queue (the event source's MaximumConcurrency). */
   readonly concurrency?: number;
   readonly heartbeatSeconds?: number;
-  readonly waitScale?: number;
   /** 0 disables the scheduled scaler. */
   readonly scalerIntervalMs?: number;
   /** Powertools log level of the handlers (their logs go to stdout): SILENT unless asked. */
@@ -161,7 +158,6 @@ export class EmbeddedSystem {
       taskStates,
       roles: catalog,
       ...(concurrency ? { concurrency } : {}),
-      waitScale: options.waitScale ?? LOCAL_WAIT_SCALE,
       stateConcurrency: { [StateName.Gate]: LOCAL_GATE_CONCURRENCY },
       handlers: async () => {
         // Imported only now: handler modules read the environment the runtime has just set.

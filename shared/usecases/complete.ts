@@ -66,8 +66,8 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     if (transitioned && agentId !== undefined) {
       const attemptNumber = input.attempt ?? task.attemptCount;
       const attempt = task.attempts[attemptNumber - 1];
-      // The slot goes back in the metrics write (one round trip less); a slot freed on a full agent wakes a
-      // task parked for its role (best effort: a waiter not woken routes again at its wait's timeout).
+      // The slot goes back in the metrics write (one round trip less), then a task parked for the role is
+      // woken (best effort: a waiter not woken routes again at its wait's timeout).
       agentBookkeeping = deps.agents
         .recordOutcome(
           agentId,

@@ -15,7 +15,7 @@ export interface RecordAttemptDeps {
   clock: Clock;
   /** The role catalog, for per-role circuit settings (defaults when absent). */
   catalog?: RoleCatalog;
-  /** Answers the token of a task parked for capacity when the released slot was the agent's only free one. */
+  /** Answers the token of a task parked for capacity after the release (see wakeAfterRelease). */
   callbacks?: Pick<Callbacks, 'succeed'>;
 }
 
@@ -56,7 +56,8 @@ export async function recordAttempt(
       { leaseKey: leaseKey(input.batchId, input.taskId, input.attempt) },
     );
     const callbacks = deps.callbacks;
-    if (callbacks) await wakeAfterRelease({ agents: deps.agents, callbacks }, agent).catch(() => false);
+    if (callbacks)
+      await wakeAfterRelease({ agents: deps.agents, callbacks, clock: deps.clock }, agent).catch(() => false);
   }
   if (batch.cancelRequested) return { retry: false, reason: 'batch cancelled' };
   if (isTerminal(task.status)) return { retry: false, reason: `task already ${task.status}` };

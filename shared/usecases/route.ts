@@ -151,7 +151,7 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
 
 /**
  * WaitForCapacity: parks the task's token on its waiting mark (written by the WAIT just before). A release
- * that frees a slot of a full agent takes one parked token and answers it (wakeParked). A mark gone meanwhile
+ * that leaves a free slot takes one parked token and answers it (wakeAfterRelease). A mark gone meanwhile
  * (the scaler pruned it) leaves the token unparked, and the state's timeout routes the task again.
  */
 export async function parkTask(

@@ -325,29 +325,11 @@ export class QueuePollers {
       const invocation: PollerInvocation = { role: source.role, records, at: Date.now() };
       for (const observer of this.#observers) observer(invocation);
     }
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      poller.inFlight -= 1;
-      poller.wake?.();
-    };
     try {
-      let failed: Set<string>;
-      try {
-        const response = await source.handler(
-          { Records: records },
-          makeLambdaContext(`agent-${source.role}`),
-        );
-        failed = failedIds(response);
-      } catch (error) {
-        // A thrown handler fails the whole batch: nothing is deleted, every record comes back.
-        this.#recordError(source.role, error);
-        return;
-      }
-      // The invocation has ended, so its concurrency slot is free: as with Lambda's event source mapping,
-      // deleting the processed messages is the poller's work, not the function's.
-      release();
+      const response = await source.handler({ Records: records }, makeLambdaContext(`agent-${source.role}`));
+      // The processed records are deleted shortly by the poller, not by the function (as with Lambda's event
+      // source mapping), so the concurrency slot frees as the invocation ends.
+      const failed = failedIds(response);
       const done = records.filter((r) => !failed.has(r.messageId));
       if (done.length > 0)
         this.#deleteSoon(
@@ -355,9 +337,11 @@ export class QueuePollers {
           done.map((r) => r.receiptHandle),
         );
     } catch (error) {
+      // A thrown handler fails the whole batch: nothing is deleted, every record comes back.
       this.#recordError(source.role, error);
     } finally {
-      release();
+      poller.inFlight -= 1;
+      poller.wake?.();
     }
   }
 }

@@ -36,7 +36,6 @@ beforeAll(async () => {
       return loaded;
     },
     agentHandler: 'agent-worker',
-    waitScale: 0.05,
     env: {
       HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS),
       POWERTOOLS_METRICS_DISABLED: 'true',

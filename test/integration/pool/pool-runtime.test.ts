@@ -98,7 +98,6 @@ beforeAll(async () => {
       }
       return (loaded['agent-worker'] as LambdaHandler<SQSEvent, unknown>)(event, context);
     },
-    waitScale: 0.05,
     env: {
       HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS),
       ROLES_CONFIG: JSON.stringify(ROLES_CONFIG),
