@@ -90,6 +90,15 @@ function isolatedRole(defaults: { capacity?: number; maxAgents?: number } = {}) 
   return { name, catalog, deps };
 }
 
+/** A role whose one agent has one slot, taken: every task of the role WAITs. */
+async function busyRole() {
+  const role = isolatedRole({ capacity: 1, maxAgents: 1 });
+  await agents.put(
+    agentOf('python_backend_coder', `${role.name}-1`, { role: role.name, capacity: 1, reserved: 1 }),
+  );
+  return role;
+}
+
 async function createBatch(tasks: Task[], options: { maxAttempts?: number; failFast?: boolean } = {}) {
   const batchId = uniqueId();
   const { batch, tasks: stored } = batchOf(batchId, tasks, options);
@@ -153,8 +162,7 @@ describe('route', () => {
   });
 
   it('asks the task to wait when every agent is busy and the role is at its maximum', async () => {
-    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
-    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, reserved: 1 }));
+    const { name, deps } = await busyRole();
     const batchId = await createBatch([{ id: 't', description: 'write an endpoint', role: name }]);
 
     const output = await routeTask(deps, { batchId, taskId: 't' });
@@ -206,8 +214,7 @@ describe('route', () => {
   });
 
   it('remembers a role found with nobody parked for a moment, unless this process parks one', async () => {
-    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
-    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, reserved: 1 }));
+    const { name, deps } = await busyRole();
     const batchId = await createBatch([
       { id: 'elsewhere', description: 'x', role: name },
       { id: 'here', description: 'x', role: name },
@@ -236,12 +243,11 @@ describe('route', () => {
   });
 
   it('skips a parked token whose wait already timed out and wakes the next waiter', async () => {
-    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
+    const { name, deps } = await busyRole();
     const batchId = await createBatch([
       { id: 'late', description: 'x', role: name },
       { id: 'next', description: 'x', role: name },
     ]);
-    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, reserved: 1 }));
     for (const taskId of ['late', 'late', 'next']) await routeTask(deps, { batchId, taskId });
     await parkTask(deps, { batchId, taskId: 'late', role: name, taskToken: 'expired' });
     await parkTask(deps, { batchId, taskId: 'next', role: name, taskToken: 'live' });
@@ -270,8 +276,7 @@ describe('route', () => {
   });
 
   it('drops the waiting mark of a task that waited when it is dispatched, and sends no delete for one that never waited', async () => {
-    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
-    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, reserved: 1 }));
+    const { name, deps } = await busyRole();
     const batchId = await createBatch([
       { id: 'waits', description: 'write an endpoint', role: name },
       { id: 'never-waits', description: 'write another endpoint', role: name },
