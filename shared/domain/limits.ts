@@ -50,3 +50,26 @@ export const MAX_SIMULATED_DURATION_MS = 3_600_000;
  * body could never reach the submit handler on AWS; the local server refuses it with 413 likewise.
  */
 export const MAX_REQUEST_BODY_BYTES = 6 * 1024 * 1024;
+
+// ------------------------------------------------------------------- work passed along the edges
+// (context, artifacts and structured outputs; README "Passing work between tasks")
+
+/**
+ * Bytes of dependency work (the context section and placeholder substitutions together) one attempt's
+ * request may carry when the task does not say (`contextBudgetBytes`). About 25k tokens: room for a schema,
+ * an endpoint and a review, well inside every current model's context window.
+ */
+export const DEFAULT_CONTEXT_BUDGET_BYTES = 100_000;
+/** Bounds of a task's `contextBudgetBytes`. */
+export const MIN_CONTEXT_BUDGET_BYTES = 1_024;
+export const MAX_CONTEXT_BUDGET_BYTES = 1_000_000;
+/** Ids a task's `context` list may name (dependencies or transitive ancestors). */
+export const MAX_CONTEXT_IDS = 100;
+/**
+ * Largest output a task may produce (UTF-8 bytes of its JSON). Above it the task FAILS with that reason
+ * and is not retried (another agent would produce the same). Outputs up to INLINE_OUTPUT_MAX_BYTES
+ * (domain/workflow.ts) live in the task item; larger ones in the artifacts bucket.
+ */
+export const MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
+/** Serialized size of a task's `outputSchema` (JSON Schema). */
+export const MAX_OUTPUT_SCHEMA_BYTES = 16 * 1024;

@@ -7,6 +7,8 @@ import { z } from 'zod';
 import {
   BATCH_ID_PATTERN,
   MAX_ATTEMPTS_LIMIT,
+  MAX_CONTEXT_BUDGET_BYTES,
+  MAX_CONTEXT_IDS,
   MAX_DEPENDENCIES_PER_TASK,
   MAX_DESCRIPTION_CHARS,
   MAX_REQUIREMENT_CHARS,
@@ -14,6 +16,7 @@ import {
   MAX_SIMULATED_DURATION_MS,
   MAX_TASK_TIMEOUT_SECONDS,
   MAX_TASKS_PER_BATCH,
+  MIN_CONTEXT_BUDGET_BYTES,
   MIN_TASK_TIMEOUT_SECONDS,
   TASK_ID_PATTERN,
 } from './limits';
@@ -52,6 +55,51 @@ export type Simulate = z.infer<typeof SimulateSchema>;
 
 export const PrioritySchema = z.union([z.literal(1), z.literal(2), z.literal(3)]);
 
+/**
+ * Which finished work a task's agent receives (README "Passing work between tasks"): its direct
+ * dependencies' outputs (the default), nothing, or the listed tasks, each a dependency or a transitive
+ * ancestor (validation refuses any other id).
+ */
+export const ContextSelectionSchema = z.union([
+  z.enum(['dependencies', 'none']),
+  z.array(TaskIdSchema).max(MAX_CONTEXT_IDS),
+]);
+export type ContextSelection = z.infer<typeof ContextSelectionSchema>;
+
+/**
+ * When a task runs, given how its dependencies ended (the gate protocol decides, exactly once):
+ * all_success (default): every dependency succeeded; all_done: every dependency finished, whatever its
+ * status; one_success: at least one succeeded (the task may start as soon as one has); none_failed_min_one_success:
+ * none FAILED (SKIPPED ones allowed) and at least one succeeded.
+ */
+export const TriggerRuleSchema = z.enum([
+  'all_success',
+  'all_done',
+  'one_success',
+  'none_failed_min_one_success',
+]);
+export type TriggerRule = z.infer<typeof TriggerRuleSchema>;
+
+/**
+ * Human (or validator agent) approval. before: the task is not dispatched until approved. after: its
+ * output is not accepted until approved; a rejection fails the attempt with the reviewer's comment.
+ * by: a validator role instead of a person (for `after`). timeoutSeconds: a wait longer than this rejects.
+ */
+export const ApprovalSchema = z
+  .object({
+    before: z.boolean().optional(),
+    after: z.boolean().optional(),
+    by: z.string().min(1).max(64).optional(),
+    timeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(365 * 24 * 3600)
+      .optional(),
+  })
+  .strict();
+export type Approval = z.infer<typeof ApprovalSchema>;
+
 export const TaskSchema = z
   .object({
     id: TaskIdSchema,
@@ -62,14 +110,39 @@ export const TaskSchema = z
     priority: PrioritySchema.optional(),
     timeoutSeconds: z.number().int().min(MIN_TASK_TIMEOUT_SECONDS).max(MAX_TASK_TIMEOUT_SECONDS).optional(),
     input: z.record(z.string(), z.unknown()).optional(),
+    /** Work passed from other tasks (default "dependencies"). */
+    context: ContextSelectionSchema.optional(),
+    /** Bytes of dependency work one attempt's request may carry (DEFAULT_CONTEXT_BUDGET_BYTES). */
+    contextBudgetBytes: z
+      .number()
+      .int()
+      .min(MIN_CONTEXT_BUDGET_BYTES)
+      .max(MAX_CONTEXT_BUDGET_BYTES)
+      .optional(),
+    /** JSON Schema the task's output must fit (checked at submit; providers are asked for fitting JSON). */
+    outputSchema: z.record(z.string(), z.unknown()).optional(),
+    approval: ApprovalSchema.optional(),
+    trigger: TriggerRuleSchema.optional(),
+    /** The task's structured output lists task specs that are added to the running batch. */
+    expands: z.boolean().optional(),
   })
   .strict();
 export type Task = z.infer<typeof TaskSchema>;
+
+/** A batch's spending cap: nothing more is dispatched once the next attempt's worst case does not fit. */
+export const BudgetSchema = z
+  .object({
+    maxCostUsd: z.number().positive().max(1_000_000).optional(),
+    maxTokens: z.number().int().positive().max(10_000_000_000).optional(),
+  })
+  .strict();
+export type Budget = z.infer<typeof BudgetSchema>;
 
 export const BatchOptionsSchema = z
   .object({
     maxAttempts: z.number().int().min(1).max(MAX_ATTEMPTS_LIMIT).optional(),
     failFast: z.boolean().optional(),
+    budget: BudgetSchema.optional(),
   })
   .strict();
 export type BatchOptions = z.infer<typeof BatchOptionsSchema>;
@@ -89,8 +162,15 @@ export const TerminalTaskStatusSchema = z.enum(['SUCCEEDED', 'FAILED', 'SKIPPED'
 export type TerminalTaskStatus = z.infer<typeof TerminalTaskStatusSchema>;
 
 /** Lifecycle of a task item: PENDING (waiting on dependencies), READY (routing / waiting for capacity),
- * RUNNING (dispatched to an agent), then a terminal status. */
-export const TaskStatusSchema = z.enum(['PENDING', 'READY', 'RUNNING', ...TerminalTaskStatusSchema.options]);
+ * RUNNING (dispatched to an agent), AWAITING_APPROVAL (waiting on a person or validator, holding no
+ * agent slot), then a terminal status. */
+export const TaskStatusSchema = z.enum([
+  'PENDING',
+  'READY',
+  'RUNNING',
+  'AWAITING_APPROVAL',
+  ...TerminalTaskStatusSchema.options,
+]);
 export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 
 export const BatchStatusSchema = z.enum(['RUNNING', 'SUCCEEDED', 'PARTIAL', 'FAILED', 'CANCELLED']);
@@ -99,12 +179,73 @@ export type BatchStatus = z.infer<typeof BatchStatusSchema>;
 export const AttemptStatusSchema = z.enum(['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED']);
 export type AttemptStatus = z.infer<typeof AttemptStatusSchema>;
 
+/**
+ * Where a whole output lives when it is not inline (claim check): size, digest and location. `location`
+ * is an `s3://bucket/key` URI; `fields` lists the top-level fields of a structured output a dependent may
+ * address.
+ */
+export const ArtifactRefSchema = z.object({
+  location: z.string(),
+  bytes: z.number().int().min(0),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  contentType: z.string(),
+  fields: z.array(z.string()).optional(),
+});
+export type ArtifactRef = z.infer<typeof ArtifactRefSchema>;
+
+/** Tokens one call (or the sum of several) used, as the provider reported them. */
+export const UsageSchema = z.object({
+  inputTokens: z.number().int().min(0),
+  outputTokens: z.number().int().min(0),
+  cacheReadTokens: z.number().int().min(0).optional(),
+  cacheWriteTokens: z.number().int().min(0).optional(),
+  /** Counted by the simulated executor from prompt and output sizes, not by a provider. */
+  simulated: z.boolean().optional(),
+});
+export type Usage = z.infer<typeof UsageSchema>;
+
+/** What the context builder passed to one attempt: per task, the bytes sent and whether it was cut. */
+export const ContextRecordSchema = z.object({
+  budgetBytes: z.number().int().min(0),
+  usedBytes: z.number().int().min(0),
+  items: z.array(
+    z.object({
+      taskId: TaskIdSchema,
+      /** passed: its output (whole or cut); failed / skipped / cancelled: a marker only, never the output. */
+      kind: z.enum(['passed', 'failed', 'skipped', 'cancelled', 'rejection']),
+      bytes: z.number().int().min(0),
+      totalBytes: z.number().int().min(0),
+      cut: z.boolean(),
+      ref: ArtifactRefSchema.optional(),
+    }),
+  ),
+});
+export type ContextRecord = z.infer<typeof ContextRecordSchema>;
+
+/** One approval decision (a person's or a validator agent's). */
+export const ApprovalRecordSchema = z.object({
+  stage: z.enum(['before', 'after']),
+  decision: z.enum(['approve', 'reject']),
+  /** `person`, or the validator agent's id. */
+  by: z.string(),
+  comment: z.string().optional(),
+  attempt: z.number().int().min(0).optional(),
+  at: z.number(),
+});
+export type ApprovalRecord = z.infer<typeof ApprovalRecordSchema>;
+
 export const AttemptSchema = z.object({
   agentId: z.string(),
   status: AttemptStatusSchema,
   startedAt: z.number(),
   finishedAt: z.number().optional(),
   error: z.string().optional(),
+  /** Tokens this attempt used (failed attempts count too). */
+  usage: UsageSchema.optional(),
+  /** USD at the price table's rates; null when the model's price is unknown (never guessed). */
+  costUsd: z.number().min(0).nullable().optional(),
+  /** What dependency work this attempt was given. */
+  context: ContextRecordSchema.optional(),
 });
 export type Attempt = z.infer<typeof AttemptSchema>;
 
@@ -116,11 +257,28 @@ export const TaskResultSchema = z.object({
   startedAt: z.number().optional(),
   finishedAt: z.number().optional(),
   attempts: z.array(AttemptSchema),
+  /** The whole output when small; otherwise `outputRef` (GET /batches/{id}/tasks/{taskId}/output). */
   output: z.unknown().optional(),
+  outputRef: ArtifactRefSchema.optional(),
   /** Why a task was SKIPPED, FAILED or CANCELLED, in a sentence. */
   reason: z.string().optional(),
+  /** Sums over the attempts. costUsd null: some attempt's price is unknown. */
+  usage: UsageSchema.optional(),
+  costUsd: z.number().min(0).nullable().optional(),
+  approvals: z.array(ApprovalRecordSchema).optional(),
+  /** The expanding task that added this one to the batch. */
+  addedBy: TaskIdSchema.optional(),
 });
 export type TaskResult = z.infer<typeof TaskResultSchema>;
+
+/** A batch's budget as spent so far (settled attempts) and held (attempts in flight, at their worst case). */
+export const BudgetStateSchema = BudgetSchema.extend({
+  spentUsd: z.number().min(0),
+  spentTokens: z.number().int().min(0),
+  reservedUsd: z.number().min(0),
+  reservedTokens: z.number().int().min(0),
+});
+export type BudgetState = z.infer<typeof BudgetStateSchema>;
 
 export const BatchResultSchema = z.object({
   batchId: BatchIdSchema,
@@ -129,6 +287,9 @@ export const BatchResultSchema = z.object({
   finishedAt: z.number().optional(),
   makespanMs: z.number().optional(),
   tasks: z.array(TaskResultSchema),
+  usage: UsageSchema.optional(),
+  costUsd: z.number().min(0).nullable().optional(),
+  budget: BudgetStateSchema.optional(),
 });
 export type BatchResult = z.infer<typeof BatchResultSchema>;
 

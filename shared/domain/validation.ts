@@ -454,6 +454,41 @@ function sortByAppearance(issues: ValidationIssue[], raw: unknown): ValidationIs
   ];
 }
 
+// ------------------------------------------------------------------------- fields not built yet
+
+/**
+ * Wire-format fields that are part of the contract (schemas.ts) but whose behaviour is not built yet:
+ * refused, so a batch never runs with a field silently ignored. Each feature removes its entries.
+ */
+export const UNSUPPORTED_TASK_FIELDS: ReadonlySet<string> = new Set([
+  'context',
+  'contextBudgetBytes',
+  'outputSchema',
+  'approval',
+  'trigger',
+  'expands',
+]);
+export const UNSUPPORTED_OPTION_FIELDS: ReadonlySet<string> = new Set(['budget']);
+
+function unsupportedFieldIssues(raw: Record<string, unknown>): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const note = 'is not supported by this version of meta-agent yet; remove it';
+  if (Array.isArray(raw.tasks)) {
+    raw.tasks.forEach((task, index) => {
+      if (!isRecord(task)) return;
+      for (const field of Object.keys(task))
+        if (UNSUPPORTED_TASK_FIELDS.has(field))
+          issues.push({ path: formatPath(['tasks', index, field]), message: `"${field}" ${note}` });
+    });
+  }
+  if (isRecord(raw.options)) {
+    for (const field of Object.keys(raw.options))
+      if (UNSUPPORTED_OPTION_FIELDS.has(field))
+        issues.push({ path: formatPath(['options', field]), message: `"${field}" ${note}` });
+  }
+  return issues;
+}
+
 // ------------------------------------------------------------------------------------------ entry
 
 const TopLevelSchema = BatchSchema.omit({ tasks: true });
@@ -498,6 +533,7 @@ export function validateBatch(raw: unknown, knownRoles: ReadonlySet<string>): Ba
   }
   if (Array.isArray(rawTasks))
     for (const issue of crossTaskIssues(raw, rawTasks, knownRoles)) issues.push(issue);
+  for (const issue of unsupportedFieldIssues(raw)) issues.push(issue);
   if (issues.length > 0 || !parsed.success) return { ok: false, issues: sortByAppearance(issues, raw) };
   const tooLarge = executionInputIssue(parsed.data);
   if (tooLarge) return { ok: false, issues: [tooLarge] };
