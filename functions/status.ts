@@ -1,4 +1,12 @@
-/** GET /batches/{id}: the batch result so far. */
+/**
+ * The batch read routes: GET /batches (the list, newest first), GET /batches/{id} (the result so far) and
+ * GET /batches/{id}/tasks/{taskId} (one task in full). One read-only function: the three share their
+ * permissions (reads of the tasks table) and their callers.
+ */
+import { z } from 'zod';
+import { MAX_BATCH_PAGE_SIZE, MAX_CURSOR_CHARS } from '../shared/domain/limits';
+import { TaskIdSchema } from '../shared/domain/schemas';
+import { getTaskDetail, listBatches } from '../shared/usecases/read-batches';
 import { getBatchStatus } from '../shared/usecases/status';
 import { handlerContainer } from './commons/clients';
 import { type ApiEvent, errorResponse, json, PathIdSchema, parseRequest } from './commons/http';
@@ -8,13 +16,27 @@ const obs = observability('status');
 const container = handlerContainer(obs);
 const deps = { store: container.taskStore };
 
+/** `?limit=&cursor=` of GET /batches. */
+const BatchPageQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(MAX_BATCH_PAGE_SIZE).optional(),
+    cursor: z.string().min(1).max(MAX_CURSOR_CHARS).optional(),
+  })
+  .strict();
+
 export const handler = instrument(obs, 'status', async (event: ApiEvent) => {
   try {
-    const batchId = parseRequest(
-      PathIdSchema,
-      event.pathParameters?.id ?? event.pathParameters?.batchId,
-      '$.path.id',
-    );
+    const batchParam = event.pathParameters?.id ?? event.pathParameters?.batchId;
+    if (batchParam === undefined) {
+      const query = parseRequest(BatchPageQuerySchema, event.queryStringParameters ?? {}, '$.query');
+      return json(200, await listBatches(deps, query));
+    }
+    const batchId = parseRequest(PathIdSchema, batchParam, '$.path.id');
+    const taskParam = event.pathParameters?.taskId;
+    if (taskParam !== undefined) {
+      const taskId = parseRequest(TaskIdSchema, taskParam, '$.path.taskId');
+      return json(200, await getTaskDetail(deps, batchId, taskId));
+    }
     return json(200, await getBatchStatus(deps, batchId));
   } catch (error) {
     return errorResponse(error, obs.logger);

@@ -80,7 +80,9 @@ export class MetaAgentStack extends Stack {
       return fn;
     };
     const submit = make('submit', 'Submit', { description: 'POST /batches', timeout: Duration.seconds(60) });
-    const status = make('status', 'Status', { description: 'GET /batches/{id}' });
+    const status = make('status', 'Status', {
+      description: 'GET /batches, GET /batches/{id}, GET /batches/{id}/tasks/{taskId}',
+    });
     const cancel = make('cancel', 'Cancel', { description: 'DELETE /batches/{id}' });
     const redrive = make('redrive', 'Redrive', {
       description: 'POST /batches/{id}/redrive',

@@ -39,6 +39,14 @@ export class Tables extends Construct {
       sortKey: { name: TASKS_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
       stream: dynamodb.StreamViewType[TASKS_TABLE.streamViewType],
     });
+    const list = TASKS_TABLE.batchListIndex;
+    this.tasks.addGlobalSecondaryIndex({
+      indexName: list.name,
+      partitionKey: { name: list.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: list.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [...list.nonKeyAttributes],
+    });
     this.agents = new dynamodb.Table(this, 'Agents', {
       ...common,
       partitionKey: { name: AGENTS_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },

@@ -73,3 +73,15 @@ export const MAX_CONTEXT_IDS = 100;
 export const MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
 /** Serialized size of a task's `outputSchema` (JSON Schema). */
 export const MAX_OUTPUT_SCHEMA_BYTES = 16 * 1024;
+
+// ------------------------------------------------------------------- reading batches (GET /batches)
+
+/** Batches per page of GET /batches when the request does not say (`?limit=`). */
+export const DEFAULT_BATCH_PAGE_SIZE = 20;
+/**
+ * Most batches one page of GET /batches may hold. A running batch on the page costs one query over its
+ * task items (for its progress), so a page is kept small.
+ */
+export const MAX_BATCH_PAGE_SIZE = 100;
+/** Characters of the opaque `cursor` of GET /batches (a page's last key, base64url JSON). */
+export const MAX_CURSOR_CHARS = 1_024;

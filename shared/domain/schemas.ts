@@ -293,6 +293,42 @@ export const BatchResultSchema = z.object({
 });
 export type BatchResult = z.infer<typeof BatchResultSchema>;
 
+// ------------------------------------------------------------------------------------- reading batches
+
+/** Tasks of a batch by where they are: done counts every terminal status. */
+export const TaskTallySchema = z.object({
+  total: z.number().int().min(0),
+  done: z.number().int().min(0),
+  succeeded: z.number().int().min(0),
+  failed: z.number().int().min(0),
+  skipped: z.number().int().min(0),
+  cancelled: z.number().int().min(0),
+  running: z.number().int().min(0),
+  /** PENDING, READY and AWAITING_APPROVAL: not finished and holding no agent. */
+  waiting: z.number().int().min(0),
+});
+export type TaskTally = z.infer<typeof TaskTallySchema>;
+
+/** One batch of GET /batches: status, progress, makespan and cost (once recorded). */
+export const BatchSummarySchema = z.object({
+  batchId: BatchIdSchema,
+  status: BatchStatusSchema,
+  createdAt: z.number(),
+  startedAt: z.number(),
+  finishedAt: z.number().optional(),
+  makespanMs: z.number().optional(),
+  tasks: TaskTallySchema,
+  costUsd: z.number().min(0).nullable().optional(),
+});
+export type BatchSummary = z.infer<typeof BatchSummarySchema>;
+
+/** GET /batches: newest first; `nextCursor` fetches the next page (`?cursor=`), absent on the last. */
+export const BatchListSchema = z.object({
+  batches: z.array(BatchSummarySchema),
+  nextCursor: z.string().optional(),
+});
+export type BatchList = z.infer<typeof BatchListSchema>;
+
 // ------------------------------------------------------------------------------------- roles and agents
 
 export const ExecutorNameSchema = z.enum(['simulated', 'bedrock', 'anthropic', 'openai', 'http']);
@@ -429,3 +465,23 @@ export const RoutingDecisionSchema = z.object({
   decidedAt: z.number(),
 });
 export type RoutingDecision = z.infer<typeof RoutingDecisionSchema>;
+
+// ------------------------------------------------------------------------------------------ task detail
+
+/** An attempt as the task view shows it: its duration once it ended. */
+export const AttemptDetailSchema = AttemptSchema.extend({ durationMs: z.number().min(0).optional() });
+export type AttemptDetail = z.infer<typeof AttemptDetailSchema>;
+
+/**
+ * GET /batches/{id}/tasks/{taskId}: the task as submitted (`spec`), its result so far, the tasks waiting on
+ * it, and the stored routing decision of its latest attempt ("why this agent": every candidate's four terms
+ * and the agents left out with their reasons).
+ */
+export const TaskDetailSchema = TaskResultSchema.extend({
+  batchId: BatchIdSchema,
+  spec: TaskSchema,
+  dependents: z.array(TaskIdSchema),
+  attempts: z.array(AttemptDetailSchema),
+  decision: RoutingDecisionSchema.optional(),
+});
+export type TaskDetail = z.infer<typeof TaskDetailSchema>;

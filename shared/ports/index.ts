@@ -47,7 +47,30 @@ export interface StoredBatch {
   /** How many times the batch was redriven (names the next execution `<batchId>-redrive-<n>`). */
   redriveCount?: number;
   makespanMs?: number;
+  /** Tasks in the batch (written at submission, so a listing needs no task id list). */
+  taskCount?: number;
+  /** Tasks by status when the batch ended (Finalize), so listing a finished batch reads no task. */
+  taskCounts?: TaskStatusCounts;
+  /** What the batch cost in USD once recorded; null when some attempt's price is unknown. */
+  costUsd?: number | null;
 }
+
+/** How many tasks have each status. */
+export type TaskStatusCounts = Partial<Record<TaskStatus, number>>;
+
+/** A batch as GET /batches lists it: the batch item without its task ids and run settings. */
+export type BatchListing = Pick<
+  StoredBatch,
+  | 'batchId'
+  | 'status'
+  | 'createdAt'
+  | 'startedAt'
+  | 'finishedAt'
+  | 'makespanMs'
+  | 'taskCount'
+  | 'taskCounts'
+  | 'costUsd'
+>;
 
 /** What a status transition may write besides the status (see TaskStore.transitionTask). */
 export interface TransitionFields {
@@ -119,6 +142,17 @@ export interface TaskStore {
   updateBatch(batchId: string, patch: Partial<StoredBatch>): Promise<void>;
   getTask(batchId: string, taskId: string): Promise<StoredTask | undefined>;
   listTasks(batchId: string): Promise<StoredTask[]>;
+  /**
+   * Batches newest first, a page at a time, from an index of batch items only (never a scan of the task
+   * items). `cursor` is the `nextCursor` of the previous page; a cursor that was not made here throws
+   * InvalidCursorError.
+   */
+  listBatches(page: {
+    limit: number;
+    cursor?: string;
+  }): Promise<{ batches: BatchListing[]; nextCursor?: string }>;
+  /** How many of the batch's tasks have each status (reads the status of every task item, nothing else). */
+  countTaskStatuses(batchId: string): Promise<TaskStatusCounts>;
   /**
    * Gate: `SET gateToken = :t CONDITION pendingDeps > 0 AND the task is not terminal`. false when the
    * condition fails: every dependency has finished (failedDeps is final) or the task ended (cancelled), and
@@ -364,5 +398,13 @@ export class NotFoundError extends Error {
   ) {
     super(`${kind} "${id}" not found`);
     this.name = 'NotFoundError';
+  }
+}
+
+/** A page cursor that this store did not hand out (or that was altered). */
+export class InvalidCursorError extends Error {
+  constructor(readonly cursor: string) {
+    super('cursor is not one this API handed out; start again without it');
+    this.name = 'InvalidCursorError';
   }
 }

@@ -1,5 +1,5 @@
-import type { BatchResult, BatchStatus, TaskResult } from '../domain/schemas';
-import type { StoredBatch, StoredTask } from '../ports';
+import type { BatchResult, BatchStatus, TaskResult, TaskTally } from '../domain/schemas';
+import type { StoredBatch, StoredTask, TaskStatusCounts } from '../ports';
 
 /**
  * The public result of a batch (API GET /batches/{id}, Finalize, CLI --json): tasks in submission order,
@@ -25,7 +25,8 @@ export function buildBatchResult(
   };
 }
 
-function taskResult(task: StoredTask, includeOutput: boolean): TaskResult {
+/** One task's public result (GET /batches/{id} lists them; the task view starts from it). */
+export function taskResult(task: StoredTask, includeOutput: boolean): TaskResult {
   return {
     id: task.taskId,
     status: task.status,
@@ -45,4 +46,33 @@ export function decideBatchStatus(batch: StoredBatch, tasks: readonly StoredTask
   const succeeded = tasks.filter((t) => t.status === 'SUCCEEDED').length;
   if (succeeded === tasks.length) return 'SUCCEEDED';
   return succeeded > 0 ? 'PARTIAL' : 'FAILED';
+}
+
+/** How many of `tasks` have each status. */
+export function countStatuses(tasks: readonly Pick<StoredTask, 'status'>[]): TaskStatusCounts {
+  const counts: TaskStatusCounts = {};
+  for (const { status } of tasks) counts[status] = (counts[status] ?? 0) + 1;
+  return counts;
+}
+
+/** Status counts as the progress a person reads: total, done, and where the rest are. */
+export function tallyOf(counts: TaskStatusCounts, total?: number): TaskTally {
+  const n = (status: keyof TaskStatusCounts) => counts[status] ?? 0;
+  const succeeded = n('SUCCEEDED');
+  const failed = n('FAILED');
+  const skipped = n('SKIPPED');
+  const cancelled = n('CANCELLED');
+  const running = n('RUNNING');
+  const waiting = n('PENDING') + n('READY') + n('AWAITING_APPROVAL');
+  const counted = succeeded + failed + skipped + cancelled + running + waiting;
+  return {
+    total: Math.max(total ?? counted, counted),
+    done: succeeded + failed + skipped + cancelled,
+    succeeded,
+    failed,
+    skipped,
+    cancelled,
+    running,
+    waiting,
+  };
 }

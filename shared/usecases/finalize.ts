@@ -2,7 +2,7 @@
 import type { BatchResult } from '../domain/schemas';
 import type { FinalizeInput } from '../domain/workflow';
 import { type Clock, NotFoundError, type TaskStore } from '../ports';
-import { buildBatchResult, decideBatchStatus } from './batch-result';
+import { buildBatchResult, countStatuses, decideBatchStatus } from './batch-result';
 
 export interface FinalizeDeps {
   store: TaskStore;
@@ -19,7 +19,9 @@ export async function finalizeBatch(deps: FinalizeDeps, input: FinalizeInput): P
   const finishedAt = deps.clock.now();
   const status = decideBatchStatus(batch, tasks);
   const makespanMs = Math.max(0, finishedAt - batch.startedAt);
-  await deps.store.updateBatch(batch.batchId, { status, finishedAt, makespanMs });
+  // The tally too, so GET /batches shows a finished batch's progress without reading its tasks.
+  const taskCounts = countStatuses(tasks);
+  await deps.store.updateBatch(batch.batchId, { status, finishedAt, makespanMs, taskCounts });
   // Outputs stay in the store (GET /batches/{id}): the state machine's payload limit is 256 KiB.
   return buildBatchResult({ ...batch, status, finishedAt, makespanMs }, tasks, { includeOutput: false });
 }

@@ -108,6 +108,7 @@ export async function submitBatch(deps: SubmitDeps, request: SubmitRequest): Pro
     maxAttempts,
     failFast: batch.options?.failFast ?? false,
     taskIds: batch.tasks.map((t) => t.id),
+    taskCount: batch.tasks.length,
     ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
     redriveCount: 0,
   };

@@ -3,6 +3,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveIntrinsics } from '../../infra/local-definition';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../shared/adapters/dynamodb/tables';
+import { API_ROUTES } from '../../shared/api-routes';
 import { EnvVar } from '../../shared/config';
 import { BUILTIN_ROLES } from '../../shared/domain/roles';
 import { StateName } from '../../shared/domain/workflow';
@@ -106,6 +107,24 @@ describe('tables', () => {
       ],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
     });
+  });
+
+  it('indexes batch items for GET /batches without copying their task id lists into the index', () => {
+    const list = TASKS_TABLE.batchListIndex;
+    s.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: Match.arrayWith([{ AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' }]),
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: list.name,
+          KeySchema: [
+            { AttributeName: list.partitionKey, KeyType: 'HASH' },
+            { AttributeName: list.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...list.nonKeyAttributes] },
+        },
+      ],
+    });
+    expect(list.nonKeyAttributes).not.toContain('taskIds');
   });
 
   it('retains the tables by default', () => {
@@ -279,7 +298,7 @@ describe('API', () => {
   it('requires an API key on every REST method', () => {
     const methods = Object.entries(resourcesOf(s.template, 'AWS::ApiGateway::Method'));
     expect(methods.map(([, m]) => m.Properties.HttpMethod).sort()).toEqual(
-      ['DELETE', 'GET', 'GET', 'POST', 'POST', 'PUT'].sort(),
+      API_ROUTES.map((r) => r.method).sort(),
     );
     for (const [id, method] of methods) expect(method.Properties.ApiKeyRequired, id).toBe(true);
   });

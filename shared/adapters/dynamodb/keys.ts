@@ -5,6 +5,7 @@
  *   idempotency key       pk IDEMPOTENCY#<key>      sk IDEMPOTENCY
  *   subscription          pk BATCH#<batchId>        sk SUB#<connectionId>
  *   reverse subscription  pk CONNECTION#<id>        sk SUB#<batchId>   (so $disconnect finds them)
+ * Batch items also carry the keys of the batch list index: listPk BATCHES, listSk <createdAt>#<batchId>.
  */
 export const BATCH_SK = 'BATCH';
 export const TASK_SK_PREFIX = 'TASK#';
@@ -24,3 +25,10 @@ export const ItemType = {
   Idempotency: 'idempotency',
   Subscription: 'subscription',
 } as const;
+
+/** The batch list index's one partition (tables.ts batchListIndex). */
+export const BATCH_LIST_PK = 'BATCHES';
+/** Digits of the creation time in a list sort key, so that the keys sort as the times do. */
+const LIST_TIME_DIGITS = 15;
+export const batchListSk = (createdAt: number, batchId: string) =>
+  `${String(Math.max(0, Math.floor(createdAt))).padStart(LIST_TIME_DIGITS, '0')}#${batchId}`;

@@ -9,6 +9,28 @@ export const TASKS_TABLE = {
   sortKey: 'sk',
   /** Progress notifications read the stream (new and old images). */
   streamViewType: 'NEW_AND_OLD_IMAGES',
+  /**
+   * GET /batches: a sparse index of batch items only (no other item carries its keys), newest first by
+   * creation time, so listing batches never reads a task item. One partition holds every batch: writes to it
+   * are one per submission, far below a partition's 1,000 writes per second. The projection is the listing's
+   * fields only: a batch item's task id list (up to 2,000 ids) is not copied into the index.
+   */
+  batchListIndex: {
+    name: 'byCreatedAt',
+    partitionKey: 'listPk',
+    sortKey: 'listSk',
+    nonKeyAttributes: [
+      'batchId',
+      'status',
+      'createdAt',
+      'startedAt',
+      'finishedAt',
+      'makespanMs',
+      'taskCount',
+      'taskCounts',
+      'costUsd',
+    ],
+  },
 } as const;
 
 /** Logical agents: pk = agentId; the byRole index lists a role's agents for the router and the scaler. */

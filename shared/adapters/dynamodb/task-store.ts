@@ -11,17 +11,31 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Attempt, RoutingDecision, TaskStatus } from '../../domain/schemas';
 import {
+  type BatchListing,
   type BatchState,
+  InvalidCursorError,
   NotFoundError,
   StaleWriteError,
   type StoredBatch,
   type StoredTask,
+  type TaskStatusCounts,
   type TaskStore,
   type TransitionFields,
 } from '../../ports';
 import { putAll } from './batch-write';
 import { documentClient, isConditionFailed, sendConditional } from './client';
-import { BATCH_SK, batchPk, IDEMPOTENCY_SK, ItemType, idempotencyPk, TASK_SK_PREFIX, taskSk } from './keys';
+import {
+  BATCH_LIST_PK,
+  BATCH_SK,
+  batchListSk,
+  batchPk,
+  IDEMPOTENCY_SK,
+  ItemType,
+  idempotencyPk,
+  TASK_SK_PREFIX,
+  taskSk,
+} from './keys';
+import { TASKS_TABLE } from './tables';
 
 const TERMINAL: readonly TaskStatus[] = ['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'];
 const TERMINAL_VALUES = { ':t1': 'SUCCEEDED', ':t2': 'FAILED', ':t3': 'SKIPPED', ':t4': 'CANCELLED' };
@@ -83,6 +97,9 @@ const BATCH_STATE_ATTRIBUTES = [
   'cancelReason',
   'redriveCount',
   'makespanMs',
+  'taskCount',
+  'taskCounts',
+  'costUsd',
 ] as const satisfies readonly (keyof BatchState)[];
 const everyBatchStateAttribute: Exclude<
   keyof BatchState,
@@ -113,8 +130,35 @@ function fromTaskItem(item: Record<string, unknown>): StoredTask {
 }
 
 function fromBatchItem(item: Record<string, unknown>): StoredBatch {
-  const { pk: _pk, sk: _sk, type: _type, ...rest } = item;
+  const { pk: _pk, sk: _sk, type: _type, listPk: _listPk, listSk: _listSk, ...rest } = item;
   return rest as unknown as StoredBatch;
+}
+
+/** The key attributes of a batch list index entry: what LastEvaluatedKey holds, so what a cursor holds. */
+const LIST_KEY_ATTRIBUTES = ['pk', 'sk', 'listPk', 'listSk'] as const;
+
+/** A page's last key as an opaque cursor. */
+function encodeCursor(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+/** A cursor back to the key it was made from; InvalidCursorError for anything this store did not make. */
+function decodeCursor(cursor: string): Record<string, string> {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new InvalidCursorError(cursor);
+  }
+  const record = (typeof key === 'object' && key !== null ? key : {}) as Record<string, unknown>;
+  const valid =
+    Object.keys(record).length === LIST_KEY_ATTRIBUTES.length &&
+    LIST_KEY_ATTRIBUTES.every((name) => typeof record[name] === 'string') &&
+    record.listPk === BATCH_LIST_PK &&
+    record.sk === BATCH_SK &&
+    String(record.pk).startsWith(batchPk(''));
+  if (!valid) throw new InvalidCursorError(cursor);
+  return record as Record<string, string>;
 }
 
 export class DynamoTaskStore implements TaskStore {
@@ -130,7 +174,14 @@ export class DynamoTaskStore implements TaskStore {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { pk: batchPk(batch.batchId), sk: BATCH_SK, type: ItemType.Batch, ...batch },
+          Item: {
+            pk: batchPk(batch.batchId),
+            sk: BATCH_SK,
+            type: ItemType.Batch,
+            listPk: BATCH_LIST_PK,
+            listSk: batchListSk(batch.createdAt, batch.batchId),
+            ...batch,
+          },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -259,6 +310,59 @@ export class DynamoTaskStore implements TaskStore {
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
     return tasks.sort((a, b) => a.index - b.index);
+  }
+
+  async listBatches(page: {
+    limit: number;
+    cursor?: string;
+  }): Promise<{ batches: BatchListing[]; nextCursor?: string }> {
+    const index = TASKS_TABLE.batchListIndex;
+    const result = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: index.name,
+        KeyConditionExpression: '#listPk = :listPk',
+        ExpressionAttributeNames: { '#listPk': index.partitionKey },
+        ExpressionAttributeValues: { ':listPk': BATCH_LIST_PK },
+        ScanIndexForward: false,
+        Limit: page.limit,
+        ...(page.cursor !== undefined ? { ExclusiveStartKey: decodeCursor(page.cursor) } : {}),
+      }),
+    );
+    const batches = (result.Items ?? []).map((item) => {
+      const { pk: _pk, sk: _sk, listPk: _listPk, listSk: _listSk, ...rest } = item;
+      return rest as BatchListing;
+    });
+    // DynamoDB hands a LastEvaluatedKey when the page is full even if nothing follows; an empty next page
+    // is harmless, but a cursor that leads nowhere is not offered when the page was not full.
+    const last = result.LastEvaluatedKey;
+    return {
+      batches,
+      ...(last && batches.length === page.limit ? { nextCursor: encodeCursor(last) } : {}),
+    };
+  }
+
+  async countTaskStatuses(batchId: string): Promise<TaskStatusCounts> {
+    const counts: TaskStatusCounts = {};
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ProjectionExpression: '#status',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':pk': batchPk(batchId), ':prefix': TASK_SK_PREFIX },
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const status = item.status as TaskStatus;
+        counts[status] = (counts[status] ?? 0) + 1;
+      }
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return counts;
   }
 
   async resetTasks(tasks: StoredTask[]): Promise<void> {

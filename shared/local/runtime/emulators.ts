@@ -129,6 +129,7 @@ async function startFauxqs(): Promise<{ app: ReturnType<typeof buildApp>; url: s
 
 /** Creates the tasks and agents tables with the keys and index the stack defines. */
 export async function createTables(client: DynamoDBClient, tasks: string, agents: string): Promise<void> {
+  const list = TASKS_TABLE.batchListIndex;
   await client.send(
     new CreateTableCommand({
       TableName: tasks,
@@ -136,10 +137,22 @@ export async function createTables(client: DynamoDBClient, tasks: string, agents
       AttributeDefinitions: [
         { AttributeName: TASKS_TABLE.partitionKey, AttributeType: 'S' },
         { AttributeName: TASKS_TABLE.sortKey, AttributeType: 'S' },
+        { AttributeName: list.partitionKey, AttributeType: 'S' },
+        { AttributeName: list.sortKey, AttributeType: 'S' },
       ],
       KeySchema: [
         { AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' },
         { AttributeName: TASKS_TABLE.sortKey, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: list.name,
+          KeySchema: [
+            { AttributeName: list.partitionKey, KeyType: 'HASH' },
+            { AttributeName: list.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...list.nonKeyAttributes] },
+        },
       ],
       StreamSpecification: { StreamEnabled: true, StreamViewType: TASKS_TABLE.streamViewType },
     }),

@@ -6,7 +6,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type BatchResult, BatchResultSchema } from '../../../shared/domain/schemas';
+import {
+  BatchListSchema,
+  type BatchResult,
+  BatchResultSchema,
+  type BatchSummary,
+  TaskDetailSchema,
+} from '../../../shared/domain/schemas';
 import { type LocalServer, startLocalServer } from '../../../shared/local/server';
 import { example } from '../../support/batch-checks';
 import { ROOT } from '../../support/fake-io';
@@ -104,6 +110,35 @@ describe('meta-agent serve', () => {
       for (const dep of task.dependsOn ?? [])
         expect(at(dep, 'SUCCEEDED')).toBeLessThan(at(task.id, 'RUNNING'));
     }
+  });
+
+  it('lists batches with their progress and answers one task in full, routing decision included', async () => {
+    const batch = {
+      batchId: 'served-read',
+      tasks: [
+        { id: 'schema', description: 'Design the PostgreSQL users schema' },
+        { id: 'api', description: 'Write the FastAPI login endpoint', dependsOn: ['schema'] },
+      ],
+    };
+    expect((await api('/batches', { method: 'POST', body: JSON.stringify(batch) })).status).toBe(202);
+    const deadline = Date.now() + FINISH_WITHIN_MS;
+    let listed: BatchSummary | undefined;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      const list = BatchListSchema.parse(await (await api('/batches?limit=100')).json());
+      listed = list.batches.find((b) => b.batchId === 'served-read');
+    } while (listed?.status === 'RUNNING' && Date.now() < deadline);
+    const detail = TaskDetailSchema.parse(await (await api('/batches/served-read/tasks/api')).json());
+    const badLimit = await api('/batches?limit=0');
+    const unknownTask = await api('/batches/served-read/tasks/nope');
+
+    expect(listed).toMatchObject({ status: 'SUCCEEDED', tasks: { total: 2, done: 2, succeeded: 2 } });
+    expect(detail).toMatchObject({ id: 'api', status: 'SUCCEEDED', spec: { dependsOn: ['schema'] } });
+    expect(detail.decision?.candidates.length).toBeGreaterThan(0);
+    expect(detail.decision?.candidates[0]?.breakdown).toHaveProperty('specialization');
+    expect(badLimit.status).toBe(400);
+    expect(((await badLimit.json()) as { issues: { path: string }[] }).issues[0]?.path).toBe('$.query.limit');
+    expect(unknownTask.status).toBe(404);
   });
 
   it('answers bad input with 400 and the JSON path of every problem, and starts nothing', async () => {
