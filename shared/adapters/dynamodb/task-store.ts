@@ -7,6 +7,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Attempt, RoutingDecision, TaskStatus } from '../../domain/schemas';
@@ -295,20 +296,8 @@ export class DynamoTaskStore implements TaskStore {
 
   async listTasks(batchId: string): Promise<StoredTask[]> {
     const tasks: StoredTask[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': batchPk(batchId), ':prefix': TASK_SK_PREFIX },
-          ConsistentRead: true,
-          ExclusiveStartKey,
-        }),
-      );
-      for (const item of page.Items ?? []) tasks.push(fromTaskItem(item));
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+    for await (const item of this.taskItems(batchId, { ConsistentRead: true }))
+      tasks.push(fromTaskItem(item));
     return tasks.sort((a, b) => a.index - b.index);
   }
 
@@ -343,26 +332,35 @@ export class DynamoTaskStore implements TaskStore {
   }
 
   async countTaskStatuses(batchId: string): Promise<TaskStatusCounts> {
+    const items = this.taskItems(batchId, {
+      ProjectionExpression: '#status',
+      ExpressionAttributeNames: { '#status': 'status' },
+    });
     const counts: TaskStatusCounts = {};
+    for await (const { status } of items)
+      counts[status as TaskStatus] = (counts[status as TaskStatus] ?? 0) + 1;
+    return counts;
+  }
+
+  /** Every task item of a batch, page after page (`query` adds a projection or consistency). */
+  private async *taskItems(
+    batchId: string,
+    query: Partial<QueryCommandInput> = {},
+  ): AsyncGenerator<Record<string, unknown>> {
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.client.send(
         new QueryCommand({
+          ...query,
           TableName: this.tableName,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ProjectionExpression: '#status',
-          ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':pk': batchPk(batchId), ':prefix': TASK_SK_PREFIX },
           ExclusiveStartKey,
         }),
       );
-      for (const item of page.Items ?? []) {
-        const status = item.status as TaskStatus;
-        counts[status] = (counts[status] ?? 0) + 1;
-      }
+      yield* page.Items ?? [];
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
-    return counts;
   }
 
   async resetTasks(tasks: StoredTask[]): Promise<void> {
