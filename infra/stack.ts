@@ -6,6 +6,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { EnvVar } from '../shared/config';
+import { SUBMIT_TIMEOUT_SECONDS } from '../shared/domain/limits';
 import type { RoleCatalog } from '../shared/domain/roles';
 import { Api } from './constructs/api';
 import { HandlerFunction, type HandlerFunctionProps, type HandlerName } from './constructs/handler-function';
@@ -79,7 +80,10 @@ export class MetaAgentStack extends Stack {
       functions.set(handler, fn);
       return fn;
     };
-    const submit = make('submit', 'Submit', { description: 'POST /batches', timeout: Duration.seconds(60) });
+    const submit = make('submit', 'Submit', {
+      description: 'POST /batches',
+      timeout: Duration.seconds(SUBMIT_TIMEOUT_SECONDS),
+    });
     const status = make('status', 'Status', {
       description: 'GET /batches, GET /batches/{id}, GET /batches/{id}/tasks/{taskId}',
     });

@@ -73,7 +73,14 @@ export function errorResponse(error: unknown, logger: Logger): APIGatewayProxyRe
     return json(400, { error: 'ValidationError', message: 'the request is invalid', issues: error.issues });
   }
   if (error instanceof NotFoundError) return json(404, { error: 'NotFound', message: error.message });
-  if (error instanceof ConflictError) return json(409, { error: 'Conflict', message: error.message });
+  if (error instanceof ConflictError) {
+    const retry = error.retryAfterSeconds;
+    return json(
+      409,
+      { error: 'Conflict', message: error.message },
+      retry === undefined ? {} : { 'retry-after': String(retry) },
+    );
+  }
   logger.error('unexpected error', error as Error);
   return json(500, { error: 'InternalError', message: 'internal error; see the service logs' });
 }

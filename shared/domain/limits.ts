@@ -50,6 +50,18 @@ export const MAX_SIMULATED_DURATION_MS = 3_600_000;
  * body could never reach the submit handler on AWS; the local server refuses it with 413 likewise.
  */
 export const MAX_REQUEST_BODY_BYTES = 6 * 1024 * 1024;
+/**
+ * How long the submit Lambda may run (infra/stack.ts sets its timeout from this): writing 2,000 tasks takes
+ * about a second, the rest is room for DynamoDB throttling retries.
+ */
+export const SUBMIT_TIMEOUT_SECONDS = 60;
+/**
+ * Lifetime of a batch creation claim (usecases/submit.ts): twice the submit's own timeout, so when a claim
+ * expires the submit that held it is certainly gone and its writes cannot interleave with those of the
+ * request that takes the creation over. A submission that died part-way is finished by the same request
+ * sent again after at most this long (at once when it failed with an error rather than crashed).
+ */
+export const BATCH_CREATION_LEASE_MS = 2 * SUBMIT_TIMEOUT_SECONDS * 1000;
 
 // ------------------------------------------------------------------- work passed along the edges
 // (context, artifacts and structured outputs; README "Passing work between tasks")

@@ -53,6 +53,26 @@ export interface StoredBatch {
   taskCounts?: TaskStatusCounts;
   /** What the batch cost in USD once recorded; null when some attempt's price is unknown. */
   costUsd?: number | null;
+  /** sha256 of the submitted body: a repeated submission of this id is recognised as the same request. */
+  requestHash?: string;
+  /**
+   * Present while the submit that claimed this id writes its tasks and starts the execution; removed (in
+   * the write that stores `executionArn`) once the batch runs. See submitBatch.
+   */
+  creation?: BatchCreation;
+}
+
+/**
+ * The claim of a submit on a batch id it is creating. Tasks are written only by the owner of a live claim;
+ * a claim whose owner died (`expiresAt` passed) is taken over by the same request submitted again.
+ */
+export interface BatchCreation {
+  /** The submit invocation that writes the tasks. */
+  owner: string;
+  /** Epoch ms after which the same request may take the creation over. */
+  expiresAt: number;
+  /** Every task item is written: a take-over only starts the execution, it never writes a task again. */
+  tasksWritten?: boolean;
 }
 
 /** How many tasks have each status. */
@@ -119,7 +139,26 @@ export interface StoredTask {
 
 /** Persistence of batches and tasks, including the dependency gate protocol (see ARCHITECTURE.md). */
 export interface TaskStore {
-  /** Writes the batch and its tasks. Returns the existing batch id when `idempotencyKey` was seen before. */
+  /**
+   * Claims `batch.batchId`: a conditional put of the batch item, before any of its tasks is written, so an
+   * existing batch is never touched. `claimed: false` answers the batch item already there.
+   */
+  claimBatch(batch: StoredBatch): Promise<{ claimed: true } | { claimed: false; existing: StoredBatch }>;
+  /**
+   * Changes the creation claim of a batch, conditionally on its current owner being `owner` and the batch
+   * still RUNNING: `next` replaces the claim (a take-over, progress, a released lease), or undefined removes
+   * it (the batch runs; `patch` may say with which executionArn). false when the condition failed.
+   */
+  updateBatchCreation(
+    batchId: string,
+    owner: string,
+    next: BatchCreation | undefined,
+    patch?: Partial<Pick<StoredBatch, 'executionArn'>>,
+  ): Promise<boolean>;
+  /**
+   * Claims the id, then writes the tasks (without a creation claim: for seeding a store in tests and tools).
+   * `created: false` when the id exists, and then nothing is written.
+   */
   createBatch(batch: StoredBatch, tasks: StoredTask[]): Promise<{ created: boolean; batchId: string }>;
   getBatch(batchId: string): Promise<StoredBatch | undefined>;
   /**
@@ -137,8 +176,11 @@ export interface TaskStore {
     requestHash: string,
     at: number,
   ): Promise<{ claimed: true } | { claimed: false; batchId: string; requestHash?: string }>;
-  /** Overwrites the run state of tasks (redrive); the tasks must exist. */
-  resetTasks(tasks: StoredTask[]): Promise<void>;
+  /**
+   * Puts task items whole: the tasks of a batch whose creation this caller owns, or the reset run state of
+   * tasks being redriven. Never for tasks another caller may be running.
+   */
+  putTasks(tasks: StoredTask[]): Promise<void>;
   updateBatch(batchId: string, patch: Partial<StoredBatch>): Promise<void>;
   getTask(batchId: string, taskId: string): Promise<StoredTask | undefined>;
   listTasks(batchId: string): Promise<StoredTask[]>;

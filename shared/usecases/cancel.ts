@@ -27,6 +27,13 @@ export async function cancelBatch(
   if (!batch) throw new NotFoundError('batch', batchId);
   if (batch.status !== 'RUNNING')
     throw new ConflictError(`batch "${batchId}" already finished (${batch.status})`);
+  if (batch.creation !== undefined) {
+    // Its tasks may not all be written yet: cancelling now would leave later ones running.
+    throw new ConflictError(
+      `batch "${batchId}" is still being created; cancel it once it runs (an interrupted submission finishes when the same request is sent again)`,
+      1,
+    );
+  }
   await deps.store.updateBatch(batchId, { cancelRequested: true, cancelReason: reason });
   // A batch cancelled right after its submit may not have its execution ARN written yet: the first
   // execution's name is known, so it is stopped all the same (a gate armed meanwhile would wait forever).

@@ -3,7 +3,11 @@ export { NotFoundError } from '../ports';
 
 /** The request conflicts with the batch's current state (still running, already finished, id taken). */
 export class ConflictError extends Error {
-  constructor(message: string) {
+  /** When the conflict is temporary (a submission still in progress): seconds after which to retry. */
+  constructor(
+    message: string,
+    readonly retryAfterSeconds?: number,
+  ) {
     super(message);
     this.name = 'ConflictError';
   }

@@ -46,7 +46,7 @@ export async function redriveBatch(deps: RedriveDeps, batchId: string): Promise<
     };
   });
   const n = (batch.redriveCount ?? 0) + 1;
-  await deps.store.resetTasks(reset);
+  await deps.store.putTasks(reset);
   await deps.store.updateBatch(batchId, {
     status: 'RUNNING',
     redriveCount: n,

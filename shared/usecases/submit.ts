@@ -1,15 +1,24 @@
 /**
- * Submit: validate, persist (tasks, then the batch item), then start the execution, in that order, so a
- * crash part-way leaves no running orphan and a retry with the same Idempotency-Key finishes the job.
+ * Submit: validate, claim the batch id, write the tasks, start the execution, in that order, so an existing
+ * batch is never overwritten, a crash part-way leaves no running orphan, and the same request submitted
+ * again finishes the job (see submitBatch).
  */
 import { createHash } from 'node:crypto';
 import { dependentsOf, topologicalOrder } from '../domain/dag';
-import { DEFAULT_MAX_ATTEMPTS } from '../domain/limits';
+import { BATCH_CREATION_LEASE_MS, DEFAULT_MAX_ATTEMPTS } from '../domain/limits';
 import type { RoleCatalog } from '../domain/roles';
 import type { Batch } from '../domain/schemas';
 import { assertValidBatch, parseBatchJson } from '../domain/validation';
 import { type ExecutionInput, executionInput } from '../domain/workflow';
-import type { Clock, IdGenerator, Orchestrator, StoredBatch, StoredTask, TaskStore } from '../ports';
+import type {
+  BatchCreation,
+  Clock,
+  IdGenerator,
+  Orchestrator,
+  StoredBatch,
+  StoredTask,
+  TaskStore,
+} from '../ports';
 import { executionNameFor } from './common';
 import { ConflictError } from './errors';
 
@@ -69,14 +78,28 @@ export function executionInputOf(batchId: string, tasks: readonly StoredTask[]):
   );
 }
 
-/** Validates and starts a batch. Throws BatchValidationError (nothing persisted) or ConflictError. */
+/**
+ * Validates and starts a batch. Throws BatchValidationError (nothing persisted) or ConflictError.
+ *
+ * A batch id is written once. The batch item is claimed first, by a conditional put that carries the
+ * request's hash and a creation claim (owner, expiry); only then are the tasks written, then marked
+ * written, then the execution started and the claim removed with the execution ARN stored. So:
+ * - a submission of an id that exists, other than the same request again, is a 409: nothing is written;
+ * - the same request again (same body and Idempotency-Key, or both without one) finishes what a submit
+ *   that died part-way left: after the claim expired, it takes the creation over, writes the tasks unless
+ *   they were all written (an execution may be running on them then), and starts the execution by name
+ *   (a second start of the same name is the first one);
+ * - while the claim of a live submit holds, the same request again is a 409 with Retry-After;
+ * - once the batch runs, the same request with an Idempotency-Key answers the batch (202, created false),
+ *   without one a 409 like any other submission of a taken id.
+ */
 export async function submitBatch(deps: SubmitDeps, request: SubmitRequest): Promise<SubmitResult> {
   const batch = assertValidBatch(parseBatchJson(request.body), new Set(deps.catalog.keys()));
   const now = deps.clock.now();
+  const requestHash = createHash('sha256').update(request.body).digest('hex');
   let batchId = batch.batchId ?? deps.ids.next('batch-');
 
   if (request.idempotencyKey !== undefined) {
-    const requestHash = createHash('sha256').update(request.body).digest('hex');
     const claim = await deps.store.claimIdempotencyKey(request.idempotencyKey, batchId, requestHash, now);
     if (!claim.claimed) {
       if (claim.requestHash !== undefined && claim.requestHash !== requestHash) {
@@ -84,22 +107,14 @@ export async function submitBatch(deps: SubmitDeps, request: SubmitRequest): Pro
           `Idempotency-Key "${request.idempotencyKey}" was used for a different request (batch ${claim.batchId})`,
         );
       }
+      // The same request again: its batch id (a generated one is not generated twice).
       batchId = claim.batchId;
-      const existing = await deps.store.getBatch(batchId);
-      if (existing?.executionArn !== undefined) return { batchId, created: false };
-      if (existing) {
-        // The first request stored everything but died before starting: start it now (once, by name).
-        await start(deps, existing, await deps.store.listTasks(batchId));
-        return { batchId, created: false };
-      }
-      // The first request died before writing the batch item: write it all again under its batch id.
     }
-  } else if (batch.batchId !== undefined && (await deps.store.getBatch(batchId))) {
-    throw new ConflictError(`batch "${batchId}" already exists; choose another batchId or omit it`);
   }
 
   const maxAttempts = batch.options?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   const tasks = storedTasksOf(batchId, batch, maxAttempts);
+  let creation: BatchCreation = { owner: deps.ids.next('submit-'), expiresAt: now + BATCH_CREATION_LEASE_MS };
   const stored: StoredBatch = {
     batchId,
     status: 'RUNNING',
@@ -111,19 +126,66 @@ export async function submitBatch(deps: SubmitDeps, request: SubmitRequest): Pro
     taskCount: batch.tasks.length,
     ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
     redriveCount: 0,
+    requestHash,
+    creation,
   };
-  const created = await deps.store.createBatch(stored, tasks);
-  if (!created.created && request.idempotencyKey === undefined) {
-    throw new ConflictError(`batch "${batchId}" already exists; choose another batchId or omit it`);
+  const claim = await deps.store.claimBatch(stored);
+  if (!claim.claimed) {
+    const existing = claim.existing;
+    const sameRequest =
+      existing.requestHash === requestHash && existing.idempotencyKey === request.idempotencyKey;
+    if (!sameRequest) {
+      throw new ConflictError(`batch "${batchId}" already exists; choose another batchId or omit it`);
+    }
+    if (existing.creation === undefined) {
+      if (request.idempotencyKey !== undefined) return { batchId, created: false };
+      throw new ConflictError(
+        `batch "${batchId}" already exists (submitted with this same body); send an Idempotency-Key to make a submission safely repeatable`,
+      );
+    }
+    if (existing.creation.expiresAt > now) {
+      const seconds = Math.max(1, Math.ceil((existing.creation.expiresAt - now) / 1000));
+      throw new ConflictError(
+        `batch "${batchId}" is still being created by an earlier submission of this request; retry in ${seconds} s`,
+        seconds,
+      );
+    }
+    // The submit that claimed it died part-way: take the creation over (one taker wins).
+    const takeOver = { ...existing.creation, owner: creation.owner, expiresAt: creation.expiresAt };
+    if (!(await deps.store.updateBatchCreation(batchId, existing.creation.owner, takeOver))) {
+      throw new ConflictError(
+        `batch "${batchId}" is being created by another submission of this request; retry in a moment`,
+        1,
+      );
+    }
+    creation = takeOver;
   }
-  await start(deps, stored, tasks);
+  await finishCreation(deps, { ...stored, creation }, tasks);
   return { batchId, created: true };
 }
 
-async function start(deps: SubmitDeps, batch: StoredBatch, tasks: readonly StoredTask[]): Promise<void> {
-  const { executionArn } = await deps.orchestrator.start(
-    executionNameFor(batch.batchId),
-    executionInputOf(batch.batchId, tasks),
-  );
-  await deps.store.updateBatch(batch.batchId, { executionArn });
+/**
+ * Writes the tasks (unless a previous owner wrote them all), marks them written, starts the execution and
+ * removes the claim. A step whose claim was taken over meanwhile stops: the new owner does the rest. On a
+ * failure the claim is released at once, so the request can be repeated without waiting for it to expire.
+ */
+async function finishCreation(deps: SubmitDeps, batch: StoredBatch, tasks: StoredTask[]): Promise<void> {
+  const creation = batch.creation as BatchCreation;
+  const { batchId } = batch;
+  try {
+    if (!creation.tasksWritten) {
+      await deps.store.putTasks(tasks);
+      const written = { ...creation, tasksWritten: true };
+      if (!(await deps.store.updateBatchCreation(batchId, creation.owner, written))) return;
+    }
+    const { executionArn } = await deps.orchestrator.start(
+      executionNameFor(batchId),
+      executionInputOf(batchId, tasks),
+    );
+    await deps.store.updateBatchCreation(batchId, creation.owner, undefined, { executionArn });
+  } catch (error) {
+    const released = { ...creation, expiresAt: deps.clock.now() };
+    await deps.store.updateBatchCreation(batchId, creation.owner, released).catch(() => false);
+    throw error;
+  }
 }

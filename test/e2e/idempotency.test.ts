@@ -56,3 +56,19 @@ describe('a submission with an Idempotency-Key', () => {
     ]);
   });
 });
+
+describe('a batch id', () => {
+  it('is written once: another submission of a finished batch id is a 409 and its results stay', async () => {
+    const batchId = uniqueBatchId('written-once');
+    const first = await api.submit({ ...singleTaskBatch('first'), batchId }, `${batchId}-a`);
+    expect(first.status, JSON.stringify(first.body)).toBe(202);
+    const finished = await api.waitForTerminal(batchId);
+
+    const again = await api.submit({ ...singleTaskBatch('second'), batchId }, `${batchId}-b`);
+    const sameBody = await api.submit({ ...singleTaskBatch('first'), batchId }, `${batchId}-c`);
+
+    expect(again.status, JSON.stringify(again.body)).toBe(409);
+    expect(sameBody.status, JSON.stringify(sameBody.body)).toBe(409);
+    expect(await api.result(batchId)).toEqual(finished);
+  });
+});

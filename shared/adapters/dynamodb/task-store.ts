@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Attempt, RoutingDecision, TaskStatus } from '../../domain/schemas';
 import {
+  type BatchCreation,
   type BatchListing,
   type BatchState,
   InvalidCursorError,
@@ -101,6 +102,8 @@ const BATCH_STATE_ATTRIBUTES = [
   'taskCount',
   'taskCounts',
   'costUsd',
+  'requestHash',
+  'creation',
 ] as const satisfies readonly (keyof BatchState)[];
 const everyBatchStateAttribute: Exclude<
   keyof BatchState,
@@ -162,15 +165,45 @@ function decodeCursor(cursor: string): Record<string, string> {
   return record as Record<string, string>;
 }
 
+/**
+ * The update of a batch patch: a field set to undefined is removed (`batchId`, the key, is never written).
+ * Undefined when the patch changes nothing.
+ */
+function batchPatch(
+  patch: Partial<StoredBatch>,
+): { expression: string; names: Record<string, string>; values: Record<string, unknown> } | undefined {
+  const sets: string[] = [];
+  const removes: string[] = [];
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  Object.entries(patch).forEach(([field, value], i) => {
+    if (field === 'batchId') return;
+    names[`#f${i}`] = field;
+    if (value === undefined) removes.push(`#f${i}`);
+    else {
+      sets.push(`#f${i} = :v${i}`);
+      values[`:v${i}`] = value;
+    }
+  });
+  if (sets.length === 0 && removes.length === 0) return undefined;
+  const expression = [
+    sets.length > 0 ? `SET ${sets.join(', ')}` : '',
+    removes.length > 0 ? `REMOVE ${removes.join(', ')}` : '',
+  ]
+    .filter((part) => part !== '')
+    .join(' ');
+  return { expression, names, values };
+}
+
 export class DynamoTaskStore implements TaskStore {
   constructor(
     private readonly tableName: string,
     private readonly client: DynamoDBDocumentClient = documentClient(),
   ) {}
 
-  /** Tasks first, the batch item second (a crash in between leaves no batch that points at missing tasks). */
-  async createBatch(batch: StoredBatch, tasks: StoredTask[]): Promise<{ created: boolean; batchId: string }> {
-    await putAll(this.client, this.tableName, tasks.map(toTaskItem));
+  async claimBatch(
+    batch: StoredBatch,
+  ): Promise<{ claimed: true } | { claimed: false; existing: StoredBatch }> {
     try {
       await this.client.send(
         new PutCommand({
@@ -186,11 +219,45 @@ export class DynamoTaskStore implements TaskStore {
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
-      return { created: true, batchId: batch.batchId };
+      return { claimed: true };
     } catch (error) {
-      if (isConditionFailed(error)) return { created: false, batchId: batch.batchId };
-      throw error;
+      if (!isConditionFailed(error)) throw error;
     }
+    const existing = await this.getBatch(batch.batchId);
+    // A batch item is never deleted, so the one that refused the put is there to read.
+    if (!existing) throw new NotFoundError('batch', batch.batchId);
+    return { claimed: false, existing };
+  }
+
+  async updateBatchCreation(
+    batchId: string,
+    owner: string,
+    next: BatchCreation | undefined,
+    patch: Partial<Pick<StoredBatch, 'executionArn'>> = {},
+  ): Promise<boolean> {
+    const update = batchPatch({ ...patch, creation: next });
+    if (!update) return false;
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: BATCH_SK },
+        UpdateExpression: update.expression,
+        ConditionExpression: '#creation.#owner = :owner AND #status = :running',
+        ExpressionAttributeNames: {
+          ...update.names,
+          '#creation': 'creation',
+          '#owner': 'owner',
+          '#status': 'status',
+        },
+        ExpressionAttributeValues: { ...update.values, ':owner': owner, ':running': 'RUNNING' },
+      }),
+    );
+  }
+
+  async createBatch(batch: StoredBatch, tasks: StoredTask[]): Promise<{ created: boolean; batchId: string }> {
+    const claim = await this.claimBatch(batch);
+    if (claim.claimed) await this.putTasks(tasks);
+    return { created: claim.claimed, batchId: batch.batchId };
   }
 
   async claimIdempotencyKey(
@@ -248,33 +315,17 @@ export class DynamoTaskStore implements TaskStore {
   }
 
   async updateBatch(batchId: string, patch: Partial<StoredBatch>): Promise<void> {
-    const sets: string[] = [];
-    const removes: string[] = [];
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = {};
-    Object.entries(patch).forEach(([field, value], i) => {
-      if (field === 'batchId') return;
-      names[`#f${i}`] = field;
-      if (value === undefined) removes.push(`#f${i}`);
-      else {
-        sets.push(`#f${i} = :v${i}`);
-        values[`:v${i}`] = value;
-      }
-    });
-    if (sets.length === 0 && removes.length === 0) return;
-    const expression = [
-      sets.length > 0 ? `SET ${sets.join(', ')}` : '',
-      removes.length > 0 ? `REMOVE ${removes.join(', ')}` : '',
-    ].join(' ');
+    const update = batchPatch(patch);
+    if (!update) return;
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: batchPk(batchId), sk: BATCH_SK },
-          UpdateExpression: expression,
+          UpdateExpression: update.expression,
           ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeNames: names,
-          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+          ExpressionAttributeNames: update.names,
+          ...(Object.keys(update.values).length > 0 ? { ExpressionAttributeValues: update.values } : {}),
         }),
       );
     } catch (error) {
@@ -363,7 +414,7 @@ export class DynamoTaskStore implements TaskStore {
     } while (ExclusiveStartKey);
   }
 
-  async resetTasks(tasks: StoredTask[]): Promise<void> {
+  async putTasks(tasks: StoredTask[]): Promise<void> {
     await putAll(this.client, this.tableName, tasks.map(toTaskItem));
   }
 

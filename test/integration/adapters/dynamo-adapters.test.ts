@@ -170,6 +170,58 @@ describe('DynamoTaskStore', () => {
     expect(second).toEqual({ claimed: false, batchId: 'batch-a', requestHash: 'hash-a' });
   });
 
+  it('claims a batch id once: a second claim writes nothing and answers the batch already there', async () => {
+    const batchId = uniqueId();
+    const { batch } = batchOf(batchId, [{ id: 'a', description: 'x' }]);
+    const first = { ...batch, requestHash: 'h1', creation: { owner: 'o1', expiresAt: 100 } };
+
+    const claims = await Promise.all([
+      store.claimBatch(first),
+      store.claimBatch({ ...batch, requestHash: 'h2', creation: { owner: 'o2', expiresAt: 100 } }),
+    ]);
+
+    expect(claims.filter((c) => c.claimed)).toHaveLength(1);
+    const refused = claims.find((c) => !c.claimed);
+    const winner = (await store.getBatch(batchId))?.requestHash;
+    expect(refused).toEqual({ claimed: false, existing: expect.objectContaining({ requestHash: winner }) });
+  });
+
+  it('changes a creation claim only for its owner and only while the batch runs', async () => {
+    const batchId = uniqueId();
+    const { batch } = batchOf(batchId, [{ id: 'a', description: 'x' }]);
+    await store.claimBatch({ ...batch, creation: { owner: 'o1', expiresAt: 100 } });
+
+    expect(await store.updateBatchCreation(batchId, 'intruder', { owner: 'intruder', expiresAt: 1 })).toBe(
+      false,
+    );
+    expect(await store.updateBatchCreation(batchId, 'o1', { owner: 'o2', expiresAt: 200 })).toBe(true);
+    expect(await store.updateBatchCreation(batchId, 'o1', undefined)).toBe(false);
+    expect(await store.updateBatchCreation(batchId, 'o2', undefined, { executionArn: 'arn:x' })).toBe(true);
+    const done = await store.getBatch(batchId);
+    expect(done?.creation).toBeUndefined();
+    expect(done?.executionArn).toBe('arn:x');
+    expect(await store.updateBatchCreation(uniqueId(), 'o1', undefined)).toBe(false);
+
+    const cancelled = uniqueId();
+    await store.claimBatch({ ...batch, batchId: cancelled, creation: { owner: 'o1', expiresAt: 1 } });
+    await store.updateBatch(cancelled, { status: 'CANCELLED' });
+    expect(await store.updateBatchCreation(cancelled, 'o1', { owner: 'o3', expiresAt: 2 })).toBe(false);
+  });
+
+  it('writes no task of a batch whose id is taken', async () => {
+    const batchId = uniqueId();
+    const original = batchOf(batchId, [{ id: 'a', description: 'x' }]);
+    await store.createBatch(original.batch, original.tasks);
+    await store.setTaskStatus(batchId, 'a', 'SUCCEEDED', { at: 5 });
+    const other = batchOf(batchId, [
+      { id: 'a', description: 'y' },
+      { id: 'b', description: 'y' },
+    ]);
+
+    expect(await store.createBatch(other.batch, other.tasks)).toEqual({ created: false, batchId });
+    expect((await store.listTasks(batchId)).map((t) => [t.taskId, t.status])).toEqual([['a', 'SUCCEEDED']]);
+  });
+
   it('writes a batch of 60 tasks and lists them in submission order', async () => {
     const batchId = uniqueId();
     const tasks = Array.from({ length: 60 }, (_, i) => ({ id: `t${59 - i}`, description: 'write code' }));

@@ -17,7 +17,10 @@ const ddb = mockClient(DynamoDBDocumentClient);
 const sfn = mockClient(SFNClient);
 let handler: (event: ReturnType<typeof apiEvent>) => Promise<APIGatewayProxyResult>;
 
-/** A tiny table behind the mocked client: conditional puts, gets, and the updateBatch SET form. */
+/**
+ * A tiny table behind the mocked client: conditional puts, gets, and the batch patch form of updates
+ * (`#fN` names set from `:vN`, removed without one), with the creation owner condition.
+ */
 function fakeTable() {
   const items = new Map<string, Record<string, unknown>>();
   const keyOf = (key: Record<string, unknown>) => `${key.pk}|${key.sk}`;
@@ -26,7 +29,7 @@ function fakeTable() {
     if (input.ConditionExpression && items.has(key)) {
       throw new ConditionalCheckFailedException({ message: 'condition failed', $metadata: {} });
     }
-    items.set(key, input.Item);
+    items.set(key, structuredClone(input.Item));
     return {};
   });
   ddb.on(BatchWriteCommand).callsFake((input) => {
@@ -40,9 +43,13 @@ function fakeTable() {
   ddb.on(GetCommand).callsFake((input) => ({ Item: items.get(keyOf(input.Key)) }));
   ddb.on(UpdateCommand).callsFake((input) => {
     const item = items.get(keyOf(input.Key));
-    if (!item) throw new ConditionalCheckFailedException({ message: 'condition failed', $metadata: {} });
+    const owner = input.ExpressionAttributeValues?.[':owner'];
+    const creation = item?.creation as { owner?: unknown } | undefined;
+    if (!item || (owner !== undefined && creation?.owner !== owner)) {
+      throw new ConditionalCheckFailedException({ message: 'condition failed', $metadata: {} });
+    }
     for (const [alias, field] of Object.entries(input.ExpressionAttributeNames ?? {}) as [string, string][]) {
-      item[field] = input.ExpressionAttributeValues?.[`:v${alias.slice(2)}`];
+      if (alias.startsWith('#f')) item[field] = input.ExpressionAttributeValues?.[`:v${alias.slice(2)}`];
     }
     return {};
   });
@@ -138,7 +145,7 @@ describe('submit handler', () => {
     ],
   });
 
-  it('persists the tasks before the batch and starts one execution named after the batch', async () => {
+  it('claims the batch id before writing any task and starts one execution named after the batch', async () => {
     const items = fakeTable();
 
     const response = await handler(apiEvent({ body: valid }));
@@ -154,7 +161,13 @@ describe('submit handler', () => {
       ]),
     );
     const calls = ddb.calls().map((c) => c.args[0].constructor.name);
-    expect(calls.indexOf('BatchWriteCommand')).toBeLessThan(calls.indexOf('PutCommand'));
+    expect(calls.indexOf('PutCommand')).toBeLessThan(calls.indexOf('BatchWriteCommand'));
+    const claim = ddb.commandCalls(PutCommand)[0]?.args[0].input;
+    expect(claim?.Item).toMatchObject({ sk: 'BATCH', creation: { owner: expect.any(String) } });
+    expect(claim?.ConditionExpression).toBe('attribute_not_exists(pk)');
+    const stored = items.get(`BATCH#${batchId}|BATCH`);
+    expect(stored?.creation).toBeUndefined();
+    expect(stored?.executionArn).toContain(batchId);
     const starts = sfn.commandCalls(StartExecutionCommand);
     expect(starts).toHaveLength(1);
     expect(starts[0]?.args[0].input.name).toBe(batchId);
