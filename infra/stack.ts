@@ -114,6 +114,9 @@ export class MetaAgentStack extends Stack {
     const websocket = make('websocket', 'WebSocket', {
       description: 'WebSocket connect/disconnect/subscribe',
     });
+    const progressToken = make('progress-token', 'ProgressToken', {
+      description: 'POST /progress-tokens, and the WebSocket $connect authorizer that redeems them',
+    });
 
     const t = this.tables;
     t.bindTasks(submit, 'readWrite');
@@ -134,6 +137,7 @@ export class MetaAgentStack extends Stack {
     // The notifier deletes the subscriptions of connections that are gone.
     t.bindTasks(notifier, 'readWrite');
     t.bindTasks(websocket, 'readWrite');
+    t.bindTasks(progressToken, 'readWrite');
     for (const worker of this.roleWorkers.workers) {
       t.bindTasks(worker.fn, 'readWrite');
       t.bindAgents(worker.fn, 'readWrite'); // heartbeats extend the reservation's lease
@@ -158,14 +162,21 @@ export class MetaAgentStack extends Stack {
     }
 
     this.api = new Api(this, 'Api', {
-      functions: { submit, status, cancel, redrive, 'agents-api': agentsApi },
+      functions: {
+        submit,
+        status,
+        cancel,
+        redrive,
+        'agents-api': agentsApi,
+        'progress-token': progressToken,
+      },
       ...common,
     });
     this.progress = new Progress(this, 'Progress', {
       tasksTable: t.tasks,
       websocketFn: websocket,
       notifierFn: notifier,
-      apiKey: this.api.apiKey,
+      progressTokenFn: progressToken,
       ...common,
     });
     this.scaler = new Scaler(this, 'Scaler', {

@@ -6,7 +6,7 @@
 export type ApiMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** Handler entries (functions/<name>.ts) that serve REST routes. */
-export type ApiHandlerName = 'submit' | 'status' | 'cancel' | 'redrive' | 'agents-api';
+export type ApiHandlerName = 'submit' | 'status' | 'cancel' | 'redrive' | 'agents-api' | 'progress-token';
 
 export interface ApiRoute {
   readonly method: ApiMethod;
@@ -24,6 +24,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'POST', path: '/batches/{id}/redrive', handler: 'redrive' },
   { method: 'GET', path: '/agents', handler: 'agents-api' },
   { method: 'PUT', path: '/agents/{id}', handler: 'agents-api' },
+  { method: 'POST', path: '/progress-tokens', handler: 'progress-token' },
 ];
 
 /** Names of the path parameters of `path` (`/batches/{id}/redrive` -> `['id']`). */
@@ -69,3 +70,6 @@ function safeDecode(segment: string): string | undefined {
     return undefined;
   }
 }
+
+/** The query parameter that carries a progress token on a WebSocket connect (`wss://.../v1?token=...`). */
+export const PROGRESS_TOKEN_PARAMETER = 'token';

@@ -16,6 +16,8 @@ export const EnvVar = {
   DefaultExecutor: 'DEFAULT_EXECUTOR',
   /** Name or ARN of the Secrets Manager secret holding provider API keys (JSON: { anthropic, openai, http }). */
   ProviderSecretId: 'PROVIDER_SECRET_ID',
+  /** The progress WebSocket's URL (wss://.../v1), handed out with progress tokens so clients know where to connect. */
+  ProgressWebSocketUrl: 'PROGRESS_WEBSOCKET_URL',
   /** WebSocket management endpoint for progress notifications. */
   WebSocketEndpoint: 'WEBSOCKET_ENDPOINT',
   /** Optional: Dispatch HeartbeatSeconds override (DEFAULT_HEARTBEAT_SECONDS otherwise); workers beat at a third. */

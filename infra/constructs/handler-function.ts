@@ -30,6 +30,7 @@ export const HANDLER_NAMES = [
   'agent-worker',
   'notifier',
   'websocket',
+  'progress-token',
   'scaler',
 ] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];

@@ -6,6 +6,7 @@
 import { CfnOutput, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -14,6 +15,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ItemType } from '../../shared/adapters/dynamodb/keys';
+import { PROGRESS_TOKEN_PARAMETER } from '../../shared/api-routes';
 import { EnvVar } from '../../shared/config';
 import { acknowledge } from './nag';
 
@@ -36,8 +38,11 @@ export interface ProgressProps {
   readonly tasksTable: dynamodb.ITable;
   readonly websocketFn: lambda.Function;
   readonly notifierFn: lambda.Function;
-  /** API key of the REST API, also required to open a WebSocket ($connect). */
-  readonly apiKey: apigw.IApiKey;
+  /**
+   * Mints progress tokens (POST /progress-tokens) and is the $connect authorizer that redeems them: a
+   * browser cannot send the API key on a WebSocket handshake, so a connect carries `?token=` instead.
+   */
+  readonly progressTokenFn: lambda.Function;
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
 }
@@ -53,14 +58,17 @@ export class Progress extends Construct {
     this.webSocketApi = new apigwv2.WebSocketApi(this, 'WebSocketApi', {
       description: 'Meta-agent live progress: subscribe to a batch',
       routeSelectionExpression: '$request.body.action',
-      apiKeySelectionExpression: apigwv2.WebSocketApiKeySelectionExpression.HEADER_X_API_KEY,
       disconnectRouteOptions: { integration: integration('Disconnect') },
+    });
+    // No identity cache: each token opens one connection (the authorizer spends it).
+    const authorizer = new WebSocketLambdaAuthorizer('TokenAuthorizer', props.progressTokenFn, {
+      identitySource: [`route.request.querystring.${PROGRESS_TOKEN_PARAMETER}`],
     });
     const connectRoute = new apigwv2.WebSocketRoute(this, 'ConnectRoute', {
       webSocketApi: this.webSocketApi,
       routeKey: '$connect',
       integration: integration('Connect'),
-      apiKeyRequired: true,
+      authorizer,
     });
     this.webSocketApi.addRoute('subscribe', { integration: integration('Subscribe') });
 
@@ -89,17 +97,6 @@ export class Progress extends Construct {
         ),
       },
     });
-
-    // The REST API key also opens WebSockets: a usage plan of its own links the key to this stage.
-    const plan = new apigw.UsagePlan(this, 'UsagePlan', {
-      description: 'Meta-agent WebSocket progress',
-      throttle: { rateLimit: WS_RATE_LIMIT, burstLimit: WS_BURST_LIMIT },
-    });
-    (plan.node.defaultChild as apigw.CfnUsagePlan).addPropertyOverride('ApiStages', [
-      { ApiId: this.webSocketApi.apiId, Stage: this.stage.stageName },
-    ]);
-    plan.node.addDependency(this.stage);
-    plan.addApiKey(props.apiKey);
 
     this.notifierDeadLetterQueue = new sqs.Queue(this, 'NotifierDlq', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -131,6 +128,8 @@ export class Progress extends Construct {
     props.notifierFn.addEnvironment(EnvVar.WebSocketEndpoint, this.stage.callbackUrl);
 
     new CfnOutput(this, 'WebSocketUrl', { key: 'WebSocketUrl', value: this.stage.url });
+    // Handed out with every token, so clients that know only the REST URL find the socket.
+    props.progressTokenFn.addEnvironment(EnvVar.ProgressWebSocketUrl, this.stage.url);
 
     const stack = Stack.of(this);
     const apiLogicalId = stack.getLogicalId(this.webSocketApi.node.defaultChild as apigwv2.CfnApi);
@@ -138,7 +137,7 @@ export class Progress extends Construct {
       acknowledge(
         scope,
         'AwsSolutions-APIG4',
-        '$connect requires the API key (apiKeyRequired, x-api-key header, usage plan); API Gateway evaluates authorization on $connect only, so $disconnect and subscribe run on an admitted connection.',
+        '$connect has a Lambda authorizer that redeems a single-use progress token minted behind the API key (POST /progress-tokens); API Gateway evaluates authorization on $connect only, so $disconnect and subscribe run on an admitted connection.',
       );
     }
     if (props.notifierFn.role) {

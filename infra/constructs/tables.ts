@@ -38,6 +38,7 @@ export class Tables extends Construct {
       partitionKey: { name: TASKS_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
       sortKey: { name: TASKS_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
       stream: dynamodb.StreamViewType[TASKS_TABLE.streamViewType],
+      timeToLiveAttribute: TASKS_TABLE.ttlAttribute,
     });
     const list = TASKS_TABLE.batchListIndex;
     this.tasks.addGlobalSecondaryIndex({

@@ -21,11 +21,13 @@ import type {
   ConnectionNotifier,
   Dispatcher,
   IdGenerator,
+  ProgressTokenStore,
   SubscriptionStore,
   TaskStore,
 } from '../ports';
 import { DynamoAgentRegistry } from './dynamodb/agent-registry';
 import { documentClient } from './dynamodb/client';
+import { DynamoProgressTokenStore } from './dynamodb/progress-tokens';
 import { DynamoSubscriptionStore } from './dynamodb/subscriptions';
 import { DynamoTaskStore } from './dynamodb/task-store';
 import { createExecutor } from './executors';
@@ -49,6 +51,7 @@ export interface Container {
   readonly taskStore: TaskStore;
   readonly agentRegistry: AgentRegistry;
   readonly subscriptions: SubscriptionStore;
+  readonly progressTokens: ProgressTokenStore;
   readonly dispatcher: Dispatcher;
   readonly callbacks: Callbacks;
   readonly orchestrator: SfnOrchestrator;
@@ -114,6 +117,12 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
     },
     get subscriptions() {
       return once('subs', () => new DynamoSubscriptionStore(requireEnv(EnvVar.TasksTable, env), dynamo()));
+    },
+    get progressTokens() {
+      return once(
+        'progressTokens',
+        () => new DynamoProgressTokenStore(requireEnv(EnvVar.TasksTable, env), dynamo()),
+      );
     },
     get dispatcher() {
       return once('dispatcher', () => new SqsDispatcher(clients.sqs ?? new SQSClient({})));

@@ -97,3 +97,12 @@ export const DEFAULT_BATCH_PAGE_SIZE = 20;
 export const MAX_BATCH_PAGE_SIZE = 100;
 /** Characters of the opaque `cursor` of GET /batches (a page's last key, base64url JSON). */
 export const MAX_CURSOR_CHARS = 1_024;
+
+// ------------------------------------------------------------------- progress over the WebSocket
+
+/**
+ * Lifetime of a progress token (POST /progress-tokens). A browser cannot set the `x-api-key` header on a
+ * WebSocket connect, so it opens the socket with a token minted by an authenticated REST call; the token is
+ * good for one connect within this many seconds, so one that leaks through a log is worth nothing.
+ */
+export const PROGRESS_TOKEN_TTL_SECONDS = 60;

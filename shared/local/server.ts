@@ -10,6 +10,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { PROGRESS_TOKEN_PARAMETER } from '../api-routes';
+import { EnvVar } from '../config';
 import { MAX_REQUEST_BODY_BYTES } from '../domain/limits';
 import { EmbeddedSystem, type EmbeddedSystemOptions } from './system';
 
@@ -96,6 +98,24 @@ function websocketEvent(routeKey: string, connectionId: string, connectedAt: num
   };
 }
 
+/** The request authorizer event API Gateway sends for a WebSocket $connect. */
+function authorizerEvent(token: string | null) {
+  return {
+    type: 'REQUEST',
+    methodArn: 'arn:aws:execute-api:local:000000000000:local-ws/local/$connect',
+    queryStringParameters: token === null ? {} : { [PROGRESS_TOKEN_PARAMETER]: token },
+    headers: {},
+    requestContext: { routeKey: '$connect', eventType: 'CONNECT', apiId: 'local-ws', stage: 'local' },
+  };
+}
+
+/** Whether an authorizer's policy allows the connect. */
+function isAllowed(result: unknown): boolean {
+  const statements = (result as { policyDocument?: { Statement?: { Effect?: string }[] } }).policyDocument
+    ?.Statement;
+  return Array.isArray(statements) && statements.length > 0 && statements.every((s) => s.Effect === 'Allow');
+}
+
 /** Starts the server and the embedded system behind it. */
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
   const connections = new Map<string, WebSocket>();
@@ -156,11 +176,23 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     })();
   });
 
+  // As on AWS, a connect carries a progress token (POST /progress-tokens), redeemed by the deployed
+  // authorizer: browsers cannot send the x-api-key header on a WebSocket handshake.
   const wss = new WebSocketServer({
     server,
     path: '/',
-    verifyClient: (info: { req: IncomingMessage }) =>
-      options.apiKey === undefined || headerValue(info.req.headers['x-api-key']) === options.apiKey,
+    verifyClient: (info: { req: IncomingMessage }, accept: (admitted: boolean, code?: number) => void) => {
+      const system = state.system;
+      if (options.apiKey === undefined) return accept(true);
+      if (!system) return accept(false, 503);
+      const token = new URL(info.req.url ?? '/', `http://${LOCAL_HOST}`).searchParams.get(
+        PROGRESS_TOKEN_PARAMETER,
+      );
+      system
+        .invoke('progress-token', authorizerEvent(token))
+        .then((result) => accept(isAllowed(result), 403))
+        .catch(() => accept(false, 500));
+    },
   });
   wss.on('connection', (socket) => {
     const system = state.system;
@@ -227,6 +259,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     const system = await EmbeddedSystem.start({
       ...options.system,
       websocketEndpoint: `${url}${managementPath}`,
+      env: { ...options.system?.env, [EnvVar.ProgressWebSocketUrl]: `ws://${LOCAL_HOST}:${port}/` },
     });
     state.system = system;
   } catch (error) {

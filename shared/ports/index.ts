@@ -350,6 +350,17 @@ export interface SubscriptionStore {
   unsubscribeAll(connectionId: string): Promise<void>;
 }
 
+/**
+ * Single-use tokens that open a progress WebSocket (the browser's credential: it cannot send `x-api-key` on
+ * a WebSocket connect). Only a digest of each token is stored.
+ */
+export interface ProgressTokenStore {
+  /** A new random token, good until `expiresAt` (epoch ms). */
+  issue(expiresAt: number): Promise<string>;
+  /** Spends `token`: true once if it was issued here and has not expired at `now`, false otherwise. */
+  redeem(token: string, now: number): Promise<boolean>;
+}
+
 /** Pushes a message to one WebSocket connection; false when the connection is gone. */
 export interface ConnectionNotifier {
   post(connectionId: string, message: unknown): Promise<boolean>;

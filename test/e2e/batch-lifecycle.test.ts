@@ -21,7 +21,7 @@ let socketError: unknown;
 
 beforeAll(async () => {
   try {
-    socket = await ProgressSocket.connect(requireWsUrl(config), config.apiKey);
+    socket = await ProgressSocket.connect(requireWsUrl(config), api);
   } catch (error) {
     socketError = error;
   }

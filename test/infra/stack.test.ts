@@ -3,7 +3,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveIntrinsics } from '../../infra/local-definition';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../shared/adapters/dynamodb/tables';
-import { API_ROUTES } from '../../shared/api-routes';
+import { API_ROUTES, PROGRESS_TOKEN_PARAMETER } from '../../shared/api-routes';
 import { EnvVar } from '../../shared/config';
 import { BUILTIN_ROLES } from '../../shared/domain/roles';
 import { StateName } from '../../shared/domain/workflow';
@@ -331,12 +331,30 @@ describe('API', () => {
     expect(outputs.ApiKeyId?.Value).toEqual({ Ref: expect.any(String) });
   });
 
-  it('requires the API key to open a WebSocket', () => {
+  it('opens a WebSocket only with a progress token, redeemed by a Lambda authorizer on $connect', () => {
+    const tokenFnId = s.stack.getLogicalId(
+      s.stack.functions.get('progress-token')?.node.defaultChild as never,
+    );
+    const authorizers = Object.entries(resourcesOf(s.template, 'AWS::ApiGatewayV2::Authorizer'));
+    expect(authorizers).toHaveLength(1);
+    const [authorizerId, authorizer] = authorizers[0] as [string, { Properties: Record<string, unknown> }];
+    expect(authorizer.Properties).toMatchObject({
+      AuthorizerType: 'REQUEST',
+      IdentitySource: [`route.request.querystring.${PROGRESS_TOKEN_PARAMETER}`],
+    });
+    expect(JSON.stringify(authorizer.Properties.AuthorizerUri)).toContain(tokenFnId);
     s.template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
       RouteKey: '$connect',
-      ApiKeyRequired: true,
+      AuthorizationType: 'CUSTOM',
+      AuthorizerId: { Ref: authorizerId },
     });
     s.template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'subscribe' });
+    // Tokens are minted behind the API key, like every other REST method.
+    expect(API_ROUTES).toContainEqual({
+      method: 'POST',
+      path: '/progress-tokens',
+      handler: 'progress-token',
+    });
   });
 });
 

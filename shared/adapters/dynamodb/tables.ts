@@ -9,6 +9,8 @@ export const TASKS_TABLE = {
   sortKey: 'sk',
   /** Progress notifications read the stream (new and old images). */
   streamViewType: 'NEW_AND_OLD_IMAGES',
+  /** Epoch seconds after which DynamoDB may delete an item (set on progress tokens only). */
+  ttlAttribute: 'ttl',
   /**
    * GET /batches: a sparse index of batch items only (no other item carries its keys), newest first by
    * creation time, so listing batches never reads a task item. One partition holds every batch: writes to it

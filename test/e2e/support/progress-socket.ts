@@ -1,10 +1,10 @@
 /**
- * A progress subscriber over the WebSocket API (`ws` package): connects with the API key header,
+ * A progress subscriber over the WebSocket API (`ws` package): connects with a progress token,
  * subscribes to a batch and records every progress message in arrival order.
  */
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { E2eTimeoutError } from './client';
+import { type ApiClient, E2eTimeoutError } from './client';
 
 /** The two progress messages of shared/usecases/notify.ts, as seen on the wire. */
 export const ProgressMessageSchema = z.discriminatedUnion('type', [
@@ -60,13 +60,20 @@ export class ProgressSocket {
     });
   }
 
-  /** Opens a connection; `x-api-key` goes on the handshake, where API Gateway checks it ($connect). */
-  static connect(url: string, apiKey?: string): Promise<ProgressSocket> {
+  /**
+   * Opens a connection as the dashboard does: a progress token minted over REST with the API key
+   * (POST /progress-tokens), then the handshake with `?token=`, which the $connect authorizer redeems.
+   */
+  static async connect(url: string, api: ApiClient): Promise<ProgressSocket> {
+    const minted = await api.request('POST', '/progress-tokens');
+    const token = (minted.body as { token?: unknown } | undefined)?.token;
+    if (minted.status !== 201 || typeof token !== 'string') {
+      throw new Error(`POST /progress-tokens answered ${minted.status}: ${JSON.stringify(minted.body)}`);
+    }
+    const withToken = new URL(url);
+    withToken.searchParams.set('token', token);
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, {
-        ...(apiKey !== undefined ? { headers: { 'x-api-key': apiKey } } : {}),
-        handshakeTimeout: CONNECT_TIMEOUT_MS,
-      });
+      const socket = new WebSocket(withToken, { handshakeTimeout: CONNECT_TIMEOUT_MS });
       const fail = (reason: string) => {
         socket.removeAllListeners();
         socket.terminate();
@@ -80,7 +87,9 @@ export class ProgressSocket {
         resolve(new ProgressSocket(socket));
       });
       socket.once('unexpected-response', (_request, response) =>
-        fail(`handshake answered HTTP ${response.statusCode} (a missing or wrong API key gives 403)`),
+        fail(
+          `handshake answered HTTP ${response.statusCode} (a missing, used or expired token gives 401 or 403)`,
+        ),
       );
       socket.once('error', (error) => fail(error.message));
     });

@@ -43,10 +43,30 @@ interface Progress {
   status: string;
 }
 
+/** The WebSocket URL with a fresh progress token, as the dashboard opens it. */
+async function tokenUrl(): Promise<string> {
+  const response = await api('/progress-tokens', { method: 'POST' });
+  const { token, websocketUrl } = (await response.json()) as { token: string; websocketUrl: string };
+  return `${websocketUrl}?token=${encodeURIComponent(token)}`;
+}
+
+/** Resolves true when the server refuses the handshake, false when it opens. */
+function refuses(url: string, headers: Record<string, string> = {}): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = new WebSocket(url, { headers });
+    socket.on('open', () => {
+      socket.close();
+      resolve(false);
+    });
+    socket.on('error', () => resolve(true));
+  });
+}
+
 /** Subscribes to a batch and collects its messages until the batch message says it is over. */
-function follow(batchId: string): Promise<Progress[]> {
+async function follow(batchId: string): Promise<Progress[]> {
+  const url = await tokenUrl();
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(server.wsUrl, { headers: { 'x-api-key': API_KEY } });
+    const socket = new WebSocket(url);
     const messages: Progress[] = [];
     const timer = setTimeout(
       () => reject(new Error(`no final message: ${JSON.stringify(messages)}`)),
@@ -163,16 +183,20 @@ describe('meta-agent serve', () => {
     expect((await api('/batches/served-bad')).status).toBe(404);
   });
 
-  it('refuses requests and WebSocket connects without the API key', async () => {
+  it('refuses requests without the API key, and WebSocket connects without a fresh progress token', async () => {
     const response = await fetch(`${server.url}/agents`);
-    const refused = await new Promise<boolean>((resolve) => {
-      const socket = new WebSocket(server.wsUrl);
-      socket.on('open', () => resolve(false));
-      socket.on('error', () => resolve(true));
-    });
+    const unminted = await fetch(`${server.url}/progress-tokens`, { method: 'POST' });
+    const url = await tokenUrl();
 
     expect(response.status).toBe(403);
-    expect(refused).toBe(true);
+    expect(unminted.status).toBe(403);
+    expect(await refuses(server.wsUrl)).toBe(true);
+    // The API key itself does not open a socket: a browser could not send it, so nothing relies on it.
+    expect(await refuses(server.wsUrl, { 'x-api-key': API_KEY })).toBe(true);
+    expect(await refuses(`${server.wsUrl}?token=forged`)).toBe(true);
+    expect(await refuses(url)).toBe(false);
+    // Single use: the same token does not open a second socket.
+    expect(await refuses(url)).toBe(true);
   });
 
   it('returns the same result JSON as `meta-agent run --json`', async () => {
