@@ -3,23 +3,28 @@
  * roles fit it, with a confidence per role. Pure and deterministic: no network, no clock, no randomness.
  *
  * How roles are inferred from a description:
- * 1. The text is normalised (aliases such as "k8s" -> "kubernetes", "c#" -> "csharp"), split on word
- *    boundaries and lightly stemmed ("tests", "testing", "tested" -> "test"; "optimise"/"optimize" alike;
- *    "behaviour" -> "behavior").
- * 2. Every vocabulary entry of every role (keywords, skills, frameworks, languages) is compiled once per
- *    catalog into a token sequence; multi-word phrases match consecutive tokens.
- * 3. Each distinct entry found adds evidence to its role:
+ * 1. The text is normalised: interfaces named after a capitalised vendor become third-party ones ("the
+ *    Shopify Admin API" -> "the Shopify Admin third-party API"), exception class names are followed by the
+ *    word "exception", aliases apply ("k8s" -> "kubernetes", "c#" -> "csharp"), words are split on word
+ *    boundaries and lightly stemmed ("tests", "testing", "tested" -> "test"; "optimise"/"optimize" alike).
+ * 2. The sentences are read (sentence.ts): every word gets the weight of its part of the sentence, so the
+ *    main verb and its object (the work asked for) outweigh a technology mentioned in a modifier, and what
+ *    follows "without" counts for nothing.
+ * 3. Every vocabulary entry of every role (keywords, skills, frameworks, languages) is compiled once per
+ *    catalog into a token sequence; multi-word phrases match consecutive tokens within a clause.
+ * 4. Each distinct entry found adds evidence to its role:
  *      base weight of its field (keyword 3 > skill 2 = framework 2 > language 1: the KIND OF WORK dominates
  *      over the language or framework mentioned)
  *      x (1 + 0.5 per extra word of a phrase: "unit test" is more specific than "test")
  *      / sqrt(number of roles sharing the entry: "release" is weaker evidence than "canary")
- *      x a lead boost of up to 1.5 for words at the start of the description (the imperative verb of
- *        "Review the ...", "Document the ..." names the work).
- *    A few negative cues ("without changing behaviour") are plain phrases of the refactoring vocabulary.
- * 4. confidence(role) = evidence(role) / (best evidence + CONFIDENCE_HALF_SATURATION): the best role's
+ *      x the weight of the sentence part it stands in (the strongest one, if it appears more than once).
+ *    A word inside a longer matched phrase does not count on its own. A role's evidence is the sum of its
+ *    matches, strongest first, each further one discounted by EVIDENCE_DECAY. Equal evidence is ordered by the part
+ *    of the sentence the role's evidence stands in, then by position.
+ * 5. confidence(role) = evidence(role) / (best evidence + CONFIDENCE_HALF_SATURATION): the best role's
  *    confidence grows with how much evidence there is (one strong keyword ~0.5), the others are
  *    proportional to it. Candidates are sorted by confidence, then by name.
- * 5. When nothing matches, roleCandidates is empty and targetRole() falls back to FALLBACK_ROLE
+ * 6. When nothing matches, roleCandidates is empty and targetRole() falls back to FALLBACK_ROLE
  *    (the reasoning agent, which handles ambiguous problems by decomposing them).
  *
  * Explicit `role` and `requirements` win: a task with a role gets exactly that role (confidence 1); explicit
@@ -27,18 +32,21 @@
  */
 import type { RoleCatalog } from './roles';
 import type { Complexity, ExtractedRequirements, Role, Task } from './schemas';
+import { readSentences, SENTENCE_PART_WEIGHTS } from './sentence';
 
 /** The role that takes a task when no vocabulary matches: it decomposes ambiguous problems. */
 export const FALLBACK_ROLE = 'hrm_reasoning_agent';
 
 /** Evidence weight per vocabulary field: the kind of work outweighs tools, tools outweigh languages. */
 export const EVIDENCE_WEIGHTS = { keyword: 3, skill: 2, framework: 2, language: 1 } as const;
+/**
+ * A role's matches are summed strongest first, each further one worth this much of the one before: three
+ * incidental words of one role in a modifier ("the Stripe webhook handler") should not outweigh the one
+ * phrase that names the work ("unit tests").
+ */
+export const EVIDENCE_DECAY = 0.75;
 /** Extra weight per additional word of a phrase: longer matches are more specific. */
 const PHRASE_BONUS_PER_WORD = 0.5;
-/** Most extra weight a word at the very start of the description gets (x1.5 at position 0). */
-const LEAD_BOOST = 0.5;
-/** The lead boost fades to nothing over this many tokens. */
-const LEAD_WINDOW_TOKENS = 6;
 /** Evidence at which the best role's confidence reaches one half (about one strong keyword). */
 const CONFIDENCE_HALF_SATURATION = 3;
 
@@ -137,16 +145,65 @@ export function stem(word: string): string {
   return w;
 }
 
+/**
+ * Capitalised words that name a protocol, a language or ourselves rather than a vendor, so "the REST API"
+ * or "the Python SDK" is not a third-party API while "the Shopify Admin API" is.
+ */
+const NOT_VENDORS = new Set(
+  (
+    'rest restful graphql http https json xml soap grpc rpc web public private internal admin api sdk ' +
+    'node python java typescript javascript go golang rust ruby php kotlin swift aws i our the new v1 v2 v3'
+  ).split(' '),
+);
+/** "<Name> API", "<Name> SDK", "<Name> webhook(s)": up to this many words before it may name the vendor. */
+const VENDOR_NAME_WORDS = 3;
+/** What a vendor's interface is called. */
+const VENDOR_INTERFACES = /^(?:apis?|sdks?|webhooks?)$/i;
+
+/**
+ * Marks interfaces named after a capitalised vendor as third-party ("the GitHub GraphQL API" ->
+ * "the GitHub GraphQL third-party API"): calling someone else's API is integration work, whatever the
+ * verb. A capitalised word that starts a sentence does not count (it is capitalised anyway).
+ */
+function markThirdPartyInterfaces(text: string): string {
+  const words = [...text.matchAll(/[A-Za-z0-9][A-Za-z0-9.-]*|[.!?;:\n]/g)];
+  const inserts: number[] = [];
+  words.forEach((m, i) => {
+    if (!VENDOR_INTERFACES.test(m[0])) return;
+    for (let k = i - 1; k >= Math.max(0, i - VENDOR_NAME_WORDS); k--) {
+      const word = words[k]?.[0] ?? '';
+      if (/^[.!?;:\n]$/.test(word)) break;
+      const sentenceStart = k === 0 || /^[.!?;:\n]$/.test(words[k - 1]?.[0] ?? '');
+      if (/^[A-Z]/.test(word) && !sentenceStart && !NOT_VENDORS.has(word.toLowerCase())) {
+        inserts.push(m.index ?? 0);
+        break;
+      }
+    }
+  });
+  let out = text;
+  for (const at of inserts.reverse()) out = `${out.slice(0, at)}third-party ${out.slice(at)}`;
+  return out;
+}
+
+/**
+ * Exception and error class names ("NullPointerException", "TypeError", "ECONNRESET" is not one) are read
+ * as the word "exception" after the name, so a description naming one is about an exception.
+ */
+const EXCEPTION_CLASS = /\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*(?:Exception|Error)\b/g;
+
+/** Lower-cased, with the character rewrites applied: what readSentences and tokenize read. */
+function normalise(text: string): string {
+  let t = markThirdPartyInterfaces(text).replace(EXCEPTION_CLASS, '$& exception').toLowerCase();
+  for (const [pattern, replacement] of CHAR_REWRITES) t = t.replace(pattern, replacement);
+  return t;
+}
+
+/** The stem of a word as written (after its alias). */
+const wordStem = (raw: string): string => stem(TOKEN_ALIASES[raw] ?? raw);
+
 /** Lower-cases, rewrites, splits on word boundaries, applies aliases and stems. */
 export function tokenize(text: string): string[] {
-  let t = text.toLowerCase();
-  for (const [pattern, replacement] of CHAR_REWRITES) t = t.replace(pattern, replacement);
-  const out: string[] = [];
-  for (const raw of t.split(/[^a-z0-9]+/)) {
-    if (raw.length === 0) continue;
-    out.push(stem(TOKEN_ALIASES[raw] ?? raw));
-  }
-  return out;
+  return readSentences(normalise(text)).map((w) => wordStem(w.raw));
 }
 
 interface Cue {
@@ -248,9 +305,16 @@ function compile(catalog: RoleCatalog): CompiledCatalog {
   return result;
 }
 
-function matchesAt(tokens: readonly string[], at: number, phrase: readonly string[]): boolean {
+function matchesAt(
+  tokens: readonly string[],
+  at: number,
+  phrase: readonly string[],
+  breaks?: readonly boolean[],
+): boolean {
   if (at + phrase.length > tokens.length) return false;
-  for (let k = 1; k < phrase.length; k++) if (tokens[at + k] !== phrase[k]) return false;
+  for (let k = 1; k < phrase.length; k++) {
+    if (tokens[at + k] !== phrase[k] || breaks?.[at + k]) return false;
+  }
   return true;
 }
 
@@ -350,32 +414,60 @@ interface Match {
   start: number;
   /** Exclusive. */
   end: number;
+  /** How much the sentence part of the match counts (SENTENCE_PART_WEIGHTS). */
+  factor: number;
 }
 
 /**
- * Evidence per role from the matches. A word that is part of a longer phrase of ANOTHER role does not
- * count on its own: in "integration tests", "test" is the integration tester's phrase, not unit-test work.
+ * Evidence per role from the matches. A word that is part of a longer matched phrase does not count on its
+ * own: in "integration tests", "test" is the integration tester's phrase, not unit-test work; and within a
+ * role the phrase counts once (its phrase bonus already says it is more specific than its words).
  */
 function roleEvidence(roleCount: number, matches: readonly Match[]): Float64Array {
-  const evidence = new Float64Array(roleCount);
+  const contributions: number[][] = Array.from({ length: roleCount }, () => []);
+  const strongest = new Float64Array(roleCount);
   for (const m of matches) {
-    let subsumed = false;
-    for (const other of matches) {
-      if (
-        other.cue.roleIndex !== m.cue.roleIndex &&
-        other.start <= m.start &&
-        other.end >= m.end &&
-        other.end - other.start > m.end - m.start
-      ) {
-        subsumed = true;
-        break;
-      }
-    }
+    if (m.cue.roleIndex < 0) continue;
+    const subsumed = matches.some(
+      (other) => other.start <= m.start && other.end >= m.end && other.end - other.start > m.end - m.start,
+    );
     if (subsumed) continue;
-    const lead = 1 + LEAD_BOOST * Math.max(0, 1 - m.start / LEAD_WINDOW_TOKENS);
-    evidence[m.cue.roleIndex] = (evidence[m.cue.roleIndex] ?? 0) + m.cue.weight * lead;
+    contributions[m.cue.roleIndex]?.push(m.cue.weight * m.factor);
+    // Tie-break: the role matched in the strongest part of the sentence, then the earliest.
+    const rank = m.factor * TIE_PART_SCALE - Math.min(m.start, TIE_PART_SCALE - 1);
+    strongest[m.cue.roleIndex] = Math.max(strongest[m.cue.roleIndex] ?? 0, rank);
   }
+  const evidence = new Float64Array(roleCount);
+  contributions.forEach((list, i) => {
+    if (list.length === 0) return;
+    list.sort((x, y) => y - x);
+    const sum = list.reduce((total, c, k) => total + c * EVIDENCE_DECAY ** k, 0);
+    evidence[i] = sum + TIE_EPSILON * (strongest[i] ?? 0);
+  });
   return evidence;
+}
+
+/**
+ * Equal evidence is broken by where it stands: TIE_EPSILON x (part weight x TIE_PART_SCALE - position of
+ * the match) is far below any real difference of evidence (the smallest is a language word, 1 / sqrt(22)
+ * x 0.75), so it only orders roles the words cannot tell apart, and deterministically.
+ */
+const TIE_EPSILON = 1e-7;
+
+const TIE_PART_SCALE = 1000;
+
+/** Explicit requirement terms count like a word of the main clause's modifiers. */
+const EXPLICIT_TERM_FACTOR = SENTENCE_PART_WEIGHTS.modifier;
+
+/**
+ * The weight of a match by the sentence parts of its words: the strongest part it touches, or nothing
+ * when it starts in a negated span (a phrase that starts with "without" keeps its own part).
+ */
+function matchFactor(factors: readonly number[], start: number, end: number): number {
+  if ((factors[start] ?? 0) === 0) return 0;
+  let best = 0;
+  for (let k = start; k < end; k++) best = Math.max(best, factors[k] ?? 0);
+  return best;
 }
 
 function pushUnique(list: string[], value: string): void {
@@ -394,30 +486,51 @@ export function extractRequirements(task: Task, catalog: RoleCatalog): Extracted
     ...(explicit?.frameworks ?? []),
     ...(explicit?.skills ?? []),
   ];
-  const tokens = tokenize(
-    explicitTerms.length > 0 ? `${task.description}\n${explicitTerms.join(' . ')}` : task.description,
-  );
+  const words = readSentences(normalise(task.description));
+  const tokens = words.map((w) => wordStem(w.raw));
+  const breaks = words.map((w) => w.breakBefore);
+  const factors = words.map((w) => SENTENCE_PART_WEIGHTS[w.part]);
+  // Explicit requirement terms count as plain evidence, each on its own.
+  for (const term of explicitTerms) {
+    tokenize(term).forEach((t, k) => {
+      tokens.push(t);
+      breaks.push(k === 0);
+      factors.push(EXPLICIT_TERM_FACTOR);
+    });
+  }
+  const descriptionTokens = words.length;
 
-  const seen = new Set<Cue>();
-  const matches: Match[] = [];
-  const languages: string[] = [];
-  const frameworks: string[] = [];
-  const skills: string[] = [];
+  // One match per cue, where it weighs most ("test" as the verb and again in a modifier).
+  const found = new Map<Cue, Match>();
   for (let i = 0; i < tokens.length; i++) {
     const cues = index.byFirstToken.get(tokens[i] as string);
     if (!cues) continue;
     for (const cue of cues) {
-      if (seen.has(cue) || !matchesAt(tokens, i, cue.tokens)) continue;
-      seen.add(cue);
-      if (cue.list === 'language') pushUnique(languages, cue.term);
-      else if (cue.list === 'framework') pushUnique(frameworks, cue.term);
-      else if (cue.list === 'skill') pushUnique(skills, cue.term);
-      if (cue.roleIndex >= 0) matches.push({ cue, start: i, end: i + cue.tokens.length });
+      if (!matchesAt(tokens, i, cue.tokens, breaks)) continue;
+      const factor = matchFactor(factors, i, i + cue.tokens.length);
+      const previous = found.get(cue);
+      if (previous === undefined) found.set(cue, { cue, start: i, end: i + cue.tokens.length, factor });
+      else if (factor > previous.factor)
+        Object.assign(previous, { start: i, end: i + cue.tokens.length, factor });
     }
+  }
+  // What must not be done ("without changing the API") is neither evidence nor a requirement.
+  const matches = [...found.values()].filter((m) => m.factor > 0).sort((a, b) => a.start - b.start);
+  const languages: string[] = [];
+  const frameworks: string[] = [];
+  const skills: string[] = [];
+  for (const { cue } of matches) {
+    if (cue.list === 'language') pushUnique(languages, cue.term);
+    else if (cue.list === 'framework') pushUnique(frameworks, cue.term);
+    else if (cue.list === 'skill') pushUnique(skills, cue.term);
   }
   const evidence = roleEvidence(index.roles.length, matches);
 
-  const complexity = estimateComplexity(task.description, languages.length + frameworks.length, tokens);
+  const complexity = estimateComplexity(
+    task.description,
+    languages.length + frameworks.length,
+    tokens.slice(0, descriptionTokens),
+  );
   const lower = (list: readonly string[] | undefined) => list?.map((s) => s.toLowerCase());
   const requirements = {
     languages: lower(explicit?.languages) ?? languages,

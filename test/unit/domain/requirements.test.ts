@@ -104,6 +104,49 @@ describe('extractRequirements: near roles', () => {
   });
 });
 
+describe('extractRequirements: the work asked for outweighs words merely present', () => {
+  it.each([
+    // A technology or a role word in a modifier does not decide: the verb and its object do.
+    ['Write a client library for the Bitbucket REST API', 'api_integrator'],
+    ['Make the CI pipeline faster by caching its dependencies', 'devops_engineer'],
+    ['Search the git history for committed secrets', 'security_auditor'],
+    ['Debug the sporadic IndexError in the importer and fix its root cause', 'error_handler'],
+    ['Write the OpenAPI specification for the billing endpoints', 'documentation_writer'],
+    ['Document the environment variables of the worker', 'documentation_writer'],
+    ['Review the pull request that adds the Terraform module', 'code_reviewer'],
+    ['Write unit tests for the Stripe webhook handler', 'test_generator'],
+    // A pronoun object takes its meaning from the sentence before.
+    ['Our Lambda cold starts take four seconds; bring them down', 'performance_optimizer'],
+    ['Is the file download endpoint open to path traversal? Check it', 'security_auditor'],
+  ])('routes "%s" to %s', (description, role) => {
+    expect(routeOf(description)).toBe(role);
+  });
+
+  it('counts nothing of what must not be done', () => {
+    const requirements = extractRequirements(
+      { id: 't', description: 'Restructure the data access layer without changing the public REST API' },
+      catalog,
+    );
+
+    expect(targetRole(requirements)).toBe('refactoring_specialist');
+    expect(requirements.skills).not.toContain('rest api');
+    expect(requirements.frameworks).not.toContain('rest');
+    expect(requirements.roleCandidates.map((c) => c.role)).not.toContain('python_backend_coder');
+  });
+
+  it('reads an API named after a capitalised vendor as a third-party one, and ours as ours', () => {
+    const vendor = extractRequirements(
+      { id: 't', description: 'Call the Acme Billing API nightly' },
+      catalog,
+    );
+    const ours = extractRequirements({ id: 't', description: 'Call the REST API nightly' }, catalog);
+
+    expect(vendor.skills).toContain('third-party api');
+    expect(targetRole(vendor)).toBe('api_integrator');
+    expect(ours.skills).not.toContain('third-party api');
+  });
+});
+
 describe('extractRequirements: requirement lists and confidences', () => {
   it('infers languages, frameworks and skills from the description', () => {
     const requirements = extractRequirements(

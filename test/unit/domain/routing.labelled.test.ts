@@ -1,8 +1,14 @@
 /**
  * Routing accuracy on labelled task descriptions, routed exactly as the CLI `route` command does:
  * extractRequirements + decideRoute against the default pool (one fresh agent per role).
- * labelled-tasks.json was used while developing the extractor; labelled-tasks-holdout.json was written
- * after the last change to the extractor and never tuned against.
+ *
+ * Two generations of labelled data, each with a part used while tuning the extractor and a held-out part
+ * never tuned on:
+ * - labelled-tasks.json (tuning) and labelled-tasks-holdout.json (written after the first extractor);
+ * - labelled-work-tuning.json and labelled-work-holdout.json (issue 18): 352 descriptions, 16 per role,
+ *   written and committed before the sentence reading (sentence.ts) existed, then split by a seeded
+ *   shuffle into 10 per role for tuning and 6 per role held out.
+ * The thresholds are what the extractor holds with a little room, not targets it was fitted to.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -41,32 +47,45 @@ function report(name: string, set: Labelled[], result: ReturnType<typeof evaluat
   );
 }
 
+const sets = {
+  labelled: load('labelled-tasks.json'),
+  holdout: load('labelled-tasks-holdout.json'),
+  workTuning: load('labelled-work-tuning.json'),
+  workHoldout: load('labelled-work-holdout.json'),
+};
+
 describe('routing accuracy on labelled tasks', () => {
-  const labelled = load('labelled-tasks.json');
-  const holdout = load('labelled-tasks-holdout.json');
-
   it('covers every role at least four times with at least 100 descriptions', () => {
-    expect(labelled.length).toBeGreaterThanOrEqual(100);
+    expect(sets.labelled.length).toBeGreaterThanOrEqual(100);
     for (const role of BUILTIN_ROLE_NAMES) {
-      expect(labelled.filter((t) => t.role === role).length, role).toBeGreaterThanOrEqual(4);
+      expect(sets.labelled.filter((t) => t.role === role).length, role).toBeGreaterThanOrEqual(4);
     }
-    expect(new Set(labelled.map((t) => t.description)).size).toBe(labelled.length);
+    expect(new Set(sets.labelled.map((t) => t.description)).size).toBe(sets.labelled.length);
   });
 
-  it('routes at least 90% of the labelled set to the expected role', () => {
-    const result = evaluate(labelled);
+  it('keeps every description in one set only, with more than 300 new ones over all 22 roles', () => {
+    const all = Object.values(sets).flat();
+    const work = [...sets.workTuning, ...sets.workHoldout];
 
-    report('labelled set', labelled, result);
-    expect(result.accuracy).toBeGreaterThanOrEqual(0.9);
+    expect(new Set(all.map((t) => t.description)).size).toBe(all.length);
+    expect(work.length).toBeGreaterThanOrEqual(300);
+    for (const role of BUILTIN_ROLE_NAMES) {
+      expect(sets.workTuning.filter((t) => t.role === role).length, role).toBe(10);
+      expect(sets.workHoldout.filter((t) => t.role === role).length, role).toBe(6);
+    }
+    for (const t of all) expect(BUILTIN_ROLE_NAMES, t.description).toContain(t.role);
   });
 
-  it('routes at least 80% of the held-out set to the expected role', () => {
-    const overlap = holdout.filter((h) => labelled.some((l) => l.description === h.description));
-    const result = evaluate(holdout);
+  it.each([
+    ['labelled set (first tuning set)', 'labelled', 0.95],
+    ['held-out set (first generation)', 'holdout', 0.84],
+    ['issue 18 tuning part', 'workTuning', 0.88],
+    ['issue 18 held-out part (never tuned on)', 'workHoldout', 0.78],
+  ] as const)('routes the %s to the expected role at least at its threshold', (name, key, threshold) => {
+    const set = sets[key];
+    const result = evaluate(set);
 
-    report('held-out set', holdout, result);
-    expect(overlap).toEqual([]);
-    expect(holdout.length).toBeGreaterThanOrEqual(40);
-    expect(result.accuracy).toBeGreaterThanOrEqual(0.8);
+    report(name, set, result);
+    expect(result.accuracy).toBeGreaterThanOrEqual(threshold);
   });
 });
