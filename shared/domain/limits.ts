@@ -21,16 +21,33 @@ export const MAX_BATCH_ID_CHARS = 128;
 export const MAX_DESCRIPTION_CHARS = 32_768;
 /** Serialized size of a task's free `input` JSON (UTF-8 bytes). DynamoDB items are capped at 400 KB. */
 export const MAX_INPUT_BYTES = 64 * 1024;
+/**
+ * Nesting levels of a task's `input` (the object itself is level 1). Deep enough for any configuration-like
+ * input; it bounds every recursive walk of user JSON afterwards (serializers, prompt rendering), which a
+ * body nested a million levels deep would otherwise overflow. Checked without recursion.
+ */
+export const MAX_INPUT_DEPTH = 32;
+/**
+ * Nesting levels of an output an agent service answers (the `http` executor): an answer nested deeper fails
+ * its attempt, for the same reason as MAX_INPUT_DEPTH.
+ */
+export const MAX_OUTPUT_DEPTH = 64;
 /** Direct dependencies of one task. Each one is an UpdateItem on completion of the dependency. */
 export const MAX_DEPENDENCIES_PER_TASK = 100;
 /** Upper bound a batch may ask for in `options.maxAttempts`. */
 export const MAX_ATTEMPTS_LIMIT = 10;
 /** Attempts per task when the batch does not say. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
-/** Task id grammar (wire format). */
-export const TASK_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
-/** Batch id grammar: same alphabet as task ids, it ends up in keys and URLs. */
-export const BATCH_ID_PATTERN = new RegExp(`^[A-Za-z0-9._:-]{1,${MAX_BATCH_ID_CHARS}}$`);
+/**
+ * Task id grammar (wire format). Ids are path segments of the API (`/batches/{id}/tasks/{taskId}`), so the
+ * dot segments `.` and `..`, which every URL parser removes from a path, are refused: such an id could be
+ * stored but never addressed.
+ */
+export const TASK_ID_PATTERN = /^(?!\.{1,2}$)[A-Za-z0-9._:-]{1,128}$/;
+/** Batch id grammar: same alphabet and the same dot-segment rule as task ids, it ends up in keys and URLs. */
+export const BATCH_ID_PATTERN = new RegExp(`^(?!\\.{1,2}$)[A-Za-z0-9._:-]{1,${MAX_BATCH_ID_CHARS}}$`);
+/** How the two id rules read in messages. */
+export const ID_RULE = '1-128 characters of A-Z a-z 0-9 . _ : - (not "." or "..")';
 /**
  * Per-task timeout bounds in seconds (Step Functions TimeoutSeconds on the Dispatch state). The upper bound
  * is what an agent worker can run on AWS: Lambda's 900 s maximum, less the 30 s the worker keeps to store

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import {
   BATCH_ID_PATTERN,
+  ID_RULE,
   MAX_ATTEMPTS_LIMIT,
   MAX_CONTEXT_BUDGET_BYTES,
   MAX_CONTEXT_IDS,
@@ -21,13 +22,9 @@ import {
   TASK_ID_PATTERN,
 } from './limits';
 
-export const TaskIdSchema = z
-  .string()
-  .regex(TASK_ID_PATTERN, 'task id must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+export const TaskIdSchema = z.string().regex(TASK_ID_PATTERN, `task id must be ${ID_RULE}`);
 
-export const BatchIdSchema = z
-  .string()
-  .regex(BATCH_ID_PATTERN, 'batch id must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+export const BatchIdSchema = z.string().regex(BATCH_ID_PATTERN, `batch id must be ${ID_RULE}`);
 
 const RequirementList = z.array(z.string().min(1).max(MAX_REQUIREMENT_CHARS)).max(MAX_REQUIREMENT_ENTRIES);
 
@@ -100,6 +97,15 @@ export const ApprovalSchema = z
   .strict();
 export type Approval = z.infer<typeof ApprovalSchema>;
 
+/**
+ * A JSON object kept as given: every own key is data, `__proto__` and `constructor` included (a record
+ * schema would rebuild the object and drop a `__proto__` key).
+ */
+export const PlainObjectSchema = z.custom<Record<string, unknown>>(
+  (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+  'must be a JSON object',
+);
+
 export const TaskSchema = z
   .object({
     id: TaskIdSchema,
@@ -109,7 +115,7 @@ export const TaskSchema = z
     dependsOn: z.array(TaskIdSchema).max(MAX_DEPENDENCIES_PER_TASK).optional(),
     priority: PrioritySchema.optional(),
     timeoutSeconds: z.number().int().min(MIN_TASK_TIMEOUT_SECONDS).max(MAX_TASK_TIMEOUT_SECONDS).optional(),
-    input: z.record(z.string(), z.unknown()).optional(),
+    input: PlainObjectSchema.optional(),
     /** Work passed from other tasks (default "dependencies"). */
     context: ContextSelectionSchema.optional(),
     /** Bytes of dependency work one attempt's request may carry (DEFAULT_CONTEXT_BUDGET_BYTES). */
@@ -120,7 +126,7 @@ export const TaskSchema = z
       .max(MAX_CONTEXT_BUDGET_BYTES)
       .optional(),
     /** JSON Schema the task's output must fit (checked at submit; providers are asked for fitting JSON). */
-    outputSchema: z.record(z.string(), z.unknown()).optional(),
+    outputSchema: PlainObjectSchema.optional(),
     approval: ApprovalSchema.optional(),
     trigger: TriggerRuleSchema.optional(),
     /** The task's structured output lists task specs that are added to the running batch. */

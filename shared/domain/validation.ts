@@ -7,14 +7,17 @@
  */
 import type { z } from 'zod';
 import { findCycles } from './dag';
+import { firstTooDeep } from './json-depth';
 import { locateJsonSyntaxError } from './json-location';
 import {
+  ID_RULE,
   MAX_ATTEMPTS_LIMIT,
   MAX_BATCH_ID_CHARS,
   MAX_DEPENDENCIES_PER_TASK,
   MAX_DESCRIPTION_CHARS,
   MAX_EXECUTION_INPUT_BYTES,
   MAX_INPUT_BYTES,
+  MAX_INPUT_DEPTH,
   MAX_REQUIREMENT_CHARS,
   MAX_REQUIREMENT_ENTRIES,
   MAX_SIMULATED_DURATION_MS,
@@ -113,16 +116,16 @@ function describeValue(value: unknown): string {
  */
 const FIELD_RULES: Record<string, string> = {
   '': 'a batch must be a JSON object with a "tasks" array',
-  batchId: 'batchId must be 1-128 characters of A-Z a-z 0-9 . _ : -',
+  batchId: `batchId must be ${ID_RULE}`,
   tasks: `tasks must be a list of 1 to ${MAX_TASKS_PER_BATCH} tasks`,
   'tasks[]': 'each task must be an object with at least "id" and "description"',
-  'tasks[].id': 'a task id must be 1-128 characters of A-Z a-z 0-9 . _ : -',
+  'tasks[].id': `a task id must be ${ID_RULE}`,
   'tasks[].description': `description must be a string of 1 to ${MAX_DESCRIPTION_CHARS} characters`,
   'tasks[].role': 'role must be a role name of 1 to 64 characters (omit it to let routing choose)',
   'tasks[].requirements':
     'requirements must be an object with optional languages, frameworks and skills lists',
   'tasks[].dependsOn': `dependsOn must be a list of at most ${MAX_DEPENDENCIES_PER_TASK} task ids`,
-  'tasks[].dependsOn[]': 'a dependency must be a task id: 1-128 characters of A-Z a-z 0-9 . _ : -',
+  'tasks[].dependsOn[]': `a dependency must be a task id: ${ID_RULE}`,
   'tasks[].priority': 'priority must be 1, 2 or 3 (1 is highest, 2 the default)',
   'tasks[].timeoutSeconds': `timeoutSeconds must be a whole number from ${MIN_TASK_TIMEOUT_SECONDS} to ${MAX_TASK_TIMEOUT_SECONDS}`,
   'tasks[].input': 'input must be a JSON object',
@@ -493,6 +496,11 @@ function unsupportedFieldIssues(raw: Record<string, unknown>): ValidationIssue[]
 
 const TopLevelSchema = BatchSchema.omit({ tasks: true });
 
+/** Levels above a task's input: the batch object, its tasks list, the task object. */
+const LEVELS_ABOVE_INPUT = 3;
+/** The deepest a valid batch document nests. */
+const MAX_BATCH_DEPTH = MAX_INPUT_DEPTH + LEVELS_ABOVE_INPUT;
+
 /**
  * Validates a parsed batch against the wire format, the DAG rules and the known roles, reporting every
  * problem it can find at once, sorted by where it appears in the document.
@@ -503,6 +511,19 @@ export function validateBatch(raw: unknown, knownRoles: ReadonlySet<string>): Ba
     return {
       ok: false,
       issues: [{ path: '$', message: `a batch must be a JSON object with a "tasks" array; got ${found}` }],
+    };
+  }
+  // Before anything walks the document: past this depth a recursive walk could overflow the stack.
+  const tooDeep = firstTooDeep(raw, MAX_BATCH_DEPTH);
+  if (tooDeep) {
+    return {
+      ok: false,
+      issues: [
+        {
+          path: formatPath(tooDeep),
+          message: `nested too deep: a task's input may nest at most ${MAX_INPUT_DEPTH} levels of objects and lists`,
+        },
+      ],
     };
   }
   const issues: ValidationIssue[] = [];

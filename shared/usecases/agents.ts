@@ -1,5 +1,6 @@
 /** Agents API: the registry as operators see it (GET /agents) and its settings (PUT /agents/{id}). */
 import { z } from 'zod';
+import { ID_RULE, TASK_ID_PATTERN } from '../domain/limits';
 import type { RoleCatalog } from '../domain/roles';
 import { newAgent } from '../domain/routing';
 import { type Agent, AgentStatusSchema, type CircuitState, ExecutorConfigSchema } from '../domain/schemas';
@@ -61,9 +62,7 @@ export const AgentPutSchema = z
   .strict();
 export type AgentPut = z.infer<typeof AgentPutSchema>;
 
-export const AgentIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'agent id must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+export const AgentIdSchema = z.string().regex(TASK_ID_PATTERN, `agent id must be ${ID_RULE}`);
 
 /** Creates an agent of a catalog role, or updates an existing agent's settings (never its counters). */
 export async function putAgent(

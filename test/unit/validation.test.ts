@@ -5,6 +5,7 @@ import {
   MAX_DESCRIPTION_CHARS,
   MAX_EXECUTION_INPUT_BYTES,
   MAX_INPUT_BYTES,
+  MAX_INPUT_DEPTH,
   MAX_TASKS_PER_BATCH,
 } from '../../shared/domain/limits';
 import { BUILTIN_ROLE_NAMES } from '../../shared/domain/roles';
@@ -391,6 +392,77 @@ describe('validateBatch on pathological input', () => {
       message: `${MAX_TASKS_PER_BATCH * MAX_DEPENDENCIES_PER_TASK - MAX_REPORTED_ISSUES} more problems not listed; fix the ones above first`,
     });
   });
+});
+
+describe('validateBatch on hostile input', () => {
+  /** `levels` nested objects: `{"a":{"a":...{}}}`, the outermost one being level 1. */
+  const nested = (levels: number): Record<string, unknown> => {
+    let value: Record<string, unknown> = {};
+    for (let i = 1; i < levels; i++) value = { a: value };
+    return value;
+  };
+
+  it.each(['.', '..'])('refuses %j as a batch id, task id or dependency (a URL path removes it)', (id) => {
+    const issues = issuesOf({ batchId: id, tasks: [task(id), task('b', { dependsOn: [id] })] });
+
+    expect(issues.map((i) => i.path)).toEqual(['$.batchId', '$.tasks[0].id', '$.tasks[1].dependsOn[0]']);
+    expect(issues[0]?.message).toContain('not "." or ".."');
+  });
+
+  it('accepts ids made of dots that a URL keeps', () => {
+    expect(validateBatch({ batchId: '...', tasks: [task('...'), task('.a'), task('a..')] }, ROLES).ok).toBe(
+      true,
+    );
+  });
+
+  it(`accepts an input nested ${MAX_INPUT_DEPTH} levels and refuses one more, naming where`, () => {
+    expect(validateBatch({ tasks: [task('a', { input: nested(MAX_INPUT_DEPTH) })] }, ROLES).ok).toBe(true);
+
+    const [issue, ...rest] = issuesOf({ tasks: [task('a', { input: nested(MAX_INPUT_DEPTH + 1) })] });
+
+    expect(rest).toEqual([]);
+    expect(issue?.path).toBe(`$.tasks[0].input${'.a'.repeat(MAX_INPUT_DEPTH)}`);
+    expect(issue?.message).toContain(`at most ${MAX_INPUT_DEPTH} levels`);
+  });
+
+  it('refuses JSON text nested a million levels deep without overflowing the stack', () => {
+    const depth = 1_000_000;
+    const text = `{"tasks":[{"id":"a","description":"x","input":${'['.repeat(depth)}${']'.repeat(depth)}}]}`;
+
+    const issues = issuesOf(parseBatchJson(text));
+
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.path).toBe(`$.tasks[0].input${'[0]'.repeat(MAX_INPUT_DEPTH)}`);
+  });
+
+  it('keeps prototype-named keys of an input as plain data', () => {
+    const text =
+      '{"tasks":[{"id":"a","description":"x","input":{"__proto__":{"polluted":true},"constructor":{"name":"Buffer"},' +
+      '"toString":1,"hasOwnProperty":"no","nested":{"__proto__":[1],"valueOf":null}}}]}';
+
+    const batch = assertValidBatch(parseBatchJson(text), ROLES);
+
+    expect(JSON.stringify(batch.tasks[0]?.input)).toBe(JSON.stringify(JSON.parse(text).tasks[0].input));
+    expect(Object.keys(batch.tasks[0]?.input ?? {})).toEqual([
+      '__proto__',
+      'constructor',
+      'toString',
+      'hasOwnProperty',
+      'nested',
+    ]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it.each(['__proto__', 'constructor', 'toString'])(
+    'answers a %s key where no field is allowed with an unknown-field issue, not a crash',
+    (key) => {
+      const text = `{"tasks":[{"id":"a","description":"x","${key}":1}],"${key}":{"${key}":2},"options":{"${key}":3}}`;
+
+      const paths = issuesOf(parseBatchJson(text)).map((i) => i.path);
+
+      expect(paths).toEqual(expect.arrayContaining([`$.${key}`, `$.tasks[0].${key}`, `$.options.${key}`]));
+    },
+  );
 });
 
 describe('assertValidBatch', () => {

@@ -69,9 +69,8 @@ function statusUpdate(
     sets.push(`${slot}.#status = :s`, `${slot}.finishedAt = :af`);
     values[':af'] = attempt.finishedAt;
     if (attempt.output !== undefined) {
-      sets.push('#output = :o');
-      names['#output'] = 'output';
-      values[':o'] = attempt.output;
+      sets.push(`${OUTPUT_JSON} = :o`);
+      values[':o'] = JSON.stringify(attempt.output);
     }
   }
   return new UpdateCommand({
@@ -113,22 +112,50 @@ const everyBatchStateAttribute: Exclude<
   : never = true;
 void everyBatchStateAttribute;
 
+/**
+ * Free JSON from users and agents (a task's `input`, its `output`) is stored as JSON text, never as a
+ * DynamoDB map. The SDK's marshaller reads `value.constructor` to tell maps from class instances, so an
+ * object with a `constructor` key fails to marshal (a 500), a `__proto__` key is silently dropped both
+ * ways, and numbers beyond 2^53 are refused; DynamoDB maps also nest at most 32 levels. Text round-trips
+ * every JSON value exactly.
+ */
+const INPUT_JSON = 'inputJson';
+const OUTPUT_JSON = 'outputJson';
+
 function toTaskItem(task: StoredTask): Record<string, unknown> {
-  const { releasedBy, ...rest } = task;
+  const { releasedBy, output, task: wire, ...rest } = task;
+  const { input, ...wireRest } = wire;
   return {
     pk: batchPk(task.batchId),
     sk: taskSk(task.taskId),
     type: ItemType.Task,
     ...rest,
+    task: wireRest,
+    ...(input === undefined ? {} : { [INPUT_JSON]: JSON.stringify(input) }),
+    ...(output === undefined ? {} : { [OUTPUT_JSON]: JSON.stringify(output) }),
     // A string set, so a dependency's completion is added (and tested) atomically; empty sets are illegal.
     ...(releasedBy && releasedBy.length > 0 ? { releasedBy: new Set(releasedBy) } : {}),
   };
 }
 
 function fromTaskItem(item: Record<string, unknown>): StoredTask {
-  const { pk: _pk, sk: _sk, type: _type, claimedAttempt: _claimed, releasedBy, ...rest } = item;
+  const {
+    pk: _pk,
+    sk: _sk,
+    type: _type,
+    claimedAttempt: _claimed,
+    releasedBy,
+    [INPUT_JSON]: inputJson,
+    [OUTPUT_JSON]: outputJson,
+    ...rest
+  } = item;
+  const task = rest as unknown as StoredTask;
   return {
-    ...(rest as unknown as StoredTask),
+    ...task,
+    ...(typeof inputJson === 'string'
+      ? { task: { ...task.task, input: JSON.parse(inputJson) as Record<string, unknown> } }
+      : {}),
+    ...(typeof outputJson === 'string' ? { output: JSON.parse(outputJson) as unknown } : {}),
     releasedBy: releasedBy instanceof Set ? [...releasedBy].map(String) : [],
   };
 }
@@ -563,8 +590,8 @@ export class DynamoTaskStore implements TaskStore {
       values[':e'] = result.error;
     }
     if (result.output !== undefined) {
-      sets.push('#output = :o');
-      values[':o'] = result.output;
+      sets.push(`${OUTPUT_JSON} = :o`);
+      values[':o'] = JSON.stringify(result.output);
     }
     return this.conditional(
       new UpdateCommand({
@@ -575,7 +602,6 @@ export class DynamoTaskStore implements TaskStore {
         ExpressionAttributeNames: {
           '#status': 'status',
           ...(result.error !== undefined ? { '#error': 'error' } : {}),
-          ...(result.output !== undefined ? { '#output': 'output' } : {}),
         },
         ExpressionAttributeValues: values,
       }),

@@ -7,7 +7,10 @@
  * 429/503/529 are backed off and retried (Retry-After honoured), other 5xx retried a few times, other 4xx
  * fail the attempt at once. The service should be idempotent on (batchId, taskId, attempt).
  */
+import { firstTooDeep } from '../../domain/json-depth';
+import { MAX_OUTPUT_DEPTH } from '../../domain/limits';
 import type { ExecutorConfig } from '../../domain/schemas';
+import { formatPath } from '../../domain/validation';
 import type { ExecutionRequest } from '../../ports';
 import { SecretNotFoundError, type SecretResolver } from '../secrets';
 import { ExecutorConfigError, ProviderError } from './errors';
@@ -82,8 +85,9 @@ export class HttpExecutor extends ProviderExecutor {
         retryAfter: response.headers.get('retry-after'),
       });
     }
+    let output: unknown;
     try {
-      return { output: JSON.parse(text) as unknown };
+      output = JSON.parse(text);
     } catch (error) {
       throw new ProviderError(
         'http',
@@ -91,6 +95,15 @@ export class HttpExecutor extends ProviderExecutor {
         { status: response.status, retryable: false, cause: error },
       );
     }
+    const tooDeep = firstTooDeep(output, MAX_OUTPUT_DEPTH);
+    if (tooDeep) {
+      throw new ProviderError(
+        'http',
+        `the agent service at ${this.url} answered JSON nested deeper than ${MAX_OUTPUT_DEPTH} levels (at ${formatPath(tooDeep)})`,
+        { status: response.status, retryable: false },
+      );
+    }
+    return { output };
   }
 
   /** The bearer token is optional: no `http` entry (or no secret configured) means no Authorization header. */

@@ -6,6 +6,7 @@ import {
   ProviderLimiter,
 } from '../../../shared/adapters/executors';
 import { SecretNotFoundError, type SecretResolver } from '../../../shared/adapters/secrets';
+import { MAX_OUTPUT_DEPTH } from '../../../shared/domain/limits';
 import { type FakeProvider, type Reply, startFakeProvider } from './fake-provider';
 import { describeProviderContract, makeRequest } from './provider-contract';
 
@@ -100,6 +101,22 @@ describe('http executor', () => {
 
     expect(failure).toBeInstanceOf(ProviderError);
     expect(failure).toMatchObject({ status: 200, retryable: false });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('fails an answer nested deeper than MAX_OUTPUT_DEPTH without retrying or overflowing the stack', async () => {
+    const depth = 200_000;
+    server = await startFakeProvider([{ status: 200, text: `${'['.repeat(depth)}${']'.repeat(depth)}` }]);
+    const executor = createExecutor(
+      { name: 'http', url: server.url },
+      { secrets: withoutToken, limiter: new ProviderLimiter() },
+    );
+
+    const failure = await executor.execute(makeRequest(), new AbortController().signal).catch((e) => e);
+
+    expect(failure).toBeInstanceOf(ProviderError);
+    expect(failure).toMatchObject({ retryable: false });
+    expect((failure as Error).message).toContain(`deeper than ${MAX_OUTPUT_DEPTH} levels`);
     expect(server.requests).toHaveLength(1);
   });
 
