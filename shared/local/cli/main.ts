@@ -40,9 +40,24 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import('./commands/route'),
   },
   run: {
-    args: 'FILE [--json] [--executor NAME] [--concurrency N]',
-    summary: 'run a batch on the embedded local runtime, with live progress on a terminal',
+    args: 'FILE [--json] [--executor NAME] [--concurrency N] [--url URL [--api-key KEY]]',
+    summary: 'run a batch on the embedded local runtime (or a running API with --url), with live progress',
     load: () => import('./commands/run'),
+  },
+  status: {
+    args: 'BATCH --url URL [--api-key KEY] [--json] [--wait]',
+    summary: 'print the result so far of a batch on a running API (deployed stack or serve)',
+    load: async () => ({ command: (await import('./commands/remote-batch')).statusCommand }),
+  },
+  cancel: {
+    args: 'BATCH --url URL [--api-key KEY] [--json]',
+    summary: 'cancel a batch on a running API',
+    load: async () => ({ command: (await import('./commands/remote-batch')).cancelCommand }),
+  },
+  redrive: {
+    args: 'BATCH --url URL [--api-key KEY] [--json] [--wait]',
+    summary: 'run again the failed, skipped and cancelled tasks of a batch on a running API',
+    load: async () => ({ command: (await import('./commands/remote-batch')).redriveCommand }),
   },
   serve: {
     args: '[--port N] [--api-key KEY] [--executor NAME] [--concurrency N]',

@@ -13,13 +13,10 @@ import type { AgentView } from '../../../usecases/agents';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
 import { loadRoleCatalog } from '../load';
+import { API_KEY_ENV, RemoteApi, RemoteApiError, remoteTarget } from '../remote';
 
-/** Environment variable holding the API key when `--api-key` is not given. */
-export const API_KEY_ENV = 'META_AGENT_API_KEY';
-/** API Gateway reads the key from this header. */
-const API_KEY_HEADER = 'x-api-key';
-/** A remote API that does not answer within this long is reported, not waited on for ever. */
-export const REMOTE_TIMEOUT_MS = 10_000;
+export { API_KEY_ENV, RemoteApiError };
+
 const PERCENT = 100;
 
 const HELP = `Usage: meta-agent agents [--json] [--config FILE] [--url URL [--api-key KEY]]
@@ -36,15 +33,6 @@ Options:
   --api-key KEY   API key for --url (default: $${API_KEY_ENV})
   -h, --help      show this help
 `;
-
-/** The remote API could not be reached or refused the request: a configuration problem (exit code 2). */
-export class RemoteApiError extends Error {
-  readonly exitCode = ExitCode.BadInput;
-  constructor(message: string) {
-    super(message);
-    this.name = 'RemoteApiError';
-  }
-}
 
 export interface RoleTemplateView {
   role: string;
@@ -129,39 +117,11 @@ export function agentsTable(agents: AgentView[], now: number): string {
 
 /** GET <url>/agents with the API key; the parsed `agents` array. */
 export async function fetchAgents(baseUrl: string, apiKey: string | undefined): Promise<AgentView[]> {
-  let url: URL;
-  try {
-    url = new URL(`${baseUrl.replace(/\/+$/, '')}/agents`);
-  } catch {
-    throw new RemoteApiError(`--url "${baseUrl}" is not a URL (e.g. http://127.0.0.1:3000)`);
-  }
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      headers: { accept: 'application/json', ...(apiKey ? { [API_KEY_HEADER]: apiKey } : {}) },
-      signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS),
-    });
-  } catch (error) {
-    const reason =
-      error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : '';
-    throw new RemoteApiError(`cannot reach ${url.href}: ${reason || String(error)}`);
-  }
-  const text = await response.text();
-  if (!response.ok) {
-    const hint =
-      response.status === 401 || response.status === 403
-        ? ` (give the API key with --api-key or ${API_KEY_ENV})`
-        : '';
-    throw new RemoteApiError(`GET ${url.href} answered ${response.status}${hint}: ${text.slice(0, 300)}`);
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new RemoteApiError(`GET ${url.href} did not answer JSON: ${text.slice(0, 300)}`);
-  }
-  const agents = (body as { agents?: unknown }).agents;
-  if (!Array.isArray(agents)) throw new RemoteApiError(`GET ${url.href} answered no "agents" array`);
+  const api = new RemoteApi(baseUrl, apiKey);
+  const body = await api.expect('GET', '/agents', [200]);
+  const agents = (body as { agents?: unknown } | undefined)?.agents;
+  if (!Array.isArray(agents))
+    throw new RemoteApiError(`GET ${api.baseUrl}/agents answered no "agents" array`);
   return agents as AgentView[];
 }
 
@@ -182,7 +142,8 @@ export const command: Command = async (argv, io: CliIO) => {
     return ExitCode.Ok;
   }
   if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}"\n\n${HELP}`);
-  if (values.url === undefined) {
+  const target = remoteTarget({ url: values.url, apiKey: values['api-key'] }, io.env);
+  if (target === undefined) {
     if (values['api-key'] !== undefined) throw new CliUsageError(`--api-key needs --url\n\n${HELP}`);
     const templates = roleTemplates(await loadRoleCatalog(values.config, io));
     io.stdout(values.json ? `${JSON.stringify({ roles: templates }, null, 2)}\n` : templatesTable(templates));
@@ -191,7 +152,7 @@ export const command: Command = async (argv, io: CliIO) => {
   if (values.config !== undefined) {
     throw new CliUsageError(`--config applies to the default pool, not to --url\n\n${HELP}`);
   }
-  const agents = await fetchAgents(values.url, values['api-key'] ?? io.env[API_KEY_ENV]);
+  const agents = await fetchAgents(target.url, target.apiKey);
   if (values.json) io.stdout(`${JSON.stringify({ agents }, null, 2)}\n`);
   else if (agents.length === 0) io.stdout('no agents yet: the router spawns them on the first tasks\n');
   else io.stdout(agentsTable(agents, Date.now()));

@@ -8,20 +8,27 @@
  */
 import { parseArgs } from 'node:util';
 import { resolveRoles } from '../../../domain/roles';
-import { type ExecutorName, ExecutorNameSchema } from '../../../domain/schemas';
+import { type BatchResult, type ExecutorName, ExecutorNameSchema } from '../../../domain/schemas';
+import { parseBatchJson } from '../../../domain/validation';
 import { ApiRequestError, EmbeddedSystem } from '../../system';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
-import { loadBatchFile, loadConfigFile } from '../load';
+import { loadBatchFile, loadConfigFile, readTextFile } from '../load';
 import { formatSummaryTable, ProgressReporter } from '../progress';
+import { API_KEY_ENV, API_URL_ENV, followBatch, RemoteApi, remoteTarget } from '../remote';
 
-export const USAGE = 'run FILE [--json] [--executor NAME] [--concurrency N] [--config FILE]';
+export const USAGE =
+  'run FILE [--json] [--executor NAME] [--concurrency N] [--config FILE] | run FILE --url URL [--api-key KEY] [--json]';
 
-const HELP = `Usage: meta-agent ${USAGE}
+const HELP = `Usage: meta-agent run FILE [--json] [--executor NAME] [--concurrency N] [--config FILE]
+       meta-agent run FILE --url URL [--api-key KEY] [--json]
 
 Runs the batch in FILE on the embedded local runtime: the same state machine and handlers as the AWS
 deployment, against in-process emulators (DynamoDB, SQS, Step Functions) on 127.0.0.1. Nothing leaves
 the machine unless a real executor is chosen.
+
+With --url (or $${API_URL_ENV}), submits it to a running API instead (a deployed stack's ApiUrl, or
+meta-agent serve) and follows it over the API's WebSocket: the same progress, summary, JSON and exit codes.
 
 Options:
   --json             print the result report (the API's GET /batches/{id} JSON) on stdout, nothing else
@@ -29,10 +36,13 @@ Options:
                      bedrock, anthropic, openai or http (credentials: see the README)
   --concurrency N    maximum concurrency of every role queue (default: each role's own)
   --config FILE      JSON file { "roles": [...] } adding or overriding roles
+  --url URL          base URL of a running API (default: $${API_URL_ENV})
+  --api-key KEY      its API key (default: $${API_KEY_ENV})
   -h, --help         show this help
 
 Exit codes: 0 every task succeeded, 1 some task failed, was skipped or cancelled, 2 bad input or
-configuration (nothing was run). Ctrl-C cancels the batch; a second Ctrl-C quits at once.
+configuration (nothing was run; with --url also a wrong URL or key). Ctrl-C cancels the batch (with --url,
+the remote batch); a second Ctrl-C quits at once.
 `;
 
 /** Highest --concurrency accepted (Lambda's MaximumConcurrency ceiling). */
@@ -65,7 +75,7 @@ export function parseExecutor(text: string | undefined): ExecutorName | undefine
 }
 
 /** Ctrl-C handling: the first cancels the batch, the second exits at once. */
-function onInterrupt(first: () => void): () => void {
+export function onInterrupt(first: () => void): () => void {
   let count = 0;
   const listener = () => {
     count++;
@@ -74,6 +84,61 @@ function onInterrupt(first: () => void): () => void {
   };
   process.on('SIGINT', listener);
   return () => process.off('SIGINT', listener);
+}
+
+/** The result as `run` prints it: the report with --json, else the summary table. */
+export function printResult(result: BatchResult, json: boolean, io: CliIO): number {
+  if (json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  else io.stdout(`\n${formatSummaryTable(result)}`);
+  return result.tasks.every((t) => t.status === 'SUCCEEDED') ? ExitCode.Ok : ExitCode.TasksFailed;
+}
+
+/**
+ * Follows a remote batch with the progress bar (unless --json) until it ends; the first Ctrl-C cancels it
+ * on the API, and following goes on until the API says it ended.
+ */
+export async function followRemote(
+  api: RemoteApi,
+  batchId: string,
+  taskCount: number,
+  json: boolean,
+  io: CliIO,
+): Promise<BatchResult> {
+  const progress = json ? undefined : new ProgressReporter(io, taskCount, 'tasks');
+  const stopInterrupt = onInterrupt(() => {
+    io.stderr(`\nmeta-agent: cancelling batch ${batchId} on ${api.baseUrl} (Ctrl-C again to quit at once)\n`);
+    void api
+      .cancel(batchId)
+      .catch((error: Error) => io.stderr(`meta-agent: cancel failed: ${error.message}\n`));
+  });
+  try {
+    return await followBatch(
+      api,
+      batchId,
+      (snapshot) => progress?.update(snapshot),
+      (warning) => io.stderr(`meta-agent: ${warning}\n`),
+    );
+  } finally {
+    progress?.stop();
+    stopInterrupt();
+  }
+}
+
+/** `run FILE --url URL`: submit to the API, follow, print as a local run does. */
+async function runRemote(
+  file: string,
+  target: { url: string; apiKey?: string },
+  json: boolean,
+  io: CliIO,
+): Promise<number> {
+  const api = new RemoteApi(target.url, target.apiKey);
+  // The API validates against its own roles; only the file's JSON is read here.
+  const batch = parseBatchJson(await readTextFile(file, io, 'batch file'));
+  const { batchId } = await api.submit(batch);
+  io.stderr(`meta-agent: batch ${batchId} submitted to ${api.baseUrl}\n`);
+  const tasks = (batch as { tasks?: unknown }).tasks;
+  const result = await followRemote(api, batchId, Array.isArray(tasks) ? tasks.length : 0, json, io);
+  return printResult(result, json, io);
 }
 
 export const command: Command = async (argv, io: CliIO) => {
@@ -85,6 +150,8 @@ export const command: Command = async (argv, io: CliIO) => {
       executor: { type: 'string' },
       concurrency: { type: 'string' },
       config: { type: 'string' },
+      url: { type: 'string' },
+      'api-key': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -94,6 +161,19 @@ export const command: Command = async (argv, io: CliIO) => {
   }
   const file = positionals[0];
   if (!file || positionals.length > 1) throw new CliUsageError('expected one FILE', USAGE);
+  const target = remoteTarget({ url: values.url, apiKey: values['api-key'] }, io.env);
+  if (target) {
+    for (const flag of ['executor', 'concurrency', 'config'] as const) {
+      if (values[flag] !== undefined) {
+        throw new CliUsageError(
+          `--${flag} configures the embedded runtime; the API at --url has its own`,
+          USAGE,
+        );
+      }
+    }
+    return runRemote(file, target, values.json, io);
+  }
+  if (values['api-key'] !== undefined) throw new CliUsageError('--api-key needs --url', USAGE);
   const executor = parseExecutor(values.executor);
   const concurrency = parseConcurrency(values.concurrency);
   const config = await loadConfigFile(values.config, io);
@@ -134,9 +214,7 @@ export const command: Command = async (argv, io: CliIO) => {
     });
     const result = await system.waitForBatch(submitted.batchId, (snapshot) => progress?.update(snapshot));
     progress?.stop();
-    if (values.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
-    else io.stdout(`\n${formatSummaryTable(result)}`);
-    return result.tasks.every((t) => t.status === 'SUCCEEDED') ? ExitCode.Ok : ExitCode.TasksFailed;
+    return printResult(result, values.json, io);
   } finally {
     progress?.stop();
     stopInterrupt?.();

@@ -1,0 +1,103 @@
+/**
+ * `meta-agent status|cancel|redrive BATCH --url URL [--api-key KEY] [--json] [--wait]`: one batch on a
+ * running API (a deployed stack or `meta-agent serve`; batches of `meta-agent run` live only as long as
+ * that command). URL and key also come from META_AGENT_API_URL / META_AGENT_API_KEY.
+ *
+ * Exit codes: 0 the batch succeeded or is still running, 1 some task failed, was skipped or cancelled,
+ * 2 bad input or configuration (unknown batch, wrong URL or key, a batch in the wrong state).
+ */
+import { parseArgs } from 'node:util';
+import type { BatchResult } from '../../../domain/schemas';
+import { CliUsageError } from '../errors';
+import { type CliIO, type Command, ExitCode } from '../io';
+import { formatSummaryTable } from '../progress';
+import { API_KEY_ENV, API_URL_ENV, RemoteApi, remoteTarget } from '../remote';
+import { followRemote, printResult } from './run';
+
+type Action = 'status' | 'cancel' | 'redrive';
+
+const SUMMARY: Record<Action, string> = {
+  status: 'Prints the batch result so far (the summary table, or the JSON report with --json).',
+  cancel: 'Cancels the batch: running agents are told to stop, unfinished tasks end CANCELLED.',
+  redrive: 'Runs again the tasks that failed, were skipped or were cancelled (the batch must have ended).',
+};
+
+const usage = (action: Action) => `${action} BATCH --url URL [--api-key KEY] [--json] [--wait]`;
+
+const help = (action: Action) => `Usage: meta-agent ${usage(action)}
+
+${SUMMARY[action]}
+
+Options:
+  --url URL       base URL of a running API: a deployed stack's ApiUrl, or meta-agent serve
+                  (default: $${API_URL_ENV})
+  --api-key KEY   its API key (default: $${API_KEY_ENV})
+  --json          print the result report (GET /batches/{id}) on stdout, nothing else
+  --wait          follow the batch until it ends, with the progress of meta-agent run
+  -h, --help      show this help
+
+Exit codes: 0 the batch succeeded (or runs on, without --wait), 1 some task failed, was skipped or
+cancelled, 2 bad input or configuration (unknown batch, wrong URL or key, nothing to ${action}).
+`;
+
+/** Exit code of a result that may still be running: only a finished task that did not succeed counts. */
+function exitOf(result: BatchResult): number {
+  const failed = result.tasks.some((t) => ['FAILED', 'SKIPPED', 'CANCELLED'].includes(t.status));
+  return failed ? ExitCode.TasksFailed : ExitCode.Ok;
+}
+
+function remoteCommand(action: Action): Command {
+  return async (argv, io: CliIO) => {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        url: { type: 'string' },
+        'api-key': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        wait: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+    if (values.help) {
+      io.stdout(help(action));
+      return ExitCode.Ok;
+    }
+    const batchId = positionals[0];
+    if (!batchId || positionals.length > 1) throw new CliUsageError('expected one BATCH id', usage(action));
+    const target = remoteTarget({ url: values.url, apiKey: values['api-key'] }, io.env);
+    if (!target) {
+      throw new CliUsageError(
+        `${action} needs --url (or ${API_URL_ENV}): batches live in a running API (meta-agent serve or a deployed stack)`,
+        usage(action),
+      );
+    }
+    const api = new RemoteApi(target.url, target.apiKey);
+    let current: BatchResult;
+    if (action === 'cancel') {
+      current = await api.cancel(batchId);
+      if (!values.json) io.stderr(`meta-agent: batch ${batchId} cancelled\n`);
+    } else if (action === 'redrive') {
+      const { taskIds } = await api.redrive(batchId);
+      if (!values.json)
+        io.stderr(`meta-agent: batch ${batchId} redriven: ${taskIds.length} task(s) run again\n`);
+      current = await api.result(batchId);
+    } else {
+      current = await api.result(batchId);
+    }
+    if (values.wait && current.status === 'RUNNING') {
+      return printResult(
+        await followRemote(api, batchId, current.tasks.length, values.json, io),
+        values.json,
+        io,
+      );
+    }
+    if (values.json) io.stdout(`${JSON.stringify(current, null, 2)}\n`);
+    else io.stdout(formatSummaryTable(current));
+    return exitOf(current);
+  };
+}
+
+export const statusCommand = remoteCommand('status');
+export const cancelCommand = remoteCommand('cancel');
+export const redriveCommand = remoteCommand('redrive');

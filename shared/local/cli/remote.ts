@@ -1,0 +1,285 @@
+/**
+ * The CLI's client of a running API: a deployed stack's REST stage or `meta-agent serve`. REST calls carry
+ * the API key (`x-api-key`); progress comes over the WebSocket API with a progress token minted over REST,
+ * as the dashboard does. Used by `run --url`, `status`, `cancel`, `redrive` and `agents --url`.
+ */
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import { type BatchResult, BatchResultSchema } from '../../domain/schemas';
+import { ExitCode } from './io';
+
+/** Environment variables that stand in for `--url` and `--api-key`. */
+export const API_URL_ENV = 'META_AGENT_API_URL';
+export const API_KEY_ENV = 'META_AGENT_API_KEY';
+/** API Gateway reads the key from this header. */
+const API_KEY_HEADER = 'x-api-key';
+/** A remote API that does not answer within this long is reported, not waited on for ever. */
+export const REMOTE_TIMEOUT_MS = 10_000;
+/**
+ * While following a batch, its result is read again at least this often even without a progress message:
+ * a message lost with a dropped socket (or a deployment without one) delays the display, never the end.
+ */
+export const FOLLOW_FALLBACK_POLL_MS = 2_000;
+/** Progress messages arriving close together cause one read of the result, not one each. */
+export const FOLLOW_DEBOUNCE_MS = 100;
+/** How long a WebSocket handshake may take ($connect runs a Lambda authorizer on AWS). */
+const WEBSOCKET_CONNECT_TIMEOUT_MS = 10_000;
+const MESSAGE_EXCERPT_CHARS = 300;
+
+/**
+ * The remote API could not be reached, refused the request or answered something else than its API: a
+ * configuration problem (exit code 2), said with the URL and what to change.
+ */
+export class RemoteApiError extends Error {
+  readonly exitCode = ExitCode.BadInput;
+  constructor(message: string) {
+    super(message);
+    this.name = 'RemoteApiError';
+  }
+}
+
+/** The remote API refused a batch (400): every issue with its JSON path (exit code 2, nothing was run). */
+export class RemoteValidationError extends Error {
+  readonly exitCode = ExitCode.BadInput;
+  constructor(readonly issues: readonly { path: string; message: string }[]) {
+    super(`the API refused the batch:\n${issues.map((i) => `${i.path}: ${i.message}`).join('\n')}`);
+    this.name = 'RemoteValidationError';
+  }
+}
+
+/** Where to find the API: `--url` or META_AGENT_API_URL, `--api-key` or META_AGENT_API_KEY. */
+export function remoteTarget(
+  flags: { url?: string | undefined; apiKey?: string | undefined },
+  env: NodeJS.ProcessEnv,
+): { url: string; apiKey?: string } | undefined {
+  const url = flags.url ?? (env[API_URL_ENV]?.trim() || undefined);
+  if (url === undefined) return undefined;
+  const apiKey = flags.apiKey ?? (env[API_KEY_ENV]?.trim() || undefined);
+  return { url, ...(apiKey !== undefined ? { apiKey } : {}) };
+}
+
+export interface RemoteResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** One progress message as the notifier sends it (shared/usecases/notify.ts). */
+export interface ProgressEvent {
+  readonly type: string;
+  readonly batchId?: string;
+  readonly status?: string;
+}
+
+export class RemoteApi {
+  readonly baseUrl: string;
+
+  constructor(
+    url: string,
+    private readonly apiKey?: string,
+  ) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new RemoteApiError(
+        `--url "${url}" is not a URL (e.g. http://127.0.0.1:3000 or the stack's ApiUrl)`,
+      );
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new RemoteApiError(`--url "${url}" must be http:// or https://`);
+    }
+    this.baseUrl = parsed.href.replace(/\/+$/, '');
+  }
+
+  /** One request; throws RemoteApiError when the API cannot be reached or does not answer JSON. */
+  async request(
+    method: string,
+    path: string,
+    options: { body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<RemoteResponse> {
+    const url = `${this.baseUrl}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: {
+          accept: 'application/json',
+          ...(this.apiKey !== undefined ? { [API_KEY_HEADER]: this.apiKey } : {}),
+          ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...options.headers,
+        },
+        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+        signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS),
+      });
+    } catch (error) {
+      const reason =
+        error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : '';
+      throw new RemoteApiError(`cannot reach ${url}: ${reason || String(error)}`);
+    }
+    const text = await response.text();
+    if (response.status === 401 || response.status === 403) {
+      throw new RemoteApiError(
+        `${method} ${url} answered ${response.status}: the API key is missing or wrong (give it with --api-key or ${API_KEY_ENV})`,
+      );
+    }
+    let body: unknown;
+    try {
+      body = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      throw new RemoteApiError(
+        `${method} ${url} answered ${response.status} without JSON (is --url the API's base URL?): ${text.slice(0, MESSAGE_EXCERPT_CHARS)}`,
+      );
+    }
+    return { status: response.status, body };
+  }
+
+  /** A request that must answer one of `expected`; anything else is a RemoteApiError with the answer. */
+  async expect(
+    method: string,
+    path: string,
+    expected: readonly number[],
+    options: { body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<unknown> {
+    const response = await this.request(method, path, options);
+    if (expected.includes(response.status)) return response.body;
+    const message = (response.body as { message?: unknown; error?: unknown } | undefined)?.message;
+    const detail =
+      typeof message === 'string' ? message : JSON.stringify(response.body)?.slice(0, MESSAGE_EXCERPT_CHARS);
+    throw new RemoteApiError(`${method} ${this.baseUrl}${path} answered ${response.status}: ${detail}`);
+  }
+
+  /** POST /batches with an idempotency key (a retried submission never starts a second batch). */
+  async submit(batch: unknown): Promise<{ batchId: string }> {
+    const response = await this.request('POST', '/batches', {
+      body: batch,
+      headers: { 'Idempotency-Key': randomUUID() },
+    });
+    if (response.status === 400) {
+      const issues = (response.body as { issues?: { path: string; message: string }[] } | undefined)?.issues;
+      throw new RemoteValidationError(issues ?? [{ path: '$', message: JSON.stringify(response.body) }]);
+    }
+    if (response.status !== 202) {
+      throw new RemoteApiError(
+        `POST ${this.baseUrl}/batches answered ${response.status}: ${JSON.stringify(response.body)?.slice(0, MESSAGE_EXCERPT_CHARS)}`,
+      );
+    }
+    return { batchId: String((response.body as { batchId?: unknown }).batchId) };
+  }
+
+  /** GET /batches/{id}, checked against the public result schema. */
+  async result(batchId: string): Promise<BatchResult> {
+    const body = await this.expect('GET', batchPath(batchId), [200]);
+    const parsed = BatchResultSchema.safeParse(body);
+    if (!parsed.success) {
+      throw new RemoteApiError(`GET ${this.baseUrl}${batchPath(batchId)} did not answer a batch result`);
+    }
+    return parsed.data;
+  }
+
+  /** DELETE /batches/{id}: the result as cancelled. */
+  async cancel(batchId: string): Promise<BatchResult> {
+    return BatchResultSchema.parse(await this.expect('DELETE', batchPath(batchId), [200, 202]));
+  }
+
+  /** POST /batches/{id}/redrive: the ids of the tasks that run again. */
+  async redrive(batchId: string): Promise<{ taskIds: string[] }> {
+    const body = (await this.expect('POST', `${batchPath(batchId)}/redrive`, [200, 202])) as {
+      taskIds?: string[];
+    };
+    return { taskIds: body.taskIds ?? [] };
+  }
+
+  /**
+   * Opens the progress WebSocket for one batch (a token minted over REST, then `subscribe`); undefined when
+   * the API hands out no WebSocket URL. `onMessage` sees every progress message of the batch.
+   */
+  async openProgress(
+    batchId: string,
+    onMessage: (event: ProgressEvent) => void,
+  ): Promise<{ close(): void } | undefined> {
+    const minted = (await this.expect('POST', '/progress-tokens', [200, 201])) as {
+      token?: string;
+      websocketUrl?: string;
+    };
+    if (!minted.token || !minted.websocketUrl) return undefined;
+    const url = new URL(minted.websocketUrl);
+    url.searchParams.set('token', minted.token);
+    const socket = await new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(url, { handshakeTimeout: WEBSOCKET_CONNECT_TIMEOUT_MS });
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_request, response) => {
+        ws.terminate();
+        reject(
+          new RemoteApiError(
+            `the WebSocket ${minted.websocketUrl} refused the connect (HTTP ${response.statusCode})`,
+          ),
+        );
+      });
+      ws.once('error', (error) =>
+        reject(new RemoteApiError(`cannot open ${minted.websocketUrl}: ${error.message}`)),
+      );
+    });
+    socket.on('error', () => {
+      // A dropped socket only slows the display down: the follower's fallback poll carries on.
+    });
+    socket.on('message', (data) => {
+      try {
+        const event = JSON.parse(data.toString()) as ProgressEvent;
+        if (event.batchId === batchId) onMessage(event);
+      } catch {
+        // Not a progress message (an error frame): ignored, the next poll tells the truth.
+      }
+    });
+    socket.send(JSON.stringify({ action: 'subscribe', batchId }));
+    return { close: () => socket.close() };
+  }
+}
+
+const batchPath = (batchId: string) => `/batches/${encodeURIComponent(batchId)}`;
+
+/**
+ * Follows a batch until it is no longer RUNNING: its result is read after progress messages (debounced),
+ * at least every FOLLOW_FALLBACK_POLL_MS, and once right after subscribing (so nothing that happened before
+ * the subscription is missed). `onSnapshot` sees every result read; `onWarning` hears when progress falls
+ * back to polling alone.
+ */
+export async function followBatch(
+  api: RemoteApi,
+  batchId: string,
+  onSnapshot: (result: BatchResult) => void,
+  onWarning: (message: string) => void = () => undefined,
+): Promise<BatchResult> {
+  let wake: (() => void) | undefined;
+  let debounce: NodeJS.Timeout | undefined;
+  const nudge = () => {
+    debounce ??= setTimeout(() => {
+      debounce = undefined;
+      wake?.();
+    }, FOLLOW_DEBOUNCE_MS);
+  };
+  let progress: { close(): void } | undefined;
+  try {
+    progress = await api.openProgress(batchId, nudge);
+    if (!progress) onWarning('the API names no WebSocket URL: following by polling');
+  } catch (error) {
+    onWarning(`${(error as Error).message}; following by polling`);
+  }
+  try {
+    for (;;) {
+      const result = await api.result(batchId);
+      onSnapshot(result);
+      if (result.status !== 'RUNNING') return result;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, FOLLOW_FALLBACK_POLL_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    if (debounce) clearTimeout(debounce);
+    progress?.close();
+  }
+}
