@@ -20,7 +20,6 @@ import { fakeIO, ROOT } from '../../support/fake-io';
 const API_KEY = 'cli-remote-key';
 /** Long enough that the interrupt lands while the task runs. */
 const SLOW_TASK_MS = 20_000;
-const EXIT_WITHIN_MS = 20_000;
 
 let server: LocalServer;
 let dir: string;
