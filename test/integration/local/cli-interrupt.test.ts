@@ -1,10 +1,9 @@
 /** Ctrl-C during `meta-agent run`: the batch is cancelled cleanly and the process exits on its own. */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../../support/fake-io';
+import { runUntilInterrupted } from '../../support/batch-checks';
 
 /** Long enough that the interrupt lands while the first task runs. */
 const SLOW_TASK_MS = 20_000;
@@ -43,35 +42,15 @@ describe('Ctrl-C during meta-agent run', () => {
         ],
       }),
     );
-    const child = spawn(process.execPath, ['bin/meta-agent.js', 'run', file], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let interrupted = false;
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (!interrupted && out.includes('slow: RUNNING')) {
-        interrupted = true;
-        child.kill('SIGINT');
-      }
-    });
-    const started = Date.now();
-
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve(null);
-      }, EXIT_WITHIN_MS);
-      child.on('exit', (exitCode) => {
-        clearTimeout(timer);
-        resolve(exitCode);
-      });
-    });
+    const { code, out, interrupted, elapsedMs } = await runUntilInterrupted(
+      ['run', file],
+      'slow: RUNNING',
+      EXIT_WITHIN_MS,
+    );
 
     expect(interrupted).toBe(true);
     expect(code).toBe(1);
-    expect(Date.now() - started).toBeLessThan(SLOW_TASK_MS);
+    expect(elapsedMs).toBeLessThan(SLOW_TASK_MS);
     expect(out).toMatch(/slow\s+security_auditor.*CANCELLED/);
     expect(out).toMatch(/after\s+.*CANCELLED/);
     expect(out).toContain('batch interrupted: CANCELLED');

@@ -3,23 +3,25 @@
  * follows over the WebSocket with the report of a local run, Ctrl-C cancels the remote batch, `status`,
  * `cancel` and `redrive` act on one batch, and a wrong key or URL exits 2 with a clear message.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BatchResult, BatchResultSchema } from '../../../shared/domain/schemas';
+import { BatchResultSchema } from '../../../shared/domain/schemas';
 import { ExitCode } from '../../../shared/local/cli/io';
 import { main } from '../../../shared/local/cli/main';
 import { API_KEY_ENV, API_URL_ENV } from '../../../shared/local/cli/remote';
 import { type LocalServer, startLocalServer } from '../../../shared/local/server';
+import { reportShape, runUntilInterrupted } from '../../support/batch-checks';
 import { fakeIO, ROOT } from '../../support/fake-io';
 
 const API_KEY = 'cli-remote-key';
 /** Long enough that the interrupt lands while the task runs. */
 const SLOW_TASK_MS = 20_000;
+const EXIT_WITHIN_MS = 20_000;
 
 let server: LocalServer;
 let dir: string;
@@ -35,21 +37,6 @@ afterAll(async () => {
   await server?.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-/** The report without what differs from run to run (times, agent ids). */
-function shape(result: BatchResult) {
-  return {
-    status: result.status,
-    keys: Object.keys(result).sort(),
-    tasks: result.tasks.map((t) => ({
-      id: t.id,
-      status: t.status,
-      role: t.role,
-      attempts: t.attempts.map((a) => a.status),
-      keys: Object.keys(t).sort(),
-    })),
-  };
-}
 
 async function batchFile(name: string, batch: unknown): Promise<string> {
   const file = join(dir, name);
@@ -74,7 +61,7 @@ describe('meta-agent run --url', () => {
     const ran = BatchResultSchema.parse(JSON.parse(local.stdout));
     const followed = BatchResultSchema.parse(JSON.parse(remote.stdout));
 
-    expect(shape(followed)).toEqual(shape(ran));
+    expect(reportShape(followed)).toEqual(reportShape(ran));
     expect(remote.stderr).toContain(`submitted to ${server.url}`);
     expect(remote.stderr).not.toContain('polling');
   });
@@ -92,29 +79,18 @@ describe('meta-agent run --url', () => {
         { id: 'after', description: 'Document the findings', dependsOn: ['slow'] },
       ],
     });
-    const child = spawn(
-      process.execPath,
-      ['bin/meta-agent.js', 'run', file, '--url', server.url, '--api-key', API_KEY],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    const { code, out, interrupted, elapsedMs } = await runUntilInterrupted(
+      ['run', file, '--url', server.url, '--api-key', API_KEY],
+      'slow: RUNNING',
+      EXIT_WITHIN_MS,
     );
-    let out = '';
-    let interrupted = false;
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (!interrupted && out.includes('slow: RUNNING')) {
-        interrupted = true;
-        child.kill('SIGINT');
-      }
-    });
-    const started = Date.now();
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     const result = await main(['status', 'remote-interrupted', '--json'], {
       ...fakeIO(ROOT, { [API_URL_ENV]: server.url, [API_KEY_ENV]: API_KEY }),
     });
 
     expect(interrupted).toBe(true);
     expect(code).toBe(ExitCode.TasksFailed);
-    expect(Date.now() - started).toBeLessThan(SLOW_TASK_MS);
+    expect(elapsedMs).toBeLessThan(SLOW_TASK_MS);
     expect(out).toMatch(/batch remote-interrupted: CANCELLED/);
     expect(result).toBe(ExitCode.TasksFailed);
     const served = BatchResultSchema.parse(

@@ -14,7 +14,7 @@ import {
   TaskDetailSchema,
 } from '../../../shared/domain/schemas';
 import { type LocalServer, startLocalServer } from '../../../shared/local/server';
-import { example } from '../../support/batch-checks';
+import { example, reportShape } from '../../support/batch-checks';
 import { ROOT } from '../../support/fake-io';
 
 const API_KEY = 'local-test-key';
@@ -84,21 +84,6 @@ async function follow(batchId: string): Promise<Progress[]> {
     });
     socket.on('error', reject);
   });
-}
-
-/** The result without what differs from run to run (times, generated ids). */
-function shape(result: BatchResult) {
-  return {
-    status: result.status,
-    keys: Object.keys(result).sort(),
-    tasks: result.tasks.map((t) => ({
-      id: t.id,
-      status: t.status,
-      role: t.role,
-      attempts: t.attempts.map((a) => a.status),
-      keys: Object.keys(t).sort(),
-    })),
-  };
 }
 
 describe('meta-agent serve', () => {
@@ -217,6 +202,6 @@ describe('meta-agent serve', () => {
     } while (served.status === 'RUNNING' && Date.now() < deadline);
     const ran = BatchResultSchema.parse(JSON.parse((await cli).stdout));
 
-    expect(shape(served)).toEqual(shape(ran));
+    expect(reportShape(served)).toEqual(reportShape(ran));
   });
 });
