@@ -2,6 +2,7 @@
  * The state machine definition for the embedded local runtime: synthesized from the very construct that is
  * deployed (never a hand-written copy), with CloudFormation intrinsics resolved to plain local ARNs.
  */
+import { rmSync } from 'node:fs';
 import { App, CfnResource } from 'aws-cdk-lib';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { StateName, TaskStateHandler } from '../shared/domain/workflow';
@@ -126,7 +127,13 @@ export function synthesizeLocalDefinition(options: { rolesConfig?: unknown } = {
   if (cached) return structuredClone(cached);
 
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = addMetaAgentStack(app, options.rolesConfig ?? []);
+  let stack: MetaAgentStack;
+  try {
+    stack = addMetaAgentStack(app, options.rolesConfig ?? []);
+  } finally {
+    // The App made a temporary assembly directory (cdk.out*) it never writes here: nothing to keep.
+    rmSync(app.outdir, { recursive: true, force: true });
+  }
   const { definitionString, resources } = stateMachineDefinitionString(stack);
   const resolved = resolveIntrinsics(definitionString, resources);
   if (typeof resolved !== 'string')

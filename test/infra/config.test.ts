@@ -1,10 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, CfnDeletionPolicy } from 'aws-cdk-lib';
 import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
 import type { CfnEventSourceMapping, CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { describe, expect, it } from 'vitest';
+import { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   addMetaAgentStack,
   ContextValueError,
@@ -13,6 +14,9 @@ import {
 } from '../../infra/config';
 import { RoleQueueUrlsTooLargeError } from '../../infra/constructs/role-workers';
 import { BUILTIN_ROLES } from '../../shared/domain/roles';
+
+// The Apps' temporary assembly directories (cdk.out* in the temp dir): see fixture.ts.
+afterAll(CloudAssembly.cleanupTemporaryDirectories);
 
 // These tests only construct the stack (a few hundred ms); the full synthesis is shared in stack.test.ts.
 const noBundling = { 'aws:cdk:bundling-stacks': [] };
@@ -40,7 +44,12 @@ describe('stack configuration', () => {
     const dir = mkdtempSync(join(tmpdir(), 'roles-'));
     const file = join(dir, 'roles.json');
     writeFileSync(file, JSON.stringify({ roles: [newRole('rust_backend_coder', 9)] }));
-    const stack = addMetaAgentStack(new App({ context: { ...noBundling, rolesConfig: file } }));
+    let stack: ReturnType<typeof addMetaAgentStack>;
+    try {
+      stack = addMetaAgentStack(new App({ context: { ...noBundling, rolesConfig: file } }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const worker = stack.roleWorkers.byRole.get('rust_backend_coder');
     expect(stack.roleWorkers.byRole.size).toBe(BUILTIN_ROLES.length + 1);
     const mapping = worker?.worker.fn.node

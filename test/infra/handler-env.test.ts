@@ -6,7 +6,8 @@
  */
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';
 import { SecretEnvVar } from '../../shared/adapters/secrets';
 import { EnvVar } from '../../shared/config';
@@ -22,6 +23,9 @@ import {
   templateFunctions,
   unusedLoopbackPort,
 } from './template-functions';
+
+// The Apps' temporary assembly directories (cdk.out* in the temp dir): see fixture.ts.
+afterAll(CloudAssembly.cleanupTemporaryDirectories);
 
 type TemplateJson = Parameters<typeof templateFunctions>[0];
 

@@ -1,6 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { describe, expect, it } from 'vitest';
+import { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { afterAll, describe, expect, it } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';
 import {
   LocalDefinitionError,
@@ -10,6 +11,9 @@ import {
 } from '../../infra/local-definition';
 import { StateName, TaskStateHandler } from '../../shared/domain/workflow';
 import { validateAsl } from './fixture';
+
+// The Apps' temporary assembly directories (cdk.out* in the temp dir): see fixture.ts.
+afterAll(CloudAssembly.cleanupTemporaryDirectories);
 
 type States = Record<string, Record<string, unknown> & { ItemProcessor?: { States: States } }>;
 

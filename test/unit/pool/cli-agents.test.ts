@@ -1,5 +1,5 @@
 /** `meta-agent agents`: the default pool from the catalog, and a running API's agents through --url. */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -94,7 +94,7 @@ describe('meta-agent agents', () => {
     writeFileSync(config, JSON.stringify({ roles: [{ name: 'code_reviewer', defaults: { maxAgents: 9 } }] }));
     const io = fakeIO();
 
-    const code = await command(['--config', config], io);
+    const code = await command(['--config', config], io).finally(() => rmSync(config, { force: true }));
 
     const line = io.out.split('\n').find((l) => l.startsWith('code_reviewer '));
     const reviewer = resolveRoles([]).get('code_reviewer')?.defaults;
