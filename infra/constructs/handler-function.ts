@@ -13,27 +13,10 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { buildSync } from 'esbuild';
+import { HANDLER_NAMES, type HandlerName } from '../../shared/deployment';
 import { acknowledge } from './nag';
 
-/** Handler entries, fixed by the project layout: functions/<name>.ts exports `handler`. */
-export const HANDLER_NAMES = [
-  'submit',
-  'status',
-  'cancel',
-  'redrive',
-  'agents-api',
-  'gate',
-  'route',
-  'record-attempt',
-  'complete',
-  'finalize',
-  'agent-worker',
-  'notifier',
-  'websocket',
-  'progress-token',
-  'scaler',
-] as const;
-export type HandlerName = (typeof HANDLER_NAMES)[number];
+export { HANDLER_NAMES, type HandlerName };
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Build output (git-ignored `dist/`): one directory per handler, each holding index.mjs and its source map. */

@@ -14,22 +14,13 @@ import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources'
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ItemType } from '../../shared/adapters/dynamodb/keys';
 import { PROGRESS_TOKEN_PARAMETER } from '../../shared/api-routes';
 import { EnvVar } from '../../shared/config';
+import { NOTIFIED_ITEM_TYPES, STREAM_BATCH_SIZE, STREAM_RETRY_ATTEMPTS } from '../../shared/deployment';
 import { acknowledge } from './nag';
 
-/**
- * Item types whose changes the notifier turns into progress messages (shared/usecases/notify.ts). Every item
- * of the tasks table carries its `type` (shared/adapters/dynamodb/keys.ts). Filtering on the key would not
- * do: subscriptions share the batch's `BATCH#<id>` partition, and each subscribe would invoke the notifier.
- * A removal has no new image, and the notifier ignores removals, so it is filtered out too.
- */
-export const NOTIFIED_ITEM_TYPES: readonly string[] = [ItemType.Task, ItemType.Batch];
-/** Stream records per notifier invocation: progress fan-out is cheap per record, so batch them. */
-export const STREAM_BATCH_SIZE = 100;
-/** Retries of a failing stream batch (halved each time by bisection) before it goes to the DLQ. */
-export const STREAM_RETRY_ATTEMPTS = 3;
+export { NOTIFIED_ITEM_TYPES, STREAM_BATCH_SIZE, STREAM_RETRY_ATTEMPTS };
+
 const WS_RATE_LIMIT = 50;
 const WS_BURST_LIMIT = 100;
 const DLQ_RETENTION = Duration.days(14);

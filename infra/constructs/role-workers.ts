@@ -11,18 +11,13 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SecretEnvVar } from '../../shared/adapters/secrets';
 import { EnvVar } from '../../shared/config';
+import { AGENT_BATCH_SIZE } from '../../shared/deployment';
 import type { RoleCatalog } from '../../shared/domain/roles';
 import type { Role } from '../../shared/domain/schemas';
 import { HandlerFunction } from './handler-function';
 import { acknowledge } from './nag';
 
-/**
- * Records per agent invocation: one message is one task that may run for minutes with its own heartbeat
- * and timeout; batching would make tasks share one invocation's timeout and run one after another, and
- * MaximumConcurrency (concurrent invocations) would no longer equal concurrent tasks. The embedded
- * runtime's pollers use the same value.
- */
-export const AGENT_BATCH_SIZE = 1;
+export { AGENT_BATCH_SIZE };
 
 /** A message is tried this many times before it moves to the DLQ (a worker crash counts as one). */
 export const MAX_RECEIVE_COUNT = 3;

@@ -5,11 +5,7 @@
  * mapping sends it to its on-failure queue).
  */
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import {
-  NOTIFIED_ITEM_TYPES,
-  STREAM_BATCH_SIZE,
-  STREAM_RETRY_ATTEMPTS,
-} from '../../infra/constructs/progress';
+import { NOTIFIED_ITEM_TYPES, STREAM_BATCH_SIZE, STREAM_RETRY_ATTEMPTS } from '../deployment';
 
 export class StreamDelivery {
   readonly #queue: DynamoDBRecord[] = [];
