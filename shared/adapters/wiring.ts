@@ -30,7 +30,7 @@ import { documentClient } from './dynamodb/client';
 import { DynamoProgressTokenStore } from './dynamodb/progress-tokens';
 import { DynamoSubscriptionStore } from './dynamodb/subscriptions';
 import { DynamoTaskStore } from './dynamodb/task-store';
-import { createExecutor } from './executors';
+import { SimulatedExecutor } from './executors/simulated';
 import { SfnCallbacks } from './sfn/callbacks';
 import { SfnOrchestrator } from './sfn/orchestrator';
 import { SqsDispatcher } from './sqs/dispatcher';
@@ -78,6 +78,23 @@ function parseJsonEnv(name: string, text: string): unknown {
   } catch (error) {
     throw new ConfigValueError(name, `is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/**
+ * A provider's executor (bedrock, anthropic, openai, http), its modules loaded on its first call: the provider
+ * SDKs are most of a handler's load time (the Anthropic SDK alone about half a second on two cores), and only
+ * agent workers whose role names a provider ever run one. A bad configuration fails that call, inside the
+ * attempt, as createExecutor's own error would.
+ */
+function providerExecutor(config: ExecutorConfig): AgentExecutor {
+  let executor: Promise<AgentExecutor> | undefined;
+  return {
+    name: config.name,
+    execute: async (request, signal) => {
+      executor ??= import('./executors').then((executors) => executors.createExecutor(config));
+      return (await executor).execute(request, signal);
+    },
+  };
 }
 
 /** Builds the container; pass `clients` to bind the adapters to other endpoints. */
@@ -164,6 +181,7 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
         return value;
       });
     },
-    executorFor: (config) => createExecutor(config),
+    executorFor: (config) =>
+      config.name === 'simulated' ? new SimulatedExecutor() : providerExecutor(config),
   };
 }
