@@ -1,6 +1,12 @@
 #!/usr/bin/env node
-// Entry point of `npx meta-agent`. The CLI is TypeScript; tsx compiles it on the fly (cached), so
-// `npm install` is the only set-up step.
+// Entry point of `npx meta-agent`. The CLI is TypeScript, bundled once at install (`npm install` runs
+// scripts/build.mjs as `prepare`) into dist/cli. That build runs when its manifest says it was made from the
+// sources as they are; otherwise (no build yet, or a source edited since) the CLI runs from source through
+// tsx, slower to start but never stale, and `npm run build` makes it fast again.
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildState, CLI_BUILD_DIR } from '../scripts/build-state.mjs';
+
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 22) {
   process.stderr.write(`meta-agent needs Node.js >= 22 (found ${process.versions.node}).\n`);
@@ -14,7 +20,21 @@ process.emitWarning = (warning, ...rest) => {
   if (type === 'ExperimentalWarning' && String(warning).includes('SQLite')) return;
   return emitWarning.call(process, warning, ...rest);
 };
-const { register } = await import('tsx/esm/api');
-register();
-const { main } = await import('../shared/local/cli/main.ts');
+if (process.env.META_AGENT_DEBUG) process.setSourceMapsEnabled(true);
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const state = buildState(root);
+let main;
+if (state.fresh) {
+  ({ main } = await import(pathToFileURL(join(root, CLI_BUILD_DIR, 'main.mjs')).href));
+} else {
+  if (process.stderr.isTTY) {
+    process.stderr.write(
+      `meta-agent: running from source (${state.reason}); \`npm run build\` makes it start faster.\n`,
+    );
+  }
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../shared/local/cli/main.ts'));
+}
 process.exitCode = await main(process.argv.slice(2));

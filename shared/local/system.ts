@@ -4,16 +4,18 @@
  * and the scheduled scaler, in one process. `meta-agent run` and `meta-agent serve` are built on it.
  */
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { APIGatewayProxyResult, DynamoDBRecord } from 'aws-lambda';
-import { HANDLER_NAMES, type HandlerName } from '../../infra/constructs/handler-function';
-import { AGENT_BATCH_SIZE } from '../../infra/constructs/role-workers';
-import { synthesizeLocalDefinition } from '../../infra/local-definition';
 import { matchApiRoute } from '../api-routes';
 import { EnvVar } from '../config';
+import { AGENT_BATCH_SIZE, HANDLER_NAMES, type HandlerName } from '../deployment';
 import { type RoleCatalog, resolveRoles } from '../domain/roles';
 import { type BatchResult, BatchResultSchema, type ExecutorName } from '../domain/schemas';
 import { StateName } from '../domain/workflow';
 import { fromProxyResult, type LocalHttpRequest, type LocalHttpResponse, toProxyEvent } from './api-gateway';
+import { cliBuildDir } from './cli-build';
+import { loadLocalDefinition } from './definition-cache';
 import { type AslDefinition, type LambdaHandler, LocalRuntime, makeLambdaContext } from './runtime';
 import { StreamDelivery } from './stream-delivery';
 
@@ -117,6 +119,14 @@ export function roleOverrides(options: EmbeddedSystemOptions, catalog: RoleCatal
 /** Systems started in this process (each gets its own instance of the handler modules). */
 let instances = 0;
 
+/** The module URL of handler `name`: the bundle in the CLI build, else its source file. */
+function handlerModuleUrl(name: HandlerName): string {
+  const buildDir = cliBuildDir();
+  return buildDir === undefined
+    ? new URL(`../../functions/${name}.ts`, import.meta.url).href
+    : pathToFileURL(join(buildDir, 'functions', `${name}.mjs`)).href;
+}
+
 export class EmbeddedSystem {
   readonly #handlers: Record<string, LambdaHandler>;
   #scaler: NodeJS.Timeout | undefined;
@@ -142,7 +152,10 @@ export class EmbeddedSystem {
     // The state machine does not depend on the roles (queue URLs come from the router's answer), so it is
     // synthesized with the built-in catalog; the handlers get every override through ROLES_CONFIG (locally
     // there is no 4 KB Lambda environment limit to respect, which the stack's synthesis checks).
-    const { definition, taskStates } = synthesizeLocalDefinition({ rolesConfig: [] });
+    const buildDir = cliBuildDir();
+    const { definition, taskStates, source } = await loadLocalDefinition(
+      buildDir === undefined ? {} : { trustedBuildDir: buildDir },
+    );
     const handlers: Record<string, LambdaHandler> = {};
     const concurrency =
       options.concurrency === undefined
@@ -159,6 +172,8 @@ export class EmbeddedSystem {
       roles: catalog,
       ...(concurrency ? { concurrency } : {}),
       stateConcurrency: { [StateName.Gate]: LOCAL_GATE_CONCURRENCY },
+      // A definition from the build was validated when it was built.
+      validate: source === 'synthesis',
       handlers: async () => {
         // Imported only now: handler modules read the environment the runtime has just set.
         const names = options.websocketEndpoint ? [...LOCAL_HANDLERS, ...PROGRESS_HANDLERS] : LOCAL_HANDLERS;
@@ -166,7 +181,7 @@ export class EmbeddedSystem {
         // second system in the same process has other tables, queues and ports.
         instances++;
         for (const name of names) {
-          const url = `${new URL(`../../functions/${name}.ts`, import.meta.url).href}?system=${instances}`;
+          const url = `${handlerModuleUrl(name)}?system=${instances}`;
           handlers[name] = (await import(/* @vite-ignore */ url)).handler;
         }
         return handlers;

@@ -1,0 +1,15 @@
+/** Types of build-state.mjs (plain JavaScript, read by bin/meta-agent.js before TypeScript can load). */
+export declare const CLI_BUILD_DIR: string;
+export declare const MANIFEST_FILE: string;
+export declare const DEFINITION_FILE: string;
+export declare const MANIFEST_VERSION: number;
+export declare const BUILD_INPUTS: readonly string[];
+export declare function hashInput(root: string, path: string): string;
+export declare function manifestOf(
+  root: string,
+  inputs: readonly string[],
+): { version: number; inputs: Record<string, string> };
+export declare function buildState(
+  root: string,
+  dir?: string,
+): { fresh: true } | { fresh: false; reason: string };

@@ -1,0 +1,10 @@
+/** Types of build.mjs (plain JavaScript: npm runs it at install, before anything is compiled). */
+import type { Metafile } from 'esbuild';
+
+export declare function buildCli(options?: {
+  outdir?: string;
+  log?: (line: string) => void;
+}): Promise<{ outdir: string; metafile: Metafile }>;
+export declare const STEPS: Readonly<
+  Record<string, (options?: { log?: (line: string) => void }) => Promise<unknown>>
+>;

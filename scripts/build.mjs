@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+/**
+ * The project's install-time build: `npm run build`, and npm's `prepare` (run after `npm install` and
+ * `npm ci`). One script with a list of steps: a new build output is one more step here, not a second
+ * mechanism.
+ *
+ *   cli   bin/meta-agent.js, the handlers the embedded runtime loads and the local state machine definition:
+ *         bundled by esbuild into dist/cli, the definition synthesized from the CDK construct and validated
+ *         once, and a manifest of every input (scripts/build-state.mjs). `npx meta-agent` then starts on plain
+ *         Node: no TypeScript compiled at start, no CDK synthesis or ASL validation of an unchanged definition.
+ *         When a source changes after the build, the CLI notices and runs from source (tsx) until the next
+ *         build, so the build is never a second source of truth.
+ *
+ * Usage: node scripts/build.mjs [STEP ...]   (every step when none is named)
+ */
+import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { CLI_BUILD_DIR, DEFINITION_FILE, MANIFEST_FILE, manifestOf } from './build-state.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * The CLI build into `outdir` (default dist/cli; inside the package, so the bundles resolve its node_modules).
+ * Built beside it and renamed into place, so a CLI starting meanwhile sees the old build or the new one, never
+ * half of one. Returns esbuild's metafile (output paths relative to the package root, under the staging dir).
+ * @param {{ outdir?: string, log?: (line: string) => void }} [options]
+ * @returns {Promise<{ outdir: string, metafile: import('esbuild').Metafile }>}
+ */
+export async function buildCli({ outdir = join(ROOT, CLI_BUILD_DIR), log = () => {} } = {}) {
+  const started = performance.now();
+  const staging = `${outdir}.${process.pid}.tmp`;
+  rmSync(staging, { recursive: true, force: true });
+  try {
+    // Every handler module of functions/ (the runtime imports them one by one, a fresh instance per system).
+    const handlers = readdirSync(join(ROOT, 'functions')).filter((f) => f.endsWith('.ts'));
+    const result = await build({
+      absWorkingDir: ROOT,
+      entryPoints: {
+        main: 'shared/local/cli/entry.ts',
+        'local-definition': 'infra/local-definition.ts',
+        // A worker thread loads its own file: emulators.ts names it next to the module that starts it.
+        'dynalite-worker': 'shared/local/runtime/dynalite-worker.mjs',
+        ...Object.fromEntries(handlers.map((f) => [`functions/${f.slice(0, -3)}`, `functions/${f}`])),
+      },
+      outdir: staging,
+      outExtension: { '.js': '.mjs' },
+      bundle: true,
+      // Shared code in shared chunks: module state (e.g. the parked-task hints route and complete share) stays
+      // one instance per process, as when the sources are loaded directly.
+      splitting: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node22',
+      // Dependencies load from node_modules as they are; only the project's own TypeScript is bundled.
+      packages: 'external',
+      sourcemap: 'linked',
+      metafile: true,
+      logLevel: 'error',
+    });
+    const definitionModule = await import(pathToFileURL(join(staging, 'local-definition.mjs')).href);
+    const { StateMachine } = await import('aws-local-stepfunctions');
+    const local = definitionModule.synthesizeLocalDefinition({ rolesConfig: [] });
+    // Validated here once (asl-validator, as the interpreter's constructor does), not at every start. On a
+    // copy: the validator annotates the definition it is given.
+    new StateMachine(structuredClone(local.definition));
+    writeFileSync(join(staging, DEFINITION_FILE), `${JSON.stringify(local)}\n`);
+    const inputs = Object.keys(result.metafile.inputs).map((p) => relative(ROOT, join(ROOT, p)));
+    writeFileSync(join(staging, MANIFEST_FILE), `${JSON.stringify(manifestOf(ROOT, inputs), null, 1)}\n`);
+    rmSync(outdir, { recursive: true, force: true });
+    renameSync(staging, outdir);
+    log(
+      `cli: ${relative(ROOT, outdir)} (${inputs.length} sources) in ${Math.round(performance.now() - started)} ms`,
+    );
+    return { outdir, metafile: result.metafile };
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** The build's steps, in the order they run. */
+export const STEPS = { cli: buildCli };
+
+async function main(argv) {
+  const unknown = argv.filter((s) => !Object.hasOwn(STEPS, s));
+  if (unknown.length > 0) {
+    process.stderr.write(
+      `build: unknown step ${unknown.join(', ')}; steps: ${Object.keys(STEPS).join(', ')}\n`,
+    );
+    return 2;
+  }
+  const log = (line) => process.stdout.write(`${line}\n`);
+  for (const name of argv.length > 0 ? argv : Object.keys(STEPS)) await STEPS[name]({ log });
+  return 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.exitCode = await main(process.argv.slice(2));
+}
