@@ -304,13 +304,21 @@ export class EmbeddedSystem {
     // (Finalize is their last state), then read the result once. Polls read every task, so polling a large
     // batch loads the very system it waits on.
     if (!onSnapshot) await this.#executionsEnded(batchId);
+    // With a listener, the poll after the executions end is not left to the next tick: the result shows
+    // as soon as Finalize has run (once; a batch still RUNNING after that is polled at the usual pace).
+    let ended = onSnapshot ? this.#executionsEnded(batchId).then(() => true) : undefined;
     for (;;) {
       const started = performance.now();
       const result = await this.result(batchId);
       const cost = performance.now() - started;
       onSnapshot?.(result);
       if (result.status !== 'RUNNING') return result;
-      await new Promise((resolve) => setTimeout(resolve, statusPollDelay(pollMs, cost)));
+      let timer: NodeJS.Timeout | undefined;
+      const pause = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), statusPollDelay(pollMs, cost));
+      });
+      if (await (ended ? Promise.race([pause, ended]) : pause)) ended = undefined;
+      clearTimeout(timer);
     }
   }
 

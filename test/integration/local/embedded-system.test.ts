@@ -193,4 +193,28 @@ describe('the embedded system', () => {
       reads.mockRestore();
     }
   });
+
+  it('shows a watched batch ended as soon as its execution ends, not at the next poll', async () => {
+    const pollMs = 30_000;
+    const snapshots: string[] = [];
+    const { batchId } = await system.submit({
+      batchId: 'ends-before-next-poll',
+      tasks: [
+        {
+          id: 'a',
+          description: 'Design the schema',
+          role: 'database_designer',
+          input: { simulate: { durationMs: 300 } },
+        },
+      ],
+    });
+
+    const started = performance.now();
+    const result = await system.waitForBatch(batchId, (s) => snapshots.push(s.status), pollMs);
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(snapshots.at(-1)).toBe('SUCCEEDED');
+    // The first poll saw it RUNNING; the second is made when the execution ends, long before pollMs.
+    expect(performance.now() - started).toBeLessThan(pollMs / 2);
+  });
 });

@@ -212,7 +212,10 @@ export const command: Command = async (argv, io: CliIO) => {
       io.stderr('\nmeta-agent: cancelling the batch (Ctrl-C again to quit at once)\n');
       void system.cancel(submitted.batchId).catch(() => undefined);
     });
-    const result = await system.waitForBatch(submitted.batchId, (snapshot) => progress?.update(snapshot));
+    const result = await system.waitForBatch(
+      submitted.batchId,
+      progress ? (snapshot) => progress.update(snapshot) : undefined,
+    );
     progress?.stop();
     return printResult(result, values.json, io);
   } finally {
