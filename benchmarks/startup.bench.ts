@@ -1,0 +1,100 @@
+/**
+ * Start-up benchmark (not a test): `npm run bench:startup`.
+ *
+ * Runs `meta-agent run examples/auth-feature.json --json` as a user would (a new process each time, through
+ * bin/meta-agent.js) BENCH_RUNS times (default 5; median quoted) and splits each run's wall time:
+ * - before: process start to the first task's start (Node, the CLI, the emulators, the handlers, submit, the
+ *   first routing);
+ * - makespan: the report's first task start to last task end;
+ * - after: last task end to process exit (Finalize, the result, shutdown).
+ * Overhead is wall minus makespan. Writes benchmarks/results/startup.json. Goal: overhead under 1 s. Says
+ * whether the CLI build (dist/cli) was fresh: a stale build runs from source and starts seconds slower.
+ */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildState } from '../scripts/build-state.mjs';
+import type { BatchResult } from '../shared/domain/schemas';
+import { median, round, writeResult } from './lib';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const EXAMPLE = 'examples/auth-feature.json';
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/** The goal of issue 14: start-up and shutdown together under a second beyond the batch itself. */
+export const GOAL_OVERHEAD_MS = 1_000;
+
+interface Sample {
+  wallMs: number;
+  makespanMs: number;
+  overheadMs: number;
+  beforeFirstTaskMs: number;
+  afterLastTaskMs: number;
+}
+
+/** One `meta-agent run --json` in a new process; its split, from the report and the clock around it. */
+async function runOnce(): Promise<Sample> {
+  const startedAt = Date.now();
+  const began = performance.now();
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'meta-agent.js'), 'run', EXAMPLE, '--json'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  const wallMs = performance.now() - began;
+  const exitedAt = startedAt + wallMs;
+  if (code !== 0) throw new Error(`meta-agent run exited ${code}: ${stderr}`);
+  const result = JSON.parse(stdout) as BatchResult;
+  const starts = result.tasks.flatMap((t) => (t.startedAt === undefined ? [] : [t.startedAt]));
+  const ends = result.tasks.flatMap((t) => (t.finishedAt === undefined ? [] : [t.finishedAt]));
+  const makespanMs = result.makespanMs ?? Math.max(...ends) - Math.min(...starts);
+  return {
+    wallMs: round(wallMs),
+    makespanMs,
+    overheadMs: round(wallMs - makespanMs),
+    beforeFirstTaskMs: Math.min(...starts) - startedAt,
+    afterLastTaskMs: round(exitedAt - Math.max(...ends)),
+  };
+}
+
+async function main(): Promise<void> {
+  const build = buildState(ROOT);
+  if (!build.fresh) console.warn(`the CLI build is not fresh (${build.reason}): run \`npm run build\` first`);
+  await runOnce(); // warm-up: the file system cache, not counted
+  const samples: Sample[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    const sample = await runOnce();
+    samples.push(sample);
+    console.log(`run ${run}: ${JSON.stringify(sample)}`);
+  }
+  const medianOf = (key: keyof Sample) => median(samples.map((s) => s[key]));
+  const report = {
+    benchmark: 'start-up of meta-agent run',
+    date: new Date().toISOString(),
+    node: process.version,
+    command: `meta-agent run ${EXAMPLE} --json`,
+    buildFresh: build.fresh,
+    runs: samples,
+    median: {
+      wallMs: medianOf('wallMs'),
+      makespanMs: medianOf('makespanMs'),
+      overheadMs: medianOf('overheadMs'),
+      beforeFirstTaskMs: medianOf('beforeFirstTaskMs'),
+      afterLastTaskMs: medianOf('afterLastTaskMs'),
+    },
+    goalOverheadMs: GOAL_OVERHEAD_MS,
+    meetsGoal: medianOf('overheadMs') < GOAL_OVERHEAD_MS,
+  };
+  const file = writeResult('startup.json', report);
+  console.log(JSON.stringify(report.median), `meets goal: ${report.meetsGoal}`);
+  console.log(`wrote ${file}`);
+}
+
+await main();
