@@ -85,14 +85,17 @@ export function errorResponse(error: unknown, logger: Logger): APIGatewayProxyRe
   return json(500, { error: 'InternalError', message: 'internal error; see the service logs' });
 }
 
-/** The absolute URL of `path` on the API that received `event` (relative when the host is unknown). */
+/**
+ * The absolute URL of `path` on the API that received `event`, built from the domain API Gateway names in
+ * the request context (never the request's own Host header, which a client chooses: an answer must not
+ * echo it). Relative when the domain is unknown.
+ */
 export function apiUrl(event: ApiEvent, path: string): string {
-  const host = header(event, 'host') ?? event.requestContext?.domainName;
+  const host = event.requestContext?.domainName;
   if (!host) return path;
   const stage = event.requestContext?.stage;
   const prefix = stage && stage !== '$default' && host.includes('execute-api') ? `/${stage}` : '';
-  const proto =
-    header(event, 'x-forwarded-proto') ??
-    (host.startsWith('localhost') || host.startsWith('127.') ? 'http' : 'https');
+  // API Gateway serves https only; the local server (loopback) plain http.
+  const proto = host.startsWith('localhost') || host.startsWith('127.') ? 'http' : 'https';
   return `${proto}://${host}${prefix}${path}`;
 }

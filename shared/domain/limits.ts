@@ -68,6 +68,11 @@ export const MAX_SIMULATED_DURATION_MS = 3_600_000;
  */
 export const MAX_REQUEST_BODY_BYTES = 6 * 1024 * 1024;
 /**
+ * A message a WebSocket client sends (`{"action":"subscribe",...}` is under 300 bytes): API Gateway's
+ * WebSocket frame size, which `meta-agent serve` enforces too (larger messages close the connection, 1009).
+ */
+export const MAX_WEBSOCKET_MESSAGE_BYTES = 32 * 1024;
+/**
  * How long the submit Lambda may run (infra/stack.ts sets its timeout from this): writing 2,000 tasks takes
  * about a second, the rest is room for DynamoDB throttling retries.
  */

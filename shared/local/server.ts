@@ -12,51 +12,88 @@ import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { PROGRESS_TOKEN_PARAMETER } from '../api-routes';
 import { EnvVar } from '../config';
-import { MAX_REQUEST_BODY_BYTES } from '../domain/limits';
+import { MAX_REQUEST_BODY_BYTES, MAX_WEBSOCKET_MESSAGE_BYTES } from '../domain/limits';
+import { API_KEY_HEADER, checkContentType, checkHostAndOrigin, hasApiKey } from './request-guard';
 import { EmbeddedSystem, type EmbeddedSystemOptions } from './system';
 
-/** Loopback only: the local API has no TLS and, unless --api-key is given, no authentication. */
+/** Loopback only: the local API has no TLS; requests must name this server and carry its key. */
 export const LOCAL_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 3000;
+/** Random bytes of a key generated at start (256 bits, base64url: 43 characters). */
+const GENERATED_KEY_BYTES = 32;
+/**
+ * After answering 413, how long the rest of an oversized body is read and dropped before the connection is
+ * cut: closing a socket with unread data resets it, and a reset can reach the client before the answer.
+ */
+export const OVERSIZE_DRAIN_MS = 5_000;
 
 export interface LocalServerOptions {
   /** 0 picks a free port. */
   readonly port?: number;
-  /** When set, REST requests and WebSocket connects need this `x-api-key` header, like the deployed API. */
-  readonly apiKey?: string;
+  /**
+   * The key every REST request must carry in `x-api-key` (and that progress tokens are minted with), like
+   * the deployed API. Default: a random key generated at start (LocalServer.apiKey). `false` serves without
+   * a key: only for a machine no one else uses and no browser on it visits untrusted pages.
+   */
+  readonly apiKey?: string | false;
   readonly system?: EmbeddedSystemOptions;
 }
 
 export interface LocalServer {
   readonly url: string;
   readonly wsUrl: string;
+  /** The key requests need; undefined when the server runs without one. */
+  readonly apiKey: string | undefined;
+  /**
+   * The address to open in a browser: the dashboard at `/` with the key in the fragment (`#key=`), which a
+   * browser never sends to a server or writes to a log.
+   */
+  readonly openUrl: string;
   readonly system: EmbeddedSystem;
   close(): Promise<void>;
 }
 
 class BodyTooLargeError extends Error {
   constructor() {
-    super(`request body exceeds ${MAX_REQUEST_BODY_BYTES} bytes`);
+    super(`the request body exceeds ${MAX_REQUEST_BODY_BYTES} bytes`);
     this.name = 'BodyTooLargeError';
   }
 }
 
+/** The body as text; BodyTooLargeError (the rest left unread) as soon as it is known to exceed the limit. */
 function readBody(request: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
+    if (Number(request.headers['content-length'] ?? 0) > MAX_REQUEST_BODY_BYTES) {
+      reject(new BodyTooLargeError());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
-    request.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_REQUEST_BODY_BYTES) {
+        request.off('data', onData);
         reject(new BodyTooLargeError());
-        request.destroy();
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    request.on('data', onData);
     request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     request.on('error', reject);
   });
+}
+
+/**
+ * Answers 413 and closes the connection once the answer is out: the rest of the body is read and dropped
+ * meanwhile (up to OVERSIZE_DRAIN_MS), so the client gets the answer rather than a reset connection.
+ */
+function refuseOversized(request: IncomingMessage, response: ServerResponse): void {
+  send(response, 413, { message: new BodyTooLargeError().message }, { connection: 'close' });
+  request.resume();
+  const cut = setTimeout(() => request.socket.destroy(), OVERSIZE_DRAIN_MS);
+  cut.unref();
+  request.socket.once('close', () => clearTimeout(cut));
 }
 
 function send(
@@ -139,15 +176,28 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     return send(response, 200, '');
   };
 
+  /** Set once listening: the checks need the port. */
+  let port = 0;
+  const apiKey =
+    options.apiKey === false
+      ? undefined
+      : (options.apiKey ?? randomBytes(GENERATED_KEY_BYTES).toString('base64url'));
+
   const server = createServer((request, response) => {
     void (async () => {
       const url = new URL(request.url ?? '/', `http://${LOCAL_HOST}`);
       try {
+        const refused = checkHostAndOrigin(request.headers, port);
+        if (refused) return send(response, refused.status, { message: refused.message });
         if (url.pathname.startsWith(managementPath)) {
           return await handleManagement(request, response, url.pathname.slice(managementPath.length));
         }
-        if (options.apiKey !== undefined && headerValue(request.headers['x-api-key']) !== options.apiKey) {
-          return send(response, 403, { message: 'Forbidden' });
+        const unsupported = checkContentType(request.headers);
+        if (unsupported) return send(response, unsupported.status, { message: unsupported.message });
+        if (apiKey !== undefined && !hasApiKey(request.headers, apiKey)) {
+          return send(response, 403, {
+            message: `Forbidden: send the server's API key in ${API_KEY_HEADER}`,
+          });
         }
         const system = state.system;
         if (!system) return send(response, 503, { message: 'starting' });
@@ -165,15 +215,24 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
             body,
             query: Object.fromEntries(url.searchParams),
           },
-          request.headers.host ?? LOCAL_HOST,
+          // The server's own name, never the request's Host: answers (statusUrl) must not echo it.
+          `${LOCAL_HOST}:${port}`,
         );
         response.writeHead(result.statusCode, result.headers);
         response.end(result.body);
       } catch (error) {
-        if (error instanceof BodyTooLargeError) return send(response, 413, { error: error.message });
-        send(response, 500, { error: 'internal error' });
+        if (error instanceof BodyTooLargeError) return refuseOversized(request, response);
+        send(response, 500, { message: 'internal error' });
       }
     })();
+  });
+  // A client that asks before sending a large body (Expect: 100-continue) learns of the limit first.
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    if (Number(request.headers['content-length'] ?? 0) > MAX_REQUEST_BODY_BYTES) {
+      return send(response, 413, { message: new BodyTooLargeError().message }, { connection: 'close' });
+    }
+    response.writeContinue();
+    server.emit('request', request, response);
   });
 
   // As on AWS, a connect carries a progress token (POST /progress-tokens), redeemed by the deployed
@@ -181,9 +240,12 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const wss = new WebSocketServer({
     server,
     path: '/',
+    maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES,
     verifyClient: (info: { req: IncomingMessage }, accept: (admitted: boolean, code?: number) => void) => {
+      const refused = checkHostAndOrigin(info.req.headers, port);
+      if (refused) return accept(false, refused.status);
       const system = state.system;
-      if (options.apiKey === undefined) return accept(true);
+      if (apiKey === undefined) return accept(true);
       if (!system) return accept(false, 503);
       const token = new URL(info.req.url ?? '/', `http://${LOCAL_HOST}`).searchParams.get(
         PROGRESS_TOKEN_PARAMETER,
@@ -203,6 +265,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     const connectionId = randomBytes(12).toString('base64url');
     const connectedAt = Date.now();
     connections.set(connectionId, socket);
+    // A protocol error (a message over maxPayload: 1009) closes the socket; unheard, it would end the process.
+    socket.on('error', () => socket.terminate());
     void system.invoke('websocket', websocketEvent('$connect', connectionId, connectedAt));
     socket.on('message', (data) => {
       void (async () => {
@@ -245,7 +309,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     server.once('error', reject);
     server.listen(options.port ?? DEFAULT_PORT, LOCAL_HOST, () => resolve());
   });
-  const { port } = server.address() as AddressInfo;
+  port = (server.address() as AddressInfo).port;
   const url = `http://${LOCAL_HOST}:${port}`;
 
   const closeServer = async () => {
@@ -270,6 +334,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   return {
     url,
     wsUrl: `ws://${LOCAL_HOST}:${port}/`,
+    apiKey,
+    openUrl: apiKey === undefined ? `${url}/` : `${url}/#key=${encodeURIComponent(apiKey)}`,
     system,
     close: async () => {
       await closeServer();

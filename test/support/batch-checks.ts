@@ -43,39 +43,57 @@ export function reportShape(result: BatchResult) {
   };
 }
 
+/** A Ctrl-C repeated this soon is the same key press delivered twice (well inside SIGINT_REPEAT_MS). */
+const REPEAT_GAP_MS = 50;
+
 /**
- * Runs `meta-agent ARGS` in a child process, sends it SIGINT once its stdout shows `marker`, and answers
- * its exit code (null when it had to be killed after `exitWithinMs`), its stdout and whether it was
- * interrupted.
+ * Runs `meta-agent ARGS` (with node, or through `npx` as a user types it) in a process group of its own, as
+ * a terminal runs a foreground job, sends SIGINT to the whole group once its stdout shows `marker` (what
+ * Ctrl-C does: every process of the job gets it; `twice` delivers it again 50 ms later), and answers its
+ * exit code and signal (code null when it had to be killed after `exitWithinMs`), its stdout by the time
+ * it exited and whether it was interrupted.
  */
 export async function runUntilInterrupted(
   args: string[],
   marker: string,
   exitWithinMs: number,
-): Promise<{ code: number | null; out: string; interrupted: boolean; elapsedMs: number }> {
-  const child = spawn(process.execPath, ['bin/meta-agent.js', ...args], {
+  options: { via?: 'node' | 'npx'; twice?: boolean } = {},
+): Promise<{
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  interrupted: boolean;
+  elapsedMs: number;
+}> {
+  const [command, ...prefix] =
+    options.via === 'npx' ? ['npx', 'meta-agent'] : [process.execPath, 'bin/meta-agent.js'];
+  const child = spawn(command as string, [...prefix, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
+  const group = -(child.pid as number);
   let out = '';
   let interrupted = false;
   child.stdout.on('data', (chunk: Buffer) => {
     out += chunk.toString();
     if (!interrupted && out.includes(marker)) {
       interrupted = true;
-      child.kill('SIGINT');
+      process.kill(group, 'SIGINT');
+      if (options.twice) setTimeout(() => process.kill(group, 'SIGINT'), REPEAT_GAP_MS);
     }
   });
+  child.stderr.resume();
   const started = Date.now();
-  const code = await new Promise<number | null>((resolve) => {
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve(null);
+      process.kill(group, 'SIGKILL');
+      resolve({ code: null, signal: 'SIGKILL' });
     }, exitWithinMs);
-    child.on('exit', (exitCode) => {
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve(exitCode);
+      resolve({ code, signal });
     });
   });
-  return { code, out, interrupted, elapsedMs: Date.now() - started };
+  return { ...exit, out, interrupted, elapsedMs: Date.now() - started };
 }

@@ -60,7 +60,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: async () => ({ command: (await import('./commands/remote-batch')).redriveCommand }),
   },
   serve: {
-    args: '[--port N] [--api-key KEY] [--executor NAME] [--concurrency N]',
+    args: '[--port N] [--api-key KEY | --no-api-key] [--executor NAME] [--concurrency N]',
     summary: 'serve the HTTP API and WebSocket progress on localhost',
     load: () => import('./commands/serve'),
   },

@@ -6,13 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { type BatchResult, BatchResultSchema } from '../../domain/schemas';
+import { API_KEY_HEADER } from '../request-guard';
 import { ExitCode } from './io';
 
 /** Environment variables that stand in for `--url` and `--api-key`. */
 export const API_URL_ENV = 'META_AGENT_API_URL';
 export const API_KEY_ENV = 'META_AGENT_API_KEY';
-/** API Gateway reads the key from this header. */
-const API_KEY_HEADER = 'x-api-key';
 /** A remote API that does not answer within this long is reported, not waited on for ever. */
 export const REMOTE_TIMEOUT_MS = 10_000;
 /**

@@ -19,40 +19,53 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The batch: a slow task and its dependent, so the interrupt lands while the first one runs. */
+async function slowBatch(): Promise<string> {
+  const file = join(dir, 'slow.json');
+  await writeFile(
+    file,
+    JSON.stringify({
+      batchId: 'interrupted',
+      tasks: [
+        {
+          id: 'slow',
+          description: 'Audit the login flow',
+          role: 'security_auditor',
+          input: { simulate: { durationMs: SLOW_TASK_MS } },
+        },
+        {
+          id: 'after',
+          description: 'Document the findings',
+          role: 'documentation_writer',
+          dependsOn: ['slow'],
+        },
+      ],
+    }),
+  );
+  return file;
+}
+
 describe('Ctrl-C during meta-agent run', () => {
   it('cancels the running and waiting tasks, prints the summary and exits 1 without being killed', async () => {
-    const file = join(dir, 'slow.json');
-    await writeFile(
-      file,
-      JSON.stringify({
-        batchId: 'interrupted',
-        tasks: [
-          {
-            id: 'slow',
-            description: 'Audit the login flow',
-            role: 'security_auditor',
-            input: { simulate: { durationMs: SLOW_TASK_MS } },
-          },
-          {
-            id: 'after',
-            description: 'Document the findings',
-            role: 'documentation_writer',
-            dependsOn: ['slow'],
-          },
-        ],
-      }),
-    );
-    const { code, out, interrupted, elapsedMs } = await runUntilInterrupted(
-      ['run', file],
-      'slow: RUNNING',
-      EXIT_WITHIN_MS,
-    );
+    const run = await runUntilInterrupted(['run', await slowBatch()], 'slow: RUNNING', EXIT_WITHIN_MS, {
+      twice: true,
+    });
 
-    expect(interrupted).toBe(true);
-    expect(code).toBe(1);
-    expect(elapsedMs).toBeLessThan(SLOW_TASK_MS);
-    expect(out).toMatch(/slow\s+security_auditor.*CANCELLED/);
-    expect(out).toMatch(/after\s+.*CANCELLED/);
-    expect(out).toContain('batch interrupted: CANCELLED');
+    expect(run.interrupted).toBe(true);
+    expect(run).toMatchObject({ code: 1, signal: null });
+    expect(run.elapsedMs).toBeLessThan(SLOW_TASK_MS);
+    expect(run.out).toMatch(/slow\s+security_auditor.*CANCELLED/);
+    expect(run.out).toMatch(/after\s+.*CANCELLED/);
+    expect(run.out).toContain('batch interrupted: CANCELLED');
+  });
+
+  it('exits 1 through npx too, after the summary: one Ctrl-C reaches meta-agent twice and npm no shell', async () => {
+    const run = await runUntilInterrupted(['run', await slowBatch()], 'slow: RUNNING', EXIT_WITHIN_MS, {
+      via: 'npx',
+    });
+
+    expect(run.interrupted).toBe(true);
+    expect(run).toMatchObject({ code: 1, signal: null });
+    expect(run.out).toContain('batch interrupted: CANCELLED');
   });
 });

@@ -183,6 +183,17 @@ describe('submit handler', () => {
     expect(items.get(`BATCH#${batchId}|TASK#schema`)).toMatchObject({ dependents: ['api'], pendingDeps: 0 });
   });
 
+  it('builds statusUrl from the API domain, never from the Host or X-Forwarded-Proto the client sent', async () => {
+    fakeTable();
+
+    const response = await handler(
+      apiEvent({ body: valid, headers: { host: 'evil.example', 'x-forwarded-proto': 'javascript' } }),
+    );
+
+    const { batchId, statusUrl } = parse(response);
+    expect(statusUrl).toBe(`https://abc123.execute-api.us-east-1.amazonaws.com/prod/batches/${batchId}`);
+  });
+
   it('returns the same batch id for a repeated Idempotency-Key and starts nothing the second time', async () => {
     fakeTable();
     const headers = { 'Idempotency-Key': 'order-42' };

@@ -41,8 +41,8 @@ Options:
   -h, --help         show this help
 
 Exit codes: 0 every task succeeded, 1 some task failed, was skipped or cancelled, 2 bad input or
-configuration (nothing was run; with --url also a wrong URL or key). Ctrl-C cancels the batch (with --url,
-the remote batch); a second Ctrl-C quits at once.
+configuration (nothing was run; with --url also a wrong URL or key). Ctrl-C (or SIGTERM) cancels the
+batch (with --url, the remote batch) and exits 1 once it is cancelled; a second Ctrl-C quits at once (130).
 `;
 
 /** Highest --concurrency accepted (Lambda's MaximumConcurrency ceiling). */
@@ -74,16 +74,35 @@ export function parseExecutor(text: string | undefined): ExecutorName | undefine
   return parsed.data;
 }
 
-/** Ctrl-C handling: the first cancels the batch, the second exits at once. */
-export function onInterrupt(first: () => void): () => void {
-  let count = 0;
-  const listener = () => {
-    count++;
-    if (count === 1) first();
-    else process.exit(130);
+/**
+ * A second SIGINT this soon after the first is the same Ctrl-C: `npx` (npm) forwards the signal it got from
+ * the terminal to its child, which the terminal already signalled itself, so one key press arrives twice.
+ */
+export const SIGINT_REPEAT_MS = 500;
+/** Exit code of a run quit by a second Ctrl-C (128 + SIGINT, as shells report it). */
+export const INTERRUPTED_EXIT = 130;
+
+/**
+ * Ctrl-C handling: the first cancels the batch (and so does SIGTERM), a second one (a deliberate press,
+ * SIGINT_REPEAT_MS or more later) exits at once.
+ */
+export function onInterrupt(first: () => void, now: () => number = () => performance.now()): () => void {
+  let firstAt: number | undefined;
+  const cancel = () => {
+    if (firstAt !== undefined) return;
+    firstAt = now();
+    first();
   };
-  process.on('SIGINT', listener);
-  return () => process.off('SIGINT', listener);
+  const interrupt = () => {
+    if (firstAt === undefined) cancel();
+    else if (now() - firstAt >= SIGINT_REPEAT_MS) process.exit(INTERRUPTED_EXIT);
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', cancel);
+  return () => {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', cancel);
+  };
 }
 
 /** The result as `run` prints it: the report with --json, else the summary table. */

@@ -9,9 +9,11 @@ import { DEFAULT_PORT, startLocalServer } from '../../server';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
 import { loadConfigFile } from '../load';
+import { API_KEY_ENV } from '../remote';
 import { parseConcurrency, parseExecutor } from './run';
 
-export const USAGE = 'serve [--port N] [--api-key KEY] [--executor NAME] [--concurrency N] [--config FILE]';
+export const USAGE =
+  'serve [--port N] [--api-key KEY | --no-api-key] [--executor NAME] [--concurrency N] [--config FILE]';
 
 const HELP = `Usage: meta-agent ${USAGE}
 
@@ -19,11 +21,16 @@ Serves the API of the AWS deployment on http://127.0.0.1:PORT (default ${DEFAULT
   POST /batches, GET /batches/{id}, DELETE /batches/{id}, POST /batches/{id}/redrive,
   GET /agents, PUT /agents/{id}
 and its WebSocket progress stream on ws://127.0.0.1:PORT/ (send {"action":"subscribe","batchId":"..."}).
-Batches run on the embedded local runtime. Listens on 127.0.0.1 only.
+Batches run on the embedded local runtime. Listens on 127.0.0.1 only, and refuses requests that name
+another host (DNS rebinding), come from another origin (web pages), or send a body that is not JSON.
+
+Every request needs the API key in the x-api-key header, like the deployment. Unless one is given, a
+random key is generated at start and printed in the URL to open: http://127.0.0.1:PORT/#key=KEY.
 
 Options:
   --port N           port (0: any free port); default ${DEFAULT_PORT}
-  --api-key KEY      require this x-api-key header on requests and WebSocket connects, like the deployment
+  --api-key KEY      the API key to require (or set ${API_KEY_ENV}, which keeps it out of ps)
+  --no-api-key       serve without a key: any program on this machine can run and read batches
   --executor NAME    executor of every role (default simulated: no model is called)
   --concurrency N    maximum concurrency of every role queue
   --config FILE      JSON file { "roles": [...] } adding or overriding roles
@@ -39,6 +46,7 @@ export const command: Command = async (argv, io: CliIO) => {
     options: {
       port: { type: 'string' },
       'api-key': { type: 'string' },
+      'no-api-key': { type: 'boolean', default: false },
       executor: { type: 'string' },
       concurrency: { type: 'string' },
       config: { type: 'string' },
@@ -62,9 +70,20 @@ export const command: Command = async (argv, io: CliIO) => {
   const config = await loadConfigFile(values.config, io);
   resolveRoles(config.roles ?? []); // bad role configuration: exit 2 before anything starts
 
+  // An empty variable counts as unset, as shells make it easy to leave one behind.
+  const givenKey = values['api-key'] ?? (io.env[API_KEY_ENV] || undefined);
+  if (values['no-api-key'] && values['api-key'] !== undefined) {
+    throw new CliUsageError('--api-key and --no-api-key contradict each other: give one', USAGE);
+  }
+  if (givenKey !== undefined && givenKey.trim() === '') {
+    throw new CliUsageError(
+      'the API key given with --api-key is empty; give one, or --no-api-key to serve without',
+      USAGE,
+    );
+  }
   const server = await startLocalServer({
     port,
-    ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
+    apiKey: values['no-api-key'] ? false : givenKey,
     system: {
       ...(config.roles ? { roles: config.roles } : {}),
       ...(executor ? { executor } : {}),
@@ -72,6 +91,16 @@ export const command: Command = async (argv, io: CliIO) => {
     },
   });
   io.stdout(`meta-agent serve: listening on ${server.url} (websocket ${server.wsUrl})\n`);
+  if (server.apiKey === undefined) {
+    io.stderr(
+      'meta-agent serve: WARNING: no API key (--no-api-key): any program on this machine can start batches, ' +
+        'spend provider money and read every result.\n',
+    );
+  } else if (givenKey === undefined) {
+    io.stdout(`meta-agent serve: API key required (x-api-key); open ${server.openUrl}\n`);
+  } else {
+    io.stdout('meta-agent serve: API key required (x-api-key: the key given)\n');
+  }
   if ((executor ?? 'simulated') === 'simulated') {
     io.stderr(
       'meta-agent serve: executor "simulated": no model is called; every output is labelled simulated.\n',
