@@ -17,6 +17,7 @@ const deps = {
   clock: container.clock,
   roleQueueUrls: container.roleQueueUrls,
   heartbeatSeconds: container.heartbeatSeconds,
+  ...container.routing,
 };
 
 export const handler = instrument(

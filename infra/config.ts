@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { type App, RemovalPolicy } from 'aws-cdk-lib';
 import { type RoleCatalog, resolveRoles } from '../shared/domain/roles';
+import { parseRoutingConfig } from '../shared/domain/routing-config';
 import { MetaAgentStack } from './stack';
 
 /** Stack name (construct id) of the app. */
@@ -12,7 +13,7 @@ export const STACK_ID = 'MetaAgent';
 
 /** Context keys this app reads (`cdk synth -c key=value` or cdk.json). */
 export const ContextKey = {
-  /** Path to a JSON file `{ "roles": [...] }` of role overrides and additions. */
+  /** Path to a JSON file `{ "roles": [...], "routing"?: {...} }`: role overrides and additions, routing settings. */
   RolesConfig: 'rolesConfig',
   /** `true` for a throw-away dev stack: tables, queues and logs are destroyed with the stack. */
   Dev: 'dev',
@@ -43,6 +44,8 @@ export function roleOverridesOf(config: unknown): unknown[] {
   if (typeof config === 'object' && Array.isArray((config as { roles?: unknown }).roles)) {
     return (config as { roles: unknown[] }).roles;
   }
+  // A file of routing settings only ({ "routing": {...} }) keeps the built-in roles.
+  if (typeof config === 'object' && !('roles' in config) && 'routing' in config) return [];
   throw new RolesConfigFileError('(context)', 'it has no "roles" array');
 }
 
@@ -91,6 +94,10 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
     rolesConfig ?? readRolesConfigFile(app.node.tryGetContext(ContextKey.RolesConfig) as string | undefined);
   const roleOverrides = roleOverridesOf(config);
   const roles: RoleCatalog = resolveRoles(roleOverrides);
+  const routing =
+    typeof config === 'object' && config !== null && !Array.isArray(config)
+      ? parseRoutingConfig((config as { routing?: unknown }).routing)
+      : {};
   const defaultExecutor = app.node.tryGetContext(ContextKey.DefaultExecutor) as string | undefined;
   const providerSecretName = app.node.tryGetContext(ContextKey.ProviderSecretName) as string | undefined;
   const providerSsmPrefix = app.node.tryGetContext(ContextKey.ProviderSsmPrefix) as string | undefined;
@@ -108,6 +115,7 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
     ...(defaultExecutor ? { defaultExecutor } : {}),
     ...(providerSecretName ? { providerSecretName } : {}),
     ...(providerSsmPrefix ? { providerSsmPrefix } : {}),
+    ...(routing.weights || routing.assist ? { routing } : {}),
     ...(scalerReserved === undefined
       ? {}
       : { scalerReservedConcurrency: nonNegativeInteger(scalerReserved) }),

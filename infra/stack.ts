@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { EnvVar } from '../shared/config';
 import { SUBMIT_TIMEOUT_SECONDS } from '../shared/domain/limits';
 import type { RoleCatalog } from '../shared/domain/roles';
+import type { RoutingConfig } from '../shared/domain/routing-config';
 import { Api } from './constructs/api';
 import { HandlerFunction, type HandlerFunctionProps, type HandlerName } from './constructs/handler-function';
 import { Observability } from './constructs/observability';
@@ -16,6 +17,9 @@ import { Progress } from './constructs/progress';
 import { RoleWorkers } from './constructs/role-workers';
 import { Scaler } from './constructs/scaler';
 import { Tables } from './constructs/tables';
+
+/** The router's timeout beyond a routing question's own (assist.timeoutMs): the rest of a route. */
+export const ROUTE_TIMEOUT_BEYOND_ASSIST_MS = 20_000;
 
 /** Log retention of every function, the state machine and the API access logs. */
 export const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
@@ -41,6 +45,11 @@ export interface MetaAgentStackProps extends StackProps {
   readonly providerSsmPrefix?: string;
   /** Reserved concurrency of the scaler (default 1; 0 for accounts at the 10-concurrency minimum). */
   readonly scalerReservedConcurrency?: number;
+  /**
+   * The config file's `routing` section (score weights, model-assisted routing), passed to the router as
+   * ROUTING_CONFIG. With `assist`, the router may also call the provider (Bedrock grant, provider keys).
+   */
+  readonly routing?: RoutingConfig;
 }
 
 type CoreHandler = Exclude<HandlerName, 'agent-worker'>;
@@ -94,7 +103,15 @@ export class MetaAgentStack extends Stack {
     });
     const agentsApi = make('agents-api', 'AgentsApi', { description: 'GET /agents, PUT /agents/{id}' });
     const gate = make('gate', 'Gate', { description: 'Dependency gate (task token)' });
-    const route = make('route', 'Route', { description: 'Scores agents and reserves capacity' });
+    const assist = props.routing?.assist;
+    const route = make('route', 'Route', {
+      description: 'Scores agents and reserves capacity',
+      // A routing question to a model may take its whole timeout before the router falls back.
+      ...(assist ? { timeout: Duration.millis(assist.timeoutMs + ROUTE_TIMEOUT_BEYOND_ASSIST_MS) } : {}),
+    });
+    if (props.routing && (props.routing.weights || assist)) {
+      route.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
+    }
     const recordAttempt = make('record-attempt', 'RecordAttempt', {
       description: 'Records a failed attempt, decides on a retry',
     });
@@ -142,9 +159,11 @@ export class MetaAgentStack extends Stack {
       t.bindTasks(worker.fn, 'readWrite');
       t.bindAgents(worker.fn, 'readWrite'); // heartbeats extend the reservation's lease
     }
-    this.roleWorkers.grantBedrock();
-    if (props.providerSecretName) this.roleWorkers.grantProviderSecret(props.providerSecretName);
-    if (props.providerSsmPrefix) this.roleWorkers.grantProviderParameters(props.providerSsmPrefix);
+    // With model-assisted routing the router asks a provider too, with the workers' credentials.
+    const askers = assist ? [route] : [];
+    this.roleWorkers.grantBedrock(assist?.provider === 'bedrock' ? askers : []);
+    if (props.providerSecretName) this.roleWorkers.grantProviderSecret(props.providerSecretName, askers);
+    if (props.providerSsmPrefix) this.roleWorkers.grantProviderParameters(props.providerSsmPrefix, askers);
     // The router answers with the queue URL of the winner's role; Step Functions sends the message.
     this.roleWorkers.bindQueues(route, 'attributes');
 

@@ -10,6 +10,8 @@ export const EnvVar = {
   RoleQueueUrls: 'ROLE_QUEUE_URLS',
   /** JSON array of user-defined or overriding roles (merged over the built-in catalog). */
   RolesConfig: 'ROLES_CONFIG',
+  /** JSON `routing` section of the config: score weights and model-assisted routing (read by the router). */
+  RoutingConfig: 'ROUTING_CONFIG',
   /** The role an agent worker function serves. */
   AgentRole: 'AGENT_ROLE',
   /** Executor to use when a role does not say (`simulated` by default). */

@@ -175,15 +175,15 @@ export class RoleWorkers extends Construct {
    * Lets every worker call Bedrock (the `bedrock` executor: Converse and ConverseStream, which IAM
    * authorizes as InvokeModel / InvokeModelWithResponseStream) on the foundation models of this region.
    */
-  grantBedrock(): void {
+  grantBedrock(extra: readonly lambda.Function[] = []): void {
     const statement = new iam.PolicyStatement({
       actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
       resources: [BEDROCK_FOUNDATION_MODELS_ARN],
     });
-    for (const worker of this.workers) {
-      worker.fn.addToRolePolicy(statement);
+    for (const fn of [...this.workers.map((w) => w.fn), ...extra]) {
+      fn.addToRolePolicy(statement);
       acknowledge(
-        worker.fn.role ?? worker.fn,
+        fn.role ?? fn,
         'AwsSolutions-IAM5',
         'The model is chosen per role and per agent at run time (executor.model); the grant covers the foundation models of this region only, and Bedrock model access still has to be enabled per model.',
         [`Resource::${BEDROCK_FOUNDATION_MODELS_FINDING}`],
@@ -195,13 +195,13 @@ export class RoleWorkers extends Construct {
    * Lets every worker read the provider keys secret (an existing Secrets Manager secret, by name) and tells
    * the workers its name (PROVIDER_SECRET_ID).
    */
-  grantProviderSecret(secretName: string): void {
+  grantProviderSecret(secretName: string, extra: readonly lambda.Function[] = []): void {
     const secret = secretsmanager.Secret.fromSecretNameV2(this, 'ProviderSecret', secretName);
-    for (const worker of this.workers) {
-      secret.grantRead(worker.fn);
-      worker.fn.addEnvironment(SecretEnvVar.SecretId, secretName);
+    for (const fn of [...this.workers.map((w) => w.fn), ...extra]) {
+      secret.grantRead(fn);
+      fn.addEnvironment(SecretEnvVar.SecretId, secretName);
       acknowledge(
-        worker.fn.role ?? worker.fn,
+        fn.role ?? fn,
         'AwsSolutions-IAM5',
         'Secrets Manager appends 6 random characters to a secret ARN; `<name>-??????` matches this one secret only.',
         [
@@ -215,7 +215,7 @@ export class RoleWorkers extends Construct {
    * Lets every worker read the SecureString parameters under `prefix` (`<prefix>/anthropic`, ...), decrypting
    * them with KMS only through SSM, and tells the workers the prefix (PROVIDER_SSM_PREFIX).
    */
-  grantProviderParameters(prefix: string): void {
+  grantProviderParameters(prefix: string, extra: readonly lambda.Function[] = []): void {
     const path = normalizeParameterPrefix(prefix);
     const stack = Stack.of(this);
     const parameters = stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `${path}/*` });
@@ -232,17 +232,17 @@ export class RoleWorkers extends Construct {
         conditions: { StringEquals: { 'kms:ViaService': `ssm.${Aws.REGION}.amazonaws.com` } },
       }),
     ];
-    for (const worker of this.workers) {
-      for (const statement of statements) worker.fn.addToRolePolicy(statement);
-      worker.fn.addEnvironment(SecretEnvVar.SsmPrefix, `/${path}`);
+    for (const fn of [...this.workers.map((w) => w.fn), ...extra]) {
+      for (const statement of statements) fn.addToRolePolicy(statement);
+      fn.addEnvironment(SecretEnvVar.SsmPrefix, `/${path}`);
       acknowledge(
-        worker.fn.role ?? worker.fn,
+        fn.role ?? fn,
         'AwsSolutions-IAM5',
         'One SecureString per provider under the configured prefix (`<prefix>/anthropic`, ...); the grant covers that prefix only.',
         [`Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/${path}/*`],
       );
       acknowledge(
-        worker.fn.role ?? worker.fn,
+        fn.role ?? fn,
         'AwsSolutions-IAM5',
         "The key of a SecureString is the operator's choice (aws/ssm or a CMK); kms:Decrypt is allowed only via SSM in this region (kms:ViaService).",
         ['Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*'],

@@ -11,6 +11,12 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { EnvVar, requireEnv } from '../config';
 import { type RoleCatalog, resolveRoles, withDefaultExecutor } from '../domain/roles';
+import {
+  type AssistConfig,
+  normaliseWeights,
+  parseRoutingConfig,
+  type RoutingWeights,
+} from '../domain/routing-config';
 import { type ExecutorConfig, ExecutorNameSchema } from '../domain/schemas';
 import { DEFAULT_HEARTBEAT_SECONDS } from '../domain/workflow';
 import type {
@@ -22,15 +28,19 @@ import type {
   Dispatcher,
   IdGenerator,
   ProgressTokenStore,
+  RoutingAdvisor,
   SubscriptionStore,
   TaskStore,
 } from '../ports';
+import type { AssistDeps } from '../usecases/assist';
 import { DynamoAgentRegistry } from './dynamodb/agent-registry';
 import { documentClient } from './dynamodb/client';
 import { DynamoProgressTokenStore } from './dynamodb/progress-tokens';
+import { DynamoRoutingAdviceCache } from './dynamodb/routing-advice';
 import { DynamoSubscriptionStore } from './dynamodb/subscriptions';
 import { DynamoTaskStore } from './dynamodb/task-store';
 import { SimulatedExecutor } from './executors/simulated';
+import { assistModel } from './routing-advisor-model';
 import { SfnCallbacks } from './sfn/callbacks';
 import { SfnOrchestrator } from './sfn/orchestrator';
 import { SqsDispatcher } from './sqs/dispatcher';
@@ -60,6 +70,8 @@ export interface Container {
   readonly roleQueueUrls: Readonly<Record<string, string>>;
   readonly heartbeatSeconds: number;
   readonly executorFor: (config: ExecutorConfig) => AgentExecutor;
+  /** ROUTING_CONFIG: the score weights (normalised) and model-assisted routing, when configured. */
+  readonly routing: { weights?: RoutingWeights; assist?: AssistDeps };
 }
 
 export class ConfigValueError extends Error {
@@ -93,6 +105,25 @@ function providerExecutor(config: ExecutorConfig): AgentExecutor {
     execute: async (request, signal) => {
       executor ??= import('./executors').then((executors) => executors.createExecutor(config));
       return (await executor).execute(request, signal);
+    },
+  };
+}
+
+/**
+ * The routing advisor of `config`, its provider SDK (and the secrets SDKs) loaded on the first question, as
+ * providerExecutor does: a router that is never unsure never loads them.
+ */
+function lazyRoutingAdvisor(config: AssistConfig, env: NodeJS.ProcessEnv): RoutingAdvisor {
+  let advisor: Promise<RoutingAdvisor> | undefined;
+  return {
+    provider: config.provider,
+    model: assistModel(config),
+    choose: async (question, signal) => {
+      advisor ??= Promise.all([import('./routing-advisor'), import('./secrets')]).then(
+        ([advisors, secrets]) =>
+          advisors.createRoutingAdvisor(config, { secrets: secrets.secretResolverFromEnv(env), env }),
+      );
+      return (await advisor).choose(question, signal);
     },
   };
 }
@@ -183,5 +214,28 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
     },
     executorFor: (config) =>
       config.name === 'simulated' ? new SimulatedExecutor() : providerExecutor(config),
+    get routing() {
+      return once('routing', () => {
+        const raw = env[EnvVar.RoutingConfig];
+        if (raw === undefined || raw === '') return {};
+        const config = parseRoutingConfig(
+          parseJsonEnv(EnvVar.RoutingConfig, raw),
+          `$(${EnvVar.RoutingConfig})`,
+        );
+        const assist = config.assist;
+        return {
+          ...(config.weights ? { weights: normaliseWeights(config.weights) } : {}),
+          ...(assist
+            ? {
+                assist: {
+                  config: assist,
+                  advisor: lazyRoutingAdvisor(assist, env),
+                  cache: new DynamoRoutingAdviceCache(requireEnv(EnvVar.TasksTable, env), dynamo()),
+                },
+              }
+            : {}),
+        };
+      });
+    },
   };
 }

@@ -23,6 +23,7 @@
  */
 import { FALLBACK_ROLE } from './requirements';
 import type { RoleCatalog } from './roles';
+import type { RoutingWeights } from './routing-config';
 import type {
   Agent,
   CandidateScore,
@@ -42,7 +43,13 @@ export {
   tokenize,
 } from './requirements';
 
-export const ROUTING_WEIGHTS = { specialization: 0.4, availability: 0.3, success: 0.2, speed: 0.1 } as const;
+/** The score's weights unless the deployment configures others (`routing.weights`, see routing-config.ts). */
+export const ROUTING_WEIGHTS: RoutingWeights = {
+  specialization: 0.4,
+  availability: 0.3,
+  success: 0.2,
+  speed: 0.1,
+};
 
 /** Share of the specialization term given to the role fit; the rest goes to requirement coverage. */
 export const ROLE_FIT_SHARE = 0.6;
@@ -114,6 +121,7 @@ function score(
   fit: number,
   terms: RequirementTerms,
   role: Role,
+  weights: RoutingWeights,
 ): { score: number; breakdown: ScoreBreakdown } {
   const specialization =
     terms.length === 0 ? fit : ROLE_FIT_SHARE * fit + COVERAGE_SHARE * coverage(agent, terms);
@@ -122,12 +130,18 @@ function score(
   const success = clamp01((agent.successes + 1) / (attempts + 2));
   const latency = agent.ewmaLatencyMs;
   const speed = latency === undefined || latency <= 0 ? 1 : clamp01(role.defaults.targetLatencyMs / latency);
-  const total =
-    ROUTING_WEIGHTS.specialization * specialization +
-    ROUTING_WEIGHTS.availability * availability +
-    ROUTING_WEIGHTS.success * success +
-    ROUTING_WEIGHTS.speed * speed;
-  return { score: clamp01(total), breakdown: { specialization, availability, success, speed } };
+  const breakdown = { specialization, availability, success, speed };
+  return { score: weightedScore(breakdown, weights), breakdown };
+}
+
+/** The weighted sum of a breakdown's terms, in [0, 1] for weights that sum to 1. */
+export function weightedScore(breakdown: ScoreBreakdown, weights: RoutingWeights = ROUTING_WEIGHTS): number {
+  return clamp01(
+    weights.specialization * breakdown.specialization +
+      weights.availability * breakdown.availability +
+      weights.success * breakdown.success +
+      weights.speed * breakdown.speed,
+  );
 }
 
 /** One candidate's terms and weighted score (see the module comment for each term). */
@@ -135,8 +149,9 @@ export function scoreAgent(
   agent: Agent,
   requirements: ExtractedRequirements,
   role: Role,
+  weights: RoutingWeights = ROUTING_WEIGHTS,
 ): { score: number; breakdown: ScoreBreakdown } {
-  return score(agent, roleFit(agent.role, requirements), requestedTerms(requirements), role);
+  return score(agent, roleFit(agent.role, requirements), requestedTerms(requirements), role, weights);
 }
 
 export interface RouteRequest {
@@ -147,6 +162,8 @@ export interface RouteRequest {
   /** Agents that already failed this task. */
   exclude: ReadonlySet<string>;
   now: number;
+  /** The score's weights (default ROUTING_WEIGHTS); they should sum to 1 (normaliseWeights). */
+  weights?: RoutingWeights;
 }
 
 export type RouteResult =
@@ -154,17 +171,26 @@ export type RouteResult =
   /** No eligible agent: `role` is the role to spawn for (the caller spawns or waits). */
   | { kind: 'none'; role: string; rejected: RoutingDecision['rejected'] };
 
-/** The role the task should go to: the explicit role, else the best inferred candidate, else the fallback. */
+/**
+ * The role the task should go to: the explicit role, else the role a model chose (model-assisted routing),
+ * else the best inferred candidate, else the fallback.
+ */
 export function targetRole(requirements: ExtractedRequirements, fallbackRole = FALLBACK_ROLE): string {
-  return requirements.explicitRole ?? requirements.roleCandidates[0]?.role ?? fallbackRole;
+  return (
+    requirements.explicitRole ??
+    requirements.assist?.chosen ??
+    requirements.roleCandidates[0]?.role ??
+    fallbackRole
+  );
 }
 
 /**
- * The roles whose agents compete for the task: the explicit role; else the best inferred role and those
- * within ROLE_MARGIN of it (at most MAX_CANDIDATE_ROLES); else the fallback role.
+ * The roles whose agents compete for the task: the explicit role; else the role a model chose; else the
+ * best inferred role and those within ROLE_MARGIN of it (at most MAX_CANDIDATE_ROLES); else the fallback.
  */
 export function candidateRoles(requirements: ExtractedRequirements, fallbackRole = FALLBACK_ROLE): string[] {
   if (requirements.explicitRole !== undefined) return [requirements.explicitRole];
+  if (requirements.assist?.chosen !== undefined) return [requirements.assist.chosen];
   const best = requirements.roleCandidates[0];
   if (!best) return [fallbackRole];
   const roles = [best.role];
@@ -215,7 +241,13 @@ export function decideRoute(request: RouteRequest): RouteResult {
       rejected.push({ agentId: agent.agentId, reason: reason ?? REJECTION_REASONS.unknownRole });
       continue;
     }
-    const scored = score(agent, roleFit(agent.role, requirements), terms, agentRole);
+    const scored = score(
+      agent,
+      roleFit(agent.role, requirements),
+      terms,
+      agentRole,
+      request.weights ?? ROUTING_WEIGHTS,
+    );
     candidates.push({
       agentId: agent.agentId,
       role: agent.role,

@@ -427,6 +427,33 @@ export type Agent = z.infer<typeof AgentSchema>;
 export const ComplexitySchema = z.enum(['low', 'medium', 'high']);
 export type Complexity = z.infer<typeof ComplexitySchema>;
 
+/**
+ * A model-assisted routing choice (README "Model-assisted routing"): asked when the extraction's confidence
+ * was below the threshold; `chosen` is the model's role (absent when the call failed and the deterministic
+ * role was kept, with `note` saying why).
+ */
+export const RoutingAssistSchema = z.object({
+  provider: z.string(),
+  model: z.string(),
+  /** The deterministic extraction's confidence, and the threshold it was below. */
+  confidence: z.number().min(0).max(1),
+  threshold: z.number().min(0).max(1),
+  /** The roles offered to the model (its enum), best deterministic first. */
+  candidates: z.array(z.string()),
+  /** The model's choice: the role the task goes to. */
+  chosen: z.string().optional(),
+  /** The deterministic role, kept when the model gave no usable answer. */
+  fallback: z.string(),
+  /** Answered from the cache of earlier choices for the same description (no call, no tokens). */
+  cached: z.boolean(),
+  /** Tokens of the call, for cost accounting. */
+  usage: UsageSchema.optional(),
+  /** Why the deterministic choice was kept (provider error, answer outside the candidates). */
+  note: z.string().optional(),
+  at: z.number(),
+});
+export type RoutingAssist = z.infer<typeof RoutingAssistSchema>;
+
 /** What a task needs, explicit or inferred. */
 export const ExtractedRequirementsSchema = z.object({
   /** The hard role when the task names one. */
@@ -437,6 +464,8 @@ export const ExtractedRequirementsSchema = z.object({
   complexity: ComplexitySchema,
   /** Candidate roles, best first, each with a confidence in [0, 1]. */
   roleCandidates: z.array(z.object({ role: z.string(), confidence: z.number().min(0).max(1) })),
+  /** Set when a model was asked to choose among the candidates (the choice then decides the role). */
+  assist: RoutingAssistSchema.optional(),
 });
 export type ExtractedRequirements = z.infer<typeof ExtractedRequirementsSchema>;
 

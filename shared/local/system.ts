@@ -11,6 +11,7 @@ import { matchApiRoute } from '../api-routes';
 import { EnvVar } from '../config';
 import { AGENT_BATCH_SIZE, HANDLER_NAMES, type HandlerName } from '../deployment';
 import { type RoleCatalog, resolveRoles } from '../domain/roles';
+import type { RoutingConfig } from '../domain/routing-config';
 import { type BatchResult, BatchResultSchema, type ExecutorName } from '../domain/schemas';
 import { StateName } from '../domain/workflow';
 import { fromProxyResult, type LocalHttpRequest, type LocalHttpResponse, toProxyEvent } from './api-gateway';
@@ -58,6 +59,8 @@ export function statusPollDelay(pollMs: number, lastPollMs: number): number {
 export interface EmbeddedSystemOptions {
   /** Role overrides and additions (the `roles` of a config file), merged over the built-in catalog. */
   readonly roles?: readonly unknown[];
+  /** The config's `routing` section (score weights, model-assisted routing), given to the router. */
+  readonly routing?: RoutingConfig;
   /** Executor for every role (default: each role's own, `simulated` for the built-ins). */
   readonly executor?: ExecutorName;
   /** Maximum concurrency of every role queue (the event source's MaximumConcurrency). */
@@ -190,6 +193,7 @@ export class EmbeddedSystem {
       batchSize: AGENT_BATCH_SIZE,
       env: {
         [EnvVar.RolesConfig]: JSON.stringify(overrides),
+        ...(options.routing ? { [EnvVar.RoutingConfig]: JSON.stringify(options.routing) } : {}),
         [EnvVar.HeartbeatSeconds]: String(options.heartbeatSeconds ?? LOCAL_HEARTBEAT_SECONDS),
         POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'SILENT',
         POWERTOOLS_METRICS_DISABLED: 'true',

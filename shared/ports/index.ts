@@ -14,6 +14,7 @@ import type {
   RoutingDecision,
   Task,
   TaskStatus,
+  Usage,
 } from '../domain/schemas';
 import type { DispatchMessage, ExecutionInput, GateOutput } from '../domain/workflow';
 
@@ -422,6 +423,36 @@ export interface ExecutionOutcome {
   executor: ExecutorConfig['name'];
   simulated: boolean;
   usage?: { inputTokens?: number; outputTokens?: number };
+}
+
+/** A routing question: which of these roles should do this task? (model-assisted routing) */
+export interface RoutingQuestion {
+  taskId: string;
+  description: string;
+  /** The roles offered, best deterministic first, each with its catalog description. */
+  candidates: { role: string; description: string }[];
+}
+
+/** A model's answer: the role it chose (one of the candidates, unless it misbehaved) and what it cost. */
+export interface RoutingAnswer {
+  role: string;
+  /** The model that answered, as the provider names it. */
+  model: string;
+  usage?: Usage;
+}
+
+/** Asks a model to choose a role: one call, tool use with the candidates as an enum. Rejects on failure. */
+export interface RoutingAdvisor {
+  readonly provider: string;
+  /** The configured model id. */
+  readonly model: string;
+  choose(question: RoutingQuestion, signal: AbortSignal): Promise<RoutingAnswer>;
+}
+
+/** Earlier routing answers by key (a hash of provider, model, candidates and description). */
+export interface RoutingAdviceCache {
+  get(key: string, now: number): Promise<RoutingAnswer | undefined>;
+  put(key: string, answer: RoutingAnswer, now: number): Promise<void>;
 }
 
 /** An agent executor: runs one task. Rejects on failure; honours `signal` (cancel, timeout). */

@@ -6,6 +6,7 @@
 import { capacityWaitSeconds, leaseExpiry, leaseKey } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import { candidateRoles, decideRoute, extractRequirements, newAgent, stableHash } from '../domain/routing';
+import type { RoutingWeights } from '../domain/routing-config';
 import type { Agent, ExecutorConfig, RoutingDecision } from '../domain/schemas';
 import { CAPACITY_WAIT_SECONDS, type ParkInput, type RouteOutput, type TaskRef } from '../domain/workflow';
 import {
@@ -17,6 +18,7 @@ import {
   type StoredTask,
   type TaskStore,
 } from '../ports';
+import { type AssistDeps, assistRouting } from './assist';
 import { effectiveHeartbeatSeconds, isTerminal } from './common';
 import { ConfigurationError } from './errors';
 
@@ -30,6 +32,10 @@ export interface RouteDeps {
   heartbeatSeconds: number;
   /** Where parkTask records that a role has a parked task (see ParkedHints); this process's by default. */
   hints?: ParkedHints;
+  /** Score weights (normalised; default ROUTING_WEIGHTS). */
+  weights?: RoutingWeights;
+  /** Model-assisted routing, when configured. */
+  assist?: AssistDeps;
 }
 
 /** The agent id of spawn slot `slot` of a role: `<role>-<n>`, the same ids as the default pool. */
@@ -54,7 +60,10 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
   }
 
   const now = deps.clock.now();
-  const requirements = task.requirements ?? extractRequirements(task.task, deps.catalog);
+  // Extracted (and, when unsure, chosen by a model) once: the first dispatch stores them for every later route.
+  const requirements =
+    task.requirements ??
+    (await assistRouting(deps, task.task, extractRequirements(task.task, deps.catalog), now));
   // Agents of every candidate role compete; a spawn goes to the best role (candidateRoles' first).
   const roleNames = candidateRoles(requirements);
   const spawnRole = deps.catalog.get(roleNames[0] ?? '');
@@ -83,6 +92,7 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
       catalog: deps.catalog,
       exclude,
       now,
+      ...(deps.weights ? { weights: deps.weights } : {}),
     });
     if (result.kind === 'route') {
       // Checked before anything is reserved: a role without a queue is a deployment error, not a wait.

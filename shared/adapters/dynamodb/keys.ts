@@ -6,6 +6,7 @@
  *   subscription          pk BATCH#<batchId>        sk SUB#<connectionId>
  *   reverse subscription  pk CONNECTION#<id>        sk SUB#<batchId>   (so $disconnect finds them)
  *   progress token        pk TOKEN#<sha256 of it>   sk TOKEN   (single use, expiresAt; ttl on AWS)
+ *   routing advice        pk ADVICE#<sha256 key>    sk ADVICE  (a model's role choice; expiresAt; ttl on AWS)
  * Batch items also carry the keys of the batch list index: listPk BATCHES, listSk <createdAt>#<batchId>.
  */
 export const BATCH_SK = 'BATCH';
@@ -13,11 +14,13 @@ export const TASK_SK_PREFIX = 'TASK#';
 export const SUB_SK_PREFIX = 'SUB#';
 export const IDEMPOTENCY_SK = 'IDEMPOTENCY';
 export const TOKEN_SK = 'TOKEN';
+export const ADVICE_SK = 'ADVICE';
 
 export const batchPk = (batchId: string) => `BATCH#${batchId}`;
 export const taskSk = (taskId: string) => `${TASK_SK_PREFIX}${taskId}`;
 export const idempotencyPk = (key: string) => `IDEMPOTENCY#${key}`;
 export const tokenPk = (digest: string) => `TOKEN#${digest}`;
+export const advicePk = (key: string) => `ADVICE#${key}`;
 export const connectionPk = (connectionId: string) => `CONNECTION#${connectionId}`;
 export const subSk = (id: string) => `${SUB_SK_PREFIX}${id}`;
 
@@ -28,6 +31,7 @@ export const ItemType = {
   Idempotency: 'idempotency',
   Subscription: 'subscription',
   ProgressToken: 'progress-token',
+  RoutingAdvice: 'routing-advice',
 } as const;
 
 /** The batch list index's one partition (tables.ts batchListIndex). */

@@ -5,12 +5,12 @@
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import type { ExecutorConfig } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
+import { DEFAULT_ANTHROPIC_MODEL } from './models';
 import type { CallPolicy } from './policy';
 import { type LlmOutput, type ProviderAnswer, systemPrompt } from './provider';
 import { type SdkApiError, type SdkExecutorOptions, SdkProviderExecutor } from './sdk-provider';
 
-/** Model used when the config names none (an alias the Messages API resolves to the current snapshot). */
-export const DEFAULT_ANTHROPIC_MODEL = 'claude-sonnet-4-5';
+export { DEFAULT_ANTHROPIC_MODEL };
 export const DEFAULT_ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
 
 export type AnthropicExecutorOptions = SdkExecutorOptions;

@@ -5,6 +5,7 @@
 import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
 import type { ExecutorConfig } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
+import { DEFAULT_BEDROCK_MODEL } from './models';
 import { type CallPolicy, networkError, providerErrorFromStatus } from './policy';
 import {
   DEFAULT_MAX_TOKENS,
@@ -14,12 +15,7 @@ import {
   systemPrompt,
 } from './provider';
 
-/**
- * Model used when the config names none: Claude 3 Haiku, offered on demand (no inference profile needed)
- * in most Bedrock regions. Set `executor.model` to a newer model id or an inference profile id
- * (e.g. `us.anthropic.claude-sonnet-4-20250514-v1:0`) where your account has access.
- */
-export const DEFAULT_BEDROCK_MODEL = 'anthropic.claude-3-haiku-20240307-v1:0';
+export { DEFAULT_BEDROCK_MODEL };
 
 /** The SDK's own retries are off so the shared call policy is the only one (see policy.ts). */
 export const BEDROCK_SDK_MAX_ATTEMPTS = 1;

@@ -6,12 +6,12 @@
 import OpenAI, { APIError } from 'openai';
 import type { ExecutorConfig } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
+import { DEFAULT_OPENAI_MODEL } from './models';
 import type { CallPolicy } from './policy';
 import { type LlmOutput, type ProviderAnswer, systemPrompt } from './provider';
 import { type SdkApiError, type SdkExecutorOptions, SdkProviderExecutor } from './sdk-provider';
 
-/** Model used when the config names none. */
-export const DEFAULT_OPENAI_MODEL = 'gpt-4.1-mini';
+export { DEFAULT_OPENAI_MODEL };
 export const DEFAULT_OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
 export type OpenAiExecutorOptions = SdkExecutorOptions;

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { locateJsonSyntaxError } from '../../domain/json-location';
 import { type RoleCatalog, RoleConfigError, resolveRoles } from '../../domain/roles';
+import { parseRoutingConfig, type RoutingConfig, RoutingConfigError } from '../../domain/routing-config';
 import type { Batch } from '../../domain/schemas';
 import { assertValidBatch, formatPath, parseBatchJson } from '../../domain/validation';
 import { InputFileError } from './errors';
@@ -55,9 +56,11 @@ export const CliConfigSchema = z
   .object({
     /** Role overrides and additions, merged over the built-in catalog by name (see resolveRoles). */
     roles: z.array(z.unknown()).optional(),
+    /** Score weights and model-assisted routing (see shared/domain/routing-config.ts). */
+    routing: z.unknown().optional(),
   })
   .strict();
-export type CliConfig = z.infer<typeof CliConfigSchema>;
+export type CliConfig = Omit<z.infer<typeof CliConfigSchema>, 'routing'> & { routing?: RoutingConfig };
 
 /** Reads `--config FILE` (or nothing) and returns the config; RoleConfigError-style issues on bad shape. */
 export async function loadConfigFile(path: string | undefined, io: CliIO): Promise<CliConfig> {
@@ -86,11 +89,27 @@ export async function loadConfigFile(path: string | undefined, io: CliIO): Promi
       ),
     );
   }
-  return parsed.data;
+  try {
+    const { routing, ...rest } = parsed.data;
+    return routing === undefined ? rest : { ...rest, routing: parseRoutingConfig(routing) };
+  } catch (error) {
+    if (error instanceof RoutingConfigError) throw new RoleConfigError(error.issues, path);
+    throw error;
+  }
 }
 
 /** The role catalog for a command: built-ins plus the roles of `--config FILE` when given. */
 export async function loadRoleCatalog(configPath: string | undefined, io: CliIO): Promise<RoleCatalog> {
   const config = await loadConfigFile(configPath, io);
   return resolveRoles(config.roles ?? []);
+}
+
+/** A line saying that model-assisted routing is on, for run and serve to print; undefined when it is off. */
+export function assistNotice(config: CliConfig): string | undefined {
+  const assist = config.routing?.assist;
+  if (!assist) return undefined;
+  return (
+    `routing: tasks routed with confidence below ${assist.threshold} ask ${assist.provider}` +
+    `${assist.model ? ` (${assist.model})` : ''} to choose among their best ${assist.candidates} roles`
+  );
 }

@@ -3,7 +3,7 @@
  * the default pool (one agent per role, fresh metrics). Nothing runs; it answers "which agent, and why".
  */
 import { parseArgs } from 'node:util';
-import type { resolveRoles } from '../../../domain/roles';
+import { resolveRoles } from '../../../domain/roles';
 import {
   decideRoute,
   defaultAgentPool,
@@ -11,10 +11,11 @@ import {
   newAgent,
   targetRole,
 } from '../../../domain/routing';
+import { normaliseWeights, type RoutingWeights } from '../../../domain/routing-config';
 import type { RoutingDecision } from '../../../domain/schemas';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
-import { loadBatchFile, loadRoleCatalog } from '../load';
+import { loadBatchFile, loadConfigFile } from '../load';
 
 const HELP = `Usage: meta-agent route FILE [--json] [--config FILE]
 
@@ -24,7 +25,8 @@ fresh metrics): the role, the agent, the score and its terms
 
 Options:
   --json          print {"decisions": [...]} with every candidate's breakdown
-  --config FILE   JSON file { "roles": [...] } adding or overriding roles
+  --config FILE   JSON file { "roles"?: [...], "routing"?: {...} }: roles and score weights
+                  (model-assisted routing is not applied here: route calls no provider)
   -h, --help      show this help
 `;
 
@@ -33,18 +35,35 @@ export function routeAgainstDefaultPool(
   tasks: Parameters<typeof extractRequirements>[0][],
   catalog: ReturnType<typeof resolveRoles>,
   now: number,
+  weights?: RoutingWeights,
 ): RoutingDecision[] {
   const pool = defaultAgentPool(catalog, now);
   return tasks.map((task) => {
     const requirements = extractRequirements(task, catalog);
-    const result = decideRoute({ task, requirements, agents: pool, catalog, exclude: new Set(), now });
+    const result = decideRoute({
+      task,
+      requirements,
+      agents: pool,
+      catalog,
+      exclude: new Set(),
+      now,
+      ...(weights ? { weights } : {}),
+    });
     if (result.kind === 'route') return result.decision;
     // The default pool has one agent per role, so "none" means a role outside the pool: route to a
     // freshly spawned agent of that role, as the router would.
     const role = catalog.get(targetRole(requirements));
     if (!role) throw new Error(`no role "${result.role}" in the catalog`);
     const spawned = newAgent(role, `${role.name}-spawned`, now);
-    const retry = decideRoute({ task, requirements, agents: [spawned], catalog, exclude: new Set(), now });
+    const retry = decideRoute({
+      task,
+      requirements,
+      agents: [spawned],
+      catalog,
+      exclude: new Set(),
+      now,
+      ...(weights ? { weights } : {}),
+    });
     if (retry.kind !== 'route')
       throw new Error(`task ${task.id} cannot be routed: ${retry.rejected.map((r) => r.reason).join(', ')}`);
     return { ...retry.decision, spawned: true };
@@ -90,9 +109,11 @@ export const command: Command = async (argv, io) => {
   }
   const file = positionals[0];
   if (!file || positionals.length > 1) throw new CliUsageError(`expected one FILE\n\n${HELP}`);
-  const catalog = await loadRoleCatalog(values.config, io);
+  const config = await loadConfigFile(values.config, io);
+  const catalog = resolveRoles(config.roles ?? []);
   const batch = await loadBatchFile(file, io, new Set(catalog.keys()));
-  const decisions = routeAgainstDefaultPool(batch.tasks, catalog, Date.now());
+  const weights = config.routing?.weights ? normaliseWeights(config.routing.weights) : undefined;
+  const decisions = routeAgainstDefaultPool(batch.tasks, catalog, Date.now(), weights);
   if (values.json) io.stdout(`${JSON.stringify({ decisions }, null, 2)}\n`);
   else printTable(decisions, io);
   return ExitCode.Ok;

@@ -13,7 +13,7 @@ import { parseBatchJson } from '../../../domain/validation';
 import { ApiRequestError, EmbeddedSystem } from '../../system';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
-import { loadBatchFile, loadConfigFile, readTextFile } from '../load';
+import { assistNotice, loadBatchFile, loadConfigFile, readTextFile } from '../load';
 import { formatSummaryTable, ProgressReporter } from '../progress';
 import { API_KEY_ENV, API_URL_ENV, followBatch, RemoteApi, remoteTarget } from '../remote';
 
@@ -35,7 +35,7 @@ Options:
   --executor NAME    simulated (default: no model is called, outputs are labelled simulated),
                      bedrock, anthropic, openai or http (credentials: see the README)
   --concurrency N    maximum concurrency of every role queue (default: each role's own)
-  --config FILE      JSON file { "roles": [...] } adding or overriding roles
+  --config FILE      JSON file { "roles"?: [...], "routing"?: {...} }: roles, weights, assist
   --url URL          base URL of a running API (default: $${API_URL_ENV})
   --api-key KEY      its API key (default: $${API_KEY_ENV})
   -h, --help         show this help
@@ -207,8 +207,12 @@ export const command: Command = async (argv, io: CliIO) => {
     io.stderr(`meta-agent: executor "${executorLabel}": tasks call the real provider.\n`);
   }
 
+  const notice = assistNotice(config);
+  if (notice) io.stderr(`meta-agent: ${notice}.\n`);
+
   const system = await EmbeddedSystem.start({
     ...(config.roles ? { roles: config.roles } : {}),
+    ...(config.routing ? { routing: config.routing } : {}),
     ...(executor ? { executor } : {}),
     ...(concurrency === undefined ? {} : { concurrency }),
   });

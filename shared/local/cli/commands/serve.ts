@@ -8,7 +8,7 @@ import { resolveRoles } from '../../../domain/roles';
 import { DEFAULT_PORT, startLocalServer } from '../../server';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
-import { loadConfigFile } from '../load';
+import { assistNotice, loadConfigFile } from '../load';
 import { API_KEY_ENV } from '../remote';
 import { parseConcurrency, parseExecutor } from './run';
 
@@ -33,7 +33,7 @@ Options:
   --no-api-key       serve without a key: any program on this machine can run and read batches
   --executor NAME    executor of every role (default simulated: no model is called)
   --concurrency N    maximum concurrency of every role queue
-  --config FILE      JSON file { "roles": [...] } adding or overriding roles
+  --config FILE      JSON file { "roles"?: [...], "routing"?: {...} }: roles, weights, assist
   -h, --help         show this help
 `;
 
@@ -86,10 +86,13 @@ export const command: Command = async (argv, io: CliIO) => {
     apiKey: values['no-api-key'] ? false : givenKey,
     system: {
       ...(config.roles ? { roles: config.roles } : {}),
+      ...(config.routing ? { routing: config.routing } : {}),
       ...(executor ? { executor } : {}),
       ...(concurrency === undefined ? {} : { concurrency }),
     },
   });
+  const notice = assistNotice(config);
+  if (notice) io.stderr(`meta-agent serve: ${notice}.\n`);
   io.stdout(`meta-agent serve: listening on ${server.url} (websocket ${server.wsUrl})\n`);
   if (server.apiKey === undefined) {
     io.stderr(

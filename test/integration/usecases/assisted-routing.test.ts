@@ -1,0 +1,180 @@
+/**
+ * Model-assisted routing through the Route use case, on dynalite, with the real Anthropic advisor talking
+ * to a local stand-in of the Messages API: what is asked, when, and what is recorded.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
+import { documentClient } from '../../../shared/adapters/dynamodb/client';
+import { DynamoRoutingAdviceCache } from '../../../shared/adapters/dynamodb/routing-advice';
+import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
+import { AnthropicRoutingAdvisor, ROUTING_TOOL_NAME } from '../../../shared/adapters/routing-advisor';
+import { extractRequirements, targetRole } from '../../../shared/domain/routing';
+import { AssistConfigSchema } from '../../../shared/domain/routing-config';
+import type { Task } from '../../../shared/domain/schemas';
+import { type RouteDeps, routeTask } from '../../../shared/usecases/route';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { batchOf, catalog, ManualClock, uniqueId } from '../../support/fixtures';
+import { type FakeProvider, type Reply, startFakeProvider } from '../../unit/executors/fake-provider';
+
+/** Unsure between error handling and refactoring (the model is asked); unit tests are certain. */
+const UNSURE = 'Go through the checkout and tidy the error handling';
+const SURE = 'Write unit tests for the invoice calculator';
+
+let dynamo: LocalDynamo;
+let store: DynamoTaskStore;
+let agents: DynamoAgentRegistry;
+let cache: DynamoRoutingAdviceCache;
+let provider: FakeProvider | undefined;
+const clock = new ManualClock();
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  const doc = documentClient(dynamo.client);
+  store = new DynamoTaskStore(dynamo.tasksTable, doc);
+  agents = new DynamoAgentRegistry(dynamo.agentsTable, doc);
+  cache = new DynamoRoutingAdviceCache(dynamo.tasksTable, doc);
+});
+
+afterEach(async () => {
+  await provider?.close();
+  provider = undefined;
+});
+
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+/** The Messages API answering with a forced tool call choosing `role`. */
+function choosing(role: string): Reply {
+  return {
+    status: 200,
+    json: {
+      id: 'msg_route',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-routing-test',
+      content: [{ type: 'tool_use', id: 'toolu_1', name: ROUTING_TOOL_NAME, input: { role } }],
+      stop_reason: 'tool_use',
+      stop_sequence: null,
+      usage: { input_tokens: 321, output_tokens: 12 },
+    },
+  };
+}
+
+async function depsWith(script: Reply[], useCache = true): Promise<RouteDeps> {
+  provider = await startFakeProvider(script);
+  const advisor = new AnthropicRoutingAdvisor(
+    { model: 'claude-routing-test' },
+    { secrets: async () => 'sk-ant-test', baseURL: provider.url },
+  );
+  return {
+    store,
+    agents,
+    catalog,
+    clock,
+    roleQueueUrls: Object.fromEntries([...catalog.keys()].map((r) => [r, `https://sqs.local/${r}`])),
+    heartbeatSeconds: 60,
+    assist: {
+      config: AssistConfigSchema.parse({ provider: 'anthropic', model: 'claude-routing-test' }),
+      advisor,
+      ...(useCache ? { cache } : {}),
+    },
+  };
+}
+
+async function route(deps: RouteDeps, task: Omit<Task, 'id'>) {
+  const batchId = uniqueId();
+  const { batch, tasks } = batchOf(batchId, [{ id: 't', ...task }]);
+  await store.createBatch(batch, tasks);
+  const output = await routeTask(deps, { batchId, taskId: 't' });
+  const stored = await store.getTask(batchId, 't');
+  return { output, assist: stored?.decision?.requirements.assist };
+}
+
+const deterministic = (description: string) => extractRequirements({ id: 't', description }, catalog);
+
+describe('model-assisted routing', () => {
+  it('sends a low-confidence description to the provider, routes to its choice and records it', async () => {
+    const offered = deterministic(UNSURE).roleCandidates.map((c) => c.role);
+    const second = offered[1] as string;
+    // A description of its own, so no earlier answer is cached for it.
+    const description = `${UNSURE} (${uniqueId()})`;
+    const deps = await depsWith([choosing(second)]);
+
+    const { output, assist } = await route(deps, { description });
+
+    expect(output).toMatchObject({ decision: 'DISPATCH', role: second });
+    expect(assist).toMatchObject({
+      provider: 'anthropic',
+      model: 'claude-routing-test',
+      chosen: second,
+      fallback: offered[0],
+      cached: false,
+      usage: { inputTokens: 321, outputTokens: 12 },
+    });
+    expect(assist?.confidence).toBeLessThan(assist?.threshold ?? 0);
+    expect(provider?.requests).toHaveLength(1);
+    const body = JSON.parse(provider?.requests[0]?.body ?? '{}');
+    expect(body.tool_choice).toEqual({ type: 'tool', name: ROUTING_TOOL_NAME });
+    expect(body.tools[0].input_schema.properties.role.enum).toEqual(offered.slice(0, 4));
+    expect(body.messages[0].content).toContain(description);
+  });
+
+  it('does not ask about a high-confidence description', async () => {
+    const deps = await depsWith([choosing('code_reviewer')]);
+
+    const { output, assist } = await route(deps, { description: SURE });
+
+    expect(output).toMatchObject({ decision: 'DISPATCH', role: 'test_generator' });
+    expect(assist).toBeUndefined();
+    expect(provider?.requests).toHaveLength(0);
+  });
+
+  it('does not ask about a task with an explicit role', async () => {
+    const deps = await depsWith([choosing('code_reviewer')]);
+
+    const { output } = await route(deps, { description: UNSURE, role: 'quality_assurance' });
+
+    expect(output).toMatchObject({ decision: 'DISPATCH', role: 'quality_assurance' });
+    expect(provider?.requests).toHaveLength(0);
+  });
+
+  it('falls back to the deterministic role with a note when the provider fails', async () => {
+    const description = `${UNSURE} (${uniqueId()})`;
+    const deps = await depsWith([
+      { status: 500, json: { type: 'error', error: { type: 'api_error', message: 'overloaded' } } },
+    ]);
+
+    const { output, assist } = await route(deps, { description });
+
+    expect(output).toMatchObject({ decision: 'DISPATCH', role: targetRole(deterministic(UNSURE)) });
+    expect(assist?.chosen).toBeUndefined();
+    expect(assist?.note).toMatch(/routing question to anthropic failed .*500.*kept the deterministic role/);
+  });
+
+  it('falls back when the provider does not answer within the timeout', async () => {
+    const deps = await depsWith([{ hang: true }]);
+    if (!deps.assist) throw new Error('no assist');
+    deps.assist.config = { ...deps.assist.config, timeoutMs: 200 };
+
+    const { output, assist } = await route(deps, { description: `${UNSURE} (${uniqueId()})` });
+
+    expect(output).toMatchObject({ decision: 'DISPATCH', role: targetRole(deterministic(UNSURE)) });
+    expect(assist?.note).toContain('failed');
+  });
+
+  it('answers the same description from the cache, without a second call', async () => {
+    const description = `${UNSURE} (${uniqueId()})`;
+    const chosen = deterministic(UNSURE).roleCandidates[1]?.role as string;
+    const deps = await depsWith([choosing(chosen)]);
+
+    const first = await route(deps, { description });
+    const second = await route(deps, { description });
+
+    expect(provider?.requests).toHaveLength(1);
+    expect(first.assist?.cached).toBe(false);
+    expect(second.assist).toMatchObject({ chosen, cached: true });
+    expect(second.assist?.usage).toBeUndefined();
+    expect(second.output).toMatchObject({ role: chosen });
+  });
+});
