@@ -1,12 +1,12 @@
 /**
- * The batch read routes: GET /batches (the list, newest first), GET /batches/{id} (the result so far) and
- * GET /batches/{id}/tasks/{taskId} (one task in full). One read-only function: the three share their
+ * The batch read routes: GET /batches (the list, newest first), GET /batches/{id} (the result so far),
+ * GET /batches/{id}/graph (its dependency graph) and GET /batches/{id}/tasks/{taskId} (one task in full). One read-only function: the three share their
  * permissions (reads of the tasks table) and their callers.
  */
 import { z } from 'zod';
 import { MAX_BATCH_PAGE_SIZE, MAX_CURSOR_CHARS } from '../shared/domain/limits';
 import { TaskIdSchema } from '../shared/domain/schemas';
-import { getTaskDetail, listBatches } from '../shared/usecases/read-batches';
+import { getBatchGraph, getTaskDetail, listBatches } from '../shared/usecases/read-batches';
 import { getBatchStatus } from '../shared/usecases/status';
 import { handlerContainer } from './commons/clients';
 import { type ApiEvent, errorResponse, json, PathIdSchema, parseRequest } from './commons/http';
@@ -32,6 +32,8 @@ export const handler = instrument(obs, 'status', async (event: ApiEvent) => {
       return json(200, await listBatches(deps, query));
     }
     const batchId = parseRequest(PathIdSchema, batchParam, '$.path.id');
+    const resource = 'resource' in event ? event.resource : event.routeKey;
+    if (resource.endsWith('/graph')) return json(200, await getBatchGraph(deps, batchId));
     const taskParam = event.pathParameters?.taskId;
     if (taskParam !== undefined) {
       const taskId = parseRequest(TaskIdSchema, taskParam, '$.path.taskId');

@@ -94,7 +94,7 @@ export class MetaAgentStack extends Stack {
       timeout: Duration.seconds(SUBMIT_TIMEOUT_SECONDS),
     });
     const status = make('status', 'Status', {
-      description: 'GET /batches, GET /batches/{id}, GET /batches/{id}/tasks/{taskId}',
+      description: 'GET /batches, /batches/{id}, /batches/{id}/graph, /batches/{id}/tasks/{taskId}',
     });
     const cancel = make('cancel', 'Cancel', { description: 'DELETE /batches/{id}' });
     const redrive = make('redrive', 'Redrive', {

@@ -10,6 +10,8 @@
  *         Node: no TypeScript compiled at start, no CDK synthesis or ASL validation of an unchanged definition.
  *         When a source changes after the build, the CLI notices and runs from source (tsx) until the next
  *         build, so the build is never a second source of truth.
+ *   web   the dashboard (web/, Preact): bundled by Vite into dist/web, served by `meta-agent serve` at / and
+ *         deployed to S3 behind CloudFront by the stack.
  *
  * Usage: node scripts/build.mjs [STEP ...]   (every step when none is named)
  */
@@ -79,8 +81,20 @@ export async function buildCli({ outdir = join(ROOT, CLI_BUILD_DIR), log = () =>
   }
 }
 
+/**
+ * The dashboard (web/): Vite bundles the Preact app into static files in dist/web, which `meta-agent serve`
+ * serves at / and the stack deploys to S3 behind CloudFront.
+ * @param {{ log?: (line: string) => void }} [options]
+ */
+export async function buildWeb({ log = () => {} } = {}) {
+  const started = performance.now();
+  const { build: viteBuild } = await import('vite');
+  await viteBuild({ configFile: join(ROOT, 'web', 'vite.config.ts') });
+  log(`web: dist/web in ${Math.round(performance.now() - started)} ms`);
+}
+
 /** The build's steps, in the order they run. */
-export const STEPS = { cli: buildCli };
+export const STEPS = { cli: buildCli, web: buildWeb };
 
 async function main(argv) {
   const unknown = argv.filter((s) => !Object.hasOwn(STEPS, s));

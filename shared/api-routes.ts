@@ -19,6 +19,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'POST', path: '/batches', handler: 'submit' },
   { method: 'GET', path: '/batches', handler: 'status' },
   { method: 'GET', path: '/batches/{id}', handler: 'status' },
+  { method: 'GET', path: '/batches/{id}/graph', handler: 'status' },
   { method: 'GET', path: '/batches/{id}/tasks/{taskId}', handler: 'status' },
   { method: 'DELETE', path: '/batches/{id}', handler: 'cancel' },
   { method: 'POST', path: '/batches/{id}/redrive', handler: 'redrive' },

@@ -61,7 +61,9 @@ export class Progress extends Construct {
       integration: integration('Connect'),
       authorizer,
     });
-    this.webSocketApi.addRoute('subscribe', { integration: integration('Subscribe') });
+    // The subscribe answer ({"subscribed": batchId}) goes back to the client: a client reads the batch's
+    // state after it, so no change falls between that read and the subscription.
+    this.webSocketApi.addRoute('subscribe', { integration: integration('Subscribe'), returnResponse: true });
 
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
       retention: props.logRetention,

@@ -520,3 +520,27 @@ export const TaskDetailSchema = TaskResultSchema.extend({
   decision: RoutingDecisionSchema.optional(),
 });
 export type TaskDetail = z.infer<typeof TaskDetailSchema>;
+
+/** Characters of a task's description in GET /batches/{id}/graph (a node's label and tooltip). */
+export const GRAPH_DESCRIPTION_CHARS = 200;
+
+/**
+ * GET /batches/{id}/graph: the batch's dependency graph as submitted (tasks in submission order, each with
+ * its dependencies, priority and the start of its description), for drawing it; statuses come from
+ * GET /batches/{id} and the progress WebSocket.
+ */
+export const BatchGraphSchema = z.object({
+  batchId: BatchIdSchema,
+  tasks: z.array(
+    z.object({
+      id: TaskIdSchema,
+      dependsOn: z.array(TaskIdSchema),
+      priority: PrioritySchema.optional(),
+      role: z.string().optional(),
+      description: z.string().max(GRAPH_DESCRIPTION_CHARS),
+      /** input.simulate.durationMs, for estimating the critical path of tasks not finished yet. */
+      simulatedDurationMs: z.number().optional(),
+    }),
+  ),
+});
+export type BatchGraph = z.infer<typeof BatchGraphSchema>;

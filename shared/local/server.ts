@@ -10,10 +10,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { PROGRESS_TOKEN_PARAMETER } from '../api-routes';
+import { matchApiRoute, PROGRESS_TOKEN_PARAMETER } from '../api-routes';
 import { EnvVar } from '../config';
 import { MAX_REQUEST_BODY_BYTES, MAX_WEBSOCKET_MESSAGE_BYTES } from '../domain/limits';
 import { API_KEY_HEADER, checkContentType, checkHostAndOrigin, hasApiKey } from './request-guard';
+import { dashboardCsp, serveStatic } from './static-files';
 import { EmbeddedSystem, type EmbeddedSystemOptions } from './system';
 
 /** Loopback only: the local API has no TLS; requests must name this server and carry its key. */
@@ -183,6 +184,11 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       ? undefined
       : (options.apiKey ?? randomBytes(GENERATED_KEY_BYTES).toString('base64url'));
 
+  const staticHeaders: Record<string, string> = {
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'x-frame-options': 'DENY',
+  };
   const server = createServer((request, response) => {
     void (async () => {
       const url = new URL(request.url ?? '/', `http://${LOCAL_HOST}`);
@@ -191,6 +197,11 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
         if (refused) return send(response, refused.status, { message: refused.message });
         if (url.pathname.startsWith(managementPath)) {
           return await handleManagement(request, response, url.pathname.slice(managementPath.length));
+        }
+        // The dashboard's files carry no data and no key: the page asks for the key, then calls the API.
+        if ((request.method === 'GET' || request.method === 'HEAD') && !matchApiRoute('GET', url.pathname)) {
+          if (await serveStatic(response, url.pathname, staticHeaders)) return;
+          return send(response, 404, { message: `no file or route ${url.pathname}` });
         }
         const unsupported = checkContentType(request.headers);
         if (unsupported) return send(response, unsupported.status, { message: unsupported.message });
@@ -294,7 +305,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
           statusCode: number;
           body: string;
         };
-        if (result.statusCode !== 200) socket.send(result.body);
+        // The deployed subscribe route returns its answer ({"subscribed": ...} or the error) to the client.
+        socket.send(result.body);
       })();
     });
     socket.on('close', () => {
@@ -311,6 +323,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   });
   port = (server.address() as AddressInfo).port;
   const url = `http://${LOCAL_HOST}:${port}`;
+  staticHeaders['content-security-policy'] = dashboardCsp([`ws://${LOCAL_HOST}:${port}`]);
 
   const closeServer = async () => {
     for (const socket of connections.values()) socket.terminate();

@@ -2,8 +2,16 @@
  * Reading batches as the dashboard does: the list of batches (GET /batches) and one task in full
  * (GET /batches/{id}/tasks/{taskId}).
  */
+
+import { simulatedDuration } from '../domain/dag';
 import { DEFAULT_BATCH_PAGE_SIZE } from '../domain/limits';
-import type { BatchList, BatchSummary, TaskDetail } from '../domain/schemas';
+import {
+  type BatchGraph,
+  type BatchList,
+  type BatchSummary,
+  GRAPH_DESCRIPTION_CHARS,
+  type TaskDetail,
+} from '../domain/schemas';
 import { type BatchListing, InvalidCursorError, NotFoundError, type TaskStore } from '../ports';
 import { tallyOf, taskResult } from './batch-result';
 import { RequestValidationError } from './errors';
@@ -80,5 +88,28 @@ export async function getTaskDetail(
         : {}),
     })),
     ...(task.decision !== undefined ? { decision: task.decision } : {}),
+  };
+}
+
+/** GET /batches/{id}/graph: every task's dependencies as submitted (404 for an unknown batch). */
+export async function getBatchGraph(deps: { store: TaskStore }, batchId: string): Promise<BatchGraph> {
+  const [batch, tasks] = await Promise.all([
+    deps.store.getBatchState(batchId),
+    deps.store.listTasks(batchId),
+  ]);
+  if (!batch) throw new NotFoundError('batch', batchId);
+  return {
+    batchId,
+    tasks: tasks.map(({ task }) => {
+      const simulated = simulatedDuration(task);
+      return {
+        id: task.id,
+        dependsOn: task.dependsOn ?? [],
+        ...(task.priority !== undefined ? { priority: task.priority } : {}),
+        ...(task.role !== undefined ? { role: task.role } : {}),
+        description: task.description.slice(0, GRAPH_DESCRIPTION_CHARS),
+        ...(simulated !== undefined ? { simulatedDurationMs: simulated } : {}),
+      };
+    }),
   };
 }

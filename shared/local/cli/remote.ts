@@ -21,6 +21,8 @@ export const REMOTE_TIMEOUT_MS = 10_000;
 export const FOLLOW_FALLBACK_POLL_MS = 2_000;
 /** Progress messages arriving close together cause one read of the result, not one each. */
 export const FOLLOW_DEBOUNCE_MS = 100;
+/** How long to wait for the API to confirm a subscription before following goes on without it. */
+const SUBSCRIBE_ACK_TIMEOUT_MS = 5_000;
 /** How long a WebSocket handshake may take ($connect runs a Lambda authorizer on AWS). */
 const WEBSOCKET_CONNECT_TIMEOUT_MS = 10_000;
 const MESSAGE_EXCERPT_CHARS = 300;
@@ -221,15 +223,24 @@ export class RemoteApi {
     socket.on('error', () => {
       // A dropped socket only slows the display down: the follower's fallback poll carries on.
     });
-    socket.on('message', (data) => {
-      try {
-        const event = JSON.parse(data.toString()) as ProgressEvent;
-        if (event.batchId === batchId) onMessage(event);
-      } catch {
-        // Not a progress message (an error frame): ignored, the next poll tells the truth.
-      }
+    // Resolves once the API confirms the subscription (or after SUBSCRIBE_ACK_TIMEOUT_MS without it): a
+    // result read after that misses no change.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, SUBSCRIBE_ACK_TIMEOUT_MS);
+      socket.on('message', (data) => {
+        let event: ProgressEvent & { subscribed?: string };
+        try {
+          event = JSON.parse(data.toString()) as ProgressEvent & { subscribed?: string };
+        } catch {
+          return; // Not a progress message: ignored, the next poll tells the truth.
+        }
+        if (event.subscribed === batchId) {
+          clearTimeout(timer);
+          resolve();
+        } else if (event.batchId === batchId) onMessage(event);
+      });
+      socket.send(JSON.stringify({ action: 'subscribe', batchId }));
     });
-    socket.send(JSON.stringify({ action: 'subscribe', batchId }));
     return { close: () => socket.close() };
   }
 }

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
+  BatchGraphSchema,
   BatchListSchema,
   type BatchResult,
   BatchResultSchema,
@@ -134,6 +135,7 @@ describe('meta-agent serve', () => {
       listed = list.batches.find((b) => b.batchId === 'served-read');
     } while (listed?.status === 'RUNNING' && Date.now() < deadline);
     const detail = TaskDetailSchema.parse(await (await api('/batches/served-read/tasks/api')).json());
+    const graph = BatchGraphSchema.parse(await (await api('/batches/served-read/graph')).json());
     const badLimit = await api('/batches?limit=0');
     const unknownTask = await api('/batches/served-read/tasks/nope');
 
@@ -141,6 +143,10 @@ describe('meta-agent serve', () => {
     expect(detail).toMatchObject({ id: 'api', status: 'SUCCEEDED', spec: { dependsOn: ['schema'] } });
     expect(detail.decision?.candidates.length).toBeGreaterThan(0);
     expect(detail.decision?.candidates[0]?.breakdown).toHaveProperty('specialization');
+    expect(graph.tasks.map((t) => [t.id, t.dependsOn])).toEqual([
+      ['schema', []],
+      ['api', ['schema']],
+    ]);
     expect(badLimit.status).toBe(400);
     expect(((await badLimit.json()) as { issues: { path: string }[] }).issues[0]?.path).toBe('$.query.limit');
     expect(unknownTask.status).toBe(404);

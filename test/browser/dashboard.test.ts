@@ -1,0 +1,206 @@
+/**
+ * The dashboard in a real headless Chromium (Debian's, through playwright-core) against `meta-agent serve`:
+ * submit through the page and watch the graph change live, read a task's routing breakdown and output,
+ * cancel a running batch, see a cycle drawn, use it from the keyboard and on a narrow screen.
+ * META_AGENT_SCREENSHOTS=1 also writes the README's screenshots to docs/.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalServer, startLocalServer } from '../../shared/local/server';
+import { type Browser, ensureDashboardBuilt, launchChromium } from '../support/browser';
+import { ROOT } from '../support/fake-io';
+
+const API_KEY = 'browser-test-key';
+/** A simulated batch step: long enough to see RUNNING, short enough for a quick test. */
+const STEP_MS = 1_200;
+/** Waits for the page: a batch of a few steps on a loaded 2-core machine. */
+const UI_TIMEOUT_MS = 20_000;
+const SCREENSHOTS = process.env.META_AGENT_SCREENSHOTS === '1';
+
+let server: LocalServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  await ensureDashboardBuilt();
+  [server, browser] = await Promise.all([
+    startLocalServer({ port: 0, apiKey: API_KEY, system: { scalerIntervalMs: 0 } }),
+    launchChromium(),
+  ]);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function openPage(hash = '#/', viewport?: { width: number; height: number }): Promise<Page> {
+  const page = await browser.context.newPage();
+  if (viewport) await page.setViewportSize(viewport);
+  await page.goto(`${server.url}/#key=${API_KEY}`);
+  await page.waitForSelector('nav');
+  if (hash !== '#/') await page.evaluate(`window.location.hash = ${JSON.stringify(hash)}`);
+  return page;
+}
+
+function api(path: string, init: RequestInit = {}) {
+  return fetch(`${server.url}${path}`, {
+    ...init,
+    headers: { 'content-type': 'application/json', 'x-api-key': API_KEY, ...init.headers },
+  });
+}
+
+const node = (taskId: string, status?: string) =>
+  `g.node[data-task="${taskId}"]${status ? `[data-status="${status}"]` : ''}`;
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  if (!SCREENSHOTS) return;
+  await mkdir(join(ROOT, 'docs'), { recursive: true });
+  await page.screenshot({ path: join(ROOT, 'docs', name), fullPage: true });
+}
+
+describe('dashboard', () => {
+  it('submits a batch pasted into the page and shows its nodes change state live over the WebSocket', async () => {
+    const page = await openPage('#/submit');
+    const frames: string[] = [];
+    page.on('websocket', (socket) => socket.on('framereceived', (f) => frames.push(String(f.payload))));
+    const batch = {
+      batchId: 'ui-live',
+      tasks: [
+        {
+          id: 'schema',
+          description: 'Design the PostgreSQL users schema',
+          input: { simulate: { durationMs: STEP_MS } },
+        },
+        {
+          id: 'login-api',
+          description: 'Write the FastAPI login endpoint',
+          dependsOn: ['schema'],
+          input: { simulate: { durationMs: STEP_MS } },
+        },
+        { id: 'docs', description: 'Document the login API', dependsOn: ['login-api'] },
+        { id: 'review', description: 'Audit the login flow for security issues', dependsOn: ['login-api'] },
+      ],
+    };
+
+    await page.fill('#batch-json', JSON.stringify(batch, null, 2));
+    await page.click('button[type=submit]');
+    await page.waitForURL(/#\/batches\/ui-live$/);
+    // The page is never reloaded: a marker set now survives every change below.
+    await page.evaluate('window.stillTheSamePage = true');
+    await page.waitForSelector(node('schema', 'RUNNING'), { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector(node('login-api', 'RUNNING'), { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector(node('docs', 'SUCCEEDED'), { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector(node('review', 'SUCCEEDED'), { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector('.title-row .badge.status-SUCCEEDED', { timeout: UI_TIMEOUT_MS });
+
+    expect(await page.evaluate('window.stillTheSamePage')).toBe(true);
+    expect(frames.some((f) => f.includes('"taskId":"login-api"') && f.includes('"RUNNING"'))).toBe(true);
+    // The critical path (schema -> login-api -> docs or review) is marked on the graph.
+    const marked = await page.$$eval('g.node.marked', (nodes) =>
+      nodes.map((n) => n.getAttribute('data-task')),
+    );
+    expect(marked.slice(0, 2)).toEqual(['schema', 'login-api']);
+    expect(await page.$$('path.edge.marked')).toHaveLength(2);
+    await screenshot(page, 'dashboard-graph.png');
+    await page.close();
+  });
+
+  it('opens a task from the graph with the keyboard and shows why its agent was chosen, its attempts and output', async () => {
+    const page = await openPage('#/batches/ui-live');
+    await page.waitForSelector(node('login-api', 'SUCCEEDED'), { timeout: UI_TIMEOUT_MS });
+
+    await page.focus(node('login-api'));
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/#\/batches\/ui-live\/tasks\/login-api$/);
+    await page.waitForSelector('table.candidates tbody tr');
+
+    const text = await page.textContent('main');
+    expect(text).toContain('Write the FastAPI login endpoint');
+    expect(text).toContain('Why this agent');
+    const header = await page.$$eval('table.candidates thead th', (ths) => ths.map((th) => th.textContent));
+    expect(header).toEqual(['Agent', 'Role', 'Score', 'Specialization', 'Availability', 'Success', 'Speed']);
+    const chosen = await page.textContent('table.candidates tr.chosen th');
+    expect(chosen).toMatch(/python_backend_coder.*\(chosen\)/);
+    const terms = await page.$$eval('table.candidates tr.chosen td', (tds) =>
+      tds.slice(2).map((td) => td.textContent),
+    );
+    for (const value of terms) expect(Number(value)).toBeGreaterThanOrEqual(0);
+    expect(await page.textContent('pre.output')).toContain('"simulated": true');
+    expect(text).toContain('Simulated executor');
+    await screenshot(page, 'dashboard-task.png');
+    await page.close();
+  });
+
+  it('cancels a running batch from its page', async () => {
+    const slow = {
+      batchId: 'ui-cancel',
+      tasks: [
+        { id: 'long', description: 'Audit the login flow', input: { simulate: { durationMs: 60_000 } } },
+        { id: 'after', description: 'Document the findings', dependsOn: ['long'] },
+      ],
+    };
+    expect((await api('/batches', { method: 'POST', body: JSON.stringify(slow) })).status).toBe(202);
+    const page = await openPage('#/batches/ui-cancel');
+    await page.waitForSelector(node('long', 'RUNNING'), { timeout: UI_TIMEOUT_MS });
+
+    await page.click('button.danger');
+    await page.waitForSelector('.title-row .badge.status-CANCELLED', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector(node('long', 'CANCELLED'), { timeout: UI_TIMEOUT_MS });
+
+    const result = (await (await api('/batches/ui-cancel')).json()) as { status: string };
+    expect(result.status).toBe('CANCELLED');
+    expect(await page.$(node('after', 'CANCELLED'))).not.toBeNull();
+    await page.close();
+  });
+
+  it("draws a refused batch's dependency cycle and lists every problem with its JSON path", async () => {
+    const page = await openPage('#/submit');
+    const cyclic = {
+      tasks: [
+        { id: 'a', description: 'first', dependsOn: ['c'] },
+        { id: 'b', description: 'second', dependsOn: ['a'] },
+        { id: 'c', description: 'third', dependsOn: ['b'] },
+        { id: 'd', description: 'fourth', dependsOn: ['nope'] },
+      ],
+    };
+
+    await page.fill('#batch-json', JSON.stringify(cyclic));
+    await page.click('button[type=submit]');
+    await page.waitForSelector('.issues li');
+
+    const issues = await page.$$eval('.issues li', (items) => items.map((li) => li.textContent ?? ''));
+    expect(issues.some((i) => i.startsWith('$.tasks[3].dependsOn[0]'))).toBe(true);
+    expect(
+      issues.some((i) => /dependency cycle: (a -> c -> b -> a|b -> a -> c -> b|c -> b -> a -> c)/.test(i)),
+    ).toBe(true);
+    const marked = await page.$$eval('g.node.marked', (nodes) =>
+      nodes.map((n) => n.getAttribute('data-task')),
+    );
+    expect(marked.sort()).toEqual(['a', 'b', 'c']);
+    expect(await page.$$('path.edge.marked')).toHaveLength(3);
+    expect((await api('/batches?limit=100').then((r) => r.json())) as object).not.toMatchObject({
+      batches: [expect.objectContaining({ tasks: expect.objectContaining({ total: 4 }) })],
+    });
+    await page.close();
+  });
+
+  it('asks for the key when it has none, and fits a narrow screen without sideways scrolling', async () => {
+    const page = await browser.context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${server.url}/`);
+    await page.evaluate('sessionStorage.clear()');
+    await page.reload();
+
+    await page.waitForSelector('#api-key');
+    await page.fill('#api-key', API_KEY);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('table.batches tr[data-batch="ui-live"]');
+    const overflow = Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
+
+    expect(overflow).toBeLessThanOrEqual(0);
+    expect(await page.evaluate("sessionStorage.getItem('meta-agent.apiKey')")).toBe(API_KEY);
+    await page.close();
+  });
+});

@@ -1,0 +1,218 @@
+/**
+ * One batch: its dependency graph with live statuses (WebSocket), the critical path marked, cancel and
+ * redrive, and every task in a table.
+ */
+import type { JSX } from 'preact';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { criticalPath, DEFAULT_TASK_ESTIMATE_MS } from '../../../shared/domain/dag';
+import type { Api, BatchGraph, BatchResult } from '../api';
+import { href, ms, usd } from '../format';
+import { DependencyGraph } from '../graph';
+import { ErrorLine, StatusBadge, usePolled } from './common';
+
+/** Progress messages arriving close together cause one read of the result. */
+const REFRESH_DEBOUNCE_MS = 150;
+/** A running batch is read again this often even without a message (a socket may drop). */
+const FALLBACK_REFRESH_MS = 5_000;
+const REDRIVABLE = new Set(['FAILED', 'SKIPPED', 'CANCELLED']);
+
+/** The critical path: actual durations for finished tasks, the simulated or default estimate for the rest. */
+function markedPath(graph: BatchGraph, result: BatchResult | undefined): string[] {
+  const byId = new Map(result?.tasks.map((t) => [t.id, t]));
+  try {
+    return criticalPath(graph.tasks, (task) => {
+      const r = byId.get(task.id);
+      if (r?.startedAt !== undefined && r.finishedAt !== undefined)
+        return Math.max(0, r.finishedAt - r.startedAt);
+      return task.simulatedDurationMs ?? DEFAULT_TASK_ESTIMATE_MS;
+    }).ids;
+  } catch {
+    return [];
+  }
+}
+
+export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
+  const { api, batchId } = props;
+  const [result, setResult] = useState<BatchResult>();
+  const [error, setError] = useState<unknown>();
+  const [live, setLive] = useState<Record<string, string>>({});
+  const [action, setAction] = useState<{ busy?: boolean; error?: unknown; done?: string }>({});
+  const graph = usePolled(() => api.graph(batchId), 0, [api, batchId]);
+
+  useEffect(() => {
+    let stopped = false;
+    let timer: number | undefined;
+    const refresh = async () => {
+      window.clearTimeout(timer);
+      try {
+        const next = await api.batch(batchId);
+        if (stopped) return;
+        setResult(next);
+        setLive({});
+        setError(undefined);
+        if (next.status === 'RUNNING') timer = window.setTimeout(refresh, FALLBACK_REFRESH_MS);
+      } catch (e) {
+        if (!stopped) setError(e);
+      }
+    };
+    let debounce: number | undefined;
+    const progress = api.follow(
+      batchId,
+      (message) => {
+        if (message.type === 'task' && message.taskId) {
+          const taskId = message.taskId;
+          setLive((current) => ({ ...current, [taskId]: message.status }));
+        }
+        window.clearTimeout(debounce);
+        debounce = window.setTimeout(refresh, REFRESH_DEBOUNCE_MS);
+      },
+      () => void refresh(),
+    );
+    void refresh();
+    return () => {
+      stopped = true;
+      window.clearTimeout(timer);
+      window.clearTimeout(debounce);
+      progress.close();
+    };
+  }, [api, batchId]);
+
+  const statusOf = (taskId: string) =>
+    live[taskId] ?? result?.tasks.find((t) => t.id === taskId)?.status ?? 'PENDING';
+  const tasks = graph.data?.tasks.map((t) => ({ ...t, status: statusOf(t.id) })) ?? [];
+  const path = useMemo(() => (graph.data ? markedPath(graph.data, result) : []), [graph.data, result]);
+  const open = (taskId: string) => {
+    window.location.hash = href('batches', batchId, 'tasks', taskId);
+  };
+  const act = async (what: 'cancel' | 'redrive') => {
+    setAction({ busy: true });
+    try {
+      await (what === 'cancel' ? api.cancel(batchId) : api.redrive(batchId));
+      setAction({
+        done: what === 'cancel' ? 'Cancelled.' : 'Redriven: the tasks that did not succeed run again.',
+      });
+      setResult(await api.batch(batchId));
+    } catch (e) {
+      setAction({ error: e });
+    }
+  };
+  const done = result?.tasks.filter((t) =>
+    ['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'].includes(t.status),
+  ).length;
+  const canRedrive =
+    result && result.status !== 'RUNNING' && result.tasks.some((t) => REDRIVABLE.has(t.status));
+
+  return (
+    <section aria-labelledby="batch-title">
+      <p class="crumbs">
+        <a href="#/">Batches</a> /
+      </p>
+      <div class="title-row">
+        <h1 id="batch-title">{batchId}</h1>
+        {result && <StatusBadge status={result.status} />}
+        <span class="spacer" />
+        {result?.status === 'RUNNING' && (
+          <button type="button" class="danger" disabled={action.busy} onClick={() => act('cancel')}>
+            Cancel batch
+          </button>
+        )}
+        {canRedrive && (
+          <button type="button" disabled={action.busy} onClick={() => act('redrive')}>
+            Redrive failed tasks
+          </button>
+        )}
+      </div>
+      <ErrorLine error={error ?? graph.error ?? action.error} />
+      {action.done && (
+        <p class="note" role="status">
+          {action.done}
+        </p>
+      )}
+      {result && (
+        <dl class="facts">
+          <div>
+            <dt>Progress</dt>
+            <dd>
+              {done}/{result.tasks.length} done
+            </dd>
+          </div>
+          <div>
+            <dt>Makespan</dt>
+            <dd>{ms(result.makespanMs)}</dd>
+          </div>
+          <div>
+            <dt>Cost</dt>
+            <dd>{usd(result.costUsd)}</dd>
+          </div>
+          {result.budget && (
+            <div>
+              <dt>Budget</dt>
+              <dd>
+                {usd(result.budget.spentUsd)} spent of {usd(result.budget.maxCostUsd)}
+              </dd>
+            </div>
+          )}
+          <div>
+            <dt>Critical path</dt>
+            <dd class="path">{path.length > 0 ? path.join(' → ') : '–'}</dd>
+          </div>
+        </dl>
+      )}
+      <h2>Dependency graph</h2>
+      <p class="legend" aria-hidden="true">
+        <span class="key marked-key">critical path</span> Select a task (click, or Tab then Enter) to open it.
+      </p>
+      {graph.data && (
+        <DependencyGraph
+          tasks={tasks}
+          marked={path}
+          markedLabel="on the critical path"
+          onOpen={open}
+          title={`Dependency graph of ${batchId}`}
+        />
+      )}
+      <h2>Tasks</h2>
+      {result && (
+        <div class="table-scroll">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Task</th>
+                <th scope="col">Status</th>
+                <th scope="col">Role</th>
+                <th scope="col">Agent</th>
+                <th scope="col">Attempts</th>
+                <th scope="col">Duration</th>
+                <th scope="col">Cost</th>
+              </tr>
+            </thead>
+            <tbody>
+              {result.tasks.map((t) => (
+                <tr key={t.id} data-task-row={t.id}>
+                  <th scope="row">
+                    <a href={href('batches', batchId, 'tasks', t.id)}>{t.id}</a>
+                  </th>
+                  <td>
+                    <StatusBadge status={statusOf(t.id)} />
+                    {t.reason && <span class="reason"> {t.reason}</span>}
+                  </td>
+                  <td>{t.role ?? '–'}</td>
+                  <td>{t.agentId ?? '–'}</td>
+                  <td>{t.attempts.length}</td>
+                  <td>
+                    {ms(
+                      t.startedAt !== undefined && t.finishedAt !== undefined
+                        ? t.finishedAt - t.startedAt
+                        : undefined,
+                    )}
+                  </td>
+                  <td>{usd(t.costUsd)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,226 @@
+/**
+ * One task: what was asked, where it ran and why there ("why this agent": every candidate's four terms,
+ * and the agents left out with their reasons), its attempts, its output, tokens and cost.
+ */
+import type { JSX } from 'preact';
+import type { Api, TaskDetail } from '../api';
+import { href, ms, term, time, usd } from '../format';
+import { ErrorLine, StatusBadge, usePolled } from './common';
+
+/** A running task is read again this often. */
+const REFRESH_MS = 2_000;
+/** Characters of an inline output shown before "show all". */
+const OUTPUT_PREVIEW_CHARS = 20_000;
+
+function Output(props: { api: Api; task: TaskDetail }): JSX.Element {
+  const { task, api } = props;
+  const whole = api.outputUrl(task.batchId, task.id);
+  if (task.output === undefined && !task.outputRef) return <p class="note">No output yet.</p>;
+  const simulated =
+    typeof task.output === 'object' &&
+    task.output !== null &&
+    (task.output as { simulated?: unknown }).simulated === true;
+  const text = typeof task.output === 'string' ? task.output : JSON.stringify(task.output, null, 2);
+  return (
+    <div>
+      {simulated && (
+        <p class="note simulated">
+          Simulated executor: no model was called; this output is made up for testing.
+        </p>
+      )}
+      {task.output !== undefined && (
+        <pre class="output">
+          {text.length > OUTPUT_PREVIEW_CHARS ? `${text.slice(0, OUTPUT_PREVIEW_CHARS)}\n…` : text}
+        </pre>
+      )}
+      {task.outputRef && (
+        <p>
+          Whole output: <a href={whole}>{whole}</a> ({task.outputRef.bytes.toLocaleString()} bytes,{' '}
+          {task.outputRef.contentType}, sha256 <code>{task.outputRef.sha256.slice(0, 12)}…</code>)
+        </p>
+      )}
+    </div>
+  );
+}
+
+function WhyThisAgent(props: { task: TaskDetail }): JSX.Element {
+  const decision = props.task.decision;
+  if (!decision) return <p class="note">Not routed yet.</p>;
+  const req = decision.requirements;
+  const needs = [...req.languages, ...req.frameworks, ...req.skills];
+  return (
+    <div>
+      <p>
+        Chosen: <strong>{decision.agentId}</strong> ({decision.role}), score {term(decision.score)}
+        {decision.spawned ? ', spawned for this task' : ''}. Requirements:{' '}
+        {req.explicitRole ? `role ${req.explicitRole}; ` : ''}
+        {needs.length > 0 ? needs.join(', ') : 'none named'}; complexity {req.complexity}.
+      </p>
+      <p class="note">
+        Score = 0.40 specialization + 0.30 availability (1 − load) + 0.20 success + 0.10 speed.
+      </p>
+      <div class="table-scroll">
+        <table class="candidates">
+          <caption>Candidates</caption>
+          <thead>
+            <tr>
+              <th scope="col">Agent</th>
+              <th scope="col">Role</th>
+              <th scope="col">Score</th>
+              <th scope="col">Specialization</th>
+              <th scope="col">Availability</th>
+              <th scope="col">Success</th>
+              <th scope="col">Speed</th>
+            </tr>
+          </thead>
+          <tbody>
+            {decision.candidates.map((c) => (
+              <tr key={c.agentId} class={c.agentId === decision.agentId ? 'chosen' : ''}>
+                <th scope="row">
+                  {c.agentId}
+                  {c.agentId === decision.agentId && <span class="chosen-mark"> (chosen)</span>}
+                </th>
+                <td>{c.role}</td>
+                <td>{term(c.score)}</td>
+                <td>{term(c.breakdown.specialization)}</td>
+                <td>{term(c.breakdown.availability)}</td>
+                <td>{term(c.breakdown.success)}</td>
+                <td>{term(c.breakdown.speed)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {decision.rejected.length > 0 && (
+        <>
+          <h3>Left out</h3>
+          <ul class="rejected">
+            {decision.rejected.map((r) => (
+              <li key={r.agentId}>
+                <strong>{r.agentId}</strong>: {r.reason}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </div>
+  );
+}
+
+export function TaskView(props: { api: Api; batchId: string; taskId: string }): JSX.Element {
+  const { api, batchId, taskId } = props;
+  const { data: task, error } = usePolled(() => api.task(batchId, taskId), REFRESH_MS, [
+    api,
+    batchId,
+    taskId,
+  ]);
+  return (
+    <section aria-labelledby="task-title">
+      <p class="crumbs">
+        <a href="#/">Batches</a> / <a href={href('batches', batchId)}>{batchId}</a> /
+      </p>
+      <div class="title-row">
+        <h1 id="task-title">{taskId}</h1>
+        {task && <StatusBadge status={task.status} />}
+      </div>
+      <ErrorLine error={error} />
+      {task && (
+        <>
+          <p class="description">{task.spec.description}</p>
+          <dl class="facts">
+            <div>
+              <dt>Role</dt>
+              <dd>{task.role ?? task.spec.role ?? '–'}</dd>
+            </div>
+            <div>
+              <dt>Agent</dt>
+              <dd>{task.agentId ?? '–'}</dd>
+            </div>
+            <div>
+              <dt>Depends on</dt>
+              <dd>
+                {task.spec.dependsOn?.length
+                  ? task.spec.dependsOn.map((d, i) => (
+                      <span key={d}>
+                        {i > 0 && ', '}
+                        <a href={href('batches', batchId, 'tasks', d)}>{d}</a>
+                      </span>
+                    ))
+                  : 'nothing'}
+              </dd>
+            </div>
+            <div>
+              <dt>Tokens</dt>
+              <dd>
+                {task.usage
+                  ? `${task.usage.inputTokens.toLocaleString()} in, ${task.usage.outputTokens.toLocaleString()} out${task.usage.simulated ? ' (simulated)' : ''}`
+                  : '–'}
+              </dd>
+            </div>
+            <div>
+              <dt>Cost</dt>
+              <dd>{usd(task.costUsd)}</dd>
+            </div>
+          </dl>
+          {task.reason && <p class="reason-line">{task.reason}</p>}
+          <h2>Why this agent</h2>
+          <WhyThisAgent task={task} />
+          <h2>Attempts</h2>
+          {task.attempts.length === 0 ? (
+            <p class="note">No attempt yet.</p>
+          ) : (
+            <div class="table-scroll">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">#</th>
+                    <th scope="col">Agent</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Started</th>
+                    <th scope="col">Duration</th>
+                    <th scope="col">Error</th>
+                    <th scope="col">Context</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {task.attempts.map((a, i) => (
+                    <tr key={`${i}-${a.agentId}`}>
+                      <th scope="row">{i + 1}</th>
+                      <td>{a.agentId}</td>
+                      <td>
+                        <StatusBadge status={a.status} />
+                      </td>
+                      <td>{time(a.startedAt)}</td>
+                      <td>{ms(a.durationMs)}</td>
+                      <td class="error-cell">{a.error ?? ''}</td>
+                      <td>
+                        {a.context
+                          ? `${a.context.usedBytes.toLocaleString()} of ${a.context.budgetBytes.toLocaleString()} bytes from ${a.context.items.length} task(s)`
+                          : '–'}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+          {task.approvals && task.approvals.length > 0 && (
+            <>
+              <h2>Approvals</h2>
+              <ul>
+                {task.approvals.map((a) => (
+                  <li key={`${a.stage}-${a.at}`}>
+                    {a.stage}: {a.decision} by {a.by} at {time(a.at)}
+                    {a.comment ? `: ${a.comment}` : ''}
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
+          <h2>Output</h2>
+          <Output api={api} task={task} />
+        </>
+      )}
+    </section>
+  );
+}
