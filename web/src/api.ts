@@ -3,36 +3,14 @@
  * over the WebSocket API with a single-use token minted over REST (a browser cannot set headers on a
  * WebSocket handshake). The key lives in sessionStorage: gone when the tab closes.
  */
-import type {
-  AgentStatus,
-  BatchGraph,
-  BatchList,
-  BatchResult,
-  CircuitState,
-  TaskDetail,
-} from '../../shared/domain/schemas';
+import type { BatchGraph, BatchList, BatchResult, TaskDetail } from '../../shared/domain/schemas';
+import type { AgentView } from '../../shared/usecases/agents';
 
-export type { BatchGraph, BatchList, BatchResult, TaskDetail };
+export type { AgentView, BatchGraph, BatchList, BatchResult, TaskDetail };
 
 const KEY_STORAGE = 'meta-agent.apiKey';
 /** `#key=...` in the page's URL: how `meta-agent serve` hands the key to the page it prints. */
 const KEY_FRAGMENT = /^#key=([^&]+)$/;
-
-/** An agent as GET /agents lists it (shared/usecases/agents.ts AgentView). */
-export interface AgentView {
-  agentId: string;
-  role: string;
-  status: AgentStatus;
-  reserved: number;
-  capacity: number;
-  attempts: number;
-  successes: number;
-  failures: number;
-  successRate?: number;
-  ewmaLatencyMs?: number;
-  circuit: CircuitState;
-  circuitOpenUntil?: number;
-}
 
 /** One progress message (shared/usecases/notify.ts). */
 export interface ProgressMessage {

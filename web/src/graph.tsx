@@ -60,6 +60,11 @@ export function layoutGraph(tasks: readonly GraphTask[]): Laid {
   };
 }
 
+const arrowMarker = (id: string, fill: string) => (
+  <marker id={id} viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto">
+    <path d="M0,0 L10,5 L0,10 z" fill={fill} />
+  </marker>
+);
 const label = (id: string) => (id.length > LABEL_CHARS ? `${id.slice(0, LABEL_CHARS - 1)}…` : id);
 const path = (points: { x: number; y: number }[]) =>
   points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
@@ -90,28 +95,8 @@ export function DependencyGraph(props: {
       <svg class="graph" width={laid.width} height={laid.height} viewBox={`0 0 ${laid.width} ${laid.height}`}>
         <title>{props.title}</title>
         <defs>
-          <marker
-            id="arrow"
-            viewBox="0 0 10 10"
-            refX="10"
-            refY="5"
-            markerWidth="7"
-            markerHeight="7"
-            orient="auto"
-          >
-            <path d="M0,0 L10,5 L0,10 z" fill="#4b5563" />
-          </marker>
-          <marker
-            id="arrow-marked"
-            viewBox="0 0 10 10"
-            refX="10"
-            refY="5"
-            markerWidth="7"
-            markerHeight="7"
-            orient="auto"
-          >
-            <path d="M0,0 L10,5 L0,10 z" fill="#1d4ed8" />
-          </marker>
+          {arrowMarker('arrow', '#4b5563')}
+          {arrowMarker('arrow-marked', '#1d4ed8')}
         </defs>
         {laid.edges.map((e) => {
           const isMarked = markedEdge.has(`${e.from}->${e.to}`);

@@ -2,7 +2,7 @@
 import type { JSX } from 'preact';
 import type { Api } from '../api';
 import { ms, percent } from '../format';
-import { ErrorLine, StatusBadge, usePolled } from './common';
+import { ErrorLine, StatusBadge, Table, usePolled } from './common';
 
 const REFRESH_MS = 3_000;
 
@@ -19,48 +19,43 @@ export function AgentsView(props: { api: Api }): JSX.Element {
         <p class="note">No agents yet: the router spawns them on the first tasks.</p>
       )}
       {agents.length > 0 && (
-        <div class="table-scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Agent</th>
-                <th scope="col">Role</th>
-                <th scope="col">Status</th>
-                <th scope="col">Reserved / capacity</th>
-                <th scope="col">Success rate</th>
-                <th scope="col">Latency (EWMA)</th>
-                <th scope="col">Circuit</th>
-              </tr>
-            </thead>
-            <tbody>
-              {agents.map((a) => (
-                <tr key={a.agentId}>
-                  <th scope="row">{a.agentId}</th>
-                  <td>{a.role}</td>
-                  <td>
-                    <StatusBadge status={a.status} />
-                  </td>
-                  <td>
-                    <meter
-                      min={0}
-                      max={a.capacity}
-                      value={a.reserved}
-                      aria-label={`${a.reserved} of ${a.capacity} slots`}
-                    />{' '}
-                    {a.reserved} / {a.capacity}
-                  </td>
-                  <td>
-                    {percent(a.successRate)} ({a.successes}/{a.attempts})
-                  </td>
-                  <td>{ms(a.ewmaLatencyMs)}</td>
-                  <td>
-                    <StatusBadge status={`circuit-${a.circuit}`} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          columns={[
+            'Agent',
+            'Role',
+            'Status',
+            'Reserved / capacity',
+            'Success rate',
+            'Latency (EWMA)',
+            'Circuit',
+          ]}
+        >
+          {agents.map((a) => (
+            <tr key={a.agentId}>
+              <th scope="row">{a.agentId}</th>
+              <td>{a.role}</td>
+              <td>
+                <StatusBadge status={a.status} />
+              </td>
+              <td>
+                <meter
+                  min={0}
+                  max={a.capacity}
+                  value={a.reserved}
+                  aria-label={`${a.reserved} of ${a.capacity} slots`}
+                />{' '}
+                {a.reserved} / {a.capacity}
+              </td>
+              <td>
+                {percent(a.successRate)} ({a.successes}/{a.attempts})
+              </td>
+              <td>{ms(a.ewmaLatencyMs)}</td>
+              <td>
+                <StatusBadge status={`circuit-${a.circuit}`} />
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );

@@ -8,7 +8,7 @@ import { criticalPath, DEFAULT_TASK_ESTIMATE_MS } from '../../../shared/domain/d
 import type { Api, BatchGraph, BatchResult } from '../api';
 import { href, ms, usd } from '../format';
 import { DependencyGraph } from '../graph';
-import { ErrorLine, StatusBadge, usePolled } from './common';
+import { ErrorLine, StatusBadge, Table, usePolled } from './common';
 
 /** Progress messages arriving close together cause one read of the result. */
 const REFRESH_DEBOUNCE_MS = 150;
@@ -173,45 +173,30 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
       )}
       <h2>Tasks</h2>
       {result && (
-        <div class="table-scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Task</th>
-                <th scope="col">Status</th>
-                <th scope="col">Role</th>
-                <th scope="col">Agent</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Duration</th>
-                <th scope="col">Cost</th>
-              </tr>
-            </thead>
-            <tbody>
-              {result.tasks.map((t) => (
-                <tr key={t.id} data-task-row={t.id}>
-                  <th scope="row">
-                    <a href={href('batches', batchId, 'tasks', t.id)}>{t.id}</a>
-                  </th>
-                  <td>
-                    <StatusBadge status={statusOf(t.id)} />
-                    {t.reason && <span class="reason"> {t.reason}</span>}
-                  </td>
-                  <td>{t.role ?? '–'}</td>
-                  <td>{t.agentId ?? '–'}</td>
-                  <td>{t.attempts.length}</td>
-                  <td>
-                    {ms(
-                      t.startedAt !== undefined && t.finishedAt !== undefined
-                        ? t.finishedAt - t.startedAt
-                        : undefined,
-                    )}
-                  </td>
-                  <td>{usd(t.costUsd)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['Task', 'Status', 'Role', 'Agent', 'Attempts', 'Duration', 'Cost']}>
+          {result.tasks.map((t) => (
+            <tr key={t.id} data-task-row={t.id}>
+              <th scope="row">
+                <a href={href('batches', batchId, 'tasks', t.id)}>{t.id}</a>
+              </th>
+              <td>
+                <StatusBadge status={statusOf(t.id)} />
+                {t.reason && <span class="reason"> {t.reason}</span>}
+              </td>
+              <td>{t.role ?? '–'}</td>
+              <td>{t.agentId ?? '–'}</td>
+              <td>{t.attempts.length}</td>
+              <td>
+                {ms(
+                  t.startedAt !== undefined && t.finishedAt !== undefined
+                    ? t.finishedAt - t.startedAt
+                    : undefined,
+                )}
+              </td>
+              <td>{usd(t.costUsd)}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );

@@ -7,6 +7,32 @@ export function StatusBadge(props: { status: string }): JSX.Element {
   return <span class={`badge status-${props.status}`}>{props.status.replace('_', ' ')}</span>;
 }
 
+/** A table's header row of column names, and the scrolling frame that keeps wide tables off the page's width. */
+export function Table(props: {
+  columns: readonly string[];
+  class?: string;
+  caption?: string;
+  children: JSX.Element[];
+}): JSX.Element {
+  return (
+    <div class="table-scroll">
+      <table class={props.class}>
+        {props.caption && <caption>{props.caption}</caption>}
+        <thead>
+          <tr>
+            {props.columns.map((c) => (
+              <th scope="col" key={c}>
+                {c}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 export function ErrorLine(props: { error: unknown }): JSX.Element | null {
   if (props.error === undefined) return null;
   const message = props.error instanceof Error ? props.error.message : String(props.error);

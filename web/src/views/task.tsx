@@ -5,7 +5,7 @@
 import type { JSX } from 'preact';
 import type { Api, TaskDetail } from '../api';
 import { href, ms, term, time, usd } from '../format';
-import { ErrorLine, StatusBadge, usePolled } from './common';
+import { ErrorLine, StatusBadge, Table, usePolled } from './common';
 
 /** A running task is read again this often. */
 const REFRESH_MS = 2_000;
@@ -59,38 +59,26 @@ function WhyThisAgent(props: { task: TaskDetail }): JSX.Element {
       <p class="note">
         Score = 0.40 specialization + 0.30 availability (1 − load) + 0.20 success + 0.10 speed.
       </p>
-      <div class="table-scroll">
-        <table class="candidates">
-          <caption>Candidates</caption>
-          <thead>
-            <tr>
-              <th scope="col">Agent</th>
-              <th scope="col">Role</th>
-              <th scope="col">Score</th>
-              <th scope="col">Specialization</th>
-              <th scope="col">Availability</th>
-              <th scope="col">Success</th>
-              <th scope="col">Speed</th>
-            </tr>
-          </thead>
-          <tbody>
-            {decision.candidates.map((c) => (
-              <tr key={c.agentId} class={c.agentId === decision.agentId ? 'chosen' : ''}>
-                <th scope="row">
-                  {c.agentId}
-                  {c.agentId === decision.agentId && <span class="chosen-mark"> (chosen)</span>}
-                </th>
-                <td>{c.role}</td>
-                <td>{term(c.score)}</td>
-                <td>{term(c.breakdown.specialization)}</td>
-                <td>{term(c.breakdown.availability)}</td>
-                <td>{term(c.breakdown.success)}</td>
-                <td>{term(c.breakdown.speed)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        columns={['Agent', 'Role', 'Score', 'Specialization', 'Availability', 'Success', 'Speed']}
+        class="candidates"
+        caption="Candidates"
+      >
+        {decision.candidates.map((c) => (
+          <tr key={c.agentId} class={c.agentId === decision.agentId ? 'chosen' : ''}>
+            <th scope="row">
+              {c.agentId}
+              {c.agentId === decision.agentId && <span class="chosen-mark"> (chosen)</span>}
+            </th>
+            <td>{c.role}</td>
+            <td>{term(c.score)}</td>
+            <td>{term(c.breakdown.specialization)}</td>
+            <td>{term(c.breakdown.availability)}</td>
+            <td>{term(c.breakdown.success)}</td>
+            <td>{term(c.breakdown.speed)}</td>
+          </tr>
+        ))}
+      </Table>
       {decision.rejected.length > 0 && (
         <>
           <h3>Left out</h3>
@@ -169,40 +157,25 @@ export function TaskView(props: { api: Api; batchId: string; taskId: string }): 
           {task.attempts.length === 0 ? (
             <p class="note">No attempt yet.</p>
           ) : (
-            <div class="table-scroll">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">#</th>
-                    <th scope="col">Agent</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Started</th>
-                    <th scope="col">Duration</th>
-                    <th scope="col">Error</th>
-                    <th scope="col">Context</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {task.attempts.map((a, i) => (
-                    <tr key={`${i}-${a.agentId}`}>
-                      <th scope="row">{i + 1}</th>
-                      <td>{a.agentId}</td>
-                      <td>
-                        <StatusBadge status={a.status} />
-                      </td>
-                      <td>{time(a.startedAt)}</td>
-                      <td>{ms(a.durationMs)}</td>
-                      <td class="error-cell">{a.error ?? ''}</td>
-                      <td>
-                        {a.context
-                          ? `${a.context.usedBytes.toLocaleString()} of ${a.context.budgetBytes.toLocaleString()} bytes from ${a.context.items.length} task(s)`
-                          : '–'}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table columns={['#', 'Agent', 'Status', 'Started', 'Duration', 'Error', 'Context']}>
+              {task.attempts.map((a, i) => (
+                <tr key={`${i}-${a.agentId}`}>
+                  <th scope="row">{i + 1}</th>
+                  <td>{a.agentId}</td>
+                  <td>
+                    <StatusBadge status={a.status} />
+                  </td>
+                  <td>{time(a.startedAt)}</td>
+                  <td>{ms(a.durationMs)}</td>
+                  <td class="error-cell">{a.error ?? ''}</td>
+                  <td>
+                    {a.context
+                      ? `${a.context.usedBytes.toLocaleString()} of ${a.context.budgetBytes.toLocaleString()} bytes from ${a.context.items.length} task(s)`
+                      : '–'}
+                  </td>
+                </tr>
+              ))}
+            </Table>
           )}
           {task.approvals && task.approvals.length > 0 && (
             <>
