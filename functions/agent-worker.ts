@@ -18,6 +18,7 @@ const container = handlerContainer(obs);
 const deps = {
   store: container.taskStore,
   agents: container.agentRegistry,
+  artifacts: container.artifacts,
   callbacks: container.callbacks,
   catalog: container.catalog,
   clock: container.clock,

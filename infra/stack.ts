@@ -10,6 +10,7 @@ import { SUBMIT_TIMEOUT_SECONDS } from '../shared/domain/limits';
 import type { RoleCatalog } from '../shared/domain/roles';
 import type { RoutingConfig } from '../shared/domain/routing-config';
 import { Api } from './constructs/api';
+import { Artifacts } from './constructs/artifacts';
 import { HandlerFunction, type HandlerFunctionProps, type HandlerName } from './constructs/handler-function';
 import { Observability } from './constructs/observability';
 import { Orchestration } from './constructs/orchestration';
@@ -56,6 +57,7 @@ type CoreHandler = Exclude<HandlerName, 'agent-worker'>;
 
 export class MetaAgentStack extends Stack {
   readonly tables: Tables;
+  readonly artifacts: Artifacts;
   readonly roleWorkers: RoleWorkers;
   readonly orchestration: Orchestration;
   readonly api: Api;
@@ -76,6 +78,7 @@ export class MetaAgentStack extends Stack {
     if (props.defaultExecutor) environment[EnvVar.DefaultExecutor] = props.defaultExecutor;
 
     this.tables = new Tables(this, 'Tables', { removalPolicy });
+    this.artifacts = new Artifacts(this, 'Artifacts', { removalPolicy });
     this.roleWorkers = new RoleWorkers(this, 'RoleWorkers', { roles: props.roles, environment, ...common });
 
     const handlers = new Construct(this, 'Handlers');
@@ -95,6 +98,11 @@ export class MetaAgentStack extends Stack {
     });
     const status = make('status', 'Status', {
       description: 'GET /batches, /batches/{id}, /batches/{id}/graph, /batches/{id}/tasks/{taskId}',
+    });
+    const output = make('output', 'Output', {
+      description: 'GET /batches/{id}/tasks/{taskId}/output',
+      // An output of up to OUTPUT_RESPONSE_MAX_BYTES is read whole and answered from memory.
+      memorySize: 512,
     });
     const cancel = make('cancel', 'Cancel', { description: 'DELETE /batches/{id}' });
     const redrive = make('redrive', 'Redrive', {
@@ -138,6 +146,8 @@ export class MetaAgentStack extends Stack {
     const t = this.tables;
     t.bindTasks(submit, 'readWrite');
     t.bindTasks(status, 'read');
+    t.bindTasks(output, 'read');
+    this.artifacts.bind(output, 'read');
     t.bindTasks(cancel, 'readWrite');
     // Cancelling gives the running attempts' reservations back to their agents.
     t.bindAgents(cancel, 'readWrite');
@@ -158,6 +168,8 @@ export class MetaAgentStack extends Stack {
     for (const worker of this.roleWorkers.workers) {
       t.bindTasks(worker.fn, 'readWrite');
       t.bindAgents(worker.fn, 'readWrite'); // heartbeats extend the reservation's lease
+      // Workers store large outputs and read their dependencies' for the context of a task.
+      this.artifacts.bind(worker.fn, 'readWrite');
     }
     // With model-assisted routing the router asks a provider too, with the workers' credentials.
     const askers = assist ? [route] : [];
@@ -184,6 +196,7 @@ export class MetaAgentStack extends Stack {
       functions: {
         submit,
         status,
+        output,
         cancel,
         redrive,
         'agents-api': agentsApi,

@@ -6,7 +6,14 @@
 export type ApiMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** Handler entries (functions/<name>.ts) that serve REST routes. */
-export type ApiHandlerName = 'submit' | 'status' | 'cancel' | 'redrive' | 'agents-api' | 'progress-token';
+export type ApiHandlerName =
+  | 'submit'
+  | 'status'
+  | 'output'
+  | 'cancel'
+  | 'redrive'
+  | 'agents-api'
+  | 'progress-token';
 
 export interface ApiRoute {
   readonly method: ApiMethod;
@@ -21,6 +28,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'GET', path: '/batches/{id}', handler: 'status' },
   { method: 'GET', path: '/batches/{id}/graph', handler: 'status' },
   { method: 'GET', path: '/batches/{id}/tasks/{taskId}', handler: 'status' },
+  { method: 'GET', path: '/batches/{id}/tasks/{taskId}/output', handler: 'output' },
   { method: 'DELETE', path: '/batches/{id}', handler: 'cancel' },
   { method: 'POST', path: '/batches/{id}/redrive', handler: 'redrive' },
   { method: 'GET', path: '/agents', handler: 'agents-api' },

@@ -24,6 +24,13 @@ export const EnvVar = {
   WebSocketEndpoint: 'WEBSOCKET_ENDPOINT',
   /** Optional: Dispatch HeartbeatSeconds override (DEFAULT_HEARTBEAT_SECONDS otherwise); workers beat at a third. */
   HeartbeatSeconds: 'HEARTBEAT_SECONDS',
+  /** The artifacts bucket: outputs too large for a task item (workers write, workers and the output route read). */
+  ArtifactsBucket: 'ARTIFACTS_BUCKET_NAME',
+  /**
+   * Optional, `true` on the embedded runtime only: path-style S3 URLs (`http://127.0.0.1:PORT/bucket/key`), as
+   * the local S3 of fauxqs has no DNS for virtual-hosted bucket names. The AWS SDK has no variable for it.
+   */
+  ArtifactsPathStyle: 'ARTIFACTS_PATH_STYLE',
 } as const;
 export type EnvVarName = (typeof EnvVar)[keyof typeof EnvVar];
 

@@ -8,6 +8,7 @@ import { ItemType } from './adapters/dynamodb/keys';
 export const HANDLER_NAMES = [
   'submit',
   'status',
+  'output',
   'cancel',
   'redrive',
   'agents-api',

@@ -4,9 +4,10 @@
  * container built over them.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { buildContainer, type Container } from '../../shared/adapters/wiring';
+import { buildContainer, type Container, s3ClientConfig } from '../../shared/adapters/wiring';
 import type { Observability } from './observability';
 
 /** The container of a handler module, over traced default clients. */
@@ -15,5 +16,6 @@ export function handlerContainer({ tracer }: Observability, env: NodeJS.ProcessE
     dynamodb: tracer.captureAWSv3Client(new DynamoDBClient({})),
     sqs: tracer.captureAWSv3Client(new SQSClient({})),
     sfn: tracer.captureAWSv3Client(new SFNClient({})),
+    s3: tracer.captureAWSv3Client(new S3Client(s3ClientConfig(env))),
   });
 }

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { EnvVar, requireEnv } from '../config';
@@ -22,6 +23,7 @@ import { DEFAULT_HEARTBEAT_SECONDS } from '../domain/workflow';
 import type {
   AgentExecutor,
   AgentRegistry,
+  ArtifactStore,
   Callbacks,
   Clock,
   ConnectionNotifier,
@@ -40,7 +42,10 @@ import { DynamoRoutingAdviceCache } from './dynamodb/routing-advice';
 import { DynamoSubscriptionStore } from './dynamodb/subscriptions';
 import { DynamoTaskStore } from './dynamodb/task-store';
 import { SimulatedExecutor } from './executors/simulated';
+
 import { assistModel } from './routing-advisor-model';
+import { S3ArtifactStore } from './s3/artifact-store';
+
 import { SfnCallbacks } from './sfn/callbacks';
 import { SfnOrchestrator } from './sfn/orchestrator';
 import { SqsDispatcher } from './sqs/dispatcher';
@@ -51,6 +56,7 @@ export interface Clients {
   dynamodb?: DynamoDBClient;
   sqs?: SQSClient;
   sfn?: SFNClient;
+  s3?: S3Client;
   apiGatewayManagement?: ApiGatewayManagementApiClient;
 }
 
@@ -60,6 +66,8 @@ export interface Container {
   readonly catalog: RoleCatalog;
   readonly taskStore: TaskStore;
   readonly agentRegistry: AgentRegistry;
+  /** The artifacts bucket (ARTIFACTS_BUCKET_NAME). */
+  readonly artifacts: ArtifactStore;
   readonly subscriptions: SubscriptionStore;
   readonly progressTokens: ProgressTokenStore;
   readonly dispatcher: Dispatcher;
@@ -90,6 +98,15 @@ function parseJsonEnv(name: string, text: string): unknown {
   } catch (error) {
     throw new ConfigValueError(name, `is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/** The S3 client settings of the environment: path-style URLs when ARTIFACTS_PATH_STYLE is `true`. */
+export function s3ClientConfig(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
+  const raw = env[EnvVar.ArtifactsPathStyle];
+  if (raw === undefined || raw === '' || raw === 'false') return {};
+  if (raw !== 'true')
+    throw new ConfigValueError(EnvVar.ArtifactsPathStyle, `must be true or false (got "${raw}")`);
+  return { forcePathStyle: true };
 }
 
 /**
@@ -162,6 +179,16 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
     },
     get agentRegistry() {
       return once('agents', () => new DynamoAgentRegistry(requireEnv(EnvVar.AgentsTable, env), dynamo()));
+    },
+    get artifacts() {
+      return once(
+        'artifacts',
+        () =>
+          new S3ArtifactStore(
+            requireEnv(EnvVar.ArtifactsBucket, env),
+            clients.s3 ?? new S3Client(s3ClientConfig(env)),
+          ),
+      );
     },
     get subscriptions() {
       return once('subs', () => new DynamoSubscriptionStore(requireEnv(EnvVar.TasksTable, env), dynamo()));

@@ -63,6 +63,11 @@ export const MAX_REQUIREMENT_CHARS = 64;
 /** Simulated executor: longest simulated duration a task may ask for (1 hour). */
 export const MAX_SIMULATED_DURATION_MS = 3_600_000;
 /**
+ * Simulated executor: largest output a task may ask for with `input.simulate.outputBytes`: twice
+ * MAX_OUTPUT_BYTES (a 10 MiB output is a real provider's answer, 20 MiB shows the over-limit failure without one).
+ */
+export const MAX_SIMULATED_OUTPUT_BYTES = 20 * 1024 * 1024;
+/**
  * Request body of the REST API. Lambda's synchronous invocation payload is capped at 6 MB, so a larger
  * body could never reach the submit handler on AWS; the local server refuses it with 413 likewise.
  */
@@ -128,3 +133,11 @@ export const MAX_CURSOR_CHARS = 1_024;
  * good for one connect within this many seconds, so one that leaks through a log is worth nothing.
  */
 export const PROGRESS_TOKEN_TTL_SECONDS = 60;
+/**
+ * Largest output `GET /batches/{id}/tasks/{taskId}/output` returns in its response body. A Lambda proxy
+ * response is at most 6 MB of JSON, in which the body is escaped once more (quotes and backslashes double),
+ * and API Gateway's own limit is 10 MB: a larger output is answered with a 303 redirect to a presigned S3 URL.
+ */
+export const OUTPUT_RESPONSE_MAX_BYTES = 2 * 1024 * 1024;
+/** How long the presigned URL of a redirected output download stays valid. */
+export const OUTPUT_URL_TTL_SECONDS = 300;

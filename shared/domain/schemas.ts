@@ -15,6 +15,7 @@ import {
   MAX_REQUIREMENT_CHARS,
   MAX_REQUIREMENT_ENTRIES,
   MAX_SIMULATED_DURATION_MS,
+  MAX_SIMULATED_OUTPUT_BYTES,
   MAX_TASK_TIMEOUT_SECONDS,
   MAX_TASKS_PER_BATCH,
   MIN_CONTEXT_BUDGET_BYTES,
@@ -40,14 +41,24 @@ export type Requirements = z.infer<typeof RequirementsSchema>;
 export const FailModeSchema = z.enum(['error', 'crash', 'timeout']);
 export type FailMode = z.infer<typeof FailModeSchema>;
 
-/** `input.simulate`: read by the simulated executor only. */
+/**
+ * `input.simulate`: read by the simulated executor only. `output`: the exact output to return (given
+ * structured output, e.g. a planner's); `outputBytes`: an output of that many bytes as JSON (a large answer
+ * without a provider).
+ */
 export const SimulateSchema = z
   .object({
     durationMs: z.number().int().min(0).max(MAX_SIMULATED_DURATION_MS).optional(),
     failAttempts: z.number().int().min(0).max(MAX_ATTEMPTS_LIMIT).optional(),
     failMode: FailModeSchema.optional(),
+    output: z.unknown().optional(),
+    outputBytes: z.number().int().min(0).max(MAX_SIMULATED_OUTPUT_BYTES).optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.output === undefined || s.outputBytes === undefined, {
+    message: 'give either output or outputBytes, not both',
+    path: ['outputBytes'],
+  });
 export type Simulate = z.infer<typeof SimulateSchema>;
 
 export const PrioritySchema = z.union([z.literal(1), z.literal(2), z.literal(3)]);
@@ -187,14 +198,17 @@ export type AttemptStatus = z.infer<typeof AttemptStatusSchema>;
 
 /**
  * Where a whole output lives when it is not inline (claim check): size, digest and location. `location`
- * is an `s3://bucket/key` URI; `fields` lists the top-level fields of a structured output a dependent may
- * address.
+ * is an `s3://bucket/key` URI of the output's JSON (`bytes` and `sha256` are of those bytes); `format` is
+ * `text` for an LLM answer `{ text, stopReason, model }` (stored with `text` first, so the first bytes are the
+ * start of the text) and `json` otherwise; `fields` lists the top-level fields of an object output a
+ * dependent may address.
  */
 export const ArtifactRefSchema = z.object({
   location: z.string(),
   bytes: z.number().int().min(0),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   contentType: z.string(),
+  format: z.enum(['text', 'json']).optional(),
   fields: z.array(z.string()).optional(),
 });
 export type ArtifactRef = z.infer<typeof ArtifactRefSchema>;
@@ -217,11 +231,19 @@ export const ContextRecordSchema = z.object({
   items: z.array(
     z.object({
       taskId: TaskIdSchema,
-      /** passed: its output (whole or cut); failed / skipped / cancelled: a marker only, never the output. */
-      kind: z.enum(['passed', 'failed', 'skipped', 'cancelled', 'rejection']),
+      /**
+       * passed: its output (whole or cut); failed / skipped / cancelled: a marker only, never the output;
+       * pending: not finished when the attempt started (a trigger rule let the task run without it);
+       * omitted: the budget could not hold even its header.
+       */
+      kind: z.enum(['passed', 'failed', 'skipped', 'cancelled', 'pending', 'omitted', 'rejection']),
+      /** Bytes of its output passed (0 for a marker). */
       bytes: z.number().int().min(0),
+      /** Bytes of its whole output (0 when there is none). */
       totalBytes: z.number().int().min(0),
       cut: z.boolean(),
+      /** Set when the item is a placeholder's substitution rather than a part of the context section. */
+      placeholder: z.string().optional(),
       ref: ArtifactRefSchema.optional(),
     }),
   ),

@@ -21,6 +21,7 @@ import {
   MAX_REQUIREMENT_CHARS,
   MAX_REQUIREMENT_ENTRIES,
   MAX_SIMULATED_DURATION_MS,
+  MAX_SIMULATED_OUTPUT_BYTES,
   MAX_TASK_TIMEOUT_SECONDS,
   MAX_TASKS_PER_BATCH,
   MIN_TASK_TIMEOUT_SECONDS,
@@ -34,6 +35,7 @@ import {
   SimulateSchema,
   TaskSchema,
 } from './schemas';
+import { utf8Length } from './utf8';
 import { executionInput } from './workflow';
 
 export interface ValidationIssue {
@@ -130,10 +132,11 @@ const FIELD_RULES: Record<string, string> = {
   'tasks[].timeoutSeconds': `timeoutSeconds must be a whole number from ${MIN_TASK_TIMEOUT_SECONDS} to ${MAX_TASK_TIMEOUT_SECONDS}`,
   'tasks[].input': 'input must be a JSON object',
   'tasks[].input.simulate':
-    'input.simulate must be an object with optional durationMs, failAttempts and failMode',
+    'input.simulate must be an object with optional durationMs, failAttempts, failMode, output and outputBytes',
   'tasks[].input.simulate.durationMs': `durationMs must be a whole number of milliseconds from 0 to ${MAX_SIMULATED_DURATION_MS}`,
   'tasks[].input.simulate.failAttempts': `failAttempts must be a whole number from 0 to ${MAX_ATTEMPTS_LIMIT}`,
   'tasks[].input.simulate.failMode': 'failMode must be "error", "crash" or "timeout"',
+  'tasks[].input.simulate.outputBytes': `outputBytes must be a whole number of bytes from 0 to ${MAX_SIMULATED_OUTPUT_BYTES}, without output`,
   options: 'options must be an object with optional maxAttempts and failFast',
   'options.maxAttempts': `maxAttempts must be a whole number from 1 to ${MAX_ATTEMPTS_LIMIT}`,
   'options.failFast': 'failFast must be true or false',
@@ -267,24 +270,6 @@ function closestNames(wanted: string, names: Iterable<string>, limit: number): s
 }
 
 // ---------------------------------------------------------------------------- cross-task rules
-
-/** UTF-8 byte length of a string without allocating an encoded copy. */
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 4;
-        i++;
-      } else bytes += 3;
-    } else bytes += 3;
-  }
-  return bytes;
-}
 
 /** What the cross-task rules can read of one raw task, whatever else is wrong with it. */
 interface ReadableTask {

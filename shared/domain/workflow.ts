@@ -19,7 +19,13 @@
  * -> Finalize (finalize fn) -> end
  */
 import { z } from 'zod';
-import { BatchIdSchema, ExecutorConfigSchema, TaskIdSchema } from './schemas';
+import {
+  ArtifactRefSchema,
+  BatchIdSchema,
+  ContextRecordSchema,
+  ExecutorConfigSchema,
+  TaskIdSchema,
+} from './schemas';
 
 export const StateName = {
   ProcessTasks: 'ProcessTasks',
@@ -139,8 +145,10 @@ export type DispatchMessage = z.infer<typeof DispatchMessageSchema>;
 
 /**
  * What an agent worker answers the Dispatch token with. The attempt's end travels with it: Complete writes
- * it with the task's status, one write less on every dependency hop. An output too large for the state
- * payload (INLINE_OUTPUT_MAX_BYTES) is written by the worker itself first (`outputStored`).
+ * it with the task's status, one write less on every dependency hop. An output too large for the task item
+ * (INLINE_OUTPUT_MAX_BYTES) is stored in the artifacts bucket first and only its reference travels
+ * (`outputRef`). `outputStored`: a worker answering an execution of an older definition wrote the attempt's
+ * end itself.
  */
 export const DispatchResultSchema = z.object({
   status: z.literal('SUCCEEDED'),
@@ -149,15 +157,26 @@ export const DispatchResultSchema = z.object({
   durationMs: z.number().min(0),
   finishedAt: z.number().optional(),
   output: z.unknown().optional(),
+  outputRef: ArtifactRefSchema.optional(),
+  /** What dependency work the attempt was given (recorded on the attempt). */
+  context: ContextRecordSchema.optional(),
   outputStored: z.boolean().optional(),
 });
 export type DispatchResult = z.infer<typeof DispatchResultSchema>;
 
 /**
- * Largest output (serialized bytes) a worker sends inline with its token; a larger one it writes to the
- * task itself. Step Functions caps a state's payload at 256 KiB, and the Map item carries more than the output.
+ * Largest output (serialized bytes) kept in the task item and sent inline with the worker's token; a larger
+ * one goes to the artifacts bucket and the item keeps its reference. Step Functions caps a state's payload
+ * at 256 KiB and DynamoDB an item at 400 KB, and the item and the Map state carry more than the output.
  */
 export const INLINE_OUTPUT_MAX_BYTES = 64 * 1024;
+
+/**
+ * Errors a worker fails an attempt with that another agent cannot fix: RecordAttempt routes no new attempt
+ * and the task FAILS at once with the error as its reason. OutputTooLargeError: the answer is over
+ * MAX_OUTPUT_BYTES (domain/outputs.ts).
+ */
+export const NON_RETRYABLE_ERRORS: ReadonlySet<string> = new Set(['OutputTooLargeError']);
 
 /** Step Functions' Catch output ($.error). */
 export const StatesErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });

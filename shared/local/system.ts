@@ -293,6 +293,31 @@ export class EmbeddedSystem {
     return BatchResultSchema.parse(body);
   }
 
+  /**
+   * GET /batches/{id}/tasks/{taskId}/output: the task's whole output as JSON text, following the route's
+   * redirect to a download URL for an output larger than the API answers.
+   */
+  async output(batchId: string, taskId: string): Promise<string> {
+    const response = await this.request({
+      method: 'GET',
+      path: `/batches/${encodeURIComponent(batchId)}/tasks/${encodeURIComponent(taskId)}/output`,
+    });
+    if (response.statusCode === 200) return response.body;
+    const location = response.headers.location;
+    if (response.statusCode === 303 && location) {
+      const download = await fetch(location);
+      if (!download.ok) throw new ApiRequestError(download.status, await download.text());
+      return download.text();
+    }
+    let body: unknown = response.body;
+    try {
+      body = JSON.parse(response.body);
+    } catch {
+      // Not JSON: keep the text for the error.
+    }
+    throw new ApiRequestError(response.statusCode, body);
+  }
+
   /** DELETE /batches/{id}. */
   async cancel(batchId: string): Promise<void> {
     await this.#json({ method: 'DELETE', path: `/batches/${encodeURIComponent(batchId)}` }, [200, 202]);

@@ -4,11 +4,14 @@
  * these interfaces only.
  */
 
+import type { SerializedOutput } from '../domain/outputs';
 import type { CircuitPolicy } from '../domain/pool';
 import type {
   Agent,
+  ArtifactRef,
   Attempt,
   BatchStatus,
+  ContextRecord,
   ExecutorConfig,
   ExtractedRequirements,
   RoutingDecision,
@@ -97,7 +100,17 @@ export type BatchListing = Pick<
 export interface TransitionFields {
   reason?: string;
   at?: number;
-  attempt?: { number: number; finishedAt: number; output?: unknown };
+  attempt?: AttemptEnd & { number: number; finishedAt: number };
+}
+
+/** What the end of a successful attempt writes besides its status: the output (or its reference) and context. */
+export interface AttemptEnd {
+  /** The output itself, when it fits in the task item (INLINE_OUTPUT_MAX_BYTES). */
+  output?: unknown;
+  /** The stored artifact of a larger output. */
+  outputRef?: ArtifactRef;
+  /** What dependency work the attempt was given. */
+  context?: ContextRecord;
 }
 
 /** The batch item without its task id list (what the per-task handlers need: cancelRequested and such). */
@@ -132,7 +145,10 @@ export interface StoredTask {
   requirements?: ExtractedRequirements;
   /** Dependencies whose completion was already counted (makes a repeated Complete harmless). */
   releasedBy?: string[];
+  /** The output of the successful attempt when small (INLINE_OUTPUT_MAX_BYTES); else `outputRef`. */
   output?: unknown;
+  /** Where the whole output of the successful attempt is, when it was too large for the item. */
+  outputRef?: ArtifactRef;
   reason?: string;
   startedAt?: number;
   finishedAt?: number;
@@ -237,7 +253,7 @@ export interface TaskStore {
     batchId: string,
     taskId: string,
     attempt: number,
-    result: { status: Attempt['status']; at: number; error?: string; output?: unknown },
+    result: AttemptEnd & { status: Attempt['status']; at: number; error?: string },
   ): Promise<boolean>;
   /** Moves the task to a terminal (or READY/RUNNING) status, conditionally on it not being terminal yet. */
   setTaskStatus(
@@ -256,6 +272,28 @@ export interface TaskStore {
     status: TaskStatus,
     fields?: TransitionFields,
   ): Promise<StoredTask | undefined>;
+}
+
+/**
+ * Whole task outputs too large for the task item (claim check), in the artifacts bucket: S3 on AWS, the S3
+ * of fauxqs on the embedded runtime. Keys and references come from domain/outputs.ts.
+ */
+export interface ArtifactStore {
+  /**
+   * Stores an output's JSON under `key` and answers its reference. Idempotent: the key names one attempt,
+   * so a repeated put writes the same bytes again.
+   */
+  put(
+    key: string,
+    json: string,
+    serialized: Pick<SerializedOutput, 'bytes' | 'format' | 'fields'>,
+  ): Promise<ArtifactRef>;
+  /** The first `bytes` bytes of the artifact (a range read), or all of it when it is shorter. */
+  readHead(ref: ArtifactRef, bytes: number): Promise<Uint8Array>;
+  /** The whole artifact. */
+  read(ref: ArtifactRef): Promise<Uint8Array>;
+  /** A URL that downloads the artifact without credentials for `expiresInSeconds` (a presigned GET). */
+  downloadUrl(ref: ArtifactRef, expiresInSeconds: number): Promise<string>;
 }
 
 /** The registry of logical agents and their live metrics. */
@@ -477,10 +515,11 @@ export class StaleWriteError extends Error {
 /** The batch or task named in a request does not exist. */
 export class NotFoundError extends Error {
   constructor(
-    readonly kind: 'batch' | 'task' | 'agent',
+    readonly kind: 'batch' | 'task' | 'agent' | 'output',
     readonly id: string,
+    detail?: string,
   ) {
-    super(`${kind} "${id}" not found`);
+    super(detail ?? `${kind} "${id}" not found`);
     this.name = 'NotFoundError';
   }
 }

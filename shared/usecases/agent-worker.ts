@@ -1,22 +1,36 @@
 /**
  * Agent worker: runs one dispatched attempt. Claims it first (a duplicate SQS delivery is dropped),
  * heartbeats while the executor works (a refused heartbeat means the task timed out or was cancelled:
- * abort), stores the output and answers the task token. A simulated crash answers nothing: the state
- * machine's HeartbeatSeconds / TimeoutSeconds notice, as they would for a worker that really died.
+ * abort), keeps the output (inline when small, else in the artifacts bucket; over MAX_OUTPUT_BYTES the
+ * attempt fails with OutputTooLargeError, which is not retried) and answers the task token. A simulated
+ * crash answers nothing: the state machine's HeartbeatSeconds / TimeoutSeconds notice, as they would for a
+ * worker that really died.
  */
 import { SimulatedCrashError } from '../adapters/executors/simulated';
+import { MAX_OUTPUT_BYTES } from '../domain/limits';
+import { artifactKey, OutputTooLargeError, serializeOutput } from '../domain/outputs';
 import { leaseExpiry, leaseKey } from '../domain/pool';
 import { type RoleCatalog, renderPrompt } from '../domain/roles';
 import { extractRequirements } from '../domain/routing';
 import type { ExecutorConfig } from '../domain/schemas';
 import { type DispatchMessage, type DispatchResult, INLINE_OUTPUT_MAX_BYTES } from '../domain/workflow';
-import type { AgentExecutor, AgentRegistry, Callbacks, Clock, TaskStore } from '../ports';
+import type {
+  AgentExecutor,
+  AgentRegistry,
+  ArtifactStore,
+  AttemptEnd,
+  Callbacks,
+  Clock,
+  TaskStore,
+} from '../ports';
 import { effectiveHeartbeatSeconds } from './common';
 import { ConfigurationError } from './errors';
 
 export interface AgentWorkerDeps {
   store: TaskStore;
   agents: AgentRegistry;
+  /** Where outputs over INLINE_OUTPUT_MAX_BYTES go. */
+  artifacts: ArtifactStore;
   callbacks: Callbacks;
   catalog: RoleCatalog;
   clock: Clock;
@@ -45,11 +59,6 @@ class TaskAbortedError extends Error {
     super(message);
     this.name = 'TaskAbortedError';
   }
-}
-
-/** Serialized size of an output (0 when there is none). */
-function inlineBytes(output: unknown): number {
-  return output === undefined ? 0 : Buffer.byteLength(JSON.stringify(output) ?? '');
 }
 
 /** Runs one dispatched attempt end to end; never throws for an executor failure (it answers the token). */
@@ -129,17 +138,18 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       durationMs: finishedAt - startedAt,
       finishedAt,
     };
+    const end = await keepOutput(deps, message, outcome.output);
     let result: DispatchResult;
-    if (message.inlineResult === true && inlineBytes(outcome.output) <= INLINE_OUTPUT_MAX_BYTES) {
-      // Complete writes the attempt's end and the output with the task's status.
-      result = { ...common, ...(outcome.output === undefined ? {} : { output: outcome.output }) };
+    if (message.inlineResult === true) {
+      // Complete writes the attempt's end and the output (or its reference) with the task's status.
+      result = { ...common, ...end };
     } else {
-      // Too large for the state payload, or a CompleteTask that does not take it (an execution started on
-      // an older definition): stored here, before the token says the attempt succeeded.
+      // A CompleteTask that does not take the attempt's end (an execution started on an older definition):
+      // written here, before the token says the attempt succeeded.
       await deps.store.finishAttempt(batchId, taskId, attempt, {
         status: 'SUCCEEDED',
         at: finishedAt,
-        output: outcome.output,
+        ...end,
       });
       result = { ...common, outputStored: true };
     }
@@ -159,6 +169,24 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     clearInterval(timers.beat);
     clearTimeout(timers.deadline);
   }
+}
+
+/**
+ * The attempt's output as the task item will hold it: the output itself up to INLINE_OUTPUT_MAX_BYTES, else
+ * a reference to its JSON stored in the artifacts bucket (keyed by batch, task and attempt). Throws
+ * OutputTooLargeError over MAX_OUTPUT_BYTES (nothing is stored).
+ */
+async function keepOutput(
+  deps: Pick<AgentWorkerDeps, 'artifacts'>,
+  message: DispatchMessage,
+  output: unknown,
+): Promise<AttemptEnd> {
+  if (output === undefined) return {};
+  const serialized = serializeOutput(output);
+  if (serialized.bytes > MAX_OUTPUT_BYTES) throw new OutputTooLargeError(serialized.bytes);
+  if (serialized.bytes <= INLINE_OUTPUT_MAX_BYTES) return { output };
+  const key = artifactKey(message.batchId, message.taskId, message.attempt);
+  return { outputRef: await deps.artifacts.put(key, serialized.json, serialized) };
 }
 
 /** Error name the worker fails a poisoned task's token with. */

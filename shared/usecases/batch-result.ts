@@ -36,6 +36,8 @@ export function taskResult(task: StoredTask, includeOutput: boolean): TaskResult
     ...(task.finishedAt !== undefined ? { finishedAt: task.finishedAt } : {}),
     attempts: task.attempts,
     ...(includeOutput && task.output !== undefined ? { output: task.output } : {}),
+    // A reference is small: it is in every result, Finalize's included.
+    ...(task.outputRef !== undefined ? { outputRef: task.outputRef } : {}),
     ...(task.reason !== undefined ? { reason: task.reason } : {}),
   };
 }

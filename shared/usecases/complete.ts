@@ -47,6 +47,8 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
           number: input.attempt ?? result.attempt,
           finishedAt: result.finishedAt,
           ...(result.output === undefined ? {} : { output: result.output }),
+          ...(result.outputRef === undefined ? {} : { outputRef: result.outputRef }),
+          ...(result.context === undefined ? {} : { context: result.context }),
         }
       : undefined;
   const succeeded =

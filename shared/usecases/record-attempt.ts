@@ -4,7 +4,7 @@
  */
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
-import type { RecordAttemptInput, RecordAttemptOutput } from '../domain/workflow';
+import { NON_RETRYABLE_ERRORS, type RecordAttemptInput, type RecordAttemptOutput } from '../domain/workflow';
 import { type AgentRegistry, type Callbacks, type Clock, NotFoundError, type TaskStore } from '../ports';
 import { isTerminal } from './common';
 import { wakeAfterRelease } from './route';
@@ -61,6 +61,8 @@ export async function recordAttempt(
   }
   if (batch.cancelRequested) return { retry: false, reason: 'batch cancelled' };
   if (isTerminal(task.status)) return { retry: false, reason: `task already ${task.status}` };
+  // Another agent cannot fix these (an output over the size limit): the task fails now, with the error.
+  if (NON_RETRYABLE_ERRORS.has(input.error.Error)) return { retry: false, reason: `not retried: ${error}` };
   if (task.attemptCount < task.maxAttempts) {
     await deps.store.setTaskStatus(input.batchId, input.taskId, 'READY');
     return { retry: true };

@@ -34,7 +34,14 @@ export async function redriveBatch(deps: RedriveDeps, batchId: string): Promise<
 
   const reset: StoredTask[] = rerun.map((t) => {
     const pending = [...new Set(t.task.dependsOn ?? [])].filter((d) => !succeeded.has(d));
-    const { gateToken: _gate, reason: _reason, finishedAt: _finished, output: _output, ...rest } = t;
+    const {
+      gateToken: _gate,
+      reason: _reason,
+      finishedAt: _finished,
+      output: _output,
+      outputRef: _outputRef,
+      ...rest
+    } = t;
     return {
       ...rest,
       status: pending.length > 0 ? 'PENDING' : 'READY',

@@ -61,6 +61,7 @@ const SERVICE_OF_PACKAGE: Readonly<Record<string, string>> = {
   '@aws-sdk/client-ssm': 'ssm',
   '@aws-sdk/client-lambda': 'lambda',
   '@aws-sdk/client-apigatewaymanagementapi': 'execute-api',
+  '@aws-sdk/client-s3': 's3',
 };
 
 /** Commands whose IAM action is not their name. */
@@ -72,6 +73,8 @@ const SPECIAL_ACTIONS: Readonly<Record<string, string>> = {
   // Bedrock's Converse APIs are authorized as InvokeModel / InvokeModelWithResponseStream.
   'bedrock:ConverseCommand': 'bedrock:InvokeModel',
   'bedrock:ConverseStreamCommand': 'bedrock:InvokeModelWithResponseStream',
+  // HeadObject and ranged reads are authorized as GetObject.
+  's3:HeadObjectCommand': 's3:GetObject',
 };
 
 /** The IAM action of an SDK command class imported from `pkg`, or undefined for a package we do not map. */

@@ -67,6 +67,7 @@ export const HANDLER_ENV = {
   AGENTS_TABLE_NAME: 'agents',
   STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:orchestrator',
   ROLE_QUEUE_URLS: JSON.stringify({ python_backend_coder: 'https://sqs.local/python_backend_coder' }),
+  ARTIFACTS_BUCKET_NAME: 'artifacts',
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: 'test',
   AWS_SECRET_ACCESS_KEY: 'test',

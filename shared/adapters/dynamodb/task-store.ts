@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Attempt, RoutingDecision, TaskStatus } from '../../domain/schemas';
 import {
+  type AttemptEnd,
   type BatchCreation,
   type BatchListing,
   type BatchState,
@@ -68,10 +69,7 @@ function statusUpdate(
     const slot = `attempts[${attempt.number - 1}]`;
     sets.push(`${slot}.#status = :s`, `${slot}.finishedAt = :af`);
     values[':af'] = attempt.finishedAt;
-    if (attempt.output !== undefined) {
-      sets.push(`${OUTPUT_JSON} = :o`);
-      values[':o'] = JSON.stringify(attempt.output);
-    }
+    attemptEndSets(slot, attempt, sets, names, values);
   }
   return new UpdateCommand({
     TableName: tableName,
@@ -81,6 +79,32 @@ function statusUpdate(
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
   });
+}
+
+/**
+ * The SET clauses of an attempt's end besides its status: the output (or its artifact reference) on the
+ * task, the context record on the attempt at `slot`.
+ */
+function attemptEndSets(
+  slot: string,
+  end: AttemptEnd,
+  sets: string[],
+  names: Record<string, string>,
+  values: Record<string, unknown>,
+): void {
+  if (end.output !== undefined) {
+    sets.push(`${OUTPUT_JSON} = :o`);
+    values[':o'] = JSON.stringify(end.output);
+  }
+  if (end.outputRef !== undefined) {
+    sets.push('outputRef = :ref');
+    values[':ref'] = end.outputRef;
+  }
+  if (end.context !== undefined) {
+    sets.push(`${slot}.#context = :ctx`);
+    names['#context'] = 'context';
+    values[':ctx'] = end.context;
+  }
 }
 
 /** Every attribute of BatchState (checked below: adding a field to StoredBatch fails to compile until listed). */
@@ -579,30 +603,26 @@ export class DynamoTaskStore implements TaskStore {
     batchId: string,
     taskId: string,
     attempt: number,
-    result: { status: Attempt['status']; at: number; error?: string; output?: unknown },
+    result: AttemptEnd & { status: Attempt['status']; at: number; error?: string },
   ): Promise<boolean> {
     // attempts[] is appended once per attempt number, in order, so attempt n sits at index n - 1.
     const slot = `attempts[${attempt - 1}]`;
     const sets = [`${slot}.#status = :s`, `${slot}.finishedAt = :at`];
+    const names: Record<string, string> = { '#status': 'status' };
     const values: Record<string, unknown> = { ':s': result.status, ':at': result.at, ':running': 'RUNNING' };
     if (result.error !== undefined) {
       sets.push(`${slot}.#error = :e`);
+      names['#error'] = 'error';
       values[':e'] = result.error;
     }
-    if (result.output !== undefined) {
-      sets.push(`${OUTPUT_JSON} = :o`);
-      values[':o'] = JSON.stringify(result.output);
-    }
+    attemptEndSets(slot, result, sets, names, values);
     return this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
         UpdateExpression: `SET ${sets.join(', ')}`,
         ConditionExpression: `${slot}.#status = :running`,
-        ExpressionAttributeNames: {
-          '#status': 'status',
-          ...(result.error !== undefined ? { '#error': 'error' } : {}),
-        },
+        ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
       }),
     );

@@ -1,11 +1,13 @@
 /**
  * The simulated executor: a real feature for local runs, tests and benchmarks, never a stand-in for a
- * provider. Every output it produces says `simulated: true`. It reads `input.simulate`:
+ * provider. Every output it makes says it is simulated. It reads `input.simulate`:
  * the first `failAttempts` attempts fail in `failMode` (error: throws; crash: the worker dies without
- * reporting; timeout: never answers until aborted), later attempts succeed after `durationMs`.
+ * reporting; timeout: never answers until aborted), later attempts succeed after `durationMs` with
+ * `output` (returned exactly as given), an LLM-shaped answer of `outputBytes` bytes, or a summary.
  */
 import { z } from 'zod';
 import { type Simulate, SimulateSchema } from '../../domain/schemas';
+import { utf8Length } from '../../domain/utf8';
 import type { AgentExecutor, ExecutionOutcome, ExecutionRequest } from '../../ports';
 import { ExecutionAbortedError } from './errors';
 
@@ -89,15 +91,34 @@ export class SimulatedExecutor implements AgentExecutor {
     }
     const durationMs = simulate.durationMs ?? 0;
     await sleep(durationMs, signal);
-    return {
-      executor: 'simulated',
-      simulated: true,
-      output: {
-        simulated: true,
-        durationMs,
-        attempt: request.attempt,
-        summary: `[simulated] ${request.role} agent ${request.agentId} completed task ${request.taskId} (attempt ${request.attempt})`,
-      },
-    };
+    const summary = `[simulated] ${request.role} agent ${request.agentId} completed task ${request.taskId} (attempt ${request.attempt})`;
+    let output: unknown;
+    if (simulate.output !== undefined) output = simulate.output;
+    else if (simulate.outputBytes !== undefined) output = sizedTextOutput(summary, simulate.outputBytes);
+    else output = { simulated: true, durationMs, attempt: request.attempt, summary };
+    return { executor: 'simulated', simulated: true, output };
   }
+}
+
+/**
+ * `input.simulate.outputBytes`: an LLM-shaped text answer `{ text, stopReason, model }` (model and stop
+ * reason "simulated", the text opening with the summary) whose JSON is exactly `bytes` long, or as short as
+ * the summary allows. Numbered lines, so an excerpt shows where it was cut; built in one pass, since 20 MiB
+ * must not hold the worker's event loop (its heartbeats) for long.
+ */
+export function sizedTextOutput(
+  summary: string,
+  bytes: number,
+): { text: string; stopReason: string; model: string } {
+  const shell = { text: '', stopReason: 'simulated', model: 'simulated' };
+  const head = `${summary}\n`;
+  let size = utf8Length(JSON.stringify({ ...shell, text: head }));
+  // Every line has the same length; its newline takes two bytes of JSON (`\n`).
+  const lineCost = `line 0000000 of a simulated output`.length + 2;
+  const lines = Math.max(0, Math.floor((bytes - size) / lineCost));
+  const parts = [head];
+  for (let n = 1; n <= lines; n++) parts.push(`line ${String(n).padStart(7, '0')} of a simulated output\n`);
+  size += lines * lineCost;
+  parts.push('x'.repeat(Math.max(0, bytes - size)));
+  return { ...shell, text: parts.join('') };
 }

@@ -177,6 +177,39 @@ export class RemoteApi {
     return parsed.data;
   }
 
+  /**
+   * GET /batches/{id}/tasks/{taskId}/output: the output's JSON text. A large output answers with a redirect to
+   * a presigned download URL, fetched without the API key (it is the URL's own credential).
+   */
+  async output(batchId: string, taskId: string): Promise<string> {
+    const path = `${batchPath(batchId)}/tasks/${encodeURIComponent(taskId)}/output`;
+    const url = `${this.baseUrl}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        headers: this.apiKey !== undefined ? { [API_KEY_HEADER]: this.apiKey } : {},
+        redirect: 'manual',
+        signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS),
+      });
+      const location = response.headers.get('location');
+      if (response.status >= 300 && response.status < 400 && location) {
+        await response.body?.cancel();
+        response = await fetch(location, { signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS) });
+      }
+    } catch (error) {
+      throw new RemoteApiError(
+        `cannot read the output of ${taskId} from ${url}: ${(error as Error).message}`,
+      );
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      throw new RemoteApiError(
+        `GET ${url} answered ${response.status}: ${text.slice(0, MESSAGE_EXCERPT_CHARS)}`,
+      );
+    }
+    return text;
+  }
+
   /** DELETE /batches/{id}: the result as cancelled. */
   async cancel(batchId: string): Promise<BatchResult> {
     return BatchResultSchema.parse(await this.expect('DELETE', batchPath(batchId), [200, 202]));

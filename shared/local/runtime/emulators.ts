@@ -1,12 +1,14 @@
 /**
- * The emulators of the embedded runtime, on 127.0.0.1 with ephemeral ports: fauxqs (SQS) and dynalite
- * (DynamoDB, in memory). Tables and queues have the deployed shape: keys and the byRole index from
- * shared/adapters/dynamodb/tables.ts, one queue per role with a dead-letter queue (maxReceiveCount 3).
+ * The emulators of the embedded runtime, on 127.0.0.1 with ephemeral ports: fauxqs (SQS, and S3 on the same
+ * port) and dynalite (DynamoDB, in memory). Tables and queues have the deployed shape: keys and the byRole
+ * index from shared/adapters/dynamodb/tables.ts, one queue per role with a dead-letter queue
+ * (maxReceiveCount 3); the artifacts bucket holds outputs too large for a task item.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
@@ -66,6 +68,8 @@ export interface EmulatorOptions {
   /** Table names (generated when absent). */
   readonly tasksTableName?: string;
   readonly agentsTableName?: string;
+  /** Artifacts bucket name (generated when absent). */
+  readonly artifactsBucketName?: string;
 }
 
 export interface Emulators {
@@ -76,6 +80,9 @@ export interface Emulators {
   readonly dynamodbPort: number;
   readonly tasksTableName: string;
   readonly agentsTableName: string;
+  /** The S3 endpoint (fauxqs serves S3 on its SQS port; path-style URLs). */
+  readonly s3Endpoint: string;
+  readonly artifactsBucketName: string;
   /** Role name -> its queues. */
   readonly queues: ReadonlyMap<string, RoleQueue>;
   /** Closes both emulators and every connection to them. */
@@ -264,13 +271,21 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
     credentials: LOCAL_CREDENTIALS,
   });
   const sqsClient = new SQSClient({ region, endpoint: sqs.url, credentials: LOCAL_CREDENTIALS });
+  const s3Client = new S3Client({
+    region,
+    endpoint: sqs.url,
+    credentials: LOCAL_CREDENTIALS,
+    forcePathStyle: true,
+  });
   const suffix = Date.now().toString(36);
   const tasksTableName = options.tasksTableName ?? `meta-agent-tasks-${suffix}`;
   const agentsTableName = options.agentsTableName ?? `meta-agent-agents-${suffix}`;
+  const artifactsBucketName = options.artifactsBucketName ?? `meta-agent-artifacts-${suffix}`;
   try {
-    // Tables and queues at once: 22 roles made 88 SQS calls one after the other.
-    const [, roleQueues] = await Promise.all([
+    // Tables, the bucket and the queues at once: 22 roles made 88 SQS calls one after the other.
+    const [, , roleQueues] = await Promise.all([
       createTables(dynamoClient, tasksTableName, agentsTableName),
+      s3Client.send(new CreateBucketCommand({ Bucket: artifactsBucketName })),
       Promise.all(
         options.roles.map((role) =>
           createRoleQueue(
@@ -292,6 +307,8 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
       dynamodbPort: dynamo.port,
       tasksTableName,
       agentsTableName,
+      s3Endpoint: sqs.url,
+      artifactsBucketName,
       queues,
       stop,
     };
@@ -301,5 +318,6 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
   } finally {
     dynamoClient.destroy();
     sqsClient.destroy();
+    s3Client.destroy();
   }
 }

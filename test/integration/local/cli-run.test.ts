@@ -1,5 +1,6 @@
 /** `meta-agent run` through main(): exit codes, the JSON report, and bad input that starts nothing. */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -68,6 +69,55 @@ describe('meta-agent run', () => {
     expect(result.status).toBe('SUCCEEDED');
     expect(result.tasks).toHaveLength(6);
     expect(io.err).toContain('simulated');
+  });
+
+  it('writes every output whole to --out DIR, named after its task, with the result report', async () => {
+    const file = await batchFile('outputs.json', {
+      tasks: [
+        { id: 'notes', description: 'Write the release notes', role: 'technical_writer' },
+        {
+          id: 'client',
+          description: 'Generate the API client',
+          role: 'typescript_frontend_agent',
+          input: { simulate: { outputBytes: 1024 * 1024 } },
+        },
+      ],
+    });
+    const out = join(dir, 'out', 'nested');
+    const io = fakeIO();
+
+    const code = await main(['run', file, '--out', out], io);
+
+    expect(code).toBe(0);
+    expect((await readdir(out)).sort()).toEqual([
+      'client.output.json',
+      'client.output.txt',
+      'notes.output.json',
+      'result.json',
+    ]);
+    const report = BatchResultSchema.parse(JSON.parse(await readFile(join(out, 'result.json'), 'utf8')));
+    const client = report.tasks.find((t) => t.id === 'client');
+    const json = await readFile(join(out, 'client.output.json'));
+    expect(json.length).toBe(1024 * 1024);
+    expect(createHash('sha256').update(json).digest('hex')).toBe(client?.outputRef?.sha256);
+    expect(await readFile(join(out, 'client.output.txt'), 'utf8')).toBe(JSON.parse(json.toString()).text);
+    expect(JSON.parse(await readFile(join(out, 'notes.output.json'), 'utf8'))).toEqual(
+      report.tasks.find((t) => t.id === 'notes')?.output,
+    );
+    expect(io.err).toContain(`wrote 4 files to ${out}`);
+  });
+
+  it('exits 2 before starting anything when --out cannot be made', async () => {
+    const start = vi.spyOn(EmbeddedSystem, 'start');
+    const blocker = await batchFile('not-a-dir', {});
+    const io = fakeIO();
+
+    const code = await main(['run', 'examples/auth-feature.json', '--out', join(blocker, 'sub')], io);
+
+    expect(code).toBe(2);
+    expect(io.err).toContain('cannot use --out');
+    expect(start).not.toHaveBeenCalled();
+    start.mockRestore();
   });
 
   it('exits 1 and shows the failure in the summary when a task fails', async () => {

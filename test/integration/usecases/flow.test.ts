@@ -24,6 +24,7 @@ import { routeTask } from '../../../shared/usecases/route';
 import { submitBatch } from '../../../shared/usecases/submit';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { catalog, uniqueId } from '../../support/fixtures';
+import { MemoryArtifacts } from '../../support/memory-artifacts';
 
 /** Task tokens answered in memory: succeed/fail settle whoever waits on the token, once. */
 class TokenBook implements Callbacks {
@@ -88,6 +89,7 @@ describe('a batch through every use case', () => {
       clock,
       executorFor: createExecutor,
       heartbeatSeconds: 60,
+      artifacts: new MemoryArtifacts(),
     };
     const completeDeps = { store, agents, callbacks: book, clock };
     const batchId = uniqueId('flow');

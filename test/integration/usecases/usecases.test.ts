@@ -384,6 +384,31 @@ describe('record attempt', () => {
     expect(task?.attempts.map((a) => a.status)).toEqual(['TIMED_OUT', 'TIMED_OUT']);
     expect(await agents.get(`${name}-1`)).toMatchObject({ reserved: 0, failures: 1 });
   });
+
+  it('refuses a retry at once for an error no other agent can fix (an output over the limit)', async () => {
+    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 2 });
+    const batchId = await createBatch([{ id: 't', description: 'x', role: name }], { maxAttempts: 3 });
+    await routeTask(deps, { batchId, taskId: 't' });
+
+    const next = await recordAttempt(
+      { store, agents, clock },
+      {
+        batchId,
+        taskId: 't',
+        agentId: `${name}-1`,
+        attempt: 1,
+        error: { Error: 'OutputTooLargeError', Cause: 'the output is 10485761 bytes as JSON' },
+      },
+    );
+
+    expect(next).toEqual({
+      retry: false,
+      reason: 'not retried: OutputTooLargeError: the output is 10485761 bytes as JSON',
+    });
+    const task = await store.getTask(batchId, 't');
+    expect(task?.attempts.map((a) => a.status)).toEqual(['FAILED']);
+    expect(await agents.get(`${name}-1`)).toMatchObject({ reserved: 0, failures: 1 });
+  });
 });
 
 describe('gate', () => {

@@ -10,6 +10,7 @@ import {
 import type { AgentRegistry, Callbacks, StoredTask, TaskStore } from '../../../shared/ports';
 import { failPoisonedTask, POISON_MESSAGE_ERROR, runDispatch } from '../../../shared/usecases/agent-worker';
 import { agentOf, batchOf, catalog } from '../../support/fixtures';
+import { MemoryArtifacts } from '../../support/memory-artifacts';
 
 const HEARTBEAT_SECONDS = 1;
 const NOW = 5_000;
@@ -59,6 +60,7 @@ describe('the agent worker and the pool', () => {
         clock: { now: () => NOW },
         executorFor: createExecutor,
         heartbeatSeconds: HEARTBEAT_SECONDS,
+        artifacts: new MemoryArtifacts(),
       },
       { batchId: 'b', taskId: 't', agentId: 'python_backend_coder-1', attempt: 1, taskToken: 'tok' },
     );

@@ -1,9 +1,23 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createExecutor } from '../../../shared/adapters/executors';
-import { INLINE_OUTPUT_MAX_BYTES } from '../../../shared/domain/workflow';
-import type { AgentExecutor, AgentRegistry, Callbacks, StoredTask, TaskStore } from '../../../shared/ports';
+import { MAX_OUTPUT_BYTES } from '../../../shared/domain/limits';
+import {
+  type DispatchResult,
+  INLINE_OUTPUT_MAX_BYTES,
+  NON_RETRYABLE_ERRORS,
+} from '../../../shared/domain/workflow';
+import type {
+  AgentExecutor,
+  AgentRegistry,
+  AttemptEnd,
+  Callbacks,
+  StoredTask,
+  TaskStore,
+} from '../../../shared/ports';
 import { runDispatch } from '../../../shared/usecases/agent-worker';
 import { agentOf, batchOf, catalog } from '../../support/fixtures';
+import { MemoryArtifacts } from '../../support/memory-artifacts';
 
 function running(simulate: Record<string, unknown>): StoredTask {
   const [task] = batchOf('b', [{ id: 't', description: 'x', input: { simulate } }]).tasks;
@@ -26,13 +40,14 @@ function fakes(task: StoredTask, alive: () => boolean) {
     finished: 0,
     answers: [] as unknown[],
     stored: [] as unknown[],
+    failures: [] as { error: string; cause: string }[],
   };
   const store = {
     claimAttempt: async () => task,
     getTask: async () => task,
-    finishAttempt: async (_b: string, _t: string, _a: number, result: { output?: unknown }) => {
+    finishAttempt: async (_b: string, _t: string, _a: number, result: AttemptEnd) => {
       calls.finished++;
-      calls.stored.push(result.output);
+      calls.stored.push(result.output ?? result.outputRef);
       return true;
     },
   } as unknown as TaskStore;
@@ -45,8 +60,9 @@ function fakes(task: StoredTask, alive: () => boolean) {
       calls.answers.push(output);
       return true;
     },
-    fail: async () => {
+    fail: async (_token, error, cause) => {
       calls.fail++;
+      calls.failures.push({ error, cause });
       return true;
     },
     heartbeat: async () => {
@@ -73,6 +89,7 @@ function dispatch(
   callbacks: Callbacks,
   executor?: AgentExecutor,
   inlineResult = true,
+  artifacts = new MemoryArtifacts(),
 ) {
   let now = 0;
   const clock = { now: () => (now += 5) };
@@ -80,6 +97,7 @@ function dispatch(
     {
       store,
       agents,
+      artifacts,
       callbacks,
       catalog,
       clock,
@@ -88,6 +106,11 @@ function dispatch(
     },
     { ...message, inlineResult },
   );
+}
+
+/** An executor that answers `output`. */
+function answering(output: unknown): AgentExecutor {
+  return { name: 'simulated', execute: async () => ({ output, executor: 'simulated', simulated: true }) };
 }
 
 describe('runDispatch', () => {
@@ -151,6 +174,7 @@ describe('runDispatch', () => {
     const deps = {
       store,
       agents,
+      artifacts: new MemoryArtifacts(),
       callbacks,
       catalog,
       clock: { now: () => 1 },
@@ -167,19 +191,62 @@ describe('runDispatch', () => {
     expect(used).toEqual(['simulated', 'http']);
   });
 
-  it('stores an output too large for the state payload itself, before answering without it', async () => {
-    const big = { text: 'x'.repeat(INLINE_OUTPUT_MAX_BYTES) };
-    const executor: AgentExecutor = {
-      name: 'simulated',
-      execute: async () => ({ output: big, executor: 'simulated', simulated: true }),
-    };
+  it('keeps an output up to INLINE_OUTPUT_MAX_BYTES inline in its answer and stores nothing', async () => {
+    const output = { text: 'x'.repeat(INLINE_OUTPUT_MAX_BYTES - '{"text":""}'.length) };
+    const artifacts = new MemoryArtifacts();
     const { calls, store, agents, callbacks } = fakes(running({}), () => true);
 
-    const outcome = await dispatch(store, agents, callbacks, executor);
+    await dispatch(store, agents, callbacks, answering(output), true, artifacts);
+
+    expect(calls.answers).toEqual([expect.objectContaining({ output })]);
+    expect(artifacts.objects.size).toBe(0);
+  });
+
+  it('stores a larger output in the artifacts bucket and answers with its reference (size, sha256, location)', async () => {
+    const output = { text: 'y'.repeat(INLINE_OUTPUT_MAX_BYTES), stopReason: 'end_turn', model: 'm' };
+    const artifacts = new MemoryArtifacts();
+    const { calls, store, agents, callbacks } = fakes(running({}), () => true);
+
+    const outcome = await dispatch(store, agents, callbacks, answering(output), true, artifacts);
 
     expect(outcome.kind).toBe('succeeded');
-    expect(calls.stored).toEqual([big]);
+    const json = JSON.stringify(output);
+    const answer = calls.answers[0] as DispatchResult;
+    expect(answer).not.toHaveProperty('output');
+    expect(answer.outputRef).toEqual({
+      location: 's3://memory/outputs/b/t/attempt-1.json',
+      bytes: Buffer.byteLength(json),
+      sha256: createHash('sha256').update(json).digest('hex'),
+      contentType: 'application/json',
+      format: 'text',
+    });
+    expect(new TextDecoder().decode(artifacts.objects.get(answer.outputRef?.location ?? ''))).toBe(json);
+    expect(calls.finished).toBe(0);
+  });
+
+  it('fails the attempt with OutputTooLargeError over MAX_OUTPUT_BYTES, storing nothing', async () => {
+    const output = { text: 'z'.repeat(MAX_OUTPUT_BYTES) };
+    const artifacts = new MemoryArtifacts();
+    const { calls, store, agents, callbacks } = fakes(running({}), () => true);
+
+    const outcome = await dispatch(store, agents, callbacks, answering(output), true, artifacts);
+
+    expect(outcome).toEqual({ kind: 'failed', error: expect.stringContaining('OutputTooLargeError') });
+    expect(calls.failures).toEqual([
+      { error: 'OutputTooLargeError', cause: expect.stringContaining(`at most ${MAX_OUTPUT_BYTES} bytes`) },
+    ]);
+    expect(NON_RETRYABLE_ERRORS.has(calls.failures[0]?.error ?? '')).toBe(true);
+    expect([calls.succeed, calls.finished, artifacts.objects.size]).toEqual([0, 0, 0]);
+  });
+
+  it('stores a large output and its reference itself for a message of an older definition', async () => {
+    const output = { report: 'r'.repeat(INLINE_OUTPUT_MAX_BYTES) };
+    const { calls, store, agents, callbacks } = fakes(running({}), () => true);
+
+    await dispatch(store, agents, callbacks, answering(output), false);
+
+    expect(calls.stored).toEqual([expect.objectContaining({ format: 'json', fields: ['report'] })]);
     expect(calls.answers).toEqual([expect.objectContaining({ outputStored: true })]);
-    expect(calls.answers[0]).not.toHaveProperty('output');
+    expect(calls.answers[0]).not.toHaveProperty('outputRef');
   });
 });

@@ -1,7 +1,8 @@
 /**
- * `meta-agent run FILE [--json] [--executor NAME] [--concurrency N] [--config FILE]`: runs a batch on the
- * embedded local runtime (the deployed state machine and handlers against loopback emulators), with live
- * progress on a terminal, then a summary table. Ctrl-C cancels the batch cleanly.
+ * `meta-agent run FILE [--json] [--out DIR] [--executor NAME] [--concurrency N] [--config FILE]`: runs a batch
+ * on the embedded local runtime (the deployed state machine and handlers against loopback emulators), with
+ * live progress on a terminal, then a summary table; `--out` writes every task's output and the report to
+ * files. Ctrl-C cancels the batch cleanly.
  *
  * Exit codes: 0 every task succeeded, 1 some task failed, was skipped or cancelled, 2 bad input or
  * configuration (the batch is validated before anything starts).
@@ -13,15 +14,18 @@ import { parseBatchJson } from '../../../domain/validation';
 import { ApiRequestError, EmbeddedSystem } from '../../system';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
+
 import { assistNotice, loadBatchFile, loadConfigFile, readTextFile } from '../load';
+import { prepareOutputDir, writeOutputs } from '../outputs';
+
 import { formatSummaryTable, ProgressReporter } from '../progress';
 import { API_KEY_ENV, API_URL_ENV, followBatch, RemoteApi, remoteTarget } from '../remote';
 
 export const USAGE =
-  'run FILE [--json] [--executor NAME] [--concurrency N] [--config FILE] | run FILE --url URL [--api-key KEY] [--json]';
+  'run FILE [--json] [--out DIR] [--executor NAME] [--concurrency N] [--config FILE] | run FILE --url URL [--api-key KEY] [--json] [--out DIR]';
 
-const HELP = `Usage: meta-agent run FILE [--json] [--executor NAME] [--concurrency N] [--config FILE]
-       meta-agent run FILE --url URL [--api-key KEY] [--json]
+const HELP = `Usage: meta-agent run FILE [--json] [--out DIR] [--executor NAME] [--concurrency N] [--config FILE]
+       meta-agent run FILE --url URL [--api-key KEY] [--json] [--out DIR]
 
 Runs the batch in FILE on the embedded local runtime: the same state machine and handlers as the AWS
 deployment, against in-process emulators (DynamoDB, SQS, Step Functions) on 127.0.0.1. Nothing leaves
@@ -32,6 +36,8 @@ meta-agent serve) and follows it over the API's WebSocket: the same progress, su
 
 Options:
   --json             print the result report (the API's GET /batches/{id} JSON) on stdout, nothing else
+  --out DIR          write each task's whole output to DIR/<task id>.output.json (and the text of an
+                     LLM answer to DIR/<task id>.output.txt) and the result report to DIR/result.json
   --executor NAME    simulated (default: no model is called, outputs are labelled simulated),
                      bedrock, anthropic, openai or http (credentials: see the README)
   --concurrency N    maximum concurrency of every role queue (default: each role's own)
@@ -143,11 +149,23 @@ export async function followRemote(
   }
 }
 
+/** `--out DIR`: every task's output (through the output route) and the report, as files. */
+async function saveOutputs(
+  dir: string,
+  result: BatchResult,
+  readOutput: (taskId: string) => Promise<string>,
+  io: CliIO,
+): Promise<void> {
+  const files = await writeOutputs(dir, result, readOutput);
+  io.stderr(`meta-agent: wrote ${files} files to ${dir}\n`);
+}
+
 /** `run FILE --url URL`: submit to the API, follow, print as a local run does. */
 async function runRemote(
   file: string,
   target: { url: string; apiKey?: string },
   json: boolean,
+  outDir: string | undefined,
   io: CliIO,
 ): Promise<number> {
   const api = new RemoteApi(target.url, target.apiKey);
@@ -157,6 +175,7 @@ async function runRemote(
   io.stderr(`meta-agent: batch ${batchId} submitted to ${api.baseUrl}\n`);
   const tasks = (batch as { tasks?: unknown }).tasks;
   const result = await followRemote(api, batchId, Array.isArray(tasks) ? tasks.length : 0, json, io);
+  if (outDir !== undefined) await saveOutputs(outDir, result, (taskId) => api.output(batchId, taskId), io);
   return printResult(result, json, io);
 }
 
@@ -166,6 +185,7 @@ export const command: Command = async (argv, io: CliIO) => {
     allowPositionals: true,
     options: {
       json: { type: 'boolean', default: false },
+      out: { type: 'string' },
       executor: { type: 'string' },
       concurrency: { type: 'string' },
       config: { type: 'string' },
@@ -190,7 +210,8 @@ export const command: Command = async (argv, io: CliIO) => {
         );
       }
     }
-    return runRemote(file, target, values.json, io);
+    const outDir = values.out === undefined ? undefined : await prepareOutputDir(values.out, io);
+    return runRemote(file, target, values.json, outDir, io);
   }
   if (values['api-key'] !== undefined) throw new CliUsageError('--api-key needs --url', USAGE);
   const executor = parseExecutor(values.executor);
@@ -199,6 +220,7 @@ export const command: Command = async (argv, io: CliIO) => {
   const catalog = resolveRoles(config.roles ?? []);
   // Validate before anything starts: bad input never starts work.
   const batch = await loadBatchFile(file, io, new Set(catalog.keys()));
+  const outDir = values.out === undefined ? undefined : await prepareOutputDir(values.out, io);
 
   const executorLabel = executor ?? 'simulated';
   if (executorLabel === 'simulated') {
@@ -240,6 +262,8 @@ export const command: Command = async (argv, io: CliIO) => {
       progress ? (snapshot) => progress.update(snapshot) : undefined,
     );
     progress?.stop();
+    if (outDir !== undefined)
+      await saveOutputs(outDir, result, (taskId) => system.output(submitted.batchId, taskId), io);
     return printResult(result, values.json, io);
   } finally {
     progress?.stop();
