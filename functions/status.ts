@@ -1,12 +1,18 @@
 /**
  * The batch read routes: GET /batches (the list, newest first), GET /batches/{id} (the result so far),
- * GET /batches/{id}/graph (its dependency graph) and GET /batches/{id}/tasks/{taskId} (one task in full). One read-only function: the three share their
- * permissions (reads of the tasks table) and their callers.
+ * GET /batches/{id}/graph (its dependency graph), GET /batches/{id}/tasks/{taskId} (one task in full) and
+ * GET /batches/{id}/decisions (every task's routing decision, for replay). One read-only function: they share
+ * their permissions (reads of the tasks table) and their callers.
  */
 import { z } from 'zod';
 import { MAX_BATCH_PAGE_SIZE, MAX_CURSOR_CHARS } from '../shared/domain/limits';
 import { TaskIdSchema } from '../shared/domain/schemas';
-import { getBatchGraph, getTaskDetail, listBatches } from '../shared/usecases/read-batches';
+import {
+  getBatchDecisions,
+  getBatchGraph,
+  getTaskDetail,
+  listBatches,
+} from '../shared/usecases/read-batches';
 import { getBatchStatus } from '../shared/usecases/status';
 import { handlerContainer } from './commons/clients';
 import { type ApiEvent, errorResponse, json, PathIdSchema, parseRequest } from './commons/http';
@@ -34,6 +40,7 @@ export const handler = instrument(obs, 'status', async (event: ApiEvent) => {
     const batchId = parseRequest(PathIdSchema, batchParam, '$.path.id');
     const resource = 'resource' in event ? event.resource : event.routeKey;
     if (resource.endsWith('/graph')) return json(200, await getBatchGraph(deps, batchId));
+    if (resource.endsWith('/decisions')) return json(200, await getBatchDecisions(deps, batchId));
     const taskParam = event.pathParameters?.taskId;
     if (taskParam !== undefined) {
       const taskId = parseRequest(TaskIdSchema, taskParam, '$.path.taskId');

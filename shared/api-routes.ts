@@ -29,6 +29,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'GET', path: '/batches/{id}/graph', handler: 'status' },
   { method: 'GET', path: '/batches/{id}/tasks/{taskId}', handler: 'status' },
   { method: 'GET', path: '/batches/{id}/tasks/{taskId}/output', handler: 'output' },
+  { method: 'GET', path: '/batches/{id}/decisions', handler: 'status' },
   { method: 'DELETE', path: '/batches/{id}', handler: 'cancel' },
   { method: 'POST', path: '/batches/{id}/redrive', handler: 'redrive' },
   { method: 'GET', path: '/agents', handler: 'agents-api' },

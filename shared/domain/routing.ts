@@ -255,13 +255,9 @@ export function decideRoute(request: RouteRequest): RouteResult {
       breakdown: scored.breakdown,
     });
   }
-  candidates.sort(compareCandidates);
-  const best = pickWinner(candidates, request.task.id);
+  const ranked = rankCandidates(candidates, request.task.id);
+  const best = ranked[0];
   if (!best) return { kind: 'none', role, rejected };
-  if (best !== candidates[0]) {
-    candidates.splice(candidates.indexOf(best), 1);
-    candidates.unshift(best);
-  }
   return {
     kind: 'route',
     decision: {
@@ -270,13 +266,24 @@ export function decideRoute(request: RouteRequest): RouteResult {
       role: best.role,
       score: best.score,
       breakdown: best.breakdown,
-      candidates,
+      candidates: ranked,
       rejected,
       requirements,
       spawned: false,
       decidedAt: request.now,
     },
   };
+}
+
+/**
+ * The candidates best first (score, then agent id), the winner moved to the front (see pickWinner).
+ * decideRoute ranks with it, and a replay of a stored decision under other weights ranks the same way.
+ */
+export function rankCandidates(candidates: readonly CandidateScore[], taskId: string): CandidateScore[] {
+  const sorted = [...candidates].sort(compareCandidates);
+  const best = pickWinner(sorted, taskId);
+  if (!best || best === sorted[0]) return sorted;
+  return [best, ...sorted.filter((c) => c !== best)];
 }
 
 /**

@@ -566,3 +566,24 @@ export const BatchGraphSchema = z.object({
   ),
 });
 export type BatchGraph = z.infer<typeof BatchGraphSchema>;
+
+/** One task's stored routing decision (GET /batches/{id}/decisions), with what a replay needs of the task. */
+export const StoredDecisionSchema = z.object({
+  taskId: TaskIdSchema,
+  description: z.string(),
+  /** The task's explicit role and requirements, when it gave them. */
+  role: z.string().optional(),
+  requirements: RequirementsSchema.optional(),
+  status: TaskStatusSchema,
+  /** The decision of the task's latest routing; absent when it never routed (skipped, cancelled early). */
+  decision: RoutingDecisionSchema.optional(),
+});
+export type StoredDecision = z.infer<typeof StoredDecisionSchema>;
+
+/** GET /batches/{id}/decisions: every task's stored routing decision, in submission order. */
+export const BatchDecisionsSchema = z.object({
+  batchId: BatchIdSchema,
+  status: BatchStatusSchema,
+  decisions: z.array(StoredDecisionSchema),
+});
+export type BatchDecisions = z.infer<typeof BatchDecisionsSchema>;

@@ -6,6 +6,7 @@
 import { simulatedDuration } from '../domain/dag';
 import { DEFAULT_BATCH_PAGE_SIZE } from '../domain/limits';
 import {
+  type BatchDecisions,
   type BatchGraph,
   type BatchList,
   type BatchSummary,
@@ -112,4 +113,32 @@ export async function getBatchGraph(deps: { store: TaskStore }, batchId: string)
       };
     }),
   };
+}
+
+/**
+ * GET /batches/{id}/decisions: every task's latest routing decision with its description and explicit
+ * role, in submission order (what `meta-agent replay` re-scores). 404 for an unknown batch.
+ */
+export async function getBatchDecisions(
+  deps: { store: TaskStore },
+  batchId: string,
+): Promise<BatchDecisions> {
+  const [batch, tasks] = await Promise.all([deps.store.getBatch(batchId), deps.store.listTasks(batchId)]);
+  if (!batch) throw new NotFoundError('batch', batchId);
+  const byId = new Map(tasks.map((t) => [t.taskId, t]));
+  const decisions = batch.taskIds.flatMap((taskId) => {
+    const task = byId.get(taskId);
+    if (!task) return [];
+    return [
+      {
+        taskId,
+        description: task.task.description,
+        ...(task.task.role !== undefined ? { role: task.task.role } : {}),
+        ...(task.task.requirements !== undefined ? { requirements: task.task.requirements } : {}),
+        status: task.status,
+        ...(task.decision !== undefined ? { decision: task.decision } : {}),
+      },
+    ];
+  });
+  return { batchId, status: batch.status, decisions };
 }

@@ -59,6 +59,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'run again the failed, skipped and cancelled tasks of a batch on a running API',
     load: async () => ({ command: (await import('./commands/remote-batch')).redriveCommand }),
   },
+  replay: {
+    args: 'BATCH [--weights S,L,H,T] [--config FILE] --url URL [--api-key KEY] [--json]',
+    summary: "re-score a batch's stored routing decisions under other weights or roles: what would move",
+    load: () => import('./commands/replay'),
+  },
   serve: {
     args: '[--port N] [--api-key KEY | --no-api-key] [--executor NAME] [--concurrency N]',
     summary: 'serve the HTTP API and WebSocket progress on localhost',

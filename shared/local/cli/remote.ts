@@ -5,7 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import { type BatchResult, BatchResultSchema } from '../../domain/schemas';
+import {
+  type BatchDecisions,
+  BatchDecisionsSchema,
+  type BatchResult,
+  BatchResultSchema,
+} from '../../domain/schemas';
 import { API_KEY_HEADER } from '../request-guard';
 import { ExitCode } from './io';
 
@@ -208,6 +213,25 @@ export class RemoteApi {
       );
     }
     return text;
+  }
+
+  /** GET /batches/{id}/decisions: every task's stored routing decision (for replay). */
+  async decisions(batchId: string): Promise<BatchDecisions> {
+    const path = `${batchPath(batchId)}/decisions`;
+    const response = await this.request('GET', path);
+    if (response.status === 404) {
+      throw new RemoteApiError(`GET ${this.baseUrl}${path} answered 404: no batch "${batchId}" on this API`);
+    }
+    if (response.status !== 200) {
+      throw new RemoteApiError(
+        `GET ${this.baseUrl}${path} answered ${response.status}: ${JSON.stringify(response.body)?.slice(0, MESSAGE_EXCERPT_CHARS)}`,
+      );
+    }
+    const parsed = BatchDecisionsSchema.safeParse(response.body);
+    if (!parsed.success) {
+      throw new RemoteApiError(`GET ${this.baseUrl}${path} did not answer the decisions of a batch`);
+    }
+    return parsed.data;
   }
 
   /** DELETE /batches/{id}: the result as cancelled. */
