@@ -39,6 +39,7 @@ export const PROMPT_PLACEHOLDERS = [
   'description',
   'requirements',
   'input',
+  'context',
 ] as const;
 
 /** A role's own prompt: its focus (how it should approach the work) and what it must hand back. */
@@ -53,7 +54,8 @@ function promptTemplate(focus: string, deliverable: string): string {
     'Requirements: {{requirements}}',
     'Input: {{input}}',
     '',
-    `Deliver: ${deliverable}`,
+    // The work of the tasks this one depends on (empty without any; it ends with a blank line).
+    `{{context}}Deliver: ${deliverable}`,
   ].join('\n');
 }
 
@@ -1574,7 +1576,12 @@ const PLACEHOLDER = /\{\{(\w+)\}\}/g;
  * (so a description that itself contains `{{...}}` is not expanded again); unknown placeholders stay as
  * they are. `{{input}}` is the task input as JSON, or "none".
  */
-export function renderPrompt(role: Role, task: Task, requirements: ExtractedRequirements): string {
+export function renderPrompt(
+  role: Role,
+  task: Task,
+  requirements: ExtractedRequirements,
+  context = '',
+): string {
   const values: Record<(typeof PROMPT_PLACEHOLDERS)[number], string> = {
     role: role.name,
     roleDescription: role.description,
@@ -1582,10 +1589,13 @@ export function renderPrompt(role: Role, task: Task, requirements: ExtractedRequ
     description: task.description,
     requirements: describeRequirements(requirements),
     input: task.input === undefined ? 'none' : JSON.stringify(task.input),
+    context,
   };
-  return role.promptTemplate.replace(PLACEHOLDER, (whole, name: string) =>
+  const prompt = role.promptTemplate.replace(PLACEHOLDER, (whole, name: string) =>
     Object.hasOwn(values, name) ? values[name as keyof typeof values] : whole,
   );
+  // A configured template without {{context}} still passes the work on, after everything else.
+  return context === '' || role.promptTemplate.includes('{{context}}') ? prompt : `${prompt}\n\n${context}`;
 }
 
 /**

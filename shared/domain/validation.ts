@@ -6,13 +6,17 @@
  * over the file shows the user everything to fix.
  */
 import type { z } from 'zod';
+import { contextIssues } from './context-validation';
 import { findCycles } from './dag';
 import { firstTooDeep } from './json-depth';
 import { locateJsonSyntaxError } from './json-location';
 import {
+  DEFAULT_CONTEXT_BUDGET_BYTES,
   ID_RULE,
   MAX_ATTEMPTS_LIMIT,
   MAX_BATCH_ID_CHARS,
+  MAX_CONTEXT_BUDGET_BYTES,
+  MAX_CONTEXT_IDS,
   MAX_DEPENDENCIES_PER_TASK,
   MAX_DESCRIPTION_CHARS,
   MAX_EXECUTION_INPUT_BYTES,
@@ -24,6 +28,7 @@ import {
   MAX_SIMULATED_OUTPUT_BYTES,
   MAX_TASK_TIMEOUT_SECONDS,
   MAX_TASKS_PER_BATCH,
+  MIN_CONTEXT_BUDGET_BYTES,
   MIN_TASK_TIMEOUT_SECONDS,
   TASK_ID_PATTERN,
 } from './limits';
@@ -131,6 +136,9 @@ const FIELD_RULES: Record<string, string> = {
   'tasks[].priority': 'priority must be 1, 2 or 3 (1 is highest, 2 the default)',
   'tasks[].timeoutSeconds': `timeoutSeconds must be a whole number from ${MIN_TASK_TIMEOUT_SECONDS} to ${MAX_TASK_TIMEOUT_SECONDS}`,
   'tasks[].input': 'input must be a JSON object',
+  'tasks[].context': `context must be "dependencies" (the default), "none", or a list of at most ${MAX_CONTEXT_IDS} task ids (dependencies or their ancestors)`,
+  'tasks[].context[]': 'a context entry must be a task id: 1-128 characters of A-Z a-z 0-9 . _ : -',
+  'tasks[].contextBudgetBytes': `contextBudgetBytes must be a whole number of bytes from ${MIN_CONTEXT_BUDGET_BYTES} to ${MAX_CONTEXT_BUDGET_BYTES} (default ${DEFAULT_CONTEXT_BUDGET_BYTES})`,
   'tasks[].input.simulate':
     'input.simulate must be an object with optional durationMs, failAttempts, failMode, output and outputBytes',
   'tasks[].input.simulate.durationMs': `durationMs must be a whole number of milliseconds from 0 to ${MAX_SIMULATED_DURATION_MS}`,
@@ -449,8 +457,6 @@ function sortByAppearance(issues: ValidationIssue[], raw: unknown): ValidationIs
  * refused, so a batch never runs with a field silently ignored. Each feature removes its entries.
  */
 export const UNSUPPORTED_TASK_FIELDS: ReadonlySet<string> = new Set([
-  'context',
-  'contextBudgetBytes',
   'outputSchema',
   'approval',
   'trigger',
@@ -537,8 +543,10 @@ export function validateBatch(raw: unknown, knownRoles: ReadonlySet<string>): Ba
       for (const found of issueFromZod(issue, raw, [])) issues.push(found);
     }
   }
-  if (Array.isArray(rawTasks))
+  if (Array.isArray(rawTasks)) {
     for (const issue of crossTaskIssues(raw, rawTasks, knownRoles)) issues.push(issue);
+    for (const issue of contextIssues(rawTasks)) issues.push(issue);
+  }
   for (const issue of unsupportedFieldIssues(raw)) issues.push(issue);
   if (issues.length > 0 || !parsed.success) return { ok: false, issues: sortByAppearance(issues, raw) };
   const tooLarge = executionInputIssue(parsed.data);

@@ -4,6 +4,7 @@
  * these interfaces only.
  */
 
+import type { ContextItem, TaskWork } from '../domain/context';
 import type { SerializedOutput } from '../domain/outputs';
 import type { CircuitPolicy } from '../domain/pool';
 import type {
@@ -248,6 +249,14 @@ export interface TaskStore {
    * write), or undefined when the attempt was claimed before or is not the task's current attempt.
    */
   claimAttempt(batchId: string, taskId: string, attempt: number): Promise<StoredTask | undefined>;
+  /**
+   * What the context builder reads of the tasks an attempt takes work from, in one batch read (strongly
+   * consistent): status, role, agent, the output or its reference, the reason and the task's dependencies.
+   * Ids with no task are left out.
+   */
+  getWork(batchId: string, taskIds: readonly string[]): Promise<TaskWork[]>;
+  /** Records what dependency work attempt `attempt` was given (a failed attempt's: a success carries it). */
+  setAttemptContext(batchId: string, taskId: string, attempt: number, context: ContextRecord): Promise<void>;
   /** Ends attempt `attempt` (once: later calls for the same attempt return false). */
   finishAttempt(
     batchId: string,
@@ -452,6 +461,21 @@ export interface ExecutionRequest {
   prompt: string;
   executor: ExecutorConfig;
   timeoutMs: number;
+  /**
+   * The work of other tasks the attempt takes (README "Passing work between tasks"), when it takes any: the
+   * prompt already holds it as its context section and `task` has its placeholders replaced; this is the same
+   * as data, for executors that send structured requests (http) and for the simulated executor's report.
+   */
+  context?: RequestContext;
+}
+
+/** The dependency work of one attempt as data. */
+export interface RequestContext {
+  readonly budgetBytes: number;
+  /** Bytes of dependency work the request carries (section and substitutions). */
+  readonly usedBytes: number;
+  /** The context section's tasks, in dependency order. */
+  readonly items: readonly ContextItem[];
 }
 
 export interface ExecutionOutcome {

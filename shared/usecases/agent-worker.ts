@@ -7,6 +7,7 @@
  * worker that really died.
  */
 import { SimulatedCrashError } from '../adapters/executors/simulated';
+import type { RenderedContext } from '../domain/context';
 import { MAX_OUTPUT_BYTES } from '../domain/limits';
 import { artifactKey, OutputTooLargeError, serializeOutput } from '../domain/outputs';
 import { leaseExpiry, leaseKey } from '../domain/pool';
@@ -24,6 +25,7 @@ import type {
   TaskStore,
 } from '../ports';
 import { effectiveHeartbeatSeconds } from './common';
+import { assembleContext } from './context';
 import { ConfigurationError } from './errors';
 
 export interface AgentWorkerDeps {
@@ -77,6 +79,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
 
   const controller = new AbortController();
   const timers: { beat?: NodeJS.Timeout; deadline?: NodeJS.Timeout } = {};
+  let context: RenderedContext | undefined;
   try {
     if (agentRead.status === 'rejected') throw agentRead.reason;
     const agent = agentRead.value;
@@ -115,6 +118,9 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       timeoutSeconds * MS_PER_SECOND,
     );
     const startedAt = deps.clock.now();
+    // The work of the tasks it depends on, read from the store now (never carried by the state machine).
+    context = await assembleContext(deps, batchId, task.task);
+    const runTask = context?.task ?? task.task;
     const outcome = await deps.executorFor(executorConfig).execute(
       {
         batchId,
@@ -122,11 +128,20 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
         agentId,
         role: role.name,
         attempt,
-        task: task.task,
+        task: runTask,
         requirements,
-        prompt: renderPrompt(role, task.task, requirements),
+        prompt: renderPrompt(role, runTask, requirements, context?.section ?? ''),
         executor: executorConfig,
         timeoutMs: timeoutSeconds * MS_PER_SECOND,
+        ...(context
+          ? {
+              context: {
+                budgetBytes: context.record.budgetBytes,
+                usedBytes: context.record.usedBytes,
+                items: context.items,
+              },
+            }
+          : {}),
       },
       controller.signal,
     );
@@ -137,6 +152,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       attempt,
       durationMs: finishedAt - startedAt,
       finishedAt,
+      ...(context ? { context: context.record } : {}),
     };
     const end = await keepOutput(deps, message, outcome.output);
     let result: DispatchResult;
@@ -150,6 +166,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
         status: 'SUCCEEDED',
         at: finishedAt,
         ...end,
+        ...(context ? { context: context.record } : {}),
       });
       result = { ...common, outputStored: true };
     }
@@ -163,6 +180,12 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     }
     const name = error instanceof Error ? error.name : 'Error';
     const text = error instanceof Error ? error.message : String(error);
+    // A failed attempt keeps the record of what it was given too (a success carries it in its answer).
+    if (context) {
+      await deps.store
+        .setAttemptContext(batchId, taskId, attempt, context.record)
+        .catch((recordError: unknown) => deps.onWarning?.('context record not written', recordError));
+    }
     await deps.callbacks.fail(taskToken, name, text);
     return { kind: 'failed', error: `${name}: ${text}` };
   } finally {

@@ -10,7 +10,8 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Attempt, RoutingDecision, TaskStatus } from '../../domain/schemas';
+import type { TaskWork } from '../../domain/context';
+import type { ArtifactRef, Attempt, ContextRecord, RoutingDecision, TaskStatus } from '../../domain/schemas';
 import {
   type AttemptEnd,
   type BatchCreation,
@@ -25,6 +26,7 @@ import {
   type TaskStore,
   type TransitionFields,
 } from '../../ports';
+import { getAll } from './batch-get';
 import { putAll } from './batch-write';
 import { documentClient, isConditionFailed, sendConditional } from './client';
 import {
@@ -181,6 +183,37 @@ function fromTaskItem(item: Record<string, unknown>): StoredTask {
       : {}),
     ...(typeof outputJson === 'string' ? { output: JSON.parse(outputJson) as unknown } : {}),
     releasedBy: releasedBy instanceof Set ? [...releasedBy].map(String) : [],
+  };
+}
+
+/** What getWork reads of a task item: no description, input or routing decision. */
+const WORK_PROJECTION = {
+  expression: '#id, #status, #role, #agent, #output, #ref, #reason, #task.#deps',
+  names: {
+    '#id': 'taskId',
+    '#status': 'status',
+    '#role': 'role',
+    '#agent': 'agentId',
+    '#output': OUTPUT_JSON,
+    '#ref': 'outputRef',
+    '#reason': 'reason',
+    '#task': 'task',
+    '#deps': 'dependsOn',
+  },
+};
+
+function workOf(item: Record<string, unknown>): TaskWork {
+  const task = item.task as { dependsOn?: string[] } | undefined;
+  const outputJson = item[OUTPUT_JSON];
+  return {
+    taskId: String(item.taskId),
+    status: item.status as TaskStatus,
+    ...(typeof item.role === 'string' ? { role: item.role } : {}),
+    ...(typeof item.agentId === 'string' ? { agentId: item.agentId } : {}),
+    ...(typeof outputJson === 'string' ? { output: JSON.parse(outputJson) as unknown } : {}),
+    ...(item.outputRef ? { outputRef: item.outputRef as ArtifactRef } : {}),
+    ...(typeof item.reason === 'string' ? { reason: item.reason } : {}),
+    dependsOn: task?.dependsOn ?? [],
   };
 }
 
@@ -597,6 +630,37 @@ export class DynamoTaskStore implements TaskStore {
       }),
     );
     return claimed ? fromTaskItem(claimed) : undefined;
+  }
+
+  async getWork(batchId: string, taskIds: readonly string[]): Promise<TaskWork[]> {
+    if (taskIds.length === 0) return [];
+    const items = await getAll(
+      this.client,
+      this.tableName,
+      [...new Set(taskIds)].map((taskId) => ({ pk: batchPk(batchId), sk: taskSk(taskId) })),
+      WORK_PROJECTION,
+    );
+    return items.map(workOf);
+  }
+
+  async setAttemptContext(
+    batchId: string,
+    taskId: string,
+    attempt: number,
+    context: ContextRecord,
+  ): Promise<void> {
+    await sendConditional(
+      this.client,
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression: `SET attempts[${attempt - 1}].#context = :c`,
+        // The attempt's slot exists once the attempt was started (startAttempt appends it).
+        ConditionExpression: 'attemptCount >= :a',
+        ExpressionAttributeNames: { '#context': 'context' },
+        ExpressionAttributeValues: { ':c': context, ':a': attempt },
+      }),
+    );
   }
 
   async finishAttempt(

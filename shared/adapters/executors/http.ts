@@ -29,6 +29,8 @@ export interface HttpTaskRequest {
   attempt: number;
   task: ExecutionRequest['task'];
   prompt: string;
+  /** The work of the tasks this one depends on, as data (the prompt holds the same as text). */
+  context?: ExecutionRequest['context'];
 }
 
 export interface HttpExecutorOptions {
@@ -62,6 +64,7 @@ export class HttpExecutor extends ProviderExecutor {
       attempt: request.attempt,
       task: request.task,
       prompt: request.prompt,
+      ...(request.context ? { context: request.context } : {}),
     };
     let response: Response;
     let text: string;

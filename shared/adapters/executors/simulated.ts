@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { type Simulate, SimulateSchema } from '../../domain/schemas';
 import { utf8Length } from '../../domain/utf8';
-import type { AgentExecutor, ExecutionOutcome, ExecutionRequest } from '../../ports';
+import type { AgentExecutor, ExecutionOutcome, ExecutionRequest, RequestContext } from '../../ports';
 import { ExecutionAbortedError } from './errors';
 
 /**
@@ -95,9 +95,35 @@ export class SimulatedExecutor implements AgentExecutor {
     let output: unknown;
     if (simulate.output !== undefined) output = simulate.output;
     else if (simulate.outputBytes !== undefined) output = sizedTextOutput(summary, simulate.outputBytes);
-    else output = { simulated: true, durationMs, attempt: request.attempt, summary };
+    else
+      output = {
+        simulated: true,
+        durationMs,
+        attempt: request.attempt,
+        summary,
+        ...(request.context ? { context: receivedContext(request.context) } : {}),
+      };
     return { executor: 'simulated', simulated: true, output };
   }
+}
+
+/** What a simulated agent reports of the work it was given: which tasks, how many bytes, what was cut. */
+export function receivedContext(context: RequestContext): {
+  budgetBytes: number;
+  usedBytes: number;
+  received: { taskId: string; kind: string; bytes: number; totalBytes: number; cut: boolean }[];
+} {
+  return {
+    budgetBytes: context.budgetBytes,
+    usedBytes: context.usedBytes,
+    received: context.items.map((i) => ({
+      taskId: i.taskId,
+      kind: i.kind,
+      bytes: i.bytes,
+      totalBytes: i.totalBytes,
+      cut: i.cut,
+    })),
+  };
 }
 
 /**

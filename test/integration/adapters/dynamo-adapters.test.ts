@@ -285,6 +285,74 @@ describe('DynamoTaskStore', () => {
     expect(moved).toMatchObject({ status: 'SUCCEEDED', finishedAt: 30, output: { text: 'done' } });
   });
 
+  it('ends an attempt with the reference of a stored output and its context record', async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [{ id: 'a', description: 'write code' }]);
+    await store.createBatch(batch, tasks);
+    const decision = { role: 'python_backend_coder', requirements: {} } as unknown as RoutingDecision;
+    await store.startAttempt(batchId, 'a', 1, 'agent-1', decision, 10);
+    const outputRef = {
+      location: 's3://bucket/outputs/b/a/attempt-1.json',
+      bytes: 70_000,
+      sha256: 'a'.repeat(64),
+      contentType: 'application/json',
+      format: 'text' as const,
+    };
+    const context = { budgetBytes: 1_000, usedBytes: 10, items: [] };
+
+    const moved = await store.transitionTask(batchId, 'a', 'SUCCEEDED', {
+      at: 30,
+      attempt: { number: 1, finishedAt: 25, outputRef, context },
+    });
+
+    expect(moved?.outputRef).toEqual(outputRef);
+    expect(moved?.output).toBeUndefined();
+    expect(moved?.attempts[0]).toMatchObject({ status: 'SUCCEEDED', context });
+  });
+
+  it('reads the work of several tasks in one batch read, without their descriptions, and records a failed attempt context', async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [
+      { id: 'a', description: 'x'.repeat(1_000) },
+      { id: 'b', description: 'y', dependsOn: ['a'] },
+      { id: 'c', description: 'z', dependsOn: ['a', 'b'] },
+    ]);
+    const { client, commands } = countingClient(dynamo);
+    const counted = new DynamoTaskStore(dynamo.tasksTable, documentClient(client));
+    await counted.createBatch(batch, tasks);
+    const decision = { role: 'database_designer', requirements: {} } as unknown as RoutingDecision;
+    await counted.startAttempt(batchId, 'a', 1, 'agent-1', decision, 10);
+    await counted.transitionTask(batchId, 'a', 'SUCCEEDED', {
+      at: 30,
+      attempt: { number: 1, finishedAt: 25, output: { text: 'the schema' } },
+    });
+    await counted.setTaskStatus(batchId, 'b', 'FAILED', { reason: 'it broke', at: 40 });
+    commands.length = 0;
+
+    const work = await counted.getWork(batchId, ['a', 'b', 'missing']);
+
+    expect(commands).toEqual(['BatchGetItemCommand']);
+    expect(work.sort((x, y) => x.taskId.localeCompare(y.taskId))).toEqual([
+      {
+        taskId: 'a',
+        status: 'SUCCEEDED',
+        role: 'database_designer',
+        agentId: 'agent-1',
+        output: { text: 'the schema' },
+        dependsOn: [],
+      },
+      { taskId: 'b', status: 'FAILED', reason: 'it broke', dependsOn: ['a'] },
+    ]);
+
+    await counted.startAttempt(batchId, 'c', 1, 'agent-2', decision, 50);
+    await counted.setAttemptContext(batchId, 'c', 1, { budgetBytes: 500, usedBytes: 20, items: [] });
+    expect((await counted.getTask(batchId, 'c'))?.attempts[0]?.context).toEqual({
+      budgetBytes: 500,
+      usedBytes: 20,
+      items: [],
+    });
+  });
+
   it('counts a dependency release once per dependency', async () => {
     const batchId = uniqueId();
     const { batch, tasks } = batchOf(batchId, [

@@ -72,6 +72,32 @@ describe('http executor', () => {
     });
   });
 
+  it('sends the work of the dependencies as data when the task takes any', async () => {
+    server = await startFakeProvider([success]);
+    const executor = createExecutor(
+      { name: 'http', url: `${server.url}/tasks` },
+      { secrets: withToken, limiter: new ProviderLimiter() },
+    );
+    const context = {
+      budgetBytes: 1_000,
+      usedBytes: 50,
+      items: [
+        {
+          taskId: 'schema',
+          kind: 'passed' as const,
+          output: { tables: ['users'] },
+          cut: false,
+          bytes: 20,
+          totalBytes: 20,
+        },
+      ],
+    };
+
+    await executor.execute(makeRequest({ context }), new AbortController().signal);
+
+    expect(JSON.parse(server.requests[0]?.body ?? '{}').context).toEqual(context);
+  });
+
   it('sends no Authorization header when no http token is configured', async () => {
     server = await startFakeProvider([success]);
     const executor = createExecutor(

@@ -38,6 +38,56 @@ describe('simulated executor', () => {
     expect(JSON.stringify(outcome.output)).toContain('[simulated]');
   });
 
+  it('says which work it received: ids, kinds, bytes and what was cut', async () => {
+    const context = {
+      budgetBytes: 5_000,
+      usedBytes: 4_900,
+      items: [
+        { taskId: 'schema', kind: 'passed' as const, output: 'x', cut: false, bytes: 120, totalBytes: 130 },
+        {
+          taskId: 'gen',
+          kind: 'passed' as const,
+          excerpt: 'y',
+          cut: true,
+          bytes: 4_000,
+          totalBytes: 1_048_576,
+        },
+        { taskId: 'lint', kind: 'failed' as const, note: '[...]', cut: false, bytes: 0, totalBytes: 0 },
+      ],
+    };
+
+    const outcome = await new SimulatedExecutor().execute(
+      { ...simulatedRequest(undefined), context },
+      never(),
+    );
+
+    expect(outcome.output).toMatchObject({
+      simulated: true,
+      context: {
+        budgetBytes: 5_000,
+        usedBytes: 4_900,
+        received: [
+          { taskId: 'schema', kind: 'passed', bytes: 120, totalBytes: 130, cut: false },
+          { taskId: 'gen', kind: 'passed', bytes: 4_000, totalBytes: 1_048_576, cut: true },
+          { taskId: 'lint', kind: 'failed', bytes: 0, totalBytes: 0, cut: false },
+        ],
+      },
+    });
+  });
+
+  it('answers input.simulate.output exactly, or an LLM-shaped answer of exactly outputBytes', async () => {
+    const given = await new SimulatedExecutor().execute(
+      simulatedRequest({ output: { plan: ['a'] } }),
+      never(),
+    );
+    const sized = await new SimulatedExecutor().execute(simulatedRequest({ outputBytes: 5_000 }), never());
+
+    expect(given.output).toEqual({ plan: ['a'] });
+    expect(Buffer.byteLength(JSON.stringify(sized.output))).toBe(5_000);
+    expect(sized.output).toMatchObject({ model: 'simulated', stopReason: 'simulated' });
+    expect((sized.output as { text: string }).text).toMatch(/^\[simulated\] python_backend_coder agent/);
+  });
+
   it('takes durationMs before answering', async () => {
     vi.useFakeTimers();
     try {

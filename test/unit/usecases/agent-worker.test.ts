@@ -249,4 +249,91 @@ describe('runDispatch', () => {
     expect(calls.answers).toEqual([expect.objectContaining({ outputStored: true })]);
     expect(calls.answers[0]).not.toHaveProperty('outputRef');
   });
+
+  it('gives the executor the work of the dependencies in its prompt and as data, and answers with the record', async () => {
+    const [, dependent] = batchOf('b', [
+      { id: 'schema', description: 'x' },
+      { id: 't', description: 'Write the endpoint', dependsOn: ['schema'] },
+    ]).tasks;
+    if (!dependent) throw new Error('no task');
+    const task: StoredTask = {
+      ...dependent,
+      status: 'RUNNING',
+      role: 'python_backend_coder',
+      attemptCount: 1,
+    };
+    const { calls, store, agents, callbacks } = fakes(task, () => true);
+    const contexts: unknown[] = [];
+    (store as unknown as Record<string, unknown>).getWork = async () => [
+      {
+        taskId: 'schema',
+        status: 'SUCCEEDED',
+        role: 'database_designer',
+        output: { text: 'CREATE TABLE users' },
+        dependsOn: [],
+      },
+    ];
+    (store as unknown as Record<string, unknown>).setAttemptContext = async (...args: unknown[]) => {
+      contexts.push(args);
+    };
+    const seen: { prompt: string; context: unknown }[] = [];
+    const executor: AgentExecutor = {
+      name: 'simulated',
+      execute: async (request) => {
+        seen.push({ prompt: request.prompt, context: request.context });
+        return { output: { text: 'done' }, executor: 'simulated', simulated: true };
+      },
+    };
+
+    await dispatch(store, agents, callbacks, executor);
+
+    expect(seen[0]?.prompt).toContain('--- schema (role database_designer) ---\nCREATE TABLE users');
+    expect(seen[0]?.context).toMatchObject({
+      items: [{ taskId: 'schema', output: { text: 'CREATE TABLE users' } }],
+    });
+    expect((calls.answers[0] as DispatchResult).context?.items).toEqual([
+      { taskId: 'schema', kind: 'passed', bytes: 18, totalBytes: 29, cut: false },
+    ]);
+    expect(contexts).toEqual([]);
+  });
+
+  it('records the context of an attempt that fails, before failing its token', async () => {
+    const [, dependent] = batchOf('b', [
+      { id: 'schema', description: 'x' },
+      { id: 't', description: 'Write the endpoint', dependsOn: ['schema'] },
+    ]).tasks;
+    if (!dependent) throw new Error('no task');
+    const task: StoredTask = {
+      ...dependent,
+      status: 'RUNNING',
+      role: 'python_backend_coder',
+      attemptCount: 1,
+    };
+    const { calls, store, agents, callbacks } = fakes(task, () => true);
+    const contexts: unknown[] = [];
+    (store as unknown as Record<string, unknown>).getWork = async () => [
+      { taskId: 'schema', status: 'FAILED', dependsOn: [] },
+    ];
+    (store as unknown as Record<string, unknown>).setAttemptContext = async (...args: unknown[]) => {
+      contexts.push(args);
+    };
+    const executor: AgentExecutor = {
+      name: 'simulated',
+      execute: async () => {
+        throw new Error('provider said no');
+      },
+    };
+
+    await dispatch(store, agents, callbacks, executor);
+
+    expect(contexts).toEqual([
+      [
+        'b',
+        't',
+        1,
+        expect.objectContaining({ items: [expect.objectContaining({ taskId: 'schema', kind: 'failed' })] }),
+      ],
+    ]);
+    expect(calls.fail).toBe(1);
+  });
 });

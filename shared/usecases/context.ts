@@ -1,0 +1,57 @@
+/**
+ * The context of an attempt (README "Passing work between tasks"): assembled in the worker when the attempt
+ * starts, from the store, never carried through the state machine. One batch read of the tasks it takes work
+ * from, then reads of stored outputs: whole only where a field or a JSON value is needed, else the first
+ * bytes of each (an S3 range read) up to its share of the budget.
+ */
+import {
+  neededIds,
+  planContext,
+  type RenderedContext,
+  renderContext,
+  type TaskWork,
+  takesContext,
+  wholeReadsOf,
+} from '../domain/context';
+import { DEFAULT_CONTEXT_BUDGET_BYTES } from '../domain/limits';
+import type { ArtifactRef, Task } from '../domain/schemas';
+import type { ArtifactStore, TaskStore } from '../ports';
+
+export interface ContextDeps {
+  store: Pick<TaskStore, 'getWork'>;
+  artifacts: Pick<ArtifactStore, 'read' | 'readHead'>;
+}
+
+async function readAll(
+  refs: readonly { ref: ArtifactRef; bytes?: number }[],
+  read: (ref: ArtifactRef, bytes?: number) => Promise<Uint8Array>,
+): Promise<Map<string, Uint8Array>> {
+  const bodies = await Promise.all(
+    refs.map(async (r) => [r.ref.location, await read(r.ref, r.bytes)] as const),
+  );
+  return new Map(bodies);
+}
+
+/** The task's context, or undefined when it takes no work from other tasks (then nothing is read). */
+export async function assembleContext(
+  deps: ContextDeps,
+  batchId: string,
+  task: Task,
+): Promise<RenderedContext | undefined> {
+  if (!takesContext(task)) return undefined;
+  const items = await deps.store.getWork(batchId, neededIds(task));
+  const work = new Map<string, TaskWork>(items.map((w) => [w.taskId, w]));
+  const whole = await readAll(
+    wholeReadsOf(task, work).map((ref) => ({ ref })),
+    (ref) => deps.artifacts.read(ref),
+  );
+  const plan = planContext({
+    batchId,
+    task,
+    budgetBytes: task.contextBudgetBytes ?? DEFAULT_CONTEXT_BUDGET_BYTES,
+    work,
+    whole,
+  });
+  const heads = await readAll(plan.reads, (ref, bytes) => deps.artifacts.readHead(ref, bytes ?? ref.bytes));
+  return renderContext(task, plan, heads);
+}
