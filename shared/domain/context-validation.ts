@@ -1,9 +1,11 @@
 /**
  * Validation of the work a task takes from others (README "Passing work between tasks"): every id in its
  * `context` list and in its placeholders must be a dependency or a transitive ancestor (work flows along the
- * edges only: anything else might not have finished, or might depend on this very task), and placeholder-like
- * text that does not parse is named rather than left as literal text.
+ * edges only: anything else might not have finished, or might depend on this very task), placeholder-like
+ * text that does not parse is named rather than left as literal text, an `outputSchema` must be a valid JSON
+ * Schema of an object, and a field path must be one the dependency's schema can have.
  */
+import { outputSchemaProblem, schemaFieldProblem } from './output-schema';
 import { formatFieldPath } from './outputs';
 import { findPlaceholders, malformedPlaceholders, type Placeholder, taskStrings } from './placeholders';
 import { formatPath, type ValidationIssue } from './validation';
@@ -60,17 +62,41 @@ function idIssue(
   return undefined;
 }
 
-/** A field path into a dependency's output needs that dependency to declare its output's shape. */
+/**
+ * A field path into a dependency's output needs that dependency to declare its output's shape, and a path the
+ * shape can have.
+ */
 function fieldIssue(placeholder: Placeholder, dependency: Node): string | undefined {
   if (placeholder.path.length === 0) return undefined;
-  if (!isRecord(dependency.raw.outputSchema)) {
+  const schema = dependency.raw.outputSchema;
+  if (!isRecord(schema)) {
     return (
       `${placeholder.text} reads the field ${formatFieldPath(placeholder.path)}, but task "${placeholder.taskId}" ` +
       `has no outputSchema, so its output has no fields to address: give "${placeholder.taskId}" an outputSchema ` +
       `or use {{deps.${placeholder.taskId}.output}}`
     );
   }
-  return undefined;
+  if (outputSchemaProblem(schema) !== undefined) return undefined; // reported on the dependency itself
+  const problem = schemaFieldProblem(schema, placeholder.path);
+  return problem === undefined ? undefined : `${placeholder.text} cannot be read: ${problem}`;
+}
+
+/** An outputSchema that cannot work, and a simulated answer that could never fit one. */
+function outputSchemaIssues(raw: Record<string, unknown>, index: number): ValidationIssue[] {
+  const schema = raw.outputSchema;
+  if (!isRecord(schema)) return [];
+  const issues: ValidationIssue[] = [];
+  const problem = outputSchemaProblem(schema);
+  if (problem) issues.push({ path: formatPath(['tasks', index, 'outputSchema']), message: problem });
+  const simulate = isRecord(raw.input) ? raw.input.simulate : undefined;
+  if (isRecord(simulate) && simulate.outputBytes !== undefined) {
+    issues.push({
+      path: formatPath(['tasks', index, 'input', 'simulate', 'outputBytes']),
+      message:
+        "outputBytes makes a text answer, which cannot fit the task's outputSchema; give input.simulate.output (the structured output to return) or leave both out for a generated sample",
+    });
+  }
+  return issues;
 }
 
 /** Every problem of the context lists and placeholders of a batch's tasks (those with a readable id). */
@@ -88,6 +114,7 @@ export function contextIssues(rawTasks: readonly unknown[]): ValidationIssue[] {
   rawTasks.forEach((raw, index) => {
     if (!isRecord(raw) || typeof raw.id !== 'string') return;
     const taskId = raw.id;
+    for (const issue of outputSchemaIssues(raw, index)) issues.push(issue);
     if (Array.isArray(raw.context)) {
       raw.context.forEach((id, position) => {
         if (typeof id !== 'string') return;

@@ -138,6 +138,7 @@ const FIELD_RULES: Record<string, string> = {
   'tasks[].input': 'input must be a JSON object',
   'tasks[].context': `context must be "dependencies" (the default), "none", or a list of at most ${MAX_CONTEXT_IDS} task ids (dependencies or their ancestors)`,
   'tasks[].context[]': 'a context entry must be a task id: 1-128 characters of A-Z a-z 0-9 . _ : -',
+  'tasks[].outputSchema': 'outputSchema must be a JSON Schema: an object with "type": "object"',
   'tasks[].contextBudgetBytes': `contextBudgetBytes must be a whole number of bytes from ${MIN_CONTEXT_BUDGET_BYTES} to ${MAX_CONTEXT_BUDGET_BYTES} (default ${DEFAULT_CONTEXT_BUDGET_BYTES})`,
   'tasks[].input.simulate':
     'input.simulate must be an object with optional durationMs, failAttempts, failMode, output and outputBytes',
@@ -456,12 +457,7 @@ function sortByAppearance(issues: ValidationIssue[], raw: unknown): ValidationIs
  * Wire-format fields that are part of the contract (schemas.ts) but whose behaviour is not built yet:
  * refused, so a batch never runs with a field silently ignored. Each feature removes its entries.
  */
-export const UNSUPPORTED_TASK_FIELDS: ReadonlySet<string> = new Set([
-  'outputSchema',
-  'approval',
-  'trigger',
-  'expands',
-]);
+export const UNSUPPORTED_TASK_FIELDS: ReadonlySet<string> = new Set(['approval', 'trigger', 'expands']);
 export const UNSUPPORTED_OPTION_FIELDS: ReadonlySet<string> = new Set(['budget']);
 
 function unsupportedFieldIssues(raw: Record<string, unknown>): ValidationIssue[] {

@@ -9,6 +9,7 @@
 import { SimulatedCrashError } from '../adapters/executors/simulated';
 import type { RenderedContext } from '../domain/context';
 import { MAX_OUTPUT_BYTES } from '../domain/limits';
+import { OutputSchemaError, outputMisfits } from '../domain/output-schema';
 import { artifactKey, OutputTooLargeError, serializeOutput } from '../domain/outputs';
 import { leaseExpiry, leaseKey } from '../domain/pool';
 import { type RoleCatalog, renderPrompt } from '../domain/roles';
@@ -145,6 +146,14 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       },
       controller.signal,
     );
+    // Whatever the executor, an answer that does not fit the task's outputSchema fails the attempt, with
+    // the misfits, and the task is routed again like after any failure.
+    const schema = runTask.outputSchema;
+    if (schema !== undefined) {
+      const misfits =
+        outcome.output === undefined ? ['there is no output'] : outputMisfits(schema, outcome.output);
+      if (misfits.length > 0) throw new OutputSchemaError(misfits);
+    }
     const finishedAt = deps.clock.now();
     const common = {
       status: 'SUCCEEDED' as const,

@@ -1,13 +1,24 @@
 /**
  * The Anthropic executor: Messages API through the official SDK, API key from the secret resolver,
- * base URL overridable (config.url, else ANTHROPIC_BASE_URL) for gateways and tests.
+ * base URL overridable (config.url, else ANTHROPIC_BASE_URL) for gateways and tests. A task with an
+ * outputSchema gets a forced tool (`tool_choice`) whose input_schema is the schema: the tool call's input is
+ * the structured output; a re-ask answers that tool call with an error result naming the misfits.
  */
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
+import type { ContentBlock, MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
 import type { ExecutorConfig } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
 import { DEFAULT_ANTHROPIC_MODEL } from './models';
 import type { CallPolicy } from './policy';
-import { type LlmOutput, type ProviderAnswer, systemPrompt } from './provider';
+import {
+  type Correction,
+  correctionText,
+  type LlmOutput,
+  OUTPUT_TOOL_DESCRIPTION,
+  OUTPUT_TOOL_NAME,
+  type ProviderAnswer,
+  systemPrompt,
+} from './provider';
 import { type SdkApiError, type SdkExecutorOptions, SdkProviderExecutor } from './sdk-provider';
 
 export { DEFAULT_ANTHROPIC_MODEL };
@@ -39,21 +50,68 @@ export class AnthropicExecutor extends SdkProviderExecutor<Anthropic> {
     client: Anthropic,
     request: ExecutionRequest,
     signal: AbortSignal,
+    correction?: Correction,
   ): Promise<ProviderAnswer> {
+    const schema = request.task.outputSchema;
+    const messages: MessageParam[] = [{ role: 'user', content: request.prompt }];
+    if (correction) messages.push(...reask(correction));
     const message = await client.messages.create(
       {
         model: this.model,
         max_tokens: this.maxTokens,
         system: systemPrompt(request),
-        messages: [{ role: 'user', content: request.prompt }],
+        messages,
+        ...(schema
+          ? {
+              tools: [
+                {
+                  name: OUTPUT_TOOL_NAME,
+                  description: OUTPUT_TOOL_DESCRIPTION,
+                  input_schema: schema as Tool.InputSchema,
+                },
+              ],
+              tool_choice: { type: 'tool' as const, name: OUTPUT_TOOL_NAME },
+            }
+          : {}),
       },
       { signal },
     );
+    const usage = { inputTokens: message.usage.input_tokens, outputTokens: message.usage.output_tokens };
+    if (schema) {
+      const call = message.content.find((b) => b.type === 'tool_use' && b.name === OUTPUT_TOOL_NAME);
+      return {
+        output: call?.type === 'tool_use' ? call.input : undefined,
+        ...(call
+          ? {}
+          : { problem: `the answer did not call ${OUTPUT_TOOL_NAME} (it stopped: ${message.stop_reason})` }),
+        usage,
+        turn: message.content,
+      };
+    }
     const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
     const output: LlmOutput = { text, stopReason: message.stop_reason ?? undefined, model: message.model };
-    return {
-      output,
-      usage: { inputTokens: message.usage.input_tokens, outputTokens: message.usage.output_tokens },
-    };
+    return { output, usage };
   }
+}
+
+/**
+ * The re-ask turns: the previous answer as the assistant's, then the user's tool result for its tool call,
+ * flagged as an error and naming the misfits (a text message when it made no call).
+ */
+function reask(correction: Correction): MessageParam[] {
+  const turn = (correction.previous.turn ?? []) as ContentBlock[];
+  const call = turn.find((b) => b.type === 'tool_use');
+  const text = correctionText(correction.misfits);
+  return [
+    ...(turn.length > 0
+      ? [{ role: 'assistant' as const, content: turn as unknown as MessageParam['content'] }]
+      : []),
+    {
+      role: 'user',
+      content:
+        call?.type === 'tool_use'
+          ? [{ type: 'tool_result', tool_use_id: call.id, is_error: true, content: text }]
+          : text,
+    },
+  ];
 }

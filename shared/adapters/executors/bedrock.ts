@@ -1,15 +1,27 @@
 /**
  * The Bedrock executor: the Converse API of Bedrock Runtime (one request shape for every model family),
- * signed with the function's IAM role. No API key: Bedrock access is granted by IAM, not by a secret.
+ * signed with the function's IAM role. No API key: Bedrock access is granted by IAM, not by a secret. A task
+ * with an outputSchema gets a forced tool (`toolConfig`, `toolChoice`) whose input schema is the schema; a
+ * re-ask answers its tool use with an error tool result naming the misfits.
  */
-import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
+import {
+  BedrockRuntimeClient,
+  type ContentBlock,
+  ConverseCommand,
+  type Message,
+} from '@aws-sdk/client-bedrock-runtime';
+import type { DocumentType } from '@smithy/types';
 import type { ExecutorConfig } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
 import { DEFAULT_BEDROCK_MODEL } from './models';
 import { type CallPolicy, networkError, providerErrorFromStatus } from './policy';
 import {
+  type Correction,
+  correctionText,
   DEFAULT_MAX_TOKENS,
   type LlmOutput,
+  OUTPUT_TOOL_DESCRIPTION,
+  OUTPUT_TOOL_NAME,
   type ProviderAnswer,
   ProviderExecutor,
   systemPrompt,
@@ -46,27 +58,58 @@ export class BedrockExecutor extends ProviderExecutor {
     this.#maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   }
 
-  protected async invoke(request: ExecutionRequest, signal: AbortSignal): Promise<ProviderAnswer> {
+  protected async invoke(
+    request: ExecutionRequest,
+    signal: AbortSignal,
+    correction?: Correction,
+  ): Promise<ProviderAnswer> {
+    const schema = request.task.outputSchema;
+    const messages: Message[] = [{ role: 'user', content: [{ text: request.prompt }] }];
+    if (correction) messages.push(...reask(correction));
     try {
       const answer = await this.#client.send(
         new ConverseCommand({
           modelId: this.model,
           system: [{ text: systemPrompt(request) }],
-          messages: [{ role: 'user', content: [{ text: request.prompt }] }],
+          messages,
           inferenceConfig: { maxTokens: this.#maxTokens },
+          ...(schema
+            ? {
+                toolConfig: {
+                  tools: [
+                    {
+                      toolSpec: {
+                        name: OUTPUT_TOOL_NAME,
+                        description: OUTPUT_TOOL_DESCRIPTION,
+                        inputSchema: { json: schema as DocumentType },
+                      },
+                    },
+                  ],
+                  toolChoice: { tool: { name: OUTPUT_TOOL_NAME } },
+                },
+              }
+            : {}),
         }),
         { abortSignal: signal },
       );
-      const text = (answer.output?.message?.content ?? [])
-        .flatMap((block) => (block.text === undefined ? [] : [block.text]))
-        .join('');
+      const content = answer.output?.message?.content ?? [];
+      const usage = answer.usage
+        ? { usage: { inputTokens: answer.usage.inputTokens, outputTokens: answer.usage.outputTokens } }
+        : {};
+      if (schema) {
+        const call = content.find((block) => block.toolUse?.name === OUTPUT_TOOL_NAME)?.toolUse;
+        return {
+          output: call?.input,
+          ...(call
+            ? {}
+            : { problem: `the answer did not call ${OUTPUT_TOOL_NAME} (it stopped: ${answer.stopReason})` }),
+          turn: content,
+          ...usage,
+        };
+      }
+      const text = content.flatMap((block) => (block.text === undefined ? [] : [block.text])).join('');
       const output: LlmOutput = { text, stopReason: answer.stopReason, model: this.model };
-      return {
-        output,
-        ...(answer.usage
-          ? { usage: { inputTokens: answer.usage.inputTokens, outputTokens: answer.usage.outputTokens } }
-          : {}),
-      };
+      return { output, ...usage };
     } catch (error) {
       const shape = error as SmithyErrorShape;
       const status = shape?.$metadata?.httpStatusCode;
@@ -79,4 +122,18 @@ export class BedrockExecutor extends ProviderExecutor {
       throw networkError('bedrock', error);
     }
   }
+}
+
+/** The re-ask turns: the previous answer as the assistant's, then an error result for its tool use. */
+function reask(correction: Correction): Message[] {
+  const turn = (correction.previous.turn ?? []) as ContentBlock[];
+  const toolUseId = turn.find((block) => block.toolUse !== undefined)?.toolUse?.toolUseId;
+  const text = correctionText(correction.misfits);
+  return [
+    ...(turn.length > 0 ? [{ role: 'assistant' as const, content: turn }] : []),
+    {
+      role: 'user',
+      content: toolUseId ? [{ toolResult: { toolUseId, content: [{ text }], status: 'error' } }] : [{ text }],
+    },
+  ];
 }

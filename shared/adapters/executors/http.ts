@@ -31,6 +31,8 @@ export interface HttpTaskRequest {
   prompt: string;
   /** The work of the tasks this one depends on, as data (the prompt holds the same as text). */
   context?: ExecutionRequest['context'];
+  /** The JSON Schema the answer must fit (also in `task`); a misfit fails the attempt. */
+  outputSchema?: Record<string, unknown>;
 }
 
 export interface HttpExecutorOptions {
@@ -40,6 +42,8 @@ export interface HttpExecutorOptions {
 
 export class HttpExecutor extends ProviderExecutor {
   readonly name = 'http' as const;
+  /** A service is not a model to correct: a misfitting answer fails the attempt at once. */
+  protected override readonly reasks = false;
   readonly url: string;
   readonly #secrets: SecretResolver;
   readonly #fetch: typeof fetch;
@@ -65,6 +69,7 @@ export class HttpExecutor extends ProviderExecutor {
       task: request.task,
       prompt: request.prompt,
       ...(request.context ? { context: request.context } : {}),
+      ...(request.task.outputSchema ? { outputSchema: request.task.outputSchema } : {}),
     };
     let response: Response;
     let text: string;

@@ -37,7 +37,12 @@ export { ExecutionAbortedError, ExecutionTimeoutError, ExecutorConfigError, Prov
 export { HttpExecutor, type HttpTaskRequest } from './http';
 export { DEFAULT_OPENAI_MODEL, OpenAiExecutor } from './openai';
 export * from './policy';
-export { DEFAULT_MAX_TOKENS, type LlmOutput } from './provider';
+export {
+  DEFAULT_MAX_TOKENS,
+  type LlmOutput,
+  OUTPUT_TOOL_NAME,
+  STRUCTURED_OUTPUT_REASKS,
+} from './provider';
 export {
   readSimulate,
   SIMULATED_TIMEOUT_GRACE_MS,

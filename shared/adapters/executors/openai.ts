@@ -1,14 +1,28 @@
 /**
  * The OpenAI executor: Chat Completions through the official SDK (chosen over the Responses API because
  * OpenAI-compatible servers such as vLLM or LiteLLM speak it), API key from the secret resolver,
- * base URL overridable (config.url, else OPENAI_BASE_URL).
+ * base URL overridable (config.url, else OPENAI_BASE_URL). A task with an outputSchema asks for structured
+ * outputs (`response_format` json_schema; strict when the schema allows it, see strictCompatible): the
+ * answer's content is parsed as JSON; a re-ask sends it back with its misfits.
  */
 import OpenAI, { APIError } from 'openai';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { strictCompatible } from '../../domain/output-schema';
 import type { ExecutorConfig } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
 import { DEFAULT_OPENAI_MODEL } from './models';
 import type { CallPolicy } from './policy';
-import { type LlmOutput, type ProviderAnswer, systemPrompt } from './provider';
+import {
+  type Correction,
+  correctionText,
+  type LlmOutput,
+  type ProviderAnswer,
+  systemPrompt,
+} from './provider';
+
+/** The name of the response format (OpenAI asks for one: letters, digits, underscores and dashes). */
+export const OUTPUT_FORMAT_NAME = 'task_output';
+
 import { type SdkApiError, type SdkExecutorOptions, SdkProviderExecutor } from './sdk-provider';
 
 export { DEFAULT_OPENAI_MODEL };
@@ -40,34 +54,60 @@ export class OpenAiExecutor extends SdkProviderExecutor<OpenAI> {
     client: OpenAI,
     request: ExecutionRequest,
     signal: AbortSignal,
+    correction?: Correction,
   ): Promise<ProviderAnswer> {
+    const schema = request.task.outputSchema;
+    const messages: ChatCompletionMessageParam[] = [
+      { role: 'system', content: systemPrompt(request) },
+      { role: 'user', content: request.prompt },
+    ];
+    if (correction) {
+      messages.push(
+        { role: 'assistant', content: String(correction.previous.turn ?? '') },
+        { role: 'user', content: correctionText(correction.misfits) },
+      );
+    }
     const completion = await client.chat.completions.create(
       {
         model: this.model,
         max_completion_tokens: this.maxTokens,
-        messages: [
-          { role: 'system', content: systemPrompt(request) },
-          { role: 'user', content: request.prompt },
-        ],
+        messages,
+        ...(schema
+          ? {
+              response_format: {
+                type: 'json_schema' as const,
+                json_schema: { name: OUTPUT_FORMAT_NAME, schema, strict: strictCompatible(schema) },
+              },
+            }
+          : {}),
       },
       { signal },
     );
     const choice = completion.choices[0];
+    const content = choice?.message.content ?? '';
+    const usage = completion.usage
+      ? { inputTokens: completion.usage.prompt_tokens, outputTokens: completion.usage.completion_tokens }
+      : undefined;
+    if (schema)
+      return { ...structured(content, choice?.message.refusal), turn: content, ...(usage ? { usage } : {}) };
     const output: LlmOutput = {
-      text: choice?.message.content ?? '',
+      text: content,
       stopReason: choice?.finish_reason ?? undefined,
       model: completion.model,
     };
-    return {
-      output,
-      ...(completion.usage
-        ? {
-            usage: {
-              inputTokens: completion.usage.prompt_tokens,
-              outputTokens: completion.usage.completion_tokens,
-            },
-          }
-        : {}),
-    };
+    return { output, ...(usage ? { usage } : {}) };
+  }
+}
+
+/** A structured answer's value: its content as JSON, or why there is none (a refusal, text that is not JSON). */
+function structured(
+  content: string,
+  refusal: string | null | undefined,
+): Pick<ProviderAnswer, 'output' | 'problem'> {
+  if (refusal) return { output: undefined, problem: `the model refused: ${refusal}` };
+  try {
+    return { output: JSON.parse(content) as unknown };
+  } catch (error) {
+    return { output: undefined, problem: `the answer is not JSON (${(error as Error).message})` };
   }
 }

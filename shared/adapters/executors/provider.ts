@@ -1,10 +1,11 @@
 /**
- * The base of every real provider executor: the shared algorithm (call policy, outcome shape) lives here
- * once; each provider only does its I/O in `invoke`.
+ * The base of every real provider executor: the shared algorithm (call policy, outcome shape, structured
+ * outputs and their re-ask) lives here once; each provider only does its I/O in `invoke`.
  */
+import { MAX_QUOTED_SCHEMA_ERRORS, OutputSchemaError, outputMisfits } from '../../domain/output-schema';
 import type { ExecutorName } from '../../domain/schemas';
 import type { AgentExecutor, ExecutionOutcome, ExecutionRequest } from '../../ports';
-import { ExecutorConfigError } from './errors';
+import { ExecutionTimeoutError, ExecutorConfigError } from './errors';
 import { type CallPolicy, callWithPolicy } from './policy';
 
 /** Output tokens asked for when the config does not say: enough for a file or a review. */
@@ -12,8 +13,49 @@ export const DEFAULT_MAX_TOKENS = 4096;
 
 /** What one provider call produced. */
 export interface ProviderAnswer {
+  /** The text answer, or with an outputSchema the structured value (undefined when there is none). */
   output: unknown;
   usage?: ExecutionOutcome['usage'];
+  /** Why a structured answer has no value: no tool call, not JSON, a refusal. */
+  problem?: string;
+  /** The assistant's turn in the provider's shape, for a re-ask to send back. */
+  turn?: unknown;
+}
+
+/**
+ * Re-asks of the model within one attempt when its structured answer does not fit the outputSchema: the
+ * answer and the validation errors go back, and the model answers again (Instructor's and the SDKs' pattern).
+ * One is enough to fix most format slips at a fraction of a new attempt, which re-sends the whole context
+ * and is routed to another agent; past it the attempt fails with the errors and is re-routed.
+ */
+export const STRUCTURED_OUTPUT_REASKS = 1;
+/** The forced tool whose input is the structured output (Anthropic tool use, Bedrock Converse). */
+export const OUTPUT_TOOL_NAME = 'submit_output';
+export const OUTPUT_TOOL_DESCRIPTION =
+  "Submit the task's output. Its input is the deliverable, and it must fit this JSON Schema.";
+
+/** A re-ask: the previous answer and how it misfits. */
+export interface Correction {
+  readonly previous: ProviderAnswer;
+  readonly misfits: readonly string[];
+}
+
+/** What the model is told when its answer misfits. */
+export function correctionText(misfits: readonly string[]): string {
+  return [
+    'Your output does not fit the required JSON Schema:',
+    ...misfits.slice(0, MAX_QUOTED_SCHEMA_ERRORS).map((m) => `- ${m}`),
+    'Answer again with output that fits it.',
+  ].join('\n');
+}
+
+function addUsage(a: ExecutionOutcome['usage'], b: ExecutionOutcome['usage']): ExecutionOutcome['usage'] {
+  if (!a) return b;
+  if (!b) return a;
+  return {
+    inputTokens: (a.inputTokens ?? 0) + (b.inputTokens ?? 0),
+    outputTokens: (a.outputTokens ?? 0) + (b.outputTokens ?? 0),
+  };
 }
 
 /** Output of the LLM providers: the text, why the model stopped, and which model answered. */
@@ -31,23 +73,54 @@ export abstract class ProviderExecutor implements AgentExecutor {
     this.policy = policy;
   }
 
-  /** Runs the task once under the call policy (slot, deadline, retries). */
+  /** Whether a misfitting structured answer is sent back for another try (a model can; a service cannot). */
+  protected readonly reasks: boolean = true;
+
+  /**
+   * Runs the task under the call policy (slot, deadline, retries). With an outputSchema, the answer is
+   * validated and, when it misfits, the model is re-asked (STRUCTURED_OUTPUT_REASKS) within the same
+   * deadline; still misfitting, the attempt fails with OutputSchemaError and its errors.
+   */
   async execute(request: ExecutionRequest, signal: AbortSignal): Promise<ExecutionOutcome> {
-    const answer = await callWithPolicy(
-      this.name,
-      { timeoutMs: request.timeoutMs, signal, policy: this.policy },
-      (callSignal) => this.invoke(request, callSignal),
-    );
+    const startedAt = Date.now();
+    const call = (correction?: Correction) => {
+      const timeoutMs = request.timeoutMs - (Date.now() - startedAt);
+      if (timeoutMs <= 0) throw new ExecutionTimeoutError(this.name, request.timeoutMs);
+      return callWithPolicy(this.name, { timeoutMs, signal, policy: this.policy }, (callSignal) =>
+        this.invoke(request, callSignal, correction),
+      );
+    };
+    let answer = await call();
+    let usage = answer.usage;
+    const schema = request.task.outputSchema;
+    for (let reasked = 0; schema !== undefined; reasked++) {
+      const misfits =
+        answer.output === undefined
+          ? [answer.problem ?? 'the answer holds no structured output']
+          : outputMisfits(schema, answer.output);
+      if (misfits.length === 0) break;
+      if (!this.reasks || reasked >= STRUCTURED_OUTPUT_REASKS) throw new OutputSchemaError(misfits);
+      answer = await call({ previous: answer, misfits });
+      usage = addUsage(usage, answer.usage);
+    }
     return {
       output: answer.output,
       executor: this.name,
       simulated: false,
-      ...(answer.usage ? { usage: answer.usage } : {}),
+      ...(usage ? { usage } : {}),
     };
   }
 
-  /** One call to the provider. Must pass `signal` to the HTTP client and throw ProviderError for its errors. */
-  protected abstract invoke(request: ExecutionRequest, signal: AbortSignal): Promise<ProviderAnswer>;
+  /**
+   * One call to the provider. Must pass `signal` to the HTTP client and throw ProviderError for its errors.
+   * With an outputSchema, asks for output fitting it; with `correction`, sends the previous answer back with
+   * its misfits.
+   */
+  protected abstract invoke(
+    request: ExecutionRequest,
+    signal: AbortSignal,
+    correction?: Correction,
+  ): Promise<ProviderAnswer>;
 }
 
 /** The system prompt of the LLM providers; the role's filled prompt template is the user message. */

@@ -8,7 +8,13 @@ import type { ExecutorConfig } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
 import type { SecretResolver } from '../secrets';
 import { type CallPolicy, networkError, providerErrorFromStatus } from './policy';
-import { DEFAULT_MAX_TOKENS, type ProviderAnswer, ProviderExecutor, requireHttpUrl } from './provider';
+import {
+  type Correction,
+  DEFAULT_MAX_TOKENS,
+  type ProviderAnswer,
+  ProviderExecutor,
+  requireHttpUrl,
+} from './provider';
 
 export interface SdkExecutorOptions {
   secrets: SecretResolver;
@@ -48,19 +54,24 @@ export abstract class SdkProviderExecutor<Client> extends ProviderExecutor {
 
   /** A client of the SDK for `apiKey`, at `baseURL`, without the SDK's own retries. */
   protected abstract createClient(apiKey: string): Client;
-  /** The provider's one request for `request`. */
+  /** The provider's one request for `request` (with the previous answer and its misfits, for a re-ask). */
   protected abstract request(
     client: Client,
     request: ExecutionRequest,
     signal: AbortSignal,
+    correction?: Correction,
   ): Promise<ProviderAnswer>;
   /** True for the SDK's APIError (status errors and connection errors alike). */
   protected abstract isApiError(error: unknown): error is SdkApiError;
 
-  protected async invoke(request: ExecutionRequest, signal: AbortSignal): Promise<ProviderAnswer> {
+  protected async invoke(
+    request: ExecutionRequest,
+    signal: AbortSignal,
+    correction?: Correction,
+  ): Promise<ProviderAnswer> {
     const client = this.#clientFor(await this.#secrets(this.name));
     try {
-      return await this.request(client, request, signal);
+      return await this.request(client, request, signal, correction);
     } catch (error) {
       if (this.isApiError(error) && error.status !== undefined) {
         throw providerErrorFromStatus(this.name, error.status, error.message, {

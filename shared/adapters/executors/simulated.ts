@@ -5,7 +5,9 @@
  * reporting; timeout: never answers until aborted), later attempts succeed after `durationMs` with
  * `output` (returned exactly as given), an LLM-shaped answer of `outputBytes` bytes, or a summary.
  */
+import { sample } from 'openapi-sampler';
 import { z } from 'zod';
+import { outputMisfits } from '../../domain/output-schema';
 import { type Simulate, SimulateSchema } from '../../domain/schemas';
 import { utf8Length } from '../../domain/utf8';
 import type { AgentExecutor, ExecutionOutcome, ExecutionRequest, RequestContext } from '../../ports';
@@ -95,6 +97,7 @@ export class SimulatedExecutor implements AgentExecutor {
     let output: unknown;
     if (simulate.output !== undefined) output = simulate.output;
     else if (simulate.outputBytes !== undefined) output = sizedTextOutput(summary, simulate.outputBytes);
+    else if (request.task.outputSchema !== undefined) output = simulatedSample(request.task.outputSchema);
     else
       output = {
         simulated: true,
@@ -105,6 +108,27 @@ export class SimulatedExecutor implements AgentExecutor {
       };
     return { executor: 'simulated', simulated: true, output };
   }
+}
+
+/**
+ * A structured output for a task with an outputSchema and no `input.simulate.output`: a deterministic sample
+ * of the schema (openapi-sampler: examples, defaults, enums and formats first, else typed placeholders such as
+ * "string"), with `"simulated": true` added at the top when the schema allows one more field. Throws
+ * SimulatedFailureError, with what misfits, for a schema it cannot sample validly (a pattern it cannot meet).
+ */
+export function simulatedSample(schema: Record<string, unknown>): unknown {
+  const value = sample(schema as never, { skipReadOnly: true, quiet: true, enablePatterns: true });
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const labelled = { ...value, simulated: true };
+    if (outputMisfits(schema, labelled).length === 0) return labelled;
+  }
+  const misfits = outputMisfits(schema, value);
+  if (misfits.length > 0) {
+    throw new SimulatedFailureError(
+      `the simulated sample of the outputSchema does not fit it (${misfits.join('; ')}): give input.simulate.output`,
+    );
+  }
+  return value;
 }
 
 /** What a simulated agent reports of the work it was given: which tasks, how many bytes, what was cut. */

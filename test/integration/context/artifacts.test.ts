@@ -1,5 +1,6 @@
 /**
- * Outputs at any size on the embedded runtime: a large output is kept whole in the artifacts bucket (the S3
+ * On the embedded runtime with the simulated executor: the examples pass work along their edges, and outputs
+ * are kept at any size: a large output is kept whole in the artifacts bucket (the S3
  * of fauxqs) and only its reference in the task item; the output route returns it whole (in the body, or by
  * a redirect to a download URL above OUTPUT_RESPONSE_MAX_BYTES); an output over MAX_OUTPUT_BYTES fails its
  * task once, with the reason, and is not retried.
@@ -10,6 +11,7 @@ import { sizedTextOutput } from '../../../shared/adapters/executors/simulated';
 import { MAX_OUTPUT_BYTES, OUTPUT_RESPONSE_MAX_BYTES } from '../../../shared/domain/limits';
 import type { BatchResult, TaskResult } from '../../../shared/domain/schemas';
 import { EmbeddedSystem } from '../../../shared/local/system';
+import { example } from '../../support/batch-checks';
 
 const MIB = 1024 * 1024;
 
@@ -119,5 +121,56 @@ describe('outputs at any size', () => {
 
     expect(route.statusCode).toBe(404);
     expect(JSON.parse(route.body).message).toBe('task "over" has no output: it is FAILED');
+  });
+});
+
+describe('the examples', () => {
+  it('passes the schema to the endpoint and the schema, endpoint and form to the tests (auth-feature)', async () => {
+    const { batchId } = await system.submit({ ...example('auth-feature.json'), batchId: 'auth-example' });
+    const run = await system.waitForBatch(batchId);
+    const attempt = (id: string) => run.tasks.find((t) => t.id === id)?.attempts.at(-1);
+
+    expect(run.status).toBe('SUCCEEDED');
+    expect(attempt('login-api')?.context?.items.map((i) => [i.taskId, i.kind])).toEqual([
+      ['users-schema', 'passed'],
+    ]);
+    expect(attempt('auth-tests')?.context?.items.map((i) => i.taskId)).toEqual([
+      'users-schema',
+      'login-api',
+      'login-form',
+    ]);
+    const tests = run.tasks.find((t) => t.id === 'auth-tests')?.output as {
+      context?: { received: unknown[] };
+    };
+    expect(tests.context?.received).toHaveLength(3);
+  });
+
+  it('reads fields of a structured plan downstream (plan-then-build)', async () => {
+    const { batchId } = await system.submit(example('plan-then-build.json'));
+    const run = await system.waitForBatch(batchId);
+    const api = run.tasks.find((t) => t.id === 'reset-api');
+
+    expect(run.status).toBe('SUCCEEDED');
+    expect(api?.attempts.at(-1)?.context?.items).toEqual([
+      {
+        taskId: 'reset-schema',
+        kind: 'passed',
+        bytes: expect.any(Number),
+        totalBytes: expect.any(Number),
+        cut: false,
+      },
+      expect.objectContaining({
+        taskId: 'plan',
+        placeholder: '{{deps.plan.output.steps[1].title}}',
+        kind: 'passed',
+        cut: false,
+      }),
+      expect.objectContaining({
+        taskId: 'plan',
+        placeholder: '{{deps.plan.output.risks}}',
+        kind: 'passed',
+        cut: false,
+      }),
+    ]);
   });
 });

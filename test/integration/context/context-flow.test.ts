@@ -14,6 +14,7 @@ import { resolveRoles } from '../../../shared/domain/roles';
 import type { BatchResult, TaskResult } from '../../../shared/domain/schemas';
 import { utf8Length } from '../../../shared/domain/utf8';
 import { EmbeddedSystem } from '../../../shared/local/system';
+import { anthropicText, anthropicToolUse, openaiText } from '../../support/provider-replies';
 import {
   type FakeProvider,
   type RecordedRequest,
@@ -55,36 +56,24 @@ function promptOf(request: RecordedRequest): string {
   return typeof content === 'string' ? content : JSON.stringify(content);
 }
 
+/** The structured output the stand-in gives task `plan`: misfitting until its third request. */
+const PLAN_SCHEMA = {
+  type: 'object',
+  properties: { steps: { type: 'array', items: { type: 'string' }, minItems: 1 } },
+  required: ['steps'],
+  additionalProperties: false,
+};
+let planRequests = 0;
+
 function reply(request: RecordedRequest): Reply {
-  const text = (ANSWERS as Record<string, string>)[taskOf(request)] ?? 'ok';
-  if (request.url.endsWith('/chat/completions')) {
-    return {
-      status: 200,
-      json: {
-        id: 'chatcmpl-1',
-        object: 'chat.completion',
-        created: 1,
-        model: 'gpt-test',
-        choices: [
-          { index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: 'stop' },
-        ],
-        usage: { prompt_tokens: 10, completion_tokens: 10, total_tokens: 20 },
-      },
-    };
+  if ((JSON.parse(request.body) as { tools?: unknown }).tools) {
+    planRequests++;
+    // The first attempt misfits twice (its answer and the re-ask's); the next attempt fits.
+    const steps = planRequests <= 2 ? 'design, then build' : ['design', 'build'];
+    return anthropicToolUse('submit_output', { steps }, `toolu_${planRequests}`);
   }
-  return {
-    status: 200,
-    json: {
-      id: 'msg_1',
-      type: 'message',
-      role: 'assistant',
-      model: 'claude-test',
-      content: [{ type: 'text', text }],
-      stop_reason: 'end_turn',
-      stop_sequence: null,
-      usage: { input_tokens: 10, output_tokens: 10 },
-    },
-  };
+  const text = (ANSWERS as Record<string, string>)[taskOf(request)] ?? 'ok';
+  return request.url.endsWith('/chat/completions') ? openaiText(text) : anthropicText(text);
 }
 
 let provider: FakeProvider;
@@ -277,5 +266,52 @@ describe('a 1 MiB output', () => {
       budgetBytes: BUDGET,
       items: [{ taskId: 'generate', cut: true }],
     });
+  });
+});
+
+describe('a structured output', () => {
+  let result: BatchResult;
+  beforeAll(async () => {
+    result = await run({
+      batchId: 'structured',
+      tasks: [
+        {
+          id: 'plan',
+          description: 'Plan the login feature',
+          role: 'system_architect',
+          outputSchema: PLAN_SCHEMA,
+        },
+        {
+          id: 'build',
+          description: 'Implement the step {{deps.plan.output.steps[0]}} first',
+          role: 'python_backend_coder',
+          dependsOn: ['plan'],
+          context: 'none',
+        },
+      ],
+    });
+  }, 120_000);
+
+  it('asks the model for the schema with a forced tool, and fails an attempt that misfits after its re-ask', () => {
+    const plan = result.tasks.find((t) => t.id === 'plan') as TaskResult;
+    const planCalls = provider.requests.filter((r) => taskOf(r) === 'plan');
+
+    expect(JSON.parse(planCalls[0]?.body ?? '{}')).toMatchObject({
+      tools: [{ name: 'submit_output', input_schema: PLAN_SCHEMA }],
+      tool_choice: { type: 'tool', name: 'submit_output' },
+    });
+    expect(planCalls).toHaveLength(3);
+    expect(plan.attempts.map((a) => a.status)).toEqual(['FAILED', 'SUCCEEDED']);
+    expect(plan.attempts[0]?.error).toContain('OutputSchemaError');
+    expect(plan.attempts[0]?.error).toContain('the output at /steps must be array');
+  });
+
+  it('succeeds on another agent, and a dependent reads one field of it', () => {
+    const plan = result.tasks.find((t) => t.id === 'plan') as TaskResult;
+
+    expect(plan.status).toBe('SUCCEEDED');
+    expect(plan.attempts[0]?.agentId).not.toBe(plan.attempts[1]?.agentId);
+    expect(plan.output).toEqual({ steps: ['design', 'build'] });
+    expect(promptOf(requestOf('build'))).toContain('Implement the step design first');
   });
 });

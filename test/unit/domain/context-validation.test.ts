@@ -106,4 +106,36 @@ describe('the work a task takes from others', () => {
       'contextBudgetBytes must be a whole number of bytes from 1024 to 1000000',
     );
   });
+
+  it('refuses an invalid outputSchema, a field its schema does not have, and outputBytes with a schema', () => {
+    const schema = {
+      type: 'object',
+      properties: { routes: { type: 'array', items: { type: 'string' } } },
+      required: ['routes'],
+      additionalProperties: false,
+    };
+    const issues = issuesOf([
+      {
+        id: 'schema',
+        description: 'x',
+        outputSchema: { type: 'object', properties: { a: { type: 'strin' } } },
+      },
+      { id: 'api', description: 'y', outputSchema: schema },
+      {
+        id: 'tests',
+        description: 'Test {{deps.api.output.routes[0]}} and {{deps.api.output.route}}',
+        dependsOn: ['api'],
+      },
+      { id: 'gen', description: 'z', outputSchema: schema, input: { simulate: { outputBytes: 100 } } },
+    ]);
+
+    expect(issues.map((i) => [i.path, i.message])).toEqual([
+      ['$.tasks[0].outputSchema', expect.stringContaining('not a valid JSON Schema')],
+      [
+        '$.tasks[2].description',
+        '{{deps.api.output.route}} cannot be read: the outputSchema declares no field "route" in the output (its fields: routes)',
+      ],
+      ['$.tasks[3].input.simulate.outputBytes', expect.stringContaining('outputBytes makes a text answer')],
+    ]);
+  });
 });

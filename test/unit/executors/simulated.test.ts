@@ -88,6 +88,23 @@ describe('simulated executor', () => {
     expect((sized.output as { text: string }).text).toMatch(/^\[simulated\] python_backend_coder agent/);
   });
 
+  it('answers a valid sample of the outputSchema, labelled simulated where the schema allows it', async () => {
+    const open = {
+      type: 'object',
+      properties: { steps: { type: 'array', items: { type: 'string' }, minItems: 2 } },
+      required: ['steps'],
+    };
+    const closed = { ...open, additionalProperties: false };
+    const request = (outputSchema: Record<string, unknown>) =>
+      makeRequest({ task: { id: 't', description: 'Plan', outputSchema } });
+
+    const labelled = await new SimulatedExecutor().execute(request(open), never());
+    const plain = await new SimulatedExecutor().execute(request(closed), never());
+
+    expect(labelled.output).toEqual({ steps: ['string', 'string'], simulated: true });
+    expect(plain.output).toEqual({ steps: ['string', 'string'] });
+  });
+
   it('takes durationMs before answering', async () => {
     vi.useFakeTimers();
     try {

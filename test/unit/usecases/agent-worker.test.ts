@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createExecutor } from '../../../shared/adapters/executors';
+import type { TaskWork } from '../../../shared/domain/context';
 import { MAX_OUTPUT_BYTES } from '../../../shared/domain/limits';
 import {
   type DispatchResult,
@@ -106,6 +107,28 @@ function dispatch(
     },
     { ...message, inlineResult },
   );
+}
+
+/**
+ * Task `t` depending on `schema`, whose work the store answers with `work`; `contexts` records every
+ * setAttemptContext call.
+ */
+function dependentOfSchema(work: TaskWork) {
+  const [, dependent] = batchOf('b', [
+    { id: 'schema', description: 'x' },
+    { id: 't', description: 'Write the endpoint', dependsOn: ['schema'] },
+  ]).tasks;
+  if (!dependent) throw new Error('no task');
+  const task: StoredTask = { ...dependent, status: 'RUNNING', role: 'python_backend_coder', attemptCount: 1 };
+  const faked = fakes(task, () => true);
+  const contexts: unknown[] = [];
+  Object.assign(faked.store, {
+    getWork: async () => [work],
+    setAttemptContext: async (...args: unknown[]) => {
+      contexts.push(args);
+    },
+  });
+  return { ...faked, contexts };
 }
 
 /** An executor that answers `output`. */
@@ -251,31 +274,13 @@ describe('runDispatch', () => {
   });
 
   it('gives the executor the work of the dependencies in its prompt and as data, and answers with the record', async () => {
-    const [, dependent] = batchOf('b', [
-      { id: 'schema', description: 'x' },
-      { id: 't', description: 'Write the endpoint', dependsOn: ['schema'] },
-    ]).tasks;
-    if (!dependent) throw new Error('no task');
-    const task: StoredTask = {
-      ...dependent,
-      status: 'RUNNING',
-      role: 'python_backend_coder',
-      attemptCount: 1,
-    };
-    const { calls, store, agents, callbacks } = fakes(task, () => true);
-    const contexts: unknown[] = [];
-    (store as unknown as Record<string, unknown>).getWork = async () => [
-      {
-        taskId: 'schema',
-        status: 'SUCCEEDED',
-        role: 'database_designer',
-        output: { text: 'CREATE TABLE users' },
-        dependsOn: [],
-      },
-    ];
-    (store as unknown as Record<string, unknown>).setAttemptContext = async (...args: unknown[]) => {
-      contexts.push(args);
-    };
+    const { calls, store, agents, callbacks, contexts } = dependentOfSchema({
+      taskId: 'schema',
+      status: 'SUCCEEDED',
+      role: 'database_designer',
+      output: { text: 'CREATE TABLE users' },
+      dependsOn: [],
+    });
     const seen: { prompt: string; context: unknown }[] = [];
     const executor: AgentExecutor = {
       name: 'simulated',
@@ -298,25 +303,11 @@ describe('runDispatch', () => {
   });
 
   it('records the context of an attempt that fails, before failing its token', async () => {
-    const [, dependent] = batchOf('b', [
-      { id: 'schema', description: 'x' },
-      { id: 't', description: 'Write the endpoint', dependsOn: ['schema'] },
-    ]).tasks;
-    if (!dependent) throw new Error('no task');
-    const task: StoredTask = {
-      ...dependent,
-      status: 'RUNNING',
-      role: 'python_backend_coder',
-      attemptCount: 1,
-    };
-    const { calls, store, agents, callbacks } = fakes(task, () => true);
-    const contexts: unknown[] = [];
-    (store as unknown as Record<string, unknown>).getWork = async () => [
-      { taskId: 'schema', status: 'FAILED', dependsOn: [] },
-    ];
-    (store as unknown as Record<string, unknown>).setAttemptContext = async (...args: unknown[]) => {
-      contexts.push(args);
-    };
+    const { calls, store, agents, callbacks, contexts } = dependentOfSchema({
+      taskId: 'schema',
+      status: 'FAILED',
+      dependsOn: [],
+    });
     const executor: AgentExecutor = {
       name: 'simulated',
       execute: async () => {

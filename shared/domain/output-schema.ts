@@ -1,0 +1,160 @@
+/**
+ * Structured outputs: a task's `outputSchema` is a JSON Schema (draft 2020-12, the dialect the providers
+ * document) checked at submit with Ajv, a well-kept validator, and every answer is validated against it. Ajv
+ * compiles a schema to a function once (cached by the schema's text); it does no I/O.
+ */
+import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import { MAX_OUTPUT_SCHEMA_BYTES } from './limits';
+import type { FieldPath } from './outputs';
+import { formatFieldPath } from './outputs';
+import { utf8Length } from './utf8';
+
+/** Validation errors quoted in a failed attempt's reason (the rest are counted). */
+export const MAX_QUOTED_SCHEMA_ERRORS = 10;
+
+/**
+ * Strict about keywords (an unknown keyword is a typo: refused with its name), not about type combinations
+ * the standard allows. Formats (email, date-time, uuid, ...) are checked, through ajv-formats.
+ */
+function newAjv(): Ajv2020 {
+  const ajv = new Ajv2020({
+    allErrors: true,
+    strict: true,
+    strictTypes: false,
+    strictTuples: false,
+    strictRequired: false,
+    validateFormats: true,
+  });
+  addFormats(ajv);
+  return ajv;
+}
+
+const ajv = newAjv();
+const compiled = new Map<string, ValidateFunction>();
+/** Schemas compiled and kept at once; a batch has at most 2,000, a worker sees a handful. */
+const MAX_COMPILED_SCHEMAS = 2_000;
+
+function compile(schema: Record<string, unknown>): ValidateFunction {
+  const key = JSON.stringify(schema);
+  let validate = compiled.get(key);
+  if (!validate) {
+    if (compiled.size >= MAX_COMPILED_SCHEMAS) compiled.clear();
+    validate = ajv.compile(schema);
+    compiled.set(key, validate);
+  }
+  return validate;
+}
+
+/** One Ajv error in a sentence: where in the answer, and what is wrong. */
+function describe(error: ErrorObject): string {
+  const where = error.instancePath === '' ? 'the output' : `the output at ${error.instancePath}`;
+  const extra =
+    error.keyword === 'additionalProperties'
+      ? ` ("${String((error.params as { additionalProperty?: unknown }).additionalProperty)}")`
+      : error.keyword === 'enum'
+        ? ` (${JSON.stringify((error.params as { allowedValues?: unknown }).allowedValues)})`
+        : '';
+  return `${where} ${error.message ?? 'is invalid'}${extra}`;
+}
+
+/**
+ * Why `schema` cannot be a task's outputSchema, or undefined when it can: too large, not a JSON object schema
+ * at the top (providers take an object there: a tool's input, a response format), or not valid JSON Schema.
+ */
+export function outputSchemaProblem(schema: Record<string, unknown>): string | undefined {
+  const bytes = utf8Length(JSON.stringify(schema));
+  if (bytes > MAX_OUTPUT_SCHEMA_BYTES) {
+    return `the outputSchema is ${bytes} bytes as JSON; at most ${MAX_OUTPUT_SCHEMA_BYTES} are allowed`;
+  }
+  if (schema.type !== 'object') {
+    return 'an outputSchema must describe a JSON object at the top ("type": "object"): providers fill it as a tool\'s input or a response format';
+  }
+  if (schema.$schema !== undefined && schema.$schema !== 'https://json-schema.org/draft/2020-12/schema') {
+    return `"$schema" must be https://json-schema.org/draft/2020-12/schema (or left out); got ${JSON.stringify(schema.$schema)}`;
+  }
+  try {
+    compile(schema);
+    return undefined;
+  } catch (error) {
+    return `the outputSchema is not a valid JSON Schema (draft 2020-12): ${(error as Error).message}`;
+  }
+}
+
+/** Every way `value` misfits `schema` (empty when it fits). The schema must have passed outputSchemaProblem. */
+export function outputMisfits(schema: Record<string, unknown>, value: unknown): string[] {
+  const validate = compile(schema);
+  if (validate(value)) return [];
+  return (validate.errors ?? []).map(describe);
+}
+
+/** An answer that does not fit the task's outputSchema. Retryable: another attempt (another agent) may fit. */
+export class OutputSchemaError extends Error {
+  constructor(readonly misfits: readonly string[]) {
+    const quoted = misfits.slice(0, MAX_QUOTED_SCHEMA_ERRORS);
+    const more = misfits.length - quoted.length;
+    super(
+      `the output does not fit the task's outputSchema: ${quoted.join('; ')}${more > 0 ? `; and ${more} more` : ''}`,
+    );
+    this.name = 'OutputSchemaError';
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Why `path` cannot address a field of outputs fitting `schema` (a placeholder `{{deps.x.output.<path>}}`),
+ * or undefined when it can or the schema cannot tell (combinators, references, objects without declared
+ * properties or explicitly open to more: resolved at run time, where a missing field becomes a marker). A
+ * field an object does not declare is refused when the object declares properties, unless it says
+ * `additionalProperties` (a schema) or has `patternProperties`: a typo is far likelier than a field the
+ * schema leaves unnamed. So is an index into something that is not an array.
+ */
+export function schemaFieldProblem(schema: Record<string, unknown>, path: FieldPath): string | undefined {
+  let node: unknown = schema;
+  for (let i = 0; i < path.length; i++) {
+    const step = path[i] as string | number;
+    if (!isRecord(node)) return undefined;
+    const schemaNode = node;
+    if (['$ref', 'anyOf', 'oneOf', 'allOf', 'if', 'not'].some((k) => k in schemaNode)) return undefined;
+    const here = formatFieldPath(path.slice(0, i)) || 'the output';
+    if (typeof step === 'number') {
+      if (node.type !== undefined && node.type !== 'array')
+        return `${here} is not an array in the outputSchema`;
+      node = node.items;
+      continue;
+    }
+    if (node.type !== undefined && node.type !== 'object')
+      return `${here} is not an object in the outputSchema`;
+    const properties = isRecord(node.properties) ? node.properties : undefined;
+    if (properties && Object.hasOwn(properties, step)) {
+      node = properties[step];
+      continue;
+    }
+    const open =
+      node.additionalProperties !== false && (node.additionalProperties !== undefined || !properties);
+    if (open || node.patternProperties !== undefined) return undefined;
+    const known = properties ? Object.keys(properties).join(', ') : 'none';
+    return `the outputSchema declares no field "${step}" in ${here} (its fields: ${known})`;
+  }
+  return undefined;
+}
+
+/**
+ * Whether OpenAI's strict structured outputs can take `schema` as it is: every object closes its properties
+ * (additionalProperties false) and requires all of them. Otherwise the schema is sent non-strict and the
+ * answer is validated here all the same.
+ */
+export function strictCompatible(schema: unknown): boolean {
+  if (Array.isArray(schema)) return schema.every(strictCompatible);
+  if (!isRecord(schema)) return true;
+  if (schema.type === 'object' || isRecord(schema.properties)) {
+    const properties = isRecord(schema.properties) ? Object.keys(schema.properties) : [];
+    const required = Array.isArray(schema.required) ? schema.required : [];
+    if (schema.additionalProperties !== false) return false;
+    if (!properties.every((p) => required.includes(p))) return false;
+  }
+  return Object.values(schema).every(strictCompatible);
+}

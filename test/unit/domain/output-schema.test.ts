@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_OUTPUT_SCHEMA_BYTES } from '../../../shared/domain/limits';
+import {
+  OutputSchemaError,
+  outputMisfits,
+  outputSchemaProblem,
+  schemaFieldProblem,
+  strictCompatible,
+} from '../../../shared/domain/output-schema';
+
+const PLAN = {
+  type: 'object',
+  properties: {
+    steps: {
+      type: 'array',
+      items: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
+    },
+    owner: { type: 'string', format: 'email' },
+  },
+  required: ['steps'],
+  additionalProperties: false,
+};
+
+describe('an outputSchema', () => {
+  it('is a valid JSON Schema of an object, within its size', () => {
+    expect(outputSchemaProblem(PLAN)).toBeUndefined();
+    expect(outputSchemaProblem({ type: 'array' })).toContain('must describe a JSON object at the top');
+    expect(outputSchemaProblem({ type: 'object', properties: { a: { tipe: 'string' } } })).toContain(
+      'unknown keyword: "tipe"',
+    );
+    expect(outputSchemaProblem({ type: 'object', properties: 5 })).toContain('not a valid JSON Schema');
+    expect(
+      outputSchemaProblem({ type: 'object', $schema: 'http://json-schema.org/draft-07/schema#' }),
+    ).toContain('2020-12');
+    const big = { type: 'object', description: 'x'.repeat(MAX_OUTPUT_SCHEMA_BYTES) };
+    expect(outputSchemaProblem(big)).toContain(`at most ${MAX_OUTPUT_SCHEMA_BYTES} are allowed`);
+  });
+
+  it('names every way an answer misfits, with where', () => {
+    expect(outputMisfits(PLAN, { steps: [{ name: 'a' }] })).toEqual([]);
+    expect(outputMisfits(PLAN, { steps: [{}], owner: 'nobody', extra: 1 })).toEqual([
+      'the output must NOT have additional properties ("extra")',
+      "the output at /steps/0 must have required property 'name'",
+      'the output at /owner must match format "email"',
+    ]);
+    expect(new OutputSchemaError(['a', 'b']).message).toBe(
+      "the output does not fit the task's outputSchema: a; b",
+    );
+  });
+
+  it('tells which field paths outputs fitting it can have', () => {
+    expect(schemaFieldProblem(PLAN, ['steps', 0, 'name'])).toBeUndefined();
+    expect(schemaFieldProblem(PLAN, ['stepz'])).toBe(
+      'the outputSchema declares no field "stepz" in the output (its fields: steps, owner)',
+    );
+    expect(schemaFieldProblem(PLAN, ['owner', 0])).toBe('owner is not an array in the outputSchema');
+    // Undeclared on an object that declares its properties: refused (most often a typo).
+    expect(schemaFieldProblem(PLAN, ['steps', 0, 'other'])).toBe(
+      'the outputSchema declares no field "other" in steps[0] (its fields: name)',
+    );
+    // An object open to more fields, a reference or a combinator: decided at run time.
+    expect(schemaFieldProblem({ type: 'object', additionalProperties: true }, ['x'])).toBeUndefined();
+    expect(schemaFieldProblem({ type: 'object' }, ['x'])).toBeUndefined();
+    expect(schemaFieldProblem({ type: 'object', anyOf: [] }, ['x'])).toBeUndefined();
+  });
+
+  it('is strict for OpenAI only when every object closes and requires all its properties', () => {
+    expect(strictCompatible(PLAN)).toBe(false);
+    expect(
+      strictCompatible({
+        type: 'object',
+        properties: { a: { type: 'string' } },
+        required: ['a'],
+        additionalProperties: false,
+      }),
+    ).toBe(true);
+  });
+});
