@@ -3,9 +3,11 @@
  * deployed and the local state machine come from the same inputs.
  */
 import { readFileSync } from 'node:fs';
-import { type App, RemovalPolicy } from 'aws-cdk-lib';
-import { type RoleCatalog, resolveRoles } from '../shared/domain/roles';
+import { Annotations, type App, RemovalPolicy } from 'aws-cdk-lib';
+import { assertModels, dayOf } from '../shared/domain/models';
+import { type RoleCatalog, resolveRoles, withDefaultExecutor } from '../shared/domain/roles';
 import { parseRoutingConfig } from '../shared/domain/routing-config';
+import { ExecutorNameSchema } from '../shared/domain/schemas';
 import { MetaAgentStack } from './stack';
 
 /** Stack name (construct id) of the app. */
@@ -94,6 +96,13 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
     rolesConfig ?? readRolesConfigFile(app.node.tryGetContext(ContextKey.RolesConfig) as string | undefined);
   const roleOverrides = roleOverridesOf(config);
   const roles: RoleCatalog = resolveRoles(roleOverrides);
+  const defaultExecutorName = app.node.tryGetContext(ContextKey.DefaultExecutor) as string | undefined;
+  // A retired model fails the synth (before a deploy); deprecated and unknown ones are synth warnings.
+  const parsedDefault = ExecutorNameSchema.safeParse(defaultExecutorName);
+  const modelWarnings = assertModels(
+    (parsedDefault.success ? withDefaultExecutor(roles, parsedDefault.data) : roles).values(),
+    dayOf(Date.now()),
+  );
   const routing =
     typeof config === 'object' && config !== null && !Array.isArray(config)
       ? parseRoutingConfig((config as { routing?: unknown }).routing)
@@ -105,7 +114,7 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
     | string
     | number
     | undefined;
-  return new MetaAgentStack(app, STACK_ID, {
+  const stack = new MetaAgentStack(app, STACK_ID, {
     description: 'Serverless meta-agent orchestrator (Step Functions, Lambda, SQS, DynamoDB)',
     roles,
     roleOverrides,
@@ -120,4 +129,7 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
       ? {}
       : { scalerReservedConcurrency: nonNegativeInteger(scalerReserved) }),
   });
+  for (const warning of modelWarnings)
+    Annotations.of(stack).addWarningV2('meta-agent:model', warning.message);
+  return stack;
 }

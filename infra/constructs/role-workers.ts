@@ -80,6 +80,22 @@ export function estimateRoleQueueUrlsBytes(
 const BEDROCK_FOUNDATION_MODELS_ARN = `arn:${Aws.PARTITION}:bedrock:${Aws.REGION}::foundation-model/*`;
 /** How cdk-nag names that resource in its IAM5 finding. */
 const BEDROCK_FOUNDATION_MODELS_FINDING = 'arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/*';
+/** Cross-Region (system-defined) inference profiles of this account in the stack's region (`global.`, `us.` ...). */
+const BEDROCK_INFERENCE_PROFILES_ARN = `arn:${Aws.PARTITION}:bedrock:${Aws.REGION}:${Aws.ACCOUNT_ID}:inference-profile/*`;
+const BEDROCK_INFERENCE_PROFILES_FINDING =
+  'arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*';
+/**
+ * The foundation models a profile routes to: in any destination region (geographic profiles) or without a
+ * region (global profiles). Allowed only through one of the profiles above (bedrock:InferenceProfileArn).
+ */
+const BEDROCK_ROUTED_MODELS_ARNS = [
+  `arn:${Aws.PARTITION}:bedrock:*::foundation-model/*`,
+  `arn:${Aws.PARTITION}:bedrock:::foundation-model/*`,
+];
+const BEDROCK_ROUTED_MODELS_FINDINGS = [
+  'Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/*',
+  'Resource::arn:<AWS::Partition>:bedrock:::foundation-model/*',
+];
 
 /** Raised when the SSM parameter prefix cannot name a parameter path. */
 export class ParameterPrefixError extends Error {
@@ -176,17 +192,31 @@ export class RoleWorkers extends Construct {
    * authorizes as InvokeModel / InvokeModelWithResponseStream) on the foundation models of this region.
    */
   grantBedrock(extra: readonly lambda.Function[] = []): void {
-    const statement = new iam.PolicyStatement({
-      actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
-      resources: [BEDROCK_FOUNDATION_MODELS_ARN],
-    });
+    const actions = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];
+    const statements = [
+      new iam.PolicyStatement({
+        actions,
+        resources: [BEDROCK_FOUNDATION_MODELS_ARN, BEDROCK_INFERENCE_PROFILES_ARN],
+      }),
+      new iam.PolicyStatement({
+        actions,
+        resources: BEDROCK_ROUTED_MODELS_ARNS,
+        conditions: { StringLike: { 'bedrock:InferenceProfileArn': BEDROCK_INFERENCE_PROFILES_ARN } },
+      }),
+    ];
     for (const fn of [...this.workers.map((w) => w.fn), ...extra]) {
-      fn.addToRolePolicy(statement);
+      for (const statement of statements) fn.addToRolePolicy(statement);
       acknowledge(
         fn.role ?? fn,
         'AwsSolutions-IAM5',
         'The model is chosen per role and per agent at run time (executor.model); the grant covers the foundation models of this region only, and Bedrock model access still has to be enabled per model.',
         [`Resource::${BEDROCK_FOUNDATION_MODELS_FINDING}`],
+      );
+      acknowledge(
+        fn.role ?? fn,
+        'AwsSolutions-IAM5',
+        'The default Bedrock model is a cross-region inference profile (global.anthropic...): the workers may use the profiles of this account and region, and the foundation models those route to only through them (condition bedrock:InferenceProfileArn).',
+        [`Resource::${BEDROCK_INFERENCE_PROFILES_FINDING}`, ...BEDROCK_ROUTED_MODELS_FINDINGS],
       );
     }
   }

@@ -10,6 +10,7 @@ import type { APIGatewayProxyResult, DynamoDBRecord } from 'aws-lambda';
 import { matchApiRoute } from '../api-routes';
 import { EnvVar } from '../config';
 import { AGENT_BATCH_SIZE, HANDLER_NAMES, type HandlerName } from '../deployment';
+import { assertModels, dayOf, type ModelFinding } from '../domain/models';
 import { type RoleCatalog, resolveRoles } from '../domain/roles';
 import type { RoutingConfig } from '../domain/routing-config';
 import { type BatchResult, BatchResultSchema, type ExecutorName } from '../domain/schemas';
@@ -136,6 +137,9 @@ export class EmbeddedSystem {
   #scaling = false;
   #stopped = false;
 
+  /** What the configuration check said of the roles' models: deprecated or unknown ones. */
+  modelWarnings: readonly ModelFinding[] = [];
+
   private constructor(
     readonly runtime: LocalRuntime,
     readonly catalog: RoleCatalog,
@@ -152,6 +156,8 @@ export class EmbeddedSystem {
     const userCatalog = resolveRoles(options.roles ?? []);
     const overrides = roleOverrides(options, userCatalog);
     const catalog = resolveRoles(overrides);
+    // A retired model is a configuration error now, not a failure of every task later.
+    const modelWarnings = assertModels(catalog.values(), dayOf(Date.now()));
     // The state machine does not depend on the roles (queue URLs come from the router's answer), so it is
     // synthesized with the built-in catalog; the handlers get every override through ROLES_CONFIG (locally
     // there is no 4 KB Lambda environment limit to respect, which the stack's synthesis checks).
@@ -203,6 +209,7 @@ export class EmbeddedSystem {
       },
     });
     const system = new EmbeddedSystem(runtime, catalog, handlers);
+    system.modelWarnings = modelWarnings;
     if (options.websocketEndpoint) {
       holder.delivery = new StreamDelivery((event) => system.invoke('notifier', event));
     }

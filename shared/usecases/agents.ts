@@ -1,6 +1,7 @@
 /** Agents API: the registry as operators see it (GET /agents) and its settings (PUT /agents/{id}). */
 import { z } from 'zod';
 import { ID_RULE, TASK_ID_PATTERN } from '../domain/limits';
+import { checkModel, dayOf } from '../domain/models';
 import type { RoleCatalog } from '../domain/roles';
 import { newAgent } from '../domain/routing';
 import { type Agent, AgentStatusSchema, type CircuitState, ExecutorConfigSchema } from '../domain/schemas';
@@ -71,6 +72,9 @@ export async function putAgent(
   body: AgentPut,
 ): Promise<{ created: boolean; agent: AgentView }> {
   const { role: roleName, ...patch } = body;
+  const finding = patch.executor ? checkModel(patch.executor, dayOf(deps.clock.now())) : undefined;
+  if (finding?.level === 'error')
+    throw new RequestValidationError([{ path: '$.executor.model', message: finding.message }]);
   const existing = await deps.agents.get(agentId);
   if (existing) {
     if (roleName !== undefined && roleName !== existing.role) {

@@ -13,6 +13,7 @@ import {
   readRolesConfigFile,
 } from '../../infra/config';
 import { RoleQueueUrlsTooLargeError } from '../../infra/constructs/role-workers';
+import { ModelConfigError } from '../../shared/domain/models';
 import { BUILTIN_ROLES } from '../../shared/domain/roles';
 
 // The Apps' temporary assembly directories (cdk.out* in the temp dir): see fixture.ts.
@@ -31,6 +32,19 @@ const newRole = (name: string, queueConcurrency = 7) => ({
 });
 
 describe('stack configuration', () => {
+  it('refuses to synthesize a role on a retired model, before building anything', () => {
+    const retired = {
+      roles: [
+        { name: 'code_reviewer', defaults: { executor: { name: 'anthropic', model: 'claude-sonnet-4-5' } } },
+      ],
+    };
+
+    expect(() => addMetaAgentStack(new App({ context: noBundling }), retired)).toThrow(ModelConfigError);
+    expect(() => addMetaAgentStack(new App({ context: noBundling }), retired)).toThrow(
+      'role code_reviewer: anthropic model "claude-sonnet-4-5" reached its end of life on 2026-11-30',
+    );
+  });
+
   it('retains stateful resources by default and destroys them in a dev stack', () => {
     const prod = addMetaAgentStack(new App({ context: noBundling }), []);
     const dev = addMetaAgentStack(new App({ context: { ...noBundling, dev: 'true' } }), []);

@@ -42,18 +42,30 @@ const withAction = (statements: readonly Statement[], action: string) =>
 const text = (value: unknown) => JSON.stringify(value);
 
 describe('agent worker provider grants', () => {
-  it('lets every worker invoke the foundation models of its region, and nothing else may', () => {
+  it('lets every worker invoke the foundation models and inference profiles of its region, and the models a profile routes to only through it', () => {
+    const arn = (...parts: unknown[]) =>
+      text({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ...parts]] });
+    const profiles = arn(
+      ':bedrock:',
+      { Ref: 'AWS::Region' },
+      ':',
+      { Ref: 'AWS::AccountId' },
+      ':inference-profile/*',
+    );
     for (const worker of workers) {
       const invoke = withAction(worker.statements, 'bedrock:InvokeModel');
-      expect(invoke, worker.logicalId).toHaveLength(1);
+      expect(invoke, worker.logicalId).toHaveLength(2);
       expect([invoke[0]?.Action].flat()).toContain('bedrock:InvokeModelWithResponseStream');
-      expect(text(invoke[0]?.Resource)).toBe(
-        text({
-          'Fn::Join': [
-            '',
-            ['arn:', { Ref: 'AWS::Partition' }, ':bedrock:', { Ref: 'AWS::Region' }, '::foundation-model/*'],
-          ],
-        }),
+      expect([invoke[0]?.Resource].flat().map(text)).toEqual([
+        arn(':bedrock:', { Ref: 'AWS::Region' }, '::foundation-model/*'),
+        profiles,
+      ]);
+      expect([invoke[1]?.Resource].flat().map(text)).toEqual([
+        arn(':bedrock:*::foundation-model/*'),
+        arn(':bedrock:::foundation-model/*'),
+      ]);
+      expect(text(invoke[1]?.Condition)).toBe(
+        text({ StringLike: { 'bedrock:InferenceProfileArn': JSON.parse(profiles) } }),
       );
     }
     for (const fn of others)

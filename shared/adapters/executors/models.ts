@@ -1,15 +1,11 @@
 /**
  * The default model of each provider, in a module of its own: the routing advisor names its model before
- * loading any provider SDK (those load on the first call; see wiring.ts).
+ * loading any provider SDK (those load on the first call; see wiring.ts). The values live in
+ * shared/domain/models.ts, the one place for model defaults and lifecycles.
  */
+import { DEFAULT_MODELS } from '../../domain/models';
 
-/** Anthropic: an alias the Messages API resolves to the current snapshot. */
-export const DEFAULT_ANTHROPIC_MODEL = 'claude-sonnet-4-5';
-/** OpenAI. */
-export const DEFAULT_OPENAI_MODEL = 'gpt-4.1-mini';
-/**
- * Bedrock: Claude 3 Haiku, offered on demand (no inference profile needed) in most Bedrock regions. Set
- * `executor.model` to a newer model id or an inference profile id (e.g.
- * `us.anthropic.claude-sonnet-4-20250514-v1:0`) where your account has access.
- */
-export const DEFAULT_BEDROCK_MODEL = 'anthropic.claude-3-haiku-20240307-v1:0';
+export const DEFAULT_ANTHROPIC_MODEL = DEFAULT_MODELS.anthropic;
+export const DEFAULT_OPENAI_MODEL = DEFAULT_MODELS.openai;
+/** A cross-region inference profile, which the workers may invoke (RoleWorkers.grantBedrock). */
+export const DEFAULT_BEDROCK_MODEL = DEFAULT_MODELS.bedrock;

@@ -107,6 +107,20 @@ describe('meta-agent run', () => {
     expect(io.err).toContain(`wrote 4 files to ${out}`);
   });
 
+  it('exits 2 before starting anything when a role names a retired model', async () => {
+    const config = await batchFile('retired.json', {
+      roles: [{ name: 'code_reviewer', defaults: { executor: { name: 'openai', model: 'gpt-4' } } }],
+    });
+    const io = fakeIO();
+
+    const code = await main(['run', 'examples/auth-feature.json', '--config', config], io);
+
+    expect(code).toBe(2);
+    expect(io.err).toContain(
+      'role code_reviewer: openai model "gpt-4" reached its end of life on 2026-10-23',
+    );
+  });
+
   it('exits 2 before starting anything when --out cannot be made', async () => {
     const start = vi.spyOn(EmbeddedSystem, 'start');
     const blocker = await batchFile('not-a-dir', {});

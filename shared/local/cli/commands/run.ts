@@ -238,6 +238,7 @@ export const command: Command = async (argv, io: CliIO) => {
     ...(executor ? { executor } : {}),
     ...(concurrency === undefined ? {} : { concurrency }),
   });
+  for (const warning of system.modelWarnings) io.stderr(`meta-agent: warning: ${warning.message}\n`);
   let stopInterrupt: (() => void) | undefined;
   const progress = values.json ? undefined : new ProgressReporter(io, batch.tasks.length, 'tasks');
   try {

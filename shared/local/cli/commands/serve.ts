@@ -93,6 +93,8 @@ export const command: Command = async (argv, io: CliIO) => {
   });
   const notice = assistNotice(config);
   if (notice) io.stderr(`meta-agent serve: ${notice}.\n`);
+  for (const warning of server.system.modelWarnings)
+    io.stderr(`meta-agent serve: warning: ${warning.message}\n`);
   io.stdout(`meta-agent serve: listening on ${server.url} (websocket ${server.wsUrl})\n`);
   if (server.apiKey === undefined) {
     io.stderr(
