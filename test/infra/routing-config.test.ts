@@ -47,7 +47,8 @@ describe('routing config in the stack', () => {
   });
 
   it('lets the router ask the provider (Bedrock and the provider keys) and wait for its answer', () => {
-    expect(withAction(router.statements, 'bedrock:InvokeModel')).toHaveLength(1);
+    // The models of the region, its inference profiles, and the models those route to (see grantBedrock).
+    expect(withAction(router.statements, 'bedrock:InvokeModel')).toHaveLength(2);
     expect(withAction(router.statements, 'secretsmanager:GetSecretValue')).toHaveLength(1);
     for (const fn of others)
       expect(withAction(fn.statements, 'bedrock:InvokeModel'), fn.logicalId).toEqual([]);

@@ -6,14 +6,16 @@
  * within the budget.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveRoles } from '../../../shared/domain/roles';
 import type { BatchResult, TaskResult } from '../../../shared/domain/schemas';
 import { utf8Length } from '../../../shared/domain/utf8';
+import { main } from '../../../shared/local/cli/main';
 import { EmbeddedSystem } from '../../../shared/local/system';
+import { fakeIO } from '../../support/fake-io';
 import { anthropicText, anthropicToolUse, openaiText } from '../../support/provider-replies';
 import {
   type FakeProvider,
@@ -79,11 +81,13 @@ function reply(request: RecordedRequest): Reply {
 let provider: FakeProvider;
 let system: EmbeddedSystem;
 let secretsDir: string;
+let secretsFile: string;
 
 beforeAll(async () => {
   provider = await startFakeProvider((_n, request) => reply(request));
   secretsDir = await mkdtemp(join(tmpdir(), 'meta-agent-context-'));
   const secrets = join(secretsDir, 'secrets.json');
+  secretsFile = secrets;
   await writeFile(secrets, JSON.stringify({ anthropic: 'sk-ant-test', openai: 'sk-openai-test' }), {
     mode: 0o600,
   });
@@ -314,4 +318,53 @@ describe('a structured output', () => {
     expect(plan.output).toEqual({ steps: ['design', 'build'] });
     expect(promptOf(requestOf('build'))).toContain('Implement the step design first');
   });
+});
+
+describe('meta-agent run --out with a provider', () => {
+  it("writes a 1 MiB answer whole to a file, with the sha256 of the provider's text", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meta-agent-out-'));
+    const saved = { base: process.env.ANTHROPIC_BASE_URL, secrets: process.env.META_AGENT_SECRETS_FILE };
+    try {
+      const batch = join(dir, 'batch.json');
+      const config = join(dir, 'config.json');
+      await writeFile(
+        batch,
+        JSON.stringify({
+          batchId: 'out-cli',
+          tasks: [
+            { id: 'generate', description: 'Generate the client library', role: 'typescript_frontend_agent' },
+          ],
+        }),
+      );
+      await writeFile(
+        config,
+        JSON.stringify({
+          roles: [
+            {
+              name: 'typescript_frontend_agent',
+              defaults: { executor: { name: 'anthropic', model: 'claude-sonnet-5-5' } },
+            },
+          ],
+        }),
+      );
+      process.env.ANTHROPIC_BASE_URL = provider.url;
+      process.env.META_AGENT_SECRETS_FILE = secretsFile;
+
+      const code = await main(['run', batch, '--config', config, '--out', join(dir, 'out')], fakeIO());
+
+      expect(code).toBe(0);
+      const text = await readFile(join(dir, 'out', 'generate.output.txt'), 'utf8');
+      expect(Buffer.byteLength(text)).toBe(MIB);
+      expect(sha256(text)).toBe(sha256(BIG_TEXT));
+    } finally {
+      for (const [name, value] of [
+        ['ANTHROPIC_BASE_URL', saved.base],
+        ['META_AGENT_SECRETS_FILE', saved.secrets],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -45,6 +45,32 @@ describe('meta-agent run', () => {
     start.mockRestore();
   });
 
+  it('exits 2 on a placeholder naming no dependency and on an invalid outputSchema, starting nothing', async () => {
+    const start = vi.spyOn(EmbeddedSystem, 'start');
+    const file = await batchFile('edges.json', {
+      tasks: [
+        {
+          id: 'plan',
+          description: 'Plan it',
+          outputSchema: { type: 'object', properties: { steps: 'many' } },
+        },
+        { id: 'build', description: 'Build {{deps.docs.output}}', dependsOn: ['plan'] },
+        { id: 'docs', description: 'Document it' },
+      ],
+    });
+    const io = fakeIO();
+
+    const code = await main(['run', file], io);
+
+    expect(code).toBe(2);
+    expect(io.err).toContain('$.tasks[0].outputSchema: the outputSchema is not a valid JSON Schema');
+    expect(io.err).toContain(
+      '$.tasks[1].description: the placeholder {{deps.docs.output}} names "docs", which is not a dependency or an ancestor of task "build"',
+    );
+    expect(start).not.toHaveBeenCalled();
+    start.mockRestore();
+  });
+
   it('exits 2 on a bad --executor or --concurrency before starting anything', async () => {
     const start = vi.spyOn(EmbeddedSystem, 'start');
     const io = fakeIO();

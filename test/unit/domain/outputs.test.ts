@@ -81,9 +81,8 @@ describe('utf8 helpers', () => {
         expect(text.startsWith(prefix)).toBe(true);
         expect(utf8Length(prefix)).toBeLessThanOrEqual(max);
         expect(utf8Length(prefix)).toBe(Buffer.byteLength(prefix));
-        const decoded = decodeUtf8Prefix(utf8Encode(text).subarray(0, max));
-        expect(text.startsWith(decoded)).toBe(true);
-        expect(decoded).not.toContain('\uFFFD');
+        // A range read cut anywhere decodes to that same longest whole-character prefix.
+        expect(decodeUtf8Prefix(utf8Encode(text).subarray(0, max))).toBe(prefix);
       }),
     );
   });
