@@ -11,6 +11,7 @@ import type { RoleCatalog } from '../shared/domain/roles';
 import type { RoutingConfig } from '../shared/domain/routing-config';
 import { Api } from './constructs/api';
 import { Artifacts } from './constructs/artifacts';
+import { Dashboard } from './constructs/dashboard';
 import { HandlerFunction, type HandlerFunctionProps, type HandlerName } from './constructs/handler-function';
 import { Observability } from './constructs/observability';
 import { Orchestration } from './constructs/orchestration';
@@ -62,6 +63,7 @@ export class MetaAgentStack extends Stack {
   readonly orchestration: Orchestration;
   readonly api: Api;
   readonly progress: Progress;
+  readonly dashboard: Dashboard;
   readonly scaler: Scaler;
   readonly observability: Observability;
   /** Core (non-worker) functions by handler name. */
@@ -192,18 +194,16 @@ export class MetaAgentStack extends Stack {
       this.orchestration.bindTaskResponse(fn);
     }
 
-    this.api = new Api(this, 'Api', {
-      functions: {
-        submit,
-        status,
-        output,
-        cancel,
-        redrive,
-        'agents-api': agentsApi,
-        'progress-token': progressToken,
-      },
-      ...common,
-    });
+    const apiFunctions = {
+      submit,
+      status,
+      output,
+      cancel,
+      redrive,
+      'agents-api': agentsApi,
+      'progress-token': progressToken,
+    };
+    this.api = new Api(this, 'Api', { functions: apiFunctions, ...common });
     this.progress = new Progress(this, 'Progress', {
       tasksTable: t.tasks,
       websocketFn: websocket,
@@ -211,6 +211,18 @@ export class MetaAgentStack extends Stack {
       progressTokenFn: progressToken,
       ...common,
     });
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      apiUrl: this.api.restApi.url,
+      connectOrigins: [
+        `https://${this.api.restApi.restApiId}.execute-api.${this.region}.${this.urlSuffix}`,
+        `wss://${this.progress.webSocketApi.apiId}.execute-api.${this.region}.${this.urlSuffix}`,
+      ],
+      removalPolicy,
+    });
+    this.api.allowBrowserOrigin(this.dashboard.origin);
+    for (const fn of new Set(Object.values(apiFunctions))) {
+      fn.addEnvironment(EnvVar.CorsAllowedOrigin, this.dashboard.origin);
+    }
     this.scaler = new Scaler(this, 'Scaler', {
       tables: t,
       roleWorkers: this.roleWorkers,

@@ -93,8 +93,8 @@ export async function buildWeb({ log = () => {} } = {}) {
   log(`web: dist/web in ${Math.round(performance.now() - started)} ms`);
 }
 
-/** The build's steps, in the order they run. */
-export const STEPS = { cli: buildCli, web: buildWeb };
+/** The build's steps, in the order they run (the CLI's definition synthesizes the stack, which hosts web). */
+export const STEPS = { web: buildWeb, cli: buildCli };
 
 async function main(argv) {
   const unknown = argv.filter((s) => !Object.hasOwn(STEPS, s));

@@ -20,6 +20,8 @@ export const EnvVar = {
   ProviderSecretId: 'PROVIDER_SECRET_ID',
   /** The progress WebSocket's URL (wss://.../v1), handed out with progress tokens so clients know where to connect. */
   ProgressWebSocketUrl: 'PROGRESS_WEBSOCKET_URL',
+  /** The dashboard's origin (https://<distribution>): REST answers carry it in Access-Control-Allow-Origin. */
+  CorsAllowedOrigin: 'CORS_ALLOWED_ORIGIN',
   /** WebSocket management endpoint for progress notifications. */
   WebSocketEndpoint: 'WEBSOCKET_ENDPOINT',
   /** Optional: Dispatch HeartbeatSeconds override (DEFAULT_HEARTBEAT_SECONDS otherwise); workers beat at a third. */

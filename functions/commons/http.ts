@@ -2,6 +2,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
+import { EnvVar } from '../../shared/config';
 import { BatchValidationError } from '../../shared/domain/validation';
 import { NotFoundError } from '../../shared/ports';
 import { ConflictError, RequestValidationError } from '../../shared/usecases/errors';
@@ -14,7 +15,15 @@ export interface Issue {
   message: string;
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json' };
+/**
+ * The deployed dashboard is another origin than the API: its answers name that origin (and only it) so the
+ * page may read them. Read once at load; unset (serve, tests), no CORS header is sent.
+ */
+const CORS_ORIGIN = process.env[EnvVar.CorsAllowedOrigin] || undefined;
+const JSON_HEADERS: Record<string, string> = {
+  'content-type': 'application/json',
+  ...(CORS_ORIGIN ? { 'access-control-allow-origin': CORS_ORIGIN, vary: 'Origin' } : {}),
+};
 
 export function json(
   statusCode: number,

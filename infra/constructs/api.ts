@@ -1,7 +1,7 @@
 /**
  * The REST API: batches and agents, behind an API key with a usage plan.
  */
-import { CfnOutput, type RemovalPolicy } from 'aws-cdk-lib';
+import { CfnOutput, Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -14,6 +14,8 @@ import {
 } from '../../shared/domain/limits';
 import { acknowledge } from './nag';
 
+/** How long a browser may reuse a preflight answer. */
+const CORS_PREFLIGHT_MAX_AGE = Duration.hours(1);
 /** Steady request rate and burst for the whole stage (every method); the usage plan caps each key again. */
 export const STAGE_RATE_LIMIT = 50;
 export const STAGE_BURST_LIMIT = 100;
@@ -33,6 +35,8 @@ export class Api extends Construct {
   readonly restApi: apigw.RestApi;
   readonly apiKey: apigw.ApiKey;
   readonly usagePlan: apigw.UsagePlan;
+  /** Every resource with a route, and its methods (for CORS preflights). */
+  private readonly resources = new Map<apigw.IResource, ApiMethod[]>();
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -107,21 +111,19 @@ export class Api extends Construct {
     for (const route of API_ROUTES) {
       const model = models[`${route.method} ${route.path}`];
       const parameters = pathParameterNames(route.path);
-      this.resourceAt(route.path).addMethod(
-        route.method,
-        new apigw.LambdaIntegration(props.functions[route.handler]),
-        {
-          requestValidator: validator,
-          ...(parameters.length > 0
-            ? {
-                requestParameters: Object.fromEntries(
-                  parameters.map((p) => [`method.request.path.${p}`, true]),
-                ),
-              }
-            : {}),
-          ...(model ? { requestModels: { 'application/json': model } } : {}),
-        },
-      );
+      const resource = this.resourceAt(route.path);
+      this.resources.set(resource, [...(this.resources.get(resource) ?? []), route.method]);
+      resource.addMethod(route.method, new apigw.LambdaIntegration(props.functions[route.handler]), {
+        requestValidator: validator,
+        ...(parameters.length > 0
+          ? {
+              requestParameters: Object.fromEntries(
+                parameters.map((p) => [`method.request.path.${p}`, true]),
+              ),
+            }
+          : {}),
+        ...(model ? { requestModels: { 'application/json': model } } : {}),
+      });
     }
 
     this.apiKey = new apigw.ApiKey(this, 'ApiKey', { description: 'Meta-agent API key' });
@@ -157,6 +159,25 @@ export class Api extends Construct {
       'AmazonAPIGatewayPushToCloudWatchLogs is the policy API Gateway documents for its account-wide logging role.',
       ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'],
     );
+  }
+
+  /**
+   * Lets a page on `origin` (the deployed dashboard) call the API: a preflight answer on every resource for
+   * that origin only, and API Gateway's own 4xx/5xx answers (a missing key, throttling) carry it too, so the
+   * page can read why a call failed. The handlers add the header to their answers (CORS_ALLOWED_ORIGIN).
+   */
+  allowBrowserOrigin(origin: string): void {
+    for (const [resource, methods] of this.resources) {
+      resource.addCorsPreflight({
+        allowOrigins: [origin],
+        allowMethods: [...methods],
+        allowHeaders: ['content-type', 'x-api-key', 'idempotency-key'],
+        maxAge: CORS_PREFLIGHT_MAX_AGE,
+      });
+    }
+    const responseHeaders = { 'Access-Control-Allow-Origin': `'${origin}'`, Vary: "'Origin'" };
+    this.restApi.addGatewayResponse('Default4xx', { type: apigw.ResponseType.DEFAULT_4XX, responseHeaders });
+    this.restApi.addGatewayResponse('Default5xx', { type: apigw.ResponseType.DEFAULT_5XX, responseHeaders });
   }
 
   /** The resource at `path` (`/batches/{id}`), created segment by segment on first use. */

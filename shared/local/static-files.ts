@@ -33,7 +33,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 /**
  * The page's Content-Security-Policy: its own scripts and styles only, API calls to `connect` (the page's
  * origin and the WebSocket), no framing. The deployed distribution sends the same policy
- * (infra/constructs/dashboard.ts) with the API's origins.
+ * (infra/constructs/dashboard.ts), with the deployed API's origins in `connect`.
  */
 export function dashboardCsp(connect: readonly string[]): string {
   return [

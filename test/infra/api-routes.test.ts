@@ -38,7 +38,11 @@ beforeAll(() => {
     >;
   const handlerById = new Map(templateFunctions(json).map((fn) => [fn.logicalId, fn.handler]));
   const apiResources = ofType('AWS::ApiGateway::Resource');
-  routes = Object.values(ofType('AWS::ApiGateway::Method')).map((m) => {
+  // OPTIONS methods are the dashboard's CORS preflights (mock integrations, test/infra/dashboard.test.ts).
+  const methods = Object.values(ofType('AWS::ApiGateway::Method')).filter(
+    (m) => m.Properties.HttpMethod !== 'OPTIONS',
+  );
+  routes = methods.map((m) => {
     const resourceId = (m.Properties.ResourceId as { Ref?: string }).Ref ?? '';
     const uri = (m.Properties.Integration as { Uri?: unknown } | undefined)?.Uri;
     const fnId = [...referencedIds(uri)].find((id) => handlerById.has(id));

@@ -37,12 +37,19 @@ export function referencedIds(value: unknown, out = new Set<string>()): Set<stri
   return out;
 }
 
-/** Every function of the template; throws for a function without the handler tag. */
+/**
+ * Functions CDK itself adds (logical id prefixes): BucketDeployment's handler copies the dashboard's files at
+ * deploy time. They run aws-cdk-lib's code, not a handler of functions/, so they carry no handler tag.
+ */
+export const CDK_PROVIDED_FUNCTIONS: readonly string[] = ['CustomCDKBucketDeployment'];
+
+/** Every function of the template running a handler of functions/; throws for one without the handler tag. */
 export function templateFunctions(templateJson: { Resources: Resources }): TemplateFunction[] {
   const resources = templateJson.Resources;
   const policies = Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy');
   return Object.entries(resources)
     .filter(([, r]) => r.Type === 'AWS::Lambda::Function')
+    .filter(([logicalId]) => !CDK_PROVIDED_FUNCTIONS.some((prefix) => logicalId.startsWith(prefix)))
     .map(([logicalId, r]) => {
       const props = r.Properties ?? {};
       const tags = (props.Tags ?? []) as { Key: string; Value: string }[];
