@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { resolveRoles } from '../shared/domain/roles';
 import type { Batch, Task } from '../shared/domain/schemas';
 import { EmbeddedSystem } from '../shared/local/system';
+import { barChart, lineChart } from './charts';
 import {
   benchOptions,
   DAG_ROLES,
@@ -41,7 +42,6 @@ import {
   writeResult,
   zeroWorkBatch,
 } from './lib';
-import { barChart, lineChart } from './svg';
 
 const SIZES = [1, 5, 10, 20, 50, 100, 500, 1_000, 2_000];
 /** Whole run budget (the brief: under 10 minutes), with a margin for start-up and reports. */
@@ -104,7 +104,8 @@ function randomDag(): Batch {
   });
 }
 
-function writeChart(name: string, svg: string): string {
+async function writeChart(name: string, chart: Promise<string>): Promise<string> {
+  const svg = await chart;
   mkdirSync(CHARTS_DIR, { recursive: true });
   writeFileSync(join(CHARTS_DIR, name), `${svg}\n`);
   return `charts/${name}`;
@@ -207,7 +208,7 @@ async function main(): Promise<void> {
   writeResult('perf.json', report);
 
   const charts = {
-    scaling: writeChart(
+    scaling: await writeChart(
       'scaling-throughput.svg',
       lineChart({
         title: 'Throughput by batch size (zero-work tasks, 22 roles)',
@@ -217,7 +218,7 @@ async function main(): Promise<void> {
         series: [{ name: 'tasks/min (makespan)', points: scaling.map((s) => [s.tasks, s.tasksPerMinute]) }],
       }),
     ),
-    makespan: writeChart(
+    makespan: await writeChart(
       'scaling-makespan.svg',
       lineChart({
         title: 'Makespan by batch size (zero-work tasks)',
@@ -227,7 +228,7 @@ async function main(): Promise<void> {
         series: [{ name: 'makespan', points: scaling.map((s) => [s.tasks, round(s.makespanMs / 1000, 2)]) }],
       }),
     ),
-    latency: writeChart(
+    latency: await writeChart(
       'latency.svg',
       barChart({
         title: 'Latency per task (ms)',
@@ -239,7 +240,7 @@ async function main(): Promise<void> {
         })),
       }),
     ),
-    dags: writeChart(
+    dags: await writeChart(
       'dag-ratio.svg',
       barChart({
         title: 'Makespan / lower bound by DAG shape',
