@@ -42,6 +42,7 @@ import {
 } from './schemas';
 import { utf8Length } from './utf8';
 import { executionInput } from './workflow';
+import { workflowIssues } from './workflow-validation';
 
 export interface ValidationIssue {
   /** JSON path of the offending value, e.g. `$.tasks[3].dependsOn[0]`. */
@@ -139,6 +140,8 @@ const FIELD_RULES: Record<string, string> = {
   'tasks[].context': `context must be "dependencies" (the default), "none", or a list of at most ${MAX_CONTEXT_IDS} task ids (dependencies or their ancestors)`,
   'tasks[].context[]': 'a context entry must be a task id: 1-128 characters of A-Z a-z 0-9 . _ : -',
   'tasks[].outputSchema': 'outputSchema must be a JSON Schema: an object with "type": "object"',
+  'tasks[].trigger':
+    'trigger must be "all_success" (the default), "all_done", "one_success" or "none_failed_min_one_success"',
   'tasks[].contextBudgetBytes': `contextBudgetBytes must be a whole number of bytes from ${MIN_CONTEXT_BUDGET_BYTES} to ${MAX_CONTEXT_BUDGET_BYTES} (default ${DEFAULT_CONTEXT_BUDGET_BYTES})`,
   'tasks[].input.simulate':
     'input.simulate must be an object with optional durationMs, failAttempts, failMode, output and outputBytes',
@@ -457,7 +460,7 @@ function sortByAppearance(issues: ValidationIssue[], raw: unknown): ValidationIs
  * Wire-format fields that are part of the contract (schemas.ts) but whose behaviour is not built yet:
  * refused, so a batch never runs with a field silently ignored. Each feature removes its entries.
  */
-export const UNSUPPORTED_TASK_FIELDS: ReadonlySet<string> = new Set(['approval', 'trigger', 'expands']);
+export const UNSUPPORTED_TASK_FIELDS: ReadonlySet<string> = new Set(['approval', 'expands']);
 export const UNSUPPORTED_OPTION_FIELDS: ReadonlySet<string> = new Set(['budget']);
 
 function unsupportedFieldIssues(raw: Record<string, unknown>): ValidationIssue[] {
@@ -542,6 +545,7 @@ export function validateBatch(raw: unknown, knownRoles: ReadonlySet<string>): Ba
   if (Array.isArray(rawTasks)) {
     for (const issue of crossTaskIssues(raw, rawTasks, knownRoles)) issues.push(issue);
     for (const issue of contextIssues(rawTasks)) issues.push(issue);
+    for (const issue of workflowIssues(rawTasks)) issues.push(issue);
   }
   for (const issue of unsupportedFieldIssues(raw)) issues.push(issue);
   if (issues.length > 0 || !parsed.success) return { ok: false, issues: sortByAppearance(issues, raw) };

@@ -18,8 +18,10 @@ import type {
   RoutingDecision,
   Task,
   TaskStatus,
+  TriggerRule,
   Usage,
 } from '../domain/schemas';
+import type { DependencyOutcome, GateCounts } from '../domain/trigger';
 import type { DispatchMessage, ExecutionInput, GateOutput } from '../domain/workflow';
 
 /** Time is injected so the domain and the use cases stay deterministic under test. */
@@ -114,6 +116,14 @@ export interface AttemptEnd {
   context?: ContextRecord;
 }
 
+/** The dependent's gate after a release: its counters, its rule and its armed token. */
+export interface ReleaseResult extends GateCounts {
+  gateToken?: string;
+  trigger?: TriggerRule;
+  /** false when this dependency's release had been counted before (a repeated Complete): nothing changed. */
+  applied?: boolean;
+}
+
 /** The batch item without its task id list (what the per-task handlers need: cancelRequested and such). */
 export type BatchState = Omit<StoredBatch, 'taskIds'>;
 
@@ -127,8 +137,12 @@ export interface StoredTask {
   status: TaskStatus;
   /** Dependencies not finished yet (the gate protocol). */
   pendingDeps: number;
-  /** Dependencies that finished without succeeding. */
+  /** Dependencies that finished without succeeding (FAILED, SKIPPED or CANCELLED). */
   failedDeps: number;
+  /** Of failedDeps, the SKIPPED ones (absent on items written before trigger rules: 0). */
+  skippedDeps?: number;
+  /** Dependencies that succeeded (absent on items written before trigger rules: 0). */
+  succeededDeps?: number;
   /** Ids of the tasks that depend on this one. */
   dependents: string[];
   /** Set by the Gate when it has to wait; answered by the Complete of the last dependency. */
@@ -214,21 +228,23 @@ export interface TaskStore {
   /** How many of the batch's tasks have each status (reads the status of every task item, nothing else). */
   countTaskStatuses(batchId: string): Promise<TaskStatusCounts>;
   /**
-   * Gate: `SET gateToken = :t CONDITION pendingDeps > 0 AND the task is not terminal`. false when the
-   * condition fails: every dependency has finished (failedDeps is final) or the task ended (cancelled), and
-   * the caller answers its own token.
+   * Gate: `SET gateToken = :t CONDITION the gate is not open under the item's trigger rule AND the task is
+   * not terminal` (open: pendingDeps is 0, or, for one_success, a dependency succeeded; domain/trigger.ts).
+   * false when the condition fails: the gate's answer is final or the task ended (cancelled), and the caller
+   * answers its own token.
    */
   armGate(batchId: string, taskId: string, token: string): Promise<boolean>;
   /**
-   * Complete of a dependency: `ADD pendingDeps -1, failedDeps :f` on the dependent, RETURN ALL_NEW.
-   * The caller sends the gate token when the new pendingDeps is 0 and a token is set.
+   * A dependency ended with `outcome`: `ADD pendingDeps -1` and one to the counter of the outcome on the
+   * dependent, RETURN ALL_NEW (at most once per `fromTaskId`). The caller answers the gate token when this
+   * release opened the gate under the dependent's trigger rule (domain/trigger.ts openedBy).
    */
   releaseDependent(
     batchId: string,
     dependentId: string,
-    failed: boolean,
+    outcome: DependencyOutcome,
     fromTaskId?: string,
-  ): Promise<{ pendingDeps: number; failedDeps: number; gateToken?: string; applied?: boolean }>;
+  ): Promise<ReleaseResult>;
   /** Notes that the task holds a waiting mark of `role` (so its dispatch knows to drop it). */
   setWaitingRole(batchId: string, taskId: string, role: string): Promise<void>;
   /**

@@ -1,6 +1,7 @@
 /** Small helpers shared by several use cases. */
 import { createHash } from 'node:crypto';
-import type { TaskStatus } from '../domain/schemas';
+import type { TaskStatus, TriggerRule } from '../domain/schemas';
+import { type DependencyOutcome, type GateCounts, gateDecision, openedBy } from '../domain/trigger';
 import type { GateOutput } from '../domain/workflow';
 import type { Callbacks, StoredTask, TaskStore } from '../ports';
 
@@ -30,34 +31,46 @@ export function executionNameFor(batchId: string, suffix = ''): string {
   return `${batchId.replace(new RegExp(EXECUTION_NAME_FORBIDDEN.source, 'g'), '_').slice(0, room)}-${hash}${suffix}`;
 }
 
-/** The gate's answer for a task whose dependencies have all finished. */
-export function gateOutput(failedDeps: number, reason?: string): GateOutput {
+/**
+ * The gate's answer once it is open (domain/trigger.ts): the trigger rule's decision, or, with `reason`, no
+ * run at all (the batch was cancelled, the task ended).
+ */
+export function gateOutput(rule: TriggerRule | undefined, counts: GateCounts, reason?: string): GateOutput {
+  const decision = reason === undefined ? gateDecision(rule, counts) : { proceed: false, reason };
   return {
-    proceed: failedDeps === 0 && reason === undefined,
-    failedDeps,
-    ...(reason !== undefined
-      ? { reason }
-      : failedDeps > 0
-        ? { reason: `${failedDeps} dependenc${failedDeps === 1 ? 'y' : 'ies'} did not succeed` }
-        : {}),
+    proceed: decision.proceed,
+    failedDeps: counts.failedDeps,
+    ...(decision.reason !== undefined ? { reason: decision.reason } : {}),
+  };
+}
+
+/** The gate counters of a stored task (those absent on items written before trigger rules count 0). */
+export function gateCountsOf(task: StoredTask): GateCounts {
+  return {
+    pendingDeps: task.pendingDeps,
+    failedDeps: task.failedDeps,
+    skippedDeps: task.skippedDeps ?? 0,
+    succeededDeps: task.succeededDeps ?? 0,
   };
 }
 
 /**
  * Counts `task`'s completion on each dependent (at most once per pair: the store remembers who released
- * it) and wakes a dependent's gate when it was the last one: the Complete half of the gate protocol.
+ * it) and answers a dependent's armed gate when this release opened it under the dependent's trigger rule
+ * (the last dependency to finish, or, for one_success, the first to succeed): the Complete half of the gate
+ * protocol.
  */
 export async function releaseDependents(
   store: TaskStore,
   callbacks: Callbacks,
   task: Pick<StoredTask, 'batchId' | 'taskId' | 'dependents'>,
-  failed: boolean,
+  outcome: DependencyOutcome,
 ): Promise<void> {
   await Promise.all(
     [...new Set(task.dependents)].map(async (dependentId) => {
-      const result = await store.releaseDependent(task.batchId, dependentId, failed, task.taskId);
-      if (result.applied !== false && result.pendingDeps === 0 && result.gateToken) {
-        await callbacks.succeed(result.gateToken, gateOutput(result.failedDeps));
+      const result = await store.releaseDependent(task.batchId, dependentId, outcome, task.taskId);
+      if (result.applied !== false && result.gateToken && openedBy(result.trigger, result, outcome)) {
+        await callbacks.succeed(result.gateToken, gateOutput(result.trigger, result));
       }
     }),
   );

@@ -6,6 +6,7 @@
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { TaskStatus } from '../domain/schemas';
+import { gateDecision } from '../domain/trigger';
 import type { CompleteInput } from '../domain/workflow';
 import {
   type AgentRegistry,
@@ -16,7 +17,7 @@ import {
   type StoredTask,
   type TaskStore,
 } from '../ports';
-import { isTerminal, releaseDependents } from './common';
+import { gateCountsOf, isTerminal, releaseDependents } from './common';
 import { wakeAfterRelease } from './route';
 
 export interface CompleteDeps {
@@ -101,10 +102,7 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     });
   }
   // Dependents first: their gates wait on this; the agent's slot and metrics are written meanwhile.
-  await Promise.all([
-    releaseDependents(deps.store, deps.callbacks, task, input.outcome !== 'SUCCEEDED'),
-    agentBookkeeping,
-  ]);
+  await Promise.all([releaseDependents(deps.store, deps.callbacks, task, input.outcome), agentBookkeeping]);
   if (input.outcome === 'FAILED' && transitioned) {
     const batch = await deps.store.getBatch(input.batchId);
     if (batch?.failFast) await failFast(deps, batch, task.taskId);
@@ -133,13 +131,18 @@ function roleOf(deps: CompleteDeps, task: StoredTask) {
   return role === undefined ? undefined : deps.catalog?.get(role)?.defaults;
 }
 
-/** Names the dependencies that did not succeed. */
+/** Why the gate skipped the task: its trigger rule's reason and the dependencies that did not succeed. */
 async function skipReason(store: TaskStore, task: StoredTask): Promise<string> {
   const deps = await Promise.all(
     [...new Set(task.task.dependsOn ?? [])].map((id) => store.getTask(task.batchId, id)),
   );
   const bad = deps.flatMap((d) => (d && d.status !== 'SUCCEEDED' ? [`${d.taskId} (${d.status})`] : []));
-  return bad.length > 0 ? `skipped: dependency ${bad.join(', ')} did not succeed` : 'skipped';
+  const rule = task.task.trigger;
+  if (rule === undefined || rule === 'all_success')
+    return bad.length > 0 ? `skipped: dependency ${bad.join(', ')} did not succeed` : 'skipped';
+  const decision = gateDecision(rule, gateCountsOf(task));
+  const why = decision.reason ?? `trigger ${rule}`;
+  return bad.length > 0 ? `skipped: ${why} (${bad.join(', ')})` : `skipped: ${why}`;
 }
 
 /**
@@ -159,7 +162,7 @@ async function failFast(deps: CompleteDeps, batch: StoredBatch, failedTaskId: st
         // A cancelled task never reaches Complete, so its dependents are released here. Its own armed gate
         // is left to the gate protocol: the last of its dependencies (cancelled here, or running and
         // completing later) wakes it exactly once, and Route then STOPs the cancelled task.
-        await releaseDependents(deps.store, deps.callbacks, t, true);
+        await releaseDependents(deps.store, deps.callbacks, t, 'CANCELLED');
       }),
   );
 }

@@ -1,37 +1,40 @@
 /**
- * Gate (dependency gate protocol, ARCHITECTURE.md): arm the token while dependencies are pending; when
- * none is, answer the token at once. The Complete of the last dependency answers an armed token.
+ * Gate (dependency gate protocol, ARCHITECTURE.md): arm the token while the gate is not open under the task's
+ * trigger rule; when it is open, answer the token at once. The Complete of the dependency whose release opens
+ * the gate answers an armed token (the last one to finish, or for one_success the first to succeed).
  */
 import type { GateInput, GateOutput } from '../domain/workflow';
 import { type Callbacks, NotFoundError, type TaskStore } from '../ports';
-import { gateOutput, isTerminal } from './common';
+import { gateCountsOf, gateOutput, isTerminal } from './common';
 
 export interface GateDeps {
   store: TaskStore;
   callbacks: Callbacks;
 }
 
-/** `armed`: the token waits for the last dependency; otherwise the answer sent. */
+/** `armed`: the token waits for the release that opens the gate; otherwise the answer sent. */
 export type GateResult = { armed: true } | { armed: false; output: GateOutput };
 
 /**
- * Arms the gate or answers the token at once (proceed only when no dependency failed and the batch runs).
- * Arming comes first: while dependencies are pending (the common case, every dependent arms at the start of
- * a batch) it is the only call. Only a gate that could not arm reads the batch and the task to answer.
+ * Arms the gate or answers the token at once (proceed as the task's trigger rule decides, and only while the
+ * batch runs). Arming comes first: while the gate is not open (the common case, every dependent arms at the
+ * start of a batch) it is the only call. Only a gate that could not arm reads the batch and the task.
  */
 export async function gateTask(deps: GateDeps, input: GateInput): Promise<GateResult> {
   if (await deps.store.armGate(input.batchId, input.taskId, input.taskToken)) return { armed: true };
-  // Every dependency has finished (failedDeps is final) or the task ended: answer with a consistent read.
+  // The gate is open (its counters only move towards open) or the task ended: answer with a consistent read.
   const [batch, task] = await Promise.all([
     deps.store.getBatchState(input.batchId),
     deps.store.getTask(input.batchId, input.taskId),
   ]);
   if (!batch) throw new NotFoundError('batch', input.batchId);
   if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
+  const rule = task.task.trigger;
+  const counts = gateCountsOf(task);
   let output: GateOutput;
-  if (batch.cancelRequested) output = gateOutput(task.failedDeps, 'batch cancelled');
-  else if (isTerminal(task.status)) output = gateOutput(task.failedDeps, `task already ${task.status}`);
-  else output = gateOutput(task.failedDeps);
+  if (batch.cancelRequested) output = gateOutput(rule, counts, 'batch cancelled');
+  else if (isTerminal(task.status)) output = gateOutput(rule, counts, `task already ${task.status}`);
+  else output = gateOutput(rule, counts);
   await deps.callbacks.succeed(input.taskToken, output);
   return { armed: false, output };
 }

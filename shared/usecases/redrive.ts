@@ -33,7 +33,8 @@ export async function redriveBatch(deps: RedriveDeps, batchId: string): Promise<
     throw new ConflictError(`batch "${batchId}" has no failed, skipped or cancelled task`);
 
   const reset: StoredTask[] = rerun.map((t) => {
-    const pending = [...new Set(t.task.dependsOn ?? [])].filter((d) => !succeeded.has(d));
+    const deps = [...new Set(t.task.dependsOn ?? [])];
+    const pending = deps.filter((d) => !succeeded.has(d));
     const {
       gateToken: _gate,
       reason: _reason,
@@ -47,6 +48,9 @@ export async function redriveBatch(deps: RedriveDeps, batchId: string): Promise<
       status: pending.length > 0 ? 'PENDING' : 'READY',
       pendingDeps: pending.length,
       failedDeps: 0,
+      skippedDeps: 0,
+      // Dependencies that succeeded before count for the trigger rule (a one_success gate opens at once).
+      succeededDeps: deps.length - pending.length,
       releasedBy: [],
       // A fresh budget of attempts on top of the ones already made (attempt numbers keep counting).
       maxAttempts: t.attemptCount + batch.maxAttempts,

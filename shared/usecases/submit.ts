@@ -55,6 +55,8 @@ export function storedTasksOf(batchId: string, batch: Batch, maxAttempts: number
       status: deps.size > 0 ? 'PENDING' : 'READY',
       pendingDeps: deps.size,
       failedDeps: 0,
+      skippedDeps: 0,
+      succeededDeps: 0,
       dependents: [...new Set(dependents.get(task.id) ?? [])],
       maxAttempts,
       attemptCount: 0,

@@ -11,7 +11,15 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { TaskWork } from '../../domain/context';
-import type { ArtifactRef, Attempt, ContextRecord, RoutingDecision, TaskStatus } from '../../domain/schemas';
+import type {
+  ArtifactRef,
+  Attempt,
+  ContextRecord,
+  RoutingDecision,
+  TaskStatus,
+  TriggerRule,
+} from '../../domain/schemas';
+import { type DependencyOutcome, releaseDelta } from '../../domain/trigger';
 import {
   type AttemptEnd,
   type BatchCreation,
@@ -19,6 +27,7 @@ import {
   type BatchState,
   InvalidCursorError,
   NotFoundError,
+  type ReleaseResult,
   StaleWriteError,
   type StoredBatch,
   type StoredTask,
@@ -214,6 +223,19 @@ function workOf(item: Record<string, unknown>): TaskWork {
     ...(item.outputRef ? { outputRef: item.outputRef as ArtifactRef } : {}),
     ...(typeof item.reason === 'string' ? { reason: item.reason } : {}),
     dependsOn: task?.dependsOn ?? [],
+  };
+}
+
+/** The gate's counters, rule and token as a task item holds them (counters absent on older items: 0). */
+function gateStateOf(item: Record<string, unknown>): ReleaseResult {
+  const trigger = (item.task as { trigger?: TriggerRule } | undefined)?.trigger;
+  return {
+    pendingDeps: Number(item.pendingDeps ?? 0),
+    failedDeps: Number(item.failedDeps ?? 0),
+    skippedDeps: Number(item.skippedDeps ?? 0),
+    succeededDeps: Number(item.succeededDeps ?? 0),
+    ...(typeof item.gateToken === 'string' ? { gateToken: item.gateToken } : {}),
+    ...(trigger !== undefined ? { trigger } : {}),
   };
 }
 
@@ -503,14 +525,23 @@ export class DynamoTaskStore implements TaskStore {
   }
 
   async armGate(batchId: string, taskId: string, token: string): Promise<boolean> {
+    // Not open (domain/trigger.ts gateOpen): dependencies pending and, when the item's own rule is
+    // one_success, none succeeded yet. Items written before trigger rules have neither attribute.
     return this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
         UpdateExpression: 'SET gateToken = :t',
-        ConditionExpression: `pendingDeps > :zero AND ${NOT_TERMINAL}`,
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':t': token, ':zero': 0, ...TERMINAL_VALUES },
+        ConditionExpression:
+          `pendingDeps > :zero AND ${NOT_TERMINAL} AND (attribute_not_exists(#task.#trigger) OR ` +
+          '#task.#trigger <> :oneSuccess OR attribute_not_exists(succeededDeps) OR succeededDeps = :zero)',
+        ExpressionAttributeNames: { '#status': 'status', '#task': 'task', '#trigger': 'trigger' },
+        ExpressionAttributeValues: {
+          ':t': token,
+          ':zero': 0,
+          ':oneSuccess': 'one_success' satisfies TriggerRule,
+          ...TERMINAL_VALUES,
+        },
       }),
     );
   }
@@ -518,11 +549,17 @@ export class DynamoTaskStore implements TaskStore {
   async releaseDependent(
     batchId: string,
     dependentId: string,
-    failed: boolean,
+    outcome: DependencyOutcome,
     fromTaskId?: string,
-  ): Promise<{ pendingDeps: number; failedDeps: number; gateToken?: string; applied?: boolean }> {
-    const values: Record<string, unknown> = { ':minus': -1, ':f': failed ? 1 : 0 };
-    let update = 'ADD pendingDeps :minus, failedDeps :f';
+  ): Promise<ReleaseResult> {
+    const delta = releaseDelta(outcome);
+    const values: Record<string, unknown> = {
+      ':minus': delta.pendingDeps,
+      ':f': delta.failedDeps,
+      ':s': delta.skippedDeps,
+      ':ok': delta.succeededDeps,
+    };
+    let update = 'ADD pendingDeps :minus, failedDeps :f, skippedDeps :s, succeededDeps :ok';
     let condition = 'attribute_exists(pk)';
     if (fromTaskId !== undefined) {
       update += ', releasedBy :fromSet';
@@ -541,24 +578,19 @@ export class DynamoTaskStore implements TaskStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      const item = result.Attributes ?? {};
-      return {
-        pendingDeps: Number(item.pendingDeps),
-        failedDeps: Number(item.failedDeps),
-        ...(typeof item.gateToken === 'string' ? { gateToken: item.gateToken } : {}),
-        applied: true,
-      };
+      return { ...gateStateOf(result.Attributes ?? {}), applied: true };
     } catch (error) {
       if (!isConditionFailed(error)) throw error;
     }
-    const task = await this.getTask(batchId, dependentId);
-    if (!task) throw new NotFoundError('task', `${batchId}/${dependentId}`);
-    return {
-      pendingDeps: task.pendingDeps,
-      failedDeps: task.failedDeps,
-      ...(task.gateToken ? { gateToken: task.gateToken } : {}),
-      applied: false,
-    };
+    const task = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(dependentId) },
+        ConsistentRead: true,
+      }),
+    );
+    if (!task.Item) throw new NotFoundError('task', `${batchId}/${dependentId}`);
+    return { ...gateStateOf(task.Item), applied: false };
   }
 
   async setWaitingRole(batchId: string, taskId: string, role: string): Promise<void> {

@@ -8,7 +8,9 @@ import {
 } from '../../../shared/adapters/dynamodb/agent-registry';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
-import type { RoutingDecision } from '../../../shared/domain/schemas';
+import type { RoutingDecision, TriggerRule } from '../../../shared/domain/schemas';
+import type { DependencyOutcome } from '../../../shared/domain/trigger';
+import type { GateOutput } from '../../../shared/domain/workflow';
 import type { Callbacks, TaskStore } from '../../../shared/ports';
 import { completeTask } from '../../../shared/usecases/complete';
 import { gateTask } from '../../../shared/usecases/gate';
@@ -362,8 +364,8 @@ describe('DynamoTaskStore', () => {
     ]);
     await store.createBatch(batch, tasks);
 
-    await store.releaseDependent(batchId, 'c', true, 'a');
-    const repeated = await store.releaseDependent(batchId, 'c', true, 'a');
+    await store.releaseDependent(batchId, 'c', 'FAILED', 'a');
+    const repeated = await store.releaseDependent(batchId, 'c', 'FAILED', 'a');
 
     expect(repeated).toMatchObject({ applied: false, pendingDeps: 1, failedDeps: 1 });
   });
@@ -405,6 +407,20 @@ describe('DynamoTaskStore', () => {
 });
 
 describe('dependency gate protocol (Gate and Complete interleaved)', () => {
+  /** The store with every call waiting for the scheduler before it runs, so the interleaving is random. */
+  function scheduledStore(s: fc.Scheduler): TaskStore {
+    return new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          await s.schedule(Promise.resolve(), String(prop));
+          return value.apply(target, args);
+        };
+      },
+    }) as TaskStore;
+  }
+
   /** Records every token answer with the dependent's pendingDeps as stored at that moment. */
   function recordingCallbacks(batchId: string, taskId: string, sink: { token: string; pending: number }[]) {
     const callbacks: Callbacks = {
@@ -451,6 +467,95 @@ describe('dependency gate protocol (Gate and Complete interleaved)', () => {
     );
   });
 
+  /**
+   * The README's words over the dependencies that finished (undefined: one has not finished): whether the
+   * task runs, is skipped, or must still wait.
+   */
+  function expectedUnder(
+    rule: TriggerRule,
+    ends: readonly (DependencyOutcome | 'UNFINISHED')[],
+  ): 'runs' | 'skipped' | 'waits' {
+    const some = (o: DependencyOutcome) => ends.includes(o);
+    if (rule === 'one_success' && some('SUCCEEDED')) return 'runs';
+    if (ends.includes('UNFINISHED')) return 'waits';
+    let runs: boolean;
+    if (rule === 'all_success') runs = ends.every((o) => o === 'SUCCEEDED');
+    else if (rule === 'all_done') runs = true;
+    else if (rule === 'one_success') runs = false;
+    else runs = !some('FAILED') && some('SUCCEEDED');
+    return runs ? 'runs' : 'skipped';
+  }
+
+  it('answers the gate once, never early, and as its trigger rule says, in every interleaving of outcomes', async () => {
+    const rules: TriggerRule[] = ['all_success', 'all_done', 'one_success', 'none_failed_min_one_success'];
+    const ending = fc.constantFrom<'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'UNFINISHED'>(
+      'SUCCEEDED',
+      'FAILED',
+      'SKIPPED',
+      'UNFINISHED',
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...rules),
+        fc.array(ending, { minLength: 1, maxLength: 4 }),
+        fc.scheduler(),
+        async (rule, ends, s) => {
+          const batchId = uniqueId('rule');
+          const deps = ends.map((_, i) => ({ id: `d${i}`, description: 'dep' }));
+          const { batch, tasks } = batchOf(batchId, [
+            ...deps,
+            { id: 'x', description: 'dependent', dependsOn: deps.map((d) => d.id), trigger: rule },
+          ]);
+          await store.createBatch(batch, tasks);
+          const answers: { output: GateOutput; pending: number; succeeded: number }[] = [];
+          const callbacks: Callbacks = {
+            succeed: async (_token, output) => {
+              const task = await store.getTask(batchId, 'x');
+              answers.push({
+                output: output as GateOutput,
+                pending: task?.pendingDeps ?? -1,
+                succeeded: task?.succeededDeps ?? -1,
+              });
+              return true;
+            },
+            fail: async () => true,
+            heartbeat: async () => true,
+          };
+          const scheduled = scheduledStore(s);
+          const clock = new ManualClock();
+
+          const work = Promise.all([
+            gateTask({ store: scheduled, callbacks }, { batchId, taskId: 'x', taskToken: 'gate-token' }),
+            ...deps.flatMap((d, i) => {
+              const outcome = ends[i];
+              if (outcome === undefined || outcome === 'UNFINISHED') return [];
+              return [
+                completeTask(
+                  { store: scheduled, agents: registry, callbacks, clock },
+                  { batchId, taskId: d.id, outcome },
+                ),
+              ];
+            }),
+          ]);
+          await s.waitFor(work);
+
+          const expected = expectedUnder(rule, ends);
+          if (expected === 'waits') {
+            expect(answers).toEqual([]);
+            return;
+          }
+          expect(answers).toHaveLength(1);
+          const [answer] = answers;
+          expect(answer?.output.proceed).toBe(expected === 'runs');
+          // Never early: every dependency had finished, or (one_success running) one had succeeded.
+          if (rule === 'one_success' && answer?.output.proceed) expect(answer.succeeded).toBeGreaterThan(0);
+          else expect(answer?.pending).toBe(0);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
   it('wakes the gate exactly once, never early and never lost, in every interleaving', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.scheduler(), async (k, s) => {
@@ -463,17 +568,7 @@ describe('dependency gate protocol (Gate and Complete interleaved)', () => {
         await store.createBatch(batch, tasks);
         const answers: { token: string; pending: number }[] = [];
         const callbacks = recordingCallbacks(batchId, 'x', answers);
-        // Every store call waits for the scheduler before it runs, so the interleaving is random.
-        const scheduled = new Proxy(store, {
-          get(target, prop, receiver) {
-            const value = Reflect.get(target, prop, receiver);
-            if (typeof value !== 'function') return value;
-            return async (...args: unknown[]) => {
-              await s.schedule(Promise.resolve(), String(prop));
-              return value.apply(target, args);
-            };
-          },
-        }) as TaskStore;
+        const scheduled = scheduledStore(s);
         const clock = new ManualClock();
 
         const work = Promise.all([

@@ -611,6 +611,45 @@ describe('cancel and redrive', () => {
   });
 });
 
+describe('redrive and trigger rules', () => {
+  it("counts a redriven task's dependencies that succeeded before, so a one_success gate opens at once", async () => {
+    const batchId = await createBatch([
+      { id: 'a', description: 'x' },
+      { id: 'b', description: 'y' },
+      { id: 'c', description: 'z', dependsOn: ['a', 'b'], trigger: 'one_success' },
+    ]);
+    await store.setTaskStatus(batchId, 'a', 'SUCCEEDED');
+    await store.setTaskStatus(batchId, 'b', 'FAILED');
+    await store.setTaskStatus(batchId, 'c', 'SKIPPED');
+    await store.updateBatch(batchId, { status: 'PARTIAL' });
+    const { orchestrator } = recordingOrchestrator();
+
+    await redriveBatch({ store, orchestrator }, batchId);
+
+    expect(await store.getTask(batchId, 'c')).toMatchObject({
+      pendingDeps: 1,
+      succeededDeps: 1,
+      failedDeps: 0,
+      skippedDeps: 0,
+    });
+    const answers: unknown[] = [];
+    const callbacks = {
+      succeed: async (_token: string, output: unknown) => {
+        answers.push(output);
+        return true;
+      },
+      fail: async () => true,
+      heartbeat: async () => true,
+    };
+    expect(
+      await gateTask({ store, callbacks }, { batchId, taskId: 'c', taskToken: 'c-token' }),
+    ).toMatchObject({
+      armed: false,
+      output: { proceed: true },
+    });
+  });
+});
+
 describe('scaler', () => {
   it('terminates idle agents above the role minimum and keeps busy ones', async () => {
     const { name, catalog } = isolatedRole({ maxAgents: 5 });

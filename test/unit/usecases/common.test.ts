@@ -23,10 +23,12 @@ describe('executionNameFor', () => {
 });
 
 describe('gateOutput', () => {
-  it('proceeds only when no dependency failed', () => {
-    expect(gateOutput(0)).toEqual({ proceed: true, failedDeps: 0 });
-    expect(gateOutput(2)).toMatchObject({ proceed: false, failedDeps: 2 });
-    expect(gateOutput(0, 'batch cancelled')).toEqual({
+  const counts = (failedDeps: number) => ({ pendingDeps: 0, failedDeps, skippedDeps: 0, succeededDeps: 2 });
+  it('proceeds by default only when no dependency failed, and never with a reason to stop', () => {
+    expect(gateOutput(undefined, counts(0))).toEqual({ proceed: true, failedDeps: 0 });
+    expect(gateOutput(undefined, counts(2))).toMatchObject({ proceed: false, failedDeps: 2 });
+    expect(gateOutput('all_done', counts(2))).toEqual({ proceed: true, failedDeps: 2 });
+    expect(gateOutput('all_done', counts(0), 'batch cancelled')).toEqual({
       proceed: false,
       failedDeps: 0,
       reason: 'batch cancelled',
