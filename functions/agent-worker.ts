@@ -24,6 +24,7 @@ const deps = {
   clock: container.clock,
   executorFor: container.executorFor,
   heartbeatSeconds: container.heartbeatSeconds,
+  prices: container.costs.prices,
   onWarning: (message: string, error: unknown) => obs.logger.warn(message, { error: String(error) }),
 };
 /** Optional: the role this function serves (one function per role queue when deployed). */

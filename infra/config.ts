@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Annotations, type App, RemovalPolicy } from 'aws-cdk-lib';
+import { parseCostsConfig } from '../shared/domain/costs';
 import { assertModels, dayOf } from '../shared/domain/models';
 import { type RoleCatalog, resolveRoles, withDefaultExecutor } from '../shared/domain/roles';
 import { parseRoutingConfig } from '../shared/domain/routing-config';
@@ -15,7 +16,10 @@ export const STACK_ID = 'MetaAgent';
 
 /** Context keys this app reads (`cdk synth -c key=value` or cdk.json). */
 export const ContextKey = {
-  /** Path to a JSON file `{ "roles": [...], "routing"?: {...} }`: role overrides and additions, routing settings. */
+  /**
+   * Path to a JSON file `{ "roles": [...], "routing"?: {...}, "costs"?: {...} }`: role overrides and additions,
+   * routing settings, prices, the default batch budget and provider limits.
+   */
   RolesConfig: 'rolesConfig',
   /** `true` for a throw-away dev stack: tables, queues and logs are destroyed with the stack. */
   Dev: 'dev',
@@ -46,8 +50,9 @@ export function roleOverridesOf(config: unknown): unknown[] {
   if (typeof config === 'object' && Array.isArray((config as { roles?: unknown }).roles)) {
     return (config as { roles: unknown[] }).roles;
   }
-  // A file of routing settings only ({ "routing": {...} }) keeps the built-in roles.
-  if (typeof config === 'object' && !('roles' in config) && 'routing' in config) return [];
+  // A file of routing or costs settings only ({ "routing": {...} }) keeps the built-in roles.
+  if (typeof config === 'object' && !('roles' in config) && ('routing' in config || 'costs' in config))
+    return [];
   throw new RolesConfigFileError('(context)', 'it has no "roles" array');
 }
 
@@ -103,10 +108,10 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
     (parsedDefault.success ? withDefaultExecutor(roles, parsedDefault.data) : roles).values(),
     dayOf(Date.now()),
   );
-  const routing =
-    typeof config === 'object' && config !== null && !Array.isArray(config)
-      ? parseRoutingConfig((config as { routing?: unknown }).routing)
-      : {};
+  const isObject = typeof config === 'object' && config !== null && !Array.isArray(config);
+  const routing = isObject ? parseRoutingConfig((config as { routing?: unknown }).routing) : {};
+  // Prices, the default batch budget and provider limits: bad values fail the synth with their JSON path.
+  const costs = isObject ? parseCostsConfig((config as { costs?: unknown }).costs) : {};
   const defaultExecutor = app.node.tryGetContext(ContextKey.DefaultExecutor) as string | undefined;
   const providerSecretName = app.node.tryGetContext(ContextKey.ProviderSecretName) as string | undefined;
   const providerSsmPrefix = app.node.tryGetContext(ContextKey.ProviderSsmPrefix) as string | undefined;
@@ -125,6 +130,7 @@ export function addMetaAgentStack(app: App, rolesConfig?: unknown): MetaAgentSta
     ...(providerSecretName ? { providerSecretName } : {}),
     ...(providerSsmPrefix ? { providerSsmPrefix } : {}),
     ...(routing.weights || routing.assist ? { routing } : {}),
+    ...(Object.keys(costs).length > 0 ? { costs } : {}),
     ...(scalerReserved === undefined
       ? {}
       : { scalerReservedConcurrency: nonNegativeInteger(scalerReserved) }),

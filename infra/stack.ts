@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { EnvVar } from '../shared/config';
 import { SUBMIT_TIMEOUT_SECONDS } from '../shared/domain/limits';
 import type { RoleCatalog } from '../shared/domain/roles';
+import type { CostsConfig } from '../shared/domain/costs';
 import type { RoutingConfig } from '../shared/domain/routing-config';
 import { Api } from './constructs/api';
 import { Artifacts } from './constructs/artifacts';
@@ -52,6 +53,12 @@ export interface MetaAgentStackProps extends StackProps {
    * ROUTING_CONFIG. With `assist`, the router may also call the provider (Bedrock grant, provider keys).
    */
   readonly routing?: RoutingConfig;
+  /**
+   * The config file's `costs` section (prices, the default batch budget, fleet-wide provider limits), given to
+   * every function as COSTS_CONFIG: workers price and limit calls, the router reserves budgets, submit applies
+   * the default budget, the agents API shows the limits.
+   */
+  readonly costs?: CostsConfig;
 }
 
 type CoreHandler = Exclude<HandlerName, 'agent-worker'>;
@@ -78,6 +85,7 @@ export class MetaAgentStack extends Stack {
       environment[EnvVar.RolesConfig] = JSON.stringify(props.roleOverrides);
     }
     if (props.defaultExecutor) environment[EnvVar.DefaultExecutor] = props.defaultExecutor;
+    if (props.costs) environment[EnvVar.CostsConfig] = JSON.stringify(props.costs);
 
     this.tables = new Tables(this, 'Tables', { removalPolicy });
     this.artifacts = new Artifacts(this, 'Artifacts', { removalPolicy });

@@ -12,6 +12,11 @@ export const EnvVar = {
   RolesConfig: 'ROLES_CONFIG',
   /** JSON `routing` section of the config: score weights and model-assisted routing (read by the router). */
   RoutingConfig: 'ROUTING_CONFIG',
+  /**
+   * JSON `costs` section of the config: prices, the default batch budget, fleet-wide provider limits (read by
+   * the workers, the router, submit and the agents API).
+   */
+  CostsConfig: 'COSTS_CONFIG',
   /** The role an agent worker function serves. */
   AgentRole: 'AGENT_ROLE',
   /** Executor to use when a role does not say (`simulated` by default). */

@@ -11,6 +11,7 @@ import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { EnvVar, requireEnv } from '../config';
+import { type CostsConfig, PriceTable, parseCostsConfig } from '../domain/costs';
 import { type RoleCatalog, resolveRoles, withDefaultExecutor } from '../domain/roles';
 import {
   type AssistConfig,
@@ -80,6 +81,8 @@ export interface Container {
   readonly executorFor: (config: ExecutorConfig) => AgentExecutor;
   /** ROUTING_CONFIG: the score weights (normalised) and model-assisted routing, when configured. */
   readonly routing: { weights?: RoutingWeights; assist?: AssistDeps };
+  /** COSTS_CONFIG: the section as given, and the price table (the config's prices over the built-in ones). */
+  readonly costs: { config: CostsConfig; prices: PriceTable };
 }
 
 export class ConfigValueError extends Error {
@@ -241,6 +244,16 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
     },
     executorFor: (config) =>
       config.name === 'simulated' ? new SimulatedExecutor() : providerExecutor(config),
+    get costs() {
+      return once('costs', () => {
+        const raw = env[EnvVar.CostsConfig];
+        const config =
+          raw === undefined || raw === ''
+            ? {}
+            : parseCostsConfig(parseJsonEnv(EnvVar.CostsConfig, raw), `$(${EnvVar.CostsConfig})`);
+        return { config, prices: new PriceTable(config.prices ?? []) };
+      });
+    },
     get routing() {
       return once('routing', () => {
         const raw = env[EnvVar.RoutingConfig];

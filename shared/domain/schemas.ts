@@ -305,6 +305,8 @@ export const BudgetStateSchema = BudgetSchema.extend({
   spentTokens: z.number().int().min(0),
   reservedUsd: z.number().min(0),
   reservedTokens: z.number().int().min(0),
+  /** Set once an attempt no longer fitted: why nothing more was dispatched (`budget exhausted: ...`). */
+  exhausted: z.string().optional(),
 });
 export type BudgetState = z.infer<typeof BudgetStateSchema>;
 
@@ -368,6 +370,11 @@ export const ExecutorConfigSchema = z
     /** Model id for LLM providers (e.g. a Bedrock model id), or the URL for `http`. */
     model: z.string().optional(),
     url: z.string().url().optional(),
+    /**
+     * Output tokens asked of an LLM provider per call (default DEFAULT_MAX_OUTPUT_TOKENS in costs.ts): also
+     * what a budget reserves for each call of an attempt.
+     */
+    maxOutputTokens: z.number().int().min(1).max(1_000_000).optional(),
   })
   .strict();
 export type ExecutorConfig = z.infer<typeof ExecutorConfigSchema>;
@@ -441,6 +448,15 @@ export const AgentSchema = z.object({
    * the scaler reclaims expired ones, so a worker that died cannot hold a slot for ever.
    */
   leases: z.record(z.string(), z.number()).optional(),
+  /** Tokens of every attempt the agent ran, failed ones too (absent before the first one reported usage). */
+  inputTokens: z.number().int().min(0).optional(),
+  outputTokens: z.number().int().min(0).optional(),
+  cacheReadTokens: z.number().int().min(0).optional(),
+  cacheWriteTokens: z.number().int().min(0).optional(),
+  /** What those attempts cost, in nano-dollars (1e-9 USD), at the price table's rates. */
+  costNanoUsd: z.number().int().min(0).optional(),
+  /** Attempts that used tokens at a price nobody knows (their cost is not in costNanoUsd). */
+  unpricedAttempts: z.number().int().min(0).optional(),
 });
 export type Agent = z.infer<typeof AgentSchema>;
 

@@ -25,6 +25,7 @@ import {
   ContextRecordSchema,
   ExecutorConfigSchema,
   TaskIdSchema,
+  UsageSchema,
 } from './schemas';
 
 export const StateName = {
@@ -160,6 +161,9 @@ export const DispatchResultSchema = z.object({
   outputRef: ArtifactRefSchema.optional(),
   /** What dependency work the attempt was given (recorded on the attempt). */
   context: ContextRecordSchema.optional(),
+  /** Tokens the attempt used and their cost (null: the price is unknown), recorded on the attempt. */
+  usage: UsageSchema.optional(),
+  costUsd: z.number().min(0).nullable().optional(),
   outputStored: z.boolean().optional(),
 });
 export type DispatchResult = z.infer<typeof DispatchResultSchema>;

@@ -10,6 +10,7 @@ import type { APIGatewayProxyResult, DynamoDBRecord } from 'aws-lambda';
 import { matchApiRoute } from '../api-routes';
 import { EnvVar } from '../config';
 import { AGENT_BATCH_SIZE, HANDLER_NAMES, type HandlerName } from '../deployment';
+import type { CostsConfig } from '../domain/costs';
 import { assertModels, dayOf, type ModelFinding } from '../domain/models';
 import { type RoleCatalog, resolveRoles } from '../domain/roles';
 import type { RoutingConfig } from '../domain/routing-config';
@@ -62,6 +63,8 @@ export interface EmbeddedSystemOptions {
   readonly roles?: readonly unknown[];
   /** The config's `routing` section (score weights, model-assisted routing), given to the router. */
   readonly routing?: RoutingConfig;
+  /** The config's `costs` section (prices, default budget, provider limits), given to every handler. */
+  readonly costs?: CostsConfig;
   /** Executor for every role (default: each role's own, `simulated` for the built-ins). */
   readonly executor?: ExecutorName;
   /** Maximum concurrency of every role queue (the event source's MaximumConcurrency). */
@@ -200,6 +203,7 @@ export class EmbeddedSystem {
       env: {
         [EnvVar.RolesConfig]: JSON.stringify(overrides),
         ...(options.routing ? { [EnvVar.RoutingConfig]: JSON.stringify(options.routing) } : {}),
+        ...(options.costs ? { [EnvVar.CostsConfig]: JSON.stringify(options.costs) } : {}),
         [EnvVar.HeartbeatSeconds]: String(options.heartbeatSeconds ?? LOCAL_HEARTBEAT_SECONDS),
         POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'SILENT',
         POWERTOOLS_METRICS_DISABLED: 'true',

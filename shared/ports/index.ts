@@ -60,6 +60,8 @@ export interface StoredBatch {
   taskCounts?: TaskStatusCounts;
   /** What the batch cost in USD once recorded; null when some attempt's price is unknown. */
   costUsd?: number | null;
+  /** The tokens its attempts used, once recorded (Finalize, cancel). */
+  usage?: Usage;
   /** sha256 of the submitted body: a repeated submission of this id is recognised as the same request. */
   requestHash?: string;
   /**
@@ -106,14 +108,22 @@ export interface TransitionFields {
   attempt?: AttemptEnd & { number: number; finishedAt: number };
 }
 
-/** What the end of a successful attempt writes besides its status: the output (or its reference) and context. */
-export interface AttemptEnd {
+/** What a worker records on an attempt besides its status: what it was given and what it used. */
+export interface AttemptRecord {
+  /** What dependency work the attempt was given. */
+  context?: ContextRecord;
+  /** Tokens the attempt's calls used (a failed attempt's too). */
+  usage?: Usage;
+  /** USD at the price table's rates; null when the price is unknown. */
+  costUsd?: number | null;
+}
+
+/** What the end of a successful attempt writes besides its status: the output (or its reference) and record. */
+export interface AttemptEnd extends AttemptRecord {
   /** The output itself, when it fits in the task item (INLINE_OUTPUT_MAX_BYTES). */
   output?: unknown;
   /** The stored artifact of a larger output. */
   outputRef?: ArtifactRef;
-  /** What dependency work the attempt was given. */
-  context?: ContextRecord;
 }
 
 /** The dependent's gate after a release: its counters, its rule and its armed token. */
@@ -271,8 +281,11 @@ export interface TaskStore {
    * Ids with no task are left out.
    */
   getWork(batchId: string, taskIds: readonly string[]): Promise<TaskWork[]>;
-  /** Records what dependency work attempt `attempt` was given (a failed attempt's: a success carries it). */
-  setAttemptContext(batchId: string, taskId: string, attempt: number, context: ContextRecord): Promise<void>;
+  /**
+   * Records what attempt `attempt` was given and used (a failed attempt's: a success carries it in the
+   * worker's answer). Fields left out are left as they are.
+   */
+  setAttemptRecord(batchId: string, taskId: string, attempt: number, record: AttemptRecord): Promise<void>;
   /** Ends attempt `attempt` (once: later calls for the same attempt return false). */
   finishAttempt(
     batchId: string,
@@ -377,10 +390,11 @@ export interface AgentRegistry {
    * Counts one finished attempt: ADD attempts/successes/failures, EWMA latency, circuit bookkeeping with
    * the role's `circuit` policy (defaults in domain/pool.ts when absent). With `release`, the same write
    * gives back the attempt's slot if its lease is still held (what release() does, one round trip less).
+   * `spent` adds the attempt's tokens and cost (null: unpriced) to the agent's totals in the same write.
    */
   recordOutcome(
     agentId: string,
-    outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy },
+    outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy; spent?: AgentSpend },
     release?: { leaseKey: string },
   ): Promise<Agent | undefined>;
   setStatus(agentId: string, status: Agent['status']): Promise<void>;
@@ -396,6 +410,12 @@ export interface AgentRegistry {
   create(agent: Agent): Promise<boolean>;
   /** Terminates the agent only if it holds no reservation and was last active before `idleBefore`. */
   terminateIfIdle(agentId: string, idleBefore: number): Promise<boolean>;
+}
+
+/** What one attempt adds to its agent's totals: its tokens and its cost in nano-dollars (null: unpriced). */
+export interface AgentSpend {
+  usage: Usage;
+  costNanoUsd: number | null;
 }
 
 /** A reservation's lease: one per attempt, released with it or reclaimed by the scaler once expired. */
@@ -500,7 +520,10 @@ export interface ExecutionOutcome {
   /** `simulated` for the built-in simulated executor, so no report can mistake it for real work. */
   executor: ExecutorConfig['name'];
   simulated: boolean;
-  usage?: { inputTokens?: number; outputTokens?: number };
+  /** Tokens of every call the attempt made (a re-ask is a second call), as the provider reported them. */
+  usage?: Usage;
+  /** The same, call by call (a price's long-context rate applies per request). */
+  calls?: Usage[];
 }
 
 /** A routing question: which of these roles should do this task? (model-assisted routing) */

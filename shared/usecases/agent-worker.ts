@@ -8,19 +8,21 @@
  */
 import { SimulatedCrashError } from '../adapters/executors/simulated';
 import type { RenderedContext } from '../domain/context';
+import { carriedUsage, nanoToUsd, PriceTable, sumUsage } from '../domain/costs';
 import { MAX_OUTPUT_BYTES } from '../domain/limits';
 import { OutputSchemaError, outputMisfits } from '../domain/output-schema';
 import { artifactKey, OutputTooLargeError, serializeOutput } from '../domain/outputs';
 import { leaseExpiry, leaseKey } from '../domain/pool';
 import { type RoleCatalog, renderPrompt } from '../domain/roles';
 import { extractRequirements } from '../domain/routing';
-import type { ExecutorConfig } from '../domain/schemas';
+import type { ExecutorConfig, Usage } from '../domain/schemas';
 import { type DispatchMessage, type DispatchResult, INLINE_OUTPUT_MAX_BYTES } from '../domain/workflow';
 import type {
   AgentExecutor,
   AgentRegistry,
   ArtifactStore,
   AttemptEnd,
+  AttemptRecord,
   Callbacks,
   Clock,
   TaskStore,
@@ -39,6 +41,8 @@ export interface AgentWorkerDeps {
   clock: Clock;
   executorFor: (config: ExecutorConfig) => AgentExecutor;
   heartbeatSeconds: number;
+  /** Prices of the providers' models (the config's over the built-in ones); built-in only when absent. */
+  prices?: PriceTable;
   /** Reports background problems (a heartbeat that could not be sent) without failing the attempt. */
   onWarning?: (message: string, error: unknown) => void;
 }
@@ -52,6 +56,9 @@ export type WorkerOutcome =
   | { kind: 'crashed' }
   /** The token stopped waiting (timeout, cancel) or the deadline passed: nothing was answered. */
   | { kind: 'aborted'; reason: string };
+
+/** The built-in prices, for a worker given none. */
+const DEFAULT_PRICES = new PriceTable();
 
 /** Workers heartbeat this many times per HeartbeatSeconds, so one lost beat never times a task out. */
 export const HEARTBEATS_PER_INTERVAL = 3;
@@ -81,6 +88,15 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
   const controller = new AbortController();
   const timers: { beat?: NodeJS.Timeout; deadline?: NodeJS.Timeout } = {};
   let context: RenderedContext | undefined;
+  // What the attempt used, once known: from the executor's answer, or carried by its error.
+  let spent: AttemptRecord = {};
+  let executorConfig: ExecutorConfig | undefined;
+  const account = (calls: readonly Usage[] | undefined): AttemptRecord => {
+    const usage = calls && sumUsage(calls);
+    if (!usage || !calls || !executorConfig) return {};
+    const nano = (deps.prices ?? DEFAULT_PRICES).costOf(executorConfig, calls);
+    return { usage, costUsd: nano === null ? null : nanoToUsd(nano) };
+  };
   try {
     if (agentRead.status === 'rejected') throw agentRead.reason;
     const agent = agentRead.value;
@@ -88,7 +104,8 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     const role = roleName === undefined ? undefined : deps.catalog.get(roleName);
     if (!role) throw new ConfigurationError(`task ${taskId}: role "${roleName}" is not in the catalog`);
     const timeoutSeconds = task.task.timeoutSeconds ?? role.defaults.timeoutSeconds;
-    const executorConfig = routed ?? agent?.executor ?? role.defaults.executor;
+    executorConfig = routed ?? agent?.executor ?? role.defaults.executor;
+    const config = executorConfig;
     const requirements = task.requirements ?? extractRequirements(task.task, deps.catalog);
     const heartbeatSeconds = effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds);
     timers.beat = setInterval(
@@ -122,7 +139,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     // The work of the tasks it depends on, read from the store now (never carried by the state machine).
     context = await assembleContext(deps, batchId, task.task);
     const runTask = context?.task ?? task.task;
-    const outcome = await deps.executorFor(executorConfig).execute(
+    const outcome = await deps.executorFor(config).execute(
       {
         batchId,
         taskId,
@@ -132,7 +149,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
         task: runTask,
         requirements,
         prompt: renderPrompt(role, runTask, requirements, context?.section ?? ''),
-        executor: executorConfig,
+        executor: config,
         timeoutMs: timeoutSeconds * MS_PER_SECOND,
         ...(context
           ? {
@@ -146,6 +163,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       },
       controller.signal,
     );
+    spent = account(outcome.calls ?? (outcome.usage ? [outcome.usage] : undefined));
     // Whatever the executor, an answer that does not fit the task's outputSchema fails the attempt, with
     // the misfits, and the task is routed again like after any failure.
     const schema = runTask.outputSchema;
@@ -162,6 +180,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       durationMs: finishedAt - startedAt,
       finishedAt,
       ...(context ? { context: context.record } : {}),
+      ...spent,
     };
     const end = await keepOutput(deps, message, outcome.output);
     let result: DispatchResult;
@@ -176,6 +195,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
         at: finishedAt,
         ...end,
         ...(context ? { context: context.record } : {}),
+        ...spent,
       });
       result = { ...common, outputStored: true };
     }
@@ -183,18 +203,23 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     return { kind: 'succeeded', durationMs: result.durationMs };
   } catch (error) {
     if (error instanceof SimulatedCrashError) return { kind: 'crashed' };
+    // A failed attempt keeps the record of what it was given and used too (a success carries it in its
+    // answer): a call answered before the failure cost tokens. Written before the token is failed, so
+    // RecordAttempt reads it; an aborted attempt writes it for the record (its slot was settled already).
+    if (spent.usage === undefined) spent = account(carriedUsage(error));
+    const record: AttemptRecord = { ...(context ? { context: context.record } : {}), ...spent };
+    const writeRecord = () =>
+      deps.store
+        .setAttemptRecord(batchId, taskId, attempt, record)
+        .catch((recordError: unknown) => deps.onWarning?.('attempt record not written', recordError));
     if (controller.signal.aborted) {
+      if (spent.usage !== undefined) await writeRecord();
       const reason = controller.signal.reason;
       return { kind: 'aborted', reason: reason instanceof Error ? reason.message : String(reason) };
     }
     const name = error instanceof Error ? error.name : 'Error';
     const text = error instanceof Error ? error.message : String(error);
-    // A failed attempt keeps the record of what it was given too (a success carries it in its answer).
-    if (context) {
-      await deps.store
-        .setAttemptContext(batchId, taskId, attempt, context.record)
-        .catch((recordError: unknown) => deps.onWarning?.('context record not written', recordError));
-    }
+    if (record.context !== undefined || record.usage !== undefined) await writeRecord();
     await deps.callbacks.fail(taskToken, name, text);
     return { kind: 'failed', error: `${name}: ${text}` };
   } finally {

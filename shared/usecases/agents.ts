@@ -1,10 +1,17 @@
 /** Agents API: the registry as operators see it (GET /agents) and its settings (PUT /agents/{id}). */
 import { z } from 'zod';
+import { nanoToUsd } from '../domain/costs';
 import { ID_RULE, TASK_ID_PATTERN } from '../domain/limits';
 import { checkModel, dayOf } from '../domain/models';
 import type { RoleCatalog } from '../domain/roles';
 import { newAgent } from '../domain/routing';
-import { type Agent, AgentStatusSchema, type CircuitState, ExecutorConfigSchema } from '../domain/schemas';
+import {
+  type Agent,
+  AgentStatusSchema,
+  type CircuitState,
+  ExecutorConfigSchema,
+  type Usage,
+} from '../domain/schemas';
 import type { AgentRegistry, Clock } from '../ports';
 import { RequestValidationError } from './errors';
 
@@ -24,6 +31,10 @@ export interface AgentView {
   circuit: CircuitState;
   circuitOpenUntil?: number;
   lastActiveAt: number;
+  /** Tokens of every attempt the agent ran (failed ones too), once one reported usage. */
+  usage?: Usage;
+  /** What they cost in USD; null when some used a model without a price. */
+  costUsd?: number | null;
 }
 
 /** The public view of an agent: load, success rate, latency and circuit. */
@@ -43,7 +54,20 @@ export function agentView(agent: Agent): AgentView {
     circuit: agent.circuit,
     ...(agent.circuitOpenUntil !== undefined ? { circuitOpenUntil: agent.circuitOpenUntil } : {}),
     lastActiveAt: agent.lastActiveAt,
+    ...agentSpend(agent),
   };
+}
+
+/** An agent's token and cost totals as the API shows them. */
+function agentSpend(agent: Agent): Pick<AgentView, 'usage' | 'costUsd'> {
+  if (agent.inputTokens === undefined && agent.outputTokens === undefined) return {};
+  const usage: Usage = {
+    inputTokens: agent.inputTokens ?? 0,
+    outputTokens: agent.outputTokens ?? 0,
+    ...(agent.cacheReadTokens ? { cacheReadTokens: agent.cacheReadTokens } : {}),
+    ...(agent.cacheWriteTokens ? { cacheWriteTokens: agent.cacheWriteTokens } : {}),
+  };
+  return { usage, costUsd: (agent.unpricedAttempts ?? 0) > 0 ? null : nanoToUsd(agent.costNanoUsd ?? 0) };
 }
 
 /** Every agent (or one role's), as operators see it. */

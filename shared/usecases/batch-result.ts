@@ -1,4 +1,5 @@
-import type { BatchResult, BatchStatus, TaskResult, TaskTally } from '../domain/schemas';
+import { sumCosts, sumUsage } from '../domain/costs';
+import type { Attempt, BatchResult, BatchStatus, TaskResult, TaskTally, Usage } from '../domain/schemas';
 import type { StoredBatch, StoredTask, TaskStatusCounts } from '../ports';
 
 /**
@@ -15,14 +16,29 @@ export function buildBatchResult(
     const task = byId.get(id);
     return task ? [task] : [];
   });
+  const results = ordered.map((task) => taskResult(task, options.includeOutput ?? true));
   return {
     batchId: batch.batchId,
     status: batch.status,
     startedAt: batch.startedAt,
     ...(batch.finishedAt !== undefined ? { finishedAt: batch.finishedAt } : {}),
     ...(batch.makespanMs !== undefined ? { makespanMs: batch.makespanMs } : {}),
-    tasks: ordered.map((task) => taskResult(task, options.includeOutput ?? true)),
+    tasks: results,
+    ...spendOf(results),
   };
+}
+
+/**
+ * Tokens and cost of attempts (or of tasks): the sums, the cost null when some price was unknown. Attempts
+ * that reported no usage (a worker that died) count for nothing here; a budget charges them their worst case.
+ */
+export function spendOf(items: readonly Pick<Attempt, 'usage' | 'costUsd'>[]): {
+  usage?: Usage;
+  costUsd?: number | null;
+} {
+  const usage = sumUsage(items.map((i) => i.usage));
+  const costUsd = sumCosts(items.map((i) => (i.usage === undefined ? undefined : i.costUsd)));
+  return { ...(usage ? { usage } : {}), ...(costUsd !== undefined ? { costUsd } : {}) };
 }
 
 /** One task's public result (GET /batches/{id} lists them; the task view starts from it). */
@@ -39,6 +55,7 @@ export function taskResult(task: StoredTask, includeOutput: boolean): TaskResult
     // A reference is small: it is in every result, Finalize's included.
     ...(task.outputRef !== undefined ? { outputRef: task.outputRef } : {}),
     ...(task.reason !== undefined ? { reason: task.reason } : {}),
+    ...spendOf(task.attempts),
   };
 }
 

@@ -67,10 +67,17 @@ export async function cancelBatch(
   );
   const finishedAt = deps.clock.now();
   const makespanMs = Math.max(0, finishedAt - batch.startedAt);
-  await deps.store.updateBatch(batchId, { status: 'CANCELLED', finishedAt, makespanMs });
   const final = await deps.store.listTasks(batchId);
-  return buildBatchResult(
+  const result = buildBatchResult(
     { ...batch, cancelRequested: true, status: 'CANCELLED', finishedAt, makespanMs },
     final,
   );
+  await deps.store.updateBatch(batchId, {
+    status: 'CANCELLED',
+    finishedAt,
+    makespanMs,
+    ...(result.costUsd !== undefined ? { costUsd: result.costUsd } : {}),
+    ...(result.usage !== undefined ? { usage: result.usage } : {}),
+  });
+  return result;
 }

@@ -1,9 +1,10 @@
 /** Small helpers shared by several use cases. */
 import { createHash } from 'node:crypto';
-import type { TaskStatus, TriggerRule } from '../domain/schemas';
+import { usdToNano } from '../domain/costs';
+import type { Attempt, TaskStatus, TriggerRule } from '../domain/schemas';
 import { type DependencyOutcome, type GateCounts, gateDecision, openedBy } from '../domain/trigger';
 import type { GateOutput } from '../domain/workflow';
-import type { Callbacks, StoredTask, TaskStore } from '../ports';
+import type { AgentSpend, Callbacks, StoredTask, TaskStore } from '../ports';
 
 export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
   'SUCCEEDED',
@@ -82,4 +83,16 @@ export async function releaseDependents(
  */
 export function effectiveHeartbeatSeconds(configured: number, timeoutSeconds: number): number {
   return Math.max(1, Math.min(configured, timeoutSeconds - 1));
+}
+
+/** What an attempt that reported its usage adds to its agent's totals (nothing when it reported none). */
+export function spentOf(attempt: Pick<Attempt, 'usage' | 'costUsd'>): { spent?: AgentSpend } {
+  if (attempt.usage === undefined) return {};
+  const cost = attempt.costUsd;
+  return {
+    spent: {
+      usage: attempt.usage,
+      costNanoUsd: cost === null || cost === undefined ? null : usdToNano(cost),
+    },
+  };
 }

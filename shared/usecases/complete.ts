@@ -17,7 +17,7 @@ import {
   type StoredTask,
   type TaskStore,
 } from '../ports';
-import { gateCountsOf, isTerminal, releaseDependents } from './common';
+import { gateCountsOf, isTerminal, releaseDependents, spentOf } from './common';
 import { wakeAfterRelease } from './route';
 
 export interface CompleteDeps {
@@ -50,6 +50,8 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
           ...(result.output === undefined ? {} : { output: result.output }),
           ...(result.outputRef === undefined ? {} : { outputRef: result.outputRef }),
           ...(result.context === undefined ? {} : { context: result.context }),
+          ...(result.usage === undefined ? {} : { usage: result.usage }),
+          ...(result.costUsd === undefined ? {} : { costUsd: result.costUsd }),
         }
       : undefined;
   const succeeded =
@@ -82,6 +84,7 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
             ),
             at: now,
             circuit: circuitPolicy(roleOf(deps, task)),
+            ...spentOf(result ?? {}),
           },
           { leaseKey: leaseKey(input.batchId, input.taskId, attemptNumber) },
         )

@@ -21,7 +21,18 @@ export async function finalizeBatch(deps: FinalizeDeps, input: FinalizeInput): P
   const makespanMs = Math.max(0, finishedAt - batch.startedAt);
   // The tally too, so GET /batches shows a finished batch's progress without reading its tasks.
   const taskCounts = countStatuses(tasks);
-  await deps.store.updateBatch(batch.batchId, { status, finishedAt, makespanMs, taskCounts });
   // Outputs stay in the store (GET /batches/{id}): the state machine's payload limit is 256 KiB.
-  return buildBatchResult({ ...batch, status, finishedAt, makespanMs }, tasks, { includeOutput: false });
+  const result = buildBatchResult({ ...batch, status, finishedAt, makespanMs }, tasks, {
+    includeOutput: false,
+  });
+  // The cost too, for the batch list (null: some attempt's price is unknown).
+  await deps.store.updateBatch(batch.batchId, {
+    status,
+    finishedAt,
+    makespanMs,
+    taskCounts,
+    ...(result.costUsd !== undefined ? { costUsd: result.costUsd } : {}),
+    ...(result.usage !== undefined ? { usage: result.usage } : {}),
+  });
+  return result;
 }

@@ -2,7 +2,10 @@
  * Progress notifications: a changed task or batch item becomes a small message, pushed to every
  * WebSocket connection subscribed to its batch. Gone connections lose their subscriptions.
  */
+import type { Attempt, TaskStatus, Usage } from '../domain/schemas';
 import type { ConnectionNotifier, SubscriptionStore } from '../ports';
+import { spendOf } from './batch-result';
+import { isTerminal } from './common';
 
 export type ProgressMessage =
   | {
@@ -13,8 +16,20 @@ export type ProgressMessage =
       agentId?: string;
       attempt?: number;
       reason?: string;
+      /** Once the task ended: the tokens and cost of its attempts (cost null: a price is unknown). */
+      usage?: Usage;
+      costUsd?: number | null;
     }
-  | { type: 'batch'; batchId: string; status: string; finishedAt?: number; makespanMs?: number };
+  | {
+      type: 'batch';
+      batchId: string;
+      status: string;
+      finishedAt?: number;
+      makespanMs?: number;
+      /** Once the batch ended: the tokens and cost of all its attempts. */
+      usage?: Usage;
+      costUsd?: number | null;
+    };
 
 type Image = Record<string, unknown> | undefined;
 
@@ -38,6 +53,9 @@ export function progressFromImages(newImage: Image, oldImage: Image): ProgressMe
         ? { attempt: newImage.attemptCount }
         : {}),
       ...(typeof newImage.reason === 'string' ? { reason: newImage.reason } : {}),
+      ...(isTerminal(newImage.status as TaskStatus) && Array.isArray(newImage.attempts)
+        ? spendOf(newImage.attempts as Attempt[])
+        : {}),
     };
   }
   if (type === 'batch') {
@@ -48,6 +66,12 @@ export function progressFromImages(newImage: Image, oldImage: Image): ProgressMe
       status: String(newImage.status),
       ...(typeof newImage.finishedAt === 'number' ? { finishedAt: newImage.finishedAt } : {}),
       ...(typeof newImage.makespanMs === 'number' ? { makespanMs: newImage.makespanMs } : {}),
+      ...(typeof newImage.usage === 'object' && newImage.usage !== null
+        ? { usage: newImage.usage as Usage }
+        : {}),
+      ...(typeof newImage.costUsd === 'number' || newImage.costUsd === null
+        ? { costUsd: newImage.costUsd as number | null }
+        : {}),
     };
   }
   return undefined;

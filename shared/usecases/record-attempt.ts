@@ -6,7 +6,7 @@ import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import { NON_RETRYABLE_ERRORS, type RecordAttemptInput, type RecordAttemptOutput } from '../domain/workflow';
 import { type AgentRegistry, type Callbacks, type Clock, NotFoundError, type TaskStore } from '../ports';
-import { isTerminal } from './common';
+import { isTerminal, spentOf } from './common';
 import { wakeAfterRelease } from './route';
 
 export interface RecordAttemptDeps {
@@ -43,7 +43,8 @@ export async function recordAttempt(
   if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
   // Only the call that ended the attempt counts it (a retried invocation must not release twice).
   if (finished) {
-    const startedAt = task.attempts[input.attempt - 1]?.startedAt ?? now;
+    const ended = task.attempts[input.attempt - 1];
+    const startedAt = ended?.startedAt ?? now;
     const role = task.decision?.role ?? task.role;
     const agent = await deps.agents.recordOutcome(
       input.agentId,
@@ -52,6 +53,8 @@ export async function recordAttempt(
         latencyMs: now - startedAt,
         at: now,
         circuit: circuitPolicy(role === undefined ? undefined : deps.catalog?.get(role)?.defaults),
+        // The worker recorded the usage of a failed attempt before failing its token.
+        ...spentOf(ended ?? {}),
       },
       { leaseKey: leaseKey(input.batchId, input.taskId, input.attempt) },
     );

@@ -1,8 +1,17 @@
 /** Answers in the shape of each provider's API, for the local stand-ins of the executor and runtime tests. */
 import type { Reply } from '../unit/executors/fake-provider';
 
+/** Anthropic's usage block of an answer (the default: 10 tokens in, 5 out). */
+export interface AnthropicUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens?: number;
+  cache_creation_input_tokens?: number;
+}
+const DEFAULT_USAGE: AnthropicUsage = { input_tokens: 10, output_tokens: 5 };
+
 /** An Anthropic Messages answer with these content blocks. */
-function anthropicMessage(content: unknown[], stopReason: string): Reply {
+function anthropicMessage(content: unknown[], stopReason: string, usage = DEFAULT_USAGE): Reply {
   return {
     status: 200,
     json: {
@@ -13,19 +22,24 @@ function anthropicMessage(content: unknown[], stopReason: string): Reply {
       content,
       stop_reason: stopReason,
       stop_sequence: null,
-      usage: { input_tokens: 10, output_tokens: 5 },
+      usage,
     },
   };
 }
 
 /** An Anthropic Messages answer with one text block. */
-export function anthropicText(text: string): Reply {
-  return anthropicMessage([{ type: 'text', text }], 'end_turn');
+export function anthropicText(text: string, usage?: AnthropicUsage): Reply {
+  return anthropicMessage([{ type: 'text', text }], 'end_turn', usage);
 }
 
 /** An Anthropic Messages answer that calls tool `name` with `input`. */
-export function anthropicToolUse(name: string, input: unknown, id = 'toolu_1'): Reply {
-  return anthropicMessage([{ type: 'tool_use', id, name, input }], 'tool_use');
+export function anthropicToolUse(
+  name: string,
+  input: unknown,
+  id = 'toolu_1',
+  usage?: AnthropicUsage,
+): Reply {
+  return anthropicMessage([{ type: 'tool_use', id, name, input }], 'tool_use', usage);
 }
 
 /** An OpenAI Chat Completions answer. */

@@ -1,4 +1,5 @@
 /** Small formatting helpers shared by the views. */
+import type { Usage } from '../../shared/domain/schemas';
 
 export function ms(value: number | undefined): string {
   if (value === undefined) return '–';
@@ -10,7 +11,26 @@ export function ms(value: number | undefined): string {
 export function usd(value: number | null | undefined): string {
   if (value === undefined) return '–';
   if (value === null) return 'unknown price';
-  return `$${value < 0.01 ? value.toFixed(4) : value.toFixed(2)}`;
+  if (value === 0) return '$0';
+  if (value < 0.000001) return '<$0.000001';
+  return `$${value < 0.01 ? value.toFixed(6) : value.toFixed(value < 1 ? 4 : 2)}`;
+}
+
+/** Tokens of every kind together, `(simulated)` when the simulated executor counted them. */
+export function tokens(usage: Usage | undefined): string {
+  if (!usage) return '–';
+  const total =
+    usage.inputTokens + usage.outputTokens + (usage.cacheReadTokens ?? 0) + (usage.cacheWriteTokens ?? 0);
+  return `${total.toLocaleString()}${usage.simulated ? ' (simulated)' : ''}`;
+}
+
+/** Usage split by kind: `1,200 in, 340 out, 5,000 cache read`. */
+export function tokenBreakdown(usage: Usage | undefined): string {
+  if (!usage) return '–';
+  const parts = [`${usage.inputTokens.toLocaleString()} in`, `${usage.outputTokens.toLocaleString()} out`];
+  if (usage.cacheReadTokens) parts.push(`${usage.cacheReadTokens.toLocaleString()} cache read`);
+  if (usage.cacheWriteTokens) parts.push(`${usage.cacheWriteTokens.toLocaleString()} cache write`);
+  return `${parts.join(', ')}${usage.simulated ? ' (simulated)' : ''}`;
 }
 
 export function time(epochMs: number | undefined): string {

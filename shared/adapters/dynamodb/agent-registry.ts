@@ -28,7 +28,7 @@ import {
   DEFAULT_CIRCUIT_POLICY,
 } from '../../domain/pool';
 import { type Agent, AgentSchema } from '../../domain/schemas';
-import { type AgentRegistry, type ReservationLease, StaleWriteError } from '../../ports';
+import { type AgentRegistry, type AgentSpend, type ReservationLease, StaleWriteError } from '../../ports';
 import { documentClient, isConditionFailed, sendConditional } from './client';
 import { AGENTS_TABLE } from './tables';
 
@@ -82,7 +82,7 @@ interface OutcomeUpdate {
  */
 function outcomeUpdate(
   agent: Agent,
-  outcome: { success: boolean; latencyMs: number; at: number },
+  outcome: { success: boolean; latencyMs: number; at: number; spent?: AgentSpend },
   policy: CircuitPolicy,
 ): OutcomeUpdate {
   const update: OutcomeUpdate = {
@@ -93,6 +93,7 @@ function outcomeUpdate(
     names: {},
     values: { ':at': outcome.at, ':one': 1 },
   };
+  if (outcome.spent) spendAdds(outcome.spent, update);
   if (outcome.success) {
     update.adds.push('successes :one');
     update.sets.push('consecutiveFailures = :zeroFailures', '#circuit = :closed');
@@ -117,6 +118,21 @@ function outcomeUpdate(
     update.values[':until'] = outcome.at + policy.openMs;
   }
   return update;
+}
+
+/** The ADDs of an attempt's tokens and cost to the agent's totals (exact under concurrency, like the counters). */
+function spendAdds(spent: AgentSpend, update: OutcomeUpdate): void {
+  const { usage } = spent;
+  const add = (attribute: string, value: number) => {
+    update.adds.push(`${attribute} :${attribute}`);
+    update.values[`:${attribute}`] = value;
+  };
+  add('inputTokens', usage.inputTokens);
+  add('outputTokens', usage.outputTokens);
+  if (usage.cacheReadTokens) add('cacheReadTokens', usage.cacheReadTokens);
+  if (usage.cacheWriteTokens) add('cacheWriteTokens', usage.cacheWriteTokens);
+  if (spent.costNanoUsd === null) add('unpricedAttempts', 1);
+  else add('costNanoUsd', spent.costNanoUsd);
 }
 
 function fromItem(item: Record<string, unknown>): Agent {
@@ -443,7 +459,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
 
   async recordOutcome(
     agentId: string,
-    outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy },
+    outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy; spent?: AgentSpend },
     release?: { leaseKey: string },
   ): Promise<Agent | undefined> {
     const policy = outcome.circuit ?? DEFAULT_CIRCUIT_POLICY;

@@ -11,17 +11,11 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { TaskWork } from '../../domain/context';
-import type {
-  ArtifactRef,
-  Attempt,
-  ContextRecord,
-  RoutingDecision,
-  TaskStatus,
-  TriggerRule,
-} from '../../domain/schemas';
+import type { ArtifactRef, Attempt, RoutingDecision, TaskStatus, TriggerRule } from '../../domain/schemas';
 import { type DependencyOutcome, releaseDelta } from '../../domain/trigger';
 import {
   type AttemptEnd,
+  type AttemptRecord,
   type BatchCreation,
   type BatchListing,
   type BatchState,
@@ -94,7 +88,7 @@ function statusUpdate(
 
 /**
  * The SET clauses of an attempt's end besides its status: the output (or its artifact reference) on the
- * task, the context record on the attempt at `slot`.
+ * task, the record (context, usage, cost) on the attempt at `slot`.
  */
 function attemptEndSets(
   slot: string,
@@ -111,10 +105,30 @@ function attemptEndSets(
     sets.push('outputRef = :ref');
     values[':ref'] = end.outputRef;
   }
-  if (end.context !== undefined) {
+  attemptRecordSets(slot, end, sets, names, values);
+}
+
+/** The SET clauses of an attempt's record (context, usage, cost) on the attempt at `slot`. */
+function attemptRecordSets(
+  slot: string,
+  record: AttemptRecord,
+  sets: string[],
+  names: Record<string, string>,
+  values: Record<string, unknown>,
+): void {
+  if (record.context !== undefined) {
     sets.push(`${slot}.#context = :ctx`);
     names['#context'] = 'context';
-    values[':ctx'] = end.context;
+    values[':ctx'] = record.context;
+  }
+  if (record.usage !== undefined) {
+    sets.push(`${slot}.#usage = :usage`);
+    names['#usage'] = 'usage';
+    values[':usage'] = record.usage;
+  }
+  if (record.costUsd !== undefined) {
+    sets.push(`${slot}.costUsd = :cost`);
+    values[':cost'] = record.costUsd;
   }
 }
 
@@ -136,6 +150,7 @@ const BATCH_STATE_ATTRIBUTES = [
   'taskCount',
   'taskCounts',
   'costUsd',
+  'usage',
   'requestHash',
   'creation',
 ] as const satisfies readonly (keyof BatchState)[];
@@ -675,22 +690,27 @@ export class DynamoTaskStore implements TaskStore {
     return items.map(workOf);
   }
 
-  async setAttemptContext(
+  async setAttemptRecord(
     batchId: string,
     taskId: string,
     attempt: number,
-    context: ContextRecord,
+    record: AttemptRecord,
   ): Promise<void> {
+    const sets: string[] = [];
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':a': attempt };
+    attemptRecordSets(`attempts[${attempt - 1}]`, record, sets, names, values);
+    if (sets.length === 0) return;
     await sendConditional(
       this.client,
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
-        UpdateExpression: `SET attempts[${attempt - 1}].#context = :c`,
+        UpdateExpression: `SET ${sets.join(', ')}`,
         // The attempt's slot exists once the attempt was started (startAttempt appends it).
         ConditionExpression: 'attemptCount >= :a',
-        ExpressionAttributeNames: { '#context': 'context' },
-        ExpressionAttributeValues: { ':c': context, ':a': attempt },
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
       }),
     );
   }

@@ -6,7 +6,7 @@
  */
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import type { ContentBlock, MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
-import type { ExecutorConfig } from '../../domain/schemas';
+import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
 import { DEFAULT_ANTHROPIC_MODEL } from './models';
 import type { CallPolicy } from './policy';
@@ -76,7 +76,7 @@ export class AnthropicExecutor extends SdkProviderExecutor<Anthropic> {
       },
       { signal },
     );
-    const usage = { inputTokens: message.usage.input_tokens, outputTokens: message.usage.output_tokens };
+    const usage = anthropicUsage(message.usage);
     if (schema) {
       const call = message.content.find((b) => b.type === 'tool_use' && b.name === OUTPUT_TOOL_NAME);
       return {
@@ -114,4 +114,19 @@ function reask(correction: Correction): MessageParam[] {
           : text,
     },
   ];
+}
+
+/** Anthropic's usage block: `input_tokens` already leaves out the tokens read from or written to the cache. */
+export function anthropicUsage(usage: {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens?: number | null;
+  cache_creation_input_tokens?: number | null;
+}): Usage {
+  return {
+    inputTokens: usage.input_tokens,
+    outputTokens: usage.output_tokens,
+    ...(usage.cache_read_input_tokens ? { cacheReadTokens: usage.cache_read_input_tokens } : {}),
+    ...(usage.cache_creation_input_tokens ? { cacheWriteTokens: usage.cache_creation_input_tokens } : {}),
+  };
 }

@@ -11,7 +11,7 @@ import {
   type Message,
 } from '@aws-sdk/client-bedrock-runtime';
 import type { DocumentType } from '@smithy/types';
-import type { ExecutorConfig } from '../../domain/schemas';
+import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
 import { DEFAULT_BEDROCK_MODEL } from './models';
 import { type CallPolicy, networkError, providerErrorFromStatus } from './policy';
@@ -55,7 +55,7 @@ export class BedrockExecutor extends ProviderExecutor {
     super(policy);
     this.model = config.model ?? DEFAULT_BEDROCK_MODEL;
     this.#client = options.client ?? new BedrockRuntimeClient({ maxAttempts: BEDROCK_SDK_MAX_ATTEMPTS });
-    this.#maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+    this.#maxTokens = config.maxOutputTokens ?? options.maxTokens ?? DEFAULT_MAX_TOKENS;
   }
 
   protected async invoke(
@@ -93,9 +93,7 @@ export class BedrockExecutor extends ProviderExecutor {
         { abortSignal: signal },
       );
       const content = answer.output?.message?.content ?? [];
-      const usage = answer.usage
-        ? { usage: { inputTokens: answer.usage.inputTokens, outputTokens: answer.usage.outputTokens } }
-        : {};
+      const usage = answer.usage ? { usage: bedrockUsage(answer.usage) } : {};
       if (schema) {
         const call = content.find((block) => block.toolUse?.name === OUTPUT_TOOL_NAME)?.toolUse;
         return {
@@ -136,4 +134,19 @@ function reask(correction: Correction): Message[] {
       content: toolUseId ? [{ toolResult: { toolUseId, content: [{ text }], status: 'error' } }] : [{ text }],
     },
   ];
+}
+
+/** Bedrock Converse's usage: `inputTokens` leaves out the cache reads and writes it reports apart. */
+export function bedrockUsage(usage: {
+  inputTokens?: number | undefined;
+  outputTokens?: number | undefined;
+  cacheReadInputTokens?: number | undefined;
+  cacheWriteInputTokens?: number | undefined;
+}): Usage {
+  return {
+    inputTokens: usage.inputTokens ?? 0,
+    outputTokens: usage.outputTokens ?? 0,
+    ...(usage.cacheReadInputTokens ? { cacheReadTokens: usage.cacheReadInputTokens } : {}),
+    ...(usage.cacheWriteInputTokens ? { cacheWriteTokens: usage.cacheWriteInputTokens } : {}),
+  };
 }

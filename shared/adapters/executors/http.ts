@@ -5,11 +5,14 @@
  * `{ batchId, taskId, agentId, role, attempt, task, prompt }`, plus `Authorization: Bearer <token>` when
  * the provider secret has an `http` entry. A 2xx answer with a JSON body is the task's output, as is.
  * 429/503/529 are backed off and retried (Retry-After honoured), other 5xx retried a few times, other 4xx
- * fail the attempt at once. The service should be idempotent on (batchId, taskId, attempt).
+ * fail the attempt at once. The service should be idempotent on (batchId, taskId, attempt). A service that
+ * calls a model reports the tokens it used in the answer's headers `x-usage-input-tokens`,
+ * `x-usage-output-tokens` (and `x-usage-cache-read-tokens`, `x-usage-cache-write-tokens`): the attempt's
+ * usage, priced as provider `http`. Without them the attempt's usage is unknown.
  */
 import { firstTooDeep } from '../../domain/json-depth';
 import { MAX_OUTPUT_DEPTH } from '../../domain/limits';
-import type { ExecutorConfig } from '../../domain/schemas';
+import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import { formatPath } from '../../domain/validation';
 import type { ExecutionRequest } from '../../ports';
 import { SecretNotFoundError, type SecretResolver } from '../secrets';
@@ -111,7 +114,8 @@ export class HttpExecutor extends ProviderExecutor {
         { status: response.status, retryable: false },
       );
     }
-    return { output };
+    const usage = usageFromHeaders(response.headers);
+    return { output, ...(usage ? { usage } : {}) };
   }
 
   /** The bearer token is optional: no `http` entry (or no secret configured) means no Authorization header. */
@@ -123,4 +127,32 @@ export class HttpExecutor extends ProviderExecutor {
       throw error;
     }
   }
+}
+
+/** Response headers an agent service reports its token usage in (see the file comment). */
+export const USAGE_HEADERS = {
+  inputTokens: 'x-usage-input-tokens',
+  outputTokens: 'x-usage-output-tokens',
+  cacheReadTokens: 'x-usage-cache-read-tokens',
+  cacheWriteTokens: 'x-usage-cache-write-tokens',
+} as const;
+
+/** The usage an agent service reported in its headers; undefined unless input and output are whole numbers. */
+export function usageFromHeaders(headers: Headers): Usage | undefined {
+  const read = (name: string) => {
+    const raw = headers.get(name);
+    if (raw === null || !/^\d{1,15}$/.test(raw.trim())) return undefined;
+    return Number(raw.trim());
+  };
+  const inputTokens = read(USAGE_HEADERS.inputTokens);
+  const outputTokens = read(USAGE_HEADERS.outputTokens);
+  if (inputTokens === undefined || outputTokens === undefined) return undefined;
+  const cacheReadTokens = read(USAGE_HEADERS.cacheReadTokens);
+  const cacheWriteTokens = read(USAGE_HEADERS.cacheWriteTokens);
+  return {
+    inputTokens,
+    outputTokens,
+    ...(cacheReadTokens ? { cacheReadTokens } : {}),
+    ...(cacheWriteTokens ? { cacheWriteTokens } : {}),
+  };
 }

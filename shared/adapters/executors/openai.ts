@@ -8,7 +8,7 @@
 import OpenAI, { APIError } from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { strictCompatible } from '../../domain/output-schema';
-import type { ExecutorConfig } from '../../domain/schemas';
+import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
 import { DEFAULT_OPENAI_MODEL } from './models';
 import type { CallPolicy } from './policy';
@@ -85,9 +85,7 @@ export class OpenAiExecutor extends SdkProviderExecutor<OpenAI> {
     );
     const choice = completion.choices[0];
     const content = choice?.message.content ?? '';
-    const usage = completion.usage
-      ? { inputTokens: completion.usage.prompt_tokens, outputTokens: completion.usage.completion_tokens }
-      : undefined;
+    const usage = completion.usage ? openaiUsage(completion.usage) : undefined;
     if (schema)
       return { ...structured(content, choice?.message.refusal), turn: content, ...(usage ? { usage } : {}) };
     const output: LlmOutput = {
@@ -110,4 +108,21 @@ function structured(
   } catch (error) {
     return { output: undefined, problem: `the answer is not JSON (${(error as Error).message})` };
   }
+}
+
+/**
+ * OpenAI's usage block: `prompt_tokens` counts the cached ones too, so they are taken out of `inputTokens`
+ * and counted as cache reads (OpenAI charges nothing extra to write its cache).
+ */
+export function openaiUsage(usage: {
+  prompt_tokens: number;
+  completion_tokens: number;
+  prompt_tokens_details?: { cached_tokens?: number | undefined } | undefined;
+}): Usage {
+  const cached = usage.prompt_tokens_details?.cached_tokens ?? 0;
+  return {
+    inputTokens: Math.max(0, usage.prompt_tokens - cached),
+    outputTokens: usage.completion_tokens,
+    ...(cached > 0 ? { cacheReadTokens: cached } : {}),
+  };
 }

@@ -2,20 +2,22 @@
  * The base of every real provider executor: the shared algorithm (call policy, outcome shape, structured
  * outputs and their re-ask) lives here once; each provider only does its I/O in `invoke`.
  */
+import { attachUsage, DEFAULT_MAX_OUTPUT_TOKENS, sumUsage } from '../../domain/costs';
 import { MAX_QUOTED_SCHEMA_ERRORS, OutputSchemaError, outputMisfits } from '../../domain/output-schema';
-import type { ExecutorName } from '../../domain/schemas';
+import type { ExecutorName, Usage } from '../../domain/schemas';
 import type { AgentExecutor, ExecutionOutcome, ExecutionRequest } from '../../ports';
 import { ExecutionTimeoutError, ExecutorConfigError } from './errors';
 import { type CallPolicy, callWithPolicy } from './policy';
 
 /** Output tokens asked for when the config does not say: enough for a file or a review. */
-export const DEFAULT_MAX_TOKENS = 4096;
+export const DEFAULT_MAX_TOKENS = DEFAULT_MAX_OUTPUT_TOKENS;
 
 /** What one provider call produced. */
 export interface ProviderAnswer {
   /** The text answer, or with an outputSchema the structured value (undefined when there is none). */
   output: unknown;
-  usage?: ExecutionOutcome['usage'];
+  /** The call's tokens, `inputTokens` without cache reads and writes (those are counted apart). */
+  usage?: Usage;
   /** Why a structured answer has no value: no tool call, not JSON, a refusal. */
   problem?: string;
   /** The assistant's turn in the provider's shape, for a re-ask to send back. */
@@ -49,15 +51,6 @@ export function correctionText(misfits: readonly string[]): string {
   ].join('\n');
 }
 
-function addUsage(a: ExecutionOutcome['usage'], b: ExecutionOutcome['usage']): ExecutionOutcome['usage'] {
-  if (!a) return b;
-  if (!b) return a;
-  return {
-    inputTokens: (a.inputTokens ?? 0) + (b.inputTokens ?? 0),
-    outputTokens: (a.outputTokens ?? 0) + (b.outputTokens ?? 0),
-  };
-}
-
 /** Output of the LLM providers: the text, why the model stopped, and which model answered. */
 export interface LlmOutput {
   text: string;
@@ -79,36 +72,46 @@ export abstract class ProviderExecutor implements AgentExecutor {
   /**
    * Runs the task under the call policy (slot, deadline, retries). With an outputSchema, the answer is
    * validated and, when it misfits, the model is re-asked (STRUCTURED_OUTPUT_REASKS) within the same
-   * deadline; still misfitting, the attempt fails with OutputSchemaError and its errors.
+   * deadline; still misfitting, the attempt fails with OutputSchemaError and its errors. Every answered
+   * call's usage is reported, call by call; an error thrown after some calls carries theirs (attachUsage),
+   * since a failed attempt costs what its calls used.
    */
   async execute(request: ExecutionRequest, signal: AbortSignal): Promise<ExecutionOutcome> {
     const startedAt = Date.now();
-    const call = (correction?: Correction) => {
+    const calls: Usage[] = [];
+    const call = async (correction?: Correction) => {
       const timeoutMs = request.timeoutMs - (Date.now() - startedAt);
       if (timeoutMs <= 0) throw new ExecutionTimeoutError(this.name, request.timeoutMs);
-      return callWithPolicy(this.name, { timeoutMs, signal, policy: this.policy }, (callSignal) =>
-        this.invoke(request, callSignal, correction),
+      const answer = await callWithPolicy(
+        this.name,
+        { timeoutMs, signal, policy: this.policy },
+        (callSignal) => this.invoke(request, callSignal, correction),
       );
+      if (answer.usage) calls.push(answer.usage);
+      return answer;
     };
-    let answer = await call();
-    let usage = answer.usage;
-    const schema = request.task.outputSchema;
-    for (let reasked = 0; schema !== undefined; reasked++) {
-      const misfits =
-        answer.output === undefined
-          ? [answer.problem ?? 'the answer holds no structured output']
-          : outputMisfits(schema, answer.output);
-      if (misfits.length === 0) break;
-      if (!this.reasks || reasked >= STRUCTURED_OUTPUT_REASKS) throw new OutputSchemaError(misfits);
-      answer = await call({ previous: answer, misfits });
-      usage = addUsage(usage, answer.usage);
+    try {
+      let answer = await call();
+      const schema = request.task.outputSchema;
+      for (let reasked = 0; schema !== undefined; reasked++) {
+        const misfits =
+          answer.output === undefined
+            ? [answer.problem ?? 'the answer holds no structured output']
+            : outputMisfits(schema, answer.output);
+        if (misfits.length === 0) break;
+        if (!this.reasks || reasked >= STRUCTURED_OUTPUT_REASKS) throw new OutputSchemaError(misfits);
+        answer = await call({ previous: answer, misfits });
+      }
+      const usage = sumUsage(calls);
+      return {
+        output: answer.output,
+        executor: this.name,
+        simulated: false,
+        ...(usage ? { usage, calls } : {}),
+      };
+    } catch (error) {
+      throw attachUsage(error, calls);
     }
-    return {
-      output: answer.output,
-      executor: this.name,
-      simulated: false,
-      ...(usage ? { usage } : {}),
-    };
   }
 
   /**

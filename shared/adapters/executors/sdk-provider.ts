@@ -49,7 +49,7 @@ export abstract class SdkProviderExecutor<Client> extends ProviderExecutor {
       `the ${defaults.provider} base URL`,
     );
     this.#secrets = options.secrets;
-    this.maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+    this.maxTokens = config.maxOutputTokens ?? options.maxTokens ?? DEFAULT_MAX_TOKENS;
   }
 
   /** A client of the SDK for `apiKey`, at `baseURL`, without the SDK's own retries. */

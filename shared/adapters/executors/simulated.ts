@@ -7,8 +7,9 @@
  */
 import { sample } from 'openapi-sampler';
 import { z } from 'zod';
+import { attachUsage } from '../../domain/costs';
 import { outputMisfits } from '../../domain/output-schema';
-import { type Simulate, SimulateSchema } from '../../domain/schemas';
+import { type Simulate, SimulateSchema, type Usage } from '../../domain/schemas';
 import { utf8Length } from '../../domain/utf8';
 import type { AgentExecutor, ExecutionOutcome, ExecutionRequest, RequestContext } from '../../ports';
 import { ExecutionAbortedError } from './errors';
@@ -68,18 +69,41 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Runs `input.simulate` (see the file comment). Rejects with ExecutionAbortedError when `signal` aborts. */
+/**
+ * Bytes per token the simulated executor counts: the usual figure for English text and code with the
+ * providers' tokenizers. Its usage is labelled `simulated`: no provider counted it.
+ */
+export const SIMULATED_BYTES_PER_TOKEN = 4;
+
+/** Simulated usage of a prompt of `promptBytes` and an answer of `outputBytes` (labelled simulated). */
+export function simulatedUsage(promptBytes: number, outputBytes: number): Usage {
+  return {
+    inputTokens: Math.ceil(promptBytes / SIMULATED_BYTES_PER_TOKEN),
+    outputTokens: Math.ceil(outputBytes / SIMULATED_BYTES_PER_TOKEN),
+    simulated: true,
+  };
+}
+
+/**
+ * Runs `input.simulate` (see the file comment). Rejects with ExecutionAbortedError when `signal` aborts. Its
+ * usage is counted from the sizes of the prompt and the output (simulatedUsage); a simulated error carries
+ * the prompt's tokens, like a provider call that failed after reading it.
+ */
 export class SimulatedExecutor implements AgentExecutor {
   readonly name = 'simulated' as const;
 
   async execute(request: ExecutionRequest, signal: AbortSignal): Promise<ExecutionOutcome> {
     const simulate = readSimulate(request.task.input);
     const failing = request.attempt <= (simulate.failAttempts ?? 0);
+    const promptBytes = utf8Length(request.prompt);
     if (failing) {
       const mode = simulate.failMode ?? 'error';
       if (mode === 'error') {
-        throw new SimulatedFailureError(
-          `simulated error on attempt ${request.attempt} of task ${request.taskId}`,
+        throw attachUsage(
+          new SimulatedFailureError(
+            `simulated error on attempt ${request.attempt} of task ${request.taskId}`,
+          ),
+          [simulatedUsage(promptBytes, 0)],
         );
       }
       if (mode === 'crash') {
@@ -95,9 +119,12 @@ export class SimulatedExecutor implements AgentExecutor {
     await sleep(durationMs, signal);
     const summary = `[simulated] ${request.role} agent ${request.agentId} completed task ${request.taskId} (attempt ${request.attempt})`;
     let output: unknown;
+    let outputBytes: number | undefined;
     if (simulate.output !== undefined) output = simulate.output;
-    else if (simulate.outputBytes !== undefined) output = sizedTextOutput(summary, simulate.outputBytes);
-    else if (request.task.outputSchema !== undefined) output = simulatedSample(request.task.outputSchema);
+    else if (simulate.outputBytes !== undefined) {
+      output = sizedTextOutput(summary, simulate.outputBytes);
+      outputBytes = simulate.outputBytes;
+    } else if (request.task.outputSchema !== undefined) output = simulatedSample(request.task.outputSchema);
     else
       output = {
         simulated: true,
@@ -106,7 +133,8 @@ export class SimulatedExecutor implements AgentExecutor {
         summary,
         ...(request.context ? { context: receivedContext(request.context) } : {}),
       };
-    return { executor: 'simulated', simulated: true, output };
+    const usage = simulatedUsage(promptBytes, outputBytes ?? utf8Length(JSON.stringify(output) ?? ''));
+    return { executor: 'simulated', simulated: true, output, usage, calls: [usage] };
   }
 }
 

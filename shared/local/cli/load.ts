@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { type CostsConfig, CostsConfigError, parseCostsConfig } from '../../domain/costs';
 import { locateJsonSyntaxError } from '../../domain/json-location';
 import { type RoleCatalog, RoleConfigError, resolveRoles } from '../../domain/roles';
 import { parseRoutingConfig, type RoutingConfig, RoutingConfigError } from '../../domain/routing-config';
@@ -58,9 +59,14 @@ export const CliConfigSchema = z
     roles: z.array(z.unknown()).optional(),
     /** Score weights and model-assisted routing (see shared/domain/routing-config.ts). */
     routing: z.unknown().optional(),
+    /** Prices, the default batch budget and fleet-wide provider limits (see shared/domain/costs.ts). */
+    costs: z.unknown().optional(),
   })
   .strict();
-export type CliConfig = Omit<z.infer<typeof CliConfigSchema>, 'routing'> & { routing?: RoutingConfig };
+export type CliConfig = Omit<z.infer<typeof CliConfigSchema>, 'routing' | 'costs'> & {
+  routing?: RoutingConfig;
+  costs?: CostsConfig;
+};
 
 /** Reads `--config FILE` (or nothing) and returns the config; RoleConfigError-style issues on bad shape. */
 export async function loadConfigFile(path: string | undefined, io: CliIO): Promise<CliConfig> {
@@ -90,10 +96,15 @@ export async function loadConfigFile(path: string | undefined, io: CliIO): Promi
     );
   }
   try {
-    const { routing, ...rest } = parsed.data;
-    return routing === undefined ? rest : { ...rest, routing: parseRoutingConfig(routing) };
+    const { routing, costs, ...rest } = parsed.data;
+    return {
+      ...rest,
+      ...(routing === undefined ? {} : { routing: parseRoutingConfig(routing) }),
+      ...(costs === undefined ? {} : { costs: parseCostsConfig(costs) }),
+    };
   } catch (error) {
-    if (error instanceof RoutingConfigError) throw new RoleConfigError(error.issues, path);
+    if (error instanceof RoutingConfigError || error instanceof CostsConfigError)
+      throw new RoleConfigError(error.issues, path);
     throw error;
   }
 }

@@ -3,7 +3,8 @@
  * progress bar drawn by cli-progress. Off a terminal (CI, pipes) only the lines are printed.
  */
 import cliProgress from 'cli-progress';
-import type { BatchResult, TaskResult } from '../../domain/schemas';
+import { totalTokens } from '../../domain/costs';
+import type { BatchResult, BudgetState, TaskResult, Usage } from '../../domain/schemas';
 import type { CliIO } from './io';
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED']);
@@ -73,28 +74,77 @@ function pad(text: string, width: number): string {
   return text.length >= width ? text : text + ' '.repeat(width - text.length);
 }
 
-/** The summary table printed after a run: task, role, agent, attempts, duration, status. */
+/** Tokens as the summary shows them: every kind together, `*` marking a count of the simulated executor. */
+export function formatTokens(usage: Usage | undefined): string {
+  if (!usage) return '-';
+  return `${totalTokens(usage).toLocaleString('en-US')}${usage.simulated ? '*' : ''}`;
+}
+
+/** The smallest amount the summary writes out (six decimals); anything above zero below it shows as `<$0.000001`. */
+const SMALLEST_SHOWN_USD = 0.000001;
+
+/** USD as the summary shows it: cents above a dollar, six decimals below; `unknown` for an unpriced model. */
+export function formatUsd(usd: number | null | undefined): string {
+  if (usd === undefined) return '-';
+  if (usd === null) return 'unknown';
+  if (usd === 0) return '$0';
+  if (usd < SMALLEST_SHOWN_USD) return `<$${SMALLEST_SHOWN_USD.toFixed(6)}`;
+  return `$${usd >= 1 ? usd.toFixed(2) : usd.toFixed(6).replace(/0+$/, '').replace(/\.$/, '')}`;
+}
+
+/**
+ * The summary table printed after a run: task, role, agent, attempts, duration, tokens, cost, status; a
+ * total line of tokens and cost, and the budget when the batch has one.
+ */
 export function formatSummaryTable(result: BatchResult): string {
-  const header = ['task', 'role', 'agent', 'attempts', 'duration', 'status'];
+  const header = ['task', 'role', 'agent', 'attempts', 'duration', 'tokens', 'cost', 'status'];
   const rows = result.tasks.map((t) => [
     t.id,
     t.role ?? '-',
     t.agentId ?? '-',
     String(t.attempts.length),
     t.startedAt !== undefined && t.finishedAt !== undefined ? `${t.finishedAt - t.startedAt} ms` : '-',
+    formatTokens(t.usage),
+    formatUsd(t.costUsd),
     t.reason ? `${t.status} (${t.reason})` : t.status,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const total = ['total', '', '', '', '', formatTokens(result.usage), formatUsd(result.costUsd), ''];
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...[...rows, total].map((r) => (r[i] ?? '').length)),
+  );
   const line = (cells: string[]) => `${cells.map((c, i) => pad(c, widths[i] ?? 0)).join('  ')}`.trimEnd();
   const counts = new Map<string, number>();
   for (const t of result.tasks) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
   const tally = [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
+  const rule = line(widths.map((w) => '-'.repeat(w)));
   return [
     line(header),
-    line(widths.map((w) => '-'.repeat(w))),
+    rule,
     ...rows.map(line),
+    rule,
+    line(total),
+    ...(result.usage?.simulated
+      ? ['* tokens counted by the simulated executor from prompt and output sizes (4 bytes a token)']
+      : []),
+    ...(result.budget ? [budgetLine(result.budget)] : []),
     '',
     `batch ${result.batchId}: ${result.status} in ${result.makespanMs ?? '-'} ms (${tally})`,
     '',
   ].join('\n');
+}
+
+/** The budget as a sentence: spent (and held by running attempts) of each limit. */
+function budgetLine(budget: BudgetState): string {
+  const parts: string[] = [];
+  if (budget.maxCostUsd !== undefined)
+    parts.push(`${formatUsd(budget.spentUsd)} of ${formatUsd(budget.maxCostUsd)} spent`);
+  if (budget.maxTokens !== undefined)
+    parts.push(
+      `${budget.spentTokens.toLocaleString('en-US')} of ${budget.maxTokens.toLocaleString('en-US')} tokens`,
+    );
+  const held =
+    budget.reservedUsd > 0 || budget.reservedTokens > 0
+      ? ` (${formatUsd(budget.reservedUsd)}, ${budget.reservedTokens.toLocaleString('en-US')} tokens held by running attempts)`
+      : '';
+  return `budget: ${parts.join(', ')}${held}${budget.exhausted ? `; ${budget.exhausted}` : ''}`;
 }

@@ -347,7 +347,9 @@ describe('DynamoTaskStore', () => {
     ]);
 
     await counted.startAttempt(batchId, 'c', 1, 'agent-2', decision, 50);
-    await counted.setAttemptContext(batchId, 'c', 1, { budgetBytes: 500, usedBytes: 20, items: [] });
+    await counted.setAttemptRecord(batchId, 'c', 1, {
+      context: { budgetBytes: 500, usedBytes: 20, items: [] },
+    });
     expect((await counted.getTask(batchId, 'c'))?.attempts[0]?.context).toEqual({
       budgetBytes: 500,
       usedBytes: 20,

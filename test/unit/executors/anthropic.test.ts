@@ -28,7 +28,12 @@ const success: Reply = {
     ],
     stop_reason: 'end_turn',
     stop_sequence: null,
-    usage: { input_tokens: 42, output_tokens: 17 },
+    usage: {
+      input_tokens: 42,
+      output_tokens: 17,
+      cache_read_input_tokens: 100,
+      cache_creation_input_tokens: 8,
+    },
   },
 };
 
@@ -97,7 +102,8 @@ describe('anthropic executor', () => {
         stopReason: 'end_turn',
         model: 'claude-test-model',
       },
-      usage: { inputTokens: 42, outputTokens: 17 },
+      usage: { inputTokens: 42, outputTokens: 17, cacheReadTokens: 100, cacheWriteTokens: 8 },
+      calls: [{ inputTokens: 42, outputTokens: 17, cacheReadTokens: 100, cacheWriteTokens: 8 }],
     });
   });
 

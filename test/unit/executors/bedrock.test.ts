@@ -25,7 +25,13 @@ const success: Reply = {
   json: {
     output: { message: { role: 'assistant', content: [{ text: 'CREATE TABLE users (id bigint);' }] } },
     stopReason: 'end_turn',
-    usage: { inputTokens: 25, outputTokens: 9, totalTokens: 34 },
+    usage: {
+      inputTokens: 25,
+      outputTokens: 9,
+      totalTokens: 42,
+      cacheReadInputTokens: 5,
+      cacheWriteInputTokens: 3,
+    },
     metrics: { latencyMs: 120 },
   },
 };
@@ -84,7 +90,8 @@ describe('bedrock executor', () => {
       executor: 'bedrock',
       simulated: false,
       output: { text: 'CREATE TABLE users (id bigint);', stopReason: 'end_turn', model: MODEL },
-      usage: { inputTokens: 25, outputTokens: 9 },
+      usage: { inputTokens: 25, outputTokens: 9, cacheReadTokens: 5, cacheWriteTokens: 3 },
+      calls: [{ inputTokens: 25, outputTokens: 9, cacheReadTokens: 5, cacheWriteTokens: 3 }],
     });
   });
 

@@ -72,6 +72,41 @@ describe('http executor', () => {
     });
   });
 
+  it('reads the usage an agent service reports in its headers', async () => {
+    server = await startFakeProvider([
+      {
+        ...success,
+        headers: {
+          'x-usage-input-tokens': '1200',
+          'x-usage-output-tokens': '340',
+          'x-usage-cache-read-tokens': '50',
+        },
+      },
+    ]);
+    const executor = createExecutor(
+      { name: 'http', url: server.url },
+      { secrets: withToken, limiter: new ProviderLimiter() },
+    );
+
+    const outcome = await executor.execute(makeRequest(), new AbortController().signal);
+
+    expect(outcome.usage).toEqual({ inputTokens: 1200, outputTokens: 340, cacheReadTokens: 50 });
+  });
+
+  it('reports no usage when the service sends none or a malformed count', async () => {
+    server = await startFakeProvider([
+      { ...success, headers: { 'x-usage-input-tokens': '12.5', 'x-usage-output-tokens': '3' } },
+    ]);
+    const executor = createExecutor(
+      { name: 'http', url: server.url },
+      { secrets: withToken, limiter: new ProviderLimiter() },
+    );
+
+    const outcome = await executor.execute(makeRequest(), new AbortController().signal);
+
+    expect(outcome.usage).toBeUndefined();
+  });
+
   it('sends the work of the dependencies as data when the task takes any', async () => {
     server = await startFakeProvider([success]);
     const executor = createExecutor(

@@ -25,7 +25,12 @@ const success: Reply = {
         logprobs: null,
       },
     ],
-    usage: { prompt_tokens: 30, completion_tokens: 12, total_tokens: 42 },
+    usage: {
+      prompt_tokens: 30,
+      completion_tokens: 12,
+      total_tokens: 42,
+      prompt_tokens_details: { cached_tokens: 10 },
+    },
   },
 };
 
@@ -82,7 +87,9 @@ describe('openai executor', () => {
       executor: 'openai',
       simulated: false,
       output: { text: 'def health(): return {"ok": True}', stopReason: 'stop', model: 'gpt-test' },
-      usage: { inputTokens: 30, outputTokens: 12 },
+      // prompt_tokens counts the cached ones too: they are cache reads, not uncached input.
+      usage: { inputTokens: 20, outputTokens: 12, cacheReadTokens: 10 },
+      calls: [{ inputTokens: 20, outputTokens: 12, cacheReadTokens: 10 }],
     });
   });
 });

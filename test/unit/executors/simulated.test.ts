@@ -7,6 +7,8 @@ import {
   SimulatedFailureError,
   SimulateInputError,
 } from '../../../shared/adapters/executors';
+import { SIMULATED_BYTES_PER_TOKEN } from '../../../shared/adapters/executors/simulated';
+import { carriedUsage } from '../../../shared/domain/costs';
 import type { ExecutionRequest } from '../../../shared/ports';
 import { makeRequest } from './provider-contract';
 
@@ -36,6 +38,34 @@ describe('simulated executor', () => {
     expect(outcome.simulated).toBe(true);
     expect(outcome.output).toMatchObject({ simulated: true, attempt: 1 });
     expect(JSON.stringify(outcome.output)).toContain('[simulated]');
+  });
+
+  it('reports usage counted from the prompt and output sizes, labelled simulated', async () => {
+    const request = simulatedRequest({ outputBytes: 4_000 });
+
+    const outcome = await new SimulatedExecutor().execute(request, never());
+
+    const usage = {
+      inputTokens: Math.ceil(Buffer.byteLength(request.prompt) / SIMULATED_BYTES_PER_TOKEN),
+      outputTokens: 4_000 / SIMULATED_BYTES_PER_TOKEN,
+      simulated: true,
+    };
+    expect(outcome.usage).toEqual(usage);
+    expect(outcome.calls).toEqual([usage]);
+  });
+
+  it('carries the tokens of the prompt it read when it fails with an error', async () => {
+    const request = simulatedRequest({ failAttempts: 1 });
+
+    const failure = await new SimulatedExecutor().execute(request, never()).catch((e: unknown) => e);
+
+    expect(carriedUsage(failure)).toEqual([
+      {
+        inputTokens: Math.ceil(Buffer.byteLength(request.prompt) / SIMULATED_BYTES_PER_TOKEN),
+        outputTokens: 0,
+        simulated: true,
+      },
+    ]);
   });
 
   it('says which work it received: ids, kinds, bytes and what was cut', async () => {

@@ -4,6 +4,7 @@
  * Bedrock Converse: toolConfig; http: the schema passed on), the answer is validated, a misfit is re-asked
  * once with its errors (not for http), and a misfit that stays fails with OutputSchemaError.
  */
+
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -13,6 +14,7 @@ import {
   STRUCTURED_OUTPUT_REASKS,
 } from '../../../shared/adapters/executors';
 import type { SecretResolver } from '../../../shared/adapters/secrets';
+import { carriedUsage } from '../../../shared/domain/costs';
 import { OutputSchemaError } from '../../../shared/domain/output-schema';
 import type { AgentExecutor } from '../../../shared/ports';
 import { anthropicToolUse, openaiText } from '../../support/provider-replies';
@@ -92,6 +94,11 @@ describe('anthropic structured output', () => {
     expect(failure).toBeInstanceOf(OutputSchemaError);
     expect((failure as Error).message).toContain('the output at /steps must be array');
     expect(server.requests).toHaveLength(1 + STRUCTURED_OUTPUT_REASKS);
+    // The failed attempt still cost both calls: the error carries their usage, call by call.
+    expect(carriedUsage(failure)).toEqual([
+      { inputTokens: 10, outputTokens: 5 },
+      { inputTokens: 10, outputTokens: 5 },
+    ]);
   });
 });
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createExecutor } from '../../../shared/adapters/executors';
 import type { TaskWork } from '../../../shared/domain/context';
+import { attachUsage, PriceTable } from '../../../shared/domain/costs';
 import { MAX_OUTPUT_BYTES } from '../../../shared/domain/limits';
 import {
   type DispatchResult,
@@ -91,6 +92,7 @@ function dispatch(
   executor?: AgentExecutor,
   inlineResult = true,
   artifacts = new MemoryArtifacts(),
+  prices?: PriceTable,
 ) {
   let now = 0;
   const clock = { now: () => (now += 5) };
@@ -104,6 +106,7 @@ function dispatch(
       clock,
       executorFor: executor ? () => executor : createExecutor,
       heartbeatSeconds: 1,
+      ...(prices ? { prices } : {}),
     },
     { ...message, inlineResult },
   );
@@ -111,7 +114,7 @@ function dispatch(
 
 /**
  * Task `t` depending on `schema`, whose work the store answers with `work`; `contexts` records every
- * setAttemptContext call.
+ * setAttemptRecord call.
  */
 function dependentOfSchema(work: TaskWork) {
   const [, dependent] = batchOf('b', [
@@ -124,7 +127,7 @@ function dependentOfSchema(work: TaskWork) {
   const contexts: unknown[] = [];
   Object.assign(faked.store, {
     getWork: async () => [work],
-    setAttemptContext: async (...args: unknown[]) => {
+    setAttemptRecord: async (...args: unknown[]) => {
       contexts.push(args);
     },
   });
@@ -322,9 +325,60 @@ describe('runDispatch', () => {
         'b',
         't',
         1,
-        expect.objectContaining({ items: [expect.objectContaining({ taskId: 'schema', kind: 'failed' })] }),
+        {
+          context: expect.objectContaining({
+            items: [expect.objectContaining({ taskId: 'schema', kind: 'failed' })],
+          }),
+        },
       ],
     ]);
+    expect(calls.fail).toBe(1);
+  });
+
+  it('answers with the usage of its calls and their cost at the price table', async () => {
+    const { calls, store, agents, callbacks } = fakes(running({}), () => true);
+    const usage = { inputTokens: 1_000, outputTokens: 200 };
+    const executor: AgentExecutor = {
+      name: 'simulated',
+      execute: async () => ({ output: 'ok', executor: 'simulated', simulated: true, usage, calls: [usage] }),
+    };
+    const prices = new PriceTable([{ provider: 'simulated', inputUsdPerMTok: 3, outputUsdPerMTok: 15 }]);
+
+    await dispatch(store, agents, callbacks, executor, true, new MemoryArtifacts(), prices);
+
+    expect(calls.answers[0]).toMatchObject({ usage, costUsd: 0.006 });
+  });
+
+  it('records what a failed attempt used before failing its token: a failure after a call costs too', async () => {
+    const { calls, store, agents, callbacks } = fakes(running({}), () => true);
+    const order: string[] = [];
+    const records: unknown[] = [];
+    Object.assign(store, {
+      setAttemptRecord: async (...args: unknown[]) => {
+        order.push('record');
+        records.push(args);
+      },
+    });
+    const failing = callbacks.fail;
+    callbacks.fail = async (...args) => {
+      order.push('fail');
+      return failing(...args);
+    };
+    const usage = { inputTokens: 500, outputTokens: 40 };
+    const executor: AgentExecutor = {
+      name: 'simulated',
+      execute: async () => {
+        throw attachUsage(new Error('the answer did not fit'), [usage, usage]);
+      },
+    };
+    const prices = new PriceTable([{ provider: 'simulated', inputUsdPerMTok: 1, outputUsdPerMTok: 10 }]);
+
+    await dispatch(store, agents, callbacks, executor, true, new MemoryArtifacts(), prices);
+
+    expect(records).toEqual([
+      ['b', 't', 1, { usage: { inputTokens: 1_000, outputTokens: 80 }, costUsd: 0.0018 }],
+    ]);
+    expect(order).toEqual(['record', 'fail']);
     expect(calls.fail).toBe(1);
   });
 });

@@ -36,6 +36,46 @@ describe('progressFromImages', () => {
     });
   });
 
+  it("gives a finished task's tokens and cost, its failed attempts counted too", () => {
+    const attempts = [
+      {
+        agentId: 'a-1',
+        status: 'FAILED',
+        startedAt: 1,
+        usage: { inputTokens: 100, outputTokens: 10 },
+        costUsd: 0.0003,
+      },
+      {
+        agentId: 'a-2',
+        status: 'SUCCEEDED',
+        startedAt: 2,
+        usage: { inputTokens: 200, outputTokens: 20 },
+        costUsd: 0.0006,
+      },
+    ];
+    const message = progressFromImages(
+      { type: 'task', batchId: 'b', taskId: 't', status: 'SUCCEEDED', attemptCount: 2, attempts },
+      { type: 'task', batchId: 'b', taskId: 't', status: 'RUNNING', attemptCount: 2, attempts },
+    );
+
+    expect(message).toMatchObject({ usage: { inputTokens: 300, outputTokens: 30 }, costUsd: 0.0009 });
+  });
+
+  it('reports the cost of a finished batch, unknown when a price was', () => {
+    expect(
+      progressFromImages(
+        {
+          type: 'batch',
+          batchId: 'b',
+          status: 'SUCCEEDED',
+          costUsd: null,
+          usage: { inputTokens: 1, outputTokens: 2 },
+        },
+        { type: 'batch', status: 'RUNNING' },
+      ),
+    ).toMatchObject({ costUsd: null, usage: { inputTokens: 1, outputTokens: 2 } });
+  });
+
   it('stays quiet when only bookkeeping changed (a gate token, a claim)', () => {
     const before = { type: 'task', batchId: 'b', taskId: 't', status: 'PENDING', attemptCount: 0 };
 

@@ -1,7 +1,10 @@
-/** The agents: role, status, reserved / capacity, success rate, latency and circuit, refreshed live. */
+/**
+ * The agents: role, status, reserved / capacity, success rate, latency, circuit, tokens and cost, refreshed
+ * live.
+ */
 import type { JSX } from 'preact';
 import type { Api } from '../api';
-import { ms, percent } from '../format';
+import { ms, percent, tokens, usd } from '../format';
 import { ErrorLine, StatusBadge, Table, usePolled } from './common';
 
 const REFRESH_MS = 3_000;
@@ -28,6 +31,8 @@ export function AgentsView(props: { api: Api }): JSX.Element {
             'Success rate',
             'Latency (EWMA)',
             'Circuit',
+            'Tokens',
+            'Cost',
           ]}
         >
           {agents.map((a) => (
@@ -53,6 +58,8 @@ export function AgentsView(props: { api: Api }): JSX.Element {
               <td>
                 <StatusBadge status={`circuit-${a.circuit}`} />
               </td>
+              <td>{tokens(a.usage)}</td>
+              <td>{a.usage ? usd(a.costUsd) : '–'}</td>
             </tr>
           ))}
         </Table>

@@ -6,7 +6,7 @@ import type { JSX } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { criticalPath, DEFAULT_TASK_ESTIMATE_MS } from '../../../shared/domain/dag';
 import type { Api, BatchGraph, BatchResult } from '../api';
-import { href, ms, usd } from '../format';
+import { href, ms, tokens, usd } from '../format';
 import { DependencyGraph } from '../graph';
 import { ErrorLine, StatusBadge, Table, usePolled } from './common';
 
@@ -141,6 +141,10 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
             <dd>{ms(result.makespanMs)}</dd>
           </div>
           <div>
+            <dt>Tokens</dt>
+            <dd>{tokens(result.usage)}</dd>
+          </div>
+          <div>
             <dt>Cost</dt>
             <dd>{usd(result.costUsd)}</dd>
           </div>
@@ -148,7 +152,14 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
             <div>
               <dt>Budget</dt>
               <dd>
-                {usd(result.budget.spentUsd)} spent of {usd(result.budget.maxCostUsd)}
+                {result.budget.maxCostUsd !== undefined &&
+                  `${usd(result.budget.spentUsd)} spent of ${usd(result.budget.maxCostUsd)}`}
+                {result.budget.maxCostUsd !== undefined && result.budget.maxTokens !== undefined && '; '}
+                {result.budget.maxTokens !== undefined &&
+                  `${result.budget.spentTokens.toLocaleString()} of ${result.budget.maxTokens.toLocaleString()} tokens`}
+                {(result.budget.reservedUsd > 0 || result.budget.reservedTokens > 0) &&
+                  ` (${usd(result.budget.reservedUsd)} held by running attempts)`}
+                {result.budget.exhausted && <span class="reason"> {result.budget.exhausted}</span>}
               </dd>
             </div>
           )}
@@ -173,7 +184,7 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
       )}
       <h2>Tasks</h2>
       {result && (
-        <Table columns={['Task', 'Status', 'Role', 'Agent', 'Attempts', 'Duration', 'Cost']}>
+        <Table columns={['Task', 'Status', 'Role', 'Agent', 'Attempts', 'Duration', 'Tokens', 'Cost']}>
           {result.tasks.map((t) => (
             <tr key={t.id} data-task-row={t.id}>
               <th scope="row">
@@ -193,6 +204,7 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
                     : undefined,
                 )}
               </td>
+              <td>{tokens(t.usage)}</td>
               <td>{usd(t.costUsd)}</td>
             </tr>
           ))}

@@ -4,7 +4,7 @@
  */
 import type { JSX } from 'preact';
 import type { Api, TaskDetail } from '../api';
-import { href, ms, term, time, usd } from '../format';
+import { href, ms, term, time, tokenBreakdown, tokens, usd } from '../format';
 import { ErrorLine, StatusBadge, Table, usePolled } from './common';
 
 /** A running task is read again this often. */
@@ -139,11 +139,7 @@ export function TaskView(props: { api: Api; batchId: string; taskId: string }): 
             </div>
             <div>
               <dt>Tokens</dt>
-              <dd>
-                {task.usage
-                  ? `${task.usage.inputTokens.toLocaleString()} in, ${task.usage.outputTokens.toLocaleString()} out${task.usage.simulated ? ' (simulated)' : ''}`
-                  : '–'}
-              </dd>
+              <dd>{tokenBreakdown(task.usage)}</dd>
             </div>
             <div>
               <dt>Cost</dt>
@@ -157,7 +153,9 @@ export function TaskView(props: { api: Api; batchId: string; taskId: string }): 
           {task.attempts.length === 0 ? (
             <p class="note">No attempt yet.</p>
           ) : (
-            <Table columns={['#', 'Agent', 'Status', 'Started', 'Duration', 'Error', 'Context']}>
+            <Table
+              columns={['#', 'Agent', 'Status', 'Started', 'Duration', 'Tokens', 'Cost', 'Error', 'Context']}
+            >
               {task.attempts.map((a, i) => (
                 <tr key={`${i}-${a.agentId}`}>
                   <th scope="row">{i + 1}</th>
@@ -167,6 +165,8 @@ export function TaskView(props: { api: Api; batchId: string; taskId: string }): 
                   </td>
                   <td>{time(a.startedAt)}</td>
                   <td>{ms(a.durationMs)}</td>
+                  <td>{tokens(a.usage)}</td>
+                  <td>{a.usage ? usd(a.costUsd) : '–'}</td>
                   <td class="error-cell">{a.error ?? ''}</td>
                   <td>
                     {a.context

@@ -235,6 +235,7 @@ export const command: Command = async (argv, io: CliIO) => {
   const system = await EmbeddedSystem.start({
     ...(config.roles ? { roles: config.roles } : {}),
     ...(config.routing ? { routing: config.routing } : {}),
+    ...(config.costs ? { costs: config.costs } : {}),
     ...(executor ? { executor } : {}),
     ...(concurrency === undefined ? {} : { concurrency }),
   });

@@ -87,6 +87,7 @@ export const command: Command = async (argv, io: CliIO) => {
     system: {
       ...(config.roles ? { roles: config.roles } : {}),
       ...(config.routing ? { routing: config.routing } : {}),
+      ...(config.costs ? { costs: config.costs } : {}),
       ...(executor ? { executor } : {}),
       ...(concurrency === undefined ? {} : { concurrency }),
     },
