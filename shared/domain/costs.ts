@@ -342,6 +342,9 @@ export class CostsConfigError extends Error {
 const pathOf = (prefix: string, path: readonly PropertyKey[]) =>
   `${prefix}${path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}`;
 
+/** Fields of the section whose behaviour is not built yet: refused rather than silently ignored. */
+const UNSUPPORTED_COSTS_FIELDS = ['budget', 'providerLimits'] as const;
+
 /** Parses the `costs` section (undefined: defaults). Throws CostsConfigError naming each path. */
 export function parseCostsConfig(raw: unknown, prefix = '$.costs'): CostsConfig {
   if (raw === undefined) return {};
@@ -352,6 +355,12 @@ export function parseCostsConfig(raw: unknown, prefix = '$.costs'): CostsConfig 
     );
   }
   const issues: { path: string; message: string }[] = [];
+  for (const field of UNSUPPORTED_COSTS_FIELDS)
+    if (parsed.data[field] !== undefined)
+      issues.push({
+        path: pathOf(prefix, [field]),
+        message: `"${field}" is not supported by this version yet`,
+      });
   const duplicates = (list: readonly { provider: string; model?: string | undefined }[], field: string) => {
     const seen = new Map<string, number>();
     list.forEach((entry, index) => {

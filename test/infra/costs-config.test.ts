@@ -14,8 +14,6 @@ import { type TemplateFunction, templateFunctions } from './template-functions';
 const SYNTH_TIMEOUT_MS = 180_000;
 const costs = {
   prices: [{ provider: 'anthropic', model: 'claude-x', inputUsdPerMTok: 1, outputUsdPerMTok: 5 }],
-  budget: { maxCostUsd: 25 },
-  providerLimits: [{ provider: 'anthropic', maxConcurrent: 5, requestsPerMinute: 50 }],
 };
 
 let fns: TemplateFunction[];
