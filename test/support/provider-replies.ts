@@ -1,5 +1,5 @@
 /** Answers in the shape of each provider's API, for the local stand-ins of the executor and runtime tests. */
-import type { Reply } from '../unit/executors/fake-provider';
+import type { RecordedRequest, Reply } from '../unit/executors/fake-provider';
 
 /** Anthropic's usage block of an answer (the default: 10 tokens in, 5 out). */
 export interface AnthropicUsage {
@@ -57,4 +57,14 @@ export function openaiText(content: string, refusal: string | null = null): Repl
       usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
     },
   };
+}
+
+/** The task id a recorded provider request is for: the role's prompt template names it (`Task <id>:`). */
+export function taskOf(request: RecordedRequest): string {
+  const body = JSON.parse(request.body) as { messages: { role: string; content: unknown }[] };
+  const first = body.messages.find((m) => m.role === 'user')?.content;
+  const text = typeof first === 'string' ? first : JSON.stringify(first);
+  const match = /Task ([A-Za-z0-9._:-]+):/.exec(text);
+  if (!match?.[1]) throw new Error(`no task id in ${text.slice(0, 200)}`);
+  return match[1];
 }

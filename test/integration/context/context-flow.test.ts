@@ -16,7 +16,7 @@ import { utf8Length } from '../../../shared/domain/utf8';
 import { main } from '../../../shared/local/cli/main';
 import { EmbeddedSystem } from '../../../shared/local/system';
 import { fakeIO } from '../../support/fake-io';
-import { anthropicText, anthropicToolUse, openaiText } from '../../support/provider-replies';
+import { anthropicText, anthropicToolUse, openaiText, taskOf } from '../../support/provider-replies';
 import {
   type FakeProvider,
   type RecordedRequest,
@@ -41,15 +41,6 @@ const ANSWERS = {
   generate: BIG_TEXT,
   digest: 'Digest of the generated code. DIGEST-MARK',
 } as const;
-
-function taskOf(request: RecordedRequest): string {
-  const body = JSON.parse(request.body) as { messages: { role: string; content: unknown }[] };
-  const first = body.messages.find((m) => m.role === 'user')?.content;
-  const text = typeof first === 'string' ? first : JSON.stringify(first);
-  const match = /Task ([A-Za-z0-9._:-]+):/.exec(text);
-  if (!match?.[1]) throw new Error(`no task id in ${text.slice(0, 200)}`);
-  return match[1];
-}
 
 /** The prompt (the user message) a recorded request carried. */
 function promptOf(request: RecordedRequest): string {

@@ -13,7 +13,7 @@ import { callCostNano, nanoToUsd, type Price, sumUsage } from '../../../shared/d
 import type { BatchResult, Usage } from '../../../shared/domain/schemas';
 import { EmbeddedSystem } from '../../../shared/local/system';
 import type { AgentView } from '../../../shared/usecases/agents';
-import { type AnthropicUsage, anthropicText, anthropicToolUse } from '../../support/provider-replies';
+import { type AnthropicUsage, anthropicText, anthropicToolUse, taskOf } from '../../support/provider-replies';
 import {
   type FakeProvider,
   type RecordedRequest,
@@ -35,15 +35,6 @@ const SCHEMA = {
   properties: { steps: { type: 'array', items: { type: 'string' } } },
   required: ['steps'],
 };
-
-function taskOf(request: RecordedRequest): string {
-  const body = JSON.parse(request.body) as { messages: { role: string; content: unknown }[] };
-  const first = body.messages.find((m) => m.role === 'user')?.content;
-  const text = typeof first === 'string' ? first : JSON.stringify(first);
-  const match = /Task ([A-Za-z0-9._:-]+):/.exec(text);
-  if (!match?.[1]) throw new Error(`no task id in ${text.slice(0, 200)}`);
-  return match[1];
-}
 
 /** Every usage the stand-in answered with, by task, in order. */
 const answered = new Map<string, Usage[]>();
