@@ -130,6 +130,12 @@ export class MetaAgentStack extends Stack {
     if (props.routing && (props.routing.weights || assist)) {
       route.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
     }
+    const approval = make('approval', 'Approval', {
+      description: 'Holds a task (and its output) while it waits for an approval (task token)',
+    });
+    const approvalApi = make('approval-api', 'ApprovalApi', {
+      description: 'POST /batches/{id}/tasks/{taskId}/approval',
+    });
     const recordAttempt = make('record-attempt', 'RecordAttempt', {
       description: 'Records a failed attempt, decides on a retry',
     });
@@ -166,6 +172,10 @@ export class MetaAgentStack extends Stack {
     t.bindTasks(gate, 'readWrite');
     t.bindTasks(route, 'readWrite');
     t.bindAgents(route, 'readWrite');
+    t.bindTasks(approval, 'readWrite');
+    // A held output's agent gets its slot back at once; a task parked for capacity is woken.
+    t.bindAgents(approval, 'readWrite');
+    t.bindTasks(approvalApi, 'readWrite');
     t.bindTasks(recordAttempt, 'readWrite');
     t.bindAgents(recordAttempt, 'readWrite');
     t.bindTasks(complete, 'readWrite');
@@ -190,15 +200,23 @@ export class MetaAgentStack extends Stack {
     this.roleWorkers.bindQueues(route, 'attributes');
 
     this.orchestration = new Orchestration(this, 'Orchestration', {
-      functions: { gate, route, recordAttempt, complete, finalize },
+      functions: { gate, route, approval, recordAttempt, complete, finalize },
       roleQueues: [...this.roleWorkers.queues.values()],
       ...common,
     });
     this.orchestration.bindStart(submit);
     this.orchestration.bindStart(redrive);
     this.orchestration.bindStop(cancel);
-    // gate and complete answer gates; complete and record-attempt wake tasks parked for capacity.
-    for (const fn of [gate, complete, recordAttempt, ...this.roleWorkers.workers.map((w) => w.fn)]) {
+    // gate and complete answer gates; complete, record-attempt and approval wake tasks parked for capacity;
+    // approval-api answers approval waits.
+    for (const fn of [
+      gate,
+      complete,
+      recordAttempt,
+      approval,
+      approvalApi,
+      ...this.roleWorkers.workers.map((w) => w.fn),
+    ]) {
       this.orchestration.bindTaskResponse(fn);
     }
 
@@ -210,6 +228,7 @@ export class MetaAgentStack extends Stack {
       redrive,
       'agents-api': agentsApi,
       'progress-token': progressToken,
+      'approval-api': approvalApi,
     };
     this.api = new Api(this, 'Api', { functions: apiFunctions, ...common });
     this.progress = new Progress(this, 'Progress', {

@@ -13,7 +13,8 @@ export type ApiHandlerName =
   | 'cancel'
   | 'redrive'
   | 'agents-api'
-  | 'progress-token';
+  | 'progress-token'
+  | 'approval-api';
 
 export interface ApiRoute {
   readonly method: ApiMethod;
@@ -29,6 +30,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'GET', path: '/batches/{id}/graph', handler: 'status' },
   { method: 'GET', path: '/batches/{id}/tasks/{taskId}', handler: 'status' },
   { method: 'GET', path: '/batches/{id}/tasks/{taskId}/output', handler: 'output' },
+  { method: 'POST', path: '/batches/{id}/tasks/{taskId}/approval', handler: 'approval-api' },
   { method: 'GET', path: '/batches/{id}/decisions', handler: 'status' },
   { method: 'DELETE', path: '/batches/{id}', handler: 'cancel' },
   { method: 'POST', path: '/batches/{id}/redrive', handler: 'redrive' },

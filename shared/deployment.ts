@@ -14,6 +14,8 @@ export const HANDLER_NAMES = [
   'agents-api',
   'gate',
   'route',
+  'approval',
+  'approval-api',
   'record-attempt',
   'complete',
   'finalize',

@@ -32,6 +32,7 @@ export interface OrchestrationProps {
   readonly functions: {
     readonly gate: lambda.IFunction;
     readonly route: lambda.IFunction;
+    readonly approval: lambda.IFunction;
     readonly recordAttempt: lambda.IFunction;
     readonly complete: lambda.IFunction;
     readonly finalize: lambda.IFunction;
@@ -168,11 +169,37 @@ export class Orchestration extends Construct {
       },
     })
       .addCatch(recordAttempt, { errors: [sfn.Errors.ALL], resultPath: '$.error' })
-      .next(completeTask);
+      .next(
+        new sfn.Choice(this, StateName.Reviewed, { stateName: StateName.Reviewed })
+          .when(
+            sfn.Condition.and(
+              sfn.Condition.isPresent('$.route.review'),
+              sfn.Condition.stringEquals('$.route.review', 'person'),
+            ),
+            this.awaitReview(fns.approval, ref, recordAttempt, completeTask),
+          )
+          .otherwise(completeTask),
+      );
+
+    // approval.before: the task waits for a decision on its token, holding nothing; approved, it routes; a
+    // rejection or the wait's timeout fails it (FailOnError names why).
+    const awaitApproval = new tasks.LambdaInvoke(this, StateName.AwaitApproval, {
+      stateName: StateName.AwaitApproval,
+      lambdaFunction: fns.approval,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({ ...ref, stage: 'before', taskToken: sfn.JsonPath.taskToken }),
+      taskTimeout: sfn.Timeout.at('$.route.timeoutSeconds'),
+      retryOnServiceExceptions: false,
+      resultPath: sfn.JsonPath.DISCARD,
+    })
+      .addRetry(LAMBDA_RETRY)
+      .addCatch(failOnError, catchAll)
+      .next(route);
 
     route.next(
       new sfn.Choice(this, StateName.RouteDecision, { stateName: StateName.RouteDecision })
         .when(sfn.Condition.stringEquals('$.route.decision', 'DISPATCH'), dispatch)
+        .when(sfn.Condition.stringEquals('$.route.decision', 'APPROVAL'), awaitApproval)
         .when(sfn.Condition.stringEquals('$.route.decision', 'WAIT'), waitForCapacity)
         .when(sfn.Condition.stringEquals('$.route.decision', 'STOP'), taskDone),
     );
@@ -248,6 +275,38 @@ export class Orchestration extends Construct {
     this.suppressStateMachineFindings(fns);
   }
 
+  /**
+   * approval.after (AwaitReview): the worker's answer is held while a person decides; the agent's slot is given
+   * back by the approval handler. Approved: the output is accepted (`next`). A rejection, or the wait's
+   * timeout, fails the attempt (`onReject`, RecordAttempt), and the task is routed again.
+   */
+  private awaitReview(
+    fn: lambda.IFunction,
+    ref: Record<string, string>,
+    onReject: sfn.IChainable,
+    next: sfn.IChainable,
+  ): sfn.IChainable {
+    return new tasks.LambdaInvoke(this, StateName.AwaitReview, {
+      stateName: StateName.AwaitReview,
+      lambdaFunction: fn,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({
+        ...ref,
+        stage: 'after',
+        agentId: sfn.JsonPath.stringAt('$.route.agentId'),
+        attempt: sfn.JsonPath.numberAt('$.route.attempt'),
+        result: sfn.JsonPath.objectAt('$.result'),
+        taskToken: sfn.JsonPath.taskToken,
+      }),
+      taskTimeout: sfn.Timeout.at('$.route.reviewTimeoutSeconds'),
+      retryOnServiceExceptions: false,
+      resultPath: sfn.JsonPath.DISCARD,
+    })
+      .addRetry(LAMBDA_RETRY)
+      .addCatch(onReject, { errors: [sfn.Errors.ALL], resultPath: '$.error' })
+      .next(next);
+  }
+
   /** submit / redrive: start (and redrive) executions; sets STATE_MACHINE_ARN. */
   bindStart(fn: lambda.Function): void {
     this.stateMachine.grantStartExecution(fn);
@@ -291,7 +350,7 @@ export class Orchestration extends Construct {
     acknowledge(
       this.stateMachine,
       'AwsSolutions-IAM5',
-      'CDK grants lambda:InvokeFunction on `<function>:*` so versions and aliases of these five handlers can be invoked; no other function.',
+      'CDK grants lambda:InvokeFunction on `<function>:*` so versions and aliases of these six handlers can be invoked; no other function.',
       fnArns,
     );
     acknowledge(

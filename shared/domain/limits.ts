@@ -141,3 +141,15 @@ export const PROGRESS_TOKEN_TTL_SECONDS = 60;
 export const OUTPUT_RESPONSE_MAX_BYTES = 2 * 1024 * 1024;
 /** How long the presigned URL of a redirected output download stays valid. */
 export const OUTPUT_URL_TTL_SECONDS = 300;
+
+// ------------------------------------------------------------------- workflow control (README "Workflow control")
+
+/** How long a person has to decide an approval when the task does not say (`approval.timeoutSeconds`): a day. */
+export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 24 * 3600;
+/**
+ * The longest approval wait a task may ask for: a year, a Standard execution's own limit (a longer wait would
+ * outlive the execution that waits).
+ */
+export const MAX_APPROVAL_TIMEOUT_SECONDS = 365 * 24 * 3600;
+/** Characters of a reviewer's comment: room for a review, small enough for the task item and every prompt. */
+export const MAX_APPROVAL_COMMENT_CHARS = 4_000;

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import {
   BATCH_ID_PATTERN,
   ID_RULE,
+  MAX_APPROVAL_TIMEOUT_SECONDS,
   MAX_ATTEMPTS_LIMIT,
   MAX_CONTEXT_BUDGET_BYTES,
   MAX_CONTEXT_IDS,
@@ -98,12 +99,7 @@ export const ApprovalSchema = z
     before: z.boolean().optional(),
     after: z.boolean().optional(),
     by: z.string().min(1).max(64).optional(),
-    timeoutSeconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(365 * 24 * 3600)
-      .optional(),
+    timeoutSeconds: z.number().int().min(1).max(MAX_APPROVAL_TIMEOUT_SECONDS).optional(),
   })
   .strict();
 export type Approval = z.infer<typeof ApprovalSchema>;
@@ -193,7 +189,15 @@ export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 export const BatchStatusSchema = z.enum(['RUNNING', 'SUCCEEDED', 'PARTIAL', 'FAILED', 'CANCELLED']);
 export type BatchStatus = z.infer<typeof BatchStatusSchema>;
 
-export const AttemptStatusSchema = z.enum(['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED']);
+/** AWAITING_APPROVAL: the agent answered and gave its slot back; the output waits for its review. */
+export const AttemptStatusSchema = z.enum([
+  'RUNNING',
+  'AWAITING_APPROVAL',
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'CANCELLED',
+]);
 export type AttemptStatus = z.infer<typeof AttemptStatusSchema>;
 
 /**
@@ -294,6 +298,17 @@ export const TaskResultSchema = z.object({
   usage: UsageSchema.optional(),
   costUsd: z.number().min(0).nullable().optional(),
   approvals: z.array(ApprovalRecordSchema).optional(),
+  /** While AWAITING_APPROVAL: which decision it waits for, from whom, and until when (epoch ms). */
+  awaiting: z
+    .object({
+      stage: z.enum(['before', 'after']),
+      /** `person`, or the validator role. */
+      reviewer: z.string(),
+      since: z.number(),
+      deadline: z.number(),
+      attempt: z.number().int().min(1).optional(),
+    })
+    .optional(),
   /** The expanding task that added this one to the batch. */
   addedBy: TaskIdSchema.optional(),
 });

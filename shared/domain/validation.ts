@@ -11,8 +11,10 @@ import { findCycles } from './dag';
 import { firstTooDeep } from './json-depth';
 import { locateJsonSyntaxError } from './json-location';
 import {
+  DEFAULT_APPROVAL_TIMEOUT_SECONDS,
   DEFAULT_CONTEXT_BUDGET_BYTES,
   ID_RULE,
+  MAX_APPROVAL_TIMEOUT_SECONDS,
   MAX_ATTEMPTS_LIMIT,
   MAX_BATCH_ID_CHARS,
   MAX_CONTEXT_BUDGET_BYTES,
@@ -140,6 +142,12 @@ const FIELD_RULES: Record<string, string> = {
   'tasks[].context': `context must be "dependencies" (the default), "none", or a list of at most ${MAX_CONTEXT_IDS} task ids (dependencies or their ancestors)`,
   'tasks[].context[]': 'a context entry must be a task id: 1-128 characters of A-Z a-z 0-9 . _ : -',
   'tasks[].outputSchema': 'outputSchema must be a JSON Schema: an object with "type": "object"',
+  'tasks[].approval':
+    'approval must be an object with optional before, after (true or false), by (a validator role) and timeoutSeconds',
+  'tasks[].approval.before': 'approval.before must be true or false',
+  'tasks[].approval.after': 'approval.after must be true or false',
+  'tasks[].approval.by': 'approval.by must be a role name of 1 to 64 characters',
+  'tasks[].approval.timeoutSeconds': `approval.timeoutSeconds must be a whole number of seconds from 1 to ${MAX_APPROVAL_TIMEOUT_SECONDS} (a year; default ${DEFAULT_APPROVAL_TIMEOUT_SECONDS})`,
   'tasks[].trigger':
     'trigger must be "all_success" (the default), "all_done", "one_success" or "none_failed_min_one_success"',
   'tasks[].contextBudgetBytes': `contextBudgetBytes must be a whole number of bytes from ${MIN_CONTEXT_BUDGET_BYTES} to ${MAX_CONTEXT_BUDGET_BYTES} (default ${DEFAULT_CONTEXT_BUDGET_BYTES})`,
@@ -460,7 +468,7 @@ function sortByAppearance(issues: ValidationIssue[], raw: unknown): ValidationIs
  * Wire-format fields that are part of the contract (schemas.ts) but whose behaviour is not built yet:
  * refused, so a batch never runs with a field silently ignored. Each feature removes its entries.
  */
-export const UNSUPPORTED_TASK_FIELDS: ReadonlySet<string> = new Set(['approval', 'expands']);
+export const UNSUPPORTED_TASK_FIELDS: ReadonlySet<string> = new Set(['expands']);
 export const UNSUPPORTED_OPTION_FIELDS: ReadonlySet<string> = new Set(['budget']);
 
 function unsupportedFieldIssues(raw: Record<string, unknown>): ValidationIssue[] {

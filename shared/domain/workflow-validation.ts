@@ -9,11 +9,38 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Issues of a task's `approval` beyond its schema. */
+function approvalIssues(approval: Record<string, unknown>, index: number): ValidationIssue[] {
+  const at = (field: string) => formatPath(['tasks', index, 'approval', field]);
+  const issues: ValidationIssue[] = [];
+  if (approval.before !== true && approval.after !== true) {
+    issues.push({
+      path: formatPath(['tasks', index, 'approval']),
+      message:
+        'approval asks for nothing: set "before": true (approve the task before it is dispatched) and/or "after": true (approve its output)',
+    });
+  }
+  if (approval.by !== undefined && approval.after !== true) {
+    issues.push({
+      path: at('by'),
+      message: '"by" names the validator role that reviews the output: it needs "after": true',
+    });
+  }
+  if (typeof approval.by === 'string') {
+    issues.push({
+      path: at('by'),
+      message: 'validation by an agent ("by") is not supported by this version of meta-agent yet; remove it',
+    });
+  }
+  return issues;
+}
+
 /** Issues of the workflow fields of every readable task (paths under `$.tasks`). */
 export function workflowIssues(rawTasks: readonly unknown[]): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   rawTasks.forEach((raw, index) => {
     if (!isRecord(raw)) return;
+    if (isRecord(raw.approval)) issues.push(...approvalIssues(raw.approval, index));
     const deps = Array.isArray(raw.dependsOn) ? raw.dependsOn.length : 0;
     const trigger = raw.trigger;
     // A rule decides how a task reacts to its dependencies' outcomes: one without any is never asked.

@@ -37,7 +37,10 @@ export const StateName = {
   Route: 'Route',
   RouteDecision: 'RouteDecision',
   WaitForCapacity: 'WaitForCapacity',
+  AwaitApproval: 'AwaitApproval',
   Dispatch: 'Dispatch',
+  Reviewed: 'Reviewed',
+  AwaitReview: 'AwaitReview',
   CompleteTask: 'CompleteTask',
   RecordAttempt: 'RecordAttempt',
   RetryAllowed: 'RetryAllowed',
@@ -54,6 +57,8 @@ export const TaskStateHandler = {
   [StateName.SkipTask]: 'complete',
   [StateName.Route]: 'route',
   [StateName.WaitForCapacity]: 'route',
+  [StateName.AwaitApproval]: 'approval',
+  [StateName.AwaitReview]: 'approval',
   [StateName.CompleteTask]: 'complete',
   [StateName.RecordAttempt]: 'record-attempt',
   [StateName.FailTask]: 'complete',
@@ -117,12 +122,35 @@ export const RouteOutputSchema = z.discriminatedUnion('decision', [
     attempt: z.number().int().min(1),
     timeoutSeconds: z.number().int().min(1),
     heartbeatSeconds: z.number().int().min(1),
+    /** Who reviews the output before it is accepted (approval.after); absent: nobody. */
+    review: z.enum(['person', 'validator']).optional(),
+    /** How long the review may take before it rejects by timeout. */
+    reviewTimeoutSeconds: z.number().int().min(1).optional(),
+  }),
+  /** approval.before not given yet: wait for a decision (AwaitApproval), at most timeoutSeconds. */
+  z.object({
+    decision: z.literal('APPROVAL'),
+    stage: z.literal('before'),
+    timeoutSeconds: z.number().int().min(1),
   }),
   /** No agent free: park the task under `role`'s waiting marks until a slot frees, at most waitSeconds. */
   z.object({ decision: z.literal('WAIT'), role: z.string(), waitSeconds: z.number().int().min(1) }),
   z.object({ decision: z.literal('STOP'), reason: z.string() }),
 ]);
 export type RouteOutput = z.infer<typeof RouteOutputSchema>;
+
+/**
+ * AwaitApproval (approval.before) and AwaitReview (approval.after), lambda .waitForTaskToken: the task waits
+ * for a decision with this token. AwaitReview holds the worker's answer (`result`) while it waits.
+ */
+export const ApprovalWaitInputSchema = TaskRefSchema.extend({
+  stage: z.enum(['before', 'after']),
+  taskToken: z.string().min(1),
+  agentId: z.string().optional(),
+  attempt: z.number().int().min(1).optional(),
+  result: z.lazy(() => DispatchResultSchema).optional(),
+});
+export type ApprovalWaitInput = z.infer<typeof ApprovalWaitInputSchema>;
 
 /** SQS message body on a role queue; the agent worker answers `taskToken`. */
 export const DispatchMessageSchema = TaskRefSchema.extend({

@@ -9,6 +9,7 @@ import type { SerializedOutput } from '../domain/outputs';
 import type { CircuitPolicy } from '../domain/pool';
 import type {
   Agent,
+  ApprovalRecord,
   ArtifactRef,
   Attempt,
   BatchStatus,
@@ -126,6 +127,19 @@ export interface AttemptEnd extends AttemptRecord {
   outputRef?: ArtifactRef;
 }
 
+/** A task's wait for an approval decision: the token of the waiting state and what it waits for. */
+export interface ApprovalWait {
+  stage: ApprovalRecord['stage'];
+  token: string;
+  /** When the wait began (epoch ms). */
+  since: number;
+  timeoutSeconds: number;
+  /** `after`: the attempt whose output waits. */
+  attempt?: number;
+  /** Who reviews: `person`, or the validator role. */
+  reviewer: string;
+}
+
 /** The dependent's gate after a release: its counters, its rule and its armed token. */
 export interface ReleaseResult extends GateCounts {
   gateToken?: string;
@@ -168,6 +182,10 @@ export interface StoredTask {
   decision?: RoutingDecision;
   /** Requirements extracted on the first routing and reused by every later one. */
   requirements?: ExtractedRequirements;
+  /** Approval decisions (a person's, a validator's, a timeout's), oldest first. */
+  approvals?: ApprovalRecord[];
+  /** The approval the task waits for now (its task token), while AWAITING_APPROVAL. */
+  approvalWait?: ApprovalWait;
   /** Dependencies whose completion was already counted (makes a repeated Complete harmless). */
   releasedBy?: string[];
   /** The output of the successful attempt when small (INLINE_OUTPUT_MAX_BYTES); else `outputRef`. */
@@ -286,13 +304,42 @@ export interface TaskStore {
    * worker's answer). Fields left out are left as they are.
    */
   setAttemptRecord(batchId: string, taskId: string, attempt: number, record: AttemptRecord): Promise<void>;
-  /** Ends attempt `attempt` (once: later calls for the same attempt return false). */
+  /**
+   * Ends attempt `attempt` (once: later calls for the same attempt return false), running or awaiting
+   * approval (a held attempt keeps the finishedAt of its agent's answer).
+   */
   finishAttempt(
     batchId: string,
     taskId: string,
     attempt: number,
     result: AttemptEnd & { status: Attempt['status']; at: number; error?: string },
   ): Promise<boolean>;
+  /**
+   * The task waits for an approval: status AWAITING_APPROVAL and `wait` (its token), conditionally on the task
+   * not being terminal. With `held` (approval after), the same write ends the agent's work on that attempt
+   * (status AWAITING_APPROVAL, its finishedAt, the output or its reference, the context record), conditionally
+   * on the attempt still running (or already held: a repeated invocation). Answers the task as written, or
+   * undefined when the condition failed (cancelled, or the attempt ended another way).
+   */
+  awaitApproval(
+    batchId: string,
+    taskId: string,
+    wait: ApprovalWait,
+    held?: AttemptEnd & { number: number; finishedAt: number },
+  ): Promise<StoredTask | undefined>;
+  /**
+   * Appends an approval record and ends the task's wait. With `token`, only while the wait is that token's
+   * (a decision: one wins), else unconditionally (a timeout's record). Answers the record's index in
+   * `approvals`, or undefined when the wait was not that token's.
+   */
+  appendApproval(
+    batchId: string,
+    taskId: string,
+    record: ApprovalRecord,
+    token?: string,
+  ): Promise<number | undefined>;
+  /** Removes the record at `index` if it is still `record` (a decision its waiting state never took). */
+  retractApproval(batchId: string, taskId: string, index: number, record: ApprovalRecord): Promise<boolean>;
   /** Moves the task to a terminal (or READY/RUNNING) status, conditionally on it not being terminal yet. */
   setTaskStatus(
     batchId: string,

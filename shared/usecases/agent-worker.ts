@@ -7,6 +7,7 @@
  * worker that really died.
  */
 import { SimulatedCrashError } from '../adapters/executors/simulated';
+import { rejectionsBefore, withRejections } from '../domain/approvals';
 import type { RenderedContext } from '../domain/context';
 import { carriedUsage, nanoToUsd, PriceTable, sumUsage } from '../domain/costs';
 import { MAX_OUTPUT_BYTES } from '../domain/limits';
@@ -137,7 +138,12 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     );
     const startedAt = deps.clock.now();
     // The work of the tasks it depends on, read from the store now (never carried by the state machine).
-    context = await assembleContext(deps, batchId, task.task);
+    // and, after rejected outputs, what their reviewers said.
+    context = withRejections(
+      await assembleContext(deps, batchId, task.task),
+      task.task,
+      rejectionsBefore(task.approvals, attempt),
+    );
     const runTask = context?.task ?? task.task;
     const outcome = await deps.executorFor(config).execute(
       {

@@ -56,6 +56,19 @@ export function taskResult(task: StoredTask, includeOutput: boolean): TaskResult
     ...(task.outputRef !== undefined ? { outputRef: task.outputRef } : {}),
     ...(task.reason !== undefined ? { reason: task.reason } : {}),
     ...spendOf(task.attempts),
+    ...(task.approvals && task.approvals.length > 0 ? { approvals: task.approvals } : {}),
+    // What it waits for (never the wait's task token: a credential of the execution).
+    ...(task.status === 'AWAITING_APPROVAL' && task.approvalWait
+      ? {
+          awaiting: {
+            stage: task.approvalWait.stage,
+            reviewer: task.approvalWait.reviewer,
+            since: task.approvalWait.since,
+            deadline: task.approvalWait.since + task.approvalWait.timeoutSeconds * 1000,
+            ...(task.approvalWait.attempt === undefined ? {} : { attempt: task.approvalWait.attempt }),
+          },
+        }
+      : {}),
   };
 }
 

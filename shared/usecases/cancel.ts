@@ -54,7 +54,9 @@ export async function cancelBatch(
         // sees the last one and its slot is never leaked.
         const latest = (await deps.store.getTask(batchId, t.taskId)) ?? t;
         const last = latest.attempts[latest.attemptCount - 1];
-        if (last?.status !== 'RUNNING') return;
+        // A running attempt, or one whose output waits for approval (its slot went back already: the
+        // release below is then a no-op on the lease).
+        if (last?.status !== 'RUNNING' && last?.status !== 'AWAITING_APPROVAL') return;
         const ended = await deps.store.finishAttempt(batchId, t.taskId, latest.attemptCount, {
           status: 'CANCELLED',
           at: now,

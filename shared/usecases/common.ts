@@ -3,8 +3,16 @@ import { createHash } from 'node:crypto';
 import { usdToNano } from '../domain/costs';
 import type { Attempt, TaskStatus, TriggerRule } from '../domain/schemas';
 import { type DependencyOutcome, type GateCounts, gateDecision, openedBy } from '../domain/trigger';
-import type { GateOutput } from '../domain/workflow';
-import type { AgentSpend, Callbacks, StoredTask, TaskStore } from '../ports';
+import type { DispatchResult, GateOutput } from '../domain/workflow';
+import {
+  type AgentSpend,
+  type AttemptEnd,
+  type BatchState,
+  type Callbacks,
+  NotFoundError,
+  type StoredTask,
+  type TaskStore,
+} from '../ports';
 
 export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
   'SUCCEEDED',
@@ -94,5 +102,39 @@ export function spentOf(attempt: Pick<Attempt, 'usage' | 'costUsd'>): { spent?: 
       usage: attempt.usage,
       costNanoUsd: cost === null || cost === undefined ? null : usdToNano(cost),
     },
+  };
+}
+
+/** The batch's state and the task, read together; NotFoundError for either one missing. */
+export async function readBatchAndTask(
+  store: Pick<TaskStore, 'getBatchState' | 'getTask'>,
+  ref: { batchId: string; taskId: string },
+): Promise<{ batch: BatchState; task: StoredTask }> {
+  const [batch, task] = await Promise.all([
+    store.getBatchState(ref.batchId),
+    store.getTask(ref.batchId, ref.taskId),
+  ]);
+  if (!batch) throw new NotFoundError('batch', ref.batchId);
+  if (!task) throw new NotFoundError('task', `${ref.batchId}/${ref.taskId}`);
+  return { batch, task };
+}
+
+/**
+ * The end of an attempt as the worker's answer carries it (DispatchResult): the output or its reference, and
+ * the attempt's record (context, usage, cost), to be written with the attempt's status.
+ */
+export function attemptEndOf(
+  result: DispatchResult,
+  number: number,
+  finishedAt: number,
+): AttemptEnd & { number: number; finishedAt: number } {
+  return {
+    number,
+    finishedAt,
+    ...(result.output === undefined ? {} : { output: result.output }),
+    ...(result.outputRef === undefined ? {} : { outputRef: result.outputRef }),
+    ...(result.context === undefined ? {} : { context: result.context }),
+    ...(result.usage === undefined ? {} : { usage: result.usage }),
+    ...(result.costUsd === undefined ? {} : { costUsd: result.costUsd }),
   };
 }

@@ -3,6 +3,7 @@
  * half of the gate protocol). Safe to repeat: the status transition guards the metrics, and the store
  * counts each (dependency, dependent) pair once.
  */
+import { APPROVAL_REJECTED_ERROR } from '../domain/approvals';
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { TaskStatus } from '../domain/schemas';
@@ -17,7 +18,9 @@ import {
   type StoredTask,
   type TaskStore,
 } from '../ports';
-import { gateCountsOf, isTerminal, releaseDependents, spentOf } from './common';
+import { recordApprovalTimeout } from './approval';
+import { attemptEndOf, gateCountsOf, isTerminal, releaseDependents, spentOf } from './common';
+import { TIMEOUT_ERRORS } from './record-attempt';
 import { wakeAfterRelease } from './route';
 
 export interface CompleteDeps {
@@ -44,15 +47,7 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   const result = input.result;
   const attemptEnd =
     result?.finishedAt !== undefined && !result.outputStored
-      ? {
-          number: input.attempt ?? result.attempt,
-          finishedAt: result.finishedAt,
-          ...(result.output === undefined ? {} : { output: result.output }),
-          ...(result.outputRef === undefined ? {} : { outputRef: result.outputRef }),
-          ...(result.context === undefined ? {} : { context: result.context }),
-          ...(result.usage === undefined ? {} : { usage: result.usage }),
-          ...(result.costUsd === undefined ? {} : { costUsd: result.costUsd }),
-        }
+      ? attemptEndOf(result, input.attempt ?? result.attempt, result.finishedAt)
       : undefined;
   const succeeded =
     input.outcome === 'SUCCEEDED'
@@ -93,7 +88,7 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   } else if (input.outcome === 'FAILED') {
     const last = task.attempts[task.attemptCount - 1];
     const reason = input.error
-      ? `failed: ${describeStateError(input.error)}`
+      ? await failureReason(deps, task, input.error)
       : `failed after ${task.attemptCount} attempt${task.attemptCount === 1 ? '' : 's'}${
           last?.error ? `; last error: ${last.error}` : ''
         }`;
@@ -127,6 +122,23 @@ export function describeStateError(error: { Error: string; Cause?: string | unde
     // Not JSON: the Cause is the message itself.
   }
   return `${error.Error}: ${error.Cause}`;
+}
+
+/**
+ * Why a state error fails the task. An approval before dispatch that was rejected says so in the reviewer's
+ * words; one whose wait timed out is recorded as a rejection by timeout.
+ */
+async function failureReason(
+  deps: CompleteDeps,
+  task: StoredTask,
+  error: NonNullable<CompleteInput['error']>,
+): Promise<string> {
+  if (error.Error === APPROVAL_REJECTED_ERROR && error.Cause) return error.Cause;
+  if (TIMEOUT_ERRORS.has(error.Error)) {
+    const timeout = await recordApprovalTimeout(deps, task);
+    if (timeout) return timeout.reason;
+  }
+  return `failed: ${describeStateError(error)}`;
 }
 
 function roleOf(deps: CompleteDeps, task: StoredTask) {

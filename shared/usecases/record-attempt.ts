@@ -5,8 +5,9 @@
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import { NON_RETRYABLE_ERRORS, type RecordAttemptInput, type RecordAttemptOutput } from '../domain/workflow';
-import { type AgentRegistry, type Callbacks, type Clock, NotFoundError, type TaskStore } from '../ports';
-import { isTerminal, spentOf } from './common';
+import type { AgentRegistry, Callbacks, Clock, TaskStore } from '../ports';
+import { recordApprovalTimeout } from './approval';
+import { isTerminal, readBatchAndTask, spentOf } from './common';
 import { wakeAfterRelease } from './route';
 
 export interface RecordAttemptDeps {
@@ -28,33 +29,37 @@ export async function recordAttempt(
   input: RecordAttemptInput,
 ): Promise<RecordAttemptOutput> {
   const now = deps.clock.now();
-  const error = input.error.Cause ? `${input.error.Error}: ${input.error.Cause}` : input.error.Error;
-  const timedOut = TIMEOUT_ERRORS.has(input.error.Error);
+  const { batch, task } = await readBatchAndTask(deps.store, input);
+  const previous = task.attempts[input.attempt - 1];
+  // A held output (approval.after) whose review timed out: a rejection by timeout, not the agent's timeout.
+  const approvalTimeout =
+    previous?.status === 'AWAITING_APPROVAL' && TIMEOUT_ERRORS.has(input.error.Error)
+      ? await recordApprovalTimeout(deps, task)
+      : undefined;
+  const error =
+    approvalTimeout?.reason ??
+    (input.error.Cause ? `${input.error.Error}: ${input.error.Cause}` : input.error.Error);
+  const timedOut = approvalTimeout === undefined && TIMEOUT_ERRORS.has(input.error.Error);
   const finished = await deps.store.finishAttempt(input.batchId, input.taskId, input.attempt, {
     status: timedOut ? 'TIMED_OUT' : 'FAILED',
     at: now,
     error,
   });
-  const [batch, task] = await Promise.all([
-    deps.store.getBatchState(input.batchId),
-    deps.store.getTask(input.batchId, input.taskId),
-  ]);
-  if (!batch) throw new NotFoundError('batch', input.batchId);
-  if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
-  // Only the call that ended the attempt counts it (a retried invocation must not release twice).
-  if (finished) {
-    const ended = task.attempts[input.attempt - 1];
-    const startedAt = ended?.startedAt ?? now;
+  // Only the call that ended the attempt counts it (a retried invocation must not release twice). A rejected
+  // output is the agent's failure; a review nobody made in time is not (its slot went back when it answered).
+  if (finished && approvalTimeout === undefined) {
+    const startedAt = previous?.startedAt ?? now;
+    const workedUntil = previous?.status === 'AWAITING_APPROVAL' ? (previous.finishedAt ?? now) : now;
     const role = task.decision?.role ?? task.role;
     const agent = await deps.agents.recordOutcome(
       input.agentId,
       {
         success: false,
-        latencyMs: now - startedAt,
+        latencyMs: Math.max(0, workedUntil - startedAt),
         at: now,
         circuit: circuitPolicy(role === undefined ? undefined : deps.catalog?.get(role)?.defaults),
         // The worker recorded the usage of a failed attempt before failing its token.
-        ...spentOf(ended ?? {}),
+        ...spentOf(previous ?? {}),
       },
       { leaseKey: leaseKey(input.batchId, input.taskId, input.attempt) },
     );

@@ -3,6 +3,7 @@
  * update, spawn a new agent from the role template when every agent is busy (up to the role's max), or
  * ask the task to wait. The decision is stored with the task, so "why this agent" stays answerable.
  */
+import { approvalTimeoutSeconds, needsApprovalBefore, reviewerOf } from '../domain/approvals';
 import { capacityWaitSeconds, leaseExpiry, leaseKey } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import { candidateRoles, decideRoute, extractRequirements, newAgent, stableHash } from '../domain/routing';
@@ -57,6 +58,11 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
   if (current && currentRole !== undefined) {
     const executor = await executorOf(deps, current.agentId, currentRole);
     return dispatchOutput(deps, task, current.agentId, currentRole, task.attemptCount, executor);
+  }
+
+  // approval.before: nothing is reserved until a person approves (the task waits holding no slot).
+  if (task.attemptCount === 0 && needsApprovalBefore(task.task, task.approvals)) {
+    return { decision: 'APPROVAL', stage: 'before', timeoutSeconds: approvalTimeoutSeconds(task.task) };
   }
 
   const now = deps.clock.now();
@@ -348,6 +354,7 @@ function dispatchOutput(
   const queueUrl = deps.roleQueueUrls[roleName];
   if (!queueUrl) throw missingQueue(roleName);
   const timeoutSeconds = timeoutFor(deps, task, roleName);
+  const reviewer = reviewerOf(task.task);
   return {
     decision: 'DISPATCH',
     agentId,
@@ -357,6 +364,9 @@ function dispatchOutput(
     attempt,
     timeoutSeconds,
     heartbeatSeconds: effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds),
+    ...(reviewer.kind === 'none'
+      ? {}
+      : { review: reviewer.kind, reviewTimeoutSeconds: approvalTimeoutSeconds(task.task) }),
   };
 }
 

@@ -133,6 +133,31 @@ describe('dashboard', () => {
     await page.close();
   });
 
+  it('approves a task waiting for approval from its page, with a comment, and lists the decision', async () => {
+    const submitted = await api('/batches', {
+      method: 'POST',
+      body: JSON.stringify({
+        batchId: 'ui-approval',
+        tasks: [{ id: 'plan', description: 'Plan the migration', approval: { before: true } }],
+      }),
+    });
+    expect(submitted.status).toBe(202);
+    const page = await openPage('#/batches/ui-approval/tasks/plan');
+    await page.waitForSelector('.approval-panel', { timeout: UI_TIMEOUT_MS });
+    expect(await page.textContent('.approval-panel')).toContain(
+      'This task waits for approval before it is dispatched.',
+    );
+
+    await page.fill('#approval-comment', 'go ahead');
+    await page.click('.approval-actions button:not(.danger)');
+    await page.waitForSelector('.title-row .badge.status-SUCCEEDED', { timeout: UI_TIMEOUT_MS });
+
+    expect(await page.$('.approval-panel')).toBeNull();
+    expect(await page.textContent('main')).toContain('before dispatch: approved by person');
+    expect(await page.textContent('main')).toContain('go ahead');
+    await page.close();
+  });
+
   it('cancels a running batch from its page', async () => {
     const slow = {
       batchId: 'ui-cancel',

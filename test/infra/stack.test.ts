@@ -199,7 +199,7 @@ describe('state machine', () => {
 
     expect(child[StateName.Dispatch]).toMatchObject({
       ResultPath: '$.result',
-      Next: StateName.CompleteTask,
+      Next: StateName.Reviewed,
       Parameters: {
         MessageBody: { inlineResult: true, 'role.$': '$.route.role', 'executor.$': '$.route.executor' },
       },
@@ -211,6 +211,52 @@ describe('state machine', () => {
     for (const name of [StateName.FailTask, StateName.SkipTask, StateName.FailOnError]) {
       expect(child[name]?.Parameters, name).not.toHaveProperty('result.$');
     }
+  });
+
+  it('waits for approvals on task tokens: before routing a first attempt, and on the held output after Dispatch', () => {
+    const map = (definition.States as Record<string, { ItemProcessor: { States: Record<string, unknown> } }>)[
+      StateName.ProcessTasks
+    ];
+    const child = map?.ItemProcessor.States as Record<string, Record<string, unknown>>;
+
+    expect(child[StateName.RouteDecision]?.Choices).toContainEqual({
+      Variable: '$.route.decision',
+      StringEquals: 'APPROVAL',
+      Next: StateName.AwaitApproval,
+    });
+    expect(child[StateName.AwaitApproval]).toMatchObject({
+      Type: 'Task',
+      Resource: expect.stringContaining(':states:::lambda:invoke.waitForTaskToken'),
+      TimeoutSecondsPath: '$.route.timeoutSeconds',
+      ResultPath: null,
+      Next: StateName.Route,
+      Parameters: { Payload: { stage: 'before', 'taskToken.$': '$$.Task.Token', 'taskId.$': '$.taskId' } },
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: StateName.FailOnError }],
+    });
+    expect(child[StateName.Reviewed]).toMatchObject({
+      Type: 'Choice',
+      Choices: [
+        {
+          And: [
+            { Variable: '$.route.review', IsPresent: true },
+            { Variable: '$.route.review', StringEquals: 'person' },
+          ],
+          Next: StateName.AwaitReview,
+        },
+      ],
+      Default: StateName.CompleteTask,
+    });
+    // The held output travels in the payload; a rejection or the timeout fails the attempt (RecordAttempt).
+    expect(child[StateName.AwaitReview]).toMatchObject({
+      Resource: expect.stringContaining(':states:::lambda:invoke.waitForTaskToken'),
+      TimeoutSecondsPath: '$.route.reviewTimeoutSeconds',
+      ResultPath: null,
+      Next: StateName.CompleteTask,
+      Parameters: {
+        Payload: { stage: 'after', 'result.$': '$.result', 'attempt.$': '$.route.attempt' },
+      },
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: StateName.RecordAttempt }],
+    });
   });
 
   it('uses JSONPath only: no JSONata, no Variables', () => {

@@ -120,6 +120,19 @@ export class Api {
   redrive(batchId: string): Promise<unknown> {
     return this.request('POST', `/batches/${encodeURIComponent(batchId)}/redrive`);
   }
+  /** POST /batches/{id}/tasks/{taskId}/approval: a person's decision on a task waiting for one. */
+  decide(
+    batchId: string,
+    taskId: string,
+    decision: 'approve' | 'reject',
+    comment?: string,
+  ): Promise<unknown> {
+    return this.request(
+      'POST',
+      `/batches/${encodeURIComponent(batchId)}/tasks/${encodeURIComponent(taskId)}/approval`,
+      { decision, ...(comment ? { comment } : {}) },
+    );
+  }
   /** The URL of a task's whole output (GET /batches/{id}/tasks/{taskId}/output). */
   outputUrl(batchId: string, taskId: string): string {
     return `${this.baseUrl}/batches/${encodeURIComponent(batchId)}/tasks/${encodeURIComponent(taskId)}/output`;

@@ -11,9 +11,17 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { TaskWork } from '../../domain/context';
-import type { ArtifactRef, Attempt, RoutingDecision, TaskStatus, TriggerRule } from '../../domain/schemas';
+import type {
+  ApprovalRecord,
+  ArtifactRef,
+  Attempt,
+  RoutingDecision,
+  TaskStatus,
+  TriggerRule,
+} from '../../domain/schemas';
 import { type DependencyOutcome, releaseDelta } from '../../domain/trigger';
 import {
+  type ApprovalWait,
   type AttemptEnd,
   type AttemptRecord,
   type BatchCreation,
@@ -723,9 +731,15 @@ export class DynamoTaskStore implements TaskStore {
   ): Promise<boolean> {
     // attempts[] is appended once per attempt number, in order, so attempt n sits at index n - 1.
     const slot = `attempts[${attempt - 1}]`;
-    const sets = [`${slot}.#status = :s`, `${slot}.finishedAt = :at`];
+    // A held attempt (AWAITING_APPROVAL) keeps the finishedAt of its agent's answer: the work ended then.
+    const sets = [`${slot}.#status = :s`, `${slot}.finishedAt = if_not_exists(${slot}.finishedAt, :at)`];
     const names: Record<string, string> = { '#status': 'status' };
-    const values: Record<string, unknown> = { ':s': result.status, ':at': result.at, ':running': 'RUNNING' };
+    const values: Record<string, unknown> = {
+      ':s': result.status,
+      ':at': result.at,
+      ':running': 'RUNNING',
+      ':held': 'AWAITING_APPROVAL',
+    };
     if (result.error !== undefined) {
       sets.push(`${slot}.#error = :e`);
       names['#error'] = 'error';
@@ -737,9 +751,93 @@ export class DynamoTaskStore implements TaskStore {
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
         UpdateExpression: `SET ${sets.join(', ')}`,
-        ConditionExpression: `${slot}.#status = :running`,
+        ConditionExpression: `${slot}.#status IN (:running, :held)`,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  async awaitApproval(
+    batchId: string,
+    taskId: string,
+    wait: ApprovalWait,
+    held?: AttemptEnd & { number: number; finishedAt: number },
+  ): Promise<StoredTask | undefined> {
+    const sets = ['#status = :awaiting', 'approvalWait = :wait'];
+    const names: Record<string, string> = { '#status': 'status' };
+    const values: Record<string, unknown> = {
+      ':awaiting': 'AWAITING_APPROVAL',
+      ':wait': wait,
+      ...TERMINAL_VALUES,
+    };
+    let condition = `attribute_exists(pk) AND ${NOT_TERMINAL}`;
+    if (held) {
+      const slot = `attempts[${held.number - 1}]`;
+      sets.push(`${slot}.#status = :awaiting`, `${slot}.finishedAt = :af`);
+      values[':af'] = held.finishedAt;
+      values[':running'] = 'RUNNING';
+      attemptEndSets(slot, held, sets, names, values);
+      condition += ` AND attemptCount = :n AND ${slot}.#status IN (:running, :awaiting)`;
+      values[':n'] = held.number;
+    }
+    const item = await sendConditional(
+      this.client,
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return item ? fromTaskItem(item) : undefined;
+  }
+
+  async appendApproval(
+    batchId: string,
+    taskId: string,
+    record: ApprovalRecord,
+    token?: string,
+  ): Promise<number | undefined> {
+    const item = await sendConditional(
+      this.client,
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression:
+          'SET approvals = list_append(if_not_exists(approvals, :empty), :record) REMOVE approvalWait',
+        ConditionExpression: token === undefined ? 'attribute_exists(pk)' : 'approvalWait.#token = :token',
+        ...(token === undefined ? {} : { ExpressionAttributeNames: { '#token': 'token' } }),
+        ExpressionAttributeValues: {
+          ':empty': [],
+          ':record': [record],
+          ...(token === undefined ? {} : { ':token': token }),
+        },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    if (!item) return undefined;
+    const approvals = item.approvals as unknown[] | undefined;
+    return (approvals?.length ?? 1) - 1;
+  }
+
+  async retractApproval(
+    batchId: string,
+    taskId: string,
+    index: number,
+    record: ApprovalRecord,
+  ): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression: `REMOVE approvals[${index}]`,
+        ConditionExpression: `approvals[${index}].#at = :at AND approvals[${index}].#by = :by AND approvals[${index}].#decision = :decision`,
+        ExpressionAttributeNames: { '#at': 'at', '#by': 'by', '#decision': 'decision' },
+        ExpressionAttributeValues: { ':at': record.at, ':by': record.by, ':decision': record.decision },
       }),
     );
   }

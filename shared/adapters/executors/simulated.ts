@@ -163,7 +163,14 @@ export function simulatedSample(schema: Record<string, unknown>): unknown {
 export function receivedContext(context: RequestContext): {
   budgetBytes: number;
   usedBytes: number;
-  received: { taskId: string; kind: string; bytes: number; totalBytes: number; cut: boolean }[];
+  received: {
+    taskId: string;
+    kind: string;
+    bytes: number;
+    totalBytes: number;
+    cut: boolean;
+    note?: string;
+  }[];
 } {
   return {
     budgetBytes: context.budgetBytes,
@@ -174,6 +181,8 @@ export function receivedContext(context: RequestContext): {
       bytes: i.bytes,
       totalBytes: i.totalBytes,
       cut: i.cut,
+      // A reviewer's rejection of an earlier attempt: what it said is the point of passing it.
+      ...(i.kind === 'rejection' && i.note !== undefined ? { note: i.note } : {}),
     })),
   };
 }

@@ -7,6 +7,11 @@ export interface CliIO {
   /** Current working directory, for resolving FILE arguments. */
   cwd: string;
   env: NodeJS.ProcessEnv;
+  /**
+   * Asks the person at the terminal and answers what they typed; absent when stdin is not an interactive
+   * terminal (nobody to ask). `meta-agent run` asks for approvals with it.
+   */
+  ask?: (question: string) => Promise<string>;
 }
 
 /** Exit codes of every command (ARCHITECTURE.md, CLI). */

@@ -10,6 +10,7 @@
  *      carries `exitCode: 2` (see errors.ts).
  */
 
+import { createInterface } from 'node:readline';
 import { RoleConfigError } from '../../domain/roles';
 import { BatchValidationError } from '../../domain/validation';
 import { CliUsageError } from './errors';
@@ -58,6 +59,16 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     args: 'BATCH --url URL [--api-key KEY] [--json] [--wait]',
     summary: 'run again the failed, skipped and cancelled tasks of a batch on a running API',
     load: async () => ({ command: (await import('./commands/remote-batch')).redriveCommand }),
+  },
+  approve: {
+    args: 'BATCH TASK [--comment TEXT] --url URL [--api-key KEY] [--json]',
+    summary: 'approve a task waiting for approval (before dispatch, or its output) on a running API',
+    load: async () => ({ command: (await import('./commands/approval')).approveCommand }),
+  },
+  reject: {
+    args: 'BATCH TASK [--comment TEXT] --url URL [--api-key KEY] [--json]',
+    summary: "reject it: before dispatch the task fails; a rejected output's attempt fails and runs again",
+    load: async () => ({ command: (await import('./commands/approval')).rejectCommand }),
   },
   replay: {
     args: 'BATCH [--weights S,L,H,T] [--config FILE] --url URL [--api-key KEY] [--json]',
@@ -159,7 +170,24 @@ export function defaultIO(): CliIO {
     isTTY: process.stdout.isTTY === true,
     cwd: process.cwd(),
     env: process.env,
+    ...(process.stdin.isTTY === true ? { ask: askOnTerminal } : {}),
   };
+}
+
+/** One question on the terminal (stderr, so stdout stays the command's output); Ctrl-C stays a Ctrl-C. */
+function askOnTerminal(question: string): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    rl.on('SIGINT', () => {
+      rl.close();
+      resolve('');
+      process.emit('SIGINT');
+    });
+    rl.question(question, (answer) => {
+      rl.close();
+      resolve(answer);
+    });
+  });
 }
 
 /**

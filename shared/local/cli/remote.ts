@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import {
+  type ApprovalRecord,
   type BatchDecisions,
   BatchDecisionsSchema,
   type BatchResult,
@@ -237,6 +238,22 @@ export class RemoteApi {
   /** DELETE /batches/{id}: the result as cancelled. */
   async cancel(batchId: string): Promise<BatchResult> {
     return BatchResultSchema.parse(await this.expect('DELETE', batchPath(batchId), [200, 202]));
+  }
+
+  /** POST /batches/{id}/tasks/{taskId}/approval: a person's decision on a waiting task. */
+  async decide(
+    batchId: string,
+    taskId: string,
+    decision: 'approve' | 'reject',
+    comment?: string,
+  ): Promise<{ stage: string; decision: string; record: ApprovalRecord }> {
+    const body = await this.expect(
+      'POST',
+      `${batchPath(batchId)}/tasks/${encodeURIComponent(taskId)}/approval`,
+      [200],
+      { body: { decision, ...(comment === undefined ? {} : { comment }) } },
+    );
+    return body as { stage: string; decision: string; record: ApprovalRecord };
   }
 
   /** POST /batches/{id}/redrive: the ids of the tasks that run again. */

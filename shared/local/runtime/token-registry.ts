@@ -45,12 +45,35 @@ export interface MintedToken {
   readonly result: Promise<unknown>;
 }
 
+/** Longest delay one Node timer holds (2^31 - 1 ms, about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A timer for any delay: an approval may wait up to a year, past what one Node timer holds, so a long delay
+ * is a chain of timers. `clear` stops whichever link is pending.
+ */
+class LongTimer {
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(ms: number, fire: () => void) {
+    const arm = (left: number) => {
+      const step = Math.min(left, MAX_TIMER_MS);
+      this.#timer = setTimeout(() => (left > step ? arm(left - step) : fire()), step);
+    };
+    arm(Math.max(0, ms));
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
 interface Pending {
   readonly options: MintOptions;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
-  timeout?: NodeJS.Timeout;
-  heartbeat?: NodeJS.Timeout;
+  timeout?: LongTimer;
+  heartbeat?: LongTimer;
 }
 
 type ClosedReason = 'answered' | 'timed-out' | 'cancelled';
@@ -88,9 +111,8 @@ export class TokenRegistry {
     const pending: Pending = { options, resolve, reject };
     this.#pending.set(token, pending);
     if (options.timeoutSeconds !== undefined) {
-      pending.timeout = setTimeout(
-        () => this.#close(token, 'timed-out', new TaskStateError('States.Timeout', '')),
-        options.timeoutSeconds * MS_PER_SECOND,
+      pending.timeout = new LongTimer(options.timeoutSeconds * MS_PER_SECOND, () =>
+        this.#close(token, 'timed-out', new TaskStateError('States.Timeout', '')),
       );
     }
     this.#armHeartbeat(token, pending);
@@ -149,10 +171,9 @@ export class TokenRegistry {
   #armHeartbeat(token: string, pending: Pending): void {
     const seconds = pending.options.heartbeatSeconds;
     if (seconds === undefined) return;
-    clearTimeout(pending.heartbeat);
-    pending.heartbeat = setTimeout(
-      () => this.#close(token, 'timed-out', new TaskStateError('States.HeartbeatTimeout', '')),
-      seconds * MS_PER_SECOND,
+    pending.heartbeat?.clear();
+    pending.heartbeat = new LongTimer(seconds * MS_PER_SECOND, () =>
+      this.#close(token, 'timed-out', new TaskStateError('States.HeartbeatTimeout', '')),
     );
   }
 
@@ -170,8 +191,8 @@ export class TokenRegistry {
   }
 
   #settle(token: string, pending: Pending, reason: ClosedReason): void {
-    clearTimeout(pending.timeout);
-    clearTimeout(pending.heartbeat);
+    pending.timeout?.clear();
+    pending.heartbeat?.clear();
     this.#closed.set(token, reason);
   }
 

@@ -140,6 +140,7 @@ describe('a batch through every use case', () => {
       for (;;) {
         const route = await routeTask(routeDeps, ref);
         if (route.decision === 'STOP') return;
+        if (route.decision === 'APPROVAL') throw new Error('this flow has no approvals');
         if (route.decision === 'WAIT') {
           await new Promise((resolve) => setTimeout(resolve, 5));
           continue;

@@ -36,3 +36,40 @@ describe('trigger rules at submission', () => {
     expect(validateBatch({ tasks: [task('a', { trigger: 'all_success' })] }, ROLES).ok).toBe(true);
   });
 });
+
+describe('approvals at submission', () => {
+  it('accepts an approval before, after, or both, with a timeout', () => {
+    const raw = {
+      tasks: [task('a', { approval: { before: true, after: true, timeoutSeconds: 3600 } })],
+    };
+    expect(validateBatch(raw, ROLES)).toEqual({ ok: true, batch: raw });
+  });
+
+  it('refuses an approval that asks for nothing, a timeout over a year, and an unknown field', () => {
+    expect(
+      issuesOf({
+        tasks: [
+          task('a', { approval: { before: false } }),
+          task('b', { approval: { before: true, timeoutSeconds: 400 * 24 * 3600 } }),
+          task('c', { approval: { after: true, reviewer: 'me' } }),
+        ],
+      }),
+    ).toEqual([
+      { path: '$.tasks[0].approval', message: expect.stringContaining('approval asks for nothing') },
+      {
+        path: '$.tasks[1].approval.timeoutSeconds',
+        message: expect.stringContaining('from 1 to 31536000 (a year; default 86400)'),
+      },
+      { path: '$.tasks[2].approval.reviewer', message: expect.stringContaining('unknown field "reviewer"') },
+    ]);
+  });
+
+  it('refuses "by" without "after": a validator reviews an output', () => {
+    expect(
+      issuesOf({ tasks: [task('a', { approval: { before: true, by: 'code_reviewer' } })] }),
+    ).toContainEqual({
+      path: '$.tasks[0].approval.by',
+      message: '"by" names the validator role that reviews the output: it needs "after": true',
+    });
+  });
+});

@@ -3,6 +3,7 @@
  * and the agents left out with their reasons), its attempts, its output, tokens and cost.
  */
 import type { JSX } from 'preact';
+import { useState } from 'preact/hooks';
 import type { Api, TaskDetail } from '../api';
 import { href, ms, term, time, tokenBreakdown, tokens, usd } from '../format';
 import { ErrorLine, StatusBadge, Table, usePolled } from './common';
@@ -40,6 +41,63 @@ function Output(props: { api: Api; task: TaskDetail }): JSX.Element {
         </p>
       )}
     </div>
+  );
+}
+
+/** Characters of a reviewer's comment (MAX_APPROVAL_COMMENT_CHARS of the API). */
+const COMMENT_MAX_CHARS = 4_000;
+
+/**
+ * A task waiting for a person's approval: what is waited for and until when, with Approve and Reject (the
+ * comment goes to the record and, on a rejected output, to the next attempt's context).
+ */
+function ApprovalPanel(props: { api: Api; task: TaskDetail; onDecided: () => void }): JSX.Element | null {
+  const { api, task, onDecided } = props;
+  const [comment, setComment] = useState('');
+  const [state, setState] = useState<{ busy?: boolean; error?: unknown }>({});
+  const awaiting = task.awaiting;
+  if (task.status !== 'AWAITING_APPROVAL' || !awaiting) return null;
+  const decide = async (decision: 'approve' | 'reject') => {
+    setState({ busy: true });
+    try {
+      await api.decide(task.batchId, task.id, decision, comment.trim() || undefined);
+      setComment('');
+      setState({});
+      onDecided();
+    } catch (error) {
+      setState({ error });
+    }
+  };
+  const what =
+    awaiting.stage === 'before'
+      ? 'This task waits for approval before it is dispatched.'
+      : `The output of attempt ${awaiting.attempt ?? '?'} waits for approval (below).`;
+  return (
+    <section class="approval-panel" aria-label="Approval">
+      <p>
+        <strong>{what}</strong>{' '}
+        {awaiting.reviewer === 'person'
+          ? `Rejected by timeout at ${time(awaiting.deadline)}.`
+          : `Reviewed by an agent of ${awaiting.reviewer}; a decision here overrides it.`}
+      </p>
+      <label for="approval-comment">Comment (optional; a rejected output's next attempt is told it)</label>
+      <textarea
+        id="approval-comment"
+        rows={3}
+        maxLength={COMMENT_MAX_CHARS}
+        value={comment}
+        onInput={(e) => setComment((e.target as HTMLTextAreaElement).value)}
+      />
+      <div class="approval-actions">
+        <button type="button" disabled={state.busy} onClick={() => decide('approve')}>
+          Approve
+        </button>
+        <button type="button" class="danger" disabled={state.busy} onClick={() => decide('reject')}>
+          Reject
+        </button>
+      </div>
+      <ErrorLine error={state.error} />
+    </section>
   );
 }
 
@@ -97,11 +155,11 @@ function WhyThisAgent(props: { task: TaskDetail }): JSX.Element {
 
 export function TaskView(props: { api: Api; batchId: string; taskId: string }): JSX.Element {
   const { api, batchId, taskId } = props;
-  const { data: task, error } = usePolled(() => api.task(batchId, taskId), REFRESH_MS, [
-    api,
-    batchId,
-    taskId,
-  ]);
+  const {
+    data: task,
+    error,
+    reload,
+  } = usePolled(() => api.task(batchId, taskId), REFRESH_MS, [api, batchId, taskId]);
   return (
     <section aria-labelledby="task-title">
       <p class="crumbs">
@@ -147,6 +205,7 @@ export function TaskView(props: { api: Api; batchId: string; taskId: string }): 
             </div>
           </dl>
           {task.reason && <p class="reason-line">{task.reason}</p>}
+          <ApprovalPanel api={api} task={task} onDecided={reload} />
           <h2>Why this agent</h2>
           <WhyThisAgent task={task} />
           <h2>Attempts</h2>
@@ -183,7 +242,8 @@ export function TaskView(props: { api: Api; batchId: string; taskId: string }): 
               <ul>
                 {task.approvals.map((a) => (
                   <li key={`${a.stage}-${a.at}`}>
-                    {a.stage}: {a.decision} by {a.by} at {time(a.at)}
+                    {a.stage === 'before' ? 'before dispatch' : `output of attempt ${a.attempt ?? '?'}`}:{' '}
+                    {a.decision === 'approve' ? 'approved' : 'rejected'} by {a.by} at {time(a.at)}
                     {a.comment ? `: ${a.comment}` : ''}
                   </li>
                 ))}

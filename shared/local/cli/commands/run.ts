@@ -12,9 +12,9 @@ import { resolveRoles } from '../../../domain/roles';
 import { type BatchResult, type ExecutorName, ExecutorNameSchema } from '../../../domain/schemas';
 import { parseBatchJson } from '../../../domain/validation';
 import { ApiRequestError, EmbeddedSystem } from '../../system';
+import { assertSomeoneToAsk, personApprovals, TerminalApprovals } from '../approvals';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
-
 import { assistNotice, loadBatchFile, loadConfigFile, readTextFile } from '../load';
 import { prepareOutputDir, writeOutputs } from '../outputs';
 
@@ -220,6 +220,7 @@ export const command: Command = async (argv, io: CliIO) => {
   const catalog = resolveRoles(config.roles ?? []);
   // Validate before anything starts: bad input never starts work.
   const batch = await loadBatchFile(file, io, new Set(catalog.keys()));
+  assertSomeoneToAsk(batch, io, values.json, USAGE);
   const outDir = values.out === undefined ? undefined : await prepareOutputDir(values.out, io);
 
   const executorLabel = executor ?? 'simulated';
@@ -241,7 +242,12 @@ export const command: Command = async (argv, io: CliIO) => {
   });
   for (const warning of system.modelWarnings) io.stderr(`meta-agent: warning: ${warning.message}\n`);
   let stopInterrupt: (() => void) | undefined;
-  const progress = values.json ? undefined : new ProgressReporter(io, batch.tasks.length, 'tasks');
+  // Questions and a redrawn progress bar would overwrite each other: with approvals to ask, lines only.
+  const ask = io.ask ?? (async () => '');
+  const asks = personApprovals(batch).length > 0 && io.ask !== undefined;
+  const progress = values.json
+    ? undefined
+    : new ProgressReporter(asks ? { ...io, isTTY: false } : io, batch.tasks.length, 'tasks');
   try {
     let submitted: { batchId: string };
     try {
@@ -259,9 +265,15 @@ export const command: Command = async (argv, io: CliIO) => {
       io.stderr('\nmeta-agent: cancelling the batch (Ctrl-C again to quit at once)\n');
       void system.cancel(submitted.batchId).catch(() => undefined);
     });
+    const approvals = asks ? new TerminalApprovals(system, { ...io, ask }) : undefined;
     const result = await system.waitForBatch(
       submitted.batchId,
-      progress ? (snapshot) => progress.update(snapshot) : undefined,
+      progress
+        ? (snapshot) => {
+            progress.update(snapshot);
+            approvals?.watch(snapshot);
+          }
+        : undefined,
     );
     progress?.stop();
     if (outDir !== undefined)

@@ -1,0 +1,116 @@
+/**
+ * `meta-agent run` and the approvals a batch asks a person for (README "Approvals"): on the embedded runtime
+ * the person is the one at the terminal, asked as each task starts waiting. Without a terminal there is
+ * nobody to ask, and the batch is refused before anything runs (it would wait for a decision nobody can
+ * send).
+ */
+import { reviewerOf } from '../../domain/approvals';
+import type { Batch, BatchResult, TaskResult } from '../../domain/schemas';
+import type { EmbeddedSystem } from '../system';
+import { CliUsageError } from './errors';
+import type { CliIO } from './io';
+
+/** Lines of a held output shown before the question (the whole output: GET .../output, or --out). */
+export const OUTPUT_PREVIEW_LINES = 20;
+
+/** Ids of the tasks whose approval a person gives (before dispatch, or of the output without a validator). */
+export function personApprovals(batch: Batch): string[] {
+  return batch.tasks
+    .filter((t) => t.approval?.before === true || reviewerOf(t).kind === 'person')
+    .map((t) => t.id);
+}
+
+/** Refuses, with what to do instead, a batch that needs a person when nobody can be asked. */
+export function assertSomeoneToAsk(batch: Batch, io: CliIO, json: boolean, usage: string): void {
+  const ids = personApprovals(batch);
+  if (ids.length === 0 || (io.ask !== undefined && !json)) return;
+  const why = json ? 'with --json' : 'without an interactive terminal';
+  throw new CliUsageError(
+    `task${ids.length === 1 ? '' : 's'} ${ids.join(', ')} ask${ids.length === 1 ? 's' : ''} a person's approval, and run ${why} has nobody to ask: run it in a terminal, or on a running API (meta-agent serve, then meta-agent run FILE --url URL) and decide with meta-agent approve|reject BATCH TASK --url URL`,
+    usage,
+  );
+}
+
+/**
+ * Asks the person at the terminal for each approval as its task starts waiting, one question at a time,
+ * and sends the decision through the API route (as `meta-agent approve|reject` would). `watch` is given every
+ * snapshot of the batch.
+ */
+export class TerminalApprovals {
+  readonly #asked = new Set<string>();
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly system: EmbeddedSystem,
+    private readonly io: CliIO & { ask: NonNullable<CliIO['ask']> },
+  ) {}
+
+  watch(snapshot: BatchResult): void {
+    if (snapshot.status !== 'RUNNING') return;
+    for (const task of snapshot.tasks) {
+      const awaiting = task.awaiting;
+      if (task.status !== 'AWAITING_APPROVAL' || awaiting?.reviewer !== 'person') continue;
+      const key = `${task.id}|${awaiting.stage}|${awaiting.attempt ?? 0}`;
+      if (this.#asked.has(key)) continue;
+      this.#asked.add(key);
+      this.#queue = this.#queue
+        .then(() => this.#ask(snapshot.batchId, task))
+        .catch((error: Error) =>
+          this.io.stderr(`meta-agent: approval of ${task.id} not sent: ${error.message}\n`),
+        );
+    }
+  }
+
+  async #ask(batchId: string, task: TaskResult): Promise<void> {
+    const awaiting = task.awaiting;
+    if (!awaiting) return;
+    const what =
+      awaiting.stage === 'before'
+        ? `task ${task.id} waits for approval before it is dispatched`
+        : `the output of task ${task.id} (attempt ${awaiting.attempt}) waits for approval`;
+    if (awaiting.stage === 'after') this.io.stderr(await this.#preview(batchId, task.id));
+    for (;;) {
+      const answer = (await this.io.ask(`${what}: approve? [y]es / [n]o: `)).trim().toLowerCase();
+      if (answer === '') return; // Ctrl-C: the run is being cancelled.
+      const decision =
+        answer === 'y' || answer === 'yes'
+          ? 'approve'
+          : answer === 'n' || answer === 'no'
+            ? 'reject'
+            : undefined;
+      if (!decision) continue;
+      const comment = (
+        await this.io.ask(`comment${decision === 'reject' ? ' (tells the next attempt why)' : ''}: `)
+      ).trim();
+      const response = await this.system.request({
+        method: 'POST',
+        path: `/batches/${encodeURIComponent(batchId)}/tasks/${encodeURIComponent(task.id)}/approval`,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ decision, ...(comment ? { comment } : {}) }),
+      });
+      if (response.statusCode !== 200) {
+        const message = (JSON.parse(response.body) as { message?: string }).message ?? response.body;
+        this.io.stderr(`meta-agent: ${message}\n`);
+      }
+      return;
+    }
+  }
+
+  async #preview(batchId: string, taskId: string): Promise<string> {
+    let text: string;
+    try {
+      const json = JSON.parse(await this.system.output(batchId, taskId)) as unknown;
+      text =
+        typeof json === 'object' && json !== null && typeof (json as { text?: unknown }).text === 'string'
+          ? (json as { text: string }).text
+          : JSON.stringify(json, null, 2);
+    } catch (error) {
+      return `(its output could not be read: ${(error as Error).message})\n`;
+    }
+    const lines = text.split('\n');
+    const shown = lines.slice(0, OUTPUT_PREVIEW_LINES).join('\n');
+    const more =
+      lines.length > OUTPUT_PREVIEW_LINES ? `\n[... ${lines.length - OUTPUT_PREVIEW_LINES} more lines]` : '';
+    return `--- output of ${taskId} ---\n${shown}${more}\n---\n`;
+  }
+}

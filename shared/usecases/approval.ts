@@ -1,0 +1,207 @@
+/**
+ * Approval gates (README "Approvals"). Two halves around one task token, like the gate protocol:
+ * - awaitApproval (the AwaitApproval / AwaitReview states, lambda .waitForTaskToken): the task goes to
+ *   AWAITING_APPROVAL with the token on its item. For `after`, the same write ends the agent's work on the
+ *   attempt (its output kept, the attempt AWAITING_APPROVAL) and the agent's slot is given back at once, so a
+ *   waiting task holds no slot. Nothing polls: the state waits on its token until a decision or its timeout.
+ * - decideApproval (POST /batches/{id}/tasks/{taskId}/approval, and a validator's verdict): claims the wait
+ *   (one conditional write, so of two decisions one wins), records the decision, then answers the token:
+ *   success goes on (before: to Route; after: the output is accepted), a rejection fails the state with the
+ *   reviewer's words (before: the task fails; after: the attempt fails and the task is routed again, the
+ *   comment in the next attempt's context). A decision whose state stopped waiting meanwhile (timed out,
+ *   cancelled) is taken back and refused.
+ */
+import {
+  APPROVAL_REJECTED_ERROR,
+  APPROVAL_TIMEOUT_BY,
+  type ApprovalDecision,
+  type ApprovalStage,
+  approvalTimeoutSeconds,
+  PERSON,
+  rejectionCause,
+  reviewerOf,
+  timeoutComment,
+} from '../domain/approvals';
+import { leaseKey } from '../domain/pool';
+import type { ApprovalRecord } from '../domain/schemas';
+import type { ApprovalWaitInput } from '../domain/workflow';
+import {
+  type AgentRegistry,
+  type Callbacks,
+  type Clock,
+  NotFoundError,
+  type StoredTask,
+  type TaskStore,
+} from '../ports';
+import { attemptEndOf, isTerminal, readBatchAndTask } from './common';
+import { ConflictError } from './errors';
+import { wakeAfterRelease } from './route';
+
+export interface AwaitApprovalDeps {
+  store: TaskStore;
+  agents: AgentRegistry;
+  callbacks: Callbacks;
+  clock: Clock;
+}
+
+/** What the waiting state's answer says when the task cannot wait (it ended, the batch was cancelled). */
+export const NOT_WAITING_ERROR = 'TaskNotWaiting';
+
+/**
+ * Puts the task in AWAITING_APPROVAL with the state's token. `waiting: false` when it cannot wait (the task
+ * ended or the attempt is no longer running): then the token is answered at once, with success for `before`
+ * (Route then STOPs the ended task) and a failure for `after` (the attempt ends like any failed one).
+ */
+export async function awaitApproval(
+  deps: AwaitApprovalDeps,
+  input: ApprovalWaitInput,
+): Promise<{ waiting: boolean }> {
+  const now = deps.clock.now();
+  const { batch, task } = await readBatchAndTask(deps.store, input);
+  const reviewer = reviewerOf(task.task);
+  const wait = {
+    stage: input.stage,
+    token: input.taskToken,
+    since: now,
+    timeoutSeconds: approvalTimeoutSeconds(task.task),
+    reviewer: reviewer.kind === 'validator' ? reviewer.role : PERSON,
+    ...(input.attempt === undefined ? {} : { attempt: input.attempt }),
+  };
+  const result = input.result;
+  const held =
+    input.stage === 'after' && input.attempt !== undefined && result !== undefined
+      ? attemptEndOf(result, input.attempt, result.finishedAt ?? now)
+      : undefined;
+  const waiting = batch.cancelRequested
+    ? undefined
+    : await deps.store.awaitApproval(input.batchId, input.taskId, wait, held);
+  if (!waiting) {
+    if (input.stage === 'before') await deps.callbacks.succeed(input.taskToken, { waiting: false });
+    else
+      await deps.callbacks.fail(
+        input.taskToken,
+        NOT_WAITING_ERROR,
+        batch.cancelRequested ? 'batch cancelled' : `task ${input.taskId} no longer waits for this attempt`,
+      );
+    return { waiting: false };
+  }
+  if (held && input.agentId !== undefined) await giveSlotBack(deps, waiting, input.agentId, held.number, now);
+  return { waiting: true };
+}
+
+/**
+ * The agent's work on a held attempt is done: its slot goes back now (the decision may take hours), and a
+ * task parked for the role is woken. The agent's metrics are counted when the output is decided (Complete on
+ * approval, RecordAttempt on rejection), as one outcome.
+ */
+async function giveSlotBack(
+  deps: AwaitApprovalDeps,
+  task: StoredTask,
+  agentId: string,
+  attempt: number,
+  now: number,
+): Promise<void> {
+  await deps.agents.release(agentId, now, leaseKey(task.batchId, task.taskId, attempt));
+  const agent = await deps.agents.get(agentId);
+  await wakeAfterRelease(deps, agent).catch(() => false);
+}
+
+export interface DecideApprovalDeps {
+  store: TaskStore;
+  callbacks: Callbacks;
+  clock: Clock;
+}
+
+export interface DecideApprovalRequest extends ApprovalDecision {
+  batchId: string;
+  taskId: string;
+  /** `person` (the API), or the validator agent's id. */
+  by?: string;
+  /** A validator's verdict is for one attempt's output; a late verdict for an earlier attempt is refused. */
+  attempt?: number;
+}
+
+export interface DecideApprovalResult {
+  batchId: string;
+  taskId: string;
+  stage: ApprovalStage;
+  decision: ApprovalDecision['decision'];
+  record: ApprovalRecord;
+}
+
+/**
+ * Decides a waiting approval. ConflictError (409) when the task is not waiting for one (with its status),
+ * when another decision won, or when the wait ended before this decision reached it.
+ */
+export async function decideApproval(
+  deps: DecideApprovalDeps,
+  request: DecideApprovalRequest,
+): Promise<DecideApprovalResult> {
+  const { batchId, taskId } = request;
+  const task = await deps.store.getTask(batchId, taskId);
+  if (!task) throw new NotFoundError('task', `${batchId}/${taskId}`);
+  const wait = task.approvalWait;
+  if (task.status !== 'AWAITING_APPROVAL' || !wait) {
+    throw new ConflictError(
+      `task "${taskId}" is not waiting for an approval (it is ${task.status}${isTerminal(task.status) ? '' : '; decide once it is AWAITING_APPROVAL'})`,
+    );
+  }
+  if (request.attempt !== undefined && wait.attempt !== request.attempt) {
+    throw new ConflictError(
+      `task "${taskId}" waits for the review of attempt ${wait.attempt ?? '?'}, not of attempt ${request.attempt}`,
+    );
+  }
+  const by = request.by ?? PERSON;
+  const record: ApprovalRecord = {
+    stage: wait.stage,
+    decision: request.decision,
+    by,
+    ...(request.comment ? { comment: request.comment } : {}),
+    ...(wait.attempt === undefined ? {} : { attempt: wait.attempt }),
+    at: deps.clock.now(),
+  };
+  const index = await deps.store.appendApproval(batchId, taskId, record, wait.token);
+  if (index === undefined)
+    throw new ConflictError(`task "${taskId}" was decided meanwhile (or its wait ended); read it again`);
+  const answered =
+    request.decision === 'approve'
+      ? await deps.callbacks.succeed(wait.token, { decision: 'approve', by })
+      : await deps.callbacks.fail(
+          wait.token,
+          APPROVAL_REJECTED_ERROR,
+          rejectionCause(wait.stage, by, request.comment, wait.attempt),
+        );
+  if (!answered) {
+    // The state stopped waiting first (its timeout, a cancel): the decision never took effect.
+    await deps.store.retractApproval(batchId, taskId, index, record);
+    throw new ConflictError(
+      `the approval wait of task "${taskId}" ended before the decision reached it (timed out or cancelled)`,
+    );
+  }
+  return { batchId, taskId, stage: wait.stage, decision: request.decision, record };
+}
+
+/**
+ * When a waiting state's timeout fired (States.Timeout caught): records the rejection by timeout and says
+ * why, or undefined when the task was not waiting for an approval (the timeout was its agent's).
+ */
+export async function recordApprovalTimeout(
+  deps: { store: TaskStore; clock: Clock },
+  task: StoredTask,
+): Promise<{ reason: string; stage: ApprovalStage } | undefined> {
+  const wait = task.approvalWait;
+  if (task.status !== 'AWAITING_APPROVAL' || !wait) return undefined;
+  const comment = timeoutComment(wait.timeoutSeconds);
+  await deps.store.appendApproval(task.batchId, task.taskId, {
+    stage: wait.stage,
+    decision: 'reject',
+    by: APPROVAL_TIMEOUT_BY,
+    comment,
+    ...(wait.attempt === undefined ? {} : { attempt: wait.attempt }),
+    at: deps.clock.now(),
+  });
+  return {
+    stage: wait.stage,
+    reason: `ApprovalTimeout: ${rejectionCause(wait.stage, APPROVAL_TIMEOUT_BY, comment, wait.attempt)}`,
+  };
+}
