@@ -270,6 +270,7 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
                 assist: {
                   config: assist,
                   advisor: lazyRoutingAdvisor(assist, env),
+                  prices: this.costs.prices,
                   cache: new DynamoRoutingAdviceCache(requireEnv(EnvVar.TasksTable, env), dynamo()),
                 },
               }

@@ -294,7 +294,10 @@ export const TaskResultSchema = z.object({
   outputRef: ArtifactRefSchema.optional(),
   /** Why a task was SKIPPED, FAILED or CANCELLED, in a sentence. */
   reason: z.string().optional(),
-  /** Sums over the attempts. costUsd null: some attempt's price is unknown. */
+  /**
+   * Sums over the attempts and the task's routing question (model-assisted routing). costUsd null: some
+   * price is unknown.
+   */
   usage: UsageSchema.optional(),
   costUsd: z.number().min(0).nullable().optional(),
   approvals: z.array(ApprovalRecordSchema).optional(),
@@ -501,6 +504,8 @@ export const RoutingAssistSchema = z.object({
   cached: z.boolean(),
   /** Tokens of the call, for cost accounting. */
   usage: UsageSchema.optional(),
+  /** USD of the call at the price table's rates; null when the model's price is unknown (never guessed). */
+  costUsd: z.number().min(0).nullable().optional(),
   /** Why the deterministic choice was kept (provider error, answer outside the candidates). */
   note: z.string().optional(),
   at: z.number(),

@@ -273,8 +273,17 @@ export interface TaskStore {
     outcome: DependencyOutcome,
     fromTaskId?: string,
   ): Promise<ReleaseResult>;
-  /** Notes that the task holds a waiting mark of `role` (so its dispatch knows to drop it). */
-  setWaitingRole(batchId: string, taskId: string, role: string): Promise<void>;
+  /**
+   * Notes that the task holds a waiting mark of `role` (so its dispatch knows to drop it); with
+   * `requirements`, also keeps them when none are stored (a routing question asked by a route that waits
+   * is asked, and counted, once).
+   */
+  setWaitingRole(
+    batchId: string,
+    taskId: string,
+    role: string,
+    requirements?: ExtractedRequirements,
+  ): Promise<void>;
   /**
    * Starts attempt `attempt` on `agentId` (conditional on the attempt number, so it is counted once), and
    * removes the task's waitingRole.

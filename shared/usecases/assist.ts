@@ -8,6 +8,7 @@
  * attempt asks again.
  */
 import { createHash } from 'node:crypto';
+import { nanoToUsd, PriceTable } from '../domain/costs';
 import type { RoleCatalog } from '../domain/roles';
 import { targetRole } from '../domain/routing';
 import {
@@ -17,14 +18,19 @@ import {
   needsAssist,
   routingConfidence,
 } from '../domain/routing-config';
-import type { ExtractedRequirements, RoutingAssist, Task } from '../domain/schemas';
+import type { ExecutorConfig, ExtractedRequirements, RoutingAssist, Task, Usage } from '../domain/schemas';
 import type { RoutingAdviceCache, RoutingAdvisor } from '../ports';
 
 export interface AssistDeps {
   config: AssistConfig;
   advisor: RoutingAdvisor;
   cache?: RoutingAdviceCache;
+  /** Prices the question (the costs config's over the built-in ones); built-in prices when absent. */
+  prices?: PriceTable;
 }
+
+/** The built-in prices, for an assist given none. */
+const BUILT_IN_PRICES = new PriceTable();
 
 /** The cache key of a routing question: the same question to the same model gets the same answer. */
 export function adviceKey(
@@ -87,7 +93,7 @@ export async function assistRouting(
       model: answer.model,
       chosen: answer.role,
       cached: false,
-      ...(answer.usage ? { usage: answer.usage } : {}),
+      ...(answer.usage ? { usage: answer.usage, costUsd: questionCost(assist, answer) } : {}),
     });
     // Only a usable answer is worth reusing.
     if (applied.assist?.chosen !== undefined) await cache?.put(key, answer, now).catch(() => undefined);
@@ -99,4 +105,14 @@ export async function assistRouting(
       note: `routing question to ${advisor.provider} failed (${reasonOf(error)}); kept the deterministic role ${base.fallback}`,
     });
   }
+}
+
+/** USD of one routing question, priced like an executor call to the same provider and model. */
+function questionCost(assist: AssistDeps, answer: { model: string; usage?: Usage }): number | null {
+  if (!answer.usage) return null;
+  const nano = (assist.prices ?? BUILT_IN_PRICES).costOf(
+    { name: assist.advisor.provider as ExecutorConfig['name'], model: answer.model },
+    [answer.usage],
+  );
+  return nano === null ? null : nanoToUsd(nano);
 }

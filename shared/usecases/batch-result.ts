@@ -41,6 +41,17 @@ export function spendOf(items: readonly Pick<Attempt, 'usage' | 'costUsd'>[]): {
   return { ...(usage ? { usage } : {}), ...(costUsd !== undefined ? { costUsd } : {}) };
 }
 
+/**
+ * What a task spent on: its attempts, and the question of model-assisted routing when one was asked (a
+ * cached answer cost nothing). The question is stored once with the task's requirements (Route keeps them
+ * from the first call on), so it counts once however often the task routes.
+ */
+function taskSpendItems(task: StoredTask): Pick<Attempt, 'usage' | 'costUsd'>[] {
+  const assist = task.requirements?.assist;
+  if (!assist?.usage || assist.cached) return task.attempts;
+  return [...task.attempts, { usage: assist.usage, costUsd: assist.costUsd ?? null }];
+}
+
 /** One task's public result (GET /batches/{id} lists them; the task view starts from it). */
 export function taskResult(task: StoredTask, includeOutput: boolean): TaskResult {
   return {
@@ -55,7 +66,7 @@ export function taskResult(task: StoredTask, includeOutput: boolean): TaskResult
     // A reference is small: it is in every result, Finalize's included.
     ...(task.outputRef !== undefined ? { outputRef: task.outputRef } : {}),
     ...(task.reason !== undefined ? { reason: task.reason } : {}),
-    ...spendOf(task.attempts),
+    ...spendOf(taskSpendItems(task)),
     ...(task.approvals && task.approvals.length > 0 ? { approvals: task.approvals } : {}),
     // What it waits for (never the wait's task token: a credential of the execution).
     ...(task.status === 'AWAITING_APPROVAL' && task.approvalWait

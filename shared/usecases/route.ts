@@ -152,11 +152,19 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
   // The scaler counts fresh marks as backlog (pre-warming agents and queue concurrency for them). Stamped
   // now, not when this route began: a route slowed by a burst could otherwise write a mark the scaler
   // already finds stale and prunes before the task parks its token on it.
+  // A routing question asked by this route is kept with the task, so the next route neither asks again
+  // nor loses what it cost (a cached answer would carry no usage).
+  const asked = task.requirements === undefined && requirements.assist?.usage !== undefined;
   const [waits] = await Promise.all([
     deps.agents.markWaiting(spawnRole.name, waitingKey(task), deps.clock.now()),
-    task.waitingRole === spawnRole.name
+    task.waitingRole === spawnRole.name && !asked
       ? undefined
-      : deps.store.setWaitingRole(task.batchId, task.taskId, spawnRole.name),
+      : deps.store.setWaitingRole(
+          task.batchId,
+          task.taskId,
+          spawnRole.name,
+          ...(asked ? [requirements] : []),
+        ),
   ]);
   return {
     decision: 'WAIT',

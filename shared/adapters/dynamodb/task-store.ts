@@ -15,6 +15,7 @@ import type {
   ApprovalRecord,
   ArtifactRef,
   Attempt,
+  ExtractedRequirements,
   RoutingDecision,
   TaskStatus,
   TriggerRule,
@@ -616,14 +617,21 @@ export class DynamoTaskStore implements TaskStore {
     return { ...gateStateOf(task.Item), applied: false };
   }
 
-  async setWaitingRole(batchId: string, taskId: string, role: string): Promise<void> {
+  async setWaitingRole(
+    batchId: string,
+    taskId: string,
+    role: string,
+    requirements?: ExtractedRequirements,
+  ): Promise<void> {
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
-        UpdateExpression: 'SET waitingRole = :role',
+        UpdateExpression: requirements
+          ? 'SET waitingRole = :role, requirements = if_not_exists(requirements, :req)'
+          : 'SET waitingRole = :role',
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':role': role },
+        ExpressionAttributeValues: { ':role': role, ...(requirements ? { ':req': requirements } : {}) },
       }),
     );
   }

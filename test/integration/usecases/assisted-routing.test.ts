@@ -8,9 +8,12 @@ import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoRoutingAdviceCache } from '../../../shared/adapters/dynamodb/routing-advice';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
 import { AnthropicRoutingAdvisor, ROUTING_TOOL_NAME } from '../../../shared/adapters/routing-advisor';
+import { PriceTable } from '../../../shared/domain/costs';
 import { extractRequirements, targetRole } from '../../../shared/domain/routing';
 import { AssistConfigSchema } from '../../../shared/domain/routing-config';
 import type { Task } from '../../../shared/domain/schemas';
+import type { AgentRegistry } from '../../../shared/ports';
+import { taskResult } from '../../../shared/usecases/batch-result';
 import { type RouteDeps, routeTask } from '../../../shared/usecases/route';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { batchOf, catalog, ManualClock, uniqueId } from '../../support/fixtures';
@@ -176,5 +179,45 @@ describe('model-assisted routing', () => {
     expect(second.assist).toMatchObject({ chosen, cached: true });
     expect(second.assist?.usage).toBeUndefined();
     expect(second.output).toMatchObject({ role: chosen });
+  });
+
+  it('prices the question and counts it once in the task, also when the route that asked waits', async () => {
+    const description = `${UNSURE} (${uniqueId()})`;
+    const chosen = deterministic(UNSURE).roleCandidates[1]?.role as string;
+    const deps = await depsWith([choosing(chosen)]);
+    if (!deps.assist) throw new Error('no assist');
+    // USD 3 / 15 per million input / output tokens: 321 and 12 tokens cost 0.000963 + 0.00018.
+    deps.assist.prices = new PriceTable([
+      { provider: 'anthropic', model: 'claude-routing-test', inputUsdPerMTok: 3, outputUsdPerMTok: 15 },
+    ]);
+    // Every reservation refused: the route that asks the question finds no slot and waits.
+    const refusing = new Proxy(agents, {
+      get: (target, key) =>
+        key === 'reserve'
+          ? async () => false
+          : (Reflect.get(target, key) as (...args: unknown[]) => unknown).bind(target),
+    }) as AgentRegistry;
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [{ id: 't', description }]);
+    await store.createBatch(batch, tasks);
+
+    const waited = await routeTask({ ...deps, agents: refusing }, { batchId, taskId: 't' });
+    const dispatched = await routeTask(deps, { batchId, taskId: 't' });
+
+    expect(waited).toMatchObject({ decision: 'WAIT', role: chosen });
+    expect(dispatched).toMatchObject({ decision: 'DISPATCH', role: chosen });
+    expect(provider?.requests).toHaveLength(1);
+    const stored = await store.getTask(batchId, 't');
+    if (!stored) throw new Error('task not stored');
+    // The dispatch kept the question the waiting route asked: its tokens and price, not a cache hit.
+    expect(stored.decision?.requirements.assist).toMatchObject({
+      chosen,
+      cached: false,
+      usage: { inputTokens: 321, outputTokens: 12 },
+    });
+    expect(stored.decision?.requirements.assist?.costUsd).toBeCloseTo(0.001143, 9);
+    const result = taskResult(stored, false);
+    expect(result.usage).toMatchObject({ inputTokens: 321, outputTokens: 12 });
+    expect(result.costUsd).toBeCloseTo(0.001143, 9);
   });
 });
