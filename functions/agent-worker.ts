@@ -81,6 +81,7 @@ async function recordHandler(record: SQSRecord): Promise<void> {
     throw error;
   }
   const { taskToken: _token, ...ids } = message;
+  obs.logger.debug('attempt started', { ...ids, messageId: record.messageId });
   const outcome = await runDispatch(deps, message);
   switch (outcome.kind) {
     case 'succeeded':

@@ -38,6 +38,11 @@ export const EnvVar = {
    * the local S3 of fauxqs has no DNS for virtual-hosted bucket names. The AWS SDK has no variable for it.
    */
   ArtifactsPathStyle: 'ARTIFACTS_PATH_STYLE',
+  /**
+   * Optional, `stderr` on the embedded runtime only: handler log lines go to stderr, so the CLI's stdout (the
+   * report of `meta-agent run --json`) stays one JSON document when logs are turned on (`--log-level`).
+   */
+  LogStream: 'LOG_STREAM',
 } as const;
 export type EnvVarName = (typeof EnvVar)[keyof typeof EnvVar];
 

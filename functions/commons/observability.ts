@@ -3,10 +3,11 @@
  * middlewares would: Lambda context in the logs, metrics flushed after every invocation, a traced
  * subsegment when tracing is on (only inside Lambda; elsewhere Powertools turns tracing off by itself).
  */
-import { Logger } from '@aws-lambda-powertools/logger';
+import { Logger, type LogItem } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
+import { EnvVar } from '../../shared/config';
 
 export const SERVICE_NAME = 'meta-agent';
 export const METRICS_NAMESPACE = 'MetaAgent';
@@ -40,10 +41,22 @@ const NO_TRACER: HandlerTracer = {
   setSegment: () => undefined,
 };
 
+/**
+ * A Powertools logger whose lines go to stderr (the embedded runtime sets LOG_STREAM=stderr): its handlers
+ * share the CLI's process, whose stdout carries the report. Same JSON lines as Lambda's.
+ */
+class StderrLogger extends Logger {
+  protected override printLog(_logLevel: number, log: LogItem): void {
+    log.prepareForPrint();
+    process.stderr.write(`${JSON.stringify(log.getAttributes(), this.getJsonReplacer())}\n`);
+  }
+}
+
 /** One set per handler module; the handler name is on every log line. */
 export function observability(handlerName: string): Observability {
+  const LoggerClass = process.env[EnvVar.LogStream] === 'stderr' ? StderrLogger : Logger;
   return {
-    logger: new Logger({ serviceName: SERVICE_NAME, persistentKeys: { handler: handlerName } }),
+    logger: new LoggerClass({ serviceName: SERVICE_NAME, persistentKeys: { handler: handlerName } }),
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }),
     tracer: TracerClass ? new TracerClass({ serviceName: SERVICE_NAME }) : NO_TRACER,
   };

@@ -72,7 +72,7 @@ export interface EmbeddedSystemOptions {
   readonly heartbeatSeconds?: number;
   /** 0 disables the scheduled scaler. */
   readonly scalerIntervalMs?: number;
-  /** Powertools log level of the handlers (their logs go to stdout): SILENT unless asked. */
+  /** Powertools log level of the handlers (their JSON log lines go to stderr): SILENT unless asked. */
   readonly logLevel?: string;
   /** More environment for the handlers. */
   readonly env?: Readonly<Record<string, string>>;
@@ -137,7 +137,8 @@ function handlerModuleUrl(name: HandlerName): string {
 export class EmbeddedSystem {
   readonly #handlers: Record<string, LambdaHandler>;
   #scaler: NodeJS.Timeout | undefined;
-  #scaling = false;
+  /** The scaler pass under way, which stop() waits for: a pass outliving the runtime fails and logs. */
+  #scaling: Promise<void> | undefined;
   #stopped = false;
 
   /** What the configuration check said of the roles' models: deprecated or unknown ones. */
@@ -206,6 +207,7 @@ export class EmbeddedSystem {
         ...(options.costs ? { [EnvVar.CostsConfig]: JSON.stringify(options.costs) } : {}),
         [EnvVar.HeartbeatSeconds]: String(options.heartbeatSeconds ?? LOCAL_HEARTBEAT_SECONDS),
         POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'SILENT',
+        [EnvVar.LogStream]: 'stderr',
         POWERTOOLS_METRICS_DISABLED: 'true',
         POWERTOOLS_TRACE_ENABLED: 'false',
         ...(options.websocketEndpoint ? { [EnvVar.WebSocketEndpoint]: options.websocketEndpoint } : {}),
@@ -240,14 +242,20 @@ export class EmbeddedSystem {
   /** One scaler pass, as its schedule would trigger it; overlapping passes are skipped. */
   async runScaler(): Promise<void> {
     if (this.#scaling || this.#stopped) return;
-    this.#scaling = true;
-    try {
-      await this.invoke('scaler', { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} });
-    } catch {
-      // The deployed schedule retries on its next tick; so does this one.
-    } finally {
-      this.#scaling = false;
-    }
+    this.#scaling = this.invoke('scaler', {
+      source: 'aws.events',
+      'detail-type': 'Scheduled Event',
+      detail: {},
+    })
+      .then(
+        () => undefined,
+        // The deployed schedule retries on its next tick; so does this one.
+        () => undefined,
+      )
+      .finally(() => {
+        this.#scaling = undefined;
+      });
+    await this.#scaling;
   }
 
   /** Serves one REST request through the deployed handler of its route. */
@@ -383,6 +391,7 @@ export class EmbeddedSystem {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#scaler) clearInterval(this.#scaler);
+    await this.#scaling;
     await this.runtime.stop();
   }
 }

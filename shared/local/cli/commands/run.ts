@@ -16,15 +16,16 @@ import { assertSomeoneToAsk, personApprovals, TerminalApprovals } from '../appro
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
 import { assistNotice, loadBatchFile, loadConfigFile, readTextFile } from '../load';
+import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level';
 import { prepareOutputDir, writeOutputs } from '../outputs';
-
 import { formatSummaryTable, ProgressReporter } from '../progress';
 import { API_KEY_ENV, API_URL_ENV, followBatch, RemoteApi, remoteTarget } from '../remote';
 
 export const USAGE =
-  'run FILE [--json] [--out DIR] [--executor NAME] [--concurrency N] [--config FILE] | run FILE --url URL [--api-key KEY] [--json] [--out DIR]';
+  'run FILE [--json] [--out DIR] [--executor NAME] [--concurrency N] [--config FILE] [--log-level LEVEL] | run FILE --url URL [--api-key KEY] [--json] [--out DIR]';
 
 const HELP = `Usage: meta-agent run FILE [--json] [--out DIR] [--executor NAME] [--concurrency N] [--config FILE]
+                      [--log-level LEVEL]
        meta-agent run FILE --url URL [--api-key KEY] [--json] [--out DIR]
 
 Runs the batch in FILE on the embedded local runtime: the same state machine and handlers as the AWS
@@ -42,7 +43,7 @@ Options:
                      bedrock, anthropic, openai or http (credentials: see the README)
   --concurrency N    maximum concurrency of every role queue (default: each role's own)
   --config FILE      JSON file { "roles"?: [...], "routing"?: {...} }: roles, weights, assist
-  --url URL          base URL of a running API (default: $${API_URL_ENV})
+${LOG_LEVEL_HELP}  --url URL          base URL of a running API (default: $${API_URL_ENV})
   --api-key KEY      its API key (default: $${API_KEY_ENV})
   -h, --help         show this help
 
@@ -189,6 +190,7 @@ export const command: Command = async (argv, io: CliIO) => {
       executor: { type: 'string' },
       concurrency: { type: 'string' },
       config: { type: 'string' },
+      'log-level': { type: 'string' },
       url: { type: 'string' },
       'api-key': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -202,7 +204,7 @@ export const command: Command = async (argv, io: CliIO) => {
   if (!file || positionals.length > 1) throw new CliUsageError('expected one FILE', USAGE);
   const target = remoteTarget({ url: values.url, apiKey: values['api-key'] }, io.env);
   if (target) {
-    for (const flag of ['executor', 'concurrency', 'config'] as const) {
+    for (const flag of ['executor', 'concurrency', 'config', 'log-level'] as const) {
       if (values[flag] !== undefined) {
         throw new CliUsageError(
           `--${flag} configures the embedded runtime; the API at --url has its own`,
@@ -216,6 +218,7 @@ export const command: Command = async (argv, io: CliIO) => {
   if (values['api-key'] !== undefined) throw new CliUsageError('--api-key needs --url', USAGE);
   const executor = parseExecutor(values.executor);
   const concurrency = parseConcurrency(values.concurrency);
+  const logLevel = parseLogLevel(values['log-level'], io.env, USAGE);
   const config = await loadConfigFile(values.config, io);
   const catalog = resolveRoles(config.roles ?? []);
   // Validate before anything starts: bad input never starts work.
@@ -239,6 +242,7 @@ export const command: Command = async (argv, io: CliIO) => {
     ...(config.costs ? { costs: config.costs } : {}),
     ...(executor ? { executor } : {}),
     ...(concurrency === undefined ? {} : { concurrency }),
+    logLevel,
   });
   for (const warning of system.modelWarnings) io.stderr(`meta-agent: warning: ${warning.message}\n`);
   let stopInterrupt: (() => void) | undefined;

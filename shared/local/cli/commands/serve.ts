@@ -9,11 +9,12 @@ import { DEFAULT_PORT, startLocalServer } from '../../server';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
 import { assistNotice, loadConfigFile } from '../load';
+import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level';
 import { API_KEY_ENV } from '../remote';
 import { parseConcurrency, parseExecutor } from './run';
 
 export const USAGE =
-  'serve [--port N] [--api-key KEY | --no-api-key] [--executor NAME] [--concurrency N] [--config FILE]';
+  'serve [--port N] [--api-key KEY | --no-api-key] [--executor NAME] [--concurrency N] [--config FILE] [--log-level LEVEL]';
 
 const HELP = `Usage: meta-agent ${USAGE}
 
@@ -34,7 +35,7 @@ Options:
   --executor NAME    executor of every role (default simulated: no model is called)
   --concurrency N    maximum concurrency of every role queue
   --config FILE      JSON file { "roles"?: [...], "routing"?: {...} }: roles, weights, assist
-  -h, --help         show this help
+${LOG_LEVEL_HELP}  -h, --help         show this help
 `;
 
 const MAX_PORT = 65_535;
@@ -50,6 +51,7 @@ export const command: Command = async (argv, io: CliIO) => {
       executor: { type: 'string' },
       concurrency: { type: 'string' },
       config: { type: 'string' },
+      'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -67,6 +69,7 @@ export const command: Command = async (argv, io: CliIO) => {
   }
   const executor = parseExecutor(values.executor);
   const concurrency = parseConcurrency(values.concurrency);
+  const logLevel = parseLogLevel(values['log-level'], io.env, USAGE);
   const config = await loadConfigFile(values.config, io);
   resolveRoles(config.roles ?? []); // bad role configuration: exit 2 before anything starts
 
@@ -90,6 +93,7 @@ export const command: Command = async (argv, io: CliIO) => {
       ...(config.costs ? { costs: config.costs } : {}),
       ...(executor ? { executor } : {}),
       ...(concurrency === undefined ? {} : { concurrency }),
+      logLevel,
     },
   });
   const notice = assistNotice(config);
