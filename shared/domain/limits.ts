@@ -153,3 +153,16 @@ export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 24 * 3600;
 export const MAX_APPROVAL_TIMEOUT_SECONDS = 365 * 24 * 3600;
 /** Characters of a reviewer's comment: room for a review, small enough for the task item and every prompt. */
 export const MAX_APPROVAL_COMMENT_CHARS = 4_000;
+
+// ------------------------------------------------------------------- retention (meta-agent serve)
+
+/**
+ * Finished batches `meta-agent serve` keeps (`--keep-batches`): beyond them the oldest finished batches are
+ * deleted whole (batch, tasks, outputs), so a long-running server's memory stays bounded. A running batch is
+ * never deleted and does not count. At the default a server of batches of a few dozen tasks stays within a
+ * few hundred MB.
+ */
+export const DEFAULT_KEPT_FINISHED_BATCHES = 500;
+/** Bounds of `--keep-batches`: at least one (the batch just finished must stay readable). */
+export const MIN_KEPT_FINISHED_BATCHES = 1;
+export const MAX_KEPT_FINISHED_BATCHES = 100_000;

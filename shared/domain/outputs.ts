@@ -81,7 +81,12 @@ function keySegment(id: string): string {
  * counting across redrives).
  */
 export function artifactKey(batchId: string, taskId: string, attempt: number): string {
-  return `outputs/${keySegment(batchId)}/${keySegment(taskId)}/attempt-${attempt}.json`;
+  return `${batchArtifactPrefix(batchId)}${keySegment(taskId)}/attempt-${attempt}.json`;
+}
+
+/** The key prefix of every output of one batch (deleting a batch deletes what is under it). */
+export function batchArtifactPrefix(batchId: string): string {
+  return `outputs/${keySegment(batchId)}/`;
 }
 
 /** `s3://bucket/key` */

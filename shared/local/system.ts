@@ -6,7 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyResult, DynamoDBRecord } from 'aws-lambda';
+import { documentClient } from '../adapters/dynamodb/client';
+import { DynamoTaskStore } from '../adapters/dynamodb/task-store';
+import { S3ArtifactStore } from '../adapters/s3/artifact-store';
 import { matchApiRoute } from '../api-routes';
 import { EnvVar } from '../config';
 import { AGENT_BATCH_SIZE, HANDLER_NAMES, type HandlerName } from '../deployment';
@@ -16,10 +21,17 @@ import { type RoleCatalog, resolveRoles } from '../domain/roles';
 import type { RoutingConfig } from '../domain/routing-config';
 import { type BatchResult, BatchResultSchema, type ExecutorName } from '../domain/schemas';
 import { StateName } from '../domain/workflow';
+import { pruneFinishedBatches, type RetentionDeps } from '../usecases/retention';
 import { fromProxyResult, type LocalHttpRequest, type LocalHttpResponse, toProxyEvent } from './api-gateway';
 import { cliBuildDir } from './cli-build';
 import { loadLocalDefinition } from './definition-cache';
-import { type AslDefinition, type LambdaHandler, LocalRuntime, makeLambdaContext } from './runtime';
+import {
+  type AslDefinition,
+  type LambdaHandler,
+  LOCAL_CREDENTIALS,
+  LocalRuntime,
+  makeLambdaContext,
+} from './runtime';
 import { StreamDelivery } from './stream-delivery';
 
 /** Handlers of the WebSocket progress stream: loaded only when a management endpoint is given. */
@@ -44,6 +56,8 @@ export const LOCAL_HEARTBEAT_SECONDS = 5;
 export const LOCAL_GATE_CONCURRENCY = 4;
 /** How often the scaler runs locally (its EventBridge schedule on AWS is one minute). */
 export const LOCAL_SCALER_INTERVAL_MS = 2_000;
+/** How often `serve` deletes the finished batches beyond its bound (keepFinishedBatches). */
+export const LOCAL_RETENTION_INTERVAL_MS = 10_000;
 /** How often waitForBatch polls the status route (at least; see statusPollDelay). */
 export const STATUS_POLL_MS = 100;
 /**
@@ -72,6 +86,13 @@ export interface EmbeddedSystemOptions {
   readonly heartbeatSeconds?: number;
   /** 0 disables the scheduled scaler. */
   readonly scalerIntervalMs?: number;
+  /**
+   * Finished batches to keep (`serve --keep-batches`): every retentionIntervalMs the older finished ones are
+   * deleted whole (pruneBatches). Unset: nothing is deleted (`run` holds one batch).
+   */
+  readonly keepFinishedBatches?: number;
+  /** How often the retention pass runs; LOCAL_RETENTION_INTERVAL_MS by default. */
+  readonly retentionIntervalMs?: number;
   /** Powertools log level of the handlers (their JSON log lines go to stderr): SILENT unless asked. */
   readonly logLevel?: string;
   /** More environment for the handlers. */
@@ -137,6 +158,9 @@ function handlerModuleUrl(name: HandlerName): string {
 export class EmbeddedSystem {
   readonly #handlers: Record<string, LambdaHandler>;
   #scaler: NodeJS.Timeout | undefined;
+  #retention: { timer: NodeJS.Timeout; keep: number; pass?: Promise<string[]> } | undefined;
+  /** The store and bucket of this system, for retention (clients bound to its emulators, not the env). */
+  readonly #data: RetentionDeps & { destroy(): void };
   /** The scaler pass under way, which stop() waits for: a pass outliving the runtime fails and logs. */
   #scaling: Promise<void> | undefined;
   #stopped = false;
@@ -150,6 +174,26 @@ export class EmbeddedSystem {
     handlers: Record<string, LambdaHandler>,
   ) {
     this.#handlers = handlers;
+    const { emulators } = runtime;
+    const dynamodb = new DynamoDBClient({
+      region: emulators.region,
+      endpoint: emulators.dynamodbEndpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    const s3 = new S3Client({
+      region: emulators.region,
+      endpoint: emulators.s3Endpoint,
+      credentials: LOCAL_CREDENTIALS,
+      forcePathStyle: true,
+    });
+    this.#data = {
+      store: new DynamoTaskStore(emulators.tasksTableName, documentClient(dynamodb)),
+      artifacts: new S3ArtifactStore(emulators.artifactsBucketName, s3),
+      destroy: () => {
+        dynamodb.destroy();
+        s3.destroy();
+      },
+    };
   }
 
   /**
@@ -224,6 +268,14 @@ export class EmbeddedSystem {
       system.#scaler = setInterval(() => void system.runScaler(), interval);
       system.#scaler.unref();
     }
+    if (options.keepFinishedBatches !== undefined) {
+      const timer = setInterval(
+        () => void system.pruneBatches().catch(() => undefined),
+        options.retentionIntervalMs ?? LOCAL_RETENTION_INTERVAL_MS,
+      );
+      timer.unref();
+      system.#retention = { timer, keep: options.keepFinishedBatches };
+    }
     return system;
   }
 
@@ -256,6 +308,34 @@ export class EmbeddedSystem {
         this.#scaling = undefined;
       });
     await this.#scaling;
+  }
+
+  /**
+   * One retention pass (keepFinishedBatches): deletes the finished batches beyond the bound, whole, and
+   * forgets their executions; answers the ids deleted. Overlapping passes share one.
+   */
+  async pruneBatches(): Promise<string[]> {
+    const retention = this.#retention;
+    if (!retention || this.#stopped) return [];
+    retention.pass ??= pruneFinishedBatches(this.#data, retention.keep)
+      .then((deleted) => {
+        if (deleted.length > 0) this.#forgetExecutions(new Set(deleted));
+        return deleted;
+      })
+      .finally(() => {
+        retention.pass = undefined;
+      });
+    return retention.pass;
+  }
+
+  /** Drops the ended executions of deleted batches from the runtime (their records and closed tokens). */
+  #forgetExecutions(batchIds: ReadonlySet<string>): void {
+    for (const execution of this.runtime.runner.list()) {
+      if (execution.status === 'RUNNING') continue;
+      const batchId = batchIdOf(execution.input);
+      if (batchId !== undefined && batchIds.has(batchId))
+        this.runtime.forgetExecution(execution.executionArn);
+    }
   }
 
   /** Serves one REST request through the deployed handler of its route. */
@@ -372,15 +452,10 @@ export class EmbeddedSystem {
 
   /** Resolves when no execution of the batch (its first or a redrive: their input names it) is running. */
   async #executionsEnded(batchId: string): Promise<void> {
-    const ofBatch = (input: string) => {
-      try {
-        return (JSON.parse(input) as { batchId?: unknown }).batchId === batchId;
-      } catch {
-        return false;
-      }
-    };
     for (;;) {
-      const running = this.runtime.runner.list().filter((e) => e.status === 'RUNNING' && ofBatch(e.input));
+      const running = this.runtime.runner
+        .list()
+        .filter((e) => e.status === 'RUNNING' && batchIdOf(e.input) === batchId);
       if (running.length === 0) return;
       await Promise.all(running.map((e) => this.runtime.runner.wait(e.executionArn)));
     }
@@ -391,7 +466,19 @@ export class EmbeddedSystem {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#scaler) clearInterval(this.#scaler);
-    await this.#scaling;
+    if (this.#retention) clearInterval(this.#retention.timer);
+    await Promise.all([this.#scaling, this.#retention?.pass?.catch(() => undefined)]);
+    this.#data.destroy();
     await this.runtime.stop();
+  }
+}
+
+/** The batch an execution runs (its input names it: the first execution's or a redrive's). */
+function batchIdOf(input: string): string | undefined {
+  try {
+    const batchId = (JSON.parse(input) as { batchId?: unknown }).batchId;
+    return typeof batchId === 'string' ? batchId : undefined;
+  } catch {
+    return undefined;
   }
 }

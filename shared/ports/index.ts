@@ -253,6 +253,12 @@ export interface TaskStore {
     limit: number;
     cursor?: string;
   }): Promise<{ batches: BatchListing[]; nextCursor?: string }>;
+  /**
+   * Deletes a finished batch whole: its batch item (conditionally on `status`, the status the caller saw,
+   * and no creation under way), then its tasks, subscriptions and idempotency key. false when the condition
+   * failed (the batch runs again, or is gone): nothing was deleted.
+   */
+  deleteFinishedBatch(batchId: string, status: BatchStatus): Promise<boolean>;
   /** How many of the batch's tasks have each status (reads the status of every task item, nothing else). */
   countTaskStatuses(batchId: string): Promise<TaskStatusCounts>;
   /**
@@ -388,6 +394,8 @@ export interface ArtifactStore {
   read(ref: ArtifactRef): Promise<Uint8Array>;
   /** A URL that downloads the artifact without credentials for `expiresInSeconds` (a presigned GET). */
   downloadUrl(ref: ArtifactRef, expiresInSeconds: number): Promise<string>;
+  /** Deletes every stored output of the batch (the keys artifactKey gives it); answers how many. */
+  deleteBatchOutputs(batchId: string): Promise<number>;
 }
 
 /** The registry of logical agents and their live metrics. */

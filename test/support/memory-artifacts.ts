@@ -1,6 +1,6 @@
 /** An ArtifactStore in memory, for use-case tests (the S3 adapter has its own tests against fauxqs). */
 import { createHash } from 'node:crypto';
-import { artifactRefOf, type SerializedOutput } from '../../shared/domain/outputs';
+import { artifactRefOf, batchArtifactPrefix, type SerializedOutput } from '../../shared/domain/outputs';
 import type { ArtifactRef } from '../../shared/domain/schemas';
 import type { ArtifactStore } from '../../shared/ports';
 
@@ -33,6 +33,13 @@ export class MemoryArtifacts implements ArtifactStore {
 
   async downloadUrl(ref: ArtifactRef, expiresInSeconds: number): Promise<string> {
     return `https://memory.invalid/${ref.location.slice('s3://memory/'.length)}?expires=${expiresInSeconds}`;
+  }
+
+  async deleteBatchOutputs(batchId: string): Promise<number> {
+    const prefix = `s3://memory/${batchArtifactPrefix(batchId)}`;
+    const keys = [...this.objects.keys()].filter((location) => location.startsWith(prefix));
+    for (const key of keys) this.objects.delete(key);
+    return keys.length;
   }
 
   private body(ref: ArtifactRef): Uint8Array {

@@ -3,6 +3,7 @@
  * Every state transition is a conditional write; no transactions (dynalite has none) and no TTL.
  */
 import {
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -15,6 +16,7 @@ import type {
   ApprovalRecord,
   ArtifactRef,
   Attempt,
+  BatchStatus,
   ExtractedRequirements,
   RoutingDecision,
   TaskStatus,
@@ -39,16 +41,19 @@ import {
   type TransitionFields,
 } from '../../ports';
 import { getAll } from './batch-get';
-import { putAll } from './batch-write';
+import { deleteAll, putAll } from './batch-write';
 import { documentClient, isConditionFailed, sendConditional } from './client';
 import {
   BATCH_LIST_PK,
   BATCH_SK,
   batchListSk,
   batchPk,
+  connectionPk,
   IDEMPOTENCY_SK,
   ItemType,
   idempotencyPk,
+  SUB_SK_PREFIX,
+  subSk,
   TASK_SK_PREFIX,
   taskSk,
 } from './keys';
@@ -462,6 +467,54 @@ export class DynamoTaskStore implements TaskStore {
       if (isConditionFailed(error)) throw new NotFoundError('batch', batchId);
       throw error;
     }
+  }
+
+  async deleteFinishedBatch(batchId: string, status: BatchStatus): Promise<boolean> {
+    let old: Record<string, unknown> | undefined;
+    try {
+      // The batch item first, on the status the caller saw and no creation under way: from here on the
+      // batch is not found (a redrive or a read answers 404), so nothing writes its other items again.
+      const result = await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: batchPk(batchId), sk: BATCH_SK },
+          ConditionExpression: '#status = :status AND attribute_not_exists(creation)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':status': status },
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      old = result.Attributes;
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw error;
+    }
+    const keys: Record<string, unknown>[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': batchPk(batchId) },
+          ProjectionExpression: 'pk, sk, connectionId',
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        keys.push({ pk: item.pk, sk: item.sk });
+        // A subscription's reverse item, which $disconnect would otherwise find and follow.
+        if (String(item.sk).startsWith(SUB_SK_PREFIX) && typeof item.connectionId === 'string') {
+          keys.push({ pk: connectionPk(item.connectionId), sk: subSk(batchId) });
+        }
+      }
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    if (typeof old?.idempotencyKey === 'string') {
+      keys.push({ pk: idempotencyPk(old.idempotencyKey), sk: IDEMPOTENCY_SK });
+    }
+    await deleteAll(this.client, this.tableName, keys);
+    return true;
   }
 
   async getTask(batchId: string, taskId: string): Promise<StoredTask | undefined> {

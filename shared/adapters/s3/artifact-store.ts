@@ -3,9 +3,21 @@
  * object's checksum (S3 refuses a body that does not match it) and returned in the reference.
  */
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { artifactRefOf, parseS3Location, type SerializedOutput, s3Location } from '../../domain/outputs';
+import {
+  artifactRefOf,
+  batchArtifactPrefix,
+  parseS3Location,
+  type SerializedOutput,
+  s3Location,
+} from '../../domain/outputs';
 import type { ArtifactRef } from '../../domain/schemas';
 import type { ArtifactStore } from '../../ports';
 
@@ -62,6 +74,36 @@ export class S3ArtifactStore implements ArtifactStore {
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: bucket, Key: key }), {
       expiresIn: expiresInSeconds,
     });
+  }
+
+  async deleteBatchOutputs(batchId: string): Promise<number> {
+    let deleted = 0;
+    let ContinuationToken: string | undefined;
+    do {
+      // A listing page is at most 1,000 keys, as many as one DeleteObjects takes.
+      const page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: batchArtifactPrefix(batchId),
+          ...(ContinuationToken ? { ContinuationToken } : {}),
+        }),
+      );
+      const objects = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
+      if (objects.length > 0) {
+        const result = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: objects, Quiet: true } }),
+        );
+        const failed = result.Errors ?? [];
+        if (failed.length > 0) {
+          throw new Error(
+            `S3 did not delete ${failed.length} outputs of batch ${batchId}: ${failed[0]?.Message}`,
+          );
+        }
+        deleted += objects.length;
+      }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+    return deleted;
   }
 
   private async get(ref: ArtifactRef, range?: string): Promise<Uint8Array> {

@@ -303,6 +303,14 @@ export class ExecutionRunner {
     return () => this.#observers.delete(observer);
   }
 
+  /** Drops an ended execution's record (a running one stays); true when it was dropped. */
+  forget(executionArn: string): boolean {
+    const execution = this.#executions.get(executionArn);
+    if (!execution || execution.record.status === 'RUNNING') return false;
+    this.#executions.delete(executionArn);
+    return true;
+  }
+
   /** Executions started so far. */
   list(): ExecutionRecord[] {
     return [...this.#executions.values()].map((e) => e.record);

@@ -1,6 +1,6 @@
 /** The embedded local runtime: see local-runtime.ts for its use and what the emulators support. */
 export { type AslDefinition, prepareDefinition, UnsupportedDefinitionError } from './definition';
-export { type Emulators, startEmulators } from './emulators';
+export { type Emulators, LOCAL_CREDENTIALS, startEmulators } from './emulators';
 export {
   type ExecutionRecord,
   ExecutionRunner,

@@ -334,6 +334,14 @@ export class LocalRuntime {
     return this.runner.wait(executionArn);
   }
 
+  /**
+   * Forgets an ended execution (its record and its closed tokens), as when its batch is deleted; a
+   * running one is kept. Without it every execution's record stays for the life of the process.
+   */
+  forgetExecution(executionArn: string): void {
+    if (this.runner.forget(executionArn)) this.tokens.forgetExecution(executionArn);
+  }
+
   /** Stops pollers (draining in-flight work), executions, the endpoint and the emulators; restores env. */
   async stop(): Promise<void> {
     if (this.#stopped) return;

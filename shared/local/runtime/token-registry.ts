@@ -81,7 +81,7 @@ type ClosedReason = 'answered' | 'timed-out' | 'cancelled';
 export class TokenRegistry {
   readonly #pending = new Map<string, Pending>();
   /** Tokens no longer waiting, so late callbacks get TaskTimedOut (as Step Functions answers for closed tasks). */
-  readonly #closed = new Map<string, ClosedReason>();
+  readonly #closed = new Map<string, { reason: ClosedReason; executionArn: string }>();
 
   /** Number of states currently waiting on a token. */
   get pendingCount(): number {
@@ -161,6 +161,13 @@ export class TokenRegistry {
     }
   }
 
+  /** Forgets the closed tokens of an ended execution (a late callback then hears TaskDoesNotExist). */
+  forgetExecution(executionArn: string): void {
+    for (const [token, closed] of this.#closed) {
+      if (closed.executionArn === executionArn) this.#closed.delete(token);
+    }
+  }
+
   /** Cancels everything and clears every timer (runtime shutdown). */
   close(): void {
     for (const token of [...this.#pending.keys()]) {
@@ -193,7 +200,7 @@ export class TokenRegistry {
   #settle(token: string, pending: Pending, reason: ClosedReason): void {
     pending.timeout?.clear();
     pending.heartbeat?.clear();
-    this.#closed.set(token, reason);
+    this.#closed.set(token, { reason, executionArn: pending.options.executionArn });
   }
 
   #close(token: string, reason: ClosedReason, error: Error): void {

@@ -4,6 +4,11 @@
  * the embedded local runtime. Stops cleanly on Ctrl-C or SIGTERM.
  */
 import { parseArgs } from 'node:util';
+import {
+  DEFAULT_KEPT_FINISHED_BATCHES,
+  MAX_KEPT_FINISHED_BATCHES,
+  MIN_KEPT_FINISHED_BATCHES,
+} from '../../../domain/limits';
 import { resolveRoles } from '../../../domain/roles';
 import { DEFAULT_PORT, startLocalServer } from '../../server';
 import { CliUsageError } from '../errors';
@@ -14,7 +19,7 @@ import { API_KEY_ENV } from '../remote';
 import { parseConcurrency, parseExecutor } from './run';
 
 export const USAGE =
-  'serve [--port N] [--api-key KEY | --no-api-key] [--executor NAME] [--concurrency N] [--config FILE] [--log-level LEVEL]';
+  'serve [--port N] [--api-key KEY | --no-api-key] [--executor NAME] [--concurrency N] [--config FILE] [--log-level LEVEL] [--keep-batches N]';
 
 const HELP = `Usage: meta-agent ${USAGE}
 
@@ -32,6 +37,8 @@ Options:
   --port N           port (0: any free port); default ${DEFAULT_PORT}
   --api-key KEY      the API key to require (or set ${API_KEY_ENV}, which keeps it out of ps)
   --no-api-key       serve without a key: any program on this machine can run and read batches
+  --keep-batches N   finished batches kept (default ${DEFAULT_KEPT_FINISHED_BATCHES}); older finished ones are deleted
+                     whole (tasks, outputs); a running batch is never deleted
   --executor NAME    executor of every role (default simulated: no model is called)
   --concurrency N    maximum concurrency of every role queue
   --config FILE      JSON file { "roles"?: [...], "routing"?: {...} }: roles, weights, assist
@@ -39,6 +46,19 @@ ${LOG_LEVEL_HELP}  -h, --help         show this help
 `;
 
 const MAX_PORT = 65_535;
+
+/** Parses --keep-batches (DEFAULT_KEPT_FINISHED_BATCHES when absent). */
+function parseKeepBatches(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_KEPT_FINISHED_BATCHES;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < MIN_KEPT_FINISHED_BATCHES || value > MAX_KEPT_FINISHED_BATCHES) {
+    throw new CliUsageError(
+      `--keep-batches must be a whole number from ${MIN_KEPT_FINISHED_BATCHES} to ${MAX_KEPT_FINISHED_BATCHES}, got "${text}"`,
+      USAGE,
+    );
+  }
+  return value;
+}
 
 export const command: Command = async (argv, io: CliIO) => {
   const { values, positionals } = parseArgs({
@@ -52,6 +72,7 @@ export const command: Command = async (argv, io: CliIO) => {
       concurrency: { type: 'string' },
       config: { type: 'string' },
       'log-level': { type: 'string' },
+      'keep-batches': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -70,6 +91,7 @@ export const command: Command = async (argv, io: CliIO) => {
   const executor = parseExecutor(values.executor);
   const concurrency = parseConcurrency(values.concurrency);
   const logLevel = parseLogLevel(values['log-level'], io.env, USAGE);
+  const keepBatches = parseKeepBatches(values['keep-batches']);
   const config = await loadConfigFile(values.config, io);
   resolveRoles(config.roles ?? []); // bad role configuration: exit 2 before anything starts
 
@@ -94,6 +116,7 @@ export const command: Command = async (argv, io: CliIO) => {
       ...(executor ? { executor } : {}),
       ...(concurrency === undefined ? {} : { concurrency }),
       logLevel,
+      keepFinishedBatches: keepBatches,
     },
   });
   const notice = assistNotice(config);
@@ -101,6 +124,9 @@ export const command: Command = async (argv, io: CliIO) => {
   for (const warning of server.system.modelWarnings)
     io.stderr(`meta-agent serve: warning: ${warning.message}\n`);
   io.stdout(`meta-agent serve: listening on ${server.url} (websocket ${server.wsUrl})\n`);
+  io.stdout(
+    `meta-agent serve: keeps the newest ${keepBatches} finished batches; older finished ones are deleted (--keep-batches)\n`,
+  );
   if (server.apiKey === undefined) {
     io.stderr(
       'meta-agent serve: WARNING: no API key (--no-api-key): any program on this machine can start batches, ' +
