@@ -11,6 +11,7 @@ import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import { S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
+import * as cxapi from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { dashboardCsp, WEB_ROOT } from '../../shared/local/static-files';
 import { acknowledge } from './nag';
@@ -38,6 +39,10 @@ export class Dashboard extends Construct {
 
   constructor(scope: Construct, id: string, props: DashboardProps) {
     super(scope, id);
+    // The site bucket's server access logs are granted by a bucket policy, not the legacy LogDeliveryWrite
+    // ACL (AccessControl, which cfn-lint and the CDK's own validation flag as legacy, W3045). CloudFront's
+    // standard logs still need ACLs accepted on the log bucket (BUCKET_OWNER_PREFERRED below).
+    this.node.setContext(cxapi.S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, true);
     const sourceDir = props.sourceDir ?? WEB_ROOT;
     const built = existsSync(join(sourceDir, 'index.html'));
     // A deployable synth needs the built files; one that skips bundling (the local runtime's definition,
