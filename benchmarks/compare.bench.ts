@@ -1,0 +1,259 @@
+/**
+ * meta-agent beside LangGraph.js on the same DAGs in the same run (not a test): `npm run bench:compare`.
+ *
+ * Every role may run COMPARE_PER_ROLE (4) tasks at once, and each task sleeps its simulated duration. Three
+ * executors run each DAG, BENCH_RUNS (3) times in turn, median quoted:
+ * - ideal: an in-process event-driven scheduler (no hop costs anything): in practice the lower bound;
+ * - LangGraph.js: a StateGraph with one node per task, joins through `addEdge([parents], node)`, the
+ *   per-role limit a semaphore inside the nodes (benchmarks/executors.ts);
+ * - meta-agent: the embedded runtime (the state machine, handlers and emulators of `meta-agent run`) with the
+ *   simulated executor; each role queue runs at most 4 agent invocations at once (its event source's
+ *   MaximumConcurrency, as lib.ts generousOptions sets it; the agent's capacity lets Route dispatch ahead).
+ * DAGs: three seeded layered random DAGs (60 to 150 tasks, 50 to 600 ms each), a fast branch beside a slow
+ * one, and a chain of 12 tasks of 250 ms. Makespan over the lower bound (lib.ts lowerBound): submission to
+ * result (meta-agent's report: submit to Finalize; in-process: the call to its return), and the span (first
+ * task start to last task end) beside it. Every run is checked: each task once, after its dependencies,
+ * within the per-role limit (meta-agent: the role pollers' peak of invocations in flight).
+ *
+ * Writes benchmarks/results/compare.json, compare.md and charts/compare-ratio.svg.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveRoles } from '../shared/domain/roles';
+import type { Batch, Task } from '../shared/domain/schemas';
+import { EmbeddedSystem } from '../shared/local/system';
+import { barChart } from './charts';
+import {
+  checkOrder,
+  checkRoleLimit,
+  type Executor,
+  runIdeal,
+  runLangGraph,
+  spanOf,
+  spansOf,
+} from './executors';
+import {
+  benchOptions,
+  DAG_ROLES,
+  failures,
+  GOAL_MAKESPAN_RATIO,
+  generousOptions,
+  layeredDag,
+  lowerBound,
+  median,
+  RESULTS_DIR,
+  round,
+  runBatch,
+} from './lib';
+
+/** Tasks of one role in flight, in every executor (issue 14: per-role concurrency 4). */
+const COMPARE_PER_ROLE = 4;
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const LAYERED_SEEDS = [11, 22, 33];
+/** The chain's goal (issue 14): each hop may cost at most 5 % of a 250 ms task. */
+const GOAL_CHAIN_RATIO = 1.05;
+const CHAIN_TASKS = 12;
+const CHAIN_TASK_MS = 250;
+const EXECUTORS = ['ideal', 'LangGraph.js', 'meta-agent'] as const;
+type ExecutorName = (typeof EXECUTORS)[number];
+
+function task(id: string, role: string, ms: number, dependsOn: string[] = []): Task {
+  return {
+    id,
+    description: `Benchmark task ${id}`,
+    role,
+    ...(dependsOn.length > 0 ? { dependsOn } : {}),
+    input: { simulate: { durationMs: ms } },
+  };
+}
+
+/**
+ * A root, then a slow branch (two tasks of 600 ms) beside a fast one (twelve of 100 ms), joined. Both
+ * branches take 1.2 s; an executor in lockstep supersteps pairs each slow task with one fast task.
+ */
+function fastSlowDag(): Batch {
+  const [a, b, c] = DAG_ROLES as [string, string, string];
+  const fast = Array.from({ length: 12 }, (_, i) =>
+    task(`fs-fast-${i}`, i % 2 === 0 ? a : b, 100, [i === 0 ? 'fs-root' : `fs-fast-${i - 1}`]),
+  );
+  return {
+    batchId: 'fast-slow',
+    tasks: [
+      task('fs-root', c, 100),
+      task('fs-slow-0', c, 600, ['fs-root']),
+      task('fs-slow-1', c, 600, ['fs-slow-0']),
+      ...fast,
+      task('fs-join', a, 100, ['fs-slow-1', 'fs-fast-11']),
+    ],
+  };
+}
+
+function chainDag(): Batch {
+  return {
+    batchId: 'chain-12',
+    tasks: Array.from({ length: CHAIN_TASKS }, (_, i) =>
+      task(
+        `ch-${i}`,
+        DAG_ROLES[i % DAG_ROLES.length] as string,
+        CHAIN_TASK_MS,
+        i === 0 ? [] : [`ch-${i - 1}`],
+      ),
+    ),
+  };
+}
+
+function dags(): Batch[] {
+  return [
+    ...LAYERED_SEEDS.map((seed) =>
+      layeredDag(`layered-${seed}`, {
+        seed,
+        tasks: [60, 150],
+        layers: [5, 8],
+        deps: [1, 3],
+        durationMs: [50, 600],
+        roles: DAG_ROLES,
+      }),
+    ),
+    fastSlowDag(),
+    chainDag(),
+  ];
+}
+
+type PerExecutor<T> = Record<ExecutorName, T>;
+
+const perExecutor = <T>(value: (name: ExecutorName) => T): PerExecutor<T> =>
+  Object.fromEntries(EXECUTORS.map((name) => [name, value(name)])) as PerExecutor<T>;
+
+interface Row {
+  dag: string;
+  tasks: number;
+  boundMs: number;
+  /** Submission to result, per run. */
+  makespanMs: PerExecutor<number[]>;
+  /** First task start to last task end, per run. */
+  spanMs: PerExecutor<number[]>;
+  /** Medians over the bound. */
+  ratio: PerExecutor<number>;
+  spanRatio: PerExecutor<number>;
+}
+
+async function main(): Promise<void> {
+  const began = performance.now();
+  const roleNames = [...resolveRoles().keys()];
+  const system = await EmbeddedSystem.start(benchOptions(generousOptions(roleNames, COMPARE_PER_ROLE)));
+  let submitted = 0;
+  const metaAgent: Executor = async (batch) => {
+    // A batch id is used once: each run submits a copy under a new one.
+    submitted += 1;
+    const { result } = await runBatch(system, { ...batch, batchId: `${batch.batchId}-${submitted}` });
+    const failed = failures(result);
+    if (failed.length > 0) throw new Error(`${batch.batchId}: ${failed.slice(0, 5).join('; ')}`);
+    for (const role of new Set(batch.tasks.map((t) => t.role ?? 'unknown'))) {
+      const peak = system.runtime.pollers.peakInFlight(role);
+      if (peak > COMPARE_PER_ROLE) throw new Error(`${peak} agent invocations of ${role} ran at once`);
+    }
+    return { spans: spansOf(result), makespanMs: result.makespanMs ?? 0 };
+  };
+  const executors: PerExecutor<Executor> = {
+    ideal: runIdeal,
+    'LangGraph.js': runLangGraph,
+    'meta-agent': metaAgent,
+  };
+  const rows: Row[] = dags().map((batch) => ({
+    dag: batch.batchId ?? '',
+    tasks: batch.tasks.length,
+    boundMs: lowerBound(batch, () => COMPARE_PER_ROLE).boundMs,
+    makespanMs: perExecutor(() => []),
+    spanMs: perExecutor(() => []),
+    ratio: perExecutor(() => 0),
+    spanRatio: perExecutor(() => 0),
+  }));
+  try {
+    // Runs in turn (each DAG by each executor, then again), so load on the machine falls on all alike.
+    for (let run = 1; run <= RUNS; run++) {
+      for (const [i, batch] of dags().entries()) {
+        const row = rows[i] as Row;
+        for (const name of EXECUTORS) {
+          const schedule = await executors[name](batch, COMPARE_PER_ROLE);
+          checkOrder(batch, schedule.spans);
+          // meta-agent's spans start at the dispatch decision, before the queue wait: its pollers are checked.
+          if (name !== 'meta-agent') checkRoleLimit(batch, schedule.spans, COMPARE_PER_ROLE);
+          const span = round(spanOf(schedule.spans));
+          row.makespanMs[name].push(round(schedule.makespanMs));
+          row.spanMs[name].push(span);
+          console.log(
+            `run ${run} ${row.dag} ${name}: ${round(schedule.makespanMs)} ms, span ${span} ms (bound ${row.boundMs})`,
+          );
+        }
+      }
+    }
+  } finally {
+    await system.stop();
+  }
+  for (const row of rows) {
+    row.ratio = perExecutor((name) => round(median(row.makespanMs[name]) / row.boundMs, 3));
+    row.spanRatio = perExecutor((name) => round(median(row.spanMs[name]) / row.boundMs, 3));
+  }
+
+  const layered = rows.filter((r) => r.dag.startsWith('layered-'));
+  const chain = rows.find((r) => r.dag === 'chain-12') as Row;
+  const report = {
+    benchmark: 'meta-agent beside LangGraph.js',
+    date: new Date().toISOString(),
+    node: process.version,
+    durationMs: round(performance.now() - began),
+    perRoleConcurrency: COMPARE_PER_ROLE,
+    runs: RUNS,
+    dags: rows,
+    medianRatioLayered: perExecutor((name) => round(median(layered.map((r) => r.ratio[name])), 3)),
+    medianSpanRatioLayered: perExecutor((name) => round(median(layered.map((r) => r.spanRatio[name])), 3)),
+    goalRatio: GOAL_MAKESPAN_RATIO,
+    chain: {
+      tasks: CHAIN_TASKS,
+      taskMs: CHAIN_TASK_MS,
+      ratio: chain.ratio,
+      /** First start to last end beyond the work, per dependency hop. */
+      msPerHop: perExecutor((name) =>
+        round((median(chain.spanMs[name]) - chain.boundMs) / (CHAIN_TASKS - 1)),
+      ),
+      goalRatio: GOAL_CHAIN_RATIO,
+    },
+  };
+  writeFileSync(join(RESULTS_DIR, 'compare.json'), `${JSON.stringify(report, null, 2)}\n`);
+
+  const charts = join(RESULTS_DIR, 'charts');
+  mkdirSync(charts, { recursive: true });
+  const svg = await barChart({
+    title: `Makespan / lower bound, per-role concurrency ${COMPARE_PER_ROLE} (median of ${RUNS})`,
+    yLabel: 'ratio',
+    categories: rows.map((r) => r.dag),
+    series: EXECUTORS.map((name) => ({ name, values: rows.map((r) => r.ratio[name]) })),
+    reference: { y: GOAL_MAKESPAN_RATIO, label: `goal ${GOAL_MAKESPAN_RATIO}` },
+  });
+  writeFileSync(join(charts, 'compare-ratio.svg'), `${svg}\n`);
+
+  const byExecutor = (values: PerExecutor<number>) =>
+    EXECUTORS.map((n) => `${n} **${values[n]}**`).join(', ');
+  const md = [
+    '# meta-agent beside LangGraph.js',
+    '',
+    `Run ${report.date} on Node ${process.version}, ${round(report.durationMs / 60_000, 1)} min. Every role runs at most ${COMPARE_PER_ROLE} tasks at once in each executor; median of ${RUNS} runs. Makespan: submission to result (meta-agent's report, submit to Finalize; the in-process executors' call to its return); span: first task start to last task end. Figures: benchmarks/results/compare.json. Command: \`npm run bench:compare\`.`,
+    '',
+    `- Layered random DAGs, median makespan / bound: ${byExecutor(report.medianRatioLayered)} (goal <= ${GOAL_MAKESPAN_RATIO}); span / bound: ${byExecutor(report.medianSpanRatioLayered)}.`,
+    `- Chain of ${CHAIN_TASKS} tasks of ${CHAIN_TASK_MS} ms, makespan / bound: ${byExecutor(chain.ratio)} (goal <= ${GOAL_CHAIN_RATIO}); per dependency hop (span): ${EXECUTORS.map((n) => `${n} ${report.chain.msPerHop[n]} ms`).join(', ')}.`,
+    '',
+    `| DAG | tasks | bound (ms) | ${EXECUTORS.map((n) => `${n} makespan (ms)`).join(' | ')} | ${EXECUTORS.map((n) => `${n} ratio`).join(' | ')} | ${EXECUTORS.map((n) => `${n} span ratio`).join(' | ')} |`,
+    `|---|---|---|${EXECUTORS.map(() => '---|---|---|').join('')}`,
+    ...rows.map(
+      (r) =>
+        `| ${r.dag} | ${r.tasks} | ${r.boundMs} | ${EXECUTORS.map((n) => median(r.makespanMs[n])).join(' | ')} | ${EXECUTORS.map((n) => r.ratio[n]).join(' | ')} | ${EXECUTORS.map((n) => r.spanRatio[n]).join(' | ')} |`,
+    ),
+    '',
+    '![makespan over bound by executor](charts/compare-ratio.svg)',
+    '',
+  ].join('\n');
+  writeFileSync(join(RESULTS_DIR, 'compare.md'), md);
+  console.log(md);
+}
+
+await main();
