@@ -41,6 +41,7 @@ import {
   layeredDag,
   lowerBound,
   median,
+  RANDOM_DAG_SHAPE,
   RESULTS_DIR,
   round,
   runBatch,
@@ -104,16 +105,7 @@ function chainDag(): Batch {
 
 function dags(): Batch[] {
   return [
-    ...LAYERED_SEEDS.map((seed) =>
-      layeredDag(`layered-${seed}`, {
-        seed,
-        tasks: [60, 150],
-        layers: [5, 8],
-        deps: [1, 3],
-        durationMs: [50, 600],
-        roles: DAG_ROLES,
-      }),
-    ),
+    ...LAYERED_SEEDS.map((seed) => layeredDag(`layered-${seed}`, { seed, ...RANDOM_DAG_SHAPE })),
     fastSlowDag(),
     chainDag(),
   ];

@@ -347,6 +347,15 @@ export const DAG_ROLES = [
   'documentation_writer',
 ];
 
+/** The layered random DAGs of bench:runtime and bench:compare (with a seed each). */
+export const RANDOM_DAG_SHAPE: Omit<DagShape, 'seed'> = {
+  tasks: [60, 150],
+  layers: [5, 8],
+  deps: [1, 3],
+  durationMs: [50, 600],
+  roles: DAG_ROLES,
+};
+
 /** `size` independent tasks with no simulated work, spread round-robin over `roles`. */
 export function zeroWorkBatch(batchId: string, size: number, roles: readonly string[]): Batch {
   return {

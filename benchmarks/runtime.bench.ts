@@ -14,7 +14,6 @@ import { resolveRoles } from '../shared/domain/roles';
 import { EmbeddedSystem } from '../shared/local/system';
 import {
   benchOptions,
-  DAG_ROLES,
   distribution,
   failures,
   GOAL_MAKESPAN_RATIO,
@@ -26,6 +25,7 @@ import {
   median,
   PER_ROLE_CONCURRENCY,
   Probe,
+  RANDOM_DAG_SHAPE,
   RssSampler,
   roleConcurrency,
   round,
@@ -80,14 +80,7 @@ async function main(): Promise<void> {
     };
     probe.reset();
     for (const seed of DAG_SEEDS) {
-      const batch = layeredDag(`dag-${seed}`, {
-        seed,
-        tasks: [60, 150],
-        layers: [5, 8],
-        deps: [1, 3],
-        durationMs: [50, 600],
-        roles: DAG_ROLES,
-      });
+      const batch = layeredDag(`dag-${seed}`, { seed, ...RANDOM_DAG_SHAPE });
       const bound = lowerBound(batch, (role) => roleConcurrency(catalog, role));
       const { result, makespanMs } = await runBatch(system, batch);
       const failed = failures(result);
