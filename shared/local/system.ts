@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyResult, DynamoDBRecord } from 'aws-lambda';
+import { DynamoAgentRegistry } from '../adapters/dynamodb/agent-registry';
 import { documentClient } from '../adapters/dynamodb/client';
 import { DynamoTaskStore } from '../adapters/dynamodb/task-store';
 import { S3ArtifactStore } from '../adapters/s3/artifact-store';
@@ -21,7 +22,8 @@ import { type RoleCatalog, resolveRoles } from '../domain/roles';
 import type { RoutingConfig } from '../domain/routing-config';
 import { type BatchResult, BatchResultSchema, type ExecutorName } from '../domain/schemas';
 import { StateName } from '../domain/workflow';
-import { pruneFinishedBatches, type RetentionDeps } from '../usecases/retention';
+import { endInterruptedBatches, type InterruptedDeps } from '../usecases/interrupted';
+import { pruneFinishedBatches } from '../usecases/retention';
 import { fromProxyResult, type LocalHttpRequest, type LocalHttpResponse, toProxyEvent } from './api-gateway';
 import { cliBuildDir } from './cli-build';
 import { loadLocalDefinition } from './definition-cache';
@@ -56,6 +58,12 @@ export const LOCAL_HEARTBEAT_SECONDS = 5;
 export const LOCAL_GATE_CONCURRENCY = 4;
 /** How often the scaler runs locally (its EventBridge schedule on AWS is one minute). */
 export const LOCAL_SCALER_INTERVAL_MS = 2_000;
+/**
+ * What a batch's unfinished tasks say after a restart with a data directory: the executions of the
+ * in-process Step Functions do not survive one (endInterruptedBatches).
+ */
+export const INTERRUPTED_REASON =
+  'interrupted: meta-agent serve stopped while this task was unfinished; redrive the batch to run it again';
 /** How often `serve` deletes the finished batches beyond its bound (keepFinishedBatches). */
 export const LOCAL_RETENTION_INTERVAL_MS = 10_000;
 /** How often waitForBatch polls the status route (at least; see statusPollDelay). */
@@ -93,6 +101,11 @@ export interface EmbeddedSystemOptions {
   readonly keepFinishedBatches?: number;
   /** How often the retention pass runs; LOCAL_RETENTION_INTERVAL_MS by default. */
   readonly retentionIntervalMs?: number;
+  /**
+   * Keep the store (tables, stored outputs) in this directory across starts (`serve --data-dir`). At start,
+   * the batches an earlier start left RUNNING are ended as interrupted (INTERRUPTED_REASON).
+   */
+  readonly dataDir?: string;
   /** Powertools log level of the handlers (their JSON log lines go to stderr): SILENT unless asked. */
   readonly logLevel?: string;
   /** More environment for the handlers. */
@@ -159,8 +172,11 @@ export class EmbeddedSystem {
   readonly #handlers: Record<string, LambdaHandler>;
   #scaler: NodeJS.Timeout | undefined;
   #retention: { timer: NodeJS.Timeout; keep: number; pass?: Promise<string[]> } | undefined;
-  /** The store and bucket of this system, for retention (clients bound to its emulators, not the env). */
-  readonly #data: RetentionDeps & { destroy(): void };
+  /** The store, registry and bucket of this system (clients bound to its emulators, not the env). */
+  readonly #data: InterruptedDeps & { artifacts: S3ArtifactStore; destroy(): void };
+
+  /** The batches found RUNNING at start in the data directory, ended as interrupted. */
+  interrupted: readonly string[] = [];
   /** The scaler pass under way, which stop() waits for: a pass outliving the runtime fails and logs. */
   #scaling: Promise<void> | undefined;
   #stopped = false;
@@ -188,6 +204,8 @@ export class EmbeddedSystem {
     });
     this.#data = {
       store: new DynamoTaskStore(emulators.tasksTableName, documentClient(dynamodb)),
+      agents: new DynamoAgentRegistry(emulators.agentsTableName, documentClient(dynamodb)),
+      clock: { now: () => Date.now() },
       artifacts: new S3ArtifactStore(emulators.artifactsBucketName, s3),
       destroy: () => {
         dynamodb.destroy();
@@ -224,6 +242,7 @@ export class EmbeddedSystem {
       ...(options.websocketEndpoint
         ? { tasksStream: (records: DynamoDBRecord[]) => holder.delivery?.push(records) }
         : {}),
+      ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
       definition: definition as unknown as AslDefinition,
       taskStates,
       roles: catalog,
@@ -260,6 +279,14 @@ export class EmbeddedSystem {
     });
     const system = new EmbeddedSystem(runtime, catalog, handlers);
     system.modelWarnings = modelWarnings;
+    if (options.dataDir !== undefined) {
+      try {
+        system.interrupted = await endInterruptedBatches(system.#data, INTERRUPTED_REASON);
+      } catch (error) {
+        await system.stop();
+        throw error;
+      }
+    }
     if (options.websocketEndpoint) {
       holder.delivery = new StreamDelivery((event) => system.invoke('notifier', event));
     }

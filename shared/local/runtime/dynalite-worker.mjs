@@ -6,7 +6,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import dynalite from 'dynalite';
 
-const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+// With a path, tables live in a LevelDB directory there (serve --data-dir); in memory otherwise.
+const server = dynalite({
+  createTableMs: 0,
+  deleteTableMs: 0,
+  updateTableMs: 0,
+  ...(workerData.path ? { path: workerData.path } : {}),
+});
 // Idle keep-alive sockets stay open (see KEEP_ALIVE_TIMEOUT_MS in emulators.ts).
 server.keepAliveTimeout = workerData.keepAliveTimeout;
 server.once('error', (error) =>
@@ -14,4 +20,11 @@ server.once('error', (error) =>
 );
 server.listen(0, workerData.host, workerData.backlog, () => {
   parentPort?.postMessage({ type: 'listening', port: server.address().port });
+});
+// A LevelDB directory must be closed before another start opens it (its lock is held until then): on
+// `stop`, the server closes its connections and its database, then says so.
+parentPort?.on('message', (message) => {
+  if (message?.type !== 'stop') return;
+  server.close(() => parentPort?.postMessage({ type: 'stopped' }));
+  server.closeAllConnections();
 });

@@ -4,14 +4,23 @@
  * index from shared/adapters/dynamodb/tables.ts, one queue per role with a dead-letter queue
  * (maxReceiveCount 3); the artifacts bucket holds outputs too large for a task item.
  */
+
+import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ListTablesCommand,
+} from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
+import { storesWithS3Files } from './fauxqs-files';
 
 export const LOOPBACK = '127.0.0.1';
 /**
@@ -70,7 +79,20 @@ export interface EmulatorOptions {
   readonly agentsTableName?: string;
   /** Artifacts bucket name (generated when absent). */
   readonly artifactsBucketName?: string;
+  /**
+   * Keep the tables (DynamoDB, dynalite's LevelDB under DIR/dynamodb) and the bucket's objects (files under
+   * DIR/s3) in this directory across starts; queues stay in memory. Names are then fixed (DATA_DIR_NAMES)
+   * and what exists is reused. Without it everything is in memory.
+   */
+  readonly dataDir?: string;
 }
+
+/** Table and bucket names in a data directory: fixed, so a later start finds them. */
+export const DATA_DIR_NAMES = {
+  tasksTable: 'meta-agent-tasks',
+  agentsTable: 'meta-agent-agents',
+  artifactsBucket: 'meta-agent-artifacts',
+} as const;
 
 export interface Emulators {
   readonly region: string;
@@ -99,9 +121,9 @@ export interface LocalDynalite {
  * Starts dynalite in memory on 127.0.0.1 (ephemeral port, instant table state changes) on a worker thread
  * (dynalite-worker.mjs), so DynamoDB emulation runs beside the handlers instead of between them.
  */
-export async function startDynalite(): Promise<LocalDynalite> {
+export async function startDynalite(path?: string): Promise<LocalDynalite> {
   const worker = new Worker(new URL('./dynalite-worker.mjs', import.meta.url), {
-    workerData: { host: LOOPBACK, backlog: LISTEN_BACKLOG, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS },
+    workerData: { host: LOOPBACK, backlog: LISTEN_BACKLOG, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, path },
   });
   type Started = { type: 'listening'; port: number } | { type: 'error'; message: string };
   const port = await new Promise<number>((resolve, reject) => {
@@ -118,17 +140,34 @@ export async function startDynalite(): Promise<LocalDynalite> {
   return {
     port,
     stop: async () => {
+      if (path !== undefined) {
+        // Close the database first; a thread ended mid-write would leave its directory locked.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, DYNALITE_CLOSE_TIMEOUT_MS);
+          worker.on('message', (message: { type?: string }) => {
+            if (message.type !== 'stopped') return;
+            clearTimeout(timer);
+            resolve();
+          });
+          worker.postMessage({ type: 'stop' });
+        });
+      }
       await worker.terminate();
     },
   };
 }
 
+/** How long stop() waits for dynalite to close a data directory's database before ending its thread. */
+const DYNALITE_CLOSE_TIMEOUT_MS = 10_000;
+
 /**
  * fauxqs' own startFauxqs listens on 0.0.0.0; buildApp lets us bind the loopback only. Queue URLs are built
  * from the request's Host header (127.0.0.1:<port>), so the stock SQSClient resolves them.
  */
-async function startFauxqs(): Promise<{ app: ReturnType<typeof buildApp>; url: string; port: number }> {
-  const app = buildApp({ logger: false });
+async function startFauxqs(
+  s3Dir?: string,
+): Promise<{ app: ReturnType<typeof buildApp>; url: string; port: number }> {
+  const app = buildApp({ logger: false, ...(s3Dir ? { stores: await storesWithS3Files(s3Dir) } : {}) });
   app.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   const url = await app.listen({ port: 0, host: LOOPBACK, backlog: LISTEN_BACKLOG });
   return { app, url, port: Number(new URL(url).port) };
@@ -137,55 +176,59 @@ async function startFauxqs(): Promise<{ app: ReturnType<typeof buildApp>; url: s
 /** Creates the tasks and agents tables with the keys and index the stack defines. */
 export async function createTables(client: DynamoDBClient, tasks: string, agents: string): Promise<void> {
   const list = TASKS_TABLE.batchListIndex;
-  await client.send(
-    new CreateTableCommand({
-      TableName: tasks,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: TASKS_TABLE.partitionKey, AttributeType: 'S' },
-        { AttributeName: TASKS_TABLE.sortKey, AttributeType: 'S' },
-        { AttributeName: list.partitionKey, AttributeType: 'S' },
-        { AttributeName: list.sortKey, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' },
-        { AttributeName: TASKS_TABLE.sortKey, KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: list.name,
-          KeySchema: [
-            { AttributeName: list.partitionKey, KeyType: 'HASH' },
-            { AttributeName: list.sortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...list.nonKeyAttributes] },
-        },
-      ],
-      StreamSpecification: { StreamEnabled: true, StreamViewType: TASKS_TABLE.streamViewType },
-    }),
-  );
+  // In a data directory the tables of an earlier start are there already (with the same keys: same names).
+  const existing = new Set((await client.send(new ListTablesCommand({}))).TableNames ?? []);
+  if (!existing.has(tasks))
+    await client.send(
+      new CreateTableCommand({
+        TableName: tasks,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: TASKS_TABLE.partitionKey, AttributeType: 'S' },
+          { AttributeName: TASKS_TABLE.sortKey, AttributeType: 'S' },
+          { AttributeName: list.partitionKey, AttributeType: 'S' },
+          { AttributeName: list.sortKey, AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TASKS_TABLE.sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: list.name,
+            KeySchema: [
+              { AttributeName: list.partitionKey, KeyType: 'HASH' },
+              { AttributeName: list.sortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...list.nonKeyAttributes] },
+          },
+        ],
+        StreamSpecification: { StreamEnabled: true, StreamViewType: TASKS_TABLE.streamViewType },
+      }),
+    );
   const index = AGENTS_TABLE.byRoleIndex;
-  await client.send(
-    new CreateTableCommand({
-      TableName: agents,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: AGENTS_TABLE.partitionKey, AttributeType: 'S' },
-        { AttributeName: index.partitionKey, AttributeType: 'S' },
-      ],
-      KeySchema: [{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: index.name,
-          KeySchema: [
-            { AttributeName: index.partitionKey, KeyType: 'HASH' },
-            { AttributeName: index.sortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-    }),
-  );
+  if (!existing.has(agents))
+    await client.send(
+      new CreateTableCommand({
+        TableName: agents,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: AGENTS_TABLE.partitionKey, AttributeType: 'S' },
+          { AttributeName: index.partitionKey, AttributeType: 'S' },
+        ],
+        KeySchema: [{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: index.name,
+            KeySchema: [
+              { AttributeName: index.partitionKey, KeyType: 'HASH' },
+              { AttributeName: index.sortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
   // dynalite answers CreateTable with CREATING and turns the table ACTIVE on a timer, even at 0 ms: a write
   // sent at once can meet ResourceNotFoundException (seen in CI on a loaded machine).
   await Promise.all([tasks, agents].map((table) => untilActive(client, table)));
@@ -251,7 +294,16 @@ async function createRoleQueue(
 export async function startEmulators(options: EmulatorOptions): Promise<Emulators> {
   const region = options.region ?? LOCAL_REGION;
   // Side by side: dynalite boots on its own thread while fauxqs starts on this one.
-  const [dynamoStart, sqsStart] = await Promise.allSettled([startDynalite(), startFauxqs()]);
+  const dataDir = options.dataDir;
+  if (dataDir !== undefined) {
+    await Promise.all(
+      [join(dataDir, 'dynamodb'), join(dataDir, 's3')].map((d) => mkdir(d, { recursive: true })),
+    );
+  }
+  const [dynamoStart, sqsStart] = await Promise.allSettled([
+    startDynalite(dataDir === undefined ? undefined : join(dataDir, 'dynamodb')),
+    startFauxqs(dataDir === undefined ? undefined : join(dataDir, 's3')),
+  ]);
   if (dynamoStart.status === 'rejected' || sqsStart.status === 'rejected') {
     await Promise.all([
       dynamoStart.status === 'fulfilled' ? dynamoStart.value.stop() : undefined,
@@ -278,14 +330,19 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
     forcePathStyle: true,
   });
   const suffix = Date.now().toString(36);
-  const tasksTableName = options.tasksTableName ?? `meta-agent-tasks-${suffix}`;
-  const agentsTableName = options.agentsTableName ?? `meta-agent-agents-${suffix}`;
-  const artifactsBucketName = options.artifactsBucketName ?? `meta-agent-artifacts-${suffix}`;
+  const names = dataDir === undefined ? undefined : DATA_DIR_NAMES;
+  const tasksTableName = options.tasksTableName ?? names?.tasksTable ?? `meta-agent-tasks-${suffix}`;
+  const agentsTableName = options.agentsTableName ?? names?.agentsTable ?? `meta-agent-agents-${suffix}`;
+  const artifactsBucketName =
+    options.artifactsBucketName ?? names?.artifactsBucket ?? `meta-agent-artifacts-${suffix}`;
   try {
     // Tables, the bucket and the queues at once: 22 roles made 88 SQS calls one after the other.
     const [, , roleQueues] = await Promise.all([
       createTables(dynamoClient, tasksTableName, agentsTableName),
-      s3Client.send(new CreateBucketCommand({ Bucket: artifactsBucketName })),
+      s3Client.send(new CreateBucketCommand({ Bucket: artifactsBucketName })).catch((error: Error) => {
+        // A data directory's bucket from an earlier start.
+        if (error.name !== 'BucketAlreadyOwnedByYou' && error.name !== 'BucketAlreadyExists') throw error;
+      }),
       Promise.all(
         options.roles.map((role) =>
           createRoleQueue(

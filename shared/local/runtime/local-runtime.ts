@@ -128,6 +128,8 @@ export interface LocalRuntimeOptions {
    * produces them, see dynamodb-stream.ts). Without it, handlers talk to dynalite directly.
    */
   readonly tasksStream?: (records: DynamoDBRecord[]) => void;
+  /** Keep the tables and the bucket's objects in this directory across starts (see EmulatorOptions). */
+  readonly dataDir?: string;
 }
 
 function waitScaleFrom(option: number | undefined): number {
@@ -202,6 +204,7 @@ export class LocalRuntime {
     const emulators = await startEmulators({
       roles: roles.map((r) => r.name),
       region,
+      ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
       visibilityTimeoutSeconds: Object.fromEntries(
         roles.map((r) => [r.name, options.visibilityTimeoutSeconds ?? r.defaults.timeoutSeconds]),
       ),

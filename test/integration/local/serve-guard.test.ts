@@ -264,6 +264,8 @@ describe('the meta-agent serve command', () => {
 
       expect(without.status).toBe(403);
       expect(withKey.status).toBe(200);
+      // Without --data-dir the banner says what a stop costs.
+      expect(out).toContain('state in memory: stopping the server (Ctrl-C, SIGTERM, kill) loses every batch');
     } finally {
       child.kill('SIGTERM');
     }

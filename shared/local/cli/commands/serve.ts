@@ -3,6 +3,8 @@
  * the REST API and the WebSocket progress stream of the deployed stack on 127.0.0.1, running batches on
  * the embedded local runtime. Stops cleanly on Ctrl-C or SIGTERM.
  */
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   DEFAULT_KEPT_FINISHED_BATCHES,
@@ -11,7 +13,7 @@ import {
 } from '../../../domain/limits';
 import { resolveRoles } from '../../../domain/roles';
 import { DEFAULT_PORT, startLocalServer } from '../../server';
-import { CliUsageError } from '../errors';
+import { CliUsageError, InputFileError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
 import { assistNotice, loadConfigFile } from '../load';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level';
@@ -19,7 +21,7 @@ import { API_KEY_ENV } from '../remote';
 import { parseConcurrency, parseExecutor } from './run';
 
 export const USAGE =
-  'serve [--port N] [--api-key KEY | --no-api-key] [--executor NAME] [--concurrency N] [--config FILE] [--log-level LEVEL] [--keep-batches N]';
+  'serve [--port N] [--api-key KEY | --no-api-key] [--executor NAME] [--concurrency N] [--config FILE] [--log-level LEVEL] [--keep-batches N] [--data-dir DIR]';
 
 const HELP = `Usage: meta-agent ${USAGE}
 
@@ -37,6 +39,9 @@ Options:
   --port N           port (0: any free port); default ${DEFAULT_PORT}
   --api-key KEY      the API key to require (or set ${API_KEY_ENV}, which keeps it out of ps)
   --no-api-key       serve without a key: any program on this machine can run and read batches
+  --data-dir DIR     keep batches, tasks and outputs in DIR across restarts (default: in memory, so
+                     stopping the server loses every batch); a batch running when the server stops
+                     ends FAILED (interrupted) at the next start and can be redriven
   --keep-batches N   finished batches kept (default ${DEFAULT_KEPT_FINISHED_BATCHES}); older finished ones are deleted
                      whole (tasks, outputs); a running batch is never deleted
   --executor NAME    executor of every role (default simulated: no model is called)
@@ -46,6 +51,20 @@ ${LOG_LEVEL_HELP}  -h, --help         show this help
 `;
 
 const MAX_PORT = 65_535;
+
+/** Resolves --data-dir and makes it if needed; a path that cannot be a directory is bad input (exit 2). */
+async function prepareDataDir(path: string, cwd: string): Promise<string> {
+  const absolute = resolve(cwd, path);
+  try {
+    await mkdir(absolute, { recursive: true });
+  } catch (error) {
+    throw new InputFileError(
+      `cannot use --data-dir ${path} (${absolute}): ${(error as Error).message}`,
+      absolute,
+    );
+  }
+  return absolute;
+}
 
 /** Parses --keep-batches (DEFAULT_KEPT_FINISHED_BATCHES when absent). */
 function parseKeepBatches(text: string | undefined): number {
@@ -73,6 +92,7 @@ export const command: Command = async (argv, io: CliIO) => {
       config: { type: 'string' },
       'log-level': { type: 'string' },
       'keep-batches': { type: 'string' },
+      'data-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -92,6 +112,8 @@ export const command: Command = async (argv, io: CliIO) => {
   const concurrency = parseConcurrency(values.concurrency);
   const logLevel = parseLogLevel(values['log-level'], io.env, USAGE);
   const keepBatches = parseKeepBatches(values['keep-batches']);
+  const dataDir =
+    values['data-dir'] === undefined ? undefined : await prepareDataDir(values['data-dir'], io.cwd);
   const config = await loadConfigFile(values.config, io);
   resolveRoles(config.roles ?? []); // bad role configuration: exit 2 before anything starts
 
@@ -117,6 +139,7 @@ export const command: Command = async (argv, io: CliIO) => {
       ...(concurrency === undefined ? {} : { concurrency }),
       logLevel,
       keepFinishedBatches: keepBatches,
+      ...(dataDir === undefined ? {} : { dataDir }),
     },
   });
   const notice = assistNotice(config);
@@ -127,6 +150,21 @@ export const command: Command = async (argv, io: CliIO) => {
   io.stdout(
     `meta-agent serve: keeps the newest ${keepBatches} finished batches; older finished ones are deleted (--keep-batches)\n`,
   );
+  if (dataDir === undefined) {
+    io.stdout(
+      'meta-agent serve: state in memory: stopping the server (Ctrl-C, SIGTERM, kill) loses every batch; --data-dir DIR keeps them\n',
+    );
+  } else {
+    io.stdout(
+      `meta-agent serve: state kept in ${dataDir}; a batch still running when the server stops ends FAILED (interrupted) at the next start and can be redriven\n`,
+    );
+    const interrupted = server.system.interrupted;
+    if (interrupted.length > 0) {
+      io.stderr(
+        `meta-agent serve: ${interrupted.length} batches were running when the server last stopped and ended FAILED (interrupted): ${interrupted.join(', ')}\n`,
+      );
+    }
+  }
   if (server.apiKey === undefined) {
     io.stderr(
       'meta-agent serve: WARNING: no API key (--no-api-key): any program on this machine can start batches, ' +
