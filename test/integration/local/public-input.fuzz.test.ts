@@ -312,33 +312,25 @@ describe('fuzzed HTTP requests to meta-agent serve', () => {
   beforeAll(async () => {
     server = await startLocalServer({ port: 0, apiKey: KEY, system: { scalerIntervalMs: 0 } });
     port = Number(new URL(server.url).port);
-    const submitted = await send(
-      'POST',
-      '/batches',
-      { 'content-type': 'application/json', 'x-api-key': KEY },
-      JSON.stringify({
-        batchId: SEEDED,
-        tasks: [
-          { id: 'a', description: 'Write the Python FastAPI endpoint' },
-          { id: 'b', description: 'Review it', dependsOn: ['a'] },
-        ],
-      }),
-    );
-    expect(submitted.status).toBe(202);
+    const seed = async (batch: unknown) => {
+      const json = { 'content-type': 'application/json', 'x-api-key': KEY };
+      expect((await send('POST', '/batches', json, JSON.stringify(batch))).status).toBe(202);
+    };
+    await seed({
+      batchId: SEEDED,
+      tasks: [
+        { id: 'a', description: 'Write the Python FastAPI endpoint' },
+        { id: 'b', description: 'Review it', dependsOn: ['a'] },
+      ],
+    });
     await server.system.waitForBatch(SEEDED);
     seeded = await readSeeded();
-    const running = await send(
-      'POST',
-      '/batches',
-      { 'content-type': 'application/json', 'x-api-key': KEY },
-      JSON.stringify({
-        batchId: SEEDED_RUNNING,
-        tasks: [
-          { id: 'long', description: 'Write the endpoint', input: { simulate: { durationMs: 600_000 } } },
-        ],
-      }),
-    );
-    expect(running.status).toBe(202);
+    await seed({
+      batchId: SEEDED_RUNNING,
+      tasks: [
+        { id: 'long', description: 'Write the endpoint', input: { simulate: { durationMs: 600_000 } } },
+      ],
+    });
   });
 
   afterAll(async () => {
