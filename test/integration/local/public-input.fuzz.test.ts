@@ -119,30 +119,34 @@ const batchText = fc.oneof(
 );
 
 /**
- * A batch `run` can carry out quickly: valid ids, dependencies on earlier tasks, hostile input keys. Some are
- * still refused (an unknown role, a placeholder naming no dependency), which is exit 2.
+ * A valid batch `run` carries out quickly: ids t0, t1, ..., dependencies on earlier tasks, a placeholder for
+ * t0's output (then t0 is a dependency), inputs with hostile keys and any JSON. Refusals come from batchText.
  */
 const runnableBatch = fc
   .array(
     fc.record({
-      description: fc.oneof(
-        fc.string({ minLength: 1, maxLength: 20 }),
-        fc.constant('Write {{deps.t0.output}}'),
-      ),
-      role: fc.constantFrom(undefined, 'python_backend_coder', 'nope'),
+      description: fc
+        .string({ minLength: 1, maxLength: 20 })
+        .filter((d) => d.trim() !== '' && !d.includes('{{')),
+      placeholder: fc.boolean(),
+      role: fc.constantFrom(undefined, 'python_backend_coder', 'code_reviewer'),
       deps: fc.array(fc.nat(3), { maxLength: 2 }),
       input: fc.dictionary(fc.oneof(hostileKey, fc.string({ maxLength: 6 })), json, { maxKeys: 3 }),
     }),
     { minLength: 1, maxLength: 3 },
   )
   .map((tasks) => ({
-    tasks: tasks.map((t, i) => ({
-      id: `t${i}`,
-      description: t.description,
-      ...(t.role === undefined ? {} : { role: t.role }),
-      dependsOn: [...new Set(t.deps.filter((d) => d < i).map((d) => `t${d}`))],
-      input: t.input,
-    })),
+    tasks: tasks.map((t, i) => {
+      const placeholder = t.placeholder && i > 0;
+      const deps = [...t.deps.filter((d) => d < i), ...(placeholder ? [0] : [])];
+      return {
+        id: `t${i}`,
+        description: placeholder ? `${t.description} {{deps.t0.output}}` : t.description,
+        ...(t.role === undefined ? {} : { role: t.role }),
+        dependsOn: [...new Set(deps)].map((d) => `t${d}`),
+        input: t.input,
+      };
+    }),
   }));
 
 let dir: string;
@@ -175,8 +179,8 @@ describe('fuzzed batch JSON', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(
-          runnableBatch.map((b) => JSON.stringify(b)),
-          batchText,
+          { weight: 3, arbitrary: runnableBatch.map((b) => JSON.stringify(b)) },
+          { weight: 1, arbitrary: batchText },
         ),
         async (text) => {
           await writeFile(file, text);
@@ -282,28 +286,51 @@ const path = fc.oneof(
 );
 const method = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS');
 const headerValue = fc.stringMatching(/^[\x20-\x7e]{0,40}$/);
-const headers = fc.record(
-  {
-    'content-type': fc.constantFrom(
-      'application/json',
-      'application/json; charset=utf-8',
-      'text/plain',
-      'x/y',
-      '',
+/** Mostly what the server lets through (its key, JSON), so most requests reach a route; sometimes not. */
+const headers = fc
+  .record({
+    'content-type': fc.oneof(
+      { weight: 12, arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8') },
+      { weight: 1, arbitrary: fc.constantFrom('text/plain', 'x/y', '') },
     ),
-    'x-api-key': fc.oneof({ weight: 6, arbitrary: fc.constant(KEY) }, { weight: 1, arbitrary: headerValue }),
-    'idempotency-key': headerValue,
-    origin: fc.constantFrom('http://evil.example', 'null'),
-    accept: headerValue,
-  },
-  { requiredKeys: ['x-api-key'] },
-);
+    'x-api-key': fc.oneof({ weight: 20, arbitrary: fc.constant(KEY) }, { weight: 1, arbitrary: headerValue }),
+    'idempotency-key': fc.option(headerValue, { freq: 2 }),
+    // A foreign origin is always refused (serve-guard.test.ts): rarely, so most requests reach a route.
+    origin: fc.oneof(
+      { weight: 1, arbitrary: fc.constantFrom('http://evil.example', 'null') },
+      { weight: 20, arbitrary: fc.constant(null) },
+    ),
+    accept: fc.option(headerValue, { freq: 2 }),
+  })
+  .map((h) => Object.fromEntries(Object.entries(h).filter(([, v]) => v !== null)) as Record<string, string>);
 const requestBody = fc.oneof(
   batchText,
   fc
     .record({ decision: fc.constantFrom('approve', 'reject', 'maybe'), comment: json }, { requiredKeys: [] })
     .map((b) => JSON.stringify(b)),
   fc.record({ capacity: json, status: json, role: json }, { requiredKeys: [] }).map((b) => JSON.stringify(b)),
+);
+
+type Request = readonly [
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+];
+/** Any request, and now and then a valid submission of another id: batches run while the fuzzing goes on. */
+const request = fc.oneof(
+  {
+    weight: 9,
+    arbitrary: fc
+      .tuple(method, path, headers, fc.option(requestBody))
+      .map(([m, p, h, b]): Request => [m, p, h, b ?? undefined]),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(headers, otherId, runnableBatch)
+      .map(([h, batchId, b]): Request => ['POST', '/batches', h, JSON.stringify({ ...b, batchId })]),
+  },
 );
 
 describe('fuzzed HTTP requests to meta-agent serve', () => {
@@ -349,8 +376,8 @@ describe('fuzzed HTTP requests to meta-agent serve', () => {
 
   it('answers every request below 500 and changes no batch it does not name', async () => {
     await fc.assert(
-      fc.asyncProperty(method, path, headers, fc.option(requestBody), async (m, p, h, body) => {
-        const withBody = m === 'GET' || m === 'HEAD' ? undefined : (body ?? undefined);
+      fc.asyncProperty(request, async ([m, p, h, body]) => {
+        const withBody = m === 'GET' || m === 'HEAD' ? undefined : body;
         const answer = await send(m, p, h, withBody);
         expect(answer.status, `${m} ${p} -> ${answer.status} ${answer.body.slice(0, 200)}`).toBeLessThan(500);
       }),
