@@ -1,5 +1,9 @@
-/** GET /agents[?role=] lists the registry; PUT /agents/{id} creates or updates one agent. */
+/**
+ * GET /agents[?role=] lists the registry and the fleet-wide provider limits (in use / limit); PUT /agents/{id}
+ * creates or updates one agent.
+ */
 import { AgentIdSchema, AgentPutSchema, listAgents, putAgent } from '../shared/usecases/agents';
+import { limitsInForce, providerLimitViews } from '../shared/usecases/providers';
 import { handlerContainer } from './commons/clients';
 import {
   type ApiEvent,
@@ -22,7 +26,12 @@ export const handler = instrument(obs, 'agents-api', async (event: ApiEvent) => 
     const id = event.pathParameters?.id ?? event.pathParameters?.agentId;
     if (verb === 'GET' && id === undefined) {
       const role = event.queryStringParameters?.role;
-      return json(200, { agents: await listAgents(deps, role) });
+      const limits = limitsInForce(deps.catalog, container.costs.config.providerLimits ?? []);
+      const [agents, providers] = await Promise.all([
+        listAgents(deps, role),
+        providerLimitViews({ store: container.providerLimits.store, clock: deps.clock }, limits),
+      ]);
+      return json(200, { agents, providers });
     }
     if (verb === 'PUT' && id !== undefined) {
       const agentId = parseRequest(AgentIdSchema, id, '$.path.id');

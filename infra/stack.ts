@@ -169,6 +169,8 @@ export class MetaAgentStack extends Stack {
     t.bindAgents(cancel, 'readWrite');
     t.bindTasks(redrive, 'readWrite');
     t.bindAgents(agentsApi, 'readWrite');
+    // GET /agents shows the fleet-wide provider limits: their slots and state are tasks table items.
+    t.bindTasks(agentsApi, 'read');
     t.bindTasks(gate, 'readWrite');
     t.bindTasks(route, 'readWrite');
     t.bindAgents(route, 'readWrite');

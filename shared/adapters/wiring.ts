@@ -31,6 +31,7 @@ import type {
   Dispatcher,
   IdGenerator,
   ProgressTokenStore,
+  ProviderLimitStore,
   RoutingAdvisor,
   SubscriptionStore,
   TaskStore,
@@ -39,9 +40,12 @@ import type { AssistDeps } from '../usecases/assist';
 import { DynamoAgentRegistry } from './dynamodb/agent-registry';
 import { documentClient } from './dynamodb/client';
 import { DynamoProgressTokenStore } from './dynamodb/progress-tokens';
+import { DynamoProviderLimitStore } from './dynamodb/provider-limits';
 import { DynamoRoutingAdviceCache } from './dynamodb/routing-advice';
 import { DynamoSubscriptionStore } from './dynamodb/subscriptions';
 import { DynamoTaskStore } from './dynamodb/task-store';
+import { FleetLimiter } from './executors/fleet-limiter';
+import type { CallLimiter } from './executors/policy';
 import { SimulatedExecutor } from './executors/simulated';
 
 import { assistModel } from './routing-advisor-model';
@@ -83,6 +87,8 @@ export interface Container {
   readonly routing: { weights?: RoutingWeights; assist?: AssistDeps };
   /** COSTS_CONFIG: the section as given, and the price table (the config's prices over the built-in ones). */
   readonly costs: { config: CostsConfig; prices: PriceTable };
+  /** Fleet-wide provider limits (costs.providerLimits) in the tasks table, shared by every worker. */
+  readonly providerLimits: { store: ProviderLimitStore; limiter: FleetLimiter };
 }
 
 export class ConfigValueError extends Error {
@@ -93,6 +99,9 @@ export class ConfigValueError extends Error {
 }
 
 const systemClock: Clock = { now: () => Date.now() };
+/** Background trouble that must not fail the work (a provider limit's lease renewal), as a log line. */
+const warn = (message: string, error: unknown) =>
+  console.warn(JSON.stringify({ level: 'WARN', message, error: String(error) }));
 const uuidIds: IdGenerator = { next: (prefix = '') => `${prefix}${randomUUID()}` };
 
 function parseJsonEnv(name: string, text: string): unknown {
@@ -118,12 +127,14 @@ export function s3ClientConfig(env: NodeJS.ProcessEnv = process.env): S3ClientCo
  * agent workers whose role names a provider ever run one. A bad configuration fails that call, inside the
  * attempt, as createExecutor's own error would.
  */
-function providerExecutor(config: ExecutorConfig): AgentExecutor {
+function providerExecutor(config: ExecutorConfig, limiter: () => CallLimiter): AgentExecutor {
   let executor: Promise<AgentExecutor> | undefined;
   return {
     name: config.name,
     execute: async (request, signal) => {
-      executor ??= import('./executors').then((executors) => executors.createExecutor(config));
+      executor ??= import('./executors').then((executors) =>
+        executors.createExecutor(config, { limiter: limiter(), onWarning: warn }),
+      );
       return (await executor).execute(request, signal);
     },
   };
@@ -157,6 +168,25 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
   };
   const dynamo = () => once('doc', () => documentClient(clients.dynamodb ?? new DynamoDBClient({})));
   const sfn = () => once('sfn', () => clients.sfn ?? new SFNClient({}));
+
+  // COSTS_CONFIG, parsed once; callers read the variable, so each member's variables show where it is used.
+  const costsSection = (raw: string | undefined): CostsConfig =>
+    once('costsSection', () => {
+      return raw === undefined || raw === ''
+        ? {}
+        : parseCostsConfig(parseJsonEnv(EnvVar.CostsConfig, raw), `$(${EnvVar.CostsConfig})`);
+    });
+  // Fleet-wide provider limits (items of the tasks table): one limiter per container, shared by every
+  // executor it builds. Callers give the store, so each member shows the adapter and variables it uses.
+  const providerLimits = (store: () => ProviderLimitStore): Container['providerLimits'] =>
+    once('providerLimits', () => {
+      const built = store();
+      const limits = costsSection(env[EnvVar.CostsConfig]).providerLimits ?? [];
+      return Object.freeze({
+        store: built,
+        limiter: new FleetLimiter({ store: built, limits, onWarning: warn }),
+      });
+    });
 
   return {
     clock: systemClock,
@@ -243,14 +273,20 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
       });
     },
     executorFor: (config) =>
-      config.name === 'simulated' ? new SimulatedExecutor() : providerExecutor(config),
+      config.name === 'simulated'
+        ? new SimulatedExecutor()
+        : providerExecutor(
+            config,
+            () =>
+              providerLimits(() => new DynamoProviderLimitStore(requireEnv(EnvVar.TasksTable, env), dynamo()))
+                .limiter,
+          ),
+    get providerLimits() {
+      return providerLimits(() => new DynamoProviderLimitStore(requireEnv(EnvVar.TasksTable, env), dynamo()));
+    },
     get costs() {
       return once('costs', () => {
-        const raw = env[EnvVar.CostsConfig];
-        const config =
-          raw === undefined || raw === ''
-            ? {}
-            : parseCostsConfig(parseJsonEnv(EnvVar.CostsConfig, raw), `$(${EnvVar.CostsConfig})`);
+        const config = costsSection(env[EnvVar.CostsConfig]);
         return { config, prices: new PriceTable(config.prices ?? []) };
       });
     },

@@ -166,3 +166,45 @@ export const DEFAULT_KEPT_FINISHED_BATCHES = 500;
 /** Bounds of `--keep-batches`: at least one (the batch just finished must stay readable). */
 export const MIN_KEPT_FINISHED_BATCHES = 1;
 export const MAX_KEPT_FINISHED_BATCHES = 100_000;
+
+// ------------------------------------------------------------------- fleet-wide provider limits
+// (costs.providerLimits; README "Provider limits"; shared/domain/provider-limits.ts)
+
+/**
+ * How long a provider call's slot is leased. The holder renews it every third of this while its call runs,
+ * so a live call never loses its slot, and a worker that died (a Lambda killed mid-call, a crashed process)
+ * gives it back at most this long after its last renewal.
+ */
+export const PROVIDER_SLOT_LEASE_MS = 30_000;
+/** Renewals of a slot's lease per lease period: one lost renewal write never costs the slot. */
+export const PROVIDER_SLOT_RENEWALS_PER_LEASE = 3;
+/**
+ * A call waiting for a slot or a rate token polls the limiter items with full jitter between this and the
+ * ceiling below, doubling per try: waiting workers spread out instead of retrying in lockstep, and a slot
+ * freed in another process is seen within about the ceiling. A release in the same process wakes its
+ * waiters at once.
+ */
+export const PROVIDER_WAIT_BASE_MS = 50;
+export const PROVIDER_WAIT_MAX_MS = 1_000;
+/**
+ * Burst of a requests- or tokens-per-minute bucket: this many seconds of the rate may be spent at once
+ * (at least one request). A full minute would let a fleet fire a whole minute's requests in the first second.
+ */
+export const PROVIDER_BUCKET_BURST_SECONDS = 10;
+/**
+ * Throttling by the provider (an HTTP 429) multiplies the provider's rate (its concurrency and requests per
+ * minute) by this factor (AIMD's multiplicative decrease), at most once per PROVIDER_DECREASE_WINDOW_MS:
+ * the many 429s of one storm, answered to calls that were all in flight at once, count as one signal.
+ */
+export const PROVIDER_RATE_DECREASE = 0.5;
+export const PROVIDER_DECREASE_WINDOW_MS = 2_000;
+/** The lowest the rate goes: this fraction of the configured one (never below one call at a time). */
+export const PROVIDER_MIN_RATE_FACTOR = 0.05;
+/** After a decrease the rate holds this long before it starts to recover. */
+export const PROVIDER_COOLDOWN_MS = 30_000;
+/**
+ * Recovery after the cool-down: this fraction of the configured rate comes back every
+ * PROVIDER_RECOVERY_INTERVAL_MS (AIMD's additive increase), so a halved rate is whole again 50 s later.
+ */
+export const PROVIDER_RECOVERY_STEP = 0.1;
+export const PROVIDER_RECOVERY_INTERVAL_MS = 10_000;

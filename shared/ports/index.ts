@@ -7,6 +7,7 @@
 import type { ContextItem, TaskWork } from '../domain/context';
 import type { SerializedOutput } from '../domain/outputs';
 import type { CircuitPolicy } from '../domain/pool';
+import type { Bucket, RateState } from '../domain/provider-limits';
 import type {
   Agent,
   ApprovalRecord,
@@ -627,6 +628,45 @@ export interface AgentExecutor {
 }
 
 export type { GateOutput };
+
+/** A leased slot of a provider limit: who holds it and until when (a lapsed lease is a free slot). */
+export interface ProviderSlot {
+  index: number;
+  holder: string;
+  expiresAt: number;
+}
+
+/** Everything stored for one provider limit (`ResolvedProviderLimit.key`), read in one strongly consistent query. */
+export interface ProviderLimitSnapshot {
+  slots: ProviderSlot[];
+  rate?: RateState;
+  requests?: Bucket;
+  tokens?: Bucket;
+}
+
+/**
+ * Fleet-wide provider limits (README "Provider limits"): leased slots and the rate state, shared by every
+ * worker. Each write is conditional, so two workers never hold one slot nor spend one bucket state twice;
+ * a lost condition answers false and the caller reads again.
+ */
+export interface ProviderLimitStore {
+  read(key: string): Promise<ProviderLimitSnapshot>;
+  /** Takes slot `index` when it is free or its lease lapsed before `now`. */
+  takeSlot(key: string, index: number, holder: string, expiresAt: number, now: number): Promise<boolean>;
+  /** Moves the lease of a slot `holder` still holds; false when it lost it. */
+  renewSlot(key: string, index: number, holder: string, expiresAt: number): Promise<boolean>;
+  /** Frees the slot if `holder` still holds it. */
+  releaseSlot(key: string, index: number, holder: string): Promise<void>;
+  /** Stores a bucket when it is still as read (`previousAt`: its `at`, undefined when there was none). */
+  setBucket(
+    key: string,
+    bucket: 'requests' | 'tokens',
+    next: Bucket,
+    previousAt: number | undefined,
+  ): Promise<boolean>;
+  /** Stores a rate decrease when the rate is still as read (`previousAt`: its `at`, undefined when none). */
+  setRate(key: string, next: RateState, previousAt: number | undefined): Promise<boolean>;
+}
 
 /**
  * A conditional write lost: the item moved on since it was read (another attempt, a duplicate delivery).

@@ -113,6 +113,9 @@ describe('what the analysis reads from the handlers', () => {
     expect(uses('notifier')).toContain(`execute-api:ManageConnections@${EnvVar.WebSocketEndpoint}`);
     expect(uses('agent-worker')).toContain('bedrock:InvokeModel@-');
     expect(uses('submit')).toContain(`states:StartExecution@${EnvVar.StateMachineArn}`);
+    // Fleet-wide provider limits: workers take slots, GET /agents reads them (tasks table items).
+    expect(uses('agent-worker')).toContain(`dynamodb:PutItem@${EnvVar.TasksTable}`);
+    expect(uses('agents-api')).toContain(`dynamodb:Query@${EnvVar.TasksTable}`);
   });
 
   it('finds no AWS call in the read-only status handler beyond reads of the tasks table', () => {

@@ -5,8 +5,9 @@
  */
 import type { BatchGraph, BatchList, BatchResult, TaskDetail } from '../../shared/domain/schemas';
 import type { AgentView } from '../../shared/usecases/agents';
+import type { ProviderLimitView } from '../../shared/usecases/providers';
 
-export type { AgentView, BatchGraph, BatchList, BatchResult, TaskDetail };
+export type { AgentView, BatchGraph, BatchList, BatchResult, ProviderLimitView, TaskDetail };
 
 const KEY_STORAGE = 'meta-agent.apiKey';
 /** `#key=...` in the page's URL: how `meta-agent serve` hands the key to the page it prints. */
@@ -107,7 +108,8 @@ export class Api {
   task(batchId: string, taskId: string): Promise<TaskDetail> {
     return this.request('GET', `/batches/${encodeURIComponent(batchId)}/tasks/${encodeURIComponent(taskId)}`);
   }
-  agents(): Promise<{ agents: AgentView[] }> {
+  /** The agents, and the fleet-wide provider limits (in use / limit), which an older API does not send. */
+  agents(): Promise<{ agents: AgentView[]; providers?: ProviderLimitView[] }> {
     return this.request('GET', '/agents');
   }
   /** POST /batches with the text as typed (the API reports its JSON errors with their positions). */

@@ -7,6 +7,8 @@
  *   reverse subscription  pk CONNECTION#<id>        sk SUB#<batchId>   (so $disconnect finds them)
  *   progress token        pk TOKEN#<sha256 of it>   sk TOKEN   (single use, expiresAt; ttl on AWS)
  *   routing advice        pk ADVICE#<sha256 key>    sk ADVICE  (a model's role choice; expiresAt; ttl on AWS)
+ *   provider limit slot   pk LIMIT#<provider[/model]> sk SLOT#<index>  (holder, expiresAt: a leased call slot)
+ *   provider limit state  pk LIMIT#<provider[/model]> sk STATE         (rate decrease, request/token buckets)
  * Batch items also carry the keys of the batch list index: listPk BATCHES, listSk <createdAt>#<batchId>.
  */
 export const BATCH_SK = 'BATCH';
@@ -15,12 +17,16 @@ export const SUB_SK_PREFIX = 'SUB#';
 export const IDEMPOTENCY_SK = 'IDEMPOTENCY';
 export const TOKEN_SK = 'TOKEN';
 export const ADVICE_SK = 'ADVICE';
+export const LIMIT_STATE_SK = 'STATE';
+export const LIMIT_SLOT_SK_PREFIX = 'SLOT#';
 
 export const batchPk = (batchId: string) => `BATCH#${batchId}`;
 export const taskSk = (taskId: string) => `${TASK_SK_PREFIX}${taskId}`;
 export const idempotencyPk = (key: string) => `IDEMPOTENCY#${key}`;
 export const tokenPk = (digest: string) => `TOKEN#${digest}`;
 export const advicePk = (key: string) => `ADVICE#${key}`;
+export const limitPk = (key: string) => `LIMIT#${key}`;
+export const limitSlotSk = (index: number) => `${LIMIT_SLOT_SK_PREFIX}${index}`;
 export const connectionPk = (connectionId: string) => `CONNECTION#${connectionId}`;
 export const subSk = (id: string) => `${SUB_SK_PREFIX}${id}`;
 
@@ -32,6 +38,7 @@ export const ItemType = {
   Subscription: 'subscription',
   ProgressToken: 'progress-token',
   RoutingAdvice: 'routing-advice',
+  ProviderLimit: 'provider-limit',
 } as const;
 
 /** The batch list index's one partition (tables.ts batchListIndex). */

@@ -7,7 +7,7 @@
  * |----------------------------|--------------------------------------------------------------------|
  * | `ANTHROPIC_BASE_URL`       | Anthropic API base URL (a gateway, or a local server in tests)     |
  * | `OPENAI_BASE_URL`          | OpenAI-compatible base URL, including `/v1`                        |
- * | `PROVIDER_MAX_CONCURRENCY` | calls in flight per provider per process (default 4)               |
+ * | `PROVIDER_MAX_CONCURRENCY` | without deps.limiter: calls in flight per provider per process (4)  |
  * An `executor.url` in the config wins over the base URL variables.
  */
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
@@ -21,6 +21,7 @@ import { HttpExecutor } from './http';
 import { OpenAiExecutor } from './openai';
 import {
   abortableSleep,
+  type CallLimiter,
   type CallPolicy,
   DEFAULT_PROVIDER_CONCURRENCY,
   DEFAULT_RETRY_POLICY,
@@ -34,6 +35,7 @@ import { SimulatedExecutor } from './simulated';
 export { AnthropicExecutor, DEFAULT_ANTHROPIC_MODEL } from './anthropic';
 export { BedrockExecutor, DEFAULT_BEDROCK_MODEL } from './bedrock';
 export { ExecutionAbortedError, ExecutionTimeoutError, ExecutorConfigError, ProviderError } from './errors';
+export { FleetLimiter, type FleetLimiterOptions } from './fleet-limiter';
 export { HttpExecutor, type HttpTaskRequest } from './http';
 export { DEFAULT_OPENAI_MODEL, OpenAiExecutor } from './openai';
 export * from './policy';
@@ -68,8 +70,13 @@ export interface ExecutorDeps {
   bedrockClient?: BedrockRuntimeClient;
   /** fetch for the http executor (default: global fetch). */
   fetch?: typeof fetch;
-  /** Per-provider concurrency caps (default: one limiter per process and limit, shared by all executors). */
-  limiter?: ProviderLimiter;
+  /**
+   * Limits on calls per provider: the deployed and embedded systems give the fleet-wide one (FleetLimiter);
+   * default, a per-process semaphore per provider (PROVIDER_MAX_CONCURRENCY), shared by all executors.
+   */
+  limiter?: CallLimiter;
+  /** Reports limiter trouble that does not fail the call. */
+  onWarning?: (message: string, error: unknown) => void;
   retry?: Partial<RetryPolicy>;
   sleep?: Sleep;
   random?: Random;
@@ -123,6 +130,7 @@ export function createExecutor(config: ExecutorConfig, deps: ExecutorDeps = {}):
   const env = deps.env ?? process.env;
   const policy: CallPolicy = {
     limiter: deps.limiter ?? defaultLimiter(env),
+    ...(deps.onWarning ? { onWarning: deps.onWarning } : {}),
     retry: { ...DEFAULT_RETRY_POLICY, ...deps.retry },
     sleep: deps.sleep ?? abortableSleep,
     random: deps.random ?? Math.random,

@@ -2,7 +2,9 @@
  * The call policy every provider executor shares, so it is written and tested once:
  * - a deadline of `request.timeoutMs` over the whole call (waiting for a slot, every attempt, every backoff),
  *   which aborts the in-flight HTTP request when it passes, as does the caller's AbortSignal;
- * - a per-provider concurrency cap, so a burst of tasks cannot stampede one provider;
+ * - a limit on calls per provider (and model): fleet-wide in the deployed and embedded systems (FleetLimiter,
+ *   leased slots and rate buckets in DynamoDB), a per-process semaphore when nothing else is given; a 429
+ *   tells the limiter, which slows the provider's rate down for every worker;
  * - retries: throttling (429) and overload (503, 529) back off with full jitter and honour Retry-After,
  *   other 5xx and network failures are retried a bounded number of times, other 4xx fail at once.
  * The SDKs' own retries are disabled (maxRetries 0 / maxAttempts 1) so this is the only policy in force.
@@ -26,6 +28,8 @@ export const DEFAULT_PROVIDER_CONCURRENCY = 4;
 export const THROTTLE_STATUSES: ReadonlySet<number> = new Set([429, 503, 529]);
 
 const HTTP_CLIENT_ERROR_MIN = 400;
+/** The answer that lowers a provider's rate fleet-wide (FleetLimiter): the provider said "too many". */
+const HTTP_TOO_MANY_REQUESTS = 429;
 const HTTP_SERVER_ERROR_MIN = 500;
 const HTTP_SERVER_ERROR_MAX = 599;
 const MS_PER_SECOND = 1000;
@@ -184,12 +188,33 @@ export class Semaphore {
   }
 }
 
+/** What a call is limited as: its provider and the model it calls (undefined: the provider's limit). */
+export interface CallTarget {
+  provider: ExecutorName;
+  model?: string | undefined;
+}
+
+/** A slot to call a provider, held from before the first request to after the last retry. */
+export interface CallPermit {
+  /** Waits until one more request may be sent (requests and tokens per minute); rejects when `signal` aborts. */
+  beforeRequest(signal: AbortSignal): Promise<void>;
+  /** What a request came to: the tokens it used, or that the provider throttled it (HTTP 429). */
+  afterRequest(outcome: { tokens?: number; throttled?: boolean }): Promise<void>;
+  /** Gives the slot back (call it once). */
+  release(): Promise<void>;
+}
+
+/** Grants call slots: waits for one (bounded by `signal`) rather than failing. */
+export interface CallLimiter {
+  acquire(target: CallTarget, signal: AbortSignal): Promise<CallPermit>;
+}
+
 /**
- * One semaphore per provider name. Executors built by `createExecutor` share the process-wide
+ * One semaphore per provider name, in this process only. Executors built by `createExecutor` share the process-wide
  * `sharedProviderLimiter` by default, because many executor instances (one per agent) in one Lambda
  * container or local runtime call the same provider; tests pass their own.
  */
-export class ProviderLimiter {
+export class ProviderLimiter implements CallLimiter {
   readonly #limits: number | Partial<Record<ExecutorName, number>>;
   readonly #semaphores = new Map<ExecutorName, Semaphore>();
 
@@ -211,6 +236,15 @@ export class ProviderLimiter {
     }
     return semaphore;
   }
+
+  async acquire(target: CallTarget, signal: AbortSignal): Promise<CallPermit> {
+    const release = await this.for(target.provider).acquire(signal);
+    return {
+      beforeRequest: async () => {},
+      afterRequest: async () => {},
+      release: async () => release(),
+    };
+  }
 }
 
 /** Process-wide limiter (see ProviderLimiter). Its limit per provider is fixed by the first use. */
@@ -221,7 +255,11 @@ export const sharedProviderLimiter = new ProviderLimiter();
  * (or the secret lookup before it) does not honour the signal.
  */
 function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    // The work started anyway: its own rejection (the aborted request) is expected, not unhandled.
+    work.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -251,7 +289,9 @@ function gaveUp(error: ProviderError, retries: number): ProviderError {
 
 /** What the policy needs besides the call itself; all injectable. */
 export interface CallPolicy {
-  limiter: ProviderLimiter;
+  limiter: CallLimiter;
+  /** Reports limiter trouble (a write that failed) without failing the call. */
+  onWarning?: (message: string, error: unknown) => void;
   retry: RetryPolicy;
   sleep: Sleep;
   random: Random;
@@ -264,11 +304,19 @@ export interface CallPolicy {
  * last ProviderError when it is not retryable or the retries are spent.
  */
 export async function callWithPolicy<T>(
-  provider: ExecutorName,
-  options: { timeoutMs: number; signal: AbortSignal; policy: CallPolicy },
+  target: ExecutorName | CallTarget,
+  options: {
+    timeoutMs: number;
+    signal: AbortSignal;
+    policy: CallPolicy;
+    /** Tokens an answer used, charged to the limit's tokens per minute. */
+    tokensOf?: (answer: T) => number | undefined;
+  },
   call: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
   const { timeoutMs, signal, policy } = options;
+  const limited: CallTarget = typeof target === 'string' ? { provider: target } : target;
+  const provider = limited.provider;
   const startedAt = Date.now();
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new ExecutionTimeoutError(provider, timeoutMs)), timeoutMs);
@@ -279,23 +327,41 @@ export async function callWithPolicy<T>(
       ? new ExecutionAbortedError(provider, signal.reason)
       : new ExecutionTimeoutError(provider, timeoutMs, cause);
 
-  let release: (() => void) | undefined;
+  // Limiter trouble after the slot was granted (a lost write) never fails the call: it is reported.
+  const quietly = async (what: string, work: () => Promise<void>) => {
+    try {
+      await work();
+    } catch (error) {
+      policy.onWarning?.(what, error);
+    }
+  };
+  let permit: CallPermit | undefined;
   try {
     try {
-      release = await policy.limiter.for(provider).acquire(combined);
+      permit = await policy.limiter.acquire(limited, combined);
     } catch (error) {
       throw combined.aborted ? stopped(error) : error;
     }
+    const held = permit;
     // The slot is held through backoff on purpose: a throttled provider should see fewer calls, not the
     // same number arriving from other tasks while this one waits.
     let throttleRetries = 0;
     let serverRetries = 0;
     for (;;) {
       try {
-        return await untilAborted(call(combined), combined);
+        await held.beforeRequest(combined);
+        const answer = await untilAborted(call(combined), combined);
+        const tokens = options.tokensOf?.(answer);
+        if (tokens !== undefined && tokens > 0)
+          await quietly('provider limit: tokens not counted', () => held.afterRequest({ tokens }));
+        return answer;
       } catch (error) {
         if (combined.aborted) throw stopped(error);
         if (!(error instanceof ProviderError) || !error.retryable) throw error;
+        if (error.status === HTTP_TOO_MANY_REQUESTS)
+          await quietly('provider limit: throttle not recorded', () =>
+            held.afterRequest({ throttled: true }),
+          );
         const throttled = error.status !== undefined && THROTTLE_STATUSES.has(error.status);
         const retry = throttled ? throttleRetries : serverRetries;
         const budget = throttled ? policy.retry.maxThrottleRetries : policy.retry.maxServerErrorRetries;
@@ -313,7 +379,8 @@ export async function callWithPolicy<T>(
       }
     }
   } finally {
-    release?.();
     clearTimeout(timer);
+    const held = permit;
+    if (held) await quietly('provider limit: slot not released', () => held.release());
   }
 }

@@ -2,8 +2,9 @@
  * The base of every real provider executor: the shared algorithm (call policy, outcome shape, structured
  * outputs and their re-ask) lives here once; each provider only does its I/O in `invoke`.
  */
-import { attachUsage, DEFAULT_MAX_OUTPUT_TOKENS, sumUsage } from '../../domain/costs';
+import { attachUsage, DEFAULT_MAX_OUTPUT_TOKENS, pricedModel, sumUsage } from '../../domain/costs';
 import { MAX_QUOTED_SCHEMA_ERRORS, OutputSchemaError, outputMisfits } from '../../domain/output-schema';
+import { usageTokens } from '../../domain/provider-limits';
 import type { ExecutorName, Usage } from '../../domain/schemas';
 import type { AgentExecutor, ExecutionOutcome, ExecutionRequest } from '../../ports';
 import { ExecutionTimeoutError, ExecutorConfigError } from './errors';
@@ -83,8 +84,8 @@ export abstract class ProviderExecutor implements AgentExecutor {
       const timeoutMs = request.timeoutMs - (Date.now() - startedAt);
       if (timeoutMs <= 0) throw new ExecutionTimeoutError(this.name, request.timeoutMs);
       const answer = await callWithPolicy(
-        this.name,
-        { timeoutMs, signal, policy: this.policy },
+        { provider: this.name, model: pricedModel(request.executor) },
+        { timeoutMs, signal, policy: this.policy, tokensOf: (a: ProviderAnswer) => usageTokens(a.usage) },
         (callSignal) => this.invoke(request, callSignal, correction),
       );
       if (answer.usage) calls.push(answer.usage);

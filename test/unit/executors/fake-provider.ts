@@ -30,6 +30,11 @@ export interface FakeProvider {
   requests: RecordedRequest[];
   /** Most requests ever being handled at the same time. */
   maxInFlight: number;
+  /** Requests being handled when each request arrived, itself included (one entry per request, in order). */
+  inFlightAtArrival: number[];
+  /** When each request arrived and when its handling ended (performance.now(), by request index). */
+  arrivedAt: number[];
+  finishedAt: number[];
   /** Requests whose client went away before the answer was written. */
   droppedByClient: number;
   close(): Promise<void>;
@@ -49,6 +54,9 @@ export async function startFakeProvider(
     url: '',
     requests: [],
     maxInFlight: 0,
+    inFlightAtArrival: [],
+    arrivedAt: [],
+    finishedAt: [],
     droppedByClient: 0,
     close: async () => {},
   };
@@ -75,12 +83,15 @@ export async function startFakeProvider(
       const index = state.requests.length;
       state.requests.push(recorded);
       inFlight += 1;
+      state.inFlightAtArrival.push(inFlight);
+      state.arrivedAt[index] = performance.now();
       state.maxInFlight = Math.max(state.maxInFlight, inFlight);
       let done = false;
       const finish = () => {
         if (done) return;
         done = true;
         inFlight -= 1;
+        state.finishedAt[index] = performance.now();
       };
       res.on('close', () => {
         if (!res.writableEnded) state.droppedByClient += 1;
