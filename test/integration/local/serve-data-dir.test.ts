@@ -3,11 +3,13 @@
  * (result and stored outputs); a batch that was running when the server stopped is ended FAILED with the
  * interrupted reason at the next start, never silently lost, and can be redriven.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { INLINE_OUTPUT_MAX_BYTES } from '../../../shared/domain/workflow';
+import { DATA_DIR_LOCK_FILE, lockDataDir } from '../../../shared/local/cli/data-dir';
 import { main } from '../../../shared/local/cli/main';
 import { type LocalServer, startLocalServer } from '../../../shared/local/server';
 import { EmbeddedSystem, INTERRUPTED_REASON } from '../../../shared/local/system';
@@ -132,5 +134,34 @@ describe('meta-agent serve --data-dir DIR', () => {
     expect(io.err).toContain(`cannot use --data-dir ${file}`);
     expect(start).not.toHaveBeenCalled();
     start.mockRestore();
+  });
+});
+
+describe('a data directory', () => {
+  it('is used by one server at a time: a running holder is exit 2 naming it, a dead one’s lock is taken over', async () => {
+    const locked = join(dir, 'locked');
+    await mkdir(locked);
+    const release = await lockDataDir(locked);
+    const start = vi.spyOn(EmbeddedSystem, 'start');
+    const io = fakeIO();
+
+    const code = await main(['serve', '--data-dir', locked], io);
+
+    expect(code).toBe(2);
+    expect(io.err).toContain(
+      `--data-dir ${locked} is in use by another meta-agent serve (process ${process.pid})`,
+    );
+    expect(start).not.toHaveBeenCalled();
+    start.mockRestore();
+    await release();
+    expect(await readdir(locked)).toEqual([]);
+
+    // A server killed with -9 leaves its lock: the process it names is gone, so the next start takes it.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    }).stdout;
+    await writeFile(join(locked, DATA_DIR_LOCK_FILE), dead);
+    const again = await lockDataDir(locked);
+    await again();
   });
 });

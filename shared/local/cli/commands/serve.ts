@@ -3,8 +3,6 @@
  * the REST API and the WebSocket progress stream of the deployed stack on 127.0.0.1, running batches on
  * the embedded local runtime. Stops cleanly on Ctrl-C or SIGTERM.
  */
-import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   DEFAULT_KEPT_FINISHED_BATCHES,
@@ -13,7 +11,8 @@ import {
 } from '../../../domain/limits';
 import { resolveRoles } from '../../../domain/roles';
 import { DEFAULT_PORT, startLocalServer } from '../../server';
-import { CliUsageError, InputFileError } from '../errors';
+import { lockDataDir, prepareDataDir } from '../data-dir';
+import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
 import { assistNotice, loadConfigFile } from '../load';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level';
@@ -51,20 +50,6 @@ ${LOG_LEVEL_HELP}  -h, --help         show this help
 `;
 
 const MAX_PORT = 65_535;
-
-/** Resolves --data-dir and makes it if needed; a path that cannot be a directory is bad input (exit 2). */
-async function prepareDataDir(path: string, cwd: string): Promise<string> {
-  const absolute = resolve(cwd, path);
-  try {
-    await mkdir(absolute, { recursive: true });
-  } catch (error) {
-    throw new InputFileError(
-      `cannot use --data-dir ${path} (${absolute}): ${(error as Error).message}`,
-      absolute,
-    );
-  }
-  return absolute;
-}
 
 /** Parses --keep-batches (DEFAULT_KEPT_FINISHED_BATCHES when absent). */
 function parseKeepBatches(text: string | undefined): number {
@@ -128,6 +113,7 @@ export const command: Command = async (argv, io: CliIO) => {
       USAGE,
     );
   }
+  const unlock = dataDir === undefined ? undefined : await lockDataDir(dataDir, USAGE);
   const server = await startLocalServer({
     port,
     apiKey: values['no-api-key'] ? false : givenKey,
@@ -141,6 +127,9 @@ export const command: Command = async (argv, io: CliIO) => {
       keepFinishedBatches: keepBatches,
       ...(dataDir === undefined ? {} : { dataDir }),
     },
+  }).catch(async (error: unknown) => {
+    await unlock?.();
+    throw error;
   });
   const notice = assistNotice(config);
   if (notice) io.stderr(`meta-agent serve: ${notice}.\n`);
@@ -191,5 +180,6 @@ export const command: Command = async (argv, io: CliIO) => {
   });
   io.stderr('meta-agent serve: shutting down\n');
   await server.close();
+  await unlock?.();
   return ExitCode.Ok;
 };
