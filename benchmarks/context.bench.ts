@@ -9,7 +9,6 @@ import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { documentClient } from '../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../shared/adapters/dynamodb/task-store';
@@ -22,7 +21,7 @@ import type { RoutingDecision, Task } from '../shared/domain/schemas';
 import { utf8Length } from '../shared/domain/utf8';
 import { LOCAL_CREDENTIALS, startEmulators } from '../shared/local/runtime/emulators';
 import { assembleContext } from '../shared/usecases/context';
-import { distribution, RESULTS_DIR } from './lib';
+import { distribution, emulatorDynamo, RESULTS_DIR } from './lib';
 
 const DEPENDENCIES = 20;
 const OUTPUT_BYTES = 100 * 1024;
@@ -43,11 +42,7 @@ function answer(taskId: string, bytes: number): { text: string; stopReason: stri
 
 async function main(): Promise<void> {
   const emulators = await startEmulators({ roles: [] });
-  const dynamo = new DynamoDBClient({
-    region: emulators.region,
-    endpoint: emulators.dynamodbEndpoint,
-    credentials: LOCAL_CREDENTIALS,
-  });
+  const dynamo = emulatorDynamo(emulators);
   const s3 = new S3Client({
     region: emulators.region,
     endpoint: emulators.s3Endpoint,

@@ -6,9 +6,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EnvVar } from '../shared/config';
 import type { RoleCatalog } from '../shared/domain/roles';
 import type { Batch, BatchResult, Task } from '../shared/domain/schemas';
+import { type Emulators, LOCAL_CREDENTIALS } from '../shared/local/runtime/emulators';
 import type { EmbeddedSystem, EmbeddedSystemOptions } from '../shared/local/system';
 
 export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'results');
@@ -56,6 +58,15 @@ export interface Distribution {
   readonly p95: number;
   readonly p99: number;
   readonly max: number;
+}
+
+/** A DynamoDB client of the emulators' dynalite (destroy it before stopping them). */
+export function emulatorDynamo(emulators: Pick<Emulators, 'region' | 'dynamodbEndpoint'>): DynamoDBClient {
+  return new DynamoDBClient({
+    region: emulators.region,
+    endpoint: emulators.dynamodbEndpoint,
+    credentials: LOCAL_CREDENTIALS,
+  });
 }
 
 export function distribution(samples: readonly number[]): Distribution {
