@@ -150,7 +150,7 @@ export const command: Command = async (argv, io: CliIO) => {
     const interrupted = server.system.interrupted;
     if (interrupted.length > 0) {
       io.stderr(
-        `meta-agent serve: ${interrupted.length} batches were running when the server last stopped and ended FAILED (interrupted): ${interrupted.join(', ')}\n`,
+        `meta-agent serve: ${interrupted.length === 1 ? '1 batch was' : `${interrupted.length} batches were`} running when the server last stopped and ended FAILED (interrupted): ${interrupted.join(', ')}\n`,
       );
     }
   }
