@@ -12,6 +12,7 @@ const deps = {
   agents: container.agentRegistry,
   orchestrator: container.orchestrator,
   clock: container.clock,
+  ledger: container.budgetLedger,
 };
 
 export const handler = instrument(obs, 'cancel', async (event: ApiEvent) => {

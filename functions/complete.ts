@@ -13,6 +13,7 @@ const deps = {
   callbacks: container.callbacks,
   catalog: container.catalog,
   clock: container.clock,
+  ledger: container.budgetLedger,
 };
 
 export const handler = instrument(obs, 'complete', async (event: unknown) => {

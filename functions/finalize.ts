@@ -7,7 +7,7 @@ import { instrument, observability } from './commons/observability';
 
 const obs = observability('finalize');
 const container = handlerContainer(obs);
-const deps = { store: container.taskStore, clock: container.clock };
+const deps = { store: container.taskStore, clock: container.clock, ledger: container.budgetLedger };
 
 export const handler = instrument(obs, 'finalize', async (event: unknown) => {
   const input = FinalizeInputSchema.parse(event);

@@ -13,6 +13,7 @@ const deps = {
   clock: container.clock,
   catalog: container.catalog,
   callbacks: container.callbacks,
+  ledger: container.budgetLedger,
 };
 
 export const handler = instrument(

@@ -18,6 +18,8 @@ const deps = {
   roleQueueUrls: container.roleQueueUrls,
   heartbeatSeconds: container.heartbeatSeconds,
   ...container.routing,
+  budget: { ledger: container.budgetLedger, prices: container.costs.prices },
+  callbacks: container.callbacks,
 };
 
 export const handler = instrument(

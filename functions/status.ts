@@ -20,7 +20,7 @@ import { instrument, observability } from './commons/observability';
 
 const obs = observability('status');
 const container = handlerContainer(obs);
-const deps = { store: container.taskStore };
+const deps = { store: container.taskStore, ledger: container.budgetLedger };
 
 /** `?limit=&cursor=` of GET /batches. */
 const BatchPageQuerySchema = z

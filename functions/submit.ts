@@ -14,6 +14,8 @@ const deps = {
   catalog: container.catalog,
   clock: container.clock,
   ids: container.ids,
+  ledger: container.budgetLedger,
+  ...(container.costs.config.budget ? { defaultBudget: container.costs.config.budget } : {}),
 };
 
 /** Idempotency keys end up in a DynamoDB key: printable, bounded. */

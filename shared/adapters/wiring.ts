@@ -25,6 +25,7 @@ import type {
   AgentExecutor,
   AgentRegistry,
   ArtifactStore,
+  BudgetLedger,
   Callbacks,
   Clock,
   ConnectionNotifier,
@@ -38,6 +39,7 @@ import type {
 } from '../ports';
 import type { AssistDeps } from '../usecases/assist';
 import { DynamoAgentRegistry } from './dynamodb/agent-registry';
+import { DynamoBudgetLedger } from './dynamodb/budget-ledger';
 import { documentClient } from './dynamodb/client';
 import { DynamoProgressTokenStore } from './dynamodb/progress-tokens';
 import { DynamoProviderLimitStore } from './dynamodb/provider-limits';
@@ -70,6 +72,8 @@ export interface Container {
   readonly ids: IdGenerator;
   readonly catalog: RoleCatalog;
   readonly taskStore: TaskStore;
+  /** The budget ledgers of batches (in the tasks table). */
+  readonly budgetLedger: BudgetLedger;
   readonly agentRegistry: AgentRegistry;
   /** The artifacts bucket (ARTIFACTS_BUCKET_NAME). */
   readonly artifacts: ArtifactStore;
@@ -209,6 +213,9 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
     },
     get taskStore() {
       return once('tasks', () => new DynamoTaskStore(requireEnv(EnvVar.TasksTable, env), dynamo()));
+    },
+    get budgetLedger() {
+      return once('budget', () => new DynamoBudgetLedger(requireEnv(EnvVar.TasksTable, env), dynamo()));
     },
     get agentRegistry() {
       return once('agents', () => new DynamoAgentRegistry(requireEnv(EnvVar.AgentsTable, env), dynamo()));

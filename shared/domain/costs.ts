@@ -343,7 +343,7 @@ const pathOf = (prefix: string, path: readonly PropertyKey[]) =>
   `${prefix}${path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}`;
 
 /** Fields of the section whose behaviour is not built yet: refused rather than silently ignored. */
-const UNSUPPORTED_COSTS_FIELDS = ['budget'] as const;
+const UNSUPPORTED_COSTS_FIELDS: readonly (keyof CostsConfig)[] = [];
 
 /** Parses the `costs` section (undefined: defaults). Throws CostsConfigError naming each path. */
 export function parseCostsConfig(raw: unknown, prefix = '$.costs'): CostsConfig {

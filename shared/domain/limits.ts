@@ -208,3 +208,17 @@ export const PROVIDER_COOLDOWN_MS = 30_000;
  */
 export const PROVIDER_RECOVERY_STEP = 0.1;
 export const PROVIDER_RECOVERY_INTERVAL_MS = 10_000;
+
+/**
+ * Re-asks of the model within one attempt when its structured answer does not fit the outputSchema: the
+ * answer and the validation errors go back, and the model answers again (Instructor's and the SDKs' pattern).
+ * One is enough to fix most format slips at a fraction of a new attempt, which re-sends the whole context
+ * and is routed to another agent; past it the attempt fails with the errors and is re-routed. A budget holds
+ * the re-ask's worst case too.
+ */
+export const STRUCTURED_OUTPUT_REASKS = 1;
+
+/** Highest `maxCostUsd` of a budget (a batch's or the deployment's default): far above any batch, catches a unit slip. */
+export const MAX_BUDGET_USD = 1_000_000;
+/** Highest `maxTokens` of a budget. */
+export const MAX_BUDGET_TOKENS = 10_000_000_000;

@@ -9,6 +9,8 @@ import {
   ID_RULE,
   MAX_APPROVAL_TIMEOUT_SECONDS,
   MAX_ATTEMPTS_LIMIT,
+  MAX_BUDGET_TOKENS,
+  MAX_BUDGET_USD,
   MAX_CONTEXT_BUDGET_BYTES,
   MAX_CONTEXT_IDS,
   MAX_DEPENDENCIES_PER_TASK,
@@ -143,12 +145,20 @@ export const TaskSchema = z
 export type Task = z.infer<typeof TaskSchema>;
 
 /** A batch's spending cap: nothing more is dispatched once the next attempt's worst case does not fit. */
-export const BudgetSchema = z
+const BudgetFieldsSchema = z
   .object({
-    maxCostUsd: z.number().positive().max(1_000_000).optional(),
-    maxTokens: z.number().int().positive().max(10_000_000_000).optional(),
+    /** USD the batch may spend (settled attempts plus the worst case of those in flight). */
+    maxCostUsd: z.number().positive().max(MAX_BUDGET_USD).optional(),
+    /** Tokens (input, output and cache, every call) the batch may use. */
+    maxTokens: z.number().int().positive().max(MAX_BUDGET_TOKENS).optional(),
   })
   .strict();
+export const BudgetSchema = BudgetFieldsSchema.refine(
+  (b) => b.maxCostUsd !== undefined || b.maxTokens !== undefined,
+  {
+    message: 'a budget needs maxCostUsd or maxTokens (or both)',
+  },
+);
 export type Budget = z.infer<typeof BudgetSchema>;
 
 export const BatchOptionsSchema = z
@@ -278,6 +288,11 @@ export const AttemptSchema = z.object({
   costUsd: z.number().min(0).nullable().optional(),
   /** What dependency work this attempt was given. */
   context: ContextRecordSchema.optional(),
+  /**
+   * Under a batch budget: the worst case this attempt held against it from its dispatch until its end
+   * settled it (whole nano-dollars and tokens).
+   */
+  held: z.object({ nanoUsd: z.number().int().min(0), tokens: z.number().int().min(0) }).optional(),
 });
 export type Attempt = z.infer<typeof AttemptSchema>;
 
@@ -318,7 +333,7 @@ export const TaskResultSchema = z.object({
 export type TaskResult = z.infer<typeof TaskResultSchema>;
 
 /** A batch's budget as spent so far (settled attempts) and held (attempts in flight, at their worst case). */
-export const BudgetStateSchema = BudgetSchema.extend({
+export const BudgetStateSchema = BudgetFieldsSchema.extend({
   spentUsd: z.number().min(0),
   spentTokens: z.number().int().min(0),
   reservedUsd: z.number().min(0),

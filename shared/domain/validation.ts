@@ -469,7 +469,7 @@ function sortByAppearance(issues: ValidationIssue[], raw: unknown): ValidationIs
  * refused, so a batch never runs with a field silently ignored. Each feature removes its entries.
  */
 export const UNSUPPORTED_TASK_FIELDS: ReadonlySet<string> = new Set(['expands']);
-export const UNSUPPORTED_OPTION_FIELDS: ReadonlySet<string> = new Set(['budget']);
+export const UNSUPPORTED_OPTION_FIELDS: ReadonlySet<string> = new Set<string>();
 
 function unsupportedFieldIssues(raw: Record<string, unknown>): ValidationIssue[] {
   const issues: ValidationIssue[] = [];

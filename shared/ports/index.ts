@@ -4,6 +4,7 @@
  * these interfaces only.
  */
 
+import type { BudgetAmount, BudgetLimits, LedgerState } from '../domain/budget';
 import type { ContextItem, TaskWork } from '../domain/context';
 import type { SerializedOutput } from '../domain/outputs';
 import type { CircuitPolicy } from '../domain/pool';
@@ -14,6 +15,7 @@ import type {
   ArtifactRef,
   Attempt,
   BatchStatus,
+  Budget,
   ContextRecord,
   ExecutorConfig,
   ExtractedRequirements,
@@ -66,6 +68,8 @@ export interface StoredBatch {
   usage?: Usage;
   /** sha256 of the submitted body: a repeated submission of this id is recognised as the same request. */
   requestHash?: string;
+  /** The batch's budget (its own over the deployment's default), kept in its ledger (BudgetLedger). */
+  budget?: Budget;
   /**
    * Present while the submit that claimed this id writes its tasks and starts the execution; removed (in
    * the write that stores `executionArn`) once the batch runs. See submitBatch.
@@ -293,7 +297,7 @@ export interface TaskStore {
   ): Promise<void>;
   /**
    * Starts attempt `attempt` on `agentId` (conditional on the attempt number, so it is counted once), and
-   * removes the task's waitingRole.
+   * removes the task's waitingRole. `held`: what the attempt holds against the batch's budget.
    */
   startAttempt(
     batchId: string,
@@ -302,6 +306,7 @@ export interface TaskStore {
     agentId: string,
     decision: RoutingDecision,
     at: number,
+    held?: BudgetAmount,
   ): Promise<void>;
   /**
    * The worker claims attempt `attempt` before running it: succeeds once per attempt, so a duplicate SQS
@@ -373,6 +378,39 @@ export interface TaskStore {
     status: TaskStatus,
     fields?: TransitionFields,
   ): Promise<StoredTask | undefined>;
+}
+
+/**
+ * The budget ledger of each batch that has a budget (README "Budgets"): what settled attempts spent and what
+ * attempts in flight hold, in nano-dollars and tokens. Every change is one conditional write on one item, so
+ * concurrent routers never hold more than the budget between them, and each attempt is settled once.
+ */
+export interface BudgetLedger {
+  /** Creates the batch's ledger with `limits` and what was `spent` before (nothing when absent); no-op if there. */
+  open(batchId: string, limits: BudgetLimits, spent?: BudgetAmount): Promise<void>;
+  /**
+   * Holds `hold` for the attempt `key` if it fits: one conditional write (spent + held + hold <= each limit,
+   * not exhausted, the key not held yet). `held`: the key's hold when applied or when the key was held
+   * already (a repeated Route: the hold taken first), else false and the ledger as it is (undefined: none).
+   */
+  reserve(
+    batchId: string,
+    key: string,
+    hold: BudgetAmount,
+  ): Promise<{ held: BudgetAmount } | { held: false; state: LedgerState | undefined }>;
+  /**
+   * Ends the hold `held` of attempt `key`, adding `charge` (what it really used) to the spent figures: once per
+   * key (false when it was settled before, or never held). A hold given back unused is settled with nothing.
+   */
+  settle(batchId: string, key: string, held: BudgetAmount, charge: BudgetAmount): Promise<boolean>;
+  /** Marks the budget exhausted with `reason` unless it was already (answers the reason that stands). */
+  exhaust(batchId: string, reason: string): Promise<string>;
+  get(batchId: string): Promise<LedgerState | undefined>;
+  /**
+   * New limits for a batch that is not running (a redrive with a raised budget), and the exhausted mark
+   * removed, so routing decides again; creates the ledger with `spent` when there is none.
+   */
+  setLimits(batchId: string, limits: BudgetLimits, spent: BudgetAmount): Promise<void>;
 }
 
 /**

@@ -1,5 +1,13 @@
 import { sumCosts, sumUsage } from '../domain/costs';
-import type { Attempt, BatchResult, BatchStatus, TaskResult, TaskTally, Usage } from '../domain/schemas';
+import type {
+  Attempt,
+  BatchResult,
+  BatchStatus,
+  BudgetState,
+  TaskResult,
+  TaskTally,
+  Usage,
+} from '../domain/schemas';
 import type { StoredBatch, StoredTask, TaskStatusCounts } from '../ports';
 
 /**
@@ -9,7 +17,7 @@ import type { StoredBatch, StoredTask, TaskStatusCounts } from '../ports';
 export function buildBatchResult(
   batch: StoredBatch,
   tasks: readonly StoredTask[],
-  options: { includeOutput?: boolean } = {},
+  options: { includeOutput?: boolean; budget?: BudgetState } = {},
 ): BatchResult {
   const byId = new Map(tasks.map((t) => [t.taskId, t]));
   const ordered = batch.taskIds.flatMap((id) => {
@@ -25,6 +33,7 @@ export function buildBatchResult(
     ...(batch.makespanMs !== undefined ? { makespanMs: batch.makespanMs } : {}),
     tasks: results,
     ...spendOf(results),
+    ...(options.budget ? { budget: options.budget } : {}),
   };
 }
 

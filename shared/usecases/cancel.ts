@@ -5,8 +5,16 @@
  */
 import { leaseKey } from '../domain/pool';
 import type { BatchResult } from '../domain/schemas';
-import { type AgentRegistry, type Clock, NotFoundError, type Orchestrator, type TaskStore } from '../ports';
+import {
+  type AgentRegistry,
+  type BudgetLedger,
+  type Clock,
+  NotFoundError,
+  type Orchestrator,
+  type TaskStore,
+} from '../ports';
 import { buildBatchResult } from './batch-result';
+import { budgetStateFor, settleAttempt } from './budget';
 import { executionNameFor, isTerminal } from './common';
 import { ConflictError } from './errors';
 
@@ -15,6 +23,8 @@ export interface CancelDeps {
   agents: AgentRegistry;
   orchestrator: Orchestrator;
   clock: Clock;
+  /** Budget ledgers: a cancelled attempt settles what it held; the result shows the budget. */
+  ledger?: BudgetLedger;
 }
 
 /** Cancels a running batch; 409 (ConflictError) when it already finished. */
@@ -63,16 +73,24 @@ export async function cancelBatch(
           error: reason,
         });
         if (ended) {
-          await deps.agents.release(last.agentId, now, leaseKey(batchId, t.taskId, latest.attemptCount));
+          await Promise.all([
+            deps.agents.release(last.agentId, now, leaseKey(batchId, t.taskId, latest.attemptCount)),
+            // Whatever it reported so far (a running attempt usually nothing yet: then what it held).
+            settleAttempt(deps.ledger, latest, latest.attemptCount),
+          ]);
         }
       }),
   );
   const finishedAt = deps.clock.now();
   const makespanMs = Math.max(0, finishedAt - batch.startedAt);
-  const final = await deps.store.listTasks(batchId);
+  const [final, budget] = await Promise.all([
+    deps.store.listTasks(batchId),
+    budgetStateFor(deps.ledger, batch),
+  ]);
   const result = buildBatchResult(
     { ...batch, cancelRequested: true, status: 'CANCELLED', finishedAt, makespanMs },
     final,
+    { ...(budget ? { budget } : {}) },
   );
   await deps.store.updateBatch(batchId, {
     status: 'CANCELLED',

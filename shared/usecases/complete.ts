@@ -11,6 +11,7 @@ import { gateDecision } from '../domain/trigger';
 import type { CompleteInput } from '../domain/workflow';
 import {
   type AgentRegistry,
+  type BudgetLedger,
   type Callbacks,
   type Clock,
   NotFoundError,
@@ -19,6 +20,7 @@ import {
   type TaskStore,
 } from '../ports';
 import { recordApprovalTimeout } from './approval';
+import { settleAttempt } from './budget';
 import { attemptEndOf, gateCountsOf, isTerminal, releaseDependents, spentOf } from './common';
 import { TIMEOUT_ERRORS } from './record-attempt';
 import { wakeAfterRelease } from './route';
@@ -30,6 +32,8 @@ export interface CompleteDeps {
   clock: Clock;
   /** The role catalog, for per-role circuit settings (defaults when absent). */
   catalog?: RoleCatalog;
+  /** Budget ledgers: the attempt's end settles what it held. */
+  ledger?: BudgetLedger;
 }
 
 export interface CompleteResult {
@@ -99,8 +103,15 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
       at: now,
     });
   }
-  // Dependents first: their gates wait on this; the agent's slot and metrics are written meanwhile.
-  await Promise.all([releaseDependents(deps.store, deps.callbacks, task, input.outcome), agentBookkeeping]);
+  // Dependents first: their gates wait on this; the agent's slot and metrics, and the budget's hold of the
+  // attempt (settled once, with what it used), are written meanwhile.
+  const settledAttempt =
+    input.outcome === 'SUCCEEDED' ? (input.attempt ?? task.attemptCount) : task.attemptCount;
+  await Promise.all([
+    releaseDependents(deps.store, deps.callbacks, task, input.outcome),
+    agentBookkeeping,
+    settleAttempt(deps.ledger, task, settledAttempt, input.outcome === 'SUCCEEDED' ? result : undefined),
+  ]);
   if (input.outcome === 'FAILED' && transitioned) {
     const batch = await deps.store.getBatch(input.batchId);
     if (batch?.failFast) await failFast(deps, batch, task.taskId);

@@ -1,12 +1,15 @@
 /** Finalize: the batch's status and makespan, stored, and its result (without outputs) returned. */
 import type { BatchResult } from '../domain/schemas';
 import type { FinalizeInput } from '../domain/workflow';
-import { type Clock, NotFoundError, type TaskStore } from '../ports';
+import { type BudgetLedger, type Clock, NotFoundError, type TaskStore } from '../ports';
 import { buildBatchResult, countStatuses, decideBatchStatus } from './batch-result';
+import { budgetStateFor } from './budget';
 
 export interface FinalizeDeps {
   store: TaskStore;
   clock: Clock;
+  /** Budget ledgers: the result shows the batch's budget. */
+  ledger?: BudgetLedger;
 }
 
 /** Decides, stores and returns the batch result (outputs left out). */
@@ -16,6 +19,7 @@ export async function finalizeBatch(deps: FinalizeDeps, input: FinalizeInput): P
     deps.store.listTasks(input.batchId),
   ]);
   if (!batch) throw new NotFoundError('batch', input.batchId);
+  const budget = await budgetStateFor(deps.ledger, batch);
   const finishedAt = deps.clock.now();
   const status = decideBatchStatus(batch, tasks);
   const makespanMs = Math.max(0, finishedAt - batch.startedAt);
@@ -24,6 +28,7 @@ export async function finalizeBatch(deps: FinalizeDeps, input: FinalizeInput): P
   // Outputs stay in the store (GET /batches/{id}): the state machine's payload limit is 256 KiB.
   const result = buildBatchResult({ ...batch, status, finishedAt, makespanMs }, tasks, {
     includeOutput: false,
+    ...(budget ? { budget } : {}),
   });
   // The cost too, for the batch list (null: some attempt's price is unknown).
   await deps.store.updateBatch(batch.batchId, {

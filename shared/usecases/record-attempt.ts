@@ -5,8 +5,9 @@
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import { NON_RETRYABLE_ERRORS, type RecordAttemptInput, type RecordAttemptOutput } from '../domain/workflow';
-import type { AgentRegistry, Callbacks, Clock, TaskStore } from '../ports';
+import type { AgentRegistry, BudgetLedger, Callbacks, Clock, TaskStore } from '../ports';
 import { recordApprovalTimeout } from './approval';
+import { settleAttempt } from './budget';
 import { isTerminal, readBatchAndTask, spentOf } from './common';
 import { wakeAfterRelease } from './route';
 
@@ -18,6 +19,8 @@ export interface RecordAttemptDeps {
   catalog?: RoleCatalog;
   /** Answers the token of a task parked for capacity after the release (see wakeAfterRelease). */
   callbacks?: Pick<Callbacks, 'succeed'>;
+  /** Budget ledgers: the failed attempt settles what it held. */
+  ledger?: BudgetLedger;
 }
 
 /** Step Functions error names that mean "the agent never answered in time". */
@@ -45,6 +48,9 @@ export async function recordAttempt(
     at: now,
     error,
   });
+  // The budget's hold of the attempt: settled once (a repeated invocation is a no-op), at the usage the
+  // worker recorded before failing its token, or, without any (it died, it timed out), at what it held.
+  await settleAttempt(deps.ledger, task, input.attempt);
   // Only the call that ended the attempt counts it (a retried invocation must not release twice). A rejected
   // output is the agent's failure; a review nobody made in time is not (its slot went back when it answered).
   if (finished && approvalTimeout === undefined) {

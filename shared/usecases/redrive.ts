@@ -3,15 +3,32 @@
  * reset, pendingDeps counts only dependencies that did not succeed, attempts keep their history and
  * numbering, and a new execution `<batchId>-redrive-<n>` runs the subset.
  */
-import { NotFoundError, type Orchestrator, type StoredTask, type TaskStore } from '../ports';
+import { z } from 'zod';
+import { limitsOf } from '../domain/budget';
+import { totalTokens, usdToNano } from '../domain/costs';
+import { BudgetSchema } from '../domain/schemas';
+import {
+  type BudgetLedger,
+  NotFoundError,
+  type Orchestrator,
+  type StoredTask,
+  type TaskStore,
+} from '../ports';
+import { spendOf } from './batch-result';
 import { executionNameFor } from './common';
-import { ConflictError } from './errors';
+import { ConfigurationError, ConflictError } from './errors';
 import { executionInputOf } from './submit';
 
 export interface RedriveDeps {
   store: TaskStore;
   orchestrator: Orchestrator;
+  /** Budget ledgers (required to redrive with a budget). */
+  ledger?: BudgetLedger;
 }
+
+/** POST /batches/{id}/redrive's body: a new budget, its fields over the batch's (raise one, keep the other). */
+export const RedriveRequestSchema = z.object({ budget: BudgetSchema.optional() }).strict();
+export type RedriveRequest = z.infer<typeof RedriveRequestSchema>;
 
 export interface RedriveResult {
   batchId: string;
@@ -21,8 +38,16 @@ export interface RedriveResult {
 
 const REDRIVABLE = new Set(['FAILED', 'SKIPPED', 'CANCELLED']);
 
-/** Re-runs the unsuccessful tasks of a finished batch; 409 (ConflictError) while it runs. */
-export async function redriveBatch(deps: RedriveDeps, batchId: string): Promise<RedriveResult> {
+/**
+ * Re-runs the unsuccessful tasks of a finished batch; 409 (ConflictError) while it runs. A batch with a
+ * budget (`request.budget` over its own) is routed again against it: the exhausted mark goes, the limits are
+ * the new ones, what was spent stays spent.
+ */
+export async function redriveBatch(
+  deps: RedriveDeps,
+  batchId: string,
+  request: RedriveRequest = {},
+): Promise<RedriveResult> {
   const batch = await deps.store.getBatch(batchId);
   if (!batch) throw new NotFoundError('batch', batchId);
   if (batch.status === 'RUNNING') throw new ConflictError(`batch "${batchId}" is still running`);
@@ -57,8 +82,19 @@ export async function redriveBatch(deps: RedriveDeps, batchId: string): Promise<
     };
   });
   const n = (batch.redriveCount ?? 0) + 1;
+  const budget = request.budget ? { ...batch.budget, ...request.budget } : batch.budget;
+  if (budget) {
+    if (!deps.ledger) throw new ConfigurationError('a batch budget needs the budget ledger');
+    // A batch that had no budget starts its ledger with what it spent so far (attempts that reported usage).
+    const spent = spendOf(tasks.flatMap((t) => t.attempts));
+    await deps.ledger.setLimits(batchId, limitsOf(budget), {
+      nanoUsd: usdToNano(spent.costUsd ?? 0),
+      tokens: spent.usage ? totalTokens(spent.usage) : 0,
+    });
+  }
   await deps.store.putTasks(reset);
   await deps.store.updateBatch(batchId, {
+    ...(budget ? { budget } : {}),
     status: 'RUNNING',
     redriveCount: n,
     cancelRequested: undefined,

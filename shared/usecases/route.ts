@@ -3,7 +3,9 @@
  * update, spawn a new agent from the role template when every agent is busy (up to the role's max), or
  * ask the task to wait. The decision is stored with the task, so "why this agent" stays answerable.
  */
+
 import { approvalTimeoutSeconds, needsApprovalBefore, reviewerOf } from '../domain/approvals';
+import type { BudgetAmount } from '../domain/budget';
 import { capacityWaitSeconds, leaseExpiry, leaseKey } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import { candidateRoles, decideRoute, extractRequirements, newAgent, stableHash } from '../domain/routing';
@@ -20,7 +22,8 @@ import {
   type TaskStore,
 } from '../ports';
 import { type AssistDeps, assistRouting } from './assist';
-import { effectiveHeartbeatSeconds, isTerminal } from './common';
+import { type BudgetDeps, holdAttempt, releaseHold } from './budget';
+import { effectiveHeartbeatSeconds, isTerminal, releaseDependents } from './common';
 import { ConfigurationError } from './errors';
 
 export interface RouteDeps {
@@ -37,6 +40,10 @@ export interface RouteDeps {
   weights?: RoutingWeights;
   /** Model-assisted routing, when configured. */
   assist?: AssistDeps;
+  /** Batch budgets: the ledger and the prices an attempt's worst case is held at (none: budgets not held). */
+  budget?: BudgetDeps;
+  /** Releases the dependents of a task cancelled because its batch's budget is exhausted. */
+  callbacks?: Callbacks;
 }
 
 /** The agent id of spawn slot `slot` of a role: `<role>-<n>`, the same ids as the default pool. */
@@ -115,10 +122,19 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
           rejected: [...result.decision.rejected, ...lostRaces],
           spawned: spawned.has(winner),
         };
+        const executor = winnerAgent?.executor ?? (await executorOf(deps, winner, result.decision.role));
+        // The attempt's worst case, on the winner's executor, is held against the batch's budget (when
+        // it has one) before anything is dispatched; when it does not fit, the slot goes back.
+        const hold = await holdAttempt(deps, batch, task, decision.role, executor, requirements);
+        if (hold.kind !== 'held') {
+          await deps.agents.release(winner, deps.clock.now(), lease.key);
+          if (hold.kind === 'wait')
+            return { decision: 'WAIT', role: decision.role, waitSeconds: CAPACITY_WAIT_SECONDS };
+          return cancelOverBudget(deps, task, hold.reason);
+        }
         // The attempt starts when the slot was taken (rounds of lost races can take a while), so an
         // agent's attempt intervals always nest inside its reservations.
-        const executor = winnerAgent?.executor ?? (await executorOf(deps, winner, result.decision.role));
-        return startDispatch(deps, task, decision, executor, deps.clock.now());
+        return startDispatch(deps, task, decision, executor, deps.clock.now(), hold.held);
       }
       // Another router took the last slot (or the agent changed state): drop it from this round's pool.
       lostRaces.push({ agentId: winner, reason: 'lost the reservation race' });
@@ -305,12 +321,30 @@ export async function spawnAgent(
   return undefined;
 }
 
+/**
+ * Ends a task whose next attempt does not fit its batch's budget: CANCELLED with the reason, its waiting mark
+ * dropped, its dependents released as failed (so their gates skip them), and the child execution STOPs.
+ */
+async function cancelOverBudget(deps: RouteDeps, task: StoredTask, reason: string): Promise<RouteOutput> {
+  const now = deps.clock.now();
+  if (await deps.store.setTaskStatus(task.batchId, task.taskId, 'CANCELLED', { reason, at: now })) {
+    await Promise.all([
+      task.waitingRole === undefined
+        ? undefined
+        : deps.agents.clearWaiting(task.waitingRole, [waitingKey(task)]),
+      deps.callbacks ? releaseDependents(deps.store, deps.callbacks, task, 'CANCELLED') : undefined,
+    ]);
+  }
+  return { decision: 'STOP', reason };
+}
+
 async function startDispatch(
   deps: RouteDeps,
   task: StoredTask,
   decision: RoutingDecision,
   executor: ExecutorConfig,
   now: number,
+  held?: BudgetAmount,
 ): Promise<RouteOutput> {
   const attempt = task.attemptCount + 1;
   // A task that waited before holds a mark (of the role its WAIT named); dropping it at once keeps the
@@ -322,13 +356,17 @@ async function startDispatch(
       ? Promise.resolve()
       : deps.agents.clearWaiting(task.waitingRole, [waitingKey(task)]);
   try {
-    await deps.store.startAttempt(task.batchId, task.taskId, attempt, decision.agentId, decision, now);
+    await deps.store.startAttempt(task.batchId, task.taskId, attempt, decision.agentId, decision, now, held);
   } catch (error) {
     await clearing.catch(() => undefined);
     if (!(error instanceof StaleWriteError)) throw error;
     // A concurrent Route of the same task won (or the task was cancelled): give the slot back.
     await deps.agents.release(decision.agentId, now, leaseKey(task.batchId, task.taskId, attempt));
     const latest = await deps.store.getTask(task.batchId, task.taskId);
+    // The budget's hold too, unless the attempt it was taken for started after all (the winner's, holding
+    // the same key): that attempt's end settles it.
+    if (held && (latest?.attemptCount ?? 0) < attempt)
+      await releaseHold(deps.budget?.ledger, task, attempt, held);
     const current = latest && !isTerminal(latest.status) ? runningAttempt(latest) : undefined;
     if (latest && current) {
       const role = latest.role ?? decision.role;

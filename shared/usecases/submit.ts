@@ -4,14 +4,17 @@
  * again finishes the job (see submitBatch).
  */
 import { createHash } from 'node:crypto';
+import { limitsOf } from '../domain/budget';
+import { effectiveBudget } from '../domain/costs';
 import { dependentsOf, topologicalOrder } from '../domain/dag';
 import { BATCH_CREATION_LEASE_MS, DEFAULT_MAX_ATTEMPTS } from '../domain/limits';
 import type { RoleCatalog } from '../domain/roles';
-import type { Batch } from '../domain/schemas';
+import type { Batch, Budget } from '../domain/schemas';
 import { assertValidBatch, parseBatchJson } from '../domain/validation';
 import { type ExecutionInput, executionInput } from '../domain/workflow';
 import type {
   BatchCreation,
+  BudgetLedger,
   Clock,
   IdGenerator,
   Orchestrator,
@@ -20,7 +23,7 @@ import type {
   TaskStore,
 } from '../ports';
 import { executionNameFor } from './common';
-import { ConflictError } from './errors';
+import { ConfigurationError, ConflictError } from './errors';
 
 export interface SubmitDeps {
   store: TaskStore;
@@ -28,6 +31,10 @@ export interface SubmitDeps {
   catalog: RoleCatalog;
   clock: Clock;
   ids: IdGenerator;
+  /** The deployment's default budget (COSTS_CONFIG `budget`): fields a batch's own budget leaves out. */
+  defaultBudget?: Budget;
+  /** Where a batch with a budget keeps it (required for one). */
+  ledger?: BudgetLedger;
 }
 
 export interface SubmitRequest {
@@ -115,6 +122,8 @@ export async function submitBatch(deps: SubmitDeps, request: SubmitRequest): Pro
   }
 
   const maxAttempts = batch.options?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const budget = effectiveBudget(batch.options?.budget, deps.defaultBudget);
+  if (budget && !deps.ledger) throw new ConfigurationError('a batch budget needs the budget ledger');
   const tasks = storedTasksOf(batchId, batch, maxAttempts);
   let creation: BatchCreation = { owner: deps.ids.next('submit-'), expiresAt: now + BATCH_CREATION_LEASE_MS };
   const stored: StoredBatch = {
@@ -129,6 +138,7 @@ export async function submitBatch(deps: SubmitDeps, request: SubmitRequest): Pro
     ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
     redriveCount: 0,
     requestHash,
+    ...(budget ? { budget } : {}),
     creation,
   };
   const claim = await deps.store.claimBatch(stored);
@@ -176,6 +186,8 @@ async function finishCreation(deps: SubmitDeps, batch: StoredBatch, tasks: Store
   const { batchId } = batch;
   try {
     if (!creation.tasksWritten) {
+      // The ledger before any task: a task can route as soon as the execution starts.
+      if (batch.budget) await deps.ledger?.open(batchId, limitsOf(batch.budget));
       await deps.store.putTasks(tasks);
       const written = { ...creation, tasksWritten: true };
       if (!(await deps.store.updateBatchCreation(batchId, creation.owner, written))) return;

@@ -2,6 +2,7 @@
  * Item layout of the tasks table (keys fixed in tables.ts: pk, sk):
  *   batch                 pk BATCH#<batchId>        sk BATCH
  *   task                  pk BATCH#<batchId>        sk TASK#<taskId>
+ *   budget ledger         pk BATCH#<batchId>        sk BUDGET  (a batch with a budget; budget-ledger.ts)
  *   idempotency key       pk IDEMPOTENCY#<key>      sk IDEMPOTENCY
  *   subscription          pk BATCH#<batchId>        sk SUB#<connectionId>
  *   reverse subscription  pk CONNECTION#<id>        sk SUB#<batchId>   (so $disconnect finds them)
@@ -19,6 +20,7 @@ export const TOKEN_SK = 'TOKEN';
 export const ADVICE_SK = 'ADVICE';
 export const LIMIT_STATE_SK = 'STATE';
 export const LIMIT_SLOT_SK_PREFIX = 'SLOT#';
+export const BUDGET_SK = 'BUDGET';
 
 export const batchPk = (batchId: string) => `BATCH#${batchId}`;
 export const taskSk = (taskId: string) => `${TASK_SK_PREFIX}${taskId}`;
@@ -39,6 +41,7 @@ export const ItemType = {
   ProgressToken: 'progress-token',
   RoutingAdvice: 'routing-advice',
   ProviderLimit: 'provider-limit',
+  Budget: 'budget',
 } as const;
 
 /** The batch list index's one partition (tables.ts batchListIndex). */

@@ -11,6 +11,7 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { BudgetAmount } from '../../domain/budget';
 import type { TaskWork } from '../../domain/context';
 import type {
   ApprovalRecord,
@@ -166,6 +167,7 @@ const BATCH_STATE_ATTRIBUTES = [
   'costUsd',
   'usage',
   'requestHash',
+  'budget',
   'creation',
 ] as const satisfies readonly (keyof BatchState)[];
 const everyBatchStateAttribute: Exclude<
@@ -696,8 +698,9 @@ export class DynamoTaskStore implements TaskStore {
     agentId: string,
     decision: RoutingDecision,
     at: number,
+    held?: BudgetAmount,
   ): Promise<void> {
-    const record: Attempt = { agentId, status: 'RUNNING', startedAt: at };
+    const record: Attempt = { agentId, status: 'RUNNING', startedAt: at, ...(held ? { held } : {}) };
     try {
       await this.client.send(
         new UpdateCommand({

@@ -3,6 +3,7 @@
  * outputs and their re-ask) lives here once; each provider only does its I/O in `invoke`.
  */
 import { attachUsage, DEFAULT_MAX_OUTPUT_TOKENS, pricedModel, sumUsage } from '../../domain/costs';
+import { STRUCTURED_OUTPUT_REASKS } from '../../domain/limits';
 import { MAX_QUOTED_SCHEMA_ERRORS, OutputSchemaError, outputMisfits } from '../../domain/output-schema';
 import { usageTokens } from '../../domain/provider-limits';
 import type { ExecutorName, Usage } from '../../domain/schemas';
@@ -25,13 +26,8 @@ export interface ProviderAnswer {
   turn?: unknown;
 }
 
-/**
- * Re-asks of the model within one attempt when its structured answer does not fit the outputSchema: the
- * answer and the validation errors go back, and the model answers again (Instructor's and the SDKs' pattern).
- * One is enough to fix most format slips at a fraction of a new attempt, which re-sends the whole context
- * and is routed to another agent; past it the attempt fails with the errors and is re-routed.
- */
-export const STRUCTURED_OUTPUT_REASKS = 1;
+/** Re-asks of a misfitting structured answer within one attempt (defined with the limits: a budget holds them). */
+export { STRUCTURED_OUTPUT_REASKS } from '../../domain/limits';
 /** The forced tool whose input is the structured output (Anthropic tool use, Bedrock Converse). */
 export const OUTPUT_TOOL_NAME = 'submit_output';
 export const OUTPUT_TOOL_DESCRIPTION =

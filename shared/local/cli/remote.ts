@@ -11,6 +11,7 @@ import {
   BatchDecisionsSchema,
   type BatchResult,
   BatchResultSchema,
+  type Budget,
 } from '../../domain/schemas';
 import { API_KEY_HEADER } from '../request-guard';
 import { ExitCode } from './io';
@@ -256,9 +257,14 @@ export class RemoteApi {
     return body as { stage: string; decision: string; record: ApprovalRecord };
   }
 
-  /** POST /batches/{id}/redrive: the ids of the tasks that run again. */
-  async redrive(batchId: string): Promise<{ taskIds: string[] }> {
-    const body = (await this.expect('POST', `${batchPath(batchId)}/redrive`, [200, 202])) as {
+  /** POST /batches/{id}/redrive (with a new budget, its fields over the batch's): the tasks that run again. */
+  async redrive(batchId: string, budget?: Budget): Promise<{ taskIds: string[] }> {
+    const body = (await this.expect(
+      'POST',
+      `${batchPath(batchId)}/redrive`,
+      [200, 202],
+      budget ? { body: { budget } } : {},
+    )) as {
       taskIds?: string[];
     };
     return { taskIds: body.taskIds ?? [] };

@@ -169,6 +169,47 @@ describe('meta-agent status | cancel | redrive --url', () => {
     expect(missing.err).toMatch(/answered 404/);
   });
 
+  it('redrives a batch whose budget was exhausted with a raised one (--max-tokens), refusing a bad value (exit 2)', async () => {
+    // Below one attempt's worst case (about 6,000 tokens for the simulated executor's default 4,096 output
+    // tokens): nothing fits, so the first route exhausts the budget and every task is cancelled.
+    const file = await batchFile('budget.json', {
+      batchId: 'remote-budget',
+      options: { budget: { maxTokens: 5_000 } },
+      tasks: [
+        { id: 'api', description: 'Write the FastAPI login endpoint' },
+        { id: 'tests', description: 'Write the login tests', dependsOn: ['api'] },
+      ],
+    });
+    const env = { [API_URL_ENV]: server.url, [API_KEY_ENV]: API_KEY };
+    const first = fakeIO(ROOT, env);
+    const bad = fakeIO(ROOT, env);
+    const redrive = fakeIO(ROOT, env);
+
+    const ran = await main(['run', file, '--json'], first);
+    const refused = await main(['redrive', 'remote-budget', '--max-tokens', 'lots'], bad);
+    // The dependent takes the first task's work: its worst case holds the whole context budget (100 KB).
+    const redriven = await main(
+      ['redrive', 'remote-budget', '--max-tokens', '1000000', '--wait', '--json'],
+      redrive,
+    );
+
+    expect([ran, refused, redriven]).toEqual([ExitCode.TasksFailed, ExitCode.BadInput, ExitCode.Ok]);
+    const stopped = BatchResultSchema.parse(JSON.parse(first.out));
+    expect(stopped.tasks.map((t) => [t.id, t.status])).toEqual([
+      ['api', 'CANCELLED'],
+      ['tests', 'SKIPPED'],
+    ]);
+    expect(stopped.tasks[0]?.reason).toMatch(/^budget exhausted: 0 of 5,000 tokens spent/);
+    expect(stopped.budget).toMatchObject({ maxTokens: 5_000, spentTokens: 0, exhausted: expect.any(String) });
+    expect(bad.err).toContain('--max-tokens');
+    const finished = BatchResultSchema.parse(JSON.parse(redrive.out));
+    expect(finished.status).toBe('SUCCEEDED');
+    expect(finished.budget).toMatchObject({ maxTokens: 1_000_000, reservedTokens: 0 });
+    expect(finished.budget?.spentTokens).toBe(
+      finished.tasks.reduce((sum, t) => sum + (t.usage ? t.usage.inputTokens + t.usage.outputTokens : 0), 0),
+    );
+  });
+
   it('says where batches live when no URL is given', async () => {
     const io = fakeIO();
 

@@ -7,7 +7,7 @@
  * 2 bad input or configuration (unknown batch, wrong URL or key, a batch in the wrong state).
  */
 import { parseArgs } from 'node:util';
-import type { BatchResult } from '../../../domain/schemas';
+import { type BatchResult, type Budget, BudgetSchema } from '../../../domain/schemas';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
 import { formatSummaryTable } from '../progress';
@@ -22,7 +22,12 @@ const SUMMARY: Record<Action, string> = {
   redrive: 'Runs again the tasks that failed, were skipped or were cancelled (the batch must have ended).',
 };
 
-const usage = (action: Action) => `${action} BATCH --url URL [--api-key KEY] [--json] [--wait]`;
+const usage = (action: Action) =>
+  `${action} BATCH --url URL [--api-key KEY] [--json] [--wait]${action === 'redrive' ? ' [--max-cost-usd N] [--max-tokens N]' : ''}`;
+
+const BUDGET_HELP = `  --max-cost-usd N  redrive against this cost cap (USD; other budget fields stay the batch's)
+  --max-tokens N    redrive against this token cap
+`;
 
 const help = (action: Action) => `Usage: meta-agent ${usage(action)}
 
@@ -34,7 +39,7 @@ Options:
   --api-key KEY   its API key (default: $${API_KEY_ENV})
   --json          print the result report (GET /batches/{id}) on stdout, nothing else
   --wait          follow the batch until it ends, with the progress of meta-agent run
-  -h, --help      show this help
+${action === 'redrive' ? BUDGET_HELP : ''}  -h, --help      show this help
 
 Exit codes: 0 the batch succeeded (or runs on, without --wait), 1 some task failed, was skipped or
 cancelled, 2 bad input or configuration (unknown batch, wrong URL or key, nothing to ${action}).
@@ -56,9 +61,12 @@ function remoteCommand(action: Action): Command {
         'api-key': { type: 'string' },
         json: { type: 'boolean', default: false },
         wait: { type: 'boolean', default: false },
+        'max-cost-usd': { type: 'string' },
+        'max-tokens': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
+    const budget = budgetOption(action, values['max-cost-usd'], values['max-tokens']);
     if (values.help) {
       io.stdout(help(action));
       return ExitCode.Ok;
@@ -78,7 +86,7 @@ function remoteCommand(action: Action): Command {
       current = await api.cancel(batchId);
       if (!values.json) io.stderr(`meta-agent: batch ${batchId} cancelled\n`);
     } else if (action === 'redrive') {
-      const { taskIds } = await api.redrive(batchId);
+      const { taskIds } = await api.redrive(batchId, budget);
       if (!values.json)
         io.stderr(`meta-agent: batch ${batchId} redriven: ${taskIds.length} task(s) run again\n`);
       current = await api.result(batchId);
@@ -96,6 +104,31 @@ function remoteCommand(action: Action): Command {
     else io.stdout(formatSummaryTable(current));
     return exitOf(current);
   };
+}
+
+/**
+ * The budget of `redrive --max-cost-usd / --max-tokens`, checked like the API's (BudgetSchema): a value that is
+ * not a positive number in range is refused here, naming the option, before anything is sent.
+ */
+function budgetOption(
+  action: Action,
+  cost: string | undefined,
+  tokens: string | undefined,
+): Budget | undefined {
+  if (cost === undefined && tokens === undefined) return undefined;
+  if (action !== 'redrive')
+    throw new CliUsageError('--max-cost-usd and --max-tokens are options of redrive', usage(action));
+  const parsed = BudgetSchema.safeParse({
+    ...(cost !== undefined ? { maxCostUsd: cost.trim() === '' ? Number.NaN : Number(cost) } : {}),
+    ...(tokens !== undefined ? { maxTokens: tokens.trim() === '' ? Number.NaN : Number(tokens) } : {}),
+  });
+  if (parsed.success) return parsed.data;
+  const option = (field: PropertyKey | undefined) =>
+    field === 'maxTokens' ? '--max-tokens' : '--max-cost-usd';
+  throw new CliUsageError(
+    parsed.error.issues.map((i) => `${option(i.path[0])}: ${i.message}`).join('; '),
+    usage(action),
+  );
 }
 
 export const statusCommand = remoteCommand('status');

@@ -1,0 +1,188 @@
+/**
+ * Batch budgets, the pure part (README "Budgets"): the worst case an attempt holds against its batch's budget
+ * before it is dispatched, the ledger's figures (integer nano-dollars and tokens), whether an attempt fits now
+ * or could fit once the attempts in flight settle, and the reasons a person reads.
+ *
+ * The ledger (one item per batch, BudgetLedger) keeps what was spent (settled attempts, at their real usage)
+ * and what is held (attempts in flight, at their worst case); Route holds an attempt's worst case with one
+ * conditional write (held + spent + worst <= max) and the attempt's end settles it. The reserved worst cases
+ * always fit the budget, so spend exceeds it only by what an attempt really used beyond its worst case.
+ */
+import { feedbackSection, rejectionsBefore } from './approvals';
+import { takesContext } from './context';
+import {
+  DEFAULT_MAX_OUTPUT_TOKENS,
+  nanoToUsd,
+  type PriceTable,
+  pricedModel,
+  totalTokens,
+  usdToNano,
+  worstCaseUsage,
+} from './costs';
+import { DEFAULT_CONTEXT_BUDGET_BYTES, STRUCTURED_OUTPUT_REASKS } from './limits';
+import { renderPrompt } from './roles';
+import type {
+  ApprovalRecord,
+  Budget,
+  BudgetState,
+  ExecutorConfig,
+  ExtractedRequirements,
+  Role,
+  Task,
+  Usage,
+} from './schemas';
+import { utf8Length } from './utf8';
+
+/** An amount against a budget: whole nano-dollars and tokens. */
+export interface BudgetAmount {
+  readonly nanoUsd: number;
+  readonly tokens: number;
+}
+
+/** The limits of a budget in ledger units (absent: that dimension is not capped). */
+export interface BudgetLimits {
+  readonly maxNanoUsd?: number;
+  readonly maxTokens?: number;
+}
+
+/** A batch's ledger as stored: limits, what settled attempts spent and what attempts in flight hold. */
+export interface LedgerState extends BudgetLimits {
+  readonly spent: BudgetAmount;
+  readonly reserved: BudgetAmount;
+  /** Set once an attempt did not fit with nothing left in flight: nothing more is dispatched. */
+  readonly exhausted?: string;
+}
+
+export const ZERO_AMOUNT: BudgetAmount = { nanoUsd: 0, tokens: 0 };
+
+/** The ledger limits of a budget. */
+export function limitsOf(budget: Budget): BudgetLimits {
+  return {
+    ...(budget.maxCostUsd !== undefined ? { maxNanoUsd: usdToNano(budget.maxCostUsd) } : {}),
+    ...(budget.maxTokens !== undefined ? { maxTokens: budget.maxTokens } : {}),
+  };
+}
+
+/**
+ * UTF-8 bytes an attempt's request can carry at most: the role's prompt filled with the task, the context
+ * budget wherever the template places other tasks' work (the context section and each substitution into the
+ * description or input are bounded by it together; each placeholder of the template may repeat them), the
+ * reviews of rejected outputs, and the output schema (sent as a tool or response format).
+ */
+export function promptBytesBound(input: {
+  role: Role;
+  task: Task;
+  requirements: ExtractedRequirements;
+  approvals?: readonly ApprovalRecord[] | undefined;
+  attempt: number;
+}): number {
+  const { role, task } = input;
+  const base = utf8Length(renderPrompt(role, task, input.requirements, ''));
+  const template = role.promptTemplate;
+  const places = Math.max(
+    1,
+    ['{{description}}', '{{input}}', '{{context}}'].reduce((n, p) => n + template.split(p).length - 1, 0),
+  );
+  const context = takesContext(task) ? (task.contextBudgetBytes ?? DEFAULT_CONTEXT_BUDGET_BYTES) : 0;
+  const feedback = utf8Length(feedbackSection(rejectionsBefore(input.approvals, input.attempt)));
+  const schema = task.outputSchema === undefined ? 0 : utf8Length(JSON.stringify(task.outputSchema));
+  return base + places * (context + feedback) + schema;
+}
+
+/**
+ * The most attempt `attempt` of `task` can use on `executor`: tokens (worstCaseUsage: at most a token per byte
+ * of the request plus the framing, the executor's max output tokens per call, one re-ask with an outputSchema)
+ * and their cost at the price table's rates, null when the price is unknown.
+ */
+export function attemptWorstCase(input: {
+  role: Role;
+  task: Task;
+  requirements: ExtractedRequirements;
+  approvals?: readonly ApprovalRecord[] | undefined;
+  attempt: number;
+  executor: ExecutorConfig;
+  prices: PriceTable;
+}): { tokens: number; nanoUsd: number | null } {
+  const worst = worstCaseUsage({
+    promptBytes: promptBytesBound(input),
+    maxOutputTokens: input.executor.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS,
+    reasks: input.task.outputSchema === undefined ? 0 : STRUCTURED_OUTPUT_REASKS,
+  });
+  return { tokens: totalTokens(worst.total), nanoUsd: input.prices.costOf(input.executor, worst.calls) };
+}
+
+/**
+ * What an ended attempt charges its batch's budget: its recorded usage and cost, or, where it reported none (a
+ * worker that died, an attempt that timed out or was cancelled, an unknown price), what it held.
+ */
+export function chargeOf(
+  held: BudgetAmount,
+  attempt: { usage?: Usage | undefined; costUsd?: number | null | undefined },
+): BudgetAmount {
+  if (attempt.usage === undefined) return held;
+  const cost = attempt.costUsd;
+  return {
+    tokens: totalTokens(attempt.usage),
+    nanoUsd: cost === null || cost === undefined ? held.nanoUsd : usdToNano(cost),
+  };
+}
+
+/** Which limit `hold` breaks on top of what is spent and held: 'cost', 'tokens' or undefined (it fits). */
+export function overLimit(
+  state: LedgerState,
+  hold: BudgetAmount,
+  inFlight = true,
+): 'cost' | 'tokens' | undefined {
+  const held = inFlight ? state.reserved : ZERO_AMOUNT;
+  if (state.maxNanoUsd !== undefined && state.spent.nanoUsd + held.nanoUsd + hold.nanoUsd > state.maxNanoUsd)
+    return 'cost';
+  if (state.maxTokens !== undefined && state.spent.tokens + held.tokens + hold.tokens > state.maxTokens)
+    return 'tokens';
+  return undefined;
+}
+
+/**
+ * Whether an attempt that does not fit now could fit once the attempts in flight settle (they may use less
+ * than they hold): true means wait, false means the budget is exhausted.
+ */
+export function couldFitLater(state: LedgerState, hold: BudgetAmount): boolean {
+  const inFlight = state.reserved.nanoUsd > 0 || state.reserved.tokens > 0;
+  return inFlight && overLimit(state, hold, false) === undefined;
+}
+
+/** USD as a person reads it: cents above a dollar, else up to six decimals. */
+export function formatUsd(nano: number): string {
+  const usd = nanoToUsd(nano);
+  return usd >= 1 ? `$${usd.toFixed(2)}` : `$${Number(usd.toFixed(6))}`;
+}
+
+const formatTokens = (n: number) => n.toLocaleString('en-US');
+
+/** The reason written when the next attempt does not fit: `budget exhausted: $x of $y spent (...)`. */
+export function exhaustedReason(state: LedgerState, hold: BudgetAmount, limit: 'cost' | 'tokens'): string {
+  if (limit === 'cost')
+    return `budget exhausted: ${formatUsd(state.spent.nanoUsd)} of ${formatUsd(state.maxNanoUsd ?? 0)} spent (the next attempt could cost up to ${formatUsd(hold.nanoUsd)})`;
+  return `budget exhausted: ${formatTokens(state.spent.tokens)} of ${formatTokens(state.maxTokens ?? 0)} tokens spent (the next attempt could use up to ${formatTokens(hold.tokens)})`;
+}
+
+/** Why an attempt on an unpriced model cannot run under a cost cap. */
+export function unpricedReason(executor: Pick<ExecutorConfig, 'name' | 'model'>): string {
+  const model = pricedModel(executor);
+  return `cancelled: the budget caps cost and ${executor.name}${model ? ` model ${model}` : ''} has no price (give it one in the config's costs.prices)`;
+}
+
+/** The ledger as the batch result shows it (BatchResult.budget). */
+export function budgetStateOf(state: LedgerState): BudgetState {
+  return {
+    ...(state.maxNanoUsd !== undefined ? { maxCostUsd: nanoToUsd(state.maxNanoUsd) } : {}),
+    ...(state.maxTokens !== undefined ? { maxTokens: state.maxTokens } : {}),
+    spentUsd: nanoToUsd(state.spent.nanoUsd),
+    spentTokens: state.spent.tokens,
+    reservedUsd: nanoToUsd(state.reserved.nanoUsd),
+    reservedTokens: state.reserved.tokens,
+    ...(state.exhausted !== undefined ? { exhausted: state.exhausted } : {}),
+  };
+}
+
+/** The ledger key of one attempt: a hold is taken and settled once per key. */
+export const holdKey = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
