@@ -10,6 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyResult, DynamoDBRecord } from 'aws-lambda';
 import { DynamoAgentRegistry } from '../adapters/dynamodb/agent-registry';
+import { DynamoBudgetLedger } from '../adapters/dynamodb/budget-ledger';
 import { documentClient } from '../adapters/dynamodb/client';
 import { DynamoTaskStore } from '../adapters/dynamodb/task-store';
 import { S3ArtifactStore } from '../adapters/s3/artifact-store';
@@ -205,6 +206,7 @@ export class EmbeddedSystem {
     this.#data = {
       store: new DynamoTaskStore(emulators.tasksTableName, documentClient(dynamodb)),
       agents: new DynamoAgentRegistry(emulators.agentsTableName, documentClient(dynamodb)),
+      ledger: new DynamoBudgetLedger(emulators.tasksTableName, documentClient(dynamodb)),
       clock: { now: () => Date.now() },
       artifacts: new S3ArtifactStore(emulators.artifactsBucketName, s3),
       destroy: () => {

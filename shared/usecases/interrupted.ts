@@ -8,7 +8,8 @@
 
 import { MAX_BATCH_PAGE_SIZE } from '../domain/limits';
 import { leaseKey } from '../domain/pool';
-import type { AgentRegistry, Clock, TaskStore } from '../ports';
+import type { AgentRegistry, BudgetLedger, Clock, TaskStore } from '../ports';
+import { settleAttempt } from './budget';
 import { isTerminal } from './common';
 import { finalizeBatch } from './finalize';
 
@@ -16,6 +17,8 @@ export interface InterruptedDeps {
   readonly store: TaskStore;
   readonly agents: AgentRegistry;
   readonly clock: Clock;
+  /** Budget ledgers: an open attempt's hold is settled (at what it held), so a redrive starts from the truth. */
+  readonly ledger?: BudgetLedger;
 }
 
 /** Ends every RUNNING batch as interrupted with `reason`; answers their ids. */
@@ -53,7 +56,10 @@ async function endInterruptedBatch(deps: InterruptedDeps, batchId: string, reaso
       error: reason,
     });
     if (ended)
-      await deps.agents.release(last.agentId, now, leaseKey(batchId, task.taskId, task.attemptCount));
+      await Promise.all([
+        deps.agents.release(last.agentId, now, leaseKey(batchId, task.taskId, task.attemptCount)),
+        settleAttempt(deps.ledger, task, task.attemptCount),
+      ]);
   }
   await finalizeBatch(deps, { batchId });
 }

@@ -70,26 +70,20 @@ export class DynamoBudgetLedger implements BudgetLedger {
     key: string,
     hold: BudgetAmount,
   ): Promise<{ held: BudgetAmount } | { held: false; state: LedgerState | undefined }> {
-    const applied = await sendConditional(
-      this.client,
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: this.#key(batchId),
-        UpdateExpression:
-          'SET holds.#k = :hold ADD reservedNanoUsd :n, reservedTokens :t, leftNanoUsd :negN, leftTokens :negT',
-        ConditionExpression:
-          'attribute_exists(pk) AND attribute_not_exists(exhausted) AND attribute_not_exists(holds.#k) AND ' +
-          '(attribute_not_exists(maxNanoUsd) OR leftNanoUsd >= :n) AND ' +
-          '(attribute_not_exists(maxTokens) OR leftTokens >= :t)',
-        ExpressionAttributeNames: { '#k': key },
-        ExpressionAttributeValues: {
-          ':hold': { nanoUsd: hold.nanoUsd, tokens: hold.tokens },
-          ':n': hold.nanoUsd,
-          ':t': hold.tokens,
-          ':negN': -hold.nanoUsd,
-          ':negT': -hold.tokens,
-        },
-      }),
+    const applied = await this.#update(
+      batchId,
+      key,
+      'SET holds.#k = :hold ADD reservedNanoUsd :n, reservedTokens :t, leftNanoUsd :negN, leftTokens :negT',
+      'attribute_exists(pk) AND attribute_not_exists(exhausted) AND attribute_not_exists(holds.#k) AND ' +
+        '(attribute_not_exists(maxNanoUsd) OR leftNanoUsd >= :n) AND ' +
+        '(attribute_not_exists(maxTokens) OR leftTokens >= :t)',
+      {
+        ':hold': { nanoUsd: hold.nanoUsd, tokens: hold.tokens },
+        ':n': hold.nanoUsd,
+        ':t': hold.tokens,
+        ':negN': -hold.nanoUsd,
+        ':negT': -hold.tokens,
+      },
     );
     if (applied) return { held: hold };
     const item = await this.#read(batchId);
@@ -102,27 +96,22 @@ export class DynamoBudgetLedger implements BudgetLedger {
   }
 
   async settle(batchId: string, key: string, held: BudgetAmount, charge: BudgetAmount): Promise<boolean> {
-    const applied = await sendConditional(
-      this.client,
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: this.#key(batchId),
-        UpdateExpression:
-          'ADD reservedNanoUsd :rn, reservedTokens :rt, leftNanoUsd :ln, leftTokens :lt, ' +
-          'spentNanoUsd :sn, spentTokens :st REMOVE holds.#k',
-        ConditionExpression: 'holds.#k.nanoUsd = :hn AND holds.#k.tokens = :ht',
-        ExpressionAttributeNames: { '#k': key },
-        ExpressionAttributeValues: {
-          ':rn': -held.nanoUsd,
-          ':rt': -held.tokens,
-          ':ln': held.nanoUsd - charge.nanoUsd,
-          ':lt': held.tokens - charge.tokens,
-          ':sn': charge.nanoUsd,
-          ':st': charge.tokens,
-          ':hn': held.nanoUsd,
-          ':ht': held.tokens,
-        },
-      }),
+    const applied = await this.#update(
+      batchId,
+      key,
+      'ADD reservedNanoUsd :rn, reservedTokens :rt, leftNanoUsd :ln, leftTokens :lt, ' +
+        'spentNanoUsd :sn, spentTokens :st REMOVE holds.#k',
+      'holds.#k.nanoUsd = :hn AND holds.#k.tokens = :ht',
+      {
+        ':rn': -held.nanoUsd,
+        ':rt': -held.tokens,
+        ':ln': held.nanoUsd - charge.nanoUsd,
+        ':lt': held.tokens - charge.tokens,
+        ':sn': charge.nanoUsd,
+        ':st': charge.tokens,
+        ':hn': held.nanoUsd,
+        ':ht': held.tokens,
+      },
     );
     return applied !== undefined;
   }
@@ -189,6 +178,27 @@ export class DynamoBudgetLedger implements BudgetLedger {
       if (applied) return;
     }
     throw new Error(`the budget ledger of batch ${batchId} kept changing; try again`);
+  }
+
+  /** A conditional update of the ledger naming the attempt `key` as `#k`; undefined when refused. */
+  #update(
+    batchId: string,
+    key: string,
+    expression: string,
+    condition: string,
+    values: Record<string, unknown>,
+  ) {
+    return sendConditional(
+      this.client,
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: this.#key(batchId),
+        UpdateExpression: expression,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: { '#k': key },
+        ExpressionAttributeValues: values,
+      }),
+    );
   }
 
   async #read(batchId: string): Promise<Record<string, unknown> | undefined> {
