@@ -209,11 +209,13 @@ export class MetaAgentStack extends Stack {
     this.orchestration.bindStart(submit);
     this.orchestration.bindStart(redrive);
     this.orchestration.bindStop(cancel);
-    // gate and complete answer gates; complete, record-attempt and approval wake tasks parked for capacity;
+    // gate and complete answer gates (so does route, releasing the dependents of a task it cancels when the
+    // batch's budget is exhausted); complete, record-attempt and approval wake tasks parked for capacity;
     // approval-api answers approval waits.
     for (const fn of [
       gate,
       complete,
+      route,
       recordAttempt,
       approval,
       approvalApi,
