@@ -81,7 +81,7 @@ async function main(): Promise<void> {
       calls: MEASURED_CALLS,
       answerTokens: ANSWER_TOKENS,
       writesPerCall:
-        'slot: query + conditional put; request: query + conditional update; tokens: query + conditional update; release: conditional delete',
+        'slot: query + conditional put; request: one atomic ADD (a conditional reset when idle); tokens: one atomic ADD; release: conditional delete',
       semaphoreMs: distribution(await measure(local, MEASURED_CALLS, 1)),
       slotsOnlyAloneMs: distribution(await measure(fleet, MEASURED_CALLS, 1, SLOTS_ONLY)),
       slotsOnlyConcurrentMs: {

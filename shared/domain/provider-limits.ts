@@ -1,6 +1,6 @@
 /**
  * The arithmetic of fleet-wide provider limits (README "Provider limits"), pure so it is tested without a
- * store: how many slots a limit grants now, the requests- and tokens-per-minute buckets, and the AIMD rate
+ * store: how many slots a limit grants now, the requests- and tokens-per-minute windows (GCRA), and the AIMD rate
  * that a provider's 429 lowers and time restores. The limiter (shared/adapters/executors/fleet-limiter.ts)
  * reads and writes these values in DynamoDB with conditional writes; every worker computes the same answer
  * from the same item.
@@ -55,14 +55,8 @@ export interface RateState {
   throttles: number;
 }
 
-/** A token bucket as stored: its level at time `at` (negative when tokens were spent beyond it). */
-export interface Bucket {
-  level: number;
-  at: number;
-}
-
 const MS_PER_MINUTE = 60_000;
-const SECONDS_PER_MINUTE = 60;
+const MS_PER_SECOND = 1000;
 
 /**
  * The fraction of the configured rate in force at `now`: 1 without a decrease; the decreased factor during
@@ -94,29 +88,35 @@ export function allowedConcurrency(maxConcurrent: number, factor: number): numbe
   return Math.max(1, Math.floor(maxConcurrent * factor));
 }
 
-/** Most a bucket of `perMinute` holds: PROVIDER_BUCKET_BURST_SECONDS of the rate, at least one. */
-export function bucketCapacity(perMinute: number, tuning: LimiterTuning): number {
-  return Math.max(1, (perMinute * tuning.burstSeconds) / SECONDS_PER_MINUTE);
+/**
+ * A requests- or tokens-per-minute limit is a bucket kept as one number, its theoretical arrival time (TAT,
+ * the generic cell rate algorithm): each request (or token) pushes it `costMs` later, and while it is less
+ * than a burst ahead of now more may go. Pushing it is an atomic ADD, so workers taking requests at once
+ * never race to rewrite a level; only an idle bucket's TAT (in the past) is reset to now, conditionally.
+ */
+export interface RateWindow {
+  /** Milliseconds one request (or one token) moves the TAT at the rate in force. */
+  costMs: number;
+  /** How far ahead of now the TAT may be before a request must wait: the burst, at least one request. */
+  toleranceMs: number;
 }
 
-/** The bucket's level at `now`, refilled at `perMinute * factor` since it was stored; full when new. */
-export function bucketLevel(
-  bucket: Bucket | undefined,
-  perMinute: number,
-  factor: number,
-  now: number,
-  tuning: LimiterTuning,
-): number {
-  const capacity = bucketCapacity(perMinute, tuning);
-  if (!bucket) return capacity;
-  const refill = (Math.max(0, now - bucket.at) * perMinute * factor) / MS_PER_MINUTE;
-  return Math.min(capacity, bucket.level + refill);
+/** The window of a limit of `perMinute` at `factor` of it: PROVIDER_BUCKET_BURST_SECONDS of burst. */
+export function rateWindow(perMinute: number, factor: number, tuning: LimiterTuning): RateWindow {
+  const costMs = MS_PER_MINUTE / (perMinute * factor);
+  return { costMs, toleranceMs: Math.max(costMs, tuning.burstSeconds * MS_PER_SECOND) };
 }
 
-/** Milliseconds until a bucket at `level` holds `need`, refilling at `perMinute * factor`. */
-export function bucketWaitMs(level: number, need: number, perMinute: number, factor: number): number {
-  if (level >= need) return 0;
-  return Math.ceil(((need - level) * MS_PER_MINUTE) / (perMinute * factor));
+/** What is left of the bucket at `now`, in requests or tokens (negative: spent ahead, the next waits). */
+export function windowAvailable(tat: number | undefined, now: number, window: RateWindow): number {
+  const ahead = tat === undefined ? 0 : Math.max(0, tat - now);
+  return (window.toleranceMs - ahead) / window.costMs;
+}
+
+/** Milliseconds until `need` requests (or tokens) may go, given the TAT read at `now`. */
+export function windowWaitMs(tat: number | undefined, now: number, window: RateWindow, need: number): number {
+  const ahead = tat === undefined ? 0 : Math.max(0, tat - now);
+  return Math.max(0, Math.ceil(ahead + need * window.costMs - window.toleranceMs));
 }
 
 /** Full jitter of the wait before retry `tries` (0-based) for a slot: random() * min(max, base * 2^tries). */

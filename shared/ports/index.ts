@@ -8,7 +8,7 @@ import type { BudgetAmount, BudgetLimits, LedgerState } from '../domain/budget';
 import type { ContextItem, TaskWork } from '../domain/context';
 import type { SerializedOutput } from '../domain/outputs';
 import type { CircuitPolicy } from '../domain/pool';
-import type { Bucket, RateState } from '../domain/provider-limits';
+import type { RateState } from '../domain/provider-limits';
 import type {
   Agent,
   ApprovalRecord,
@@ -678,13 +678,14 @@ export interface ProviderSlot {
 export interface ProviderLimitSnapshot {
   slots: ProviderSlot[];
   rate?: RateState;
-  requests?: Bucket;
-  tokens?: Bucket;
+  /** Theoretical arrival times of the requests- and tokens-per-minute windows (domain/provider-limits.ts). */
+  requestsTat?: number;
+  tokensTat?: number;
 }
 
 /**
  * Fleet-wide provider limits (README "Provider limits"): leased slots and the rate state, shared by every
- * worker. Each write is conditional, so two workers never hold one slot nor spend one bucket state twice;
+ * worker. Each write is conditional or an atomic ADD, so two workers never hold one slot nor spend one window twice;
  * a lost condition answers false and the caller reads again.
  */
 export interface ProviderLimitStore {
@@ -695,13 +696,20 @@ export interface ProviderLimitStore {
   renewSlot(key: string, index: number, holder: string, expiresAt: number): Promise<boolean>;
   /** Frees the slot if `holder` still holds it. */
   releaseSlot(key: string, index: number, holder: string): Promise<void>;
-  /** Stores a bucket when it is still as read (`previousAt`: its `at`, undefined when there was none). */
-  setBucket(
+  /**
+   * Takes `costMs` of a window when it fits (its TAT at most `toleranceMs - costMs` ahead of `now`): an
+   * atomic ADD to the TAT, or its reset to `now + costMs` when it was idle. False when it does not fit (or a
+   * reset lost to another writer): the caller reads the TAT and waits or tries again.
+   */
+  takeWindow(
     key: string,
-    bucket: 'requests' | 'tokens',
-    next: Bucket,
-    previousAt: number | undefined,
+    window: 'requests' | 'tokens',
+    costMs: number,
+    toleranceMs: number,
+    now: number,
   ): Promise<boolean>;
+  /** Charges `costMs` to a window whatever its TAT (tokens an answer used; the next requests wait). */
+  chargeWindow(key: string, window: 'requests' | 'tokens', costMs: number, now: number): Promise<void>;
   /** Stores a rate decrease when the rate is still as read (`previousAt`: its `at`, undefined when none). */
   setRate(key: string, next: RateState, previousAt: number | undefined): Promise<boolean>;
 }

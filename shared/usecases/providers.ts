@@ -5,9 +5,10 @@
 import { limitFor, type ProviderLimit, pricedModel, type ResolvedProviderLimit } from '../domain/costs';
 import {
   allowedConcurrency,
-  bucketLevel,
   DEFAULT_LIMITER_TUNING,
   rateFactor,
+  rateWindow,
+  windowAvailable,
 } from '../domain/provider-limits';
 import type { RoleCatalog } from '../domain/roles';
 import type { Clock, ProviderLimitStore } from '../ports';
@@ -29,10 +30,10 @@ export interface ProviderLimitView {
   /** Until when the lowered rate holds, while it does. */
   coolingUntil?: number;
   requestsPerMinute?: number;
-  /** Requests that may go at once now (the bucket's level, whole). */
+  /** Requests that may go at once now (what is left of the window's burst, whole). */
   requestsAvailable?: number;
   tokensPerMinute?: number;
-  /** Tokens left in the bucket now (negative: spent ahead, the next request waits). */
+  /** Tokens left in the window now (negative: spent ahead, the next request waits). */
   tokensAvailable?: number;
 }
 
@@ -86,13 +87,17 @@ export async function providerLimitViews(
           ? {}
           : {
               requestsPerMinute: rpm,
-              requestsAvailable: Math.floor(bucketLevel(snapshot.requests, rpm, factor, now, tuning)),
+              requestsAvailable: Math.floor(
+                windowAvailable(snapshot.requestsTat, now, rateWindow(rpm, factor, tuning)),
+              ),
             }),
         ...(tpm === undefined
           ? {}
           : {
               tokensPerMinute: tpm,
-              tokensAvailable: Math.floor(bucketLevel(snapshot.tokens, tpm, factor, now, tuning)),
+              tokensAvailable: Math.floor(
+                windowAvailable(snapshot.tokensTat, now, rateWindow(tpm, factor, tuning)),
+              ),
             }),
       };
     }),

@@ -1,9 +1,9 @@
 /**
  * Fleet-wide provider limits in the tasks table (keys.ts): one item per leased call slot
  * (`LIMIT#<key> / SLOT#<i>`, holder and expiresAt) and one state item (`LIMIT#<key> / STATE`) holding the
- * rate decrease and the request and token buckets, each a map written with a condition on its own `at`, so
- * concurrent writers of different maps never overwrite each other. One strongly consistent query reads them
- * all. Slot and state items carry no `type` the progress notifier listens to, so they never reach it.
+ * rate decrease (a map written with a condition on its own `at`) and the theoretical arrival times of the
+ * request and token windows (`requestsTat`, `tokensTat`: moved by atomic ADDs, so concurrent takers never
+ * race). One strongly consistent query reads them all. Slot and state items carry no `type` the progress notifier listens to, so they never reach it.
  */
 import {
   DeleteCommand,
@@ -12,17 +12,15 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Bucket, RateState } from '../../domain/provider-limits';
+import type { RateState } from '../../domain/provider-limits';
 import type { ProviderLimitSnapshot, ProviderLimitStore, ProviderSlot } from '../../ports';
 import { documentClient, isConditionFailed, sendConditional } from './client';
 import { ItemType, LIMIT_SLOT_SK_PREFIX, LIMIT_STATE_SK, limitPk, limitSlotSk } from './keys';
 
-const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+/** Charges that lose both their ADD and their reset to other writers before giving up (each loss means progress elsewhere). */
+const MAX_CHARGE_RACES = 8;
 
-function bucketOf(value: unknown): Bucket | undefined {
-  const map = value as Partial<Bucket> | undefined;
-  return map && isNumber(map.level) && isNumber(map.at) ? { level: map.level, at: map.at } : undefined;
-}
+const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 
 function rateOf(value: unknown): RateState | undefined {
   const map = value as Partial<RateState> | undefined;
@@ -58,11 +56,9 @@ export class DynamoProviderLimitStore implements ProviderLimitStore {
         const sk = String(item.sk);
         if (sk === LIMIT_STATE_SK) {
           const rate = rateOf(item.rate);
-          const requests = bucketOf(item.requests);
-          const tokens = bucketOf(item.tokens);
           if (rate) snapshot.rate = rate;
-          if (requests) snapshot.requests = requests;
-          if (tokens) snapshot.tokens = tokens;
+          if (isNumber(item.requestsTat)) snapshot.requestsTat = item.requestsTat;
+          if (isNumber(item.tokensTat)) snapshot.tokensTat = item.tokensTat;
         } else if (sk.startsWith(LIMIT_SLOT_SK_PREFIX) && isNumber(item.expiresAt)) {
           const slot: ProviderSlot = {
             index: Number(sk.slice(LIMIT_SLOT_SK_PREFIX.length)),
@@ -130,13 +126,74 @@ export class DynamoProviderLimitStore implements ProviderLimitStore {
     }
   }
 
-  setBucket(
+  async takeWindow(
     key: string,
-    bucket: 'requests' | 'tokens',
-    next: Bucket,
-    previousAt: number | undefined,
+    window: 'requests' | 'tokens',
+    costMs: number,
+    toleranceMs: number,
+    now: number,
   ): Promise<boolean> {
-    return this.#setMap(key, bucket, next, previousAt);
+    // Busy window: push its TAT while it stays within the tolerance (one atomic ADD, no read).
+    if (
+      await this.#updateTat(
+        key,
+        window,
+        'ADD #tat :cost SET #type = :type',
+        '#tat >= :now AND #tat <= :latest',
+        { ':cost': costMs, ':now': now, ':latest': now + toleranceMs - costMs },
+      )
+    )
+      return true;
+    return this.#resetTat(key, window, costMs, now);
+  }
+
+  async chargeWindow(key: string, window: 'requests' | 'tokens', costMs: number, now: number): Promise<void> {
+    for (let race = 0; race < MAX_CHARGE_RACES; race++) {
+      if (
+        await this.#updateTat(key, window, 'ADD #tat :cost SET #type = :type', '#tat >= :now', {
+          ':cost': costMs,
+          ':now': now,
+        })
+      )
+        return;
+      if (await this.#resetTat(key, window, costMs, now)) return;
+    }
+    throw new Error(`provider limit ${key}: ${window} not charged after ${MAX_CHARGE_RACES} write races`);
+  }
+
+  /** An idle (or new) window's TAT is in the past: it starts again at `now + costMs`. */
+  #resetTat(key: string, window: 'requests' | 'tokens', costMs: number, now: number): Promise<boolean> {
+    return this.#updateTat(
+      key,
+      window,
+      'SET #tat = :next, #type = :type',
+      'attribute_not_exists(#tat) OR #tat < :now',
+      {
+        ':next': now + costMs,
+        ':now': now,
+      },
+    );
+  }
+
+  async #updateTat(
+    key: string,
+    window: 'requests' | 'tokens',
+    update: string,
+    condition: string,
+    values: Record<string, number>,
+  ): Promise<boolean> {
+    const applied = await sendConditional(
+      this.client,
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: limitPk(key), sk: LIMIT_STATE_SK },
+        UpdateExpression: update,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: { '#tat': `${window}Tat`, '#type': 'type' },
+        ExpressionAttributeValues: { ...values, ':type': ItemType.ProviderLimit },
+      }),
+    );
+    return applied !== undefined;
   }
 
   setRate(key: string, next: RateState, previousAt: number | undefined): Promise<boolean> {

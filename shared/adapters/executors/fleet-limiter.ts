@@ -3,9 +3,9 @@
  * the embedded runtime, over the shared store (DynamoDB, ProviderLimitStore):
  * - a call takes one of the limit's leased slots (a conditional write), waiting with jittered backoff while
  *   none is free, and renews its lease while it runs; a holder that dies frees it when the lease lapses;
- * - each request takes a token of the requests-per-minute bucket and waits while the tokens-per-minute
- *   bucket is spent; an answer's tokens are charged afterwards (the bucket may go below zero, and then
- *   the next requests wait until it refills);
+ * - each request takes one of the requests-per-minute window and waits while the tokens-per-minute window
+ *   is spent; an answer's tokens are charged afterwards (the window may be spent ahead, and then the next
+ *   requests wait until it comes back); both are GCRA windows moved by atomic ADDs (domain/provider-limits.ts);
  * - a 429 lowers the limit's rate (its slots and requests per minute) for a cool-down, after which it
  *   recovers step by step (AIMD, domain/provider-limits.ts).
  * Waiting is bounded by the call's signal (the attempt's deadline), never a failure of its own.
@@ -15,13 +15,14 @@ import { limitFor, type ProviderLimit, type ResolvedProviderLimit } from '../../
 import { PROVIDER_SLOT_RENEWALS_PER_LEASE } from '../../domain/limits';
 import {
   allowedConcurrency,
-  bucketLevel,
-  bucketWaitMs,
   DEFAULT_LIMITER_TUNING,
   type LimiterTuning,
   loweredRate,
+  type RateState,
   rateFactor,
+  rateWindow,
   waitJitterMs,
+  windowWaitMs,
 } from '../../domain/provider-limits';
 import type { Clock, ProviderLimitSnapshot, ProviderLimitStore } from '../../ports';
 import {
@@ -88,13 +89,18 @@ export class FleetLimiter implements CallLimiter {
       const free = this.#shuffled(Array.from({ length: allowed }, (_, i) => i).filter((i) => !busy.has(i)));
       for (const index of free.slice(0, MAX_WRITE_RACES)) {
         if (await this.#store.takeSlot(limit.key, index, holder, now + this.#tuning.leaseMs, now))
-          return this.#permit(limit, index, holder);
+          return this.#permit(limit, index, holder, snapshot);
       }
       await this.#waitForSlot(limit.key, waitJitterMs(tries, this.#random, this.#tuning), signal);
     }
   }
 
-  #permit(limit: ResolvedProviderLimit, index: number, holder: string): CallPermit {
+  #permit(
+    limit: ResolvedProviderLimit,
+    index: number,
+    holder: string,
+    snapshot: ProviderLimitSnapshot,
+  ): CallPermit {
     const { key } = limit;
     const renew = setInterval(() => {
       this.#store
@@ -106,12 +112,18 @@ export class FleetLimiter implements CallLimiter {
     }, this.#tuning.leaseMs / PROVIDER_SLOT_RENEWALS_PER_LEASE);
     renew.unref?.();
     let released = false;
+    // The first request goes on what acquire read; later ones (retries) read again.
+    let acquired: ProviderLimitSnapshot | undefined = snapshot;
     return {
-      beforeRequest: (signal) => this.#takeRequest(limit, signal),
+      beforeRequest: (signal) => {
+        const known = acquired;
+        acquired = undefined;
+        return this.#takeRequest(limit, signal, known);
+      },
       afterRequest: async (outcome) => {
         if (outcome.throttled) await this.#lowerRate(key);
         if (outcome.tokens !== undefined && limit.tokensPerMinute !== undefined)
-          await this.#spendTokens(limit, outcome.tokens);
+          await this.#spendTokens(limit, outcome.tokens, snapshot.rate);
       },
       release: async () => {
         if (released) return;
@@ -126,61 +138,53 @@ export class FleetLimiter implements CallLimiter {
     };
   }
 
-  /** Waits for the request and token buckets of `limit` (when it has them) and takes one request. */
-  async #takeRequest(limit: ResolvedProviderLimit, signal: AbortSignal): Promise<void> {
+  /**
+   * Waits for the request and token windows of `limit` (when it has them) and takes one request. The first
+   * try uses what acquire read; a request that does not fit reads the windows again to know how long to wait.
+   */
+  async #takeRequest(
+    limit: ResolvedProviderLimit,
+    signal: AbortSignal,
+    acquired: ProviderLimitSnapshot | undefined,
+  ): Promise<void> {
     const { requestsPerMinute: rpm, tokensPerMinute: tpm } = limit;
     if (rpm === undefined && tpm === undefined) return;
+    let known = acquired;
     for (let races = 0; ; ) {
       signal.throwIfAborted();
-      const snapshot = await this.#store.read(limit.key);
+      const snapshot = known ?? (await this.#store.read(limit.key));
+      known = undefined;
       const now = this.#clock.now();
       const factor = rateFactor(snapshot.rate, now, this.#tuning);
       let waitMs = 0;
-      if (tpm !== undefined) {
-        // Any tokens left let a request go; what it uses is charged when it answers.
-        const level = bucketLevel(snapshot.tokens, tpm, factor, now, this.#tuning);
-        if (level <= 0) waitMs = bucketWaitMs(level, 1, tpm, factor);
+      // Any tokens left let a request go; what it uses is charged when it answers.
+      if (tpm !== undefined)
+        waitMs = windowWaitMs(snapshot.tokensTat, now, rateWindow(tpm, factor, this.#tuning), 1);
+      if (waitMs === 0) {
+        if (rpm === undefined) return;
+        const window = rateWindow(rpm, factor, this.#tuning);
+        if (await this.#store.takeWindow(limit.key, 'requests', window.costMs, window.toleranceMs, now))
+          return;
+        waitMs = windowWaitMs(snapshot.requestsTat, now, window, 1);
+        // What was read said it fits, yet the take failed: others took it first, or the read was old.
+        if (waitMs === 0 && ++races > MAX_WRITE_RACES)
+          waitMs = waitJitterMs(races, this.#random, this.#tuning);
       }
-      if (waitMs === 0 && rpm !== undefined) {
-        const level = bucketLevel(snapshot.requests, rpm, factor, now, this.#tuning);
-        if (level >= 1) {
-          const next = { level: level - 1, at: now };
-          if (await this.#store.setBucket(limit.key, 'requests', next, snapshot.requests?.at)) return;
-          // Another worker took one first: read again, a little later after repeated losses.
-          races += 1;
-          waitMs = races > MAX_WRITE_RACES ? waitJitterMs(races, this.#random, this.#tuning) : 0;
-        } else waitMs = bucketWaitMs(level, 1, rpm, factor);
-      }
-      if (waitMs === 0 && rpm === undefined) return;
       if (waitMs > 0) await this.#sleep(waitMs + waitJitterMs(0, this.#random, this.#tuning), signal);
     }
   }
 
-  /** Charges `tokens` to the tokens-per-minute bucket (a conditional write, read again when it loses). */
-  async #spendTokens(limit: ResolvedProviderLimit, tokens: number): Promise<void> {
+  /** Charges `tokens` to the tokens-per-minute window (an atomic ADD), at the rate in force when acquired. */
+  async #spendTokens(
+    limit: ResolvedProviderLimit,
+    tokens: number,
+    rate: RateState | undefined,
+  ): Promise<void> {
     const tpm = limit.tokensPerMinute;
     if (tpm === undefined) return;
-    for (let races = 0; races < MAX_WRITE_RACES * 2; races++) {
-      const snapshot = await this.#store.read(limit.key);
-      const now = this.#clock.now();
-      const level = bucketLevel(
-        snapshot.tokens,
-        tpm,
-        rateFactor(snapshot.rate, now, this.#tuning),
-        now,
-        this.#tuning,
-      );
-      if (
-        await this.#store.setBucket(
-          limit.key,
-          'tokens',
-          { level: level - tokens, at: now },
-          snapshot.tokens?.at,
-        )
-      )
-        return;
-    }
-    throw new Error(`provider limit ${limit.key}: ${tokens} tokens not charged after repeated write races`);
+    const now = this.#clock.now();
+    const window = rateWindow(tpm, rateFactor(rate, now, this.#tuning), this.#tuning);
+    await this.#store.chargeWindow(limit.key, 'tokens', tokens * window.costMs, now);
   }
 
   /** A 429: lowers the rate once per decrease window (later 429s of the same storm find it lowered). */

@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { CostsConfigError, parseCostsConfig } from '../../../shared/domain/costs';
 import {
   allowedConcurrency,
-  bucketCapacity,
-  bucketLevel,
-  bucketWaitMs,
   DEFAULT_LIMITER_TUNING,
   loweredRate,
   rateFactor,
+  rateWindow,
   usageTokens,
+  windowAvailable,
+  windowWaitMs,
 } from '../../../shared/domain/provider-limits';
 
 const tuning = DEFAULT_LIMITER_TUNING;
@@ -52,20 +52,31 @@ describe('the AIMD rate of a provider limit', () => {
   });
 });
 
-describe('request and token buckets', () => {
-  it('start full with ten seconds of the rate and refill at the rate times the factor', () => {
-    expect(bucketCapacity(60, tuning)).toBe(10);
-    expect(bucketCapacity(3, tuning)).toBe(1);
-    expect(bucketLevel(undefined, 60, 1, 0, tuning)).toBe(10);
-    expect(bucketLevel({ level: 0, at: 0 }, 60, 1, 2_000, tuning)).toBe(2);
-    expect(bucketLevel({ level: 0, at: 0 }, 60, 0.5, 2_000, tuning)).toBe(1);
-    expect(bucketLevel({ level: 0, at: 0 }, 60, 1, 60_000, tuning)).toBe(10);
+describe('request and token windows (GCRA)', () => {
+  it('let ten seconds of the rate go at once, at least one request, and slow with the factor', () => {
+    expect(rateWindow(60, 1, tuning)).toEqual({ costMs: 1_000, toleranceMs: 10_000 });
+    expect(rateWindow(3, 1, tuning)).toEqual({ costMs: 20_000, toleranceMs: 20_000 });
+    expect(rateWindow(60, 0.5, tuning).costMs).toBe(2_000);
   });
 
-  it('wait until a spent (negative) bucket holds what is needed', () => {
-    expect(bucketWaitMs(-500, 1, 60_000, 1)).toBe(501);
-    expect(bucketWaitMs(0.5, 1, 60, 0.5)).toBe(1_000);
-    expect(bucketWaitMs(2, 1, 60, 1)).toBe(0);
+  it('count what is left from how far ahead the theoretical arrival time is', () => {
+    const window = rateWindow(60, 1, tuning);
+
+    expect(windowAvailable(undefined, 0, window)).toBe(10);
+    // Idle: a TAT in the past is a full window.
+    expect(windowAvailable(500, 5_000, window)).toBe(10);
+    expect(windowAvailable(8_000, 0, window)).toBe(2);
+    // Spent ahead (tokens charged after an answer): negative.
+    expect(windowAvailable(15_000, 0, window)).toBe(-5);
+  });
+
+  it('wait until what is needed fits', () => {
+    const window = rateWindow(60, 1, tuning);
+
+    expect(windowWaitMs(undefined, 0, window, 1)).toBe(0);
+    expect(windowWaitMs(9_000, 0, window, 1)).toBe(0);
+    expect(windowWaitMs(10_000, 0, window, 1)).toBe(1_000);
+    expect(windowWaitMs(15_000, 0, window, 1)).toBe(6_000);
   });
 
   it('count every token of a call against tokens per minute', () => {
