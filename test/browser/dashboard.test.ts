@@ -25,7 +25,15 @@ let browser: Browser;
 beforeAll(async () => {
   await ensureDashboardBuilt();
   [server, browser] = await Promise.all([
-    startLocalServer({ port: 0, apiKey: API_KEY, system: { scalerIntervalMs: 0 } }),
+    startLocalServer({
+      port: 0,
+      apiKey: API_KEY,
+      system: {
+        scalerIntervalMs: 0,
+        // A fleet-wide provider limit, for the agents page to show (no role calls it).
+        costs: { providerLimits: [{ provider: 'http', maxConcurrent: 3, requestsPerMinute: 60 }] },
+      },
+    }),
     launchChromium(),
   ]);
 });
@@ -208,6 +216,16 @@ describe('dashboard', () => {
     expect((await api('/batches?limit=100').then((r) => r.json())) as object).not.toMatchObject({
       batches: [expect.objectContaining({ tasks: expect.objectContaining({ total: 4 }) })],
     });
+    await page.close();
+  });
+
+  it('shows each provider limit on the agents page: calls in use over the limit, and the rate', async () => {
+    const page = await openPage('#/agents');
+    const row = page.locator('section[aria-labelledby="providers-title"] tr', { hasText: 'http' });
+
+    await row.waitFor({ timeout: UI_TIMEOUT_MS });
+    const cells = (await row.locator('td').allTextContents()).map((text) => text.trim());
+    expect(cells).toEqual(['0 / 3', '100%', '10 left of 60', '–']);
     await page.close();
   });
 
