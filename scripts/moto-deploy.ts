@@ -453,8 +453,12 @@ async function main(): Promise<number> {
     if (nowSupported.length > 0)
       console.log(`moto: now supported by moto, drop from MOTO_SKIPS: ${nowSupported.join(', ')}`);
     const deployable = templateForMoto(template, (type) => type in MOTO_SKIPS);
+    const replacedOf = deployable.replaced.map(
+      (attribute) => template.Resources[attribute.split('.')[0] ?? '']?.Type,
+    );
+    const replacedTypes = [...new Set(replacedOf)].join(', ');
     console.log(
-      `moto: ${deployable.replaced.length} attributes of skipped resources replaced: ${deployable.replaced.join(', ')}`,
+      `moto: ${deployable.replaced.length} attributes of skipped resources replaced (${replacedTypes})`,
     );
 
     const { StackId } = await cfn.send(
