@@ -7,8 +7,12 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBudgetLedger } from '../../../shared/adapters/dynamodb/budget-ledger';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
+import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
 import type { BudgetAmount, LedgerState } from '../../../shared/domain/budget';
+import type { Orchestrator } from '../../../shared/ports';
+import { submitBatch } from '../../../shared/usecases/submit';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { catalog } from '../../support/fixtures';
 
 let dynamo: LocalDynamo;
 let ledger: DynamoBudgetLedger;
@@ -192,4 +196,43 @@ describe('the budget ledger', () => {
       { numRuns: 40 },
     );
   }, 120_000);
+});
+
+describe('a budget at submission', () => {
+  const orchestrator: Orchestrator = {
+    start: async (name) => ({ executionArn: `arn:aws:states:us-east-1:1:execution:sm:${name}` }),
+    stop: async () => {},
+    executionArnOf: (name) => `arn:aws:states:us-east-1:1:execution:sm:${name}`,
+  };
+  const submit = (batch: unknown) =>
+    submitBatch(
+      {
+        store: new DynamoTaskStore(dynamo.tasksTable, documentClient(dynamo.client)),
+        orchestrator,
+        catalog,
+        clock: { now: () => 1 },
+        ids: { next: (prefix = '') => `${prefix}${++batches}` },
+        ledger,
+        defaultBudget: { maxCostUsd: 2, maxTokens: 1_000 },
+      },
+      { body: JSON.stringify(batch) },
+    );
+  const tasks = [{ id: 'a', description: 'Write the endpoint' }];
+
+  it("takes the deployment's default for the fields a batch leaves out, and opens the batch's ledger", async () => {
+    const { batchId } = await submit({ tasks, options: { budget: { maxTokens: 50_000 } } });
+
+    expect(await ledger.get(batchId)).toEqual({
+      maxNanoUsd: 2_000_000_000,
+      maxTokens: 50_000,
+      spent: { nanoUsd: 0, tokens: 0 },
+      reserved: { nanoUsd: 0, tokens: 0 },
+    });
+  });
+
+  it("gives a batch without a budget the deployment's default", async () => {
+    const { batchId } = await submit({ tasks });
+
+    expect(await ledger.get(batchId)).toMatchObject({ maxNanoUsd: 2_000_000_000, maxTokens: 1_000 });
+  });
 });

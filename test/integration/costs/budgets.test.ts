@@ -148,6 +148,24 @@ describe('a batch budget', () => {
     });
   });
 
+  it('cancels an attempt on a model without a price under a cost cap, saying how to price it', async () => {
+    const before = provider.requests.length;
+    await system.submit({
+      batchId: 'unpriced',
+      options: { budget: { maxCostUsd: 5 } },
+      tasks: [
+        { id: 'a', description: 'Write the endpoint', role: ROLE },
+        { id: 'b', description: 'Review it', role: ROLE, dependsOn: ['a'] },
+      ],
+    });
+    const result = await system.waitForBatch('unpriced');
+
+    expect(result.tasks.map((t) => t.status)).toEqual(['CANCELLED', 'SKIPPED']);
+    expect(result.tasks[0]?.reason).toContain('claude-budget-test has no price');
+    expect(result.tasks[0]?.reason).toContain('costs.prices');
+    expect(provider.requests).toHaveLength(before);
+  });
+
   it('refuses bad budgets with their JSON paths and runs nothing', async () => {
     const bad = [
       [{ maxCostUsd: -1 }, '$.options.budget.maxCostUsd'],
