@@ -403,6 +403,11 @@ export interface BudgetLedger {
    * key (false when it was settled before, or never held). A hold given back unused is settled with nothing.
    */
   settle(batchId: string, key: string, held: BudgetAmount, charge: BudgetAmount): Promise<boolean>;
+  /**
+   * Gives back, unspent, the hold of `key` if one stands: a Route that held it and then failed before its
+   * attempt started (the task fails on that error), so no attempt's end will ever settle it.
+   */
+  dropHold(batchId: string, key: string): Promise<boolean>;
   /** Marks the budget exhausted with `reason` unless it was already (answers the reason that stands). */
   exhaust(batchId: string, reason: string): Promise<string>;
   get(batchId: string): Promise<LedgerState | undefined>;

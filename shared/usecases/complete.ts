@@ -4,6 +4,7 @@
  * counts each (dependency, dependent) pair once.
  */
 import { APPROVAL_REJECTED_ERROR } from '../domain/approvals';
+import { holdKey } from '../domain/budget';
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { TaskStatus } from '../domain/schemas';
@@ -105,12 +106,19 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   }
   // Dependents first: their gates wait on this; the agent's slot and metrics, and the budget's hold of the
   // attempt (settled once, with what it used), are written meanwhile.
+  // A Gate, Route or RecordAttempt error fails the task (FailOnError): a Route that held the next attempt's
+  // worst case and then failed leaves a hold no attempt will settle; it goes back unspent.
+  const droppedHold =
+    input.outcome === 'FAILED' && input.error && deps.ledger
+      ? deps.ledger.dropHold(task.batchId, holdKey(task.taskId, task.attemptCount + 1))
+      : undefined;
   const settledAttempt =
     input.outcome === 'SUCCEEDED' ? (input.attempt ?? task.attemptCount) : task.attemptCount;
   await Promise.all([
     releaseDependents(deps.store, deps.callbacks, task, input.outcome),
     agentBookkeeping,
     settleAttempt(deps.ledger, task, settledAttempt, input.outcome === 'SUCCEEDED' ? result : undefined),
+    droppedHold,
   ]);
   if (input.outcome === 'FAILED' && transitioned) {
     const batch = await deps.store.getBatch(input.batchId);

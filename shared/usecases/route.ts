@@ -359,7 +359,11 @@ async function startDispatch(
     await deps.store.startAttempt(task.batchId, task.taskId, attempt, decision.agentId, decision, now, held);
   } catch (error) {
     await clearing.catch(() => undefined);
-    if (!(error instanceof StaleWriteError)) throw error;
+    if (!(error instanceof StaleWriteError)) {
+      // The attempt did not start: its hold goes back now (the task fails on this error, nothing settles it).
+      if (held) await releaseHold(deps.budget?.ledger, task, attempt, held).catch(() => undefined);
+      throw error;
+    }
     // A concurrent Route of the same task won (or the task was cancelled): give the slot back.
     await deps.agents.release(decision.agentId, now, leaseKey(task.batchId, task.taskId, attempt));
     const latest = await deps.store.getTask(task.batchId, task.taskId);

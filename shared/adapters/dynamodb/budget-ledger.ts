@@ -116,6 +116,15 @@ export class DynamoBudgetLedger implements BudgetLedger {
     return applied !== undefined;
   }
 
+  async dropHold(batchId: string, key: string): Promise<boolean> {
+    const item = await this.#read(batchId);
+    const holds = (item?.holds ?? {}) as Record<string, { nanoUsd?: unknown; tokens?: unknown }>;
+    const hold = Object.hasOwn(holds, key) ? holds[key] : undefined;
+    if (!hold) return false;
+    const held = { nanoUsd: num(hold.nanoUsd), tokens: num(hold.tokens) };
+    return this.settle(batchId, key, held, { nanoUsd: 0, tokens: 0 });
+  }
+
   async exhaust(batchId: string, reason: string): Promise<string> {
     const attributes = await sendConditional(
       this.client,

@@ -5,14 +5,16 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
 import { DynamoBudgetLedger } from '../../../shared/adapters/dynamodb/budget-ledger';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
 import type { BudgetAmount, LedgerState } from '../../../shared/domain/budget';
-import type { Orchestrator } from '../../../shared/ports';
+import type { Callbacks, Orchestrator } from '../../../shared/ports';
+import { completeTask } from '../../../shared/usecases/complete';
 import { submitBatch } from '../../../shared/usecases/submit';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
-import { catalog } from '../../support/fixtures';
+import { batchOf, catalog } from '../../support/fixtures';
 
 let dynamo: LocalDynamo;
 let ledger: DynamoBudgetLedger;
@@ -234,5 +236,34 @@ describe('a budget at submission', () => {
     const { batchId } = await submit({ tasks });
 
     expect(await ledger.get(batchId)).toMatchObject({ maxNanoUsd: 2_000_000_000, maxTokens: 1_000 });
+  });
+});
+
+describe('a hold no attempt will settle', () => {
+  it('goes back unspent when the task fails on the error of the Route that held it', async () => {
+    const store = new DynamoTaskStore(dynamo.tasksTable, documentClient(dynamo.client));
+    const agents = new DynamoAgentRegistry(dynamo.agentsTable, documentClient(dynamo.client));
+    const callbacks: Callbacks = {
+      succeed: async () => true,
+      fail: async () => true,
+      heartbeat: async () => true,
+    };
+    const batchId = nextBatch();
+    const seeded = batchOf(batchId, [{ id: 'a', description: 'Write the endpoint' }]);
+    await store.createBatch({ ...seeded.batch, budget: { maxTokens: 100 } }, seeded.tasks);
+    await ledger.open(batchId, { maxTokens: 100 });
+    // Route held attempt 1's worst case, then failed before starting it.
+    await ledger.reserve(batchId, 'a#1', { nanoUsd: 0, tokens: 80 });
+
+    await completeTask(
+      { store, agents, callbacks, clock: { now: () => 1 }, ledger },
+      { batchId, taskId: 'a', outcome: 'FAILED', error: { Error: 'Error', Cause: 'the store refused' } },
+    );
+
+    expect(await ledger.get(batchId)).toMatchObject({
+      spent: { nanoUsd: 0, tokens: 0 },
+      reserved: { nanoUsd: 0, tokens: 0 },
+    });
+    expect(await ledger.dropHold(batchId, 'a#1')).toBe(false);
   });
 });
