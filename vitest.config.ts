@@ -16,5 +16,7 @@ export default defineConfig({
     // two runtimes side by side on 2 cores starved the pool tests' heartbeats into timeouts.
     maxWorkers: 1,
     allowOnly: false,
+    // Fails the run if tests leave CDK assemblies in the temp directory (test/support/leak-check.ts).
+    globalSetup: ['test/support/leak-check.ts'],
   },
 });

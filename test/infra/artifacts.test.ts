@@ -3,13 +3,14 @@
  * only, access-logged, expiring; the workers read and write objects, the output route only reads them, and
  * no other function reaches the bucket.
  */
-import { App } from 'aws-cdk-lib';
+
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';
 import { ARTIFACT_RETENTION_DAYS } from '../../infra/constructs/artifacts';
 import { EnvVar } from '../../shared/config';
+import { testApp } from '../support/cdk-app';
 import { synthesizeDefaultStack } from './fixture';
 import { referencedIds, type Statement, templateFunctions } from './template-functions';
 
@@ -121,7 +122,7 @@ describe('a dev stack', () => {
   it(
     'empties and deletes the bucket with the stack, and cdk-nag still finds nothing',
     () => {
-      const app = new App({ context: { 'aws:cdk:bundling-stacks': [], dev: 'true' } });
+      const app = testApp({ context: { 'aws:cdk:bundling-stacks': [], dev: 'true' } });
       const stack = addMetaAgentStack(app, []);
       const dev = Template.fromStack(stack);
       const id = stack.getLogicalId(stack.artifacts.bucket.node.defaultChild as never);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, CfnDeletionPolicy } from 'aws-cdk-lib';
+import { CfnDeletionPolicy } from 'aws-cdk-lib';
 import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
 import type { CfnEventSourceMapping, CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { CloudAssembly } from 'aws-cdk-lib/cx-api';
@@ -15,6 +15,7 @@ import {
 import { RoleQueueUrlsTooLargeError } from '../../infra/constructs/role-workers';
 import { ModelConfigError } from '../../shared/domain/models';
 import { BUILTIN_ROLES } from '../../shared/domain/roles';
+import { testApp } from '../support/cdk-app';
 
 // The Apps' temporary assembly directories (cdk.out* in the temp dir): see fixture.ts.
 afterAll(CloudAssembly.cleanupTemporaryDirectories);
@@ -39,15 +40,15 @@ describe('stack configuration', () => {
       ],
     };
 
-    expect(() => addMetaAgentStack(new App({ context: noBundling }), retired)).toThrow(ModelConfigError);
-    expect(() => addMetaAgentStack(new App({ context: noBundling }), retired)).toThrow(
+    expect(() => addMetaAgentStack(testApp({ context: noBundling }), retired)).toThrow(ModelConfigError);
+    expect(() => addMetaAgentStack(testApp({ context: noBundling }), retired)).toThrow(
       'role code_reviewer: anthropic model "claude-sonnet-4-5" reached its end of life on 2026-11-30',
     );
   });
 
   it('retains stateful resources by default and destroys them in a dev stack', () => {
-    const prod = addMetaAgentStack(new App({ context: noBundling }), []);
-    const dev = addMetaAgentStack(new App({ context: { ...noBundling, dev: 'true' } }), []);
+    const prod = addMetaAgentStack(testApp({ context: noBundling }), []);
+    const dev = addMetaAgentStack(testApp({ context: { ...noBundling, dev: 'true' } }), []);
     const policyOf = (stack: typeof prod) =>
       (stack.tables.tasks.node.defaultChild as CfnTable).cfnOptions.deletionPolicy;
     expect(policyOf(prod)).toBe(CfnDeletionPolicy.RETAIN);
@@ -60,7 +61,7 @@ describe('stack configuration', () => {
     writeFileSync(file, JSON.stringify({ roles: [newRole('rust_backend_coder', 9)] }));
     let stack: ReturnType<typeof addMetaAgentStack>;
     try {
-      stack = addMetaAgentStack(new App({ context: { ...noBundling, rolesConfig: file } }));
+      stack = addMetaAgentStack(testApp({ context: { ...noBundling, rolesConfig: file } }));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -78,14 +79,14 @@ describe('stack configuration', () => {
     const roles = Array.from({ length: 12 }, (_, i) =>
       newRole(`extra_role_with_a_long_descriptive_name_${i}`),
     );
-    expect(() => addMetaAgentStack(new App({ context: noBundling }), { roles })).toThrow(
+    expect(() => addMetaAgentStack(testApp({ context: noBundling }), { roles })).toThrow(
       RoleQueueUrlsTooLargeError,
     );
   });
 
   it('reserves one concurrent scaler run unless told to reserve none, and rejects a malformed value', () => {
     const reservedOf = (context: Record<string, unknown>) => {
-      const stack = addMetaAgentStack(new App({ context: { ...noBundling, ...context } }), []);
+      const stack = addMetaAgentStack(testApp({ context: { ...noBundling, ...context } }), []);
       return stack.resolve(
         (stack.scaler.handler.fn.node.defaultChild as CfnFunction).reservedConcurrentExecutions,
       );

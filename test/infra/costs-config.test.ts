@@ -3,12 +3,13 @@
  * limit calls, the router reserves budgets, submit applies the default budget, the agents API shows the
  * limits), and a bad section fails the synth with the JSON path of each problem.
  */
-import { App } from 'aws-cdk-lib';
+
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';
 import { EnvVar } from '../../shared/config';
 import { CostsConfigError } from '../../shared/domain/costs';
+import { testApp } from '../support/cdk-app';
 import { type TemplateFunction, templateFunctions } from './template-functions';
 
 const SYNTH_TIMEOUT_MS = 180_000;
@@ -19,7 +20,7 @@ const costs = {
 let fns: TemplateFunction[];
 
 beforeAll(() => {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp({ context: { 'aws:cdk:bundling-stacks': [] } });
   const json = Template.fromStack(addMetaAgentStack(app, { costs })).toJSON();
   fns = templateFunctions(json as Parameters<typeof templateFunctions>[0]);
 }, SYNTH_TIMEOUT_MS);
@@ -34,7 +35,7 @@ describe('costs config in the stack', () => {
 
   it('refuses a negative budget and a malformed price with their JSON paths, keeping the built-in roles', () => {
     const build = () =>
-      addMetaAgentStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), {
+      addMetaAgentStack(testApp({ context: { 'aws:cdk:bundling-stacks': [] } }), {
         costs: { budget: { maxCostUsd: -1 }, prices: [{ provider: 'anthropic', inputUsdPerMTok: 1 }] },
       });
 

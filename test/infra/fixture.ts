@@ -7,12 +7,13 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { App } from 'aws-cdk-lib';
+import type { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { afterAll } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';
 import type { MetaAgentStack } from '../../infra/stack';
+import { testApp } from '../support/cdk-app';
 
 // Apps make a temporary assembly directory (cdk.out* in the temp dir) that CDK removes at a normal process
 // exit, which a test worker does not get: remove this file's when its tests are done.
@@ -29,7 +30,7 @@ let synthesized: Synthesized | undefined;
 /** The default stack (built-in roles), synthesized once. */
 export function synthesizeDefaultStack(): Synthesized {
   if (!synthesized) {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp({ context: { 'aws:cdk:bundling-stacks': [] } });
     const stack = addMetaAgentStack(app, []);
     synthesized = { app, stack, template: Template.fromStack(stack) };
     writeCachedTemplate(synthesized.template.toJSON());

@@ -4,13 +4,14 @@
  * members it touches), and its role allows every AWS action its handler's use cases call, on the resource
  * its variables name. Catches a missing bind (e.g. cancel without the agents table) before a deploy does.
  */
-import { App } from 'aws-cdk-lib';
+
 import { Template } from 'aws-cdk-lib/assertions';
 import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';
 import { SecretEnvVar } from '../../shared/adapters/secrets';
 import { EnvVar } from '../../shared/config';
+import { testApp } from '../support/cdk-app';
 import { defaultTemplateJson } from './fixture';
 import { HandlerAnalysis, type HandlerNeeds, handlerNames, REPO_ROOT } from './handler-analysis';
 import { loadInChild } from './load-in-child';
@@ -55,7 +56,7 @@ let configuredJson: TemplateJson | undefined;
 function configuredStack(): TemplateJson {
   configuredJson ??= Template.fromStack(
     addMetaAgentStack(
-      new App({
+      testApp({
         context: {
           'aws:cdk:bundling-stacks': [],
           providerSecretName: 'meta-agent/providers',

@@ -1,4 +1,3 @@
-import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import {
   synthesizeLocalDefinition,
 } from '../../infra/local-definition';
 import { StateName, TaskStateHandler } from '../../shared/domain/workflow';
+import { testApp } from '../support/cdk-app';
 import { validateAsl } from './fixture';
 
 // The Apps' temporary assembly directories (cdk.out* in the temp dir): see fixture.ts.
@@ -69,7 +69,7 @@ describe('synthesizeLocalDefinition', () => {
   });
 
   it('is the definition the deployed template carries', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp({ context: { 'aws:cdk:bundling-stacks': [] } });
     const stack = addMetaAgentStack(app, []);
     const { definitionString, resources } = stateMachineDefinitionString(stack);
     const template = Template.fromStack(stack).toJSON() as {

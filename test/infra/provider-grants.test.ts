@@ -2,7 +2,7 @@
  * What the agent workers may reach to run an executor: Bedrock models of the region, and the provider keys
  * (a Secrets Manager secret and/or SSM SecureStrings under a prefix) when the context names them.
  */
-import { App } from 'aws-cdk-lib';
+import type { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';
 import { ParameterPrefixError } from '../../infra/constructs/role-workers';
 import { SecretEnvVar } from '../../shared/adapters/secrets';
+import { testApp } from '../support/cdk-app';
 import { type Statement, type TemplateFunction, templateFunctions } from './template-functions';
 
 // The Apps' temporary assembly directories (cdk.out* in the temp dir): see fixture.ts.
@@ -26,7 +27,7 @@ let others: TemplateFunction[];
 const SYNTH_TIMEOUT_MS = 180_000;
 
 beforeAll(() => {
-  app = new App({
+  app = testApp({
     context: { 'aws:cdk:bundling-stacks': [], providerSecretName: SECRET, providerSsmPrefix: PREFIX },
   });
   const json = Template.fromStack(addMetaAgentStack(app, [])).toJSON() as Parameters<
@@ -105,7 +106,7 @@ describe('agent worker provider grants', () => {
   it('refuses an SSM prefix that names no parameter path', () => {
     const build = () =>
       addMetaAgentStack(
-        new App({ context: { 'aws:cdk:bundling-stacks': [], providerSsmPrefix: '/bad prefix' } }),
+        testApp({ context: { 'aws:cdk:bundling-stacks': [], providerSsmPrefix: '/bad prefix' } }),
         [],
       );
 

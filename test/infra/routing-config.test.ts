@@ -2,7 +2,7 @@
  * The config file's `routing` section in the stack: the router gets it as ROUTING_CONFIG, and with
  * model-assisted routing it may reach the provider (the workers' credentials) and waits long enough for it.
  */
-import { App } from 'aws-cdk-lib';
+import type { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { addMetaAgentStack } from '../../infra/config';
 import { ROUTE_TIMEOUT_BEYOND_ASSIST_MS } from '../../infra/stack';
 import { EnvVar } from '../../shared/config';
 import { RoutingConfigError } from '../../shared/domain/routing-config';
+import { testApp } from '../support/cdk-app';
 import { type Statement, type TemplateFunction, templateFunctions } from './template-functions';
 
 const SYNTH_TIMEOUT_MS = 180_000;
@@ -24,7 +25,7 @@ let router: TemplateFunction;
 let others: TemplateFunction[];
 
 beforeAll(() => {
-  app = new App({ context: { 'aws:cdk:bundling-stacks': [], providerSecretName: 'meta-agent/providers' } });
+  app = testApp({ context: { 'aws:cdk:bundling-stacks': [], providerSecretName: 'meta-agent/providers' } });
   json = Template.fromStack(addMetaAgentStack(app, { roles: [], routing })).toJSON() as Record<
     string,
     unknown
@@ -66,7 +67,7 @@ describe('routing config in the stack', () => {
 
   it('refuses a bad routing section with its JSON path', () => {
     const build = () =>
-      addMetaAgentStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), {
+      addMetaAgentStack(testApp({ context: { 'aws:cdk:bundling-stacks': [] } }), {
         routing: { assist: { provider: 'nobody' } },
       });
 
