@@ -12,6 +12,7 @@ import { main } from '../../../shared/local/cli/main';
 import { type ProgressEvent, RemoteApi } from '../../../shared/local/cli/remote';
 import { type LocalServer, startLocalServer } from '../../../shared/local/server';
 import type { EmbeddedSystem } from '../../../shared/local/system';
+import { dependencyViolations, example } from '../../support/batch-checks';
 import { fakeIO } from '../../support/fake-io';
 import { waitUntil } from '../../support/wait';
 
@@ -371,5 +372,26 @@ describe('meta-agent run with approvals', () => {
     expect(io.err).toContain(
       "tasks plan, build ask a person's approval, and run without an interactive terminal has nobody to ask",
     );
+  });
+});
+
+describe('the approved-plan example', () => {
+  it('builds nothing until a person approves the plan, then runs every step in dependency order', async () => {
+    const batch = example('approved-plan.json');
+    const batchId = await submit(batch);
+
+    const waiting = await awaiting(batchId, 'plan');
+    const others = waiting.tasks.filter((t) => t.id !== 'plan');
+    expect(others.length).toBeGreaterThan(0);
+    for (const task of others) expect(task.attempts, task.id).toEqual([]);
+
+    expect(
+      (await decide(batchId, 'plan', { decision: 'approve', comment: 'steps look right' })).statusCode,
+    ).toBe(200);
+    const result = await batchWhen(batchId, (r) => r.status !== 'RUNNING');
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(taskOf(result, 'plan').approvals?.map((a) => a.decision)).toEqual(['approve']);
+    expect(dependencyViolations(batch, result)).toEqual([]);
   });
 });
