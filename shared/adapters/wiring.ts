@@ -49,6 +49,7 @@ import { DynamoTaskStore } from './dynamodb/task-store';
 import { FleetLimiter } from './executors/fleet-limiter';
 import type { CallLimiter } from './executors/policy';
 import { SimulatedExecutor } from './executors/simulated';
+import { limitedRoutingAdvisor } from './limited-routing-advisor';
 
 import { assistModel } from './routing-advisor-model';
 import { S3ArtifactStore } from './s3/artifact-store';
@@ -312,7 +313,12 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
             ? {
                 assist: {
                   config: assist,
-                  advisor: lazyRoutingAdvisor(assist, env),
+                  // The router's question counts against the fleet-wide provider limits like a worker's call.
+                  advisor: limitedRoutingAdvisor(
+                    lazyRoutingAdvisor(assist, env),
+                    () => this.providerLimits.limiter,
+                    warn,
+                  ),
                   prices: this.costs.prices,
                   cache: new DynamoRoutingAdviceCache(requireEnv(EnvVar.TasksTable, env), dynamo()),
                 },
