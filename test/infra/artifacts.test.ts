@@ -3,7 +3,6 @@
  * only, access-logged, expiring; the workers read and write objects, the output route only reads them, and
  * no other function reaches the bucket.
  */
-
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { CfnDeletionPolicy } from 'aws-cdk-lib';
 import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
 import type { CfnEventSourceMapping, CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { CloudAssembly } from 'aws-cdk-lib/cx-api';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   addMetaAgentStack,
   ContextValueError,
@@ -16,9 +15,6 @@ import { RoleQueueUrlsTooLargeError } from '../../infra/constructs/role-workers'
 import { ModelConfigError } from '../../shared/domain/models';
 import { BUILTIN_ROLES } from '../../shared/domain/roles';
 import { testApp } from '../support/cdk-app';
-
-// The Apps' temporary assembly directories (cdk.out* in the temp dir): see fixture.ts.
-afterAll(CloudAssembly.cleanupTemporaryDirectories);
 
 // These tests only construct the stack (a few hundred ms); the full synthesis is shared in stack.test.ts.
 const noBundling = { 'aws:cdk:bundling-stacks': [] };

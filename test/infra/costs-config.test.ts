@@ -3,7 +3,6 @@
  * limit calls, the router reserves budgets, submit applies the default budget, the agents API shows the
  * limits), and a bad section fails the synth with the JSON path of each problem.
  */
-
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';

@@ -9,15 +9,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { CloudAssembly } from 'aws-cdk-lib/cx-api';
-import { afterAll } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';
 import type { MetaAgentStack } from '../../infra/stack';
 import { testApp } from '../support/cdk-app';
-
-// Apps make a temporary assembly directory (cdk.out* in the temp dir) that CDK removes at a normal process
-// exit, which a test worker does not get: remove this file's when its tests are done.
-afterAll(CloudAssembly.cleanupTemporaryDirectories);
 
 export interface Synthesized {
   readonly app: App;

@@ -6,8 +6,7 @@
  */
 
 import { Template } from 'aws-cdk-lib/assertions';
-import { CloudAssembly } from 'aws-cdk-lib/cx-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';
 import { SecretEnvVar } from '../../shared/adapters/secrets';
 import { EnvVar } from '../../shared/config';
@@ -24,9 +23,6 @@ import {
   templateFunctions,
   unusedLoopbackPort,
 } from './template-functions';
-
-// The Apps' temporary assembly directories (cdk.out* in the temp dir): see fixture.ts.
-afterAll(CloudAssembly.cleanupTemporaryDirectories);
 
 type TemplateJson = Parameters<typeof templateFunctions>[0];
 

@@ -1,6 +1,5 @@
 import { Template } from 'aws-cdk-lib/assertions';
-import { CloudAssembly } from 'aws-cdk-lib/cx-api';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';
 import {
   LocalDefinitionError,
@@ -11,9 +10,6 @@ import {
 import { StateName, TaskStateHandler } from '../../shared/domain/workflow';
 import { testApp } from '../support/cdk-app';
 import { validateAsl } from './fixture';
-
-// The Apps' temporary assembly directories (cdk.out* in the temp dir): see fixture.ts.
-afterAll(CloudAssembly.cleanupTemporaryDirectories);
 
 type States = Record<string, Record<string, unknown> & { ItemProcessor?: { States: States } }>;
 

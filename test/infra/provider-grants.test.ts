@@ -4,17 +4,13 @@
  */
 import type { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { addMetaAgentStack } from '../../infra/config';
 import { ParameterPrefixError } from '../../infra/constructs/role-workers';
 import { SecretEnvVar } from '../../shared/adapters/secrets';
 import { testApp } from '../support/cdk-app';
 import { type Statement, type TemplateFunction, templateFunctions } from './template-functions';
-
-// The Apps' temporary assembly directories (cdk.out* in the temp dir): see fixture.ts.
-afterAll(CloudAssembly.cleanupTemporaryDirectories);
 
 const SECRET = 'meta-agent/providers';
 const PREFIX = '/meta-agent/providers/';
