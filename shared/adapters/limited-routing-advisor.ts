@@ -6,10 +6,12 @@
  */
 import { totalTokens } from '../domain/costs';
 import type { RoutingAdvisor } from '../ports';
-import type { CallLimiter, CallTarget } from './executors/policy';
-
-/** HTTP status of a provider's throttling answer. */
-const HTTP_TOO_MANY_REQUESTS = 429;
+import {
+  type CallLimiter,
+  type CallTarget,
+  HTTP_TOO_MANY_REQUESTS,
+  reportingFailure,
+} from './executors/policy';
 
 /** The HTTP status an SDK error carries: `status` (Anthropic, OpenAI) or `$metadata.httpStatusCode` (AWS). */
 function httpStatusOf(error: unknown): number | undefined {
@@ -29,13 +31,7 @@ export function limitedRoutingAdvisor(
   onWarning: (message: string, error: unknown) => void,
 ): RoutingAdvisor {
   const target = { provider: advisor.provider, model: advisor.model } as CallTarget;
-  const quietly = async (what: string, work: () => Promise<void>) => {
-    try {
-      await work();
-    } catch (error) {
-      onWarning(what, error);
-    }
-  };
+  const quietly = (what: string, work: () => Promise<void>) => reportingFailure(onWarning, what, work);
   return {
     provider: advisor.provider,
     model: advisor.model,

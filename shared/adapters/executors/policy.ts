@@ -29,7 +29,7 @@ export const THROTTLE_STATUSES: ReadonlySet<number> = new Set([429, 503, 529]);
 
 const HTTP_CLIENT_ERROR_MIN = 400;
 /** The answer that lowers a provider's rate fleet-wide (FleetLimiter): the provider said "too many". */
-const HTTP_TOO_MANY_REQUESTS = 429;
+export const HTTP_TOO_MANY_REQUESTS = 429;
 const HTTP_SERVER_ERROR_MIN = 500;
 const HTTP_SERVER_ERROR_MAX = 599;
 const MS_PER_SECOND = 1000;
@@ -298,6 +298,22 @@ export interface CallPolicy {
 }
 
 /**
+ * Runs limiter bookkeeping after a slot was granted (count tokens, record a throttle, release): its trouble (a
+ * lost write) never fails the call it belongs to, it is reported to `onWarning` as `what`.
+ */
+export async function reportingFailure(
+  onWarning: ((message: string, error: unknown) => void) | undefined,
+  what: string,
+  work: () => Promise<void>,
+): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    onWarning?.(what, error);
+  }
+}
+
+/**
  * Runs `call` under the policy: slot, deadline, retries. `call` receives the signal it must pass to its
  * HTTP client and must throw a ProviderError for provider answers (anything else is rethrown as is).
  * Rejects with ExecutionTimeoutError past `timeoutMs`, ExecutionAbortedError when `signal` aborts, or the
@@ -327,14 +343,7 @@ export async function callWithPolicy<T>(
       ? new ExecutionAbortedError(provider, signal.reason)
       : new ExecutionTimeoutError(provider, timeoutMs, cause);
 
-  // Limiter trouble after the slot was granted (a lost write) never fails the call: it is reported.
-  const quietly = async (what: string, work: () => Promise<void>) => {
-    try {
-      await work();
-    } catch (error) {
-      policy.onWarning?.(what, error);
-    }
-  };
+  const quietly = (what: string, work: () => Promise<void>) => reportingFailure(policy.onWarning, what, work);
   let permit: CallPermit | undefined;
   try {
     try {
