@@ -23,6 +23,12 @@ const STORMY = 'claude-stormy-test';
 const CAP = 5;
 /** Requests of the stormy model answered 429 before it answers again. */
 const STORM_REQUESTS = 10;
+/**
+ * 429s a task gets at most: the five calls that hold the slots through the storm get two each. Without it one
+ * task could take four in a row and sit out their jittered backoffs (up to 3.5 s) while the rest ran, leaving
+ * too few calls after the storm to show the halved limit.
+ */
+const THROTTLES_PER_TASK = 2;
 const CALL_MS = 150;
 
 const cappedRoles = ['python_backend_coder', 'test_generator', 'code_reviewer', 'documentation_writer'];
@@ -35,7 +41,12 @@ const stormy: { index: number; task: string; status: number }[] = [];
 function reply(index: number, request: RecordedRequest): Reply {
   const task = taskOf(request);
   if (modelOf(request) === STORMY) {
-    const status = stormy.length < STORM_REQUESTS ? 429 : 200;
+    const throttled = stormy.filter((r) => r.status === 429);
+    const status =
+      throttled.length < STORM_REQUESTS &&
+      throttled.filter((r) => r.task === task).length < THROTTLES_PER_TASK
+        ? 429
+        : 200;
     stormy.push({ index, task, status });
     if (status === 429)
       return {
