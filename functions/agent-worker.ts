@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { EnvVar } from '../shared/config';
 import { DispatchMessageSchema, TaskRefSchema } from '../shared/domain/workflow';
 import { failPoisonedTask, runDispatch } from '../shared/usecases/agent-worker';
+import { runReview } from '../shared/usecases/review';
 import { handlerContainer } from './commons/clients';
 import { instrument, observability } from './commons/observability';
 
@@ -82,7 +83,9 @@ async function recordHandler(record: SQSRecord): Promise<void> {
   }
   const { taskToken: _token, ...ids } = message;
   obs.logger.debug('attempt started', { ...ids, messageId: record.messageId });
-  const outcome = await runDispatch(deps, message);
+  const review = message.review;
+  // A validator's review of an output (approval.after.by), or an attempt at the task.
+  const outcome = review ? await runReview(deps, { ...message, review }) : await runDispatch(deps, message);
   switch (outcome.kind) {
     case 'succeeded':
       obs.metrics.addMetric('AttemptsSucceeded', MetricUnit.Count, 1);

@@ -85,10 +85,14 @@ export function resolveIntrinsics(value: unknown, resources: Resources): unknown
   return Object.fromEntries(entries.map(([k, v]) => [k, resolveIntrinsics(v, resources)]));
 }
 
-/** Task state -> handler: the workflow contract's table plus Dispatch, served by the role's agent worker. */
+/**
+ * Task state -> handler: the workflow contract's table plus Dispatch and DispatchReview, served by the role's
+ * agent worker.
+ */
 export const LOCAL_TASK_STATES: Readonly<Record<string, HandlerName>> = {
   ...TaskStateHandler,
   [StateName.Dispatch]: 'agent-worker',
+  [StateName.DispatchReview]: 'agent-worker',
 };
 
 const cache = new Map<string, LocalDefinition>();

@@ -11,6 +11,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { EnvVar } from '../../shared/config';
+import { APPROVAL_REJECTED_ERROR, REVIEW_FAILED_ERROR } from '../../shared/domain/approvals';
 import { StateName } from '../../shared/domain/workflow';
 import { acknowledge } from './nag';
 
@@ -52,20 +53,7 @@ export class Orchestration extends Construct {
     super(scope, id);
     const fns = props.functions;
     const ref = { batchId: sfn.JsonPath.stringAt('$.batchId'), taskId: sfn.JsonPath.stringAt('$.taskId') };
-    const invoke = (
-      name: StateName,
-      fn: lambda.IFunction,
-      payload: Record<string, unknown>,
-      resultPath: string,
-    ) =>
-      new tasks.LambdaInvoke(this, name, {
-        stateName: name,
-        lambdaFunction: fn,
-        payload: sfn.TaskInput.fromObject(payload),
-        payloadResponseOnly: true,
-        retryOnServiceExceptions: false,
-        resultPath,
-      }).addRetry(LAMBDA_RETRY);
+    const invoke = this.invoke.bind(this);
 
     const taskDone = new sfn.Succeed(this, StateName.TaskDone, { stateName: StateName.TaskDone });
     const complete = (
@@ -106,24 +94,8 @@ export class Orchestration extends Construct {
     const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
 
     const route = invoke(StateName.Route, fns.route, ref, '$.route').addCatch(failOnError, catchAll);
-    // No agent free: the router parks the task token on the task's waiting mark; the release of a slot on a
-    // full agent of the role answers it. The timeout (the WAIT's 2, 4, 8 s) routes the task again anyway, and
-    // so does any error: a wake lost to a race costs one wait, never the task.
-    const waitForCapacity = new tasks.LambdaInvoke(this, StateName.WaitForCapacity, {
-      stateName: StateName.WaitForCapacity,
-      lambdaFunction: fns.route,
-      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-      payload: sfn.TaskInput.fromObject({
-        ...ref,
-        role: sfn.JsonPath.stringAt('$.route.role'),
-        taskToken: sfn.JsonPath.taskToken,
-      }),
-      taskTimeout: sfn.Timeout.at('$.route.waitSeconds'),
-      retryOnServiceExceptions: false,
-      resultPath: sfn.JsonPath.DISCARD,
-    })
-      .addCatch(route, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD })
-      .next(route);
+    // No agent free: parked until a slot frees, at most the WAIT's 2, 4, 8 s (see park).
+    const waitForCapacity = this.park(StateName.WaitForCapacity, fns.route, ref, '$.route', route);
 
     const recordAttempt = invoke(
       StateName.RecordAttempt,
@@ -177,6 +149,13 @@ export class Orchestration extends Construct {
               sfn.Condition.stringEquals('$.route.review', 'person'),
             ),
             this.awaitReview(fns.approval, ref, recordAttempt, completeTask),
+          )
+          .when(
+            sfn.Condition.and(
+              sfn.Condition.isPresent('$.route.review'),
+              sfn.Condition.stringEquals('$.route.review', 'validator'),
+            ),
+            this.validatorReview(fns, ref, { recordAttempt, completeTask, failOnError, taskDone }),
           )
           .otherwise(completeTask),
       );
@@ -305,6 +284,146 @@ export class Orchestration extends Construct {
       .addRetry(LAMBDA_RETRY)
       .addCatch(onReject, { errors: [sfn.Errors.ALL], resultPath: '$.error' })
       .next(next);
+  }
+
+  /** A Lambda Task state answering at once (its payload's response only), retried on transient errors. */
+  private invoke(
+    name: StateName,
+    fn: lambda.IFunction,
+    payload: Record<string, unknown>,
+    resultPath: string,
+  ) {
+    return new tasks.LambdaInvoke(this, name, {
+      stateName: name,
+      lambdaFunction: fn,
+      payload: sfn.TaskInput.fromObject(payload),
+      payloadResponseOnly: true,
+      retryOnServiceExceptions: false,
+      resultPath,
+    }).addRetry(LAMBDA_RETRY);
+  }
+
+  /**
+   * No agent free (WaitForCapacity, WaitForReviewer): the router parks the state's token on the task's waiting
+   * mark for the role at `${decision}.role`; the release of a slot on a full agent of the role answers it. The
+   * timeout (the WAIT's waitSeconds) routes again anyway, and so does any error: a wake lost to a race costs
+   * one wait, never the task.
+   */
+  private park(
+    name: StateName,
+    fn: lambda.IFunction,
+    ref: Record<string, string>,
+    decision: string,
+    route: sfn.State & sfn.IChainable,
+  ): sfn.IChainable {
+    return new tasks.LambdaInvoke(this, name, {
+      stateName: name,
+      lambdaFunction: fn,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({
+        ...ref,
+        role: sfn.JsonPath.stringAt(`${decision}.role`),
+        taskToken: sfn.JsonPath.taskToken,
+      }),
+      taskTimeout: sfn.Timeout.at(`${decision}.waitSeconds`),
+      retryOnServiceExceptions: false,
+      resultPath: sfn.JsonPath.DISCARD,
+    })
+      .addCatch(route, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD })
+      .next(route);
+  }
+
+  /**
+   * approval.after.by: an agent of the validator role reviews the output. RouteReview holds the output (the
+   * agent's slot given back) and routes the review like a task of that role, waiting for a free validator like
+   * Route does (WaitForReviewer). DispatchReview sends the review to the validator's queue and waits on a token
+   * the validator's verdict answers through the approval use case, as a person's decision would: approved, the
+   * output is accepted; ApprovalRejected fails the attempt (RecordAttempt, routed again with the comments).
+   * A review that gives no verdict (an error, an answer that is none, a crash, a timeout) is recorded
+   * (RecordReview) and routed to another validator, up to MAX_REVIEWS_PER_ATTEMPT; then RouteReview answers
+   * FAIL and the attempt fails with the last reason (ReviewFailed).
+   */
+  private validatorReview(
+    fns: OrchestrationProps['functions'],
+    ref: Record<string, string>,
+    next: {
+      recordAttempt: sfn.IChainable;
+      completeTask: sfn.IChainable;
+      failOnError: sfn.IChainable;
+      taskDone: sfn.IChainable;
+    },
+  ): sfn.IChainable {
+    const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
+    const routeReview = this.invoke(
+      StateName.RouteReview,
+      fns.route,
+      {
+        ...ref,
+        review: {
+          agentId: sfn.JsonPath.stringAt('$.route.agentId'),
+          attempt: sfn.JsonPath.numberAt('$.route.attempt'),
+          result: sfn.JsonPath.objectAt('$.result'),
+        },
+      },
+      '$.review',
+    ).addCatch(next.failOnError, catchAll);
+    const waitForReviewer = this.park(StateName.WaitForReviewer, fns.route, ref, '$.review', routeReview);
+    const recordReview = this.invoke(
+      StateName.RecordReview,
+      fns.recordAttempt,
+      {
+        ...ref,
+        reviewer: {
+          agentId: sfn.JsonPath.stringAt('$.review.agentId'),
+          role: sfn.JsonPath.stringAt('$.review.role'),
+          run: sfn.JsonPath.numberAt('$.review.run'),
+          attempt: sfn.JsonPath.numberAt('$.route.attempt'),
+          startedAt: sfn.JsonPath.numberAt('$.review.startedAt'),
+        },
+        error: sfn.JsonPath.objectAt('$.error'),
+      },
+      sfn.JsonPath.DISCARD,
+    )
+      .addCatch(next.failOnError, catchAll)
+      .next(routeReview);
+    const dispatchReview = new sfn.CustomState(this, StateName.DispatchReview, {
+      stateJson: {
+        Type: 'Task',
+        Resource: `arn:${Aws.PARTITION}:states:::sqs:sendMessage.waitForTaskToken`,
+        Parameters: {
+          'QueueUrl.$': '$.review.queueUrl',
+          MessageBody: {
+            'batchId.$': '$.batchId',
+            'taskId.$': '$.taskId',
+            'agentId.$': '$.review.agentId',
+            'role.$': '$.review.role',
+            'executor.$': '$.review.executor',
+            'attempt.$': '$.route.attempt',
+            'taskToken.$': '$$.Task.Token',
+            review: { 'run.$': '$.review.run' },
+          },
+        },
+        TimeoutSecondsPath: '$.review.timeoutSeconds',
+        HeartbeatSecondsPath: '$.review.heartbeatSeconds',
+        ResultPath: null,
+      },
+    })
+      .addCatch(next.recordAttempt, { errors: [APPROVAL_REJECTED_ERROR], resultPath: '$.error' })
+      .addCatch(recordReview, { errors: [sfn.Errors.ALL], resultPath: '$.error' })
+      .next(next.completeTask);
+    const reviewFailed = new sfn.Pass(this, StateName.ReviewFailed, {
+      stateName: StateName.ReviewFailed,
+      parameters: { Error: REVIEW_FAILED_ERROR, Cause: sfn.JsonPath.stringAt('$.review.reason') },
+      resultPath: '$.error',
+    }).next(next.recordAttempt);
+    routeReview.next(
+      new sfn.Choice(this, StateName.ReviewDecision, { stateName: StateName.ReviewDecision })
+        .when(sfn.Condition.stringEquals('$.review.decision', 'DISPATCH'), dispatchReview)
+        .when(sfn.Condition.stringEquals('$.review.decision', 'WAIT'), waitForReviewer)
+        .when(sfn.Condition.stringEquals('$.review.decision', 'FAIL'), reviewFailed)
+        .when(sfn.Condition.stringEquals('$.review.decision', 'STOP'), next.taskDone),
+    );
+    return routeReview;
   }
 
   /** submit / redrive: start (and redrive) executions; sets STATE_MACHINE_ARN. */

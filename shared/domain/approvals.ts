@@ -10,7 +10,7 @@ import {
   DEFAULT_CONTEXT_BUDGET_BYTES,
   MAX_APPROVAL_COMMENT_CHARS,
 } from './limits';
-import type { ApprovalRecord, Task } from './schemas';
+import type { ApprovalRecord, ReviewFailure, Simulate, SimulatedVerdict, Task } from './schemas';
 import { utf8Length } from './utf8';
 
 /** The `by` of a person's decision (a validator's is its agent id). */
@@ -19,6 +19,13 @@ export const PERSON = 'person';
 export const APPROVAL_TIMEOUT_BY = 'timeout';
 /** The error a rejection fails the waiting state with (its cause is the sentence the task's record keeps). */
 export const APPROVAL_REJECTED_ERROR = 'ApprovalRejected';
+/**
+ * The error an attempt fails with when MAX_REVIEWS_PER_ATTEMPT validator reviews gave no verdict: not the
+ * attempt's agent's fault (its circuit does not count it), but its output was never accepted.
+ */
+export const REVIEW_FAILED_ERROR = 'ReviewFailed';
+/** The token of an output held for a validator's review before a validator took it (no state answers it). */
+export const PENDING_REVIEW_TOKEN = 'review-not-started';
 
 export type ApprovalStage = ApprovalRecord['stage'];
 
@@ -143,4 +150,107 @@ export function withRejections(
       ],
     },
   };
+}
+
+// ------------------------------------------------------------------- validation by an agent (approval.after.by)
+
+/**
+ * The structured verdict a validator agent answers with (its review's outputSchema): accept or not, and what
+ * must change. Extra fields are allowed (the simulated executor labels its verdicts `simulated`).
+ */
+export const VERDICT_SCHEMA: Record<string, unknown> = {
+  type: 'object',
+  properties: {
+    accept: { type: 'boolean', description: 'true when the output does what the task asks' },
+    comments: {
+      type: 'string',
+      maxLength: MAX_APPROVAL_COMMENT_CHARS,
+      description: 'what is wrong and what must change (required when rejecting)',
+    },
+  },
+  required: ['accept', 'comments'],
+};
+
+/** A validator agent's verdict, as VERDICT_SCHEMA validated it. */
+export interface Verdict {
+  accept: boolean;
+  comments: string;
+}
+
+/**
+ * Characters of the output under review quoted in a validator's prompt: room for a real review, well under a
+ * provider's context window; a longer output is cut with a marker saying how much was left out.
+ */
+export const REVIEW_OUTPUT_MAX_CHARS = 48_000;
+
+/** The lease a validator's slot is reserved under: one per review of one attempt (`run` counts them). */
+export const reviewLeaseKey = (batchId: string, taskId: string, attempt: number, run: number) =>
+  `${batchId}#${taskId}#${attempt}#review-${run}`;
+
+/** Reviews by validator agents of a task's outputs so far, verdicts and failures alike (the next one's index). */
+export function reviewsSoFar(
+  approvals: readonly ApprovalRecord[] | undefined,
+  failures: readonly ReviewFailure[] | undefined,
+): number {
+  const verdicts = (approvals ?? []).filter(
+    (a) => a.stage === 'after' && a.by !== PERSON && a.by !== APPROVAL_TIMEOUT_BY,
+  );
+  return verdicts.length + (failures ?? []).length;
+}
+
+/** The failed reviews of one attempt's output (the validators not asked again, and the bound). */
+export function failedReviewsOf(
+  failures: readonly ReviewFailure[] | undefined,
+  attempt: number,
+): ReviewFailure[] {
+  return (failures ?? []).filter((f) => f.attempt === attempt);
+}
+
+/** The output under review as the validator's prompt quotes it, cut at REVIEW_OUTPUT_MAX_CHARS. */
+export function quotedOutput(text: string, totalBytes: number): string {
+  if (text.length <= REVIEW_OUTPUT_MAX_CHARS && utf8Length(text) >= totalBytes) return text;
+  const head = text.slice(0, REVIEW_OUTPUT_MAX_CHARS);
+  return `${head}\n[... cut: the whole output is ${totalBytes} bytes; ${utf8Length(head)} are quoted above]`;
+}
+
+/**
+ * What a validator agent is given: the reviewed task's description and the output under review, its role,
+ * and VERDICT_SCHEMA as the output to give. `simulate` is what the simulated executor answers (the task's
+ * `input.simulate.verdicts`), when the task lists one for this review.
+ */
+export function reviewTask(
+  task: Task,
+  validatorRole: string,
+  attempt: number,
+  output: string,
+  simulate?: Simulate,
+): Task {
+  const description =
+    `Review the output of attempt ${attempt} of task "${task.id}". Accept it only if it does what the task ` +
+    'asks, completely and correctly; otherwise reject it and say in the comments what must change (the ' +
+    "next attempt is given your comments).\n\n--- the task's description ---\n" +
+    `${task.description}\n\n--- the output under review ---\n${output}\n`;
+  return {
+    id: task.id,
+    description,
+    role: validatorRole,
+    outputSchema: VERDICT_SCHEMA,
+    ...(simulate === undefined ? {} : { input: { simulate } }),
+  };
+}
+
+/**
+ * The simulated executor's answer for a review given as `input.simulate.verdicts[i]`: the verdict (labelled
+ * simulated), an answer that is no verdict (`invalid`), or the failure mode (a review is its executor's
+ * first attempt).
+ */
+export function simulateReview(verdict: SimulatedVerdict | undefined): Simulate {
+  if (verdict === undefined) return { output: { accept: true, comments: '', simulated: true } };
+  if ('accept' in verdict)
+    return {
+      output: { accept: verdict.accept, comments: verdict.comments ?? '', simulated: true },
+      ...(verdict.durationMs === undefined ? {} : { durationMs: verdict.durationMs }),
+    };
+  if (verdict.fail === 'invalid') return { output: { verdict: 'unsure', simulated: true } };
+  return { failAttempts: 1, failMode: verdict.fail };
 }

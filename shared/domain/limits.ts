@@ -153,6 +153,14 @@ export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 24 * 3600;
 export const MAX_APPROVAL_TIMEOUT_SECONDS = 365 * 24 * 3600;
 /** Characters of a reviewer's comment: room for a review, small enough for the task item and every prompt. */
 export const MAX_APPROVAL_COMMENT_CHARS = 4_000;
+/**
+ * Validator agents asked to review one attempt's output (approval.after.by) when a review gives no verdict
+ * (an error, an answer that is no verdict, a crash, a timeout): the third failure fails the attempt with the
+ * last reason, so a broken validator role costs a bounded number of tries, never a hung task.
+ */
+export const MAX_REVIEWS_PER_ATTEMPT = 3;
+/** Simulated verdicts a task may list (`input.simulate.verdicts`): a review per attempt, with failures. */
+export const MAX_SIMULATED_VERDICTS = 50;
 
 // ------------------------------------------------------------------- retention (meta-agent serve)
 

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import {
   BATCH_ID_PATTERN,
   ID_RULE,
+  MAX_APPROVAL_COMMENT_CHARS,
   MAX_APPROVAL_TIMEOUT_SECONDS,
   MAX_ATTEMPTS_LIMIT,
   MAX_BUDGET_TOKENS,
@@ -19,6 +20,7 @@ import {
   MAX_REQUIREMENT_ENTRIES,
   MAX_SIMULATED_DURATION_MS,
   MAX_SIMULATED_OUTPUT_BYTES,
+  MAX_SIMULATED_VERDICTS,
   MAX_TASK_TIMEOUT_SECONDS,
   MAX_TASKS_PER_BATCH,
   MIN_CONTEXT_BUDGET_BYTES,
@@ -45,6 +47,24 @@ export const FailModeSchema = z.enum(['error', 'crash', 'timeout']);
 export type FailMode = z.infer<typeof FailModeSchema>;
 
 /**
+ * One simulated review (`input.simulate.verdicts[]`, approval.after.by): the verdict the validator agent gives,
+ * (after `durationMs`), or `fail`, how its review fails (error: it reports an error; invalid: it answers something that is no
+ * verdict; crash: it dies without answering; timeout: it never answers).
+ */
+export const SimulatedVerdictSchema = z.union([
+  z
+    .object({
+      accept: z.boolean(),
+      comments: z.string().max(MAX_APPROVAL_COMMENT_CHARS).optional(),
+      /** How long the simulated review takes. */
+      durationMs: z.number().int().min(0).max(MAX_SIMULATED_DURATION_MS).optional(),
+    })
+    .strict(),
+  z.object({ fail: z.enum(['error', 'invalid', 'crash', 'timeout']) }).strict(),
+]);
+export type SimulatedVerdict = z.infer<typeof SimulatedVerdictSchema>;
+
+/**
  * `input.simulate`: read by the simulated executor only. `output`: the exact output to return (given
  * structured output, e.g. a planner's); `outputBytes`: an output of that many bytes as JSON (a large answer
  * without a provider).
@@ -56,6 +76,8 @@ export const SimulateSchema = z
     failMode: FailModeSchema.optional(),
     output: z.unknown().optional(),
     outputBytes: z.number().int().min(0).max(MAX_SIMULATED_OUTPUT_BYTES).optional(),
+    /** The validator's reviews of this task's outputs, one per review in order; past the last: accept. */
+    verdicts: z.array(SimulatedVerdictSchema).max(MAX_SIMULATED_VERDICTS).optional(),
   })
   .strict()
   .refine((s) => s.output === undefined || s.outputBytes === undefined, {
@@ -273,8 +295,21 @@ export const ApprovalRecordSchema = z.object({
   comment: z.string().optional(),
   attempt: z.number().int().min(0).optional(),
   at: z.number(),
+  /** A validator agent's verdict made by the simulated executor (input.simulate.verdicts), not by a model. */
+  simulated: z.boolean().optional(),
 });
 export type ApprovalRecord = z.infer<typeof ApprovalRecordSchema>;
+
+/** A validator agent's review that gave no verdict (it failed, crashed or timed out); another may be asked. */
+export const ReviewFailureSchema = z.object({
+  /** The attempt whose output was under review. */
+  attempt: z.number().int().min(1),
+  /** The validator agent's id. */
+  by: z.string(),
+  error: z.string(),
+  at: z.number(),
+});
+export type ReviewFailure = z.infer<typeof ReviewFailureSchema>;
 
 export const AttemptSchema = z.object({
   agentId: z.string(),
@@ -316,6 +351,8 @@ export const TaskResultSchema = z.object({
   usage: UsageSchema.optional(),
   costUsd: z.number().min(0).nullable().optional(),
   approvals: z.array(ApprovalRecordSchema).optional(),
+  /** Reviews by validator agents that gave no verdict (approval.after.by). */
+  reviewFailures: z.array(ReviewFailureSchema).optional(),
   /** While AWAITING_APPROVAL: which decision it waits for, from whom, and until when (epoch ms). */
   awaiting: z
     .object({

@@ -386,6 +386,15 @@ function crossTaskIssues(
           : 'omit "role" to let routing choose, or add the role in the config';
       issues.push({ path: `$.tasks[${index}].role`, message: `unknown role "${role}"; ${hint}` });
     }
+    // approval.by: the validator role whose agents review the output must exist like any routed role.
+    const by = isRecord(rawTask.approval) ? rawTask.approval.by : undefined;
+    if (typeof by === 'string' && by.length > 0 && by.length <= 64 && !knownRoles.has(by)) {
+      const close = closestNames(by, knownRoles, MAX_ROLE_SUGGESTIONS);
+      issues.push({
+        path: `$.tasks[${index}].approval.by`,
+        message: `unknown validator role "${by}"; ${close.length > 0 ? `close role names: ${close.join(', ')}` : 'name a role of the catalog or add it in the config'}`,
+      });
+    }
     const input = rawTask.input;
     if (isRecord(input)) {
       const bytes = utf8Length(JSON.stringify(input));

@@ -26,12 +26,6 @@ function approvalIssues(approval: Record<string, unknown>, index: number): Valid
       message: '"by" names the validator role that reviews the output: it needs "after": true',
     });
   }
-  if (typeof approval.by === 'string') {
-    issues.push({
-      path: at('by'),
-      message: 'validation by an agent ("by") is not supported by this version of meta-agent yet; remove it',
-    });
-  }
   return issues;
 }
 

@@ -13,6 +13,14 @@
  *           Dispatch (sqs:sendMessage.waitForTaskToken; TimeoutSecondsPath, HeartbeatSecondsPath)
  *             success -> CompleteTask (Complete, outcome SUCCEEDED) -> end
  *             Catch States.ALL -> RecordAttempt -> RetryAllowed? yes -> Route | no -> FailTask (Complete, FAILED)
+ *             approval.after.by (review "validator"): RouteReview (router fn: holds the output, gives the agent's
+ *             slot back, routes the review to an agent of the validator role) -> ReviewDecision?
+ *               DISPATCH -> DispatchReview (sqs:sendMessage.waitForTaskToken to the validator's queue; its token is
+ *                 the approval wait's, answered by the verdict through decideApproval): approved -> CompleteTask;
+ *                 ApprovalRejected -> RecordAttempt; any other error (no verdict) -> RecordReview -> RouteReview
+ *               WAIT -> WaitForReviewer (parked like WaitForCapacity) -> RouteReview
+ *               FAIL (MAX_REVIEWS_PER_ATTEMPT reviews gave no verdict) -> ReviewFailed (Pass: $.error) -> RecordAttempt
+ *               STOP -> end
  *           Gate, Route, RecordAttempt: Catch States.ALL (after the transient-error retries) -> FailOnError
  *             (Complete, FAILED with the error), so a handler error fails its task and skips its dependents
  *             instead of ending the child with the task unfinished and its dependents' gates waiting forever
@@ -41,6 +49,12 @@ export const StateName = {
   Dispatch: 'Dispatch',
   Reviewed: 'Reviewed',
   AwaitReview: 'AwaitReview',
+  RouteReview: 'RouteReview',
+  ReviewDecision: 'ReviewDecision',
+  WaitForReviewer: 'WaitForReviewer',
+  DispatchReview: 'DispatchReview',
+  RecordReview: 'RecordReview',
+  ReviewFailed: 'ReviewFailed',
   CompleteTask: 'CompleteTask',
   RecordAttempt: 'RecordAttempt',
   RetryAllowed: 'RetryAllowed',
@@ -59,6 +73,9 @@ export const TaskStateHandler = {
   [StateName.WaitForCapacity]: 'route',
   [StateName.AwaitApproval]: 'approval',
   [StateName.AwaitReview]: 'approval',
+  [StateName.RouteReview]: 'route',
+  [StateName.WaitForReviewer]: 'route',
+  [StateName.RecordReview]: 'record-attempt',
   [StateName.CompleteTask]: 'complete',
   [StateName.RecordAttempt]: 'record-attempt',
   [StateName.FailTask]: 'complete',
@@ -111,14 +128,25 @@ export const RouteInputSchema = TaskRefSchema;
  */
 export const ParkInputSchema = TaskRefSchema.extend({ role: z.string(), taskToken: z.string().min(1) });
 export type ParkInput = z.infer<typeof ParkInputSchema>;
+/** A DISPATCH: the agent whose slot was reserved, and where its work goes. */
+const DispatchToSchema = z.object({
+  decision: z.literal('DISPATCH'),
+  agentId: z.string(),
+  role: z.string(),
+  /** The agent's executor, carried to the worker in the message (it needs not read the agent). */
+  executor: ExecutorConfigSchema,
+  queueUrl: z.string(),
+});
+/** No agent free: park the task under `role`'s waiting marks until a slot frees, at most waitSeconds. */
+const WaitDecisionSchema = z.object({
+  decision: z.literal('WAIT'),
+  role: z.string(),
+  waitSeconds: z.number().int().min(1),
+});
+const StopDecisionSchema = z.object({ decision: z.literal('STOP'), reason: z.string() });
+
 export const RouteOutputSchema = z.discriminatedUnion('decision', [
-  z.object({
-    decision: z.literal('DISPATCH'),
-    agentId: z.string(),
-    role: z.string(),
-    /** The agent's executor, carried to the worker in the message (it needs not read the agent). */
-    executor: ExecutorConfigSchema,
-    queueUrl: z.string(),
+  DispatchToSchema.extend({
     attempt: z.number().int().min(1),
     timeoutSeconds: z.number().int().min(1),
     heartbeatSeconds: z.number().int().min(1),
@@ -133,9 +161,8 @@ export const RouteOutputSchema = z.discriminatedUnion('decision', [
     stage: z.literal('before'),
     timeoutSeconds: z.number().int().min(1),
   }),
-  /** No agent free: park the task under `role`'s waiting marks until a slot frees, at most waitSeconds. */
-  z.object({ decision: z.literal('WAIT'), role: z.string(), waitSeconds: z.number().int().min(1) }),
-  z.object({ decision: z.literal('STOP'), reason: z.string() }),
+  WaitDecisionSchema,
+  StopDecisionSchema,
 ]);
 export type RouteOutput = z.infer<typeof RouteOutputSchema>;
 
@@ -151,6 +178,48 @@ export const ApprovalWaitInputSchema = TaskRefSchema.extend({
   result: z.lazy(() => DispatchResultSchema).optional(),
 });
 export type ApprovalWaitInput = z.infer<typeof ApprovalWaitInputSchema>;
+
+/**
+ * RouteReview (router fn): the output of attempt `attempt` by `agentId` (the worker's answer, `result`) is to be
+ * reviewed by an agent of the task's validator role. The first call holds the output and gives the agent's
+ * slot back; every call routes the review (a validator that failed this attempt's review is not asked again).
+ */
+export const RouteReviewInputSchema = TaskRefSchema.extend({
+  review: z.object({
+    agentId: z.string(),
+    attempt: z.number().int().min(1),
+    result: z.lazy(() => DispatchResultSchema),
+  }),
+});
+export type RouteReviewInput = z.infer<typeof RouteReviewInputSchema>;
+export const RouteReviewOutputSchema = z.discriminatedUnion('decision', [
+  DispatchToSchema.extend({
+    /** The review's number among this task's reviews (its validator's lease). */
+    run: z.number().int().min(1),
+    /** When the validator's slot was taken (its latency, should the review fail). */
+    startedAt: z.number(),
+    timeoutSeconds: z.number().int().min(1),
+    heartbeatSeconds: z.number().int().min(1),
+  }),
+  WaitDecisionSchema,
+  /** No verdict after MAX_REVIEWS_PER_ATTEMPT reviews: the attempt fails with `reason`. */
+  z.object({ decision: z.literal('FAIL'), reason: z.string() }),
+  StopDecisionSchema,
+]);
+export type RouteReviewOutput = z.infer<typeof RouteReviewOutputSchema>;
+
+/** RecordReview (DispatchReview's Catch for anything but a rejection): the review gave no verdict. */
+export const RecordReviewInputSchema = TaskRefSchema.extend({
+  reviewer: z.object({
+    agentId: z.string(),
+    role: z.string(),
+    run: z.number().int().min(1),
+    attempt: z.number().int().min(1),
+    startedAt: z.number(),
+  }),
+  error: z.lazy(() => StatesErrorSchema),
+});
+export type RecordReviewInput = z.infer<typeof RecordReviewInputSchema>;
 
 /** SQS message body on a role queue; the agent worker answers `taskToken`. */
 export const DispatchMessageSchema = TaskRefSchema.extend({
@@ -169,6 +238,11 @@ export const DispatchMessageSchema = TaskRefSchema.extend({
    */
   role: z.string().optional(),
   executor: ExecutorConfigSchema.optional(),
+  /**
+   * A review by a validator agent (approval.after.by) of attempt `attempt`'s output, the task's `run`-th
+   * review: the worker answers with a verdict through the approval use case instead of running the task.
+   */
+  review: z.object({ run: z.number().int().min(1) }).optional(),
 });
 export type DispatchMessage = z.infer<typeof DispatchMessageSchema>;
 

@@ -19,6 +19,7 @@ import type {
   ContextRecord,
   ExecutorConfig,
   ExtractedRequirements,
+  ReviewFailure,
   RoutingDecision,
   Task,
   TaskStatus,
@@ -191,6 +192,8 @@ export interface StoredTask {
   approvals?: ApprovalRecord[];
   /** The approval the task waits for now (its task token), while AWAITING_APPROVAL. */
   approvalWait?: ApprovalWait;
+  /** Reviews by validator agents that gave no verdict (approval.after.by), oldest first. */
+  reviewFailures?: ReviewFailure[];
   /** Dependencies whose completion was already counted (makes a repeated Complete harmless). */
   releasedBy?: string[];
   /** The output of the successful attempt when small (INLINE_OUTPUT_MAX_BYTES); else `outputRef`. */
@@ -359,6 +362,11 @@ export interface TaskStore {
     record: ApprovalRecord,
     token?: string,
   ): Promise<number | undefined>;
+  /**
+   * Appends a validator's review that gave no verdict, once per review (`failure.by` and `failure.attempt`
+   * with `run`): a repeated call for the same review is a no-op. Answers whether it was appended.
+   */
+  appendReviewFailure(batchId: string, taskId: string, failure: ReviewFailure, run: number): Promise<boolean>;
   /** Removes the record at `index` if it is still `record` (a decision its waiting state never took). */
   retractApproval(batchId: string, taskId: string, index: number, record: ApprovalRecord): Promise<boolean>;
   /** Moves the task to a terminal (or READY/RUNNING) status, conditionally on it not being terminal yet. */

@@ -86,8 +86,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
   const task = claimed.value;
   if (!task) return { kind: 'duplicate' };
 
-  const controller = new AbortController();
-  const timers: { beat?: NodeJS.Timeout; deadline?: NodeJS.Timeout } = {};
+  let alive: KeepAlive | undefined;
   let context: RenderedContext | undefined;
   // What the attempt used, once known: from the executor's answer, or carried by its error.
   let spent: AttemptRecord = {};
@@ -108,34 +107,12 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     executorConfig = routed ?? agent?.executor ?? role.defaults.executor;
     const config = executorConfig;
     const requirements = task.requirements ?? extractRequirements(task.task, deps.catalog);
-    const heartbeatSeconds = effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds);
-    timers.beat = setInterval(
-      () => {
-        deps.callbacks.heartbeat(taskToken).then(
-          (alive) => {
-            if (!alive) {
-              controller.abort(
-                new TaskAbortedError('the task token no longer waits (timed out or cancelled)'),
-              );
-              return;
-            }
-            // A live attempt keeps its reservation's lease at least a heartbeat (plus margin) ahead, so the
-            // scaler never reclaims the slot of a long task that is still working.
-            const expiresAt = leaseExpiry(deps.clock.now(), heartbeatSeconds);
-            Promise.resolve()
-              .then(() => deps.agents.extendLease(agentId, leaseKey(batchId, taskId, attempt), expiresAt))
-              .catch((error: unknown) => deps.onWarning?.('lease extension failed', error));
-          },
-          (error: unknown) => deps.onWarning?.('heartbeat failed', error),
-        );
-      },
-      (heartbeatSeconds * MS_PER_SECOND) / HEARTBEATS_PER_INTERVAL,
-    );
-    // Past the deadline the state machine has already given up on this attempt: stop working on it.
-    timers.deadline = setTimeout(
-      () => controller.abort(new TaskAbortedError(`attempt ran past its ${timeoutSeconds}s timeout`)),
-      timeoutSeconds * MS_PER_SECOND,
-    );
+    alive = keepAlive(deps, {
+      taskToken,
+      agentId,
+      leaseKey: leaseKey(batchId, taskId, attempt),
+      timeoutSeconds,
+    });
     const startedAt = deps.clock.now();
     // The work of the tasks it depends on, read from the store now (never carried by the state machine).
     // and, after rejected outputs, what their reviewers said.
@@ -167,7 +144,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
             }
           : {}),
       },
-      controller.signal,
+      alive.signal,
     );
     spent = account(outcome.calls ?? (outcome.usage ? [outcome.usage] : undefined));
     // Whatever the executor, an answer that does not fit the task's outputSchema fails the attempt, with
@@ -208,30 +185,101 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     await deps.callbacks.succeed(taskToken, result);
     return { kind: 'succeeded', durationMs: result.durationMs };
   } catch (error) {
-    if (error instanceof SimulatedCrashError) return { kind: 'crashed' };
+    // Before the work began (its role unknown, its agent unreadable): the token fails with the error.
+    if (!alive) return failToken(deps.callbacks, taskToken, error);
     // A failed attempt keeps the record of what it was given and used too (a success carries it in its
     // answer): a call answered before the failure cost tokens. Written before the token is failed, so
     // RecordAttempt reads it; an aborted attempt writes it for the record (its slot was settled already).
-    if (spent.usage === undefined) spent = account(carriedUsage(error));
-    const record: AttemptRecord = { ...(context ? { context: context.record } : {}), ...spent };
-    const writeRecord = () =>
-      deps.store
-        .setAttemptRecord(batchId, taskId, attempt, record)
-        .catch((recordError: unknown) => deps.onWarning?.('attempt record not written', recordError));
-    if (controller.signal.aborted) {
-      if (spent.usage !== undefined) await writeRecord();
-      const reason = controller.signal.reason;
-      return { kind: 'aborted', reason: reason instanceof Error ? reason.message : String(reason) };
-    }
-    const name = error instanceof Error ? error.name : 'Error';
-    const text = error instanceof Error ? error.message : String(error);
-    if (record.context !== undefined || record.usage !== undefined) await writeRecord();
-    await deps.callbacks.fail(taskToken, name, text);
-    return { kind: 'failed', error: `${name}: ${text}` };
+    return await alive.failed(error, async (aborted) => {
+      if (spent.usage === undefined) spent = account(carriedUsage(error));
+      const record: AttemptRecord = { ...(context ? { context: context.record } : {}), ...spent };
+      const worth = aborted
+        ? spent.usage !== undefined
+        : record.context !== undefined || record.usage !== undefined;
+      if (worth)
+        await deps.store
+          .setAttemptRecord(batchId, taskId, attempt, record)
+          .catch((recordError: unknown) => deps.onWarning?.('attempt record not written', recordError));
+    });
   } finally {
-    clearInterval(timers.beat);
-    clearTimeout(timers.deadline);
+    alive?.stop();
   }
+}
+
+/** A running piece of work's heartbeats, deadline and abort signal (keepAlive). */
+export interface KeepAlive {
+  /** Aborted when the token stops waiting (timed out, cancelled) or the deadline passes. */
+  readonly signal: AbortSignal;
+  /**
+   * The work failed with `error`: a simulated crash answers nothing, an aborted piece of work nothing either
+   * (nobody waits), any other error fails the token with its name and message. `record` runs first (told
+   * whether the work was aborted).
+   */
+  failed(error: unknown, record?: (aborted: boolean) => Promise<void>): Promise<WorkerOutcome>;
+  stop(): void;
+}
+
+/**
+ * Heartbeats `taskToken` HEARTBEATS_PER_INTERVAL times per HeartbeatSeconds (the interval Route chose for a
+ * work of `timeoutSeconds`), extends the agent's lease with each live beat, and aborts the work when a beat is
+ * refused or the deadline passes. Call stop() when the work ends.
+ */
+export function keepAlive(
+  deps: Pick<AgentWorkerDeps, 'callbacks' | 'agents' | 'clock' | 'heartbeatSeconds' | 'onWarning'>,
+  work: { taskToken: string; agentId: string; leaseKey: string; timeoutSeconds: number },
+): KeepAlive {
+  const controller = new AbortController();
+  const heartbeatSeconds = effectiveHeartbeatSeconds(deps.heartbeatSeconds, work.timeoutSeconds);
+  const beat = setInterval(
+    () => {
+      deps.callbacks.heartbeat(work.taskToken).then(
+        (alive) => {
+          if (!alive) {
+            controller.abort(new TaskAbortedError('the task token no longer waits (timed out or cancelled)'));
+            return;
+          }
+          // A live attempt keeps its reservation's lease at least a heartbeat (plus margin) ahead, so the
+          // scaler never reclaims the slot of a long task that is still working.
+          const expiresAt = leaseExpiry(deps.clock.now(), heartbeatSeconds);
+          Promise.resolve()
+            .then(() => deps.agents.extendLease(work.agentId, work.leaseKey, expiresAt))
+            .catch((error: unknown) => deps.onWarning?.('lease extension failed', error));
+        },
+        (error: unknown) => deps.onWarning?.('heartbeat failed', error),
+      );
+    },
+    (heartbeatSeconds * MS_PER_SECOND) / HEARTBEATS_PER_INTERVAL,
+  );
+  // Past the deadline the state machine has already given up on this work: stop working on it.
+  const deadline = setTimeout(
+    () => controller.abort(new TaskAbortedError(`attempt ran past its ${work.timeoutSeconds}s timeout`)),
+    work.timeoutSeconds * MS_PER_SECOND,
+  );
+  return {
+    signal: controller.signal,
+    stop: () => {
+      clearInterval(beat);
+      clearTimeout(deadline);
+    },
+    failed: async (error, record) => {
+      if (error instanceof SimulatedCrashError) return { kind: 'crashed' };
+      const aborted = controller.signal.aborted;
+      await record?.(aborted);
+      if (aborted) {
+        const reason = controller.signal.reason;
+        return { kind: 'aborted', reason: reason instanceof Error ? reason.message : String(reason) };
+      }
+      return failToken(deps.callbacks, work.taskToken, error);
+    },
+  };
+}
+
+/** Fails `taskToken` with the error's name and message. */
+async function failToken(callbacks: Callbacks, taskToken: string, error: unknown): Promise<WorkerOutcome> {
+  const name = error instanceof Error ? error.name : 'Error';
+  const text = error instanceof Error ? error.message : String(error);
+  await callbacks.fail(taskToken, name, text);
+  return { kind: 'failed', error: `${name}: ${text}` };
 }
 
 /**

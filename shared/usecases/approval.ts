@@ -56,25 +56,10 @@ export async function awaitApproval(
   deps: AwaitApprovalDeps,
   input: ApprovalWaitInput,
 ): Promise<{ waiting: boolean }> {
-  const now = deps.clock.now();
   const { batch, task } = await readBatchAndTask(deps.store, input);
-  const reviewer = reviewerOf(task.task);
-  const wait = {
-    stage: input.stage,
-    token: input.taskToken,
-    since: now,
-    timeoutSeconds: approvalTimeoutSeconds(task.task),
-    reviewer: reviewer.kind === 'validator' ? reviewer.role : PERSON,
-    ...(input.attempt === undefined ? {} : { attempt: input.attempt }),
-  };
-  const result = input.result;
-  const held =
-    input.stage === 'after' && input.attempt !== undefined && result !== undefined
-      ? attemptEndOf(result, input.attempt, result.finishedAt ?? now)
-      : undefined;
   const waiting = batch.cancelRequested
     ? undefined
-    : await deps.store.awaitApproval(input.batchId, input.taskId, wait, held);
+    : await holdForDecision(deps, task, { ...input, token: input.taskToken });
   if (!waiting) {
     if (input.stage === 'before') await deps.callbacks.succeed(input.taskToken, { waiting: false });
     else
@@ -85,8 +70,38 @@ export async function awaitApproval(
       );
     return { waiting: false };
   }
-  if (held && input.agentId !== undefined) await giveSlotBack(deps, waiting, input.agentId, held.number, now);
   return { waiting: true };
+}
+
+/**
+ * Puts the task in AWAITING_APPROVAL, its wait answered through `token`. For `after`, the same write holds
+ * the attempt's output (the worker's answer, `result`) and the agent's slot is given back. Answers the task as
+ * written, or undefined when it cannot wait (it ended, or the attempt is no longer running).
+ */
+export async function holdForDecision(
+  deps: AwaitApprovalDeps,
+  task: StoredTask,
+  input: Omit<ApprovalWaitInput, 'taskToken' | 'batchId' | 'taskId'> & { token: string },
+): Promise<StoredTask | undefined> {
+  const now = deps.clock.now();
+  const reviewer = reviewerOf(task.task);
+  const wait = {
+    stage: input.stage,
+    token: input.token,
+    since: now,
+    timeoutSeconds: approvalTimeoutSeconds(task.task),
+    reviewer: reviewer.kind === 'validator' ? reviewer.role : PERSON,
+    ...(input.attempt === undefined ? {} : { attempt: input.attempt }),
+  };
+  const result = input.result;
+  const held =
+    input.stage === 'after' && input.attempt !== undefined && result !== undefined
+      ? attemptEndOf(result, input.attempt, result.finishedAt ?? now)
+      : undefined;
+  const waiting = await deps.store.awaitApproval(task.batchId, task.taskId, wait, held);
+  if (waiting && held && input.agentId !== undefined)
+    await giveSlotBack(deps, waiting, input.agentId, held.number, now);
+  return waiting;
 }
 
 /**
@@ -119,6 +134,8 @@ export interface DecideApprovalRequest extends ApprovalDecision {
   by?: string;
   /** A validator's verdict is for one attempt's output; a late verdict for an earlier attempt is refused. */
   attempt?: number;
+  /** A validator's verdict made by the simulated executor (kept on the record, shown as simulated). */
+  simulated?: boolean;
 }
 
 export interface DecideApprovalResult {
@@ -159,6 +176,7 @@ export async function decideApproval(
     ...(request.comment ? { comment: request.comment } : {}),
     ...(wait.attempt === undefined ? {} : { attempt: wait.attempt }),
     at: deps.clock.now(),
+    ...(request.simulated ? { simulated: true } : {}),
   };
   const index = await deps.store.appendApproval(batchId, taskId, record, wait.token);
   if (index === undefined)

@@ -77,6 +77,7 @@ export function taskResult(task: StoredTask, includeOutput: boolean): TaskResult
     ...(task.reason !== undefined ? { reason: task.reason } : {}),
     ...spendOf(taskSpendItems(task)),
     ...(task.approvals && task.approvals.length > 0 ? { approvals: task.approvals } : {}),
+    ...(task.reviewFailures && task.reviewFailures.length > 0 ? { reviewFailures: task.reviewFailures } : {}),
     // What it waits for (never the wait's task token: a credential of the execution).
     ...(task.status === 'AWAITING_APPROVAL' && task.approvalWait
       ? {

@@ -2,6 +2,7 @@
  * RecordAttempt (the Dispatch state's Catch): end the attempt as FAILED / TIMED_OUT, give the agent's slot
  * back, count the failure on the agent (circuit breaker), and say whether to route again.
  */
+import { REVIEW_FAILED_ERROR } from '../domain/approvals';
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import { NON_RETRYABLE_ERRORS, type RecordAttemptInput, type RecordAttemptOutput } from '../domain/workflow';
@@ -52,8 +53,10 @@ export async function recordAttempt(
   // worker recorded before failing its token, or, without any (it died, it timed out), at what it held.
   await settleAttempt(deps.ledger, task, input.attempt);
   // Only the call that ended the attempt counts it (a retried invocation must not release twice). A rejected
-  // output is the agent's failure; a review nobody made in time is not (its slot went back when it answered).
-  if (finished && approvalTimeout === undefined) {
+  // output is the agent's failure; a review nobody made in time, or no validator could make, is not (its slot
+  // went back when it answered).
+  const notItsFault = approvalTimeout !== undefined || input.error.Error === REVIEW_FAILED_ERROR;
+  if (finished && !notItsFault) {
     const startedAt = previous?.startedAt ?? now;
     const workedUntil = previous?.status === 'AWAITING_APPROVAL' ? (previous.finishedAt ?? now) : now;
     const role = task.decision?.role ?? task.role;

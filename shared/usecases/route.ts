@@ -10,7 +10,7 @@ import { capacityWaitSeconds, leaseExpiry, leaseKey } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import { candidateRoles, decideRoute, extractRequirements, newAgent, stableHash } from '../domain/routing';
 import type { RoutingWeights } from '../domain/routing-config';
-import type { Agent, ExecutorConfig, RoutingDecision } from '../domain/schemas';
+import type { Agent, ExecutorConfig, ExtractedRequirements, RoutingDecision, Task } from '../domain/schemas';
 import { CAPACITY_WAIT_SECONDS, type ParkInput, type RouteOutput, type TaskRef } from '../domain/workflow';
 import {
   type AgentRegistry,
@@ -85,11 +85,94 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
       `task ${task.taskId} needs role "${roleNames[0]}", which is not in the catalog`,
     );
   }
-  const listPool = async () => (await Promise.all(roleNames.map((r) => deps.agents.list(r)))).flat();
-
-  let exclude = new Set(
+  const exclude = new Set(
     task.attempts.filter((a) => a.status === 'FAILED' || a.status === 'TIMED_OUT').map((a) => a.agentId),
   );
+  const reserved = await reserveAgent(deps, {
+    task: task.task,
+    taskId: task.taskId,
+    requirements,
+    roleNames,
+    spawnRole,
+    exclude,
+    leaseKey: leaseKey(task.batchId, task.taskId, task.attemptCount + 1),
+    timeoutSeconds: (role) => timeoutFor(deps, task, role),
+    now,
+  });
+  if (reserved) {
+    const { decision, executor, leaseKey: key } = reserved;
+    // The attempt's worst case, on the winner's executor, is held against the batch's budget (when it has
+    // one) before anything is dispatched; when it does not fit, the slot goes back.
+    const hold = await holdAttempt(deps, batch, task, decision.role, executor, requirements);
+    if (hold.kind !== 'held') {
+      await deps.agents.release(decision.agentId, deps.clock.now(), key);
+      if (hold.kind === 'wait')
+        return { decision: 'WAIT', role: decision.role, waitSeconds: CAPACITY_WAIT_SECONDS };
+      return cancelOverBudget(deps, task, hold.reason);
+    }
+    // The attempt starts when the slot was taken (rounds of lost races can take a while), so an agent's
+    // attempt intervals always nest inside its reservations.
+    return startDispatch(deps, task, decision, executor, deps.clock.now(), hold.held);
+  }
+  return waitFor(deps, task, spawnRole.name, requirements);
+}
+
+/**
+ * No agent of `role` is free: marks the task waiting for the role (the scaler's backlog) and answers WAIT.
+ * `requirements`, when a routing question was asked for them, are kept with the task.
+ */
+export async function waitFor(
+  deps: Pick<RouteDeps, 'agents' | 'store' | 'clock'>,
+  task: StoredTask,
+  role: string,
+  requirements?: ExtractedRequirements,
+): Promise<{ decision: 'WAIT'; role: string; waitSeconds: number }> {
+  // The scaler counts fresh marks as backlog (pre-warming agents and queue concurrency for them). Stamped
+  // now, not when this route began: a route slowed by a burst could otherwise write a mark the scaler
+  // already finds stale and prunes before the task parks its token on it.
+  // A routing question asked by this route is kept with the task, so the next route neither asks again
+  // nor loses what it cost (a cached answer would carry no usage).
+  const asked =
+    requirements !== undefined && task.requirements === undefined && requirements.assist?.usage !== undefined;
+  const [waits] = await Promise.all([
+    deps.agents.markWaiting(role, waitingKey(task), deps.clock.now()),
+    task.waitingRole === role && !asked
+      ? undefined
+      : deps.store.setWaitingRole(task.batchId, task.taskId, role, ...(asked ? [requirements] : [])),
+  ]);
+  return { decision: 'WAIT', role, waitSeconds: capacityWaitSeconds(waits, CAPACITY_WAIT_SECONDS) };
+}
+
+export interface ReserveRequest {
+  /** The task the agents are scored for (a review's task, for a validator). */
+  task: Task;
+  /** Spreads concurrent spawns over the role's free slots. */
+  taskId: string;
+  requirements: ExtractedRequirements;
+  /** Roles whose agents compete; `spawnRole` is the one a new agent is spawned for. */
+  roleNames: readonly string[];
+  spawnRole: NonNullable<ReturnType<RoleCatalog['get']>>;
+  /** Agents that failed this work before: tried only when no other agent is free. */
+  exclude: ReadonlySet<string>;
+  leaseKey: string;
+  /** The lease's length for an agent of `role`. */
+  timeoutSeconds: (role: string) => number;
+  now: number;
+}
+
+/**
+ * Scores the agents of the candidate roles (domain decideRoute) and reserves a slot on the best one with a
+ * conditional update, spawning agents from the role template up to its max; a lost reservation race drops
+ * that agent and tries the next. Answers the decision and the winner's executor, or undefined when every
+ * agent is busy (the caller waits).
+ */
+export async function reserveAgent(
+  deps: Pick<RouteDeps, 'agents' | 'catalog' | 'roleQueueUrls' | 'weights'>,
+  request: ReserveRequest,
+): Promise<{ decision: RoutingDecision; executor: ExecutorConfig; leaseKey: string } | undefined> {
+  const { task, requirements, roleNames, spawnRole, now } = request;
+  const listPool = async () => (await Promise.all(roleNames.map((r) => deps.agents.list(r)))).flat();
+  let exclude: ReadonlySet<string> = request.exclude;
   let pool: Agent[] = await listPool();
   const spawned = new Set<string>();
   const lostRaces: RoutingDecision['rejected'] = [];
@@ -99,11 +182,11 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
 
   for (let round = 0; round < maxRounds; round++) {
     const result = decideRoute({
-      task: task.task,
+      task,
       requirements,
       agents: pool,
       catalog: deps.catalog,
-      exclude,
+      exclude: new Set(exclude),
       now,
       ...(deps.weights ? { weights: deps.weights } : {}),
     });
@@ -112,8 +195,8 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
       if (!deps.roleQueueUrls[result.decision.role]) throw missingQueue(result.decision.role);
       const winner = result.decision.agentId;
       const lease = {
-        key: leaseKey(task.batchId, task.taskId, task.attemptCount + 1),
-        expiresAt: leaseExpiry(now, timeoutFor(deps, task, result.decision.role)),
+        key: request.leaseKey,
+        expiresAt: leaseExpiry(now, request.timeoutSeconds(result.decision.role)),
       };
       const winnerAgent = pool.find((a) => a.agentId === winner);
       if (await deps.agents.reserve(winner, now, lease, winnerAgent?.circuit)) {
@@ -123,18 +206,7 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
           spawned: spawned.has(winner),
         };
         const executor = winnerAgent?.executor ?? (await executorOf(deps, winner, result.decision.role));
-        // The attempt's worst case, on the winner's executor, is held against the batch's budget (when
-        // it has one) before anything is dispatched; when it does not fit, the slot goes back.
-        const hold = await holdAttempt(deps, batch, task, decision.role, executor, requirements);
-        if (hold.kind !== 'held') {
-          await deps.agents.release(winner, deps.clock.now(), lease.key);
-          if (hold.kind === 'wait')
-            return { decision: 'WAIT', role: decision.role, waitSeconds: CAPACITY_WAIT_SECONDS };
-          return cancelOverBudget(deps, task, hold.reason);
-        }
-        // The attempt starts when the slot was taken (rounds of lost races can take a while), so an
-        // agent's attempt intervals always nest inside its reservations.
-        return startDispatch(deps, task, decision, executor, deps.clock.now(), hold.held);
+        return { decision, executor, leaseKey: lease.key };
       }
       // Another router took the last slot (or the agent changed state): drop it from this round's pool.
       lostRaces.push({ agentId: winner, reason: 'lost the reservation race' });
@@ -144,7 +216,7 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
     const live = pool.filter((a) => a.status !== 'terminated');
     const liveOfRole = live.filter((a) => a.role === spawnRole.name);
     if (liveOfRole.length < spawnRole.defaults.maxAgents) {
-      const agent = await spawnAgent(deps.agents, spawnRole, liveOfRole, now, task.taskId);
+      const agent = await spawnAgent(deps.agents, spawnRole, liveOfRole, now, request.taskId);
       if (agent) {
         spawned.add(agent.agentId);
         pool = [...pool.filter((a) => a.agentId !== agent.agentId), agent];
@@ -165,28 +237,7 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
     }
     break;
   }
-  // The scaler counts fresh marks as backlog (pre-warming agents and queue concurrency for them). Stamped
-  // now, not when this route began: a route slowed by a burst could otherwise write a mark the scaler
-  // already finds stale and prunes before the task parks its token on it.
-  // A routing question asked by this route is kept with the task, so the next route neither asks again
-  // nor loses what it cost (a cached answer would carry no usage).
-  const asked = task.requirements === undefined && requirements.assist?.usage !== undefined;
-  const [waits] = await Promise.all([
-    deps.agents.markWaiting(spawnRole.name, waitingKey(task), deps.clock.now()),
-    task.waitingRole === spawnRole.name && !asked
-      ? undefined
-      : deps.store.setWaitingRole(
-          task.batchId,
-          task.taskId,
-          spawnRole.name,
-          ...(asked ? [requirements] : []),
-        ),
-  ]);
-  return {
-    decision: 'WAIT',
-    role: spawnRole.name,
-    waitSeconds: capacityWaitSeconds(waits, CAPACITY_WAIT_SECONDS),
-  };
+  return undefined;
 }
 
 /**
@@ -351,10 +402,7 @@ async function startDispatch(
   // scaler's backlog honest (a mark left behind would still expire after WAITING_FRESH_MS). Written beside
   // the attempt: dropping the mark of a task whose dispatch then loses a race is harmless (its next WAIT
   // marks it again). A task that never waited has no mark, and no delete is sent.
-  const clearing =
-    task.waitingRole === undefined
-      ? Promise.resolve()
-      : deps.agents.clearWaiting(task.waitingRole, [waitingKey(task)]);
+  const clearing = clearWaitingMark(deps, task);
   try {
     await deps.store.startAttempt(task.batchId, task.taskId, attempt, decision.agentId, decision, now, held);
   } catch (error) {
@@ -387,8 +435,23 @@ async function startDispatch(
   return dispatchOutput(deps, task, decision.agentId, decision.role, attempt, executor);
 }
 
+/**
+ * Drops the waiting mark of a task that waited before (of the role its WAIT named), keeping the scaler's
+ * backlog honest (a mark left behind would still expire after WAITING_FRESH_MS); none sent when it never waited.
+ */
+export async function clearWaitingMark(
+  deps: Pick<RouteDeps, 'agents'>,
+  task: Pick<StoredTask, 'batchId' | 'taskId' | 'waitingRole'>,
+): Promise<void> {
+  if (task.waitingRole !== undefined) await deps.agents.clearWaiting(task.waitingRole, [waitingKey(task)]);
+}
+
 /** The executor of an agent the router has not listed (a repeated Route): read, else the role's default. */
-async function executorOf(deps: RouteDeps, agentId: string, roleName: string): Promise<ExecutorConfig> {
+async function executorOf(
+  deps: Pick<RouteDeps, 'agents' | 'catalog'>,
+  agentId: string,
+  roleName: string,
+): Promise<ExecutorConfig> {
   const agent = await deps.agents.get(agentId);
   return agent?.executor ?? deps.catalog.get(roleName)?.defaults.executor ?? BASE_ROLE_DEFAULTS.executor;
 }

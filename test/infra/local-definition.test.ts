@@ -54,9 +54,13 @@ describe('synthesizeLocalDefinition', () => {
     );
   });
 
-  it('maps each Task state to its handler, Dispatch to the agent worker', () => {
+  it('maps each Task state to its handler, Dispatch and DispatchReview to the agent worker', () => {
     const { definition, taskStates } = synthesizeLocalDefinition();
-    expect(taskStates).toEqual({ ...TaskStateHandler, [StateName.Dispatch]: 'agent-worker' });
+    expect(taskStates).toEqual({
+      ...TaskStateHandler,
+      [StateName.Dispatch]: 'agent-worker',
+      [StateName.DispatchReview]: 'agent-worker',
+    });
     const taskNames = Object.entries(allStates(definition))
       .filter(([, st]) => st.Type === 'Task')
       .map(([name]) => name)

@@ -243,6 +243,13 @@ describe('state machine', () => {
           ],
           Next: StateName.AwaitReview,
         },
+        {
+          And: [
+            { Variable: '$.route.review', IsPresent: true },
+            { Variable: '$.route.review', StringEquals: 'validator' },
+          ],
+          Next: StateName.RouteReview,
+        },
       ],
       Default: StateName.CompleteTask,
     });
@@ -256,6 +263,84 @@ describe('state machine', () => {
         Payload: { stage: 'after', 'result.$': '$.result', 'attempt.$': '$.route.attempt' },
       },
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: StateName.RecordAttempt }],
+    });
+  });
+
+  it('routes the review of an output to a validator agent (approval.after.by) and waits on its verdict', () => {
+    const map = (definition.States as Record<string, { ItemProcessor: { States: Record<string, unknown> } }>)[
+      StateName.ProcessTasks
+    ];
+    const child = map?.ItemProcessor.States as Record<string, Record<string, unknown>>;
+
+    expect(child[StateName.Reviewed]?.Choices).toContainEqual({
+      And: [
+        { Variable: '$.route.review', IsPresent: true },
+        { Variable: '$.route.review', StringEquals: 'validator' },
+      ],
+      Next: StateName.RouteReview,
+    });
+    // The first RouteReview holds the output (it carries the worker's answer); a handler error fails the task.
+    expect(child[StateName.RouteReview]).toMatchObject({
+      Type: 'Task',
+      ResultPath: '$.review',
+      Next: StateName.ReviewDecision,
+      Parameters: {
+        review: { 'agentId.$': '$.route.agentId', 'attempt.$': '$.route.attempt', 'result.$': '$.result' },
+      },
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: StateName.FailOnError }],
+    });
+    expect(child[StateName.ReviewDecision]).toMatchObject({
+      Type: 'Choice',
+      Choices: [
+        { Variable: '$.review.decision', StringEquals: 'DISPATCH', Next: StateName.DispatchReview },
+        { Variable: '$.review.decision', StringEquals: 'WAIT', Next: StateName.WaitForReviewer },
+        { Variable: '$.review.decision', StringEquals: 'FAIL', Next: StateName.ReviewFailed },
+        { Variable: '$.review.decision', StringEquals: 'STOP', Next: StateName.TaskDone },
+      ],
+    });
+    expect(child[StateName.WaitForReviewer]).toMatchObject({
+      Resource: expect.stringContaining(':states:::lambda:invoke.waitForTaskToken'),
+      TimeoutSecondsPath: '$.review.waitSeconds',
+      Next: StateName.RouteReview,
+      Parameters: { Payload: { 'role.$': '$.review.role', 'taskToken.$': '$$.Task.Token' } },
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: StateName.RouteReview }],
+    });
+    // The verdict answers the review's token: approved -> CompleteTask (with the held $.result), rejected ->
+    // RecordAttempt, no verdict -> RecordReview and another validator.
+    expect(child[StateName.DispatchReview]).toMatchObject({
+      Type: 'Task',
+      Resource: expect.stringContaining(':states:::sqs:sendMessage.waitForTaskToken'),
+      TimeoutSecondsPath: '$.review.timeoutSeconds',
+      HeartbeatSecondsPath: '$.review.heartbeatSeconds',
+      ResultPath: null,
+      Next: StateName.CompleteTask,
+      Parameters: {
+        'QueueUrl.$': '$.review.queueUrl',
+        MessageBody: {
+          'agentId.$': '$.review.agentId',
+          'attempt.$': '$.route.attempt',
+          'taskToken.$': '$$.Task.Token',
+          review: { 'run.$': '$.review.run' },
+        },
+      },
+      Catch: [
+        { ErrorEquals: ['ApprovalRejected'], ResultPath: '$.error', Next: StateName.RecordAttempt },
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: StateName.RecordReview },
+      ],
+    });
+    expect(child[StateName.RecordReview]).toMatchObject({
+      ResultPath: null,
+      Next: StateName.RouteReview,
+      Parameters: {
+        'error.$': '$.error',
+        reviewer: { 'run.$': '$.review.run', 'agentId.$': '$.review.agentId' },
+      },
+    });
+    expect(child[StateName.ReviewFailed]).toEqual({
+      Type: 'Pass',
+      Parameters: { Error: 'ReviewFailed', 'Cause.$': '$.review.reason' },
+      ResultPath: '$.error',
+      Next: StateName.RecordAttempt,
     });
   });
 

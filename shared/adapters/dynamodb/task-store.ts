@@ -19,6 +19,7 @@ import type {
   Attempt,
   BatchStatus,
   ExtractedRequirements,
+  ReviewFailure,
   RoutingDecision,
   TaskStatus,
   TriggerRule,
@@ -210,6 +211,7 @@ function fromTaskItem(item: Record<string, unknown>): StoredTask {
     sk: _sk,
     type: _type,
     claimedAttempt: _claimed,
+    reviewFailedRuns: _runs,
     releasedBy,
     [INPUT_JSON]: inputJson,
     [OUTPUT_JSON]: outputJson,
@@ -886,6 +888,30 @@ export class DynamoTaskStore implements TaskStore {
     if (!item) return undefined;
     const approvals = item.approvals as unknown[] | undefined;
     return (approvals?.length ?? 1) - 1;
+  }
+
+  async appendReviewFailure(
+    batchId: string,
+    taskId: string,
+    failure: ReviewFailure,
+    run: number,
+  ): Promise<boolean> {
+    // The runs already recorded are a number set beside the list: a repeated RecordReview adds nothing.
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression:
+          'SET reviewFailures = list_append(if_not_exists(reviewFailures, :empty), :failure) ADD reviewFailedRuns :runs',
+        ConditionExpression: 'attribute_exists(pk) AND NOT contains(reviewFailedRuns, :run)',
+        ExpressionAttributeValues: {
+          ':empty': [],
+          ':failure': [failure],
+          ':runs': new Set([run]),
+          ':run': run,
+        },
+      }),
+    );
   }
 
   async retractApproval(

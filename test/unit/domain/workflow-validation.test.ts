@@ -72,4 +72,46 @@ describe('approvals at submission', () => {
       message: '"by" names the validator role that reviews the output: it needs "after": true',
     });
   });
+
+  it('accepts a known validator role in "by" with "after"', () => {
+    expect(
+      validateBatch({ tasks: [task('a', { approval: { after: true, by: 'code_reviewer' } })] }, ROLES).ok,
+    ).toBe(true);
+  });
+
+  it('refuses an unknown validator role, naming the path and close role names', () => {
+    expect(
+      issuesOf({ tasks: [task('a'), task('b', { approval: { after: true, by: 'code_reviewr' } })] }),
+    ).toEqual([
+      {
+        path: '$.tasks[1].approval.by',
+        message: 'unknown validator role "code_reviewr"; close role names: code_reviewer',
+      },
+    ]);
+  });
+
+  it('accepts simulated verdicts and refuses a malformed one with its path', () => {
+    const verdicts = [{ accept: false, comments: 'add tests' }, { fail: 'invalid' }, { accept: true }];
+    expect(
+      validateBatch(
+        {
+          tasks: [
+            task('a', { approval: { after: true, by: 'code_reviewer' }, input: { simulate: { verdicts } } }),
+          ],
+        },
+        ROLES,
+      ).ok,
+    ).toBe(true);
+    const issues = issuesOf({
+      tasks: [
+        task('a', {
+          approval: { after: true, by: 'code_reviewer' },
+          input: { simulate: { verdicts: [{ accept: 'yes' }] } },
+        }),
+      ],
+    });
+    expect(issues).toEqual([
+      expect.objectContaining({ path: expect.stringContaining('$.tasks[0].input.simulate') }),
+    ]);
+  });
 });
