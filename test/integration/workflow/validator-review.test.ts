@@ -4,8 +4,16 @@
  * given in the task's input (input.simulate.verdicts), and decides like a person would.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Batch, BatchResult, TaskResult } from '../../../shared/domain/schemas';
+import {
+  type Batch,
+  type BatchResult,
+  BatchResultSchema,
+  type TaskResult,
+} from '../../../shared/domain/schemas';
+import { main } from '../../../shared/local/cli/main';
 import { EmbeddedSystem } from '../../../shared/local/system';
+import { dependencyViolations, example } from '../../support/batch-checks';
+import { fakeIO } from '../../support/fake-io';
 import { waitUntil } from '../../support/wait';
 
 const VALIDATOR = 'code_reviewer';
@@ -166,5 +174,28 @@ describe('validation by an agent', () => {
     );
     expect(broken.approvals).toBeUndefined();
     expect(taskOf(result, 'next').status).toBe('SKIPPED');
+  });
+});
+
+describe('the reviewed-feature example', () => {
+  it('runs SUCCEEDED with meta-agent run and no person: the implementation rejected once by its validator, then accepted', async () => {
+    const io = fakeIO();
+
+    const code = await main(['run', 'examples/reviewed-feature.json', '--json'], io);
+
+    expect(code).toBe(0);
+    const result = BatchResultSchema.parse(JSON.parse(io.out));
+    expect(result.status).toBe('SUCCEEDED');
+    expect(dependencyViolations(example('reviewed-feature.json'), result)).toEqual([]);
+    const api = taskOf(result, 'reset-api');
+    expect(api.attempts.map((a) => a.status)).toEqual(['FAILED', 'SUCCEEDED']);
+    expect(
+      api.approvals?.map((a) => [a.decision, a.attempt, a.simulated, a.by.startsWith('code_reviewer-')]),
+    ).toEqual([
+      ['reject', 1, true, true],
+      ['approve', 2, true, true],
+    ]);
+    // The docs ran on the accepted output only, after the review.
+    expect(taskOf(result, 'reset-docs').startedAt).toBeGreaterThanOrEqual(api.approvals?.[1]?.at ?? Infinity);
   });
 });

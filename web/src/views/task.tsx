@@ -243,7 +243,8 @@ export function TaskView(props: { api: Api; batchId: string; taskId: string }): 
                 {task.approvals.map((a) => (
                   <li key={`${a.stage}-${a.at}`}>
                     {a.stage === 'before' ? 'before dispatch' : `output of attempt ${a.attempt ?? '?'}`}:{' '}
-                    {a.decision === 'approve' ? 'approved' : 'rejected'} by {a.by} at {time(a.at)}
+                    {a.decision === 'approve' ? 'approved' : 'rejected'} by {a.by}
+                    {a.simulated ? ' (simulated verdict)' : ''} at {time(a.at)}
                     {a.comment ? `: ${a.comment}` : ''}
                   </li>
                 ))}
