@@ -29,6 +29,7 @@ import { OutputSchemaError, outputMisfits } from '../domain/output-schema';
 import { circuitPolicy } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, renderPrompt } from '../domain/roles';
 import { candidateRoles, extractRequirements } from '../domain/routing';
+import type { ExecutorConfig } from '../domain/schemas';
 import type {
   DispatchMessage,
   RecordReviewInput,
@@ -96,6 +97,30 @@ export async function routeReview(
   const requirements = extractRequirements(review, deps.catalog);
   const now = deps.clock.now();
   const timeoutSeconds = role.defaults.timeoutSeconds;
+  const lease = reviewLeaseKey(task.batchId, task.taskId, attempt, run);
+  const dispatch = async (
+    agentId: string,
+    agentRole: string,
+    executor: ExecutorConfig,
+  ): Promise<RouteReviewOutput> => {
+    const queueUrl = deps.roleQueueUrls[agentRole];
+    if (!queueUrl)
+      throw new ConfigurationError(`no queue configured for role "${agentRole}" (ROLE_QUEUE_URLS)`);
+    return {
+      decision: 'DISPATCH',
+      agentId,
+      role: agentRole,
+      executor,
+      queueUrl,
+      run,
+      startedAt: now,
+      timeoutSeconds,
+      heartbeatSeconds: effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds),
+    };
+  };
+  // A repeated invocation (a retried Lambda call) whose first run reserved already answers that reservation.
+  const holder = (await deps.agents.list(roleName)).find((a) => a.leases?.[lease] !== undefined);
+  if (holder) return dispatch(holder.agentId, holder.role, holder.executor ?? role.defaults.executor);
   const reserved = await reserveAgent(deps, {
     task: review,
     taskId: task.taskId,
@@ -103,27 +128,13 @@ export async function routeReview(
     roleNames: candidateRoles(requirements),
     spawnRole: role,
     exclude: new Set(failures.map((f) => f.by)),
-    leaseKey: reviewLeaseKey(task.batchId, task.taskId, attempt, run),
+    leaseKey: lease,
     timeoutSeconds: () => timeoutSeconds,
     now,
   });
   if (!reserved) return waitFor(deps, task, roleName);
   await clearWaitingMark(deps, task);
-  const winner = reserved.decision;
-  const queueUrl = deps.roleQueueUrls[winner.role];
-  if (!queueUrl)
-    throw new ConfigurationError(`no queue configured for role "${winner.role}" (ROLE_QUEUE_URLS)`);
-  return {
-    decision: 'DISPATCH',
-    agentId: winner.agentId,
-    role: winner.role,
-    executor: reserved.executor,
-    queueUrl,
-    run,
-    startedAt: now,
-    timeoutSeconds,
-    heartbeatSeconds: effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds),
-  };
+  return dispatch(reserved.decision.agentId, reserved.decision.role, reserved.executor);
 }
 
 export interface RecordReviewDeps {

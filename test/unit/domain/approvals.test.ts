@@ -2,11 +2,18 @@ import { describe, expect, it } from 'vitest';
 import {
   feedbackSection,
   needsApprovalBefore,
+  quotedOutput,
+  REVIEW_OUTPUT_MAX_CHARS,
   rejectionCause,
   rejectionsBefore,
   reviewerOf,
+  reviewsSoFar,
+  reviewTask,
+  simulateReview,
+  VERDICT_SCHEMA,
   withRejections,
 } from '../../../shared/domain/approvals';
+import { outputMisfits } from '../../../shared/domain/output-schema';
 import type { ApprovalRecord } from '../../../shared/domain/schemas';
 
 const reject = (attempt: number, comment?: string): ApprovalRecord => ({
@@ -63,5 +70,48 @@ describe('approvals', () => {
       items: [{ taskId: 't', kind: 'rejection', bytes: 19, totalBytes: 19, cut: false }],
     });
     expect(withRejections(undefined, { id: 't', description: 'x' }, [])).toBeUndefined();
+  });
+});
+
+describe('validation by an agent', () => {
+  it("counts the reviews by validators so far (verdicts and failures), not a person's or a timeout's", () => {
+    const by = (who: string): ApprovalRecord => ({ ...reject(1), by: who });
+    const failure = { attempt: 1, by: 'code_reviewer-2', error: 'boom', at: 1 };
+    expect(reviewsSoFar([by('code_reviewer-1'), by('person'), by('timeout')], [failure])).toBe(2);
+    expect(reviewsSoFar(undefined, undefined)).toBe(0);
+  });
+
+  it("gives the validator the task's description, the output and the verdict schema", () => {
+    const task = { id: 'api', description: 'Write the endpoint', input: { secret: 'x' } };
+    const review = reviewTask(task, 'code_reviewer', 2, '{"ok":true}');
+
+    expect(review).toMatchObject({ id: 'api', role: 'code_reviewer', outputSchema: VERDICT_SCHEMA });
+    expect(review.description).toContain('attempt 2 of task "api"');
+    expect(review.description).toContain('Write the endpoint');
+    expect(review.description).toContain('{"ok":true}');
+    // The reviewed task's input is not the review's (a prompt shows its input).
+    expect(review.input).toBeUndefined();
+  });
+
+  it('cuts a long output under review with a marker naming its whole size', () => {
+    const long = 'x'.repeat(REVIEW_OUTPUT_MAX_CHARS + 10);
+    expect(quotedOutput('short', 5)).toBe('short');
+    expect(quotedOutput(long, long.length)).toBe(
+      `${'x'.repeat(REVIEW_OUTPUT_MAX_CHARS)}\n[... cut: the whole output is ${long.length} bytes; ${REVIEW_OUTPUT_MAX_CHARS} are quoted above]`,
+    );
+  });
+
+  it('simulates verdicts that fit the schema, labelled simulated, and failures that do not', () => {
+    const rejectOne = simulateReview({ accept: false, comments: 'add tests', durationMs: 5 });
+    expect(rejectOne).toEqual({
+      output: { accept: false, comments: 'add tests', simulated: true },
+      durationMs: 5,
+    });
+    expect(outputMisfits(VERDICT_SCHEMA, rejectOne.output)).toEqual([]);
+    expect(simulateReview(undefined).output).toEqual({ accept: true, comments: '', simulated: true });
+    expect(outputMisfits(VERDICT_SCHEMA, simulateReview({ fail: 'invalid' }).output).length).toBeGreaterThan(
+      0,
+    );
+    expect(simulateReview({ fail: 'crash' })).toEqual({ failAttempts: 1, failMode: 'crash' });
   });
 });

@@ -1,0 +1,172 @@
+/**
+ * The review of an output by a validator agent (approval.after.by) on DynamoDB (dynalite): RouteReview holds
+ * the output and routes the review, RecordReview records a review that gave no verdict, once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
+import { documentClient } from '../../../shared/adapters/dynamodb/client';
+import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
+import { MAX_REVIEWS_PER_ATTEMPT } from '../../../shared/domain/limits';
+import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
+import type { Callbacks } from '../../../shared/ports';
+import { recordReviewFailure, routeReview } from '../../../shared/usecases/review';
+import { type RouteDeps, routeTask } from '../../../shared/usecases/route';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { agentOf, batchOf, ManualClock, uniqueId } from '../../support/fixtures';
+
+let dynamo: LocalDynamo;
+let store: DynamoTaskStore;
+let agents: DynamoAgentRegistry;
+const clock = new ManualClock();
+const callbacks: Callbacks = {
+  succeed: async () => true,
+  fail: async () => true,
+  heartbeat: async () => true,
+};
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  const doc = documentClient(dynamo.client);
+  store = new DynamoTaskStore(dynamo.tasksTable, doc);
+  agents = new DynamoAgentRegistry(dynamo.agentsTable, doc);
+});
+
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+/** An implementing role with one free agent and a validator role of `validators` agents (its own per test). */
+async function setup(validators: { maxAgents: number; reserved?: number }) {
+  const base = BUILTIN_ROLES[0];
+  if (!base) throw new Error('no built-in roles');
+  const suffix = uniqueId('r').replaceAll('-', '_');
+  const impl = `impl_${suffix}`;
+  const validator = `validator_${suffix}`;
+  const catalog = resolveRoles([
+    { ...base, name: impl, defaults: { ...base.defaults, capacity: 1, maxAgents: 1 } },
+    {
+      ...base,
+      name: validator,
+      defaults: { ...base.defaults, capacity: 1, maxAgents: validators.maxAgents },
+    },
+  ]);
+  await agents.put(agentOf('python_backend_coder', `${impl}-1`, { role: impl, capacity: 1 }));
+  await agents.put(
+    agentOf('python_backend_coder', `${validator}-1`, {
+      role: validator,
+      capacity: 1,
+      reserved: validators.reserved ?? 0,
+    }),
+  );
+  const deps: RouteDeps & { callbacks: Callbacks } = {
+    store,
+    agents,
+    catalog,
+    clock,
+    roleQueueUrls: { [impl]: `https://sqs.local/${impl}`, [validator]: `https://sqs.local/${validator}` },
+    heartbeatSeconds: 60,
+    callbacks,
+  };
+  const batchId = uniqueId();
+  const { batch, tasks } = batchOf(batchId, [
+    { id: 't', description: 'write an endpoint', role: impl, approval: { after: true, by: validator } },
+  ]);
+  await store.createBatch(batch, tasks);
+  expect(await routeTask(deps, { batchId, taskId: 't' })).toMatchObject({
+    decision: 'DISPATCH',
+    agentId: `${impl}-1`,
+    review: 'validator',
+  });
+  const input = {
+    batchId,
+    taskId: 't',
+    review: {
+      agentId: `${impl}-1`,
+      attempt: 1,
+      result: {
+        status: 'SUCCEEDED' as const,
+        agentId: `${impl}-1`,
+        attempt: 1,
+        durationMs: 5,
+        output: { ok: true },
+      },
+    },
+  };
+  return { impl, validator, catalog, deps, batchId, input };
+}
+
+describe('routeReview', () => {
+  it("holds the output, gives its agent's slot back and reserves a validator; a repeated call reserves nothing more", async () => {
+    const { impl, validator, deps, batchId, input } = await setup({ maxAgents: 1 });
+
+    const first = await routeReview(deps, input);
+    const again = await routeReview(deps, input);
+
+    expect(first).toMatchObject({
+      decision: 'DISPATCH',
+      agentId: `${validator}-1`,
+      role: validator,
+      run: 1,
+      queueUrl: `https://sqs.local/${validator}`,
+    });
+    expect(again).toEqual(first);
+    expect((await agents.get(`${validator}-1`))?.reserved).toBe(1);
+    expect((await agents.get(`${impl}-1`))?.reserved).toBe(0);
+    const task = await store.getTask(batchId, 't');
+    expect(task).toMatchObject({
+      status: 'AWAITING_APPROVAL',
+      output: { ok: true },
+      approvalWait: { stage: 'after', reviewer: validator, attempt: 1 },
+    });
+    expect(task?.attempts[0]?.status).toBe('AWAITING_APPROVAL');
+  });
+
+  it('waits, parked for the validator role, when every validator is busy', async () => {
+    const { validator, deps, batchId, input } = await setup({ maxAgents: 1, reserved: 1 });
+
+    const output = await routeReview(deps, input);
+
+    expect(output).toMatchObject({ decision: 'WAIT', role: validator });
+    expect((await store.getTask(batchId, 't'))?.status).toBe('AWAITING_APPROVAL');
+  });
+});
+
+describe('recordReviewFailure', () => {
+  it('records a review without a verdict once, asks another validator, and fails the attempt after the bound', async () => {
+    const { validator, catalog, deps, batchId, input } = await setup({ maxAgents: MAX_REVIEWS_PER_ATTEMPT });
+    const fail = async (run: number, agentId: string) => {
+      const failure = {
+        batchId,
+        taskId: 't',
+        reviewer: { agentId, role: validator, run, attempt: 1, startedAt: clock.now() },
+        error: { Error: 'SimulatedFailureError', Cause: `review ${run} broke` },
+      };
+      await recordReviewFailure({ store, agents, clock, catalog, callbacks }, failure);
+      // RecordReview retried: nothing more is recorded or released.
+      await recordReviewFailure({ store, agents, clock, catalog, callbacks }, failure);
+    };
+
+    const asked: string[] = [];
+    for (let run = 1; run <= MAX_REVIEWS_PER_ATTEMPT; run++) {
+      const output = await routeReview(deps, input);
+      if (output.decision !== 'DISPATCH')
+        throw new Error(`review ${run} was not dispatched: ${output.decision}`);
+      expect(output.run).toBe(run);
+      asked.push(output.agentId);
+      await fail(run, output.agentId);
+    }
+    const last = await routeReview(deps, input);
+
+    // Each validator that failed this output was not asked again.
+    expect(new Set(asked).size).toBe(MAX_REVIEWS_PER_ATTEMPT);
+    expect(last).toEqual({
+      decision: 'FAIL',
+      reason: `no verdict on the output of attempt 1 after 3 reviews by ${validator} agents; last: SimulatedFailureError: review 3 broke`,
+    });
+    const task = await store.getTask(batchId, 't');
+    expect(task?.reviewFailures?.map((f) => [f.by, f.attempt])).toEqual(asked.map((by) => [by, 1]));
+    for (const agentId of asked) {
+      expect(await agents.get(agentId)).toMatchObject({ reserved: 0, failures: 1 });
+    }
+  });
+});
