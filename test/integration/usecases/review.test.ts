@@ -2,38 +2,22 @@
  * The review of an output by a validator agent (approval.after.by) on DynamoDB (dynalite): RouteReview holds
  * the output and routes the review, RecordReview records a review that gave no verdict, once.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
-import { documentClient } from '../../../shared/adapters/dynamodb/client';
-import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
+import { describe, expect, it } from 'vitest';
 import { MAX_REVIEWS_PER_ATTEMPT } from '../../../shared/domain/limits';
 import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import type { Callbacks } from '../../../shared/ports';
 import { recordReviewFailure, routeReview } from '../../../shared/usecases/review';
 import { type RouteDeps, routeTask } from '../../../shared/usecases/route';
-import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { useDynamoStores } from '../../support/dynamo-stores';
 import { agentOf, batchOf, ManualClock, uniqueId } from '../../support/fixtures';
 
-let dynamo: LocalDynamo;
-let store: DynamoTaskStore;
-let agents: DynamoAgentRegistry;
+const db = useDynamoStores();
 const clock = new ManualClock();
 const callbacks: Callbacks = {
   succeed: async () => true,
   fail: async () => true,
   heartbeat: async () => true,
 };
-
-beforeAll(async () => {
-  dynamo = await startDynalite();
-  const doc = documentClient(dynamo.client);
-  store = new DynamoTaskStore(dynamo.tasksTable, doc);
-  agents = new DynamoAgentRegistry(dynamo.agentsTable, doc);
-});
-
-afterAll(async () => {
-  await dynamo.stop();
-});
 
 /** An implementing role with one free agent and a validator role of `validators` agents (its own per test). */
 async function setup(validators: { maxAgents: number; reserved?: number }) {
@@ -50,8 +34,8 @@ async function setup(validators: { maxAgents: number; reserved?: number }) {
       defaults: { ...base.defaults, capacity: 1, maxAgents: validators.maxAgents },
     },
   ]);
-  await agents.put(agentOf('python_backend_coder', `${impl}-1`, { role: impl, capacity: 1 }));
-  await agents.put(
+  await db.agents.put(agentOf('python_backend_coder', `${impl}-1`, { role: impl, capacity: 1 }));
+  await db.agents.put(
     agentOf('python_backend_coder', `${validator}-1`, {
       role: validator,
       capacity: 1,
@@ -59,8 +43,8 @@ async function setup(validators: { maxAgents: number; reserved?: number }) {
     }),
   );
   const deps: RouteDeps & { callbacks: Callbacks } = {
-    store,
-    agents,
+    store: db.store,
+    agents: db.agents,
     catalog,
     clock,
     roleQueueUrls: { [impl]: `https://sqs.local/${impl}`, [validator]: `https://sqs.local/${validator}` },
@@ -71,7 +55,7 @@ async function setup(validators: { maxAgents: number; reserved?: number }) {
   const { batch, tasks } = batchOf(batchId, [
     { id: 't', description: 'write an endpoint', role: impl, approval: { after: true, by: validator } },
   ]);
-  await store.createBatch(batch, tasks);
+  await db.store.createBatch(batch, tasks);
   expect(await routeTask(deps, { batchId, taskId: 't' })).toMatchObject({
     decision: 'DISPATCH',
     agentId: `${impl}-1`,
@@ -110,9 +94,9 @@ describe('routeReview', () => {
       queueUrl: `https://sqs.local/${validator}`,
     });
     expect(again).toEqual(first);
-    expect((await agents.get(`${validator}-1`))?.reserved).toBe(1);
-    expect((await agents.get(`${impl}-1`))?.reserved).toBe(0);
-    const task = await store.getTask(batchId, 't');
+    expect((await db.agents.get(`${validator}-1`))?.reserved).toBe(1);
+    expect((await db.agents.get(`${impl}-1`))?.reserved).toBe(0);
+    const task = await db.store.getTask(batchId, 't');
     expect(task).toMatchObject({
       status: 'AWAITING_APPROVAL',
       output: { ok: true },
@@ -127,7 +111,7 @@ describe('routeReview', () => {
     const output = await routeReview(deps, input);
 
     expect(output).toMatchObject({ decision: 'WAIT', role: validator });
-    expect((await store.getTask(batchId, 't'))?.status).toBe('AWAITING_APPROVAL');
+    expect((await db.store.getTask(batchId, 't'))?.status).toBe('AWAITING_APPROVAL');
   });
 });
 
@@ -141,9 +125,9 @@ describe('recordReviewFailure', () => {
         reviewer: { agentId, role: validator, run, attempt: 1, startedAt: clock.now() },
         error: { Error: 'SimulatedFailureError', Cause: `review ${run} broke` },
       };
-      await recordReviewFailure({ store, agents, clock, catalog, callbacks }, failure);
+      await recordReviewFailure({ ...db, clock, catalog, callbacks }, failure);
       // RecordReview retried: nothing more is recorded or released.
-      await recordReviewFailure({ store, agents, clock, catalog, callbacks }, failure);
+      await recordReviewFailure({ ...db, clock, catalog, callbacks }, failure);
     };
 
     const asked: string[] = [];
@@ -163,10 +147,10 @@ describe('recordReviewFailure', () => {
       decision: 'FAIL',
       reason: `no verdict on the output of attempt 1 after 3 reviews by ${validator} agents; last: SimulatedFailureError: review 3 broke`,
     });
-    const task = await store.getTask(batchId, 't');
+    const task = await db.store.getTask(batchId, 't');
     expect(task?.reviewFailures?.map((f) => [f.by, f.attempt])).toEqual(asked.map((by) => [by, 1]));
     for (const agentId of asked) {
-      expect(await agents.get(agentId)).toMatchObject({ reserved: 0, failures: 1 });
+      expect(await db.agents.get(agentId)).toMatchObject({ reserved: 0, failures: 1 });
     }
   });
 });
