@@ -297,6 +297,9 @@ export const ApprovalRecordSchema = z.object({
   at: z.number(),
   /** A validator agent's verdict made by the simulated executor (input.simulate.verdicts), not by a model. */
   simulated: z.boolean().optional(),
+  /** What the validator agent's review used (counted in the task's and the batch's totals). */
+  usage: z.lazy(() => UsageSchema).optional(),
+  costUsd: z.number().min(0).nullable().optional(),
 });
 export type ApprovalRecord = z.infer<typeof ApprovalRecordSchema>;
 

@@ -91,12 +91,8 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
   // What the attempt used, once known: from the executor's answer, or carried by its error.
   let spent: AttemptRecord = {};
   let executorConfig: ExecutorConfig | undefined;
-  const account = (calls: readonly Usage[] | undefined): AttemptRecord => {
-    const usage = calls && sumUsage(calls);
-    if (!usage || !calls || !executorConfig) return {};
-    const nano = (deps.prices ?? DEFAULT_PRICES).costOf(executorConfig, calls);
-    return { usage, costUsd: nano === null ? null : nanoToUsd(nano) };
-  };
+  const account = (calls: readonly Usage[] | undefined): AttemptRecord =>
+    executorConfig ? spendOfCalls(deps, executorConfig, calls) : {};
   try {
     if (agentRead.status === 'rejected') throw agentRead.reason;
     const agent = agentRead.value;
@@ -146,7 +142,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       },
       alive.signal,
     );
-    spent = account(outcome.calls ?? (outcome.usage ? [outcome.usage] : undefined));
+    spent = account(callsOf(outcome));
     // Whatever the executor, an answer that does not fit the task's outputSchema fails the attempt, with
     // the misfits, and the task is routed again like after any failure.
     const schema = runTask.outputSchema;
@@ -205,6 +201,22 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     alive?.stop();
   }
 }
+
+/** The tokens and cost (at the worker's prices) of an executor's calls; nothing when none reported usage. */
+export function spendOfCalls(
+  deps: Pick<AgentWorkerDeps, 'prices'>,
+  executor: ExecutorConfig,
+  calls: readonly Usage[] | undefined,
+): AttemptRecord {
+  const usage = calls && sumUsage(calls);
+  if (!usage || !calls) return {};
+  const nano = (deps.prices ?? DEFAULT_PRICES).costOf(executor, calls);
+  return { usage, costUsd: nano === null ? null : nanoToUsd(nano) };
+}
+
+/** The calls an executor's outcome reports (one call when it gives only a total). */
+export const callsOf = (outcome: { calls?: Usage[]; usage?: Usage }): Usage[] | undefined =>
+  outcome.calls ?? (outcome.usage ? [outcome.usage] : undefined);
 
 /** A running piece of work's heartbeats, deadline and abort signal (keepAlive). */
 export interface KeepAlive {

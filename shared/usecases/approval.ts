@@ -136,6 +136,8 @@ export interface DecideApprovalRequest extends ApprovalDecision {
   attempt?: number;
   /** A validator's verdict made by the simulated executor (kept on the record, shown as simulated). */
   simulated?: boolean;
+  /** What a validator's review used (kept on the record, counted in the task's totals). */
+  spent?: Pick<ApprovalRecord, 'usage' | 'costUsd'>;
 }
 
 export interface DecideApprovalResult {
@@ -177,6 +179,7 @@ export async function decideApproval(
     ...(wait.attempt === undefined ? {} : { attempt: wait.attempt }),
     at: deps.clock.now(),
     ...(request.simulated ? { simulated: true } : {}),
+    ...request.spent,
   };
   const index = await deps.store.appendApproval(batchId, taskId, record, wait.token);
   if (index === undefined)

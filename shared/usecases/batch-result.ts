@@ -51,14 +51,16 @@ export function spendOf(items: readonly Pick<Attempt, 'usage' | 'costUsd'>[]): {
 }
 
 /**
- * What a task spent on: its attempts, and the question of model-assisted routing when one was asked (a
+ * What a task spent on: its attempts, its validators' reviews, and the question of model-assisted routing when one was asked (a
  * cached answer cost nothing). The question is stored once with the task's requirements (Route keeps them
  * from the first call on), so it counts once however often the task routes.
  */
 function taskSpendItems(task: StoredTask): Pick<Attempt, 'usage' | 'costUsd'>[] {
+  // The reviews of its outputs by validator agents (approval.after.by) are the task's spending too.
+  const reviews = (task.approvals ?? []).filter((a) => a.usage !== undefined);
   const assist = task.requirements?.assist;
-  if (!assist?.usage || assist.cached) return task.attempts;
-  return [...task.attempts, { usage: assist.usage, costUsd: assist.costUsd ?? null }];
+  if (!assist?.usage || assist.cached) return [...task.attempts, ...reviews];
+  return [...task.attempts, ...reviews, { usage: assist.usage, costUsd: assist.costUsd ?? null }];
 }
 
 /** One task's public result (GET /batches/{id} lists them; the task view starts from it). */

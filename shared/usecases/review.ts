@@ -37,9 +37,9 @@ import type {
   RouteReviewOutput,
 } from '../domain/workflow';
 import type { AgentRegistry, Callbacks, Clock, StoredTask, TaskStore } from '../ports';
-import { type AgentWorkerDeps, keepAlive, type WorkerOutcome } from './agent-worker';
+import { type AgentWorkerDeps, callsOf, keepAlive, spendOfCalls, type WorkerOutcome } from './agent-worker';
 import { decideApproval, holdForDecision, NOT_WAITING_ERROR } from './approval';
-import { effectiveHeartbeatSeconds, isTerminal, readBatchAndTask } from './common';
+import { effectiveHeartbeatSeconds, isTerminal, readBatchAndTask, spentOf } from './common';
 import { ConfigurationError, ConflictError } from './errors';
 import { clearWaitingMark, type RouteDeps, reserveAgent, waitFor, wakeAfterRelease } from './route';
 
@@ -251,6 +251,7 @@ export async function runReview(
       outcome.output === undefined ? ['there is no output'] : outputMisfits(VERDICT_SCHEMA, outcome.output);
     if (misfits.length > 0) throw new OutputSchemaError(misfits);
     const verdict = outcome.output as Verdict;
+    const spent = spendOfCalls(deps, executor, callsOf(outcome));
     try {
       await decideApproval(deps, {
         batchId,
@@ -260,6 +261,7 @@ export async function runReview(
         by: agentId,
         attempt,
         ...(outcome.simulated ? { simulated: true } : {}),
+        spent,
       });
     } catch (error) {
       // A person decided first, or the wait ended: this verdict is not needed.
@@ -275,6 +277,7 @@ export async function runReview(
         latencyMs: finishedAt - startedAt,
         at: finishedAt,
         circuit: circuitPolicy(role.defaults),
+        ...spentOf(spent),
       },
       { leaseKey: lease },
     );

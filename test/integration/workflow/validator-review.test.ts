@@ -113,6 +113,12 @@ describe('validation by an agent', () => {
       expect.objectContaining({ taskId: 'signup', kind: 'rejection' }),
     ]);
     expect(signup.reviewFailures).toBeUndefined();
+    // What the reviews used is on each verdict and in the task's totals, beside its attempts.
+    const input = (items: readonly { usage?: { inputTokens: number } }[]) =>
+      items.reduce((sum, i) => sum + (i.usage?.inputTokens ?? 0), 0);
+    expect(reject?.usage).toMatchObject({ inputTokens: expect.any(Number), simulated: true });
+    expect(input(signup.approvals ?? [])).toBeGreaterThan(0);
+    expect(signup.usage?.inputTokens).toBe(input(signup.attempts) + input(signup.approvals ?? []));
   });
 
   it('holds no slot of the reviewed role while the validator works: another task of the role runs meanwhile', async () => {
