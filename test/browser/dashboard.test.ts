@@ -166,6 +166,47 @@ describe('dashboard', () => {
     await page.close();
   });
 
+  it("lists a validator agent's verdicts, labelled simulated, and its reviews without a verdict on the task's page", async () => {
+    const submitted = await api('/batches', {
+      method: 'POST',
+      body: JSON.stringify({
+        batchId: 'ui-review',
+        options: { maxAttempts: 2 },
+        tasks: [
+          {
+            id: 'api',
+            description: 'Write the FastAPI signup endpoint',
+            approval: { after: true, by: 'code_reviewer' },
+            input: {
+              simulate: {
+                verdicts: [
+                  { fail: 'error' },
+                  { accept: false, comments: 'hash the password' },
+                  { accept: true },
+                ],
+              },
+            },
+          },
+        ],
+      }),
+    });
+    expect(submitted.status).toBe(202);
+
+    const page = await openPage('#/batches/ui-review/tasks/api');
+    await page.waitForSelector('.review-failures', { timeout: UI_TIMEOUT_MS });
+    await page.waitForSelector('.approvals li:nth-child(2)', { timeout: UI_TIMEOUT_MS });
+
+    const approvals = await page.$$eval('.approvals li', (items) => items.map((i) => i.textContent ?? ''));
+    expect(approvals[0]).toMatch(
+      /output of attempt 1: rejected by code_reviewer-\d+ \(simulated verdict\) at .*: hash the password/,
+    );
+    expect(approvals[1]).toMatch(/output of attempt 2: approved by code_reviewer-\d+ \(simulated verdict\)/);
+    expect(await page.textContent('.review-failures')).toMatch(
+      /output of attempt 1: code_reviewer-\d+ gave no verdict at .*: SimulatedFailureError: /,
+    );
+    await page.close();
+  });
+
   it('cancels a running batch from its page', async () => {
     const slow = {
       batchId: 'ui-cancel',

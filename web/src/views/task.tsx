@@ -239,13 +239,25 @@ export function TaskView(props: { api: Api; batchId: string; taskId: string }): 
           {task.approvals && task.approvals.length > 0 && (
             <>
               <h2>Approvals</h2>
-              <ul>
+              <ul className="approvals">
                 {task.approvals.map((a) => (
                   <li key={`${a.stage}-${a.at}`}>
                     {a.stage === 'before' ? 'before dispatch' : `output of attempt ${a.attempt ?? '?'}`}:{' '}
                     {a.decision === 'approve' ? 'approved' : 'rejected'} by {a.by}
                     {a.simulated ? ' (simulated verdict)' : ''} at {time(a.at)}
                     {a.comment ? `: ${a.comment}` : ''}
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
+          {task.reviewFailures && task.reviewFailures.length > 0 && (
+            <>
+              <h2>Reviews without a verdict</h2>
+              <ul className="review-failures">
+                {task.reviewFailures.map((f) => (
+                  <li key={`${f.by}-${f.at}`}>
+                    output of attempt {f.attempt}: {f.by} gave no verdict at {time(f.at)}: {f.error}
                   </li>
                 ))}
               </ul>
