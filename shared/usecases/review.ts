@@ -224,14 +224,22 @@ export async function runReview(
     return { kind: 'failed', error: reason };
   }
   const executor = message.executor ?? role.defaults.executor;
-  const verdicts = readSimulate(task.task.input).verdicts;
-  // Only the simulated executor reads a review's input (a prompt shows the input: a model must not see it).
-  const simulate = executor.name === 'simulated' ? simulateReview(verdicts?.[run - 1]) : undefined;
-  const review = reviewTask(task.task, role.name, attempt, await outputUnderReview(deps, waiting), simulate);
-  const requirements = extractRequirements(review, deps.catalog);
   const lease = reviewLeaseKey(batchId, taskId, attempt, run);
   const alive = keepAlive(deps, { taskToken, agentId, leaseKey: lease, timeoutSeconds });
   try {
+    // Only the simulated executor reads a review's input (a prompt shows the input: a model must not see it).
+    const simulate =
+      executor.name === 'simulated'
+        ? simulateReview(readSimulate(task.task.input).verdicts?.[run - 1])
+        : undefined;
+    const review = reviewTask(
+      task.task,
+      role.name,
+      attempt,
+      await outputUnderReview(deps, waiting),
+      simulate,
+    );
+    const requirements = extractRequirements(review, deps.catalog);
     const outcome = await deps.executorFor(executor).execute(
       {
         batchId,
