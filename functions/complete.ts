@@ -2,7 +2,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { CompleteInputSchema } from '../shared/domain/workflow';
 import { completeTask } from '../shared/usecases/complete';
-import { handlerContainer } from './commons/clients';
+import { dispatchDeps, handlerContainer } from './commons/clients';
 import { instrument, observability } from './commons/observability';
 
 const obs = observability('complete');
@@ -14,6 +14,8 @@ const deps = {
   catalog: container.catalog,
   clock: container.clock,
   ledger: container.budgetLedger,
+  // A successful attempt's slot goes straight to a task parked for its agent's role (capacity hand-off).
+  handOff: dispatchDeps(container),
 };
 
 export const handler = instrument(obs, 'complete', async (event: unknown) => {

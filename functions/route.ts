@@ -13,7 +13,7 @@ import {
 } from '../shared/domain/workflow';
 import { routeReview } from '../shared/usecases/review';
 import { parkTask, routeTask } from '../shared/usecases/route';
-import { handlerContainer } from './commons/clients';
+import { dispatchDeps, handlerContainer } from './commons/clients';
 import { instrument, observability } from './commons/observability';
 
 const obs = observability('route');
@@ -21,12 +21,9 @@ const container = handlerContainer(obs);
 const deps = {
   store: container.taskStore,
   agents: container.agentRegistry,
-  catalog: container.catalog,
   clock: container.clock,
-  roleQueueUrls: container.roleQueueUrls,
-  heartbeatSeconds: container.heartbeatSeconds,
-  ...container.routing,
-  budget: { ledger: container.budgetLedger, prices: container.costs.prices },
+  ...dispatchDeps(container),
+  ...(container.routing.assist ? { assist: container.routing.assist } : {}),
   callbacks: container.callbacks,
 };
 

@@ -143,6 +143,10 @@ export class MetaAgentStack extends Stack {
       description: 'Completes a task and releases its dependents',
       timeout: Duration.seconds(60),
     });
+    // The capacity hand-off scores the parked task it gives a slot to with the router's weights.
+    if (props.routing?.weights) {
+      complete.addEnvironment(EnvVar.RoutingConfig, JSON.stringify({ weights: props.routing.weights }));
+    }
     const finalize = make('finalize', 'Finalize', {
       description: 'Aggregates a batch result',
       timeout: Duration.minutes(5),
@@ -200,6 +204,8 @@ export class MetaAgentStack extends Stack {
     if (props.providerSsmPrefix) this.roleWorkers.grantProviderParameters(props.providerSsmPrefix, askers);
     // The router answers with the queue URL of the winner's role; Step Functions sends the message.
     this.roleWorkers.bindQueues(route, 'attributes');
+    // So does Complete, dispatching the task parked for capacity it hands a slot to.
+    this.roleWorkers.bindQueues(complete, 'attributes');
 
     this.orchestration = new Orchestration(this, 'Orchestration', {
       functions: { gate, route, approval, recordAttempt, complete, finalize },

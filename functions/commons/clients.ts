@@ -19,3 +19,18 @@ export function handlerContainer({ tracer }: Observability, env: NodeJS.ProcessE
     s3: tracer.captureAWSv3Client(new S3Client(s3ClientConfig(env))),
   });
 }
+
+/**
+ * What Route needs to dispatch a task: the router's, and Complete's for the capacity hand-off (which gives a
+ * parked task its slot and dispatches it as Route would). Model-assisted routing is the router's alone.
+ */
+export function dispatchDeps(container: Container) {
+  const { weights } = container.routing;
+  return {
+    catalog: container.catalog,
+    roleQueueUrls: container.roleQueueUrls,
+    heartbeatSeconds: container.heartbeatSeconds,
+    ...(weights ? { weights } : {}),
+    budget: { ledger: container.budgetLedger, prices: container.costs.prices },
+  };
+}

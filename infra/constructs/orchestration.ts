@@ -94,8 +94,21 @@ export class Orchestration extends Construct {
     const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
 
     const route = invoke(StateName.Route, fns.route, ref, '$.route').addCatch(failOnError, catchAll);
-    // No agent free: parked until a slot frees, at most the WAIT's 2, 4, 8 s (see park).
-    const waitForCapacity = this.park(StateName.WaitForCapacity, fns.route, ref, '$.route', route);
+    const routeDecision = new sfn.Choice(this, StateName.RouteDecision, {
+      stateName: StateName.RouteDecision,
+    });
+    // No agent free: parked until a slot frees, at most the WAIT's 2, 4, 8 s (see park). The release of a
+    // slot on an agent of the role hands it over: the slot is reserved for the task, its attempt started, and
+    // the token answered with the DISPATCH (into $.route, so RouteDecision dispatches it without routing
+    // again); a release that cannot hand over answers WOKEN (RouteDecision: Route again).
+    const waitForCapacity = this.park(
+      StateName.WaitForCapacity,
+      fns.route,
+      ref,
+      '$.route',
+      route,
+      routeDecision,
+    );
 
     const recordAttempt = invoke(
       StateName.RecordAttempt,
@@ -176,11 +189,13 @@ export class Orchestration extends Construct {
       .next(route);
 
     route.next(
-      new sfn.Choice(this, StateName.RouteDecision, { stateName: StateName.RouteDecision })
+      routeDecision
         .when(sfn.Condition.stringEquals('$.route.decision', 'DISPATCH'), dispatch)
         .when(sfn.Condition.stringEquals('$.route.decision', 'APPROVAL'), awaitApproval)
         .when(sfn.Condition.stringEquals('$.route.decision', 'WAIT'), waitForCapacity)
-        .when(sfn.Condition.stringEquals('$.route.decision', 'STOP'), taskDone),
+        .when(sfn.Condition.stringEquals('$.route.decision', 'STOP'), taskDone)
+        // A wake (WaitForCapacity answered with WOKEN, no decision of Route's) routes the task again.
+        .otherwise(route),
     );
 
     const gate = new tasks.LambdaInvoke(this, StateName.Gate, {
@@ -307,7 +322,8 @@ export class Orchestration extends Construct {
    * No agent free (WaitForCapacity, WaitForReviewer): the router parks the state's token on the task's waiting
    * mark for the role at `${decision}.role`; the release of a slot on a full agent of the role answers it. The
    * timeout (the WAIT's waitSeconds) routes again anyway, and so does any error: a wake lost to a race costs
-   * one wait, never the task.
+   * one wait, never the task. With `answered`, the answer replaces the decision at `decision` and goes there
+   * (a capacity hand-off answers with the DISPATCH); without it, the answer is dropped and the task routes.
    */
   private park(
     name: StateName,
@@ -315,6 +331,7 @@ export class Orchestration extends Construct {
     ref: Record<string, string>,
     decision: string,
     route: sfn.State & sfn.IChainable,
+    answered?: sfn.State & sfn.IChainable,
   ): sfn.IChainable {
     return new tasks.LambdaInvoke(this, name, {
       stateName: name,
@@ -327,10 +344,10 @@ export class Orchestration extends Construct {
       }),
       taskTimeout: sfn.Timeout.at(`${decision}.waitSeconds`),
       retryOnServiceExceptions: false,
-      resultPath: sfn.JsonPath.DISCARD,
+      resultPath: answered ? decision : sfn.JsonPath.DISCARD,
     })
       .addCatch(route, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD })
-      .next(route);
+      .next(answered ?? route);
   }
 
   /**

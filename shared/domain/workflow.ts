@@ -6,9 +6,11 @@
  * Execution input -> ProcessTasks (Distributed Map over `items`, MaxConcurrencyPath $.concurrency)
  *   child:  HasDependencies? --yes--> Gate (lambda invoke .waitForTaskToken) -> DependenciesOk?
  *                                       DependenciesOk? --no--> SkipTask (Complete, outcome SKIPPED) -> end
- *           Route (router fn) -> RouteDecision? DISPATCH -> Dispatch | WAIT -> WaitForCapacity -> Route
- *             WaitForCapacity (router fn .waitForTaskToken, TimeoutSecondsPath $.route.waitSeconds): woken by
- *             the release of a slot on a full agent of the role, or by its timeout (Catch -> Route)
+ *           Route (router fn) -> RouteDecision? DISPATCH -> Dispatch | WAIT -> WaitForCapacity -> RouteDecision
+ *             WaitForCapacity (router fn .waitForTaskToken, TimeoutSecondsPath $.route.waitSeconds, result in
+ *             $.route): answered by the release of a slot on an agent of the role with the DISPATCH of the
+ *             slot it hands over (capacity hand-off), or with WOKEN (RouteDecision otherwise -> Route), or
+ *             ended by its timeout (Catch -> Route)
  *                                               STOP -> end (task already terminal, e.g. cancelled)
  *           Dispatch (sqs:sendMessage.waitForTaskToken; TimeoutSecondsPath, HeartbeatSecondsPath)
  *             success -> CompleteTask (Complete, outcome SUCCEEDED) -> end
@@ -165,6 +167,13 @@ export const RouteOutputSchema = z.discriminatedUnion('decision', [
   StopDecisionSchema,
 ]);
 export type RouteOutput = z.infer<typeof RouteOutputSchema>;
+
+/**
+ * What a wake answers a WaitForCapacity token with (into $.route): a decision RouteDecision does not dispatch
+ * on, so the task routes again. A capacity hand-off answers with the DISPATCH itself (usecases/handoff.ts).
+ * A Choice rule on a path that is missing fails the execution, hence a decision rather than none.
+ */
+export const WOKEN = { decision: 'ROUTE_AGAIN' } as const;
 
 /**
  * AwaitApproval (approval.before) and AwaitReview (approval.after), lambda .waitForTaskToken: the task waits

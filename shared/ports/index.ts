@@ -475,6 +475,12 @@ export interface AgentRegistry {
   release(agentId: string, at: number, leaseKey?: string): Promise<void>;
   /** Pushes a live lease's expiry to `expiresAt` (never shortens it); false when the lease is gone. */
   extendLease(agentId: string, leaseKey: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Capacity hand-off: the slot of lease `fromKey` passes to lease `to` in one conditional write (`reserved`
+   * unchanged), only while `fromKey` is held, `to` is not, the agent is active or idle with a closed circuit
+   * and not over its capacity. false (nothing changed) otherwise: the caller releases `fromKey` as usual.
+   */
+  transferLease(agentId: string, fromKey: string, to: ReservationLease, at: number): Promise<boolean>;
   /** Frees the slot of a lease still at `expiresAt` (so a lease extended meanwhile survives). */
   reclaimLease(agentId: string, leaseKey: string, expiresAt: number): Promise<boolean>;
   /**
@@ -494,8 +500,11 @@ export interface AgentRegistry {
    * release to wake it. false when the mark is gone.
    */
   parkWaiting(role: string, key: string, token: string): Promise<boolean>;
-  /** Takes the token of one parked task of `role` (the longest waiting), so exactly one release wakes it. */
-  takeParked(role: string): Promise<string | undefined>;
+  /**
+   * Takes the token of one parked task of `role` (the longest waiting), so exactly one release wakes it (or
+   * hands it a slot): the token and the task's waiting key (`<batchId>#<taskId>`).
+   */
+  takeParked(role: string): Promise<ParkedTask | undefined>;
   /**
    * Drops waiting marks: a dispatched task's, or (with `olderThan`, the scaler's pruning) only those whose
    * last WAIT is still before `olderThan`, so a mark refreshed since it was read, perhaps holding a parked
@@ -538,6 +547,13 @@ export interface AgentSpend {
 export interface ReservationLease {
   key: string;
   expiresAt: number;
+}
+
+/** A task parked for capacity, as a release takes it: its WaitForCapacity token and its waiting key. */
+export interface ParkedTask {
+  token: string;
+  /** `<batchId>#<taskId>` (neither id can hold a '#'). */
+  key: string;
 }
 
 /** WebSocket subscriptions to a batch's progress. */

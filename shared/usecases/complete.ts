@@ -23,8 +23,9 @@ import {
 import { recordApprovalTimeout } from './approval';
 import { settleAttempt } from './budget';
 import { attemptEndOf, gateCountsOf, isTerminal, releaseDependents, spentOf } from './common';
+import { releaseToParked } from './handoff';
 import { TIMEOUT_ERRORS } from './record-attempt';
-import { wakeAfterRelease } from './route';
+import { type RouteDeps, wakeAfterRelease } from './route';
 
 export interface CompleteDeps {
   store: TaskStore;
@@ -35,6 +36,14 @@ export interface CompleteDeps {
   catalog?: RoleCatalog;
   /** Budget ledgers: the attempt's end settles what it held. */
   ledger?: BudgetLedger;
+  /**
+   * Capacity hand-off (handoff.ts): what Route needs to dispatch a task parked for the role of a successful
+   * attempt's agent, which then gets the slot directly. Without it, a release only wakes a parked task.
+   */
+  handOff?: Pick<
+    RouteDeps,
+    'catalog' | 'roleQueueUrls' | 'heartbeatSeconds' | 'weights' | 'budget' | 'hints'
+  >;
 }
 
 export interface CompleteResult {
@@ -71,24 +80,36 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     if (transitioned && agentId !== undefined) {
       const attemptNumber = input.attempt ?? task.attemptCount;
       const attempt = task.attempts[attemptNumber - 1];
-      // The slot goes back in the metrics write (one round trip less), then a task parked for the role is
-      // woken (best effort: a waiter not woken routes again at its wait's timeout).
-      agentBookkeeping = deps.agents
-        .recordOutcome(
-          agentId,
-          {
-            success: true,
-            latencyMs: Math.max(
-              0,
-              (result?.finishedAt ?? attempt?.finishedAt ?? now) - (attempt?.startedAt ?? now),
-            ),
-            at: now,
-            circuit: circuitPolicy(roleOf(deps, task)),
-            ...spentOf(result ?? {}),
-          },
-          { leaseKey: leaseKey(input.batchId, input.taskId, attemptNumber) },
-        )
-        .then((agent) => wakeAfterRelease(deps, agent).catch(() => false));
+      const outcome = {
+        success: true,
+        latencyMs: Math.max(
+          0,
+          (result?.finishedAt ?? attempt?.finishedAt ?? now) - (attempt?.startedAt ?? now),
+        ),
+        at: now,
+        circuit: circuitPolicy(roleOf(deps, task)),
+        ...spentOf(result ?? {}),
+      };
+      const slot = { leaseKey: leaseKey(input.batchId, input.taskId, attemptNumber) };
+      const role = task.decision?.role ?? task.role;
+      // The slot goes to the longest-waiting task parked for the agent's role (handed over, dispatched), or
+      // back in the metrics write (one round trip less), then a parked task is woken (best effort: a waiter
+      // not woken routes again at its wait's timeout).
+      agentBookkeeping =
+        deps.handOff && role !== undefined
+          ? releaseToParked(
+              {
+                ...deps.handOff,
+                store: deps.store,
+                agents: deps.agents,
+                clock: deps.clock,
+                callbacks: deps.callbacks,
+              },
+              { agentId, role, ...slot, outcome },
+            )
+          : deps.agents
+              .recordOutcome(agentId, outcome, slot)
+              .then((agent) => wakeAfterRelease(deps, agent).catch(() => false));
     }
   } else if (input.outcome === 'FAILED') {
     const last = task.attempts[task.attemptCount - 1];

@@ -11,7 +11,13 @@ import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import { candidateRoles, decideRoute, extractRequirements, newAgent, stableHash } from '../domain/routing';
 import type { RoutingWeights } from '../domain/routing-config';
 import type { Agent, ExecutorConfig, ExtractedRequirements, RoutingDecision, Task } from '../domain/schemas';
-import { CAPACITY_WAIT_SECONDS, type ParkInput, type RouteOutput, type TaskRef } from '../domain/workflow';
+import {
+  CAPACITY_WAIT_SECONDS,
+  type ParkInput,
+  type RouteOutput,
+  type TaskRef,
+  WOKEN,
+} from '../domain/workflow';
 import {
   type AgentRegistry,
   type Callbacks,
@@ -284,6 +290,8 @@ export class ParkedHints {
 export const NO_PARKED_TTL_MS = 1_000;
 /** The hints of this process (Lambda container, or the embedded runtime, where every handler shares them). */
 const processHints = new ParkedHints();
+/** The hints `deps` names, else this process's. */
+export const hintsOf = (deps: { hints?: ParkedHints | undefined }) => deps.hints ?? processHints;
 
 export interface WakeDeps {
   agents: AgentRegistry;
@@ -308,16 +316,16 @@ export async function wakeAfterRelease(deps: WakeDeps, agent: Agent | undefined)
 
 /** Takes and answers the token of the longest-waiting task parked for `role`; false when none is. */
 export async function wakeParked(deps: WakeDeps, role: string): Promise<boolean> {
-  const hints = deps.hints ?? processHints;
+  const hints = hintsOf(deps);
   const now = (deps.clock ?? Date).now();
   if (hints.nobodyParked(role, now)) return false;
   for (let tries = 0; tries < MAX_WAKE_TRIES; tries++) {
-    const token = await deps.agents.takeParked(role);
-    if (token === undefined) {
+    const parked = await deps.agents.takeParked(role);
+    if (parked === undefined) {
       hints.foundEmpty(role, now);
       return false;
     }
-    if (await deps.callbacks.succeed(token, { woken: true })) return true;
+    if (await deps.callbacks.succeed(parked.token, WOKEN)) return true;
   }
   return false;
 }
@@ -328,7 +336,15 @@ const MAX_WAKE_TRIES = 3;
 /** The waiting mark of a task: one per task, refreshed by each WAIT, dropped on dispatch. */
 const waitingKey = (task: Pick<StoredTask, 'batchId' | 'taskId'>) => `${task.batchId}#${task.taskId}`;
 
-function timeoutFor(deps: Pick<RouteDeps, 'catalog'>, task: StoredTask, roleName: string): number {
+/** The task a waiting key names (neither id can hold a '#'); undefined for a malformed key. */
+export function taskOfWaitingKey(key: string): TaskRef | undefined {
+  const at = key.lastIndexOf('#');
+  return at <= 0 || at === key.length - 1
+    ? undefined
+    : { batchId: key.slice(0, at), taskId: key.slice(at + 1) };
+}
+
+export function timeoutFor(deps: Pick<RouteDeps, 'catalog'>, task: StoredTask, roleName: string): number {
   return (
     task.task.timeoutSeconds ??
     deps.catalog.get(roleName)?.defaults.timeoutSeconds ??
@@ -336,7 +352,7 @@ function timeoutFor(deps: Pick<RouteDeps, 'catalog'>, task: StoredTask, roleName
   );
 }
 
-function runningAttempt(task: StoredTask) {
+export function runningAttempt(task: StoredTask) {
   const last = task.attempts[task.attemptCount - 1];
   return last?.status === 'RUNNING' ? last : undefined;
 }
@@ -389,7 +405,11 @@ async function cancelOverBudget(deps: RouteDeps, task: StoredTask, reason: strin
   return { decision: 'STOP', reason };
 }
 
-async function startDispatch(
+/**
+ * Starts the attempt on the reserved `decision.agentId` (stored with its decision and budget hold) and
+ * answers its DISPATCH; a concurrent change of the task gives the slot back and answers what stands.
+ */
+export async function startDispatch(
   deps: RouteDeps,
   task: StoredTask,
   decision: RoutingDecision,

@@ -28,7 +28,13 @@ import {
   DEFAULT_CIRCUIT_POLICY,
 } from '../../domain/pool';
 import { type Agent, AgentSchema } from '../../domain/schemas';
-import { type AgentRegistry, type AgentSpend, type ReservationLease, StaleWriteError } from '../../ports';
+import {
+  type AgentRegistry,
+  type AgentSpend,
+  type ParkedTask,
+  type ReservationLease,
+  StaleWriteError,
+} from '../../ports';
 import { documentClient, isConditionFailed, sendConditional } from './client';
 import { AGENTS_TABLE } from './tables';
 
@@ -228,7 +234,11 @@ export class DynamoAgentRegistry implements AgentRegistry {
     lease?: ReservationLease,
     seenCircuit?: Agent['circuit'],
   ): Promise<boolean> {
-    const common = 'attribute_exists(agentId) AND #reserved < #capacity AND #status IN (:active, :idle) AND ';
+    // A lease key already held (a hand-off to this attempt whose dispatch never started, see transferLease)
+    // is refused rather than counted twice under one key: only its expiry would give one of the two back.
+    const common = `attribute_exists(agentId) AND #reserved < #capacity AND #status IN (:active, :idle) AND ${
+      lease ? 'attribute_not_exists(leases.#lease) AND ' : ''
+    }`;
     const leaseSet = lease ? ', leases.#lease = :expires' : '';
     const values = {
       ':one': 1,
@@ -303,6 +313,27 @@ export class DynamoAgentRegistry implements AgentRegistry {
         ConditionExpression: 'attribute_exists(leases.#lease) AND leases.#lease < :expires',
         ExpressionAttributeNames: { '#lease': leaseKey },
         ExpressionAttributeValues: { ':expires': expiresAt },
+      }),
+    );
+  }
+
+  async transferLease(agentId: string, fromKey: string, to: ReservationLease, at: number): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET leases.#to = :expires, lastActiveAt = :at REMOVE leases.#from',
+        ConditionExpression:
+          'attribute_exists(leases.#from) AND attribute_not_exists(leases.#to) AND #reserved <= #capacity AND ' +
+          '#status IN (:active, :idle) AND (attribute_not_exists(#circuit) OR #circuit = :closed)',
+        ExpressionAttributeNames: { ...NAMES, '#from': fromKey, '#to': to.key },
+        ExpressionAttributeValues: {
+          ':expires': to.expiresAt,
+          ':at': at,
+          ':active': 'active',
+          ':idle': 'idle',
+          ':closed': 'closed',
+        },
       }),
     );
   }
@@ -397,7 +428,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
     );
   }
 
-  async takeParked(role: string, limit = TAKE_PARKED_SCAN): Promise<string | undefined> {
+  async takeParked(role: string, limit = TAKE_PARKED_SCAN): Promise<ParkedTask | undefined> {
     // The index is eventually consistent: a token parked a moment ago may be missing (its wait times out).
     const page = await this.client.send(
       new QueryCommand({
@@ -412,7 +443,12 @@ export class DynamoAgentRegistry implements AgentRegistry {
     );
     // The longest waiting first: most consecutive WAITs, then the earliest.
     const parked = (page.Items ?? [])
-      .filter((item) => typeof item.parkedToken === 'string' && typeof item.agentId === 'string')
+      .filter(
+        (item) =>
+          typeof item.parkedToken === 'string' &&
+          typeof item.agentId === 'string' &&
+          typeof item.waitingKey === 'string',
+      )
       .sort((a, b) => Number(b.waits ?? 0) - Number(a.waits ?? 0) || Number(a.at ?? 0) - Number(b.at ?? 0));
     for (const item of parked) {
       // Taken once: two releases never wake the same waiter.
@@ -425,7 +461,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
           ExpressionAttributeValues: { ':token': item.parkedToken },
         }),
       );
-      if (taken) return item.parkedToken as string;
+      if (taken) return { token: item.parkedToken as string, key: item.waitingKey as string };
     }
     return undefined;
   }

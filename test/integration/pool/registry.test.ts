@@ -41,6 +41,49 @@ describe('reservation leases', () => {
     expect(after?.leases).toEqual({ 'b#t2#1': 1_000 });
   });
 
+  it('hands a slot over by moving its lease, once, and never counts one lease key twice', async () => {
+    const agent = agentOf('code_reviewer', uniqueId('agent'), { capacity: 1 });
+    await registry.create(agent);
+    await registry.reserve(agent.agentId, 10, lease('b#done#1'));
+
+    const moved = await Promise.all([
+      registry.transferLease(agent.agentId, 'b#done#1', lease('b#parked#1', 2_000), 11),
+      registry.transferLease(agent.agentId, 'b#done#1', lease('b#other#1', 2_000), 11),
+    ]);
+    // The parked task's own Route (after a crash before its dispatch started) cannot take the key again.
+    await registry.update(agent.agentId, { capacity: 2 });
+    const twice = await registry.reserve(agent.agentId, 12, lease('b#parked#1'));
+    const after = await registry.get(agent.agentId);
+
+    expect(moved.filter(Boolean)).toHaveLength(1);
+    expect(twice).toBe(false);
+    expect(after?.reserved).toBe(1);
+    expect(Object.values(after?.leases ?? {})).toEqual([2_000]);
+  });
+
+  it('refuses a hand-off from a lease no longer held, or on an agent whose circuit is open', async () => {
+    const gone = agentOf('code_reviewer', uniqueId('agent'), { capacity: 1 });
+    const open = agentOf('code_reviewer', uniqueId('agent'), { capacity: 1 });
+    for (const agent of [gone, open]) {
+      await registry.create(agent);
+      await registry.reserve(agent.agentId, 10, lease('b#done#1'));
+    }
+    await registry.release(gone.agentId, 11, 'b#done#1');
+    await doc.send(
+      new PutCommand({
+        TableName: dynamo.agentsTable,
+        Item: { ...open, reserved: 1, leases: { 'b#done#1': 1_000 }, circuit: 'open', circuitOpenUntil: 99 },
+      }),
+    );
+
+    const fromGone = await registry.transferLease(gone.agentId, 'b#done#1', lease('b#next#1'), 12);
+    const onOpen = await registry.transferLease(open.agentId, 'b#done#1', lease('b#next#1'), 12);
+
+    expect([fromGone, onOpen]).toEqual([false, false]);
+    expect(await registry.get(gone.agentId)).toMatchObject({ reserved: 0, leases: {} });
+    expect(await registry.get(open.agentId)).toMatchObject({ reserved: 1, leases: { 'b#done#1': 1_000 } });
+  });
+
   it('reclaims an expired lease once, and a late release of it changes nothing', async () => {
     const agent = agentOf('code_reviewer', uniqueId('agent'), { capacity: 2 });
     await registry.create(agent);
@@ -215,6 +258,6 @@ describe('waiting marks', () => {
     await registry.clearWaiting(role, seenStale, 10_000);
 
     expect(await registry.waitingMarks(role)).toEqual({ 'b#back': 20_000 });
-    expect(await registry.takeParked(role)).toBe('tok');
+    expect(await registry.takeParked(role)).toEqual({ token: 'tok', key: 'b#back' });
   });
 });

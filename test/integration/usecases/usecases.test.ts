@@ -4,7 +4,7 @@ import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
 import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import type { Task } from '../../../shared/domain/schemas';
-import { CAPACITY_WAIT_SECONDS, type ExecutionInput } from '../../../shared/domain/workflow';
+import { CAPACITY_WAIT_SECONDS, type ExecutionInput, WOKEN } from '../../../shared/domain/workflow';
 import type { Callbacks, Orchestrator } from '../../../shared/ports';
 import { cancelBatch } from '../../../shared/usecases/cancel';
 import { completeTask } from '../../../shared/usecases/complete';
@@ -208,7 +208,7 @@ describe('route', () => {
       agentWith(3, 1),
     );
 
-    expect(wokeFirst).toEqual([{ token: 'park-first', output: { woken: true } }]);
+    expect(wokeFirst).toEqual([{ token: 'park-first', output: WOKEN }]);
     expect([stillFull, roomLeft, nobodyLeft]).toEqual([false, true, false]);
     expect(answers.map((a) => a.token)).toEqual(['park-first', 'park-second']);
   });

@@ -1,0 +1,235 @@
+/**
+ * Capacity hand-off (usecases/handoff.ts) against dynalite: the Complete of a successful attempt gives its
+ * slot to the longest-waiting task parked for the role, reserved on its behalf (the lease moves, `reserved`
+ * never drops), its attempt started and its token answered with the DISPATCH, so it never routes again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
+import { documentClient } from '../../../shared/adapters/dynamodb/client';
+import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
+import { leaseKey } from '../../../shared/domain/pool';
+import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
+import type { Task } from '../../../shared/domain/schemas';
+import { WOKEN } from '../../../shared/domain/workflow';
+import type { Callbacks } from '../../../shared/ports';
+import { type CompleteDeps, completeTask } from '../../../shared/usecases/complete';
+import { ParkedHints, parkTask, type RouteDeps, routeTask } from '../../../shared/usecases/route';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { agentOf, batchOf, ManualClock, uniqueId } from '../../support/fixtures';
+
+let dynamo: LocalDynamo;
+let store: DynamoTaskStore;
+let agents: DynamoAgentRegistry;
+const clock = new ManualClock();
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  const doc = documentClient(dynamo.client);
+  store = new DynamoTaskStore(dynamo.tasksTable, doc);
+  agents = new DynamoAgentRegistry(dynamo.agentsTable, doc);
+});
+
+afterAll(async () => {
+  await dynamo.stop();
+});
+
+/** Callbacks that remember every answer. */
+function recordingCallbacks() {
+  const answers: { token: string; output: unknown }[] = [];
+  const callbacks: Callbacks = {
+    succeed: async (token, output) => {
+      answers.push({ token, output });
+      return true;
+    },
+    fail: async () => true,
+    heartbeat: async () => true,
+  };
+  return { answers, callbacks };
+}
+
+let roleCounter = 0;
+/**
+ * A role of its own (agents share one table) with `agents` agents of `capacity` slots, every slot taken by a
+ * routed task; the router counts its calls.
+ */
+async function fullRole(capacity: number, agentCount: number) {
+  const base = BUILTIN_ROLES[0];
+  if (!base) throw new Error('no built-in roles');
+  const name = `handoff_role_${++roleCounter}_${Math.random().toString(36).slice(2, 6)}`;
+  const catalog = resolveRoles([
+    { ...base, name, defaults: { ...base.defaults, capacity, maxAgents: agentCount } },
+  ]);
+  const hints = new ParkedHints();
+  const routes: string[] = [];
+  const dispatch = {
+    catalog,
+    roleQueueUrls: { [name]: `https://sqs.local/${name}` },
+    heartbeatSeconds: 60,
+    hints,
+  };
+  const routeDeps: RouteDeps = { store, agents, clock, ...dispatch };
+  const route = (batchId: string, taskId: string) => {
+    routes.push(taskId);
+    return routeTask(routeDeps, { batchId, taskId });
+  };
+  for (let i = 1; i <= agentCount; i++)
+    await agents.put(agentOf('python_backend_coder', `${name}-${i}`, { role: name, capacity }));
+  return { name, catalog, hints, dispatch, routeDeps, route, routes };
+}
+
+async function createBatch(tasks: Task[]) {
+  const batchId = uniqueId();
+  const { batch, tasks: stored } = batchOf(batchId, tasks);
+  await store.createBatch(batch, stored);
+  return batchId;
+}
+
+const tasksOf = (role: string, ids: string[], extra: Partial<Task> = {}): Task[] =>
+  ids.map((id) => ({ id, description: 'write an endpoint', role, ...extra }));
+
+describe('capacity hand-off', () => {
+  it('gives a freed slot to the longest-waiting parked task: reserved once, dispatched, never routed again', async () => {
+    const role = await fullRole(1, 1);
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'first', 'second']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    // 'first' has waited twice, 'second' once: 'first' is the longest waiting.
+    for (const taskId of ['second', 'first', 'first'])
+      expect(await role.route(batchId, taskId)).toMatchObject({ decision: 'WAIT' });
+    for (const taskId of ['first', 'second'])
+      await parkTask(role.routeDeps, { batchId, taskId, role: role.name, taskToken: `park-${taskId}` });
+    const routesBefore = role.routes.length;
+    const { answers, callbacks } = recordingCallbacks();
+    const deps: CompleteDeps = { store, agents, callbacks, clock, handOff: role.dispatch };
+
+    await completeTask(deps, { batchId, taskId: 'runs', outcome: 'SUCCEEDED' });
+
+    const agentId = `${role.name}-1`;
+    expect(answers).toEqual([
+      {
+        token: 'park-first',
+        output: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 1, role: role.name }),
+      },
+    ]);
+    // The router was not asked again: the decision came with the token.
+    expect(role.routes).toHaveLength(routesBefore);
+    const first = await store.getTask(batchId, 'first');
+    expect(first).toMatchObject({ status: 'RUNNING', attemptCount: 1, agentId });
+    expect(first?.decision).toMatchObject({ agentId, role: role.name, spawned: false });
+    // The slot never went back: one reservation, now under the handed-over attempt's lease.
+    const agent = await agents.get(agentId);
+    expect(agent).toMatchObject({ reserved: 1, successes: 1 });
+    expect(agent?.leases).toEqual({ [leaseKey(batchId, 'first', 1)]: expect.any(Number) });
+    // The dispatched task's waiting mark is gone; 'second' is still parked for the next release.
+    expect(Object.keys(await agents.waitingMarks(role.name))).toEqual([`${batchId}#second`]);
+    expect(await agents.takeParked(role.name)).toEqual({ token: 'park-second', key: `${batchId}#second` });
+  });
+
+  it('hands each of two concurrent releases a different parked task, longest waiting first, never over capacity', async () => {
+    const role = await fullRole(2, 1);
+    const batchId = await createBatch(tasksOf(role.name, ['a', 'b', 'w1', 'w2', 'w3']));
+    for (const taskId of ['a', 'b'])
+      expect(await role.route(batchId, taskId)).toMatchObject({ decision: 'DISPATCH' });
+    // w3 waited once, w2 twice, w1 three times.
+    for (const taskId of ['w1', 'w1', 'w1', 'w2', 'w2', 'w3'])
+      expect(await role.route(batchId, taskId)).toMatchObject({ decision: 'WAIT' });
+    for (const taskId of ['w3', 'w2', 'w1'])
+      await parkTask(role.routeDeps, { batchId, taskId, role: role.name, taskToken: `park-${taskId}` });
+    const { answers, callbacks } = recordingCallbacks();
+    const deps: CompleteDeps = { store, agents, callbacks, clock, handOff: role.dispatch };
+
+    await Promise.all(
+      ['a', 'b'].map((taskId) => completeTask(deps, { batchId, taskId, outcome: 'SUCCEEDED' })),
+    );
+
+    expect(answers.map((a) => a.token).sort()).toEqual(['park-w1', 'park-w2']);
+    expect(answers.every((a) => (a.output as { decision: string }).decision === 'DISPATCH')).toBe(true);
+    const agent = await agents.get(`${role.name}-1`);
+    expect(agent?.reserved).toBe(2);
+    expect(Object.keys(agent?.leases ?? {}).sort()).toEqual(
+      [leaseKey(batchId, 'w1', 1), leaseKey(batchId, 'w2', 1)].sort(),
+    );
+    for (const taskId of ['w1', 'w2'])
+      expect(await store.getTask(batchId, taskId)).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+    expect(await store.getTask(batchId, 'w3')).toMatchObject({ attemptCount: 0 });
+  });
+
+  it('does not hand a slot to a task that needs an approval before dispatch: the slot goes back, the task is woken', async () => {
+    const role = await fullRole(1, 1);
+    const batchId = await createBatch([
+      ...tasksOf(role.name, ['runs']),
+      ...tasksOf(role.name, ['gated'], { approval: { before: true } }),
+    ]);
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    // Parked as a task that asked for capacity would be (its Route answers APPROVAL, so only by hand).
+    await agents.markWaiting(role.name, `${batchId}#gated`, clock.now());
+    await parkTask(role.routeDeps, { batchId, taskId: 'gated', role: role.name, taskToken: 'park-gated' });
+    const { answers, callbacks } = recordingCallbacks();
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+
+    expect(answers).toEqual([{ token: 'park-gated', output: WOKEN }]);
+    expect(await store.getTask(batchId, 'gated')).toMatchObject({ attemptCount: 0 });
+    expect(await agents.get(`${role.name}-1`)).toMatchObject({ reserved: 0, leases: {} });
+  });
+
+  it('does not hand a slot to a task of a cancelled batch', async () => {
+    const role = await fullRole(1, 1);
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'waits']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    expect(await role.route(batchId, 'waits')).toMatchObject({ decision: 'WAIT' });
+    await parkTask(role.routeDeps, { batchId, taskId: 'waits', role: role.name, taskToken: 'park-waits' });
+    const { answers, callbacks } = recordingCallbacks();
+    // Cancel asked while 'runs' finishes (cancelBatch's first write).
+    await store.updateBatch(batchId, { cancelRequested: true, cancelReason: 'cancelled by the user' });
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+
+    expect(answers.filter((a) => a.token === 'park-waits')).toEqual([{ token: 'park-waits', output: WOKEN }]);
+    expect((await store.getTask(batchId, 'waits'))?.attemptCount).toBe(0);
+    expect((await agents.get(`${role.name}-1`))?.reserved).toBe(0);
+  });
+
+  it('does not hand a slot to a task that failed on that agent before: its own Route may look elsewhere', async () => {
+    const role = await fullRole(1, 1);
+    const agentId = `${role.name}-1`;
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'retry']));
+    // 'retry' failed once on the agent, then found it busy with 'runs'.
+    expect(await role.route(batchId, 'retry')).toMatchObject({ decision: 'DISPATCH', agentId });
+    await store.finishAttempt(batchId, 'retry', 1, { status: 'FAILED', at: clock.now(), error: 'boom' });
+    await agents.release(agentId, clock.now(), leaseKey(batchId, 'retry', 1));
+    await store.setTaskStatus(batchId, 'retry', 'READY');
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH', agentId });
+    expect(await role.route(batchId, 'retry')).toMatchObject({ decision: 'WAIT' });
+    await parkTask(role.routeDeps, { batchId, taskId: 'retry', role: role.name, taskToken: 'park-retry' });
+    const { answers, callbacks } = recordingCallbacks();
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+
+    expect(answers).toEqual([{ token: 'park-retry', output: WOKEN }]);
+    expect(await agents.get(agentId)).toMatchObject({ reserved: 0, leases: {} });
+  });
+
+  it('releases the slot as before when nobody is parked', async () => {
+    const role = await fullRole(1, 1);
+    const batchId = await createBatch(tasksOf(role.name, ['runs']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    const { answers, callbacks } = recordingCallbacks();
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+
+    expect(answers).toEqual([]);
+    expect(await agents.get(`${role.name}-1`)).toMatchObject({ reserved: 0, leases: {}, successes: 1 });
+  });
+});
