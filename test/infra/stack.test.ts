@@ -213,6 +213,27 @@ describe('state machine', () => {
     }
   });
 
+  it('hands the answer of a capacity wait to RouteDecision: a handed-over DISPATCH is dispatched without routing again', () => {
+    const map = (definition.States as Record<string, { ItemProcessor: { States: Record<string, unknown> } }>)[
+      StateName.ProcessTasks
+    ];
+    const child = map?.ItemProcessor.States as Record<string, Record<string, unknown>>;
+
+    expect(child[StateName.WaitForCapacity]).toMatchObject({
+      Resource: expect.stringContaining(':states:::lambda:invoke.waitForTaskToken'),
+      TimeoutSecondsPath: '$.route.waitSeconds',
+      ResultPath: '$.route',
+      Next: StateName.RouteDecision,
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: StateName.Route }],
+    });
+    expect(child[StateName.RouteDecision]).toMatchObject({ Type: 'Choice', Default: StateName.Route });
+    expect(child[StateName.RouteDecision]?.Choices).toContainEqual({
+      Variable: '$.route.decision',
+      StringEquals: 'DISPATCH',
+      Next: StateName.Dispatch,
+    });
+  });
+
   it('waits for approvals on task tokens: before routing a first attempt, and on the held output after Dispatch', () => {
     const map = (definition.States as Record<string, { ItemProcessor: { States: Record<string, unknown> } }>)[
       StateName.ProcessTasks

@@ -57,6 +57,8 @@ const ROLES_CONFIG = [
   { name: 'api_integrator', defaults: { minAgents: 0 } },
   // One slot in all: the second task waits for capacity.
   { name: 'performance_optimizer', defaults: { capacity: 1, minAgents: 0, maxAgents: 1 } },
+  // Two slots in all: two of four tasks wait, and each release hands its slot to one of them.
+  { name: 'ui_ux_designer', defaults: { capacity: 1, minAgents: 0, maxAgents: 2 } },
   { name: 'refactoring_specialist', defaults: { capacity: 4, minAgents: 0 } },
 ];
 
@@ -236,6 +238,48 @@ describe('the agent pool on the embedded runtime', () => {
     // The late task parked at its first WAIT with a 2 s timeout, a second before the slot freed: woken by the
     // release it starts at once; left to the timeout it would start about a second later.
     expect((late.startedAt ?? 0) - (early.finishedAt ?? 0)).toBeLessThan(500);
+  });
+
+  it('hands a freed slot to a waiting task with its routing decision: every task routes once', async () => {
+    const role = 'ui_ux_designer';
+    const routes = new Map<string, number>();
+    let parks = 0;
+    const stop = runtime.runner.observeInvocations((call) => {
+      if (call.handlerName !== 'route') return;
+      const taskId = (call.event as { taskId?: string }).taskId ?? '?';
+      if (call.stateName === 'Route') routes.set(taskId, (routes.get(taskId) ?? 0) + 1);
+      else parks += 1;
+    });
+    const ids = ['mock-1', 'mock-2', 'mock-3', 'mock-4'];
+    let batchId: string;
+    let result: BatchResult;
+    try {
+      // Long enough for the two tasks that find no slot to park before a slot frees; short enough that a
+      // hand-off reaches each well before its 2 s wait would time out and route it again.
+      batchId = await submit(
+        ids.map((id) => ({
+          id,
+          description: 'Mock the screen',
+          role,
+          input: { simulate: { durationMs: 600 } },
+        })),
+      );
+      result = await finished(batchId);
+    } finally {
+      stop();
+    }
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(Object.fromEntries(routes)).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));
+    expect(parks).toBe(2);
+    const pool = (await registry.list(role)).filter((a) => a.status !== 'terminated');
+    expect(pool.map((a) => a.reserved)).toEqual(pool.map(() => 0));
+    for (const agent of pool) {
+      const attempts = result.tasks
+        .filter((t) => t.agentId === agent.agentId)
+        .map((t) => ({ startedAt: t.startedAt ?? 0, finishedAt: t.finishedAt }));
+      expect(peakOverlap(attempts)).toBe(1);
+    }
   });
 
   it('spreads 20 similar tasks over the role agents without ever exceeding an agent capacity', async () => {
