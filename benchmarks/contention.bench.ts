@@ -5,8 +5,10 @@
  * generous ones of bench:runtime), so most tasks find no free slot when they route: the case the capacity
  * hand-off of issue 14 is for. BENCH_RUNS (3) runs, median quoted. Per run:
  * - tasks per minute (from the report's makespan);
- * - route invocations per task (goal 1.0: a task that waits is given its slot, never routes again);
- * - WAIT answers per task (a task that found no free slot and parked);
+ * - route invocations per task: the Route state's (goal 1.0: a task that waits is given its slot by the
+ *   capacity hand-off, never routes again);
+ * - WAIT answers per task (a task that found no free slot and parked), and parks per task (the
+ *   WaitForCapacity state's invocations of the same function, which parks the token);
  * - lost reservation races, as recorded in each task's final routing decision (goal 0). Races lost by a
  *   route that then answered WAIT are not stored, so this count is a lower bound.
  * Writes benchmarks/results/contention.json. Goal of issue 14: at least 6,000 tasks/min.
@@ -36,6 +38,7 @@ const LOST_RACE = 'lost the reservation race';
 interface RouteTally {
   invocations: number;
   waits: number;
+  parks: number;
 }
 
 interface Decisions {
@@ -56,9 +59,13 @@ async function lostRaces(system: EmbeddedSystem, batchId: string): Promise<numbe
 async function main(): Promise<void> {
   const roleNames = [...resolveRoles().keys()];
   const system = await EmbeddedSystem.start(benchOptions());
-  const tally: RouteTally = { invocations: 0, waits: 0 };
+  const tally: RouteTally = { invocations: 0, waits: 0, parks: 0 };
   const stop = system.runtime.runner.observeInvocations((t) => {
     if (t.handlerName !== 'route') return;
+    if (t.stateName !== 'Route') {
+      tally.parks += 1;
+      return;
+    }
     tally.invocations += 1;
     if ((t.result as { decision?: string } | undefined)?.decision === 'WAIT') tally.waits += 1;
   });
@@ -67,6 +74,7 @@ async function main(): Promise<void> {
     for (let run = 1; run <= RUNS; run++) {
       tally.invocations = 0;
       tally.waits = 0;
+      tally.parks = 0;
       const batchId = `contention-${run}`;
       const batch = zeroWorkBatch(batchId, TASKS, roleNames);
       const { result, makespanMs } = await runBatch(system, batch, POLL_MS);
@@ -78,6 +86,7 @@ async function main(): Promise<void> {
         tasksPerMinute: tasksPerMinute(TASKS, makespanMs),
         routesPerTask: round(tally.invocations / TASKS, 3),
         waitsPerTask: round(tally.waits / TASKS, 3),
+        parksPerTask: round(tally.parks / TASKS, 3),
         lostRaces: await lostRaces(system, batchId),
       };
       runs.push(entry);
@@ -98,6 +107,7 @@ async function main(): Promise<void> {
     medianTasksPerMinute: medianOf('tasksPerMinute'),
     medianRoutesPerTask: medianOf('routesPerTask'),
     medianWaitsPerTask: medianOf('waitsPerTask'),
+    medianParksPerTask: medianOf('parksPerTask'),
     medianLostRaces: medianOf('lostRaces'),
     goals: { tasksPerMinute: GOAL_CONTENDED_TASKS_PER_MINUTE, routesPerTask: 1, lostRaces: 0 },
   };
