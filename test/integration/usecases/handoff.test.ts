@@ -175,6 +175,34 @@ describe('capacity hand-off', () => {
     expect(await agents.get(`${role.name}-1`)).toMatchObject({ reserved: 0, leases: {} });
   });
 
+  it("does not hand a task's slot to a parked review: its task's attempt awaits the verdict, not a new attempt", async () => {
+    const role = await fullRole(1, 1);
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'reviewed']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    // The output of 'reviewed' waits for a validator of this role (WaitForReviewer parks under the same marks).
+    await store.setTaskStatus(batchId, 'reviewed', 'AWAITING_APPROVAL');
+    await agents.markWaiting(role.name, `${batchId}#reviewed`, clock.now());
+    await parkTask(role.routeDeps, {
+      batchId,
+      taskId: 'reviewed',
+      role: role.name,
+      taskToken: 'park-review',
+    });
+    const { answers, callbacks } = recordingCallbacks();
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+
+    expect(answers).toEqual([{ token: 'park-review', output: WOKEN }]);
+    expect(await store.getTask(batchId, 'reviewed')).toMatchObject({
+      status: 'AWAITING_APPROVAL',
+      attemptCount: 0,
+    });
+    expect(await agents.get(`${role.name}-1`)).toMatchObject({ reserved: 0, leases: {} });
+  });
+
   it('does not hand a slot to a task of a cancelled batch', async () => {
     const role = await fullRole(1, 1);
     const batchId = await createBatch(tasksOf(role.name, ['runs', 'waits']));
