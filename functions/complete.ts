@@ -14,8 +14,9 @@ const deps = {
   catalog: container.catalog,
   clock: container.clock,
   ledger: container.budgetLedger,
-  // A successful attempt's slot goes straight to a task parked for its agent's role (capacity hand-off).
-  handOff: dispatchDeps(container),
+  // A successful attempt's slot goes straight to a task parked for its agent's role (capacity hand-off), and
+  // a dependent whose gate opens is routed here, unless routing asks a model (the router's alone).
+  handOff: { ...dispatchDeps(container), routeDependents: container.routing.assist === undefined },
 };
 
 export const handler = instrument(obs, 'complete', async (event: unknown) => {

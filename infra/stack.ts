@@ -143,9 +143,10 @@ export class MetaAgentStack extends Stack {
       description: 'Completes a task and releases its dependents',
       timeout: Duration.seconds(60),
     });
-    // The capacity hand-off scores the parked task it gives a slot to with the router's weights.
-    if (props.routing?.weights) {
-      complete.addEnvironment(EnvVar.RoutingConfig, JSON.stringify({ weights: props.routing.weights }));
+    // The capacity hand-off scores the parked task it gives a slot to with the router's weights; with
+    // model-assisted routing, Complete leaves the routing of the dependents it releases to the router.
+    if (props.routing && (props.routing.weights || assist)) {
+      complete.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
     }
     const finalize = make('finalize', 'Finalize', {
       description: 'Aggregates a batch result',

@@ -210,6 +210,18 @@ export class Orchestration extends Construct {
       .addCatch(failOnError, catchAll)
       .next(
         new sfn.Choice(this, StateName.DependenciesOk, { stateName: StateName.DependenciesOk })
+          // The Complete that opened the gate routed the task already (hop latency): no Route state.
+          .when(
+            sfn.Condition.and(
+              sfn.Condition.booleanEquals('$.gate.proceed', true),
+              sfn.Condition.isPresent('$.gate.route'),
+            ),
+            new sfn.Pass(this, StateName.RoutedByGate, {
+              stateName: StateName.RoutedByGate,
+              inputPath: '$.gate.route',
+              resultPath: '$.route',
+            }).next(routeDecision),
+          )
           .when(sfn.Condition.booleanEquals('$.gate.proceed', true), route)
           .otherwise(skipTask),
       );

@@ -6,6 +6,8 @@
  * Execution input -> ProcessTasks (Distributed Map over `items`, MaxConcurrencyPath $.concurrency)
  *   child:  HasDependencies? --yes--> Gate (lambda invoke .waitForTaskToken) -> DependenciesOk?
  *                                       DependenciesOk? --no--> SkipTask (Complete, outcome SKIPPED) -> end
+ *                                       DependenciesOk? routed by the Complete that opened the gate ($.gate.route)
+ *                                         --> RoutedByGate (Pass: $.gate.route to $.route) -> RouteDecision
  *           Route (router fn) -> RouteDecision? DISPATCH -> Dispatch | WAIT -> WaitForCapacity -> RouteDecision
  *             WaitForCapacity (router fn .waitForTaskToken, TimeoutSecondsPath $.route.waitSeconds, result in
  *             $.route): answered by the release of a slot on an agent of the role with the DISPATCH of the
@@ -43,6 +45,7 @@ export const StateName = {
   HasDependencies: 'HasDependencies',
   Gate: 'Gate',
   DependenciesOk: 'DependenciesOk',
+  RoutedByGate: 'RoutedByGate',
   SkipTask: 'SkipTask',
   Route: 'Route',
   RouteDecision: 'RouteDecision',
@@ -120,6 +123,11 @@ export const GateOutputSchema = z.object({
   proceed: z.boolean(),
   failedDeps: z.number().int().min(0),
   reason: z.string().optional(),
+  /**
+   * The task's Route output, when the Complete that opened the gate routed the task itself (hop latency):
+   * RoutedByGate puts it at $.route and RouteDecision acts on it, so the task skips its own Route state.
+   */
+  route: z.lazy(() => RouteOutputSchema).optional(),
 });
 export type GateOutput = z.infer<typeof GateOutputSchema>;
 

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { usdToNano } from '../domain/costs';
 import type { Attempt, TaskStatus, TriggerRule } from '../domain/schemas';
 import { type DependencyOutcome, type GateCounts, gateDecision, openedBy } from '../domain/trigger';
-import type { DispatchResult, GateOutput } from '../domain/workflow';
+import type { DispatchResult, GateOutput, RouteOutput, TaskRef } from '../domain/workflow';
 import {
   type AgentSpend,
   type AttemptEnd,
@@ -74,16 +74,30 @@ export async function releaseDependents(
   callbacks: Callbacks,
   task: Pick<StoredTask, 'batchId' | 'taskId' | 'dependents'>,
   outcome: DependencyOutcome,
+  routeOpened?: RouteOpened,
 ): Promise<void> {
   await Promise.all(
     [...new Set(task.dependents)].map(async (dependentId) => {
       const result = await store.releaseDependent(task.batchId, dependentId, outcome, task.taskId);
       if (result.applied !== false && result.gateToken && openedBy(result.trigger, result, outcome)) {
-        await callbacks.succeed(result.gateToken, gateOutput(result.trigger, result));
+        const output = gateOutput(result.trigger, result);
+        // Only the release that opened the gate gets here (exactly once), so the dependent is routed once.
+        const route =
+          output.proceed && routeOpened
+            ? await routeOpened({ batchId: task.batchId, taskId: dependentId }).catch(() => undefined)
+            : undefined;
+        await callbacks.succeed(result.gateToken, route ? { ...output, route } : output);
       }
     }),
   );
 }
+
+/**
+ * Routes a dependent whose gate this release opened (hop latency): its Route output travels with the gate's
+ * token, so the dependent skips its own Route state. undefined (or an error) leaves the routing to it. A
+ * Route is safe to repeat: a dependent whose attempt started here is answered that dispatch again.
+ */
+export type RouteOpened = (dependent: TaskRef) => Promise<RouteOutput | undefined>;
 
 /**
  * The HeartbeatSeconds a Dispatch uses: the configured interval, kept below the task's timeout because

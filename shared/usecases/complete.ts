@@ -22,10 +22,17 @@ import {
 } from '../ports';
 import { recordApprovalTimeout } from './approval';
 import { settleAttempt } from './budget';
-import { attemptEndOf, gateCountsOf, isTerminal, releaseDependents, spentOf } from './common';
+import {
+  attemptEndOf,
+  gateCountsOf,
+  isTerminal,
+  type RouteOpened,
+  releaseDependents,
+  spentOf,
+} from './common';
 import { releaseToParked } from './handoff';
 import { TIMEOUT_ERRORS } from './record-attempt';
-import { type RouteDeps, wakeAfterRelease } from './route';
+import { type RouteDeps, routeTask, wakeAfterRelease } from './route';
 
 export interface CompleteDeps {
   store: TaskStore;
@@ -43,7 +50,10 @@ export interface CompleteDeps {
   handOff?: Pick<
     RouteDeps,
     'catalog' | 'roleQueueUrls' | 'heartbeatSeconds' | 'weights' | 'budget' | 'hints'
-  >;
+  > & {
+    /** Route a dependent whose gate this Complete opens (hop latency); not with model-assisted routing. */
+    routeDependents?: boolean;
+  };
 }
 
 export interface CompleteResult {
@@ -136,7 +146,7 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   const settledAttempt =
     input.outcome === 'SUCCEEDED' ? (input.attempt ?? task.attemptCount) : task.attemptCount;
   await Promise.all([
-    releaseDependents(deps.store, deps.callbacks, task, input.outcome),
+    releaseDependents(deps.store, deps.callbacks, task, input.outcome, routeOpened(deps)),
     agentBookkeeping,
     settleAttempt(deps.ledger, task, settledAttempt, input.outcome === 'SUCCEEDED' ? result : undefined),
     droppedHold,
@@ -147,6 +157,24 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   }
   const latest = transitioned ? undefined : await deps.store.getTask(input.batchId, input.taskId);
   return { status: latest?.status ?? input.outcome, transitioned };
+}
+
+/**
+ * Hop latency: a dependent whose gate this Complete opens is routed here, and its Route output travels with
+ * the gate's token (RoutedByGate), one Lambda invocation and two state transitions fewer per dependency hop.
+ * Only with the hand-off's dispatch deps; without them the dependent routes itself.
+ */
+function routeOpened(deps: CompleteDeps): RouteOpened | undefined {
+  if (!deps.handOff?.routeDependents) return undefined;
+  const { routeDependents: _, ...dispatch } = deps.handOff;
+  const routeDeps = {
+    ...dispatch,
+    store: deps.store,
+    agents: deps.agents,
+    clock: deps.clock,
+    callbacks: deps.callbacks,
+  };
+  return (dependent) => routeTask(routeDeps, dependent);
 }
 
 /**

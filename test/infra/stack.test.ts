@@ -234,6 +234,30 @@ describe('state machine', () => {
     });
   });
 
+  it("takes a dependent's Route output from its gate's answer when the Complete that opened the gate routed it", () => {
+    const map = (definition.States as Record<string, { ItemProcessor: { States: Record<string, unknown> } }>)[
+      StateName.ProcessTasks
+    ];
+    const child = map?.ItemProcessor.States as Record<string, Record<string, unknown>>;
+
+    expect(child[StateName.DependenciesOk]?.Choices).toEqual([
+      {
+        And: [
+          { Variable: '$.gate.proceed', BooleanEquals: true },
+          { Variable: '$.gate.route', IsPresent: true },
+        ],
+        Next: StateName.RoutedByGate,
+      },
+      { Variable: '$.gate.proceed', BooleanEquals: true, Next: StateName.Route },
+    ]);
+    expect(child[StateName.RoutedByGate]).toEqual({
+      Type: 'Pass',
+      InputPath: '$.gate.route',
+      ResultPath: '$.route',
+      Next: StateName.RouteDecision,
+    });
+  });
+
   it('waits for approvals on task tokens: before routing a first attempt, and on the held output after Dispatch', () => {
     const map = (definition.States as Record<string, { ItemProcessor: { States: Record<string, unknown> } }>)[
       StateName.ProcessTasks

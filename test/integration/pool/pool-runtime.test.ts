@@ -282,6 +282,38 @@ describe('the agent pool on the embedded runtime', () => {
     }
   });
 
+  it("routes each dependent in the Complete that opens its gate: a chain's tasks after the first skip Route", async () => {
+    const role = 'refactoring_specialist';
+    const routed: string[] = [];
+    const stop = runtime.runner.observeInvocations((call) => {
+      if (call.handlerName === 'route' && call.stateName === 'Route')
+        routed.push((call.event as { taskId?: string }).taskId ?? '?');
+    });
+    const ids = ['step-1', 'step-2', 'step-3', 'step-4'];
+    let result: BatchResult;
+    try {
+      const batchId = await submit(
+        ids.map((id, i) => ({
+          id,
+          description: 'Refactor the module',
+          role,
+          ...(i > 0 ? { dependsOn: [ids[i - 1]] } : {}),
+        })),
+      );
+      result = await finished(batchId);
+    } finally {
+      stop();
+    }
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(routed).toEqual(['step-1']);
+    for (const [i, id] of ids.entries()) {
+      if (i === 0) continue;
+      const previous = taskById(result, ids[i - 1] as string);
+      expect(taskById(result, id)?.startedAt ?? 0).toBeGreaterThanOrEqual(previous?.finishedAt ?? Infinity);
+    }
+  });
+
   it('spreads 20 similar tasks over the role agents without ever exceeding an agent capacity', async () => {
     const tasks = Array.from({ length: 20 }, (_, i) => ({
       id: `review-${i + 1}`,

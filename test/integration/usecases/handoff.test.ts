@@ -13,6 +13,7 @@ import type { Task } from '../../../shared/domain/schemas';
 import { WOKEN } from '../../../shared/domain/workflow';
 import type { Callbacks } from '../../../shared/ports';
 import { type CompleteDeps, completeTask } from '../../../shared/usecases/complete';
+import { gateTask } from '../../../shared/usecases/gate';
 import { ParkedHints, parkTask, type RouteDeps, routeTask } from '../../../shared/usecases/route';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { agentOf, batchOf, ManualClock, uniqueId } from '../../support/fixtures';
@@ -259,5 +260,74 @@ describe('capacity hand-off', () => {
 
     expect(answers).toEqual([]);
     expect(await agents.get(`${role.name}-1`)).toMatchObject({ reserved: 0, leases: {}, successes: 1 });
+  });
+});
+
+describe('routing a dependent with its gate (hop latency)', () => {
+  it('routes the dependent whose gate a Complete opens and answers the gate with its DISPATCH', async () => {
+    const role = await fullRole(2, 1);
+    const batchId = await createBatch([
+      ...tasksOf(role.name, ['dep']),
+      ...tasksOf(role.name, ['next'], { dependsOn: ['dep'] }),
+    ]);
+    expect(await role.route(batchId, 'dep')).toMatchObject({ decision: 'DISPATCH' });
+    const { answers, callbacks } = recordingCallbacks();
+    expect(await gateTask({ store, callbacks }, { batchId, taskId: 'next', taskToken: 'gate-next' })).toEqual(
+      {
+        armed: true,
+      },
+    );
+    const routesBefore = role.routes.length;
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: { ...role.dispatch, routeDependents: true } },
+      { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
+    );
+
+    const agentId = `${role.name}-1`;
+    expect(answers).toEqual([
+      {
+        token: 'gate-next',
+        output: {
+          proceed: true,
+          failedDeps: 0,
+          route: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 1 }),
+        },
+      },
+    ]);
+    expect(role.routes).toHaveLength(routesBefore);
+    expect(await store.getTask(batchId, 'next')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+    expect(await agents.get(agentId)).toMatchObject({ reserved: 1 });
+  });
+
+  it('routes nothing for a gate that opens to skip its task, nor without routeDependents', async () => {
+    const role = await fullRole(2, 1);
+    const batchId = await createBatch([
+      ...tasksOf(role.name, ['fails', 'ok']),
+      ...tasksOf(role.name, ['skipped'], { dependsOn: ['fails'] }),
+      ...tasksOf(role.name, ['routesItself'], { dependsOn: ['ok'] }),
+    ]);
+    const { answers, callbacks } = recordingCallbacks();
+    for (const taskId of ['skipped', 'routesItself'])
+      await gateTask({ store, callbacks }, { batchId, taskId, taskToken: `gate-${taskId}` });
+    for (const taskId of ['fails', 'ok'])
+      expect(await role.route(batchId, taskId)).toMatchObject({ decision: 'DISPATCH' });
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: { ...role.dispatch, routeDependents: true } },
+      { batchId, taskId: 'fails', outcome: 'FAILED' },
+    );
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'ok', outcome: 'SUCCEEDED' },
+    );
+
+    expect(answers).toEqual([
+      { token: 'gate-skipped', output: expect.objectContaining({ proceed: false, failedDeps: 1 }) },
+      { token: 'gate-routesItself', output: { proceed: true, failedDeps: 0 } },
+    ]);
+    expect(answers[0]?.output).not.toHaveProperty('route');
+    for (const taskId of ['skipped', 'routesItself'])
+      expect((await store.getTask(batchId, taskId))?.attemptCount).toBe(0);
   });
 });
