@@ -17,6 +17,10 @@ const deps = {
   // A successful attempt's slot goes straight to a task parked for its agent's role (capacity hand-off), and
   // a dependent whose gate opens is routed here, unless routing asks a model (the router's alone).
   handOff: { ...dispatchDeps(container), routeDependents: container.routing.assist === undefined },
+  // Read only for an expanding task's plan too large for the task item: resolved on first use.
+  get artifacts() {
+    return container.artifacts;
+  },
 };
 
 export const handler = instrument(obs, 'complete', async (event: unknown) => {

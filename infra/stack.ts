@@ -186,6 +186,8 @@ export class MetaAgentStack extends Stack {
     t.bindTasks(recordAttempt, 'readWrite');
     t.bindAgents(recordAttempt, 'readWrite');
     t.bindTasks(complete, 'readWrite');
+    // An expanding task's plan too large for its task item is read from the bucket.
+    this.artifacts.bind(complete, 'read');
     t.bindAgents(complete, 'readWrite');
     t.bindTasks(finalize, 'readWrite');
     // The notifier deletes the subscriptions of connections that are gone.

@@ -2,7 +2,7 @@
  * The batch state machine (STANDARD, JSONPath only), built from the state names and payloads of
  * shared/domain/workflow.ts. The embedded runtime runs this very definition (infra/local-definition.ts).
  */
-import { Aws, Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -56,12 +56,7 @@ export class Orchestration extends Construct {
     const invoke = this.invoke.bind(this);
 
     const taskDone = new sfn.Succeed(this, StateName.TaskDone, { stateName: StateName.TaskDone });
-    const complete = (
-      name: StateName,
-      outcome: 'SUCCEEDED' | 'FAILED' | 'SKIPPED',
-      withAgent: boolean,
-      withResult = false,
-    ) =>
+    const complete = (name: StateName, outcome: 'SUCCEEDED' | 'FAILED' | 'SKIPPED', withAgent: boolean) =>
       invoke(
         name,
         fns.complete,
@@ -74,14 +69,12 @@ export class Orchestration extends Construct {
                 attempt: sfn.JsonPath.numberAt('$.route.attempt'),
               }
             : {}),
-          // The worker's answer carries the attempt's end: Complete writes it with the status.
-          ...(withResult ? { result: sfn.JsonPath.objectAt('$.result') } : {}),
         },
         sfn.JsonPath.DISCARD,
       ).next(taskDone);
 
     const skipTask = complete(StateName.SkipTask, 'SKIPPED', false);
-    const completeTask = complete(StateName.CompleteTask, 'SUCCEEDED', true, true);
+    const completeTask = this.completeAndExpand(invoke, fns.complete, ref, taskDone);
     const failTask = complete(StateName.FailTask, 'FAILED', true);
     // A handler error that survives the retries fails the task with that error (dependents are skipped)
     // rather than ending the child execution with the task unfinished and its dependents' gates waiting.
@@ -243,6 +236,8 @@ export class Orchestration extends Construct {
       itemsPath: sfn.JsonPath.stringAt('$.items'),
       itemSelector: {
         batchId: sfn.JsonPath.stringAt('$.batchId'),
+        // An expanding task starts a nested execution of this state machine (RunExpansion): its ARN.
+        stateMachineArn: sfn.JsonPath.stringAt('$$.StateMachine.Id'),
         taskId: sfn.JsonPath.stringAt('$$.Map.Item.Value.taskId'),
         hasDeps: sfn.JsonPath.stringAt('$$.Map.Item.Value.hasDeps'),
       },
@@ -252,7 +247,14 @@ export class Orchestration extends Construct {
       resultPath: sfn.JsonPath.DISCARD,
     });
     processTasks.itemProcessor(child);
-    processTasks.addCatch(finalize, { errors: [sfn.Errors.ALL], resultPath: '$.mapError' });
+    // A nested execution that ran an expansion's tasks ends there; the batch's own execution finalizes it.
+    const afterTasks = new sfn.Choice(this, StateName.IsExpansion, { stateName: StateName.IsExpansion })
+      .when(
+        sfn.Condition.isPresent('$.expansion'),
+        new sfn.Succeed(this, StateName.ExpansionDone, { stateName: StateName.ExpansionDone }),
+      )
+      .otherwise(finalize);
+    processTasks.addCatch(afterTasks, { errors: [sfn.Errors.ALL], resultPath: '$.mapError' });
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention,
@@ -260,7 +262,7 @@ export class Orchestration extends Construct {
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromChainable(processTasks.next(finalize)),
+      definitionBody: sfn.DefinitionBody.fromChainable(processTasks.next(afterTasks)),
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
       tracingEnabled: true,
     });
@@ -278,7 +280,102 @@ export class Orchestration extends Construct {
         }),
       ],
     });
+    this.grantExpansionRuns();
     this.suppressStateMachineFindings(fns);
+  }
+
+  /**
+   * CompleteTask, then, when the task expanded (README "Workflow control"), RunExpansion: a nested execution of
+   * this same state machine over the added task ids (never their bodies; at most MAX_TASKS_PER_EXPANSION of
+   * them), waited for (startExecution.sync:2), so the batch's Map, and so Finalize, waits for the added tasks.
+   * The nested execution may expand again, up to MAX_EXPANSION_DEPTH levels.
+   */
+  private completeAndExpand(
+    invoke: (
+      name: StateName,
+      fn: lambda.IFunction,
+      payload: Record<string, unknown>,
+      resultPath: string,
+    ) => sfn.TaskStateBase,
+    fn: lambda.IFunction,
+    ref: Record<string, string>,
+    taskDone: sfn.IChainable,
+  ): sfn.IChainable {
+    const runExpansion = new sfn.CustomState(this, StateName.RunExpansion, {
+      stateJson: {
+        Type: 'Task',
+        Resource: `arn:${Aws.PARTITION}:states:::states:startExecution.sync:2`,
+        Parameters: {
+          'StateMachineArn.$': '$.stateMachineArn',
+          Input: {
+            'batchId.$': '$.batchId',
+            'items.$': '$.completion.expansion.items',
+            'concurrency.$': '$.completion.expansion.concurrency',
+            expansion: true,
+            'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id',
+          },
+        },
+        ResultPath: null,
+      },
+    }).next(taskDone);
+    return invoke(
+      StateName.CompleteTask,
+      fn,
+      {
+        ...ref,
+        outcome: 'SUCCEEDED',
+        agentId: sfn.JsonPath.stringAt('$.route.agentId'),
+        attempt: sfn.JsonPath.numberAt('$.route.attempt'),
+        // The worker's answer carries the attempt's end: Complete writes it with the status.
+        result: sfn.JsonPath.objectAt('$.result'),
+      },
+      '$.completion',
+    ).next(
+      new sfn.Choice(this, StateName.Expanded, { stateName: StateName.Expanded })
+        .when(sfn.Condition.isPresent('$.completion.expansion'), runExpansion)
+        .otherwise(taskDone),
+    );
+  }
+
+  /**
+   * RunExpansion's grants (startExecution.sync:2): start executions of this state machine, describe and stop
+   * them, and the EventBridge rule Step Functions uses to learn that they ended. In a policy of its own: a
+   * grant on its own ARN in the state machine's default policy would make the state machine depend on itself.
+   */
+  private grantExpansionRuns(): void {
+    const sm = this.stateMachine;
+    const policy = new iam.Policy(this, 'ExpansionRunPolicy', {
+      statements: [
+        new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [sm.stateMachineArn] }),
+        new iam.PolicyStatement({
+          actions: ['states:DescribeExecution', 'states:StopExecution'],
+          resources: [
+            sm.stack.formatArn({
+              service: 'states',
+              resource: 'execution',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+              resourceName: `${sm.stateMachineName}:*`,
+            }),
+          ],
+        }),
+        new iam.PolicyStatement({
+          actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+          resources: [
+            sm.stack.formatArn({
+              service: 'events',
+              resource: 'rule',
+              resourceName: 'StepFunctionsGetEventsForStepFunctionsExecutionRule',
+            }),
+          ],
+        }),
+      ],
+    });
+    policy.attachToRole(sm.role);
+    acknowledge(
+      policy,
+      'AwsSolutions-IAM5',
+      'RunExpansion describes and stops the nested executions it starts; their ARNs are minted at run time (execution:<this state machine>:*).',
+    );
   }
 
   /**

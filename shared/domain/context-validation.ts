@@ -99,10 +99,16 @@ function outputSchemaIssues(raw: Record<string, unknown>, index: number): Valida
   return issues;
 }
 
-/** Every problem of the context lists and placeholders of a batch's tasks (those with a readable id). */
-export function contextIssues(rawTasks: readonly unknown[]): ValidationIssue[] {
+/**
+ * Every problem of the context lists and placeholders of a batch's tasks (those with a readable id).
+ * `around`: tasks already in the batch that these may take work from (an expansion's), checked for nothing.
+ */
+export function contextIssues(
+  rawTasks: readonly unknown[],
+  around: readonly unknown[] = [],
+): ValidationIssue[] {
   const nodes = new Map<string, Node>();
-  for (const raw of rawTasks) {
+  for (const raw of [...rawTasks, ...around]) {
     if (!isRecord(raw) || typeof raw.id !== 'string' || nodes.has(raw.id)) continue;
     const deps = Array.isArray(raw.dependsOn)
       ? raw.dependsOn.filter((d): d is string => typeof d === 'string')

@@ -230,3 +230,16 @@ export const STRUCTURED_OUTPUT_REASKS = 1;
 export const MAX_BUDGET_USD = 1_000_000;
 /** Highest `maxTokens` of a budget. */
 export const MAX_BUDGET_TOKENS = 10_000_000_000;
+/**
+ * Tasks one expansion (an `expands: true` task's output) may add. Its ids travel through the state machine
+ * (CompleteTask's result, then the nested execution's input), so this bounds that state's size far below
+ * MAX_EXECUTION_INPUT_BYTES (100 ids of 128 characters are about 16 KiB).
+ */
+export const MAX_TASKS_PER_EXPANSION = 100;
+/** Tasks every expansion of one batch may add together (the batch as a whole stays within MAX_TASKS_PER_BATCH). */
+export const MAX_EXPANSION_TASKS_PER_BATCH = 500;
+/**
+ * How deep expansions nest: a submitted task that expands adds tasks of depth 1, an added task that expands
+ * adds tasks of depth 2, and so on up to this depth. Each level is one nested execution on AWS.
+ */
+export const MAX_EXPANSION_DEPTH = 3;

@@ -40,6 +40,7 @@ import {
   BatchSchema,
   RequirementsSchema,
   SimulateSchema,
+  type Task,
   TaskSchema,
 } from './schemas';
 import { utf8Length } from './utf8';
@@ -315,6 +316,7 @@ function crossTaskIssues(
   raw: Record<string, unknown>,
   rawTasks: readonly unknown[],
   knownRoles: ReadonlySet<string>,
+  existingIds: ReadonlySet<string>,
 ): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const tasks = rawTasks.map(readable);
@@ -322,7 +324,12 @@ function crossTaskIssues(
   for (const task of tasks) {
     if (task.id === undefined) continue;
     const first = firstIndex.get(task.id);
-    if (first === undefined) firstIndex.set(task.id, task.index);
+    if (existingIds.has(task.id)) {
+      issues.push({
+        path: `$.tasks[${task.index}].id`,
+        message: `duplicate task id "${task.id}": the batch already has a task with that id; give every task a unique id`,
+      });
+    } else if (first === undefined) firstIndex.set(task.id, task.index);
     else {
       issues.push({
         path: `$.tasks[${task.index}].id`,
@@ -350,8 +357,9 @@ function crossTaskIssues(
           path,
           message: `task "${task.id}" depends on itself; remove "${dep.id}" from its dependsOn`,
         });
-      } else if (!firstIndex.has(dep.id)) {
-        const guess = suggestionsLeft-- > 0 ? closestNames(dep.id, firstIndex.keys(), 1)[0] : undefined;
+      } else if (!firstIndex.has(dep.id) && !existingIds.has(dep.id)) {
+        const names = [...firstIndex.keys(), ...existingIds];
+        const guess = suggestionsLeft-- > 0 ? closestNames(dep.id, names, 1)[0] : undefined;
         const hint = guess ? ` Did you mean "${guess}"?` : '';
         issues.push({
           path,
@@ -477,7 +485,7 @@ function sortByAppearance(issues: ValidationIssue[], raw: unknown): ValidationIs
  * Wire-format fields that are part of the contract (schemas.ts) but whose behaviour is not built yet:
  * refused, so a batch never runs with a field silently ignored. Each feature removes its entries.
  */
-export const UNSUPPORTED_TASK_FIELDS: ReadonlySet<string> = new Set(['expands']);
+export const UNSUPPORTED_TASK_FIELDS: ReadonlySet<string> = new Set<string>();
 export const UNSUPPORTED_OPTION_FIELDS: ReadonlySet<string> = new Set<string>();
 
 function unsupportedFieldIssues(raw: Record<string, unknown>): ValidationIssue[] {
@@ -509,10 +517,23 @@ const LEVELS_ABOVE_INPUT = 3;
 const MAX_BATCH_DEPTH = MAX_INPUT_DEPTH + LEVELS_ABOVE_INPUT;
 
 /**
- * Validates a parsed batch against the wire format, the DAG rules and the known roles, reporting every
- * problem it can find at once, sorted by where it appears in the document.
+ * Tasks already in a running batch, for validating tasks added to it (an expansion, domain/expansion.ts):
+ * their ids are taken, and the added tasks may depend on them and take their work.
  */
-export function validateBatch(raw: unknown, knownRoles: ReadonlySet<string>): BatchValidation {
+export interface BatchSurroundings {
+  readonly existing: readonly Task[];
+}
+
+/**
+ * Validates a parsed batch against the wire format, the DAG rules and the known roles, reporting every
+ * problem it can find at once, sorted by where it appears in the document. With `surroundings`, `raw` holds
+ * tasks added to a running batch: the batch's own limits are the caller's (domain/expansion.ts).
+ */
+export function validateBatch(
+  raw: unknown,
+  knownRoles: ReadonlySet<string>,
+  surroundings?: BatchSurroundings,
+): BatchValidation {
   if (!isRecord(raw)) {
     const found = Array.isArray(raw) ? 'a list' : describeValue(raw);
     return {
@@ -560,12 +581,15 @@ export function validateBatch(raw: unknown, knownRoles: ReadonlySet<string>): Ba
     }
   }
   if (Array.isArray(rawTasks)) {
-    for (const issue of crossTaskIssues(raw, rawTasks, knownRoles)) issues.push(issue);
-    for (const issue of contextIssues(rawTasks)) issues.push(issue);
+    const around = surroundings?.existing ?? [];
+    const existingIds = new Set(around.map((t) => t.id));
+    for (const issue of crossTaskIssues(raw, rawTasks, knownRoles, existingIds)) issues.push(issue);
+    for (const issue of contextIssues(rawTasks, around)) issues.push(issue);
     for (const issue of workflowIssues(rawTasks)) issues.push(issue);
   }
   for (const issue of unsupportedFieldIssues(raw)) issues.push(issue);
   if (issues.length > 0 || !parsed.success) return { ok: false, issues: sortByAppearance(issues, raw) };
+  if (surroundings) return { ok: true, batch: parsed.data };
   const tooLarge = executionInputIssue(parsed.data);
   if (tooLarge) return { ok: false, issues: [tooLarge] };
   return { ok: true, batch: parsed.data };

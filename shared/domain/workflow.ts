@@ -28,7 +28,9 @@
  *           Gate, Route, RecordAttempt: Catch States.ALL (after the transient-error retries) -> FailOnError
  *             (Complete, FAILED with the error), so a handler error fails its task and skips its dependents
  *             instead of ending the child with the task unfinished and its dependents' gates waiting forever
- * -> Finalize (finalize fn) -> end
+ *           CompleteTask of an expanding task that added tasks -> Expanded? -> RunExpansion: a nested execution
+ *             of this same state machine over the added ids (states:startExecution.sync:2), then end
+ * -> IsExpansion? (input `expansion: true`) -> ExpansionDone | Finalize (finalize fn) -> end
  */
 import { z } from 'zod';
 import {
@@ -66,6 +68,10 @@ export const StateName = {
   FailTask: 'FailTask',
   FailOnError: 'FailOnError',
   TaskDone: 'TaskDone',
+  Expanded: 'Expanded',
+  RunExpansion: 'RunExpansion',
+  IsExpansion: 'IsExpansion',
+  ExpansionDone: 'ExpansionDone',
   Finalize: 'Finalize',
 } as const;
 export type StateName = (typeof StateName)[keyof typeof StateName];
@@ -284,6 +290,8 @@ export const DispatchResultSchema = z.object({
   usage: UsageSchema.optional(),
   costUsd: z.number().min(0).nullable().optional(),
   outputStored: z.boolean().optional(),
+  /** The task expands (`expands: true`): Complete adds the tasks its output lists (domain/expansion.ts). */
+  expands: z.boolean().optional(),
 });
 export type DispatchResult = z.infer<typeof DispatchResultSchema>;
 
@@ -323,6 +331,15 @@ export const CompleteInputSchema = TaskRefSchema.extend({
   result: DispatchResultSchema.optional(),
 });
 export type CompleteInput = z.infer<typeof CompleteInputSchema>;
+
+/**
+ * CompleteTask's answer when the task expanded: the added tasks as Map items, run by a nested execution of
+ * this state machine (RunExpansion) whose input is `{ batchId, items, concurrency, expansion: true }`.
+ */
+export interface ExpansionRun {
+  items: MapItem[];
+  concurrency: number;
+}
 
 export const FinalizeInputSchema = z.object({ batchId: BatchIdSchema });
 export type FinalizeInput = z.infer<typeof FinalizeInputSchema>;

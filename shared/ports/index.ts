@@ -71,6 +71,10 @@ export interface StoredBatch {
   requestHash?: string;
   /** The batch's budget (its own over the deployment's default), kept in its ledger (BudgetLedger). */
   budget?: Budget;
+  /** Tasks expansions added to the batch (counted once per expanding task, see registerExpansion). */
+  expansionTasks?: number;
+  /** The expanding tasks whose tasks were registered (each once). */
+  expandedBy?: string[];
   /**
    * Present while the submit that claimed this id writes its tasks and starts the execution; removed (in
    * the write that stores `executionArn`) once the batch runs. See submitBatch.
@@ -112,6 +116,8 @@ export type BatchListing = Pick<
 export interface TransitionFields {
   reason?: string;
   at?: number;
+  /** An expanding task's success: the ids of the tasks it added. */
+  expandedTasks?: string[];
   attempt?: AttemptEnd & { number: number; finishedAt: number };
 }
 
@@ -154,8 +160,11 @@ export interface ReleaseResult extends GateCounts {
   applied?: boolean;
 }
 
-/** The batch item without its task id list (what the per-task handlers need: cancelRequested and such). */
-export type BatchState = Omit<StoredBatch, 'taskIds'>;
+/**
+ * The batch item without its task id list (what the per-task handlers need: cancelRequested and such) and
+ * the ids of its expanding tasks.
+ */
+export type BatchState = Omit<StoredBatch, 'taskIds' | 'expandedBy'>;
 
 /** One task item: the wire task plus its run state. Key: (batchId, taskId). */
 export interface StoredTask {
@@ -196,6 +205,12 @@ export interface StoredTask {
   reviewFailures?: ReviewFailure[];
   /** Dependencies whose completion was already counted (makes a repeated Complete harmless). */
   releasedBy?: string[];
+  /** The expanding task that added this one (absent: submitted with the batch). */
+  addedBy?: string;
+  /** Expansion depth: 0 (absent) for a submitted task, one more than its expanding task's otherwise. */
+  expansionDepth?: number;
+  /** An expanding task that succeeded: the ids of the tasks it added, in the order it listed them. */
+  expandedTasks?: string[];
   /** The output of the successful attempt when small (INLINE_OUTPUT_MAX_BYTES); else `outputRef`. */
   output?: unknown;
   /** Where the whole output of the successful attempt is, when it was too large for the item. */
@@ -287,6 +302,29 @@ export interface TaskStore {
     outcome: DependencyOutcome,
     fromTaskId?: string,
   ): Promise<ReleaseResult>;
+  /**
+   * Registers the tasks an expanding task adds on the batch item, once per expanding task: appends their ids
+   * to `taskIds` and counts them in `taskCount` and `expansionTasks`, conditionally on both staying within
+   * `limits`. `registered: false` answers the batch as it is: already registered by this expanding task (a
+   * repeated Complete) when its `expandedBy` holds `plannerId`, else over a limit.
+   */
+  registerExpansion(
+    batchId: string,
+    plannerId: string,
+    taskIds: readonly string[],
+    limits: { maxExpansionTasks: number; maxTasks: number },
+  ): Promise<{ registered: boolean; batch: StoredBatch }>;
+  /**
+   * An expanding task's dependent waits for the tasks it added: appends `taskIds` to its dependsOn and adds
+   * their count to its pendingDeps in one write, once per expanding task (`plannerId`). Done before the
+   * expanding task's own release, so the dependent's gate cannot open in between. false when done before.
+   */
+  addDependencies(
+    batchId: string,
+    dependentId: string,
+    taskIds: readonly string[],
+    plannerId: string,
+  ): Promise<boolean>;
   /**
    * Notes that the task holds a waiting mark of `role` (so its dispatch knows to drop it); with
    * `requirements`, also keeps them when none are stored (a routing question asked by a route that waits

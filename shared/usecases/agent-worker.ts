@@ -160,6 +160,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       finishedAt,
       ...(context ? { context: context.record } : {}),
       ...spent,
+      ...(task.task.expands === true ? { expands: true } : {}),
     };
     const end = await keepOutput(deps, message, outcome.output);
     let result: DispatchResult;

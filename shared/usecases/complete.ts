@@ -9,9 +9,10 @@ import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { TaskStatus } from '../domain/schemas';
 import { gateDecision } from '../domain/trigger';
-import type { CompleteInput } from '../domain/workflow';
+import type { CompleteInput, ExpansionRun } from '../domain/workflow';
 import {
   type AgentRegistry,
+  type ArtifactStore,
   type BudgetLedger,
   type Callbacks,
   type Clock,
@@ -30,6 +31,7 @@ import {
   releaseDependents,
   spentOf,
 } from './common';
+import { type ExpansionOutcome, expandTask, expansionRun } from './expand';
 import { releaseToParked } from './handoff';
 import { TIMEOUT_ERRORS } from './record-attempt';
 import { type RouteDeps, routeTask, wakeAfterRelease } from './route';
@@ -54,12 +56,16 @@ export interface CompleteDeps {
     /** Route a dependent whose gate this Complete opens (hop latency); not with model-assisted routing. */
     routeDependents?: boolean;
   };
+  /** The artifacts store: an expanding task's plan too large for the task item is read from it. */
+  artifacts?: ArtifactStore;
 }
 
 export interface CompleteResult {
   status: TaskStatus;
   /** false when the task was already terminal (a repeated Complete, or cancelled meanwhile). */
   transitioned: boolean;
+  /** An expanding task that added tasks: what the nested execution runs (RunExpansion). */
+  expansion?: ExpansionRun;
 }
 
 /** Applies a task outcome and releases its dependents; safe to call twice. */
@@ -73,10 +79,21 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     result?.finishedAt !== undefined && !result.outputStored
       ? attemptEndOf(result, input.attempt ?? result.attempt, result.finishedAt)
       : undefined;
+  // An expanding task adds its tasks before its status is written (usecases/expand.ts); a refused expansion
+  // fails it instead, with the reason, its attempt and output kept.
+  const expansion: ExpansionOutcome | undefined =
+    input.outcome === 'SUCCEEDED' && result?.expands === true
+      ? await expandTask(deps, input.batchId, input.taskId, result)
+      : undefined;
+  const refusal = expansion?.kind === 'refused' ? expansion.reason : undefined;
+  const added = expansion?.kind === 'added' ? expansion.tasks : [];
+  const outcome = refusal === undefined ? input.outcome : 'FAILED';
   const succeeded =
     input.outcome === 'SUCCEEDED'
-      ? await deps.store.transitionTask(input.batchId, input.taskId, 'SUCCEEDED', {
+      ? await deps.store.transitionTask(input.batchId, input.taskId, outcome, {
           at: now,
+          ...(refusal === undefined ? {} : { reason: refusal }),
+          ...(added.length > 0 ? { expandedTasks: added.map((t) => t.taskId) } : {}),
           ...(attemptEnd ? { attempt: attemptEnd } : {}),
         })
       : undefined;
@@ -146,17 +163,21 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   const settledAttempt =
     input.outcome === 'SUCCEEDED' ? (input.attempt ?? task.attemptCount) : task.attemptCount;
   await Promise.all([
-    releaseDependents(deps.store, deps.callbacks, task, input.outcome, routeOpened(deps)),
+    releaseDependents(deps.store, deps.callbacks, task, outcome, routeOpened(deps)),
     agentBookkeeping,
     settleAttempt(deps.ledger, task, settledAttempt, input.outcome === 'SUCCEEDED' ? result : undefined),
     droppedHold,
   ]);
-  if (input.outcome === 'FAILED' && transitioned) {
+  if (outcome === 'FAILED' && transitioned) {
     const batch = await deps.store.getBatch(input.batchId);
     if (batch?.failFast) await failFast(deps, batch, task.taskId);
   }
   const latest = transitioned ? undefined : await deps.store.getTask(input.batchId, input.taskId);
-  return { status: latest?.status ?? input.outcome, transitioned };
+  return {
+    status: latest?.status ?? outcome,
+    transitioned,
+    ...(added.length > 0 ? { expansion: expansionRun(added) } : {}),
+  };
 }
 
 /**

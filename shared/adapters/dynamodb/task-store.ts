@@ -84,6 +84,10 @@ function statusUpdate(
     sets.push('finishedAt = :at');
     values[':at'] = fields.at;
   }
+  if (fields.expandedTasks !== undefined) {
+    sets.push('expandedTasks = :x');
+    values[':x'] = fields.expandedTasks;
+  }
   const { attempt } = fields;
   if (attempt) {
     // The attempt ends with the task's status (attempt n sits at index n - 1, see finishAttempt).
@@ -170,6 +174,7 @@ const BATCH_STATE_ATTRIBUTES = [
   'requestHash',
   'budget',
   'creation',
+  'expansionTasks',
 ] as const satisfies readonly (keyof BatchState)[];
 const everyBatchStateAttribute: Exclude<
   keyof BatchState,
@@ -212,6 +217,7 @@ function fromTaskItem(item: Record<string, unknown>): StoredTask {
     type: _type,
     claimedAttempt: _claimed,
     reviewFailedRuns: _runs,
+    expandedFrom: _expandedFrom,
     releasedBy,
     [INPUT_JSON]: inputJson,
     [OUTPUT_JSON]: outputJson,
@@ -273,8 +279,10 @@ function gateStateOf(item: Record<string, unknown>): ReleaseResult {
 }
 
 function fromBatchItem(item: Record<string, unknown>): StoredBatch {
-  const { pk: _pk, sk: _sk, type: _type, listPk: _listPk, listSk: _listSk, ...rest } = item;
-  return rest as unknown as StoredBatch;
+  const { pk: _pk, sk: _sk, type: _type, listPk: _listPk, listSk: _listSk, expandedBy, ...rest } = item;
+  const batch = rest as unknown as StoredBatch;
+  // A string set in the item (added to atomically), a list here.
+  return expandedBy instanceof Set ? { ...batch, expandedBy: [...expandedBy].map(String) } : batch;
 }
 
 /** The key attributes of a batch list index entry: what LastEvaluatedKey holds, so what a cursor holds. */
@@ -672,6 +680,65 @@ export class DynamoTaskStore implements TaskStore {
     );
     if (!task.Item) throw new NotFoundError('task', `${batchId}/${dependentId}`);
     return { ...gateStateOf(task.Item), applied: false };
+  }
+
+  async registerExpansion(
+    batchId: string,
+    plannerId: string,
+    taskIds: readonly string[],
+    limits: { maxExpansionTasks: number; maxTasks: number },
+  ): Promise<{ registered: boolean; batch: StoredBatch }> {
+    const count = taskIds.length;
+    const item = await sendConditional(
+      this.client,
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: BATCH_SK },
+        UpdateExpression:
+          'SET taskIds = list_append(taskIds, :ids) ADD taskCount :n, expansionTasks :n, expandedBy :pset',
+        ConditionExpression:
+          'attribute_exists(pk) AND NOT contains(expandedBy, :p) AND ' +
+          '(attribute_not_exists(expansionTasks) OR expansionTasks <= :roomAdded) AND taskCount <= :roomTotal',
+        ExpressionAttributeValues: {
+          ':ids': [...taskIds],
+          ':n': count,
+          ':pset': new Set([plannerId]),
+          ':p': plannerId,
+          ':roomAdded': limits.maxExpansionTasks - count,
+          ':roomTotal': limits.maxTasks - count,
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    if (item) return { registered: true, batch: fromBatchItem(item) };
+    const batch = await this.getBatch(batchId);
+    if (!batch) throw new NotFoundError('batch', batchId);
+    return { registered: false, batch };
+  }
+
+  async addDependencies(
+    batchId: string,
+    dependentId: string,
+    taskIds: readonly string[],
+    plannerId: string,
+  ): Promise<boolean> {
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(dependentId) },
+        UpdateExpression:
+          'SET #task.#deps = list_append(if_not_exists(#task.#deps, :none), :ids) ADD pendingDeps :n, expandedFrom :pset',
+        ConditionExpression: 'attribute_exists(pk) AND NOT contains(expandedFrom, :p)',
+        ExpressionAttributeNames: { '#task': 'task', '#deps': 'dependsOn' },
+        ExpressionAttributeValues: {
+          ':ids': [...taskIds],
+          ':none': [],
+          ':n': taskIds.length,
+          ':pset': new Set([plannerId]),
+          ':p': plannerId,
+        },
+      }),
+    );
   }
 
   async setWaitingRole(

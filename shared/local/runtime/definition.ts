@@ -19,6 +19,11 @@ export type TaskKind =
   | 'lambda-token'
   /** `arn:aws:states:::sqs:sendMessage.waitForTaskToken`: send MessageBody, then wait for the token. */
   | 'sqs-token'
+  /**
+   * `arn:aws:states:::states:startExecution.sync:2`: start an execution of this same state machine and wait
+   * for it to end; result is `{ ExecutionArn, Status, Output, ... }` with Output as JSON.
+   */
+  | 'sfn-start-sync'
   /** A Wait state rewritten into a scaled local sleep. */
   | 'local-wait';
 
@@ -68,6 +73,7 @@ export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 export const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
 export const LAMBDA_INVOKE_TOKEN = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
 export const SQS_SEND_TOKEN = 'arn:aws:states:::sqs:sendMessage.waitForTaskToken';
+export const SFN_START_SYNC = 'arn:aws:states:::states:startExecution.sync:2';
 /** Resource of a rewritten Wait state (never sent to AWS: the definition is only rewritten in memory). */
 export const LOCAL_WAIT_RESOURCE = 'arn:aws:states:::local:wait';
 
@@ -85,10 +91,11 @@ function taskKind(name: string, resource: string): TaskKind {
   if (resource === LAMBDA_INVOKE) return 'lambda-invoke';
   if (resource === LAMBDA_INVOKE_TOKEN) return 'lambda-token';
   if (resource === SQS_SEND_TOKEN) return 'sqs-token';
+  if (resource === SFN_START_SYNC) return 'sfn-start-sync';
   if (/^arn:aws[\w-]*:lambda:[^:]+:\d{12}:function:/.test(resource)) return 'lambda-function';
   throw new UnsupportedDefinitionError(
     name,
-    `resource ${resource} is not one of lambda:invoke, lambda:invoke.waitForTaskToken, sqs:sendMessage.waitForTaskToken or a function ARN`,
+    `resource ${resource} is not one of lambda:invoke, lambda:invoke.waitForTaskToken, sqs:sendMessage.waitForTaskToken, states:startExecution.sync:2 or a function ARN`,
   );
 }
 

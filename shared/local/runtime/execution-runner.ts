@@ -170,6 +170,8 @@ export class ExecutionRunner {
   readonly #executions = new Map<string, Running>();
   readonly #waitScale: number;
   readonly #observers = new Set<InvocationObserver>();
+  /** Executions started by a startExecution.sync state of each execution (stopped with it, as on AWS). */
+  readonly #children = new Map<string, Set<string>>();
   readonly #limits: ReadonlyMap<string, Semaphore>;
 
   /** @throws LocalRuntimeConfigError when a lambda Task state has no handler. */
@@ -283,6 +285,7 @@ export class ExecutionRunner {
     running.abort();
     running.sleeps.abort();
     this.#options.tokens.cancelExecution(executionArn);
+    for (const child of this.#children.get(executionArn) ?? []) this.stop(child, error, cause);
     return record;
   }
 
@@ -308,6 +311,8 @@ export class ExecutionRunner {
     const execution = this.#executions.get(executionArn);
     if (!execution || execution.record.status === 'RUNNING') return false;
     this.#executions.delete(executionArn);
+    for (const child of this.#children.get(executionArn) ?? []) this.forget(child);
+    this.#children.delete(executionArn);
     return true;
   }
 
@@ -437,6 +442,8 @@ export class ExecutionRunner {
         );
         return { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
       }
+      case 'sfn-start-sync':
+        return this.#runNested(info.name, params, executionArn, sleeps);
       case 'lambda-token':
       case 'sqs-token': {
         const { token, result } = this.#options.tokens.mint({
@@ -456,6 +463,45 @@ export class ExecutionRunner {
         return await result;
       }
     }
+  }
+
+  /**
+   * startExecution.sync:2 of this same state machine (the only one the runtime runs): the nested execution
+   * runs like any other, stopped when its parent is; its failure fails the state as on AWS.
+   */
+  async #runNested(
+    stateName: string,
+    params: Record<string, unknown>,
+    parentArn: string,
+    sleeps: AbortSignal,
+  ): Promise<unknown> {
+    if (params.StateMachineArn !== this.#options.stateMachineArn) {
+      throw new TaskStateError(
+        'States.Runtime',
+        `${stateName}: the embedded runtime starts executions of its own state machine only, not ${String(params.StateMachineArn)}`,
+      );
+    }
+    const child = this.start(params.Input ?? {});
+    const children = this.#children.get(parentArn) ?? new Set<string>();
+    children.add(child.executionArn);
+    this.#children.set(parentArn, children);
+    if (sleeps.aborted) this.stop(child.executionArn);
+    const record = await this.wait(child.executionArn);
+    const summary = {
+      ExecutionArn: record.executionArn,
+      StateMachineArn: this.#options.stateMachineArn,
+      Name: record.name,
+      Status: record.status,
+      StartDate: record.startDate.getTime(),
+      ...(record.stopDate ? { StopDate: record.stopDate.getTime() } : {}),
+    };
+    if (record.status === 'SUCCEEDED') {
+      return { ...summary, Output: JSON.parse(record.output ?? 'null') as unknown };
+    }
+    throw new TaskStateError(
+      'States.TaskFailed',
+      JSON.stringify({ ...summary, Error: record.error, Cause: record.cause }),
+    );
   }
 
   async #sendMessage(request: Record<string, unknown>): Promise<void> {
