@@ -371,10 +371,12 @@ export class Orchestration extends Construct {
       ],
     });
     policy.attachToRole(sm.role);
+    const id = sm.stack.getLogicalId(sm.node.defaultChild as sfn.CfnStateMachine);
     acknowledge(
       policy,
       'AwsSolutions-IAM5',
       'RunExpansion describes and stops the nested executions it starts; their ARNs are minted at run time (execution:<this state machine>:*).',
+      [`Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${id}.Name>:*`],
     );
   }
 

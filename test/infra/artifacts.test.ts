@@ -104,15 +104,16 @@ describe('access to the artifacts bucket', () => {
     }
   });
 
-  it('lets the output route only read objects, and no other function reach the bucket at all', () => {
+  it("lets the output route and Complete (an expanding task's stored plan) only read objects, and no other function reach the bucket at all", () => {
     const fns = templateFunctions(template.toJSON() as Parameters<typeof templateFunctions>[0]);
+    const readers = new Set(['output', 'complete']);
     for (const fn of fns.filter((f) => f.handler !== 'agent-worker')) {
       const granted = s3Actions(fn.statements).map((g) => g.a);
       expect(granted, `${fn.handler} (${fn.logicalId})`).toEqual(
-        fn.handler === 'output' ? ['s3:GetObject'] : [],
+        readers.has(fn.handler) ? ['s3:GetObject'] : [],
       );
       const refersToBucket = referencedIds(fn.env).has(bucketId);
-      expect(refersToBucket, fn.handler).toBe(fn.handler === 'output');
+      expect(refersToBucket, fn.handler).toBe(readers.has(fn.handler));
     }
   });
 });

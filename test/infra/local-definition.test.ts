@@ -61,11 +61,15 @@ describe('synthesizeLocalDefinition', () => {
       [StateName.Dispatch]: 'agent-worker',
       [StateName.DispatchReview]: 'agent-worker',
     });
+    // RunExpansion starts a nested execution of the state machine: the runtime serves it, no handler.
     const taskNames = Object.entries(allStates(definition))
-      .filter(([, st]) => st.Type === 'Task')
+      .filter(([name, st]) => st.Type === 'Task' && name !== StateName.RunExpansion)
       .map(([name]) => name)
       .sort();
     expect(Object.keys(taskStates).sort()).toEqual(taskNames);
+    expect(allStates(definition)[StateName.RunExpansion]?.Resource).toBe(
+      'arn:aws:states:::states:startExecution.sync:2',
+    );
   });
 
   it('is the definition the deployed template carries', () => {

@@ -160,12 +160,77 @@ describe('state machine', () => {
       MaxConcurrencyPath: '$.concurrency',
       ToleratedFailurePercentage: 100,
       ResultPath: null,
-      Next: StateName.Finalize,
+      Next: StateName.IsExpansion,
       ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' } },
     });
     expect(map?.Catch).toEqual([
-      { ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: StateName.Finalize },
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: StateName.IsExpansion },
     ]);
+    // A nested execution that ran an expansion's tasks ends without finalizing the batch.
+    expect(states[StateName.IsExpansion]).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.expansion', IsPresent: true, Next: StateName.ExpansionDone }],
+      Default: StateName.Finalize,
+    });
+    expect(states[StateName.ExpansionDone]).toEqual({ Type: 'Succeed' });
+  });
+
+  it('runs the tasks an expanding task added in a nested execution of itself, over their ids only', () => {
+    const map = (definition.States as Record<string, Record<string, unknown>>)[StateName.ProcessTasks];
+    expect(map?.ItemSelector).toMatchObject({ 'stateMachineArn.$': '$$.StateMachine.Id' });
+    const child = (map?.ItemProcessor as { States: Record<string, Record<string, unknown>> }).States;
+    expect(child[StateName.CompleteTask]).toMatchObject({
+      ResultPath: '$.completion',
+      Next: StateName.Expanded,
+    });
+    expect(child[StateName.Expanded]).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.completion.expansion', IsPresent: true, Next: StateName.RunExpansion }],
+      Default: StateName.TaskDone,
+    });
+    expect(child[StateName.RunExpansion]).toEqual({
+      Type: 'Task',
+      Resource: 'arn:aws:states:::states:startExecution.sync:2',
+      Parameters: {
+        'StateMachineArn.$': '$.stateMachineArn',
+        Input: {
+          'batchId.$': '$.batchId',
+          'items.$': '$.completion.expansion.items',
+          'concurrency.$': '$.completion.expansion.concurrency',
+          expansion: true,
+          'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id',
+        },
+      },
+      ResultPath: null,
+      Next: StateName.TaskDone,
+    });
+  });
+
+  it('lets the state machine start, describe and stop its own nested executions (a policy of its own)', () => {
+    const smId = s.stack.getLogicalId(s.stack.orchestration.stateMachine.node.defaultChild as never);
+    const roleId = s.stack.getLogicalId(s.stack.orchestration.stateMachine.role.node.defaultChild as never);
+    const policies = Object.values(resourcesOf(s.template, 'AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.Roles).includes(roleId),
+    );
+    const actions = policies.flatMap(
+      (p) =>
+        (p.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] })
+          .Statement,
+    );
+    expect(actions).toContainEqual({
+      Effect: 'Allow',
+      Action: 'states:StartExecution',
+      Resource: { Ref: smId },
+    });
+    const flat = actions.flatMap((a) => (Array.isArray(a.Action) ? a.Action : [a.Action]));
+    for (const action of [
+      'states:DescribeExecution',
+      'states:StopExecution',
+      'events:PutTargets',
+      'events:PutRule',
+      'events:DescribeRule',
+    ])
+      expect(flat).toContain(action);
   });
 
   it('fails the task (FailOnError) when a Gate, Route or RecordAttempt handler error survives the retries', () => {

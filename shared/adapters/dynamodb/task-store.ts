@@ -698,7 +698,8 @@ export class DynamoTaskStore implements TaskStore {
           'SET taskIds = list_append(taskIds, :ids) ADD taskCount :n, expansionTasks :n, expandedBy :pset',
         ConditionExpression:
           'attribute_exists(pk) AND NOT contains(expandedBy, :p) AND ' +
-          '(attribute_not_exists(expansionTasks) OR expansionTasks <= :roomAdded) AND taskCount <= :roomTotal',
+          '(attribute_not_exists(expansionTasks) OR expansionTasks <= :roomAdded) AND ' +
+          '(attribute_not_exists(taskCount) OR taskCount <= :roomTotal)',
         ExpressionAttributeValues: {
           ':ids': [...taskIds],
           ':n': count,

@@ -372,6 +372,53 @@ describe('DynamoTaskStore', () => {
     expect(repeated).toMatchObject({ applied: false, pendingDeps: 1, failedDeps: 1 });
   });
 
+  it('registers an expansion once per expanding task, within the batch-wide limit under concurrent expansions', async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [
+      { id: 'p1', description: 'x' },
+      { id: 'p2', description: 'x' },
+      { id: 'p3', description: 'x' },
+    ]);
+    await store.createBatch({ ...batch, taskCount: 3 }, tasks);
+    const limits = { maxExpansionTasks: 5, maxTasks: 100 };
+
+    const [one, two, three] = await Promise.all([
+      store.registerExpansion(batchId, 'p1', ['a1', 'a2'], limits),
+      store.registerExpansion(batchId, 'p2', ['b1', 'b2'], limits),
+      store.registerExpansion(batchId, 'p3', ['c1', 'c2'], limits),
+    ]);
+    const repeated = await store.registerExpansion(batchId, 'p1', ['a1', 'a2'], limits);
+
+    // Two of the three fit in 5; the third is refused, and a repeat registers nothing again.
+    expect([one, two, three].filter((r) => r.registered)).toHaveLength(2);
+    expect(repeated.registered).toBe(false);
+    const after = await store.getBatch(batchId);
+    expect(after).toMatchObject({ taskCount: 7, expansionTasks: 4 });
+    expect(after?.taskIds).toHaveLength(7);
+    expect(after?.expandedBy).toHaveLength(2);
+    expect(repeated.batch.expandedBy).toContain('p1');
+  });
+
+  it('makes a dependent wait for the added tasks once per expanding task', async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [
+      { id: 'plan', description: 'x' },
+      { id: 'review', description: 'x', dependsOn: ['plan'] },
+    ]);
+    await store.createBatch(batch, tasks);
+
+    expect(await store.addDependencies(batchId, 'review', ['a', 'b'], 'plan')).toBe(true);
+    expect(await store.addDependencies(batchId, 'review', ['a', 'b'], 'plan')).toBe(false);
+
+    const review = await store.getTask(batchId, 'review');
+    expect(review).toMatchObject({ pendingDeps: 3, task: { dependsOn: ['plan', 'a', 'b'] } });
+    expect(review).not.toHaveProperty('expandedFrom');
+    // The expanding task's own release leaves the gate closed until the added tasks release it too.
+    expect(await store.releaseDependent(batchId, 'review', 'SUCCEEDED', 'plan')).toMatchObject({
+      pendingDeps: 2,
+    });
+  });
+
   it('claims an attempt once, so a duplicate delivery is recognised', async () => {
     const batchId = uniqueId();
     const { batch, tasks } = batchOf(batchId, [{ id: 'a', description: 'x' }]);
