@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_EXPANSION_DEPTH, MAX_TASKS_PER_EXPANSION } from '../../../shared/domain/limits';
 import type { BatchResult, TaskResult } from '../../../shared/domain/schemas';
 import { EmbeddedSystem } from '../../../shared/local/system';
+import { example } from '../../support/batch-checks';
 
 let system: EmbeddedSystem;
 let planned: BatchResult;
@@ -230,6 +231,29 @@ describe('an invalid expansion', () => {
     const after = pick(refused, 'after-deep');
     expect(after.status).toBe('SKIPPED');
     expect(after.reason).toBe(`skipped: dependency deep-${MAX_EXPANSION_DEPTH} (FAILED) did not succeed`);
+  });
+});
+
+describe('the planner-expansion example', () => {
+  it('runs SUCCEEDED: the planned tasks in dependency order, the review after all of them', async () => {
+    const batch = example('planner-expansion.json');
+    const { batchId } = await system.submit(batch);
+    const result = await system.waitForBatch(batchId);
+
+    expect(result.status).toBe('SUCCEEDED');
+    const planTask = batch.tasks.find((t) => t.id === 'plan');
+    const plan = (planTask?.input?.simulate as { output: { tasks: { id: string; dependsOn?: string[] }[] } })
+      .output.tasks;
+    expect(result.tasks.map((t) => t.id)).toEqual(['plan', 'review', ...plan.map((t) => t.id)]);
+    for (const spec of plan) {
+      const started = pick(result, spec.id).startedAt ?? -1;
+      for (const dep of spec.dependsOn ?? [])
+        expect(started, `${spec.id} after ${dep}`).toBeGreaterThanOrEqual(
+          pick(result, dep).finishedAt ?? Infinity,
+        );
+    }
+    const lastEnd = Math.max(...plan.map((t) => pick(result, t.id).finishedAt ?? Infinity));
+    expect(pick(result, 'review').startedAt).toBeGreaterThanOrEqual(lastEnd);
   });
 });
 
