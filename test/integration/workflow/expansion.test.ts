@@ -242,8 +242,11 @@ describe('the planner-expansion example', () => {
 
     expect(result.status).toBe('SUCCEEDED');
     const planTask = batch.tasks.find((t) => t.id === 'plan');
-    const plan = (planTask?.input?.simulate as { output: { tasks: { id: string; dependsOn?: string[] }[] } })
-      .output.tasks;
+    const simulate = planTask?.input?.simulate as
+      | { output: { tasks: { id: string; dependsOn?: string[] }[] } }
+      | undefined;
+    const plan = simulate?.output.tasks ?? [];
+    expect(plan).toHaveLength(5);
     expect(result.tasks.map((t) => t.id)).toEqual(['plan', 'review', ...plan.map((t) => t.id)]);
     for (const spec of plan) {
       const started = pick(result, spec.id).startedAt ?? -1;
