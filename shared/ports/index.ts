@@ -304,9 +304,10 @@ export interface TaskStore {
   ): Promise<ReleaseResult>;
   /**
    * Registers the tasks an expanding task adds on the batch item, once per expanding task: appends their ids
-   * to `taskIds` and counts them in `taskCount` and `expansionTasks`, conditionally on both staying within
-   * `limits`. `registered: false` answers the batch as it is: already registered by this expanding task (a
-   * repeated Complete) when its `expandedBy` holds `plannerId`, else over a limit.
+   * to `taskIds` and counts them in `taskCount` and `expansionTasks`, conditionally on none of the ids being in
+   * the batch yet and both counts staying within `limits`. `registered: false` answers the batch as it is:
+   * already registered by this expanding task (a repeated Complete) when its `expandedBy` holds `plannerId`,
+   * else an id taken meanwhile (by another expansion) or a limit passed.
    */
   registerExpansion(
     batchId: string,

@@ -92,12 +92,23 @@ export async function expandTask(
     });
     registered = registration.batch;
     if (!registration.registered && !(registered.expandedBy ?? []).includes(plannerId)) {
-      // Another expansion of the batch took the room meanwhile.
-      const problems = expansionLimitProblems(ids.length, {
-        plannerDepth: planner.expansionDepth ?? 0,
-        addedSoFar: registered.expansionTasks ?? 0,
-        batchSize: registered.taskCount ?? registered.taskIds.length,
-      });
+      // Another expansion of the batch took an id or the room meanwhile.
+      const taken = new Set(registered.taskIds);
+      const duplicates = validation.tasks.flatMap((t, i) =>
+        taken.has(t.id)
+          ? [
+              `$.tasks[${i}].id: duplicate task id "${t.id}": another expansion added a task with that id meanwhile; give every task a unique id`,
+            ]
+          : [],
+      );
+      const problems = [
+        ...duplicates,
+        ...expansionLimitProblems(ids.length, {
+          plannerDepth: planner.expansionDepth ?? 0,
+          addedSoFar: registered.expansionTasks ?? 0,
+          batchSize: registered.taskCount ?? registered.taskIds.length,
+        }),
+      ];
       return { kind: 'refused', reason: `expansion refused, nothing added: ${problems.join('; ')}` };
     }
   }

@@ -689,18 +689,24 @@ export class DynamoTaskStore implements TaskStore {
     limits: { maxExpansionTasks: number; maxTasks: number },
   ): Promise<{ registered: boolean; batch: StoredBatch }> {
     const count = taskIds.length;
+    // None of the ids in the batch yet: another expansion running at the same time may have added one since
+    // this one was validated. One short clause an id keeps 100 ids (MAX_TASKS_PER_EXPANSION) within the
+    // 4 KB of a condition expression.
+    const fresh = taskIds.map((_, i) => ` AND NOT contains(#ids, :i${i})`).join('');
     const item = await sendConditional(
       this.client,
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: BATCH_SK },
         UpdateExpression:
-          'SET taskIds = list_append(taskIds, :ids) ADD taskCount :n, expansionTasks :n, expandedBy :pset',
+          'SET #ids = list_append(#ids, :ids) ADD taskCount :n, expansionTasks :n, expandedBy :pset',
         ConditionExpression:
           'attribute_exists(pk) AND NOT contains(expandedBy, :p) AND ' +
           '(attribute_not_exists(expansionTasks) OR expansionTasks <= :roomAdded) AND ' +
-          '(attribute_not_exists(taskCount) OR taskCount <= :roomTotal)',
+          `(attribute_not_exists(taskCount) OR taskCount <= :roomTotal)${fresh}`,
+        ExpressionAttributeNames: { '#ids': 'taskIds' },
         ExpressionAttributeValues: {
+          ...Object.fromEntries(taskIds.map((id, i) => [`:i${i}`, id])),
           ':ids': [...taskIds],
           ':n': count,
           ':pset': new Set([plannerId]),

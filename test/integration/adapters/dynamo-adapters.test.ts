@@ -399,6 +399,25 @@ describe('DynamoTaskStore', () => {
     expect(repeated.batch.expandedBy).toContain('p1');
   });
 
+  it('registers no expansion with an id the batch has, and up to 100 ids in one write', async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [
+      { id: 'p1', description: 'x' },
+      { id: 'p2', description: 'x' },
+    ]);
+    await store.createBatch({ ...batch, taskCount: 2 }, tasks);
+    const limits = { maxExpansionTasks: 500, maxTasks: 2_000 };
+    const hundred = Array.from({ length: 100 }, (_, i) => `added-task-with-a-long-id-${'x'.repeat(90)}-${i}`);
+
+    const taken = await store.registerExpansion(batchId, 'p1', ['fresh', 'p2'], limits);
+    const many = await store.registerExpansion(batchId, 'p1', hundred, limits);
+
+    expect(taken.registered).toBe(false);
+    expect(taken.batch.taskIds).toEqual(['p1', 'p2']);
+    expect(many.registered).toBe(true);
+    expect(many.batch).toMatchObject({ taskCount: 102, expansionTasks: 100 });
+  });
+
   it('makes a dependent wait for the added tasks once per expanding task', async () => {
     const batchId = uniqueId();
     const { batch, tasks } = batchOf(batchId, [

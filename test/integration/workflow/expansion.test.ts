@@ -105,6 +105,9 @@ beforeAll(async () => {
         ...simulated({ output: { summary: 'nothing to list' } }),
       },
       planner('deep-0', [deep]),
+      // Two expansions at once adding the same id: one adds it, the other is refused.
+      planner('twin-a', [{ id: 'shared-id', description: 'From a' }]),
+      planner('twin-b', [{ id: 'shared-id', description: 'From b' }]),
       { id: 'after-cycle', description: 'Review', dependsOn: ['cycle'] },
       { id: 'after-deep', description: 'Review', dependsOn: ['deep-0'] },
     ],
@@ -211,6 +214,16 @@ describe('an invalid expansion', () => {
     );
     const added = refused.tasks.map((t) => t.id).filter((id) => /^(c\d|u1|many-|r1)/.test(id));
     expect(added).toEqual([]);
+  });
+
+  it('adds an id once when two expansions running at the same time list it', () => {
+    const twins = [pick(refused, 'twin-a'), pick(refused, 'twin-b')];
+    expect(twins.map((t) => t.status).sort()).toEqual(['FAILED', 'SUCCEEDED']);
+    expect(twins.find((t) => t.status === 'FAILED')?.reason).toMatch(
+      /^expansion refused, nothing added: \$\.tasks\[0\]\.id: duplicate task id "shared-id": /,
+    );
+    expect(refused.tasks.filter((t) => t.id === 'shared-id')).toHaveLength(1);
+    expect(pick(refused, 'shared-id').status).toBe('SUCCEEDED');
   });
 
   it("skips the refused planner's dependents like after any failure", () => {
