@@ -545,6 +545,14 @@ export interface AgentRegistry {
    */
   takeParked(role: string): Promise<ParkedTask | undefined>;
   /**
+   * Capacity hand-off: claims the longest-waiting task marked for `role`, parked or not (between its WAIT and
+   * its park): a parked one's token is taken (as takeParked), an unparked one's mark is claimed at `at` (its
+   * park is then refused until the claim is dropped or a new WAIT resets it). Exactly one release claims it.
+   */
+  claimWaiting(role: string, at: number): Promise<WaitingClaim | undefined>;
+  /** Drops a claim (the hand-off did not happen): the task may park again. */
+  dropClaim(role: string, key: string): Promise<void>;
+  /**
    * Drops waiting marks: a dispatched task's, or (with `olderThan`, the scaler's pruning) only those whose
    * last WAIT is still before `olderThan`, so a mark refreshed since it was read, perhaps holding a parked
    * token, is kept.
@@ -586,6 +594,12 @@ export interface AgentSpend {
 export interface ReservationLease {
   key: string;
   expiresAt: number;
+}
+
+/** A task waiting for capacity as a hand-off claims it: its waiting key, and its token when it had parked. */
+export interface WaitingClaim {
+  key: string;
+  token?: string;
 }
 
 /** A task parked for capacity, as a release takes it: its WaitForCapacity token and its waiting key. */

@@ -62,7 +62,7 @@ export async function releaseToParked(
   const plainRelease = () =>
     agents.recordOutcome(finished.agentId, finished.outcome, { leaseKey: finished.leaseKey });
   if (hints.nobodyParked(finished.role, now)) return plainRelease();
-  const parked = await agents.takeParked(finished.role);
+  const parked = await agents.claimWaiting(finished.role, now);
   if (parked === undefined) {
     hints.foundEmpty(finished.role, now);
     return plainRelease();
@@ -81,9 +81,11 @@ export async function releaseToParked(
       : 'declined';
   if (handed !== 'dispatched') {
     // The slot goes back as it would have without a hand-off (a no-op when the lease moved or was
-    // reclaimed), and the task routes itself. A token whose wait timed out already wakes the next waiter.
+    // reclaimed), and the task routes itself: a parked one is woken (a token whose wait timed out already
+    // wakes the next waiter), one not parked yet may park again.
     await agents.release(finished.agentId, deps.clock.now(), finished.leaseKey);
-    if (!(await deps.callbacks.succeed(parked.token, WOKEN).catch(() => false)))
+    await agents.dropClaim(finished.role, parked.key);
+    if (parked.token !== undefined && !(await deps.callbacks.succeed(parked.token, WOKEN).catch(() => false)))
       await wakeParked(deps, finished.role).catch(() => false);
   }
   return agent;
@@ -98,7 +100,8 @@ interface HandOffRequest {
   batch: BatchState;
   task: StoredTask;
   fromKey: string;
-  token: string;
+  /** The task's WaitForCapacity token; none when it had not parked yet (its park answers itself). */
+  token: string | undefined;
 }
 
 /**
@@ -141,8 +144,9 @@ async function handOff(deps: HandOffDeps, request: HandOffRequest): Promise<'dis
     throw error;
   }
   // A token whose wait timed out meanwhile is refused: the task's Route (after the timeout) finds the
-  // running attempt and dispatches it.
-  await deps.callbacks.succeed(request.token, output).catch(() => false);
+  // running attempt and dispatches it. A task that had not parked yet finds its mark gone when it parks, and
+  // its park answers its token with this dispatch (parkTask).
+  if (request.token !== undefined) await deps.callbacks.succeed(request.token, output).catch(() => false);
   return 'dispatched';
 }
 

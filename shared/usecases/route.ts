@@ -128,7 +128,7 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOut
  * `requirements`, when a routing question was asked for them, are kept with the task.
  */
 export async function waitFor(
-  deps: Pick<RouteDeps, 'agents' | 'store' | 'clock'>,
+  deps: Pick<RouteDeps, 'agents' | 'store' | 'clock' | 'hints'>,
   task: StoredTask,
   role: string,
   requirements?: ExtractedRequirements,
@@ -142,6 +142,8 @@ export async function waitFor(
     requirements !== undefined && task.requirements === undefined && requirements.assist?.usage !== undefined;
   const [waits] = await Promise.all([
     deps.agents.markWaiting(role, waitingKey(task), deps.clock.now()),
+    // A release in this process may hand this task a slot even before it parks (capacity hand-off).
+    hintsOf(deps).parked(role),
     task.waitingRole === role && !asked
       ? undefined
       : deps.store.setWaitingRole(task.batchId, task.taskId, role, ...(asked ? [requirements] : [])),
@@ -252,12 +254,28 @@ export async function reserveAgent(
  * (the scaler pruned it) leaves the token unparked, and the state's timeout routes the task again.
  */
 export async function parkTask(
-  deps: Pick<RouteDeps, 'agents' | 'hints'>,
+  deps: Pick<RouteDeps, 'agents' | 'hints'> & Partial<RouteDeps>,
   input: ParkInput,
-): Promise<{ parked: boolean }> {
+): Promise<{ parked: boolean; handedOver?: boolean }> {
   const parked = await deps.agents.parkWaiting(input.role, waitingKey(input), input.taskToken);
-  if (parked) (deps.hints ?? processHints).parked(input.role);
-  return { parked };
+  if (parked) {
+    (deps.hints ?? processHints).parked(input.role);
+    return { parked };
+  }
+  // No mark to park on: pruned by the scaler, or a release handed the task a slot between its WAIT and this
+  // park (capacity hand-off; its attempt started and its mark was dropped). Then the token is answered with
+  // that dispatch at once, as Route would answer it, rather than at the wait's timeout.
+  const { store, callbacks, catalog, clock, roleQueueUrls, heartbeatSeconds } = deps;
+  if (!store || !callbacks || !catalog || !clock || !roleQueueUrls || heartbeatSeconds === undefined)
+    return { parked };
+  const routeDeps: RouteDeps = { ...deps, store, catalog, clock, roleQueueUrls, heartbeatSeconds };
+  const task = await store.getTask(input.batchId, input.taskId);
+  const current = task && !isTerminal(task.status) ? runningAttempt(task) : undefined;
+  const role = task?.role ?? task?.decision?.role;
+  if (!task || !current || role === undefined) return { parked };
+  const executor = await executorOf(routeDeps, current.agentId, role);
+  const output = dispatchOutput(routeDeps, task, current.agentId, role, task.attemptCount, executor);
+  return { parked, handedOver: await callbacks.succeed(input.taskToken, output) };
 }
 
 /**

@@ -34,6 +34,7 @@ import {
   type ParkedTask,
   type ReservationLease,
   StaleWriteError,
+  type WaitingClaim,
 } from '../../ports';
 import { documentClient, isConditionFailed, sendConditional } from './client';
 import { AGENTS_TABLE } from './tables';
@@ -377,9 +378,10 @@ export class DynamoAgentRegistry implements AgentRegistry {
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId: waitingItemId(role, key) },
-        // A new WAIT drops the token of an earlier park (that wait ended: woken or timed out).
+        // A new WAIT drops the token of an earlier park (that wait ended: woken or timed out), and a hand-off's
+        // claim on it (that hand-off ended, or the task routes anyway).
         UpdateExpression:
-          'SET #role = :partition, waitingKey = :key, #at = :at ADD waits :one REMOVE parkedToken',
+          'SET #role = :partition, waitingKey = :key, #at = :at ADD waits :one REMOVE parkedToken, handedAt',
         ExpressionAttributeNames: { '#role': 'role', '#at': 'at' },
         ExpressionAttributeValues: {
           ':partition': waitingPartition(role),
@@ -422,7 +424,8 @@ export class DynamoAgentRegistry implements AgentRegistry {
         TableName: this.tableName,
         Key: { agentId: waitingItemId(role, key) },
         UpdateExpression: 'SET parkedToken = :token',
-        ConditionExpression: 'attribute_exists(agentId)',
+        // A mark a hand-off claimed is not parked on: its attempt is starting (see parkTask).
+        ConditionExpression: 'attribute_exists(agentId) AND attribute_not_exists(handedAt)',
         ExpressionAttributeValues: { ':token': token },
       }),
     );
@@ -464,6 +467,60 @@ export class DynamoAgentRegistry implements AgentRegistry {
       if (taken) return { token: item.parkedToken as string, key: item.waitingKey as string };
     }
     return undefined;
+  }
+
+  async claimWaiting(role: string, at: number, limit = TAKE_PARKED_SCAN): Promise<WaitingClaim | undefined> {
+    const page = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: AGENTS_TABLE.byRoleIndex.name,
+        KeyConditionExpression: '#role = :partition',
+        FilterExpression: 'attribute_not_exists(handedAt)',
+        ExpressionAttributeNames: { '#role': 'role' },
+        ExpressionAttributeValues: { ':partition': waitingPartition(role) },
+        Limit: limit,
+      }),
+    );
+    const marks = (page.Items ?? [])
+      .filter((item) => typeof item.agentId === 'string' && typeof item.waitingKey === 'string')
+      .sort((a, b) => Number(b.waits ?? 0) - Number(a.waits ?? 0) || Number(a.at ?? 0) - Number(b.at ?? 0));
+    for (const item of marks) {
+      const key = item.waitingKey as string;
+      const token = typeof item.parkedToken === 'string' ? item.parkedToken : undefined;
+      // Claimed once: two releases never hand a slot to the same task.
+      const claimed = await this.conditional(
+        token === undefined
+          ? new UpdateCommand({
+              TableName: this.tableName,
+              Key: { agentId: item.agentId as string },
+              UpdateExpression: 'SET handedAt = :at',
+              ConditionExpression:
+                'attribute_exists(agentId) AND attribute_not_exists(parkedToken) AND attribute_not_exists(handedAt)',
+              ExpressionAttributeValues: { ':at': at },
+            })
+          : new UpdateCommand({
+              TableName: this.tableName,
+              Key: { agentId: item.agentId as string },
+              // Claimed too: without its token the mark would look unparked to the next release.
+              UpdateExpression: 'REMOVE parkedToken SET handedAt = :at',
+              ConditionExpression: 'parkedToken = :token',
+              ExpressionAttributeValues: { ':token': token, ':at': at },
+            }),
+      );
+      if (claimed) return token === undefined ? { key } : { key, token };
+    }
+    return undefined;
+  }
+
+  async dropClaim(role: string, key: string): Promise<void> {
+    await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId: waitingItemId(role, key) },
+        UpdateExpression: 'REMOVE handedAt',
+        ConditionExpression: 'attribute_exists(handedAt)',
+      }),
+    );
   }
 
   async clearWaiting(role: string, keys: readonly string[], olderThan?: number): Promise<void> {

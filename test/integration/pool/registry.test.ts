@@ -84,6 +84,31 @@ describe('reservation leases', () => {
     expect(await registry.get(open.agentId)).toMatchObject({ reserved: 1, leases: { 'b#done#1': 1_000 } });
   });
 
+  it('claims a waiting mark once, parked or not; a claimed mark refuses a park until dropped or waited on again', async () => {
+    const role = `role_${uniqueId('c').replace(/-/g, '_')}`;
+    await registry.markWaiting(role, 'b#old', 100);
+    await registry.markWaiting(role, 'b#old', 200);
+    await registry.markWaiting(role, 'b#new', 300);
+    await registry.parkWaiting(role, 'b#new', 'tok-new');
+
+    const claims = await Promise.all([registry.claimWaiting(role, 400), registry.claimWaiting(role, 400)]);
+    const refused = await registry.parkWaiting(role, 'b#old', 'tok-old');
+    await registry.dropClaim(role, 'b#old');
+    const afterDrop = await registry.parkWaiting(role, 'b#old', 'tok-old');
+    const third = await registry.claimWaiting(role, 500);
+    // Both marks claimed ('b#new' with its token): nothing is left to claim until a new WAIT.
+    const none = await registry.claimWaiting(role, 600);
+    await registry.markWaiting(role, 'b#new', 700);
+    const afterWait = await registry.claimWaiting(role, 800);
+
+    // The longest waiting first (two WAITs), unparked: its mark is claimed; the other's token is taken.
+    expect(claims).toEqual(expect.arrayContaining([{ key: 'b#old' }, { key: 'b#new', token: 'tok-new' }]));
+    expect([refused, afterDrop]).toEqual([false, true]);
+    expect(third).toEqual({ key: 'b#old', token: 'tok-old' });
+    expect(none).toBeUndefined();
+    expect(afterWait).toEqual({ key: 'b#new' });
+  });
+
   it('reclaims an expired lease once, and a late release of it changes nothing', async () => {
     const agent = agentOf('code_reviewer', uniqueId('agent'), { capacity: 2 });
     await registry.create(agent);

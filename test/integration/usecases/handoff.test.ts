@@ -125,6 +125,55 @@ describe('capacity hand-off', () => {
     expect(await agents.takeParked(role.name)).toEqual({ token: 'park-second', key: `${batchId}#second` });
   });
 
+  it('hands a slot to a task that asked for capacity but has not parked yet: its park answers itself with the DISPATCH', async () => {
+    const role = await fullRole(1, 1);
+    const agentId = `${role.name}-1`;
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
+    const { answers, callbacks } = recordingCallbacks();
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+    const afterRelease = [...answers];
+    const park = await parkTask(
+      { ...role.routeDeps, callbacks },
+      { batchId, taskId: 'late', role: role.name, taskToken: 'park-late' },
+    );
+
+    expect(afterRelease).toEqual([]);
+    expect(park).toEqual({ parked: false, handedOver: true });
+    expect(answers).toEqual([
+      { token: 'park-late', output: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 1 }) },
+    ]);
+    expect(role.routes.filter((t) => t === 'late')).toHaveLength(1);
+    expect(await agents.get(agentId)).toMatchObject({
+      reserved: 1,
+      leases: { [leaseKey(batchId, 'late', 1)]: expect.any(Number) },
+    });
+  });
+
+  it('gives a claimed mark back when the hand-off declines, so the task parks as before', async () => {
+    const role = await fullRole(1, 1);
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
+    await store.updateBatch(batchId, { cancelRequested: true, cancelReason: 'cancelled by the user' });
+    const { callbacks } = recordingCallbacks();
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+
+    expect(
+      await parkTask(role.routeDeps, { batchId, taskId: 'late', role: role.name, taskToken: 'park-late' }),
+    ).toEqual({ parked: true });
+    expect(await agents.get(`${role.name}-1`)).toMatchObject({ reserved: 0 });
+  });
+
   it('hands each of two concurrent releases a different parked task, longest waiting first, never over capacity', async () => {
     const role = await fullRole(2, 1);
     const batchId = await createBatch(tasksOf(role.name, ['a', 'b', 'w1', 'w2', 'w3']));
