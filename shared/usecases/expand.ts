@@ -22,6 +22,7 @@ import { type DependencyOutcome, releaseDelta } from '../domain/trigger';
 import type { DispatchResult, ExpansionRun } from '../domain/workflow';
 import {
   type ArtifactStore,
+  type Clock,
   NotFoundError,
   type StoredBatch,
   type StoredTask,
@@ -32,6 +33,7 @@ import { ConfigurationError } from './errors';
 
 export interface ExpandDeps {
   store: TaskStore;
+  clock: Clock;
   /** The known roles (an added task's role must be one). */
   catalog?: RoleCatalog;
   /** Where an output larger than the task item is kept (read when the plan is one). */
@@ -117,7 +119,23 @@ export async function expandTask(
   await Promise.all(
     [...new Set(planner.dependents)].map((d) => deps.store.addDependencies(batchId, d, ids, plannerId)),
   );
+  await cancelIfCancelling(deps, batchId, tasks);
   return { kind: 'added', tasks };
+}
+
+/**
+ * A cancel running at the same time as the expansion: cancel flags the batch, then lists its tasks to cancel
+ * them. Read after the tasks were written, the flag is either unset (then the cancel's list, which comes after
+ * its flag, holds the added tasks) or set (then the added tasks are cancelled here), so none is left pending.
+ */
+async function cancelIfCancelling(deps: ExpandDeps, batchId: string, tasks: readonly StoredTask[]) {
+  const state = await deps.store.getBatchState(batchId);
+  if (!state?.cancelRequested) return;
+  const reason = state.cancelReason ?? 'cancelled by request';
+  const at = deps.clock.now();
+  await Promise.all(
+    tasks.map((t) => deps.store.setTaskStatus(batchId, t.taskId, 'CANCELLED', { reason, at })),
+  );
 }
 
 /**

@@ -1,0 +1,111 @@
+/**
+ * Expansion in Complete on dynalite: a repeated Complete adds nothing twice and answers the same run, a plan
+ * stored as an artifact is read from the bucket, and an expansion racing a cancel leaves no task pending.
+ */
+import { describe, expect, it } from 'vitest';
+import type { DispatchResult } from '../../../shared/domain/workflow';
+import type { ArtifactStore, Callbacks } from '../../../shared/ports';
+import { completeTask } from '../../../shared/usecases/complete';
+import { expandTask } from '../../../shared/usecases/expand';
+import { useDynamoStores } from '../../support/dynamo-stores';
+import { batchOf, ManualClock, uniqueId } from '../../support/fixtures';
+
+const stores = useDynamoStores();
+const clock = new ManualClock();
+/** No gate is armed in these batches: nothing is answered. */
+const callbacks: Callbacks = {
+  succeed: async () => true,
+  fail: async () => true,
+  heartbeat: async () => true,
+};
+
+const plan = {
+  tasks: [
+    { id: 'a', description: 'A' },
+    { id: 'b', description: 'B', dependsOn: ['a'] },
+  ],
+};
+const answer = (output: unknown): DispatchResult => ({
+  status: 'SUCCEEDED',
+  agentId: 'agent-1',
+  attempt: 1,
+  durationMs: 5,
+  output,
+  expands: true,
+});
+
+async function plannerBatch() {
+  const batchId = uniqueId();
+  const { batch, tasks } = batchOf(batchId, [
+    { id: 'plan', description: 'Plan', expands: true },
+    { id: 'review', description: 'Review', dependsOn: ['plan'] },
+  ]);
+  await stores.store.createBatch({ ...batch, taskCount: 2 }, tasks);
+  return batchId;
+}
+
+describe('expansion in Complete', () => {
+  it('adds nothing twice when Complete is repeated, and answers the same run', async () => {
+    const batchId = await plannerBatch();
+    const deps = { store: stores.store, agents: stores.agents, callbacks, clock };
+    const input = { batchId, taskId: 'plan', outcome: 'SUCCEEDED' as const, result: answer(plan) };
+
+    const first = await completeTask(deps, input);
+    const again = await completeTask(deps, input);
+
+    const run = {
+      items: [
+        { taskId: 'a', hasDeps: false },
+        { taskId: 'b', hasDeps: true },
+      ],
+      concurrency: 2,
+    };
+    expect(first).toEqual({ status: 'SUCCEEDED', transitioned: true, expansion: run });
+    expect(again).toEqual({ status: 'SUCCEEDED', transitioned: false, expansion: run });
+    const batch = await stores.store.getBatch(batchId);
+    expect(batch).toMatchObject({ taskIds: ['plan', 'review', 'a', 'b'], taskCount: 4, expansionTasks: 2 });
+    // The review waits for a and b: the planner's release took it from 3 to 2, and opened nothing.
+    expect(await stores.store.getTask(batchId, 'review')).toMatchObject({
+      pendingDeps: 2,
+      task: { dependsOn: ['plan', 'a', 'b'] },
+    });
+    expect(await stores.store.getTask(batchId, 'plan')).toMatchObject({ expandedTasks: ['a', 'b'] });
+    expect(await stores.store.getTask(batchId, 'b')).toMatchObject({
+      status: 'PENDING',
+      pendingDeps: 1,
+      dependents: ['review'],
+      addedBy: 'plan',
+      expansionDepth: 1,
+    });
+  });
+
+  it('reads a plan stored in the artifacts bucket', async () => {
+    const batchId = await plannerBatch();
+    const ref = { location: 's3://bucket/plan', bytes: 10, sha256: 'x', contentType: 'application/json' };
+    const artifacts = {
+      read: async () => new TextEncoder().encode(JSON.stringify(plan)),
+    } as unknown as ArtifactStore;
+    const { output: _inline, ...stored } = answer(undefined);
+
+    const outcome = await expandTask({ store: stores.store, clock, artifacts }, batchId, 'plan', {
+      ...stored,
+      outputRef: ref as never,
+    });
+
+    expect(outcome.kind).toBe('added');
+  });
+
+  it('cancels the tasks it added when the batch is being cancelled', async () => {
+    const batchId = await plannerBatch();
+    await stores.store.updateBatch(batchId, { cancelRequested: true, cancelReason: 'cancelled by request' });
+
+    const outcome = await expandTask({ store: stores.store, clock }, batchId, 'plan', answer(plan));
+
+    expect(outcome.kind).toBe('added');
+    for (const id of ['a', 'b'])
+      expect(await stores.store.getTask(batchId, id)).toMatchObject({
+        status: 'CANCELLED',
+        reason: 'cancelled by request',
+      });
+  });
+});
