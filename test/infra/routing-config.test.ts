@@ -1,5 +1,6 @@
 /**
- * The config file's `routing` section in the stack: the router gets it as ROUTING_CONFIG, and with
+ * The config file's `routing` section in the stack: the router (and Complete, which routes the dependents
+ * whose gate it opens) gets it as ROUTING_CONFIG, and with
  * model-assisted routing it may reach the provider (the workers' credentials) and waits long enough for it.
  */
 import type { App } from 'aws-cdk-lib';
@@ -44,7 +45,12 @@ describe('routing config in the stack', () => {
 
     expect(config.weights).toEqual(routing.weights);
     expect(config.assist).toMatchObject({ ...routing.assist, candidates: 4 });
-    for (const fn of others) expect(fn.env[EnvVar.RoutingConfig], fn.logicalId).toBeUndefined();
+    // Complete routes the dependents whose gate it opens (hop latency), with the router's own section; it
+    // asks no model (with assist on it leaves them to the router), so it gets no provider grant below.
+    const complete = others.find((fn) => fn.handler === 'complete') as TemplateFunction;
+    expect(complete.env[EnvVar.RoutingConfig]).toBe(router.env[EnvVar.RoutingConfig]);
+    for (const fn of others.filter((f) => f !== complete))
+      expect(fn.env[EnvVar.RoutingConfig], fn.logicalId).toBeUndefined();
   });
 
   it('lets the router ask the provider (Bedrock and the provider keys) and wait for its answer', () => {
