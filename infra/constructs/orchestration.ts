@@ -29,6 +29,26 @@ const LAMBDA_RETRY: sfn.RetryProps = {
   backoffRate: 2,
 };
 
+/**
+ * Errors of RunExpansion's StartExecution worth retrying (Step Functions names a service integration's errors
+ * `StepFunctions.<SDK exception>`): the account's running-execution limit, throttling and service errors
+ * (AWSStepFunctionsException), and the client's own failures. A nested execution that ran and failed
+ * (States.TaskFailed) is not retried: the Catch fails its tasks instead.
+ */
+export const EXPANSION_START_TRANSIENT_ERRORS = [
+  'StepFunctions.ExecutionLimitExceededException',
+  'StepFunctions.AWSStepFunctionsException',
+  'StepFunctions.SdkClientException',
+];
+/** Up to 1 + 2 + ... + 32 = 63 s of backoff (with jitter): long enough for running executions to end. */
+const EXPANSION_START_RETRY: sfn.RetryProps = {
+  errors: EXPANSION_START_TRANSIENT_ERRORS,
+  interval: Duration.seconds(1),
+  maxAttempts: 6,
+  backoffRate: 2,
+  jitterStrategy: sfn.JitterType.FULL,
+};
+
 export interface OrchestrationProps {
   readonly functions: {
     readonly gate: lambda.IFunction;
@@ -288,7 +308,9 @@ export class Orchestration extends Construct {
    * CompleteTask, then, when the task expanded (README "Workflow control"), RunExpansion: a nested execution of
    * this same state machine over the added task ids (never their bodies; at most MAX_TASKS_PER_EXPANSION of
    * them), waited for (startExecution.sync:2), so the batch's Map, and so Finalize, waits for the added tasks.
-   * The nested execution may expand again, up to MAX_EXPANSION_DEPTH levels.
+   * The nested execution may expand again, up to MAX_EXPANSION_DEPTH levels. A start that still fails after
+   * the retries, or a nested execution that fails, goes to ExpansionFailed: Complete fails every added task not
+   * finished and releases its dependents, so the planner's dependents and the batch's Map never wait forever.
    */
   private completeAndExpand(
     invoke: (
@@ -317,7 +339,18 @@ export class Orchestration extends Construct {
         },
         ResultPath: null,
       },
-    }).next(taskDone);
+    })
+      .addRetry(EXPANSION_START_RETRY)
+      .addCatch(
+        invoke(
+          StateName.ExpansionFailed,
+          fn,
+          { ...ref, expansionError: sfn.JsonPath.objectAt('$.expansionError') },
+          sfn.JsonPath.DISCARD,
+        ).next(taskDone),
+        { errors: [sfn.Errors.ALL], resultPath: '$.expansionError' },
+      )
+      .next(taskDone);
     return invoke(
       StateName.CompleteTask,
       fn,

@@ -30,6 +30,8 @@
  *             instead of ending the child with the task unfinished and its dependents' gates waiting forever
  *           CompleteTask of an expanding task that added tasks -> Expanded? -> RunExpansion: a nested execution
  *             of this same state machine over the added ids (states:startExecution.sync:2), then end
+ *             RunExpansion: Retry (EXPANSION_START_TRANSIENT_ERRORS), then Catch States.ALL -> ExpansionFailed
+ *             (Complete with `expansionError`: every added task not finished FAILS, its dependents released) -> end
  * -> IsExpansion? (input `expansion: true`) -> ExpansionDone | Finalize (finalize fn) -> end
  */
 import { z } from 'zod';
@@ -70,6 +72,7 @@ export const StateName = {
   TaskDone: 'TaskDone',
   Expanded: 'Expanded',
   RunExpansion: 'RunExpansion',
+  ExpansionFailed: 'ExpansionFailed',
   IsExpansion: 'IsExpansion',
   ExpansionDone: 'ExpansionDone',
   Finalize: 'Finalize',
@@ -91,6 +94,7 @@ export const TaskStateHandler = {
   [StateName.RecordAttempt]: 'record-attempt',
   [StateName.FailTask]: 'complete',
   [StateName.FailOnError]: 'complete',
+  [StateName.ExpansionFailed]: 'complete',
   [StateName.Finalize]: 'finalize',
 } as const;
 
@@ -331,6 +335,15 @@ export const CompleteInputSchema = TaskRefSchema.extend({
   result: DispatchResultSchema.optional(),
 });
 export type CompleteInput = z.infer<typeof CompleteInputSchema>;
+
+/**
+ * ExpansionFailed: RunExpansion's caught error (its nested execution did not start, or failed). Every task
+ * the expansion added (transitively) that has not finished fails with EXPANSION_FAILED_ERROR's reason.
+ */
+export const ExpansionFailedInputSchema = TaskRefSchema.extend({ expansionError: StatesErrorSchema });
+export type ExpansionFailedInput = z.infer<typeof ExpansionFailedInputSchema>;
+/** The error an added task fails with when its expansion's nested execution fails (its Cause is the reason). */
+export const EXPANSION_FAILED_ERROR = 'ExpansionFailed';
 
 /**
  * CompleteTask's answer when the task expanded: the added tasks as Map items, run by a nested execution of

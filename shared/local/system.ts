@@ -34,6 +34,7 @@ import {
   LOCAL_CREDENTIALS,
   LocalRuntime,
   makeLambdaContext,
+  type NestedStartFault,
 } from './runtime';
 import { StreamDelivery } from './stream-delivery';
 
@@ -116,6 +117,8 @@ export interface EmbeddedSystemOptions {
    * without it the WebSocket handlers are not loaded.
    */
   readonly websocketEndpoint?: string;
+  /** Tests: fail the start of the nested executions that run expansions (see NestedStartFault). */
+  readonly nestedStartFault?: NestedStartFault;
 }
 
 /** A non-2xx answer of the local REST API, with the body the handler returned. */
@@ -245,6 +248,7 @@ export class EmbeddedSystem {
         ? { tasksStream: (records: DynamoDBRecord[]) => holder.delivery?.push(records) }
         : {}),
       ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+      ...(options.nestedStartFault ? { nestedStartFault: options.nestedStartFault } : {}),
       definition: definition as unknown as AslDefinition,
       taskStates,
       roles: catalog,

@@ -9,7 +9,7 @@ import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { TaskStatus } from '../domain/schemas';
 import { gateDecision } from '../domain/trigger';
-import type { CompleteInput, ExpansionRun } from '../domain/workflow';
+import { type CompleteInput, EXPANSION_FAILED_ERROR, type ExpansionRun } from '../domain/workflow';
 import {
   type AgentRegistry,
   type ArtifactStore,
@@ -213,16 +213,20 @@ export function describeStateError(error: { Error: string; Cause?: string | unde
   return `${error.Error}: ${error.Cause}`;
 }
 
+/** Errors whose Cause is the whole reason the task fails (written for the task's record). */
+const REASON_IN_CAUSE: ReadonlySet<string> = new Set([APPROVAL_REJECTED_ERROR, EXPANSION_FAILED_ERROR]);
+
 /**
  * Why a state error fails the task. An approval before dispatch that was rejected says so in the reviewer's
- * words; one whose wait timed out is recorded as a rejection by timeout.
+ * words, a failed expansion names its nested execution's error; an approval whose wait timed out is recorded
+ * as a rejection by timeout.
  */
 async function failureReason(
   deps: CompleteDeps,
   task: StoredTask,
   error: NonNullable<CompleteInput['error']>,
 ): Promise<string> {
-  if (error.Error === APPROVAL_REJECTED_ERROR && error.Cause) return error.Cause;
+  if (REASON_IN_CAUSE.has(error.Error) && error.Cause) return error.Cause;
   if (TIMEOUT_ERRORS.has(error.Error)) {
     const timeout = await recordApprovalTimeout(deps, task);
     if (timeout) return timeout.reason;

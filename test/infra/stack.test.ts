@@ -207,6 +207,44 @@ describe('state machine', () => {
     expect(run.Parameters.Input['items.$']).toBe('$.completion.expansion.items');
   });
 
+  it('retries a nested start that failed transiently, then fails the added tasks on any error (ExpansionFailed)', () => {
+    const map = (definition.States as Record<string, Record<string, unknown>>)[StateName.ProcessTasks];
+    const child = (map?.ItemProcessor as { States: Record<string, Record<string, unknown>> } | undefined)
+      ?.States as Record<string, Record<string, unknown>>;
+    expect(child[StateName.RunExpansion]?.Retry).toEqual([
+      {
+        ErrorEquals: [
+          'StepFunctions.ExecutionLimitExceededException',
+          'StepFunctions.AWSStepFunctionsException',
+          'StepFunctions.SdkClientException',
+        ],
+        IntervalSeconds: 1,
+        MaxAttempts: 6,
+        BackoffRate: 2,
+        JitterStrategy: 'FULL',
+      },
+    ]);
+    // A nested execution that ran and failed (States.TaskFailed) is not retried: it is caught.
+    expect(JSON.stringify(child[StateName.RunExpansion]?.Retry)).not.toContain('States.TaskFailed');
+    expect(child[StateName.RunExpansion]?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.expansionError', Next: StateName.ExpansionFailed },
+    ]);
+    // The Complete function, told the planner and the caught error, then the planner's iteration ends.
+    expect(child[StateName.ExpansionFailed]).toMatchObject({
+      Type: 'Task',
+      Parameters: {
+        'batchId.$': '$.batchId',
+        'taskId.$': '$.taskId',
+        'expansionError.$': '$.expansionError',
+      },
+      ResultPath: null,
+      Next: StateName.TaskDone,
+    });
+    expect(JSON.stringify(child[StateName.ExpansionFailed]?.Resource)).toContain(
+      s.stack.getLogicalId(s.stack.functions.get('complete')?.node.defaultChild as never),
+    );
+  });
+
   it('lets the state machine start, describe and stop its own nested executions (a policy of its own)', () => {
     const smId = s.stack.getLogicalId(s.stack.orchestration.stateMachine.node.defaultChild as never);
     const roleId = s.stack.getLogicalId(s.stack.orchestration.stateMachine.role.node.defaultChild as never);

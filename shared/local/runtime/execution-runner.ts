@@ -77,7 +77,19 @@ export interface ExecutionRunnerOptions {
   readonly stateConcurrency?: Readonly<Record<string, number>>;
   /** Sees every event of every execution (state entered/exited/failed/caught...). */
   readonly onEvent?: (executionArn: string, event: EventLog) => void;
+  /** Fault injection for tests: see NestedStartFault. */
+  readonly nestedStartFault?: NestedStartFault;
 }
+
+/**
+ * Asked before each nested execution a startExecution.sync state starts: an answer fails the start with that
+ * error, as StartExecution's own errors do on AWS (e.g. `StepFunctions.ExecutionLimitExceededException`), and
+ * no execution starts; undefined starts it.
+ */
+export type NestedStartFault = (
+  stateName: string,
+  input: unknown,
+) => { error: string; cause: string } | undefined;
 
 /** One handler invocation of a lambda Task state, as an invocation observer sees it. */
 export interface InvocationTiming {
@@ -481,6 +493,8 @@ export class ExecutionRunner {
         `${stateName}: the embedded runtime starts executions of its own state machine only, not ${String(params.StateMachineArn)}`,
       );
     }
+    const fault = this.#options.nestedStartFault?.(stateName, params.Input);
+    if (fault) throw new TaskStateError(fault.error, fault.cause);
     const child = this.start(params.Input ?? {});
     const children = this.#children.get(parentArn) ?? new Set<string>();
     children.add(child.executionArn);

@@ -8,6 +8,7 @@ export {
   type InvocationObserver,
   type InvocationTiming,
   LocalRuntimeConfigError,
+  type NestedStartFault,
 } from './execution-runner';
 export { type LambdaHandler, makeLambdaContext } from './lambda-context';
 export {

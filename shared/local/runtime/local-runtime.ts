@@ -83,6 +83,7 @@ import {
   type ExecutionRecord,
   ExecutionRunner,
   LocalRuntimeConfigError,
+  type NestedStartFault,
 } from './execution-runner';
 import type { LambdaHandler } from './lambda-context';
 import { type LambdaEndpoint, startLambdaEndpoint } from './lambda-endpoint';
@@ -130,6 +131,8 @@ export interface LocalRuntimeOptions {
   readonly tasksStream?: (records: DynamoDBRecord[]) => void;
   /** Keep the tables and the bucket's objects in this directory across starts (see EmulatorOptions). */
   readonly dataDir?: string;
+  /** Tests: fail the start of nested executions (see NestedStartFault). */
+  readonly nestedStartFault?: NestedStartFault;
 }
 
 function waitScaleFrom(option: number | undefined): number {
@@ -284,6 +287,7 @@ export class LocalRuntime {
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
         ...(options.validate === undefined ? {} : { validate: options.validate }),
         ...(options.stateConcurrency ? { stateConcurrency: options.stateConcurrency } : {}),
+        ...(options.nestedStartFault ? { nestedStartFault: options.nestedStartFault } : {}),
       });
       holder.runner = runner;
       const pollers = new QueuePollers(sqs, region);
