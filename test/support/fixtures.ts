@@ -2,7 +2,7 @@
 import { resolveRoles } from '../../shared/domain/roles';
 import { newAgent } from '../../shared/domain/routing';
 import type { Agent, Task } from '../../shared/domain/schemas';
-import type { Clock, StoredBatch, StoredTask } from '../../shared/ports';
+import type { Callbacks, Clock, StoredBatch, StoredTask } from '../../shared/ports';
 import { storedTasksOf } from '../../shared/usecases/submit';
 
 export const catalog = resolveRoles([]);
@@ -47,3 +47,17 @@ export function batchOf(
 let counter = 0;
 /** A batch id unique within the test process. */
 export const uniqueId = (prefix = 'b') => `${prefix}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** Callbacks that remember every answer. */
+export function recordingCallbacks() {
+  const answers: { token: string; output: unknown }[] = [];
+  const callbacks: Callbacks = {
+    succeed: async (token, output) => {
+      answers.push({ token, output });
+      return true;
+    },
+    fail: async () => true,
+    heartbeat: async () => true,
+  };
+  return { answers, callbacks };
+}

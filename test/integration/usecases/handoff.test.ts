@@ -11,12 +11,11 @@ import { leaseKey } from '../../../shared/domain/pool';
 import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import type { Task } from '../../../shared/domain/schemas';
 import { WOKEN } from '../../../shared/domain/workflow';
-import type { Callbacks } from '../../../shared/ports';
 import { type CompleteDeps, completeTask } from '../../../shared/usecases/complete';
 import { gateTask } from '../../../shared/usecases/gate';
 import { ParkedHints, parkTask, type RouteDeps, routeTask } from '../../../shared/usecases/route';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
-import { agentOf, batchOf, ManualClock, uniqueId } from '../../support/fixtures';
+import { agentOf, batchOf, ManualClock, recordingCallbacks, uniqueId } from '../../support/fixtures';
 
 let dynamo: LocalDynamo;
 let store: DynamoTaskStore;
@@ -33,20 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await dynamo.stop();
 });
-
-/** Callbacks that remember every answer. */
-function recordingCallbacks() {
-  const answers: { token: string; output: unknown }[] = [];
-  const callbacks: Callbacks = {
-    succeed: async (token, output) => {
-      answers.push({ token, output });
-      return true;
-    },
-    fail: async () => true,
-    heartbeat: async () => true,
-  };
-  return { answers, callbacks };
-}
 
 let roleCounter = 0;
 /**

@@ -5,7 +5,7 @@ import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
 import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import type { Task } from '../../../shared/domain/schemas';
 import { CAPACITY_WAIT_SECONDS, type ExecutionInput, WOKEN } from '../../../shared/domain/workflow';
-import type { Callbacks, Orchestrator } from '../../../shared/ports';
+import type { Orchestrator } from '../../../shared/ports';
 import { cancelBatch } from '../../../shared/usecases/cancel';
 import { completeTask } from '../../../shared/usecases/complete';
 import { ConflictError } from '../../../shared/usecases/errors';
@@ -24,7 +24,7 @@ import {
 } from '../../../shared/usecases/route';
 import { scaleAgents } from '../../../shared/usecases/scaler';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
-import { agentOf, batchOf, catalog, ManualClock, uniqueId } from '../../support/fixtures';
+import { agentOf, batchOf, catalog, ManualClock, recordingCallbacks, uniqueId } from '../../support/fixtures';
 
 let dynamo: LocalDynamo;
 let store: DynamoTaskStore;
@@ -41,20 +41,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await dynamo.stop();
 });
-
-/** Callbacks that remember every answer. */
-function recordingCallbacks() {
-  const answers: { token: string; output: unknown }[] = [];
-  const callbacks: Callbacks = {
-    succeed: async (token, output) => {
-      answers.push({ token, output });
-      return true;
-    },
-    fail: async () => true,
-    heartbeat: async () => true,
-  };
-  return { answers, callbacks };
-}
 
 function recordingOrchestrator() {
   const started: { name: string; input: ExecutionInput }[] = [];
