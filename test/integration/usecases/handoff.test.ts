@@ -5,8 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
+import { DynamoBudgetLedger } from '../../../shared/adapters/dynamodb/budget-ledger';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
+import { holdKey } from '../../../shared/domain/budget';
 import { leaseKey } from '../../../shared/domain/pool';
 import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import type { Task } from '../../../shared/domain/schemas';
@@ -20,6 +22,7 @@ import { agentOf, batchOf, ManualClock, recordingCallbacks, uniqueId } from '../
 let dynamo: LocalDynamo;
 let store: DynamoTaskStore;
 let agents: DynamoAgentRegistry;
+let ledger: DynamoBudgetLedger;
 const clock = new ManualClock();
 
 beforeAll(async () => {
@@ -27,6 +30,7 @@ beforeAll(async () => {
   const doc = documentClient(dynamo.client);
   store = new DynamoTaskStore(dynamo.tasksTable, doc);
   agents = new DynamoAgentRegistry(dynamo.agentsTable, doc);
+  ledger = new DynamoBudgetLedger(dynamo.tasksTable, doc);
 });
 
 afterAll(async () => {
@@ -63,10 +67,11 @@ async function fullRole(capacity: number, agentCount: number) {
   return { name, catalog, hints, dispatch, routeDeps, route, routes };
 }
 
-async function createBatch(tasks: Task[]) {
+async function createBatch(tasks: Task[], maxTokens?: number) {
   const batchId = uniqueId();
   const { batch, tasks: stored } = batchOf(batchId, tasks);
-  await store.createBatch(batch, stored);
+  await store.createBatch(maxTokens === undefined ? batch : { ...batch, budget: { maxTokens } }, stored);
+  if (maxTokens !== undefined) await ledger.open(batchId, { maxTokens });
   return batchId;
 }
 
@@ -186,6 +191,47 @@ describe('capacity hand-off', () => {
     for (const taskId of ['w1', 'w2'])
       expect(await store.getTask(batchId, taskId)).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
     expect(await store.getTask(batchId, 'w3')).toMatchObject({ attemptCount: 0 });
+  });
+
+  it("holds the attempt's worst case against the batch's budget, and hands nothing over when the budget says wait", async () => {
+    const limit = 10_000_000;
+    const handOver = async (othersHold: boolean) => {
+      const role = await fullRole(1, 1);
+      const deps = { ...role.routeDeps, budget: { ledger } };
+      const batchId = await createBatch(tasksOf(role.name, ['runs', 'next']), limit);
+      expect(await routeTask(deps, { batchId, taskId: 'runs' })).toMatchObject({ decision: 'DISPATCH' });
+      expect(await routeTask(deps, { batchId, taskId: 'next' })).toMatchObject({ decision: 'WAIT' });
+      await parkTask(deps, { batchId, taskId: 'next', role: role.name, taskToken: 'park-next' });
+      // Another attempt holds all but one token of what is left: 'next' could fit only once it settles.
+      const held = (await ledger.get(batchId))?.reserved.tokens ?? 0;
+      if (othersHold) await ledger.reserve(batchId, 'other#1', { nanoUsd: 0, tokens: limit - held - 1 });
+      const { answers, callbacks } = recordingCallbacks();
+      await completeTask(
+        { store, agents, callbacks, clock, ledger, handOff: { ...role.dispatch, budget: { ledger } } },
+        { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+      );
+      return {
+        batchId,
+        answers: answers.map((a) => (a.output as { decision?: string }).decision),
+        next: await store.getTask(batchId, 'next'),
+        agent: await agents.get(`${role.name}-1`),
+      };
+    };
+
+    const fits = await handOver(false);
+    const waits = await handOver(true);
+
+    expect(fits.answers).toEqual(['DISPATCH']);
+    const hold = fits.next?.attempts[0]?.held;
+    expect(hold?.tokens).toBeGreaterThan(0);
+    // The hold stands under the attempt's key: a second hold of that key answers it, holding nothing more.
+    expect(await ledger.reserve(fits.batchId, holdKey('next', 1), { nanoUsd: 0, tokens: 1 })).toEqual({
+      held: hold,
+    });
+    expect(fits.agent).toMatchObject({ reserved: 1 });
+    expect(waits.answers).toEqual([WOKEN.decision]);
+    expect(waits.next?.attemptCount).toBe(0);
+    expect(waits.agent).toMatchObject({ reserved: 0, leases: {} });
   });
 
   it('does not hand a slot to a task that needs an approval before dispatch: the slot goes back, the task is woken', async () => {
