@@ -23,8 +23,9 @@ import { leaseExpiry, leaseKey } from '../domain/pool';
 import { decideRoute, extractRequirements } from '../domain/routing';
 import type { Agent, RoutingDecision, TaskStatus } from '../domain/schemas';
 import { WOKEN } from '../domain/workflow';
-import type { AgentRegistry, BatchState, Callbacks, StoredTask } from '../ports';
+import type { AgentRegistry, BatchState, Callbacks, StoredTask, WaitingClaim } from '../ports';
 import { holdAttempt, releaseHold } from './budget';
+import { isTerminal } from './common';
 import {
   hintsOf,
   type RouteDeps,
@@ -62,11 +63,8 @@ export async function releaseToParked(
   const plainRelease = () =>
     agents.recordOutcome(finished.agentId, finished.outcome, { leaseKey: finished.leaseKey });
   if (hints.nobodyParked(finished.role, now)) return plainRelease();
-  const parked = await agents.claimWaiting(finished.role, now);
-  if (parked === undefined) {
-    hints.foundEmpty(finished.role, now);
-    return plainRelease();
-  }
+  const parked = await claimLive(deps, finished.role, now);
+  if (parked === undefined) return plainRelease();
   const ref = taskOfWaitingKey(parked.key);
   const [agent, batch, task] = await Promise.all([
     agents.recordOutcome(finished.agentId, finished.outcome),
@@ -75,20 +73,48 @@ export async function releaseToParked(
   ]);
   const handed =
     agent && batch && task
-      ? await handOff(deps, { agent, batch, task, fromKey: finished.leaseKey, token: parked.token }).catch(
-          () => 'failed' as const,
-        )
-      : 'declined';
+      ? await handOff(deps, {
+          agent,
+          batch,
+          task,
+          fromKey: finished.leaseKey,
+          role: finished.role,
+          ...parked,
+        }).catch(() => 'failed' as const)
+      : 'stale';
   if (handed !== 'dispatched') {
     // The slot goes back as it would have without a hand-off (a no-op when the lease moved or was
     // reclaimed), and the task routes itself: a parked one is woken (a token whose wait timed out already
     // wakes the next waiter), one not parked yet may park again.
     await agents.release(finished.agentId, deps.clock.now(), finished.leaseKey);
-    await agents.dropClaim(finished.role, parked.key);
+    // The mark of a task that ended or runs already (left behind by a route that raced its WAIT) goes.
+    if (handed === 'stale') await agents.clearWaiting(finished.role, [parked.key]);
+    else await agents.dropClaim(finished.role, parked.key);
     if (parked.token !== undefined && !(await deps.callbacks.succeed(parked.token, WOKEN).catch(() => false)))
       await wakeParked(deps, finished.role).catch(() => false);
   }
   return agent;
+}
+
+/** Parked tokens a release checks before it hands its slot over (each one refused had timed out). */
+const MAX_CLAIM_TRIES = 3;
+
+/**
+ * Claims the longest-waiting task of `role` (see claimWaiting) whose wait is still on: a parked token whose
+ * wait timed out (its task routes again already; its next WAIT resets the claim) would take the slot idle
+ * until that route finds it, so a heartbeat on the token (refused once it timed out) tells them apart.
+ */
+async function claimLive(deps: HandOffDeps, role: string, now: number): Promise<WaitingClaim | undefined> {
+  for (let tries = 0; tries < MAX_CLAIM_TRIES; tries++) {
+    const claim = await deps.agents.claimWaiting(role, now);
+    if (claim === undefined) {
+      if (tries === 0) hintsOf(deps).foundEmpty(role, now);
+      return undefined;
+    }
+    if (claim.token === undefined || (await deps.callbacks.heartbeat(claim.token).catch(() => false)))
+      return claim;
+  }
+  return undefined;
 }
 
 /** Task statuses a Route dispatches from (waiting on its dependencies before, or between attempts). */
@@ -100,8 +126,11 @@ interface HandOffRequest {
   batch: BatchState;
   task: StoredTask;
   fromKey: string;
+  /** The role the task waited for, and its waiting key there. */
+  role: string;
+  key: string;
   /** The task's WaitForCapacity token; none when it had not parked yet (its park answers itself). */
-  token: string | undefined;
+  token?: string | undefined;
 }
 
 /**
@@ -110,12 +139,16 @@ interface HandOffRequest {
  * task), or throws after the lease moved (the caller wakes the task; the lease is the scaler's to reclaim
  * unless given back here).
  */
-async function handOff(deps: HandOffDeps, request: HandOffRequest): Promise<'dispatched' | 'declined'> {
+async function handOff(
+  deps: HandOffDeps,
+  request: HandOffRequest,
+): Promise<'dispatched' | 'declined' | 'stale'> {
   const { agent, batch, task } = request;
   const now = deps.clock.now();
   // Only a task between attempts: a parked review (WaitForReviewer, the same waiting marks under the
   // validator's role) belongs to a task whose attempt awaits its verdict, and is only woken.
-  if (batch.cancelRequested || !ROUTABLE.has(task.status) || runningAttempt(task)) return 'declined';
+  if (isTerminal(task.status) || runningAttempt(task)) return 'stale';
+  if (batch.cancelRequested || !ROUTABLE.has(task.status)) return 'declined';
   if (task.attempts[task.attemptCount - 1]?.status === 'AWAITING_APPROVAL') return 'declined';
   // approval.before: the task's Route answers APPROVAL; nothing is reserved before a person approves.
   if (task.attemptCount === 0 && needsApprovalBefore(task.task, task.approvals)) return 'declined';
@@ -137,7 +170,12 @@ async function handOff(deps: HandOffDeps, request: HandOffRequest): Promise<'dis
   }
   let output: Awaited<ReturnType<typeof startDispatch>>;
   try {
-    output = await startDispatch(deps, task, decision, agent.executor, now, hold.held);
+    // startDispatch drops the mark of the role the task last recorded; a route that raced its WAIT may
+    // not have recorded this one, so it is dropped here too.
+    [output] = await Promise.all([
+      startDispatch(deps, task, decision, agent.executor, now, hold.held),
+      task.waitingRole === request.role ? undefined : deps.agents.clearWaiting(request.role, [request.key]),
+    ]);
   } catch (error) {
     // The attempt did not start (startDispatch gave the budget's hold back): neither does the slot stay.
     await deps.agents.release(agent.agentId, deps.clock.now(), lease.key).catch(() => undefined);

@@ -164,6 +164,34 @@ describe('capacity hand-off', () => {
     expect(await agents.get(`${role.name}-1`)).toMatchObject({ reserved: 0 });
   });
 
+  it('skips a parked token whose wait timed out (its task routes again already) and hands the slot to the next', async () => {
+    const role = await fullRole(1, 1);
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'timedOut', 'live']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    for (const taskId of ['timedOut', 'timedOut', 'live'])
+      expect(await role.route(batchId, taskId)).toMatchObject({ decision: 'WAIT' });
+    for (const taskId of ['timedOut', 'live'])
+      await parkTask(role.routeDeps, { batchId, taskId, role: role.name, taskToken: `park-${taskId}` });
+    const { answers, callbacks } = recordingCallbacks();
+    const beats: string[] = [];
+    callbacks.heartbeat = async (token) => {
+      beats.push(token);
+      return token !== 'park-timedOut';
+    };
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+
+    expect(beats).toEqual(['park-timedOut', 'park-live']);
+    expect(answers).toEqual([
+      { token: 'park-live', output: expect.objectContaining({ decision: 'DISPATCH', attempt: 1 }) },
+    ]);
+    expect(await store.getTask(batchId, 'timedOut')).toMatchObject({ attemptCount: 0 });
+    expect(await store.getTask(batchId, 'live')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+  });
+
   it('hands each of two concurrent releases a different parked task, longest waiting first, never over capacity', async () => {
     const role = await fullRole(2, 1);
     const batchId = await createBatch(tasksOf(role.name, ['a', 'b', 'w1', 'w2', 'w3']));
