@@ -690,9 +690,11 @@ export class DynamoTaskStore implements TaskStore {
   ): Promise<{ registered: boolean; batch: StoredBatch }> {
     const count = taskIds.length;
     // None of the ids in the batch yet: another expansion running at the same time may have added one since
-    // this one was validated. One short clause an id keeps 100 ids (MAX_TASKS_PER_EXPANSION) within the
-    // 4 KB of a condition expression.
-    const fresh = taskIds.map((_, i) => ` AND NOT contains(#ids, :i${i})`).join('');
+    // this one was validated. One NOT over the ORed contains costs two operators an id (`AND NOT contains`
+    // per id cost three, and DynamoDB refuses an expression of more than 300 operators), so 100 ids
+    // (MAX_TASKS_PER_EXPANSION) stay within its operator limit and the 4 KB of a condition expression.
+    const fresh =
+      count === 0 ? '' : ` AND NOT (${taskIds.map((_, i) => `contains(#ids, :i${i})`).join(' OR ')})`;
     const item = await sendConditional(
       this.client,
       new UpdateCommand({
