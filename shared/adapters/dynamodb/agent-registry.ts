@@ -431,28 +431,36 @@ export class DynamoAgentRegistry implements AgentRegistry {
     );
   }
 
-  async takeParked(role: string, limit = TAKE_PARKED_SCAN): Promise<ParkedTask | undefined> {
-    // The index is eventually consistent: a token parked a moment ago may be missing (its wait times out).
+  /**
+   * Up to `limit` waiting marks of `role` that pass `filter`, the longest waiting first: most consecutive
+   * WAITs, then the earliest. The index is eventually consistent: a mark written a moment ago may be missing
+   * (its wait times out).
+   */
+  private async longestWaiting(
+    role: string,
+    filter: string,
+    limit: number,
+  ): Promise<Record<string, unknown>[]> {
     const page = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
         IndexName: AGENTS_TABLE.byRoleIndex.name,
         KeyConditionExpression: '#role = :partition',
-        FilterExpression: 'attribute_exists(parkedToken)',
+        FilterExpression: filter,
         ExpressionAttributeNames: { '#role': 'role' },
         ExpressionAttributeValues: { ':partition': waitingPartition(role) },
         Limit: limit,
       }),
     );
-    // The longest waiting first: most consecutive WAITs, then the earliest.
-    const parked = (page.Items ?? [])
-      .filter(
-        (item) =>
-          typeof item.parkedToken === 'string' &&
-          typeof item.agentId === 'string' &&
-          typeof item.waitingKey === 'string',
-      )
+    return (page.Items ?? [])
+      .filter((item) => typeof item.agentId === 'string' && typeof item.waitingKey === 'string')
       .sort((a, b) => Number(b.waits ?? 0) - Number(a.waits ?? 0) || Number(a.at ?? 0) - Number(b.at ?? 0));
+  }
+
+  async takeParked(role: string, limit = TAKE_PARKED_SCAN): Promise<ParkedTask | undefined> {
+    const parked = (await this.longestWaiting(role, 'attribute_exists(parkedToken)', limit)).filter(
+      (item) => typeof item.parkedToken === 'string',
+    );
     for (const item of parked) {
       // Taken once: two releases never wake the same waiter.
       const taken = await this.conditional(
@@ -470,20 +478,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
   }
 
   async claimWaiting(role: string, at: number, limit = TAKE_PARKED_SCAN): Promise<WaitingClaim | undefined> {
-    const page = await this.client.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: AGENTS_TABLE.byRoleIndex.name,
-        KeyConditionExpression: '#role = :partition',
-        FilterExpression: 'attribute_not_exists(handedAt)',
-        ExpressionAttributeNames: { '#role': 'role' },
-        ExpressionAttributeValues: { ':partition': waitingPartition(role) },
-        Limit: limit,
-      }),
-    );
-    const marks = (page.Items ?? [])
-      .filter((item) => typeof item.agentId === 'string' && typeof item.waitingKey === 'string')
-      .sort((a, b) => Number(b.waits ?? 0) - Number(a.waits ?? 0) || Number(a.at ?? 0) - Number(b.at ?? 0));
+    const marks = await this.longestWaiting(role, 'attribute_not_exists(handedAt)', limit);
     for (const item of marks) {
       const key = item.waitingKey as string;
       const token = typeof item.parkedToken === 'string' ? item.parkedToken : undefined;
