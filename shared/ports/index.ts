@@ -158,6 +158,8 @@ export interface ReleaseResult extends GateCounts {
   trigger?: TriggerRule;
   /** false when this dependency's release had been counted before (a repeated Complete): nothing changed. */
   applied?: boolean;
+  /** The dependent as this release left it (when it applied): what a Route of the dependent reads. */
+  task?: StoredTask;
 }
 
 /**

@@ -84,7 +84,9 @@ export async function releaseDependents(
         // Only the release that opened the gate gets here (exactly once), so the dependent is routed once.
         const route =
           output.proceed && routeOpened
-            ? await routeOpened({ batchId: task.batchId, taskId: dependentId }).catch(() => undefined)
+            ? await routeOpened({ batchId: task.batchId, taskId: dependentId }, result.task).catch(
+                () => undefined,
+              )
             : undefined;
         await callbacks.succeed(result.gateToken, route ? { ...output, route } : output);
       }
@@ -96,8 +98,9 @@ export async function releaseDependents(
  * Routes a dependent whose gate this release opened (hop latency): its Route output travels with the gate's
  * token, so the dependent skips its own Route state. undefined (or an error) leaves the routing to it. A
  * Route is safe to repeat: a dependent whose attempt started here is answered that dispatch again.
+ * `released` is the dependent as the release's write answered it, so the Route need not read it again.
  */
-export type RouteOpened = (dependent: TaskRef) => Promise<RouteOutput | undefined>;
+export type RouteOpened = (dependent: TaskRef, released?: StoredTask) => Promise<RouteOutput | undefined>;
 
 /**
  * The HeartbeatSeconds a Dispatch uses: the configured interval, kept below the task's timeout because

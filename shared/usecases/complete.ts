@@ -13,6 +13,7 @@ import { type CompleteInput, EXPANSION_FAILED_ERROR, type ExpansionRun } from '.
 import {
   type AgentRegistry,
   type ArtifactStore,
+  type BatchState,
   type BudgetLedger,
   type Callbacks,
   type Clock,
@@ -163,7 +164,7 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   const settledAttempt =
     input.outcome === 'SUCCEEDED' ? (input.attempt ?? task.attemptCount) : task.attemptCount;
   await Promise.all([
-    releaseDependents(deps.store, deps.callbacks, task, outcome, routeOpened(deps)),
+    releaseDependents(deps.store, deps.callbacks, task, outcome, routeOpened(deps, task)),
     agentBookkeeping,
     settleAttempt(deps.ledger, task, settledAttempt, input.outcome === 'SUCCEEDED' ? result : undefined),
     droppedHold,
@@ -185,8 +186,8 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
  * the gate's token (RoutedByGate), one Lambda invocation and two state transitions fewer per dependency hop.
  * Only with the hand-off's dispatch deps; without them the dependent routes itself.
  */
-function routeOpened(deps: CompleteDeps): RouteOpened | undefined {
-  if (!deps.handOff?.routeDependents) return undefined;
+function routeOpened(deps: CompleteDeps, task: StoredTask): RouteOpened | undefined {
+  if (!deps.handOff?.routeDependents || task.dependents.length === 0) return undefined;
   const { routeDependents: _, ...dispatch } = deps.handOff;
   const routeDeps = {
     ...dispatch,
@@ -195,7 +196,11 @@ function routeOpened(deps: CompleteDeps): RouteOpened | undefined {
     clock: deps.clock,
     callbacks: deps.callbacks,
   };
-  return (dependent) => routeTask(routeDeps, dependent);
+  // The batch's state is read once, while the releases are written, for every dependent they open: one
+  // read per Complete with dependents (also when no gate opens), one round trip less on every hop.
+  const batch = deps.store.getBatchState(task.batchId);
+  batch.catch(() => undefined); // a failed read fails the routes that use it; none may use it
+  return (dependent, released) => routeTask(routeDeps, dependent, { task: released, batch });
 }
 
 /**

@@ -20,6 +20,7 @@ import {
 } from '../domain/workflow';
 import {
   type AgentRegistry,
+  type BatchState,
   type Callbacks,
   type Clock,
   NotFoundError,
@@ -55,11 +56,20 @@ export interface RouteDeps {
 /** The agent id of spawn slot `slot` of a role: `<role>-<n>`, the same ids as the default pool. */
 export const agentSlotId = (role: string, slot: number) => `${role}-${slot}`;
 
+/**
+ * What a caller read already and Route need not read again: the task as a write just answered it (the release
+ * that opened its gate), the batch's state (read while that release was written).
+ */
+export interface KnownState {
+  task?: StoredTask | undefined;
+  batch?: Promise<BatchState | undefined> | undefined;
+}
+
 /** Routes one task: DISPATCH (slot reserved, attempt started, decision stored), WAIT or STOP. */
-export async function routeTask(deps: RouteDeps, ref: TaskRef): Promise<RouteOutput> {
+export async function routeTask(deps: RouteDeps, ref: TaskRef, known: KnownState = {}): Promise<RouteOutput> {
   const [batch, task] = await Promise.all([
-    deps.store.getBatchState(ref.batchId),
-    deps.store.getTask(ref.batchId, ref.taskId),
+    known.batch ?? deps.store.getBatchState(ref.batchId),
+    known.task ?? deps.store.getTask(ref.batchId, ref.taskId),
   ]);
   if (!batch) throw new NotFoundError('batch', ref.batchId);
   if (!task) throw new NotFoundError('task', `${ref.batchId}/${ref.taskId}`);

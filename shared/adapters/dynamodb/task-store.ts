@@ -667,7 +667,12 @@ export class DynamoTaskStore implements TaskStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return { ...gateStateOf(result.Attributes ?? {}), applied: true };
+      const item = result.Attributes ?? {};
+      return {
+        ...gateStateOf(item),
+        applied: true,
+        ...(item.pk === undefined ? {} : { task: fromTaskItem(item) }),
+      };
     } catch (error) {
       if (!isConditionFailed(error)) throw error;
     }

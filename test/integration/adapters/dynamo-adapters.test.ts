@@ -366,10 +366,14 @@ describe('DynamoTaskStore', () => {
     ]);
     await store.createBatch(batch, tasks);
 
-    await store.releaseDependent(batchId, 'c', 'FAILED', 'a');
+    const first = await store.releaseDependent(batchId, 'c', 'FAILED', 'a');
     const repeated = await store.releaseDependent(batchId, 'c', 'FAILED', 'a');
 
     expect(repeated).toMatchObject({ applied: false, pendingDeps: 1, failedDeps: 1 });
+    // The release that applied answers the dependent as it left it (what a Route of it would read).
+    expect(first.task).toEqual(await store.getTask(batchId, 'c'));
+    expect(first.task).toMatchObject({ taskId: 'c', pendingDeps: 1, failedDeps: 1 });
+    expect(repeated.task).toBeUndefined();
   });
 
   it('registers an expansion once per expanding task, within the batch-wide limit under concurrent expansions', async () => {

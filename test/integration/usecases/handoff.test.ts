@@ -3,7 +3,7 @@
  * slot to the longest-waiting task parked for the role, reserved on its behalf (the lease moves, `reserved`
  * never drops), its attempt started and its token answered with the DISPATCH, so it never routes again.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
 import { DynamoBudgetLedger } from '../../../shared/adapters/dynamodb/budget-ledger';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
@@ -372,40 +372,50 @@ describe('capacity hand-off', () => {
 });
 
 describe('routing a dependent with its gate (hop latency)', () => {
-  it('routes the dependent whose gate a Complete opens and answers the gate with its DISPATCH', async () => {
-    const role = await fullRole(2, 1);
+  it('routes the dependents whose gates a Complete opens and answers each gate with its DISPATCH', async () => {
+    const role = await fullRole(2, 2);
     const batchId = await createBatch([
       ...tasksOf(role.name, ['dep']),
-      ...tasksOf(role.name, ['next'], { dependsOn: ['dep'] }),
+      ...tasksOf(role.name, ['next', 'other'], { dependsOn: ['dep'] }),
     ]);
     expect(await role.route(batchId, 'dep')).toMatchObject({ decision: 'DISPATCH' });
     const { answers, callbacks } = recordingCallbacks();
-    expect(await gateTask({ store, callbacks }, { batchId, taskId: 'next', taskToken: 'gate-next' })).toEqual(
-      {
+    for (const taskId of ['next', 'other'])
+      expect(await gateTask({ store, callbacks }, { batchId, taskId, taskToken: `gate-${taskId}` })).toEqual({
         armed: true,
-      },
-    );
+      });
     const routesBefore = role.routes.length;
+    const taskReads = vi.spyOn(store, 'getTask');
+    const batchReads = vi.spyOn(store, 'getBatchState');
 
-    await completeTask(
-      { store, agents, callbacks, clock, handOff: { ...role.dispatch, routeDependents: true } },
-      { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
-    );
+    try {
+      await completeTask(
+        { store, agents, callbacks, clock, handOff: { ...role.dispatch, routeDependents: true } },
+        { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
+      );
+      // Each dependent is routed from the item its release's write answered (no read of it), and the
+      // batch's state is read once for both, beside the releases.
+      expect(taskReads.mock.calls.filter(([, taskId]) => taskId !== 'dep')).toEqual([]);
+      expect(batchReads).toHaveBeenCalledTimes(1);
+    } finally {
+      taskReads.mockRestore();
+      batchReads.mockRestore();
+    }
 
-    const agentId = `${role.name}-1`;
-    expect(answers).toEqual([
-      {
-        token: 'gate-next',
-        output: {
-          proceed: true,
-          failedDeps: 0,
-          route: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 1 }),
-        },
-      },
-    ]);
+    const dispatch = expect.objectContaining({ decision: 'DISPATCH', attempt: 1 });
+    expect(answers).toHaveLength(2);
+    for (const taskId of ['next', 'other']) {
+      expect(answers).toContainEqual({
+        token: `gate-${taskId}`,
+        output: { proceed: true, failedDeps: 0, route: dispatch },
+      });
+      expect(await store.getTask(batchId, taskId)).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+    }
     expect(role.routes).toHaveLength(routesBefore);
-    expect(await store.getTask(batchId, 'next')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
-    expect(await agents.get(agentId)).toMatchObject({ reserved: 1 });
+    const reserved = await Promise.all(
+      [1, 2].map(async (n) => (await agents.get(`${role.name}-${n}`))?.reserved),
+    );
+    expect(reserved.reduce((a, b) => (a ?? 0) + (b ?? 0), 0)).toBe(2);
   });
 
   it('routes nothing for a gate that opens to skip its task, nor without routeDependents', async () => {
