@@ -144,9 +144,10 @@ export class MetaAgentStack extends Stack {
       timeout: Duration.seconds(60),
     });
     // The capacity hand-off scores the parked task it gives a slot to with the router's weights; with
-    // model-assisted routing, Complete leaves the routing of the dependents it releases to the router.
+    // model-assisted routing, Complete (and Gate) leave the routing of the dependents they open to the router.
     if (props.routing && (props.routing.weights || assist)) {
       complete.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
+      gate.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
     }
     const finalize = make('finalize', 'Finalize', {
       description: 'Aggregates a batch result',
@@ -177,6 +178,8 @@ export class MetaAgentStack extends Stack {
     // GET /agents shows the fleet-wide provider limits: their slots and state are tasks table items.
     t.bindTasks(agentsApi, 'read');
     t.bindTasks(gate, 'readWrite');
+    // A gate that finds its dependencies ended routes the task: it reserves a slot as the router does.
+    t.bindAgents(gate, 'readWrite');
     t.bindTasks(route, 'readWrite');
     t.bindAgents(route, 'readWrite');
     t.bindTasks(approval, 'readWrite');
@@ -207,8 +210,10 @@ export class MetaAgentStack extends Stack {
     if (props.providerSsmPrefix) this.roleWorkers.grantProviderParameters(props.providerSsmPrefix, askers);
     // The router answers with the queue URL of the winner's role; Step Functions sends the message.
     this.roleWorkers.bindQueues(route, 'attributes');
-    // So does Complete, dispatching the task parked for capacity it hands a slot to.
+    // So do Complete, dispatching the task parked for capacity it hands a slot to and the dependents it
+    // opens, and Gate, routing a task whose dependencies ended before its gate armed.
     this.roleWorkers.bindQueues(complete, 'attributes');
+    this.roleWorkers.bindQueues(gate, 'attributes');
 
     this.orchestration = new Orchestration(this, 'Orchestration', {
       functions: { gate, route, approval, recordAttempt, complete, finalize },

@@ -3,13 +3,19 @@
  * trigger rule; when it is open, answer the token at once. The Complete of the dependency whose release opens
  * the gate answers an armed token (the last one to finish, or for one_success the first to succeed).
  */
-import type { GateInput, GateOutput } from '../domain/workflow';
-import { type Callbacks, NotFoundError, type TaskStore } from '../ports';
+import type { GateInput, GateOutput, RouteOutput, TaskRef } from '../domain/workflow';
+import { type BatchState, type Callbacks, NotFoundError, type StoredTask, type TaskStore } from '../ports';
 import { gateCountsOf, gateOutput, isTerminal } from './common';
 
 export interface GateDeps {
   store: TaskStore;
   callbacks: Callbacks;
+  /**
+   * Routes a task whose gate is open when it arms (its dependencies all ended first), from the task and batch
+   * the gate just read; its output travels with the token (RoutedByGate), as a Complete that opens a gate
+   * routes the dependent. None (or an error, or undefined): the task routes itself.
+   */
+  route?: (task: TaskRef, known: { task: StoredTask; batch: Promise<BatchState> }) => Promise<RouteOutput>;
 }
 
 /** `armed`: the token waits for the release that opens the gate; otherwise the answer sent. */
@@ -17,7 +23,7 @@ export type GateResult = { armed: true } | { armed: false; output: GateOutput };
 
 /**
  * Arms the gate or answers the token at once (proceed as the task's trigger rule decides, and only while the
- * batch runs). Arming comes first: while the gate is not open (the common case, every dependent arms at the
+ * batch runs; with `route`, a task that proceeds is routed here). Arming comes first: while the gate is not open (the common case, every dependent arms at the
  * start of a batch) it is the only call. Only a gate that could not arm reads the batch and the task.
  */
 export async function gateTask(deps: GateDeps, input: GateInput): Promise<GateResult> {
@@ -35,6 +41,11 @@ export async function gateTask(deps: GateDeps, input: GateInput): Promise<GateRe
   if (batch.cancelRequested) output = gateOutput(rule, counts, 'batch cancelled');
   else if (isTerminal(task.status)) output = gateOutput(rule, counts, `task already ${task.status}`);
   else output = gateOutput(rule, counts);
+  if (output.proceed && deps.route) {
+    const ref = { batchId: input.batchId, taskId: input.taskId };
+    const route = await deps.route(ref, { task, batch: Promise.resolve(batch) }).catch(() => undefined);
+    if (route) output = { ...output, route };
+  }
   await deps.callbacks.succeed(input.taskToken, output);
   return { armed: false, output };
 }

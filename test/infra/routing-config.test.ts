@@ -45,11 +45,13 @@ describe('routing config in the stack', () => {
 
     expect(config.weights).toEqual(routing.weights);
     expect(config.assist).toMatchObject({ ...routing.assist, candidates: 4 });
-    // Complete routes the dependents whose gate it opens (hop latency), with the router's own section; it
-    // asks no model (with assist on it leaves them to the router), so it gets no provider grant below.
-    const complete = others.find((fn) => fn.handler === 'complete') as TemplateFunction;
-    expect(complete.env[EnvVar.RoutingConfig]).toBe(router.env[EnvVar.RoutingConfig]);
-    for (const fn of others.filter((f) => f !== complete))
+    // Complete routes the dependents whose gate it opens, and Gate a task whose dependencies ended before it
+    // armed (hop latency), with the router's own section; they ask no model (with assist on they leave those
+    // tasks to the router), so they get no provider grant below.
+    const routers = others.filter((fn) => fn.handler === 'complete' || fn.handler === 'gate');
+    expect(routers.map((fn) => fn.handler).sort()).toEqual(['complete', 'gate']);
+    for (const fn of routers) expect(fn.env[EnvVar.RoutingConfig]).toBe(router.env[EnvVar.RoutingConfig]);
+    for (const fn of others.filter((f) => !routers.includes(f)))
       expect(fn.env[EnvVar.RoutingConfig], fn.logicalId).toBeUndefined();
   });
 

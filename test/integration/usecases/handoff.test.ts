@@ -15,7 +15,13 @@ import type { Task } from '../../../shared/domain/schemas';
 import { WOKEN } from '../../../shared/domain/workflow';
 import { type CompleteDeps, completeTask } from '../../../shared/usecases/complete';
 import { gateTask } from '../../../shared/usecases/gate';
-import { ParkedHints, parkTask, type RouteDeps, routeTask } from '../../../shared/usecases/route';
+import {
+  type KnownState,
+  ParkedHints,
+  parkTask,
+  type RouteDeps,
+  routeTask,
+} from '../../../shared/usecases/route';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { agentOf, batchOf, ManualClock, recordingCallbacks, uniqueId } from '../../support/fixtures';
 
@@ -416,6 +422,47 @@ describe('routing a dependent with its gate (hop latency)', () => {
       [1, 2].map(async (n) => (await agents.get(`${role.name}-${n}`))?.reserved),
     );
     expect(reserved.reduce((a, b) => (a ?? 0) + (b ?? 0), 0)).toBe(2);
+  });
+
+  it('routes a task whose gate finds its dependencies ended when it arms, and answers the gate with its DISPATCH', async () => {
+    const role = await fullRole(2, 1);
+    const batchId = await createBatch([
+      ...tasksOf(role.name, ['dep', 'bad']),
+      ...tasksOf(role.name, ['late'], { dependsOn: ['dep'] }),
+      ...tasksOf(role.name, ['skipped'], { dependsOn: ['bad'] }),
+    ]);
+    const { answers, callbacks } = recordingCallbacks();
+    for (const taskId of ['dep', 'bad'])
+      expect(await role.route(batchId, taskId)).toMatchObject({ decision: 'DISPATCH' });
+    await completeTask({ store, agents, callbacks, clock }, { batchId, taskId: 'dep', outcome: 'SUCCEEDED' });
+    await completeTask({ store, agents, callbacks, clock }, { batchId, taskId: 'bad', outcome: 'FAILED' });
+    const routesBefore = role.routes.length;
+    const route = (task: { batchId: string; taskId: string }, known: KnownState) =>
+      routeTask({ ...role.dispatch, store, agents, clock, callbacks }, task, known);
+
+    // Both gates arm after their dependency ended: the open one routes its task, the skipping one does not.
+    expect(
+      await gateTask({ store, callbacks, route }, { batchId, taskId: 'late', taskToken: 'gate-late' }),
+    ).toEqual({
+      armed: false,
+      output: {
+        proceed: true,
+        failedDeps: 0,
+        route: expect.objectContaining({ decision: 'DISPATCH', attempt: 1 }),
+      },
+    });
+    const skipped = await gateTask(
+      { store, callbacks, route },
+      { batchId, taskId: 'skipped', taskToken: 'gate-skipped' },
+    );
+    expect(skipped).toMatchObject({ armed: false, output: { proceed: false } });
+    expect(skipped.armed === false && skipped.output).not.toHaveProperty('route');
+
+    expect(answers.map((a) => a.token)).toEqual(['gate-late', 'gate-skipped']);
+    expect(answers[0]?.output).toHaveProperty('route.decision', 'DISPATCH');
+    expect(role.routes).toHaveLength(routesBefore);
+    expect(await store.getTask(batchId, 'late')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+    expect((await store.getTask(batchId, 'skipped'))?.attemptCount).toBe(0);
   });
 
   it('routes nothing for a gate that opens to skip its task, nor without routeDependents', async () => {
