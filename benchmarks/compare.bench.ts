@@ -10,7 +10,8 @@
  *   simulated executor; each role queue runs at most 4 agent invocations at once (its event source's
  *   MaximumConcurrency, as lib.ts generousOptions sets it; the agent's capacity lets Route dispatch ahead).
  * DAGs: three seeded layered random DAGs (60 to 150 tasks, 50 to 600 ms each), a fast branch beside a slow
- * one, and a chain of 12 tasks of 250 ms. Makespan over the lower bound (lib.ts lowerBound): submission to
+ * one, a chain of 12 tasks of 250 ms, and 60 ready tasks of 300 ms (wide-60: meta-agent's submission to
+ * first dispatch is reported for every DAG). Makespan over the lower bound (lib.ts lowerBound): submission to
  * result (meta-agent's report: submit to Finalize; in-process: the call to its return), and the span (first
  * task start to last task end) beside it. Every run is checked: each task once, after its dependencies,
  * within the per-role limit (meta-agent: the role pollers' peak of invocations in flight).
@@ -55,6 +56,8 @@ const LAYERED_SEEDS = [11, 22, 33];
 const GOAL_CHAIN_RATIO = 1.05;
 const CHAIN_TASKS = 12;
 const CHAIN_TASK_MS = 250;
+const WIDE_TASKS = 60;
+const WIDE_TASK_MS = 300;
 const EXECUTORS = ['ideal', 'LangGraph.js', 'meta-agent'] as const;
 type ExecutorName = (typeof EXECUTORS)[number];
 
@@ -103,11 +106,22 @@ function chainDag(): Batch {
   };
 }
 
+/** Issue 14's wide batch: 60 ready tasks of 300 ms over the DAG roles, no dependencies. */
+function wideDag(): Batch {
+  return {
+    batchId: 'wide-60',
+    tasks: Array.from({ length: WIDE_TASKS }, (_, i) =>
+      task(`w-${i}`, DAG_ROLES[i % DAG_ROLES.length] as string, WIDE_TASK_MS),
+    ),
+  };
+}
+
 function dags(): Batch[] {
   return [
     ...LAYERED_SEEDS.map((seed) => layeredDag(`layered-${seed}`, { seed, ...RANDOM_DAG_SHAPE })),
     fastSlowDag(),
     chainDag(),
+    wideDag(),
   ];
 }
 
@@ -127,6 +141,8 @@ interface Row {
   /** Medians over the bound. */
   ratio: PerExecutor<number>;
   spanRatio: PerExecutor<number>;
+  /** meta-agent: the batch's start (submission) to its first dispatch decision, per run. */
+  firstDispatchMs: number[];
 }
 
 async function main(): Promise<void> {
@@ -134,6 +150,8 @@ async function main(): Promise<void> {
   const roleNames = [...resolveRoles().keys()];
   const system = await EmbeddedSystem.start(benchOptions(generousOptions(roleNames, COMPARE_PER_ROLE)));
   let submitted = 0;
+  /** meta-agent's latest run of each DAG: submission to its first dispatch decision. */
+  const firstDispatch = new Map<string, number>();
   const metaAgent: Executor = async (batch) => {
     // A batch id is used once: each run submits a copy under a new one.
     submitted += 1;
@@ -144,7 +162,9 @@ async function main(): Promise<void> {
       const peak = system.runtime.pollers.peakInFlight(role);
       if (peak > COMPARE_PER_ROLE) throw new Error(`${peak} agent invocations of ${role} ran at once`);
     }
-    return { spans: spansOf(result), makespanMs: result.makespanMs ?? 0 };
+    const spans = spansOf(result);
+    firstDispatch.set(batch.batchId ?? '', Math.min(...spans.map((s) => s.startedAt)) - result.startedAt);
+    return { spans, makespanMs: result.makespanMs ?? 0 };
   };
   const executors: PerExecutor<Executor> = {
     ideal: runIdeal,
@@ -159,6 +179,7 @@ async function main(): Promise<void> {
     spanMs: perExecutor(() => []),
     ratio: perExecutor(() => 0),
     spanRatio: perExecutor(() => 0),
+    firstDispatchMs: [],
   }));
   try {
     // Runs in turn (each DAG by each executor, then again), so load on the machine falls on all alike.
@@ -173,6 +194,7 @@ async function main(): Promise<void> {
           const span = round(spanOf(schedule.spans));
           row.makespanMs[name].push(round(schedule.makespanMs));
           row.spanMs[name].push(span);
+          if (name === 'meta-agent') row.firstDispatchMs.push(firstDispatch.get(row.dag) ?? Number.NaN);
           console.log(
             `run ${run} ${row.dag} ${name}: ${round(schedule.makespanMs)} ms, span ${span} ms (bound ${row.boundMs})`,
           );
@@ -199,6 +221,13 @@ async function main(): Promise<void> {
     dags: rows,
     medianRatioLayered: perExecutor((name) => round(median(layered.map((r) => r.ratio[name])), 3)),
     medianSpanRatioLayered: perExecutor((name) => round(median(layered.map((r) => r.spanRatio[name])), 3)),
+    /** The bound is not always reachable (per-role limits with dependencies): meta-agent over the ideal too. */
+    medianOverIdealLayered: round(
+      median(layered.map((r) => median(r.makespanMs['meta-agent']) / median(r.makespanMs.ideal))),
+      3,
+    ),
+    /** meta-agent, median per DAG: submission to the first dispatch decision. */
+    firstDispatchMs: Object.fromEntries(rows.map((r) => [r.dag, median(r.firstDispatchMs)])),
     goalRatio: GOAL_MAKESPAN_RATIO,
     chain: {
       tasks: CHAIN_TASKS,
@@ -232,6 +261,7 @@ async function main(): Promise<void> {
     `Run ${report.date} on Node ${process.version}, ${round(report.durationMs / 60_000, 1)} min. Every role runs at most ${COMPARE_PER_ROLE} tasks at once in each executor; median of ${RUNS} runs. Makespan: submission to result (meta-agent's report, submit to Finalize; the in-process executors' call to its return); span: first task start to last task end. Figures: benchmarks/results/compare.json. Command: \`npm run bench:compare\`.`,
     '',
     `- Layered random DAGs, median makespan / bound: ${byExecutor(report.medianRatioLayered)} (goal <= ${GOAL_MAKESPAN_RATIO}); span / bound: ${byExecutor(report.medianSpanRatioLayered)}.`,
+    `- meta-agent over the ideal executor on the layered DAGs (median): **${report.medianOverIdealLayered}**. Submission to meta-agent's first dispatch (median): ${rows.map((r) => `${r.dag} ${median(r.firstDispatchMs)} ms`).join(', ')}.`,
     `- Chain of ${CHAIN_TASKS} tasks of ${CHAIN_TASK_MS} ms, makespan / bound: ${byExecutor(chain.ratio)} (goal <= ${GOAL_CHAIN_RATIO}); per dependency hop (span): ${EXECUTORS.map((n) => `${n} ${report.chain.msPerHop[n]} ms`).join(', ')}.`,
     '',
     `| DAG | tasks | bound (ms) | ${EXECUTORS.map((n) => `${n} makespan (ms)`).join(' | ')} | ${EXECUTORS.map((n) => `${n} ratio`).join(' | ')} | ${EXECUTORS.map((n) => `${n} span ratio`).join(' | ')} |`,
