@@ -30,7 +30,12 @@ function newAjv(): Ajv2020 {
   return ajv;
 }
 
-const ajv = newAjv();
+/**
+ * Made at the first schema compiled, not at load: building Ajv with its formats compiles the draft's
+ * meta-schemas (tens of milliseconds), which every process importing the domain paid at start, also the
+ * many that never see an outputSchema (a CLI start, a Lambda cold start).
+ */
+let ajv: Ajv2020 | undefined;
 const compiled = new Map<string, ValidateFunction>();
 /** Schemas compiled and kept at once; a batch has at most 2,000, a worker sees a handful. */
 const MAX_COMPILED_SCHEMAS = 2_000;
@@ -40,6 +45,7 @@ function compile(schema: Record<string, unknown>): ValidateFunction {
   let validate = compiled.get(key);
   if (!validate) {
     if (compiled.size >= MAX_COMPILED_SCHEMAS) compiled.clear();
+    ajv ??= newAjv();
     validate = ajv.compile(schema);
     compiled.set(key, validate);
   }
