@@ -293,53 +293,80 @@ async function createRoleQueue(
  */
 export async function startEmulators(options: EmulatorOptions): Promise<Emulators> {
   const region = options.region ?? LOCAL_REGION;
-  // Side by side: dynalite boots on its own thread while fauxqs starts on this one.
   const dataDir = options.dataDir;
   if (dataDir !== undefined) {
     await Promise.all(
       [join(dataDir, 'dynamodb'), join(dataDir, 's3')].map((d) => mkdir(d, { recursive: true })),
     );
   }
-  const [dynamoStart, sqsStart] = await Promise.allSettled([
-    startDynalite(dataDir === undefined ? undefined : join(dataDir, 'dynamodb')),
-    startFauxqs(dataDir === undefined ? undefined : join(dataDir, 's3')),
-  ]);
-  if (dynamoStart.status === 'rejected' || sqsStart.status === 'rejected') {
-    await Promise.all([
-      dynamoStart.status === 'fulfilled' ? dynamoStart.value.stop() : undefined,
-      sqsStart.status === 'fulfilled' ? sqsStart.value.app.close() : undefined,
-    ]);
-    throw dynamoStart.status === 'rejected' ? dynamoStart.reason : (sqsStart as PromiseRejectedResult).reason;
-  }
-  const dynamo = dynamoStart.value;
-  const sqs = sqsStart.value;
-  const stop = async () => {
-    await Promise.all([sqs.app.close(), dynamo.stop()]);
-  };
-  const dynamodbEndpoint = `http://${LOOPBACK}:${dynamo.port}`;
-  const dynamoClient = new DynamoDBClient({
-    region,
-    endpoint: dynamodbEndpoint,
-    credentials: LOCAL_CREDENTIALS,
-  });
-  const sqsClient = new SQSClient({ region, endpoint: sqs.url, credentials: LOCAL_CREDENTIALS });
-  const s3Client = new S3Client({
-    region,
-    endpoint: sqs.url,
-    credentials: LOCAL_CREDENTIALS,
-    forcePathStyle: true,
-  });
   const suffix = Date.now().toString(36);
   const names = dataDir === undefined ? undefined : DATA_DIR_NAMES;
   const tasksTableName = options.tasksTableName ?? names?.tasksTable ?? `meta-agent-tasks-${suffix}`;
   const agentsTableName = options.agentsTableName ?? names?.agentsTable ?? `meta-agent-agents-${suffix}`;
   const artifactsBucketName =
     options.artifactsBucketName ?? names?.artifactsBucket ?? `meta-agent-artifacts-${suffix}`;
+  // Side by side: dynalite boots on its own thread while fauxqs starts on this one, and each emulator's
+  // resources are created as soon as it listens. fauxqs is up long before dynalite's thread has loaded its
+  // modules, so the 88 SQS calls of 22 roles' queues run in that wait instead of after it.
+  const dynamoStart = startDynalite(dataDir === undefined ? undefined : join(dataDir, 'dynamodb'));
+  const sqsStart = startFauxqs(dataDir === undefined ? undefined : join(dataDir, 's3'));
+  const [tablesMade, queuesMade] = await Promise.allSettled([
+    dynamoStart.then(async ({ port }) => {
+      const client = new DynamoDBClient({
+        region,
+        endpoint: `http://${LOOPBACK}:${port}`,
+        credentials: LOCAL_CREDENTIALS,
+      });
+      try {
+        await createTables(client, tasksTableName, agentsTableName);
+      } finally {
+        client.destroy();
+      }
+    }),
+    sqsStart.then(({ url }) => createQueuesAndBucket(url, region, artifactsBucketName, options)),
+  ]);
+  const [dynamoStarted, sqsStarted] = await Promise.allSettled([dynamoStart, sqsStart]);
+  const stop = async () => {
+    await Promise.all([
+      sqsStarted.status === 'fulfilled' ? sqsStarted.value.app.close() : undefined,
+      dynamoStarted.status === 'fulfilled' ? dynamoStarted.value.stop() : undefined,
+    ]);
+  };
+  if (tablesMade.status === 'rejected' || queuesMade.status === 'rejected') {
+    await stop();
+    throw tablesMade.status === 'rejected' ? tablesMade.reason : (queuesMade as PromiseRejectedResult).reason;
+  }
+  // Both settled as fulfilled: their resources were made.
+  const dynamo = (dynamoStarted as PromiseFulfilledResult<LocalDynalite>).value;
+  const sqs = (sqsStarted as PromiseFulfilledResult<Awaited<typeof sqsStart>>).value;
+  return {
+    region,
+    sqsEndpoint: sqs.url,
+    dynamodbEndpoint: `http://${LOOPBACK}:${dynamo.port}`,
+    sqsPort: sqs.port,
+    dynamodbPort: dynamo.port,
+    tasksTableName,
+    agentsTableName,
+    s3Endpoint: sqs.url,
+    artifactsBucketName,
+    queues: queuesMade.value,
+    stop,
+  };
+}
+
+/** The artifacts bucket and every role's queue and dead-letter queue, on fauxqs at `endpoint`. */
+async function createQueuesAndBucket(
+  endpoint: string,
+  region: string,
+  bucket: string,
+  options: EmulatorOptions,
+): Promise<Map<string, RoleQueue>> {
+  const sqsClient = new SQSClient({ region, endpoint, credentials: LOCAL_CREDENTIALS });
+  const s3Client = new S3Client({ region, endpoint, credentials: LOCAL_CREDENTIALS, forcePathStyle: true });
   try {
-    // Tables, the bucket and the queues at once: 22 roles made 88 SQS calls one after the other.
-    const [, , roleQueues] = await Promise.all([
-      createTables(dynamoClient, tasksTableName, agentsTableName),
-      s3Client.send(new CreateBucketCommand({ Bucket: artifactsBucketName })).catch((error: Error) => {
+    // The bucket and the queues at once: 22 roles made 88 SQS calls one after the other.
+    const [, roleQueues] = await Promise.all([
+      s3Client.send(new CreateBucketCommand({ Bucket: bucket })).catch((error: Error) => {
         // A data directory's bucket from an earlier start.
         if (error.name !== 'BucketAlreadyOwnedByYou' && error.name !== 'BucketAlreadyExists') throw error;
       }),
@@ -347,7 +374,7 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
         options.roles.map((role) =>
           createRoleQueue(
             sqsClient,
-            sqs.url,
+            endpoint,
             role,
             options.visibilityTimeoutSeconds?.[role] ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
             options.maxReceiveCount ?? MAX_RECEIVE_COUNT,
@@ -355,25 +382,8 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
         ),
       ),
     ]);
-    const queues = new Map<string, RoleQueue>(roleQueues.map((q) => [q.role, q]));
-    return {
-      region,
-      sqsEndpoint: sqs.url,
-      dynamodbEndpoint,
-      sqsPort: sqs.port,
-      dynamodbPort: dynamo.port,
-      tasksTableName,
-      agentsTableName,
-      s3Endpoint: sqs.url,
-      artifactsBucketName,
-      queues,
-      stop,
-    };
-  } catch (error) {
-    await stop();
-    throw error;
+    return new Map(roleQueues.map((q) => [q.role, q]));
   } finally {
-    dynamoClient.destroy();
     sqsClient.destroy();
     s3Client.destroy();
   }

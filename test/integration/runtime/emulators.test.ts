@@ -91,6 +91,21 @@ describe('local emulators', () => {
     expect(await acceptsConnections(started.dynamodbPort)).toBe(false);
   });
 
+  it('closes the emulator that started when the other one cannot make its resources', async () => {
+    // Listening servers of this thread (fauxqs'; dynalite listens on its own thread, which ends with it).
+    const listening = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
+    const before = listening();
+
+    // SQS allows visibility timeouts up to 12 hours: fauxqs refuses this queue while dynalite makes tables.
+    const start = startEmulators({
+      roles: ['code_reviewer'],
+      visibilityTimeoutSeconds: { code_reviewer: 50_000 },
+    });
+
+    await expect(start).rejects.toThrow(/VisibilityTimeout/);
+    expect(listening()).toBe(before);
+  });
+
   it('keeps idle keep-alive connections open past the 5 s a Node server allows by default', async () => {
     const started = await startEmulators({ roles: ['code_reviewer'] });
     emulators = started;
