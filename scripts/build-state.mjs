@@ -1,9 +1,9 @@
 /**
  * What the install-time build (scripts/build.mjs) was made from, and whether those files are unchanged.
  *
- * The build writes a manifest beside its output: every source file esbuild read (from its metafile), the
- * lock file (which fixes the versions of the packages left external) and the build scripts themselves, each
- * with its sha256. A build is fresh when every one of them still hashes the same: then its bundles and the
+ * The build writes a manifest beside its output: every source file of the project esbuild read (from its
+ * metafile), the lock file (which fixes the versions of the packages, bundled or left external) and the build
+ * scripts themselves, each with its sha256. A build is fresh when every one of them still hashes the same: then its bundles and the
  * state machine definition synthesized with them are exactly what the sources give now. Content hashes, not
  * modification times, so a checkout or a copy that changes nothing keeps the build.
  *

@@ -1,6 +1,8 @@
 /** Types of build.mjs (plain JavaScript: npm runs it at install, before anything is compiled). */
 import type { Metafile } from 'esbuild';
 
+/** Packages the CLI build loads from node_modules at run time rather than bundling. */
+export declare const BUILD_EXTERNALS: readonly string[];
 export declare function buildCli(options?: {
   outdir?: string;
   log?: (line: string) => void;

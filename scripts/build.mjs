@@ -23,6 +23,18 @@ import { CLI_BUILD_DIR, DEFINITION_FILE, MANIFEST_FILE, manifestOf } from './bui
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** Packages the CLI build loads from node_modules at run time rather than bundling (see buildCli). */
+export const BUILD_EXTERNALS = [
+  'aws-cdk-lib',
+  'constructs',
+  'cdk-nag',
+  'esbuild',
+  'dynalite',
+  'fauxqs',
+].flatMap((name) => [name, `${name}/*`]);
+const ESM_REQUIRE_BANNER =
+  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+
 /**
  * The CLI build into `outdir` (default dist/cli; inside the package, so the bundles resolve its node_modules).
  * Built beside it and renamed into place, so a CLI starting meanwhile sees the old build or the new one, never
@@ -55,8 +67,14 @@ export async function buildCli({ outdir = join(ROOT, CLI_BUILD_DIR), log = () =>
       format: 'esm',
       platform: 'node',
       target: 'node22',
-      // Dependencies load from node_modules as they are; only the project's own TypeScript is bundled.
-      packages: 'external',
+      // Dependencies are bundled too, as the deployed Lambda bundles are: resolving, reading and compiling the
+      // thousand files of the AWS SDK, Powertools, zod and the Step Functions interpreter one by one was a third
+      // of a `meta-agent run` start. Left external: what only a synthesis needs (the CDK, esbuild), native
+      // code (dynalite's LevelDB, on its own thread) and fauxqs, whose store classes fauxqs-files.ts loads from
+      // the installed package: one copy of its classes, as when the sources run.
+      external: [...BUILD_EXTERNALS],
+      // ESM bundles still meet CommonJS dependencies that call `require`; give them one.
+      banner: { js: ESM_REQUIRE_BANNER },
       sourcemap: 'linked',
       metafile: true,
       logLevel: 'error',
@@ -68,7 +86,11 @@ export async function buildCli({ outdir = join(ROOT, CLI_BUILD_DIR), log = () =>
     // copy: the validator annotates the definition it is given.
     new StateMachine(structuredClone(local.definition));
     writeFileSync(join(staging, DEFINITION_FILE), `${JSON.stringify(local)}\n`);
-    const inputs = Object.keys(result.metafile.inputs).map((p) => relative(ROOT, join(ROOT, p)));
+    // The project's own files; what the bundles took from node_modules is fixed by the lock file, an input of
+    // every build (hashing those thousands of files would cost every start more than it could catch).
+    const inputs = Object.keys(result.metafile.inputs)
+      .filter((p) => !p.split('/').includes('node_modules'))
+      .map((p) => relative(ROOT, join(ROOT, p)));
     writeFileSync(join(staging, MANIFEST_FILE), `${JSON.stringify(manifestOf(ROOT, inputs), null, 1)}\n`);
     rmSync(outdir, { recursive: true, force: true });
     renameSync(staging, outdir);

@@ -4,12 +4,13 @@
  */
 import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { synthesizeLocalDefinition } from '../../infra/local-definition';
-import { buildCli } from '../../scripts/build.mjs';
+import { BUILD_EXTERNALS, buildCli } from '../../scripts/build.mjs';
 import { CLI_BUILD_DIR, DEFINITION_FILE, MANIFEST_FILE, manifestOf } from '../../scripts/build-state.mjs';
 import { loadLocalDefinition } from '../../shared/local/definition-cache';
 import { REPO_ROOT } from './handler-analysis';
@@ -28,23 +29,35 @@ afterAll(() => {
   rmSync(outdir, { recursive: true, force: true });
 });
 
-/** The packages an output file loads as it is imported (static imports, followed through shared chunks). */
-function staticPackages(output: string): Set<string> {
+/** A package's name from a path into node_modules (the innermost package, for nested installs). */
+function packageOf(path: string): string | undefined {
+  return /.*node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1];
+}
+
+/**
+ * The packages an output file loads as it is imported (static imports, followed through shared chunks): those
+ * it imports from node_modules (`external`) and those bundled into the files it loads (`bundled`).
+ */
+function staticPackages(output: string): { external: Set<string>; bundled: Set<string> } {
   const outputs = metafile.outputs;
   const staging = Object.keys(outputs)[0]?.split('/').slice(0, 2).join('/') ?? '';
-  const packages = new Set<string>();
+  const found = { external: new Set<string>(), bundled: new Set<string>() };
   const seen = new Set<string>();
   const walk = (path: string) => {
     if (seen.has(path)) return;
     seen.add(path);
+    for (const input of Object.keys(outputs[path]?.inputs ?? {})) {
+      const name = packageOf(input);
+      if (name !== undefined) found.bundled.add(name);
+    }
     for (const i of outputs[path]?.imports ?? []) {
       if (i.kind !== 'import-statement') continue;
-      if (i.external) packages.add(i.path);
-      else walk(i.path);
+      if (!i.external) walk(i.path);
+      else if (!isBuiltin(i.path)) found.external.add(i.path);
     }
   };
   walk(`${staging}/${output}`);
-  return packages;
+  return found;
 }
 
 /** The chunk a dynamic import of `source` lands in. */
@@ -67,23 +80,48 @@ describe('the CLI build', () => {
     BUILD_TIMEOUT_MS,
   );
 
-  it('runs a batch without loading the CDK, a provider SDK or the ASL validator', () => {
-    const heavy = /^(aws-cdk-lib|constructs|cdk-nag|esbuild|asl-validator|@anthropic-ai\/sdk|openai)(\/|$)/;
-    const run = chunkOf('shared/local/cli/commands/run.ts');
+  /** main.mjs, the chunk of `run` and every handler: what a `meta-agent run` start loads. */
+  function runOutputs(): string[] {
     const handlers = Object.keys(metafile.outputs)
       .map((p) => p.split('/').slice(2).join('/'))
       .filter((p) => p.startsWith('functions/') && p.endsWith('.mjs'));
-
     expect(handlers.length).toBeGreaterThan(10);
-    for (const output of ['main.mjs', run, ...handlers]) {
+    return ['main.mjs', chunkOf('shared/local/cli/commands/run.ts'), ...handlers];
+  }
+
+  // The ASL validator is not in the list: the Step Functions interpreter imports it (bundled or not), but a
+  // definition from the build is not validated again at start (EmbeddedSystem passes validate: false).
+  it('runs a batch without loading the CDK, esbuild or a provider SDK', () => {
+    const heavy = /^(aws-cdk-lib|constructs|cdk-nag|esbuild|@anthropic-ai\/sdk|openai)(\/|$)/;
+
+    for (const output of runOutputs()) {
+      const { external, bundled } = staticPackages(output);
       expect(
-        [...staticPackages(output)].filter((p) => heavy.test(p)),
+        [...external, ...bundled].filter((p) => heavy.test(p)),
         output,
       ).toEqual([]);
     }
   });
 
-  it('records every source it bundled in its manifest', () => {
+  it('bundles what a run loads (the AWS SDK, Powertools, zod, the interpreter) instead of importing it', () => {
+    for (const output of runOutputs()) {
+      const { external, bundled } = staticPackages(output);
+
+      expect(
+        [...external].filter((p) => !BUILD_EXTERNALS.includes(p)),
+        output,
+      ).toEqual([]);
+      if (output.startsWith('functions/'))
+        expect([...bundled], output).toEqual(
+          expect.arrayContaining(['@aws-sdk/client-dynamodb', '@aws-lambda-powertools/logger', 'zod']),
+        );
+    }
+    expect([...staticPackages(chunkOf('shared/local/runtime/execution-runner.ts')).bundled]).toContain(
+      'aws-local-stepfunctions',
+    );
+  });
+
+  it('records every source of the project it bundled in its manifest, and the lock file for the packages', () => {
     const manifest = JSON.parse(readFileSync(join(outdir, MANIFEST_FILE), 'utf8')) as {
       inputs: Record<string, string>;
     };
@@ -97,6 +135,8 @@ describe('the CLI build', () => {
         'package-lock.json',
       ]),
     );
+    // The packages' files are many and fixed by the lock file: hashing them would slow every start.
+    expect(Object.keys(manifest.inputs).filter((p) => p.includes('node_modules'))).toEqual([]);
   });
 
   it(
