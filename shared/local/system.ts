@@ -58,6 +58,16 @@ export const LOCAL_HEARTBEAT_SECONDS = 5;
  * dependencies all finished answers its own token), and a gate holds no slot while it waits.
  */
 export const LOCAL_GATE_CONCURRENCY = 4;
+/**
+ * Route invocations running at once locally (the Route state's; a parked task's WaitForCapacity and the
+ * routes Complete and Gate make are not counted). On AWS each route is its own Lambda invocation; here they
+ * share two cores and one DynamoDB emulator, and a batch that starts with many ready tasks interleaved every
+ * route's round trips, so none dispatched until nearly all were done (60 ready tasks: first agent start
+ * 0.5 to 1 s after submission, 0.1 to 0.3 s with this limit), and 2,000 routes at once each listed the pool
+ * before any reserved, and lost races on it. Routes wait in order, holding nothing. Not applied with
+ * model-assisted routing, whose routes wait on a provider rather than on the cores.
+ */
+export const LOCAL_ROUTE_CONCURRENCY = 8;
 /** How often the scaler runs locally (its EventBridge schedule on AWS is one minute). */
 export const LOCAL_SCALER_INTERVAL_MS = 2_000;
 /**
@@ -253,7 +263,10 @@ export class EmbeddedSystem {
       taskStates,
       roles: catalog,
       ...(concurrency ? { concurrency } : {}),
-      stateConcurrency: { [StateName.Gate]: LOCAL_GATE_CONCURRENCY },
+      stateConcurrency: {
+        [StateName.Gate]: LOCAL_GATE_CONCURRENCY,
+        ...(options.routing?.assist ? {} : { [StateName.Route]: LOCAL_ROUTE_CONCURRENCY }),
+      },
       // A definition from the build was validated when it was built.
       validate: source === 'synthesis',
       handlers: async () => {

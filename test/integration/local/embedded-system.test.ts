@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Batch } from '../../../shared/domain/schemas';
-import { EmbeddedSystem } from '../../../shared/local/system';
+import { EmbeddedSystem, LOCAL_ROUTE_CONCURRENCY } from '../../../shared/local/system';
 import { dependencyViolations, example } from '../../support/batch-checks';
 
 /** Role queue limit for this suite: low, so the limit is actually reached. */
@@ -75,6 +75,42 @@ describe('the embedded system', () => {
     for (const role of system.catalog.keys()) {
       expect(system.runtime.pollers.peakInFlight(role)).toBeLessThanOrEqual(CONCURRENCY);
     }
+  });
+
+  it('routes at most LOCAL_ROUTE_CONCURRENCY ready tasks at once (the Route state invocations)', async () => {
+    const tasks = Array.from({ length: 40 }, (_, i) => ({
+      id: `ready-${i}`,
+      description: `Write the Python FastAPI endpoint number ${i}`,
+      input: { simulate: { durationMs: 0 } },
+    }));
+    const routes: { startedAt: number; endedAt: number }[] = [];
+    const stop = system.runtime.runner.observeInvocations((call) => {
+      if (call.stateName === 'Route')
+        routes.push({ startedAt: call.startedAt, endedAt: call.startedAt + call.durationMs });
+    });
+
+    let result: Awaited<ReturnType<typeof run>>;
+    try {
+      result = await run({ batchId: 'route-limit', tasks });
+    } finally {
+      stop();
+    }
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(routes.length).toBeGreaterThanOrEqual(tasks.length);
+    // The most Route invocations in flight at any moment (an end at the same instant as a start is not overlap).
+    const events = routes.flatMap((r) => [
+      { at: r.startedAt, delta: 1 },
+      { at: r.endedAt, delta: -1 },
+    ]);
+    events.sort((a, b) => a.at - b.at || a.delta - b.delta);
+    let inFlight = 0;
+    let peak = 0;
+    for (const e of events) {
+      inFlight += e.delta;
+      peak = Math.max(peak, inFlight);
+    }
+    expect(peak).toBe(LOCAL_ROUTE_CONCURRENCY);
   });
 
   it('skips the dependents of a failed task, naming the failed dependency, and runs the rest', async () => {
