@@ -3,9 +3,10 @@
 // scripts/build.mjs as `prepare`) into dist/cli. That build runs when its manifest says it was made from the
 // sources as they are; otherwise (no build yet, or a source edited since) the CLI runs from source through
 // tsx, slower to start but never stale, and `npm run build` makes it fast again.
+import * as nodeModule from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { buildState, CLI_BUILD_DIR } from '../scripts/build-state.mjs';
+import { buildState, CLI_BUILD_DIR, COMPILE_CACHE_DIR } from '../scripts/build-state.mjs';
 
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 22) {
@@ -26,6 +27,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const state = buildState(root);
 let main;
 if (state.fresh) {
+  // V8 keeps the bundles' compiled code beside them (Node's module compile cache, keyed on each file's
+  // content): later starts load it instead of compiling megabytes of JavaScript again. A new build replaces
+  // the directory, cache included; where the package cannot be written (a read-only install), Node just
+  // compiles as before.
+  nodeModule.enableCompileCache?.(join(root, CLI_BUILD_DIR, COMPILE_CACHE_DIR));
   ({ main } = await import(pathToFileURL(join(root, CLI_BUILD_DIR, 'main.mjs')).href));
 } else {
   if (process.stderr.isTTY) {

@@ -1,5 +1,6 @@
 /** Types of build-state.mjs (plain JavaScript, read by bin/meta-agent.js before TypeScript can load). */
 export declare const CLI_BUILD_DIR: string;
+export declare const COMPILE_CACHE_DIR: string;
 export declare const MANIFEST_FILE: string;
 export declare const DEFINITION_FILE: string;
 export declare const MANIFEST_VERSION: number;

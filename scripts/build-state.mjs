@@ -15,6 +15,8 @@ import { join } from 'node:path';
 
 /** Where the CLI build lives, relative to the package root (git-ignored). */
 export const CLI_BUILD_DIR = join('dist', 'cli');
+/** Node's compile cache of the bundles, in the build directory (bin/meta-agent.js); not an input or output. */
+export const COMPILE_CACHE_DIR = '.compile-cache';
 /** The manifest file in a build directory. */
 export const MANIFEST_FILE = 'build.json';
 /** The local state machine definition in the CLI build (read by shared/local/definition-cache.ts). */
