@@ -10,7 +10,7 @@ import {
 } from '../shared/domain/workflow';
 import { recordAttempt } from '../shared/usecases/record-attempt';
 import { recordReviewFailure } from '../shared/usecases/review';
-import { handlerContainer } from './commons/clients';
+import { dispatchDeps, handlerContainer } from './commons/clients';
 import { instrument, observability } from './commons/observability';
 
 const obs = observability('record-attempt');
@@ -22,6 +22,7 @@ const deps = {
   catalog: container.catalog,
   callbacks: container.callbacks,
   ledger: container.budgetLedger,
+  handOff: dispatchDeps(container),
 };
 
 export const handler = instrument(

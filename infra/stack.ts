@@ -143,11 +143,13 @@ export class MetaAgentStack extends Stack {
       description: 'Completes a task and releases its dependents',
       timeout: Duration.seconds(60),
     });
-    // The capacity hand-off scores the parked task it gives a slot to with the router's weights; with
-    // model-assisted routing, Complete (and Gate) leave the routing of the dependents they open to the router.
+    // The capacity hand-off scores the parked task it gives a slot to with the router's weights (Complete for
+    // a success's slot, RecordAttempt for a failure's); with model-assisted routing, Complete (and Gate) leave
+    // the routing of the dependents they open to the router.
     if (props.routing && (props.routing.weights || assist)) {
       complete.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
       gate.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
+      recordAttempt.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
     }
     const finalize = make('finalize', 'Finalize', {
       description: 'Aggregates a batch result',
@@ -211,9 +213,11 @@ export class MetaAgentStack extends Stack {
     // The router answers with the queue URL of the winner's role; Step Functions sends the message.
     this.roleWorkers.bindQueues(route, 'attributes');
     // So do Complete, dispatching the task parked for capacity it hands a slot to and the dependents it
-    // opens, and Gate, routing a task whose dependencies ended before its gate armed.
+    // opens, Gate, routing a task whose dependencies ended before its gate armed, and RecordAttempt, handing
+    // a failed attempt's slot to a parked task.
     this.roleWorkers.bindQueues(complete, 'attributes');
     this.roleWorkers.bindQueues(gate, 'attributes');
+    this.roleWorkers.bindQueues(recordAttempt, 'attributes');
 
     this.orchestration = new Orchestration(this, 'Orchestration', {
       functions: { gate, route, approval, recordAttempt, complete, finalize },

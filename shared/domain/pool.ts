@@ -3,6 +3,7 @@
  * count and queue concurrency from a role's backlog. No I/O and no clock: callers pass `now`.
  */
 import type { RoleDefaults } from './schemas';
+import { CAPACITY_WAIT_SECONDS } from './workflow';
 
 /** Consecutive failures that open an agent's circuit. */
 export const CIRCUIT_FAILURE_THRESHOLD = 3;
@@ -21,13 +22,22 @@ export const STUCK_PROBE_MS = 60_000;
 /** Lambda's floor for an SQS event source's ScalingConfig.MaximumConcurrency. */
 export const MIN_QUEUE_CONCURRENCY = 2;
 /**
- * A waiting-for-capacity mark counts as backlog this long after the task's last WAIT. A waiting task
- * re-routes every CAPACITY_WAIT_SECONDS, so a mark older than a few of those belongs to a task that has
- * since been dispatched, cancelled or stopped.
+ * Doublings of the capacity wait: a task that keeps finding no capacity asks again after CAPACITY_WAIT_SECONDS,
+ * then twice that.
  */
-export const WAITING_FRESH_MS = 10_000;
-
+export const CAPACITY_WAIT_DOUBLINGS = 1;
+/** The longest capacity wait: a parked task routes again at least this often. */
+export const MAX_CAPACITY_WAIT_SECONDS = CAPACITY_WAIT_SECONDS * 2 ** CAPACITY_WAIT_DOUBLINGS;
 const MS_PER_SECOND = 1000;
+/** What a waiting mark's freshness allows beyond the longest wait: the route that refreshes it. */
+const WAITING_FRESH_MARGIN_MS = 10_000;
+/**
+ * A waiting-for-capacity mark counts as backlog this long after the task's last WAIT. A waiting task routes
+ * again at least every MAX_CAPACITY_WAIT_SECONDS (refreshing its mark), so an older mark belongs to a task
+ * that has since been dispatched, cancelled or stopped; a younger one may hold a parked token and must not be
+ * pruned (the task would wait out its whole wait).
+ */
+export const WAITING_FRESH_MS = MAX_CAPACITY_WAIT_SECONDS * MS_PER_SECOND + WAITING_FRESH_MARGIN_MS;
 
 /** An agent's circuit breaker settings. */
 export interface CircuitPolicy {
@@ -117,13 +127,13 @@ export function desiredScale(
 }
 
 /**
- * Doublings of the capacity wait: a task that keeps finding no capacity asks again after 2, 4, then 8 s.
- * Every ask is a router invocation and several store writes, so a large backlog polling at a fixed short
- * interval would spend its capacity on asking rather than on the tasks that hold the slots.
+ * Seconds a task waits before asking the router again, after its `waits`-th consecutive WAIT (from 1). A wait
+ * ends early when a slot of its role frees (the release hands it over), so the timeout bounds only what no
+ * release announces: an open circuit's cool-down (`until`: the wait is cut to it), an operator raising an
+ * agent's capacity, a lease the scaler reclaims, and, on AWS, a release in another container that raced the
+ * task's WAIT (see ParkedHints). Never below one second.
  */
-export const CAPACITY_WAIT_DOUBLINGS = 2;
-
-/** Seconds a task waits before asking the router again, after its `waits`-th consecutive WAIT (from 1). */
-export function capacityWaitSeconds(waits: number, baseSeconds: number): number {
-  return baseSeconds * 2 ** Math.min(Math.max(0, waits - 1), CAPACITY_WAIT_DOUBLINGS);
+export function capacityWaitSeconds(waits: number, baseSeconds: number, untilSeconds?: number): number {
+  const wait = baseSeconds * 2 ** Math.min(Math.max(0, waits - 1), CAPACITY_WAIT_DOUBLINGS);
+  return untilSeconds === undefined ? wait : Math.max(1, Math.min(wait, Math.ceil(untilSeconds)));
 }

@@ -100,8 +100,18 @@ export const TaskStateHandler = {
 
 /** Heartbeat interval the Dispatch state allows by default; workers beat at a third of it. */
 export const DEFAULT_HEARTBEAT_SECONDS = 60;
-/** How long a task waits before asking the router again when no agent has capacity. */
-export const CAPACITY_WAIT_SECONDS = 2;
+/**
+ * How long a task parked for capacity waits at first before it routes again (then twice that, see
+ * capacityWaitSeconds). A release of a slot of its role ends the wait early (capacity hand-off), so this only
+ * bounds what no release announces (see capacityWaitSeconds). Every timeout is a Route invocation: with 2 s,
+ * 80 tasks queued per role behind 10 slots each routed two to three times.
+ */
+export const CAPACITY_WAIT_SECONDS = 30;
+/**
+ * How long a task whose next attempt does not fit its batch's budget yet waits before it routes again: no
+ * release announces a settled attempt to it, so it asks often.
+ */
+export const BUDGET_WAIT_SECONDS = 2;
 
 export const MapItemSchema = z.object({ taskId: TaskIdSchema, hasDeps: z.boolean() });
 export type MapItem = z.infer<typeof MapItemSchema>;

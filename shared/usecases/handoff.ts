@@ -16,24 +16,31 @@
  * 5. answer the token with the DISPATCH.
  * Whenever the parked task cannot take this slot (cancelled, approval before dispatch, the agent excluded
  * for it or not a candidate, its budget says wait, the lease moved), the slot is released as before and the
- * task is woken to route itself: its Route decides, so every rule Route keeps holds for the hand-off too.
+ * task is routed on its behalf (routeTask: every rule Route keeps holds) with the slot free, its token
+ * answered with what Route answers (parked again when that is WAIT); a task that ended leaves the slot to
+ * the next waiter.
+ *
+ * A slot freed without a hand-off (nobody was parked, a failed attempt, a held output) is offered to the
+ * longest waiter the same way (offerSlot) when a task may have marked itself waiting since the release
+ * looked: with the route's second look at the pool after its mark (routeTask), no task waits while a slot
+ * of its role is free in this process. Across processes (Lambda containers) see ParkedHints.
  */
 import { needsApprovalBefore } from '../domain/approvals';
 import { leaseExpiry, leaseKey } from '../domain/pool';
 import { decideRoute, extractRequirements } from '../domain/routing';
 import type { Agent, RoutingDecision, TaskStatus } from '../domain/schemas';
-import { WOKEN } from '../domain/workflow';
+import { type RouteOutput, WOKEN } from '../domain/workflow';
 import type { AgentRegistry, BatchState, Callbacks, StoredTask, WaitingClaim } from '../ports';
 import { holdAttempt, releaseHold } from './budget';
 import { isTerminal } from './common';
 import {
   hintsOf,
   type RouteDeps,
+  routeTask,
   runningAttempt,
   startDispatch,
   taskOfWaitingKey,
   timeoutFor,
-  wakeParked,
 } from './route';
 
 /** What a hand-off needs besides Complete's own deps: what Route needs to dispatch. */
@@ -60,11 +67,22 @@ export async function releaseToParked(
   const { agents } = deps;
   const hints = hintsOf(deps);
   const now = deps.clock.now();
-  const plainRelease = () =>
-    agents.recordOutcome(finished.agentId, finished.outcome, { leaseKey: finished.leaseKey });
-  if (hints.nobodyParked(finished.role, now)) return plainRelease();
-  const parked = await claimLive(deps, finished.role, now);
-  if (parked === undefined) return plainRelease();
+  // Parks of the role in this process so far: one made after this release looked may have been missed by it.
+  const since = hints.parks(finished.role);
+  const parked = hints.nobodyParked(finished.role, now)
+    ? undefined
+    : await claimLive(deps, finished.role, now, since);
+  if (parked === undefined) {
+    const agent = await agents.recordOutcome(finished.agentId, finished.outcome, {
+      leaseKey: finished.leaseKey,
+    });
+    // No lost wake-up: a task that marked itself waiting after the look above (its route found every slot
+    // taken, this one included) is found now that the slot is free, and given it; its route looks at the
+    // pool again after its mark, so a slot freed before that look is its own to take (see routeTask).
+    if (agent && hints.parkedSince(finished.role, since))
+      await offerSlot(deps, finished.role).catch(() => false);
+    return agent;
+  }
   const ref = taskOfWaitingKey(parked.key);
   const [agent, batch, task] = await Promise.all([
     agents.recordOutcome(finished.agentId, finished.outcome),
@@ -84,16 +102,77 @@ export async function releaseToParked(
       : 'stale';
   if (handed !== 'dispatched') {
     // The slot goes back as it would have without a hand-off (a no-op when the lease moved or was
-    // reclaimed), and the task routes itself: a parked one is woken (a token whose wait timed out already
-    // wakes the next waiter), one not parked yet may park again.
+    // reclaimed), then the claimed task routes on it (its Route decides, see routeClaimed), or, when it
+    // ended or runs already, the next waiter gets it.
     await agents.release(finished.agentId, deps.clock.now(), finished.leaseKey);
-    // The mark of a task that ended or runs already (left behind by a route that raced its WAIT) goes.
-    if (handed === 'stale') await agents.clearWaiting(finished.role, [parked.key]);
-    else await agents.dropClaim(finished.role, parked.key);
-    if (parked.token !== undefined && !(await deps.callbacks.succeed(parked.token, WOKEN).catch(() => false)))
-      await wakeParked(deps, finished.role).catch(() => false);
+    if (!(await routeClaimed(deps, finished.role, parked).catch(() => false)))
+      await offerSlot(deps, finished.role).catch(() => false);
   }
   return agent;
+}
+
+/**
+ * Gives a free slot of `role` to the longest-waiting task marked for it (claimed, see claimLive), routed on its
+ * behalf (routeClaimed). A release that freed its slot calls it (a failed attempt's, a held output's, one that
+ * may have missed a waiter); true when a task was dispatched or woken to take it.
+ */
+export async function offerSlot(deps: HandOffDeps, role: string): Promise<boolean> {
+  const claim = await claimLive(deps, role, deps.clock.now());
+  return claim === undefined ? false : routeClaimed(deps, role, claim);
+}
+
+/**
+ * Routes the task of a claimed waiting mark on its behalf (routeTask: every rule of Route holds, and a free
+ * slot it can use is reserved, its attempt started) and answers its token with the decision, so the task
+ * goes on without a Route state of its own. Nothing free for it (another router took the slot): it keeps
+ * waiting, its token parked again. A mark of a task that ended or runs is dropped (false: the slot is for the
+ * next waiter), a parked review (its task's attempt awaits a verdict) is woken to route itself. true when the
+ * claimed task took a slot or was woken to.
+ */
+async function routeClaimed(deps: HandOffDeps, role: string, claim: WaitingClaim): Promise<boolean> {
+  const wake = async () =>
+    claim.token !== undefined && (await deps.callbacks.succeed(claim.token, WOKEN).catch(() => false));
+  const ref = taskOfWaitingKey(claim.key);
+  const task = ref ? await deps.store.getTask(ref.batchId, ref.taskId) : undefined;
+  if (!ref || !task || isTerminal(task.status) || runningAttempt(task)) {
+    // Left behind by a route that raced its WAIT: the task routes to its end (STOP) or its running attempt.
+    await deps.agents.clearWaiting(role, [claim.key]);
+    await wake();
+    return false;
+  }
+  if (!ROUTABLE.has(task.status) || task.attempts[task.attemptCount - 1]?.status === 'AWAITING_APPROVAL') {
+    await deps.agents.dropClaim(role, claim.key);
+    return wake();
+  }
+  let output: RouteOutput;
+  try {
+    output = await routeTask(deps, ref);
+  } catch (error) {
+    // Its own Route meets the same error and fails the task with it (FailOnError).
+    await deps.agents.dropClaim(role, claim.key);
+    await wake();
+    throw error;
+  }
+  if (output.decision === 'WAIT') {
+    // Its WAIT marked it again (the claim dropped): the token goes back on the mark.
+    if (claim.token === undefined) return false;
+    if (await deps.agents.parkWaiting(output.role, claim.key, claim.token)) return false;
+    return wake();
+  }
+  if (claim.token !== undefined) {
+    // It waits for capacity no more (dispatched, stopped, or waiting for an approval): its mark goes (a
+    // dispatch drops the one of the role it last recorded already).
+    if (output.decision !== 'DISPATCH' || task.waitingRole !== role)
+      await deps.agents.clearWaiting(role, [claim.key]);
+    await deps.callbacks.succeed(claim.token, output).catch(() => false);
+  } else if (output.decision === 'DISPATCH') {
+    // Not parked yet: its park finds the mark gone and answers its own token with the dispatch (parkTask).
+    if (task.waitingRole !== role) await deps.agents.clearWaiting(role, [claim.key]);
+  } else {
+    // Not parked yet and not dispatched: its park lands as before, and its wait's timeout routes it.
+    await deps.agents.dropClaim(role, claim.key);
+  }
+  return output.decision === 'DISPATCH';
 }
 
 /** Parked tokens a release checks before it hands its slot over (each one refused had timed out). */
@@ -103,12 +182,18 @@ const MAX_CLAIM_TRIES = 3;
  * Claims the longest-waiting task of `role` (see claimWaiting) whose wait is still on: a parked token whose
  * wait timed out (its task routes again already; its next WAIT resets the claim) would take the slot idle
  * until that route finds it, so a heartbeat on the token (refused once it timed out) tells them apart.
+ * `since`: the parks snapshot taken before the look (see ParkedHints.foundEmpty).
  */
-async function claimLive(deps: HandOffDeps, role: string, now: number): Promise<WaitingClaim | undefined> {
+async function claimLive(
+  deps: HandOffDeps,
+  role: string,
+  now: number,
+  since?: number,
+): Promise<WaitingClaim | undefined> {
   for (let tries = 0; tries < MAX_CLAIM_TRIES; tries++) {
     const claim = await deps.agents.claimWaiting(role, now);
     if (claim === undefined) {
-      if (tries === 0) hintsOf(deps).foundEmpty(role, now);
+      if (tries === 0) hintsOf(deps).foundEmpty(role, now, since);
       return undefined;
     }
     if (claim.token === undefined || (await deps.callbacks.heartbeat(claim.token).catch(() => false)))

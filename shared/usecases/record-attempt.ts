@@ -10,7 +10,8 @@ import type { AgentRegistry, BudgetLedger, Callbacks, Clock, TaskStore } from '.
 import { recordApprovalTimeout } from './approval';
 import { settleAttempt } from './budget';
 import { isTerminal, readBatchAndTask, spentOf } from './common';
-import { wakeAfterRelease } from './route';
+import { releaseToParked } from './handoff';
+import { type RouteDeps, wakeAfterRelease } from './route';
 
 export interface RecordAttemptDeps {
   store: TaskStore;
@@ -19,7 +20,15 @@ export interface RecordAttemptDeps {
   /** The role catalog, for per-role circuit settings (defaults when absent). */
   catalog?: RoleCatalog;
   /** Answers the token of a task parked for capacity after the release (see wakeAfterRelease). */
-  callbacks?: Pick<Callbacks, 'succeed'>;
+  callbacks?: Callbacks;
+  /**
+   * Capacity hand-off (handoff.ts), with `callbacks`: the failed attempt's slot goes to the
+   * longest-waiting task parked for the role, as a successful one's does. Without it, a release only wakes one.
+   */
+  handOff?: Pick<
+    RouteDeps,
+    'catalog' | 'roleQueueUrls' | 'heartbeatSeconds' | 'weights' | 'budget' | 'hints'
+  >;
   /** Budget ledgers: the failed attempt settles what it held. */
   ledger?: BudgetLedger;
 }
@@ -60,21 +69,30 @@ export async function recordAttempt(
     const startedAt = previous?.startedAt ?? now;
     const workedUntil = previous?.status === 'AWAITING_APPROVAL' ? (previous.finishedAt ?? now) : now;
     const role = task.decision?.role ?? task.role;
-    const agent = await deps.agents.recordOutcome(
-      input.agentId,
-      {
-        success: false,
-        latencyMs: Math.max(0, workedUntil - startedAt),
-        at: now,
-        circuit: circuitPolicy(role === undefined ? undefined : deps.catalog?.get(role)?.defaults),
-        // The worker recorded the usage of a failed attempt before failing its token.
-        ...spentOf(previous ?? {}),
-      },
-      { leaseKey: leaseKey(input.batchId, input.taskId, input.attempt) },
-    );
-    const callbacks = deps.callbacks;
-    if (callbacks)
-      await wakeAfterRelease({ agents: deps.agents, callbacks, clock: deps.clock }, agent).catch(() => false);
+    const outcome = {
+      success: false,
+      latencyMs: Math.max(0, workedUntil - startedAt),
+      at: now,
+      circuit: circuitPolicy(role === undefined ? undefined : deps.catalog?.get(role)?.defaults),
+      // The worker recorded the usage of a failed attempt before failing its token.
+      ...spentOf(previous ?? {}),
+    };
+    const slot = { leaseKey: leaseKey(input.batchId, input.taskId, input.attempt) };
+    const { callbacks, handOff } = deps;
+    if (handOff && role !== undefined && callbacks) {
+      // The slot goes to the longest-waiting task parked for the role (unless the failure opened the
+      // agent's circuit: then it is given back and that task routes elsewhere), as a success's does.
+      await releaseToParked(
+        { ...handOff, store: deps.store, agents: deps.agents, clock: deps.clock, callbacks },
+        { agentId: input.agentId, role, ...slot, outcome },
+      );
+    } else {
+      const agent = await deps.agents.recordOutcome(input.agentId, outcome, slot);
+      if (callbacks)
+        await wakeAfterRelease({ agents: deps.agents, callbacks, clock: deps.clock }, agent).catch(
+          () => false,
+        );
+    }
   }
   if (batch.cancelRequested) return { retry: false, reason: 'batch cancelled' };
   if (isTerminal(task.status)) return { retry: false, reason: `task already ${task.status}` };

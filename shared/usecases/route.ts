@@ -12,6 +12,7 @@ import { candidateRoles, decideRoute, extractRequirements, newAgent, stableHash 
 import type { RoutingWeights } from '../domain/routing-config';
 import type { Agent, ExecutorConfig, ExtractedRequirements, RoutingDecision, Task } from '../domain/schemas';
 import {
+  BUDGET_WAIT_SECONDS,
   CAPACITY_WAIT_SECONDS,
   type ParkInput,
   type RouteOutput,
@@ -52,6 +53,8 @@ export interface RouteDeps {
   /** Releases the dependents of a task cancelled because its batch's budget is exhausted. */
   callbacks?: Callbacks;
 }
+
+const MS_PER_SECOND = 1000;
 
 /** The agent id of spawn slot `slot` of a role: `<role>-<n>`, the same ids as the default pool. */
 export const agentSlotId = (role: string, slot: number) => `${role}-${slot}`;
@@ -104,7 +107,7 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef, known: KnownState
   const exclude = new Set(
     task.attempts.filter((a) => a.status === 'FAILED' || a.status === 'TIMED_OUT').map((a) => a.agentId),
   );
-  const reserved = await reserveAgent(deps, {
+  const request: ReserveRequest = {
     task: task.task,
     taskId: task.taskId,
     requirements,
@@ -114,23 +117,43 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef, known: KnownState
     leaseKey: leaseKey(task.batchId, task.taskId, task.attemptCount + 1),
     timeoutSeconds: (role) => timeoutFor(deps, task, role),
     now,
-  });
-  if (reserved) {
-    const { decision, executor, leaseKey: key } = reserved;
-    // The attempt's worst case, on the winner's executor, is held against the batch's budget (when it has
-    // one) before anything is dispatched; when it does not fit, the slot goes back.
-    const hold = await holdAttempt(deps, batch, task, decision.role, executor, requirements);
-    if (hold.kind !== 'held') {
-      await deps.agents.release(decision.agentId, deps.clock.now(), key);
-      if (hold.kind === 'wait')
-        return { decision: 'WAIT', role: decision.role, waitSeconds: CAPACITY_WAIT_SECONDS };
-      return cancelOverBudget(deps, task, hold.reason);
-    }
-    // The attempt starts when the slot was taken (rounds of lost races can take a while), so an agent's
-    // attempt intervals always nest inside its reservations.
-    return startDispatch(deps, task, decision, executor, deps.clock.now(), hold.held);
+  };
+  const busy: NonNullable<ReserveRequest['busy']> = {};
+  const reserved = await reserveAgent(deps, { ...request, busy });
+  if (reserved) return dispatchReserved(deps, batch, task, requirements, reserved);
+  const waiting = await waitFor(deps, task, spawnRole.name, requirements, busy.reopensAt);
+  // No lost wake-up: a slot freed after this route listed the pool and before its mark was written would be
+  // seen by neither side (the release found no mark, this route found no slot), and the task would wait out
+  // its whole wait with the slot idle. The release frees first, then looks for marks (or parks, in this
+  // process, since it looked: see releaseToParked); this route wrote its mark first, so looking at the pool
+  // again now finds any slot freed before that look, and a release after it finds the mark.
+  const late = await reserveAgent(deps, { ...request, now: deps.clock.now() });
+  if (!late) return waiting;
+  return dispatchReserved(deps, batch, { ...task, waitingRole: spawnRole.name }, requirements, late);
+}
+
+/**
+ * Holds the attempt's worst case against the batch's budget (when it has one) and starts the attempt on the
+ * reserved slot; when it does not fit, the slot goes back (WAIT, or the task is cancelled over budget).
+ */
+async function dispatchReserved(
+  deps: RouteDeps,
+  batch: BatchState,
+  task: StoredTask,
+  requirements: ExtractedRequirements,
+  reserved: NonNullable<Awaited<ReturnType<typeof reserveAgent>>>,
+): Promise<RouteOutput> {
+  const { decision, executor, leaseKey: key } = reserved;
+  const hold = await holdAttempt(deps, batch, task, decision.role, executor, requirements);
+  if (hold.kind !== 'held') {
+    await deps.agents.release(decision.agentId, deps.clock.now(), key);
+    if (hold.kind === 'wait')
+      return { decision: 'WAIT', role: decision.role, waitSeconds: BUDGET_WAIT_SECONDS };
+    return cancelOverBudget(deps, task, hold.reason);
   }
-  return waitFor(deps, task, spawnRole.name, requirements);
+  // The attempt starts when the slot was taken (rounds of lost races can take a while), so an agent's
+  // attempt intervals always nest inside its reservations.
+  return startDispatch(deps, task, decision, executor, deps.clock.now(), hold.held);
 }
 
 /**
@@ -142,6 +165,7 @@ export async function waitFor(
   task: StoredTask,
   role: string,
   requirements?: ExtractedRequirements,
+  reopensAt?: number,
 ): Promise<{ decision: 'WAIT'; role: string; waitSeconds: number }> {
   // The scaler counts fresh marks as backlog (pre-warming agents and queue concurrency for them). Stamped
   // now, not when this route began: a route slowed by a burst could otherwise write a mark the scaler
@@ -151,14 +175,19 @@ export async function waitFor(
   const asked =
     requirements !== undefined && task.requirements === undefined && requirements.assist?.usage !== undefined;
   const [waits] = await Promise.all([
-    deps.agents.markWaiting(role, waitingKey(task), deps.clock.now()),
-    // A release in this process may hand this task a slot even before it parks (capacity hand-off).
-    hintsOf(deps).parked(role),
+    // A release in this process may hand this task a slot even before it parks (capacity hand-off). The
+    // hint is raised once the mark is written, not before: a release that finds it raised after freeing its
+    // slot then finds the mark too (see releaseToParked).
+    deps.agents.markWaiting(role, waitingKey(task), deps.clock.now()).then((waits) => {
+      hintsOf(deps).parked(role);
+      return waits;
+    }),
     task.waitingRole === role && !asked
       ? undefined
       : deps.store.setWaitingRole(task.batchId, task.taskId, role, ...(asked ? [requirements] : [])),
   ]);
-  return { decision: 'WAIT', role, waitSeconds: capacityWaitSeconds(waits, CAPACITY_WAIT_SECONDS) };
+  const until = reopensAt === undefined ? undefined : (reopensAt - deps.clock.now()) / MS_PER_SECOND;
+  return { decision: 'WAIT', role, waitSeconds: capacityWaitSeconds(waits, CAPACITY_WAIT_SECONDS, until) };
 }
 
 export interface ReserveRequest {
@@ -176,6 +205,11 @@ export interface ReserveRequest {
   /** The lease's length for an agent of `role`. */
   timeoutSeconds: (role: string) => number;
   now: number;
+  /**
+   * Filled when no slot was reserved: when the first open circuit of a candidate agent admits a probe (epoch
+   * ms), the one change no release announces that a waiting task should not wait out.
+   */
+  busy?: { reopensAt?: number };
 }
 
 /**
@@ -255,6 +289,13 @@ export async function reserveAgent(
     }
     break;
   }
+  if (request.busy) {
+    const reopening = pool
+      .filter((a) => a.circuit === 'open' && (a.status === 'active' || a.status === 'idle'))
+      .map((a) => a.circuitOpenUntil ?? Number.POSITIVE_INFINITY)
+      .filter((until) => until > now && Number.isFinite(until));
+    if (reopening.length > 0) request.busy.reopensAt = Math.min(...reopening);
+  }
   return undefined;
 }
 
@@ -296,6 +337,8 @@ export async function parkTask(
  */
 export class ParkedHints {
   readonly #emptyAt = new Map<string, number>();
+  /** Waiting marks written (or tokens parked) in this process, per role: a release's "since" snapshot. */
+  readonly #parks = new Map<string, number>();
 
   constructor(private readonly ttlMs = NO_PARKED_TTL_MS) {}
 
@@ -305,12 +348,27 @@ export class ParkedHints {
     return at !== undefined && now - at < this.ttlMs;
   }
 
-  foundEmpty(role: string, now: number): void {
-    this.#emptyAt.set(role, now);
+  /** The count of parks of `role` so far, to compare with parkedSince. */
+  parks(role: string): number {
+    return this.#parks.get(role) ?? 0;
+  }
+
+  /** true when a task of `role` marked itself waiting in this process after `snapshot` (of parks) was taken. */
+  parkedSince(role: string, snapshot: number): boolean {
+    return this.parks(role) !== snapshot;
+  }
+
+  /**
+   * `role` was found with nobody parked by a look that began at `snapshot` (of parks): believed empty for the
+   * TTL, unless a task marked itself waiting since the look began (the look may have missed its mark).
+   */
+  foundEmpty(role: string, now: number, snapshot?: number): void {
+    if (snapshot === undefined || !this.parkedSince(role, snapshot)) this.#emptyAt.set(role, now);
   }
 
   parked(role: string): void {
     this.#emptyAt.delete(role);
+    this.#parks.set(role, this.parks(role) + 1);
   }
 }
 

@@ -47,9 +47,10 @@ describe('routing config in the stack', () => {
     expect(config.assist).toMatchObject({ ...routing.assist, candidates: 4 });
     // Complete routes the dependents whose gate it opens, and Gate a task whose dependencies ended before it
     // armed (hop latency), with the router's own section; they ask no model (with assist on they leave those
-    // tasks to the router), so they get no provider grant below.
-    const routers = others.filter((fn) => fn.handler === 'complete' || fn.handler === 'gate');
-    expect(routers.map((fn) => fn.handler).sort()).toEqual(['complete', 'gate']);
+    // tasks to the router), so they get no provider grant below. RecordAttempt hands a failed attempt's slot
+    // to a parked task, scored with the same section.
+    const routers = others.filter((fn) => ['complete', 'gate', 'record-attempt'].includes(fn.handler));
+    expect(routers.map((fn) => fn.handler).sort()).toEqual(['complete', 'gate', 'record-attempt']);
     for (const fn of routers) expect(fn.env[EnvVar.RoutingConfig]).toBe(router.env[EnvVar.RoutingConfig]);
     for (const fn of others.filter((f) => !routers.includes(f)))
       expect(fn.env[EnvVar.RoutingConfig], fn.logicalId).toBeUndefined();

@@ -53,11 +53,10 @@ const waitingItemId = (role: string, key: string) => `${WAITING_ITEM_PREFIX}${ro
  */
 export const MAX_OUTCOME_ROUNDS = 5;
 /**
- * Waiting marks a wake reads to find a parked task (one Query page, by key). With a Limit, DynamoDB counts the
- * items it read before the filter, so a role whose first marks are all between their WAIT and their park
- * finds nobody; that waiter's own timeout routes it again.
+ * The attributes a wake or a hand-off reads of each waiting mark (a projection: a mark holds little else, but
+ * a role's marks are all read at once, see longestWaiting).
  */
-const TAKE_PARKED_SCAN = 50;
+const WAITING_PROJECTION = 'agentId, waitingKey, parkedToken, waits, since, #at';
 /** Attribute names that are DynamoDB reserved words, aliased in every expression that uses them. */
 const NAMES = {
   '#status': 'status',
@@ -379,9 +378,11 @@ export class DynamoAgentRegistry implements AgentRegistry {
         TableName: this.tableName,
         Key: { agentId: waitingItemId(role, key) },
         // A new WAIT drops the token of an earlier park (that wait ended: woken or timed out), and a hand-off's
-        // claim on it (that hand-off ended, or the task routes anyway).
+        // claim on it (that hand-off ended, or the task routes anyway). `since`: its first WAIT, which orders
+        // the waiters (the mark goes when the task is dispatched, so a later wait starts afresh).
         UpdateExpression:
-          'SET #role = :partition, waitingKey = :key, #at = :at ADD waits :one REMOVE parkedToken, handedAt',
+          'SET #role = :partition, waitingKey = :key, #at = :at, since = if_not_exists(since, :at) ' +
+          'ADD waits :one REMOVE parkedToken, handedAt',
         ExpressionAttributeNames: { '#role': 'role', '#at': 'at' },
         ExpressionAttributeValues: {
           ':partition': waitingPartition(role),
@@ -397,6 +398,16 @@ export class DynamoAgentRegistry implements AgentRegistry {
 
   async waitingMarks(role: string): Promise<Record<string, number>> {
     const marks: Record<string, number> = {};
+    for (const item of await this.waitingItems(role)) {
+      if (typeof item.waitingKey === 'string' && typeof item.at === 'number')
+        marks[item.waitingKey] = item.at;
+    }
+    return marks;
+  }
+
+  /** Every waiting mark of `role` (each page of the byRole index), or those that pass `filter`. */
+  private async waitingItems(role: string, filter?: string): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.client.send(
@@ -404,18 +415,21 @@ export class DynamoAgentRegistry implements AgentRegistry {
           TableName: this.tableName,
           IndexName: AGENTS_TABLE.byRoleIndex.name,
           KeyConditionExpression: '#role = :partition',
-          ExpressionAttributeNames: { '#role': 'role' },
+          ...(filter === undefined
+            ? { ExpressionAttributeNames: { '#role': 'role' } }
+            : {
+                FilterExpression: filter,
+                ProjectionExpression: WAITING_PROJECTION,
+                ExpressionAttributeNames: { '#role': 'role', '#at': 'at' },
+              }),
           ExpressionAttributeValues: { ':partition': waitingPartition(role) },
           ExclusiveStartKey,
         }),
       );
-      for (const item of page.Items ?? []) {
-        if (typeof item.waitingKey === 'string' && typeof item.at === 'number')
-          marks[item.waitingKey] = item.at;
-      }
+      items.push(...(page.Items ?? []));
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
-    return marks;
+    return items;
   }
 
   async parkWaiting(role: string, key: string, token: string): Promise<boolean> {
@@ -432,33 +446,28 @@ export class DynamoAgentRegistry implements AgentRegistry {
   }
 
   /**
-   * Up to `limit` waiting marks of `role` that pass `filter`, the longest waiting first: most consecutive
-   * WAITs, then the earliest. The index is eventually consistent: a mark written a moment ago may be missing
-   * (its wait times out).
+   * The waiting marks of `role` that pass `filter`, the longest waiting first: the earliest first WAIT
+   * (`since`; a mark written before it existed counts from its last WAIT), then most consecutive WAITs. Every
+   * page is read: the index orders marks by key, not by age, so the longest waiter may be anywhere (a Limit
+   * would also count the marks the filter drops, and a role whose first marks were all claimed or unparked
+   * would find nobody). A mark is a few dozen bytes: a hundred waiters are one page of about 1 RCU. The index
+   * is eventually consistent: a mark written a moment ago may be missing (see routeTask's second look).
    */
-  private async longestWaiting(
-    role: string,
-    filter: string,
-    limit: number,
-  ): Promise<Record<string, unknown>[]> {
-    const page = await this.client.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: AGENTS_TABLE.byRoleIndex.name,
-        KeyConditionExpression: '#role = :partition',
-        FilterExpression: filter,
-        ExpressionAttributeNames: { '#role': 'role' },
-        ExpressionAttributeValues: { ':partition': waitingPartition(role) },
-        Limit: limit,
-      }),
+  private async longestWaiting(role: string, filter: string): Promise<Record<string, unknown>[]> {
+    const marks = (await this.waitingItems(role, filter)).filter(
+      (item) => typeof item.agentId === 'string' && typeof item.waitingKey === 'string',
     );
-    return (page.Items ?? [])
-      .filter((item) => typeof item.agentId === 'string' && typeof item.waitingKey === 'string')
-      .sort((a, b) => Number(b.waits ?? 0) - Number(a.waits ?? 0) || Number(a.at ?? 0) - Number(b.at ?? 0));
+    const since = (item: Record<string, unknown>) => Number(item.since ?? item.at ?? 0);
+    return marks.sort(
+      (a, b) =>
+        since(a) - since(b) ||
+        Number(b.waits ?? 0) - Number(a.waits ?? 0) ||
+        String(a.waitingKey).localeCompare(String(b.waitingKey)),
+    );
   }
 
-  async takeParked(role: string, limit = TAKE_PARKED_SCAN): Promise<ParkedTask | undefined> {
-    const parked = (await this.longestWaiting(role, 'attribute_exists(parkedToken)', limit)).filter(
+  async takeParked(role: string): Promise<ParkedTask | undefined> {
+    const parked = (await this.longestWaiting(role, 'attribute_exists(parkedToken)')).filter(
       (item) => typeof item.parkedToken === 'string',
     );
     for (const item of parked) {
@@ -477,8 +486,8 @@ export class DynamoAgentRegistry implements AgentRegistry {
     return undefined;
   }
 
-  async claimWaiting(role: string, at: number, limit = TAKE_PARKED_SCAN): Promise<WaitingClaim | undefined> {
-    const marks = await this.longestWaiting(role, 'attribute_not_exists(handedAt)', limit);
+  async claimWaiting(role: string, at: number): Promise<WaitingClaim | undefined> {
+    const marks = await this.longestWaiting(role, 'attribute_not_exists(handedAt)');
     for (const item of marks) {
       const key = item.waitingKey as string;
       const token = typeof item.parkedToken === 'string' ? item.parkedToken : undefined;

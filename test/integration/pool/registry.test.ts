@@ -111,6 +111,24 @@ describe('reservation leases', () => {
     expect(afterWait).toEqual({ key: 'b#new' });
   });
 
+  it('finds the longest waiter among more than 50 marks, wherever its key sorts and however many are claimed', async () => {
+    const role = `role_${uniqueId('many').replace(/-/g, '_')}`;
+    const key = (i: number) => `b#k${String(i).padStart(2, '0')}`;
+    // 55 marks first in the index's (key) order, all claimed by hand-offs under way.
+    for (let i = 0; i < 55; i++) await registry.markWaiting(role, key(i), 200 + i);
+    for (let i = 0; i < 55; i++) expect(await registry.claimWaiting(role, 400)).toEqual({ key: key(i) });
+    // Five parked waiters after them; the last key's first WAIT is the earliest of all, and it waited again.
+    for (let i = 55; i < 60; i++) await registry.markWaiting(role, key(i), i === 59 ? 100 : 300 + i);
+    await registry.markWaiting(role, key(59), 500);
+    for (let i = 55; i < 60; i++) await registry.parkWaiting(role, key(i), `tok-${i}`);
+
+    const claimed = await registry.claimWaiting(role, 600);
+    const taken = await registry.takeParked(role);
+
+    expect(claimed).toEqual({ key: key(59), token: 'tok-59' });
+    expect(taken).toEqual({ key: key(55), token: 'tok-55' });
+  });
+
   it('reclaims an expired lease once, and a late release of it changes nothing', async () => {
     const agent = agentOf('code_reviewer', uniqueId('agent'), { capacity: 2 });
     await registry.create(agent);

@@ -15,6 +15,7 @@ import type { Task } from '../../../shared/domain/schemas';
 import { WOKEN } from '../../../shared/domain/workflow';
 import { type CompleteDeps, completeTask } from '../../../shared/usecases/complete';
 import { gateTask } from '../../../shared/usecases/gate';
+import { recordAttempt } from '../../../shared/usecases/record-attempt';
 import {
   type KnownState,
   ParkedHints,
@@ -268,7 +269,7 @@ describe('capacity hand-off', () => {
     expect(waits.agent).toMatchObject({ reserved: 0, leases: {} });
   });
 
-  it('does not hand a slot to a task that needs an approval before dispatch: the slot goes back, the task is woken', async () => {
+  it('does not hand a slot to a task that needs an approval before dispatch: the slot goes back, its token gets the APPROVAL', async () => {
     const role = await fullRole(1, 1);
     const batchId = await createBatch([
       ...tasksOf(role.name, ['runs']),
@@ -285,8 +286,12 @@ describe('capacity hand-off', () => {
       { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
     );
 
-    expect(answers).toEqual([{ token: 'park-gated', output: WOKEN }]);
+    // Routed on its behalf with the slot free: Route's answer (wait for the approval), no Route state of its own.
+    expect(answers).toEqual([
+      { token: 'park-gated', output: expect.objectContaining({ decision: 'APPROVAL', stage: 'before' }) },
+    ]);
     expect(await store.getTask(batchId, 'gated')).toMatchObject({ attemptCount: 0 });
+    expect(await agents.waitingMarks(role.name)).toEqual({});
     expect(await agents.get(`${role.name}-1`)).toMatchObject({ reserved: 0, leases: {} });
   });
 
@@ -333,12 +338,14 @@ describe('capacity hand-off', () => {
       { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
     );
 
-    expect(answers.filter((a) => a.token === 'park-waits')).toEqual([{ token: 'park-waits', output: WOKEN }]);
+    expect(answers.filter((a) => a.token === 'park-waits')).toEqual([
+      { token: 'park-waits', output: { decision: 'STOP', reason: 'batch cancelled' } },
+    ]);
     expect((await store.getTask(batchId, 'waits'))?.attemptCount).toBe(0);
     expect((await agents.get(`${role.name}-1`))?.reserved).toBe(0);
   });
 
-  it('does not hand a slot to a task that failed on that agent before: its own Route may look elsewhere', async () => {
+  it('does not hand over the slot of an agent a task failed on before: routed on its behalf, it takes it only when nothing else is free', async () => {
     const role = await fullRole(1, 1);
     const agentId = `${role.name}-1`;
     const batchId = await createBatch(tasksOf(role.name, ['runs', 'retry']));
@@ -357,8 +364,14 @@ describe('capacity hand-off', () => {
       { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
     );
 
-    expect(answers).toEqual([{ token: 'park-retry', output: WOKEN }]);
-    expect(await agents.get(agentId)).toMatchObject({ reserved: 0, leases: {} });
+    // Route's rule: an agent the task failed on is tried again when no other is free (none is here).
+    expect(answers).toEqual([
+      { token: 'park-retry', output: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 2 }) },
+    ]);
+    expect(await agents.get(agentId)).toMatchObject({
+      reserved: 1,
+      leases: { [leaseKey(batchId, 'retry', 2)]: expect.any(Number) },
+    });
   });
 
   it('releases the slot as before when nobody is parked', async () => {
@@ -374,6 +387,121 @@ describe('capacity hand-off', () => {
 
     expect(answers).toEqual([]);
     expect(await agents.get(`${role.name}-1`)).toMatchObject({ reserved: 0, leases: {}, successes: 1 });
+  });
+});
+
+/**
+ * `registry` with `method` running `hook` first, on its first call only, to put another use case's writes
+ * exactly between two steps of the one under test; `ran` tells whether it did.
+ */
+function hookedOnce(
+  registry: DynamoAgentRegistry,
+  method: 'markWaiting' | 'recordOutcome',
+  hook: () => Promise<void>,
+) {
+  let ran = false;
+  const wrapped = Object.create(registry) as DynamoAgentRegistry;
+  const original = registry[method].bind(registry) as (...args: unknown[]) => Promise<unknown>;
+  Object.assign(wrapped, {
+    [method]: async (...args: unknown[]) => {
+      if (!ran) {
+        ran = true;
+        await hook();
+      }
+      return original(...args);
+    },
+  });
+  return { registry: wrapped, ran: () => ran };
+}
+
+describe('no lost wake-up: no task waits while a slot of its role is free', () => {
+  it('gives a route the slot freed between its look at the pool and its waiting mark', async () => {
+    const role = await fullRole(1, 1);
+    const agentId = `${role.name}-1`;
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    const { answers, callbacks } = recordingCallbacks();
+    // 'late' found the agent busy; 'runs' ends before its mark is written: the release finds no mark.
+    const racing = hookedOnce(agents, 'markWaiting', async () => {
+      await completeTask(
+        { store, agents, callbacks, clock, handOff: role.dispatch },
+        { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+      );
+    });
+
+    const output = await routeTask(
+      { ...role.routeDeps, agents: racing.registry },
+      { batchId, taskId: 'late' },
+    );
+
+    expect(racing.ran()).toBe(true);
+    expect(answers).toEqual([]);
+    expect(output).toMatchObject({ decision: 'DISPATCH', agentId, attempt: 1 });
+    expect(await store.getTask(batchId, 'late')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+    expect(await agents.waitingMarks(role.name)).toEqual({});
+    expect(await agents.get(agentId)).toMatchObject({
+      reserved: 1,
+      leases: { [leaseKey(batchId, 'late', 1)]: expect.any(Number) },
+    });
+  });
+
+  it('gives the slot a release frees to a task that marked itself waiting after that release looked', async () => {
+    const role = await fullRole(1, 1);
+    const agentId = `${role.name}-1`;
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    const { answers, callbacks } = recordingCallbacks();
+    // The release of 'runs' looked for waiters (none yet); before its slot goes back, 'late' routes (the agent
+    // still busy at both its looks), waits and parks.
+    const racing = hookedOnce(agents, 'recordOutcome', async () => {
+      expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
+      expect(
+        await parkTask(role.routeDeps, { batchId, taskId: 'late', role: role.name, taskToken: 'park-late' }),
+      ).toEqual({ parked: true });
+    });
+
+    await completeTask(
+      { store, agents: racing.registry, callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+
+    expect(racing.ran()).toBe(true);
+    expect(answers).toEqual([
+      { token: 'park-late', output: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 1 }) },
+    ]);
+    expect(await store.getTask(batchId, 'late')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+    expect(await agents.waitingMarks(role.name)).toEqual({});
+    expect(await agents.get(agentId)).toMatchObject({ reserved: 1, successes: 1 });
+  });
+
+  it("gives a failed attempt's slot to the longest-waiting parked task, as a success's", async () => {
+    const role = await fullRole(1, 1);
+    const agentId = `${role.name}-1`;
+    const batchId = await createBatch(tasksOf(role.name, ['fails', 'waits']));
+    expect(await role.route(batchId, 'fails')).toMatchObject({ decision: 'DISPATCH' });
+    expect(await role.route(batchId, 'waits')).toMatchObject({ decision: 'WAIT' });
+    await parkTask(role.routeDeps, { batchId, taskId: 'waits', role: role.name, taskToken: 'park-waits' });
+    const routesBefore = role.routes.length;
+    const { answers, callbacks } = recordingCallbacks();
+
+    const next = await recordAttempt(
+      { store, agents, clock, catalog: role.catalog, callbacks, handOff: role.dispatch },
+      { batchId, taskId: 'fails', agentId, attempt: 1, error: { Error: 'Error', Cause: 'boom' } },
+    );
+
+    expect(next).toEqual({ retry: true });
+    expect(answers).toEqual([
+      { token: 'park-waits', output: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 1 }) },
+    ]);
+    expect(role.routes).toHaveLength(routesBefore);
+    expect(await store.getTask(batchId, 'waits')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+    expect(await store.getTask(batchId, 'fails')).toMatchObject({ status: 'READY', attemptCount: 1 });
+    // The failure counted, the slot never went back: one reservation, under the parked task's lease.
+    expect(await agents.get(agentId)).toMatchObject({
+      reserved: 1,
+      failures: 1,
+      leases: { [leaseKey(batchId, 'waits', 1)]: expect.any(Number) },
+    });
   });
 });
 

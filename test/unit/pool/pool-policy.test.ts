@@ -9,9 +9,11 @@ import {
   LEASE_MARGIN_MS,
   leaseExpiry,
   leaseKey,
+  MAX_CAPACITY_WAIT_SECONDS,
   MIN_QUEUE_CONCURRENCY,
   WAITING_FRESH_MS,
 } from '../../../shared/domain/pool';
+import { CAPACITY_WAIT_SECONDS } from '../../../shared/domain/workflow';
 
 const defaultsArb = fc
   .record({
@@ -110,7 +112,7 @@ describe('freshWaiting', () => {
 
 describe('capacityWaitSeconds', () => {
   it('doubles the wait with each consecutive WAIT up to its cap', () => {
-    expect([1, 2, 3, 4, 10].map((waits) => capacityWaitSeconds(waits, 2))).toEqual([2, 4, 8, 8, 8]);
+    expect([1, 2, 3, 10].map((waits) => capacityWaitSeconds(waits, 30))).toEqual([30, 60, 60, 60]);
   });
 
   it('never waits less than the base nor more than the base times the capped doublings', () => {
@@ -120,5 +122,16 @@ describe('capacityWaitSeconds', () => {
         return wait >= base && wait <= base * 2 ** CAPACITY_WAIT_DOUBLINGS;
       }),
     );
+  });
+
+  it('waits no longer than until an open circuit admits a probe, and at least a second', () => {
+    expect(capacityWaitSeconds(1, 30, 2.2)).toBe(3);
+    expect(capacityWaitSeconds(2, 30, 90)).toBe(60);
+    expect(capacityWaitSeconds(1, 30, 0)).toBe(1);
+  });
+
+  it('keeps a waiting mark fresh for longer than the longest wait, so the scaler never prunes a parked one', () => {
+    expect(WAITING_FRESH_MS).toBeGreaterThan(MAX_CAPACITY_WAIT_SECONDS * 1000);
+    expect(MAX_CAPACITY_WAIT_SECONDS).toBe(capacityWaitSeconds(1_000, CAPACITY_WAIT_SECONDS));
   });
 });
