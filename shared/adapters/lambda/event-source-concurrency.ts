@@ -1,9 +1,11 @@
 /**
  * QueueConcurrency on Lambda: finds the event source mapping consuming a queue (ListEventSourceMappings by
  * EventSourceArn) and reads or sets its ScalingConfig.MaximumConcurrency. The mapping id is cached per
- * queue, so a steady scaler makes one List call per queue and container, and an Update only on change.
+ * queue, so a steady scaler makes one List call per queue and container (whose answer, the mapping whole,
+ * serves that first read: no Get then), one Get per read after it, and an Update only on change.
  */
 import {
+  type EventSourceMappingConfiguration,
   GetEventSourceMappingCommand,
   LambdaClient,
   ListEventSourceMappingsCommand,
@@ -18,10 +20,12 @@ export class LambdaQueueConcurrency implements QueueConcurrency {
   constructor(private readonly client: LambdaClient = new LambdaClient({})) {}
 
   async get(queueArn: string): Promise<number | undefined> {
-    const uuid = await this.mappingOf(queueArn);
-    if (uuid === undefined) return undefined;
-    const mapping = await this.client.send(new GetEventSourceMappingCommand({ UUID: uuid }));
-    return mapping.ScalingConfig?.MaximumConcurrency;
+    const uuid = this.#mappings.get(queueArn);
+    const mapping =
+      uuid === undefined
+        ? await this.listMapping(queueArn)
+        : await this.client.send(new GetEventSourceMappingCommand({ UUID: uuid }));
+    return mapping?.ScalingConfig?.MaximumConcurrency;
   }
 
   async set(queueArn: string, maxConcurrency: number): Promise<boolean> {
@@ -37,13 +41,16 @@ export class LambdaQueueConcurrency implements QueueConcurrency {
   }
 
   private async mappingOf(queueArn: string): Promise<string | undefined> {
-    const cached = this.#mappings.get(queueArn);
-    if (cached !== undefined) return cached;
+    return this.#mappings.get(queueArn) ?? (await this.listMapping(queueArn))?.UUID;
+  }
+
+  /** The mapping consuming the queue, as the List call answers it; its id is cached. */
+  private async listMapping(queueArn: string): Promise<EventSourceMappingConfiguration | undefined> {
     const { EventSourceMappings: mappings = [] } = await this.client.send(
       new ListEventSourceMappingsCommand({ EventSourceArn: queueArn }),
     );
-    const uuid = mappings.find((m) => m.EventSourceArn === queueArn)?.UUID;
-    if (uuid !== undefined) this.#mappings.set(queueArn, uuid);
-    return uuid;
+    const mapping = mappings.find((m) => m.EventSourceArn === queueArn);
+    if (mapping?.UUID !== undefined) this.#mappings.set(queueArn, mapping.UUID);
+    return mapping;
   }
 }

@@ -112,4 +112,30 @@ describe('the local Lambda event source mapping endpoint', () => {
     expect(await adapter.get(ARN('code_reviewer'))).toBe(4);
     expect(await adapter.get(ARN('unknown_role'))).toBeUndefined();
   });
+
+  it('reads a queue concurrency from the List answer on the first read, with one Get on each read after', async () => {
+    const counted = new LambdaClient({
+      endpoint: endpoint.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const commands: string[] = [];
+    counted.middlewareStack.add(
+      (next, context) => (args) => {
+        commands.push(String(context.commandName));
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const adapter = new LambdaQueueConcurrency(counted);
+    concurrency.set('database_designer', 3);
+
+    const first = await adapter.get(ARN('database_designer'));
+    concurrency.set('database_designer', 6);
+    const second = await adapter.get(ARN('database_designer'));
+    counted.destroy();
+
+    expect([first, second]).toEqual([3, 6]);
+    expect(commands).toEqual(['ListEventSourceMappingsCommand', 'GetEventSourceMappingCommand']);
+  });
 });
