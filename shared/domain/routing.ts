@@ -293,14 +293,18 @@ export function rankCandidates(candidates: readonly CandidateScore[], taskId: st
  * its free slots lost the reservation race and routed again (a burst of 1,000 tasks lost 3,600 races).
  * Hashing spreads concurrent tasks over interchangeable agents and keeps the decision deterministic.
  */
-function pickWinner(sorted: readonly CandidateScore[], taskId: string): CandidateScore | undefined {
+function pickWinner(
+  sorted: readonly CandidateScore[],
+  taskId: string,
+  margin = SCORE_TIE_MARGIN,
+): CandidateScore | undefined {
   const best = sorted[0];
   if (!best) return undefined;
   let winner = best;
   let winnerRank = tieRank(taskId, best.agentId);
   for (let i = 1; i < sorted.length; i++) {
     const c = sorted[i] as CandidateScore;
-    if (best.score - c.score > SCORE_TIE_MARGIN) break;
+    if (best.score - c.score > margin) break;
     if (c.role !== best.role) continue;
     const rank = tieRank(taskId, c.agentId);
     if (rank > winnerRank) {
@@ -309,6 +313,27 @@ function pickWinner(sorted: readonly CandidateScore[], taskId: string): Candidat
     }
   }
   return winner;
+}
+
+/**
+ * The decision of a router that has lost a reservation race: its winner picked again, by the same hash, among
+ * the agents of the best's role scoring within `margin` of the best (the availability term's weight: agents
+ * that differ by their load, which a stale listing gets wrong anyway). Routers that lost together then
+ * spread over the role's free agents instead of all retrying the emptiest one, which most of them lose
+ * again. Only a router that lost a race uses it: uncontended routing keeps decideRoute's winner.
+ */
+export function spreadAfterLostRace(decision: RoutingDecision, margin: number): RoutingDecision {
+  const sorted = [...decision.candidates].sort(compareCandidates);
+  const winner = pickWinner(sorted, decision.taskId, margin);
+  if (!winner || winner.agentId === decision.agentId) return decision;
+  return {
+    ...decision,
+    agentId: winner.agentId,
+    role: winner.role,
+    score: winner.score,
+    breakdown: winner.breakdown,
+    candidates: [winner, ...sorted.filter((c) => c !== winner)],
+  };
 }
 
 /** A stable pseudo-random rank of an agent for one task. */

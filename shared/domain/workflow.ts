@@ -172,6 +172,8 @@ const WaitDecisionSchema = z.object({
   decision: z.literal('WAIT'),
   role: z.string(),
   waitSeconds: z.number().int().min(1),
+  /** Reservation races this route lost before it waited (absent: none), for the logs and benchmarks. */
+  lostRaces: z.number().int().min(1).optional(),
 });
 const StopDecisionSchema = z.object({ decision: z.literal('STOP'), reason: z.string() });
 

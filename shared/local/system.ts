@@ -129,6 +129,11 @@ export interface EmbeddedSystemOptions {
   readonly websocketEndpoint?: string;
   /** Tests: fail the start of the nested executions that run expansions (see NestedStartFault). */
   readonly nestedStartFault?: NestedStartFault;
+  /**
+   * Route state invocations at once: LOCAL_ROUTE_CONCURRENCY by default; 0 for no bound, as on AWS, where
+   * every route is its own Lambda invocation (bench:contention measures routing under contention so).
+   */
+  readonly routeConcurrency?: number;
 }
 
 /** A non-2xx answer of the local REST API, with the body the handler returned. */
@@ -265,7 +270,9 @@ export class EmbeddedSystem {
       ...(concurrency ? { concurrency } : {}),
       stateConcurrency: {
         [StateName.Gate]: LOCAL_GATE_CONCURRENCY,
-        ...(options.routing?.assist ? {} : { [StateName.Route]: LOCAL_ROUTE_CONCURRENCY }),
+        ...(options.routing?.assist || options.routeConcurrency === 0
+          ? {}
+          : { [StateName.Route]: options.routeConcurrency ?? LOCAL_ROUTE_CONCURRENCY }),
       },
       // A definition from the build was validated when it was built.
       validate: source === 'synthesis',

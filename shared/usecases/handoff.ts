@@ -76,10 +76,14 @@ export async function releaseToParked(
     const agent = await agents.recordOutcome(finished.agentId, finished.outcome, {
       leaseKey: finished.leaseKey,
     });
-    // No lost wake-up: a task that marked itself waiting after the look above (its route found every slot
-    // taken, this one included) is found now that the slot is free, and given it; its route looks at the
-    // pool again after its mark, so a slot freed before that look is its own to take (see routeTask).
-    if (agent && hints.parkedSince(finished.role, since))
+    // No lost wake-up: a route that waits found every slot taken at its second look, after its mark (see
+    // routeTask), so a slot freed before that look is its own to take; one freed after it is found here,
+    // now that it is free. Such a route saw this agent full, so its release un-fills it (the first since
+    // that look): then, in any process (a Lambda container's hints know nothing of other containers'
+    // parks), the slot is offered to the longest waiter. In this process a park since the look above
+    // tells the same.
+    const unfilled = agent !== undefined && agent.reserved === agent.capacity - 1;
+    if (agent && (unfilled || hints.parkedSince(finished.role, since)))
       await offerSlot(deps, finished.role).catch(() => false);
     return agent;
   }

@@ -8,7 +8,15 @@ import { approvalTimeoutSeconds, needsApprovalBefore, reviewerOf } from '../doma
 import type { BudgetAmount } from '../domain/budget';
 import { capacityWaitSeconds, leaseExpiry, leaseKey } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
-import { candidateRoles, decideRoute, extractRequirements, newAgent, stableHash } from '../domain/routing';
+import {
+  candidateRoles,
+  decideRoute,
+  extractRequirements,
+  newAgent,
+  ROUTING_WEIGHTS,
+  spreadAfterLostRace,
+  stableHash,
+} from '../domain/routing';
 import type { RoutingWeights } from '../domain/routing-config';
 import type { Agent, ExecutorConfig, ExtractedRequirements, RoutingDecision, Task } from '../domain/schemas';
 import {
@@ -127,9 +135,15 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef, known: KnownState
   // its whole wait with the slot idle. The release frees first, then looks for marks (or parks, in this
   // process, since it looked: see releaseToParked); this route wrote its mark first, so looking at the pool
   // again now finds any slot freed before that look, and a release after it finds the mark.
-  const late = await reserveAgent(deps, { ...request, now: deps.clock.now() });
-  if (!late) return waiting;
-  return dispatchReserved(deps, batch, { ...task, waitingRole: spawnRole.name }, requirements, late);
+  const late = await reserveAgent(deps, { ...request, now: deps.clock.now(), busy });
+  const lost = busy.lostRaces ?? [];
+  if (!late) return lost.length === 0 ? waiting : { ...waiting, lostRaces: lost.length };
+  // The races its first look lost count in its decision too.
+  const decision = { ...late.decision, rejected: [...lost, ...late.decision.rejected] };
+  return dispatchReserved(deps, batch, { ...task, waitingRole: spawnRole.name }, requirements, {
+    ...late,
+    decision,
+  });
 }
 
 /**
@@ -207,9 +221,10 @@ export interface ReserveRequest {
   now: number;
   /**
    * Filled when no slot was reserved: when the first open circuit of a candidate agent admits a probe (epoch
-   * ms), the one change no release announces that a waiting task should not wait out.
+   * ms), the one change no release announces that a waiting task should not wait out; and how many
+   * reservation races were lost (a decision records them when a slot is reserved).
    */
-  busy?: { reopensAt?: number };
+  busy?: { reopensAt?: number; lostRaces?: RoutingDecision['rejected'] };
 }
 
 /**
@@ -243,21 +258,26 @@ export async function reserveAgent(
       ...(deps.weights ? { weights: deps.weights } : {}),
     });
     if (result.kind === 'route') {
+      // After a lost race the others that lost it spread over the free agents (see spreadAfterLostRace).
+      const chosen =
+        lostRaces.length === 0
+          ? result.decision
+          : spreadAfterLostRace(result.decision, (deps.weights ?? ROUTING_WEIGHTS).availability);
       // Checked before anything is reserved: a role without a queue is a deployment error, not a wait.
-      if (!deps.roleQueueUrls[result.decision.role]) throw missingQueue(result.decision.role);
-      const winner = result.decision.agentId;
+      if (!deps.roleQueueUrls[chosen.role]) throw missingQueue(chosen.role);
+      const winner = chosen.agentId;
       const lease = {
         key: request.leaseKey,
-        expiresAt: leaseExpiry(now, request.timeoutSeconds(result.decision.role)),
+        expiresAt: leaseExpiry(now, request.timeoutSeconds(chosen.role)),
       };
       const winnerAgent = pool.find((a) => a.agentId === winner);
       if (await deps.agents.reserve(winner, now, lease, winnerAgent?.circuit)) {
         const decision: RoutingDecision = {
-          ...result.decision,
-          rejected: [...result.decision.rejected, ...lostRaces],
+          ...chosen,
+          rejected: [...chosen.rejected, ...lostRaces],
           spawned: spawned.has(winner),
         };
-        const executor = winnerAgent?.executor ?? (await executorOf(deps, winner, result.decision.role));
+        const executor = winnerAgent?.executor ?? (await executorOf(deps, winner, chosen.role));
         return { decision, executor, leaseKey: lease.key };
       }
       // Another router took the last slot (or the agent changed state): drop it from this round's pool.
@@ -290,6 +310,7 @@ export async function reserveAgent(
     break;
   }
   if (request.busy) {
+    if (lostRaces.length > 0) request.busy.lostRaces = [...(request.busy.lostRaces ?? []), ...lostRaces];
     const reopening = pool
       .filter((a) => a.circuit === 'open' && (a.status === 'active' || a.status === 'idle'))
       .map((a) => a.circuitOpenUntil ?? Number.POSITIVE_INFINITY)

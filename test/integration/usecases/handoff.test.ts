@@ -12,7 +12,7 @@ import { holdKey } from '../../../shared/domain/budget';
 import { leaseKey } from '../../../shared/domain/pool';
 import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import type { Task } from '../../../shared/domain/schemas';
-import { WOKEN } from '../../../shared/domain/workflow';
+import { CAPACITY_WAIT_SECONDS, WOKEN } from '../../../shared/domain/workflow';
 import { type CompleteDeps, completeTask } from '../../../shared/usecases/complete';
 import { gateTask } from '../../../shared/usecases/gate';
 import { recordAttempt } from '../../../shared/usecases/record-attempt';
@@ -396,7 +396,7 @@ describe('capacity hand-off', () => {
  */
 function hookedOnce(
   registry: DynamoAgentRegistry,
-  method: 'markWaiting' | 'recordOutcome',
+  method: 'markWaiting' | 'recordOutcome' | 'reserve',
   hook: () => Promise<void>,
 ) {
   let ran = false;
@@ -472,6 +472,59 @@ describe('no lost wake-up: no task waits while a slot of its role is free', () =
     expect(await store.getTask(batchId, 'late')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
     expect(await agents.waitingMarks(role.name)).toEqual({});
     expect(await agents.get(agentId)).toMatchObject({ reserved: 1, successes: 1 });
+  });
+
+  it('offers the slot of a full agent to a waiter even from a process whose hints say nobody is parked', async () => {
+    const role = await fullRole(1, 1);
+    const agentId = `${role.name}-1`;
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
+    await parkTask(role.routeDeps, { batchId, taskId: 'late', role: role.name, taskToken: 'park-late' });
+    const { answers, callbacks } = recordingCallbacks();
+    // Another Lambda container: it found the role empty a moment ago and saw no park since.
+    const elsewhere = new ParkedHints();
+    elsewhere.foundEmpty(role.name, clock.now());
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: { ...role.dispatch, hints: elsewhere } },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+
+    expect(answers).toEqual([
+      { token: 'park-late', output: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 1 }) },
+    ]);
+    expect(await store.getTask(batchId, 'late')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+  });
+
+  it('says how many reservation races a route lost before it waited', async () => {
+    const role = await fullRole(1, 1);
+    const agentId = `${role.name}-1`;
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    await completeTask(
+      { store, agents, callbacks: recordingCallbacks().callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+    // 'late' finds the agent free; another router reserves its slot just before 'late' does.
+    const racing = hookedOnce(agents, 'reserve', async () => {
+      expect(
+        await agents.reserve(agentId, clock.now(), { key: 'other#1', expiresAt: clock.now() + 60_000 }),
+      ).toBe(true);
+    });
+
+    const output = await routeTask(
+      { ...role.routeDeps, agents: racing.registry },
+      { batchId, taskId: 'late' },
+    );
+
+    expect(racing.ran()).toBe(true);
+    expect(output).toEqual({
+      decision: 'WAIT',
+      role: role.name,
+      waitSeconds: CAPACITY_WAIT_SECONDS,
+      lostRaces: 1,
+    });
   });
 
   it("gives a failed attempt's slot to the longest-waiting parked task, as a success's", async () => {

@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { resolveRoles } from '../../../shared/domain/roles';
-import { decideRoute, newAgent, SCORE_TIE_MARGIN, scoreAgent } from '../../../shared/domain/routing';
+import {
+  decideRoute,
+  extractRequirements,
+  newAgent,
+  ROUTING_WEIGHTS,
+  SCORE_TIE_MARGIN,
+  scoreAgent,
+  spreadAfterLostRace,
+} from '../../../shared/domain/routing';
 import type { Agent, ExtractedRequirements, Role } from '../../../shared/domain/schemas';
 
 const catalog = resolveRoles();
@@ -193,6 +201,71 @@ describe('score properties', () => {
               expect(c.role).toBe(decision.role);
             }
           }
+        },
+      ),
+    );
+  });
+});
+
+describe('spreadAfterLostRace', () => {
+  const role = roleNamed('python_backend_coder');
+  /** Five interchangeable agents of one role, the first one the emptiest: decideRoute picks it for every task. */
+  const pool = [0, 1, 1, 1, 1].map((reserved, i) => ({
+    ...newAgent(role, `${role.name}-${i + 1}`, 0),
+    capacity: 2,
+    reserved,
+  }));
+  const routeOf = (taskId: string) => {
+    const task = { id: taskId, description: 'write a FastAPI endpoint', role: role.name };
+    const result = decideRoute({
+      task,
+      requirements: extractRequirements(task, catalog),
+      agents: pool,
+      catalog,
+      exclude: new Set(),
+      now: 0,
+    });
+    if (result.kind !== 'route') throw new Error('no route');
+    return result.decision;
+  };
+
+  it('spreads the routers that lost a race over the free agents of the role, not only the emptiest', () => {
+    const ids = Array.from({ length: 200 }, (_, i) => `task-${i}`);
+    const first = new Set(ids.map((id) => routeOf(id).agentId));
+    const spread = ids.map((id) => spreadAfterLostRace(routeOf(id), ROUTING_WEIGHTS.availability).agentId);
+
+    expect([...first]).toEqual([`${role.name}-1`]);
+    expect(new Set(spread).size).toBe(pool.length);
+    // Deterministic for a task, so a repeated route of it makes the same choice.
+    expect(spreadAfterLostRace(routeOf('task-7'), ROUTING_WEIGHTS.availability)).toEqual(
+      spreadAfterLostRace(routeOf('task-7'), ROUTING_WEIGHTS.availability),
+    );
+  });
+
+  it('keeps to candidates of the best role within the margin, and to the decision within the tie margin', () => {
+    fc.assert(
+      fc.property(
+        fc.array(agentArb, { maxLength: 12 }),
+        requirementsArb,
+        fc.string(),
+        (agents, requirements, id) => {
+          const result = decideRoute({
+            task: { id: id || 't', description: 'x' },
+            requirements,
+            agents,
+            catalog,
+            exclude: new Set<string>(),
+            now: 0,
+          });
+          if (result.kind !== 'route') return;
+          const best = Math.max(...result.decision.candidates.map((c) => c.score));
+          const spread = spreadAfterLostRace(result.decision, ROUTING_WEIGHTS.availability);
+          expect(spread.role).toBe(result.decision.role);
+          expect(best - spread.score).toBeLessThanOrEqual(ROUTING_WEIGHTS.availability + 1e-12);
+          expect(spread.candidates[0]?.agentId).toBe(spread.agentId);
+          expect(spreadAfterLostRace(result.decision, SCORE_TIE_MARGIN).agentId).toBe(
+            result.decision.agentId,
+          );
         },
       ),
     );
