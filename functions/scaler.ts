@@ -1,6 +1,7 @@
 /** Scheduled scaler: one pass of shared/usecases/scaler.ts (leases, backlog, concurrency, spawn, idle). */
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
 import { LambdaQueueConcurrency } from '../shared/adapters/lambda/event-source-concurrency';
 import { SqsQueueDepth } from '../shared/adapters/sqs/queue-depth';
 import { scaleAgents } from '../shared/usecases/scaler';
@@ -18,8 +19,11 @@ const deps = {
   concurrency: new LambdaQueueConcurrency(obs.tracer.captureAWSv3Client(new LambdaClient({}))),
 };
 
-export const handler = instrument(obs, 'scaler', async (_event: unknown) => {
-  const result = await scaleAgents(deps);
+export const handler = instrument(obs, 'scaler', async (_event: unknown, context?: Context) => {
+  const result = await scaleAgents({
+    ...deps,
+    ...(context ? { timeLeftMs: () => context.getRemainingTimeInMillis() } : {}),
+  });
   const changed = result.roles.filter((r) => r.concurrencySet !== undefined || r.waiting > 0 || r.queued > 0);
   obs.logger.info('scaled', {
     terminated: result.terminated,
@@ -27,6 +31,7 @@ export const handler = instrument(obs, 'scaler', async (_event: unknown) => {
     reclaimed: result.reclaimed,
     reopened: result.reopened,
     roles: changed,
+    unfinished: result.unfinished,
   });
   for (const error of result.errors) obs.logger.error('role not scaled', error);
   return result;

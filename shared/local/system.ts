@@ -198,6 +198,8 @@ export class EmbeddedSystem {
   interrupted: readonly string[] = [];
   /** The scaler pass under way, which stop() waits for: a pass outliving the runtime fails and logs. */
   #scaling: Promise<void> | undefined;
+  /** Aborted by stop(): the scaler pass under way sees no time left. */
+  readonly #stopping = new AbortController();
   #stopped = false;
 
   /** What the configuration check said of the roles' models: deprecated or unknown ones. */
@@ -347,11 +349,12 @@ export class EmbeddedSystem {
   /** One scaler pass, as its schedule would trigger it; overlapping passes are skipped. */
   async runScaler(): Promise<void> {
     if (this.#scaling || this.#stopped) return;
-    this.#scaling = this.invoke('scaler', {
-      source: 'aws.events',
-      'detail-type': 'Scheduled Event',
-      detail: {},
-    })
+    const event = { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} };
+    // Its context runs out when the system stops: a pass under way then ends at its next step.
+    this.#scaling = this.handler('scaler')(
+      event,
+      makeLambdaContext('scaler', undefined, this.#stopping.signal),
+    )
       .then(
         () => undefined,
         // The deployed schedule retries on its next tick; so does this one.
@@ -518,6 +521,7 @@ export class EmbeddedSystem {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#stopping.abort();
     if (this.#scaler) clearInterval(this.#scaler);
     if (this.#retention) clearInterval(this.#retention.timer);
     await Promise.all([this.#scaling, this.#retention?.pass?.catch(() => undefined)]);

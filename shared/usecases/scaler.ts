@@ -12,6 +12,8 @@
  * Circuits: an open circuit turns half-open on the first reserve after its cool-down (no pass needed); a
  * half-open agent whose probe was lost (lease reclaimed, no outcome) is re-opened here for a new probe.
  * A role whose queue cannot be read is still reclaimed and trimmed; its error is reported, not thrown.
+ * A pass short of time (timeLeftMs) starts no further step: every step is conditional on what it read, so
+ * the roles are left consistent and the next pass carries on.
  */
 import { desiredScale, expiredLeases, freshWaiting, STUCK_PROBE_MS, WAITING_FRESH_MS } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
@@ -27,6 +29,19 @@ export interface ScalerDeps {
   roleQueueUrls?: Readonly<Record<string, string>>;
   queues?: QueueDepth;
   concurrency?: QueueConcurrency;
+  /**
+   * Time left in this invocation (the Lambda context's getRemainingTimeInMillis): below
+   * SCALER_STOP_MARGIN_MS no further step starts. The local system's reaches 0 when it stops, so a pass
+   * under way then ends at its next step instead of holding the shutdown.
+   */
+  timeLeftMs?: () => number;
+}
+
+/** Time a pass keeps in hand: it starts no step with less left (a step is a few conditional calls). */
+export const SCALER_STOP_MARGIN_MS = 5_000;
+
+function outOfTime(deps: ScalerDeps): boolean {
+  return deps.timeLeftMs !== undefined && deps.timeLeftMs() < SCALER_STOP_MARGIN_MS;
 }
 
 export interface RoleScale {
@@ -48,6 +63,8 @@ export interface ScaleResult {
   reopened: string[];
   roles: RoleScale[];
   errors: { role: string; error: string }[];
+  /** Roles whose steps this pass did not finish, out of time (see ScalerDeps.timeLeftMs). */
+  unfinished: string[];
 }
 
 const MS_PER_SECOND = 1000;
@@ -62,6 +79,7 @@ export async function scaleAgents(deps: ScalerDeps): Promise<ScaleResult> {
     reopened: [],
     roles: [],
     errors: [],
+    unfinished: [],
   };
   const all = await deps.agents.list();
   const byRole = new Map<string, Agent[]>();
@@ -69,7 +87,8 @@ export async function scaleAgents(deps: ScalerDeps): Promise<ScaleResult> {
   await Promise.all(
     [...deps.catalog.values()].map(async (role) => {
       try {
-        await scaleRole(deps, role, byRole.get(role.name) ?? [], now, result);
+        if (!(await scaleRole(deps, role, byRole.get(role.name) ?? [], now, result)))
+          result.unfinished.push(role.name);
       } catch (error) {
         result.errors.push({
           role: role.name,
@@ -87,7 +106,8 @@ async function scaleRole(
   agents: Agent[],
   now: number,
   result: ScaleResult,
-): Promise<void> {
+): Promise<boolean> {
+  if (outOfTime(deps)) return false;
   // 1. Reclaim: conditional on the expiry read, so a lease extended or released meanwhile is untouched.
   for (const agent of agents) {
     for (const key of expiredLeases(agent.leases ?? {}, now)) {
@@ -109,6 +129,7 @@ async function scaleRole(
   }
 
   // 2. Backlog.
+  if (outOfTime(deps)) return false;
   const marks = await deps.agents.waitingMarks(role.name);
   const staleBefore = now - WAITING_FRESH_MS;
   const stale = Object.entries(marks)
@@ -133,6 +154,7 @@ async function scaleRole(
   result.roles.push(scale);
 
   // 4. Pre-warm.
+  if (outOfTime(deps)) return false;
   let live = agents.filter((a) => a.status !== 'terminated');
   while (live.length < plan.agents) {
     const agent = await spawnAgent(deps.agents, role, live, now);
@@ -142,6 +164,7 @@ async function scaleRole(
   }
 
   // 5. Idle termination, oldest idle first, keeping max(minAgents, desired).
+  if (outOfTime(deps)) return false;
   const idleBefore = now - role.defaults.idleTtlSeconds * MS_PER_SECOND;
   let surplus = live.length - Math.max(role.defaults.minAgents, plan.agents);
   const idle = live
@@ -161,6 +184,7 @@ async function scaleRole(
   // consumes the queue and the value changes).
   const liveSlots = live.reduce((n, a) => n + a.capacity, 0);
   scale.desiredConcurrency = desiredScale(role.defaults, { queued, waiting, liveSlots }).concurrency;
+  if (outOfTime(deps)) return false;
   if (depth?.queueArn && deps.concurrency) {
     const current = await deps.concurrency.get(depth.queueArn);
     if (current !== undefined && current !== scale.desiredConcurrency) {
@@ -169,4 +193,5 @@ async function scaleRole(
       }
     }
   }
+  return true;
 }

@@ -14,10 +14,14 @@ export type LambdaHandler<TEvent = unknown, TResult = unknown> = (
 const REMAINING_TIME_MS = 15 * 60 * 1000;
 const MEMORY_MB = '1024';
 
-/** A fresh context for one invocation of `functionName`. */
+/**
+ * A fresh context for one invocation of `functionName`. Once `cutShort` aborts (the system stopping), it
+ * reports no time left, as a Lambda at its timeout would: a handler that watches it ends early.
+ */
 export function makeLambdaContext(
   functionName: string,
   region = process.env.AWS_REGION ?? 'us-east-1',
+  cutShort?: AbortSignal,
 ): Context {
   const deadline = Date.now() + REMAINING_TIME_MS;
   return {
@@ -29,7 +33,7 @@ export function makeLambdaContext(
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    getRemainingTimeInMillis: () => (cutShort?.aborted ? 0 : Math.max(0, deadline - Date.now())),
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,

@@ -10,7 +10,7 @@ import { STUCK_PROBE_MS, WAITING_FRESH_MS } from '../../../shared/domain/pool';
 import { resolveRoles } from '../../../shared/domain/roles';
 import { createTables } from '../../../shared/local/runtime/emulators';
 import type { QueueConcurrency, QueueDepth } from '../../../shared/ports';
-import { scaleAgents } from '../../../shared/usecases/scaler';
+import { SCALER_STOP_MARGIN_MS, scaleAgents } from '../../../shared/usecases/scaler';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { agentOf, ManualClock, uniqueId } from '../../support/fixtures';
 
@@ -78,6 +78,38 @@ describe('scaleAgents', () => {
     expect(result.roles[0]).toMatchObject({ queued: 5, waiting: 2, desiredAgents: 4, desiredConcurrency: 8 });
     expect(result.spawned.sort()).toEqual([`${ROLE}-1`, `${ROLE}-2`, `${ROLE}-3`, `${ROLE}-4`]);
     expect(sets).toEqual([8]);
+  });
+
+  it('starts no further step of a role once the invocation is nearly out of time, and says which it left', async () => {
+    const agents = await freshRegistry();
+    const clock = new ManualClock();
+    const catalog = oneRoleCatalog({ capacity: 2, minAgents: 1, maxAgents: 4, queueConcurrency: 10 });
+    const { queues, control, sets } = fakeQueue({ visible: 3, inFlight: 2 }, { value: 2 });
+    // Time runs out once the backlog has been read: the pre-warm and the concurrency steps do not start.
+    let timeLeft = SCALER_STOP_MARGIN_MS + 60_000;
+    const readDepth = queues.depth;
+    queues.depth = async (url) => {
+      timeLeft = SCALER_STOP_MARGIN_MS - 1;
+      return readDepth(url);
+    };
+
+    const roleQueueUrls = { [ROLE]: QUEUE_URL };
+
+    const result = await scaleAgents({
+      agents,
+      catalog,
+      clock,
+      roleQueueUrls,
+      queues,
+      concurrency: control,
+      timeLeftMs: () => timeLeft,
+    });
+
+    expect(result.roles[0]).toMatchObject({ queued: 5, desiredAgents: 3 });
+    expect(result.unfinished).toEqual([ROLE]);
+    expect(result.spawned).toEqual([]);
+    expect(sets).toEqual([]);
+    expect(await agents.list()).toEqual([]);
   });
 
   it('lowers the concurrency to the floor, prunes stale waiting marks and terminates idle agents down to minAgents', async () => {
