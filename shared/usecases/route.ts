@@ -280,9 +280,13 @@ export async function reserveAgent(
         const executor = winnerAgent?.executor ?? (await executorOf(deps, winner, chosen.role));
         return { decision, executor, leaseKey: lease.key };
       }
-      // Another router took the last slot (or the agent changed state): drop it from this round's pool.
+      // Another router took the last slot (or the agent changed state). The listing is stale: when many route
+      // at once, every agent it shows free may be taken already, and trying each one loses a race on each.
+      // Read the pool again (one Query instead of a lost write per agent), the agents lost on kept full (the
+      // role index may not show their new reservations yet).
       lostRaces.push({ agentId: winner, reason: 'lost the reservation race' });
-      pool = pool.map((a) => (a.agentId === winner ? { ...a, reserved: a.capacity } : a));
+      const lost = new Set(lostRaces.map((r) => r.agentId));
+      pool = (await listPool()).map((a) => (lost.has(a.agentId) ? { ...a, reserved: a.capacity } : a));
       continue;
     }
     const live = pool.filter((a) => a.status !== 'terminated');
