@@ -17,7 +17,7 @@ import {
   ListTablesCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
 import { storesWithS3Files } from './fauxqs-files';
@@ -251,21 +251,26 @@ async function untilActive(client: DynamoDBClient, table: string): Promise<void>
   }
 }
 
+/**
+ * The ARN of the queue at `url` in `region`: a queue URL's path is /<account>/<name>, and its ARN
+ * arn:aws:sqs:<region>:<account>:<name> (on AWS as in fauxqs), so no GetQueueAttributes call is needed.
+ */
+export function queueArnOf(url: string, region: string): string {
+  const [account, name] = new URL(url).pathname.split('/').filter(Boolean);
+  if (account === undefined || name === undefined) throw new Error(`not a queue URL: ${url}`);
+  return `arn:aws:sqs:${region}:${account}:${name}`;
+}
+
 async function createRoleQueue(
   client: SQSClient,
   endpoint: string,
+  region: string,
   role: string,
   visibilityTimeoutSeconds: number,
   maxReceiveCount: number,
 ): Promise<RoleQueue> {
   // fauxqs answers with a sqs.<region>.localhost URL that does not resolve everywhere: keep its path only.
   const localUrl = (url: string | undefined) => `${endpoint}${new URL(url ?? '').pathname}`;
-  const arnOf = async (url: string) => {
-    const out = await client.send(
-      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
-    );
-    return out.Attributes?.QueueArn ?? '';
-  };
   const dlq = await client.send(
     new CreateQueueCommand({
       QueueName: `${role}-dlq`,
@@ -273,7 +278,7 @@ async function createRoleQueue(
     }),
   );
   const dlqUrl = localUrl(dlq.QueueUrl);
-  const dlqArn = await arnOf(dlqUrl);
+  const dlqArn = queueArnOf(dlqUrl, region);
   const queue = await client.send(
     new CreateQueueCommand({
       QueueName: role,
@@ -284,7 +289,7 @@ async function createRoleQueue(
     }),
   );
   const url = localUrl(queue.QueueUrl);
-  return { role, url, arn: await arnOf(url), dlqUrl, dlqArn };
+  return { role, url, arn: queueArnOf(url, region), dlqUrl, dlqArn };
 }
 
 /**
@@ -375,6 +380,7 @@ async function createQueuesAndBucket(
           createRoleQueue(
             sqsClient,
             endpoint,
+            region,
             role,
             options.visibilityTimeoutSeconds?.[role] ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
             options.maxReceiveCount ?? MAX_RECEIVE_COUNT,

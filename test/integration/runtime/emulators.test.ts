@@ -60,6 +60,9 @@ describe('local emulators', () => {
     const attributes = await client.send(
       new GetQueueAttributesCommand({ QueueUrl: queue?.url, AttributeNames: ['All'] }),
     );
+    const dlqAttributes = await client.send(
+      new GetQueueAttributesCommand({ QueueUrl: queue?.dlqUrl, AttributeNames: ['QueueArn'] }),
+    );
     client.destroy();
 
     expect([...emulators.queues.keys()]).toEqual(roles);
@@ -69,6 +72,9 @@ describe('local emulators', () => {
       deadLetterTargetArn: queue?.dlqArn,
       maxReceiveCount: MAX_RECEIVE_COUNT,
     });
+    // The ARNs the emulators publish (derived from the URLs) are the ones fauxqs gave the queues.
+    expect(queue?.arn).toBe(attributes.Attributes?.QueueArn);
+    expect(queue?.dlqArn).toBe(dlqAttributes.Attributes?.QueueArn);
     expect(queue?.dlqArn).toMatch(/:code_reviewer-dlq$/);
   });
 
