@@ -158,10 +158,12 @@ async function routeClaimed(deps: HandOffDeps, role: string, claim: WaitingClaim
     throw error;
   }
   if (output.decision === 'WAIT') {
-    // Its WAIT marked it again (the claim dropped): the token goes back on the mark.
-    if (claim.token === undefined) return false;
-    if (await deps.agents.parkWaiting(output.role, claim.key, claim.token)) return false;
-    return wake();
+    // Its WAIT marked it again (the claim dropped): the token goes back on the mark. A WAIT that marked
+    // nothing (its budget says wait: the slot it reserved went back) wakes it to route itself. Either way
+    // the slot it did not take is for the next waiter (false).
+    if (claim.token !== undefined && !(await deps.agents.parkWaiting(output.role, claim.key, claim.token)))
+      await wake();
+    return false;
   }
   if (claim.token !== undefined) {
     // It waits for capacity no more (dispatched, stopped, or waiting for an approval): its mark goes (a

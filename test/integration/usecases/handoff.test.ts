@@ -527,6 +527,39 @@ describe('no lost wake-up: no task waits while a slot of its role is free', () =
     });
   });
 
+  it('gives the slot the longest waiter cannot take (its budget says wait) to the next waiter', async () => {
+    const limit = 10_000_000;
+    const role = await fullRole(1, 1);
+    const agentId = `${role.name}-1`;
+    const deps = { ...role.routeDeps, budget: { ledger } };
+    const budgeted = await createBatch(tasksOf(role.name, ['runs', 'next']), limit);
+    const other = await createBatch(tasksOf(role.name, ['other']));
+    expect(await routeTask(deps, { batchId: budgeted, taskId: 'runs' })).toMatchObject({
+      decision: 'DISPATCH',
+    });
+    expect(await routeTask(deps, { batchId: budgeted, taskId: 'next' })).toMatchObject({ decision: 'WAIT' });
+    clock.advance(1_000);
+    expect(await routeTask(deps, { batchId: other, taskId: 'other' })).toMatchObject({ decision: 'WAIT' });
+    await parkTask(deps, { batchId: budgeted, taskId: 'next', role: role.name, taskToken: 'park-next' });
+    await parkTask(deps, { batchId: other, taskId: 'other', role: role.name, taskToken: 'park-other' });
+    // Another attempt of the budgeted batch holds all but one token of what is left.
+    const held = (await ledger.get(budgeted))?.reserved.tokens ?? 0;
+    await ledger.reserve(budgeted, 'another#1', { nanoUsd: 0, tokens: limit - held - 1 });
+    const { answers, callbacks } = recordingCallbacks();
+
+    await completeTask(
+      { store, agents, callbacks, clock, ledger, handOff: { ...role.dispatch, budget: { ledger } } },
+      { batchId: budgeted, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+
+    expect(answers).toEqual([
+      { token: 'park-next', output: WOKEN },
+      { token: 'park-other', output: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 1 }) },
+    ]);
+    expect(await store.getTask(other, 'other')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+    expect(await agents.get(agentId)).toMatchObject({ reserved: 1 });
+  });
+
   it("gives a failed attempt's slot to the longest-waiting parked task, as a success's", async () => {
     const role = await fullRole(1, 1);
     const agentId = `${role.name}-1`;
