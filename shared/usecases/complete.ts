@@ -13,7 +13,6 @@ import { type CompleteInput, EXPANSION_FAILED_ERROR, type ExpansionRun } from '.
 import {
   type AgentRegistry,
   type ArtifactStore,
-  type BatchState,
   type BudgetLedger,
   type Callbacks,
   type Clock,
