@@ -332,7 +332,7 @@ export async function reserveAgent(
 export async function parkTask(
   deps: Pick<RouteDeps, 'agents' | 'hints'> & Partial<RouteDeps>,
   input: ParkInput,
-): Promise<{ parked: boolean; handedOver?: boolean }> {
+): Promise<{ parked: boolean; handedOver?: boolean; woken?: boolean }> {
   const parked = await deps.agents.parkWaiting(input.role, waitingKey(input), input.taskToken);
   if (parked) {
     (deps.hints ?? processHints).parked(input.role);
@@ -348,7 +348,13 @@ export async function parkTask(
   const task = await store.getTask(input.batchId, input.taskId);
   const current = task && !isTerminal(task.status) ? runningAttempt(task) : undefined;
   const role = task?.role ?? task?.decision?.role;
-  if (!task || !current || role === undefined) return { parked };
+  // Not dispatched (yet): a release claimed the mark and has not started the attempt, or routes the task on
+  // its behalf and found nothing for it, or the scaler pruned the mark. Nobody would answer this token but
+  // its wait's timeout (30 s and more), so it is woken now and the task routes again: a Route that meets
+  // the release's started attempt answers that dispatch, one that reserves first makes the release give
+  // its slot back (startDispatch), so the task is dispatched once either way.
+  if (!task || !current || role === undefined)
+    return { parked, woken: await callbacks.succeed(input.taskToken, WOKEN).catch(() => false) };
   const executor = await executorOf(routeDeps, current.agentId, role);
   const output = dispatchOutput(routeDeps, task, current.agentId, role, task.attemptCount, executor);
   return { parked, handedOver: await callbacks.succeed(input.taskToken, output) };

@@ -152,6 +152,34 @@ describe('capacity hand-off', () => {
     });
   });
 
+  it('wakes a task at once whose mark a release claimed before it parked but has not dispatched it (no 30 s stall)', async () => {
+    const role = await fullRole(1, 1);
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'late', 'pruned']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    for (const taskId of ['late', 'pruned'])
+      expect(await role.route(batchId, taskId)).toMatchObject({ decision: 'WAIT' });
+    const { answers, callbacks } = recordingCallbacks();
+    // A release's claim lands between the task's WAIT and its park, before the release starts the attempt;
+    // the other task's mark is pruned (the scaler) before it parks.
+    expect(await agents.claimWaiting(role.name, clock.now())).toMatchObject({
+      key: `${batchId}#late`,
+    });
+    await agents.clearWaiting(role.name, [`${batchId}#pruned`]);
+
+    for (const taskId of ['late', 'pruned'])
+      expect(
+        await parkTask(
+          { ...role.routeDeps, callbacks },
+          { batchId, taskId, role: role.name, taskToken: `park-${taskId}` },
+        ),
+      ).toEqual({ parked: false, woken: true });
+
+    expect(answers).toEqual([
+      { token: 'park-late', output: WOKEN },
+      { token: 'park-pruned', output: WOKEN },
+    ]);
+  });
+
   it('gives a claimed mark back when the hand-off declines, so the task parks as before', async () => {
     const role = await fullRole(1, 1);
     const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
