@@ -326,21 +326,24 @@ export async function reserveAgent(
 
 /**
  * WaitForCapacity: parks the task's token on its waiting mark (written by the WAIT just before). A release
- * that leaves a free slot takes one parked token and answers it (wakeAfterRelease). A mark gone meanwhile
- * (the scaler pruned it) leaves the token unparked, and the state's timeout routes the task again.
+ * that leaves a free slot claims a parked token and answers it (capacity hand-off, see handoff.ts). The park
+ * never leaves a token that nobody would answer before its wait's timeout (30 s and more):
+ * - no mark to park on, and the task's attempt started (a release handed it a slot between its WAIT and this
+ *   park): the token is answered with that dispatch, as Route would answer it;
+ * - no mark, and no attempt started (the release that claimed the mark has not started it yet, or routed the
+ *   task and found nothing for it, or the scaler pruned the mark): the task is woken and routes again; its
+ *   Route meets the release's attempt, or reserves first and the release gives its slot back (startDispatch),
+ *   so it is dispatched once either way;
+ * - parked, but its attempt started meanwhile (a release started it while the task, woken, routed again and
+ *   marked itself waiting once more): the mark goes and the token is answered with that dispatch.
+ * A token answered twice (a release answering it too) is refused the second time, which changes nothing.
  */
 export async function parkTask(
   deps: Pick<RouteDeps, 'agents' | 'hints'> & Partial<RouteDeps>,
   input: ParkInput,
 ): Promise<{ parked: boolean; handedOver?: boolean; woken?: boolean }> {
   const parked = await deps.agents.parkWaiting(input.role, waitingKey(input), input.taskToken);
-  if (parked) {
-    (deps.hints ?? processHints).parked(input.role);
-    return { parked };
-  }
-  // No mark to park on: pruned by the scaler, or a release handed the task a slot between its WAIT and this
-  // park (capacity hand-off; its attempt started and its mark was dropped). Then the token is answered with
-  // that dispatch at once, as Route would answer it, rather than at the wait's timeout.
+  if (parked) (deps.hints ?? processHints).parked(input.role);
   const { store, callbacks, catalog, clock, roleQueueUrls, heartbeatSeconds } = deps;
   if (!store || !callbacks || !catalog || !clock || !roleQueueUrls || heartbeatSeconds === undefined)
     return { parked };
@@ -348,16 +351,14 @@ export async function parkTask(
   const task = await store.getTask(input.batchId, input.taskId);
   const current = task && !isTerminal(task.status) ? runningAttempt(task) : undefined;
   const role = task?.role ?? task?.decision?.role;
-  // Not dispatched (yet): a release claimed the mark and has not started the attempt, or routes the task on
-  // its behalf and found nothing for it, or the scaler pruned the mark. Nobody would answer this token but
-  // its wait's timeout (30 s and more), so it is woken now and the task routes again: a Route that meets
-  // the release's started attempt answers that dispatch, one that reserves first makes the release give
-  // its slot back (startDispatch), so the task is dispatched once either way.
-  if (!task || !current || role === undefined)
+  if (!task || !current || role === undefined) {
+    if (parked) return { parked };
     return { parked, woken: await callbacks.succeed(input.taskToken, WOKEN).catch(() => false) };
+  }
+  if (parked) await deps.agents.clearWaiting(input.role, [waitingKey(input)]);
   const executor = await executorOf(routeDeps, current.agentId, role);
   const output = dispatchOutput(routeDeps, task, current.agentId, role, task.attemptCount, executor);
-  return { parked, handedOver: await callbacks.succeed(input.taskToken, output) };
+  return { parked: false, handedOver: await callbacks.succeed(input.taskToken, output) };
 }
 
 /**

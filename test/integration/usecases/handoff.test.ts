@@ -180,6 +180,34 @@ describe('capacity hand-off', () => {
     ]);
   });
 
+  it('answers a parked token with the dispatch when the attempt started while the task marked itself waiting again', async () => {
+    const role = await fullRole(1, 1);
+    const agentId = `${role.name}-1`;
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
+    await completeTask(
+      { store, agents, callbacks: recordingCallbacks().callbacks, clock },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+    // A release starts the task's attempt (here its own route does) while the task, woken, has marked itself
+    // waiting once more: its park lands on that mark, with the attempt already running.
+    expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'DISPATCH', agentId });
+    await agents.markWaiting(role.name, `${batchId}#late`, clock.now());
+    const { answers, callbacks } = recordingCallbacks();
+
+    expect(
+      await parkTask(
+        { ...role.routeDeps, callbacks },
+        { batchId, taskId: 'late', role: role.name, taskToken: 'park-late' },
+      ),
+    ).toEqual({ parked: false, handedOver: true });
+    expect(answers).toEqual([
+      { token: 'park-late', output: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 1 }) },
+    ]);
+    expect(await agents.takeParked(role.name)).toBeUndefined();
+  });
+
   it('gives a claimed mark back when the hand-off declines, so the task parks as before', async () => {
     const role = await fullRole(1, 1);
     const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
