@@ -202,7 +202,11 @@ async function claimLive(
       if (tries === 0) hintsOf(deps).foundEmpty(role, now, since);
       return undefined;
     }
-    if (claim.token === undefined || (await deps.callbacks.heartbeat(claim.token).catch(() => false)))
+    // A heartbeat that fails for another reason than a gone token (an error after the SDK's retries) tells
+    // nothing: the token is taken as live, since a claim given up would leave a live parked task with its
+    // token off its mark, found by no release until its wait's timeout (30 s and more). Were it gone, its
+    // task's Route finds the attempt the hand-off started and dispatches it.
+    if (claim.token === undefined || (await deps.callbacks.heartbeat(claim.token).catch(() => true)))
       return claim;
   }
   return undefined;

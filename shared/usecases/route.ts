@@ -443,7 +443,14 @@ export async function wakeParked(deps: WakeDeps, role: string): Promise<boolean>
       hints.foundEmpty(role, now);
       return false;
     }
-    if (await deps.callbacks.succeed(parked.token, WOKEN)) return true;
+    // An answer that fails for another reason than a gone token (an error after the SDK's retries) puts the
+    // token back on its mark for the next release, rather than leaving a parked task that no release finds
+    // until its wait's timeout (30 s and more).
+    const woken = await deps.callbacks.succeed(parked.token, WOKEN).catch(async (error: unknown) => {
+      await deps.agents.parkWaiting(role, parked.key, parked.token).catch(() => false);
+      throw error;
+    });
+    if (woken) return true;
   }
   return false;
 }

@@ -255,6 +255,28 @@ describe('capacity hand-off', () => {
     expect(await store.getTask(batchId, 'live')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
   });
 
+  it('hands the slot to a parked token whose heartbeat fails with an error, rather than leaving it off its mark', async () => {
+    const role = await fullRole(1, 1);
+    const batchId = await createBatch(tasksOf(role.name, ['runs', 'parked']));
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    expect(await role.route(batchId, 'parked')).toMatchObject({ decision: 'WAIT' });
+    await parkTask(role.routeDeps, { batchId, taskId: 'parked', role: role.name, taskToken: 'park-parked' });
+    const { answers, callbacks } = recordingCallbacks();
+    callbacks.heartbeat = async () => {
+      throw new Error('ThrottlingException');
+    };
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+
+    expect(answers).toEqual([
+      { token: 'park-parked', output: expect.objectContaining({ decision: 'DISPATCH', attempt: 1 }) },
+    ]);
+    expect(await store.getTask(batchId, 'parked')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+  });
+
   it('hands each of two concurrent releases a different parked task, longest waiting first, never over capacity', async () => {
     const role = await fullRole(2, 1);
     const batchId = await createBatch(tasksOf(role.name, ['a', 'b', 'w1', 'w2', 'w3']));

@@ -251,6 +251,23 @@ describe('route', () => {
     expect(tried).toEqual(['expired', 'live']);
   });
 
+  it('puts a token back on its mark when waking it fails with an error, so the next release wakes it', async () => {
+    const { name, deps } = await busyRole();
+    const batchId = await createBatch([{ id: 'late', description: 'x', role: name }]);
+    expect(await routeTask(deps, { batchId, taskId: 'late' })).toMatchObject({ decision: 'WAIT' });
+    await parkTask(deps, { batchId, taskId: 'late', role: name, taskToken: 'live' });
+    const failing = {
+      succeed: async () => {
+        throw new Error('ThrottlingException');
+      },
+    };
+
+    await expect(wakeParked({ agents, callbacks: failing, hints: new ParkedHints() }, name)).rejects.toThrow(
+      'ThrottlingException',
+    );
+    expect(await agents.takeParked(name)).toEqual({ token: 'live', key: `${batchId}#late` });
+  });
+
   it('parks nothing for a task whose waiting mark is gone, so its timeout routes it again', async () => {
     const { name, deps } = isolatedRole();
     const batchId = await createBatch([{ id: 't', description: 'x', role: name }]);
