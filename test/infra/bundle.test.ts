@@ -3,8 +3,9 @@
  * each bundle imported by plain Node (no tsx) with the environment its function gets. Catches what only
  * bundling breaks: ESM/CJS interop, a dynamic `require` of a Node built-in, a missing external.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAllHandlers } from '../../infra/constructs/handler-function';
 import { defaultTemplateJson } from './fixture';
 import { REPO_ROOT } from './handler-analysis';
@@ -20,6 +21,11 @@ const SYNTH_TIMEOUT_MS = 180_000;
 beforeAll(() => {
   buildAllHandlers(OUTDIR);
 }, SYNTH_TIMEOUT_MS);
+
+// Tests leave nothing behind: the bundles are built for this file only.
+afterAll(() => {
+  rmSync(OUTDIR, { recursive: true, force: true });
+});
 
 describe('Lambda bundles', () => {
   it(
