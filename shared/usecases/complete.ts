@@ -32,9 +32,9 @@ import {
   spentOf,
 } from './common';
 import { type ExpansionOutcome, expandTask, expansionRun } from './expand';
-import { releaseToParked } from './handoff';
+import { type HandOffConfig, releaseSlot } from './handoff';
 import { TIMEOUT_ERRORS } from './record-attempt';
-import { type RouteDeps, routeTask, wakeAfterRelease } from './route';
+import { routeTask } from './route';
 
 export interface CompleteDeps {
   store: TaskStore;
@@ -49,10 +49,7 @@ export interface CompleteDeps {
    * Capacity hand-off (handoff.ts): what Route needs to dispatch a task parked for the role of a successful
    * attempt's agent, which then gets the slot directly. Without it, a release only wakes a parked task.
    */
-  handOff?: Pick<
-    RouteDeps,
-    'catalog' | 'roleQueueUrls' | 'heartbeatSeconds' | 'weights' | 'budget' | 'hints'
-  > & {
+  handOff?: HandOffConfig & {
     /** Route a dependent whose gate this Complete opens (hop latency); not with model-assisted routing. */
     routeDependents?: boolean;
   };
@@ -120,23 +117,8 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
       const slot = { leaseKey: leaseKey(input.batchId, input.taskId, attemptNumber) };
       const role = task.decision?.role ?? task.role;
       // The slot goes to the longest-waiting task parked for the agent's role (handed over, dispatched), or
-      // back in the metrics write (one round trip less), then a parked task is woken (best effort: a waiter
-      // not woken routes again at its wait's timeout).
-      agentBookkeeping =
-        deps.handOff && role !== undefined
-          ? releaseToParked(
-              {
-                ...deps.handOff,
-                store: deps.store,
-                agents: deps.agents,
-                clock: deps.clock,
-                callbacks: deps.callbacks,
-              },
-              { agentId, role, ...slot, outcome },
-            )
-          : deps.agents
-              .recordOutcome(agentId, outcome, slot)
-              .then((agent) => wakeAfterRelease(deps, agent).catch(() => false));
+      // back in the metrics write (one round trip less), then a parked task is woken.
+      agentBookkeeping = releaseSlot(deps, { agentId, role, ...slot, outcome });
     }
   } else if (input.outcome === 'FAILED') {
     const last = task.attempts[task.attemptCount - 1];

@@ -4,8 +4,9 @@
  * the gate answers an armed token (the last one to finish, or for one_success the first to succeed).
  */
 import type { GateInput, GateOutput, RouteOutput, TaskRef } from '../domain/workflow';
-import { type BatchState, type Callbacks, NotFoundError, type StoredTask, type TaskStore } from '../ports';
+import { type Callbacks, NotFoundError, type TaskStore } from '../ports';
 import { gateCountsOf, gateOutput, isTerminal } from './common';
+import type { KnownState } from './route';
 
 export interface GateDeps {
   store: TaskStore;
@@ -15,7 +16,7 @@ export interface GateDeps {
    * the gate just read; its output travels with the token (RoutedByGate), as a Complete that opens a gate
    * routes the dependent. None (or an error, or undefined): the task routes itself.
    */
-  route?: (task: TaskRef, known: { task: StoredTask; batch: Promise<BatchState> }) => Promise<RouteOutput>;
+  route?: (task: TaskRef, known: KnownState) => Promise<RouteOutput>;
 }
 
 /** `armed`: the token waits for the release that opens the gate; otherwise the answer sent. */

@@ -41,10 +41,40 @@ import {
   startDispatch,
   taskOfWaitingKey,
   timeoutFor,
+  wakeAfterRelease,
 } from './route';
 
 /** What a hand-off needs besides Complete's own deps: what Route needs to dispatch. */
 export type HandOffDeps = RouteDeps & { callbacks: Callbacks };
+
+/** What Route needs to dispatch a parked task, beyond the stores, the clock and the callbacks (see releaseSlot). */
+export type HandOffConfig = Pick<
+  RouteDeps,
+  'catalog' | 'roleQueueUrls' | 'heartbeatSeconds' | 'weights' | 'budget' | 'hints'
+>;
+
+/**
+ * The end of an attempt on its agent (Complete, RecordAttempt): with `handOff` and `callbacks`, the outcome is
+ * counted and the slot goes to the longest-waiting task parked for the role (releaseToParked); otherwise the
+ * slot goes back in the outcome's write and, with `callbacks`, a parked task is woken (best effort: a waiter not
+ * woken routes again at its wait's timeout).
+ */
+export async function releaseSlot(
+  deps: Pick<RouteDeps, 'store' | 'agents' | 'clock'> & {
+    callbacks?: Callbacks | undefined;
+    handOff?: HandOffConfig | undefined;
+  },
+  finished: Omit<FinishedAttempt, 'role'> & { role: string | undefined },
+): Promise<void> {
+  const { store, agents, clock, callbacks, handOff } = deps;
+  const { role, ...attempt } = finished;
+  if (handOff && callbacks && role !== undefined) {
+    await releaseToParked({ ...handOff, store, agents, clock, callbacks }, { ...attempt, role });
+    return;
+  }
+  const agent = await agents.recordOutcome(attempt.agentId, attempt.outcome, { leaseKey: attempt.leaseKey });
+  if (callbacks) await wakeAfterRelease({ agents, callbacks, clock }, agent).catch(() => false);
+}
 
 /** The end of a successful attempt on `agentId` (of role `role`), whose slot is held under `leaseKey`. */
 export interface FinishedAttempt {

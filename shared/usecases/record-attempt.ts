@@ -10,8 +10,7 @@ import type { AgentRegistry, BudgetLedger, Callbacks, Clock, TaskStore } from '.
 import { recordApprovalTimeout } from './approval';
 import { settleAttempt } from './budget';
 import { isTerminal, readBatchAndTask, spentOf } from './common';
-import { releaseToParked } from './handoff';
-import { type RouteDeps, wakeAfterRelease } from './route';
+import { type HandOffConfig, releaseSlot } from './handoff';
 
 export interface RecordAttemptDeps {
   store: TaskStore;
@@ -25,10 +24,7 @@ export interface RecordAttemptDeps {
    * Capacity hand-off (handoff.ts), with `callbacks`: the failed attempt's slot goes to the
    * longest-waiting task parked for the role, as a successful one's does. Without it, a release only wakes one.
    */
-  handOff?: Pick<
-    RouteDeps,
-    'catalog' | 'roleQueueUrls' | 'heartbeatSeconds' | 'weights' | 'budget' | 'hints'
-  >;
+  handOff?: HandOffConfig;
   /** Budget ledgers: the failed attempt settles what it held. */
   ledger?: BudgetLedger;
 }
@@ -78,21 +74,9 @@ export async function recordAttempt(
       ...spentOf(previous ?? {}),
     };
     const slot = { leaseKey: leaseKey(input.batchId, input.taskId, input.attempt) };
-    const { callbacks, handOff } = deps;
-    if (handOff && role !== undefined && callbacks) {
-      // The slot goes to the longest-waiting task parked for the role (unless the failure opened the
-      // agent's circuit: then it is given back and that task routes elsewhere), as a success's does.
-      await releaseToParked(
-        { ...handOff, store: deps.store, agents: deps.agents, clock: deps.clock, callbacks },
-        { agentId: input.agentId, role, ...slot, outcome },
-      );
-    } else {
-      const agent = await deps.agents.recordOutcome(input.agentId, outcome, slot);
-      if (callbacks)
-        await wakeAfterRelease({ agents: deps.agents, callbacks, clock: deps.clock }, agent).catch(
-          () => false,
-        );
-    }
+    // The slot goes to the longest-waiting task parked for the role (unless the failure opened the agent's
+    // circuit: then it is given back and that task routes elsewhere), as a success's does.
+    await releaseSlot(deps, { agentId: input.agentId, role, ...slot, outcome });
   }
   if (batch.cancelRequested) return { retry: false, reason: 'batch cancelled' };
   if (isTerminal(task.status)) return { retry: false, reason: `task already ${task.status}` };
