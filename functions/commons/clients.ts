@@ -7,15 +7,17 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { inProcessConfigFromEnv } from '../../shared/adapters/in-process-transport';
 import { buildContainer, type Container, s3ClientConfig } from '../../shared/adapters/wiring';
 import type { Observability } from './observability';
 
 /** The container of a handler module, over traced default clients. */
 export function handlerContainer({ tracer }: Observability, env: NodeJS.ProcessEnv = process.env): Container {
   return buildContainer(env, {
-    dynamodb: tracer.captureAWSv3Client(new DynamoDBClient({})),
+    // In process when the embedded runtime serves the endpoint in this process (never on AWS).
+    dynamodb: tracer.captureAWSv3Client(new DynamoDBClient(inProcessConfigFromEnv('DYNAMODB', env))),
     sqs: tracer.captureAWSv3Client(new SQSClient({})),
-    sfn: tracer.captureAWSv3Client(new SFNClient({})),
+    sfn: tracer.captureAWSv3Client(new SFNClient(inProcessConfigFromEnv('SFN', env))),
     s3: tracer.captureAWSv3Client(new S3Client(s3ClientConfig(env))),
   });
 }

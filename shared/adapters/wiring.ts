@@ -4,6 +4,7 @@
  * built (and its variables required) on first access, so a handler fails fast on exactly the variables it
  * uses and never on the others.
  */
+
 import { randomUUID } from 'node:crypto';
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -49,6 +50,7 @@ import { DynamoTaskStore } from './dynamodb/task-store';
 import { FleetLimiter } from './executors/fleet-limiter';
 import type { CallLimiter } from './executors/policy';
 import { SimulatedExecutor } from './executors/simulated';
+import { inProcessConfigFromEnv } from './in-process-transport';
 import { limitedRoutingAdvisor } from './limited-routing-advisor';
 
 import { assistModel } from './routing-advisor-model';
@@ -171,8 +173,11 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
     if (!cache.has(key)) cache.set(key, build());
     return cache.get(key) as T;
   };
-  const dynamo = () => once('doc', () => documentClient(clients.dynamodb ?? new DynamoDBClient({})));
-  const sfn = () => once('sfn', () => clients.sfn ?? new SFNClient({}));
+  const dynamo = () =>
+    once('doc', () =>
+      documentClient(clients.dynamodb ?? new DynamoDBClient(inProcessConfigFromEnv('DYNAMODB', env))),
+    );
+  const sfn = () => once('sfn', () => clients.sfn ?? new SFNClient(inProcessConfigFromEnv('SFN', env)));
 
   // COSTS_CONFIG, parsed once; callers read the variable, so each member's variables show where it is used.
   const costsSection = (raw: string | undefined): CostsConfig =>

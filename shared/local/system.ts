@@ -3,6 +3,7 @@
  * handlers on the embedded runtime (dynalite, fauxqs, loopback Step Functions), plus the REST API routes
  * and the scheduled scaler, in one process. `meta-agent run` and `meta-agent serve` are built on it.
  */
+
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,6 +14,7 @@ import { DynamoAgentRegistry } from '../adapters/dynamodb/agent-registry';
 import { DynamoBudgetLedger } from '../adapters/dynamodb/budget-ledger';
 import { documentClient } from '../adapters/dynamodb/client';
 import { DynamoTaskStore } from '../adapters/dynamodb/task-store';
+import { inProcessClientConfig } from '../adapters/in-process-transport';
 import { S3ArtifactStore } from '../adapters/s3/artifact-store';
 import { matchApiRoute } from '../api-routes';
 import { EnvVar } from '../config';
@@ -134,6 +136,11 @@ export interface EmbeddedSystemOptions {
    * every route is its own Lambda invocation (bench:contention measures routing under contention so).
    */
   readonly routeConcurrency?: number;
+  /**
+   * Handlers' DynamoDB and Step Functions calls in process (default true; LocalRuntimeOptions
+   * inProcessTransport). false: over the loopback socket, as before (benchmarks compare the two).
+   */
+  readonly inProcessTransport?: boolean;
 }
 
 /** A non-2xx answer of the local REST API, with the body the handler returned. */
@@ -216,6 +223,7 @@ export class EmbeddedSystem {
       region: emulators.region,
       endpoint: emulators.dynamodbEndpoint,
       credentials: LOCAL_CREDENTIALS,
+      ...inProcessClientConfig(emulators.dynamodbEndpoint),
     });
     const s3 = new S3Client({
       region: emulators.region,
@@ -266,6 +274,7 @@ export class EmbeddedSystem {
         : {}),
       ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
       ...(options.nestedStartFault ? { nestedStartFault: options.nestedStartFault } : {}),
+      ...(options.inProcessTransport === undefined ? {} : { inProcessTransport: options.inProcessTransport }),
       definition: definition as unknown as AslDefinition,
       taskStates,
       roles: catalog,

@@ -3,6 +3,7 @@
 // about half of a batch's CPU, so serving it here lets it use a second core. Plain JavaScript: a worker
 // thread does not inherit the TypeScript loader of its parent. Stopping terminates the thread, which
 // closes the server and its connections.
+import { EventEmitter } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import dynalite from 'dynalite';
 
@@ -21,9 +22,58 @@ server.once('error', (error) =>
 server.listen(0, workerData.host, workerData.backlog, () => {
   parentPort?.postMessage({ type: 'listening', port: server.address().port });
 });
+// In-process requests (in-process-transport.ts): dynalite's own request handler answers a request that came
+// over the MessagePort instead of a socket, through the same code path (body limits, validation, errors).
+const handleRequest = server.listeners('request')[0];
+function serveMessage(message) {
+  const req = new EventEmitter();
+  req.method = message.method;
+  req.url = message.path;
+  req.headers = message.headers;
+  const headers = {};
+  let answered = false;
+  const res = {
+    statusCode: 200,
+    setHeader(name, value) {
+      headers[String(name).toLowerCase()] = String(value);
+    },
+    end(body) {
+      if (answered) return;
+      answered = true;
+      const text = body === undefined ? '' : Buffer.isBuffer(body) ? body.toString('utf8') : String(body);
+      parentPort?.postMessage({
+        type: 'response',
+        id: message.id,
+        statusCode: res.statusCode,
+        headers,
+        body: text,
+      });
+    },
+  };
+  try {
+    handleRequest(req, res);
+    if (message.body) req.emit('data', Buffer.from(message.body, 'utf8'));
+    req.emit('end');
+  } catch (error) {
+    if (answered) return;
+    answered = true;
+    const text = JSON.stringify({
+      __type: 'com.amazonaws.dynamodb.v20120810#InternalFailure',
+      message: String(error?.message ?? error),
+    });
+    parentPort?.postMessage({
+      type: 'response',
+      id: message.id,
+      statusCode: 500,
+      headers: { 'content-type': 'application/x-amz-json-1.0' },
+      body: text,
+    });
+  }
+}
 // A LevelDB directory must be closed before another start opens it (its lock is held until then): on
 // `stop`, the server closes its connections and its database, then says so.
 parentPort?.on('message', (message) => {
+  if (message?.type === 'request') return serveMessage(message);
   if (message?.type !== 'stop') return;
   server.close(() => parentPort?.postMessage({ type: 'stopped' }));
   server.closeAllConnections();

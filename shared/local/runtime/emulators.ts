@@ -20,6 +20,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
+import type { InProcessResponse, InProcessServer } from '../../adapters/in-process-transport';
 import { storesWithS3Files } from './fauxqs-files';
 
 export const LOOPBACK = '127.0.0.1';
@@ -100,6 +101,8 @@ export interface Emulators {
   readonly dynamodbEndpoint: string;
   readonly sqsPort: number;
   readonly dynamodbPort: number;
+  /** dynalite's answer to a request made in process (in-process-transport.ts), beside its port. */
+  readonly serveDynamodb: InProcessServer;
   readonly tasksTableName: string;
   readonly agentsTableName: string;
   /** The S3 endpoint (fauxqs serves S3 on its SQS port; path-style URLs). */
@@ -113,6 +116,8 @@ export interface Emulators {
 
 export interface LocalDynalite {
   readonly port: number;
+  /** Answers a request in process, over the thread's MessagePort (in-process-transport.ts). */
+  readonly serve: InProcessServer;
   /** Ends its thread, which closes the server and every connection to it. */
   stop(): Promise<void>;
 }
@@ -137,9 +142,43 @@ export async function startDynalite(path?: string): Promise<LocalDynalite> {
     await worker.terminate();
     throw error;
   });
+  // In-process requests waiting for their answer; a thread that ends answers none of them.
+  const waiting = new Map<
+    number,
+    { resolve: (answer: InProcessResponse) => void; reject: (e: Error) => void }
+  >();
+  let nextId = 0;
+  let ended: Error | undefined;
+  const endAll = (error: Error) => {
+    ended ??= error;
+    for (const request of waiting.values()) request.reject(ended);
+    waiting.clear();
+  };
+  type Answer = InProcessResponse & { type: 'response'; id: number };
+  worker.on('message', (message: Answer | { type: string }) => {
+    if (message.type !== 'response') return;
+    const answer = message as Answer;
+    const request = waiting.get(answer.id);
+    waiting.delete(answer.id);
+    request?.resolve({ statusCode: answer.statusCode, headers: answer.headers, body: answer.body });
+  });
+  worker.on('exit', () => endAll(new Error('connect ECONNREFUSED: dynalite has stopped')));
+  worker.on('error', (error) => endAll(error));
+  const serve: InProcessServer = (request) =>
+    new Promise((resolve, reject) => {
+      if (ended) {
+        reject(ended);
+        return;
+      }
+      const id = nextId++;
+      waiting.set(id, { resolve, reject });
+      worker.postMessage({ type: 'request', id, ...request });
+    });
   return {
     port,
+    serve,
     stop: async () => {
+      endAll(new Error('connect ECONNREFUSED: dynalite has stopped'));
       if (path !== undefined) {
         // Close the database first; a thread ended mid-write would leave its directory locked.
         await new Promise<void>((resolve) => {
@@ -350,6 +389,7 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
     dynamodbEndpoint: `http://${LOOPBACK}:${dynamo.port}`,
     sqsPort: sqs.port,
     dynamodbPort: dynamo.port,
+    serveDynamodb: dynamo.serve,
     tasksTableName,
     agentsTableName,
     s3Endpoint: sqs.url,

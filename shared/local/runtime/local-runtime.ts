@@ -71,6 +71,7 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { TASKS_TABLE } from '../../adapters/dynamodb/tables';
+import { serveInProcess } from '../../adapters/in-process-transport';
 import { EnvVar } from '../../config';
 import { MAX_EXECUTION_INPUT_BYTES } from '../../domain/limits';
 import type { RoleCatalog } from '../../domain/roles';
@@ -133,6 +134,12 @@ export interface LocalRuntimeOptions {
   readonly dataDir?: string;
   /** Tests: fail the start of nested executions (see NestedStartFault). */
   readonly nestedStartFault?: NestedStartFault;
+  /**
+   * Serve the handlers' DynamoDB and Step Functions calls in process, without the loopback socket
+   * (in-process-transport.ts; default true). DynamoDB stays on HTTP while `tasksStream` is set: its proxy
+   * must see every write. The emulators' ports serve other clients either way.
+   */
+  readonly inProcessTransport?: boolean;
 }
 
 function waitScaleFrom(option: number | undefined): number {
@@ -164,6 +171,8 @@ export class LocalRuntime {
   readonly #sqs: SQSClient;
   readonly #savedEnv: Map<string, string | undefined>;
   readonly #streamProxy: DynamoStreamProxy | undefined;
+  /** Ends the in-process service of the emulators (in-process-transport.ts). */
+  readonly #stopServing: () => void;
   #stopped = false;
 
   private constructor(parts: {
@@ -178,8 +187,10 @@ export class LocalRuntime {
     stateMachineArn: string;
     roleQueueUrls: Record<string, string>;
     streamProxy: DynamoStreamProxy | undefined;
+    stopServing: () => void;
   }) {
     this.#streamProxy = parts.streamProxy;
+    this.#stopServing = parts.stopServing;
     this.emulators = parts.emulators;
     this.sfnEndpoint = parts.sfnEndpoint;
     this.lambdaEndpoint = parts.lambdaEndpoint;
@@ -239,6 +250,17 @@ export class LocalRuntime {
           onRecords: options.tasksStream,
         })
       : undefined;
+    // Registered before the handlers load: their clients take the in-process handler at construction.
+    const unserve =
+      options.inProcessTransport === false
+        ? []
+        : [
+            ...(streamProxy ? [] : [serveInProcess(emulators.dynamodbEndpoint, emulators.serveDynamodb)]),
+            serveInProcess(sfnEndpoint.url, sfnEndpoint.serve),
+          ];
+    const stopServing = () => {
+      for (const end of unserve) end();
+    };
     const savedEnv = setEnv({
       [EnvVar.TasksTable]: emulators.tasksTableName,
       [EnvVar.AgentsTable]: emulators.agentsTableName,
@@ -264,6 +286,7 @@ export class LocalRuntime {
       credentials: LOCAL_CREDENTIALS,
     });
     const cleanup = async () => {
+      stopServing();
       sqs.destroy();
       await Promise.all([
         sfnEndpoint.close(),
@@ -324,6 +347,7 @@ export class LocalRuntime {
         stateMachineArn,
         roleQueueUrls,
         streamProxy,
+        stopServing,
       });
     } catch (error) {
       await cleanup();
@@ -358,6 +382,7 @@ export class LocalRuntime {
     await this.pollers.stop();
     this.tokens.close();
     this.#sqs.destroy();
+    this.#stopServing();
     await Promise.all([
       this.sfnEndpoint.close(),
       this.lambdaEndpoint.close(),

@@ -5,6 +5,7 @@
  * named exception (TaskTimedOut, TaskDoesNotExist, ExecutionDoesNotExist, ...).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { InProcessResponse, InProcessServer } from '../../adapters/in-process-transport';
 import { listenOnLoopback } from './emulators';
 import { SfnApiError } from './token-registry';
 
@@ -51,18 +52,24 @@ export interface SfnEndpoint {
   /** `http://127.0.0.1:<port>`: the value for AWS_ENDPOINT_URL_SFN. */
   readonly url: string;
   readonly port: number;
+  /** The same answers in process (in-process-transport.ts), beside the port. */
+  readonly serve: InProcessServer;
   close(): Promise<void>;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': JSON_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+function answerJson(statusCode: number, body: unknown, errorType?: string): InProcessResponse {
+  return {
+    statusCode,
+    headers: {
+      'content-type': JSON_CONTENT_TYPE,
+      ...(errorType === undefined ? {} : { 'x-amzn-errortype': errorType }),
+    },
+    body: JSON.stringify(body),
+  };
 }
 
-function sendError(res: ServerResponse, type: string, message: string, status = 400): void {
-  res.setHeader('x-amzn-errortype', type);
-  send(res, status, { __type: type, message });
+function answerError(type: string, message: string, status = 400): InProcessResponse {
+  return answerJson(status, { __type: type, message }, type);
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -77,32 +84,41 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function handle(operations: SfnOperations, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const target = req.headers['x-amz-target'];
-  if (req.method !== 'POST' || typeof target !== 'string' || !target.startsWith(TARGET_PREFIX)) {
-    sendError(res, 'UnknownOperationException', 'Expected POST with X-Amz-Target: AWSStepFunctions.<Op>');
-    return;
+/** One request's answer, whichever way it came (a socket, or in process). */
+async function answer(
+  operations: SfnOperations,
+  method: string | undefined,
+  target: string | undefined,
+  readText: () => Promise<string> | string,
+): Promise<InProcessResponse> {
+  if (method !== 'POST' || typeof target !== 'string' || !target.startsWith(TARGET_PREFIX)) {
+    return answerError('UnknownOperationException', 'Expected POST with X-Amz-Target: AWSStepFunctions.<Op>');
   }
   const operation = target.slice(TARGET_PREFIX.length);
   if (!SERVED_OPERATIONS.has(operation)) {
-    sendError(res, 'UnknownOperationException', `Operation ${operation} is not served locally`);
-    return;
+    return answerError('UnknownOperationException', `Operation ${operation} is not served locally`);
   }
   try {
-    const text = await readBody(req);
+    const text = await readText();
     const input: unknown = text === '' ? {} : JSON.parse(text);
     const fn = operations[operation as keyof SfnOperations] as (input: unknown) => Promise<object> | object;
-    const output = await fn.call(operations, input);
-    send(res, 200, output);
+    return answerJson(200, await fn.call(operations, input));
   } catch (error) {
     if (error instanceof SfnServiceError || error instanceof SfnApiError) {
-      sendError(res, error.type, error.message);
-    } else if (error instanceof SyntaxError) {
-      sendError(res, 'SerializationException', error.message);
-    } else {
-      sendError(res, 'InternalFailure', error instanceof Error ? error.message : String(error), 500);
+      return answerError(error.type, error.message);
     }
+    if (error instanceof SyntaxError) return answerError('SerializationException', error.message);
+    return answerError('InternalFailure', error instanceof Error ? error.message : String(error), 500);
   }
+}
+
+async function handle(operations: SfnOperations, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const target = req.headers['x-amz-target'];
+  const reply = await answer(operations, req.method, typeof target === 'string' ? target : undefined, () =>
+    readBody(req),
+  );
+  res.writeHead(reply.statusCode, { ...reply.headers, 'content-length': Buffer.byteLength(reply.body) });
+  res.end(reply.body);
 }
 
 /** Starts the endpoint on 127.0.0.1 with an ephemeral port. */
@@ -114,6 +130,13 @@ export async function startSfnEndpoint(operations: SfnOperations): Promise<SfnEn
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    serve: (request) =>
+      answer(operations, request.method, request.headers['x-amz-target'], () => {
+        if (Buffer.byteLength(request.body) > MAX_BODY_BYTES) {
+          throw new SfnServiceError('ValidationException', 'Request body too large');
+        }
+        return request.body;
+      }),
     close: () => closeServer(server),
   };
 }

@@ -1,0 +1,212 @@
+import diagnostics from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+} from '@aws-sdk/client-dynamodb';
+import { SendTaskSuccessCommand, SFNClient, TaskDoesNotExist } from '@aws-sdk/client-sfn';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TASKS_TABLE } from '../../../shared/adapters/dynamodb/tables';
+import {
+  InProcessHttpHandler,
+  inProcessClientConfig,
+  inProcessConfigFromEnv,
+  serveInProcess,
+} from '../../../shared/adapters/in-process-transport';
+import { resolveRoles } from '../../../shared/domain/roles';
+import type { Batch } from '../../../shared/domain/schemas';
+import { type Emulators, LOCAL_CREDENTIALS, startEmulators } from '../../../shared/local/runtime/emulators';
+import { startSfnEndpoint } from '../../../shared/local/runtime/sfn-endpoint';
+import { SfnApiError } from '../../../shared/local/runtime/token-registry';
+import { EmbeddedSystem } from '../../../shared/local/system';
+
+/** Every HTTP request this process starts, by port, while `body` runs. */
+async function httpRequestsDuring<T>(body: () => Promise<T>): Promise<{ result: T; ports: number[] }> {
+  const ports: number[] = [];
+  const seen = (message: unknown) => {
+    const request = (message as { request: ClientRequest }).request;
+    const host = String(request.getHeader('host') ?? '');
+    ports.push(Number(host.split(':')[1]));
+  };
+  diagnostics.subscribe('http.client.request.start', seen);
+  try {
+    return { result: await body(), ports };
+  } finally {
+    diagnostics.unsubscribe('http.client.request.start', seen);
+  }
+}
+
+describe('in-process transport', () => {
+  let emulators: Emulators | undefined;
+  const ends: (() => void)[] = [];
+  afterEach(async () => {
+    for (const end of ends.splice(0)) end();
+    await emulators?.stop();
+    emulators = undefined;
+  });
+
+  it('serves a registered origin in process and leaves others to the SDK HTTP handler', () => {
+    const origin = 'http://127.0.0.1:1';
+    expect(inProcessClientConfig(origin)).toEqual({});
+    const end = serveInProcess(`${origin}/`, async () => ({ statusCode: 200, headers: {}, body: '' }));
+    ends.push(end);
+    expect(inProcessClientConfig(origin).requestHandler).toBeInstanceOf(InProcessHttpHandler);
+    expect(inProcessConfigFromEnv('SFN', { AWS_ENDPOINT_URL_SFN: origin }).requestHandler).toBeDefined();
+    // The service variable wins over the general one, as in the SDK.
+    expect(
+      inProcessConfigFromEnv('SFN', { AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:2', AWS_ENDPOINT_URL: origin }),
+    ).toEqual({});
+    expect(inProcessConfigFromEnv('DYNAMODB', { AWS_ENDPOINT_URL: origin }).requestHandler).toBeDefined();
+    expect(inProcessClientConfig('not a url')).toEqual({});
+    end();
+    expect(inProcessClientConfig(origin)).toEqual({});
+  });
+
+  it('passes the method, the path with its query, lower-case headers and the body', async () => {
+    const origin = 'http://127.0.0.1:3';
+    const seen: unknown[] = [];
+    ends.push(
+      serveInProcess(origin, async (request) => {
+        seen.push(request);
+        return { statusCode: 201, headers: { 'x-answer': 'yes' }, body: 'done' };
+      }),
+    );
+    const handler = new InProcessHttpHandler(origin);
+    const { response } = await handler.handle({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: '127.0.0.1',
+      port: 3,
+      path: '/a',
+      query: { b: 'c d', e: ['1', '2'], f: null },
+      headers: { 'X-Amz-Target': 'Svc.Op' },
+      body: new TextEncoder().encode('{"k":1}'),
+    });
+    expect(seen).toEqual([
+      { method: 'POST', path: '/a?b=c+d&e=1&e=2&f=', headers: { 'x-amz-target': 'Svc.Op' }, body: '{"k":1}' },
+    ]);
+    expect(response.statusCode).toBe(201);
+    expect(response.headers).toEqual({ 'x-answer': 'yes' });
+    expect(new TextDecoder().decode(response.body)).toBe('done');
+  });
+
+  it('refuses a request once its origin is no longer served, as a closed port would', async () => {
+    const origin = 'http://127.0.0.1:4';
+    const end = serveInProcess(origin, async () => ({ statusCode: 200, headers: {}, body: '' }));
+    const handler = new InProcessHttpHandler(origin);
+    end();
+    await expect(
+      handler.handle({ method: 'GET', protocol: 'http:', hostname: '127.0.0.1', path: '/', headers: {} }),
+    ).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('answers DynamoDB calls from dynalite with its items and its named errors, without a socket', async () => {
+    emulators = await startEmulators({ roles: ['code_reviewer'] });
+    ends.push(serveInProcess(emulators.dynamodbEndpoint, emulators.serveDynamodb));
+    const client = new DynamoDBClient({
+      region: emulators.region,
+      endpoint: emulators.dynamodbEndpoint,
+      credentials: LOCAL_CREDENTIALS,
+      ...inProcessClientConfig(emulators.dynamodbEndpoint),
+    });
+    const table = emulators.tasksTableName;
+    const item = {
+      [TASKS_TABLE.partitionKey]: { S: 'BATCH#b' },
+      [TASKS_TABLE.sortKey]: { S: 'TASK#t' },
+      text: { S: 'é'.repeat(40_000) },
+    };
+    const { result, ports } = await httpRequestsDuring(async () => {
+      await client.send(new PutItemCommand({ TableName: table, Item: item }));
+      const got = await client.send(
+        new GetItemCommand({ TableName: table, Key: { pk: item.pk, sk: item.sk } }),
+      );
+      const refused = await client
+        .send(
+          new PutItemCommand({
+            TableName: table,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        )
+        .catch((error: unknown) => error);
+      const queried = await client.send(
+        new QueryCommand({
+          TableName: table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': item.pk },
+        }),
+      );
+      return { got, refused, queried };
+    });
+    expect(ports).toEqual([]);
+    expect(result.got.Item?.text?.S).toBe(item.text.S);
+    expect(result.refused).toBeInstanceOf(ConditionalCheckFailedException);
+    expect(result.queried.Count).toBe(1);
+
+    await emulators.stop();
+    emulators = undefined;
+    await expect(
+      client.send(new GetItemCommand({ TableName: table, Key: { pk: item.pk, sk: item.sk } })),
+    ).rejects.toMatchObject({ message: expect.stringContaining('ECONNREFUSED') });
+    client.destroy();
+  });
+
+  it('answers Step Functions calls with the named error the HTTP endpoint gives', async () => {
+    const endpoint = await startSfnEndpoint({
+      SendTaskSuccess: () => {
+        throw new SfnApiError('TaskDoesNotExist', 'Task does not exist anymore');
+      },
+      SendTaskFailure: () => ({}),
+      SendTaskHeartbeat: () => ({}),
+      StartExecution: () => ({}),
+      DescribeExecution: () => ({}),
+      StopExecution: () => ({}),
+    });
+    try {
+      const config = { region: 'us-east-1', endpoint: endpoint.url, credentials: LOCAL_CREDENTIALS };
+      const overHttp = new SFNClient(config);
+      ends.push(serveInProcess(endpoint.url, endpoint.serve));
+      const inProcess = new SFNClient({ ...config, ...inProcessClientConfig(endpoint.url) });
+      const send = (client: SFNClient) =>
+        client.send(new SendTaskSuccessCommand({ taskToken: 'x', output: '{}' })).catch((e: unknown) => e);
+      const { result, ports } = await httpRequestsDuring(() => send(inProcess));
+      expect(ports).toEqual([]);
+      expect(result).toBeInstanceOf(TaskDoesNotExist);
+      const viaHttp = await send(overHttp);
+      expect(viaHttp).toBeInstanceOf(TaskDoesNotExist);
+      expect((result as Error).message).toBe((viaHttp as Error).message);
+      overHttp.destroy();
+      inProcess.destroy();
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('runs a batch of `meta-agent run` with no handler call to dynalite or the Step Functions endpoint over HTTP', async () => {
+    const roles = [...resolveRoles().keys()];
+    const system = await EmbeddedSystem.start({ scalerIntervalMs: 0, concurrency: 2, roles: [] });
+    try {
+      const batch: Batch = {
+        tasks: [
+          { id: 'a', description: 'Write the schema', role: roles[0] as string },
+          { id: 'b', description: 'Review the schema', role: roles[1] as string, dependsOn: ['a'] },
+        ],
+      };
+      const { ports, result } = await httpRequestsDuring(async () => {
+        const { batchId } = await system.submit(batch);
+        return system.waitForBatch(batchId, undefined, 20);
+      });
+      expect(result.tasks.map((t) => t.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+      const { emulators, sfnEndpoint } = system.runtime;
+      expect(ports).not.toContain(emulators.dynamodbPort);
+      expect(ports).not.toContain(sfnEndpoint.port);
+      // SQS stays on HTTP (fauxqs): the check above is not vacuous.
+      expect(ports).toContain(emulators.sqsPort);
+    } finally {
+      await system.stop();
+    }
+  });
+});
