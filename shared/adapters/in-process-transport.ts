@@ -102,23 +102,57 @@ function bodyText(body: unknown): string {
   throw new TypeError('in-process transport: only string and byte request bodies are served');
 }
 
+/** The SDK's abort signal (@smithy/types AbortSignal, or the platform's). */
+interface AbortSignalLike {
+  readonly aborted: boolean;
+  onabort?: unknown;
+  addEventListener?: (type: 'abort', listener: () => void, options?: { once?: boolean }) => void;
+  removeEventListener?: (type: 'abort', listener: () => void) => void;
+}
+
+function abortError(): Error {
+  const error = new Error('Request aborted');
+  error.name = 'AbortError';
+  return error;
+}
+
+function untilAborted<T>(answering: Promise<T>, signal: AbortSignalLike): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError());
+    if (signal.addEventListener) signal.addEventListener('abort', onAbort, { once: true });
+    else signal.onabort = onAbort;
+    answering.then(resolve, reject).finally(() => {
+      if (signal.removeEventListener) signal.removeEventListener('abort', onAbort);
+      else if (signal.onabort === onAbort) signal.onabort = null;
+    });
+  });
+}
+
 /** The SDK's HttpHandler over one origin served in process. */
 export class InProcessHttpHandler {
   readonly metadata = { handlerProtocol: 'in-process' };
 
   constructor(private readonly origin: string) {}
 
-  async handle(request: SdkHttpRequest): Promise<{ response: SdkHttpResponse }> {
+  async handle(
+    request: SdkHttpRequest,
+    options: { abortSignal?: AbortSignalLike } = {},
+  ): Promise<{ response: SdkHttpResponse }> {
     const server = registry()?.get(this.origin);
     if (!server) throw new EndpointGoneError(this.origin);
+    const { abortSignal } = options;
+    if (abortSignal?.aborted) throw abortError();
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers)) headers[name.toLowerCase()] = value;
-    const answer = await server({
+    const answering = server({
       method: request.method,
       path: pathOf(request),
       headers,
       body: bodyText(request.body),
     });
+    // An aborted call (a poller's long poll at stop) returns at once, as a closed socket would; the emulator's
+    // answer, when it comes, is dropped.
+    const answer = abortSignal ? await untilAborted(answering, abortSignal) : await answering;
     return {
       response: {
         statusCode: answer.statusCode,

@@ -103,6 +103,8 @@ export interface Emulators {
   readonly dynamodbPort: number;
   /** dynalite's answer to a request made in process (in-process-transport.ts), beside its port. */
   readonly serveDynamodb: InProcessServer;
+  /** fauxqs' answer to an SQS or S3 request made in process (fastify's inject), beside its port. */
+  readonly serveSqs: InProcessServer;
   readonly tasksTableName: string;
   readonly agentsTableName: string;
   /** The S3 endpoint (fauxqs serves S3 on its SQS port; path-style URLs). */
@@ -210,6 +212,26 @@ async function startFauxqs(
   app.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   const url = await app.listen({ port: 0, host: LOOPBACK, backlog: LISTEN_BACKLOG });
   return { app, url, port: Number(new URL(url).port) };
+}
+
+/**
+ * A fastify app's answer to a request made in process: fastify's own `inject` (light-my-request) runs the
+ * app's routing, parsers and handlers on a simulated request, without a socket.
+ */
+function injectInto(app: ReturnType<typeof buildApp>): InProcessServer {
+  return async (request) => {
+    const answer = await app.inject({
+      method: request.method as 'POST',
+      url: request.path,
+      headers: request.headers,
+      payload: request.body,
+    });
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(answer.headers)) {
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : String(value);
+    }
+    return { statusCode: answer.statusCode, headers, body: answer.body };
+  };
 }
 
 /** Creates the tasks and agents tables with the keys and index the stack defines. */
@@ -390,6 +412,7 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
     sqsPort: sqs.port,
     dynamodbPort: dynamo.port,
     serveDynamodb: dynamo.serve,
+    serveSqs: injectInto(sqs.app),
     tasksTableName,
     agentsTableName,
     s3Endpoint: sqs.url,

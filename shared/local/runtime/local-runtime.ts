@@ -71,7 +71,7 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { TASKS_TABLE } from '../../adapters/dynamodb/tables';
-import { serveInProcess } from '../../adapters/in-process-transport';
+import { inProcessClientConfig, serveInProcess } from '../../adapters/in-process-transport';
 import { EnvVar } from '../../config';
 import { MAX_EXECUTION_INPUT_BYTES } from '../../domain/limits';
 import type { RoleCatalog } from '../../domain/roles';
@@ -257,6 +257,8 @@ export class LocalRuntime {
         : [
             ...(streamProxy ? [] : [serveInProcess(emulators.dynamodbEndpoint, emulators.serveDynamodb)]),
             serveInProcess(sfnEndpoint.url, sfnEndpoint.serve),
+            // The state machine's sends and the pollers' receives and deletes (this runtime's own client).
+            serveInProcess(emulators.sqsEndpoint, emulators.serveSqs),
           ];
     const stopServing = () => {
       for (const end of unserve) end();
@@ -284,6 +286,7 @@ export class LocalRuntime {
       region,
       endpoint: emulators.sqsEndpoint,
       credentials: LOCAL_CREDENTIALS,
+      ...inProcessClientConfig(emulators.sqsEndpoint),
     });
     const cleanup = async () => {
       stopServing();

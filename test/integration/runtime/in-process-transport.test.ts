@@ -8,6 +8,7 @@ import {
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
 import { SendTaskSuccessCommand, SFNClient, TaskDoesNotExist } from '@aws-sdk/client-sfn';
+import { QueueDoesNotExist, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TASKS_TABLE } from '../../../shared/adapters/dynamodb/tables';
 import {
@@ -185,28 +186,83 @@ describe('in-process transport', () => {
     }
   });
 
-  it('runs a batch of `meta-agent run` with no handler call to dynalite or the Step Functions endpoint over HTTP', async () => {
-    const roles = [...resolveRoles().keys()];
-    const system = await EmbeddedSystem.start({ scalerIntervalMs: 0, concurrency: 2, roles: [] });
-    try {
-      const batch: Batch = {
-        tasks: [
-          { id: 'a', description: 'Write the schema', role: roles[0] as string },
-          { id: 'b', description: 'Review the schema', role: roles[1] as string, dependsOn: ['a'] },
-        ],
-      };
-      const { ports, result } = await httpRequestsDuring(async () => {
-        const { batchId } = await system.submit(batch);
-        return system.waitForBatch(batchId, undefined, 20);
-      });
-      expect(result.tasks.map((t) => t.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
-      const { emulators, sfnEndpoint } = system.runtime;
-      expect(ports).not.toContain(emulators.dynamodbPort);
-      expect(ports).not.toContain(sfnEndpoint.port);
-      // SQS stays on HTTP (fauxqs): the check above is not vacuous.
-      expect(ports).toContain(emulators.sqsPort);
-    } finally {
-      await system.stop();
-    }
+  it.each([
+    { inProcessTransport: true, overHttp: [] as string[] },
+    { inProcessTransport: false, overHttp: ['dynamodb', 'sfn', 'sqs'] },
+  ])(
+    'runs a batch of `meta-agent run`, in process: $inProcessTransport',
+    async ({ inProcessTransport, overHttp }) => {
+      const roles = [...resolveRoles().keys()];
+      const system = await EmbeddedSystem.start({ scalerIntervalMs: 0, concurrency: 2, inProcessTransport });
+      try {
+        const batch: Batch = {
+          tasks: [
+            { id: 'a', description: 'Write the schema', role: roles[0] as string },
+            { id: 'b', description: 'Review the schema', role: roles[1] as string, dependsOn: ['a'] },
+          ],
+        };
+        const { ports, result } = await httpRequestsDuring(async () => {
+          const { batchId } = await system.submit(batch);
+          return system.waitForBatch(batchId, undefined, 20);
+        });
+        expect(result.tasks.map((t) => t.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+        const { emulators, sfnEndpoint } = system.runtime;
+        const byPort = new Map([
+          [emulators.dynamodbPort, 'dynamodb'],
+          [sfnEndpoint.port, 'sfn'],
+          [emulators.sqsPort, 'sqs'],
+        ]);
+        const services = new Set(ports.flatMap((port) => byPort.get(port) ?? []));
+        expect([...services].sort()).toEqual(overHttp);
+      } finally {
+        await system.stop();
+      }
+    },
+  );
+
+  it('answers SQS calls from fauxqs, a long poll included, and an aborted poll returns at once', async () => {
+    emulators = await startEmulators({ roles: ['code_reviewer'] });
+    ends.push(serveInProcess(emulators.sqsEndpoint, emulators.serveSqs));
+    const client = new SQSClient({
+      region: emulators.region,
+      endpoint: emulators.sqsEndpoint,
+      credentials: LOCAL_CREDENTIALS,
+      ...inProcessClientConfig(emulators.sqsEndpoint),
+    });
+    const queueUrl = emulators.queues.get('code_reviewer')?.url as string;
+    const { result, ports } = await httpRequestsDuring(async () => {
+      const polling = client.send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 5, MessageAttributeNames: ['All'] }),
+      );
+      await client.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: '{"taskId":"t"}',
+          MessageAttributes: { kind: { DataType: 'String', StringValue: 'dispatch' } },
+        }),
+      );
+      const received = await polling;
+      const missing = await client
+        .send(new SendMessageCommand({ QueueUrl: `${queueUrl}-none`, MessageBody: 'x' }))
+        .catch((error: unknown) => error);
+      return { received, missing };
+    });
+    expect(ports).toEqual([]);
+    expect(result.received.Messages?.map((m) => m.Body)).toEqual(['{"taskId":"t"}']);
+    expect(result.received.Messages?.[0]?.MessageAttributes?.kind?.StringValue).toBe('dispatch');
+    expect(result.missing).toBeInstanceOf(QueueDoesNotExist);
+
+    const abort = new AbortController();
+    const began = performance.now();
+    const poll = client
+      .send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 5 }), {
+        abortSignal: abort.signal,
+      })
+      .catch((error: unknown) => error);
+    setTimeout(() => abort.abort(), 50);
+    expect(await poll).toMatchObject({ name: 'AbortError' });
+    // Well under the 5 s long poll (the bound is loose: this is not a timing test).
+    expect(performance.now() - began).toBeLessThan(4_000);
+    client.destroy();
   });
 });
