@@ -1,7 +1,9 @@
 /** Scheduled scaler: one pass of shared/usecases/scaler.ts (leases, backlog, concurrency, spawn, idle). */
+
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
+import { inProcessConfigFromEnv } from '../shared/adapters/in-process-transport';
 import { LambdaQueueConcurrency } from '../shared/adapters/lambda/event-source-concurrency';
 import { SqsQueueDepth } from '../shared/adapters/sqs/queue-depth';
 import { scaleAgents } from '../shared/usecases/scaler';
@@ -15,8 +17,10 @@ const deps = {
   catalog: container.catalog,
   clock: container.clock,
   roleQueueUrls: container.roleQueueUrls,
-  queues: new SqsQueueDepth(obs.tracer.captureAWSv3Client(new SQSClient({}))),
-  concurrency: new LambdaQueueConcurrency(obs.tracer.captureAWSv3Client(new LambdaClient({}))),
+  queues: new SqsQueueDepth(obs.tracer.captureAWSv3Client(new SQSClient(inProcessConfigFromEnv('SQS')))),
+  concurrency: new LambdaQueueConcurrency(
+    obs.tracer.captureAWSv3Client(new LambdaClient(inProcessConfigFromEnv('LAMBDA'))),
+  ),
 };
 
 export const handler = instrument(obs, 'scaler', async (_event: unknown, context?: Context) => {

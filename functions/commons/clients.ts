@@ -14,9 +14,10 @@ import type { Observability } from './observability';
 /** The container of a handler module, over traced default clients. */
 export function handlerContainer({ tracer }: Observability, env: NodeJS.ProcessEnv = process.env): Container {
   return buildContainer(env, {
-    // In process when the embedded runtime serves the endpoint in this process (never on AWS).
+    // In process when the embedded runtime serves the endpoint in this process (never on AWS). S3 keeps
+    // HTTP (streaming bodies), though fauxqs serves it on the SQS port.
     dynamodb: tracer.captureAWSv3Client(new DynamoDBClient(inProcessConfigFromEnv('DYNAMODB', env))),
-    sqs: tracer.captureAWSv3Client(new SQSClient({})),
+    sqs: tracer.captureAWSv3Client(new SQSClient(inProcessConfigFromEnv('SQS', env))),
     sfn: tracer.captureAWSv3Client(new SFNClient(inProcessConfigFromEnv('SFN', env))),
     s3: tracer.captureAWSv3Client(new S3Client(s3ClientConfig(env))),
   });

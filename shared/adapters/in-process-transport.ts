@@ -191,7 +191,7 @@ export function inProcessClientConfig(endpoint: string | undefined): {
 
 /** The endpoint the SDK resolves for a service from the environment (AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL). */
 export function inProcessConfigFromEnv(
-  service: 'DYNAMODB' | 'SFN',
+  service: 'DYNAMODB' | 'SFN' | 'SQS' | 'LAMBDA',
   env: NodeJS.ProcessEnv = process.env,
 ): { requestHandler?: InProcessHttpHandler } {
   return inProcessClientConfig(env[`AWS_ENDPOINT_URL_${service}`] || env.AWS_ENDPOINT_URL);

@@ -10,7 +10,8 @@
  * SDK throws the named exception. Other Update fields are refused rather than silently ignored.
  */
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { InProcessResponse, InProcessServer } from '../../adapters/in-process-transport';
 import { listenOnLoopback } from './emulators';
 import { closeServer } from './sfn-endpoint';
 
@@ -36,6 +37,8 @@ export interface LambdaEndpoint {
   /** `http://127.0.0.1:<port>`: the value for AWS_ENDPOINT_URL_LAMBDA. */
   readonly url: string;
   readonly port: number;
+  /** The same answers in process (in-process-transport.ts), beside the port. */
+  readonly serve: InProcessServer;
   close(): Promise<void>;
 }
 
@@ -56,13 +59,26 @@ export function mappingUuid(role: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+interface Reply {
+  readonly status: number;
+  readonly body: unknown;
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+function replyText(reply: Reply, errorType?: string): InProcessResponse {
+  return {
+    statusCode: reply.status,
+    headers: {
+      'content-type': 'application/json',
+      ...(errorType === undefined ? {} : { 'x-amzn-errortype': errorType }),
+    },
+    body: JSON.stringify(reply.body),
+  };
+}
+
+/** The request's body, whichever way it came (a socket, or in process). */
+type BodyReader = () => Promise<string> | string;
+
+async function readText(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -71,7 +87,13 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
       throw new LambdaServiceError('RequestTooLargeException', 413, 'Body too large');
     chunks.push(chunk as Buffer);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readJson(read: BodyReader): Promise<Record<string, unknown>> {
+  const text = await read();
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES)
+    throw new LambdaServiceError('RequestTooLargeException', 413, 'Body too large');
   if (text === '') return {};
   let parsed: unknown;
   try {
@@ -113,23 +135,24 @@ async function handle(
   region: string,
   modified: Map<string, number>,
   startedAt: number,
-  req: IncomingMessage,
-  res: ServerResponse,
-): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  method: string | undefined,
+  path: string | undefined,
+  read: BodyReader,
+): Promise<Reply> {
+  const url = new URL(path ?? '/', 'http://127.0.0.1');
   const rest = url.pathname.startsWith(API_PATH) ? url.pathname.slice(API_PATH.length) : undefined;
   if (rest === undefined || (rest !== '' && !rest.startsWith('/'))) {
     throw new LambdaServiceError(
       'UnknownOperationException',
       404,
-      `${req.method} ${url.pathname} is not served locally`,
+      `${method} ${url.pathname} is not served locally`,
     );
   }
   const uuid = decodeURIComponent(rest.replace(/^\/|\/$/g, ''));
   const sources = backend.sources();
   const view = (s: (typeof sources)[number]) =>
     mappingOf(backend, s, region, modified.get(s.role) ?? startedAt);
-  if (uuid === '' && req.method === 'GET') {
+  if (uuid === '' && method === 'GET') {
     const arn = url.searchParams.get('EventSourceArn');
     const fn = url.searchParams.get('FunctionName');
     const matching = sources.filter(
@@ -141,8 +164,10 @@ async function handle(
     const maxItems = Number(url.searchParams.get('MaxItems') ?? DEFAULT_MAX_ITEMS) || DEFAULT_MAX_ITEMS;
     const page = matching.slice(start, start + maxItems);
     const next = start + page.length < matching.length ? String(start + page.length) : undefined;
-    send(res, 200, { EventSourceMappings: page.map(view), ...(next ? { NextMarker: next } : {}) });
-    return;
+    return {
+      status: 200,
+      body: { EventSourceMappings: page.map(view), ...(next ? { NextMarker: next } : {}) },
+    };
   }
   const source = sources.find((s) => mappingUuid(s.role) === uuid);
   if (uuid === '' || !source) {
@@ -152,12 +177,9 @@ async function handle(
       `The resource you requested does not exist. (Service: Lambda, UUID: ${uuid})`,
     );
   }
-  if (req.method === 'GET') {
-    send(res, 200, view(source));
-    return;
-  }
-  if (req.method === 'PUT') {
-    const body = await readJson(req);
+  if (method === 'GET') return { status: 200, body: view(source) };
+  if (method === 'PUT') {
+    const body = await readJson(read);
     const unsupported = Object.keys(body).filter((k) => k !== 'ScalingConfig');
     if (unsupported.length > 0) {
       throw new LambdaServiceError(
@@ -182,13 +204,12 @@ async function handle(
     backend.setMaxConcurrency(source.role, value);
     modified.set(source.role, Date.now());
     // Lambda answers an update with 202 Accepted and the mapping.
-    send(res, 202, view(source));
-    return;
+    return { status: 202, body: view(source) };
   }
   throw new LambdaServiceError(
     'UnknownOperationException',
     405,
-    `${req.method} is not served on ${url.pathname}`,
+    `${method} is not served on ${url.pathname}`,
   );
 }
 
@@ -199,23 +220,38 @@ export async function startLambdaEndpoint(
 ): Promise<LambdaEndpoint> {
   const modified = new Map<string, number>();
   const startedAt = Date.now();
+  const answer = (method: string | undefined, path: string | undefined, read: BodyReader) =>
+    handle(backend, region, modified, startedAt, method, path, read).then(
+      (reply) => replyText(reply),
+      (error: unknown) => {
+        const failure =
+          error instanceof LambdaServiceError
+            ? error
+            : new LambdaServiceError(
+                'ServiceException',
+                500,
+                error instanceof Error ? error.message : String(error),
+              );
+        return replyText(
+          {
+            status: failure.status,
+            body: { Type: failure.status >= 500 ? 'Service' : 'User', message: failure.message },
+          },
+          failure.type,
+        );
+      },
+    );
   const server: Server = createServer((req, res) => {
-    handle(backend, region, modified, startedAt, req, res).catch((error: unknown) => {
-      const failure =
-        error instanceof LambdaServiceError
-          ? error
-          : new LambdaServiceError(
-              'ServiceException',
-              500,
-              error instanceof Error ? error.message : String(error),
-            );
-      res.setHeader('x-amzn-errortype', failure.type);
-      send(res, failure.status, {
-        Type: failure.status >= 500 ? 'Service' : 'User',
-        message: failure.message,
-      });
+    void answer(req.method, req.url, () => readText(req)).then((reply) => {
+      res.writeHead(reply.statusCode, { ...reply.headers, 'content-length': Buffer.byteLength(reply.body) });
+      res.end(reply.body);
     });
   });
   const port = await listenOnLoopback(server);
-  return { url: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    serve: (request) => answer(request.method, request.path, () => request.body),
+    close: () => closeServer(server),
+  };
 }

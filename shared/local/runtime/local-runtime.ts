@@ -257,8 +257,11 @@ export class LocalRuntime {
         : [
             ...(streamProxy ? [] : [serveInProcess(emulators.dynamodbEndpoint, emulators.serveDynamodb)]),
             serveInProcess(sfnEndpoint.url, sfnEndpoint.serve),
-            // The state machine's sends and the pollers' receives and deletes (this runtime's own client).
+            // The state machine's sends, the pollers' receives and deletes, the handlers' SQS calls (S3 clients,
+            // on the same port, never take the in-process handler).
             serveInProcess(emulators.sqsEndpoint, emulators.serveSqs),
+            // The scaler's event source mapping calls.
+            serveInProcess(lambdaEndpoint.url, lambdaEndpoint.serve),
           ];
     const stopServing = () => {
       for (const end of unserve) end();

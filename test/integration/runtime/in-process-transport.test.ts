@@ -188,12 +188,16 @@ describe('in-process transport', () => {
 
   it.each([
     { inProcessTransport: true, overHttp: [] as string[] },
-    { inProcessTransport: false, overHttp: ['dynamodb', 'sfn', 'sqs'] },
+    { inProcessTransport: false, overHttp: ['dynamodb', 'lambda', 'sfn', 'sqs'] },
   ])(
     'runs a batch of `meta-agent run`, in process: $inProcessTransport',
     async ({ inProcessTransport, overHttp }) => {
       const roles = [...resolveRoles().keys()];
-      const system = await EmbeddedSystem.start({ scalerIntervalMs: 0, concurrency: 2, inProcessTransport });
+      const system = await EmbeddedSystem.start({
+        scalerIntervalMs: 0,
+        concurrency: 2,
+        inProcessTransport,
+      });
       try {
         const batch: Batch = {
           tasks: [
@@ -203,14 +207,18 @@ describe('in-process transport', () => {
         };
         const { ports, result } = await httpRequestsDuring(async () => {
           const { batchId } = await system.submit(batch);
-          return system.waitForBatch(batchId, undefined, 20);
+          const ended = await system.waitForBatch(batchId, undefined, 20);
+          // A scaler pass: its SQS and Lambda calls go through the handler's own clients.
+          await system.runScaler();
+          return ended;
         });
         expect(result.tasks.map((t) => t.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
-        const { emulators, sfnEndpoint } = system.runtime;
+        const { emulators, sfnEndpoint, lambdaEndpoint } = system.runtime;
         const byPort = new Map([
           [emulators.dynamodbPort, 'dynamodb'],
           [sfnEndpoint.port, 'sfn'],
           [emulators.sqsPort, 'sqs'],
+          [lambdaEndpoint.port, 'lambda'],
         ]);
         const services = new Set(ports.flatMap((port) => byPort.get(port) ?? []));
         expect([...services].sort()).toEqual(overHttp);
