@@ -26,28 +26,26 @@ server.listen(0, workerData.host, workerData.backlog, () => {
 // over the MessagePort instead of a socket, through the same code path (body limits, validation, errors).
 const handleRequest = server.listeners('request')[0];
 function serveMessage(message) {
+  let answered = false;
+  // The first answer only: dynalite ends a response once, and a throw after it changes nothing.
+  const answer = (statusCode, headers, body) => {
+    if (answered) return;
+    answered = true;
+    parentPort?.postMessage({ type: 'response', id: message.id, statusCode, headers, body });
+  };
   const req = new EventEmitter();
   req.method = message.method;
   req.url = message.path;
   req.headers = message.headers;
   const headers = {};
-  let answered = false;
   const res = {
     statusCode: 200,
     setHeader(name, value) {
       headers[String(name).toLowerCase()] = String(value);
     },
     end(body) {
-      if (answered) return;
-      answered = true;
       const text = body === undefined ? '' : Buffer.isBuffer(body) ? body.toString('utf8') : String(body);
-      parentPort?.postMessage({
-        type: 'response',
-        id: message.id,
-        statusCode: res.statusCode,
-        headers,
-        body: text,
-      });
+      answer(res.statusCode, headers, text);
     },
   };
   try {
@@ -55,19 +53,11 @@ function serveMessage(message) {
     if (message.body) req.emit('data', Buffer.from(message.body, 'utf8'));
     req.emit('end');
   } catch (error) {
-    if (answered) return;
-    answered = true;
     const text = JSON.stringify({
       __type: 'com.amazonaws.dynamodb.v20120810#InternalFailure',
       message: String(error?.message ?? error),
     });
-    parentPort?.postMessage({
-      type: 'response',
-      id: message.id,
-      statusCode: 500,
-      headers: { 'content-type': 'application/x-amz-json-1.0' },
-      body: text,
-    });
+    answer(500, { 'content-type': 'application/x-amz-json-1.0' }, text);
   }
 }
 // A LevelDB directory must be closed before another start opens it (its lock is held until then): on

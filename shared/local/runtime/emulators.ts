@@ -151,6 +151,7 @@ export async function startDynalite(path?: string): Promise<LocalDynalite> {
   >();
   let nextId = 0;
   let ended: Error | undefined;
+  const stopped = () => new Error('connect ECONNREFUSED: dynalite has stopped');
   const endAll = (error: Error) => {
     ended ??= error;
     for (const request of waiting.values()) request.reject(ended);
@@ -164,7 +165,7 @@ export async function startDynalite(path?: string): Promise<LocalDynalite> {
     waiting.delete(answer.id);
     request?.resolve({ statusCode: answer.statusCode, headers: answer.headers, body: answer.body });
   });
-  worker.on('exit', () => endAll(new Error('connect ECONNREFUSED: dynalite has stopped')));
+  worker.on('exit', () => endAll(stopped()));
   worker.on('error', (error) => endAll(error));
   const serve: InProcessServer = (request) =>
     new Promise((resolve, reject) => {
@@ -180,7 +181,7 @@ export async function startDynalite(path?: string): Promise<LocalDynalite> {
     port,
     serve,
     stop: async () => {
-      endAll(new Error('connect ECONNREFUSED: dynalite has stopped'));
+      endAll(stopped());
       if (path !== undefined) {
         // Close the database first; a thread ended mid-write would leave its directory locked.
         await new Promise<void>((resolve) => {

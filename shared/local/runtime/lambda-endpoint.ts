@@ -10,10 +10,12 @@
  * SDK throws the named exception. Other Update fields are refused rather than silently ignored.
  */
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { InProcessResponse, InProcessServer } from '../../adapters/in-process-transport';
-import { listenOnLoopback } from './emulators';
-import { closeServer } from './sfn-endpoint';
+import {
+  type EndpointRequest,
+  jsonResponse,
+  type LoopbackEndpoint,
+  startLoopbackEndpoint,
+} from './loopback-endpoint';
 
 const API_PATH = '/2015-03-31/event-source-mappings';
 /** Lambda's bounds for ScalingConfig.MaximumConcurrency on an SQS event source. */
@@ -33,14 +35,8 @@ export interface EventSourceBackend {
   setMaxConcurrency(role: string, value: number): void;
 }
 
-export interface LambdaEndpoint {
-  /** `http://127.0.0.1:<port>`: the value for AWS_ENDPOINT_URL_LAMBDA. */
-  readonly url: string;
-  readonly port: number;
-  /** The same answers in process (in-process-transport.ts), beside the port. */
-  readonly serve: InProcessServer;
-  close(): Promise<void>;
-}
+/** `url` is the value for AWS_ENDPOINT_URL_LAMBDA. */
+export type LambdaEndpoint = LoopbackEndpoint;
 
 class LambdaServiceError extends Error {
   constructor(
@@ -64,36 +60,10 @@ interface Reply {
   readonly body: unknown;
 }
 
-function replyText(reply: Reply, errorType?: string): InProcessResponse {
-  return {
-    statusCode: reply.status,
-    headers: {
-      'content-type': 'application/json',
-      ...(errorType === undefined ? {} : { 'x-amzn-errortype': errorType }),
-    },
-    body: JSON.stringify(reply.body),
-  };
-}
+const JSON_CONTENT_TYPE = 'application/json';
 
-/** The request's body, whichever way it came (a socket, or in process). */
-type BodyReader = () => Promise<string> | string;
-
-async function readText(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES)
-      throw new LambdaServiceError('RequestTooLargeException', 413, 'Body too large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-async function readJson(read: BodyReader): Promise<Record<string, unknown>> {
-  const text = await read();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES)
-    throw new LambdaServiceError('RequestTooLargeException', 413, 'Body too large');
+async function readJson(request: EndpointRequest): Promise<Record<string, unknown>> {
+  const text = await request.readBody();
   if (text === '') return {};
   let parsed: unknown;
   try {
@@ -135,11 +105,10 @@ async function handle(
   region: string,
   modified: Map<string, number>,
   startedAt: number,
-  method: string | undefined,
-  path: string | undefined,
-  read: BodyReader,
+  request: EndpointRequest,
 ): Promise<Reply> {
-  const url = new URL(path ?? '/', 'http://127.0.0.1');
+  const { method } = request;
+  const url = new URL(request.path ?? '/', 'http://127.0.0.1');
   const rest = url.pathname.startsWith(API_PATH) ? url.pathname.slice(API_PATH.length) : undefined;
   if (rest === undefined || (rest !== '' && !rest.startsWith('/'))) {
     throw new LambdaServiceError(
@@ -179,7 +148,7 @@ async function handle(
   }
   if (method === 'GET') return { status: 200, body: view(source) };
   if (method === 'PUT') {
-    const body = await readJson(read);
+    const body = await readJson(request);
     const unsupported = Object.keys(body).filter((k) => k !== 'ScalingConfig');
     if (unsupported.length > 0) {
       throw new LambdaServiceError(
@@ -220,9 +189,9 @@ export async function startLambdaEndpoint(
 ): Promise<LambdaEndpoint> {
   const modified = new Map<string, number>();
   const startedAt = Date.now();
-  const answer = (method: string | undefined, path: string | undefined, read: BodyReader) =>
-    handle(backend, region, modified, startedAt, method, path, read).then(
-      (reply) => replyText(reply),
+  const answer = (request: EndpointRequest) =>
+    handle(backend, region, modified, startedAt, request).then(
+      (reply) => jsonResponse(reply.status, JSON_CONTENT_TYPE, reply.body),
       (error: unknown) => {
         const failure =
           error instanceof LambdaServiceError
@@ -232,26 +201,16 @@ export async function startLambdaEndpoint(
                 500,
                 error instanceof Error ? error.message : String(error),
               );
-        return replyText(
-          {
-            status: failure.status,
-            body: { Type: failure.status >= 500 ? 'Service' : 'User', message: failure.message },
-          },
+        return jsonResponse(
+          failure.status,
+          JSON_CONTENT_TYPE,
+          { Type: failure.status >= 500 ? 'Service' : 'User', message: failure.message },
           failure.type,
         );
       },
     );
-  const server: Server = createServer((req, res) => {
-    void answer(req.method, req.url, () => readText(req)).then((reply) => {
-      res.writeHead(reply.statusCode, { ...reply.headers, 'content-length': Buffer.byteLength(reply.body) });
-      res.end(reply.body);
-    });
+  return startLoopbackEndpoint(answer, {
+    maxBytes: MAX_BODY_BYTES,
+    tooLarge: () => new LambdaServiceError('RequestTooLargeException', 413, 'Body too large'),
   });
-  const port = await listenOnLoopback(server);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    serve: (request) => answer(request.method, request.path, () => request.body),
-    close: () => closeServer(server),
-  };
 }

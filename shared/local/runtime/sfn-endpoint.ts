@@ -4,9 +4,13 @@
  * Errors use the AWS shape (`{"__type": "TaskTimedOut", "message": ...}`, HTTP 400) so the SDK throws the
  * named exception (TaskTimedOut, TaskDoesNotExist, ExecutionDoesNotExist, ...).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { InProcessResponse, InProcessServer } from '../../adapters/in-process-transport';
-import { listenOnLoopback } from './emulators';
+import type { InProcessResponse } from '../../adapters/in-process-transport';
+import {
+  type EndpointRequest,
+  jsonResponse,
+  type LoopbackEndpoint,
+  startLoopbackEndpoint,
+} from './loopback-endpoint';
 import { SfnApiError } from './token-registry';
 
 const TARGET_PREFIX = 'AWSStepFunctions.';
@@ -48,50 +52,17 @@ const SERVED_OPERATIONS: ReadonlySet<string> = new Set<keyof SfnOperations>([
   'StopExecution',
 ]);
 
-export interface SfnEndpoint {
-  /** `http://127.0.0.1:<port>`: the value for AWS_ENDPOINT_URL_SFN. */
-  readonly url: string;
-  readonly port: number;
-  /** The same answers in process (in-process-transport.ts), beside the port. */
-  readonly serve: InProcessServer;
-  close(): Promise<void>;
-}
-
-function answerJson(statusCode: number, body: unknown, errorType?: string): InProcessResponse {
-  return {
-    statusCode,
-    headers: {
-      'content-type': JSON_CONTENT_TYPE,
-      ...(errorType === undefined ? {} : { 'x-amzn-errortype': errorType }),
-    },
-    body: JSON.stringify(body),
-  };
-}
+/** `url` is the value for AWS_ENDPOINT_URL_SFN. */
+export type SfnEndpoint = LoopbackEndpoint;
 
 function answerError(type: string, message: string, status = 400): InProcessResponse {
-  return answerJson(status, { __type: type, message }, type);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new SfnServiceError('ValidationException', 'Request body too large');
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  return jsonResponse(status, JSON_CONTENT_TYPE, { __type: type, message }, type);
 }
 
 /** One request's answer, whichever way it came (a socket, or in process). */
-async function answer(
-  operations: SfnOperations,
-  method: string | undefined,
-  target: string | undefined,
-  readText: () => Promise<string> | string,
-): Promise<InProcessResponse> {
-  if (method !== 'POST' || typeof target !== 'string' || !target.startsWith(TARGET_PREFIX)) {
+async function answer(operations: SfnOperations, request: EndpointRequest): Promise<InProcessResponse> {
+  const { method, target } = request;
+  if (method !== 'POST' || target === undefined || !target.startsWith(TARGET_PREFIX)) {
     return answerError('UnknownOperationException', 'Expected POST with X-Amz-Target: AWSStepFunctions.<Op>');
   }
   const operation = target.slice(TARGET_PREFIX.length);
@@ -99,10 +70,10 @@ async function answer(
     return answerError('UnknownOperationException', `Operation ${operation} is not served locally`);
   }
   try {
-    const text = await readText();
+    const text = await request.readBody();
     const input: unknown = text === '' ? {} : JSON.parse(text);
     const fn = operations[operation as keyof SfnOperations] as (input: unknown) => Promise<object> | object;
-    return answerJson(200, await fn.call(operations, input));
+    return jsonResponse(200, JSON_CONTENT_TYPE, await fn.call(operations, input));
   } catch (error) {
     if (error instanceof SfnServiceError || error instanceof SfnApiError) {
       return answerError(error.type, error.message);
@@ -112,39 +83,10 @@ async function answer(
   }
 }
 
-async function handle(operations: SfnOperations, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const target = req.headers['x-amz-target'];
-  const reply = await answer(operations, req.method, typeof target === 'string' ? target : undefined, () =>
-    readBody(req),
-  );
-  res.writeHead(reply.statusCode, { ...reply.headers, 'content-length': Buffer.byteLength(reply.body) });
-  res.end(reply.body);
-}
-
 /** Starts the endpoint on 127.0.0.1 with an ephemeral port. */
-export async function startSfnEndpoint(operations: SfnOperations): Promise<SfnEndpoint> {
-  const server: Server = createServer((req, res) => {
-    void handle(operations, req, res);
-  });
-  const port = await listenOnLoopback(server);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    serve: (request) =>
-      answer(operations, request.method, request.headers['x-amz-target'], () => {
-        if (Buffer.byteLength(request.body) > MAX_BODY_BYTES) {
-          throw new SfnServiceError('ValidationException', 'Request body too large');
-        }
-        return request.body;
-      }),
-    close: () => closeServer(server),
-  };
-}
-
-/** Closes a server and every connection still open to it (SDK clients keep sockets alive). */
-export function closeServer(server: Server): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.close((error) => (error ? reject(error) : resolve()));
-    server.closeAllConnections();
+export function startSfnEndpoint(operations: SfnOperations): Promise<SfnEndpoint> {
+  return startLoopbackEndpoint((request) => answer(operations, request), {
+    maxBytes: MAX_BODY_BYTES,
+    tooLarge: () => new SfnServiceError('ValidationException', 'Request body too large'),
   });
 }
