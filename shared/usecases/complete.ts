@@ -97,7 +97,9 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   const task = succeeded ?? (await deps.store.getTask(input.batchId, input.taskId));
   if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
   let transitioned: boolean;
-  let agentBookkeeping: Promise<unknown> = Promise.resolve();
+  /** The finished attempt's agent bookkeeping, started once (see bookkeepingFirst). */
+  let agentBookkeeping: (() => Promise<unknown>) | undefined;
+  let slotRole: string | undefined;
   if (input.outcome === 'SUCCEEDED') {
     transitioned = succeeded !== undefined;
     const agentId = input.agentId ?? task.agentId;
@@ -116,9 +118,10 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
       };
       const slot = { leaseKey: leaseKey(input.batchId, input.taskId, attemptNumber) };
       const role = task.decision?.role ?? task.role;
+      slotRole = role;
       // The slot goes to the longest-waiting task parked for the agent's role (handed over, dispatched), or
       // back in the metrics write (one round trip less), then a parked task is woken.
-      agentBookkeeping = releaseSlot(deps, { agentId, role, ...slot, outcome });
+      agentBookkeeping = () => releaseSlot(deps, { agentId, role, ...slot, outcome });
     }
   } else if (input.outcome === 'FAILED') {
     const last = task.attempts[task.attemptCount - 1];
@@ -144,12 +147,32 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
       : undefined;
   const settledAttempt =
     input.outcome === 'SUCCEEDED' ? (input.attempt ?? task.attemptCount) : task.attemptCount;
+  // Hop latency: the agent's bookkeeping (its outcome, its slot released or handed to a parked task) is
+  // written after the dependents this Complete routes are dispatched, since a dependent's dispatch is the
+  // next step of the batch and the bookkeeping's calls queued beside it. It goes first when a dependent may
+  // need the slot it frees (its role is not named, or is the agent's): that dependent routes after the
+  // release, so it finds the slot (or the longest waiter of the role gets it, as a release gives it).
+  let bookkeeping: Promise<unknown> | undefined;
+  const startBookkeeping = (): Promise<unknown> => {
+    if (!bookkeeping) {
+      bookkeeping = agentBookkeeping?.() ?? Promise.resolve();
+      bookkeeping.catch(() => undefined); // awaited below; a route that waited on it leaves it to its Route
+    }
+    return bookkeeping;
+  };
+  const opened = routeOpened(deps, task, (released) => {
+    const role = released?.task.role;
+    return agentBookkeeping !== undefined && (role === undefined || role === slotRole)
+      ? startBookkeeping()
+      : undefined;
+  });
+  if (!opened) startBookkeeping();
   await Promise.all([
-    releaseDependents(deps.store, deps.callbacks, task, outcome, routeOpened(deps, task)),
-    agentBookkeeping,
+    releaseDependents(deps.store, deps.callbacks, task, outcome, opened),
     settleAttempt(deps.ledger, task, settledAttempt, input.outcome === 'SUCCEEDED' ? result : undefined),
     droppedHold,
   ]);
+  await startBookkeeping();
   if (outcome === 'FAILED' && transitioned) {
     const batch = await deps.store.getBatch(input.batchId);
     if (batch?.failFast) await failFast(deps, batch, task.taskId);
@@ -167,7 +190,12 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
  * the gate's token (RoutedByGate), one Lambda invocation and two state transitions fewer per dependency hop.
  * Only with the hand-off's dispatch deps; without them the dependent routes itself.
  */
-function routeOpened(deps: CompleteDeps, task: StoredTask): RouteOpened | undefined {
+function routeOpened(
+  deps: CompleteDeps,
+  task: StoredTask,
+  /** Awaited before a dependent is routed (the bookkeeping it may need), when it answers a promise. */
+  before: (released: StoredTask | undefined) => Promise<unknown> | undefined,
+): RouteOpened | undefined {
   if (!deps.handOff?.routeDependents || task.dependents.length === 0) return undefined;
   const { routeDependents: _, ...dispatch } = deps.handOff;
   const routeDeps = {
@@ -181,7 +209,10 @@ function routeOpened(deps: CompleteDeps, task: StoredTask): RouteOpened | undefi
   // read per Complete with dependents (also when no gate opens), one round trip less on every hop.
   const batch = deps.store.getBatchState(task.batchId);
   batch.catch(() => undefined); // a failed read fails the routes that use it; none may use it
-  return (dependent, released) => routeTask(routeDeps, dependent, { task: released, batch });
+  return async (dependent, released) => {
+    await before(released);
+    return routeTask(routeDeps, dependent, { task: released, batch });
+  };
 }
 
 /**

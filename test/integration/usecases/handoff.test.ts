@@ -757,6 +757,95 @@ describe('routing a dependent with its gate (hop latency)', () => {
     expect((await store.getTask(batchId, 'skipped'))?.attemptCount).toBe(0);
   });
 
+  it("dispatches a dependent of another role before the finished agent's bookkeeping is written", async () => {
+    const base = BUILTIN_ROLES[0];
+    if (!base) throw new Error('no built-in roles');
+    const suffix = `${++roleCounter}_${Math.random().toString(36).slice(2, 6)}`;
+    const [done, next] = [`hop_done_${suffix}`, `hop_next_${suffix}`];
+    const catalog = resolveRoles(
+      [done, next].map((name) => ({
+        ...base,
+        name,
+        defaults: { ...base.defaults, capacity: 1, maxAgents: 1 },
+      })),
+    );
+    const dispatch = {
+      catalog,
+      roleQueueUrls: { [done]: `https://sqs.local/${done}`, [next]: `https://sqs.local/${next}` },
+      heartbeatSeconds: 60,
+      hints: new ParkedHints(),
+    };
+    for (const name of [done, next])
+      await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1 }));
+    const batchId = await createBatch([
+      ...tasksOf(done, ['dep']),
+      ...tasksOf(next, ['after'], { dependsOn: ['dep'] }),
+    ]);
+    expect(await routeTask({ store, agents, clock, ...dispatch }, { batchId, taskId: 'dep' })).toMatchObject({
+      decision: 'DISPATCH',
+    });
+    const events: string[] = [];
+    const { answers, callbacks } = recordingCallbacks();
+    const answer = callbacks.succeed;
+    callbacks.succeed = async (token, output) => {
+      events.push(`answer ${token}`);
+      return answer(token, output);
+    };
+    await gateTask({ store, callbacks }, { batchId, taskId: 'after', taskToken: 'gate-after' });
+    const recordOutcome = agents.recordOutcome.bind(agents);
+    const outcomes = vi.spyOn(agents, 'recordOutcome').mockImplementation(async (...args) => {
+      events.push(`outcome ${args[0]}`);
+      return recordOutcome(...args);
+    });
+
+    try {
+      await completeTask(
+        { store, agents, callbacks, clock, handOff: { ...dispatch, routeDependents: true } },
+        { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
+      );
+    } finally {
+      outcomes.mockRestore();
+    }
+
+    // The dependent's dispatch is the batch's next step: it goes before the agent's outcome and release.
+    expect(events).toEqual(['answer gate-after', `outcome ${done}-1`]);
+    expect(answers[0]?.output).toHaveProperty('route.decision', 'DISPATCH');
+    expect(await agents.get(`${done}-1`)).toMatchObject({ reserved: 0, successes: 1, leases: {} });
+    expect(await agents.get(`${next}-1`)).toMatchObject({ reserved: 1 });
+  });
+
+  it("routes a dependent of the finished agent's own role after its slot is freed, so it takes that slot", async () => {
+    const role = await fullRole(1, 1);
+    const batchId = await createBatch([
+      ...tasksOf(role.name, ['dep']),
+      ...tasksOf(role.name, ['after'], { dependsOn: ['dep'] }),
+    ]);
+    expect(await role.route(batchId, 'dep')).toMatchObject({ decision: 'DISPATCH' });
+    const { answers, callbacks } = recordingCallbacks();
+    await gateTask({ store, callbacks }, { batchId, taskId: 'after', taskToken: 'gate-after' });
+    const agentId = `${role.name}-1`;
+
+    await completeTask(
+      { store, agents, callbacks, clock, handOff: { ...role.dispatch, routeDependents: true } },
+      { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
+    );
+
+    // Routed while the slot was still held, it would have waited (WAIT) with the agent about to be free.
+    expect(answers).toEqual([
+      {
+        token: 'gate-after',
+        output: {
+          proceed: true,
+          failedDeps: 0,
+          route: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 1 }),
+        },
+      },
+    ]);
+    const agent = await agents.get(agentId);
+    expect(agent).toMatchObject({ reserved: 1, successes: 1 });
+    expect(agent?.leases).toEqual({ [leaseKey(batchId, 'after', 1)]: expect.any(Number) });
+  });
+
   it('routes nothing for a gate that opens to skip its task, nor without routeDependents', async () => {
     const role = await fullRole(2, 1);
     const batchId = await createBatch([
