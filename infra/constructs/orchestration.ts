@@ -157,6 +157,8 @@ export class Orchestration extends Construct {
             'executor.$': '$.route.executor',
             'attempt.$': '$.route.attempt',
             'taskToken.$': '$$.Task.Token',
+            // The tasks whose work the context takes, read by the worker beside its claim.
+            'contextIds.$': '$.route.contextIds',
             // CompleteTask below takes the attempt's end from the worker's answer (see DispatchMessage).
             inlineResult: true,
           },

@@ -34,6 +34,12 @@ export const MAX_INPUT_DEPTH = 32;
 export const MAX_OUTPUT_DEPTH = 64;
 /** Direct dependencies of one task. Each one is an UpdateItem on completion of the dependency. */
 export const MAX_DEPENDENCIES_PER_TASK = 100;
+/**
+ * Task ids a dispatch message names for its worker to read beside its claim (the context's tasks): at most
+ * 100 ids of 128 characters keep the message and the state's payload far below their 256 KiB limits. A task
+ * whose context takes more names none and its worker reads them after the claim.
+ */
+export const CONTEXT_PREFETCH_MAX = 100;
 /** Upper bound a batch may ask for in `options.maxAttempts`. */
 export const MAX_ATTEMPTS_LIMIT = 10;
 /** Attempts per task when the batch does not say. */

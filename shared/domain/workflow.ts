@@ -35,6 +35,7 @@
  * -> IsExpansion? (input `expansion: true`) -> ExpansionDone | Finalize (finalize fn) -> end
  */
 import { z } from 'zod';
+import { CONTEXT_PREFETCH_MAX } from './limits';
 import {
   ArtifactRefSchema,
   BatchIdSchema,
@@ -186,6 +187,12 @@ export const RouteOutputSchema = z.discriminatedUnion('decision', [
     review: z.enum(['person', 'validator']).optional(),
     /** How long the review may take before it rejects by timeout. */
     reviewTimeoutSeconds: z.number().int().min(1).optional(),
+    /**
+     * The tasks whose work the attempt's context takes (CONTEXT_PREFETCH_MAX at most, else none): carried in
+     * the dispatch message, so the worker reads them beside its claim instead of after it. Optional for a
+     * route output of an older version; the Dispatch state reads it from every DISPATCH of this one.
+     */
+    contextIds: z.array(z.string()).max(CONTEXT_PREFETCH_MAX).optional(),
   }),
   /** approval.before not given yet: wait for a decision (AwaitApproval), at most timeoutSeconds. */
   z.object({
@@ -282,6 +289,12 @@ export const DispatchMessageSchema = TaskRefSchema.extend({
    * review: the worker answers with a verdict through the approval use case instead of running the task.
    */
   review: z.object({ run: z.number().int().min(1) }).optional(),
+  /**
+   * The tasks whose work the context takes, as Route found them (RouteOutput's contextIds): read beside the
+   * claim. A hint only: what the context needs beyond it is read after the claim; absent in a message of an
+   * older definition.
+   */
+  contextIds: z.array(z.string()).max(CONTEXT_PREFETCH_MAX).optional(),
 });
 export type DispatchMessage = z.infer<typeof DispatchMessageSchema>;
 

@@ -78,9 +78,12 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
   // The message names the role and executor the router chose; a message of an older definition does not,
   // and the agent is read beside the claim (a duplicate delivery only wastes that read).
   const routed = message.executor;
-  const [claimed, agentRead] = await Promise.allSettled([
+  // The work its context takes, named by the message, is read beside the claim too (one round trip less
+  // before the work starts); what the message does not name is read after it (assembleContext).
+  const [claimed, agentRead, prefetched] = await Promise.allSettled([
     deps.store.claimAttempt(batchId, taskId, attempt),
     routed === undefined ? deps.agents.get(agentId) : Promise.resolve(undefined),
+    message.contextIds?.length ? deps.store.getWork(batchId, message.contextIds) : Promise.resolve([]),
   ]);
   if (claimed.status === 'rejected') throw claimed.reason;
   const task = claimed.value;
@@ -113,7 +116,13 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     // The work of the tasks it depends on, read from the store now (never carried by the state machine).
     // and, after rejected outputs, what their reviewers said.
     context = withRejections(
-      await assembleContext(deps, batchId, task.task),
+      await assembleContext(
+        deps,
+        batchId,
+        task.task,
+        // A failed read beside the claim is read again after it.
+        prefetched.status === 'fulfilled' ? prefetched.value : [],
+      ),
       task.task,
       rejectionsBefore(task.approvals, attempt),
     );

@@ -37,10 +37,19 @@ export async function assembleContext(
   deps: ContextDeps,
   batchId: string,
   task: Task,
+  /** Work read already (the worker reads what its dispatch message names beside its claim). */
+  prefetched: readonly TaskWork[] = [],
 ): Promise<RenderedContext | undefined> {
   if (!takesContext(task)) return undefined;
-  const items = await deps.store.getWork(batchId, neededIds(task));
-  const work = new Map<string, TaskWork>(items.map((w) => [w.taskId, w]));
+  const needed = neededIds(task);
+  const wanted = new Set(needed);
+  // Only the work this task's context takes: a hint that named others reads nothing more into it.
+  const work = new Map<string, TaskWork>(
+    prefetched.filter((w) => wanted.has(w.taskId)).map((w) => [w.taskId, w]),
+  );
+  const missing = needed.filter((id) => !work.has(id));
+  if (missing.length > 0)
+    for (const item of await deps.store.getWork(batchId, missing)) work.set(item.taskId, item);
   const whole = await readAll(
     wholeReadsOf(task, work).map((ref) => ({ ref })),
     (ref) => deps.artifacts.read(ref),

@@ -6,6 +6,8 @@
 
 import { approvalTimeoutSeconds, needsApprovalBefore, reviewerOf } from '../domain/approvals';
 import type { BudgetAmount } from '../domain/budget';
+import { neededIds, takesContext } from '../domain/context';
+import { CONTEXT_PREFETCH_MAX } from '../domain/limits';
 import { capacityWaitSeconds, leaseExpiry, leaseKey } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import {
@@ -613,6 +615,9 @@ function dispatchOutput(
   if (!queueUrl) throw missingQueue(roleName);
   const timeoutSeconds = timeoutFor(deps, task, roleName);
   const reviewer = reviewerOf(task.task);
+  // Named in the dispatch message, so the worker reads them beside its claim (always present: the Dispatch
+  // state's message reads the path); more than the message should carry are read after the claim instead.
+  const contextIds = takesContext(task.task) ? neededIds(task.task) : [];
   return {
     decision: 'DISPATCH',
     agentId,
@@ -622,6 +627,7 @@ function dispatchOutput(
     attempt,
     timeoutSeconds,
     heartbeatSeconds: effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds),
+    contextIds: contextIds.length <= CONTEXT_PREFETCH_MAX ? contextIds : [],
     ...(reviewer.kind === 'none'
       ? {}
       : { review: reviewer.kind, reviewTimeoutSeconds: approvalTimeoutSeconds(task.task) }),

@@ -305,7 +305,12 @@ describe('state machine', () => {
       ResultPath: '$.result',
       Next: StateName.Reviewed,
       Parameters: {
-        MessageBody: { inlineResult: true, 'role.$': '$.route.role', 'executor.$': '$.route.executor' },
+        MessageBody: {
+          inlineResult: true,
+          'role.$': '$.route.role',
+          'executor.$': '$.route.executor',
+          'contextIds.$': '$.route.contextIds',
+        },
       },
     });
     expect(child[StateName.CompleteTask]).toMatchObject({

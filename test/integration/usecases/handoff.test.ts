@@ -676,7 +676,8 @@ describe('routing a dependent with its gate (hop latency)', () => {
       ...tasksOf(role.name, ['dep']),
       ...tasksOf(role.name, ['next', 'other'], { dependsOn: ['dep'] }),
     ]);
-    expect(await role.route(batchId, 'dep')).toMatchObject({ decision: 'DISPATCH' });
+    // Every DISPATCH names the work its context takes (the Dispatch state's message reads the path).
+    expect(await role.route(batchId, 'dep')).toMatchObject({ decision: 'DISPATCH', contextIds: [] });
     const { answers, callbacks } = recordingCallbacks();
     for (const taskId of ['next', 'other'])
       expect(await gateTask({ store, callbacks }, { batchId, taskId, taskToken: `gate-${taskId}` })).toEqual({
@@ -700,7 +701,7 @@ describe('routing a dependent with its gate (hop latency)', () => {
       batchReads.mockRestore();
     }
 
-    const dispatch = expect.objectContaining({ decision: 'DISPATCH', attempt: 1 });
+    const dispatch = expect.objectContaining({ decision: 'DISPATCH', attempt: 1, contextIds: ['dep'] });
     expect(answers).toHaveLength(2);
     for (const taskId of ['next', 'other']) {
       expect(answers).toContainEqual({

@@ -305,6 +305,96 @@ describe('runDispatch', () => {
     expect(contexts).toEqual([]);
   });
 
+  describe('work named by the dispatch message (contextIds)', () => {
+    const schemaWork: TaskWork = {
+      taskId: 'schema',
+      status: 'SUCCEEDED',
+      role: 'database_designer',
+      output: { text: 'CREATE TABLE users' },
+      dependsOn: [],
+    };
+    /** Runs the dependent of `schema` with `contextIds` in its message; `reads` records each getWork call. */
+    async function runNaming(contextIds: string[], getWork: (ids: readonly string[]) => Promise<TaskWork[]>) {
+      const faked = dependentOfSchema(schemaWork);
+      const events: string[] = [];
+      const claim = faked.store.claimAttempt.bind(faked.store);
+      Object.assign(faked.store, {
+        claimAttempt: async (...args: Parameters<TaskStore['claimAttempt']>) => {
+          events.push('claim asked');
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          events.push('claim answered');
+          return claim(...args);
+        },
+        getWork: async (_batchId: string, ids: readonly string[]) => {
+          events.push(`work read: ${ids.join(',')}`);
+          return getWork(ids);
+        },
+      });
+      const seen: unknown[] = [];
+      const executor: AgentExecutor = {
+        name: 'simulated',
+        execute: async (request) => {
+          seen.push(request.context);
+          return { output: { text: 'done' }, executor: 'simulated', simulated: true };
+        },
+      };
+      let now = 0;
+      await runDispatch(
+        {
+          store: faked.store,
+          agents: faked.agents,
+          artifacts: new MemoryArtifacts(),
+          callbacks: faked.callbacks,
+          catalog,
+          clock: { now: () => (now += 5) },
+          executorFor: () => executor,
+          heartbeatSeconds: 1,
+        },
+        { ...message, contextIds },
+      );
+      return { events, seen, calls: faked.calls };
+    }
+
+    it('reads it beside the claim, and nothing after the claim', async () => {
+      const { events, seen, calls } = await runNaming(['schema'], async () => [schemaWork]);
+
+      expect(events).toEqual(['claim asked', 'work read: schema', 'claim answered']);
+      expect(seen[0]).toMatchObject({
+        items: [{ taskId: 'schema', output: { text: 'CREATE TABLE users' } }],
+      });
+      expect(calls.succeed).toBe(1);
+    });
+
+    it('gives the context only the work it takes, and reads after the claim what the message did not name', async () => {
+      const other: TaskWork = { ...schemaWork, taskId: 'other', output: { text: 'not for t' } };
+      const named = await runNaming(['other'], async (ids) =>
+        ids.flatMap((id) => (id === 'other' ? [other] : id === 'schema' ? [schemaWork] : [])),
+      );
+
+      expect(named.events).toEqual([
+        'claim asked',
+        'work read: other',
+        'claim answered',
+        'work read: schema',
+      ]);
+      expect(named.seen[0]).toMatchObject({ items: [{ taskId: 'schema' }] });
+      expect(JSON.stringify(named.seen[0])).not.toContain('not for t');
+    });
+
+    it('reads the work again after the claim when the read beside it failed', async () => {
+      let reads = 0;
+      const { events, seen, calls } = await runNaming(['schema'], async () => {
+        reads += 1;
+        if (reads === 1) throw new Error('throttled');
+        return [schemaWork];
+      });
+
+      expect(events).toEqual(['claim asked', 'work read: schema', 'claim answered', 'work read: schema']);
+      expect(seen[0]).toMatchObject({ items: [{ taskId: 'schema' }] });
+      expect(calls.succeed).toBe(1);
+    });
+  });
+
   it('records the context of an attempt that fails, before failing its token', async () => {
     const { calls, store, agents, callbacks, contexts } = dependentOfSchema({
       taskId: 'schema',
