@@ -758,7 +758,7 @@ describe('routing a dependent with its gate (hop latency)', () => {
     expect((await store.getTask(batchId, 'skipped'))?.attemptCount).toBe(0);
   });
 
-  it("dispatches a dependent of another role before the finished agent's bookkeeping is written", async () => {
+  it("does not hold a dependent of another role behind the finished agent's bookkeeping", async () => {
     const base = BUILTIN_ROLES[0];
     if (!base) throw new Error('no built-in roles');
     const suffix = `${++roleCounter}_${Math.random().toString(36).slice(2, 6)}`;
@@ -788,14 +788,22 @@ describe('routing a dependent with its gate (hop latency)', () => {
     const events: string[] = [];
     const { answers, callbacks } = recordingCallbacks();
     const answer = callbacks.succeed;
+    await gateTask({ store, callbacks }, { batchId, taskId: 'after', taskToken: 'gate-after' });
+    // The outcome's write waits for the gate's answer (2 s at most): a route held behind it answers late.
+    let answered: () => void = () => undefined;
+    const gateAnswered = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
     callbacks.succeed = async (token, output) => {
       events.push(`answer ${token}`);
+      answered();
       return answer(token, output);
     };
-    await gateTask({ store, callbacks }, { batchId, taskId: 'after', taskToken: 'gate-after' });
     const recordOutcome = agents.recordOutcome.bind(agents);
     const outcomes = vi.spyOn(agents, 'recordOutcome').mockImplementation(async (...args) => {
-      events.push(`outcome ${args[0]}`);
+      events.push(`outcome asked ${args[0]}`);
+      await Promise.race([gateAnswered, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+      events.push(`outcome written ${args[0]}`);
       return recordOutcome(...args);
     });
 
@@ -808,8 +816,8 @@ describe('routing a dependent with its gate (hop latency)', () => {
       outcomes.mockRestore();
     }
 
-    // The dependent's dispatch is the batch's next step: it goes before the agent's outcome and release.
-    expect(events).toEqual(['answer gate-after', `outcome ${done}-1`]);
+    // The dependent is dispatched while the agent's outcome and release are still being written.
+    expect(events).toEqual([`outcome asked ${done}-1`, 'answer gate-after', `outcome written ${done}-1`]);
     expect(answers[0]?.output).toHaveProperty('route.decision', 'DISPATCH');
     expect(await agents.get(`${done}-1`)).toMatchObject({ reserved: 0, successes: 1, leases: {} });
     expect(await agents.get(`${next}-1`)).toMatchObject({ reserved: 1 });
@@ -825,11 +833,21 @@ describe('routing a dependent with its gate (hop latency)', () => {
     const { answers, callbacks } = recordingCallbacks();
     await gateTask({ store, callbacks }, { batchId, taskId: 'after', taskToken: 'gate-after' });
     const agentId = `${role.name}-1`;
+    // A slow outcome write: a route that did not wait for it would find the agent still full.
+    const recordOutcome = agents.recordOutcome.bind(agents);
+    const outcomes = vi.spyOn(agents, 'recordOutcome').mockImplementation(async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return recordOutcome(...args);
+    });
 
-    await completeTask(
-      { store, agents, callbacks, clock, handOff: { ...role.dispatch, routeDependents: true } },
-      { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
-    );
+    try {
+      await completeTask(
+        { store, agents, callbacks, clock, handOff: { ...role.dispatch, routeDependents: true } },
+        { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
+      );
+    } finally {
+      outcomes.mockRestore();
+    }
 
     // Routed while the slot was still held, it would have waited (WAIT) with the agent about to be free.
     expect(answers).toEqual([
