@@ -1,5 +1,4 @@
 /** Scheduled scaler: one pass of shared/usecases/scaler.ts (leases, backlog, concurrency, spawn, idle). */
-
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';

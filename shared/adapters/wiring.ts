@@ -4,7 +4,6 @@
  * built (and its variables required) on first access, so a handler fails fast on exactly the variables it
  * uses and never on the others.
  */
-
 import { randomUUID } from 'node:crypto';
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';

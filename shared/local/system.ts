@@ -3,7 +3,6 @@
  * handlers on the embedded runtime (dynalite, fauxqs, loopback Step Functions), plus the REST API routes
  * and the scheduled scaler, in one process. `meta-agent run` and `meta-agent serve` are built on it.
  */
-
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -137,8 +136,7 @@ export interface EmbeddedSystemOptions {
    */
   readonly routeConcurrency?: number;
   /**
-   * Handlers' DynamoDB and Step Functions calls in process (default true; LocalRuntimeOptions
-   * inProcessTransport). false: over the loopback socket, as before (benchmarks compare the two).
+   * Emulator calls in process (default true; see LocalRuntimeOptions inProcessTransport). false: over the loopback socket, as before (benchmarks compare the two).
    */
   readonly inProcessTransport?: boolean;
 }

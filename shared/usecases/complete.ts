@@ -98,7 +98,8 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
   let transitioned: boolean;
   let agentBookkeeping: Promise<unknown> = Promise.resolve();
-  let slotRole: string | undefined;
+  /** The role of the slot the task's attempt held. */
+  const slotRole = task.decision?.role ?? task.role;
   if (input.outcome === 'SUCCEEDED') {
     transitioned = succeeded !== undefined;
     const agentId = input.agentId ?? task.agentId;
@@ -116,11 +117,9 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
         ...spentOf(result ?? {}),
       };
       const slot = { leaseKey: leaseKey(input.batchId, input.taskId, attemptNumber) };
-      const role = task.decision?.role ?? task.role;
-      slotRole = role;
       // The slot goes to the longest-waiting task parked for the agent's role (handed over, dispatched), or
       // back in the metrics write (one round trip less), then a parked task is woken.
-      agentBookkeeping = releaseSlot(deps, { agentId, role, ...slot, outcome });
+      agentBookkeeping = releaseSlot(deps, { agentId, role: slotRole, ...slot, outcome });
     }
   } else if (input.outcome === 'FAILED') {
     const last = task.attempts[task.attemptCount - 1];

@@ -135,8 +135,9 @@ export interface LocalRuntimeOptions {
   /** Tests: fail the start of nested executions (see NestedStartFault). */
   readonly nestedStartFault?: NestedStartFault;
   /**
-   * Serve the handlers' DynamoDB and Step Functions calls in process, without the loopback socket
-   * (in-process-transport.ts; default true). DynamoDB stays on HTTP while `tasksStream` is set: its proxy
+   * Serve the calls of the handlers, the scaler and the runtime to DynamoDB, Step Functions, SQS and the
+   * Lambda endpoint in process, without the loopback socket (in-process-transport.ts; default true; S3 keeps
+   * HTTP). DynamoDB stays on HTTP while `tasksStream` is set: its proxy
    * must see every write. The emulators' ports serve other clients either way.
    */
   readonly inProcessTransport?: boolean;
