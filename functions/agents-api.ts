@@ -4,6 +4,7 @@
  */
 import { AgentIdSchema, AgentPutSchema, listAgents, putAgent } from '../shared/usecases/agents';
 import { limitsInForce, providerLimitViews } from '../shared/usecases/providers';
+import { wakeForCapacity } from '../shared/usecases/route';
 import { handlerContainer } from './commons/clients';
 import {
   type ApiEvent,
@@ -18,7 +19,18 @@ import { instrument, observability } from './commons/observability';
 
 const obs = observability('agents-api');
 const container = handlerContainer(obs);
-const deps = { agents: container.agentRegistry, catalog: container.catalog, clock: container.clock };
+const deps = {
+  agents: container.agentRegistry,
+  catalog: container.catalog,
+  clock: container.clock,
+  // The slots a put adds wake tasks parked for the agent's role (they would wait out their wait).
+  wake: (role: string, slots: number) =>
+    wakeForCapacity(
+      { agents: container.agentRegistry, callbacks: container.callbacks, clock: container.clock },
+      role,
+      slots,
+    ),
+};
 
 export const handler = instrument(obs, 'agents-api', async (event: ApiEvent) => {
   try {

@@ -16,6 +16,7 @@ const deps = {
   catalog: container.catalog,
   clock: container.clock,
   roleQueueUrls: container.roleQueueUrls,
+  callbacks: container.callbacks,
   queues: new SqsQueueDepth(obs.tracer.captureAWSv3Client(new SQSClient(inProcessConfigFromEnv('SQS')))),
   concurrency: new LambdaQueueConcurrency(
     obs.tracer.captureAWSv3Client(new LambdaClient(inProcessConfigFromEnv('LAMBDA'))),
@@ -27,7 +28,9 @@ export const handler = instrument(obs, 'scaler', async (_event: unknown, context
     ...deps,
     ...(context ? { timeLeftMs: () => context.getRemainingTimeInMillis() } : {}),
   });
-  const changed = result.roles.filter((r) => r.concurrencySet !== undefined || r.waiting > 0 || r.queued > 0);
+  const changed = result.roles.filter(
+    (r) => r.concurrencySet !== undefined || r.waiting > 0 || r.queued > 0 || r.woken !== undefined,
+  );
   obs.logger.info('scaled', {
     terminated: result.terminated,
     spawned: result.spawned,

@@ -229,7 +229,8 @@ export class MetaAgentStack extends Stack {
     this.orchestration.bindStop(cancel);
     // gate and complete answer gates (so does route, releasing the dependents of a task it cancels when the
     // batch's budget is exhausted); complete, record-attempt and approval wake tasks parked for capacity;
-    // approval-api answers approval waits.
+    // approval-api answers approval waits; agents-api wakes tasks parked for the slots a put adds (so does the
+    // scaler, below, for the slots it reclaims or spawns).
     for (const fn of [
       gate,
       complete,
@@ -237,6 +238,7 @@ export class MetaAgentStack extends Stack {
       recordAttempt,
       approval,
       approvalApi,
+      agentsApi,
       ...this.roleWorkers.workers.map((w) => w.fn),
     ]) {
       this.orchestration.bindTaskResponse(fn);
@@ -281,6 +283,7 @@ export class MetaAgentStack extends Stack {
         : { reservedConcurrency: props.scalerReservedConcurrency }),
       ...common,
     });
+    this.orchestration.bindTaskResponse(this.scaler.handler.fn);
     functions.set('scaler', this.scaler.handler.fn);
     this.functions = functions;
 

@@ -1,6 +1,7 @@
 /**
  * The scaler: every minute it spawns or terminates idle logical agents, opens or closes circuit breakers,
- * reclaims expired reservations and sets each role's MaximumConcurrency from its queue depth.
+ * reclaims expired reservations and sets each role's MaximumConcurrency from its queue depth. It wakes tasks
+ * parked for the slots it reclaims or spawns, so the stack grants it task responses (MetaAgentStack).
  */
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';

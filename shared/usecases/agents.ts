@@ -89,17 +89,46 @@ export type AgentPut = z.infer<typeof AgentPutSchema>;
 
 export const AgentIdSchema = z.string().regex(TASK_ID_PATTERN, `agent id must be ${ID_RULE}`);
 
-/** Creates an agent of a catalog role, or updates an existing agent's settings (never its counters). */
+/** Slots of `agent` a route may reserve now (none when it is draining, terminated or absent). */
+function freeSlots(agent: Agent | undefined): number {
+  const live = agent !== undefined && (agent.status === 'active' || agent.status === 'idle');
+  return live ? Math.max(0, agent.capacity - agent.reserved) : 0;
+}
+
+/**
+ * Creates an agent of a catalog role, or updates an existing agent's settings (never its counters). The
+ * slots a put adds (a new agent, a raised capacity, an agent made active again) wake as many tasks parked for
+ * its role through `wake` (route.ts wakeForCapacity), so they start now rather than at their wait's timeout
+ * (30 s and more); best effort, the put stands either way.
+ */
 export async function putAgent(
-  deps: { agents: AgentRegistry; catalog: RoleCatalog; clock: Clock },
+  deps: {
+    agents: AgentRegistry;
+    catalog: RoleCatalog;
+    clock: Clock;
+    /** Wakes up to `slots` tasks parked for `role`; answers how many it woke. */
+    wake?: (role: string, slots: number) => Promise<number>;
+  },
   agentId: string,
   body: AgentPut,
 ): Promise<{ created: boolean; agent: AgentView }> {
+  const before = await deps.agents.get(agentId);
+  const put = await putAgentSettings(deps, agentId, body, before);
+  const gained = freeSlots(put.after) - freeSlots(before);
+  if (deps.wake && put.after && gained > 0) await deps.wake(put.after.role, gained).catch(() => 0);
+  return { created: put.created, agent: agentView(put.after ?? put.written) };
+}
+
+async function putAgentSettings(
+  deps: { agents: AgentRegistry; catalog: RoleCatalog; clock: Clock },
+  agentId: string,
+  body: AgentPut,
+  existing: Agent | undefined,
+): Promise<{ created: boolean; after: Agent | undefined; written: Agent }> {
   const { role: roleName, ...patch } = body;
   const finding = patch.executor ? checkModel(patch.executor, dayOf(deps.clock.now())) : undefined;
   if (finding?.level === 'error')
     throw new RequestValidationError([{ path: '$.executor.model', message: finding.message }]);
-  const existing = await deps.agents.get(agentId);
   if (existing) {
     if (roleName !== undefined && roleName !== existing.role) {
       throw new RequestValidationError([
@@ -107,7 +136,7 @@ export async function putAgent(
       ]);
     }
     const updated = await deps.agents.update(agentId, patch);
-    return { created: false, agent: agentView(updated ?? existing) };
+    return { created: false, after: updated, written: updated ?? existing };
   }
   if (roleName === undefined) {
     throw new RequestValidationError([{ path: '$.role', message: 'role is required to create an agent' }]);
@@ -118,7 +147,7 @@ export async function putAgent(
   if (!(await deps.agents.create(agent))) {
     // Created concurrently by someone else: apply this request as an update.
     const updated = await deps.agents.update(agentId, patch);
-    return { created: false, agent: agentView(updated ?? agent) };
+    return { created: false, after: updated, written: updated ?? agent };
   }
-  return { created: true, agent: agentView(agent) };
+  return { created: true, after: agent, written: agent };
 }

@@ -460,6 +460,22 @@ export async function wakeParked(deps: WakeDeps, role: string): Promise<boolean>
 /** Parked tokens a wake tries before giving up (each one refused had already timed out). */
 const MAX_WAKE_TRIES = 3;
 
+/**
+ * Slots a role gained outside a release (the scaler reclaimed a dead worker's lease or spawned agents, an
+ * operator added an agent or raised its capacity): wakes up to `slots` tasks parked for the role, the longest
+ * waiting first, so they route now instead of at their wait's timeout (30 s, then 60 s). Each woken task
+ * routes itself and parks again when another router took the slot first. At most MAX_CAPACITY_WAKES per
+ * call; a role with more parked tasks wakes the rest at its next releases. Answers how many were woken.
+ */
+export async function wakeForCapacity(deps: WakeDeps, role: string, slots: number): Promise<number> {
+  let woken = 0;
+  while (woken < Math.min(slots, MAX_CAPACITY_WAKES) && (await wakeParked(deps, role))) woken++;
+  return woken;
+}
+
+/** Tasks one gain of capacity wakes at most (each wake is a Query and a token answer). */
+export const MAX_CAPACITY_WAKES = 50;
+
 /** The waiting mark of a task: one per task, refreshed by each WAIT, dropped on dispatch. */
 const waitingKey = (task: Pick<StoredTask, 'batchId' | 'taskId'>) => `${task.batchId}#${task.taskId}`;
 

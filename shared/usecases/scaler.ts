@@ -9,6 +9,8 @@
  *     never one holding a reservation (the termination is conditional on reserved = 0);
  *  6. sets the role queue's MaximumConcurrency when it differs: the backlog, but never below the slots of
  *     the live agents, since a dispatched message waiting for a poller past HeartbeatSeconds times out.
+ * Between 4 and 5, the slots steps 1 and 4 freed or added wake as many tasks parked for the role (no
+ * release will: they would wait out their wait, 30 s and more, beside a free slot).
  * Circuits: an open circuit turns half-open on the first reserve after its cool-down (no pass needed); a
  * half-open agent whose probe was lost (lease reclaimed, no outcome) is re-opened here for a new probe.
  * A role whose queue cannot be read is still reclaimed and trimmed; its error is reported, not thrown.
@@ -18,8 +20,8 @@
 import { desiredScale, expiredLeases, freshWaiting, STUCK_PROBE_MS, WAITING_FRESH_MS } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { Agent, Role } from '../domain/schemas';
-import type { AgentRegistry, Clock, QueueConcurrency, QueueDepth } from '../ports';
-import { spawnAgent } from './route';
+import type { AgentRegistry, Callbacks, Clock, QueueConcurrency, QueueDepth } from '../ports';
+import { type ParkedHints, spawnAgent, wakeForCapacity } from './route';
 
 export interface ScalerDeps {
   agents: AgentRegistry;
@@ -29,6 +31,13 @@ export interface ScalerDeps {
   roleQueueUrls?: Readonly<Record<string, string>>;
   queues?: QueueDepth;
   concurrency?: QueueConcurrency;
+  /**
+   * Answers the tokens of tasks parked for capacity: the slots a pass frees (reclaimed leases) or adds
+   * (spawned agents) wake as many parked tasks. Without it they route at their wait's timeout.
+   */
+  callbacks?: Pick<Callbacks, 'succeed'>;
+  /** Where the wakes record a role found with nobody parked (route.ts); this process's by default. */
+  hints?: ParkedHints;
   /**
    * Time left in this invocation (the Lambda context's getRemainingTimeInMillis): below
    * SCALER_STOP_MARGIN_MS no further step starts. The local system's reaches 0 when it stops, so a pass
@@ -52,6 +61,8 @@ export interface RoleScale {
   desiredConcurrency: number;
   /** The concurrency set this pass (absent when unchanged or not managed). */
   concurrencySet?: number;
+  /** Tasks parked for the role that this pass woke for the slots it freed or added (absent: none tried). */
+  woken?: number;
 }
 
 export interface ScaleResult {
@@ -109,12 +120,15 @@ async function scaleRole(
 ): Promise<boolean> {
   if (outOfTime(deps)) return false;
   // 1. Reclaim: conditional on the expiry read, so a lease extended or released meanwhile is untouched.
+  /** Slots this pass freed or added for the role: tasks parked for it are woken for them. */
+  let gained = 0;
   for (const agent of agents) {
     for (const key of expiredLeases(agent.leases ?? {}, now)) {
       const expiresAt = agent.leases?.[key] ?? 0;
       if (await deps.agents.reclaimLease(agent.agentId, key, expiresAt)) {
         result.reclaimed.push(`${agent.agentId}:${key}`);
         agent.reserved = Math.max(0, agent.reserved - 1);
+        gained += 1;
       }
     }
   }
@@ -161,6 +175,16 @@ async function scaleRole(
     if (!agent) break; // every slot taken meanwhile (a router spawned): enough agents exist
     result.spawned.push(agent.agentId);
     live = [...live, agent];
+    gained += agent.capacity;
+  }
+  if (deps.callbacks && gained > 0) {
+    if (outOfTime(deps)) return false;
+    // Best effort: a task not woken routes at its wait's timeout, as before.
+    scale.woken = await wakeForCapacity(
+      { agents: deps.agents, callbacks: deps.callbacks, clock: deps.clock, hints: deps.hints },
+      role.name,
+      gained,
+    ).catch(() => 0);
   }
 
   // 5. Idle termination, oldest idle first, keeping max(minAgents, desired).

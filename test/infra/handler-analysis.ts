@@ -19,6 +19,9 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', 
 const FUNCTIONS_DIR = join(REPO_ROOT, 'functions');
 const WIRING = join(REPO_ROOT, 'shared', 'adapters', 'wiring.ts');
 
+/** Utility types whose result is a view of their first argument's members. */
+const MAPPED_VIEWS: ReadonlySet<string> = new Set(['Pick', 'Omit', 'Partial', 'Required', 'Readonly']);
+
 export interface AwsAction {
   /** IAM action, e.g. `dynamodb:UpdateItem`. */
   readonly action: string;
@@ -216,9 +219,16 @@ export class HandlerAnalysis {
     return file;
   }
 
-  /** The name of the (apparent) type of `expr`: `Container`, `TaskStore`, ... */
+  /**
+   * The name of the (apparent) type of `expr`: `Container`, `TaskStore`, ... A mapped view of a type
+   * (`Pick<Callbacks, 'succeed'>`, `Partial<RouteDeps>`) is named after the type it maps, so a port reached
+   * through one is still seen.
+   */
   private typeName(expr: ts.Expression): string | undefined {
     const type = this.checker.getTypeAtLocation(expr);
+    const mapped = type.aliasSymbol && MAPPED_VIEWS.has(type.aliasSymbol.getName());
+    const target = mapped ? type.aliasTypeArguments?.[0] : undefined;
+    if (target) return (target.aliasSymbol ?? target.getSymbol())?.getName();
     return (type.aliasSymbol ?? type.getSymbol())?.getName();
   }
 

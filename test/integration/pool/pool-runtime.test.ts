@@ -60,6 +60,8 @@ const ROLES_CONFIG = [
   // Two slots in all: two of four tasks wait, and each release hands its slot to one of them.
   { name: 'ui_ux_designer', defaults: { capacity: 1, minAgents: 0, maxAgents: 2 } },
   { name: 'refactoring_specialist', defaults: { capacity: 4, minAgents: 0 } },
+  // One slot until an operator adds an agent: two of three long tasks park.
+  { name: 'database_designer', defaults: { capacity: 1, minAgents: 0, maxAgents: 1 } },
 ];
 
 let runtime: LocalRuntime;
@@ -594,6 +596,64 @@ describe('the agent pool on the embedded runtime', () => {
     expect(taskById(result, 'blocked').attempts).toEqual([]);
     expect(taskById(result, 'downstream').attempts).toEqual([]);
     expect(taskById(result, 'blocked').reason).toContain('failFast');
+  });
+
+  it('starts the tasks parked for capacity as soon as PUT /agents adds slots, not at their wait timeout', async () => {
+    const role = 'database_designer';
+    /** How long each task holds its slot. */
+    const HOLD_MS = 5_000;
+    const waits: number[] = [];
+    let parks = 0;
+    let put: Promise<number> | undefined;
+    const stop = runtime.runner.observeInvocations((call) => {
+      if (call.handlerName !== 'route') return;
+      const result = call.result as { decision?: string; waitSeconds?: number; parked?: boolean } | undefined;
+      if (call.stateName === 'Route' && result?.decision === 'WAIT') waits.push(result.waitSeconds ?? 0);
+      if (call.stateName !== 'Route' && result?.parked === true) parks += 1;
+      // Both late tasks parked: an operator adds an agent of two slots at once.
+      if (parks === 2 && put === undefined) {
+        put = (async () => {
+          const at = Date.now();
+          const response = await api.agents(
+            apiEvent({
+              method: 'PUT',
+              path: `/agents/${role}-extra`,
+              pathParameters: { id: `${role}-extra` },
+              body: JSON.stringify({ role, capacity: 2 }),
+            }),
+          );
+          expect(response.statusCode).toBe(201);
+          return at;
+        })();
+      }
+    });
+    const ids = ['schema-1', 'schema-2', 'schema-3'];
+    let result: BatchResult;
+    let putAt: number;
+    try {
+      const batchId = await submit(
+        ids.map((id) => ({
+          id,
+          description: 'Design the schema',
+          role,
+          input: { simulate: { durationMs: HOLD_MS } },
+        })),
+      );
+      putAt = await until('both late tasks parked and the put answered', async () => put);
+      result = await finished(batchId);
+    } finally {
+      stop();
+    }
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(waits).toHaveLength(2);
+    // Woken by the put, both start at once. Without it one would start when the first task's release hands
+    // it the slot (HOLD_MS after the first started), the other at its wait's timeout (30 s after it parked,
+    // which was just before the put).
+    const soon = Math.min(HOLD_MS, Math.min(...waits) * 1_000) / 2;
+    const starts = result.tasks.map((t) => t.startedAt ?? 0).sort((a, b) => a - b);
+    expect((starts[1] ?? 0) - putAt).toBeLessThan(soon);
+    expect((starts[2] ?? 0) - putAt).toBeLessThan(soon);
   });
 
   it('shows every agent with its load, success rate, latency and circuit on GET /agents', async () => {

@@ -8,11 +8,14 @@ import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-reg
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { STUCK_PROBE_MS, WAITING_FRESH_MS } from '../../../shared/domain/pool';
 import { resolveRoles } from '../../../shared/domain/roles';
+import { WOKEN } from '../../../shared/domain/workflow';
 import { createTables } from '../../../shared/local/runtime/emulators';
 import type { QueueConcurrency, QueueDepth } from '../../../shared/ports';
+import { putAgent } from '../../../shared/usecases/agents';
+import { ParkedHints, wakeForCapacity } from '../../../shared/usecases/route';
 import { SCALER_STOP_MARGIN_MS, scaleAgents } from '../../../shared/usecases/scaler';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
-import { agentOf, ManualClock, uniqueId } from '../../support/fixtures';
+import { agentOf, ManualClock, recordingCallbacks, uniqueId } from '../../support/fixtures';
 
 const ROLE = 'code_reviewer';
 const QUEUE_URL = 'http://queue/code_reviewer';
@@ -180,5 +183,106 @@ describe('scaleAgents', () => {
       true,
     );
     expect((await agents.get(id))?.circuit).toBe('half_open');
+  });
+});
+
+/** Marks and parks `n` tasks of ROLE, a second apart (the first is the longest waiting); their tokens. */
+async function parkTasks(agents: DynamoAgentRegistry, clock: ManualClock, n: number): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let i = 1; i <= n; i++) {
+    await agents.markWaiting(ROLE, `b#t${i}`, clock.now());
+    expect(await agents.parkWaiting(ROLE, `b#t${i}`, `tok-${i}`)).toBe(true);
+    tokens.push(`tok-${i}`);
+    clock.advance(1_000);
+  }
+  return tokens;
+}
+
+describe('slots gained outside a release wake tasks parked for capacity', () => {
+  it('a scaler pass wakes one parked task per lease it reclaims, the longest waiting first', async () => {
+    const agents = await freshRegistry();
+    const clock = new ManualClock();
+    const catalog = oneRoleCatalog({ capacity: 1, minAgents: 1, maxAgents: 1 });
+    await agents.create(agentOf(ROLE, `${ROLE}-1`, { capacity: 1 }, clock.now()));
+    await agents.reserve(`${ROLE}-1`, clock.now(), { key: 'b#crashed#1', expiresAt: clock.now() + 1_000 });
+    clock.advance(5_000);
+    await parkTasks(agents, clock, 3);
+    const { answers, callbacks } = recordingCallbacks();
+
+    const result = await scaleAgents({ agents, catalog, clock, callbacks, hints: new ParkedHints() });
+
+    expect(result.reclaimed).toEqual([`${ROLE}-1:b#crashed#1`]);
+    expect(result.roles[0]?.woken).toBe(1);
+    expect(answers).toEqual([{ token: 'tok-1', output: WOKEN }]);
+    // The others stay parked for the next release.
+    expect(await agents.takeParked(ROLE)).toMatchObject({ token: 'tok-2' });
+  });
+
+  it('a scaler pass wakes as many parked tasks as the slots of the agents it spawns', async () => {
+    const agents = await freshRegistry();
+    const clock = new ManualClock();
+    const catalog = oneRoleCatalog({ capacity: 2, minAgents: 1, maxAgents: 1 });
+    await parkTasks(agents, clock, 3);
+    const { answers, callbacks } = recordingCallbacks();
+
+    const result = await scaleAgents({ agents, catalog, clock, callbacks, hints: new ParkedHints() });
+
+    expect(result.spawned).toEqual([`${ROLE}-1`]);
+    expect(result.roles[0]?.woken).toBe(2);
+    expect(answers.map((a) => a.token)).toEqual(['tok-1', 'tok-2']);
+  });
+
+  it('a scaler pass that frees and adds nothing wakes nobody', async () => {
+    const agents = await freshRegistry();
+    const clock = new ManualClock();
+    const catalog = oneRoleCatalog({ capacity: 1, minAgents: 1, maxAgents: 1 });
+    await agents.create(agentOf(ROLE, `${ROLE}-1`, { capacity: 1 }, clock.now()));
+    await agents.reserve(`${ROLE}-1`, clock.now(), { key: 'b#busy#1', expiresAt: clock.now() + 3_600_000 });
+    await parkTasks(agents, clock, 2);
+    const { answers, callbacks } = recordingCallbacks();
+
+    const result = await scaleAgents({ agents, catalog, clock, callbacks, hints: new ParkedHints() });
+
+    expect(result.roles[0]?.woken).toBeUndefined();
+    expect(answers).toEqual([]);
+  });
+
+  it('PUT /agents wakes as many parked tasks as the slots it adds, and none for a change that adds none', async () => {
+    const agents = await freshRegistry();
+    const clock = new ManualClock();
+    const catalog = oneRoleCatalog({ capacity: 1, minAgents: 1, maxAgents: 4 });
+    await agents.create(agentOf(ROLE, `${ROLE}-1`, { capacity: 1 }, clock.now()));
+    await agents.reserve(`${ROLE}-1`, clock.now(), { key: 'b#busy#1', expiresAt: clock.now() + 3_600_000 });
+    await parkTasks(agents, clock, 5);
+    const { answers, callbacks } = recordingCallbacks();
+    const hints = new ParkedHints();
+    const deps = {
+      agents,
+      catalog,
+      clock,
+      wake: (role: string, slots: number) =>
+        wakeForCapacity({ agents, callbacks, clock, hints }, role, slots),
+    };
+
+    await putAgent(deps, `${ROLE}-1`, { specializations: ['typescript'] });
+    const afterSettings = answers.length;
+    // Capacity 1 -> 3 with one slot reserved: two free slots.
+    await putAgent(deps, `${ROLE}-1`, { capacity: 3 });
+    const afterRaise = answers.length;
+    // Its free slots were there before this put: it adds none.
+    await putAgent(deps, `${ROLE}-1`, { specializations: ['python'] });
+    const afterFreeSettings = answers.length;
+    await putAgent(deps, `${ROLE}-1`, { status: 'draining' });
+    const afterDrain = answers.length;
+    // A new agent of capacity 1 (one slot), then the drained one active again (two free slots).
+    await putAgent(deps, `${ROLE}-2`, { role: ROLE, capacity: 1 });
+    await putAgent(deps, `${ROLE}-1`, { status: 'active' });
+
+    expect(afterSettings).toBe(0);
+    expect(afterRaise).toBe(2);
+    expect(afterFreeSettings).toBe(2);
+    expect(afterDrain).toBe(2);
+    expect(answers.map((a) => a.token)).toEqual(['tok-1', 'tok-2', 'tok-3', 'tok-4', 'tok-5']);
+    expect(answers.every((a) => a.output === WOKEN)).toBe(true);
   });
 });
