@@ -130,9 +130,8 @@ export function desiredScale(
  * Seconds a task waits before asking the router again, after its `waits`-th consecutive WAIT (from 1). A wait
  * ends early when a slot of its role frees (the release hands it over) or the role gains slots (an operator's
  * PUT /agents, a lease the scaler reclaims, agents it spawns: route.ts wakeForCapacity), so the timeout
- * bounds only what nothing announces: an open circuit's cool-down (`until`: the wait is cut to it), a task not
- * parked yet when such a wake looked, and, on AWS, a release in another container that raced the task's WAIT
- * (see ParkedHints). Never below one second.
+ * bounds only what nothing announces: an open circuit's cool-down (`until`: the wait is cut to it) and, on
+ * AWS, a release in another container that raced the task's WAIT (see ParkedHints). Never below one second.
  */
 export function capacityWaitSeconds(waits: number, baseSeconds: number, untilSeconds?: number): number {
   const wait = baseSeconds * 2 ** Math.min(Math.max(0, waits - 1), CAPACITY_WAIT_DOUBLINGS);

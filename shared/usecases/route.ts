@@ -464,12 +464,30 @@ const MAX_WAKE_TRIES = 3;
  * Slots a role gained outside a release (the scaler reclaimed a dead worker's lease or spawned agents, an
  * operator added an agent or raised its capacity): wakes up to `slots` tasks parked for the role, the longest
  * waiting first, so they route now instead of at their wait's timeout (30 s, then 60 s). Each woken task
- * routes itself and parks again when another router took the slot first. At most MAX_CAPACITY_WAKES per
- * call; a role with more parked tasks wakes the rest at its next releases. Answers how many were woken.
+ * routes itself and parks again when another router took the slot first. The marks are claimed, not only the
+ * parked tokens taken: a task that marked itself waiting but has not parked yet finds its mark claimed when it
+ * parks, and routes again at once (parkTask). Such a claim is not counted (the mark may be one its task left
+ * behind), so the next waiter is woken too. At most MAX_CAPACITY_WAKES per call; a role with more parked tasks
+ * wakes the rest at its next releases. Answers how many parked tasks were woken.
  */
 export async function wakeForCapacity(deps: WakeDeps, role: string, slots: number): Promise<number> {
+  const wanted = Math.min(slots, MAX_CAPACITY_WAKES);
+  const now = (deps.clock ?? Date).now();
   let woken = 0;
-  while (woken < Math.min(slots, MAX_CAPACITY_WAKES) && (await wakeParked(deps, role))) woken++;
+  for (let claims = 0; woken < wanted && claims < wanted + MAX_WAKE_TRIES; claims++) {
+    const claim = await deps.agents.claimWaiting(role, now);
+    if (claim === undefined) break;
+    const { key, token } = claim;
+    if (token === undefined) continue;
+    // A token whose wait timed out is refused (its task routes already); an answer that fails for another
+    // reason puts the token back on its mark for the next release, as wakeParked does.
+    const answered = await deps.callbacks.succeed(token, WOKEN).catch(async (error: unknown) => {
+      await deps.agents.dropClaim(role, key).catch(() => undefined);
+      await deps.agents.parkWaiting(role, key, token).catch(() => false);
+      throw error;
+    });
+    if (answered) woken += 1;
+  }
   return woken;
 }
 

@@ -285,4 +285,25 @@ describe('slots gained outside a release wake tasks parked for capacity', () => 
     expect(answers.map((a) => a.token)).toEqual(['tok-1', 'tok-2', 'tok-3', 'tok-4', 'tok-5']);
     expect(answers.every((a) => a.output === WOKEN)).toBe(true);
   });
+
+  it('claims the mark of a task not parked yet, so its park routes it at once, and wakes a parked one for the slot', async () => {
+    const agents = await freshRegistry();
+    const clock = new ManualClock();
+    const catalog = oneRoleCatalog({ capacity: 1, minAgents: 1, maxAgents: 1 });
+    await agents.create(agentOf(ROLE, `${ROLE}-1`, { capacity: 1 }, clock.now()));
+    await agents.reserve(`${ROLE}-1`, clock.now(), { key: 'b#busy#1', expiresAt: clock.now() + 3_600_000 });
+    // The longest waiter has written its mark but not parked its token yet.
+    await agents.markWaiting(ROLE, 'b#unparked', clock.now());
+    clock.advance(1_000);
+    await parkTasks(agents, clock, 2);
+    const { answers, callbacks } = recordingCallbacks();
+    const wake = (role: string, slots: number) => wakeForCapacity({ agents, callbacks, clock }, role, slots);
+
+    await putAgent({ agents, catalog, clock, wake }, `${ROLE}-1`, { capacity: 2 });
+
+    expect(answers).toEqual([{ token: 'tok-1', output: WOKEN }]);
+    // Its park is refused (parkTask then wakes it to route again); the other parked task keeps waiting.
+    expect(await agents.parkWaiting(ROLE, 'b#unparked', 'tok-unparked')).toBe(false);
+    expect(await agents.takeParked(ROLE)).toMatchObject({ token: 'tok-2' });
+  });
 });
