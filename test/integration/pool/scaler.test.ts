@@ -198,6 +198,12 @@ async function parkTasks(agents: DynamoAgentRegistry, clock: ManualClock, n: num
   return tokens;
 }
 
+/** ROLE-1, of one slot, held by a long attempt. */
+async function oneBusySlot(agents: DynamoAgentRegistry, clock: ManualClock): Promise<void> {
+  await agents.create(agentOf(ROLE, `${ROLE}-1`, { capacity: 1 }, clock.now()));
+  await agents.reserve(`${ROLE}-1`, clock.now(), { key: 'b#busy#1', expiresAt: clock.now() + 3_600_000 });
+}
+
 describe('slots gained outside a release wake tasks parked for capacity', () => {
   it('a scaler pass wakes one parked task per lease it reclaims, the longest waiting first', async () => {
     const agents = await freshRegistry();
@@ -236,8 +242,7 @@ describe('slots gained outside a release wake tasks parked for capacity', () => 
     const agents = await freshRegistry();
     const clock = new ManualClock();
     const catalog = oneRoleCatalog({ capacity: 1, minAgents: 1, maxAgents: 1 });
-    await agents.create(agentOf(ROLE, `${ROLE}-1`, { capacity: 1 }, clock.now()));
-    await agents.reserve(`${ROLE}-1`, clock.now(), { key: 'b#busy#1', expiresAt: clock.now() + 3_600_000 });
+    await oneBusySlot(agents, clock);
     await parkTasks(agents, clock, 2);
     const { answers, callbacks } = recordingCallbacks();
 
@@ -251,8 +256,7 @@ describe('slots gained outside a release wake tasks parked for capacity', () => 
     const agents = await freshRegistry();
     const clock = new ManualClock();
     const catalog = oneRoleCatalog({ capacity: 1, minAgents: 1, maxAgents: 4 });
-    await agents.create(agentOf(ROLE, `${ROLE}-1`, { capacity: 1 }, clock.now()));
-    await agents.reserve(`${ROLE}-1`, clock.now(), { key: 'b#busy#1', expiresAt: clock.now() + 3_600_000 });
+    await oneBusySlot(agents, clock);
     await parkTasks(agents, clock, 5);
     const { answers, callbacks } = recordingCallbacks();
     const hints = new ParkedHints();
@@ -290,8 +294,7 @@ describe('slots gained outside a release wake tasks parked for capacity', () => 
     const agents = await freshRegistry();
     const clock = new ManualClock();
     const catalog = oneRoleCatalog({ capacity: 1, minAgents: 1, maxAgents: 1 });
-    await agents.create(agentOf(ROLE, `${ROLE}-1`, { capacity: 1 }, clock.now()));
-    await agents.reserve(`${ROLE}-1`, clock.now(), { key: 'b#busy#1', expiresAt: clock.now() + 3_600_000 });
+    await oneBusySlot(agents, clock);
     // The longest waiter has written its mark but not parked its token yet.
     await agents.markWaiting(ROLE, 'b#unparked', clock.now());
     clock.advance(1_000);
