@@ -188,6 +188,25 @@ function groupLevels(graph: IndexedGraph, level: readonly number[]): string[][] 
 }
 
 /**
+ * For each task, the number of tasks on the longest chain of its dependents (0 for a task nothing depends
+ * on): how many dependency hops at least still follow it. A waiting task with a longer chain ahead of it is
+ * given a freed slot first (domain/pool.ts waitingLeadMs), which shortens the batch when durations are not
+ * known (list scheduling by remaining path length). Edges to tasks outside `tasks` are ignored.
+ */
+export function chainsAfter(tasks: readonly DagNode[]): Map<string, number> {
+  const graph = indexGraph(tasks, false);
+  const order = orderIndexes(tasks, graph);
+  assertAcyclic(tasks, graph, order);
+  const chain = new Array<number>(graph.ids.length).fill(0);
+  for (let k = order.length - 1; k >= 0; k--) {
+    const i = order[k] as number;
+    for (const d of graph.dependents[i] ?? [])
+      chain[i] = Math.max(chain[i] as number, (chain[d] as number) + 1);
+  }
+  return new Map(graph.ids.map((id, i) => [id, chain[i] as number]));
+}
+
+/**
  * Dependency levels: level 0 holds the tasks without dependencies, and a task's level is one more than
  * the highest level among its dependencies. Ids inside a level keep submission order.
  */

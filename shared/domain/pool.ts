@@ -2,6 +2,7 @@
  * Agent pool policy, pure: circuit breaker constants, reservation leases, and the scaler's desired agent
  * count and queue concurrency from a role's backlog. No I/O and no clock: callers pass `now`.
  */
+import { DEFAULT_PRIORITY } from './limits';
 import type { RoleDefaults } from './schemas';
 import { CAPACITY_WAIT_SECONDS } from './workflow';
 
@@ -38,6 +39,27 @@ const WAITING_FRESH_MARGIN_MS = 10_000;
  * pruned (the task would wait out its whole wait).
  */
 export const WAITING_FRESH_MS = MAX_CAPACITY_WAIT_SECONDS * MS_PER_SECOND + WAITING_FRESH_MARGIN_MS;
+
+/** How far a task of priority 1 goes ahead of a priority-2 waiter (and one of 2 ahead of 3): 10 minutes. */
+export const PRIORITY_LEAD_MS = 600_000;
+/** How far each task on the chain still ahead of a waiting task moves it forward: one minute. */
+export const CHAIN_LEAD_MS = 60_000;
+/** Chain steps that count towards the lead: past 30, a deeper chain goes no further ahead (30 minutes). */
+export const MAX_CHAIN_LEAD_STEPS = 30;
+
+/**
+ * The order in which tasks waiting for a role's capacity get a freed slot: the longest waiting first, each
+ * moved forward by its lead (milliseconds taken off when it began to wait). The task's priority (1 highest,
+ * `DEFAULT_PRIORITY` 2) leads by PRIORITY_LEAD_MS a step, and the chain of dependents still ahead of it
+ * (dag.ts chainsAfter) by CHAIN_LEAD_MS a task, so among tasks that began to wait at about the same time the
+ * one that holds up the most work goes first (without durations, the longest remaining path is the best
+ * guess of the critical one). Bounded, so no waiter is passed over for ever: a task that waited longer than
+ * another's lead goes first.
+ */
+export function waitingLeadMs(priority: number | undefined, chainAfter: number | undefined): number {
+  const steps = Math.min(Math.max(0, chainAfter ?? 0), MAX_CHAIN_LEAD_STEPS);
+  return (DEFAULT_PRIORITY - (priority ?? DEFAULT_PRIORITY)) * PRIORITY_LEAD_MS + steps * CHAIN_LEAD_MS;
+}
 
 /** An agent's circuit breaker settings. */
 export interface CircuitPolicy {

@@ -190,6 +190,11 @@ export interface StoredTask {
   gateToken?: string;
   /** The role whose waiting mark the task holds (set by a capacity WAIT, removed by startAttempt). */
   waitingRole?: string;
+  /**
+   * Tasks on the longest chain of its dependents (dag.ts chainsAfter), set at submission; absent on items
+   * written before it existed (0). Orders the waiters for a role's freed slots (pool.ts waitingLeadMs).
+   */
+  chainAfter?: number;
   maxAttempts: number;
   /** Number of the attempt now dispatched (0 before the first). */
   attemptCount: number;
@@ -531,9 +536,11 @@ export interface AgentRegistry {
   reopenStuckProbe(agentId: string, idleBefore: number, at: number): Promise<boolean>;
   /**
    * Marks a task of `role` as waiting for capacity at `at` (the scaler counts fresh marks as backlog);
-   * returns how many consecutive WAITs the task has had, this one included.
+   * returns how many consecutive WAITs the task has had, this one included. `leadMs` (domain/pool.ts
+   * waitingLeadMs, 0 by default) moves it forward in the order claims and wakes take waiters in: the earliest
+   * first WAIT minus its lead first.
    */
-  markWaiting(role: string, key: string, at: number): Promise<number>;
+  markWaiting(role: string, key: string, at: number, leadMs?: number): Promise<number>;
   /** The waiting marks of `role`: key -> last WAIT time. */
   waitingMarks(role: string): Promise<Record<string, number>>;
   /**

@@ -8,7 +8,7 @@ import { approvalTimeoutSeconds, needsApprovalBefore, reviewerOf } from '../doma
 import type { BudgetAmount } from '../domain/budget';
 import { neededIds, takesContext } from '../domain/context';
 import { CONTEXT_PREFETCH_MAX } from '../domain/limits';
-import { capacityWaitSeconds, leaseExpiry, leaseKey } from '../domain/pool';
+import { capacityWaitSeconds, leaseExpiry, leaseKey, waitingLeadMs } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import {
   candidateRoles,
@@ -194,10 +194,17 @@ export async function waitFor(
     // A release in this process may hand this task a slot even before it parks (capacity hand-off). The
     // hint is raised once the mark is written, not before: a release that finds it raised after freeing its
     // slot then finds the mark too (see releaseToParked).
-    deps.agents.markWaiting(role, waitingKey(task), deps.clock.now()).then((waits) => {
-      hintsOf(deps).parked(role);
-      return waits;
-    }),
+    deps.agents
+      .markWaiting(
+        role,
+        waitingKey(task),
+        deps.clock.now(),
+        waitingLeadMs(task.task.priority, task.chainAfter),
+      )
+      .then((waits) => {
+        hintsOf(deps).parked(role);
+        return waits;
+      }),
     task.waitingRole === role && !asked
       ? undefined
       : deps.store.setWaitingRole(task.batchId, task.taskId, role, ...(asked ? [requirements] : [])),

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { limitsOf } from '../domain/budget';
 import { effectiveBudget } from '../domain/costs';
-import { dependentsOf, topologicalOrder } from '../domain/dag';
+import { chainsAfter, dependentsOf, topologicalOrder } from '../domain/dag';
 import { BATCH_CREATION_LEASE_MS, DEFAULT_MAX_ATTEMPTS } from '../domain/limits';
 import type { RoleCatalog } from '../domain/roles';
 import type { Batch, Budget } from '../domain/schemas';
@@ -52,6 +52,7 @@ export interface SubmitResult {
 /** Builds the stored task items of a validated batch: dependency counts for the gate protocol. */
 export function storedTasksOf(batchId: string, batch: Batch, maxAttempts: number): StoredTask[] {
   const dependents = dependentsOf(batch.tasks);
+  const chains = chainsAfter(batch.tasks);
   return batch.tasks.map((task, index) => {
     const deps = new Set(task.dependsOn ?? []);
     return {
@@ -65,6 +66,7 @@ export function storedTasksOf(batchId: string, batch: Batch, maxAttempts: number
       skippedDeps: 0,
       succeededDeps: 0,
       dependents: [...new Set(dependents.get(task.id) ?? [])],
+      chainAfter: chains.get(task.id) ?? 0,
       maxAttempts,
       attemptCount: 0,
       attempts: [],

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  chainsAfter,
   criticalPath,
   type DagNode,
   DEFAULT_TASK_ESTIMATE_MS,
@@ -348,5 +349,43 @@ describe('planBatch', () => {
         expect(plan.criticalPath).toEqual(criticalPath(nodes, (t) => t.durationMs));
       }),
     );
+  });
+});
+
+describe('chainsAfter', () => {
+  it('counts the tasks on the longest chain of dependents after each task', () => {
+    // a -> b -> c -> d, a -> e, and f alone; e depends on a only.
+    const tasks: DagNode[] = [
+      { id: 'd', dependsOn: ['c'] },
+      { id: 'a' },
+      { id: 'b', dependsOn: ['a'] },
+      { id: 'c', dependsOn: ['b'] },
+      { id: 'e', dependsOn: ['a'] },
+      { id: 'f' },
+    ];
+
+    expect(Object.fromEntries(chainsAfter(tasks))).toEqual({ a: 3, b: 2, c: 1, d: 0, e: 0, f: 0 });
+  });
+
+  it('takes the longer branch of a diamond and ignores dependencies outside the tasks given', () => {
+    const tasks: DagNode[] = [
+      { id: 'top', dependsOn: ['elsewhere'] },
+      { id: 'left', dependsOn: ['top'] },
+      { id: 'right', dependsOn: ['top'] },
+      { id: 'right2', dependsOn: ['right'] },
+      { id: 'join', dependsOn: ['left', 'right2'] },
+    ];
+
+    expect(chainsAfter(tasks).get('top')).toBe(3);
+    expect(chainsAfter(tasks).get('left')).toBe(1);
+  });
+
+  it('refuses a cycle', () => {
+    expect(() =>
+      chainsAfter([
+        { id: 'a', dependsOn: ['b'] },
+        { id: 'b', dependsOn: ['a'] },
+      ]),
+    ).toThrow(InvalidDependencyGraphError);
   });
 });

@@ -56,7 +56,7 @@ export const MAX_OUTCOME_ROUNDS = 5;
  * The attributes a wake or a hand-off reads of each waiting mark (a projection: a mark holds little else, but
  * a role's marks are all read at once, see longestWaiting).
  */
-const WAITING_PROJECTION = 'agentId, waitingKey, parkedToken, waits, since, #at';
+const WAITING_PROJECTION = 'agentId, waitingKey, parkedToken, waits, since, leadMs, #at';
 /** Attribute names that are DynamoDB reserved words, aliased in every expression that uses them. */
 const NAMES = {
   '#status': 'status',
@@ -370,7 +370,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
     );
   }
 
-  async markWaiting(role: string, key: string, at: number): Promise<number> {
+  async markWaiting(role: string, key: string, at: number, leadMs = 0): Promise<number> {
     // One small item per waiting task (1 WCU a write, whatever the backlog), found through the byRole
     // index under a partition no real role can have; `waits` counts its consecutive WAITs.
     const out = await this.client.send(
@@ -381,13 +381,14 @@ export class DynamoAgentRegistry implements AgentRegistry {
         // claim on it (that hand-off ended, or the task routes anyway). `since`: its first WAIT, which orders
         // the waiters (the mark goes when the task is dispatched, so a later wait starts afresh).
         UpdateExpression:
-          'SET #role = :partition, waitingKey = :key, #at = :at, since = if_not_exists(since, :at) ' +
+          'SET #role = :partition, waitingKey = :key, #at = :at, since = if_not_exists(since, :at), leadMs = :lead ' +
           'ADD waits :one REMOVE parkedToken, handedAt',
         ExpressionAttributeNames: { '#role': 'role', '#at': 'at' },
         ExpressionAttributeValues: {
           ':partition': waitingPartition(role),
           ':key': key,
           ':at': at,
+          ':lead': leadMs,
           ':one': 1,
         },
         ReturnValues: 'UPDATED_NEW',
@@ -447,7 +448,8 @@ export class DynamoAgentRegistry implements AgentRegistry {
 
   /**
    * The waiting marks of `role` that pass `filter`, the longest waiting first: the earliest first WAIT
-   * (`since`; a mark written before it existed counts from its last WAIT), then most consecutive WAITs. Every
+   * (`since`; a mark written before it existed counts from its last WAIT) less its lead (priority and chain
+   * of dependents ahead, pool.ts waitingLeadMs), then most consecutive WAITs. Every
    * page is read: the index orders marks by key, not by age, so the longest waiter may be anywhere (a Limit
    * would also count the marks the filter drops, and a role whose first marks were all claimed or unparked
    * would find nobody). A mark is a few dozen bytes: a hundred waiters are one page of about 1 RCU. The index
@@ -457,7 +459,9 @@ export class DynamoAgentRegistry implements AgentRegistry {
     const marks = (await this.waitingItems(role, filter)).filter(
       (item) => typeof item.agentId === 'string' && typeof item.waitingKey === 'string',
     );
-    const since = (item: Record<string, unknown>) => Number(item.since ?? item.at ?? 0);
+    // Moved forward by its lead (priority and chain ahead, pool.ts waitingLeadMs; 0 on older marks).
+    const since = (item: Record<string, unknown>) =>
+      Number(item.since ?? item.at ?? 0) - Number(item.leadMs ?? 0);
     return marks.sort(
       (a, b) =>
         since(a) - since(b) ||

@@ -111,6 +111,23 @@ describe('reservation leases', () => {
     expect(afterWait).toEqual({ key: 'b#new' });
   });
 
+  it('takes waiters by when they began to wait less their lead: a lead moves a later waiter ahead, by no more than it', async () => {
+    const role = `role_${uniqueId('l').replace(/-/g, '_')}`;
+    await registry.markWaiting(role, 'b#plain', 100_000);
+    // Began 30 s later, with a minute of lead: ahead of 'plain'.
+    await registry.markWaiting(role, 'b#deep', 130_000, 60_000);
+    // Began two minutes before 'plain': longer than the lead of 'deep'.
+    await registry.markWaiting(role, 'b#old', -20_000);
+    // Its lead counts from its first WAIT, and a later WAIT keeps both.
+    await registry.markWaiting(role, 'b#urgent', 150_000, 600_000);
+    await registry.markWaiting(role, 'b#urgent', 160_000, 600_000);
+
+    const order = [];
+    for (let i = 0; i < 4; i++) order.push((await registry.claimWaiting(role, 200_000))?.key);
+
+    expect(order).toEqual(['b#urgent', 'b#old', 'b#deep', 'b#plain']);
+  });
+
   it('finds the longest waiter among more than 50 marks, wherever its key sorts and however many are claimed', async () => {
     const role = `role_${uniqueId('many').replace(/-/g, '_')}`;
     const key = (i: number) => `b#k${String(i).padStart(2, '0')}`;

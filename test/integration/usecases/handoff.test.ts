@@ -152,6 +152,29 @@ describe('capacity hand-off', () => {
     });
   });
 
+  it('offers a freed slot to the waiter holding up the most work first: priority, then the chain of dependents ahead', async () => {
+    const role = await fullRole(1, 1);
+    const batchId = await createBatch([
+      ...tasksOf(role.name, ['runs', 'shallow', 'deep', 'urgent']).map((t) =>
+        t.id === 'urgent' ? { ...t, priority: 1 as const } : t,
+      ),
+      // Two tasks wait on 'deep' one after the other: a chain of two ahead of it.
+      ...tasksOf(role.name, ['next'], { dependsOn: ['deep'] }),
+      ...tasksOf(role.name, ['last'], { dependsOn: ['next'] }),
+    ]);
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    // They begin to wait a second apart, the shallow one first.
+    for (const taskId of ['shallow', 'deep', 'urgent']) {
+      expect(await role.route(batchId, taskId)).toMatchObject({ decision: 'WAIT' });
+      clock.advance(1_000);
+    }
+
+    const order = [];
+    for (let i = 0; i < 3; i++) order.push((await agents.claimWaiting(role.name, clock.now()))?.key);
+
+    expect(order).toEqual([`${batchId}#urgent`, `${batchId}#deep`, `${batchId}#shallow`]);
+  });
+
   it('wakes a task at once whose mark a release claimed before it parked but has not dispatched it (no 30 s stall)', async () => {
     const role = await fullRole(1, 1);
     const batchId = await createBatch(tasksOf(role.name, ['runs', 'late', 'pruned']));

@@ -163,6 +163,7 @@ describe('the added task items', () => {
     pendingDeps: 0,
     failedDeps: 0,
     dependents: ['review'],
+    chainAfter: 1,
     maxAttempts: 2,
     attemptCount: 1,
     attempts: [],
@@ -203,6 +204,13 @@ describe('the added task items', () => {
     });
     expect(byId.get('a')).toMatchObject({ status: 'READY', pendingDeps: 0, dependents: ['b', 'review'] });
     expect(byId.get('c')).toMatchObject({ status: 'READY', pendingDeps: 0, succeededDeps: 1 });
+  });
+
+  it("count the expanding task's chain of dependents ahead of each, after their own chain inside the expansion", () => {
+    const chains = Object.fromEntries(tasks.map((t) => [t.taskId, t.chainAfter]));
+
+    // 'a' -> 'b' -> 'review'; 'b' and 'c' -> 'review'.
+    expect(chains).toEqual({ a: 2, b: 1, c: 1 });
   });
 
   it('run in dependency order, through the Gate whenever they have a dependency', () => {

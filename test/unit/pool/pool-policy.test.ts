@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   CAPACITY_WAIT_DOUBLINGS,
+  CHAIN_LEAD_MS,
   capacityWaitSeconds,
   desiredScale,
   expiredLeases,
@@ -10,8 +11,11 @@ import {
   leaseExpiry,
   leaseKey,
   MAX_CAPACITY_WAIT_SECONDS,
+  MAX_CHAIN_LEAD_STEPS,
   MIN_QUEUE_CONCURRENCY,
+  PRIORITY_LEAD_MS,
   WAITING_FRESH_MS,
+  waitingLeadMs,
 } from '../../../shared/domain/pool';
 import { CAPACITY_WAIT_SECONDS } from '../../../shared/domain/workflow';
 
@@ -133,5 +137,17 @@ describe('capacityWaitSeconds', () => {
   it('keeps a waiting mark fresh for longer than the longest wait, so the scaler never prunes a parked one', () => {
     expect(WAITING_FRESH_MS).toBeGreaterThan(MAX_CAPACITY_WAIT_SECONDS * 1000);
     expect(MAX_CAPACITY_WAIT_SECONDS).toBe(capacityWaitSeconds(1_000, CAPACITY_WAIT_SECONDS));
+  });
+});
+
+describe('waitingLeadMs', () => {
+  it('leads by the priority above the default and by each task of the chain ahead, up to a bound', () => {
+    expect(waitingLeadMs(undefined, undefined)).toBe(0);
+    expect(waitingLeadMs(2, 0)).toBe(0);
+    expect(waitingLeadMs(1, 0)).toBe(PRIORITY_LEAD_MS);
+    expect(waitingLeadMs(3, 0)).toBe(-PRIORITY_LEAD_MS);
+    expect(waitingLeadMs(undefined, 4)).toBe(4 * CHAIN_LEAD_MS);
+    expect(waitingLeadMs(1, 4)).toBe(PRIORITY_LEAD_MS + 4 * CHAIN_LEAD_MS);
+    expect(waitingLeadMs(undefined, MAX_CHAIN_LEAD_STEPS + 500)).toBe(MAX_CHAIN_LEAD_STEPS * CHAIN_LEAD_MS);
   });
 });
