@@ -5,7 +5,8 @@
  *
  * Each decision keeps every candidate's four terms as they were when the task was routed (the agents'
  * load, success rate and speed at that moment), so a weights replay re-weighs exactly the choice the
- * router faced: same candidates, same terms, the same ranking and near-tie rule (rankCandidates). Replayed
+ * router faced: same candidates, same terms, the same ranking and near-tie rule (rankCandidates, or for a
+ * decision made after a lost reservation race, the spread over near-best agents, rankAfterLostRace). Replayed
  * with the weights it was decided under, every decision comes out unchanged.
  *
  * With another catalog the requirements are extracted again from the description, and the specialization
@@ -20,6 +21,7 @@ import {
   candidateRoles,
   newAgent,
   ROUTING_WEIGHTS,
+  rankAfterLostRace,
   rankCandidates,
   scoreAgent,
   weightedScore,
@@ -146,7 +148,13 @@ export function replayDecisions(
     const { candidates, fresh } = options.catalog
       ? recatalogued(entry, stored, options.catalog, weights)
       : { candidates: reweighed(stored, weights), fresh: new Set<string>() };
-    const winner = rankCandidates(candidates, entry.taskId)[0];
+    // A decision made after a lost race spread over the near-best agents (routing.ts spreadAfterLostRace),
+    // with the availability weight as its margin: replayed the same way, under the replayed weights.
+    const winner = (
+      decision.afterLostRace === true
+        ? rankAfterLostRace(candidates, entry.taskId, weights.availability)
+        : rankCandidates(candidates, entry.taskId)
+    )[0];
     if (!winner) {
       report.skipped.push({ taskId: entry.taskId, reason: 'no candidate role exists in the catalog' });
       continue;

@@ -323,17 +323,29 @@ function pickWinner(
  * again. Only a router that lost a race uses it: uncontended routing keeps decideRoute's winner.
  */
 export function spreadAfterLostRace(decision: RoutingDecision, margin: number): RoutingDecision {
-  const sorted = [...decision.candidates].sort(compareCandidates);
-  const winner = pickWinner(sorted, decision.taskId, margin);
-  if (!winner || winner.agentId === decision.agentId) return decision;
+  const [winner, ...rest] = rankAfterLostRace(decision.candidates, decision.taskId, margin);
+  if (!winner || winner.agentId === decision.agentId) return { ...decision, afterLostRace: true };
   return {
     ...decision,
     agentId: winner.agentId,
     role: winner.role,
     score: winner.score,
     breakdown: winner.breakdown,
-    candidates: [winner, ...sorted.filter((c) => c !== winner)],
+    candidates: [winner, ...rest],
+    afterLostRace: true,
   };
+}
+
+/** The candidates as a router that lost a race ranks them (spreadAfterLostRace): its winner first. */
+export function rankAfterLostRace(
+  candidates: readonly CandidateScore[],
+  taskId: string,
+  margin: number,
+): CandidateScore[] {
+  const sorted = [...candidates].sort(compareCandidates);
+  const winner = pickWinner(sorted, taskId, margin);
+  if (!winner || winner === sorted[0]) return sorted;
+  return [winner, ...sorted.filter((c) => c !== winner)];
 }
 
 /** A stable pseudo-random rank of an agent for one task. */

@@ -611,6 +611,11 @@ export const RoutingDecisionSchema = z.object({
   requirements: ExtractedRequirementsSchema,
   spawned: z.boolean(),
   decidedAt: z.number(),
+  /**
+   * Decided after a lost reservation race: the winner was picked among the agents of the best's role within
+   * the availability weight of the best (routing.ts spreadAfterLostRace), so a replay ranks the same way.
+   */
+  afterLostRace: z.boolean().optional(),
 });
 export type RoutingDecision = z.infer<typeof RoutingDecisionSchema>;
 

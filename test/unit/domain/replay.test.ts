@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { replayDecisions } from '../../../shared/domain/replay';
 import { resolveRoles } from '../../../shared/domain/roles';
-import { decideRoute, extractRequirements, newAgent, ROUTING_WEIGHTS } from '../../../shared/domain/routing';
+import {
+  decideRoute,
+  extractRequirements,
+  newAgent,
+  ROUTING_WEIGHTS,
+  spreadAfterLostRace,
+} from '../../../shared/domain/routing';
 import type { Agent, StoredDecision } from '../../../shared/domain/schemas';
 
 const catalog = resolveRoles();
@@ -50,6 +56,26 @@ describe('replayDecisions', () => {
   it('changes nothing under the weights the decisions were made with', () => {
     const report = replayDecisions(batch(), { weights: ROUTING_WEIGHTS });
 
+    expect(report.replayed).toBe(3);
+    expect(report.changes).toEqual([]);
+  });
+
+  it('changes nothing for decisions made after a lost reservation race, which spread over near-best agents', () => {
+    // Four agents of one role with different loads: after a lost race a router picks among those within the
+    // availability weight of the best, by a hash of the task id, so for some tasks not the best one.
+    const pool = [0, 1, 2, 3].map((n) => agent('test_generator', n + 1, { reserved: n, capacity: 5 }));
+    const spread: StoredDecision[] = [];
+    for (let i = 0; spread.length < 3 && i < 200; i++) {
+      const entry = stored(`t-${i}`, 'Write unit tests for the parser', pool);
+      const decision = entry.decision;
+      if (!decision) continue;
+      const after = spreadAfterLostRace(decision, ROUTING_WEIGHTS.availability);
+      if (after.agentId !== decision.agentId) spread.push({ ...entry, decision: after });
+    }
+
+    const report = replayDecisions(spread);
+
+    expect(spread).toHaveLength(3);
     expect(report.replayed).toBe(3);
     expect(report.changes).toEqual([]);
   });
