@@ -3,7 +3,7 @@
  * count and queue concurrency from a role's backlog. No I/O and no clock: callers pass `now`.
  */
 import { DEFAULT_PRIORITY } from './limits';
-import type { RoleDefaults } from './schemas';
+import type { Agent, RoleDefaults } from './schemas';
 import { CAPACITY_WAIT_SECONDS } from './workflow';
 
 /** Consecutive failures that open an agent's circuit. */
@@ -59,6 +59,12 @@ export const MAX_CHAIN_LEAD_STEPS = 30;
 export function waitingLeadMs(priority: number | undefined, chainAfter: number | undefined): number {
   const steps = Math.min(Math.max(0, chainAfter ?? 0), MAX_CHAIN_LEAD_STEPS);
   return (DEFAULT_PRIORITY - (priority ?? DEFAULT_PRIORITY)) * PRIORITY_LEAD_MS + steps * CHAIN_LEAD_MS;
+}
+
+/** Slots of `agent` a route may reserve now: none when it is draining, terminated or absent. */
+export function freeSlots(agent: Pick<Agent, 'status' | 'capacity' | 'reserved'> | undefined): number {
+  const live = agent !== undefined && (agent.status === 'active' || agent.status === 'idle');
+  return live ? Math.max(0, agent.capacity - agent.reserved) : 0;
 }
 
 /** An agent's circuit breaker settings. */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { nanoToUsd } from '../domain/costs';
 import { ID_RULE, TASK_ID_PATTERN } from '../domain/limits';
 import { checkModel, dayOf } from '../domain/models';
+import { freeSlots } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import { newAgent } from '../domain/routing';
 import {
@@ -88,12 +89,6 @@ export const AgentPutSchema = z
 export type AgentPut = z.infer<typeof AgentPutSchema>;
 
 export const AgentIdSchema = z.string().regex(TASK_ID_PATTERN, `agent id must be ${ID_RULE}`);
-
-/** Slots of `agent` a route may reserve now (none when it is draining, terminated or absent). */
-function freeSlots(agent: Agent | undefined): number {
-  const live = agent !== undefined && (agent.status === 'active' || agent.status === 'idle');
-  return live ? Math.max(0, agent.capacity - agent.reserved) : 0;
-}
 
 /**
  * Creates an agent of a catalog role, or updates an existing agent's settings (never its counters). The

@@ -8,7 +8,7 @@ import { approvalTimeoutSeconds, needsApprovalBefore, reviewerOf } from '../doma
 import type { BudgetAmount } from '../domain/budget';
 import { neededIds, takesContext } from '../domain/context';
 import { CONTEXT_PREFETCH_MAX } from '../domain/limits';
-import { capacityWaitSeconds, leaseExpiry, leaseKey, waitingLeadMs } from '../domain/pool';
+import { capacityWaitSeconds, freeSlots, leaseExpiry, leaseKey, waitingLeadMs } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import {
   candidateRoles,
@@ -436,8 +436,7 @@ export interface WakeDeps {
  * already timed out is skipped for the next. Best effort: a waiter not woken routes again at its timeout.
  */
 export async function wakeAfterRelease(deps: WakeDeps, agent: Agent | undefined): Promise<boolean> {
-  const live = agent !== undefined && (agent.status === 'active' || agent.status === 'idle');
-  if (!live || agent.reserved >= agent.capacity) return false;
+  if (agent === undefined || freeSlots(agent) === 0) return false;
   return wakeParked(deps, agent.role);
 }
 

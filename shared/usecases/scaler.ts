@@ -21,7 +21,7 @@ import { desiredScale, expiredLeases, freshWaiting, STUCK_PROBE_MS, WAITING_FRES
 import type { RoleCatalog } from '../domain/roles';
 import type { Agent, Role } from '../domain/schemas';
 import type { AgentRegistry, Callbacks, Clock, QueueConcurrency, QueueDepth } from '../ports';
-import { type ParkedHints, spawnAgent, wakeForCapacity } from './route';
+import { spawnAgent, wakeForCapacity } from './route';
 
 export interface ScalerDeps {
   agents: AgentRegistry;
@@ -36,8 +36,6 @@ export interface ScalerDeps {
    * (spawned agents) wake as many parked tasks. Without it they route at their wait's timeout.
    */
   callbacks?: Pick<Callbacks, 'succeed'>;
-  /** Where the wakes record a role found with nobody parked (route.ts); this process's by default. */
-  hints?: ParkedHints;
   /**
    * Time left in this invocation (the Lambda context's getRemainingTimeInMillis): below
    * SCALER_STOP_MARGIN_MS no further step starts. The local system's reaches 0 when it stops, so a pass
@@ -181,7 +179,7 @@ async function scaleRole(
     if (outOfTime(deps)) return false;
     // Best effort: a task not woken routes at its wait's timeout, as before.
     scale.woken = await wakeForCapacity(
-      { agents: deps.agents, callbacks: deps.callbacks, clock: deps.clock, hints: deps.hints },
+      { agents: deps.agents, callbacks: deps.callbacks, clock: deps.clock },
       role.name,
       gained,
     ).catch(() => 0);

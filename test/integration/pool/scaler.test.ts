@@ -12,7 +12,7 @@ import { WOKEN } from '../../../shared/domain/workflow';
 import { createTables } from '../../../shared/local/runtime/emulators';
 import type { QueueConcurrency, QueueDepth } from '../../../shared/ports';
 import { putAgent } from '../../../shared/usecases/agents';
-import { ParkedHints, wakeForCapacity } from '../../../shared/usecases/route';
+import { wakeForCapacity } from '../../../shared/usecases/route';
 import { SCALER_STOP_MARGIN_MS, scaleAgents } from '../../../shared/usecases/scaler';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { agentOf, ManualClock, recordingCallbacks, uniqueId } from '../../support/fixtures';
@@ -215,7 +215,7 @@ describe('slots gained outside a release wake tasks parked for capacity', () => 
     await parkTasks(agents, clock, 3);
     const { answers, callbacks } = recordingCallbacks();
 
-    const result = await scaleAgents({ agents, catalog, clock, callbacks, hints: new ParkedHints() });
+    const result = await scaleAgents({ agents, catalog, clock, callbacks });
 
     expect(result.reclaimed).toEqual([`${ROLE}-1:b#crashed#1`]);
     expect(result.roles[0]?.woken).toBe(1);
@@ -231,7 +231,7 @@ describe('slots gained outside a release wake tasks parked for capacity', () => 
     await parkTasks(agents, clock, 3);
     const { answers, callbacks } = recordingCallbacks();
 
-    const result = await scaleAgents({ agents, catalog, clock, callbacks, hints: new ParkedHints() });
+    const result = await scaleAgents({ agents, catalog, clock, callbacks });
 
     expect(result.spawned).toEqual([`${ROLE}-1`]);
     expect(result.roles[0]?.woken).toBe(2);
@@ -246,7 +246,7 @@ describe('slots gained outside a release wake tasks parked for capacity', () => 
     await parkTasks(agents, clock, 2);
     const { answers, callbacks } = recordingCallbacks();
 
-    const result = await scaleAgents({ agents, catalog, clock, callbacks, hints: new ParkedHints() });
+    const result = await scaleAgents({ agents, catalog, clock, callbacks });
 
     expect(result.roles[0]?.woken).toBeUndefined();
     expect(answers).toEqual([]);
@@ -259,13 +259,11 @@ describe('slots gained outside a release wake tasks parked for capacity', () => 
     await oneBusySlot(agents, clock);
     await parkTasks(agents, clock, 5);
     const { answers, callbacks } = recordingCallbacks();
-    const hints = new ParkedHints();
     const deps = {
       agents,
       catalog,
       clock,
-      wake: (role: string, slots: number) =>
-        wakeForCapacity({ agents, callbacks, clock, hints }, role, slots),
+      wake: (role: string, slots: number) => wakeForCapacity({ agents, callbacks, clock }, role, slots),
     };
 
     await putAgent(deps, `${ROLE}-1`, { specializations: ['typescript'] });
