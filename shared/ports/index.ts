@@ -568,6 +568,12 @@ export interface AgentRegistry {
    */
   clearWaiting(role: string, keys: readonly string[], olderThan?: number): Promise<void>;
   /**
+   * Drops the waiting mark of `key` under `role` (its task's attempt has started) and gives back the token
+   * parked on it, if any, for the caller to answer: a task that parked before the attempt was written found
+   * none (see parkTask) and waits on that token.
+   */
+  takeWaiting(role: string, key: string): Promise<string | undefined>;
+  /**
    * Counts one finished attempt: ADD attempts/successes/failures, EWMA latency, circuit bookkeeping with
    * the role's `circuit` policy (defaults in domain/pool.ts when absent). With `release`, the same write
    * gives back the attempt's slot if its lease is still held (what release() does, one round trip less).

@@ -39,6 +39,7 @@ import {
   routeTask,
   runningAttempt,
   startDispatch,
+  takeWaitingMarks,
   taskOfWaitingKey,
   timeoutFor,
   wakeAfterRelease,
@@ -202,8 +203,9 @@ async function routeClaimed(deps: HandOffDeps, role: string, claim: WaitingClaim
       await deps.agents.clearWaiting(role, [claim.key]);
     await deps.callbacks.succeed(claim.token, output).catch(() => false);
   } else if (output.decision === 'DISPATCH') {
-    // Not parked yet: its park finds the mark gone and answers its own token with the dispatch (parkTask).
-    if (task.waitingRole !== role) await deps.agents.clearWaiting(role, [claim.key]);
+    // Not parked yet: its park finds the mark gone and answers its own token with the dispatch (parkTask),
+    // or, parked since on a mark its route wrote again, is answered here (see takeWaitingMarks).
+    if (task.waitingRole !== role) await takeWaitingMarks(deps, { ...ref, waitingRole: role }, output);
   } else {
     // Not parked yet and not dispatched: its park lands as before, and its wait's timeout routes it.
     await deps.agents.dropClaim(role, claim.key);
@@ -251,10 +253,12 @@ interface HandOffRequest {
   batch: BatchState;
   task: StoredTask;
   fromKey: string;
-  /** The role the task waited for, and its waiting key there. */
+  /** The role the task waited for (its waiting key there is the task's). */
   role: string;
-  key: string;
-  /** The task's WaitForCapacity token; none when it had not parked yet (its park answers itself). */
+  /**
+   * The task's WaitForCapacity token; none when it had not parked yet (its park answers itself, or a park
+   * that found no attempt yet is answered when the attempt's write takes the mark, see takeWaitingMarks).
+   */
   token?: string | undefined;
 }
 
@@ -296,11 +300,8 @@ async function handOff(
   let output: Awaited<ReturnType<typeof startDispatch>>;
   try {
     // startDispatch drops the mark of the role the task last recorded; a route that raced its WAIT may
-    // not have recorded this one, so it is dropped here too.
-    [output] = await Promise.all([
-      startDispatch(deps, task, decision, agent.executor, now, hold.held),
-      task.waitingRole === request.role ? undefined : deps.agents.clearWaiting(request.role, [request.key]),
-    ]);
+    // not have recorded this one, so it is dropped too (and a token parked on either answered).
+    output = await startDispatch(deps, task, decision, agent.executor, now, hold.held, request.role);
   } catch (error) {
     // The attempt did not start (startDispatch gave the budget's hold back): neither does the slot stay.
     await deps.agents.release(agent.agentId, deps.clock.now(), lease.key).catch(() => undefined);

@@ -574,7 +574,9 @@ async function cancelOverBudget(deps: RouteDeps, task: StoredTask, reason: strin
 
 /**
  * Starts the attempt on the reserved `decision.agentId` (stored with its decision and budget hold) and
- * answers its DISPATCH; a concurrent change of the task gives the slot back and answers what stands.
+ * answers its DISPATCH; a concurrent change of the task gives the slot back and answers what stands. The
+ * task's waiting marks go once the attempt's fate is written (see takeWaitingMarks); `waitedFor` names a role
+ * it was claimed under besides the one its WAIT recorded (a hand-off's).
  */
 export async function startDispatch(
   deps: RouteDeps,
@@ -583,43 +585,84 @@ export async function startDispatch(
   executor: ExecutorConfig,
   now: number,
   held?: BudgetAmount,
+  waitedFor?: string,
 ): Promise<RouteOutput> {
   const attempt = task.attemptCount + 1;
-  // A task that waited before holds a mark (of the role its WAIT named); dropping it at once keeps the
-  // scaler's backlog honest (a mark left behind would still expire after WAITING_FRESH_MS). Written beside
-  // the attempt: dropping the mark of a task whose dispatch then loses a race is harmless (its next WAIT
-  // marks it again). A task that never waited has no mark, and no delete is sent.
-  const clearing = clearWaitingMark(deps, task);
+  let output: RouteOutput;
   try {
     await deps.store.startAttempt(task.batchId, task.taskId, attempt, decision.agentId, decision, now, held);
+    output = dispatchOutput(deps, task, decision.agentId, decision.role, attempt, executor);
   } catch (error) {
-    await clearing.catch(() => undefined);
     if (!(error instanceof StaleWriteError)) {
       // The attempt did not start: its hold goes back now (the task fails on this error, nothing settles it).
       if (held) await releaseHold(deps.budget?.ledger, task, attempt, held).catch(() => undefined);
       throw error;
     }
-    // A concurrent Route of the same task won (or the task was cancelled): give the slot back.
-    await deps.agents.release(decision.agentId, now, leaseKey(task.batchId, task.taskId, attempt));
-    const latest = await deps.store.getTask(task.batchId, task.taskId);
-    // The budget's hold too, unless the attempt it was taken for started after all (the winner's, holding
-    // the same key): that attempt's end settles it.
-    if (held && (latest?.attemptCount ?? 0) < attempt)
-      await releaseHold(deps.budget?.ledger, task, attempt, held);
-    const current = latest && !isTerminal(latest.status) ? runningAttempt(latest) : undefined;
-    if (latest && current) {
-      const role = latest.role ?? decision.role;
-      const theirs =
-        current.agentId === decision.agentId ? executor : await executorOf(deps, current.agentId, role);
-      return dispatchOutput(deps, latest, current.agentId, role, latest.attemptCount, theirs);
-    }
-    return {
-      decision: 'STOP',
-      reason: `task ${task.taskId} changed while routing (${latest?.status ?? 'gone'})`,
-    };
+    output = await afterLostStart(deps, { task, decision, executor, now, held });
   }
-  await clearing;
-  return dispatchOutput(deps, task, decision.agentId, decision.role, attempt, executor);
+  await takeWaitingMarks(deps, task, output, waitedFor);
+  return output;
+}
+
+/**
+ * A concurrent Route of the same task started its attempt first (or the task was cancelled): the slot and the
+ * budget's hold go back, and the answer is what stands (the winner's dispatch, else STOP).
+ */
+async function afterLostStart(
+  deps: RouteDeps,
+  lost: {
+    task: StoredTask;
+    decision: RoutingDecision;
+    executor: ExecutorConfig;
+    now: number;
+    held: BudgetAmount | undefined;
+  },
+): Promise<RouteOutput> {
+  const { task, decision, executor, held } = lost;
+  const attempt = task.attemptCount + 1;
+  await deps.agents.release(decision.agentId, lost.now, leaseKey(task.batchId, task.taskId, attempt));
+  const latest = await deps.store.getTask(task.batchId, task.taskId);
+  // The budget's hold too, unless the attempt it was taken for started after all (the winner's, holding
+  // the same key): that attempt's end settles it.
+  if (held && (latest?.attemptCount ?? 0) < attempt)
+    await releaseHold(deps.budget?.ledger, task, attempt, held);
+  const current = latest && !isTerminal(latest.status) ? runningAttempt(latest) : undefined;
+  if (latest && current) {
+    const role = latest.role ?? decision.role;
+    const theirs =
+      current.agentId === decision.agentId ? executor : await executorOf(deps, current.agentId, role);
+    return dispatchOutput(deps, latest, current.agentId, role, latest.attemptCount, theirs);
+  }
+  return {
+    decision: 'STOP',
+    reason: `task ${task.taskId} changed while routing (${latest?.status ?? 'gone'})`,
+  };
+}
+
+/**
+ * Drops the waiting marks of a task whose attempt was just written, or found written by another (of the role
+ * its WAIT recorded, and `alsoRole`), keeping the scaler's backlog honest, and answers a token parked on one
+ * with `output`. Only after the write, never beside it: a park that lands after the drop finds its mark gone
+ * and reads the attempt (parkTask), while one that landed before the write found no attempt and stays parked
+ * on a token that only this answer ends before its wait's timeout (30 s, then 60 s). That is the task that
+ * parked, was woken (a release had claimed its mark) and waited again while that release started its
+ * attempt. A task that never waited has no mark, and nothing is sent.
+ */
+export async function takeWaitingMarks(
+  deps: Pick<RouteDeps, 'agents' | 'callbacks'>,
+  task: Pick<StoredTask, 'batchId' | 'taskId' | 'waitingRole'>,
+  output: RouteOutput,
+  alsoRole?: string,
+): Promise<void> {
+  const roles = new Set([task.waitingRole, alsoRole].filter((role) => role !== undefined));
+  await Promise.all(
+    [...roles].map(async (role) => {
+      // Best effort, the attempt being written: a mark left behind expires (WAITING_FRESH_MS), and a token
+      // left on it ends at its wait's timeout, when the task's Route finds the attempt.
+      const token = await deps.agents.takeWaiting(role, waitingKey(task)).catch(() => undefined);
+      if (token !== undefined) await deps.callbacks?.succeed(token, output).catch(() => false);
+    }),
+  );
 }
 
 /**

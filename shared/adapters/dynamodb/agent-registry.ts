@@ -558,6 +558,18 @@ export class DynamoAgentRegistry implements AgentRegistry {
     );
   }
 
+  async takeWaiting(role: string, key: string): Promise<string | undefined> {
+    const out = await this.client.send(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: { agentId: waitingItemId(role, key) },
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    const token = out.Attributes?.parkedToken;
+    return typeof token === 'string' ? token : undefined;
+  }
+
   async recordOutcome(
     agentId: string,
     outcome: { success: boolean; latencyMs: number; at: number; circuit?: CircuitPolicy; spent?: AgentSpend },

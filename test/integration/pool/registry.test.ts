@@ -308,6 +308,24 @@ describe('waiting marks', () => {
     expect(afterClear).toBe(1);
   });
 
+  it('takes a mark with the token parked on it, if any, so the task that started can answer it', async () => {
+    const role = `role_${uniqueId('t').replace(/-/g, '_')}`;
+    await registry.markWaiting(role, 'b#parked', 100);
+    await registry.markWaiting(role, 'b#unparked', 100);
+    expect(await registry.parkWaiting(role, 'b#parked', 'tok')).toBe(true);
+
+    const taken = [
+      await registry.takeWaiting(role, 'b#parked'),
+      await registry.takeWaiting(role, 'b#unparked'),
+      await registry.takeWaiting(role, 'b#never'),
+    ];
+
+    expect(taken).toEqual(['tok', undefined, undefined]);
+    expect(await registry.waitingMarks(role)).toEqual({});
+    // A park after the take finds no mark: its task reads the attempt instead (parkTask).
+    expect(await registry.parkWaiting(role, 'b#parked', 'late')).toBe(false);
+  });
+
   it('prunes only marks still stale, keeping one refreshed and parked since the scaler read it', async () => {
     const role = `role_${uniqueId('p').replace(/-/g, '_')}`;
     await registry.markWaiting(role, 'b#gone', 100);

@@ -85,6 +85,15 @@ async function createBatch(tasks: Task[], maxTokens?: number) {
 const tasksOf = (role: string, ids: string[], extra: Partial<Task> = {}): Task[] =>
   ids.map((id) => ({ id, description: 'write an endpoint', role, ...extra }));
 
+/** A role of one slot, taken by the task 'runs'; 'late' found it taken and waits (marked, not parked). */
+async function lateWaiting() {
+  const role = await fullRole(1, 1);
+  const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
+  expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+  expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
+  return { role, batchId, agentId: `${role.name}-1` };
+}
+
 describe('capacity hand-off', () => {
   it('gives a freed slot to the longest-waiting parked task: reserved once, dispatched, never routed again', async () => {
     const role = await fullRole(1, 1);
@@ -123,11 +132,7 @@ describe('capacity hand-off', () => {
   });
 
   it('hands a slot to a task that asked for capacity but has not parked yet: its park answers itself with the DISPATCH', async () => {
-    const role = await fullRole(1, 1);
-    const agentId = `${role.name}-1`;
-    const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
-    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
-    expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
+    const { role, batchId, agentId } = await lateWaiting();
     const { answers, callbacks } = recordingCallbacks();
 
     await completeTask(
@@ -204,11 +209,7 @@ describe('capacity hand-off', () => {
   });
 
   it('answers a parked token with the dispatch when the attempt started while the task marked itself waiting again', async () => {
-    const role = await fullRole(1, 1);
-    const agentId = `${role.name}-1`;
-    const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
-    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
-    expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
+    const { role, batchId, agentId } = await lateWaiting();
     await completeTask(
       { store, agents, callbacks: recordingCallbacks().callbacks, clock },
       { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
@@ -231,11 +232,40 @@ describe('capacity hand-off', () => {
     expect(await agents.takeParked(role.name)).toBeUndefined();
   });
 
+  it('answers a token parked while a hand-off that claimed the unparked mark was starting the attempt (no 60 s stall)', async () => {
+    const { role, batchId, agentId } = await lateWaiting();
+    const { answers, callbacks } = recordingCallbacks();
+    // The release claims the mark of 'late' before it parks. While the release moves the slot, 'late' parks
+    // (refused: claimed), is woken, routes again (every slot still taken: WAIT, the claim dropped) and parks
+    // again, before the release has written the attempt: its park finds no attempt and stays parked.
+    const steps: unknown[] = [];
+    const handOffAgents = Object.create(agents) as typeof agents;
+    handOffAgents.transferLease = async (...args) => {
+      const late = { batchId, taskId: 'late', role: role.name };
+      const parkDeps = { ...role.routeDeps, callbacks };
+      steps.push(await parkTask(parkDeps, { ...late, taskToken: 'park-1' }));
+      steps.push((await role.route(batchId, 'late')).decision);
+      steps.push(await parkTask(parkDeps, { ...late, taskToken: 'park-2' }));
+      return agents.transferLease(...args);
+    };
+
+    await completeTask(
+      { store, agents: handOffAgents, callbacks, clock, handOff: role.dispatch },
+      { batchId, taskId: 'runs', outcome: 'SUCCEEDED' },
+    );
+
+    expect(steps).toEqual([{ parked: false, woken: true }, 'WAIT', { parked: true }]);
+    // The attempt the release started is the answer to the token parked meanwhile: not its wait's timeout.
+    expect(answers).toEqual([
+      { token: 'park-1', output: WOKEN },
+      { token: 'park-2', output: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 1 }) },
+    ]);
+    expect(await store.getTask(batchId, 'late')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+    expect(await agents.takeParked(role.name)).toBeUndefined();
+  });
+
   it('gives a claimed mark back when the hand-off declines, so the task parks as before', async () => {
-    const role = await fullRole(1, 1);
-    const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
-    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
-    expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
+    const { role, batchId } = await lateWaiting();
     await store.updateBatch(batchId, { cancelRequested: true, cancelReason: 'cancelled by the user' });
     const { callbacks } = recordingCallbacks();
 
@@ -576,11 +606,7 @@ describe('no lost wake-up: no task waits while a slot of its role is free', () =
   });
 
   it('offers the slot of a full agent to a waiter even from a process whose hints say nobody is parked', async () => {
-    const role = await fullRole(1, 1);
-    const agentId = `${role.name}-1`;
-    const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
-    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
-    expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
+    const { role, batchId, agentId } = await lateWaiting();
     await parkTask(role.routeDeps, { batchId, taskId: 'late', role: role.name, taskToken: 'park-late' });
     const { answers, callbacks } = recordingCallbacks();
     // Another Lambda container: it found the role empty a moment ago and saw no park since.

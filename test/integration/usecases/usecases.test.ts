@@ -284,11 +284,11 @@ describe('route', () => {
       { id: 'waits', description: 'write an endpoint', role: name },
       { id: 'never-waits', description: 'write another endpoint', role: name },
     ]);
-    const cleared: string[][] = [];
+    const cleared: string[] = [];
     const counting = Object.create(agents) as typeof agents;
-    counting.clearWaiting = (role, keys) => {
-      cleared.push([...keys]);
-      return agents.clearWaiting(role, keys);
+    counting.takeWaiting = (role, key) => {
+      cleared.push(key);
+      return agents.takeWaiting(role, key);
     };
     const routing = { ...deps, agents: counting };
 
@@ -305,7 +305,25 @@ describe('route', () => {
     expect(await routeTask(routing, { batchId, taskId: 'never-waits' })).toMatchObject({
       decision: 'DISPATCH',
     });
-    expect(cleared).toEqual([[`${batchId}#waits`]]);
+    expect(cleared).toEqual([`${batchId}#waits`]);
+  });
+
+  it('dispatches a task that waited even when its waiting mark cannot be dropped (the mark expires)', async () => {
+    const { name, deps } = await busyRole();
+    const batchId = await createBatch([{ id: 'waits', description: 'write an endpoint', role: name }]);
+    const failing = Object.create(agents) as typeof agents;
+    failing.takeWaiting = async () => {
+      throw new Error('ProvisionedThroughputExceededException');
+    };
+    expect(await routeTask(deps, { batchId, taskId: 'waits' })).toMatchObject({ decision: 'WAIT' });
+    await agents.release(`${name}-1`, clock.now());
+
+    const output = await routeTask({ ...deps, agents: failing }, { batchId, taskId: 'waits' });
+
+    expect(output).toMatchObject({ decision: 'DISPATCH', agentId: `${name}-1`, attempt: 1 });
+    expect(await store.getTask(batchId, 'waits')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+    expect(await agents.get(`${name}-1`)).toMatchObject({ reserved: 1 });
+    expect(Object.keys(await agents.waitingMarks(name))).toEqual([`${batchId}#waits`]);
   });
 
   it('routes a retry away from the agent that failed the task', async () => {
