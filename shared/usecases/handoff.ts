@@ -299,9 +299,7 @@ async function handOff(
   }
   let output: Awaited<ReturnType<typeof startDispatch>>;
   try {
-    // startDispatch drops the mark of the role the task last recorded; a route that raced its WAIT may
-    // not have recorded this one, so it is dropped too (and a token parked on either answered).
-    output = await startDispatch(deps, task, decision, agent.executor, now, hold.held, request.role);
+    output = await startDispatch(deps, task, decision, agent.executor, now, hold.held, false);
   } catch (error) {
     // The attempt did not start (startDispatch gave the budget's hold back): neither does the slot stay.
     await deps.agents.release(agent.agentId, deps.clock.now(), lease.key).catch(() => undefined);
@@ -309,8 +307,16 @@ async function handOff(
   }
   // A token whose wait timed out meanwhile is refused: the task's Route (after the timeout) finds the
   // running attempt and dispatches it. A task that had not parked yet finds its mark gone when it parks, and
-  // its park answers its token with this dispatch (parkTask).
-  if (request.token !== undefined) await deps.callbacks.succeed(request.token, output).catch(() => false);
+  // its park answers its token with this dispatch (parkTask), or, parked since on a mark its woken route
+  // wrote again, is answered as the marks are taken. Those are of the role the task last recorded and of
+  // the one it was claimed under (a route that raced its WAIT may not have recorded that one), taken beside
+  // the claimed token's answer: the claim took that token off its mark.
+  await Promise.all([
+    request.token === undefined
+      ? undefined
+      : deps.callbacks.succeed(request.token, output).catch(() => false),
+    takeWaitingMarks(deps, task, output, request.role),
+  ]);
   return 'dispatched';
 }
 

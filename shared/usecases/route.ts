@@ -575,8 +575,8 @@ async function cancelOverBudget(deps: RouteDeps, task: StoredTask, reason: strin
 /**
  * Starts the attempt on the reserved `decision.agentId` (stored with its decision and budget hold) and
  * answers its DISPATCH; a concurrent change of the task gives the slot back and answers what stands. The
- * task's waiting marks go once the attempt's fate is written (see takeWaitingMarks); `waitedFor` names a role
- * it was claimed under besides the one its WAIT recorded (a hand-off's).
+ * task's waiting marks go once the attempt's fate is written (see takeWaitingMarks), unless `takeMarks` is
+ * false: then the caller takes them, beside its own answer to the task's token (a hand-off's).
  */
 export async function startDispatch(
   deps: RouteDeps,
@@ -585,7 +585,7 @@ export async function startDispatch(
   executor: ExecutorConfig,
   now: number,
   held?: BudgetAmount,
-  waitedFor?: string,
+  takeMarks = true,
 ): Promise<RouteOutput> {
   const attempt = task.attemptCount + 1;
   let output: RouteOutput;
@@ -600,7 +600,7 @@ export async function startDispatch(
     }
     output = await afterLostStart(deps, { task, decision, executor, now, held });
   }
-  await takeWaitingMarks(deps, task, output, waitedFor);
+  if (takeMarks) await takeWaitingMarks(deps, task, output);
   return output;
 }
 
