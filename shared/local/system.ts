@@ -221,7 +221,7 @@ export class EmbeddedSystem {
       region: emulators.region,
       endpoint: emulators.dynamodbEndpoint,
       credentials: LOCAL_CREDENTIALS,
-      ...inProcessClientConfig(emulators.dynamodbEndpoint),
+      ...inProcessClientConfig(emulators.dynamodbEndpoint, { service: 'dynamodb', region: emulators.region }),
     });
     const s3 = new S3Client({
       region: emulators.region,

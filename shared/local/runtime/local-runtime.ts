@@ -290,7 +290,7 @@ export class LocalRuntime {
       region,
       endpoint: emulators.sqsEndpoint,
       credentials: LOCAL_CREDENTIALS,
-      ...inProcessClientConfig(emulators.sqsEndpoint),
+      ...inProcessClientConfig(emulators.sqsEndpoint, { service: 'sqs', region }),
     });
     const cleanup = async () => {
       stopServing();

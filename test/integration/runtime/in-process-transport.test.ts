@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TASKS_TABLE } from '../../../shared/adapters/dynamodb/tables';
 import {
   InProcessHttpHandler,
+  InProcessSigner,
   inProcessClientConfig,
   inProcessConfigFromEnv,
   serveInProcess,
@@ -49,21 +50,36 @@ describe('in-process transport', () => {
     emulators = undefined;
   });
 
-  it('serves a registered origin in process and leaves others to the SDK HTTP handler', () => {
+  it('serves a registered origin in process and leaves others to the SDK HTTP handler', async () => {
     const origin = 'http://127.0.0.1:1';
-    expect(inProcessClientConfig(origin)).toEqual({});
+    const scope = { service: 'states', region: 'us-east-1' };
+    expect(inProcessClientConfig(origin, scope)).toEqual({});
     const end = serveInProcess(`${origin}/`, async () => ({ statusCode: 200, headers: {}, body: '' }));
     ends.push(end);
-    expect(inProcessClientConfig(origin).requestHandler).toBeInstanceOf(InProcessHttpHandler);
+    expect(inProcessClientConfig(origin, scope).requestHandler).toBeInstanceOf(InProcessHttpHandler);
+    expect(inProcessClientConfig(origin, scope).signer).toBeInstanceOf(InProcessSigner);
     expect(inProcessConfigFromEnv('SFN', { AWS_ENDPOINT_URL_SFN: origin }).requestHandler).toBeDefined();
     // The service variable wins over the general one, as in the SDK.
     expect(
       inProcessConfigFromEnv('SFN', { AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:2', AWS_ENDPOINT_URL: origin }),
     ).toEqual({});
     expect(inProcessConfigFromEnv('DYNAMODB', { AWS_ENDPOINT_URL: origin }).requestHandler).toBeDefined();
-    expect(inProcessClientConfig('not a url')).toEqual({});
+    // Signed for the service named and the environment's region.
+    const fromEnv = inProcessConfigFromEnv('SQS', {
+      AWS_ENDPOINT_URL_SQS: origin,
+      AWS_REGION: 'eu-central-1',
+    });
+    const signed = await fromEnv.signer?.sign(
+      { headers: {} },
+      { signingDate: new Date('2026-01-02T03:04:05Z') },
+    );
+    expect(signed?.headers).toEqual({
+      'x-amz-date': '20260102T030405Z',
+      authorization: `AWS4-HMAC-SHA256 Credential=in-process/20260102/eu-central-1/sqs/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}`,
+    });
+    expect(inProcessClientConfig('not a url', scope)).toEqual({});
     end();
-    expect(inProcessClientConfig(origin)).toEqual({});
+    expect(inProcessClientConfig(origin, scope)).toEqual({});
   });
 
   it('passes the method, the path with its query, lower-case headers and the body', async () => {
@@ -94,6 +110,31 @@ describe('in-process transport', () => {
     expect(new TextDecoder().decode(response.body)).toBe('done');
   });
 
+  it('writes the headers of a SigV4-signed request without computing the signature', async () => {
+    const origin = 'http://127.0.0.1:5';
+    const headers: Record<string, string>[] = [];
+    ends.push(
+      serveInProcess(origin, async (request) => {
+        headers.push({ ...request.headers });
+        return { statusCode: 200, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: '{}' };
+      }),
+    );
+    const client = new DynamoDBClient({
+      region: 'eu-west-1',
+      endpoint: origin,
+      credentials: LOCAL_CREDENTIALS,
+      ...inProcessClientConfig(origin, { service: 'dynamodb', region: 'eu-west-1' }),
+    });
+    await client.send(new GetItemCommand({ TableName: 't', Key: { pk: { S: 'a' } } }));
+    client.destroy();
+    const [sent] = headers;
+    const date = sent?.['x-amz-date'] ?? '';
+    expect(date).toMatch(/^\d{8}T\d{6}Z$/);
+    expect(sent?.authorization).toBe(
+      `AWS4-HMAC-SHA256 Credential=in-process/${date.slice(0, 8)}/eu-west-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}`,
+    );
+  });
+
   it('refuses a request once its origin is no longer served, as a closed port would', async () => {
     const origin = 'http://127.0.0.1:4';
     const end = serveInProcess(origin, async () => ({ statusCode: 200, headers: {}, body: '' }));
@@ -111,7 +152,7 @@ describe('in-process transport', () => {
       region: emulators.region,
       endpoint: emulators.dynamodbEndpoint,
       credentials: LOCAL_CREDENTIALS,
-      ...inProcessClientConfig(emulators.dynamodbEndpoint),
+      ...inProcessClientConfig(emulators.dynamodbEndpoint, { service: 'dynamodb', region: emulators.region }),
     });
     const table = emulators.tasksTableName;
     const item = {
@@ -170,7 +211,10 @@ describe('in-process transport', () => {
       const config = { region: 'us-east-1', endpoint: endpoint.url, credentials: LOCAL_CREDENTIALS };
       const overHttp = new SFNClient(config);
       ends.push(serveInProcess(endpoint.url, endpoint.serve));
-      const inProcess = new SFNClient({ ...config, ...inProcessClientConfig(endpoint.url) });
+      const inProcess = new SFNClient({
+        ...config,
+        ...inProcessClientConfig(endpoint.url, { service: 'states', region: 'us-east-1' }),
+      });
       const send = (client: SFNClient) =>
         client.send(new SendTaskSuccessCommand({ taskToken: 'x', output: '{}' })).catch((e: unknown) => e);
       const { result, ports } = await httpRequestsDuring(() => send(inProcess));
@@ -235,7 +279,7 @@ describe('in-process transport', () => {
       region: emulators.region,
       endpoint: emulators.sqsEndpoint,
       credentials: LOCAL_CREDENTIALS,
-      ...inProcessClientConfig(emulators.sqsEndpoint),
+      ...inProcessClientConfig(emulators.sqsEndpoint, { service: 'sqs', region: emulators.region }),
     });
     const queueUrl = emulators.queues.get('code_reviewer')?.url as string;
     const { result, ports } = await httpRequestsDuring(async () => {

@@ -49,7 +49,7 @@ describe.each(['http', 'in-process'] as const)(
         endpoint: endpoint.url,
         region: 'us-east-1',
         credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        ...inProcessClientConfig(endpoint.url),
+        ...inProcessClientConfig(endpoint.url, { service: 'lambda', region: 'us-east-1' }),
       });
       // The in-process handler is taken exactly when asked for.
       expect(client.config.requestHandler instanceof InProcessHttpHandler).toBe(transport === 'in-process');
@@ -134,7 +134,7 @@ describe.each(['http', 'in-process'] as const)(
         endpoint: endpoint.url,
         region: 'us-east-1',
         credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        ...inProcessClientConfig(endpoint.url),
+        ...inProcessClientConfig(endpoint.url, { service: 'lambda', region: 'us-east-1' }),
       });
       const commands: string[] = [];
       counted.middlewareStack.add(
