@@ -8,9 +8,10 @@
  * - makespan: the report's first task start to last task end;
  * - after: last task end to process exit (Finalize, the result, shutdown).
  * Overhead is wall minus makespan. Writes benchmarks/results/startup.json. Goal: overhead under 1 s. Says
- * whether the CLI build (dist/cli) was fresh: a stale build runs from source and starts seconds slower.
+ * whether the CLI build (dist/cli) was fresh: a stale build runs from source and starts seconds slower. Then
+ * what `npx meta-agent`, the README's command, adds before the CLI starts (npxCost), and the overhead with it.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildState } from '../scripts/build-state.mjs';
@@ -64,6 +65,41 @@ async function runOnce(): Promise<Sample> {
   };
 }
 
+/** Wall time of one command to its exit, in a new process. */
+function wallOf(command: string, args: readonly string[]): number {
+  const began = performance.now();
+  const child = spawnSync(command, args, { cwd: ROOT, stdio: 'ignore' });
+  if (child.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${child.status}`);
+  return performance.now() - began;
+}
+
+/**
+ * What `npx meta-agent` (the README's command) adds to `node bin/meta-agent.js`: `npx meta-agent --help`
+ * against the same help run directly, in turn, RUNS times (median of the differences). npx is the machine's
+ * own (its npm on its own Node): it loads npm, finds that the project itself declares the bin, reads the
+ * installed tree (Arborist) and only then starts the CLI on the Node the project pins.
+ */
+function npxCost(): { npxMs: number; directMs: number; addedMs: number; npm: string } {
+  const help = [join(ROOT, 'bin', 'meta-agent.js'), '--help'];
+  const npx = (): number => wallOf('npx', ['meta-agent', '--help']);
+  const direct = (): number => wallOf(process.execPath, help);
+  npx();
+  direct();
+  const npxMs: number[] = [];
+  const directMs: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    npxMs.push(npx());
+    directMs.push(direct());
+  }
+  const npm = spawnSync('npm', ['--version'], { encoding: 'utf8' }).stdout.trim();
+  return {
+    npxMs: round(median(npxMs)),
+    directMs: round(median(directMs)),
+    addedMs: round(median(npxMs.map((ms, i) => ms - (directMs[i] as number)))),
+    npm,
+  };
+}
+
 async function main(): Promise<void> {
   const build = buildState(ROOT);
   if (!build.fresh) console.warn(`the CLI build is not fresh (${build.reason}): run \`npm run build\` first`);
@@ -75,6 +111,7 @@ async function main(): Promise<void> {
     console.log(`run ${run}: ${JSON.stringify(sample)}`);
   }
   const medianOf = (key: keyof Sample) => median(samples.map((s) => s[key]));
+  const npx = npxCost();
   const report = {
     benchmark: 'start-up of meta-agent run',
     date: new Date().toISOString(),
@@ -91,9 +128,15 @@ async function main(): Promise<void> {
     },
     goalOverheadMs: GOAL_OVERHEAD_MS,
     meetsGoal: medianOf('overheadMs') < GOAL_OVERHEAD_MS,
+    npx,
+    overheadViaNpxMs: round(medianOf('overheadMs') + npx.addedMs),
+    meetsGoalViaNpx: medianOf('overheadMs') + npx.addedMs < GOAL_OVERHEAD_MS,
   };
   const file = writeResult('startup.json', report);
   console.log(JSON.stringify(report.median), `meets goal: ${report.meetsGoal}`);
+  console.log(
+    `through npx (npm ${npx.npm}): +${npx.addedMs} ms, overhead ${report.overheadViaNpxMs} ms, meets goal: ${report.meetsGoalViaNpx}`,
+  );
   console.log(`wrote ${file}`);
 }
 
