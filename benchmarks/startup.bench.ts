@@ -112,6 +112,7 @@ async function main(): Promise<void> {
   }
   const medianOf = (key: keyof Sample) => median(samples.map((s) => s[key]));
   const npx = npxCost();
+  const overheadViaNpxMs = medianOf('overheadMs') + npx.addedMs;
   const report = {
     benchmark: 'start-up of meta-agent run',
     date: new Date().toISOString(),
@@ -129,8 +130,8 @@ async function main(): Promise<void> {
     goalOverheadMs: GOAL_OVERHEAD_MS,
     meetsGoal: medianOf('overheadMs') < GOAL_OVERHEAD_MS,
     npx,
-    overheadViaNpxMs: round(medianOf('overheadMs') + npx.addedMs),
-    meetsGoalViaNpx: medianOf('overheadMs') + npx.addedMs < GOAL_OVERHEAD_MS,
+    overheadViaNpxMs: round(overheadViaNpxMs),
+    meetsGoalViaNpx: overheadViaNpxMs < GOAL_OVERHEAD_MS,
   };
   const file = writeResult('startup.json', report);
   console.log(JSON.stringify(report.median), `meets goal: ${report.meetsGoal}`);
