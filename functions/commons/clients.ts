@@ -8,19 +8,33 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { inProcessConfigFromEnv } from '../../shared/adapters/in-process-transport';
+import { fastConfig } from '../../shared/adapters/sdk-client';
 import { buildContainer, type Container, s3ClientConfig } from '../../shared/adapters/wiring';
 import type { Observability } from './observability';
 
-/** The container of a handler module, over traced default clients. */
-export function handlerContainer({ tracer }: Observability, env: NodeJS.ProcessEnv = process.env): Container {
-  return buildContainer(env, {
+/**
+ * The SDK clients of a handler module: traced when tracing is on, each with its resolved config in
+ * fast-properties mode (sdk-client.ts).
+ */
+export function handlerClients(
+  { tracer }: Pick<Observability, 'tracer'>,
+  env: NodeJS.ProcessEnv = process.env,
+) {
+  return {
     // In process when the embedded runtime serves the endpoint in this process (never on AWS). S3 keeps
     // HTTP (streaming bodies), though fauxqs serves it on the SQS port.
-    dynamodb: tracer.captureAWSv3Client(new DynamoDBClient(inProcessConfigFromEnv('DYNAMODB', env))),
-    sqs: tracer.captureAWSv3Client(new SQSClient(inProcessConfigFromEnv('SQS', env))),
-    sfn: tracer.captureAWSv3Client(new SFNClient(inProcessConfigFromEnv('SFN', env))),
-    s3: tracer.captureAWSv3Client(new S3Client(s3ClientConfig(env))),
-  });
+    dynamodb: tracer.captureAWSv3Client(
+      fastConfig(new DynamoDBClient(inProcessConfigFromEnv('DYNAMODB', env))),
+    ),
+    sqs: tracer.captureAWSv3Client(fastConfig(new SQSClient(inProcessConfigFromEnv('SQS', env)))),
+    sfn: tracer.captureAWSv3Client(fastConfig(new SFNClient(inProcessConfigFromEnv('SFN', env)))),
+    s3: tracer.captureAWSv3Client(fastConfig(new S3Client(s3ClientConfig(env)))),
+  };
+}
+
+/** The container of a handler module, over its clients. */
+export function handlerContainer(obs: Observability, env: NodeJS.ProcessEnv = process.env): Container {
+  return buildContainer(env, handlerClients(obs, env));
 }
 
 /**

@@ -54,7 +54,7 @@ import { limitedRoutingAdvisor } from './limited-routing-advisor';
 
 import { assistModel } from './routing-advisor-model';
 import { S3ArtifactStore } from './s3/artifact-store';
-
+import { fastConfig } from './sdk-client';
 import { SfnCallbacks } from './sfn/callbacks';
 import { SfnOrchestrator } from './sfn/orchestrator';
 import { SqsDispatcher } from './sqs/dispatcher';
@@ -174,9 +174,12 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
   };
   const dynamo = () =>
     once('doc', () =>
-      documentClient(clients.dynamodb ?? new DynamoDBClient(inProcessConfigFromEnv('DYNAMODB', env))),
+      documentClient(
+        clients.dynamodb ?? fastConfig(new DynamoDBClient(inProcessConfigFromEnv('DYNAMODB', env))),
+      ),
     );
-  const sfn = () => once('sfn', () => clients.sfn ?? new SFNClient(inProcessConfigFromEnv('SFN', env)));
+  const sfn = () =>
+    once('sfn', () => clients.sfn ?? fastConfig(new SFNClient(inProcessConfigFromEnv('SFN', env))));
 
   // COSTS_CONFIG, parsed once; callers read the variable, so each member's variables show where it is used.
   const costsSection = (raw: string | undefined): CostsConfig =>
@@ -245,7 +248,7 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
       );
     },
     get dispatcher() {
-      return once('dispatcher', () => new SqsDispatcher(clients.sqs ?? new SQSClient({})));
+      return once('dispatcher', () => new SqsDispatcher(clients.sqs ?? fastConfig(new SQSClient({}))));
     },
     get callbacks() {
       return once('callbacks', () => new SfnCallbacks(sfn()));

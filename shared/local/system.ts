@@ -15,6 +15,7 @@ import { documentClient } from '../adapters/dynamodb/client';
 import { DynamoTaskStore } from '../adapters/dynamodb/task-store';
 import { inProcessClientConfig } from '../adapters/in-process-transport';
 import { S3ArtifactStore } from '../adapters/s3/artifact-store';
+import { fastConfig } from '../adapters/sdk-client';
 import { matchApiRoute } from '../api-routes';
 import { EnvVar } from '../config';
 import { AGENT_BATCH_SIZE, HANDLER_NAMES, type HandlerName } from '../deployment';
@@ -217,18 +218,25 @@ export class EmbeddedSystem {
   ) {
     this.#handlers = handlers;
     const { emulators } = runtime;
-    const dynamodb = new DynamoDBClient({
-      region: emulators.region,
-      endpoint: emulators.dynamodbEndpoint,
-      credentials: LOCAL_CREDENTIALS,
-      ...inProcessClientConfig(emulators.dynamodbEndpoint, { service: 'dynamodb', region: emulators.region }),
-    });
-    const s3 = new S3Client({
-      region: emulators.region,
-      endpoint: emulators.s3Endpoint,
-      credentials: LOCAL_CREDENTIALS,
-      forcePathStyle: true,
-    });
+    const dynamodb = fastConfig(
+      new DynamoDBClient({
+        region: emulators.region,
+        endpoint: emulators.dynamodbEndpoint,
+        credentials: LOCAL_CREDENTIALS,
+        ...inProcessClientConfig(emulators.dynamodbEndpoint, {
+          service: 'dynamodb',
+          region: emulators.region,
+        }),
+      }),
+    );
+    const s3 = fastConfig(
+      new S3Client({
+        region: emulators.region,
+        endpoint: emulators.s3Endpoint,
+        credentials: LOCAL_CREDENTIALS,
+        forcePathStyle: true,
+      }),
+    );
     this.#data = {
       store: new DynamoTaskStore(emulators.tasksTableName, documentClient(dynamodb)),
       agents: new DynamoAgentRegistry(emulators.agentsTableName, documentClient(dynamodb)),

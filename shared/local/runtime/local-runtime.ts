@@ -72,6 +72,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { TASKS_TABLE } from '../../adapters/dynamodb/tables';
 import { inProcessClientConfig, serveInProcess } from '../../adapters/in-process-transport';
+import { fastConfig } from '../../adapters/sdk-client';
 import { EnvVar } from '../../config';
 import { MAX_EXECUTION_INPUT_BYTES } from '../../domain/limits';
 import type { RoleCatalog } from '../../domain/roles';
@@ -286,12 +287,14 @@ export class LocalRuntime {
       AWS_PROFILE: undefined,
       ...options.env,
     });
-    const sqs = new SQSClient({
-      region,
-      endpoint: emulators.sqsEndpoint,
-      credentials: LOCAL_CREDENTIALS,
-      ...inProcessClientConfig(emulators.sqsEndpoint, { service: 'sqs', region }),
-    });
+    const sqs = fastConfig(
+      new SQSClient({
+        region,
+        endpoint: emulators.sqsEndpoint,
+        credentials: LOCAL_CREDENTIALS,
+        ...inProcessClientConfig(emulators.sqsEndpoint, { service: 'sqs', region }),
+      }),
+    );
     const cleanup = async () => {
       stopServing();
       sqs.destroy();
