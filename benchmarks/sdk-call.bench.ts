@@ -3,14 +3,17 @@
  *
  * One DynamoDB GetItem, the size of the orchestrator's reads, sent through a client whose endpoint is served in
  * process (in-process-transport.ts) to an answer made at once, so only the SDK's work is timed: its middleware,
- * serialization, parsing and signing. Two clients side by side, in turn, after a warm-up: the SDK's SigV4
- * signer, and InProcessSigner (the embedded runtime's, which writes the signed request's headers without
- * computing a signature). Median microseconds per call over ROUNDS rounds of CALLS calls each.
+ * serialization, parsing and signing. Three clients side by side, in turn, after a warm-up: the SDK's SigV4
+ * signer; InProcessSigner (the embedded runtime's, which writes the signed request's headers without
+ * computing a signature); and InProcessSigner with the client's config in fast-properties mode (fastConfig,
+ * sdk-client.ts, as the orchestrator builds its clients). Median microseconds per call over ROUNDS rounds of
+ * CALLS calls each.
  *
  * Writes benchmarks/results/sdk-call.json.
  */
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { inProcessClientConfig, serveInProcess } from '../shared/adapters/in-process-transport';
+import { fastConfig } from '../shared/adapters/sdk-client';
 import { LOCAL_CREDENTIALS } from '../shared/local/runtime/emulators';
 import { median, round, writeResult } from './lib';
 
@@ -48,13 +51,17 @@ async function main(): Promise<void> {
   const clients = {
     sigV4: new DynamoDBClient(base),
     inProcessSigner: new DynamoDBClient({ ...base, signer }),
+    inProcessSignerFastConfig: fastConfig(new DynamoDBClient({ ...base, signer })),
   };
-  const samples = { sigV4: [] as number[], inProcessSigner: [] as number[] };
+  type Variant = keyof typeof clients;
+  const variants = Object.keys(clients) as Variant[];
+  const samples = Object.fromEntries(variants.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+  const each = <T>(value: (variant: Variant) => T) =>
+    Object.fromEntries(variants.map((v) => [v, value(v)])) as Record<Variant, T>;
   try {
     for (const client of Object.values(clients)) await microsPerCall(client, WARM_UP_CALLS);
     for (let r = 0; r < ROUNDS; r++) {
-      samples.sigV4.push(await microsPerCall(clients.sigV4, CALLS));
-      samples.inProcessSigner.push(await microsPerCall(clients.inProcessSigner, CALLS));
+      for (const v of variants) samples[v].push(await microsPerCall(clients[v], CALLS));
     }
   } finally {
     for (const client of Object.values(clients)) client.destroy();
@@ -66,14 +73,8 @@ async function main(): Promise<void> {
     node: process.version,
     rounds: ROUNDS,
     callsPerRound: CALLS,
-    medianMicrosPerCall: {
-      sigV4: round(median(samples.sigV4), 1),
-      inProcessSigner: round(median(samples.inProcessSigner), 1),
-    },
-    perRound: {
-      sigV4: samples.sigV4.map((s) => round(s, 1)),
-      inProcessSigner: samples.inProcessSigner.map((s) => round(s, 1)),
-    },
+    medianMicrosPerCall: each((v) => round(median(samples[v]), 1)),
+    perRound: each((v) => samples[v].map((s) => round(s, 1))),
   };
   console.log(JSON.stringify(report));
   console.log(`wrote ${writeResult('sdk-call.json', report)}`);
