@@ -225,88 +225,82 @@ export class LocalRuntime {
         roles.map((r) => [r.name, options.visibilityTimeoutSeconds ?? r.defaults.timeoutSeconds]),
       ),
     });
-    const tokens = new TokenRegistry();
-    const stateMachineArn = `arn:aws:states:${region}:${ACCOUNT_ID}:stateMachine:${STATE_MACHINE_NAME}`;
-    // The endpoint's operations reach the runner once it exists (handlers are loaded after the env is set).
-    const holder: { runner?: ExecutionRunner; pollers?: QueuePollers } = {};
-    const sfnEndpoint = await startSfnEndpoint(sfnOperations(tokens, () => holder.runner, stateMachineArn));
-    // The pollers exist once handlers are loaded; until then the endpoint lists no mapping.
-    const pollerSources: { role: string; queueArn: string; batchSize: number }[] = [];
-    const lambdaEndpoint = await startLambdaEndpoint(
-      {
-        sources: () => (holder.pollers ? pollerSources : []),
-        maxConcurrency: (role) => holder.pollers?.maxConcurrency(role) ?? 0,
-        setMaxConcurrency: (role, value) => holder.pollers?.setMaxConcurrency(role, value),
-      },
-      region,
-    ).catch(async (error: unknown) => {
-      await Promise.all([sfnEndpoint.close(), emulators.stop()]);
-      throw error;
-    });
-    const roleQueueUrls = Object.fromEntries([...emulators.queues].map(([role, q]) => [role, q.url]));
-    const streamProxy = options.tasksStream
-      ? await startDynamoStreamProxy({
-          target: emulators.dynamodbEndpoint,
-          tableName: emulators.tasksTableName,
-          keyAttributes: [TASKS_TABLE.partitionKey, TASKS_TABLE.sortKey],
-          onRecords: options.tasksStream,
-        })
-      : undefined;
-    // Registered before the handlers load: their clients take the in-process handler at construction.
-    const unserve =
-      options.inProcessTransport === false
-        ? []
-        : [
-            ...(streamProxy ? [] : [serveInProcess(emulators.dynamodbEndpoint, emulators.serveDynamodb)]),
-            serveInProcess(sfnEndpoint.url, sfnEndpoint.serve),
-            // The state machine's sends, the pollers' receives and deletes, the handlers' SQS calls (S3 clients,
-            // on the same port, never take the in-process handler).
-            serveInProcess(emulators.sqsEndpoint, emulators.serveSqs),
-            // The scaler's event source mapping calls.
-            serveInProcess(lambdaEndpoint.url, lambdaEndpoint.serve),
-          ];
-    const stopServing = () => {
-      for (const end of unserve) end();
-    };
-    const savedEnv = setEnv({
-      [EnvVar.TasksTable]: emulators.tasksTableName,
-      [EnvVar.AgentsTable]: emulators.agentsTableName,
-      [EnvVar.StateMachineArn]: stateMachineArn,
-      [EnvVar.RoleQueueUrls]: JSON.stringify(roleQueueUrls),
-      [EnvVar.ArtifactsBucket]: emulators.artifactsBucketName,
-      [EnvVar.ArtifactsPathStyle]: 'true',
-      AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
-      AWS_ENDPOINT_URL_S3: emulators.s3Endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: streamProxy?.url ?? emulators.dynamodbEndpoint,
-      AWS_ENDPOINT_URL_SFN: sfnEndpoint.url,
-      AWS_ENDPOINT_URL_LAMBDA: lambdaEndpoint.url,
-      AWS_REGION: region,
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      AWS_SESSION_TOKEN: undefined,
-      AWS_PROFILE: undefined,
-      ...options.env,
-    });
-    const sqs = fastConfig(
-      new SQSClient({
-        region,
-        endpoint: emulators.sqsEndpoint,
-        credentials: LOCAL_CREDENTIALS,
-        ...inProcessClientConfig(emulators.sqsEndpoint, { service: 'sqs', region }),
-      }),
-    );
-    const cleanup = async () => {
-      stopServing();
-      sqs.destroy();
-      await Promise.all([
-        sfnEndpoint.close(),
-        lambdaEndpoint.close(),
-        emulators.stop(),
-        streamProxy?.close(),
-      ]);
-      restoreEnv(savedEnv);
-    };
+    // Everything started from here on, to stop again if the start fails before it ends.
+    const started: (() => unknown)[] = [() => emulators.stop()];
     try {
+      const tokens = new TokenRegistry();
+      const stateMachineArn = `arn:aws:states:${region}:${ACCOUNT_ID}:stateMachine:${STATE_MACHINE_NAME}`;
+      // The endpoint's operations reach the runner once it exists (handlers are loaded after the env is set).
+      const holder: { runner?: ExecutionRunner; pollers?: QueuePollers } = {};
+      const sfnEndpoint = await startSfnEndpoint(sfnOperations(tokens, () => holder.runner, stateMachineArn));
+      started.push(() => sfnEndpoint.close());
+      // The pollers exist once handlers are loaded; until then the endpoint lists no mapping.
+      const pollerSources: { role: string; queueArn: string; batchSize: number }[] = [];
+      const lambdaEndpoint = await startLambdaEndpoint(
+        {
+          sources: () => (holder.pollers ? pollerSources : []),
+          maxConcurrency: (role) => holder.pollers?.maxConcurrency(role) ?? 0,
+          setMaxConcurrency: (role, value) => holder.pollers?.setMaxConcurrency(role, value),
+        },
+        region,
+      );
+      started.push(() => lambdaEndpoint.close());
+      const roleQueueUrls = Object.fromEntries([...emulators.queues].map(([role, q]) => [role, q.url]));
+      const streamProxy = options.tasksStream
+        ? await startDynamoStreamProxy({
+            target: emulators.dynamodbEndpoint,
+            tableName: emulators.tasksTableName,
+            keyAttributes: [TASKS_TABLE.partitionKey, TASKS_TABLE.sortKey],
+            onRecords: options.tasksStream,
+          })
+        : undefined;
+      if (streamProxy) started.push(() => streamProxy.close());
+      // Registered before the handlers load: their clients take the in-process handler at construction.
+      const unserve =
+        options.inProcessTransport === false
+          ? []
+          : [
+              ...(streamProxy ? [] : [serveInProcess(emulators.dynamodbEndpoint, emulators.serveDynamodb)]),
+              serveInProcess(sfnEndpoint.url, sfnEndpoint.serve),
+              // The state machine's sends, the pollers' receives and deletes, the handlers' SQS calls (S3 clients,
+              // on the same port, never take the in-process handler).
+              serveInProcess(emulators.sqsEndpoint, emulators.serveSqs),
+              // The scaler's event source mapping calls.
+              serveInProcess(lambdaEndpoint.url, lambdaEndpoint.serve),
+            ];
+      const stopServing = () => {
+        for (const end of unserve) end();
+      };
+      started.push(stopServing);
+      const savedEnv = setEnv({
+        [EnvVar.TasksTable]: emulators.tasksTableName,
+        [EnvVar.AgentsTable]: emulators.agentsTableName,
+        [EnvVar.StateMachineArn]: stateMachineArn,
+        [EnvVar.RoleQueueUrls]: JSON.stringify(roleQueueUrls),
+        [EnvVar.ArtifactsBucket]: emulators.artifactsBucketName,
+        [EnvVar.ArtifactsPathStyle]: 'true',
+        AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
+        AWS_ENDPOINT_URL_S3: emulators.s3Endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB: streamProxy?.url ?? emulators.dynamodbEndpoint,
+        AWS_ENDPOINT_URL_SFN: sfnEndpoint.url,
+        AWS_ENDPOINT_URL_LAMBDA: lambdaEndpoint.url,
+        AWS_REGION: region,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        AWS_SESSION_TOKEN: undefined,
+        AWS_PROFILE: undefined,
+        ...options.env,
+      });
+      started.push(() => restoreEnv(savedEnv));
+      const sqs = fastConfig(
+        new SQSClient({
+          region,
+          endpoint: emulators.sqsEndpoint,
+          credentials: LOCAL_CREDENTIALS,
+          ...inProcessClientConfig(emulators.sqsEndpoint, { service: 'sqs', region }),
+        }),
+      );
+      started.push(() => sqs.destroy());
       const handlers = typeof options.handlers === 'function' ? await options.handlers() : options.handlers;
       const runner = new ExecutionRunner({
         definition: options.definition,
@@ -360,7 +354,13 @@ export class LocalRuntime {
         stopServing,
       });
     } catch (error) {
-      await cleanup();
+      // What had started is stopped again, last first (the environment restored and the in-process endpoints
+      // no longer served before their servers close), so a failed start leaves nothing running that would keep
+      // the process alive; a failure while stopping never hides the start's own error.
+      for (const stop of started.reverse())
+        await Promise.resolve()
+          .then(stop)
+          .catch(() => undefined);
       throw error;
     }
   }
