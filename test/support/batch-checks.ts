@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Batch, BatchResult } from '../../shared/domain/schemas';
 import { ROOT } from './fake-io';
@@ -67,6 +68,7 @@ export async function runUntilInterrupted(
 }> {
   const [command, ...prefix] =
     options.via === 'npx' ? ['npx', 'meta-agent'] : [process.execPath, 'bin/meta-agent.js'];
+  const npxBefore = options.via === 'npx' ? npxInstalls() : undefined;
   const child = spawn(command as string, [...prefix, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -95,5 +97,31 @@ export async function runUntilInterrupted(
       resolve({ code, signal });
     });
   });
+  if (npxBefore) forgetNewNpxInstalls(npxBefore);
   return { ...exit, out, interrupted, elapsedMs: Date.now() - started };
+}
+
+/** npx's installs (`<npm cache>/_npx/<hash>`); npm gives scripts its cache as npm_config_cache. */
+const NPX_DIR = join(process.env.npm_config_cache ?? join(homedir(), '.npm'), '_npx');
+
+function npxInstalls(): Set<string> {
+  return new Set(existsSync(NPX_DIR) ? readdirSync(NPX_DIR) : []);
+}
+
+/**
+ * Removes what npx installed for this checkout during the run, when it was not there before: npx installs
+ * the project under a directory named after its path, so a run from a fresh clone would leave one behind.
+ */
+function forgetNewNpxInstalls(before: ReadonlySet<string>): void {
+  for (const entry of npxInstalls()) {
+    if (before.has(entry)) continue;
+    const manifest = join(NPX_DIR, entry, 'package.json');
+    try {
+      const packages = (JSON.parse(readFileSync(manifest, 'utf8')) as { _npx?: { packages?: string[] } })._npx
+        ?.packages;
+      if (packages?.includes(ROOT)) rmSync(join(NPX_DIR, entry), { recursive: true, force: true });
+    } catch {
+      // Not an install of this run (another npx, mid-write): left alone.
+    }
+  }
 }
