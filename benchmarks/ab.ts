@@ -8,11 +8,19 @@
  * the benchmark PAIRS times on each side (default 3), in turn: base head, head base, ... Each turn runs the
  * benchmark with BENCH_RUNS=1 unless BENCH_RUNS is set, and reads its figures from its result file.
  * Prints each figure's values, medians and the median of head / base within each pair, and writes
- * benchmarks/results/ab-BENCHMARK.json. This tree's own result file is put back as it was; the worktree is
- * removed. Benchmarks: see AB_BENCHMARKS in ab-lib.ts.
+ * benchmarks/results/ab-BENCHMARK.json. This tree's own result files are put back as they were; the worktree
+ * is removed. Benchmarks: see AB_BENCHMARKS in ab-lib.ts.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AB_BENCHMARKS, type Figures, type Side, summarise, turnOrder } from './ab-lib';
@@ -23,6 +31,18 @@ const USAGE = `usage: npm run bench:ab -- BASE BENCHMARK [PAIRS]   (BENCHMARK: $
 
 function git(args: string[], cwd = ROOT): string {
   return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+/** Every file under benchmarks/results/ with its bytes, to put back after this tree's turns. */
+function snapshotResults(): Map<string, Buffer> {
+  const files = readdirSync(RESULTS_DIR, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  return new Map(files.map((e) => [join(e.parentPath, e.name), readFileSync(join(e.parentPath, e.name))]));
+}
+
+/** Puts benchmarks/results/ back as it was: changed files rewritten, new ones removed. */
+function restoreResults(snapshot: ReadonlyMap<string, Buffer>): void {
+  for (const file of snapshotResults().keys()) if (!snapshot.has(file)) rmSync(file, { force: true });
+  for (const [file, bytes] of snapshot) writeFileSync(file, bytes);
 }
 
 function run(cwd: string, args: string[], env: NodeJS.ProcessEnv): void {
@@ -49,8 +69,8 @@ async function main(): Promise<number> {
   const dirty = git(['status', '--porcelain', '--untracked-files=no']) !== '';
   const env = { ...process.env, BENCH_RUNS: process.env.BENCH_RUNS ?? '1' };
   const resultFile = bench.result(env);
-  const ownResult = join(RESULTS_DIR, resultFile);
-  const kept = existsSync(ownResult) ? readFileSync(ownResult) : undefined;
+  // This tree's turns rewrite its result files (compare also its table and chart): put back at the end.
+  const kept = snapshotResults();
   const worktree = mkdtempSync(join(tmpdir(), 'meta-agent-ab-'));
   const dirs: Record<Side, string> = { base: worktree, head: ROOT };
   const samples: Record<Side, Figures[]> = { base: [], head: [] };
@@ -71,8 +91,7 @@ async function main(): Promise<number> {
       console.log(`turn ${i + 1}/${turns.length} ${side}: ${JSON.stringify(figures)}`);
     }
   } finally {
-    if (kept === undefined) rmSync(ownResult, { force: true });
-    else writeFileSync(ownResult, kept);
+    restoreResults(kept);
     try {
       git(['worktree', 'remove', '--force', worktree]);
     } catch {
