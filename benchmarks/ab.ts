@@ -57,7 +57,13 @@ async function main(): Promise<number> {
     console.error(name !== undefined && !bench ? `unknown benchmark "${name}"\n${USAGE}` : USAGE);
     return 2;
   }
-  const turns = turnOrder(pairsArg === undefined ? 3 : Number(pairsArg));
+  let turns: Side[];
+  try {
+    turns = turnOrder(pairsArg === undefined ? 3 : Number(pairsArg));
+  } catch (error) {
+    console.error(`PAIRS: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
   let base: string;
   try {
     base = git(['rev-parse', '--verify', `${baseRef}^{commit}`]);
