@@ -15,6 +15,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildState } from '../scripts/build-state.mjs';
+import { forgetNewNpxInstalls, npxInstalls } from '../scripts/npx-installs';
 import type { BatchResult } from '../shared/domain/schemas';
 import { median, round, writeResult } from './lib';
 
@@ -83,13 +84,19 @@ function npxCost(): { npxMs: number; directMs: number; addedMs: number; npm: str
   const help = [join(ROOT, 'bin', 'meta-agent.js'), '--help'];
   const npx = (): number => wallOf('npx', ['meta-agent', '--help']);
   const direct = (): number => wallOf(process.execPath, help);
-  npx();
-  direct();
+  const installsBefore = npxInstalls();
   const npxMs: number[] = [];
   const directMs: number[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    npxMs.push(npx());
-    directMs.push(direct());
+  try {
+    npx();
+    direct();
+    for (let run = 0; run < RUNS; run++) {
+      npxMs.push(npx());
+      directMs.push(direct());
+    }
+  } finally {
+    // bench:ab runs this from a temporary worktree, whose install would outlive it.
+    forgetNewNpxInstalls(installsBefore, ROOT);
   }
   const npm = spawnSync('npm', ['--version'], { encoding: 'utf8' }).stdout.trim();
   return {

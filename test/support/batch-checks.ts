@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { forgetNewNpxInstalls, npxInstalls } from '../../scripts/npx-installs';
 import type { Batch, BatchResult } from '../../shared/domain/schemas';
 import { ROOT } from './fake-io';
 
@@ -97,31 +97,6 @@ export async function runUntilInterrupted(
       resolve({ code, signal });
     });
   });
-  if (npxBefore) forgetNewNpxInstalls(npxBefore);
+  if (npxBefore) forgetNewNpxInstalls(npxBefore, ROOT);
   return { ...exit, out, interrupted, elapsedMs: Date.now() - started };
-}
-
-/** npx's installs (`<npm cache>/_npx/<hash>`); npm gives scripts its cache as npm_config_cache. */
-const NPX_DIR = join(process.env.npm_config_cache ?? join(homedir(), '.npm'), '_npx');
-
-function npxInstalls(): Set<string> {
-  return new Set(existsSync(NPX_DIR) ? readdirSync(NPX_DIR) : []);
-}
-
-/**
- * Removes what npx installed for this checkout during the run, when it was not there before: npx installs
- * the project under a directory named after its path, so a run from a fresh clone would leave one behind.
- */
-function forgetNewNpxInstalls(before: ReadonlySet<string>): void {
-  for (const entry of npxInstalls()) {
-    if (before.has(entry)) continue;
-    const manifest = join(NPX_DIR, entry, 'package.json');
-    try {
-      const packages = (JSON.parse(readFileSync(manifest, 'utf8')) as { _npx?: { packages?: string[] } })._npx
-        ?.packages;
-      if (packages?.includes(ROOT)) rmSync(join(NPX_DIR, entry), { recursive: true, force: true });
-    } catch {
-      // Not an install of this run (another npx, mid-write): left alone.
-    }
-  }
 }
