@@ -9,7 +9,7 @@ import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewayma
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { EnvVar, requireEnv } from '../config';
 import { type CostsConfig, PriceTable, parseCostsConfig } from '../domain/costs';
 import { type RoleCatalog, resolveRoles, withDefaultExecutor } from '../domain/roles';
@@ -248,7 +248,7 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
       );
     },
     get dispatcher() {
-      return once('dispatcher', () => new SqsDispatcher(clients.sqs ?? fastConfig(new SQSClient({}))));
+      return once('dispatcher', () => new SqsDispatcher(clients.sqs));
     },
     get callbacks() {
       return once('callbacks', () => new SfnCallbacks(sfn()));
