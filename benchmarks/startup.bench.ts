@@ -77,8 +77,8 @@ function wallOf(command: string, args: readonly string[]): number {
 /**
  * What `npx meta-agent` (the README's command) adds to `node bin/meta-agent.js`: `npx meta-agent --help`
  * against the same help run directly, in turn, RUNS times (median of the differences). npx is the machine's
- * own (its npm on its own Node): it loads npm, finds that the project itself declares the bin, reads the
- * installed tree (Arborist) and only then starts the CLI on the Node the project pins.
+ * own (its npm on its own Node): it loads npm, finds node_modules/.bin/meta-agent (the cli workspace's link)
+ * and starts the CLI on the Node the project pins.
  */
 function npxCost(): { npxMs: number; directMs: number; addedMs: number; npm: string } {
   const help = [join(ROOT, 'bin', 'meta-agent.js'), '--help'];

@@ -65,6 +65,8 @@ export async function runUntilInterrupted(
   out: string;
   interrupted: boolean;
   elapsedMs: number;
+  /** Through npx: the installs of this checkout npx made in its cache (removed again). */
+  npxInstalled: string[];
 }> {
   const [command, ...prefix] =
     options.via === 'npx' ? ['npx', 'meta-agent'] : [process.execPath, 'bin/meta-agent.js'];
@@ -97,6 +99,6 @@ export async function runUntilInterrupted(
       resolve({ code, signal });
     });
   });
-  if (npxBefore) forgetNewNpxInstalls(npxBefore, ROOT);
-  return { ...exit, out, interrupted, elapsedMs: Date.now() - started };
+  const npxInstalled = npxBefore ? forgetNewNpxInstalls(npxBefore, ROOT) : [];
+  return { ...exit, out, interrupted, elapsedMs: Date.now() - started, npxInstalled };
 }

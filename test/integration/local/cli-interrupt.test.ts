@@ -67,5 +67,8 @@ describe('Ctrl-C during meta-agent run', () => {
     expect(run.interrupted).toBe(true);
     expect(run).toMatchObject({ code: 1, signal: null });
     expect(run.out).toContain('batch interrupted: CANCELLED');
+    // npx ran the cli workspace's link in node_modules/.bin: it did not install the checkout into its cache
+    // (the slow path, taken when the project's own package.json declares the command).
+    expect(run.npxInstalled).toEqual([]);
   });
 });
