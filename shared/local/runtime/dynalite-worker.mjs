@@ -4,17 +4,8 @@
 // thread does not inherit the TypeScript loader of its parent. Stopping terminates the thread, which
 // closes the server and its connections.
 import { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import dynalite from 'dynalite';
-import { cacheParses } from './dynalite-expressions.mjs';
-
-// The expression parsers dynalite's validation uses (the same module instances: CommonJS caches them by
-// file), each parse of an expression seen before built from its template (dynalite-expressions.mjs).
-const require = createRequire(import.meta.url);
-cacheParses(require('dynalite/db/conditionParser'));
-cacheParses(require('dynalite/db/updateParser'));
-cacheParses(require('dynalite/db/projectionParser'));
 
 // With a path, tables live in a LevelDB directory there (serve --data-dir); in memory otherwise.
 const server = dynalite({
