@@ -4,26 +4,19 @@
  *
  * This machine's speed drifts within the hour (one commit's bench:contention has measured 9,244 and then
  * 6,206 tasks/min half an hour apart), so two commits' figures compare only when taken in one series. This
- * checks BASE out in a temporary git worktree (sharing this node_modules), builds the CLI in both, then runs
- * the benchmark PAIRS times on each side (default 3), in turn: base head, head base, ... Each turn runs the
+ * checks BASE out in a temporary git worktree (its node_modules links to this one's packages, ab-worktree.ts),
+ * builds the CLI in both, then runs the benchmark PAIRS times on each side (default 3), in turn: base head, head base, ... Each turn runs the
  * benchmark with BENCH_RUNS=1 unless BENCH_RUNS is set, and reads its figures from its result file.
  * Prints each figure's values, medians and the median of head / base within each pair, and writes
  * benchmarks/results/ab-BENCHMARK.json. This tree's own result files are put back as they were; the worktree
  * is removed. Benchmarks: see AB_BENCHMARKS in ab-lib.ts.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AB_BENCHMARKS, type Figures, type Side, summarise, turnOrder } from './ab-lib';
+import { linkNodeModules } from './ab-worktree';
 import { RESULTS_DIR, writeResult } from './lib';
 
 const ROOT = join(RESULTS_DIR, '..', '..');
@@ -82,7 +75,7 @@ async function main(): Promise<number> {
   const samples: Record<Side, Figures[]> = { base: [], head: [] };
   try {
     git(['worktree', 'add', '--detach', worktree, base]);
-    symlinkSync(join(ROOT, 'node_modules'), join(worktree, 'node_modules'), 'dir');
+    linkNodeModules(ROOT, worktree);
     if (!existsSync(join(worktree, 'benchmarks', bench.script)))
       throw new Error(`benchmarks/${bench.script} does not exist at ${base.slice(0, 7)}`);
     for (const side of ['base', 'head'] as const) {
