@@ -28,11 +28,13 @@ export function linkNodeModules(checkout: string, worktree: string): void {
   for (const entry of readdirSync(modules)) {
     if (entry === '.bin') continue;
     const path = join(modules, entry);
-    if (lstatSync(path).isSymbolicLink() && isWorkspaceLink(modules, readlinkSync(path))) {
+    const stat = lstatSync(path);
+    const target = stat.isSymbolicLink() ? readlinkSync(path) : undefined;
+    if (target !== undefined && isWorkspaceLink(modules, target)) {
       workspaces.add(entry);
-      symlinkSync(readlinkSync(path), join(into, entry), 'dir');
+      symlinkSync(target, join(into, entry), 'dir');
     } else {
-      symlinkSync(path, join(into, entry), lstatSync(path).isDirectory() ? 'dir' : 'file');
+      symlinkSync(path, join(into, entry), stat.isDirectory() ? 'dir' : 'file');
     }
   }
   const bins = join(modules, '.bin');

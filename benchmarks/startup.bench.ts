@@ -95,7 +95,8 @@ function npxCost(): { npxMs: number; directMs: number; addedMs: number; npm: str
       directMs.push(direct());
     }
   } finally {
-    // bench:ab runs this from a temporary worktree, whose install would outlive it.
+    // Should npx ever install the checkout again (a declared bin), an install for a temporary worktree's
+    // path (bench:ab) would outlive it.
     forgetNewNpxInstalls(installsBefore, ROOT);
   }
   const npm = spawnSync('npm', ['--version'], { encoding: 'utf8' }).stdout.trim();
