@@ -24,14 +24,33 @@ import { CLI_BUILD_DIR, DEFINITION_FILE, MANIFEST_FILE, manifestOf } from './bui
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Packages the CLI build loads from node_modules at run time rather than bundling (see buildCli). */
-export const BUILD_EXTERNALS = [
-  'aws-cdk-lib',
-  'constructs',
-  'cdk-nag',
-  'esbuild',
-  'dynalite',
-  'fauxqs',
-].flatMap((name) => [name, `${name}/*`]);
+export const BUILD_EXTERNALS = ['aws-cdk-lib', 'constructs', 'cdk-nag', 'esbuild', 'dynalite'].flatMap(
+  (name) => [name, `${name}/*`],
+);
+/**
+ * Node builtins that cost more imported as ES modules than required. Importing a builtin as an ES module reads
+ * every one of its exports once to build the module's namespace, getters included: node:http's WebSocket,
+ * CloseEvent and MessageEvent getters load Node's bundled undici, about 30 ms of every start that never uses
+ * them. Bundled code gets these through `require` instead (CommonJS, whose getters run only when read).
+ */
+const REQUIRED_BUILTINS = ['http', 'https'];
+/** @type {import('esbuild').Plugin} */
+const requireBuiltins = {
+  name: 'require-builtins',
+  setup(build) {
+    const filter = new RegExp(`^(node:)?(${REQUIRED_BUILTINS.join('|')})$`);
+    build.onResolve({ filter }, (args) =>
+      // The stand-in module's own `require` of the builtin is left to Node.
+      args.namespace === 'required-builtin'
+        ? { path: args.path, external: true }
+        : { path: args.path.replace(/^node:/, ''), namespace: 'required-builtin' },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'required-builtin' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(`node:${args.path}`)});`,
+      loader: 'js',
+    }));
+  },
+};
 const ESM_REQUIRE_BANNER =
   "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
@@ -69,12 +88,13 @@ export async function buildCli({ outdir = join(ROOT, CLI_BUILD_DIR), log = () =>
       target: 'node22',
       // Dependencies are bundled too, as the deployed Lambda bundles are: resolving, reading and compiling the
       // thousand files of the AWS SDK, Powertools, zod and the Step Functions interpreter one by one was a third
-      // of a `meta-agent run` start. Left external: what only a synthesis needs (the CDK, esbuild), native
-      // code (dynalite's LevelDB, on its own thread) and fauxqs, whose store classes fauxqs-files.ts loads from
-      // the installed package: one copy of its classes, as when the sources run.
+      // of a `meta-agent run` start. fauxqs too, with fastify and the rest of its tree (fauxqs-files.ts imports
+      // its store classes by file, so they are this bundle's copy). Left external: what only a synthesis needs
+      // (the CDK, esbuild) and native code (dynalite's LevelDB, on its own thread).
       external: [...BUILD_EXTERNALS],
       // ESM bundles still meet CommonJS dependencies that call `require`; give them one.
       banner: { js: ESM_REQUIRE_BANNER },
+      plugins: [requireBuiltins],
       sourcemap: 'linked',
       metafile: true,
       logLevel: 'error',

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -165,6 +166,23 @@ describe('the CLI build', () => {
     },
     BUILD_TIMEOUT_MS,
   );
+
+  // An ES module import of node:http reads all its exports, whose WebSocket getters load Node's undici (about
+  // 30 ms of every start); the build has the bundled code require node:http and node:https instead.
+  it("loads `run` (fauxqs and fastify included) without Node's fetch implementation, undici", async () => {
+    const modules = ['main.mjs', chunkOf('shared/local/cli/commands/run.ts')].map(
+      (output) => pathToFileURL(join(outdir, output)).href,
+    );
+    const script = `for (const m of ${JSON.stringify(modules)}) await import(m); console.log(JSON.stringify(process.moduleLoadList));`;
+
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: REPO_ROOT,
+    });
+    const loaded = JSON.parse(stdout) as string[];
+
+    expect(loaded).toEqual(expect.arrayContaining(['NativeModule http', 'NativeModule https']));
+    expect(loaded.filter((m) => m.includes('undici'))).toEqual([]);
+  });
 
   it('starts `plan` from the bundle on plain Node', async () => {
     const entry = join(outdir, 'main.mjs');

@@ -209,7 +209,7 @@ const DYNALITE_CLOSE_TIMEOUT_MS = 10_000;
 async function startFauxqs(
   s3Dir?: string,
 ): Promise<{ app: ReturnType<typeof buildApp>; url: string; port: number }> {
-  const app = buildApp({ logger: false, ...(s3Dir ? { stores: await storesWithS3Files(s3Dir) } : {}) });
+  const app = buildApp({ logger: false, ...(s3Dir ? { stores: storesWithS3Files(s3Dir) } : {}) });
   app.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   const url = await app.listen({ port: 0, host: LOOPBACK, backlog: LISTEN_BACKLOG });
   return { app, url, port: Number(new URL(url).port) };
