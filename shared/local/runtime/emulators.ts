@@ -20,7 +20,12 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
-import type { InProcessResponse, InProcessServer } from '../../adapters/in-process-transport';
+import {
+  type InProcessResponse,
+  type InProcessServer,
+  inProcessClientConfig,
+  serveInProcess,
+} from '../../adapters/in-process-transport';
 import { storesWithS3Files } from './fauxqs-files';
 
 export const LOOPBACK = '127.0.0.1';
@@ -378,19 +383,27 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
   const dynamoStart = startDynalite(dataDir === undefined ? undefined : join(dataDir, 'dynamodb'));
   const sqsStart = startFauxqs(dataDir === undefined ? undefined : join(dataDir, 's3'));
   const [tablesMade, queuesMade] = await Promise.allSettled([
-    dynamoStart.then(async ({ port }) => {
-      const client = new DynamoDBClient({
-        region,
-        endpoint: `http://${LOOPBACK}:${port}`,
-        credentials: LOCAL_CREDENTIALS,
+    dynamoStart.then(({ port, serve }) => {
+      const endpoint = `http://${LOOPBACK}:${port}`;
+      return servedInProcess(endpoint, serve, async () => {
+        const client = new DynamoDBClient({
+          region,
+          endpoint,
+          credentials: LOCAL_CREDENTIALS,
+          ...inProcessClientConfig(endpoint, { service: 'dynamodb', region }),
+        });
+        try {
+          await createTables(client, tasksTableName, agentsTableName);
+        } finally {
+          client.destroy();
+        }
       });
-      try {
-        await createTables(client, tasksTableName, agentsTableName);
-      } finally {
-        client.destroy();
-      }
     }),
-    sqsStart.then(({ url }) => createQueuesAndBucket(url, region, artifactsBucketName, options)),
+    sqsStart.then(({ app, url }) =>
+      servedInProcess(url, injectInto(app), () =>
+        createQueuesAndBucket(url, region, artifactsBucketName, options),
+      ),
+    ),
   ]);
   const [dynamoStarted, sqsStarted] = await Promise.allSettled([dynamoStart, sqsStart]);
   const stop = async () => {
@@ -423,14 +436,40 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
   };
 }
 
-/** The artifacts bucket and every role's queue and dead-letter queue, on fauxqs at `endpoint`. */
+/**
+ * Runs `make` with `origin` served in process (in-process-transport.ts): a start's resources (the tables, 44
+ * queues for 22 roles) are made by the emulators' own code without a socket or a signature per call. Clients
+ * built inside take the in-process handler; the origin is no more served in process after.
+ */
+async function servedInProcess<T>(
+  origin: string,
+  server: InProcessServer,
+  make: () => Promise<T>,
+): Promise<T> {
+  const stop = serveInProcess(origin, server);
+  try {
+    return await make();
+  } finally {
+    stop();
+  }
+}
+
+/**
+ * The artifacts bucket and every role's queue and dead-letter queue, on fauxqs at `endpoint` (in process when
+ * it is served so; the S3 client keeps HTTP, as S3 clients always do here).
+ */
 async function createQueuesAndBucket(
   endpoint: string,
   region: string,
   bucket: string,
   options: EmulatorOptions,
 ): Promise<Map<string, RoleQueue>> {
-  const sqsClient = new SQSClient({ region, endpoint, credentials: LOCAL_CREDENTIALS });
+  const sqsClient = new SQSClient({
+    region,
+    endpoint,
+    credentials: LOCAL_CREDENTIALS,
+    ...inProcessClientConfig(endpoint, { service: 'sqs', region }),
+  });
   const s3Client = new S3Client({ region, endpoint, credentials: LOCAL_CREDENTIALS, forcePathStyle: true });
   try {
     // The bucket and the queues at once: 22 roles made 88 SQS calls one after the other.
