@@ -153,33 +153,6 @@ export function dependentsOf(tasks: readonly DagNode[]): Map<string, string[]> {
 }
 
 /**
- * Dependents a task's item names in `dependentRoles` at most: a hint for the first of them, in submission
- * order. Unbounded, a task with 2,000 dependents of long ids would outgrow DynamoDB's 400 KB item.
- */
-export const MAX_DEPENDENT_ROLE_HINTS = 32;
-
-/**
- * Per task, the role of each dependent that names one and depends on that task alone (at most
- * MAX_DEPENDENT_ROLE_HINTS): the Complete of the task opens such a dependent's gate, and can read its role's
- * pool beside the release (hop latency). Tasks without such dependents are absent.
- */
-export function soleDependentRoles(
-  tasks: readonly (DagNode & { readonly role?: string | undefined })[],
-): Map<string, Record<string, string>> {
-  const roles = new Map<string, Record<string, string>>();
-  for (const task of tasks) {
-    const deps = new Set(task.dependsOn ?? []);
-    const [only] = deps;
-    if (task.role === undefined || deps.size !== 1 || only === undefined) continue;
-    const hints = roles.get(only) ?? {};
-    if (Object.keys(hints).length >= MAX_DEPENDENT_ROLE_HINTS) continue;
-    hints[task.id] = task.role;
-    roles.set(only, hints);
-  }
-  return roles;
-}
-
-/**
  * A topological order that is stable and priority-aware: among the tasks whose dependencies are all
  * placed, the lowest priority number comes first, then the earliest submitted. O((V + E) log V).
  * Throws InvalidDependencyGraphError on a cycle or an unknown dependency (validate the batch first).

@@ -34,7 +34,7 @@ import {
 import { type ExpansionOutcome, expandTask, expansionRun } from './expand';
 import { type HandOffConfig, releaseSlot } from './handoff';
 import { TIMEOUT_ERRORS } from './record-attempt';
-import { type PrefetchedPool, routeTask } from './route';
+import { routeTask } from './route';
 
 export interface CompleteDeps {
   store: TaskStore;
@@ -151,17 +151,10 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   // bookkeeping behind every dispatch was measured too: no shorter hop (its calls then queue beside the
   // dependent's dispatch instead), and a longer Complete.
   agentBookkeeping.catch(() => undefined); // awaited below; a route that waited on it leaves it to its Route
-  const opened = routeOpened(
-    deps,
-    task,
-    (released) => {
-      const role = released?.task.role;
-      return role === undefined || role === slotRole ? agentBookkeeping : undefined;
-    },
-    // A dependent of another role has its pool read beside its release; one of the freed slot's role waits
-    // for the bookkeeping above, and so reads its pool after it.
-    outcome === 'SUCCEEDED' ? (role) => role !== slotRole : undefined,
-  );
+  const opened = routeOpened(deps, task, (released) => {
+    const role = released?.task.role;
+    return role === undefined || role === slotRole ? agentBookkeeping : undefined;
+  });
   await Promise.all([
     releaseDependents(deps.store, deps.callbacks, task, outcome, opened),
     agentBookkeeping,
@@ -190,8 +183,6 @@ function routeOpened(
   task: StoredTask,
   /** Awaited before a dependent is routed (the bookkeeping it may need), when it answers a promise. */
   before: (released: StoredTask | undefined) => Promise<unknown> | undefined,
-  /** Whether the pool of a dependent of `role` may be read beside its release (none when absent). */
-  listsBeside?: (role: string) => boolean,
 ): RouteOpened | undefined {
   if (!deps.handOff?.routeDependents || task.dependents.length === 0) return undefined;
   const { routeDependents: _, ...dispatch } = deps.handOff;
@@ -206,25 +197,9 @@ function routeOpened(
   // read per Complete with dependents (also when no gate opens), one round trip less on every hop.
   const batch = deps.store.getBatchState(task.batchId);
   batch.catch(() => undefined); // a failed read fails the routes that use it; none may use it
-  // The pool of a dependent that this task alone opens (dependentRoles), read beside its release too: one round
-  // trip less per dependency hop. A hint: a route that asks for other roles reads its pool itself.
-  // One listing per role, whichever of its dependents open.
-  const listings = new Map<string, PrefetchedPool>();
-  const pools = new Map<string, PrefetchedPool>();
-  for (const [taskId, role] of Object.entries(task.dependentRoles ?? {})) {
-    if (!listsBeside?.(role) || !task.dependents.includes(taskId)) continue;
-    let listing = listings.get(role);
-    if (!listing) {
-      const agents = deps.agents.list(role);
-      agents.catch(() => undefined); // the route lists the pool again
-      listing = { roles: [role], agents };
-      listings.set(role, listing);
-    }
-    pools.set(taskId, listing);
-  }
   return async (dependent, released) => {
     await before(released);
-    return routeTask(routeDeps, dependent, { task: released, batch, pool: pools.get(dependent.taskId) });
+    return routeTask(routeDeps, dependent, { task: released, batch });
   };
 }
 

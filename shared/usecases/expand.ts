@@ -13,7 +13,7 @@
  * Then Complete writes SUCCEEDED and releases the dependents as usual; the state machine runs the added tasks
  * in a nested execution (RunExpansion).
  */
-import { chainsAfter, soleDependentRoles, topologicalOrder } from '../domain/dag';
+import { chainsAfter, topologicalOrder } from '../domain/dag';
 import { expansionLimitProblems, validateExpansion } from '../domain/expansion';
 import { MAX_EXPANSION_TASKS_PER_BATCH, MAX_TASKS_PER_BATCH } from '../domain/limits';
 import type { RoleCatalog } from '../domain/roles';
@@ -158,10 +158,7 @@ export function addedTasks(
       if (inside.has(dep)) dependents.set(dep, [...(dependents.get(dep) ?? []), spec.id]);
   // Every added task leads to the expanding task's dependents too: its chain inside, then theirs.
   const chains = chainsAfter(specs);
-  // Only dependents inside the expansion: the expanding task's dependents wait for every added task.
-  const dependentRoles = soleDependentRoles(specs);
   return specs.map((task, i) => {
-    const roles = dependentRoles.get(task.id);
     const counts = { pendingDeps: 0, failedDeps: 0, skippedDeps: 0, succeededDeps: 0 };
     for (const dep of new Set(task.dependsOn ?? [])) {
       if (inside.has(dep)) {
@@ -182,7 +179,6 @@ export function addedTasks(
       status: counts.pendingDeps > 0 ? 'PENDING' : 'READY',
       ...counts,
       dependents: [...new Set([...(dependents.get(task.id) ?? []), ...planner.dependents])],
-      ...(roles ? { dependentRoles: roles } : {}),
       chainAfter: (chains.get(task.id) ?? 0) + (planner.chainAfter ?? 0),
       maxAttempts: batch.maxAttempts,
       attemptCount: 0,

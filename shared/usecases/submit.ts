@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { limitsOf } from '../domain/budget';
 import { effectiveBudget } from '../domain/costs';
-import { chainsAfter, dependentsOf, soleDependentRoles, topologicalOrder } from '../domain/dag';
+import { chainsAfter, dependentsOf, topologicalOrder } from '../domain/dag';
 import { BATCH_CREATION_LEASE_MS, DEFAULT_MAX_ATTEMPTS } from '../domain/limits';
 import type { RoleCatalog } from '../domain/roles';
 import type { Batch, Budget } from '../domain/schemas';
@@ -53,10 +53,8 @@ export interface SubmitResult {
 export function storedTasksOf(batchId: string, batch: Batch, maxAttempts: number): StoredTask[] {
   const dependents = dependentsOf(batch.tasks);
   const chains = chainsAfter(batch.tasks);
-  const dependentRoles = soleDependentRoles(batch.tasks);
   return batch.tasks.map((task, index) => {
     const deps = new Set(task.dependsOn ?? []);
-    const roles = dependentRoles.get(task.id);
     return {
       batchId,
       taskId: task.id,
@@ -68,7 +66,6 @@ export function storedTasksOf(batchId: string, batch: Batch, maxAttempts: number
       skippedDeps: 0,
       succeededDeps: 0,
       dependents: [...new Set(dependents.get(task.id) ?? [])],
-      ...(roles ? { dependentRoles: roles } : {}),
       chainAfter: chains.get(task.id) ?? 0,
       maxAttempts,
       attemptCount: 0,

@@ -807,11 +807,7 @@ describe('routing a dependent with its gate (hop latency)', () => {
     expect((await store.getTask(batchId, 'skipped'))?.attemptCount).toBe(0);
   });
 
-  /**
-   * Two roles of one agent with one slot each: 'dep' (of `done`) dispatched, 'after' (of `next`, depending on
-   * 'dep' alone) at its armed gate.
-   */
-  async function hopOfTwoRoles() {
+  it("does not hold a dependent of another role behind the finished agent's bookkeeping", async () => {
     const base = BUILTIN_ROLES[0];
     if (!base) throw new Error('no built-in roles');
     const suffix = `${++roleCounter}_${Math.random().toString(36).slice(2, 6)}`;
@@ -838,76 +834,6 @@ describe('routing a dependent with its gate (hop latency)', () => {
     expect(await routeTask({ store, agents, clock, ...dispatch }, { batchId, taskId: 'dep' })).toMatchObject({
       decision: 'DISPATCH',
     });
-    return { done, next, dispatch, batchId };
-  }
-
-  /** Completes 'dep', its dependents routed by the Complete, then puts back what `spies` replaced. */
-  async function completeDep(
-    run: {
-      dispatch: Awaited<ReturnType<typeof hopOfTwoRoles>>['dispatch'];
-      batchId: string;
-      callbacks: CompleteDeps['callbacks'];
-    },
-    spies: { mockRestore(): void }[],
-  ) {
-    try {
-      await completeTask(
-        {
-          store,
-          agents,
-          callbacks: run.callbacks,
-          clock,
-          handOff: { ...run.dispatch, routeDependents: true },
-        },
-        { batchId: run.batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
-      );
-    } finally {
-      for (const spy of spies) spy.mockRestore();
-    }
-  }
-
-  it('lists the pool of a dependent of another role beside its release, and routes it on that listing', async () => {
-    const { next, dispatch, batchId } = await hopOfTwoRoles();
-    const { answers, callbacks } = recordingCallbacks();
-    await gateTask({ store, callbacks }, { batchId, taskId: 'after', taskToken: 'gate-after' });
-    const events: string[] = [];
-    const release = store.releaseDependent.bind(store);
-    const releases = vi.spyOn(store, 'releaseDependent').mockImplementation(async (...args) => {
-      events.push(`release asked ${args[1]}`);
-      const result = await release(...args);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      events.push(`release written ${args[1]}`);
-      return result;
-    });
-    const list = agents.list.bind(agents);
-    const listings = vi.spyOn(agents, 'list').mockImplementation(async (role) => {
-      events.push(`list ${role}`);
-      return list(role);
-    });
-
-    await completeDep({ dispatch, batchId, callbacks }, [releases, listings]);
-
-    // Read while the release was written, once: the route reserved on that listing without a second look.
-    expect(events.filter((e) => e === `list ${next}` || e.startsWith('release'))).toEqual([
-      `list ${next}`,
-      'release asked after',
-      'release written after',
-    ]);
-    expect(answers).toEqual([
-      {
-        token: 'gate-after',
-        output: {
-          proceed: true,
-          failedDeps: 0,
-          route: expect.objectContaining({ decision: 'DISPATCH', agentId: `${next}-1`, attempt: 1 }),
-        },
-      },
-    ]);
-    expect(await agents.get(`${next}-1`)).toMatchObject({ reserved: 1 });
-  });
-
-  it("does not hold a dependent of another role behind the finished agent's bookkeeping", async () => {
-    const { done, next, dispatch, batchId } = await hopOfTwoRoles();
     const events: string[] = [];
     const { answers, callbacks } = recordingCallbacks();
     const answer = callbacks.succeed;
@@ -930,7 +856,14 @@ describe('routing a dependent with its gate (hop latency)', () => {
       return recordOutcome(...args);
     });
 
-    await completeDep({ dispatch, batchId, callbacks }, [outcomes]);
+    try {
+      await completeTask(
+        { store, agents, callbacks, clock, handOff: { ...dispatch, routeDependents: true } },
+        { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
+      );
+    } finally {
+      outcomes.mockRestore();
+    }
 
     // The dependent is dispatched while the agent's outcome and release are still being written.
     expect(events).toEqual([`outcome asked ${done}-1`, 'answer gate-after', `outcome written ${done}-1`]);
