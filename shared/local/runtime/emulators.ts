@@ -439,7 +439,7 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
 /**
  * Runs `make` with `origin` served in process (in-process-transport.ts): a start's resources (the tables, 44
  * queues for 22 roles) are made by the emulators' own code without a socket or a signature per call. Clients
- * built inside take the in-process handler; the origin is no more served in process after.
+ * built inside take the in-process handler; afterwards the origin is no longer served in process.
  */
 async function servedInProcess<T>(
   origin: string,
