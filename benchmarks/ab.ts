@@ -4,9 +4,10 @@
  *
  * This machine's speed drifts within the hour (one commit's bench:contention has measured 9,244 and then
  * 6,206 tasks/min half an hour apart), so two commits' figures compare only when taken in one series. This
- * checks BASE out in a temporary git worktree (its node_modules links to this one's packages, ab-worktree.ts),
- * builds the CLI in both, then runs the benchmark PAIRS times on each side (default 3), in turn: base head, head base, ... Each turn runs the
- * benchmark with BENCH_RUNS=1 unless BENCH_RUNS is set, and reads its figures from its result file.
+ * checks BASE out in a temporary git worktree (its node_modules links to this one's packages,
+ * ab-worktree.ts), builds the CLI in both, then runs the benchmark PAIRS times on each side (default 3), in
+ * turn: base head, head base, ... Each turn runs the benchmark with BENCH_RUNS=1 unless BENCH_RUNS is set, and
+ * reads its figures from its result file.
  * Prints each figure's values, medians and the median of head / base within each pair, and writes
  * benchmarks/results/ab-BENCHMARK.json. This tree's own result files are put back as they were; the worktree
  * is removed. Benchmarks: see AB_BENCHMARKS in ab-lib.ts.
