@@ -7,6 +7,8 @@
  *   roles, 50-600 ms of simulated work each).
  * - route handler latency (store I/O included) and queue wait p50 / p99, per phase (throughput runs, DAG
  *   runs), and peak RSS sampled every 100 ms.
+ * - idle: what the started runtime costs with no batch, over IDLE_MS (the role pollers' long polls, the
+ *   emulators' timers): the main thread's busy time and the process's CPU time, per second.
  *
  * Writes benchmarks/results/runtime.json. Goals: >= 20,000 tasks/min, makespan ratio <= 1.10.
  */
@@ -38,6 +40,8 @@ import {
 
 const THROUGHPUT_TASKS = Number(process.env.BENCH_TASKS ?? 2_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const IDLE_MS = 3_000;
+const SETTLE_MS = 1_000;
 /** Status polls read every task: poll rarely so the probe does not load the system it measures. */
 const THROUGHPUT_POLL_MS = 1_000;
 const DAG_SEEDS = [11, 22, 33];
@@ -56,7 +60,19 @@ async function main(): Promise<void> {
   const system = await EmbeddedSystem.start(benchOptions(generousOptions(roleNames, PER_ROLE_CONCURRENCY)));
   const catalog = resolveRoles(generousRoles(roleNames, PER_ROLE_CONCURRENCY));
   const probe = new Probe(system);
+  let idle: { ms: number; mainThreadBusyMsPerSecond: number; processCpuMsPerSecond: number } | undefined;
   try {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    const loop = performance.eventLoopUtilization();
+    const cpu = process.cpuUsage();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+    const { user, system: kernel } = process.cpuUsage(cpu);
+    idle = {
+      ms: IDLE_MS,
+      mainThreadBusyMsPerSecond: round((performance.eventLoopUtilization(loop).active / IDLE_MS) * 1000, 1),
+      processCpuMsPerSecond: round((user + kernel) / IDLE_MS, 1),
+    };
+    console.log(`idle: ${JSON.stringify(idle)}`);
     for (let run = 1; run <= RUNS; run++) {
       const { result, makespanMs, wallMs } = await runBatch(
         system,
@@ -127,6 +143,7 @@ async function main(): Promise<void> {
       meetsGoal: medianRatio <= GOAL_MAKESPAN_RATIO,
     },
     latency,
+    idle,
     memory: { baselineRssMb, peakRssMb: rss.peakMb },
   };
   const file = writeResult('runtime.json', report);
