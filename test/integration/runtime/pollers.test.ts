@@ -7,7 +7,7 @@ import {
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Emulators, LOCAL_CREDENTIALS, startEmulators } from '../../../shared/local/runtime/emulators';
-import { QueuePollers } from '../../../shared/local/runtime/pollers';
+import { POLL_WAIT_SECONDS, QueuePollers } from '../../../shared/local/runtime/pollers';
 import { eventually, sleep } from './helpers';
 
 const ROLE = 'code_reviewer';
@@ -124,6 +124,45 @@ describe('role queue pollers', () => {
     expect(record.messageId).not.toBe('');
     expect(record.receiptHandle).not.toBe('');
     expect(record.md5OfBody).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it("long-polls an empty queue for SQS's longest wait, answers a message at once, and stops mid-poll", async () => {
+    const waits: (number | undefined)[] = [];
+    sqs.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'ReceiveMessageCommand') {
+          waits.push((args.input as { WaitTimeSeconds?: number }).WaitTimeSeconds);
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const handled: string[] = [];
+    pollers.add({
+      role: ROLE,
+      queueUrl: queue().url,
+      queueArn: queue().arn,
+      maxConcurrency: 1,
+      handler: async (event) => {
+        handled.push(...event.Records.map((r) => r.body));
+      },
+    });
+    pollers.start();
+    await eventually(() => waits.length === 1);
+    await sleep(300);
+    // The receive waiting on the empty queue gets the message as it is sent, not at the end of its wait.
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue().url, MessageBody: 'late' }));
+    await eventually(() => handled.length === 1, 5_000);
+    await eventually(() => waits.length === 2);
+    const began = performance.now();
+    await pollers.stop();
+
+    expect(POLL_WAIT_SECONDS).toBe(20);
+    expect(waits).toEqual([POLL_WAIT_SECONDS, POLL_WAIT_SECONDS]);
+    expect(handled).toEqual(['late']);
+    // The second receive was still waiting: stop() aborts it rather than waiting out its 20 s (a loose bound,
+    // not a timing test).
+    expect(performance.now() - began).toBeLessThan(5_000);
   });
 
   it('never runs more invocations at once than the role maximum, and follows a raised maximum', async () => {
