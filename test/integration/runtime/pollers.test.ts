@@ -46,6 +46,9 @@ describe('role queue pollers', () => {
     return q;
   };
 
+  /** The role's queue, as a poller's source names it. */
+  const roleSource = () => ({ role: ROLE, queueUrl: queue().url, queueArn: queue().arn });
+
   async function sendBodies(bodies: string[]): Promise<void> {
     for (let i = 0; i < bodies.length; i += 10) {
       await sqs.send(
@@ -71,9 +74,7 @@ describe('role queue pollers', () => {
     const slowPollers = new QueuePollers(slowDeletes, emulators.region);
     const spans: { start: number; end: number }[] = [];
     slowPollers.add({
-      role: ROLE,
-      queueUrl: queue().url,
-      queueArn: queue().arn,
+      ...roleSource(),
       maxConcurrency: 1,
       batchSize: 1,
       handler: async () => {
@@ -99,9 +100,7 @@ describe('role queue pollers', () => {
   it('invokes the handler with a Lambda-shaped SQS event', async () => {
     const events: SQSEvent[] = [];
     pollers.add({
-      role: ROLE,
-      queueUrl: queue().url,
-      queueArn: queue().arn,
+      ...roleSource(),
       maxConcurrency: 1,
       handler: async (event) => {
         events.push(event);
@@ -139,9 +138,7 @@ describe('role queue pollers', () => {
     );
     const handled: string[] = [];
     pollers.add({
-      role: ROLE,
-      queueUrl: queue().url,
-      queueArn: queue().arn,
+      ...roleSource(),
       maxConcurrency: 1,
       handler: async (event) => {
         handled.push(...event.Records.map((r) => r.body));
@@ -170,9 +167,7 @@ describe('role queue pollers', () => {
     let peak = 0;
     let handled = 0;
     pollers.add({
-      role: ROLE,
-      queueUrl: queue().url,
-      queueArn: queue().arn,
+      ...roleSource(),
       maxConcurrency: 2,
       batchSize: 1,
       handler: async (event) => {
@@ -221,9 +216,7 @@ describe('role queue pollers', () => {
     const busy = new QueuePollers(counting, emulators.region);
     const handled: string[] = [];
     busy.add({
-      role: ROLE,
-      queueUrl: queue().url,
-      queueArn: queue().arn,
+      ...roleSource(),
       maxConcurrency: MAX_CONCURRENCY,
       batchSize: 1,
       handler: async (event) => {
@@ -259,9 +252,7 @@ describe('role queue pollers', () => {
   it('deletes the records that succeeded and redelivers those reported in batchItemFailures', async () => {
     const seen = new Map<string, number>();
     pollers.add({
-      role: ROLE,
-      queueUrl: queue().url,
-      queueArn: queue().arn,
+      ...roleSource(),
       maxConcurrency: 1,
       handler: async (event): Promise<SQSBatchResponse> => {
         for (const r of event.Records) seen.set(r.body, (seen.get(r.body) ?? 0) + 1);
@@ -282,9 +273,7 @@ describe('role queue pollers', () => {
   it('redelivers a record whose handler throws, and moves it to the DLQ after maxReceiveCount', async () => {
     const receiveCounts: string[] = [];
     pollers.add({
-      role: ROLE,
-      queueUrl: queue().url,
-      queueArn: queue().arn,
+      ...roleSource(),
       maxConcurrency: 1,
       handler: async (event) => {
         receiveCounts.push(...event.Records.map((r) => r.attributes.ApproximateReceiveCount));
