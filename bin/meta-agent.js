@@ -3,16 +3,48 @@
 // scripts/build.mjs as `prepare`) into dist/cli. That build runs when its manifest says it was made from the
 // sources as they are; otherwise (no build yet, or a source edited since) the CLI runs from source through
 // tsx, slower to start but never stale, and `npm run build` makes it fast again.
+import { existsSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildState, CLI_BUILD_DIR, COMPILE_CACHE_DIR } from '../scripts/build-state.mjs';
 
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [major] = process.versions.node.split('.').map(Number);
-if (major < 22) {
-  process.stderr.write(`meta-agent needs Node.js >= 22 (found ${process.versions.node}).\n`);
-  process.exit(2);
+if (major < 22) await runOnPinnedNode();
+
+/**
+ * Started by an older Node (`./node_modules/.bin/meta-agent` on a machine whose own Node is 20): runs the CLI
+ * again on the Node 22 the project pins (its `node` dev dependency), as npm scripts and npx do, and ends as
+ * it ends. Signals sent to this process are passed on (a terminal's Ctrl-C reaches both; the CLI takes a
+ * second SIGINT this soon as the same one, as it does behind npx). Without that Node, says what to run.
+ */
+async function runOnPinnedNode() {
+  const pinned = join(root, 'node_modules', 'node', 'bin', 'node');
+  if (process.env.META_AGENT_PINNED_NODE || !existsSync(pinned)) {
+    process.stderr.write(
+      `meta-agent needs Node.js >= 22 (found ${process.versions.node}). Run \`npm install\` in ${root} ` +
+        'and then `npx meta-agent`, which runs on the Node 22 the project installs.\n',
+    );
+    process.exit(2);
+  }
+  const { spawn } = await import('node:child_process');
+  const child = spawn(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, META_AGENT_PINNED_NODE: '1' },
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  const [code, signal] = await new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (...end) => resolve(end));
+  });
+  if (signal) {
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+  }
+  process.exit(code ?? 1);
 }
+
 // fauxqs keeps its queues in node:sqlite, which Node 22 flags as experimental on every start. The warning
 // says nothing a user can act on, so only that one is dropped; every other warning is printed as usual.
 const emitWarning = process.emitWarning;
@@ -23,7 +55,6 @@ process.emitWarning = (warning, ...rest) => {
 };
 if (process.env.META_AGENT_DEBUG) process.setSourceMapsEnabled(true);
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const state = buildState(root);
 let main;
 if (state.fresh) {

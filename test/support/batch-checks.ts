@@ -54,11 +54,25 @@ const REPEAT_GAP_MS = 50;
  * exit code and signal (code null when it had to be killed after `exitWithinMs`), its stdout by the time
  * it exited and whether it was interrupted.
  */
+/**
+ * Node options that make a process report Node 20 (process.versions.node), as a machine's own older Node would,
+ * unless it is the CLI run again on the project's pinned Node (META_AGENT_PINNED_NODE, bin/meta-agent.js).
+ */
+export const AS_OLDER_NODE = [
+  '--import',
+  "data:text/javascript,if(!process.env.META_AGENT_PINNED_NODE)Object.defineProperty(process.versions,'node',{value:'20.20.2'})",
+];
+
 export async function runUntilInterrupted(
   args: string[],
   marker: string,
   exitWithinMs: number,
-  options: { via?: 'node' | 'npx'; twice?: boolean } = {},
+  options: {
+    via?: 'node' | 'npx' | 'older-node';
+    twice?: boolean;
+    /** Sent to the started process alone instead (as `kill PID` does), not to its process group. */
+    only?: NodeJS.Signals;
+  } = {},
 ): Promise<{
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -69,7 +83,11 @@ export async function runUntilInterrupted(
   npxInstalled: string[];
 }> {
   const [command, ...prefix] =
-    options.via === 'npx' ? ['npx', 'meta-agent'] : [process.execPath, 'bin/meta-agent.js'];
+    options.via === 'npx'
+      ? ['npx', 'meta-agent']
+      : options.via === 'older-node'
+        ? [process.execPath, ...AS_OLDER_NODE, 'bin/meta-agent.js']
+        : [process.execPath, 'bin/meta-agent.js'];
   const npxBefore = options.via === 'npx' ? npxInstalls() : undefined;
   const child = spawn(command as string, [...prefix, ...args], {
     cwd: ROOT,
@@ -83,7 +101,8 @@ export async function runUntilInterrupted(
     out += chunk.toString();
     if (!interrupted && out.includes(marker)) {
       interrupted = true;
-      process.kill(group, 'SIGINT');
+      if (options.only) process.kill(child.pid as number, options.only);
+      else process.kill(group, 'SIGINT');
       if (options.twice) setTimeout(() => process.kill(group, 'SIGINT'), REPEAT_GAP_MS);
     }
   });

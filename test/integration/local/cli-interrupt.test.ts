@@ -71,4 +71,24 @@ describe('Ctrl-C during meta-agent run', () => {
     // (the slow path, taken when the project's own package.json declares the command).
     expect(run.npxInstalled).toEqual([]);
   });
+
+  it('exits 1 when an older Node started it, after the summary: it passes the signal on to the pinned Node 22', async () => {
+    const run = await runUntilInterrupted(['run', await slowBatch()], 'slow: RUNNING', EXIT_WITHIN_MS, {
+      via: 'older-node',
+    });
+
+    expect(run.interrupted).toBe(true);
+    expect(run).toMatchObject({ code: 1, signal: null });
+    expect(run.elapsedMs).toBeLessThan(SLOW_TASK_MS);
+    expect(run.out).toMatch(/slow\s+security_auditor.*CANCELLED/);
+    expect(run.out).toContain('batch interrupted: CANCELLED');
+
+    // SIGTERM to the older Node's process alone (`kill PID`): passed on, the batch cancelled the same way.
+    const killed = await runUntilInterrupted(['run', await slowBatch()], 'slow: RUNNING', EXIT_WITHIN_MS, {
+      via: 'older-node',
+      only: 'SIGTERM',
+    });
+    expect(killed).toMatchObject({ interrupted: true, code: 1, signal: null });
+    expect(killed.out).toContain('batch interrupted: CANCELLED');
+  });
 });
