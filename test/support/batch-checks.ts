@@ -48,13 +48,6 @@ export function reportShape(result: BatchResult) {
 const REPEAT_GAP_MS = 50;
 
 /**
- * Runs `meta-agent ARGS` (with node, or through `npx` as a user types it) in a process group of its own, as
- * a terminal runs a foreground job, sends SIGINT to the whole group once its stdout shows `marker` (what
- * Ctrl-C does: every process of the job gets it; `twice` delivers it again 50 ms later), and answers its
- * exit code and signal (code null when it had to be killed after `exitWithinMs`), its stdout by the time
- * it exited and whether it was interrupted.
- */
-/**
  * Node options that make a process report Node 20 (process.versions.node), as a machine's own older Node would,
  * unless it is the CLI run again on the project's pinned Node (META_AGENT_PINNED_NODE, bin/meta-agent.js).
  */
@@ -63,6 +56,14 @@ export const AS_OLDER_NODE = [
   "data:text/javascript,if(!process.env.META_AGENT_PINNED_NODE)Object.defineProperty(process.versions,'node',{value:'20.20.2'})",
 ];
 
+/**
+ * Runs `meta-agent ARGS` (with node, through `npx` as a user types it, or started by an older Node) in a
+ * process group of its own, as a terminal runs a foreground job, sends SIGINT to the whole group once its
+ * stdout shows `marker` (what Ctrl-C does: every process of the job gets it; `twice` delivers it again 50 ms
+ * later; `only` sends that signal to the started process alone instead), and answers its exit code and
+ * signal (code null when it had to be killed after `exitWithinMs`), its stdout by the time it exited and
+ * whether it was interrupted.
+ */
 export async function runUntilInterrupted(
   args: string[],
   marker: string,
