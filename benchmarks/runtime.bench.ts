@@ -12,6 +12,7 @@
  *
  * Writes benchmarks/results/runtime.json. Goals: >= 20,000 tasks/min, makespan ratio <= 1.10.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveRoles } from '../shared/domain/roles';
 import { EmbeddedSystem } from '../shared/local/system';
 import {
@@ -62,10 +63,10 @@ async function main(): Promise<void> {
   const probe = new Probe(system);
   let idle: { ms: number; mainThreadBusyMsPerSecond: number; processCpuMsPerSecond: number } | undefined;
   try {
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    await sleep(SETTLE_MS);
     const loop = performance.eventLoopUtilization();
     const cpu = process.cpuUsage();
-    await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+    await sleep(IDLE_MS);
     const { user, system: kernel } = process.cpuUsage(cpu);
     idle = {
       ms: IDLE_MS,
