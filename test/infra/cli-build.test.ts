@@ -3,7 +3,7 @@
  * here into a directory of its own inside the package (the bundles resolve its node_modules), removed after.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -182,6 +182,26 @@ describe('the CLI build', () => {
 
     expect(loaded).toEqual(expect.arrayContaining(['NativeModule http', 'NativeModule https']));
     expect(loaded.filter((m) => m.includes('undici'))).toEqual([]);
+  });
+
+  // Node reads an ES module's source as UTF-8 into a string: one byte a character when every byte is ASCII,
+  // two when a single one is not (a comment's dash or emoji was enough). Comments and indentation are not
+  // written, and licence comments go to .LEGAL.txt files beside the modules.
+  it('writes every module in ASCII, keeping licence notices beside the modules', () => {
+    const files = readdirSync(outdir, { recursive: true, encoding: 'utf8' });
+    const modules = files.filter((f) => f.endsWith('.mjs'));
+    expect(modules.length).toBeGreaterThan(20);
+
+    for (const file of modules) {
+      const bytes = readFileSync(join(outdir, file));
+      expect(
+        bytes.findIndex((b) => b > 0x7f),
+        file,
+      ).toBe(-1);
+    }
+    const notices = files.filter((f) => f.endsWith('.LEGAL.txt'));
+    expect(notices.length).toBeGreaterThan(0);
+    expect(notices.map((f) => readFileSync(join(outdir, f), 'utf8')).join('\n')).toMatch(/License/);
   });
 
   it('starts `plan` from the bundle on plain Node', async () => {
