@@ -37,17 +37,23 @@ function packageOf(path: string): string | undefined {
 
 /**
  * The packages an output file loads as it is imported (static imports, followed through shared chunks): those
- * it imports from node_modules (`external`) and those bundled into the files it loads (`bundled`).
+ * it imports from node_modules (`external`) and those bundled into the files it loads (`bundled`, from the
+ * source files in `inputs`).
  */
-function staticPackages(output: string): { external: Set<string>; bundled: Set<string> } {
+function staticPackages(output: string): {
+  external: Set<string>;
+  bundled: Set<string>;
+  inputs: Set<string>;
+} {
   const outputs = metafile.outputs;
   const staging = Object.keys(outputs)[0]?.split('/').slice(0, 2).join('/') ?? '';
-  const found = { external: new Set<string>(), bundled: new Set<string>() };
+  const found = { external: new Set<string>(), bundled: new Set<string>(), inputs: new Set<string>() };
   const seen = new Set<string>();
   const walk = (path: string) => {
     if (seen.has(path)) return;
     seen.add(path);
     for (const input of Object.keys(outputs[path]?.inputs ?? {})) {
+      found.inputs.add(input);
       const name = packageOf(input);
       if (name !== undefined) found.bundled.add(name);
     }
@@ -120,6 +126,18 @@ describe('the CLI build', () => {
     expect([...staticPackages(chunkOf('shared/local/runtime/execution-runner.ts')).bundled]).toContain(
       'aws-local-stepfunctions',
     );
+  });
+
+  // A package's CommonJS build is bundled as functions that run at its first require, which V8 compiles only
+  // then, at every start (the compile cache holds what was compiled with the module); its ES module build is
+  // compiled with the module, and tree-shaken.
+  it("bundles the AWS SDK's ES module builds, not its CommonJS ones", () => {
+    const sdk = /node_modules\/@(aws-sdk|smithy)\//;
+    const inputs = new Set(runOutputs().flatMap((output) => [...staticPackages(output).inputs]));
+    const bundled = [...inputs].filter((p) => sdk.test(p));
+
+    expect(bundled.length).toBeGreaterThan(100);
+    expect(bundled.filter((p) => p.includes('/dist-cjs/'))).toEqual([]);
   });
 
   it('records every source of the project it bundled in its manifest, and the lock file for the packages', () => {
