@@ -220,18 +220,53 @@ interface Cue {
 }
 
 interface CompiledCatalog {
-  roles: Role[];
+  /** The roles' names, in catalog order (a cue's roleIndex). */
+  names: string[];
   cues: Cue[];
   /** Cues by their first token, for a single pass over the description. */
   byFirstToken: Map<string, Cue[]>;
 }
 
 const compiled = new WeakMap<RoleCatalog, CompiledCatalog>();
+/**
+ * Compiled vocabularies by content, for catalogs built again from the same configuration: each handler
+ * module builds its own (the embedded runtime loads several in one process, and Route's and Complete's both
+ * route), and compiling the built-in roles' 1,256 entries takes 15 to 40 ms. The most recent few are kept.
+ */
+const compiledByVocabulary = new Map<string, CompiledCatalog>();
+const VOCABULARIES_KEPT = 8;
+
+/** What compile reads of a catalog, as one string: its roles' names and vocabulary, in order. */
+function vocabularyOf(roles: readonly Role[]): string {
+  return JSON.stringify(
+    roles.map((r) => [
+      r.name,
+      r.keywords,
+      r.specializations.skills,
+      r.specializations.frameworks,
+      r.specializations.languages,
+    ]),
+  );
+}
+
+/**
+ * The compiled vocabulary of a catalog: one object for every catalog with the same roles' names and
+ * vocabulary, whatever else differs. Exported for tests; routing calls it through extractRequirements.
+ */
+export function compiledVocabulary(catalog: RoleCatalog): object {
+  return compile(catalog);
+}
 
 function compile(catalog: RoleCatalog): CompiledCatalog {
   const cached = compiled.get(catalog);
   if (cached) return cached;
   const roles = [...catalog.values()];
+  const vocabulary = vocabularyOf(roles);
+  const same = compiledByVocabulary.get(vocabulary);
+  if (same) {
+    compiled.set(catalog, same);
+    return same;
+  }
   // One cue per (role, token sequence), keeping the strongest field when a role lists a phrase twice.
   const perRole = new Map<string, Cue>();
   const rolesPerKey = new Map<string, Set<number>>();
@@ -300,8 +335,12 @@ function compile(catalog: RoleCatalog): CompiledCatalog {
     if (list) list.push(cue);
     else byFirstToken.set(first, [cue]);
   }
-  const result = { roles, cues, byFirstToken };
+  const result = { names: roles.map((r) => r.name), cues, byFirstToken };
   compiled.set(catalog, result);
+  compiledByVocabulary.set(vocabulary, result);
+  if (compiledByVocabulary.size > VOCABULARIES_KEPT) {
+    compiledByVocabulary.delete(compiledByVocabulary.keys().next().value as string);
+  }
   return result;
 }
 
@@ -524,7 +563,7 @@ export function extractRequirements(task: Task, catalog: RoleCatalog): Extracted
     else if (cue.list === 'framework') pushUnique(frameworks, cue.term);
     else if (cue.list === 'skill') pushUnique(skills, cue.term);
   }
-  const evidence = roleEvidence(index.roles.length, matches);
+  const evidence = roleEvidence(index.names.length, matches);
 
   const complexity = estimateComplexity(
     task.description,
@@ -545,9 +584,9 @@ export function extractRequirements(task: Task, catalog: RoleCatalog): Extracted
   let best = 0;
   for (const e of evidence) if (e > best) best = e;
   const roleCandidates: ExtractedRequirements['roleCandidates'] = [];
-  index.roles.forEach((role, i) => {
+  index.names.forEach((role, i) => {
     const e = evidence[i] ?? 0;
-    if (e > 0) roleCandidates.push({ role: role.name, confidence: e / (best + CONFIDENCE_HALF_SATURATION) });
+    if (e > 0) roleCandidates.push({ role, confidence: e / (best + CONFIDENCE_HALF_SATURATION) });
   });
   roleCandidates.sort(
     (a, b) => b.confidence - a.confidence || (a.role < b.role ? -1 : a.role > b.role ? 1 : 0),

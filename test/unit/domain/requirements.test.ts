@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { compiledVocabulary } from '../../../shared/domain/requirements';
 import { resolveRoles } from '../../../shared/domain/roles';
 import {
   decideRoute,
@@ -62,6 +63,47 @@ describe('tokenize and stem', () => {
     const requirements = extractRequirements({ id: 't', description: 'Contest the latest prices' }, catalog);
 
     expect(requirements.roleCandidates.map((c) => c.role)).not.toContain('test_generator');
+  });
+});
+
+describe('the compiled vocabulary', () => {
+  it('is compiled once for catalogs built again from the same configuration, as each handler builds its own', () => {
+    const overrides = [{ name: 'code_reviewer', defaults: { capacity: 7 } }];
+
+    expect(compiledVocabulary(resolveRoles())).toBe(compiledVocabulary(resolveRoles()));
+    expect(compiledVocabulary(resolveRoles(overrides))).toBe(compiledVocabulary(resolveRoles(overrides)));
+    // Defaults are not vocabulary: the same one serves both.
+    expect(compiledVocabulary(resolveRoles(overrides))).toBe(compiledVocabulary(resolveRoles()));
+  });
+
+  it('is compiled again when a name or any vocabulary list differs, and routes by the new one', () => {
+    const base = compiledVocabulary(resolveRoles());
+    const changes = [
+      [{ name: 'code_reviewer', keywords: ['zebracode audit'] }, 'Run a zebracode audit', 'code_reviewer'],
+      [
+        { name: 'database_designer', specializations: { skills: ['zebracode tuning'] } },
+        'Do some zebracode tuning',
+        'database_designer',
+      ],
+      [
+        { name: 'devops_engineer', specializations: { frameworks: ['zebrakube'] } },
+        'Set up zebrakube for the service',
+        'devops_engineer',
+      ],
+      [
+        { name: 'typescript_frontend_agent', specializations: { languages: ['zebrascript'] } },
+        'Write it in zebrascript',
+        'typescript_frontend_agent',
+      ],
+    ] as const;
+
+    for (const [override, description, role] of changes) {
+      const changed = resolveRoles([override]);
+
+      expect(compiledVocabulary(changed), description).not.toBe(base);
+      expect(extractRequirements({ id: 't', description }, changed).roleCandidates[0]?.role).toBe(role);
+      expect(extractRequirements({ id: 't', description }, catalog).roleCandidates[0]?.role).not.toBe(role);
+    }
   });
 });
 
