@@ -201,8 +201,15 @@ function normalise(text: string): string {
 /** The stem of a word as written (after its alias). */
 const wordStem = (raw: string): string => stem(TOKEN_ALIASES[raw] ?? raw);
 
+/** Lower-case words and digits, one space apart: 1,241 of the built-in roles' 1,256 vocabulary entries. */
+const PLAIN_WORDS = /^[a-z0-9]+(?: [a-z0-9]+)*$/;
+
 /** Lower-cases, rewrites, splits on word boundaries, applies aliases and stems. */
 export function tokenize(text: string): string[] {
+  // Plain words need none of normalise's rewrites (each needs a capital, a symbol or punctuation) and read
+  // as themselves: split directly, the same words readSentences gives, at a fraction of its cost (compiling
+  // the built-in vocabulary took 15 to 40 ms through it).
+  if (PLAIN_WORDS.test(text)) return text.split(' ').map(wordStem);
   return readSentences(normalise(text)).map((w) => wordStem(w.raw));
 }
 

@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compiledVocabulary } from '../../../shared/domain/requirements';
-import { resolveRoles } from '../../../shared/domain/roles';
+import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import {
   decideRoute,
   defaultAgentPool,
@@ -48,6 +49,42 @@ describe('tokenize and stem', () => {
       'and',
       'node',
     ]);
+  });
+
+  // Plain lower-case words are split directly; a full stop after them sends the same words through the
+  // sentence reader and normalise's rewrites, which must give the same tokens.
+  it('gives plain lower-case words the tokens the sentence reader gives them', () => {
+    const terms = BUILTIN_ROLES.flatMap((r) => [
+      ...r.keywords,
+      ...r.specializations.skills,
+      ...r.specializations.frameworks,
+      ...r.specializations.languages,
+    ]).filter((t) => /^[a-z0-9 ]+$/.test(t));
+    expect(terms.length).toBeGreaterThan(1000);
+    for (const term of terms) expect(tokenize(term), term).toEqual(tokenize(`${term}.`));
+
+    const word = fc.oneof(
+      fc.constantFrom(
+        'k8s',
+        'tests',
+        'settings',
+        'without',
+        'not',
+        'the',
+        'of',
+        'api',
+        'sdks',
+        'nodejs',
+        'v2',
+      ),
+      fc.stringMatching(/^[a-z0-9]{1,9}$/),
+    );
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 1, maxLength: 6 }), (words) => {
+        const phrase = words.join(' ');
+        expect(tokenize(phrase)).toEqual(tokenize(`${phrase}.`));
+      }),
+    );
   });
 
   it('does not read "set up" as configuration settings', () => {
