@@ -238,7 +238,8 @@ const compiled = new WeakMap<RoleCatalog, CompiledCatalog>();
 /**
  * Compiled vocabularies by content, for catalogs built again from the same configuration: each handler
  * module builds its own (the embedded runtime loads several in one process, and Route's and Complete's both
- * route), and compiling the built-in roles' 1,256 entries takes 15 to 40 ms. The most recent few are kept.
+ * route), and compiling the built-in roles' 1,256 entries took 15 to 40 ms. The last few compiled are kept
+ * (cues are never changed once compiled, so catalogs can share them).
  */
 const compiledByVocabulary = new Map<string, CompiledCatalog>();
 const VOCABULARIES_KEPT = 8;
