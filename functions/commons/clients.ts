@@ -1,7 +1,7 @@
 /**
- * The SDK clients of every handler, created once per module instance with their defaults (region and
- * AWS_ENDPOINT_URL* endpoint overrides from the environment), traced when tracing is on, and the
- * container built over them.
+ * The SDK clients of every handler, created with their defaults (region and AWS_ENDPOINT_URL* endpoint
+ * overrides from the environment) once per module instance when traced, once per environment otherwise, and
+ * the container built over them.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -10,16 +10,50 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { inProcessConfigFromEnv } from '../../shared/adapters/in-process-transport';
 import { fastConfig } from '../../shared/adapters/sdk-client';
 import { buildContainer, type Container, s3ClientConfig } from '../../shared/adapters/wiring';
+import { EnvVar } from '../../shared/config';
 import type { Observability } from './observability';
+
+type HandlerClients = ReturnType<typeof buildClients>;
+
+/**
+ * Untraced clients by the environment they were built from. The embedded runtime loads about 16 handler
+ * modules per system into one process, and each built its own four clients: 64 of them, about 30 ms of the
+ * main thread before the first task. Modules built from the same environment now share one set (SDK clients
+ * keep no state of a request between calls). On AWS each function is a process with one handler module, and
+ * traced clients are never shared (each tracer adds its own middleware).
+ */
+const untraced = new Map<string, HandlerClients>();
+/** Sets kept: one per embedded system running in the process, the latest ones. */
+const UNTRACED_KEPT = 4;
+
+/** What the clients are built from: the SDK's `AWS_*` settings and the artifacts' path style. */
+function clientEnvironment(env: NodeJS.ProcessEnv): string {
+  return JSON.stringify(
+    Object.entries(env)
+      .filter(([name]) => name.startsWith('AWS_') || name === EnvVar.ArtifactsPathStyle)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+}
 
 /**
  * The SDK clients of a handler module: traced when tracing is on, each with its resolved config in
- * fast-properties mode (sdk-client.ts).
+ * fast-properties mode (sdk-client.ts); untraced ones shared by the modules built from the same environment.
  */
 export function handlerClients(
   { tracer }: Pick<Observability, 'tracer'>,
   env: NodeJS.ProcessEnv = process.env,
-) {
+): HandlerClients {
+  if (tracer.isTracingEnabled()) return buildClients(tracer, env);
+  const key = clientEnvironment(env);
+  const found = untraced.get(key);
+  if (found) return found;
+  const clients = buildClients(tracer, env);
+  untraced.set(key, clients);
+  if (untraced.size > UNTRACED_KEPT) untraced.delete(untraced.keys().next().value as string);
+  return clients;
+}
+
+function buildClients(tracer: Observability['tracer'], env: NodeJS.ProcessEnv) {
   return {
     // In process when the embedded runtime serves the endpoint in this process (never on AWS). S3 keeps
     // HTTP (streaming bodies), though fauxqs serves it on the SQS port.
