@@ -244,17 +244,19 @@ const compiled = new WeakMap<RoleCatalog, CompiledCatalog>();
 const compiledByVocabulary = new Map<string, CompiledCatalog>();
 const VOCABULARIES_KEPT = 8;
 
+/** A role's vocabulary lists, each with the field that weighs its entries: all compile reads of a role. */
+function vocabularyFields(role: Role): [Field, readonly string[]][] {
+  return [
+    ['keyword', role.keywords],
+    ['skill', role.specializations.skills],
+    ['framework', role.specializations.frameworks],
+    ['language', role.specializations.languages],
+  ];
+}
+
 /** What compile reads of a catalog, as one string: its roles' names and vocabulary, in order. */
 function vocabularyOf(roles: readonly Role[]): string {
-  return JSON.stringify(
-    roles.map((r) => [
-      r.name,
-      r.keywords,
-      r.specializations.skills,
-      r.specializations.frameworks,
-      r.specializations.languages,
-    ]),
-  );
+  return JSON.stringify(roles.map((r) => [r.name, vocabularyFields(r)]));
 }
 
 /**
@@ -279,13 +281,7 @@ function compile(catalog: RoleCatalog): CompiledCatalog {
   const perRole = new Map<string, Cue>();
   const rolesPerKey = new Map<string, Set<number>>();
   roles.forEach((role, roleIndex) => {
-    const fields: [Field, readonly string[]][] = [
-      ['keyword', role.keywords],
-      ['skill', role.specializations.skills],
-      ['framework', role.specializations.frameworks],
-      ['language', role.specializations.languages],
-    ];
-    for (const [field, terms] of fields) {
+    for (const [field, terms] of vocabularyFields(role)) {
       for (const term of terms) {
         const tokens = tokenize(term);
         if (tokens.length === 0) continue;
