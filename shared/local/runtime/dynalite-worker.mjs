@@ -6,6 +6,10 @@
 import { EventEmitter } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import dynalite from 'dynalite';
+import { installParseCache } from './dynalite-parse-cache.mjs';
+
+// Expressions parsed once per shape (dynalite-parse-cache.mjs).
+installParseCache();
 
 // With a path, tables live in a LevelDB directory there (serve --data-dir); in memory otherwise.
 const server = dynalite({
