@@ -6,17 +6,10 @@ export declare const DEFINITION_FILE: string;
 export declare const MANIFEST_VERSION: number;
 export declare const BUILD_INPUTS: readonly string[];
 export declare function hashInput(root: string, path: string): string;
-export declare const RACY_MS: number;
-export declare function statInput(root: string, path: string): [number, number] | null;
 export declare function manifestOf(
   root: string,
   inputs: readonly string[],
-): {
-  version: number;
-  inputs: Record<string, string>;
-  stats: Record<string, [number, number] | null>;
-  madeAt: number;
-};
+): { version: number; inputs: Record<string, string> };
 export declare function buildState(
   root: string,
   dir?: string,

@@ -4,15 +4,13 @@
  * The build writes a manifest beside its output: every source file of the project esbuild read (from its
  * metafile), the lock file (which fixes the versions of the packages, bundled or left external) and the build
  * scripts themselves, each with its sha256. A build is fresh when every one of them still hashes the same: then its bundles and the
- * state machine definition synthesized with them are exactly what the sources give now. A file whose size and
- * modification time are still those recorded when it was hashed is taken as unchanged without being read
- * (as git's index and make trust them); any other is hashed again, so a checkout or a copy that changes
- * nothing keeps the build.
+ * state machine definition synthesized with them are exactly what the sources give now. Content hashes, not
+ * modification times, so a checkout or a copy that changes nothing keeps the build.
  *
  * Plain JavaScript: bin/meta-agent.js reads it before any TypeScript can be loaded.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Where the CLI build lives, relative to the package root (git-ignored). */
@@ -45,54 +43,17 @@ export function hashInput(root, path) {
 }
 
 /**
- * A file's size and modification time, or null when it cannot be read: what lets a later start trust that
- * the file is as the build hashed it without reading it again.
- * @param {string} root
- * @param {string} path relative to root
- * @returns {[number, number] | null}
- */
-export function statInput(root, path) {
-  const stats = statSync(join(root, path), { throwIfNoEntry: false });
-  return stats?.isFile() ? [stats.size, stats.mtimeMs] : null;
-}
-
-/**
- * How long before the manifest a file must have been modified for its size and time to be trusted: a file
- * written in the same tick as the manifest (a clock of coarse granularity: FAT's is 2 s) could change again
- * and keep both. Such files are hashed at every start, as git does with its racily clean entries.
- */
-export const RACY_MS = 2_000;
-
-/**
- * The manifest of a build made from `inputs` (paths relative to `root`): each file's sha256, and its size and
- * modification time when hashed, with the time the manifest was made.
+ * The manifest of a build made from `inputs` (paths relative to `root`).
  * @param {string} root
  * @param {readonly string[]} inputs
- * @returns {{ version: number, inputs: Record<string, string>, stats: Record<string, [number, number] | null>, madeAt: number }}
+ * @returns {{ version: number, inputs: Record<string, string> }}
  */
 export function manifestOf(root, inputs) {
   const sorted = [...new Set([...inputs, ...BUILD_INPUTS])].sort();
-  const stats = Object.fromEntries(sorted.map((p) => [p, statInput(root, p)]));
   return {
     version: MANIFEST_VERSION,
     inputs: Object.fromEntries(sorted.map((p) => [p, hashInput(root, p)])),
-    stats,
-    madeAt: Date.now(),
   };
-}
-
-/**
- * Whether `path` still has the size and modification time the manifest recorded, from well before the
- * manifest was made (RACY_MS): then it holds what was hashed, and is not read again.
- * @param {string} root
- * @param {string} path
- * @param {unknown} recorded
- * @param {number} trustedBefore
- */
-function unchangedSince(root, path, recorded, trustedBefore) {
-  if (!Array.isArray(recorded) || !(recorded[1] < trustedBefore)) return false;
-  const now = statInput(root, path);
-  return now !== null && now[0] === recorded[0] && now[1] === recorded[1];
 }
 
 /**
@@ -112,12 +73,7 @@ export function buildState(root, dir = join(root, CLI_BUILD_DIR)) {
   if (manifest?.version !== MANIFEST_VERSION || typeof manifest.inputs !== 'object') {
     return { fresh: false, reason: 'the build is from an older version of the build script' };
   }
-  // A file whose size and modification time are as recorded is not read (183 files hashed cost about 15 ms
-  // of every start); any other is hashed, so a checkout or copy that changes nothing keeps the build.
-  const stats = typeof manifest.stats === 'object' && manifest.stats !== null ? manifest.stats : {};
-  const trustedBefore = (Number(manifest.madeAt) || 0) - RACY_MS;
   for (const [path, hash] of Object.entries(manifest.inputs)) {
-    if (unchangedSince(root, path, stats[path], trustedBefore)) continue;
     if (hashInput(root, path) !== hash) return { fresh: false, reason: `${path} changed since the build` };
   }
   return { fresh: true };
