@@ -58,78 +58,78 @@ const WORD = /(?<![#:A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*/g;
 const SENTINEL = '\u0000';
 
 /**
- * The cache key of a parse, with the sentinel for each name placeholder; undefined when the parse must not
- * be kept (see above).
+ * The cache key of a parse, the sentinel for each name placeholder, and the request's names by sentinel;
+ * undefined when the parse must not be kept (see above).
  */
 function shapeOf(expression, context) {
   if (READS_CONTENT.test(expression)) return undefined;
-  const names = context.attrNames ?? {};
+  const attrNames = context.attrNames ?? {};
   const words = new Set(expression.match(WORD));
   const index = new Map();
   const sentinels = {};
+  const names = new Map();
   const pattern = [];
-  for (const placeholder of Object.keys(names)) {
-    const name = names[placeholder];
+  for (const placeholder of Object.keys(attrNames)) {
+    const name = attrNames[placeholder];
     if (typeof name !== 'string' || name === '' || words.has(name)) return undefined;
     let i = index.get(name);
     if (i === undefined) {
       i = index.size;
       index.set(name, i);
+      names.set(`${SENTINEL}${i}`, name);
     }
     sentinels[placeholder] = `${SENTINEL}${i}`;
     pattern.push(`${placeholder}=${i}`);
   }
   const values = context.attrVals ?? {};
   const types = Object.keys(values).map((name) => `${name}=${immediateType(values[name])}`);
-  return { key: JSON.stringify([expression, pattern, types]), sentinels };
+  return { key: JSON.stringify([expression, pattern, types]), sentinels, names };
 }
 
 /**
- * The tree with each value object of `valueNames` replaced by a placeholder naming it. A node reached twice
- * (updateParser lists each path in its section and in `paths`) is copied once, so copies share as the tree did.
+ * A copy of a parse tree: a node `replace` answers for (anything but undefined) is replaced by its answer,
+ * any other object or array is copied with its keys passed through `rename`. A node reached twice (updateParser
+ * lists each path in its section and in `paths`) is copied once, so the copy shares as the tree did.
  */
-function templateOf(tree, valueNames, copies = new Map()) {
+function copyTree(tree, replace, rename, copies = new Map()) {
+  const replaced = replace(tree);
+  if (replaced !== undefined) return replaced;
   if (tree === null || typeof tree !== 'object') return tree;
-  const name = valueNames.get(tree);
-  if (name !== undefined) return { [PLACEHOLDER]: name };
   const done = copies.get(tree);
   if (done) return done;
   const copy = Array.isArray(tree) ? [] : Object.getPrototypeOf(tree) === null ? Object.create(null) : {};
   copies.set(tree, copy);
-  for (const key of Object.keys(tree)) copy[key] = templateOf(tree[key], valueNames, copies);
+  for (const key of Object.keys(tree)) copy[rename(key)] = copyTree(tree[key], replace, rename, copies);
   return copy;
 }
 
-/** A name in place of a sentinel (`names`: the request's names by sentinel); any other string as it is. */
-function named(text, names) {
-  return text.startsWith(SENTINEL) ? names.get(text) : text;
+/** The tree with each value object of `valueNames` replaced by a placeholder naming it. */
+function templateOf(tree, valueNames) {
+  return copyTree(
+    tree,
+    (node) => {
+      const name = valueNames.get(node);
+      return name === undefined ? undefined : { [PLACEHOLDER]: name };
+    },
+    (key) => key,
+  );
 }
 
-/** A fresh tree from a template: the request's value objects and names where their placeholders are. */
-function instantiate(template, values, names, copies = new Map()) {
-  if (typeof template === 'string') return named(template, names);
-  if (template === null || typeof template !== 'object') return template;
-  const name = template[PLACEHOLDER];
-  if (name !== undefined) return values[name];
-  const done = copies.get(template);
-  if (done) return done;
-  const copy = Array.isArray(template)
-    ? []
-    : Object.getPrototypeOf(template) === null
-      ? Object.create(null)
-      : {};
-  copies.set(template, copy);
-  for (const key of Object.keys(template))
-    copy[named(key, names)] = instantiate(template[key], values, names, copies);
-  return copy;
-}
-
-/** The request's names by the sentinels that stand for them in a template. */
-function namesBySentinel(context, sentinels) {
-  const names = new Map();
-  for (const placeholder of Object.keys(sentinels))
-    names.set(sentinels[placeholder], context.attrNames[placeholder]);
-  return names;
+/**
+ * A fresh tree from a template: the request's value objects and names (`names`, by sentinel) where their
+ * placeholders are.
+ */
+function instantiate(template, values, names) {
+  const named = (text) => (text.startsWith(SENTINEL) ? names.get(text) : text);
+  return copyTree(
+    template,
+    (node) => {
+      if (typeof node === 'string') return named(node);
+      const name = node?.[PLACEHOLDER];
+      return name === undefined ? undefined : values[name];
+    },
+    named,
+  );
 }
 
 /** The template of a parse that succeeded: the same expression parsed with sentinel names. */
@@ -168,7 +168,7 @@ export function cachedParse(parse, stats = { hits: 0, misses: 0 }) {
       stats.hits += 1;
       for (const name of kept.usedNames) delete unusedNames[name];
       for (const name of kept.usedValues) delete unusedValues[name];
-      return instantiate(kept.template, context.attrVals ?? {}, namesBySentinel(context, shape.sentinels));
+      return instantiate(kept.template, context.attrVals ?? {}, shape.names);
     }
     stats.misses += 1;
 
