@@ -81,6 +81,16 @@ export const AB_BENCHMARKS: Readonly<Record<string, AbBenchmark>> = {
       };
     },
   },
+  hop: {
+    script: 'hop.bench.ts',
+    result: () => 'hop.json',
+    figures: (r) =>
+      read(r, 'hop.json', {
+        medianHopMs: ['medianHopMs'],
+        busyMsPerChain: ['medianBusyMsPerChain'],
+        cpuMsPerChain: ['medianCpuMsPerChain'],
+      }),
+  },
   'sdk-call': {
     script: 'sdk-call.bench.ts',
     result: () => 'sdk-call.json',

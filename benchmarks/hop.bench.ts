@@ -1,0 +1,257 @@
+/**
+ * Where a dependency hop's time goes (not a test): `npm run bench:hop`.
+ *
+ * Runs a chain of HOP_TASKS (12) simulated tasks of HOP_MS (250) ms on the embedded runtime (the state
+ * machine, handlers and emulators of `meta-agent run`), once to warm it and then BENCH_RUNS (3) times. A hop
+ * is one task's end to the next one's start, read from the batch's result. Beside the hops it records every
+ * emulator call of the in-process transport (service, action, and for DynamoDB the table or index, the item's
+ * key and the expression), every state machine Lambda invocation and each task's simulated work, and prints:
+ * - the median hop, and the main thread's busy time and the process's CPU per chain;
+ * - for the hop nearest the median, each call and invocation in it, in order, with its offsets from the
+ *   hop's start (what runs in series and what waits);
+ * - per kind of call across every hop: calls per hop and median duration.
+ * HOP_TRACE=0 leaves the calls untraced (the hops and CPU figures alone, without the tracer's own cost).
+ * Writes benchmarks/results/hop.json (figures for `bench:ab -- BASE hop`). `bench:compare` measures what the
+ * hop does to makespans; this shows what to cut.
+ */
+
+import { SimulatedExecutor } from '../shared/adapters/executors/simulated';
+import { InProcessHttpHandler } from '../shared/adapters/in-process-transport';
+import type { Batch, BatchResult } from '../shared/domain/schemas';
+import { EmbeddedSystem } from '../shared/local/system';
+import {
+  benchOptions,
+  DAG_ROLES,
+  failures,
+  generousOptions,
+  median,
+  round,
+  runBatch,
+  writeResult,
+} from './lib';
+
+const TASKS = Number(process.env.HOP_TASKS ?? 12);
+const TASK_MS = Number(process.env.HOP_MS ?? 250);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const TRACE = process.env.HOP_TRACE !== '0';
+/** Tasks of one role in flight, as in bench:compare. */
+const PER_ROLE = 4;
+
+interface Span {
+  kind: 'call' | 'lambda';
+  /** What the timeline prints: a DynamoDB call with its item's key. */
+  name: string;
+  /** What calls are grouped by across hops: the name without the key. */
+  group: string;
+  start: number;
+  end: number;
+}
+
+const spans: Span[] = [];
+let recording = false;
+
+/** `DynamoDB_20120810.UpdateItem` to `dynamodb UpdateItem`; other calls by method and path. */
+function callOf(request: { headers: Record<string, string>; method: string; path: string; body?: unknown }) {
+  const target = Object.entries(request.headers).find(([k]) => k.toLowerCase() === 'x-amz-target')?.[1];
+  if (!target) {
+    const name = `${request.method} ${request.path.split('?')[0]}`;
+    return { name, group: name };
+  }
+  const [service = '', action = ''] = target.split('.');
+  const short = service.startsWith('DynamoDB')
+    ? 'dynamodb'
+    : service.startsWith('AmazonSQS')
+      ? 'sqs'
+      : service.startsWith('AWSStepFunctions')
+        ? 'states'
+        : service;
+  const head = `${short} ${action}`;
+  if (short !== 'dynamodb') return { name: head, group: head };
+  const { where, key, expression } = dynamoDetail(request.body);
+  return { name: `${head} ${where} ${key} ${expression}`, group: `${head} ${where} ${expression}` };
+}
+
+/** A DynamoDB call's table or index (less the stack's prefix), item key and expression, each shortened. */
+function dynamoDetail(body: unknown): { where: string; key: string; expression: string } {
+  const text = body instanceof Uint8Array ? new TextDecoder().decode(body) : body;
+  if (typeof text !== 'string') return { where: '', key: '', expression: '' };
+  const input = JSON.parse(text) as {
+    TableName?: string;
+    IndexName?: string;
+    RequestItems?: Record<string, unknown>;
+    Key?: Record<string, Record<string, string>>;
+    UpdateExpression?: string;
+    KeyConditionExpression?: string;
+  };
+  const table = input.IndexName ?? input.TableName ?? Object.keys(input.RequestItems ?? {}).join('+');
+  const key = Object.values(input.Key ?? {})
+    .map((value) => Object.values(value)[0])
+    .join('|');
+  const expression = input.UpdateExpression ?? input.KeyConditionExpression ?? '';
+  return { where: table.replace(/^.*?-/, ''), key: key.slice(0, 40), expression: expression.slice(0, 40) };
+}
+
+/** Times every in-process emulator call and every simulated task's work (benchmark only). */
+function instrument(work: Map<string, { start: number; end: number }>): void {
+  const handle = InProcessHttpHandler.prototype.handle;
+  InProcessHttpHandler.prototype.handle = async function traced(
+    this: InProcessHttpHandler,
+    request,
+    options,
+  ) {
+    const start = performance.now();
+    try {
+      return await handle.call(this, request, options);
+    } finally {
+      const call = callOf(request as Parameters<typeof callOf>[0]);
+      // A poller's long poll waits for messages by design; it is not work of the hop.
+      if (recording && call.group !== 'sqs ReceiveMessage')
+        spans.push({ kind: 'call', ...call, start, end: performance.now() });
+    }
+  };
+  const execute = SimulatedExecutor.prototype.execute;
+  SimulatedExecutor.prototype.execute = async function traced(this: SimulatedExecutor, request, signal) {
+    const start = performance.now();
+    try {
+      return await execute.call(this, request, signal);
+    } finally {
+      if (recording) work.set(request.taskId, { start, end: performance.now() });
+    }
+  };
+}
+
+function chain(run: number): Batch {
+  return {
+    batchId: `hop-${run}`,
+    tasks: Array.from({ length: TASKS }, (_, i) => ({
+      id: `t${i}`,
+      description: `Benchmark task t${i}`,
+      role: DAG_ROLES[i % DAG_ROLES.length] as string,
+      ...(i === 0 ? {} : { dependsOn: [`t${i - 1}`] }),
+      input: { simulate: { durationMs: TASK_MS } },
+    })),
+  };
+}
+
+/** Each task's end to the next one's start, from the batch's result (epoch milliseconds). */
+function hopsOf(result: BatchResult): number[] {
+  const byId = new Map(result.tasks.map((t) => [t.id, t]));
+  return Array.from({ length: TASKS - 1 }, (_, i) => {
+    const from = byId.get(`t${i}`)?.finishedAt;
+    const to = byId.get(`t${i + 1}`)?.startedAt;
+    if (from === undefined || to === undefined) throw new Error(`t${i} or t${i + 1} has no times`);
+    return to - from;
+  });
+}
+
+interface TracedHop {
+  from: number;
+  to: number;
+  inside: Span[];
+}
+
+/** The traced calls between one task's work and the next one's (performance.now() times). */
+function tracedHops(work: Map<string, { start: number; end: number }>, calls: Span[]): TracedHop[] {
+  return Array.from({ length: TASKS - 1 }, (_, i) => {
+    const from = work.get(`t${i}`)?.end ?? 0;
+    const to = work.get(`t${i + 1}`)?.start ?? 0;
+    const inside = calls.filter((s) => s.end >= from && s.start <= to).sort((a, b) => a.start - b.start);
+    return { from, to, inside };
+  });
+}
+
+const ms = (value: number, width = 8) => round(value).toFixed(2).padStart(width);
+
+function printTrace(traced: TracedHop[], hopMs: number): void {
+  const typical = traced.reduce((a, b) =>
+    Math.abs(b.to - b.from - hopMs) < Math.abs(a.to - a.from - hopMs) ? b : a,
+  );
+  console.log(
+    `\nThe traced hop nearest the median (${ms(typical.to - typical.from, 0)} ms), from its start:`,
+  );
+  for (const s of typical.inside) {
+    const name = s.kind === 'lambda' ? `λ ${s.name}` : s.name;
+    console.log(
+      `${ms(s.start - typical.from)} ${ms(s.end - typical.from)}  ${name}  (${ms(s.end - s.start, 0)} ms)`,
+    );
+  }
+  const byGroup = new Map<string, number[]>();
+  for (const hop of traced) {
+    for (const s of hop.inside) {
+      const group = s.kind === 'lambda' ? `λ ${s.group}` : s.group;
+      byGroup.set(group, [...(byGroup.get(group) ?? []), s.end - s.start]);
+    }
+  }
+  console.log('\nAcross all traced hops: calls per hop, median duration (ms), call');
+  for (const [group, durations] of [...byGroup].sort((a, b) => b[1].length - a[1].length)) {
+    console.log(
+      `${(durations.length / traced.length).toFixed(2).padStart(5)} ${ms(median(durations))}  ${group}`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  const work = new Map<string, { start: number; end: number }>();
+  if (TRACE) instrument(work);
+  const system = await EmbeddedSystem.start(benchOptions(generousOptions(DAG_ROLES, PER_ROLE)));
+  const stopObserving = system.runtime.runner.observeInvocations((t) => {
+    const end = performance.now();
+    if (recording)
+      spans.push({
+        kind: 'lambda',
+        name: t.handlerName,
+        group: t.handlerName,
+        start: end - t.durationMs,
+        end,
+      });
+  });
+  const hops: number[] = [];
+  const busyMs: number[] = [];
+  const cpuMs: number[] = [];
+  const traced: TracedHop[] = [];
+  try {
+    // The first chain warms every path (first calls, compiled code) and is not counted.
+    await runBatch(system, chain(0));
+    for (let run = 1; run <= RUNS; run++) {
+      spans.length = 0;
+      work.clear();
+      const loop = performance.eventLoopUtilization();
+      const cpu = process.cpuUsage();
+      recording = true;
+      const { result } = await runBatch(system, chain(run));
+      recording = false;
+      busyMs.push(performance.eventLoopUtilization(loop).active);
+      const used = process.cpuUsage(cpu);
+      cpuMs.push((used.user + used.system) / 1000);
+      const failed = failures(result);
+      if (failed.length > 0) throw new Error(`chain ${run}: ${failed.join('; ')}`);
+      hops.push(...hopsOf(result));
+      if (TRACE) traced.push(...tracedHops(work, [...spans]));
+    }
+  } finally {
+    stopObserving();
+    await system.stop();
+  }
+  const medianHopMs = median(hops);
+  console.log(
+    `${hops.length} hops (${RUNS} chains of ${TASKS} tasks of ${TASK_MS} ms${TRACE ? ', traced' : ''}): ` +
+      `median ${round(medianHopMs)} ms (${round(Math.min(...hops))} to ${round(Math.max(...hops))}); per chain, ` +
+      `main thread busy ${round(median(busyMs))} ms, process CPU ${round(median(cpuMs))} ms`,
+  );
+  if (TRACE) printTrace(traced, medianHopMs);
+  const file = writeResult('hop.json', {
+    date: new Date().toISOString(),
+    node: process.version,
+    tasks: TASKS,
+    taskMs: TASK_MS,
+    runs: RUNS,
+    traced: TRACE,
+    medianHopMs: round(medianHopMs),
+    hopsMs: hops,
+    medianBusyMsPerChain: round(median(busyMs)),
+    medianCpuMsPerChain: round(median(cpuMs)),
+  });
+  console.log(`\nwrote ${file}`);
+}
+
+await main();
