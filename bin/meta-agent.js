@@ -74,4 +74,14 @@ if (state.fresh) {
   register();
   ({ main } = await import('../shared/local/cli/main.ts'));
 }
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// The command has ended, and stopped everything it started. Left to the event loop, Node would now take the
+// whole environment apart before exiting (every module, handle and heap page) for the operating system to
+// reclaim anyway: process.exit skips that, 14 ms of the 45 between a run's printed result and its exit.
+// Writes to a pipe are asynchronous on POSIX and process.exit would drop those still queued, so both streams
+// are drained first (a write's callback runs once every earlier write is out). Node's compile cache is
+// saved on either path.
+await Promise.all(
+  [process.stdout, process.stderr].map((stream) => new Promise((done) => stream.write('', done))),
+);
+process.exit(code);

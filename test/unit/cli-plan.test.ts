@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -244,6 +244,33 @@ describe('bin/meta-agent.js', () => {
       cwd: ROOT,
     });
     expect(stdout).toContain('Critical path (estimated 1.35 s)');
+  });
+
+  it('writes all of a large report into a pipe read slowly, then exits', async () => {
+    // 2,000 chained tasks: about 450 KB of plan. Written to a pipe, most of it waits in the process until the
+    // reader takes it; the CLI ends with process.exit, which would drop what is still waiting.
+    const tasks = Array.from({ length: 2_000 }, (_, i) => ({
+      id: `task-${i}`,
+      description: `Step ${i} of a long chain`,
+      role: 'python_backend_coder',
+      ...(i === 0 ? {} : { dependsOn: [`task-${i - 1}`] }),
+    }));
+    const batch = await file('long-chain.json', { batchId: 'long-chain', tasks });
+    const child = spawn(process.execPath, ['bin/meta-agent.js', 'plan', batch, '--json'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.pause();
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    child.stdout.resume();
+
+    expect(await exited).toBe(0);
+    const report = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    expect(report.taskCount).toBe(2_000);
+    expect(report.order).toHaveLength(2_000);
   });
 
   it('exits 2 as a real process for a missing file', async () => {
