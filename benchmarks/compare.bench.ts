@@ -21,7 +21,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveRoles } from '../shared/domain/roles';
-import type { Batch, Task } from '../shared/domain/schemas';
+import type { Batch } from '../shared/domain/schemas';
 import { EmbeddedSystem } from '../shared/local/system';
 import { barChart } from './charts';
 import {
@@ -35,6 +35,7 @@ import {
 } from './executors';
 import {
   benchOptions,
+  chainBatch,
   DAG_ROLES,
   failures,
   GOAL_MAKESPAN_RATIO,
@@ -46,6 +47,7 @@ import {
   RESULTS_DIR,
   round,
   runBatch,
+  simulatedTask,
 } from './lib';
 
 /** Tasks of one role in flight, in every executor (issue 14: per-role concurrency 4). */
@@ -61,16 +63,6 @@ const WIDE_TASK_MS = 300;
 const EXECUTORS = ['ideal', 'LangGraph.js', 'meta-agent'] as const;
 type ExecutorName = (typeof EXECUTORS)[number];
 
-function task(id: string, role: string, ms: number, dependsOn: string[] = []): Task {
-  return {
-    id,
-    description: `Benchmark task ${id}`,
-    role,
-    ...(dependsOn.length > 0 ? { dependsOn } : {}),
-    input: { simulate: { durationMs: ms } },
-  };
-}
-
 /**
  * A root, then a slow branch (two tasks of 600 ms) beside a fast one (twelve of 100 ms), joined. Both
  * branches take 1.2 s; an executor in lockstep supersteps pairs each slow task with one fast task.
@@ -78,32 +70,22 @@ function task(id: string, role: string, ms: number, dependsOn: string[] = []): T
 function fastSlowDag(): Batch {
   const [a, b, c] = DAG_ROLES as [string, string, string];
   const fast = Array.from({ length: 12 }, (_, i) =>
-    task(`fs-fast-${i}`, i % 2 === 0 ? a : b, 100, [i === 0 ? 'fs-root' : `fs-fast-${i - 1}`]),
+    simulatedTask(`fs-fast-${i}`, i % 2 === 0 ? a : b, 100, [i === 0 ? 'fs-root' : `fs-fast-${i - 1}`]),
   );
   return {
     batchId: 'fast-slow',
     tasks: [
-      task('fs-root', c, 100),
-      task('fs-slow-0', c, 600, ['fs-root']),
-      task('fs-slow-1', c, 600, ['fs-slow-0']),
+      simulatedTask('fs-root', c, 100),
+      simulatedTask('fs-slow-0', c, 600, ['fs-root']),
+      simulatedTask('fs-slow-1', c, 600, ['fs-slow-0']),
       ...fast,
-      task('fs-join', a, 100, ['fs-slow-1', 'fs-fast-11']),
+      simulatedTask('fs-join', a, 100, ['fs-slow-1', 'fs-fast-11']),
     ],
   };
 }
 
 function chainDag(): Batch {
-  return {
-    batchId: 'chain-12',
-    tasks: Array.from({ length: CHAIN_TASKS }, (_, i) =>
-      task(
-        `ch-${i}`,
-        DAG_ROLES[i % DAG_ROLES.length] as string,
-        CHAIN_TASK_MS,
-        i === 0 ? [] : [`ch-${i - 1}`],
-      ),
-    ),
-  };
+  return chainBatch('chain-12', 'ch-', CHAIN_TASKS, CHAIN_TASK_MS);
 }
 
 /** Issue 14's wide batch: 60 ready tasks of 300 ms over the DAG roles, no dependencies. */
@@ -111,7 +93,7 @@ function wideDag(): Batch {
   return {
     batchId: 'wide-60',
     tasks: Array.from({ length: WIDE_TASKS }, (_, i) =>
-      task(`w-${i}`, DAG_ROLES[i % DAG_ROLES.length] as string, WIDE_TASK_MS),
+      simulatedTask(`w-${i}`, DAG_ROLES[i % DAG_ROLES.length] as string, WIDE_TASK_MS),
     ),
   };
 }

@@ -16,11 +16,12 @@
  */
 
 import { SimulatedExecutor } from '../shared/adapters/executors/simulated';
-import { InProcessHttpHandler } from '../shared/adapters/in-process-transport';
-import type { Batch, BatchResult } from '../shared/domain/schemas';
+import { bodyText, InProcessHttpHandler } from '../shared/adapters/in-process-transport';
+import type { BatchResult } from '../shared/domain/schemas';
 import { EmbeddedSystem } from '../shared/local/system';
 import {
   benchOptions,
+  chainBatch,
   DAG_ROLES,
   failures,
   generousOptions,
@@ -73,9 +74,7 @@ function callOf(request: { headers: Record<string, string>; method: string; path
 
 /** A DynamoDB call's table or index (less the stack's prefix), item key and expression, each shortened. */
 function dynamoDetail(body: unknown): { where: string; key: string; expression: string } {
-  const text = body instanceof Uint8Array ? new TextDecoder().decode(body) : body;
-  if (typeof text !== 'string') return { where: '', key: '', expression: '' };
-  const input = JSON.parse(text) as {
+  const input = JSON.parse(bodyText(body)) as {
     TableName?: string;
     IndexName?: string;
     RequestItems?: Record<string, unknown>;
@@ -103,10 +102,11 @@ function instrument(work: Map<string, { start: number; end: number }>): void {
     try {
       return await handle.call(this, request, options);
     } finally {
-      const call = callOf(request as Parameters<typeof callOf>[0]);
+      const end = performance.now();
+      // Named only while a chain is recorded (naming a DynamoDB call parses its body).
+      const call = recording ? callOf(request as Parameters<typeof callOf>[0]) : undefined;
       // A poller's long poll waits for messages by design; it is not work of the hop.
-      if (recording && call.group !== 'sqs ReceiveMessage')
-        spans.push({ kind: 'call', ...call, start, end: performance.now() });
+      if (call && call.group !== 'sqs ReceiveMessage') spans.push({ kind: 'call', ...call, start, end });
     }
   };
   const execute = SimulatedExecutor.prototype.execute;
@@ -117,19 +117,6 @@ function instrument(work: Map<string, { start: number; end: number }>): void {
     } finally {
       if (recording) work.set(request.taskId, { start, end: performance.now() });
     }
-  };
-}
-
-function chain(run: number): Batch {
-  return {
-    batchId: `hop-${run}`,
-    tasks: Array.from({ length: TASKS }, (_, i) => ({
-      id: `t${i}`,
-      description: `Benchmark task t${i}`,
-      role: DAG_ROLES[i % DAG_ROLES.length] as string,
-      ...(i === 0 ? {} : { dependsOn: [`t${i - 1}`] }),
-      input: { simulate: { durationMs: TASK_MS } },
-    })),
   };
 }
 
@@ -211,14 +198,14 @@ async function main(): Promise<void> {
   const traced: TracedHop[] = [];
   try {
     // The first chain warms every path (first calls, compiled code) and is not counted.
-    await runBatch(system, chain(0));
+    await runBatch(system, chainBatch('hop-0', 't', TASKS, TASK_MS));
     for (let run = 1; run <= RUNS; run++) {
       spans.length = 0;
       work.clear();
       const loop = performance.eventLoopUtilization();
       const cpu = process.cpuUsage();
       recording = true;
-      const { result } = await runBatch(system, chain(run));
+      const { result } = await runBatch(system, chainBatch(`hop-${run}`, 't', TASKS, TASK_MS));
       recording = false;
       busyMs.push(performance.eventLoopUtilization(loop).active);
       const used = process.cpuUsage(cpu);

@@ -246,6 +246,32 @@ export async function runBatch(system: EmbeddedSystem, batch: Batch, pollMs = 50
   return { result, wallMs, makespanMs: result.makespanMs ?? wallMs };
 }
 
+/** A task of `role` that the simulated executor works on for `ms`, after `dependsOn`. */
+export function simulatedTask(id: string, role: string, ms: number, dependsOn: string[] = []): Task {
+  return {
+    id,
+    description: `Benchmark task ${id}`,
+    role,
+    ...(dependsOn.length > 0 ? { dependsOn } : {}),
+    input: { simulate: { durationMs: ms } },
+  };
+}
+
+/** `count` tasks of `ms` each in one chain (`${prefix}0` first), their roles in turn from DAG_ROLES. */
+export function chainBatch(batchId: string, prefix: string, count: number, ms: number): Batch {
+  return {
+    batchId,
+    tasks: Array.from({ length: count }, (_, i) =>
+      simulatedTask(
+        `${prefix}${i}`,
+        DAG_ROLES[i % DAG_ROLES.length] as string,
+        ms,
+        i === 0 ? [] : [`${prefix}${i - 1}`],
+      ),
+    ),
+  };
+}
+
 /** Simulated work of a task (0 when none). */
 export function simulatedMs(task: Task): number {
   const simulate = (task.input as { simulate?: { durationMs?: number } } | undefined)?.simulate;

@@ -96,7 +96,8 @@ function pathOf(request: SdkHttpRequest): string {
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
-function bodyText(body: unknown): string {
+/** A request body as text (a string or UTF-8 bytes); streaming bodies are refused. */
+export function bodyText(body: unknown): string {
   if (body === undefined || body === null) return '';
   if (typeof body === 'string') return body;
   if (body instanceof Uint8Array) return decoder.decode(body);
