@@ -37,6 +37,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const TRACE = process.env.HOP_TRACE !== '0';
 /** Tasks of one role in flight, as in bench:compare. */
 const PER_ROLE = 4;
+/** The chain's task ids: `t0`, `t1`, ... (chainBatch's prefix). */
+const ID = 't';
 
 interface Span {
   kind: 'call' | 'lambda';
@@ -124,9 +126,9 @@ function instrument(work: Map<string, { start: number; end: number }>): void {
 function hopsOf(result: BatchResult): number[] {
   const byId = new Map(result.tasks.map((t) => [t.id, t]));
   return Array.from({ length: TASKS - 1 }, (_, i) => {
-    const from = byId.get(`t${i}`)?.finishedAt;
-    const to = byId.get(`t${i + 1}`)?.startedAt;
-    if (from === undefined || to === undefined) throw new Error(`t${i} or t${i + 1} has no times`);
+    const from = byId.get(`${ID}${i}`)?.finishedAt;
+    const to = byId.get(`${ID}${i + 1}`)?.startedAt;
+    if (from === undefined || to === undefined) throw new Error(`${ID}${i} or ${ID}${i + 1} has no times`);
     return to - from;
   });
 }
@@ -140,8 +142,8 @@ interface TracedHop {
 /** The traced calls between one task's work and the next one's (performance.now() times). */
 function tracedHops(work: Map<string, { start: number; end: number }>, calls: Span[]): TracedHop[] {
   return Array.from({ length: TASKS - 1 }, (_, i) => {
-    const from = work.get(`t${i}`)?.end ?? 0;
-    const to = work.get(`t${i + 1}`)?.start ?? 0;
+    const from = work.get(`${ID}${i}`)?.end ?? 0;
+    const to = work.get(`${ID}${i + 1}`)?.start ?? 0;
     const inside = calls.filter((s) => s.end >= from && s.start <= to).sort((a, b) => a.start - b.start);
     return { from, to, inside };
   });
@@ -166,7 +168,9 @@ function printTrace(traced: TracedHop[], hopMs: number): void {
   for (const hop of traced) {
     for (const s of hop.inside) {
       const group = s.kind === 'lambda' ? `λ ${s.group}` : s.group;
-      byGroup.set(group, [...(byGroup.get(group) ?? []), s.end - s.start]);
+      const durations = byGroup.get(group) ?? [];
+      durations.push(s.end - s.start);
+      byGroup.set(group, durations);
     }
   }
   console.log('\nAcross all traced hops: calls per hop, median duration (ms), call');
@@ -198,14 +202,14 @@ async function main(): Promise<void> {
   const traced: TracedHop[] = [];
   try {
     // The first chain warms every path (first calls, compiled code) and is not counted.
-    await runBatch(system, chainBatch('hop-0', 't', TASKS, TASK_MS));
+    await runBatch(system, chainBatch('hop-0', ID, TASKS, TASK_MS));
     for (let run = 1; run <= RUNS; run++) {
       spans.length = 0;
       work.clear();
       const loop = performance.eventLoopUtilization();
       const cpu = process.cpuUsage();
       recording = true;
-      const { result } = await runBatch(system, chainBatch(`hop-${run}`, 't', TASKS, TASK_MS));
+      const { result } = await runBatch(system, chainBatch(`hop-${run}`, ID, TASKS, TASK_MS));
       recording = false;
       busyMs.push(performance.eventLoopUtilization(loop).active);
       const used = process.cpuUsage(cpu);
