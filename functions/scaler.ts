@@ -4,7 +4,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { inProcessConfigFromEnv } from '../shared/adapters/in-process-transport';
 import { LambdaQueueConcurrency } from '../shared/adapters/lambda/event-source-concurrency';
-import { fastConfig } from '../shared/adapters/sdk-client';
+import { tunedClient } from '../shared/adapters/sdk-client';
 import { SqsQueueDepth } from '../shared/adapters/sqs/queue-depth';
 import { scaleAgents } from '../shared/usecases/scaler';
 import { handlerContainer } from './commons/clients';
@@ -19,10 +19,10 @@ const deps = {
   roleQueueUrls: container.roleQueueUrls,
   callbacks: container.callbacks,
   queues: new SqsQueueDepth(
-    obs.tracer.captureAWSv3Client(fastConfig(new SQSClient(inProcessConfigFromEnv('SQS')))),
+    obs.tracer.captureAWSv3Client(tunedClient(new SQSClient(inProcessConfigFromEnv('SQS')))),
   ),
   concurrency: new LambdaQueueConcurrency(
-    obs.tracer.captureAWSv3Client(fastConfig(new LambdaClient(inProcessConfigFromEnv('LAMBDA')))),
+    obs.tracer.captureAWSv3Client(tunedClient(new LambdaClient(inProcessConfigFromEnv('LAMBDA')))),
   ),
 };
 

@@ -8,7 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { inProcessConfigFromEnv } from '../../shared/adapters/in-process-transport';
-import { fastConfig } from '../../shared/adapters/sdk-client';
+import { tunedClient } from '../../shared/adapters/sdk-client';
 import { buildContainer, type Container, s3ClientConfig } from '../../shared/adapters/wiring';
 import { EnvVar } from '../../shared/config';
 import type { Observability } from './observability';
@@ -58,11 +58,11 @@ function buildClients(tracer: Observability['tracer'], env: NodeJS.ProcessEnv) {
     // In process when the embedded runtime serves the endpoint in this process (never on AWS). S3 keeps
     // HTTP (streaming bodies), though fauxqs serves it on the SQS port.
     dynamodb: tracer.captureAWSv3Client(
-      fastConfig(new DynamoDBClient(inProcessConfigFromEnv('DYNAMODB', env))),
+      tunedClient(new DynamoDBClient(inProcessConfigFromEnv('DYNAMODB', env))),
     ),
-    sqs: tracer.captureAWSv3Client(fastConfig(new SQSClient(inProcessConfigFromEnv('SQS', env)))),
-    sfn: tracer.captureAWSv3Client(fastConfig(new SFNClient(inProcessConfigFromEnv('SFN', env)))),
-    s3: tracer.captureAWSv3Client(fastConfig(new S3Client(s3ClientConfig(env)))),
+    sqs: tracer.captureAWSv3Client(tunedClient(new SQSClient(inProcessConfigFromEnv('SQS', env)))),
+    sfn: tracer.captureAWSv3Client(tunedClient(new SFNClient(inProcessConfigFromEnv('SFN', env)))),
+    s3: tracer.captureAWSv3Client(tunedClient(new S3Client(s3ClientConfig(env)))),
   };
 }
 

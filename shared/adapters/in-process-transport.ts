@@ -131,9 +131,12 @@ function untilAborted<T>(answering: Promise<T>, signal: AbortSignalLike): Promis
   });
 }
 
+/** The `handlerProtocol` an in-process handler names in its metadata (how a client tells it is served so). */
+export const IN_PROCESS_PROTOCOL = 'in-process';
+
 /** The SDK's HttpHandler over one origin served in process. */
 export class InProcessHttpHandler {
-  readonly metadata = { handlerProtocol: 'in-process' };
+  readonly metadata = { handlerProtocol: IN_PROCESS_PROTOCOL };
 
   constructor(private readonly origin: string) {}
 

@@ -54,7 +54,7 @@ import { limitedRoutingAdvisor } from './limited-routing-advisor';
 
 import { assistModel } from './routing-advisor-model';
 import { S3ArtifactStore } from './s3/artifact-store';
-import { fastConfig } from './sdk-client';
+import { tunedClient } from './sdk-client';
 import { SfnCallbacks } from './sfn/callbacks';
 import { SfnOrchestrator } from './sfn/orchestrator';
 import { SqsDispatcher } from './sqs/dispatcher';
@@ -175,11 +175,11 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
   const dynamo = () =>
     once('doc', () =>
       documentClient(
-        clients.dynamodb ?? fastConfig(new DynamoDBClient(inProcessConfigFromEnv('DYNAMODB', env))),
+        clients.dynamodb ?? tunedClient(new DynamoDBClient(inProcessConfigFromEnv('DYNAMODB', env))),
       ),
     );
   const sfn = () =>
-    once('sfn', () => clients.sfn ?? fastConfig(new SFNClient(inProcessConfigFromEnv('SFN', env))));
+    once('sfn', () => clients.sfn ?? tunedClient(new SFNClient(inProcessConfigFromEnv('SFN', env))));
 
   // COSTS_CONFIG, parsed once; callers read the variable, so each member's variables show where it is used.
   const costsSection = (raw: string | undefined): CostsConfig =>

@@ -15,7 +15,7 @@ import { documentClient } from '../adapters/dynamodb/client';
 import { DynamoTaskStore } from '../adapters/dynamodb/task-store';
 import { inProcessClientConfig } from '../adapters/in-process-transport';
 import { S3ArtifactStore } from '../adapters/s3/artifact-store';
-import { fastConfig } from '../adapters/sdk-client';
+import { tunedClient } from '../adapters/sdk-client';
 import { matchApiRoute } from '../api-routes';
 import { EnvVar } from '../config';
 import { AGENT_BATCH_SIZE, HANDLER_NAMES, type HandlerName } from '../deployment';
@@ -218,7 +218,7 @@ export class EmbeddedSystem {
   ) {
     this.#handlers = handlers;
     const { emulators } = runtime;
-    const dynamodb = fastConfig(
+    const dynamodb = tunedClient(
       new DynamoDBClient({
         region: emulators.region,
         endpoint: emulators.dynamodbEndpoint,
@@ -229,7 +229,7 @@ export class EmbeddedSystem {
         }),
       }),
     );
-    const s3 = fastConfig(
+    const s3 = tunedClient(
       new S3Client({
         region: emulators.region,
         endpoint: emulators.s3Endpoint,

@@ -4,14 +4,65 @@
  * against AWS, LocalStack and dynalite.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, type UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { fastConfig } from '../sdk-client';
+import { DynamoDBDocumentClient, type TranslateConfig, type UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { tunedClient } from '../sdk-client';
+
+/** What DocumentClient reads of a document command (lib-dynamodb's DynamoDBDocumentClientCommand). */
+interface DocumentCommand {
+  readonly clientCommand?: {
+    resolveMiddleware(stack: unknown, config: unknown, options: undefined): ResolvedHandler;
+  };
+  readonly middlewareStack?: unknown;
+  addMarshallingMiddleware?(config: unknown): void;
+}
+type ResolvedHandler = (command: unknown) => Promise<{ output: unknown }>;
+
+/**
+ * The document client, its middleware resolved once per command class (the low-level clients' `cacheMiddleware`,
+ * tunedClient, which lib-dynamodb refuses: its commands' resolved handler sends the command it was resolved
+ * for, whatever command it is given). Here a command class's handler is resolved from its first command, its
+ * marshalling middleware included (which reads only the class's key paths and the client's options), and then
+ * given each command's own low-level command, whose input it marshals and sends. The endpoint is the same for
+ * every call of a client (table names, never ARNs), so the context the calls share holds nothing of one call
+ * that another reads. A call with options (an abort signal) or a command of another shape is sent as
+ * lib-dynamodb sends it.
+ */
+export class DocumentClient extends DynamoDBDocumentClient {
+  readonly #handlers = new Map<unknown, ResolvedHandler>();
+
+  constructor(client: DynamoDBClient, translateConfig?: TranslateConfig) {
+    super(client, translateConfig);
+  }
+
+  /** The handler of `command`'s class; undefined when the command is not shaped as lib-dynamodb's are. */
+  handlerOf(command: DocumentCommand): ResolvedHandler | undefined {
+    const known = this.#handlers.get(command.constructor);
+    if (known) return known;
+    const { clientCommand, middlewareStack } = command;
+    if (!clientCommand || !middlewareStack || typeof command.addMarshallingMiddleware !== 'function') return;
+    command.addMarshallingMiddleware(this.config);
+    const stack = this.middlewareStack.concat(
+      middlewareStack as Parameters<typeof this.middlewareStack.concat>[0],
+    );
+    const handler = clientCommand.resolveMiddleware(stack, this.config, undefined);
+    this.#handlers.set(command.constructor, handler);
+    return handler;
+  }
+}
+
+const plainSend = DynamoDBDocumentClient.prototype.send;
+// On the prototype, as the SDK's own send is (a test's mock of DocumentClient replaces it there).
+DocumentClient.prototype.send = function send(this: DocumentClient, command: unknown, ...rest: unknown[]) {
+  const handler = rest.length === 0 ? this.handlerOf(command as DocumentCommand) : undefined;
+  if (!handler) return (plainSend as (...args: unknown[]) => unknown).call(this, command, ...rest);
+  return handler((command as Required<DocumentCommand>).clientCommand).then((result) => result.output);
+} as DynamoDBDocumentClient['send'];
 
 /** Wraps a low-level client: undefined fields are dropped rather than rejected. */
 export function documentClient(
-  client: DynamoDBClient = fastConfig(new DynamoDBClient({})),
+  client: DynamoDBClient = tunedClient(new DynamoDBClient({})),
 ): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(client, {
+  return new DocumentClient(client, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     unmarshallOptions: { wrapNumbers: false },
   });

@@ -12,13 +12,13 @@ import {
   UpdateEventSourceMappingCommand,
 } from '@aws-sdk/client-lambda';
 import type { QueueConcurrency } from '../../ports';
-import { fastConfig } from '../sdk-client';
+import { tunedClient } from '../sdk-client';
 
 export class LambdaQueueConcurrency implements QueueConcurrency {
   readonly #mappings = new Map<string, string>();
 
   /** The default client reads region and endpoint override (AWS_ENDPOINT_URL[_LAMBDA]) from the environment. */
-  constructor(private readonly client: LambdaClient = fastConfig(new LambdaClient({}))) {}
+  constructor(private readonly client: LambdaClient = tunedClient(new LambdaClient({}))) {}
 
   async get(queueArn: string): Promise<number | undefined> {
     const uuid = this.#mappings.get(queueArn);

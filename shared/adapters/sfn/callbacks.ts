@@ -9,7 +9,7 @@ import {
   SFNClient,
 } from '@aws-sdk/client-sfn';
 import type { Callbacks } from '../../ports';
-import { fastConfig } from '../sdk-client';
+import { tunedClient } from '../sdk-client';
 
 /** Errors meaning the token cannot be answered any more. */
 export const GONE_TOKEN_ERRORS: ReadonlySet<string> = new Set([
@@ -23,7 +23,7 @@ const MAX_CAUSE_CHARS = 32_768;
 
 export class SfnCallbacks implements Callbacks {
   /** The default client reads region and endpoint override (AWS_ENDPOINT_URL[_SFN]) from the environment. */
-  constructor(private readonly client: SFNClient = fastConfig(new SFNClient({}))) {}
+  constructor(private readonly client: SFNClient = tunedClient(new SFNClient({}))) {}
 
   succeed(taskToken: string, output: unknown): Promise<boolean> {
     return this.answer(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output ?? {}) }));

@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import type { ExecutionInput } from '../../domain/workflow';
 import type { Orchestrator } from '../../ports';
-import { fastConfig } from '../sdk-client';
+import { tunedClient } from '../sdk-client';
 
 /** StopExecution's cause is capped at 32,768 characters. */
 const MAX_CAUSE_CHARS = 32_768;
@@ -16,7 +16,7 @@ export class SfnOrchestrator implements Orchestrator {
   constructor(
     private readonly stateMachineArn: string,
     /** The default client reads region and endpoint override (AWS_ENDPOINT_URL[_SFN]) from the environment. */
-    private readonly client: SFNClient = fastConfig(new SFNClient({})),
+    private readonly client: SFNClient = tunedClient(new SFNClient({})),
   ) {}
 
   /** Starts `name`; an execution that already exists under that name counts as started (a retried submit). */

@@ -2,11 +2,11 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { DispatchMessage } from '../../domain/workflow';
 import type { Dispatcher } from '../../ports';
-import { fastConfig } from '../sdk-client';
+import { tunedClient } from '../sdk-client';
 
 export class SqsDispatcher implements Dispatcher {
   /** The default client reads region and endpoint override (AWS_ENDPOINT_URL[_SQS]) from the environment. */
-  constructor(private readonly client: SQSClient = fastConfig(new SQSClient({}))) {}
+  constructor(private readonly client: SQSClient = tunedClient(new SQSClient({}))) {}
 
   async dispatch(queueUrl: string, message: DispatchMessage): Promise<void> {
     await this.client.send(

@@ -1,11 +1,11 @@
 /** QueueDepth on SQS: one GetQueueAttributes call gives the queue's ARN and both approximate counts. */
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { QueueDepth } from '../../ports';
-import { fastConfig } from '../sdk-client';
+import { tunedClient } from '../sdk-client';
 
 export class SqsQueueDepth implements QueueDepth {
   /** The default client reads region and endpoint override (AWS_ENDPOINT_URL[_SQS]) from the environment. */
-  constructor(private readonly client: SQSClient = fastConfig(new SQSClient({}))) {}
+  constructor(private readonly client: SQSClient = tunedClient(new SQSClient({}))) {}
 
   async depth(queueUrl: string): Promise<{ queueArn: string; visible: number; inFlight: number }> {
     const { Attributes: attributes = {} } = await this.client.send(

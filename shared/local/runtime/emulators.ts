@@ -26,6 +26,7 @@ import {
   inProcessClientConfig,
   serveInProcess,
 } from '../../adapters/in-process-transport';
+import { tunedClient } from '../../adapters/sdk-client';
 import { storesWithS3Files } from './fauxqs-files';
 
 export const LOOPBACK = '127.0.0.1';
@@ -464,12 +465,14 @@ async function createQueuesAndBucket(
   bucket: string,
   options: EmulatorOptions,
 ): Promise<Map<string, RoleQueue>> {
-  const sqsClient = new SQSClient({
-    region,
-    endpoint,
-    credentials: LOCAL_CREDENTIALS,
-    ...inProcessClientConfig(endpoint, { service: 'sqs', region }),
-  });
+  const sqsClient = tunedClient(
+    new SQSClient({
+      region,
+      endpoint,
+      credentials: LOCAL_CREDENTIALS,
+      ...inProcessClientConfig(endpoint, { service: 'sqs', region }),
+    }),
+  );
   const s3Client = new S3Client({ region, endpoint, credentials: LOCAL_CREDENTIALS, forcePathStyle: true });
   try {
     // The bucket and the queues at once: 22 roles made 88 SQS calls one after the other.

@@ -72,7 +72,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { TASKS_TABLE } from '../../adapters/dynamodb/tables';
 import { inProcessClientConfig, serveInProcess } from '../../adapters/in-process-transport';
-import { fastConfig } from '../../adapters/sdk-client';
+import { tunedClient } from '../../adapters/sdk-client';
 import { EnvVar } from '../../config';
 import { MAX_EXECUTION_INPUT_BYTES } from '../../domain/limits';
 import type { RoleCatalog } from '../../domain/roles';
@@ -292,7 +292,7 @@ export class LocalRuntime {
         ...options.env,
       });
       started.push(() => restoreEnv(savedEnv));
-      const sqs = fastConfig(
+      const sqs = tunedClient(
         new SQSClient({
           region,
           endpoint: emulators.sqsEndpoint,

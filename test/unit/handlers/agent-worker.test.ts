@@ -5,16 +5,18 @@ import {
   SendTaskSuccessCommand,
   SFNClient,
 } from '@aws-sdk/client-sfn';
-import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DocumentClient } from '../../../shared/adapters/dynamodb/client';
 import { SimulatedExecutor } from '../../../shared/adapters/executors/simulated';
 import type { DispatchMessage } from '../../../shared/domain/workflow';
 import { HANDLER_ENV, sqsEvent, sqsRecord } from '../../support/api-events';
 import { agentOf } from '../../support/fixtures';
 
-const ddb = mockClient(DynamoDBDocumentClient);
+// The handlers' document clients (shared/adapters/dynamodb/client.ts), whose send this replaces.
+const ddb = mockClient(DocumentClient);
 const sfn = mockClient(SFNClient);
 let handler: (event: SQSEvent) => Promise<SQSBatchResponse>;
 

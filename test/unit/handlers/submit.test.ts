@@ -1,19 +1,15 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import {
-  BatchWriteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DocumentClient } from '../../../shared/adapters/dynamodb/client';
 import { MAX_DESCRIPTION_CHARS } from '../../../shared/domain/limits';
 import { apiEvent, HANDLER_ENV } from '../../support/api-events';
 
-const ddb = mockClient(DynamoDBDocumentClient);
+// The handlers' document clients (shared/adapters/dynamodb/client.ts), whose send this replaces.
+const ddb = mockClient(DocumentClient);
 const sfn = mockClient(SFNClient);
 let handler: (event: ReturnType<typeof apiEvent>) => Promise<APIGatewayProxyResult>;
 
