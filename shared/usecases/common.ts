@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { usdToNano } from '../domain/costs';
 import type { Attempt, TaskStatus, TriggerRule } from '../domain/schemas';
-import { type DependencyOutcome, type GateCounts, gateDecision, openedBy } from '../domain/trigger';
+import { type DependencyOutcome, type GateCounts, gateDecision, gateOpen, openedBy } from '../domain/trigger';
 import type { DispatchResult, GateOutput, RouteOutput, TaskRef } from '../domain/workflow';
 import {
   type AgentSpend,
@@ -67,7 +67,7 @@ export function gateCountsOf(task: StoredTask): GateCounts {
  * Counts `task`'s completion on each dependent (at most once per pair: the store remembers who released
  * it) and answers a dependent's armed gate when this release opened it under the dependent's trigger rule
  * (the last dependency to finish, or, for one_success, the first to succeed): the Complete half of the gate
- * protocol.
+ * protocol. A release counted before (a repeated Complete) answers an open gate again, without a route.
  */
 export async function releaseDependents(
   store: TaskStore,
@@ -79,7 +79,17 @@ export async function releaseDependents(
   await Promise.all(
     [...new Set(task.dependents)].map(async (dependentId) => {
       const result = await store.releaseDependent(task.batchId, dependentId, outcome, task.taskId);
-      if (result.applied !== false && result.gateToken && openedBy(result.trigger, result, outcome)) {
+      if (result.applied === false) {
+        // Counted before: a repeated Complete, whose first run released this dependent and then failed (an
+        // error answering the gate, a crash) before its gate's answer went out. Nothing would answer it again
+        // (the gate has no timeout), so an open gate's token is answered once more, without a route: an answer
+        // that went out before makes this one a refused, gone token; otherwise the dependent routes itself,
+        // and its Route meets any attempt the first run started.
+        if (result.gateToken && gateOpen(result.trigger, result))
+          await callbacks.succeed(result.gateToken, gateOutput(result.trigger, result));
+        return;
+      }
+      if (result.gateToken && openedBy(result.trigger, result, outcome)) {
         const output = gateOutput(result.trigger, result);
         // Only the release that opened the gate gets here (exactly once), so the dependent is routed once.
         const route =

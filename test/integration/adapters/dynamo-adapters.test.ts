@@ -510,16 +510,25 @@ describe('dependency gate protocol (Gate and Complete interleaved)', () => {
     return callbacks;
   }
 
+  /** A stored batch of `k` dependencies d0..d(k-1) and one dependent `x` of them all: their ids. */
+  async function dependentOfAll(
+    prefix: string,
+    k: number,
+  ): Promise<{ batchId: string; deps: { id: string }[] }> {
+    const batchId = uniqueId(prefix);
+    const deps = Array.from({ length: k }, (_, i) => ({ id: `d${i}`, description: 'dep' }));
+    const { batch, tasks } = batchOf(batchId, [
+      ...deps,
+      { id: 'x', description: 'dependent', dependsOn: deps.map((d) => d.id) },
+    ]);
+    await store.createBatch(batch, tasks);
+    return { batchId, deps };
+  }
+
   it('wakes the gate exactly once when Gate and every Complete race freely', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 6 }), fc.nat({ max: 6 }), async (k, gatePosition) => {
-        const batchId = uniqueId('race');
-        const deps = Array.from({ length: k }, (_, i) => ({ id: `d${i}`, description: 'dep' }));
-        const { batch, tasks } = batchOf(batchId, [
-          ...deps,
-          { id: 'x', description: 'dependent', dependsOn: deps.map((d) => d.id) },
-        ]);
-        await store.createBatch(batch, tasks);
+        const { batchId, deps } = await dependentOfAll('race', k);
         const answers: { token: string; pending: number }[] = [];
         const callbacks = recordingCallbacks(batchId, 'x', answers);
         const clock = new ManualClock();
@@ -634,13 +643,7 @@ describe('dependency gate protocol (Gate and Complete interleaved)', () => {
   it('wakes the gate exactly once, never early and never lost, in every interleaving', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.scheduler(), async (k, s) => {
-        const batchId = uniqueId('gate');
-        const deps = Array.from({ length: k }, (_, i) => ({ id: `d${i}`, description: 'dep' }));
-        const { batch, tasks } = batchOf(batchId, [
-          ...deps,
-          { id: 'x', description: 'dependent', dependsOn: deps.map((d) => d.id) },
-        ]);
-        await store.createBatch(batch, tasks);
+        const { batchId, deps } = await dependentOfAll('gate', k);
         const answers: { token: string; pending: number }[] = [];
         const callbacks = recordingCallbacks(batchId, 'x', answers);
         const scheduled = scheduledStore(s);
@@ -660,6 +663,61 @@ describe('dependency gate protocol (Gate and Complete interleaved)', () => {
         expect(answers).toEqual([{ token: 'gate-token', pending: 0 }]);
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it('never loses the wake when Completes fail answering and Step Functions runs them again', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+        fc.scheduler(),
+        async (k, failing, s) => {
+          const { batchId, deps } = await dependentOfAll('retry', k);
+          // As Step Functions answers: the first answer of a token is taken, any later one refused.
+          const answers: { token: string; pending: number }[] = [];
+          const recording = recordingCallbacks(batchId, 'x', answers);
+          const answered = new Set<string>();
+          const sfn: Callbacks = {
+            ...recording,
+            succeed: async (token, output) => {
+              if (answered.has(token)) return false;
+              answered.add(token);
+              return recording.succeed(token, output);
+            },
+          };
+          // A run whose answer fails (after the SDK's retries), then its Complete is run again.
+          const throwing: Callbacks = {
+            ...sfn,
+            succeed: async () => {
+              throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+            },
+          };
+          const scheduled = scheduledStore(s);
+          const clock = new ManualClock();
+          const complete = (taskId: string, callbacks: Callbacks) =>
+            completeTask(
+              { store: scheduled, agents: registry, callbacks, clock },
+              { batchId, taskId, outcome: 'SUCCEEDED' },
+            );
+
+          const work = Promise.all([
+            gateTask({ store: scheduled, callbacks: sfn }, { batchId, taskId: 'x', taskToken: 'gate-token' }),
+            ...deps.map((d, i) =>
+              failing[i]
+                ? complete(d.id, throwing).then(
+                    () => undefined,
+                    () => complete(d.id, sfn),
+                  )
+                : complete(d.id, sfn),
+            ),
+          ]);
+          await s.waitFor(work);
+
+          expect(answers).toEqual([{ token: 'gate-token', pending: 0 }]);
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 });

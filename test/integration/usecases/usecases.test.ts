@@ -498,6 +498,50 @@ describe('complete', () => {
     expect(answers).toEqual([{ token: 'gate-c', output: { proceed: true, failedDeps: 0 } }]);
   });
 
+  it('answers an open gate on a repeated Complete whose first run failed before its answer went out', async () => {
+    const batchId = await createBatch([
+      { id: 'a', description: 'x' },
+      { id: 'b', description: 'y', dependsOn: ['a'] },
+      { id: 'c', description: 'z', dependsOn: ['a', 'b'] },
+    ]);
+    const { answers, callbacks } = recordingCallbacks();
+    await gateTask({ store, callbacks }, { batchId, taskId: 'b', taskToken: 'gate-b' });
+    await gateTask({ store, callbacks }, { batchId, taskId: 'c', taskToken: 'gate-c' });
+    // Step Functions refuses a token answered before (a gone token: false), as SfnCallbacks reports it; the
+    // first answer fails after the SDK's retries, as a throttled SendTaskSuccess would.
+    const answered = new Set<string>();
+    let failuresLeft = 1;
+    const sfnLike = {
+      ...callbacks,
+      succeed: async (token: string, output: unknown) => {
+        if (failuresLeft-- > 0)
+          throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+        if (answered.has(token)) return false;
+        answered.add(token);
+        return callbacks.succeed(token, output);
+      },
+    };
+    const deps = { store, agents, callbacks: sfnLike, clock };
+    const input = { batchId, taskId: 'a', outcome: 'SUCCEEDED' } as const;
+
+    await expect(completeTask(deps, input)).rejects.toThrow('Rate exceeded');
+    expect(answers).toEqual([]);
+    // Step Functions runs the Complete again: the release is counted already, and b's gate is answered.
+    const retried = await completeTask(deps, input);
+
+    expect(retried.transitioned).toBe(false);
+    expect(answers).toEqual([{ token: 'gate-b', output: { proceed: true, failedDeps: 0 } }]);
+    // c's gate is not open (b is pending): not answered. Once b completes, c's is, once.
+    await completeTask(deps, { batchId, taskId: 'b', outcome: 'SUCCEEDED' });
+    expect(answers).toEqual([
+      { token: 'gate-b', output: { proceed: true, failedDeps: 0 } },
+      { token: 'gate-c', output: { proceed: true, failedDeps: 0 } },
+    ]);
+    // A third run of a's Complete answers the open gates again, and both answers are refused.
+    await completeTask(deps, input);
+    expect(answers).toHaveLength(2);
+  });
+
   it('counts the agent success once and frees its slot', async () => {
     const { name, deps } = isolatedRole();
     const batchId = await createBatch([{ id: 't', description: 'x', role: name }]);
