@@ -76,6 +76,19 @@ export class Orchestration extends Construct {
     const invoke = this.invoke.bind(this);
 
     const taskDone = new sfn.Succeed(this, StateName.TaskDone, { stateName: StateName.TaskDone });
+    // A handler error that survives the retries fails the task with that error (dependents are skipped)
+    // rather than ending the child execution with the task unfinished and its dependents' gates waiting.
+    const failOnError = invoke(
+      StateName.FailOnError,
+      fns.complete,
+      { ...ref, outcome: 'FAILED', error: sfn.JsonPath.objectAt('$.error') },
+      sfn.JsonPath.DISCARD,
+    ).next(taskDone);
+    const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
+    // CompleteTask, SkipTask and FailTask too: a Complete whose handler failed after it released some of the
+    // task's dependents, before their gates' answers went out, would otherwise leave them waiting on a gate
+    // with no timeout, and the batch's Map with them. FailOnError's Complete finds the task's status written
+    // (or writes FAILED), releases the dependents not yet released with it, and answers the open gates.
     const complete = (name: StateName, outcome: 'SUCCEEDED' | 'FAILED' | 'SKIPPED', withAgent: boolean) =>
       invoke(
         name,
@@ -91,20 +104,15 @@ export class Orchestration extends Construct {
             : {}),
         },
         sfn.JsonPath.DISCARD,
-      ).next(taskDone);
+      )
+        .addCatch(failOnError, catchAll)
+        .next(taskDone);
 
     const skipTask = complete(StateName.SkipTask, 'SKIPPED', false);
-    const completeTask = this.completeAndExpand(invoke, fns.complete, ref, taskDone);
+    const completeTask = this.completeAndExpand(invoke, fns.complete, ref, taskDone, (state) =>
+      state.addCatch(failOnError, catchAll),
+    );
     const failTask = complete(StateName.FailTask, 'FAILED', true);
-    // A handler error that survives the retries fails the task with that error (dependents are skipped)
-    // rather than ending the child execution with the task unfinished and its dependents' gates waiting.
-    const failOnError = invoke(
-      StateName.FailOnError,
-      fns.complete,
-      { ...ref, outcome: 'FAILED', error: sfn.JsonPath.objectAt('$.error') },
-      sfn.JsonPath.DISCARD,
-    ).next(taskDone);
-    const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
 
     const route = invoke(StateName.Route, fns.route, ref, '$.route').addCatch(failOnError, catchAll);
     const routeDecision = new sfn.Choice(this, StateName.RouteDecision, {
@@ -324,6 +332,7 @@ export class Orchestration extends Construct {
     fn: lambda.IFunction,
     ref: Record<string, string>,
     taskDone: sfn.IChainable,
+    onError: (state: sfn.TaskStateBase) => sfn.TaskStateBase,
   ): sfn.IChainable {
     const runExpansion = new sfn.CustomState(this, StateName.RunExpansion, {
       stateJson: {
@@ -353,18 +362,20 @@ export class Orchestration extends Construct {
         { errors: [sfn.Errors.ALL], resultPath: '$.expansionError' },
       )
       .next(taskDone);
-    return invoke(
-      StateName.CompleteTask,
-      fn,
-      {
-        ...ref,
-        outcome: 'SUCCEEDED',
-        agentId: sfn.JsonPath.stringAt('$.route.agentId'),
-        attempt: sfn.JsonPath.numberAt('$.route.attempt'),
-        // The worker's answer carries the attempt's end: Complete writes it with the status.
-        result: sfn.JsonPath.objectAt('$.result'),
-      },
-      '$.completion',
+    return onError(
+      invoke(
+        StateName.CompleteTask,
+        fn,
+        {
+          ...ref,
+          outcome: 'SUCCEEDED',
+          agentId: sfn.JsonPath.stringAt('$.route.agentId'),
+          attempt: sfn.JsonPath.numberAt('$.route.attempt'),
+          // The worker's answer carries the attempt's end: Complete writes it with the status.
+          result: sfn.JsonPath.objectAt('$.result'),
+        },
+        '$.completion',
+      ),
     ).next(
       new sfn.Choice(this, StateName.Expanded, { stateName: StateName.Expanded })
         .when(sfn.Condition.isPresent('$.completion.expansion'), runExpansion)

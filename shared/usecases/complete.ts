@@ -8,7 +8,7 @@ import { holdKey } from '../domain/budget';
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { TaskStatus } from '../domain/schemas';
-import { gateDecision } from '../domain/trigger';
+import { type DependencyOutcome, gateDecision } from '../domain/trigger';
 import { type CompleteInput, EXPANSION_FAILED_ERROR, type ExpansionRun } from '../domain/workflow';
 import {
   type AgentRegistry,
@@ -151,12 +151,20 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   // bookkeeping behind every dispatch was measured too: no shorter hop (its calls then queue beside the
   // dependent's dispatch instead), and a longer Complete.
   agentBookkeeping.catch(() => undefined); // awaited below; a route that waited on it leaves it to its Route
+  // A FAILED outcome for a task whose status was written already (FailOnError after a CompleteTask whose
+  // handler failed past its status write) releases the dependents with the status the task has, so a
+  // dependent the failed run had not released yet counts the same outcome as those it had.
+  // (The terminal statuses are exactly the dependency outcomes.)
+  const releaseAs: DependencyOutcome =
+    input.outcome === 'FAILED' && !transitioned && isTerminal(task.status)
+      ? (task.status as DependencyOutcome)
+      : outcome;
   const opened = routeOpened(deps, task, (released) => {
     const role = released?.task.role;
     return role === undefined || role === slotRole ? agentBookkeeping : undefined;
   });
   await Promise.all([
-    releaseDependents(deps.store, deps.callbacks, task, outcome, opened),
+    releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened),
     agentBookkeeping,
     settleAttempt(deps.ledger, task, settledAttempt, input.outcome === 'SUCCEEDED' ? result : undefined),
     droppedHold,

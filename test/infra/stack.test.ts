@@ -272,16 +272,22 @@ describe('state machine', () => {
       expect(flat).toContain(action);
   });
 
-  it('fails the task (FailOnError) when a Gate, Route or RecordAttempt handler error survives the retries', () => {
+  it('fails the task (FailOnError) when a Gate, Route, RecordAttempt or Complete handler error survives the retries', () => {
     const map = (definition.States as Record<string, { ItemProcessor: { States: Record<string, unknown> } }>)[
       StateName.ProcessTasks
     ];
     const child = map?.ItemProcessor.States as Record<string, Record<string, unknown>>;
-    for (const name of [StateName.Gate, StateName.Route, StateName.RecordAttempt]) {
+    // The Completes too: a CompleteTask that failed after releasing some dependents would otherwise leave the
+    // others waiting on gates with no timeout.
+    const handlers = [StateName.Gate, StateName.Route, StateName.RecordAttempt];
+    const completes = [StateName.CompleteTask, StateName.SkipTask, StateName.FailTask];
+    for (const name of [...handlers, ...completes]) {
       expect(child[name]?.Catch, name).toEqual([
         { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: StateName.FailOnError },
       ]);
     }
+    // FailOnError is the last word: its own error ends the child (the Map tolerates it), never a loop.
+    expect(child[StateName.FailOnError]?.Catch).toBeUndefined();
     expect(child[StateName.FailOnError]).toMatchObject({
       Type: 'Task',
       ResultPath: null,

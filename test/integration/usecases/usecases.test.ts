@@ -542,6 +542,42 @@ describe('complete', () => {
     expect(answers).toHaveLength(2);
   });
 
+  it("FailOnError after a Complete that failed past its status write releases the rest with the task's status", async () => {
+    const batchId = await createBatch([
+      { id: 'a', description: 'x' },
+      { id: 'b', description: 'y', dependsOn: ['a'] },
+      { id: 'c', description: 'z', dependsOn: ['a'] },
+    ]);
+    const { answers, callbacks } = recordingCallbacks();
+    await gateTask({ store, callbacks }, { batchId, taskId: 'b', taskToken: 'gate-b' });
+    await gateTask({ store, callbacks }, { batchId, taskId: 'c', taskToken: 'gate-c' });
+    // The CompleteTask's handler wrote a's status and released b, then failed (its answer to b's gate lost).
+    await store.transitionTask(batchId, 'a', 'SUCCEEDED', { at: clock.now() });
+    await store.releaseDependent(batchId, 'b', 'SUCCEEDED', 'a');
+
+    // The state machine's Catch: FailOnError, a Complete with the caught error.
+    await completeTask(
+      { store, agents, callbacks, clock },
+      {
+        batchId,
+        taskId: 'a',
+        outcome: 'FAILED',
+        error: { Error: 'ThrottlingException', Cause: 'Rate exceeded' },
+      },
+    );
+
+    // a stays SUCCEEDED; b's gate is answered, and c counts a's success as b did.
+    expect((await store.getTask(batchId, 'a'))?.status).toBe('SUCCEEDED');
+    expect(answers).toEqual(
+      expect.arrayContaining([
+        { token: 'gate-b', output: { proceed: true, failedDeps: 0 } },
+        { token: 'gate-c', output: { proceed: true, failedDeps: 0 } },
+      ]),
+    );
+    expect(answers).toHaveLength(2);
+    expect(await store.getTask(batchId, 'c')).toMatchObject({ failedDeps: 0, succeededDeps: 1 });
+  });
+
   it('counts the agent success once and frees its slot', async () => {
     const { name, deps } = isolatedRole();
     const batchId = await createBatch([{ id: 't', description: 'x', role: name }]);
