@@ -135,10 +135,18 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
       at: now,
     });
   }
+  // A FAILED outcome for a task whose status was written already (FailOnError after a CompleteTask whose
+  // handler failed past its status write) releases the dependents with the status the task has, so a
+  // dependent the failed run had not released yet counts the same outcome as those it had.
+  // (The terminal statuses are exactly the dependency outcomes.)
+  const releaseAs: DependencyOutcome =
+    input.outcome === 'FAILED' && !transitioned && isTerminal(task.status)
+      ? (task.status as DependencyOutcome)
+      : outcome;
   // Dependents first: their gates wait on this; the agent's slot and metrics, and the budget's hold of the
   // attempt (settled once, with what it used), are written meanwhile.
-  // A Gate, Route or RecordAttempt error fails the task (FailOnError): a Route that held the next attempt's
-  // worst case and then failed leaves a hold no attempt will settle; it goes back unspent.
+  // A handler error fails the task (FailOnError): a Route that held the next attempt's worst case and then
+  // failed leaves a hold no attempt will settle; it goes back unspent.
   const droppedHold =
     input.outcome === 'FAILED' && input.error && deps.ledger
       ? deps.ledger.dropHold(task.batchId, holdKey(task.taskId, task.attemptCount + 1))
@@ -151,14 +159,6 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   // bookkeeping behind every dispatch was measured too: no shorter hop (its calls then queue beside the
   // dependent's dispatch instead), and a longer Complete.
   agentBookkeeping.catch(() => undefined); // awaited below; a route that waited on it leaves it to its Route
-  // A FAILED outcome for a task whose status was written already (FailOnError after a CompleteTask whose
-  // handler failed past its status write) releases the dependents with the status the task has, so a
-  // dependent the failed run had not released yet counts the same outcome as those it had.
-  // (The terminal statuses are exactly the dependency outcomes.)
-  const releaseAs: DependencyOutcome =
-    input.outcome === 'FAILED' && !transitioned && isTerminal(task.status)
-      ? (task.status as DependencyOutcome)
-      : outcome;
   const opened = routeOpened(deps, task, (released) => {
     const role = released?.task.role;
     return role === undefined || role === slotRole ? agentBookkeeping : undefined;

@@ -34,8 +34,19 @@ export class DocumentClient extends DynamoDBDocumentClient {
     super(client, translateConfig);
   }
 
+  /**
+   * Sends through the command class's handler (see the class); with options, or a command of another shape,
+   * as lib-dynamodb sends it. A method, as the SDK's own send is, so a test's mock of DocumentClient replaces it.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: one signature for send's overloads (promise or callback)
+  override send(command: unknown, ...rest: unknown[]): any {
+    const handler = rest.length === 0 ? this.#handlerOf(command as DocumentCommand) : undefined;
+    if (!handler) return (super.send as (...args: unknown[]) => unknown).call(this, command, ...rest);
+    return handler((command as Required<DocumentCommand>).clientCommand).then((result) => result.output);
+  }
+
   /** The handler of `command`'s class; undefined when the command is not shaped as lib-dynamodb's are. */
-  handlerOf(command: DocumentCommand): ResolvedHandler | undefined {
+  #handlerOf(command: DocumentCommand): ResolvedHandler | undefined {
     const known = this.#handlers.get(command.constructor);
     if (known) return known;
     const { clientCommand, middlewareStack } = command;
@@ -49,14 +60,6 @@ export class DocumentClient extends DynamoDBDocumentClient {
     return handler;
   }
 }
-
-const plainSend = DynamoDBDocumentClient.prototype.send;
-// On the prototype, as the SDK's own send is (a test's mock of DocumentClient replaces it there).
-DocumentClient.prototype.send = function send(this: DocumentClient, command: unknown, ...rest: unknown[]) {
-  const handler = rest.length === 0 ? this.handlerOf(command as DocumentCommand) : undefined;
-  if (!handler) return (plainSend as (...args: unknown[]) => unknown).call(this, command, ...rest);
-  return handler((command as Required<DocumentCommand>).clientCommand).then((result) => result.output);
-} as DynamoDBDocumentClient['send'];
 
 /** Wraps a low-level client: undefined fields are dropped rather than rejected. */
 export function documentClient(
