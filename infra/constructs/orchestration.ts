@@ -12,6 +12,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { EnvVar } from '../../shared/config';
 import { APPROVAL_REJECTED_ERROR, REVIEW_FAILED_ERROR } from '../../shared/domain/approvals';
+import { GATE_REARM_SECONDS } from '../../shared/domain/limits';
 import { StateName } from '../../shared/domain/workflow';
 import { acknowledge } from './nag';
 
@@ -86,8 +87,8 @@ export class Orchestration extends Construct {
     ).next(taskDone);
     const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
     // CompleteTask, SkipTask and FailTask too: a Complete whose handler failed after it released some of the
-    // task's dependents, before their gates' answers went out, would otherwise leave them waiting on a gate
-    // with no timeout, and the batch's Map with them. FailOnError's Complete finds the task's status written
+    // task's dependents, before their gates' answers went out, would otherwise leave them waiting on their
+    // gates until these arm again (GATE_REARM_SECONDS). FailOnError's Complete finds the task's status written
     // (or writes FAILED), releases the dependents not yet released with it, and answers the open gates.
     const complete = (name: StateName, outcome: 'SUCCEEDED' | 'FAILED' | 'SKIPPED', withAgent: boolean) =>
       invoke(
@@ -228,8 +229,13 @@ export class Orchestration extends Construct {
       payload: sfn.TaskInput.fromObject({ ...ref, taskToken: sfn.JsonPath.taskToken }),
       retryOnServiceExceptions: false,
       resultPath: '$.gate',
-    })
+      // Arms again after GATE_REARM_SECONDS (the Catch below): a gate whose answer was lost (every run of the
+      // Complete that opened it failed before answering) waits that long, not forever.
+      taskTimeout: sfn.Timeout.duration(Duration.seconds(GATE_REARM_SECONDS)),
+    });
+    gate
       .addRetry(LAMBDA_RETRY)
+      .addCatch(gate, { errors: [sfn.Errors.TIMEOUT], resultPath: sfn.JsonPath.DISCARD })
       .addCatch(failOnError, catchAll)
       .next(
         new sfn.Choice(this, StateName.DependenciesOk, { stateName: StateName.DependenciesOk })

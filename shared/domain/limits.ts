@@ -249,3 +249,12 @@ export const MAX_EXPANSION_TASKS_PER_BATCH = 500;
  * adds tasks of depth 2, and so on up to this depth. Each level is one nested execution on AWS.
  */
 export const MAX_EXPANSION_DEPTH = 3;
+
+/**
+ * How long a Gate waits on one token before it arms again with a new one. The Complete that opens a gate
+ * answers its token; should every run of that Complete fail after the release and before the answer (the
+ * retried Complete and FailOnError's answer it again), the gate would wait forever. Arming again is safe: an
+ * open gate answers itself (and routes the task), and an answer to the old token is refused (TaskTimedOut).
+ * Each re-arm is one Gate invocation and a few state transitions per waiting task.
+ */
+export const GATE_REARM_SECONDS = 900;

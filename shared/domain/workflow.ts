@@ -5,6 +5,8 @@
  *
  * Execution input -> ProcessTasks (Distributed Map over `items`, MaxConcurrencyPath $.concurrency)
  *   child:  HasDependencies? --yes--> Gate (lambda invoke .waitForTaskToken) -> DependenciesOk?
+ *             Gate: TimeoutSeconds GATE_REARM_SECONDS, Catch States.Timeout -> Gate (armed again, or answered by
+ *             itself when the gate opened meanwhile: a lost answer costs at most that wait, never the batch)
  *                                       DependenciesOk? --no--> SkipTask (Complete, outcome SKIPPED) -> end
  *                                       DependenciesOk? routed by the Complete that opened the gate ($.gate.route)
  *                                         --> RoutedByGate (Pass: $.gate.route to $.route) -> RouteDecision

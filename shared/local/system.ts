@@ -131,6 +131,8 @@ export interface EmbeddedSystemOptions {
   readonly websocketEndpoint?: string;
   /** Tests: fail the start of the nested executions that run expansions (see NestedStartFault). */
   readonly nestedStartFault?: NestedStartFault;
+  /** Tests: Task state name -> TimeoutSeconds in its place, e.g. a Gate that arms again in 0.5 s. */
+  readonly timeoutOverrides?: Readonly<Record<string, number>>;
   /**
    * Route state invocations at once: LOCAL_ROUTE_CONCURRENCY by default; 0 for no bound, as on AWS, where
    * every route is its own Lambda invocation (bench:contention measures routing under contention so).
@@ -280,6 +282,7 @@ export class EmbeddedSystem {
         : {}),
       ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
       ...(options.nestedStartFault ? { nestedStartFault: options.nestedStartFault } : {}),
+      ...(options.timeoutOverrides ? { timeoutOverrides: options.timeoutOverrides } : {}),
       ...(options.inProcessTransport === undefined ? {} : { inProcessTransport: options.inProcessTransport }),
       definition: definition as unknown as AslDefinition,
       taskStates,

@@ -5,6 +5,7 @@ import { resolveIntrinsics } from '../../infra/local-definition';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../shared/adapters/dynamodb/tables';
 import { API_ROUTES, PROGRESS_TOKEN_PARAMETER } from '../../shared/api-routes';
 import { EnvVar } from '../../shared/config';
+import { GATE_REARM_SECONDS } from '../../shared/domain/limits';
 import { BUILTIN_ROLES } from '../../shared/domain/roles';
 import { StateName } from '../../shared/domain/workflow';
 import { resourcesOf, type Synthesized, synthesizeDefaultStack, validateAsl } from './fixture';
@@ -278,14 +279,16 @@ describe('state machine', () => {
     ];
     const child = map?.ItemProcessor.States as Record<string, Record<string, unknown>>;
     // The Completes too: a CompleteTask that failed after releasing some dependents would otherwise leave the
-    // others waiting on gates with no timeout.
-    const handlers = [StateName.Gate, StateName.Route, StateName.RecordAttempt];
+    // others waiting on their gates until these arm again.
+    const handlers = [StateName.Route, StateName.RecordAttempt];
     const completes = [StateName.CompleteTask, StateName.SkipTask, StateName.FailTask];
-    for (const name of [...handlers, ...completes]) {
-      expect(child[name]?.Catch, name).toEqual([
-        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: StateName.FailOnError },
-      ]);
-    }
+    const failOnError = { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: StateName.FailOnError };
+    for (const name of [...handlers, ...completes]) expect(child[name]?.Catch, name).toEqual([failOnError]);
+    // The Gate's own timeout is not an error: it arms again (the next test).
+    expect(child[StateName.Gate]?.Catch).toEqual([
+      { ErrorEquals: ['States.Timeout'], ResultPath: null, Next: StateName.Gate },
+      failOnError,
+    ]);
     // FailOnError is the last word: its own error ends the child (the Map tolerates it), never a loop.
     expect(child[StateName.FailOnError]?.Catch).toBeUndefined();
     expect(child[StateName.FailOnError]).toMatchObject({
@@ -301,6 +304,22 @@ describe('state machine', () => {
     });
   });
 
+  it('arms a gate again after GATE_REARM_SECONDS, so a lost answer costs a wait, never the batch', () => {
+    const map = (definition.States as Record<string, { ItemProcessor: { States: Record<string, unknown> } }>)[
+      StateName.ProcessTasks
+    ];
+    const child = map?.ItemProcessor.States as Record<string, Record<string, unknown>>;
+    const gate = child[StateName.Gate];
+    expect(gate).toMatchObject({
+      Type: 'Task',
+      Resource: expect.stringContaining('lambda:invoke.waitForTaskToken'),
+      TimeoutSeconds: GATE_REARM_SECONDS,
+    });
+    // The Lambda retries stay for the arming call; the timeout is caught first, back to the Gate.
+    const catchers = gate?.Catch as { ErrorEquals: string[]; Next: string }[];
+    expect(catchers[0]).toMatchObject({ ErrorEquals: ['States.Timeout'], Next: StateName.Gate });
+    expect(GATE_REARM_SECONDS).toBeGreaterThanOrEqual(60);
+  });
   it("hands CompleteTask the worker's answer ($.result), so the attempt ends with the task's status", () => {
     const map = (definition.States as Record<string, { ItemProcessor: { States: Record<string, unknown> } }>)[
       StateName.ProcessTasks

@@ -79,6 +79,11 @@ export interface ExecutionRunnerOptions {
   readonly onEvent?: (executionArn: string, event: EventLog) => void;
   /** Fault injection for tests: see NestedStartFault. */
   readonly nestedStartFault?: NestedStartFault;
+  /**
+   * Tests: Task state name -> the state's TimeoutSeconds in its place (fractions allowed), for a timeout the
+   * definition fixes at minutes (the Gate's re-arm).
+   */
+  readonly timeoutOverrides?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -432,7 +437,9 @@ export class ExecutionRunner {
     // The interpreter runs the first state of a Map iteration queued before an abort: do not invoke anything.
     if (sleeps.aborted) throw new TaskStateError('States.Runtime', 'Execution stopped');
     const timeoutSeconds =
-      positiveInteger(info.name, 'TimeoutSecondsPath', envelope.timeoutSeconds) ?? info.timeoutSeconds;
+      this.#options.timeoutOverrides?.[info.name] ??
+      positiveInteger(info.name, 'TimeoutSecondsPath', envelope.timeoutSeconds) ??
+      info.timeoutSeconds;
     const heartbeatSeconds =
       positiveInteger(info.name, 'HeartbeatSecondsPath', envelope.heartbeatSeconds) ?? info.heartbeatSeconds;
     const params = (envelope.payload ?? {}) as Record<string, unknown>;

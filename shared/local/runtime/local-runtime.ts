@@ -135,6 +135,8 @@ export interface LocalRuntimeOptions {
   readonly dataDir?: string;
   /** Tests: fail the start of nested executions (see NestedStartFault). */
   readonly nestedStartFault?: NestedStartFault;
+  /** Tests: Task state name -> TimeoutSeconds in its place (see ExecutionRunnerOptions). */
+  readonly timeoutOverrides?: Readonly<Record<string, number>>;
   /**
    * Serve the calls of the handlers, the scaler and the runtime to DynamoDB, Step Functions, SQS and the
    * Lambda endpoint in process, without the loopback socket (in-process-transport.ts; default true; S3 keeps
@@ -315,6 +317,7 @@ export class LocalRuntime {
         ...(options.validate === undefined ? {} : { validate: options.validate }),
         ...(options.stateConcurrency ? { stateConcurrency: options.stateConcurrency } : {}),
         ...(options.nestedStartFault ? { nestedStartFault: options.nestedStartFault } : {}),
+        ...(options.timeoutOverrides ? { timeoutOverrides: options.timeoutOverrides } : {}),
       });
       holder.runner = runner;
       const pollers = new QueuePollers(sqs, region);
