@@ -188,8 +188,16 @@ function rewriteState(name: string, state: AslState, ctx: RewriteContext): AslSt
         throw new UnsupportedDefinitionError(name, 'ItemReader and ResultWriter are not supported locally');
       }
       const field = state.ItemProcessor !== undefined ? 'ItemProcessor' : 'Iterator';
-      const processor = state[field] as AslDefinition;
-      return { ...state, [field]: rewriteMachine(processor, ctx) };
+      const processor = rewriteMachine(state[field] as AslDefinition, ctx);
+      const { ToleratedFailurePercentage: tolerated, ...map } = state;
+      if (tolerated === undefined) return { ...state, [field]: processor };
+      if (tolerated !== 100 || state.ToleratedFailureCount !== undefined) {
+        throw new UnsupportedDefinitionError(
+          name,
+          'a tolerated failure other than 100 percent is not supported locally',
+        );
+      }
+      return { ...map, [field]: tolerateFailures(name, processor, ctx) };
     }
     case 'Parallel': {
       const branches = state.Branches as AslDefinition[];
@@ -201,6 +209,37 @@ function rewriteState(name: string, state: AslState, ctx: RewriteContext): AslSt
     default:
       return state;
   }
+}
+
+/** States that may end an iteration with an error a Catch can take. */
+const CATCHING_TYPES: ReadonlySet<unknown> = new Set(['Task', 'Parallel', 'Map']);
+
+/**
+ * A Map with ToleratedFailurePercentage 100 (the batch's: a failed child is an outcome, never the end of the
+ * others): the interpreter's Map stops every iteration when one fails, so each state that could end an
+ * iteration with an error gets a last Catch of States.ALL to a Succeed state, and a Fail state becomes that
+ * Succeed. The iteration ends there, as the tolerated child execution ends on AWS, and the others go on. Its
+ * own Catches come first; States.Runtime still fails the Map (Catch never takes it, on AWS either).
+ */
+function tolerateFailures(mapName: string, processor: AslDefinition, ctx: RewriteContext): AslDefinition {
+  const tolerated = `${mapName}.ToleratedFailure`;
+  if (ctx.seen.has(tolerated) || processor.States[tolerated] !== undefined) {
+    throw new UnsupportedDefinitionError(
+      tolerated,
+      'state names must be unique across nested state machines',
+    );
+  }
+  ctx.seen.add(tolerated);
+  const states: Record<string, AslState> = {};
+  for (const [name, state] of Object.entries(processor.States)) {
+    const catchers = (state.Catch ?? []) as { ErrorEquals: string[] }[];
+    if (state.Type === 'Fail') states[name] = { Type: 'Succeed' };
+    else if (CATCHING_TYPES.has(state.Type) && !catchers.some((c) => c.ErrorEquals.includes('States.ALL')))
+      states[name] = { ...state, Catch: [...catchers, { ErrorEquals: ['States.ALL'], Next: tolerated }] };
+    else states[name] = state;
+  }
+  states[tolerated] = { Type: 'Succeed' };
+  return { ...processor, States: states };
 }
 
 /**

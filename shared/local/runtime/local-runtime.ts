@@ -44,9 +44,11 @@
  *   from the context we pass. $$.Map.Item.Value / Index resolve while ItemSelector is evaluated (not later).
  * - Map: ItemProcessor (or Iterator), ItemsPath, ItemSelector (or Parameters), MaxConcurrency(Path) via
  *   p-limit; a MaxConcurrency of 0 means 40, not unlimited. ProcessorConfig (DISTRIBUTED, STANDARD) is
- *   accepted and ignored: iterations run in process. ItemReader, ResultWriter, ItemBatcher,
- *   ToleratedFailure* are not supported (we refuse ItemReader / ResultWriter). One failed iteration fails
- *   the Map and aborts the others, as a Map with no tolerated failures does in AWS.
+ *   accepted and ignored: iterations run in process. ItemReader, ResultWriter, ItemBatcher are not
+ *   supported (we refuse ItemReader / ResultWriter). One failed iteration fails the Map and aborts the
+ *   others, as a Map with no tolerated failures does in AWS; ToleratedFailurePercentage 100 (the batch's Map)
+ *   is served by a rewrite (definition.ts tolerateFailures: an iteration's uncaught error ends it alone),
+ *   any other tolerated failure is refused.
  * - waitTimeOverrides[stateName] = milliseconds, fixed per state (cannot scale a SecondsPath); with a scale
  *   other than 1 we rewrite SecondsPath waits into a local sleep Task (definition.ts).
  * - TimeoutSeconds: applied to every Task, 60 s when absent (AWS: unbounded); TimeoutSecondsPath is read

@@ -89,4 +89,54 @@ describe('prepareDefinition', () => {
 
     expect(() => prepareDefinition(definition)).toThrow(/unique/);
   });
+
+  it('ends only the failing iteration of a Map that tolerates every failure, after its own Catches', () => {
+    const definition = inMap(
+      {
+        Work: {
+          Type: 'Task',
+          Resource: 'arn:aws:states:::lambda:invoke',
+          Catch: [{ ErrorEquals: ['States.Timeout'], Next: 'Work' }],
+          Next: 'Check',
+        },
+        Check: {
+          Type: 'Choice',
+          Choices: [{ Variable: '$.ok', BooleanEquals: true, Next: 'Done' }],
+          Default: 'Give up',
+        },
+        'Give up': { Type: 'Fail', Error: 'Nope' },
+        Done: {
+          Type: 'Task',
+          Resource: 'arn:aws:states:::lambda:invoke',
+          Catch: [{ ErrorEquals: ['States.ALL'], Next: 'Done' }],
+          End: true,
+        },
+      },
+      'Work',
+    );
+    const map = definition.States.Map as Record<string, unknown>;
+    map.ToleratedFailurePercentage = 100;
+
+    const rewritten = prepareDefinition(definition).definition.States.Map as Record<string, unknown>;
+    const states = (rewritten.ItemProcessor as AslDefinition).States;
+    expect(rewritten.ToleratedFailurePercentage).toBeUndefined();
+    expect(states.Work?.Catch).toEqual([
+      { ErrorEquals: ['States.Timeout'], Next: 'Work' },
+      { ErrorEquals: ['States.ALL'], Next: 'Map.ToleratedFailure' },
+    ]);
+    expect(states.Done?.Catch).toEqual([{ ErrorEquals: ['States.ALL'], Next: 'Done' }]);
+    expect(states.Check?.Catch).toBeUndefined();
+    expect(states['Give up']).toEqual({ Type: 'Succeed' });
+    expect(states['Map.ToleratedFailure']).toEqual({ Type: 'Succeed' });
+    // Without the tolerance nothing is added: one failed iteration fails the Map, as on AWS.
+    const strict = prepareDefinition(
+      inMap({ Work: { Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke', End: true } }, 'Work'),
+    );
+    const strictMap = strict.definition.States.Map as Record<string, unknown>;
+    expect((strictMap.ItemProcessor as AslDefinition).States.Work?.Catch).toBeUndefined();
+    map.ToleratedFailurePercentage = 50;
+    expect(() => prepareDefinition(definition)).toThrow(
+      /State "Map".*tolerated failure other than 100 percent/,
+    );
+  });
 });
