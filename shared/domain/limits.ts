@@ -255,6 +255,8 @@ export const MAX_EXPANSION_DEPTH = 3;
  * answers its token; should every run of that Complete fail after the release and before the answer (the
  * retried Complete and FailOnError's answer it again), the gate would wait forever. Arming again is safe: an
  * open gate answers itself (and routes the task), and an answer to the old token is refused (TaskTimedOut).
- * Each re-arm is one Gate invocation and a few state transitions per waiting task.
+ * Each re-arm is one Gate invocation and about six events of the child execution's history, which holds
+ * 25,000: every 4 hours, a year of waiting (a dependency awaiting approval for that long) is about 13,000.
+ * The embedded runtime arms again sooner (LOCAL_GATE_REARM_SECONDS).
  */
-export const GATE_REARM_SECONDS = 900;
+export const GATE_REARM_SECONDS = 4 * 60 * 60;

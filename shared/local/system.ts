@@ -61,6 +61,12 @@ export const LOCAL_HEARTBEAT_SECONDS = 5;
  */
 export const LOCAL_GATE_CONCURRENCY = 4;
 /**
+ * How long a Gate waits on one token locally before it arms again (GATE_REARM_SECONDS on AWS, 4 hours: what a
+ * child execution's event history holds for a year of waiting). Nothing limits the history here, and a
+ * `meta-agent run` stuck on a lost answer for hours would be as bad as for ever; a re-arm is one UpdateItem.
+ */
+export const LOCAL_GATE_REARM_SECONDS = 300;
+/**
  * Route invocations running at once locally (the Route state's; a parked task's WaitForCapacity and the
  * routes Complete and Gate make are not counted). On AWS each route is its own Lambda invocation; here they
  * share two cores and one DynamoDB emulator, and a batch that starts with many ready tasks interleaved every
@@ -131,7 +137,10 @@ export interface EmbeddedSystemOptions {
   readonly websocketEndpoint?: string;
   /** Tests: fail the start of the nested executions that run expansions (see NestedStartFault). */
   readonly nestedStartFault?: NestedStartFault;
-  /** Tests: Task state name -> TimeoutSeconds in its place, e.g. a Gate that arms again in 0.5 s. */
+  /**
+   * Task state name -> TimeoutSeconds in its place: by default the Gate's LOCAL_GATE_REARM_SECONDS; tests
+   * arm a Gate again in 0.5 s.
+   */
   readonly timeoutOverrides?: Readonly<Record<string, number>>;
   /**
    * Route state invocations at once: LOCAL_ROUTE_CONCURRENCY by default; 0 for no bound, as on AWS, where
@@ -282,7 +291,7 @@ export class EmbeddedSystem {
         : {}),
       ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
       ...(options.nestedStartFault ? { nestedStartFault: options.nestedStartFault } : {}),
-      ...(options.timeoutOverrides ? { timeoutOverrides: options.timeoutOverrides } : {}),
+      timeoutOverrides: { [StateName.Gate]: LOCAL_GATE_REARM_SECONDS, ...options.timeoutOverrides },
       ...(options.inProcessTransport === undefined ? {} : { inProcessTransport: options.inProcessTransport }),
       definition: definition as unknown as AslDefinition,
       taskStates,
