@@ -80,8 +80,8 @@ export interface ExecutionRunnerOptions {
   /** Fault injection for tests: see NestedStartFault. */
   readonly nestedStartFault?: NestedStartFault;
   /**
-   * Tests: Task state name -> the state's TimeoutSeconds in its place (fractions allowed), for a timeout the
-   * definition fixes at minutes (the Gate's re-arm).
+   * Task state name -> the state's TimeoutSeconds in its place (fractions allowed), for a timeout the
+   * definition fixes for AWS: the embedded system's shorter Gate re-arm, and tests' shorter still.
    */
   readonly timeoutOverrides?: Readonly<Record<string, number>>;
 }

@@ -137,7 +137,7 @@ export interface LocalRuntimeOptions {
   readonly dataDir?: string;
   /** Tests: fail the start of nested executions (see NestedStartFault). */
   readonly nestedStartFault?: NestedStartFault;
-  /** Tests: Task state name -> TimeoutSeconds in its place (see ExecutionRunnerOptions). */
+  /** Task state name -> TimeoutSeconds in its place (see ExecutionRunnerOptions). */
   readonly timeoutOverrides?: Readonly<Record<string, number>>;
   /**
    * Serve the calls of the handlers, the scaler and the runtime to DynamoDB, Step Functions, SQS and the
