@@ -557,8 +557,9 @@ export interface AgentRegistry {
    * Capacity hand-off: claims the longest-waiting task marked for `role`, parked or not (between its WAIT and
    * its park): a parked one's token is taken (as takeParked), an unparked one's mark is claimed at `at` (its
    * park is then refused until the claim is dropped or a new WAIT resets it). Exactly one release claims it.
+   * `except`: a waiting key passed over (the task this release just offered the slot to).
    */
-  claimWaiting(role: string, at: number): Promise<WaitingClaim | undefined>;
+  claimWaiting(role: string, at: number, except?: string): Promise<WaitingClaim | undefined>;
   /** Drops a claim (the hand-off did not happen): the task may park again. */
   dropClaim(role: string, key: string): Promise<void>;
   /**

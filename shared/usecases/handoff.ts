@@ -140,8 +140,10 @@ export async function releaseToParked(
     // reclaimed), then the claimed task routes on it (its Route decides, see routeClaimed), or, when it
     // ended or runs already, the next waiter gets it.
     await agents.release(finished.agentId, deps.clock.now(), finished.leaseKey);
+    // Not to the claimed task again: one whose budget says wait is marked and parked again, still the
+    // longest waiter.
     if (!(await routeClaimed(deps, finished.role, parked).catch(() => false)))
-      await offerSlot(deps, finished.role).catch(() => false);
+      await offerSlot(deps, finished.role, parked.key).catch(() => false);
   }
   return agent;
 }
@@ -149,10 +151,11 @@ export async function releaseToParked(
 /**
  * Gives a free slot of `role` to the longest-waiting task marked for it (claimed, see claimLive), routed on its
  * behalf (routeClaimed). A release that freed its slot calls it (a failed attempt's, a held output's, one that
- * may have missed a waiter); true when a task was dispatched or woken to take it.
+ * may have missed a waiter); true when a task was dispatched or woken to take it. `except`: a waiting key
+ * passed over (see claimWaiting).
  */
-export async function offerSlot(deps: HandOffDeps, role: string): Promise<boolean> {
-  const claim = await claimLive(deps, role, deps.clock.now());
+export async function offerSlot(deps: HandOffDeps, role: string, except?: string): Promise<boolean> {
+  const claim = await claimLive(deps, role, deps.clock.now(), undefined, except);
   return claim === undefined ? false : routeClaimed(deps, role, claim);
 }
 
@@ -189,9 +192,9 @@ async function routeClaimed(deps: HandOffDeps, role: string, claim: WaitingClaim
     throw error;
   }
   if (output.decision === 'WAIT') {
-    // Its WAIT marked it again (the claim dropped): the token goes back on the mark. A WAIT that marked
-    // nothing (its budget says wait: the slot it reserved went back) wakes it to route itself. Either way
-    // the slot it did not take is for the next waiter (false).
+    // Its WAIT marked it again (the claim dropped; a wait for budget marks it too): the token goes back on
+    // the mark. A mark gone meanwhile wakes it to route itself. Either way the slot it did not take is for
+    // the next waiter (false).
     if (claim.token !== undefined && !(await deps.agents.parkWaiting(output.role, claim.key, claim.token)))
       await wake();
     return false;
@@ -220,16 +223,17 @@ const MAX_CLAIM_TRIES = 3;
  * Claims the longest-waiting task of `role` (see claimWaiting) whose wait is still on: a parked token whose
  * wait timed out (its task routes again already; its next WAIT resets the claim) would take the slot idle
  * until that route finds it, so a heartbeat on the token (refused once it timed out) tells them apart.
- * `since`: the parks snapshot taken before the look (see ParkedHints.foundEmpty).
+ * `since`: the parks snapshot taken before the look (see ParkedHints.foundEmpty); `except`: see claimWaiting.
  */
 async function claimLive(
   deps: HandOffDeps,
   role: string,
   now: number,
   since?: number,
+  except?: string,
 ): Promise<WaitingClaim | undefined> {
   for (let tries = 0; tries < MAX_CLAIM_TRIES; tries++) {
-    const claim = await deps.agents.claimWaiting(role, now);
+    const claim = await deps.agents.claimWaiting(role, now, except);
     if (claim === undefined) {
       if (tries === 0) hintsOf(deps).foundEmpty(role, now, since);
       return undefined;

@@ -163,8 +163,14 @@ async function dispatchReserved(
   const hold = await holdAttempt(deps, batch, task, decision.role, executor, requirements);
   if (hold.kind !== 'held') {
     await deps.agents.release(decision.agentId, deps.clock.now(), key);
-    if (hold.kind === 'wait')
-      return { decision: 'WAIT', role: decision.role, waitSeconds: BUDGET_WAIT_SECONDS };
+    if (hold.kind === 'wait') {
+      // Marked waiting for the role like a capacity wait, so its WaitForCapacity has a mark to park on and
+      // waits: BUDGET_WAIT_SECONDS, or less when a slot of the role frees (an attempt ended, its hold settled)
+      // and the release offers it. Unmarked, its park found nothing to park on and woke it at once: Route and
+      // WaitForCapacity ran back to back, hundreds of times a second, until the budget had room.
+      const waiting = await waitFor(deps, task, decision.role, requirements);
+      return { ...waiting, waitSeconds: BUDGET_WAIT_SECONDS };
+    }
     return cancelOverBudget(deps, task, hold.reason);
   }
   // The attempt starts when the slot was taken (rounds of lost races can take a while), so an agent's

@@ -490,10 +490,11 @@ export class DynamoAgentRegistry implements AgentRegistry {
     return undefined;
   }
 
-  async claimWaiting(role: string, at: number): Promise<WaitingClaim | undefined> {
+  async claimWaiting(role: string, at: number, except?: string): Promise<WaitingClaim | undefined> {
     const marks = await this.longestWaiting(role, 'attribute_not_exists(handedAt)');
     for (const item of marks) {
       const key = item.waitingKey as string;
+      if (key === except) continue;
       const token = typeof item.parkedToken === 'string' ? item.parkedToken : undefined;
       // Claimed once: two releases never hand a slot to the same task.
       const claimed = await this.conditional(

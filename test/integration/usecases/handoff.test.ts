@@ -381,6 +381,7 @@ describe('capacity hand-off', () => {
         answers: answers.map((a) => (a.output as { decision?: string }).decision),
         next: await store.getTask(batchId, 'next'),
         agent: await agents.get(`${role.name}-1`),
+        marks: Object.keys(await agents.waitingMarks(role.name)),
       };
     };
 
@@ -395,7 +396,10 @@ describe('capacity hand-off', () => {
       held: hold,
     });
     expect(fits.agent).toMatchObject({ reserved: 1 });
-    expect(waits.answers).toEqual([WOKEN.decision]);
+    // Routed on its behalf, its budget still says wait: it is marked waiting again and its token goes back on
+    // the mark (a park that failed would have woken it), to wait out its budget wait or the next release.
+    expect(waits.answers).toEqual([]);
+    expect(waits.marks).toEqual([`${waits.batchId}#next`]);
     expect(waits.next?.attemptCount).toBe(0);
     expect(waits.agent).toMatchObject({ reserved: 0, leases: {} });
   });
@@ -679,10 +683,11 @@ describe('no lost wake-up: no task waits while a slot of its role is free', () =
       { batchId: budgeted, taskId: 'runs', outcome: 'SUCCEEDED' },
     );
 
+    // 'next' stays parked on its mark (its budget says wait); 'other' takes the slot.
     expect(answers).toEqual([
-      { token: 'park-next', output: WOKEN },
       { token: 'park-other', output: expect.objectContaining({ decision: 'DISPATCH', agentId, attempt: 1 }) },
     ]);
+    expect(Object.keys(await agents.waitingMarks(role.name))).toEqual([`${budgeted}#next`]);
     expect(await store.getTask(other, 'other')).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
     expect(await agents.get(agentId)).toMatchObject({ reserved: 1 });
   });
