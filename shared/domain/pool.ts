@@ -24,10 +24,10 @@ export const STUCK_PROBE_MS = 60_000;
 export const MIN_QUEUE_CONCURRENCY = 2;
 /**
  * Doublings of the capacity wait: a task that keeps finding no capacity asks again after CAPACITY_WAIT_SECONDS,
- * then twice that.
+ * then twice that (the longest wait; a wait for budget doubles from its shorter base up to the same).
  */
 export const CAPACITY_WAIT_DOUBLINGS = 1;
-/** The longest capacity wait: a parked task routes again at least this often. */
+/** The longest capacity or budget wait: a parked task routes again at least this often. */
 export const MAX_CAPACITY_WAIT_SECONDS = CAPACITY_WAIT_SECONDS * 2 ** CAPACITY_WAIT_DOUBLINGS;
 const MS_PER_SECOND = 1000;
 /** What a waiting mark's freshness allows beyond the longest wait: the route that refreshes it. */
@@ -160,8 +160,13 @@ export function desiredScale(
  * PUT /agents, a lease the scaler reclaims, agents it spawns: route.ts wakeForCapacity), so the timeout
  * bounds only what nothing announces: an open circuit's cool-down (`until`: the wait is cut to it) and, on
  * AWS, a release in another container that raced the task's WAIT (see ParkedHints). Never below one second.
+ * The wait doubles with each consecutive WAIT up to MAX_CAPACITY_WAIT_SECONDS (or the base, when longer): a
+ * wait for budget starts at BUDGET_WAIT_SECONDS, since no release of another role announces a settled attempt,
+ * and doubles so that a long one costs a parked task a Route and a park a minute, not every 2 s (each round is
+ * about 13 events of a Step Functions execution's history, which holds 25,000).
  */
 export function capacityWaitSeconds(waits: number, baseSeconds: number, untilSeconds?: number): number {
-  const wait = baseSeconds * 2 ** Math.min(Math.max(0, waits - 1), CAPACITY_WAIT_DOUBLINGS);
+  const longest = Math.max(baseSeconds, MAX_CAPACITY_WAIT_SECONDS);
+  const wait = Math.min(baseSeconds * 2 ** Math.max(0, waits - 1), longest);
   return untilSeconds === undefined ? wait : Math.max(1, Math.min(wait, Math.ceil(untilSeconds)));
 }

@@ -111,8 +111,9 @@ export const DEFAULT_HEARTBEAT_SECONDS = 60;
  */
 export const CAPACITY_WAIT_SECONDS = 30;
 /**
- * How long a task whose next attempt does not fit its batch's budget yet waits before it routes again: no
- * release announces a settled attempt to it, so it asks often.
+ * How long a task whose next attempt does not fit its batch's budget yet waits at first before it routes again
+ * (then twice that, up to MAX_CAPACITY_WAIT_SECONDS; see capacityWaitSeconds): a release of its own role offers
+ * it the slot, but one of another role does not announce a settled attempt to it, so it asks often.
  */
 export const BUDGET_WAIT_SECONDS = 2;
 

@@ -165,11 +165,10 @@ async function dispatchReserved(
     await deps.agents.release(decision.agentId, deps.clock.now(), key);
     if (hold.kind === 'wait') {
       // Marked waiting for the role like a capacity wait, so its WaitForCapacity has a mark to park on and
-      // waits: BUDGET_WAIT_SECONDS, or less when a slot of the role frees (an attempt ended, its hold settled)
-      // and the release offers it. Unmarked, its park found nothing to park on and woke it at once: Route and
+      // waits: BUDGET_WAIT_SECONDS, doubling while it keeps waiting (capacityWaitSeconds), or less when a
+      // slot of the role frees (an attempt ended, its hold settled) and the release offers it. Unmarked, its park found nothing to park on and woke it at once: Route and
       // WaitForCapacity ran back to back, hundreds of times a second, until the budget had room.
-      const waiting = await waitFor(deps, task, decision.role, requirements);
-      return { ...waiting, waitSeconds: BUDGET_WAIT_SECONDS };
+      return waitFor(deps, task, decision.role, requirements, undefined, BUDGET_WAIT_SECONDS);
     }
     return cancelOverBudget(deps, task, hold.reason);
   }
@@ -180,7 +179,8 @@ async function dispatchReserved(
 
 /**
  * No agent of `role` is free: marks the task waiting for the role (the scaler's backlog) and answers WAIT.
- * `requirements`, when a routing question was asked for them, are kept with the task.
+ * `requirements`, when a routing question was asked for them, are kept with the task. `baseSeconds`: the first
+ * wait's length (a wait for budget is shorter), doubled by each consecutive WAIT (capacityWaitSeconds).
  */
 export async function waitFor(
   deps: Pick<RouteDeps, 'agents' | 'store' | 'clock' | 'hints'>,
@@ -188,6 +188,7 @@ export async function waitFor(
   role: string,
   requirements?: ExtractedRequirements,
   reopensAt?: number,
+  baseSeconds = CAPACITY_WAIT_SECONDS,
 ): Promise<{ decision: 'WAIT'; role: string; waitSeconds: number }> {
   // The scaler counts fresh marks as backlog (pre-warming agents and queue concurrency for them). Stamped
   // now, not when this route began: a route slowed by a burst could otherwise write a mark the scaler
@@ -216,7 +217,7 @@ export async function waitFor(
       : deps.store.setWaitingRole(task.batchId, task.taskId, role, ...(asked ? [requirements] : [])),
   ]);
   const until = reopensAt === undefined ? undefined : (reopensAt - deps.clock.now()) / MS_PER_SECOND;
-  return { decision: 'WAIT', role, waitSeconds: capacityWaitSeconds(waits, CAPACITY_WAIT_SECONDS, until) };
+  return { decision: 'WAIT', role, waitSeconds: capacityWaitSeconds(waits, baseSeconds, until) };
 }
 
 export interface ReserveRequest {

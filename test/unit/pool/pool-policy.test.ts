@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  CAPACITY_WAIT_DOUBLINGS,
   CHAIN_LEAD_MS,
   capacityWaitSeconds,
   desiredScale,
@@ -17,7 +16,7 @@ import {
   WAITING_FRESH_MS,
   waitingLeadMs,
 } from '../../../shared/domain/pool';
-import { CAPACITY_WAIT_SECONDS } from '../../../shared/domain/workflow';
+import { BUDGET_WAIT_SECONDS, CAPACITY_WAIT_SECONDS } from '../../../shared/domain/workflow';
 
 const defaultsArb = fc
   .record({
@@ -117,15 +116,31 @@ describe('freshWaiting', () => {
 describe('capacityWaitSeconds', () => {
   it('doubles the wait with each consecutive WAIT up to its cap', () => {
     expect([1, 2, 3, 10].map((waits) => capacityWaitSeconds(waits, 30))).toEqual([30, 60, 60, 60]);
+    // A wait for budget starts shorter and doubles up to the same cap.
+    const budget = [1, 2, 3, 4, 5, 6, 7, 1_000].map((waits) =>
+      capacityWaitSeconds(waits, BUDGET_WAIT_SECONDS),
+    );
+    expect(budget).toEqual([2, 4, 8, 16, 32, 60, 60, 60]);
   });
 
-  it('never waits less than the base nor more than the base times the capped doublings', () => {
+  it('never waits less than the base, nor longer than the cap (or the base, when longer), never less later', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 1, max: 60 }), (waits, base) => {
+      fc.property(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 1, max: 120 }), (waits, base) => {
         const wait = capacityWaitSeconds(waits, base);
-        return wait >= base && wait <= base * 2 ** CAPACITY_WAIT_DOUBLINGS;
+        return (
+          wait >= base &&
+          wait <= Math.max(base, MAX_CAPACITY_WAIT_SECONDS) &&
+          capacityWaitSeconds(waits + 1, base) >= wait
+        );
       }),
     );
+  });
+
+  it('keeps a long wait within a Step Functions history: a day of capacity or budget waits', () => {
+    // Each round (Route, RouteDecision, the park timing out) is about 13 history events; a child execution
+    // holds 25,000. At the cap, a day of waiting is under 19,000.
+    const roundsInADay = (24 * 60 * 60) / capacityWaitSeconds(1_000, BUDGET_WAIT_SECONDS);
+    expect(roundsInADay * 13).toBeLessThan(25_000 * 0.8);
   });
 
   it('waits no longer than until an open circuit admits a probe, and at least a second', () => {
