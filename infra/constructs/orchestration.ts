@@ -12,7 +12,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { EnvVar } from '../../shared/config';
 import { APPROVAL_REJECTED_ERROR, REVIEW_FAILED_ERROR } from '../../shared/domain/approvals';
-import { GATE_REARM_SECONDS } from '../../shared/domain/limits';
+import { GATE_REARM_SECONDS, MAX_WAIT_ROUNDS, WAIT_LIMIT_ERROR } from '../../shared/domain/limits';
 import { StateName } from '../../shared/domain/workflow';
 import { acknowledge } from './nag';
 
@@ -119,7 +119,8 @@ export class Orchestration extends Construct {
     const routeDecision = new sfn.Choice(this, StateName.RouteDecision, {
       stateName: StateName.RouteDecision,
     });
-    // No agent free: parked until a slot frees, at most the WAIT's 2, 4, 8 s (see park). The release of a
+    // No agent free: parked until a slot frees, at most the WAIT's waitSeconds (30 s, then 60 s; a wait for
+    // budget 2 s, doubling to 60 s; see park). The release of a
     // slot on an agent of the role hands it over: the slot is reserved for the task, its attempt started, and
     // the token answered with the DISPATCH (into $.route, so RouteDecision dispatches it without routing
     // again); a release that cannot hand over answers WOKEN (RouteDecision: Route again).
@@ -212,11 +213,35 @@ export class Orchestration extends Construct {
       .addCatch(failOnError, catchAll)
       .next(route);
 
+    // Each WAIT of this execution is counted ($.waits.n, from the Map's ItemSelector): a task that waits
+    // without end (a role with no capacity for a day) fails with a reason at MAX_WAIT_ROUNDS, before its
+    // execution's history runs out and ends it with the task unfinished and its dependents waiting.
+    const isWait = sfn.Condition.stringEquals('$.route.decision', 'WAIT');
+    const waitLimit = new sfn.Pass(this, StateName.WaitLimit, {
+      stateName: StateName.WaitLimit,
+      parameters: {
+        Error: WAIT_LIMIT_ERROR,
+        Cause:
+          `the task waited ${MAX_WAIT_ROUNDS} times for a free slot of its role or for its batch's budget ` +
+          "(Step Functions' history of its execution would run out): give the role more agents or capacity, " +
+          'or the batch more budget, then redrive the batch',
+      },
+      resultPath: '$.error',
+    }).next(failOnError);
+    const countWait = new sfn.Pass(this, StateName.CountWait, {
+      stateName: StateName.CountWait,
+      parameters: { n: sfn.JsonPath.mathAdd(sfn.JsonPath.numberAt('$.waits.n'), 1) },
+      resultPath: '$.waits',
+    }).next(waitForCapacity);
     route.next(
       routeDecision
         .when(sfn.Condition.stringEquals('$.route.decision', 'DISPATCH'), dispatch)
         .when(sfn.Condition.stringEquals('$.route.decision', 'APPROVAL'), awaitApproval)
-        .when(sfn.Condition.stringEquals('$.route.decision', 'WAIT'), waitForCapacity)
+        .when(
+          sfn.Condition.and(isWait, sfn.Condition.numberGreaterThanEquals('$.waits.n', MAX_WAIT_ROUNDS)),
+          waitLimit,
+        )
+        .when(isWait, countWait)
         .when(sfn.Condition.stringEquals('$.route.decision', 'STOP'), taskDone)
         // A wake (WaitForCapacity answered with WOKEN, no decision of Route's) routes the task again.
         .otherwise(route),
@@ -276,6 +301,8 @@ export class Orchestration extends Construct {
         stateMachineArn: sfn.JsonPath.stringAt('$$.StateMachine.Id'),
         taskId: sfn.JsonPath.stringAt('$$.Map.Item.Value.taskId'),
         hasDeps: sfn.JsonPath.stringAt('$$.Map.Item.Value.hasDeps'),
+        // The WAITs of this task in this execution (CountWait, MAX_WAIT_ROUNDS).
+        waits: { n: 0 },
       },
       maxConcurrencyPath: sfn.JsonPath.stringAt('$.concurrency'),
       // A failed task is a normal outcome (its dependents are skipped); Finalize reports it.

@@ -10,7 +10,10 @@
  *                                       DependenciesOk? --no--> SkipTask (Complete, outcome SKIPPED) -> end
  *                                       DependenciesOk? routed by the Complete that opened the gate ($.gate.route)
  *                                         --> RoutedByGate (Pass: $.gate.route to $.route) -> RouteDecision
- *           Route (router fn) -> RouteDecision? DISPATCH -> Dispatch | WAIT -> WaitForCapacity -> RouteDecision
+ *           Route (router fn) -> RouteDecision? DISPATCH -> Dispatch | WAIT -> CountWait -> WaitForCapacity -> RouteDecision
+ *             CountWait (Pass: $.waits.n + 1; the Map's ItemSelector starts it at 0): the WAITs of this execution;
+ *             at MAX_WAIT_ROUNDS a WAIT goes to WaitLimit instead (Pass: $.error) -> FailOnError, before the
+ *             execution's history (25,000 events, about 15 a round) runs out
  *             WaitForCapacity (router fn .waitForTaskToken, TimeoutSecondsPath $.route.waitSeconds, result in
  *             $.route): answered by the release of a slot on an agent of the role with the DISPATCH of the
  *             slot it hands over (capacity hand-off), or with WOKEN (RouteDecision otherwise -> Route), or
@@ -57,6 +60,8 @@ export const StateName = {
   Route: 'Route',
   RouteDecision: 'RouteDecision',
   WaitForCapacity: 'WaitForCapacity',
+  CountWait: 'CountWait',
+  WaitLimit: 'WaitLimit',
   AwaitApproval: 'AwaitApproval',
   Dispatch: 'Dispatch',
   Reviewed: 'Reviewed',

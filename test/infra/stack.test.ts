@@ -5,7 +5,7 @@ import { resolveIntrinsics } from '../../infra/local-definition';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../shared/adapters/dynamodb/tables';
 import { API_ROUTES, PROGRESS_TOKEN_PARAMETER } from '../../shared/api-routes';
 import { EnvVar } from '../../shared/config';
-import { GATE_REARM_SECONDS } from '../../shared/domain/limits';
+import { GATE_REARM_SECONDS, MAX_WAIT_ROUNDS, WAIT_LIMIT_ERROR } from '../../shared/domain/limits';
 import { BUILTIN_ROLES } from '../../shared/domain/roles';
 import { StateName } from '../../shared/domain/workflow';
 import { resourcesOf, type Synthesized, synthesizeDefaultStack, validateAsl } from './fixture';
@@ -302,6 +302,40 @@ describe('state machine', () => {
         'error.$': '$.error',
       },
     });
+  });
+
+  it('counts the WAITs of a task in its execution and fails it at MAX_WAIT_ROUNDS, before its history runs out', () => {
+    const map = (definition.States as Record<string, Record<string, unknown>>)[StateName.ProcessTasks] ?? {};
+    expect(map.ItemSelector).toMatchObject({ waits: { n: 0 } });
+    const child = (map.ItemProcessor as { States: Record<string, Record<string, unknown>> }).States;
+    const choices = child[StateName.RouteDecision]?.Choices as { Next: string }[];
+    const toLimit = choices.findIndex((c) => c.Next === StateName.WaitLimit);
+    const toCount = choices.findIndex((c) => c.Next === StateName.CountWait);
+    // The limit is tested first: a WAIT at the limit never waits again.
+    expect(toLimit).toBeGreaterThanOrEqual(0);
+    expect(toLimit).toBeLessThan(toCount);
+    expect(choices[toLimit]).toEqual({
+      And: [
+        { Variable: '$.route.decision', StringEquals: 'WAIT' },
+        { Variable: '$.waits.n', NumericGreaterThanEquals: MAX_WAIT_ROUNDS },
+      ],
+      Next: StateName.WaitLimit,
+    });
+    expect(child[StateName.CountWait]).toEqual({
+      Type: 'Pass',
+      Parameters: { 'n.$': 'States.MathAdd($.waits.n, 1)' },
+      ResultPath: '$.waits',
+      Next: StateName.WaitForCapacity,
+    });
+    expect(child[StateName.WaitLimit]).toMatchObject({
+      Type: 'Pass',
+      Parameters: { Error: WAIT_LIMIT_ERROR },
+      ResultPath: '$.error',
+      Next: StateName.FailOnError,
+    });
+    // A round (Route 5 events, RouteDecision 2, CountWait 2, a WaitForCapacity that times out 6) is about 15
+    // events; the child's history holds 25,000, and the task's other states need room too.
+    expect(MAX_WAIT_ROUNDS * 15).toBeLessThanOrEqual(25_000 * 0.75);
   });
 
   it('arms a gate again after GATE_REARM_SECONDS, so a lost answer costs a wait, never the batch', () => {

@@ -136,13 +136,6 @@ describe('capacityWaitSeconds', () => {
     );
   });
 
-  it('keeps a long wait within a Step Functions history: a day of capacity or budget waits', () => {
-    // Each round (Route, RouteDecision, the park timing out) is about 13 history events; a child execution
-    // holds 25,000. At the cap, a day of waiting is under 19,000.
-    const roundsInADay = (24 * 60 * 60) / capacityWaitSeconds(1_000, BUDGET_WAIT_SECONDS);
-    expect(roundsInADay * 13).toBeLessThan(25_000 * 0.8);
-  });
-
   it('waits no longer than until an open circuit admits a probe, and at least a second', () => {
     expect(capacityWaitSeconds(1, 30, 2.2)).toBe(3);
     expect(capacityWaitSeconds(2, 30, 90)).toBe(60);
