@@ -23,6 +23,13 @@ export const LAMBDA_TRANSIENT_ERRORS = [
   'Lambda.SdkClientException',
   'Lambda.TooManyRequestsException',
 ];
+/** A WAIT (at `decision`) of a task that has waited MAX_WAIT_ROUNDS times in this execution already. */
+const waitAtLimit = (decision: string) =>
+  sfn.Condition.and(
+    sfn.Condition.stringEquals(decision, 'WAIT'),
+    sfn.Condition.numberGreaterThanEquals('$.waits.n', MAX_WAIT_ROUNDS),
+  );
+
 const LAMBDA_RETRY: sfn.RetryProps = {
   errors: LAMBDA_TRANSIENT_ERRORS,
   interval: Duration.seconds(1),
@@ -86,6 +93,21 @@ export class Orchestration extends Construct {
       sfn.JsonPath.DISCARD,
     ).next(taskDone);
     const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
+    // Each WAIT of this execution, for a slot, for budget or for a validator, is counted ($.waits.n, from the
+    // Map's ItemSelector; countWait): a task that waits without end (a role with no capacity for a day) fails
+    // with a reason at MAX_WAIT_ROUNDS, before its execution's history runs out and ends it with the task
+    // unfinished and its dependents waiting.
+    const waitLimit = new sfn.Pass(this, StateName.WaitLimit, {
+      stateName: StateName.WaitLimit,
+      parameters: {
+        Error: WAIT_LIMIT_ERROR,
+        Cause:
+          `the task waited ${MAX_WAIT_ROUNDS} times for a free slot (of its role, or of a validator for its ` +
+          "review) or for its batch's budget (Step Functions' history of its execution would run out): give " +
+          'the role more agents or capacity, or the batch more budget, then redrive the batch',
+      },
+      resultPath: '$.error',
+    }).next(failOnError);
     // CompleteTask, SkipTask and FailTask too: a Complete whose handler failed after it released some of the
     // task's dependents, before their gates' answers went out, would otherwise leave them waiting on their
     // gates until these arm again (GATE_REARM_SECONDS). FailOnError's Complete finds the task's status written
@@ -193,7 +215,7 @@ export class Orchestration extends Construct {
               sfn.Condition.isPresent('$.route.review'),
               sfn.Condition.stringEquals('$.route.review', 'validator'),
             ),
-            this.validatorReview(fns, ref, { recordAttempt, completeTask, failOnError, taskDone }),
+            this.validatorReview(fns, ref, { recordAttempt, completeTask, failOnError, taskDone, waitLimit }),
           )
           .otherwise(completeTask),
       );
@@ -213,35 +235,15 @@ export class Orchestration extends Construct {
       .addCatch(failOnError, catchAll)
       .next(route);
 
-    // Each WAIT of this execution is counted ($.waits.n, from the Map's ItemSelector): a task that waits
-    // without end (a role with no capacity for a day) fails with a reason at MAX_WAIT_ROUNDS, before its
-    // execution's history runs out and ends it with the task unfinished and its dependents waiting.
-    const isWait = sfn.Condition.stringEquals('$.route.decision', 'WAIT');
-    const waitLimit = new sfn.Pass(this, StateName.WaitLimit, {
-      stateName: StateName.WaitLimit,
-      parameters: {
-        Error: WAIT_LIMIT_ERROR,
-        Cause:
-          `the task waited ${MAX_WAIT_ROUNDS} times for a free slot of its role or for its batch's budget ` +
-          "(Step Functions' history of its execution would run out): give the role more agents or capacity, " +
-          'or the batch more budget, then redrive the batch',
-      },
-      resultPath: '$.error',
-    }).next(failOnError);
-    const countWait = new sfn.Pass(this, StateName.CountWait, {
-      stateName: StateName.CountWait,
-      parameters: { n: sfn.JsonPath.mathAdd(sfn.JsonPath.numberAt('$.waits.n'), 1) },
-      resultPath: '$.waits',
-    }).next(waitForCapacity);
     route.next(
       routeDecision
         .when(sfn.Condition.stringEquals('$.route.decision', 'DISPATCH'), dispatch)
         .when(sfn.Condition.stringEquals('$.route.decision', 'APPROVAL'), awaitApproval)
+        .when(waitAtLimit('$.route.decision'), waitLimit)
         .when(
-          sfn.Condition.and(isWait, sfn.Condition.numberGreaterThanEquals('$.waits.n', MAX_WAIT_ROUNDS)),
-          waitLimit,
+          sfn.Condition.stringEquals('$.route.decision', 'WAIT'),
+          this.countWait(StateName.CountWait, waitForCapacity),
         )
-        .when(isWait, countWait)
         .when(sfn.Condition.stringEquals('$.route.decision', 'STOP'), taskDone)
         // A wake (WaitForCapacity answered with WOKEN, no decision of Route's) routes the task again.
         .otherwise(route),
@@ -508,6 +510,15 @@ export class Orchestration extends Construct {
     }).addRetry(LAMBDA_RETRY);
   }
 
+  /** Counts a WAIT of this execution ($.waits.n) on the way to `wait` (see MAX_WAIT_ROUNDS). */
+  private countWait(name: StateName, wait: sfn.IChainable): sfn.IChainable {
+    return new sfn.Pass(this, name, {
+      stateName: name,
+      parameters: { n: sfn.JsonPath.mathAdd(sfn.JsonPath.numberAt('$.waits.n'), 1) },
+      resultPath: '$.waits',
+    }).next(wait);
+  }
+
   /**
    * No agent free (WaitForCapacity, WaitForReviewer): the router parks the state's token on the task's waiting
    * mark for the role at `${decision}.role`; the release of a slot on a full agent of the role answers it. The
@@ -558,6 +569,7 @@ export class Orchestration extends Construct {
       completeTask: sfn.IChainable;
       failOnError: sfn.IChainable;
       taskDone: sfn.IChainable;
+      waitLimit: sfn.IChainable;
     },
   ): sfn.IChainable {
     const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
@@ -626,7 +638,11 @@ export class Orchestration extends Construct {
     routeReview.next(
       new sfn.Choice(this, StateName.ReviewDecision, { stateName: StateName.ReviewDecision })
         .when(sfn.Condition.stringEquals('$.review.decision', 'DISPATCH'), dispatchReview)
-        .when(sfn.Condition.stringEquals('$.review.decision', 'WAIT'), waitForReviewer)
+        .when(waitAtLimit('$.review.decision'), next.waitLimit)
+        .when(
+          sfn.Condition.stringEquals('$.review.decision', 'WAIT'),
+          this.countWait(StateName.CountReviewWait, waitForReviewer),
+        )
         .when(sfn.Condition.stringEquals('$.review.decision', 'FAIL'), reviewFailed)
         .when(sfn.Condition.stringEquals('$.review.decision', 'STOP'), next.taskDone),
     );

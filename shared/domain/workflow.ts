@@ -27,7 +27,8 @@
  *               DISPATCH -> DispatchReview (sqs:sendMessage.waitForTaskToken to the validator's queue; its token is
  *                 the approval wait's, answered by the verdict through decideApproval): approved -> CompleteTask;
  *                 ApprovalRejected -> RecordAttempt; any other error (no verdict) -> RecordReview -> RouteReview
- *               WAIT -> WaitForReviewer (parked like WaitForCapacity) -> RouteReview
+ *               WAIT -> CountReviewWait (counted like CountWait, WaitLimit at the limit) -> WaitForReviewer
+ *                 (parked like WaitForCapacity) -> RouteReview
  *               FAIL (MAX_REVIEWS_PER_ATTEMPT reviews gave no verdict) -> ReviewFailed (Pass: $.error) -> RecordAttempt
  *               STOP -> end
  *           Gate, Route, RecordAttempt: Catch States.ALL (after the transient-error retries) -> FailOnError
@@ -61,6 +62,7 @@ export const StateName = {
   RouteDecision: 'RouteDecision',
   WaitForCapacity: 'WaitForCapacity',
   CountWait: 'CountWait',
+  CountReviewWait: 'CountReviewWait',
   WaitLimit: 'WaitLimit',
   AwaitApproval: 'AwaitApproval',
   Dispatch: 'Dispatch',

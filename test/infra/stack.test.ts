@@ -308,25 +308,32 @@ describe('state machine', () => {
     const map = (definition.States as Record<string, Record<string, unknown>>)[StateName.ProcessTasks] ?? {};
     expect(map.ItemSelector).toMatchObject({ waits: { n: 0 } });
     const child = (map.ItemProcessor as { States: Record<string, Record<string, unknown>> }).States;
-    const choices = child[StateName.RouteDecision]?.Choices as { Next: string }[];
-    const toLimit = choices.findIndex((c) => c.Next === StateName.WaitLimit);
-    const toCount = choices.findIndex((c) => c.Next === StateName.CountWait);
-    // The limit is tested first: a WAIT at the limit never waits again.
-    expect(toLimit).toBeGreaterThanOrEqual(0);
-    expect(toLimit).toBeLessThan(toCount);
-    expect(choices[toLimit]).toEqual({
-      And: [
-        { Variable: '$.route.decision', StringEquals: 'WAIT' },
-        { Variable: '$.waits.n', NumericGreaterThanEquals: MAX_WAIT_ROUNDS },
-      ],
-      Next: StateName.WaitLimit,
-    });
-    expect(child[StateName.CountWait]).toEqual({
-      Type: 'Pass',
-      Parameters: { 'n.$': 'States.MathAdd($.waits.n, 1)' },
-      ResultPath: '$.waits',
-      Next: StateName.WaitForCapacity,
-    });
+    // Both waits (a task's for a slot or budget, its review's for a validator) count into the same $.waits.n,
+    // and the limit is tested first: a WAIT at the limit never waits again.
+    const waits = [
+      [StateName.RouteDecision, '$.route.decision', StateName.CountWait, StateName.WaitForCapacity],
+      [StateName.ReviewDecision, '$.review.decision', StateName.CountReviewWait, StateName.WaitForReviewer],
+    ] as const;
+    for (const [decisionState, decision, count, wait] of waits) {
+      const choices = child[decisionState]?.Choices as { Next: string }[];
+      const toLimit = choices.findIndex((c) => c.Next === StateName.WaitLimit);
+      const toCount = choices.findIndex((c) => c.Next === count);
+      expect(toLimit, decisionState).toBeGreaterThanOrEqual(0);
+      expect(toLimit, decisionState).toBeLessThan(toCount);
+      expect(choices[toLimit]).toEqual({
+        And: [
+          { Variable: decision, StringEquals: 'WAIT' },
+          { Variable: '$.waits.n', NumericGreaterThanEquals: MAX_WAIT_ROUNDS },
+        ],
+        Next: StateName.WaitLimit,
+      });
+      expect(child[count]).toEqual({
+        Type: 'Pass',
+        Parameters: { 'n.$': 'States.MathAdd($.waits.n, 1)' },
+        ResultPath: '$.waits',
+        Next: wait,
+      });
+    }
     expect(child[StateName.WaitLimit]).toMatchObject({
       Type: 'Pass',
       Parameters: { Error: WAIT_LIMIT_ERROR },
@@ -510,7 +517,9 @@ describe('state machine', () => {
       Type: 'Choice',
       Choices: [
         { Variable: '$.review.decision', StringEquals: 'DISPATCH', Next: StateName.DispatchReview },
-        { Variable: '$.review.decision', StringEquals: 'WAIT', Next: StateName.WaitForReviewer },
+        // At the limit of WAITs, WaitLimit (see the wait-limit test above); otherwise counted, then parked.
+        { And: expect.any(Array), Next: StateName.WaitLimit },
+        { Variable: '$.review.decision', StringEquals: 'WAIT', Next: StateName.CountReviewWait },
         { Variable: '$.review.decision', StringEquals: 'FAIL', Next: StateName.ReviewFailed },
         { Variable: '$.review.decision', StringEquals: 'STOP', Next: StateName.TaskDone },
       ],
