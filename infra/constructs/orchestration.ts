@@ -142,10 +142,10 @@ export class Orchestration extends Construct {
       stateName: StateName.RouteDecision,
     });
     // No agent free: parked until a slot frees, at most the WAIT's waitSeconds (30 s, then 60 s; a wait for
-    // budget 2 s, doubling to 60 s; see park). The release of a
-    // slot on an agent of the role hands it over: the slot is reserved for the task, its attempt started, and
-    // the token answered with the DISPATCH (into $.route, so RouteDecision dispatches it without routing
-    // again); a release that cannot hand over answers WOKEN (RouteDecision: Route again).
+    // budget 2 s, doubling to 60 s; see park). The release of a slot on an agent of the role hands it over:
+    // the slot is reserved for the task, its attempt started, and the token answered with the DISPATCH (into
+    // $.route, so RouteDecision dispatches it without routing again); a release that cannot hand over
+    // answers WOKEN (RouteDecision: Route again).
     const waitForCapacity = this.park(
       StateName.WaitForCapacity,
       fns.route,

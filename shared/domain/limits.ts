@@ -262,12 +262,12 @@ export const MAX_EXPANSION_DEPTH = 3;
 export const GATE_REARM_SECONDS = 4 * 60 * 60;
 
 /**
- * WAITs one task may make in one execution (waiting for a slot or for budget) before it fails with
- * WaitLimitExceeded. Each round (Route, RouteDecision, CountWait, a WaitForCapacity that times out) writes about
- * 15 events of its child execution's history, which holds 25,000; past it the execution would fail with the
- * task unfinished and its dependents waiting. At the longest wait (60 s) the limit is about 20 hours of
- * waiting; a release that offers the task a slot ends a wait early, and counts as one too. A redrive starts a
- * new execution, and counts afresh.
+ * WAITs one task may make in one execution (waiting for a slot, for budget, or for a validator for its
+ * review) before it fails with WaitLimitExceeded. Each round (Route, RouteDecision, CountWait, a
+ * WaitForCapacity that times out; its review's likewise) writes about 15 events of its child execution's
+ * history, which holds 25,000; past it the execution would fail with the task unfinished and its dependents
+ * waiting. At the longest wait (60 s) the limit is about 20 hours of waiting; a release that offers the task
+ * a slot ends a wait early, and counts as one too. A redrive starts a new execution, and counts afresh.
  */
 export const MAX_WAIT_ROUNDS = 1_200;
 

@@ -81,10 +81,10 @@ export async function releaseDependents(
       const result = await store.releaseDependent(task.batchId, dependentId, outcome, task.taskId);
       if (result.applied === false) {
         // Counted before: a repeated Complete, whose first run released this dependent and then failed (an
-        // error answering the gate, a crash) before its gate's answer went out. Nothing would answer it again
-        // (the gate has no timeout), so an open gate's token is answered once more, without a route: an answer
-        // that went out before makes this one a refused, gone token; otherwise the dependent routes itself,
-        // and its Route meets any attempt the first run started.
+        // error answering the gate, a crash) before its gate's answer went out. Nothing else would answer it
+        // before the gate arms again (GATE_REARM_SECONDS), so an open gate's token is answered once more,
+        // without a route: an answer that went out before makes this one a refused, gone token; otherwise the
+        // dependent routes itself, and its Route meets any attempt the first run started.
         if (result.gateToken && gateOpen(result.trigger, result))
           await callbacks.succeed(result.gateToken, gateOutput(result.trigger, result));
         return;

@@ -166,8 +166,9 @@ async function dispatchReserved(
     if (hold.kind === 'wait') {
       // Marked waiting for the role like a capacity wait, so its WaitForCapacity has a mark to park on and
       // waits: BUDGET_WAIT_SECONDS, doubling while it keeps waiting (capacityWaitSeconds), or less when a
-      // slot of the role frees (an attempt ended, its hold settled) and the release offers it. Unmarked, its park found nothing to park on and woke it at once: Route and
-      // WaitForCapacity ran back to back, hundreds of times a second, until the budget had room.
+      // slot of the role frees (an attempt ended, its hold settled) and the release offers it. Unmarked, its
+      // park found nothing to park on and woke it at once: Route and WaitForCapacity ran back to back,
+      // hundreds of times a second, until the budget had room.
       return waitFor(deps, task, decision.role, requirements, undefined, BUDGET_WAIT_SECONDS);
     }
     return cancelOverBudget(deps, task, hold.reason);

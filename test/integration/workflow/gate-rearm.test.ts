@@ -4,7 +4,7 @@
  * dependent waited forever and the batch with it; now the gate arms again, finds itself open, and answers
  * itself.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { Batch, BatchResult } from '../../../shared/domain/schemas';
 import { StateName } from '../../../shared/domain/workflow';
 import { EmbeddedSystem } from '../../../shared/local/system';
@@ -44,11 +44,11 @@ async function runToEnd(batch: Batch): Promise<BatchResult> {
 }
 
 /**
- * Loses every answer to the first Gate token anyone answers: `swallow` accepts it and never delivers it,
- * `refuse` fails it (a 500 from the Step Functions endpoint). `lost` counts the answers lost; `restore` puts
- * the registry back.
+ * Loses every answer to the first Gate token anyone answers in this test: `swallow` accepts it and never
+ * delivers it, `refuse` fails it (a 500 from the Step Functions endpoint). Answers how many were lost; the
+ * registry is put back when the test ends.
  */
-function loseFirstGateAnswer(how: 'swallow' | 'refuse'): { lost: () => number; restore: () => void } {
+function loseFirstGateAnswer(how: 'swallow' | 'refuse'): () => number {
   const tokens = system.runtime.tokens;
   const succeed = tokens.succeed.bind(tokens);
   let token: string | undefined;
@@ -63,62 +63,57 @@ function loseFirstGateAnswer(how: 'swallow' | 'refuse'): { lost: () => number; r
     }
     succeed(answered, output);
   };
-  return { lost: () => lost, restore: () => (tokens.succeed = succeed) };
+  onTestFinished(() => {
+    tokens.succeed = succeed;
+  });
+  return () => lost;
 }
 
 describe('a gate whose answer is lost', () => {
   it('arms again, answers itself and runs its task', async () => {
     // The Complete that opened the gate hears success and the state never does: nothing else would answer.
-    const lose = loseFirstGateAnswer('swallow');
-    try {
-      const result = await runToEnd({
-        batchId: 'gate-rearm',
-        tasks: [
-          { id: 'schema', description: 'Write the schema', input: { simulate: { durationMs: 50 } } },
-          { id: 'api', description: 'Write the API on the schema', dependsOn: ['schema'] },
-        ],
-      });
+    const lost = loseFirstGateAnswer('swallow');
+    const result = await runToEnd({
+      batchId: 'gate-rearm',
+      tasks: [
+        { id: 'schema', description: 'Write the schema', input: { simulate: { durationMs: 50 } } },
+        { id: 'api', description: 'Write the API on the schema', dependsOn: ['schema'] },
+      ],
+    });
 
-      // The Complete of schema answered the token it found, and that answer was lost: only a re-armed gate
-      // could answer api's.
-      expect(lose.lost()).toBe(1);
-      expect(result.tasks.map((t) => [t.id, t.status])).toEqual([
-        ['schema', 'SUCCEEDED'],
-        ['api', 'SUCCEEDED'],
-      ]);
-      expect(result.status).toBe('SUCCEEDED');
-    } finally {
-      lose.restore();
-    }
+    // The Complete of schema answered the token it found, and that answer was lost: only a re-armed gate
+    // could answer api's.
+    expect(lost()).toBe(1);
+    expect(result.tasks.map((t) => [t.id, t.status])).toEqual([
+      ['schema', 'SUCCEEDED'],
+      ['api', 'SUCCEEDED'],
+    ]);
+    expect(result.status).toBe('SUCCEEDED');
   }, 30_000);
 
   it('arms again when every run of the Complete that opened it failed to answer, and the batch goes on', async () => {
     // The failure the contract knows of: Step Functions refuses the Complete's answer past the SDK's retries
     // (a 500), then FailOnError's answer too. FailOnError's own error ends the dependency's child execution;
     // the batch's Map tolerates it (locally too) and the other tasks go on.
-    const lose = loseFirstGateAnswer('refuse');
-    try {
-      const result = await runToEnd({
-        batchId: 'gate-rearm-refused',
-        tasks: [
-          { id: 'schema', description: 'Write the schema', input: { simulate: { durationMs: 50 } } },
-          { id: 'api', description: 'Write the API on the schema', dependsOn: ['schema'] },
-          { id: 'docs', description: 'Document the API', dependsOn: ['api'] },
-          { id: 'lint', description: 'Lint the repository', input: { simulate: { durationMs: 1_500 } } },
-        ],
-      });
+    const lost = loseFirstGateAnswer('refuse');
+    const result = await runToEnd({
+      batchId: 'gate-rearm-refused',
+      tasks: [
+        { id: 'schema', description: 'Write the schema', input: { simulate: { durationMs: 50 } } },
+        { id: 'api', description: 'Write the API on the schema', dependsOn: ['schema'] },
+        { id: 'docs', description: 'Document the API', dependsOn: ['api'] },
+        { id: 'lint', description: 'Lint the repository', input: { simulate: { durationMs: 1_500 } } },
+      ],
+    });
 
-      // The Complete of schema and FailOnError's after it each tried (with the SDK's retries).
-      expect(lose.lost()).toBeGreaterThanOrEqual(2);
-      expect(result.tasks.map((t) => [t.id, t.status])).toEqual([
-        ['schema', 'SUCCEEDED'],
-        ['api', 'SUCCEEDED'],
-        ['docs', 'SUCCEEDED'],
-        ['lint', 'SUCCEEDED'],
-      ]);
-      expect(result.status).toBe('SUCCEEDED');
-    } finally {
-      lose.restore();
-    }
+    // The Complete of schema and FailOnError's after it each tried (with the SDK's retries).
+    expect(lost()).toBeGreaterThanOrEqual(2);
+    expect(result.tasks.map((t) => [t.id, t.status])).toEqual([
+      ['schema', 'SUCCEEDED'],
+      ['api', 'SUCCEEDED'],
+      ['docs', 'SUCCEEDED'],
+      ['lint', 'SUCCEEDED'],
+    ]);
+    expect(result.status).toBe('SUCCEEDED');
   }, 30_000);
 });
