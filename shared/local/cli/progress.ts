@@ -3,6 +3,7 @@
  * progress bar drawn by cli-progress. Off a terminal (CI, pipes) only the lines are printed.
  */
 import cliProgress from 'cli-progress';
+import { formatCount } from '../../domain/budget';
 import { totalTokens } from '../../domain/costs';
 import type { BatchResult, BudgetState, TaskResult, Usage } from '../../domain/schemas';
 import type { CliIO } from './io';
@@ -77,7 +78,7 @@ function pad(text: string, width: number): string {
 /** Tokens as the summary shows them: every kind together, `*` marking a count of the simulated executor. */
 export function formatTokens(usage: Usage | undefined): string {
   if (!usage) return '-';
-  return `${totalTokens(usage).toLocaleString('en-US')}${usage.simulated ? '*' : ''}`;
+  return `${formatCount(totalTokens(usage))}${usage.simulated ? '*' : ''}`;
 }
 
 /** The smallest amount the summary writes out (six decimals); anything above zero below it shows as `<$0.000001`. */
@@ -139,12 +140,10 @@ function budgetLine(budget: BudgetState): string {
   if (budget.maxCostUsd !== undefined)
     parts.push(`${formatUsd(budget.spentUsd)} of ${formatUsd(budget.maxCostUsd)} spent`);
   if (budget.maxTokens !== undefined)
-    parts.push(
-      `${budget.spentTokens.toLocaleString('en-US')} of ${budget.maxTokens.toLocaleString('en-US')} tokens`,
-    );
+    parts.push(`${formatCount(budget.spentTokens)} of ${formatCount(budget.maxTokens)} tokens`);
   const held =
     budget.reservedUsd > 0 || budget.reservedTokens > 0
-      ? ` (${formatUsd(budget.reservedUsd)}, ${budget.reservedTokens.toLocaleString('en-US')} tokens held by running attempts)`
+      ? ` (${formatUsd(budget.reservedUsd)}, ${formatCount(budget.reservedTokens)} tokens held by running attempts)`
       : '';
   return `budget: ${parts.join(', ')}${held}${budget.exhausted ? `; ${budget.exhausted}` : ''}`;
 }

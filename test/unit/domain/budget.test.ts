@@ -1,9 +1,11 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   attemptWorstCase,
   chargeOf,
   couldFitLater,
   exhaustedReason,
+  formatCount,
   formatUsd,
   type LedgerState,
   overLimit,
@@ -184,5 +186,32 @@ describe('fitting an attempt into a budget', () => {
       'budget exhausted: 12,345 of 20,000 tokens spent (the next attempt could use up to 8,000)',
     );
     expect(formatUsd(1_234)).toBe('$0.000001');
+  });
+});
+
+describe('counts as a person reads them', () => {
+  it('groups thousands as en-US does, for every safe integer', () => {
+    for (const n of [
+      0,
+      7,
+      999,
+      1000,
+      -1000,
+      123456,
+      1234567,
+      Number.MAX_SAFE_INTEGER,
+      Number.MIN_SAFE_INTEGER,
+    ])
+      expect(formatCount(n)).toBe(n.toLocaleString('en-US'));
+    fc.assert(
+      fc.property(fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), (n) => {
+        expect(formatCount(n)).toBe(n.toLocaleString('en-US'));
+      }),
+    );
+  });
+
+  it('leaves fractions and larger numbers to toLocaleString', () => {
+    for (const n of [1234.5678, 2 ** 60, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(formatCount(n)).toBe(n.toLocaleString('en-US'));
   });
 });
