@@ -108,9 +108,17 @@ export function expiredLeases(leases: Readonly<Record<string, number>>, now: num
     .map(([key]) => key);
 }
 
-/** How many waiting marks are fresh at `now` (see WAITING_FRESH_MS). */
-export function freshWaiting(marks: Readonly<Record<string, number>>, now: number): number {
-  return Object.values(marks).filter((at) => at >= now - WAITING_FRESH_MS).length;
+/**
+ * How many tasks wait for a slot of the role at `now`: its fresh waiting marks (see WAITING_FRESH_MS) of
+ * tasks waiting for capacity. A task waiting for its batch's budget is not backlog: an agent more would not
+ * run it.
+ */
+export function freshWaiting(
+  marks: Readonly<Record<string, { at: number; waitingFor: 'capacity' | 'budget' }>>,
+  now: number,
+): number {
+  return Object.values(marks).filter((m) => m.waitingFor === 'capacity' && m.at >= now - WAITING_FRESH_MS)
+    .length;
 }
 
 /** What the scaler sees of one role. */

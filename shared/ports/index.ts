@@ -497,6 +497,16 @@ export interface ArtifactStore {
 }
 
 /** The registry of logical agents and their live metrics. */
+/** What a task marked waiting for a role waits for: a free slot of the role, or its batch's budget. */
+export type WaitingFor = 'capacity' | 'budget';
+
+/** A waiting mark as the scaler reads it. */
+export interface WaitingMark {
+  /** Its last WAIT (epoch ms). */
+  at: number;
+  waitingFor: WaitingFor;
+}
+
 export interface AgentRegistry {
   list(role?: string): Promise<Agent[]>;
   get(agentId: string): Promise<Agent | undefined>;
@@ -535,14 +545,21 @@ export interface AgentRegistry {
    */
   reopenStuckProbe(agentId: string, idleBefore: number, at: number): Promise<boolean>;
   /**
-   * Marks a task of `role` as waiting for capacity at `at` (the scaler counts fresh marks as backlog);
-   * returns how many consecutive WAITs the task has had, this one included. `leadMs` (domain/pool.ts
+   * Marks a task of `role` as waiting at `at`, for a slot (`for: 'capacity'`, the default) or for its batch's
+   * budget; returns how many consecutive WAITs the task has had, this one included. `leadMs` (domain/pool.ts
    * waitingLeadMs, 0 by default) moves it forward in the order claims and wakes take waiters in: the earliest
-   * first WAIT minus its lead first.
+   * first WAIT minus its lead first. Both kinds are offered a freed slot of the role; the scaler counts only
+   * fresh marks of tasks waiting for capacity as backlog (more agents do not help a task the budget holds).
    */
-  markWaiting(role: string, key: string, at: number, leadMs?: number): Promise<number>;
-  /** The waiting marks of `role`: key -> last WAIT time. */
-  waitingMarks(role: string): Promise<Record<string, number>>;
+  markWaiting(
+    role: string,
+    key: string,
+    at: number,
+    leadMs?: number,
+    waitingFor?: WaitingFor,
+  ): Promise<number>;
+  /** The waiting marks of `role`: key -> its last WAIT's time and what the task waits for. */
+  waitingMarks(role: string): Promise<Record<string, WaitingMark>>;
   /**
    * Parks a waiting task: stores the task token of its WaitForCapacity state on its waiting mark, for a
    * release to wake it. false when the mark is gone.

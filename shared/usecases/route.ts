@@ -38,6 +38,7 @@ import {
   StaleWriteError,
   type StoredTask,
   type TaskStore,
+  type WaitingFor,
 } from '../ports';
 import { type AssistDeps, assistRouting } from './assist';
 import { type BudgetDeps, holdAttempt, releaseHold } from './budget';
@@ -169,7 +170,7 @@ async function dispatchReserved(
       // slot of the role frees (an attempt ended, its hold settled) and the release offers it. Unmarked, its
       // park found nothing to park on and woke it at once: Route and WaitForCapacity ran back to back,
       // hundreds of times a second, until the budget had room.
-      return waitFor(deps, task, decision.role, requirements, undefined, BUDGET_WAIT_SECONDS);
+      return waitFor(deps, task, decision.role, requirements, undefined, 'budget');
     }
     return cancelOverBudget(deps, task, hold.reason);
   }
@@ -179,9 +180,11 @@ async function dispatchReserved(
 }
 
 /**
- * No agent of `role` is free: marks the task waiting for the role (the scaler's backlog) and answers WAIT.
- * `requirements`, when a routing question was asked for them, are kept with the task. `baseSeconds`: the first
- * wait's length (a wait for budget is shorter), doubled by each consecutive WAIT (capacityWaitSeconds).
+ * No agent of `role` is free, or the batch's budget does not fit the attempt yet (`waitingFor`): marks the
+ * task waiting for the role (a task waiting for capacity is the scaler's backlog) and answers WAIT.
+ * `requirements`, when a routing question was asked for them, are kept with the task. The first wait is
+ * CAPACITY_WAIT_SECONDS, or BUDGET_WAIT_SECONDS for budget (shorter: no release of another role announces a
+ * settled attempt), doubled by each consecutive WAIT (capacityWaitSeconds).
  */
 export async function waitFor(
   deps: Pick<RouteDeps, 'agents' | 'store' | 'clock' | 'hints'>,
@@ -189,8 +192,9 @@ export async function waitFor(
   role: string,
   requirements?: ExtractedRequirements,
   reopensAt?: number,
-  baseSeconds = CAPACITY_WAIT_SECONDS,
+  waitingFor: WaitingFor = 'capacity',
 ): Promise<{ decision: 'WAIT'; role: string; waitSeconds: number }> {
+  const baseSeconds = waitingFor === 'budget' ? BUDGET_WAIT_SECONDS : CAPACITY_WAIT_SECONDS;
   // The scaler counts fresh marks as backlog (pre-warming agents and queue concurrency for them). Stamped
   // now, not when this route began: a route slowed by a burst could otherwise write a mark the scaler
   // already finds stale and prunes before the task parks its token on it.
@@ -208,6 +212,7 @@ export async function waitFor(
         waitingKey(task),
         deps.clock.now(),
         waitingLeadMs(task.task.priority, task.chainAfter),
+        waitingFor,
       )
       .then((waits) => {
         hintsOf(deps).parked(role);

@@ -145,7 +145,7 @@ async function scaleRole(
   const marks = await deps.agents.waitingMarks(role.name);
   const staleBefore = now - WAITING_FRESH_MS;
   const stale = Object.entries(marks)
-    .filter(([, at]) => at < staleBefore)
+    .filter(([, mark]) => mark.at < staleBefore)
     .map(([key]) => key);
   // Conditional: a mark its task refreshed after this read (a new WAIT, then a park) stays.
   if (stale.length > 0) await deps.agents.clearWaiting(role.name, stale, staleBefore);

@@ -35,6 +35,8 @@ import {
   type ReservationLease,
   StaleWriteError,
   type WaitingClaim,
+  type WaitingFor,
+  type WaitingMark,
 } from '../../ports';
 import { documentClient, isConditionFailed, sendConditional } from './client';
 import { AGENTS_TABLE } from './tables';
@@ -370,7 +372,13 @@ export class DynamoAgentRegistry implements AgentRegistry {
     );
   }
 
-  async markWaiting(role: string, key: string, at: number, leadMs = 0): Promise<number> {
+  async markWaiting(
+    role: string,
+    key: string,
+    at: number,
+    leadMs = 0,
+    waitingFor: WaitingFor = 'capacity',
+  ): Promise<number> {
     // One small item per waiting task (1 WCU a write, whatever the backlog), found through the byRole
     // index under a partition no real role can have; `waits` counts its consecutive WAITs.
     const out = await this.client.send(
@@ -381,7 +389,8 @@ export class DynamoAgentRegistry implements AgentRegistry {
         // claim on it (that hand-off ended, or the task routes anyway). `since`: its first WAIT, which orders
         // the waiters (the mark goes when the task is dispatched, so a later wait starts afresh).
         UpdateExpression:
-          'SET #role = :partition, waitingKey = :key, #at = :at, since = if_not_exists(since, :at), leadMs = :lead ' +
+          'SET #role = :partition, waitingKey = :key, #at = :at, since = if_not_exists(since, :at), leadMs = :lead, ' +
+          'waitingFor = :for ' +
           'ADD waits :one REMOVE parkedToken, handedAt',
         ExpressionAttributeNames: { '#role': 'role', '#at': 'at' },
         ExpressionAttributeValues: {
@@ -389,6 +398,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
           ':key': key,
           ':at': at,
           ':lead': leadMs,
+          ':for': waitingFor,
           ':one': 1,
         },
         ReturnValues: 'UPDATED_NEW',
@@ -397,11 +407,15 @@ export class DynamoAgentRegistry implements AgentRegistry {
     return Number(out.Attributes?.waits ?? 1);
   }
 
-  async waitingMarks(role: string): Promise<Record<string, number>> {
-    const marks: Record<string, number> = {};
+  async waitingMarks(role: string): Promise<Record<string, WaitingMark>> {
+    const marks: Record<string, WaitingMark> = {};
     for (const item of await this.waitingItems(role)) {
       if (typeof item.waitingKey === 'string' && typeof item.at === 'number')
-        marks[item.waitingKey] = item.at;
+        // A mark written before waitingFor existed was a capacity wait's (or a budget wait's, counted as one).
+        marks[item.waitingKey] = {
+          at: item.at,
+          waitingFor: item.waitingFor === 'budget' ? 'budget' : 'capacity',
+        };
     }
     return marks;
   }

@@ -288,9 +288,24 @@ describe('waiting marks', () => {
     await registry.markWaiting(role, 'b#t2', 150);
     await registry.clearWaiting(role, ['b#t2', 'b#never']);
 
-    expect(await registry.waitingMarks(role)).toEqual({ 'b#t1': 200 });
+    expect(await registry.waitingMarks(role)).toEqual({ 'b#t1': { at: 200, waitingFor: 'capacity' } });
     expect((await registry.list()).some((a) => a.agentId.includes(role))).toBe(false);
     expect(await registry.list(role)).toEqual([]);
+  });
+
+  it('keeps what a task waits for as its latest WAIT says: budget, then capacity', async () => {
+    const role = `role_${uniqueId('w').replace(/-/g, '_')}`;
+
+    await registry.markWaiting(role, 'b#t1', 100, 0, 'budget');
+    await registry.markWaiting(role, 'b#t2', 110);
+    expect(await registry.waitingMarks(role)).toEqual({
+      'b#t1': { at: 100, waitingFor: 'budget' },
+      'b#t2': { at: 110, waitingFor: 'capacity' },
+    });
+
+    // Its budget fits now, but no slot is free: the next WAIT is for capacity.
+    expect(await registry.markWaiting(role, 'b#t1', 120, 0, 'capacity')).toBe(2);
+    expect((await registry.waitingMarks(role))['b#t1']).toEqual({ at: 120, waitingFor: 'capacity' });
   });
 
   it('counts consecutive waits of a task, starting again after its mark is cleared', async () => {
@@ -337,7 +352,7 @@ describe('waiting marks', () => {
 
     await registry.clearWaiting(role, seenStale, 10_000);
 
-    expect(await registry.waitingMarks(role)).toEqual({ 'b#back': 20_000 });
+    expect(await registry.waitingMarks(role)).toEqual({ 'b#back': { at: 20_000, waitingFor: 'capacity' } });
     expect(await registry.takeParked(role)).toEqual({ token: 'tok', key: 'b#back' });
   });
 });

@@ -59,6 +59,14 @@ function fakeQueue(depth: { visible: number; inFlight: number }, concurrency: { 
   return { queues, control, sets };
 }
 
+/** One scaler pass over ROLE, whose queue is the fake's. */
+function scaleWithQueue(
+  deps: Pick<Parameters<typeof scaleAgents>[0], 'agents' | 'catalog' | 'clock'>,
+  { queues, control }: Pick<ReturnType<typeof fakeQueue>, 'queues' | 'control'>,
+) {
+  return scaleAgents({ ...deps, roleQueueUrls: { [ROLE]: QUEUE_URL }, queues, concurrency: control });
+}
+
 describe('scaleAgents', () => {
   it('pre-warms agents and raises the queue concurrency for a backlog of queued and waiting tasks', async () => {
     const agents = await freshRegistry();
@@ -68,19 +76,36 @@ describe('scaleAgents', () => {
     await agents.markWaiting(ROLE, 'b#w1', clock.now());
     await agents.markWaiting(ROLE, 'b#w2', clock.now());
 
-    const result = await scaleAgents({
-      agents,
-      catalog,
-      clock,
-      roleQueueUrls: { [ROLE]: QUEUE_URL },
-      queues,
-      concurrency: control,
-    });
+    const result = await scaleWithQueue({ agents, catalog, clock }, { queues, control });
 
     // Concurrency: the demand (7), raised to the 4 live agents' 8 slots.
     expect(result.roles[0]).toMatchObject({ queued: 5, waiting: 2, desiredAgents: 4, desiredConcurrency: 8 });
     expect(result.spawned.sort()).toEqual([`${ROLE}-1`, `${ROLE}-2`, `${ROLE}-3`, `${ROLE}-4`]);
     expect(sets).toEqual([8]);
+  });
+
+  it('counts a task waiting for its batch budget out of the backlog: an agent more would not run it', async () => {
+    const agents = await freshRegistry();
+    const clock = new ManualClock();
+    const catalog = oneRoleCatalog({ capacity: 2, minAgents: 1, maxAgents: 4, queueConcurrency: 10 });
+    const { queues, control } = fakeQueue({ visible: 0, inFlight: 2 }, { value: 2 });
+    await agents.markWaiting(ROLE, 'b#slot', clock.now());
+    for (const key of ['b#budget1', 'b#budget2', 'b#budget3', 'b#budget4'])
+      await agents.markWaiting(ROLE, key, clock.now(), 0, 'budget');
+
+    const result = await scaleWithQueue({ agents, catalog, clock }, { queues, control });
+
+    // Two in flight and one waiting for a slot: two agents of two slots, not the four that seven would ask.
+    expect(result.roles[0]).toMatchObject({ queued: 2, waiting: 1, desiredAgents: 2 });
+    expect(result.spawned.sort()).toEqual([`${ROLE}-1`, `${ROLE}-2`]);
+    // The budget waiters' marks are fresh: none is pruned.
+    expect(Object.keys(await agents.waitingMarks(ROLE)).sort()).toEqual([
+      'b#budget1',
+      'b#budget2',
+      'b#budget3',
+      'b#budget4',
+      'b#slot',
+    ]);
   });
 
   it('starts no further step of a role once the invocation is nearly out of time, and says which it left', async () => {
@@ -131,14 +156,7 @@ describe('scaleAgents', () => {
     clock.advance(Math.max(61_000, WAITING_FRESH_MS + 1));
     const { queues, control, sets } = fakeQueue({ visible: 0, inFlight: 0 }, { value: 7 });
 
-    const result = await scaleAgents({
-      agents,
-      catalog,
-      clock,
-      roleQueueUrls: { [ROLE]: QUEUE_URL },
-      queues,
-      concurrency: control,
-    });
+    const result = await scaleWithQueue({ agents, catalog, clock }, { queues, control });
 
     expect(sets).toEqual([2]);
     expect(result.terminated.sort()).toEqual([`${ROLE}-1`, `${ROLE}-2`]);

@@ -382,6 +382,7 @@ describe('capacity hand-off', () => {
         next: await store.getTask(batchId, 'next'),
         agent: await agents.get(`${role.name}-1`),
         marks: Object.keys(await agents.waitingMarks(role.name)),
+        waitingFor: Object.values(await agents.waitingMarks(role.name)).map((m) => m.waitingFor),
       };
     };
 
@@ -400,6 +401,8 @@ describe('capacity hand-off', () => {
     // the mark (a park that failed would have woken it), to wait out its budget wait or the next release.
     expect(waits.answers).toEqual([]);
     expect(waits.marks).toEqual([`${waits.batchId}#next`]);
+    // ... as waiting for budget, which the scaler does not count as backlog (an agent more would not run it).
+    expect(waits.waitingFor).toEqual(['budget']);
     expect(waits.next?.attemptCount).toBe(0);
     expect(waits.agent).toMatchObject({ reserved: 0, leases: {} });
   });

@@ -108,8 +108,29 @@ describe('leases', () => {
 describe('freshWaiting', () => {
   it('counts waiting marks younger than the freshness window only', () => {
     const now = 100_000;
+    const capacity = (at: number) => ({ at, waitingFor: 'capacity' as const });
 
-    expect(freshWaiting({ a: now, b: now - WAITING_FRESH_MS, c: now - WAITING_FRESH_MS - 1 }, now)).toBe(2);
+    expect(
+      freshWaiting(
+        { a: capacity(now), b: capacity(now - WAITING_FRESH_MS), c: capacity(now - WAITING_FRESH_MS - 1) },
+        now,
+      ),
+    ).toBe(2);
+  });
+
+  it('does not count a task waiting for its batch budget: an agent more would not run it', () => {
+    const now = 100_000;
+
+    expect(
+      freshWaiting(
+        {
+          a: { at: now, waitingFor: 'budget' },
+          b: { at: now, waitingFor: 'capacity' },
+          c: { at: now - 1, waitingFor: 'budget' },
+        },
+        now,
+      ),
+    ).toBe(1);
   });
 });
 
