@@ -496,7 +496,6 @@ export interface ArtifactStore {
   deleteBatchOutputs(batchId: string): Promise<number>;
 }
 
-/** The registry of logical agents and their live metrics. */
 /** What a task marked waiting for a role waits for: a free slot of the role, or its batch's budget. */
 export type WaitingFor = 'capacity' | 'budget';
 
@@ -507,6 +506,7 @@ export interface WaitingMark {
   waitingFor: WaitingFor;
 }
 
+/** The registry of logical agents and their live metrics. */
 export interface AgentRegistry {
   list(role?: string): Promise<Agent[]>;
   get(agentId: string): Promise<Agent | undefined>;
@@ -545,11 +545,12 @@ export interface AgentRegistry {
    */
   reopenStuckProbe(agentId: string, idleBefore: number, at: number): Promise<boolean>;
   /**
-   * Marks a task of `role` as waiting at `at`, for a slot (`for: 'capacity'`, the default) or for its batch's
-   * budget; returns how many consecutive WAITs the task has had, this one included. `leadMs` (domain/pool.ts
-   * waitingLeadMs, 0 by default) moves it forward in the order claims and wakes take waiters in: the earliest
-   * first WAIT minus its lead first. Both kinds are offered a freed slot of the role; the scaler counts only
-   * fresh marks of tasks waiting for capacity as backlog (more agents do not help a task the budget holds).
+   * Marks a task of `role` as waiting at `at`, for a slot (`waitingFor` 'capacity', the default) or for its
+   * batch's budget; returns how many consecutive WAITs the task has had, this one included. `leadMs`
+   * (domain/pool.ts waitingLeadMs, 0 by default) moves it forward in the order claims and wakes take waiters
+   * in: the earliest first WAIT minus its lead first. Both kinds are offered a freed slot of the role; the
+   * scaler counts only fresh marks of tasks waiting for capacity as backlog (more agents do not help a task
+   * the budget holds).
    */
   markWaiting(
     role: string,
