@@ -6,10 +6,14 @@
 import { EventEmitter } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import dynalite from 'dynalite';
+import { installIteratorClose } from './dynalite-iterators.mjs';
 import { installParseCache } from './dynalite-parse-cache.mjs';
 
 // Expressions parsed once per shape (dynalite-parse-cache.mjs).
 installParseCache();
+// Its reads' iterators closed when their streams end (dynalite-iterators.mjs): open, they kept every key and
+// value of their moment, and a long-running serve grew without bound.
+installIteratorClose();
 
 // With a path, tables live in a LevelDB directory there (serve --data-dir); in memory otherwise.
 const server = dynalite({
