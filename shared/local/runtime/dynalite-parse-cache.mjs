@@ -132,13 +132,24 @@ function instantiate(template, values, names) {
   );
 }
 
-/** The template of a parse that succeeded: the same expression parsed with sentinel names. */
+/** Every key of `record` marked unused, as validateExpressions starts a request's context. */
+function allUnused(record) {
+  return Object.fromEntries(Object.keys(record ?? {}).map((key) => [key, true]));
+}
+
+/**
+ * The template of a parse that succeeded: the same expression parsed with sentinel names, and the names and
+ * values the expression uses. Those are read from this parse, which starts with every name and value unused,
+ * not from the request's own parse: an earlier expression of the same request (a filter before a projection)
+ * may have used a name first, and a later request whose only use of it is this expression must still mark it
+ * used.
+ */
 function templateFor(parse, input, options, context, sentinels) {
   const scratch = {
     ...context,
     attrNames: Object.keys(sentinels).length > 0 ? sentinels : context.attrNames,
-    unusedAttrNames: { ...context.unusedAttrNames },
-    unusedAttrVals: { ...context.unusedAttrVals },
+    unusedAttrNames: allUnused(context.attrNames),
+    unusedAttrVals: allUnused(context.attrVals),
   };
   let tree;
   try {
@@ -148,7 +159,11 @@ function templateFor(parse, input, options, context, sentinels) {
   }
   if (typeof tree !== 'object' || tree === null) return undefined;
   const values = context.attrVals ?? {};
-  return templateOf(tree, new Map(Object.keys(values).map((name) => [values[name], name])));
+  return {
+    template: templateOf(tree, new Map(Object.keys(values).map((name) => [values[name], name]))),
+    usedNames: Object.keys(context.attrNames ?? {}).filter((name) => !(name in scratch.unusedAttrNames)),
+    usedValues: Object.keys(values).filter((name) => !(name in scratch.unusedAttrVals)),
+  };
 }
 
 /**
@@ -172,19 +187,13 @@ export function cachedParse(parse, stats = { hits: 0, misses: 0 }) {
     }
     stats.misses += 1;
 
-    const namesBefore = Object.keys(unusedNames);
-    const valuesBefore = Object.keys(unusedValues);
     const result = parse(input, options);
     // An error is a string in the tree's place (checkErrors) or a throw (a syntax error): neither is kept.
     if (typeof result !== 'object' || result === null) return result;
-    const template = templateFor(parse, input, options, context, shape.sentinels);
-    if (template === undefined) return result;
+    const entry = templateFor(parse, input, options, context, shape.sentinels);
+    if (entry === undefined) return result;
     if (cache.size >= PARSE_CACHE_ENTRIES) cache.delete(cache.keys().next().value);
-    cache.set(shape.key, {
-      template,
-      usedNames: namesBefore.filter((name) => !(name in unusedNames)),
-      usedValues: valuesBefore.filter((name) => !(name in unusedValues)),
-    });
+    cache.set(shape.key, entry);
     return result;
   };
 }

@@ -189,6 +189,32 @@ describe('dynalite expression parses kept by shape', () => {
     expect(agree(condition({}, { ':t': { S: 'B' } }), parses).error).toMatch(/not defined/);
   });
 
+  it('marks a name used by a kept shape even when an earlier expression of its first request used it first', () => {
+    const { parses, stats } = cachedParsers();
+    const names = { ExpressionAttributeNames: { '#n1': 'a' } };
+    // The filter is parsed before the projection and uses #n1 first: the projection's own parse finds it used
+    // already. A random request sequence found the cache then kept the projection as using no name.
+    expect(
+      agree(
+        {
+          FilterExpression: '#n1 = :v1',
+          ProjectionExpression: '#n1',
+          ...names,
+          ExpressionAttributeValues: { ':v1': { S: 'x' } },
+        },
+        parses,
+      ).error,
+    ).toBeUndefined();
+    // The projection alone, of the same shape: answered from the cache, #n1 is used (only :v1 is unused).
+    expect(
+      agree(
+        { ProjectionExpression: '#n1', ...names, ExpressionAttributeValues: { ':v1': { S: 'y' } } },
+        parses,
+      ).error,
+    ).toBe('Value provided in ExpressionAttributeValues unused in expressions: keys: {:v1}');
+    expect(stats.hits).toBe(1);
+  });
+
   it(`keeps the last ${PARSE_CACHE_ENTRIES} shapes of each parser`, () => {
     const { parses, stats } = cachedParsers();
     const projection = (i: number) => ({ ProjectionExpression: `a${i}, b` });
