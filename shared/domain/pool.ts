@@ -108,15 +108,22 @@ export function expiredLeases(leases: Readonly<Record<string, number>>, now: num
     .map(([key]) => key);
 }
 
+/** What a task marked waiting for a role waits for: a free slot of the role, or its batch's budget. */
+export type WaitingFor = 'capacity' | 'budget';
+
+/** A waiting mark as the scaler reads it (AgentRegistry.waitingMarks). */
+export interface WaitingMark {
+  /** Its last WAIT (epoch ms). */
+  at: number;
+  waitingFor: WaitingFor;
+}
+
 /**
  * How many tasks wait for a slot of the role at `now`: its fresh waiting marks (see WAITING_FRESH_MS) of
  * tasks waiting for capacity. A task waiting for its batch's budget is not backlog: an agent more would not
  * run it.
  */
-export function freshWaiting(
-  marks: Readonly<Record<string, { at: number; waitingFor: 'capacity' | 'budget' }>>,
-  now: number,
-): number {
+export function freshWaiting(marks: Readonly<Record<string, WaitingMark>>, now: number): number {
   return Object.values(marks).filter((m) => m.waitingFor === 'capacity' && m.at >= now - WAITING_FRESH_MS)
     .length;
 }

@@ -7,7 +7,7 @@
 import type { BudgetAmount, BudgetLimits, LedgerState } from '../domain/budget';
 import type { ContextItem, TaskWork } from '../domain/context';
 import type { SerializedOutput } from '../domain/outputs';
-import type { CircuitPolicy } from '../domain/pool';
+import type { CircuitPolicy, WaitingFor, WaitingMark } from '../domain/pool';
 import type { RateState } from '../domain/provider-limits';
 import type {
   Agent,
@@ -496,15 +496,7 @@ export interface ArtifactStore {
   deleteBatchOutputs(batchId: string): Promise<number>;
 }
 
-/** What a task marked waiting for a role waits for: a free slot of the role, or its batch's budget. */
-export type WaitingFor = 'capacity' | 'budget';
-
-/** A waiting mark as the scaler reads it. */
-export interface WaitingMark {
-  /** Its last WAIT (epoch ms). */
-  at: number;
-  waitingFor: WaitingFor;
-}
+export type { WaitingFor, WaitingMark } from '../domain/pool';
 
 /** The registry of logical agents and their live metrics. */
 export interface AgentRegistry {

@@ -195,9 +195,9 @@ export async function waitFor(
   waitingFor: WaitingFor = 'capacity',
 ): Promise<{ decision: 'WAIT'; role: string; waitSeconds: number }> {
   const baseSeconds = waitingFor === 'budget' ? BUDGET_WAIT_SECONDS : CAPACITY_WAIT_SECONDS;
-  // The scaler counts fresh marks as backlog (pre-warming agents and queue concurrency for them). Stamped
-  // now, not when this route began: a route slowed by a burst could otherwise write a mark the scaler
-  // already finds stale and prunes before the task parks its token on it.
+  // The scaler counts fresh marks of capacity waits as backlog (pre-warming agents and queue concurrency for
+  // them). Stamped now, not when this route began: a route slowed by a burst could otherwise write a mark the
+  // scaler already finds stale and prunes before the task parks its token on it.
   // A routing question asked by this route is kept with the task, so the next route neither asks again
   // nor loses what it cost (a cached answer would carry no usage).
   const asked =

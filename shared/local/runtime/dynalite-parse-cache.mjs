@@ -176,11 +176,11 @@ export function cachedParse(parse, stats = { hits: 0, misses: 0 }) {
     const context = options?.context;
     const shape = typeof input === 'string' && context ? shapeOf(input, context) : undefined;
     if (!shape) return parse(input, options);
-    const unusedNames = context.unusedAttrNames ?? {};
-    const unusedValues = context.unusedAttrVals ?? {};
     const kept = cache.get(shape.key);
     if (kept) {
       stats.hits += 1;
+      const unusedNames = context.unusedAttrNames ?? {};
+      const unusedValues = context.unusedAttrVals ?? {};
       for (const name of kept.usedNames) delete unusedNames[name];
       for (const name of kept.usedValues) delete unusedValues[name];
       return instantiate(kept.template, context.attrVals ?? {}, shape.names);
