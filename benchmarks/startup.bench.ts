@@ -19,6 +19,7 @@ import { buildState } from '../scripts/build-state.mjs';
 import { forgetNewNpxInstalls, npxInstalls } from '../scripts/npx-installs';
 import type { BatchResult } from '../shared/domain/schemas';
 import { median, round, writeResult } from './lib';
+import { shellEnv } from './shell-env';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const EXAMPLE = 'examples/auth-feature.json';
@@ -87,9 +88,9 @@ async function runSplit(): Promise<Split> {
 }
 
 /** Wall time of one command to its exit, in a new process. */
-function wallOf(command: string, args: readonly string[]): number {
+function wallOf(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
   const began = performance.now();
-  const child = spawnSync(command, args, { cwd: ROOT, stdio: 'ignore' });
+  const child = spawnSync(command, args, { cwd: ROOT, stdio: 'ignore', env });
   if (child.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${child.status}`);
   return performance.now() - began;
 }
@@ -97,12 +98,13 @@ function wallOf(command: string, args: readonly string[]): number {
 /**
  * What `npx meta-agent` (the README's command) adds to `node bin/meta-agent.js`: `npx meta-agent --help`
  * against the same help run directly, in turn, RUNS times (median of the differences). npx is the machine's
- * own (its npm on its own Node): it loads npm, finds node_modules/.bin/meta-agent (the cli workspace's link)
- * and starts the CLI on the Node the project pins.
+ * own, run as a shell runs it (shellEnv): its npm on the machine's own Node. It loads npm, finds
+ * node_modules/.bin/meta-agent (the cli workspace's link) and starts the CLI on the Node the project pins.
  */
-function npxCost(): { npxMs: number; directMs: number; addedMs: number; npm: string } {
+function npxCost(): { npxMs: number; directMs: number; addedMs: number; npm: string; npmNode: string } {
   const help = [join(ROOT, 'bin', 'meta-agent.js'), '--help'];
-  const npx = (): number => wallOf('npx', ['meta-agent', '--help']);
+  const env = shellEnv(process.env);
+  const npx = (): number => wallOf('npx', ['meta-agent', '--help'], env);
   const direct = (): number => wallOf(process.execPath, help);
   const installsBefore = npxInstalls();
   const npxMs: number[] = [];
@@ -119,8 +121,11 @@ function npxCost(): { npxMs: number; directMs: number; addedMs: number; npm: str
     // path (bench:ab) would outlive it.
     forgetNewNpxInstalls(installsBefore, ROOT);
   }
-  const npm = spawnSync('npm', ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const npm = spawnSync('npm', ['--version'], { encoding: 'utf8', env }).stdout.trim();
+  // The Node npm itself runs on: the first `node` of the shell's PATH (npx's `#!/usr/bin/env node`).
+  const npmNode = spawnSync('node', ['--version'], { encoding: 'utf8', env }).stdout.trim();
   return {
+    npmNode,
     npxMs: round(median(npxMs)),
     directMs: round(median(directMs)),
     addedMs: round(median(npxMs.map((ms, i) => ms - (directMs[i] as number)))),
@@ -170,7 +175,7 @@ async function main(): Promise<void> {
   const file = writeResult('startup.json', report);
   console.log(JSON.stringify(report.median), `meets goal: ${report.meetsGoal}`);
   console.log(
-    `through npx (npm ${npx.npm}): +${npx.addedMs} ms, overhead ${report.overheadViaNpxMs} ms, meets goal: ${report.meetsGoalViaNpx}`,
+    `through npx (npm ${npx.npm} on Node ${npx.npmNode}): +${npx.addedMs} ms, overhead ${report.overheadViaNpxMs} ms, meets goal: ${report.meetsGoalViaNpx}`,
   );
   console.log(`wrote ${file}`);
 }
