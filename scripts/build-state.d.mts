@@ -4,6 +4,8 @@ export declare const COMPILE_CACHE_DIR: string;
 export declare const MANIFEST_FILE: string;
 export declare const DEFINITION_FILE: string;
 export declare const MANIFEST_VERSION: number;
+export declare const HANDLER_SETS: { readonly local: string; readonly progress: string };
+export declare const PROGRESS_HANDLERS: readonly ('websocket' | 'notifier')[];
 export declare const BUILD_INPUTS: readonly string[];
 export declare function hashInput(root: string, path: string): string;
 export declare function manifestOf(

@@ -19,7 +19,14 @@ import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { CLI_BUILD_DIR, DEFINITION_FILE, MANIFEST_FILE, manifestOf } from './build-state.mjs';
+import {
+  CLI_BUILD_DIR,
+  DEFINITION_FILE,
+  HANDLER_SETS,
+  MANIFEST_FILE,
+  manifestOf,
+  PROGRESS_HANDLERS,
+} from './build-state.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -51,6 +58,34 @@ const requireBuiltins = {
     }));
   },
 };
+/**
+ * The handler sets (HANDLER_SETS): entry modules made here, each importing its handler modules of functions/
+ * and exporting `handlers`, name to handler. The handlers' own modules are bundled into their set's module
+ * (the code they share with the CLI goes to shared chunks, as before), so a fresh import of a set
+ * (`?system=N`) still evaluates every one of its handler modules again.
+ * @param {readonly string[]} names every handler's name (functions/<name>.ts)
+ * @returns {import('esbuild').Plugin}
+ */
+function handlerSets(names) {
+  return {
+    name: 'handler-sets',
+    setup(build) {
+      build.onResolve({ filter: /^handler-set:/ }, (args) => ({ path: args.path, namespace: 'handler-set' }));
+      build.onLoad({ filter: /.*/, namespace: 'handler-set' }, (args) => {
+        const progress = args.path === 'handler-set:progress';
+        const set = names.filter((name) => PROGRESS_HANDLERS.includes(name) === progress);
+        const imports = set.map((name, i) => `import * as h${i} from './functions/${name}.ts';`);
+        const entries = set.map((name, i) => `${JSON.stringify(name)}: h${i}.handler`);
+        return {
+          contents: `${imports.join('\n')}\nexport const handlers = { ${entries.join(', ')} };\n`,
+          resolveDir: ROOT,
+          loader: 'ts',
+        };
+      });
+    },
+  };
+}
+
 const ESM_REQUIRE_BANNER =
   "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
@@ -66,8 +101,11 @@ export async function buildCli({ outdir = join(ROOT, CLI_BUILD_DIR), log = () =>
   const staging = `${outdir}.${process.pid}.tmp`;
   rmSync(staging, { recursive: true, force: true });
   try {
-    // Every handler module of functions/ (the runtime imports them one by one, a fresh instance per system).
-    const handlers = readdirSync(join(ROOT, 'functions')).filter((f) => f.endsWith('.ts'));
+    // Every handler module of functions/, in the handler sets (the runtime imports a fresh instance of a set
+    // per system).
+    const handlers = readdirSync(join(ROOT, 'functions'))
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => f.slice(0, -3));
     const result = await build({
       absWorkingDir: ROOT,
       entryPoints: {
@@ -75,7 +113,12 @@ export async function buildCli({ outdir = join(ROOT, CLI_BUILD_DIR), log = () =>
         'local-definition': 'infra/local-definition.ts',
         // A worker thread loads its own file: emulators.ts names it next to the module that starts it.
         'dynalite-worker': 'shared/local/runtime/dynalite-worker.mjs',
-        ...Object.fromEntries(handlers.map((f) => [`functions/${f.slice(0, -3)}`, `functions/${f}`])),
+        ...Object.fromEntries(
+          Object.entries(HANDLER_SETS).map(([set, file]) => [
+            file.replace(/\.mjs$/, ''),
+            `handler-set:${set}`,
+          ]),
+        ),
       },
       outdir: staging,
       outExtension: { '.js': '.mjs' },
@@ -100,7 +143,7 @@ export async function buildCli({ outdir = join(ROOT, CLI_BUILD_DIR), log = () =>
       external: [...BUILD_EXTERNALS],
       // ESM bundles still meet CommonJS dependencies that call `require`; give them one.
       banner: { js: ESM_REQUIRE_BANNER },
-      plugins: [requireBuiltins],
+      plugins: [requireBuiltins, handlerSets(handlers)],
       sourcemap: 'linked',
       // Node decodes a module's UTF-8 source into a string of one byte a character only when the file is all
       // ASCII; one non-ASCII character (a dash or an emoji in a dependency's comment) made whole chunks two
@@ -122,8 +165,10 @@ export async function buildCli({ outdir = join(ROOT, CLI_BUILD_DIR), log = () =>
     writeFileSync(join(staging, DEFINITION_FILE), `${JSON.stringify(local)}\n`);
     // The project's own files; what the bundles took from node_modules is fixed by the lock file, an input of
     // every build (hashing those thousands of files would cost every start more than it could catch).
+    // Modules the build's plugins make (a namespace before the colon) are not files: the build script, an
+    // input itself, is what makes them.
     const inputs = Object.keys(result.metafile.inputs)
-      .filter((p) => !p.split('/').includes('node_modules'))
+      .filter((p) => !p.split('/').includes('node_modules') && !/^[a-z-]+:/.test(p))
       .map((p) => relative(ROOT, join(ROOT, p)));
     writeFileSync(join(staging, MANIFEST_FILE), `${JSON.stringify(manifestOf(ROOT, inputs), null, 1)}\n`);
     rmSync(outdir, { recursive: true, force: true });

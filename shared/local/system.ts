@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyResult, DynamoDBRecord } from 'aws-lambda';
+import { HANDLER_SETS, PROGRESS_HANDLERS as PROGRESS_HANDLER_NAMES } from '../../scripts/build-state.mjs';
 import { DynamoAgentRegistry } from '../adapters/dynamodb/agent-registry';
 import { DynamoBudgetLedger } from '../adapters/dynamodb/budget-ledger';
 import { documentClient } from '../adapters/dynamodb/client';
@@ -41,7 +42,7 @@ import {
 import { StreamDelivery } from './stream-delivery';
 
 /** Handlers of the WebSocket progress stream: loaded only when a management endpoint is given. */
-export const PROGRESS_HANDLERS: readonly HandlerName[] = ['websocket', 'notifier'];
+export const PROGRESS_HANDLERS: readonly HandlerName[] = PROGRESS_HANDLER_NAMES;
 /** Every other handler of functions/ (the stack deploys the same list). */
 export const LOCAL_HANDLERS: readonly HandlerName[] = HANDLER_NAMES.filter(
   (n) => !PROGRESS_HANDLERS.includes(n),
@@ -196,12 +197,34 @@ export function roleOverrides(options: EmbeddedSystemOptions, catalog: RoleCatal
 /** Systems started in this process (each gets its own instance of the handler modules). */
 let instances = 0;
 
-/** The module URL of handler `name`: the bundle in the CLI build, else its source file. */
-function handlerModuleUrl(name: HandlerName): string {
+/**
+ * Imports a fresh instance of the handler modules `names` (the progress handlers too with `progress`): from
+ * the CLI build, its handler sets (scripts/build-state.mjs HANDLER_SETS), else each source file.
+ */
+async function importHandlers(
+  names: readonly HandlerName[],
+  progress: boolean,
+  instance: number,
+): Promise<Record<string, LambdaHandler>> {
+  const handlers: Record<string, LambdaHandler> = {};
   const buildDir = cliBuildDir();
-  return buildDir === undefined
-    ? new URL(`../../functions/${name}.ts`, import.meta.url).href
-    : pathToFileURL(join(buildDir, 'functions', `${name}.mjs`)).href;
+  if (buildDir === undefined) {
+    for (const name of names) {
+      const url = `${new URL(`../../functions/${name}.ts`, import.meta.url).href}?system=${instance}`;
+      handlers[name] = (await import(/* @vite-ignore */ url)).handler;
+    }
+    return handlers;
+  }
+  for (const file of progress ? [HANDLER_SETS.local, HANDLER_SETS.progress] : [HANDLER_SETS.local]) {
+    const url = `${pathToFileURL(join(buildDir, file)).href}?system=${instance}`;
+    Object.assign(handlers, (await import(/* @vite-ignore */ url)).handlers);
+  }
+  const missing = names.filter((name) => typeof handlers[name] !== 'function');
+  if (missing.length > 0)
+    throw new Error(
+      `the CLI build in ${buildDir} has no handler ${missing.join(', ')}: run \`npm run build\``,
+    );
+  return handlers;
 }
 
 export class EmbeddedSystem {
@@ -307,15 +330,12 @@ export class EmbeddedSystem {
       validate: source === 'synthesis',
       handlers: async () => {
         // Imported only now: handler modules read the environment the runtime has just set.
-        const names = options.websocketEndpoint ? [...LOCAL_HANDLERS, ...PROGRESS_HANDLERS] : LOCAL_HANDLERS;
+        const progress = options.websocketEndpoint !== undefined;
+        const names = progress ? [...LOCAL_HANDLERS, ...PROGRESS_HANDLERS] : LOCAL_HANDLERS;
         // A fresh module instance per system: handler modules read their configuration at load, and a
         // second system in the same process has other tables, queues and ports.
         instances++;
-        for (const name of names) {
-          const url = `${handlerModuleUrl(name)}?system=${instances}`;
-          handlers[name] = (await import(/* @vite-ignore */ url)).handler;
-        }
-        return handlers;
+        return Object.assign(handlers, await importHandlers(names, progress, instances));
       },
       agentHandler: 'agent-worker',
       batchSize: AGENT_BATCH_SIZE,

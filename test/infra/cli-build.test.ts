@@ -12,8 +12,15 @@ import type { Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { synthesizeLocalDefinition } from '../../infra/local-definition';
 import { BUILD_EXTERNALS, buildCli } from '../../scripts/build.mjs';
-import { CLI_BUILD_DIR, DEFINITION_FILE, MANIFEST_FILE, manifestOf } from '../../scripts/build-state.mjs';
+import {
+  CLI_BUILD_DIR,
+  DEFINITION_FILE,
+  HANDLER_SETS,
+  MANIFEST_FILE,
+  manifestOf,
+} from '../../scripts/build-state.mjs';
 import { loadLocalDefinition } from '../../shared/local/definition-cache';
+import { LOCAL_HANDLERS, PROGRESS_HANDLERS } from '../../shared/local/system';
 import { REPO_ROOT } from './handler-analysis';
 
 /** esbuild and one synthesis of the stack: seconds, more on a busy 2-core machine. */
@@ -35,6 +42,18 @@ function packageOf(path: string): string | undefined {
   return /.*node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1];
 }
 
+/** The build's staging directory, which the metafile's output paths start with. */
+function staging(): string {
+  return Object.keys(metafile.outputs)[0]?.split('/').slice(0, 2).join('/') ?? '';
+}
+
+/** The metafile's record of an output, by its path in the build. */
+function outputOf(output: string): Metafile['outputs'][string] {
+  const found = metafile.outputs[`${staging()}/${output}`];
+  if (!found) throw new Error(`the build has no ${output}`);
+  return found;
+}
+
 /**
  * The packages an output file loads as it is imported (static imports, followed through shared chunks): those
  * it imports from node_modules (`external`) and those bundled into the files it loads (`bundled`, from the
@@ -46,7 +65,6 @@ function staticPackages(output: string): {
   inputs: Set<string>;
 } {
   const outputs = metafile.outputs;
-  const staging = Object.keys(outputs)[0]?.split('/').slice(0, 2).join('/') ?? '';
   const found = { external: new Set<string>(), bundled: new Set<string>(), inputs: new Set<string>() };
   const seen = new Set<string>();
   const walk = (path: string) => {
@@ -63,7 +81,7 @@ function staticPackages(output: string): {
       else if (!isBuiltin(i.path)) found.external.add(i.path);
     }
   };
-  walk(`${staging}/${output}`);
+  walk(`${staging()}/${output}`);
   return found;
 }
 
@@ -87,14 +105,34 @@ describe('the CLI build', () => {
     BUILD_TIMEOUT_MS,
   );
 
-  /** main.mjs, the chunk of `run` and every handler: what a `meta-agent run` start loads. */
-  function runOutputs(): string[] {
-    const handlers = Object.keys(metafile.outputs)
-      .map((p) => p.split('/').slice(2).join('/'))
-      .filter((p) => p.startsWith('functions/') && p.endsWith('.mjs'));
-    expect(handlers.length).toBeGreaterThan(10);
-    return ['main.mjs', chunkOf('shared/local/cli/commands/run.ts'), ...handlers];
+  /** Every output of the build, relative to it. */
+  function outputFiles(): string[] {
+    return Object.keys(metafile.outputs).map((p) => p.split('/').slice(2).join('/'));
   }
+
+  /** main.mjs, the chunk of `run` and the handler sets: what a `meta-agent run` or `serve` start loads. */
+  function runOutputs(): string[] {
+    return [
+      'main.mjs',
+      chunkOf('shared/local/cli/commands/run.ts'),
+      HANDLER_SETS.local,
+      HANDLER_SETS.progress,
+    ];
+  }
+
+  // Two handler modules, not one per handler: each bundle entry splits the shared code into more chunks, and a
+  // start resolves, reads and links every module it loads.
+  it('bundles every handler once, into its handler set, which exports it by name', () => {
+    const handlerOutputs = outputFiles().filter((p) => p.startsWith('functions/') && p.endsWith('.mjs'));
+    expect(handlerOutputs.sort()).toEqual([HANDLER_SETS.local, HANDLER_SETS.progress].sort());
+    // A handler's own module is bundled into its set's module (the code it shares with others, into chunks).
+    const handlersOf = (set: string) =>
+      Object.keys(outputOf(set).inputs).flatMap((input) => /^functions\/([^/]+)\.ts$/.exec(input)?.[1] ?? []);
+    expect(handlersOf(HANDLER_SETS.local).sort()).toEqual([...LOCAL_HANDLERS].sort());
+    expect(handlersOf(HANDLER_SETS.progress).sort()).toEqual([...PROGRESS_HANDLERS].sort());
+    expect(outputOf(HANDLER_SETS.local).exports).toEqual(['handlers']);
+    expect(outputOf(HANDLER_SETS.progress).exports).toEqual(['handlers']);
+  });
 
   // The ASL validator is not in the list: the Step Functions interpreter imports it (bundled or not), but a
   // definition from the build is not validated again at start (EmbeddedSystem passes validate: false).
