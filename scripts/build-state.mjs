@@ -5,12 +5,16 @@
  * metafile), the lock file (which fixes the versions of the packages, bundled or left external) and the build
  * scripts themselves, each with its sha256. A build is fresh when every one of them still hashes the same: then its bundles and the
  * state machine definition synthesized with them are exactly what the sources give now. Content hashes, not
- * modification times, so a checkout or a copy that changes nothing keeps the build.
+ * modification times, so a checkout or a copy that changes nothing keeps the build. A file whose stat still
+ * matches the one recorded beside its hash (size, inode, and modification and change times, as git's index
+ * compares them) is not read again: any write changes its change time, which no tool sets back.
+ * A file whose times fall within RACY_MS of the manifest's gets no stat recorded, and is read at every check
+ * (a file system with coarse times could hide a write made in the same tick).
  *
  * Plain JavaScript: bin/meta-agent.js reads it before any TypeScript can be loaded.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Where the CLI build lives, relative to the package root (git-ignored). */
@@ -22,7 +26,7 @@ export const MANIFEST_FILE = 'build.json';
 /** The local state machine definition in the CLI build (read by shared/local/definition-cache.ts). */
 export const DEFINITION_FILE = 'local-definition.json';
 /** Bumped when the manifest's shape or the build's layout changes: an older build is then stale. */
-export const MANIFEST_VERSION = 2;
+export const MANIFEST_VERSION = 3;
 /**
  * The handler modules of the CLI build, bundled in two sets (scripts/build.mjs), each a module whose `handlers`
  * maps handler names to handlers: every handler an embedded system runs, and those only `serve` adds (its
@@ -52,17 +56,53 @@ export function hashInput(root, path) {
 }
 
 /**
- * The manifest of a build made from `inputs` (paths relative to `root`).
+ * What buildState compares before reading a file: its size, inode, and modification and change times (ms,
+ * with the fraction a double keeps: under a microsecond), or undefined when it cannot be stat'ed.
+ * @param {string} root
+ * @param {string} path relative to root
+ * @returns {{ size: number, ino: number, mtimeMs: number, ctimeMs: number } | undefined}
+ */
+export function statInput(root, path) {
+  const stat = statSync(join(root, path), { throwIfNoEntry: false });
+  return stat && { size: stat.size, ino: stat.ino, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs };
+}
+
+/** A recorded stat whose times are this close to its manifest's (or later) is read again (see the top). */
+export const RACY_MS = 2_000;
+
+/**
+ * The manifest of a build made from `inputs` (paths relative to `root`) at `madeAt`: each input's sha256, and
+ * its stat when it did not change while it was hashed and is not racy.
  * @param {string} root
  * @param {readonly string[]} inputs
- * @returns {{ version: number, inputs: Record<string, string> }}
+ * @param {number} [madeAt] ms since the epoch (now)
+ * @returns {{ version: number, madeAt: number, inputs: Record<string, { sha256: string, stat?: ReturnType<typeof statInput> }> }}
  */
-export function manifestOf(root, inputs) {
+export function manifestOf(root, inputs, madeAt = Date.now()) {
   const sorted = [...new Set([...inputs, ...BUILD_INPUTS])].sort();
-  return {
-    version: MANIFEST_VERSION,
-    inputs: Object.fromEntries(sorted.map((p) => [p, hashInput(root, p)])),
+  const record = (path) => {
+    const before = statInput(root, path);
+    const sha256 = hashInput(root, path);
+    const after = statInput(root, path);
+    const trusted = before && after && sameStat(before, after) && !racy(after, madeAt);
+    return trusted ? { sha256, stat: after } : { sha256 };
   };
+  return { version: MANIFEST_VERSION, madeAt, inputs: Object.fromEntries(sorted.map((p) => [p, record(p)])) };
+}
+
+/** @param {NonNullable<ReturnType<typeof statInput>>} a @param {NonNullable<ReturnType<typeof statInput>>} b */
+function sameStat(a, b) {
+  return a.size === b.size && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
+/**
+ * A stat whose times are within RACY_MS of the manifest's time (or later): not recorded, so the file is hashed
+ * at every check.
+ * @param {NonNullable<ReturnType<typeof statInput>>} stat
+ * @param {number} madeAt
+ */
+function racy(stat, madeAt) {
+  return Math.max(stat.mtimeMs, stat.ctimeMs) >= madeAt - RACY_MS;
 }
 
 /**
@@ -82,8 +122,14 @@ export function buildState(root, dir = join(root, CLI_BUILD_DIR)) {
   if (manifest?.version !== MANIFEST_VERSION || typeof manifest.inputs !== 'object') {
     return { fresh: false, reason: 'the build is from an older version of the build script' };
   }
-  for (const [path, hash] of Object.entries(manifest.inputs)) {
-    if (hashInput(root, path) !== hash) return { fresh: false, reason: `${path} changed since the build` };
+  for (const [path, input] of Object.entries(manifest.inputs)) {
+    const recorded = input?.stat;
+    if (recorded) {
+      const now = statInput(root, path);
+      if (now && sameStat(now, recorded)) continue;
+    }
+    if (hashInput(root, path) !== input?.sha256)
+      return { fresh: false, reason: `${path} changed since the build` };
   }
   return { fresh: true };
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import {
   MANIFEST_FILE,
   MANIFEST_VERSION,
   manifestOf,
+  RACY_MS,
 } from '../../../scripts/build-state.mjs';
 
 let root: string;
@@ -54,6 +55,56 @@ describe('build state', () => {
     rmSync(join(root, 'shared', 'a.ts'));
 
     expect(buildState(root)).toMatchObject({ fresh: false, reason: 'shared/a.ts changed since the build' });
+  });
+
+  // Each start checks the build: about 180 files, 14 to 23 ms to hash, under 2 ms to stat.
+  describe('without reading what has not changed', () => {
+    /** The manifest as if made long after its files were last written (none of its stats racy). */
+    const settled = () => manifestOf(root, ['shared/a.ts'], Date.now() + 10 * RACY_MS);
+    /** The same manifest with a wrong hash recorded for shared/a.ts: fresh only if the file is not read. */
+    const withWrongHash = (manifest: ReturnType<typeof manifestOf>) => ({
+      ...manifest,
+      inputs: {
+        ...manifest.inputs,
+        'shared/a.ts': { ...manifest.inputs['shared/a.ts'], sha256: 'not the hash of a.ts' },
+      },
+    });
+
+    it('trusts a file whose size, inode, and modification and change times are those recorded', () => {
+      const manifest = settled();
+      expect(manifest.inputs['shared/a.ts']?.stat).toBeDefined();
+      writeBuild(withWrongHash(manifest));
+
+      expect(buildState(root)).toEqual({ fresh: true });
+    });
+
+    it('reads a file rewritten to the same size with its modification time put back (its change time moved)', () => {
+      const file = join(root, 'shared', 'a.ts');
+      // A whole second, which utimes sets back exactly (nanoseconds included).
+      const second = Math.floor(Date.now() / 1000) - 3600;
+      utimesSync(file, second, second);
+      writeBuild(settled());
+      writeFileSync(file, 'export const a = 2;\n');
+      utimesSync(file, second, second);
+      expect(statSync(file).mtimeMs).toBe(second * 1000);
+
+      expect(buildState(root)).toEqual({ fresh: false, reason: 'shared/a.ts changed since the build' });
+    });
+
+    it('records no stat for a file written within RACY_MS of the manifest, so it is read at every check', () => {
+      const manifest = manifestOf(root, ['shared/a.ts']);
+      expect(manifest.inputs['shared/a.ts']).toEqual({ sha256: expect.any(String) });
+      writeBuild(withWrongHash(manifest));
+
+      expect(buildState(root)).toEqual({ fresh: false, reason: 'shared/a.ts changed since the build' });
+    });
+
+    it('hashes a file a copy or checkout wrote again, and keeps the build when its content is the same', () => {
+      writeBuild(settled());
+      writeFileSync(join(root, 'shared', 'a.ts'), 'export const a = 1;\n');
+
+      expect(buildState(root)).toEqual({ fresh: true });
+    });
   });
 
   it('always records the lock file and the build scripts themselves', () => {
