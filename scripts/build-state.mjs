@@ -63,8 +63,14 @@ export function hashInput(root, path) {
  * @returns {{ size: number, ino: number, mtimeMs: number, ctimeMs: number } | undefined}
  */
 export function statInput(root, path) {
-  const stat = statSync(join(root, path), { throwIfNoEntry: false });
-  return stat && { size: stat.size, ino: stat.ino, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs };
+  try {
+    const stat = statSync(join(root, path), { throwIfNoEntry: false });
+    return stat && { size: stat.size, ino: stat.ino, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs };
+  } catch {
+    // Not stat'able in another way than being gone (a link loop, no permission): it is hashed, which
+    // answers 'missing'.
+    return undefined;
+  }
 }
 
 /** A recorded stat whose times are this close to its manifest's (or later) is read again (see the top). */

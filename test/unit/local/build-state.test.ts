@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -105,6 +105,16 @@ describe('build state', () => {
 
       expect(buildState(root)).toEqual({ fresh: true });
     });
+  });
+
+  it("calls a build stale, without failing, when a file it read can no longer be stat'ed", () => {
+    const manifest = manifestOf(root, ['shared/a.ts'], Date.now() + 10 * RACY_MS);
+    const stat = manifest.inputs['shared/a.ts']?.stat;
+    // A link to itself: stat fails with ELOOP (a missing file or directory answers undefined instead).
+    symlinkSync('loop.ts', join(root, 'shared', 'loop.ts'));
+    writeBuild({ ...manifest, inputs: { ...manifest.inputs, 'shared/loop.ts': { sha256: 'x', stat } } });
+
+    expect(buildState(root)).toEqual({ fresh: false, reason: 'shared/loop.ts changed since the build' });
   });
 
   it('always records the lock file and the build scripts themselves', () => {
