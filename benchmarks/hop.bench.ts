@@ -129,17 +129,17 @@ function timeWork(work: Map<string, { start: number; end: number }>): void {
 }
 
 /**
- * One task's work ending to the next one's starting (performance.now() times). The result's hop ends at the
- * next task's startedAt, which Route writes when it starts the attempt; what follows (the dispatch through
- * the state machine and the role queue, the worker's claim and context) falls inside that task's time. This
- * is the hop the chain's makespan pays.
+ * One task's work ending to the next one's starting (performance.now() times), for each hop. The result's hop
+ * ends at the next task's startedAt, which Route writes when it starts the attempt; what follows (the dispatch
+ * through the state machine and the role queue, the worker's claim and context) falls inside that task's time.
+ * This is the hop the chain's makespan pays.
  */
-function workHops(work: Map<string, { start: number; end: number }>): number[] {
+function workGaps(work: Map<string, { start: number; end: number }>): { from: number; to: number }[] {
   return Array.from({ length: TASKS - 1 }, (_, i) => {
     const from = work.get(`${ID}${i}`)?.end;
     const to = work.get(`${ID}${i + 1}`)?.start;
     if (from === undefined || to === undefined) throw new Error(`${ID}${i} or ${ID}${i + 1} did no work`);
-    return round(to - from);
+    return { from, to };
   });
 }
 
@@ -160,14 +160,13 @@ interface TracedHop {
   inside: Span[];
 }
 
-/** The traced calls between one task's work and the next one's (performance.now() times). */
-function tracedHops(work: Map<string, { start: number; end: number }>, calls: Span[]): TracedHop[] {
-  return Array.from({ length: TASKS - 1 }, (_, i) => {
-    const from = work.get(`${ID}${i}`)?.end ?? 0;
-    const to = work.get(`${ID}${i + 1}`)?.start ?? 0;
-    const inside = calls.filter((s) => s.end >= from && s.start <= to).sort((a, b) => a.start - b.start);
-    return { from, to, inside };
-  });
+/** The traced calls between one task's work and the next one's (workGaps). */
+function tracedHops(gaps: readonly { from: number; to: number }[], calls: Span[]): TracedHop[] {
+  return gaps.map(({ from, to }) => ({
+    from,
+    to,
+    inside: calls.filter((s) => s.end >= from && s.start <= to).sort((a, b) => a.start - b.start),
+  }));
 }
 
 const ms = (value: number, width = 8) => round(value).toFixed(2).padStart(width);
@@ -240,8 +239,9 @@ async function main(): Promise<void> {
       const failed = failures(result);
       if (failed.length > 0) throw new Error(`chain ${run}: ${failed.join('; ')}`);
       hops.push(...hopsOf(result));
-      hopsOfWork.push(...workHops(work));
-      if (TRACE) traced.push(...tracedHops(work, [...spans]));
+      const gaps = workGaps(work);
+      hopsOfWork.push(...gaps.map(({ from, to }) => round(to - from)));
+      if (TRACE) traced.push(...tracedHops(gaps, [...spans]));
     }
   } finally {
     stopObserving();
