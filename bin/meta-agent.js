@@ -56,6 +56,16 @@ process.emitWarning = (warning, ...rest) => {
 if (process.env.META_AGENT_DEBUG) process.setSourceMapsEnabled(true);
 
 const state = buildState(root);
+const args = process.argv.slice(2);
+// A local run or serve starts dynalite's thread now, so it loads beside the CLI instead of after it
+// (dynalite-preload.mjs); the runtime adopts it.
+const preload = await import('../shared/local/runtime/dynalite-preload.mjs');
+if (preload.startsLocalRuntime(args, process.env)) {
+  const worker = state.fresh
+    ? join(root, CLI_BUILD_DIR, 'dynalite-worker.mjs')
+    : join(root, 'shared', 'local', 'runtime', 'dynalite-worker.mjs');
+  preload.preloadDynalite(pathToFileURL(worker));
+}
 let main;
 if (state.fresh) {
   // V8 keeps the bundles' compiled code beside them (Node's module compile cache, keyed on each file's
@@ -74,7 +84,7 @@ if (state.fresh) {
   register();
   ({ main } = await import('../shared/local/cli/main.ts'));
 }
-const code = await main(process.argv.slice(2));
+const code = await main(args);
 // The command has ended, and stopped everything it started. Left to the event loop, Node would now take the
 // whole environment apart before exiting (every module, handle and heap page) for the operating system to
 // reclaim anyway: process.exit skips that, 14 ms of the 45 between a run's printed result and its exit.

@@ -223,6 +223,18 @@ describe('the CLI build', () => {
     BUILD_TIMEOUT_MS,
   );
 
+  // bin/meta-agent.js preloads dist/cli/dynalite-worker.mjs for a local run or serve (dynalite-preload.mjs), and
+  // startDynalite adopts it only if it asks for that same file: its chunk must sit beside the worker.
+  it("names the dynalite thread the entry point preloads, from the runtime's chunk", () => {
+    const chunk = chunkOf('shared/local/runtime/emulators.ts');
+    const code = readFileSync(join(outdir, chunk), 'utf8');
+
+    expect(outputFiles()).toContain('dynalite-worker.mjs');
+    expect(chunk).not.toContain('/');
+    expect(code).toMatch(/new URL\(\s*"\.\/dynalite-worker\.mjs",\s*import\.meta\.url\s*\)/);
+    expect(code).toContain('meta-agent.dynalite-preload');
+  });
+
   // An ES module import of node:http reads all its exports, whose WebSocket getters load Node's undici (about
   // 30 ms of every start); the build has the bundled code require node:http and node:https instead.
   it("loads `run` (fauxqs and fastify included) without Node's fetch implementation, undici", async () => {

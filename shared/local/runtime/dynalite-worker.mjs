@@ -4,7 +4,7 @@
 // thread does not inherit the TypeScript loader of its parent. Stopping terminates the thread, which
 // closes the server and its connections.
 import { EventEmitter } from 'node:events';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import dynalite from 'dynalite';
 import { installIteratorClose } from './dynalite-iterators.mjs';
 import { installParseCache } from './dynalite-parse-cache.mjs';
@@ -15,24 +15,31 @@ installParseCache();
 // value of their moment, and a long-running serve grew without bound.
 installIteratorClose();
 
-// With a path, tables live in a LevelDB directory there (serve --data-dir); in memory otherwise.
-const server = dynalite({
-  createTableMs: 0,
-  deleteTableMs: 0,
-  updateTableMs: 0,
-  ...(workerData.path ? { path: workerData.path } : {}),
-});
-// Idle keep-alive sockets stay open (see KEEP_ALIVE_TIMEOUT_MS in emulators.ts).
-server.keepAliveTimeout = workerData.keepAliveTimeout;
-server.once('error', (error) =>
-  parentPort?.postMessage({ type: 'error', message: String(error?.stack ?? error) }),
-);
-server.listen(0, workerData.host, workerData.backlog, () => {
-  parentPort?.postMessage({ type: 'listening', port: server.address().port });
-});
+// The server is made on the start message (startDynalite), not when the thread starts: a thread preloaded by
+// the CLI's entry point (dynalite-preload.mjs) loads these modules before its options are known.
+let server;
+let handleRequest;
+function start({ host, backlog, keepAliveTimeout, path }) {
+  if (server) return;
+  // With a path, tables live in a LevelDB directory there (serve --data-dir); in memory otherwise.
+  server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(path ? { path } : {}),
+  });
+  // Idle keep-alive sockets stay open (see KEEP_ALIVE_TIMEOUT_MS in emulators.ts).
+  server.keepAliveTimeout = keepAliveTimeout;
+  server.once('error', (error) =>
+    parentPort?.postMessage({ type: 'error', message: String(error?.stack ?? error) }),
+  );
+  server.listen(0, host, backlog, () => {
+    parentPort?.postMessage({ type: 'listening', port: server.address().port });
+  });
+  handleRequest = server.listeners('request')[0];
+}
 // In-process requests (in-process-transport.ts): dynalite's own request handler answers a request that came
 // over the MessagePort instead of a socket, through the same code path (body limits, validation, errors).
-const handleRequest = server.listeners('request')[0];
 function serveMessage(message) {
   let answered = false;
   // The first answer only: dynalite ends a response once, and a throw after it changes nothing.
@@ -71,8 +78,10 @@ function serveMessage(message) {
 // A LevelDB directory must be closed before another start opens it (its lock is held until then): on
 // `stop`, the server closes its connections and its database, then says so.
 parentPort?.on('message', (message) => {
+  if (message?.type === 'start') return start(message);
   if (message?.type === 'request') return serveMessage(message);
   if (message?.type !== 'stop') return;
+  if (!server) return parentPort?.postMessage({ type: 'stopped' });
   server.close(() => parentPort?.postMessage({ type: 'stopped' }));
   server.closeAllConnections();
 });

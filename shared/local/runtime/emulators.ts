@@ -27,6 +27,7 @@ import {
   serveInProcess,
 } from '../../adapters/in-process-transport';
 import { tunedClient } from '../../adapters/sdk-client';
+import { takePreloadedDynalite } from './dynalite-preload.mjs';
 import { storesWithS3Files } from './fauxqs-files';
 
 export const LOOPBACK = '127.0.0.1';
@@ -124,6 +125,8 @@ export interface Emulators {
 
 export interface LocalDynalite {
   readonly port: number;
+  /** Its worker thread's id (a preloaded thread adopted keeps the id it was started with). */
+  readonly threadId: number;
   /** Answers a request in process, over the thread's MessagePort (in-process-transport.ts). */
   readonly serve: InProcessServer;
   /** Ends its thread, which closes the server and every connection to it. */
@@ -135,8 +138,15 @@ export interface LocalDynalite {
  * (dynalite-worker.mjs), so DynamoDB emulation runs beside the handlers instead of between them.
  */
 export async function startDynalite(path?: string): Promise<LocalDynalite> {
-  const worker = new Worker(new URL('./dynalite-worker.mjs', import.meta.url), {
-    workerData: { host: LOOPBACK, backlog: LISTEN_BACKLOG, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, path },
+  const url = new URL('./dynalite-worker.mjs', import.meta.url);
+  // The thread the CLI's entry point started before loading the CLI, if any (dynalite-preload.mjs).
+  const worker = takePreloadedDynalite(url) ?? new Worker(url);
+  worker.postMessage({
+    type: 'start',
+    host: LOOPBACK,
+    backlog: LISTEN_BACKLOG,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    path,
   });
   type Started = { type: 'listening'; port: number } | { type: 'error'; message: string };
   const port = await new Promise<number>((resolve, reject) => {
@@ -185,6 +195,7 @@ export async function startDynalite(path?: string): Promise<LocalDynalite> {
     });
   return {
     port,
+    threadId: worker.threadId,
     serve,
     stop: async () => {
       endAll(stopped());
