@@ -16,8 +16,6 @@ import {
   DynamoDBClient,
   ListTablesCommand,
 } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
 import {
@@ -26,9 +24,8 @@ import {
   inProcessClientConfig,
   serveInProcess,
 } from '../../adapters/in-process-transport';
-import { tunedClient } from '../../adapters/sdk-client';
 import { takePreloadedDynalite } from './dynalite-preload.mjs';
-import { storesWithS3Files } from './fauxqs-files';
+import { type FauxqsStores, fauxqsStores, type QueueSpec, queueArn, setUpResources } from './fauxqs-files';
 
 export const LOOPBACK = '127.0.0.1';
 /**
@@ -225,11 +222,12 @@ const DYNALITE_CLOSE_TIMEOUT_MS = 10_000;
  */
 async function startFauxqs(
   s3Dir?: string,
-): Promise<{ app: ReturnType<typeof buildApp>; url: string; port: number }> {
-  const app = buildApp({ logger: false, ...(s3Dir ? { stores: storesWithS3Files(s3Dir) } : {}) });
+): Promise<{ app: ReturnType<typeof buildApp>; url: string; port: number; stores: FauxqsStores }> {
+  const stores = fauxqsStores(s3Dir);
+  const app = buildApp({ logger: false, stores });
   app.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   const url = await app.listen({ port: 0, host: LOOPBACK, backlog: LISTEN_BACKLOG });
-  return { app, url, port: Number(new URL(url).port) };
+  return { app, url, port: Number(new URL(url).port), stores };
 }
 
 /**
@@ -340,35 +338,24 @@ export function queueArnOf(url: string, region: string): string {
   return `arn:aws:sqs:${region}:${account}:${name}`;
 }
 
-async function createRoleQueue(
-  client: SQSClient,
-  endpoint: string,
-  region: string,
+/** A role's queue and its dead-letter queue, as the stack defines them: the DLQ first, as the queue names it. */
+function roleQueueSpecs(
   role: string,
+  region: string,
   visibilityTimeoutSeconds: number,
   maxReceiveCount: number,
-): Promise<RoleQueue> {
-  // fauxqs answers with a sqs.<region>.localhost URL that does not resolve everywhere: keep its path only.
-  const localUrl = (url: string | undefined) => `${endpoint}${new URL(url ?? '').pathname}`;
-  const dlq = await client.send(
-    new CreateQueueCommand({
-      QueueName: `${role}-dlq`,
-      Attributes: { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) },
-    }),
-  );
-  const dlqUrl = localUrl(dlq.QueueUrl);
-  const dlqArn = queueArnOf(dlqUrl, region);
-  const queue = await client.send(
-    new CreateQueueCommand({
-      QueueName: role,
-      Attributes: {
+): QueueSpec[] {
+  const dlqArn = queueArn(`${role}-dlq`, region);
+  return [
+    { name: `${role}-dlq`, attributes: { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) } },
+    {
+      name: role,
+      attributes: {
         VisibilityTimeout: String(visibilityTimeoutSeconds),
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }),
       },
-    }),
-  );
-  const url = localUrl(queue.QueueUrl);
-  return { role, url, arn: queueArnOf(url, region), dlqUrl, dlqArn };
+    },
+  ];
 }
 
 /**
@@ -411,10 +398,8 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
         }
       });
     }),
-    sqsStart.then(({ app, url }) =>
-      servedInProcess(url, injectInto(app), () =>
-        createQueuesAndBucket(url, region, artifactsBucketName, options),
-      ),
+    sqsStart.then(({ url, port, stores }) =>
+      makeQueuesAndBucket(stores, url, port, region, artifactsBucketName, options),
     ),
   ]);
   const [dynamoStarted, sqsStarted] = await Promise.allSettled([dynamoStart, sqsStart]);
@@ -467,47 +452,33 @@ async function servedInProcess<T>(
 }
 
 /**
- * The artifacts bucket and every role's queue and dead-letter queue, on fauxqs at `endpoint` (in process when
- * it is served so; the S3 client keeps HTTP, as S3 clients always do here).
+ * The artifacts bucket and every role's queue and dead-letter queue, made in the stores of the fauxqs at
+ * `endpoint` (fauxqs-files.ts: setUpResources), with the attributes the stack's queues have.
  */
-async function createQueuesAndBucket(
+function makeQueuesAndBucket(
+  stores: FauxqsStores,
   endpoint: string,
+  port: number,
   region: string,
   bucket: string,
   options: EmulatorOptions,
-): Promise<Map<string, RoleQueue>> {
-  const sqsClient = tunedClient(
-    new SQSClient({
+): Map<string, RoleQueue> {
+  const specs = options.roles.flatMap((role) =>
+    roleQueueSpecs(
+      role,
       region,
-      endpoint,
-      credentials: LOCAL_CREDENTIALS,
-      ...inProcessClientConfig(endpoint, { service: 'sqs', region }),
+      options.visibilityTimeoutSeconds?.[role] ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
+      options.maxReceiveCount ?? MAX_RECEIVE_COUNT,
+    ),
+  );
+  const urls = setUpResources(stores, { port, region }, specs, bucket);
+  // fauxqs' URLs name 127.0.0.1:<port>, or sqs.<region>.localhost when its host is set: keep their path only.
+  const localUrl = (name: string) => `${endpoint}${new URL(urls.get(name) ?? '').pathname}`;
+  return new Map(
+    options.roles.map((role) => {
+      const url = localUrl(role);
+      const dlqUrl = localUrl(`${role}-dlq`);
+      return [role, { role, url, arn: queueArnOf(url, region), dlqUrl, dlqArn: queueArnOf(dlqUrl, region) }];
     }),
   );
-  const s3Client = new S3Client({ region, endpoint, credentials: LOCAL_CREDENTIALS, forcePathStyle: true });
-  try {
-    // The bucket and the queues at once: 22 roles made 88 SQS calls one after the other.
-    const [, roleQueues] = await Promise.all([
-      s3Client.send(new CreateBucketCommand({ Bucket: bucket })).catch((error: Error) => {
-        // A data directory's bucket from an earlier start.
-        if (error.name !== 'BucketAlreadyOwnedByYou' && error.name !== 'BucketAlreadyExists') throw error;
-      }),
-      Promise.all(
-        options.roles.map((role) =>
-          createRoleQueue(
-            sqsClient,
-            endpoint,
-            region,
-            role,
-            options.visibilityTimeoutSeconds?.[role] ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
-            options.maxReceiveCount ?? MAX_RECEIVE_COUNT,
-          ),
-        ),
-      ),
-    ]);
-    return new Map(roleQueues.map((q) => [q.role, q]));
-  } finally {
-    sqsClient.destroy();
-    s3Client.destroy();
-  }
 }

@@ -108,7 +108,7 @@ describe('local emulators', () => {
       visibilityTimeoutSeconds: { code_reviewer: 50_000 },
     });
 
-    await expect(start).rejects.toThrow(/VisibilityTimeout/);
+    await expect(start).rejects.toThrow(/queue code_reviewer: .*VisibilityTimeout.*between 0 and 43200/);
     expect(listening()).toBe(before);
   });
 
