@@ -19,7 +19,7 @@ installIteratorClose();
 // the CLI's entry point (dynalite-preload.mjs) loads these modules before its options are known.
 let server;
 let handleRequest;
-function start({ host, backlog, keepAliveTimeout, path }) {
+function start({ host, backlog, keepAliveTimeout, path, tables = [], tableActiveTimeoutMs }) {
   if (server) return;
   // With a path, tables live in a LevelDB directory there (serve --data-dir); in memory otherwise.
   server = dynalite({
@@ -30,28 +30,98 @@ function start({ host, backlog, keepAliveTimeout, path }) {
   });
   // Idle keep-alive sockets stay open (see KEEP_ALIVE_TIMEOUT_MS in emulators.ts).
   server.keepAliveTimeout = keepAliveTimeout;
-  server.once('error', (error) =>
-    parentPort?.postMessage({ type: 'error', message: String(error?.stack ?? error) }),
-  );
-  server.listen(0, host, backlog, () => {
-    parentPort?.postMessage({ type: 'listening', port: server.address().port });
-  });
+  const failed = (error) =>
+    parentPort?.postMessage({ type: 'error', message: String(error?.stack ?? error) });
+  server.once('error', failed);
   handleRequest = server.listeners('request')[0];
+  server.listen(0, host, backlog, () => {
+    makeTables(tables, tableActiveTimeoutMs).then(
+      () => parentPort?.postMessage({ type: 'listening', port: server.address().port }),
+      // The error names the request, the table and dynalite's answer: its stack here would say nothing more.
+      (error) => parentPort?.postMessage({ type: 'error', message: error.message }),
+    );
+  });
 }
+
+/**
+ * Makes the tables of `tables` (CreateTable requests) that do not exist, through dynalite's own request
+ * handler as an SDK call would reach it, and resolves once every one of them and its indexes is ACTIVE
+ * (dynalite answers CreateTable with CREATING and turns a table ACTIVE on a timer, even at 0 ms).
+ */
+async function makeTables(tables, timeoutMs) {
+  if (tables.length === 0) return;
+  // In a data directory the tables of an earlier start are there already (with the same keys: same names).
+  const { TableNames: existing = [] } = await call('ListTables', {});
+  for (const table of tables) {
+    if (!existing.includes(table.TableName)) await call('CreateTable', table);
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (const { TableName } of tables) {
+    for (;;) {
+      const { Table } = await call('DescribeTable', { TableName });
+      const indexes = Table?.GlobalSecondaryIndexes ?? [];
+      if (Table?.TableStatus === 'ACTIVE' && indexes.every((i) => i.IndexStatus === 'ACTIVE')) break;
+      if (Date.now() > deadline)
+        throw new Error(`table ${TableName} is still ${Table?.TableStatus} after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+}
+
+/** One DynamoDB request answered by this thread's dynalite: its answer, or an error naming its type. */
+function call(action, body) {
+  const request = {
+    method: 'POST',
+    path: '/',
+    headers: {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amz-target': `DynamoDB_20120810.${action}`,
+      'x-amz-date': new Date().toISOString().replace(/[-:]|\.\d{3}/g, ''),
+      // dynalite checks that a request is signed, not the signature.
+      authorization: `AWS4-HMAC-SHA256 Credential=local/${new Date().toISOString().slice(0, 10).replace(/-/g, '')}/local/dynamodb/aws4_request, SignedHeaders=host, Signature=0`,
+    },
+    body: JSON.stringify(body),
+  };
+  return new Promise((resolve, reject) =>
+    answerInProcess(request, (statusCode, _headers, text) => {
+      const answer = text ? JSON.parse(text) : {};
+      if (statusCode === 200) resolve(answer);
+      else
+        reject(
+          new Error(
+            `${action} ${body.TableName ?? ''}: ${String(answer.__type ?? statusCode)
+              .split('#')
+              .pop()}: ${answer.message ?? ''}`,
+          ),
+        );
+    }),
+  );
+}
+
 // In-process requests (in-process-transport.ts): dynalite's own request handler answers a request that came
 // over the MessagePort instead of a socket, through the same code path (body limits, validation, errors).
 function serveMessage(message) {
+  answerInProcess(message, (statusCode, headers, body) =>
+    parentPort?.postMessage({ type: 'response', id: message.id, statusCode, headers, body }),
+  );
+}
+
+/**
+ * dynalite's request handler answers `request` ({ method, path, headers, body }) through a stand-in request
+ * and response; `answer(statusCode, headers, body)` is called once, a throw in the handler answering a 500.
+ */
+function answerInProcess(request, answer) {
   let answered = false;
   // The first answer only: dynalite ends a response once, and a throw after it changes nothing.
-  const answer = (statusCode, headers, body) => {
+  const once = (statusCode, headers, body) => {
     if (answered) return;
     answered = true;
-    parentPort?.postMessage({ type: 'response', id: message.id, statusCode, headers, body });
+    answer(statusCode, headers, body);
   };
   const req = new EventEmitter();
-  req.method = message.method;
-  req.url = message.path;
-  req.headers = message.headers;
+  req.method = request.method;
+  req.url = request.path;
+  req.headers = request.headers;
   const headers = {};
   const res = {
     statusCode: 200,
@@ -60,19 +130,19 @@ function serveMessage(message) {
     },
     end(body) {
       const text = body === undefined ? '' : Buffer.isBuffer(body) ? body.toString('utf8') : String(body);
-      answer(res.statusCode, headers, text);
+      once(res.statusCode, headers, text);
     },
   };
   try {
     handleRequest(req, res);
-    if (message.body) req.emit('data', Buffer.from(message.body, 'utf8'));
+    if (request.body) req.emit('data', Buffer.from(request.body, 'utf8'));
     req.emit('end');
   } catch (error) {
     const text = JSON.stringify({
       __type: 'com.amazonaws.dynamodb.v20120810#InternalFailure',
       message: String(error?.message ?? error),
     });
-    answer(500, { 'content-type': 'application/x-amz-json-1.0' }, text);
+    once(500, { 'content-type': 'application/x-amz-json-1.0' }, text);
   }
 }
 // A LevelDB directory must be closed before another start opens it (its lock is held until then): on

@@ -12,18 +12,14 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   CreateTableCommand,
+  type CreateTableCommandInput,
   DescribeTableCommand,
-  DynamoDBClient,
+  type DynamoDBClient,
   ListTablesCommand,
 } from '@aws-sdk/client-dynamodb';
 import { buildApp } from 'fauxqs';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
-import {
-  type InProcessResponse,
-  type InProcessServer,
-  inProcessClientConfig,
-  serveInProcess,
-} from '../../adapters/in-process-transport';
+import type { InProcessResponse, InProcessServer } from '../../adapters/in-process-transport';
 import { takePreloadedDynalite } from './dynalite-preload.mjs';
 import { type FauxqsStores, fauxqsStores, type QueueSpec, queueArn, setUpResources } from './fauxqs-files';
 
@@ -132,9 +128,15 @@ export interface LocalDynalite {
 
 /**
  * Starts dynalite in memory on 127.0.0.1 (ephemeral port, instant table state changes) on a worker thread
- * (dynalite-worker.mjs), so DynamoDB emulation runs beside the handlers instead of between them.
+ * (dynalite-worker.mjs), so DynamoDB emulation runs beside the handlers instead of between them. With
+ * `tables` (CreateTable requests, as tableDefinitions gives them), the thread makes those that do not exist
+ * through its own request handler, and answers once they are ACTIVE: no SDK client on this thread, whose CPU
+ * a start is bound by.
  */
-export async function startDynalite(path?: string): Promise<LocalDynalite> {
+export async function startDynalite(
+  path?: string,
+  tables: readonly CreateTableCommandInput[] = [],
+): Promise<LocalDynalite> {
   const url = new URL('./dynalite-worker.mjs', import.meta.url);
   // The thread the CLI's entry point started before loading the CLI, if any (dynalite-preload.mjs).
   const worker = takePreloadedDynalite(url) ?? new Worker(url);
@@ -144,6 +146,8 @@ export async function startDynalite(path?: string): Promise<LocalDynalite> {
     backlog: LISTEN_BACKLOG,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     path,
+    tables,
+    tableActiveTimeoutMs: TABLE_ACTIVE_TIMEOUT_MS,
   });
   type Started = { type: 'listening'; port: number } | { type: 'error'; message: string };
   const port = await new Promise<number>((resolve, reject) => {
@@ -250,62 +254,68 @@ function injectInto(app: ReturnType<typeof buildApp>): InProcessServer {
   };
 }
 
-/** Creates the tasks and agents tables with the keys and index the stack defines. */
-export async function createTables(client: DynamoDBClient, tasks: string, agents: string): Promise<void> {
+/** The tasks and agents tables with the keys and indexes the stack defines, as CreateTable requests. */
+export function tableDefinitions(tasks: string, agents: string): CreateTableCommandInput[] {
   const list = TASKS_TABLE.batchListIndex;
+  const index = AGENTS_TABLE.byRoleIndex;
+  return [
+    {
+      TableName: tasks,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: TASKS_TABLE.partitionKey, AttributeType: 'S' },
+        { AttributeName: TASKS_TABLE.sortKey, AttributeType: 'S' },
+        { AttributeName: list.partitionKey, AttributeType: 'S' },
+        { AttributeName: list.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' },
+        { AttributeName: TASKS_TABLE.sortKey, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: list.name,
+          KeySchema: [
+            { AttributeName: list.partitionKey, KeyType: 'HASH' },
+            { AttributeName: list.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...list.nonKeyAttributes] },
+        },
+      ],
+      StreamSpecification: { StreamEnabled: true, StreamViewType: TASKS_TABLE.streamViewType },
+    },
+    {
+      TableName: agents,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: AGENTS_TABLE.partitionKey, AttributeType: 'S' },
+        { AttributeName: index.partitionKey, AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: index.name,
+          KeySchema: [
+            { AttributeName: index.partitionKey, KeyType: 'HASH' },
+            { AttributeName: index.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    },
+  ];
+}
+
+/**
+ * Creates the tasks and agents tables (tableDefinitions) through `client`, those that do not exist, and waits
+ * until they are ACTIVE. startEmulators has dynalite's thread make them instead (startDynalite's `tables`).
+ */
+export async function createTables(client: DynamoDBClient, tasks: string, agents: string): Promise<void> {
   // In a data directory the tables of an earlier start are there already (with the same keys: same names).
   const existing = new Set((await client.send(new ListTablesCommand({}))).TableNames ?? []);
-  if (!existing.has(tasks))
-    await client.send(
-      new CreateTableCommand({
-        TableName: tasks,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: TASKS_TABLE.partitionKey, AttributeType: 'S' },
-          { AttributeName: TASKS_TABLE.sortKey, AttributeType: 'S' },
-          { AttributeName: list.partitionKey, AttributeType: 'S' },
-          { AttributeName: list.sortKey, AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' },
-          { AttributeName: TASKS_TABLE.sortKey, KeyType: 'RANGE' },
-        ],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: list.name,
-            KeySchema: [
-              { AttributeName: list.partitionKey, KeyType: 'HASH' },
-              { AttributeName: list.sortKey, KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...list.nonKeyAttributes] },
-          },
-        ],
-        StreamSpecification: { StreamEnabled: true, StreamViewType: TASKS_TABLE.streamViewType },
-      }),
-    );
-  const index = AGENTS_TABLE.byRoleIndex;
-  if (!existing.has(agents))
-    await client.send(
-      new CreateTableCommand({
-        TableName: agents,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: AGENTS_TABLE.partitionKey, AttributeType: 'S' },
-          { AttributeName: index.partitionKey, AttributeType: 'S' },
-        ],
-        KeySchema: [{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: index.name,
-            KeySchema: [
-              { AttributeName: index.partitionKey, KeyType: 'HASH' },
-              { AttributeName: index.sortKey, KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-        ],
-      }),
-    );
+  for (const table of tableDefinitions(tasks, agents)) {
+    if (!existing.has(table.TableName ?? '')) await client.send(new CreateTableCommand(table));
+  }
   // dynalite answers CreateTable with CREATING and turns the table ACTIVE on a timer, even at 0 ms: a write
   // sent at once can meet ResourceNotFoundException (seen in CI on a loaded machine).
   await Promise.all([tasks, agents].map((table) => untilActive(client, table)));
@@ -376,28 +386,15 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
   const agentsTableName = options.agentsTableName ?? names?.agentsTable ?? `meta-agent-agents-${suffix}`;
   const artifactsBucketName =
     options.artifactsBucketName ?? names?.artifactsBucket ?? `meta-agent-artifacts-${suffix}`;
-  // Side by side: dynalite boots on its own thread while fauxqs starts on this one, and each emulator's
-  // resources are created as soon as it listens. fauxqs is up long before dynalite's thread has loaded its
-  // modules, so the 88 SQS calls of 22 roles' queues run in that wait instead of after it.
-  const dynamoStart = startDynalite(dataDir === undefined ? undefined : join(dataDir, 'dynamodb'));
+  // Side by side: dynalite's thread makes the tables while fauxqs starts on this one and its queues and bucket
+  // are made in its stores. Each emulator makes its resources with its own code, with no SDK call.
+  const dynamoStart = startDynalite(
+    dataDir === undefined ? undefined : join(dataDir, 'dynamodb'),
+    tableDefinitions(tasksTableName, agentsTableName),
+  );
   const sqsStart = startFauxqs(dataDir === undefined ? undefined : join(dataDir, 's3'));
   const [tablesMade, queuesMade] = await Promise.allSettled([
-    dynamoStart.then(({ port, serve }) => {
-      const endpoint = `http://${LOOPBACK}:${port}`;
-      return servedInProcess(endpoint, serve, async () => {
-        const client = new DynamoDBClient({
-          region,
-          endpoint,
-          credentials: LOCAL_CREDENTIALS,
-          ...inProcessClientConfig(endpoint, { service: 'dynamodb', region }),
-        });
-        try {
-          await createTables(client, tasksTableName, agentsTableName);
-        } finally {
-          client.destroy();
-        }
-      });
-    }),
+    dynamoStart,
     sqsStart.then(({ url, port, stores }) =>
       makeQueuesAndBucket(stores, url, port, region, artifactsBucketName, options),
     ),
@@ -431,24 +428,6 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
     queues: queuesMade.value,
     stop,
   };
-}
-
-/**
- * Runs `make` with `origin` served in process (in-process-transport.ts): a start's resources (the tables, 44
- * queues for 22 roles) are made by the emulators' own code without a socket or a signature per call. Clients
- * built inside take the in-process handler; afterwards the origin is no longer served in process.
- */
-async function servedInProcess<T>(
-  origin: string,
-  server: InProcessServer,
-  make: () => Promise<T>,
-): Promise<T> {
-  const stop = serveInProcess(origin, server);
-  try {
-    return await make();
-  } finally {
-    stop();
-  }
 }
 
 /**

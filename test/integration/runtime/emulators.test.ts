@@ -1,5 +1,5 @@
 import { Agent, createServer, request } from 'node:http';
-import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type CreateTableCommandInput, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../../shared/adapters/dynamodb/tables';
@@ -9,7 +9,9 @@ import {
   LOCAL_CREDENTIALS,
   listenOnLoopback,
   MAX_RECEIVE_COUNT,
+  startDynalite,
   startEmulators,
+  tableDefinitions,
 } from '../../../shared/local/runtime/emulators';
 import { acceptsConnections, sleep } from './helpers';
 
@@ -45,6 +47,39 @@ describe('local emulators', () => {
       { AttributeName: AGENTS_TABLE.byRoleIndex.partitionKey, KeyType: 'HASH' },
       { AttributeName: AGENTS_TABLE.byRoleIndex.sortKey, KeyType: 'RANGE' },
     ]);
+  });
+
+  it("has dynalite's thread make the tables it is given, ACTIVE once it answers, and name one it cannot make", async () => {
+    const [tasks, agents] = tableDefinitions('made-tasks', 'made-agents');
+    const dynalite = await startDynalite(undefined, [
+      tasks as CreateTableCommandInput,
+      agents as CreateTableCommandInput,
+    ]);
+    const client = new DynamoDBClient({
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${dynalite.port}`,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    try {
+      const made = await client.send(new DescribeTableCommand({ TableName: 'made-tasks' }));
+      expect(made.Table?.TableStatus).toBe('ACTIVE');
+      expect(made.Table?.GlobalSecondaryIndexes?.map((i) => i.IndexStatus)).toEqual(['ACTIVE']);
+      const other = await client.send(new DescribeTableCommand({ TableName: 'made-agents' }));
+      expect(other.Table?.KeySchema).toEqual(agents?.KeySchema);
+    } finally {
+      client.destroy();
+      await dynalite.stop();
+    }
+
+    // A key attribute with no definition: dynalite refuses the table, and the start says which and why.
+    const broken = {
+      ...tasks,
+      TableName: 'broken',
+      AttributeDefinitions: tasks?.AttributeDefinitions?.slice(1),
+    };
+    await expect(startDynalite(undefined, [broken as CreateTableCommandInput])).rejects.toThrow(
+      /^dynalite did not start: CreateTable broken: ValidationException: One or more parameter values were invalid/,
+    );
   });
 
   it('creates one queue per catalog role, each redriving to its own dead-letter queue', async () => {
