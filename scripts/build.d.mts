@@ -10,3 +10,5 @@ export declare function buildCli(options?: {
 export declare const STEPS: Readonly<
   Record<string, (options?: { log?: (line: string) => void }) => Promise<unknown>>
 >;
+/** The esbuild plugin that has the bundle evaluate some packages at their first call instead of at load. */
+export declare const deferredImports: import('esbuild').Plugin;

@@ -41,6 +41,36 @@ export const BUILD_EXTERNALS = ['aws-cdk-lib', 'constructs', 'cdk-nag', 'esbuild
  * them. Bundled code gets these through `require` instead (CommonJS, whose getters run only when read).
  */
 const REQUIRED_BUILTINS = ['http', 'https'];
+/**
+ * Packages the bundle evaluates at their first call instead of at load: `package -> the importer it is
+ * imported from`. The Step Functions interpreter imports asl-validator at its top and calls it only to
+ * validate a definition, which the build's own definition never needs (EmbeddedSystem passes validate: false
+ * for it); asl-validator loads jsonata, whose module builds its date-time pictures as it loads: 12 ms of every
+ * start. Each stays in the bundle; its module runs the first time the default export is called.
+ */
+const DEFERRED_DEFAULT_IMPORTS = { 'asl-validator': 'aws-local-stepfunctions' };
+/** @type {import('esbuild').Plugin} */
+export const deferredImports = {
+  name: 'deferred-imports',
+  setup(build) {
+    const names = Object.keys(DEFERRED_DEFAULT_IMPORTS);
+    const filter = new RegExp(`^(${names.join('|')})$`);
+    build.onResolve({ filter }, (args) => {
+      // The stand-in's own require of the package resolves as usual (from the importer's directory).
+      if (args.namespace === 'deferred-import' || args.kind !== 'import-statement') return undefined;
+      if (!args.importer.includes(`/node_modules/${DEFERRED_DEFAULT_IMPORTS[args.path]}/`)) return undefined;
+      return { path: args.path, namespace: 'deferred-import', pluginData: { resolveDir: args.resolveDir } };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'deferred-import' }, (args) => ({
+      contents: `export default function deferred(...args) {
+  const loaded = require(${JSON.stringify(args.path)});
+  return (loaded && loaded.__esModule ? loaded.default : loaded)(...args);
+}`,
+      resolveDir: args.pluginData.resolveDir,
+      loader: 'js',
+    }));
+  },
+};
 /** @type {import('esbuild').Plugin} */
 const requireBuiltins = {
   name: 'require-builtins',
@@ -143,7 +173,7 @@ export async function buildCli({ outdir = join(ROOT, CLI_BUILD_DIR), log = () =>
       external: [...BUILD_EXTERNALS],
       // ESM bundles still meet CommonJS dependencies that call `require`; give them one.
       banner: { js: ESM_REQUIRE_BANNER },
-      plugins: [requireBuiltins, handlerSets(handlers)],
+      plugins: [requireBuiltins, deferredImports, handlerSets(handlers)],
       sourcemap: 'linked',
       // Node decodes a module's UTF-8 source into a string of one byte a character only when the file is all
       // ASCII; one non-ASCII character (a dash or an emoji in a dependency's comment) made whole chunks two

@@ -8,10 +8,10 @@ import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import type { Metafile } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { synthesizeLocalDefinition } from '../../infra/local-definition';
-import { BUILD_EXTERNALS, buildCli } from '../../scripts/build.mjs';
+import { BUILD_EXTERNALS, buildCli, deferredImports } from '../../scripts/build.mjs';
 import {
   CLI_BUILD_DIR,
   DEFINITION_FILE,
@@ -233,6 +233,60 @@ describe('the CLI build', () => {
     expect(chunk).not.toContain('/');
     expect(code).toMatch(/new URL\(\s*"\.\/dynalite-worker\.mjs",\s*import\.meta\.url\s*\)/);
     expect(code).toContain('meta-agent.dynalite-preload');
+  });
+
+  // asl-validator (and jsonata, which it loads) runs at its first call, not at load: the interpreter still
+  // validates a definition it is asked to validate, through the bundled copy.
+  it('bundles the ASL validator to run at its first call, and it still validates', async () => {
+    expect(Object.keys(metafile.inputs).some((i) => /node_modules\/asl-validator\//.test(i))).toBe(true);
+    const dir = mkdtempSync(join(REPO_ROOT, 'dist', 'cli-deferred-'));
+    try {
+      writeFileSync(
+        join(dir, 'entry.mjs'),
+        `import { StateMachine } from 'aws-local-stepfunctions';
+export const validate = (definition) => new StateMachine(definition);
+export const skip = (definition) => new StateMachine(definition, { validationOptions: { noValidate: true } });`,
+      );
+      await build({
+        absWorkingDir: REPO_ROOT,
+        entryPoints: [join(dir, 'entry.mjs')],
+        outfile: join(dir, 'out.mjs'),
+        bundle: true,
+        format: 'esm',
+        platform: 'node',
+        mainFields: ['module', 'main'],
+        banner: {
+          js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        },
+        plugins: [deferredImports],
+        logLevel: 'error',
+        metafile: true,
+      }).then(({ metafile: built }) => {
+        // The stand-in replaced the interpreter's import; the validator itself is bundled, not external.
+        expect(Object.keys(built.inputs)).toContain('deferred-import:asl-validator');
+        expect(Object.keys(built.inputs).some((i) => /node_modules\/asl-validator\//.test(i))).toBe(true);
+      });
+      // The validator's module is wrapped to run when required, and required only inside the stand-in.
+      const code = readFileSync(join(dir, 'out.mjs'), 'utf8');
+      const wrapper =
+        /(require_\w+)\s*=\s*__commonJS\(\{\s*"[^"]*node_modules\/asl-validator\/dist\/src\/validator\.js"/.exec(
+          code,
+        )?.[1];
+      expect(wrapper).toBeDefined();
+      expect(code.split(`${wrapper}()`).length - 1).toBe(1);
+      expect(code).toMatch(
+        new RegExp(`function deferred\\(\\.\\.\\.args\\)\\s*\\{\\s*const loaded = ${wrapper}\\(\\)`),
+      );
+      const bundled = await import(pathToFileURL(join(dir, 'out.mjs')).href);
+      const valid = { StartAt: 'A', States: { A: { Type: 'Pass', End: true } } };
+      const invalid = { StartAt: 'Missing', States: { A: { Type: 'Pass', End: true } } };
+
+      expect(() => bundled.validate(valid)).not.toThrow();
+      expect(() => bundled.validate(invalid)).toThrow(/State machine definition is invalid/);
+      expect(() => bundled.skip(invalid)).not.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   // An ES module import of node:http reads all its exports, whose WebSocket getters load Node's undici (about

@@ -4,7 +4,7 @@
  * as the dashboard does. Used by `run --url`, `status`, `cancel`, `redrive` and `agents --url`.
  */
 import { randomUUID } from 'node:crypto';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import {
   type ApprovalRecord,
   type BatchDecisions,
@@ -285,8 +285,11 @@ export class RemoteApi {
     if (!minted.token || !minted.websocketUrl) return undefined;
     const url = new URL(minted.websocketUrl);
     url.searchParams.set('token', minted.token);
+    // Loaded here, not with the module: `run` imports this module for --url, and ws' own load (its search for
+    // the optional bufferutil addon) was 12 ms of every local run's start.
+    const { default: Socket } = await import('ws');
     const socket = await new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(url, { handshakeTimeout: WEBSOCKET_CONNECT_TIMEOUT_MS });
+      const ws = new Socket(url, { handshakeTimeout: WEBSOCKET_CONNECT_TIMEOUT_MS });
       ws.once('open', () => resolve(ws));
       ws.once('unexpected-response', (_request, response) => {
         ws.terminate();
