@@ -5,9 +5,14 @@
 // closes the server and its connections.
 import { EventEmitter } from 'node:events';
 import { parentPort } from 'node:worker_threads';
-import dynalite from 'dynalite';
 import { installIteratorClose } from './dynalite-iterators.mjs';
+import { deferLevel } from './dynalite-lazy-level.mjs';
 import { installParseCache } from './dynalite-parse-cache.mjs';
+
+// Its on-disk store loads when a data directory needs it (dynalite-lazy-level.mjs): before dynalite does, so
+// dynalite is imported here, not with the modules above (a bundle evaluates its external imports first).
+deferLevel();
+const { default: dynalite } = await import('dynalite');
 
 // Expressions parsed once per shape (dynalite-parse-cache.mjs).
 installParseCache();
