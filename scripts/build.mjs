@@ -58,7 +58,8 @@ export const deferredImports = {
     build.onResolve({ filter }, (args) => {
       // The stand-in's own require of the package resolves as usual (from the importer's directory).
       if (args.namespace === 'deferred-import' || args.kind !== 'import-statement') return undefined;
-      if (!args.importer.includes(`/node_modules/${DEFERRED_DEFAULT_IMPORTS[args.path]}/`)) return undefined;
+      const importer = args.importer.replaceAll('\\', '/');
+      if (!importer.includes(`/node_modules/${DEFERRED_DEFAULT_IMPORTS[args.path]}/`)) return undefined;
       return { path: args.path, namespace: 'deferred-import', pluginData: { resolveDir: args.resolveDir } };
     });
     build.onLoad({ filter: /.*/, namespace: 'deferred-import' }, (args) => ({

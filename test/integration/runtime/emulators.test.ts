@@ -1,4 +1,7 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, createServer, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type CreateTableCommandInput, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -80,6 +83,26 @@ describe('local emulators', () => {
     await expect(startDynalite(undefined, [broken as CreateTableCommandInput])).rejects.toThrow(
       /^dynalite did not start: CreateTable broken: ValidationException: One or more parameter values were invalid/,
     );
+  });
+
+  it('releases a data directory when its tables cannot be made, so that a later start opens it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dynalite-dir-'));
+    try {
+      const [tasks] = tableDefinitions('dir-tasks', 'dir-agents');
+      const broken = {
+        ...tasks,
+        TableName: 'broken',
+        AttributeDefinitions: tasks?.AttributeDefinitions?.slice(1),
+      };
+      await expect(startDynalite(dir, [broken as CreateTableCommandInput])).rejects.toThrow(
+        /CreateTable broken/,
+      );
+
+      const again = await startDynalite(dir, [tasks as CreateTableCommandInput]);
+      await again.stop();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('creates one queue per catalog role, each redriving to its own dead-letter queue', async () => {
