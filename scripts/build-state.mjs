@@ -64,7 +64,10 @@ export function hashInput(root, path) {
  */
 export function statInput(root, path) {
   try {
-    const stat = statSync(join(root, path), { throwIfNoEntry: false });
+    // Concatenated, not path.join: join normalizes its result character by character, and its 182 calls ran in
+    // V8's interpreter at every start (the check took 8.9 to 12.2 ms with it, 6.4 to 9.7 without, 4 runs each).
+    // The inputs are relative paths as the build records them (no `..`); fs takes a forward slash on every system.
+    const stat = statSync(`${root}/${path}`, { throwIfNoEntry: false });
     return stat && { size: stat.size, ino: stat.ino, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs };
   } catch {
     // Not stat'able in another way than being gone (a link loop, no permission): it is hashed, which
