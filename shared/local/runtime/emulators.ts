@@ -338,16 +338,6 @@ async function untilActive(client: DynamoDBClient, table: string): Promise<void>
   }
 }
 
-/**
- * The ARN of the queue at `url` in `region`: a queue URL's path is /<account>/<name>, and its ARN
- * arn:aws:sqs:<region>:<account>:<name> (on AWS as in fauxqs), so no GetQueueAttributes call is needed.
- */
-export function queueArnOf(url: string, region: string): string {
-  const [account, name] = new URL(url).pathname.split('/').filter(Boolean);
-  if (account === undefined || name === undefined) throw new Error(`not a queue URL: ${url}`);
-  return `arn:aws:sqs:${region}:${account}:${name}`;
-}
-
 /** A role's queue and its dead-letter queue, as the stack defines them: the DLQ first, as the queue names it. */
 function roleQueueSpecs(
   role: string,
@@ -393,22 +383,26 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
     tableDefinitions(tasksTableName, agentsTableName),
   );
   const sqsStart = startFauxqs(dataDir === undefined ? undefined : join(dataDir, 's3'));
-  const [tablesMade, queuesMade] = await Promise.allSettled([
+  // dynalite's start includes its tables; fauxqs' queues are a step after its start, which must be closed if they
+  // fail.
+  const [dynamoStarted, sqsStarted, queuesMade] = await Promise.allSettled([
     dynamoStart,
+    sqsStart,
     sqsStart.then(({ url, port, stores }) =>
       makeQueuesAndBucket(stores, url, port, region, artifactsBucketName, options),
     ),
   ]);
-  const [dynamoStarted, sqsStarted] = await Promise.allSettled([dynamoStart, sqsStart]);
   const stop = async () => {
     await Promise.all([
       sqsStarted.status === 'fulfilled' ? sqsStarted.value.app.close() : undefined,
       dynamoStarted.status === 'fulfilled' ? dynamoStarted.value.stop() : undefined,
     ]);
   };
-  if (tablesMade.status === 'rejected' || queuesMade.status === 'rejected') {
+  if (dynamoStarted.status === 'rejected' || queuesMade.status === 'rejected') {
     await stop();
-    throw tablesMade.status === 'rejected' ? tablesMade.reason : (queuesMade as PromiseRejectedResult).reason;
+    throw dynamoStarted.status === 'rejected'
+      ? dynamoStarted.reason
+      : (queuesMade as PromiseRejectedResult).reason;
   }
   // Both settled as fulfilled: their resources were made.
   const dynamo = (dynamoStarted as PromiseFulfilledResult<LocalDynalite>).value;
@@ -450,14 +444,18 @@ function makeQueuesAndBucket(
       options.maxReceiveCount ?? MAX_RECEIVE_COUNT,
     ),
   );
-  const urls = setUpResources(stores, { port, region }, specs, bucket);
+  const made = setUpResources(stores, { port, region }, specs, bucket);
   // fauxqs' URLs name 127.0.0.1:<port>, or sqs.<region>.localhost when its host is set: keep their path only.
-  const localUrl = (name: string) => `${endpoint}${new URL(urls.get(name) ?? '').pathname}`;
+  const local = (name: string) => {
+    const queue = made.get(name);
+    if (!queue) throw new Error(`fauxqs made no queue ${name}`);
+    return { url: `${endpoint}${new URL(queue.url).pathname}`, arn: queue.arn };
+  };
   return new Map(
     options.roles.map((role) => {
-      const url = localUrl(role);
-      const dlqUrl = localUrl(`${role}-dlq`);
-      return [role, { role, url, arn: queueArnOf(url, region), dlqUrl, dlqArn: queueArnOf(dlqUrl, region) }];
+      const queue = local(role);
+      const dlq = local(`${role}-dlq`);
+      return [role, { role, url: queue.url, arn: queue.arn, dlqUrl: dlq.url, dlqArn: dlq.arn }];
     }),
   );
 }

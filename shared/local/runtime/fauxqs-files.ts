@@ -53,14 +53,14 @@ export interface QueueSpec {
  * made 44 such calls for 22 roles, each serialized by the SDK and routed by fauxqs' server on the one thread
  * that also loads and starts everything else. The attributes get the range checks CreateQueue gives them
  * (an error naming the queue and the attribute). A queue or bucket that exists is kept. Answers each
- * queue's URL, which names 127.0.0.1:<port> as a CreateQueue call over the loopback does, by name.
+ * queue's URL (naming 127.0.0.1:<port> as a CreateQueue call over the loopback does) and ARN, by name.
  */
 export function setUpResources(
   stores: FauxqsStores,
   context: { port: number; region: string },
   queues: readonly QueueSpec[],
   bucket: string,
-): Map<string, string> {
+): Map<string, { url: string; arn: string }> {
   for (const queue of queues) {
     try {
       validateQueueAttributes(queue.attributes, SqsError);
@@ -73,5 +73,5 @@ export function setUpResources(
     buckets: [bucket],
   };
   const made = applyInitConfig(config, stores.sqsStore, stores.snsStore, stores.s3Store, context);
-  return new Map(made.queues.map((queue) => [queue.name, queue.url]));
+  return new Map(made.queues.map(({ name, url, arn }) => [name, { url, arn }]));
 }

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
+// The variable remote.ts reads for a run's API: startsLocalRuntime (plain JavaScript) names it again.
+import { API_URL_ENV } from '../../../shared/local/cli/remote';
 import {
   preloadDynalite,
   startsLocalRuntime,
@@ -110,9 +112,9 @@ describe('startsLocalRuntime', () => {
     [['run', 'batch.json', '--json', '--concurrency', '2'], env, true],
     [['run', 'batch.json', '--url', 'http://127.0.0.1:1'], env, false],
     [['run', 'batch.json', '--url=http://127.0.0.1:1'], env, false],
-    [['run', 'batch.json'], { META_AGENT_API_URL: 'https://api.example' }, false],
-    [['run', 'batch.json'], { META_AGENT_API_URL: '  ' }, true],
-    [['serve'], { META_AGENT_API_URL: 'https://api.example' }, true],
+    [['run', 'batch.json'], { [API_URL_ENV]: 'https://api.example' }, false],
+    [['run', 'batch.json'], { [API_URL_ENV]: '  ' }, true],
+    [['serve'], { [API_URL_ENV]: 'https://api.example' }, true],
     [['run', '--help'], env, false],
     [['serve', '-h'], env, false],
     [['plan', 'batch.json'], env, false],
