@@ -21,7 +21,14 @@ import { buildApp } from 'fauxqs';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
 import type { InProcessResponse, InProcessServer } from '../../adapters/in-process-transport';
 import { takePreloadedDynalite } from './dynalite-preload.mjs';
-import { type FauxqsStores, fauxqsStores, type QueueSpec, queueArn, setUpResources } from './fauxqs-files';
+import {
+  answerSqsDirectly,
+  type FauxqsStores,
+  fauxqsStores,
+  type QueueSpec,
+  queueArn,
+  setUpResources,
+} from './fauxqs-files';
 
 export const LOOPBACK = '127.0.0.1';
 /**
@@ -234,6 +241,12 @@ async function startFauxqs(
   return { app, url, port: Number(new URL(url).port), stores };
 }
 
+/** fauxqs' answer to a request made in process: the hot SQS actions directly (answerSqsDirectly), the rest by inject. */
+function serveFauxqs(app: ReturnType<typeof buildApp>, stores: FauxqsStores): InProcessServer {
+  const inject = injectInto(app);
+  return (request) => answerSqsDirectly(stores, request) ?? inject(request);
+}
+
 /**
  * A fastify app's answer to a request made in process: fastify's own `inject` (light-my-request) runs the
  * app's routing, parsers and handlers on a simulated request, without a socket.
@@ -414,7 +427,7 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
     sqsPort: sqs.port,
     dynamodbPort: dynamo.port,
     serveDynamodb: dynamo.serve,
-    serveSqs: injectInto(sqs.app),
+    serveSqs: serveFauxqs(sqs.app, sqs.stores),
     tasksTableName,
     agentsTableName,
     s3Endpoint: sqs.url,
