@@ -166,6 +166,29 @@ describe('the CLI build', () => {
     );
   });
 
+  // fauxqs' fastify app is built at the first request that needs it (emulators.ts startFauxqs): its chunk is
+  // imported dynamically, so loading fastify, its router and schema compilers is no part of a start.
+  it("leaves fauxqs' fastify app out of what a run loads, in a chunk imported when it is first needed", () => {
+    for (const output of runOutputs()) {
+      const { bundled } = staticPackages(output);
+      expect(
+        [...bundled].filter((p) => /^(fastify|@fastify\/|find-my-way|avvio|light-my-request)/.test(p)),
+        output,
+      ).toEqual([]);
+    }
+    // Its stores and SQS actions are loaded with the runtime.
+    expect(runOutputs().some((output) => staticPackages(output).bundled.has('fauxqs'))).toBe(true);
+    // esbuild makes the target of a dynamic import an entry point of its own.
+    const app = Object.entries(metafile.outputs).find(
+      ([, o]) => o.entryPoint === 'node_modules/fauxqs/dist/app.js',
+    );
+    expect(app, 'the output of fauxqs/dist/app.js').toBeDefined();
+    const appOutput = (app?.[0] ?? '').split('/').slice(2).join('/');
+    expect([...staticPackages(appOutput).bundled]).toEqual(
+      expect.arrayContaining(['fastify', 'find-my-way']),
+    );
+  });
+
   // A package's CommonJS build is bundled as functions that run at its first require, which V8 compiles only
   // then, at every start (the compile cache holds what was compiled with the module); its ES module build is
   // compiled with the module, and tree-shaken.

@@ -6,7 +6,7 @@
  */
 
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -17,9 +17,13 @@ import {
   type DynamoDBClient,
   ListTablesCommand,
 } from '@aws-sdk/client-dynamodb';
-import { buildApp } from 'fauxqs';
+import type { buildApp } from 'fauxqs';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../adapters/dynamodb/tables';
-import type { InProcessResponse, InProcessServer } from '../../adapters/in-process-transport';
+import type {
+  InProcessRequest,
+  InProcessResponse,
+  InProcessServer,
+} from '../../adapters/in-process-transport';
 import { takePreloadedDynalite } from './dynalite-preload.mjs';
 import {
   answerSqsDirectly,
@@ -29,6 +33,7 @@ import {
   queueArn,
   setUpResources,
 } from './fauxqs-files';
+import { closeServer } from './loopback-endpoint';
 
 export const LOOPBACK = '127.0.0.1';
 /**
@@ -110,7 +115,7 @@ export interface Emulators {
   readonly dynamodbPort: number;
   /** dynalite's answer to a request made in process (in-process-transport.ts), beside its port. */
   readonly serveDynamodb: InProcessServer;
-  /** fauxqs' answer to an SQS or S3 request made in process (fastify's inject), beside its port. */
+  /** fauxqs' answer to an SQS or S3 request made in process (serveFauxqs), beside its port. */
   readonly serveSqs: InProcessServer;
   readonly tasksTableName: string;
   readonly agentsTableName: string;
@@ -227,44 +232,84 @@ export async function startDynalite(
 /** How long stop() waits for dynalite to close a data directory's database before ending its thread. */
 const DYNALITE_CLOSE_TIMEOUT_MS = 10_000;
 
-/**
- * fauxqs' own startFauxqs listens on 0.0.0.0; buildApp lets us bind the loopback only. Queue URLs are built
- * from the request's Host header (127.0.0.1:<port>), so the stock SQSClient resolves them.
- */
-async function startFauxqs(
-  s3Dir?: string,
-): Promise<{ app: ReturnType<typeof buildApp>; url: string; port: number; stores: FauxqsStores }> {
-  const stores = fauxqsStores(s3Dir);
-  const app = buildApp({ logger: false, stores });
-  app.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-  const url = await app.listen({ port: 0, host: LOOPBACK, backlog: LISTEN_BACKLOG });
-  return { app, url, port: Number(new URL(url).port), stores };
+type FauxqsApp = ReturnType<typeof buildApp>;
+
+/** A started fauxqs: its stores, the loopback server on its port, and its fastify app once something needed it. */
+interface StartedFauxqs {
+  url: string;
+  port: number;
+  stores: FauxqsStores;
+  /** fauxqs' fastify app, loaded, built and ready at its first call (see startFauxqs). */
+  app: () => Promise<FauxqsApp>;
+  close: () => Promise<void>;
 }
 
-/** fauxqs' answer to a request made in process: the hot SQS actions directly (answerSqsDirectly), the rest by inject. */
-function serveFauxqs(app: ReturnType<typeof buildApp>, stores: FauxqsStores): InProcessServer {
-  const inject = injectInto(app);
-  return (request) => answerSqsDirectly(stores, request) ?? inject(request);
+/**
+ * fauxqs on 127.0.0.1 (its own startFauxqs listens on 0.0.0.0). Queue URLs are built from the request's Host
+ * header (127.0.0.1:<port>), so the stock SQSClient resolves them.
+ *
+ * Its fastify app (fastify with its router, schema compilers and plugin system, and fauxqs' SQS, SNS and S3
+ * routes) is loaded and built at the first request that needs it, not at start: a run's SQS traffic is the
+ * actions answered in process without it (answerSqsDirectly), and most runs send it nothing else (S3 only
+ * holds outputs and artifacts too large for a task item). The port listens from the start, on a plain server
+ * that hands each request to the app's own request handler once the app is ready; its queue store and S3
+ * store are made here and given to the app, so the app sees what was made or sent before it existed.
+ */
+async function startFauxqs(s3Dir?: string): Promise<StartedFauxqs> {
+  const stores = fauxqsStores(s3Dir);
+  let made: Promise<FauxqsApp> | undefined;
+  const app = () => {
+    made ??= import('fauxqs').then(async ({ buildApp }) => {
+      const built = buildApp({ logger: false, stores });
+      await built.ready();
+      return built;
+    });
+    return made;
+  };
+  const server = createServer((req, res) => {
+    app().then(
+      (ready) => ready.server.emit('request', req, res),
+      (error: unknown) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`fauxqs could not start: ${(error as Error).message}`);
+      },
+    );
+  });
+  const port = await listenOnLoopback(server);
+  const close = async () => {
+    await closeServer(server);
+    // The app's close ends the queues' long polls (its preClose hook); without an app, that is done here.
+    if (made) await (await made.catch(() => undefined))?.close();
+    stores.sqsStore.shutdown();
+  };
+  return { url: `http://${LOOPBACK}:${port}`, port, stores, app, close };
+}
+
+/**
+ * fauxqs' answer to a request made in process: the hot SQS actions directly (answerSqsDirectly), the rest
+ * through its app (made at the first of them).
+ */
+function serveFauxqs(fauxqs: StartedFauxqs): InProcessServer {
+  return async (request) =>
+    (await answerSqsDirectly(fauxqs.stores, request)) ?? injectInto(await fauxqs.app(), request);
 }
 
 /**
  * A fastify app's answer to a request made in process: fastify's own `inject` (light-my-request) runs the
  * app's routing, parsers and handlers on a simulated request, without a socket.
  */
-function injectInto(app: ReturnType<typeof buildApp>): InProcessServer {
-  return async (request) => {
-    const answer = await app.inject({
-      method: request.method as 'POST',
-      url: request.path,
-      headers: request.headers,
-      payload: request.body,
-    });
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(answer.headers)) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : String(value);
-    }
-    return { statusCode: answer.statusCode, headers, body: answer.body };
-  };
+async function injectInto(app: FauxqsApp, request: InProcessRequest): Promise<InProcessResponse> {
+  const answer = await app.inject({
+    method: request.method as 'POST',
+    url: request.path,
+    headers: request.headers,
+    payload: request.body,
+  });
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  return { statusCode: answer.statusCode, headers, body: answer.body };
 }
 
 /** The tasks and agents tables with the keys and indexes the stack defines, as CreateTable requests. */
@@ -407,7 +452,7 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
   ]);
   const stop = async () => {
     await Promise.all([
-      sqsStarted.status === 'fulfilled' ? sqsStarted.value.app.close() : undefined,
+      sqsStarted.status === 'fulfilled' ? sqsStarted.value.close() : undefined,
       dynamoStarted.status === 'fulfilled' ? dynamoStarted.value.stop() : undefined,
     ]);
   };
@@ -427,7 +472,7 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
     sqsPort: sqs.port,
     dynamodbPort: dynamo.port,
     serveDynamodb: dynamo.serve,
-    serveSqs: serveFauxqs(sqs.app, sqs.stores),
+    serveSqs: serveFauxqs(sqs),
     tasksTableName,
     agentsTableName,
     s3Endpoint: sqs.url,
