@@ -42,30 +42,42 @@ export const BUILD_EXTERNALS = ['aws-cdk-lib', 'constructs', 'cdk-nag', 'esbuild
  */
 const REQUIRED_BUILTINS = ['http', 'https'];
 /**
- * Packages the bundle evaluates at their first call instead of at load: `package -> the importer it is
- * imported from`. The Step Functions interpreter imports asl-validator at its top and calls it only to
- * validate a definition, which the build's own definition never needs (EmbeddedSystem passes validate: false
- * for it); asl-validator loads jsonata, whose module builds its date-time pictures as it loads: 12 ms of every
- * start. Each stays in the bundle; its module runs the first time the default export is called.
+ * Packages the bundle evaluates at their first call instead of at load: `import specifier -> the importer it
+ * is deferred in` (a path fragment of that module). Each stays in the bundle; its module runs the first time
+ * its default export is called, or constructed.
+ * - The Step Functions interpreter imports asl-validator at its top and calls it only to validate a
+ *   definition, which the build's own definition never needs (EmbeddedSystem passes validate: false for it);
+ *   asl-validator loads jsonata, whose module builds its date-time pictures as it loads: 12 ms of every start.
+ * - Structured outputs (shared/domain/output-schema.ts) construct Ajv for JSON Schema 2020-12, with
+ *   ajv-formats, at the first output schema compiled; their modules (the draft's vocabularies and
+ *   meta-schemas) were evaluated at every start of the CLI, which `main.mjs` loads with the batch's
+ *   validation, also for the batches that declare no output schema.
  */
-const DEFERRED_DEFAULT_IMPORTS = { 'asl-validator': 'aws-local-stepfunctions' };
+const DEFERRED_DEFAULT_IMPORTS = {
+  'asl-validator': '/node_modules/aws-local-stepfunctions/',
+  'ajv/dist/2020.js': '/shared/domain/output-schema.ts',
+  'ajv-formats': '/shared/domain/output-schema.ts',
+};
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** @type {import('esbuild').Plugin} */
 export const deferredImports = {
   name: 'deferred-imports',
   setup(build) {
-    const names = Object.keys(DEFERRED_DEFAULT_IMPORTS);
+    const names = Object.keys(DEFERRED_DEFAULT_IMPORTS).map(escapeRegExp);
     const filter = new RegExp(`^(${names.join('|')})$`);
     build.onResolve({ filter }, (args) => {
       // The stand-in's own require of the package resolves as usual (from the importer's directory).
       if (args.namespace === 'deferred-import' || args.kind !== 'import-statement') return undefined;
       const importer = args.importer.replaceAll('\\', '/');
-      if (!importer.includes(`/node_modules/${DEFERRED_DEFAULT_IMPORTS[args.path]}/`)) return undefined;
+      if (!importer.includes(DEFERRED_DEFAULT_IMPORTS[args.path])) return undefined;
       return { path: args.path, namespace: 'deferred-import', pluginData: { resolveDir: args.resolveDir } };
     });
+    // A class (Ajv) is constructed, a function (a validator, a plugin) called, with the arguments given.
     build.onLoad({ filter: /.*/, namespace: 'deferred-import' }, (args) => ({
       contents: `export default function deferred(...args) {
   const loaded = require(${JSON.stringify(args.path)});
-  return (loaded && loaded.__esModule ? loaded.default : loaded)(...args);
+  const target = loaded && loaded.__esModule ? loaded.default : loaded;
+  return new.target ? Reflect.construct(target, args) : target(...args);
 }`,
       resolveDir: args.pluginData.resolveDir,
       loader: 'js',

@@ -33,7 +33,8 @@ function newAjv(): Ajv2020 {
 /**
  * Made at the first schema compiled, not at load: building Ajv with its formats compiles the draft's
  * meta-schemas (tens of milliseconds), which every process importing the domain paid at start, also the
- * many that never see an outputSchema (a CLI start, a Lambda cold start).
+ * many that never see an outputSchema (a CLI start, a Lambda cold start). The CLI's build also defers the
+ * evaluation of Ajv's and ajv-formats' modules to that moment (scripts/build.mjs, DEFERRED_DEFAULT_IMPORTS).
  */
 let ajv: Ajv2020 | undefined;
 const compiled = new Map<string, ValidateFunction>();

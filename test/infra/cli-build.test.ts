@@ -258,21 +258,22 @@ describe('the CLI build', () => {
     expect(code).toContain('meta-agent.dynalite-preload');
   });
 
-  // asl-validator (and jsonata, which it loads) runs at its first call, not at load: the interpreter still
-  // validates a definition it is asked to validate, through the bundled copy.
-  it('bundles the ASL validator to run at its first call, and it still validates', async () => {
-    expect(Object.keys(metafile.inputs).some((i) => /node_modules\/asl-validator\//.test(i))).toBe(true);
+  /**
+   * Bundles `entry` (an ES module's code, in a directory of dist/) with the build's deferredImports plugin and
+   * imports it; checks that the stand-in for `specifier` replaced its import, and that the module at
+   * `packageFile` is bundled, wrapped to run when required, and required only inside the stand-in.
+   */
+  async function bundledWithDeferral(
+    entry: string,
+    specifier: string,
+    packageFile: string,
+  ): Promise<Record<string, (...args: never[]) => unknown>> {
     const dir = mkdtempSync(join(REPO_ROOT, 'dist', 'cli-deferred-'));
     try {
-      writeFileSync(
-        join(dir, 'entry.mjs'),
-        `import { StateMachine } from 'aws-local-stepfunctions';
-export const validate = (definition) => new StateMachine(definition);
-export const skip = (definition) => new StateMachine(definition, { validationOptions: { noValidate: true } });`,
-      );
-      await build({
+      writeFileSync(join(dir, 'entry.ts'), entry);
+      const { metafile: built } = await build({
         absWorkingDir: REPO_ROOT,
-        entryPoints: [join(dir, 'entry.mjs')],
+        entryPoints: [join(dir, 'entry.ts')],
         outfile: join(dir, 'out.mjs'),
         bundle: true,
         format: 'esm',
@@ -284,32 +285,73 @@ export const skip = (definition) => new StateMachine(definition, { validationOpt
         plugins: [deferredImports],
         logLevel: 'error',
         metafile: true,
-      }).then(({ metafile: built }) => {
-        // The stand-in replaced the interpreter's import; the validator itself is bundled, not external.
-        expect(Object.keys(built.inputs)).toContain('deferred-import:asl-validator');
-        expect(Object.keys(built.inputs).some((i) => /node_modules\/asl-validator\//.test(i))).toBe(true);
       });
-      // The validator's module is wrapped to run when required, and required only inside the stand-in.
+      // The stand-in replaced the import; the package itself is bundled, not external.
+      expect(Object.keys(built.inputs)).toContain(`deferred-import:${specifier}`);
+      expect(
+        Object.keys(built.inputs).some((input) => input.endsWith(packageFile)),
+        packageFile,
+      ).toBe(true);
       const code = readFileSync(join(dir, 'out.mjs'), 'utf8');
-      const wrapper =
-        /(require_\w+)\s*=\s*__commonJS\(\{\s*"[^"]*node_modules\/asl-validator\/dist\/src\/validator\.js"/.exec(
-          code,
-        )?.[1];
-      expect(wrapper).toBeDefined();
+      const wrapper = new RegExp(
+        `(require_\\w+)\\s*=\\s*__commonJS\\(\\{\\s*"[^"]*${packageFile.replaceAll('/', '\\/').replaceAll('.', '\\.')}"`,
+      ).exec(code)?.[1];
+      expect(wrapper, packageFile).toBeDefined();
       expect(code.split(`${wrapper}()`).length - 1).toBe(1);
       expect(code).toMatch(
-        new RegExp(`function deferred\\(\\.\\.\\.args\\)\\s*\\{\\s*const loaded = ${wrapper}\\(\\)`),
+        new RegExp(`function deferred\\d*\\(\\.\\.\\.args\\)\\s*\\{\\s*const loaded = ${wrapper}\\(\\)`),
       );
-      const bundled = await import(pathToFileURL(join(dir, 'out.mjs')).href);
-      const valid = { StartAt: 'A', States: { A: { Type: 'Pass', End: true } } };
-      const invalid = { StartAt: 'Missing', States: { A: { Type: 'Pass', End: true } } };
-
-      expect(() => bundled.validate(valid)).not.toThrow();
-      expect(() => bundled.validate(invalid)).toThrow(/State machine definition is invalid/);
-      expect(() => bundled.skip(invalid)).not.toThrow();
+      return await import(pathToFileURL(join(dir, 'out.mjs')).href);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  // asl-validator (and jsonata, which it loads) runs at its first call, not at load: the interpreter still
+  // validates a definition it is asked to validate, through the bundled copy.
+  it('bundles the ASL validator to run at its first call, and it still validates', async () => {
+    expect(Object.keys(metafile.inputs).some((i) => /node_modules\/asl-validator\//.test(i))).toBe(true);
+    const bundled = await bundledWithDeferral(
+      `import { StateMachine } from 'aws-local-stepfunctions';
+export const validate = (definition) => new StateMachine(definition);
+export const skip = (definition) => new StateMachine(definition, { validationOptions: { noValidate: true } });`,
+      'asl-validator',
+      'node_modules/asl-validator/dist/src/validator.js',
+    );
+    const valid = { StartAt: 'A', States: { A: { Type: 'Pass', End: true } } };
+    const invalid = { StartAt: 'Missing', States: { A: { Type: 'Pass', End: true } } };
+
+    expect(() => bundled.validate?.(valid as never)).not.toThrow();
+    expect(() => bundled.validate?.(invalid as never)).toThrow(/State machine definition is invalid/);
+    expect(() => bundled.skip?.(invalid as never)).not.toThrow();
+  });
+
+  // Ajv for JSON Schema 2020-12 and ajv-formats (the draft's vocabularies and meta-schemas) are evaluated at
+  // the first output schema compiled, not by every start of the CLI; structured outputs validate as before.
+  it('bundles Ajv and ajv-formats to load at the first output schema, and outputs are still validated', async () => {
+    const bundled = await bundledWithDeferral(
+      `export { outputMisfits, outputSchemaProblem } from ${JSON.stringify(join(REPO_ROOT, 'shared/domain/output-schema.ts'))};`,
+      'ajv/dist/2020.js',
+      'node_modules/ajv/dist/2020.js',
+    );
+    const schema = {
+      type: 'object',
+      properties: { email: { type: 'string', format: 'email' }, count: { type: 'integer' } },
+      required: ['email'],
+      additionalProperties: false,
+    };
+
+    expect(bundled.outputSchemaProblem?.(schema as never)).toBeUndefined();
+    expect(bundled.outputSchemaProblem?.({ type: 'object', propertees: {} } as never)).toMatch(/propertees/);
+    expect(bundled.outputMisfits?.(schema as never, { email: 'a@example.com', count: 2 } as never)).toEqual(
+      [],
+    );
+    const misfits = bundled.outputMisfits?.(
+      schema as never,
+      { email: 'not an email', extra: 1 } as never,
+    ) as string[];
+    expect(misfits.join('\n')).toMatch(/format "email"/);
+    expect(misfits.join('\n')).toMatch(/extra/);
   });
 
   // An ES module import of node:http reads all its exports, whose WebSocket getters load Node's undici (about
