@@ -79,7 +79,9 @@ describe("fauxqs' app, made when first needed", () => {
       // An SQS action answered only by the app, in process.
       const urls = await emulators.serveSqs(sqsRequest('GetQueueUrl', { QueueName: 'code_reviewer' }));
       expect(urls.statusCode).toBe(200);
-      expect((JSON.parse(urls.body) as { QueueUrl: string }).QueueUrl).toMatch(/\/000000000000\/code_reviewer$/);
+      expect((JSON.parse(urls.body) as { QueueUrl: string }).QueueUrl).toMatch(
+        /\/000000000000\/code_reviewer$/,
+      );
     } finally {
       s3.destroy();
       sqs.destroy();
