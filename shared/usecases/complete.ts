@@ -13,6 +13,7 @@ import { type CompleteInput, EXPANSION_FAILED_ERROR, type ExpansionRun } from '.
 import {
   type AgentRegistry,
   type ArtifactStore,
+  type BatchState,
   type BudgetLedger,
   type Callbacks,
   type Clock,
@@ -97,7 +98,8 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   const task = succeeded ?? (await deps.store.getTask(input.batchId, input.taskId));
   if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
   let transitioned: boolean;
-  let agentBookkeeping: Promise<unknown> = Promise.resolve();
+  /** The agent's bookkeeping, started after the dependents' releases are sent (below). */
+  let bookkeeping: (() => Promise<unknown>) | undefined;
   /** The role of the slot the task's attempt held. */
   const slotRole = task.decision?.role ?? task.role;
   if (input.outcome === 'SUCCEEDED') {
@@ -119,7 +121,7 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
       const slot = { leaseKey: leaseKey(input.batchId, input.taskId, attemptNumber) };
       // The slot goes to the longest-waiting task parked for the agent's role (handed over, dispatched), or
       // back in the metrics write (one round trip less), then a parked task is woken.
-      agentBookkeeping = releaseSlot(deps, { agentId, role: slotRole, ...slot, outcome });
+      bookkeeping = () => releaseSlot(deps, { agentId, role: slotRole, ...slot, outcome });
     }
   } else if (input.outcome === 'FAILED') {
     const last = task.attempts[task.attemptCount - 1];
@@ -158,14 +160,33 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   // agent's own) routes after it, so it takes the slot instead of racing its release and waiting. Moving the
   // bookkeeping behind every dispatch was measured too: no shorter hop (its calls then queue beside the
   // dependent's dispatch instead), and a longer Complete.
-  agentBookkeeping.catch(() => undefined); // awaited below; a route that waited on it leaves it to its Route
-  const opened = routeOpened(deps, task, (released) => {
+  // The releases are sent first, then the batch's read and the bookkeeping: an emulator that answers one
+  // request at a time (dynalite) answers a release, on the way to the next dispatch, before them.
+  let agentBookkeeping: Promise<unknown> | undefined;
+  const bookkept = () => {
+    if (!agentBookkeeping) {
+      agentBookkeeping = bookkeeping?.() ?? Promise.resolve();
+      agentBookkeeping.catch(() => undefined); // awaited below; a route that waited on it leaves it to its Route
+    }
+    return agentBookkeeping;
+  };
+  let batchRead: Promise<BatchState | undefined> | undefined;
+  const batch = () => {
+    if (!batchRead) {
+      batchRead = deps.store.getBatchState(task.batchId);
+      batchRead.catch(() => undefined); // a failed read fails the routes that use it; none may use it
+    }
+    return batchRead;
+  };
+  const opened = routeOpened(deps, task, batch, (released) => {
     const role = released?.task.role;
-    return role === undefined || role === slotRole ? agentBookkeeping : undefined;
+    return role === undefined || role === slotRole ? bookkept() : undefined;
   });
+  const releasing = releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened);
+  if (opened) batch();
   await Promise.all([
-    releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened),
-    agentBookkeeping,
+    releasing,
+    bookkept(),
     settleAttempt(deps.ledger, task, settledAttempt, input.outcome === 'SUCCEEDED' ? result : undefined),
     droppedHold,
   ]);
@@ -189,6 +210,8 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
 function routeOpened(
   deps: CompleteDeps,
   task: StoredTask,
+  /** The batch's state, read once for every dependent routed. */
+  batch: () => Promise<BatchState | undefined>,
   /** Awaited before a dependent is routed (the bookkeeping it may need), when it answers a promise. */
   before: (released: StoredTask | undefined) => Promise<unknown> | undefined,
 ): RouteOpened | undefined {
@@ -201,13 +224,12 @@ function routeOpened(
     clock: deps.clock,
     callbacks: deps.callbacks,
   };
-  // The batch's state is read once, while the releases are written, for every dependent they open: one
-  // read per Complete with dependents (also when no gate opens), one round trip less on every hop.
-  const batch = deps.store.getBatchState(task.batchId);
-  batch.catch(() => undefined); // a failed read fails the routes that use it; none may use it
+  // The batch's state is read once, while the releases are written (the caller starts it once they are sent),
+  // for every dependent they open: one read per Complete with dependents (also when no gate opens), one round
+  // trip less on every hop.
   return async (dependent, released) => {
     await before(released);
-    return routeTask(routeDeps, dependent, { task: released, batch });
+    return routeTask(routeDeps, dependent, { task: released, batch: batch() });
   };
 }
 

@@ -774,6 +774,47 @@ describe('routing a dependent with its gate (hop latency)', () => {
     expect(reserved.reduce((a, b) => (a ?? 0) + (b ?? 0), 0)).toBe(2);
   });
 
+  // dynalite answers one request at a time: a release, on the way to the next dispatch, goes out before the
+  // batch's read and the agent's bookkeeping, which only a route (its batch) or no dependent (the slot) waits on.
+  it("sends the dependents' releases before the batch's read and the agent's bookkeeping", async () => {
+    const role = await fullRole(2, 2);
+    const batchId = await createBatch([
+      ...tasksOf(role.name, ['dep']),
+      ...tasksOf(role.name, ['next', 'other'], { dependsOn: ['dep'] }),
+    ]);
+    expect(await role.route(batchId, 'dep')).toMatchObject({ decision: 'DISPATCH' });
+    const { answers, callbacks } = recordingCallbacks();
+    for (const taskId of ['next', 'other'])
+      await gateTask({ store, callbacks }, { batchId, taskId, taskToken: `gate-${taskId}` });
+    const calls: string[] = [];
+    /** Records each call of `name` on `target` in `calls`, then makes it. */
+    const record = <T extends object>(target: T, name: keyof T & string): { mockRestore(): void } => {
+      const original = (target[name] as (...args: unknown[]) => unknown).bind(target);
+      const spy = vi.spyOn(target as Record<string, (...args: unknown[]) => unknown>, name);
+      return spy.mockImplementation((...args: unknown[]) => {
+        calls.push(name);
+        return original(...args);
+      });
+    };
+    const spies = [
+      record(store, 'releaseDependent'),
+      record(store, 'getBatchState'),
+      record(agents, 'claimWaiting'),
+      record(agents, 'recordOutcome'),
+    ];
+    try {
+      await completeTask(
+        { store, agents, callbacks, clock, handOff: { ...role.dispatch, routeDependents: true } },
+        { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
+      );
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    expect(calls.slice(0, 3)).toEqual(['releaseDependent', 'releaseDependent', 'getBatchState']);
+    expect(calls.slice(3)).toContain('recordOutcome');
+    expect(answers).toHaveLength(2);
+  });
+
   it('routes a task whose gate finds its dependencies ended when it arms, and answers the gate with its DISPATCH', async () => {
     const role = await fullRole(2, 1);
     const batchId = await createBatch([
