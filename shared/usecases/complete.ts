@@ -162,22 +162,10 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   // dependent's dispatch instead), and a longer Complete.
   // The releases are sent first, then the batch's read and the bookkeeping: an emulator that answers one
   // request at a time (dynalite) answers a release, on the way to the next dispatch, before them.
-  let agentBookkeeping: Promise<unknown> | undefined;
-  const bookkept = () => {
-    if (!agentBookkeeping) {
-      agentBookkeeping = bookkeeping?.() ?? Promise.resolve();
-      agentBookkeeping.catch(() => undefined); // awaited below; a route that waited on it leaves it to its Route
-    }
-    return agentBookkeeping;
-  };
-  let batchRead: Promise<BatchState | undefined> | undefined;
-  const batch = () => {
-    if (!batchRead) {
-      batchRead = deps.store.getBatchState(task.batchId);
-      batchRead.catch(() => undefined); // a failed read fails the routes that use it; none may use it
-    }
-    return batchRead;
-  };
+  // The bookkeeping is awaited below (a route that waited on it leaves its failure to its Route); a failed batch
+  // read fails the routes that use it, and none may use it.
+  const bookkept = startedOnce(() => bookkeeping?.() ?? Promise.resolve());
+  const batch = startedOnce(() => deps.store.getBatchState(task.batchId));
   const opened = routeOpened(deps, task, batch, (released) => {
     const role = released?.task.role;
     return role === undefined || role === slotRole ? bookkept() : undefined;
@@ -199,6 +187,21 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     status: latest?.status ?? outcome,
     transitioned,
     ...(added.length > 0 ? { expansion: expansionRun(added) } : {}),
+  };
+}
+
+/**
+ * `start`, called at the first call of the answer and never again: every call answers its one promise, whose
+ * rejection counts as handled (each caller that awaits it still sees it).
+ */
+function startedOnce<T>(start: () => Promise<T>): () => Promise<T> {
+  let started: Promise<T> | undefined;
+  return () => {
+    if (!started) {
+      started = start();
+      started.catch(() => undefined);
+    }
+    return started;
   };
 }
 

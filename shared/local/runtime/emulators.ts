@@ -298,7 +298,7 @@ function serveFauxqs(fauxqs: StartedFauxqs): InProcessServer {
  * A fastify app's answer to a request made in process: fastify's own `inject` (light-my-request) runs the
  * app's routing, parsers and handlers on a simulated request, without a socket.
  */
-async function injectInto(app: FauxqsApp, request: InProcessRequest): Promise<InProcessResponse> {
+export async function injectInto(app: FauxqsApp, request: InProcessRequest): Promise<InProcessResponse> {
   const answer = await app.inject({
     method: request.method as 'POST',
     url: request.path,

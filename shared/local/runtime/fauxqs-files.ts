@@ -136,11 +136,7 @@ async function answer(action: SqsAction, store: SqsStore, text: string): Promise
   if (Buffer.byteLength(text) > FAUXQS_BODY_LIMIT) {
     return fastifyError(413, 'FST_ERR_CTP_BODY_TOO_LARGE', 'Payload Too Large', 'Request body is too large');
   }
-  const headers = {
-    'content-type': `${JSON_1_0}; charset=utf-8`,
-    'x-amz-request-id': requestId(),
-    'x-amz-id-2': 'fauxqs',
-  };
+  const headers = answerHeaders(`${JSON_1_0}; charset=utf-8`);
   try {
     // A body fauxqs' parser refuses fails the request as an action's error does (fastify's 500).
     const result = await action(JSON.parse(text) as Record<string, unknown>, store);
@@ -166,16 +162,16 @@ function fastifyError(
 ): InProcessResponse {
   return {
     statusCode,
-    headers: {
-      'content-type': 'application/json; charset=utf-8',
-      'x-amz-request-id': requestId(),
-      'x-amz-id-2': 'fauxqs',
-    },
+    headers: answerHeaders('application/json; charset=utf-8'),
     body: JSON.stringify({ statusCode, ...(code === undefined ? {} : { code }), error, message }),
   };
 }
 
-/** The request id fauxqs' app puts on every answer. */
-function requestId(): string {
-  return randomUUID().replaceAll('-', '').toUpperCase().slice(0, 16);
+/** An answer's headers: its content type, and the request ids fauxqs' app puts on every answer. */
+function answerHeaders(contentType: string): Record<string, string> {
+  return {
+    'content-type': contentType,
+    'x-amz-request-id': randomUUID().replaceAll('-', '').toUpperCase().slice(0, 16),
+    'x-amz-id-2': 'fauxqs',
+  };
 }

@@ -7,7 +7,9 @@
 import { buildApp } from 'fauxqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InProcessRequest, InProcessResponse } from '../../../shared/adapters/in-process-transport';
+import { injectInto } from '../../../shared/local/runtime/emulators';
 import { answerSqsDirectly, fauxqsStores, setUpResources } from '../../../shared/local/runtime/fauxqs-files';
+import { sqsJsonRequest } from './helpers';
 
 const REGION = 'us-east-1';
 const PORT = 4566;
@@ -37,18 +39,7 @@ function viaApp(): { world: World; url: (name: string) => string } {
   const { stores, queues } = makeStores();
   const app = buildApp({ logger: false, stores });
   apps.push(app);
-  const world: World = async (request) => {
-    const answer = await app.inject({
-      method: 'POST',
-      url: request.path,
-      headers: request.headers,
-      payload: request.body,
-    });
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(answer.headers))
-      if (value !== undefined) headers[name] = String(value);
-    return { statusCode: answer.statusCode, headers, body: answer.body };
-  };
+  const world: World = (request) => injectInto(app, request);
   return { world, url: (name) => queues.get(name)?.url as string };
 }
 
@@ -63,16 +54,7 @@ function direct(): { world: World; url: (name: string) => string } {
 }
 
 function sqs(action: string, body: unknown): InProcessRequest {
-  return {
-    method: 'POST',
-    path: '/',
-    headers: {
-      'content-type': 'application/x-amz-json-1.0',
-      'x-amz-target': `AmazonSQS.${action}`,
-      host: `127.0.0.1:${PORT}`,
-    },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  };
+  return sqsJsonRequest(action, body, `127.0.0.1:${PORT}`);
 }
 
 const RANDOM_KEYS = /^(MessageId|ReceiptHandle|.*Timestamp|x-amz-request-id|date)$/;

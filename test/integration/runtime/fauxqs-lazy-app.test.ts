@@ -6,8 +6,8 @@
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ListQueuesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { InProcessRequest } from '../../../shared/adapters/in-process-transport';
 import { type Emulators, LOCAL_CREDENTIALS, startEmulators } from '../../../shared/local/runtime/emulators';
+import { sqsJsonRequest } from './helpers';
 
 const built = vi.hoisted(() => ({ count: 0 }));
 vi.mock('fauxqs', async (importOriginal) => {
@@ -21,15 +21,6 @@ vi.mock('fauxqs', async (importOriginal) => {
   };
 });
 
-function sqsRequest(action: string, body: unknown): InProcessRequest {
-  return {
-    method: 'POST',
-    path: '/',
-    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AmazonSQS.${action}` },
-    body: JSON.stringify(body),
-  };
-}
-
 describe("fauxqs' app, made when first needed", () => {
   let emulators: Emulators | undefined;
   afterEach(async () => {
@@ -42,7 +33,7 @@ describe("fauxqs' app, made when first needed", () => {
     emulators = await startEmulators({ roles: ['code_reviewer'] });
     const queueUrl = emulators.queues.get('code_reviewer')?.url as string;
     const sent = await emulators.serveSqs(
-      sqsRequest('SendMessage', { QueueUrl: queueUrl, MessageBody: 'first' }),
+      sqsJsonRequest('SendMessage', { QueueUrl: queueUrl, MessageBody: 'first' }),
     );
     expect(sent.statusCode).toBe(200);
     expect(built.count).toBe(0);
@@ -77,7 +68,7 @@ describe("fauxqs' app, made when first needed", () => {
       const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 0 }));
       expect(received.Messages?.map((m) => m.Body)).toEqual(['first']);
       // An SQS action answered only by the app, in process.
-      const urls = await emulators.serveSqs(sqsRequest('GetQueueUrl', { QueueName: 'code_reviewer' }));
+      const urls = await emulators.serveSqs(sqsJsonRequest('GetQueueUrl', { QueueName: 'code_reviewer' }));
       expect(urls.statusCode).toBe(200);
       expect((JSON.parse(urls.body) as { QueueUrl: string }).QueueUrl).toMatch(
         /\/000000000000\/code_reviewer$/,
@@ -93,10 +84,10 @@ describe("fauxqs' app, made when first needed", () => {
     for (const buildFirst of [false, true]) {
       const started = await startEmulators({ roles: ['code_reviewer'] });
       const queueUrl = started.queues.get('code_reviewer')?.url as string;
-      if (buildFirst) await started.serveSqs(sqsRequest('ListQueues', {}));
+      if (buildFirst) await started.serveSqs(sqsJsonRequest('ListQueues', {}));
       expect(built.count).toBe(buildFirst ? 1 : 0);
       const polling = started.serveSqs(
-        sqsRequest('ReceiveMessage', { QueueUrl: queueUrl, WaitTimeSeconds: 20 }),
+        sqsJsonRequest('ReceiveMessage', { QueueUrl: queueUrl, WaitTimeSeconds: 20 }),
       );
       const begun = performance.now();
       await started.stop();

@@ -1,5 +1,6 @@
 /** Shared helpers of the runtime integration tests. */
 import { connect } from 'node:net';
+import type { InProcessRequest } from '../../../shared/adapters/in-process-transport';
 
 /** Resolves true when something accepts a TCP connection on 127.0.0.1:port. */
 export function acceptsConnections(port: number): Promise<boolean> {
@@ -22,4 +23,21 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await sleep(25);
   }
+}
+
+/**
+ * An SQS request of the JSON protocol as the SDK sends it in process: `action` with `body` (JSON, or a text
+ * sent as it is), and a Host header when given (fauxqs builds queue URLs from it).
+ */
+export function sqsJsonRequest(action: string, body: unknown, host?: string): InProcessRequest {
+  return {
+    method: 'POST',
+    path: '/',
+    headers: {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amz-target': `AmazonSQS.${action}`,
+      ...(host === undefined ? {} : { host }),
+    },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  };
 }
