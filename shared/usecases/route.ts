@@ -44,6 +44,9 @@ import { type AssistDeps, assistRouting } from './assist';
 import { type BudgetDeps, holdAttempt, releaseHold } from './budget';
 import { effectiveHeartbeatSeconds, isTerminal, releaseDependents } from './common';
 import { ConfigurationError } from './errors';
+import { hintsOf, type ParkedHints } from './parked-hints';
+
+export { hintsOf, NO_PARKED_TTL_MS, ParkedHints } from './parked-hints';
 
 export interface RouteDeps {
   store: TaskStore;
@@ -365,7 +368,7 @@ export async function parkTask(
   input: ParkInput,
 ): Promise<{ parked: boolean; handedOver?: boolean; woken?: boolean }> {
   const parked = await deps.agents.parkWaiting(input.role, waitingKey(input), input.taskToken);
-  if (parked) (deps.hints ?? processHints).parked(input.role);
+  if (parked) hintsOf(deps).parked(input.role);
   const { store, callbacks, catalog, clock, roleQueueUrls, heartbeatSeconds } = deps;
   if (!store || !callbacks || !catalog || !clock || !roleQueueUrls || heartbeatSeconds === undefined)
     return { parked };
@@ -382,56 +385,6 @@ export async function parkTask(
   const output = dispatchOutput(routeDeps, task, current.agentId, role, task.attemptCount, executor);
   return { parked: false, handedOver: await callbacks.succeed(input.taskToken, output) };
 }
-
-/**
- * Roles this process last found with nobody parked, and when. A release within NO_PARKED_TTL_MS of that skips
- * its Query, so a pool with room (nobody waits) pays about one Query per role per TTL for wakes instead of
- * one per completion. A park in this process clears its role at once; a park in another process (another
- * Lambda container) is seen at most the TTL later, or at its own timeout.
- */
-export class ParkedHints {
-  readonly #emptyAt = new Map<string, number>();
-  /** Waiting marks written (or tokens parked) in this process, per role: a release's "since" snapshot. */
-  readonly #parks = new Map<string, number>();
-
-  constructor(private readonly ttlMs = NO_PARKED_TTL_MS) {}
-
-  /** true when `role` was found empty less than the TTL ago. */
-  nobodyParked(role: string, now: number): boolean {
-    const at = this.#emptyAt.get(role);
-    return at !== undefined && now - at < this.ttlMs;
-  }
-
-  /** The count of parks of `role` so far, to compare with parkedSince. */
-  parks(role: string): number {
-    return this.#parks.get(role) ?? 0;
-  }
-
-  /** true when a task of `role` marked itself waiting in this process after `snapshot` (of parks) was taken. */
-  parkedSince(role: string, snapshot: number): boolean {
-    return this.parks(role) !== snapshot;
-  }
-
-  /**
-   * `role` was found with nobody parked by a look that began at `snapshot` (of parks): believed empty for the
-   * TTL, unless a task marked itself waiting since the look began (the look may have missed its mark).
-   */
-  foundEmpty(role: string, now: number, snapshot?: number): void {
-    if (snapshot === undefined || !this.parkedSince(role, snapshot)) this.#emptyAt.set(role, now);
-  }
-
-  parked(role: string): void {
-    this.#emptyAt.delete(role);
-    this.#parks.set(role, this.parks(role) + 1);
-  }
-}
-
-/** How long a role found with nobody parked is believed empty by the process that found it. */
-export const NO_PARKED_TTL_MS = 1_000;
-/** The hints of this process (Lambda container, or the embedded runtime, where every handler shares them). */
-const processHints = new ParkedHints();
-/** The hints `deps` names, else this process's. */
-export const hintsOf = (deps: { hints?: ParkedHints | undefined }) => deps.hints ?? processHints;
 
 export interface WakeDeps {
   agents: AgentRegistry;

@@ -79,6 +79,7 @@ import { EnvVar } from '../../config';
 import { MAX_EXECUTION_INPUT_BYTES } from '../../domain/limits';
 import type { RoleCatalog } from '../../domain/roles';
 import type { Role } from '../../domain/schemas';
+import { processHints } from '../../usecases/parked-hints';
 import type { AslDefinition } from './definition';
 import { type DynamoStreamProxy, startDynamoStreamProxy } from './dynamodb-stream';
 import { type Emulators, LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators } from './emulators';
@@ -179,6 +180,8 @@ export class LocalRuntime {
   readonly #streamProxy: DynamoStreamProxy | undefined;
   /** Ends the in-process service of the emulators (in-process-transport.ts). */
   readonly #stopServing: () => void;
+  /** Ends this runtime's hold on the process's parked-task hints (see holdWhileEveryParkIsHere). */
+  readonly #letGoOfHints: () => void;
   #stopped = false;
 
   private constructor(parts: {
@@ -194,9 +197,11 @@ export class LocalRuntime {
     roleQueueUrls: Record<string, string>;
     streamProxy: DynamoStreamProxy | undefined;
     stopServing: () => void;
+    letGoOfHints: () => void;
   }) {
     this.#streamProxy = parts.streamProxy;
     this.#stopServing = parts.stopServing;
+    this.#letGoOfHints = parts.letGoOfHints;
     this.emulators = parts.emulators;
     this.sfnEndpoint = parts.sfnEndpoint;
     this.lambdaEndpoint = parts.lambdaEndpoint;
@@ -296,6 +301,10 @@ export class LocalRuntime {
         ...options.env,
       });
       started.push(() => restoreEnv(savedEnv));
+      // Every handler runs in this process, so every park of its tasks passes through this process's hints: a
+      // role found with nobody parked stays so until a park clears it (no Query per role and second).
+      const letGoOfHints = processHints.holdWhileEveryParkIsHere();
+      started.push(letGoOfHints);
       const sqs = tunedClient(
         new SQSClient({
           region,
@@ -357,6 +366,7 @@ export class LocalRuntime {
         roleQueueUrls,
         streamProxy,
         stopServing,
+        letGoOfHints,
       });
     } catch (error) {
       // What had started is stopped again, last first (the environment restored and the in-process endpoints
@@ -405,6 +415,7 @@ export class LocalRuntime {
       this.#streamProxy?.close(),
     ]);
     restoreEnv(this.#savedEnv);
+    this.#letGoOfHints();
   }
 }
 

@@ -8,6 +8,7 @@ import { resolveRoles } from '../../../shared/domain/roles';
 import type { AslDefinition } from '../../../shared/local/runtime/definition';
 import type { Emulators } from '../../../shared/local/runtime/emulators';
 import { LocalRuntime } from '../../../shared/local/runtime/local-runtime';
+import { NO_PARKED_TTL_MS, processHints } from '../../../shared/usecases/parked-hints';
 import { acceptsConnections } from './helpers';
 
 const seen: { emulators?: Emulators } = {};
@@ -40,6 +41,17 @@ const roles = [...resolveRoles().values()].filter((r) => r.name === 'code_review
 /** Listening servers of this thread (fauxqs' and the runtime's endpoints; dynalite listens on its own). */
 const listening = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
 const portOf = (endpoint: string) => Number(new URL(endpoint).port);
+/**
+ * Whether this process's parked-task hints are held (see holdWhileEveryParkIsHere): a role found empty long
+ * ago is still believed empty. The probe's role is then cleared, as a park would.
+ */
+function hintsHeld(): boolean {
+  const role = 'probe-role-of-the-hints';
+  processHints.foundEmpty(role, 0);
+  const held = processHints.nobodyParked(role, 10 * NO_PARKED_TTL_MS);
+  processHints.parked(role);
+  return held;
+}
 
 afterEach(() => {
   seen.emulators = undefined;
@@ -84,8 +96,22 @@ describe('LocalRuntime.start', () => {
     });
 
     await expect(start).rejects.toThrow('handler module failed to load');
+    expect(hintsHeld()).toBe(false);
     expect(listening()).toBe(before);
     expect(await acceptsConnections(portOf((seen.emulators as Emulators).sqsEndpoint))).toBe(false);
     expect(process.env.AWS_REGION).toBe(region);
+  });
+
+  it('holds the parked-task hints of the process while it runs (every park is in it) and lets go at stop', async () => {
+    const held = [hintsHeld()];
+    const runtime = await LocalRuntime.start({ definition, taskStates: {}, handlers: {}, roles });
+    try {
+      held.push(hintsHeld());
+    } finally {
+      await runtime.stop();
+    }
+    held.push(hintsHeld());
+
+    expect(held).toEqual([false, true, false]);
   });
 });

@@ -228,6 +228,53 @@ describe('route', () => {
     expect(answers.map((a) => a.token)).toEqual(['a', 'b']);
   });
 
+  it('while every park passes through the hints, keeps a role found empty past the TTL until a park here', async () => {
+    const { name, deps } = await busyRole();
+    const batchId = await createBatch([
+      { id: 'first', description: 'x', role: name },
+      { id: 'second', description: 'x', role: name },
+    ]);
+    for (const taskId of ['first', 'second']) await routeTask(deps, { batchId, taskId });
+    const hints = new ParkedHints();
+    const { answers, callbacks } = recordingCallbacks();
+    const wake = () => wakeParked({ agents, callbacks, clock, hints }, name);
+    // Two holders (two embedded systems in one process): the hold lasts until both let go.
+    const letGoA = hints.holdWhileEveryParkIsHere();
+    const letGoB = hints.holdWhileEveryParkIsHere();
+
+    const empty = await wake();
+    clock.advance(10 * NO_PARKED_TTL_MS);
+    // A mark no park here announced (what the TTL is for): a held hint does not look for it.
+    await parkTask(
+      { agents, hints: new ParkedHints() },
+      { batchId, taskId: 'first', role: name, taskToken: 'a' },
+    );
+    const heldPastTtl = await wake();
+    letGoA();
+    letGoA(); // a second call by the same holder changes nothing
+    const stillHeld = await wake();
+    letGoB();
+    // Nobody holds: the hint found more than the TTL ago is stale, so the release looks and finds the mark.
+    const released = await wake();
+    const foundEmpty = await wake();
+    const holdAgain = hints.holdWhileEveryParkIsHere();
+    clock.advance(10 * NO_PARKED_TTL_MS);
+    // A park here clears the held hint at once.
+    await parkTask({ agents, hints }, { batchId, taskId: 'second', role: name, taskToken: 'b' });
+    const parkedHere = await wake();
+    holdAgain();
+
+    expect([empty, heldPastTtl, stillHeld, released, foundEmpty, parkedHere]).toEqual([
+      false,
+      false,
+      false,
+      true,
+      false,
+      true,
+    ]);
+    expect(answers.map((a) => a.token)).toEqual(['a', 'b']);
+  });
+
   it('skips a parked token whose wait already timed out and wakes the next waiter', async () => {
     const { name, deps } = await busyRole();
     const batchId = await createBatch([
