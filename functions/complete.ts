@@ -3,6 +3,8 @@
  * ExpansionFailed: the tasks of an expansion whose nested execution failed FAIL, their dependents released.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { flagOf } from '../shared/adapters/wiring';
+import { EnvVar } from '../shared/config';
 import { CompleteInputSchema, ExpansionFailedInputSchema } from '../shared/domain/workflow';
 import { completeTask } from '../shared/usecases/complete';
 import { failExpansion } from '../shared/usecases/expansion-failure';
@@ -21,6 +23,8 @@ const deps = {
   // A successful attempt's slot goes straight to a task parked for its agent's role (capacity hand-off), and
   // a dependent whose gate opens is routed here, unless routing asks a model (the router's alone).
   handOff: { ...dispatchDeps(container), routeDependents: container.routing.assist === undefined },
+  // On the embedded runtime only (its store answers on one thread): see EnvVar.BookkeepingAfterRoutes.
+  bookkeepingAfterRoutes: flagOf(EnvVar.BookkeepingAfterRoutes),
   // Read only for an expanding task's plan too large for the task item: resolved on first use.
   get artifacts() {
     return container.artifacts;

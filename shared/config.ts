@@ -43,6 +43,13 @@ export const EnvVar = {
    * report of `meta-agent run --json`) stays one JSON document when logs are turned on (`--log-level`).
    */
   LogStream: 'LOG_STREAM',
+  /**
+   * Optional, `true` on the embedded runtime only: a Complete writes its agent's bookkeeping (outcome, slot,
+   * hand-off) after its dependents' routes instead of beside them. dynalite answers on one thread, where those
+   * writes slowed the routes' calls on the way to the next dispatch; DynamoDB's calls do not compete, and
+   * beside the routes the Complete ends sooner.
+   */
+  BookkeepingAfterRoutes: 'BOOKKEEPING_AFTER_ROUTES',
 } as const;
 export type EnvVarName = (typeof EnvVar)[keyof typeof EnvVar];
 

@@ -10,7 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { EnvVar, requireEnv } from '../config';
+import { EnvVar, type EnvVarName, requireEnv } from '../config';
 import { type CostsConfig, PriceTable, parseCostsConfig } from '../domain/costs';
 import { type RoleCatalog, resolveRoles, withDefaultExecutor } from '../domain/roles';
 import {
@@ -118,13 +118,17 @@ function parseJsonEnv(name: string, text: string): unknown {
   }
 }
 
+/** An optional flag of the environment: `true`, or `false` when unset; any other value names the variable. */
+export function flagOf(name: EnvVarName, env: NodeJS.ProcessEnv = process.env): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw !== 'true') throw new ConfigValueError(name, `must be true or false (got "${raw}")`);
+  return true;
+}
+
 /** The S3 client settings of the environment: path-style URLs when ARTIFACTS_PATH_STYLE is `true`. */
 export function s3ClientConfig(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
-  const raw = env[EnvVar.ArtifactsPathStyle];
-  if (raw === undefined || raw === '' || raw === 'false') return {};
-  if (raw !== 'true')
-    throw new ConfigValueError(EnvVar.ArtifactsPathStyle, `must be true or false (got "${raw}")`);
-  return { forcePathStyle: true };
+  return flagOf(EnvVar.ArtifactsPathStyle, env) ? { forcePathStyle: true } : {};
 }
 
 /**

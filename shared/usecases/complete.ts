@@ -56,6 +56,15 @@ export interface CompleteDeps {
   };
   /** The artifacts store: an expanding task's plan too large for the task item is read from it. */
   artifacts?: ArtifactStore;
+  /**
+   * The agent's bookkeeping (its outcome, its slot released or handed over) is written once the dependents this
+   * Complete routes are routed and their gates answered, not beside their releases and routes. For a store
+   * that answers one request at a time (the embedded runtime's dynalite), where the bookkeeping's read and
+   * write slowed the calls on the way to the next dispatch; on DynamoDB calls do not compete, and beside the
+   * routes the Complete ends sooner (the default). A dependent that may need the freed slot still routes after
+   * the bookkeeping either way.
+   */
+  bookkeepingAfterRoutes?: boolean;
 }
 
 export interface CompleteResult {
@@ -156,10 +165,11 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   const settledAttempt =
     input.outcome === 'SUCCEEDED' ? (input.attempt ?? task.attemptCount) : task.attemptCount;
   // The agent's bookkeeping (its outcome, its slot released or handed to a parked task) is written beside the
-  // dependents' releases and routes. A dependent that may need the slot it frees (its role not named, or the
-  // agent's own) routes after it, so it takes the slot instead of racing its release and waiting. Moving the
-  // bookkeeping behind every dispatch was measured too: no shorter hop (its calls then queue beside the
-  // dependent's dispatch instead), and a longer Complete.
+  // dependents' releases and routes (DynamoDB's calls do not compete, and the Complete ends sooner), or, with
+  // bookkeepingAfterRoutes, once they are routed and their gates answered: on the embedded runtime, whose
+  // dynalite answers on one thread, its read and write slowed the routes' calls on the way to the next
+  // dispatch. A dependent that may need the slot it frees (its role not named, or the agent's own) routes after
+  // it either way, so it takes the slot instead of racing its release and waiting.
   // The releases are sent first, then the batch's read and the bookkeeping: an emulator that answers one
   // request at a time (dynalite) answers a release, on the way to the next dispatch, before them.
   // The bookkeeping is awaited below (a route that waited on it leaves its failure to its Route); a failed batch
@@ -172,9 +182,12 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   });
   const releasing = releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened);
   if (opened) batch();
-  await Promise.all([
+  // Everything settles before a failure is thrown: a Complete that failed early (a release's error) while the
+  // bookkeeping was still on its way would leave the agent's slot taken, as its retry finds the status written
+  // and writes no bookkeeping; the slot would wait for the scaler to reclaim its lease.
+  await settleAll([
     releasing,
-    bookkept(),
+    opened && deps.bookkeepingAfterRoutes ? releasing.then(bookkept, bookkept) : bookkept(),
     settleAttempt(deps.ledger, task, settledAttempt, input.outcome === 'SUCCEEDED' ? result : undefined),
     droppedHold,
   ]);
@@ -188,6 +201,12 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     transitioned,
     ...(added.length > 0 ? { expansion: expansionRun(added) } : {}),
   };
+}
+
+/** Waits for every one of `work` to settle, then throws the first error among them (in their order). */
+async function settleAll(work: readonly unknown[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /**

@@ -102,16 +102,22 @@ describe('LocalRuntime.start', () => {
     expect(process.env.AWS_REGION).toBe(region);
   });
 
-  it('holds the parked-task hints of the process while it runs (every park is in it) and lets go at stop', async () => {
+  // Every handler runs in this process, and dynalite answers on one thread.
+  it('holds the parked-task hints of the process and defers Complete bookkeeping while it runs, not after', async () => {
+    const bookkeeping = () => process.env[EnvVar.BookkeepingAfterRoutes];
     const held = [hintsHeld()];
+    const deferred = [bookkeeping()];
     const runtime = await LocalRuntime.start({ definition, taskStates: {}, handlers: {}, roles });
     try {
       held.push(hintsHeld());
+      deferred.push(bookkeeping());
     } finally {
       await runtime.stop();
     }
     held.push(hintsHeld());
+    deferred.push(bookkeeping());
 
     expect(held).toEqual([false, true, false]);
+    expect(deferred).toEqual([undefined, 'true', undefined]);
   });
 });

@@ -13,6 +13,7 @@ import { leaseKey } from '../../../shared/domain/pool';
 import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import type { Task } from '../../../shared/domain/schemas';
 import { CAPACITY_WAIT_SECONDS, WOKEN } from '../../../shared/domain/workflow';
+import type { Callbacks } from '../../../shared/ports';
 import { type CompleteDeps, completeTask } from '../../../shared/usecases/complete';
 import { gateTask } from '../../../shared/usecases/gate';
 import { recordAttempt } from '../../../shared/usecases/record-attempt';
@@ -93,6 +94,37 @@ async function lateWaiting() {
   expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
   return { role, batchId, agentId: `${role.name}-1` };
 }
+
+/** Records each call of `name` on `target` in `calls`, then makes it (until the answer's mockRestore). */
+function recordCalls<T extends object>(
+  calls: string[],
+  target: T,
+  name: keyof T & string,
+): { mockRestore(): void } {
+  const original = (target[name] as (...args: unknown[]) => unknown).bind(target);
+  const spy = vi.spyOn(target as Record<string, (...args: unknown[]) => unknown>, name);
+  return spy.mockImplementation((...args: unknown[]) => {
+    calls.push(name);
+    return original(...args);
+  });
+}
+
+/**
+ * A batch whose task `dep`, of `own`'s role, is dispatched and whose `next` and `other`, of `dependents`' role,
+ * wait on it with their gates armed (tokens `gate-next` and `gate-other`).
+ */
+async function gatedDependents(own: { name: string; route: RouteOf }, dependents: { name: string }) {
+  const batchId = await createBatch([
+    ...tasksOf(own.name, ['dep']),
+    ...tasksOf(dependents.name, ['next', 'other'], { dependsOn: ['dep'] }),
+  ]);
+  expect(await own.route(batchId, 'dep')).toMatchObject({ decision: 'DISPATCH' });
+  const { answers, callbacks } = recordingCallbacks();
+  for (const taskId of ['next', 'other'])
+    await gateTask({ store, callbacks }, { batchId, taskId, taskToken: `gate-${taskId}` });
+  return { batchId, answers, callbacks };
+}
+type RouteOf = (batchId: string, taskId: string) => Promise<unknown>;
 
 describe('capacity hand-off', () => {
   it('gives a freed slot to the longest-waiting parked task: reserved once, dispatched, never routed again', async () => {
@@ -778,24 +810,9 @@ describe('routing a dependent with its gate (hop latency)', () => {
   // batch's read and the agent's bookkeeping, which only a route (its batch) or no dependent (the slot) waits on.
   it("sends the dependents' releases before the batch's read and the agent's bookkeeping", async () => {
     const role = await fullRole(2, 2);
-    const batchId = await createBatch([
-      ...tasksOf(role.name, ['dep']),
-      ...tasksOf(role.name, ['next', 'other'], { dependsOn: ['dep'] }),
-    ]);
-    expect(await role.route(batchId, 'dep')).toMatchObject({ decision: 'DISPATCH' });
-    const { answers, callbacks } = recordingCallbacks();
-    for (const taskId of ['next', 'other'])
-      await gateTask({ store, callbacks }, { batchId, taskId, taskToken: `gate-${taskId}` });
+    const { batchId, answers, callbacks } = await gatedDependents(role, role);
     const calls: string[] = [];
-    /** Records each call of `name` on `target` in `calls`, then makes it. */
-    const record = <T extends object>(target: T, name: keyof T & string): { mockRestore(): void } => {
-      const original = (target[name] as (...args: unknown[]) => unknown).bind(target);
-      const spy = vi.spyOn(target as Record<string, (...args: unknown[]) => unknown>, name);
-      return spy.mockImplementation((...args: unknown[]) => {
-        calls.push(name);
-        return original(...args);
-      });
-    };
+    const record = <T extends object>(target: T, name: keyof T & string) => recordCalls(calls, target, name);
     const spies = [
       record(store, 'releaseDependent'),
       record(store, 'getBatchState'),
@@ -813,6 +830,82 @@ describe('routing a dependent with its gate (hop latency)', () => {
     expect(calls.slice(0, 3)).toEqual(['releaseDependent', 'releaseDependent', 'getBatchState']);
     expect(calls.slice(3)).toContain('recordOutcome');
     expect(answers).toHaveLength(2);
+  });
+
+  /**
+   * A Complete of `dep` (on the one agent of its own role) that opens the gates of `next` and `other`, of
+   * another role, with bookkeepingAfterRoutes as given: the calls it made in order (each gate's answer, the
+   * bookkeeping's look for parked tasks and its outcome write) and the agent after it.
+   */
+  async function completeOpeningOtherRole(bookkeepingAfterRoutes: boolean, failRelease?: Error) {
+    const own = await fullRole(2, 1);
+    const other = await fullRole(2, 1);
+    const { batchId, answers, callbacks } = await gatedDependents(own, other);
+    const calls: string[] = [];
+    const answering: Callbacks = {
+      ...callbacks,
+      succeed: (token, output) => {
+        calls.push('answer');
+        return callbacks.succeed(token, output);
+      },
+    };
+    const spies: { mockRestore(): void }[] = (['claimWaiting', 'recordOutcome'] as const).map((name) =>
+      recordCalls(calls, agents, name),
+    );
+    if (failRelease)
+      spies.push(vi.spyOn(store, 'releaseDependent').mockRejectedValueOnce(failRelease) as never);
+    const handOff = {
+      ...other.dispatch,
+      roleQueueUrls: { ...own.dispatch.roleQueueUrls, ...other.dispatch.roleQueueUrls },
+      routeDependents: true,
+    };
+    let completed: Promise<unknown>;
+    try {
+      completed = completeTask(
+        { store, agents, callbacks: answering, clock, handOff, bookkeepingAfterRoutes },
+        { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
+      );
+      await completed.catch(() => undefined);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    return { calls, answers, completed, agent: await agents.get(`${own.name}-1`) };
+  }
+
+  const firstBookkeeping = (calls: string[]) =>
+    calls.findIndex((call) => call === 'claimWaiting' || call === 'recordOutcome');
+
+  // The embedded runtime's dynalite answers on one thread: there the bookkeeping's read and write waits for the
+  // routes, on the way to the next dispatch, instead of slowing their calls. On DynamoDB it goes beside them.
+  it("writes the agent's bookkeeping after the routes and the gates' answers with bookkeepingAfterRoutes, beside them without", async () => {
+    const after = await completeOpeningOtherRole(true);
+    const beside = await completeOpeningOtherRole(false);
+
+    expect(after.answers.map((a) => a.output)).toEqual([
+      expect.objectContaining({ proceed: true, route: expect.objectContaining({ decision: 'DISPATCH' }) }),
+      expect.objectContaining({ proceed: true, route: expect.objectContaining({ decision: 'DISPATCH' }) }),
+    ]);
+    expect(firstBookkeeping(after.calls)).toBeGreaterThan(after.calls.lastIndexOf('answer'));
+    expect(firstBookkeeping(beside.calls)).toBeLessThan(beside.calls.indexOf('answer'));
+    // Either way the outcome is counted and the slot freed.
+    for (const { calls, agent } of [after, beside]) {
+      expect(calls).toContain('recordOutcome');
+      expect(agent).toMatchObject({ reserved: 0, successes: 1 });
+    }
+  });
+
+  // Its retry would find the status written and write no bookkeeping: the slot would wait for its lease's end.
+  it("frees the slot before a Complete fails with a release's error, after the routes or beside them", async () => {
+    for (const bookkeepingAfterRoutes of [true, false]) {
+      const { calls, completed, agent } = await completeOpeningOtherRole(
+        bookkeepingAfterRoutes,
+        new Error('release lost'),
+      );
+
+      await expect(completed).rejects.toThrow('release lost');
+      expect(calls).toContain('recordOutcome');
+      expect(agent).toMatchObject({ reserved: 0 });
+    }
   });
 
   it('routes a task whose gate finds its dependencies ended when it arms, and answers the gate with its DISPATCH', async () => {
