@@ -61,6 +61,54 @@ function registry(): Registry | undefined {
   return (globalThis as { [REGISTRY]?: Registry })[REGISTRY];
 }
 
+/** Calls in flight to an origin served in process, and when the last one settled (performance.now()). */
+interface Activity {
+  inFlight: number;
+  settledAt: number;
+}
+/** On `globalThis` too, beside the registry: handler bundles with their own copy of this module share it. */
+const ACTIVITY = Symbol.for('meta-agent.in-process-activity');
+
+function activityOf(origin: string): Activity {
+  const global = globalThis as { [ACTIVITY]?: Map<string, Activity> };
+  global[ACTIVITY] ??= new Map();
+  let activity = global[ACTIVITY].get(origin);
+  if (!activity) {
+    activity = { inFlight: 0, settledAt: 0 };
+    global[ACTIVITY].set(origin, activity);
+  }
+  return activity;
+}
+
+/**
+ * Resolves once no call to `endpoint`'s origin has been in flight for `quietMs`, or after `maxMs` at the
+ * latest; at once when the origin is not served in process (on AWS: nothing to wait for). For work that may
+ * wait while an emulator that answers one call at a time serves the calls others wait on (see
+ * EnvVar.BookkeepingAfterRoutes).
+ */
+export async function whenQuiet(endpoint: string | undefined, quietMs: number, maxMs: number): Promise<void> {
+  const origin = originOf(endpoint);
+  if (origin === undefined || !registry()?.has(origin)) return;
+  const activity = activityOf(origin);
+  const deadline = performance.now() + maxMs;
+  for (;;) {
+    const now = performance.now();
+    const quietFor = activity.inFlight > 0 ? 0 : now - activity.settledAt;
+    if (quietFor >= quietMs || now >= deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(quietMs - quietFor, deadline - now)));
+  }
+}
+
+/** The origin of an endpoint URL; undefined when there is none or it is not a URL. */
+function originOf(endpoint: string | undefined): string | undefined {
+  if (endpoint === undefined || endpoint === '') return undefined;
+  try {
+    return new URL(endpoint).origin;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Serves `origin` in process until the returned function is called. */
 export function serveInProcess(origin: string, server: InProcessServer): () => void {
   const global = globalThis as { [REGISTRY]?: Registry };
@@ -134,6 +182,11 @@ function untilAborted<T>(answering: Promise<T>, signal: AbortSignalLike): Promis
 /** The `handlerProtocol` an in-process handler names in its metadata (how a client tells it is served so). */
 export const IN_PROCESS_PROTOCOL = 'in-process';
 
+/** `server`'s answer to `request`; a throw becomes a rejection. */
+async function answerOf(server: InProcessServer, request: InProcessRequest): Promise<InProcessResponse> {
+  return server(request);
+}
+
 /** The SDK's HttpHandler over one origin served in process. */
 export class InProcessHttpHandler {
   readonly metadata = { handlerProtocol: IN_PROCESS_PROTOCOL };
@@ -150,11 +203,12 @@ export class InProcessHttpHandler {
     if (abortSignal?.aborted) throw abortError();
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers)) headers[name.toLowerCase()] = value;
-    const answering = server({
-      method: request.method,
-      path: pathOf(request),
-      headers,
-      body: bodyText(request.body),
+    const served = { method: request.method, path: pathOf(request), headers, body: bodyText(request.body) };
+    const activity = activityOf(this.origin);
+    activity.inFlight += 1;
+    const answering = answerOf(server, served).finally(() => {
+      activity.inFlight -= 1;
+      activity.settledAt = performance.now();
     });
     // An aborted call (a poller's long poll at stop) returns at once, as a closed socket would; the emulator's
     // answer, when it comes, is dropped.
@@ -231,13 +285,8 @@ export function inProcessClientConfig(
   requestHandler?: InProcessHttpHandler;
   signer?: InProcessSigner;
 } {
-  if (endpoint === undefined || endpoint === '') return {};
-  let origin: string;
-  try {
-    origin = new URL(endpoint).origin;
-  } catch {
-    return {};
-  }
+  const origin = originOf(endpoint);
+  if (origin === undefined) return {};
   return registry()?.has(origin)
     ? { requestHandler: new InProcessHttpHandler(origin), signer: new InProcessSigner(scope) }
     : {};

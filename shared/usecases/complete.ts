@@ -34,6 +34,7 @@ import {
 } from './common';
 import { type ExpansionOutcome, expandTask, expansionRun } from './expand';
 import { type HandOffConfig, releaseSlot } from './handoff';
+import { hintsOf } from './parked-hints';
 import { TIMEOUT_ERRORS } from './record-attempt';
 import { routeTask } from './route';
 
@@ -63,8 +64,11 @@ export interface CompleteDeps {
    * write slowed the calls on the way to the next dispatch; on DynamoDB calls do not compete, and beside the
    * routes the Complete ends sooner (the default). A dependent that may need the freed slot still routes after
    * the bookkeeping either way.
+   * `whenQuiet`, when given, is awaited before it too, unless a task is parked for the slot's role (the slot is
+   * then someone's next dispatch): the embedded runtime waits there for its store to be quiet a moment, so the
+   * bookkeeping's calls do not slow the dependent's worker claiming its attempt and reading its context either.
    */
-  bookkeepingAfterRoutes?: boolean;
+  bookkeepingAfterRoutes?: { whenQuiet?: () => Promise<void> };
 }
 
 export interface CompleteResult {
@@ -182,12 +186,13 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   });
   const releasing = releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened);
   if (opened) batch();
+  const afterRoutes = () => bookkeepingWhenQuiet(deps, slotRole).then(bookkept);
   // Everything settles before a failure is thrown: a Complete that failed early (a release's error) while the
   // bookkeeping was still on its way would leave the agent's slot taken, as its retry finds the status written
   // and writes no bookkeeping; the slot would wait for the scaler to reclaim its lease.
   await settleAll([
     releasing,
-    opened && deps.bookkeepingAfterRoutes ? releasing.then(bookkept, bookkept) : bookkept(),
+    opened && deps.bookkeepingAfterRoutes ? releasing.then(afterRoutes, afterRoutes) : bookkept(),
     settleAttempt(deps.ledger, task, settledAttempt, input.outcome === 'SUCCEEDED' ? result : undefined),
     droppedHold,
   ]);
@@ -201,6 +206,18 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     transitioned,
     ...(added.length > 0 ? { expansion: expansionRun(added) } : {}),
   };
+}
+
+/**
+ * Resolves when the bookkeeping may start after the routes (see CompleteDeps.bookkeepingAfterRoutes): at once
+ * when a task may be parked for `role` (this process's hints do not say nobody is: it may wait for the slot)
+ * or nothing says to wait; never rejects.
+ */
+async function bookkeepingWhenQuiet(deps: CompleteDeps, role: string | undefined): Promise<void> {
+  const whenQuiet = deps.bookkeepingAfterRoutes?.whenQuiet;
+  if (!whenQuiet || role === undefined) return;
+  if (!hintsOf(deps.handOff ?? {}).nobodyParked(role, deps.clock.now())) return;
+  await whenQuiet().catch(() => undefined);
 }
 
 /** Waits for every one of `work` to settle, then throws the first error among them (in their order). */

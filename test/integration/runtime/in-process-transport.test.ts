@@ -17,6 +17,7 @@ import {
   inProcessClientConfig,
   inProcessConfigFromEnv,
   serveInProcess,
+  whenQuiet,
 } from '../../../shared/adapters/in-process-transport';
 import { resolveRoles } from '../../../shared/domain/roles';
 import type { Batch } from '../../../shared/domain/schemas';
@@ -133,6 +134,48 @@ describe('in-process transport', () => {
     expect(sent?.authorization).toBe(
       `AWS4-HMAC-SHA256 Credential=in-process/${date.slice(0, 8)}/eu-west-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}`,
     );
+  });
+
+  it('tells when an origin served in process has had no call in flight for a while, at most after a bound', async () => {
+    const origin = 'http://127.0.0.1:3';
+    const answers: (() => void)[] = [];
+    ends.push(
+      serveInProcess(
+        origin,
+        () =>
+          new Promise((resolve) => answers.push(() => resolve({ statusCode: 200, headers: {}, body: '' }))),
+      ),
+    );
+    const handler = new InProcessHttpHandler(origin);
+    const call = () =>
+      handler.handle({
+        method: 'POST',
+        protocol: 'http:',
+        hostname: '127.0.0.1',
+        path: '/',
+        headers: {},
+        body: '',
+      });
+    const settledWithin = async (promise: Promise<unknown>, ms: number) =>
+      Promise.race([
+        promise.then(() => true),
+        new Promise((resolve) => setTimeout(() => resolve(false), ms)),
+      ]);
+
+    // Not served here (AWS): nothing to wait for.
+    expect(await settledWithin(whenQuiet('http://127.0.0.1:4', 60_000, 60_000), 0)).toBe(true);
+    const calling = call();
+    const quiet = whenQuiet(origin, 5, 60_000);
+    // A call in flight: not quiet, however long it takes.
+    expect(await settledWithin(quiet, 50)).toBe(false);
+    answers.shift()?.();
+    await calling;
+    expect(await settledWithin(quiet, 1_000)).toBe(true);
+    // A call kept in flight: quiet at the bound anyway.
+    const kept = call();
+    expect(await settledWithin(whenQuiet(origin, 5, 30), 1_000)).toBe(true);
+    answers.shift()?.();
+    await kept;
   });
 
   it('refuses a request once its origin is no longer served, as a closed port would', async () => {

@@ -837,7 +837,7 @@ describe('routing a dependent with its gate (hop latency)', () => {
    * another role, with bookkeepingAfterRoutes as given: the calls it made in order (each gate's answer, the
    * bookkeeping's look for parked tasks and its outcome write) and the agent after it.
    */
-  async function completeOpeningOtherRole(bookkeepingAfterRoutes: boolean, failRelease?: Error) {
+  async function completeOpeningOtherRole(afterRoutes: boolean, failRelease?: Error) {
     const own = await fullRole(2, 1);
     const other = await fullRole(2, 1);
     const { batchId, answers, callbacks } = await gatedDependents(own, other);
@@ -862,7 +862,14 @@ describe('routing a dependent with its gate (hop latency)', () => {
     let completed: Promise<unknown>;
     try {
       completed = completeTask(
-        { store, agents, callbacks: answering, clock, handOff, bookkeepingAfterRoutes },
+        {
+          store,
+          agents,
+          callbacks: answering,
+          clock,
+          handOff,
+          ...(afterRoutes ? { bookkeepingAfterRoutes: {} } : {}),
+        },
         { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
       );
       await completed.catch(() => undefined);
@@ -892,6 +899,63 @@ describe('routing a dependent with its gate (hop latency)', () => {
       expect(calls).toContain('recordOutcome');
       expect(agent).toMatchObject({ reserved: 0, successes: 1 });
     }
+  });
+
+  // On the embedded runtime the bookkeeping also waits for dynalite to be quiet (the dependent's worker claims
+  // its attempt meanwhile), unless a task may be parked for the slot it frees.
+  it('waits for the store to be quiet before the bookkeeping after the routes, unless a task may be parked for the slot', async () => {
+    const seen: { quietAsked: number; calledBeforeQuiet: boolean; calledAfter: boolean }[] = [];
+    for (const nobodyParked of [true, false]) {
+      const own = await fullRole(2, 1);
+      const other = await fullRole(2, 1);
+      const { batchId, answers, callbacks } = await gatedDependents(own, other);
+      const hints = new ParkedHints();
+      if (nobodyParked) hints.foundEmpty(own.name, clock.now());
+      let quietAsked = 0;
+      let letGo = () => {};
+      const quiet = new Promise<void>((resolve) => {
+        letGo = resolve;
+      });
+      const calls: string[] = [];
+      const spy = recordCalls(calls, agents, 'recordOutcome');
+      try {
+        const completing = completeTask(
+          {
+            store,
+            agents,
+            callbacks,
+            clock,
+            handOff: {
+              ...other.dispatch,
+              hints,
+              roleQueueUrls: { ...own.dispatch.roleQueueUrls, ...other.dispatch.roleQueueUrls },
+              routeDependents: true,
+            },
+            bookkeepingAfterRoutes: {
+              whenQuiet: () => {
+                quietAsked += 1;
+                return quiet;
+              },
+            },
+          },
+          { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
+        );
+        await vi.waitFor(() => expect(answers).toHaveLength(2));
+        if (nobodyParked) await new Promise((resolve) => setTimeout(resolve, 20));
+        else await vi.waitFor(() => expect(calls).toContain('recordOutcome'));
+        const calledBeforeQuiet = calls.includes('recordOutcome');
+        letGo();
+        await completing;
+        seen.push({ quietAsked, calledBeforeQuiet, calledAfter: calls.includes('recordOutcome') });
+      } finally {
+        spy.mockRestore();
+      }
+    }
+
+    expect(seen).toEqual([
+      { quietAsked: 1, calledBeforeQuiet: false, calledAfter: true },
+      { quietAsked: 0, calledBeforeQuiet: true, calledAfter: true },
+    ]);
   });
 
   // Its retry would find the status written and write no bookkeeping: the slot would wait for its lease's end.
