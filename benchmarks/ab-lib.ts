@@ -87,6 +87,8 @@ export const AB_BENCHMARKS: Readonly<Record<string, AbBenchmark>> = {
     figures: (r) =>
       read(r, 'hop.json', {
         medianHopMs: ['medianHopMs'],
+        // One task's work ending to the next one's starting: what the chain's makespan pays.
+        workHopMs: ['medianWorkHopMs'],
         busyMsPerChain: ['medianBusyMsPerChain'],
         cpuMsPerChain: ['medianCpuMsPerChain'],
       }),
