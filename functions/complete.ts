@@ -3,27 +3,15 @@
  * ExpansionFailed: the tasks of an expansion whose nested execution failed FAIL, their dependents released.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { whenQuiet } from '../shared/adapters/in-process-transport';
-import { flagOf } from '../shared/adapters/wiring';
-import { EnvVar } from '../shared/config';
 import { CompleteInputSchema, ExpansionFailedInputSchema } from '../shared/domain/workflow';
 import { completeTask } from '../shared/usecases/complete';
 import { failExpansion } from '../shared/usecases/expansion-failure';
-import { dispatchDeps, handlerContainer } from './commons/clients';
+import { dispatchDeps, handlerContainer, storeQuietWait } from './commons/clients';
 import { instrument, observability } from './commons/observability';
-
-/**
- * On the embedded runtime the bookkeeping waits for dynalite to be free of calls this long, at most the
- * second figure: a dependent's worker claims its attempt and reads its context 1 to 3 ms after its gate is
- * answered, and with the bookkeeping's read and write beside them those calls took twice as long.
- */
-const BOOKKEEPING_QUIET_MS = 3;
-const BOOKKEEPING_QUIET_MAX_MS = 20;
-/** The DynamoDB endpoint the handler's clients use (AWS_ENDPOINT_URL_DYNAMODB, then AWS_ENDPOINT_URL). */
-const dynamodbEndpoint = () => process.env.AWS_ENDPOINT_URL_DYNAMODB || process.env.AWS_ENDPOINT_URL;
 
 const obs = observability('complete');
 const container = handlerContainer(obs);
+const quiet = storeQuietWait();
 const deps = {
   store: container.taskStore,
   agents: container.agentRegistry,
@@ -34,14 +22,8 @@ const deps = {
   // A successful attempt's slot goes straight to a task parked for its agent's role (capacity hand-off), and
   // a dependent whose gate opens is routed here, unless routing asks a model (the router's alone).
   handOff: { ...dispatchDeps(container), routeDependents: container.routing.assist === undefined },
-  // On the embedded runtime only (its store answers on one thread): see EnvVar.BookkeepingAfterRoutes.
-  ...(flagOf(EnvVar.BookkeepingAfterRoutes)
-    ? {
-        bookkeepingAfterRoutes: {
-          whenQuiet: () => whenQuiet(dynamodbEndpoint(), BOOKKEEPING_QUIET_MS, BOOKKEEPING_QUIET_MAX_MS),
-        },
-      }
-    : {}),
+  // On the embedded runtime only (its store answers on one thread): see EnvVar.SingleThreadedStore.
+  ...(quiet ? { bookkeepingAfterRoutes: { whenQuiet: quiet } } : {}),
   // Read only for an expanding task's plan too large for the task item: resolved on first use.
   get artifacts() {
     return container.artifacts;

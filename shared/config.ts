@@ -44,12 +44,12 @@ export const EnvVar = {
    */
   LogStream: 'LOG_STREAM',
   /**
-   * Optional, `true` on the embedded runtime only: a Complete writes its agent's bookkeeping (outcome, slot,
-   * hand-off) after its dependents' routes instead of beside them. dynalite answers on one thread, where those
-   * writes slowed the routes' calls on the way to the next dispatch; DynamoDB's calls do not compete, and
-   * beside the routes the Complete ends sooner.
+   * Optional, `true` on the embedded runtime only: its store (dynalite) answers on one thread, so writes nobody
+   * waits on yield to the calls on the way to a dispatch. A Complete writes its agent's bookkeeping (outcome,
+   * slot, hand-off) after its dependents' routes, once the store is quiet a moment, instead of beside them; a
+   * Gate arms once the store is quiet. DynamoDB's calls do not compete: the deployed stack leaves it unset.
    */
-  BookkeepingAfterRoutes: 'BOOKKEEPING_AFTER_ROUTES',
+  SingleThreadedStore: 'SINGLE_THREADED_STORE',
 } as const;
 export type EnvVarName = (typeof EnvVar)[keyof typeof EnvVar];
 

@@ -84,7 +84,7 @@ function activityOf(origin: string): Activity {
  * Resolves once no call to `endpoint`'s origin has been in flight for `quietMs`, or after `maxMs` at the
  * latest; at once when the origin is not served in process (on AWS: nothing to wait for). For work that may
  * wait while an emulator that answers one call at a time serves the calls others wait on (see
- * EnvVar.BookkeepingAfterRoutes).
+ * EnvVar.SingleThreadedStore).
  */
 export async function whenQuiet(endpoint: string | undefined, quietMs: number, maxMs: number): Promise<void> {
   const origin = originOf(endpoint);

@@ -27,7 +27,7 @@
  * ```
  *
  * While running, process.env holds TASKS_TABLE_NAME, AGENTS_TABLE_NAME, STATE_MACHINE_ARN, ROLE_QUEUE_URLS,
- * ARTIFACTS_BUCKET_NAME and ARTIFACTS_PATH_STYLE=true (fauxqs' S3 takes path-style URLs), BOOKKEEPING_AFTER_ROUTES=true,
+ * ARTIFACTS_BUCKET_NAME and ARTIFACTS_PATH_STYLE=true (fauxqs' S3 takes path-style URLs), SINGLE_THREADED_STORE=true,
  * AWS_ENDPOINT_URL_{SQS,S3,DYNAMODB,SFN,LAMBDA} (SDK v3 service endpoint variables, verified with the installed SDK;
  * LAMBDA reaches lambda-endpoint.ts: the event source mappings of the role pollers, for the scaler),
  * AWS_REGION and fake static credentials, so stock clients built by the handlers reach the emulators.
@@ -288,8 +288,8 @@ export class LocalRuntime {
         [EnvVar.RoleQueueUrls]: JSON.stringify(roleQueueUrls),
         [EnvVar.ArtifactsBucket]: emulators.artifactsBucketName,
         [EnvVar.ArtifactsPathStyle]: 'true',
-        // dynalite answers on one thread: a Complete's agent bookkeeping waits for its dependents' routes.
-        [EnvVar.BookkeepingAfterRoutes]: 'true',
+        // dynalite answers on one thread: writes nobody waits on yield to the calls on the way to a dispatch.
+        [EnvVar.SingleThreadedStore]: 'true',
         AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
         AWS_ENDPOINT_URL_S3: emulators.s3Endpoint,
         AWS_ENDPOINT_URL_DYNAMODB: streamProxy?.url ?? emulators.dynamodbEndpoint,

@@ -104,7 +104,7 @@ describe('LocalRuntime.start', () => {
 
   // Every handler runs in this process, and dynalite answers on one thread.
   it('holds the parked-task hints of the process and defers Complete bookkeeping while it runs, not after', async () => {
-    const bookkeeping = () => process.env[EnvVar.BookkeepingAfterRoutes];
+    const bookkeeping = () => process.env[EnvVar.SingleThreadedStore];
     const held = [hintsHeld()];
     const deferred = [bookkeeping()];
     const runtime = await LocalRuntime.start({ definition, taskStates: {}, handlers: {}, roles });

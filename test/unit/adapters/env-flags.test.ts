@@ -1,5 +1,5 @@
 /**
- * Optional flags of the handlers' environment (ARTIFACTS_PATH_STYLE, BOOKKEEPING_AFTER_ROUTES): `true` or
+ * Optional flags of the handlers' environment (ARTIFACTS_PATH_STYLE, SINGLE_THREADED_STORE): `true` or
  * `false`, unset meaning false; any other value fails with the variable's name.
  */
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { EnvVar } from '../../../shared/config';
 
 describe('flags of the environment', () => {
   it('reads true, false, unset and empty', () => {
-    const name = EnvVar.BookkeepingAfterRoutes;
+    const name = EnvVar.SingleThreadedStore;
     expect([
       flagOf(name, { [name]: 'true' }),
       flagOf(name, { [name]: 'false' }),
@@ -18,10 +18,10 @@ describe('flags of the environment', () => {
   });
 
   it('names the variable and the value it refuses', () => {
-    const name = EnvVar.BookkeepingAfterRoutes;
+    const name = EnvVar.SingleThreadedStore;
     expect(() => flagOf(name, { [name]: 'yes' })).toThrow(ConfigValueError);
     expect(() => flagOf(name, { [name]: 'TRUE' })).toThrow(
-      'Environment variable BOOKKEEPING_AFTER_ROUTES must be true or false (got "TRUE")',
+      'Environment variable SINGLE_THREADED_STORE must be true or false (got "TRUE")',
     );
   });
 
