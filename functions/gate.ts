@@ -2,7 +2,7 @@
 import { GateInputSchema } from '../shared/domain/workflow';
 import { type GateDeps, gateTask } from '../shared/usecases/gate';
 import { routeTask } from '../shared/usecases/route';
-import { dispatchDeps, handlerContainer, storeQuietWait } from './commons/clients';
+import { dispatchDeps, handlerContainer } from './commons/clients';
 import { instrument, observability } from './commons/observability';
 
 const obs = observability('gate');
@@ -14,12 +14,9 @@ const routeDeps = {
   clock: container.clock,
   callbacks: container.callbacks,
 };
-const quiet = storeQuietWait();
 const deps: GateDeps = {
   store: container.taskStore,
   callbacks: container.callbacks,
-  // On the embedded runtime only (its store answers on one thread): see EnvVar.SingleThreadedStore.
-  ...(quiet ? { beforeArming: quiet } : {}),
   // A task whose dependencies all ended before its gate armed is routed here (one Lambda invocation and two
   // state transitions fewer), unless routing asks a model (the router's alone), as Complete does.
   ...(container.routing.assist === undefined

@@ -46,8 +46,8 @@ export const EnvVar = {
   /**
    * Optional, `true` on the embedded runtime only: its store (dynalite) answers on one thread, so writes nobody
    * waits on yield to the calls on the way to a dispatch. A Complete writes its agent's bookkeeping (outcome,
-   * slot, hand-off) after its dependents' routes, once the store is quiet a moment, instead of beside them; a
-   * Gate arms once the store is quiet. DynamoDB's calls do not compete: the deployed stack leaves it unset.
+   * slot, hand-off) after its dependents' routes, once the store is quiet a moment, instead of beside them.
+   * DynamoDB's calls do not compete: the deployed stack leaves it unset.
    */
   SingleThreadedStore: 'SINGLE_THREADED_STORE',
 } as const;

@@ -72,8 +72,8 @@ export function handlerContainer(obs: Observability, env: NodeJS.ProcessEnv = pr
 }
 
 /**
- * How long dynalite is to be free of calls before a write nobody waits on goes (a Complete's bookkeeping, a
- * Gate's arming), and the longest such a write waits: a dependent's worker claims its attempt and reads its
+ * How long dynalite is to be free of calls before a write nobody waits on goes (a Complete's bookkeeping), and
+ * the longest such a write waits: a dependent's worker claims its attempt and reads its
  * context 1 to 3 ms after its gate is answered, and with the bookkeeping's read and write beside them those
  * calls took twice as long.
  */

@@ -17,12 +17,6 @@ export interface GateDeps {
    * routes the dependent. None (or an error, or undefined): the task routes itself.
    */
   route?: (task: TaskRef, known: KnownState) => Promise<RouteOutput>;
-  /**
-   * Awaited before the gate arms (an error is ignored): the embedded runtime waits for its store, which answers
-   * on one thread, to be quiet a moment, so a batch's first routes are not slowed by every dependent arming at
-   * once. Safe at any time: a gate armed after its dependencies ended finds itself open and answers (below).
-   */
-  beforeArming?: () => Promise<void>;
 }
 
 /** `armed`: the token waits for the release that opens the gate; otherwise the answer sent. */
@@ -34,7 +28,6 @@ export type GateResult = { armed: true } | { armed: false; output: GateOutput };
  * start of a batch) it is the only call. Only a gate that could not arm reads the batch and the task.
  */
 export async function gateTask(deps: GateDeps, input: GateInput): Promise<GateResult> {
-  await deps.beforeArming?.().catch(() => undefined);
   if (await deps.store.armGate(input.batchId, input.taskId, input.taskToken)) return { armed: true };
   // The gate is open (its counters only move towards open) or the task ended: answer with a consistent read.
   const [batch, task] = await Promise.all([

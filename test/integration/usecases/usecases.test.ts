@@ -508,38 +508,6 @@ describe('gate', () => {
     expect((await store.getTask(batchId, 'b'))?.gateToken).toBe('gate-b');
   });
 
-  // The embedded runtime's store answers on one thread: a gate arms once it is quiet, after the first routes.
-  it('arms only once beforeArming resolved, and arms when it fails too', async () => {
-    const batchId = await createBatch([
-      { id: 'a', description: 'x' },
-      { id: 'b', description: 'y', dependsOn: ['a'] },
-      { id: 'c', description: 'z', dependsOn: ['a'] },
-    ]);
-    const { callbacks } = recordingCallbacks();
-    let letGo = () => {};
-    const quiet = new Promise<void>((resolve) => {
-      letGo = resolve;
-    });
-
-    const arming = gateTask(
-      { store, callbacks, beforeArming: () => quiet },
-      { batchId, taskId: 'b', taskToken: 'gate-b' },
-    );
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    const tokenBefore = (await store.getTask(batchId, 'b'))?.gateToken;
-    letGo();
-    const armed = await arming;
-    const failedWait = await gateTask(
-      { store, callbacks, beforeArming: () => Promise.reject(new Error('no quiet')) },
-      { batchId, taskId: 'c', taskToken: 'gate-c' },
-    );
-
-    expect(tokenBefore).toBeUndefined();
-    expect(armed).toEqual({ armed: true });
-    expect((await store.getTask(batchId, 'b'))?.gateToken).toBe('gate-b');
-    expect(failedWait).toEqual({ armed: true });
-  });
-
   it('answers at once, without arming, for a task that ended before its gate ran', async () => {
     const batchId = await createBatch([
       { id: 'a', description: 'x' },
