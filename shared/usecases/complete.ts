@@ -180,13 +180,21 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   // read fails the routes that use it, and none may use it.
   const bookkept = startedOnce(() => bookkeeping?.() ?? Promise.resolve());
   const batch = startedOnce(() => deps.store.getBatchState(task.batchId));
+  /** Whether a dependent's route started the bookkeeping (it may need the slot). */
+  let pulledForward = false;
   const opened = routeOpened(deps, task, batch, (released) => {
     const role = released?.task.role;
-    return role === undefined || role === slotRole ? bookkept() : undefined;
+    if (role !== undefined && role !== slotRole) return undefined;
+    pulledForward = true;
+    return bookkept();
   });
   const releasing = releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened);
   if (opened) batch();
-  const afterRoutes = () => bookkeepingWhenQuiet(deps, slotRole).then(bookkept);
+  // No quiet to wait for without bookkeeping (a failed or skipped task's), or when a route started it already.
+  const afterRoutes = () =>
+    bookkeeping === undefined || pulledForward
+      ? bookkept()
+      : bookkeepingWhenQuiet(deps, slotRole).then(bookkept);
   // Everything settles before a failure is thrown: a Complete that failed early (a release's error) while the
   // bookkeeping was still on its way would leave the agent's slot taken, as its retry finds the status written
   // and writes no bookkeeping; the slot would wait for the scaler to reclaim its lease.

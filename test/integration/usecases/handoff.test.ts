@@ -958,6 +958,45 @@ describe('routing a dependent with its gate (hop latency)', () => {
     ]);
   });
 
+  it("asks for no quiet when the Complete has no bookkeeping, or a dependent of the slot's role started it", async () => {
+    const asked: number[] = [];
+    for (const [dependentsOfOwnRole, outcome] of [
+      [true, 'SUCCEEDED'],
+      [false, 'SKIPPED'],
+    ] as const) {
+      const own = await fullRole(2, 2);
+      const other = dependentsOfOwnRole ? own : await fullRole(2, 1);
+      const { batchId, answers, callbacks } = await gatedDependents(own, other);
+      const hints = new ParkedHints();
+      hints.foundEmpty(own.name, clock.now());
+      let quietAsked = 0;
+      await completeTask(
+        {
+          store,
+          agents,
+          callbacks,
+          clock,
+          handOff: {
+            ...other.dispatch,
+            hints,
+            roleQueueUrls: { ...own.dispatch.roleQueueUrls, ...other.dispatch.roleQueueUrls },
+            routeDependents: true,
+          },
+          bookkeepingAfterRoutes: {
+            whenQuiet: async () => {
+              quietAsked += 1;
+            },
+          },
+        },
+        { batchId, taskId: 'dep', outcome },
+      );
+      expect(answers).toHaveLength(2);
+      asked.push(quietAsked);
+    }
+
+    expect(asked).toEqual([0, 0]);
+  });
+
   // Its retry would find the status written and write no bookkeeping: the slot would wait for its lease's end.
   it("frees the slot before a Complete fails with a release's error, after the routes or beside them", async () => {
     for (const bookkeepingAfterRoutes of [true, false]) {
