@@ -73,12 +73,11 @@ export function handlerContainer(obs: Observability, env: NodeJS.ProcessEnv = pr
 
 /**
  * How long dynalite is to be free of calls before a write nobody waits on goes (a Complete's bookkeeping), and
- * the longest such a write waits: a dependent's worker claims its attempt and reads its
- * context 1 to 3 ms after its gate is answered, and with the bookkeeping's read and write beside them those
- * calls took twice as long.
+ * the longest such a write waits: a dependent's worker claims its attempt and reads its context 1 to 3 ms after
+ * its gate is answered, and with the bookkeeping's read and write beside them those calls took twice as long.
  */
-export const STORE_QUIET_MS = 3;
-export const STORE_QUIET_MAX_MS = 20;
+const STORE_QUIET_MS = 3;
+const STORE_QUIET_MAX_MS = 20;
 
 /**
  * On the embedded runtime (SINGLE_THREADED_STORE): resolves once the DynamoDB endpoint the handlers' clients

@@ -27,7 +27,8 @@
  * ```
  *
  * While running, process.env holds TASKS_TABLE_NAME, AGENTS_TABLE_NAME, STATE_MACHINE_ARN, ROLE_QUEUE_URLS,
- * ARTIFACTS_BUCKET_NAME and ARTIFACTS_PATH_STYLE=true (fauxqs' S3 takes path-style URLs), SINGLE_THREADED_STORE=true,
+ * ARTIFACTS_BUCKET_NAME and ARTIFACTS_PATH_STYLE=true (fauxqs' S3 takes path-style URLs), SINGLE_THREADED_STORE=true
+ * (dynalite answers on one thread),
  * AWS_ENDPOINT_URL_{SQS,S3,DYNAMODB,SFN,LAMBDA} (SDK v3 service endpoint variables, verified with the installed SDK;
  * LAMBDA reaches lambda-endpoint.ts: the event source mappings of the role pollers, for the scaler),
  * AWS_REGION and fake static credentials, so stock clients built by the handlers reach the emulators.

@@ -199,16 +199,22 @@ describe('route', () => {
     expect(answers.map((a) => a.token)).toEqual(['park-first', 'park-second']);
   });
 
-  it('remembers a role found with nobody parked for a moment, unless this process parks one', async () => {
+  /**
+   * Two tasks `ids` of a busy role that waited for it (marked, not parked), and a wake of the role through fresh
+   * hints (`hints`) that records the tokens it answers.
+   */
+  async function twoWaiting(ids: [string, string]) {
     const { name, deps } = await busyRole();
-    const batchId = await createBatch([
-      { id: 'elsewhere', description: 'x', role: name },
-      { id: 'here', description: 'x', role: name },
-    ]);
-    for (const taskId of ['elsewhere', 'here']) await routeTask(deps, { batchId, taskId });
+    const batchId = await createBatch(ids.map((id) => ({ id, description: 'x', role: name })));
+    for (const taskId of ids) await routeTask(deps, { batchId, taskId });
     const hints = new ParkedHints();
     const { answers, callbacks } = recordingCallbacks();
     const wake = () => wakeParked({ agents, callbacks, clock, hints }, name);
+    return { name, batchId, hints, answers, wake };
+  }
+
+  it('remembers a role found with nobody parked for a moment, unless this process parks one', async () => {
+    const { name, batchId, hints, answers, wake } = await twoWaiting(['elsewhere', 'here']);
 
     const empty = await wake();
     // Parked by another process (another container's hints): not seen until the hint expires.
@@ -229,15 +235,7 @@ describe('route', () => {
   });
 
   it('while every park passes through the hints, keeps a role found empty past the TTL until a park here', async () => {
-    const { name, deps } = await busyRole();
-    const batchId = await createBatch([
-      { id: 'first', description: 'x', role: name },
-      { id: 'second', description: 'x', role: name },
-    ]);
-    for (const taskId of ['first', 'second']) await routeTask(deps, { batchId, taskId });
-    const hints = new ParkedHints();
-    const { answers, callbacks } = recordingCallbacks();
-    const wake = () => wakeParked({ agents, callbacks, clock, hints }, name);
+    const { name, batchId, hints, answers, wake } = await twoWaiting(['first', 'second']);
     // Two holders (two embedded systems in one process): the hold lasts until both let go.
     const letGoA = hints.holdWhileEveryParkIsHere();
     const letGoB = hints.holdWhileEveryParkIsHere();
