@@ -7,7 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { inProcessConfigFromEnv, whenQuiet } from '../../shared/adapters/in-process-transport';
+import { inProcessConfigFromEnv, whenStoreQuiet } from '../../shared/adapters/in-process-transport';
 import { tunedClient } from '../../shared/adapters/sdk-client';
 import { buildContainer, type Container, flagOf, s3ClientConfig } from '../../shared/adapters/wiring';
 import { EnvVar } from '../../shared/config';
@@ -72,21 +72,12 @@ export function handlerContainer(obs: Observability, env: NodeJS.ProcessEnv = pr
 }
 
 /**
- * How long dynalite is to be free of calls before a write nobody waits on goes (a Complete's bookkeeping), and
- * the longest such a write waits: a dependent's worker claims its attempt and reads its context 1 to 3 ms after
- * its gate is answered, and with the bookkeeping's read and write beside them those calls took twice as long.
- */
-const STORE_QUIET_MS = 3;
-const STORE_QUIET_MAX_MS = 20;
-
-/**
  * On the embedded runtime (SINGLE_THREADED_STORE): resolves once the DynamoDB endpoint the handlers' clients
- * use has been quiet a moment (whenQuiet). Elsewhere undefined: nothing waits.
+ * use has been quiet a moment (whenStoreQuiet). Elsewhere undefined: nothing waits.
  */
 export function storeQuietWait(env: NodeJS.ProcessEnv = process.env): (() => Promise<void>) | undefined {
   if (!flagOf(EnvVar.SingleThreadedStore, env)) return undefined;
-  return () =>
-    whenQuiet(env.AWS_ENDPOINT_URL_DYNAMODB || env.AWS_ENDPOINT_URL, STORE_QUIET_MS, STORE_QUIET_MAX_MS);
+  return () => whenStoreQuiet(env);
 }
 
 /**

@@ -99,6 +99,23 @@ export async function whenQuiet(endpoint: string | undefined, quietMs: number, m
   }
 }
 
+/**
+ * How long the DynamoDB emulator is to be free of calls before a write nobody waits on goes (a Complete's
+ * bookkeeping, a Gate's arming), and the longest such a write waits: a dependent's worker claims its attempt
+ * and reads its context 1 to 3 ms after its gate is answered, and with the bookkeeping's read and write beside
+ * them those calls took twice as long.
+ */
+const STORE_QUIET_MS = 3;
+const STORE_QUIET_MAX_MS = 20;
+
+/**
+ * whenQuiet for the DynamoDB endpoint of `env` (AWS_ENDPOINT_URL_DYNAMODB, else AWS_ENDPOINT_URL), read at the
+ * call: at once unless it is served in process.
+ */
+export function whenStoreQuiet(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return whenQuiet(env.AWS_ENDPOINT_URL_DYNAMODB || env.AWS_ENDPOINT_URL, STORE_QUIET_MS, STORE_QUIET_MAX_MS);
+}
+
 /** The origin of an endpoint URL; undefined when there is none or it is not a URL. */
 function originOf(endpoint: string | undefined): string | undefined {
   if (endpoint === undefined || endpoint === '') return undefined;

@@ -14,7 +14,7 @@ import { DynamoAgentRegistry } from '../adapters/dynamodb/agent-registry';
 import { DynamoBudgetLedger } from '../adapters/dynamodb/budget-ledger';
 import { documentClient } from '../adapters/dynamodb/client';
 import { DynamoTaskStore } from '../adapters/dynamodb/task-store';
-import { inProcessClientConfig } from '../adapters/in-process-transport';
+import { inProcessClientConfig, whenStoreQuiet } from '../adapters/in-process-transport';
 import { S3ArtifactStore } from '../adapters/s3/artifact-store';
 import { tunedClient } from '../adapters/sdk-client';
 import { matchApiRoute } from '../api-routes';
@@ -320,6 +320,11 @@ export class EmbeddedSystem {
       taskStates,
       roles: catalog,
       ...(concurrency ? { concurrency } : {}),
+      // A gate arms (one UpdateItem nobody waits on) once the store has been quiet a moment: every dependent of
+      // a batch arms at its start, and on dynalite's one thread their writes slowed the first routes. The wait
+      // comes before the gate takes its place in LOCAL_GATE_CONCURRENCY, so gates wait side by side (at most
+      // 20 ms each), not in turn. Arming late is safe: a gate whose dependencies ended first answers itself.
+      beforeInvoke: { [StateName.Gate]: () => whenStoreQuiet() },
       stateConcurrency: {
         [StateName.Gate]: LOCAL_GATE_CONCURRENCY,
         ...(options.routing?.assist || options.routeConcurrency === 0

@@ -75,6 +75,12 @@ export interface ExecutionRunnerOptions {
    * Only the handler call is limited, not a wait on its task token.
    */
   readonly stateConcurrency?: Readonly<Record<string, number>>;
+  /**
+   * Task state name -> awaited before each invocation of its handler takes its place in the state's limit, so
+   * invocations wait side by side, holding no place (a short wait for a quiet store: see system.ts). Given the
+   * invocation's event; a rejection is ignored and the handler invoked.
+   */
+  readonly beforeInvoke?: Readonly<Record<string, (event: unknown) => Promise<void>>>;
   /** Sees every event of every execution (state entered/exited/failed/caught...). */
   readonly onEvent?: (executionArn: string, event: EventLog) => void;
   /** Fault injection for tests: see NestedStartFault. */
@@ -378,13 +384,18 @@ export class ExecutionRunner {
     return handler;
   }
 
-  /** Invokes the handler of `stateName`, within the state's concurrency limit when it has one. */
+  /**
+   * Invokes the handler of `stateName`, after its beforeInvoke wait and within the state's concurrency limit
+   * when it has them.
+   */
   async #invoke(
     stateName: string,
     event: unknown,
     executionArn: string,
     sleeps: AbortSignal,
   ): Promise<unknown> {
+    const before = this.#options.beforeInvoke?.[stateName];
+    if (before) await before(event).catch(() => undefined);
     const limit = this.#limits.get(stateName);
     if (!limit) return this.#invokeNow(stateName, event, executionArn);
     const release = await limit.acquire(sleeps).catch(() => {

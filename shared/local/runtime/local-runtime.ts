@@ -88,6 +88,7 @@ import {
   type EventLog,
   type ExecutionRecord,
   ExecutionRunner,
+  type ExecutionRunnerOptions,
   LocalRuntimeConfigError,
   type NestedStartFault,
 } from './execution-runner';
@@ -130,6 +131,8 @@ export interface LocalRuntimeOptions {
   readonly validate?: boolean;
   /** Task state name -> most handler invocations at once (see ExecutionRunnerOptions). */
   readonly stateConcurrency?: Readonly<Record<string, number>>;
+  /** Task state name -> awaited before each invocation takes its place (see ExecutionRunnerOptions). */
+  readonly beforeInvoke?: ExecutionRunnerOptions['beforeInvoke'];
   /**
    * Receives the tasks table's stream records (dynalite has no streams: a loopback proxy in front of it
    * produces them, see dynamodb-stream.ts). Without it, handlers talk to dynalite directly.
@@ -330,6 +333,7 @@ export class LocalRuntime {
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
         ...(options.validate === undefined ? {} : { validate: options.validate }),
         ...(options.stateConcurrency ? { stateConcurrency: options.stateConcurrency } : {}),
+        ...(options.beforeInvoke ? { beforeInvoke: options.beforeInvoke } : {}),
         ...(options.nestedStartFault ? { nestedStartFault: options.nestedStartFault } : {}),
         ...(options.timeoutOverrides ? { timeoutOverrides: options.timeoutOverrides } : {}),
       });

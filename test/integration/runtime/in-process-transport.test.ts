@@ -18,6 +18,7 @@ import {
   inProcessConfigFromEnv,
   serveInProcess,
   whenQuiet,
+  whenStoreQuiet,
 } from '../../../shared/adapters/in-process-transport';
 import { resolveRoles } from '../../../shared/domain/roles';
 import type { Batch } from '../../../shared/domain/schemas';
@@ -174,6 +175,11 @@ describe('in-process transport', () => {
     // A call kept in flight: quiet at the bound anyway.
     const kept = call();
     expect(await settledWithin(whenQuiet(origin, 5, 30), 1_000)).toBe(true);
+    // The store of an environment: its DynamoDB endpoint, else its general one; none, nothing to wait for.
+    expect(await settledWithin(whenStoreQuiet({ AWS_ENDPOINT_URL_DYNAMODB: origin }), 0)).toBe(false);
+    expect(await settledWithin(whenStoreQuiet({ AWS_ENDPOINT_URL: origin }), 0)).toBe(false);
+    expect(await settledWithin(whenStoreQuiet({ AWS_ENDPOINT_URL_DYNAMODB: origin }), 1_000)).toBe(true);
+    expect(await settledWithin(whenStoreQuiet({}), 0)).toBe(true);
     answers.shift()?.();
     await kept;
   });

@@ -19,7 +19,7 @@ import { resolveRoles } from '../../../shared/domain/roles';
 import type { Role } from '../../../shared/domain/schemas';
 import type { AslDefinition } from '../../../shared/local/runtime/definition';
 import type { LambdaHandler } from '../../../shared/local/runtime/lambda-context';
-import { LocalRuntime } from '../../../shared/local/runtime/local-runtime';
+import { LocalRuntime, type LocalRuntimeOptions } from '../../../shared/local/runtime/local-runtime';
 import { acceptsConnections, eventually, sleep } from './helpers';
 
 const ROLE = 'code_reviewer';
@@ -130,6 +130,8 @@ const ROUTES: Record<string, { timeoutSeconds: number; heartbeatSeconds: number 
 
 interface Observed {
   gateCalls: number;
+  /** Task ids in the order their gate handler was called. */
+  gateOrder: string[];
   gatesRunning: number;
   gatePeak: number;
   running: number;
@@ -148,6 +150,7 @@ function fakeHandlers(observed: Observed): Record<string, LambdaHandler> {
   const gate: LambdaHandler = async (event) => {
     const { batchId, taskId, taskToken } = event as { batchId: string; taskId: string; taskToken: string };
     observed.gateCalls += 1;
+    observed.gateOrder.push(taskId);
     observed.gatesRunning += 1;
     observed.gatePeak = Math.max(observed.gatePeak, observed.gatesRunning);
     await sleep(20);
@@ -212,7 +215,7 @@ const roles: Role[] = [...resolveRoles().values()].filter((r) => r.name === ROLE
 
 async function startRuntime(
   observed: Observed,
-  extra: { stateConcurrency?: Record<string, number> } = {},
+  extra: Pick<LocalRuntimeOptions, 'stateConcurrency' | 'beforeInvoke'> = {},
 ): Promise<LocalRuntime> {
   return LocalRuntime.start({
     ...extra,
@@ -228,8 +231,19 @@ async function startRuntime(
   });
 }
 
+/** Starts a batch of two tasks that succeed, side by side. */
+function startPair(runtime: LocalRuntime, batchId: string, taskIds: [string, string], pauseSeconds: number) {
+  return runtime.startExecution({
+    batchId,
+    concurrency: 2,
+    pauseSeconds,
+    items: taskIds.map((taskId) => ({ taskId, mode: 'ok' })),
+  });
+}
+
 const newObserved = (): Observed => ({
   gateCalls: 0,
+  gateOrder: [],
   gatesRunning: 0,
   gatePeak: 0,
   running: 0,
@@ -299,6 +313,35 @@ describe('LocalRuntime', () => {
     expect(observed.gatePeak).toBe(2);
   });
 
+  it("waits a state's beforeInvoke before the invocation takes its place in the state's limit, and invokes when it fails", async () => {
+    const observed = newObserved();
+    const waited: string[] = [];
+    runtime = await startRuntime(observed, {
+      stateConcurrency: { Gate: 1 },
+      beforeInvoke: {
+        Gate: async (event) => {
+          const { taskId } = event as { taskId: string };
+          waited.push(taskId);
+          if (taskId === 'late') {
+            // Holds its gate back until the other one ran: were the wait inside the limit of 1, it would hold
+            // the only place, and the other gate would run only after this one gave up.
+            const until = Date.now() + 3_000;
+            while (!observed.gateOrder.includes('early') && Date.now() < until) await sleep(10);
+            return;
+          }
+          throw new Error('a failed wait still invokes');
+        },
+      },
+    });
+
+    const { executionArn } = startPair(runtime, 'b-before', ['late', 'early'], 0);
+    const record = await runtime.waitForExecution(executionArn);
+
+    expect(record.status).toBe('SUCCEEDED');
+    expect(waited.sort()).toEqual(['early', 'late']);
+    expect(observed.gateOrder).toEqual(['early', 'late']);
+  });
+
   it('tells invocation observers every handler call with its timing and every agent delivery', async () => {
     const observed = newObserved();
     runtime = await startRuntime(observed);
@@ -313,15 +356,7 @@ describe('LocalRuntime', () => {
       for (const r of i.records) delivered.push((JSON.parse(r.body) as { taskId: string }).taskId);
     });
 
-    const { executionArn } = runtime.startExecution({
-      batchId: 'b-observed',
-      concurrency: 2,
-      pauseSeconds: 1,
-      items: [
-        { taskId: 'o1', mode: 'ok' },
-        { taskId: 'o2', mode: 'ok' },
-      ],
-    });
+    const { executionArn } = startPair(runtime, 'b-observed', ['o1', 'o2'], 1);
     await runtime.waitForExecution(executionArn);
 
     expect(routed.map((r) => r.taskId).sort()).toEqual(['o1', 'o2']);
