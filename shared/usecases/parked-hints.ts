@@ -2,7 +2,6 @@
  * What a process knows of the tasks parked for capacity (see handoff.ts and route.ts): a release that finds
  * nobody parked for a role skips its Query for a while.
  */
-import { Holds } from '../domain/holds';
 
 /**
  * Roles this process last found with nobody parked, and when. A release within NO_PARKED_TTL_MS of that skips
@@ -20,14 +19,14 @@ export class ParkedHints {
   /** Waiting marks written (or tokens parked) in this process, per role: a release's "since" snapshot. */
   readonly #parks = new Map<string, number>();
   /** Holders that know every park passes through these hints (see holdWhileEveryParkIsHere). */
-  readonly #holds = new Holds();
+  #holders = 0;
 
   constructor(private readonly ttlMs = NO_PARKED_TTL_MS) {}
 
   /** true when `role` was found empty less than the TTL ago, or at all while every park passes here. */
   nobodyParked(role: string, now: number): boolean {
     const at = this.#emptyAt.get(role);
-    return at !== undefined && (this.#holds.held || now - at < this.ttlMs);
+    return at !== undefined && (this.#holders > 0 || now - at < this.ttlMs);
   }
 
   /** The count of parks of `role` so far, to compare with parkedSince. */
@@ -61,7 +60,13 @@ export class ParkedHints {
    * lost wake-up. Once every holder let go, a role found empty more than the TTL ago is looked at again.
    */
   holdWhileEveryParkIsHere(): () => void {
-    return this.#holds.take();
+    this.#holders += 1;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#holders -= 1;
+    };
   }
 }
 

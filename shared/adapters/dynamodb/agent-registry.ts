@@ -39,7 +39,6 @@ import {
   type WaitingMark,
 } from '../../ports';
 import { documentClient, isConditionFailed, sendConditional } from './client';
-import { type PoolView, poolViewOf } from './pool-view';
 import { AGENTS_TABLE } from './tables';
 
 /** Weight of the newest latency in the moving average: reacts within a few tasks, smooths one outlier. */
@@ -176,79 +175,13 @@ function isMissingMap(error: unknown): boolean {
   );
 }
 
-/**
- * `client`, whose writes of agent items pass through `view` while it is held (each asks for the item as
- * written, which keeps the view's listings exact: see pool-view.ts). Writes of waiting marks and every read go
- * straight to `client`, as does everything while the view is not held.
- */
-function viewedClient(client: DynamoDBDocumentClient, view: PoolView): DynamoDBDocumentClient {
-  const send = (command: unknown, ...rest: unknown[]) => {
-    const write = view.active ? agentWrite(command) : undefined;
-    const sendAs = (c: unknown) =>
-      (client.send as (c: unknown, ...r: unknown[]) => Promise<unknown>)(c, ...rest);
-    if (!write) return sendAs(command);
-    return view.write(write.agentId, () => sendAs(write.command), write.after);
-  };
-  return new Proxy(client, {
-    get: (target, property, receiver) =>
-      property === 'send' ? send : Reflect.get(target, property, receiver),
-  });
-}
-
-/** An agent item's write as the view sends it, and how its answer tells the agent after it. */
-function agentWrite(
-  command: unknown,
-): { agentId: string; command: unknown; after: (answer: unknown) => Agent | undefined } | undefined {
-  const parse = (item: unknown) => {
-    const parsed = AgentSchema.safeParse(item);
-    return parsed.success ? parsed.data : undefined;
-  };
-  if (command instanceof UpdateCommand) {
-    const agentId = command.input.Key?.agentId;
-    if (typeof agentId !== 'string' || agentId.startsWith(WAITING_ITEM_PREFIX)) return undefined;
-    const asked = command.input.ReturnValues;
-    if (asked !== undefined && asked !== 'NONE' && asked !== 'ALL_NEW') {
-      return { agentId, command, after: () => undefined };
-    }
-    return {
-      agentId,
-      // The caller asked for nothing (so reads nothing) or for this.
-      command:
-        asked === 'ALL_NEW' ? command : new UpdateCommand({ ...command.input, ReturnValues: 'ALL_NEW' }),
-      after: (answer) => parse((answer as { Attributes?: unknown }).Attributes),
-    };
-  }
-  if (command instanceof PutCommand) {
-    const agentId = command.input.Item?.agentId;
-    if (typeof agentId !== 'string' || agentId.startsWith(WAITING_ITEM_PREFIX)) return undefined;
-    return { agentId, command, after: () => parse(command.input.Item) };
-  }
-  if (command instanceof DeleteCommand) {
-    const agentId = command.input.Key?.agentId;
-    if (typeof agentId !== 'string' || agentId.startsWith(WAITING_ITEM_PREFIX)) return undefined;
-    return { agentId, command, after: () => undefined };
-  }
-  return undefined;
-}
-
 export class DynamoAgentRegistry implements AgentRegistry {
-  private readonly view: PoolView;
-  private readonly client: DynamoDBDocumentClient;
-
   constructor(
     private readonly tableName: string,
-    client: DynamoDBDocumentClient = documentClient(),
-  ) {
-    this.view = poolViewOf(tableName);
-    this.client = viewedClient(client, this.view);
-  }
+    private readonly client: DynamoDBDocumentClient = documentClient(),
+  ) {}
 
   async list(role?: string): Promise<Agent[]> {
-    if (role === undefined) return this.listFromTable();
-    return this.view.list(role, () => this.listFromTable(role));
-  }
-
-  private async listFromTable(role?: string): Promise<Agent[]> {
     const agents: Agent[] = [];
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {

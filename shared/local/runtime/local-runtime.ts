@@ -73,7 +73,6 @@
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { poolViewOf } from '../../adapters/dynamodb/pool-view';
 import { TASKS_TABLE } from '../../adapters/dynamodb/tables';
 import { inProcessClientConfig, serveInProcess } from '../../adapters/in-process-transport';
 import { tunedClient } from '../../adapters/sdk-client';
@@ -185,11 +184,8 @@ export class LocalRuntime {
   readonly #streamProxy: DynamoStreamProxy | undefined;
   /** Ends the in-process service of the emulators (in-process-transport.ts). */
   readonly #stopServing: () => void;
-  /**
-   * Ends this runtime's holds on the process's parked-task hints and its view of the pool (see
-   * holdWhileEveryParkIsHere, holdWhileEveryWriteIsHere).
-   */
-  readonly #letGoOfHolds: () => void;
+  /** Ends this runtime's hold on the process's parked-task hints (see holdWhileEveryParkIsHere). */
+  readonly #letGoOfHints: () => void;
   #stopped = false;
 
   private constructor(parts: {
@@ -205,11 +201,11 @@ export class LocalRuntime {
     roleQueueUrls: Record<string, string>;
     streamProxy: DynamoStreamProxy | undefined;
     stopServing: () => void;
-    letGoOfHolds: () => void;
+    letGoOfHints: () => void;
   }) {
     this.#streamProxy = parts.streamProxy;
     this.#stopServing = parts.stopServing;
-    this.#letGoOfHolds = parts.letGoOfHolds;
+    this.#letGoOfHints = parts.letGoOfHints;
     this.emulators = parts.emulators;
     this.sfnEndpoint = parts.sfnEndpoint;
     this.lambdaEndpoint = parts.lambdaEndpoint;
@@ -314,14 +310,7 @@ export class LocalRuntime {
       // Every handler runs in this process, so every park of its tasks passes through this process's hints: a
       // role found with nobody parked stays so until a park clears it (no Query per role and second).
       const letGoOfHints = processHints.holdWhileEveryParkIsHere();
-      // And every write of its agents passes through this process's view of the pool: a route lists its role
-      // from the view, kept exact by those writes, instead of a Query (see pool-view.ts).
-      const letGoOfPool = poolViewOf(emulators.agentsTableName).holdWhileEveryWriteIsHere();
-      const letGoOfHolds = () => {
-        letGoOfHints();
-        letGoOfPool();
-      };
-      started.push(letGoOfHolds);
+      started.push(letGoOfHints);
       const sqs = tunedClient(
         new SQSClient({
           region,
@@ -384,7 +373,7 @@ export class LocalRuntime {
         roleQueueUrls,
         streamProxy,
         stopServing,
-        letGoOfHolds,
+        letGoOfHints,
       });
     } catch (error) {
       // What had started is stopped again, last first (the environment restored and the in-process endpoints
@@ -433,7 +422,7 @@ export class LocalRuntime {
       this.#streamProxy?.close(),
     ]);
     restoreEnv(this.#savedEnv);
-    this.#letGoOfHolds();
+    this.#letGoOfHints();
   }
 }
 

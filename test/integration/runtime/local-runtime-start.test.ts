@@ -3,7 +3,6 @@
  * process is not kept alive by servers nobody will stop (the CLI would print its error and never exit).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { poolViewOf } from '../../../shared/adapters/dynamodb/pool-view';
 import { EnvVar } from '../../../shared/config';
 import { resolveRoles } from '../../../shared/domain/roles';
 import type { AslDefinition } from '../../../shared/local/runtime/definition';
@@ -98,20 +97,17 @@ describe('LocalRuntime.start', () => {
 
     await expect(start).rejects.toThrow('handler module failed to load');
     expect(hintsHeld()).toBe(false);
-    expect(poolViewOf((seen.emulators as Emulators).agentsTableName).active).toBe(false);
     expect(listening()).toBe(before);
     expect(await acceptsConnections(portOf((seen.emulators as Emulators).sqsEndpoint))).toBe(false);
     expect(process.env.AWS_REGION).toBe(region);
   });
 
   // Every handler runs in this process, and dynalite answers on one thread.
-  it("holds the parked-task hints and the pool's view of the process and defers Complete bookkeeping while it runs, not after", async () => {
+  it('holds the parked-task hints of the process and defers Complete bookkeeping while it runs, not after', async () => {
     const bookkeeping = () => process.env[EnvVar.SingleThreadedStore];
     const held = [hintsHeld()];
     const deferred = [bookkeeping()];
     const runtime = await LocalRuntime.start({ definition, taskStates: {}, handlers: {}, roles });
-    const view = poolViewOf(runtime.emulators.agentsTableName);
-    const viewed = [view.active];
     try {
       held.push(hintsHeld());
       deferred.push(bookkeeping());
@@ -120,10 +116,8 @@ describe('LocalRuntime.start', () => {
     }
     held.push(hintsHeld());
     deferred.push(bookkeeping());
-    viewed.push(view.active);
 
     expect(held).toEqual([false, true, false]);
     expect(deferred).toEqual([undefined, 'true', undefined]);
-    expect(viewed).toEqual([true, false]);
   });
 });
