@@ -124,6 +124,22 @@ async function gatedDependents(own: { name: string; route: RouteOf }, dependents
     await gateTask({ store, callbacks }, { batchId, taskId, taskToken: `gate-${taskId}` });
   return { batchId, answers, callbacks };
 }
+
+type FullRole = Awaited<ReturnType<typeof fullRole>>;
+
+/**
+ * The hand-off of a Complete on an agent of `own` whose dependents are of role `other`: it routes them, with
+ * both roles' queues, and the parked-task hints given.
+ */
+function handOffAcross(own: FullRole, other: FullRole, hints?: ParkedHints) {
+  return {
+    ...other.dispatch,
+    ...(hints ? { hints } : {}),
+    roleQueueUrls: { ...own.dispatch.roleQueueUrls, ...other.dispatch.roleQueueUrls },
+    routeDependents: true,
+  };
+}
+
 type RouteOf = (batchId: string, taskId: string) => Promise<unknown>;
 
 describe('capacity hand-off', () => {
@@ -854,11 +870,7 @@ describe('routing a dependent with its gate (hop latency)', () => {
     );
     if (failRelease)
       spies.push(vi.spyOn(store, 'releaseDependent').mockRejectedValueOnce(failRelease) as never);
-    const handOff = {
-      ...other.dispatch,
-      roleQueueUrls: { ...own.dispatch.roleQueueUrls, ...other.dispatch.roleQueueUrls },
-      routeDependents: true,
-    };
+    const handOff = handOffAcross(own, other);
     let completed: Promise<unknown>;
     try {
       completed = completeTask(
@@ -925,12 +937,7 @@ describe('routing a dependent with its gate (hop latency)', () => {
             agents,
             callbacks,
             clock,
-            handOff: {
-              ...other.dispatch,
-              hints,
-              roleQueueUrls: { ...own.dispatch.roleQueueUrls, ...other.dispatch.roleQueueUrls },
-              routeDependents: true,
-            },
+            handOff: handOffAcross(own, other, hints),
             bookkeepingAfterRoutes: {
               whenQuiet: () => {
                 quietAsked += 1;
@@ -976,12 +983,7 @@ describe('routing a dependent with its gate (hop latency)', () => {
           agents,
           callbacks,
           clock,
-          handOff: {
-            ...other.dispatch,
-            hints,
-            roleQueueUrls: { ...own.dispatch.roleQueueUrls, ...other.dispatch.roleQueueUrls },
-            routeDependents: true,
-          },
+          handOff: handOffAcross(own, other, hints),
           bookkeepingAfterRoutes: {
             whenQuiet: async () => {
               quietAsked += 1;
