@@ -189,21 +189,43 @@ function groupLevels(graph: IndexedGraph, level: readonly number[]): string[][] 
 
 /**
  * For each task, the number of tasks on the longest chain of its dependents (0 for a task nothing depends
- * on): how many dependency hops at least still follow it. A waiting task with a longer chain ahead of it is
- * given a freed slot first (domain/pool.ts waitingLeadMs), which shortens the batch when durations are not
- * known (list scheduling by remaining path length). Edges to tasks outside `tasks` are ignored.
+ * on): how many dependency hops at least still follow it. Edges to tasks outside `tasks` are ignored.
  */
 export function chainsAfter(tasks: readonly DagNode[]): Map<string, number> {
+  const chains = longestChainsFrom(tasks, () => 1);
+  for (const [id, tasksOnChain] of chains) chains.set(id, tasksOnChain - 1);
+  return chains;
+}
+
+/**
+ * For each task, the estimated work (ms) on the longest chain that starts with it: its own estimate plus the
+ * most of its dependents' (its "bottom level" in list scheduling). A waiting task with more work ahead of it
+ * is given a freed slot first (domain/pool.ts waitingLeadMs): the critical path's tasks go before the ones
+ * with room to spare, which shortens the batch. Edges to tasks outside `tasks` are ignored.
+ */
+export function workAhead<T extends DagNode>(
+  tasks: readonly T[],
+  estimate: DurationEstimate<T>,
+): Map<string, number> {
+  return longestChainsFrom(tasks, (i) => checkedEstimate(tasks[i] as T, estimate));
+}
+
+/** For each task, the most `weight` adds up to along a chain of dependents that starts with it. */
+function longestChainsFrom(
+  tasks: readonly DagNode[],
+  weight: (index: number) => number,
+): Map<string, number> {
   const graph = indexGraph(tasks, false);
   const order = orderIndexes(tasks, graph);
   assertAcyclic(tasks, graph, order);
-  const chain = new Array<number>(graph.ids.length).fill(0);
+  const longest = new Array<number>(graph.ids.length).fill(0);
   for (let k = order.length - 1; k >= 0; k--) {
     const i = order[k] as number;
-    for (const d of graph.dependents[i] ?? [])
-      chain[i] = Math.max(chain[i] as number, (chain[d] as number) + 1);
+    let after = 0;
+    for (const d of graph.dependents[i] ?? []) after = Math.max(after, longest[d] as number);
+    longest[i] = weight(i) + after;
   }
-  return new Map(graph.ids.map((id, i) => [id, chain[i] as number]));
+  return new Map(graph.ids.map((id, i) => [id, longest[i] as number]));
 }
 
 /**
@@ -349,6 +371,15 @@ export interface CriticalPath {
 /** How long a task is expected to take, in milliseconds (finite, >= 0). */
 export type DurationEstimate<T extends DagNode = Task> = (task: T) => number;
 
+/** The task's estimate; RangeError unless it is a finite number >= 0. */
+function checkedEstimate<T extends DagNode>(task: T, estimate: DurationEstimate<T>): number {
+  const ms = estimate(task);
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new RangeError(`estimate for task "${task.id}" must be a finite number >= 0, got ${ms}`);
+  }
+  return ms;
+}
+
 function criticalPathOf<T extends DagNode>(
   tasks: readonly T[],
   graph: IndexedGraph,
@@ -359,10 +390,7 @@ function criticalPathOf<T extends DagNode>(
   const finish = new Array<number>(n).fill(0);
   const via = new Array<number>(n).fill(-1);
   for (const i of order) {
-    const ms = estimate(tasks[i] as T);
-    if (!Number.isFinite(ms) || ms < 0) {
-      throw new RangeError(`estimate for task "${graph.ids[i]}" must be a finite number >= 0, got ${ms}`);
-    }
+    const ms = checkedEstimate(tasks[i] as T, estimate);
     let start = 0;
     // Ties keep the dependency listed first, so the path is deterministic.
     for (const d of graph.deps[i] ?? []) {

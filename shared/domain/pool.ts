@@ -2,6 +2,7 @@
  * Agent pool policy, pure: circuit breaker constants, reservation leases, and the scaler's desired agent
  * count and queue concurrency from a role's backlog. No I/O and no clock: callers pass `now`.
  */
+import { DEFAULT_TASK_ESTIMATE_MS } from './dag';
 import { DEFAULT_PRIORITY } from './limits';
 import type { Agent, RoleDefaults } from './schemas';
 import { CAPACITY_WAIT_SECONDS } from './workflow';
@@ -46,19 +47,35 @@ export const PRIORITY_LEAD_MS = 600_000;
 export const CHAIN_LEAD_MS = 60_000;
 /** Chain steps that count towards the lead: past 30, a deeper chain goes no further ahead (30 minutes). */
 export const MAX_CHAIN_LEAD_STEPS = 30;
+/**
+ * How far each millisecond of estimated work ahead of a waiting task (dag.ts workAhead) moves it forward: a
+ * task of the default estimate (DEFAULT_TASK_ESTIMATE_MS, 1 s) leads by CHAIN_LEAD_MS, as a chain step does.
+ */
+export const WORK_LEAD_PER_MS = CHAIN_LEAD_MS / DEFAULT_TASK_ESTIMATE_MS;
+/** The most the work ahead leads by: as much as MAX_CHAIN_LEAD_STEPS chain steps. */
+export const MAX_WORK_LEAD_MS = MAX_CHAIN_LEAD_STEPS * CHAIN_LEAD_MS;
 
 /**
  * The order in which tasks waiting for a role's capacity get a freed slot: the longest waiting first, each
  * moved forward by its lead (milliseconds taken off when it began to wait). The task's priority (1 highest,
- * `DEFAULT_PRIORITY` 2) leads by PRIORITY_LEAD_MS a step, and the chain of dependents still ahead of it
- * (dag.ts chainsAfter) by CHAIN_LEAD_MS a task, so among tasks that began to wait at about the same time the
- * one that holds up the most work goes first (without durations, the longest remaining path is the best
- * guess of the critical one). Bounded, so no waiter is passed over for ever: a task that waited longer than
- * another's lead goes first.
+ * `DEFAULT_PRIORITY` 2) leads by PRIORITY_LEAD_MS a step, and the work still ahead of it by WORK_LEAD_PER_MS
+ * a millisecond (`workAheadMs`: the estimated work on the longest chain that starts with it, dag.ts
+ * workAhead), so among tasks that began to wait at about the same time the one on the critical path goes
+ * first (list scheduling by bottom level). A task stored before the work ahead was (no `workAheadMs`) leads by
+ * CHAIN_LEAD_MS for each task on the longest chain of its dependents (dag.ts chainsAfter). Bounded, so no
+ * waiter is passed over for ever: a task that waited longer than another's lead goes first.
  */
-export function waitingLeadMs(priority: number | undefined, chainAfter: number | undefined): number {
+export function waitingLeadMs(
+  priority: number | undefined,
+  chainAfter: number | undefined,
+  workAheadMs?: number,
+): number {
+  const priorityLead = (DEFAULT_PRIORITY - (priority ?? DEFAULT_PRIORITY)) * PRIORITY_LEAD_MS;
+  if (workAheadMs !== undefined && Number.isFinite(workAheadMs)) {
+    return priorityLead + Math.min(Math.max(0, workAheadMs) * WORK_LEAD_PER_MS, MAX_WORK_LEAD_MS);
+  }
   const steps = Math.min(Math.max(0, chainAfter ?? 0), MAX_CHAIN_LEAD_STEPS);
-  return (DEFAULT_PRIORITY - (priority ?? DEFAULT_PRIORITY)) * PRIORITY_LEAD_MS + steps * CHAIN_LEAD_MS;
+  return priorityLead + steps * CHAIN_LEAD_MS;
 }
 
 /** Slots of `agent` a route may reserve now: none when it is draining, terminated or absent. */

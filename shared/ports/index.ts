@@ -195,6 +195,12 @@ export interface StoredTask {
    * written before it existed (0). Orders the waiters for a role's freed slots (pool.ts waitingLeadMs).
    */
   chainAfter?: number;
+  /**
+   * The estimated work (ms) on the longest chain that starts with this task (dag.ts workAhead, estimates from
+   * `input.simulate.durationMs`, else DEFAULT_TASK_ESTIMATE_MS), set at submission; absent on items written
+   * before it existed (chainAfter orders them). Orders the waiters for a role's freed slots.
+   */
+  workAheadMs?: number;
   maxAttempts: number;
   /** Number of the attempt now dispatched (0 before the first). */
   attemptCount: number;

@@ -13,7 +13,7 @@
  * Then Complete writes SUCCEEDED and releases the dependents as usual; the state machine runs the added tasks
  * in a nested execution (RunExpansion).
  */
-import { chainsAfter, topologicalOrder } from '../domain/dag';
+import { chainsAfter, simulatedDurationEstimate, topologicalOrder, workAhead } from '../domain/dag';
 import { expansionLimitProblems, validateExpansion } from '../domain/expansion';
 import { MAX_EXPANSION_TASKS_PER_BATCH, MAX_TASKS_PER_BATCH } from '../domain/limits';
 import type { RoleCatalog } from '../domain/roles';
@@ -158,6 +158,12 @@ export function addedTasks(
       if (inside.has(dep)) dependents.set(dep, [...(dependents.get(dep) ?? []), spec.id]);
   // Every added task leads to the expanding task's dependents too: its chain inside, then theirs.
   const chains = chainsAfter(specs);
+  const work = workAhead(specs, simulatedDurationEstimate);
+  // The work ahead of the expanding task's dependents: its own, less its own estimate.
+  const workAfterPlanner =
+    planner.workAheadMs === undefined
+      ? undefined
+      : Math.max(0, planner.workAheadMs - simulatedDurationEstimate(planner.task));
   return specs.map((task, i) => {
     const counts = { pendingDeps: 0, failedDeps: 0, skippedDeps: 0, succeededDeps: 0 };
     for (const dep of new Set(task.dependsOn ?? [])) {
@@ -180,6 +186,7 @@ export function addedTasks(
       ...counts,
       dependents: [...new Set([...(dependents.get(task.id) ?? []), ...planner.dependents])],
       chainAfter: (chains.get(task.id) ?? 0) + (planner.chainAfter ?? 0),
+      ...(workAfterPlanner === undefined ? {} : { workAheadMs: (work.get(task.id) ?? 0) + workAfterPlanner }),
       maxAttempts: batch.maxAttempts,
       attemptCount: 0,
       attempts: [],

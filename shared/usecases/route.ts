@@ -214,7 +214,7 @@ export async function waitFor(
         role,
         waitingKey(task),
         deps.clock.now(),
-        waitingLeadMs(task.task.priority, task.chainAfter),
+        waitingLeadMs(task.task.priority, task.chainAfter, task.workAheadMs),
         waitingFor,
       )
       .then((waits) => {

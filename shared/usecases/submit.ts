@@ -6,7 +6,13 @@
 import { createHash } from 'node:crypto';
 import { limitsOf } from '../domain/budget';
 import { effectiveBudget } from '../domain/costs';
-import { chainsAfter, dependentsOf, topologicalOrder } from '../domain/dag';
+import {
+  chainsAfter,
+  dependentsOf,
+  simulatedDurationEstimate,
+  topologicalOrder,
+  workAhead,
+} from '../domain/dag';
 import { BATCH_CREATION_LEASE_MS, DEFAULT_MAX_ATTEMPTS } from '../domain/limits';
 import type { RoleCatalog } from '../domain/roles';
 import type { Batch, Budget } from '../domain/schemas';
@@ -53,6 +59,7 @@ export interface SubmitResult {
 export function storedTasksOf(batchId: string, batch: Batch, maxAttempts: number): StoredTask[] {
   const dependents = dependentsOf(batch.tasks);
   const chains = chainsAfter(batch.tasks);
+  const work = workAhead(batch.tasks, simulatedDurationEstimate);
   return batch.tasks.map((task, index) => {
     const deps = new Set(task.dependsOn ?? []);
     return {
@@ -67,6 +74,7 @@ export function storedTasksOf(batchId: string, batch: Batch, maxAttempts: number
       succeededDeps: 0,
       dependents: [...new Set(dependents.get(task.id) ?? [])],
       chainAfter: chains.get(task.id) ?? 0,
+      workAheadMs: work.get(task.id) ?? 0,
       maxAttempts,
       attemptCount: 0,
       attempts: [],

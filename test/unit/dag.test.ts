@@ -12,6 +12,7 @@ import {
   planBatch,
   simulatedDurationEstimate,
   topologicalOrder,
+  workAhead,
 } from '../../shared/domain/dag';
 import type { Task } from '../../shared/domain/schemas';
 
@@ -386,6 +387,50 @@ describe('chainsAfter', () => {
         { id: 'a', dependsOn: ['b'] },
         { id: 'b', dependsOn: ['a'] },
       ]),
+    ).toThrow(InvalidDependencyGraphError);
+  });
+});
+
+describe('workAhead', () => {
+  const ms = (task: DagNode & { ms?: number }) => task.ms ?? 0;
+
+  it("adds each task's estimate to the most work of a chain of its dependents", () => {
+    // a (100) -> b (300) -> d (50); a -> c (500); c and b -> d; e (70) alone.
+    const tasks = [
+      { id: 'd', dependsOn: ['b', 'c'], ms: 50 },
+      { id: 'a', ms: 100 },
+      { id: 'b', dependsOn: ['a'], ms: 300 },
+      { id: 'c', dependsOn: ['a'], ms: 500 },
+      { id: 'e', ms: 70 },
+    ];
+
+    expect(Object.fromEntries(workAhead(tasks, ms))).toEqual({ a: 650, b: 350, c: 550, d: 50, e: 70 });
+  });
+
+  it('orders by estimated work, not by the number of tasks: one long task beats a chain of short ones', () => {
+    const tasks = [
+      { id: 'short1', ms: 10 },
+      { id: 'short2', dependsOn: ['short1'], ms: 10 },
+      { id: 'short3', dependsOn: ['short2'], ms: 10 },
+      { id: 'long', ms: 600 },
+    ];
+    const work = workAhead(tasks, ms);
+
+    expect(chainsAfter(tasks).get('short1')).toBeGreaterThan(chainsAfter(tasks).get('long') as number);
+    expect(work.get('long')).toBeGreaterThan(work.get('short1') as number);
+  });
+
+  it('ignores dependencies outside the tasks given, refuses a bad estimate and a cycle', () => {
+    expect(workAhead([{ id: 'x', dependsOn: ['elsewhere'], ms: 5 }], ms).get('x')).toBe(5);
+    expect(() => workAhead([{ id: 'x', ms: -1 }], ms)).toThrow(/estimate for task "x"/);
+    expect(() =>
+      workAhead(
+        [
+          { id: 'a', dependsOn: ['b'] },
+          { id: 'b', dependsOn: ['a'] },
+        ],
+        ms,
+      ),
     ).toThrow(InvalidDependencyGraphError);
   });
 });

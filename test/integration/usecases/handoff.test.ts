@@ -228,6 +228,30 @@ describe('capacity hand-off', () => {
     expect(order).toEqual([`${batchId}#urgent`, `${batchId}#deep`, `${batchId}#shallow`]);
   });
 
+  it('offers a freed slot to the waiter with the most estimated work ahead, before a longer chain of short tasks', async () => {
+    const role = await fullRole(1, 1);
+    const simulated = (durationMs: number): Partial<Task> => ({ input: { simulate: { durationMs } } });
+    const batchId = await createBatch([
+      ...tasksOf(role.name, ['runs']),
+      ...tasksOf(role.name, ['short', 'long'], simulated(10)),
+      // Two short tasks after 'short' (30 ms of work on its chain), one long task after 'long' (610 ms).
+      ...tasksOf(role.name, ['s1'], { dependsOn: ['short'], ...simulated(10) }),
+      ...tasksOf(role.name, ['s2'], { dependsOn: ['s1'], ...simulated(10) }),
+      ...tasksOf(role.name, ['l1'], { dependsOn: ['long'], ...simulated(600) }),
+    ]);
+    expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+    // 'short' begins to wait a second before 'long', and has the longer chain of dependents ahead.
+    for (const taskId of ['short', 'long']) {
+      expect(await role.route(batchId, taskId)).toMatchObject({ decision: 'WAIT' });
+      clock.advance(1_000);
+    }
+
+    const order = [];
+    for (let i = 0; i < 2; i++) order.push((await agents.claimWaiting(role.name, clock.now()))?.key);
+
+    expect(order).toEqual([`${batchId}#long`, `${batchId}#short`]);
+  });
+
   it('wakes a task at once whose mark a release claimed before it parked but has not dispatched it (no 30 s stall)', async () => {
     const role = await fullRole(1, 1);
     const batchId = await createBatch(tasksOf(role.name, ['runs', 'late', 'pruned']));

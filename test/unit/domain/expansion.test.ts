@@ -213,6 +213,21 @@ describe('the added task items', () => {
     expect(chains).toEqual({ a: 2, b: 1, c: 1 });
   });
 
+  it("count the work ahead of the expanding task's dependents after their own (estimates of 1 s without simulate)", () => {
+    // The planner's own 1 s less from its 2.5 s ahead: 1.5 s after each added task's chain inside.
+    const added = addedTasks({ ...planner, workAheadMs: 2_500 }, specs, others, {
+      taskIds: ['lint', 'plan', 'review'],
+      maxAttempts: 3,
+    });
+    expect(Object.fromEntries(added.map((t) => [t.taskId, t.workAheadMs]))).toEqual({
+      a: 3_500,
+      b: 2_500,
+      c: 2_500,
+    });
+    // A planner stored before the work ahead was: its added tasks are ordered by their chains.
+    expect(tasks.every((t) => t.workAheadMs === undefined)).toBe(true);
+  });
+
   it('run in dependency order, through the Gate whenever they have a dependency', () => {
     expect(expansionRun(tasks)).toEqual({
       items: [

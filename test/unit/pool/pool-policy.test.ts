@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_TASK_ESTIMATE_MS } from '../../../shared/domain/dag';
 import {
   CHAIN_LEAD_MS,
   capacityWaitSeconds,
@@ -11,9 +12,11 @@ import {
   leaseKey,
   MAX_CAPACITY_WAIT_SECONDS,
   MAX_CHAIN_LEAD_STEPS,
+  MAX_WORK_LEAD_MS,
   MIN_QUEUE_CONCURRENCY,
   PRIORITY_LEAD_MS,
   WAITING_FRESH_MS,
+  WORK_LEAD_PER_MS,
   waitingLeadMs,
 } from '../../../shared/domain/pool';
 import { BUDGET_WAIT_SECONDS, CAPACITY_WAIT_SECONDS } from '../../../shared/domain/workflow';
@@ -178,5 +181,17 @@ describe('waitingLeadMs', () => {
     expect(waitingLeadMs(undefined, 4)).toBe(4 * CHAIN_LEAD_MS);
     expect(waitingLeadMs(1, 4)).toBe(PRIORITY_LEAD_MS + 4 * CHAIN_LEAD_MS);
     expect(waitingLeadMs(undefined, MAX_CHAIN_LEAD_STEPS + 500)).toBe(MAX_CHAIN_LEAD_STEPS * CHAIN_LEAD_MS);
+  });
+
+  it('leads by the estimated work ahead when the task has it (a default-estimate task as a chain step), up to a bound', () => {
+    expect(waitingLeadMs(undefined, 7, DEFAULT_TASK_ESTIMATE_MS)).toBe(CHAIN_LEAD_MS);
+    expect(waitingLeadMs(undefined, 0, 650)).toBe(650 * WORK_LEAD_PER_MS);
+    expect(waitingLeadMs(1, 0, 650)).toBe(PRIORITY_LEAD_MS + 650 * WORK_LEAD_PER_MS);
+    // More work ahead leads further, whatever the chain's length.
+    expect(waitingLeadMs(undefined, 1, 600)).toBeGreaterThan(waitingLeadMs(undefined, 3, 30));
+    expect(waitingLeadMs(undefined, 0, 10 * 60 * 60_000)).toBe(MAX_WORK_LEAD_MS);
+    expect(waitingLeadMs(undefined, 0, -5)).toBe(0);
+    // A priority step still outweighs a long chain of default-estimate work (as ten chain steps).
+    expect(waitingLeadMs(1, 0, 0)).toBeGreaterThan(waitingLeadMs(2, 0, 9 * DEFAULT_TASK_ESTIMATE_MS));
   });
 });

@@ -1,0 +1,136 @@
+/**
+ * The order in which waiting tasks get a freed slot, alone (not a test): `npm run bench:order`.
+ *
+ * A list scheduler with no hop cost runs seeded layered DAGs of bench:compare's shape (RANDOM_DAG_SHAPE) at
+ * per-role concurrency 4, each task for its simulated duration, three times over: a freed slot of a role goes
+ * to the task of that role that became ready first (readiness: the ideal executor's order, and SQS's); to the
+ * task with the earliest readiness less its lead by the chain of dependents ahead (waitingLeadMs without an
+ * estimate, as task items stored before the work ahead was); and less its lead by the estimated work ahead
+ * (dag.ts workAhead: what Route marks a waiting task with now). The leads are the product's own functions, so
+ * this measures the hand-off's order at its best: what it is worth once hops cost nothing. Makespan over the
+ * lower bound (lib.ts lowerBound) per DAG; mean, median and worst over the DAGs, and the three DAGs of
+ * bench:compare (seeds 11, 22, 33) one by one.
+ *
+ * Writes benchmarks/results/order.json.
+ */
+import { chainsAfter, simulatedDurationEstimate, workAhead } from '../shared/domain/dag';
+import { waitingLeadMs } from '../shared/domain/pool';
+import type { Batch, Task } from '../shared/domain/schemas';
+import { layeredDag, lowerBound, median, RANDOM_DAG_SHAPE, round, simulatedMs, writeResult } from './lib';
+
+const PER_ROLE = 4;
+/** DAGs: seeds 11, 22, ... (bench:compare's three first). */
+const DAG_COUNT = Number(process.env.ORDER_DAGS ?? 50);
+const COMPARE_SEEDS = [11, 22, 33];
+const ORDERS = ['readiness', 'chain', 'work'] as const;
+type Order = (typeof ORDERS)[number];
+
+/** A waiting task's place: the earliest first (readiness less its lead, as the registry's claim orders them). */
+type Key = (task: Task, readyAt: number) => number;
+
+function keyOf(batch: Batch, order: Order): Key {
+  if (order === 'readiness') return (_task, readyAt) => readyAt;
+  if (order === 'chain') {
+    const chains = chainsAfter(batch.tasks);
+    return (task, readyAt) => readyAt - waitingLeadMs(task.priority, chains.get(task.id));
+  }
+  const work = workAhead(batch.tasks, simulatedDurationEstimate);
+  return (task, readyAt) => readyAt - waitingLeadMs(task.priority, undefined, work.get(task.id));
+}
+
+/** Makespan of `batch` when each role runs `perRole` tasks at once and a freed slot goes by `key`. */
+export function listSchedule(batch: Batch, perRole: number, key: Key): number {
+  const dependents = new Map<string, Task[]>();
+  const pending = new Map<string, number>();
+  for (const task of batch.tasks) {
+    pending.set(task.id, new Set(task.dependsOn ?? []).size);
+    for (const dep of new Set(task.dependsOn ?? []))
+      dependents.set(dep, [...(dependents.get(dep) ?? []), task]);
+  }
+  const waiting = new Map<string, { task: Task; key: number; seq: number }[]>();
+  const running = new Map<string, number>();
+  const ends: { at: number; task: Task }[] = [];
+  let seq = 0;
+  let now = 0;
+  let done = 0;
+  const ready = (task: Task) => {
+    const role = task.role ?? 'unknown';
+    waiting.set(role, [...(waiting.get(role) ?? []), { task, key: key(task, now), seq: seq++ }]);
+  };
+  const dispatch = () => {
+    for (const [role, queue] of waiting) {
+      queue.sort((a, b) => a.key - b.key || a.seq - b.seq);
+      while (queue.length > 0 && (running.get(role) ?? 0) < perRole) {
+        const next = queue.shift() as { task: Task };
+        running.set(role, (running.get(role) ?? 0) + 1);
+        ends.push({ at: now + simulatedMs(next.task), task: next.task });
+      }
+    }
+  };
+  for (const task of batch.tasks) if (pending.get(task.id) === 0) ready(task);
+  dispatch();
+  while (done < batch.tasks.length) {
+    ends.sort((a, b) => a.at - b.at);
+    const end = ends.shift();
+    if (!end) throw new Error(`${batch.batchId}: ${batch.tasks.length - done} tasks never became ready`);
+    now = end.at;
+    done += 1;
+    const role = end.task.role ?? 'unknown';
+    running.set(role, (running.get(role) ?? 1) - 1);
+    for (const next of dependents.get(end.task.id) ?? []) {
+      const left = (pending.get(next.id) ?? 1) - 1;
+      pending.set(next.id, left);
+      if (left === 0) ready(next);
+    }
+    dispatch();
+  }
+  return now;
+}
+
+function main(): void {
+  const ratios: Record<Order, number[]> = { readiness: [], chain: [], work: [] };
+  const compare: Record<string, Record<Order, number>> = {};
+  for (let i = 1; i <= DAG_COUNT; i++) {
+    const seed = 11 * i;
+    const batch = layeredDag(`layered-${seed}`, { seed, ...RANDOM_DAG_SHAPE });
+    const bound = lowerBound(batch, () => PER_ROLE).boundMs;
+    const row = Object.fromEntries(
+      ORDERS.map((order) => [order, round(listSchedule(batch, PER_ROLE, keyOf(batch, order)) / bound, 3)]),
+    ) as Record<Order, number>;
+    for (const order of ORDERS) ratios[order].push(row[order]);
+    if (COMPARE_SEEDS.includes(seed)) compare[`layered-${seed}`] = row;
+  }
+  const mean = (values: number[]) => round(values.reduce((a, b) => a + b, 0) / values.length, 3);
+  const summary = Object.fromEntries(
+    ORDERS.map((order) => [
+      order,
+      {
+        mean: mean(ratios[order]),
+        median: round(median(ratios[order]), 3),
+        worst: Math.max(...ratios[order]),
+      },
+    ]),
+  );
+  const workWorseThanChain = ratios.work.filter((r, i) => r > (ratios.chain[i] as number)).length;
+  const workWorseThanReadiness = ratios.work.filter((r, i) => r > (ratios.readiness[i] as number)).length;
+  for (const order of ORDERS) {
+    const s = summary[order] as { mean: number; median: number; worst: number };
+    console.log(`${order}: makespan / bound mean ${s.mean}, median ${s.median}, worst ${s.worst}`);
+  }
+  console.log(
+    `by work ahead worse than by chain on ${workWorseThanChain} of ${DAG_COUNT}, than readiness on ${workWorseThanReadiness}`,
+  );
+  for (const [dag, row] of Object.entries(compare)) console.log(`${dag}: ${JSON.stringify(row)}`);
+  const file = writeResult('order.json', {
+    date: new Date().toISOString(),
+    perRole: PER_ROLE,
+    dags: DAG_COUNT,
+    summary,
+    workWorseThanChain,
+    workWorseThanReadiness,
+    compareDags: compare,
+  });
+  console.log(`wrote ${file}`);
+}
+
+main();
