@@ -155,7 +155,9 @@ export async function releaseToParked(
  * passed over (see claimWaiting).
  */
 export async function offerSlot(deps: HandOffDeps, role: string, except?: string): Promise<boolean> {
-  const claim = await claimLive(deps, role, deps.clock.now(), undefined, except);
+  // Parks of the role so far: one that lands while the look reads is not forgotten when it finds nobody.
+  const since = hintsOf(deps).parks(role);
+  const claim = await claimLive(deps, role, deps.clock.now(), since, except);
   return claim === undefined ? false : routeClaimed(deps, role, claim);
 }
 

@@ -411,10 +411,12 @@ export async function wakeParked(deps: WakeDeps, role: string): Promise<boolean>
   const hints = hintsOf(deps);
   const now = (deps.clock ?? Date).now();
   if (hints.nobodyParked(role, now)) return false;
+  // Parks of the role so far: one that lands while a look reads is not forgotten when it finds nobody.
+  const since = hints.parks(role);
   for (let tries = 0; tries < MAX_WAKE_TRIES; tries++) {
     const parked = await deps.agents.takeParked(role);
     if (parked === undefined) {
-      hints.foundEmpty(role, now);
+      hints.foundEmpty(role, now, since);
       return false;
     }
     // An answer that fails for another reason than a gone token (an error after the SDK's retries) puts the

@@ -16,6 +16,7 @@ import { CAPACITY_WAIT_SECONDS, WOKEN } from '../../../shared/domain/workflow';
 import type { Callbacks } from '../../../shared/ports';
 import { type CompleteDeps, completeTask } from '../../../shared/usecases/complete';
 import { gateTask } from '../../../shared/usecases/gate';
+import { offerSlot } from '../../../shared/usecases/handoff';
 import { recordAttempt } from '../../../shared/usecases/record-attempt';
 import {
   type KnownState,
@@ -23,6 +24,7 @@ import {
   parkTask,
   type RouteDeps,
   routeTask,
+  wakeParked,
 } from '../../../shared/usecases/route';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { agentOf, batchOf, ManualClock, recordingCallbacks, uniqueId } from '../../support/fixtures';
@@ -625,6 +627,65 @@ function hookedOnce(
 }
 
 describe('no lost wake-up: no task waits while a slot of its role is free', () => {
+  /**
+   * `registry` whose first `method` call answers what it read, but only after `landing` ran: a park that lands
+   * between a look's read and its answer, which the look then reports empty.
+   */
+  function parkLandsDuringLook(
+    registry: DynamoAgentRegistry,
+    method: 'claimWaiting' | 'takeParked',
+    landing: () => Promise<void>,
+  ) {
+    let ran = false;
+    const wrapped = Object.create(registry) as DynamoAgentRegistry;
+    const original = registry[method].bind(registry) as (...args: unknown[]) => Promise<unknown>;
+    Object.assign(wrapped, {
+      [method]: async (...args: unknown[]) => {
+        const answer = await original(...args);
+        if (!ran) {
+          ran = true;
+          await landing();
+        }
+        return answer;
+      },
+    });
+    return { registry: wrapped, ran: () => ran };
+  }
+
+  for (const look of ['offerSlot', 'wakeParked'] as const) {
+    it(`remembers a park that landed while ${look} looked and found nobody: the next wake finds it`, async () => {
+      const role = await fullRole(1, 1);
+      const batchId = await createBatch(tasksOf(role.name, ['runs', 'late']));
+      expect(await role.route(batchId, 'runs')).toMatchObject({ decision: 'DISPATCH' });
+      // As on the embedded runtime: every park passes through these hints, so a role found empty stays so.
+      const letGo = role.hints.holdWhileEveryParkIsHere();
+      const { answers, callbacks } = recordingCallbacks();
+      const deps = { ...role.routeDeps, callbacks };
+      // 'late' finds the agent busy, marks itself waiting and parks after the look read the marks.
+      const racing = parkLandsDuringLook(
+        agents,
+        look === 'offerSlot' ? 'claimWaiting' : 'takeParked',
+        async () => {
+          expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
+          await parkTask(deps, { batchId, taskId: 'late', role: role.name, taskToken: 'park-late' });
+        },
+      );
+
+      const found =
+        look === 'offerSlot'
+          ? await offerSlot({ ...deps, agents: racing.registry }, role.name)
+          : await wakeParked({ ...deps, agents: racing.registry }, role.name);
+      // Slots gained (an operator's PUT /agents): the parked task is woken, not left to its 30 s wait.
+      const woken = await wakeParked(deps, role.name);
+      letGo();
+
+      expect(racing.ran()).toBe(true);
+      expect(found).toBe(false);
+      expect(woken).toBe(true);
+      expect(answers).toEqual([{ token: 'park-late', output: WOKEN }]);
+    });
+  }
+
   it('gives a route the slot freed between its look at the pool and its waiting mark', async () => {
     const role = await fullRole(1, 1);
     const agentId = `${role.name}-1`;
