@@ -603,55 +603,36 @@ describe('capacity hand-off', () => {
 });
 
 /**
- * `registry` with `method` running `hook` first, on its first call only, to put another use case's writes
- * exactly between two steps of the one under test; `ran` tells whether it did.
+ * `registry` with `method` running `hook` on its first call only, to put another use case's writes exactly
+ * between two steps of the one under test: before the call, or (`after`) between its read and its answer;
+ * `ran` tells whether it did.
  */
 function hookedOnce(
   registry: DynamoAgentRegistry,
-  method: 'markWaiting' | 'recordOutcome' | 'reserve',
+  method: 'markWaiting' | 'recordOutcome' | 'reserve' | 'claimWaiting' | 'takeParked',
   hook: () => Promise<void>,
+  when: 'before' | 'after' = 'before',
 ) {
   let ran = false;
   const wrapped = Object.create(registry) as DynamoAgentRegistry;
   const original = registry[method].bind(registry) as (...args: unknown[]) => Promise<unknown>;
+  const once = async () => {
+    if (ran) return;
+    ran = true;
+    await hook();
+  };
   Object.assign(wrapped, {
     [method]: async (...args: unknown[]) => {
-      if (!ran) {
-        ran = true;
-        await hook();
-      }
-      return original(...args);
+      if (when === 'before') await once();
+      const answer = await original(...args);
+      if (when === 'after') await once();
+      return answer;
     },
   });
   return { registry: wrapped, ran: () => ran };
 }
 
 describe('no lost wake-up: no task waits while a slot of its role is free', () => {
-  /**
-   * `registry` whose first `method` call answers what it read, but only after `landing` ran: a park that lands
-   * between a look's read and its answer, which the look then reports empty.
-   */
-  function parkLandsDuringLook(
-    registry: DynamoAgentRegistry,
-    method: 'claimWaiting' | 'takeParked',
-    landing: () => Promise<void>,
-  ) {
-    let ran = false;
-    const wrapped = Object.create(registry) as DynamoAgentRegistry;
-    const original = registry[method].bind(registry) as (...args: unknown[]) => Promise<unknown>;
-    Object.assign(wrapped, {
-      [method]: async (...args: unknown[]) => {
-        const answer = await original(...args);
-        if (!ran) {
-          ran = true;
-          await landing();
-        }
-        return answer;
-      },
-    });
-    return { registry: wrapped, ran: () => ran };
-  }
-
   for (const look of ['offerSlot', 'wakeParked'] as const) {
     it(`remembers a park that landed while ${look} looked and found nobody: the next wake finds it`, async () => {
       const role = await fullRole(1, 1);
@@ -662,13 +643,14 @@ describe('no lost wake-up: no task waits while a slot of its role is free', () =
       const { answers, callbacks } = recordingCallbacks();
       const deps = { ...role.routeDeps, callbacks };
       // 'late' finds the agent busy, marks itself waiting and parks after the look read the marks.
-      const racing = parkLandsDuringLook(
+      const racing = hookedOnce(
         agents,
         look === 'offerSlot' ? 'claimWaiting' : 'takeParked',
         async () => {
           expect(await role.route(batchId, 'late')).toMatchObject({ decision: 'WAIT' });
           await parkTask(deps, { batchId, taskId: 'late', role: role.name, taskToken: 'park-late' });
         },
+        'after',
       );
 
       const found =
