@@ -231,7 +231,7 @@ async function claimLive(
   deps: HandOffDeps,
   role: string,
   now: number,
-  since?: number,
+  since: number,
   except?: string,
 ): Promise<WaitingClaim | undefined> {
   for (let tries = 0; tries < MAX_CLAIM_TRIES; tries++) {

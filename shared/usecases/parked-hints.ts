@@ -43,8 +43,9 @@ export class ParkedHints {
    * `role` was found with nobody parked by a look that began at `snapshot` (of parks): believed empty for the
    * TTL, unless a task marked itself waiting since the look began (the look may have missed its mark).
    */
-  foundEmpty(role: string, now: number, snapshot?: number): void {
-    if (snapshot === undefined || !this.parkedSince(role, snapshot)) this.#emptyAt.set(role, now);
+  foundEmpty(role: string, now: number, snapshot: number): void {
+    // Required: a look that does not say when it began would record a park that landed while it read as none.
+    if (!this.parkedSince(role, snapshot)) this.#emptyAt.set(role, now);
   }
 
   parked(role: string): void {

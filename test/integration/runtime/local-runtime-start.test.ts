@@ -47,7 +47,7 @@ const portOf = (endpoint: string) => Number(new URL(endpoint).port);
  */
 function hintsHeld(): boolean {
   const role = 'probe-role-of-the-hints';
-  processHints.foundEmpty(role, 0);
+  processHints.foundEmpty(role, 0, processHints.parks(role));
   const held = processHints.nobodyParked(role, 10 * NO_PARKED_TTL_MS);
   processHints.parked(role);
   return held;

@@ -733,7 +733,7 @@ describe('no lost wake-up: no task waits while a slot of its role is free', () =
     const { answers, callbacks } = recordingCallbacks();
     // Another Lambda container: it found the role empty a moment ago and saw no park since.
     const elsewhere = new ParkedHints();
-    elsewhere.foundEmpty(role.name, clock.now());
+    elsewhere.foundEmpty(role.name, clock.now(), elsewhere.parks(role.name));
 
     await completeTask(
       { store, agents, callbacks, clock, handOff: { ...role.dispatch, hints: elsewhere } },
@@ -989,7 +989,7 @@ describe('routing a dependent with its gate (hop latency)', () => {
       const other = await fullRole(2, 1);
       const { batchId, answers, callbacks } = await gatedDependents(own, other);
       const hints = new ParkedHints();
-      if (nobodyParked) hints.foundEmpty(own.name, clock.now());
+      if (nobodyParked) hints.foundEmpty(own.name, clock.now(), hints.parks(own.name));
       let quietAsked = 0;
       let letGo = () => {};
       const quiet = new Promise<void>((resolve) => {
@@ -1042,7 +1042,7 @@ describe('routing a dependent with its gate (hop latency)', () => {
       const other = dependentsOfOwnRole ? own : await fullRole(2, 1);
       const { batchId, answers, callbacks } = await gatedDependents(own, other);
       const hints = new ParkedHints();
-      hints.foundEmpty(own.name, clock.now());
+      hints.foundEmpty(own.name, clock.now(), hints.parks(own.name));
       let quietAsked = 0;
       await completeTask(
         {
