@@ -4,11 +4,14 @@
  * role has a free slot) and LangGraph.js (a StateGraph with one node per task). Both hold a FIFO semaphore
  * per role around each task's work (the per-role concurrency) and sleep for the task's simulated duration.
  * `checkOrder` and `checkRoleLimit` prove a schedule valid: each task ran once, after every dependency
- * ended, within its role's limit.
+ * ended, within its role's limit. `listSchedule` (`npm run bench:order`) simulates the ideal scheduler with no
+ * clock, giving a freed slot by readiness or by meta-agent's capacity waits' order.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Annotation, START, StateGraph } from '@langchain/langgraph';
 import { Semaphore } from '../shared/adapters/executors/policy';
+import { chainsAfter, simulatedDurationEstimate, workAhead } from '../shared/domain/dag';
+import { waitingLeadMs } from '../shared/domain/pool';
 import type { Batch, BatchResult, Task } from '../shared/domain/schemas';
 import { simulatedMs } from './lib';
 
@@ -201,4 +204,78 @@ export function checkRoleLimit(batch: Batch, spans: readonly Span[], perRole: nu
     if (count > perRole) throw new Error(`${count} tasks of ${event.role} ran at once (limit ${perRole})`);
     running.set(event.role, count);
   }
+}
+
+/**
+ * Who gets a role's freed slot in listSchedule: the task ready first (readiness: the ideal executor's order,
+ * and SQS's), or the earliest readiness less its lead (pool.ts waitingLeadMs) by the chain of dependents ahead
+ * (chain) or by the estimated work ahead (work, dag.ts workAhead: what Route marks a waiting task with).
+ */
+export const WAITING_ORDERS = ['readiness', 'chain', 'work'] as const;
+export type WaitingOrder = (typeof WAITING_ORDERS)[number];
+
+/** A waiting task's place: the earliest first (readiness less its lead, as the registry's claim orders them). */
+type Key = (task: Task, readyAt: number) => number;
+
+function keyOf(batch: Batch, order: WaitingOrder): Key {
+  if (order === 'readiness') return (_task, readyAt) => readyAt;
+  if (order === 'chain') {
+    const chains = chainsAfter(batch.tasks);
+    return (task, readyAt) => readyAt - waitingLeadMs(task.priority, chains.get(task.id));
+  }
+  const work = workAhead(batch.tasks, simulatedDurationEstimate);
+  return (task, readyAt) => readyAt - waitingLeadMs(task.priority, undefined, work.get(task.id));
+}
+
+/**
+ * Makespan of `batch`, simulated with no hop cost (no clock: each task takes its simulated duration), when each
+ * role runs `perRole` tasks at once and a freed slot goes to the waiting task first in `order`.
+ */
+export function listSchedule(batch: Batch, perRole: number, order: WaitingOrder): number {
+  const key = keyOf(batch, order);
+  const dependents = new Map<string, Task[]>();
+  const pending = new Map<string, number>();
+  for (const task of batch.tasks) {
+    pending.set(task.id, new Set(task.dependsOn ?? []).size);
+    for (const dep of new Set(task.dependsOn ?? []))
+      dependents.set(dep, [...(dependents.get(dep) ?? []), task]);
+  }
+  const waiting = new Map<string, { task: Task; key: number; seq: number }[]>();
+  const running = new Map<string, number>();
+  const ends: { at: number; task: Task }[] = [];
+  let seq = 0;
+  let now = 0;
+  let done = 0;
+  const ready = (task: Task) => {
+    const role = task.role ?? 'unknown';
+    waiting.set(role, [...(waiting.get(role) ?? []), { task, key: key(task, now), seq: seq++ }]);
+  };
+  const dispatch = () => {
+    for (const [role, queue] of waiting) {
+      queue.sort((a, b) => a.key - b.key || a.seq - b.seq);
+      while (queue.length > 0 && (running.get(role) ?? 0) < perRole) {
+        const next = queue.shift() as { task: Task };
+        running.set(role, (running.get(role) ?? 0) + 1);
+        ends.push({ at: now + simulatedMs(next.task), task: next.task });
+      }
+    }
+  };
+  for (const task of batch.tasks) if (pending.get(task.id) === 0) ready(task);
+  dispatch();
+  while (done < batch.tasks.length) {
+    ends.sort((a, b) => a.at - b.at);
+    const end = ends.shift();
+    if (!end) throw new Error(`${batch.batchId}: ${batch.tasks.length - done} tasks never became ready`);
+    now = end.at;
+    done += 1;
+    const role = end.task.role ?? 'unknown';
+    running.set(role, (running.get(role) ?? 1) - 1);
+    for (const next of dependents.get(end.task.id) ?? []) {
+      const left = (pending.get(next.id) ?? 1) - 1;
+      pending.set(next.id, left);
+      if (left === 0) ready(next);
+    }
+    dispatch();
+  }
+  return now;
 }

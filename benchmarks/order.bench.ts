@@ -13,79 +13,15 @@
  *
  * Writes benchmarks/results/order.json.
  */
-import { chainsAfter, simulatedDurationEstimate, workAhead } from '../shared/domain/dag';
-import { waitingLeadMs } from '../shared/domain/pool';
-import type { Batch, Task } from '../shared/domain/schemas';
-import { layeredDag, lowerBound, median, RANDOM_DAG_SHAPE, round, simulatedMs, writeResult } from './lib';
+import { listSchedule, WAITING_ORDERS, type WaitingOrder } from './executors';
+import { layeredDag, lowerBound, median, RANDOM_DAG_SHAPE, round, writeResult } from './lib';
 
 const PER_ROLE = 4;
 /** DAGs: seeds 11, 22, ... (bench:compare's three first). */
 const DAG_COUNT = Number(process.env.ORDER_DAGS ?? 50);
 const COMPARE_SEEDS = [11, 22, 33];
-const ORDERS = ['readiness', 'chain', 'work'] as const;
-type Order = (typeof ORDERS)[number];
-
-/** A waiting task's place: the earliest first (readiness less its lead, as the registry's claim orders them). */
-type Key = (task: Task, readyAt: number) => number;
-
-function keyOf(batch: Batch, order: Order): Key {
-  if (order === 'readiness') return (_task, readyAt) => readyAt;
-  if (order === 'chain') {
-    const chains = chainsAfter(batch.tasks);
-    return (task, readyAt) => readyAt - waitingLeadMs(task.priority, chains.get(task.id));
-  }
-  const work = workAhead(batch.tasks, simulatedDurationEstimate);
-  return (task, readyAt) => readyAt - waitingLeadMs(task.priority, undefined, work.get(task.id));
-}
-
-/** Makespan of `batch` when each role runs `perRole` tasks at once and a freed slot goes by `key`. */
-export function listSchedule(batch: Batch, perRole: number, key: Key): number {
-  const dependents = new Map<string, Task[]>();
-  const pending = new Map<string, number>();
-  for (const task of batch.tasks) {
-    pending.set(task.id, new Set(task.dependsOn ?? []).size);
-    for (const dep of new Set(task.dependsOn ?? []))
-      dependents.set(dep, [...(dependents.get(dep) ?? []), task]);
-  }
-  const waiting = new Map<string, { task: Task; key: number; seq: number }[]>();
-  const running = new Map<string, number>();
-  const ends: { at: number; task: Task }[] = [];
-  let seq = 0;
-  let now = 0;
-  let done = 0;
-  const ready = (task: Task) => {
-    const role = task.role ?? 'unknown';
-    waiting.set(role, [...(waiting.get(role) ?? []), { task, key: key(task, now), seq: seq++ }]);
-  };
-  const dispatch = () => {
-    for (const [role, queue] of waiting) {
-      queue.sort((a, b) => a.key - b.key || a.seq - b.seq);
-      while (queue.length > 0 && (running.get(role) ?? 0) < perRole) {
-        const next = queue.shift() as { task: Task };
-        running.set(role, (running.get(role) ?? 0) + 1);
-        ends.push({ at: now + simulatedMs(next.task), task: next.task });
-      }
-    }
-  };
-  for (const task of batch.tasks) if (pending.get(task.id) === 0) ready(task);
-  dispatch();
-  while (done < batch.tasks.length) {
-    ends.sort((a, b) => a.at - b.at);
-    const end = ends.shift();
-    if (!end) throw new Error(`${batch.batchId}: ${batch.tasks.length - done} tasks never became ready`);
-    now = end.at;
-    done += 1;
-    const role = end.task.role ?? 'unknown';
-    running.set(role, (running.get(role) ?? 1) - 1);
-    for (const next of dependents.get(end.task.id) ?? []) {
-      const left = (pending.get(next.id) ?? 1) - 1;
-      pending.set(next.id, left);
-      if (left === 0) ready(next);
-    }
-    dispatch();
-  }
-  return now;
-}
+const ORDERS = WAITING_ORDERS;
+type Order = WaitingOrder;
 
 function main(): void {
   const ratios: Record<Order, number[]> = { readiness: [], chain: [], work: [] };
@@ -95,7 +31,7 @@ function main(): void {
     const batch = layeredDag(`layered-${seed}`, { seed, ...RANDOM_DAG_SHAPE });
     const bound = lowerBound(batch, () => PER_ROLE).boundMs;
     const row = Object.fromEntries(
-      ORDERS.map((order) => [order, round(listSchedule(batch, PER_ROLE, keyOf(batch, order)) / bound, 3)]),
+      ORDERS.map((order) => [order, round(listSchedule(batch, PER_ROLE, order) / bound, 3)]),
     ) as Record<Order, number>;
     for (const order of ORDERS) ratios[order].push(row[order]);
     if (COMPARE_SEEDS.includes(seed)) compare[`layered-${seed}`] = row;

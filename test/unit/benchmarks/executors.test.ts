@@ -3,6 +3,7 @@ import {
   checkOrder,
   checkRoleLimit,
   type Executor,
+  listSchedule,
   runIdeal,
   runLangGraph,
   type Span,
@@ -118,5 +119,39 @@ describe('checkOrder and checkRoleLimit', () => {
 
     expect(() => checkOrder(batch, once)).toThrow('c did not run');
     expect(() => checkRoleLimit(batch, [...once, once[0] as Span], 2)).toThrow('a ran more than once');
+  });
+});
+
+describe('listSchedule', () => {
+  // One slot a role. 'a' (submitted first) has two short tasks after it, 'b' one long one.
+  const batch: Batch = {
+    batchId: 'order',
+    tasks: [
+      task('a', 'r', 100),
+      task('b', 'r', 100),
+      task('a1', 's', 10, ['a']),
+      task('a2', 's', 10, ['a1']),
+      task('b1', 't', 500, ['b']),
+    ],
+  };
+
+  it('gives a freed slot by readiness, by the chain ahead, or by the estimated work ahead', () => {
+    // Readiness and the chain (two tasks after 'a', one after 'b') run 'a' first: 'b1' starts at 200.
+    expect(listSchedule(batch, 1, 'readiness')).toBe(700);
+    expect(listSchedule(batch, 1, 'chain')).toBe(700);
+    // By work, 'b' (600 ms ahead) goes before 'a' (120 ms): 'b1' ends at 600, 'a2' at 220.
+    expect(listSchedule(batch, 1, 'work')).toBe(600);
+  });
+
+  it('runs every task after its dependencies within the per-role limit: no faster than the work allows', () => {
+    const wide: Batch = {
+      batchId: 'wide',
+      tasks: Array.from({ length: 6 }, (_, i) => task(`w${i}`, 'r', 100)),
+    };
+    expect(listSchedule(wide, 2, 'readiness')).toBe(300);
+    expect(listSchedule(wide, 6, 'work')).toBe(100);
+    // The join after the slow parent (60 + 5 ms), then five tasks of 20 ms two at a time.
+    for (const order of ['readiness', 'chain', 'work'] as const)
+      expect(listSchedule(joinBatch, 2, order)).toBe(125);
   });
 });
