@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Annotation, START, StateGraph } from '@langchain/langgraph';
 import { Semaphore } from '../shared/adapters/executors/policy';
-import { chainsAfter, simulatedDurationEstimate, workAhead } from '../shared/domain/dag';
+import { chainsAfter, dependentsOf, simulatedDurationEstimate, workAhead } from '../shared/domain/dag';
 import { waitingLeadMs } from '../shared/domain/pool';
 import type { Batch, BatchResult, Task } from '../shared/domain/schemas';
 import { simulatedMs } from './lib';
@@ -86,6 +86,14 @@ async function timed(slots: RoleSlots, body: () => Promise<void>): Promise<Sched
   return { spans: slots.spans, makespanMs: performance.now() - began };
 }
 
+/** The tasks that depend on each task (dag.ts dependentsOf), each once however often it names the task. */
+function dependentTasks(batch: Batch): Map<string, Task[]> {
+  const byId = new Map(batch.tasks.map((t) => [t.id, t]));
+  return new Map(
+    [...dependentsOf(batch.tasks)].map(([id, ids]) => [id, ids.map((d) => byId.get(d) as Task)]),
+  );
+}
+
 /**
  * The ideal executor, in practice the lower bound: no hop costs anything, a task starts as soon as its last
  * dependency ends (then waits only for its role's slot, in order of readiness).
@@ -93,10 +101,7 @@ async function timed(slots: RoleSlots, body: () => Promise<void>): Promise<Sched
 export const runIdeal: Executor = async (batch, perRole) => {
   const slots = new RoleSlots(perRole);
   const pending = new Map(batch.tasks.map((t) => [t.id, new Set(t.dependsOn ?? [])]));
-  const dependents = new Map<string, Task[]>();
-  for (const task of batch.tasks) {
-    for (const dep of task.dependsOn ?? []) dependents.set(dep, [...(dependents.get(dep) ?? []), task]);
-  }
+  const dependents = dependentTasks(batch);
   return timed(
     slots,
     () =>
@@ -233,13 +238,8 @@ function keyOf(batch: Batch, order: WaitingOrder): Key {
  */
 export function listSchedule(batch: Batch, perRole: number, order: WaitingOrder): number {
   const key = keyOf(batch, order);
-  const dependents = new Map<string, Task[]>();
-  const pending = new Map<string, number>();
-  for (const task of batch.tasks) {
-    pending.set(task.id, new Set(task.dependsOn ?? []).size);
-    for (const dep of new Set(task.dependsOn ?? []))
-      dependents.set(dep, [...(dependents.get(dep) ?? []), task]);
-  }
+  const dependents = dependentTasks(batch);
+  const pending = new Map(batch.tasks.map((t) => [t.id, new Set(t.dependsOn ?? []).size]));
   const waiting = new Map<string, { task: Task; key: number; seq: number }[]>();
   const running = new Map<string, number>();
   const ends: { at: number; task: Task }[] = [];

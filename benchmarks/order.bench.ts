@@ -20,25 +20,22 @@ const PER_ROLE = 4;
 /** DAGs: seeds 11, 22, ... (bench:compare's three first). */
 const DAG_COUNT = Number(process.env.ORDER_DAGS ?? 50);
 const COMPARE_SEEDS = [11, 22, 33];
-const ORDERS = WAITING_ORDERS;
-type Order = WaitingOrder;
-
 function main(): void {
-  const ratios: Record<Order, number[]> = { readiness: [], chain: [], work: [] };
-  const compare: Record<string, Record<Order, number>> = {};
+  const ratios: Record<WaitingOrder, number[]> = { readiness: [], chain: [], work: [] };
+  const compare: Record<string, Record<WaitingOrder, number>> = {};
   for (let i = 1; i <= DAG_COUNT; i++) {
     const seed = 11 * i;
     const batch = layeredDag(`layered-${seed}`, { seed, ...RANDOM_DAG_SHAPE });
     const bound = lowerBound(batch, () => PER_ROLE).boundMs;
     const row = Object.fromEntries(
-      ORDERS.map((order) => [order, round(listSchedule(batch, PER_ROLE, order) / bound, 3)]),
-    ) as Record<Order, number>;
-    for (const order of ORDERS) ratios[order].push(row[order]);
+      WAITING_ORDERS.map((order) => [order, round(listSchedule(batch, PER_ROLE, order) / bound, 3)]),
+    ) as Record<WaitingOrder, number>;
+    for (const order of WAITING_ORDERS) ratios[order].push(row[order]);
     if (COMPARE_SEEDS.includes(seed)) compare[`layered-${seed}`] = row;
   }
   const mean = (values: number[]) => round(values.reduce((a, b) => a + b, 0) / values.length, 3);
   const summary = Object.fromEntries(
-    ORDERS.map((order) => [
+    WAITING_ORDERS.map((order) => [
       order,
       {
         mean: mean(ratios[order]),
@@ -49,7 +46,7 @@ function main(): void {
   );
   const workWorseThanChain = ratios.work.filter((r, i) => r > (ratios.chain[i] as number)).length;
   const workWorseThanReadiness = ratios.work.filter((r, i) => r > (ratios.readiness[i] as number)).length;
-  for (const order of ORDERS) {
+  for (const order of WAITING_ORDERS) {
     const s = summary[order] as { mean: number; median: number; worst: number };
     console.log(`${order}: makespan / bound mean ${s.mean}, median ${s.median}, worst ${s.worst}`);
   }
