@@ -16,7 +16,7 @@ import {
   startEmulators,
   tableDefinitions,
 } from '../../../shared/local/runtime/emulators';
-import { acceptsConnections, sleep } from './helpers';
+import { acceptsConnections, listeningServers, sleep } from './helpers';
 
 describe('local emulators', () => {
   let emulators: Emulators | undefined;
@@ -156,9 +156,7 @@ describe('local emulators', () => {
   });
 
   it('closes the emulator that started when the other one cannot make its resources', async () => {
-    // Listening servers of this thread (fauxqs'; dynalite listens on its own thread, which ends with it).
-    const listening = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
-    const before = listening();
+    const before = await listeningServers();
 
     // SQS allows visibility timeouts up to 12 hours: fauxqs refuses this queue while dynalite makes tables.
     const start = startEmulators({
@@ -167,7 +165,7 @@ describe('local emulators', () => {
     });
 
     await expect(start).rejects.toThrow(/queue code_reviewer: .*VisibilityTimeout.*between 0 and 43200/);
-    expect(listening()).toBe(before);
+    expect(await listeningServers()).toBe(before);
   });
 
   it('keeps idle keep-alive connections open past the 5 s a Node server allows by default', async () => {

@@ -41,3 +41,14 @@ export function sqsJsonRequest(action: string, body: unknown, host?: string): In
     body: typeof body === 'string' ? body : JSON.stringify(body),
   };
 }
+
+/**
+ * Listening servers of this thread (dynalite listens on its own, which ends with it), counted once the event
+ * loop has run its close callbacks. A server's 'close' event comes before libuv frees its handle (at the end
+ * of the loop's turn), and until then the handle still counts as active: two turns (a check phase, then the
+ * close phase, then the next check phase) let every close begun before the call finish.
+ */
+export async function listeningServers(): Promise<number> {
+  for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+  return process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
+}

@@ -9,7 +9,7 @@ import type { AslDefinition } from '../../../shared/local/runtime/definition';
 import type { Emulators } from '../../../shared/local/runtime/emulators';
 import { LocalRuntime } from '../../../shared/local/runtime/local-runtime';
 import { NO_PARKED_TTL_MS, processHints } from '../../../shared/usecases/parked-hints';
-import { acceptsConnections } from './helpers';
+import { acceptsConnections, listeningServers } from './helpers';
 
 const seen: { emulators?: Emulators } = {};
 const proxyFault: { error?: Error } = {};
@@ -38,8 +38,6 @@ vi.mock('../../../shared/local/runtime/dynamodb-stream', async (importOriginal) 
 
 const definition: AslDefinition = { StartAt: 'Done', States: { Done: { Type: 'Pass', End: true } } };
 const roles = [...resolveRoles().values()].filter((r) => r.name === 'code_reviewer');
-/** Listening servers of this thread (fauxqs' and the runtime's endpoints; dynalite listens on its own). */
-const listening = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
 const portOf = (endpoint: string) => Number(new URL(endpoint).port);
 /**
  * Whether this process's parked-task hints are held (see holdWhileEveryParkIsHere): a role found empty long
@@ -60,7 +58,7 @@ afterEach(() => {
 
 describe('LocalRuntime.start', () => {
   it('stops the emulators and endpoints it started when a later step fails, and restores the environment', async () => {
-    const before = listening();
+    const before = await listeningServers();
     const tasksTable = process.env[EnvVar.TasksTable];
     proxyFault.error = new Error('listen EMFILE: too many open files');
 
@@ -76,14 +74,14 @@ describe('LocalRuntime.start', () => {
     const emulators = seen.emulators as Emulators;
     expect(emulators).toBeDefined();
     // fauxqs, the Step Functions and Lambda endpoints closed; dynalite's thread ended.
-    expect(listening()).toBe(before);
+    expect(await listeningServers()).toBe(before);
     expect(await acceptsConnections(portOf(emulators.sqsEndpoint))).toBe(false);
     expect(await acceptsConnections(portOf(emulators.dynamodbEndpoint))).toBe(false);
     expect(process.env[EnvVar.TasksTable]).toBe(tasksTable);
   });
 
   it('stops them too when the handlers fail to load, after the environment was set', async () => {
-    const before = listening();
+    const before = await listeningServers();
     const region = process.env.AWS_REGION;
 
     const start = LocalRuntime.start({
@@ -97,7 +95,7 @@ describe('LocalRuntime.start', () => {
 
     await expect(start).rejects.toThrow('handler module failed to load');
     expect(hintsHeld()).toBe(false);
-    expect(listening()).toBe(before);
+    expect(await listeningServers()).toBe(before);
     expect(await acceptsConnections(portOf((seen.emulators as Emulators).sqsEndpoint))).toBe(false);
     expect(process.env.AWS_REGION).toBe(region);
   });
