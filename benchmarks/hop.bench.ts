@@ -13,12 +13,17 @@
  * - per kind of call across every hop: calls per hop and median duration.
  * HOP_TRACE=0 leaves the calls and invocations untraced (the hops and CPU figures alone, without the tracer's
  * own cost).
+ * HOP_RTT_MS=n models AWS: every call but the SQS long polls takes n ms more (half before the emulator answers,
+ * half after, as a network round trip would), and the handlers run as on DynamoDB, whose calls do not compete
+ * (SINGLE_THREADED_STORE off: none of the embedded runtime's orderings for a store answering one request at a
+ * time). What a protocol change saves in round trips on the way to the next dispatch shows there.
  * Writes benchmarks/results/hop.json (figures for `bench:ab -- BASE hop`). `bench:compare` measures what the
  * hop does to makespans; this shows what to cut.
  */
 
 import { SimulatedExecutor } from '../shared/adapters/executors/simulated';
 import { bodyText, InProcessHttpHandler } from '../shared/adapters/in-process-transport';
+import { EnvVar } from '../shared/config';
 import type { BatchResult } from '../shared/domain/schemas';
 import { EmbeddedSystem } from '../shared/local/system';
 import {
@@ -37,6 +42,9 @@ const TASKS = Number(process.env.HOP_TASKS ?? 12);
 const TASK_MS = Number(process.env.HOP_MS ?? 250);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const TRACE = process.env.HOP_TRACE !== '0';
+const RTT_MS = Number(process.env.HOP_RTT_MS ?? 0);
+if (!Number.isFinite(RTT_MS) || RTT_MS < 0)
+  throw new Error(`HOP_RTT_MS must be a number of ms >= 0, got ${process.env.HOP_RTT_MS}`);
 /** Tasks of one role in flight, as in bench:compare. */
 const PER_ROLE = 4;
 /** The chain's task ids: `t0`, `t1`, ... (chainBatch's prefix). */
@@ -112,6 +120,25 @@ function traceCalls(): void {
       // A poller's long poll waits for messages by design; it is not work of the hop.
       if (call && call.group !== 'sqs ReceiveMessage') spans.push({ kind: 'call', ...call, start, end });
     }
+  };
+}
+
+/** A network round trip of `ms` on every in-process call but an SQS long poll (HOP_RTT_MS, benchmark only). */
+function addRoundTrips(ms: number): void {
+  const handle = InProcessHttpHandler.prototype.handle;
+  const halfWay = () => new Promise((resolve) => setTimeout(resolve, ms / 2));
+  InProcessHttpHandler.prototype.handle = async function faraway(
+    this: InProcessHttpHandler,
+    request,
+    options,
+  ) {
+    // SQS's JSON protocol names the action in this header; a long poll waits for messages by design.
+    if (String(request.headers['x-amz-target'] ?? '').endsWith('.ReceiveMessage'))
+      return handle.call(this, request, options);
+    await halfWay();
+    const answer = await handle.call(this, request, options);
+    await halfWay();
+    return answer;
   };
 }
 
@@ -204,8 +231,14 @@ function printTrace(traced: TracedHop[], hopMs: number): void {
 async function main(): Promise<void> {
   const work = new Map<string, { start: number; end: number }>();
   timeWork(work);
+  if (RTT_MS > 0) addRoundTrips(RTT_MS);
   if (TRACE) traceCalls();
-  const system = await EmbeddedSystem.start(benchOptions(generousOptions(DAG_ROLES, PER_ROLE)));
+  const options = generousOptions(DAG_ROLES, PER_ROLE);
+  const system = await EmbeddedSystem.start(
+    benchOptions(
+      RTT_MS > 0 ? { ...options, env: { ...options.env, [EnvVar.SingleThreadedStore]: 'false' } } : options,
+    ),
+  );
   const stopObserving = system.runtime.runner.observeInvocations((t) => {
     const end = performance.now();
     if (recording && TRACE)
@@ -251,7 +284,8 @@ async function main(): Promise<void> {
   const medianWorkHopMs = median(hopsOfWork);
   const range = (values: number[]) => `${round(Math.min(...values))} to ${round(Math.max(...values))}`;
   console.log(
-    `${hops.length} hops (${RUNS} chains of ${TASKS} tasks of ${TASK_MS} ms${TRACE ? ', traced' : ''}): ` +
+    `${hops.length} hops (${RUNS} chains of ${TASKS} tasks of ${TASK_MS} ms${TRACE ? ', traced' : ''}` +
+      `${RTT_MS > 0 ? `, ${RTT_MS} ms a round trip` : ''}): ` +
       `work to work, median ${round(medianWorkHopMs)} ms (${range(hopsOfWork)}); in the result (to the ` +
       `next attempt's start, written by Route), median ${round(medianHopMs)} ms (${range(hops)}); per chain, ` +
       `main thread busy ${round(median(busyMs))} ms, process CPU ${round(median(cpuMs))} ms`,
@@ -264,6 +298,7 @@ async function main(): Promise<void> {
     taskMs: TASK_MS,
     runs: RUNS,
     traced: TRACE,
+    rttMs: RTT_MS,
     medianHopMs: round(medianHopMs),
     hopsMs: hops,
     medianWorkHopMs: round(medianWorkHopMs),

@@ -40,6 +40,12 @@ export const MAX_DEPENDENCIES_PER_TASK = 100;
  * whose context takes more names none and its worker reads them after the claim.
  */
 export const CONTEXT_PREFETCH_MAX = 100;
+/**
+ * Dependents a worker's answer names (DispatchResult.dependents) for its Complete to release beside the task's
+ * status write: at most 100 ids of 128 characters, like CONTEXT_PREFETCH_MAX. A task with more names none and
+ * its Complete releases them after the status write, which reads them.
+ */
+export const RESULT_DEPENDENTS_MAX = 100;
 /** Upper bound a batch may ask for in `options.maxAttempts`. */
 export const MAX_ATTEMPTS_LIMIT = 10;
 /** Attempts per task when the batch does not say. */

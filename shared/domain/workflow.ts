@@ -41,7 +41,7 @@
  * -> IsExpansion? (input `expansion: true`) -> ExpansionDone | Finalize (finalize fn) -> end
  */
 import { z } from 'zod';
-import { CONTEXT_PREFETCH_MAX } from './limits';
+import { CONTEXT_PREFETCH_MAX, RESULT_DEPENDENTS_MAX } from './limits';
 import {
   ArtifactRefSchema,
   BatchIdSchema,
@@ -331,6 +331,13 @@ export const DispatchResultSchema = z.object({
   outputStored: z.boolean().optional(),
   /** The task expands (`expands: true`): Complete adds the tasks its output lists (domain/expansion.ts). */
   expands: z.boolean().optional(),
+  /**
+   * The task's dependents as the worker's claim read them (RESULT_DEPENDENTS_MAX at most, else none): a task's
+   * dependents never change once it is stored, so Complete sends their releases beside the task's status write
+   * instead of after it, one store round trip less on every dependency hop. A hint only: absent (an answer of
+   * an older version, or too many), Complete releases the dependents its status write reads.
+   */
+  dependents: z.array(TaskIdSchema).max(RESULT_DEPENDENTS_MAX).optional(),
 });
 export type DispatchResult = z.infer<typeof DispatchResultSchema>;
 

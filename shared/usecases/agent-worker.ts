@@ -10,7 +10,7 @@ import { SimulatedCrashError } from '../adapters/executors/simulated';
 import { rejectionsBefore, withRejections } from '../domain/approvals';
 import type { RenderedContext } from '../domain/context';
 import { carriedUsage, nanoToUsd, PriceTable, sumUsage } from '../domain/costs';
-import { MAX_OUTPUT_BYTES } from '../domain/limits';
+import { MAX_OUTPUT_BYTES, RESULT_DEPENDENTS_MAX } from '../domain/limits';
 import { OutputSchemaError, outputMisfits } from '../domain/output-schema';
 import { artifactKey, OutputTooLargeError, serializeOutput } from '../domain/outputs';
 import { leaseExpiry, leaseKey } from '../domain/pool';
@@ -26,6 +26,7 @@ import type {
   AttemptRecord,
   Callbacks,
   Clock,
+  StoredTask,
   TaskStore,
 } from '../ports';
 import { effectiveHeartbeatSeconds } from './common';
@@ -170,6 +171,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       ...(context ? { context: context.record } : {}),
       ...spent,
       ...(task.task.expands === true ? { expands: true } : {}),
+      ...dependentsOf(task),
     };
     const end = await keepOutput(deps, message, outcome.output);
     let result: DispatchResult;
@@ -342,4 +344,10 @@ export async function failPoisonedTask(
   });
   if (ref.taskToken) await deps.callbacks.fail(ref.taskToken, POISON_MESSAGE_ERROR, reason);
   return failed;
+}
+
+/** The dependents the answer names for Complete (DispatchResult.dependents): none past RESULT_DEPENDENTS_MAX. */
+function dependentsOf(task: StoredTask): Pick<DispatchResult, 'dependents'> {
+  const dependents = [...new Set(task.dependents)];
+  return dependents.length > 0 && dependents.length <= RESULT_DEPENDENTS_MAX ? { dependents } : {};
 }

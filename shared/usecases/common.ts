@@ -68,17 +68,20 @@ export function gateCountsOf(task: StoredTask): GateCounts {
  * it) and answers a dependent's armed gate when this release opened it under the dependent's trigger rule
  * (the last dependency to finish, or, for one_success, the first to succeed): the Complete half of the gate
  * protocol. A release counted before (a repeated Complete) answers an open gate again, without a route.
+ * `routeOpened` may be a promise: the releases are written at once, and no gate is answered (no dependent
+ * routed) before it resolves; when it rejects, none is. Rejects once every release settled, with the first error.
  */
 export async function releaseDependents(
   store: TaskStore,
   callbacks: Callbacks,
   task: Pick<StoredTask, 'batchId' | 'taskId' | 'dependents'>,
   outcome: DependencyOutcome,
-  routeOpened?: RouteOpened,
+  routeOpened?: RouteOpened | Promise<RouteOpened | undefined>,
 ): Promise<void> {
-  await Promise.all(
+  await settleAll(
     [...new Set(task.dependents)].map(async (dependentId) => {
       const result = await store.releaseDependent(task.batchId, dependentId, outcome, task.taskId);
+      const route = await routeOpened;
       if (result.applied === false) {
         // Counted before: a repeated Complete, whose first run released this dependent and then failed (an
         // error answering the gate, a crash) before its gate's answer went out. Nothing else would answer it
@@ -92,16 +95,20 @@ export async function releaseDependents(
       if (result.gateToken && openedBy(result.trigger, result, outcome)) {
         const output = gateOutput(result.trigger, result);
         // Only the release that opened the gate gets here (exactly once), so the dependent is routed once.
-        const route =
-          output.proceed && routeOpened
-            ? await routeOpened({ batchId: task.batchId, taskId: dependentId }, result.task).catch(
-                () => undefined,
-              )
+        const routed =
+          output.proceed && route
+            ? await route({ batchId: task.batchId, taskId: dependentId }, result.task).catch(() => undefined)
             : undefined;
-        await callbacks.succeed(result.gateToken, route ? { ...output, route } : output);
+        await callbacks.succeed(result.gateToken, routed ? { ...output, route: routed } : output);
       }
     }),
   );
+}
+
+/** Waits for every one of `work` to settle, then throws the first error among them (in their order). */
+export async function settleAll(work: readonly unknown[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /**

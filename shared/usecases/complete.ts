@@ -9,7 +9,12 @@ import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { TaskStatus } from '../domain/schemas';
 import { type DependencyOutcome, gateDecision } from '../domain/trigger';
-import { type CompleteInput, EXPANSION_FAILED_ERROR, type ExpansionRun } from '../domain/workflow';
+import {
+  type CompleteInput,
+  EXPANSION_FAILED_ERROR,
+  type ExpansionRun,
+  type TaskRef,
+} from '../domain/workflow';
 import {
   type AgentRegistry,
   type ArtifactStore,
@@ -30,6 +35,7 @@ import {
   isTerminal,
   type RouteOpened,
   releaseDependents,
+  settleAll,
   spentOf,
 } from './common';
 import { type ExpansionOutcome, expandTask, expansionRun } from './expand';
@@ -69,6 +75,14 @@ export interface CompleteDeps {
    * bookkeeping's calls do not slow the dependent's worker claiming its attempt and reading its context either.
    */
   bookkeepingAfterRoutes?: { whenQuiet?: () => Promise<void> };
+  /**
+   * The dependents' releases are sent once the task's status is written, not beside it (the default when the
+   * worker's answer names them, DispatchResult.dependents). For a store that answers one request at a time (the
+   * embedded runtime's dynalite), whose requests interleave: beside the status write, its answer and the
+   * releases' came no sooner there (`npm run bench:hop`). On DynamoDB calls do not compete, and beside it the next
+   * dispatch comes a round trip sooner (bench:hop with HOP_RTT_MS, a model of the network's round trips).
+   */
+  releasesAfterStatusWrite?: boolean;
 }
 
 export interface CompleteResult {
@@ -99,17 +113,37 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   const refusal = expansion?.kind === 'refused' ? expansion.reason : undefined;
   const added = expansion?.kind === 'added' ? expansion.tasks : [];
   const outcome = refusal === undefined ? input.outcome : 'FAILED';
-  const succeeded =
+  const statusWrite =
     input.outcome === 'SUCCEEDED'
-      ? await deps.store.transitionTask(input.batchId, input.taskId, outcome, {
+      ? deps.store.transitionTask(input.batchId, input.taskId, outcome, {
           at: now,
           ...(refusal === undefined ? {} : { reason: refusal }),
           ...(added.length > 0 ? { expandedTasks: added.map((t) => t.taskId) } : {}),
           ...(attemptEnd ? { attempt: attemptEnd } : {}),
         })
       : undefined;
-  const task = succeeded ?? (await deps.store.getTask(input.batchId, input.taskId));
-  if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
+  const batch = startedOnce(() => deps.store.getBatchState(input.batchId));
+  // Hop latency: the dependents the worker's answer names (a task's dependents never change once stored) are
+  // released beside the status write, with the batch's read their routes take, instead of after it: one store
+  // round trip less on the way to the next dispatch. Their gates are answered, and dependents routed, only once
+  // the status write answered (a dependent's context reads the output it writes) and with what this Complete
+  // decides below. (A succeeding task releases its dependents as its outcome: see releaseAs.)
+  const early =
+    statusWrite && result?.dependents?.length && !deps.releasesAfterStatusWrite
+      ? releaseEarly(deps, input, outcome, result.dependents)
+      : undefined;
+  if (early && deps.handOff?.routeDependents) batch();
+  let succeeded: StoredTask | undefined;
+  let task: StoredTask | undefined;
+  try {
+    succeeded = await statusWrite;
+    task = succeeded ?? (await deps.store.getTask(input.batchId, input.taskId));
+    if (!task) throw new NotFoundError('task', `${input.batchId}/${input.taskId}`);
+  } catch (error) {
+    // No gate is answered: this Complete's retry finds the releases counted and answers the open gates.
+    await early?.abandon(error);
+    throw error;
+  }
   let transitioned: boolean;
   /** The agent's bookkeeping, started after the dependents' releases are sent (below). */
   let bookkeeping: (() => Promise<unknown>) | undefined;
@@ -179,7 +213,6 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   // The bookkeeping is awaited below (a route that waited on it leaves its failure to its Route); a failed batch
   // read fails the routes that use it, and none may use it.
   const bookkept = startedOnce(() => bookkeeping?.() ?? Promise.resolve());
-  const batch = startedOnce(() => deps.store.getBatchState(task.batchId));
   /** Whether a dependent's route started the bookkeeping (it may need the slot). */
   let pulledForward = false;
   const opened = routeOpened(deps, task, batch, (released) => {
@@ -188,7 +221,9 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     pulledForward = true;
     return bookkept();
   });
-  const releasing = releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened);
+  const releasing = early
+    ? early.open(opened)
+    : releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened);
   if (opened) batch();
   // No quiet to wait for without bookkeeping (a failed or skipped task's), or when a route started it already.
   const afterRoutes = () =>
@@ -217,6 +252,42 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
 }
 
 /**
+ * Releases `dependents` at once (releaseDependents), answering their gates once `open` gives what routes the
+ * ones it opens (see routeOpened); `abandon` answers none and resolves once every release settled.
+ */
+function releaseEarly(
+  deps: CompleteDeps,
+  ref: TaskRef,
+  outcome: DependencyOutcome,
+  dependents: readonly string[],
+): {
+  open: (route: RouteOpened | undefined) => Promise<void>;
+  abandon: (error: unknown) => Promise<void>;
+} {
+  let open: (route: RouteOpened | undefined) => void = () => undefined;
+  let refuse: (error: unknown) => void = () => undefined;
+  const opened = new Promise<RouteOpened | undefined>((resolve, reject) => {
+    open = resolve;
+    refuse = reject;
+  });
+  // Handled here too: a release that failed before it waited for `opened` does not see it refused.
+  opened.catch(() => undefined);
+  const task = { batchId: ref.batchId, taskId: ref.taskId, dependents: [...dependents] };
+  const releasing = releaseDependents(deps.store, deps.callbacks, task, outcome, opened);
+  releasing.catch(() => undefined);
+  return {
+    open: (route) => {
+      open(route);
+      return releasing;
+    },
+    abandon: async (error) => {
+      refuse(error);
+      await releasing.catch(() => undefined);
+    },
+  };
+}
+
+/**
  * Resolves when the bookkeeping may start after the routes (see CompleteDeps.bookkeepingAfterRoutes): at once
  * when a task may be parked for `role` (this process's hints do not say nobody is: it may wait for the slot)
  * or nothing says to wait; never rejects.
@@ -226,12 +297,6 @@ async function bookkeepingWhenQuiet(deps: CompleteDeps, role: string | undefined
   if (!whenQuiet || role === undefined) return;
   if (!hintsOf(deps.handOff ?? {}).nobodyParked(role, deps.clock.now())) return;
   await whenQuiet().catch(() => undefined);
-}
-
-/** Waits for every one of `work` to settle, then throws the first error among them (in their order). */
-async function settleAll(work: readonly unknown[]): Promise<void> {
-  const failed = (await Promise.allSettled(work)).find((outcome) => outcome.status === 'rejected');
-  if (failed) throw failed.reason;
 }
 
 /**

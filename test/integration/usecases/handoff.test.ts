@@ -842,6 +842,19 @@ describe('no lost wake-up: no task waits while a slot of its role is free', () =
 });
 
 describe('routing a dependent with its gate (hop latency)', () => {
+  /** `next` and `other`, dependents of `dep`, each routed and its gate answered with its DISPATCH. */
+  async function expectBothDispatched(batchId: string, answers: { token: string; output: unknown }[]) {
+    const dispatch = expect.objectContaining({ decision: 'DISPATCH', attempt: 1, contextIds: ['dep'] });
+    expect(answers).toHaveLength(2);
+    for (const taskId of ['next', 'other']) {
+      expect(answers).toContainEqual({
+        token: `gate-${taskId}`,
+        output: { proceed: true, failedDeps: 0, route: dispatch },
+      });
+      expect(await store.getTask(batchId, taskId)).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+    }
+  }
+
   it('routes the dependents whose gates a Complete opens and answers each gate with its DISPATCH', async () => {
     const role = await fullRole(2, 2);
     const batchId = await createBatch([
@@ -873,20 +886,69 @@ describe('routing a dependent with its gate (hop latency)', () => {
       batchReads.mockRestore();
     }
 
-    const dispatch = expect.objectContaining({ decision: 'DISPATCH', attempt: 1, contextIds: ['dep'] });
-    expect(answers).toHaveLength(2);
-    for (const taskId of ['next', 'other']) {
-      expect(answers).toContainEqual({
-        token: `gate-${taskId}`,
-        output: { proceed: true, failedDeps: 0, route: dispatch },
-      });
-      expect(await store.getTask(batchId, taskId)).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
-    }
+    await expectBothDispatched(batchId, answers);
     expect(role.routes).toHaveLength(routesBefore);
     const reserved = await Promise.all(
       [1, 2].map(async (n) => (await agents.get(`${role.name}-${n}`))?.reserved),
     );
     expect(reserved.reduce((a, b) => (a ?? 0) + (b ?? 0), 0)).toBe(2);
+  });
+
+  it("routes them too when the worker's answer names them, releasing them beside the status write", async () => {
+    const role = await fullRole(2, 2);
+    const batchId = await createBatch([
+      ...tasksOf(role.name, ['dep']),
+      ...tasksOf(role.name, ['next', 'other'], { dependsOn: ['dep'] }),
+    ]);
+    const dep = await role.route(batchId, 'dep');
+    if (dep.decision !== 'DISPATCH') throw new Error(`dep was not dispatched: ${dep.decision}`);
+    const { answers, callbacks } = recordingCallbacks();
+    for (const taskId of ['next', 'other'])
+      await gateTask({ store, callbacks }, { batchId, taskId, taskToken: `gate-${taskId}` });
+    const calls: string[] = [];
+    const written = store.transitionTask.bind(store);
+    const spies = [
+      vi.spyOn(store, 'transitionTask').mockImplementation(async (...args) => {
+        const task = await written(...args);
+        calls.push('status written');
+        return task;
+      }),
+      recordCalls(calls, store, 'releaseDependent'),
+      recordCalls(calls, store, 'getBatchState'),
+    ];
+    const { agentId } = dep;
+    const result = {
+      status: 'SUCCEEDED',
+      agentId,
+      attempt: 1,
+      durationMs: 5,
+      finishedAt: clock.now(),
+    } as const;
+    try {
+      await completeTask(
+        { store, agents, callbacks, clock, handOff: { ...role.dispatch, routeDependents: true } },
+        {
+          batchId,
+          taskId: 'dep',
+          outcome: 'SUCCEEDED',
+          agentId,
+          attempt: 1,
+          result: { ...result, output: 'schema', dependents: ['next', 'other'] },
+        },
+      );
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    // Both releases and the batch's read go out before the status write answers; the batch is read once.
+    expect(calls.slice(0, 4)).toEqual([
+      'releaseDependent',
+      'releaseDependent',
+      'getBatchState',
+      'status written',
+    ]);
+    expect(calls.filter((c) => c === 'getBatchState')).toHaveLength(1);
+    await expectBothDispatched(batchId, answers);
+    expect(await store.getTask(batchId, 'dep')).toMatchObject({ status: 'SUCCEEDED', output: 'schema' });
   });
 
   // dynalite answers one request at a time: a release, on the way to the next dispatch, goes out before the

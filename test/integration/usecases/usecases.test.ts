@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
@@ -585,6 +585,123 @@ describe('complete', () => {
     // A third run of a's Complete answers the open gates again, and both answers are refused.
     await completeTask(deps, input);
     expect(answers).toHaveLength(2);
+  });
+
+  describe("the dependents the worker's answer names (DispatchResult.dependents)", () => {
+    /** a, its attempt started, and b depending on it, b's gate armed. */
+    async function completing() {
+      const { name, deps } = isolatedRole();
+      const batchId = await createBatch([
+        { id: 'a', description: 'x', role: name },
+        { id: 'b', description: 'y', role: name, dependsOn: ['a'] },
+      ]);
+      const route = await routeTask(deps, { batchId, taskId: 'a' });
+      if (route.decision !== 'DISPATCH') throw new Error(`a was not dispatched: ${route.decision}`);
+      const { answers, callbacks } = recordingCallbacks();
+      await gateTask({ store, callbacks }, { batchId, taskId: 'b', taskToken: 'gate-b' });
+      const { agentId } = route;
+      const input = {
+        batchId,
+        taskId: 'a',
+        outcome: 'SUCCEEDED',
+        agentId,
+        attempt: 1,
+        result: {
+          status: 'SUCCEEDED',
+          agentId,
+          attempt: 1,
+          durationMs: 5,
+          finishedAt: clock.now(),
+          output: { answer: 42 },
+          dependents: ['b'] as string[],
+        },
+      } as const;
+      return { batchId, answers, callbacks, input };
+    }
+
+    /** The store, its status writes held until `answer` (or failed with `failWith`), every call in `events`. */
+    function watchedStore(failWith?: Error) {
+      const events: string[] = [];
+      let answer: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => {
+        answer = resolve;
+      });
+      const watched = new Proxy(store, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target);
+          if (typeof value !== 'function') return value;
+          if (prop === 'transitionTask')
+            return async (...args: Parameters<typeof store.transitionTask>) => {
+              events.push('status write sent');
+              await held;
+              if (failWith) throw failWith;
+              const written = await target.transitionTask(...args);
+              events.push('status write answered');
+              return written;
+            };
+          if (prop === 'releaseDependent')
+            return (...args: Parameters<typeof store.releaseDependent>) => {
+              events.push(`release of ${args[1]} sent`);
+              return target.releaseDependent(...args);
+            };
+          return value.bind(target);
+        },
+      });
+      return { watched, events, answer };
+    }
+
+    it('releases them beside the status write and answers their gates once it is written', async () => {
+      const { batchId, answers, callbacks, input } = await completing();
+      const { watched, events, answer } = watchedStore();
+
+      const done = completeTask({ store: watched, agents, callbacks, clock }, input);
+      // b's release is counted while a's status write is still on its way; b's gate waits for it.
+      await vi.waitFor(async () => expect((await store.getTask(batchId, 'b'))?.pendingDeps).toBe(0));
+      expect(events).toEqual(['status write sent', 'release of b sent']);
+      expect(answers).toEqual([]);
+      answer();
+      await done;
+
+      expect(answers).toEqual([{ token: 'gate-b', output: { proceed: true, failedDeps: 0 } }]);
+      expect(await store.getTask(batchId, 'a')).toMatchObject({
+        status: 'SUCCEEDED',
+        output: { answer: 42 },
+      });
+    });
+
+    it('sends them after the status write with releasesAfterStatusWrite', async () => {
+      const { answers, callbacks, input } = await completing();
+      const { watched, events, answer } = watchedStore();
+      answer();
+
+      await completeTask({ store: watched, agents, callbacks, clock, releasesAfterStatusWrite: true }, input);
+
+      expect(events).toEqual(['status write sent', 'status write answered', 'release of b sent']);
+      expect(answers).toEqual([{ token: 'gate-b', output: { proceed: true, failedDeps: 0 } }]);
+    });
+
+    it('answers no gate when the status write fails, and its retry answers it once', async () => {
+      const { batchId, answers, callbacks, input } = await completing();
+      const failure = Object.assign(new Error('Throughput exceeds the table limit'), {
+        name: 'ProvisionedThroughputExceededException',
+      });
+      const { watched, answer } = watchedStore(failure);
+      answer();
+
+      await expect(completeTask({ store: watched, agents, callbacks, clock }, input)).rejects.toThrow(
+        'Throughput exceeds',
+      );
+      // The release was counted; no gate was answered for a task whose status and output are not written.
+      expect(await store.getTask(batchId, 'b')).toMatchObject({ pendingDeps: 0, succeededDeps: 1 });
+      expect(answers).toEqual([]);
+      expect((await store.getTask(batchId, 'a'))?.status).toBe('RUNNING');
+
+      // Step Functions retries the Complete: the status is written, the release found counted, the gate answered.
+      const retried = await completeTask({ store, agents, callbacks, clock }, input);
+      expect(retried).toMatchObject({ status: 'SUCCEEDED', transitioned: true });
+      expect(answers).toEqual([{ token: 'gate-b', output: { proceed: true, failedDeps: 0 } }]);
+      expect(await store.getTask(batchId, 'b')).toMatchObject({ pendingDeps: 0, succeededDeps: 1 });
+    });
   });
 
   it("FailOnError after a Complete that failed past its status write releases the rest with the task's status", async () => {

@@ -3,9 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { createExecutor } from '../../../shared/adapters/executors';
 import type { TaskWork } from '../../../shared/domain/context';
 import { attachUsage, PriceTable } from '../../../shared/domain/costs';
-import { MAX_OUTPUT_BYTES } from '../../../shared/domain/limits';
+import { MAX_OUTPUT_BYTES, RESULT_DEPENDENTS_MAX } from '../../../shared/domain/limits';
 import {
   type DispatchResult,
+  DispatchResultSchema,
   INLINE_OUTPUT_MAX_BYTES,
   NON_RETRYABLE_ERRORS,
 } from '../../../shared/domain/workflow';
@@ -226,6 +227,25 @@ describe('runDispatch', () => {
 
     expect(calls.answers).toEqual([expect.objectContaining({ output })]);
     expect(artifacts.objects.size).toBe(0);
+  });
+
+  it('names the dependents its claim read in its answer, up to RESULT_DEPENDENTS_MAX, for Complete to release', async () => {
+    const answerOf = async (dependents: string[]) => {
+      const { calls, store, agents, callbacks } = fakes({ ...running({}), dependents }, () => true);
+      await dispatch(store, agents, callbacks, answering({ ok: true }));
+      expect(calls.answers).toHaveLength(1);
+      return DispatchResultSchema.parse(calls.answers[0]);
+    };
+    const most = Array.from({ length: RESULT_DEPENDENTS_MAX }, (_, i) => `d${i}`);
+
+    expect((await answerOf(['d1', 'd2', 'd1'])).dependents).toEqual(['d1', 'd2']);
+    expect((await answerOf(most)).dependents).toEqual(most);
+    // More than that: none named (Complete reads them with its status write), nor for a task without any.
+    expect(await answerOf([...most, 'one-more'])).not.toHaveProperty('dependents');
+    expect(await answerOf([])).not.toHaveProperty('dependents');
+    const answer = { status: 'SUCCEEDED', agentId: 'a-1', attempt: 1, durationMs: 5 };
+    expect(DispatchResultSchema.parse({ ...answer, dependents: most }).dependents).toEqual(most);
+    expect(() => DispatchResultSchema.parse({ ...answer, dependents: [...most, 'one-more'] })).toThrow();
   });
 
   it('stores a larger output in the artifacts bucket and answers with its reference (size, sha256, location)', async () => {
