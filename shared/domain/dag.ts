@@ -5,7 +5,7 @@
  *
  * Edge direction: a task "depends on" each id in its `dependsOn`; it may start only after they finish.
  */
-import { DEFAULT_PRIORITY } from './limits';
+import { DEFAULT_PRIORITY, MAX_DEPENDENT_ROLE_HINTS } from './limits';
 import type { Batch, Task } from './schemas';
 
 /** The part of a task the graph functions read; a `Task` is one. */
@@ -150,6 +150,27 @@ function assertAcyclic(tasks: readonly DagNode[], graph: IndexedGraph, order: re
 export function dependentsOf(tasks: readonly DagNode[]): Map<string, string[]> {
   const graph = indexGraph(tasks, false);
   return new Map(tasks.map((t, i) => [t.id, (graph.dependents[i] ?? []).map((d) => graph.ids[d] as string)]));
+}
+
+/**
+ * Per task, the role of each dependent that names one and depends on that task alone (at most
+ * MAX_DEPENDENT_ROLE_HINTS): the Complete of the task opens such a dependent's gate, and can read its role's
+ * pool beside the release (hop latency). Tasks without such dependents are absent.
+ */
+export function soleDependentRoles(
+  tasks: readonly (DagNode & { readonly role?: string | undefined })[],
+): Map<string, Record<string, string>> {
+  const roles = new Map<string, Record<string, string>>();
+  for (const task of tasks) {
+    const deps = new Set(task.dependsOn ?? []);
+    const [only] = deps;
+    if (task.role === undefined || deps.size !== 1 || only === undefined) continue;
+    const hints = roles.get(only) ?? {};
+    if (Object.keys(hints).length >= MAX_DEPENDENT_ROLE_HINTS) continue;
+    hints[task.id] = task.role;
+    roles.set(only, hints);
+  }
+  return roles;
 }
 
 /**

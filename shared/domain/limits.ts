@@ -46,6 +46,12 @@ export const CONTEXT_PREFETCH_MAX = 100;
  * its Complete releases them after the status write, which reads them.
  */
 export const RESULT_DEPENDENTS_MAX = 100;
+/**
+ * Dependents a task's item names in `dependentRoles` at most (dag.ts soleDependentRoles): a hint for the first
+ * of them, in submission order. Unbounded, a task with 2,000 dependents of long ids would outgrow DynamoDB's
+ * 400 KB item.
+ */
+export const MAX_DEPENDENT_ROLE_HINTS = 32;
 /** Upper bound a batch may ask for in `options.maxAttempts`. */
 export const MAX_ATTEMPTS_LIMIT = 10;
 /** Attempts per task when the batch does not say. */

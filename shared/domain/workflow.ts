@@ -41,7 +41,7 @@
  * -> IsExpansion? (input `expansion: true`) -> ExpansionDone | Finalize (finalize fn) -> end
  */
 import { z } from 'zod';
-import { CONTEXT_PREFETCH_MAX, RESULT_DEPENDENTS_MAX } from './limits';
+import { CONTEXT_PREFETCH_MAX, MAX_DEPENDENT_ROLE_HINTS, RESULT_DEPENDENTS_MAX } from './limits';
 import {
   ArtifactRefSchema,
   BatchIdSchema,
@@ -338,6 +338,17 @@ export const DispatchResultSchema = z.object({
    * an older version, or too many), Complete releases the dependents its status write reads.
    */
   dependents: z.array(TaskIdSchema).max(RESULT_DEPENDENTS_MAX).optional(),
+  /**
+   * Of those, the ones the task's item names a role for (its dependentRoles: they name it and depend on this
+   * task alone), when that role is not this attempt's: Complete lists their role's pool beside their release,
+   * for their route's first look. A hint: absent, or not the roles a route asks for, the route lists the pool.
+   */
+  dependentRoles: z
+    .record(TaskIdSchema, z.string().min(1))
+    .refine((roles) => Object.keys(roles).length <= MAX_DEPENDENT_ROLE_HINTS, {
+      message: `at most ${MAX_DEPENDENT_ROLE_HINTS} dependent roles`,
+    })
+    .optional(),
 });
 export type DispatchResult = z.infer<typeof DispatchResultSchema>;
 

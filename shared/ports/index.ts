@@ -186,6 +186,13 @@ export interface StoredTask {
   succeededDeps?: number;
   /** Ids of the tasks that depend on this one. */
   dependents: string[];
+  /**
+   * The role of each dependent that names one and depends on this task alone (dag.ts soleDependentRoles),
+   * set at submission and on the tasks an expansion adds: the Complete that opens such a dependent's gate
+   * reads that role's pool beside the release. A hint: absent, or not the role its route asks for, the route
+   * reads the pool itself.
+   */
+  dependentRoles?: Record<string, string>;
   /** Set by the Gate when it has to wait; answered by the Complete of the last dependency. */
   gateToken?: string;
   /** The role whose waiting mark the task holds (set by a capacity WAIT, removed by startAttempt). */

@@ -171,7 +171,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       ...(context ? { context: context.record } : {}),
       ...spent,
       ...(task.task.expands === true ? { expands: true } : {}),
-      ...dependentsOf(task),
+      ...dependentsOf(task, role.name),
     };
     const end = await keepOutput(deps, message, outcome.output);
     let result: DispatchResult;
@@ -346,8 +346,20 @@ export async function failPoisonedTask(
   return failed;
 }
 
-/** The dependents the answer names for Complete (DispatchResult.dependents): none past RESULT_DEPENDENTS_MAX. */
-function dependentsOf(task: StoredTask): Pick<DispatchResult, 'dependents'> {
+/**
+ * The dependents the answer names for Complete (DispatchResult.dependents; none past RESULT_DEPENDENTS_MAX), and
+ * the roles the task's item names for them, but `ownRole`: a dependent of the role of the slot this attempt
+ * frees routes after the slot's release (complete.ts), and lists its pool then.
+ */
+function dependentsOf(
+  task: StoredTask,
+  ownRole: string,
+): Pick<DispatchResult, 'dependents' | 'dependentRoles'> {
   const dependents = [...new Set(task.dependents)];
-  return dependents.length > 0 && dependents.length <= RESULT_DEPENDENTS_MAX ? { dependents } : {};
+  if (dependents.length === 0 || dependents.length > RESULT_DEPENDENTS_MAX) return {};
+  const named = new Set(dependents);
+  const roles = Object.entries(task.dependentRoles ?? {}).filter(
+    ([taskId, role]) => role !== ownRole && named.has(taskId),
+  );
+  return { dependents, ...(roles.length > 0 ? { dependentRoles: Object.fromEntries(roles) } : {}) };
 }

@@ -42,7 +42,7 @@ import { type ExpansionOutcome, expandTask, expansionRun } from './expand';
 import { type HandOffConfig, releaseSlot } from './handoff';
 import { hintsOf } from './parked-hints';
 import { TIMEOUT_ERRORS } from './record-attempt';
-import { routeTask } from './route';
+import { type PrefetchedPool, routeTask } from './route';
 
 export interface CompleteDeps {
   store: TaskStore;
@@ -128,9 +128,11 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   // round trip less on the way to the next dispatch. Their gates are answered, and dependents routed, only once
   // the status write answered (a dependent's context reads the output it writes) and with what this Complete
   // decides below. (A succeeding task releases its dependents as its outcome: see releaseAs.)
+  // The pool of each dependent whose role the answer names (another than the freed slot's) is listed beside its
+  // release too, for its route's first look: one more round trip less.
   const early =
     statusWrite && result?.dependents?.length && !deps.releasesAfterStatusWrite
-      ? releaseEarly(deps, input, outcome, result.dependents)
+      ? releaseEarly(deps, input, outcome, result.dependents, result.dependentRoles)
       : undefined;
   if (early && deps.handOff?.routeDependents) batch();
   let succeeded: StoredTask | undefined;
@@ -215,12 +217,20 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   const bookkept = startedOnce(() => bookkeeping?.() ?? Promise.resolve());
   /** Whether a dependent's route started the bookkeeping (it may need the slot). */
   let pulledForward = false;
-  const opened = routeOpened(deps, task, batch, (released) => {
-    const role = released?.task.role;
-    if (role !== undefined && role !== slotRole) return undefined;
-    pulledForward = true;
-    return bookkept();
-  });
+  const opened = routeOpened(
+    deps,
+    task,
+    batch,
+    (released) => {
+      const role = released?.task.role;
+      if (role !== undefined && role !== slotRole) return undefined;
+      pulledForward = true;
+      return bookkept();
+    },
+    // Not for a dependent of the freed slot's role: its pool is listed once the slot's release is written.
+    (dependentId, released) =>
+      released !== undefined && released.task.role !== slotRole ? early?.pools.get(dependentId) : undefined,
+  );
   const releasing = early
     ? early.open(opened)
     : releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened);
@@ -253,16 +263,20 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
 
 /**
  * Releases `dependents` at once (releaseDependents), answering their gates once `open` gives what routes the
- * ones it opens (see routeOpened); `abandon` answers none and resolves once every release settled.
+ * ones it opens (see routeOpened); `abandon` answers none and resolves once every release settled. When
+ * Complete routes the dependents it opens, the pool of each role `roles` names for a dependent is listed at once
+ * too (one listing per role): `pools`, by dependent.
  */
 function releaseEarly(
   deps: CompleteDeps,
   ref: TaskRef,
   outcome: DependencyOutcome,
   dependents: readonly string[],
+  roles: Readonly<Record<string, string>> = {},
 ): {
   open: (route: RouteOpened | undefined) => Promise<void>;
   abandon: (error: unknown) => Promise<void>;
+  pools: ReadonlyMap<string, PrefetchedPool>;
 } {
   let open: (route: RouteOpened | undefined) => void = () => undefined;
   let refuse: (error: unknown) => void = () => undefined;
@@ -275,7 +289,23 @@ function releaseEarly(
   const task = { batchId: ref.batchId, taskId: ref.taskId, dependents: [...dependents] };
   const releasing = releaseDependents(deps.store, deps.callbacks, task, outcome, opened);
   releasing.catch(() => undefined);
+  const pools = new Map<string, PrefetchedPool>();
+  if (deps.handOff?.routeDependents) {
+    const listings = new Map<string, PrefetchedPool>();
+    for (const [dependentId, role] of Object.entries(roles)) {
+      if (!dependents.includes(dependentId)) continue;
+      let listing = listings.get(role);
+      if (!listing) {
+        const agents = deps.agents.list(role);
+        agents.catch(() => undefined); // a failed listing: the route lists the pool itself
+        listing = { roles: [role], agents };
+        listings.set(role, listing);
+      }
+      pools.set(dependentId, listing);
+    }
+  }
   return {
+    pools,
     open: (route) => {
       open(route);
       return releasing;
@@ -326,6 +356,8 @@ function routeOpened(
   batch: () => Promise<BatchState | undefined>,
   /** Awaited before a dependent is routed (the bookkeeping it may need), when it answers a promise. */
   before: (released: StoredTask | undefined) => Promise<unknown> | undefined,
+  /** A listing of the dependent's pool started beside its release, for its route's first look. */
+  poolOf: (dependentId: string, released: StoredTask | undefined) => PrefetchedPool | undefined,
 ): RouteOpened | undefined {
   if (!deps.handOff?.routeDependents || task.dependents.length === 0) return undefined;
   const { routeDependents: _, ...dispatch } = deps.handOff;
@@ -341,7 +373,8 @@ function routeOpened(
   // trip less on every hop.
   return async (dependent, released) => {
     await before(released);
-    return routeTask(routeDeps, dependent, { task: released, batch: batch() });
+    const pool = poolOf(dependent.taskId, released);
+    return routeTask(routeDeps, dependent, { task: released, batch: batch(), ...(pool ? { pool } : {}) });
   };
 }
 

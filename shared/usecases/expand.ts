@@ -13,7 +13,13 @@
  * Then Complete writes SUCCEEDED and releases the dependents as usual; the state machine runs the added tasks
  * in a nested execution (RunExpansion).
  */
-import { chainsAfter, simulatedDurationEstimate, topologicalOrder, workAhead } from '../domain/dag';
+import {
+  chainsAfter,
+  simulatedDurationEstimate,
+  soleDependentRoles,
+  topologicalOrder,
+  workAhead,
+} from '../domain/dag';
 import { expansionLimitProblems, validateExpansion } from '../domain/expansion';
 import { MAX_EXPANSION_TASKS_PER_BATCH, MAX_TASKS_PER_BATCH } from '../domain/limits';
 import type { RoleCatalog } from '../domain/roles';
@@ -164,7 +170,10 @@ export function addedTasks(
     planner.workAheadMs === undefined
       ? undefined
       : Math.max(0, planner.workAheadMs - simulatedDurationEstimate(planner.task));
+  // Only dependents inside the expansion: the expanding task's dependents wait for every added task.
+  const dependentRoles = soleDependentRoles(specs);
   return specs.map((task, i) => {
+    const roles = dependentRoles.get(task.id);
     const counts = { pendingDeps: 0, failedDeps: 0, skippedDeps: 0, succeededDeps: 0 };
     for (const dep of new Set(task.dependsOn ?? [])) {
       if (inside.has(dep)) {
@@ -185,6 +194,7 @@ export function addedTasks(
       status: counts.pendingDeps > 0 ? 'PENDING' : 'READY',
       ...counts,
       dependents: [...new Set([...(dependents.get(task.id) ?? []), ...planner.dependents])],
+      ...(roles ? { dependentRoles: roles } : {}),
       chainAfter: (chains.get(task.id) ?? 0) + (planner.chainAfter ?? 0),
       ...(workAfterPlanner === undefined ? {} : { workAheadMs: (work.get(task.id) ?? 0) + workAfterPlanner }),
       maxAttempts: batch.maxAttempts,

@@ -80,7 +80,18 @@ export const agentSlotId = (role: string, slot: number) => `${role}-${slot}`;
 export interface KnownState {
   task?: StoredTask | undefined;
   batch?: Promise<BatchState | undefined> | undefined;
+  /** The agents of `roles`, listed beside that release: the first look at the pool when the route asks for exactly these roles. */
+  pool?: PrefetchedPool | undefined;
 }
+
+/** A pool listing started before the route asked for it (hop latency). */
+export interface PrefetchedPool {
+  readonly roles: readonly string[];
+  readonly agents: Promise<Agent[]>;
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** Routes one task: DISPATCH (slot reserved, attempt started, decision stored), WAIT or STOP. */
 export async function routeTask(deps: RouteDeps, ref: TaskRef, known: KnownState = {}): Promise<RouteOutput> {
@@ -133,7 +144,7 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef, known: KnownState
     now,
   };
   const busy: NonNullable<ReserveRequest['busy']> = {};
-  const reserved = await reserveAgent(deps, { ...request, busy });
+  const reserved = await reserveAgent(deps, { ...request, busy, prefetched: known.pool });
   if (reserved) return dispatchReserved(deps, batch, task, requirements, reserved);
   const waiting = await waitFor(deps, task, spawnRole.name, requirements, busy.reopensAt);
   // No lost wake-up: a slot freed after this route listed the pool and before its mark was written would be
@@ -250,6 +261,8 @@ export interface ReserveRequest {
    * reservation races were lost (a decision records them when a slot is reserved).
    */
   busy?: { reopensAt?: number; lostRaces?: RoutingDecision['rejected'] };
+  /** The pool's first look, already under way when it lists exactly `roleNames` (a failed one is read again). */
+  prefetched?: PrefetchedPool | undefined;
 }
 
 /**
@@ -265,7 +278,11 @@ export async function reserveAgent(
   const { task, requirements, roleNames, spawnRole, now } = request;
   const listPool = async () => (await Promise.all(roleNames.map((r) => deps.agents.list(r)))).flat();
   let exclude: ReadonlySet<string> = request.exclude;
-  let pool: Agent[] = await listPool();
+  const { prefetched } = request;
+  let pool: Agent[] =
+    prefetched && sameList(prefetched.roles, roleNames)
+      ? await prefetched.agents.catch(listPool)
+      : await listPool();
   const spawned = new Set<string>();
   const lostRaces: RoutingDecision['rejected'] = [];
   let allowedExcluded = false;

@@ -10,6 +10,7 @@ import {
   chainsAfter,
   dependentsOf,
   simulatedDurationEstimate,
+  soleDependentRoles,
   topologicalOrder,
   workAhead,
 } from '../domain/dag';
@@ -60,8 +61,10 @@ export function storedTasksOf(batchId: string, batch: Batch, maxAttempts: number
   const dependents = dependentsOf(batch.tasks);
   const chains = chainsAfter(batch.tasks);
   const work = workAhead(batch.tasks, simulatedDurationEstimate);
+  const dependentRoles = soleDependentRoles(batch.tasks);
   return batch.tasks.map((task, index) => {
     const deps = new Set(task.dependsOn ?? []);
+    const roles = dependentRoles.get(task.id);
     return {
       batchId,
       taskId: task.id,
@@ -73,6 +76,7 @@ export function storedTasksOf(batchId: string, batch: Batch, maxAttempts: number
       skippedDeps: 0,
       succeededDeps: 0,
       dependents: [...new Set(dependents.get(task.id) ?? [])],
+      ...(roles ? { dependentRoles: roles } : {}),
       chainAfter: chains.get(task.id) ?? 0,
       workAheadMs: work.get(task.id) ?? 0,
       maxAttempts,

@@ -11,9 +11,11 @@ import {
   InvalidDependencyGraphError,
   planBatch,
   simulatedDurationEstimate,
+  soleDependentRoles,
   topologicalOrder,
   workAhead,
 } from '../../shared/domain/dag';
+import { MAX_DEPENDENT_ROLE_HINTS } from '../../shared/domain/limits';
 import type { Task } from '../../shared/domain/schemas';
 
 interface TestNode extends DagNode {
@@ -215,6 +217,41 @@ describe('dependentsOf', () => {
         ['c', []],
       ]),
     );
+  });
+});
+
+describe('soleDependentRoles', () => {
+  const withRole = (id: string, role: string | undefined, dependsOn: string[] = []) => ({
+    id,
+    dependsOn,
+    ...(role === undefined ? {} : { role }),
+  });
+
+  it('names, per task, the role of each dependent that names one and depends on that task alone', () => {
+    const tasks = [
+      withRole('a', 'r1'),
+      withRole('b', 'r2', ['a', 'a']), // a repeated dependency is one
+      withRole('c', 'r3', ['a', 'b']), // two dependencies: no single Complete opens it
+      withRole('d', undefined, ['a']), // no role named: its route decides
+      withRole('e', 'r1', ['b']),
+    ];
+
+    expect(soleDependentRoles(tasks)).toEqual(
+      new Map([
+        ['a', { b: 'r2' }],
+        ['b', { e: 'r1' }],
+      ]),
+    );
+  });
+
+  it(`names at most ${MAX_DEPENDENT_ROLE_HINTS} dependents of a task, the first submitted`, () => {
+    const fanOut = Array.from({ length: MAX_DEPENDENT_ROLE_HINTS + 5 }, (_, i) =>
+      withRole(`t${i}`, 'r', ['root']),
+    );
+
+    const hints = soleDependentRoles([withRole('root', 'r'), ...fanOut]).get('root') ?? {};
+
+    expect(Object.keys(hints)).toEqual(fanOut.slice(0, MAX_DEPENDENT_ROLE_HINTS).map((t) => t.id));
   });
 });
 

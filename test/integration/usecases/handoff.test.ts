@@ -842,6 +842,10 @@ describe('no lost wake-up: no task waits while a slot of its role is free', () =
 });
 
 describe('routing a dependent with its gate (hop latency)', () => {
+  /** A worker's answer for attempt 1 on `agentId`, which ends now. */
+  const workerAnswer = (agentId: string) =>
+    ({ status: 'SUCCEEDED', agentId, attempt: 1, durationMs: 5, finishedAt: clock.now() }) as const;
+
   /** `next` and `other`, dependents of `dep`, each routed and its gate answered with its DISPATCH. */
   async function expectBothDispatched(batchId: string, answers: { token: string; output: unknown }[]) {
     const dispatch = expect.objectContaining({ decision: 'DISPATCH', attempt: 1, contextIds: ['dep'] });
@@ -917,13 +921,6 @@ describe('routing a dependent with its gate (hop latency)', () => {
       recordCalls(calls, store, 'getBatchState'),
     ];
     const { agentId } = dep;
-    const result = {
-      status: 'SUCCEEDED',
-      agentId,
-      attempt: 1,
-      durationMs: 5,
-      finishedAt: clock.now(),
-    } as const;
     try {
       await completeTask(
         { store, agents, callbacks, clock, handOff: { ...role.dispatch, routeDependents: true } },
@@ -933,7 +930,7 @@ describe('routing a dependent with its gate (hop latency)', () => {
           outcome: 'SUCCEEDED',
           agentId,
           attempt: 1,
-          result: { ...result, output: 'schema', dependents: ['next', 'other'] },
+          result: { ...workerAnswer(agentId), output: 'schema', dependents: ['next', 'other'] },
         },
       );
     } finally {
@@ -1183,7 +1180,11 @@ describe('routing a dependent with its gate (hop latency)', () => {
     expect((await store.getTask(batchId, 'skipped'))?.attemptCount).toBe(0);
   });
 
-  it("does not hold a dependent of another role behind the finished agent's bookkeeping", async () => {
+  /**
+   * Two roles of one agent with one slot each: 'dep' (of `done`) dispatched, 'after' (of `next`, depending on
+   * 'dep' alone) waiting on it.
+   */
+  async function hopOfTwoRoles() {
     const base = BUILTIN_ROLES[0];
     if (!base) throw new Error('no built-in roles');
     const suffix = `${++roleCounter}_${Math.random().toString(36).slice(2, 6)}`;
@@ -1207,9 +1208,64 @@ describe('routing a dependent with its gate (hop latency)', () => {
       ...tasksOf(done, ['dep']),
       ...tasksOf(next, ['after'], { dependsOn: ['dep'] }),
     ]);
-    expect(await routeTask({ store, agents, clock, ...dispatch }, { batchId, taskId: 'dep' })).toMatchObject({
-      decision: 'DISPATCH',
-    });
+    const route = await routeTask({ store, agents, clock, ...dispatch }, { batchId, taskId: 'dep' });
+    if (route.decision !== 'DISPATCH') throw new Error(`dep was not dispatched: ${route.decision}`);
+    return { done, next, dispatch, batchId, agentId: route.agentId };
+  }
+
+  it("lists the pool of a dependent the worker's answer names a role for beside its release, and routes on it", async () => {
+    const { done, next, dispatch, batchId, agentId } = await hopOfTwoRoles();
+    // The submission names the role of a dependent that depends on this task alone, on its item.
+    expect((await store.getTask(batchId, 'dep'))?.dependentRoles).toEqual({ after: next });
+    const { answers, callbacks } = recordingCallbacks();
+    await gateTask({ store, callbacks }, { batchId, taskId: 'after', taskToken: 'gate-after' });
+    const events: string[] = [];
+    const release = store.releaseDependent.bind(store);
+    const list = agents.list.bind(agents);
+    const spies = [
+      vi.spyOn(store, 'releaseDependent').mockImplementation(async (...args) => {
+        const released = await release(...args);
+        events.push(`release of ${args[1]} written`);
+        return released;
+      }),
+      vi.spyOn(agents, 'list').mockImplementation(async (role) => {
+        events.push(`list ${role === next ? 'next' : role}`);
+        return list(role);
+      }),
+    ];
+    try {
+      await completeTask(
+        { store, agents, callbacks, clock, handOff: { ...dispatch, routeDependents: true } },
+        {
+          batchId,
+          taskId: 'dep',
+          outcome: 'SUCCEEDED',
+          agentId,
+          attempt: 1,
+          result: { ...workerAnswer(agentId), dependents: ['after'], dependentRoles: { after: next } },
+        },
+      );
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+
+    // Asked before the release's write answered, once: the route reserved on that listing without another look.
+    expect(events.filter((e) => e !== `list ${done}`)).toEqual(['list next', 'release of after written']);
+    expect(answers).toEqual([
+      {
+        token: 'gate-after',
+        output: {
+          proceed: true,
+          failedDeps: 0,
+          route: expect.objectContaining({ decision: 'DISPATCH', agentId: `${next}-1`, attempt: 1 }),
+        },
+      },
+    ]);
+    expect(await agents.get(`${next}-1`)).toMatchObject({ reserved: 1 });
+  });
+
+  it("does not hold a dependent of another role behind the finished agent's bookkeeping", async () => {
+    const { done, next, dispatch, batchId } = await hopOfTwoRoles();
     const events: string[] = [];
     const { answers, callbacks } = recordingCallbacks();
     const answer = callbacks.succeed;

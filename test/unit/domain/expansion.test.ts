@@ -228,6 +228,27 @@ describe('the added task items', () => {
     expect(tasks.every((t) => t.workAheadMs === undefined)).toBe(true);
   });
 
+  it('name the role of each added task that depends on one other added task alone, on that task', () => {
+    const hinted = addedTasks(
+      planner,
+      [
+        { id: 'x', description: 'X' },
+        { id: 'y', description: 'Y', role: 'code_reviewer', dependsOn: ['x'] },
+        { id: 'z', description: 'Z', role: 'code_reviewer', dependsOn: ['x', 'plan'] },
+      ],
+      others,
+      { taskIds: ['lint', 'plan', 'review', 'x', 'y', 'z'], maxAttempts: 3 },
+    );
+
+    expect(Object.fromEntries(hinted.map((t) => [t.taskId, t.dependentRoles]))).toEqual({
+      x: { y: 'code_reviewer' },
+      y: undefined,
+      z: undefined,
+    });
+    // Without a hint, the task's item has no such attribute at all.
+    expect(hinted.find((t) => t.taskId === 'y')).not.toHaveProperty('dependentRoles');
+  });
+
   it('run in dependency order, through the Gate whenever they have a dependency', () => {
     expect(expansionRun(tasks)).toEqual({
       items: [

@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { createExecutor } from '../../../shared/adapters/executors';
 import type { TaskWork } from '../../../shared/domain/context';
 import { attachUsage, PriceTable } from '../../../shared/domain/costs';
-import { MAX_OUTPUT_BYTES, RESULT_DEPENDENTS_MAX } from '../../../shared/domain/limits';
+import {
+  MAX_DEPENDENT_ROLE_HINTS,
+  MAX_OUTPUT_BYTES,
+  RESULT_DEPENDENTS_MAX,
+} from '../../../shared/domain/limits';
 import {
   type DispatchResult,
   DispatchResultSchema,
@@ -229,7 +233,7 @@ describe('runDispatch', () => {
     expect(artifacts.objects.size).toBe(0);
   });
 
-  it('names the dependents its claim read in its answer, up to RESULT_DEPENDENTS_MAX, for Complete to release', async () => {
+  it('names the dependents its claim read in its answer, up to RESULT_DEPENDENTS_MAX, and their roles, for Complete', async () => {
     const answerOf = async (dependents: string[]) => {
       const { calls, store, agents, callbacks } = fakes({ ...running({}), dependents }, () => true);
       await dispatch(store, agents, callbacks, answering({ ok: true }));
@@ -243,7 +247,22 @@ describe('runDispatch', () => {
     // More than that: none named (Complete reads them with its status write), nor for a task without any.
     expect(await answerOf([...most, 'one-more'])).not.toHaveProperty('dependents');
     expect(await answerOf([])).not.toHaveProperty('dependents');
+    // The roles its item names for them, but its own (the freed slot's role routes after the slot's release).
+    const roles = { d1: 'code_reviewer', d2: 'python_backend_coder', gone: 'code_reviewer' };
+    const { calls, store, agents, callbacks } = fakes(
+      { ...running({}), dependents: ['d1', 'd2'], dependentRoles: roles },
+      () => true,
+    );
+    await dispatch(store, agents, callbacks, answering({ ok: true }));
+    expect(calls.answers[0]).toMatchObject({
+      dependents: ['d1', 'd2'],
+      dependentRoles: { d1: 'code_reviewer' },
+    });
     const answer = { status: 'SUCCEEDED', agentId: 'a-1', attempt: 1, durationMs: 5 };
+    const tooMany = Object.fromEntries(most.slice(0, MAX_DEPENDENT_ROLE_HINTS + 1).map((id) => [id, 'r']));
+    expect(() =>
+      DispatchResultSchema.parse({ ...answer, dependents: most, dependentRoles: tooMany }),
+    ).toThrow(`at most ${MAX_DEPENDENT_ROLE_HINTS} dependent roles`);
     expect(DispatchResultSchema.parse({ ...answer, dependents: most }).dependents).toEqual(most);
     expect(() => DispatchResultSchema.parse({ ...answer, dependents: [...most, 'one-more'] })).toThrow();
   });
