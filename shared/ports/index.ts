@@ -188,9 +188,9 @@ export interface StoredTask {
   dependents: string[];
   /**
    * The role of each dependent that names one and depends on this task alone (dag.ts soleDependentRoles),
-   * set at submission and on the tasks an expansion adds: the Complete that opens such a dependent's gate
-   * reads that role's pool beside the release. A hint: absent, or not the role its route asks for, the route
-   * reads the pool itself.
+   * set at submission and on the tasks an expansion adds. The worker's answer carries it to Complete
+   * (DispatchResult.dependentRoles), which, on DynamoDB, lists such a dependent's pool beside its release. A
+   * hint: absent, or not the roles its route asks for, the route lists the pool itself.
    */
   dependentRoles?: Record<string, string>;
   /** Set by the Gate when it has to wait; answered by the Complete of the last dependency. */

@@ -80,7 +80,10 @@ export const agentSlotId = (role: string, slot: number) => `${role}-${slot}`;
 export interface KnownState {
   task?: StoredTask | undefined;
   batch?: Promise<BatchState | undefined> | undefined;
-  /** The agents of `roles`, listed beside that release: the first look at the pool when the route asks for exactly these roles. */
+  /**
+   * The agents of `roles`, listed beside the dependent's release (complete.ts): the route's first look at the
+   * pool when it asks for exactly these roles.
+   */
   pool?: PrefetchedPool | undefined;
 }
 
