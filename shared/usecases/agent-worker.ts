@@ -171,7 +171,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       ...(context ? { context: context.record } : {}),
       ...spent,
       ...(task.task.expands === true ? { expands: true } : {}),
-      ...dependentsOf(task, role.name),
+      ...answeredDependents(task, role.name),
     };
     const end = await keepOutput(deps, message, outcome.output);
     let result: DispatchResult;
@@ -351,7 +351,7 @@ export async function failPoisonedTask(
  * the roles the task's item names for them, but `ownRole`: a dependent of the role of the slot this attempt
  * frees routes after the slot's release (complete.ts), and lists its pool then.
  */
-function dependentsOf(
+function answeredDependents(
   task: StoredTask,
   ownRole: string,
 ): Pick<DispatchResult, 'dependents' | 'dependentRoles'> {

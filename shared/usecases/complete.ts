@@ -368,9 +368,9 @@ function routeOpened(
     clock: deps.clock,
     callbacks: deps.callbacks,
   };
-  // The batch's state is read once, while the releases are written (the caller starts it once they are sent),
-  // for every dependent they open: one read per Complete with dependents (also when no gate opens), one round
-  // trip less on every hop.
+  // The batch's state is read once, while the releases are written (the caller starts it once they are sent, or
+  // beside the status write when the releases go out with it), for every dependent they open: one read per
+  // Complete with dependents (also when no gate opens), one round trip less on every hop.
   return async (dependent, released) => {
     await before(released);
     const pool = poolOf(dependent.taskId, released);
