@@ -266,7 +266,20 @@ export class Orchestration extends Construct {
       .addCatch(failOnError, catchAll)
       .next(
         new sfn.Choice(this, StateName.DependenciesOk, { stateName: StateName.DependenciesOk })
-          // The Complete that opened the gate routed the task already (hop latency): no Route state.
+          // The Complete that opened the gate routed the task already (hop latency): no Route state, and a
+          // DISPATCH goes to Dispatch without RouteDecision (one state transition less on the way).
+          .when(
+            sfn.Condition.and(
+              sfn.Condition.booleanEquals('$.gate.proceed', true),
+              sfn.Condition.isPresent('$.gate.route.decision'),
+              sfn.Condition.stringEquals('$.gate.route.decision', 'DISPATCH'),
+            ),
+            new sfn.Pass(this, StateName.DispatchedByGate, {
+              stateName: StateName.DispatchedByGate,
+              inputPath: '$.gate.route',
+              resultPath: '$.route',
+            }).next(dispatch),
+          )
           .when(
             sfn.Condition.and(
               sfn.Condition.booleanEquals('$.gate.proceed', true),

@@ -9,7 +9,8 @@
  *             itself when the gate opened meanwhile: a lost answer costs at most that wait, never the batch)
  *                                       DependenciesOk? --no--> SkipTask (Complete, outcome SKIPPED) -> end
  *                                       DependenciesOk? routed by the Complete that opened the gate ($.gate.route)
- *                                         --> RoutedByGate (Pass: $.gate.route to $.route) -> RouteDecision
+ *                                         DISPATCH --> DispatchedByGate (Pass: $.gate.route to $.route) -> Dispatch
+ *                                         other --> RoutedByGate (Pass: $.gate.route to $.route) -> RouteDecision
  *           Route (router fn) -> RouteDecision? DISPATCH -> Dispatch | WAIT -> CountWait -> WaitForCapacity -> RouteDecision
  *             CountWait (Pass: $.waits.n + 1; the Map's ItemSelector starts it at 0): the WAITs of this execution;
  *             at MAX_WAIT_ROUNDS a WAIT goes to WaitLimit instead (Pass: $.error) -> FailOnError, before the
@@ -57,6 +58,7 @@ export const StateName = {
   Gate: 'Gate',
   DependenciesOk: 'DependenciesOk',
   RoutedByGate: 'RoutedByGate',
+  DispatchedByGate: 'DispatchedByGate',
   SkipTask: 'SkipTask',
   Route: 'Route',
   RouteDecision: 'RouteDecision',

@@ -423,12 +423,27 @@ describe('state machine', () => {
       {
         And: [
           { Variable: '$.gate.proceed', BooleanEquals: true },
+          { Variable: '$.gate.route.decision', IsPresent: true },
+          { Variable: '$.gate.route.decision', StringEquals: 'DISPATCH' },
+        ],
+        Next: StateName.DispatchedByGate,
+      },
+      {
+        And: [
+          { Variable: '$.gate.proceed', BooleanEquals: true },
           { Variable: '$.gate.route', IsPresent: true },
         ],
         Next: StateName.RoutedByGate,
       },
       { Variable: '$.gate.proceed', BooleanEquals: true, Next: StateName.Route },
     ]);
+    // A DISPATCH goes straight to Dispatch (what RouteDecision does with it), one transition less.
+    expect(child[StateName.DispatchedByGate]).toEqual({
+      Type: 'Pass',
+      InputPath: '$.gate.route',
+      ResultPath: '$.route',
+      Next: StateName.Dispatch,
+    });
     expect(child[StateName.RoutedByGate]).toEqual({
       Type: 'Pass',
       InputPath: '$.gate.route',
