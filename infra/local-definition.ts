@@ -86,12 +86,13 @@ export function resolveIntrinsics(value: unknown, resources: Resources): unknown
 }
 
 /**
- * Task state -> handler: the workflow contract's table plus Dispatch and DispatchReview, served by the role's
- * agent worker.
+ * Task state -> handler: the workflow contract's table plus Dispatch, DispatchToReview and DispatchReview,
+ * served by the role's agent worker.
  */
 export const LOCAL_TASK_STATES: Readonly<Record<string, HandlerName>> = {
   ...TaskStateHandler,
   [StateName.Dispatch]: 'agent-worker',
+  [StateName.DispatchToReview]: 'agent-worker',
   [StateName.DispatchReview]: 'agent-worker',
 };
 

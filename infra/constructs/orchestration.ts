@@ -175,30 +175,36 @@ export class Orchestration extends Construct {
 
     // A CustomState because the queue is chosen at run time ($.route.queueUrl): the L2 SqsSendMessage needs
     // a fixed queue. Its IAM (SendMessage on the role queues only) is granted below.
-    const dispatch = new sfn.CustomState(this, StateName.Dispatch, {
-      stateJson: {
-        Type: 'Task',
-        Resource: `arn:${Aws.PARTITION}:states:::sqs:sendMessage.waitForTaskToken`,
-        Parameters: {
-          'QueueUrl.$': '$.route.queueUrl',
-          MessageBody: {
-            'batchId.$': '$.batchId',
-            'taskId.$': '$.taskId',
-            'agentId.$': '$.route.agentId',
-            'role.$': '$.route.role',
-            'executor.$': '$.route.executor',
-            'attempt.$': '$.route.attempt',
-            'taskToken.$': '$$.Task.Token',
-            // The tasks whose work the context takes, read by the worker beside its claim.
-            'contextIds.$': '$.route.contextIds',
-            // CompleteTask below takes the attempt's end from the worker's answer (see DispatchMessage).
-            inlineResult: true,
-          },
+    const dispatchJson = {
+      Type: 'Task',
+      Resource: `arn:${Aws.PARTITION}:states:::sqs:sendMessage.waitForTaskToken`,
+      Parameters: {
+        'QueueUrl.$': '$.route.queueUrl',
+        MessageBody: {
+          'batchId.$': '$.batchId',
+          'taskId.$': '$.taskId',
+          'agentId.$': '$.route.agentId',
+          'role.$': '$.route.role',
+          'executor.$': '$.route.executor',
+          'attempt.$': '$.route.attempt',
+          'taskToken.$': '$$.Task.Token',
+          // The tasks whose work the context takes, read by the worker beside its claim.
+          'contextIds.$': '$.route.contextIds',
+          // CompleteTask below takes the attempt's end from the worker's answer (see DispatchMessage).
+          inlineResult: true,
         },
-        TimeoutSecondsPath: '$.route.timeoutSeconds',
-        HeartbeatSecondsPath: '$.route.heartbeatSeconds',
-        ResultPath: '$.result',
       },
+      TimeoutSecondsPath: '$.route.timeoutSeconds',
+      HeartbeatSecondsPath: '$.route.heartbeatSeconds',
+      ResultPath: '$.result',
+    };
+    // Dispatch for a task nobody reviews (no $.route.review): its answer goes straight to CompleteTask.
+    const dispatch = new sfn.CustomState(this, StateName.Dispatch, { stateJson: dispatchJson })
+      .addCatch(recordAttempt, { errors: [sfn.Errors.ALL], resultPath: '$.error' })
+      .next(completeTask);
+    // The same for a task whose output is reviewed (approval.after), then Reviewed chooses the review.
+    const dispatchToReview = new sfn.CustomState(this, StateName.DispatchToReview, {
+      stateJson: dispatchJson,
     })
       .addCatch(recordAttempt, { errors: [sfn.Errors.ALL], resultPath: '$.error' })
       .next(
@@ -219,6 +225,13 @@ export class Orchestration extends Construct {
           )
           .otherwise(completeTask),
       );
+    /** A DISPATCH at `path` (a Route output) whose output nobody reviews. */
+    const unreviewedDispatch = (path: string) =>
+      sfn.Condition.and(
+        sfn.Condition.isPresent(`${path}.decision`),
+        sfn.Condition.stringEquals(`${path}.decision`, 'DISPATCH'),
+        sfn.Condition.not(sfn.Condition.isPresent(`${path}.review`)),
+      );
 
     // approval.before: the task waits for a decision on its token, holding nothing; approved, it routes; a
     // rejection or the wait's timeout fails it (FailOnError names why).
@@ -237,7 +250,8 @@ export class Orchestration extends Construct {
 
     route.next(
       routeDecision
-        .when(sfn.Condition.stringEquals('$.route.decision', 'DISPATCH'), dispatch)
+        .when(unreviewedDispatch('$.route'), dispatch)
+        .when(sfn.Condition.stringEquals('$.route.decision', 'DISPATCH'), dispatchToReview)
         .when(sfn.Condition.stringEquals('$.route.decision', 'APPROVAL'), awaitApproval)
         .when(waitAtLimit('$.route.decision'), waitLimit)
         .when(
@@ -271,8 +285,7 @@ export class Orchestration extends Construct {
           .when(
             sfn.Condition.and(
               sfn.Condition.booleanEquals('$.gate.proceed', true),
-              sfn.Condition.isPresent('$.gate.route.decision'),
-              sfn.Condition.stringEquals('$.gate.route.decision', 'DISPATCH'),
+              unreviewedDispatch('$.gate.route'),
             ),
             new sfn.Pass(this, StateName.DispatchedByGate, {
               stateName: StateName.DispatchedByGate,

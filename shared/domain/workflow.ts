@@ -9,9 +9,9 @@
  *             itself when the gate opened meanwhile: a lost answer costs at most that wait, never the batch)
  *                                       DependenciesOk? --no--> SkipTask (Complete, outcome SKIPPED) -> end
  *                                       DependenciesOk? routed by the Complete that opened the gate ($.gate.route)
- *                                         DISPATCH --> DispatchedByGate (Pass: $.gate.route to $.route) -> Dispatch
+ *                                         DISPATCH, not reviewed --> DispatchedByGate (Pass: $.gate.route to $.route) -> Dispatch
  *                                         other --> RoutedByGate (Pass: $.gate.route to $.route) -> RouteDecision
- *           Route (router fn) -> RouteDecision? DISPATCH -> Dispatch | WAIT -> CountWait -> WaitForCapacity -> RouteDecision
+ *           Route (router fn) -> RouteDecision? DISPATCH -> Dispatch (DispatchToReview when $.route.review) | WAIT -> CountWait -> WaitForCapacity -> RouteDecision
  *             CountWait (Pass: $.waits.n + 1; the Map's ItemSelector starts it at 0): the WAITs of this execution;
  *             at MAX_WAIT_ROUNDS a WAIT goes to WaitLimit instead (Pass: $.error) -> FailOnError, before the
  *             execution's history (25,000 events, about 15 a round) runs out
@@ -22,6 +22,8 @@
  *                                               STOP -> end (task already terminal, e.g. cancelled)
  *           Dispatch (sqs:sendMessage.waitForTaskToken; TimeoutSecondsPath, HeartbeatSecondsPath)
  *             success -> CompleteTask (Complete, outcome SUCCEEDED) -> end
+ *           DispatchToReview (the same Task state, for a task whose output is reviewed: approval.after)
+ *             success -> Reviewed? person -> AwaitReview -> CompleteTask | validator -> RouteReview (below)
  *             Catch States.ALL -> RecordAttempt -> RetryAllowed? yes -> Route | no -> FailTask (Complete, FAILED)
  *             approval.after.by (review "validator"): RouteReview (router fn: holds the output, gives the agent's
  *             slot back, routes the review to an agent of the validator role) -> ReviewDecision?
@@ -68,6 +70,7 @@ export const StateName = {
   WaitLimit: 'WaitLimit',
   AwaitApproval: 'AwaitApproval',
   Dispatch: 'Dispatch',
+  DispatchToReview: 'DispatchToReview',
   Reviewed: 'Reviewed',
   AwaitReview: 'AwaitReview',
   RouteReview: 'RouteReview',

@@ -54,11 +54,12 @@ describe('synthesizeLocalDefinition', () => {
     );
   });
 
-  it('maps each Task state to its handler, Dispatch and DispatchReview to the agent worker', () => {
+  it('maps each Task state to its handler, Dispatch, DispatchToReview and DispatchReview to the agent worker', () => {
     const { definition, taskStates } = synthesizeLocalDefinition();
     expect(taskStates).toEqual({
       ...TaskStateHandler,
       [StateName.Dispatch]: 'agent-worker',
+      [StateName.DispatchToReview]: 'agent-worker',
       [StateName.DispatchReview]: 'agent-worker',
     });
     // RunExpansion starts a nested execution of the state machine: the runtime serves it, no handler.

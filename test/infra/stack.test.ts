@@ -371,9 +371,10 @@ describe('state machine', () => {
     ];
     const child = map?.ItemProcessor.States as Record<string, Record<string, unknown>>;
 
-    expect(child[StateName.Dispatch]).toMatchObject({
+    // A task nobody reviews goes from Dispatch to CompleteTask; one whose output is reviewed is sent by the
+    // same Task state under another name, DispatchToReview, then Reviewed chooses its review.
+    const sent = {
       ResultPath: '$.result',
-      Next: StateName.Reviewed,
       Parameters: {
         MessageBody: {
           inlineResult: true,
@@ -382,7 +383,16 @@ describe('state machine', () => {
           'contextIds.$': '$.route.contextIds',
         },
       },
-    });
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: StateName.RecordAttempt }],
+    };
+    expect(child[StateName.Dispatch]).toMatchObject({ ...sent, Next: StateName.CompleteTask });
+    expect(child[StateName.DispatchToReview]).toMatchObject({ ...sent, Next: StateName.Reviewed });
+    const { Next: _next, ...dispatchRest } = child[StateName.Dispatch] as Record<string, unknown>;
+    const { Next: _nextToReview, ...toReviewRest } = child[StateName.DispatchToReview] as Record<
+      string,
+      unknown
+    >;
+    expect(toReviewRest).toEqual(dispatchRest);
     expect(child[StateName.CompleteTask]).toMatchObject({
       Parameters: { outcome: 'SUCCEEDED', 'result.$': '$.result', 'attempt.$': '$.route.attempt' },
     });
@@ -406,11 +416,19 @@ describe('state machine', () => {
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: StateName.Route }],
     });
     expect(child[StateName.RouteDecision]).toMatchObject({ Type: 'Choice', Default: StateName.Route });
-    expect(child[StateName.RouteDecision]?.Choices).toContainEqual({
-      Variable: '$.route.decision',
-      StringEquals: 'DISPATCH',
-      Next: StateName.Dispatch,
-    });
+    // A DISPATCH whose output nobody reviews first, to Dispatch; any other DISPATCH to DispatchToReview.
+    const choices = child[StateName.RouteDecision]?.Choices as unknown[];
+    expect(choices.slice(0, 2)).toEqual([
+      {
+        And: [
+          { Variable: '$.route.decision', IsPresent: true },
+          { Variable: '$.route.decision', StringEquals: 'DISPATCH' },
+          { Not: { Variable: '$.route.review', IsPresent: true } },
+        ],
+        Next: StateName.Dispatch,
+      },
+      { Variable: '$.route.decision', StringEquals: 'DISPATCH', Next: StateName.DispatchToReview },
+    ]);
   });
 
   it("takes a dependent's Route output from its gate's answer when the Complete that opened the gate routed it", () => {
@@ -423,8 +441,13 @@ describe('state machine', () => {
       {
         And: [
           { Variable: '$.gate.proceed', BooleanEquals: true },
-          { Variable: '$.gate.route.decision', IsPresent: true },
-          { Variable: '$.gate.route.decision', StringEquals: 'DISPATCH' },
+          {
+            And: [
+              { Variable: '$.gate.route.decision', IsPresent: true },
+              { Variable: '$.gate.route.decision', StringEquals: 'DISPATCH' },
+              { Not: { Variable: '$.gate.route.review', IsPresent: true } },
+            ],
+          },
         ],
         Next: StateName.DispatchedByGate,
       },
@@ -437,7 +460,8 @@ describe('state machine', () => {
       },
       { Variable: '$.gate.proceed', BooleanEquals: true, Next: StateName.Route },
     ]);
-    // A DISPATCH goes straight to Dispatch (what RouteDecision does with it), one transition less.
+    // A DISPATCH nobody reviews goes straight to Dispatch (what RouteDecision does with it), one transition
+    // less; a reviewed one takes RoutedByGate, and RouteDecision sends it to DispatchToReview.
     expect(child[StateName.DispatchedByGate]).toEqual({
       Type: 'Pass',
       InputPath: '$.gate.route',
