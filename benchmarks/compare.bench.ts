@@ -93,6 +93,11 @@ function fastSlowDag(): Batch {
   };
 }
 
+/** One task of each DAG role in a chain, 50 ms each (not timed; see main). */
+function warmUpBatch(): Batch {
+  return chainBatch('warm-up', 'warm-', DAG_ROLES.length, 50);
+}
+
 function chainDag(): Batch {
   return chainBatch('chain-12', 'ch-', CHAIN_TASKS, CHAIN_TASK_MS);
 }
@@ -141,6 +146,12 @@ async function main(): Promise<void> {
   const began = performance.now();
   const roleNames = [...resolveRoles().keys()];
   const system = await EmbeddedSystem.start(benchOptions(generousOptions(roleNames, COMPARE_PER_ROLE)));
+  // Not timed: a chain over the DAGs' roles warms every path a measured batch takes (first calls, compiled
+  // code, each role's agent spawned), as bench:hop's first chain does. Without it the first DAG's first run,
+  // the process's first batch, measured its first dispatch 229 and 190 ms after submission in two runs of the
+  // benchmark, against 33 to 86 ms for the layered DAGs' other runs but one (164 ms).
+  const warmUp = await runBatch(system, warmUpBatch());
+  if (failures(warmUp.result).length > 0) throw new Error(`warm-up: ${failures(warmUp.result).join('; ')}`);
   let submitted = 0;
   /** meta-agent's latest run of each DAG: submission to its first dispatch decision. */
   const firstDispatch = new Map<string, number>();
