@@ -168,6 +168,25 @@ function epochSeconds(date: Date | undefined): number | undefined {
   return date === undefined ? undefined : date.getTime() / 1000;
 }
 
+/** The oldest Node.js major the embedded runtime runs on: its interpreter uses Promise.withResolvers (Node 22). */
+export const MIN_RUNTIME_NODE_MAJOR = 22;
+
+/**
+ * Refuses a Node.js older than MIN_RUNTIME_NODE_MAJOR with an error that says what to run instead: on Node 20
+ * the state machine's interpreter fails every task with `Promise.withResolvers is not a function`. The CLI
+ * runs itself on the project's pinned Node 22 already (bin/meta-agent.js); a script run with the machine's
+ * own Node does not.
+ * @throws LocalRuntimeConfigError
+ */
+export function assertRuntimeNode(version: string = process.versions.node): void {
+  const major = Number(version.split('.')[0]);
+  if (Number.isFinite(major) && major >= MIN_RUNTIME_NODE_MAJOR) return;
+  throw new LocalRuntimeConfigError(
+    `the embedded runtime needs Node.js >= ${MIN_RUNTIME_NODE_MAJOR} (found ${version}): run it through an npm ` +
+      'script or npx, which use the Node 22 the project installs (node_modules/.bin/node), or with that Node',
+  );
+}
+
 export class LocalRuntime {
   readonly emulators: Emulators;
   readonly sfnEndpoint: SfnEndpoint;
@@ -225,6 +244,7 @@ export class LocalRuntime {
    * (nothing is left running then).
    */
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+    assertRuntimeNode();
     const roles = [
       ...(Array.isArray(options.roles) ? options.roles : (options.roles as RoleCatalog).values()),
     ];
