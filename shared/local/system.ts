@@ -33,6 +33,7 @@ import { cliBuildDir } from './cli-build';
 import { loadLocalDefinition } from './definition-cache';
 import {
   type AslDefinition,
+  assertRuntimeNode,
   type LambdaHandler,
   LOCAL_CREDENTIALS,
   LocalRuntime,
@@ -289,6 +290,8 @@ export class EmbeddedSystem {
    * Throws RoleConfigError for a bad role configuration before anything starts.
    */
   static async start(options: EmbeddedSystemOptions = {}): Promise<EmbeddedSystem> {
+    // Before the definition is synthesized (seconds, when not cached): the runtime would refuse it after.
+    assertRuntimeNode();
     const userCatalog = resolveRoles(options.roles ?? []);
     const overrides = roleOverrides(options, userCatalog);
     const catalog = resolveRoles(overrides);

@@ -17,7 +17,13 @@ export {
   mappingUuid,
   startLambdaEndpoint,
 } from './lambda-endpoint';
-export { LocalRuntime, type LocalRuntimeOptions, WAIT_SCALE_ENV } from './local-runtime';
+export {
+  assertRuntimeNode,
+  LocalRuntime,
+  type LocalRuntimeOptions,
+  MIN_RUNTIME_NODE_MAJOR,
+  WAIT_SCALE_ENV,
+} from './local-runtime';
 export { type PollerInvocation, type PollerObserver, QueuePollers, type SqsHandler } from './pollers';
 export { startSfnEndpoint } from './sfn-endpoint';
 export { TaskStateError, TokenRegistry } from './token-registry';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LocalRuntimeConfigError } from '../../../shared/local/runtime/execution-runner';
 import { assertRuntimeNode, MIN_RUNTIME_NODE_MAJOR } from '../../../shared/local/runtime/local-runtime';
+import { EmbeddedSystem } from '../../../shared/local/system';
 
 describe('the Node.js the embedded runtime runs on', () => {
   it('refuses Node 20 with an error that names the version found and what to run instead', () => {
@@ -23,5 +24,18 @@ describe('the Node.js the embedded runtime runs on', () => {
 
   it('checks the Node that runs the tests when given none (the project pins 22)', () => {
     expect(() => assertRuntimeNode()).not.toThrow();
+  });
+
+  it('EmbeddedSystem.start refuses it too, before the definition is synthesized or anything starts', async () => {
+    const real = process.versions.node;
+    Object.defineProperty(process.versions, 'node', { value: '20.20.2', configurable: true });
+    try {
+      // A bad role configuration is refused first of everything else: the Node is checked before it.
+      const start = EmbeddedSystem.start({ roles: [{ name: 'Bad Name!' } as never] });
+      await expect(start).rejects.toThrow(LocalRuntimeConfigError);
+    } finally {
+      Object.defineProperty(process.versions, 'node', { value: real, configurable: true });
+    }
+    expect(process.versions.node).toBe(real);
   });
 });
