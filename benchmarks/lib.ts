@@ -400,14 +400,13 @@ export const RANDOM_DAG_SHAPE: Omit<DagShape, 'seed'> = {
  * 1.00 on its layered DAGs. With RANDOM_DAG_SHAPE's 60 to 150 tasks over six roles at four tasks of a role at
  * once, the roles' limits bind and no executor serving waiting tasks in readiness order reaches the bound
  * (the ideal executor's median 1.109 over 50 seeds, 1.119 on bench:compare's three); those DAGs stay in
- * bench:compare as the contended family. REFERENCE_DAG_TASKS is the largest batch size tried (60-150, 50-100,
+ * bench:compare as the contended family. 45 to 90 tasks is the largest batch size tried (60-150, 50-100,
  * 40-100, 45-90, 40-80, 30-60, 20-40) at which the ideal executor's median over 50 seeds is at the bound
  * (1.000; test/unit/benchmarks/dag-shapes.test.ts holds it there).
  */
-export const REFERENCE_DAG_TASKS: readonly [number, number] = [45, 90];
 export const REFERENCE_DAG_SHAPE: Omit<DagShape, 'seed'> = {
   ...RANDOM_DAG_SHAPE,
-  tasks: REFERENCE_DAG_TASKS,
+  tasks: [45, 90],
 };
 
 /** `size` independent tasks with no simulated work, spread round-robin over `roles`. */

@@ -198,33 +198,33 @@ export class Orchestration extends Construct {
       HeartbeatSecondsPath: '$.route.heartbeatSeconds',
       ResultPath: '$.result',
     };
+    /** The Dispatch task under `name`: a failure of the attempt goes to RecordAttempt. */
+    const sendToQueue = (name: StateName) =>
+      new sfn.CustomState(this, name, { stateJson: dispatchJson }).addCatch(recordAttempt, {
+        errors: [sfn.Errors.ALL],
+        resultPath: '$.error',
+      });
     // Dispatch for a task nobody reviews (no $.route.review): its answer goes straight to CompleteTask.
-    const dispatch = new sfn.CustomState(this, StateName.Dispatch, { stateJson: dispatchJson })
-      .addCatch(recordAttempt, { errors: [sfn.Errors.ALL], resultPath: '$.error' })
-      .next(completeTask);
+    const dispatch = sendToQueue(StateName.Dispatch).next(completeTask);
     // The same for a task whose output is reviewed (approval.after), then Reviewed chooses the review.
-    const dispatchToReview = new sfn.CustomState(this, StateName.DispatchToReview, {
-      stateJson: dispatchJson,
-    })
-      .addCatch(recordAttempt, { errors: [sfn.Errors.ALL], resultPath: '$.error' })
-      .next(
-        new sfn.Choice(this, StateName.Reviewed, { stateName: StateName.Reviewed })
-          .when(
-            sfn.Condition.and(
-              sfn.Condition.isPresent('$.route.review'),
-              sfn.Condition.stringEquals('$.route.review', 'person'),
-            ),
-            this.awaitReview(fns.approval, ref, recordAttempt, completeTask),
-          )
-          .when(
-            sfn.Condition.and(
-              sfn.Condition.isPresent('$.route.review'),
-              sfn.Condition.stringEquals('$.route.review', 'validator'),
-            ),
-            this.validatorReview(fns, ref, { recordAttempt, completeTask, failOnError, taskDone, waitLimit }),
-          )
-          .otherwise(completeTask),
-      );
+    const dispatchToReview = sendToQueue(StateName.DispatchToReview).next(
+      new sfn.Choice(this, StateName.Reviewed, { stateName: StateName.Reviewed })
+        .when(
+          sfn.Condition.and(
+            sfn.Condition.isPresent('$.route.review'),
+            sfn.Condition.stringEquals('$.route.review', 'person'),
+          ),
+          this.awaitReview(fns.approval, ref, recordAttempt, completeTask),
+        )
+        .when(
+          sfn.Condition.and(
+            sfn.Condition.isPresent('$.route.review'),
+            sfn.Condition.stringEquals('$.route.review', 'validator'),
+          ),
+          this.validatorReview(fns, ref, { recordAttempt, completeTask, failOnError, taskDone, waitLimit }),
+        )
+        .otherwise(completeTask),
+    );
     /** A DISPATCH at `path` (a Route output) whose output nobody reviews. */
     const unreviewedDispatch = (path: string) =>
       sfn.Condition.and(
@@ -263,6 +263,9 @@ export class Orchestration extends Construct {
         .otherwise(route),
     );
 
+    /** A Pass under `name` that takes the Route output the gate's answer carries as the task's ($.route). */
+    const routeFromGate = (name: StateName) =>
+      new sfn.Pass(this, name, { stateName: name, inputPath: '$.gate.route', resultPath: '$.route' });
     const gate = new tasks.LambdaInvoke(this, StateName.Gate, {
       stateName: StateName.Gate,
       lambdaFunction: fns.gate,
@@ -287,22 +290,14 @@ export class Orchestration extends Construct {
               sfn.Condition.booleanEquals('$.gate.proceed', true),
               unreviewedDispatch('$.gate.route'),
             ),
-            new sfn.Pass(this, StateName.DispatchedByGate, {
-              stateName: StateName.DispatchedByGate,
-              inputPath: '$.gate.route',
-              resultPath: '$.route',
-            }).next(dispatch),
+            routeFromGate(StateName.DispatchedByGate).next(dispatch),
           )
           .when(
             sfn.Condition.and(
               sfn.Condition.booleanEquals('$.gate.proceed', true),
               sfn.Condition.isPresent('$.gate.route'),
             ),
-            new sfn.Pass(this, StateName.RoutedByGate, {
-              stateName: StateName.RoutedByGate,
-              inputPath: '$.gate.route',
-              resultPath: '$.route',
-            }).next(routeDecision),
+            routeFromGate(StateName.RoutedByGate).next(routeDecision),
           )
           .when(sfn.Condition.booleanEquals('$.gate.proceed', true), route)
           .otherwise(skipTask),

@@ -355,9 +355,9 @@ function answeredDependents(
   task: StoredTask,
   ownRole: string,
 ): Pick<DispatchResult, 'dependents' | 'dependentRoles'> {
-  const dependents = [...new Set(task.dependents)];
+  const named = new Set(task.dependents);
+  const dependents = [...named];
   if (dependents.length === 0 || dependents.length > RESULT_DEPENDENTS_MAX) return {};
-  const named = new Set(dependents);
   const roles = Object.entries(task.dependentRoles ?? {}).filter(
     ([taskId, role]) => role !== ownRole && named.has(taskId),
   );
