@@ -8,14 +8,18 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { EnvVar } from '../shared/config';
-import { DispatchMessageSchema, TaskRefSchema } from '../shared/domain/workflow';
+import { type CompleteInput, DispatchMessageSchema, TaskRefSchema } from '../shared/domain/workflow';
 import { failPoisonedTask, runDispatch } from '../shared/usecases/agent-worker';
+import { completeTask } from '../shared/usecases/complete';
 import { runReview } from '../shared/usecases/review';
-import { handlerContainer } from './commons/clients';
+import { completeDeps, handlerContainer } from './commons/clients';
 import { instrument, observability } from './commons/observability';
 
 const obs = observability('agent-worker');
 const container = handlerContainer(obs);
+// The Complete of its successful attempts, with the router's settings (the stack gives every worker the role
+// queues' URLs): the state machine then skips CompleteTask (hop latency). Without them, CompleteTask runs it.
+const completion = process.env[EnvVar.RoleQueueUrls] ? completeDeps(container) : undefined;
 const deps = {
   store: container.taskStore,
   agents: container.agentRegistry,
@@ -27,6 +31,7 @@ const deps = {
   heartbeatSeconds: container.heartbeatSeconds,
   prices: container.costs.prices,
   onWarning: (message: string, error: unknown) => obs.logger.warn(message, { error: String(error) }),
+  ...(completion ? { complete: (input: CompleteInput) => completeTask(completion, input) } : {}),
 };
 /** Optional: the role this function serves (one function per role queue when deployed). */
 const role = process.env[EnvVar.AgentRole];
@@ -91,6 +96,11 @@ async function recordHandler(record: SQSRecord): Promise<void> {
       obs.metrics.addMetric('AttemptsSucceeded', MetricUnit.Count, 1);
       obs.metrics.addMetric('AttemptDurationMs', MetricUnit.Milliseconds, outcome.durationMs);
       obs.logger.info('attempt succeeded', { ...ids, durationMs: outcome.durationMs });
+      // As the CompleteTask state's handler reports it (complete.ts).
+      if (outcome.completed) {
+        if (outcome.completed.transitioned) obs.metrics.addMetric('TasksSUCCEEDED', MetricUnit.Count, 1);
+        obs.logger.info('task complete', { ...ids, outcome: 'SUCCEEDED', ...outcome.completed });
+      }
       break;
     case 'failed':
       obs.metrics.addMetric('AttemptsErrored', MetricUnit.Count, 1);

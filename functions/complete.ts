@@ -6,29 +6,11 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { CompleteInputSchema, ExpansionFailedInputSchema } from '../shared/domain/workflow';
 import { completeTask } from '../shared/usecases/complete';
 import { failExpansion } from '../shared/usecases/expansion-failure';
-import { dispatchDeps, handlerContainer, storeQuietWait } from './commons/clients';
+import { completeDeps, handlerContainer } from './commons/clients';
 import { instrument, observability } from './commons/observability';
 
 const obs = observability('complete');
-const container = handlerContainer(obs);
-const quiet = storeQuietWait();
-const deps = {
-  store: container.taskStore,
-  agents: container.agentRegistry,
-  callbacks: container.callbacks,
-  catalog: container.catalog,
-  clock: container.clock,
-  ledger: container.budgetLedger,
-  // A successful attempt's slot goes straight to a task parked for its agent's role (capacity hand-off), and
-  // a dependent whose gate opens is routed here, unless routing asks a model (the router's alone).
-  handOff: { ...dispatchDeps(container), routeDependents: container.routing.assist === undefined },
-  // On the embedded runtime only (its store answers on one thread): see EnvVar.SingleThreadedStore.
-  ...(quiet ? { bookkeepingAfterRoutes: { whenQuiet: quiet }, releasesAfterStatusWrite: true } : {}),
-  // Read only for an expanding task's plan too large for the task item: resolved on first use.
-  get artifacts() {
-    return container.artifacts;
-  },
-};
+const deps = completeDeps(handlerContainer(obs));
 
 export const handler = instrument(obs, 'complete', async (event: unknown) => {
   const failure = ExpansionFailedInputSchema.safeParse(event);

@@ -146,10 +146,13 @@ export class MetaAgentStack extends Stack {
     // The capacity hand-off scores the parked task it gives a slot to with the router's weights (Complete for
     // a success's slot, RecordAttempt for a failure's); with model-assisted routing, Complete (and Gate) leave
     // the routing of the dependents they open to the router.
+    // Agent workers run the Complete of their successful attempts when the state machine asks (hop latency),
+    // with Complete's settings and grants (below).
+    const completers = [complete, ...this.roleWorkers.workers.map((w) => w.fn)];
     if (props.routing && (props.routing.weights || assist)) {
-      complete.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
-      gate.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
-      recordAttempt.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
+      for (const fn of [...completers, gate, recordAttempt]) {
+        fn.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
+      }
     }
     const finalize = make('finalize', 'Finalize', {
       description: 'Aggregates a batch result',
@@ -201,7 +204,9 @@ export class MetaAgentStack extends Stack {
     t.bindTasks(progressToken, 'readWrite');
     for (const worker of this.roleWorkers.workers) {
       t.bindTasks(worker.fn, 'readWrite');
-      t.bindAgents(worker.fn, 'readWrite'); // heartbeats extend the reservation's lease
+      // Heartbeats extend the reservation's lease; a worker's Complete releases or hands over the slot and
+      // routes the dependents it opens.
+      t.bindAgents(worker.fn, 'readWrite');
       // Workers store large outputs and read their dependencies' for the context of a task.
       this.artifacts.bind(worker.fn, 'readWrite');
     }
@@ -212,10 +217,10 @@ export class MetaAgentStack extends Stack {
     if (props.providerSsmPrefix) this.roleWorkers.grantProviderParameters(props.providerSsmPrefix, askers);
     // The router answers with the queue URL of the winner's role; Step Functions sends the message.
     this.roleWorkers.bindQueues(route, 'attributes');
-    // So do Complete, dispatching the task parked for capacity it hands a slot to and the dependents it
-    // opens, Gate, routing a task whose dependencies ended before its gate armed, and RecordAttempt, handing
+    // So do Complete (and the workers running it), dispatching the task parked for capacity it hands a slot to
+    // and the dependents it opens, Gate, routing a task whose dependencies ended before its gate armed, and RecordAttempt, handing
     // a failed attempt's slot to a parked task.
-    this.roleWorkers.bindQueues(complete, 'attributes');
+    for (const fn of completers) this.roleWorkers.bindQueues(fn, 'attributes');
     this.roleWorkers.bindQueues(gate, 'attributes');
     this.roleWorkers.bindQueues(recordAttempt, 'attributes');
 

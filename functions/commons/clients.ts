@@ -11,6 +11,7 @@ import { inProcessConfigFromEnv, whenStoreQuiet } from '../../shared/adapters/in
 import { tunedClient } from '../../shared/adapters/sdk-client';
 import { buildContainer, type Container, flagOf, s3ClientConfig } from '../../shared/adapters/wiring';
 import { EnvVar } from '../../shared/config';
+import type { CompleteDeps } from '../../shared/usecases/complete';
 import type { Observability } from './observability';
 
 type HandlerClients = ReturnType<typeof buildClients>;
@@ -92,5 +93,30 @@ export function dispatchDeps(container: Container) {
     heartbeatSeconds: container.heartbeatSeconds,
     ...(weights ? { weights } : {}),
     budget: { ledger: container.budgetLedger, prices: container.costs.prices },
+  };
+}
+
+/**
+ * What Complete needs: the CompleteTask state's handler's, and an agent worker's that runs the Complete of its
+ * attempt itself (agent-worker.ts).
+ */
+export function completeDeps(container: Container, env: NodeJS.ProcessEnv = process.env): CompleteDeps {
+  const quiet = storeQuietWait(env);
+  return {
+    store: container.taskStore,
+    agents: container.agentRegistry,
+    callbacks: container.callbacks,
+    catalog: container.catalog,
+    clock: container.clock,
+    ledger: container.budgetLedger,
+    // A successful attempt's slot goes straight to a task parked for its agent's role (capacity hand-off), and
+    // a dependent whose gate opens is routed here, unless routing asks a model (the router's alone).
+    handOff: { ...dispatchDeps(container), routeDependents: container.routing.assist === undefined },
+    // On the embedded runtime only (its store answers on one thread): see EnvVar.SingleThreadedStore.
+    ...(quiet ? { bookkeepingAfterRoutes: { whenQuiet: quiet }, releasesAfterStatusWrite: true } : {}),
+    // Read only for an expanding task's plan too large for the task item: resolved on first use.
+    get artifacts() {
+      return container.artifacts;
+    },
   };
 }

@@ -198,16 +198,42 @@ export class Orchestration extends Construct {
       HeartbeatSecondsPath: '$.route.heartbeatSeconds',
       ResultPath: '$.result',
     };
-    /** The Dispatch task under `name`: a failure of the attempt goes to RecordAttempt. */
-    const sendToQueue = (name: StateName) =>
-      new sfn.CustomState(this, name, { stateJson: dispatchJson }).addCatch(recordAttempt, {
+    /**
+     * The Dispatch task under `name`: a failure of the attempt goes to RecordAttempt. `workerCompletes`: the
+     * message asks the worker to run the Complete itself (DispatchMessage.complete).
+     */
+    const sendToQueue = (name: StateName, workerCompletes: boolean) =>
+      new sfn.CustomState(this, name, {
+        stateJson: workerCompletes
+          ? {
+              ...dispatchJson,
+              Parameters: {
+                ...dispatchJson.Parameters,
+                MessageBody: { ...dispatchJson.Parameters.MessageBody, complete: true },
+              },
+            }
+          : dispatchJson,
+      }).addCatch(recordAttempt, {
         errors: [sfn.Errors.ALL],
         resultPath: '$.error',
       });
-    // Dispatch for a task nobody reviews (no $.route.review): its answer goes straight to CompleteTask.
-    const dispatch = sendToQueue(StateName.Dispatch).next(completeTask);
+    // Dispatch for a task nobody reviews (no $.route.review): its worker runs the Complete when it can (hop
+    // latency: no CompleteTask invocation between the work's end and its dependents' dispatch), else the
+    // answer goes to CompleteTask. A worker that dies inside its Complete times the attempt out: RecordAttempt
+    // finds the task SUCCEEDED already, and FailTask's Complete releases its dependents as SUCCEEDED.
+    const dispatch = sendToQueue(StateName.Dispatch, true).next(
+      new sfn.Choice(this, StateName.CompletedByWorker, { stateName: StateName.CompletedByWorker })
+        .when(
+          sfn.Condition.and(
+            sfn.Condition.isPresent('$.result.completed'),
+            sfn.Condition.booleanEquals('$.result.completed', true),
+          ),
+          taskDone,
+        )
+        .otherwise(completeTask),
+    );
     // The same for a task whose output is reviewed (approval.after), then Reviewed chooses the review.
-    const dispatchToReview = sendToQueue(StateName.DispatchToReview).next(
+    const dispatchToReview = sendToQueue(StateName.DispatchToReview, false).next(
       new sfn.Choice(this, StateName.Reviewed, { stateName: StateName.Reviewed })
         .when(
           sfn.Condition.and(

@@ -43,8 +43,12 @@ const QUEUE_URL_PREFIX_BYTES = 'https://sqs..amazonaws.com/123456789012/'.length
 const MAX_REGION_BYTES = 16;
 const CFN_RANDOM_SUFFIX_BYTES = 13;
 const SQS_MAX_NAME_BYTES = 80;
-/** 4,096 bytes minus ~350 for the other variables (two table names, Powertools, NODE_OPTIONS, the keys). */
-export const ROLE_QUEUE_URLS_BUDGET_BYTES = 3_750;
+/**
+ * 4,096 bytes minus ~475 for the other variables of the functions that hold the map, the largest an agent
+ * worker's (it runs the Complete of its attempts): its role, two table names, the artifacts bucket, a provider
+ * secret's name or parameter prefix, Powertools, NODE_OPTIONS, the keys.
+ */
+export const ROLE_QUEUE_URLS_BUDGET_BYTES = 3_620;
 
 /** Raised at synth when the role catalog is too large for ROLE_QUEUE_URLS to fit a Lambda environment. */
 export class RoleQueueUrlsTooLargeError extends Error {

@@ -21,7 +21,8 @@
  *             ended by its timeout (Catch -> Route)
  *                                               STOP -> end (task already terminal, e.g. cancelled)
  *           Dispatch (sqs:sendMessage.waitForTaskToken; TimeoutSecondsPath, HeartbeatSecondsPath)
- *             success -> CompleteTask (Complete, outcome SUCCEEDED) -> end
+ *             success -> CompletedByWorker? the worker ran the Complete ($.result.completed) -> end
+ *                                           otherwise -> CompleteTask (Complete, outcome SUCCEEDED) -> end
  *           DispatchToReview (the same Task state, for a task whose output is reviewed: approval.after)
  *             success -> Reviewed? person -> AwaitReview -> CompleteTask | validator -> RouteReview (below)
  *             Catch States.ALL -> RecordAttempt -> RetryAllowed? yes -> Route | no -> FailTask (Complete, FAILED)
@@ -71,6 +72,7 @@ export const StateName = {
   AwaitApproval: 'AwaitApproval',
   Dispatch: 'Dispatch',
   DispatchToReview: 'DispatchToReview',
+  CompletedByWorker: 'CompletedByWorker',
   Reviewed: 'Reviewed',
   AwaitReview: 'AwaitReview',
   RouteReview: 'RouteReview',
@@ -310,6 +312,13 @@ export const DispatchMessageSchema = TaskRefSchema.extend({
    * older definition.
    */
   contextIds: z.array(z.string()).max(CONTEXT_PREFETCH_MAX).optional(),
+  /**
+   * Set by the Dispatch state of a task nobody reviews: a worker given the router's settings runs the Complete
+   * of a successful attempt itself before it answers, and says so (DispatchResult.completed), so the state
+   * machine skips CompleteTask. Absent (DispatchToReview, a message of an older definition), or the worker
+   * without those settings, the CompleteTask state runs it.
+   */
+  complete: z.boolean().optional(),
 });
 export type DispatchMessage = z.infer<typeof DispatchMessageSchema>;
 
@@ -334,6 +343,11 @@ export const DispatchResultSchema = z.object({
   usage: UsageSchema.optional(),
   costUsd: z.number().min(0).nullable().optional(),
   outputStored: z.boolean().optional(),
+  /**
+   * The worker ran the Complete (DispatchMessage.complete): the task's status, its dependents' releases and
+   * routes, and its agent's bookkeeping are written. CompletedByWorker skips CompleteTask.
+   */
+  completed: z.boolean().optional(),
   /** The task expands (`expands: true`): Complete adds the tasks its output lists (domain/expansion.ts). */
   expands: z.boolean().optional(),
   /**

@@ -17,7 +17,12 @@ import { leaseExpiry, leaseKey } from '../domain/pool';
 import { type RoleCatalog, renderPrompt } from '../domain/roles';
 import { extractRequirements } from '../domain/routing';
 import type { ExecutorConfig, Usage } from '../domain/schemas';
-import { type DispatchMessage, type DispatchResult, INLINE_OUTPUT_MAX_BYTES } from '../domain/workflow';
+import {
+  type CompleteInput,
+  type DispatchMessage,
+  type DispatchResult,
+  INLINE_OUTPUT_MAX_BYTES,
+} from '../domain/workflow';
 import type {
   AgentExecutor,
   AgentRegistry,
@@ -30,6 +35,7 @@ import type {
   TaskStore,
 } from '../ports';
 import { effectiveHeartbeatSeconds } from './common';
+import type { CompleteResult } from './complete';
 import { assembleContext } from './context';
 import { ConfigurationError } from './errors';
 
@@ -47,12 +53,23 @@ export interface AgentWorkerDeps {
   prices?: PriceTable;
   /** Reports background problems (a heartbeat that could not be sent) without failing the attempt. */
   onWarning?: (message: string, error: unknown) => void;
+  /**
+   * The Complete run by the worker (hop latency), for a message that asks for it (DispatchMessage.complete):
+   * a successful attempt's Complete (completeTask: the task's status, its dependents' releases and routes, its
+   * agent's bookkeeping) runs here, before the token is answered with `completed`, and the state machine skips
+   * CompleteTask: no Lambda invocation nor state transition between the work's end and its dependents'
+   * dispatch. Not for an expanding task (its nested execution starts after CompleteTask). A Complete that fails
+   * here is reported (onWarning) and left to the state machine's CompleteTask, which is safe to repeat.
+   * Absent (a worker without the router's settings), CompleteTask runs it.
+   */
+  complete?: (input: CompleteInput) => Promise<CompleteResult>;
 }
 
 /** What became of one dispatch message. */
 export type WorkerOutcome =
   | { kind: 'duplicate' }
-  | { kind: 'succeeded'; durationMs: number }
+  /** `completed`: what the worker's own Complete answered (DispatchResult.completed). */
+  | { kind: 'succeeded'; durationMs: number; completed?: CompleteResult }
   | { kind: 'failed'; error: string }
   /** The executor "died" (simulated crash): nothing was answered. */
   | { kind: 'crashed' }
@@ -190,8 +207,12 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       });
       result = { ...common, outputStored: true };
     }
-    await deps.callbacks.succeed(taskToken, result);
-    return { kind: 'succeeded', durationMs: result.durationMs };
+    const completed =
+      message.complete === true && message.inlineResult === true && result.expands !== true
+        ? await completeHere(deps, { batchId, taskId, outcome: 'SUCCEEDED', agentId, attempt, result })
+        : undefined;
+    await deps.callbacks.succeed(taskToken, completed ? { ...result, completed: true } : result);
+    return { kind: 'succeeded', durationMs: result.durationMs, ...(completed ? { completed } : {}) };
   } catch (error) {
     // Before the work began (its role unknown, its agent unreadable): the token fails with the error.
     if (!alive) return failToken(deps.callbacks, taskToken, error);
@@ -211,6 +232,20 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     });
   } finally {
     alive?.stop();
+  }
+}
+
+/** The worker's own Complete (AgentWorkerDeps.complete); undefined when it has none or it failed (reported). */
+async function completeHere(
+  deps: Pick<AgentWorkerDeps, 'complete' | 'onWarning'>,
+  input: CompleteInput,
+): Promise<CompleteResult | undefined> {
+  if (!deps.complete) return undefined;
+  try {
+    return await deps.complete(input);
+  } catch (error) {
+    deps.onWarning?.('Complete failed in the worker: left to the CompleteTask state', error);
+    return undefined;
   }
 }
 

@@ -75,18 +75,20 @@ describe('role queues and agent workers', () => {
     }
   });
 
-  it('tells each worker its role and every router the queue URL of every role', () => {
+  it('tells each worker its role, and every router and worker (it runs the Complete of its attempts) the queue URL of every role', () => {
     const fns = resourcesOf(s.template, 'AWS::Lambda::Function');
-    const worker = s.stack.roleWorkers.byRole.get('database_designer');
-    const workerEnv = fns[s.stack.getLogicalId(worker?.worker.fn.node.defaultChild as never)]?.Properties
-      .Environment as { Variables: Record<string, unknown> };
-    expect(workerEnv.Variables[EnvVar.AgentRole]).toBe('database_designer');
-    const route = s.stack.functions.get('route');
-    const routeEnv = fns[s.stack.getLogicalId(route?.node.defaultChild as never)]?.Properties.Environment as {
-      Variables: Record<string, unknown>;
+    const envOf = (fn: unknown) => {
+      const id = s.stack.getLogicalId((fn as { node: { defaultChild: never } }).node.defaultChild);
+      const env = fns[id]?.Properties.Environment as { Variables: Record<string, unknown> } | undefined;
+      return env?.Variables ?? {};
     };
-    const urls = JSON.stringify(routeEnv.Variables[EnvVar.RoleQueueUrls]);
-    for (const role of BUILTIN_ROLES) expect(urls).toContain(`"${role.name}\\":`);
+    const worker = s.stack.roleWorkers.byRole.get('database_designer');
+    expect(envOf(worker?.worker.fn)[EnvVar.AgentRole]).toBe('database_designer');
+    const routers = [s.stack.functions.get('route'), s.stack.functions.get('complete')];
+    for (const fn of [...routers, ...s.stack.roleWorkers.workers.map((w) => w.fn)]) {
+      const urls = JSON.stringify(envOf(fn)[EnvVar.RoleQueueUrls]);
+      for (const role of BUILTIN_ROLES) expect(urls).toContain(`"${role.name}\\":`);
+    }
   });
 });
 
@@ -371,8 +373,9 @@ describe('state machine', () => {
     ];
     const child = map?.ItemProcessor.States as Record<string, Record<string, unknown>>;
 
-    // A task nobody reviews goes from Dispatch to CompleteTask; one whose output is reviewed is sent by the
-    // same Task state under another name, DispatchToReview, then Reviewed chooses its review.
+    // A task nobody reviews goes from Dispatch to CompletedByWorker, then to CompleteTask unless its worker ran
+    // the Complete; one whose output is reviewed is sent by the same Task state under another name,
+    // DispatchToReview, whose message does not ask the worker to complete, then Reviewed chooses its review.
     const sent = {
       ResultPath: '$.result',
       Parameters: {
@@ -385,14 +388,39 @@ describe('state machine', () => {
       },
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: StateName.RecordAttempt }],
     };
-    expect(child[StateName.Dispatch]).toMatchObject({ ...sent, Next: StateName.CompleteTask });
+    expect(child[StateName.Dispatch]).toMatchObject({ ...sent, Next: StateName.CompletedByWorker });
     expect(child[StateName.DispatchToReview]).toMatchObject({ ...sent, Next: StateName.Reviewed });
-    const { Next: _next, ...dispatchRest } = child[StateName.Dispatch] as Record<string, unknown>;
-    const { Next: _nextToReview, ...toReviewRest } = child[StateName.DispatchToReview] as Record<
-      string,
-      unknown
-    >;
+    const bodyOf = (name: StateName) =>
+      (child[name]?.Parameters as { MessageBody: Record<string, unknown> } | undefined)?.MessageBody ?? {};
+    expect(bodyOf(StateName.Dispatch).complete).toBe(true);
+    expect(bodyOf(StateName.DispatchToReview)).not.toHaveProperty('complete');
+    // But for those, the two states are alike.
+    const {
+      Next: _next,
+      Parameters: dispatchParameters,
+      ...dispatchRest
+    } = child[StateName.Dispatch] as Record<string, unknown>;
+    const {
+      Next: _nextToReview,
+      Parameters: toReviewParameters,
+      ...toReviewRest
+    } = child[StateName.DispatchToReview] as Record<string, unknown>;
     expect(toReviewRest).toEqual(dispatchRest);
+    const { complete: _complete, ...dispatchBody } = bodyOf(StateName.Dispatch);
+    expect(toReviewParameters).toEqual({ ...(dispatchParameters as object), MessageBody: dispatchBody });
+    expect(child[StateName.CompletedByWorker]).toEqual({
+      Type: 'Choice',
+      Choices: [
+        {
+          And: [
+            { Variable: '$.result.completed', IsPresent: true },
+            { Variable: '$.result.completed', BooleanEquals: true },
+          ],
+          Next: StateName.TaskDone,
+        },
+      ],
+      Default: StateName.CompleteTask,
+    });
     expect(child[StateName.CompleteTask]).toMatchObject({
       Parameters: { outcome: 'SUCCEEDED', 'result.$': '$.result', 'attempt.$': '$.route.attempt' },
     });

@@ -77,6 +77,43 @@ describe('the embedded system', () => {
     }
   });
 
+  it('lets the workers run the Complete of the tasks nobody reviews: no CompleteTask invocation', async () => {
+    const states: string[] = [];
+    const stop = system.runtime.runner.observeInvocations((call) => {
+      states.push(call.stateName);
+    });
+    const batch: Batch = {
+      batchId: 'worker-completes',
+      tasks: [
+        { id: 'schema', description: 'Design the schema', role: 'database_designer' },
+        {
+          id: 'endpoint',
+          description: 'Write the endpoint',
+          role: 'python_backend_coder',
+          dependsOn: ['schema'],
+        },
+        { id: 'tests', description: 'Write the tests', role: 'test_generator', dependsOn: ['endpoint'] },
+      ].map((t) => ({ ...t, input: { simulate: { durationMs: 5 } } })),
+    };
+    let result: Awaited<ReturnType<typeof run>>;
+    try {
+      result = await run(batch);
+    } finally {
+      stop();
+    }
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.tasks.map((t) => [t.id, t.status, t.attempts.length])).toEqual([
+      ['schema', 'SUCCEEDED', 1],
+      ['endpoint', 'SUCCEEDED', 1],
+      ['tests', 'SUCCEEDED', 1],
+    ]);
+    expect(dependencyViolations(batch, result)).toEqual([]);
+    // The Lambda invocations of the state machine: the two gates, no Complete.
+    expect(states.filter((name) => name === 'Gate')).toHaveLength(2);
+    expect(states).not.toContain('CompleteTask');
+  });
+
   it('routes at most LOCAL_ROUTE_CONCURRENCY ready tasks at once (the Route state invocations)', async () => {
     const tasks = Array.from({ length: 40 }, (_, i) => ({
       id: `ready-${i}`,

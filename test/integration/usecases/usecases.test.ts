@@ -740,6 +740,67 @@ describe('complete', () => {
     expect(await store.getTask(batchId, 'c')).toMatchObject({ failedDeps: 0, succeededDeps: 1 });
   });
 
+  it('a worker that dies in its own Complete past the status write: RecordAttempt and FailTask release the dependents as SUCCEEDED', async () => {
+    const { name, deps } = isolatedRole();
+    const batchId = await createBatch([
+      { id: 'a', description: 'x', role: name },
+      { id: 'b', description: 'y', dependsOn: ['a'], role: name },
+    ]);
+    const { answers, callbacks } = recordingCallbacks();
+    await gateTask({ store, callbacks }, { batchId, taskId: 'b', taskToken: 'gate-b' });
+    const route = await routeTask(deps, { batchId, taskId: 'a' });
+    if (route.decision !== 'DISPATCH') throw new Error(`a was not dispatched: ${route.decision}`);
+    const { agentId, attempt } = route;
+    // The worker's Complete (DispatchMessage.complete): its store answers the status write, then nothing more,
+    // as if the worker's process died there (no release, no gate answered, no token answered).
+    let died = false;
+    const dying = new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (died) return new Promise(() => undefined);
+          if (prop === 'transitionTask') died = true;
+          return value.apply(target, args);
+        };
+      },
+    });
+    const result = {
+      status: 'SUCCEEDED' as const,
+      agentId,
+      attempt,
+      durationMs: 5,
+      finishedAt: clock.now(),
+      output: { ok: true },
+    };
+    void completeTask(
+      { store: dying, agents, callbacks, clock },
+      { batchId, taskId: 'a', outcome: 'SUCCEEDED', agentId, attempt, result },
+    );
+    await vi.waitFor(async () => expect((await store.getTask(batchId, 'a'))?.status).toBe('SUCCEEDED'));
+    expect(answers).toEqual([]);
+
+    // The Dispatch state's heartbeat times out: RecordAttempt finds the task SUCCEEDED (no retry), FailTask's
+    // Complete keeps it and releases b with its success.
+    const retry = await recordAttempt(
+      { store, agents, clock, callbacks },
+      { batchId, taskId: 'a', agentId, attempt, error: { Error: 'States.HeartbeatTimeout' } },
+    );
+    expect(retry).toEqual({ retry: false, reason: 'task already SUCCEEDED' });
+    await completeTask(
+      { store, agents, callbacks, clock },
+      { batchId, taskId: 'a', outcome: 'FAILED', agentId, attempt },
+    );
+
+    expect(await store.getTask(batchId, 'a')).toMatchObject({
+      status: 'SUCCEEDED',
+      attempts: [expect.objectContaining({ status: 'SUCCEEDED' })],
+    });
+    expect(await store.getWork(batchId, ['a'])).toEqual([expect.objectContaining({ output: { ok: true } })]);
+    expect(answers).toEqual([{ token: 'gate-b', output: { proceed: true, failedDeps: 0 } }]);
+    expect(await store.getTask(batchId, 'b')).toMatchObject({ pendingDeps: 0, succeededDeps: 1 });
+  });
+
   it('counts the agent success once and frees its slot', async () => {
     const { name, deps } = isolatedRole();
     const batchId = await createBatch([{ id: 't', description: 'x', role: name }]);

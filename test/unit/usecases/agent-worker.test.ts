@@ -8,6 +8,7 @@ import {
   MAX_OUTPUT_BYTES,
   RESULT_DEPENDENTS_MAX,
 } from '../../../shared/domain/limits';
+import type { CompleteInput } from '../../../shared/domain/workflow';
 import {
   type DispatchResult,
   DispatchResultSchema,
@@ -509,5 +510,100 @@ describe('runDispatch', () => {
     ]);
     expect(order).toEqual(['record', 'fail']);
     expect(calls.fail).toBe(1);
+  });
+
+  describe('the Complete run by the worker', () => {
+    /** Runs `t` with a `complete` that records its inputs (and throws `failure` when given) before the token. */
+    const completing = async (
+      options: {
+        ask?: boolean;
+        inlineResult?: boolean;
+        expands?: boolean;
+        failure?: Error;
+        given?: boolean;
+      } = {},
+    ) => {
+      const task = running({});
+      const { calls, store, agents, callbacks } = fakes(
+        options.expands ? { ...task, task: { ...task.task, expands: true } } : task,
+        () => true,
+      );
+      const order: string[] = [];
+      const succeeding = callbacks.succeed;
+      callbacks.succeed = async (...args) => {
+        order.push('token');
+        return succeeding(...args);
+      };
+      const inputs: CompleteInput[] = [];
+      const warnings: string[] = [];
+      let now = 0;
+      const outcome = await runDispatch(
+        {
+          store,
+          agents,
+          artifacts: new MemoryArtifacts(),
+          callbacks,
+          catalog,
+          clock: { now: () => (now += 5) },
+          executorFor: () => answering({ ok: true }),
+          heartbeatSeconds: 1,
+          onWarning: (text) => warnings.push(text),
+          ...(options.given === false
+            ? {}
+            : {
+                complete: async (input: CompleteInput) => {
+                  order.push('complete');
+                  inputs.push(input);
+                  if (options.failure) throw options.failure;
+                  return { status: 'SUCCEEDED' as const, transitioned: true };
+                },
+              }),
+        },
+        {
+          ...message,
+          inlineResult: options.inlineResult ?? true,
+          ...(options.ask === false ? {} : { complete: true }),
+        },
+      );
+      return { outcome, answers: calls.answers as DispatchResult[], inputs, order, warnings };
+    };
+
+    it('runs the Complete of a successful attempt before answering the token, and says so in its answer', async () => {
+      const { outcome, answers, inputs, order } = await completing();
+
+      expect(order).toEqual(['complete', 'token']);
+      const [answer] = answers;
+      expect(answer?.completed).toBe(true);
+      // The Complete gets what the CompleteTask state would: the answer, without the flag.
+      const { completed: _completed, ...result } = answer as DispatchResult;
+      expect(inputs).toEqual([
+        { batchId: 'b', taskId: 't', outcome: 'SUCCEEDED', agentId: message.agentId, attempt: 1, result },
+      ]);
+      expect(DispatchResultSchema.parse(answer)).toEqual(answer);
+      expect(outcome).toMatchObject({ kind: 'succeeded', completed: { transitioned: true } });
+    });
+
+    it('leaves the Complete to CompleteTask for a message that does not ask, an expanding task, an older definition, or a worker without it', async () => {
+      for (const options of [{ ask: false }, { expands: true }, { inlineResult: false }, { given: false }]) {
+        const { outcome, answers, inputs } = await completing(options);
+        expect(inputs, JSON.stringify(options)).toEqual([]);
+        expect(answers, JSON.stringify(options)).toHaveLength(1);
+        expect(answers[0], JSON.stringify(options)).not.toHaveProperty('completed');
+        expect(outcome, JSON.stringify(options)).not.toHaveProperty('completed');
+      }
+    });
+
+    it('answers without the flag when its Complete fails, so the CompleteTask state runs it again', async () => {
+      const { outcome, answers, inputs, warnings } = await completing({
+        failure: new Error('ProvisionedThroughputExceededException'),
+      });
+
+      expect(inputs).toHaveLength(1);
+      expect(answers).toHaveLength(1);
+      expect(answers[0]).not.toHaveProperty('completed');
+      expect(answers[0]).toMatchObject({ status: 'SUCCEEDED', output: { ok: true } });
+      expect(warnings).toEqual([expect.stringContaining('Complete failed in the worker')]);
+      expect(outcome).toMatchObject({ kind: 'succeeded' });
+    });
   });
 });
