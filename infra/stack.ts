@@ -89,7 +89,18 @@ export class MetaAgentStack extends Stack {
 
     this.tables = new Tables(this, 'Tables', { removalPolicy });
     this.artifacts = new Artifacts(this, 'Artifacts', { removalPolicy });
-    this.roleWorkers = new RoleWorkers(this, 'RoleWorkers', { roles: props.roles, environment, ...common });
+    // The router's settings (score weights, model-assisted routing): for the router, and for the functions that
+    // route as it does (below). Every worker routes the dependents its Complete opens, so they are in the
+    // workers' environment, counted in its size check with ROLE_QUEUE_URLS.
+    const routingEnvironment: Record<string, string> =
+      props.routing && (props.routing.weights || props.routing.assist)
+        ? { [EnvVar.RoutingConfig]: JSON.stringify(props.routing) }
+        : {};
+    this.roleWorkers = new RoleWorkers(this, 'RoleWorkers', {
+      roles: props.roles,
+      environment: { ...environment, ...routingEnvironment },
+      ...common,
+    });
 
     const handlers = new Construct(this, 'Handlers');
     const functions = new Map<CoreHandler, lambda.Function>();
@@ -127,9 +138,7 @@ export class MetaAgentStack extends Stack {
       // A routing question to a model may take its whole timeout before the router falls back.
       ...(assist ? { timeout: Duration.millis(assist.timeoutMs + ROUTE_TIMEOUT_BEYOND_ASSIST_MS) } : {}),
     });
-    if (props.routing && (props.routing.weights || assist)) {
-      route.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
-    }
+    for (const [name, value] of Object.entries(routingEnvironment)) route.addEnvironment(name, value);
     const approval = make('approval', 'Approval', {
       description: 'Holds a task (and its output) while it waits for an approval (task token)',
     });
@@ -147,12 +156,10 @@ export class MetaAgentStack extends Stack {
     // a success's slot, RecordAttempt for a failure's); with model-assisted routing, Complete (and Gate) leave
     // the routing of the dependents they open to the router.
     // Agent workers run the Complete of their successful attempts when the state machine asks (hop latency),
-    // with Complete's settings and grants (below).
+    // with Complete's settings (their environment has the routing settings already) and grants (below).
     const completers = [complete, ...this.roleWorkers.workers.map((w) => w.fn)];
-    if (props.routing && (props.routing.weights || assist)) {
-      for (const fn of [...completers, gate, recordAttempt]) {
-        fn.addEnvironment(EnvVar.RoutingConfig, JSON.stringify(props.routing));
-      }
+    for (const fn of [complete, gate, recordAttempt]) {
+      for (const [name, value] of Object.entries(routingEnvironment)) fn.addEnvironment(name, value);
     }
     const finalize = make('finalize', 'Finalize', {
       description: 'Aggregates a batch result',

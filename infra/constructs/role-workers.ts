@@ -57,8 +57,8 @@ export class RoleQueueUrlsTooLargeError extends Error {
     readonly estimatedBytes: number,
   ) {
     super(
-      `ROLE_QUEUE_URLS for ${roles} roles (with ROLES_CONFIG and COSTS_CONFIG) may take ${estimatedBytes} bytes, over the ${ROLE_QUEUE_URLS_BUDGET_BYTES}-byte budget ` +
-        'within the Lambda 4 KB environment limit: remove roles or prices from the rolesConfig file, shorten role names or the stack name.',
+      `ROLE_QUEUE_URLS for ${roles} roles (with ROLES_CONFIG, COSTS_CONFIG and ROUTING_CONFIG) may take ${estimatedBytes} bytes, over the ${ROLE_QUEUE_URLS_BUDGET_BYTES}-byte budget ` +
+        'within the Lambda 4 KB environment limit: remove roles, prices or routing settings from the rolesConfig file, shorten role names or the stack name.',
     );
     this.name = 'RoleQueueUrlsTooLargeError';
   }
@@ -157,7 +157,8 @@ export class RoleWorkers extends Construct {
         logicalId: stack.getLogicalId(w.queue.node.defaultChild as sqs.CfnQueue),
       })),
     );
-    // The shared variables (ROLES_CONFIG, COSTS_CONFIG, DEFAULT_EXECUTOR) sit next to ROLE_QUEUE_URLS in the same 4 KB.
+    // The shared variables (ROLES_CONFIG, COSTS_CONFIG, DEFAULT_EXECUTOR, ROUTING_CONFIG) sit next to
+    // ROLE_QUEUE_URLS in the same 4 KB.
     const shared = Object.entries(props.environment ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
     if (estimated + shared > ROLE_QUEUE_URLS_BUDGET_BYTES) {
       throw new RoleQueueUrlsTooLargeError(byRole.size, estimated + shared);

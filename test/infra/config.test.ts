@@ -80,6 +80,31 @@ describe('stack configuration', () => {
     );
   });
 
+  it('counts the routing settings, which every worker holds, in the environment check', () => {
+    const build = (extra: number, routing?: Record<string, unknown>) =>
+      addMetaAgentStack(testApp({ context: noBundling }), {
+        roles: Array.from({ length: extra }, (_, i) => newRole(`extra_role_${i}`)),
+        ...(routing ? { routing } : {}),
+      });
+    const fits = (extra: number) => {
+      try {
+        build(extra);
+        return true;
+      } catch (error) {
+        if (error instanceof RoleQueueUrlsTooLargeError) return false;
+        throw error;
+      }
+    };
+    // The most roles that fit without routing settings (fewer than a role's worth of room left).
+    let extra = 0;
+    while (extra < 20 && fits(extra + 1)) extra++;
+    expect(extra).toBeLessThan(20);
+
+    const routing = { assist: { provider: 'bedrock', model: 'm'.repeat(256) } };
+    expect(() => build(extra, routing)).toThrow(RoleQueueUrlsTooLargeError);
+    expect(() => build(extra, routing)).toThrow(/ROUTING_CONFIG/);
+  });
+
   it('reserves one concurrent scaler run unless told to reserve none, and rejects a malformed value', () => {
     const reservedOf = (context: Record<string, unknown>) => {
       const stack = addMetaAgentStack(testApp({ context: { ...noBundling, ...context } }), []);

@@ -1,6 +1,6 @@
 /**
- * The config file's `routing` section in the stack: the router (and Complete, which routes the dependents
- * whose gate it opens) gets it as ROUTING_CONFIG, and with
+ * The config file's `routing` section in the stack: the router (and Complete and the agent workers, which
+ * route the dependents whose gate their Complete opens) gets it as ROUTING_CONFIG, and with
  * model-assisted routing it may reach the provider (the workers' credentials) and waits long enough for it.
  */
 import type { App } from 'aws-cdk-lib';
@@ -54,6 +54,13 @@ describe('routing config in the stack', () => {
     for (const fn of routers) expect(fn.env[EnvVar.RoutingConfig]).toBe(router.env[EnvVar.RoutingConfig]);
     for (const fn of others.filter((f) => !routers.includes(f)))
       expect(fn.env[EnvVar.RoutingConfig], fn.logicalId).toBeUndefined();
+    // So does every agent worker, running the Complete of its own attempts.
+    const workers = templateFunctions(json as Parameters<typeof templateFunctions>[0]).filter(
+      (fn) => fn.handler === 'agent-worker',
+    );
+    expect(workers.length).toBeGreaterThan(1);
+    for (const fn of workers)
+      expect(fn.env[EnvVar.RoutingConfig], fn.logicalId).toBe(router.env[EnvVar.RoutingConfig]);
   });
 
   it('lets the router ask the provider (Bedrock and the provider keys) and wait for its answer', () => {
