@@ -138,7 +138,6 @@ export class MetaAgentStack extends Stack {
       // A routing question to a model may take its whole timeout before the router falls back.
       ...(assist ? { timeout: Duration.millis(assist.timeoutMs + ROUTE_TIMEOUT_BEYOND_ASSIST_MS) } : {}),
     });
-    for (const [name, value] of Object.entries(routingEnvironment)) route.addEnvironment(name, value);
     const approval = make('approval', 'Approval', {
       description: 'Holds a task (and its output) while it waits for an approval (task token)',
     });
@@ -152,15 +151,16 @@ export class MetaAgentStack extends Stack {
       description: 'Completes a task and releases its dependents',
       timeout: Duration.seconds(60),
     });
-    // The capacity hand-off scores the parked task it gives a slot to with the router's weights (Complete for
-    // a success's slot, RecordAttempt for a failure's); with model-assisted routing, Complete (and Gate) leave
-    // the routing of the dependents they open to the router.
-    // Agent workers run the Complete of their successful attempts when the state machine asks (hop latency),
-    // with Complete's settings (their environment has the routing settings already) and grants (below).
-    const completers = [complete, ...this.roleWorkers.workers.map((w) => w.fn)];
-    for (const fn of [complete, gate, recordAttempt]) {
+    // The router's settings for the router, and for the functions that route as it does: the capacity hand-off
+    // scores the parked task it gives a slot to with the router's weights (Complete for a success's slot,
+    // RecordAttempt for a failure's); with model-assisted routing, Complete (and Gate) leave the routing of the
+    // dependents they open to the router. The workers have them already (RoleWorkers' environment).
+    for (const fn of [route, complete, gate, recordAttempt]) {
       for (const [name, value] of Object.entries(routingEnvironment)) fn.addEnvironment(name, value);
     }
+    // Agent workers run the Complete of their successful attempts when the state machine asks (hop latency),
+    // with Complete's settings and grants (below).
+    const completers = [complete, ...this.roleWorkers.workers.map((w) => w.fn)];
     const finalize = make('finalize', 'Finalize', {
       description: 'Aggregates a batch result',
       timeout: Duration.minutes(5),

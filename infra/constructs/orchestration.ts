@@ -175,28 +175,18 @@ export class Orchestration extends Construct {
 
     // A CustomState because the queue is chosen at run time ($.route.queueUrl): the L2 SqsSendMessage needs
     // a fixed queue. Its IAM (SendMessage on the role queues only) is granted below.
-    const dispatchJson = {
-      Type: 'Task',
-      Resource: `arn:${Aws.PARTITION}:states:::sqs:sendMessage.waitForTaskToken`,
-      Parameters: {
-        'QueueUrl.$': '$.route.queueUrl',
-        MessageBody: {
-          'batchId.$': '$.batchId',
-          'taskId.$': '$.taskId',
-          'agentId.$': '$.route.agentId',
-          'role.$': '$.route.role',
-          'executor.$': '$.route.executor',
-          'attempt.$': '$.route.attempt',
-          'taskToken.$': '$$.Task.Token',
-          // The tasks whose work the context takes, read by the worker beside its claim.
-          'contextIds.$': '$.route.contextIds',
-          // CompleteTask below takes the attempt's end from the worker's answer (see DispatchMessage).
-          inlineResult: true,
-        },
-      },
-      TimeoutSecondsPath: '$.route.timeoutSeconds',
-      HeartbeatSecondsPath: '$.route.heartbeatSeconds',
-      ResultPath: '$.result',
+    const messageBody = {
+      'batchId.$': '$.batchId',
+      'taskId.$': '$.taskId',
+      'agentId.$': '$.route.agentId',
+      'role.$': '$.route.role',
+      'executor.$': '$.route.executor',
+      'attempt.$': '$.route.attempt',
+      'taskToken.$': '$$.Task.Token',
+      // The tasks whose work the context takes, read by the worker beside its claim.
+      'contextIds.$': '$.route.contextIds',
+      // CompleteTask below takes the attempt's end from the worker's answer (see DispatchMessage).
+      inlineResult: true,
     };
     /**
      * The Dispatch task under `name`: a failure of the attempt goes to RecordAttempt. `workerCompletes`: the
@@ -204,15 +194,17 @@ export class Orchestration extends Construct {
      */
     const sendToQueue = (name: StateName, workerCompletes: boolean) =>
       new sfn.CustomState(this, name, {
-        stateJson: workerCompletes
-          ? {
-              ...dispatchJson,
-              Parameters: {
-                ...dispatchJson.Parameters,
-                MessageBody: { ...dispatchJson.Parameters.MessageBody, complete: true },
-              },
-            }
-          : dispatchJson,
+        stateJson: {
+          Type: 'Task',
+          Resource: `arn:${Aws.PARTITION}:states:::sqs:sendMessage.waitForTaskToken`,
+          Parameters: {
+            'QueueUrl.$': '$.route.queueUrl',
+            MessageBody: workerCompletes ? { ...messageBody, complete: true } : messageBody,
+          },
+          TimeoutSecondsPath: '$.route.timeoutSeconds',
+          HeartbeatSecondsPath: '$.route.heartbeatSeconds',
+          ResultPath: '$.result',
+        },
       }).addCatch(recordAttempt, {
         errors: [sfn.Errors.ALL],
         resultPath: '$.error',
