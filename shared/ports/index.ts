@@ -240,6 +240,30 @@ export interface StoredTask {
   finishedAt?: number;
 }
 
+/**
+ * What a batch's result shows of a task without its output (buildBatchResult with `includeOutput: false`):
+ * no definition, input, output or gate state, which can be most of an item (an inline output alone up to
+ * INLINE_OUTPUT_MAX_BYTES).
+ */
+export type TaskSummary = Pick<
+  StoredTask,
+  | 'batchId'
+  | 'taskId'
+  | 'index'
+  | 'status'
+  | 'role'
+  | 'agentId'
+  | 'startedAt'
+  | 'finishedAt'
+  | 'attempts'
+  | 'outputRef'
+  | 'reason'
+  | 'approvals'
+  | 'approvalWait'
+  | 'reviewFailures'
+  | 'requirements'
+>;
+
 /** Persistence of batches and tasks, including the dependency gate protocol (see ARCHITECTURE.md). */
 export interface TaskStore {
   /**
@@ -287,6 +311,8 @@ export interface TaskStore {
   updateBatch(batchId: string, patch: Partial<StoredBatch>): Promise<void>;
   getTask(batchId: string, taskId: string): Promise<StoredTask | undefined>;
   listTasks(batchId: string): Promise<StoredTask[]>;
+  /** The tasks of a batch as its result shows them without outputs (TaskSummary), in submission order. */
+  listTaskSummaries(batchId: string): Promise<TaskSummary[]>;
   /**
    * Batches newest first, a page at a time, from an index of batch items only (never a scan of the task
    * items). `cursor` is the `nextCursor` of the previous page; a cursor that was not made here throws

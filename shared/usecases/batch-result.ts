@@ -8,7 +8,10 @@ import type {
   TaskTally,
   Usage,
 } from '../domain/schemas';
-import type { StoredBatch, StoredTask, TaskStatusCounts } from '../ports';
+import type { StoredBatch, StoredTask, TaskStatusCounts, TaskSummary } from '../ports';
+
+/** A task as a result shows it: a summary, with its output when the result includes outputs. */
+type ResultTask = TaskSummary & Pick<StoredTask, 'output'>;
 
 /**
  * The public result of a batch (API GET /batches/{id}, Finalize, CLI --json): tasks in submission order,
@@ -16,7 +19,7 @@ import type { StoredBatch, StoredTask, TaskStatusCounts } from '../ports';
  */
 export function buildBatchResult(
   batch: StoredBatch,
-  tasks: readonly StoredTask[],
+  tasks: readonly ResultTask[],
   options: { includeOutput?: boolean; budget?: BudgetState } = {},
 ): BatchResult {
   const byId = new Map(tasks.map((t) => [t.taskId, t]));
@@ -55,7 +58,7 @@ export function spendOf(items: readonly Pick<Attempt, 'usage' | 'costUsd'>[]): {
  * cached answer cost nothing). The question is stored once with the task's requirements (Route keeps them
  * from the first call on), so it counts once however often the task routes.
  */
-function taskSpendItems(task: StoredTask): Pick<Attempt, 'usage' | 'costUsd'>[] {
+function taskSpendItems(task: TaskSummary): Pick<Attempt, 'usage' | 'costUsd'>[] {
   // The reviews of its outputs by validator agents (approval.after.by) are the task's spending too.
   const reviews = (task.approvals ?? []).filter((a) => a.usage !== undefined);
   const assist = task.requirements?.assist;
@@ -64,7 +67,7 @@ function taskSpendItems(task: StoredTask): Pick<Attempt, 'usage' | 'costUsd'>[] 
 }
 
 /** One task's public result (GET /batches/{id} lists them; the task view starts from it). */
-export function taskResult(task: StoredTask, includeOutput: boolean): TaskResult {
+export function taskResult(task: ResultTask, includeOutput: boolean): TaskResult {
   return {
     id: task.taskId,
     status: task.status,
@@ -96,7 +99,10 @@ export function taskResult(task: StoredTask, includeOutput: boolean): TaskResult
 }
 
 /** SUCCEEDED when every task succeeded, PARTIAL when some did, FAILED when none; CANCELLED on request. */
-export function decideBatchStatus(batch: StoredBatch, tasks: readonly StoredTask[]): BatchStatus {
+export function decideBatchStatus(
+  batch: StoredBatch,
+  tasks: readonly Pick<StoredTask, 'status'>[],
+): BatchStatus {
   if (batch.cancelRequested) return 'CANCELLED';
   const succeeded = tasks.filter((t) => t.status === 'SUCCEEDED').length;
   if (succeeded === tasks.length) return 'SUCCEEDED';

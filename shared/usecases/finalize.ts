@@ -14,9 +14,11 @@ export interface FinalizeDeps {
 
 /** Decides, stores and returns the batch result (outputs left out). */
 export async function finalizeBatch(deps: FinalizeDeps, input: FinalizeInput): Promise<BatchResult> {
+  // The tasks as the result shows them (no outputs, inputs or definitions read): the batch's last step, on
+  // every batch's way to its end.
   const [batch, tasks] = await Promise.all([
     deps.store.getBatch(input.batchId),
-    deps.store.listTasks(input.batchId),
+    deps.store.listTaskSummaries(input.batchId),
   ]);
   if (!batch) throw new NotFoundError('batch', input.batchId);
   const budget = await budgetStateFor(deps.ledger, batch);

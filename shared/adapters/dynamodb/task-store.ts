@@ -40,6 +40,7 @@ import {
   type StoredTask,
   type TaskStatusCounts,
   type TaskStore,
+  type TaskSummary,
   type TransitionFields,
 } from '../../ports';
 import { getAll } from './batch-get';
@@ -233,6 +234,25 @@ function fromTaskItem(item: Record<string, unknown>): StoredTask {
     releasedBy: releasedBy instanceof Set ? [...releasedBy].map(String) : [],
   };
 }
+
+/** What listTaskSummaries reads of a task item: TaskSummary's attributes, as a task item names them. */
+const SUMMARY_ATTRIBUTES = [
+  'batchId',
+  'taskId',
+  'index',
+  'status',
+  'role',
+  'agentId',
+  'startedAt',
+  'finishedAt',
+  'attempts',
+  'outputRef',
+  'reason',
+  'approvals',
+  'approvalWait',
+  'reviewFailures',
+  'requirements',
+] as const satisfies readonly (keyof TaskSummary)[];
 
 /** What getWork reads of a task item: no description, input or routing decision. */
 const WORK_PROJECTION = {
@@ -544,6 +564,17 @@ export class DynamoTaskStore implements TaskStore {
     const tasks: StoredTask[] = [];
     for await (const item of this.taskItems(batchId, { ConsistentRead: true }))
       tasks.push(fromTaskItem(item));
+    return tasks.sort((a, b) => a.index - b.index);
+  }
+
+  async listTaskSummaries(batchId: string): Promise<TaskSummary[]> {
+    const tasks: TaskSummary[] = [];
+    const items = this.taskItems(batchId, {
+      ConsistentRead: true,
+      ProjectionExpression: SUMMARY_ATTRIBUTES.map((_, i) => `#s${i}`).join(', '),
+      ExpressionAttributeNames: Object.fromEntries(SUMMARY_ATTRIBUTES.map((name, i) => [`#s${i}`, name])),
+    });
+    for await (const item of items) tasks.push(item as unknown as TaskSummary);
     return tasks.sort((a, b) => a.index - b.index);
   }
 

@@ -12,6 +12,7 @@ import type { RoutingDecision, TriggerRule } from '../../../shared/domain/schema
 import type { DependencyOutcome } from '../../../shared/domain/trigger';
 import type { GateOutput } from '../../../shared/domain/workflow';
 import type { Callbacks, TaskStore } from '../../../shared/ports';
+import { buildBatchResult } from '../../../shared/usecases/batch-result';
 import { completeTask } from '../../../shared/usecases/complete';
 import { gateTask } from '../../../shared/usecases/gate';
 import { countingClient, type LocalDynamo, startDynalite } from '../../support/dynalite';
@@ -285,6 +286,39 @@ describe('DynamoTaskStore', () => {
       { agentId: 'agent-1', status: 'SUCCEEDED', startedAt: 10, finishedAt: 25 },
     ]);
     expect(moved).toMatchObject({ status: 'SUCCEEDED', finishedAt: 30, output: { text: 'done' } });
+  });
+
+  it("lists a batch's tasks as its result shows them without outputs: the same result as from whole items, nothing else read", async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [
+      { id: 'b', description: 'test it', dependsOn: ['a'] },
+      { id: 'a', description: 'write code', input: { spec: 'x'.repeat(2_000) } },
+    ]);
+    await store.createBatch(batch, tasks);
+    const decision = { role: 'python_backend_coder', requirements: {} } as unknown as RoutingDecision;
+    await store.startAttempt(batchId, 'a', 1, 'agent-1', decision, 10);
+    await store.transitionTask(batchId, 'a', 'SUCCEEDED', {
+      at: 30,
+      attempt: { number: 1, finishedAt: 25, output: { text: 'y'.repeat(5_000) } },
+    });
+    await store.armGate(batchId, 'b', 'a-gate-token');
+
+    const full = await store.listTasks(batchId);
+    const summaries = await store.listTaskSummaries(batchId);
+
+    // In submission order, as listTasks gives them; the batch's result without outputs is the same from both.
+    expect(summaries.map((t) => t.taskId)).toEqual(['b', 'a']);
+    const stored = await store.getBatch(batchId);
+    if (!stored) throw new Error('the batch was not stored');
+    expect(buildBatchResult(stored, summaries, { includeOutput: false })).toEqual(
+      buildBatchResult(stored, full, { includeOutput: false }),
+    );
+    expect(summaries[1]).toMatchObject({ status: 'SUCCEEDED', agentId: 'agent-1', finishedAt: 30 });
+    // No definition, input, output or gate state read.
+    for (const summary of summaries) {
+      for (const key of ['task', 'output', 'inputJson', 'outputJson', 'gateToken', 'dependents', 'pk'])
+        expect(summary).not.toHaveProperty(key);
+    }
   });
 
   it('ends an attempt with the reference of a stored output and its context record', async () => {
