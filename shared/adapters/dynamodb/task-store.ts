@@ -177,13 +177,25 @@ const BATCH_STATE_ATTRIBUTES = [
   'creation',
   'expansionTasks',
 ] as const satisfies readonly (keyof BatchState)[];
-const everyBatchStateAttribute: Exclude<
-  keyof BatchState,
-  (typeof BATCH_STATE_ATTRIBUTES)[number]
-> extends never
-  ? true
-  : never = true;
+
+/** `true` when `Listed` names every key of `T`: an attribute list checked against its type at compile time. */
+type ListsEvery<T, Listed> = Exclude<keyof T, Listed> extends never ? true : never;
+const everyBatchStateAttribute: ListsEvery<BatchState, (typeof BATCH_STATE_ATTRIBUTES)[number]> = true;
 void everyBatchStateAttribute;
+
+/** The projection of `attributes`, each through a placeholder (`status`, `role`, `index` are reserved words). */
+function projectionOf(attributes: readonly string[]): {
+  ProjectionExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+} {
+  return {
+    ProjectionExpression: attributes.map((_, i) => `#p${i}`).join(', '),
+    ExpressionAttributeNames: Object.fromEntries(attributes.map((name, i) => [`#p${i}`, name])),
+  };
+}
+
+/** getBatchState's projection, built once. */
+const BATCH_STATE_PROJECTION = projectionOf(BATCH_STATE_ATTRIBUTES);
 
 /**
  * Free JSON from users and agents (a task's `input`, its `output`) is stored as JSON text, never as a
@@ -235,7 +247,10 @@ function fromTaskItem(item: Record<string, unknown>): StoredTask {
   };
 }
 
-/** What listTaskSummaries reads of a task item: TaskSummary's attributes, as a task item names them. */
+/**
+ * What listTaskSummaries reads of a task item: every attribute of TaskSummary, as a task item names them
+ * (checked below: adding a field to TaskSummary fails to compile until listed).
+ */
 const SUMMARY_ATTRIBUTES = [
   'batchId',
   'taskId',
@@ -253,6 +268,9 @@ const SUMMARY_ATTRIBUTES = [
   'reviewFailures',
   'requirements',
 ] as const satisfies readonly (keyof TaskSummary)[];
+const everySummaryAttribute: ListsEvery<TaskSummary, (typeof SUMMARY_ATTRIBUTES)[number]> = true;
+void everySummaryAttribute;
+const SUMMARY_PROJECTION = projectionOf(SUMMARY_ATTRIBUTES);
 
 /** What getWork reads of a task item: no description, input or routing decision. */
 const WORK_PROJECTION = {
@@ -474,8 +492,7 @@ export class DynamoTaskStore implements TaskStore {
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: BATCH_SK },
         ConsistentRead: true,
-        ProjectionExpression: BATCH_STATE_ATTRIBUTES.map((_, i) => `#a${i}`).join(', '),
-        ExpressionAttributeNames: Object.fromEntries(BATCH_STATE_ATTRIBUTES.map((a, i) => [`#a${i}`, a])),
+        ...BATCH_STATE_PROJECTION,
       }),
     );
     return result.Item ? (result.Item as BatchState) : undefined;
@@ -569,11 +586,7 @@ export class DynamoTaskStore implements TaskStore {
 
   async listTaskSummaries(batchId: string): Promise<TaskSummary[]> {
     const tasks: TaskSummary[] = [];
-    const items = this.taskItems(batchId, {
-      ConsistentRead: true,
-      ProjectionExpression: SUMMARY_ATTRIBUTES.map((_, i) => `#s${i}`).join(', '),
-      ExpressionAttributeNames: Object.fromEntries(SUMMARY_ATTRIBUTES.map((name, i) => [`#s${i}`, name])),
-    });
+    const items = this.taskItems(batchId, { ConsistentRead: true, ...SUMMARY_PROJECTION });
     for await (const item of items) tasks.push(item as unknown as TaskSummary);
     return tasks.sort((a, b) => a.index - b.index);
   }
