@@ -16,8 +16,10 @@ export interface RetentionDeps {
 const FINISHED: ReadonlySet<BatchStatus> = new Set(['SUCCEEDED', 'PARTIAL', 'FAILED', 'CANCELLED']);
 
 /**
- * Deletes the finished batches beyond the newest `keep` (by creation time) and answers their ids, oldest
- * last. Each deletion is conditional on the status listed: a batch redriven meanwhile is kept.
+ * Deletes the finished batches beyond the newest `keep` (by creation time), the oldest first, and answers
+ * their ids in that order: a pass that stops part-way (an error, the process ending) has deleted the oldest,
+ * never a newer one while an older one stays. Each deletion is conditional on the status listed: a batch
+ * redriven meanwhile is kept.
  */
 export async function pruneFinishedBatches(deps: RetentionDeps, keep: number): Promise<string[]> {
   const excess: { batchId: string; status: BatchStatus }[] = [];
@@ -36,7 +38,8 @@ export async function pruneFinishedBatches(deps: RetentionDeps, keep: number): P
     cursor = page.nextCursor;
   } while (cursor !== undefined);
   const deleted: string[] = [];
-  for (const { batchId, status } of excess) {
+  // The listing is newest first.
+  for (const { batchId, status } of excess.reverse()) {
     if (!(await deps.store.deleteFinishedBatch(batchId, status))) continue;
     await deps.artifacts.deleteBatchOutputs(batchId);
     deleted.push(batchId);
