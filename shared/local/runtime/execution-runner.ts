@@ -339,6 +339,12 @@ export class ExecutionRunner {
     return true;
   }
 
+  /** Whether an execution is running. */
+  hasRunning(): boolean {
+    for (const { record } of this.#executions.values()) if (record.status === 'RUNNING') return true;
+    return false;
+  }
+
   /** Executions started so far. */
   list(): ExecutionRecord[] {
     return [...this.#executions.values()].map((e) => e.record);
