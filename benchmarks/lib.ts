@@ -163,9 +163,18 @@ export function roleConcurrency(catalog: RoleCatalog, role: string): number {
  */
 export const BENCH_HEARTBEAT_SECONDS = 60;
 
-/** System options every benchmark shares: no scaler unless asked, quiet handlers, a tolerant heartbeat. */
+/**
+ * System options every benchmark shares: no scheduled scaler unless asked, quiet handlers, a tolerant heartbeat.
+ * BENCH_SCALER_MS=n runs the scheduled scaler every n ms, as `meta-agent run` does every 2,000 ms (each pass
+ * reads every role's waiting marks, queue depth and concurrency: about 67 emulator calls with the 22 roles).
+ */
 export function benchOptions(extra: EmbeddedSystemOptions = {}): EmbeddedSystemOptions {
-  return { scalerIntervalMs: 0, heartbeatSeconds: BENCH_HEARTBEAT_SECONDS, ...extra };
+  const scalerIntervalMs = Number(process.env.BENCH_SCALER_MS ?? 0);
+  if (!Number.isInteger(scalerIntervalMs) || scalerIntervalMs < 0)
+    throw new Error(
+      `BENCH_SCALER_MS must be a whole number of milliseconds, 0 for none: got ${process.env.BENCH_SCALER_MS}`,
+    );
+  return { scalerIntervalMs, heartbeatSeconds: BENCH_HEARTBEAT_SECONDS, ...extra };
 }
 
 interface TaskKey {
