@@ -26,11 +26,11 @@ describe('the scheduled scaler', () => {
   it('runs every idle interval while no batch runs, and every interval while one does', async () => {
     const passes = vi.spyOn(system, 'runScaler');
 
-    // Idle for 1.5 s: every 50 ms would be about 30 passes; every 600 ms, 2 or 3.
+    // Idle for 1.5 s: every 50 ms would be about 30 passes; every 600 ms, 2 or 3 (6 leaves room for a late tick).
     await pause(1_500);
     const idle = passes.mock.calls.length;
     expect(idle).toBeGreaterThanOrEqual(1);
-    expect(idle).toBeLessThanOrEqual(4);
+    expect(idle).toBeLessThanOrEqual(6);
 
     // A batch of one task that works 1.5 s: passes every 50 ms while it runs (about 30; at least 8 on a loaded
     // machine), where the idle schedule would make 2 or 3.
@@ -48,9 +48,9 @@ describe('the scheduled scaler', () => {
     const running = passes.mock.calls.length - idle;
     expect(running).toBeGreaterThanOrEqual(8);
 
-    // Idle again once it ended.
+    // Idle again once it ended (its execution may outlive the result by a tick or two).
     const before = passes.mock.calls.length;
     await pause(1_500);
-    expect(passes.mock.calls.length - before).toBeLessThanOrEqual(4);
+    expect(passes.mock.calls.length - before).toBeLessThanOrEqual(6);
   });
 });
