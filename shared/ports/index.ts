@@ -243,26 +243,27 @@ export interface StoredTask {
 /**
  * What a batch's result shows of a task without its output (buildBatchResult with `includeOutput: false`):
  * no definition, input, output or gate state, which can be most of an item (an inline output alone up to
- * INLINE_OUTPUT_MAX_BYTES).
+ * INLINE_OUTPUT_MAX_BYTES). A store reads these fields and no others (listTaskSummaries).
  */
-export type TaskSummary = Pick<
-  StoredTask,
-  | 'batchId'
-  | 'taskId'
-  | 'index'
-  | 'status'
-  | 'role'
-  | 'agentId'
-  | 'startedAt'
-  | 'finishedAt'
-  | 'attempts'
-  | 'outputRef'
-  | 'reason'
-  | 'approvals'
-  | 'approvalWait'
-  | 'reviewFailures'
-  | 'requirements'
->;
+export const TASK_SUMMARY_FIELDS = [
+  'batchId',
+  'taskId',
+  'index',
+  'status',
+  'role',
+  'agentId',
+  'startedAt',
+  'finishedAt',
+  'attempts',
+  'outputRef',
+  'reason',
+  'approvals',
+  'approvalWait',
+  'reviewFailures',
+  'requirements',
+] as const satisfies readonly (keyof StoredTask)[];
+
+export type TaskSummary = Pick<StoredTask, (typeof TASK_SUMMARY_FIELDS)[number]>;
 
 /** Persistence of batches and tasks, including the dependency gate protocol (see ARCHITECTURE.md). */
 export interface TaskStore {

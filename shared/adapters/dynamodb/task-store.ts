@@ -38,6 +38,7 @@ import {
   StaleWriteError,
   type StoredBatch,
   type StoredTask,
+  TASK_SUMMARY_FIELDS,
   type TaskStatusCounts,
   type TaskStore,
   type TaskSummary,
@@ -247,30 +248,8 @@ function fromTaskItem(item: Record<string, unknown>): StoredTask {
   };
 }
 
-/**
- * What listTaskSummaries reads of a task item: every attribute of TaskSummary, as a task item names them
- * (checked below: adding a field to TaskSummary fails to compile until listed).
- */
-const SUMMARY_ATTRIBUTES = [
-  'batchId',
-  'taskId',
-  'index',
-  'status',
-  'role',
-  'agentId',
-  'startedAt',
-  'finishedAt',
-  'attempts',
-  'outputRef',
-  'reason',
-  'approvals',
-  'approvalWait',
-  'reviewFailures',
-  'requirements',
-] as const satisfies readonly (keyof TaskSummary)[];
-const everySummaryAttribute: ListsEvery<TaskSummary, (typeof SUMMARY_ATTRIBUTES)[number]> = true;
-void everySummaryAttribute;
-const SUMMARY_PROJECTION = projectionOf(SUMMARY_ATTRIBUTES);
+/** What listTaskSummaries reads of a task item: the fields of TaskSummary, as a task item names them. */
+const SUMMARY_PROJECTION = projectionOf(TASK_SUMMARY_FIELDS);
 
 /** What getWork reads of a task item: no description, input or routing decision. */
 const WORK_PROJECTION = {
