@@ -113,7 +113,9 @@ export function completeDeps(container: Container, env: NodeJS.ProcessEnv = proc
     // a dependent whose gate opens is routed here, unless routing asks a model (the router's alone).
     handOff: { ...dispatchDeps(container), routeDependents: container.routing.assist === undefined },
     // On the embedded runtime only (its store answers on one thread): see EnvVar.SingleThreadedStore.
-    ...(quiet ? { bookkeepingAfterRoutes: { whenQuiet: quiet }, releasesAfterStatusWrite: true } : {}),
+    ...(quiet
+      ? { bookkeepingAfterRoutes: { whenQuiet: quiet }, releasesAfterStatusWrite: true, routesInTurn: true }
+      : {}),
     // Read only for an expanding task's plan too large for the task item: resolved on first use.
     get artifacts() {
       return container.artifacts;

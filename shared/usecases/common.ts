@@ -1,6 +1,7 @@
 /** Small helpers shared by several use cases. */
 import { createHash } from 'node:crypto';
 import { usdToNano } from '../domain/costs';
+import { waitingLeadMs } from '../domain/pool';
 import type { Attempt, TaskStatus, TriggerRule } from '../domain/schemas';
 import { type DependencyOutcome, type GateCounts, gateDecision, gateOpen, openedBy } from '../domain/trigger';
 import type { DispatchResult, GateOutput, RouteOutput, TaskRef } from '../domain/workflow';
@@ -77,32 +78,96 @@ export async function releaseDependents(
   task: Pick<StoredTask, 'batchId' | 'taskId' | 'dependents'>,
   outcome: DependencyOutcome,
   routeOpened?: RouteOpened | Promise<RouteOpened | undefined>,
+  routesInTurn = false,
 ): Promise<void> {
+  const dependents = [...new Set(task.dependents)];
+  const turns =
+    routeOpened && routesInTurn && dependents.length > 1 ? new RouteTurns(dependents.length) : undefined;
   await settleAll(
-    [...new Set(task.dependents)].map(async (dependentId) => {
-      const result = await store.releaseDependent(task.batchId, dependentId, outcome, task.taskId);
-      const route = await routeOpened;
-      if (result.applied === false) {
-        // Counted before: a repeated Complete, whose first run released this dependent and then failed (an
-        // error answering the gate, a crash) before its gate's answer went out. Nothing else would answer it
-        // before the gate arms again (GATE_REARM_SECONDS), so an open gate's token is answered once more,
-        // without a route: an answer that went out before makes this one a refused, gone token; otherwise the
-        // dependent routes itself, and its Route meets any attempt the first run started.
-        if (result.gateToken && gateOpen(result.trigger, result))
-          await callbacks.succeed(result.gateToken, gateOutput(result.trigger, result));
-        return;
-      }
-      if (result.gateToken && openedBy(result.trigger, result, outcome)) {
-        const output = gateOutput(result.trigger, result);
-        // Only the release that opened the gate gets here (exactly once), so the dependent is routed once.
-        const routed =
-          output.proceed && route
-            ? await route({ batchId: task.batchId, taskId: dependentId }, result.task).catch(() => undefined)
-            : undefined;
-        await callbacks.succeed(result.gateToken, routed ? { ...output, route: routed } : output);
+    dependents.map(async (dependentId) => {
+      const turn = turns?.turn();
+      try {
+        const result = await store.releaseDependent(task.batchId, dependentId, outcome, task.taskId);
+        const route = await routeOpened;
+        if (result.applied === false) {
+          // Counted before: a repeated Complete, whose first run released this dependent and then failed (an
+          // error answering the gate, a crash) before its gate's answer went out. Nothing else would answer it
+          // before the gate arms again (GATE_REARM_SECONDS), so an open gate's token is answered once more,
+          // without a route: an answer that went out before makes this one a refused, gone token; otherwise the
+          // dependent routes itself, and its Route meets any attempt the first run started.
+          turn?.pass();
+          if (result.gateToken && gateOpen(result.trigger, result))
+            await callbacks.succeed(result.gateToken, gateOutput(result.trigger, result));
+          return;
+        }
+        if (result.gateToken && openedBy(result.trigger, result, outcome)) {
+          const output = gateOutput(result.trigger, result);
+          // Only the release that opened the gate gets here (exactly once), so the dependent is routed once.
+          const routeIt = () =>
+            (route as RouteOpened)({ batchId: task.batchId, taskId: dependentId }, result.task);
+          const routed =
+            output.proceed && route
+              ? await (turn ? turn.take(urgencyOf(result.task), routeIt) : routeIt()).catch(() => undefined)
+              : undefined;
+          turn?.pass();
+          await callbacks.succeed(result.gateToken, routed ? { ...output, route: routed } : output);
+        }
+      } finally {
+        turn?.pass();
       }
     }),
   );
+}
+
+/**
+ * How urgent a dependent's route is among those one Complete opens: its lead as a waiting task has it (the
+ * priority, then the work on the longest chain that starts with it: domain/pool.ts waitingLeadMs), then the
+ * dependency hops still ahead of it (each one costs the batch a hop's time too).
+ */
+function urgencyOf(task: StoredTask | undefined): [number, number] {
+  if (!task) return [0, 0];
+  return [waitingLeadMs(task.task.priority, task.chainAfter, task.workAheadMs), task.chainAfter ?? 0];
+}
+
+const moreUrgent = (a: readonly [number, number], b: readonly [number, number]) => b[0] - a[0] || b[1] - a[1];
+
+/**
+ * The routes of the dependents one Complete opens, one at a time and the most urgent first, once every release
+ * has come back (releaseDependents with `routesInTurn`): for a store that answers one request at a time (the
+ * embedded runtime's dynalite), where routes side by side interleave their calls and each dependent is
+ * dispatched as late as the last. Each release takes its turn once: `take` (its route, queued) or `pass`.
+ */
+class RouteTurns {
+  #left: number;
+  readonly #queue: { urgency: [number, number]; run: () => Promise<void> }[] = [];
+
+  constructor(releases: number) {
+    this.#left = releases;
+  }
+
+  turn(): { take: <T>(urgency: [number, number], route: () => Promise<T>) => Promise<T>; pass: () => void } {
+    let reported = false;
+    const report = () => {
+      if (reported) return false;
+      reported = true;
+      this.#left -= 1;
+      if (this.#left === 0) void this.#drain();
+      return true;
+    };
+    return {
+      take: (urgency, route) =>
+        new Promise((resolve, reject) => {
+          this.#queue.push({ urgency, run: () => route().then(resolve, reject) });
+          report();
+        }),
+      pass: () => void report(),
+    };
+  }
+
+  async #drain(): Promise<void> {
+    this.#queue.sort((a, b) => moreUrgent(a.urgency, b.urgency));
+    for (const next of this.#queue.splice(0)) await next.run();
+  }
 }
 
 /** Waits for every one of `work` to settle, then throws the first error among them (in their order). */

@@ -83,6 +83,14 @@ export interface CompleteDeps {
    * dispatch comes a round trip sooner (bench:hop with HOP_RTT_MS, a model of the network's round trips).
    */
   releasesAfterStatusWrite?: boolean;
+  /**
+   * The dependents this Complete opens are routed one at a time, the most urgent first (the priority, then the
+   * work and hops on the longest chain ahead of each), once every release came back, instead of side by side.
+   * For a store that answers one request at a time (the embedded runtime's dynalite), where routes side by side
+   * interleave their calls and each dependent is dispatched as late as the last: a fast branch's next task no
+   * longer waits for a slow branch's route. On DynamoDB calls do not compete, and side by side none waits.
+   */
+  routesInTurn?: boolean;
 }
 
 export interface CompleteResult {
@@ -233,7 +241,7 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   );
   const releasing = early
     ? early.open(opened)
-    : releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened);
+    : releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened, deps.routesInTurn);
   if (opened) batch();
   // No quiet to wait for without bookkeeping (a failed or skipped task's), or when a route started it already.
   const afterRoutes = () =>
@@ -287,7 +295,7 @@ function releaseEarly(
   // Handled here too: a release that failed before it waited for `opened` does not see it refused.
   opened.catch(() => undefined);
   const task = { batchId: ref.batchId, taskId: ref.taskId, dependents: [...dependents] };
-  const releasing = releaseDependents(deps.store, deps.callbacks, task, outcome, opened);
+  const releasing = releaseDependents(deps.store, deps.callbacks, task, outcome, opened, deps.routesInTurn);
   releasing.catch(() => undefined);
   const pools = new Map<string, PrefetchedPool>();
   if (deps.handOff?.routeDependents) {

@@ -898,6 +898,62 @@ describe('routing a dependent with its gate (hop latency)', () => {
     expect(reserved.reduce((a, b) => (a ?? 0) + (b ?? 0), 0)).toBe(2);
   });
 
+  // The embedded runtime's dynalite answers one request at a time: routes side by side interleave their calls,
+  // and each dependent is dispatched as late as the last (CompleteDeps.routesInTurn).
+  it.each([
+    [true, ['list', 'startAttempt b', 'list', 'startAttempt c', 'list', 'startAttempt a']],
+    [false, ['list', 'list', 'list']],
+  ])(
+    'with routesInTurn %s, routes the dependents it opens one at a time, the most urgent first',
+    async (inTurn, expected) => {
+      const role = await fullRole(4, 1);
+      // b has two tasks after it, c one, a none: b is on the longest chain, then c.
+      const batchId = await createBatch([
+        ...tasksOf(role.name, ['dep']),
+        ...tasksOf(role.name, ['a', 'b', 'c'], { dependsOn: ['dep'] }),
+        ...tasksOf(role.name, ['b2'], { dependsOn: ['b'] }),
+        ...tasksOf(role.name, ['b3'], { dependsOn: ['b2'] }),
+        ...tasksOf(role.name, ['c2'], { dependsOn: ['c'] }),
+      ]);
+      expect(await role.route(batchId, 'dep')).toMatchObject({ decision: 'DISPATCH' });
+      const { answers, callbacks } = recordingCallbacks();
+      for (const taskId of ['a', 'b', 'c'])
+        await gateTask({ store, callbacks }, { batchId, taskId, taskToken: `gate-${taskId}` });
+      const calls: string[] = [];
+      const listed = agents.list.bind(agents);
+      const started = store.startAttempt.bind(store);
+      const spies = [
+        vi.spyOn(agents, 'list').mockImplementation((...args) => {
+          calls.push('list');
+          return listed(...args);
+        }),
+        vi.spyOn(store, 'startAttempt').mockImplementation(async (...args) => {
+          await started(...args);
+          calls.push(`startAttempt ${args[1]}`);
+        }),
+      ];
+      try {
+        await completeTask(
+          {
+            store,
+            agents,
+            callbacks,
+            clock,
+            handOff: { ...role.dispatch, routeDependents: true },
+            routesInTurn: inTurn,
+          },
+          { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
+        );
+      } finally {
+        for (const spy of spies) spy.mockRestore();
+      }
+      expect(inTurn ? calls : calls.slice(0, 3)).toEqual(expected);
+      expect(answers.map((a) => a.token).sort()).toEqual(['gate-a', 'gate-b', 'gate-c']);
+      for (const taskId of ['a', 'b', 'c'])
+        expect(await store.getTask(batchId, taskId)).toMatchObject({ status: 'RUNNING', attemptCount: 1 });
+    },
+  );
+
   it("routes them too when the worker's answer names them, releasing them beside the status write", async () => {
     const role = await fullRole(2, 2);
     const batchId = await createBatch([

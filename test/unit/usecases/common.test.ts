@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveHeartbeatSeconds, executionNameFor, gateOutput } from '../../../shared/usecases/common';
+import type { RouteOutput } from '../../../shared/domain/workflow';
+import type { Callbacks, ReleaseResult, StoredTask, TaskStore } from '../../../shared/ports';
+import {
+  effectiveHeartbeatSeconds,
+  executionNameFor,
+  gateOutput,
+  type RouteOpened,
+  releaseDependents,
+} from '../../../shared/usecases/common';
 
 describe('executionNameFor', () => {
   it('uses the batch id itself when Step Functions accepts it', () => {
@@ -40,5 +48,96 @@ describe('effectiveHeartbeatSeconds', () => {
   it('stays below the timeout, as Step Functions requires', () => {
     expect(effectiveHeartbeatSeconds(60, 300)).toBe(60);
     expect(effectiveHeartbeatSeconds(60, 10)).toBe(9);
+  });
+});
+
+describe('releaseDependents with routesInTurn', () => {
+  /** A release that opens the dependent's gate, its item with `workAheadMs` of work on the chain ahead. */
+  const opened = (taskId: string, workAheadMs: number): ReleaseResult => ({
+    pendingDeps: 0,
+    failedDeps: 0,
+    skippedDeps: 0,
+    succeededDeps: 1,
+    gateToken: `gate-${taskId}`,
+    applied: true,
+    task: { taskId, workAheadMs, chainAfter: 0, task: { id: taskId } } as StoredTask,
+  });
+
+  function harness(releases: Record<string, () => Promise<ReleaseResult>>) {
+    const events: string[] = [];
+    const store = {
+      releaseDependent: (_batchId: string, dependentId: string) =>
+        releases[dependentId]?.() as Promise<ReleaseResult>,
+    } as unknown as TaskStore;
+    const callbacks = {
+      succeed: async (token: string, output: unknown) => {
+        events.push(`answer ${token}${(output as { route?: unknown }).route ? ' routed' : ''}`);
+        return true;
+      },
+    } as Callbacks;
+    const route: RouteOpened = async ({ taskId }) => {
+      events.push(`route ${taskId}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      events.push(`routed ${taskId}`);
+      if (taskId === 'broken') throw new Error('route failed');
+      return { decision: 'DISPATCH' } as RouteOutput;
+    };
+    const release = (dependents: string[]) =>
+      releaseDependents(
+        store,
+        callbacks,
+        { batchId: 'b', taskId: 'dep', dependents },
+        'SUCCEEDED',
+        route,
+        true,
+      );
+    return { events, release };
+  }
+
+  it('routes the opened dependents one at a time, the most work ahead first, once every release came back', async () => {
+    const { events, release } = harness({
+      small: async () => opened('small', 100),
+      big: async () => opened('big', 900),
+      // Still waits on another dependency: released, not routed.
+      waiting: async () => ({ ...opened('waiting', 5_000), pendingDeps: 1 }),
+      mid: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        return opened('mid', 500);
+      },
+    });
+    await release(['small', 'big', 'waiting', 'mid']);
+    const routes = events.filter((e) => e.startsWith('route '));
+    expect(routes).toEqual(['route big', 'route mid', 'route small']);
+    // One at a time: each route ends before the next starts.
+    const steps = events.filter((e) => /^rout/.test(e));
+    expect(steps).toEqual([
+      'route big',
+      'routed big',
+      'route mid',
+      'routed mid',
+      'route small',
+      'routed small',
+    ]);
+    expect(events.filter((e) => e.startsWith('answer')).sort()).toEqual([
+      'answer gate-big routed',
+      'answer gate-mid routed',
+      'answer gate-small routed',
+    ]);
+  });
+
+  it("does not hold the others' routes on a release that fails or a route that fails, and throws the release's error", async () => {
+    const { events, release } = harness({
+      lost: async () => {
+        throw new Error('release failed');
+      },
+      broken: async () => opened('broken', 900),
+      fine: async () => opened('fine', 100),
+    });
+    await expect(release(['lost', 'broken', 'fine'])).rejects.toThrow('release failed');
+    // The failed route's gate is answered without a route (the dependent routes itself).
+    expect(events.filter((e) => e.startsWith('answer')).sort()).toEqual([
+      'answer gate-broken',
+      'answer gate-fine routed',
+    ]);
   });
 });
