@@ -11,6 +11,7 @@ import { inProcessConfigFromEnv, whenStoreQuiet } from '../../shared/adapters/in
 import { tunedClient } from '../../shared/adapters/sdk-client';
 import { buildContainer, type Container, flagOf, s3ClientConfig } from '../../shared/adapters/wiring';
 import { EnvVar } from '../../shared/config';
+import { RouteLane } from '../../shared/usecases/common';
 import type { CompleteDeps } from '../../shared/usecases/complete';
 import type { Observability } from './observability';
 
@@ -114,7 +115,11 @@ export function completeDeps(container: Container, env: NodeJS.ProcessEnv = proc
     handOff: { ...dispatchDeps(container), routeDependents: container.routing.assist === undefined },
     // On the embedded runtime only (its store answers on one thread): see EnvVar.SingleThreadedStore.
     ...(quiet
-      ? { bookkeepingAfterRoutes: { whenQuiet: quiet }, releasesAfterStatusWrite: true, routesInTurn: true }
+      ? {
+          bookkeepingAfterRoutes: { whenQuiet: quiet },
+          releasesAfterStatusWrite: true,
+          routeLane: new RouteLane(),
+        }
       : {}),
     // Read only for an expanding task's plan too large for the task item: resolved on first use.
     get artifacts() {

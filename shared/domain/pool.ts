@@ -78,6 +78,24 @@ export function waitingLeadMs(
   return priorityLead + steps * CHAIN_LEAD_MS;
 }
 
+/**
+ * How urgent a ready task's dispatch is beside others ready at the same moment (the dependents one Complete
+ * opens, a batch's first tasks): its lead as a waiting task would have it (waitingLeadMs: priority, then the
+ * work on the longest chain that starts with it), then the dependency hops on that chain, each of which costs
+ * the batch a hop's time too. Sort with `moreUrgent`.
+ */
+export function readyUrgency(
+  priority: number | undefined,
+  chainAfter: number | undefined,
+  workAheadMs: number | undefined,
+): readonly [number, number] {
+  return [waitingLeadMs(priority, chainAfter, workAheadMs), chainAfter ?? 0];
+}
+
+/** Orders readyUrgency values, the most urgent first (for Array.prototype.sort, which is stable). */
+export const moreUrgent = (a: readonly [number, number], b: readonly [number, number]): number =>
+  b[0] - a[0] || b[1] - a[1];
+
 /** Slots of `agent` a route may reserve now: none when it is draining, terminated or absent. */
 export function freeSlots(agent: Pick<Agent, 'status' | 'capacity' | 'reserved'> | undefined): number {
   const live = agent !== undefined && (agent.status === 'active' || agent.status === 'idle');

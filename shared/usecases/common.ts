@@ -1,7 +1,7 @@
 /** Small helpers shared by several use cases. */
 import { createHash } from 'node:crypto';
 import { usdToNano } from '../domain/costs';
-import { waitingLeadMs } from '../domain/pool';
+import { moreUrgent, readyUrgency } from '../domain/pool';
 import type { Attempt, TaskStatus, TriggerRule } from '../domain/schemas';
 import { type DependencyOutcome, type GateCounts, gateDecision, gateOpen, openedBy } from '../domain/trigger';
 import type { DispatchResult, GateOutput, RouteOutput, TaskRef } from '../domain/workflow';
@@ -78,11 +78,11 @@ export async function releaseDependents(
   task: Pick<StoredTask, 'batchId' | 'taskId' | 'dependents'>,
   outcome: DependencyOutcome,
   routeOpened?: RouteOpened | Promise<RouteOpened | undefined>,
-  routesInTurn = false,
+  lane?: RouteLane,
 ): Promise<void> {
   const dependents = [...new Set(task.dependents)];
   const turns =
-    routeOpened && routesInTurn && dependents.length > 1 ? new RouteTurns(dependents.length) : undefined;
+    routeOpened && lane && dependents.length > 1 ? new RouteTurns(dependents.length, lane) : undefined;
   await settleAll(
     dependents.map(async (dependentId) => {
       const turn = turns?.turn();
@@ -107,7 +107,12 @@ export async function releaseDependents(
             (route as RouteOpened)({ batchId: task.batchId, taskId: dependentId }, result.task);
           const routed =
             output.proceed && route
-              ? await (turn ? turn.take(urgencyOf(result.task), routeIt) : routeIt()).catch(() => undefined)
+              ? await (turn
+                  ? turn.take(urgencyOf(result.task), routeIt)
+                  : lane
+                    ? lane.run(urgencyOf(result.task), routeIt)
+                    : routeIt()
+                ).catch(() => undefined)
               : undefined;
           turn?.pass();
           await callbacks.succeed(result.gateToken, routed ? { ...output, route: routed } : output);
@@ -119,54 +124,97 @@ export async function releaseDependents(
   );
 }
 
-/**
- * How urgent a dependent's route is among those one Complete opens: its lead as a waiting task has it (the
- * priority, then the work on the longest chain that starts with it: domain/pool.ts waitingLeadMs), then the
- * dependency hops still ahead of it (each one costs the batch a hop's time too).
- */
-function urgencyOf(task: StoredTask | undefined): [number, number] {
-  if (!task) return [0, 0];
-  return [waitingLeadMs(task.task.priority, task.chainAfter, task.workAheadMs), task.chainAfter ?? 0];
+/** How urgent a dependent's route is among those one Complete opens (domain/pool.ts readyUrgency). */
+function urgencyOf(task: StoredTask | undefined): readonly [number, number] {
+  return task ? readyUrgency(task.task.priority, task.chainAfter, task.workAheadMs) : [0, 0];
 }
 
-const moreUrgent = (a: readonly [number, number], b: readonly [number, number]) => b[0] - a[0] || b[1] - a[1];
+/**
+ * Where the routes of the dependents that Completes open wait their turn: at most `concurrency` at once in the
+ * process, the most urgent waiting one next (domain/pool.ts readyUrgency; the longest waiting among equals).
+ * For a store that answers one request at a time (the embedded runtime's dynalite), where routes side by side
+ * interleave their calls and each dependent is dispatched as late as the last: the critical path's dependent
+ * goes first, whichever Complete opened it (CompleteDeps.routeLane). Routes wait holding nothing.
+ */
+export class RouteLane {
+  #running = 0;
+  #arrivals = 0;
+  readonly #waiting: { urgency: readonly [number, number]; arrival: number; start: () => void }[] = [];
+
+  constructor(readonly concurrency = 1) {
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new RangeError(`A route lane's concurrency must be an integer >= 1, got ${concurrency}`);
+  }
+
+  /** Runs `route` in its turn; answers what it answers. */
+  run<T>(urgency: readonly [number, number], route: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const start = () => {
+        Promise.resolve()
+          .then(route)
+          .then(resolve, reject)
+          .finally(() => {
+            this.#running -= 1;
+            this.#next();
+          });
+      };
+      this.#waiting.push({ urgency, arrival: this.#arrivals++, start });
+      this.#next();
+    });
+  }
+
+  #next(): void {
+    while (this.#running < this.concurrency && this.#waiting.length > 0) {
+      let best = 0;
+      for (let i = 1; i < this.#waiting.length; i++) {
+        const a = this.#waiting[i];
+        const b = this.#waiting[best];
+        if (a && b && (moreUrgent(a.urgency, b.urgency) || a.arrival - b.arrival) < 0) best = i;
+      }
+      const [next] = this.#waiting.splice(best, 1);
+      this.#running += 1;
+      next?.start();
+    }
+  }
+}
 
 /**
- * The routes of the dependents one Complete opens, one at a time and the most urgent first, once every release
- * has come back (releaseDependents with `routesInTurn`): for a store that answers one request at a time (the
- * embedded runtime's dynalite), where routes side by side interleave their calls and each dependent is
- * dispatched as late as the last. Each release takes its turn once: `take` (its route, queued) or `pass`.
+ * The routes of the dependents one Complete opens, handed to the lane once every release has come back
+ * (releaseDependents with a RouteLane), so the most urgent of them goes first even when the lane is free as the
+ * first release comes back. Each release takes its turn once: `take` (its route, queued) or `pass`.
  */
 class RouteTurns {
   #left: number;
-  readonly #queue: { urgency: [number, number]; run: () => Promise<void> }[] = [];
+  readonly #lane: RouteLane;
+  readonly #queue: { urgency: readonly [number, number]; run: () => void }[] = [];
 
-  constructor(releases: number) {
+  constructor(releases: number, lane: RouteLane) {
     this.#left = releases;
+    this.#lane = lane;
   }
 
-  turn(): { take: <T>(urgency: [number, number], route: () => Promise<T>) => Promise<T>; pass: () => void } {
+  turn(): {
+    take: <T>(urgency: readonly [number, number], route: () => Promise<T>) => Promise<T>;
+    pass: () => void;
+  } {
     let reported = false;
     const report = () => {
-      if (reported) return false;
+      if (reported) return;
       reported = true;
       this.#left -= 1;
-      if (this.#left === 0) void this.#drain();
-      return true;
+      if (this.#left > 0) return;
+      // The most urgent first: the lane starts the first at once when it is free.
+      this.#queue.sort((a, b) => moreUrgent(a.urgency, b.urgency));
+      for (const queued of this.#queue.splice(0)) queued.run();
     };
     return {
       take: (urgency, route) =>
         new Promise((resolve, reject) => {
-          this.#queue.push({ urgency, run: () => route().then(resolve, reject) });
+          this.#queue.push({ urgency, run: () => this.#lane.run(urgency, route).then(resolve, reject) });
           report();
         }),
-      pass: () => void report(),
+      pass: report,
     };
-  }
-
-  async #drain(): Promise<void> {
-    this.#queue.sort((a, b) => moreUrgent(a.urgency, b.urgency));
-    for (const next of this.#queue.splice(0)) await next.run();
   }
 }
 

@@ -33,6 +33,7 @@ import {
   attemptEndOf,
   gateCountsOf,
   isTerminal,
+  type RouteLane,
   type RouteOpened,
   releaseDependents,
   settleAll,
@@ -84,13 +85,14 @@ export interface CompleteDeps {
    */
   releasesAfterStatusWrite?: boolean;
   /**
-   * The dependents this Complete opens are routed one at a time, the most urgent first (the priority, then the
-   * work and hops on the longest chain ahead of each), once every release came back, instead of side by side.
-   * For a store that answers one request at a time (the embedded runtime's dynalite), where routes side by side
-   * interleave their calls and each dependent is dispatched as late as the last: a fast branch's next task no
-   * longer waits for a slow branch's route. On DynamoDB calls do not compete, and side by side none waits.
+   * The dependents this Complete opens are routed in the lane's turn, the most urgent first (the priority, then
+   * the work and hops on the longest chain ahead of each), once every release came back, instead of side by
+   * side; the lane is shared by the Completes of the process (usecases/common.ts RouteLane). For a store that
+   * answers one request at a time (the embedded runtime's dynalite), where routes side by side interleave their
+   * calls and each dependent is dispatched as late as the last: a fast branch's next task no longer waits for a
+   * slow branch's route. On DynamoDB calls do not compete, and side by side none waits.
    */
-  routesInTurn?: boolean;
+  routeLane?: RouteLane;
 }
 
 export interface CompleteResult {
@@ -241,7 +243,7 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
   );
   const releasing = early
     ? early.open(opened)
-    : releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened, deps.routesInTurn);
+    : releaseDependents(deps.store, deps.callbacks, task, releaseAs, opened, deps.routeLane);
   if (opened) batch();
   // No quiet to wait for without bookkeeping (a failed or skipped task's), or when a route started it already.
   const afterRoutes = () =>
@@ -295,7 +297,7 @@ function releaseEarly(
   // Handled here too: a release that failed before it waited for `opened` does not see it refused.
   opened.catch(() => undefined);
   const task = { batchId: ref.batchId, taskId: ref.taskId, dependents: [...dependents] };
-  const releasing = releaseDependents(deps.store, deps.callbacks, task, outcome, opened, deps.routesInTurn);
+  const releasing = releaseDependents(deps.store, deps.callbacks, task, outcome, opened, deps.routeLane);
   releasing.catch(() => undefined);
   const pools = new Map<string, PrefetchedPool>();
   if (deps.handOff?.routeDependents) {

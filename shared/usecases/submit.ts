@@ -15,6 +15,7 @@ import {
   workAhead,
 } from '../domain/dag';
 import { BATCH_CREATION_LEASE_MS, DEFAULT_MAX_ATTEMPTS } from '../domain/limits';
+import { moreUrgent, readyUrgency } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { Batch, Budget } from '../domain/schemas';
 import { assertValidBatch, parseBatchJson } from '../domain/validation';
@@ -87,7 +88,12 @@ export function storedTasksOf(batchId: string, batch: Batch, maxAttempts: number
   });
 }
 
-/** Execution input: task ids in topological order; every task in flight at once. */
+/**
+ * Execution input: task ids in topological order, the tasks ready at once first, the most urgent of them first
+ * (domain/pool.ts readyUrgency); every task in flight at once. Where routes wait their turn (the embedded
+ * runtime's LOCAL_ROUTE_CONCURRENCY) the Map's first iterations route first, so the critical path's first task
+ * is dispatched first; on AWS every iteration starts at once and the order changes nothing.
+ */
 export function executionInputOf(batchId: string, tasks: readonly StoredTask[]): ExecutionInput {
   const byId = new Map(tasks.map((t) => [t.taskId, t]));
   const ids = new Set(byId.keys());
@@ -95,10 +101,15 @@ export function executionInputOf(batchId: string, tasks: readonly StoredTask[]):
   const order = topologicalOrder(
     tasks.map((t) => ({ ...t.task, dependsOn: (t.task.dependsOn ?? []).filter((d) => ids.has(d)) })),
   );
-  return executionInput(
-    batchId,
-    order.map((taskId) => ({ taskId, hasDeps: (byId.get(taskId)?.pendingDeps ?? 0) > 0 })),
-  );
+  const items = order.map((taskId) => ({ taskId, hasDeps: (byId.get(taskId)?.pendingDeps ?? 0) > 0 }));
+  const urgency = (taskId: string) => {
+    const task = byId.get(taskId);
+    return readyUrgency(task?.task.priority, task?.chainAfter, task?.workAheadMs);
+  };
+  const ready = items
+    .filter((item) => !item.hasDeps)
+    .sort((a, b) => moreUrgent(urgency(a.taskId), urgency(b.taskId)));
+  return executionInput(batchId, [...ready, ...items.filter((item) => item.hasDeps)]);
 }
 
 /**

@@ -489,3 +489,32 @@ describe('formatPath', () => {
     expect(formatPath([])).toBe('$');
   });
 });
+
+describe('executionInputOf', () => {
+  it('lists the tasks ready at once first, the most urgent first, then the rest in topological order', () => {
+    const batch = assertValidBatch(
+      {
+        tasks: [
+          task('short', { input: { simulate: { durationMs: 100 } } }),
+          task('after-short', { dependsOn: ['short'], input: { simulate: { durationMs: 100 } } }),
+          task('long', { input: { simulate: { durationMs: 100 } } }),
+          task('long-2', { dependsOn: ['long'], input: { simulate: { durationMs: 900 } } }),
+          task('long-3', { dependsOn: ['long-2'], input: { simulate: { durationMs: 900 } } }),
+          task('urgent', { priority: 1, input: { simulate: { durationMs: 50 } } }),
+        ],
+      },
+      ROLES,
+    );
+    const { items } = executionInputOf('b-1', storedTasksOf('b-1', batch, 3));
+    // priority 1 first, then the most work ahead (long: 1,900 ms on its chain, short: 200 ms).
+    expect(items.slice(0, 3)).toEqual([
+      { taskId: 'urgent', hasDeps: false },
+      { taskId: 'long', hasDeps: false },
+      { taskId: 'short', hasDeps: false },
+    ]);
+    const rest = items.slice(3).map((item) => item.taskId);
+    expect(items.slice(3).every((item) => item.hasDeps)).toBe(true);
+    expect(rest.indexOf('long-2')).toBeLessThan(rest.indexOf('long-3'));
+    expect([...rest].sort()).toEqual(['after-short', 'long-2', 'long-3']);
+  });
+});

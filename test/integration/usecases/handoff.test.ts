@@ -14,6 +14,7 @@ import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import type { Task } from '../../../shared/domain/schemas';
 import { CAPACITY_WAIT_SECONDS, WOKEN } from '../../../shared/domain/workflow';
 import type { Callbacks } from '../../../shared/ports';
+import { RouteLane } from '../../../shared/usecases/common';
 import { type CompleteDeps, completeTask } from '../../../shared/usecases/complete';
 import { gateTask } from '../../../shared/usecases/gate';
 import { offerSlot } from '../../../shared/usecases/handoff';
@@ -899,12 +900,12 @@ describe('routing a dependent with its gate (hop latency)', () => {
   });
 
   // The embedded runtime's dynalite answers one request at a time: routes side by side interleave their calls,
-  // and each dependent is dispatched as late as the last (CompleteDeps.routesInTurn).
+  // and each dependent is dispatched as late as the last (CompleteDeps.routeLane).
   it.each([
     [true, ['list', 'startAttempt b', 'list', 'startAttempt c', 'list', 'startAttempt a']],
     [false, ['list', 'list', 'list']],
   ])(
-    'with routesInTurn %s, routes the dependents it opens one at a time, the most urgent first',
+    'with a route lane %s, routes the dependents it opens one at a time, the most urgent first',
     async (inTurn, expected) => {
       const role = await fullRole(4, 1);
       // b has two tasks after it, c one, a none: b is on the longest chain, then c.
@@ -940,7 +941,7 @@ describe('routing a dependent with its gate (hop latency)', () => {
             callbacks,
             clock,
             handOff: { ...role.dispatch, routeDependents: true },
-            routesInTurn: inTurn,
+            ...(inTurn ? { routeLane: new RouteLane() } : {}),
           },
           { batchId, taskId: 'dep', outcome: 'SUCCEEDED' },
         );

@@ -5,6 +5,7 @@ import {
   effectiveHeartbeatSeconds,
   executionNameFor,
   gateOutput,
+  RouteLane,
   type RouteOpened,
   releaseDependents,
 } from '../../../shared/usecases/common';
@@ -51,7 +52,7 @@ describe('effectiveHeartbeatSeconds', () => {
   });
 });
 
-describe('releaseDependents with routesInTurn', () => {
+describe('releaseDependents with a route lane', () => {
   /** A release that opens the dependent's gate, its item with `workAheadMs` of work on the chain ahead. */
   const opened = (taskId: string, workAheadMs: number): ReleaseResult => ({
     pendingDeps: 0,
@@ -82,15 +83,9 @@ describe('releaseDependents with routesInTurn', () => {
       if (taskId === 'broken') throw new Error('route failed');
       return { decision: 'DISPATCH' } as RouteOutput;
     };
-    const release = (dependents: string[]) =>
-      releaseDependents(
-        store,
-        callbacks,
-        { batchId: 'b', taskId: 'dep', dependents },
-        'SUCCEEDED',
-        route,
-        true,
-      );
+    const lane = new RouteLane();
+    const release = (dependents: string[], taskId = 'dep') =>
+      releaseDependents(store, callbacks, { batchId: 'b', taskId, dependents }, 'SUCCEEDED', route, lane);
     return { events, release };
   }
 
@@ -139,5 +134,69 @@ describe('releaseDependents with routesInTurn', () => {
       'answer gate-broken',
       'answer gate-fine routed',
     ]);
+  });
+
+  it("takes a later Complete's more urgent dependent before an earlier one's that still wait", async () => {
+    const { events, release } = harness({
+      first: async () => opened('first', 300),
+      second: async () => opened('second', 200),
+      third: async () => opened('third', 100),
+      urgent: async () => opened('urgent', 5_000),
+    });
+    const earlier = release(['first', 'second', 'third'], 'one');
+    // While the earlier Complete's first route runs, another Complete opens a more urgent dependent.
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    await Promise.all([earlier, release(['urgent'], 'two')]);
+    // One lane for both Completes: one route at a time, the waiting one with the most work ahead next.
+    expect(events.filter((e) => /^rout/.test(e))).toEqual([
+      'route first',
+      'routed first',
+      'route urgent',
+      'routed urgent',
+      'route second',
+      'routed second',
+      'route third',
+      'routed third',
+    ]);
+  });
+});
+
+describe('RouteLane', () => {
+  it('runs at most its concurrency at once, the most urgent waiting one next, the longest waiting among equals', async () => {
+    const lane = new RouteLane(2);
+    const started: string[] = [];
+    let running = 0;
+    let peak = 0;
+    const job = (name: string, ms: number) => async () => {
+      started.push(name);
+      running += 1;
+      peak = Math.max(peak, running);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      running -= 1;
+      if (name === 'fails') throw new Error('route failed');
+      return name;
+    };
+    const done = await Promise.allSettled([
+      lane.run([0, 0], job('a', 10)),
+      lane.run([0, 0], job('fails', 5)),
+      lane.run([0, 0], job('low-1', 1)),
+      lane.run([5, 0], job('high', 1)),
+      lane.run([0, 0], job('low-2', 1)),
+      lane.run([5, 3], job('higher', 1)),
+    ]);
+    expect(started).toEqual(['a', 'fails', 'higher', 'high', 'low-1', 'low-2']);
+    expect(peak).toBe(2);
+    expect(done.map((d) => d.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+  });
+
+  it('refuses a concurrency below 1', () => {
+    expect(() => new RouteLane(0)).toThrow(/integer >= 1, got 0/);
   });
 });
