@@ -130,8 +130,9 @@ function urgencyOf(task: StoredTask | undefined): readonly [number, number] {
 }
 
 /**
- * Where the routes of the dependents that Completes open wait their turn: at most `concurrency` at once in the
- * process, the most urgent waiting one next (domain/pool.ts readyUrgency; the longest waiting among equals).
+ * Where the routes of the dependents that Completes open wait their turn: at most `concurrency` at once among the
+ * Completes that share the lane (a handler's: completeDeps), the most urgent waiting one next (domain/pool.ts
+ * readyUrgency; the longest waiting among equals).
  * For a store that answers one request at a time (the embedded runtime's dynalite), where routes side by side
  * interleave their calls and each dependent is dispatched as late as the last: the critical path's dependent
  * goes first, whichever Complete opened it (CompleteDeps.routeLane). Routes wait holding nothing.

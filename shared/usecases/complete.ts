@@ -87,7 +87,7 @@ export interface CompleteDeps {
   /**
    * The dependents this Complete opens are routed in the lane's turn, the most urgent first (the priority, then
    * the work and hops on the longest chain ahead of each), once every release came back, instead of side by
-   * side; the lane is shared by the Completes of the process (usecases/common.ts RouteLane). For a store that
+   * side; the lane is shared by the Completes of one handler (usecases/common.ts RouteLane). For a store that
    * answers one request at a time (the embedded runtime's dynalite), where routes side by side interleave their
    * calls and each dependent is dispatched as late as the last: a fast branch's next task no longer waits for a
    * slow branch's route. On DynamoDB calls do not compete, and side by side none waits.
