@@ -47,7 +47,7 @@ export const EnvVar = {
    * Optional, `true` on the embedded runtime only: its store (dynalite) answers on one thread, so writes nobody
    * waits on yield to the calls on the way to a dispatch. A Complete writes its agent's bookkeeping (outcome,
    * slot, hand-off) after its dependents' routes, once the store is quiet a moment, instead of beside them, and
-   * routes the dependents it opens in the process's route lane, the most urgent first (CompleteDeps.routeLane).
+   * routes the dependents it opens in its handler's route lane, the most urgent first (CompleteDeps.routeLane).
    * DynamoDB's calls do not compete: the deployed stack leaves it unset.
    */
   SingleThreadedStore: 'SINGLE_THREADED_STORE',

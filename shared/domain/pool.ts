@@ -82,14 +82,13 @@ export function waitingLeadMs(
  * How urgent a ready task's dispatch is beside others ready at the same moment (the dependents one Complete
  * opens, a batch's first tasks): its lead as a waiting task would have it (waitingLeadMs: priority, then the
  * work on the longest chain that starts with it), then the dependency hops on that chain, each of which costs
- * the batch a hop's time too. Sort with `moreUrgent`.
+ * the batch a hop's time too (a stored task's fields; none known: the least urgent). Sort with `moreUrgent`.
  */
 export function readyUrgency(
-  priority: number | undefined,
-  chainAfter: number | undefined,
-  workAheadMs: number | undefined,
+  task: { task: { priority?: number }; chainAfter?: number; workAheadMs?: number } | undefined,
 ): readonly [number, number] {
-  return [waitingLeadMs(priority, chainAfter, workAheadMs), chainAfter ?? 0];
+  if (!task) return [0, 0];
+  return [waitingLeadMs(task.task.priority, task.chainAfter, task.workAheadMs), task.chainAfter ?? 0];
 }
 
 /** Orders readyUrgency values, the most urgent first (for Array.prototype.sort, which is stable). */

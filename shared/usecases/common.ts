@@ -81,8 +81,7 @@ export async function releaseDependents(
   lane?: RouteLane,
 ): Promise<void> {
   const dependents = [...new Set(task.dependents)];
-  const turns =
-    routeOpened && lane && dependents.length > 1 ? new RouteTurns(dependents.length, lane) : undefined;
+  const turns = routeOpened && lane ? new RouteTurns(dependents.length, lane) : undefined;
   await settleAll(
     dependents.map(async (dependentId) => {
       const turn = turns?.turn();
@@ -95,6 +94,7 @@ export async function releaseDependents(
           // before the gate arms again (GATE_REARM_SECONDS), so an open gate's token is answered once more,
           // without a route: an answer that went out before makes this one a refused, gone token; otherwise the
           // dependent routes itself, and its Route meets any attempt the first run started.
+          // Its turn passes now, not after this answer: the others' routes do not wait for it.
           turn?.pass();
           if (result.gateToken && gateOpen(result.trigger, result))
             await callbacks.succeed(result.gateToken, gateOutput(result.trigger, result));
@@ -103,18 +103,13 @@ export async function releaseDependents(
         if (result.gateToken && openedBy(result.trigger, result, outcome)) {
           const output = gateOutput(result.trigger, result);
           // Only the release that opened the gate gets here (exactly once), so the dependent is routed once.
-          const routeIt = () =>
-            (route as RouteOpened)({ batchId: task.batchId, taskId: dependentId }, result.task);
-          const routed =
-            output.proceed && route
-              ? await (turn
-                  ? turn.take(urgencyOf(result.task), routeIt)
-                  : lane
-                    ? lane.run(urgencyOf(result.task), routeIt)
-                    : routeIt()
-                ).catch(() => undefined)
-              : undefined;
-          turn?.pass();
+          let routed: RouteOutput | undefined;
+          if (output.proceed && route) {
+            const routeIt = () => route({ batchId: task.batchId, taskId: dependentId }, result.task);
+            routed = await (turn ? turn.take(readyUrgency(result.task), routeIt) : routeIt()).catch(
+              () => undefined,
+            );
+          }
           await callbacks.succeed(result.gateToken, routed ? { ...output, route: routed } : output);
         }
       } finally {
@@ -122,11 +117,6 @@ export async function releaseDependents(
       }
     }),
   );
-}
-
-/** How urgent a dependent's route is among those one Complete opens (domain/pool.ts readyUrgency). */
-function urgencyOf(task: StoredTask | undefined): readonly [number, number] {
-  return task ? readyUrgency(task.task.priority, task.chainAfter, task.workAheadMs) : [0, 0];
 }
 
 /**
@@ -182,7 +172,8 @@ export class RouteLane {
 /**
  * The routes of the dependents one Complete opens, handed to the lane once every release has come back
  * (releaseDependents with a RouteLane), so the most urgent of them goes first even when the lane is free as the
- * first release comes back. Each release takes its turn once: `take` (its route, queued) or `pass`.
+ * first release comes back. Each release takes its turn once: `take` (its route, queued) or `pass` (no route;
+ * also called after `take`, where it does nothing).
  */
 class RouteTurns {
   #left: number;

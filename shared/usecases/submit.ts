@@ -102,13 +102,9 @@ export function executionInputOf(batchId: string, tasks: readonly StoredTask[]):
     tasks.map((t) => ({ ...t.task, dependsOn: (t.task.dependsOn ?? []).filter((d) => ids.has(d)) })),
   );
   const items = order.map((taskId) => ({ taskId, hasDeps: (byId.get(taskId)?.pendingDeps ?? 0) > 0 }));
-  const urgency = (taskId: string) => {
-    const task = byId.get(taskId);
-    return readyUrgency(task?.task.priority, task?.chainAfter, task?.workAheadMs);
-  };
   const ready = items
     .filter((item) => !item.hasDeps)
-    .sort((a, b) => moreUrgent(urgency(a.taskId), urgency(b.taskId)));
+    .sort((a, b) => moreUrgent(readyUrgency(byId.get(a.taskId)), readyUrgency(byId.get(b.taskId))));
   return executionInput(batchId, [...ready, ...items.filter((item) => item.hasDeps)]);
 }
 
