@@ -75,10 +75,25 @@ describe('in-process transport', () => {
       { headers: {} },
       { signingDate: new Date('2026-01-02T03:04:05Z') },
     );
-    expect(signed?.headers).toEqual({
-      'x-amz-date': '20260102T030405Z',
-      authorization: `AWS4-HMAC-SHA256 Credential=in-process/20260102/eu-central-1/sqs/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}`,
+    const signedAt = async (iso: string) =>
+      (await fromEnv.signer?.sign({ headers: {} }, { signingDate: new Date(iso) }))?.headers;
+    const headersOf = (date: string) => ({
+      'x-amz-date': date,
+      authorization: `AWS4-HMAC-SHA256 Credential=in-process/${date.slice(0, 8)}/eu-central-1/sqs/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}`,
     });
+    expect(signed?.headers).toEqual(headersOf('20260102T030405Z'));
+    // The headers are kept for the second signed in: the same within it, the new second's after it (or before).
+    expect(await signedAt('2026-01-02T03:04:05.999Z')).toEqual(headersOf('20260102T030405Z'));
+    expect(await signedAt('2026-01-02T03:04:06.000Z')).toEqual(headersOf('20260102T030406Z'));
+    expect(await signedAt('2025-12-31T23:59:59.500Z')).toEqual(headersOf('20251231T235959Z'));
+    const unsigned: { headers: Record<string, string> } = { headers: {} };
+    const now = (await fromEnv.signer?.sign(unsigned))?.headers['x-amz-date'] ?? '';
+    expect(
+      Math.abs(
+        Date.parse(now.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z')) -
+          Date.now(),
+      ),
+    ).toBeLessThan(5_000);
     expect(inProcessClientConfig('not a url', scope)).toEqual({});
     end();
     expect(inProcessClientConfig(origin, scope)).toEqual({});
