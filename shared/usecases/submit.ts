@@ -102,9 +102,12 @@ export function executionInputOf(batchId: string, tasks: readonly StoredTask[]):
     tasks.map((t) => ({ ...t.task, dependsOn: (t.task.dependsOn ?? []).filter((d) => ids.has(d)) })),
   );
   const items = order.map((taskId) => ({ taskId, hasDeps: (byId.get(taskId)?.pendingDeps ?? 0) > 0 }));
+  // Each ready task's urgency computed once, not at every comparison of the sort.
   const ready = items
     .filter((item) => !item.hasDeps)
-    .sort((a, b) => moreUrgent(readyUrgency(byId.get(a.taskId)), readyUrgency(byId.get(b.taskId))));
+    .map((item) => ({ item, urgency: readyUrgency(byId.get(item.taskId)) }))
+    .sort((a, b) => moreUrgent(a.urgency, b.urgency))
+    .map(({ item }) => item);
   return executionInput(batchId, [...ready, ...items.filter((item) => item.hasDeps)]);
 }
 
