@@ -12,6 +12,7 @@
  * orchestrator builds, on AWS too, where it only saves CPU.
  */
 import toFastProperties from 'to-fast-properties';
+import { inProcessRetryMiddleware, inProcessRetryOptions, type RetryConfig } from './in-process-retry';
 import { IN_PROCESS_PROTOCOL } from './in-process-transport';
 
 /** Returns `client` after putting its resolved config in fast-properties mode. */
@@ -23,7 +24,11 @@ export function fastConfig<C extends { readonly config: object }>(client: C): C 
 /** What tunedClient reads and sets of a client (@smithy/core Client). */
 interface SdkClient {
   readonly config: object;
-  readonly middlewareStack: { remove(name: string): boolean };
+  readonly middlewareStack: {
+    remove(name: string): boolean;
+    // biome-ignore lint/suspicious/noExplicitAny: the SDK's middleware types, which this module does not import
+    add(middleware: any, options: typeof inProcessRetryOptions): void;
+  };
 }
 
 interface TunableConfig {
@@ -54,7 +59,9 @@ const SKIPPED_IN_PROCESS = ['getUserAgentMiddleware'] as const;
  *   at every call (the SDK's public `cacheMiddleware` option; a stack is never changed after a client's first
  *   call here; see CACHED_SERVICES). DynamoDB's document client, which refuses the option, does the same
  *   itself (dynamodb/client.ts DocumentClient);
- * - served in process (the embedded runtime's emulators), without the SKIPPED_IN_PROCESS middleware.
+ * - served in process (the embedded runtime's emulators), without the SKIPPED_IN_PROCESS middleware, and with
+ *   the lean retry middleware in the SDK's place (in-process-retry.ts: the same strategy, none of its per-call
+ *   Error, UUID and headers).
  * Why: in a run a call's middleware runs a few hundred times at most, in V8's interpreter and baseline code,
  * and the stack's resolution (its entries copied and sorted for every call) and the user agent are about a
  * third of the SDK's work then: a GetItem, UpdateItem and Query in turn, answered at once in process, calls
@@ -65,6 +72,10 @@ export function tunedClient<C extends SdkClient>(client: C): C {
   if (config.serviceId !== undefined && CACHED_SERVICES.has(config.serviceId)) config.cacheMiddleware = true;
   if (config.requestHandler?.metadata?.handlerProtocol === IN_PROCESS_PROTOCOL) {
     for (const name of SKIPPED_IN_PROCESS) client.middlewareStack.remove(name);
+    client.middlewareStack.add(
+      inProcessRetryMiddleware(client.config as unknown as RetryConfig),
+      inProcessRetryOptions,
+    );
   }
   return fastConfig(client);
 }
