@@ -21,6 +21,8 @@ import {
 interface RetryToken {
   getRetryCount(): number;
   getRetryDelay(): number;
+  /** The delay the strategy waited itself before handing the token over (the SDK's standard strategy does). */
+  $retryLog?: { acquisitionDelay?: number };
 }
 
 type RetryErrorType = 'THROTTLING' | 'TRANSIENT' | 'SERVER_ERROR' | 'CLIENT_ERROR';
@@ -87,26 +89,29 @@ const isStreaming = (request: unknown): boolean => {
   );
 };
 
-const asError = (error: unknown): Error =>
-  error instanceof Error ? error : new Error(typeof error === 'string' ? error : String(error));
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
-/** Resolves after `ms`, or rejects with `error` as soon as `signal` aborts. */
-function pause(ms: number, signal: AbortSignal | undefined, error: Error): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(error);
-      return;
+/** The SDK's error for a call aborted while it waits to retry (`@smithy/core`'s createAbortError). */
+function abortErrorOf(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error)
+    return Object.assign(new Error('Request aborted'), { name: 'AbortError', cause: reason });
+  return Object.assign(new Error(reason ? String(reason) : 'Request aborted'), { name: 'AbortError' });
+}
+
+/** `promise`, unless `signal` aborts first: then the SDK's abort error (its `race`). */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  let stop = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = () => reject(abortErrorOf(signal));
+    if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      stop = () => signal.removeEventListener('abort', onAbort);
     }
-    const stop = () => {
-      clearTimeout(timer);
-      reject(error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', stop);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', stop, { once: true });
   });
+  return Promise.race([promise, aborted]).finally(stop);
 }
 
 /** The lean retry middleware of a client whose resolved config is `config`. */
@@ -132,14 +137,20 @@ export function inProcessRetryMiddleware(config: RetryConfig) {
           const attempts = token.getRetryCount() + 1;
           try {
             if (isStreaming(args.request) || signal?.aborted) throw error;
-            token = await strategy.refreshRetryTokenForRetry(token, { error, errorType: errorTypeOf(error) });
-          } catch {
+            // The standard strategy waits out the backoff itself here: an abort ends that wait too.
+            token = await unlessAborted(
+              strategy.refreshRetryTokenForRetry(token, { error, errorType: errorTypeOf(error) }),
+              signal,
+            );
+          } catch (refused) {
+            if (refused !== error && signal?.aborted && (refused as Error).name === 'AbortError')
+              throw refused;
             error.$metadata = { ...error.$metadata, attempts, totalRetryDelay };
             throw error;
           }
           const delay = token.getRetryDelay();
-          totalRetryDelay += delay;
-          if (delay > 0) await pause(delay, signal, error);
+          totalRetryDelay += (token.$retryLog?.acquisitionDelay ?? 0) + delay;
+          if (delay > 0) await unlessAborted(new Promise((resolve) => setTimeout(resolve, delay)), signal);
         }
       }
     };

@@ -1,6 +1,6 @@
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type InProcessRequest,
   type InProcessResponse,
@@ -21,8 +21,11 @@ const failure = (statusCode: number, type: string): InProcessResponse => ({
 });
 const found: InProcessResponse = { statusCode: 200, headers: JSON_TYPE, body: '{"Item":{"pk":{"S":"a"}}}' };
 
-/** A DynamoDB client served in process by `answers` in turn (the last one repeats), tuned as the orchestrator's. */
-function clientAnswering(answers: readonly InProcessResponse[]) {
+/**
+ * A DynamoDB client served in process by `answers` in turn (the last one repeats), tuned as the orchestrator's,
+ * its own retry strategy three attempts `delayMs` apart.
+ */
+function clientAnswering(answers: readonly InProcessResponse[], delayMs = 1) {
   const requests: InProcessRequest[] = [];
   const end = serveInProcess(ORIGIN, async (request) => {
     requests.push(request);
@@ -33,8 +36,7 @@ function clientAnswering(answers: readonly InProcessResponse[]) {
       region: SCOPE.region,
       endpoint: ORIGIN,
       credentials: LOCAL_CREDENTIALS,
-      // The client's own strategy is the one used: three attempts, 1 ms apart.
-      retryStrategy: new ConfiguredRetryStrategy(3, () => 1),
+      retryStrategy: new ConfiguredRetryStrategy(3, () => delayMs),
       ...inProcessClientConfig(ORIGIN, SCOPE),
     }),
   );
@@ -63,6 +65,8 @@ describe('the retry middleware of a client served in process', () => {
     expect(answer.Item).toEqual({ pk: { S: 'a' } });
     expect(requests).toHaveLength(3);
     expect(answer.$metadata.attempts).toBe(3);
+    // The delays the strategy waited before each retry, 1 ms each.
+    expect(answer.$metadata.totalRetryDelay).toBe(2);
     // Still signed (the signer is placed relative to the retry middleware), without the per-call headers.
     for (const request of requests) {
       expect(request.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 /);
@@ -94,5 +98,17 @@ describe('the retry middleware of a client served in process', () => {
     const error = await client.send(getItem, { abortSignal: controller.signal }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     expect(requests.length).toBeLessThanOrEqual(1);
+  });
+
+  it('ends a call aborted during its delay at once, with the abort error the SDK gives', async () => {
+    // A delay no test waits out: only the abort can end it.
+    const { client, requests, end } = clientAnswering([failure(500, 'InternalServerError')], 60_000);
+    ends.push(end, () => client.destroy());
+    const controller = new AbortController();
+    const sent = client.send(getItem, { abortSignal: controller.signal }).catch((e: unknown) => e);
+    await vi.waitFor(() => expect(requests).toHaveLength(1));
+    controller.abort();
+    expect(await sent).toMatchObject({ name: 'AbortError', message: 'Request aborted' });
+    expect(requests).toHaveLength(1);
   });
 });
