@@ -3,8 +3,9 @@
  *
  * A hop on the embedded runtime is about nine DynamoDB calls in series to dynalite's thread, with the handlers'
  * code between them, run right after its task's idle wait. This times the two parts apart:
- * - the calls alone: FLOOR_CALLS (9) calls in series through the SDK client the orchestrator builds
- *   (InProcessSigner, fastConfig) to the runtime's dynalite on its worker thread, an UpdateItem and a GetItem
+ * - the calls alone: FLOOR_CALLS (9) calls in series through an SDK client with InProcessSigner and fastConfig
+ *   (the orchestrator's tunedClient also drops the user agent and takes the lean retry middleware, so its calls
+ *   cost a little less) to the runtime's dynalite on its worker thread, an UpdateItem and a GetItem
  *   of a 1.5 KB item in turn; GROUPS groups back to back, then GROUPS groups each after FLOOR_IDLE_MS (150) of
  *   idle, as a hop comes after its task's wait. Medians in ms;
  * - small pieces of code after idle: `new Date()`, `toISOString`, a two-regex replace and `JSON.stringify` of a
