@@ -6,11 +6,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, type TranslateConfig, type UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tunedClient } from '../sdk-client';
+import { type LeanConfig, leanHandler, servedLean } from './in-process-calls';
 
 /** What DocumentClient reads of a document command (lib-dynamodb's DynamoDBDocumentClientCommand). */
 interface DocumentCommand {
   readonly clientCommand?: {
     resolveMiddleware(stack: unknown, config: unknown, options: undefined): ResolvedHandler;
+    readonly middlewareStack?: unknown;
+    readonly schema?: Parameters<typeof leanHandler>[1]['schema'];
   };
   readonly middlewareStack?: unknown;
   addMarshallingMiddleware?(config: unknown): void;
@@ -29,9 +32,12 @@ type ResolvedHandler = (command: unknown) => Promise<{ output: unknown }>;
  */
 export class DocumentClient extends DynamoDBDocumentClient {
   readonly #handlers = new Map<unknown, ResolvedHandler>();
+  /** Whether its item calls go lean (in-process-calls.ts): DynamoDB served in process, nothing else in its stack. */
+  readonly #lean: boolean;
 
   constructor(client: DynamoDBClient, translateConfig?: TranslateConfig) {
     super(client, translateConfig);
+    this.#lean = servedLean(client.config as unknown as LeanConfig, client.middlewareStack);
   }
 
   /**
@@ -52,6 +58,14 @@ export class DocumentClient extends DynamoDBDocumentClient {
     const { clientCommand, middlewareStack } = command;
     if (!clientCommand || !middlewareStack || typeof command.addMarshallingMiddleware !== 'function') return;
     command.addMarshallingMiddleware(this.config);
+    const lean = this.#lean
+      ? leanHandler(this.config as unknown as LeanConfig, clientCommand, clientCommand.middlewareStack)
+      : undefined;
+    if (lean) {
+      const handler: ResolvedHandler = (sent) => lean(sent as Parameters<typeof lean>[0]);
+      this.#handlers.set(command.constructor, handler);
+      return handler;
+    }
     const stack = this.middlewareStack.concat(
       middlewareStack as Parameters<typeof this.middlewareStack.concat>[0],
     );

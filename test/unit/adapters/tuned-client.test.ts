@@ -60,57 +60,70 @@ afterEach(() => {
 });
 
 describe('DocumentClient', () => {
-  it('resolves a command class once and still sends, marshals and answers each command as its own', async () => {
-    const table = serveTable();
-    try {
-      const doc = documentClient(inProcessDynamo());
-      expect(doc).toBeInstanceOf(DocumentClient);
-      const resolved = {
-        get: vi.spyOn(GetItemCommand.prototype, 'resolveMiddleware'),
-        put: vi.spyOn(PutItemCommand.prototype, 'resolveMiddleware'),
-      };
-      const ids = ['a', 'bb', 'ccc', 'dddd', 'eeeee', 'ffffff'];
-      // Document values (numbers, lists, maps, an undefined field dropped) marshalled per command.
-      for (const [i, pk] of ids.entries()) {
-        await doc.send(
-          new PutCommand({
-            TableName: 't',
-            Item: { pk, n: i, tags: [pk, i], nested: { at: i * 10 }, gone: undefined },
-          }),
+  /** An in-process client with a middleware of its own (a tracer's), whose calls keep the SDK's stack. */
+  const traced = () => {
+    const client = inProcessDynamo();
+    client.middlewareStack.add((next) => (args) => next(args), { step: 'build', name: 'tracer' });
+    return client;
+  };
+  it.each([
+    { client: 'with middleware of its own', make: traced, resolutions: 1 },
+    // Its item calls go lean (in-process-calls.ts): no SDK stack resolved at all.
+    { client: 'lean', make: inProcessDynamo, resolutions: 0 },
+  ])(
+    'resolves a command class once at most and still sends, marshals and answers each command as its own ($client)',
+    async ({ make, resolutions }) => {
+      const table = serveTable();
+      try {
+        const doc = documentClient(make());
+        expect(doc).toBeInstanceOf(DocumentClient);
+        const resolved = {
+          get: vi.spyOn(GetItemCommand.prototype, 'resolveMiddleware'),
+          put: vi.spyOn(PutItemCommand.prototype, 'resolveMiddleware'),
+        };
+        const ids = ['a', 'bb', 'ccc', 'dddd', 'eeeee', 'ffffff'];
+        // Document values (numbers, lists, maps, an undefined field dropped) marshalled per command.
+        for (const [i, pk] of ids.entries()) {
+          await doc.send(
+            new PutCommand({
+              TableName: 't',
+              Item: { pk, n: i, tags: [pk, i], nested: { at: i * 10 }, gone: undefined },
+            }),
+          );
+        }
+        // Sequential and overlapping reads, each of its own key, answered out of order.
+        const first = await doc.send(new GetCommand({ TableName: 't', Key: { pk: 'bb' } }));
+        const all = await Promise.all(
+          [...ids].reverse().map((pk) => doc.send(new GetCommand({ TableName: 't', Key: { pk } }))),
         );
+        expect(first.Item).toEqual({ pk: 'bb', n: 1, tags: ['bb', 1], nested: { at: 10 } });
+        expect(all.map((r) => r.Item)).toEqual(
+          [...ids].reverse().map((pk) => ({
+            pk,
+            n: ids.indexOf(pk),
+            tags: [pk, ids.indexOf(pk)],
+            nested: { at: ids.indexOf(pk) * 10 },
+          })),
+        );
+        // Each request carried its own key, marshalled.
+        const keys = table.requests
+          .map((r) => JSON.parse(r.body) as { Key?: unknown })
+          .flatMap((b) => (b.Key ? [b.Key] : []));
+        expect(keys).toEqual([{ pk: { S: 'bb' } }, ...[...ids].reverse().map((pk) => ({ pk: { S: pk } }))]);
+        // One resolution per command class, not one per call.
+        expect(resolved.put).toHaveBeenCalledTimes(resolutions);
+        expect(resolved.get).toHaveBeenCalledTimes(resolutions);
+        // A call with options (an abort signal) is sent as lib-dynamodb sends it: resolved for itself.
+        const aborted = await doc.send(new GetCommand({ TableName: 't', Key: { pk: 'a' } }), {
+          abortSignal: new AbortController().signal,
+        });
+        expect(aborted.Item).toMatchObject({ pk: 'a', n: 0 });
+        expect(resolved.get).toHaveBeenCalledTimes(resolutions + 1);
+      } finally {
+        table.stop();
       }
-      // Sequential and overlapping reads, each of its own key, answered out of order.
-      const first = await doc.send(new GetCommand({ TableName: 't', Key: { pk: 'bb' } }));
-      const all = await Promise.all(
-        [...ids].reverse().map((pk) => doc.send(new GetCommand({ TableName: 't', Key: { pk } }))),
-      );
-      expect(first.Item).toEqual({ pk: 'bb', n: 1, tags: ['bb', 1], nested: { at: 10 } });
-      expect(all.map((r) => r.Item)).toEqual(
-        [...ids].reverse().map((pk) => ({
-          pk,
-          n: ids.indexOf(pk),
-          tags: [pk, ids.indexOf(pk)],
-          nested: { at: ids.indexOf(pk) * 10 },
-        })),
-      );
-      // Each request carried its own key, marshalled.
-      const keys = table.requests
-        .map((r) => JSON.parse(r.body) as { Key?: unknown })
-        .flatMap((b) => (b.Key ? [b.Key] : []));
-      expect(keys).toEqual([{ pk: { S: 'bb' } }, ...[...ids].reverse().map((pk) => ({ pk: { S: pk } }))]);
-      // One resolution per command class, not one per call.
-      expect(resolved.put).toHaveBeenCalledTimes(1);
-      expect(resolved.get).toHaveBeenCalledTimes(1);
-      // A call with options (an abort signal) is sent as lib-dynamodb sends it: resolved for itself.
-      const aborted = await doc.send(new GetCommand({ TableName: 't', Key: { pk: 'a' } }), {
-        abortSignal: new AbortController().signal,
-      });
-      expect(aborted.Item).toMatchObject({ pk: 'a', n: 0 });
-      expect(resolved.get).toHaveBeenCalledTimes(2);
-    } finally {
-      table.stop();
-    }
-  });
+    },
+  );
 
   it('fails a call as the SDK does (the service error, by name), and the next call of the class still works', async () => {
     const stop = serveInProcess(
