@@ -46,12 +46,15 @@ interface SdkHttpRequest {
   readonly body?: unknown;
 }
 
-/** What the SDK's deserializers read of a response (@smithy/types HttpResponse). */
+/**
+ * What the SDK's deserializers read of a response (@smithy/types HttpResponse): bytes, or the text itself when
+ * asked for (`asText`).
+ */
 interface SdkHttpResponse {
   readonly statusCode: number;
   readonly reason?: string;
   readonly headers: Record<string, string>;
-  readonly body: Uint8Array;
+  readonly body: Uint8Array | string;
 }
 
 const REGISTRY = Symbol.for('meta-agent.in-process-endpoints');
@@ -149,6 +152,13 @@ class EndpointGoneError extends Error {
 
 function pathOf(request: SdkHttpRequest): string {
   const query = request.query ?? {};
+  // Most calls have none (every JSON protocol's): no URLSearchParams made for them.
+  let none = true;
+  for (const _ in query) {
+    none = false;
+    break;
+  }
+  if (none) return request.path;
   const params = new URLSearchParams();
   for (const [name, value] of Object.entries(query)) {
     if (value === null) params.append(name, '');
@@ -208,11 +218,16 @@ async function answerOf(server: InProcessServer, request: InProcessRequest): Pro
 export class InProcessHttpHandler {
   readonly metadata = { handlerProtocol: IN_PROCESS_PROTOCOL };
 
-  constructor(private readonly origin: string) {}
+  /** The origin it serves (scheme, host and port): what a request's host header names. */
+  constructor(readonly origin: string) {}
 
+  /**
+   * Answers `request`; with `asText` (the lean DynamoDB calls, dynamodb/in-process-calls.ts) the body is the
+   * emulator's text as it came, not encoded to the bytes the SDK's parsers read.
+   */
   async handle(
     request: SdkHttpRequest,
-    options: { abortSignal?: AbortSignalLike } = {},
+    options: { abortSignal?: AbortSignalLike; asText?: boolean } = {},
   ): Promise<{ response: SdkHttpResponse }> {
     const server = registry()?.get(this.origin);
     if (!server) throw new EndpointGoneError(this.origin);
@@ -234,7 +249,7 @@ export class InProcessHttpHandler {
       response: {
         statusCode: answer.statusCode,
         headers: { ...answer.headers },
-        body: encoder.encode(answer.body),
+        body: options.asText ? answer.body : encoder.encode(answer.body),
       },
     };
   }

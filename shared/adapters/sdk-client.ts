@@ -12,6 +12,7 @@
  * orchestrator builds, on AWS too, where it only saves CPU.
  */
 import toFastProperties from 'to-fast-properties';
+import { type LeanConfig, leanShortcut } from './in-process-calls';
 import { inProcessRetryMiddleware, inProcessRetryOptions, type RetryConfig } from './in-process-retry';
 import { IN_PROCESS_PROTOCOL } from './in-process-transport';
 
@@ -26,8 +27,9 @@ interface SdkClient {
   readonly config: object;
   readonly middlewareStack: {
     remove(name: string): boolean;
+    identify(): string[];
     // biome-ignore lint/suspicious/noExplicitAny: the SDK's middleware types, which this module does not import
-    add(middleware: any, options: typeof inProcessRetryOptions): void;
+    add(middleware: any, options: object): void;
   };
 }
 
@@ -53,6 +55,13 @@ const CACHED_SERVICES: ReadonlySet<string> = new Set(['SQS', 'SFN', 'Lambda']);
 const SKIPPED_IN_PROCESS = ['getUserAgentMiddleware'] as const;
 
 /**
+ * Services whose in-process clients send their lean operations past the SDK's stack (in-process-calls.ts
+ * leanShortcut). DynamoDB's document client does so itself (dynamodb/client.ts), after its marshalling, which a
+ * shortcut at the start of the low-level client's stack would come before.
+ */
+const SHORTCUT_SERVICES: ReadonlySet<string> = new Set(['SQS', 'SFN']);
+
+/**
  * Returns `client` tuned for the orchestrator's calls, on AWS and in process alike:
  * - its resolved config in fast-properties mode (fastConfig);
  * - SQS, Step Functions and Lambda clients: the middleware stack resolved once per command class rather than
@@ -61,7 +70,8 @@ const SKIPPED_IN_PROCESS = ['getUserAgentMiddleware'] as const;
  *   itself (dynamodb/client.ts DocumentClient);
  * - served in process (the embedded runtime's emulators), without the SKIPPED_IN_PROCESS middleware, and with
  *   the lean retry middleware in the SDK's place (in-process-retry.ts: the same strategy, none of its per-call
- *   Error, UUID and headers).
+ *   Error, UUID and headers), and for SQS and Step Functions the operations of in-process-calls.ts sent past
+ *   the rest of the SDK's stack (leanShortcut).
  * Why: in a run a call's middleware runs a few hundred times at most, in V8's interpreter and baseline code,
  * and the stack's resolution (its entries copied and sorted for every call) and the user agent are about a
  * third of the SDK's work then: a GetItem, UpdateItem and Query in turn, answered at once in process, calls
@@ -76,6 +86,10 @@ export function tunedClient<C extends SdkClient>(client: C): C {
       inProcessRetryMiddleware(client.config as unknown as RetryConfig),
       inProcessRetryOptions,
     );
+    if (config.serviceId !== undefined && SHORTCUT_SERVICES.has(config.serviceId)) {
+      const shortcut = leanShortcut(client.config as unknown as LeanConfig, client.middlewareStack);
+      client.middlewareStack.add(shortcut.middleware, shortcut.options);
+    }
   }
   return fastConfig(client);
 }

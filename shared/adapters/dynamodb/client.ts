@@ -5,8 +5,8 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, type TranslateConfig, type UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type LeanConfig, leanHandler, servedLean } from '../in-process-calls';
 import { tunedClient } from '../sdk-client';
-import { type LeanConfig, leanHandler, servedLean } from './in-process-calls';
 
 /** What DocumentClient reads of a document command (lib-dynamodb's DynamoDBDocumentClientCommand). */
 interface DocumentCommand {

@@ -43,6 +43,9 @@ async function httpRequestsDuring<T>(body: () => Promise<T>): Promise<{ result: 
   }
 }
 
+/** A request with no query, headers or body. */
+const PLAIN = { method: 'POST', protocol: 'http:', hostname: '127.0.0.1', path: '/', headers: {}, body: '' };
+
 describe('in-process transport', () => {
   let emulators: Emulators | undefined;
   const ends: (() => void)[] = [];
@@ -124,7 +127,12 @@ describe('in-process transport', () => {
     ]);
     expect(response.statusCode).toBe(201);
     expect(response.headers).toEqual({ 'x-answer': 'yes' });
-    expect(new TextDecoder().decode(response.body)).toBe('done');
+    expect(new TextDecoder().decode(response.body as Uint8Array)).toBe('done');
+    // Without a query, the path as it is; with `asText`, the answer's text as it came.
+    const { response: text } = await handler.handle({ ...PLAIN, query: {} }, { asText: true });
+    expect(text.body).toBe('done');
+    await handler.handle(PLAIN);
+    expect(seen.slice(1).map((request) => (request as { path: string }).path)).toEqual(['/', '/']);
   });
 
   it('writes the headers of a SigV4-signed request without computing the signature', async () => {
@@ -163,15 +171,7 @@ describe('in-process transport', () => {
       ),
     );
     const handler = new InProcessHttpHandler(origin);
-    const call = () =>
-      handler.handle({
-        method: 'POST',
-        protocol: 'http:',
-        hostname: '127.0.0.1',
-        path: '/',
-        headers: {},
-        body: '',
-      });
+    const call = () => handler.handle(PLAIN);
     const settledWithin = async (promise: Promise<unknown>, ms: number) =>
       Promise.race([
         promise.then(() => true),

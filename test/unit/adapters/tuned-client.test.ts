@@ -185,9 +185,11 @@ describe('tunedClient', () => {
       const overHttp = tunedClient(new SQSClient({ region: REGION, endpoint: 'http://127.0.0.1:10' }));
       expect(middlewareOf(served)).not.toContain('getUserAgentMiddleware');
       expect(middlewareOf(overHttp)).toContain('getUserAgentMiddleware');
-      // Nothing else goes: the two stacks differ by the user agent only.
+      // Nothing else goes: the two stacks differ by the user agent, and by the shortcut of the lean calls
+      // (in-process-calls.ts) in front of the one served in process.
+      expect(middlewareOf(served)[0]).toBe('inProcessShortcut');
       expect(middlewareOf(overHttp).filter((name) => name !== 'getUserAgentMiddleware')).toEqual(
-        middlewareOf(served),
+        middlewareOf(served).filter((name) => name !== 'inProcessShortcut'),
       );
     } finally {
       stop();

@@ -1,9 +1,27 @@
 /**
- * The lean item calls of a DocumentClient served in process (in-process-calls.ts) answer as the SDK does: every
- * operation's output, unmarshalled, and every error, compared with lib-dynamodb's own client sending the same
- * command to the same dynalite; retried with the client's strategy; used only where its conditions hold.
+ * The lean calls of clients served in process (in-process-calls.ts) answer as the SDK does. DynamoDB's document
+ * client: every item operation's output, unmarshalled, and every error, compared with lib-dynamodb's own client
+ * sending the same command to the same dynalite; retried with the client's strategy; used only where its
+ * conditions hold. SQS and Step Functions: the same requests and the same answers and errors as the SDK's stack,
+ * for the same answers of a server; a long poll aborted.
  */
+import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
+  SendTaskSuccessCommand,
+  SFNClient,
+  TaskTimedOut,
+} from '@aws-sdk/client-sfn';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageBatchCommand,
+  QueueDoesNotExist,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import {
   BatchGetCommand,
   BatchWriteCommand,
@@ -18,7 +36,7 @@ import {
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
-import { type LeanConfig, leanHandler, servedLean } from '../../../shared/adapters/dynamodb/in-process-calls';
+import { type LeanConfig, leanHandler, servedLean } from '../../../shared/adapters/in-process-calls';
 import {
   type InProcessRequest,
   type InProcessResponse,
@@ -334,6 +352,221 @@ describe('lean item calls against a server answering in turn', () => {
         );
         expect(request.headers['x-amz-date']).toMatch(/^\d{8}T\d{6}Z$/);
       }
+    } finally {
+      end();
+      client.destroy();
+    }
+  });
+});
+
+describe('lean SQS and Step Functions calls of clients served in process', () => {
+  const ORIGIN = 'http://127.0.0.1:6';
+  const QUEUE = `${ORIGIN}/000000000000/q`;
+  const JSON_TYPE = { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'req-1' };
+  const ok = (body: object): InProcessResponse => ({
+    statusCode: 200,
+    headers: JSON_TYPE,
+    body: JSON.stringify(body),
+  });
+
+  /** A client of `make` served in process by `answer`; with `traced`, a middleware of its own (the SDK's stack). */
+  function served<C extends SQSClient | SFNClient>(
+    make: (config: object) => C,
+    service: string,
+    traced: boolean,
+  ): C {
+    const client = tunedClient(
+      make({
+        region: LOCAL_REGION,
+        endpoint: ORIGIN,
+        credentials: LOCAL_CREDENTIALS,
+        retryStrategy: new ConfiguredRetryStrategy(3, () => 1),
+        ...inProcessClientConfig(ORIGIN, { service, region: LOCAL_REGION }),
+      }),
+    );
+    if (traced)
+      (client.middlewareStack as unknown as { add(middleware: unknown, options: object): void }).add(
+        (next: (args: unknown) => unknown) => (args: unknown) => next(args),
+        { step: 'build', name: 'tracer' },
+      );
+    return client;
+  }
+
+  /** What differs between two sends of one request: its date and signature. */
+  const comparableRequest = ({ headers, ...rest }: InProcessRequest) => {
+    const { 'x-amz-date': date, authorization, ...others } = headers;
+    expect(date).toMatch(/^\d{8}T\d{6}Z$/);
+    expect(authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=/);
+    return { ...rest, headers: others };
+  };
+
+  /**
+   * Sends `command()` through an SDK-stack client and a lean one of `make`, the server answering `answer` to
+   * each, and expects the same requests and the same answer or error; returns the lean answer or error.
+   */
+  async function sameCall(
+    make: (config: object) => {
+      send(command: never): Promise<unknown>;
+      destroy(): void;
+      middlewareStack: never;
+    },
+    service: string,
+    command: () => object,
+    answer: InProcessResponse,
+  ): Promise<{ output?: Record<string, unknown>; error?: Error & Record<string, unknown> }> {
+    const results: {
+      requests: InProcessRequest[];
+      output?: unknown;
+      error?: Error & Record<string, unknown>;
+    }[] = [];
+    for (const traced of [true, false]) {
+      const requests: InProcessRequest[] = [];
+      const end = serveInProcess(ORIGIN, async (request) => {
+        requests.push(request);
+        return answer;
+      });
+      const client = served(make as never, service, traced) as unknown as {
+        send(command: never): Promise<unknown>;
+        destroy(): void;
+        config: { protocol: { serializeRequest: () => unknown } };
+      };
+      const serialize = vi.spyOn(client.config.protocol, 'serializeRequest');
+      try {
+        const output = await client.send(command() as never);
+        results.push({ requests, output });
+      } catch (error) {
+        results.push({ requests, error: error as Error & Record<string, unknown> });
+      } finally {
+        // The SDK's stack serializes; the lean call does not.
+        expect(serialize.mock.calls.length > 0).toBe(traced);
+        end();
+        client.destroy();
+      }
+    }
+    const [sdk, lean] = results as [(typeof results)[0], (typeof results)[0]];
+    expect(lean.requests.map(comparableRequest)).toEqual(sdk.requests.map(comparableRequest));
+    if (sdk.error) {
+      expect(lean.error?.constructor).toBe(sdk.error.constructor);
+      expect({ ...lean.error, message: lean.error?.message }).toEqual({
+        ...sdk.error,
+        message: sdk.error.message,
+      });
+      return { error: lean.error };
+    }
+    expect(lean.output).toEqual(sdk.output);
+    return { output: lean.output as Record<string, unknown> };
+  }
+
+  const md5 = (text: string) => createHash('md5').update(text).digest('hex');
+  const sqs = (config: object) => new SQSClient(config);
+  const sfn = (config: object) => new SFNClient(config);
+
+  it('send and parse as the SDK does, binary message attributes included', async () => {
+    const sent = await sameCall(
+      sqs as never,
+      'sqs',
+      () =>
+        new SendMessageCommand({
+          QueueUrl: QUEUE,
+          MessageBody: '{"task":"t1"}',
+          DelaySeconds: 0,
+          MessageAttributes: {
+            kind: { DataType: 'String', StringValue: 'dispatch' },
+            blob: { DataType: 'Binary', BinaryValue: new Uint8Array([1, 2, 255]) },
+          },
+        }),
+      ok({ MessageId: 'm-1', MD5OfMessageBody: md5('{"task":"t1"}') }),
+    );
+    expect(sent.output).toMatchObject({ MessageId: 'm-1', $metadata: { requestId: 'req-1', attempts: 1 } });
+    const message = {
+      MessageId: 'm-1',
+      ReceiptHandle: 'r-1',
+      Body: '{"task":"t1"}',
+      MD5OfBody: md5('{"task":"t1"}'),
+      Attributes: { ApproximateReceiveCount: '1' },
+    };
+    await sameCall(
+      sqs as never,
+      'sqs',
+      () => new ReceiveMessageCommand({ QueueUrl: QUEUE, WaitTimeSeconds: 0 }),
+      ok({ Messages: [message] }),
+    );
+    // A binary attribute in the answer: the SDK's parser reads it (bytes), the same either way.
+    const received = await sameCall(
+      sqs as never,
+      'sqs',
+      () => new ReceiveMessageCommand({ QueueUrl: QUEUE, MessageAttributeNames: ['All'] }),
+      ok({
+        Messages: [{ ...message, MessageAttributes: { blob: { DataType: 'Binary', BinaryValue: 'AQL/' } } }],
+      }),
+    );
+    expect(
+      (received.output as { Messages: { MessageAttributes: { blob: { BinaryValue: unknown } } }[] })
+        .Messages[0]?.MessageAttributes.blob.BinaryValue,
+    ).toEqual(new Uint8Array([1, 2, 255]));
+    await sameCall(
+      sqs as never,
+      'sqs',
+      () => new DeleteMessageBatchCommand({ QueueUrl: QUEUE, Entries: [{ Id: '0', ReceiptHandle: 'r-1' }] }),
+      ok({ Successful: [{ Id: '0' }], Failed: [] }),
+    );
+    await sameCall(
+      sqs as never,
+      'sqs',
+      () =>
+        new ChangeMessageVisibilityCommand({ QueueUrl: QUEUE, ReceiptHandle: 'r-1', VisibilityTimeout: 5 }),
+      ok({}),
+    );
+    await sameCall(
+      sfn as never,
+      'states',
+      () => new SendTaskSuccessCommand({ taskToken: 'token-1', output: '{"decision":"DISPATCH"}' }),
+      ok({}),
+    );
+    await sameCall(
+      sfn as never,
+      'states',
+      () => new SendTaskHeartbeatCommand({ taskToken: 'token-1' }),
+      ok({}),
+    );
+  });
+
+  it("throw the SDK's own errors (SQS's query-compatible codes too)", async () => {
+    const missing = await sameCall(
+      sqs as never,
+      'sqs',
+      () => new SendMessageCommand({ QueueUrl: QUEUE, MessageBody: 'b' }),
+      {
+        statusCode: 400,
+        headers: { ...JSON_TYPE, 'x-amzn-query-error': 'AWS.SimpleQueueService.NonExistentQueue;Sender' },
+        body: JSON.stringify({ __type: 'com.amazonaws.sqs#QueueDoesNotExist', message: 'no queue' }),
+      },
+    );
+    expect(missing.error).toBeInstanceOf(QueueDoesNotExist);
+    const timedOut = await sameCall(
+      sfn as never,
+      'states',
+      () => new SendTaskFailureCommand({ taskToken: 'token-1', error: 'E', cause: 'c' }),
+      {
+        statusCode: 400,
+        headers: JSON_TYPE,
+        body: JSON.stringify({ __type: 'com.amazonaws.sfn#TaskTimedOut', message: 'timed out' }),
+      },
+    );
+    expect(timedOut.error).toBeInstanceOf(TaskTimedOut);
+    expect(timedOut.error?.$metadata).toMatchObject({ httpStatusCode: 400, attempts: 1 });
+  });
+
+  it('end a long poll at once when its call is aborted', async () => {
+    const end = serveInProcess(ORIGIN, () => new Promise<never>(() => undefined));
+    const client = served(sqs, 'sqs', false);
+    try {
+      const abort = new AbortController();
+      const polling = client.send(new ReceiveMessageCommand({ QueueUrl: QUEUE, WaitTimeSeconds: 20 }), {
+        abortSignal: abort.signal,
+      });
+      abort.abort();
+      await expect(polling).rejects.toMatchObject({ name: 'AbortError' });
     } finally {
       end();
       client.destroy();
