@@ -276,13 +276,22 @@ describe('lean item calls of a DocumentClient served in process', () => {
     const binary = () =>
       new PutCommand({
         TableName: TABLE,
-        Item: { ...key('bin'), one: new Uint8Array([0, 1, 254, 255]), set: new Set([new Uint8Array([7])]) },
+        Item: {
+          ...key('bin'),
+          one: new Uint8Array([0, 1, 254, 255]),
+          set: new Set([new Uint8Array([7])]),
+          // A Buffer (whose toJSON would write it as { type, data }) and a view into a larger buffer.
+          buffer: Buffer.from([9, 8, 7]),
+          view: new Uint8Array([1, 2, 3, 4, 5]).subarray(1, 3),
+        },
       });
     await same(binary);
     const got = await same<{ Item: Record<string, unknown> }>(
       () => new GetCommand({ TableName: TABLE, Key: key('bin') }),
     );
     expect(got.Item.one).toEqual(new Uint8Array([0, 1, 254, 255]));
+    expect(got.Item.buffer).toEqual(new Uint8Array([9, 8, 7]));
+    expect(got.Item.view).toEqual(new Uint8Array([2, 3]));
   });
 
   it("throws the SDK's own errors", async () => {
