@@ -249,8 +249,15 @@ export function leanHandler(
       if (statusCode >= 300 || service.binary.test(text)) {
         // The SDK's own parser, on the bytes it reads.
         const response: TransportResponse = { statusCode, headers: answered, body: encoder.encode(text) };
-        const output = await protocol.deserializeResponse(parse, { ...config, ...context }, response);
-        return { response, output };
+        try {
+          const output = await protocol.deserializeResponse(parse, { ...config, ...context }, response);
+          return { response, output };
+        } catch (error) {
+          // As the SDK's parser middleware leaves it: the raw answer on the error, hidden.
+          if (error instanceof Error)
+            Object.defineProperty(error, '$response', { value: response, enumerable: false });
+          throw error;
+        }
       }
       const output = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
       const metadata = protocol.deserializeMetadata(answer.response as unknown as TransportResponse);

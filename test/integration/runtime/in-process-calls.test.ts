@@ -134,6 +134,11 @@ async function sameError(make: () => object) {
     (error: unknown) => error as Error & Record<string, unknown>,
   );
   expect(actual.constructor).toBe(expected.constructor);
+  // The raw answer, hidden on the error as the SDK hides it.
+  expect(actual.$response).toMatchObject({
+    statusCode: (expected.$response as { statusCode: number }).statusCode,
+  });
+  expect(Object.keys(actual)).not.toContain('$response');
   expect({ ...actual, message: actual.message, name: actual.name }).toEqual({
     ...expected,
     message: expected.message,
