@@ -25,7 +25,12 @@
  */
 import { constructStack } from '@smithy/core/client';
 import { operation } from '@smithy/core/schema';
-import { inProcessRetryMiddleware, inProcessRetryOptions, type RetryConfig } from './in-process-retry';
+import {
+  inProcessRetryMiddleware,
+  inProcessRetryOptions,
+  type RetryConfig,
+  SMITHY_CONTEXT_KEY,
+} from './in-process-retry';
 import { IN_PROCESS_PROTOCOL } from './in-process-transport';
 
 /** The name of the middleware tunedClient puts first in an in-process SQS or Step Functions client (leanShortcut). */
@@ -188,9 +193,6 @@ function bodyOf(input: object, binary: RegExp): string {
   const body = JSON.stringify(input);
   return binary.test(body) ? JSON.stringify(input, blobsAsBase64) : body;
 }
-
-/** The SDK's key of its own context in a call's handler context (`@smithy/types` SMITHY_CONTEXT_KEY). */
-const SMITHY_CONTEXT_KEY = '__smithy_context';
 
 /**
  * The lean handler of `command`'s operation, with `innerStack` (a document command's DocumentMarshall and

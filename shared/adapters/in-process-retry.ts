@@ -58,7 +58,7 @@ interface HandlerOutput {
 type Handler = (args: HandlerArgs) => Promise<HandlerOutput>;
 
 /** The SDK's key of its own context in a call's handler context (`@smithy/types` SMITHY_CONTEXT_KEY). */
-const SMITHY_CONTEXT_KEY = '__smithy_context';
+export const SMITHY_CONTEXT_KEY = '__smithy_context';
 
 type Context = {
   [SMITHY_CONTEXT_KEY]?: { abortSignal?: AbortSignal };

@@ -222,8 +222,8 @@ export class InProcessHttpHandler {
   constructor(readonly origin: string) {}
 
   /**
-   * Answers `request`; with `asText` (the lean DynamoDB calls, dynamodb/in-process-calls.ts) the body is the
-   * emulator's text as it came, not encoded to the bytes the SDK's parsers read.
+   * Answers `request`; with `asText` (the lean calls, in-process-calls.ts) the body is the emulator's text as it
+   * came, not encoded to the bytes the SDK's parsers read.
    */
   async handle(
     request: SdkHttpRequest,
