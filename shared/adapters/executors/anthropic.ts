@@ -9,8 +9,9 @@ import type { ContentBlock, MessageParam, Tool } from '@anthropic-ai/sdk/resourc
 import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
 import { DEFAULT_ANTHROPIC_MODEL } from './models';
-import type { CallPolicy } from './policy';
+import { type CallPolicy, malformedAnswerError } from './policy';
 import {
+  bodyExcerpt,
   type Correction,
   correctionText,
   type LlmOutput,
@@ -18,6 +19,8 @@ import {
   OUTPUT_TOOL_NAME,
   type ProviderAnswer,
   systemPrompt,
+  type UnusableStop,
+  unusableAnswerError,
 } from './provider';
 import { type SdkApiError, type SdkExecutorOptions, SdkProviderExecutor } from './sdk-provider';
 
@@ -74,9 +77,34 @@ export class AnthropicExecutor extends SdkProviderExecutor<Anthropic> {
             }
           : {}),
       },
-      { signal },
+      // The call's deadline is the policy's (signal). An explicit timeout also keeps the SDK from refusing a
+      // non-streaming call whose max_tokens it expects to take over 10 minutes (over ~21k tokens).
+      { signal, timeout: request.timeoutMs },
     );
-    const usage = anthropicUsage(message.usage);
+    if (!Array.isArray((message as { content?: unknown } | undefined)?.content)) {
+      throw malformedAnswerError(
+        'anthropic',
+        `HTTP 200 with a body that is not a message: ${bodyExcerpt(message)}`,
+        {
+          model: this.model,
+          url: this.baseURL,
+          retryable: false,
+        },
+      );
+    }
+    const usage = message.usage ? anthropicUsage(message.usage) : undefined;
+    const kind = anthropicStop(message.stop_reason);
+    const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
+    const unusable = unusableAnswerError('anthropic', {
+      model: message.model ?? this.model,
+      // A structured answer without its tool call is re-asked like any misfit (below).
+      kind: schema && kind === 'refused' ? undefined : kind,
+      stopReason: message.stop_reason,
+      text: schema ? undefined : text,
+      maxTokens: this.maxTokens,
+      usage,
+    });
+    if (unusable) throw unusable;
     if (schema) {
       const call = message.content.find((b) => b.type === 'tool_use' && b.name === OUTPUT_TOOL_NAME);
       return {
@@ -84,13 +112,30 @@ export class AnthropicExecutor extends SdkProviderExecutor<Anthropic> {
         ...(call
           ? {}
           : { problem: `the answer did not call ${OUTPUT_TOOL_NAME} (it stopped: ${message.stop_reason})` }),
-        usage,
+        ...(usage ? { usage } : {}),
         turn: message.content,
       };
     }
-    const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
-    const output: LlmOutput = { text, stopReason: message.stop_reason ?? undefined, model: message.model };
-    return { output, usage };
+    const output: LlmOutput = {
+      text,
+      stopReason: message.stop_reason ?? undefined,
+      model: message.model ?? this.model,
+    };
+    return { output, ...(usage ? { usage } : {}) };
+  }
+}
+
+/** Anthropic's documented stop reasons that make an answer no deliverable. */
+function anthropicStop(stopReason: string | null | undefined): UnusableStop | undefined {
+  switch (stopReason) {
+    case 'max_tokens':
+      return 'truncated';
+    case 'model_context_window_exceeded':
+      return 'context';
+    case 'refusal':
+      return 'refused';
+    default:
+      return undefined;
   }
 }
 

@@ -13,8 +13,15 @@ import {
 import type { DocumentType } from '@smithy/types';
 import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
+import { ProviderError } from './errors';
 import { DEFAULT_BEDROCK_MODEL } from './models';
-import { type CallPolicy, networkError, providerErrorFromStatus } from './policy';
+import {
+  type CallPolicy,
+  malformedAnswerError,
+  networkError,
+  providerErrorFromStatus,
+  retryAfterFromHeaders,
+} from './policy';
 import {
   type Correction,
   correctionText,
@@ -25,6 +32,8 @@ import {
   type ProviderAnswer,
   ProviderExecutor,
   systemPrompt,
+  type UnusableStop,
+  unusableAnswerError,
 } from './provider';
 
 export { DEFAULT_BEDROCK_MODEL };
@@ -93,7 +102,17 @@ export class BedrockExecutor extends ProviderExecutor {
         { abortSignal: signal },
       );
       const content = answer.output?.message?.content ?? [];
-      const usage = answer.usage ? { usage: bedrockUsage(answer.usage) } : {};
+      const usage = answer.usage ? bedrockUsage(answer.usage) : undefined;
+      const text = content.flatMap((block) => (block.text === undefined ? [] : [block.text])).join('');
+      const unusable = unusableAnswerError('bedrock', {
+        model: this.model,
+        kind: bedrockStop(answer.stopReason),
+        stopReason: answer.stopReason,
+        text: schema ? undefined : text,
+        maxTokens: this.#maxTokens,
+        usage,
+      });
+      if (unusable) throw unusable;
       if (schema) {
         const call = content.find((block) => block.toolUse?.name === OUTPUT_TOOL_NAME)?.toolUse;
         return {
@@ -102,23 +121,51 @@ export class BedrockExecutor extends ProviderExecutor {
             ? {}
             : { problem: `the answer did not call ${OUTPUT_TOOL_NAME} (it stopped: ${answer.stopReason})` }),
           turn: content,
-          ...usage,
+          ...(usage ? { usage } : {}),
         };
       }
-      const text = content.flatMap((block) => (block.text === undefined ? [] : [block.text])).join('');
       const output: LlmOutput = { text, stopReason: answer.stopReason, model: this.model };
-      return { output, ...usage };
+      return { output, ...(usage ? { usage } : {}) };
     } catch (error) {
+      if (error instanceof ProviderError) throw error;
       const shape = error as SmithyErrorShape;
       const status = shape?.$metadata?.httpStatusCode;
       if (status !== undefined && status >= 400) {
+        const headers = shape.$response?.headers ?? {};
         throw providerErrorFromStatus('bedrock', status, `${shape.name ?? 'Error'}: ${shape.message ?? ''}`, {
-          retryAfter: shape.$response?.headers?.['retry-after'],
+          retryAfterMs: retryAfterFromHeaders((name) => headers[name]),
+          model: this.model,
           cause: error,
         });
       }
-      throw networkError('bedrock', error);
+      // An answer came (2xx) but the client could not read it: a body cut short or not Converse's JSON.
+      if (status !== undefined)
+        throw malformedAnswerError(
+          'bedrock',
+          `HTTP ${status} with a body that is not a Converse answer: ${shape.message ?? ''}`,
+          {
+            model: this.model,
+            retryable: true,
+            cause: error,
+          },
+        );
+      throw networkError('bedrock', error, this.model);
     }
+  }
+}
+
+/** Bedrock Converse's documented stop reasons that make an answer no deliverable. */
+function bedrockStop(stopReason: string | undefined): UnusableStop | undefined {
+  switch (stopReason) {
+    case 'max_tokens':
+      return 'truncated';
+    case 'model_context_window_exceeded':
+      return 'context';
+    case 'guardrail_intervened':
+    case 'content_filtered':
+      return 'filtered';
+    default:
+      return undefined;
   }
 }
 

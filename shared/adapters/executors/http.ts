@@ -17,7 +17,7 @@ import { formatPath } from '../../domain/validation';
 import type { ExecutionRequest } from '../../ports';
 import { SecretNotFoundError, type SecretResolver } from '../secrets';
 import { ExecutorConfigError, ProviderError } from './errors';
-import { type CallPolicy, networkError, providerErrorFromStatus } from './policy';
+import { type CallPolicy, networkError, providerErrorFromStatus, retryAfterFromHeaders } from './policy';
 import { type ProviderAnswer, ProviderExecutor, requireHttpUrl } from './provider';
 
 /** Characters of an error body quoted in the error message. */
@@ -93,7 +93,7 @@ export class HttpExecutor extends ProviderExecutor {
     }
     if (!response.ok) {
       throw providerErrorFromStatus('http', response.status, text.slice(0, ERROR_BODY_EXCERPT_CHARS), {
-        retryAfter: response.headers.get('retry-after'),
+        retryAfterMs: retryAfterFromHeaders((name) => response.headers.get(name)),
       });
     }
     let output: unknown;

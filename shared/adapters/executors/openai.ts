@@ -11,13 +11,16 @@ import { strictCompatible } from '../../domain/output-schema';
 import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
 import { DEFAULT_OPENAI_MODEL } from './models';
-import type { CallPolicy } from './policy';
+import { type CallPolicy, malformedAnswerError } from './policy';
 import {
+  bodyExcerpt,
   type Correction,
   correctionText,
   type LlmOutput,
   type ProviderAnswer,
   systemPrompt,
+  type UnusableStop,
+  unusableAnswerError,
 } from './provider';
 
 /** The name of the response format (OpenAI asks for one: letters, digits, underscores and dashes). */
@@ -81,20 +84,56 @@ export class OpenAiExecutor extends SdkProviderExecutor<OpenAI> {
             }
           : {}),
       },
-      { signal },
+      // The call's deadline is the policy's (signal); an explicit timeout keeps the SDK's own 10-minute one out.
+      { signal, timeout: request.timeoutMs },
     );
+    if (!Array.isArray((completion as { choices?: unknown } | undefined)?.choices)) {
+      throw malformedAnswerError(
+        'openai',
+        `HTTP 200 with a body that is not a chat completion: ${bodyExcerpt(completion)}`,
+        {
+          model: this.model,
+          url: this.baseURL,
+          retryable: false,
+        },
+      );
+    }
     const choice = completion.choices[0];
-    const content = choice?.message.content ?? '';
+    const content = choice?.message?.content ?? '';
     const usage = completion.usage ? openaiUsage(completion.usage) : undefined;
-    if (schema)
-      return { ...structured(content, choice?.message.refusal), turn: content, ...(usage ? { usage } : {}) };
+    const finishReason = choice?.finish_reason ?? (choice ? undefined : 'no choices');
+    const refusal = choice?.message?.refusal;
+    const kind = openaiStop(finishReason, refusal);
+    const unusable = unusableAnswerError('openai', {
+      model: completion.model ?? this.model,
+      // A structured refusal is re-asked like any misfit (structured below).
+      kind: schema && kind === 'refused' ? undefined : kind,
+      stopReason: finishReason,
+      text: schema ? undefined : content,
+      refusal,
+      maxTokens: this.maxTokens,
+      usage,
+    });
+    if (unusable) throw unusable;
+    if (schema) return { ...structured(content, refusal), turn: content, ...(usage ? { usage } : {}) };
     const output: LlmOutput = {
       text: content,
-      stopReason: choice?.finish_reason ?? undefined,
-      model: completion.model,
+      stopReason: finishReason,
+      model: completion.model ?? this.model,
     };
     return { output, ...(usage ? { usage } : {}) };
   }
+}
+
+/** OpenAI's documented finish reasons (and a refusal) that make an answer no deliverable. */
+function openaiStop(
+  finishReason: string | undefined,
+  refusal: string | null | undefined,
+): UnusableStop | undefined {
+  if (refusal) return 'refused';
+  if (finishReason === 'length') return 'truncated';
+  if (finishReason === 'content_filter') return 'filtered';
+  return undefined;
 }
 
 /** A structured answer's value: its content as JSON, or why there is none (a refusal, text that is not JSON). */

@@ -102,31 +102,113 @@ export function parseRetryAfter(
   return Math.max(0, at - now);
 }
 
+/**
+ * The wait a provider asked for, in milliseconds: `retry-after-ms` (OpenAI, Azure OpenAI and the official SDKs
+ * read it first, as it is the more precise) or else `Retry-After`.
+ */
+export function retryAfterFromHeaders(
+  get: (name: string) => string | null | undefined,
+  now: number = Date.now(),
+): number | undefined {
+  const ms = get('retry-after-ms')?.trim();
+  if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms)) return Math.round(Number(ms));
+  return parseRetryAfter(get('retry-after'), now);
+}
+
+/** Statuses retried like a 5xx besides the 5xx themselves: 408 Request Timeout (the official SDKs retry it too). */
+export const TRANSIENT_CLIENT_STATUSES: ReadonlySet<number> = new Set([408]);
+
+/** What a user should check after a status that will not heal by retrying (undefined: nothing to add). */
+export function statusHint(provider: ExecutorName, status: number): string | undefined {
+  const bedrock = provider === 'bedrock';
+  switch (status) {
+    case 401:
+      return bedrock
+        ? 'check the AWS credentials the function or process runs with'
+        : `check the "${provider}" entry of the provider secret (PROVIDER_SECRET_ID, PROVIDER_SSM_PREFIX or META_AGENT_SECRETS_FILE)`;
+    case 403:
+      return bedrock
+        ? 'check that the IAM role may call bedrock:InvokeModel on this model and that model access is granted in this region'
+        : `check that the "${provider}" key may call this ${provider === 'http' ? 'service' : 'model'}`;
+    case 404:
+      return provider === 'http'
+        ? 'check executor.url: the service has no such endpoint'
+        : 'check executor.model (and executor.url): the provider knows no such model there';
+    case 413:
+      return 'the request is too large: shorten the task or the context it takes from other tasks';
+    default:
+      return undefined;
+  }
+}
+
+/** What a call was, for its error messages: the model and where it went. */
+export interface CallDescription {
+  model?: string | undefined;
+  /** What to check besides the status's own hint (a quota, a spend limit), or why it is final. */
+  hint?: string | undefined;
+  /** True when the provider said the answer will not change by retrying (a spent quota). */
+  final?: boolean;
+}
+
+/** `anthropic (model claude-x)`: the provider and, when known, the model a message is about. */
+export function callName(provider: ExecutorName, model: string | undefined): string {
+  return model === undefined ? provider : `${provider} (model ${model})`;
+}
+
 /** Builds the ProviderError for an HTTP error status, deciding whether it is worth retrying. */
 export function providerErrorFromStatus(
   provider: ExecutorName,
   status: number,
   detail: string,
-  options: { retryAfter?: string | null | undefined; cause?: unknown } = {},
+  options: {
+    retryAfter?: string | null | undefined;
+    retryAfterMs?: number | undefined;
+    cause?: unknown;
+  } & CallDescription = {},
 ): ProviderError {
   const retryable =
-    THROTTLE_STATUSES.has(status) || (status >= HTTP_SERVER_ERROR_MIN && status <= HTTP_SERVER_ERROR_MAX);
-  const retryAfterMs = parseRetryAfter(options.retryAfter);
+    options.final !== true &&
+    (THROTTLE_STATUSES.has(status) ||
+      TRANSIENT_CLIENT_STATUSES.has(status) ||
+      (status >= HTTP_SERVER_ERROR_MIN && status <= HTTP_SERVER_ERROR_MAX));
+  const retryAfterMs = options.retryAfterMs ?? parseRetryAfter(options.retryAfter);
   const kind = status >= HTTP_CLIENT_ERROR_MIN && status < HTTP_SERVER_ERROR_MIN ? 'rejected' : 'failed';
-  return new ProviderError(provider, `${provider} ${kind} the call with HTTP ${status}: ${detail}`, {
-    status,
-    retryable,
-    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    cause: options.cause,
-  });
+  const hint = options.hint ?? statusHint(provider, status);
+  return new ProviderError(
+    provider,
+    `${callName(provider, options.model)} ${kind} the call with HTTP ${status}: ${detail}${hint ? ` (${hint})` : ''}`,
+    {
+      status,
+      retryable,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      cause: options.cause,
+    },
+  );
 }
 
 /** A provider could not be reached (connection refused, reset, DNS): retried like a 5xx. */
-export function networkError(provider: ExecutorName, cause: unknown): ProviderError {
+export function networkError(provider: ExecutorName, cause: unknown, model?: string): ProviderError {
   const detail = cause instanceof Error ? cause.message : String(cause);
-  return new ProviderError(provider, `${provider} could not be reached: ${detail}`, {
+  return new ProviderError(provider, `${callName(provider, model)} could not be reached: ${detail}`, {
     retryable: true,
     cause,
+  });
+}
+
+/**
+ * A provider answered 2xx with a body that is not its API's answer (an HTML page from a proxy, a body cut
+ * short, an error object): not a network failure. Retried like a 5xx only when `retryable` (a body that did
+ * not parse may be a transfer cut short); a well-formed body of the wrong shape will be the same next time.
+ */
+export function malformedAnswerError(
+  provider: ExecutorName,
+  what: string,
+  options: { model?: string | undefined; url?: string | undefined; retryable: boolean; cause?: unknown },
+): ProviderError {
+  const at = options.url === undefined ? '' : ` at ${options.url}`;
+  return new ProviderError(provider, `${callName(provider, options.model)}${at} answered ${what}`, {
+    retryable: options.retryable,
+    cause: options.cause,
   });
 }
 

@@ -8,8 +8,8 @@ import { MAX_QUOTED_SCHEMA_ERRORS, OutputSchemaError, outputMisfits } from '../.
 import { usageTokens } from '../../domain/provider-limits';
 import type { ExecutorName, Usage } from '../../domain/schemas';
 import type { AgentExecutor, ExecutionOutcome, ExecutionRequest } from '../../ports';
-import { ExecutionTimeoutError, ExecutorConfigError } from './errors';
-import { type CallPolicy, callWithPolicy } from './policy';
+import { ExecutionTimeoutError, ExecutorConfigError, ProviderError } from './errors';
+import { type CallPolicy, callName, callWithPolicy } from './policy';
 
 /** Output tokens asked for when the config does not say: enough for a file or a review. */
 export const DEFAULT_MAX_TOKENS = DEFAULT_MAX_OUTPUT_TOKENS;
@@ -130,6 +130,68 @@ export function systemPrompt(request: ExecutionRequest): string {
     'Do the task in the user message and answer with the work product itself (code, review findings,',
     'documentation or plan, as the task asks), without asking follow-up questions.',
   ].join(' ');
+}
+
+/**
+ * How a model's turn ended when its answer cannot be the task's output though the call succeeded: cut at the
+ * output limit, past the context window, refused, or stopped by a content filter or guardrail. Each provider
+ * maps its own stop reasons onto these (its documented values: OpenAI `finish_reason`, Anthropic `stop_reason`,
+ * Bedrock Converse `stopReason`).
+ */
+export type UnusableStop = 'truncated' | 'context' | 'refused' | 'filtered';
+
+/**
+ * The error for an answer that is no deliverable, or undefined when it is one: a stop in `kind`, or (for a text
+ * answer) no text at all. Not retryable: the same prompt gets the same end. It carries the call's usage, since
+ * the provider bills the call (attachUsage).
+ */
+export function unusableAnswerError(
+  provider: Exclude<ExecutorName, 'simulated'>,
+  answer: {
+    model: string | undefined;
+    kind: UnusableStop | undefined;
+    stopReason: string | null | undefined;
+    /** The answer's text; undefined for a structured answer (its emptiness is the schema check's business). */
+    text: string | undefined;
+    refusal?: string | null | undefined;
+    maxTokens: number;
+    usage: Usage | undefined;
+  },
+): ProviderError | undefined {
+  const who = callName(provider, answer.model);
+  const stopped = `stop reason ${answer.stopReason ?? 'none'}`;
+  let message: string | undefined;
+  switch (answer.kind) {
+    case 'truncated':
+      message = `${who} stopped at the output limit (${stopped}, ${answer.maxTokens} output tokens asked): the answer is cut short; raise executor.maxOutputTokens up to the model's output limit, or split the task`;
+      break;
+    case 'context':
+      message = `${who} ran out of context window (${stopped}): shorten the task, its prompt or the context it takes from other tasks`;
+      break;
+    case 'refused':
+      message = `${who} refused the task (${stopped})${answer.refusal ? `: ${answer.refusal}` : ''}`;
+      break;
+    case 'filtered':
+      message = `${who}: a content filter or guardrail stopped the answer (${stopped})`;
+      break;
+    default:
+      if (answer.text !== undefined && answer.text.trim() === '')
+        message = `${who} answered no text (${stopped})`;
+  }
+  if (message === undefined) return undefined;
+  return attachUsage(
+    new ProviderError(provider, message, { retryable: false }),
+    answer.usage ? [answer.usage] : [],
+  );
+}
+
+/** Characters of an unexpected answer body quoted in an error. */
+const BODY_EXCERPT_CHARS = 300;
+
+/** The start of an unexpected answer body (the SDKs hand a body that is not JSON over as a string). */
+export function bodyExcerpt(body: unknown): string {
+  const text = typeof body === 'string' ? body : (JSON.stringify(body) ?? String(body));
+  return text.length > BODY_EXCERPT_CHARS ? `${text.slice(0, BODY_EXCERPT_CHARS)}…` : text;
 }
 
 /** Checks that `url` is an absolute http(s) URL, naming `what` when it is not. */

@@ -7,7 +7,14 @@
 import type { ExecutorConfig } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
 import type { SecretResolver } from '../secrets';
-import { type CallPolicy, networkError, providerErrorFromStatus } from './policy';
+import { ProviderError } from './errors';
+import {
+  type CallPolicy,
+  malformedAnswerError,
+  networkError,
+  providerErrorFromStatus,
+  retryAfterFromHeaders,
+} from './policy';
 import {
   type Correction,
   DEFAULT_MAX_TOKENS,
@@ -26,7 +33,42 @@ export interface SdkExecutorOptions {
 export interface SdkApiError extends Error {
   readonly status: number | undefined;
   readonly headers: Headers | undefined;
+  /** The parsed error body (OpenAI: its `error` object; Anthropic: the whole `{ type, error }`). */
+  readonly error?: unknown;
 }
+
+/**
+ * Error codes meaning the account's money or quota is spent (OpenAI's `insufficient_quota` family, Anthropic's
+ * `enforced_spend_limit_reached`): sent with 429 like a rate limit, but retrying cannot help until someone raises it.
+ */
+export const SPENT_QUOTA_CODES: ReadonlySet<string> = new Set([
+  'insufficient_quota',
+  'credit_balance_exhausted',
+  'organization_spend_limit_exceeded',
+  'project_spend_limit_exceeded',
+  'organization_usage_limit_exceeded',
+  'enforced_spend_limit_reached',
+]);
+
+const field = (value: unknown, key: string): unknown =>
+  typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+const text = (value: unknown): string | undefined =>
+  typeof value === 'string' && value !== '' ? value : undefined;
+
+/** The provider's own words from an error body: its type, message and code, in either provider's shape. */
+export function describeApiError(error: SdkApiError): { detail: string; spentQuota: boolean } {
+  const body = error.error;
+  const inner = field(body, 'error') ?? body;
+  const type = text(field(inner, 'type'));
+  const code = text(field(inner, 'code')) ?? text(field(field(inner, 'details'), 'error_code'));
+  const message = text(field(inner, 'message')) ?? error.message;
+  const kinds = [type, code].filter((k, i, all): k is string => k !== undefined && all.indexOf(k) === i);
+  const detail = kinds.length > 0 ? `${kinds.join('/')}: ${message}` : message;
+  return { detail, spentQuota: kinds.some((k) => SPENT_QUOTA_CODES.has(k)) };
+}
+
+/** The error name a JSON body that did not parse raises (the SDKs let the parser's SyntaxError through). */
+const isJsonSyntaxError = (error: unknown): boolean => error instanceof SyntaxError;
 
 export abstract class SdkProviderExecutor<Client> extends ProviderExecutor {
   abstract override readonly name: 'anthropic' | 'openai';
@@ -74,12 +116,29 @@ export abstract class SdkProviderExecutor<Client> extends ProviderExecutor {
       return await this.request(client, request, signal, correction);
     } catch (error) {
       if (this.isApiError(error) && error.status !== undefined) {
-        throw providerErrorFromStatus(this.name, error.status, error.message, {
-          retryAfter: error.headers?.get('retry-after'),
+        const { detail, spentQuota } = describeApiError(error);
+        throw providerErrorFromStatus(this.name, error.status, detail, {
+          retryAfterMs: retryAfterFromHeaders((name) => error.headers?.get(name)),
+          model: this.model,
+          cause: error,
+          ...(spentQuota
+            ? {
+                final: true,
+                hint: "the account's quota or spend limit is used up: retrying will not help until it is raised",
+              }
+            : {}),
+        });
+      }
+      if (isJsonSyntaxError(error)) {
+        throw malformedAnswerError(this.name, `a body that is not JSON (${(error as Error).message})`, {
+          model: this.model,
+          url: this.baseURL,
+          retryable: true,
           cause: error,
         });
       }
-      throw networkError(this.name, error);
+      if (error instanceof ProviderError) throw error;
+      throw networkError(this.name, error, this.model);
     }
   }
 

@@ -48,6 +48,7 @@ const error = (status: number, headers?: Record<string, string>): Reply => ({
 
 describeProviderContract({
   name: 'anthropic',
+  model: 'claude-test-model',
   success,
   error,
   create: (server, deps) =>

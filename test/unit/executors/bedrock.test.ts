@@ -38,6 +38,9 @@ const success: Reply = {
 
 const errorType: Record<number, string> = {
   400: 'ValidationException',
+  403: 'AccessDeniedException',
+  404: 'ResourceNotFoundException',
+  408: 'ModelTimeoutException',
   429: 'ThrottlingException',
   500: 'InternalServerException',
   503: 'ServiceUnavailableException',
@@ -51,6 +54,7 @@ const error = (status: number, headers?: Record<string, string>): Reply => ({
 
 describeProviderContract({
   name: 'bedrock',
+  model: MODEL,
   success,
   error,
   http2: true,

@@ -42,6 +42,7 @@ const error = (status: number, headers?: Record<string, string>): Reply => ({
 
 describeProviderContract({
   name: 'openai',
+  model: 'gpt-test',
   success,
   error,
   create: (server, deps) =>

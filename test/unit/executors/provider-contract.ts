@@ -46,6 +46,8 @@ export interface ProviderSpec {
   /** An error answer with `status` in the provider's shape. */
   error(status: number, headers?: Record<string, string>): Reply;
   create(server: FakeProvider, deps: PolicyDeps): AgentExecutor;
+  /** The model `create` configures (the http executor has none). */
+  model?: string;
   /** Serve HTTP/2 (Bedrock's default handler). */
   http2?: boolean;
 }
@@ -78,6 +80,53 @@ export function describeProviderContract(spec: ProviderSpec): void {
       expect(outcome.executor).toBe(spec.name);
       expect(provider.requests).toHaveLength(2);
       expect(delays).toEqual([2000]);
+    });
+
+    it('waits the retry-after-ms of a 429 (OpenAI and the official SDKs read it before Retry-After)', async () => {
+      const provider = await start([
+        spec.error(429, { 'retry-after-ms': '1500', 'retry-after': '1' }),
+        spec.success,
+      ]);
+      const { delays, sleep } = recordingSleep();
+      const executor = spec.create(provider, { limiter: new ProviderLimiter(), sleep, random: HALF });
+
+      await executor.execute(makeRequest(), new AbortController().signal);
+
+      expect(provider.requests).toHaveLength(2);
+      expect(delays).toEqual([1500]);
+    });
+
+    it('retries a 408 Request Timeout like a server error', async () => {
+      const provider = await start([spec.error(408), spec.success]);
+      const { delays, sleep } = recordingSleep();
+      const executor = spec.create(provider, { limiter: new ProviderLimiter(), sleep, random: HALF });
+
+      const outcome = await executor.execute(makeRequest(), new AbortController().signal);
+
+      expect(outcome.executor).toBe(spec.name);
+      expect(provider.requests).toHaveLength(2);
+      expect(delays).toEqual([250]);
+    });
+
+    it.each([
+      [401, /check the/],
+      [403, /check that the/],
+      [404, /check executor\.(model|url)/],
+    ])('fails at once on a %i naming the provider, the model and what to check', async (status, hint) => {
+      const provider = await start([spec.error(status), spec.success]);
+      const { sleep } = recordingSleep();
+      const executor = spec.create(provider, { limiter: new ProviderLimiter(), sleep, random: HALF });
+
+      const failure = await executor.execute(makeRequest(), new AbortController().signal).catch((e) => e);
+
+      expect(failure).toBeInstanceOf(ProviderError);
+      expect(failure).toMatchObject({ provider: spec.name, status, retryable: false });
+      expect(provider.requests).toHaveLength(1);
+      const message = (failure as Error).message;
+      expect(message).toMatch(new RegExp(`^${spec.name}\\b`));
+      expect(message).toContain(`HTTP ${status}`);
+      if (spec.model !== undefined) expect(message).toContain(`model ${spec.model}`);
+      expect(message).toMatch(hint);
     });
 
     it('backs off with full jitter after a 429 without Retry-After', async () => {
