@@ -9,6 +9,8 @@
  *   other 5xx and network failures are retried a bounded number of times, other 4xx fail at once.
  * The SDKs' own retries are disabled (maxRetries 0 / maxAttempts 1) so this is the only policy in force.
  */
+import { carriedUsage } from '../../domain/costs';
+import { usageTokens } from '../../domain/provider-limits';
 import type { ExecutorName } from '../../domain/schemas';
 import { ExecutionAbortedError, ExecutionTimeoutError, ProviderError } from './errors';
 
@@ -448,6 +450,10 @@ export async function callWithPolicy<T>(
         return answer;
       } catch (error) {
         if (combined.aborted) throw stopped(error);
+        // An answer the provider billed but that is no deliverable (cut short, refused) used tokens all the same.
+        const billed = (carriedUsage(error) ?? []).reduce((sum, usage) => sum + (usageTokens(usage) ?? 0), 0);
+        if (billed > 0)
+          await quietly('provider limit: tokens not counted', () => held.afterRequest({ tokens: billed }));
         if (!(error instanceof ProviderError) || !error.retryable) throw error;
         if (error.status === HTTP_TOO_MANY_REQUESTS)
           await quietly('provider limit: throttle not recorded', () =>

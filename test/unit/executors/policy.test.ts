@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   backoffDelay,
+  type CallLimiter,
   callWithPolicy,
   DEFAULT_RETRY_POLICY,
   ExecutionTimeoutError,
@@ -12,7 +13,10 @@ import {
   providerErrorFromStatus,
   RETRY_BASE_DELAY_MS,
   RETRY_MAX_DELAY_MS,
+  retryAfterFromHeaders,
+  statusHint,
 } from '../../../shared/adapters/executors';
+import { attachUsage } from '../../../shared/domain/costs';
 import { recordingSleep } from './fake-provider';
 
 describe('backoffDelay', () => {
@@ -49,7 +53,44 @@ describe('parseRetryAfter', () => {
   });
 });
 
+describe('retryAfterFromHeaders', () => {
+  const headers = (values: Record<string, string>) => (name: string) => values[name];
+
+  it('prefers retry-after-ms, in milliseconds, over Retry-After', () => {
+    expect(retryAfterFromHeaders(headers({ 'retry-after-ms': '1500', 'retry-after': '9' }))).toBe(1500);
+    expect(retryAfterFromHeaders(headers({ 'retry-after-ms': '20.4' }))).toBe(20);
+  });
+
+  it('falls back to Retry-After when retry-after-ms is absent or malformed', () => {
+    expect(retryAfterFromHeaders(headers({ 'retry-after': '2' }))).toBe(2000);
+    expect(retryAfterFromHeaders(headers({ 'retry-after-ms': 'soon', 'retry-after': '3' }))).toBe(3000);
+    expect(retryAfterFromHeaders(headers({}))).toBeUndefined();
+  });
+});
+
 describe('providerErrorFromStatus', () => {
+  it('names the provider and the model, and what to check for statuses retrying cannot fix', () => {
+    const error = providerErrorFromStatus('anthropic', 404, 'not_found_error: model: claude-nope', {
+      model: 'claude-nope',
+    });
+    expect(error.message).toBe(
+      `anthropic (model claude-nope) rejected the call with HTTP 404: not_found_error: model: claude-nope (${statusHint('anthropic', 404)})`,
+    );
+    expect(statusHint('openai', 401)).toContain('"openai" entry of the provider secret');
+    expect(statusHint('bedrock', 403)).toContain('bedrock:InvokeModel');
+    expect(statusHint('http', 404)).toContain('executor.url');
+  });
+
+  it('does not retry a status the provider says is final (a spent quota)', () => {
+    expect(providerErrorFromStatus('openai', 429, 'insufficient_quota', { final: true }).retryable).toBe(
+      false,
+    );
+  });
+
+  it('retries 408 Request Timeout like a server error', () => {
+    expect(providerErrorFromStatus('bedrock', 408, 'ModelTimeoutException').retryable).toBe(true);
+  });
+
   it('marks throttling, overload and 5xx retryable and other 4xx not', () => {
     expect(providerErrorFromStatus('openai', 429, 'x').retryable).toBe(true);
     expect(providerErrorFromStatus('anthropic', 529, 'x').retryable).toBe(true);
@@ -109,6 +150,38 @@ describe('callWithPolicy', () => {
     expect(failure).toMatchObject({ status: 429 });
     expect(calls).toBe(1);
     expect(delays).toEqual([]);
+  });
+
+  it('charges the tokens of a billed answer that failed to the limit, as it does for one that succeeded', async () => {
+    const { sleep } = recordingSleep();
+    const charged: number[] = [];
+    const limiter: CallLimiter = {
+      acquire: async () => ({
+        beforeRequest: async () => {},
+        afterRequest: async ({ tokens }) => {
+          if (tokens !== undefined) charged.push(tokens);
+        },
+        release: async () => {},
+      }),
+    };
+    const cutShort = attachUsage(new ProviderError('anthropic', 'cut at max_tokens', { retryable: false }), [
+      { inputTokens: 100, outputTokens: 40, cacheReadTokens: 10 },
+    ]);
+
+    const failure = await callWithPolicy(
+      'anthropic',
+      {
+        timeoutMs: 1_000,
+        signal: new AbortController().signal,
+        policy: { limiter, retry: DEFAULT_RETRY_POLICY, sleep, random: () => 0.5 },
+      },
+      async () => {
+        throw cutShort;
+      },
+    ).catch((e) => e);
+
+    expect(failure).toBe(cutShort);
+    expect(charged).toEqual([150]);
   });
 
   it('rethrows errors that are not provider answers without retrying', async () => {
