@@ -27,9 +27,9 @@ function anthropicMessage(content: unknown[], stopReason: string, usage = DEFAUL
   };
 }
 
-/** An Anthropic Messages answer with one text block. */
-export function anthropicText(text: string, usage?: AnthropicUsage): Reply {
-  return anthropicMessage([{ type: 'text', text }], 'end_turn', usage);
+/** An Anthropic Messages answer with one text block (stopped at `stopReason`, by default the end of its turn). */
+export function anthropicText(text: string, usage?: AnthropicUsage, stopReason = 'end_turn'): Reply {
+  return anthropicMessage([{ type: 'text', text }], stopReason, usage);
 }
 
 /** An Anthropic Messages answer that calls tool `name` with `input`. */

@@ -2,7 +2,8 @@
  * Token and cost accounting on the embedded runtime, with the Anthropic executor pointed at a local stand-in
  * that answers every request with usage it chooses and remembers: the batch's, every task's and every
  * attempt's totals are exactly the sums of what the stand-in reported, failed attempts included (a
- * structured answer that misfits twice, a refused request that used nothing), and the agents' totals
+ * structured answer that misfits twice, an answer cut at max_tokens, a refused request that used nothing), and
+ * the agents' totals
  * (GET /agents) add up to the same.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -66,6 +67,8 @@ function reply(index: number, request: RecordedRequest): Reply {
     const steps = n <= 2 ? 'not a list' : ['design', 'build'];
     return anthropicToolUse('submit_output', { steps }, `toolu_${n}`, usage);
   }
+  // An answer cut at max_tokens: billed, but no deliverable, so its attempt fails having used one call.
+  if (task === 'truncated' && n === 1) return anthropicText('def handler(', usage, 'max_tokens');
   return anthropicText(`work of ${task}`, usage);
 }
 
@@ -94,6 +97,7 @@ beforeAll(async () => {
       { id: 'plain', description: 'Write the health endpoint', role: 'python_backend_coder' },
       { id: 'structured', description: 'Plan the work', role: 'python_backend_coder', outputSchema: SCHEMA },
       { id: 'refused', description: 'Write the tests', role: 'test_generator' },
+      { id: 'truncated', description: 'Write the export job', role: 'python_backend_coder' },
       {
         id: 'cached',
         description: 'Write the login endpoint',
@@ -115,11 +119,12 @@ const costOf = (calls: readonly Usage[]) =>
   nanoToUsd(calls.reduce((sum, c) => sum + (callCostNano(PRICE, c) ?? 0), 0));
 
 describe('token and cost accounting', () => {
-  it('runs every task to success, retrying the two whose first attempt failed', () => {
+  it('runs every task to success, retrying the three whose first attempt failed', () => {
     expect(result.tasks.map((t) => [t.id, t.status, t.attempts.length])).toEqual([
       ['plain', 'SUCCEEDED', 1],
       ['structured', 'SUCCEEDED', 2],
       ['refused', 'SUCCEEDED', 2],
+      ['truncated', 'SUCCEEDED', 2],
       ['cached', 'SUCCEEDED', 1],
     ]);
   });
@@ -135,6 +140,11 @@ describe('token and cost accounting', () => {
     expect(misfit).toMatchObject({ status: 'FAILED', usage: sumUsage(structured.slice(0, 2)) });
     expect(misfit?.costUsd).toBe(costOf(structured.slice(0, 2)));
     expect(fitted).toMatchObject({ status: 'SUCCEEDED', usage: structured[2] });
+    const [cut, whole] = result.tasks.find((t) => t.id === 'truncated')?.attempts ?? [];
+    const truncated = answered.get('truncated') ?? [];
+    expect(cut).toMatchObject({ status: 'FAILED', usage: truncated[0] });
+    expect(cut?.costUsd).toBe(costOf(truncated.slice(0, 1)));
+    expect(whole).toMatchObject({ status: 'SUCCEEDED', usage: truncated[1] });
     // The refused request used nothing: its attempt has no usage and costs nothing.
     expect(result.tasks.find((t) => t.id === 'refused')?.attempts[0]).not.toHaveProperty('usage');
   });
