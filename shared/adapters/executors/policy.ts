@@ -5,8 +5,9 @@
  * - a limit on calls per provider (and model): fleet-wide in the deployed and embedded systems (FleetLimiter,
  *   leased slots and rate buckets in DynamoDB), a per-process semaphore when nothing else is given; a 429
  *   tells the limiter, which slows the provider's rate down for every worker;
- * - retries: throttling (429) and overload (503, 529) back off with full jitter and honour Retry-After,
- *   other 5xx and network failures are retried a bounded number of times, other 4xx fail at once.
+ * - retries: throttling (429) and overload (503, 529) back off with full jitter and honour the provider's wait
+ *   (`retry-after-ms`, else `Retry-After`), other 5xx, 408 and network failures are retried a bounded number of
+ *   times, other 4xx fail at once, as does a 429 the provider says is final (a spent quota or spend limit).
  * The SDKs' own retries are disabled (maxRetries 0 / maxAttempts 1) so this is the only policy in force.
  */
 import { carriedUsage } from '../../domain/costs';
