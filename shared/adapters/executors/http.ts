@@ -4,8 +4,8 @@
  * Contract: `POST {config.url}` with `Content-Type: application/json` and the body
  * `{ batchId, taskId, agentId, role, attempt, task, prompt }`, plus `Authorization: Bearer <token>` when
  * the provider secret has an `http` entry. A 2xx answer with a JSON body is the task's output, as is.
- * 429/503/529 are backed off and retried (retry-after-ms or Retry-After honoured), other 5xx and 408 retried a few times, other 4xx
- * fail the attempt at once. The service should be idempotent on (batchId, taskId, attempt). A service that
+ * 429/503/529 are backed off and retried (retry-after-ms or Retry-After honoured), other 5xx and 408
+ * retried a few times, other 4xx fail the attempt at once. The service should be idempotent on (batchId, taskId, attempt). A service that
  * calls a model reports the tokens it used in the answer's headers `x-usage-input-tokens`,
  * `x-usage-output-tokens` (and `x-usage-cache-read-tokens`, `x-usage-cache-write-tokens`): the attempt's
  * usage, priced as provider `http`. Without them the attempt's usage is unknown.
