@@ -149,8 +149,11 @@ export interface CallDescription {
   model?: string | undefined;
   /** What to check besides the status's own hint (a quota, a spend limit), or why it is final. */
   hint?: string | undefined;
-  /** True when the provider said the answer will not change by retrying (a spent quota). */
-  final?: boolean;
+  /**
+   * The provider's own word on retrying, over the status's: false when the answer will not change (a spent
+   * quota, `x-should-retry: false`), true when it will (`x-should-retry: true`, a 409 lock timeout).
+   */
+  retry?: boolean | undefined;
 }
 
 /** `anthropic (model claude-x)`: the provider and, when known, the model a message is about. */
@@ -170,7 +173,7 @@ export function providerErrorFromStatus(
   } & CallDescription = {},
 ): ProviderError {
   const retryable =
-    options.final !== true &&
+    options.retry ??
     (THROTTLE_STATUSES.has(status) ||
       TRANSIENT_CLIENT_STATUSES.has(status) ||
       (status >= HTTP_SERVER_ERROR_MIN && status <= HTTP_SERVER_ERROR_MAX));

@@ -67,6 +67,20 @@ export function describeApiError(error: SdkApiError): { detail: string; spentQuo
   return { detail, spentQuota: kinds.some((k) => SPENT_QUOTA_CODES.has(k)) };
 }
 
+/** HTTP 409: both providers' SDKs retry it (a lock timeout, Anthropic's conflict_error). */
+const HTTP_CONFLICT = 409;
+
+/**
+ * What the provider said about retrying, as both official SDKs read it: `x-should-retry` when present (the
+ * server knows best), a 409 retried; undefined leaves it to the status.
+ */
+function sdkRetryAdvice(error: SdkApiError): boolean | undefined {
+  const header = error.headers?.get('x-should-retry');
+  if (header === 'true') return true;
+  if (header === 'false') return false;
+  return error.status === HTTP_CONFLICT ? true : undefined;
+}
+
 /** The error name a JSON body that did not parse raises (the SDKs let the parser's SyntaxError through). */
 const isJsonSyntaxError = (error: unknown): boolean => error instanceof SyntaxError;
 
@@ -121,9 +135,9 @@ export abstract class SdkProviderExecutor<Client> extends ProviderExecutor {
           retryAfterMs: retryAfterFromHeaders((name) => error.headers?.get(name)),
           model: this.model,
           cause: error,
+          retry: spentQuota ? false : sdkRetryAdvice(error),
           ...(spentQuota
             ? {
-                final: true,
                 hint: "the account's quota or spend limit is used up: retrying will not help until it is raised",
               }
             : {}),

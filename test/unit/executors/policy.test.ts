@@ -81,10 +81,12 @@ describe('providerErrorFromStatus', () => {
     expect(statusHint('http', 404)).toContain('executor.url');
   });
 
-  it('does not retry a status the provider says is final (a spent quota)', () => {
-    expect(providerErrorFromStatus('openai', 429, 'insufficient_quota', { final: true }).retryable).toBe(
+  it("takes the provider's word on retrying over the status's", () => {
+    expect(providerErrorFromStatus('openai', 429, 'insufficient_quota', { retry: false }).retryable).toBe(
       false,
     );
+    expect(providerErrorFromStatus('anthropic', 409, 'conflict_error', { retry: true }).retryable).toBe(true);
+    expect(providerErrorFromStatus('anthropic', 409, 'conflict_error').retryable).toBe(false);
   });
 
   it('retries 408 Request Timeout like a server error', () => {

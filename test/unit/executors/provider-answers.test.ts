@@ -320,3 +320,26 @@ describe('spent quotas', () => {
     },
   );
 });
+
+describe("the provider's word on retrying", () => {
+  const error = (status: number, headers: Record<string, string> = {}): Reply => ({
+    status,
+    json: { type: 'error', error: { type: 'api_error', message: 'nope' } },
+    headers,
+  });
+
+  it.each([
+    ['x-should-retry: false on a 500 is not retried', error(500, { 'x-should-retry': 'false' }), 1],
+    ['x-should-retry: true on a 400 is retried', error(400, { 'x-should-retry': 'true' }), 2],
+    ['a 409 conflict is retried', error(409), 2],
+  ] as Array<[string, Reply, number]>)('anthropic: %s', async (_, first, requests) => {
+    server = await startFakeProvider([first, shapes.anthropic.answer('fine', 'end_turn')]);
+
+    await shapes.anthropic
+      .create(server)
+      .execute(makeRequest(), new AbortController().signal)
+      .catch((e) => e);
+
+    expect(server.requests).toHaveLength(requests);
+  });
+});
