@@ -96,7 +96,7 @@ export class AnthropicExecutor extends SdkProviderExecutor<Anthropic> {
     const kind = anthropicStop(message.stop_reason);
     const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
     const unusable = unusableAnswerError('anthropic', {
-      model: message.model ?? this.model,
+      model: this.model,
       // A structured answer without its tool call is re-asked like any misfit (below).
       kind: schema && kind === 'refused' ? undefined : kind,
       stopReason: message.stop_reason,

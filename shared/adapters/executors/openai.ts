@@ -105,7 +105,7 @@ export class OpenAiExecutor extends SdkProviderExecutor<OpenAI> {
     const refusal = choice?.message?.refusal;
     const kind = openaiStop(finishReason, refusal);
     const unusable = unusableAnswerError('openai', {
-      model: completion.model ?? this.model,
+      model: this.model,
       // A structured refusal is re-asked like any misfit (structured below).
       kind: schema && kind === 'refused' ? undefined : kind,
       stopReason: finishReason,

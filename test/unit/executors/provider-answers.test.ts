@@ -42,7 +42,7 @@ const shapes: Record<Llm, Shape> = {
         id: 'chatcmpl-1',
         object: 'chat.completion',
         created: 1,
-        model: 'gpt-test',
+        model: 'gpt-test-2026-01-01',
         choices: [
           {
             index: 0,
@@ -69,7 +69,7 @@ const shapes: Record<Llm, Shape> = {
         id: 'msg_1',
         type: 'message',
         role: 'assistant',
-        model: 'claude-test',
+        model: 'claude-test-20260101',
         content: text === null ? [] : [{ type: 'text', text }],
         stop_reason: stop,
         stop_sequence: null,
