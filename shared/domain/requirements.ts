@@ -111,6 +111,11 @@ const STEM_EXCEPTIONS: Readonly<Record<string, string>> = {
   during: 'during',
   thing: 'thing',
   things: 'thing',
+  // "theme" would lose its final e and become the pronoun "them" ("handle them" read as UI theming).
+  theme: 'theme',
+  themes: 'theme',
+  themed: 'theme',
+  theming: 'theme',
 };
 
 /**

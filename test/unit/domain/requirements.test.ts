@@ -96,6 +96,26 @@ describe('tokenize and stem', () => {
     expect(requirements.roleCandidates.map((c) => c.role)).not.toContain('configuration_manager');
   });
 
+  it('reads no pronoun, determiner, auxiliary or preposition as vocabulary', () => {
+    const functionWords = (
+      'i me my we us our you your he him his she her it its they them their this that these those there ' +
+      'here where when what which who whose why how all any some each every both none no not only also ' +
+      'very more most less other such same so than too just then now is are was were be been have has had ' +
+      'do does did will would shall should can could may might must and or but if because as until while ' +
+      'of at by for with about between into through during before after to from in on'
+    ).split(' ');
+    const plain = extractRequirements({ id: 't', description: 'Handle properly' }, catalog).roleCandidates;
+
+    for (const word of functionWords) {
+      const candidates = extractRequirements(
+        { id: 't', description: `Handle ${word} properly` },
+        catalog,
+      ).roleCandidates;
+      expect(candidates, word).toEqual(plain);
+    }
+    expect(stem('theme')).not.toBe(stem('them'));
+  });
+
   it('does not match a word inside another word', () => {
     const requirements = extractRequirements({ id: 't', description: 'Contest the latest prices' }, catalog);
 

@@ -7,7 +7,12 @@
  * - labelled-tasks.json (tuning) and labelled-tasks-holdout.json (written after the first extractor);
  * - labelled-work-tuning.json and labelled-work-holdout.json (issue 18): 352 descriptions, 16 per role,
  *   written and committed before the sentence reading (sentence.ts) existed, then split by a seeded
- *   shuffle into 10 per role for tuning and 6 per role held out.
+ *   shuffle into 10 per role for tuning and 6 per role held out;
+ * - labelled-varied-tuning.json and labelled-varied-holdout.json: 159 descriptions written before measuring
+ *   the router on them, in the phrasings a fleet receives (terse titles, typos, negations such as "no UI
+ *   changes", several technologies with one primary, file paths and code, mobile and ML work mapped to the
+ *   nearest role), each with the role a careful engineer would pick and the roles also acceptable, split by
+ *   a seeded shuffle into two thirds per role for tuning and a third held out.
  * The thresholds are what the extractor holds with a little room, not targets it was fitted to.
  */
 import { readFileSync } from 'node:fs';
@@ -17,6 +22,8 @@ import { decideRoute, defaultAgentPool, extractRequirements } from '../../../sha
 
 interface Labelled {
   role: string;
+  /** Roles that would also do the work well (the varied sets only). */
+  alternatives?: string[];
   description: string;
 }
 
@@ -27,14 +34,15 @@ function load(name: string): Labelled[] {
   return JSON.parse(readFileSync(new URL(`../../fixtures/${name}`, import.meta.url), 'utf8')) as Labelled[];
 }
 
-function evaluate(set: Labelled[]) {
+function evaluate(set: Labelled[], acceptAlternatives = false) {
   const misses: { want: string; got: string; description: string }[] = [];
   set.forEach((item, i) => {
     const task = { id: `t${i}`, description: item.description };
     const requirements = extractRequirements(task, catalog);
     const result = decideRoute({ task, requirements, agents: pool, catalog, exclude: new Set(), now: 0 });
     const got = result.kind === 'route' ? result.decision.role : `none (${result.role})`;
-    if (got !== item.role) misses.push({ want: item.role, got, description: item.description });
+    const accepted = got === item.role || (acceptAlternatives && item.alternatives?.includes(got));
+    if (!accepted) misses.push({ want: item.role, got, description: item.description });
   });
   return { accuracy: (set.length - misses.length) / set.length, misses };
 }
@@ -52,6 +60,8 @@ const sets = {
   holdout: load('labelled-tasks-holdout.json'),
   workTuning: load('labelled-work-tuning.json'),
   workHoldout: load('labelled-work-holdout.json'),
+  variedTuning: load('labelled-varied-tuning.json'),
+  variedHoldout: load('labelled-varied-holdout.json'),
 };
 
 describe('routing accuracy on labelled tasks', () => {
@@ -73,7 +83,23 @@ describe('routing accuracy on labelled tasks', () => {
       expect(sets.workTuning.filter((t) => t.role === role).length, role).toBe(10);
       expect(sets.workHoldout.filter((t) => t.role === role).length, role).toBe(6);
     }
-    for (const t of all) expect(BUILTIN_ROLE_NAMES, t.description).toContain(t.role);
+    for (const t of all) {
+      expect(BUILTIN_ROLE_NAMES, t.description).toContain(t.role);
+      for (const alternative of t.alternatives ?? []) expect(BUILTIN_ROLE_NAMES).toContain(alternative);
+      expect(t.alternatives ?? [], t.description).not.toContain(t.role);
+    }
+  });
+
+  it('has over 150 varied descriptions, at least five per role, a third of each role held out', () => {
+    const varied = [...sets.variedTuning, ...sets.variedHoldout];
+
+    expect(varied.length).toBeGreaterThanOrEqual(150);
+    for (const role of BUILTIN_ROLE_NAMES) {
+      const tuning = sets.variedTuning.filter((t) => t.role === role).length;
+      const holdout = sets.variedHoldout.filter((t) => t.role === role).length;
+      expect(tuning + holdout, role).toBeGreaterThanOrEqual(5);
+      expect(holdout, role).toBe(Math.floor((tuning + holdout) / 3));
+    }
   });
 
   it.each([
@@ -81,6 +107,8 @@ describe('routing accuracy on labelled tasks', () => {
     ['held-out set (first generation)', 'holdout', 0.84],
     ['issue 18 tuning part', 'workTuning', 0.88],
     ['issue 18 held-out part (never tuned on)', 'workHoldout', 0.78],
+    ['varied tuning part', 'variedTuning', 0.84],
+    ['varied held-out part (never tuned on)', 'variedHoldout', 0.86],
   ] as const)('routes the %s to the expected role at least at its threshold', (name, key, threshold) => {
     const set = sets[key];
     const result = evaluate(set);
@@ -88,4 +116,18 @@ describe('routing accuracy on labelled tasks', () => {
     report(name, set, result);
     expect(result.accuracy).toBeGreaterThanOrEqual(threshold);
   });
+
+  it.each([
+    ['varied tuning part', 'variedTuning', 0.87],
+    ['varied held-out part (never tuned on)', 'variedHoldout', 0.88],
+  ] as const)(
+    'routes the %s to the expected role or an acceptable alternative at least at its threshold',
+    (name, key, threshold) => {
+      const set = sets[key];
+      const result = evaluate(set, true);
+
+      report(`${name}, alternatives accepted`, set, result);
+      expect(result.accuracy).toBeGreaterThanOrEqual(threshold);
+    },
+  );
 });
