@@ -14,7 +14,9 @@
  * from that verb. Other sentences (statements, questions) are context. A verb whose object is only a
  * pronoun ("bring them down", "test it") takes its object from the sentence before, which then counts as
  * the object. Words after "without", or after a clause-initial "do not" / "don't" / "never", are what
- * must NOT be done, and count for nothing.
+ * must NOT be done, and count for nothing; so are those after a clause-initial "no" / "not" once the work
+ * has been asked for ("Add the endpoint. No UI changes"). A negation runs to the end of its clause, over
+ * "or" ("without changing the API or the schema").
  *
  * Each word gets the weight of its part (SENTENCE_PART_WEIGHTS); requirement extraction multiplies the
  * evidence of a vocabulary match by it, so the work named by the verb and its object outweighs a
@@ -55,7 +57,20 @@ export interface ReadWord {
 /** Words that open a request without naming the work. Matched at a sentence start, longest first. */
 const FILLERS = [
   'please',
+  'pls',
+  'plz',
   'kindly',
+  'can someone',
+  'could someone',
+  'would someone',
+  'can somebody',
+  'could somebody',
+  'can anyone',
+  'could anyone',
+  'someone please',
+  'somebody please',
+  'someone',
+  'somebody',
   'can you',
   'could you',
   'would you',
@@ -230,6 +245,12 @@ const FUNCTION_WORDS = new Set(['the', 'a', 'an', 'our', 'my', 'your', 'their', 
 const NEGATORS = new Set(['without']);
 /** Clause-initial negations of an imperative ("don't touch the schema", "never log tokens"). */
 const IMPERATIVE_NEGATIONS = [['do', 'not'], ['never']];
+/**
+ * Clause-initial words that exclude something from the work once the work has been asked for ("Add the
+ * endpoint. No UI changes", "update the README, not the docstrings"). Before any request they describe the
+ * problem instead ("No tests cover the parser; write some"), and count as written.
+ */
+const SCOPE_EXCLUSIONS = [['no'], ['not']];
 /** Modals and verbs of need after which the main verb (or the needed thing) comes. */
 const MODALS = new Set([
   'should',
@@ -499,22 +520,30 @@ function markNegations(
   spans: readonly [number, number][],
   parts: SentencePart[],
 ): void {
+  let requested = false;
   for (const [from, to] of spans) {
     for (let i = from; i < to; i++) {
       const w = words[i] as Piece;
       let length = 0;
       if (NEGATORS.has(w.raw)) length = 1;
       else if (i === from || w.gap !== 'none' || CLAUSE_JOINS.has(words[i - 1]?.raw ?? '')) {
-        const negation = IMPERATIVE_NEGATIONS.find((n) => startsWith(words, i, n));
+        const negation =
+          IMPERATIVE_NEGATIONS.find((n) => startsWith(words, i, n)) ??
+          (requested ? SCOPE_EXCLUSIONS.find((n) => startsWith(words, i, n)) : undefined);
         if (negation) length = negation.length;
       }
+      if (parts[i] === 'verb') requested = true;
       if (length === 0) continue;
       // The negator keeps its own part: a vocabulary phrase that starts with it ("without changing
       // behaviour") still counts. The words it governs count for nothing.
+      // "or" / "nor" list more of what is excluded ("without changing the API or the schema", "no changes to
+      // the dashboard or the components"), unless a verb follows: then a new clause starts.
       let k = i + length;
       for (; k < to; k++) {
         const next = words[k] as Piece;
-        if (next.gap !== 'none' || CLAUSE_JOINS.has(next.raw)) break;
+        if (next.gap !== 'none') break;
+        const listsMore = (next.raw === 'or' || next.raw === 'nor') && !isVerbAt(words, k + 1);
+        if (CLAUSE_JOINS.has(next.raw) && !listsMore) break;
         parts[k] = 'negated';
       }
       i = k - 1;

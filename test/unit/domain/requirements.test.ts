@@ -233,6 +233,26 @@ describe('extractRequirements: the work asked for outweighs words merely present
     expect(requirements.roleCandidates.map((c) => c.role)).not.toContain('python_backend_coder');
   });
 
+  it('counts nothing of what the task excludes once the work is asked for', () => {
+    const requirements = extractRequirements(
+      {
+        id: 't',
+        description: 'Add retries to the sync job; no changes to the dashboard or the React components',
+      },
+      catalog,
+    );
+
+    expect(targetRole(requirements)).toBe('error_handler');
+    expect(requirements.frameworks).not.toContain('react');
+    expect(requirements.roleCandidates.map((c) => c.role)).not.toContain('typescript_frontend_agent');
+  });
+
+  it('reads a request to "someone" for its work', () => {
+    expect(routeOf('can someone give a second opinion on the error handling in the payments branch?')).toBe(
+      'code_reviewer',
+    );
+  });
+
   it('reads an API named after a capitalised vendor as a third-party one, and ours as ours', () => {
     const vendor = extractRequirements(
       { id: 't', description: 'Call the Acme Billing API nightly' },

@@ -57,6 +57,11 @@ describe('readSentences', () => {
     expect(parts('The team needs a faster build')).toBe('the/m team/m needs/V a/O faster/O build/O');
   });
 
+  it('reads a request addressed to someone as an imperative', () => {
+    expect(parts('Can someone review the diff?')).toBe('can/c someone/c review/V the/O diff/O');
+    expect(parts('someone please fix the build')).toBe('someone/c please/c fix/V the/O build/O');
+  });
+
   it('reads a short label before a colon as the heading of the work', () => {
     expect(parts('Code review: the new PR')).toBe('code/H review/H the/c new/c pr/c');
   });
@@ -73,6 +78,21 @@ describe('readSentences', () => {
     );
     expect(parts("Rename the module; don't touch the schema")).toBe(
       'rename/V the/O module/O do/V not/O touch/x the/x schema/x',
+    );
+    expect(parts('Move the queries without changing the API or the schema')).toBe(
+      'move/V the/O queries/O without/m changing/x the/x api/x or/x the/x schema/x',
+    );
+  });
+
+  it('marks what "no" or "not" excludes once the work is asked for, and reads it as written before', () => {
+    expect(parts('Add the endpoint. No UI changes, not the client either')).toBe(
+      'add/V the/O endpoint/O no/c ui/x changes/x not/c the/x client/x either/x',
+    );
+    expect(parts('Fix the build - no changes to the tests or the docs, and add a note')).toBe(
+      'fix/V the/O build/O no/O changes/x to/x the/x tests/x or/x the/x docs/x and/m add/K a/K note/K',
+    );
+    expect(parts('No tests cover the parser; write some')).toBe(
+      'no/O tests/O cover/O the/O parser/O write/V some/O',
     );
   });
 
