@@ -229,6 +229,16 @@ interface Cue {
   /** The vocabulary entry as written, reported in the requirement lists. */
   term: string;
   weight: number;
+  /**
+   * A single past participle ("exposed", "leaked", "notified"): it names a state, so it does not match the
+   * imperative verb of the same stem, which names an action ("Expose the results over HTTP").
+   */
+  participle?: boolean;
+}
+
+/** A one-word entry written as a past participle (its stem dropped the "ed"). */
+function isParticiple(term: string, tokens: readonly string[]): boolean {
+  return tokens.length === 1 && /^[a-z]+ed$/.test(term) && tokens[0] !== term;
 }
 
 interface CompiledCatalog {
@@ -309,6 +319,7 @@ function compile(catalog: RoleCatalog): CompiledCatalog {
           ...(field === 'keyword' ? {} : { list: field }),
           term: term.toLowerCase(),
           weight: 0,
+          ...(isParticiple(term.toLowerCase(), tokens) ? { participle: true } : {}),
         });
         let holders = rolesPerKey.get(key);
         if (!holders) {
@@ -538,6 +549,7 @@ export function extractRequirements(task: Task, catalog: RoleCatalog): Extracted
   const tokens = words.map((w) => wordStem(w.raw));
   const breaks = words.map((w) => w.breakBefore);
   const factors = words.map((w) => SENTENCE_PART_WEIGHTS[w.part]);
+  const mainVerbs = words.map((w) => w.part === 'verb');
   // Explicit requirement terms count as plain evidence, each on its own.
   for (const term of explicitTerms) {
     tokenize(term).forEach((t, k) => {
@@ -555,6 +567,7 @@ export function extractRequirements(task: Task, catalog: RoleCatalog): Extracted
     if (!cues) continue;
     for (const cue of cues) {
       if (!matchesAt(tokens, i, cue.tokens, breaks)) continue;
+      if (cue.participle && mainVerbs[i]) continue;
       const factor = matchFactor(factors, i, i + cue.tokens.length);
       const previous = found.get(cue);
       if (previous === undefined) found.set(cue, { cue, start: i, end: i + cue.tokens.length, factor });

@@ -247,6 +247,16 @@ describe('extractRequirements: the work asked for outweighs words merely present
     expect(requirements.roleCandidates.map((c) => c.role)).not.toContain('typescript_frontend_agent');
   });
 
+  it('reads a participle of the vocabulary as a state, not as the imperative of the same stem', () => {
+    const state = extractRequirements(
+      { id: 't', description: 'Customer emails are exposed in the public bucket listing' },
+      catalog,
+    );
+
+    expect(routeOf('Expose the search results over HTTP in the Flask app')).toBe('python_backend_coder');
+    expect(state.roleCandidates.map((c) => c.role)).toContain('security_auditor');
+  });
+
   it('reads a request to "someone" for its work', () => {
     expect(routeOf('can someone give a second opinion on the error handling in the payments branch?')).toBe(
       'code_reviewer',
