@@ -11,7 +11,8 @@
  *    main verb and its object (the work asked for) outweigh a technology mentioned in a modifier, and what
  *    follows "without" counts for nothing.
  * 3. Every vocabulary entry of every role (keywords, skills, frameworks, languages) is compiled once per
- *    catalog into a token sequence; multi-word phrases match consecutive tokens within a clause.
+ *    catalog into a token sequence; multi-word phrases match consecutive tokens within a clause, one
+ *    language or framework word possibly inside ("structured JSON logging" is "structured logging").
  * 4. Each distinct entry found adds evidence to its role:
  *      base weight of its field (keyword 3 > skill 2 = framework 2 > language 1: the KIND OF WORK dominates
  *      over the language or framework mentioned)
@@ -247,6 +248,8 @@ interface CompiledCatalog {
   cues: Cue[];
   /** Cues by their first token, for a single pass over the description. */
   byFirstToken: Map<string, Cue[]>;
+  /** One-word languages and frameworks, which may stand inside a phrase (see phraseEnd). */
+  technologies: Set<string>;
 }
 
 const compiled = new WeakMap<RoleCatalog, CompiledCatalog>();
@@ -355,7 +358,12 @@ function compile(catalog: RoleCatalog): CompiledCatalog {
     if (list) list.push(cue);
     else byFirstToken.set(first, [cue]);
   }
-  const result = { names: roles.map((r) => r.name), cues, byFirstToken };
+  const technologies = new Set<string>();
+  for (const cue of cues) {
+    if (cue.tokens.length === 1 && (cue.list === 'language' || cue.list === 'framework'))
+      technologies.add(cue.tokens[0] as string);
+  }
+  const result = { names: roles.map((r) => r.name), cues, byFirstToken, technologies };
   compiled.set(catalog, result);
   compiledByVocabulary.set(vocabulary, result);
   if (compiledByVocabulary.size > VOCABULARIES_KEPT) {
@@ -375,6 +383,33 @@ function matchesAt(
     if (tokens[at + k] !== phrase[k] || breaks?.[at + k]) return false;
   }
   return true;
+}
+
+/**
+ * Where a phrase of the vocabulary found at `at` ends (exclusive), or -1. One technology may stand inside it,
+ * naming what the phrase applies to: "structured JSON logging", "a multi-stage Docker build", "slow Postgres
+ * query" are the phrases "structured logging", "multi stage build" and "slow query".
+ */
+function phraseEnd(
+  tokens: readonly string[],
+  at: number,
+  phrase: readonly string[],
+  breaks: readonly boolean[],
+  technologies: ReadonlySet<string>,
+): number {
+  if (matchesAt(tokens, at, phrase, breaks)) return at + phrase.length;
+  let skipped = false;
+  let i = at + 1;
+  for (let k = 1; k < phrase.length; k++, i++) {
+    if (breaks[i]) return -1;
+    if (tokens[i] !== phrase[k]) {
+      if (skipped || !technologies.has(tokens[i] as string) || breaks[i + 1]) return -1;
+      skipped = true;
+      i++;
+      if (tokens[i] !== phrase[k]) return -1;
+    }
+  }
+  return i;
 }
 
 // ------------------------------------------------------------------------------------------ complexity
@@ -566,13 +601,13 @@ export function extractRequirements(task: Task, catalog: RoleCatalog): Extracted
     const cues = index.byFirstToken.get(tokens[i] as string);
     if (!cues) continue;
     for (const cue of cues) {
-      if (!matchesAt(tokens, i, cue.tokens, breaks)) continue;
+      const end = phraseEnd(tokens, i, cue.tokens, breaks, index.technologies);
+      if (end < 0) continue;
       if (cue.participle && mainVerbs[i]) continue;
-      const factor = matchFactor(factors, i, i + cue.tokens.length);
+      const factor = matchFactor(factors, i, end);
       const previous = found.get(cue);
-      if (previous === undefined) found.set(cue, { cue, start: i, end: i + cue.tokens.length, factor });
-      else if (factor > previous.factor)
-        Object.assign(previous, { start: i, end: i + cue.tokens.length, factor });
+      if (previous === undefined) found.set(cue, { cue, start: i, end, factor });
+      else if (factor > previous.factor) Object.assign(previous, { start: i, end, factor });
     }
   }
   // What must not be done ("without changing the API") is neither evidence nor a requirement.

@@ -257,6 +257,21 @@ describe('extractRequirements: the work asked for outweighs words merely present
     expect(state.roleCandidates.map((c) => c.role)).toContain('security_auditor');
   });
 
+  it.each([
+    ['Switch the API to structured JSON logging', 'monitoring_agent'],
+    ['Add a multi-stage Docker build for the worker', 'devops_engineer'],
+  ])('reads a phrase with a technology inside it as the phrase: "%s" goes to %s', (description, role) => {
+    expect(routeOf(description)).toBe(role);
+  });
+
+  it('lets only one technology, and no punctuation, stand inside a phrase', () => {
+    const skills = (description: string) => extractRequirements({ id: 't', description }, catalog).skills;
+
+    expect(skills('Add property-based Hypothesis testing')).toContain('property-based testing');
+    expect(skills('Add property-based Hypothesis pytest testing')).not.toContain('property-based testing');
+    expect(skills('Add property-based Hypothesis, testing')).not.toContain('property-based testing');
+  });
+
   it('reads a request to "someone" for its work', () => {
     expect(routeOf('can someone give a second opinion on the error handling in the payments branch?')).toBe(
       'code_reviewer',
