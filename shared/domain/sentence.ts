@@ -11,7 +11,9 @@
  * latency", "so that ...") sits between. Verbs coordinated with "and", "then" or a comma start a new verb
  * and object ("reproduce it and write up the steps"). A sentence whose verb is a modal or "need"
  * ("the mobile team needs an endpoint", "our form should highlight invalid fields") is read the same way
- * from that verb. Other sentences (statements, questions) are context. A verb whose object is only a
+ * from that verb. Other sentences (statements, questions) are context. The first sentence that asks for work
+ * names it: a later request is a step of it ("Add the constraint; clean up the duplicates first") and is
+ * read with the weights of a coordinated verb. A verb whose object is only a
  * pronoun ("bring them down", "test it") takes its object from the sentence before, which then counts as
  * the object. Words after "without", or after a clause-initial "do not" / "don't" / "never", are what
  * must NOT be done, and count for nothing; so are those after a clause-initial "no" / "not" once the work
@@ -346,8 +348,10 @@ export function readSentences(text: string): ReadWord[] {
   });
 
   let previousSpan: [number, number] | undefined;
+  let requested = false;
   for (const span of spans) {
-    readSentence(words, span, parts, previousSpan);
+    readSentence(words, span, parts, previousSpan, requested);
+    requested ||= asksForWork(words, span, parts);
     previousSpan = span;
   }
   markNegations(words, spans, parts);
@@ -365,6 +369,7 @@ function readSentence(
   [from, to]: [number, number],
   parts: SentencePart[],
   previous: [number, number] | undefined,
+  requested: boolean,
 ): void {
   let at = from;
   // A short verbless label before a colon names the work: "Code review: the PR ...".
@@ -395,7 +400,10 @@ function readSentence(
     }
   }
   if (verbAt === undefined) return; // a statement or question: context
-  readClause(words, verbAt, to, parts, previous, 'verb', 'object');
+  // The first request names the work; a later one is a step of it ("Add the constraint; clean up the
+  // duplicates first"), weighed like a coordinated verb.
+  if (requested) readClause(words, verbAt, to, parts, previous, 'coordinated', 'coordinated');
+  else readClause(words, verbAt, to, parts, previous, 'verb', 'object');
 }
 
 /**
@@ -476,6 +484,12 @@ function readClause(
     }
     parts[i++] = 'modifier';
   }
+}
+
+/** Whether a sentence asks for work: its main verb is an imperative verb (not a bare modal of a question). */
+function asksForWork(words: readonly Piece[], [from, to]: [number, number], parts: readonly SentencePart[]) {
+  for (let i = from; i < to; i++) if (parts[i] === 'verb' && isVerbAt(words, i)) return true;
+  return false;
 }
 
 function isVerbAt(words: readonly Piece[], at: number): boolean {

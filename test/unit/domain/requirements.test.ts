@@ -272,6 +272,19 @@ describe('extractRequirements: the work asked for outweighs words merely present
     expect(skills('Add property-based Hypothesis, testing')).not.toContain('property-based testing');
   });
 
+  it.each([
+    [
+      'Add a foreign key from payments to invoices. Clean up the orphaned payments first.',
+      'database_designer',
+    ],
+    [
+      'Write the release notes for 4.1. Review the list of merged PRs to find what changed.',
+      'technical_writer',
+    ],
+  ])('routes by the first request when later ones are its steps: "%s" goes to %s', (description, role) => {
+    expect(routeOf(description)).toBe(role);
+  });
+
   it('reads a request to "someone" for its work', () => {
     expect(routeOf('can someone give a second opinion on the error handling in the payments branch?')).toBe(
       'code_reviewer',

@@ -57,6 +57,15 @@ describe('readSentences', () => {
     expect(parts('The team needs a faster build')).toBe('the/m team/m needs/V a/O faster/O build/O');
   });
 
+  it('reads a later request as a step of the first, weighed like a coordinated verb', () => {
+    expect(parts('Add the constraint; clean up the duplicates first')).toBe(
+      'add/V the/O constraint/O clean/K up/K the/K duplicates/K first/K',
+    );
+    expect(parts('How should we cache it? Write the design')).toBe(
+      'how/m should/V we/O cache/O it/O write/V the/O design/O',
+    );
+  });
+
   it('reads a request addressed to someone as an imperative', () => {
     expect(parts('Can someone review the diff?')).toBe('can/c someone/c review/V the/O diff/O');
     expect(parts('someone please fix the build')).toBe('someone/c please/c fix/V the/O build/O');
@@ -77,7 +86,7 @@ describe('readSentences', () => {
       'move/V the/O queries/O without/m changing/x the/x api/x and/m add/K tests/K',
     );
     expect(parts("Rename the module; don't touch the schema")).toBe(
-      'rename/V the/O module/O do/V not/O touch/x the/x schema/x',
+      'rename/V the/O module/O do/K not/K touch/x the/x schema/x',
     );
     expect(parts('Move the queries without changing the API or the schema')).toBe(
       'move/V the/O queries/O without/m changing/x the/x api/x or/x the/x schema/x',
