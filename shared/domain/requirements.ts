@@ -207,7 +207,7 @@ function normalise(text: string): string {
 /** The stem of a word as written (after its alias). */
 const wordStem = (raw: string): string => stem(TOKEN_ALIASES[raw] ?? raw);
 
-/** Lower-case words and digits, one space apart: 1,241 of the built-in roles' 1,256 vocabulary entries. */
+/** Lower-case words and digits, one space apart: 1,251 of the built-in roles' 1,266 vocabulary entries. */
 const PLAIN_WORDS = /^[a-z0-9]+(?: [a-z0-9]+)*$/;
 
 /** Lower-cases, rewrites, splits on word boundaries, applies aliases and stems. */
@@ -256,7 +256,7 @@ const compiled = new WeakMap<RoleCatalog, CompiledCatalog>();
 /**
  * Compiled vocabularies by content, for catalogs built again from the same configuration: each handler
  * module builds its own (the embedded runtime loads several in one process, and Route's and Complete's both
- * route), and compiling the built-in roles' 1,256 entries took 15 to 40 ms. The last few compiled are kept
+ * route), and compiling the built-in roles' 1,256 entries (then) took 15 to 40 ms. The last few compiled are kept
  * (cues are never changed once compiled, so catalogs can share them).
  */
 const compiledByVocabulary = new Map<string, CompiledCatalog>();

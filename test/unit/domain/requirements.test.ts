@@ -201,6 +201,17 @@ describe('extractRequirements: near roles', () => {
   ])('routes "%s" to %s', (description, role) => {
     expect(routeOf(description)).toBe(role);
   });
+
+  it.each([
+    // Words engineers use for the work that the vocabulary lacked.
+    ['The ingest worker gets OOM-killed every night; find out why', 'performance_optimizer'],
+    ['The import job runs out of memory on large files', 'performance_optimizer'],
+    ['Page the on-call engineer when checkout errors spike', 'monitoring_agent'],
+    ['Carve the search feature out into its own service and decide who owns which data', 'system_architect'],
+    ['Write the GraphQL resolver for the products query in the Python backend', 'python_backend_coder'],
+  ])('knows the words of the trade: "%s" goes to %s', (description, role) => {
+    expect(routeOf(description)).toBe(role);
+  });
 });
 
 describe('extractRequirements: the work asked for outweighs words merely present', () => {
