@@ -209,6 +209,11 @@ describe('extractRequirements: near roles', () => {
     ['Page the on-call engineer when checkout errors spike', 'monitoring_agent'],
     ['Carve the search feature out into its own service and decide who owns which data', 'system_architect'],
     ['Write the GraphQL resolver for the products query in the Python backend', 'python_backend_coder'],
+    ['Implement the undo/redo stack for the canvas editor', 'typescript_frontend_agent'],
+    // Machine learning goes to the analyst (no built-in role trains models), serving a model to the back end.
+    ['Fine-tune a BERT model on our support tickets to classify urgency', 'data_analyst'],
+    ['Train a model that flags fraudulent orders', 'data_analyst'],
+    ['Serve the trained model behind an endpoint', 'python_backend_coder'],
   ])('knows the words of the trade: "%s" goes to %s', (description, role) => {
     expect(routeOf(description)).toBe(role);
   });
