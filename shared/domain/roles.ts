@@ -1156,6 +1156,8 @@ export const BUILTIN_ROLES: readonly Role[] = [
       'friendly error',
       'error message',
       'times out',
+      'timed out',
+      'timing out',
       'fails',
       'failing',
       'panic',

@@ -14,7 +14,8 @@
  * from that verb. Other sentences (statements, questions) are context. The first sentence that asks for work
  * names it: a later request is a step of it ("Add the constraint; clean up the duplicates first") and is
  * read with the weights of a coordinated verb. A verb whose object is only a
- * pronoun ("bring them down", "test it") takes its object from the sentence before, which then counts as
+ * pronoun ("bring them down", "test it"), or that ends its sentence ("Investigate."), takes its object
+ * from the sentence before, which then counts as
  * the object. Words after "without", or after a clause-initial "do not" / "don't" / "never", are what
  * must NOT be done, and count for nothing; so are those after a clause-initial "no" / "not" once the work
  * has been asked for ("Add the endpoint. No UI changes"). A negation runs to the end of its clause, over
@@ -454,9 +455,12 @@ function readClause(
       parts[i++] = objectPart;
   }
   const objectWords = words.slice(objectStart, i).map((w) => w.raw);
+  // A verb with a pronoun for its object ("fix it"), or with nothing after it at all ("Investigate."),
+  // is about what the sentence before said.
   const pronounOnly =
-    objectWords.length > 0 &&
-    objectWords.every((w) => PRONOUNS.has(w) || FUNCTION_WORDS.has(w) || PARTICLES.has(w));
+    (objectWords.length > 0 &&
+      objectWords.every((w) => PRONOUNS.has(w) || FUNCTION_WORDS.has(w) || PARTICLES.has(w))) ||
+    (objectWords.length === 0 && i >= to);
   if (pronounOnly && previous && (objectPart === 'object' || objectPart === 'coordinated')) {
     for (let k = previous[0]; k < previous[1]; k++) if (parts[k] === 'context') parts[k] = 'object';
   }

@@ -210,6 +210,7 @@ describe('extractRequirements: near roles', () => {
     ['Carve the search feature out into its own service and decide who owns which data', 'system_architect'],
     ['Write the GraphQL resolver for the products query in the Python backend', 'python_backend_coder'],
     ['Implement the undo/redo stack for the canvas editor', 'typescript_frontend_agent'],
+    ['The nightly export to S3 has been timing out since Monday. Please fix.', 'error_handler'],
     // Machine learning goes to the analyst (no built-in role trains models), serving a model to the back end.
     ['Fine-tune a BERT model on our support tickets to classify urgency', 'data_analyst'],
     ['Train a model that flags fraudulent orders', 'data_analyst'],

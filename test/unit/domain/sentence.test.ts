@@ -47,6 +47,13 @@ describe('readSentences', () => {
     );
   });
 
+  it('takes the sentence before as the object of a verb with nothing after it', () => {
+    expect(parts('The export times out. Investigate.')).toBe('the/O export/O times/O out/O investigate/V');
+    expect(parts('The export times out. Investigate the logs')).toBe(
+      'the/c export/c times/c out/c investigate/V the/O logs/O',
+    );
+  });
+
   it('reads a statement or a question without a verb of its own as context', () => {
     expect(parts('Is the endpoint slow?')).toBe('is/c the/c endpoint/c slow/c');
   });
