@@ -13,10 +13,9 @@
  * ("the mobile team needs an endpoint", "our form should highlight invalid fields") is read the same way
  * from that verb. Other sentences (statements, questions) are context. The first sentence that asks for work
  * names it: a later request is a step of it ("Add the constraint; clean up the duplicates first") and is
- * read with the weights of a coordinated verb. A verb whose object is only a
- * pronoun ("bring them down", "test it"), or that ends its sentence ("Investigate."), takes its object
- * from the sentence before, which then counts as
- * the object. Words after "without", or after a clause-initial "do not" / "don't" / "never", are what
+ * read with the weights of a coordinated verb. A verb whose object is only a pronoun ("bring them down",
+ * "test it"), or that ends its sentence ("Investigate."), takes its object from the sentence before, which
+ * then counts as the object. Words after "without", or after a clause-initial "do not" / "don't" / "never", are what
  * must NOT be done, and count for nothing; so are those after a clause-initial "no" / "not" once the work
  * has been asked for ("Add the endpoint. No UI changes"). A negation runs to the end of its clause, over
  * "or" ("without changing the API or the schema").
