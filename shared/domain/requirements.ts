@@ -207,7 +207,7 @@ function normalise(text: string): string {
 /** The stem of a word as written (after its alias). */
 const wordStem = (raw: string): string => stem(TOKEN_ALIASES[raw] ?? raw);
 
-/** Lower-case words and digits, one space apart: 1,281 of the built-in roles' 1,297 vocabulary entries. */
+/** Lower-case words and digits, one space apart: 1,313 of the built-in roles' 1,329 vocabulary entries. */
 const PLAIN_WORDS = /^[a-z0-9]+(?: [a-z0-9]+)*$/;
 
 /** Lower-cases, rewrites, splits on word boundaries, applies aliases and stems. */

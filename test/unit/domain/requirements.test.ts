@@ -211,6 +211,15 @@ describe('extractRequirements: near roles', () => {
     ['Write the GraphQL resolver for the products query in the Python backend', 'python_backend_coder'],
     ['Implement the undo/redo stack for the canvas editor', 'typescript_frontend_agent'],
     ['The nightly export to S3 has been timing out since Monday. Please fix.', 'error_handler'],
+    ['Set up Fastlane to build and upload the iOS app to TestFlight on every tag', 'devops_engineer'],
+    ["Our monthly AWS bill doubled; find what's driving it and cut it", 'devops_engineer'],
+    ["Write the postmortem for Tuesday's outage", 'documentation_writer'],
+    ['Localise the settings screen into Spanish', 'typescript_frontend_agent'],
+    ['Add offline support to the mobile app so orders sync when it reconnects', 'typescript_frontend_agent'],
+    ['Fix the janky scrolling in the product list', 'performance_optimizer'],
+    ['Create a Kafka consumer in Python that writes order events to the warehouse', 'python_backend_coder'],
+    // A mobile app mentioned in passing does not make the work front-end work.
+    ['Decide how the mobile apps and the web app should share one authentication layer', 'system_architect'],
     // Machine learning goes to the analyst (no built-in role trains models), serving a model to the back end.
     ['Fine-tune a BERT model on our support tickets to classify urgency', 'data_analyst'],
     ['Train a model that flags fraudulent orders', 'data_analyst'],
