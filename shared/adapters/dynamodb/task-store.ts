@@ -199,18 +199,20 @@ function projectionOf(attributes: readonly string[]): {
 const BATCH_STATE_PROJECTION = projectionOf(BATCH_STATE_ATTRIBUTES);
 
 /**
- * Free JSON from users and agents (a task's `input`, its `output`) is stored as JSON text, never as a
- * DynamoDB map. The SDK's marshaller reads `value.constructor` to tell maps from class instances, so an
- * object with a `constructor` key fails to marshal (a 500), a `__proto__` key is silently dropped both
- * ways, and numbers beyond 2^53 are refused; DynamoDB maps also nest at most 32 levels. Text round-trips
- * every JSON value exactly.
+ * Free JSON from users and agents (a task's `input` and `outputSchema`, its `output`) is stored as JSON
+ * text, never as a DynamoDB map. The SDK's marshaller reads `value.constructor` to tell maps from class
+ * instances, so an object with a `constructor` key fails to marshal (a 500), a `__proto__` key is silently
+ * dropped both ways, and numbers beyond 2^53 are refused; DynamoDB numbers also stop at 1e-130 and 1e126,
+ * and maps nest at most 32 levels. Text round-trips every JSON value exactly. (An output schema is JSON
+ * Schema, whose `properties` name the output's fields: `constructor` is as likely a field as any.)
  */
 const INPUT_JSON = 'inputJson';
 const OUTPUT_JSON = 'outputJson';
+const OUTPUT_SCHEMA_JSON = 'outputSchemaJson';
 
 function toTaskItem(task: StoredTask): Record<string, unknown> {
   const { releasedBy, output, task: wire, ...rest } = task;
-  const { input, ...wireRest } = wire;
+  const { input, outputSchema, ...wireRest } = wire;
   return {
     pk: batchPk(task.batchId),
     sk: taskSk(task.taskId),
@@ -218,6 +220,7 @@ function toTaskItem(task: StoredTask): Record<string, unknown> {
     ...rest,
     task: wireRest,
     ...(input === undefined ? {} : { [INPUT_JSON]: JSON.stringify(input) }),
+    ...(outputSchema === undefined ? {} : { [OUTPUT_SCHEMA_JSON]: JSON.stringify(outputSchema) }),
     ...(output === undefined ? {} : { [OUTPUT_JSON]: JSON.stringify(output) }),
     // A string set, so a dependency's completion is added (and tested) atomically; empty sets are illegal.
     ...(releasedBy && releasedBy.length > 0 ? { releasedBy: new Set(releasedBy) } : {}),
@@ -235,14 +238,21 @@ function fromTaskItem(item: Record<string, unknown>): StoredTask {
     releasedBy,
     [INPUT_JSON]: inputJson,
     [OUTPUT_JSON]: outputJson,
+    [OUTPUT_SCHEMA_JSON]: outputSchemaJson,
     ...rest
   } = item;
   const task = rest as unknown as StoredTask;
+  // Items written before the output schema moved to text keep it inside `task`, where it is read as it is.
+  const wire = {
+    ...task.task,
+    ...(typeof inputJson === 'string' ? { input: JSON.parse(inputJson) as Record<string, unknown> } : {}),
+    ...(typeof outputSchemaJson === 'string'
+      ? { outputSchema: JSON.parse(outputSchemaJson) as Record<string, unknown> }
+      : {}),
+  };
   return {
     ...task,
-    ...(typeof inputJson === 'string'
-      ? { task: { ...task.task, input: JSON.parse(inputJson) as Record<string, unknown> } }
-      : {}),
+    task: wire,
     ...(typeof outputJson === 'string' ? { output: JSON.parse(outputJson) as unknown } : {}),
     releasedBy: releasedBy instanceof Set ? [...releasedBy].map(String) : [],
   };

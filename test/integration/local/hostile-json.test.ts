@@ -72,6 +72,26 @@ describe('prototype-named keys and large numbers in user JSON', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('run a task whose output schema names them and has numbers DynamoDB cannot hold, and read it back exactly', async () => {
+    // JSON Schema names the output's fields: `constructor` is a field like any other. Numbers past DynamoDB's
+    // range (1e-130 to 1e126) and past 2^53 are legal bounds.
+    const schema =
+      '{"type":"object","properties":{"constructor":{"type":"string"},"__proto__":{"type":"number",' +
+      '"minimum":1e-300,"maximum":1e200},"big":{"type":"integer","maximum":9007199254740993}},' +
+      '"required":["constructor","__proto__"]}';
+    const output = '{"constructor":"c","__proto__":1,"big":3}';
+    const response = await post(
+      `{"batchId":"proto-schema","tasks":[{"id":"a","description":"write the python endpoint","outputSchema":${schema},"input":{"simulate":{"output":${output}}}}]}`,
+    );
+
+    expect(response.statusCode, response.body).toBe(202);
+    const result = await system.waitForBatch('proto-schema');
+    expect(result.status).toBe('SUCCEEDED');
+    const stored = await taskJson('proto-schema', 'a');
+    expect(stored).toContain(`"outputSchema":${JSON.stringify(JSON.parse(schema))}`);
+    expect(stored).toContain(`"output":${JSON.stringify(JSON.parse(output))}`);
+  });
+
   it('store an agent service answer that has them as the task output', async () => {
     const response = await post(
       '{"batchId":"proto-output","tasks":[{"id":"review","description":"review the code","role":"code_reviewer"}]}',
