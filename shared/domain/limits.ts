@@ -246,6 +246,12 @@ export const STRUCTURED_OUTPUT_REASKS = 1;
 
 /** Highest `maxCostUsd` of a budget (a batch's or the deployment's default): far above any batch, catches a unit slip. */
 export const MAX_BUDGET_USD = 1_000_000;
+/**
+ * Lowest `maxCostUsd` of a budget: one nano-dollar, the ledger's unit (costs.ts usdToNano), so a budget never
+ * rounds to nothing. Smaller values were also outside the numbers DynamoDB stores (from 1e-130) and failed
+ * the batch's write.
+ */
+export const MIN_BUDGET_USD = 1e-9;
 /** Highest `maxTokens` of a budget. */
 export const MAX_BUDGET_TOKENS = 10_000_000_000;
 /**

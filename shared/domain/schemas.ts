@@ -23,6 +23,7 @@ import {
   MAX_SIMULATED_VERDICTS,
   MAX_TASK_TIMEOUT_SECONDS,
   MAX_TASKS_PER_BATCH,
+  MIN_BUDGET_USD,
   MIN_CONTEXT_BUDGET_BYTES,
   MIN_TASK_TIMEOUT_SECONDS,
   TASK_ID_PATTERN,
@@ -170,7 +171,7 @@ export type Task = z.infer<typeof TaskSchema>;
 const BudgetFieldsSchema = z
   .object({
     /** USD the batch may spend (settled attempts plus the worst case of those in flight). */
-    maxCostUsd: z.number().positive().max(MAX_BUDGET_USD).optional(),
+    maxCostUsd: z.number().min(MIN_BUDGET_USD).max(MAX_BUDGET_USD).optional(),
     /** Tokens (input, output and cache, every call) the batch may use. */
     maxTokens: z.number().int().positive().max(MAX_BUDGET_TOKENS).optional(),
   })

@@ -17,6 +17,8 @@ import {
   MAX_APPROVAL_TIMEOUT_SECONDS,
   MAX_ATTEMPTS_LIMIT,
   MAX_BATCH_ID_CHARS,
+  MAX_BUDGET_TOKENS,
+  MAX_BUDGET_USD,
   MAX_CONTEXT_BUDGET_BYTES,
   MAX_CONTEXT_IDS,
   MAX_DEPENDENCIES_PER_TASK,
@@ -30,6 +32,7 @@ import {
   MAX_SIMULATED_OUTPUT_BYTES,
   MAX_TASK_TIMEOUT_SECONDS,
   MAX_TASKS_PER_BATCH,
+  MIN_BUDGET_USD,
   MIN_CONTEXT_BUDGET_BYTES,
   MIN_TASK_TIMEOUT_SECONDS,
   TASK_ID_PATTERN,
@@ -38,6 +41,7 @@ import {
   type Batch,
   BatchOptionsSchema,
   BatchSchema,
+  BudgetSchema,
   RequirementsSchema,
   SimulateSchema,
   type Task,
@@ -158,9 +162,13 @@ const FIELD_RULES: Record<string, string> = {
   'tasks[].input.simulate.failAttempts': `failAttempts must be a whole number from 0 to ${MAX_ATTEMPTS_LIMIT}`,
   'tasks[].input.simulate.failMode': 'failMode must be "error", "crash" or "timeout"',
   'tasks[].input.simulate.outputBytes': `outputBytes must be a whole number of bytes from 0 to ${MAX_SIMULATED_OUTPUT_BYTES}, without output`,
-  options: 'options must be an object with optional maxAttempts and failFast',
+  options: 'options must be an object with optional maxAttempts, failFast and budget',
   'options.maxAttempts': `maxAttempts must be a whole number from 1 to ${MAX_ATTEMPTS_LIMIT}`,
   'options.failFast': 'failFast must be true or false',
+  'options.budget': 'budget must be an object with maxCostUsd, maxTokens or both',
+  // One nano-dollar written out: the ledger's unit, below which a budget would round to nothing.
+  'options.budget.maxCostUsd': `maxCostUsd must be a number of US dollars from ${MIN_BUDGET_USD.toFixed(9)} to ${MAX_BUDGET_USD}`,
+  'options.budget.maxTokens': `maxTokens must be a whole number from 1 to ${MAX_BUDGET_TOKENS}`,
 };
 for (const list of ['languages', 'frameworks', 'skills']) {
   const rule = `requirements.${list} must be a list of at most ${MAX_REQUIREMENT_ENTRIES} strings of 1 to ${MAX_REQUIREMENT_CHARS} characters`;
@@ -175,6 +183,7 @@ const ALLOWED_FIELDS: Record<string, readonly string[]> = {
   'tasks[].requirements': Object.keys(RequirementsSchema.shape),
   'tasks[].input.simulate': Object.keys(SimulateSchema.shape),
   options: Object.keys(BatchOptionsSchema.shape),
+  'options.budget': Object.keys(BudgetSchema.shape),
 };
 
 const OBJECT_NAMES: Record<string, string> = {
@@ -183,6 +192,7 @@ const OBJECT_NAMES: Record<string, string> = {
   'tasks[].requirements': 'requirements',
   'tasks[].input.simulate': 'input.simulate',
   options: 'options',
+  'options.budget': 'a budget',
 };
 
 /** `tasks[3].dependsOn[0]` -> `tasks[].dependsOn[]`: the key of FIELD_RULES. */
@@ -229,6 +239,28 @@ function issueFromZod(
   }
   const size = issue.code === 'too_big' || issue.code === 'too_small' ? sizeOf(actual) : undefined;
   return [{ path: formatPath(path), message: `${rule}; got ${size ?? describeValue(actual)}` }];
+}
+
+/**
+ * The issues of a failed zod parse in words. Two checks of one value can fail at once (a number past both the
+ * safe integers and the field's maximum) and read the same once put in words: each sentence is said once.
+ */
+function issuesFromZod(
+  zodIssues: readonly z.core.$ZodIssue[],
+  raw: unknown,
+  base: readonly PathSegment[],
+): ValidationIssue[] {
+  const seen = new Set<string>();
+  const issues: ValidationIssue[] = [];
+  for (const zodIssue of zodIssues) {
+    for (const issue of issueFromZod(zodIssue, raw, base)) {
+      const key = `${issue.path}\n${issue.message}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      issues.push(issue);
+    }
+  }
+  return issues;
 }
 
 // --------------------------------------------------------------------------------- suggestions
@@ -415,9 +447,8 @@ function crossTaskIssues(
       if ('simulate' in input) {
         const parsed = SimulateSchema.safeParse(input.simulate);
         if (!parsed.success) {
-          for (const issue of parsed.error.issues)
-            for (const found of issueFromZod(issue, raw, ['tasks', index, 'input', 'simulate']))
-              issues.push(found);
+          for (const found of issuesFromZod(parsed.error.issues, raw, ['tasks', index, 'input', 'simulate']))
+            issues.push(found);
         }
       }
     }
@@ -564,9 +595,7 @@ export function validateBatch(
     });
     const { tasks: _ignored, ...rest } = raw;
     const parsed = TopLevelSchema.safeParse(rest);
-    if (!parsed.success)
-      for (const issue of parsed.error.issues)
-        for (const found of issueFromZod(issue, raw, [])) issues.push(found);
+    if (!parsed.success) for (const found of issuesFromZod(parsed.error.issues, raw, [])) issues.push(found);
     return { ok: false, issues: sortByAppearance(issues, raw) };
   }
   if (Array.isArray(rawTasks) && rawTasks.length === 0) {
@@ -574,11 +603,11 @@ export function validateBatch(
   }
   const parsed = BatchSchema.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      // The empty-batch case already has its own sentence.
-      if (issue.code === 'too_small' && formatPath(issue.path) === '$.tasks') continue;
-      for (const found of issueFromZod(issue, raw, [])) issues.push(found);
-    }
+    // The empty-batch case already has its own sentence.
+    const zodIssues = parsed.error.issues.filter(
+      (issue) => !(issue.code === 'too_small' && formatPath(issue.path) === '$.tasks'),
+    );
+    for (const found of issuesFromZod(zodIssues, raw, [])) issues.push(found);
   }
   if (Array.isArray(rawTasks)) {
     const around = surroundings?.existing ?? [];

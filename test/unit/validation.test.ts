@@ -291,6 +291,47 @@ describe('validateBatch refuses', () => {
     expect(issues[0]?.message).toContain('maxAttempts must be a whole number from 1 to 10; got 11');
   });
 
+  it('a number past both the safe integers and the maximum, said once', () => {
+    expect(issuesOf({ tasks: [task('a')], options: { maxAttempts: 1e308 } })).toEqual([
+      { path: '$.options.maxAttempts', message: expect.stringContaining('from 1 to 10; got 1e+308') },
+    ]);
+  });
+
+  it.each([0, -1, 1e-10, 1e-300, 5e-324, 1_000_001, '5'])(
+    'a budget of %s dollars, naming its bounds',
+    (usd) => {
+      expect(issuesOf({ tasks: [task('a')], options: { budget: { maxCostUsd: usd } } })).toEqual([
+        {
+          path: '$.options.budget.maxCostUsd',
+          message: expect.stringContaining(
+            'maxCostUsd must be a number of US dollars from 0.000000001 to 1000000',
+          ),
+        },
+      ]);
+    },
+  );
+
+  it('a budget of a nano-dollar is the smallest there is', () => {
+    expect(validateBatch({ tasks: [task('a')], options: { budget: { maxCostUsd: 1e-9 } } }, ROLES).ok).toBe(
+      true,
+    );
+  });
+
+  it('an empty budget and an unknown budget field', () => {
+    expect(issuesOf({ tasks: [task('a')], options: { budget: {} } })).toEqual([
+      { path: '$.options.budget', message: expect.stringContaining('maxCostUsd, maxTokens or both') },
+    ]);
+    expect(issuesOf({ tasks: [task('a')], options: { budget: { maxTokens: 1.5, maxCostUSD: 1 } } })).toEqual([
+      { path: '$.options.budget.maxTokens', message: expect.stringContaining('a whole number from 1 to') },
+      {
+        path: '$.options.budget.maxCostUSD',
+        message: expect.stringContaining(
+          '(did you mean "maxCostUsd"?); a budget accepts maxCostUsd, maxTokens',
+        ),
+      },
+    ]);
+  });
+
   it('an invalid input.simulate', () => {
     const issues = issuesOf({
       tasks: [task('a', { input: { simulate: { durationMs: -5, failMode: 'explode' } } })],
