@@ -3,6 +3,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
 import { EnvVar } from '../../shared/config';
+import { decodeUtf8Strict, notUtf8Sentence } from '../../shared/domain/utf8';
 import { BatchValidationError } from '../../shared/domain/validation';
 import { NotFoundError } from '../../shared/ports';
 import { ConflictError, RequestValidationError } from '../../shared/usecases/errors';
@@ -46,9 +47,21 @@ export function header(event: ApiEvent, name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The request body as text. A base64-encoded body (a binary media type) must be UTF-8: decoded leniently, each
+ * bad byte would become U+FFFD and the damaged text would be stored as if it had been sent.
+ */
 export function bodyText(event: ApiEvent): string {
   if (event.body === undefined || event.body === null) return '';
-  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  if (!event.isBase64Encoded) return event.body;
+  const decoded = decodeUtf8Strict(Buffer.from(event.body, 'base64'));
+  if ('text' in decoded) return decoded.text;
+  throw new RequestValidationError([
+    {
+      path: '$',
+      message: `${notUtf8Sentence('the request body', decoded.invalid)}; send it encoded as UTF-8`,
+    },
+  ]);
 }
 
 /** `$.a.b[0]` from a zod issue path. */

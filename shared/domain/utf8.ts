@@ -66,3 +66,69 @@ export function decodeUtf8Prefix(bytes: Uint8Array): string {
 export function utf8Encode(text: string): Uint8Array {
   return new TextEncoder().encode(text);
 }
+
+/** Decodes UTF-8 and throws on the first malformed sequence (no replacement characters); keeps a BOM. */
+const STRICT_DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Where bytes stop being UTF-8: the first byte of the first malformed sequence, with its 1-based line. */
+export interface InvalidUtf8 {
+  readonly offset: number;
+  readonly line: number;
+}
+
+/**
+ * The first malformed UTF-8 sequence of `bytes` (RFC 3629: no overlong forms, no surrogates, nothing past
+ * U+10FFFF, no truncated sequence), or undefined when they are all UTF-8.
+ */
+export function findInvalidUtf8(bytes: Uint8Array): InvalidUtf8 | undefined {
+  let line = 1;
+  let i = 0;
+  while (i < bytes.length) {
+    const lead = bytes[i] as number;
+    if (lead < 0x80) {
+      if (lead === 0x0a) line++;
+      i++;
+      continue;
+    }
+    // The continuation bytes a lead byte needs, and the range its first one must fall in.
+    let needed: number;
+    let low = 0x80;
+    let high = 0xbf;
+    if (lead >= 0xc2 && lead <= 0xdf) needed = 1;
+    else if (lead >= 0xe0 && lead <= 0xef) {
+      needed = 2;
+      if (lead === 0xe0) low = 0xa0; // overlong
+      if (lead === 0xed) high = 0x9f; // surrogates
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+      needed = 3;
+      if (lead === 0xf0) low = 0x90; // overlong
+      if (lead === 0xf4) high = 0x8f; // past U+10FFFF
+    } else return { offset: i, line };
+    if (i + needed >= bytes.length) return { offset: i, line };
+    const first = bytes[i + 1] as number;
+    if (first < low || first > high) return { offset: i, line };
+    for (let k = 2; k <= needed; k++) {
+      if (((bytes[i + k] as number) & 0xc0) !== 0x80) return { offset: i, line };
+    }
+    i += needed + 1;
+  }
+  return undefined;
+}
+
+/**
+ * Decodes UTF-8 text that must be exactly that: the text, or where it stops being UTF-8. A lenient decoder
+ * would put U+FFFD in place of each bad byte and the damaged text would be kept as if it had been sent.
+ */
+export function decodeUtf8Strict(bytes: Uint8Array): { text: string } | { invalid: InvalidUtf8 } {
+  try {
+    return { text: STRICT_DECODER.decode(bytes) };
+  } catch {
+    // The fast decoder says only that it failed; the scan says where.
+    return { invalid: findInvalidUtf8(bytes) ?? { offset: 0, line: 1 } };
+  }
+}
+
+/** "`what` is not UTF-8 text: byte N (line L) starts a malformed sequence", for every place that refuses it. */
+export function notUtf8Sentence(what: string, invalid: InvalidUtf8): string {
+  return `${what} is not UTF-8 text: byte ${invalid.offset} (line ${invalid.line}) starts a malformed sequence`;
+}

@@ -58,14 +58,28 @@ export interface ValidationIssue {
 }
 
 export class BatchValidationError extends Error {
-  constructor(readonly issues: ValidationIssue[]) {
-    super(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
+  constructor(
+    readonly issues: ValidationIssue[],
+    /** Where the batch came from (a file path), when known: the issues' paths are inside it. */
+    readonly source?: string,
+  ) {
+    super(issues.map((i) => `${source ? `${source}: ` : ''}${i.path}: ${i.message}`).join('\n'));
     this.name = 'BatchValidationError';
   }
 }
 
-/** Parses JSON text, turning a syntax error into a BatchValidationError that gives line and column. */
-export function parseBatchJson(text: string): unknown {
+/**
+ * A byte order mark before JSON text: RFC 8259 lets a parser ignore it, editors on Windows write it, and
+ * JSON.parse refuses it with an invisible character as the reason.
+ */
+const BYTE_ORDER_MARK = 0xfeff;
+
+/**
+ * Parses JSON text (a leading byte order mark ignored, as `run` does for a file and the API for a body),
+ * turning a syntax error into a BatchValidationError that gives line and column.
+ */
+export function parseBatchJson(body: string): unknown {
+  const text = body.charCodeAt(0) === BYTE_ORDER_MARK ? body.slice(1) : body;
   try {
     return JSON.parse(text);
   } catch (error) {

@@ -13,6 +13,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { matchApiRoute, PROGRESS_TOKEN_PARAMETER } from '../api-routes';
 import { EnvVar } from '../config';
 import { MAX_REQUEST_BODY_BYTES, MAX_WEBSOCKET_MESSAGE_BYTES } from '../domain/limits';
+import { decodeUtf8Strict, type InvalidUtf8, notUtf8Sentence } from '../domain/utf8';
 import { API_KEY_HEADER, checkContentType, checkHostAndOrigin, hasApiKey } from './request-guard';
 import { dashboardCsp, serveStatic } from './static-files';
 import { EmbeddedSystem, type EmbeddedSystemOptions } from './system';
@@ -61,7 +62,19 @@ class BodyTooLargeError extends Error {
   }
 }
 
-/** The body as text; BodyTooLargeError (the rest left unread) as soon as it is known to exceed the limit. */
+/** A request body that is not UTF-8 text: answered 400 like the handlers' validation errors. */
+class BodyNotUtf8Error extends Error {
+  constructor(readonly invalid: InvalidUtf8) {
+    super(`${notUtf8Sentence('the request body', invalid)}; send it encoded as UTF-8`);
+    this.name = 'BodyNotUtf8Error';
+  }
+}
+
+/**
+ * The body as text; BodyTooLargeError (the rest left unread) as soon as it is known to exceed the limit,
+ * BodyNotUtf8Error when it is not UTF-8 (decoded leniently, each bad byte would become U+FFFD and the damaged
+ * text would be stored as if it had been sent).
+ */
 function readBody(request: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     if (Number(request.headers['content-length'] ?? 0) > MAX_REQUEST_BODY_BYTES) {
@@ -80,7 +93,11 @@ function readBody(request: IncomingMessage): Promise<string> {
       chunks.push(chunk);
     };
     request.on('data', onData);
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.on('end', () => {
+      const decoded = decodeUtf8Strict(Buffer.concat(chunks));
+      if ('text' in decoded) resolve(decoded.text);
+      else reject(new BodyNotUtf8Error(decoded.invalid));
+    });
     request.on('error', reject);
   });
 }
@@ -233,6 +250,13 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
         response.end(result.body);
       } catch (error) {
         if (error instanceof BodyTooLargeError) return refuseOversized(request, response);
+        if (error instanceof BodyNotUtf8Error) {
+          return send(response, 400, {
+            error: 'ValidationError',
+            message: 'the request is invalid',
+            issues: [{ path: '$', message: error.message }],
+          });
+        }
         send(response, 500, { message: 'internal error' });
       }
     })();

@@ -97,18 +97,37 @@ describe('meta-agent plan', () => {
 
     expect(code).toBe(2);
     expect(io.out).toBe('');
-    expect(io.err).toContain('invalid batch (2 problems)');
+    expect(io.err).toContain(`invalid batch in ${path} (2 problems); nothing was run`);
     expect(io.err).toContain('$.tasks[0].dependsOn[0]: dependency cycle: a -> b -> a');
     expect(io.err).toContain('$.tasks[1].role: unknown role "wizard"');
   });
 
-  it('exits 2 with line and column for malformed JSON', async () => {
-    const path = await file('broken.json', '{\n  "tasks": [,]\n}');
-    const io = fakeIO();
+  it('exits 2 naming the file, the line and the column of malformed JSON', async () => {
+    await file('broken.json', '{\n  "tasks": [,]\n}');
+    const io = fakeIO(dir);
 
-    expect(await main(['plan', path], io)).toBe(2);
+    expect(await main(['plan', 'broken.json'], io)).toBe(2);
 
-    expect(io.err).toContain('$: malformed JSON at line 2, column 13');
+    expect(io.err).toBe(
+      'meta-agent: invalid batch in broken.json (1 problem); nothing was run:\n' +
+        '$: malformed JSON at line 2, column 13: expected a value, found ","\n',
+    );
+  });
+
+  it('exits 2 naming the file and the byte of a file that is not UTF-8', async () => {
+    const path = join(dir, 'latin1.json');
+    // "Café" saved as Latin-1 on line 3: a lenient read would run the task with "Caf\uFFFD".
+    await writeFile(
+      path,
+      Buffer.from('{"tasks": [\n  {"id": "a",\n   "description": "Caf\xe9"}]}', 'latin1'),
+    );
+    const io = fakeIO(dir);
+
+    expect(await main(['plan', 'latin1.json'], io)).toBe(2);
+
+    expect(io.err).toBe(
+      'meta-agent: batch file latin1.json is not UTF-8 text: byte 48 (line 3) starts a malformed sequence; save it as UTF-8\n',
+    );
   });
 
   it('exits 2 naming a missing file', async () => {

@@ -56,6 +56,17 @@ describe('validateBatch accepts', () => {
   });
 });
 
+describe('parseBatchJson', () => {
+  it('ignores a byte order mark before the JSON, and counts columns without it', () => {
+    expect(parseBatchJson('\uFEFF{"tasks":[]}')).toEqual({ tasks: [] });
+    expect(() => parseBatchJson('\uFEFF{"tasks": [')).toThrow(/line 1, column 12: expected a value/);
+  });
+
+  it('refuses a byte order mark anywhere else', () => {
+    expect(() => parseBatchJson(' \uFEFF{}')).toThrow(/line 1, column 2/);
+  });
+});
+
 describe('parseBatchJson refuses malformed JSON', () => {
   it('with the line and column of the mistake', () => {
     const text = '{\n  "tasks": [\n    { "id": "a" "description": "x" }\n  ]\n}';

@@ -11,7 +11,8 @@ import { locateJsonSyntaxError } from '../../domain/json-location';
 import { type RoleCatalog, RoleConfigError, resolveRoles } from '../../domain/roles';
 import { parseRoutingConfig, type RoutingConfig, RoutingConfigError } from '../../domain/routing-config';
 import type { Batch } from '../../domain/schemas';
-import { assertValidBatch, formatPath, parseBatchJson } from '../../domain/validation';
+import { decodeUtf8Strict, notUtf8Sentence } from '../../domain/utf8';
+import { assertValidBatch, BatchValidationError, formatPath, parseBatchJson } from '../../domain/validation';
 import { InputFileError } from './errors';
 import type { CliIO } from './io';
 
@@ -20,9 +21,9 @@ const BYTE_ORDER_MARK = '\uFEFF';
 /** Reads a UTF-8 text file relative to the CLI's working directory, with a sentence for each failure. */
 export async function readTextFile(path: string, io: CliIO, what: string): Promise<string> {
   const absolute = resolve(io.cwd, path);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(absolute, 'utf8');
+    bytes = await readFile(absolute);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason =
@@ -35,6 +36,14 @@ export async function readTextFile(path: string, io: CliIO, what: string): Promi
             : (error as Error).message;
     throw new InputFileError(`cannot read ${what} ${path} (${absolute}): ${reason}`, absolute);
   }
+  const decoded = decodeUtf8Strict(bytes);
+  if (!('text' in decoded)) {
+    throw new InputFileError(
+      `${notUtf8Sentence(`${what} ${path}`, decoded.invalid)}; save it as UTF-8`,
+      absolute,
+    );
+  }
+  const { text } = decoded;
   // Editors on Windows often save JSON with a byte order mark, which JSON.parse refuses.
   return text.startsWith(BYTE_ORDER_MARK) ? text.slice(1) : text;
 }
@@ -49,7 +58,21 @@ export async function loadBatchFile(
   knownRoles: ReadonlySet<string>,
 ): Promise<Batch> {
   const text = await readTextFile(path, io, 'batch file');
-  return assertValidBatch(parseBatchJson(text), knownRoles);
+  return inFile(path, () => assertValidBatch(parseBatchJson(text), knownRoles));
+}
+
+/**
+ * Runs `check` on the content of the batch file `path`: a BatchValidationError it throws names the file, so a
+ * malformed or invalid batch is reported as "invalid batch in FILE" with each problem's path and position.
+ */
+export function inFile<T>(path: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof BatchValidationError && error.source === undefined)
+      throw new BatchValidationError(error.issues, path);
+    throw error;
+  }
 }
 
 /** The `--config FILE` format. Strict, so a misspelt key is an error rather than silently ignored. */

@@ -136,12 +136,16 @@ function isParseArgsError(error: unknown): boolean {
 function report(error: unknown, io: CliIO, name: string): number {
   if (error instanceof BatchValidationError) {
     const count = error.issues.length;
-    io.stderr(`${PROGRAM}: invalid batch (${count} problem${count === 1 ? '' : 's'}); nothing was run:\n`);
+    const where = error.source === undefined ? '' : ` in ${error.source}`;
+    io.stderr(
+      `${PROGRAM}: invalid batch${where} (${count} problem${count === 1 ? '' : 's'}); nothing was run:\n`,
+    );
     for (const issue of error.issues) io.stderr(`${issue.path}: ${issue.message}\n`);
     return ExitCode.BadInput;
   }
   if (error instanceof RoleConfigError) {
-    io.stderr(`${PROGRAM}: invalid configuration; nothing was run:\n`);
+    const where = error.source === undefined ? '' : ` in ${error.source}`;
+    io.stderr(`${PROGRAM}: invalid configuration${where}; nothing was run:\n`);
     for (const issue of error.issues) io.stderr(`${issue.path}: ${issue.message}\n`);
     return ExitCode.BadInput;
   }

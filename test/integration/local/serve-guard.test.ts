@@ -154,6 +154,28 @@ describe('meta-agent serve refuses', () => {
     expect(JSON.parse(declared.body).message).toContain(String(MAX_REQUEST_BODY_BYTES));
   });
 
+  it('a body that is not UTF-8 with a 400 naming the byte, and stores nothing', async () => {
+    // "description": "x\xff y" on the second line: a lenient decoder would store "x\uFFFD y".
+    const text = batch('not-utf8').replace('"tasks"', '\n"tasks"');
+    const at = Buffer.byteLength(text.slice(0, text.indexOf('Write')));
+    const body = Buffer.concat([
+      Buffer.from(text.slice(0, text.indexOf('Write'))),
+      Buffer.from([0xff]),
+      Buffer.from(text.slice(text.indexOf('Write'))),
+    ]);
+
+    const answer = await raw('POST', '/batches', { ...json, 'x-api-key': key }, body);
+
+    expect(answer.status, answer.body).toBe(400);
+    expect(JSON.parse(answer.body).issues).toEqual([
+      {
+        path: '$',
+        message: `the request body is not UTF-8 text: byte ${at} (line 2) starts a malformed sequence; send it encoded as UTF-8`,
+      },
+    ]);
+    expect(await exists('not-utf8')).toBe(false);
+  });
+
   it('an oversized body announced with Expect: 100-continue before it is sent', async () => {
     const answer = await new Promise<number>((resolve, reject) => {
       const req = httpRequest({
@@ -210,6 +232,13 @@ describe('meta-agent serve refuses', () => {
 });
 
 describe('meta-agent serve answers', () => {
+  it('a body that starts with a byte order mark as the same JSON without it, as `run` reads a file', async () => {
+    const answer = await raw('POST', '/batches', { ...json, 'x-api-key': key }, `\uFEFF${batch('with-bom')}`);
+
+    expect(answer.status, answer.body).toBe(202);
+    expect(await exists('with-bom')).toBe(true);
+  });
+
   it('with its own address in statusUrl, never the Host the request named', async () => {
     const answer = await raw(
       'POST',

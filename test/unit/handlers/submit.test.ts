@@ -128,6 +128,39 @@ describe('submit handler refuses bad input without writing or starting anything'
   }
 });
 
+describe('submit handler reads a base64-encoded body (a binary media type)', () => {
+  const text = body({ tasks: [{ id: 'a', description: 'Café' }] });
+
+  it('as the UTF-8 text it encodes', async () => {
+    fakeTable();
+
+    const response = await handler({
+      ...apiEvent(),
+      body: Buffer.from(text, 'utf8').toString('base64'),
+      isBase64Encoded: true,
+    });
+
+    expect(response.statusCode, response.body).toBe(202);
+  });
+
+  it('refusing one that is not UTF-8 with 400 naming the byte, without writing or starting anything', async () => {
+    fakeTable();
+
+    const response = await handler({
+      ...apiEvent(),
+      body: Buffer.from(text, 'latin1').toString('base64'),
+      isBase64Encoded: true,
+    });
+
+    expect(response.statusCode).toBe(400);
+    expect(parse(response).issues).toEqual([
+      { path: '$', message: expect.stringContaining(`not UTF-8 text: byte ${text.indexOf('é')} (line 1)`) },
+    ]);
+    expect(ddb.calls()).toHaveLength(0);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+});
+
 describe('submit handler', () => {
   const valid = body({
     tasks: [

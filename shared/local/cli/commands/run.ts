@@ -15,7 +15,7 @@ import { ApiRequestError, EmbeddedSystem } from '../../system';
 import { assertSomeoneToAsk, personApprovals, TerminalApprovals } from '../approvals';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
-import { assistNotice, loadBatchFile, loadConfigFile, readTextFile } from '../load';
+import { assistNotice, inFile, loadBatchFile, loadConfigFile, readTextFile } from '../load';
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level';
 import { prepareOutputDir, writeOutputs } from '../outputs';
 import { formatSummaryTable, ProgressReporter } from '../progress';
@@ -171,7 +171,8 @@ async function runRemote(
 ): Promise<number> {
   const api = new RemoteApi(target.url, target.apiKey);
   // The API validates against its own roles; only the file's JSON is read here.
-  const batch = parseBatchJson(await readTextFile(file, io, 'batch file'));
+  const text = await readTextFile(file, io, 'batch file');
+  const batch = inFile(file, () => parseBatchJson(text));
   const { batchId } = await api.submit(batch);
   io.stderr(`meta-agent: batch ${batchId} submitted to ${api.baseUrl}\n`);
   const tasks = (batch as { tasks?: unknown }).tasks;
