@@ -37,6 +37,13 @@ export interface RedriveResult {
 }
 
 const REDRIVABLE = new Set(['FAILED', 'SKIPPED', 'CANCELLED']);
+/**
+ * Statuses a redrive resets its tasks to. In a batch that is not running, a task in one of them was reset by a
+ * redrive that failed before its execution started (its batch write or the start itself): nothing will run
+ * it, so the next redrive runs it again. Left out, that batch would keep it waiting for ever, and refuse every
+ * redrive as having nothing to run.
+ */
+const RESET = new Set(['READY', 'PENDING']);
 
 /**
  * Re-runs the unsuccessful tasks of a finished batch; 409 (ConflictError) while it runs. A batch with a
@@ -53,7 +60,7 @@ export async function redriveBatch(
   if (batch.status === 'RUNNING') throw new ConflictError(`batch "${batchId}" is still running`);
   const tasks = await deps.store.listTasks(batchId);
   const succeeded = new Set(tasks.filter((t) => t.status === 'SUCCEEDED').map((t) => t.taskId));
-  const rerun = tasks.filter((t) => REDRIVABLE.has(t.status));
+  const rerun = tasks.filter((t) => REDRIVABLE.has(t.status) || RESET.has(t.status));
   if (rerun.length === 0)
     throw new ConflictError(`batch "${batchId}" has no failed, skipped or cancelled task`);
 

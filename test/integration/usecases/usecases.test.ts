@@ -935,6 +935,35 @@ describe('cancel and redrive', () => {
   });
 });
 
+describe('a redrive that failed part-way', () => {
+  it('leaves the batch redrivable: the tasks it reset run in the next redrive', async () => {
+    const batchId = await createBatch([
+      { id: 'a', description: 'x' },
+      { id: 'b', description: 'y', dependsOn: ['a'] },
+    ]);
+    await store.setTaskStatus(batchId, 'a', 'FAILED');
+    await store.setTaskStatus(batchId, 'b', 'SKIPPED');
+    await store.updateBatch(batchId, { status: 'FAILED' });
+    const { orchestrator, started } = recordingOrchestrator();
+    // The batch's write fails after the tasks were reset (a throttled or refused write).
+    const failing = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'updateBatch') return async () => Promise.reject(new Error('write refused'));
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    await expect(redriveBatch({ store: failing, orchestrator }, batchId)).rejects.toThrow('write refused');
+    expect((await store.listTasks(batchId)).map((t) => t.status)).toEqual(['READY', 'PENDING']);
+    expect((await store.getBatch(batchId))?.status).toBe('FAILED');
+
+    const redriven = await redriveBatch({ store, orchestrator }, batchId);
+
+    expect(redriven.taskIds).toEqual(['a', 'b']);
+    expect(started.map((s) => s.name)).toEqual([`${batchId}-redrive-1`]);
+    expect((await store.getBatch(batchId))?.status).toBe('RUNNING');
+  });
+});
+
 describe('redrive and trigger rules', () => {
   it("counts a redriven task's dependencies that succeeded before, so a one_success gate opens at once", async () => {
     const batchId = await createBatch([
