@@ -305,6 +305,11 @@ export interface TaskStore {
     at: number,
   ): Promise<{ claimed: true } | { claimed: false; batchId: string; requestHash?: string }>;
   /**
+   * Deletes the idempotency key item if it still names this batch id and request hash: a claim made by a
+   * request that was then refused (its batch id taken), so the key stays free for the corrected request.
+   */
+  releaseIdempotencyKey(key: string, batchId: string, requestHash: string): Promise<void>;
+  /**
    * Puts task items whole: the tasks of a batch whose creation this caller owns, or the reset run state of
    * tasks being redriven. Never for tasks another caller may be running.
    */

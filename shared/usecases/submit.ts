@@ -131,9 +131,12 @@ export async function submitBatch(deps: SubmitDeps, request: SubmitRequest): Pro
   const now = deps.clock.now();
   const requestHash = createHash('sha256').update(request.body).digest('hex');
   let batchId = batch.batchId ?? deps.ids.next('batch-');
+  /** Whether this request claimed its Idempotency-Key (rather than finding it claimed by the same request). */
+  let keyClaimed = false;
 
   if (request.idempotencyKey !== undefined) {
     const claim = await deps.store.claimIdempotencyKey(request.idempotencyKey, batchId, requestHash, now);
+    keyClaimed = claim.claimed;
     if (!claim.claimed) {
       if (claim.requestHash !== undefined && claim.requestHash !== requestHash) {
         throw new ConflictError(
@@ -171,6 +174,12 @@ export async function submitBatch(deps: SubmitDeps, request: SubmitRequest): Pro
     const sameRequest =
       existing.requestHash === requestHash && existing.idempotencyKey === request.idempotencyKey;
     if (!sameRequest) {
+      // Refused: the key this request claimed names a batch it did not create. Left claimed, the corrected
+      // request (another batchId, the same key) would be refused as "a different request" for that batch.
+      if (keyClaimed && request.idempotencyKey !== undefined)
+        await deps.store
+          .releaseIdempotencyKey(request.idempotencyKey, batchId, requestHash)
+          .catch(() => undefined); // the 409 is the answer; a key left claimed only refuses the next try
       throw new ConflictError(`batch "${batchId}" already exists; choose another batchId or omit it`);
     }
     if (existing.creation === undefined) {

@@ -464,6 +464,21 @@ export class DynamoTaskStore implements TaskStore {
     };
   }
 
+  async releaseIdempotencyKey(key: string, batchId: string, requestHash: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: idempotencyPk(key), sk: IDEMPOTENCY_SK },
+          ConditionExpression: 'batchId = :b AND requestHash = :h',
+          ExpressionAttributeValues: { ':b': batchId, ':h': requestHash },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+    }
+  }
+
   async getBatch(batchId: string): Promise<StoredBatch | undefined> {
     const result = await this.client.send(
       new GetCommand({

@@ -205,3 +205,44 @@ describe('a submission that died part-way', () => {
     expect((await store.getBatch(batchId))?.status).toBe('RUNNING');
   });
 });
+
+describe('an Idempotency-Key sent with a batch id that is taken', () => {
+  it('is left free: the corrected request with the same key creates its batch', async () => {
+    const { deps, started } = depsWith();
+    const taken = uniqueId('taken');
+    const fixed = uniqueId('fixed');
+    const key = `${taken}-key`;
+    await submitBatch(deps, { body: body(taken, ['a']) });
+
+    await expect(submitBatch(deps, { body: body(taken, ['mine']), idempotencyKey: key })).rejects.toThrow(
+      `batch "${taken}" already exists`,
+    );
+    const corrected = await submitBatch(deps, { body: body(fixed, ['mine']), idempotencyKey: key });
+
+    expect(corrected).toEqual({ batchId: fixed, created: true });
+    expect(started.map((s) => s.name)).toEqual([taken, fixed]);
+    // The key now answers the corrected request, and only it.
+    expect(await submitBatch(deps, { body: body(fixed, ['mine']), idempotencyKey: key })).toEqual({
+      batchId: fixed,
+      created: false,
+    });
+    expect((await store.listTasks(taken)).map((t) => t.taskId)).toEqual(['a']);
+  });
+
+  it('stays with the request that holds it: a copy refused for the taken id does not free it', async () => {
+    const { deps } = depsWith();
+    const batchId = uniqueId('held');
+    const key = `${batchId}-key`;
+    await submitBatch(deps, { body: body(batchId, ['a']), idempotencyKey: key });
+
+    await expect(submitBatch(deps, { body: body(batchId, ['b']), idempotencyKey: key })).rejects.toThrow(
+      'was used for a different request',
+    );
+    await expect(submitBatch(deps, { body: body(batchId, ['a']) })).rejects.toBeInstanceOf(ConflictError);
+
+    expect(await submitBatch(deps, { body: body(batchId, ['a']), idempotencyKey: key })).toEqual({
+      batchId,
+      created: false,
+    });
+  });
+});
