@@ -7,7 +7,7 @@
  */
 import type { z } from 'zod';
 import { contextIssues } from './context-validation';
-import { findCycles } from './dag';
+import { findCycles, MAX_REPORTED_CYCLES } from './dag';
 import { firstTooDeep } from './json-depth';
 import { locateJsonSyntaxError } from './json-location';
 import {
@@ -417,7 +417,12 @@ function crossTaskIssues(
 
   // Cycles over the tasks with a readable, unique id (a duplicate's edges would be ambiguous).
   const nodes = tasks.filter((t) => t.id !== undefined && firstIndex.get(t.id) === t.index);
-  const cycles = findCycles(nodes.map((t) => ({ id: t.id as string, dependsOn: t.deps.map((d) => d.id) })));
+  // One more than is listed, to know whether any was left out.
+  const found = findCycles(
+    nodes.map((t) => ({ id: t.id as string, dependsOn: t.deps.map((d) => d.id) })),
+    MAX_REPORTED_CYCLES + 1,
+  );
+  const cycles = found.slice(0, MAX_REPORTED_CYCLES);
   for (const cycle of cycles) {
     const head = tasks[firstIndex.get(cycle[0] as string) as number] as ReadableTask;
     const position = head.deps.find((d) => d.id === cycle[1])?.position ?? 0;
@@ -426,6 +431,12 @@ function crossTaskIssues(
       message:
         `dependency cycle: ${[...cycle, cycle[0]].join(' -> ')} (each task waits for the next, so none can ` +
         'start); remove one of these dependencies',
+    });
+  }
+  if (found.length > cycles.length) {
+    issues.push({
+      path: '$.tasks',
+      message: `more dependency cycles than the ${MAX_REPORTED_CYCLES} listed: break these, then check again for the rest`,
     });
   }
 
@@ -589,12 +600,20 @@ export function validateBatch(
   // Before anything walks the document: past this depth a recursive walk could overflow the stack.
   const tooDeep = firstTooDeep(raw, MAX_BATCH_DEPTH);
   if (tooDeep) {
+    // Only a task's free JSON (input, outputSchema) nests this deep legitimately; elsewhere the rule is the
+    // field's own, and naming the input there would send the user looking in the wrong place.
+    const [top, , field] = tooDeep;
+    const free = top === 'tasks' && (field === 'input' || field === 'outputSchema') ? field : undefined;
     return {
       ok: false,
       issues: [
         {
           path: formatPath(tooDeep),
-          message: `nested too deep: a task's input may nest at most ${MAX_INPUT_DEPTH} levels of objects and lists`,
+          message:
+            free === undefined
+              ? "nested too deep: no field of a batch nests this far (only a task's input and outputSchema " +
+                `are free JSON, nested at most ${MAX_INPUT_DEPTH} levels of objects and lists)`
+              : `nested too deep: a task's ${free} may nest at most ${MAX_INPUT_DEPTH} levels of objects and lists`,
         },
       ],
     };

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { MAX_REPORTED_CYCLES } from '../../shared/domain/dag';
 import {
   MAX_DEPENDENCIES_PER_TASK,
   MAX_DESCRIPTION_CHARS,
@@ -461,6 +462,22 @@ describe('validateBatch on hostile input', () => {
     expect(issues[0]?.message).toContain('not "." or ".."');
   });
 
+  it(`lists ${MAX_REPORTED_CYCLES} dependency cycles and says that there are more`, () => {
+    // 30 separate two-task cycles: t0 <-> t1, t2 <-> t3, ...
+    const tasks = Array.from({ length: 60 }, (_, i) => task(`t${i}`, { dependsOn: [`t${i ^ 1}`] }));
+
+    const issues = issuesOf({ tasks });
+
+    expect(issues.filter((i) => i.message.startsWith('dependency cycle:'))).toHaveLength(MAX_REPORTED_CYCLES);
+    expect(issues).toContainEqual({
+      path: '$.tasks',
+      message: expect.stringContaining(`more dependency cycles than the ${MAX_REPORTED_CYCLES} listed`),
+    });
+    expect(issuesOf({ tasks: tasks.slice(0, 2 * MAX_REPORTED_CYCLES) }).map((i) => i.path)).not.toContain(
+      '$.tasks',
+    );
+  });
+
   it('accepts ids made of dots that a URL keeps', () => {
     expect(validateBatch({ batchId: '...', tasks: [task('...'), task('.a'), task('a..')] }, ROLES).ok).toBe(
       true,
@@ -475,6 +492,17 @@ describe('validateBatch on hostile input', () => {
     expect(rest).toEqual([]);
     expect(issue?.path).toBe(`$.tasks[0].input${'.a'.repeat(MAX_INPUT_DEPTH)}`);
     expect(issue?.message).toContain(`at most ${MAX_INPUT_DEPTH} levels`);
+  });
+
+  it('names the field that nests too deep: an outputSchema as such, another field without blaming the input', () => {
+    const [schema] = issuesOf({ tasks: [task('a', { outputSchema: { type: 'object', x: nested(40) } })] });
+    const [options] = issuesOf({ tasks: [task('a')], options: { budget: nested(40) } });
+
+    expect(schema?.message).toBe(
+      `nested too deep: a task's outputSchema may nest at most ${MAX_INPUT_DEPTH} levels of objects and lists`,
+    );
+    expect(options?.path).toMatch(/^\$\.options\.budget(\.a)+$/);
+    expect(options?.message).toContain('no field of a batch nests this far');
   });
 
   it('refuses JSON text nested a million levels deep without overflowing the stack', () => {
