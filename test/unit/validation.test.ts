@@ -7,6 +7,7 @@ import {
   MAX_EXECUTION_INPUT_BYTES,
   MAX_INPUT_BYTES,
   MAX_INPUT_DEPTH,
+  MAX_SIMULATED_VERDICTS,
   MAX_TASKS_PER_BATCH,
 } from '../../shared/domain/limits';
 import { BUILTIN_ROLE_NAMES } from '../../shared/domain/roles';
@@ -339,6 +340,24 @@ describe('validateBatch refuses', () => {
         path: '$.options.budget.maxCostUSD',
         message: expect.stringContaining(
           '(did you mean "maxCostUsd"?); a budget accepts maxCostUsd, maxTokens',
+        ),
+      },
+    ]);
+  });
+
+  it('more simulated verdicts than the limit, naming it', () => {
+    const verdicts = Array.from({ length: MAX_SIMULATED_VERDICTS + 1 }, () => ({ accept: true }));
+    const issues = issuesOf({
+      tasks: [
+        task('a', { approval: { after: true, by: 'code_reviewer' }, input: { simulate: { verdicts } } }),
+      ],
+    });
+
+    expect(issues).toEqual([
+      {
+        path: '$.tasks[0].input.simulate.verdicts',
+        message: expect.stringContaining(
+          `verdicts must be a list of at most ${MAX_SIMULATED_VERDICTS} simulated reviews`,
         ),
       },
     ]);

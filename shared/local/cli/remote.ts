@@ -49,8 +49,14 @@ export class RemoteApiError extends Error {
 /** The remote API refused a batch (400): every issue with its JSON path (exit code 2, nothing was run). */
 export class RemoteValidationError extends Error {
   readonly exitCode = ExitCode.BadInput;
-  constructor(readonly issues: readonly { path: string; message: string }[]) {
-    super(`the API refused the batch:\n${issues.map((i) => `${i.path}: ${i.message}`).join('\n')}`);
+  constructor(
+    readonly issues: readonly { path: string; message: string }[],
+    /** The batch file the refused batch came from, when known. */
+    readonly source?: string,
+  ) {
+    super(
+      `the API refused the batch${source ? ` in ${source}` : ''}:\n${issues.map((i) => `${i.path}: ${i.message}`).join('\n')}`,
+    );
     this.name = 'RemoteValidationError';
   }
 }

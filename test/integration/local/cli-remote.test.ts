@@ -126,6 +126,7 @@ describe('meta-agent run --url', () => {
     expect(codes).toEqual([ExitCode.BadInput, ExitCode.BadInput, ExitCode.BadInput]);
     expect(wrongKey.err).toMatch(/answered 403: the API key is missing or wrong/);
     expect(wrongUrl.err).toMatch(new RegExp(`cannot reach http://127.0.0.1:${port}/batches`));
+    expect(refused.err).toContain(`the API refused the batch in ${cyclic}:`);
     expect(refused.err).toMatch(/\$\.tasks\[\d\]\.dependsOn\[0\]: .*cycle/);
   });
 });

@@ -19,7 +19,14 @@ import { assistNotice, inFile, loadBatchFile, loadConfigFile, readTextFile } fro
 import { LOG_LEVEL_HELP, parseLogLevel } from '../log-level';
 import { prepareOutputDir, writeOutputs } from '../outputs';
 import { formatSummaryTable, ProgressReporter } from '../progress';
-import { API_KEY_ENV, API_URL_ENV, followBatch, RemoteApi, remoteTarget } from '../remote';
+import {
+  API_KEY_ENV,
+  API_URL_ENV,
+  followBatch,
+  RemoteApi,
+  RemoteValidationError,
+  remoteTarget,
+} from '../remote';
 
 export const USAGE =
   'run FILE [--json] [--out DIR] [--executor NAME] [--concurrency N] [--config FILE] [--log-level LEVEL] | run FILE --url URL [--api-key KEY] [--json] [--out DIR]';
@@ -173,7 +180,11 @@ async function runRemote(
   // The API validates against its own roles; only the file's JSON is read here.
   const text = await readTextFile(file, io, 'batch file');
   const batch = inFile(file, () => parseBatchJson(text));
-  const { batchId } = await api.submit(batch);
+  const { batchId } = await api.submit(batch).catch((error: unknown) => {
+    if (error instanceof RemoteValidationError && error.source === undefined)
+      throw new RemoteValidationError(error.issues, file);
+    throw error;
+  });
   io.stderr(`meta-agent: batch ${batchId} submitted to ${api.baseUrl}\n`);
   const tasks = (batch as { tasks?: unknown }).tasks;
   const result = await followRemote(api, batchId, Array.isArray(tasks) ? tasks.length : 0, json, io);
