@@ -7,10 +7,12 @@ import { leaseKey } from '../domain/pool';
 import type { BatchResult } from '../domain/schemas';
 import {
   type AgentRegistry,
+  type BatchCreation,
   type BudgetLedger,
   type Clock,
   NotFoundError,
   type Orchestrator,
+  type StoredBatch,
   type TaskStore,
 } from '../ports';
 import { buildBatchResult } from './batch-result';
@@ -37,13 +39,7 @@ export async function cancelBatch(
   if (!batch) throw new NotFoundError('batch', batchId);
   if (batch.status !== 'RUNNING')
     throw new ConflictError(`batch "${batchId}" already finished (${batch.status})`);
-  if (batch.creation !== undefined) {
-    // Its tasks may not all be written yet: cancelling now would leave later ones running.
-    throw new ConflictError(
-      `batch "${batchId}" is still being created; cancel it once it runs (an interrupted submission finishes when the same request is sent again)`,
-      1,
-    );
-  }
+  if (batch.creation !== undefined) await takeOverCreation(deps, batch);
   await deps.store.updateBatch(batchId, { cancelRequested: true, cancelReason: reason });
   // A batch cancelled right after its submit may not have its execution ARN written yet: the first
   // execution's name is known, so it is stopped all the same (a gate armed meanwhile would wait forever).
@@ -100,4 +96,30 @@ export async function cancelBatch(
     ...(result.usage !== undefined ? { usage: result.usage } : {}),
   });
   return result;
+}
+
+/**
+ * A batch still held by its submission. While the submission's lease runs, its tasks may not all be written
+ * yet and cancelling would leave later ones running: 409. Once the lease ran out (the submission failed with an
+ * error, which releases it at once, or died) the cancel takes the creation over, so neither that submission
+ * nor the same request sent again writes or starts anything more, and cancels what it wrote. Without this, a
+ * batch whose submission failed after its claim stayed RUNNING with no task for good: only the very same
+ * request could finish it, and retention never deletes a running batch.
+ */
+async function takeOverCreation(deps: CancelDeps, batch: StoredBatch): Promise<void> {
+  const creation = batch.creation as BatchCreation;
+  const now = deps.clock.now();
+  if (creation.expiresAt > now) {
+    const seconds = Math.max(1, Math.ceil((creation.expiresAt - now) / 1000));
+    throw new ConflictError(
+      `batch "${batch.batchId}" is still being created; cancel it once it runs, or in ${seconds} s if its submission does not finish (the same request sent again finishes an interrupted submission)`,
+      seconds,
+    );
+  }
+  if (!(await deps.store.updateBatchCreation(batch.batchId, creation.owner, undefined))) {
+    throw new ConflictError(
+      `batch "${batch.batchId}" is being created by a submission sent again; cancel it once it runs`,
+      1,
+    );
+  }
 }

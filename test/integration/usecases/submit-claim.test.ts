@@ -204,6 +204,35 @@ describe('a submission that died part-way', () => {
     ).rejects.toBeInstanceOf(ConflictError);
     expect((await store.getBatch(batchId))?.status).toBe('RUNNING');
   });
+
+  it('is cancelled once its claim ran out: nothing of it runs afterwards, and the request sent again is refused', async () => {
+    const { deps, clock, started } = depsWith();
+    const batchId = uniqueId('cancel-abandoned');
+    const text = body(batchId, ['a', 'b', 'c']);
+    await expect(submitBatch({ ...deps, store: crashingStore(2) }, { body: text })).rejects.toBeInstanceOf(
+      CrashError,
+    );
+    const cancelDeps = { ...deps, agents: {} as never, clock: deps.clock };
+    const tooEarly = cancelBatch(cancelDeps, batchId);
+    await expect(tooEarly).rejects.toBeInstanceOf(ConflictError);
+    await expect(tooEarly).rejects.toMatchObject({ retryAfterSeconds: BATCH_CREATION_LEASE_MS / 1000 });
+    clock.advance(BATCH_CREATION_LEASE_MS + 1);
+
+    const result = await cancelBatch(cancelDeps, batchId);
+
+    expect(result.status).toBe('CANCELLED');
+    const batch = await store.getBatch(batchId);
+    expect(batch).toMatchObject({ status: 'CANCELLED' });
+    expect(batch?.creation).toBeUndefined();
+    expect((await store.listTasks(batchId)).map((t) => [t.taskId, t.status])).toEqual([
+      ['a', 'CANCELLED'],
+      ['b', 'CANCELLED'],
+    ]);
+    // The same request sent again finds a finished batch: it writes and starts nothing.
+    await expect(submitBatch(deps, { body: text })).rejects.toBeInstanceOf(ConflictError);
+    expect(started).toHaveLength(0);
+    expect(await store.listTasks(batchId)).toHaveLength(2);
+  });
 });
 
 describe('an Idempotency-Key sent with a batch id that is taken', () => {
