@@ -141,7 +141,12 @@ export const PlainObjectSchema = z.custom<Record<string, unknown>>(
 export const TaskSchema = z
   .object({
     id: TaskIdSchema,
-    description: z.string().min(1).max(MAX_DESCRIPTION_CHARS),
+    // Whitespace alone describes no work: nothing could route it, and an agent would get an empty task.
+    description: z
+      .string()
+      .min(1)
+      .max(MAX_DESCRIPTION_CHARS)
+      .regex(/\S/, 'description must not be only whitespace'),
     role: z.string().min(1).max(64).optional(),
     requirements: RequirementsSchema.optional(),
     dependsOn: z.array(TaskIdSchema).max(MAX_DEPENDENCIES_PER_TASK).optional(),

@@ -150,7 +150,7 @@ const FIELD_RULES: Record<string, string> = {
   tasks: `tasks must be a list of 1 to ${MAX_TASKS_PER_BATCH} tasks`,
   'tasks[]': 'each task must be an object with at least "id" and "description"',
   'tasks[].id': `a task id must be ${ID_RULE}`,
-  'tasks[].description': `description must be a string of 1 to ${MAX_DESCRIPTION_CHARS} characters`,
+  'tasks[].description': `description must be a string of 1 to ${MAX_DESCRIPTION_CHARS} characters, not only whitespace`,
   'tasks[].role': 'role must be a role name of 1 to 64 characters (omit it to let routing choose)',
   'tasks[].requirements':
     'requirements must be an object with optional languages, frameworks and skills lists',

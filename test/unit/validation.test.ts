@@ -237,6 +237,14 @@ describe('validateBatch refuses', () => {
     expect(issue.message).toContain(`got ${MAX_DESCRIPTION_CHARS + 1} characters`);
   });
 
+  it('a description of whitespace alone, which describes no work', () => {
+    const issue = issueAt({ tasks: [{ id: 'a', description: ' \t\n  ' }] }, '$.tasks[0].description');
+    expect(issue.message).toContain('not only whitespace');
+    expect(validateBatch({ tasks: [{ id: 'a', description: '  fix the login form ' }] }, ROLES).ok).toBe(
+      true,
+    );
+  });
+
   it('an input over the byte limit counted in UTF-8, not characters', () => {
     // Each "é" is one character but two UTF-8 bytes: under the limit in characters, over it in bytes.
     const text = 'é'.repeat(MAX_INPUT_BYTES / 2 + 10);

@@ -101,7 +101,7 @@ describe('validateExpansion', () => {
       /^expansion refused, nothing added: \$\.tasks\[0\]\.role: unknown role "wizard"; /,
     );
     expect(refusal({ tasks: [{ id: 'a' }, { id: 'b', description: 'B', colour: 'red' }] })).toBe(
-      'expansion refused, nothing added: $.tasks[0].description: missing required field "description": description must be a string of 1 to 32768 characters; ' +
+      'expansion refused, nothing added: $.tasks[0].description: missing required field "description": description must be a string of 1 to 32768 characters, not only whitespace; ' +
         '$.tasks[1].colour: unknown field "colour"; a task accepts id, description, role, requirements, dependsOn, priority, timeoutSeconds, input, context, contextBudgetBytes, outputSchema, approval, trigger, expands',
     );
   });
