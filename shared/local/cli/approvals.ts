@@ -2,7 +2,9 @@
  * `meta-agent run` and the approvals a batch asks a person for (README "Approvals"): on the embedded runtime
  * the person is the one at the terminal, asked as each task starts waiting. Without a terminal there is
  * nobody to ask, and the batch is refused before anything runs (it would wait for a decision nobody can
- * send).
+ * send). A task that an expansion adds while the batch runs cannot be refused before: when it waits for a
+ * person nobody can ask, it is rejected with NOBODY_TO_ASK (else it would wait out its approval timeout, a
+ * day by default, and `run` with it).
  */
 import { reviewerOf } from '../../domain/approvals';
 import type { Batch, BatchResult, TaskResult } from '../../domain/schemas';
@@ -12,6 +14,21 @@ import type { CliIO } from './io';
 
 /** Lines of a held output shown before the question (the whole output: GET .../output, or --out). */
 export const OUTPUT_PREVIEW_LINES = 20;
+
+/** The comment of the rejection `run` sends for a task that waits for a person when nobody can be asked. */
+export const NOBODY_TO_ASK =
+  'nobody to ask: meta-agent run without an interactive terminal (or with --json) cannot ask a person; run the batch on a running API (meta-agent serve, then meta-agent run FILE --url URL) and decide with meta-agent approve|reject BATCH TASK --url URL';
+
+/** Whether a running batch may come to wait for a person besides its submitted tasks: an expansion may add one. */
+export function mayAddApprovals(batch: Batch): boolean {
+  return batch.tasks.some((t) => t.expands === true);
+}
+
+/** `io` with nobody to ask (`run --json` on a terminal). */
+export function withoutAsk(io: CliIO): CliIO {
+  const { ask: _nobody, ...rest } = io;
+  return rest;
+}
 
 /** Ids of the tasks whose approval a person gives (before dispatch, or of the output without a validator). */
 export function personApprovals(batch: Batch): string[] {
@@ -34,7 +51,8 @@ export function assertSomeoneToAsk(batch: Batch, io: CliIO, json: boolean, usage
 /**
  * Asks the person at the terminal for each approval as its task starts waiting, one question at a time,
  * and sends the decision through the API route (as `meta-agent approve|reject` would). `watch` is given every
- * snapshot of the batch.
+ * snapshot of the batch. Without `io.ask` (no terminal, or --json) nobody can be asked: each wait is rejected
+ * at once with NOBODY_TO_ASK, so the task fails with that reason and its dependents follow their trigger rules.
  */
 export class TerminalApprovals {
   readonly #asked = new Set<string>();
@@ -42,7 +60,7 @@ export class TerminalApprovals {
 
   constructor(
     private readonly system: EmbeddedSystem,
-    private readonly io: CliIO & { ask: NonNullable<CliIO['ask']> },
+    private readonly io: CliIO,
   ) {}
 
   watch(snapshot: BatchResult): void {
@@ -68,9 +86,14 @@ export class TerminalApprovals {
       awaiting.stage === 'before'
         ? `task ${task.id} waits for approval before it is dispatched`
         : `the output of task ${task.id} (attempt ${awaiting.attempt}) waits for approval`;
+    const ask = this.io.ask;
+    if (ask === undefined) {
+      this.io.stderr(`meta-agent: ${what}, and there is nobody to ask: rejected\n`);
+      return this.#send(batchId, task.id, 'reject', NOBODY_TO_ASK);
+    }
     if (awaiting.stage === 'after') this.io.stderr(await this.#preview(batchId, task.id));
     for (;;) {
-      const answer = (await this.io.ask(`${what}: approve? [y]es / [n]o: `)).trim().toLowerCase();
+      const answer = (await ask(`${what}: approve? [y]es / [n]o: `)).trim().toLowerCase();
       if (answer === '') return; // Ctrl-C: the run is being cancelled.
       const decision =
         answer === 'y' || answer === 'yes'
@@ -80,19 +103,27 @@ export class TerminalApprovals {
             : undefined;
       if (!decision) continue;
       const comment = (
-        await this.io.ask(`comment${decision === 'reject' ? ' (tells the next attempt why)' : ''}: `)
+        await ask(`comment${decision === 'reject' ? ' (tells the next attempt why)' : ''}: `)
       ).trim();
-      const response = await this.system.request({
-        method: 'POST',
-        path: `/batches/${encodeURIComponent(batchId)}/tasks/${encodeURIComponent(task.id)}/approval`,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ decision, ...(comment ? { comment } : {}) }),
-      });
-      if (response.statusCode !== 200) {
-        const message = (JSON.parse(response.body) as { message?: string }).message ?? response.body;
-        this.io.stderr(`meta-agent: ${message}\n`);
-      }
-      return;
+      return this.#send(batchId, task.id, decision, comment);
+    }
+  }
+
+  async #send(
+    batchId: string,
+    taskId: string,
+    decision: 'approve' | 'reject',
+    comment: string,
+  ): Promise<void> {
+    const response = await this.system.request({
+      method: 'POST',
+      path: `/batches/${encodeURIComponent(batchId)}/tasks/${encodeURIComponent(taskId)}/approval`,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ decision, ...(comment ? { comment } : {}) }),
+    });
+    if (response.statusCode !== 200) {
+      const message = (JSON.parse(response.body) as { message?: string }).message ?? response.body;
+      this.io.stderr(`meta-agent: ${message}\n`);
     }
   }
 

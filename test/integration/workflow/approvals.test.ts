@@ -2,7 +2,7 @@
  * Approval gates on the embedded runtime: the deployed state machine and handlers, decisions through the REST
  * route (POST /batches/{id}/tasks/{taskId}/approval) as `meta-agent approve|reject` and the dashboard send them.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -373,6 +373,95 @@ describe('meta-agent run with approvals', () => {
       "tasks plan, build ask a person's approval, and run without an interactive terminal has nobody to ask",
     );
   });
+});
+
+describe('meta-agent run with approvals an expansion adds', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'meta-agent-added-approvals-'));
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A planner whose plan adds a task approved before dispatch and one whose output is approved. */
+  async function plannerFile(batchId: string): Promise<string> {
+    const file = join(dir, `${batchId}.json`);
+    const plan = {
+      tasks: [
+        { id: 'gated', description: 'Build the gated part', approval: { before: true } },
+        { id: 'held', description: 'Build the held part', approval: { after: true } },
+      ],
+    };
+    await writeFile(
+      file,
+      JSON.stringify({
+        batchId,
+        options: { maxAttempts: 2 },
+        tasks: [
+          {
+            id: 'plan',
+            description: 'Plan the feature',
+            expands: true,
+            input: { simulate: { output: plan } },
+          },
+          { id: 'wrap-up', description: 'Write the release notes', dependsOn: ['plan'], trigger: 'all_done' },
+        ],
+      }),
+    );
+    return file;
+  }
+
+  it.each([
+    ['without an interactive terminal', [] as string[]],
+    ['with --json', ['--json']],
+  ])(
+    'rejects, with the reason, each added wait for a person when run %s has nobody to ask',
+    async (_, flags) => {
+      const batchId = `added-approvals${flags.join('')}`;
+      const io = fakeIO();
+
+      const out = join(dir, `${batchId}-out`);
+
+      const code = await main(['run', await plannerFile(batchId), ...flags, '--out', out], io);
+
+      expect(code).toBe(ExitCode.TasksFailed);
+      const result = JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as BatchResult;
+      expect(result.status).toBe('PARTIAL');
+      expect(taskOf(result, 'gated')).toMatchObject({
+        status: 'FAILED',
+        reason: expect.stringContaining('rejected before dispatch by person: nobody to ask'),
+      });
+      const held = taskOf(result, 'held');
+      expect(held.status).toBe('FAILED');
+      expect(held.attempts.map((a) => a.error)).toEqual([
+        expect.stringContaining('ApprovalRejected: output of attempt 1 rejected by person: nobody to ask'),
+        expect.stringContaining('ApprovalRejected: output of attempt 2 rejected by person: nobody to ask'),
+      ]);
+      expect(taskOf(result, 'wrap-up').status).toBe('SUCCEEDED');
+    },
+    60_000,
+  );
+
+  it('asks the person at the terminal for an added task, though the submitted batch asked for nobody', async () => {
+    const questions: string[] = [];
+    const io = Object.assign(fakeIO(), {
+      ask: async (question: string) => {
+        questions.push(question);
+        return question.includes('approve?') ? 'y' : '';
+      },
+    });
+
+    const code = await main(['run', await plannerFile('added-approvals-asked')], io);
+
+    expect(code).toBe(ExitCode.Ok);
+    expect(questions.filter((q) => q.includes('approve?')).sort()).toEqual([
+      'task gated waits for approval before it is dispatched: approve? [y]es / [n]o: ',
+      'the output of task held (attempt 1) waits for approval: approve? [y]es / [n]o: ',
+    ]);
+  }, 60_000);
 });
 
 describe('the approved-plan example', () => {

@@ -12,7 +12,13 @@ import { resolveRoles } from '../../../domain/roles';
 import { type BatchResult, type ExecutorName, ExecutorNameSchema } from '../../../domain/schemas';
 import { parseBatchJson } from '../../../domain/validation';
 import { ApiRequestError, EmbeddedSystem } from '../../system';
-import { assertSomeoneToAsk, personApprovals, TerminalApprovals } from '../approvals';
+import {
+  assertSomeoneToAsk,
+  mayAddApprovals,
+  personApprovals,
+  TerminalApprovals,
+  withoutAsk,
+} from '../approvals';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
 import { assistNotice, inFile, loadBatchFile, loadConfigFile, readTextFile } from '../load';
@@ -259,8 +265,10 @@ export const command: Command = async (argv, io: CliIO) => {
   for (const warning of system.modelWarnings) io.stderr(`meta-agent: warning: ${warning.message}\n`);
   let stopInterrupt: (() => void) | undefined;
   // Questions and a redrawn progress bar would overwrite each other: with approvals to ask, lines only.
-  const ask = io.ask ?? (async () => '');
-  const asks = personApprovals(batch).length > 0 && io.ask !== undefined;
+  const ask = values.json ? undefined : io.ask;
+  const asks = personApprovals(batch).length > 0 && ask !== undefined;
+  // A task an expansion adds may wait for a person too: watched (asked, or rejected when nobody can be).
+  const watchApprovals = asks || mayAddApprovals(batch);
   const progress = values.json
     ? undefined
     : new ProgressReporter(asks ? { ...io, isTTY: false } : io, batch.tasks.length, 'tasks');
@@ -281,12 +289,12 @@ export const command: Command = async (argv, io: CliIO) => {
       io.stderr('\nmeta-agent: cancelling the batch (Ctrl-C again to quit at once)\n');
       void system.cancel(submitted.batchId).catch(() => undefined);
     });
-    const approvals = asks ? new TerminalApprovals(system, { ...io, ask }) : undefined;
+    const approvals = watchApprovals ? new TerminalApprovals(system, ask ? io : withoutAsk(io)) : undefined;
     const result = await system.waitForBatch(
       submitted.batchId,
-      progress
+      progress || approvals
         ? (snapshot) => {
-            progress.update(snapshot);
+            progress?.update(snapshot);
             approvals?.watch(snapshot);
           }
         : undefined,
