@@ -196,6 +196,13 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
       at: now,
     });
   }
+  // failFast cancels the tasks that have not started before this failure releases its dependents: a dependent
+  // the release would open (all_done, or one_success with another dependency that succeeded) is one of them,
+  // and its gate, answered below, finds it CANCELLED (Route STOPs it) instead of dispatching it.
+  if (outcome === 'FAILED' && transitioned) {
+    const state = await deps.store.getBatch(input.batchId);
+    if (state?.failFast) await failFast(deps, state, task.taskId);
+  }
   // A FAILED outcome for a task whose status was written already (FailOnError after a CompleteTask whose
   // handler failed past its status write) releases the dependents with the status the task has, so a
   // dependent the failed run had not released yet counts the same outcome as those it had.
@@ -259,10 +266,6 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     settleAttempt(deps.ledger, task, settledAttempt, input.outcome === 'SUCCEEDED' ? result : undefined),
     droppedHold,
   ]);
-  if (outcome === 'FAILED' && transitioned) {
-    const batch = await deps.store.getBatch(input.batchId);
-    if (batch?.failFast) await failFast(deps, batch, task.taskId);
-  }
   const latest = transitioned ? undefined : await deps.store.getTask(input.batchId, input.taskId);
   return {
     status: latest?.status ?? outcome,

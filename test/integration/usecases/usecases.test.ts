@@ -854,6 +854,37 @@ describe('complete', () => {
     expect(answers.filter((a) => a.token === 'gate-c')).toHaveLength(1);
     expect(answers.find((a) => a.token === 'gate-c')?.output).toMatchObject({ proceed: false });
   });
+
+  it("cancels under failFast the failed task's all_done dependent before its release opens the gate", async () => {
+    const batchId = await createBatch(
+      [
+        { id: 'bad', description: 'y' },
+        { id: 'next', description: 'z', dependsOn: ['bad'], trigger: 'all_done' },
+      ],
+      { failFast: true },
+    );
+    // What the state machine does with the gate's answer: the dependent's Route, which reads its status.
+    const seenByRoute: string[] = [];
+    const callbacks = {
+      ...recordingCallbacks().callbacks,
+      succeed: async (token: string) => {
+        const task = await store.getTask(batchId, 'next');
+        if (token === 'gate-next') seenByRoute.push(String(task?.status));
+        return true;
+      },
+    };
+    await gateTask({ store, callbacks }, { batchId, taskId: 'next', taskToken: 'gate-next' });
+
+    await completeTask({ store, agents, callbacks, clock }, { batchId, taskId: 'bad', outcome: 'FAILED' });
+
+    // It had not started when its dependency failed: its Route finds it cancelled and stops it.
+    expect(seenByRoute).toEqual(['CANCELLED']);
+    expect(await store.getTask(batchId, 'next')).toMatchObject({
+      status: 'CANCELLED',
+      attemptCount: 0,
+      reason: 'cancelled: failFast after task bad failed',
+    });
+  });
 });
 
 describe('finalize', () => {
