@@ -54,7 +54,10 @@ export async function cancelBatch(
     tasks
       .filter((t) => !isTerminal(t.status))
       .map(async (t) => {
-        if (!(await deps.store.setTaskStatus(batchId, t.taskId, 'CANCELLED', { reason, at: now }))) return;
+        // Each task's end is read when it is cancelled: a Route may have started its attempt since `now`,
+        // and neither the attempt nor the task may end before that start.
+        const at = Math.max(now, deps.clock.now());
+        if (!(await deps.store.setTaskStatus(batchId, t.taskId, 'CANCELLED', { reason, at }))) return;
         // Read again: a Route may have started an attempt after the list above; once the task is
         // CANCELLED no attempt can start any more (startAttempt requires a non-terminal task), so this read
         // sees the last one and its slot is never leaked.
@@ -65,12 +68,12 @@ export async function cancelBatch(
         if (last?.status !== 'RUNNING' && last?.status !== 'AWAITING_APPROVAL') return;
         const ended = await deps.store.finishAttempt(batchId, t.taskId, latest.attemptCount, {
           status: 'CANCELLED',
-          at: now,
+          at: Math.max(at, last.startedAt),
           error: reason,
         });
         if (ended) {
           await Promise.all([
-            deps.agents.release(last.agentId, now, leaseKey(batchId, t.taskId, latest.attemptCount)),
+            deps.agents.release(last.agentId, at, leaseKey(batchId, t.taskId, latest.attemptCount)),
             // Whatever it reported so far (a running attempt usually nothing yet: then what it held).
             settleAttempt(deps.ledger, latest, latest.attemptCount),
           ]);

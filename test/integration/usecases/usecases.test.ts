@@ -995,6 +995,31 @@ describe('a redrive that failed part-way', () => {
   });
 });
 
+describe('cancel and a route that starts an attempt meanwhile', () => {
+  it('ends the attempt and its task no earlier than the attempt started', async () => {
+    const { name, deps } = isolatedRole();
+    const batchId = await createBatch([{ id: 'late', description: 'x', role: name }]);
+    const cancelRead = clock.now();
+    // The Route starts the attempt after the cancel read its clock, before the cancel lists the tasks.
+    clock.advance(250);
+    const route = await routeTask(deps, { batchId, taskId: 'late' });
+    expect(route.decision).toBe('DISPATCH');
+    let reads = 0;
+    const lagging = { now: () => (reads++ === 0 ? cancelRead : clock.now()) };
+
+    await cancelBatch(
+      { store, agents, orchestrator: recordingOrchestrator().orchestrator, clock: lagging },
+      batchId,
+    );
+
+    const task = await store.getTask(batchId, 'late');
+    const attempt = task?.attempts[0];
+    expect(attempt?.status).toBe('CANCELLED');
+    expect(attempt?.finishedAt).toBeGreaterThanOrEqual(attempt?.startedAt ?? Number.POSITIVE_INFINITY);
+    expect(task?.finishedAt).toBeGreaterThanOrEqual(attempt?.startedAt ?? Number.POSITIVE_INFINITY);
+  });
+});
+
 describe('redrive and trigger rules', () => {
   it("counts a redriven task's dependencies that succeeded before, so a one_success gate opens at once", async () => {
     const batchId = await createBatch([
