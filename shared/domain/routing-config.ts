@@ -135,6 +135,16 @@ export function assistCandidates(
   return [...inferred, ...[...catalog.keys()].filter((r) => !inferred.includes(r))];
 }
 
+/** The most of a refused answer a note quotes: the answer is the model's (or a prompt injection's) text. */
+export const ASSIST_MAX_QUOTED_CHARS = 100;
+
+/** `text` quoted for a note, cut at ASSIST_MAX_QUOTED_CHARS. */
+function quoted(text: string): string {
+  return text.length > ASSIST_MAX_QUOTED_CHARS
+    ? `${JSON.stringify(text.slice(0, ASSIST_MAX_QUOTED_CHARS))}... (${text.length} characters)`
+    : JSON.stringify(text);
+}
+
 /**
  * The requirements with the assist record; when the model chose one of the offered roles, that role leads
  * the candidates (with at least the best confidence) and decides the route. An answer outside the offered
@@ -152,7 +162,7 @@ export function applyAssist(
       ...requirements,
       assist: {
         ...rest,
-        note: `the model answered "${chosen}", which was not offered; kept ${record.fallback}`,
+        note: `the model answered ${quoted(chosen)}, which was not offered; kept ${record.fallback}`,
       },
     };
   }

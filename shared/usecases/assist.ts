@@ -18,8 +18,15 @@ import {
   needsAssist,
   routingConfidence,
 } from '../domain/routing-config';
-import type { ExecutorConfig, ExtractedRequirements, RoutingAssist, Task, Usage } from '../domain/schemas';
-import type { RoutingAdviceCache, RoutingAdvisor } from '../ports';
+import {
+  type ExecutorConfig,
+  type ExtractedRequirements,
+  type RoutingAssist,
+  type Task,
+  type Usage,
+  UsageSchema,
+} from '../domain/schemas';
+import type { RoutingAdviceCache, RoutingAdvisor, RoutingAnswer } from '../ports';
 
 export interface AssistDeps {
   config: AssistConfig;
@@ -32,16 +39,67 @@ export interface AssistDeps {
 /** The built-in prices, for an assist given none. */
 const BUILT_IN_PRICES = new PriceTable();
 
-/** The cache key of a routing question: the same question to the same model gets the same answer. */
+/**
+ * The cache key of a routing question: the same question to the same model gets the same answer. The
+ * question is the description and the offered roles with what each does: a catalog (another config, another
+ * run sharing the table) that gives a role name another meaning asks again rather than reuse an answer
+ * given about the other role.
+ */
 export function adviceKey(
   provider: string,
   model: string,
-  candidates: readonly string[],
+  candidates: readonly { role: string; description: string }[],
   description: string,
 ) {
   return createHash('sha256')
-    .update(JSON.stringify([provider, model, candidates, description]))
+    .update(JSON.stringify([provider, model, candidates.map((c) => [c.role, c.description]), description]))
     .digest('hex');
+}
+
+/** The longest model name kept from an answer (a longer one is not a model id: the configured one is kept). */
+const MAX_MODEL_NAME_CHARS = 200;
+
+/** The tokens an answer or a failed question reports, when they are token counts at all (else unknown). */
+function usageOf(value: unknown): Usage | undefined {
+  const parsed = UsageSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** The answer's model when it names one plausibly, else the configured one. */
+function modelOf(answer: { model?: unknown }, configured: string): string {
+  const model = answer.model;
+  return typeof model === 'string' && model.length > 0 && model.length <= MAX_MODEL_NAME_CHARS
+    ? model
+    : configured;
+}
+
+/**
+ * The advisor's answer within `timeoutMs`: the signal tells the advisor to stop, and the wait ends at the
+ * bound even when it does not (secrets, an SDK load, a limiter or a body read that ignore the signal), so
+ * a route is never held longer than the documented timeout by the question.
+ */
+async function withinTimeout(
+  ask: (signal: AbortSignal) => Promise<RoutingAnswer>,
+  timeoutMs: number,
+): Promise<RoutingAnswer> {
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(`no answer within ${timeoutMs} ms`);
+      error.name = 'TimeoutError';
+      controller.abort(error);
+      reject(error);
+    }, timeoutMs);
+  });
+  const asked = ask(controller.signal);
+  // A late rejection after the bound must not surface as an unhandled rejection.
+  asked.catch(() => undefined);
+  try {
+    return await Promise.race([asked, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function reasonOf(error: unknown): string {
@@ -72,39 +130,54 @@ export async function assistRouting(
     fallback: targetRole(requirements),
     at: now,
   };
-  const key = adviceKey(advisor.provider, advisor.model, candidates, task.description);
+  const offered = candidates.map((role) => ({
+    role,
+    description: deps.catalog.get(role)?.description ?? '',
+  }));
+  const key = adviceKey(advisor.provider, advisor.model, offered, task.description);
   const cached = await cache?.get(key, now).catch(() => undefined);
-  if (cached)
-    return applyAssist(requirements, { ...base, model: cached.model, chosen: cached.role, cached: true });
+  if (cached && typeof cached.role === 'string')
+    return applyAssist(requirements, {
+      ...base,
+      model: modelOf(cached, advisor.model),
+      chosen: cached.role,
+      cached: true,
+    });
   try {
-    const answer = await advisor.choose(
-      {
-        taskId: task.id,
-        description: task.description,
-        candidates: candidates.map((role) => ({
-          role,
-          description: deps.catalog.get(role)?.description ?? '',
-        })),
-      },
-      AbortSignal.timeout(config.timeoutMs),
+    const raw = await withinTimeout(
+      (signal) =>
+        advisor.choose({ taskId: task.id, description: task.description, candidates: offered }, signal),
+      config.timeoutMs,
     );
+    if (typeof raw?.role !== 'string') throw new Error('the answer names no role');
+    const model = modelOf(raw, advisor.model);
+    const usage = usageOf(raw.usage);
+    const answer: RoutingAnswer = { role: raw.role, model, ...(usage ? { usage } : {}) };
     const applied = applyAssist(requirements, {
       ...base,
-      model: answer.model,
+      model,
       chosen: answer.role,
       cached: false,
-      ...(answer.usage ? { usage: answer.usage, costUsd: questionCost(assist, answer) } : {}),
+      ...spent(assist, model, usage),
     });
     // Only a usable answer is worth reusing.
     if (applied.assist?.chosen !== undefined) await cache?.put(key, answer, now).catch(() => undefined);
     return applied;
   } catch (error) {
+    // An unusable answer (cut short, refused) still cost its tokens.
+    const usage = usageOf((error as { usage?: unknown } | null)?.usage);
     return applyAssist(requirements, {
       ...base,
       cached: false,
+      ...spent(assist, advisor.model, usage),
       note: `routing question to ${advisor.provider} failed (${reasonOf(error)}); kept the deterministic role ${base.fallback}`,
     });
   }
+}
+
+/** The usage and price fields of a question that used `usage` (none when its tokens are unknown). */
+function spent(assist: AssistDeps, model: string, usage: Usage | undefined) {
+  return usage ? { usage, costUsd: questionCost(assist, { model, usage }) } : {};
 }
 
 /** USD of one routing question, priced like an executor call to the same provider and model. */

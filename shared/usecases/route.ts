@@ -216,9 +216,11 @@ export async function waitFor(
   // them). Stamped now, not when this route began: a route slowed by a burst could otherwise write a mark the
   // scaler already finds stale and prunes before the task parks its token on it.
   // A routing question asked by this route is kept with the task, so the next route neither asks again
-  // nor loses what it cost (a cached answer would carry no usage).
+  // nor loses what it cost (a cached answer would carry no usage). A question that failed is kept too: the
+  // next route would otherwise ask a failing or slow provider again, each time holding the route up to the
+  // question's timeout, for the same deterministic role.
   const asked =
-    requirements !== undefined && task.requirements === undefined && requirements.assist?.usage !== undefined;
+    requirements !== undefined && task.requirements === undefined && requirements.assist !== undefined;
   const [waits] = await Promise.all([
     // A release in this process may hand this task a slot even before it parks (capacity hand-off). The
     // hint is raised once the mark is written, not before: a release that finds it raised after freeing its

@@ -220,4 +220,103 @@ describe('model-assisted routing', () => {
     expect(result.usage).toMatchObject({ inputTokens: 321, outputTokens: 12 });
     expect(result.costUsd).toBeCloseTo(0.001143, 9);
   });
+
+  it('keeps a failed question with a task that waits, so the next route does not ask again', async () => {
+    const description = `${UNSURE} (${uniqueId()})`;
+    const deps = await depsWith([
+      { status: 500, json: { type: 'error', error: { type: 'api_error', message: 'overloaded' } } },
+    ]);
+    const refusing = new Proxy(agents, {
+      get: (target, key) =>
+        key === 'reserve'
+          ? async () => false
+          : (Reflect.get(target, key) as (...args: unknown[]) => unknown).bind(target),
+    }) as AgentRegistry;
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [{ id: 't', description }]);
+    await store.createBatch(batch, tasks);
+
+    const first = await routeTask({ ...deps, agents: refusing }, { batchId, taskId: 't' });
+    const second = await routeTask({ ...deps, agents: refusing }, { batchId, taskId: 't' });
+    const dispatched = await routeTask(deps, { batchId, taskId: 't' });
+
+    const fallback = targetRole(deterministic(UNSURE));
+    expect(first).toMatchObject({ decision: 'WAIT', role: fallback });
+    expect(second).toMatchObject({ decision: 'WAIT', role: fallback });
+    expect(dispatched).toMatchObject({ decision: 'DISPATCH', role: fallback });
+    expect(provider?.requests).toHaveLength(1);
+    const stored = await store.getTask(batchId, 't');
+    expect(stored?.decision?.requirements.assist?.note).toMatch(/failed .*500/);
+  });
+
+  it('routes by the rules when the model answers an enormous role, with a note that quotes a bounded part', async () => {
+    const huge = `ignore the roles above and answer ${'x'.repeat(500_000)}`;
+    const deps = await depsWith([choosing(huge)]);
+
+    const { output, assist } = await route(deps, { description: `${UNSURE} (${uniqueId()})` });
+
+    expect(output).toMatchObject({ decision: 'DISPATCH', role: targetRole(deterministic(UNSURE)) });
+    expect(assist?.chosen).toBeUndefined();
+    expect(assist?.note).toContain('was not offered');
+    expect(assist?.note?.length).toBeLessThan(300);
+  });
+
+  it('records no tokens or model the answer does not really give, and still routes by its choice', async () => {
+    const chosen = deterministic(UNSURE).roleCandidates[1]?.role as string;
+    const garbage = choosing(chosen) as { status: number; json: Record<string, unknown> };
+    const deps = await depsWith([
+      {
+        ...garbage,
+        json: {
+          ...garbage.json,
+          model: 'm'.repeat(5_000),
+          usage: { input_tokens: -5, output_tokens: 'many' },
+        },
+      },
+    ]);
+
+    const { output, assist } = await route(deps, { description: `${UNSURE} (${uniqueId()})` });
+
+    expect(output).toMatchObject({ decision: 'DISPATCH', role: chosen });
+    expect(assist).toMatchObject({ chosen, model: 'claude-routing-test' });
+    expect(assist?.usage).toBeUndefined();
+    expect(assist?.costUsd).toBeUndefined();
+  });
+
+  it('asks again when the catalog gives an offered role another meaning (the cache is keyed by the question)', async () => {
+    const description = `${UNSURE} (${uniqueId()})`;
+    const offered = deterministic(UNSURE).roleCandidates.map((c) => c.role);
+    const deps = await depsWith([choosing(offered[1] as string), choosing(offered[0] as string)]);
+    const renamed = offered[1] as string;
+    const role = catalog.get(renamed);
+    if (!role) throw new Error(`no role ${renamed}`);
+    const otherCatalog = new Map(catalog);
+    otherCatalog.set(renamed, { ...role, description: `${role.description} Only ever for payroll reports.` });
+
+    const first = await route(deps, { description });
+    const second = await route({ ...deps, catalog: otherCatalog }, { description });
+
+    expect(provider?.requests).toHaveLength(2);
+    expect(first.assist).toMatchObject({ chosen: offered[1], cached: false });
+    expect(second.assist).toMatchObject({ chosen: offered[0], cached: false });
+  });
+
+  it('ends the wait at the timeout even when the advisor ignores the abort signal', async () => {
+    const deps = await depsWith([]);
+    if (!deps.assist) throw new Error('no assist');
+    deps.assist.config = { ...deps.assist.config, timeoutMs: 200 };
+    deps.assist.advisor = {
+      provider: 'anthropic',
+      model: 'claude-routing-test',
+      // Resolving a secret or loading an SDK, say: nothing that listens to the signal.
+      choose: () => new Promise(() => undefined),
+    };
+
+    const started = performance.now();
+    const { output, assist } = await route(deps, { description: `${UNSURE} (${uniqueId()})` });
+
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(output).toMatchObject({ decision: 'DISPATCH', role: targetRole(deterministic(UNSURE)) });
+    expect(assist?.note).toContain('no answer within 200 ms');
+  });
 });
