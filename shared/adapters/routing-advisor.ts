@@ -5,29 +5,109 @@
  * construction. The SDKs' own retries are off: the router keeps the deterministic role when a call fails
  * (usecases/assist.ts), so a slow provider costs one bounded wait, not a retry storm.
  */
-import Anthropic from '@anthropic-ai/sdk';
+import Anthropic, { APIError as AnthropicApiError } from '@anthropic-ai/sdk';
 import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
-import OpenAI from 'openai';
+import OpenAI, { APIError as OpenAiApiError } from 'openai';
 import {
   ASSIST_MAX_DESCRIPTION_CHARS,
   ASSIST_MAX_OUTPUT_TOKENS,
   type AssistConfig,
 } from '../domain/routing-config';
+import type { Usage } from '../domain/schemas';
 import type { RoutingAdvisor, RoutingAnswer, RoutingQuestion } from '../ports';
-import { DEFAULT_ANTHROPIC_BASE_URL } from './executors/anthropic';
-import { BEDROCK_SDK_MAX_ATTEMPTS } from './executors/bedrock';
-import { DEFAULT_OPENAI_BASE_URL } from './executors/openai';
+import { anthropicStop, anthropicUsage, DEFAULT_ANTHROPIC_BASE_URL } from './executors/anthropic';
+import { BEDROCK_SDK_MAX_ATTEMPTS, bedrockStop, bedrockUsage } from './executors/bedrock';
+import { DEFAULT_OPENAI_BASE_URL, openaiStop, openaiUsage } from './executors/openai';
+import { malformedAnswerError, providerErrorFromStatus, statusHint } from './executors/policy';
+import { bodyExcerpt, type UnusableStop } from './executors/provider';
+import { describeApiError, type SdkApiError } from './executors/sdk-provider';
 import { assistModel } from './routing-advisor-model';
 import type { SecretResolver } from './secrets';
 
 /** The tool the model must call. */
 export const ROUTING_TOOL_NAME = 'choose_role';
 
-/** The model's answer could not be read as a role (no tool call, wrong shape). */
+/**
+ * The model's answer could not be read as a role (no tool call, wrong shape, cut short, refused). It carries
+ * the call's usage: the provider bills the question all the same (usecases/assist.ts records it).
+ */
 export class RoutingAnswerError extends Error {
-  constructor(provider: string, reason: string) {
+  readonly usage: Usage | undefined;
+  constructor(provider: string, reason: string, usage?: Usage) {
     super(`${provider} gave no usable routing answer: ${reason}`);
     this.name = 'RoutingAnswerError';
+    this.usage = usage;
+  }
+}
+
+type AdvisorProvider = 'anthropic' | 'openai' | 'bedrock';
+
+/** Why an answer whose turn ended in `stop` cannot be a role, in the routing question's terms. */
+function stopReason(stop: UnusableStop): string {
+  switch (stop) {
+    case 'truncated':
+      return `the answer was cut at the question's ${ASSIST_MAX_OUTPUT_TOKENS} output tokens`;
+    case 'context':
+      return 'the question did not fit the context window';
+    case 'refused':
+      return 'the model refused to answer';
+    case 'filtered':
+      return 'a content filter or guardrail stopped the answer';
+  }
+}
+
+/** What a failed reading of the answer says: how the turn ended when that explains it, else `reason`. */
+function unusable(
+  provider: AdvisorProvider,
+  reason: string,
+  end: { stop: UnusableStop | undefined; stopReason: string | null | undefined; refusal?: string | null },
+  usage: Usage | undefined,
+): RoutingAnswerError {
+  const why =
+    end.stop === undefined
+      ? `${reason} (stop reason ${end.stopReason ?? 'none'})`
+      : `${stopReason(end.stop)} (stop reason ${end.stopReason ?? 'none'})${end.refusal ? `: ${end.refusal}` : ''}`;
+  return new RoutingAnswerError(provider, why, usage);
+}
+
+/** What to check after a status, for the routing question (its model and url are routing.assist's). */
+function advisorHint(provider: AdvisorProvider, status: number, spentQuota: boolean): string | undefined {
+  if (spentQuota)
+    return "the account's quota or spend limit is used up: routing keeps the deterministic role until it is raised";
+  if (status === 404)
+    return 'check routing.assist.model (and routing.assist.url): the provider knows no such model there';
+  return statusHint(provider, status);
+}
+
+/**
+ * `ask`, its SDK errors turned into the executors' ProviderError (the status, the provider's words, the model
+ * and what to check) and a body that is not JSON named as such.
+ */
+async function asking<T>(
+  provider: 'anthropic' | 'openai',
+  where: { model: string; url: string },
+  isApiError: (error: unknown) => error is SdkApiError,
+  ask: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await ask();
+  } catch (error) {
+    if (isApiError(error) && error.status !== undefined) {
+      const { detail, spentQuota } = describeApiError(error);
+      throw providerErrorFromStatus(provider, error.status, detail, {
+        model: where.model,
+        cause: error,
+        hint: advisorHint(provider, error.status, spentQuota),
+        ...(spentQuota ? { retry: false } : {}),
+      });
+    }
+    if (error instanceof SyntaxError)
+      throw malformedAnswerError(provider, `a body that is not JSON (${error.message})`, {
+        ...where,
+        retryable: false,
+        cause: error,
+      });
+    throw error;
   }
 }
 
@@ -70,13 +150,21 @@ export function routingToolSchema(question: RoutingQuestion) {
 
 const TOOL_DESCRIPTION = 'Assign the task to one role.';
 
-function roleFrom(provider: string, input: unknown): string {
+function roleFrom(
+  provider: AdvisorProvider,
+  input: unknown,
+  end: Parameters<typeof unusable>[2],
+  usage: Usage | undefined,
+): string {
   const role = (input as { role?: unknown } | null)?.role;
   if (typeof role !== 'string' || role.length === 0) {
-    throw new RoutingAnswerError(provider, `the tool input has no role (${JSON.stringify(input)})`);
+    throw unusable(provider, `the tool input has no role (${bodyExcerpt(input)})`, end, usage);
   }
   return role;
 }
+
+const isAnthropicApiError = (error: unknown): error is SdkApiError => error instanceof AnthropicApiError;
+const isOpenAiApiError = (error: unknown): error is SdkApiError => error instanceof OpenAiApiError;
 
 export interface SdkAdvisorOptions {
   secrets: SecretResolver;
@@ -104,29 +192,47 @@ export class AnthropicRoutingAdvisor implements RoutingAdvisor {
       baseURL: this.#baseURL,
       maxRetries: 0,
     });
-    const message = await client.messages.create(
-      {
-        model: this.model,
-        max_tokens: ASSIST_MAX_OUTPUT_TOKENS,
-        system: ROUTING_SYSTEM_PROMPT,
-        messages: [{ role: 'user', content: routingPrompt(question) }],
-        tools: [
+    const message = await asking(
+      'anthropic',
+      { model: this.model, url: this.#baseURL },
+      isAnthropicApiError,
+      () =>
+        client.messages.create(
           {
-            name: ROUTING_TOOL_NAME,
-            description: TOOL_DESCRIPTION,
-            input_schema: routingToolSchema(question),
+            model: this.model,
+            max_tokens: ASSIST_MAX_OUTPUT_TOKENS,
+            system: ROUTING_SYSTEM_PROMPT,
+            messages: [{ role: 'user', content: routingPrompt(question) }],
+            tools: [
+              {
+                name: ROUTING_TOOL_NAME,
+                description: TOOL_DESCRIPTION,
+                input_schema: routingToolSchema(question),
+              },
+            ],
+            tool_choice: { type: 'tool', name: ROUTING_TOOL_NAME },
           },
-        ],
-        tool_choice: { type: 'tool', name: ROUTING_TOOL_NAME },
-      },
-      { signal },
+          { signal },
+        ),
     );
+    if (!Array.isArray((message as { content?: unknown } | undefined)?.content))
+      throw malformedAnswerError(
+        'anthropic',
+        `HTTP 200 with a body that is not a message: ${bodyExcerpt(message)}`,
+        {
+          model: this.model,
+          url: this.#baseURL,
+          retryable: false,
+        },
+      );
+    const usage = message.usage ? anthropicUsage(message.usage) : undefined;
+    const end = { stop: anthropicStop(message.stop_reason), stopReason: message.stop_reason };
     const call = message.content.find((b) => b.type === 'tool_use' && b.name === ROUTING_TOOL_NAME);
-    if (call?.type !== 'tool_use') throw new RoutingAnswerError(this.provider, 'no tool call');
+    if (call?.type !== 'tool_use') throw unusable('anthropic', `no ${ROUTING_TOOL_NAME} call`, end, usage);
     return {
-      role: roleFrom(this.provider, call.input),
-      model: message.model,
-      usage: { inputTokens: message.usage.input_tokens, outputTokens: message.usage.output_tokens },
+      role: roleFrom('anthropic', call.input, end, usage),
+      model: message.model ?? this.model,
+      ...(usage ? { usage } : {}),
     };
   }
 }
@@ -152,49 +258,71 @@ export class OpenAiRoutingAdvisor implements RoutingAdvisor {
       organization: null,
       project: null,
     });
-    const completion = await client.chat.completions.create(
-      {
-        model: this.model,
-        max_completion_tokens: ASSIST_MAX_OUTPUT_TOKENS,
-        messages: [
-          { role: 'system', content: ROUTING_SYSTEM_PROMPT },
-          { role: 'user', content: routingPrompt(question) },
-        ],
-        tools: [
+    const completion = await asking(
+      'openai',
+      { model: this.model, url: this.#baseURL },
+      isOpenAiApiError,
+      () =>
+        client.chat.completions.create(
           {
-            type: 'function',
-            function: {
-              name: ROUTING_TOOL_NAME,
-              description: TOOL_DESCRIPTION,
-              parameters: routingToolSchema(question),
-            },
+            model: this.model,
+            max_completion_tokens: ASSIST_MAX_OUTPUT_TOKENS,
+            messages: [
+              { role: 'system', content: ROUTING_SYSTEM_PROMPT },
+              { role: 'user', content: routingPrompt(question) },
+            ],
+            tools: [
+              {
+                type: 'function',
+                function: {
+                  name: ROUTING_TOOL_NAME,
+                  description: TOOL_DESCRIPTION,
+                  parameters: routingToolSchema(question),
+                },
+              },
+            ],
+            tool_choice: { type: 'function', function: { name: ROUTING_TOOL_NAME } },
           },
-        ],
-        tool_choice: { type: 'function', function: { name: ROUTING_TOOL_NAME } },
-      },
-      { signal },
+          { signal },
+        ),
     );
-    const call = completion.choices[0]?.message.tool_calls?.find(
+    const choices = (completion as { choices?: unknown } | undefined)?.choices;
+    if (!Array.isArray(choices) || choices.length === 0)
+      throw malformedAnswerError(
+        'openai',
+        `HTTP 200 with a body that is not a chat completion: ${bodyExcerpt(completion)}`,
+        {
+          model: this.model,
+          url: this.#baseURL,
+          retryable: false,
+        },
+      );
+    const choice = completion.choices[0];
+    const usage = completion.usage ? openaiUsage(completion.usage) : undefined;
+    const end = {
+      stop: openaiStop(choice?.finish_reason, choice?.message?.refusal),
+      stopReason: choice?.finish_reason,
+      refusal: choice?.message?.refusal ?? null,
+    };
+    const call = choice?.message?.tool_calls?.find(
       (c) => c.type === 'function' && c.function.name === ROUTING_TOOL_NAME,
     );
-    if (call?.type !== 'function') throw new RoutingAnswerError(this.provider, 'no tool call');
+    if (call?.type !== 'function') throw unusable('openai', `no ${ROUTING_TOOL_NAME} call`, end, usage);
     let input: unknown;
     try {
       input = JSON.parse(call.function.arguments);
     } catch {
-      throw new RoutingAnswerError(this.provider, `tool arguments are not JSON: ${call.function.arguments}`);
+      throw unusable(
+        'openai',
+        `tool arguments are not JSON: ${bodyExcerpt(call.function.arguments)}`,
+        end,
+        usage,
+      );
     }
     return {
-      role: roleFrom(this.provider, input),
-      model: completion.model,
-      ...(completion.usage
-        ? {
-            usage: {
-              inputTokens: completion.usage.prompt_tokens,
-              outputTokens: completion.usage.completion_tokens,
-            },
-          }
-        : {}),
+      role: roleFrom('openai', input, end, usage),
+      model: completion.model ?? this.model,
+      ...(usage ? { usage } : {}),
     };
   }
 }
@@ -211,36 +339,62 @@ export class BedrockRoutingAdvisor implements RoutingAdvisor {
   }
 
   async choose(question: RoutingQuestion, signal: AbortSignal): Promise<RoutingAnswer> {
-    const answer = await this.#client.send(
-      new ConverseCommand({
-        modelId: this.model,
-        system: [{ text: ROUTING_SYSTEM_PROMPT }],
-        messages: [{ role: 'user', content: [{ text: routingPrompt(question) }] }],
-        inferenceConfig: { maxTokens: ASSIST_MAX_OUTPUT_TOKENS },
-        toolConfig: {
-          tools: [
-            {
-              toolSpec: {
-                name: ROUTING_TOOL_NAME,
-                description: TOOL_DESCRIPTION,
-                inputSchema: { json: routingToolSchema(question) },
-              },
-            },
-          ],
-          toolChoice: { tool: { name: ROUTING_TOOL_NAME } },
+    const answer = await this.#send(question, signal);
+    const content = answer.output?.message?.content;
+    if (!Array.isArray(content))
+      throw malformedAnswerError(
+        'bedrock',
+        `a body that is not a Converse answer: ${bodyExcerpt(answer.output)}`,
+        {
+          model: this.model,
+          retryable: false,
         },
-      }),
-      { abortSignal: signal },
-    );
-    const call = (answer.output?.message?.content ?? []).find((b) => b.toolUse?.name === ROUTING_TOOL_NAME);
-    if (!call?.toolUse) throw new RoutingAnswerError(this.provider, 'no tool call');
+      );
+    const usage = answer.usage ? bedrockUsage(answer.usage) : undefined;
+    const end = { stop: bedrockStop(answer.stopReason), stopReason: answer.stopReason };
+    const call = content.find((b) => b.toolUse?.name === ROUTING_TOOL_NAME);
+    if (!call?.toolUse) throw unusable('bedrock', `no ${ROUTING_TOOL_NAME} call`, end, usage);
     return {
-      role: roleFrom(this.provider, call.toolUse.input),
+      role: roleFrom('bedrock', call.toolUse.input, end, usage),
       model: this.model,
-      ...(answer.usage?.inputTokens !== undefined && answer.usage.outputTokens !== undefined
-        ? { usage: { inputTokens: answer.usage.inputTokens, outputTokens: answer.usage.outputTokens } }
-        : {}),
+      ...(usage ? { usage } : {}),
     };
+  }
+
+  /** The Converse call, an HTTP error turned into the executors' ProviderError (the model and what to check). */
+  async #send(question: RoutingQuestion, signal: AbortSignal) {
+    try {
+      return await this.#client.send(
+        new ConverseCommand({
+          modelId: this.model,
+          system: [{ text: ROUTING_SYSTEM_PROMPT }],
+          messages: [{ role: 'user', content: [{ text: routingPrompt(question) }] }],
+          inferenceConfig: { maxTokens: ASSIST_MAX_OUTPUT_TOKENS },
+          toolConfig: {
+            tools: [
+              {
+                toolSpec: {
+                  name: ROUTING_TOOL_NAME,
+                  description: TOOL_DESCRIPTION,
+                  inputSchema: { json: routingToolSchema(question) },
+                },
+              },
+            ],
+            toolChoice: { tool: { name: ROUTING_TOOL_NAME } },
+          },
+        }),
+        { abortSignal: signal },
+      );
+    } catch (error) {
+      const shape = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+      const status = shape?.$metadata?.httpStatusCode;
+      if (status === undefined || status < 400) throw error;
+      throw providerErrorFromStatus('bedrock', status, `${shape.name ?? 'Error'}: ${shape.message ?? ''}`, {
+        model: this.model,
+        cause: error,
+        hint: advisorHint('bedrock', status, false),
+      });
+    }
   }
 }
 

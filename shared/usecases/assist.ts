@@ -102,9 +102,12 @@ async function withinTimeout(
   }
 }
 
+/** The most of a failure's message a note keeps (room for the status, the provider's words and the hint). */
+const MAX_REASON_CHARS = 500;
+
 function reasonOf(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return message.length > 300 ? `${message.slice(0, 300)}...` : message;
+  return message.length > MAX_REASON_CHARS ? `${message.slice(0, MAX_REASON_CHARS)}...` : message;
 }
 
 /**

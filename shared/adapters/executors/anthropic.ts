@@ -126,7 +126,7 @@ export class AnthropicExecutor extends SdkProviderExecutor<Anthropic> {
 }
 
 /** Anthropic's documented stop reasons that make an answer no deliverable. */
-function anthropicStop(stopReason: string | null | undefined): UnusableStop | undefined {
+export function anthropicStop(stopReason: string | null | undefined): UnusableStop | undefined {
   switch (stopReason) {
     case 'max_tokens':
       return 'truncated';

@@ -155,7 +155,7 @@ export class BedrockExecutor extends ProviderExecutor {
 }
 
 /** Bedrock Converse's documented stop reasons that make an answer no deliverable. */
-function bedrockStop(stopReason: string | undefined): UnusableStop | undefined {
+export function bedrockStop(stopReason: string | undefined): UnusableStop | undefined {
   switch (stopReason) {
     case 'max_tokens':
       return 'truncated';

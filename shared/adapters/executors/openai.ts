@@ -126,7 +126,7 @@ export class OpenAiExecutor extends SdkProviderExecutor<OpenAI> {
 }
 
 /** OpenAI's documented finish reasons (and a refusal) that make an answer no deliverable. */
-function openaiStop(
+export function openaiStop(
   finishReason: string | undefined,
   refusal: string | null | undefined,
 ): UnusableStop | undefined {

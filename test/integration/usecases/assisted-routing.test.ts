@@ -319,4 +319,31 @@ describe('model-assisted routing', () => {
     expect(output).toMatchObject({ decision: 'DISPATCH', role: targetRole(deterministic(UNSURE)) });
     expect(assist?.note).toContain('no answer within 200 ms');
   });
+
+  it('counts the tokens of an answer cut at the output limit, and keeps the deterministic role', async () => {
+    const cut = choosing('unused') as { status: number; json: Record<string, unknown> };
+    const deps = await depsWith([
+      {
+        ...cut,
+        json: {
+          ...cut.json,
+          content: [{ type: 'tool_use', id: 'toolu_1', name: ROUTING_TOOL_NAME, input: {} }],
+          stop_reason: 'max_tokens',
+          usage: { input_tokens: 400, output_tokens: 256 },
+        },
+      },
+    ]);
+    if (!deps.assist) throw new Error('no assist');
+    deps.assist.prices = new PriceTable([
+      { provider: 'anthropic', model: 'claude-routing-test', inputUsdPerMTok: 3, outputUsdPerMTok: 15 },
+    ]);
+
+    const { output, assist } = await route(deps, { description: `${UNSURE} (${uniqueId()})` });
+
+    expect(output).toMatchObject({ decision: 'DISPATCH', role: targetRole(deterministic(UNSURE)) });
+    expect(assist?.note).toMatch(/cut at the question's 256 output tokens/);
+    expect(assist?.usage).toEqual({ inputTokens: 400, outputTokens: 256 });
+    // 400 x 3 + 256 x 15 USD per million tokens.
+    expect(assist?.costUsd).toBeCloseTo(0.00504, 9);
+  });
 });

@@ -2,6 +2,7 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  AnthropicRoutingAdvisor,
   BedrockRoutingAdvisor,
   createRoutingAdvisor,
   OpenAiRoutingAdvisor,
@@ -10,7 +11,8 @@ import {
 } from '../../../shared/adapters/routing-advisor';
 import { AssistConfigSchema } from '../../../shared/domain/routing-config';
 import type { RoutingQuestion } from '../../../shared/ports';
-import { type FakeProvider, startFakeProvider } from '../executors/fake-provider';
+import { anthropicToolUse } from '../../support/provider-replies';
+import { type FakeProvider, type Reply, startFakeProvider } from '../executors/fake-provider';
 
 const question: RoutingQuestion = {
   taskId: 'checkout-1',
@@ -160,5 +162,129 @@ describe('createRoutingAdvisor', () => {
 
     expect(advisor.provider).toBe('openai');
     expect(advisor.model.length).toBeGreaterThan(0);
+  });
+});
+
+describe('an answer the routing question cannot use', () => {
+  const anthropic = async (reply: Reply) => {
+    server = await startFakeProvider([reply]);
+    return new AnthropicRoutingAdvisor(
+      { model: 'claude-routing-test' },
+      { secrets: async () => 'k', baseURL: server.url },
+    ).choose(question, signal());
+  };
+  const openai = async (reply: Reply) => {
+    server = await startFakeProvider([reply]);
+    return new OpenAiRoutingAdvisor(
+      { model: 'gpt-routing-test' },
+      { secrets: async () => 'k', baseURL: `${server.url}/v1` },
+    ).choose(question, signal());
+  };
+  const completion = (choice: Record<string, unknown>) => ({
+    status: 200,
+    json: {
+      id: 'c',
+      object: 'chat.completion',
+      created: 0,
+      model: 'gpt-routing-test',
+      choices: [{ index: 0, ...choice }],
+      usage: { prompt_tokens: 120, completion_tokens: 256, total_tokens: 376 },
+    },
+  });
+
+  it('names a 200 body that is not a Messages answer (a proxy page, an error object)', async () => {
+    await expect(
+      anthropic({ status: 200, text: '<html>gateway</html>', headers: { 'content-type': 'text/html' } }),
+    ).rejects.toThrow(
+      /claude-routing-test.*answered HTTP 200 with a body that is not a message: <html>gateway/,
+    );
+    await server?.close();
+    await expect(
+      anthropic({
+        status: 200,
+        json: { type: 'error', error: { type: 'overloaded_error', message: 'busy' } },
+      }),
+    ).rejects.toThrow(/not a message: .*overloaded_error/);
+  });
+
+  it('names a 200 body that is not a chat completion', async () => {
+    await expect(openai({ status: 200, json: { object: 'list', data: [] } })).rejects.toThrow(
+      /gpt-routing-test.*not a chat completion/,
+    );
+  });
+
+  it('says the answer was cut at the output limit, and carries the tokens it cost', async () => {
+    const cut = anthropicToolUse(ROUTING_TOOL_NAME, {}, 'toolu_1', { input_tokens: 90, output_tokens: 256 });
+    (cut as { json: { stop_reason: string } }).json.stop_reason = 'max_tokens';
+
+    const error = await anthropic(cut).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(RoutingAnswerError);
+    expect((error as Error).message).toMatch(
+      /cut at the question's 256 output tokens \(stop reason max_tokens\)/,
+    );
+    expect((error as RoutingAnswerError).usage).toEqual({ inputTokens: 90, outputTokens: 256 });
+  });
+
+  it('says the model refused or a filter stopped it, with the refusal and the tokens', async () => {
+    const refused = await openai(
+      completion({ finish_reason: 'stop', message: { role: 'assistant', content: null, refusal: 'No.' } }),
+    ).catch((e: unknown) => e);
+    expect((refused as Error).message).toMatch(/refused to answer .*: No\./);
+    expect((refused as RoutingAnswerError).usage).toMatchObject({ inputTokens: 120, outputTokens: 256 });
+    await server?.close();
+
+    const filtered = await openai(
+      completion({ finish_reason: 'content_filter', message: { role: 'assistant', content: null } }),
+    ).catch((e: unknown) => e);
+    expect((filtered as Error).message).toMatch(/content filter .*stop reason content_filter/);
+  });
+
+  it('names the model and what to check on 404 and 401', async () => {
+    await expect(
+      anthropic({
+        status: 404,
+        json: { type: 'error', error: { type: 'not_found_error', message: 'model: x' } },
+      }),
+    ).rejects.toThrow(
+      /claude-routing-test\) rejected the call with HTTP 404: .*check routing\.assist\.model/,
+    );
+    await server?.close();
+    await expect(
+      anthropic({
+        status: 401,
+        json: { type: 'error', error: { type: 'authentication_error', message: 'bad' } },
+      }),
+    ).rejects.toThrow(
+      /HTTP 401: authentication_error: bad \(check the "anthropic" entry of the provider secret/,
+    );
+  });
+
+  it('says a spent quota is spent (a 429 that is no rate limit)', async () => {
+    await expect(
+      openai({
+        status: 429,
+        json: {
+          error: {
+            message: 'You exceeded your current quota',
+            type: 'insufficient_quota',
+            code: 'insufficient_quota',
+          },
+        },
+      }),
+    ).rejects.toThrow(/HTTP 429: insufficient_quota: .*quota or spend limit is used up/);
+  });
+
+  it('keeps a usable choice when the answer reports no usage', async () => {
+    const reply = anthropicToolUse(ROUTING_TOOL_NAME, { role: 'error_handler' }) as {
+      status: number;
+      json: object;
+    };
+    const { usage: _none, ...json } = reply.json as { usage?: unknown };
+
+    await expect(anthropic({ status: 200, json })).resolves.toEqual({
+      role: 'error_handler',
+      model: 'claude-test',
+    });
   });
 });
