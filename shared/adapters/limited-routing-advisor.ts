@@ -5,7 +5,9 @@
  * caller of that provider down.
  */
 import { totalTokens } from '../domain/costs';
+import { UsageSchema } from '../domain/schemas';
 import type { RoutingAdvisor } from '../ports';
+import { ProviderError } from './executors/errors';
 import {
   type CallLimiter,
   type CallTarget,
@@ -19,6 +21,22 @@ function httpStatusOf(error: unknown): number | undefined {
   const { status, $metadata } = error as { status?: unknown; $metadata?: { httpStatusCode?: unknown } };
   if (typeof status === 'number') return status;
   return typeof $metadata?.httpStatusCode === 'number' ? $metadata.httpStatusCode : undefined;
+}
+
+/**
+ * A 429 that is the provider slowing callers down. A 429 the provider says will not heal by waiting (a spent
+ * quota or spend limit: a ProviderError that is not retryable) is no throttle: it lowers no one's rate, as in
+ * the executors' policy.
+ */
+function isThrottle(error: unknown): boolean {
+  if (httpStatusOf(error) !== HTTP_TOO_MANY_REQUESTS) return false;
+  return !(error instanceof ProviderError) || error.retryable;
+}
+
+/** The tokens a failed question was billed for (an answer cut short or refused carries its usage). */
+function billedTokens(error: unknown): number {
+  const usage = UsageSchema.safeParse((error as { usage?: unknown } | null)?.usage);
+  return usage.success ? totalTokens(usage.data) : 0;
 }
 
 /**
@@ -46,7 +64,12 @@ export function limitedRoutingAdvisor(
             await quietly('provider limit: tokens not counted', () => permit.afterRequest({ tokens }));
           return answer;
         } catch (error) {
-          if (httpStatusOf(error) === HTTP_TOO_MANY_REQUESTS)
+          const billed = billedTokens(error);
+          if (billed > 0)
+            await quietly('provider limit: tokens not counted', () =>
+              permit.afterRequest({ tokens: billed }),
+            );
+          if (isThrottle(error))
             await quietly('provider limit: throttle not recorded', () =>
               permit.afterRequest({ throttled: true }),
             );

@@ -1,6 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { CallLimiter, CallPermit, CallTarget } from '../../../shared/adapters/executors/policy';
+import {
+  type CallLimiter,
+  type CallPermit,
+  type CallTarget,
+  providerErrorFromStatus,
+} from '../../../shared/adapters/executors/policy';
 import { limitedRoutingAdvisor } from '../../../shared/adapters/limited-routing-advisor';
+import { RoutingAnswerError } from '../../../shared/adapters/routing-advisor';
 import { buildContainer } from '../../../shared/adapters/wiring';
 import { EnvVar } from '../../../shared/config';
 import type { RoutingAdvisor, RoutingAnswer } from '../../../shared/ports';
@@ -91,6 +97,32 @@ describe('the routing advisor under the fleet-wide provider limits', () => {
       'beforeRequest',
       'choose',
       'afterRequest {"throttled":true}',
+      'release',
+    ]);
+  });
+
+  it('counts the tokens of an unusable answer, and does not call a spent quota throttling', async () => {
+    const limiter = new RecordingLimiter();
+    const cut = new RoutingAnswerError('anthropic', 'cut short', { inputTokens: 90, outputTokens: 256 });
+    const spent = providerErrorFromStatus('anthropic', 429, 'quota', { retry: false });
+    const answers = [cut, spent];
+    const limited = limitedRoutingAdvisor(
+      advisor(() => Promise.reject(answers.shift()), limiter.events),
+      () => limiter,
+      () => {},
+    );
+
+    await expect(limited.choose(QUESTION, new AbortController().signal)).rejects.toBe(cut);
+    await expect(limited.choose(QUESTION, new AbortController().signal)).rejects.toBe(spent);
+    expect(limiter.events).toEqual([
+      'acquire',
+      'beforeRequest',
+      'choose',
+      'afterRequest {"tokens":346}',
+      'release',
+      'acquire',
+      'beforeRequest',
+      'choose',
       'release',
     ]);
   });
