@@ -310,3 +310,52 @@ describe('the routing prompt', () => {
     expect(ROUTING_SYSTEM_PROMPT).toContain(`<${DESCRIPTION_TAG}>`);
   });
 });
+
+describe('Bedrock routing advisor errors', () => {
+  const bedrock = async (reply: Reply) => {
+    server = await startFakeProvider([reply], { http2: true });
+    const client = new BedrockRuntimeClient({
+      endpoint: server.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'AKIDFAKEFORTESTS', secretAccessKey: 'fake-secret' },
+      maxAttempts: 1,
+    });
+    try {
+      return await new BedrockRoutingAdvisor({ model: 'anthropic.test-model' }, client).choose(
+        question,
+        signal(),
+      );
+    } finally {
+      client.destroy();
+    }
+  };
+
+  it('names the model and the IAM permission to check on 403', async () => {
+    await expect(
+      bedrock({
+        status: 403,
+        json: { message: 'not authorized' },
+        headers: { 'x-amzn-errortype': 'AccessDeniedException' },
+      }),
+    ).rejects.toThrow(
+      /bedrock \(model anthropic\.test-model\) rejected the call with HTTP 403: .*bedrock:InvokeModel/,
+    );
+  });
+
+  it('says a guardrail stopped the answer, with its tokens', async () => {
+    const error = await bedrock({
+      status: 200,
+      json: {
+        output: { message: { role: 'assistant', content: [{ text: 'blocked' }] } },
+        stopReason: 'guardrail_intervened',
+        usage: { inputTokens: 150, outputTokens: 3, totalTokens: 153 },
+        metrics: { latencyMs: 10 },
+      },
+    }).catch((e: unknown) => e);
+
+    expect((error as Error).message).toMatch(
+      /guardrail stopped the answer \(stop reason guardrail_intervened\)/,
+    );
+    expect((error as RoutingAnswerError).usage).toEqual({ inputTokens: 150, outputTokens: 3 });
+  });
+});
