@@ -74,31 +74,38 @@ function modelOf(answer: { model?: unknown }, configured: string): string {
 }
 
 /**
- * The advisor's answer within `timeoutMs`: the signal tells the advisor to stop, and the wait ends at the
- * bound even when it does not (secrets, an SDK load, a limiter or a body read that ignore the signal), so
- * a route is never held longer than the documented timeout by the question.
+ * The bound of one routing question (`timeoutMs`), over the cache look-up, the question and the cache write:
+ * its signal tells the advisor to stop, and `bound` ends a wait at the deadline even when what it waits for
+ * does not listen (secrets, an SDK load, a limiter, a slow cache), so a route is never held longer than the
+ * documented timeout by model-assisted routing.
  */
-async function withinTimeout(
-  ask: (signal: AbortSignal) => Promise<RoutingAnswer>,
-  timeoutMs: number,
-): Promise<RoutingAnswer> {
-  const controller = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+class Deadline {
+  readonly #controller = new AbortController();
+  readonly #expired: Promise<never>;
+  readonly #timer: ReturnType<typeof setTimeout>;
+
+  constructor(timeoutMs: number) {
+    this.#expired = new Promise<never>((_, reject) => {
       const error = new Error(`no answer within ${timeoutMs} ms`);
       error.name = 'TimeoutError';
-      controller.abort(error);
-      reject(error);
-    }, timeoutMs);
-  });
-  const asked = ask(controller.signal);
-  // A late rejection after the bound must not surface as an unhandled rejection.
-  asked.catch(() => undefined);
-  try {
-    return await Promise.race([asked, expired]);
-  } finally {
-    clearTimeout(timer);
+      this.#controller.signal.addEventListener('abort', () => reject(error), { once: true });
+    });
+    this.#expired.catch(() => undefined);
+    this.#timer = setTimeout(() => this.#controller.abort(), timeoutMs);
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** `work`, or a TimeoutError at the deadline (`work` may go on; its late failure is ignored). */
+  bound<T>(work: Promise<T>): Promise<T> {
+    work.catch(() => undefined);
+    return Promise.race([work, this.#expired]);
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
   }
 }
 
@@ -138,43 +145,55 @@ export async function assistRouting(
     description: deps.catalog.get(role)?.description ?? '',
   }));
   const key = adviceKey(advisor.provider, advisor.model, offered, task.description);
-  const cached = await cache?.get(key, now).catch(() => undefined);
-  if (cached && typeof cached.role === 'string')
-    return applyAssist(requirements, {
-      ...base,
-      model: modelOf(cached, advisor.model),
-      chosen: cached.role,
-      cached: true,
-    });
+  const pricing: AssistDeps = assist;
+  const deadline = new Deadline(config.timeoutMs);
   try {
-    const raw = await withinTimeout(
-      (signal) =>
-        advisor.choose({ taskId: task.id, description: task.description, candidates: offered }, signal),
-      config.timeoutMs,
-    );
-    if (typeof raw?.role !== 'string') throw new Error('the answer names no role');
-    const model = modelOf(raw, advisor.model);
-    const usage = usageOf(raw.usage);
-    const answer: RoutingAnswer = { role: raw.role, model, ...(usage ? { usage } : {}) };
-    const applied = applyAssist(requirements, {
-      ...base,
-      model,
-      chosen: answer.role,
-      cached: false,
-      ...spent(assist, model, usage),
-    });
-    // Only a usable answer is worth reusing.
-    if (applied.assist?.chosen !== undefined) await cache?.put(key, answer, now).catch(() => undefined);
-    return applied;
-  } catch (error) {
-    // An unusable answer (cut short, refused) still cost its tokens.
-    const usage = usageOf((error as { usage?: unknown } | null)?.usage);
-    return applyAssist(requirements, {
-      ...base,
-      cached: false,
-      ...spent(assist, advisor.model, usage),
-      note: `routing question to ${advisor.provider} failed (${reasonOf(error)}); kept the deterministic role ${base.fallback}`,
-    });
+    return await ask(deadline);
+  } finally {
+    deadline.clear();
+  }
+
+  async function ask(deadline: Deadline): Promise<ExtractedRequirements> {
+    const cached = cache && (await deadline.bound(cache.get(key, now)).catch(() => undefined));
+    if (cached && typeof cached.role === 'string')
+      return applyAssist(requirements, {
+        ...base,
+        model: modelOf(cached, advisor.model),
+        chosen: cached.role,
+        cached: true,
+      });
+    try {
+      const raw = await deadline.bound(
+        advisor.choose(
+          { taskId: task.id, description: task.description, candidates: offered },
+          deadline.signal,
+        ),
+      );
+      if (typeof raw?.role !== 'string') throw new Error('the answer names no role');
+      const model = modelOf(raw, advisor.model);
+      const usage = usageOf(raw.usage);
+      const answer: RoutingAnswer = { role: raw.role, model, ...(usage ? { usage } : {}) };
+      const applied = applyAssist(requirements, {
+        ...base,
+        model,
+        chosen: answer.role,
+        cached: false,
+        ...spent(pricing, model, usage),
+      });
+      // Only a usable answer is worth reusing.
+      if (applied.assist?.chosen !== undefined)
+        await deadline.bound(cache?.put(key, answer, now) ?? Promise.resolve()).catch(() => undefined);
+      return applied;
+    } catch (error) {
+      // An unusable answer (cut short, refused) still cost its tokens.
+      const usage = usageOf((error as { usage?: unknown } | null)?.usage);
+      return applyAssist(requirements, {
+        ...base,
+        cached: false,
+        ...spent(pricing, advisor.model, usage),
+        note: `routing question to ${advisor.provider} failed (${reasonOf(error)}); kept the deterministic role ${base.fallback}`,
+      });
+    }
   }
 }
 

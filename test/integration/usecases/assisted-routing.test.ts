@@ -346,4 +346,19 @@ describe('model-assisted routing', () => {
     // 400 x 3 + 256 x 15 USD per million tokens.
     expect(assist?.costUsd).toBeCloseTo(0.00504, 9);
   });
+
+  it('ends the wait at the timeout when the cache of earlier choices does not answer', async () => {
+    const chosen = deterministic(UNSURE).roleCandidates[1]?.role as string;
+    const deps = await depsWith([choosing(chosen)]);
+    if (!deps.assist) throw new Error('no assist');
+    deps.assist.config = { ...deps.assist.config, timeoutMs: 300 };
+    deps.assist.cache = { get: () => new Promise(() => undefined), put: () => new Promise(() => undefined) };
+
+    const started = performance.now();
+    const { output, assist } = await route(deps, { description: `${UNSURE} (${uniqueId()})` });
+
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(output).toMatchObject({ decision: 'DISPATCH', role: targetRole(deterministic(UNSURE)) });
+    expect(assist?.note).toContain('no answer within 300 ms');
+  });
 });
