@@ -127,6 +127,25 @@ export function chargeOf(
   };
 }
 
+/**
+ * What attempts run without a budget spent, as the ledger a redrive opens for them starts with: every token
+ * they reported, and the cost of those that had a price. An unpriced attempt's cost is unknown and adds
+ * nothing here; it never makes the priced ones count for nothing (their sum as a batch total is unknown).
+ * An attempt that reported no usage adds nothing.
+ */
+export function spentWithoutBudget(
+  attempts: readonly { usage?: Usage | undefined; costUsd?: number | null | undefined }[],
+): BudgetAmount {
+  let nanoUsd = 0;
+  let tokens = 0;
+  for (const attempt of attempts) {
+    if (attempt.usage === undefined) continue;
+    tokens += totalTokens(attempt.usage);
+    if (typeof attempt.costUsd === 'number') nanoUsd += usdToNano(attempt.costUsd);
+  }
+  return { nanoUsd, tokens };
+}
+
 /** Which limit `hold` breaks on top of what is spent and held: 'cost', 'tokens' or undefined (it fits). */
 export function overLimit(
   state: LedgerState,

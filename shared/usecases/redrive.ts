@@ -4,8 +4,7 @@
  * numbering, and a new execution `<batchId>-redrive-<n>` runs the subset.
  */
 import { z } from 'zod';
-import { limitsOf } from '../domain/budget';
-import { totalTokens, usdToNano } from '../domain/costs';
+import { limitsOf, spentWithoutBudget } from '../domain/budget';
 import { BudgetSchema } from '../domain/schemas';
 import {
   type BudgetLedger,
@@ -14,7 +13,6 @@ import {
   type StoredTask,
   type TaskStore,
 } from '../ports';
-import { spendOf } from './batch-result';
 import { executionNameFor } from './common';
 import { ConfigurationError, ConflictError } from './errors';
 import { executionInputOf } from './submit';
@@ -93,11 +91,11 @@ export async function redriveBatch(
   if (budget) {
     if (!deps.ledger) throw new ConfigurationError('a batch budget needs the budget ledger');
     // A batch that had no budget starts its ledger with what it spent so far (attempts that reported usage).
-    const spent = spendOf(tasks.flatMap((t) => t.attempts));
-    await deps.ledger.setLimits(batchId, limitsOf(budget), {
-      nanoUsd: usdToNano(spent.costUsd ?? 0),
-      tokens: spent.usage ? totalTokens(spent.usage) : 0,
-    });
+    await deps.ledger.setLimits(
+      batchId,
+      limitsOf(budget),
+      spentWithoutBudget(tasks.flatMap((t) => t.attempts)),
+    );
   }
   await deps.store.putTasks(reset);
   await deps.store.updateBatch(batchId, {

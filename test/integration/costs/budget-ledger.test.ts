@@ -10,8 +10,10 @@ import { DynamoBudgetLedger } from '../../../shared/adapters/dynamodb/budget-led
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
 import type { BudgetAmount, LedgerState } from '../../../shared/domain/budget';
-import type { Callbacks, Orchestrator } from '../../../shared/ports';
+import type { Attempt } from '../../../shared/domain/schemas';
+import type { Callbacks, Orchestrator, StoredTask } from '../../../shared/ports';
 import { completeTask } from '../../../shared/usecases/complete';
+import { redriveBatch } from '../../../shared/usecases/redrive';
 import { submitBatch } from '../../../shared/usecases/submit';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { batchOf, catalog } from '../../support/fixtures';
@@ -265,5 +267,51 @@ describe('a hold no attempt will settle', () => {
       reserved: { nanoUsd: 0, tokens: 0 },
     });
     expect(await ledger.dropHold(batchId, 'a#1')).toBe(false);
+  });
+});
+
+describe('a redrive that gives a batch its first budget', () => {
+  it('starts the ledger with the cost of the priced attempts, even when another attempt had no price', async () => {
+    const store = new DynamoTaskStore(dynamo.tasksTable, documentClient(dynamo.client));
+    const orchestrator: Orchestrator = {
+      start: async (name) => ({ executionArn: `arn:aws:states:us-east-1:1:execution:sm:${name}` }),
+      stop: async () => {},
+      executionArnOf: (name) => `arn:aws:states:us-east-1:1:execution:sm:${name}`,
+    };
+    const batchId = nextBatch();
+    const seeded = batchOf(batchId, [
+      { id: 'priced', description: 'Write the endpoint' },
+      { id: 'unpriced', description: 'Write the endpoint' },
+      { id: 'died', description: 'Write the endpoint' },
+    ]);
+    const ran = (task: StoredTask, attempt: Attempt, status: StoredTask['status']): StoredTask => ({
+      ...task,
+      status,
+      attemptCount: 1,
+      attempts: [attempt],
+    });
+    const [priced, unpriced, died] = seeded.tasks as [StoredTask, StoredTask, StoredTask];
+    const base = { agentId: 'python_backend_coder-1', startedAt: 1, finishedAt: 2 };
+    await store.createBatch({ ...seeded.batch, status: 'PARTIAL' }, [
+      ran(
+        priced,
+        { ...base, status: 'SUCCEEDED', usage: { inputTokens: 1_000, outputTokens: 500 }, costUsd: 0.007 },
+        'SUCCEEDED',
+      ),
+      ran(
+        unpriced,
+        { ...base, status: 'FAILED', usage: { inputTokens: 300, outputTokens: 20 }, costUsd: null },
+        'FAILED',
+      ),
+      ran(died, { ...base, status: 'FAILED' }, 'FAILED'),
+    ]);
+
+    await redriveBatch({ store, orchestrator, ledger }, batchId, { budget: { maxCostUsd: 1 } });
+
+    expect(await ledger.get(batchId)).toEqual({
+      maxNanoUsd: 1_000_000_000,
+      spent: { nanoUsd: 7_000_000, tokens: 1_820 },
+      reserved: { nanoUsd: 0, tokens: 0 },
+    });
   });
 });
