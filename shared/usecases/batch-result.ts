@@ -58,12 +58,21 @@ export function spendOf(items: readonly Pick<Attempt, 'usage' | 'costUsd'>[]): {
  * cached answer cost nothing). The question is stored once with the task's requirements (Route keeps them
  * from the first call on), so it counts once however often the task routes.
  */
-function taskSpendItems(task: TaskSummary): Pick<Attempt, 'usage' | 'costUsd'>[] {
+function taskSpendItems(
+  task: Pick<TaskSummary, 'attempts' | 'approvals' | 'requirements'>,
+): Pick<Attempt, 'usage' | 'costUsd'>[] {
   // The reviews of its outputs by validator agents (approval.after.by) are the task's spending too.
   const reviews = (task.approvals ?? []).filter((a) => a.usage !== undefined);
   const assist = task.requirements?.assist;
   if (!assist?.usage || assist.cached) return [...task.attempts, ...reviews];
   return [...task.attempts, ...reviews, { usage: assist.usage, costUsd: assist.costUsd ?? null }];
+}
+
+/** A task's tokens and cost as its result shows them (taskSpendItems): progress messages give the same. */
+export function taskSpend(
+  task: Pick<TaskSummary, 'attempts' | 'approvals' | 'requirements'>,
+): ReturnType<typeof spendOf> {
+  return spendOf(taskSpendItems(task));
 }
 
 /** One task's public result (GET /batches/{id} lists them; the task view starts from it). */
@@ -80,7 +89,7 @@ export function taskResult(task: ResultTask, includeOutput: boolean): TaskResult
     // A reference is small: it is in every result, Finalize's included.
     ...(task.outputRef !== undefined ? { outputRef: task.outputRef } : {}),
     ...(task.reason !== undefined ? { reason: task.reason } : {}),
-    ...spendOf(taskSpendItems(task)),
+    ...taskSpend(task),
     ...(task.approvals && task.approvals.length > 0 ? { approvals: task.approvals } : {}),
     ...(task.reviewFailures && task.reviewFailures.length > 0 ? { reviewFailures: task.reviewFailures } : {}),
     // What it waits for (never the wait's task token: a credential of the execution).

@@ -2,9 +2,9 @@
  * Progress notifications: a changed task or batch item becomes a small message, pushed to every
  * WebSocket connection subscribed to its batch. Gone connections lose their subscriptions.
  */
-import type { Attempt, TaskStatus, Usage } from '../domain/schemas';
+import type { ApprovalRecord, Attempt, ExtractedRequirements, TaskStatus, Usage } from '../domain/schemas';
 import type { ConnectionNotifier, SubscriptionStore } from '../ports';
-import { spendOf } from './batch-result';
+import { taskSpend } from './batch-result';
 import { isTerminal } from './common';
 
 export type ProgressMessage =
@@ -16,7 +16,7 @@ export type ProgressMessage =
       agentId?: string;
       attempt?: number;
       reason?: string;
-      /** Once the task ended: the tokens and cost of its attempts (cost null: a price is unknown). */
+      /** Once the task ended: its totals as its result shows them (cost null: a price is unknown). */
       usage?: Usage;
       costUsd?: number | null;
     }
@@ -53,8 +53,17 @@ export function progressFromImages(newImage: Image, oldImage: Image): ProgressMe
         ? { attempt: newImage.attemptCount }
         : {}),
       ...(typeof newImage.reason === 'string' ? { reason: newImage.reason } : {}),
+      // The task's totals as its result shows them: its attempts, its validators' reviews, its routing question.
       ...(isTerminal(newImage.status as TaskStatus) && Array.isArray(newImage.attempts)
-        ? spendOf(newImage.attempts as Attempt[])
+        ? taskSpend({
+            attempts: newImage.attempts as Attempt[],
+            ...(Array.isArray(newImage.approvals)
+              ? { approvals: newImage.approvals as ApprovalRecord[] }
+              : {}),
+            ...(typeof newImage.requirements === 'object' && newImage.requirements !== null
+              ? { requirements: newImage.requirements as ExtractedRequirements }
+              : {}),
+          })
         : {}),
     };
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ConnectionNotifier, SubscriptionStore } from '../../../shared/ports';
+import type { ConnectionNotifier, StoredTask, SubscriptionStore } from '../../../shared/ports';
+import { buildBatchResult } from '../../../shared/usecases/batch-result';
 import { notifySubscribers, progressFromImages } from '../../../shared/usecases/notify';
 
 function fakeSubscriptions(initial: Record<string, string[]>) {
@@ -59,6 +60,76 @@ describe('progressFromImages', () => {
     );
 
     expect(message).toMatchObject({ usage: { inputTokens: 300, outputTokens: 30 }, costUsd: 0.0009 });
+  });
+
+  it("gives a finished task's totals as its result does: its validator's review and routing question too", () => {
+    const attempts = [
+      {
+        agentId: 'a-1',
+        status: 'SUCCEEDED',
+        startedAt: 1,
+        usage: { inputTokens: 100, outputTokens: 10 },
+        costUsd: 0.0003,
+      },
+    ];
+    const approvals = [
+      {
+        stage: 'after',
+        decision: 'approve',
+        by: 'code_reviewer-1',
+        attempt: 1,
+        at: 3,
+        usage: { inputTokens: 40, outputTokens: 4 },
+        costUsd: 0.0001,
+      },
+    ];
+    const requirements = {
+      languages: [],
+      frameworks: [],
+      skills: [],
+      complexity: 'low',
+      roleCandidates: [],
+      assist: {
+        provider: 'anthropic',
+        model: 'claude-sonnet-5-5',
+        confidence: 0.2,
+        threshold: 0.5,
+        candidates: ['python_backend_coder'],
+        fallback: 'python_backend_coder',
+        cached: false,
+        usage: { inputTokens: 20, outputTokens: 2 },
+        costUsd: 0.00006,
+        at: 1,
+      },
+    };
+    const task = {
+      type: 'task',
+      batchId: 'b',
+      taskId: 't',
+      attemptCount: 1,
+      attempts,
+      approvals,
+      requirements,
+    };
+    const message = progressFromImages(
+      { ...task, status: 'SUCCEEDED' },
+      { ...task, status: 'AWAITING_APPROVAL' },
+    );
+    const result = buildBatchResult(
+      {
+        batchId: 'b',
+        status: 'SUCCEEDED',
+        createdAt: 1,
+        startedAt: 1,
+        maxAttempts: 3,
+        failFast: false,
+        taskIds: ['t'],
+      },
+      [{ ...(task as unknown as StoredTask), status: 'SUCCEEDED' }],
+    );
+
+    expect(message).toMatchObject({ usage: { inputTokens: 160, outputTokens: 16 }, costUsd: 0.00046 });
+    expect(message).toMatchObject({ usage: result.tasks[0]?.usage, costUsd: result.tasks[0]?.costUsd });
   });
 
   it('reports the cost of a finished batch, unknown when a price was', () => {
