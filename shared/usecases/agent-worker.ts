@@ -169,7 +169,10 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       },
       alive.signal,
     );
-    spent = account(callsOf(outcome));
+    // An answer that reported no usage (an http service without its usage headers) cost what no one knows:
+    // its cost is unknown (null), so every total it is part of is unknown too, never short of it unseen.
+    const used = account(callsOf(outcome));
+    spent = used.usage === undefined ? { costUsd: null } : used;
     // Whatever the executor, an answer that does not fit the task's outputSchema fails the attempt, with
     // the misfits, and the task is routed again like after any failure.
     const schema = runTask.outputSchema;
@@ -220,7 +223,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     // answer): a call answered before the failure cost tokens. Written before the token is failed, so
     // RecordAttempt reads it; an aborted attempt writes it for the record (its slot was settled already).
     return await alive.failed(error, async (aborted) => {
-      if (spent.usage === undefined) spent = account(carriedUsage(error));
+      if (spent.usage === undefined) spent = { ...spent, ...account(carriedUsage(error)) };
       const record: AttemptRecord = { ...(context ? { context: context.record } : {}), ...spent };
       const worth = aborted
         ? spent.usage !== undefined

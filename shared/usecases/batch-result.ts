@@ -41,15 +41,19 @@ export function buildBatchResult(
 }
 
 /**
- * Tokens and cost of attempts (or of tasks): the sums, the cost null when some price was unknown. Attempts
- * that reported no usage (a worker that died) count for nothing here; a budget charges them their worst case.
+ * Tokens and cost of attempts (or of tasks): the sums, the cost null when some price was unknown or an answer
+ * reported no usage (costUsd null). Attempts that ended with nothing recorded (a worker that died) count for
+ * nothing here; a budget charges them their worst case.
  */
 export function spendOf(items: readonly Pick<Attempt, 'usage' | 'costUsd'>[]): {
   usage?: Usage;
   costUsd?: number | null;
 } {
   const usage = sumUsage(items.map((i) => i.usage));
-  const costUsd = sumCosts(items.map((i) => (i.usage === undefined ? undefined : i.costUsd)));
+  // An attempt without usage counts only when its cost is known to be unknown (an answer that reported none).
+  const costUsd = sumCosts(
+    items.map((i) => (i.usage === undefined && i.costUsd !== null ? undefined : i.costUsd)),
+  );
   return { ...(usage ? { usage } : {}), ...(costUsd !== undefined ? { costUsd } : {}) };
 }
 

@@ -234,7 +234,11 @@ export function effectiveHeartbeatSeconds(configured: number, timeoutSeconds: nu
 
 /** What an attempt that reported its usage adds to its agent's totals (nothing when it reported none). */
 export function spentOf(attempt: Pick<Attempt, 'usage' | 'costUsd'>): { spent?: AgentSpend } {
-  if (attempt.usage === undefined) return {};
+  // An answer that reported no usage: no tokens to add, its cost unknown (the agent's cost is unknown then).
+  if (attempt.usage === undefined)
+    return attempt.costUsd === null
+      ? { spent: { usage: { inputTokens: 0, outputTokens: 0 }, costNanoUsd: null } }
+      : {};
   const cost = attempt.costUsd;
   return {
     spent: {

@@ -24,6 +24,8 @@ import type {
   TaskStore,
 } from '../../../shared/ports';
 import { runDispatch } from '../../../shared/usecases/agent-worker';
+import { buildBatchResult } from '../../../shared/usecases/batch-result';
+import { spentOf } from '../../../shared/usecases/common';
 import { agentOf, batchOf, catalog } from '../../support/fixtures';
 import { MemoryArtifacts } from '../../support/memory-artifacts';
 
@@ -477,6 +479,46 @@ describe('runDispatch', () => {
     await dispatch(store, agents, callbacks, executor, true, new MemoryArtifacts(), prices);
 
     expect(calls.answers[0]).toMatchObject({ usage, costUsd: 0.006 });
+  });
+
+  it('answers an unknown cost for an answer that reported no usage, so the totals with it are unknown, not short', async () => {
+    const { calls, store, agents, callbacks } = fakes(running({}), () => true);
+    // An http agent service that sends no usage headers: its answer carries no usage.
+    const executor: AgentExecutor = {
+      name: 'simulated',
+      execute: async () => ({ output: 'ok', executor: 'simulated', simulated: true }),
+    };
+    const prices = new PriceTable([{ provider: 'simulated', inputUsdPerMTok: 3, outputUsdPerMTok: 15 }]);
+
+    await dispatch(store, agents, callbacks, executor, true, new MemoryArtifacts(), prices);
+
+    const answer = calls.answers[0] as DispatchResult;
+    expect(answer.costUsd).toBeNull();
+    expect(answer.usage).toBeUndefined();
+    const seeded = batchOf('b', [
+      { id: 'priced', description: 'x' },
+      { id: 'silent', description: 'x' },
+      { id: 'died', description: 'x' },
+    ]);
+    const [priced, silent, died] = seeded.tasks as [StoredTask, StoredTask, StoredTask];
+    const ended = (task: StoredTask, end: Record<string, unknown>): StoredTask => ({
+      ...task,
+      status: 'SUCCEEDED',
+      attemptCount: 1,
+      attempts: [{ agentId: 'python_backend_coder-1', status: 'SUCCEEDED', startedAt: 0, ...end }],
+    });
+    const withPriced = ended(priced, { usage: { inputTokens: 1_000, outputTokens: 200 }, costUsd: 0.006 });
+    const known = buildBatchResult(seeded.batch, [withPriced, ended(died, {})]);
+    const result = buildBatchResult(seeded.batch, [withPriced, ended(silent, { costUsd: answer.costUsd })]);
+
+    // A worker that died recorded nothing: the total is what the others cost.
+    expect(known.costUsd).toBe(0.006);
+    expect(result.tasks[1]?.costUsd).toBeNull();
+    expect(result.costUsd).toBeNull();
+    expect(result.usage).toEqual({ inputTokens: 1_000, outputTokens: 200 });
+    expect(spentOf({ costUsd: answer.costUsd })).toEqual({
+      spent: { usage: { inputTokens: 0, outputTokens: 0 }, costNanoUsd: null },
+    });
   });
 
   it('records what a failed attempt used before failing its token: a failure after a call costs too', async () => {
