@@ -291,6 +291,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
         .catch(() => accept(false, 500));
     },
   });
+  // ws forwards every error of the HTTP server (EADDRINUSE at listen) as its own 'error' event: unheard, that
+  // event ends the process with a stack trace. The listen below rejects with the same error.
+  wss.on('error', () => undefined);
   wss.on('connection', (socket) => {
     const system = state.system;
     if (!system) {

@@ -4,10 +4,14 @@
  * WebSocket messages are refused, and nothing of what a request chose is echoed back.
  */
 import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { MAX_REQUEST_BODY_BYTES, MAX_WEBSOCKET_MESSAGE_BYTES } from '../../../shared/domain/limits';
+import { DATA_DIR_LOCK_FILE } from '../../../shared/local/cli/data-dir';
 import { main } from '../../../shared/local/cli/main';
 import { type LocalServer, startLocalServer } from '../../../shared/local/server';
 import { EmbeddedSystem } from '../../../shared/local/system';
@@ -312,5 +316,21 @@ describe('the meta-agent serve command', () => {
     expect(io.err).toContain('contradict');
     expect(start).not.toHaveBeenCalled();
     start.mockRestore();
+  });
+
+  it('on a port another server holds exits 2 naming the port and --port, and frees its data directory', async () => {
+    const start = vi.spyOn(EmbeddedSystem, 'start');
+    const dataDir = await mkdtemp(join(tmpdir(), 'meta-agent-port-'));
+    const io = fakeIO();
+
+    const code = await main(['serve', '--port', String(port), '--no-api-key', '--data-dir', dataDir], io);
+
+    expect(code).toBe(2);
+    expect(io.err).toContain(`port ${port} on 127.0.0.1 is in use`);
+    expect(io.err).toContain('--port N (0 picks a free port)');
+    expect(start).not.toHaveBeenCalled();
+    expect(await readdir(dataDir)).not.toContain(DATA_DIR_LOCK_FILE);
+    start.mockRestore();
+    await rm(dataDir, { recursive: true, force: true });
   });
 });

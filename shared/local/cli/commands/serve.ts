@@ -10,7 +10,7 @@ import {
   MIN_KEPT_FINISHED_BATCHES,
 } from '../../../domain/limits';
 import { resolveRoles } from '../../../domain/roles';
-import { DEFAULT_PORT, startLocalServer } from '../../server';
+import { DEFAULT_PORT, LOCAL_HOST, startLocalServer } from '../../server';
 import { lockDataDir, prepareDataDir } from '../data-dir';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
@@ -62,6 +62,24 @@ function parseKeepBatches(text: string | undefined): number {
     );
   }
   return value;
+}
+
+/** A port this server cannot listen on is bad input (exit 2) that names what to do; anything else is not. */
+function listenError(error: unknown, port: number): CliUsageError | undefined {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') {
+    return new CliUsageError(
+      `port ${port} on ${LOCAL_HOST} is in use (another meta-agent serve?): stop what uses it, or choose another with --port N (0 picks a free port)`,
+      USAGE,
+    );
+  }
+  if (code === 'EACCES') {
+    return new CliUsageError(
+      `port ${port} on ${LOCAL_HOST} needs privileges this process does not have: choose a port above 1023 with --port N (0 picks a free port)`,
+      USAGE,
+    );
+  }
+  return undefined;
 }
 
 export const command: Command = async (argv, io: CliIO) => {
@@ -129,7 +147,7 @@ export const command: Command = async (argv, io: CliIO) => {
     },
   }).catch(async (error: unknown) => {
     await unlock?.();
-    throw error;
+    throw listenError(error, port) ?? error;
   });
   const notice = assistNotice(config);
   if (notice) io.stderr(`meta-agent serve: ${notice}.\n`);
