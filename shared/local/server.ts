@@ -29,6 +29,27 @@ const GENERATED_KEY_BYTES = 32;
  */
 export const OVERSIZE_DRAIN_MS = 5_000;
 
+/**
+ * Bytes of messages a WebSocket client may leave unread before the server drops it. `ws` queues every send in
+ * memory once the socket's kernel buffer is full, so a client that never reads (or one that sends messages
+ * and never reads the answers) would grow the server without bound. 1 MiB is thousands of progress messages
+ * of backlog; API Gateway, too, disconnects a client that does not keep up.
+ */
+export const MAX_WEBSOCKET_BUFFERED_BYTES = 1024 * 1024;
+
+/**
+ * Sends a message unless the client has left too much unread: then the connection is cut (its subscriptions
+ * go with its $disconnect) and false is answered.
+ */
+function sendOrDrop(socket: WebSocket, text: string): boolean {
+  if (socket.bufferedAmount + Buffer.byteLength(text) > MAX_WEBSOCKET_BUFFERED_BYTES) {
+    socket.terminate();
+    return false;
+  }
+  socket.send(text);
+  return true;
+}
+
 export interface LocalServerOptions {
   /** 0 picks a free port. */
   readonly port?: number;
@@ -190,7 +211,10 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       return send(response, 204, '');
     }
     const body = await readBody(request);
-    socket.send(body);
+    // A client that does not read its messages is gone for the notifier, as API Gateway answers for one it cut.
+    if (!sendOrDrop(socket, body)) {
+      return send(response, 410, { message: 'Gone' }, { 'x-amzn-errortype': 'GoneException' });
+    }
     return send(response, 200, '');
   };
 
@@ -317,7 +341,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
         }
         // The deployed API selects routes by $request.body.action and has only `subscribe`.
         if (action !== 'subscribe') {
-          socket.send(
+          sendOrDrop(
+            socket,
             JSON.stringify({
               message: 'Forbidden',
               error: 'unknown action: send {"action":"subscribe","batchId":"..."}',
@@ -333,7 +358,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
           body: string;
         };
         // The deployed subscribe route returns its answer ({"subscribed": ...} or the error) to the client.
-        socket.send(result.body);
+        if (socket.readyState === WebSocket.OPEN) sendOrDrop(socket, result.body);
       })();
     });
     socket.on('close', () => {

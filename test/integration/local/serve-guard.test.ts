@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -233,6 +234,43 @@ describe('meta-agent serve refuses', () => {
 
     expect(code).toBe(1009);
   });
+});
+
+describe('meta-agent serve keeps its memory bounded', () => {
+  it('cutting a WebSocket client that sends and never reads once its unread answers pass the limit', async () => {
+    const minted = await raw('POST', '/progress-tokens', { 'x-api-key': key });
+    const { token } = JSON.parse(minted.body) as { token: string };
+    const socket = new WebSocket(`${server.wsUrl}?token=${encodeURIComponent(token)}`);
+    await new Promise((resolve, reject) => {
+      socket.on('open', resolve);
+      socket.on('error', reject);
+    });
+    // Never reads: every answer the server sends stays queued, first in the kernel, then in the server.
+    const connection = (socket as unknown as { _socket: Socket })._socket;
+    connection.pause();
+    let answers = 0;
+    socket.on('message', () => {
+      answers += 1;
+    });
+    const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
+    const sent = 200_000;
+    for (let i = 0; i < sent; i += 1) {
+      socket.send('{}');
+      if (i % 5_000 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+
+    connection.resume();
+    const ended = await Promise.race([
+      closed.then(() => 'closed'),
+      new Promise((resolve) => setTimeout(() => resolve('still open'), 15_000)),
+    ]);
+
+    expect(ended).toBe('closed');
+    // The kernel's buffers and MAX_WEBSOCKET_BUFFERED_BYTES held what was answered; the rest was never queued.
+    expect(answers).toBeGreaterThan(0);
+    expect(answers).toBeLessThan(sent);
+  }, 60_000);
 });
 
 describe('meta-agent serve answers', () => {
