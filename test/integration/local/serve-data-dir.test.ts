@@ -3,7 +3,7 @@
  * (result and stored outputs); a batch that was running when the server stopped is ended FAILED with the
  * interrupted reason at the next start, never silently lost, and can be redriven.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,5 +163,32 @@ describe('a data directory', () => {
     await writeFile(join(locked, DATA_DIR_LOCK_FILE), dead);
     const again = await lockDataDir(locked);
     await again();
+  });
+
+  it('is not taken over while another start is taking over the same killed server’s lock', async () => {
+    const contested = join(dir, 'contested');
+    await mkdir(contested);
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    }).stdout;
+    await writeFile(join(contested, DATA_DIR_LOCK_FILE), dead);
+    // Another start found the same stale lock first and holds the takeover marker.
+    const marker = join(contested, `${DATA_DIR_LOCK_FILE}.takeover`);
+    await writeFile(marker, '1');
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
+
+    const start = lockDataDir(contested).then(
+      () => 'taken',
+      (error: unknown) => String(error),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The other start takes it over: its lock replaces the stale one, then its marker goes.
+    await writeFile(join(contested, DATA_DIR_LOCK_FILE), String(other.pid));
+    await rm(marker);
+
+    const outcome = await start;
+    other.kill();
+
+    expect(outcome).toContain(`is in use by another meta-agent serve (process ${other.pid})`);
   });
 });
