@@ -100,6 +100,26 @@ export interface EmulatorOptions {
   readonly dataDir?: string;
 }
 
+/**
+ * A data directory whose store cannot be opened (a file truncated or damaged, a store written by something
+ * else): bad input (exit code 2, the marker the CLI reads), naming the directory and what to do, rather than
+ * an internal error quoting LevelDB.
+ */
+export class DataDirUnreadableError extends Error {
+  /** ExitCode.BadInput of the CLI: what the user gave cannot be used; nothing was run. */
+  readonly exitCode = 2;
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    super(
+      `cannot open the store in ${path} (${cause instanceof Error ? cause.message : String(cause)}): it is damaged or was not written by meta-agent serve; move the directory away to start with an empty one, or restore it from a copy`,
+      { cause },
+    );
+    this.name = 'DataDirUnreadableError';
+  }
+}
+
 /** Table and bucket names in a data directory: fixed, so a later start finds them. */
 export const DATA_DIR_NAMES = {
   tasksTable: 'meta-agent-tasks',
@@ -458,6 +478,9 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
   };
   if (dynamoStarted.status === 'rejected' || queuesMade.status === 'rejected') {
     await stop();
+    if (dynamoStarted.status === 'rejected' && dataDir !== undefined) {
+      throw new DataDirUnreadableError(join(dataDir, 'dynamodb'), dynamoStarted.reason);
+    }
     throw dynamoStarted.status === 'rejected'
       ? dynamoStarted.reason
       : (queuesMade as PromiseRejectedResult).reason;

@@ -137,6 +137,23 @@ describe('meta-agent serve --data-dir DIR', () => {
   });
 });
 
+describe('a damaged data directory', () => {
+  it('is exit 2 naming its store and what to do, not an internal error, and leaves no lock', async () => {
+    const damaged = join(dir, 'damaged');
+    await mkdir(join(damaged, 'dynamodb'), { recursive: true });
+    // LevelDB's CURRENT names the manifest to read: empty, as a truncated write leaves it.
+    await writeFile(join(damaged, 'dynamodb', 'CURRENT'), '');
+    const io = fakeIO();
+
+    const code = await main(['serve', '--port', '0', '--no-api-key', '--data-dir', damaged], io);
+
+    expect(code).toBe(2);
+    expect(io.err).toContain(`cannot open the store in ${join(damaged, 'dynamodb')}`);
+    expect(io.err).toContain('move the directory away to start with an empty one');
+    expect(await readdir(damaged)).not.toContain(DATA_DIR_LOCK_FILE);
+  });
+});
+
 describe('a data directory', () => {
   it('is used by one server at a time: a running holder is exit 2 naming it, a dead one’s lock is taken over', async () => {
     const locked = join(dir, 'locked');
