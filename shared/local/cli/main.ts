@@ -156,6 +156,11 @@ function report(error: unknown, io: CliIO, name: string): number {
     else if (isParseArgsError(error)) io.stderr(`Run "${PROGRAM} ${name} --help" for its usage.\n`);
     return ExitCode.BadInput;
   }
+  // A run whose outcome is not success, for a reason named in full (the API lost mid-run): no stack to ask for.
+  if ((error as { exitCode?: unknown }).exitCode === ExitCode.TasksFailed) {
+    io.stderr(`${PROGRAM}: ${message}\n`);
+    return ExitCode.TasksFailed;
+  }
   io.stderr(`${PROGRAM}: internal error: ${message}\n`);
   if (io.env.META_AGENT_DEBUG && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
   else io.stderr('Set META_AGENT_DEBUG=1 to print the stack trace.\n');

@@ -131,6 +131,36 @@ describe('meta-agent run --url', () => {
   });
 });
 
+describe('meta-agent run --url against an API that goes away', () => {
+  it('exits 1 saying the batch was accepted and how to read it later, not 2 (bad input)', async () => {
+    const going = await startLocalServer({ port: 0, apiKey: false, system: { scalerIntervalMs: 0 } });
+    const file = await batchFile('lost.json', {
+      batchId: 'lost-mid-run',
+      tasks: [
+        {
+          id: 'slow',
+          description: 'Write the Python FastAPI endpoint',
+          input: { simulate: { durationMs: SLOW_TASK_MS } },
+        },
+      ],
+    });
+    const io = fakeIO();
+
+    const running = main(['run', file, '--url', going.url], io);
+    const deadline = Date.now() + EXIT_WITHIN_MS;
+    while (!io.err.includes('submitted to') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await going.close();
+    const code = await running;
+
+    expect(code).toBe(ExitCode.TasksFailed);
+    expect(io.err).toContain('lost the API while following batch lost-mid-run');
+    expect(io.err).toContain(`meta-agent status lost-mid-run --url ${going.url} --wait`);
+    expect(io.err).not.toContain('internal error');
+  }, 60_000);
+});
+
 describe('meta-agent status | cancel | redrive --url', () => {
   it('shows a failed batch (exit 1), redrives it to success (exit 0) and refuses to cancel it once ended (exit 2)', async () => {
     const file = await batchFile('flaky.json', {

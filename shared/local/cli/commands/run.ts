@@ -30,6 +30,7 @@ import {
   API_URL_ENV,
   followBatch,
   RemoteApi,
+  RemoteApiError,
   RemoteValidationError,
   remoteTarget,
 } from '../remote';
@@ -133,6 +134,21 @@ export function printResult(result: BatchResult, json: boolean, io: CliIO): numb
 }
 
 /**
+ * The API stopped answering while a batch it accepted was followed: exit code 1 (its outcome is unknown
+ * here), with the command that reads it once the API is back.
+ */
+export class RemoteBatchLostError extends Error {
+  readonly exitCode = ExitCode.TasksFailed;
+  constructor(baseUrl: string, batchId: string, cause: RemoteApiError) {
+    super(
+      `lost the API while following batch ${batchId} (${cause.message}); the batch was accepted and its outcome is unknown here: once the API is back, meta-agent status ${batchId} --url ${baseUrl} --wait`,
+      { cause },
+    );
+    this.name = 'RemoteBatchLostError';
+  }
+}
+
+/**
  * Follows a remote batch with the progress bar (unless --json) until it ends; the first Ctrl-C cancels it
  * on the API, and following goes on until the API says it ended.
  */
@@ -157,6 +173,10 @@ export async function followRemote(
       (snapshot) => progress?.update(snapshot),
       (warning) => io.stderr(`meta-agent: ${warning}\n`),
     );
+  } catch (error) {
+    // The batch exists and may be running: an API lost now is no bad input (exit 2 says nothing was run).
+    if (error instanceof RemoteApiError) throw new RemoteBatchLostError(api.baseUrl, batchId, error);
+    throw error;
   } finally {
     progress?.stop();
     stopInterrupt();
