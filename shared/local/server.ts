@@ -50,6 +50,9 @@ function sendOrDrop(socket: WebSocket, text: string): boolean {
   return true;
 }
 
+/** What a request sent while the server starts is told to wait before it tries again (503, Retry-After). */
+export const STARTING_RETRY_AFTER_SECONDS = 1;
+
 export interface LocalServerOptions {
   /** 0 picks a free port. */
   readonly port?: number;
@@ -252,7 +255,15 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
           });
         }
         const system = state.system;
-        if (!system) return send(response, 503, { message: 'starting' });
+        // A client may send as soon as the address is printed, before the system is up: try again shortly.
+        if (!system) {
+          return send(
+            response,
+            503,
+            { message: 'starting: the server is not ready yet; try again in a moment' },
+            { 'retry-after': String(STARTING_RETRY_AFTER_SECONDS) },
+          );
+        }
         const body = request.method === 'GET' || request.method === 'DELETE' ? null : await readBody(request);
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(request.headers)) {

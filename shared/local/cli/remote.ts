@@ -21,6 +21,14 @@ export const API_URL_ENV = 'META_AGENT_API_URL';
 export const API_KEY_ENV = 'META_AGENT_API_KEY';
 /** A remote API that does not answer within this long is reported, not waited on for ever. */
 export const REMOTE_TIMEOUT_MS = 10_000;
+/** How long in all a request keeps trying again while the API answers 503 with Retry-After (a server starting). */
+export const REMOTE_UNAVAILABLE_WAIT_MS = 30_000;
+
+/** A Retry-After in whole seconds, as milliseconds (an HTTP date or anything else: undefined). */
+function retryAfterMsOf(value: string | null): number | undefined {
+  if (value === null || !/^\d{1,4}$/.test(value.trim())) return undefined;
+  return Number(value.trim()) * 1000;
+}
 /**
  * While following a batch, its result is read again at least this often even without a progress message:
  * a message lost with a dropped socket (or a deployment without one) delays the display, never the end.
@@ -105,12 +113,30 @@ export class RemoteApi {
     this.baseUrl = parsed.href.replace(/\/+$/, '');
   }
 
-  /** One request; throws RemoteApiError when the API cannot be reached or does not answer JSON. */
+  /**
+   * One request; throws RemoteApiError when the API cannot be reached or does not answer JSON. A 503 with
+   * `Retry-After` (a server still starting, which read nothing of the request) is sent again after that wait,
+   * for up to REMOTE_UNAVAILABLE_WAIT_MS in all; a 503 without it is answered as it is.
+   */
   async request(
     method: string,
     path: string,
     options: { body?: unknown; headers?: Record<string, string> } = {},
   ): Promise<RemoteResponse> {
+    const deadline = Date.now() + REMOTE_UNAVAILABLE_WAIT_MS;
+    for (;;) {
+      const answer = await this.requestOnce(method, path, options);
+      const waitMs = answer.retryAfterMs;
+      if (waitMs === undefined || Date.now() + waitMs > deadline) return answer.response;
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+
+  private async requestOnce(
+    method: string,
+    path: string,
+    options: { body?: unknown; headers?: Record<string, string> },
+  ): Promise<{ response: RemoteResponse; retryAfterMs?: number }> {
     const url = `${this.baseUrl}${path}`;
     let response: Response;
     try {
@@ -144,7 +170,12 @@ export class RemoteApi {
         `${method} ${url} answered ${response.status} without JSON (is --url the API's base URL?): ${text.slice(0, MESSAGE_EXCERPT_CHARS)}`,
       );
     }
-    return { status: response.status, body };
+    const retryAfterMs =
+      response.status === 503 ? retryAfterMsOf(response.headers.get('retry-after')) : undefined;
+    return {
+      response: { status: response.status, body },
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    };
   }
 
   /** A request that must answer one of `expected`; anything else is a RemoteApiError with the answer. */
