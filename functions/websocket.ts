@@ -25,8 +25,8 @@ export const handler = instrument(
         return json(200, { disconnected: true });
       }
       const request = parseRequest(SubscribeSchema, parseJsonBody(event.body ?? ''));
-      await subscribeToBatch(deps, connectionId, request.batchId);
-      return json(200, { subscribed: request.batchId });
+      const { status } = await subscribeToBatch(deps, connectionId, request.batchId);
+      return json(200, { subscribed: request.batchId, status });
     } catch (error) {
       return errorResponse(error, obs.logger);
     }

@@ -118,6 +118,34 @@ describe('meta-agent serve', () => {
     }
   });
 
+  it("answers a subscription with the batch's status, so a client knows an ended batch sends nothing more", async () => {
+    const batch = {
+      batchId: 'served-ended',
+      tasks: [{ id: 'only', description: 'Write the FastAPI login endpoint' }],
+    };
+    expect((await api('/batches', { method: 'POST', body: JSON.stringify(batch) })).status).toBe(202);
+    const deadline = Date.now() + FINISH_WITHIN_MS;
+    let status: string | undefined;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      status = ((await (await api('/batches/served-ended')).json()) as { status?: string }).status;
+    } while (status === 'RUNNING' && Date.now() < deadline);
+    expect(status).toBe('SUCCEEDED');
+
+    const url = await tokenUrl();
+    const answer = await new Promise<unknown>((resolve, reject) => {
+      const socket = new WebSocket(url);
+      socket.on('open', () => socket.send(JSON.stringify({ action: 'subscribe', batchId: 'served-ended' })));
+      socket.on('message', (data) => {
+        socket.close();
+        resolve(JSON.parse(data.toString()));
+      });
+      socket.on('error', reject);
+    });
+
+    expect(answer).toEqual({ subscribed: 'served-ended', status: 'SUCCEEDED' });
+  });
+
   it('lists batches with their progress and answers one task in full, routing decision included', async () => {
     const batch = {
       batchId: 'served-read',
