@@ -75,12 +75,17 @@ export class BatchValidationError extends Error {
  */
 const BYTE_ORDER_MARK = 0xfeff;
 
+/** `text` without a leading byte order mark (see BYTE_ORDER_MARK): JSON batch text, and the CLI's text files. */
+export function withoutByteOrderMark(text: string): string {
+  return text.charCodeAt(0) === BYTE_ORDER_MARK ? text.slice(1) : text;
+}
+
 /**
  * Parses JSON text (a leading byte order mark ignored, as `run` does for a file and the API for a body),
  * turning a syntax error into a BatchValidationError that gives line and column.
  */
 export function parseBatchJson(body: string): unknown {
-  const text = body.charCodeAt(0) === BYTE_ORDER_MARK ? body.slice(1) : body;
+  const text = withoutByteOrderMark(body);
   try {
     return JSON.parse(text);
   } catch (error) {

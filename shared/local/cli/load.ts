@@ -12,11 +12,15 @@ import { type RoleCatalog, RoleConfigError, resolveRoles } from '../../domain/ro
 import { parseRoutingConfig, type RoutingConfig, RoutingConfigError } from '../../domain/routing-config';
 import type { Batch } from '../../domain/schemas';
 import { decodeUtf8Strict, notUtf8Sentence } from '../../domain/utf8';
-import { assertValidBatch, BatchValidationError, formatPath, parseBatchJson } from '../../domain/validation';
+import {
+  assertValidBatch,
+  BatchValidationError,
+  formatPath,
+  parseBatchJson,
+  withoutByteOrderMark,
+} from '../../domain/validation';
 import { InputFileError } from './errors';
 import type { CliIO } from './io';
-
-const BYTE_ORDER_MARK = '\uFEFF';
 
 /** Reads a UTF-8 text file relative to the CLI's working directory, with a sentence for each failure. */
 export async function readTextFile(path: string, io: CliIO, what: string): Promise<string> {
@@ -45,7 +49,7 @@ export async function readTextFile(path: string, io: CliIO, what: string): Promi
   }
   const { text } = decoded;
   // Editors on Windows often save JSON with a byte order mark, which JSON.parse refuses.
-  return text.startsWith(BYTE_ORDER_MARK) ? text.slice(1) : text;
+  return withoutByteOrderMark(text);
 }
 
 /**
