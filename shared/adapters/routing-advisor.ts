@@ -15,9 +15,15 @@ import {
 } from '../domain/routing-config';
 import type { Usage } from '../domain/schemas';
 import type { RoutingAdvisor, RoutingAnswer, RoutingQuestion } from '../ports';
-import { anthropicStop, anthropicUsage, DEFAULT_ANTHROPIC_BASE_URL } from './executors/anthropic';
+import {
+  anthropicStop,
+  anthropicUsage,
+  DEFAULT_ANTHROPIC_BASE_URL,
+  isAnthropicMessage,
+  notAnAnthropicMessage,
+} from './executors/anthropic';
 import { BEDROCK_SDK_MAX_ATTEMPTS, bedrockStop, bedrockUsage } from './executors/bedrock';
-import { DEFAULT_OPENAI_BASE_URL, openaiStop, openaiUsage } from './executors/openai';
+import { DEFAULT_OPENAI_BASE_URL, notAChatCompletion, openaiStop, openaiUsage } from './executors/openai';
 import { malformedAnswerError, providerErrorFromStatus, statusHint } from './executors/policy';
 import { bodyExcerpt, type UnusableStop } from './executors/provider';
 import { describeApiError, type SdkApiError } from './executors/sdk-provider';
@@ -227,16 +233,8 @@ export class AnthropicRoutingAdvisor implements RoutingAdvisor {
           { signal },
         ),
     );
-    if (!Array.isArray((message as { content?: unknown } | undefined)?.content))
-      throw malformedAnswerError(
-        'anthropic',
-        `HTTP 200 with a body that is not a message: ${bodyExcerpt(message)}`,
-        {
-          model: this.model,
-          url: this.#baseURL,
-          retryable: false,
-        },
-      );
+    if (!isAnthropicMessage(message))
+      throw notAnAnthropicMessage(message, { model: this.model, url: this.#baseURL });
     const usage = message.usage ? anthropicUsage(message.usage) : undefined;
     const end = { stop: anthropicStop(message.stop_reason), stopReason: message.stop_reason };
     const call = message.content.find((b) => b.type === 'tool_use' && b.name === ROUTING_TOOL_NAME);
@@ -300,15 +298,7 @@ export class OpenAiRoutingAdvisor implements RoutingAdvisor {
     );
     const choices = (completion as { choices?: unknown } | undefined)?.choices;
     if (!Array.isArray(choices) || choices.length === 0)
-      throw malformedAnswerError(
-        'openai',
-        `HTTP 200 with a body that is not a chat completion: ${bodyExcerpt(completion)}`,
-        {
-          model: this.model,
-          url: this.#baseURL,
-          retryable: false,
-        },
-      );
+      throw notAChatCompletion(completion, { model: this.model, url: this.#baseURL });
     const choice = completion.choices[0];
     const usage = completion.usage ? openaiUsage(completion.usage) : undefined;
     const end = {

@@ -8,6 +8,7 @@ import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import type { ContentBlock, MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
 import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
+import type { ProviderError } from './errors';
 import { DEFAULT_ANTHROPIC_MODEL } from './models';
 import { type CallPolicy, malformedAnswerError } from './policy';
 import {
@@ -81,17 +82,8 @@ export class AnthropicExecutor extends SdkProviderExecutor<Anthropic> {
       // non-streaming call whose max_tokens it expects to take over 10 minutes (over ~21k tokens).
       { signal, timeout: request.timeoutMs },
     );
-    if (!Array.isArray((message as { content?: unknown } | undefined)?.content)) {
-      throw malformedAnswerError(
-        'anthropic',
-        `HTTP 200 with a body that is not a message: ${bodyExcerpt(message)}`,
-        {
-          model: this.model,
-          url: this.baseURL,
-          retryable: false,
-        },
-      );
-    }
+    if (!isAnthropicMessage(message))
+      throw notAnAnthropicMessage(message, { model: this.model, url: this.baseURL });
     const usage = message.usage ? anthropicUsage(message.usage) : undefined;
     const kind = anthropicStop(message.stop_reason);
     const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
@@ -123,6 +115,22 @@ export class AnthropicExecutor extends SdkProviderExecutor<Anthropic> {
     };
     return { output, ...(usage ? { usage } : {}) };
   }
+}
+
+/** Whether a 2xx body is a Messages answer at all (its content blocks), not an HTML page or `{}`. */
+export const isAnthropicMessage = (body: unknown): boolean =>
+  Array.isArray((body as { content?: unknown } | undefined)?.content);
+
+/** The error for a 2xx body that is not a Messages answer: named with its start, and not retried. */
+export function notAnAnthropicMessage(body: unknown, where: { model: string; url: string }): ProviderError {
+  return malformedAnswerError(
+    'anthropic',
+    `HTTP 200 with a body that is not a message: ${bodyExcerpt(body)}`,
+    {
+      ...where,
+      retryable: false,
+    },
+  );
 }
 
 /** Anthropic's documented stop reasons that make an answer no deliverable. */

@@ -10,6 +10,7 @@ import type { ChatCompletionMessageParam } from 'openai/resources/chat/completio
 import { strictCompatible } from '../../domain/output-schema';
 import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
+import type { ProviderError } from './errors';
 import { DEFAULT_OPENAI_MODEL } from './models';
 import { type CallPolicy, malformedAnswerError } from './policy';
 import {
@@ -87,17 +88,8 @@ export class OpenAiExecutor extends SdkProviderExecutor<OpenAI> {
       // The call's deadline is the policy's (signal); an explicit timeout keeps the SDK's own 10-minute one out.
       { signal, timeout: request.timeoutMs },
     );
-    if (!Array.isArray((completion as { choices?: unknown } | undefined)?.choices)) {
-      throw malformedAnswerError(
-        'openai',
-        `HTTP 200 with a body that is not a chat completion: ${bodyExcerpt(completion)}`,
-        {
-          model: this.model,
-          url: this.baseURL,
-          retryable: false,
-        },
-      );
-    }
+    if (!Array.isArray((completion as { choices?: unknown } | undefined)?.choices))
+      throw notAChatCompletion(completion, { model: this.model, url: this.baseURL });
     const choice = completion.choices[0];
     const content = choice?.message?.content ?? '';
     const usage = completion.usage ? openaiUsage(completion.usage) : undefined;
@@ -164,4 +156,16 @@ export function openaiUsage(usage: {
     outputTokens: usage.completion_tokens,
     ...(cached > 0 ? { cacheReadTokens: cached } : {}),
   };
+}
+
+/** The error for a 2xx body that is not a chat completion (an HTML page, `{}`): named with its start, not retried. */
+export function notAChatCompletion(body: unknown, where: { model: string; url: string }): ProviderError {
+  return malformedAnswerError(
+    'openai',
+    `HTTP 200 with a body that is not a chat completion: ${bodyExcerpt(body)}`,
+    {
+      ...where,
+      retryable: false,
+    },
+  );
 }
