@@ -8,6 +8,7 @@ import type { DispatchResult, GateOutput, RouteOutput, TaskRef } from '../domain
 import {
   type AgentSpend,
   type AttemptEnd,
+  type BatchCreation,
   type BatchState,
   type Callbacks,
   NotFoundError,
@@ -23,6 +24,13 @@ export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
 ]);
 
 export const isTerminal = (status: TaskStatus) => TERMINAL_STATUSES.has(status);
+
+/**
+ * Whole seconds (at least 1) until a submission's claim on its batch id expires: the Retry-After of the 409s
+ * that meet a batch still being created (submit's and cancel's).
+ */
+export const creationRetrySeconds = (creation: Pick<BatchCreation, 'expiresAt'>, now: number): number =>
+  Math.max(1, Math.ceil((creation.expiresAt - now) / 1000));
 
 /** Step Functions execution names: 1-80 characters, no spaces, brackets, wildcards, ':' and a few more. */
 const EXECUTION_NAME_MAX = 80;

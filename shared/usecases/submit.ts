@@ -30,7 +30,7 @@ import type {
   StoredTask,
   TaskStore,
 } from '../ports';
-import { executionNameFor } from './common';
+import { creationRetrySeconds, executionNameFor } from './common';
 import { ConfigurationError, ConflictError } from './errors';
 
 export interface SubmitDeps {
@@ -189,7 +189,7 @@ export async function submitBatch(deps: SubmitDeps, request: SubmitRequest): Pro
       );
     }
     if (existing.creation.expiresAt > now) {
-      const seconds = Math.max(1, Math.ceil((existing.creation.expiresAt - now) / 1000));
+      const seconds = creationRetrySeconds(existing.creation, now);
       throw new ConflictError(
         `batch "${batchId}" is still being created by an earlier submission of this request; retry in ${seconds} s`,
         seconds,
