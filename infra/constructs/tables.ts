@@ -60,6 +60,14 @@ export class Tables extends Construct {
       // INCLUDE projection would hand them agents with missing counters.
       projectionType: dynamodb.ProjectionType.ALL,
     });
+    // Waiting marks only, in the order releases hand them slots. ALL: a release filters on `handedAt` and
+    // `parkedToken`, which a narrower projection would leave out (the filter then passes every mark).
+    this.agents.addGlobalSecondaryIndex({
+      indexName: AGENTS_TABLE.byWaitIndex.name,
+      partitionKey: { name: AGENTS_TABLE.byWaitIndex.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: AGENTS_TABLE.byWaitIndex.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
   }
 
   /** Grants `fn` access to the tasks table and tells it the table name (TASKS_TABLE_NAME). */
@@ -82,7 +90,7 @@ function bind(table: dynamodb.Table, fn: lambda.Function, access: TableAccess, e
     acknowledge(
       fn.role,
       'AwsSolutions-IAM5',
-      'The CDK table grant adds `<table>/index/*` so queries on this table own indexes (byRole) are allowed; it covers this table only.',
+      'The CDK table grant adds `<table>/index/*` so queries on this table own indexes (byRole, byWait) are allowed; it covers this table only.',
       [`Resource::<${tableId}.Arn>/index/*`],
     );
   }

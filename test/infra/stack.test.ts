@@ -93,7 +93,7 @@ describe('role queues and agent workers', () => {
 });
 
 describe('tables', () => {
-  it('keys the tasks table by pk/sk with a new-and-old-image stream, and the agents table by agentId with a byRole index of whole agents', () => {
+  it('keys the tasks table by pk/sk with a new-and-old-image stream, and the agents table by agentId with a byRole index of whole agents and a byWait index of waiting marks in their order', () => {
     s.template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [
         { AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' },
@@ -108,6 +108,15 @@ describe('tables', () => {
       KeySchema: [{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }],
       GlobalSecondaryIndexes: [
         Match.objectLike({ IndexName: AGENTS_TABLE.byRoleIndex.name, Projection: { ProjectionType: 'ALL' } }),
+        {
+          IndexName: AGENTS_TABLE.byWaitIndex.name,
+          KeySchema: [
+            { AttributeName: AGENTS_TABLE.byWaitIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: AGENTS_TABLE.byWaitIndex.sortKey, KeyType: 'RANGE' },
+          ],
+          // A release filters on handedAt and parkedToken: they must be in the index.
+          Projection: { ProjectionType: 'ALL' },
+        },
       ],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
     });

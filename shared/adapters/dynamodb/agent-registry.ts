@@ -50,14 +50,32 @@ export const WAITING_ITEM_PREFIX = 'WAITING#';
 const waitingPartition = (role: string) => `${WAITING_ITEM_PREFIX}${role}`;
 const waitingItemId = (role: string, key: string) => `${WAITING_ITEM_PREFIX}${role}#${key}`;
 /**
+ * `waitOrder` holds a wait's start plus this offset, in WAIT_ORDER_DIGITS digits zero-padded, so that the
+ * index's string order is the numeric one for every start from -10^15 ms (a lead may reach before the epoch)
+ * to about 9.9 * 10^16 ms (the year 3 million).
+ */
+const WAIT_ORDER_OFFSET = 1e15;
+const WAIT_ORDER_DIGITS = 17;
+const WAIT_ORDER_MAX = 10 ** WAIT_ORDER_DIGITS - 1;
+/**
+ * A waiting mark's sort key in the byWait index: when its wait started less its lead (the order longestWaiting
+ * serves), then its key for ties.
+ */
+export function waitOrderOf(at: number, leadMs: number, key: string): string {
+  const start = Math.min(WAIT_ORDER_MAX, Math.max(0, Math.round(at - leadMs) + WAIT_ORDER_OFFSET));
+  return `${String(start).padStart(WAIT_ORDER_DIGITS, '0')}#${key}`;
+}
+/**
+ * Marks a release reads of the byWait index at a time. The first claimable one is nearly always on the first
+ * page: the marks before it are only those another release claimed a moment ago (or, for a wake, unparked).
+ */
+const WAIT_PAGE = 25;
+/**
  * Writes recordOutcome tries. Only a lease or an agent that went between its read and its write makes one
  * fail (concurrent outcomes on one agent never conflict), so a second round is already rare.
  */
 export const MAX_OUTCOME_ROUNDS = 5;
-/**
- * The attributes a wake or a hand-off reads of each waiting mark (a projection: a mark holds little else, but
- * a role's marks are all read at once, see longestWaiting).
- */
+/** The attributes a wake or a hand-off reads of each waiting mark (see longestWaiting). */
 const WAITING_PROJECTION = 'agentId, waitingKey, parkedToken, waits, since, leadMs, #at';
 /** Attribute names that are DynamoDB reserved words, aliased in every expression that uses them. */
 const NAMES = {
@@ -390,7 +408,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
         // the waiters (the mark goes when the task is dispatched, so a later wait starts afresh).
         UpdateExpression:
           'SET #role = :partition, waitingKey = :key, #at = :at, since = if_not_exists(since, :at), leadMs = :lead, ' +
-          'waitingFor = :for ' +
+          'waitingFor = :for, waitOrder = if_not_exists(waitOrder, :order) ' +
           'ADD waits :one REMOVE parkedToken, handedAt',
         ExpressionAttributeNames: { '#role': 'role', '#at': 'at' },
         ExpressionAttributeValues: {
@@ -399,6 +417,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
           ':at': at,
           ':lead': leadMs,
           ':for': waitingFor,
+          ':order': waitOrderOf(at, leadMs, key),
           ':one': 1,
         },
         ReturnValues: 'UPDATED_NEW',
@@ -420,8 +439,8 @@ export class DynamoAgentRegistry implements AgentRegistry {
     return marks;
   }
 
-  /** Every waiting mark of `role` (each page of the byRole index), or those that pass `filter`. */
-  private async waitingItems(role: string, filter?: string): Promise<Record<string, unknown>[]> {
+  /** Every waiting mark of `role` (each page of the byRole index: the scaler's look, once a pass). */
+  private async waitingItems(role: string): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
@@ -430,13 +449,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
           TableName: this.tableName,
           IndexName: AGENTS_TABLE.byRoleIndex.name,
           KeyConditionExpression: '#role = :partition',
-          ...(filter === undefined
-            ? { ExpressionAttributeNames: { '#role': 'role' } }
-            : {
-                FilterExpression: filter,
-                ProjectionExpression: WAITING_PROJECTION,
-                ExpressionAttributeNames: { '#role': 'role', '#at': 'at' },
-              }),
+          ExpressionAttributeNames: { '#role': 'role' },
           ExpressionAttributeValues: { ':partition': waitingPartition(role) },
           ExclusiveStartKey,
         }),
@@ -462,33 +475,49 @@ export class DynamoAgentRegistry implements AgentRegistry {
 
   /**
    * The waiting marks of `role` that pass `filter`, the longest waiting first: the earliest first WAIT
-   * (`since`; a mark written before it existed counts from its last WAIT) less its lead (priority and chain
-   * of dependents ahead, pool.ts waitingLeadMs), then most consecutive WAITs. Every
-   * page is read: the index orders marks by key, not by age, so the longest waiter may be anywhere (a Limit
-   * would also count the marks the filter drops, and a role whose first marks were all claimed or unparked
-   * would find nobody). A mark is a few dozen bytes: a hundred waiters are one page of about 1 RCU. The index
-   * is eventually consistent: a mark written a moment ago may be missing (see routeTask's second look).
+   * (`since`) less its lead (priority and chain of dependents ahead, pool.ts waitingLeadMs), then most
+   * consecutive WAITs. Read from the byWait index, which holds the marks in that order (waitOrderOf), a page
+   * at a time as the caller asks for more: a release reads a page whether 5 or 5,000 tasks wait (every mark
+   * read at each release made a role's backlog cost quadratic time). A page's marks are sorted again with the
+   * consecutive WAITs (which the index cannot hold) among those that started waiting in the same millisecond.
+   * A Limit counts the marks the filter drops too, so a page may come back empty with more after it. The
+   * index is eventually consistent: a mark written a moment ago may be missing (see routeTask's second look).
    */
-  private async longestWaiting(role: string, filter: string): Promise<Record<string, unknown>[]> {
-    const marks = (await this.waitingItems(role, filter)).filter(
-      (item) => typeof item.agentId === 'string' && typeof item.waitingKey === 'string',
-    );
-    // Moved forward by its lead (priority and chain ahead, pool.ts waitingLeadMs; 0 on older marks).
+  private async *longestWaiting(role: string, filter: string): AsyncGenerator<Record<string, unknown>> {
     const since = (item: Record<string, unknown>) =>
       Number(item.since ?? item.at ?? 0) - Number(item.leadMs ?? 0);
-    return marks.sort(
-      (a, b) =>
-        since(a) - since(b) ||
-        Number(b.waits ?? 0) - Number(a.waits ?? 0) ||
-        String(a.waitingKey).localeCompare(String(b.waitingKey)),
-    );
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: AGENTS_TABLE.byWaitIndex.name,
+          KeyConditionExpression: '#role = :partition',
+          FilterExpression: filter,
+          ProjectionExpression: WAITING_PROJECTION,
+          ExpressionAttributeNames: { '#role': 'role', '#at': 'at' },
+          ExpressionAttributeValues: { ':partition': waitingPartition(role) },
+          Limit: WAIT_PAGE,
+          ExclusiveStartKey,
+        }),
+      );
+      const marks = (page.Items ?? []).filter(
+        (item) => typeof item.agentId === 'string' && typeof item.waitingKey === 'string',
+      );
+      marks.sort(
+        (a, b) =>
+          since(a) - since(b) ||
+          Number(b.waits ?? 0) - Number(a.waits ?? 0) ||
+          String(a.waitingKey).localeCompare(String(b.waitingKey)),
+      );
+      yield* marks;
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
   }
 
   async takeParked(role: string): Promise<ParkedTask | undefined> {
-    const parked = (await this.longestWaiting(role, 'attribute_exists(parkedToken)')).filter(
-      (item) => typeof item.parkedToken === 'string',
-    );
-    for (const item of parked) {
+    for await (const item of this.longestWaiting(role, 'attribute_exists(parkedToken)')) {
+      if (typeof item.parkedToken !== 'string') continue;
       // Taken once: two releases never wake the same waiter.
       const taken = await this.conditional(
         new UpdateCommand({
@@ -505,8 +534,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
   }
 
   async claimWaiting(role: string, at: number, except?: string): Promise<WaitingClaim | undefined> {
-    const marks = await this.longestWaiting(role, 'attribute_not_exists(handedAt)');
-    for (const item of marks) {
+    for await (const item of this.longestWaiting(role, 'attribute_not_exists(handedAt)')) {
       const key = item.waitingKey as string;
       if (key === except) continue;
       const token = typeof item.parkedToken === 'string' ? item.parkedToken : undefined;

@@ -35,8 +35,14 @@ export const TASKS_TABLE = {
   },
 } as const;
 
-/** Logical agents: pk = agentId; the byRole index lists a role's agents for the router and the scaler. */
+/**
+ * Logical agents: pk = agentId; the byRole index lists a role's agents for the router and the scaler (and a
+ * role's waiting marks, under a partition of their own). The byWait index holds the waiting marks alone
+ * (sparse: only a mark has `waitOrder`), ordered by their place in the wait, so a release finds the longest
+ * waiter in a page however many tasks wait (agent-registry.ts waitOrderOf).
+ */
 export const AGENTS_TABLE = {
   partitionKey: 'agentId',
   byRoleIndex: { name: 'byRole', partitionKey: 'role', sortKey: 'agentId' },
+  byWaitIndex: { name: 'byWait', partitionKey: 'role', sortKey: 'waitOrder' },
 } as const;

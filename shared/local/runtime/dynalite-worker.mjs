@@ -4,6 +4,7 @@
 // thread does not inherit the TypeScript loader of its parent. Stopping terminates the thread, which
 // closes the server and its connections.
 import { EventEmitter } from 'node:events';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { installIteratorClose } from './dynalite-iterators.mjs';
 import { deferLevel } from './dynalite-lazy-level.mjs';
@@ -40,7 +41,7 @@ function start({ host, backlog, keepAliveTimeout, path, tables = [], tableActive
   server.once('error', failed);
   handleRequest = server.listeners('request')[0];
   server.listen(0, host, backlog, () => {
-    makeTables(tables, tableActiveTimeoutMs).then(
+    makeTables(tables, tableActiveTimeoutMs, path).then(
       () => parentPort?.postMessage({ type: 'listening', port: server.address().port }),
       // The error names the request, the table and dynalite's answer: its stack here would say nothing more.
       (error) => parentPort?.postMessage({ type: 'error', message: error.message }),
@@ -53,23 +54,82 @@ function start({ host, backlog, keepAliveTimeout, path, tables = [], tableActive
  * handler as an SDK call would reach it, and resolves once every one of them and its indexes is ACTIVE
  * (dynalite answers CreateTable with CREATING and turns a table ACTIVE on a timer, even at 0 ms).
  */
-async function makeTables(tables, timeoutMs) {
+async function makeTables(tables, timeoutMs, path) {
   if (tables.length === 0) return;
   // In a data directory the tables of an earlier start are there already (with the same keys: same names).
   const { TableNames: existing = [] } = await call('ListTables', {});
   for (const table of tables) {
-    if (!existing.includes(table.TableName)) await call('CreateTable', table);
+    const copy = path && `${path}.${table.TableName}.items.json`;
+    if (copy && existsSync(copy)) await remake(table, copy, timeoutMs, existing.includes(table.TableName));
+    else if (!existing.includes(table.TableName)) await call('CreateTable', table);
+    else if (copy && (await lacksIndexes(table))) {
+      // A table of an earlier version without an index this one has: dynalite's UpdateTable cannot add one,
+      // so its items are copied to a file, the table made again, and the items put back from the copy. A
+      // start that dies on the way finds the copy and does the rest (the copy goes once they are all back).
+      const items = [];
+      let ExclusiveStartKey;
+      do {
+        const page = await call('Scan', { TableName: table.TableName, ExclusiveStartKey });
+        items.push(...(page.Items ?? []));
+        ExclusiveStartKey = page.LastEvaluatedKey;
+      } while (ExclusiveStartKey);
+      writeFileSync(`${copy}.partial`, JSON.stringify(items));
+      renameSync(`${copy}.partial`, copy);
+      await remake(table, copy, timeoutMs, true);
+    }
   }
-  const deadline = Date.now() + timeoutMs;
-  for (const { TableName } of tables) {
-    for (;;) {
-      const { Table } = await call('DescribeTable', { TableName });
-      const indexes = Table?.GlobalSecondaryIndexes ?? [];
-      if (Table?.TableStatus === 'ACTIVE' && indexes.every((i) => i.IndexStatus === 'ACTIVE')) break;
+  for (const { TableName } of tables) await untilActive(TableName, timeoutMs);
+}
+
+/** Whether an existing table misses an index of its definition `table`. */
+async function lacksIndexes(table) {
+  const { Table } = await call('DescribeTable', { TableName: table.TableName });
+  const has = new Set((Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
+  return (table.GlobalSecondaryIndexes ?? []).some((index) => !has.has(index.IndexName));
+}
+
+/** Makes `table` again from its definition (deleting it first when `exists`) and puts back the items of `copy`. */
+async function remake(table, copy, timeoutMs, exists) {
+  const items = JSON.parse(readFileSync(copy, 'utf8'));
+  if (exists) {
+    await call('DeleteTable', { TableName: table.TableName });
+    // dynalite deletes on a timer, even at 0 ms: the name is free once DescribeTable no longer finds it.
+    const deadline = Date.now() + timeoutMs;
+    while (
+      await call('DescribeTable', { TableName: table.TableName }).then(
+        () => true,
+        () => false,
+      )
+    ) {
       if (Date.now() > deadline)
-        throw new Error(`table ${TableName} is still ${Table?.TableStatus} after ${timeoutMs} ms`);
+        throw new Error(`table ${table.TableName} is still there after ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
+  }
+  await call('CreateTable', table);
+  await untilActive(table.TableName, timeoutMs);
+  for (let at = 0; at < items.length; at += 25) {
+    let requests = items.slice(at, at + 25).map((Item) => ({ PutRequest: { Item } }));
+    while (requests.length > 0) {
+      const { UnprocessedItems } = await call('BatchWriteItem', {
+        RequestItems: { [table.TableName]: requests },
+      });
+      requests = UnprocessedItems?.[table.TableName] ?? [];
+    }
+  }
+  rmSync(copy);
+}
+
+/** Resolves once `TableName` and its indexes are ACTIVE (dynalite turns them so on a timer, even at 0 ms). */
+async function untilActive(TableName, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { Table } = await call('DescribeTable', { TableName });
+    const indexes = Table?.GlobalSecondaryIndexes ?? [];
+    if (Table?.TableStatus === 'ACTIVE' && indexes.every((i) => i.IndexStatus === 'ACTIVE')) return;
+    if (Date.now() > deadline)
+      throw new Error(`table ${TableName} is still ${Table?.TableStatus} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
 

@@ -336,6 +336,7 @@ export async function injectInto(app: FauxqsApp, request: InProcessRequest): Pro
 export function tableDefinitions(tasks: string, agents: string): CreateTableCommandInput[] {
   const list = TASKS_TABLE.batchListIndex;
   const index = AGENTS_TABLE.byRoleIndex;
+  const byWait = AGENTS_TABLE.byWaitIndex;
   return [
     {
       TableName: tasks,
@@ -368,18 +369,17 @@ export function tableDefinitions(tasks: string, agents: string): CreateTableComm
       AttributeDefinitions: [
         { AttributeName: AGENTS_TABLE.partitionKey, AttributeType: 'S' },
         { AttributeName: index.partitionKey, AttributeType: 'S' },
+        { AttributeName: byWait.sortKey, AttributeType: 'S' },
       ],
       KeySchema: [{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: index.name,
-          KeySchema: [
-            { AttributeName: index.partitionKey, KeyType: 'HASH' },
-            { AttributeName: index.sortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
+      GlobalSecondaryIndexes: [index, byWait].map((gsi) => ({
+        IndexName: gsi.name,
+        KeySchema: [
+          { AttributeName: gsi.partitionKey, KeyType: 'HASH' },
+          { AttributeName: gsi.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      })),
     },
   ];
 }

@@ -146,6 +146,34 @@ describe('reservation leases', () => {
     expect(taken).toEqual({ key: key(55), token: 'tok-55' });
   });
 
+  it('reads a page of marks, not every mark, to find the longest waiter of a long backlog', async () => {
+    const role = `role_${uniqueId('backlog').replace(/-/g, '_')}`;
+    // Every mark a release reads, counted at the document client the registry sends through.
+    let marksRead = 0;
+    const counted = new DynamoAgentRegistry(dynamo.agentsTable, {
+      send: async (command: Parameters<typeof doc.send>[0]) => {
+        const answer = (await doc.send(command)) as { Items?: unknown[] };
+        marksRead += answer.Items?.length ?? 0;
+        return answer;
+      },
+    } as unknown as typeof doc);
+    const key = (i: number) => `b#t${String(i).padStart(3, '0')}`;
+    // 300 waiters, the longest one's key in the middle; every other one parked.
+    for (let i = 0; i < 300; i++) await registry.markWaiting(role, key(i), i === 150 ? 500 : 1_000 + i);
+    for (let i = 0; i < 300; i += 2) await registry.parkWaiting(role, key(i), `tok-${i}`);
+
+    marksRead = 0;
+    const claimed = await counted.claimWaiting(role, 5_000);
+    const claimRead = marksRead;
+    marksRead = 0;
+    const taken = await counted.takeParked(role);
+
+    expect(claimed).toEqual({ key: key(150), token: 'tok-150' });
+    expect(taken).toEqual({ key: key(0), token: 'tok-0' });
+    expect(claimRead).toBeLessThanOrEqual(25);
+    expect(marksRead).toBeLessThanOrEqual(25);
+  });
+
   it('reclaims an expired lease once, and a late release of it changes nothing', async () => {
     const agent = agentOf('code_reviewer', uniqueId('agent'), { capacity: 2 });
     await registry.create(agent);

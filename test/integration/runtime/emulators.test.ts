@@ -1,8 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CreateTableCommandInput, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  type CreateTableCommandInput,
+  DescribeTableCommand,
+  DynamoDBClient,
+  PutItemCommand,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AGENTS_TABLE, TASKS_TABLE } from '../../../shared/adapters/dynamodb/tables';
@@ -25,7 +32,7 @@ describe('local emulators', () => {
     emulators = undefined;
   });
 
-  it('creates the deployed tables, with the byRole index, on a loopback dynalite', async () => {
+  it('creates the deployed tables, with the byRole and byWait indexes, on a loopback dynalite', async () => {
     emulators = await startEmulators({ roles: ['code_reviewer'] });
     const client = new DynamoDBClient({
       region: emulators.region,
@@ -44,12 +51,80 @@ describe('local emulators', () => {
       { AttributeName: TASKS_TABLE.sortKey, KeyType: 'RANGE' },
     ]);
     expect(agents.Table?.KeySchema).toEqual([{ AttributeName: AGENTS_TABLE.partitionKey, KeyType: 'HASH' }]);
-    const index = agents.Table?.GlobalSecondaryIndexes?.[0];
-    expect(index?.IndexName).toBe(AGENTS_TABLE.byRoleIndex.name);
-    expect(index?.KeySchema).toEqual([
-      { AttributeName: AGENTS_TABLE.byRoleIndex.partitionKey, KeyType: 'HASH' },
-      { AttributeName: AGENTS_TABLE.byRoleIndex.sortKey, KeyType: 'RANGE' },
-    ]);
+    const indexes = agents.Table?.GlobalSecondaryIndexes ?? [];
+    expect(indexes.map((index) => [index.IndexName, index.KeySchema])).toEqual(
+      [AGENTS_TABLE.byRoleIndex, AGENTS_TABLE.byWaitIndex].map((index) => [
+        index.name,
+        [
+          { AttributeName: index.partitionKey, KeyType: 'HASH' },
+          { AttributeName: index.sortKey, KeyType: 'RANGE' },
+        ],
+      ]),
+    );
+  });
+
+  it("adds an index a data directory's table lacks, keeping its items, and finishes a copy a start left behind", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dynalite-dir-'));
+    const [, agents] = tableDefinitions('dir-tasks', 'dir-agents') as CreateTableCommandInput[];
+    const current = agents as CreateTableCommandInput;
+    // The agents table as an earlier version made it: the byRole index alone.
+    const earlier = { ...current, GlobalSecondaryIndexes: current.GlobalSecondaryIndexes?.slice(0, 1) };
+    const items = Array.from({ length: 60 }, (_, i) => ({
+      agentId: { S: `agent-${i}` },
+      role: { S: 'code_reviewer' },
+      ...(i % 3 === 0 ? { waitOrder: { S: `0000${i}` } } : {}),
+    }));
+    const names = async (dynalite: { port: number }) => {
+      const client = new DynamoDBClient({
+        region: 'us-east-1',
+        endpoint: `http://127.0.0.1:${dynalite.port}`,
+        credentials: LOCAL_CREDENTIALS,
+      });
+      try {
+        const table = await client.send(new DescribeTableCommand({ TableName: 'dir-agents' }));
+        const scan = await client.send(new ScanCommand({ TableName: 'dir-agents' }));
+        return {
+          indexes: table.Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName),
+          ids: (scan.Items ?? []).map((item) => item.agentId?.S).sort(),
+        };
+      } finally {
+        client.destroy();
+      }
+    };
+    const ids = items.map((item) => item.agentId.S).sort();
+    try {
+      const first = await startDynalite(dir, [earlier]);
+      const client = new DynamoDBClient({
+        region: 'us-east-1',
+        endpoint: `http://127.0.0.1:${first.port}`,
+        credentials: LOCAL_CREDENTIALS,
+      });
+      for (const Item of items) await client.send(new PutItemCommand({ TableName: 'dir-agents', Item }));
+      client.destroy();
+      await first.stop();
+
+      const second = await startDynalite(dir, [current]);
+      const migrated = await names(second);
+      await second.stop();
+      // A start that died after copying the items out (the copy is there, the table as it was).
+      await writeFile(join(`${dir}.dir-agents.items.json`), JSON.stringify(items.slice(0, 7)));
+      const third = await startDynalite(dir, [current]);
+      const resumed = await names(third);
+      await third.stop();
+
+      expect(migrated).toEqual({ indexes: ['byRole', 'byWait'], ids });
+      expect(resumed).toEqual({
+        indexes: ['byRole', 'byWait'],
+        ids: items
+          .slice(0, 7)
+          .map((item) => item.agentId.S)
+          .sort(),
+      });
+      expect(existsSync(`${dir}.dir-agents.items.json`)).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await rm(`${dir}.dir-agents.items.json`, { force: true });
+    }
   });
 
   it("has dynalite's thread make the tables it is given, ACTIVE once it answers, and name one it cannot make", async () => {
