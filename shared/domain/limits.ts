@@ -56,12 +56,14 @@ export const MAX_DEPENDENT_ROLE_HINTS = 32;
 export const MAX_ATTEMPTS_LIMIT = 10;
 /** Attempts per task when the batch does not say. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
+/** Longest task id (the same as a batch id's). */
+export const MAX_TASK_ID_CHARS = 128;
 /**
  * Task id grammar (wire format). Ids are path segments of the API (`/batches/{id}/tasks/{taskId}`), so the
  * dot segments `.` and `..`, which every URL parser removes from a path, are refused: such an id could be
  * stored but never addressed.
  */
-export const TASK_ID_PATTERN = /^(?!\.{1,2}$)[A-Za-z0-9._:-]{1,128}$/;
+export const TASK_ID_PATTERN = new RegExp(`^(?!\\.{1,2}$)[A-Za-z0-9._:-]{1,${MAX_TASK_ID_CHARS}}$`);
 /** Batch id grammar: same alphabet and the same dot-segment rule as task ids, it ends up in keys and URLs. */
 export const BATCH_ID_PATTERN = new RegExp(`^(?!\\.{1,2}$)[A-Za-z0-9._:-]{1,${MAX_BATCH_ID_CHARS}}$`);
 /** How the two id rules read in messages. */

@@ -4,6 +4,7 @@
  * structured output, e.g. `{{deps.schema.output.tables[0].name}}`). Validation checks them at submit; the
  * context builder substitutes them when an attempt starts, within the task's context budget.
  */
+import { MAX_TASK_ID_CHARS } from './limits';
 import type { FieldPath } from './outputs';
 
 /** One placeholder found in a text. */
@@ -19,10 +20,15 @@ export interface Placeholder {
 
 /**
  * `{{ deps.<id>.output<path> }}`. The id is the shortest run of id characters followed by `.output` (so an id
- * that itself contains `.output` cannot be named; validation says so).
+ * that itself contains `.output` cannot be named; validation says so), at most MAX_TASK_ID_CHARS of them:
+ * unbounded, every `.output` of a long run was a place the id might end, each tried against the rest of the
+ * run, so `{{deps.` and 32 KiB of `.output.output...` took seconds to scan (quadratic backtracking) at every
+ * submit and every attempt; bounded, each start tries at most a handful.
  */
-const PLACEHOLDER =
-  /\{\{\s*deps\.([A-Za-z0-9._:-]+?)\.output((?:\.[A-Za-z_$][A-Za-z0-9_$-]*|\[\d+\])*)\s*\}\}/g;
+const PLACEHOLDER = new RegExp(
+  `\\{\\{\\s*deps\\.([A-Za-z0-9._:-]{1,${MAX_TASK_ID_CHARS}}?)\\.output((?:\\.[A-Za-z_$][A-Za-z0-9_$-]*|\\[\\d+\\])*)\\s*\\}\\}`,
+  'g',
+);
 /** Anything that starts like a placeholder, to name the ones that do not parse. */
 const PLACEHOLDER_LIKE = /\{\{\s*deps\b[^}]*\}?\}?/g;
 const PATH_STEP = /\.([A-Za-z_$][A-Za-z0-9_$-]*)|\[(\d+)\]/g;

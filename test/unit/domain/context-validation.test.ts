@@ -95,6 +95,17 @@ describe('the work a task takes from others', () => {
     ]);
   });
 
+  it('scans a description of 32 KiB that starts like a placeholder without backtracking over it', () => {
+    // Every `.output` of the run was a place the id might end, each tried against the rest of it: seconds.
+    const description = `{{deps.${'.output'.repeat(4_600)}`;
+    const started = performance.now();
+
+    const issues = issuesOf([...chain, { id: 'tests', description, dependsOn: ['api'] }]);
+
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(issues.map((i) => i.message)).toEqual([expect.stringContaining('is not a placeholder')]);
+  });
+
   it('refuses a context budget outside its bounds and a context that is not a list or a keyword', () => {
     const issues = issuesOf([
       { id: 'a', description: 'x', contextBudgetBytes: 10 },
