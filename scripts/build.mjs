@@ -51,12 +51,14 @@ const REQUIRED_BUILTINS = ['http', 'https'];
  * - Structured outputs (shared/domain/output-schema.ts) construct Ajv for JSON Schema 2020-12, with
  *   ajv-formats, at the first output schema compiled; their modules (the draft's vocabularies and
  *   meta-schemas) were evaluated at every start of the CLI, which `main.mjs` loads with the batch's
- *   validation, also for the batches that declare no output schema.
+ *   validation, also for the batches that declare no output schema. Likewise re2js, its patterns' engine
+   (shared/domain/linear-regexp.ts), about 60 ms to load.
  */
 const DEFERRED_DEFAULT_IMPORTS = {
   'asl-validator': '/node_modules/aws-local-stepfunctions/',
   'ajv/dist/2020.js': '/shared/domain/output-schema.ts',
   'ajv-formats': '/shared/domain/output-schema.ts',
+  './linear-regexp': '/shared/domain/output-schema.ts',
 };
 const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** @type {import('esbuild').Plugin} */

@@ -4,8 +4,10 @@
  * compiles a schema to a function once (cached by the schema's text); it does no I/O.
  */
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { RegExpEngine } from 'ajv/dist/types/index.js';
 import addFormats from 'ajv-formats';
 import { MAX_OUTPUT_SCHEMA_BYTES } from './limits';
+import linearPattern from './linear-regexp';
 import type { FieldPath } from './outputs';
 import { formatFieldPath } from './outputs';
 import { utf8Length } from './utf8';
@@ -13,12 +15,19 @@ import { utf8Length } from './utf8';
 /** Validation errors quoted in a failed attempt's reason (the rest are counted). */
 export const MAX_QUOTED_SCHEMA_ERRORS = 10;
 
+/** Ajv's engine for `pattern`, `patternProperties` and `propertyNames`: linear-time (linear-regexp.ts). */
+const linearRegExp: RegExpEngine = Object.assign((pattern: string) => linearPattern(pattern), {
+  // What standalone code would call; this project never generates it.
+  code: 'linearPattern',
+});
+
 /**
  * Strict about keywords (an unknown keyword is a typo: refused with its name), not about type combinations
  * the standard allows. Formats (email, date-time, uuid, ...) are checked, through ajv-formats.
  */
 function newAjv(): Ajv2020 {
   const ajv = new Ajv2020({
+    code: { regExp: linearRegExp },
     allErrors: true,
     strict: true,
     strictTypes: false,

@@ -48,6 +48,34 @@ describe('an outputSchema', () => {
     );
   });
 
+  it('matches its patterns in time linear in the answer, and says which patterns it cannot take', () => {
+    // With a backtracking engine, 28 `a`s and a `b` take seconds; every `a` more doubles it.
+    const nested = { type: 'object', properties: { name: { type: 'string', pattern: '^(a+)+$' } } };
+    const keys = { type: 'object', patternProperties: { '^(a|aa)+$': { type: 'number' } } };
+    const hostile = `${'a'.repeat(28)}b`;
+    const started = performance.now();
+
+    expect(outputMisfits(nested, { name: hostile })).toEqual([
+      'the output at /name must match pattern "^(a+)+$"',
+    ]);
+    expect(outputMisfits(keys, { [hostile]: 'x', aaa: 1 })).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(500);
+    // What schemas use every day still matches as in JavaScript (the `u` flag's classes too).
+    const everyday = {
+      type: 'object',
+      properties: {
+        day: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
+        word: { type: 'string', pattern: '^(?<w>\\p{L}+)$' },
+        path: { type: 'string', pattern: '^\\/api\\/[a-z-]+$' },
+      },
+    };
+    expect(outputMisfits(everyday, { day: '2026-12-07', word: 'Größe', path: '/api/log-in' })).toEqual([]);
+    expect(outputMisfits(everyday, { day: '2026-1-07', word: 'a b', path: 'api' })).toHaveLength(3);
+    expect(
+      outputSchemaProblem({ type: 'object', properties: { a: { type: 'string', pattern: '^(?!x)' } } }),
+    ).toContain('the pattern "^(?!x)" cannot be matched in linear time');
+  });
+
   it('tells which field paths outputs fitting it can have', () => {
     expect(schemaFieldProblem(PLAN, ['steps', 0, 'name'])).toBeUndefined();
     expect(schemaFieldProblem(PLAN, ['stepz'])).toBe(
