@@ -56,7 +56,17 @@ function compile(schema: Record<string, unknown>): ValidateFunction {
   if (!validate) {
     if (compiled.size >= MAX_COMPILED_SCHEMAS) compiled.clear();
     ajv ??= newAjv();
-    validate = ajv.compile(schema);
+    const instance = ajv;
+    const known = new Set(Object.keys(instance.refs));
+    try {
+      validate = instance.compile(schema);
+    } finally {
+      // Each schema stands alone: the one Ajv of the process kept every schema it compiled (a memory leak in
+      // a long-running serve) and registered its `$id`s, so another batch's schema with the same `$id` was
+      // refused ("already exists") and one could `$ref` a schema of a batch it knows nothing of.
+      instance.removeSchema(schema);
+      for (const ref of Object.keys(instance.refs)) if (!known.has(ref)) delete instance.refs[ref];
+    }
     compiled.set(key, validate);
   }
   return validate;

@@ -76,6 +76,31 @@ describe('an outputSchema', () => {
     ).toContain('the pattern "^(?!x)" cannot be matched in linear time');
   });
 
+  it('stands alone: another schema with the same $id is its own, and no schema reaches another by its $id', () => {
+    const id = 'https://example.test/answer';
+    const words = { $id: id, type: 'object', properties: { n: { type: 'string' }, next: { $ref: id } } };
+    const numbers = {
+      $id: id,
+      type: 'object',
+      properties: { n: { type: 'number' } },
+      $defs: { part: { $id: `${id}/part`, type: 'string' } },
+    };
+    const borrower = { type: 'object', properties: { other: { $ref: id } } };
+    const partBorrower = { type: 'object', properties: { other: { $ref: `${id}/part` } } };
+    const part = { $id: `${id}/part`, type: 'object' };
+
+    expect(outputSchemaProblem(words)).toBeUndefined();
+    expect(outputSchemaProblem(numbers)).toBeUndefined();
+    expect(outputSchemaProblem(borrower)).toContain(`can't resolve reference ${id}`);
+    expect(outputSchemaProblem(partBorrower)).toContain(`can't resolve reference ${id}/part`);
+    expect(outputSchemaProblem(part)).toBeUndefined();
+    expect(outputMisfits(words, { n: 'one', next: { n: 'two' } })).toEqual([]);
+    expect(outputMisfits(words, { n: 'one', next: { n: 2 } })).toEqual([
+      'the output at /next/n must be string',
+    ]);
+    expect(outputMisfits(numbers, { n: 1 })).toEqual([]);
+  });
+
   it('tells which field paths outputs fitting it can have', () => {
     expect(schemaFieldProblem(PLAN, ['steps', 0, 'name'])).toBeUndefined();
     expect(schemaFieldProblem(PLAN, ['stepz'])).toBe(
