@@ -5,6 +5,7 @@
  * text that does not parse is named rather than left as literal text, an `outputSchema` must be a valid JSON
  * Schema of an object, and a field path must be one the dependency's schema can have.
  */
+import { MAX_PLACEHOLDERS_PER_TASK } from './limits';
 import { outputSchemaProblem, schemaFieldProblem } from './output-schema';
 import { formatFieldPath } from './outputs';
 import { findPlaceholders, malformedPlaceholders, type Placeholder, taskStrings } from './placeholders';
@@ -133,6 +134,14 @@ export function contextIssues(
       description: typeof raw.description === 'string' ? raw.description : '',
       input: isRecord(raw.input) ? raw.input : undefined,
     });
+    const placeholders = strings.reduce((count, { text }) => count + findPlaceholders(text).length, 0);
+    if (placeholders > MAX_PLACEHOLDERS_PER_TASK) {
+      issues.push({
+        path: formatPath(['tasks', index]),
+        message: `the task holds ${placeholders} placeholders in its description and input; at most ${MAX_PLACEHOLDERS_PER_TASK} are allowed (MAX_PLACEHOLDERS_PER_TASK): name a task's output once, or pass it through context instead`,
+      });
+      return;
+    }
     for (const { where, inputPath, text } of strings) {
       const path = formatPath(
         where === 'description' ? ['tasks', index, 'description'] : ['tasks', index, 'input', ...inputPath],

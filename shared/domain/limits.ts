@@ -125,6 +125,14 @@ export const MAX_CONTEXT_BUDGET_BYTES = 1_000_000;
 /** Ids a task's `context` list may name (dependencies or transitive ancestors). */
 export const MAX_CONTEXT_IDS = 100;
 /**
+ * Placeholders (`{{deps.<id>.output...}}`) one task may hold, in its description and input together. Each is
+ * substituted within the context budget and recorded in every attempt's context record, which lives in the
+ * task's DynamoDB item (400 KB): unbounded, a description and input full of them (about 5,000) made one
+ * attempt's record too large to store, and the task failed with DynamoDB's ValidationException after minutes
+ * of planning their shares.
+ */
+export const MAX_PLACEHOLDERS_PER_TASK = 100;
+/**
  * Largest output a task may produce (UTF-8 bytes of its JSON). Above it the task FAILS with that reason
  * and is not retried (another agent would produce the same). Outputs up to INLINE_OUTPUT_MAX_BYTES
  * (domain/workflow.ts) live in the task item; larger ones in the artifacts bucket.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_PLACEHOLDERS_PER_TASK } from '../../../shared/domain/limits';
 import { resolveRoles } from '../../../shared/domain/roles';
 import { validateBatch } from '../../../shared/domain/validation';
 
@@ -104,6 +105,26 @@ describe('the work a task takes from others', () => {
 
     expect(performance.now() - started).toBeLessThan(500);
     expect(issues.map((i) => i.message)).toEqual([expect.stringContaining('is not a placeholder')]);
+  });
+
+  it('refuses more than MAX_PLACEHOLDERS_PER_TASK placeholders in a task, counting its description and input', () => {
+    const placeholders = (n: number) => Array.from({ length: n }, () => '{{deps.api.output}}');
+    const holding = (inDescription: number, inInput: number) => ({
+      id: 'tests',
+      description: `Test ${placeholders(inDescription).join(' ')}`,
+      dependsOn: ['api'],
+      input: { examples: placeholders(inInput) },
+    });
+
+    expect(issuesOf([...chain, holding(40, MAX_PLACEHOLDERS_PER_TASK - 40)])).toEqual([]);
+    expect(issuesOf([...chain, holding(40, MAX_PLACEHOLDERS_PER_TASK - 39)])).toEqual([
+      {
+        path: '$.tasks[3]',
+        message: expect.stringContaining(
+          `the task holds ${MAX_PLACEHOLDERS_PER_TASK + 1} placeholders in its description and input; at most ${MAX_PLACEHOLDERS_PER_TASK}`,
+        ),
+      },
+    ]);
   });
 
   it('refuses a context budget outside its bounds and a context that is not a list or a keyword', () => {
