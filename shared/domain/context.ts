@@ -166,15 +166,24 @@ function unavailable(work: TaskWork | undefined, taskId: string): string {
   return `no output of ${taskId}: it ${work.status}${reason}; its output is never passed on`;
 }
 
-/** The locations of stored outputs that must be read whole before planning. */
-export function wholeReadsOf(task: Task, work: ReadonlyMap<string, TaskWork>): ArtifactRef[] {
+/**
+ * The locations of stored outputs that must be read whole before planning: those a field is read from, and the
+ * JSON outputs placed whole in `input` that the budget could hold whole. A larger one is cut whatever happens,
+ * so only its first bytes are read, like a text's: read whole, 100 placeholders naming outputs of 10 MiB
+ * each held a gigabyte in the worker to pass 100 KB of it.
+ */
+export function wholeReadsOf(
+  task: Task,
+  work: ReadonlyMap<string, TaskWork>,
+  budgetBytes: number,
+): ArtifactRef[] {
   const refs = new Map<string, ArtifactRef>();
   for (const site of placeholderSites(task)) {
     const w = work.get(site.placeholder.taskId);
     const ref = w?.status === 'SUCCEEDED' ? w.outputRef : undefined;
     if (!ref) continue;
     const field = site.placeholder.path.length > 0;
-    const jsonInInput = site.where === 'input' && ref.format !== 'text';
+    const jsonInInput = site.where === 'input' && ref.format !== 'text' && ref.bytes <= budgetBytes;
     if (field || jsonInInput) refs.set(ref.location, ref);
   }
   return [...refs.values()];

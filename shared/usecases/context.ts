@@ -50,17 +50,12 @@ export async function assembleContext(
   const missing = needed.filter((id) => !work.has(id));
   if (missing.length > 0)
     for (const item of await deps.store.getWork(batchId, missing)) work.set(item.taskId, item);
+  const budgetBytes = task.contextBudgetBytes ?? DEFAULT_CONTEXT_BUDGET_BYTES;
   const whole = await readAll(
-    wholeReadsOf(task, work).map((ref) => ({ ref })),
+    wholeReadsOf(task, work, budgetBytes).map((ref) => ({ ref })),
     (ref) => deps.artifacts.read(ref),
   );
-  const plan = planContext({
-    batchId,
-    task,
-    budgetBytes: task.contextBudgetBytes ?? DEFAULT_CONTEXT_BUDGET_BYTES,
-    work,
-    whole,
-  });
+  const plan = planContext({ batchId, task, budgetBytes, work, whole });
   const heads = await readAll(plan.reads, (ref, bytes) => deps.artifacts.readHead(ref, bytes ?? ref.bytes));
   return renderContext(task, plan, heads);
 }

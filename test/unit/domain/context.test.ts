@@ -49,7 +49,7 @@ function assemble(
 ): RenderedContext {
   const work = new Map(works.map((w) => [w.taskId, w]));
   const whole = new Map(
-    wholeReadsOf(task, work).map((ref) => [ref.location, bytes.get(ref.location) as Uint8Array]),
+    wholeReadsOf(task, work, budgetBytes).map((ref) => [ref.location, bytes.get(ref.location) as Uint8Array]),
   );
   const plan = planContext({ batchId: 'b', task, budgetBytes, work, whole });
   const heads = new Map(
@@ -254,10 +254,39 @@ describe('placeholders', () => {
       description: 'Do {{deps.plan.output.steps[1]}} then {{deps.plan.output.missing}}',
     });
 
-    expect(wholeReadsOf(dependent, new Map([['plan', work]]))).toEqual([work.outputRef]);
+    expect(wholeReadsOf(dependent, new Map([['plan', work]]), 100_000)).toEqual([work.outputRef]);
     const result = assemble(dependent, [work], 100_000, bytes);
 
     expect(result.task.description).toBe('Do b then [no field missing in the output of plan]');
+  });
+
+  it('reads a JSON output placed in input by its first bytes when the budget could not hold it whole', () => {
+    const big = stored('big', { rows: 'r'.repeat(300_000) });
+    const small = stored('small', { rows: ['a', 'b'] });
+    const dependent = task({
+      dependsOn: ['big', 'small'],
+      context: 'none',
+      input: { data: '{{deps.big.output}}', sample: '{{deps.small.output}}' },
+    });
+    const work = new Map([
+      ['big', big.work],
+      ['small', small.work],
+    ]);
+
+    expect(wholeReadsOf(dependent, work, 100_000)).toEqual([small.work.outputRef]);
+    const result = assemble(
+      dependent,
+      [big.work, small.work],
+      100_000,
+      new Map([...big.bytes, ...small.bytes]),
+    );
+
+    const input = result.task.input as { data: string; sample: unknown };
+    expect(input.sample).toEqual({ rows: ['a', 'b'] });
+    expect(input.data.startsWith('{"rows":"rrr')).toBe(true);
+    expect(input.data).toContain(`[cut: `);
+    expect(input.data).toContain(`of ${big.work.outputRef?.bytes} bytes of big's output shown`);
+    expect(result.record.usedBytes).toBeLessThanOrEqual(100_000);
   });
 
   it('marks a placeholder whose task did not succeed instead of passing anything', () => {
