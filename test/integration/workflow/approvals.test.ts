@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_APPROVAL_COMMENT_CHARS } from '../../../shared/domain/limits';
 import type { Batch, BatchResult, TaskResult } from '../../../shared/domain/schemas';
 import { ExitCode } from '../../../shared/local/cli/io';
 import { main } from '../../../shared/local/cli/main';
@@ -313,6 +314,33 @@ describe('meta-agent approve|reject', () => {
     );
     expect(noUrl).toBe(ExitCode.BadInput);
     expect(noUrlIO.err).toContain('approve needs --url');
+  });
+
+  it('counts --comment in characters, as the API does: characters of two UTF-16 units count once', async () => {
+    const wide = '\u{1F600}';
+    const batchId = await submit({
+      tasks: [{ id: 'gate', description: 'Write the API spec', approval: { before: true } }],
+    });
+    await awaiting(batchId, 'gate');
+
+    const over = await cli([
+      'approve',
+      batchId,
+      'gate',
+      '--comment',
+      wide.repeat(MAX_APPROVAL_COMMENT_CHARS + 1),
+    ]);
+    const most = wide.repeat(MAX_APPROVAL_COMMENT_CHARS);
+    const approved = await cli(['approve', batchId, 'gate', '--comment', most, '--json']);
+
+    expect(over.code).toBe(ExitCode.BadInput);
+    expect(over.io.err).toContain(
+      `--comment is ${MAX_APPROVAL_COMMENT_CHARS + 1} characters; at most ${MAX_APPROVAL_COMMENT_CHARS} are allowed`,
+    );
+    expect(approved.io.err).toBe('');
+    expect(approved.code).toBe(ExitCode.Ok);
+    expect(JSON.parse(approved.io.out)).toMatchObject({ decision: 'approve', record: { comment: most } });
+    expect((await system.waitForBatch(batchId)).status).toBe('SUCCEEDED');
   });
 });
 

@@ -7,6 +7,7 @@
  * approval, a decision that came too late, wrong URL or key).
  */
 import { parseArgs } from 'node:util';
+import { ApprovalDecisionSchema } from '../../../domain/approvals';
 import { MAX_APPROVAL_COMMENT_CHARS } from '../../../domain/limits';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
@@ -57,9 +58,14 @@ function decisionCommand(action: Decision): Command {
     const [batchId, taskId] = positionals;
     if (!batchId || !taskId || positionals.length > 2)
       throw new CliUsageError('expected a BATCH id and a TASK id', usage(action));
-    if (values.comment !== undefined && values.comment.length > MAX_APPROVAL_COMMENT_CHARS)
+    // The API's own rule (characters are code points: an emoji counts once), so the CLI refuses exactly what
+    // the API would.
+    if (
+      values.comment !== undefined &&
+      !ApprovalDecisionSchema.shape.comment.safeParse(values.comment).success
+    )
       throw new CliUsageError(
-        `--comment is ${values.comment.length} characters; at most ${MAX_APPROVAL_COMMENT_CHARS} are allowed`,
+        `--comment is ${[...values.comment].length} characters; at most ${MAX_APPROVAL_COMMENT_CHARS} are allowed`,
         usage(action),
       );
     const target = remoteTarget({ url: values.url, apiKey: values['api-key'] }, io.env);
