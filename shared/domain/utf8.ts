@@ -21,6 +21,17 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
+/**
+ * Characters of a string as the character limits count them (MAX_DESCRIPTION_CHARS, MAX_APPROVAL_COMMENT_CHARS):
+ * Unicode code points, as the schemas' string length checks do, so an emoji counts once, not as its two UTF-16
+ * units. Messages that quote a length use this, so they agree with the limit they name.
+ */
+export function characterCount(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+
 /** The longest prefix of `text` whose UTF-8 encoding takes at most `maxBytes` (never half a character). */
 export function utf8Prefix(text: string, maxBytes: number): string {
   if (maxBytes <= 0) return '';

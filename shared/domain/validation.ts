@@ -48,7 +48,7 @@ import {
   type Task,
   TaskSchema,
 } from './schemas';
-import { utf8Length } from './utf8';
+import { characterCount, utf8Length } from './utf8';
 import { executionInput } from './workflow';
 import { workflowIssues } from './workflow-validation';
 
@@ -137,7 +137,7 @@ function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return `a list of ${value.length}`;
   if (typeof value === 'string') {
-    return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+    return value.length > 40 ? `a string of ${characterCount(value)} characters` : JSON.stringify(value);
   }
   if (typeof value === 'object') return 'an object';
   return String(value);
@@ -227,7 +227,7 @@ function ruleKey(path: readonly PathSegment[]): string {
 }
 
 function sizeOf(value: unknown): string | undefined {
-  if (typeof value === 'string') return `${value.length} characters`;
+  if (typeof value === 'string') return `${characterCount(value)} characters`;
   if (Array.isArray(value)) return `${value.length} entries`;
   return undefined;
 }

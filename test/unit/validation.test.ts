@@ -237,6 +237,19 @@ describe('validateBatch refuses', () => {
     expect(issue.message).toContain(`got ${MAX_DESCRIPTION_CHARS + 1} characters`);
   });
 
+  it('an oversize description of characters outside the BMP, counted in characters as the limit counts them', () => {
+    // Each emoji is one character and two UTF-16 units: the limit allows MAX_DESCRIPTION_CHARS of them.
+    const emoji = '\u{1F600}';
+    expect(
+      validateBatch({ tasks: [{ id: 'a', description: emoji.repeat(MAX_DESCRIPTION_CHARS) }] }, ROLES).ok,
+    ).toBe(true);
+    const issue = issueAt(
+      { tasks: [{ id: 'a', description: emoji.repeat(MAX_DESCRIPTION_CHARS + 1) }] },
+      '$.tasks[0].description',
+    );
+    expect(issue.message).toContain(`got ${MAX_DESCRIPTION_CHARS + 1} characters`);
+  });
+
   it('a description of whitespace alone, which describes no work', () => {
     const issue = issueAt({ tasks: [{ id: 'a', description: ' \t\n  ' }] }, '$.tasks[0].description');
     expect(issue.message).toContain('not only whitespace');

@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 import { ApprovalDecisionSchema } from '../../../domain/approvals';
 import { MAX_APPROVAL_COMMENT_CHARS } from '../../../domain/limits';
+import { characterCount } from '../../../domain/utf8';
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
 import { API_KEY_ENV, API_URL_ENV, RemoteApi, remoteTarget } from '../remote';
@@ -65,7 +66,7 @@ function decisionCommand(action: Decision): Command {
       !ApprovalDecisionSchema.shape.comment.safeParse(values.comment).success
     )
       throw new CliUsageError(
-        `--comment is ${[...values.comment].length} characters; at most ${MAX_APPROVAL_COMMENT_CHARS} are allowed`,
+        `--comment is ${characterCount(values.comment)} characters; at most ${MAX_APPROVAL_COMMENT_CHARS} are allowed`,
         usage(action),
       );
     const target = remoteTarget({ url: values.url, apiKey: values['api-key'] }, io.env);
