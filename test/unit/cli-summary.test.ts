@@ -57,6 +57,19 @@ describe('run summary', () => {
     expect(table).toContain('* tokens counted by the simulated executor');
   });
 
+  it("shows a reason's control characters as escapes (a validator's comments, an agent's error)", () => {
+    const table = formatSummaryTable({
+      ...result,
+      tasks: [
+        { id: 'api', status: 'FAILED', attempts: [], reason: 'rejected by v-1: ok\u001b[2K\u001b]0;t\u0007' },
+      ],
+    });
+
+    expect(table).toContain('FAILED (rejected by v-1: ok\\u001b[2K\\u001b]0;t\\u0007)');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: none may reach the terminal.
+    expect(table).not.toMatch(/[\u001b\u0007]/);
+  });
+
   it('formats dollars with cents above one and six decimals below', () => {
     expect([formatUsd(12.345), formatUsd(0.0000004), formatUsd(0), formatUsd(undefined)]).toEqual([
       '$12.35',

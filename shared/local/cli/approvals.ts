@@ -10,10 +10,12 @@ import { reviewerOf } from '../../domain/approvals';
 import type { Batch, BatchResult, TaskResult } from '../../domain/schemas';
 import type { EmbeddedSystem } from '../system';
 import { CliUsageError } from './errors';
-import type { CliIO } from './io';
+import { type CliIO, printable } from './io';
 
 /** Lines of a held output shown before the question (the whole output: GET .../output, or --out). */
 export const OUTPUT_PREVIEW_LINES = 20;
+/** Characters of those lines shown at most: one line may be the whole output (megabytes). */
+export const OUTPUT_PREVIEW_CHARS = 4_000;
 
 /** The comment of the rejection `run` sends for a task that waits for a person when nobody can be asked. */
 export const NOBODY_TO_ASK =
@@ -138,10 +140,16 @@ export class TerminalApprovals {
     } catch (error) {
       return `(its output could not be read: ${(error as Error).message})\n`;
     }
+    // The agent's text is shown, never acted on: its control characters could rewrite what the person sees.
     const lines = text.split('\n');
-    const shown = lines.slice(0, OUTPUT_PREVIEW_LINES).join('\n');
+    const head = lines.slice(0, OUTPUT_PREVIEW_LINES).join('\n');
+    const shown = head.slice(0, OUTPUT_PREVIEW_CHARS);
     const more =
-      lines.length > OUTPUT_PREVIEW_LINES ? `\n[... ${lines.length - OUTPUT_PREVIEW_LINES} more lines]` : '';
-    return `--- output of ${taskId} ---\n${shown}${more}\n---\n`;
+      shown.length < head.length
+        ? `\n[... ${text.length - shown.length} more characters]`
+        : lines.length > OUTPUT_PREVIEW_LINES
+          ? `\n[... ${lines.length - OUTPUT_PREVIEW_LINES} more lines]`
+          : '';
+    return `--- output of ${taskId} ---\n${printable(shown)}${more}\n---\n`;
   }
 }

@@ -27,3 +27,17 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** A command: parses its own arguments, returns its exit code. */
 export type Command = (argv: string[], io: CliIO) => Promise<number>;
+
+/**
+ * Control characters a terminal acts on (C0 but tab and newline, DEL, C1) and the bidirectional overrides
+ * that reorder what is shown. Text an agent wrote (an output, a validator's comments, an error) may carry
+ * them: an escape sequence can erase or rewrite the lines around it, set the clipboard (OSC 52) or the
+ * window title, so a person would decide on something other than what is shown.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point.
+const TERMINAL_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` safe to print on a terminal: each control character shown as its escape (`\u001b`), not acted on. */
+export function printable(text: string): string {
+  return text.replace(TERMINAL_CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -6,14 +6,14 @@ import cliProgress from 'cli-progress';
 import { formatCount } from '../../domain/budget';
 import { totalTokens } from '../../domain/costs';
 import type { BatchResult, BudgetState, TaskResult, Usage } from '../../domain/schemas';
-import type { CliIO } from './io';
+import { type CliIO, printable } from './io';
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED']);
 
 function describe(task: TaskResult): string {
   const attempt = task.attempts.length > 0 ? ` attempt ${task.attempts.length}` : '';
   const agent = task.agentId ? ` on ${task.agentId}` : '';
-  const reason = task.reason ? ` (${task.reason})` : '';
+  const reason = task.reason ? ` (${printable(task.reason)})` : '';
   return `${task.id}: ${task.status}${agent}${attempt}${reason}`;
 }
 
@@ -107,7 +107,7 @@ export function formatSummaryTable(result: BatchResult): string {
     t.startedAt !== undefined && t.finishedAt !== undefined ? `${t.finishedAt - t.startedAt} ms` : '-',
     formatTokens(t.usage),
     formatUsd(t.costUsd),
-    t.reason ? `${t.status} (${t.reason})` : t.status,
+    t.reason ? `${t.status} (${printable(t.reason)})` : t.status,
   ]);
   const total = ['total', '', '', '', '', formatTokens(result.usage), formatUsd(result.costUsd), ''];
   const widths = header.map((h, i) =>

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_APPROVAL_COMMENT_CHARS } from '../../../shared/domain/limits';
 import type { Batch, BatchResult, TaskResult } from '../../../shared/domain/schemas';
+import { OUTPUT_PREVIEW_CHARS } from '../../../shared/local/cli/approvals';
 import { ExitCode } from '../../../shared/local/cli/io';
 import { main } from '../../../shared/local/cli/main';
 import { type ProgressEvent, RemoteApi } from '../../../shared/local/cli/remote';
@@ -390,6 +391,40 @@ describe('meta-agent run with approvals', () => {
     expect(io.err).toContain('--- output of build ---');
     expect(io.out).toContain('batch asked-at-the-terminal: SUCCEEDED');
   });
+
+  it("shows a held output's control characters as escapes, and at most OUTPUT_PREVIEW_CHARS of one long line", async () => {
+    // An agent's answer that would rewrite the preview on a terminal: up a line, erase it, write the clipboard.
+    const hostile = `rm -rf /\u001b[1A\u001b[2Kall tests pass\u001b]52;c;cm0gLXJmIC8=\u0007\u202e${'y'.repeat(50_000)}`;
+    const held = join(dir, 'hostile.json');
+    await writeFile(
+      held,
+      JSON.stringify({
+        batchId: 'hostile-preview',
+        tasks: [
+          {
+            id: 'build',
+            description: 'Build the feature',
+            approval: { after: true },
+            input: { simulate: { output: { text: hostile } } },
+          },
+        ],
+      }),
+    );
+    const io = Object.assign(fakeIO(), {
+      ask: async (question: string) => (question.includes('approve?') ? 'n' : ''),
+    });
+
+    const code = await main(['run', held], io);
+
+    expect(code).toBe(ExitCode.TasksFailed);
+    const start = io.err.indexOf('--- output of build ---');
+    const preview = io.err.slice(start, io.err.indexOf('\n---\n', start));
+    expect(preview).toContain('rm -rf /\\u001b[1A\\u001b[2Kall tests pass\\u001b]52;c;');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: none may reach the terminal.
+    expect(io.err).not.toMatch(/[\u001b\u0007\u202e]/);
+    expect(preview).toContain(`[... ${hostile.length - OUTPUT_PREVIEW_CHARS} more characters]`);
+    expect(preview.length).toBeLessThan(OUTPUT_PREVIEW_CHARS + 200);
+  }, 60_000);
 
   it('refuses, before running anything, a batch that needs a person when nobody can be asked', async () => {
     const io = fakeIO();
