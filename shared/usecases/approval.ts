@@ -17,6 +17,7 @@ import {
   type ApprovalDecision,
   type ApprovalStage,
   approvalTimeoutSeconds,
+  PENDING_REVIEW_TOKEN,
   PERSON,
   rejectionCause,
   reviewerOf,
@@ -148,6 +149,9 @@ export interface DecideApprovalResult {
   record: ApprovalRecord;
 }
 
+const DECIDED_MEANWHILE = (taskId: string) =>
+  `task "${taskId}" was decided meanwhile (or its wait ended); read it again`;
+
 /**
  * Decides a waiting approval. ConflictError (409) when the task is not waiting for one (with its status),
  * when another decision won, or when the wait ended before this decision reached it.
@@ -160,9 +164,18 @@ export async function decideApproval(
   const task = await deps.store.getTask(batchId, taskId);
   if (!task) throw new NotFoundError('task', `${batchId}/${taskId}`);
   const wait = task.approvalWait;
-  if (task.status !== 'AWAITING_APPROVAL' || !wait) {
+  if (task.status !== 'AWAITING_APPROVAL') {
     throw new ConflictError(
       `task "${taskId}" is not waiting for an approval (it is ${task.status}${isTerminal(task.status) ? '' : '; decide once it is AWAITING_APPROVAL'})`,
+    );
+  }
+  // Still AWAITING_APPROVAL without its wait: a decision took it, and the task has not moved on yet.
+  if (!wait) throw new ConflictError(DECIDED_MEANWHILE(taskId));
+  if (wait.token === PENDING_REVIEW_TOKEN) {
+    // No state waits on this token yet (the review is routed, or parked until a validator is free): an
+    // answer to it would go nowhere, and the held output would lose its wait.
+    throw new ConflictError(
+      `the output of attempt ${wait.attempt ?? '?'} of task "${taskId}" waits for an agent of the validator role "${wait.reviewer}" to take its review (every one is busy); decide once the review has started, or leave it to the validator`,
     );
   }
   if (request.attempt !== undefined && wait.attempt !== request.attempt) {
@@ -182,8 +195,7 @@ export async function decideApproval(
     ...request.spent,
   };
   const index = await deps.store.appendApproval(batchId, taskId, record, wait.token);
-  if (index === undefined)
-    throw new ConflictError(`task "${taskId}" was decided meanwhile (or its wait ended); read it again`);
+  if (index === undefined) throw new ConflictError(DECIDED_MEANWHILE(taskId));
   const answered =
     request.decision === 'approve'
       ? await deps.callbacks.succeed(wait.token, { decision: 'approve', by })

@@ -3,9 +3,11 @@
  * the output and routes the review, RecordReview records a review that gave no verdict, once.
  */
 import { describe, expect, it } from 'vitest';
+import { PENDING_REVIEW_TOKEN } from '../../../shared/domain/approvals';
 import { MAX_REVIEWS_PER_ATTEMPT } from '../../../shared/domain/limits';
 import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import type { Callbacks } from '../../../shared/ports';
+import { awaitApproval, decideApproval } from '../../../shared/usecases/approval';
 import { recordReviewFailure, routeReview } from '../../../shared/usecases/review';
 import { type RouteDeps, routeTask } from '../../../shared/usecases/route';
 import { useDynamoStores } from '../../support/dynamo-stores';
@@ -152,5 +154,49 @@ describe('recordReviewFailure', () => {
     for (const agentId of asked) {
       expect(await db.agents.get(agentId)).toMatchObject({ reserved: 0, failures: 1 });
     }
+  });
+});
+
+describe("a person's decision on an output a validator reviews", () => {
+  /** Answers a token as Step Functions does: one no state waits on is gone (InvalidToken), not answered. */
+  const stepFunctions: Callbacks = {
+    succeed: async (token) => token !== PENDING_REVIEW_TOKEN,
+    fail: async (token) => token !== PENDING_REVIEW_TOKEN,
+    heartbeat: async () => true,
+  };
+
+  it('is refused while the review waits for a free validator, and the held output keeps its wait', async () => {
+    const { validator, deps, batchId, input } = await setup({ maxAgents: 1, reserved: 1 });
+    expect(await routeReview(deps, input)).toMatchObject({ decision: 'WAIT' });
+
+    const decision = decideApproval(
+      { store: db.store, callbacks: stepFunctions, clock },
+      { batchId, taskId: 't', decision: 'approve' },
+    );
+
+    await expect(decision).rejects.toThrow(
+      `the output of attempt 1 of task "t" waits for an agent of the validator role "${validator}" to take its review`,
+    );
+    const task = await db.store.getTask(batchId, 't');
+    expect(task?.approvalWait).toMatchObject({ token: PENDING_REVIEW_TOKEN, reviewer: validator });
+    expect(task?.approvals ?? []).toEqual([]);
+  });
+});
+
+describe('a second decision', () => {
+  it('says the task was decided meanwhile while it is still AWAITING_APPROVAL', async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [
+      { id: 'gated', description: 'deploy', approval: { before: true } },
+    ]);
+    await db.store.createBatch(batch, tasks);
+    const deps = { store: db.store, agents: db.agents, callbacks, clock };
+    await awaitApproval(deps, { batchId, taskId: 'gated', stage: 'before', taskToken: 'token-1' });
+    await decideApproval(deps, { batchId, taskId: 'gated', decision: 'approve' });
+
+    const again = decideApproval(deps, { batchId, taskId: 'gated', decision: 'reject' });
+
+    await expect(again).rejects.toThrow('task "gated" was decided meanwhile');
+    expect((await db.store.getTask(batchId, 'gated'))?.approvals).toMatchObject([{ decision: 'approve' }]);
   });
 });
