@@ -28,6 +28,7 @@ import type { ApprovalRecord } from '../domain/schemas';
 import type { ApprovalWaitInput } from '../domain/workflow';
 import {
   type AgentRegistry,
+  type ApprovalWait,
   type Callbacks,
   type Clock,
   NotFoundError,
@@ -215,6 +216,18 @@ export async function decideApproval(
 }
 
 /**
+ * The wait of a task still AWAITING_APPROVAL whose wait a decision took just as the wait timed out: that
+ * decision's answer is refused (the state stopped waiting) and it is taken back, so the timeout is what
+ * ends the wait. Without this, the timeout read as the agent's (its attempt TIMED_OUT, counted against it).
+ */
+function claimedWait(task: StoredTask): Pick<ApprovalWait, 'stage' | 'timeoutSeconds' | 'attempt'> {
+  const held = task.attempts.findLastIndex((a) => a.status === 'AWAITING_APPROVAL');
+  return held < 0
+    ? { stage: 'before', timeoutSeconds: approvalTimeoutSeconds(task.task) }
+    : { stage: 'after', timeoutSeconds: approvalTimeoutSeconds(task.task), attempt: held + 1 };
+}
+
+/**
  * When a waiting state's timeout fired (States.Timeout caught): records the rejection by timeout and says
  * why, or undefined when the task was not waiting for an approval (the timeout was its agent's).
  */
@@ -222,8 +235,8 @@ export async function recordApprovalTimeout(
   deps: { store: TaskStore; clock: Clock },
   task: StoredTask,
 ): Promise<{ reason: string; stage: ApprovalStage } | undefined> {
-  const wait = task.approvalWait;
-  if (task.status !== 'AWAITING_APPROVAL' || !wait) return undefined;
+  if (task.status !== 'AWAITING_APPROVAL') return undefined;
+  const wait = task.approvalWait ?? claimedWait(task);
   const comment = timeoutComment(wait.timeoutSeconds);
   await deps.store.appendApproval(task.batchId, task.taskId, {
     stage: wait.stage,

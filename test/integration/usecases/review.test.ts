@@ -7,7 +7,8 @@ import { PENDING_REVIEW_TOKEN } from '../../../shared/domain/approvals';
 import { MAX_REVIEWS_PER_ATTEMPT } from '../../../shared/domain/limits';
 import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import type { Callbacks } from '../../../shared/ports';
-import { awaitApproval, decideApproval } from '../../../shared/usecases/approval';
+import { awaitApproval, decideApproval, holdForDecision } from '../../../shared/usecases/approval';
+import { recordAttempt } from '../../../shared/usecases/record-attempt';
 import { recordReviewFailure, routeReview } from '../../../shared/usecases/review';
 import { type RouteDeps, routeTask } from '../../../shared/usecases/route';
 import { useDynamoStores } from '../../support/dynamo-stores';
@@ -198,5 +199,46 @@ describe('a second decision', () => {
 
     await expect(again).rejects.toThrow('task "gated" was decided meanwhile');
     expect((await db.store.getTask(batchId, 'gated'))?.approvals).toMatchObject([{ decision: 'approve' }]);
+  });
+});
+
+describe('a decision that reaches the wait as it times out', () => {
+  it("leaves the timeout a rejection by timeout, not the agent's timeout (its attempt FAILED, not counted on it)", async () => {
+    const { impl, deps, batchId, input } = await setup({ maxAgents: 1 });
+    const task = await db.store.getTask(batchId, 't');
+    if (!task) throw new Error('no task');
+    await holdForDecision(deps, task, {
+      stage: 'after',
+      token: 'token-a',
+      agentId: `${impl}-1`,
+      attempt: 1,
+      result: input.review.result,
+    });
+    // The late decision has claimed the wait; its answer will be refused (the state timed out) and taken back.
+    const record = {
+      stage: 'after' as const,
+      decision: 'approve' as const,
+      by: 'person',
+      attempt: 1,
+      at: clock.now(),
+    };
+    expect(await db.store.appendApproval(batchId, 't', record, 'token-a')).toBe(0);
+
+    const outcome = await recordAttempt(deps, {
+      batchId,
+      taskId: 't',
+      agentId: `${impl}-1`,
+      attempt: 1,
+      error: { Error: 'States.Timeout' },
+    });
+
+    expect(outcome.retry).toBe(true);
+    const after = await db.store.getTask(batchId, 't');
+    expect(after?.attempts[0]).toMatchObject({
+      status: 'FAILED',
+      error: 'ApprovalTimeout: output of attempt 1 rejected by timeout: no decision within 86400 s',
+    });
+    expect(after?.approvals?.at(-1)).toMatchObject({ by: 'timeout', decision: 'reject', attempt: 1 });
+    expect((await db.agents.get(`${impl}-1`))?.failures).toBe(0);
   });
 });
