@@ -92,6 +92,9 @@ const TOKEN_ALIASES: Readonly<Record<string, string>> = {
   vuejs: 'vue',
   ddb: 'dynamodb',
   a11y: 'accessibility',
+  // Common abbreviations, as in commit titles ("perf: ...") and team tags ("[Infra]").
+  perf: 'performance',
+  infra: 'infrastructure',
   prs: 'pr',
 };
 
@@ -152,13 +155,16 @@ export function stem(word: string): string {
 }
 
 /**
- * Capitalised words that name a protocol, a language or ourselves rather than a vendor, so "the REST API"
- * or "the Python SDK" is not a third-party API while "the Shopify Admin API" is.
+ * Capitalised words that name a protocol, a language, an HTTP method or ourselves rather than a vendor, so
+ * "the REST API", "the Python SDK" or "GET /api/orders" is not a third-party API while "the Shopify Admin
+ * API" is.
  */
 const NOT_VENDORS = new Set(
   (
     'rest restful graphql http https json xml soap grpc rpc web public private internal admin api sdk ' +
-    'node python java typescript javascript go golang rust ruby php kotlin swift aws i our the new v1 v2 v3'
+    'node python java typescript javascript go golang rust ruby php kotlin swift aws i our the new v1 v2 v3 ' +
+    // HTTP methods before a path ("GET /api/v2/products") name our own endpoint.
+    'get post put patch delete head options'
   ).split(' '),
 );
 /** "<Name> API", "<Name> SDK", "<Name> webhook(s)": up to this many words before it may name the vendor. */

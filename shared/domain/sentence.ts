@@ -20,6 +20,13 @@
  * has been asked for ("Add the endpoint. No UI changes"). A negation runs to the end of its clause, over
  * "or" ("without changing the API or the schema").
  *
+ * Tracker and chat phrasings: bracketed tags opening a title ("[BE] Add ...") and a commit type with its
+ * scope ("fix(auth): ...", "test: ...") are labels, and the request after them is the work. A verb-like
+ * first word followed by a statement's verb is a subject ("Build fails", "EXPLAIN shows"), not a request.
+ * A request after a comma in a statement ("It has no HttpOnly flag, audit the login flow") is the work,
+ * and a pronoun object of it ("..., please fix that") points to the clause just before. The benefit of a
+ * user story ("so that reviewers can ...", "so we ...") is context: it says why, not what.
+ *
  * Each word gets the weight of its part (SENTENCE_PART_WEIGHTS); requirement extraction multiplies the
  * evidence of a vocabulary match by it, so the work named by the verb and its object outweighs a
  * technology mentioned in passing ("write a client for the X API" is integration work, not back-end work).
@@ -190,7 +197,16 @@ const OBJECT_ENDS = new Set([
   'during',
   'behind',
   'inside',
+  'outside',
   'within',
+  'beyond',
+  'among',
+  'toward',
+  'towards',
+  'throughout',
+  'upon',
+  'despite',
+  'alongside',
   'without',
   'so',
   'that',
@@ -223,6 +239,8 @@ const OBJECT_ENDS = new Set([
  */
 const RESULT_PREPOSITIONS: Readonly<Record<string, readonly string[] | 'any'>> = {
   into: 'any',
+  // What an inspection looks for is what it is about: "check the endpoint for SQL injection".
+  for: ['check', 'scan', 'audit', 'inspect', 'examine', 'review', 'search'],
   in: ['wrap', 'put'],
   behind: ['put', 'hide', 'gate', 'ship', 'release', 'launch'],
   with: ['replace', 'cover', 'protect', 'guard', 'secure'],
@@ -277,6 +295,8 @@ interface Piece {
   raw: string;
   /** Punctuation before the word: none, a comma-like break, a colon, or a sentence end. */
   gap: 'none' | 'comma' | 'colon' | 'sentence';
+  /** Inside parentheses or brackets: the scope of a commit title ("fix(auth):"), a tag ("[BE]"). */
+  enclosed: boolean;
 }
 
 /** Contractions spelt out, so "don't" reads as "do not" and "user's" as "user". */
@@ -297,15 +317,32 @@ function pieces(text: string): Piece[] {
   };
   // Words, and the punctuation that separates them. A full stop inside a token ("utils.py", "v2.4") is
   // not a sentence end: only one followed by a space or the end of the text is.
-  const pattern = /[a-z0-9]+|[.!?;](?=\s|$)|\n|:(?=\s|$)|[,()\u2013\u2014]|\s-\s/g;
+  const pattern = /[a-z0-9]+|[.!?;](?=\s|$)|\n|:(?=\s|$)|[,()[\]\u2013\u2014]|\s-\s/g;
+  let depth = 0;
+  // Bracketed tags opening a sentence ("[BE] Add pagination") label it, as "BE: Add pagination" would: the
+  // first word after them follows a colon.
+  let tag = false;
   for (const m of t.matchAll(pattern)) {
     const token = m[0];
     if (/^[a-z0-9]/.test(token)) {
-      out.push({ raw: token, gap });
+      if (depth === 0 && tag) {
+        gap = stronger(gap, 'colon');
+        tag = false;
+      }
+      out.push({ raw: token, gap, enclosed: depth > 0 });
       gap = 'none';
     } else if (token === ':') gap = stronger(gap, 'colon');
-    else if (/^[.!?;\n]$/.test(token)) gap = 'sentence';
-    else gap = stronger(gap, 'comma');
+    else if (/^[.!?;\n]$/.test(token)) {
+      gap = 'sentence';
+      depth = 0;
+    } else if (token === '(' || token === '[') {
+      if (token === '[' && depth === 0 && (gap === 'sentence' || tag)) tag = true;
+      depth++;
+      gap = stronger(gap, 'comma');
+    } else if (token === ')' || token === ']') {
+      depth = Math.max(0, depth - 1);
+      gap = stronger(gap, 'comma');
+    } else gap = stronger(gap, 'comma');
   }
   return out;
 }
@@ -374,8 +411,10 @@ function readSentence(
   let at = from;
   // A short verbless label before a colon names the work: "Code review: the PR ...".
   const colon = findGap(words, from, to, 'colon');
-  if (colon !== undefined && colon - from <= MAX_HEADING_WORDS && !isVerbAt(words, from)) {
-    for (let i = from; i < colon; i++) parts[i] = 'heading';
+  if (colon !== undefined && colon - from <= MAX_HEADING_WORDS && isLabel(words, from, colon)) {
+    // The scope of a commit title ("fix(auth):") says where the work is, not what it is: a modifier.
+    const scoped = !words[from]?.enclosed;
+    for (let i = from; i < colon; i++) parts[i] = scoped && words[i]?.enclosed ? 'modifier' : 'heading';
     at = colon;
   }
   for (;;) {
@@ -385,7 +424,8 @@ function readSentence(
   }
   if (at >= to) return;
   let verbAt: number | undefined;
-  if (isVerbAt(words, at)) verbAt = at;
+  let context: [number, number] | undefined = previous;
+  if (isVerbAt(words, at) && !isSubjectAt(words, at, to)) verbAt = at;
   else {
     // "The mobile team needs an endpoint", "our checkout form should highlight invalid fields".
     for (let i = at; i < to; i++) {
@@ -399,11 +439,76 @@ function readSentence(
       break;
     }
   }
-  if (verbAt === undefined) return; // a statement or question: context
+  if (verbAt === undefined) {
+    // "It has no HttpOnly flag, audit the login flow": a request spliced onto a statement with a comma;
+    // the clause just before it is what a pronoun object points to ("..., the arm64 build fails, fix that").
+    const spliced = splicedRequestAt(words, at, to);
+    if (spliced === undefined) return; // a statement or question: context
+    [context, verbAt] = [[clauseStart(words, from, spliced[0]), spliced[0]], spliced[1]];
+  }
   // The first request names the work; a later one is a step of it ("Add the constraint; clean up the
   // duplicates first"), weighed like a coordinated verb.
-  if (requested) readClause(words, verbAt, to, parts, previous, 'coordinated', 'coordinated');
-  else readClause(words, verbAt, to, parts, previous, 'verb', 'object');
+  if (requested) readClause(words, verbAt, to, parts, context, 'coordinated', 'coordinated');
+  else readClause(words, verbAt, to, parts, context, 'verb', 'object');
+}
+
+/** Where the clause that ends at `end` starts: after the last comma-like break from `from` on. */
+function clauseStart(words: readonly Piece[], from: number, end: number): number {
+  for (let i = end - 1; i > from; i--) if (words[i]?.gap !== 'none') return i;
+  return from;
+}
+
+/**
+ * A label before a colon: a phrase that does not start with a verb ("Code review:"), a bracketed tag
+ * ("[BE]"), or one word with at most a parenthesised scope, as commit titles start ("test:", "fix(ui):";
+ * the text after the colon says what the work is).
+ */
+function isLabel(words: readonly Piece[], from: number, colon: number): boolean {
+  if (!isVerbAt(words, from) || words[from]?.enclosed) return true;
+  for (let i = from + 1; i < colon; i++) if (!words[i]?.enclosed) return false;
+  return true;
+}
+
+/**
+ * Words that follow the subject of a statement ("Build fails on main", "EXPLAIN shows a nested loop",
+ * "Export is slow"): a sentence whose first word is followed by one of them is not an imperative, even
+ * when that word can be a verb. General English only.
+ */
+const STATEMENT_VERBS = new Set(
+  (
+    'is are was were has have had does did ca wo keeps seems looks shows returns fails breaks takes ' +
+    'hangs crashes throws gives stays gets goes runs works'
+  ).split(' '),
+);
+
+function isSubjectAt(words: readonly Piece[], at: number, to: number): boolean {
+  const next = words[at + 1];
+  return at + 1 < to && next?.gap === 'none' && STATEMENT_VERBS.has(next.raw);
+}
+
+/**
+ * A request after a comma in a sentence that is otherwise a statement: [the comma's word, the verb], when
+ * an imperative verb (after fillers) is followed by a determiner or pronoun ("audit the flow", "fix that"),
+ * by a second verb ("find and fix"), or ends the sentence; a verb-like noun after a comma ("..., test
+ * coverage is low") is not one.
+ */
+function splicedRequestAt(words: readonly Piece[], at: number, to: number): [number, number] | undefined {
+  for (let i = at + 1; i < to; i++) {
+    if (words[i]?.gap !== 'comma') continue;
+    let verb = i;
+    for (let skip = fillerLength(words, verb, to); skip > 0; skip = fillerLength(words, verb, to))
+      verb += skip;
+    if (!isVerbAt(words, verb)) continue;
+    const next = words[verb + 1]?.raw ?? '';
+    if (
+      verb + 1 === to ||
+      FUNCTION_WORDS.has(next) ||
+      PRONOUNS.has(next) ||
+      coordinatedVerbAt(words, verb + 1, to) !== undefined
+    )
+      return [i, verb];
+  }
+  return undefined;
 }
 
 /**
@@ -425,7 +530,8 @@ function readClause(
   // Particle(s): "speed up", "look over"; also after a pronoun object: "cut that down", "bring them up".
   while (i < to && words[i]?.gap === 'none' && isParticle(verb, words[i]?.raw ?? '')) parts[i++] = verbPart;
   const objectStart = i;
-  if (PRONOUNS.has(words[i]?.raw ?? '') && words[i + 1]?.gap === 'none') {
+  // A pronoun ending the clause is the object too: "fix that" ("that" would otherwise start a modifier).
+  if (PRONOUNS.has(words[i]?.raw ?? '') && (words[i + 1]?.gap === 'none' || i + 1 >= to)) {
     const particle = isParticle(verb, words[i + 1]?.raw ?? '');
     parts[i++] = objectPart;
     if (particle) parts[i++] = verbPart;
@@ -471,6 +577,11 @@ function readClause(
       for (; i < to; i++) parts[i] = 'modifier';
       return;
     }
+    if (isBenefitAt(words, i)) {
+      // "... so that reviewers can click around": why the work is wanted, not what it is.
+      for (; i < to; i++) parts[i] = 'context';
+      return;
+    }
     const coordinated = coordinatedVerbAt(words, i, to);
     if (coordinated !== undefined) {
       for (let k = i; k < coordinated; k++) parts[k] = 'modifier';
@@ -503,6 +614,14 @@ function isParticle(verb: string, word: string): boolean {
   if (!PARTICLES.has(word)) return false;
   const only = PARTICLE_VERBS[word];
   return only === undefined || only.includes(verb);
+}
+
+/** Subjects that follow "so" in a clause giving the benefit of the work ("so I stop", "so we know"). */
+const BENEFIT_SUBJECTS = new Set(['that', 'i', 'we', 'you', 'they']);
+
+/** "so that ...", "so we know ...": a clause saying why the work is wanted. */
+function isBenefitAt(words: readonly Piece[], at: number): boolean {
+  return words[at]?.raw === 'so' && BENEFIT_SUBJECTS.has(words[at + 1]?.raw ?? '');
 }
 
 /** "and write", ", then check", ", add": the index of the coordinated verb, else undefined. */

@@ -330,6 +330,36 @@ describe('extractRequirements: the work asked for outweighs words merely present
   });
 });
 
+describe('extractRequirements: tracker titles, commit titles and reports', () => {
+  it('reads a bracketed team tag or a commit type as a label, and what follows as the work', () => {
+    expect(routeOf('docs(api): the new endpoints')).toBe('documentation_writer');
+    expect(routeOf('[BE] Add caching headers to GET /api/v2/products (FastAPI)')).toBe(
+      'performance_optimizer',
+    );
+  });
+
+  it('expands the abbreviations of tags and commit types ("[Infra]", "perf:")', () => {
+    expect(routeOf('[Infra] queues and the dead-letter queue for the importer')).toBe('devops_engineer');
+  });
+
+  it('does not read an HTTP method before a path as the name of a vendor', () => {
+    expect(routeOf('Return 404 from DELETE /api/users/{id} when the user is gone')).toBe(
+      'python_backend_coder',
+    );
+  });
+
+  it('reads a request after a comma in a report as the work, and a subject as no request', () => {
+    expect(routeOf('The login form accepts any redirect URL, audit the auth flow')).toBe('security_auditor');
+    expect(routeOf('Why is the orders query slow? EXPLAIN shows a sequential scan')).toBe(
+      'performance_optimizer',
+    );
+  });
+
+  it('counts what an inspection looks for as what the work is about', () => {
+    expect(routeOf('Check the upload handler for path traversal')).toBe('security_auditor');
+  });
+});
+
 describe('extractRequirements: requirement lists and confidences', () => {
   it('infers languages, frameworks and skills from the description', () => {
     const requirements = extractRequirements(

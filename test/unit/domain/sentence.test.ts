@@ -82,6 +82,66 @@ describe('readSentences', () => {
     expect(parts('Code review: the new PR')).toBe('code/H review/H the/c new/c pr/c');
   });
 
+  it('reads a bracketed tag opening a title as its heading, and the request after it as the work', () => {
+    expect(parts('[API] Return the totals in cents')).toBe('api/H return/V the/O totals/O in/m cents/m');
+    expect(parts('[Ops][Urgent] rotate the keys')).toBe('ops/H urgent/H rotate/V the/O keys/O');
+    // Brackets elsewhere are not a tag.
+    expect(parts('Fix the items[0] access in the loop')).toBe(
+      'fix/V the/O items/O 0/O access/O in/m the/m loop/m',
+    );
+  });
+
+  it('reads the type of a commit title as its heading and its scope as a modifier, even when a verb', () => {
+    expect(parts('fix(cart): totals round down')).toBe('fix/H cart/m totals/c round/c down/c');
+    expect(parts('test: cover the parser in the CLI')).toBe('test/H cover/V the/O parser/O in/m the/m cli/m');
+    // A verb with an object before a colon is still the request.
+    expect(parts('Review the PR: it adds caching')).toBe('review/V the/O pr/O it/m adds/m caching/m');
+  });
+
+  it('reads a verb-like word followed by the verb of a statement as its subject, not as an imperative', () => {
+    expect(parts('Build fails on the arm runners')).toBe('build/c fails/c on/c the/c arm/c runners/c');
+    expect(parts('Explain shows a full scan')).toBe('explain/c shows/c a/c full/c scan/c');
+    expect(parts('Build the image on arm runners')).toBe('build/V the/O image/O on/m arm/m runners/m');
+  });
+
+  it('reads a request spliced onto a statement with a comma as the work', () => {
+    expect(parts('The token never expires, rotate the signing key')).toBe(
+      'the/c token/c never/c expires/c rotate/V the/O signing/O key/O',
+    );
+    expect(parts('The cache is cold, find and fix the cause')).toBe(
+      'the/c cache/c is/c cold/c find/V and/O fix/O the/O cause/O',
+    );
+    // A verb-like noun after a comma is not a request.
+    expect(parts('The parser is new, test coverage is low')).toBe(
+      'the/c parser/c is/c new/c test/c coverage/c is/c low/c',
+    );
+  });
+
+  it('takes a pronoun object of a spliced request from the clause just before it, "that" included', () => {
+    expect(parts('the docs are fine, the arm build fails, please fix that')).toBe(
+      'the/c docs/c are/c fine/c the/O arm/O build/O fails/O please/c fix/V that/O',
+    );
+    expect(parts('The import is slow. Fix this')).toBe('the/O import/O is/O slow/O fix/V this/O');
+  });
+
+  it('reads the benefit of a user story ("so that ...", "so we ...") as context, not as the work', () => {
+    expect(parts('I want an audit log so that admins can review changes')).toBe(
+      'i/m want/V an/O audit/O log/O so/c that/c admins/c can/c review/c changes/c',
+    );
+    expect(parts('Add a retry so we stop losing events')).toBe(
+      'add/V a/O retry/O so/c we/c stop/c losing/c events/c',
+    );
+  });
+
+  it('counts what an inspection looks for as part of its object', () => {
+    expect(parts('Scan the images for known CVEs')).toBe('scan/V the/O images/O for/O known/O cves/O');
+    expect(parts('Add a cache for the sessions')).toBe('add/V a/O cache/O for/m the/m sessions/m');
+  });
+
+  it('ends the object at any preposition, "outside" included', () => {
+    expect(parts('Schedule it outside office hours')).toBe('schedule/V it/O outside/m office/m hours/m');
+  });
+
   it('counts a result phrase as part of the object', () => {
     expect(parts('Split the module into services for clarity')).toBe(
       'split/V the/O module/O into/O services/O for/m clarity/m',
@@ -113,7 +173,7 @@ describe('readSentences', () => {
   });
 
   it('keeps the words of the text in order', () => {
-    const text = 'Fix the N+1 queries (orders.py) - then, re-run the v2.4 job: done?';
+    const text = '[BE][x] Fix the N+1 queries (orders.py) - then, re-run the v2.4 job: done? fix(a[0]): b';
     expect(readSentences(text.toLowerCase()).map((w) => w.raw)).toEqual(
       text
         .toLowerCase()
