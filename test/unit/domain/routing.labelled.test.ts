@@ -12,7 +12,12 @@
  *   the router on them, in the phrasings a fleet receives (terse titles, typos, negations such as "no UI
  *   changes", several technologies with one primary, file paths and code, mobile and ML work mapped to the
  *   nearest role), each with the role a careful engineer would pick and the roles also acceptable, split by
- *   a seeded shuffle into two thirds per role for tuning and a third held out.
+ *   a seeded shuffle into two thirds per role for tuning and a third held out;
+ * - labelled-styles-tuning.json and labelled-styles-holdout.json: 180 descriptions in the styles the sets
+ *   above hold few of (issue texts with stack traces or log lines, user stories, tracker and commit titles
+ *   such as "[BE] ...", "FE-123: ...", "fix(auth): ...", questions, non-native phrasing, the primary work
+ *   stated last, several roles' words with one owner, ambiguous words in context, two-word tasks), labelled
+ *   before the router was run on them and split the same way (a third of each role held out).
  * The thresholds are what the extractor holds with a little room, not targets it was fitted to.
  */
 import { readFileSync } from 'node:fs';
@@ -62,6 +67,8 @@ const sets = {
   workHoldout: load('labelled-work-holdout.json'),
   variedTuning: load('labelled-varied-tuning.json'),
   variedHoldout: load('labelled-varied-holdout.json'),
+  stylesTuning: load('labelled-styles-tuning.json'),
+  stylesHoldout: load('labelled-styles-holdout.json'),
 };
 
 describe('routing accuracy on labelled tasks', () => {
@@ -90,25 +97,31 @@ describe('routing accuracy on labelled tasks', () => {
     }
   });
 
-  it('has over 150 varied descriptions, at least five per role, a third of each role held out', () => {
-    const varied = [...sets.variedTuning, ...sets.variedHoldout];
-
-    expect(varied.length).toBeGreaterThanOrEqual(150);
-    for (const role of BUILTIN_ROLE_NAMES) {
-      const tuning = sets.variedTuning.filter((t) => t.role === role).length;
-      const holdout = sets.variedHoldout.filter((t) => t.role === role).length;
-      expect(tuning + holdout, role).toBeGreaterThanOrEqual(5);
-      expect(holdout, role).toBe(Math.floor((tuning + holdout) / 3));
-    }
-  });
+  it.each([
+    ['varied', 'variedTuning', 'variedHoldout', 5],
+    ['under-represented styles', 'stylesTuning', 'stylesHoldout', 6],
+  ] as const)(
+    'has over 150 descriptions of the %s set, at least %i per role, a third of each role held out',
+    (_name, tuningKey, holdoutKey, perRole) => {
+      expect(sets[tuningKey].length + sets[holdoutKey].length).toBeGreaterThanOrEqual(150);
+      for (const role of BUILTIN_ROLE_NAMES) {
+        const tuning = sets[tuningKey].filter((t) => t.role === role).length;
+        const holdout = sets[holdoutKey].filter((t) => t.role === role).length;
+        expect(tuning + holdout, role).toBeGreaterThanOrEqual(perRole);
+        expect(holdout, role).toBe(Math.floor((tuning + holdout) / 3));
+      }
+    },
+  );
 
   it.each([
     ['labelled set (first tuning set)', 'labelled', 0.95],
     ['held-out set (first generation)', 'holdout', 0.84],
     ['issue 18 tuning part', 'workTuning', 0.88],
-    ['issue 18 held-out part (never tuned on)', 'workHoldout', 0.8],
+    ['issue 18 held-out part (never tuned on)', 'workHoldout', 0.82],
     ['varied tuning part', 'variedTuning', 0.89],
-    ['varied held-out part (never tuned on)', 'variedHoldout', 0.89],
+    ['varied held-out part (never tuned on)', 'variedHoldout', 0.93],
+    ['styles tuning part', 'stylesTuning', 0.88],
+    ['styles held-out part (never tuned on)', 'stylesHoldout', 0.86],
   ] as const)('routes the %s to the expected role at least at its threshold', (name, key, threshold) => {
     const set = sets[key];
     const result = evaluate(set);
@@ -119,7 +132,9 @@ describe('routing accuracy on labelled tasks', () => {
 
   it.each([
     ['varied tuning part', 'variedTuning', 0.92],
-    ['varied held-out part (never tuned on)', 'variedHoldout', 0.91],
+    ['varied held-out part (never tuned on)', 'variedHoldout', 0.93],
+    ['styles tuning part', 'stylesTuning', 0.9],
+    ['styles held-out part (never tuned on)', 'stylesHoldout', 0.92],
   ] as const)(
     'routes the %s to the expected role or an acceptable alternative at least at its threshold',
     (name, key, threshold) => {
