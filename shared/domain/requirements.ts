@@ -5,7 +5,8 @@
  * How roles are inferred from a description:
  * 1. The text is normalised: interfaces named after a capitalised vendor become third-party ones ("the
  *    Shopify Admin API" -> "the Shopify Admin third-party API"), exception class names are followed by the
- *    word "exception", aliases apply ("k8s" -> "kubernetes", "c#" -> "csharp"), words are split on word
+ *    word "exception", an upper-case name given a value or read as "$NAME" by "environment variable",
+ *    aliases apply ("k8s" -> "kubernetes", "c#" -> "csharp"), words are split on word
  *    boundaries and lightly stemmed ("tests", "testing", "tested" -> "test"; "optimise"/"optimize" alike).
  * 2. The sentences are read (sentence.ts): every word gets the weight of its part of the sentence, so the
  *    main verb and its object (the work asked for) outweigh a technology mentioned in a modifier, and what
@@ -203,9 +204,18 @@ function markThirdPartyInterfaces(text: string): string {
  */
 const EXCEPTION_CLASS = /\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*(?:Exception|Error)\b/g;
 
+/**
+ * An upper-case name assigned a value or read as a shell variable ("FEATURE_NEW_NAV=true", "$DATABASE_URL",
+ * "${API_TOKEN}") is an environment variable, and reads as the name followed by "environment variable".
+ */
+const ENVIRONMENT_VARIABLE = /(?<=\$\{?)[A-Z][A-Z0-9_]*[A-Z0-9]\b|\b[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9](?==)/g;
+
 /** Lower-cased, with the character rewrites applied: what readSentences and tokenize read. */
 function normalise(text: string): string {
-  let t = markThirdPartyInterfaces(text).replace(EXCEPTION_CLASS, '$& exception').toLowerCase();
+  let t = markThirdPartyInterfaces(text)
+    .replace(EXCEPTION_CLASS, '$& exception')
+    .replace(ENVIRONMENT_VARIABLE, '$& environment variable')
+    .toLowerCase();
   for (const [pattern, replacement] of CHAR_REWRITES) t = t.replace(pattern, replacement);
   return t;
 }

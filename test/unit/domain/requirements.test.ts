@@ -355,6 +355,13 @@ describe('extractRequirements: tracker titles, commit titles and reports', () =>
     );
   });
 
+  it('reads an upper-case name given a value, or read as $NAME, as an environment variable', () => {
+    expect(routeOf('set FEATURE_NEW_NAV=true for the beta tenants only')).toBe('configuration_manager');
+    expect(routeOf('read $STRIPE_KEY in the worker')).toBe('configuration_manager');
+    // An error code is not one.
+    expect(routeOf('ERR_SOCKET_TIMEOUT when calling the geocoder, add a retry')).toBe('error_handler');
+  });
+
   it('counts what an inspection looks for as what the work is about', () => {
     expect(routeOf('Check the upload handler for path traversal')).toBe('security_auditor');
   });
