@@ -471,8 +471,8 @@ function isLabel(words: readonly Piece[], from: number, colon: number): boolean 
 
 /**
  * Words that follow the subject of a statement ("Build fails on main", "EXPLAIN shows a nested loop",
- * "Export is slow"): a sentence whose first word is followed by one of them is not an imperative, even
- * when that word can be a verb. General English only.
+ * "Test suite is slow"): a sentence whose first word, or a compound noun it starts, is followed by one of
+ * them is not an imperative, even when that word can be a verb. General English only.
  */
 const STATEMENT_VERBS = new Set(
   (
@@ -481,9 +481,19 @@ const STATEMENT_VERBS = new Set(
   ).split(' '),
 );
 
+/** How many words a compound noun subject may have after its first ("Test suite", "Deploy job queue"). */
+const MAX_SUBJECT_NOUNS = 2;
+
 function isSubjectAt(words: readonly Piece[], at: number, to: number): boolean {
-  const next = words[at + 1];
-  return at + 1 < to && next?.gap === 'none' && STATEMENT_VERBS.has(next.raw);
+  for (let i = at + 1; i < to && i <= at + 1 + MAX_SUBJECT_NOUNS; i++) {
+    const w = words[i] as Piece;
+    if (w.gap !== 'none') return false;
+    if (STATEMENT_VERBS.has(w.raw)) return true;
+    // An article, a pronoun or a preposition starts the object of an imperative ("Build the image").
+    if (FUNCTION_WORDS.has(w.raw) || PRONOUNS.has(w.raw) || OBJECT_ENDS.has(w.raw) || isVerbAt(words, i))
+      return false;
+  }
+  return false;
 }
 
 /**

@@ -102,6 +102,9 @@ describe('readSentences', () => {
     expect(parts('Build fails on the arm runners')).toBe('build/c fails/c on/c the/c arm/c runners/c');
     expect(parts('Explain shows a full scan')).toBe('explain/c shows/c a/c full/c scan/c');
     expect(parts('Build the image on arm runners')).toBe('build/V the/O image/O on/m arm/m runners/m');
+    // The subject may be a compound noun the verb-like word starts.
+    expect(parts('Review process takes two days')).toBe('review/c process/c takes/c two/c days/c');
+    expect(parts('Test the login flow is working')).toBe('test/V the/O login/O flow/O is/O working/O');
   });
 
   it('reads a request spliced onto a statement with a comma as the work', () => {
