@@ -25,7 +25,9 @@
  * first word followed by a statement's verb is a subject ("Build fails", "EXPLAIN shows"), not a request.
  * A request after a comma in a statement ("It has no HttpOnly flag, audit the login flow") is the work,
  * and a pronoun object of it ("..., please fix that") points to the clause just before. The benefit of a
- * user story ("so that reviewers can ...", "so we ...") is context: it says why, not what.
+ * user story ("so that reviewers can ...", "so we ...") is context: it says why, not what. A request put
+ * as a question ("Can we split the service? Write up the trade-offs") proposes the work: an imperative
+ * after it is the main request, and the question a step of it.
  *
  * Each word gets the weight of its part (SENTENCE_PART_WEIGHTS); requirement extraction multiplies the
  * evidence of a vocabulary match by it, so the work named by the verb and its object outweighs a
@@ -297,6 +299,8 @@ interface Piece {
   gap: 'none' | 'comma' | 'colon' | 'sentence';
   /** Inside parentheses or brackets: the scope of a commit title ("fix(auth):"), a tag ("[BE]"). */
   enclosed: boolean;
+  /** The last word before a question mark. */
+  asks?: boolean;
 }
 
 /** Contractions spelt out, so "don't" reads as "do not" and "user's" as "user". */
@@ -333,6 +337,8 @@ function pieces(text: string): Piece[] {
       gap = 'none';
     } else if (token === ':') gap = stronger(gap, 'colon');
     else if (/^[.!?;\n]$/.test(token)) {
+      const last = out[out.length - 1];
+      if (token === '?' && last && gap === 'none') last.asks = true;
       gap = 'sentence';
       depth = 0;
     } else if (token === '(' || token === '[') {
@@ -386,9 +392,19 @@ export function readSentences(text: string): ReadWord[] {
 
   let previousSpan: [number, number] | undefined;
   let requested = false;
+  // A request put as a question ("Can we split the service? Write up the trade-offs") proposes the work;
+  // an imperative after it says what to do, and reads as the main request, the question as a step.
+  let proposed: [number, number] | undefined;
   for (const span of spans) {
     readSentence(words, span, parts, previousSpan, requested);
-    requested ||= asksForWork(words, span, parts);
+    const asks = asksForWork(words, span, parts);
+    if (asks && proposed) {
+      for (let i = proposed[0]; i < proposed[1]; i++)
+        if (parts[i] === 'verb' || parts[i] === 'object') parts[i] = 'coordinated';
+      proposed = undefined;
+    }
+    if (asks && !requested && words[span[1] - 1]?.asks) proposed = span;
+    else requested ||= asks;
     previousSpan = span;
   }
   markNegations(words, spans, parts);

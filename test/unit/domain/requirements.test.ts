@@ -362,6 +362,12 @@ describe('extractRequirements: tracker titles, commit titles and reports', () =>
     expect(routeOf('ERR_SOCKET_TIMEOUT when calling the geocoder, add a retry')).toBe('error_handler');
   });
 
+  it('takes the work from an imperative that follows a request put as a question', () => {
+    expect(
+      routeOf('Can we split the user service into auth and profile services? Write up the trade-offs'),
+    ).toBe('system_architect');
+  });
+
   it('counts what an inspection looks for as what the work is about', () => {
     expect(routeOf('Check the upload handler for path traversal')).toBe('security_auditor');
   });

@@ -136,6 +136,19 @@ describe('readSentences', () => {
     );
   });
 
+  it('reads an imperative after a request put as a question as the main request, the question as a step', () => {
+    expect(parts('Can we store the rates? Measure the hit ratio')).toBe(
+      'can/c we/c store/K the/K rates/K measure/V the/O hit/O ratio/O',
+    );
+    expect(parts('Can we store the rates? The hit ratio is high')).toBe(
+      'can/c we/c store/V the/O rates/O the/c hit/c ratio/c is/c high/c',
+    );
+    // A question after the request is a step of it, as before.
+    expect(parts('Store the rates. Can we measure the hit ratio?')).toBe(
+      'store/V the/O rates/O can/c we/c measure/K the/K hit/K ratio/K',
+    );
+  });
+
   it('counts what an inspection looks for as part of its object', () => {
     expect(parts('Scan the images for known CVEs')).toBe('scan/V the/O images/O for/O known/O cves/O');
     expect(parts('Add a cache for the sessions')).toBe('add/V a/O cache/O for/m the/m sessions/m');
