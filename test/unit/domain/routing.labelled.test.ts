@@ -120,7 +120,7 @@ describe('routing accuracy on labelled tasks', () => {
     ['issue 18 held-out part (never tuned on)', 'workHoldout', 0.82],
     ['varied tuning part', 'variedTuning', 0.89],
     ['varied held-out part (never tuned on)', 'variedHoldout', 0.93],
-    ['styles tuning part', 'stylesTuning', 0.88],
+    ['styles tuning part', 'stylesTuning', 0.9],
     ['styles held-out part (never tuned on)', 'stylesHoldout', 0.86],
   ] as const)('routes the %s to the expected role at least at its threshold', (name, key, threshold) => {
     const set = sets[key];
@@ -133,7 +133,7 @@ describe('routing accuracy on labelled tasks', () => {
   it.each([
     ['varied tuning part', 'variedTuning', 0.92],
     ['varied held-out part (never tuned on)', 'variedHoldout', 0.93],
-    ['styles tuning part', 'stylesTuning', 0.9],
+    ['styles tuning part', 'stylesTuning', 0.91],
     ['styles held-out part (never tuned on)', 'stylesHoldout', 0.92],
   ] as const)(
     'routes the %s to the expected role or an acceptable alternative at least at its threshold',
