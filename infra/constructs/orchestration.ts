@@ -112,6 +112,8 @@ export class Orchestration extends Construct {
     // task's dependents, before their gates' answers went out, would otherwise leave them waiting on their
     // gates until these arm again (GATE_REARM_SECONDS). FailOnError's Complete finds the task's status written
     // (or writes FAILED), releases the dependents not yet released with it, and answers the open gates.
+    // FailTask (withAgent, FAILED) comes only from RetryAllowed: RecordAttempt's answer ($.retry) says why the
+    // task is not routed again, which its Complete records as the task's reason.
     const complete = (name: StateName, outcome: 'SUCCEEDED' | 'FAILED' | 'SKIPPED', withAgent: boolean) =>
       invoke(
         name,
@@ -123,6 +125,7 @@ export class Orchestration extends Construct {
             ? {
                 agentId: sfn.JsonPath.stringAt('$.route.agentId'),
                 attempt: sfn.JsonPath.numberAt('$.route.attempt'),
+                ...(outcome === 'FAILED' ? { retry: sfn.JsonPath.objectAt('$.retry') } : {}),
               }
             : {}),
         },

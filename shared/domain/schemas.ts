@@ -320,6 +320,27 @@ export const ReviewFailureSchema = z.object({
 });
 export type ReviewFailure = z.infer<typeof ReviewFailureSchema>;
 
+/**
+ * What a permanent failure (one the same executor configuration will fail again; domain/permanent-failure.ts)
+ * depends on, so what another agent's executor must differ in to be worth a retry:
+ * - `credentials` (HTTP 401, a quota or spend limit used up, no key in the provider secret): the provider's key,
+ *   one per provider (`name`) and endpoint (`url`);
+ * - `request` (403, 404 and other 4xx, past the context window, a refusal, a content filter, an empty answer, a
+ *   2xx body that is not the API's answer, an executor config that cannot work): the call as this provider and
+ *   model take it (`name`, `model`, `url`);
+ * - `output-limit` (the answer was cut at `maxOutputTokens`): the same call, unless it may answer longer
+ *   (a higher `maxOutputTokens`).
+ */
+export const PermanentCauseSchema = z.enum(['credentials', 'request', 'output-limit']);
+export type PermanentCause = z.infer<typeof PermanentCauseSchema>;
+
+/** A permanent failure of an attempt: its cause and the executor configuration that failed. */
+export const PermanentFailureSchema = z.object({
+  cause: PermanentCauseSchema,
+  executor: z.lazy(() => ExecutorConfigSchema),
+});
+export type PermanentFailure = z.infer<typeof PermanentFailureSchema>;
+
 export const AttemptSchema = z.object({
   agentId: z.string(),
   status: AttemptStatusSchema,
@@ -337,6 +358,8 @@ export const AttemptSchema = z.object({
    * settled it (whole nano-dollars and tokens).
    */
   held: z.object({ nanoUsd: z.number().int().min(0), tokens: z.number().int().min(0) }).optional(),
+  /** The attempt failed in a way its executor configuration will fail again (not retried on the same one). */
+  permanent: PermanentFailureSchema.optional(),
 });
 export type Attempt = z.infer<typeof AttemptSchema>;
 

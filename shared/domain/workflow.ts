@@ -394,7 +394,15 @@ export const RecordAttemptInputSchema = TaskRefSchema.extend({
   error: StatesErrorSchema,
 });
 export type RecordAttemptInput = z.infer<typeof RecordAttemptInputSchema>;
-export const RecordAttemptOutputSchema = z.object({ retry: z.boolean(), reason: z.string().optional() });
+export const RecordAttemptOutputSchema = z.object({
+  retry: z.boolean(),
+  reason: z.string().optional(),
+  /**
+   * The task's reason when it fails because its failure is not worth another attempt (an error no agent can fix,
+   * a permanent failure no other agent escapes): FailTask records it instead of "failed after n attempts".
+   */
+  failure: z.string().optional(),
+});
 export type RecordAttemptOutput = z.infer<typeof RecordAttemptOutputSchema>;
 
 export const CompleteInputSchema = TaskRefSchema.extend({
@@ -405,6 +413,8 @@ export const CompleteInputSchema = TaskRefSchema.extend({
   error: StatesErrorSchema.optional(),
   /** CompleteTask: the Dispatch result (the attempt's end and, unless stored already, its output). */
   result: DispatchResultSchema.optional(),
+  /** FailTask: RecordAttempt's answer (its `failure`, when given, is the task's reason). */
+  retry: RecordAttemptOutputSchema.optional(),
 });
 export type CompleteInput = z.infer<typeof CompleteInputSchema>;
 

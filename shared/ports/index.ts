@@ -19,6 +19,7 @@ import type {
   ContextRecord,
   ExecutorConfig,
   ExtractedRequirements,
+  PermanentFailure,
   ReviewFailure,
   RoutingDecision,
   Task,
@@ -129,6 +130,8 @@ export interface AttemptRecord {
   usage?: Usage;
   /** USD at the price table's rates; null when the price is unknown. */
   costUsd?: number | null;
+  /** A failed attempt's failure that its executor configuration will repeat (RecordAttempt and Route read it). */
+  permanent?: PermanentFailure;
 }
 
 /** What the end of a successful attempt writes besides its status: the output (or its reference) and record. */

@@ -6,6 +6,7 @@
  * crash answers nothing: the state machine's HeartbeatSeconds / TimeoutSeconds notice, as they would for a
  * worker that really died.
  */
+import { permanentCauseOf } from '../adapters/executors/errors';
 import { SimulatedCrashError } from '../adapters/executors/simulated';
 import { rejectionsBefore, withRejections } from '../domain/approvals';
 import type { RenderedContext } from '../domain/context';
@@ -222,12 +223,20 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     // A failed attempt keeps the record of what it was given and used too (a success carries it in its
     // answer): a call answered before the failure cost tokens. Written before the token is failed, so
     // RecordAttempt reads it; an aborted attempt writes it for the record (its slot was settled already).
+    // A failure the same executor configuration will repeat is recorded with that configuration: RecordAttempt
+    // and Route then retry the task only on an agent that differs in what caused it.
+    const cause = permanentCauseOf(error);
+    const permanent = cause && executorConfig ? { cause, executor: executorConfig } : undefined;
     return await alive.failed(error, async (aborted) => {
       if (spent.usage === undefined) spent = { ...spent, ...account(carriedUsage(error)) };
-      const record: AttemptRecord = { ...(context ? { context: context.record } : {}), ...spent };
+      const record: AttemptRecord = {
+        ...(context ? { context: context.record } : {}),
+        ...spent,
+        ...(permanent && !aborted ? { permanent } : {}),
+      };
       const worth = aborted
         ? spent.usage !== undefined
-        : record.context !== undefined || record.usage !== undefined;
+        : record.context !== undefined || record.usage !== undefined || record.permanent !== undefined;
       if (worth)
         await deps.store
           .setAttemptRecord(batchId, taskId, attempt, record)

@@ -186,9 +186,10 @@ export async function completeTask(deps: CompleteDeps, input: CompleteInput): Pr
     const last = task.attempts[task.attemptCount - 1];
     const reason = input.error
       ? await failureReason(deps, task, input.error)
-      : `failed after ${task.attemptCount} attempt${task.attemptCount === 1 ? '' : 's'}${
+      : (input.retry?.failure ??
+        `failed after ${task.attemptCount} attempt${task.attemptCount === 1 ? '' : 's'}${
           last?.error ? `; last error: ${last.error}` : ''
-        }`;
+        }`);
     transitioned = await deps.store.setTaskStatus(input.batchId, input.taskId, 'FAILED', { reason, at: now });
   } else {
     transitioned = await deps.store.setTaskStatus(input.batchId, input.taskId, 'SKIPPED', {

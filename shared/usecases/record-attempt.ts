@@ -3,10 +3,13 @@
  * back, count the failure on the agent (circuit breaker), and say whether to route again.
  */
 import { REVIEW_FAILED_ERROR } from '../domain/approvals';
+import { failsAgainAny, notRetriedReason, permanentFailuresOf } from '../domain/permanent-failure';
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
+import { candidateRoles, extractRequirements } from '../domain/routing';
+import type { ExecutorConfig } from '../domain/schemas';
 import { NON_RETRYABLE_ERRORS, type RecordAttemptInput, type RecordAttemptOutput } from '../domain/workflow';
-import type { AgentRegistry, BudgetLedger, Callbacks, Clock, TaskStore } from '../ports';
+import type { AgentRegistry, BudgetLedger, Callbacks, Clock, StoredTask, TaskStore } from '../ports';
 import { recordApprovalTimeout } from './approval';
 import { settleAttempt } from './budget';
 import { isTerminal, readBatchAndTask, spentOf } from './common';
@@ -31,6 +34,9 @@ export interface RecordAttemptDeps {
 
 /** Step Functions error names that mean "the agent never answered in time". */
 export const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['States.Timeout', 'States.HeartbeatTimeout']);
+
+/** The answer for a task whose failure is not worth another attempt: `why` is its reason too. */
+const notRetried = (why: string): RecordAttemptOutput => ({ retry: false, reason: why, failure: why });
 
 /** Ends a failed attempt once and answers whether the state machine should route the task again. */
 export async function recordAttempt(
@@ -81,10 +87,44 @@ export async function recordAttempt(
   if (batch.cancelRequested) return { retry: false, reason: 'batch cancelled' };
   if (isTerminal(task.status)) return { retry: false, reason: `task already ${task.status}` };
   // Another agent cannot fix these (an output over the size limit): the task fails now, with the error.
-  if (NON_RETRYABLE_ERRORS.has(input.error.Error)) return { retry: false, reason: `not retried: ${error}` };
+  if (NON_RETRYABLE_ERRORS.has(input.error.Error)) return notRetried(`not retried: ${error}`);
+  // A failure its executor configuration will repeat (a bad key, an unknown model, an answer cut at the output
+  // limit): routed again only when some agent could take the task with a configuration that differs in what
+  // caused it (Route then chooses among those only); else it fails now instead of paying for the same failure.
+  const permanent = previous?.permanent;
+  if (permanent && !(await someAgentEscapes(deps, task))) {
+    return notRetried(`${error}; ${notRetriedReason(permanent)}`);
+  }
   if (task.attemptCount < task.maxAttempts) {
     await deps.store.setTaskStatus(input.batchId, input.taskId, 'READY');
     return { retry: true };
   }
   return { retry: false, reason: `failed after ${task.attemptCount} attempts; last error: ${error}` };
+}
+
+/**
+ * Whether some agent that could take `task` (of its candidate roles, or one its role would spawn) has an executor
+ * that escapes every permanent failure of its attempts so far.
+ */
+async function someAgentEscapes(
+  deps: Pick<RecordAttemptDeps, 'agents' | 'catalog'>,
+  task: StoredTask,
+): Promise<boolean> {
+  const failures = permanentFailuresOf(task.attempts);
+  const escapes = (executor: ExecutorConfig) => !failsAgainAny(failures, executor);
+  const catalog = deps.catalog;
+  const decided = task.decision?.role ?? task.role;
+  const roleNames = catalog
+    ? candidateRoles(task.requirements ?? extractRequirements(task.task, catalog))
+    : decided === undefined
+      ? []
+      : [decided];
+  const pools = await Promise.all(roleNames.map((role) => deps.agents.list(role)));
+  const live = pools.flat().filter((a) => a.status !== 'terminated');
+  if (live.some((a) => escapes(a.executor))) return true;
+  // An agent the router would spawn for the task (its first role) gets the role's default executor.
+  const spawnRole = catalog?.get(roleNames[0] ?? '');
+  if (!spawnRole) return false;
+  const liveOfRole = live.filter((a) => a.role === spawnRole.name).length;
+  return liveOfRole < spawnRole.defaults.maxAgents && escapes(spawnRole.defaults.executor);
 }

@@ -8,6 +8,7 @@ import { approvalTimeoutSeconds, needsApprovalBefore, reviewerOf } from '../doma
 import type { BudgetAmount } from '../domain/budget';
 import { neededIds, takesContext } from '../domain/context';
 import { CONTEXT_PREFETCH_MAX } from '../domain/limits';
+import { failsAgainAny, permanentFailuresOf } from '../domain/permanent-failure';
 import { capacityWaitSeconds, freeSlots, leaseExpiry, leaseKey, waitingLeadMs } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import {
@@ -135,6 +136,7 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef, known: KnownState
   const exclude = new Set(
     task.attempts.filter((a) => a.status === 'FAILED' || a.status === 'TIMED_OUT').map((a) => a.agentId),
   );
+  const permanent = permanentFailuresOf(task.attempts);
   const request: ReserveRequest = {
     task: task.task,
     taskId: task.taskId,
@@ -142,6 +144,7 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef, known: KnownState
     roleNames,
     spawnRole,
     exclude,
+    ...(permanent.length > 0 ? { failsAgain: (executor) => failsAgainAny(permanent, executor) } : {}),
     leaseKey: leaseKey(task.batchId, task.taskId, task.attemptCount + 1),
     timeoutSeconds: (role) => timeoutFor(deps, task, role),
     now,
@@ -256,6 +259,11 @@ export interface ReserveRequest {
   spawnRole: NonNullable<ReturnType<RoleCatalog['get']>>;
   /** Agents that failed this work before: tried only when no other agent is free. */
   exclude: ReadonlySet<string>;
+  /**
+   * Whether an agent with this executor would fail the way an earlier attempt failed permanently (a bad key, an
+   * unknown model): such agents are never chosen, and no agent is spawned with such an executor.
+   */
+  failsAgain?: (executor: ExecutorConfig) => boolean;
   leaseKey: string;
   /** The lease's length for an agent of `role`. */
   timeoutSeconds: (role: string) => number;
@@ -283,7 +291,7 @@ export async function reserveAgent(
   const { task, requirements, roleNames, spawnRole, now } = request;
   const listPool = async () => (await Promise.all(roleNames.map((r) => deps.agents.list(r)))).flat();
   let exclude: ReadonlySet<string> = request.exclude;
-  const { prefetched } = request;
+  const { prefetched, failsAgain } = request;
   let pool: Agent[] =
     prefetched && sameList(prefetched.roles, roleNames)
       ? await prefetched.agents.catch(listPool)
@@ -295,12 +303,13 @@ export async function reserveAgent(
   const maxRounds = pool.length + 2 * spawnRole.defaults.maxAgents + 2;
 
   for (let round = 0; round < maxRounds; round++) {
+    const unusable = failsAgain ? pool.filter((a) => failsAgain(a.executor)).map((a) => a.agentId) : [];
     const result = decideRoute({
       task,
       requirements,
       agents: pool,
       catalog: deps.catalog,
-      exclude: new Set(exclude),
+      exclude: new Set([...exclude, ...unusable]),
       now,
       ...(deps.weights ? { weights: deps.weights } : {}),
     });
@@ -338,7 +347,9 @@ export async function reserveAgent(
     }
     const live = pool.filter((a) => a.status !== 'terminated');
     const liveOfRole = live.filter((a) => a.role === spawnRole.name);
-    if (liveOfRole.length < spawnRole.defaults.maxAgents) {
+    // An agent spawned from the template would fail the way an earlier attempt did: none is spawned.
+    const spawnFails = failsAgain?.(spawnRole.defaults.executor) === true;
+    if (liveOfRole.length < spawnRole.defaults.maxAgents && !spawnFails) {
       const agent = await spawnAgent(deps.agents, spawnRole, liveOfRole, now, request.taskId);
       if (agent) {
         spawned.add(agent.agentId);
@@ -351,7 +362,11 @@ export async function reserveAgent(
     // Every agent is busy, or the only free ones failed this task before. Rather than wait forever for
     // an agent that is not there, let a previously failing agent try again.
     const freeButExcluded = live.some(
-      (a) => exclude.has(a.agentId) && a.reserved < a.capacity && a.status !== 'draining',
+      (a) =>
+        exclude.has(a.agentId) &&
+        a.reserved < a.capacity &&
+        a.status !== 'draining' &&
+        failsAgain?.(a.executor) !== true,
     );
     if (freeButExcluded && !allowedExcluded) {
       allowedExcluded = true;

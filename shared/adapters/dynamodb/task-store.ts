@@ -152,6 +152,11 @@ function attemptRecordSets(
     sets.push(`${slot}.costUsd = :cost`);
     values[':cost'] = record.costUsd;
   }
+  if (record.permanent !== undefined) {
+    sets.push(`${slot}.#permanent = :permanent`);
+    names['#permanent'] = 'permanent';
+    values[':permanent'] = record.permanent;
+  }
 }
 
 /** Every attribute of BatchState (checked below: adding a field to StoredBatch fails to compile until listed). */

@@ -2,7 +2,8 @@
  * Errors every executor raises, so the agent worker can tell a provider's refusal from a timeout, a
  * cancellation or a configuration mistake without parsing messages.
  */
-import type { ExecutorName } from '../../domain/schemas';
+import type { ExecutorName, PermanentCause } from '../../domain/schemas';
+import { SecretFormatError, SecretNotFoundError } from '../secrets';
 
 /** A provider answered with an error (or could not be reached). `status` is the HTTP status when known. */
 export class ProviderError extends Error {
@@ -12,11 +13,22 @@ export class ProviderError extends Error {
   readonly retryable: boolean;
   /** The provider's `Retry-After`, in milliseconds, when it sent one. */
   readonly retryAfterMs: number | undefined;
+  /**
+   * Set when the same executor configuration will fail the same way (a bad key, an unknown model, an answer cut
+   * at the output limit): what it depends on, so the task is retried only on an agent that differs in it.
+   */
+  readonly permanent: PermanentCause | undefined;
 
   constructor(
     provider: ExecutorName,
     message: string,
-    options: { status?: number; retryable: boolean; retryAfterMs?: number; cause?: unknown },
+    options: {
+      status?: number;
+      retryable: boolean;
+      retryAfterMs?: number;
+      permanent?: PermanentCause | undefined;
+      cause?: unknown;
+    },
   ) {
     super(message, { cause: options.cause });
     this.name = 'ProviderError';
@@ -24,11 +36,14 @@ export class ProviderError extends Error {
     this.status = options.status;
     this.retryable = options.retryable;
     this.retryAfterMs = options.retryAfterMs;
+    this.permanent = options.retryable ? undefined : options.permanent;
   }
 }
 
 /** The executor config cannot work (unknown executor, `http` without a url, malformed model or url). */
 export class ExecutorConfigError extends Error {
+  /** The same configuration fails the same way (see ProviderError.permanent). */
+  readonly permanent: PermanentCause = 'request';
   constructor(message: string) {
     super(message);
     this.name = 'ExecutorConfigError';
@@ -51,4 +66,15 @@ export class ExecutionAbortedError extends Error {
     super(`${provider} executor call was aborted`, { cause: reason });
     this.name = 'ExecutionAbortedError';
   }
+}
+
+/**
+ * What a failed execution's error says about retrying it with the same executor configuration: the cause when it
+ * will fail the same way (ProviderError.permanent, a config that cannot work, no usable key in the provider
+ * secret), undefined when another try may succeed (throttling, 5xx, network, timeouts, a misfitting answer).
+ */
+export function permanentCauseOf(error: unknown): PermanentCause | undefined {
+  if (error instanceof ProviderError || error instanceof ExecutorConfigError) return error.permanent;
+  if (error instanceof SecretNotFoundError || error instanceof SecretFormatError) return 'credentials';
+  return undefined;
 }

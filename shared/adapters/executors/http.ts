@@ -103,7 +103,7 @@ export class HttpExecutor extends ProviderExecutor {
       throw new ProviderError(
         'http',
         `the agent service at ${this.url} answered ${response.status} without a JSON body: ${text.slice(0, ERROR_BODY_EXCERPT_CHARS)}`,
-        { status: response.status, retryable: false, cause: error },
+        { status: response.status, retryable: false, permanent: 'request', cause: error },
       );
     }
     const tooDeep = firstTooDeep(output, MAX_OUTPUT_DEPTH);
@@ -111,7 +111,7 @@ export class HttpExecutor extends ProviderExecutor {
       throw new ProviderError(
         'http',
         `the agent service at ${this.url} answered JSON nested deeper than ${MAX_OUTPUT_DEPTH} levels (at ${formatPath(tooDeep)})`,
-        { status: response.status, retryable: false },
+        { status: response.status, retryable: false, permanent: 'request' },
       );
     }
     const usage = usageFromHeaders(response.headers);

@@ -161,6 +161,12 @@ export function callName(provider: ExecutorName, model: string | undefined): str
   return model === undefined ? provider : `${provider} (model ${model})`;
 }
 
+/**
+ * Final 4xx statuses that are about the key, not the request: 401, and a 429 the provider says is final (a
+ * quota or spend limit used up; a retryable 429 is never permanent).
+ */
+const CREDENTIAL_STATUSES: ReadonlySet<number> = new Set([401, HTTP_TOO_MANY_REQUESTS]);
+
 /** Builds the ProviderError for an HTTP error status, deciding whether it is worth retrying. */
 export function providerErrorFromStatus(
   provider: ExecutorName,
@@ -178,7 +184,8 @@ export function providerErrorFromStatus(
       TRANSIENT_CLIENT_STATUSES.has(status) ||
       (status >= HTTP_SERVER_ERROR_MIN && status <= HTTP_SERVER_ERROR_MAX));
   const retryAfterMs = options.retryAfterMs ?? parseRetryAfter(options.retryAfter);
-  const kind = status >= HTTP_CLIENT_ERROR_MIN && status < HTTP_SERVER_ERROR_MIN ? 'rejected' : 'failed';
+  const clientError = status >= HTTP_CLIENT_ERROR_MIN && status < HTTP_SERVER_ERROR_MIN;
+  const kind = clientError ? 'rejected' : 'failed';
   const hint = options.hint ?? statusHint(provider, status);
   return new ProviderError(
     provider,
@@ -187,6 +194,8 @@ export function providerErrorFromStatus(
       status,
       retryable,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      // A 4xx the provider will answer again: the key (401, a spent quota's 429), else the request as sent.
+      ...(clientError ? { permanent: CREDENTIAL_STATUSES.has(status) ? 'credentials' : 'request' } : {}),
       cause: options.cause,
     },
   );
@@ -214,6 +223,7 @@ export function malformedAnswerError(
   const at = options.url === undefined ? '' : ` at ${options.url}`;
   return new ProviderError(provider, `${callName(provider, options.model)}${at} answered ${what}`, {
     retryable: options.retryable,
+    permanent: 'request',
     cause: options.cause,
   });
 }
@@ -371,6 +381,7 @@ function gaveUp(error: ProviderError, retries: number): ProviderError {
     retryable: error.retryable,
     ...(error.status === undefined ? {} : { status: error.status }),
     ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    permanent: error.permanent,
     cause: error.cause,
   });
 }

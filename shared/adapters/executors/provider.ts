@@ -180,7 +180,10 @@ export function unusableAnswerError(
   }
   if (message === undefined) return undefined;
   return attachUsage(
-    new ProviderError(provider, message, { retryable: false }),
+    new ProviderError(provider, message, {
+      retryable: false,
+      permanent: answer.kind === 'truncated' ? 'output-limit' : 'request',
+    }),
     answer.usage ? [answer.usage] : [],
   );
 }
