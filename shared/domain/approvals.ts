@@ -29,13 +29,22 @@ export const PENDING_REVIEW_TOKEN = 'review-not-started';
 
 export type ApprovalStage = ApprovalRecord['stage'];
 
-/** POST /batches/{id}/tasks/{taskId}/approval. */
+/**
+ * POST /batches/{id}/tasks/{taskId}/approval. `retry: false` with a rejection of an output ends the task instead
+ * of routing it again (a rejection before dispatch always ends it): for a rejection no reviewer made, which a new
+ * attempt would only meet again (`meta-agent run` with nobody to ask), or a reviewer who wants no more attempts.
+ */
 export const ApprovalDecisionSchema = z
   .object({
     decision: z.enum(['approve', 'reject']),
     comment: z.string().max(MAX_APPROVAL_COMMENT_CHARS).optional(),
+    retry: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .refine((d) => d.retry === undefined || d.decision === 'reject', {
+    message: 'retry applies to a rejection only',
+    path: ['retry'],
+  });
 export type ApprovalDecision = z.infer<typeof ApprovalDecisionSchema>;
 
 /** Who reviews a task's output: nobody, a person, or an agent of a validator role (`approval.by`). */
@@ -253,4 +262,11 @@ export function simulateReview(verdict: SimulatedVerdict | undefined): Simulate 
     };
   if (verdict.fail === 'invalid') return { output: { verdict: 'unsure', simulated: true } };
   return { failAttempts: 1, failMode: verdict.fail };
+}
+
+/** Whether the rejection of attempt `attempt`'s output asked for no retry (ApprovalDecision.retry false). */
+export function rejectedForGood(approvals: readonly ApprovalRecord[] | undefined, attempt: number): boolean {
+  return (approvals ?? []).some(
+    (a) => a.stage === 'after' && a.decision === 'reject' && a.attempt === attempt && a.retry === false,
+  );
 }

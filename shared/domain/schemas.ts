@@ -303,6 +303,8 @@ export const ApprovalRecordSchema = z.object({
   at: z.number(),
   /** A validator agent's verdict made by the simulated executor (input.simulate.verdicts), not by a model. */
   simulated: z.boolean().optional(),
+  /** false: a rejection that ends the task instead of routing it again (ApprovalDecision.retry). */
+  retry: z.literal(false).optional(),
   /** What the validator agent's review used (counted in the task's and the batch's totals). */
   usage: z.lazy(() => UsageSchema).optional(),
   costUsd: z.number().min(0).nullable().optional(),

@@ -193,6 +193,7 @@ export async function decideApproval(
     ...(wait.attempt === undefined ? {} : { attempt: wait.attempt }),
     at: deps.clock.now(),
     ...(request.simulated ? { simulated: true } : {}),
+    ...(request.decision === 'reject' && request.retry === false ? { retry: false as const } : {}),
     ...request.spent,
   };
   const index = await deps.store.appendApproval(batchId, taskId, record, wait.token);

@@ -2,7 +2,7 @@
  * RecordAttempt (the Dispatch state's Catch): end the attempt as FAILED / TIMED_OUT, give the agent's slot
  * back, count the failure on the agent (circuit breaker), and say whether to route again.
  */
-import { REVIEW_FAILED_ERROR } from '../domain/approvals';
+import { APPROVAL_REJECTED_ERROR, REVIEW_FAILED_ERROR, rejectedForGood } from '../domain/approvals';
 import { failsAgainAny, notRetriedReason, permanentFailuresOf } from '../domain/permanent-failure';
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
@@ -88,6 +88,10 @@ export async function recordAttempt(
   if (isTerminal(task.status)) return { retry: false, reason: `task already ${task.status}` };
   // Another agent cannot fix these (an output over the size limit): the task fails now, with the error.
   if (NON_RETRYABLE_ERRORS.has(input.error.Error)) return notRetried(`not retried: ${error}`);
+  // A rejection of the output that asked for no retry (nobody could review it: `run` without a terminal): another
+  // attempt would redo the work only to meet the same rejection.
+  if (input.error.Error === APPROVAL_REJECTED_ERROR && rejectedForGood(task.approvals, input.attempt))
+    return notRetried(`${error}; not retried: the rejection asked for no further attempt`);
   // A failure its executor configuration will repeat (a bad key, an unknown model, an answer cut at the output
   // limit): routed again only when some agent could take the task with a configuration that differs in what
   // caused it (Route then chooses among those only); else it fails now instead of paying for the same failure.

@@ -91,7 +91,8 @@ export class TerminalApprovals {
     const ask = this.io.ask;
     if (ask === undefined) {
       this.io.stderr(`meta-agent: ${what}, and there is nobody to ask: rejected\n`);
-      return this.#send(batchId, task.id, 'reject', NOBODY_TO_ASK);
+      // A rejection nobody made: not retried (a new attempt would meet it again), the task fails now.
+      return this.#send(batchId, task.id, 'reject', NOBODY_TO_ASK, false);
     }
     if (awaiting.stage === 'after') this.io.stderr(await this.#preview(batchId, task.id));
     for (;;) {
@@ -116,12 +117,17 @@ export class TerminalApprovals {
     taskId: string,
     decision: 'approve' | 'reject',
     comment: string,
+    retry?: false,
   ): Promise<void> {
     const response = await this.system.request({
       method: 'POST',
       path: `/batches/${encodeURIComponent(batchId)}/tasks/${encodeURIComponent(taskId)}/approval`,
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ decision, ...(comment ? { comment } : {}) }),
+      body: JSON.stringify({
+        decision,
+        ...(comment ? { comment } : {}),
+        ...(retry === false ? { retry } : {}),
+      }),
     });
     if (response.statusCode !== 200) {
       const message = (JSON.parse(response.body) as { message?: string }).message ?? response.body;

@@ -188,6 +188,36 @@ describe('approval of the output', () => {
     ]);
   });
 
+  it('ends the task on a rejection that asks for no retry, with the comment and why, and refuses retry on an approval', async () => {
+    const batchId = await submit({
+      options: { maxAttempts: 3 },
+      tasks: [
+        { id: 'report', description: 'Write the SQL report query', approval: { after: true } },
+        { id: 'chart', description: 'Chart the report', dependsOn: ['report'] },
+      ],
+    });
+    await awaiting(batchId, 'report', 1);
+
+    const refused = await decide(batchId, 'report', { decision: 'approve', retry: false });
+    const rejected = await decide(batchId, 'report', {
+      decision: 'reject',
+      comment: 'out of scope',
+      retry: false,
+    });
+    const result = await system.waitForBatch(batchId);
+
+    expect(refused.statusCode).toBe(400);
+    expect(JSON.parse(refused.body).issues[0].path).toBe('$.retry');
+    expect(rejected.statusCode).toBe(200);
+    const report = taskOf(result, 'report');
+    expect(report.status).toBe('FAILED');
+    expect(report.attempts.map((a) => a.status)).toEqual(['FAILED']);
+    expect(report.reason).toBe(
+      'ApprovalRejected: output of attempt 1 rejected by person: out of scope; not retried: the rejection asked for no further attempt',
+    );
+    expect(taskOf(result, 'chart').status).toBe('SKIPPED');
+  });
+
   it('holds no agent slot while the output waits: another task of the role runs meanwhile', async () => {
     const batchId = await submit({
       tasks: [{ id: 'tune', description: 'Tune the cache', role: ONE_SLOT_ROLE, approval: { after: true } }],
@@ -497,11 +527,15 @@ describe('meta-agent run with approvals an expansion adds', () => {
         status: 'FAILED',
         reason: expect.stringContaining('rejected before dispatch by person: nobody to ask'),
       });
+      // The rejection nobody made ends the task: its work is not redone only to be rejected again.
       const held = taskOf(result, 'held');
       expect(held.status).toBe('FAILED');
       expect(held.attempts.map((a) => a.error)).toEqual([
         expect.stringContaining('ApprovalRejected: output of attempt 1 rejected by person: nobody to ask'),
-        expect.stringContaining('ApprovalRejected: output of attempt 2 rejected by person: nobody to ask'),
+      ]);
+      expect(held.reason).toContain('not retried: the rejection asked for no further attempt');
+      expect(held.approvals).toEqual([
+        expect.objectContaining({ decision: 'reject', attempt: 1, retry: false }),
       ]);
       expect(taskOf(result, 'wrap-up').status).toBe('SUCCEEDED');
     },
