@@ -467,10 +467,9 @@ describe('record attempt', () => {
       },
     );
 
-    expect(next).toEqual({
-      retry: false,
-      reason: 'not retried: OutputTooLargeError: the output is 10485761 bytes as JSON',
-    });
+    // The reason is the task's too (FailTask records `failure`).
+    const why = 'not retried: OutputTooLargeError: the output is 10485761 bytes as JSON';
+    expect(next).toEqual({ retry: false, reason: why, failure: why });
     const task = await store.getTask(batchId, 't');
     expect(task?.attempts.map((a) => a.status)).toEqual(['FAILED']);
     expect(await agents.get(`${name}-1`)).toMatchObject({ reserved: 0, failures: 1 });
