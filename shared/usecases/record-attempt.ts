@@ -88,6 +88,8 @@ export async function recordAttempt(
   if (isTerminal(task.status)) return { retry: false, reason: `task already ${task.status}` };
   // Another agent cannot fix these (an output over the size limit): the task fails now, with the error.
   if (NON_RETRYABLE_ERRORS.has(input.error.Error)) return notRetried(`not retried: ${error}`);
+  // A rejection by timeout is nobody's: another attempt would redo the work only to wait as long again.
+  if (approvalTimeout) return notRetried(`${error}; not retried: nobody decided on the output`);
   // A rejection of the output that asked for no retry (nobody could review it: `run` without a terminal): another
   // attempt would redo the work only to meet the same rejection.
   if (input.error.Error === APPROVAL_REJECTED_ERROR && rejectedForGood(task.approvals, input.attempt))

@@ -218,6 +218,24 @@ describe('approval of the output', () => {
     expect(taskOf(result, 'chart').status).toBe('SKIPPED');
   });
 
+  it('ends the task when nobody decides on its output in time, instead of redoing the work to wait again', async () => {
+    const batchId = await submit({
+      options: { maxAttempts: 3 },
+      tasks: [
+        { id: 'notes', description: 'Write the release notes', approval: { after: true, timeoutSeconds: 1 } },
+      ],
+    });
+
+    const result = await system.waitForBatch(batchId);
+
+    const notes = taskOf(result, 'notes');
+    expect(notes.status).toBe('FAILED');
+    expect(notes.attempts.map((a) => a.status)).toEqual(['FAILED']);
+    expect(notes.reason).toBe(
+      'ApprovalTimeout: output of attempt 1 rejected by timeout: no decision within 1 s; not retried: nobody decided on the output',
+    );
+  });
+
   it('holds no agent slot while the output waits: another task of the role runs meanwhile', async () => {
     const batchId = await submit({
       tasks: [{ id: 'tune', description: 'Tune the cache', role: ONE_SLOT_ROLE, approval: { after: true } }],
