@@ -78,6 +78,8 @@ export async function runUntilInterrupted(
   code: number | null;
   signal: NodeJS.Signals | null;
   out: string;
+  /** What it wrote on stderr. */
+  err: string;
   interrupted: boolean;
   elapsedMs: number;
   /** Through npx: the installs of this checkout npx made in its cache (removed again). */
@@ -107,7 +109,10 @@ export async function runUntilInterrupted(
       if (options.twice) setTimeout(() => process.kill(group, 'SIGINT'), REPEAT_GAP_MS);
     }
   });
-  child.stderr.resume();
+  let err = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    err += chunk.toString();
+  });
   const started = Date.now();
   const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     const timer = setTimeout(() => {
@@ -120,5 +125,5 @@ export async function runUntilInterrupted(
     });
   });
   const npxInstalled = npxBefore ? forgetNewNpxInstalls(npxBefore, ROOT) : [];
-  return { ...exit, out, interrupted, elapsedMs: Date.now() - started, npxInstalled };
+  return { ...exit, out, err, interrupted, elapsedMs: Date.now() - started, npxInstalled };
 }

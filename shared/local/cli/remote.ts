@@ -378,8 +378,11 @@ export async function followBatch(
   batchId: string,
   onSnapshot: (result: BatchResult) => void,
   onWarning: (message: string) => void = () => undefined,
+  /** Aborted: following ends with the last result read (the batch runs on). */
+  stop?: AbortSignal,
 ): Promise<BatchResult> {
   let wake: (() => void) | undefined;
+  const wakeNow = () => wake?.();
   let debounce: NodeJS.Timeout | undefined;
   const nudge = () => {
     debounce ??= setTimeout(() => {
@@ -398,15 +401,18 @@ export async function followBatch(
     for (;;) {
       const result = await api.result(batchId);
       onSnapshot(result);
-      if (result.status !== 'RUNNING') return result;
+      if (result.status !== 'RUNNING' || stop?.aborted) return result;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, FOLLOW_FALLBACK_POLL_MS);
         wake = () => {
           clearTimeout(timer);
+          stop?.removeEventListener('abort', wakeNow);
           resolve();
         };
+        stop?.addEventListener('abort', wakeNow, { once: true });
       });
       wake = undefined;
+      if (stop?.aborted) return result;
     }
   } finally {
     if (debounce) clearTimeout(debounce);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchResultSchema } from '../../../shared/domain/schemas';
+import { INTERRUPTED_EXIT } from '../../../shared/local/cli/commands/run';
 import { ExitCode } from '../../../shared/local/cli/io';
 import { main } from '../../../shared/local/cli/main';
 import { API_KEY_ENV, API_URL_ENV } from '../../../shared/local/cli/remote';
@@ -239,6 +240,50 @@ describe('meta-agent status | cancel | redrive --url', () => {
     expect(finished.budget?.spentTokens).toBe(
       finished.tasks.reduce((sum, t) => sum + (t.usage ? t.usage.inputTokens + t.usage.outputTokens : 0), 0),
     );
+  });
+
+  it('stops following on Ctrl-C during status --wait (exit 130) and leaves the batch running: a watcher does not cancel it', async () => {
+    const submitted = await fetch(`${server.url}/batches`, {
+      method: 'POST',
+      headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        batchId: 'remote-watched',
+        tasks: [
+          {
+            id: 'slow',
+            description: 'Audit the login flow',
+            role: 'security_auditor',
+            input: { simulate: { durationMs: SLOW_TASK_MS } },
+          },
+        ],
+      }),
+    });
+    expect(submitted.status).toBe(202);
+
+    const { code, out, err, interrupted } = await runUntilInterrupted(
+      ['status', 'remote-watched', '--wait', '--url', server.url, '--api-key', API_KEY],
+      'slow: RUNNING',
+      EXIT_WITHIN_MS,
+    );
+    const served = BatchResultSchema.parse(
+      await (
+        await fetch(`${server.url}/batches/remote-watched`, { headers: { 'x-api-key': API_KEY } })
+      ).json(),
+    );
+    await fetch(`${server.url}/batches/remote-watched`, {
+      method: 'DELETE',
+      headers: { 'x-api-key': API_KEY },
+    });
+
+    expect(interrupted).toBe(true);
+    expect(code).toBe(INTERRUPTED_EXIT);
+    expect(served.status).toBe('RUNNING');
+    expect(served.tasks.map((t) => t.status)).toEqual(['RUNNING']);
+    expect(out).toMatch(/slow .* RUNNING/);
+    expect(err).toContain(
+      `stopped following batch remote-watched, which runs on: meta-agent status remote-watched --url ${server.url} --wait`,
+    );
+    expect(err).not.toContain('cancelling');
   });
 
   it('says where batches live when no URL is given', async () => {

@@ -4,7 +4,8 @@
  * that command). URL and key also come from META_AGENT_API_URL / META_AGENT_API_KEY.
  *
  * Exit codes: 0 the batch succeeded or is still running, 1 some task failed, was skipped or cancelled,
- * 2 bad input or configuration (unknown batch, wrong URL or key, a batch in the wrong state).
+ * 2 bad input or configuration (unknown batch, wrong URL or key, a batch in the wrong state), 130 Ctrl-C
+ * while `status --wait` follows (the batch runs on: watching it does not own it).
  */
 import { parseArgs } from 'node:util';
 import { type BatchResult, type Budget, BudgetSchema } from '../../../domain/schemas';
@@ -12,7 +13,7 @@ import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
 import { formatSummaryTable } from '../progress';
 import { API_KEY_ENV, API_URL_ENV, RemoteApi, remoteTarget } from '../remote';
-import { followRemote, printResult } from './run';
+import { followRemote, INTERRUPTED_EXIT, printResult } from './run';
 
 type Action = 'status' | 'cancel' | 'redrive';
 
@@ -43,6 +44,7 @@ ${action === 'redrive' ? BUDGET_HELP : ''}  -h, --help      show this help
 
 Exit codes: 0 the batch succeeded (or runs on, without --wait), 1 some task failed, was skipped or
 cancelled, 2 bad input or configuration (unknown batch, wrong URL or key, nothing to ${action}).
+${action === 'status' ? 'Ctrl-C during --wait stops following (exit 130); the batch runs on.' : 'Ctrl-C during --wait cancels the batch.'}
 `;
 
 /** Exit code of a result that may still be running: only a finished task that did not succeed counts. */
@@ -94,11 +96,22 @@ function remoteCommand(action: Action): Command {
       current = await api.result(batchId);
     }
     if (values.wait && current.status === 'RUNNING') {
-      return printResult(
-        await followRemote(api, batchId, current.tasks.length, values.json, io),
+      // Ctrl-C while watching (status) leaves the batch running; after a cancel or a redrive it cancels.
+      const followed = await followRemote(
+        api,
+        batchId,
+        current.tasks.length,
         values.json,
         io,
+        action === 'status' ? 'detach' : 'cancel',
       );
+      if (followed.status !== 'RUNNING') return printResult(followed, values.json, io);
+      if (values.json) io.stdout(`${JSON.stringify(followed, null, 2)}\n`);
+      else io.stdout(`\n${formatSummaryTable(followed)}`);
+      io.stderr(
+        `meta-agent: stopped following batch ${batchId}, which runs on: meta-agent status ${batchId} --url ${api.baseUrl} --wait follows it again\n`,
+      );
+      return INTERRUPTED_EXIT;
     }
     if (values.json) io.stdout(`${JSON.stringify(current, null, 2)}\n`);
     else io.stdout(formatSummaryTable(current));

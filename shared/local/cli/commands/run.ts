@@ -158,9 +158,20 @@ export async function followRemote(
   taskCount: number,
   json: boolean,
   io: CliIO,
+  /**
+   * What Ctrl-C (or SIGTERM) does: `cancel` the batch and follow it to its end (whoever started it), or
+   * `detach`: stop following and answer the last result read, still RUNNING (a watcher, who must not cancel
+   * a batch by leaving).
+   */
+  interrupt: 'cancel' | 'detach' = 'cancel',
 ): Promise<BatchResult> {
   const progress = json ? undefined : new ProgressReporter(io, taskCount, 'tasks');
+  const detached = new AbortController();
   const stopInterrupt = onInterrupt(() => {
+    if (interrupt === 'detach') {
+      detached.abort();
+      return;
+    }
     io.stderr(`\nmeta-agent: cancelling batch ${batchId} on ${api.baseUrl} (Ctrl-C again to quit at once)\n`);
     void api
       .cancel(batchId)
@@ -172,6 +183,7 @@ export async function followRemote(
       batchId,
       (snapshot) => progress?.update(snapshot),
       (warning) => io.stderr(`meta-agent: ${warning}\n`),
+      detached.signal,
     );
   } catch (error) {
     // The batch exists and may be running: an API lost now is no bad input (exit 2 says nothing was run).
