@@ -141,6 +141,33 @@ describe('dashboard', () => {
     await page.close();
   });
 
+  it("shows a task's output stored apart, read with the key, and wraps a description without spaces on a narrow screen", async () => {
+    const description = `Write the report ${'x'.repeat(600)}`;
+    const submitted = await api('/batches', {
+      method: 'POST',
+      body: JSON.stringify({
+        batchId: 'ui-stored-output',
+        tasks: [{ id: 'report', description, input: { simulate: { outputBytes: 300_000 } } }],
+      }),
+    });
+    expect(submitted.status).toBe(202);
+    const page = await openPage('#/batches/ui-stored-output/tasks/report', { width: 390, height: 844 });
+
+    const show = page.getByRole('button', { name: 'Show the whole output' });
+    await show.waitFor({ timeout: UI_TIMEOUT_MS });
+    const overflow = Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
+    await show.click();
+    await page.waitForSelector('.stored-output pre.output', { timeout: UI_TIMEOUT_MS });
+
+    expect(overflow).toBeLessThanOrEqual(0);
+    expect(await page.textContent('.stored-output pre.output')).toContain(
+      'line 0000001 of a simulated output',
+    );
+    expect(await page.getAttribute('.stored-output a[download]', 'download')).toBe('report.output.json');
+    expect(await page.$('.stored-output .error')).toBeNull();
+    await page.close();
+  });
+
   it('approves a task waiting for approval from its page, with a comment, and lists the decision', async () => {
     const submitted = await api('/batches', {
       method: 'POST',

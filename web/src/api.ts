@@ -78,22 +78,7 @@ export class Api {
       },
       ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
     });
-    const text = await response.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = text;
-    }
-    if (!response.ok) {
-      const answer = (parsed ?? {}) as { message?: string; error?: string; issues?: ApiError['issues'] };
-      const reason =
-        response.status === 401 || response.status === 403
-          ? 'the API key is missing or wrong'
-          : (answer.message ?? answer.error ?? response.statusText);
-      throw new ApiError(response.status, reason, answer.issues ?? []);
-    }
-    return parsed as T;
+    return answerOf<T>(response, await response.text());
   }
 
   batches(cursor?: string): Promise<BatchList> {
@@ -138,6 +123,28 @@ export class Api {
   /** The URL of a task's whole output (GET /batches/{id}/tasks/{taskId}/output). */
   outputUrl(batchId: string, taskId: string): string {
     return `${this.baseUrl}/batches/${encodeURIComponent(batchId)}/tasks/${encodeURIComponent(taskId)}/output`;
+  }
+  /**
+   * A task's whole output, read with the key (a link cannot carry it: the API would refuse a browser that
+   * opens one). Larger than the API answers, it is a redirect to a presigned download, which the page may
+   * not read (neither the CSP nor the bucket lets it, and the key must not follow it there): an ApiError
+   * saying how to download it instead.
+   */
+  async output(batchId: string, taskId: string): Promise<string> {
+    const url = this.outputUrl(batchId, taskId);
+    const response = await fetch(url, {
+      headers: this.key ? { 'x-api-key': this.key } : {},
+      redirect: 'manual',
+    });
+    if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
+      throw new ApiError(
+        303,
+        `the output is larger than the API answers; download it with curl -sL "${url}" -H "x-api-key: $KEY"`,
+      );
+    }
+    const text = await response.text();
+    if (!response.ok) answerOf(response, text);
+    return text;
   }
 
   /**
@@ -193,6 +200,25 @@ export class Api {
       },
     };
   }
+}
+
+/** The JSON of an answer, or the ApiError of a non-2xx one (401 and 403 said as a key problem). */
+function answerOf<T>(response: Response, text: string): T {
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = text;
+  }
+  if (!response.ok) {
+    const answer = (parsed ?? {}) as { message?: string; error?: string; issues?: ApiError['issues'] };
+    const reason =
+      response.status === 401 || response.status === 403
+        ? 'the API key is missing or wrong'
+        : (answer.message ?? answer.error ?? response.statusText);
+    throw new ApiError(response.status, reason, answer.issues ?? []);
+  }
+  return parsed as T;
 }
 
 /** Pause before a dropped progress socket is opened again. */

@@ -3,7 +3,7 @@
  * and the agents left out with their reasons), its attempts, its output, tokens and cost.
  */
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { Api, TaskDetail } from '../api';
 import { href, ms, term, time, tokenBreakdown, tokens, usd } from '../format';
 import { ErrorLine, StatusBadge, Table, usePolled } from './common';
@@ -13,9 +13,59 @@ const REFRESH_MS = 2_000;
 /** Characters of an inline output shown before "show all". */
 const OUTPUT_PREVIEW_CHARS = 20_000;
 
+/** The text shown of an output: the first OUTPUT_PREVIEW_CHARS characters. */
+const preview = (text: string) =>
+  text.length > OUTPUT_PREVIEW_CHARS ? `${text.slice(0, OUTPUT_PREVIEW_CHARS)}\n…` : text;
+
+/**
+ * An output stored apart: read through the API with the key on request (a plain link would be refused
+ * without it), then shown and offered as a file.
+ */
+function StoredOutput(props: {
+  api: Api;
+  task: TaskDetail;
+  stored: NonNullable<TaskDetail['outputRef']>;
+}): JSX.Element {
+  const { api, task, stored } = props;
+  const [state, setState] = useState<{ busy?: boolean; text?: string; file?: string; error?: unknown }>({});
+  useEffect(
+    () => () => {
+      if (state.file) URL.revokeObjectURL(state.file);
+    },
+    [state.file],
+  );
+  const load = async () => {
+    setState({ busy: true });
+    try {
+      const text = await api.output(task.batchId, task.id);
+      setState({ text, file: URL.createObjectURL(new Blob([text], { type: stored.contentType })) });
+    } catch (error) {
+      setState({ error });
+    }
+  };
+  return (
+    <div class="stored-output">
+      <p>
+        Whole output: {stored.bytes.toLocaleString()} bytes, {stored.contentType}, sha256{' '}
+        <code>{stored.sha256.slice(0, 12)}…</code>{' '}
+        {state.file ? (
+          <a href={state.file} download={`${task.id}.output.json`}>
+            Save as a file
+          </a>
+        ) : (
+          <button type="button" disabled={state.busy} onClick={load}>
+            Show the whole output
+          </button>
+        )}
+      </p>
+      <ErrorLine error={state.error} />
+      {state.text !== undefined && <pre class="output">{preview(state.text)}</pre>}
+    </div>
+  );
+}
+
 function Output(props: { api: Api; task: TaskDetail }): JSX.Element {
   const { task, api } = props;
-  const whole = api.outputUrl(task.batchId, task.id);
   if (task.output === undefined && !task.outputRef) return <p class="note">No output yet.</p>;
   const simulated =
     typeof task.output === 'object' &&
@@ -29,17 +79,8 @@ function Output(props: { api: Api; task: TaskDetail }): JSX.Element {
           Simulated executor: no model was called; this output is made up for testing.
         </p>
       )}
-      {task.output !== undefined && (
-        <pre class="output">
-          {text.length > OUTPUT_PREVIEW_CHARS ? `${text.slice(0, OUTPUT_PREVIEW_CHARS)}\n…` : text}
-        </pre>
-      )}
-      {task.outputRef && (
-        <p>
-          Whole output: <a href={whole}>{whole}</a> ({task.outputRef.bytes.toLocaleString()} bytes,{' '}
-          {task.outputRef.contentType}, sha256 <code>{task.outputRef.sha256.slice(0, 12)}…</code>)
-        </p>
-      )}
+      {task.output !== undefined && <pre class="output">{preview(text)}</pre>}
+      {task.outputRef && <StoredOutput api={api} task={task} stored={task.outputRef} />}
     </div>
   );
 }
