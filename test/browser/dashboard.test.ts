@@ -168,6 +168,37 @@ describe('dashboard', () => {
     await page.close();
   });
 
+  it('draws the task table of a big batch a page of rows at a time, with a button for more', async () => {
+    // One slow first task holds the other 249 back: the batch stays put while the page is read.
+    const tasks = [
+      { id: 't-0', description: 'Design the schema', input: { simulate: { durationMs: 60_000 } } },
+      ...Array.from({ length: 249 }, (_, i) => ({
+        id: `t-${i + 1}`,
+        description: `Write module ${i + 1}`,
+        dependsOn: ['t-0'],
+      })),
+    ];
+    const submitted = await api('/batches', {
+      method: 'POST',
+      body: JSON.stringify({ batchId: 'ui-big', tasks }),
+    });
+    expect(submitted.status).toBe(202);
+    const page = await openPage('#/batches/ui-big');
+
+    await page.waitForSelector('tr[data-task-row="t-0"]', { timeout: UI_TIMEOUT_MS });
+    const first = await page.$$eval('tr[data-task-row]', (rows) => rows.length);
+    await page.getByRole('button', { name: 'Show 100 more' }).click();
+    await page.waitForSelector('tr[data-task-row="t-199"]', { timeout: UI_TIMEOUT_MS });
+    await page.getByRole('button', { name: 'Show 50 more' }).click();
+    await page.waitForSelector('tr[data-task-row="t-249"]', { timeout: UI_TIMEOUT_MS });
+    await api('/batches/ui-big', { method: 'DELETE' });
+
+    expect(first).toBe(100);
+    expect(await page.$$eval('tr[data-task-row]', (rows) => rows.length)).toBe(250);
+    expect(await page.$('.more-rows')).toBeNull();
+    await page.close();
+  }, 120_000);
+
   it('approves a task waiting for approval from its page, with a comment, and lists the decision', async () => {
     const submitted = await api('/batches', {
       method: 'POST',

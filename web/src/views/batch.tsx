@@ -15,6 +15,11 @@ const REFRESH_DEBOUNCE_MS = 150;
 /** A running batch is read again this often even without a message (a socket may drop). */
 const FALLBACK_REFRESH_MS = 5_000;
 const REDRIVABLE = new Set(['FAILED', 'SKIPPED', 'CANCELLED']);
+/**
+ * Rows of the task table drawn at first, and added by each "show more": the browser lays a table out whole,
+ * and 2,000 rows took seconds on every change of a status (the page froze while a big batch ran).
+ */
+const TASK_ROWS_PAGE = 100;
 
 /** The critical path: actual durations for finished tasks, the simulated or default estimate for the rest. */
 function markedPath(graph: BatchGraph, result: BatchResult | undefined): string[] {
@@ -37,6 +42,7 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
   const [error, setError] = useState<unknown>();
   const [live, setLive] = useState<Record<string, string>>({});
   const [action, setAction] = useState<{ busy?: boolean; error?: unknown; done?: string }>({});
+  const [rows, setRows] = useState(TASK_ROWS_PAGE);
   const graph = usePolled(() => api.graph(batchId), 0, [api, batchId]);
 
   useEffect(() => {
@@ -185,7 +191,7 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
       <h2>Tasks</h2>
       {result && (
         <Table columns={['Task', 'Status', 'Role', 'Agent', 'Attempts', 'Duration', 'Tokens', 'Cost']}>
-          {result.tasks.map((t) => (
+          {result.tasks.slice(0, rows).map((t) => (
             <tr key={t.id} data-task-row={t.id}>
               <th scope="row">
                 <a href={href('batches', batchId, 'tasks', t.id)}>{t.id}</a>
@@ -209,6 +215,14 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
             </tr>
           ))}
         </Table>
+      )}
+      {result && result.tasks.length > rows && (
+        <p class="more-rows">
+          {rows} of {result.tasks.length} tasks shown.{' '}
+          <button type="button" onClick={() => setRows(rows + TASK_ROWS_PAGE)}>
+            Show {Math.min(TASK_ROWS_PAGE, result.tasks.length - rows)} more
+          </button>
+        </p>
       )}
     </section>
   );
