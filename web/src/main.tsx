@@ -5,28 +5,12 @@
 import { type JSX, render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { Api, adoptKeyFromFragment, discoverApiUrl, forgetKey, storedKey, storeKey } from './api';
+import { parseRoute, type Route } from './route';
 import { AgentsView } from './views/agents';
 import { BatchView } from './views/batch';
 import { BatchesView } from './views/batches';
 import { SubmitView } from './views/submit';
 import { TaskView } from './views/task';
-
-type Route =
-  | { view: 'batches' }
-  | { view: 'batch'; batchId: string }
-  | { view: 'task'; batchId: string; taskId: string }
-  | { view: 'agents' }
-  | { view: 'submit' };
-
-export function parseRoute(hash: string): Route {
-  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
-  if (parts[0] === 'batches' && parts[1] && parts[2] === 'tasks' && parts[3])
-    return { view: 'task', batchId: parts[1], taskId: parts[3] };
-  if (parts[0] === 'batches' && parts[1]) return { view: 'batch', batchId: parts[1] };
-  if (parts[0] === 'agents') return { view: 'agents' };
-  if (parts[0] === 'submit') return { view: 'submit' };
-  return { view: 'batches' };
-}
 
 function useRoute(): Route {
   const [hash, setHash] = useState(window.location.hash);
