@@ -3,20 +3,13 @@
  * labelled by status, the critical path (or a cycle) marked. Every node is a keyboard stop that opens its
  * task.
  */
-import { graphlib, layout } from '@dagrejs/dagre';
 import type { JSX } from 'preact';
+import { type GraphTask, layoutGraph, NODE_HEIGHT, NODE_WIDTH } from './layout';
 
-export interface GraphTask {
-  id: string;
-  dependsOn: readonly string[];
-  status?: string;
-}
+export type { GraphTask };
 
 /** Above this many tasks the graph is not drawn (the task table stays): a layout that size is unreadable. */
 export const MAX_GRAPH_NODES = 400;
-const NODE_WIDTH = 172;
-const NODE_HEIGHT = 46;
-const MARGIN = 16;
 const LABEL_CHARS = 22;
 
 /** Fill of a node by status; the status is also written in the node, so colour is never the only cue. */
@@ -30,35 +23,6 @@ export const STATUS_FILL: Record<string, string> = {
   SKIPPED: '#f5f5f4',
   CANCELLED: '#d6d3d1',
 };
-
-interface Laid {
-  width: number;
-  height: number;
-  nodes: { id: string; x: number; y: number; status: string }[];
-  edges: { from: string; to: string; points: { x: number; y: number }[] }[];
-}
-
-/** Positions from dagre: node centres and edge polylines. Unknown dependencies are left out. */
-export function layoutGraph(tasks: readonly GraphTask[]): Laid {
-  const g = new graphlib.Graph();
-  g.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 56, marginx: MARGIN, marginy: MARGIN });
-  g.setDefaultEdgeLabel(() => ({}));
-  const ids = new Set(tasks.map((t) => t.id));
-  for (const task of tasks) g.setNode(task.id, { width: NODE_WIDTH, height: NODE_HEIGHT });
-  for (const task of tasks)
-    for (const dep of task.dependsOn) if (ids.has(dep) && dep !== task.id) g.setEdge(dep, task.id);
-  layout(g);
-  const graph = g.graph();
-  return {
-    width: Math.ceil(graph.width ?? 0),
-    height: Math.ceil(graph.height ?? 0),
-    nodes: tasks.map((t) => {
-      const n = g.node(t.id);
-      return { id: t.id, x: n.x, y: n.y, status: t.status ?? 'PENDING' };
-    }),
-    edges: g.edges().map((e) => ({ from: e.v, to: e.w, points: g.edge(e).points ?? [] })),
-  };
-}
 
 const arrowMarker = (id: string, fill: string) => (
   <marker id={id} viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto">
