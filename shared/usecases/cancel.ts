@@ -17,7 +17,7 @@ import {
 } from '../ports';
 import { buildBatchResult } from './batch-result';
 import { budgetStateFor, settleAttempt } from './budget';
-import { creationRetrySeconds, executionNameFor, isTerminal } from './common';
+import { creationLeaseSecondsLeft, creationRetrySeconds, executionNameFor, isTerminal } from './common';
 import { ConflictError } from './errors';
 
 export interface CancelDeps {
@@ -113,10 +113,9 @@ async function takeOverCreation(deps: CancelDeps, batch: StoredBatch): Promise<v
   const creation = batch.creation as BatchCreation;
   const now = deps.clock.now();
   if (creation.expiresAt > now) {
-    const seconds = creationRetrySeconds(creation, now);
     throw new ConflictError(
-      `batch "${batch.batchId}" is still being created; cancel it once it runs, or in ${seconds} s if its submission does not finish (the same request sent again finishes an interrupted submission)`,
-      seconds,
+      `batch "${batch.batchId}" is still being created; cancel it once it runs, or in ${creationLeaseSecondsLeft(creation, now)} s if its submission does not finish (the same request sent again finishes an interrupted submission)`,
+      creationRetrySeconds(creation, now),
     );
   }
   if (!(await deps.store.updateBatchCreation(batch.batchId, creation.owner, undefined))) {

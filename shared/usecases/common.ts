@@ -1,6 +1,7 @@
 /** Small helpers shared by several use cases. */
 import { createHash } from 'node:crypto';
 import { usdToNano } from '../domain/costs';
+import { BATCH_CREATION_LEASE_MS } from '../domain/limits';
 import { moreUrgent, readyUrgency } from '../domain/pool';
 import type { Attempt, TaskStatus, TriggerRule } from '../domain/schemas';
 import { type DependencyOutcome, type GateCounts, gateDecision, gateOpen, openedBy } from '../domain/trigger';
@@ -25,12 +26,22 @@ export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
 
 export const isTerminal = (status: TaskStatus) => TERMINAL_STATUSES.has(status);
 
-/**
- * Whole seconds (at least 1) until a submission's claim on its batch id expires: the Retry-After of the 409s
- * that meet a batch still being created (submit's and cancel's).
- */
-export const creationRetrySeconds = (creation: Pick<BatchCreation, 'expiresAt'>, now: number): number =>
+/** Whole seconds (at least 1) until a submission's claim on its batch id expires. */
+export const creationLeaseSecondsLeft = (creation: Pick<BatchCreation, 'expiresAt'>, now: number): number =>
   Math.max(1, Math.ceil((creation.expiresAt - now) / 1000));
+
+/**
+ * The Retry-After of the 409s that meet a batch still being created (submit's and cancel's): as long as the
+ * creation has run so far (at least 1 s), never past its claim's expiry. A live submission finishes in
+ * milliseconds to seconds, so a client that obeys tries again about when it is done, not after the whole
+ * lease (BATCH_CREATION_LEASE_MS); one that died is asked again at doubling intervals, a handful of requests
+ * until its claim expires and the request sent again takes the creation over.
+ */
+export function creationRetrySeconds(creation: Pick<BatchCreation, 'expiresAt'>, now: number): number {
+  const leftMs = creation.expiresAt - now;
+  const elapsedMs = BATCH_CREATION_LEASE_MS - leftMs;
+  return Math.max(1, Math.min(Math.ceil(elapsedMs / 1000), creationLeaseSecondsLeft(creation, now)));
+}
 
 /** Step Functions execution names: 1-80 characters, no spaces, brackets, wildcards, ':' and a few more. */
 const EXECUTION_NAME_MAX = 80;
