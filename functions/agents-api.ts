@@ -36,7 +36,8 @@ export const handler = instrument(obs, 'agents-api', async (event: ApiEvent) => 
   try {
     const verb = method(event).toUpperCase();
     const id = event.pathParameters?.id ?? event.pathParameters?.agentId;
-    if (verb === 'GET' && id === undefined) {
+    // HEAD is the GET without its body (API Gateway and `serve` leave the body out).
+    if ((verb === 'GET' || verb === 'HEAD') && id === undefined) {
       const role = event.queryStringParameters?.role;
       const limits = limitsInForce(deps.catalog, container.costs.config.providerLimits ?? []);
       const [agents, providers] = await Promise.all([

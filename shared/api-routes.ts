@@ -4,6 +4,8 @@
  */
 
 export type ApiMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+/** What a route answers: its method, and HEAD for a GET route (RFC 9110: a GET without the body). */
+export type ServedMethod = ApiMethod | 'HEAD';
 
 /** Handler entries (functions/<name>.ts) that serve REST routes. */
 export type ApiHandlerName =
@@ -39,6 +41,14 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'POST', path: '/progress-tokens', handler: 'progress-token' },
 ];
 
+/**
+ * The methods a route answers: a GET route answers HEAD too, through the same handler (API Gateway deploys a
+ * HEAD method beside each GET, and answers it without the body; `serve` likewise).
+ */
+export function servedMethods(route: Pick<ApiRoute, 'method'>): readonly ServedMethod[] {
+  return route.method === 'GET' ? ['GET', 'HEAD'] : [route.method];
+}
+
 /** Names of the path parameters of `path` (`/batches/{id}/redrive` -> `['id']`). */
 export function pathParameterNames(path: string): string[] {
   return [...path.matchAll(/\{([^}/]+)\}/g)].map((m) => m[1] ?? '');
@@ -52,9 +62,10 @@ export function matchApiRoute(
   method: string,
   requestPath: string,
   routes: readonly ApiRoute[] = API_ROUTES,
-): { route: ApiRoute; pathParameters: Record<string, string> } | { allowed: ApiMethod[] } | undefined {
+): { route: ApiRoute; pathParameters: Record<string, string> } | { allowed: ServedMethod[] } | undefined {
   const parts = requestPath.replace(/\/+$/, '').split('/');
-  const allowed: ApiMethod[] = [];
+  const wanted = method.toUpperCase();
+  const allowed: ServedMethod[] = [];
   for (const route of routes) {
     const pattern = route.path.split('/');
     if (pattern.length !== parts.length) continue;
@@ -69,8 +80,9 @@ export function matchApiRoute(
       return true;
     });
     if (!matches) continue;
-    if (route.method === method.toUpperCase()) return { route, pathParameters };
-    allowed.push(route.method);
+    const methods = servedMethods(route);
+    if (methods.some((m) => m === wanted)) return { route, pathParameters };
+    allowed.push(...methods);
   }
   return allowed.length > 0 ? { allowed } : undefined;
 }

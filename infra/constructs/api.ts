@@ -6,7 +6,14 @@ import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { API_ROUTES, type ApiHandlerName, type ApiMethod, pathParameterNames } from '../../shared/api-routes';
+import {
+  API_ROUTES,
+  type ApiHandlerName,
+  type ApiMethod,
+  pathParameterNames,
+  type ServedMethod,
+  servedMethods,
+} from '../../shared/api-routes';
 import {
   MAX_DEPENDENCIES_PER_TASK,
   MAX_DESCRIPTION_CHARS,
@@ -36,7 +43,7 @@ export class Api extends Construct {
   readonly apiKey: apigw.ApiKey;
   readonly usagePlan: apigw.UsagePlan;
   /** Every resource with a route, and its methods (for CORS preflights). */
-  private readonly resources = new Map<apigw.IResource, ApiMethod[]>();
+  private readonly resources = new Map<apigw.IResource, ServedMethod[]>();
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -108,22 +115,37 @@ export class Api extends Construct {
       'POST /batches': batchModel,
       'PUT /agents/{id}': agentModel,
     };
+    // One integration per function, allowed to be invoked by this API (any of its stages, methods and paths)
+    // with one permission: scoped to each method, every method cost two (the stage's and the console's test
+    // invocations), 2 of the stack's 500 CloudFormation resources and 2 statements of the function's 20 KB
+    // resource policy, with a HEAD beside each GET. Only the methods below integrate the function.
+    const integrations = new Map<ApiHandlerName, apigw.LambdaIntegration>();
+    const integrationOf = (handler: ApiHandlerName) => {
+      const integration =
+        integrations.get(handler) ??
+        new apigw.LambdaIntegration(props.functions[handler], { scopePermissionToMethod: false });
+      integrations.set(handler, integration);
+      return integration;
+    };
     for (const route of API_ROUTES) {
       const model = models[`${route.method} ${route.path}`];
       const parameters = pathParameterNames(route.path);
       const resource = this.resourceAt(route.path);
-      this.resources.set(resource, [...(this.resources.get(resource) ?? []), route.method]);
-      resource.addMethod(route.method, new apigw.LambdaIntegration(props.functions[route.handler]), {
-        requestValidator: validator,
-        ...(parameters.length > 0
-          ? {
-              requestParameters: Object.fromEntries(
-                parameters.map((p) => [`method.request.path.${p}`, true]),
-              ),
-            }
-          : {}),
-        ...(model ? { requestModels: { 'application/json': model } } : {}),
-      });
+      const methods = servedMethods(route);
+      this.resources.set(resource, [...(this.resources.get(resource) ?? []), ...methods]);
+      for (const method of methods) {
+        resource.addMethod(method, integrationOf(route.handler), {
+          requestValidator: validator,
+          ...(parameters.length > 0
+            ? {
+                requestParameters: Object.fromEntries(
+                  parameters.map((p) => [`method.request.path.${p}`, true]),
+                ),
+              }
+            : {}),
+          ...(model ? { requestModels: { 'application/json': model } } : {}),
+        });
+      }
     }
 
     this.apiKey = new apigw.ApiKey(this, 'ApiKey', { description: 'Meta-agent API key' });

@@ -264,7 +264,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
             { 'retry-after': String(STARTING_RETRY_AFTER_SECONDS) },
           );
         }
-        const body = request.method === 'GET' || request.method === 'DELETE' ? null : await readBody(request);
+        const body = ['GET', 'HEAD', 'DELETE'].includes(request.method ?? '')
+          ? null
+          : await readBody(request);
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(request.headers)) {
           const v = headerValue(value);

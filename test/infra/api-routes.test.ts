@@ -3,7 +3,7 @@
  * on the same paths, each integrated with the function that runs the route's handler.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { API_ROUTES, matchApiRoute, pathParameterNames } from '../../shared/api-routes';
+import { API_ROUTES, matchApiRoute, pathParameterNames, servedMethods } from '../../shared/api-routes';
 import { defaultTemplateJson, type Resource } from './fixture';
 import { referencedIds, templateFunctions } from './template-functions';
 
@@ -15,6 +15,8 @@ interface TemplateRoute {
 }
 
 let routes: TemplateRoute[];
+/** The handler of each function the REST API may invoke, once per Lambda permission granting it. */
+let invokable: string[];
 
 /** `/a/{id}` of an AWS::ApiGateway::Resource, from its PathPart and parents up to the RestApi root. */
 function pathOf(id: string, resources: Record<string, Resource>): string {
@@ -42,6 +44,10 @@ beforeAll(() => {
   const methods = Object.values(ofType('AWS::ApiGateway::Method')).filter(
     (m) => m.Properties.HttpMethod !== 'OPTIONS',
   );
+  const restApiIds = Object.keys(ofType('AWS::ApiGateway::RestApi'));
+  invokable = Object.values(ofType('AWS::Lambda::Permission'))
+    .filter((p) => [...referencedIds(p.Properties.SourceArn)].some((id) => restApiIds.includes(id)))
+    .flatMap((p) => [...referencedIds(p.Properties.FunctionName)].map((id) => handlerById.get(id) ?? id));
   routes = methods.map((m) => {
     const resourceId = (m.Properties.ResourceId as { Ref?: string }).Ref ?? '';
     const uri = (m.Properties.Integration as { Uri?: unknown } | undefined)?.Uri;
@@ -63,14 +69,30 @@ const key = (r: { method: string; path: string; handler?: string | undefined }) 
   `${r.method} ${r.path} -> ${r.handler}`;
 
 describe('REST routes', () => {
-  it('deploys exactly the routes of the shared route table, each served by its handler', () => {
-    expect(routes.map(key).sort()).toEqual(API_ROUTES.map(key).sort());
+  it('deploys exactly the routes of the shared route table, each served by its handler, and HEAD beside each GET', () => {
+    const served = API_ROUTES.flatMap((route) =>
+      servedMethods(route).map((method) => ({ ...route, method })),
+    );
+    expect(routes.map(key).sort()).toEqual(served.map(key).sort());
+    expect(
+      routes
+        .filter((r) => r.method === 'HEAD')
+        .map((r) => r.path)
+        .sort(),
+    ).toEqual(
+      API_ROUTES.filter((r) => r.method === 'GET')
+        .map((r) => r.path)
+        .sort(),
+    );
+  });
+
+  it('lets the API invoke each route handler with one permission, however many methods it serves', () => {
+    expect(invokable.sort()).toEqual([...new Set(API_ROUTES.map((r) => r.handler))].sort());
   });
 
   it('requires every path parameter of a route', () => {
-    for (const route of API_ROUTES) {
-      const deployed = routes.find((r) => r.method === route.method && r.path === route.path);
-      expect(deployed?.requiredParameters, key(route)).toEqual(pathParameterNames(route.path).sort());
+    for (const route of routes) {
+      expect(route.requiredParameters, key(route)).toEqual(pathParameterNames(route.path).sort());
     }
   });
 
@@ -79,7 +101,12 @@ describe('REST routes', () => {
       route: { method: 'POST', path: '/batches/{id}/redrive', handler: 'redrive' },
       pathParameters: { id: 'b 1' },
     });
-    expect(matchApiRoute('PATCH', '/batches/b1')).toEqual({ allowed: ['GET', 'DELETE'] });
+    expect(matchApiRoute('PATCH', '/batches/b1')).toEqual({ allowed: ['GET', 'HEAD', 'DELETE'] });
+    expect(matchApiRoute('head', '/batches/b1')).toEqual({
+      route: { method: 'GET', path: '/batches/{id}', handler: 'status' },
+      pathParameters: { id: 'b1' },
+    });
+    expect(matchApiRoute('HEAD', '/progress-tokens')).toEqual({ allowed: ['POST'] });
     expect(matchApiRoute('GET', '/nowhere')).toBeUndefined();
     expect(matchApiRoute('GET', '/batches/%E0%A4%A')).toBeUndefined();
   });

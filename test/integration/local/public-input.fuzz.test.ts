@@ -7,7 +7,6 @@
  * Run counts (FUZZ_RUNS) keep the file within about a minute on two cores; FUZZ_SEED replays a failure.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -15,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../../shared/local/cli/main';
 import { type LocalServer, startLocalServer } from '../../../shared/local/server';
 import { fakeIO } from '../../support/fake-io';
+import { rawRequest } from '../../support/raw-http';
 
 /** Runs of each property: validation is cheap, a `run` starts a whole system, a request is a few ms. */
 const FUZZ_RUNS = { plan: 600, run: 8, http: 1_000 } as const;
@@ -200,41 +200,15 @@ describe('fuzzed batch JSON', () => {
 let server: LocalServer;
 let port: number;
 
-interface Answer {
-  status: number;
-  body: string;
-}
-
-function send(
-  method: string,
-  path: string,
-  headers: Record<string, string>,
-  body: string | undefined,
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        // Node's client sends a DELETE's or OPTIONS' body with no length at all unless told one.
-        headers: {
-          host: `127.0.0.1:${port}`,
-          ...headers,
-          ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+/** One request as given; Node's client sends a DELETE's or OPTIONS' body with no length unless told one. */
+const send = (method: string, path: string, headers: Record<string, string>, body: string | undefined) =>
+  rawRequest(
+    port,
+    method,
+    path,
+    { ...headers, ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }) },
+    body,
+  );
 
 /** Ids a request may name: anything but the seeded batch's. */
 const otherId = fc

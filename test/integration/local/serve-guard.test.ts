@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { main } from '../../../shared/local/cli/main';
 import { type LocalServer, startLocalServer } from '../../../shared/local/server';
 import { EmbeddedSystem } from '../../../shared/local/system';
 import { fakeIO, ROOT } from '../../support/fake-io';
+import { rawRequest } from '../../support/raw-http';
 
 let server: LocalServer;
 let key: string;
@@ -37,38 +38,13 @@ afterAll(async () => {
   await server?.close();
 });
 
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
 /** One request with exactly these headers (fetch would not let a test choose Host). */
-function raw(
+const raw = (
   method: string,
   path: string,
   headers: Record<string, string | number>,
   body?: string | Buffer,
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: '127.0.0.1', port, method, path, headers: { host: `127.0.0.1:${port}`, ...headers } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString(),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+) => rawRequest(port, method, path, headers, body);
 
 const batch = (batchId: string) =>
   JSON.stringify({ batchId, tasks: [{ id: 'a', description: 'Write the Python FastAPI endpoint' }] });
