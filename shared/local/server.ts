@@ -149,6 +149,17 @@ function send(
   response.end(text);
 }
 
+/**
+ * The path and query of a request target in origin-form (`/batches?limit=5`), dot segments resolved as a
+ * client resolves them; undefined for any other form. A target read relative to a base URL would take
+ * `//batches` for a host named `batches` and path `/` (the dashboard's page instead of a 404), and
+ * `//any/batches` for `/batches`. An empty segment stays: no route has one, so `//batches` is a 404 as it is
+ * for any path no route names.
+ */
+function requestTarget(target: string | undefined): URL | undefined {
+  return target?.startsWith('/') ? new URL(`http://${LOCAL_HOST}${target}`) : undefined;
+}
+
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
@@ -235,10 +246,15 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   };
   const server = createServer((request, response) => {
     void (async () => {
-      const url = new URL(request.url ?? '/', `http://${LOCAL_HOST}`);
+      const url = requestTarget(request.url);
       try {
         const refused = checkHostAndOrigin(request.headers, port);
         if (refused) return send(response, refused.status, { message: refused.message });
+        if (!url) {
+          return send(response, 400, {
+            message: `the request target must be a path (such as /batches), not ${JSON.stringify(request.url)}`,
+          });
+        }
         if (url.pathname.startsWith(managementPath)) {
           return await handleManagement(request, response, url.pathname.slice(managementPath.length));
         }

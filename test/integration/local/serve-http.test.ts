@@ -68,3 +68,41 @@ describe('meta-agent serve answers HEAD', () => {
     expect(answer.headers.allow?.split(', ').sort()).toEqual(['GET', 'HEAD', 'POST']);
   });
 });
+
+describe('meta-agent serve matches the path as sent', () => {
+  it('answers a path with an empty segment 404, never the dashboard page or another route', async () => {
+    for (const [method, path] of [
+      ['GET', '//batches'],
+      ['GET', '///batches'],
+      ['GET', '//other-host/batches'],
+      ['GET', '/batches//head-me'],
+      ['POST', '//batches'],
+    ] as const) {
+      const answer = await raw(method, path, method === 'POST' ? '{"tasks":[]}' : undefined);
+
+      expect(answer.status, `${method} ${path}`).toBe(404);
+      expect(answer.headers['content-type'], `${method} ${path}`).toBe('application/json');
+    }
+  });
+
+  it('resolves dot segments as a client does before it sends a path', async () => {
+    for (const path of ['/./batches', '/agents/../batches', '/%2e/batches']) {
+      const answer = await raw('GET', path);
+
+      expect(answer.status, path).toBe(200);
+      expect(JSON.parse(answer.body), path).toHaveProperty('batches');
+    }
+  });
+
+  it('refuses a target that is not a path (absolute or asterisk form) with a 400', async () => {
+    for (const [method, target] of [
+      ['GET', `http://127.0.0.1:${port}/batches`],
+      ['OPTIONS', '*'],
+    ] as const) {
+      const answer = await raw(method, target);
+
+      expect(answer.status, target).toBe(400);
+      expect(JSON.parse(answer.body).message, target).toContain('must be a path');
+    }
+  });
+});
