@@ -169,10 +169,19 @@ export function couldFitLater(state: LedgerState, hold: BudgetAmount): boolean {
   return inFlight && overLimit(state, hold, false) === undefined;
 }
 
-/** USD as a person reads it: cents above a dollar, else up to six decimals. */
-export function formatUsd(nano: number): string {
-  const usd = nanoToUsd(nano);
-  return usd >= 1 ? `$${usd.toFixed(2)}` : `$${Number(usd.toFixed(6))}`;
+/** Decimals of a dollar amount: cents at the least, nano-dollars (the ledger's unit) at the most. */
+const MIN_USD_DECIMALS = 2;
+const MAX_USD_DECIMALS = 9;
+
+/** Whole nano-dollars rounded to `decimals` decimals, in units of the last one. */
+const roundNano = (nano: number, decimals: number) => Math.round(nano / 10 ** (MAX_USD_DECIMALS - decimals));
+
+/** Units of `decimals` decimals (roundNano's) as dollars: `$1.234`. */
+function usdOfUnits(units: number, decimals: number): string {
+  const scale = 10 ** decimals;
+  const sign = units < 0 ? '-' : '';
+  const abs = Math.abs(units);
+  return `${sign}$${Math.floor(abs / scale)}.${String(abs % scale).padStart(decimals, '0')}`;
 }
 
 /**
@@ -191,10 +200,28 @@ export function formatCount(n: number): string {
 
 const formatTokens = formatCount;
 
-/** The reason written when the next attempt does not fit: `budget exhausted: $x of $y spent (...)`. */
+/**
+ * The reason written when the next attempt does not fit: `budget exhausted: $x of $y spent, $z left (...)`.
+ * Every amount has the same decimals, the fewest (cents at the least) at which the rounded amounts add up
+ * (spent + left = the limit) and the next attempt's cost shows above what is left: rounded to cents alone,
+ * $1.2345 left and $1.2349 needed would read "up to $1.23, $1.23 left", as if it fitted.
+ */
 export function exhaustedReason(state: LedgerState, hold: BudgetAmount, limit: 'cost' | 'tokens'): string {
-  if (limit === 'cost')
-    return `budget exhausted: ${formatUsd(state.spent.nanoUsd)} of ${formatUsd(state.maxNanoUsd ?? 0)} spent (the next attempt could cost up to ${formatUsd(hold.nanoUsd)})`;
+  if (limit === 'cost') {
+    const amounts = (decimals: number) => {
+      const spent = roundNano(state.spent.nanoUsd, decimals);
+      const max = roundNano(state.maxNanoUsd ?? 0, decimals);
+      return { spent, max, left: Math.max(0, max - spent), next: roundNano(hold.nanoUsd, decimals) };
+    };
+    let decimals = MIN_USD_DECIMALS;
+    for (; decimals < MAX_USD_DECIMALS; decimals++) {
+      const { left, next } = amounts(decimals);
+      if (next > left) break;
+    }
+    const { spent, max, left, next } = amounts(decimals);
+    const usd = (units: number) => usdOfUnits(units, decimals);
+    return `budget exhausted: ${usd(spent)} of ${usd(max)} spent, ${usd(left)} left (the next attempt could cost up to ${usd(next)})`;
+  }
   return `budget exhausted: ${formatTokens(state.spent.tokens)} of ${formatTokens(state.maxTokens ?? 0)} tokens spent (the next attempt could use up to ${formatTokens(hold.tokens)})`;
 }
 

@@ -6,7 +6,6 @@ import {
   couldFitLater,
   exhaustedReason,
   formatCount,
-  formatUsd,
   type LedgerState,
   overLimit,
   promptBytesBound,
@@ -180,12 +179,58 @@ describe('fitting an attempt into a budget', () => {
     });
 
     expect(exhaustedReason(ledger, { nanoUsd: 900_000_000, tokens: 0 }, 'cost')).toBe(
-      'budget exhausted: $4.32 of $5.00 spent (the next attempt could cost up to $0.9)',
+      'budget exhausted: $4.32 of $5.00 spent, $0.68 left (the next attempt could cost up to $0.90)',
     );
     expect(exhaustedReason(ledger, { nanoUsd: 0, tokens: 8_000 }, 'tokens')).toBe(
       'budget exhausted: 12,345 of 20,000 tokens spent (the next attempt could use up to 8,000)',
     );
-    expect(formatUsd(1_234)).toBe('$0.000001');
+  });
+
+  it('writes dollars with the decimals that show the next attempt above what is left', () => {
+    // $1.2345 left, $1.2349 needed: in cents both are $1.23.
+    const ledger = state({ maxNanoUsd: 5_000_000_000, spent: { nanoUsd: 3_765_500_000, tokens: 0 } });
+
+    expect(exhaustedReason(ledger, { nanoUsd: 1_234_900_000, tokens: 0 }, 'cost')).toBe(
+      'budget exhausted: $3.766 of $5.000 spent, $1.234 left (the next attempt could cost up to $1.235)',
+    );
+    expect(
+      exhaustedReason(
+        state({ maxNanoUsd: 2, spent: { nanoUsd: 1, tokens: 0 } }),
+        { nanoUsd: 2, tokens: 0 },
+        'cost',
+      ),
+    ).toBe(
+      'budget exhausted: $0.000000001 of $0.000000002 spent, $0.000000001 left (the next attempt could cost up to $0.000000002)',
+    );
+  });
+
+  it('states a comparison that holds as written, for any spent, limit and hold that do not fit', () => {
+    const amounts =
+      /\$(\d+\.\d+) of \$(\d+\.\d+) spent, \$(\d+\.\d+) left \(the next attempt could cost up to \$(\d+\.\d+)\)$/;
+    const units = (text: string) => BigInt(text.replace('.', ''));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10 ** 15 }),
+        fc.integer({ min: 0, max: 10 ** 15 }),
+        fc.integer({ min: 1, max: 10 ** 15 }),
+        (max, spent, next) => {
+          fc.pre(spent <= max && spent + next > max);
+          const match = amounts.exec(
+            exhaustedReason(
+              state({ maxNanoUsd: max, spent: { nanoUsd: spent, tokens: 0 } }),
+              { nanoUsd: next, tokens: 0 },
+              'cost',
+            ),
+          );
+          expect(match).not.toBeNull();
+          const [shownSpent, shownMax, shownLeft, shownNext] = (match ?? [])
+            .slice(1)
+            .map((m) => units(m ?? ''));
+          expect((shownSpent ?? 0n) + (shownLeft ?? 0n)).toBe(shownMax);
+          expect(shownNext).toBeGreaterThan(shownLeft ?? 0n);
+        },
+      ),
+    );
   });
 });
 
