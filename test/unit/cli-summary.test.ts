@@ -37,6 +37,28 @@ describe('run summary', () => {
     expect(lines.find((l) => l.startsWith('docs'))).toMatch(/-\s+-\s+CANCELLED/);
     expect(lines.find((l) => l.startsWith('total'))).toMatch(/1,234\s+\$0\.00434$/);
     expect(table).toContain('budget: $0.00434 of $0.005 spent');
+    expect(table).not.toContain('more than the total');
+  });
+
+  it('says why the budget counts more than the total line: an attempt without usage is charged its hold', () => {
+    // The docs task's attempt died: it reported nothing, and the budget charged it its hold (4,096 tokens, $0.002).
+    const table = formatSummaryTable({
+      ...result,
+      budget: {
+        ...(result.budget as NonNullable<BatchResult['budget']>),
+        maxTokens: 10_000,
+        spentTokens: 5_330,
+        spentUsd: 0.00634,
+      },
+    });
+    const lines = table.split('\n');
+    const budget = lines.findIndex((l) => l.startsWith('budget:'));
+
+    expect(lines.find((l) => l.startsWith('total'))).toMatch(/1,234\s+\$0\.00434$/);
+    expect(lines[budget]).toContain('5,330 of 10,000 tokens');
+    expect(lines[budget + 1]).toBe(
+      '  the budget counts 4,096 tokens and $0.002 more than the total: attempts that reported no usage are charged their whole hold',
+    );
   });
 
   it('marks simulated counts and says an unknown price is unknown', () => {

@@ -127,12 +127,34 @@ export function formatSummaryTable(result: BatchResult): string {
     ...(result.usage?.simulated
       ? ['* tokens counted by the simulated executor from prompt and output sizes (4 bytes a token)']
       : []),
-    ...(result.budget ? [budgetLine(result.budget)] : []),
+    ...(result.budget ? [budgetLine(result.budget), ...budgetAboveTotal(result.budget, result)] : []),
     '',
     `batch ${result.batchId}: ${result.status} in ${result.makespanMs ?? '-'} ms (${tally})`,
     '',
   ].join('\n');
 }
+
+/**
+ * Why the budget's spend can exceed the total line: the budget charges an attempt that reported no usage (its
+ * worker died, it timed out, it was cancelled while running) its whole hold, which no task's tokens or cost
+ * include. Said, with the difference, whenever a limit shown is above the total; nothing otherwise.
+ */
+function budgetAboveTotal(budget: BudgetState, result: Pick<BatchResult, 'usage' | 'costUsd'>): string[] {
+  const parts: string[] = [];
+  const tokens = budget.spentTokens - (result.usage ? totalTokens(result.usage) : 0);
+  if (budget.maxTokens !== undefined && tokens > 0) parts.push(`${formatCount(tokens)} tokens`);
+  const usd = budget.spentUsd - (result.costUsd ?? 0);
+  // A total with an unknown cost cannot be compared; sub-nano differences are float noise of the sum.
+  if (budget.maxCostUsd !== undefined && result.costUsd !== null && usd >= SMALLEST_COMPARED_USD)
+    parts.push(formatUsd(usd));
+  if (parts.length === 0) return [];
+  return [
+    `  the budget counts ${parts.join(' and ')} more than the total: attempts that reported no usage are charged their whole hold`,
+  ];
+}
+
+/** One nano-dollar, the ledger's unit: a smaller difference between two sums of dollars is rounding. */
+const SMALLEST_COMPARED_USD = 1e-9;
 
 /** The budget as a sentence: spent (and held by running attempts) of each limit. */
 function budgetLine(budget: BudgetState): string {
