@@ -75,7 +75,10 @@ export async function holdAttempt(
     const limit = overLimit(state, hold);
     if (limit === undefined) continue; // a settle made room since the refusal: try again
     if (couldFitLater(state, hold)) return { kind: 'wait' };
-    const reason = await budget.ledger.exhaust(batch.batchId, exhaustedReason(state, hold, limit));
+    // The reason states the limit the attempt passes with nothing in flight: the one passed with the holds in
+    // flight counted may be another, which the attempt would fit once they settled.
+    const exhaustedBy = overLimit(state, hold, false) ?? limit;
+    const reason = await budget.ledger.exhaust(batch.batchId, exhaustedReason(state, hold, exhaustedBy));
     return { kind: 'cancel', reason };
   }
   return { kind: 'wait' };
