@@ -232,7 +232,8 @@ describe('a decision that reaches the wait as it times out', () => {
       error: { Error: 'States.Timeout' },
     });
 
-    expect(outcome.retry).toBe(true);
+    // A held output nobody decided on in time ends the task (not redone to wait as long again).
+    expect(outcome.retry).toBe(false);
     const after = await db.store.getTask(batchId, 't');
     expect(after?.attempts[0]).toMatchObject({
       status: 'FAILED',
