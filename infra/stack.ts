@@ -239,6 +239,10 @@ export class MetaAgentStack extends Stack {
     this.orchestration.bindStart(submit);
     this.orchestration.bindStart(redrive);
     this.orchestration.bindStop(cancel);
+    // A batch whose execution ended without its Finalize is ended by Finalize, giving back its running
+    // attempts' reservations.
+    this.orchestration.bindExecutionEnded(finalize);
+    t.bindAgents(finalize, 'readWrite');
     // gate and complete answer gates (so does route, releasing the dependents of a task it cancels when the
     // batch's budget is exhausted); complete, record-attempt and approval wake tasks parked for capacity;
     // approval-api answers approval waits; agents-api wakes tasks parked for the slots a put adds (so does the

@@ -3,6 +3,8 @@
  * shared/domain/workflow.ts. The embedded runtime runs this very definition (infra/local-definition.ts).
  */
 import { ArnFormat, Aws, Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -472,14 +474,7 @@ export class Orchestration extends Construct {
         new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [sm.stateMachineArn] }),
         new iam.PolicyStatement({
           actions: ['states:DescribeExecution', 'states:StopExecution'],
-          resources: [
-            sm.stack.formatArn({
-              service: 'states',
-              resource: 'execution',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-              resourceName: `${sm.stateMachineName}:*`,
-            }),
-          ],
+          resources: [this.executionsArn()],
         }),
         new iam.PolicyStatement({
           actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
@@ -494,13 +489,7 @@ export class Orchestration extends Construct {
       ],
     });
     policy.attachToRole(sm.role);
-    const id = sm.stack.getLogicalId(sm.node.defaultChild as sfn.CfnStateMachine);
-    acknowledge(
-      policy,
-      'AwsSolutions-IAM5',
-      'RunExpansion describes and stops the nested executions it starts; their ARNs are minted at run time (execution:<this state machine>:*).',
-      [`Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${id}.Name>:*`],
-    );
+    this.acknowledgeExecutions(policy, 'RunExpansion describes and stops the nested executions it starts');
   }
 
   /**
@@ -712,6 +701,65 @@ export class Orchestration extends Construct {
   bindTaskResponse(fn: lambda.Function): void {
     if (!fn.role) throw new Error(`Function ${fn.node.path} has no role to grant task responses to`);
     this.taskResponsePolicy.attachToRole(fn.role);
+  }
+
+  /**
+   * finalize: ends a batch whose execution ended otherwise than by succeeding (failed on an error no state
+   * catches, timed out, stopped from the console), which never reached its Finalize state and would stay RUNNING
+   * (usecases/interrupted.ts endStoppedExecution). Step Functions' status change events of this state machine
+   * go to it through an EventBridge rule (best-effort delivery, retried by EventBridge). It reads an execution's
+   * input when the event left it out (too large): DescribeExecution, in a policy of its own, since the state
+   * machine invokes the function (a grant in its default policy would close a dependency cycle).
+   */
+  bindExecutionEnded(fn: lambda.Function): void {
+    const sm = this.stateMachine;
+    new events.Rule(this, 'ExecutionEnded', {
+      description: 'Ends a batch whose execution failed, timed out or was stopped before its Finalize state',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [sm.stateMachineArn] },
+      },
+      targets: [new targets.LambdaFunction(fn, { retryAttempts: 8, maxEventAge: Duration.hours(2) })],
+    });
+    if (!fn.role) throw new Error(`Function ${fn.node.path} has no role to grant DescribeExecution to`);
+    const policy = new iam.Policy(this, 'ExecutionEndedPolicy', {
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['states:DescribeExecution'],
+          resources: [this.executionsArn()],
+        }),
+      ],
+    });
+    policy.attachToRole(fn.role);
+    this.acknowledgeExecutions(
+      policy,
+      'Finalize reads the input of an execution of this state machine that ended without it, when the status change event left the input out',
+    );
+  }
+
+  /** Every execution of this state machine (execution:<name>:*): their ARNs are minted at run time. */
+  private executionsArn(): string {
+    const sm = this.stateMachine;
+    return sm.stack.formatArn({
+      service: 'states',
+      resource: 'execution',
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      resourceName: `${sm.stateMachineName}:*`,
+    });
+  }
+
+  /** cdk-nag's IAM5 acknowledged for `policy`'s grant on executionsArn(), with why it needs it. */
+  private acknowledgeExecutions(policy: iam.Policy, why: string): void {
+    const id = this.stateMachine.stack.getLogicalId(
+      this.stateMachine.node.defaultChild as sfn.CfnStateMachine,
+    );
+    acknowledge(
+      policy,
+      'AwsSolutions-IAM5',
+      `${why}; their ARNs are minted at run time (execution:<this state machine>:*).`,
+      [`Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${id}.Name>:*`],
+    );
   }
 
   private setArn(fn: lambda.Function): void {

@@ -438,3 +438,31 @@ export interface ExpansionRun {
 
 export const FinalizeInputSchema = z.object({ batchId: BatchIdSchema });
 export type FinalizeInput = z.infer<typeof FinalizeInputSchema>;
+
+/**
+ * Step Functions' status change event (EventBridge, source aws.states) for an execution that ended otherwise
+ * than by succeeding: the Finalize function ends such a batch (usecases/interrupted.ts endStoppedExecution).
+ * `input` is the execution's input as JSON text, left out (null) when the event would be too large.
+ */
+export const ExecutionStatusChangeSchema = z.object({
+  source: z.literal('aws.states'),
+  'detail-type': z.literal('Step Functions Execution Status Change'),
+  detail: z.object({
+    executionArn: z.string().min(1),
+    status: z.enum(['FAILED', 'TIMED_OUT', 'ABORTED']),
+    input: z.string().nullish(),
+    error: z.string().nullish(),
+    cause: z.string().nullish(),
+  }),
+});
+export type ExecutionStatusChange = z.infer<typeof ExecutionStatusChangeSchema>;
+
+/** The batch an execution runs, from its input as JSON text (the first execution's or a redrive's); undefined when it names none. */
+export function batchIdOfExecutionInput(input: string): string | undefined {
+  try {
+    const batchId = (JSON.parse(input) as { batchId?: unknown } | null)?.batchId;
+    return typeof batchId === 'string' ? batchId : undefined;
+  } catch {
+    return undefined;
+  }
+}

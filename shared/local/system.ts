@@ -25,7 +25,7 @@ import { assertModels, dayOf, type ModelFinding } from '../domain/models';
 import { type RoleCatalog, resolveRoles } from '../domain/roles';
 import type { RoutingConfig } from '../domain/routing-config';
 import { type BatchResult, BatchResultSchema, type ExecutorName } from '../domain/schemas';
-import { StateName } from '../domain/workflow';
+import { batchIdOfExecutionInput, StateName } from '../domain/workflow';
 import { endInterruptedBatches, type InterruptedDeps } from '../usecases/interrupted';
 import { pruneFinishedBatches } from '../usecases/retention';
 import { fromProxyResult, type LocalHttpRequest, type LocalHttpResponse, toProxyEvent } from './api-gateway';
@@ -34,6 +34,7 @@ import { loadLocalDefinition } from './definition-cache';
 import {
   type AslDefinition,
   assertRuntimeNode,
+  type ExecutionRecord,
   type LambdaHandler,
   LOCAL_CREDENTIALS,
   LocalRuntime,
@@ -323,8 +324,9 @@ export class EmbeddedSystem {
         ? undefined
         : Object.fromEntries([...catalog.keys()].map((name) => [name, options.concurrency as number]));
     // Progress (serve): the tasks table's stream, produced in front of dynalite, feeds the notifier.
-    const holder: { delivery?: StreamDelivery } = {};
+    const holder: { delivery?: StreamDelivery; ended?: (record: ExecutionRecord) => void } = {};
     const runtime = await LocalRuntime.start({
+      onEnded: (record) => holder.ended?.(record),
       ...(options.websocketEndpoint
         ? { tasksStream: (records: DynamoDBRecord[]) => holder.delivery?.push(records) }
         : {}),
@@ -374,6 +376,7 @@ export class EmbeddedSystem {
       },
     });
     const system = new EmbeddedSystem(runtime, catalog, handlers);
+    holder.ended = (record) => system.#executionEnded(record);
     system.modelWarnings = modelWarnings;
     if (options.dataDir !== undefined) {
       try {
@@ -414,6 +417,33 @@ export class EmbeddedSystem {
     if (!handler) throw new Error(`handler ${name} is not loaded`);
     return handler;
   }
+
+  /**
+   * An execution that ended otherwise than by succeeding: Finalize gets its status change event, as the
+   * deployed stack's EventBridge rule gives it, and ends the batch if the execution was the batch's (a cancel's
+   * stop is not: the cancel ends the batch). Not while the system stops: stopping ends every execution, and a
+   * data directory's next start ends their batches as interrupted.
+   */
+  #executionEnded(record: ExecutionRecord): void {
+    if (this.#stopped || record.status === 'RUNNING' || record.status === 'SUCCEEDED') return;
+    const event = {
+      source: 'aws.states',
+      'detail-type': 'Step Functions Execution Status Change',
+      detail: {
+        executionArn: record.executionArn,
+        status: record.status,
+        input: record.input,
+        error: record.error ?? null,
+        cause: record.cause ?? null,
+      },
+    };
+    const ending = this.invoke('finalize', event).catch(() => undefined);
+    this.#endings.add(ending);
+    void ending.finally(() => this.#endings.delete(ending));
+  }
+
+  /** The Finalize invocations #executionEnded started that have not answered. */
+  readonly #endings = new Set<Promise<unknown>>();
 
   /** Invokes handler `name` as Lambda would, with a fresh context. */
   invoke(name: LocalHandlerName, event: unknown): Promise<unknown> {
@@ -463,7 +493,7 @@ export class EmbeddedSystem {
   #forgetExecutions(batchIds: ReadonlySet<string>): void {
     for (const execution of this.runtime.runner.list()) {
       if (execution.status === 'RUNNING') continue;
-      const batchId = batchIdOf(execution.input);
+      const batchId = batchIdOfExecutionInput(execution.input);
       if (batchId !== undefined && batchIds.has(batchId))
         this.runtime.forgetExecution(execution.executionArn);
     }
@@ -586,8 +616,12 @@ export class EmbeddedSystem {
     for (;;) {
       const running = this.runtime.runner
         .list()
-        .filter((e) => e.status === 'RUNNING' && batchIdOf(e.input) === batchId);
-      if (running.length === 0) return;
+        .filter((e) => e.status === 'RUNNING' && batchIdOfExecutionInput(e.input) === batchId);
+      if (running.length === 0) {
+        // An execution that ended without its Finalize: its batch is ended by the status change's.
+        await Promise.all(this.#endings);
+        return;
+      }
       await Promise.all(running.map((e) => this.runtime.runner.wait(e.executionArn)));
     }
   }
@@ -599,18 +633,8 @@ export class EmbeddedSystem {
     this.#stopping.abort();
     if (this.#scaler) clearInterval(this.#scaler);
     if (this.#retention) clearInterval(this.#retention.timer);
-    await Promise.all([this.#scaling, this.#retention?.pass?.catch(() => undefined)]);
+    await Promise.all([this.#scaling, this.#retention?.pass?.catch(() => undefined), ...this.#endings]);
     this.#data.destroy();
     await this.runtime.stop();
-  }
-}
-
-/** The batch an execution runs (its input names it: the first execution's or a redrive's). */
-function batchIdOf(input: string): string | undefined {
-  try {
-    const batchId = (JSON.parse(input) as { batchId?: unknown }).batchId;
-    return typeof batchId === 'string' ? batchId : undefined;
-  } catch {
-    return undefined;
   }
 }

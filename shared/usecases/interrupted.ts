@@ -10,7 +10,7 @@ import { MAX_BATCH_PAGE_SIZE } from '../domain/limits';
 import { leaseKey } from '../domain/pool';
 import type { AgentRegistry, BudgetLedger, Clock, TaskStore } from '../ports';
 import { settleAttempt } from './budget';
-import { isTerminal } from './common';
+import { executionNameFor, isTerminal } from './common';
 import { finalizeBatch } from './finalize';
 
 export interface InterruptedDeps {
@@ -35,6 +35,53 @@ export async function endInterruptedBatches(deps: InterruptedDeps, reason: strin
   } while (cursor !== undefined);
   for (const batchId of running) await endInterruptedBatch(deps, batchId, reason);
   return running;
+}
+
+/** An execution that ended otherwise than by succeeding (Step Functions' status change event). */
+export interface StoppedExecution {
+  readonly executionArn: string;
+  readonly batchId: string;
+  readonly status: 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  readonly error?: string;
+  readonly cause?: string;
+}
+
+/** Characters of an execution's error cause quoted in the tasks' reason (a cause may hold 32 KiB). */
+const STOPPED_CAUSE_MAX_CHARS = 300;
+
+/**
+ * A batch whose execution ended without its Finalize (failed on an error no state catches, timed out, or
+ * stopped from outside, such as the console) would stay RUNNING for good, its unfinished tasks with it, and
+ * no redrive could take it (a redrive needs a finished batch). Ended as interrupted (above), with a reason that
+ * names the execution's end. Only the batch's current execution counts: a nested expansion's (its failure is
+ * caught by its parent) or an earlier one's is not the batch's; a cancel in progress ends the batch itself.
+ * Answers whether the batch was ended.
+ */
+export async function endStoppedExecution(
+  deps: InterruptedDeps,
+  stopped: StoppedExecution,
+): Promise<boolean> {
+  const batch = await deps.store.getBatch(stopped.batchId);
+  if (batch?.status !== 'RUNNING' || batch.cancelRequested) return false;
+  // Before its submit wrote the ARN, the batch's execution is its first, named after it (a nested one's name
+  // has a suffix).
+  const current =
+    batch.executionArn === undefined
+      ? stopped.executionArn.endsWith(`:${executionNameFor(batch.batchId)}`)
+      : batch.executionArn === stopped.executionArn;
+  if (!current) return false;
+  const how = { FAILED: 'failed', TIMED_OUT: 'timed out', ABORTED: 'was stopped' }[stopped.status];
+  const detail = [stopped.error, stopped.cause]
+    .filter((part) => part !== undefined && part !== '')
+    .join(': ');
+  const quoted =
+    detail.length > STOPPED_CAUSE_MAX_CHARS ? `${detail.slice(0, STOPPED_CAUSE_MAX_CHARS)}...` : detail;
+  await endInterruptedBatch(
+    deps,
+    stopped.batchId,
+    `interrupted: the batch's execution ${how}${quoted ? ` (${quoted})` : ''} while this task was unfinished; redrive the batch to run it again`,
+  );
+  return true;
 }
 
 async function endInterruptedBatch(deps: InterruptedDeps, batchId: string, reason: string): Promise<void> {

@@ -257,6 +257,33 @@ describe('state machine', () => {
     );
   });
 
+  it("sends the state machine's executions that end without succeeding to Finalize, which may describe them (a policy of its own)", () => {
+    const smId = s.stack.getLogicalId(s.stack.orchestration.stateMachine.node.defaultChild as never);
+    const finalize = s.stack.functions.get('finalize');
+    const finalizeId = s.stack.getLogicalId(finalize?.node.defaultChild as never);
+    s.template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [{ Ref: smId }] },
+      },
+      Targets: [
+        Match.objectLike({ Arn: { 'Fn::GetAtt': [finalizeId, 'Arn'] }, RetryPolicy: Match.anyValue() }),
+      ],
+    });
+    const roleId = s.stack.getLogicalId(finalize?.role?.node.defaultChild as never);
+    const statements = Object.values(resourcesOf(s.template, 'AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleId))
+      .flatMap(
+        (p) =>
+          (p.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] })
+            .Statement,
+      );
+    const describe = statements.find((st) => st.Action === 'states:DescribeExecution');
+    expect(JSON.stringify(describe?.Resource)).toContain(`:execution:`);
+    expect(JSON.stringify(describe?.Resource)).toContain(`"${smId}","Name"`);
+  });
+
   it('lets the state machine start, describe and stop its own nested executions (a policy of its own)', () => {
     const smId = s.stack.getLogicalId(s.stack.orchestration.stateMachine.node.defaultChild as never);
     const roleId = s.stack.getLogicalId(s.stack.orchestration.stateMachine.role.node.defaultChild as never);

@@ -66,3 +66,13 @@ export class SfnOrchestrator implements Orchestrator {
     return `${this.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
   }
 }
+
+/** An execution's input as JSON text (DescribeExecution); undefined for an unknown execution. */
+export async function executionInputOf(client: SFNClient, executionArn: string): Promise<string | undefined> {
+  try {
+    return (await client.send(new DescribeExecutionCommand({ executionArn }))).input;
+  } catch (error) {
+    if (error instanceof Error && error.name === 'ExecutionDoesNotExist') return undefined;
+    throw error;
+  }
+}

@@ -83,6 +83,11 @@ export interface ExecutionRunnerOptions {
   readonly beforeInvoke?: Readonly<Record<string, (event: unknown) => Promise<void>>>;
   /** Sees every event of every execution (state entered/exited/failed/caught...). */
   readonly onEvent?: (executionArn: string, event: EventLog) => void;
+  /**
+   * Sees every execution that ends otherwise than by succeeding (failed, timed out, stopped), once, as
+   * Step Functions' status change event does on AWS.
+   */
+  readonly onEnded?: (record: ExecutionRecord) => void;
   /** Fault injection for tests: see NestedStartFault. */
   readonly nestedStartFault?: NestedStartFault;
   /**
@@ -266,22 +271,27 @@ export class ExecutionRunner {
       },
     });
     void this.#drainEvents(executionArn, execution.eventLogs);
-    const done = execution.result.then(
-      (output) => {
-        if (record.status === 'RUNNING') {
-          record.status = 'SUCCEEDED';
-          record.output = JSON.stringify(output);
-          record.stopDate = new Date();
-        }
-        return record;
-      },
-      (error: unknown) => {
-        if (record.status === 'RUNNING') {
-          Object.assign(record, toStatusError(error), { stopDate: new Date() });
-        }
-        return record;
-      },
-    );
+    const done = execution.result
+      .then(
+        (output) => {
+          if (record.status === 'RUNNING') {
+            record.status = 'SUCCEEDED';
+            record.output = JSON.stringify(output);
+            record.stopDate = new Date();
+          }
+          return record;
+        },
+        (error: unknown) => {
+          if (record.status === 'RUNNING') {
+            Object.assign(record, toStatusError(error), { stopDate: new Date() });
+          }
+          return record;
+        },
+      )
+      .then((ended) => {
+        if (ended.status !== 'SUCCEEDED') this.#options.onEnded?.(ended);
+        return ended;
+      });
     this.#executions.set(executionArn, { record, abort: execution.abort, sleeps, done });
     return record;
   }

@@ -127,6 +127,8 @@ export interface LocalRuntimeOptions {
   /** More environment variables for the handlers (e.g. ROLES_CONFIG, DEFAULT_EXECUTOR). */
   readonly env?: Readonly<Record<string, string>>;
   readonly onEvent?: (executionArn: string, event: EventLog) => void;
+  /** Sees every execution that ends otherwise than by succeeding (see ExecutionRunnerOptions). */
+  readonly onEnded?: ExecutionRunnerOptions['onEnded'];
   /** Validate the definition with asl-validator at start (default true). */
   readonly validate?: boolean;
   /** Task state name -> most handler invocations at once (see ExecutionRunnerOptions). */
@@ -351,6 +353,7 @@ export class LocalRuntime {
         region,
         waitScale,
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+        ...(options.onEnded ? { onEnded: options.onEnded } : {}),
         ...(options.validate === undefined ? {} : { validate: options.validate }),
         ...(options.stateConcurrency ? { stateConcurrency: options.stateConcurrency } : {}),
         ...(options.beforeInvoke ? { beforeInvoke: options.beforeInvoke } : {}),

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Batch } from '../../../shared/domain/schemas';
+import { batchIdOfExecutionInput } from '../../../shared/domain/workflow';
 import { EmbeddedSystem, LOCAL_ROUTE_CONCURRENCY } from '../../../shared/local/system';
 import { dependencyViolations, example } from '../../support/batch-checks';
 
@@ -289,5 +290,46 @@ describe('the embedded system', () => {
     expect(snapshots.at(-1)).toBe('SUCCEEDED');
     // The first poll saw it RUNNING; the second is made when the execution ends, long before pollMs.
     expect(performance.now() - started).toBeLessThan(pollMs / 2);
+  });
+
+  it('ends a batch whose execution was stopped from outside before its Finalize, instead of leaving it RUNNING', async () => {
+    const { batchId } = await system.submit({
+      batchId: 'stopped-outside',
+      tasks: [
+        {
+          id: 'long',
+          description: 'Design the schema',
+          role: 'database_designer',
+          input: { simulate: { durationMs: 30_000 } },
+        },
+        { id: 'after', description: 'Write the endpoint', role: 'python_backend_coder', dependsOn: ['long'] },
+      ],
+    });
+    for (let i = 0; i < 200; i++) {
+      if ((await system.result(batchId)).tasks[0]?.status === 'RUNNING') break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const execution = system.runtime.runner
+      .list()
+      .find((e) => e.status === 'RUNNING' && batchIdOfExecutionInput(e.input) === batchId);
+    if (!execution) throw new Error('no running execution');
+
+    // As an operator's StopExecution (the console's "Stop execution") would.
+    system.runtime.runner.stop(execution.executionArn, 'Operator.Stop', 'stopped by hand');
+    const result = await system.waitForBatch(batchId);
+
+    expect(result.status).toBe('FAILED');
+    const reason =
+      "interrupted: the batch's execution was stopped (Operator.Stop: stopped by hand) while this task was unfinished; redrive the batch to run it again";
+    expect(result.tasks.map((t) => [t.id, t.status, t.reason])).toEqual([
+      ['long', 'FAILED', reason],
+      ['after', 'FAILED', reason],
+    ]);
+    expect(result.tasks[0]?.attempts.map((a) => a.status)).toEqual(['FAILED']);
+    // Its agent's slot was given back.
+    const { agents } = JSON.parse((await system.request({ method: 'GET', path: '/agents' })).body) as {
+      agents: { agentId: string; reserved: number }[];
+    };
+    expect(agents.find((a) => a.agentId === result.tasks[0]?.agentId)?.reserved).toBe(0);
   });
 });
