@@ -4,8 +4,6 @@
  * this state, and is ended here as interrupted (usecases/interrupted.ts endStoppedExecution).
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { tunedClient } from '../shared/adapters/sdk-client';
 import { executionInputOf } from '../shared/adapters/sfn/orchestrator';
 import {
   batchIdOfExecutionInput,
@@ -20,12 +18,6 @@ import { instrument, observability } from './commons/observability';
 const obs = observability('finalize');
 const container = handlerContainer(obs);
 const deps = { store: container.taskStore, clock: container.clock, ledger: container.budgetLedger };
-/** Made at the first event whose input was left out (the region and endpoint from the environment). */
-let sfn: SFNClient | undefined;
-const sfnClient = (): SFNClient => {
-  sfn ??= tunedClient(new SFNClient({}));
-  return sfn;
-};
 
 export const handler = instrument(obs, 'finalize', async (event: unknown) => {
   const change = ExecutionStatusChangeSchema.safeParse(event);
@@ -33,7 +25,7 @@ export const handler = instrument(obs, 'finalize', async (event: unknown) => {
     const { executionArn, status, input, error, cause } = change.data.detail;
     // The event leaves the input out when it would be too large (a batch of many long ids).
     const batchId = batchIdOfExecutionInput(
-      input ?? (await executionInputOf(sfnClient(), executionArn)) ?? '',
+      input ?? (await executionInputOf(container.sfnClient, executionArn)) ?? '',
     );
     const ended =
       batchId !== undefined &&

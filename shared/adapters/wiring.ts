@@ -84,6 +84,8 @@ export interface Container {
   readonly dispatcher: Dispatcher;
   readonly callbacks: Callbacks;
   readonly orchestrator: SfnOrchestrator;
+  /** The Step Functions client the callbacks and the orchestrator share (for calls neither makes). */
+  readonly sfnClient: SFNClient;
   readonly notifier: ConnectionNotifier;
   /** ROLE_QUEUE_URLS: role name -> queue URL. */
   readonly roleQueueUrls: Readonly<Record<string, string>>;
@@ -256,6 +258,9 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
     },
     get callbacks() {
       return once('callbacks', () => new SfnCallbacks(sfn()));
+    },
+    get sfnClient() {
+      return sfn();
     },
     get orchestrator() {
       return once('orchestrator', () => new SfnOrchestrator(requireEnv(EnvVar.StateMachineArn, env), sfn()));
