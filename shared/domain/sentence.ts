@@ -407,6 +407,8 @@ export function readSentences(text: string): ReadWord[] {
     else requested ||= asks;
     previousSpan = span;
   }
+  if (!parts.some((p) => p === 'verb' || p === 'object' || p === 'coordinated' || p === 'heading'))
+    readTitle(words, spans[0], parts);
   markNegations(words, spans, parts);
   return words.map((w, i) => ({
     raw: w.raw,
@@ -468,6 +470,32 @@ function readSentence(
   else readClause(words, verbAt, to, parts, context, 'verb', 'object');
 }
 
+/**
+ * A description of one sentence that asks for nothing and has no heading names its work as a title does
+ * ("Twilio SMS for shipped orders", "Retention table by signup month"): the noun phrase opening it is what
+ * the work is about, an object, and the rest qualifies it. A statement or a question is no title.
+ */
+function readTitle(words: readonly Piece[], span: [number, number] | undefined, parts: SentencePart[]): void {
+  if (span === undefined || span[1] < words.length) return;
+  for (let i = span[0]; i < span[1]; i++) {
+    const raw = words[i]?.raw ?? '';
+    if (STATEMENT_VERBS.has(raw) || PLURAL_STATEMENT_VERBS.has(raw) || MODALS.has(raw) || words[i]?.asks)
+      return;
+  }
+  let i = span[0];
+  for (; i < span[1]; i++) {
+    const w = words[i] as Piece;
+    if (parts[i] !== 'context' || (i > span[0] && w.gap !== 'none') || OBJECT_ENDS.has(w.raw)) break;
+    parts[i] = 'object';
+  }
+  for (; i < span[1]; i++) if (parts[i] === 'context') parts[i] = 'modifier';
+}
+
+/** Verbs of a statement with a plural subject ("test reports keep coming"): no title has one. */
+const PLURAL_STATEMENT_VERBS = new Set(
+  'keep come fail break crash hang show return take run work look seem get go stay'.split(' '),
+);
+
 /** Where the clause that ends at `end` starts: after the last comma-like break from `from` on. */
 function clauseStart(words: readonly Piece[], from: number, end: number): number {
   for (let i = end - 1; i > from; i--) if (words[i]?.gap !== 'none') return i;
@@ -520,11 +548,18 @@ function isSubjectAt(words: readonly Piece[], at: number, to: number): boolean {
  */
 function splicedRequestAt(words: readonly Piece[], at: number, to: number): [number, number] | undefined {
   for (let i = at + 1; i < to; i++) {
-    if (words[i]?.gap !== 'comma') continue;
+    const gap = words[i]?.gap;
+    if (gap !== 'comma' && gap !== 'colon') continue;
     let verb = i;
     for (let skip = fillerLength(words, verb, to); skip > 0; skip = fillerLength(words, verb, to))
       verb += skip;
     if (!isVerbAt(words, verb)) continue;
+    // After a colon a verb opens what the statement before it introduces ("Pentest findings from last
+    // quarter: check whether ..."), unless it is the subject of a statement ("...: build fails on main").
+    if (gap === 'colon') {
+      if (isSubjectAt(words, verb, to)) continue;
+      return [i, verb];
+    }
     const next = words[verb + 1]?.raw ?? '';
     if (
       verb + 1 === to ||
@@ -574,6 +609,8 @@ function readClause(
   // A particle after the object belongs to the verb ("roll the new service out").
   if (i - 1 > objectStart && isParticle(verb, words[i - 1]?.raw ?? '') && parts[i - 1] === objectPart)
     parts[i - 1] = verbPart;
+  // The direct object, before any result phrase: "split it into a base and overrides" is about "it".
+  const directEnd = i;
   // A result phrase counts with the object ("split the module into services").
   const result = RESULT_PREPOSITIONS[words[i]?.raw ?? ''];
   if (i < to && result !== undefined && (result === 'any' || result.includes(verb))) {
@@ -585,7 +622,7 @@ function readClause(
     )
       parts[i++] = objectPart;
   }
-  const objectWords = words.slice(objectStart, i).map((w) => w.raw);
+  const objectWords = words.slice(objectStart, directEnd).map((w) => w.raw);
   // A verb with a pronoun for its object ("fix it"), or with nothing after it at all ("Investigate."),
   // is about what the sentence before said.
   const pronounOnly =

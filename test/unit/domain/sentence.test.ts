@@ -188,6 +188,33 @@ describe('readSentences', () => {
     );
   });
 
+  it('reads a request after the colon of a statement as the work, and a subject after it as none', () => {
+    expect(parts('Crash reports from the beta: check whether the upload retries')).toBe(
+      'crash/c reports/c from/c the/c beta/c check/V whether/O the/O upload/O retries/O',
+    );
+    expect(parts('Seen on the release branch since Monday: build fails on arm64')).toBe(
+      'seen/c on/c the/c release/c branch/c since/c monday/c build/c fails/c on/c arm64/c',
+    );
+  });
+
+  it('takes a pronoun object that a result phrase follows from the sentence before', () => {
+    expect(parts('The config has three copies. Split it into a base and overrides')).toBe(
+      'the/O config/O has/O three/O copies/O split/V it/O into/O a/O base/O and/O overrides/O',
+    );
+  });
+
+  it('reads a description that asks for nothing as a title: its opening noun phrase is the object', () => {
+    expect(parts('Slack alerts for failed payments')).toBe('slack/O alerts/O for/m failed/m payments/m');
+    // A statement is no title, even with a plural subject; nor is a question or a longer text.
+    expect(parts('Nightly exports keep failing for big tenants')).toBe(
+      'nightly/c exports/c keep/c failing/c for/c big/c tenants/c',
+    );
+    expect(parts('Slack alerts for failed payments?')).toBe('slack/c alerts/c for/c failed/c payments/c');
+    expect(parts('Slack alerts for failed payments. Mostly at night')).toBe(
+      'slack/c alerts/c for/c failed/c payments/c mostly/c at/c night/c',
+    );
+  });
+
   it('keeps the words of the text in order', () => {
     const text = '[BE][x] Fix the N+1 queries (orders.py) - then, re-run the v2.4 job: done? fix(a[0]): b';
     expect(readSentences(text.toLowerCase()).map((w) => w.raw)).toEqual(
