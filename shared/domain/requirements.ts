@@ -20,6 +20,9 @@
  *      x (1 + 0.5 per extra word of a phrase: "unit test" is more specific than "test")
  *      / sqrt(number of roles sharing the entry: "release" is weaker evidence than "canary")
  *      x the weight of the sentence part it stands in (the strongest one, if it appears more than once).
+ *    A word of several senses (BUILTIN_WORD_SENSES: "migration", "table", "pipeline", "leak", ...) counts
+ *    for the roles of the sense its neighbours signal ("cloud migration" is platform work, "the users table
+ *    and its index" database work, "the table on the dashboard page" front-end work), else as listed.
  *    A word inside a longer matched phrase does not count on its own. A role's evidence is the sum of its
  *    matches, strongest first, each further one discounted by EVIDENCE_DECAY. Equal evidence is ordered by the part
  *    of the sentence the role's evidence stands in, then by position.
@@ -32,7 +35,7 @@
  * Explicit `role` and `requirements` win: a task with a role gets exactly that role (confidence 1); explicit
  * requirement lists replace the inferred lists (lower-cased) and also count as evidence for the roles.
  */
-import type { RoleCatalog } from './roles';
+import { BUILTIN_WORD_SENSES, type RoleCatalog, type WordSense } from './roles';
 import type { Complexity, ExtractedRequirements, Role, Task } from './schemas';
 import { readSentences, SENTENCE_PART_WEIGHTS } from './sentence';
 
@@ -182,7 +185,8 @@ function markThirdPartyInterfaces(text: string): string {
   const words = [...text.matchAll(/[A-Za-z0-9][A-Za-z0-9.-]*|[.!?;:\n]/g)];
   const inserts: number[] = [];
   words.forEach((m, i) => {
-    if (!VENDOR_INTERFACES.test(m[0])) return;
+    // A segment of a path ("/api/invoices") names our own route, not a vendor's interface.
+    if (!VENDOR_INTERFACES.test(m[0]) || text[(m.index ?? 0) - 1] === '/') return;
     for (let k = i - 1; k >= Math.max(0, i - VENDOR_NAME_WORDS); k--) {
       const word = words[k]?.[0] ?? '';
       if (/^[.!?;:\n]$/.test(word)) break;
@@ -258,9 +262,17 @@ function isParticiple(term: string, tokens: readonly string[]): boolean {
   return tokens.length === 1 && /^[a-z]+ed$/.test(term) && tokens[0] !== term;
 }
 
+/** A sense of an ambiguous word, compiled: a cue per role of the sense, and the stems that signal it. */
+interface CompiledSense {
+  cues: Cue[];
+  near: ReadonlySet<string>;
+}
+
 interface CompiledCatalog {
   /** The roles' names, in catalog order (a cue's roleIndex). */
   names: string[];
+  /** The senses of ambiguous words (BUILTIN_WORD_SENSES), by the word's stem, over the catalog's roles. */
+  senses: Map<string, CompiledSense[]>;
   cues: Cue[];
   /** Cues by their first token, for a single pass over the description. */
   byFirstToken: Map<string, Cue[]>;
@@ -379,13 +391,71 @@ function compile(catalog: RoleCatalog): CompiledCatalog {
     if (cue.tokens.length === 1 && (cue.list === 'language' || cue.list === 'framework'))
       technologies.add(cue.tokens[0] as string);
   }
-  const result = { names: roles.map((r) => r.name), cues, byFirstToken, technologies };
+  const names = roles.map((r) => r.name);
+  const result = { names, cues, byFirstToken, technologies, senses: compileSenses(names) };
   compiled.set(catalog, result);
   compiledByVocabulary.set(vocabulary, result);
   if (compiledByVocabulary.size > VOCABULARIES_KEPT) {
     compiledByVocabulary.delete(compiledByVocabulary.keys().next().value as string);
   }
   return result;
+}
+
+/** The word senses over the roles of a catalog: a sense none of whose roles is in it is left out. */
+function compileSenses(names: readonly string[]): Map<string, CompiledSense[]> {
+  const senses = new Map<string, CompiledSense[]>();
+  for (const [word, list] of Object.entries(BUILTIN_WORD_SENSES)) {
+    const [token] = tokenize(word);
+    const compiledList = list.flatMap((sense: WordSense) => {
+      const roleIndexes = sense.roles.map((r) => names.indexOf(r)).filter((i) => i >= 0);
+      if (roleIndexes.length === 0) return [];
+      const weight = EVIDENCE_WEIGHTS.keyword / Math.sqrt(roleIndexes.length);
+      const cues = roleIndexes.map(
+        (roleIndex): Cue => ({ tokens: [token as string], roleIndex, field: 'keyword', term: word, weight }),
+      );
+      return [{ cues, near: new Set(sense.near.flatMap((w) => tokenize(w))) }];
+    });
+    if (token !== undefined && compiledList.length > 0) senses.set(token, compiledList);
+  }
+  return senses;
+}
+
+/** How many words either side of an ambiguous word may signal its sense. */
+const SENSE_WINDOW = 5;
+
+/**
+ * Gives each ambiguous word of the description the roles of its sense (see BUILTIN_WORD_SENSES): the
+ * sense whose words outnumber every other's within SENSE_WINDOW words either side of it. The word's
+ * one-word matches for other roles are dropped, and the sense's roles get it as a keyword where they do
+ * not list it. A word with no sense signalled (or two signalled equally) keeps its matches.
+ */
+function applySenses(
+  index: CompiledCatalog,
+  tokens: readonly string[],
+  factors: readonly number[],
+  found: Map<Cue, Match>,
+): void {
+  for (let i = 0; i < tokens.length; i++) {
+    const senses = index.senses.get(tokens[i] as string);
+    if (senses === undefined || (factors[i] ?? 0) === 0) continue;
+    const counts = senses.map((sense) => {
+      let count = 0;
+      for (let j = Math.max(0, i - SENSE_WINDOW); j <= i + SENSE_WINDOW && j < tokens.length; j++) {
+        if (j !== i && sense.near.has(tokens[j] as string)) count++;
+      }
+      return count;
+    });
+    const most = Math.max(...counts);
+    if (most === 0 || counts.filter((c) => c === most).length > 1) continue;
+    const sense = senses[counts.indexOf(most)] as CompiledSense;
+    const roles = new Set(sense.cues.map((c) => c.roleIndex));
+    const oneWord = (m: Match) => m.start === i && m.end === i + 1;
+    for (const [cue, m] of found) if (oneWord(m) && !roles.has(cue.roleIndex)) found.delete(cue);
+    for (const cue of sense.cues) {
+      const listed = [...found.values()].some((m) => oneWord(m) && m.cue.roleIndex === cue.roleIndex);
+      if (!listed && !found.has(cue)) found.set(cue, { cue, start: i, end: i + 1, factor: factors[i] ?? 0 });
+    }
+  }
 }
 
 function matchesAt(
@@ -626,6 +696,7 @@ export function extractRequirements(task: Task, catalog: RoleCatalog): Extracted
       else if (factor > previous.factor) Object.assign(previous, { start: i, end, factor });
     }
   }
+  applySenses(index, tokens.slice(0, words.length), factors, found);
   // What must not be done ("without changing the API") is neither evidence nor a requirement.
   const matches = [...found.values()].filter((m) => m.factor > 0).sort((a, b) => a.start - b.start);
   const languages: string[] = [];

@@ -283,6 +283,8 @@ export const BUILTIN_ROLES: readonly Role[] = [
     skills: ['integration', 'webhook', 'oauth', 'sdk client', 'third-party api', 'api client', 'data sync'],
     keywords: [
       'hook up',
+      'sms',
+      'connector',
       'crm',
       'erp',
       'payment provider',
@@ -349,6 +351,11 @@ export const BUILTIN_ROLES: readonly Role[] = [
       'flyway',
       'liquibase',
       'typeorm',
+      'sequelize',
+      'drizzle',
+      'mongoose',
+      'knex',
+      'hibernate',
     ],
     skills: ['schema design', 'migration', 'index', 'data modelling', 'normalisation', 'constraint'],
     keywords: [
@@ -408,8 +415,15 @@ export const BUILTIN_ROLES: readonly Role[] = [
       'encryption',
       'crypto',
       'secret scanning',
+      'csp',
+      'content security policy',
+      'supply chain',
       'least privilege',
       'idor',
+      'sast',
+      'dast',
+      'dependabot',
+      'mfa',
       'rbac',
       'jwt',
       'token leak',
@@ -537,6 +551,7 @@ export const BUILTIN_ROLES: readonly Role[] = [
       'code quality',
       'review comment',
       'lgtm',
+      'pair of eyes',
       'before it land',
       'review',
       'code review',
@@ -638,6 +653,10 @@ export const BUILTIN_ROLES: readonly Role[] = [
     skills: ['integration-test', 'e2e', 'contract testing', 'api testing'],
     keywords: [
       'real database',
+      'flaky',
+      'flaky test',
+      'consumer test',
+      'provider verification',
       'docker compose',
       'through the ui',
       'contract',
@@ -783,6 +802,9 @@ export const BUILTIN_ROLES: readonly Role[] = [
     languages: ['yaml', 'bash', 'hcl', 'shell'],
     frameworks: [
       'terraform',
+      'terragrunt',
+      'kustomize',
+      'istio',
       'docker',
       'kubernetes',
       'helm',
@@ -801,6 +823,19 @@ export const BUILTIN_ROLES: readonly Role[] = [
     skills: ['ci/cd', 'infrastructure as code', 'containerisation', 'build pipeline', 'provisioning'],
     keywords: [
       'ecr',
+      'eks',
+      'ecs',
+      'gke',
+      'aks',
+      'fargate',
+      'ingress',
+      'namespace',
+      'node pool',
+      'hpa',
+      'pod disruption budget',
+      'service mesh',
+      'sbom',
+      'software bill of materials',
       'container registry',
       'push the image',
       'makefile',
@@ -995,6 +1030,8 @@ export const BUILTIN_ROLES: readonly Role[] = [
     languages: ['yaml', 'json', 'toml'],
     frameworks: [
       'launchdarkly',
+      'kill switch',
+      'remote config',
       'unleash',
       'consul',
       'etcd',
@@ -1126,6 +1163,8 @@ export const BUILTIN_ROLES: readonly Role[] = [
       'coupling',
       'modernise',
       'pure refactor',
+      'same results',
+      'same output',
       'keeping behaviour',
       'without changing what',
       'behaviour unchanged',
@@ -1416,6 +1455,7 @@ export const BUILTIN_ROLES: readonly Role[] = [
       'insight',
       'trend',
       'cohort',
+      'confidence interval',
       'churn',
       'funnel',
       'conversion',
@@ -1483,6 +1523,8 @@ export const BUILTIN_ROLES: readonly Role[] = [
     ],
     keywords: [
       'minimise',
+      'vague',
+      'concrete steps',
       'maximise',
       'optimisation problem',
       'shortest path',
@@ -1548,6 +1590,146 @@ export const BUILTIN_ROLES: readonly Role[] = [
 ];
 
 /** Names of the built-in roles, in catalog order. */
+/** One sense of an ambiguous word: the roles it names in that sense, and words that signal the sense nearby. */
+export interface WordSense {
+  roles: readonly string[];
+  near: readonly string[];
+}
+
+/**
+ * Words whose role depends on the words around them: a "migration" of a schema or of a platform, the
+ * "table" of a database, of a page or of a report, a CI "pipeline" or a data one. When words of one sense
+ * stand near the word (a few words either side, as "find the leak" follows "memory keeps growing; ...")
+ * and outnumber those of every other sense,
+ * the word counts for that sense's roles only (shared between them, as an entry several roles list), instead
+ * of for the roles that list it; with no such words it counts as their vocabulary says. General software
+ * vocabulary, one word per entry (matched after the same stemming as the roles' vocabulary).
+ */
+export const BUILTIN_WORD_SENSES: Readonly<Record<string, readonly WordSense[]>> = {
+  migration: [
+    {
+      roles: ['database_designer'],
+      near: 'schema table tables column columns database db sql alembic flyway liquibase prisma typeorm index backfill postgresql mysql ddl nullable constraint'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['devops_engineer', 'system_architect'],
+      near: 'cloud aws azure gcp kubernetes datacenter centre center premise premises prem vm vms ec2 ecs eks hosting infrastructure lift shift region heroku'.split(
+        ' ',
+      ),
+    },
+  ],
+  table: [
+    {
+      roles: ['database_designer'],
+      near: 'schema column columns index database db sql foreign primary partition migration postgresql mysql dynamodb constraint ddl join normalise'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['typescript_frontend_agent', 'ui_ux_designer'],
+      near: 'page dashboard ui screen sort sortable sticky header headers scroll render component react vue angular css responsive mobile layout click cell cells checkbox widget collapse'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['data_analyst'],
+      near: 'cohort retention pivot notebook funnel revenue metric metrics spreadsheet'.split(' '),
+    },
+  ],
+  pipeline: [
+    {
+      roles: ['devops_engineer'],
+      near: 'ci cd build builds deploy deployment github actions gitlab jenkins circleci runner workflow artifact docker image lint'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['data_analyst'],
+      near: 'data etl warehouse ingest ingestion events rows batch batches airflow dbt spark dataset analytics'.split(
+        ' ',
+      ),
+    },
+  ],
+  container: [
+    {
+      roles: ['devops_engineer'],
+      near: 'docker image images kubernetes pod pods registry ecs eks cluster orchestration compose helm restart oomkilled'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['typescript_frontend_agent'],
+      near: 'modal css div overflow overflows layout flex flexbox scroll width height screen screens component padding margin responsive page button dialog grid sidebar'.split(
+        ' ',
+      ),
+    },
+  ],
+  leak: [
+    {
+      roles: ['security_auditor'],
+      near: 'secret secrets token tokens key keys password passwords credential credentials pii sensitive git'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['performance_optimizer'],
+      near: 'memory heap oom gc garbage connection connections handle handles goroutine thread threads ram grows growing'.split(
+        ' ',
+      ),
+    },
+  ],
+  settings: [
+    {
+      roles: ['configuration_manager'],
+      near: 'env environment environments file yaml json config staging prod production dev value values default override overrides variable variables py toml ini'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['typescript_frontend_agent', 'ui_ux_designer'],
+      near: 'screen page tab tabs form button modal menu ui panel layout sidebar wireframe wireframes'.split(
+        ' ',
+      ),
+    },
+  ],
+  log: [
+    {
+      roles: ['monitoring_agent'],
+      near: 'structured json line lines level levels loki splunk elasticsearch aggregation shipping retention format request trace'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['quality_assurance'],
+      near: 'bug bugs issue issues ticket tickets defect defects jira finding findings'.split(' '),
+    },
+  ],
+  manual: [
+    {
+      roles: ['quality_assurance'],
+      near: 'check checks test tests testing verify regression exploratory session pass'.split(' '),
+    },
+    {
+      roles: ['technical_writer'],
+      near: 'user users product owner guide chapter chapters print pdf reader readers'.split(' '),
+    },
+  ],
+  mock: [
+    {
+      roles: ['test_generator'],
+      near: 'test tests unit jest pytest stub spy clock function patch fixture'.split(' '),
+    },
+    {
+      roles: ['ui_ux_designer'],
+      near: 'up ups design screen screens look mobile figma wireframe wireframes page flow visual layout'.split(
+        ' ',
+      ),
+    },
+  ],
+};
+
 export const BUILTIN_ROLE_NAMES: readonly string[] = BUILTIN_ROLES.map((r) => r.name);
 
 /** A role catalog keyed by name. */

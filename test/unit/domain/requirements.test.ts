@@ -355,6 +355,13 @@ describe('extractRequirements: tracker titles, commit titles and reports', () =>
     );
   });
 
+  it('does not read a segment of a path as the interface of a vendor', () => {
+    const path = extractRequirements({ id: 't', description: 'Check the IDOR on /api/orders/{id}' }, catalog);
+
+    expect(path.skills).not.toContain('third-party api');
+    expect(targetRole(path)).toBe('security_auditor');
+  });
+
   it('reads an upper-case name given a value, or read as $NAME, as an environment variable', () => {
     expect(routeOf('set FEATURE_NEW_NAV=true for the beta tenants only')).toBe('configuration_manager');
     expect(routeOf('read $STRIPE_KEY in the worker')).toBe('configuration_manager');
@@ -370,6 +377,48 @@ describe('extractRequirements: tracker titles, commit titles and reports', () =>
 
   it('counts what an inspection looks for as what the work is about', () => {
     expect(routeOf('Check the upload handler for path traversal')).toBe('security_auditor');
+  });
+});
+
+describe('extractRequirements: the sense of an ambiguous word', () => {
+  const candidates = (description: string) =>
+    extractRequirements({ id: 't', description }, catalog).roleCandidates.map((c) => c.role);
+
+  it('gives an ambiguous word the roles of the sense its neighbours signal', () => {
+    // "migration" of a schema or of a platform.
+    expect(candidates('Write the migration that adds a nullable column')).toContain('database_designer');
+    expect(candidates('Plan the cloud migration of our VMs to AWS')).not.toContain('database_designer');
+    expect(candidates('Plan the cloud migration of our VMs to AWS')).toContain('devops_engineer');
+    // "table" of a database, of a page, of a report.
+    expect(topRole('Show the invoices table on the dashboard page with sticky headers')).toBe(
+      'typescript_frontend_agent',
+    );
+    expect(candidates('Retention table by signup month from the cohort data')).not.toContain(
+      'database_designer',
+    );
+    // "leak" of memory or of secrets.
+    expect(topRole('Find the leak that makes the worker heap grow all day')).toBe('performance_optimizer');
+    expect(topRole('Look for the leak of API tokens in the logs')).toBe('security_auditor');
+  });
+
+  it('keeps the roles the vocabulary gives a word when no sense, or two equally, are signalled', () => {
+    expect(candidates('Review the table')).toContain('database_designer');
+    expect(candidates('Move the table from the cloud to the schema')).toContain('database_designer');
+  });
+});
+
+describe('extractRequirements: vocabulary of current practice', () => {
+  it.each([
+    ['Generate an SBOM for the release images', 'devops_engineer'],
+    ['Tighten the CSP of the admin app', 'security_auditor'],
+    ['Quarantine the flaky checkout test', 'integration_tester'],
+    ['Add a kill switch for the new importer', 'configuration_manager'],
+    ['Sequelize models for orders and line items', 'database_designer'],
+    ['Second pair of eyes on my branch please', 'code_reviewer'],
+    ['Write the Zendesk connector', 'api_integrator'],
+    ['Scale the EKS node pool for the batch jobs', 'devops_engineer'],
+  ])('routes "%s" to %s', (description, role) => {
+    expect(routeOf(description)).toBe(role);
   });
 });
 
