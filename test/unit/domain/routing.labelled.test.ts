@@ -131,6 +131,8 @@ describe('routing accuracy on labelled tasks', () => {
     ['varied held-out part (never tuned on)', 'variedHoldout', 0.93],
     ['styles tuning part', 'stylesTuning', 0.9],
     ['styles held-out part (never tuned on)', 'stylesHoldout', 0.86],
+    ['senses tuning part', 'sensesTuning', 0.95],
+    ['senses held-out part (never tuned on)', 'sensesHoldout', 0.79],
   ] as const)('routes the %s to the expected role at least at its threshold', (name, key, threshold) => {
     const set = sets[key];
     const result = evaluate(set);
@@ -144,6 +146,8 @@ describe('routing accuracy on labelled tasks', () => {
     ['varied held-out part (never tuned on)', 'variedHoldout', 0.93],
     ['styles tuning part', 'stylesTuning', 0.91],
     ['styles held-out part (never tuned on)', 'stylesHoldout', 0.92],
+    ['senses tuning part', 'sensesTuning', 0.95],
+    ['senses held-out part (never tuned on)', 'sensesHoldout', 0.84],
   ] as const)(
     'routes the %s to the expected role or an acceptable alternative at least at its threshold',
     (name, key, threshold) => {
