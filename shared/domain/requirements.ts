@@ -421,7 +421,7 @@ function compileSenses(names: readonly string[]): Map<string, CompiledSense[]> {
 }
 
 /** How many words either side of an ambiguous word may signal its sense. */
-const SENSE_WINDOW = 5;
+const SENSE_WINDOW = 8;
 
 /**
  * Gives each ambiguous word of the description the roles of its sense (see BUILTIN_WORD_SENSES): the

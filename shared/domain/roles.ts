@@ -1706,6 +1706,84 @@ export const BUILTIN_WORD_SENSES: Readonly<Record<string, readonly WordSense[]>>
       near: 'bug bugs issue issues ticket tickets defect defects jira finding findings'.split(' '),
     },
   ],
+  audit: [
+    {
+      roles: ['security_auditor'],
+      near: 'security vulnerability vulnerabilities injection xss csrf ssrf owasp authorization authentication auth permissions secrets exploit dependency dependencies cve'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['ui_ux_designer'],
+      near: 'accessibility wcag contrast usability ux keyboard'.split(' '),
+    },
+    {
+      roles: ['performance_optimizer'],
+      near: 'performance lighthouse speed latency vitals'.split(' '),
+    },
+  ],
+  review: [
+    {
+      roles: ['code_reviewer'],
+      near: 'pr pull request diff branch commit merge code naming readability patch'.split(' '),
+    },
+    {
+      roles: ['system_architect'],
+      near: 'architecture design rfc adr boundaries scalability'.split(' '),
+    },
+    {
+      roles: ['security_auditor'],
+      near: 'security vulnerability vulnerabilities threat injection attacker exploit malicious'.split(' '),
+    },
+  ],
+  test: [
+    {
+      roles: ['test_generator'],
+      near: 'unit function functions module class coverage jest pytest vitest mock stub edge'.split(' '),
+    },
+    {
+      roles: ['integration_tester'],
+      near: 'integration e2e end across together services emulator sandbox gateway playwright cypress contract'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['security_auditor'],
+      near: 'traversal injection xss csrf ssrf vulnerability vulnerable exploit pentest penetration idor'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['quality_assurance'],
+      near: 'manually manual browsers devices exploratory plan'.split(' '),
+    },
+  ],
+  dashboard: [
+    {
+      roles: ['monitoring_agent'],
+      near: 'latency error errors alert alerts p99 p95 uptime cpu memory queue slo grafana datadog cloudwatch metrics'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['data_analyst'],
+      near: 'business active conversion revenue kpi sales marketing retention churn funnel signups'.split(
+        ' ',
+      ),
+    },
+  ],
+  flow: [
+    {
+      roles: ['ui_ux_designer'],
+      near: 'user users screen screens signup onboarding click clicks wireframe wireframes journey'.split(
+        ' ',
+      ),
+    },
+    {
+      roles: ['system_architect'],
+      near: 'event events service services async sync queue queues message messages'.split(' '),
+    },
+  ],
   manual: [
     {
       roles: ['quality_assurance'],

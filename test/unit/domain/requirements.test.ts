@@ -401,6 +401,25 @@ describe('extractRequirements: the sense of an ambiguous word', () => {
     expect(topRole('Look for the leak of API tokens in the logs')).toBe('security_auditor');
   });
 
+  it('reads the sense from up to eight words away, across a sentence end', () => {
+    expect(topRole('The worker heap keeps doubling every night; find that leak')).toBe(
+      'performance_optimizer',
+    );
+  });
+
+  it.each([
+    ['Audit the mobile app for WCAG issues', 'ui_ux_designer'],
+    ['Review the architecture of the billing system before we scale it', 'system_architect'],
+    ['Test the upload flow across the three services', 'integration_tester'],
+    ['Build a dashboard of signups and revenue per week for the sales team', 'data_analyst'],
+    ['Design the flow of events between the billing and shipping services', 'system_architect'],
+  ])(
+    'reads the kind of work a verb or a word of several kinds names from its neighbours: "%s"',
+    (description, role) => {
+      expect(routeOf(description)).toBe(role);
+    },
+  );
+
   it('keeps the roles the vocabulary gives a word when no sense, or two equally, are signalled', () => {
     expect(candidates('Review the table')).toContain('database_designer');
     expect(candidates('Move the table from the cloud to the schema')).toContain('database_designer');
