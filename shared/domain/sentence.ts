@@ -25,7 +25,8 @@
  * first word followed by a statement's verb is a subject ("Build fails", "EXPLAIN shows"), not a request.
  * A request after a comma in a statement ("It has no HttpOnly flag, audit the login flow") is the work,
  * and a pronoun object of it ("..., please fix that") points to the clause just before. The benefit of a
- * user story ("so that reviewers can ...", "so we ...") is context: it says why, not what. A request put
+ * user story ("so that reviewers can ...", "so we ...") is context: it says why, not what; its persona ("As a
+ * release manager, I want a page listing the deploys") says who wants the work, and counts for nothing. A request put
  * as a question ("Can we split the service? Write up the trade-offs") proposes the work: an imperative
  * after it is the main request, and the question a step of it.
  *
@@ -52,6 +53,8 @@ export const SENTENCE_PART_WEIGHTS = {
   context: 0.75,
   /** What must not be done ("without changing the API"). */
   negated: 0,
+  /** The persona of a user story ("As a release manager, I want ..."): who wants the work, not what it is. */
+  persona: 0,
 } as const;
 export type SentencePart = keyof typeof SENTENCE_PART_WEIGHTS;
 
@@ -440,6 +443,12 @@ function readSentence(
     if (skip === 0) break;
     at += skip;
   }
+  // "As an admin, I want ...": the persona of a user story says who wants the work, not what it is.
+  const persona = personaEnd(words, at, to);
+  if (persona !== undefined) {
+    for (let i = at; i < persona; i++) parts[i] = 'persona';
+    at = persona;
+  }
   if (at >= to) return;
   let verbAt: number | undefined;
   let context: [number, number] | undefined = previous;
@@ -495,6 +504,27 @@ function readTitle(words: readonly Piece[], span: [number, number] | undefined, 
 const PLURAL_STATEMENT_VERBS = new Set(
   'keep come fail break crash hang show return take run work look seem get go stay'.split(' '),
 );
+
+/** Articles after "as" that open the persona of a user story ("As a", "As an", "As the"). */
+const PERSONA_ARTICLES = new Set(['a', 'an', 'the']);
+/** The most words a persona may have ("As a new customer with two accounts"). */
+const MAX_PERSONA_WORDS = 8;
+/** Subjects of the want that follows a persona ("As an admin, I want ...", "As ops we need ..."). */
+const PERSONA_SUBJECTS = new Set(['i', 'we']);
+
+/**
+ * Where the persona of a user story ends: "As a <persona>" followed (after a comma or not) by "I" or "we",
+ * at the start of a sentence. Undefined when the sentence does not open with one.
+ */
+function personaEnd(words: readonly Piece[], at: number, to: number): number | undefined {
+  if (words[at]?.raw !== 'as' || !PERSONA_ARTICLES.has(words[at + 1]?.raw ?? '')) return undefined;
+  for (let i = at + 2; i < to && i <= at + 2 + MAX_PERSONA_WORDS; i++) {
+    const w = words[i] as Piece;
+    if (PERSONA_SUBJECTS.has(w.raw) && i > at + 2) return i;
+    if (w.gap !== 'none') return undefined;
+  }
+  return undefined;
+}
 
 /** Where the clause that ends at `end` starts: after the last comma-like break from `from` on. */
 function clauseStart(words: readonly Piece[], from: number, end: number): number {

@@ -348,6 +348,15 @@ describe('extractRequirements: tracker titles, commit titles and reports', () =>
     );
   });
 
+  it('does not take the work from the persona of a user story', () => {
+    expect(routeOf('As a security engineer, I want the audit log page to be filterable by user')).toBe(
+      'typescript_frontend_agent',
+    );
+    expect(routeOf('As a release manager I want a page listing every deploy with its commit')).toBe(
+      'typescript_frontend_agent',
+    );
+  });
+
   it('reads a request after a comma in a report as the work, and a subject as no request', () => {
     expect(routeOf('The login form accepts any redirect URL, audit the auth flow')).toBe('security_auditor');
     expect(routeOf('Why is the orders query slow? EXPLAIN shows a sequential scan')).toBe(

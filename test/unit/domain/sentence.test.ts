@@ -12,6 +12,7 @@ function parts(text: string): string {
     modifier: 'm',
     context: 'c',
     negated: 'x',
+    persona: 'p',
   };
   return readSentences(text.toLowerCase())
     .map((w) => `${w.raw}/${letter[w.part]}`)
@@ -213,6 +214,17 @@ describe('readSentences', () => {
     expect(parts('Slack alerts for failed payments. Mostly at night')).toBe(
       'slack/c alerts/c for/c failed/c payments/c mostly/c at/c night/c',
     );
+  });
+
+  it('reads the persona of a user story, with or without a comma, as counting for nothing', () => {
+    expect(parts('As a release manager, I want a page of the deploys')).toBe(
+      'as/p a/p release/p manager/p i/m want/V a/O page/O of/m the/m deploys/m',
+    );
+    expect(parts('As an admin I want to reset passwords')).toBe(
+      'as/p an/p admin/p i/m want/c to/c reset/V passwords/O',
+    );
+    // "As" that opens no persona is read as before.
+    expect(parts('As agreed, add the endpoint')).toBe('as/c agreed/c add/V the/O endpoint/O');
   });
 
   it('keeps the words of the text in order', () => {
