@@ -451,6 +451,10 @@ export const BUILTIN_ROLES: readonly Role[] = [
       'injection',
       'sql injection',
       'xss',
+      'stored xss',
+      'reflected xss',
+      'dangerouslysetinnerhtml',
+      'innerhtml',
       'cross site scripting',
       'csrf',
       'ssrf',
@@ -769,6 +773,7 @@ export const BUILTIN_ROLES: readonly Role[] = [
       'changelog',
       'end user',
       'user manual',
+      "what's new",
       'manual',
       'help center',
       'help article',
@@ -1077,6 +1082,7 @@ export const BUILTIN_ROLES: readonly Role[] = [
       'typed config',
       'without a deploy',
       'without redeploying',
+      'without a redeploy',
     ],
     focus: 'One source of truth per setting, validated at start-up, secrets never in the repository.',
     deliverable: 'the configuration files and loading code, with every new key documented.',
@@ -1590,6 +1596,9 @@ export const BUILTIN_ROLES: readonly Role[] = [
 ];
 
 /** Names of the built-in roles, in catalog order. */
+/** The words of a sense, written one space apart. */
+const senseWords = (list: string): string[] => list.split(' ');
+
 /** One sense of an ambiguous word: the roles it names in that sense, and words that signal the sense nearby. */
 export interface WordSense {
   roles: readonly string[];
@@ -1609,200 +1618,218 @@ export const BUILTIN_WORD_SENSES: Readonly<Record<string, readonly WordSense[]>>
   migration: [
     {
       roles: ['database_designer'],
-      near: 'schema table tables column columns database db sql alembic flyway liquibase prisma typeorm index backfill postgresql mysql ddl nullable constraint'.split(
-        ' ',
+      near: senseWords(
+        'schema table tables column columns database db sql alembic flyway liquibase prisma typeorm index backfill postgresql mysql ddl nullable constraint',
       ),
     },
     {
       roles: ['devops_engineer', 'system_architect'],
-      near: 'cloud aws azure gcp kubernetes datacenter centre center premise premises prem vm vms ec2 ecs eks hosting infrastructure lift shift region heroku'.split(
-        ' ',
+      near: senseWords(
+        'cloud aws azure gcp kubernetes datacenter centre center premise premises prem vm vms ec2 ecs eks hosting infrastructure lift shift region heroku',
       ),
     },
   ],
   table: [
     {
       roles: ['database_designer'],
-      near: 'schema column columns index database db sql foreign primary partition migration postgresql mysql dynamodb constraint ddl join normalise'.split(
-        ' ',
+      near: senseWords(
+        'schema column columns index database db sql foreign primary partition migration postgresql mysql dynamodb constraint ddl join normalise',
       ),
     },
     {
       roles: ['typescript_frontend_agent', 'ui_ux_designer'],
-      near: 'page dashboard ui screen sort sortable sticky header headers scroll render component react vue angular css responsive mobile layout click cell cells checkbox widget collapse'.split(
-        ' ',
+      near: senseWords(
+        'page dashboard ui screen sort sortable sticky header headers scroll render component react vue angular css responsive mobile layout click cell cells checkbox widget collapse',
       ),
     },
     {
       roles: ['data_analyst'],
-      near: 'cohort retention pivot notebook funnel revenue metric metrics spreadsheet'.split(' '),
+      near: senseWords('cohort retention pivot notebook funnel revenue metric metrics spreadsheet'),
     },
   ],
   pipeline: [
     {
       roles: ['devops_engineer'],
-      near: 'ci cd build builds deploy deployment github actions gitlab jenkins circleci runner workflow artifact docker image lint'.split(
-        ' ',
+      near: senseWords(
+        'ci cd build builds deploy deployment github actions gitlab jenkins circleci runner workflow artifact docker image lint',
       ),
     },
     {
       roles: ['data_analyst'],
-      near: 'data etl warehouse ingest ingestion events rows batch batches airflow dbt spark dataset analytics'.split(
-        ' ',
+      near: senseWords(
+        'data etl warehouse ingest ingestion events rows batch batches airflow dbt spark dataset analytics',
       ),
     },
   ],
   container: [
     {
       roles: ['devops_engineer'],
-      near: 'docker image images kubernetes pod pods registry ecs eks cluster orchestration compose helm restart oomkilled'.split(
-        ' ',
+      near: senseWords(
+        'docker image images kubernetes pod pods registry ecs eks cluster orchestration compose helm restart oomkilled',
       ),
     },
     {
       roles: ['typescript_frontend_agent'],
-      near: 'modal css div overflow overflows layout flex flexbox scroll width height screen screens component padding margin responsive page button dialog grid sidebar'.split(
-        ' ',
+      near: senseWords(
+        'modal css div overflow overflows layout flex flexbox scroll width height screen screens component padding margin responsive page button dialog grid sidebar',
       ),
     },
   ],
   leak: [
     {
       roles: ['security_auditor'],
-      near: 'secret secrets token tokens key keys password passwords credential credentials pii sensitive git'.split(
-        ' ',
+      near: senseWords(
+        'secret secrets token tokens key keys password passwords credential credentials pii sensitive git',
       ),
     },
     {
       roles: ['performance_optimizer'],
-      near: 'memory heap oom gc garbage connection connections handle handles goroutine thread threads ram grows growing'.split(
-        ' ',
+      near: senseWords(
+        'memory heap oom gc garbage connection connections handle handles goroutine thread threads ram grows growing',
       ),
     },
   ],
   settings: [
     {
       roles: ['configuration_manager'],
-      near: 'env environment environments file yaml json config staging prod production dev value values default override overrides variable variables py toml ini'.split(
-        ' ',
+      near: senseWords(
+        'env environment environments file yaml json config staging prod production dev value values default override overrides variable variables py toml ini',
       ),
     },
     {
       roles: ['typescript_frontend_agent', 'ui_ux_designer'],
-      near: 'screen page tab tabs form button modal menu ui panel layout sidebar wireframe wireframes'.split(
-        ' ',
+      near: senseWords(
+        'screen page tab tabs form button modal menu ui panel layout sidebar wireframe wireframes',
       ),
     },
   ],
   log: [
     {
       roles: ['monitoring_agent'],
-      near: 'structured json line lines level levels loki splunk elasticsearch aggregation shipping retention format request trace'.split(
-        ' ',
+      near: senseWords(
+        'structured json line lines level levels loki splunk elasticsearch aggregation shipping retention format request trace',
       ),
     },
     {
       roles: ['quality_assurance'],
-      near: 'bug bugs issue issues ticket tickets defect defects jira finding findings'.split(' '),
+      near: senseWords('bug bugs issue issues ticket tickets defect defects jira finding findings'),
     },
   ],
   audit: [
     {
       roles: ['security_auditor'],
-      near: 'security vulnerability vulnerabilities injection xss csrf ssrf owasp authorization authentication auth permissions secrets exploit dependency dependencies cve'.split(
-        ' ',
+      near: senseWords(
+        'security vulnerability vulnerabilities injection xss csrf ssrf owasp authorization authentication auth permissions secrets exploit dependency dependencies cve',
       ),
     },
     {
       roles: ['ui_ux_designer'],
-      near: 'accessibility wcag contrast usability ux keyboard'.split(' '),
+      near: senseWords('accessibility wcag contrast usability ux keyboard'),
     },
     {
       roles: ['performance_optimizer'],
-      near: 'performance lighthouse speed latency vitals'.split(' '),
+      near: senseWords('performance lighthouse speed latency vitals'),
     },
   ],
   review: [
     {
       roles: ['code_reviewer'],
-      near: 'pr pull request diff branch commit merge code naming readability patch'.split(' '),
+      near: senseWords('pr pull request diff branch commit merge code naming readability patch'),
     },
     {
       roles: ['system_architect'],
-      near: 'architecture design rfc adr boundaries scalability'.split(' '),
+      near: senseWords('architecture design rfc adr boundaries scalability'),
     },
     {
       roles: ['security_auditor'],
-      near: 'security vulnerability vulnerabilities threat injection attacker exploit malicious'.split(' '),
+      near: senseWords('security vulnerability vulnerabilities threat injection attacker exploit malicious'),
     },
   ],
   test: [
     {
       roles: ['test_generator'],
-      near: 'unit function functions module class coverage jest pytest vitest mock stub edge'.split(' '),
+      near: senseWords('unit function functions module class coverage jest pytest vitest mock stub edge'),
     },
     {
       roles: ['integration_tester'],
-      near: 'integration e2e end across together services emulator sandbox gateway playwright cypress contract'.split(
-        ' ',
+      near: senseWords(
+        'integration e2e end across together services emulator sandbox gateway playwright cypress contract',
       ),
     },
     {
       roles: ['security_auditor'],
-      near: 'traversal injection xss csrf ssrf vulnerability vulnerable exploit pentest penetration idor'.split(
-        ' ',
+      near: senseWords(
+        'traversal injection xss csrf ssrf vulnerability vulnerable exploit pentest penetration idor',
       ),
     },
     {
       roles: ['quality_assurance'],
-      near: 'manually manual browsers devices exploratory plan'.split(' '),
+      near: senseWords('manually manual browsers devices exploratory plan'),
+    },
+  ],
+  secret: [
+    {
+      roles: ['security_auditor'],
+      near: senseWords(
+        'committed commit leaked leak exposed exposure history public scan scanning git repository',
+      ),
+    },
+    {
+      roles: ['configuration_manager'],
+      near: senseWords(
+        'load loaded env environment vault manager inject injected variable variables store wiring',
+      ),
     },
   ],
   dashboard: [
     {
       roles: ['monitoring_agent'],
-      near: 'latency error errors alert alerts p99 p95 uptime cpu memory queue slo grafana datadog cloudwatch metrics'.split(
-        ' ',
+      near: senseWords(
+        'latency error errors alert alerts p99 p95 uptime cpu memory queue slo grafana datadog cloudwatch metrics',
       ),
     },
     {
       roles: ['data_analyst'],
-      near: 'business active conversion revenue kpi sales marketing retention churn funnel signups'.split(
-        ' ',
+      near: senseWords(
+        'business active conversion revenue kpi sales marketing retention churn funnel signups',
       ),
+    },
+    {
+      roles: ['ui_ux_designer'],
+      near: senseWords('layout wireframe wireframes mockup mockups tablet tablets sketch usability'),
     },
   ],
   flow: [
     {
       roles: ['ui_ux_designer'],
-      near: 'user users screen screens signup onboarding click clicks wireframe wireframes journey'.split(
-        ' ',
+      near: senseWords(
+        'user users screen screens signup onboarding click clicks wireframe wireframes journey',
       ),
     },
     {
       roles: ['system_architect'],
-      near: 'event events service services async sync queue queues message messages'.split(' '),
+      near: senseWords('event events service services async sync queue queues message messages'),
     },
   ],
   manual: [
     {
       roles: ['quality_assurance'],
-      near: 'check checks test tests testing verify regression exploratory session pass'.split(' '),
+      near: senseWords('check checks test tests testing verify regression exploratory session pass'),
     },
     {
       roles: ['technical_writer'],
-      near: 'user users product owner guide chapter chapters print pdf reader readers'.split(' '),
+      near: senseWords('user users product owner guide chapter chapters print pdf reader readers'),
     },
   ],
   mock: [
     {
       roles: ['test_generator'],
-      near: 'test tests unit jest pytest stub spy clock function patch fixture'.split(' '),
+      near: senseWords('test tests unit jest pytest stub spy clock function patch fixture'),
     },
     {
       roles: ['ui_ux_designer'],
-      near: 'up ups design screen screens look mobile figma wireframe wireframes page flow visual layout'.split(
-        ' ',
+      near: senseWords(
+        'up ups design screen screens look mobile figma wireframe wireframes page flow visual layout',
       ),
     },
   ],

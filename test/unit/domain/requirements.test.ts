@@ -422,6 +422,8 @@ describe('extractRequirements: the sense of an ambiguous word', () => {
     ['Test the upload flow across the three services', 'integration_tester'],
     ['Build a dashboard of signups and revenue per week for the sales team', 'data_analyst'],
     ['Design the flow of events between the billing and shipping services', 'system_architect'],
+    ['Find every secret that was committed last year', 'security_auditor'],
+    ['Plan the dashboard for the tablet app', 'ui_ux_designer'],
   ])(
     'reads the kind of work a verb or a word of several kinds names from its neighbours: "%s"',
     (description, role) => {
@@ -445,6 +447,9 @@ describe('extractRequirements: vocabulary of current practice', () => {
     ['Second pair of eyes on my branch please', 'code_reviewer'],
     ['Write the Zendesk connector', 'api_integrator'],
     ['Scale the EKS node pool for the batch jobs', 'devops_engineer'],
+    ["What's new post for the 3.0 launch", 'technical_writer'],
+    ['The preview pane sets innerHTML from user text, is that safe?', 'security_auditor'],
+    ['Make the upload limit changeable without a redeploy', 'configuration_manager'],
   ])('routes "%s" to %s', (description, role) => {
     expect(routeOf(description)).toBe(role);
   });
