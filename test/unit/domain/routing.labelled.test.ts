@@ -132,7 +132,7 @@ describe('routing accuracy on labelled tasks', () => {
     ['styles tuning part', 'stylesTuning', 0.9],
     ['styles held-out part (never tuned on)', 'stylesHoldout', 0.86],
     ['senses tuning part', 'sensesTuning', 0.95],
-    ['senses held-out part (never tuned on)', 'sensesHoldout', 0.79],
+    ['senses held-out part (never tuned on)', 'sensesHoldout', 0.81],
   ] as const)('routes the %s to the expected role at least at its threshold', (name, key, threshold) => {
     const set = sets[key];
     const result = evaluate(set);
@@ -147,7 +147,7 @@ describe('routing accuracy on labelled tasks', () => {
     ['styles tuning part', 'stylesTuning', 0.91],
     ['styles held-out part (never tuned on)', 'stylesHoldout', 0.92],
     ['senses tuning part', 'sensesTuning', 0.95],
-    ['senses held-out part (never tuned on)', 'sensesHoldout', 0.84],
+    ['senses held-out part (never tuned on)', 'sensesHoldout', 0.86],
   ] as const)(
     'routes the %s to the expected role or an acceptable alternative at least at its threshold',
     (name, key, threshold) => {
