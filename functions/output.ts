@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { getTaskOutput } from '../shared/usecases/output';
 import { handlerContainer } from './commons/clients';
-import { type ApiEvent, errorResponse, json, PathIdSchema, parseRequest } from './commons/http';
+import { type ApiEvent, answer, errorResponse, json, PathIdSchema, parseRequest } from './commons/http';
 import { instrument, observability } from './commons/observability';
 
 const obs = observability('output');
@@ -19,14 +19,10 @@ export const handler = instrument(obs, 'output', async (event: ApiEvent) => {
     const { id, taskId } = parseRequest(PathSchema, event.pathParameters ?? {}, '$.path');
     const output = await getTaskOutput(deps, id, taskId);
     if (output.kind === 'body') {
-      return {
-        statusCode: 200,
-        headers: {
-          'content-type': 'application/json',
-          ...(output.ref ? { 'x-output-sha256': output.ref.sha256 } : {}),
-        },
-        body: output.json,
-      };
+      return answer(200, output.json, {
+        'content-type': 'application/json',
+        ...(output.ref ? { 'x-output-sha256': output.ref.sha256 } : {}),
+      });
     }
     return json(
       303,

@@ -3,6 +3,18 @@
  * from it, and the local `serve` command routes its requests with it, so the two can never diverge.
  */
 
+/**
+ * Headers on every answer of the API, deployed (the handlers' answers, API Gateway's own) and under `serve`
+ * (the same handlers' answers, the server's own and the dashboard's files): a browser must not read a body as
+ * another type than the one sent (an error echoing input, sniffed as HTML), show an answer in a frame, or send
+ * the page's address on with a request.
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+};
+
 export type ApiMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 /** What a route answers: its method, and HEAD for a GET route (RFC 9110: a GET without the body). */
 export type ServedMethod = ApiMethod | 'HEAD';

@@ -2,6 +2,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
+import { SECURITY_HEADERS } from '../../shared/api-routes';
 import { EnvVar } from '../../shared/config';
 import { decodeUtf8Strict, notUtf8Sentence } from '../../shared/domain/utf8';
 import { BatchValidationError } from '../../shared/domain/validation';
@@ -21,17 +22,27 @@ export interface Issue {
  * page may read them. Read once at load; unset (serve, tests), no CORS header is sent.
  */
 const CORS_ORIGIN = process.env[EnvVar.CorsAllowedOrigin] || undefined;
-const JSON_HEADERS: Record<string, string> = {
-  'content-type': 'application/json',
+/** The headers of every answer a handler gives: the security headers, and CORS when a dashboard is deployed. */
+const ANSWER_HEADERS: Record<string, string> = {
+  ...SECURITY_HEADERS,
   ...(CORS_ORIGIN ? { 'access-control-allow-origin': CORS_ORIGIN, vary: 'Origin' } : {}),
 };
+
+/** An answer whose body is already text (a stored output's JSON); `headers` name its type and the rest. */
+export function answer(
+  statusCode: number,
+  body: string,
+  headers: Record<string, string> & { 'content-type': string },
+): APIGatewayProxyResult {
+  return { statusCode, headers: { ...ANSWER_HEADERS, ...headers }, body };
+}
 
 export function json(
   statusCode: number,
   body: unknown,
   headers: Record<string, string> = {},
 ): APIGatewayProxyResult {
-  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+  return answer(statusCode, JSON.stringify(body), { 'content-type': 'application/json', ...headers });
 }
 
 export function method(event: ApiEvent): string {

@@ -11,6 +11,7 @@ import {
   type ApiHandlerName,
   type ApiMethod,
   pathParameterNames,
+  SECURITY_HEADERS,
   type ServedMethod,
   servedMethods,
 } from '../../shared/api-routes';
@@ -44,6 +45,8 @@ export class Api extends Construct {
   readonly usagePlan: apigw.UsagePlan;
   /** Every resource with a route, and its methods (for CORS preflights). */
   private readonly resources = new Map<apigw.IResource, ServedMethod[]>();
+  /** API Gateway's own 4xx and 5xx answers (a missing key, an unknown route, throttling). */
+  private readonly gatewayResponses: apigw.GatewayResponse[];
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -67,6 +70,21 @@ export class Api extends Construct {
       },
       defaultMethodOptions: { apiKeyRequired: true },
     });
+
+    // API Gateway's own answers carry the security headers the handlers' answers carry (SECURITY_HEADERS).
+    const securityHeaders = Object.fromEntries(
+      Object.entries(SECURITY_HEADERS).map(([name, value]) => [name, `'${value}'`]),
+    );
+    this.gatewayResponses = [
+      this.restApi.addGatewayResponse('Default4xx', {
+        type: apigw.ResponseType.DEFAULT_4XX,
+        responseHeaders: securityHeaders,
+      }),
+      this.restApi.addGatewayResponse('Default5xx', {
+        type: apigw.ResponseType.DEFAULT_5XX,
+        responseHeaders: securityHeaders,
+      }),
+    ];
 
     const validator = new apigw.RequestValidator(this, 'Validator', {
       restApi: this.restApi,
@@ -197,9 +215,14 @@ export class Api extends Construct {
         maxAge: CORS_PREFLIGHT_MAX_AGE,
       });
     }
-    const responseHeaders = { 'Access-Control-Allow-Origin': `'${origin}'`, Vary: "'Origin'" };
-    this.restApi.addGatewayResponse('Default4xx', { type: apigw.ResponseType.DEFAULT_4XX, responseHeaders });
-    this.restApi.addGatewayResponse('Default5xx', { type: apigw.ResponseType.DEFAULT_5XX, responseHeaders });
+    for (const response of this.gatewayResponses) {
+      const cfn = response.node.defaultChild as apigw.CfnGatewayResponse;
+      cfn.responseParameters = {
+        ...(cfn.responseParameters as Record<string, string>),
+        'gatewayresponse.header.Access-Control-Allow-Origin': `'${origin}'`,
+        'gatewayresponse.header.Vary': "'Origin'",
+      };
+    }
   }
 
   /** The resource at `path` (`/batches/{id}`), created segment by segment on first use. */

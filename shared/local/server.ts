@@ -10,7 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { matchApiRoute, PROGRESS_TOKEN_PARAMETER } from '../api-routes';
+import { matchApiRoute, PROGRESS_TOKEN_PARAMETER, SECURITY_HEADERS } from '../api-routes';
 import { EnvVar } from '../config';
 import { MAX_REQUEST_BODY_BYTES, MAX_WEBSOCKET_MESSAGE_BYTES } from '../domain/limits';
 import { decodeUtf8Strict, type InvalidUtf8, notUtf8Sentence } from '../domain/utf8';
@@ -145,7 +145,7 @@ function send(
   headers: Record<string, string> = {},
 ): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', ...headers });
+  response.writeHead(status, { 'content-type': 'application/json', ...SECURITY_HEADERS, ...headers });
   response.end(text);
 }
 
@@ -239,11 +239,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       ? undefined
       : (options.apiKey ?? randomBytes(GENERATED_KEY_BYTES).toString('base64url'));
 
-  const staticHeaders: Record<string, string> = {
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
-    'x-frame-options': 'DENY',
-  };
+  const staticHeaders: Record<string, string> = { ...SECURITY_HEADERS };
   const server = createServer((request, response) => {
     void (async () => {
       const url = requestTarget(request.url);

@@ -17,7 +17,7 @@ import { DynamoTaskStore } from '../adapters/dynamodb/task-store';
 import { inProcessClientConfig, whenStoreQuiet } from '../adapters/in-process-transport';
 import { S3ArtifactStore } from '../adapters/s3/artifact-store';
 import { tunedClient } from '../adapters/sdk-client';
-import { matchApiRoute } from '../api-routes';
+import { matchApiRoute, SECURITY_HEADERS } from '../api-routes';
 import { EnvVar } from '../config';
 import { AGENT_BATCH_SIZE, HANDLER_NAMES, type HandlerName } from '../deployment';
 import type { CostsConfig } from '../domain/costs';
@@ -509,7 +509,7 @@ export class EmbeddedSystem {
           : [405, `method ${request.method} not allowed`, { allow: match.allowed.join(', ') }];
       return {
         statusCode,
-        headers: { 'content-type': 'application/json', ...headers },
+        headers: { 'content-type': 'application/json', ...SECURITY_HEADERS, ...headers },
         body: JSON.stringify({ error }),
       };
     }

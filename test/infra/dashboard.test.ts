@@ -127,6 +127,12 @@ describe('CORS for the dashboard', () => {
       expect(JSON.stringify(headers['gatewayresponse.header.Access-Control-Allow-Origin'])).toContain(
         idOf(s.stack.dashboard.distribution),
       );
+      // As the handlers' answers (functions/commons/http.ts) and every answer of meta-agent serve do.
+      expect(headers).toMatchObject({
+        'gatewayresponse.header.x-content-type-options': "'nosniff'",
+        'gatewayresponse.header.referrer-policy': "'no-referrer'",
+        'gatewayresponse.header.x-frame-options': "'DENY'",
+      });
     }
     for (const name of new Set(API_ROUTES.map((r) => r.handler))) {
       const fn = s.stack.functions.get(name);

@@ -17,6 +17,9 @@ let dynamo: LocalDynamo;
 let store: DynamoTaskStore;
 let status: ApiHandler;
 let agentsApi: ApiHandler;
+let output: ApiHandler;
+/** The deployed dashboard's origin (CORS_ALLOWED_ORIGIN): every answer of the API must name it. */
+const DASHBOARD_ORIGIN = 'https://d111111abcdef8.cloudfront.net';
 let route: (event: unknown) => Promise<RouteOutput>;
 
 beforeAll(async () => {
@@ -28,10 +31,12 @@ beforeAll(async () => {
     AGENTS_TABLE_NAME: dynamo.agentsTable,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     ROLE_QUEUE_URLS: JSON.stringify({ database_designer: 'http://127.0.0.1:1/queue/database_designer' }),
+    CORS_ALLOWED_ORIGIN: DASHBOARD_ORIGIN,
   };
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   status = (await import('../../../functions/status')).handler;
   agentsApi = (await import('../../../functions/agents-api')).handler;
+  output = (await import('../../../functions/output')).handler;
   route = (await import('../../../functions/route')).handler as (event: unknown) => Promise<RouteOutput>;
 });
 
@@ -69,6 +74,34 @@ describe('status handler', () => {
         { id: 'a', status: 'PENDING', attempts: [] },
       ],
     });
+  });
+});
+
+describe("the API handlers' answer headers", () => {
+  it("carry the security headers and the dashboard's origin on every answer, a stored output's text too", async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [{ id: 'a', description: 'Write the endpoint' }]);
+    const [task] = tasks;
+    if (!task) throw new Error('no task');
+    await store.createBatch(batch, [{ ...task, status: 'SUCCEEDED', output: { text: 'done' } }]);
+
+    const answers = {
+      'output 200': await output(apiEvent({ method: 'GET', pathParameters: { id: batchId, taskId: 'a' } })),
+      'status 200': await status(apiEvent({ method: 'GET', pathParameters: { id: batchId } })),
+      'status 404': await status(apiEvent({ method: 'GET', pathParameters: { id: 'nope' } })),
+      'agents 200': await agentsApi(apiEvent({ method: 'GET', path: '/agents' })),
+    };
+
+    for (const [name, answer] of Object.entries(answers)) {
+      expect(answer.statusCode, name).toBe(Number(name.split(' ')[1]));
+      expect(answer.headers, name).toMatchObject({
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
+        'x-frame-options': 'DENY',
+        'access-control-allow-origin': DASHBOARD_ORIGIN,
+      });
+    }
+    expect(JSON.parse(answers['output 200'].body)).toEqual({ text: 'done' });
   });
 });
 

@@ -30,6 +30,14 @@ const raw = (method: string, path: string, body?: string) =>
     body,
   );
 
+/** Submits a batch of one task, `a`. */
+const submitOneTask = (batchId: string) =>
+  raw(
+    'POST',
+    '/batches',
+    JSON.stringify({ batchId, tasks: [{ id: 'a', description: 'Write the endpoint' }] }),
+  );
+
 /** The headers that say something about the answer (not its date or framing). */
 function meaningful(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const { date: _date, 'transfer-encoding': _te, connection: _c, 'keep-alive': _k, ...rest } = headers;
@@ -38,11 +46,7 @@ function meaningful(headers: IncomingHttpHeaders): IncomingHttpHeaders {
 
 describe('meta-agent serve answers HEAD', () => {
   it('on every kind of GET route with the GET answer status and headers, and no body', async () => {
-    const submitted = await raw(
-      'POST',
-      '/batches',
-      JSON.stringify({ batchId: 'head-me', tasks: [{ id: 'a', description: 'Write the endpoint' }] }),
-    );
+    const submitted = await submitOneTask('head-me');
     expect(submitted.status, submitted.body).toBe(202);
 
     for (const path of [
@@ -103,6 +107,39 @@ describe('meta-agent serve matches the path as sent', () => {
 
       expect(answer.status, target).toBe(400);
       expect(JSON.parse(answer.body).message, target).toContain('must be a path');
+    }
+  });
+});
+
+describe('meta-agent serve sends the security headers on every answer', () => {
+  const SECURITY = {
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'x-frame-options': 'DENY',
+  };
+
+  it("on the handlers' answers (as API Gateway returns them on AWS), the routing's and the server's own", async () => {
+    const submitted = await submitOneTask('headers');
+    expect(submitted.status, submitted.body).toBe(202);
+    await server.system.waitForBatch('headers');
+
+    const answers = {
+      'submit 202': submitted,
+      'list 200': await raw('GET', '/batches'),
+      'status 404': await raw('GET', '/batches/none'),
+      'list 400': await raw('GET', '/batches?limit=0'),
+      'output 200': await raw('GET', '/batches/headers/tasks/a/output'),
+      'agents 200': await raw('GET', '/agents'),
+      'route 405': await raw('PATCH', '/batches'),
+      'route 404': await raw('POST', '/nothing', '{}'),
+      'server 403': await rawRequest(port, 'GET', '/batches'),
+      'server 400': await raw('OPTIONS', '*'),
+      'dashboard 200': await rawRequest(port, 'GET', '/'),
+    };
+
+    for (const [name, answer] of Object.entries(answers)) {
+      expect(answer.status, name).toBe(Number(name.split(' ')[1]));
+      expect(answer.headers, name).toMatchObject(SECURITY);
     }
   });
 });
