@@ -4,7 +4,8 @@
  * Exit codes (ARCHITECTURE.md, CLI):
  * - 0: success (for `plan`: the batch is valid);
  * - 1: some task failed or was skipped, or an unexpected internal error (a bug or an environment
- *      failure, not the user's input: the message says so);
+ *      failure, not the user's input: the message says so), or with --url the API's failure (a 5xx, a
+ *      GET after its tries: RemoteServerError);
  * - 2: bad input or configuration, nothing was run: unknown command, bad flags, unreadable file,
  *      invalid batch (every issue printed as `path: message`), invalid role config, or any error that
  *      carries `exitCode: 2` (see errors.ts).
@@ -110,7 +111,7 @@ export function usage(commands: Readonly<Record<string, CommandEntry>> = COMMAND
     ...lines,
     '',
     `Run "${PROGRAM} <command> --help" for a command's options.`,
-    'Exit codes: 0 success, 1 some task failed or an internal error, 2 bad input or configuration (nothing was run).',
+    'Exit codes: 0 success, 1 some task failed, an internal error or the API failed (5xx), 2 bad input or configuration (nothing was run).',
     '',
   ].join('\n');
 }

@@ -24,6 +24,16 @@ export const REMOTE_TIMEOUT_MS = 10_000;
 /** How long in all a request keeps trying again while the API answers 503 with Retry-After (a server starting). */
 export const REMOTE_UNAVAILABLE_WAIT_MS = 30_000;
 
+/**
+ * Tries of a GET (or HEAD) the API answers with a 5xx: reading is idempotent, and a failure of a moment
+ * (a Lambda's cold start timing out, a throttled table) often passes. A POST or DELETE is never sent again
+ * after a 5xx: the server may have acted on it.
+ */
+export const SERVER_ERROR_TRIES = 3;
+/** The wait before the second try of a failed GET without Retry-After, doubled before each further one. */
+export const SERVER_ERROR_BACKOFF_MS = 500;
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD']);
+
 /** A Retry-After in whole seconds, as milliseconds (an HTTP date or anything else: undefined). */
 function retryAfterMsOf(value: string | null): number | undefined {
   if (value === null || !/^\d{1,4}$/.test(value.trim())) return undefined;
@@ -47,11 +57,46 @@ const MESSAGE_EXCERPT_CHARS = 300;
  * configuration problem (exit code 2), said with the URL and what to change.
  */
 export class RemoteApiError extends Error {
-  readonly exitCode = ExitCode.BadInput;
+  readonly exitCode: ExitCode = ExitCode.BadInput;
   constructor(message: string) {
     super(message);
     this.name = 'RemoteApiError';
   }
+}
+
+/**
+ * The remote API failed (a 5xx, a GET after its tries): not the user's input or configuration, so exit code 1
+ * (as an internal error), said as the API's failure.
+ */
+export class RemoteServerError extends RemoteApiError {
+  override readonly exitCode: ExitCode = ExitCode.TasksFailed;
+  constructor(message: string) {
+    super(message);
+    this.name = 'RemoteServerError';
+  }
+}
+
+/** The error of an answer a request did not expect: a RemoteServerError for a 5xx, else a RemoteApiError. */
+function unexpectedAnswer(
+  method: string,
+  url: string,
+  response: RemoteResponse & { tries?: number },
+  detail: string,
+): RemoteApiError {
+  if (response.status < 500)
+    return new RemoteApiError(`${method} ${url} answered ${response.status}: ${detail}`);
+  const tries = response.tries !== undefined && response.tries > 1 ? ` ${response.tries} times` : '';
+  return new RemoteServerError(
+    `${method} ${url} answered ${response.status} (a failure of the API, not of the request; its logs say more)${tries}: ${detail}`,
+  );
+}
+
+/** What an answer's body says: its `message`, else the start of its JSON. */
+function detailOf(body: unknown): string {
+  const message = (body as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string'
+    ? message
+    : String(JSON.stringify(body)?.slice(0, MESSAGE_EXCERPT_CHARS));
 }
 
 /** The remote API refused a batch (400): every issue with its JSON path (exit code 2, nothing was run). */
@@ -83,6 +128,8 @@ export function remoteTarget(
 export interface RemoteResponse {
   readonly status: number;
   readonly body: unknown;
+  /** How many times the request was sent (more than once: a server starting, or a GET failing). */
+  readonly tries?: number;
 }
 
 /** One progress message as the notifier sends it (shared/usecases/notify.ts). */
@@ -115,8 +162,10 @@ export class RemoteApi {
 
   /**
    * One request; throws RemoteApiError when the API cannot be reached or does not answer JSON. A 503 with
-   * `Retry-After` (a server still starting, which read nothing of the request) is sent again after that wait,
-   * for up to REMOTE_UNAVAILABLE_WAIT_MS in all; a 503 without it is answered as it is.
+   * `Retry-After` (a server still starting, which read nothing of the request) is sent again after that wait;
+   * a GET answered any 5xx is sent again after its Retry-After (else SERVER_ERROR_BACKOFF_MS, doubling), up
+   * to SERVER_ERROR_TRIES in all; never past REMOTE_UNAVAILABLE_WAIT_MS in all. Anything else is answered as
+   * it is.
    */
   async request(
     method: string,
@@ -124,10 +173,17 @@ export class RemoteApi {
     options: { body?: unknown; headers?: Record<string, string> } = {},
   ): Promise<RemoteResponse> {
     const deadline = Date.now() + REMOTE_UNAVAILABLE_WAIT_MS;
-    for (;;) {
-      const answer = await this.requestOnce(method, path, options);
-      const waitMs = answer.retryAfterMs;
-      if (waitMs === undefined || Date.now() + waitMs > deadline) return answer.response;
+    let serverErrors = 0;
+    for (let tries = 1; ; tries++) {
+      const { response, retryAfterMs } = await this.requestOnce(method, path, options);
+      let waitMs: number | undefined;
+      if (response.status === 503 && retryAfterMs !== undefined) waitMs = retryAfterMs;
+      else if (response.status >= 500 && IDEMPOTENT_METHODS.has(method.toUpperCase())) {
+        serverErrors++;
+        if (serverErrors < SERVER_ERROR_TRIES)
+          waitMs = retryAfterMs ?? SERVER_ERROR_BACKOFF_MS * 2 ** (serverErrors - 1);
+      }
+      if (waitMs === undefined || Date.now() + waitMs > deadline) return { ...response, tries };
       await new Promise((resolve) => setTimeout(resolve, waitMs));
     }
   }
@@ -166,12 +222,15 @@ export class RemoteApi {
     try {
       body = text.length > 0 ? JSON.parse(text) : undefined;
     } catch {
-      throw new RemoteApiError(
-        `${method} ${url} answered ${response.status} without JSON (is --url the API's base URL?): ${text.slice(0, MESSAGE_EXCERPT_CHARS)}`,
-      );
+      // A failing server (or the proxy before it) may answer an HTML page: still the server's failure.
+      if (response.status >= 500) body = { message: text.slice(0, MESSAGE_EXCERPT_CHARS) };
+      else
+        throw new RemoteApiError(
+          `${method} ${url} answered ${response.status} without JSON (is --url the API's base URL?): ${text.slice(0, MESSAGE_EXCERPT_CHARS)}`,
+        );
     }
     const retryAfterMs =
-      response.status === 503 ? retryAfterMsOf(response.headers.get('retry-after')) : undefined;
+      response.status >= 500 ? retryAfterMsOf(response.headers.get('retry-after')) : undefined;
     return {
       response: { status: response.status, body },
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
@@ -187,10 +246,7 @@ export class RemoteApi {
   ): Promise<unknown> {
     const response = await this.request(method, path, options);
     if (expected.includes(response.status)) return response.body;
-    const message = (response.body as { message?: unknown; error?: unknown } | undefined)?.message;
-    const detail =
-      typeof message === 'string' ? message : JSON.stringify(response.body)?.slice(0, MESSAGE_EXCERPT_CHARS);
-    throw new RemoteApiError(`${method} ${this.baseUrl}${path} answered ${response.status}: ${detail}`);
+    throw unexpectedAnswer(method, `${this.baseUrl}${path}`, response, detailOf(response.body));
   }
 
   /** POST /batches with an idempotency key (a retried submission never starts a second batch). */
@@ -204,9 +260,7 @@ export class RemoteApi {
       throw new RemoteValidationError(issues ?? [{ path: '$', message: JSON.stringify(response.body) }]);
     }
     if (response.status !== 202) {
-      throw new RemoteApiError(
-        `POST ${this.baseUrl}/batches answered ${response.status}: ${JSON.stringify(response.body)?.slice(0, MESSAGE_EXCERPT_CHARS)}`,
-      );
+      throw unexpectedAnswer('POST', `${this.baseUrl}/batches`, response, detailOf(response.body));
     }
     return { batchId: String((response.body as { batchId?: unknown }).batchId) };
   }
@@ -247,9 +301,7 @@ export class RemoteApi {
     }
     const text = await response.text();
     if (!response.ok) {
-      throw new RemoteApiError(
-        `GET ${url} answered ${response.status}: ${text.slice(0, MESSAGE_EXCERPT_CHARS)}`,
-      );
+      throw unexpectedAnswer('GET', url, response, text.slice(0, MESSAGE_EXCERPT_CHARS));
     }
     return text;
   }
@@ -262,9 +314,7 @@ export class RemoteApi {
       throw new RemoteApiError(`GET ${this.baseUrl}${path} answered 404: no batch "${batchId}" on this API`);
     }
     if (response.status !== 200) {
-      throw new RemoteApiError(
-        `GET ${this.baseUrl}${path} answered ${response.status}: ${JSON.stringify(response.body)?.slice(0, MESSAGE_EXCERPT_CHARS)}`,
-      );
+      throw unexpectedAnswer('GET', `${this.baseUrl}${path}`, response, detailOf(response.body));
     }
     const parsed = BatchDecisionsSchema.safeParse(response.body);
     if (!parsed.success) {

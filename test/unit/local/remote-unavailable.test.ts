@@ -1,11 +1,19 @@
 /**
  * The CLI's client of a running API (`--url`) and a server that answers 503 while it starts: `meta-agent serve`
  * prints its address before its system is up, so a `run --url` sent at once used to exit 2 on "starting".
+ * And a server that fails (5xx): a GET is tried again a few times, then the command exits 1 saying the
+ * server failed (it used to exit 2, which says the user's input or configuration is wrong).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../../shared/local/cli/io';
+import { main } from '../../../shared/local/cli/main';
 import { RemoteApi } from '../../../shared/local/cli/remote';
+import { fakeIO } from '../../support/fake-io';
+
+/** Tries of a GET answered 5xx, as the README says. */
+const SERVER_ERROR_TRIES = 3;
 
 let server: Server | undefined;
 
@@ -17,8 +25,9 @@ afterEach(async () => {
 /** A server answering `answers` in turn (the last one from then on), recording each request's body. */
 async function serveAnswers(
   answers: { status: number; headers?: Record<string, string> }[],
-): Promise<{ url: string; bodies: string[] }> {
+): Promise<{ url: string; bodies: string[]; methods: string[] }> {
   const bodies: string[] = [];
+  const methods: string[] = [];
   const listening = createServer((request: IncomingMessage, response) => {
     let body = '';
     request.on('data', (chunk) => {
@@ -26,14 +35,16 @@ async function serveAnswers(
     });
     request.on('end', () => {
       bodies.push(body);
+      methods.push(request.method ?? '');
       const answer = answers[Math.min(bodies.length - 1, answers.length - 1)] ?? { status: 500 };
       response.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
-      response.end(JSON.stringify({ message: answer.status === 503 ? 'starting' : 'ok' }));
+      const message = answer.status === 503 ? 'starting' : answer.status >= 500 ? 'internal error' : 'ok';
+      response.end(JSON.stringify({ message }));
     });
   });
   server = listening;
   await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(listening.address() as AddressInfo).port}`, bodies };
+  return { url: `http://127.0.0.1:${(listening.address() as AddressInfo).port}`, bodies, methods };
 }
 
 describe('RemoteApi and a 503', () => {
@@ -52,10 +63,10 @@ describe('RemoteApi and a 503', () => {
     expect(Date.now() - began).toBeGreaterThanOrEqual(1900);
   });
 
-  it('answers a 503 without Retry-After as it is, sent once', async () => {
+  it('answers a 503 without Retry-After to a POST as it is, sent once', async () => {
     const { url, bodies } = await serveAnswers([{ status: 503 }, { status: 202 }]);
 
-    const answer = await new RemoteApi(url).request('GET', '/batches');
+    const answer = await new RemoteApi(url).request('POST', '/batches', { body: { tasks: [] } });
 
     expect(answer.status).toBe(503);
     expect(bodies).toHaveLength(1);
@@ -68,5 +79,65 @@ describe('RemoteApi and a 503', () => {
 
     expect(answer.status).toBe(503);
     expect(bodies).toHaveLength(1);
+  });
+});
+
+describe('RemoteApi and a server error', () => {
+  it('sends a GET again after a 5xx, waiting its Retry-After, and answers what follows', async () => {
+    const { url, bodies } = await serveAnswers([
+      { status: 500 },
+      { status: 502, headers: { 'retry-after': '1' } },
+      { status: 200 },
+    ]);
+    const began = Date.now();
+
+    const answer = await new RemoteApi(url).request('GET', '/batches/b');
+
+    expect(answer.status).toBe(200);
+    expect(bodies).toHaveLength(3);
+    expect(Date.now() - began).toBeGreaterThanOrEqual(1000);
+  });
+
+  it(`gives up on a GET after ${SERVER_ERROR_TRIES} tries, and never sends a POST or a DELETE again`, async () => {
+    const { url, methods } = await serveAnswers([{ status: 500 }]);
+    const api = new RemoteApi(url);
+
+    const answers = [
+      await api.request('GET', '/batches/b'),
+      await api.request('POST', '/batches', { body: { tasks: [] } }),
+      await api.request('DELETE', '/batches/b'),
+    ];
+
+    expect(answers.map((a) => a.status)).toEqual([500, 500, 500]);
+    expect(methods).toEqual([...Array(SERVER_ERROR_TRIES).fill('GET'), 'POST', 'DELETE']);
+  });
+});
+
+describe('meta-agent status and cancel against a failing server', () => {
+  it('exit 1 saying the server failed, not 2 (bad input), after trying the GET again', async () => {
+    const { url, methods } = await serveAnswers([{ status: 500 }]);
+    const status = fakeIO();
+    const cancel = fakeIO();
+
+    const codes = [
+      await main(['status', 'b-1', '--url', url], status),
+      await main(['cancel', 'b-1', '--url', url], cancel),
+    ];
+
+    expect(codes).toEqual([ExitCode.TasksFailed, ExitCode.TasksFailed]);
+    expect(methods).toEqual([...Array(SERVER_ERROR_TRIES).fill('GET'), 'DELETE']);
+    expect(status.err).toBe(
+      `meta-agent: GET ${url}/batches/b-1 answered 500 (a failure of the API, not of the request; its logs say more) ${SERVER_ERROR_TRIES} times: internal error\n`,
+    );
+    expect(cancel.err).toContain(`DELETE ${url}/batches/b-1 answered 500 (a failure of the API`);
+    expect(cancel.err).not.toContain('times');
+  });
+
+  it("exit 2 for a 4xx that is the request's fault (an unknown batch), as before", async () => {
+    const { url } = await serveAnswers([{ status: 404 }]);
+    const io = fakeIO();
+
+    expect(await main(['status', 'nope', '--url', url], io)).toBe(ExitCode.BadInput);
+    expect(io.err).toContain('answered 404');
   });
 });

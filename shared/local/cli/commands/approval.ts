@@ -3,7 +3,7 @@
  * decision on a task waiting for approval (README "Approvals") on a running API (a deployed stack or
  * `meta-agent serve`). URL and key also come from META_AGENT_API_URL / META_AGENT_API_KEY.
  *
- * Exit codes: 0 the decision was taken, 2 bad input or configuration (no such task, a task that waits for no
+ * Exit codes: 0 the decision was taken, 1 the API failed (a 5xx), 2 bad input or configuration (no such task, a task that waits for no
  * approval, a decision that came too late, wrong URL or key).
  */
 import { parseArgs } from 'node:util';
@@ -35,8 +35,8 @@ Options:
   --json          print the decision as the API answered it, nothing else
   -h, --help      show this help
 
-Exit codes: 0 the decision was taken, 2 bad input or configuration (unknown task, a task that waits for no
-approval or was decided meanwhile, wrong URL or key).
+Exit codes: 0 the decision was taken, 1 the API failed (a 5xx), 2 bad input or configuration (unknown
+task, a task that waits for no approval or was decided meanwhile, wrong URL or key).
 `;
 
 function decisionCommand(action: Decision): Command {

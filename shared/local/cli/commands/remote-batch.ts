@@ -3,8 +3,8 @@
  * running API (a deployed stack or `meta-agent serve`; batches of `meta-agent run` live only as long as
  * that command). URL and key also come from META_AGENT_API_URL / META_AGENT_API_KEY.
  *
- * Exit codes: 0 the batch succeeded or is still running, 1 some task failed, was skipped or cancelled,
- * 2 bad input or configuration (unknown batch, wrong URL or key, a batch in the wrong state), 130 Ctrl-C
+ * Exit codes: 0 the batch succeeded or is still running, 1 some task failed, was skipped or cancelled, or
+ * the API failed (a 5xx; a GET is tried SERVER_ERROR_TRIES times first), 2 bad input or configuration (unknown batch, wrong URL or key, a batch in the wrong state), 130 Ctrl-C
  * while `status --wait` follows (the batch runs on: watching it does not own it).
  */
 import { parseArgs } from 'node:util';
@@ -12,7 +12,7 @@ import { type BatchResult, type Budget, BudgetSchema } from '../../../domain/sch
 import { CliUsageError } from '../errors';
 import { type CliIO, type Command, ExitCode } from '../io';
 import { formatSummaryTable } from '../progress';
-import { API_KEY_ENV, API_URL_ENV, RemoteApi, remoteTarget } from '../remote';
+import { API_KEY_ENV, API_URL_ENV, RemoteApi, remoteTarget, SERVER_ERROR_TRIES } from '../remote';
 import { followRemote, INTERRUPTED_EXIT, printResult } from './run';
 
 type Action = 'status' | 'cancel' | 'redrive';
@@ -43,7 +43,8 @@ Options:
 ${action === 'redrive' ? BUDGET_HELP : ''}  -h, --help      show this help
 
 Exit codes: 0 the batch succeeded (or runs on, without --wait), 1 some task failed, was skipped or
-cancelled, 2 bad input or configuration (unknown batch, wrong URL or key, nothing to ${action}).
+cancelled, or the API failed (a 5xx; a read is tried ${SERVER_ERROR_TRIES} times first), 2 bad input or configuration
+(unknown batch, wrong URL or key, nothing to ${action}).
 ${action === 'status' ? 'Ctrl-C during --wait stops following (exit 130); the batch runs on.' : 'Ctrl-C during --wait cancels the batch.'}
 `;
 

@@ -37,7 +37,8 @@ Options:
   --json             print the replay report as JSON
   -h, --help         show this help
 
-Exit codes: 0 replayed, 2 bad input or configuration (unknown batch, wrong URL or key, bad --weights).
+Exit codes: 0 replayed, 1 the API failed (a 5xx), 2 bad input or configuration (unknown batch, wrong URL
+or key, bad --weights).
 `;
 
 const WEIGHT_NAMES = ['specialization', 'availability', 'success', 'speed'] as const;

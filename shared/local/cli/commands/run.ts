@@ -61,8 +61,8 @@ ${LOG_LEVEL_HELP}  --url URL          base URL of a running API (default: $${API
   --api-key KEY      its API key (default: $${API_KEY_ENV})
   -h, --help         show this help
 
-Exit codes: 0 every task succeeded, 1 some task failed, was skipped or cancelled, 2 bad input or
-configuration (nothing was run; with --url also a wrong URL or key). Ctrl-C (or SIGTERM) cancels the
+Exit codes: 0 every task succeeded, 1 some task failed, was skipped or cancelled (with --url also the
+API's failure, a 5xx), 2 bad input or configuration (nothing was run; with --url also a wrong URL or key). Ctrl-C (or SIGTERM) cancels the
 batch (with --url, the remote batch) and exits 1 once it is cancelled; a second Ctrl-C quits at once (130).
 `;
 
