@@ -328,6 +328,46 @@ describe('dashboard', () => {
     await page.close();
   });
 
+  it('keeps refreshing a running batch after a refresh fails, and says meanwhile that what it shows is stale', async () => {
+    const slow = {
+      batchId: 'ui-stale',
+      tasks: [
+        { id: 'long', description: 'Audit the login flow', input: { simulate: { durationMs: 60_000 } } },
+      ],
+    };
+    expect((await api('/batches', { method: 'POST', body: JSON.stringify(slow) })).status).toBe(202);
+    const page = await openPage('#/batches/ui-stale');
+    await page.waitForSelector(node('long', 'RUNNING'), { timeout: UI_TIMEOUT_MS });
+    // The next reads of the batch (not of its graph) fail as a failing API answers; the task runs on, so no
+    // progress message comes to bring a refresh: only the view's own polling can.
+    const batchUrl = `${server.url}/batches/ui-stale`;
+    let failing = 2;
+    await page.route(batchUrl, (route) =>
+      failing-- > 0
+        ? route.fulfill({
+            status: 500,
+            contentType: 'application/json',
+            body: JSON.stringify({ error: 'InternalError', message: 'internal error; see the service logs' }),
+          })
+        : route.continue(),
+    );
+    const notice = page.waitForSelector('.stale', { timeout: UI_TIMEOUT_MS }).then((n) => n.textContent());
+
+    const recovered = await page.waitForResponse((r) => r.url() === batchUrl && r.status() === 200, {
+      timeout: UI_TIMEOUT_MS * 3,
+    });
+    await page.waitForSelector('.stale', { state: 'detached', timeout: UI_TIMEOUT_MS });
+
+    expect(recovered.ok()).toBe(true);
+    expect(failing).toBeLessThan(0);
+    expect(await notice).toMatch(
+      /^Not up to date: the last refresh failed \(HTTP 500: internal error; see the service logs\)\. Shown as read at .+; trying again at .+\.$/,
+    );
+    expect(await page.$(node('long', 'RUNNING'))).not.toBeNull();
+    await api('/batches/ui-stale', { method: 'DELETE' });
+    await page.close();
+  }, 120_000);
+
   it('asks for the key when it has none, and fits a narrow screen without sideways scrolling', async () => {
     const page = await browser.context.newPage();
     await page.setViewportSize({ width: 390, height: 844 });
@@ -345,4 +385,34 @@ describe('dashboard', () => {
     expect(await page.evaluate("sessionStorage.getItem('meta-agent.apiKey')")).toBe(API_KEY);
     await page.close();
   });
+
+  // Last: its batches push the others off the first page.
+  it('pages through the batches past the newest 50 with "Older", and back with "Newer"', async () => {
+    const ids = Array.from({ length: 51 }, (_, i) => `ui-page-${String(i).padStart(2, '0')}`);
+    // One at a time, so each is newer than the one before; waiting for an approval, none runs anything.
+    for (const batchId of ids) {
+      const body = { batchId, tasks: [{ id: 'plan', description: 'Plan it', approval: { before: true } }] };
+      expect((await api('/batches', { method: 'POST', body: JSON.stringify(body) })).status).toBe(202);
+    }
+    const page = await openPage();
+    const listed = () =>
+      page.$$eval('tr[data-batch]', (rows) => rows.map((r) => r.getAttribute('data-batch')));
+
+    await page.waitForSelector('tr[data-batch="ui-page-50"]', { timeout: UI_TIMEOUT_MS });
+    const newest = await listed();
+    await page.getByRole('button', { name: 'Older' }).click();
+    await page.waitForSelector('tr[data-batch="ui-page-00"]', { timeout: UI_TIMEOUT_MS });
+    const older = await listed();
+    const pageName = await page.textContent('.pager span');
+    await page.getByRole('button', { name: 'Newer' }).click();
+    await page.waitForSelector('tr[data-batch="ui-page-50"]', { timeout: UI_TIMEOUT_MS });
+
+    expect(newest).toEqual(ids.slice(1).reverse());
+    expect(older[0]).toBe('ui-page-00');
+    expect(older).toContain('ui-live');
+    expect(pageName).toBe('Page 2');
+    expect(await page.isDisabled('.pager button:first-child')).toBe(true);
+    await Promise.all(ids.map((batchId) => api(`/batches/${batchId}`, { method: 'DELETE' })));
+    await page.close();
+  }, 180_000);
 });

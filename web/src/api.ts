@@ -6,10 +6,14 @@
 import type { BatchGraph, BatchList, BatchResult, TaskDetail } from '../../shared/domain/schemas';
 import type { AgentView } from '../../shared/usecases/agents';
 import type { ProviderLimitView } from '../../shared/usecases/providers';
+import { ApiError } from './api-error';
 
 export type { AgentView, BatchGraph, BatchList, BatchResult, ProviderLimitView, TaskDetail };
+export { ApiError };
 
 const KEY_STORAGE = 'meta-agent.apiKey';
+/** Batches on a page of the list: a screenful or two, each a few cheap reads on the API. */
+export const BATCHES_PAGE_SIZE = 50;
 /** `#key=...` in the page's URL: how `meta-agent serve` hands the key to the page it prints. */
 const KEY_FRAGMENT = /^#key=([^&]+)$/;
 
@@ -22,18 +26,6 @@ export interface ProgressMessage {
   agentId?: string;
   attempt?: number;
   reason?: string;
-}
-
-/** A non-2xx answer: status, the API's message, and the issues of a 400 with their JSON paths. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly issues: { path: string; message: string }[] = [],
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
 }
 
 /** Takes a key handed over in the URL fragment into session storage, and out of the address bar. */
@@ -81,8 +73,12 @@ export class Api {
     return answerOf<T>(response, await response.text());
   }
 
+  /** A page of batches, newest first: the newest without `cursor`, else the page after the one that named it. */
   batches(cursor?: string): Promise<BatchList> {
-    return this.request('GET', `/batches?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    return this.request(
+      'GET',
+      `/batches?limit=${BATCHES_PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    );
   }
   batch(batchId: string): Promise<BatchResult> {
     return this.request('GET', `/batches/${encodeURIComponent(batchId)}`);

@@ -5,19 +5,19 @@
 import type { JSX } from 'preact';
 import type { Api, ProviderLimitView } from '../api';
 import { ms, percent, time, tokens, usd } from '../format';
-import { ErrorLine, StatusBadge, Table, usePolled } from './common';
+import { RefreshError, StatusBadge, Table, usePolled } from './common';
 
 const REFRESH_MS = 3_000;
 
 export function AgentsView(props: { api: Api }): JSX.Element {
-  const { data, error } = usePolled(() => props.api.agents(), REFRESH_MS, [props.api]);
+  const { data, freshness } = usePolled(() => props.api.agents(), REFRESH_MS, [props.api]);
   const agents = [...(data?.agents ?? [])].sort(
     (a, b) => a.role.localeCompare(b.role) || a.agentId.localeCompare(b.agentId),
   );
   return (
     <section aria-labelledby="agents-title">
       <h1 id="agents-title">Agents</h1>
-      <ErrorLine error={error} />
+      <RefreshError freshness={freshness} />
       <ProviderLimits providers={data?.providers ?? []} />
       {data && agents.length === 0 && (
         <p class="note">No agents yet: the router spawns them on the first tasks.</p>

@@ -8,7 +8,8 @@ import { criticalPath, DEFAULT_TASK_ESTIMATE_MS } from '../../../shared/domain/d
 import type { Api, BatchGraph, BatchResult } from '../api';
 import { href, ms, tokens, usd } from '../format';
 import { DependencyGraph } from '../graph';
-import { ErrorLine, StatusBadge, Table, usePolled } from './common';
+import { passing, retryDelay } from '../poll';
+import { ErrorLine, type Freshness, RefreshError, StatusBadge, Table, usePolled } from './common';
 
 /** Progress messages arriving close together cause one read of the result. */
 const REFRESH_DEBOUNCE_MS = 150;
@@ -39,7 +40,7 @@ function markedPath(graph: BatchGraph, result: BatchResult | undefined): string[
 export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
   const { api, batchId } = props;
   const [result, setResult] = useState<BatchResult>();
-  const [error, setError] = useState<unknown>();
+  const [freshness, setFreshness] = useState<Freshness>({});
   const [live, setLive] = useState<Record<string, string>>({});
   const [action, setAction] = useState<{ busy?: boolean; error?: unknown; done?: string }>({});
   const [rows, setRows] = useState(TASK_ROWS_PAGE);
@@ -48,17 +49,33 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
   useEffect(() => {
     let stopped = false;
     let timer: number | undefined;
+    let failures = 0;
+    const refreshIn = (delayMs: number) => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, delayMs);
+    };
     const refresh = async () => {
       window.clearTimeout(timer);
       try {
         const next = await api.batch(batchId);
         if (stopped) return;
+        failures = 0;
         setResult(next);
         setLive({});
-        setError(undefined);
-        if (next.status === 'RUNNING') timer = window.setTimeout(refresh, FALLBACK_REFRESH_MS);
+        setFreshness({ readAt: Date.now() });
+        if (next.status === 'RUNNING') refreshIn(FALLBACK_REFRESH_MS);
       } catch (e) {
-        if (!stopped) setError(e);
+        if (stopped) return;
+        // A failure that may pass (the network, a 5xx) is tried again, later each time it recurs: left alone,
+        // the view stayed as it was until a progress message came, and a dropped socket brings none.
+        failures++;
+        const delay = passing(e) ? retryDelay(FALLBACK_REFRESH_MS, failures) : undefined;
+        if (delay !== undefined) refreshIn(delay);
+        setFreshness((f) => ({
+          ...(f.readAt !== undefined ? { readAt: f.readAt } : {}),
+          error: e,
+          ...(delay !== undefined ? { retryAt: Date.now() + delay } : {}),
+        }));
       }
     };
     let debounce: number | undefined;
@@ -128,7 +145,8 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
           </button>
         )}
       </div>
-      <ErrorLine error={error ?? graph.error ?? action.error} />
+      <RefreshError freshness={freshness} />
+      <ErrorLine error={graph.error ?? action.error} />
       {action.done && (
         <p class="note" role="status">
           {action.done}

@@ -2,6 +2,7 @@
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api';
+import { retryDelay } from '../poll';
 
 export function StatusBadge(props: { status: string }): JSX.Element {
   return <span class={`badge status-${props.status}`}>{props.status.replace('_', ' ')}</span>;
@@ -45,27 +46,68 @@ export function ErrorLine(props: { error: unknown }): JSX.Element | null {
   );
 }
 
-/** Loads `load()` now and every `everyMs` (0: once); `reload()` loads again at once. */
+/** How fresh a polled view is: when its data was last read, and the failures of the reads since. */
+export interface Freshness {
+  /** When the data shown was read (epoch ms); undefined before a first read succeeded. */
+  readAt?: number;
+  /** The last read's error, while reads fail. */
+  error?: unknown;
+  /** When the next read is due (epoch ms), while reads fail. */
+  retryAt?: number;
+}
+
+/**
+ * The error of a failed read: alone when there is nothing to show, else a note that what is shown is stale
+ * (read when, why the last read failed, when the next one is due) over the data kept on screen.
+ */
+export function RefreshError(props: { freshness: Freshness }): JSX.Element | null {
+  const { readAt, error, retryAt } = props.freshness;
+  if (error === undefined) return null;
+  if (readAt === undefined) return <ErrorLine error={error} />;
+  const why = error instanceof ApiError ? `HTTP ${error.status}: ${error.message}` : errorText(error);
+  return (
+    <p class="stale" role="status">
+      Not up to date: the last refresh failed ({why}). Shown as read at {clock(readAt)}
+      {retryAt !== undefined && `; trying again at ${clock(retryAt)}`}.
+    </p>
+  );
+}
+
+const clock = (epochMs: number) => new Date(epochMs).toLocaleTimeString();
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Loads `load()` now and every `everyMs` (0: once); `reload()` loads again at once. A read that fails keeps
+ * the data read before, and the next read comes later the more reads fail in a row (retryDelay).
+ */
 export function usePolled<T>(
   load: () => Promise<T>,
   everyMs: number,
   deps: readonly unknown[],
-): { data?: T; error?: unknown; reload: () => void } {
-  const [state, setState] = useState<{ data?: T; error?: unknown }>({});
+): { data?: T; error?: unknown; freshness: Freshness; reload: () => void } {
+  const [state, setState] = useState<{ data?: T } & Freshness>({});
   const loader = useRef(load);
   loader.current = load;
   const [tick, setTick] = useState(0);
+  // Other deps read other data (another page, another task): nothing read before is shown as theirs.
+  useEffect(() => setState({}), deps);
   useEffect(() => {
     let live = true;
     let timer: number | undefined;
+    let failures = 0;
     const run = async () => {
+      let delay = everyMs;
       try {
         const data = await loader.current();
-        if (live) setState({ data });
+        failures = 0;
+        if (live) setState({ data, readAt: Date.now() });
       } catch (error) {
-        if (live) setState((s) => ({ ...s, error }));
+        failures++;
+        delay = retryDelay(everyMs, failures);
+        const retryAt = everyMs > 0 ? Date.now() + delay : undefined;
+        if (live) setState((s) => ({ data: s.data, readAt: s.readAt, error, retryAt }));
       }
-      if (live && everyMs > 0) timer = window.setTimeout(run, everyMs);
+      if (live && everyMs > 0) timer = window.setTimeout(run, delay);
     };
     void run();
     return () => {
@@ -73,5 +115,11 @@ export function usePolled<T>(
       window.clearTimeout(timer);
     };
   }, [...deps, tick]);
-  return { ...state, reload: () => setTick((t) => t + 1) };
+  const { data, ...freshness } = state;
+  return {
+    ...(data !== undefined ? { data } : {}),
+    ...(freshness.error !== undefined ? { error: freshness.error } : {}),
+    freshness,
+    reload: () => setTick((t) => t + 1),
+  };
 }

@@ -6,7 +6,7 @@ import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { Api, TaskDetail } from '../api';
 import { href, ms, term, time, tokenBreakdown, tokens, usd } from '../format';
-import { ErrorLine, StatusBadge, Table, usePolled } from './common';
+import { ErrorLine, RefreshError, StatusBadge, Table, usePolled } from './common';
 
 /** A running task is read again this often. */
 const REFRESH_MS = 2_000;
@@ -198,7 +198,7 @@ export function TaskView(props: { api: Api; batchId: string; taskId: string }): 
   const { api, batchId, taskId } = props;
   const {
     data: task,
-    error,
+    freshness,
     reload,
   } = usePolled(() => api.task(batchId, taskId), REFRESH_MS, [api, batchId, taskId]);
   return (
@@ -210,7 +210,7 @@ export function TaskView(props: { api: Api; batchId: string; taskId: string }): 
         <h1 id="task-title">{taskId}</h1>
         {task && <StatusBadge status={task.status} />}
       </div>
-      <ErrorLine error={error} />
+      <RefreshError freshness={freshness} />
       {task && (
         <>
           <p class="description">{task.spec.description}</p>
