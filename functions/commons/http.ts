@@ -7,7 +7,7 @@ import { EnvVar } from '../../shared/config';
 import { decodeUtf8Strict, notUtf8Sentence } from '../../shared/domain/utf8';
 import { BatchValidationError } from '../../shared/domain/validation';
 import { NotFoundError } from '../../shared/ports';
-import { ConflictError, RequestValidationError } from '../../shared/usecases/errors';
+import { ConflictError, RequestValidationError, UnavailableError } from '../../shared/usecases/errors';
 
 /** REST (v1) and HTTP (v2) API proxy events both work. */
 export type ApiEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
@@ -112,6 +112,14 @@ export function errorResponse(error: unknown, logger: Logger): APIGatewayProxyRe
       409,
       { error: 'Conflict', message: error.message },
       retry === undefined ? {} : { 'retry-after': String(retry) },
+    );
+  }
+  if (error instanceof UnavailableError) {
+    logger.warn('unavailable', { message: error.message });
+    return json(
+      503,
+      { error: 'Unavailable', message: error.message },
+      { 'retry-after': String(error.retryAfterSeconds) },
     );
   }
   logger.error('unexpected error', error as Error);

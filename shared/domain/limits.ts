@@ -182,6 +182,12 @@ export const MAX_APPROVAL_TIMEOUT_SECONDS = 365 * 24 * 3600;
 /** Characters of a reviewer's comment: room for a review, small enough for the task item and every prompt. */
 export const MAX_APPROVAL_COMMENT_CHARS = 4_000;
 /**
+ * Pauses before each further try of a decision's answer to its waiting state (SendTaskSuccess/Failure) whose
+ * try threw (the SDK's own retries spent: throttling, a network error): three tries in about 1.2 s, well
+ * within the API's 29 s. Past them the decision stays recorded and a repeat of it sends the answer again.
+ */
+export const APPROVAL_ANSWER_RETRY_DELAYS_MS: readonly number[] = [200, 1_000];
+/**
  * Validator agents asked to review one attempt's output (approval.after.by) when a review gives no verdict
  * (an error, an answer that is no verdict, a crash, a timeout): the third failure fails the attempt with the
  * last reason, so a broken validator role costs a bounded number of tries, never a hung task.

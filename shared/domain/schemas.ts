@@ -396,6 +396,13 @@ export const TaskResultSchema = z.object({
       since: z.number(),
       deadline: z.number(),
       attempt: z.number().int().min(1).optional(),
+      /**
+       * A decision was recorded (in `approvals`) but its answer could not be sent to the waiting workflow:
+       * the same decision sent again sends it; at the deadline it is taken back.
+       */
+      undelivered: z
+        .object({ decision: z.enum(['approve', 'reject']), error: z.string(), at: z.number() })
+        .optional(),
     })
     .optional(),
   /** The expanding task that added this one to the batch. */

@@ -153,6 +153,14 @@ export interface ApprovalWait {
   attempt?: number;
   /** Who reviews: `person`, or the validator role. */
   reviewer: string;
+  /**
+   * The decision that took the wait (also appended to the task's approvals), while its answer to the waiting
+   * state is not known to have arrived: the same decision sent again sends the answer again, and a timeout of
+   * the wait takes it back (it never took effect). The wait is removed once the answer arrived.
+   */
+  decided?: ApprovalRecord;
+  /** Why sending the decided answer failed (every try threw): a repeated decision sends it again. */
+  undelivered?: { error: string; at: number };
 }
 
 /** The dependent's gate after a release: its counters, its rule and its armed token. */
@@ -446,9 +454,10 @@ export interface TaskStore {
     held?: AttemptEnd & { number: number; finishedAt: number },
   ): Promise<StoredTask | undefined>;
   /**
-   * Appends an approval record and ends the task's wait. With `token`, only while the wait is that token's
-   * (a decision: one wins), else unconditionally (a timeout's record). Answers the record's index in
-   * `approvals`, or undefined when the wait was not that token's.
+   * Appends an approval record. With `token` (a decision), only while the wait is that token's and no decision
+   * took it yet (one wins): the wait stays, with the record as its `decided`, until its answer arrived
+   * (endApprovalWait). Without (a timeout's record), unconditionally, and the wait ends. Answers the record's
+   * index in `approvals`, or undefined when the wait was not that token's or was decided already.
    */
   appendApproval(
     batchId: string,
@@ -456,13 +465,31 @@ export interface TaskStore {
     record: ApprovalRecord,
     token?: string,
   ): Promise<number | undefined>;
+  /** Ends the task's wait if it is still `token`'s (its decided answer arrived). */
+  endApprovalWait(batchId: string, taskId: string, token: string): Promise<boolean>;
+  /** Notes on the wait of `token` that its decided answer could not be sent (see ApprovalWait.undelivered). */
+  markApprovalUndelivered(
+    batchId: string,
+    taskId: string,
+    token: string,
+    failure: { error: string; at: number },
+  ): Promise<boolean>;
   /**
    * Appends a validator's review that gave no verdict, once per review (`failure.by` and `failure.attempt`
    * with `run`): a repeated call for the same review is a no-op. Answers whether it was appended.
    */
   appendReviewFailure(batchId: string, taskId: string, failure: ReviewFailure, run: number): Promise<boolean>;
-  /** Removes the record at `index` if it is still `record` (a decision its waiting state never took). */
-  retractApproval(batchId: string, taskId: string, index: number, record: ApprovalRecord): Promise<boolean>;
+  /**
+   * Removes the record at `index` if it is still `record` (a decision its waiting state never took). With
+   * `token`, the wait ends too when it is that token's (its state stopped waiting).
+   */
+  retractApproval(
+    batchId: string,
+    taskId: string,
+    index: number,
+    record: ApprovalRecord,
+    token?: string,
+  ): Promise<boolean>;
   /** Moves the task to a terminal (or READY/RUNNING) status, conditionally on it not being terminal yet. */
   setTaskStatus(
     batchId: string,

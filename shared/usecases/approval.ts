@@ -5,11 +5,14 @@
  *   attempt (its output kept, the attempt AWAITING_APPROVAL) and the agent's slot is given back at once, so a
  *   waiting task holds no slot. Nothing polls: the state waits on its token until a decision or its timeout.
  * - decideApproval (POST /batches/{id}/tasks/{taskId}/approval, and a validator's verdict): claims the wait
- *   (one conditional write, so of two decisions one wins), records the decision, then answers the token:
- *   success goes on (before: to Route; after: the output is accepted), a rejection fails the state with the
- *   reviewer's words (before: the task fails; after: the attempt fails and the task is routed again, the
- *   comment in the next attempt's context). A decision whose state stopped waiting meanwhile (timed out,
- *   cancelled) is taken back and refused.
+ *   (one conditional write, so of two decisions one wins), records the decision (kept on the wait too until
+ *   its answer arrived), then answers the token: success goes on (before: to Route; after: the output is
+ *   accepted), a rejection fails the state with the reviewer's words (before: the task fails; after: the
+ *   attempt fails and the task is routed again, the comment in the next attempt's context). A decision whose
+ *   state stopped waiting meanwhile (timed out, cancelled) is taken back and refused, and so is one claimed
+ *   while its batch is being cancelled. An answer that throws is tried again; past the tries the decision
+ *   stays recorded, the caller hears 503, and the same decision sent again sends the answer again (a
+ *   timeout of the wait first takes the decision back).
  */
 import {
   APPROVAL_REJECTED_ERROR,
@@ -23,20 +26,13 @@ import {
   reviewerOf,
   timeoutComment,
 } from '../domain/approvals';
+import { APPROVAL_ANSWER_RETRY_DELAYS_MS } from '../domain/limits';
 import { leaseKey } from '../domain/pool';
 import type { ApprovalRecord } from '../domain/schemas';
 import type { ApprovalWaitInput } from '../domain/workflow';
-import {
-  type AgentRegistry,
-  type ApprovalWait,
-  type Callbacks,
-  type Clock,
-  NotFoundError,
-  type StoredTask,
-  type TaskStore,
-} from '../ports';
+import type { AgentRegistry, ApprovalWait, Callbacks, Clock, StoredTask, TaskStore } from '../ports';
 import { attemptEndOf, isTerminal, readBatchAndTask } from './common';
-import { ConflictError } from './errors';
+import { ConflictError, UnavailableError } from './errors';
 import { wakeAfterRelease } from './route';
 
 export interface AwaitApprovalDeps {
@@ -127,6 +123,8 @@ export interface DecideApprovalDeps {
   store: TaskStore;
   callbacks: Callbacks;
   clock: Clock;
+  /** Waits between tries of an answer that threw (APPROVAL_ANSWER_RETRY_DELAYS_MS); a timer by default. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface DecideApprovalRequest extends ApprovalDecision {
@@ -153,25 +151,35 @@ export interface DecideApprovalResult {
 const DECIDED_MEANWHILE = (taskId: string) =>
   `task "${taskId}" was decided meanwhile (or its wait ended); read it again`;
 
+const CANCEL_REQUESTED = (batchId: string, taskId: string) =>
+  `batch "${batchId}" is being cancelled: the decision on task "${taskId}" is not recorded (the task ends CANCELLED)`;
+
+/** How long a caller waits before sending again a decision whose answer could not be sent. */
+const UNDELIVERED_RETRY_AFTER_SECONDS = 5;
+
 /**
  * Decides a waiting approval. ConflictError (409) when the task is not waiting for one (with its status),
- * when another decision won, or when the wait ended before this decision reached it.
+ * when another decision won, when its batch is being cancelled, or when the wait ended before this decision
+ * reached it. UnavailableError (503) when the decision is recorded but its answer could not be sent (every try
+ * threw): the same decision sent again sends it again (a repeat is idempotent), and a timeout of the wait
+ * first takes the decision back.
  */
 export async function decideApproval(
   deps: DecideApprovalDeps,
   request: DecideApprovalRequest,
 ): Promise<DecideApprovalResult> {
   const { batchId, taskId } = request;
-  const task = await deps.store.getTask(batchId, taskId);
-  if (!task) throw new NotFoundError('task', `${batchId}/${taskId}`);
+  const { batch, task } = await readBatchAndTask(deps.store, request);
   const wait = task.approvalWait;
   if (task.status !== 'AWAITING_APPROVAL') {
     throw new ConflictError(
       `task "${taskId}" is not waiting for an approval (it is ${task.status}${isTerminal(task.status) ? '' : '; decide once it is AWAITING_APPROVAL'})`,
     );
   }
+  if (batch.cancelRequested) throw new ConflictError(CANCEL_REQUESTED(batchId, taskId));
   // Still AWAITING_APPROVAL without its wait: a decision took it, and the task has not moved on yet.
   if (!wait) throw new ConflictError(DECIDED_MEANWHILE(taskId));
+  if (wait.decided) return sendAgain(deps, request, wait, wait.decided);
   if (wait.token === PENDING_REVIEW_TOKEN) {
     // No state waits on this token yet (the review is routed, or parked until a validator is free): an
     // answer to it would go nowhere, and the held output would lose its wait.
@@ -184,11 +192,10 @@ export async function decideApproval(
       `task "${taskId}" waits for the review of attempt ${wait.attempt ?? '?'}, not of attempt ${request.attempt}`,
     );
   }
-  const by = request.by ?? PERSON;
   const record: ApprovalRecord = {
     stage: wait.stage,
     decision: request.decision,
-    by,
+    by: request.by ?? PERSON,
     ...(request.comment ? { comment: request.comment } : {}),
     ...(wait.attempt === undefined ? {} : { attempt: wait.attempt }),
     at: deps.clock.now(),
@@ -196,24 +203,115 @@ export async function decideApproval(
     ...(request.decision === 'reject' && request.retry === false ? { retry: false as const } : {}),
     ...request.spent,
   };
+  // The claim: one decision takes the wait, and is kept (durable) before the answer is sent.
   const index = await deps.store.appendApproval(batchId, taskId, record, wait.token);
   if (index === undefined) throw new ConflictError(DECIDED_MEANWHILE(taskId));
-  const answered =
-    request.decision === 'approve'
-      ? await deps.callbacks.succeed(wait.token, { decision: 'approve', by })
-      : await deps.callbacks.fail(
-          wait.token,
-          APPROVAL_REJECTED_ERROR,
-          rejectionCause(wait.stage, by, request.comment, wait.attempt),
-        );
-  if (!answered) {
-    // The state stopped waiting first (its timeout, a cancel): the decision never took effect.
-    await deps.store.retractApproval(batchId, taskId, index, record);
+  // A cancel requested before the claim stops the execution: the decision must not stand beside CANCELLED.
+  // One requested after it is later than the decision, which stands (its record is older than the cancel).
+  if ((await deps.store.getBatchState(batchId))?.cancelRequested) {
+    await deps.store.retractApproval(batchId, taskId, index, record, wait.token);
+    throw new ConflictError(CANCEL_REQUESTED(batchId, taskId));
+  }
+  const sent = await answer(deps, wait, record);
+  if (sent.outcome === 'gone' && !sent.afterError) {
+    // The state stopped waiting first (its timeout, a cancel): the decision never took effect. (Nobody else
+    // sends this answer now: a repeat sends again only once this call gave up, `undelivered`.)
+    await deps.store.retractApproval(batchId, taskId, index, record, wait.token);
     throw new ConflictError(
       `the approval wait of task "${taskId}" ended before the decision reached it (timed out or cancelled)`,
     );
   }
-  return { batchId, taskId, stage: wait.stage, decision: request.decision, record };
+  return settle(deps, request, wait, record, sent);
+}
+/** A decision's answer to its waiting state: arrived, refused (the state no longer waits), or every try threw. */
+interface Answer {
+  outcome: 'delivered' | 'gone' | 'failed';
+  /** A try threw before this outcome: a refusal may then be of an earlier try's answer that did arrive. */
+  afterError: boolean;
+  error?: string;
+}
+
+/** Sends the decision's answer, trying again after APPROVAL_ANSWER_RETRY_DELAYS_MS when a try throws. */
+async function answer(deps: DecideApprovalDeps, wait: ApprovalWait, record: ApprovalRecord): Promise<Answer> {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (let tried = 0; ; tried++) {
+    try {
+      const arrived =
+        record.decision === 'approve'
+          ? await deps.callbacks.succeed(wait.token, { decision: 'approve', by: record.by })
+          : await deps.callbacks.fail(
+              wait.token,
+              APPROVAL_REJECTED_ERROR,
+              rejectionCause(record.stage, record.by, record.comment, record.attempt),
+            );
+      return { outcome: arrived ? 'delivered' : 'gone', afterError: tried > 0 };
+    } catch (error) {
+      const pause = APPROVAL_ANSWER_RETRY_DELAYS_MS[tried];
+      if (pause === undefined)
+        return {
+          outcome: 'failed',
+          afterError: true,
+          error: error instanceof Error ? error.message : String(error),
+        };
+      await sleep(pause);
+    }
+  }
+}
+
+/**
+ * After an answer was sent (or could not be): the wait ends once it arrived; one that could not be sent is
+ * noted on the wait (a repeat of the decision sends it again) and the caller told to send the decision again.
+ */
+async function settle(
+  deps: DecideApprovalDeps,
+  request: DecideApprovalRequest,
+  wait: ApprovalWait,
+  record: ApprovalRecord,
+  sent: Answer,
+): Promise<DecideApprovalResult> {
+  const { batchId, taskId } = request;
+  if (sent.outcome === 'delivered') {
+    await deps.store.endApprovalWait(batchId, taskId, wait.token);
+    return { batchId, taskId, stage: record.stage, decision: record.decision, record };
+  }
+  if (sent.outcome === 'gone') {
+    // Either an earlier try of this answer arrived (the task moves on, the decision stands) or the wait
+    // timed out or was cancelled first (the timeout takes the decision back): the next state says which.
+    throw new ConflictError(
+      `the approval wait of task "${taskId}" ended: an earlier try of this decision reached it (the task moves on), or it timed out or was cancelled first (the decision is then taken back); read the task`,
+    );
+  }
+  const error = sent.error ?? 'unknown error';
+  await deps.store.markApprovalUndelivered(batchId, taskId, wait.token, { error, at: deps.clock.now() });
+  throw new UnavailableError(
+    `the ${record.decision} of task "${taskId}" is recorded, but its answer could not be sent to the waiting workflow (${error}); send the same decision again to send it (until then the task waits, at most until its deadline, when the decision is taken back)`,
+    UNDELIVERED_RETRY_AFTER_SECONDS,
+  );
+}
+
+/**
+ * A decision on a wait another decision took: the same decision sends the taken one's answer again, once the
+ * call that took it could not send it (ApprovalWait.undelivered); a different one, or one while the first
+ * call still sends, is refused.
+ */
+async function sendAgain(
+  deps: DecideApprovalDeps,
+  request: DecideApprovalRequest,
+  wait: ApprovalWait,
+  decided: ApprovalRecord,
+): Promise<DecideApprovalResult> {
+  const taken = `task "${request.taskId}" was decided (${decided.decision} by ${decided.by} at ${new Date(decided.at).toISOString()})`;
+  const same =
+    decided.decision === request.decision &&
+    (request.attempt === undefined || decided.attempt === request.attempt);
+  if (!same) {
+    throw new ConflictError(
+      `${taken}${wait.undelivered ? `; its answer could not be sent yet: send "${decided.decision}" again to send it` : ''}`,
+    );
+  }
+  if (!wait.undelivered) throw new ConflictError(`${taken}; its answer is being sent: read it again`, 1);
+  const sent = await answer(deps, wait, decided);
+  return settle(deps, request, wait, decided, { ...sent, afterError: true });
 }
 
 /**
@@ -238,6 +336,14 @@ export async function recordApprovalTimeout(
 ): Promise<{ reason: string; stage: ApprovalStage } | undefined> {
   if (task.status !== 'AWAITING_APPROVAL') return undefined;
   const wait = task.approvalWait ?? claimedWait(task);
+  const decided = task.approvalWait?.decided;
+  if (decided) {
+    // A decision took the wait but its answer never arrived (the state timed out): it never took effect.
+    const index = (task.approvals ?? []).findLastIndex(
+      (a) => a.at === decided.at && a.by === decided.by && a.decision === decided.decision,
+    );
+    if (index >= 0) await deps.store.retractApproval(task.batchId, task.taskId, index, decided);
+  }
   const comment = timeoutComment(wait.timeoutSeconds);
   await deps.store.appendApproval(task.batchId, task.taskId, {
     stage: wait.stage,

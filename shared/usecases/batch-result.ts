@@ -8,7 +8,7 @@ import type {
   TaskTally,
   Usage,
 } from '../domain/schemas';
-import type { StoredBatch, StoredTask, TaskStatusCounts, TaskSummary } from '../ports';
+import type { ApprovalWait, StoredBatch, StoredTask, TaskStatusCounts, TaskSummary } from '../ports';
 
 /** A task as a result shows it: a summary, with its output when the result includes outputs. */
 type ResultTask = TaskSummary & Pick<StoredTask, 'output'>;
@@ -105,6 +105,7 @@ export function taskResult(task: ResultTask, includeOutput: boolean): TaskResult
             since: task.approvalWait.since,
             deadline: task.approvalWait.since + task.approvalWait.timeoutSeconds * 1000,
             ...(task.approvalWait.attempt === undefined ? {} : { attempt: task.approvalWait.attempt }),
+            ...undeliveredOf(task.approvalWait),
           },
         }
       : {}),
@@ -112,6 +113,12 @@ export function taskResult(task: ResultTask, includeOutput: boolean): TaskResult
 }
 
 /** SUCCEEDED when every task succeeded, PARTIAL when some did, FAILED when none; CANCELLED on request. */
+/** A wait's decision whose answer could not be sent (ApprovalWait.undelivered), as `awaiting` shows it. */
+function undeliveredOf(wait: ApprovalWait): Pick<NonNullable<TaskResult['awaiting']>, 'undelivered'> {
+  if (!wait.decided || !wait.undelivered) return {};
+  return { undelivered: { decision: wait.decided.decision, ...wait.undelivered } };
+}
+
 export function decideBatchStatus(
   batch: StoredBatch,
   tasks: readonly Pick<StoredTask, 'status'>[],

@@ -13,6 +13,20 @@ export class ConflictError extends Error {
   }
 }
 
+/**
+ * The request was taken but a service it depends on failed past its retries (503): the same request sent again
+ * after `retryAfterSeconds` finishes it.
+ */
+export class UnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+    this.name = 'UnavailableError';
+  }
+}
+
 /** A request body that does not match its schema (besides batches, which raise BatchValidationError). */
 export class RequestValidationError extends Error {
   constructor(readonly issues: { path: string; message: string }[]) {

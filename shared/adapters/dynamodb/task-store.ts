@@ -1002,19 +1002,26 @@ export class DynamoTaskStore implements TaskStore {
     record: ApprovalRecord,
     token?: string,
   ): Promise<number | undefined> {
+    const append = 'SET approvals = list_append(if_not_exists(approvals, :empty), :record)';
+    // A decision claims the wait and keeps it (with the record as its `decided`) until its answer arrived.
     const item = await sendConditional(
       this.client,
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
         UpdateExpression:
-          'SET approvals = list_append(if_not_exists(approvals, :empty), :record) REMOVE approvalWait',
-        ConditionExpression: token === undefined ? 'attribute_exists(pk)' : 'approvalWait.#token = :token',
+          token === undefined
+            ? `${append} REMOVE approvalWait`
+            : `${append}, approvalWait.decided = :decided`,
+        ConditionExpression:
+          token === undefined
+            ? 'attribute_exists(pk)'
+            : 'approvalWait.#token = :token AND attribute_not_exists(approvalWait.decided)',
         ...(token === undefined ? {} : { ExpressionAttributeNames: { '#token': 'token' } }),
         ExpressionAttributeValues: {
           ':empty': [],
           ':record': [record],
-          ...(token === undefined ? {} : { ':token': token }),
+          ...(token === undefined ? {} : { ':token': token, ':decided': record }),
         },
         ReturnValues: 'UPDATED_NEW',
       }),
@@ -1048,20 +1055,69 @@ export class DynamoTaskStore implements TaskStore {
     );
   }
 
-  async retractApproval(
+  async endApprovalWait(batchId: string, taskId: string, token: string): Promise<boolean> {
+    return this.updateApprovalWait(batchId, taskId, token, 'REMOVE approvalWait');
+  }
+
+  async markApprovalUndelivered(
     batchId: string,
     taskId: string,
-    index: number,
-    record: ApprovalRecord,
+    token: string,
+    failure: { error: string; at: number },
+  ): Promise<boolean> {
+    return this.updateApprovalWait(batchId, taskId, token, 'SET approvalWait.undelivered = :failure', {
+      ':failure': failure,
+    });
+  }
+
+  /** Applies `update` to the task while its approval wait is `token`'s. */
+  private updateApprovalWait(
+    batchId: string,
+    taskId: string,
+    token: string,
+    update: string,
+    values: Record<string, unknown> = {},
   ): Promise<boolean> {
     return this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
-        UpdateExpression: `REMOVE approvals[${index}]`,
-        ConditionExpression: `approvals[${index}].#at = :at AND approvals[${index}].#by = :by AND approvals[${index}].#decision = :decision`,
-        ExpressionAttributeNames: { '#at': 'at', '#by': 'by', '#decision': 'decision' },
-        ExpressionAttributeValues: { ':at': record.at, ':by': record.by, ':decision': record.decision },
+        UpdateExpression: update,
+        ConditionExpression: 'approvalWait.#token = :token',
+        ExpressionAttributeNames: { '#token': 'token' },
+        ExpressionAttributeValues: { ':token': token, ...values },
+      }),
+    );
+  }
+
+  async retractApproval(
+    batchId: string,
+    taskId: string,
+    index: number,
+    record: ApprovalRecord,
+    token?: string,
+  ): Promise<boolean> {
+    const names: Record<string, string> = { '#at': 'at', '#by': 'by', '#decision': 'decision' };
+    const values: Record<string, unknown> = {
+      ':at': record.at,
+      ':by': record.by,
+      ':decision': record.decision,
+    };
+    let condition = `approvals[${index}].#at = :at AND approvals[${index}].#by = :by AND approvals[${index}].#decision = :decision`;
+    if (token !== undefined) {
+      // The wait ends with its decision: only while the wait is that token's (or already gone).
+      names['#token'] = 'token';
+      values[':token'] = token;
+      condition += ' AND (attribute_not_exists(approvalWait) OR approvalWait.#token = :token)';
+    }
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression: `REMOVE approvals[${index}]${token === undefined ? '' : ', approvalWait'}`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
       }),
     );
   }

@@ -1,0 +1,203 @@
+/**
+ * A person's decision on a waiting task (decideApproval) on DynamoDB (dynalite): an answer to the waiting state
+ * that throws is tried again, and past its tries stays recorded for a repeat of the decision to send; a
+ * decision while the batch is being cancelled is refused.
+ */
+import { describe, expect, it } from 'vitest';
+import { APPROVAL_ANSWER_RETRY_DELAYS_MS } from '../../../shared/domain/limits';
+import type { Callbacks, TaskStore } from '../../../shared/ports';
+import {
+  type DecideApprovalDeps,
+  decideApproval,
+  holdForDecision,
+  recordApprovalTimeout,
+} from '../../../shared/usecases/approval';
+import { taskResult } from '../../../shared/usecases/batch-result';
+import { ConflictError, UnavailableError } from '../../../shared/usecases/errors';
+import { useDynamoStores } from '../../support/dynamo-stores';
+import { batchOf, ManualClock, uniqueId } from '../../support/fixtures';
+
+const db = useDynamoStores();
+const clock = new ManualClock();
+const TOKEN = 'token-before';
+
+/** Callbacks whose answers throw `failures` times (a throttled or unreachable Step Functions), then arrive. */
+function flakyCallbacks(failures: number, arrives = true) {
+  const sent: { token: string; kind: 'succeed' | 'fail' }[] = [];
+  let left = failures;
+  const send = async (token: string, kind: 'succeed' | 'fail') => {
+    sent.push({ token, kind });
+    if (left > 0) {
+      left--;
+      throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    }
+    return arrives;
+  };
+  const callbacks: Callbacks = {
+    succeed: (token) => send(token, 'succeed'),
+    fail: (token) => send(token, 'fail'),
+    heartbeat: async () => true,
+  };
+  return { callbacks, sent, heal: () => (left = 0) };
+}
+
+/** A batch of one task waiting for a person's approval before dispatch, its state's token TOKEN. */
+async function waitingTask(): Promise<string> {
+  const batchId = uniqueId();
+  const { batch, tasks } = batchOf(batchId, [
+    { id: 'deploy', description: 'Deploy to production', approval: { before: true } },
+  ]);
+  await db.store.createBatch(batch, tasks);
+  const task = await db.store.getTask(batchId, 'deploy');
+  if (!task) throw new Error('no task');
+  const waiting = await holdForDecision(
+    { store: db.store, agents: db.agents, callbacks: flakyCallbacks(0).callbacks, clock },
+    task,
+    { stage: 'before', token: TOKEN },
+  );
+  expect(waiting?.status).toBe('AWAITING_APPROVAL');
+  return batchId;
+}
+
+function depsWith(callbacks: Callbacks, store: TaskStore = db.store) {
+  const pauses: number[] = [];
+  const deps: DecideApprovalDeps = {
+    store,
+    callbacks,
+    clock,
+    sleep: async (ms) => {
+      pauses.push(ms);
+    },
+  };
+  return { deps, pauses };
+}
+
+describe('an answer to the waiting state that throws', () => {
+  it('is tried again, so a transient failure costs a pause, not the approval timeout', async () => {
+    const batchId = await waitingTask();
+    const flaky = flakyCallbacks(APPROVAL_ANSWER_RETRY_DELAYS_MS.length);
+    const { deps, pauses } = depsWith(flaky.callbacks);
+
+    const result = await decideApproval(deps, { batchId, taskId: 'deploy', decision: 'approve' });
+
+    expect(result.record).toMatchObject({ stage: 'before', decision: 'approve', by: 'person' });
+    expect(flaky.sent).toHaveLength(APPROVAL_ANSWER_RETRY_DELAYS_MS.length + 1);
+    expect(pauses).toEqual([...APPROVAL_ANSWER_RETRY_DELAYS_MS]);
+    const task = await db.store.getTask(batchId, 'deploy');
+    expect(task?.approvals).toMatchObject([{ decision: 'approve' }]);
+    expect(task?.approvalWait).toBeUndefined();
+  });
+
+  it('past its tries stays recorded (503); the same decision sent again sends it, a different one is refused', async () => {
+    const batchId = await waitingTask();
+    const flaky = flakyCallbacks(Number.POSITIVE_INFINITY);
+    const { deps } = depsWith(flaky.callbacks);
+    const request = { batchId, taskId: 'deploy', decision: 'reject' as const, comment: 'not now' };
+
+    const first = decideApproval(deps, request);
+    await expect(first).rejects.toBeInstanceOf(UnavailableError);
+    await expect(first).rejects.toThrow(
+      /is recorded, but its answer could not be sent.*Rate exceeded.*send the same decision again/,
+    );
+    const held = await db.store.getTask(batchId, 'deploy');
+    expect(held?.status).toBe('AWAITING_APPROVAL');
+    expect(held?.approvals).toMatchObject([{ decision: 'reject', comment: 'not now' }]);
+    expect(held?.approvalWait).toMatchObject({
+      token: TOKEN,
+      decided: { decision: 'reject' },
+      undelivered: { error: 'Rate exceeded' },
+    });
+    // The status says the task still waits, and why: a decision whose answer is not sent yet.
+    expect(held && taskResult(held, false)).toMatchObject({
+      status: 'AWAITING_APPROVAL',
+      awaiting: { stage: 'before', undelivered: { decision: 'reject', error: 'Rate exceeded' } },
+      approvals: [{ decision: 'reject' }],
+    });
+
+    flaky.heal();
+    const other = decideApproval(deps, { batchId, taskId: 'deploy', decision: 'approve' });
+    await expect(other).rejects.toBeInstanceOf(ConflictError);
+    await expect(other).rejects.toThrow(
+      /was decided \(reject by person at .*\); its answer could not be sent yet: send "reject" again/,
+    );
+
+    const sentBefore = flaky.sent.length;
+    const again = await decideApproval(deps, { ...request, comment: 'a second comment is not recorded' });
+    expect(again.record).toMatchObject({ decision: 'reject', comment: 'not now' });
+    expect(flaky.sent.slice(sentBefore)).toEqual([{ token: TOKEN, kind: 'fail' }]);
+    const settled = await db.store.getTask(batchId, 'deploy');
+    expect(settled?.approvals).toHaveLength(1);
+    expect(settled?.approvalWait).toBeUndefined();
+    expect(settled && taskResult(settled, false).awaiting).toBeUndefined();
+  });
+
+  it('that never got through is taken back when the wait times out: the timeout is the only record', async () => {
+    const batchId = await waitingTask();
+    const { deps } = depsWith(flakyCallbacks(Number.POSITIVE_INFINITY).callbacks);
+    await expect(
+      decideApproval(deps, { batchId, taskId: 'deploy', decision: 'approve' }),
+    ).rejects.toBeInstanceOf(UnavailableError);
+    const task = await db.store.getTask(batchId, 'deploy');
+    if (!task) throw new Error('no task');
+
+    const timeout = await recordApprovalTimeout({ store: db.store, clock }, task);
+
+    expect(timeout?.reason).toMatch(/^ApprovalTimeout: rejected before dispatch by timeout/);
+    const after = await db.store.getTask(batchId, 'deploy');
+    expect(after?.approvals).toMatchObject([{ decision: 'reject', by: 'timeout' }]);
+    expect(after?.approvals).toHaveLength(1);
+    expect(after?.approvalWait).toBeUndefined();
+  });
+
+  it('refused at once (the state stopped waiting) is taken back and refused (409)', async () => {
+    const batchId = await waitingTask();
+    const { deps } = depsWith(flakyCallbacks(0, false).callbacks);
+
+    await expect(decideApproval(deps, { batchId, taskId: 'deploy', decision: 'approve' })).rejects.toThrow(
+      'ended before the decision reached it',
+    );
+    const task = await db.store.getTask(batchId, 'deploy');
+    expect(task?.approvals ?? []).toEqual([]);
+    expect(task?.approvalWait).toBeUndefined();
+  });
+});
+
+describe('a decision while the batch is being cancelled', () => {
+  it('is refused (409 naming the cancel) and not recorded, nor sent', async () => {
+    const batchId = await waitingTask();
+    await db.store.updateBatch(batchId, { cancelRequested: true, cancelReason: 'cancelled by request' });
+    const flaky = flakyCallbacks(0);
+
+    const decision = decideApproval(depsWith(flaky.callbacks).deps, {
+      batchId,
+      taskId: 'deploy',
+      decision: 'approve',
+    });
+
+    await expect(decision).rejects.toBeInstanceOf(ConflictError);
+    await expect(decision).rejects.toThrow(`batch "${batchId}" is being cancelled`);
+    expect((await db.store.getTask(batchId, 'deploy'))?.approvals ?? []).toEqual([]);
+    expect(flaky.sent).toEqual([]);
+  });
+
+  it('is refused and taken back when the cancel is requested between its read and its claim', async () => {
+    const batchId = await waitingTask();
+    // The cancel lands just as the decision claims the wait (after the decision read the batch).
+    const store = Object.create(db.store) as TaskStore;
+    store.appendApproval = async (...args) => {
+      await db.store.updateBatch(batchId, { cancelRequested: true, cancelReason: 'cancelled by request' });
+      return db.store.appendApproval(...args);
+    };
+    const flaky = flakyCallbacks(0);
+
+    await expect(
+      decideApproval(depsWith(flaky.callbacks, store).deps, {
+        batchId,
+        taskId: 'deploy',
+        decision: 'reject',
+      }),
+    ).rejects.toThrow(`batch "${batchId}" is being cancelled`);
+    expect((await db.store.getTask(batchId, 'deploy'))?.approvals ?? []).toEqual([]);
+    expect(flaky.sent).toEqual([]);
+  });
+});
