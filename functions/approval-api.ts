@@ -6,6 +6,7 @@ import { handlerContainer } from './commons/clients';
 import {
   type ApiEvent,
   bodyText,
+  callerOf,
   errorResponse,
   json,
   PathIdSchema,
@@ -23,7 +24,7 @@ export const handler = instrument(obs, 'approval-api', async (event: ApiEvent) =
     const batchId = parseRequest(PathIdSchema, event.pathParameters?.id, '$.path.id');
     const taskId = parseRequest(PathIdSchema, event.pathParameters?.taskId, '$.path.taskId');
     const body = parseRequest(ApprovalDecisionSchema, parseJsonBody(bodyText(event)));
-    const result = await decideApproval(deps, { batchId, taskId, ...body });
+    const result = await decideApproval(deps, { batchId, taskId, ...body, caller: callerOf(event) });
     obs.metrics.addMetric(
       body.decision === 'approve' ? 'ApprovalsApproved' : 'ApprovalsRejected',
       MetricUnit.Count,

@@ -4,6 +4,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResul
 import { z } from 'zod';
 import { SECURITY_HEADERS } from '../../shared/api-routes';
 import { EnvVar } from '../../shared/config';
+import type { ApprovalCaller } from '../../shared/domain/schemas';
 import { decodeUtf8Strict, notUtf8Sentence } from '../../shared/domain/utf8';
 import { BatchValidationError } from '../../shared/domain/validation';
 import { NotFoundError } from '../../shared/ports';
@@ -139,4 +140,35 @@ export function apiUrl(event: ApiEvent, path: string): string {
   // API Gateway serves https only; the local server (loopback) plain http.
   const proto = host.startsWith('localhost') || host.startsWith('127.') ? 'http' : 'https';
   return `${proto}://${host}${prefix}${path}`;
+}
+
+const nonEmpty = (value: unknown): string | undefined =>
+  typeof value === 'string' && value !== '' ? value : undefined;
+
+/**
+ * Who sent the request, as API Gateway's authorisation established it (the request context, never a header or
+ * the body): the API key's id (never its value), an IAM caller's ARN, a Cognito user's sub, a Lambda
+ * authorizer's principal, and the source address; undefined when none is known.
+ */
+export function callerOf(event: ApiEvent): ApprovalCaller | undefined {
+  const context = event.requestContext as {
+    identity?: { apiKeyId?: unknown; userArn?: unknown; sourceIp?: unknown };
+    authorizer?: {
+      principalId?: unknown;
+      claims?: { sub?: unknown };
+      jwt?: { claims?: { sub?: unknown } };
+      iam?: { userArn?: unknown };
+    } | null;
+    http?: { sourceIp?: unknown };
+  };
+  const authorizer = context.authorizer ?? undefined;
+  const caller: ApprovalCaller = {
+    apiKeyId: nonEmpty(context.identity?.apiKeyId),
+    userArn: nonEmpty(context.identity?.userArn) ?? nonEmpty(authorizer?.iam?.userArn),
+    cognitoSub: nonEmpty(authorizer?.claims?.sub) ?? nonEmpty(authorizer?.jwt?.claims?.sub),
+    principalId: nonEmpty(authorizer?.principalId),
+    sourceIp: nonEmpty(context.identity?.sourceIp) ?? nonEmpty(context.http?.sourceIp),
+  };
+  const known = Object.entries(caller).filter(([, value]) => value !== undefined);
+  return known.length === 0 ? undefined : (Object.fromEntries(known) as ApprovalCaller);
 }

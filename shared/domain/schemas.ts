@@ -293,11 +293,30 @@ export const ContextRecordSchema = z.object({
 export type ContextRecord = z.infer<typeof ContextRecordSchema>;
 
 /** One approval decision (a person's or a validator agent's). */
+/**
+ * Who sent a person's decision, as the API's authorisation established it (API Gateway's request context; on
+ * `meta-agent serve` its API key): never a field of the request body. Only what is known is present.
+ */
+export const ApprovalCallerSchema = z.object({
+  /** The id (never the value) of the API key the request carried. */
+  apiKeyId: z.string().optional(),
+  /** An IAM caller's ARN (an IAM-authorised API). */
+  userArn: z.string().optional(),
+  /** A Cognito user's `sub` (a Cognito-authorised API). */
+  cognitoSub: z.string().optional(),
+  /** The principal a Lambda authorizer answered. */
+  principalId: z.string().optional(),
+  sourceIp: z.string().optional(),
+});
+export type ApprovalCaller = z.infer<typeof ApprovalCallerSchema>;
+
 export const ApprovalRecordSchema = z.object({
   stage: z.enum(['before', 'after']),
   decision: z.enum(['approve', 'reject']),
   /** `person`, or the validator agent's id. */
   by: z.string(),
+  /** A person's decision: who sent it, as far as the API knows (ApprovalCallerSchema). */
+  caller: ApprovalCallerSchema.optional(),
   comment: z.string().optional(),
   attempt: z.number().int().min(0).optional(),
   at: z.number(),

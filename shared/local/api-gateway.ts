@@ -13,6 +13,11 @@ export interface LocalHttpRequest {
   headers?: Record<string, string | undefined>;
   body?: string | null;
   query?: Record<string, string>;
+  /**
+   * The id of the API key the server checked the request's key against (API Gateway's
+   * requestContext.identity.apiKeyId): set by `meta-agent serve` only once the key matched.
+   */
+  apiKeyId?: string;
 }
 
 export interface LocalHttpResponse {
@@ -51,7 +56,10 @@ export function toProxyEvent(
       authorizer: null,
       protocol: 'HTTP/1.1',
       httpMethod: method,
-      identity: { sourceIp: '127.0.0.1' } as APIGatewayProxyEvent['requestContext']['identity'],
+      identity: {
+        sourceIp: '127.0.0.1',
+        ...(request.apiKeyId === undefined ? {} : { apiKeyId: request.apiKeyId }),
+      } as APIGatewayProxyEvent['requestContext']['identity'],
       path: request.path,
       stage: 'local',
       requestId,

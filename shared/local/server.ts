@@ -20,6 +20,11 @@ import { EmbeddedSystem, type EmbeddedSystemOptions } from './system';
 
 /** Loopback only: the local API has no TLS; requests must name this server and carry its key. */
 export const LOCAL_HOST = '127.0.0.1';
+/**
+ * The id the server's one API key is known by in the requests it hands the API (API Gateway's apiKeyId; the
+ * key itself is never passed on): a decision's record names it as its caller.
+ */
+export const SERVE_API_KEY_ID = 'serve';
 export const DEFAULT_PORT = 3000;
 /** Random bytes of a key generated at start (256 bits, base64url: 43 characters). */
 const GENERATED_KEY_BYTES = 32;
@@ -291,6 +296,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
             headers,
             body,
             query: Object.fromEntries(url.searchParams),
+            ...(apiKey === undefined ? {} : { apiKeyId: SERVE_API_KEY_ID }),
           },
           // The server's own name, never the request's Host: answers (statusUrl) must not echo it.
           `${LOCAL_HOST}:${port}`,

@@ -28,7 +28,7 @@ import {
 } from '../domain/approvals';
 import { APPROVAL_ANSWER_RETRY_DELAYS_MS } from '../domain/limits';
 import { leaseKey } from '../domain/pool';
-import type { ApprovalRecord } from '../domain/schemas';
+import type { ApprovalCaller, ApprovalRecord } from '../domain/schemas';
 import type { ApprovalWaitInput } from '../domain/workflow';
 import type { AgentRegistry, ApprovalWait, Callbacks, Clock, StoredTask, TaskStore } from '../ports';
 import { attemptEndOf, isTerminal, readBatchAndTask } from './common';
@@ -132,6 +132,8 @@ export interface DecideApprovalRequest extends ApprovalDecision {
   taskId: string;
   /** `person` (the API), or the validator agent's id. */
   by?: string;
+  /** Who sent a person's decision, as the API's authorisation established it (kept on the record). */
+  caller?: ApprovalCaller;
   /** A validator's verdict is for one attempt's output; a late verdict for an earlier attempt is refused. */
   attempt?: number;
   /** A validator's verdict made by the simulated executor (kept on the record, shown as simulated). */
@@ -196,6 +198,7 @@ export async function decideApproval(
     stage: wait.stage,
     decision: request.decision,
     by: request.by ?? PERSON,
+    ...(request.caller ? { caller: request.caller } : {}),
     ...(request.comment ? { comment: request.comment } : {}),
     ...(wait.attempt === undefined ? {} : { attempt: wait.attempt }),
     at: deps.clock.now(),

@@ -1,5 +1,5 @@
 /** Small formatting helpers shared by the views. */
-import type { Usage } from '../../shared/domain/schemas';
+import type { ApprovalCaller, Usage } from '../../shared/domain/schemas';
 
 export function ms(value: number | undefined): string {
   if (value === undefined) return '–';
@@ -45,3 +45,16 @@ export const term = (value: number) => value.toFixed(2);
 
 /** A route of the page: `#/batches/b-1/tasks/t`. */
 export const href = (...parts: string[]) => `#/${parts.map(encodeURIComponent).join('/')}`;
+
+/** Who sent a decision, as the API established it ('' when it knows nothing): "API key abc, from 1.2.3.4". */
+export function callerText(caller: ApprovalCaller | undefined): string {
+  if (!caller) return '';
+  const parts = [
+    caller.userArn,
+    caller.cognitoSub === undefined ? undefined : `Cognito user ${caller.cognitoSub}`,
+    caller.principalId === undefined ? undefined : `principal ${caller.principalId}`,
+    caller.apiKeyId === undefined ? undefined : `API key ${caller.apiKeyId}`,
+    caller.sourceIp === undefined ? undefined : `from ${caller.sourceIp}`,
+  ].filter((p): p is string => p !== undefined);
+  return parts.join(', ');
+}

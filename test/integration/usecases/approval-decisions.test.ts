@@ -1,7 +1,7 @@
 /**
  * A person's decision on a waiting task (decideApproval) on DynamoDB (dynalite): an answer to the waiting state
  * that throws is tried again, and past its tries stays recorded for a repeat of the decision to send; a
- * decision while the batch is being cancelled is refused.
+ * decision while the batch is being cancelled is refused; the record names its caller.
  */
 import { describe, expect, it } from 'vitest';
 import { APPROVAL_ANSWER_RETRY_DELAYS_MS } from '../../../shared/domain/limits';
@@ -199,5 +199,22 @@ describe('a decision while the batch is being cancelled', () => {
     ).rejects.toThrow(`batch "${batchId}" is being cancelled`);
     expect((await db.store.getTask(batchId, 'deploy'))?.approvals ?? []).toEqual([]);
     expect(flaky.sent).toEqual([]);
+  });
+});
+
+describe("a decision's record", () => {
+  it('keeps the caller the API established', async () => {
+    const batchId = await waitingTask();
+    const caller = { apiKeyId: 'k-123', sourceIp: '203.0.113.7' };
+
+    const result = await decideApproval(depsWith(flakyCallbacks(0).callbacks).deps, {
+      batchId,
+      taskId: 'deploy',
+      decision: 'approve',
+      caller,
+    });
+
+    expect(result.record.caller).toEqual(caller);
+    expect((await db.store.getTask(batchId, 'deploy'))?.approvals?.[0]?.caller).toEqual(caller);
   });
 });

@@ -101,7 +101,14 @@ describe('approval before dispatch', () => {
 
     expect(result.status).toBe('SUCCEEDED');
     expect(taskOf(result, 'plan').approvals).toEqual([
-      { stage: 'before', decision: 'approve', by: 'person', comment: 'go', at: expect.any(Number) },
+      {
+        stage: 'before',
+        decision: 'approve',
+        by: 'person',
+        caller: { sourceIp: '127.0.0.1' },
+        comment: 'go',
+        at: expect.any(Number),
+      },
     ]);
     expect(taskOf(result, 'plan').startedAt).toBeGreaterThanOrEqual(
       taskOf(result, 'plan').approvals?.[0]?.at ?? Infinity,
@@ -301,6 +308,32 @@ describe('POST /batches/{id}/tasks/{taskId}/approval', () => {
     const notWaiting = await decide(batchId, 'solo', { decision: 'approve' });
     expect(notWaiting.statusCode).toBe(409);
     expect((await decide(batchId, 'nobody', { decision: 'approve' })).statusCode).toBe(404);
+  });
+
+  it("records who decided as the server's key check established it, never the key itself nor a body's claim", async () => {
+    const batchId = await submit({
+      tasks: [{ id: 'ship', description: 'Ship the release', approval: { before: true } }],
+    });
+    await awaiting(batchId, 'ship');
+
+    const response = await fetch(`${server.url}/batches/${batchId}/tasks/ship/approval`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': API_KEY, 'x-user': 'mallory' },
+      body: JSON.stringify({ decision: 'approve' }),
+    });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { record: unknown }).record).toMatchObject({
+      by: 'person',
+      caller: { apiKeyId: 'serve', sourceIp: '127.0.0.1' },
+    });
+
+    const result = await system.waitForBatch(batchId);
+    expect(taskOf(result, 'ship').approvals?.[0]?.caller).toEqual({
+      apiKeyId: 'serve',
+      sourceIp: '127.0.0.1',
+    });
+    expect(JSON.stringify(result)).not.toContain(API_KEY);
+    expect(JSON.stringify(result)).not.toContain('mallory');
   });
 });
 

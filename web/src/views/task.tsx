@@ -5,7 +5,7 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { Api, TaskDetail } from '../api';
-import { href, ms, term, time, tokenBreakdown, tokens, usd } from '../format';
+import { callerText, href, ms, term, time, tokenBreakdown, tokens, usd } from '../format';
 import { ErrorLine, RefreshError, StatusBadge, Table, usePolled } from './common';
 
 /** A running task is read again this often. */
@@ -285,6 +285,7 @@ export function TaskView(props: { api: Api; batchId: string; taskId: string }): 
                   <li key={`${a.stage}-${a.at}`}>
                     {a.stage === 'before' ? 'before dispatch' : `output of attempt ${a.attempt ?? '?'}`}:{' '}
                     {a.decision === 'approve' ? 'approved' : 'rejected'} by {a.by}
+                    {a.caller ? ` (${callerText(a.caller)})` : ''}
                     {a.simulated ? ' (simulated verdict)' : ''} at {time(a.at)}
                     {a.comment ? `: ${a.comment}` : ''}
                   </li>
