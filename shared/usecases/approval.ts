@@ -339,14 +339,8 @@ export async function recordApprovalTimeout(
 ): Promise<{ reason: string; stage: ApprovalStage } | undefined> {
   if (task.status !== 'AWAITING_APPROVAL') return undefined;
   const wait = task.approvalWait ?? claimedWait(task);
-  const decided = task.approvalWait?.decided;
-  if (decided) {
-    // A decision took the wait but its answer never arrived (the state timed out): it never took effect.
-    const index = (task.approvals ?? []).findLastIndex(
-      (a) => a.at === decided.at && a.by === decided.by && a.decision === decided.decision,
-    );
-    if (index >= 0) await deps.store.retractApproval(task.batchId, task.taskId, index, decided);
-  }
+  // A decision took the wait but its answer never arrived (the state timed out): it never took effect.
+  await takeBackUndelivered(deps.store, task);
   const comment = timeoutComment(wait.timeoutSeconds);
   await deps.store.appendApproval(task.batchId, task.taskId, {
     stage: wait.stage,
@@ -360,4 +354,23 @@ export async function recordApprovalTimeout(
     stage: wait.stage,
     reason: `ApprovalTimeout: ${rejectionCause(wait.stage, APPROVAL_TIMEOUT_BY, comment, wait.attempt)}`,
   };
+}
+
+/**
+ * Takes back the decision that took the task's wait when its waiting state stopped waiting without its answer
+ * (the wait timed out; a validator's review failed): it never took effect. With `by`, only that reviewer's.
+ */
+export async function takeBackUndelivered(
+  store: Pick<TaskStore, 'retractApproval'>,
+  task: StoredTask,
+  by?: { by: string; attempt: number },
+): Promise<boolean> {
+  const wait = task.approvalWait;
+  const decided = wait?.decided;
+  if (!wait || !decided) return false;
+  if (by !== undefined && (decided.by !== by.by || decided.attempt !== by.attempt)) return false;
+  const index = (task.approvals ?? []).findLastIndex(
+    (a) => a.at === decided.at && a.by === decided.by && a.decision === decided.decision,
+  );
+  return index >= 0 && store.retractApproval(task.batchId, task.taskId, index, decided, wait.token);
 }

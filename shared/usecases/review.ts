@@ -38,7 +38,7 @@ import type {
 } from '../domain/workflow';
 import type { AgentRegistry, Callbacks, Clock, StoredTask, TaskStore } from '../ports';
 import { type AgentWorkerDeps, callsOf, keepAlive, spendOfCalls, type WorkerOutcome } from './agent-worker';
-import { decideApproval, holdForDecision, NOT_WAITING_ERROR } from './approval';
+import { decideApproval, holdForDecision, NOT_WAITING_ERROR, takeBackUndelivered } from './approval';
 import { effectiveHeartbeatSeconds, isTerminal, readBatchAndTask, spentOf } from './common';
 import { ConfigurationError, ConflictError } from './errors';
 import { clearWaitingMark, type RouteDeps, reserveAgent, waitFor, wakeAfterRelease } from './route';
@@ -156,6 +156,10 @@ export async function recordReviewFailure(deps: RecordReviewDeps, input: RecordR
     { attempt: reviewer.attempt, by: reviewer.agentId, error, at: now },
     reviewer.run,
   );
+  // A verdict this review recorded but whose answer never arrived (its token failed) did not take effect
+  // (taken back by a repeated RecordReview too: the first may have stopped in between).
+  const task = await deps.store.getTask(input.batchId, input.taskId);
+  if (task) await takeBackUndelivered(deps.store, task, { by: reviewer.agentId, attempt: reviewer.attempt });
   if (!appended) return;
   const agent = await deps.agents.recordOutcome(
     reviewer.agentId,

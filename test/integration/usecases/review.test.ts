@@ -8,6 +8,7 @@ import { MAX_REVIEWS_PER_ATTEMPT } from '../../../shared/domain/limits';
 import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import type { Callbacks } from '../../../shared/ports';
 import { awaitApproval, decideApproval, holdForDecision } from '../../../shared/usecases/approval';
+import { UnavailableError } from '../../../shared/usecases/errors';
 import { recordAttempt } from '../../../shared/usecases/record-attempt';
 import { recordReviewFailure, routeReview } from '../../../shared/usecases/review';
 import { type RouteDeps, routeTask } from '../../../shared/usecases/route';
@@ -80,6 +81,25 @@ async function setup(validators: { maxAgents: number; reserved?: number }) {
     },
   };
   return { impl, validator, catalog, deps, batchId, input };
+}
+
+/** Task `t`'s first attempt waits for a decision on its output, through `token`. */
+async function holdOutput(
+  deps: Parameters<typeof holdForDecision>[0],
+  batchId: string,
+  impl: string,
+  token: string,
+  result?: Parameters<typeof holdForDecision>[2]['result'],
+): Promise<void> {
+  const task = await db.store.getTask(batchId, 't');
+  if (!task) throw new Error('no task');
+  await holdForDecision(deps, task, {
+    stage: 'after',
+    token,
+    agentId: `${impl}-1`,
+    attempt: 1,
+    ...(result === undefined ? {} : { result }),
+  });
 }
 
 describe('routeReview', () => {
@@ -158,6 +178,49 @@ describe('recordReviewFailure', () => {
   });
 });
 
+describe("a validator's verdict whose answer could not be sent", () => {
+  it('is taken back when its review is recorded as failed: only verdicts that took effect stay', async () => {
+    const { impl, validator, catalog, deps, batchId, input } = await setup({ maxAgents: 1 });
+    const output = await routeReview(deps, input);
+    if (output.decision !== 'DISPATCH') throw new Error(`not dispatched: ${output.decision}`);
+    await holdOutput(deps, batchId, impl, 'token-review');
+    const unreachable: Callbacks = {
+      ...callbacks,
+      succeed: async () => {
+        throw new Error('connect ETIMEDOUT');
+      },
+    };
+    const verdict = decideApproval(
+      { store: db.store, callbacks: unreachable, clock, sleep: async () => {} },
+      { batchId, taskId: 't', decision: 'approve', by: output.agentId, attempt: 1 },
+    );
+    await expect(verdict).rejects.toBeInstanceOf(UnavailableError);
+    expect((await db.store.getTask(batchId, 't'))?.approvals).toMatchObject([{ by: output.agentId }]);
+
+    // The review's token failed (its worker's failure, or its heartbeat's timeout): RecordReview.
+    await recordReviewFailure(
+      { ...db, clock, catalog, callbacks },
+      {
+        batchId,
+        taskId: 't',
+        reviewer: {
+          agentId: output.agentId,
+          role: validator,
+          run: output.run,
+          attempt: 1,
+          startedAt: clock.now(),
+        },
+        error: { Error: 'Error', Cause: 'connect ETIMEDOUT' },
+      },
+    );
+
+    const after = await db.store.getTask(batchId, 't');
+    expect(after?.approvals ?? []).toEqual([]);
+    expect(after?.approvalWait).toBeUndefined();
+    expect(after?.reviewFailures).toMatchObject([{ by: output.agentId, attempt: 1 }]);
+  });
+});
+
 describe("a person's decision on an output a validator reviews", () => {
   /** Answers a token as Step Functions does: one no state waits on is gone (InvalidToken), not answered. */
   const stepFunctions: Callbacks = {
@@ -205,15 +268,7 @@ describe('a second decision', () => {
 describe('a decision that reaches the wait as it times out', () => {
   it("leaves the timeout a rejection by timeout, not the agent's timeout (its attempt FAILED, not counted on it)", async () => {
     const { impl, deps, batchId, input } = await setup({ maxAgents: 1 });
-    const task = await db.store.getTask(batchId, 't');
-    if (!task) throw new Error('no task');
-    await holdForDecision(deps, task, {
-      stage: 'after',
-      token: 'token-a',
-      agentId: `${impl}-1`,
-      attempt: 1,
-      result: input.review.result,
-    });
+    await holdOutput(deps, batchId, impl, 'token-a', input.review.result);
     // The late decision has claimed the wait; its answer will be refused (the state timed out) and taken back.
     const record = {
       stage: 'after' as const,
