@@ -479,17 +479,8 @@ export interface TaskStore {
    * with `run`): a repeated call for the same review is a no-op. Answers whether it was appended.
    */
   appendReviewFailure(batchId: string, taskId: string, failure: ReviewFailure, run: number): Promise<boolean>;
-  /**
-   * Removes the record at `index` if it is still `record` (a decision its waiting state never took). With
-   * `token`, the wait ends too when it is that token's (its state stopped waiting).
-   */
-  retractApproval(
-    batchId: string,
-    taskId: string,
-    index: number,
-    record: ApprovalRecord,
-    token?: string,
-  ): Promise<boolean>;
+  /** Removes the record at `index` if it is still `record` (a decision its waiting state never took). */
+  retractApproval(batchId: string, taskId: string, index: number, record: ApprovalRecord): Promise<boolean>;
   /** Moves the task to a terminal (or READY/RUNNING) status, conditionally on it not being terminal yet. */
   setTaskStatus(
     batchId: string,

@@ -212,14 +212,14 @@ export async function decideApproval(
   // A cancel requested before the claim stops the execution: the decision must not stand beside CANCELLED.
   // One requested after it is later than the decision, which stands (its record is older than the cancel).
   if ((await deps.store.getBatchState(batchId))?.cancelRequested) {
-    await deps.store.retractApproval(batchId, taskId, index, record, wait.token);
+    await takeBack(deps.store, { batchId, taskId, index, record, token: wait.token });
     throw new ConflictError(CANCEL_REQUESTED(batchId, taskId));
   }
   const sent = await answer(deps, wait, record);
   if (sent.outcome === 'gone' && !sent.afterError) {
     // The state stopped waiting first (its timeout, a cancel): the decision never took effect. (Nobody else
     // sends this answer now: a repeat sends again only once this call gave up, `undelivered`.)
-    await deps.store.retractApproval(batchId, taskId, index, record, wait.token);
+    await takeBack(deps.store, { batchId, taskId, index, record, token: wait.token });
     throw new ConflictError(
       `the approval wait of task "${taskId}" ended before the decision reached it (timed out or cancelled)`,
     );
@@ -361,7 +361,7 @@ export async function recordApprovalTimeout(
  * (the wait timed out; a validator's review failed): it never took effect. With `by`, only that reviewer's.
  */
 export async function takeBackUndelivered(
-  store: Pick<TaskStore, 'retractApproval'>,
+  store: Pick<TaskStore, 'retractApproval' | 'endApprovalWait'>,
   task: StoredTask,
   by?: { by: string; attempt: number },
 ): Promise<boolean> {
@@ -372,5 +372,21 @@ export async function takeBackUndelivered(
   const index = (task.approvals ?? []).findLastIndex(
     (a) => a.at === decided.at && a.by === decided.by && a.decision === decided.decision,
   );
-  return index >= 0 && store.retractApproval(task.batchId, task.taskId, index, decided, wait.token);
+  if (index < 0) return false;
+  const { batchId, taskId } = task;
+  return takeBack(store, { batchId, taskId, index, record: decided, token: wait.token });
+}
+
+/**
+ * Removes a decision its waiting state never took, then the wait it took if still that token's: in two writes,
+ * so a wait written again meanwhile (its state retried with a new token) keeps waiting, without the record.
+ */
+async function takeBack(
+  store: Pick<TaskStore, 'retractApproval' | 'endApprovalWait'>,
+  taken: { batchId: string; taskId: string; index: number; record: ApprovalRecord; token: string },
+): Promise<boolean> {
+  const { batchId, taskId } = taken;
+  const retracted = await store.retractApproval(batchId, taskId, taken.index, taken.record);
+  await store.endApprovalWait(batchId, taskId, taken.token);
+  return retracted;
 }

@@ -1095,29 +1095,15 @@ export class DynamoTaskStore implements TaskStore {
     taskId: string,
     index: number,
     record: ApprovalRecord,
-    token?: string,
   ): Promise<boolean> {
-    const names: Record<string, string> = { '#at': 'at', '#by': 'by', '#decision': 'decision' };
-    const values: Record<string, unknown> = {
-      ':at': record.at,
-      ':by': record.by,
-      ':decision': record.decision,
-    };
-    let condition = `approvals[${index}].#at = :at AND approvals[${index}].#by = :by AND approvals[${index}].#decision = :decision`;
-    if (token !== undefined) {
-      // The wait ends with its decision: only while the wait is that token's (or already gone).
-      names['#token'] = 'token';
-      values[':token'] = token;
-      condition += ' AND (attribute_not_exists(approvalWait) OR approvalWait.#token = :token)';
-    }
     return this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
-        UpdateExpression: `REMOVE approvals[${index}]${token === undefined ? '' : ', approvalWait'}`,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
+        UpdateExpression: `REMOVE approvals[${index}]`,
+        ConditionExpression: `approvals[${index}].#at = :at AND approvals[${index}].#by = :by AND approvals[${index}].#decision = :decision`,
+        ExpressionAttributeNames: { '#at': 'at', '#by': 'by', '#decision': 'decision' },
+        ExpressionAttributeValues: { ':at': record.at, ':by': record.by, ':decision': record.decision },
       }),
     );
   }

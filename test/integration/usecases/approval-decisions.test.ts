@@ -162,6 +162,34 @@ describe('an answer to the waiting state that throws', () => {
   });
 });
 
+describe('a decision whose state was retried with a new token meanwhile', () => {
+  it('is taken back, and the new wait stays for the next decision', async () => {
+    const batchId = await waitingTask();
+    // AwaitApproval ran again (a retry of the state): the task waits on a new token, the old one is gone.
+    const callbacks: Callbacks = {
+      ...flakyCallbacks(0).callbacks,
+      succeed: async () => {
+        const task = await db.store.getTask(batchId, 'deploy');
+        if (!task) throw new Error('no task');
+        await holdForDecision({ store: db.store, agents: db.agents, callbacks, clock }, task, {
+          stage: 'before',
+          token: 'token-retried',
+        });
+        return false;
+      },
+    };
+
+    await expect(
+      decideApproval(depsWith(callbacks).deps, { batchId, taskId: 'deploy', decision: 'approve' }),
+    ).rejects.toThrow('ended before the decision reached it');
+
+    const task = await db.store.getTask(batchId, 'deploy');
+    expect(task?.approvals ?? []).toEqual([]);
+    expect(task?.approvalWait).toMatchObject({ token: 'token-retried' });
+    expect(task?.approvalWait?.decided).toBeUndefined();
+  });
+});
+
 describe('a decision while the batch is being cancelled', () => {
   it('is refused (409 naming the cancel) and not recorded, nor sent', async () => {
     const batchId = await waitingTask();
