@@ -20,7 +20,7 @@ import {
   worstCaseUsage,
 } from './costs';
 import { DEFAULT_CONTEXT_BUDGET_BYTES, STRUCTURED_OUTPUT_REASKS } from './limits';
-import { renderPrompt } from './roles';
+import { placeholderCounts, renderPrompt } from './roles';
 import type {
   ApprovalRecord,
   Budget,
@@ -63,11 +63,31 @@ export function limitsOf(budget: Budget): BudgetLimits {
   };
 }
 
+/** Bytes renderPrompt adds before the context when the template has no `{{context}}` (it appends it). */
+const APPENDED_CONTEXT_SEPARATOR_BYTES = 2;
+
 /**
- * UTF-8 bytes an attempt's request can carry at most: the role's prompt filled with the task, the context
- * budget wherever the template places other tasks' work (the context section and each substitution into the
- * description or input are bounded by it together; each placeholder of the template may repeat them), the
- * reviews of rejected outputs, and the output schema (sent as a tool or response format).
+ * UTF-8 bytes an attempt's request can carry at most: the role's prompt filled with the task as submitted
+ * (`base`), what other tasks' work adds to it, the reviews of rejected outputs, and the output schema (sent as
+ * a tool or response format).
+ *
+ * Why `base + m * B + c * F (+ 2) + schema` bounds it, with B the context budget (0 when the task takes no
+ * other tasks' work), F the feedback section's bytes, m the most times any ONE of `{{description}}`,
+ * `{{input}}` and `{{context}}` appears in the template, c the times `{{context}}` does (1 when it does not:
+ * renderPrompt then appends the context once, after 2 bytes of separator):
+ * - the context builder (domain/context.ts) spends B on the context section and on every substitution of
+ *   other tasks' work into the description and into `input` (as escaped JSON) TOGETHER: call their bytes s,
+ *   d and i, s + d + i <= B (renderContext's usedBytes is their sum);
+ * - a substitution replaces its placeholder, so the description grows by at most d and `input`'s JSON by at
+ *   most i; the context section is s bytes, and the feedback (approvals.ts withRejections) is put before it,
+ *   in the same section, so that section is s + F bytes;
+ * - renderPrompt writes the description once per `{{description}}`, the input once per `{{input}}` and the
+ *   section once per `{{context}}` (or once, appended), and nothing else of them, so the prompt is at most
+ *   base + n_d * d + n_i * i + c * (s + F) (+ 2), and n_d * d + n_i * i + c * s <= m * (d + i + s) <= m * B.
+ * The bound is reached: with one of each placeholder (the built-in templates) and one dependency whose output
+ * fills the section to B, the prompt is base + B + F bytes. Summing the counts instead (3 with the built-in
+ * templates) held three times a dependent's worst case: no budget under about 306,000 tokens ran a task that
+ * takes other tasks' work with the default context budget.
  */
 export function promptBytesBound(input: {
   role: Role;
@@ -78,15 +98,14 @@ export function promptBytesBound(input: {
 }): number {
   const { role, task } = input;
   const base = utf8Length(renderPrompt(role, task, input.requirements, ''));
-  const template = role.promptTemplate;
-  const places = Math.max(
-    1,
-    ['{{description}}', '{{input}}', '{{context}}'].reduce((n, p) => n + template.split(p).length - 1, 0),
-  );
+  const counts = placeholderCounts(role.promptTemplate);
+  const sectionPlaces = Math.max(1, counts.context);
+  const workPlaces = Math.max(counts.description, counts.input, sectionPlaces);
   const context = takesContext(task) ? (task.contextBudgetBytes ?? DEFAULT_CONTEXT_BUDGET_BYTES) : 0;
   const feedback = utf8Length(feedbackSection(rejectionsBefore(input.approvals, input.attempt)));
+  const separator = counts.context === 0 && context + feedback > 0 ? APPENDED_CONTEXT_SEPARATOR_BYTES : 0;
   const schema = task.outputSchema === undefined ? 0 : utf8Length(JSON.stringify(task.outputSchema));
-  return base + places * (context + feedback) + schema;
+  return base + workPlaces * context + sectionPlaces * feedback + separator + schema;
 }
 
 /**

@@ -1939,6 +1939,19 @@ export function describeRequirements(requirements: ExtractedRequirements): strin
 
 const PLACEHOLDER = /\{\{(\w+)\}\}/g;
 
+/** How many times renderPrompt fills each placeholder of `template` (as it matches them: `{{name}}`, no spaces). */
+export function placeholderCounts(template: string): Record<(typeof PROMPT_PLACEHOLDERS)[number], number> {
+  const counts = Object.fromEntries(PROMPT_PLACEHOLDERS.map((name) => [name, 0])) as Record<
+    (typeof PROMPT_PLACEHOLDERS)[number],
+    number
+  >;
+  for (const match of template.matchAll(PLACEHOLDER)) {
+    const name = match[1] as string;
+    if (Object.hasOwn(counts, name)) counts[name as keyof typeof counts] += 1;
+  }
+  return counts;
+}
+
 /**
  * The role's prompt for one task: every `{{placeholder}}` of PROMPT_PLACEHOLDERS replaced in one pass
  * (so a description that itself contains `{{...}}` is not expanded again); unknown placeholders stay as

@@ -8,7 +8,6 @@
  */
 import { permanentCauseOf } from '../adapters/executors/errors';
 import { SimulatedCrashError } from '../adapters/executors/simulated';
-import { rejectionsBefore, withRejections } from '../domain/approvals';
 import type { RenderedContext } from '../domain/context';
 import { carriedUsage, nanoToUsd, PriceTable, sumUsage } from '../domain/costs';
 import { MAX_OUTPUT_BYTES, RESULT_DEPENDENTS_MAX } from '../domain/limits';
@@ -37,7 +36,7 @@ import type {
 } from '../ports';
 import { effectiveHeartbeatSeconds } from './common';
 import type { CompleteResult } from './complete';
-import { assembleContext } from './context';
+import { attemptContext } from './context';
 import { ConfigurationError } from './errors';
 
 export interface AgentWorkerDeps {
@@ -98,7 +97,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
   // and the agent is read beside the claim (a duplicate delivery only wastes that read).
   const routed = message.executor;
   // The work its context takes, named by the message, is read beside the claim too (one round trip less
-  // before the work starts); what the message does not name is read after it (assembleContext).
+  // before the work starts); what the message does not name is read after it (attemptContext).
   const [claimed, agentRead, prefetched] = await Promise.allSettled([
     deps.store.claimAttempt(batchId, taskId, attempt),
     routed === undefined ? deps.agents.get(agentId) : Promise.resolve(undefined),
@@ -134,16 +133,13 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     const startedAt = deps.clock.now();
     // The work of the tasks it depends on, read from the store now (never carried by the state machine).
     // and, after rejected outputs, what their reviewers said.
-    context = withRejections(
-      await assembleContext(
-        deps,
-        batchId,
-        task.task,
-        // A failed read beside the claim is read again after it.
-        prefetched.status === 'fulfilled' ? prefetched.value : [],
-      ),
+    context = await attemptContext(
+      deps,
+      batchId,
       task.task,
-      rejectionsBefore(task.approvals, attempt),
+      { number: attempt, approvals: task.approvals },
+      // A failed read beside the claim is read again after it.
+      prefetched.status === 'fulfilled' ? prefetched.value : [],
     );
     const runTask = context?.task ?? task.task;
     const outcome = await deps.executorFor(config).execute(

@@ -4,6 +4,7 @@
  * from, then reads of stored outputs: whole only where a field or a JSON value is needed, else the first
  * bytes of each (an S3 range read) up to its share of the budget.
  */
+import { rejectionsBefore, withRejections } from '../domain/approvals';
 import {
   neededIds,
   planContext,
@@ -14,7 +15,7 @@ import {
   wholeReadsOf,
 } from '../domain/context';
 import { DEFAULT_CONTEXT_BUDGET_BYTES } from '../domain/limits';
-import type { ArtifactRef, Task } from '../domain/schemas';
+import type { ApprovalRecord, ArtifactRef, Task } from '../domain/schemas';
 import type { ArtifactStore, TaskStore } from '../ports';
 
 export interface ContextDeps {
@@ -58,4 +59,24 @@ export async function assembleContext(
   const plan = planContext({ batchId, task, budgetBytes, work, whole });
   const heads = await readAll(plan.reads, (ref, bytes) => deps.artifacts.readHead(ref, bytes ?? ref.bytes));
   return renderContext(task, plan, heads);
+}
+
+/**
+ * What attempt `attempt` of `task` is given beside its own text: the work of the tasks it depends on
+ * (assembleContext) with, after rejected outputs, what their reviewers said first (the prompt's section and the
+ * task with its placeholders filled). The agent worker runs it; the budget's bound (domain/budget.ts
+ * promptBytesBound) holds for what it renders.
+ */
+export async function attemptContext(
+  deps: ContextDeps,
+  batchId: string,
+  task: Task,
+  attempt: { number: number; approvals?: readonly ApprovalRecord[] | undefined },
+  prefetched: readonly TaskWork[] = [],
+): Promise<RenderedContext | undefined> {
+  return withRejections(
+    await assembleContext(deps, batchId, task, prefetched),
+    task,
+    rejectionsBefore(attempt.approvals, attempt.number),
+  );
 }
