@@ -3,9 +3,13 @@
  * fail again (a bad key, an unknown model, an answer cut at the output limit, a refusal) is not retried on an
  * agent that would call the provider the same way. Pure rules: what such a failure depends on, and whether an
  * executor configuration escapes it.
+ *
+ * A bad key is the fleet's, not the task's: a `credentials` failure also marks its configuration (provider and
+ * url) fleet-wide (CredentialsMark, kept beside the agents), so no task routes to it, or spawns an agent with
+ * it, while the mark stands; a task that no other configuration could take fails at once, without a call.
  */
 import { DEFAULT_MAX_OUTPUT_TOKENS, pricedModel } from './costs';
-import type { ExecutorConfig, PermanentCause, PermanentFailure } from './schemas';
+import type { Agent, ExecutorConfig, PermanentCause, PermanentFailure, Role } from './schemas';
 
 export type { PermanentCause, PermanentFailure } from './schemas';
 
@@ -38,6 +42,76 @@ export function permanentFailuresOf(
 export const failsAgainAny = (failures: readonly PermanentFailure[], candidate: ExecutorConfig): boolean =>
   failures.some((failure) => failsAgain(failure, candidate));
 
+/**
+ * How long a credentials mark stands: a key rotated in its secret (which nothing here sees) is tried again
+ * after at most this long. PUT /agents/{id} with an executor of the marked configuration clears it at once.
+ */
+export const CREDENTIALS_MARK_MS = 10 * 60_000;
+
+/** A configuration whose key the provider refused: no task is routed to it until `until` (epoch ms). */
+export interface CredentialsMark {
+  readonly executor: Pick<ExecutorConfig, 'name' | 'url'>;
+  readonly at: number;
+  readonly until: number;
+  /** The attempt that met the refusal. */
+  readonly agentId: string;
+  readonly batchId: string;
+  readonly taskId: string;
+}
+
+/** The mark a permanent failure sets: one of a credentials failure only (a model or a limit is per agent). */
+export function credentialsMarkOf(
+  failure: PermanentFailure | undefined,
+  by: { agentId: string; batchId: string; taskId: string },
+  at: number,
+): CredentialsMark | undefined {
+  if (failure?.cause !== 'credentials') return undefined;
+  const { name, url } = failure.executor;
+  return {
+    executor: { name, ...(url === undefined ? {} : { url }) },
+    at,
+    until: at + CREDENTIALS_MARK_MS,
+    ...by,
+  };
+}
+
+/** The key of a configuration's mark: provider and url (the key is per provider). */
+export const credentialsMarkKey = (executor: Pick<ExecutorConfig, 'name' | 'url'>): string =>
+  `${executor.name} ${executor.url ?? ''}`;
+
+/** The marks still standing at `now`. */
+export const standingMarks = (marks: readonly CredentialsMark[], now: number): CredentialsMark[] =>
+  marks.filter((mark) => mark.until > now);
+
+/** A mark as the permanent failure it stands for (what failsAgain reads). */
+export const markedFailure = (mark: CredentialsMark): PermanentFailure => ({
+  cause: 'credentials',
+  executor: mark.executor,
+});
+
+/** The mark `candidate` falls under, if any. */
+export const markOn = (
+  marks: readonly CredentialsMark[],
+  candidate: ExecutorConfig,
+): CredentialsMark | undefined => marks.find((mark) => failsAgain(markedFailure(mark), candidate));
+
+/**
+ * Whether a task could still go to a configuration `fails` lets through: an agent of `pool` (its candidate
+ * roles' agents; terminated ones do not count) with such an executor, or one `spawnRole` (its first role)
+ * would spawn, with the role's default executor, while the role has a free agent slot.
+ */
+export function someConfigurationEscapes(
+  pool: readonly Agent[],
+  spawnRole: Pick<Role, 'name' | 'defaults'> | undefined,
+  fails: (executor: ExecutorConfig) => boolean,
+): boolean {
+  const live = pool.filter((a) => a.status !== 'terminated');
+  if (live.some((a) => !fails(a.executor))) return true;
+  if (!spawnRole) return false;
+  const liveOfRole = live.filter((a) => a.role === spawnRole.name).length;
+  return liveOfRole < spawnRole.defaults.maxAgents && !fails(spawnRole.defaults.executor);
+}
+
 /** `anthropic (model x)`-like naming of a failed configuration, for a reason. */
 export function describeExecutor(config: ExecutorConfig): string {
   const model = pricedModel(config);
@@ -50,6 +124,15 @@ export function describeExecutor(config: ExecutorConfig): string {
 }
 
 /** Why a task with a permanent failure is not routed again: nothing it could go to differs in what caused it. */
-export function notRetriedReason(failure: PermanentFailure): string {
-  return `not retried: the failure is permanent (${failure.cause}) for ${describeExecutor(failure.executor)}, and no agent that could take the task differs in ${ESCAPES[failure.cause]}`;
+export function notRetriedReason(failure: PermanentFailure, mark?: CredentialsMark): string {
+  const marked =
+    mark === undefined
+      ? ''
+      : `, marked fleet-wide at ${new Date(mark.at).toISOString()} until ${new Date(mark.until).toISOString()} by task ${mark.batchId}/${mark.taskId} on agent ${mark.agentId} (PUT /agents/{id} with this provider and url clears it)`;
+  // A mark is of a provider and url, whatever the model (the key is per provider).
+  const who =
+    mark === undefined
+      ? describeExecutor(failure.executor)
+      : `${mark.executor.name}${mark.executor.url === undefined ? '' : ` (url ${mark.executor.url})`}`;
+  return `not retried: the failure is permanent (${failure.cause}) for ${who}${marked}, and no agent that could take the task differs in ${ESCAPES[failure.cause]}`;
 }

@@ -7,6 +7,7 @@
 import type { BudgetAmount, BudgetLimits, LedgerState } from '../domain/budget';
 import type { ContextItem, TaskWork } from '../domain/context';
 import type { SerializedOutput } from '../domain/outputs';
+import type { CredentialsMark } from '../domain/permanent-failure';
 import type { CircuitPolicy, WaitingFor, WaitingMark } from '../domain/pool';
 import type { RateState } from '../domain/provider-limits';
 import type {
@@ -674,6 +675,21 @@ export interface AgentRegistry {
   create(agent: Agent): Promise<boolean>;
   /** Terminates the agent only if it holds no reservation and was last active before `idleBefore`. */
   terminateIfIdle(agentId: string, idleBefore: number): Promise<boolean>;
+  /**
+   * Marks a configuration whose key the provider refused, fleet-wide (domain/permanent-failure.ts
+   * CredentialsMark), replacing an earlier mark of the same provider and url.
+   */
+  markCredentials(mark: CredentialsMark): Promise<void>;
+  /**
+   * The credentials marks standing at `now`: one read, which Route makes beside its first look at the pool (a
+   * cache per process would let a container route to a key another one just found refused).
+   */
+  credentialsMarks(now: number): Promise<CredentialsMark[]>;
+  /**
+   * Clears the mark of a provider and url (an operator changed an agent of that configuration), or, without
+   * one, every mark.
+   */
+  clearCredentials(executor?: CredentialsMark['executor']): Promise<void>;
 }
 
 /** What one attempt adds to its agent's totals: its tokens and its cost in nano-dollars (null: unpriced). */

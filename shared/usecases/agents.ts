@@ -109,6 +109,9 @@ export async function putAgent(
 ): Promise<{ created: boolean; agent: AgentView }> {
   const before = await deps.agents.get(agentId);
   const put = await putAgentSettings(deps, agentId, body, before);
+  // An operator who sets an agent's executor has seen to its key: a credentials mark of its provider and url
+  // goes (README "Executors"), and tasks route to that configuration again.
+  if (body.executor) await deps.agents.clearCredentials({ name: body.executor.name, url: body.executor.url });
   const gained = freeSlots(put.after) - freeSlots(before);
   if (deps.wake && put.after && gained > 0) await deps.wake(put.after.role, gained).catch(() => 0);
   return { created: put.created, agent: agentView(put.after ?? put.written) };

@@ -26,6 +26,7 @@
  * of its role is free in this process. Across processes (Lambda containers) see ParkedHints.
  */
 import { needsApprovalBefore } from '../domain/approvals';
+import { failsAgainAny, markOn, permanentFailuresOf } from '../domain/permanent-failure';
 import { leaseExpiry, leaseKey } from '../domain/pool';
 import { decideRoute, extractRequirements } from '../domain/routing';
 import type { Agent, RoutingDecision, TaskStatus } from '../domain/schemas';
@@ -287,13 +288,22 @@ async function handOff(
   if (task.attempts[task.attemptCount - 1]?.status === 'AWAITING_APPROVAL') return 'declined';
   // approval.before: the task's Route answers APPROVAL; nothing is reserved before a person approves.
   if (task.attemptCount === 0 && needsApprovalBefore(task.task, task.approvals)) return 'declined';
+  // Never to a configuration this task failed on permanently or the fleet marked (its Route says what then).
+  if (failsAgainAny(permanentFailuresOf(task.attempts), agent.executor)) return 'declined';
   const decision = handOffDecision(deps, agent, task, now);
   if (!decision) return 'declined';
   const { requirements } = decision;
   // The budget is held as Route would; when the attempt does not fit now, the task's own Route decides
-  // between waiting and cancelling.
-  const hold = await holdAttempt(deps, batch, task, decision.role, agent.executor, requirements);
+  // between waiting and cancelling. The fleet's marks are read beside it.
+  const [hold, marks] = await Promise.all([
+    holdAttempt(deps, batch, task, decision.role, agent.executor, requirements),
+    deps.agents.credentialsMarks(now),
+  ]);
   if (hold.kind !== 'held') return 'declined';
+  if (markOn(marks, agent.executor)) {
+    if (hold.held) await releaseHold(deps.budget?.ledger, task, task.attemptCount + 1, hold.held);
+    return 'declined';
+  }
   const attempt = task.attemptCount + 1;
   const lease = {
     key: leaseKey(task.batchId, task.taskId, attempt),

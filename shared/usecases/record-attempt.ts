@@ -3,11 +3,17 @@
  * back, count the failure on the agent (circuit breaker), and say whether to route again.
  */
 import { APPROVAL_REJECTED_ERROR, REVIEW_FAILED_ERROR, rejectedForGood } from '../domain/approvals';
-import { failsAgainAny, notRetriedReason, permanentFailuresOf } from '../domain/permanent-failure';
+import {
+  credentialsMarkOf,
+  failsAgainAny,
+  markedFailure,
+  notRetriedReason,
+  permanentFailuresOf,
+  someConfigurationEscapes,
+} from '../domain/permanent-failure';
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import { candidateRoles, extractRequirements } from '../domain/routing';
-import type { ExecutorConfig } from '../domain/schemas';
 import { NON_RETRYABLE_ERRORS, type RecordAttemptInput, type RecordAttemptOutput } from '../domain/workflow';
 import type { AgentRegistry, BudgetLedger, Callbacks, Clock, StoredTask, TaskStore } from '../ports';
 import { recordApprovalTimeout } from './approval';
@@ -62,7 +68,18 @@ export async function recordAttempt(
   });
   // The budget's hold of the attempt: settled once (a repeated invocation is a no-op), at the usage the
   // worker recorded before failing its token, or, without any (it died, it timed out), at what it held.
-  await settleAttempt(deps.ledger, task, input.attempt);
+  // A refused key is the fleet's: its configuration is marked for every task (Route then neither picks nor
+  // spawns an agent with it, and fails at once a task that nothing else could take), before the slot goes
+  // back, so the task it is handed to does not call with that key.
+  const mark = credentialsMarkOf(
+    previous?.permanent,
+    { agentId: input.agentId, batchId: input.batchId, taskId: input.taskId },
+    now,
+  );
+  await Promise.all([
+    settleAttempt(deps.ledger, task, input.attempt),
+    mark ? deps.agents.markCredentials(mark) : undefined,
+  ]);
   // Only the call that ended the attempt counts it (a retried invocation must not release twice). A rejected
   // output is the agent's failure; a review nobody made in time, or no validator could make, is not (its slot
   // went back when it answered).
@@ -98,7 +115,7 @@ export async function recordAttempt(
   // limit): routed again only when some agent could take the task with a configuration that differs in what
   // caused it (Route then chooses among those only); else it fails now instead of paying for the same failure.
   const permanent = previous?.permanent;
-  if (permanent && !(await someAgentEscapes(deps, task))) {
+  if (permanent && !(await someAgentEscapes(deps, task, now))) {
     return notRetried(`${error}; ${notRetriedReason(permanent)}`);
   }
   if (task.attemptCount < task.maxAttempts) {
@@ -110,14 +127,13 @@ export async function recordAttempt(
 
 /**
  * Whether some agent that could take `task` (of its candidate roles, or one its role would spawn) has an executor
- * that escapes every permanent failure of its attempts so far.
+ * that escapes every permanent failure of its attempts so far and every credentials mark of the fleet.
  */
 async function someAgentEscapes(
   deps: Pick<RecordAttemptDeps, 'agents' | 'catalog'>,
   task: StoredTask,
+  now: number,
 ): Promise<boolean> {
-  const failures = permanentFailuresOf(task.attempts);
-  const escapes = (executor: ExecutorConfig) => !failsAgainAny(failures, executor);
   const catalog = deps.catalog;
   const decided = task.decision?.role ?? task.role;
   const roleNames = catalog
@@ -125,12 +141,13 @@ async function someAgentEscapes(
     : decided === undefined
       ? []
       : [decided];
-  const pools = await Promise.all(roleNames.map((role) => deps.agents.list(role)));
-  const live = pools.flat().filter((a) => a.status !== 'terminated');
-  if (live.some((a) => escapes(a.executor))) return true;
+  const [marks, ...pools] = await Promise.all([
+    deps.agents.credentialsMarks(now),
+    ...roleNames.map((role) => deps.agents.list(role)),
+  ]);
+  const failures = [...permanentFailuresOf(task.attempts), ...marks.map(markedFailure)];
   // An agent the router would spawn for the task (its first role) gets the role's default executor.
-  const spawnRole = catalog?.get(roleNames[0] ?? '');
-  if (!spawnRole) return false;
-  const liveOfRole = live.filter((a) => a.role === spawnRole.name).length;
-  return liveOfRole < spawnRole.defaults.maxAgents && escapes(spawnRole.defaults.executor);
+  return someConfigurationEscapes(pools.flat(), catalog?.get(roleNames[0] ?? ''), (executor) =>
+    failsAgainAny(failures, executor),
+  );
 }

@@ -8,7 +8,15 @@ import { approvalTimeoutSeconds, needsApprovalBefore, reviewerOf } from '../doma
 import type { BudgetAmount } from '../domain/budget';
 import { neededIds, takesContext } from '../domain/context';
 import { CONTEXT_PREFETCH_MAX } from '../domain/limits';
-import { failsAgainAny, permanentFailuresOf } from '../domain/permanent-failure';
+import {
+  type CredentialsMark,
+  failsAgainAny,
+  markedFailure,
+  markOn,
+  notRetriedReason,
+  permanentFailuresOf,
+  someConfigurationEscapes,
+} from '../domain/permanent-failure';
 import { capacityWaitSeconds, freeSlots, leaseExpiry, leaseKey, waitingLeadMs } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, type RoleCatalog } from '../domain/roles';
 import {
@@ -152,6 +160,9 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef, known: KnownState
   const busy: NonNullable<ReserveRequest['busy']> = {};
   const reserved = await reserveAgent(deps, { ...request, busy, prefetched: known.pool });
   if (reserved) return dispatchReserved(deps, batch, task, requirements, reserved);
+  // A refused key marked fleet-wide, and nothing else to go to: the task fails now, without a call.
+  if (busy.marked)
+    return endBeforeDispatch(deps, task, 'FAILED', notRetriedReason(markedFailure(busy.marked), busy.marked));
   const waiting = await waitFor(deps, task, spawnRole.name, requirements, busy.reopensAt);
   // No lost wake-up: a slot freed after this route listed the pool and before its mark was written would be
   // seen by neither side (the release found no mark, this route found no slot), and the task would wait out
@@ -192,7 +203,7 @@ async function dispatchReserved(
       // hundreds of times a second, until the budget had room.
       return waitFor(deps, task, decision.role, requirements, undefined, 'budget');
     }
-    return cancelOverBudget(deps, task, hold.reason);
+    return endBeforeDispatch(deps, task, 'CANCELLED', hold.reason);
   }
   // The attempt starts when the slot was taken (rounds of lost races can take a while), so an agent's
   // attempt intervals always nest inside its reservations.
@@ -270,10 +281,11 @@ export interface ReserveRequest {
   now: number;
   /**
    * Filled when no slot was reserved: when the first open circuit of a candidate agent admits a probe (epoch
-   * ms), the one change no release announces that a waiting task should not wait out; and how many
-   * reservation races were lost (a decision records them when a slot is reserved).
+   * ms), the one change no release announces that a waiting task should not wait out; how many
+   * reservation races were lost (a decision records them when a slot is reserved); and the credentials mark
+   * that leaves the task no configuration to go to, when one does.
    */
-  busy?: { reopensAt?: number; lostRaces?: RoutingDecision['rejected'] };
+  busy?: { reopensAt?: number; lostRaces?: RoutingDecision['rejected']; marked?: CredentialsMark };
   /** The pool's first look, already under way when it lists exactly `roleNames` (a failed one is read again). */
   prefetched?: PrefetchedPool | undefined;
 }
@@ -291,11 +303,19 @@ export async function reserveAgent(
   const { task, requirements, roleNames, spawnRole, now } = request;
   const listPool = async () => (await Promise.all(roleNames.map((r) => deps.agents.list(r)))).flat();
   let exclude: ReadonlySet<string> = request.exclude;
-  const { prefetched, failsAgain } = request;
-  let pool: Agent[] =
-    prefetched && sameList(prefetched.roles, roleNames)
-      ? await prefetched.agents.catch(listPool)
-      : await listPool();
+  const { prefetched } = request;
+  // The fleet's credentials marks are read beside the pool's first look (a Query of a partition that is
+  // nearly always empty, in parallel: no hop added).
+  let [pool, marks] = await Promise.all([
+    prefetched && sameList(prefetched.roles, roleNames) ? prefetched.agents.catch(listPool) : listPool(),
+    deps.agents.credentialsMarks(now),
+  ]);
+  // A marked configuration is never chosen nor spawned, like one an attempt of this task failed permanently.
+  const failsAgain =
+    marks.length === 0
+      ? request.failsAgain
+      : (executor: ExecutorConfig) =>
+          markOn(marks, executor) !== undefined || request.failsAgain?.(executor) === true;
   const spawned = new Set<string>();
   const lostRaces: RoutingDecision['rejected'] = [];
   let allowedExcluded = false;
@@ -377,6 +397,13 @@ export async function reserveAgent(
   }
   if (request.busy) {
     if (lostRaces.length > 0) request.busy.lostRaces = [...(request.busy.lostRaces ?? []), ...lostRaces];
+    // Nothing it could go to escapes a mark (and its own failures): the mark that stands in the way.
+    const marked =
+      marks.length > 0 && failsAgain && !someConfigurationEscapes(pool, spawnRole, failsAgain)
+        ? (markOn(marks, spawnRole.defaults.executor) ??
+          pool.map((a) => markOn(marks, a.executor)).find((mark) => mark !== undefined))
+        : undefined;
+    if (marked) request.busy.marked = marked;
     const reopening = pool
       .filter((a) => a.circuit === 'open' && (a.status === 'active' || a.status === 'idle'))
       .map((a) => a.circuitOpenUntil ?? Number.POSITIVE_INFINITY)
@@ -561,17 +588,23 @@ export async function spawnAgent(
 }
 
 /**
- * Ends a task whose next attempt does not fit its batch's budget: CANCELLED with the reason, its waiting mark
- * dropped, its dependents released as failed (so their gates skip them), and the child execution STOPs.
+ * Ends a task before its next attempt: CANCELLED when the attempt does not fit its batch's budget, FAILED when
+ * a credentials mark leaves it nowhere to go. The reason is stored, its waiting mark dropped, its dependents
+ * released as failed (so their gates skip them), and the child execution STOPs.
  */
-async function cancelOverBudget(deps: RouteDeps, task: StoredTask, reason: string): Promise<RouteOutput> {
+async function endBeforeDispatch(
+  deps: RouteDeps,
+  task: StoredTask,
+  status: 'CANCELLED' | 'FAILED',
+  reason: string,
+): Promise<RouteOutput> {
   const now = deps.clock.now();
-  if (await deps.store.setTaskStatus(task.batchId, task.taskId, 'CANCELLED', { reason, at: now })) {
+  if (await deps.store.setTaskStatus(task.batchId, task.taskId, status, { reason, at: now })) {
     await Promise.all([
       task.waitingRole === undefined
         ? undefined
         : deps.agents.clearWaiting(task.waitingRole, [waitingKey(task)]),
-      deps.callbacks ? releaseDependents(deps.store, deps.callbacks, task, 'CANCELLED') : undefined,
+      deps.callbacks ? releaseDependents(deps.store, deps.callbacks, task, status) : undefined,
     ]);
   }
   return { decision: 'STOP', reason };

@@ -21,6 +21,7 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { type CredentialsMark, credentialsMarkKey, standingMarks } from '../../domain/permanent-failure';
 import {
   CIRCUIT_FAILURE_THRESHOLD,
   CIRCUIT_OPEN_MS,
@@ -165,8 +166,20 @@ function fromItem(item: Record<string, unknown>): Agent {
   return AgentSchema.parse(item);
 }
 
+/** Waiting marks and credentials marks: ids with a '#', which no agent id has. */
 const isPoolItem = (item: Record<string, unknown>) =>
-  typeof item.agentId === 'string' && item.agentId.startsWith(WAITING_ITEM_PREFIX);
+  typeof item.agentId === 'string' && item.agentId.includes('#');
+
+/**
+ * The byRole partition of the credentials marks (domain/permanent-failure.ts CredentialsMark): one item per
+ * provider and url, `agentId = CREDENTIALS#<provider> <url>`, read with one Query of a partition that holds
+ * a handful of items at most (an empty one, nearly always), beside the pool's own reads.
+ */
+const CREDENTIALS_PARTITION = 'CREDENTIALS#';
+const credentialsItemId = (executor: CredentialsMark['executor']) =>
+  `${CREDENTIALS_PARTITION}${credentialsMarkKey(executor)}`;
+/** A credentials mark as its item holds it (the attempt's agent as `by`: `agentId` is the item's key). */
+type StoredCredentialsMark = Omit<CredentialsMark, 'agentId'> & { by: string };
 
 /**
  * The update parts that give a reservation's slot back: that of lease `leaseKey` only while it is held, or
@@ -198,6 +211,39 @@ export class DynamoAgentRegistry implements AgentRegistry {
     private readonly tableName: string,
     private readonly client: DynamoDBDocumentClient = documentClient(),
   ) {}
+
+  async markCredentials(mark: CredentialsMark): Promise<void> {
+    const { agentId: by, ...rest } = mark;
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...rest, by, agentId: credentialsItemId(mark.executor), role: CREDENTIALS_PARTITION },
+      }),
+    );
+  }
+
+  async clearCredentials(executor?: CredentialsMark['executor']): Promise<void> {
+    const executors =
+      executor === undefined ? (await this.readCredentialsMarks()).map((m) => m.executor) : [executor];
+    await Promise.all(
+      executors.map((e) =>
+        this.client.send(
+          new DeleteCommand({ TableName: this.tableName, Key: { agentId: credentialsItemId(e) } }),
+        ),
+      ),
+    );
+  }
+
+  async credentialsMarks(now: number): Promise<CredentialsMark[]> {
+    return standingMarks(await this.readCredentialsMarks(), now);
+  }
+
+  private async readCredentialsMarks(): Promise<CredentialsMark[]> {
+    return (await this.partitionItems(CREDENTIALS_PARTITION)).map((item) => {
+      const { executor, at, until, by, batchId, taskId } = item as StoredCredentialsMark;
+      return { executor, at, until, agentId: by, batchId, taskId };
+    });
+  }
 
   async list(role?: string): Promise<Agent[]> {
     const agents: Agent[] = [];
@@ -441,6 +487,11 @@ export class DynamoAgentRegistry implements AgentRegistry {
 
   /** Every waiting mark of `role` (each page of the byRole index: the scaler's look, once a pass). */
   private async waitingItems(role: string): Promise<Record<string, unknown>[]> {
+    return this.partitionItems(waitingPartition(role));
+  }
+
+  /** Every item of one partition of the byRole index (each page). */
+  private async partitionItems(partition: string): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
@@ -450,7 +501,7 @@ export class DynamoAgentRegistry implements AgentRegistry {
           IndexName: AGENTS_TABLE.byRoleIndex.name,
           KeyConditionExpression: '#role = :partition',
           ExpressionAttributeNames: { '#role': 'role' },
-          ExpressionAttributeValues: { ':partition': waitingPartition(role) },
+          ExpressionAttributeValues: { ':partition': partition },
           ExclusiveStartKey,
         }),
       );

@@ -8,6 +8,7 @@ import {
 } from '../../../shared/adapters/dynamodb/agent-registry';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
+import { CREDENTIALS_MARK_MS, type CredentialsMark } from '../../../shared/domain/permanent-failure';
 import type { RoutingDecision, TriggerRule } from '../../../shared/domain/schemas';
 import type { DependencyOutcome } from '../../../shared/domain/trigger';
 import type { GateOutput } from '../../../shared/domain/workflow';
@@ -159,6 +160,37 @@ describe('DynamoAgentRegistry', () => {
     const listed = await registry.list(role);
 
     expect(listed.map((a) => a.agentId).sort()).toEqual([...ids].sort());
+  });
+
+  it('keeps credentials marks fleet-wide: read by every process, until they expire or are cleared', async () => {
+    const other = new DynamoAgentRegistry(dynamo.agentsTable, documentClient(dynamo.client));
+    const now = 1_000_000;
+    const mark = (name: 'anthropic' | 'openai', at: number, url?: string): CredentialsMark => ({
+      executor: { name, ...(url === undefined ? {} : { url }) },
+      at,
+      until: at + CREDENTIALS_MARK_MS,
+      agentId: 'python_backend_coder-1',
+      batchId: 'b1',
+      taskId: 't1',
+    });
+    await registry.clearCredentials();
+    expect(await other.credentialsMarks(now)).toEqual([]);
+
+    await registry.markCredentials(mark('anthropic', now));
+    await registry.markCredentials(mark('openai', now, 'https://gateway.example/v1'));
+    // Seen at once by every process.
+    expect(await registry.credentialsMarks(now)).toHaveLength(2);
+    expect(await other.credentialsMarks(now + 1)).toEqual(
+      expect.arrayContaining([mark('anthropic', now), mark('openai', now, 'https://gateway.example/v1')]),
+    );
+    // Never an agent in a listing.
+    expect((await registry.list()).some((a) => a.agentId.includes('#'))).toBe(false);
+    // Expired, or cleared by its provider and url.
+    expect(await registry.credentialsMarks(now + CREDENTIALS_MARK_MS)).toEqual([]);
+    await registry.clearCredentials({ name: 'openai', url: 'https://gateway.example/v1' });
+    expect(await registry.credentialsMarks(now + 1)).toEqual([mark('anthropic', now)]);
+    await registry.clearCredentials();
+    expect(await registry.credentialsMarks(now + 2)).toEqual([]);
   });
 });
 

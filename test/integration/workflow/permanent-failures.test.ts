@@ -109,6 +109,63 @@ describe('permanent provider failures', () => {
     expect(result.tasks.find((t) => t.id === 'bad-key-task-docs')?.status).toBe('SKIPPED');
   }, 60_000);
 
+  it('marks a refused key fleet-wide: a new task fails at once without a call, until PUT /agents clears the mark', async () => {
+    const sys = await systemWith(BAD_KEY_MODEL);
+    await run(sys, 'marked-1', 'first-task');
+    expect(requestsFor('first-task')).toHaveLength(1);
+
+    // Another batch's task of the same role: no call with the key known to be bad, the mark named.
+    const second = await run(sys, 'marked-2', 'second-task');
+
+    const task = second.tasks.find((t) => t.id === 'second-task');
+    expect(requestsFor('second-task')).toHaveLength(0);
+    expect(task?.status).toBe('FAILED');
+    expect(task?.attempts).toHaveLength(0);
+    expect(task?.reason).toContain(
+      'not retried: the failure is permanent (credentials) for anthropic, marked fleet-wide',
+    );
+    expect(task?.reason).toContain('by task marked-1/first-task on agent');
+    expect(second.tasks.find((t) => t.id === 'second-task-docs')?.status).toBe('SKIPPED');
+
+    // An operator gives an agent of the provider another key's model (the stand-in refuses by model): the
+    // mark goes, and the next task calls again.
+    const put = await sys.request({
+      method: 'PUT',
+      path: '/agents/fixed',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ role: ROLE, executor: { name: 'anthropic', model: GOOD_MODEL } }),
+    });
+    expect(put.statusCode).toBe(201);
+    const third = await run(sys, 'marked-3', 'third-task');
+
+    expect(third.tasks.find((t) => t.id === 'third-task')?.status).toBe('SUCCEEDED');
+    expect(requestsFor('third-task').length).toBeGreaterThanOrEqual(1);
+  }, 120_000);
+
+  it('does not hand the slot of an attempt refused for its key to a task parked for it', async () => {
+    // One agent of one slot: the second task parks for it while the first one's call is refused.
+    system = await EmbeddedSystem.start({
+      scalerIntervalMs: 0,
+      roles: [
+        {
+          name: ROLE,
+          defaults: { executor: { name: 'anthropic', model: BAD_KEY_MODEL }, maxAgents: 1, capacity: 1 },
+        },
+      ],
+      env: { ANTHROPIC_BASE_URL: provider.url, META_AGENT_SECRETS_FILE: secrets },
+    });
+    const tasks = ['parked-a', 'parked-b'].map((id) => ({
+      id,
+      description: 'Write the FastAPI health endpoint',
+      role: ROLE,
+    }));
+    await system.submit({ batchId: 'parked', options: { maxAttempts: 3 }, tasks });
+    const result = await system.waitForBatch('parked');
+
+    expect(result.tasks.map((t) => t.status)).toEqual(['FAILED', 'FAILED']);
+    expect(requestsFor('parked-a').length + requestsFor('parked-b').length).toBe(1);
+  }, 120_000);
+
   it('retries a 404 for an unknown model on the agent with another model', async () => {
     const sys = await systemWith(UNKNOWN_MODEL);
     // Two agents of the role: one with the role's model, specialised in the task's stack (its first attempt goes

@@ -14,6 +14,7 @@ describe('PUT /agents/{id} with a model', () => {
         updates.push(patch);
         return existing;
       },
+      clearCredentials: async () => undefined,
     } as unknown as AgentRegistry;
     const deps = { agents, catalog, clock: new ManualClock(Date.UTC(2026, 11, 3)) };
 
