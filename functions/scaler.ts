@@ -1,4 +1,8 @@
-/** Scheduled scaler: one pass of shared/usecases/scaler.ts (leases, backlog, concurrency, spawn, idle). */
+/**
+ * Scheduled scaler: one pass of shared/usecases/scaler.ts (leases, backlog, concurrency, spawn, idle, and the
+ * batches whose execution ended with its status change event lost).
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
@@ -24,6 +28,13 @@ const deps = {
   concurrency: new LambdaQueueConcurrency(
     obs.tracer.captureAWSv3Client(tunedClient(new LambdaClient(inProcessConfigFromEnv('LAMBDA')))),
   ),
+  lostEvents: {
+    store: container.taskStore,
+    executions: container.orchestrator,
+    ledger: container.budgetLedger,
+    // Kept by this module between passes: a cold start looks from the oldest running batch again.
+    sweep: {},
+  },
 };
 
 export const handler = instrument(obs, 'scaler', async (_event: unknown, context?: Context) => {
@@ -41,7 +52,12 @@ export const handler = instrument(obs, 'scaler', async (_event: unknown, context
     reopened: result.reopened,
     roles: changed,
     unfinished: result.unfinished,
+    interrupted: result.interrupted,
   });
+  if (result.interrupted.length > 0)
+    obs.metrics.addMetric('BatchesInterrupted', MetricUnit.Count, result.interrupted.length);
   for (const error of result.errors) obs.logger.error('role not scaled', error);
+  if (result.interruptedError !== undefined)
+    obs.logger.error('running batches not looked at', { error: result.interruptedError });
   return result;
 });

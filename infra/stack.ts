@@ -300,6 +300,10 @@ export class MetaAgentStack extends Stack {
       ...common,
     });
     this.orchestration.bindTaskResponse(this.scaler.handler.fn);
+    // The scaler also ends a batch whose execution ended with its status change event lost (the rule above is
+    // best effort): it reads the running batches, describes their executions and ends a batch as Finalize would.
+    t.bindTasks(this.scaler.handler.fn, 'readWrite');
+    this.orchestration.bindDescribe(this.scaler.handler.fn);
     functions.set('scaler', this.scaler.handler.fn);
     this.functions = functions;
 

@@ -687,6 +687,15 @@ export class Orchestration extends Construct {
     this.setArn(fn);
   }
 
+  /**
+   * scaler: describes the executions of running batches, to end a batch whose execution ended with its status
+   * change event lost (usecases/interrupted.ts endLostStoppedExecutions); sets STATE_MACHINE_ARN.
+   */
+  bindDescribe(fn: lambda.Function): void {
+    this.stateMachine.grantExecution(fn, 'states:DescribeExecution');
+    this.setArn(fn);
+  }
+
   /** cancel: stop and describe executions; sets STATE_MACHINE_ARN. */
   bindStop(fn: lambda.Function): void {
     this.stateMachine.grantExecution(fn, 'states:StopExecution', 'states:DescribeExecution');

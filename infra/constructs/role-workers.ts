@@ -187,8 +187,16 @@ export class RoleWorkers extends Construct {
     for (const [name, { queue }] of this.byRole) {
       urls[name] = queue.queueUrl;
       if (access === 'send') queue.grantSendMessages(fn);
-      else queue.grant(fn, 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl');
     }
+    // One statement for every queue (a grant per queue is a statement each: with 25 roles the scaler's
+    // inline policy neared IAM's 10,240 characters, and CDK moved its next grants to an overflow policy).
+    if (access === 'attributes')
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+          resources: [...this.byRole.values()].map((w) => w.queue.queueArn),
+        }),
+      );
     fn.addEnvironment(EnvVar.RoleQueueUrls, fn.stack.toJsonString(urls));
   }
 

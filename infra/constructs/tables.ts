@@ -40,14 +40,17 @@ export class Tables extends Construct {
       stream: dynamodb.StreamViewType[TASKS_TABLE.streamViewType],
       timeToLiveAttribute: TASKS_TABLE.ttlAttribute,
     });
-    const list = TASKS_TABLE.batchListIndex;
-    this.tasks.addGlobalSecondaryIndex({
-      indexName: list.name,
-      partitionKey: { name: list.partitionKey, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: list.sortKey, type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.INCLUDE,
-      nonKeyAttributes: [...list.nonKeyAttributes],
-    });
+    // The batch list (GET /batches), and the running batches alone (the scaler's look at executions whose end
+    // went unseen): batch items only, without their task id lists.
+    for (const index of [TASKS_TABLE.batchListIndex, TASKS_TABLE.runningIndex]) {
+      this.tasks.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.INCLUDE,
+        nonKeyAttributes: [...index.nonKeyAttributes],
+      });
+    }
     this.agents = new dynamodb.Table(this, 'Agents', {
       ...common,
       partitionKey: { name: AGENTS_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },

@@ -277,6 +277,9 @@ export const TASK_SUMMARY_FIELDS = [
 
 export type TaskSummary = Pick<StoredTask, (typeof TASK_SUMMARY_FIELDS)[number]>;
 
+/** A RUNNING batch as the running index holds it: its id and, once its execution started, that execution. */
+export type RunningBatch = Pick<StoredBatch, 'batchId' | 'executionArn'>;
+
 /** Persistence of batches and tasks, including the dependency gate protocol (see ARCHITECTURE.md). */
 export interface TaskStore {
   /**
@@ -346,6 +349,16 @@ export interface TaskStore {
    * failed (the batch runs again, or is gone): nothing was deleted.
    */
   deleteFinishedBatch(batchId: string, status: BatchStatus): Promise<boolean>;
+  /**
+   * RUNNING batches created before `createdBefore`, the oldest first, a page of at most `limit` at a time, from
+   * an index of running batch items only (never a read of a finished batch). `cursor` is the `nextCursor` of the
+   * previous page; a cursor that was not made here throws InvalidCursorError.
+   */
+  listRunningBatches(page: {
+    createdBefore: number;
+    limit: number;
+    cursor?: string;
+  }): Promise<{ batches: RunningBatch[]; nextCursor?: string }>;
   /** How many of the batch's tasks have each status (reads the status of every task item, nothing else). */
   countTaskStatuses(batchId: string): Promise<TaskStatusCounts>;
   /**
@@ -775,6 +788,19 @@ export interface Orchestrator {
   stop(executionArn: string, cause: string): Promise<void>;
   /** The ARN an execution named `name` has (or will have) on this state machine. */
   executionArnOf(name: string): string;
+}
+
+/** How an execution stands (DescribeExecution): its status and, once it failed, its error and cause. */
+export interface ExecutionState {
+  readonly status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE';
+  readonly error?: string;
+  readonly cause?: string;
+}
+
+/** Reads executions of the state machine (the orchestrator's Step Functions). */
+export interface ExecutionStates extends Pick<Orchestrator, 'executionArnOf'> {
+  /** undefined for an execution Step Functions does not know (not started, or forgotten). */
+  describe(executionArn: string): Promise<ExecutionState | undefined>;
 }
 
 /** A request to an agent executor. */

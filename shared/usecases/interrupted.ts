@@ -8,7 +8,14 @@
 
 import { MAX_BATCH_PAGE_SIZE } from '../domain/limits';
 import { leaseKey } from '../domain/pool';
-import type { AgentRegistry, BudgetLedger, Clock, TaskStore } from '../ports';
+import {
+  type AgentRegistry,
+  type BudgetLedger,
+  type Clock,
+  type ExecutionStates,
+  InvalidCursorError,
+  type TaskStore,
+} from '../ports';
 import { settleAttempt } from './budget';
 import { executionNameFor, isTerminal } from './common';
 import { finalizeBatch } from './finalize';
@@ -82,6 +89,75 @@ export async function endStoppedExecution(
     `interrupted: the batch's execution ${how}${quoted ? ` (${quoted})` : ''} while this task was unfinished; redrive the batch to run it again`,
   );
   return true;
+}
+
+/**
+ * RUNNING batches whose execution one pass of endLostStoppedExecutions looks at, the oldest first: each costs a
+ * DescribeExecution (Step Functions' bucket for it holds 250 and refills 15 a second, shared with the account's
+ * other calls), so a pass stays a second or two whatever the number of running batches; the next pass carries
+ * on after the last one looked at.
+ */
+export const MAX_RUNNING_BATCHES_CHECKED_PER_PASS = 20;
+
+/**
+ * How long a batch has existed before a pass looks at its execution: the status change event, delivered in
+ * seconds, ends a batch that failed young; a younger batch costs a pass nothing.
+ */
+export const LOST_EVENT_MIN_AGE_MS = 5 * 60_000;
+
+/** The lookup of an execution's end: the orchestrator's Step Functions, and where the previous pass stopped. */
+export interface LostEventDeps extends InterruptedDeps {
+  readonly executions: ExecutionStates;
+  /**
+   * Where the previous pass stopped among the running batches, kept by the caller between passes so that
+   * successive passes visit them all (the scaler keeps it in its module: a cold start starts from the oldest).
+   */
+  readonly sweep: { cursor?: string };
+  /** True when the pass should stop before the next batch (the scaler's time): the next pass takes it. */
+  readonly outOfTime?: () => boolean;
+}
+
+/**
+ * Step Functions' status change events are delivered best effort: a batch whose execution ended without its
+ * Finalize and whose event was lost would stay RUNNING for good. A periodic pass (the scaler's) reads the
+ * running batches older than LOST_EVENT_MIN_AGE_MS, MAX_RUNNING_BATCHES_CHECKED_PER_PASS at a time, describes
+ * each one's current execution, and ends through endStoppedExecution (the same rules: only the batch's current
+ * execution, never under a cancel) those whose execution failed, timed out or was stopped. Answers the ids of
+ * the batches it ended.
+ */
+export async function endLostStoppedExecutions(deps: LostEventDeps): Promise<string[]> {
+  const page = await deps.store
+    .listRunningBatches({
+      createdBefore: deps.clock.now() - LOST_EVENT_MIN_AGE_MS,
+      limit: MAX_RUNNING_BATCHES_CHECKED_PER_PASS,
+      ...(deps.sweep.cursor !== undefined ? { cursor: deps.sweep.cursor } : {}),
+    })
+    .catch((error: unknown) => {
+      // A cursor of another store (a process that outlived a table): start again from the oldest.
+      if (error instanceof InvalidCursorError) deps.sweep.cursor = undefined;
+      throw error;
+    });
+  const ended: string[] = [];
+  for (const batch of page.batches) {
+    // Not advanced: the next pass reads this page again, less the batches ended since.
+    if (deps.outOfTime?.()) return ended;
+    // Before its submit wrote the ARN, the batch's execution is its first, named after it.
+    const executionArn =
+      batch.executionArn ?? deps.executions.executionArnOf(executionNameFor(batch.batchId));
+    const state = await deps.executions.describe(executionArn);
+    if (state?.status !== 'FAILED' && state?.status !== 'TIMED_OUT' && state?.status !== 'ABORTED') continue;
+    const stopped: StoppedExecution = {
+      executionArn,
+      batchId: batch.batchId,
+      status: state.status,
+      ...(state.error !== undefined ? { error: state.error } : {}),
+      ...(state.cause !== undefined ? { cause: state.cause } : {}),
+    };
+    if (await endStoppedExecution(deps, stopped)) ended.push(batch.batchId);
+  }
+  // The last page: the next pass starts from the oldest again.
+  deps.sweep.cursor = page.nextCursor;
+  return ended;
 }
 
 async function endInterruptedBatch(deps: InterruptedDeps, batchId: string, reason: string): Promise<void> {

@@ -98,17 +98,21 @@ export async function redriveBatch(
     );
   }
   await deps.store.putTasks(reset);
+  const executionName = executionNameFor(batchId, `-redrive-${n}`);
+  const expectedArn = deps.orchestrator.executionArnOf(executionName);
   await deps.store.updateBatch(batchId, {
     ...(budget ? { budget } : {}),
     status: 'RUNNING',
+    // The new execution's ARN with the status: until then the batch named the execution that ended, and a
+    // late status change event of that one (or the scheduled pass, interrupted.ts) would end the batch again.
+    executionArn: expectedArn,
     redriveCount: n,
     cancelRequested: undefined,
     cancelReason: undefined,
     finishedAt: undefined,
     makespanMs: undefined,
   });
-  const executionName = executionNameFor(batchId, `-redrive-${n}`);
   const { executionArn } = await deps.orchestrator.start(executionName, executionInputOf(batchId, reset));
-  await deps.store.updateBatch(batchId, { executionArn });
+  if (executionArn !== expectedArn) await deps.store.updateBatch(batchId, { executionArn });
   return { batchId, executionName, taskIds: reset.map((t) => t.taskId) };
 }

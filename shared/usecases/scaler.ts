@@ -13,6 +13,8 @@
  * release will: they would wait out their wait, 30 s and more, beside a free slot).
  * Circuits: an open circuit turns half-open on the first reserve after its cool-down (no pass needed); a
  * half-open agent whose probe was lost (lease reclaimed, no outcome) is re-opened here for a new probe.
+ * After the roles, the batches whose execution ended with its status change event lost are ended
+ * (interrupted.ts endLostStoppedExecutions), a bounded number a pass.
  * A role whose queue cannot be read is still reclaimed and trimmed; its error is reported, not thrown.
  * A pass short of time (timeLeftMs) starts no further step: every step is conditional on what it read, so
  * the roles are left consistent and the next pass carries on.
@@ -20,7 +22,17 @@
 import { desiredScale, expiredLeases, freshWaiting, STUCK_PROBE_MS, WAITING_FRESH_MS } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { Agent, Role } from '../domain/schemas';
-import type { AgentRegistry, Callbacks, Clock, QueueConcurrency, QueueDepth } from '../ports';
+import type {
+  AgentRegistry,
+  BudgetLedger,
+  Callbacks,
+  Clock,
+  ExecutionStates,
+  QueueConcurrency,
+  QueueDepth,
+  TaskStore,
+} from '../ports';
+import { endLostStoppedExecutions, type LostEventDeps } from './interrupted';
 import { spawnAgent, wakeForCapacity } from './route';
 
 export interface ScalerDeps {
@@ -42,6 +54,16 @@ export interface ScalerDeps {
    * under way then ends at its next step instead of holding the shutdown.
    */
   timeLeftMs?: () => number;
+  /**
+   * The batches and executions to end batches whose execution ended unseen (endLostStoppedExecutions), and
+   * where the previous pass stopped among them; without it, no batch is looked at.
+   */
+  lostEvents?: {
+    store: TaskStore;
+    executions: ExecutionStates;
+    ledger?: BudgetLedger;
+    sweep: LostEventDeps['sweep'];
+  };
 }
 
 /** Time a pass keeps in hand: it starts no step with less left (a step is a few conditional calls). */
@@ -74,6 +96,10 @@ export interface ScaleResult {
   errors: { role: string; error: string }[];
   /** Roles whose steps this pass did not finish, out of time (see ScalerDeps.timeLeftMs). */
   unfinished: string[];
+  /** Batches ended as interrupted: their execution ended and its status change event never came. */
+  interrupted: string[];
+  /** Why the look at running batches failed (it is tried again at the next pass). */
+  interruptedError?: string;
 }
 
 const MS_PER_SECOND = 1000;
@@ -89,6 +115,7 @@ export async function scaleAgents(deps: ScalerDeps): Promise<ScaleResult> {
     roles: [],
     errors: [],
     unfinished: [],
+    interrupted: [],
   };
   const all = await deps.agents.list();
   const byRole = new Map<string, Agent[]>();
@@ -106,6 +133,18 @@ export async function scaleAgents(deps: ScalerDeps): Promise<ScaleResult> {
       }
     }),
   );
+  if (deps.lostEvents && !outOfTime(deps)) {
+    try {
+      result.interrupted = await endLostStoppedExecutions({
+        ...deps.lostEvents,
+        agents: deps.agents,
+        clock: deps.clock,
+        outOfTime: () => outOfTime(deps),
+      });
+    } catch (error) {
+      result.interruptedError = error instanceof Error ? error.message : String(error);
+    }
+  }
   return result;
 }
 

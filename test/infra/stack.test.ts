@@ -122,22 +122,20 @@ describe('tables', () => {
     });
   });
 
-  it('indexes batch items for GET /batches without copying their task id lists into the index', () => {
-    const list = TASKS_TABLE.batchListIndex;
+  it('indexes batch items for GET /batches, and running batch items alone, without copying their task id lists into an index', () => {
+    const indexes = [TASKS_TABLE.batchListIndex, TASKS_TABLE.runningIndex];
     s.template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: Match.arrayWith([{ AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' }]),
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: list.name,
-          KeySchema: [
-            { AttributeName: list.partitionKey, KeyType: 'HASH' },
-            { AttributeName: list.sortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...list.nonKeyAttributes] },
-        },
-      ],
+      GlobalSecondaryIndexes: indexes.map((index) => ({
+        IndexName: index.name,
+        KeySchema: [
+          { AttributeName: index.partitionKey, KeyType: 'HASH' },
+          { AttributeName: index.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.nonKeyAttributes] },
+      })),
     });
-    expect(list.nonKeyAttributes).not.toContain('taskIds');
+    for (const index of indexes) expect(index.nonKeyAttributes, index.name).not.toContain('taskIds');
   });
 
   it('retains the tables by default', () => {
@@ -756,6 +754,31 @@ describe('IAM', () => {
     const update = statements.find((st) => [st.Action].flat().includes('lambda:UpdateEventSourceMapping'));
     expect([update?.Resource].flat()).toHaveLength(BUILTIN_ROLES.length);
     expect([update?.Resource].flat()).not.toContain('*');
+  });
+});
+
+describe('scaler', () => {
+  it("may describe the state machine's executions and write the tasks table, to end a batch whose execution ended with its event lost", () => {
+    const fn = s.stack.scaler.handler.fn;
+    const roleId = s.stack.getLogicalId(fn.role?.node.defaultChild as never);
+    const smId = s.stack.getLogicalId(s.stack.orchestration.stateMachine.node.defaultChild as never);
+    const tasksId = s.stack.getLogicalId(s.stack.tables.tasks.node.defaultChild as never);
+    const statements = Object.values(resourcesOf(s.template, 'AWS::IAM::Policy'))
+      .filter((p) => (p.Properties.Roles as unknown[]).some((r) => idOf(r) === roleId))
+      .flatMap(
+        (p) =>
+          (p.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] })
+            .Statement,
+      );
+    const describes = statements.find((st) => [st.Action].flat().includes('states:DescribeExecution'));
+    expect(JSON.stringify(describes?.Resource)).toContain(':execution:');
+    expect(JSON.stringify(describes?.Resource)).toContain(`"${smId}"`);
+    const writes = statements.find(
+      (st) =>
+        [st.Action].flat().includes('dynamodb:UpdateItem') &&
+        JSON.stringify(st.Resource).includes(`"${tasksId}"`),
+    );
+    expect(writes).toBeDefined();
   });
 });
 

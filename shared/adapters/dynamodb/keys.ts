@@ -10,7 +10,8 @@
  *   routing advice        pk ADVICE#<sha256 key>    sk ADVICE  (a model's role choice; expiresAt; ttl on AWS)
  *   provider limit slot   pk LIMIT#<provider[/model]> sk SLOT#<index>  (holder, expiresAt: a leased call slot)
  *   provider limit state  pk LIMIT#<provider[/model]> sk STATE         (rate decrease, request/token buckets)
- * Batch items also carry the keys of the batch list index: listPk BATCHES, listSk <createdAt>#<batchId>.
+ * Batch items also carry the keys of the batch list index: listPk BATCHES, listSk <createdAt>#<batchId>, and
+ * while RUNNING the running index's partition: runningPk RUNNING.
  */
 export const BATCH_SK = 'BATCH';
 export const TASK_SK_PREFIX = 'TASK#';
@@ -46,6 +47,8 @@ export const ItemType = {
 
 /** The batch list index's one partition (tables.ts batchListIndex). */
 export const BATCH_LIST_PK = 'BATCHES';
+/** The running index's one partition (tables.ts runningIndex), on a batch item while its status is RUNNING. */
+export const RUNNING_BATCH_PK = 'RUNNING';
 /** Digits of the creation time in a list sort key, so that the keys sort as the times do. */
 const LIST_TIME_DIGITS = 15;
 export const batchListSk = (createdAt: number, batchId: string) =>

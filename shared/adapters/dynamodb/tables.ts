@@ -33,6 +33,19 @@ export const TASKS_TABLE = {
       'costUsd',
     ],
   },
+  /**
+   * The RUNNING batches alone (sparse: a batch item carries `runningPk` only while its status is RUNNING), oldest
+   * first by creation time (the list index's sort key), so the scheduled pass that ends batches whose execution
+   * ended unseen (usecases/interrupted.ts endLostStoppedExecutions) reads the running batches, never the finished
+   * ones, however many the table keeps. A batch RUNNING before the index existed has no `runningPk` until its
+   * next status change (its execution's end or a redrive).
+   */
+  runningIndex: {
+    name: 'byRunning',
+    partitionKey: 'runningPk',
+    sortKey: 'listSk',
+    nonKeyAttributes: ['batchId', 'executionArn'],
+  },
 } as const;
 
 /**

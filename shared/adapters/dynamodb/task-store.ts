@@ -35,6 +35,7 @@ import {
   InvalidCursorError,
   NotFoundError,
   type ReleaseResult,
+  type RunningBatch,
   StaleWriteError,
   type StoredBatch,
   type StoredTask,
@@ -56,6 +57,7 @@ import {
   IDEMPOTENCY_SK,
   ItemType,
   idempotencyPk,
+  RUNNING_BATCH_PK,
   SUB_SK_PREFIX,
   subSk,
   TASK_SK_PREFIX,
@@ -311,14 +313,32 @@ function gateStateOf(item: Record<string, unknown>): ReleaseResult {
 }
 
 function fromBatchItem(item: Record<string, unknown>): StoredBatch {
-  const { pk: _pk, sk: _sk, type: _type, listPk: _listPk, listSk: _listSk, expandedBy, ...rest } = item;
+  const {
+    pk: _pk,
+    sk: _sk,
+    type: _type,
+    listPk: _listPk,
+    listSk: _listSk,
+    runningPk: _runningPk,
+    expandedBy,
+    ...rest
+  } = item;
   const batch = rest as unknown as StoredBatch;
   // A string set in the item (added to atomically), a list here.
   return expandedBy instanceof Set ? { ...batch, expandedBy: [...expandedBy].map(String) } : batch;
 }
 
-/** The key attributes of a batch list index entry: what LastEvaluatedKey holds, so what a cursor holds. */
-const LIST_KEY_ATTRIBUTES = ['pk', 'sk', 'listPk', 'listSk'] as const;
+/**
+ * The partition of a batch index (the list index's listPk, the running index's runningPk) and its one value.
+ * With the table's keys and the sort key listSk, it is what an entry's LastEvaluatedKey holds, so what a cursor
+ * holds.
+ */
+interface BatchIndexPartition {
+  readonly name: 'listPk' | 'runningPk';
+  readonly value: string;
+}
+const LIST_PARTITION: BatchIndexPartition = { name: 'listPk', value: BATCH_LIST_PK };
+const RUNNING_PARTITION: BatchIndexPartition = { name: 'runningPk', value: RUNNING_BATCH_PK };
 
 /** A page's last key as an opaque cursor. */
 function encodeCursor(key: Record<string, unknown>): string {
@@ -326,7 +346,7 @@ function encodeCursor(key: Record<string, unknown>): string {
 }
 
 /** A cursor back to the key it was made from; InvalidCursorError for anything this store did not make. */
-function decodeCursor(cursor: string): Record<string, string> {
+function decodeCursor(cursor: string, partition: BatchIndexPartition): Record<string, string> {
   let key: unknown;
   try {
     key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -334,10 +354,11 @@ function decodeCursor(cursor: string): Record<string, string> {
     throw new InvalidCursorError(cursor);
   }
   const record = (typeof key === 'object' && key !== null ? key : {}) as Record<string, unknown>;
+  const attributes = ['pk', 'sk', partition.name, 'listSk'];
   const valid =
-    Object.keys(record).length === LIST_KEY_ATTRIBUTES.length &&
-    LIST_KEY_ATTRIBUTES.every((name) => typeof record[name] === 'string') &&
-    record.listPk === BATCH_LIST_PK &&
+    Object.keys(record).length === attributes.length &&
+    attributes.every((name) => typeof record[name] === 'string') &&
+    record[partition.name] === partition.value &&
     record.sk === BATCH_SK &&
     String(record.pk).startsWith(batchPk(''));
   if (!valid) throw new InvalidCursorError(cursor);
@@ -346,7 +367,8 @@ function decodeCursor(cursor: string): Record<string, string> {
 
 /**
  * The update of a batch patch: a field set to undefined is removed (`batchId`, the key, is never written).
- * Undefined when the patch changes nothing.
+ * A status puts the batch in the running index (RUNNING) or takes it out (any other). Undefined when the patch
+ * changes nothing.
  */
 function batchPatch(
   patch: Partial<StoredBatch>,
@@ -364,6 +386,13 @@ function batchPatch(
       values[`:v${i}`] = value;
     }
   });
+  if (patch.status !== undefined) {
+    names['#running'] = RUNNING_PARTITION.name;
+    if (patch.status === 'RUNNING') {
+      sets.push('#running = :running');
+      values[':running'] = RUNNING_PARTITION.value;
+    } else removes.push('#running');
+  }
   if (sets.length === 0 && removes.length === 0) return undefined;
   const expression = [
     sets.length > 0 ? `SET ${sets.join(', ')}` : '',
@@ -393,6 +422,7 @@ export class DynamoTaskStore implements TaskStore {
             type: ItemType.Batch,
             listPk: BATCH_LIST_PK,
             listSk: batchListSk(batch.createdAt, batch.batchId),
+            ...(batch.status === 'RUNNING' ? { [RUNNING_PARTITION.name]: RUNNING_PARTITION.value } : {}),
             ...batch,
           },
           ConditionExpression: 'attribute_not_exists(pk)',
@@ -604,30 +634,69 @@ export class DynamoTaskStore implements TaskStore {
     limit: number;
     cursor?: string;
   }): Promise<{ batches: BatchListing[]; nextCursor?: string }> {
-    const index = TASKS_TABLE.batchListIndex;
-    const result = await this.client.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: index.name,
-        KeyConditionExpression: '#listPk = :listPk',
-        ExpressionAttributeNames: { '#listPk': index.partitionKey },
-        ExpressionAttributeValues: { ':listPk': BATCH_LIST_PK },
-        ScanIndexForward: false,
-        Limit: page.limit,
-        ...(page.cursor !== undefined ? { ExclusiveStartKey: decodeCursor(page.cursor) } : {}),
-      }),
-    );
-    const batches = (result.Items ?? []).map((item) => {
+    const { items, nextCursor } = await this.batchIndexPage(TASKS_TABLE.batchListIndex.name, LIST_PARTITION, {
+      ...page,
+      newestFirst: true,
+    });
+    const batches = items.map((item) => {
       const { pk: _pk, sk: _sk, listPk: _listPk, listSk: _listSk, ...rest } = item;
       return rest as BatchListing;
     });
+    return { batches, ...(nextCursor !== undefined ? { nextCursor } : {}) };
+  }
+
+  async listRunningBatches(page: {
+    createdBefore: number;
+    limit: number;
+    cursor?: string;
+  }): Promise<{ batches: RunningBatch[]; nextCursor?: string }> {
+    const { items, nextCursor } = await this.batchIndexPage(
+      TASKS_TABLE.runningIndex.name,
+      RUNNING_PARTITION,
+      {
+        ...page,
+        // Every key of a batch created at `createdBefore` or later sorts at or after this one.
+        sortBefore: batchListSk(page.createdBefore, ''),
+        projection: 'batchId, executionArn',
+      },
+    );
+    const batches = items.map((item) => ({
+      batchId: String(item.batchId),
+      ...(typeof item.executionArn === 'string' ? { executionArn: item.executionArn } : {}),
+    }));
+    return { batches, ...(nextCursor !== undefined ? { nextCursor } : {}) };
+  }
+
+  /**
+   * A page of a batch index (the list index, the running index): its one partition, oldest first unless
+   * `newestFirst`, keys before `sortBefore` only when given, at most `limit` items from `cursor` on.
+   */
+  private async batchIndexPage(
+    indexName: string,
+    partition: BatchIndexPartition,
+    page: { limit: number; cursor?: string; newestFirst?: boolean; sortBefore?: string; projection?: string },
+  ): Promise<{ items: Record<string, unknown>[]; nextCursor?: string }> {
+    const result = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: indexName,
+        KeyConditionExpression: `#partition = :partition${page.sortBefore !== undefined ? ' AND listSk < :before' : ''}`,
+        ExpressionAttributeNames: { '#partition': partition.name },
+        ExpressionAttributeValues: {
+          ':partition': partition.value,
+          ...(page.sortBefore !== undefined ? { ':before': page.sortBefore } : {}),
+        },
+        ...(page.projection !== undefined ? { ProjectionExpression: page.projection } : {}),
+        ScanIndexForward: page.newestFirst !== true,
+        Limit: page.limit,
+        ...(page.cursor !== undefined ? { ExclusiveStartKey: decodeCursor(page.cursor, partition) } : {}),
+      }),
+    );
+    const items = result.Items ?? [];
     // DynamoDB hands a LastEvaluatedKey when the page is full even if nothing follows; an empty next page
     // is harmless, but a cursor that leads nowhere is not offered when the page was not full.
     const last = result.LastEvaluatedKey;
-    return {
-      batches,
-      ...(last && batches.length === page.limit ? { nextCursor: encodeCursor(last) } : {}),
-    };
+    return { items, ...(last && items.length === page.limit ? { nextCursor: encodeCursor(last) } : {}) };
   }
 
   async countTaskStatuses(batchId: string): Promise<TaskStatusCounts> {

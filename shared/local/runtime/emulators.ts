@@ -335,6 +335,7 @@ export async function injectInto(app: FauxqsApp, request: InProcessRequest): Pro
 /** The tasks and agents tables with the keys and indexes the stack defines, as CreateTable requests. */
 export function tableDefinitions(tasks: string, agents: string): CreateTableCommandInput[] {
   const list = TASKS_TABLE.batchListIndex;
+  const running = TASKS_TABLE.runningIndex;
   const index = AGENTS_TABLE.byRoleIndex;
   const byWait = AGENTS_TABLE.byWaitIndex;
   return [
@@ -346,21 +347,20 @@ export function tableDefinitions(tasks: string, agents: string): CreateTableComm
         { AttributeName: TASKS_TABLE.sortKey, AttributeType: 'S' },
         { AttributeName: list.partitionKey, AttributeType: 'S' },
         { AttributeName: list.sortKey, AttributeType: 'S' },
+        { AttributeName: running.partitionKey, AttributeType: 'S' },
       ],
       KeySchema: [
         { AttributeName: TASKS_TABLE.partitionKey, KeyType: 'HASH' },
         { AttributeName: TASKS_TABLE.sortKey, KeyType: 'RANGE' },
       ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: list.name,
-          KeySchema: [
-            { AttributeName: list.partitionKey, KeyType: 'HASH' },
-            { AttributeName: list.sortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...list.nonKeyAttributes] },
-        },
-      ],
+      GlobalSecondaryIndexes: [list, running].map((gsi) => ({
+        IndexName: gsi.name,
+        KeySchema: [
+          { AttributeName: gsi.partitionKey, KeyType: 'HASH' },
+          { AttributeName: gsi.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...gsi.nonKeyAttributes] },
+      })),
       StreamSpecification: { StreamEnabled: true, StreamViewType: TASKS_TABLE.streamViewType },
     },
     {

@@ -141,7 +141,7 @@ describe('local emulators', () => {
     try {
       const made = await client.send(new DescribeTableCommand({ TableName: 'made-tasks' }));
       expect(made.Table?.TableStatus).toBe('ACTIVE');
-      expect(made.Table?.GlobalSecondaryIndexes?.map((i) => i.IndexStatus)).toEqual(['ACTIVE']);
+      expect(made.Table?.GlobalSecondaryIndexes?.map((i) => i.IndexStatus)).toEqual(['ACTIVE', 'ACTIVE']);
       const other = await client.send(new DescribeTableCommand({ TableName: 'made-agents' }));
       expect(other.Table?.KeySchema).toEqual(agents?.KeySchema);
     } finally {
