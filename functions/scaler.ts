@@ -43,7 +43,12 @@ export const handler = instrument(obs, 'scaler', async (_event: unknown, context
     ...(context ? { timeLeftMs: () => context.getRemainingTimeInMillis() } : {}),
   });
   const changed = result.roles.filter(
-    (r) => r.concurrencySet !== undefined || r.waiting > 0 || r.queued > 0 || r.woken !== undefined,
+    (r) =>
+      r.concurrencySet !== undefined ||
+      r.waiting > 0 ||
+      r.queued > 0 ||
+      r.woken !== undefined ||
+      r.ordered !== undefined,
   );
   obs.logger.info('scaled', {
     terminated: result.terminated,

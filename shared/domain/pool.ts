@@ -150,6 +150,11 @@ export interface WaitingMark {
   /** Its last WAIT (epoch ms). */
   at: number;
   waitingFor: WaitingFor;
+  /**
+   * false for a mark without its place in the order releases serve (written by a version before that order was
+   * kept): no release finds it until the scaler gives it its place (AgentRegistry.orderWaiting).
+   */
+  ordered?: boolean;
 }
 
 /**

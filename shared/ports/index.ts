@@ -659,6 +659,12 @@ export interface AgentRegistry {
    */
   clearWaiting(role: string, keys: readonly string[], olderThan?: number): Promise<void>;
   /**
+   * Gives waiting marks read as not `ordered` (WaitingMark) their place in the order releases serve, from their
+   * own first WAIT and lead, as a WAIT gives a new mark; a mark gone or ordered meanwhile is left. Answers how
+   * many it ordered.
+   */
+  orderWaiting(role: string, keys: readonly string[]): Promise<number>;
+  /**
    * Drops the waiting mark of `key` under `role` (its task's attempt has started) and gives back the token
    * parked on it, if any, for the caller to answer: a task that parked before the attempt was written found
    * none (see parkTask) and waits on that token.

@@ -13,6 +13,8 @@
  * release will: they would wait out their wait, 30 s and more, beside a free slot).
  * Circuits: an open circuit turns half-open on the first reserve after its cool-down (no pass needed); a
  * half-open agent whose probe was lost (lease reclaimed, no outcome) is re-opened here for a new probe.
+ * Step 2 also gives waiting marks written before the byWait index their place in it (at most
+ * MAX_MARKS_ORDERED_PER_PASS a role a pass), since no release finds a mark outside it.
  * After the roles, the batches whose execution ended with its status change event lost are ended
  * (interrupted.ts endLostStoppedExecutions), a bounded number a pass.
  * A role whose queue cannot be read is still reclaimed and trimmed; its error is reported, not thrown.
@@ -66,6 +68,13 @@ export interface ScalerDeps {
   };
 }
 
+/**
+ * Waiting marks without their place in the byWait order (written by an older version) one pass orders for a
+ * role: each costs a read and a conditional write, so a pass after an upgrade stays short whatever the
+ * backlog; the next passes order the rest (a mark's task also re-WAITs at its wait's timeout, which orders it).
+ */
+export const MAX_MARKS_ORDERED_PER_PASS = 100;
+
 /** Time a pass keeps in hand: it starts no step with less left (a step is a few conditional calls). */
 export const SCALER_STOP_MARGIN_MS = 5_000;
 
@@ -83,6 +92,8 @@ export interface RoleScale {
   concurrencySet?: number;
   /** Tasks parked for the role that this pass woke for the slots it freed or added (absent: none tried). */
   woken?: number;
+  /** Waiting marks this pass gave their place in the order releases serve (absent: none lacked it). */
+  ordered?: number;
 }
 
 export interface ScaleResult {
@@ -188,6 +199,11 @@ async function scaleRole(
     .map(([key]) => key);
   // Conditional: a mark its task refreshed after this read (a new WAIT, then a park) stays.
   if (stale.length > 0) await deps.agents.clearWaiting(role.name, stale, staleBefore);
+  const unordered = Object.entries(marks)
+    .filter(([, mark]) => mark.ordered === false && mark.at >= staleBefore)
+    .map(([key]) => key)
+    .slice(0, MAX_MARKS_ORDERED_PER_PASS);
+  const ordered = unordered.length > 0 ? await deps.agents.orderWaiting(role.name, unordered) : undefined;
   const waiting = freshWaiting(marks, now);
   const queueUrl = deps.roleQueueUrls?.[role.name];
   const depth = queueUrl && deps.queues ? await deps.queues.depth(queueUrl) : undefined;
@@ -201,6 +217,7 @@ async function scaleRole(
     waiting,
     desiredAgents: plan.agents,
     desiredConcurrency: plan.concurrency,
+    ...(ordered !== undefined ? { ordered } : {}),
   };
   result.roles.push(scale);
 

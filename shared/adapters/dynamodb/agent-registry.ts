@@ -480,6 +480,8 @@ export class DynamoAgentRegistry implements AgentRegistry {
         marks[item.waitingKey] = {
           at: item.at,
           waitingFor: item.waitingFor === 'budget' ? 'budget' : 'capacity',
+          // Written before the byWait index: not in it, so no release finds it (orderWaiting).
+          ...(item.waitOrder === undefined ? { ordered: false } : {}),
         };
     }
     return marks;
@@ -650,6 +652,36 @@ export class DynamoAgentRegistry implements AgentRegistry {
         }
       }),
     );
+  }
+
+  async orderWaiting(role: string, keys: readonly string[]): Promise<number> {
+    const ordered = await Promise.all(
+      keys.map(async (key) => {
+        const Key = { agentId: waitingItemId(role, key) };
+        const { Item: item } = await this.client.send(
+          new GetCommand({
+            TableName: this.tableName,
+            Key,
+            ConsistentRead: true,
+            ProjectionExpression: 'since, leadMs, #at, waitOrder',
+            ExpressionAttributeNames: { '#at': 'at' },
+          }),
+        );
+        if (item === undefined || item.waitOrder !== undefined) return false;
+        // Its place as its first WAIT would have given it (markWaiting): when it started waiting, less its lead.
+        const since = Number(item.since ?? item.at ?? 0);
+        return this.conditional(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key,
+            UpdateExpression: 'SET waitOrder = :order',
+            ConditionExpression: 'attribute_exists(agentId) AND attribute_not_exists(waitOrder)',
+            ExpressionAttributeValues: { ':order': waitOrderOf(since, Number(item.leadMs ?? 0), key) },
+          }),
+        );
+      }),
+    );
+    return ordered.filter(Boolean).length;
   }
 
   async takeWaiting(role: string, key: string): Promise<string | undefined> {

@@ -3,8 +3,9 @@
  * seam: each test gets its own agents table and a one-role catalog, so passes do not interfere.
  */
 
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
+import { DynamoAgentRegistry, WAITING_ITEM_PREFIX } from '../../../shared/adapters/dynamodb/agent-registry';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { STUCK_PROBE_MS, WAITING_FRESH_MS } from '../../../shared/domain/pool';
 import { resolveRoles } from '../../../shared/domain/roles';
@@ -13,7 +14,11 @@ import { createTables } from '../../../shared/local/runtime/emulators';
 import type { QueueConcurrency, QueueDepth } from '../../../shared/ports';
 import { putAgent } from '../../../shared/usecases/agents';
 import { wakeForCapacity } from '../../../shared/usecases/route';
-import { SCALER_STOP_MARGIN_MS, scaleAgents } from '../../../shared/usecases/scaler';
+import {
+  MAX_MARKS_ORDERED_PER_PASS,
+  SCALER_STOP_MARGIN_MS,
+  scaleAgents,
+} from '../../../shared/usecases/scaler';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { agentOf, ManualClock, recordingCallbacks, uniqueId } from '../../support/fixtures';
 
@@ -32,10 +37,15 @@ afterAll(async () => {
 
 /** A fresh agents table and registry. */
 async function freshRegistry(): Promise<DynamoAgentRegistry> {
+  return (await freshTable()).registry;
+}
+
+/** A fresh agents table, its name and a registry over it. */
+async function freshTable(): Promise<{ registry: DynamoAgentRegistry; table: string }> {
   const table = uniqueId('agents');
   // The runtime's helper creates both tables; only the agents table is used here.
   await createTables(dynamo.client, uniqueId('tasks'), table);
-  return new DynamoAgentRegistry(table, documentClient(dynamo.client));
+  return { registry: new DynamoAgentRegistry(table, documentClient(dynamo.client)), table };
 }
 
 function oneRoleCatalog(defaults: Record<string, number>) {
@@ -324,5 +334,63 @@ describe('slots gained outside a release wake tasks parked for capacity', () => 
     // Its park is refused (parkTask then wakes it to route again); the other parked task keeps waiting.
     expect(await agents.parkWaiting(ROLE, 'b#unparked', 'tok-unparked')).toBe(false);
     expect(await agents.takeParked(ROLE)).toMatchObject({ token: 'tok-2' });
+  });
+});
+
+/**
+ * A fresh registry, and a writer of waiting marks as a version before the byWait index wrote them (no
+ * `waitOrder`, so not in that index).
+ */
+async function withOldMarks() {
+  const { registry: agents, table } = await freshTable();
+  const oldMark = async (key: string, at: number, leadMs = 0): Promise<void> => {
+    await agents.markWaiting(ROLE, key, at, leadMs);
+    await documentClient(dynamo.client).send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { agentId: `${WAITING_ITEM_PREFIX}${ROLE}#${key}` },
+        UpdateExpression: 'REMOVE waitOrder',
+      }),
+    );
+  };
+  return { agents, oldMark };
+}
+
+describe('waiting marks written before the byWait index', () => {
+  it("are found by releases, in their own order, once the scaler's pass gave them their place", async () => {
+    const clock = new ManualClock();
+    const { agents, oldMark } = await withOldMarks();
+    const t0 = clock.now();
+    await oldMark('old', t0);
+    await agents.parkWaiting(ROLE, 'old', 'token-old');
+    await agents.markWaiting(ROLE, 'new', t0 + 1_000);
+    await agents.parkWaiting(ROLE, 'new', 'token-new');
+    // A mark that waited later but whose lead (priority) puts it first.
+    await oldMark('urgent', t0 + 2_000, 5_000);
+    clock.advance(3_000);
+    expect(await agents.claimWaiting(ROLE, clock.now(), 'new')).toBeUndefined();
+
+    const result = await scaleAgents({ agents, catalog: oneRoleCatalog({ minAgents: 0 }), clock });
+
+    expect(result.roles.find((r) => r.role === ROLE)?.ordered).toBe(2);
+    expect(await agents.takeParked(ROLE)).toEqual({ token: 'token-old', key: 'old' });
+    expect(await agents.claimWaiting(ROLE, clock.now())).toEqual({ key: 'urgent' });
+  });
+
+  it(`orders at most ${MAX_MARKS_ORDERED_PER_PASS} marks of a role a pass, the next pass the rest`, async () => {
+    const clock = new ManualClock();
+    const { agents, oldMark } = await withOldMarks();
+    const count = MAX_MARKS_ORDERED_PER_PASS + 5;
+    await Promise.all(Array.from({ length: count }, (_, i) => oldMark(`m${i}`, clock.now() + i)));
+    clock.advance(count);
+    const catalog = oneRoleCatalog({ minAgents: 0 });
+
+    const first = await scaleAgents({ agents, catalog, clock });
+    const second = await scaleAgents({ agents, catalog, clock });
+    const third = await scaleAgents({ agents, catalog, clock });
+
+    expect(first.roles[0]?.ordered).toBe(MAX_MARKS_ORDERED_PER_PASS);
+    expect(second.roles[0]?.ordered).toBe(5);
+    expect(third.roles[0]?.ordered).toBeUndefined();
   });
 });
