@@ -170,4 +170,23 @@ describe('the work a task takes from others', () => {
       ['$.tasks[3].input.simulate.outputBytes', expect.stringContaining('outputBytes makes a text answer')],
     ]);
   });
+  it('refuses at submit an outputSchema whose references loop on the same value, naming the loop', () => {
+    const looping = {
+      type: 'object',
+      properties: { plan: { $ref: '#/$defs/step' } },
+      $defs: {
+        step: { oneOf: [{ type: 'string' }, { $ref: '#/$defs/steps' }] },
+        steps: { $ref: '#/$defs/step' },
+      },
+    };
+
+    expect(issuesOf([{ id: 'plan', description: 'Plan it', outputSchema: looping }])).toEqual([
+      {
+        path: '$.tasks[0].outputSchema',
+        message: expect.stringContaining(
+          'references loop without stepping into the output: #/$defs/steps -> #/$defs/step -> #/$defs/step/oneOf/1 -> #/$defs/steps',
+        ),
+      },
+    ]);
+  });
 });

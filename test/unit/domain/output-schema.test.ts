@@ -7,6 +7,7 @@ import {
   schemaFieldProblem,
   strictCompatible,
 } from '../../../shared/domain/output-schema';
+import { OutputTooLargeError } from '../../../shared/domain/outputs';
 
 const PLAN = {
   type: 'object',
@@ -120,6 +121,74 @@ describe('an outputSchema', () => {
       'the output at /next/n must be string',
     ]);
     expect(outputMisfits(numbers, { n: 1 })).toEqual([]);
+  });
+
+  it('refuses references that loop on the same value, naming the loop, and keeps recursion that steps in', () => {
+    const viaDefs = {
+      type: 'object',
+      $defs: { a: { $ref: '#/$defs/b' }, b: { anyOf: [{ type: 'string' }, { $ref: '#/$defs/a' }] } },
+      properties: { x: { $ref: '#/$defs/a' } },
+    };
+    const viaRoot = { type: 'object', allOf: [{ $ref: '#' }] };
+    const viaAnchor = {
+      type: 'object',
+      // (Parsed: an object literal with a `then` is taken for a promise by linters.)
+      properties: { x: JSON.parse('{"$anchor":"node","if":{"type":"string"},"then":{"$ref":"#node"}}') },
+    };
+    const viaId = {
+      $id: 'https://example.test/tree',
+      type: 'object',
+      $defs: { leaf: { $id: 'leaf', not: { $ref: 'tree' } } },
+      allOf: [{ $ref: 'leaf' }],
+    };
+    // The same references under a property step into the value: a recursive schema, not a loop.
+    const steppingIn = { ...viaId, allOf: undefined, properties: { x: { $ref: 'leaf' } } };
+    const recursive = {
+      type: 'object',
+      $defs: {
+        node: {
+          type: 'object',
+          properties: { children: { type: 'array', items: { $ref: '#/$defs/node' } } },
+        },
+      },
+      properties: { root: { $ref: '#/$defs/node' }, self: { $ref: '#' } },
+    };
+    const loopOf = (schema: Record<string, unknown>) =>
+      /references loop without stepping into the output: (.*) \(/.exec(
+        outputSchemaProblem(schema) ?? '',
+      )?.[1];
+
+    expect(loopOf(viaDefs)).toBe('#/$defs/b -> #/$defs/b/anyOf/1 -> #/$defs/a -> #/$defs/b');
+    expect(loopOf(viaRoot)).toBe('# -> #/allOf/0 -> #');
+    expect(loopOf(viaAnchor)).toBe('#/properties/x -> #/properties/x/then -> #/properties/x');
+    expect(loopOf(viaId)).toBe('# -> #/allOf/0 -> #/$defs/leaf -> #/$defs/leaf/not -> #');
+    expect(outputSchemaProblem(JSON.parse(JSON.stringify(steppingIn)))).toBeUndefined();
+    expect(outputSchemaProblem(recursive)).toBeUndefined();
+    expect(outputMisfits(recursive, { root: { children: [{ children: [] }] }, self: {} })).toEqual([]);
+  });
+
+  it('tells a value the validator cannot follow to its end as a misfit, not as a stack overflow', () => {
+    // A schema stored before its loop was refused at submit, and an answer nested far deeper than any schema.
+    const looping = { type: 'object', allOf: [{ $ref: '#' }] };
+    const lists = {
+      type: 'object',
+      properties: { x: { $ref: '#/$defs/list' } },
+      $defs: { list: { type: 'array', items: { $ref: '#/$defs/list' } } },
+    };
+    let deep: unknown[] = [];
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+
+    expect(outputMisfits(looping, {})[0]).toContain('nests deeper than the validator can follow');
+    expect(outputMisfits(lists, { x: [[[]]] })).toEqual([]);
+    expect(outputMisfits(lists, { x: deep })[0]).toContain('nests deeper than the validator can follow');
+  });
+
+  it('refuses an answer over MAX_OUTPUT_BYTES for its size before validating it', () => {
+    const schema = { type: 'object', properties: { items: { type: 'array', items: { type: 'string' } } } };
+    const huge = { items: Array.from({ length: 2_000_000 }, (_, i) => i) };
+
+    expect(() => outputMisfits(schema, huge)).toThrow(OutputTooLargeError);
+    expect(outputMisfits(schema, { items: [1] })).toEqual(['the output at /items/0 must be string']);
   });
 
   it('tells which field paths outputs fitting it can have', () => {
