@@ -4,7 +4,7 @@
  * reviews, how long a wait may last, what a decision says, and what a rejected attempt's successor is told.
  */
 import { z } from 'zod';
-import type { ContextItem, RenderedContext } from './context';
+import { boundedContextRecord, type ContextItem, type RenderedContext } from './context';
 import {
   DEFAULT_APPROVAL_TIMEOUT_SECONDS,
   DEFAULT_CONTEXT_BUDGET_BYTES,
@@ -145,7 +145,7 @@ export function withRejections(
     section: feedbackSection(rejections) + (rendered?.section ?? ''),
     task: rendered?.task ?? task,
     items: [...items, ...(rendered?.items ?? [])],
-    record: {
+    record: boundedContextRecord({
       ...record,
       items: [
         ...items.map((i) => ({
@@ -157,7 +157,7 @@ export function withRejections(
         })),
         ...record.items,
       ],
-    },
+    }),
   };
 }
 

@@ -14,6 +14,8 @@
  * stored JSON output placed in `input`), then `planContext` (what each entry may take, and the ranged reads
  * of the stored outputs that are cut), then `renderContext`.
  */
+
+import { MAX_CONTEXT_RECORD_BYTES } from './limits';
 import {
   excerptOf,
   formatFieldPath,
@@ -588,8 +590,59 @@ export function renderContext(
     section,
     task: substituted,
     items,
-    record: { budgetBytes: plan.budgetBytes, usedBytes: used, items: recordItems },
+    record: boundedContextRecord({ budgetBytes: plan.budgetBytes, usedBytes: used, items: recordItems }),
   };
+}
+
+/** Characters of a placeholder's text a context record keeps (the whole text is in the task's spec). */
+export const RECORD_PLACEHOLDER_CHARS = 160;
+
+const jsonBytes = (value: unknown) => utf8Length(JSON.stringify(value));
+
+/**
+ * `record` within `maxBytes` of JSON (MAX_CONTEXT_RECORD_BYTES): as it is when it fits; else with each
+ * placeholder's text shortened to RECORD_PLACEHOLDER_CHARS (ending in an ellipsis), and, when that is not
+ * enough, its items listed in order while they fit and the rest counted in `unlisted`. The budget and the
+ * bytes used stay exact.
+ */
+export function boundedContextRecord(
+  record: ContextRecord,
+  maxBytes: number = MAX_CONTEXT_RECORD_BYTES,
+): ContextRecord {
+  if (jsonBytes(record) <= maxBytes) return record;
+  const items = record.items.map((item) =>
+    item.placeholder !== undefined && item.placeholder.length > RECORD_PLACEHOLDER_CHARS
+      ? { ...item, placeholder: `${item.placeholder.slice(0, RECORD_PLACEHOLDER_CHARS - 1)}\u2026` }
+      : item,
+  );
+  const shortened: ContextRecord = { ...record, items };
+  if (jsonBytes(shortened) <= maxBytes) return shortened;
+  const { unlisted: _counted, ...rest } = record;
+  const countOf = (left: ContextRecord['items']): NonNullable<ContextRecord['unlisted']> => ({
+    count: left.length + (record.unlisted?.count ?? 0),
+    bytes: left.reduce((sum, i) => sum + i.bytes, record.unlisted?.bytes ?? 0),
+    totalBytes: left.reduce((sum, i) => sum + i.totalBytes, record.unlisted?.totalBytes ?? 0),
+    cut: left.reduce((sum, i) => sum + (i.cut ? 1 : 0), record.unlisted?.cut ?? 0),
+    kinds: left.reduce<Record<string, number>>(
+      (kinds, i) => {
+        kinds[i.kind] = (kinds[i.kind] ?? 0) + 1;
+        return kinds;
+      },
+      { ...record.unlisted?.kinds },
+    ),
+  });
+  // The count of every item is the widest `unlisted` can be: reserve it, then list items while they fit.
+  let used = jsonBytes({ ...rest, items: [], unlisted: countOf(items) });
+  let listed = 0;
+  for (const item of items) {
+    const cost = jsonBytes(item) + (listed > 0 ? 1 : 0);
+    if (used + cost > maxBytes) break;
+    used += cost;
+    listed++;
+  }
+  const left = items.slice(listed);
+  const counted = left.length > 0 || record.unlisted !== undefined;
+  return { ...rest, items: items.slice(0, listed), ...(counted ? { unlisted: countOf(left) } : {}) };
 }
 
 /** True when the task takes any work from other tasks (a section or a placeholder). */

@@ -133,6 +133,16 @@ export const MAX_CONTEXT_IDS = 100;
  */
 export const MAX_PLACEHOLDERS_PER_TASK = 100;
 /**
+ * Bytes (as JSON) of one attempt's context record (what it was passed, per task and placeholder), which is kept
+ * with the attempt in the task's DynamoDB item (400 KB) and rides in the worker's answer through Step Functions
+ * (256 KiB). Unbounded, the largest task the validation accepts (100 context ids and 100 placeholders of the
+ * longest, in a description and input at their limits) made a record of 139 KB, and its third attempt's record
+ * did not fit in the item (DynamoDB's ValidationException, the task's outcome lost). Bounded, ten attempts'
+ * records take at most 80 KiB beside the task's own fields (description, input, outputSchema and an inline
+ * output: under 300 KB at their limits). A longer record lists its items while they fit and counts the rest.
+ */
+export const MAX_CONTEXT_RECORD_BYTES = 8 * 1024;
+/**
  * Largest output a task may produce (UTF-8 bytes of its JSON). Above it the task FAILS with that reason
  * and is not retried (another agent would produce the same). Outputs up to INLINE_OUTPUT_MAX_BYTES
  * (domain/workflow.ts) live in the task item; larger ones in the artifacts bucket.

@@ -289,6 +289,20 @@ export const ContextRecordSchema = z.object({
       ref: ArtifactRefSchema.optional(),
     }),
   ),
+  /**
+   * The items not listed, counted (a record longer than MAX_CONTEXT_RECORD_BYTES lists its items while they
+   * fit): how many, the bytes they passed and their whole outputs' bytes, and how many were cut.
+   */
+  unlisted: z
+    .object({
+      count: z.number().int().min(1),
+      bytes: z.number().int().min(0),
+      totalBytes: z.number().int().min(0),
+      cut: z.number().int().min(0),
+      /** How many of them were of each kind (passed, failed, omitted, ...). */
+      kinds: z.record(z.string(), z.number().int().min(1)),
+    })
+    .optional(),
 });
 export type ContextRecord = z.infer<typeof ContextRecordSchema>;
 

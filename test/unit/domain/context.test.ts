@@ -1,17 +1,20 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  boundedContextRecord,
   contextIds,
   dependencyOrder,
   placedCost,
   planContext,
+  RECORD_PLACEHOLDER_CHARS,
   type RenderedContext,
   renderContext,
   type TaskWork,
   wholeReadsOf,
 } from '../../../shared/domain/context';
+import { MAX_CONTEXT_RECORD_BYTES } from '../../../shared/domain/limits';
 import { serializeOutput } from '../../../shared/domain/outputs';
-import type { ArtifactRef, Task } from '../../../shared/domain/schemas';
+import type { ArtifactRef, ContextRecord, Task } from '../../../shared/domain/schemas';
 import { utf8Encode, utf8Length } from '../../../shared/domain/utf8';
 
 const done = (taskId: string, output: unknown, extra: Partial<TaskWork> = {}): TaskWork => ({
@@ -181,7 +184,9 @@ describe('the context section', () => {
     expect(result.section).toMatch(
       /\[\d+ more tasks left out: their headers alone would pass the context budget of 1024 bytes\]/,
     );
-    expect(result.record.items.filter((i) => i.kind === 'omitted').length).toBeGreaterThan(80);
+    // (Listed, or counted past MAX_CONTEXT_RECORD_BYTES.)
+    const omitted = result.record.items.filter((i) => i.kind === 'omitted').length;
+    expect(omitted + (result.record.unlisted?.kinds.omitted ?? 0)).toBeGreaterThan(80);
   });
 
   it('keeps the whole request within the budget whatever the outputs weigh (property)', () => {
@@ -296,5 +301,70 @@ describe('placeholders', () => {
     );
 
     expect(result.task.description).toBe('x [no output of a: it FAILED; its output is never passed on] y');
+  });
+});
+
+describe("an attempt's context record", () => {
+  type Item = ContextRecord['items'][number];
+  const item = (n: number, extra: Partial<Item> = {}): Item => ({
+    taskId: `task-${n}-`.padEnd(128, 'x'),
+    kind: 'passed',
+    bytes: n,
+    totalBytes: 10 * n,
+    cut: n % 2 === 0,
+    ...extra,
+  });
+  const record = (items: Item[]): ContextRecord => ({ budgetBytes: 100_000, usedBytes: 12_345, items });
+  const bytesOf = (value: unknown) => utf8Length(JSON.stringify(value));
+
+  it('is kept as it is when it fits MAX_CONTEXT_RECORD_BYTES', () => {
+    const small = record([item(1), item(2, { placeholder: '{{deps.a.output.x}}' })]);
+
+    expect(boundedContextRecord(small)).toEqual(small);
+  });
+
+  it("shortens placeholders' texts first, then lists items while they fit and counts the rest", () => {
+    const long = `{{deps.a.output.${'f'.repeat(2_000)}}}`;
+    const few = record([item(1, { placeholder: long }), item(2, { placeholder: long })]);
+    const many = record(Array.from({ length: 200 }, (_, i) => item(i + 1, { placeholder: long })));
+
+    const shortened = boundedContextRecord(few, 1_024);
+    const bounded = boundedContextRecord(many);
+
+    expect(shortened.items.map((i) => i.placeholder)).toEqual([
+      `${long.slice(0, RECORD_PLACEHOLDER_CHARS - 1)}\u2026`,
+      `${long.slice(0, RECORD_PLACEHOLDER_CHARS - 1)}\u2026`,
+    ]);
+    expect(shortened.unlisted).toBeUndefined();
+    expect(bytesOf(bounded)).toBeLessThanOrEqual(MAX_CONTEXT_RECORD_BYTES);
+    expect(bytesOf(bounded)).toBeGreaterThan(MAX_CONTEXT_RECORD_BYTES - 500);
+    expect(bounded.usedBytes).toBe(12_345);
+    const listed = bounded.items.length;
+    expect(bounded.items.map((i) => i.taskId)).toEqual(many.items.slice(0, listed).map((i) => i.taskId));
+    const left = many.items.slice(listed);
+    expect(bounded.unlisted).toEqual({
+      count: left.length,
+      bytes: left.reduce((s, i) => s + i.bytes, 0),
+      totalBytes: left.reduce((s, i) => s + i.totalBytes, 0),
+      cut: left.filter((i) => i.cut).length,
+      kinds: { passed: left.length },
+    });
+  });
+
+  it('keeps what an earlier bound counted when items are added in front (a rejection) and bounded again', () => {
+    const many = record(Array.from({ length: 200 }, (_, i) => item(i + 1)));
+    const once = boundedContextRecord(many);
+    const rejection = item(0, { kind: 'rejection', bytes: 7, totalBytes: 7, cut: false });
+
+    const twice = boundedContextRecord({ ...once, items: [rejection, ...once.items] });
+
+    expect(bytesOf(twice)).toBeLessThanOrEqual(MAX_CONTEXT_RECORD_BYTES);
+    expect(twice.items[0]).toEqual(rejection);
+    expect(twice.items.length + (twice.unlisted?.count ?? 0)).toBe(201);
+    expect(twice.unlisted?.kinds).toEqual({ passed: twice.unlisted?.count });
+    const all = [rejection, ...many.items];
+    expect((twice.unlisted?.bytes ?? 0) + twice.items.reduce((s, i) => s + i.bytes, 0)).toBe(
+      all.reduce((s, i) => s + i.bytes, 0),
+    );
   });
 });

@@ -270,7 +270,7 @@ export function TaskView(props: { api: Api; batchId: string; taskId: string }): 
                   <td class="error-cell">{a.error ?? ''}</td>
                   <td>
                     {a.context
-                      ? `${a.context.usedBytes.toLocaleString()} of ${a.context.budgetBytes.toLocaleString()} bytes from ${a.context.items.length} task(s)`
+                      ? `${a.context.usedBytes.toLocaleString()} of ${a.context.budgetBytes.toLocaleString()} bytes from ${a.context.items.length + (a.context.unlisted?.count ?? 0)} task(s)`
                       : '–'}
                   </td>
                 </tr>
