@@ -138,7 +138,14 @@ interface Entry {
   /** What is shown: a marker only, a known text (and the JSON value it is whole), or a stored output to read. */
   readonly body:
     | { readonly type: 'marker'; readonly text: string }
-    | { readonly type: 'text'; readonly text: string; readonly value: unknown; readonly asValue: boolean }
+    | {
+        readonly type: 'text';
+        readonly text: string;
+        readonly value: unknown;
+        readonly asValue: boolean;
+        /** Only the start of the text is known: it is larger than the whole budget (ReadField 'clipped'). */
+        readonly clipped?: boolean;
+      }
     | { readonly type: 'artifact'; readonly ref: ArtifactRef };
 }
 
@@ -191,10 +198,54 @@ export function wholeReadsOf(
   return [...refs.values()];
 }
 
-function parsedArtifact(ref: ArtifactRef, whole: ReadonlyMap<string, Uint8Array>): unknown {
-  const bytes = whole.get(ref.location);
-  if (!bytes) return undefined;
-  return JSON.parse(new TextDecoder('utf-8').decode(bytes)) as unknown;
+/** What a placeholder takes of a stored output read whole: its value, none, or (past the budget) its start. */
+export type ReadField =
+  | { readonly type: 'value'; readonly value: unknown }
+  | { readonly type: 'missing' }
+  /** Larger than the budget whatever its share: the start of its text, as much as the budget could show. */
+  | { readonly type: 'clipped'; readonly text: string };
+
+/**
+ * What is kept of one stored output read whole (readWhole): the output itself when the budget could hold it
+ * whole (a section entry or a JSON value placed in `input` shows it), and what each placeholder naming it takes,
+ * by the placeholder's position in placeholderSites.
+ */
+export interface WholeRead {
+  readonly value?: unknown;
+  readonly sites: ReadonlyMap<number, ReadField>;
+}
+
+/**
+ * Parses a stored output read whole once and keeps only what the task takes of it, so at most one whole
+ * output (its bytes and its parsed value) is alive at a time: each placeholder's field, its text cut to the
+ * budget when it is larger (it is cut to its share anyway), and the output itself only when the budget could
+ * hold it whole. Parsed for every placeholder and kept whole, 100 placeholders naming fields of outputs of
+ * 10 MiB held a gigabyte and more in the worker to pass at most the budget of it.
+ */
+export function readWhole(
+  task: Task,
+  work: ReadonlyMap<string, TaskWork>,
+  budgetBytes: number,
+  ref: ArtifactRef,
+  bytes: Uint8Array,
+): WholeRead {
+  const output = JSON.parse(new TextDecoder('utf-8').decode(bytes)) as unknown;
+  const sites = new Map<number, ReadField>();
+  placeholderSites(task).forEach((site, n) => {
+    const w = work.get(site.placeholder.taskId);
+    if (w?.status !== 'SUCCEEDED' || w.outputRef?.location !== ref.location) return;
+    const path = site.placeholder.path;
+    const value = path.length > 0 ? valueAtPath(output, path) : isTextOutput(output) ? output.text : output;
+    if (value === undefined) {
+      sites.set(n, { type: 'missing' });
+      return;
+    }
+    const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? 'null');
+    // More than the budget, even unescaped: the budget can never show it whole.
+    const start = placedPrefix(text, budgetBytes + 1, site.where === 'input');
+    sites.set(n, start.length < text.length ? { type: 'clipped', text: start } : { type: 'value', value });
+  });
+  return { ...(ref.bytes <= budgetBytes ? { value: output } : {}), sites };
 }
 
 function header(work: TaskWork | undefined, taskId: string): string {
@@ -210,7 +261,7 @@ function header(work: TaskWork | undefined, taskId: string): string {
 function entriesOf(
   task: Task,
   work: ReadonlyMap<string, TaskWork>,
-  whole: ReadonlyMap<string, Uint8Array>,
+  whole: ReadonlyMap<string, WholeRead>,
 ): Entry[] {
   const entries: Entry[] = [];
   const sectionIds = dependencyOrder(contextIds(task), work);
@@ -228,7 +279,7 @@ function entriesOf(
       continue;
     }
     if (w.outputRef) {
-      const value = parsedArtifact(w.outputRef, whole);
+      const value = whole.get(w.outputRef.location)?.value;
       entries.push({
         ...base,
         work: w,
@@ -247,7 +298,7 @@ function entriesOf(
       body: { type: 'text', text: outputText(w.output), value: w.output, asValue: false },
     });
   }
-  for (const site of placeholderSites(task)) {
+  for (const [n, site] of placeholderSites(task).entries()) {
     const { taskId, path } = site.placeholder;
     const w = work.get(taskId);
     const base = { taskId, site, escaped: site.where === 'input', header: '' };
@@ -262,8 +313,8 @@ function entriesOf(
       continue;
     }
     const totalBytes = w.outputRef ? w.outputRef.bytes : serializeOutput(w.output).bytes;
-    const output = w.outputRef ? parsedArtifact(w.outputRef, whole) : w.output;
-    if (w.outputRef && output === undefined) {
+    const read = w.outputRef ? whole.get(w.outputRef.location)?.sites.get(n) : undefined;
+    if (w.outputRef && read === undefined) {
       // A stored text output placed whole: read as much of it as its share allows, later.
       entries.push({
         ...base,
@@ -274,7 +325,26 @@ function entriesOf(
       });
       continue;
     }
-    const value = path.length > 0 ? valueAtPath(output, path) : isTextOutput(output) ? output.text : output;
+    if (read?.type === 'clipped') {
+      entries.push({
+        ...base,
+        kind: 'passed',
+        work: w,
+        totalBytes,
+        body: { type: 'text', text: read.text, value: undefined, asValue: false, clipped: true },
+      });
+      continue;
+    }
+    const output = w.output;
+    const value = read
+      ? read.type === 'value'
+        ? read.value
+        : undefined
+      : path.length > 0
+        ? valueAtPath(output, path)
+        : isTextOutput(output)
+          ? output.text
+          : output;
     if (value === undefined) {
       entries.push({
         ...base,
@@ -333,6 +403,7 @@ function wholeCost(entry: Entry): number {
   const body = entry.body;
   if (body.type === 'marker') return 0;
   if (body.type === 'artifact') return body.ref.bytes + (entry.site?.exact ? 2 : 0);
+  if (body.clipped) return placedCost(body.text, entry.escaped) + 1; // more than the budget: never whole
   if (body.asValue) return utf8Length(JSON.stringify(body.value));
   return placedCost(body.text, entry.escaped) + (entry.site?.exact ? 2 : 0);
 }
@@ -382,7 +453,7 @@ export function planContext(args: {
   task: Task;
   budgetBytes: number;
   work: ReadonlyMap<string, TaskWork>;
-  whole?: ReadonlyMap<string, Uint8Array>;
+  whole?: ReadonlyMap<string, WholeRead>;
 }): ContextPlan {
   const { batchId, budgetBytes } = args;
   const entries = entriesOf(args.task, args.work, args.whole ?? new Map());
@@ -492,7 +563,7 @@ function show(plan: ContextPlan, p: PlannedEntry, heads: ReadonlyMap<string, Uin
   } else {
     text = body.text;
     value = body.value;
-    complete = true;
+    complete = body.clipped !== true;
   }
   const quotes = entry.site?.exact ? 2 : 0;
   if (complete && body.type === 'text' && body.asValue) {

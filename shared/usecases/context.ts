@@ -1,17 +1,19 @@
 /**
  * The context of an attempt (README "Passing work between tasks"): assembled in the worker when the attempt
  * starts, from the store, never carried through the state machine. One batch read of the tasks it takes work
- * from, then reads of stored outputs: whole only where a field or a JSON value is needed, else the first
- * bytes of each (an S3 range read) up to its share of the budget.
+ * from, then reads of stored outputs: whole only where a field or a JSON value is needed (each once, one at a
+ * time), else the first bytes of each (an S3 range read) up to its share of the budget.
  */
 import { rejectionsBefore, withRejections } from '../domain/approvals';
 import {
   neededIds,
   planContext,
   type RenderedContext,
+  readWhole,
   renderContext,
   type TaskWork,
   takesContext,
+  type WholeRead,
   wholeReadsOf,
 } from '../domain/context';
 import { DEFAULT_CONTEXT_BUDGET_BYTES } from '../domain/limits';
@@ -52,10 +54,11 @@ export async function assembleContext(
   if (missing.length > 0)
     for (const item of await deps.store.getWork(batchId, missing)) work.set(item.taskId, item);
   const budgetBytes = task.contextBudgetBytes ?? DEFAULT_CONTEXT_BUDGET_BYTES;
-  const whole = await readAll(
-    wholeReadsOf(task, work, budgetBytes).map((ref) => ({ ref })),
-    (ref) => deps.artifacts.read(ref),
-  );
+  // One at a time, each kept only for what the task takes of it (readWhole): at most one stored output read
+  // whole (MAX_OUTPUT_BYTES, and its parsed value) is in memory at once, whatever the number of placeholders.
+  const whole = new Map<string, WholeRead>();
+  for (const ref of wholeReadsOf(task, work, budgetBytes))
+    whole.set(ref.location, readWhole(task, work, budgetBytes, ref, await deps.artifacts.read(ref)));
   const plan = planContext({ batchId, task, budgetBytes, work, whole });
   const heads = await readAll(plan.reads, (ref, bytes) => deps.artifacts.readHead(ref, bytes ?? ref.bytes));
   return renderContext(task, plan, heads);

@@ -8,14 +8,15 @@ import {
   planContext,
   RECORD_PLACEHOLDER_CHARS,
   type RenderedContext,
+  readWhole,
   renderContext,
   type TaskWork,
   wholeReadsOf,
 } from '../../../shared/domain/context';
 import { MAX_CONTEXT_RECORD_BYTES } from '../../../shared/domain/limits';
-import { serializeOutput } from '../../../shared/domain/outputs';
 import type { ArtifactRef, ContextRecord, Task } from '../../../shared/domain/schemas';
-import { utf8Encode, utf8Length } from '../../../shared/domain/utf8';
+import { utf8Length } from '../../../shared/domain/utf8';
+import { storedOutput } from '../../support/stored-output';
 
 const done = (taskId: string, output: unknown, extra: Partial<TaskWork> = {}): TaskWork => ({
   taskId,
@@ -29,18 +30,8 @@ const done = (taskId: string, output: unknown, extra: Partial<TaskWork> = {}): T
 
 /** A stored output: its reference, and its bytes by location. */
 function stored(taskId: string, output: unknown): { work: TaskWork; bytes: Map<string, Uint8Array> } {
-  const serialized = serializeOutput(output);
-  const ref: ArtifactRef = {
-    location: `s3://bucket/outputs/b/${taskId}/attempt-1.json`,
-    bytes: serialized.bytes,
-    sha256: 'f'.repeat(64),
-    contentType: 'application/json',
-    format: serialized.format,
-    ...(serialized.fields ? { fields: serialized.fields } : {}),
-  };
-  const work = done(taskId, undefined, { outputRef: ref });
-  const { output: _none, ...withoutOutput } = work;
-  return { work: withoutOutput, bytes: new Map([[ref.location, utf8Encode(serialized.json)]]) };
+  const { work, bytes } = storedOutput(taskId, output);
+  return { work, bytes: new Map([[work.outputRef?.location as string, bytes]]) };
 }
 
 /** Plans, reads what the plan asks (from `bytes`), renders: what the worker does, without I/O. */
@@ -52,7 +43,10 @@ function assemble(
 ): RenderedContext {
   const work = new Map(works.map((w) => [w.taskId, w]));
   const whole = new Map(
-    wholeReadsOf(task, work, budgetBytes).map((ref) => [ref.location, bytes.get(ref.location) as Uint8Array]),
+    wholeReadsOf(task, work, budgetBytes).map((ref) => [
+      ref.location,
+      readWhole(task, work, budgetBytes, ref, bytes.get(ref.location) as Uint8Array),
+    ]),
   );
   const plan = planContext({ batchId: 'b', task, budgetBytes, work, whole });
   const heads = new Map(
@@ -263,6 +257,26 @@ describe('placeholders', () => {
     const result = assemble(dependent, [work], 100_000, bytes);
 
     expect(result.task.description).toBe('Do b then [no field missing in the output of plan]');
+  });
+
+  it('keeps of an output read whole only what fits the budget: a field larger than it by its start', () => {
+    const { work, bytes } = stored('plan', { steps: ['a', 'b'], notes: `${'n'.repeat(200_000)}END` });
+    const dependent = task({
+      dependsOn: ['plan'],
+      context: 'none',
+      description: 'Do {{deps.plan.output.steps[1]}}: {{deps.plan.output.notes}}',
+    });
+    const works = new Map([['plan', work]]);
+    const ref = work.outputRef as ArtifactRef;
+
+    const kept = readWhole(dependent, works, 10_000, ref, bytes.get(ref.location) as Uint8Array);
+    const result = assemble(dependent, [work], 10_000, bytes);
+
+    expect(kept.value).toBeUndefined();
+    expect(kept.sites.get(0)).toEqual({ type: 'value', value: 'b' });
+    expect(kept.sites.get(1)).toEqual({ type: 'clipped', text: 'n'.repeat(10_001) });
+    expect(result.task.description).toMatch(/^Do b: n+\n\[cut: \d+ of \d+ bytes of plan's output shown; /);
+    expect(result.record.usedBytes).toBeLessThanOrEqual(10_000);
   });
 
   it('reads a JSON output placed in input by its first bytes when the budget could not hold it whole', () => {
