@@ -12,12 +12,13 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { BudgetAmount } from '../../domain/budget';
-import type { TaskWork } from '../../domain/context';
+import { boundedContextRecord, type TaskWork } from '../../domain/context';
 import type {
   ApprovalRecord,
   ArtifactRef,
   Attempt,
   BatchStatus,
+  ContextRecord,
   ExtractedRequirements,
   ReviewFailure,
   RoutingDecision,
@@ -68,6 +69,40 @@ import { TASKS_TABLE } from './tables';
 const TERMINAL: readonly TaskStatus[] = ['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'];
 const TERMINAL_VALUES = { ':t1': 'SUCCEEDED', ':t2': 'FAILED', ':t3': 'SKIPPED', ':t4': 'CANCELLED' };
 const NOT_TERMINAL = 'NOT #status IN (:t1, :t2, :t3, :t4)';
+
+/** DynamoDB's refusal of a write that would make the item larger than its 400 KB. */
+function isItemTooLarge(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ValidationException' && /item size/i.test(error.message);
+}
+
+/** `record` with its context record replaced by `context` (left out when undefined). */
+function withContext<T extends { context?: ContextRecord }>(
+  record: T,
+  context: ContextRecord | undefined,
+): T {
+  const { context: _replaced, ...rest } = record;
+  return (context === undefined ? rest : { ...rest, context }) as T;
+}
+
+/**
+ * Sends a conditional update that writes an attempt's context record (`make(context)`); when DynamoDB refuses
+ * it because the item would pass 400 KB, sends it again with the record reduced to its counts
+ * (boundedContextRecord with no room for items), so the attempt's end and the task's outcome are kept:
+ * a raw ValidationException lost them. (The record is bounded where it is made, MAX_CONTEXT_RECORD_BYTES;
+ * this is for an item that is large for other reasons.)
+ */
+async function sendKeepingOutcome(
+  client: DynamoDBDocumentClient,
+  context: ContextRecord | undefined,
+  make: (context: ContextRecord | undefined) => UpdateCommand,
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    return await sendConditional(client, make(context));
+  } catch (error) {
+    if (context === undefined || !isItemTooLarge(error)) throw error;
+    return sendConditional(client, make(boundedContextRecord(context, 0)));
+  }
+}
 
 /** The conditional status write of setTaskStatus / transitionTask: only a task not terminal yet moves. */
 function statusUpdate(
@@ -973,23 +1008,25 @@ export class DynamoTaskStore implements TaskStore {
     attempt: number,
     record: AttemptRecord,
   ): Promise<void> {
-    const sets: string[] = [];
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = { ':a': attempt };
-    attemptRecordSets(`attempts[${attempt - 1}]`, record, sets, names, values);
-    if (sets.length === 0) return;
-    await sendConditional(
-      this.client,
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        // The attempt's slot exists once the attempt was started (startAttempt appends it).
-        ConditionExpression: 'attemptCount >= :a',
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      }),
-    );
+    const update = (context: ContextRecord | undefined) => {
+      const sets: string[] = [];
+      const names: Record<string, string> = {};
+      const values: Record<string, unknown> = { ':a': attempt };
+      attemptRecordSets(`attempts[${attempt - 1}]`, withContext(record, context), sets, names, values);
+      return sets.length === 0
+        ? undefined
+        : new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+            UpdateExpression: `SET ${sets.join(', ')}`,
+            // The attempt's slot exists once the attempt was started (startAttempt appends it).
+            ConditionExpression: 'attemptCount >= :a',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          });
+    };
+    if (update(record.context) === undefined) return;
+    await sendKeepingOutcome(this.client, record.context, (context) => update(context) as UpdateCommand);
   }
 
   async finishAttempt(
@@ -1014,17 +1051,21 @@ export class DynamoTaskStore implements TaskStore {
       names['#error'] = 'error';
       values[':e'] = result.error;
     }
-    attemptEndSets(slot, result, sets, names, values);
-    return this.conditional(
-      new UpdateCommand({
+    const written = await sendKeepingOutcome(this.client, result.context, (context) => {
+      const allSets = [...sets];
+      const allNames = { ...names };
+      const allValues = { ...values };
+      attemptEndSets(slot, withContext(result, context), allSets, allNames, allValues);
+      return new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
-        UpdateExpression: `SET ${sets.join(', ')}`,
+        UpdateExpression: `SET ${allSets.join(', ')}`,
         ConditionExpression: `${slot}.#status IN (:running, :held)`,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      }),
-    );
+        ExpressionAttributeNames: allNames,
+        ExpressionAttributeValues: allValues,
+      });
+    });
+    return written !== undefined;
   }
 
   async awaitApproval(
@@ -1192,9 +1233,15 @@ export class DynamoTaskStore implements TaskStore {
     status: TaskStatus,
     fields: TransitionFields = {},
   ): Promise<StoredTask | undefined> {
-    const command = statusUpdate(this.tableName, batchId, taskId, status, fields);
-    command.input.ReturnValues = 'ALL_NEW';
-    const item = await sendConditional(this.client, command);
+    const { attempt } = fields;
+    const item = await sendKeepingOutcome(this.client, attempt?.context, (context) => {
+      const command = statusUpdate(this.tableName, batchId, taskId, status, {
+        ...fields,
+        ...(attempt ? { attempt: withContext(attempt, context) } : {}),
+      });
+      command.input.ReturnValues = 'ALL_NEW';
+      return command;
+    });
     return item ? fromTaskItem(item) : undefined;
   }
 

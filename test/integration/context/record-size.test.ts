@@ -148,4 +148,43 @@ describe('the task item of the largest task the validation accepts', () => {
       );
     }
   }, 120_000);
+
+  it('keeps the outcome of an attempt whose record would pass the item size, with the record counted', async () => {
+    dynamo ??= await startDynalite();
+    const store = new DynamoTaskStore(dynamo.tasksTable, documentClient(dynamo.client));
+    const batchId = uniqueId('record');
+    // An item already near 400 KB (larger than validation lets a task be: only the store's own limit holds).
+    const { batch, tasks } = batchOf(batchId, [{ id: 'a', description: 'x'.repeat(404_000) }]);
+    await store.createBatch(batch, tasks);
+    const decision = { role: 'python_backend_coder', requirements: {} } as unknown as RoutingDecision;
+    const items = Array.from({ length: 40 }, (_, i) => ({
+      taskId: `dep-${i}`.padEnd(MAX_TASK_ID_CHARS, 'x'),
+      kind: 'passed' as const,
+      bytes: 10,
+      totalBytes: 20,
+      cut: i % 4 === 0,
+    }));
+    const context: ContextRecord = { budgetBytes: 100_000, usedBytes: 400, items };
+    await store.startAttempt(batchId, 'a', 1, 'agent-1', decision, 10);
+
+    await store.setAttemptRecord(batchId, 'a', 1, { context });
+    await store.finishAttempt(batchId, 'a', 1, { status: 'FAILED', at: 15, error: 'boom', context });
+    await store.startAttempt(batchId, 'a', 2, 'agent-2', decision, 20);
+    const written = await store.transitionTask(batchId, 'a', 'SUCCEEDED', {
+      at: 30,
+      attempt: { number: 2, finishedAt: 30, context, output: { done: true } },
+    });
+
+    expect(written?.status).toBe('SUCCEEDED');
+    const task = await store.getTask(batchId, 'a');
+    expect(task?.output).toEqual({ done: true });
+    expect(task?.attempts.map((a) => a.status)).toEqual(['FAILED', 'SUCCEEDED']);
+    const counted = {
+      budgetBytes: 100_000,
+      usedBytes: 400,
+      items: [],
+      unlisted: expect.objectContaining({ count: 40, cut: 10 }),
+    };
+    expect(task?.attempts.map((a) => a.context)).toEqual([counted, counted]);
+  }, 120_000);
 });
