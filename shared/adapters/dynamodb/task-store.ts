@@ -1082,27 +1082,29 @@ export class DynamoTaskStore implements TaskStore {
       ...TERMINAL_VALUES,
     };
     let condition = `attribute_exists(pk) AND ${NOT_TERMINAL}`;
+    const slot = held ? `attempts[${held.number - 1}]` : '';
     if (held) {
-      const slot = `attempts[${held.number - 1}]`;
       sets.push(`${slot}.#status = :awaiting`, `${slot}.finishedAt = :af`);
       values[':af'] = held.finishedAt;
       values[':running'] = 'RUNNING';
-      attemptEndSets(slot, held, sets, names, values);
       condition += ` AND attemptCount = :n AND ${slot}.#status IN (:running, :awaiting)`;
       values[':n'] = held.number;
     }
-    const item = await sendConditional(
-      this.client,
-      new UpdateCommand({
+    const item = await sendKeepingOutcome(this.client, held?.context, (context) => {
+      const allSets = [...sets];
+      const allNames = { ...names };
+      const allValues = { ...values };
+      if (held) attemptEndSets(slot, withContext(held, context), allSets, allNames, allValues);
+      return new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
-        UpdateExpression: `SET ${sets.join(', ')}`,
+        UpdateExpression: `SET ${allSets.join(', ')}`,
         ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
+        ExpressionAttributeNames: allNames,
+        ExpressionAttributeValues: allValues,
         ReturnValues: 'ALL_NEW',
-      }),
-    );
+      });
+    });
     return item ? fromTaskItem(item) : undefined;
   }
 

@@ -179,6 +179,17 @@ describe('the task item of the largest task the validation accepts', () => {
     const task = await store.getTask(batchId, 'a');
     expect(task?.output).toEqual({ done: true });
     expect(task?.attempts.map((a) => a.status)).toEqual(['FAILED', 'SUCCEEDED']);
+    const heldId = uniqueId('record');
+    const held = batchOf(heldId, [{ id: 'a', description: 'x'.repeat(404_000) }]);
+    await store.createBatch(held.batch, held.tasks);
+    await store.startAttempt(heldId, 'a', 1, 'agent-1', decision, 10);
+    const waiting = await store.awaitApproval(
+      heldId,
+      'a',
+      { stage: 'after', token: 't', since: 20, timeoutSeconds: 60, attempt: 1, reviewer: 'person' },
+      { number: 1, finishedAt: 20, context, output: { done: true } },
+    );
+    expect(waiting?.status).toBe('AWAITING_APPROVAL');
     const counted = {
       budgetBytes: 100_000,
       usedBytes: 400,
@@ -186,5 +197,6 @@ describe('the task item of the largest task the validation accepts', () => {
       unlisted: expect.objectContaining({ count: 40, cut: 10 }),
     };
     expect(task?.attempts.map((a) => a.context)).toEqual([counted, counted]);
+    expect(waiting?.attempts[0]?.context).toEqual(counted);
   }, 120_000);
 });
