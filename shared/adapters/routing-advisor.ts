@@ -235,7 +235,7 @@ export class AnthropicRoutingAdvisor implements RoutingAdvisor {
     );
     if (!isAnthropicMessage(message))
       throw notAnAnthropicMessage(message, { model: this.model, url: this.#baseURL });
-    const usage = message.usage ? anthropicUsage(message.usage) : undefined;
+    const usage = anthropicUsage(message.usage);
     const end = { stop: anthropicStop(message.stop_reason), stopReason: message.stop_reason };
     const call = message.content.find((b) => b.type === 'tool_use' && b.name === ROUTING_TOOL_NAME);
     if (call?.type !== 'tool_use') throw unusable('anthropic', `no ${ROUTING_TOOL_NAME} call`, end, usage);
@@ -300,7 +300,7 @@ export class OpenAiRoutingAdvisor implements RoutingAdvisor {
     if (!Array.isArray(choices) || choices.length === 0)
       throw notAChatCompletion(completion, { model: this.model, url: this.#baseURL });
     const choice = completion.choices[0];
-    const usage = completion.usage ? openaiUsage(completion.usage) : undefined;
+    const usage = openaiUsage(completion.usage);
     const end = {
       stop: openaiStop(choice?.finish_reason, choice?.message?.refusal),
       stopReason: choice?.finish_reason,
@@ -352,7 +352,7 @@ export class BedrockRoutingAdvisor implements RoutingAdvisor {
           retryable: false,
         },
       );
-    const usage = answer.usage ? bedrockUsage(answer.usage) : undefined;
+    const usage = bedrockUsage(answer.usage);
     const end = { stop: bedrockStop(answer.stopReason), stopReason: answer.stopReason };
     const call = content.find((b) => b.toolUse?.name === ROUTING_TOOL_NAME);
     if (!call?.toolUse) throw unusable('bedrock', `no ${ROUTING_TOOL_NAME} call`, end, usage);

@@ -36,6 +36,64 @@ export function totalTokens(usage: Usage): number {
   );
 }
 
+/**
+ * The most tokens one provider call is believed to use: no model reads or writes a billion tokens in one call,
+ * and below it every price in the table keeps a call's cost a safe integer of nano-dollars.
+ */
+export const MAX_CALL_TOKENS = 1_000_000_000;
+
+/** A token count a provider reported, when it is one: a whole number from 0 to MAX_CALL_TOKENS. */
+const tokenCount = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_CALL_TOKENS;
+
+/**
+ * The usage record of a provider's answer, or undefined (unknown) when any count it reports is not a token
+ * count: negative, fractional, a string, missing (input and output), NaN or beyond MAX_CALL_TOKENS. A provider's
+ * answer is not trusted: a negative count would give spend back to a budget, and a count that is no number
+ * would be stored on the attempt, the task and the batch. Unknown usage is priced null and a budget settles the
+ * attempt at what it held. Cache counts may be absent (or null, or 0: not reported).
+ */
+export function reportedUsage(counts: {
+  inputTokens: unknown;
+  outputTokens: unknown;
+  cacheReadTokens?: unknown;
+  cacheWriteTokens?: unknown;
+}): Usage | undefined {
+  const { inputTokens, outputTokens } = counts;
+  const cacheRead = counts.cacheReadTokens ?? 0;
+  const cacheWrite = counts.cacheWriteTokens ?? 0;
+  if (
+    !tokenCount(inputTokens) ||
+    !tokenCount(outputTokens) ||
+    !tokenCount(cacheRead) ||
+    !tokenCount(cacheWrite)
+  )
+    return undefined;
+  return {
+    inputTokens,
+    outputTokens,
+    ...(cacheRead > 0 ? { cacheReadTokens: cacheRead } : {}),
+    ...(cacheWrite > 0 ? { cacheWriteTokens: cacheWrite } : {}),
+  };
+}
+
+/** The field names of a provider's usage block (its API's spelling of each count). */
+export type UsageFieldNames = Readonly<
+  Record<'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens', string>
+>;
+
+/** reportedUsage of a provider's usage block (any JSON: undefined unless an object) whose counts are named `names`. */
+export function reportedUsageIn(block: unknown, names: UsageFieldNames): Usage | undefined {
+  if (typeof block !== 'object' || block === null) return undefined;
+  const field = (name: string) => (block as Record<string, unknown>)[name];
+  return reportedUsage({
+    inputTokens: field(names.inputTokens),
+    outputTokens: field(names.outputTokens),
+    cacheReadTokens: field(names.cacheReadTokens),
+    cacheWriteTokens: field(names.cacheWriteTokens),
+  });
+}
+
 /** The sum of two usage records; `simulated` when either is. Undefined when both are. */
 export function addUsage(a: Usage | undefined, b: Usage | undefined): Usage | undefined {
   if (!a) return b;

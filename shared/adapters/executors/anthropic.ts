@@ -6,6 +6,7 @@
  */
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import type { ContentBlock, MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
+import { reportedUsageIn } from '../../domain/costs';
 import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
 import type { ProviderError } from './errors';
@@ -84,7 +85,7 @@ export class AnthropicExecutor extends SdkProviderExecutor<Anthropic> {
     );
     if (!isAnthropicMessage(message))
       throw notAnAnthropicMessage(message, { model: this.model, url: this.baseURL });
-    const usage = message.usage ? anthropicUsage(message.usage) : undefined;
+    const usage = anthropicUsage(message.usage);
     const kind = anthropicStop(message.stop_reason);
     const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
     const unusable = unusableAnswerError('anthropic', {
@@ -169,17 +170,15 @@ function reask(correction: Correction): MessageParam[] {
   ];
 }
 
-/** Anthropic's usage block: `input_tokens` already leaves out the tokens read from or written to the cache. */
-export function anthropicUsage(usage: {
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_input_tokens?: number | null;
-  cache_creation_input_tokens?: number | null;
-}): Usage {
-  return {
-    inputTokens: usage.input_tokens,
-    outputTokens: usage.output_tokens,
-    ...(usage.cache_read_input_tokens ? { cacheReadTokens: usage.cache_read_input_tokens } : {}),
-    ...(usage.cache_creation_input_tokens ? { cacheWriteTokens: usage.cache_creation_input_tokens } : {}),
-  };
+/**
+ * Anthropic's usage block: `input_tokens` already leaves out the tokens read from or written to the cache.
+ * Undefined when there is none or its counts are not token counts (reportedUsage).
+ */
+export function anthropicUsage(usage: unknown): Usage | undefined {
+  return reportedUsageIn(usage, {
+    inputTokens: 'input_tokens',
+    outputTokens: 'output_tokens',
+    cacheReadTokens: 'cache_read_input_tokens',
+    cacheWriteTokens: 'cache_creation_input_tokens',
+  });
 }

@@ -11,6 +11,7 @@ import {
   type Message,
 } from '@aws-sdk/client-bedrock-runtime';
 import type { DocumentType } from '@smithy/types';
+import { reportedUsageIn } from '../../domain/costs';
 import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
 import { ProviderError } from './errors';
@@ -102,7 +103,7 @@ export class BedrockExecutor extends ProviderExecutor {
         { abortSignal: signal },
       );
       const content = answer.output?.message?.content ?? [];
-      const usage = answer.usage ? bedrockUsage(answer.usage) : undefined;
+      const usage = bedrockUsage(answer.usage);
       const text = content.flatMap((block) => (block.text === undefined ? [] : [block.text])).join('');
       const unusable = unusableAnswerError('bedrock', {
         model: this.model,
@@ -183,17 +184,15 @@ function reask(correction: Correction): Message[] {
   ];
 }
 
-/** Bedrock Converse's usage: `inputTokens` leaves out the cache reads and writes it reports apart. */
-export function bedrockUsage(usage: {
-  inputTokens?: number | undefined;
-  outputTokens?: number | undefined;
-  cacheReadInputTokens?: number | undefined;
-  cacheWriteInputTokens?: number | undefined;
-}): Usage {
-  return {
-    inputTokens: usage.inputTokens ?? 0,
-    outputTokens: usage.outputTokens ?? 0,
-    ...(usage.cacheReadInputTokens ? { cacheReadTokens: usage.cacheReadInputTokens } : {}),
-    ...(usage.cacheWriteInputTokens ? { cacheWriteTokens: usage.cacheWriteInputTokens } : {}),
-  };
+/**
+ * Bedrock Converse's usage: `inputTokens` leaves out the cache reads and writes it reports apart. Undefined when
+ * there is none or its counts are not token counts (reportedUsage).
+ */
+export function bedrockUsage(usage: unknown): Usage | undefined {
+  return reportedUsageIn(usage, {
+    inputTokens: 'inputTokens',
+    outputTokens: 'outputTokens',
+    cacheReadTokens: 'cacheReadInputTokens',
+    cacheWriteTokens: 'cacheWriteInputTokens',
+  });
 }

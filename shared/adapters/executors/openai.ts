@@ -7,6 +7,7 @@
  */
 import OpenAI, { APIError } from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { reportedUsage } from '../../domain/costs';
 import { strictCompatible } from '../../domain/output-schema';
 import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
@@ -92,7 +93,7 @@ export class OpenAiExecutor extends SdkProviderExecutor<OpenAI> {
       throw notAChatCompletion(completion, { model: this.model, url: this.baseURL });
     const choice = completion.choices[0];
     const content = choice?.message?.content ?? '';
-    const usage = completion.usage ? openaiUsage(completion.usage) : undefined;
+    const usage = openaiUsage(completion.usage);
     const finishReason = choice?.finish_reason ?? (choice ? undefined : 'no choices');
     const refusal = choice?.message?.refusal;
     const kind = openaiStop(finishReason, refusal);
@@ -143,18 +144,26 @@ function structured(
 
 /**
  * OpenAI's usage block: `prompt_tokens` counts the cached ones too, so they are taken out of `inputTokens`
- * and counted as cache reads (OpenAI charges nothing extra to write its cache).
+ * and counted as cache reads (OpenAI charges nothing extra to write its cache). Undefined when there is none or
+ * its counts are not token counts (reportedUsage).
  */
-export function openaiUsage(usage: {
-  prompt_tokens: number;
-  completion_tokens: number;
-  prompt_tokens_details?: { cached_tokens?: number | undefined } | undefined;
-}): Usage {
-  const cached = usage.prompt_tokens_details?.cached_tokens ?? 0;
+export function openaiUsage(usage: unknown): Usage | undefined {
+  const block = usage as Record<string, unknown> | null | undefined;
+  if (typeof block !== 'object' || block === null) return undefined;
+  const details = block.prompt_tokens_details as Record<string, unknown> | null | undefined;
+  const cached = (typeof details === 'object' && details !== null ? details.cached_tokens : undefined) ?? 0;
+  const prompt = block.prompt_tokens;
+  const counted = reportedUsage({
+    inputTokens: prompt,
+    outputTokens: block.completion_tokens,
+    cacheReadTokens: cached,
+  });
+  if (!counted) return undefined;
+  const read = counted.cacheReadTokens ?? 0;
   return {
-    inputTokens: Math.max(0, usage.prompt_tokens - cached),
-    outputTokens: usage.completion_tokens,
-    ...(cached > 0 ? { cacheReadTokens: cached } : {}),
+    inputTokens: Math.max(0, counted.inputTokens - read),
+    outputTokens: counted.outputTokens,
+    ...(read > 0 ? { cacheReadTokens: read } : {}),
   };
 }
 

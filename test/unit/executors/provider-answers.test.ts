@@ -10,7 +10,7 @@ import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createExecutor, ProviderError, ProviderLimiter } from '../../../shared/adapters/executors';
 import type { SecretResolver } from '../../../shared/adapters/secrets';
-import { carriedUsage } from '../../../shared/domain/costs';
+import { carriedUsage, MAX_CALL_TOKENS, reportedUsage } from '../../../shared/domain/costs';
 import type { Usage } from '../../../shared/domain/schemas';
 import type { AgentExecutor } from '../../../shared/ports';
 import { type FakeProvider, type Reply, recordingSleep, startFakeProvider } from './fake-provider';
@@ -258,6 +258,79 @@ describe('bodies that are not the API answer', () => {
     expect(outcome.output).toMatchObject({ text: 'from fastapi import FastAPI' });
     expect(outcome.usage).toBeUndefined();
     expect(server.requests).toHaveLength(1);
+  });
+});
+
+/** Each provider's usage block with these input and output counts, as its API names them. */
+const usageBlock: Record<Llm, (input: unknown, output: unknown) => Record<string, unknown>> = {
+  openai: (input, output) => ({ prompt_tokens: input, completion_tokens: output }),
+  anthropic: (input, output) => ({ input_tokens: input, output_tokens: output }),
+  bedrock: (input, output) => ({ inputTokens: input, outputTokens: output }),
+};
+
+/** Counts no provider's usage can hold: each would corrupt the ledger or the stored totals if believed. */
+const notTokenCounts: Array<[string, unknown, unknown]> = [
+  ['a negative count (it would give spend back to a budget)', -1_000_000, 5],
+  ['a count sent as a string', '12', 5],
+  ['a fractional count', 1.5, 5],
+  ['a count beyond any call', 1e300, 5],
+  ['a missing count', undefined, 5],
+  ['a missing output count', 10, null],
+];
+
+describe('usage that is not token counts', () => {
+  const cases = (['openai', 'anthropic', 'bedrock'] as const).flatMap((provider) =>
+    notTokenCounts.map(([what, input, output]) => [provider, what, input, output] as const),
+  );
+  it.each(cases)(
+    '%s: %s leaves the usage unknown, the answer kept',
+    async (provider, _what, input, output) => {
+      const shape = shapes[provider];
+      const reply = shape.answer('fine', provider === 'openai' ? 'stop' : 'end_turn') as {
+        json: Record<string, unknown>;
+      };
+      reply.json.usage = usageBlock[provider](input, output);
+      server = await startFakeProvider([reply as Reply], { http2: shape.http2 });
+
+      const outcome = await shape.create(server).execute(makeRequest(), new AbortController().signal);
+
+      expect(outcome.output).toMatchObject({ text: 'fine' });
+      expect(outcome.usage).toBeUndefined();
+      expect(outcome.calls).toBeUndefined();
+    },
+  );
+
+  it.each(['openai', 'anthropic', 'bedrock'] as const)(
+    '%s: an answer cut short with a negative count carries no usage',
+    async (provider) => {
+      const shape = shapes[provider];
+      const reply = shape.answer('def handler(', provider === 'openai' ? 'length' : 'max_tokens') as {
+        json: Record<string, unknown>;
+      };
+      reply.json.usage = usageBlock[provider](-1_000_000, 5);
+      server = await startFakeProvider([reply as Reply], { http2: shape.http2 });
+
+      const failure = await shape
+        .create(server)
+        .execute(makeRequest(), new AbortController().signal)
+        .catch((e) => e);
+
+      expect(failure).toBeInstanceOf(ProviderError);
+      expect(carriedUsage(failure) ?? []).toEqual([]);
+    },
+  );
+
+  it('counts at MAX_CALL_TOKENS are believed, one more is not', () => {
+    expect(reportedUsage({ inputTokens: MAX_CALL_TOKENS, outputTokens: 0 })).toEqual({
+      inputTokens: MAX_CALL_TOKENS,
+      outputTokens: 0,
+    });
+    expect(reportedUsage({ inputTokens: MAX_CALL_TOKENS + 1, outputTokens: 0 })).toBeUndefined();
+    expect(reportedUsage({ inputTokens: 1, outputTokens: 2, cacheReadTokens: -1 })).toBeUndefined();
+    expect(reportedUsage({ inputTokens: 1, outputTokens: 2, cacheWriteTokens: null })).toEqual({
+      inputTokens: 1,
+      outputTokens: 2,
+    });
   });
 });
 
