@@ -23,6 +23,7 @@ import {
   notAnAnthropicMessage,
 } from './executors/anthropic';
 import { BEDROCK_SDK_MAX_ATTEMPTS, bedrockStop, bedrockUsage } from './executors/bedrock';
+import { boundedFetch } from './executors/bounded-fetch';
 import { DEFAULT_OPENAI_BASE_URL, notAChatCompletion, openaiStop, openaiUsage } from './executors/openai';
 import { malformedAnswerError, providerErrorFromStatus, statusHint } from './executors/policy';
 import { bodyExcerpt, type UnusableStop } from './executors/provider';
@@ -209,6 +210,7 @@ export class AnthropicRoutingAdvisor implements RoutingAdvisor {
       authToken: null,
       baseURL: this.#baseURL,
       maxRetries: 0,
+      fetch: boundedFetch('anthropic'),
     });
     const message = await asking(
       'anthropic',
@@ -267,6 +269,7 @@ export class OpenAiRoutingAdvisor implements RoutingAdvisor {
       maxRetries: 0,
       organization: null,
       project: null,
+      fetch: boundedFetch('openai'),
     });
     const completion = await asking(
       'openai',

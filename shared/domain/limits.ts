@@ -148,6 +148,12 @@ export const MAX_CONTEXT_RECORD_BYTES = 8 * 1024;
  * (domain/workflow.ts) live in the task item; larger ones in the artifacts bucket.
  */
 export const MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
+/**
+ * Bytes of one provider answer's body read at most (decoded, before parsing): a provider or agent service that
+ * sends more fails the call, not the process's memory. Three times MAX_OUTPUT_BYTES leaves room for a 10 MiB
+ * output's JSON escapes, framing and whitespace; any answer above it would fail its task as too large anyway.
+ */
+export const MAX_PROVIDER_ANSWER_BYTES = 3 * MAX_OUTPUT_BYTES;
 /** Serialized size of a task's `outputSchema` (JSON Schema). */
 export const MAX_OUTPUT_SCHEMA_BYTES = 16 * 1024;
 

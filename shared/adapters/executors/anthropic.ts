@@ -9,6 +9,7 @@ import type { ContentBlock, MessageParam, Tool } from '@anthropic-ai/sdk/resourc
 import { reportedUsageIn } from '../../domain/costs';
 import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
+import { boundedFetch } from './bounded-fetch';
 import type { ProviderError } from './errors';
 import { DEFAULT_ANTHROPIC_MODEL } from './models';
 import { type CallPolicy, malformedAnswerError } from './policy';
@@ -44,7 +45,13 @@ export class AnthropicExecutor extends SdkProviderExecutor<Anthropic> {
 
   protected createClient(apiKey: string): Anthropic {
     // authToken null: never pick up ANTHROPIC_AUTH_TOKEN from the environment behind the resolver's back.
-    return new Anthropic({ apiKey, authToken: null, baseURL: this.baseURL, maxRetries: 0 });
+    return new Anthropic({
+      apiKey,
+      authToken: null,
+      baseURL: this.baseURL,
+      maxRetries: 0,
+      fetch: boundedFetch(this.name),
+    });
   }
 
   protected isApiError(error: unknown): error is SdkApiError {

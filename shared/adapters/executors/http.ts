@@ -16,6 +16,7 @@ import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import { formatPath } from '../../domain/validation';
 import type { ExecutionRequest } from '../../ports';
 import { SecretNotFoundError, type SecretResolver } from '../secrets';
+import { boundedFetch } from './bounded-fetch';
 import { ExecutorConfigError, ProviderError } from './errors';
 import { type CallPolicy, networkError, providerErrorFromStatus, retryAfterFromHeaders } from './policy';
 import { type ProviderAnswer, ProviderExecutor, requireHttpUrl } from './provider';
@@ -58,7 +59,7 @@ export class HttpExecutor extends ProviderExecutor {
     }
     this.url = requireHttpUrl(config.url, 'the http executor url');
     this.#secrets = options.secrets;
-    this.#fetch = options.fetch ?? fetch;
+    this.#fetch = boundedFetch(this.name, options.fetch ?? fetch);
   }
 
   protected async invoke(request: ExecutionRequest, signal: AbortSignal): Promise<ProviderAnswer> {
@@ -89,6 +90,8 @@ export class HttpExecutor extends ProviderExecutor {
       });
       text = await response.text();
     } catch (error) {
+      // An answer over MAX_PROVIDER_ANSWER_BYTES (boundedFetch) is the service's answer, not a network failure.
+      if (error instanceof ProviderError) throw error;
       throw networkError('http', error);
     }
     if (!response.ok) {

@@ -11,6 +11,7 @@ import { reportedUsage } from '../../domain/costs';
 import { strictCompatible } from '../../domain/output-schema';
 import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
+import { boundedFetch } from './bounded-fetch';
 import type { ProviderError } from './errors';
 import { DEFAULT_OPENAI_MODEL } from './models';
 import { type CallPolicy, malformedAnswerError } from './policy';
@@ -48,7 +49,14 @@ export class OpenAiExecutor extends SdkProviderExecutor<OpenAI> {
 
   protected createClient(apiKey: string): OpenAI {
     // organization/project null: never pick them up from the environment behind the config's back.
-    return new OpenAI({ apiKey, baseURL: this.baseURL, maxRetries: 0, organization: null, project: null });
+    return new OpenAI({
+      apiKey,
+      baseURL: this.baseURL,
+      maxRetries: 0,
+      organization: null,
+      project: null,
+      fetch: boundedFetch(this.name),
+    });
   }
 
   protected isApiError(error: unknown): error is SdkApiError {

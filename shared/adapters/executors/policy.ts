@@ -30,6 +30,7 @@ export const DEFAULT_PROVIDER_CONCURRENCY = 4;
 /** Statuses meaning "slow down": Too Many Requests, Service Unavailable, Anthropic's Overloaded. */
 export const THROTTLE_STATUSES: ReadonlySet<number> = new Set([429, 503, 529]);
 
+const HTTP_REDIRECT_MIN = 300;
 const HTTP_CLIENT_ERROR_MIN = 400;
 /** The answer that lowers a provider's rate fleet-wide (FleetLimiter): the provider said "too many". */
 export const HTTP_TOO_MANY_REQUESTS = 429;
@@ -140,7 +141,9 @@ export function statusHint(provider: ExecutorName, status: number): string | und
     case 413:
       return 'the request is too large: shorten the task or the context it takes from other tasks';
     default:
-      return undefined;
+      return status >= HTTP_REDIRECT_MIN && status < HTTP_CLIENT_ERROR_MIN
+        ? `a redirect is not followed, since the request carries the key and the task: set ${provider === 'bedrock' ? 'the endpoint' : 'executor.url'} to the address it answers`
+        : undefined;
   }
 }
 
