@@ -10,6 +10,7 @@
  * `x-usage-output-tokens` (and `x-usage-cache-read-tokens`, `x-usage-cache-write-tokens`): the attempt's
  * usage, priced as provider `http`. Without them the attempt's usage is unknown.
  */
+import { reportedUsage } from '../../domain/costs';
 import { firstTooDeep } from '../../domain/json-depth';
 import { MAX_OUTPUT_DEPTH } from '../../domain/limits';
 import type { ExecutorConfig, Usage } from '../../domain/schemas';
@@ -140,22 +141,16 @@ export const USAGE_HEADERS = {
   cacheWriteTokens: 'x-usage-cache-write-tokens',
 } as const;
 
-/** The usage an agent service reported in its headers; undefined unless input and output are whole numbers. */
+/** The usage an agent service reported in its headers; undefined unless they are token counts (reportedUsage). */
 export function usageFromHeaders(headers: Headers): Usage | undefined {
   const read = (name: string) => {
-    const raw = headers.get(name);
-    if (raw === null || !/^\d{1,15}$/.test(raw.trim())) return undefined;
-    return Number(raw.trim());
+    const raw = headers.get(name)?.trim();
+    return raw !== undefined && /^\d{1,15}$/.test(raw) ? Number(raw) : raw;
   };
-  const inputTokens = read(USAGE_HEADERS.inputTokens);
-  const outputTokens = read(USAGE_HEADERS.outputTokens);
-  if (inputTokens === undefined || outputTokens === undefined) return undefined;
-  const cacheReadTokens = read(USAGE_HEADERS.cacheReadTokens);
-  const cacheWriteTokens = read(USAGE_HEADERS.cacheWriteTokens);
-  return {
-    inputTokens,
-    outputTokens,
-    ...(cacheReadTokens ? { cacheReadTokens } : {}),
-    ...(cacheWriteTokens ? { cacheWriteTokens } : {}),
-  };
+  return reportedUsage({
+    inputTokens: read(USAGE_HEADERS.inputTokens),
+    outputTokens: read(USAGE_HEADERS.outputTokens),
+    cacheReadTokens: read(USAGE_HEADERS.cacheReadTokens),
+    cacheWriteTokens: read(USAGE_HEADERS.cacheWriteTokens),
+  });
 }

@@ -6,6 +6,7 @@ import {
   ProviderLimiter,
 } from '../../../shared/adapters/executors';
 import { SecretNotFoundError, type SecretResolver } from '../../../shared/adapters/secrets';
+import { MAX_CALL_TOKENS } from '../../../shared/domain/costs';
 import { MAX_OUTPUT_DEPTH } from '../../../shared/domain/limits';
 import { type FakeProvider, type Reply, startFakeProvider } from './fake-provider';
 import { describeProviderContract, makeRequest } from './provider-contract';
@@ -93,9 +94,12 @@ describe('http executor', () => {
     expect(outcome.usage).toEqual({ inputTokens: 1200, outputTokens: 340, cacheReadTokens: 50 });
   });
 
-  it('reports no usage when the service sends none or a malformed count', async () => {
+  it.each([
+    ['a fractional count', '12.5'],
+    ['a count beyond any call (MAX_CALL_TOKENS + 1)', String(MAX_CALL_TOKENS + 1)],
+  ])('reports no usage when the service sends %s', async (_what, count) => {
     server = await startFakeProvider([
-      { ...success, headers: { 'x-usage-input-tokens': '12.5', 'x-usage-output-tokens': '3' } },
+      { ...success, headers: { 'x-usage-input-tokens': count, 'x-usage-output-tokens': '3' } },
     ]);
     const executor = createExecutor(
       { name: 'http', url: server.url },
