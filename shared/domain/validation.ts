@@ -8,7 +8,7 @@
 import type { z } from 'zod';
 import { contextIssues } from './context-validation';
 import { findCycles, MAX_REPORTED_CYCLES } from './dag';
-import { firstTooDeep } from './json-depth';
+import { firstTooDeep, type JsonPathSegment } from './json-depth';
 import { locateJsonSyntaxError } from './json-location';
 import {
   DEFAULT_APPROVAL_TIMEOUT_SECONDS,
@@ -570,6 +570,36 @@ function unsupportedFieldIssues(raw: Record<string, unknown>): ValidationIssue[]
   return issues;
 }
 
+/** The paths of the numbers in `value` that JSON.parse could only read as ±Infinity (an overflowing literal). */
+function overflowingNumbers(value: unknown, path: JsonPathSegment[], found: JsonPathSegment[][]): void {
+  if (typeof value === 'number' && !Number.isFinite(value)) found.push(path);
+  else if (Array.isArray(value))
+    value.forEach((item, index) => {
+      overflowingNumbers(item, [...path, index], found);
+    });
+  else if (isRecord(value))
+    for (const key of Object.keys(value)) overflowingNumbers(value[key], [...path, key], found);
+}
+
+/**
+ * A number literal beyond a 64-bit float (1e400) parses as Infinity, which JSON cannot write back: in a task's
+ * input it would be stored, given to the agent and answered as null, silently. The fields with rules of their
+ * own (priority, timeoutSeconds, input.simulate...) name it in their own sentence; an outputSchema's keywords
+ * are numbers the schema check refuses.
+ */
+function overflowIssues(raw: Record<string, unknown>): ValidationIssue[] {
+  if (!Array.isArray(raw.tasks)) return [];
+  const found: JsonPathSegment[][] = [];
+  raw.tasks.forEach((task, index) => {
+    if (!isRecord(task)) return;
+    if ('input' in task) overflowingNumbers(task.input, ['tasks', index, 'input'], found);
+  });
+  return found.map((path) => ({
+    path: formatPath(path),
+    message: `a number beyond what JSON numbers hold here (±${Number.MAX_VALUE}): it would be kept as null; write it as a string`,
+  }));
+}
+
 // ------------------------------------------------------------------------------------------ entry
 
 const TopLevelSchema = BatchSchema.omit({ tasks: true });
@@ -657,6 +687,11 @@ export function validateBatch(
     for (const issue of workflowIssues(rawTasks)) issues.push(issue);
   }
   for (const issue of unsupportedFieldIssues(raw)) issues.push(issue);
+  const overflows = overflowIssues(raw);
+  if (overflows.length > 0) {
+    const named = new Set(issues.map((issue) => issue.path));
+    for (const issue of overflows) if (!named.has(issue.path)) issues.push(issue);
+  }
   if (issues.length > 0 || !parsed.success) return { ok: false, issues: sortByAppearance(issues, raw) };
   if (surroundings) return { ok: true, batch: parsed.data };
   const tooLarge = executionInputIssue(parsed.data);

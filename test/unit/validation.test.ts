@@ -555,6 +555,23 @@ describe('validateBatch on hostile input', () => {
     expect(issues[0]?.path).toBe(`$.tasks[0].input${'[0]'.repeat(MAX_INPUT_DEPTH)}`);
   });
 
+  it('refuses a number beyond a 64-bit float in an input, naming each, instead of storing null', () => {
+    const text =
+      '{"tasks":[{"id":"a","description":"x","input":{"n":[1,1e400],"ok":1.7976931348623157e308,"m":{"k":-2e308}}},' +
+      '{"id":"b","description":"y","timeoutSeconds":1e400,"input":{"simulate":{"durationMs":1e400}}}]}';
+
+    const issues = issuesOf(parseBatchJson(text));
+
+    expect(issues.map((i) => i.path)).toEqual([
+      '$.tasks[0].input.n[1]',
+      '$.tasks[0].input.m.k',
+      '$.tasks[1].timeoutSeconds',
+      '$.tasks[1].input.simulate.durationMs',
+    ]);
+    expect(issues[0]?.message).toMatch(/beyond what JSON numbers hold.*kept as null; write it as a string/);
+    expect(issues[3]?.message).toContain('durationMs must be');
+  });
+
   it('keeps prototype-named keys of an input as plain data', () => {
     const text =
       '{"tasks":[{"id":"a","description":"x","input":{"__proto__":{"polluted":true},"constructor":{"name":"Buffer"},' +
