@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { contextIssues } from './context-validation';
 import { findCycles, MAX_REPORTED_CYCLES } from './dag';
 import { firstTooDeep, type JsonPathSegment } from './json-depth';
+import { firstDuplicateKey } from './json-duplicates';
 import { locateJsonSyntaxError } from './json-location';
 import {
   DEFAULT_APPROVAL_TIMEOUT_SECONDS,
@@ -82,12 +83,14 @@ export function withoutByteOrderMark(text: string): string {
 
 /**
  * Parses JSON text (a leading byte order mark ignored, as `run` does for a file and the API for a body),
- * turning a syntax error into a BatchValidationError that gives line and column.
+ * turning a syntax error into a BatchValidationError that gives line and column, and a duplicate key (which
+ * JSON.parse would drop all but the last of) into one that gives its path.
  */
 export function parseBatchJson(body: string): unknown {
   const text = withoutByteOrderMark(body);
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (error) {
     const where = locateJsonSyntaxError(text);
     const message = where
@@ -95,6 +98,16 @@ export function parseBatchJson(body: string): unknown {
       : `malformed JSON: ${(error as Error).message}`;
     throw new BatchValidationError([{ path: '$', message }]);
   }
+  const duplicate = firstDuplicateKey(text);
+  if (duplicate) {
+    throw new BatchValidationError([
+      {
+        path: formatPath(duplicate.path),
+        message: `duplicate key "${duplicate.key}" (line ${duplicate.line}): the object already has it, and JSON would keep only the last one; give each key once`,
+      },
+    ]);
+  }
+  return parsed;
 }
 
 export type BatchValidation = { ok: true; batch: Batch } | { ok: false; issues: ValidationIssue[] };

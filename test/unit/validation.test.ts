@@ -572,6 +572,35 @@ describe('validateBatch on hostile input', () => {
     expect(issues[3]?.message).toContain('durationMs must be');
   });
 
+  it('refuses a duplicate key with its path instead of keeping only the last one', () => {
+    const refusal = (text: string) => {
+      try {
+        parseBatchJson(text);
+      } catch (error) {
+        if (error instanceof BatchValidationError) return error.issues;
+        throw error;
+      }
+      throw new Error('expected the text to be refused');
+    };
+    const twoLists = '{"tasks":[{"id":"a","description":"x"}],\n"tasks":[{"id":"b","description":"y"}]}';
+    const inInput =
+      '{"tasks":[{"id":"a","description":"say \\"k\\", \\\\","input":{"l":[{"k":1},{"k":2,"\\u006b":3}]}}]}';
+
+    expect(refusal(twoLists)).toEqual([
+      {
+        path: '$.tasks',
+        message:
+          'duplicate key "tasks" (line 2): the object already has it, and JSON would keep only the last one; give each key once',
+      },
+    ]);
+    expect(refusal(inInput).map((i) => i.path)).toEqual(['$.tasks[0].input.l[1].k']);
+    expect(
+      parseBatchJson(
+        '{"tasks":[{"id":"a","description":"x","input":{"a":{"k":1},"b":{"k":1},"c":[{"k":1},{"k":2}]}}]}',
+      ),
+    ).toMatchObject({ tasks: [{ input: { a: { k: 1 }, b: { k: 1 } } }] });
+  });
+
   it('keeps prototype-named keys of an input as plain data', () => {
     const text =
       '{"tasks":[{"id":"a","description":"x","input":{"__proto__":{"polluted":true},"constructor":{"name":"Buffer"},' +
