@@ -6,7 +6,7 @@ import { SECURITY_HEADERS } from '../../shared/api-routes';
 import { EnvVar } from '../../shared/config';
 import type { ApprovalCaller } from '../../shared/domain/schemas';
 import { decodeUtf8Strict, notUtf8Sentence } from '../../shared/domain/utf8';
-import { BatchValidationError } from '../../shared/domain/validation';
+import { BatchValidationError, duplicateKeyIssue } from '../../shared/domain/validation';
 import { NotFoundError } from '../../shared/ports';
 import { ConflictError, RequestValidationError, UnavailableError } from '../../shared/usecases/errors';
 
@@ -90,13 +90,17 @@ export function parseRequest<T>(schema: z.ZodType<T>, value: unknown, root = '$'
   );
 }
 
-/** JSON body text -> value, malformed JSON as a 400 with the parser's reason. */
+/** JSON body text -> value, malformed JSON and a duplicate key as a 400 with the reason. */
 export function parseJsonBody(text: string): unknown {
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new RequestValidationError([{ path: '$', message: `malformed JSON: ${(error as Error).message}` }]);
   }
+  const duplicate = duplicateKeyIssue(text);
+  if (duplicate) throw new RequestValidationError([duplicate]);
+  return parsed;
 }
 
 export const PathIdSchema = z.string().min(1).max(128);

@@ -98,16 +98,23 @@ export function parseBatchJson(body: string): unknown {
       : `malformed JSON: ${(error as Error).message}`;
     throw new BatchValidationError([{ path: '$', message }]);
   }
-  const duplicate = firstDuplicateKey(text);
-  if (duplicate) {
-    throw new BatchValidationError([
-      {
-        path: formatPath(duplicate.path),
-        message: `duplicate key "${duplicate.key}" (line ${duplicate.line}): the object already has it, and JSON would keep only the last one; give each key once`,
-      },
-    ]);
-  }
+  const duplicate = duplicateKeyIssue(text);
+  if (duplicate) throw new BatchValidationError([duplicate]);
   return parsed;
+}
+
+/**
+ * The issue of the first duplicate key in JSON text that parsed (see json-duplicates.ts), or undefined: every
+ * request body is refused with it, since JSON.parse would keep only the last value (an approval's
+ * `{"decision":"reject","decision":"approve"}` approved).
+ */
+export function duplicateKeyIssue(text: string): ValidationIssue | undefined {
+  const duplicate = firstDuplicateKey(text);
+  if (!duplicate) return undefined;
+  return {
+    path: formatPath(duplicate.path),
+    message: `duplicate key "${duplicate.key}" (line ${duplicate.line}): the object already has it, and JSON would keep only the last one; give each key once`,
+  };
 }
 
 export type BatchValidation = { ok: true; batch: Batch } | { ok: false; issues: ValidationIssue[] };
