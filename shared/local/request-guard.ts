@@ -60,10 +60,20 @@ function hasBody(headers: IncomingHttpHeaders): boolean {
 }
 
 /**
- * Refuses (415) a request that has a body or a content type other than `application/json`: the content types
- * a cross-site form may send without a CORS preflight (`text/plain`, form encodings) never reach a handler.
+ * Refuses (415) a request that has a body or a content type other than `application/json`, or a compressed
+ * body: the content types a cross-site form may send without a CORS preflight (`text/plain`, form encodings)
+ * never reach a handler.
  */
 export function checkContentType(headers: IncomingHttpHeaders): Refusal | undefined {
+  // A compressed body is not read as compressed: it would be refused as text that is not UTF-8, which sends the
+  // user looking at the JSON instead of the header.
+  const encoding = single(headers['content-encoding'])?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+    return {
+      status: 415,
+      message: `a request body must be sent uncompressed: Content-Encoding ${JSON.stringify(encoding)} is not supported`,
+    };
+  }
   const type = single(headers['content-type']);
   const media = type?.split(';')[0]?.trim().toLowerCase();
   if (media === 'application/json') return undefined;

@@ -9,6 +9,7 @@ import { request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { MAX_REQUEST_BODY_BYTES, MAX_WEBSOCKET_MESSAGE_BYTES } from '../../../shared/domain/limits';
@@ -96,8 +97,16 @@ describe('meta-agent serve refuses', () => {
       expect(answer.status, type).toBe(415);
     }
     const untyped = await raw('POST', '/batches', { 'x-api-key': key }, batch('form'));
+    const gzipped = await raw(
+      'POST',
+      '/batches',
+      { 'content-type': 'application/json', 'content-encoding': 'gzip', 'x-api-key': key },
+      gzipSync(batch('form')),
+    );
 
     expect(untyped.status).toBe(415);
+    expect(gzipped.status).toBe(415);
+    expect(gzipped.body).toContain('Content-Encoding \\"gzip\\" is not supported');
     expect(await exists('form')).toBe(false);
     // A POST without a body needs no type (curl -X POST .../redrive).
     expect((await raw('POST', '/batches/form/redrive', { 'x-api-key': key })).status).toBe(404);
