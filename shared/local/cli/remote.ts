@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
+import { parseRetryAfter } from '../../adapters/executors/policy';
 import {
   type ApprovalRecord,
   type BatchDecisions,
@@ -34,10 +35,16 @@ export const SERVER_ERROR_TRIES = 3;
 export const SERVER_ERROR_BACKOFF_MS = 500;
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD']);
 
-/** A Retry-After in whole seconds, as milliseconds (an HTTP date or anything else: undefined). */
+/**
+ * The shortest wait before a request is sent again, whatever Retry-After says: a `0` (or a date in the past)
+ * would otherwise send it again at once, over and over, until REMOTE_UNAVAILABLE_WAIT_MS.
+ */
+export const MIN_RETRY_WAIT_MS = 100;
+
+/** A Retry-After (seconds or an HTTP date, as the providers' is read) as milliseconds, at least MIN_RETRY_WAIT_MS. */
 function retryAfterMsOf(value: string | null): number | undefined {
-  if (value === null || !/^\d{1,4}$/.test(value.trim())) return undefined;
-  return Number(value.trim()) * 1000;
+  const ms = parseRetryAfter(value);
+  return ms === undefined ? undefined : Math.max(MIN_RETRY_WAIT_MS, ms);
 }
 /**
  * While following a batch, its result is read again at least this often even without a progress message:

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../../shared/local/cli/io';
 import { main } from '../../../shared/local/cli/main';
-import { RemoteApi } from '../../../shared/local/cli/remote';
+import { MIN_RETRY_WAIT_MS, RemoteApi } from '../../../shared/local/cli/remote';
 import { fakeIO } from '../../support/fake-io';
 
 /** Tries of a GET answered 5xx, as the README says. */
@@ -61,6 +61,34 @@ describe('RemoteApi and a 503', () => {
     expect(answer.status).toBe(202);
     expect(bodies).toEqual(Array(3).fill('{"tasks":[]}'));
     expect(Date.now() - began).toBeGreaterThanOrEqual(1900);
+  });
+
+  it("reads a Retry-After given as an HTTP date, as the providers' is read", async () => {
+    const at = new Date(Date.now() + 2_000).toUTCString();
+    const { url, bodies } = await serveAnswers([
+      { status: 503, headers: { 'retry-after': at } },
+      { status: 202 },
+    ]);
+
+    const answer = await new RemoteApi(url).request('POST', '/batches', { body: { tasks: [] } });
+
+    expect(answer.status).toBe(202);
+    expect(bodies).toHaveLength(2);
+  });
+
+  it('waits at least MIN_RETRY_WAIT_MS before sending again after a Retry-After of 0', async () => {
+    const { url, bodies } = await serveAnswers([
+      { status: 503, headers: { 'retry-after': '0' } },
+      { status: 503, headers: { 'retry-after': '0' } },
+      { status: 202 },
+    ]);
+    const began = performance.now();
+
+    const answer = await new RemoteApi(url).request('POST', '/batches', { body: { tasks: [] } });
+
+    expect(answer.status).toBe(202);
+    expect(bodies).toHaveLength(3);
+    expect(performance.now() - began).toBeGreaterThanOrEqual(2 * MIN_RETRY_WAIT_MS - 5);
   });
 
   it('answers a 503 without Retry-After to a POST as it is, sent once', async () => {
