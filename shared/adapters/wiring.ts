@@ -232,7 +232,14 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
       return once('budget', () => new DynamoBudgetLedger(requireEnv(EnvVar.TasksTable, env), dynamo()));
     },
     get agentRegistry() {
-      return once('agents', () => new DynamoAgentRegistry(requireEnv(EnvVar.AgentsTable, env), dynamo()));
+      return once('agents', () => {
+        const table = requireEnv(EnvVar.AgentsTable, env);
+        // On the embedded runtime this process is the store's only writer (DynamoAgentRegistry's soleWriter).
+        const soleWriter = flagOf(EnvVar.SingleThreadedStore, env)
+          ? `${env.AWS_ENDPOINT_URL_DYNAMODB ?? ''} ${table}`
+          : undefined;
+        return new DynamoAgentRegistry(table, dynamo(), soleWriter);
+      });
     },
     get artifacts() {
       return once(

@@ -182,6 +182,26 @@ const credentialsItemId = (executor: CredentialsMark['executor']) =>
 type StoredCredentialsMark = Omit<CredentialsMark, 'agentId'> & { by: string };
 
 /**
+ * The credentials marks a process read, kept per store while that process is the store's only writer (the
+ * embedded runtime: DynamoAgentRegistry's `soleWriter`), so that a route reads the marks partition only after
+ * a mark was written or cleared, instead of beside every look at the pool (on dynalite's one thread that Query
+ * took its turn on each hop). Kept on globalThis: every handler module of the runtime is a bundle of its own,
+ * with its own copy of this module. A write forgets the store's marks before it is sent and once it answered,
+ * so a read under way while it is written is not kept.
+ */
+const KEPT_MARKS = Symbol.for('meta-agent.credentials-marks');
+function keptMarks(): Map<string, Promise<CredentialsMark[]>> {
+  const global = globalThis as { [KEPT_MARKS]?: Map<string, Promise<CredentialsMark[]>> };
+  global[KEPT_MARKS] ??= new Map();
+  return global[KEPT_MARKS];
+}
+
+/** Forgets every store's kept marks (an embedded runtime starting: its store is new, or was written by another). */
+export function forgetKeptCredentialsMarks(): void {
+  keptMarks().clear();
+}
+
+/**
  * The update parts that give a reservation's slot back: that of lease `leaseKey` only while it is held, or
  * (no key: an agent written before leases existed) an unleased one. Never below zero. release() and
  * recordOutcome's combined write both use them.
@@ -207,28 +227,37 @@ function isMissingMap(error: unknown): boolean {
 }
 
 export class DynamoAgentRegistry implements AgentRegistry {
+  /**
+   * `soleWriter`: a name of the store (its endpoint and table) when this process is the only one that writes
+   * it (the embedded runtime), so the credentials marks it read stay true until it writes one (keptMarks).
+   */
   constructor(
     private readonly tableName: string,
     private readonly client: DynamoDBDocumentClient = documentClient(),
+    private readonly soleWriter?: string,
   ) {}
 
   async markCredentials(mark: CredentialsMark): Promise<void> {
     const { agentId: by, ...rest } = mark;
-    await this.client.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { ...rest, by, agentId: credentialsItemId(mark.executor), role: CREDENTIALS_PARTITION },
-      }),
+    await this.writingMarks(() =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...rest, by, agentId: credentialsItemId(mark.executor), role: CREDENTIALS_PARTITION },
+        }),
+      ),
     );
   }
 
   async clearCredentials(executor?: CredentialsMark['executor']): Promise<void> {
     const executors =
       executor === undefined ? (await this.readCredentialsMarks()).map((m) => m.executor) : [executor];
-    await Promise.all(
-      executors.map((e) =>
-        this.client.send(
-          new DeleteCommand({ TableName: this.tableName, Key: { agentId: credentialsItemId(e) } }),
+    await this.writingMarks(() =>
+      Promise.all(
+        executors.map((e) =>
+          this.client.send(
+            new DeleteCommand({ TableName: this.tableName, Key: { agentId: credentialsItemId(e) } }),
+          ),
         ),
       ),
     );
@@ -238,7 +267,31 @@ export class DynamoAgentRegistry implements AgentRegistry {
     return standingMarks(await this.readCredentialsMarks(), now);
   }
 
-  private async readCredentialsMarks(): Promise<CredentialsMark[]> {
+  /** A write of the marks partition, the kept marks forgotten before it is sent and once it answered. */
+  private async writingMarks(write: () => Promise<unknown>): Promise<void> {
+    const forget = () => this.soleWriter !== undefined && keptMarks().delete(this.soleWriter);
+    forget();
+    try {
+      await write();
+    } finally {
+      forget();
+    }
+  }
+
+  private readCredentialsMarks(): Promise<CredentialsMark[]> {
+    const key = this.soleWriter;
+    if (key === undefined) return this.queryCredentialsMarks();
+    const kept = keptMarks();
+    const known = kept.get(key);
+    if (known) return known;
+    const read = this.queryCredentialsMarks();
+    kept.set(key, read);
+    // A read that failed is not kept: the next one asks the store again.
+    read.catch(() => kept.get(key) === read && kept.delete(key));
+    return read;
+  }
+
+  private async queryCredentialsMarks(): Promise<CredentialsMark[]> {
     return (await this.partitionItems(CREDENTIALS_PARTITION)).map((item) => {
       const { executor, at, until, by, batchId, taskId } = item as StoredCredentialsMark;
       return { executor, at, until, agentId: by, batchId, taskId };

@@ -73,6 +73,7 @@
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBRecord } from 'aws-lambda';
+import { forgetKeptCredentialsMarks } from '../../adapters/dynamodb/agent-registry';
 import { TASKS_TABLE } from '../../adapters/dynamodb/tables';
 import { inProcessClientConfig, serveInProcess } from '../../adapters/in-process-transport';
 import { tunedClient } from '../../adapters/sdk-client';
@@ -247,6 +248,8 @@ export class LocalRuntime {
    */
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
     assertRuntimeNode();
+    // Its handlers keep the credentials marks they read (the store's only writer): none from another store.
+    forgetKeptCredentialsMarks();
     const roles = [
       ...(Array.isArray(options.roles) ? options.roles : (options.roles as RoleCatalog).values()),
     ];

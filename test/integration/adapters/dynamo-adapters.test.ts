@@ -5,6 +5,7 @@ import {
   CIRCUIT_OPEN_MS,
   DynamoAgentRegistry,
   EWMA_ALPHA,
+  forgetKeptCredentialsMarks,
 } from '../../../shared/adapters/dynamodb/agent-registry';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
@@ -191,6 +192,48 @@ describe('DynamoAgentRegistry', () => {
     expect(await registry.credentialsMarks(now + 1)).toEqual([mark('anthropic', now)]);
     await registry.clearCredentials();
     expect(await registry.credentialsMarks(now + 2)).toEqual([]);
+  });
+});
+
+describe("DynamoAgentRegistry, the store's only writer", () => {
+  it('reads the credentials marks again only after one of its registries wrote or cleared one', async () => {
+    forgetKeptCredentialsMarks();
+    const soleWriter = `${dynamo.endpoint} ${dynamo.agentsTable}`;
+    const { client, commands } = countingClient(dynamo);
+    const route = new DynamoAgentRegistry(dynamo.agentsTable, documentClient(client), soleWriter);
+    // Another handler module of the same process: its own registry, the same store.
+    const recordAttempt = new DynamoAgentRegistry(
+      dynamo.agentsTable,
+      documentClient(dynamo.client),
+      soleWriter,
+    );
+    const queries = () => commands.filter((c) => c === 'QueryCommand').length;
+    const now = 2_000_000;
+    await recordAttempt.clearCredentials();
+
+    expect(await route.credentialsMarks(now)).toEqual([]);
+    expect(await route.credentialsMarks(now + 1)).toEqual([]);
+    expect(queries()).toBe(1);
+
+    const mark: CredentialsMark = {
+      executor: { name: 'anthropic' },
+      at: now,
+      until: now + CREDENTIALS_MARK_MS,
+      agentId: 'python_backend_coder-1',
+      batchId: 'b1',
+      taskId: 't1',
+    };
+    await recordAttempt.markCredentials(mark);
+    expect(await route.credentialsMarks(now + 2)).toEqual([mark]);
+    expect(await route.credentialsMarks(now + 3)).toEqual([mark]);
+    expect(queries()).toBe(2);
+    // A kept mark still expires at its time.
+    expect(await route.credentialsMarks(now + CREDENTIALS_MARK_MS)).toEqual([]);
+
+    await recordAttempt.clearCredentials({ name: 'anthropic' });
+    expect(await route.credentialsMarks(now + 4)).toEqual([]);
+    expect(queries()).toBe(3);
+    client.destroy();
   });
 });
 
