@@ -341,7 +341,8 @@ describe('dashboard', () => {
     // The next reads of the batch (not of its graph) fail as a failing API answers; the task runs on, so no
     // progress message comes to bring a refresh: only the view's own polling can.
     const batchUrl = `${server.url}/batches/ui-stale`;
-    let failing = 2;
+    // One failure: the retry's waits (5 s, doubling) are unit-tested in test/unit/web/poll.test.ts.
+    let failing = 1;
     await page.route(batchUrl, (route) =>
       failing-- > 0
         ? route.fulfill({

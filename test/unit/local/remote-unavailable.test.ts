@@ -64,7 +64,7 @@ describe('RemoteApi and a 503', () => {
   });
 
   it("reads a Retry-After given as an HTTP date, as the providers' is read", async () => {
-    const at = new Date(Date.now() + 2_000).toUTCString();
+    const at = new Date(Date.now() + 1_000).toUTCString();
     const { url, bodies } = await serveAnswers([
       { status: 503, headers: { 'retry-after': at } },
       { status: 202 },
