@@ -22,10 +22,18 @@ const obs = observability('status');
 const container = handlerContainer(obs);
 const deps = { store: container.taskStore, ledger: container.budgetLedger };
 
-/** `?limit=&cursor=` of GET /batches. */
+/**
+ * `?limit=&cursor=` of GET /batches. The limit is decimal digits only: a coercion through Number() would take
+ * `0x10`, `1e1` or ` 5` for 16, 10 and 5.
+ */
 const BatchPageQuerySchema = z
   .object({
-    limit: z.coerce.number().int().min(1).max(MAX_BATCH_PAGE_SIZE).optional(),
+    limit: z
+      .string()
+      .regex(/^\d{1,9}$/, `must be a whole number from 1 to ${MAX_BATCH_PAGE_SIZE} in decimal digits`)
+      .transform(Number)
+      .pipe(z.number().int().min(1).max(MAX_BATCH_PAGE_SIZE))
+      .optional(),
     cursor: z.string().min(1).max(MAX_CURSOR_CHARS).optional(),
   })
   .strict();

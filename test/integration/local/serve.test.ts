@@ -165,6 +165,8 @@ describe('meta-agent serve', () => {
     const detail = TaskDetailSchema.parse(await (await api('/batches/served-read/tasks/api')).json());
     const graph = BatchGraphSchema.parse(await (await api('/batches/served-read/graph')).json());
     const badLimit = await api('/batches?limit=0');
+    // Not decimal digits: JavaScript's Number() would read these as 16, 10 and 5.
+    const oddLimits = await Promise.all(['0x10', '1e1', '%205'].map((l) => api(`/batches?limit=${l}`)));
     const unknownTask = await api('/batches/served-read/tasks/nope');
 
     expect(listed).toMatchObject({ status: 'SUCCEEDED', tasks: { total: 2, done: 2, succeeded: 2 } });
@@ -177,6 +179,7 @@ describe('meta-agent serve', () => {
     ]);
     expect(badLimit.status).toBe(400);
     expect(((await badLimit.json()) as { issues: { path: string }[] }).issues[0]?.path).toBe('$.query.limit');
+    expect(oddLimits.map((r) => r.status)).toEqual([400, 400, 400]);
     expect(unknownTask.status).toBe(404);
   });
 
