@@ -5,6 +5,7 @@
  * (the text may nest a million levels), one frame per open object or array.
  */
 import type { JsonPathSegment } from './json-depth';
+import { lineAndColumn } from './json-location';
 
 interface Level {
   /** The keys seen so far in an object; undefined for an array. */
@@ -49,7 +50,7 @@ export function firstDuplicateKey(text: string): DuplicateKey | undefined {
         const key = raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
         if (top.keys.has(key)) {
           const path = [...stack.slice(0, -1).map((level) => level.member as JsonPathSegment), key];
-          return { path, key, line: text.slice(0, i).split('\n').length };
+          return { path, key, line: lineAndColumn(text, i).line };
         }
         top.keys.add(key);
         top.member = key;
