@@ -21,7 +21,9 @@
  * "or" ("without changing the API or the schema").
  *
  * Tracker and chat phrasings: bracketed tags opening a title ("[BE] Add ...") and a commit type with its
- * scope ("fix(auth): ...", "test: ...") are labels, and the request after them is the work. A verb-like
+ * scope ("fix(auth): ...", "test: ...") are labels, and the request after them is the work. A heading's words
+ * that name the kind of tracker item ("Bug:", "FE ticket:", "Bug report:") count for nothing: every role gets
+ * bugs and tickets. A verb-like
  * first word followed by a statement's verb is a subject ("Build fails", "EXPLAIN shows"), not a request.
  * A request after a comma in a statement ("It has no HttpOnly flag, audit the login flow") is the work,
  * and a pronoun object of it ("..., please fix that") points to the clause just before. The benefit of a
@@ -55,6 +57,8 @@ export const SENTENCE_PART_WEIGHTS = {
   negated: 0,
   /** The persona of a user story ("As a release manager, I want ..."): who wants the work, not what it is. */
   persona: 0,
+  /** The kind of tracker item a heading names ("Bug:", "FE ticket:", "Bug report:"): any role's work may be one. */
+  label: 0,
 } as const;
 export type SentencePart = keyof typeof SENTENCE_PART_WEIGHTS;
 
@@ -436,6 +440,7 @@ function readSentence(
     // The scope of a commit title ("fix(auth):") says where the work is, not what it is: a modifier.
     const scoped = !words[from]?.enclosed;
     for (let i = from; i < colon; i++) parts[i] = scoped && words[i]?.enclosed ? 'modifier' : 'heading';
+    markTrackerKinds(words, from, colon, parts);
     at = colon;
   }
   for (;;) {
@@ -491,10 +496,13 @@ function readTitle(words: readonly Piece[], span: [number, number] | undefined, 
     if (STATEMENT_VERBS.has(raw) || PLURAL_STATEMENT_VERBS.has(raw) || MODALS.has(raw) || words[i]?.asks)
       return;
   }
+  // A tracker kind opening the title ("ticket: pagination for ...") is no part of it.
   let i = span[0];
+  while (i < span[1] && parts[i] === 'label') i++;
+  const start = i;
   for (; i < span[1]; i++) {
     const w = words[i] as Piece;
-    if (parts[i] !== 'context' || (i > span[0] && w.gap !== 'none') || OBJECT_ENDS.has(w.raw)) break;
+    if (parts[i] !== 'context' || (i > start && w.gap !== 'none') || OBJECT_ENDS.has(w.raw)) break;
     parts[i] = 'object';
   }
   for (; i < span[1]; i++) if (parts[i] === 'context') parts[i] = 'modifier';
@@ -530,6 +538,23 @@ function personaEnd(words: readonly Piece[], at: number, to: number): number | u
 function clauseStart(words: readonly Piece[], from: number, end: number): number {
   for (let i = end - 1; i > from; i--) if (words[i]?.gap !== 'none') return i;
   return from;
+}
+
+/**
+ * Words of a heading that name the kind of tracker item ("Bug:", "FE ticket:", "Bug report:", "Story:"):
+ * every role gets bugs and tickets, so they say nothing of whose the work is. The other words of the
+ * heading ("FE", "Code review") still name it.
+ */
+const TRACKER_KINDS = new Set(['bug', 'bugs', 'ticket', 'issue', 'story', 'chore', 'epic', 'defect', 'task']);
+/** A word that is a tracker kind after one ("Bug report:", "Issue summary:"). */
+const TRACKER_KIND_TAILS = new Set(['report', 'summary', 'description']);
+
+function markTrackerKinds(words: readonly Piece[], from: number, colon: number, parts: SentencePart[]): void {
+  for (let i = from; i < colon; i++) {
+    const raw = words[i]?.raw ?? '';
+    const tail = i > from && TRACKER_KINDS.has(words[i - 1]?.raw ?? '') && TRACKER_KIND_TAILS.has(raw);
+    if (TRACKER_KINDS.has(raw) || tail) parts[i] = 'label';
+  }
 }
 
 /**

@@ -431,6 +431,11 @@ describe('extractRequirements: the sense of an ambiguous word', () => {
     },
   );
 
+  it('does not route a description to QA for the tracker kind its heading names', () => {
+    expect(routeOf('Bug: the CSV export endpoint ignores the page size')).toBe('python_backend_coder');
+    expect(routeOf('Ticket: pagination for the invoices endpoint')).toBe('python_backend_coder');
+  });
+
   it('keeps the roles the vocabulary gives a word when no sense, or two equally, are signalled', () => {
     expect(candidates('Review the table')).toContain('database_designer');
     expect(candidates('Move the table from the cloud to the schema')).toContain('database_designer');

@@ -13,6 +13,7 @@ function parts(text: string): string {
     context: 'c',
     negated: 'x',
     persona: 'p',
+    label: 'l',
   };
   return readSentences(text.toLowerCase())
     .map((w) => `${w.raw}/${letter[w.part]}`)
@@ -81,6 +82,19 @@ describe('readSentences', () => {
 
   it('reads a short label before a colon as the heading of the work', () => {
     expect(parts('Code review: the new PR')).toBe('code/H review/H the/c new/c pr/c');
+  });
+
+  it('reads the kind of tracker item a heading names as a label counting for nothing, its other words as the heading', () => {
+    expect(parts('Bug: the export button does nothing')).toBe(
+      'bug/l the/c export/c button/c does/c nothing/c',
+    );
+    expect(parts('FE ticket: add a tooltip')).toBe('fe/H ticket/l add/V a/O tooltip/O');
+    expect(parts('Bug report: rotate the keys')).toBe('bug/l report/l rotate/V the/O keys/O');
+    // A title after a tracker kind names the work as any title does; "report" alone is no tracker kind.
+    expect(parts('Story: pagination for the audit log')).toBe(
+      'story/l pagination/O for/m the/m audit/m log/m',
+    );
+    expect(parts('SQL report: revenue per region')).toBe('sql/H report/H revenue/c per/c region/c');
   });
 
   it('reads a bracketed tag opening a title as its heading, and the request after it as the work', () => {
