@@ -1606,6 +1606,27 @@ export interface WordSense {
 }
 
 /**
+ * The senses of a security word ("password", "MFA", "JWT", "RBAC", ...): auditing what exists (checking it for
+ * weaknesses, leaks, enumeration) is the security auditor's work; building or changing the feature (a reset,
+ * an unlock, an endpoint that issues or revokes) is the back-end implementer's, as "As an admin I want to
+ * reset passwords" is.
+ */
+const SECURITY_WORD_SENSES: readonly WordSense[] = [
+  {
+    roles: ['security_auditor'],
+    near: senseWords(
+      'audit assess assessment review check verify pentest vulnerability vulnerabilities vulnerable weakness weaknesses leak leaks leaked exposed exposure enumeration brute plaintext weak risk risks attacker exploit insecure finding findings threat compliance',
+    ),
+  },
+  {
+    roles: ['python_backend_coder'],
+    near: senseWords(
+      'reset resets change forgot forgotten unlock implement add build create issue issues rotate revoke refresh expire expires expiry endpoint endpoints api handler middleware login signup',
+    ),
+  },
+];
+
+/**
  * Words whose role depends on the words around them: a "migration" of a schema or of a platform, the
  * "table" of a database, of a page or of a report, a CI "pipeline" or a data one. When words of one sense
  * stand near the word (a few words either side, as "find the leak" follows "memory keeps growing; ...")
@@ -1615,6 +1636,14 @@ export interface WordSense {
  * vocabulary, one word per entry (matched after the same stemming as the roles' vocabulary).
  */
 export const BUILTIN_WORD_SENSES: Readonly<Record<string, readonly WordSense[]>> = {
+  password: SECURITY_WORD_SENSES,
+  mfa: SECURITY_WORD_SENSES,
+  jwt: SECURITY_WORD_SENSES,
+  rbac: SECURITY_WORD_SENSES,
+  permissions: SECURITY_WORD_SENSES,
+  authorization: SECURITY_WORD_SENSES,
+  encryption: SECURITY_WORD_SENSES,
+  hashing: SECURITY_WORD_SENSES,
   migration: [
     {
       roles: ['database_designer'],

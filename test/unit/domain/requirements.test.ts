@@ -431,6 +431,15 @@ describe('extractRequirements: the sense of an ambiguous word', () => {
     },
   );
 
+  it('gives a security word to the back end when the work builds the feature, to the auditor when it checks it', () => {
+    expect(routeOf('As an admin I want to reset passwords')).toBe('python_backend_coder');
+    expect(routeOf('As a support lead, I want to revoke a JWT when a laptop is lost')).toBe(
+      'python_backend_coder',
+    );
+    expect(routeOf('Check the password reset flow for account enumeration')).toBe('security_auditor');
+    expect(routeOf('Assess how the JWT is stored and whether it leaks')).toBe('security_auditor');
+  });
+
   it('does not route a description to QA for the tracker kind its heading names', () => {
     expect(routeOf('Bug: the CSV export endpoint ignores the page size')).toBe('python_backend_coder');
     expect(routeOf('Ticket: pagination for the invoices endpoint')).toBe('python_backend_coder');
