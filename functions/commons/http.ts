@@ -8,7 +8,12 @@ import type { ApprovalCaller } from '../../shared/domain/schemas';
 import { decodeUtf8Strict, notUtf8Sentence } from '../../shared/domain/utf8';
 import { BatchValidationError, duplicateKeyIssue } from '../../shared/domain/validation';
 import { NotFoundError } from '../../shared/ports';
-import { ConflictError, RequestValidationError, UnavailableError } from '../../shared/usecases/errors';
+import {
+  ConflictError,
+  RequestValidationError,
+  UnavailableError,
+  UpstreamRefusedError,
+} from '../../shared/usecases/errors';
 
 /** REST (v1) and HTTP (v2) API proxy events both work. */
 export type ApiEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
@@ -126,6 +131,10 @@ export function errorResponse(error: unknown, logger: Logger): APIGatewayProxyRe
       { error: 'Unavailable', message: error.message },
       { 'retry-after': String(error.retryAfterSeconds) },
     );
+  }
+  if (error instanceof UpstreamRefusedError) {
+    logger.error('refused upstream', { message: error.message });
+    return json(502, { error: 'UpstreamRefused', message: error.message });
   }
   logger.error('unexpected error', error as Error);
   return json(500, { error: 'InternalError', message: 'internal error; see the service logs' });

@@ -25,7 +25,7 @@ interface RetryToken {
   $retryLog?: { acquisitionDelay?: number };
 }
 
-type RetryErrorType = 'THROTTLING' | 'TRANSIENT' | 'SERVER_ERROR' | 'CLIENT_ERROR';
+export type RetryErrorType = 'THROTTLING' | 'TRANSIENT' | 'SERVER_ERROR' | 'CLIENT_ERROR';
 
 /** The SDK's retry strategy (its "V2" interface, which standard and adaptive modes implement). */
 interface RetryStrategy {
@@ -73,12 +73,25 @@ const isV2 = (strategy: RetryStrategy | LegacyRetryStrategy): strategy is RetryS
   'recordSuccess' in strategy;
 
 /** As the SDK classifies an error for its retry strategy (its classifiers read `$metadata`, `$retryable`, names). */
-function errorTypeOf(error: Error): RetryErrorType {
+export function errorTypeOf(error: Error): RetryErrorType {
   const sdkError = error as Parameters<typeof isServerError>[0];
   if (isThrottlingError(sdkError)) return 'THROTTLING';
   if (isTransientError(sdkError)) return 'TRANSIENT';
   if (isServerError(sdkError)) return 'SERVER_ERROR';
   return 'CLIENT_ERROR';
+}
+
+/**
+ * Whether a service answered `error` and sending the same call again cannot cure it: the service blamed the
+ * call (`$fault: 'client'`: a permission, a validation) and the SDK's classifiers see neither throttling nor a
+ * transient failure in it. An error no service answered (a network failure, anything unclassified) is not.
+ */
+export function isPermanentServiceError(error: unknown): error is Error {
+  return (
+    error instanceof Error &&
+    (error as { $fault?: unknown }).$fault === 'client' &&
+    errorTypeOf(error) === 'CLIENT_ERROR'
+  );
 }
 
 /** A body the SDK would not send twice (Node's `isStreamingPayload`). */

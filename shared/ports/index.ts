@@ -493,6 +493,17 @@ export interface TaskStore {
    * with `run`): a repeated call for the same review is a no-op. Answers whether it was appended.
    */
   appendReviewFailure(batchId: string, taskId: string, failure: ReviewFailure, run: number): Promise<boolean>;
+  /**
+   * Opens the wait of `token` again for a decision: in one write, removes the record at `index` if it is still
+   * `record` (the decision that took the wait, whose answer its waiting state refused for good) and the wait's
+   * `decided` and `undelivered`. false when the wait is no longer `token`'s or the record is not there.
+   */
+  reopenApprovalWait(
+    batchId: string,
+    taskId: string,
+    token: string,
+    taken: { index: number; record: ApprovalRecord },
+  ): Promise<boolean>;
   /** Removes the record at `index` if it is still `record` (a decision its waiting state never took). */
   retractApproval(batchId: string, taskId: string, index: number, record: ApprovalRecord): Promise<boolean>;
   /** Moves the task to a terminal (or READY/RUNNING) status, conditionally on it not being terminal yet. */
@@ -956,6 +967,22 @@ export class NotFoundError extends Error {
   ) {
     super(detail ?? `${kind} "${id}" not found`);
     this.name = 'NotFoundError';
+  }
+}
+
+/**
+ * The service behind a task token refused an answer for a reason sending it again cannot cure (no permission
+ * to answer, an answer it does not accept): `code` is the service's error name. A throttled or transient
+ * failure is thrown as it is (sending again may cure it).
+ */
+export class CallbackRefusedError extends Error {
+  constructor(
+    readonly code: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${code}: ${detail}`, options);
+    this.name = 'CallbackRefusedError';
   }
 }
 

@@ -12,7 +12,9 @@
  *   state stopped waiting meanwhile (timed out, cancelled) is taken back and refused, and so is one claimed
  *   while its batch is being cancelled. An answer that throws is tried again; past the tries the decision
  *   stays recorded, the caller hears 503, and the same decision sent again sends the answer again (a
- *   timeout of the wait first takes the decision back).
+ *   timeout of the wait first takes the decision back). An answer refused for a reason sending it again cannot
+ *   cure (no permission to answer: CallbackRefusedError) is not tried again: the decision is taken back, the
+ *   wait opened again for a decision, and the caller hears 502 with the cause.
  */
 import {
   APPROVAL_REJECTED_ERROR,
@@ -30,9 +32,17 @@ import { APPROVAL_ANSWER_RETRY_DELAYS_MS } from '../domain/limits';
 import { leaseKey } from '../domain/pool';
 import type { ApprovalCaller, ApprovalRecord } from '../domain/schemas';
 import type { ApprovalWaitInput } from '../domain/workflow';
-import type { AgentRegistry, ApprovalWait, Callbacks, Clock, StoredTask, TaskStore } from '../ports';
+import {
+  type AgentRegistry,
+  type ApprovalWait,
+  CallbackRefusedError,
+  type Callbacks,
+  type Clock,
+  type StoredTask,
+  type TaskStore,
+} from '../ports';
 import { attemptEndOf, isTerminal, readBatchAndTask } from './common';
-import { ConflictError, UnavailableError } from './errors';
+import { ConflictError, UnavailableError, UpstreamRefusedError } from './errors';
 import { wakeAfterRelease } from './route';
 
 export interface AwaitApprovalDeps {
@@ -226,9 +236,12 @@ export async function decideApproval(
   }
   return settle(deps, request, wait, record, sent);
 }
-/** A decision's answer to its waiting state: arrived, refused (the state no longer waits), or every try threw. */
+/**
+ * A decision's answer to its waiting state: arrived, refused as the state no longer waits (gone), refused for a
+ * reason sending again cannot cure (refused), or every try threw (failed).
+ */
 interface Answer {
-  outcome: 'delivered' | 'gone' | 'failed';
+  outcome: 'delivered' | 'gone' | 'refused' | 'failed';
   /** A try threw before this outcome: a refusal may then be of an earlier try's answer that did arrive. */
   afterError: boolean;
   error?: string;
@@ -249,6 +262,8 @@ async function answer(deps: DecideApprovalDeps, wait: ApprovalWait, record: Appr
             );
       return { outcome: arrived ? 'delivered' : 'gone', afterError: tried > 0 };
     } catch (error) {
+      if (error instanceof CallbackRefusedError)
+        return { outcome: 'refused', afterError: tried > 0, error: error.message };
       const pause = APPROVAL_ANSWER_RETRY_DELAYS_MS[tried];
       if (pause === undefined)
         return {
@@ -285,10 +300,33 @@ async function settle(
     );
   }
   const error = sent.error ?? 'unknown error';
+  if (sent.outcome === 'refused') return refused(deps, request, wait, record, error);
   await deps.store.markApprovalUndelivered(batchId, taskId, wait.token, { error, at: deps.clock.now() });
   throw new UnavailableError(
     `the ${record.decision} of task "${taskId}" is recorded, but its answer could not be sent to the waiting workflow (${error}); send the same decision again to send it (until then the task waits, at most until its deadline, when the decision is taken back)`,
     UNDELIVERED_RETRY_AFTER_SECONDS,
+  );
+}
+
+/**
+ * The waiting state's service refused the decision's answer for good (no permission to answer it, an answer it
+ * does not accept): sending it again would be refused again, so the decision never takes effect. It is taken
+ * back and the wait opened again (one write), so the task waits for a decision as before (once the cause is
+ * fixed, a decision is sent again; else its timeout ends the wait), and the caller hears why (502).
+ */
+async function refused(
+  deps: DecideApprovalDeps,
+  request: DecideApprovalRequest,
+  wait: ApprovalWait,
+  record: ApprovalRecord,
+  error: string,
+): Promise<never> {
+  const { batchId, taskId } = request;
+  const task = await deps.store.getTask(batchId, taskId);
+  const index = task ? indexOfRecord(task, record) : -1;
+  if (index >= 0) await deps.store.reopenApprovalWait(batchId, taskId, wait.token, { index, record });
+  throw new UpstreamRefusedError(
+    `the ${record.decision} of task "${taskId}" is not recorded: the waiting workflow refused its answer (${error}), and sending it again cannot cure that; the task still waits for a decision (until its deadline): fix the cause (for AccessDenied, the API's permission to answer the workflow: states:SendTaskSuccess and states:SendTaskFailure), then decide again`,
   );
 }
 
@@ -369,13 +407,17 @@ export async function takeBackUndelivered(
   const decided = wait?.decided;
   if (!wait || !decided) return false;
   if (by !== undefined && (decided.by !== by.by || decided.attempt !== by.attempt)) return false;
-  const index = (task.approvals ?? []).findLastIndex(
-    (a) => a.at === decided.at && a.by === decided.by && a.decision === decided.decision,
-  );
+  const index = indexOfRecord(task, decided);
   if (index < 0) return false;
   const { batchId, taskId } = task;
   return takeBack(store, { batchId, taskId, index, record: decided, token: wait.token });
 }
+
+/** Where `record` is among the task's approvals (the last match: a record is its time, author and decision). */
+const indexOfRecord = (task: StoredTask, record: ApprovalRecord): number =>
+  (task.approvals ?? []).findLastIndex(
+    (a) => a.at === record.at && a.by === record.by && a.decision === record.decision,
+  );
 
 /**
  * Removes a decision its waiting state never took, then the wait it took if still that token's: in two writes,

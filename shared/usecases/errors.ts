@@ -27,6 +27,18 @@ export class UnavailableError extends Error {
   }
 }
 
+/**
+ * A service the request depends on refused it for a reason sending it again cannot cure (a permission, a
+ * validation): 502 naming the cause. Nothing of the request stands; the same request fails the same way until
+ * the cause is fixed, so no Retry-After is offered.
+ */
+export class UpstreamRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UpstreamRefusedError';
+  }
+}
+
 /** A request body that does not match its schema (besides batches, which raise BatchValidationError). */
 export class RequestValidationError extends Error {
   constructor(readonly issues: { path: string; message: string }[]) {

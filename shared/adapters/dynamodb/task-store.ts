@@ -400,6 +400,16 @@ function decodeCursor(cursor: string, partition: BatchIndexPartition): Record<st
   return record as Record<string, string>;
 }
 
+/** The removal of the approval record at `index`, conditional on it still being `record`. */
+function retractionOf(index: number, record: ApprovalRecord) {
+  return {
+    update: `REMOVE approvals[${index}]`,
+    condition: `approvals[${index}].#at = :at AND approvals[${index}].#by = :by AND approvals[${index}].#decision = :decision`,
+    names: { '#at': 'at', '#by': 'by', '#decision': 'decision' },
+    values: { ':at': record.at, ':by': record.by, ':decision': record.decision },
+  };
+}
+
 /**
  * The update of a batch patch: a field set to undefined is removed (`batchId`, the key, is never written).
  * A status puts the batch in the running index (RUNNING) or takes it out (any other). Undefined when the patch
@@ -1202,20 +1212,40 @@ export class DynamoTaskStore implements TaskStore {
     );
   }
 
+  async reopenApprovalWait(
+    batchId: string,
+    taskId: string,
+    token: string,
+    taken: { index: number; record: ApprovalRecord },
+  ): Promise<boolean> {
+    const retract = retractionOf(taken.index, taken.record);
+    return this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
+        UpdateExpression: `${retract.update}, approvalWait.decided, approvalWait.undelivered`,
+        ConditionExpression: `approvalWait.#token = :token AND ${retract.condition}`,
+        ExpressionAttributeNames: { ...retract.names, '#token': 'token' },
+        ExpressionAttributeValues: { ...retract.values, ':token': token },
+      }),
+    );
+  }
+
   async retractApproval(
     batchId: string,
     taskId: string,
     index: number,
     record: ApprovalRecord,
   ): Promise<boolean> {
+    const retract = retractionOf(index, record);
     return this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
-        UpdateExpression: `REMOVE approvals[${index}]`,
-        ConditionExpression: `approvals[${index}].#at = :at AND approvals[${index}].#by = :by AND approvals[${index}].#decision = :decision`,
-        ExpressionAttributeNames: { '#at': 'at', '#by': 'by', '#decision': 'decision' },
-        ExpressionAttributeValues: { ':at': record.at, ':by': record.by, ':decision': record.decision },
+        UpdateExpression: retract.update,
+        ConditionExpression: retract.condition,
+        ExpressionAttributeNames: retract.names,
+        ExpressionAttributeValues: retract.values,
       }),
     );
   }

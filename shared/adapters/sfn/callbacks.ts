@@ -1,6 +1,8 @@
 /**
  * Task-token callbacks on Step Functions. A token that is no longer waiting (the state timed out, the
- * execution was stopped, the token was already answered) is "already done": false, not an error.
+ * execution was stopped, the token was already answered) is "already done": false, not an error. A refusal
+ * sending again cannot cure (AccessDenied, a validation: see isPermanentServiceError) is a
+ * CallbackRefusedError; anything else (throttling, a network failure) is thrown as it is.
  */
 import {
   SendTaskFailureCommand,
@@ -8,7 +10,8 @@ import {
   SendTaskSuccessCommand,
   SFNClient,
 } from '@aws-sdk/client-sfn';
-import type { Callbacks } from '../../ports';
+import { CallbackRefusedError, type Callbacks } from '../../ports';
+import { isPermanentServiceError } from '../in-process-retry';
 import { tunedClient } from '../sdk-client';
 
 /** Errors meaning the token cannot be answered any more. */
@@ -52,6 +55,8 @@ export class SfnCallbacks implements Callbacks {
       return true;
     } catch (error) {
       if (error instanceof Error && GONE_TOKEN_ERRORS.has(error.name)) return false;
+      if (isPermanentServiceError(error))
+        throw new CallbackRefusedError(error.name, error.message, { cause: error });
       throw error;
     }
   }

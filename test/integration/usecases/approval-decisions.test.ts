@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { APPROVAL_ANSWER_RETRY_DELAYS_MS } from '../../../shared/domain/limits';
-import type { Callbacks, TaskStore } from '../../../shared/ports';
+import { CallbackRefusedError, type Callbacks, type TaskStore } from '../../../shared/ports';
 import {
   type DecideApprovalDeps,
   decideApproval,
@@ -13,7 +13,7 @@ import {
   recordApprovalTimeout,
 } from '../../../shared/usecases/approval';
 import { taskResult } from '../../../shared/usecases/batch-result';
-import { ConflictError, UnavailableError } from '../../../shared/usecases/errors';
+import { ConflictError, UnavailableError, UpstreamRefusedError } from '../../../shared/usecases/errors';
 import { useDynamoStores } from '../../support/dynamo-stores';
 import { batchOf, ManualClock, uniqueId } from '../../support/fixtures';
 
@@ -39,6 +39,26 @@ function flakyCallbacks(failures: number, arrives = true) {
     heartbeat: async () => true,
   };
   return { callbacks, sent, heal: () => (left = 0) };
+}
+
+/** Callbacks whose answers throw `transient` times, then are refused for good (no permission to answer). */
+function refusingCallbacks(transient = 0) {
+  const flaky = flakyCallbacks(transient);
+  const sent: string[] = [];
+  const refuse = async (token: string, kind: 'succeed' | 'fail') => {
+    sent.push(kind);
+    await (kind === 'succeed' ? flaky.callbacks.succeed(token, {}) : flaky.callbacks.fail(token, 'E', 'c'));
+    throw new CallbackRefusedError(
+      'AccessDeniedException',
+      'not authorized to perform states:SendTaskSuccess',
+    );
+  };
+  const callbacks: Callbacks = {
+    succeed: (token) => refuse(token, 'succeed'),
+    fail: (token) => refuse(token, 'fail'),
+    heartbeat: async () => true,
+  };
+  return { callbacks, sent };
 }
 
 /** A batch of one task waiting for a person's approval before dispatch, its state's token TOKEN. */
@@ -159,6 +179,58 @@ describe('an answer to the waiting state that throws', () => {
     const task = await db.store.getTask(batchId, 'deploy');
     expect(task?.approvals ?? []).toEqual([]);
     expect(task?.approvalWait).toBeUndefined();
+  });
+});
+
+describe('an answer the waiting state refused for good (AccessDenied)', () => {
+  it('is not tried again: 502 naming the cause, the decision taken back and the wait open for the next one', async () => {
+    const batchId = await waitingTask();
+    const refusing = refusingCallbacks();
+    const { deps, pauses } = depsWith(refusing.callbacks);
+
+    const decision = decideApproval(deps, { batchId, taskId: 'deploy', decision: 'approve' });
+
+    await expect(decision).rejects.toBeInstanceOf(UpstreamRefusedError);
+    await expect(decision).rejects.toThrow(
+      /the approve of task "deploy" is not recorded: .*AccessDeniedException: not authorized.*cannot cure/,
+    );
+    expect(refusing.sent).toEqual(['succeed']);
+    expect(pauses).toEqual([]);
+    const task = await db.store.getTask(batchId, 'deploy');
+    expect(task?.status).toBe('AWAITING_APPROVAL');
+    expect(task?.approvals ?? []).toEqual([]);
+    expect(task?.approvalWait).toMatchObject({ token: TOKEN });
+    expect(task?.approvalWait?.decided).toBeUndefined();
+    expect(task && taskResult(task, false).awaiting?.undelivered).toBeUndefined();
+
+    // Once the permission is fixed, a decision goes through.
+    const fixed = await decideApproval(depsWith(flakyCallbacks(0).callbacks).deps, {
+      batchId,
+      taskId: 'deploy',
+      decision: 'reject',
+    });
+    expect(fixed.record.decision).toBe('reject');
+    expect((await db.store.getTask(batchId, 'deploy'))?.approvals).toMatchObject([{ decision: 'reject' }]);
+  });
+
+  it('after transient failures, or on a repeat of an undelivered decision, also takes the decision back', async () => {
+    const batchId = await waitingTask();
+    const request = { batchId, taskId: 'deploy', decision: 'reject' as const, comment: 'no' };
+    await expect(
+      decideApproval(depsWith(flakyCallbacks(Number.POSITIVE_INFINITY).callbacks).deps, request),
+    ).rejects.toBeInstanceOf(UnavailableError);
+
+    // The repeat meets a refusal for good after one more transient failure.
+    const refusing = refusingCallbacks(1);
+    const repeat = decideApproval(depsWith(refusing.callbacks).deps, request);
+
+    await expect(repeat).rejects.toBeInstanceOf(UpstreamRefusedError);
+    expect(refusing.sent).toEqual(['fail', 'fail']);
+    const task = await db.store.getTask(batchId, 'deploy');
+    expect(task?.approvals ?? []).toEqual([]);
+    expect(task?.approvalWait).toMatchObject({ token: TOKEN });
+    expect(task?.approvalWait?.decided).toBeUndefined();
+    expect(task?.approvalWait?.undelivered).toBeUndefined();
   });
 });
 

@@ -5,6 +5,7 @@ import {
   SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
   SFNClient,
+  SFNServiceException,
   StartExecutionCommand,
   TaskDoesNotExist,
   TaskTimedOut,
@@ -13,9 +14,19 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SfnCallbacks } from '../../../shared/adapters/sfn/callbacks';
 import { SfnOrchestrator } from '../../../shared/adapters/sfn/orchestrator';
+import { CallbackRefusedError } from '../../../shared/ports';
 
 const sfn = mockClient(SFNClient);
 const meta = { $metadata: {} };
+
+/** An error Step Functions answered with (a 4xx blames the call, a 5xx the service), as the SDK builds it. */
+const serviceError = (name: string, httpStatusCode: number) =>
+  new SFNServiceException({
+    name,
+    message: `${name} from Step Functions`,
+    $fault: httpStatusCode < 500 ? 'client' : 'server',
+    $metadata: { httpStatusCode },
+  });
 
 beforeEach(() => {
   sfn.reset();
@@ -45,6 +56,30 @@ describe('SfnCallbacks', () => {
 
     expect(await new SfnCallbacks(new SFNClient({})).succeed('token', { ok: true })).toBe(true);
     expect(sfn.commandCalls(SendTaskSuccessCommand)[0]?.args[0].input.output).toBe('{"ok":true}');
+  });
+
+  it('throws a refusal sending again cannot cure (AccessDenied, a validation) as CallbackRefusedError', async () => {
+    for (const name of ['AccessDeniedException', 'ValidationException', 'KmsAccessDeniedException']) {
+      sfn.reset();
+      sfn.on(SendTaskSuccessCommand).rejects(serviceError(name, 400));
+
+      const sent = new SfnCallbacks(new SFNClient({})).succeed('token', {});
+
+      await expect(sent).rejects.toBeInstanceOf(CallbackRefusedError);
+      await expect(sent).rejects.toMatchObject({
+        code: name,
+        message: `${name}: ${name} from Step Functions`,
+      });
+    }
+  });
+
+  it('rethrows as they are the failures sending again may cure: throttling, a server error', async () => {
+    for (const error of [serviceError('ThrottlingException', 400), serviceError('ServiceUnavailable', 503)]) {
+      sfn.reset();
+      sfn.on(SendTaskFailureCommand).rejects(error);
+
+      await expect(new SfnCallbacks(new SFNClient({})).fail('token', 'Boom', 'cause')).rejects.toBe(error);
+    }
   });
 
   it('rethrows errors that do not mean "already done"', async () => {
