@@ -413,6 +413,19 @@ export async function takeBackUndelivered(
   return takeBack(store, { batchId, taskId, index, record: decided, token: wait.token });
 }
 
+/**
+ * A task that ended (cancelled, interrupted) while its wait held a decision whose answer could not be sent
+ * (ApprovalWait.undelivered: the call that took the wait gave up, 503): its state stopped waiting without it,
+ * so it never took effect, and it is taken back; the ended task shows no decision. A decision whose answer is
+ * still being sent is left to its call, which takes it back when the answer is refused.
+ */
+export async function takeBackOnEnd(
+  store: Pick<TaskStore, 'retractApproval' | 'endApprovalWait'>,
+  task: StoredTask,
+): Promise<boolean> {
+  return task.approvalWait?.undelivered === undefined ? false : takeBackUndelivered(store, task);
+}
+
 /** Where `record` is among the task's approvals (the last match: a record is its time, author and decision). */
 const indexOfRecord = (task: StoredTask, record: ApprovalRecord): number =>
   (task.approvals ?? []).findLastIndex(

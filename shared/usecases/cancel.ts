@@ -15,6 +15,7 @@ import {
   type StoredBatch,
   type TaskStore,
 } from '../ports';
+import { takeBackOnEnd } from './approval';
 import { buildBatchResult } from './batch-result';
 import { budgetStateFor, settleAttempt } from './budget';
 import { creationLeaseSecondsLeft, creationRetrySeconds, executionNameFor, isTerminal } from './common';
@@ -62,6 +63,8 @@ export async function cancelBatch(
         // CANCELLED no attempt can start any more (startAttempt requires a non-terminal task), so this read
         // sees the last one and its slot is never leaked.
         const latest = (await deps.store.getTask(batchId, t.taskId)) ?? t;
+        // A decision recorded before the cancel whose answer never got through did not take effect.
+        await takeBackOnEnd(deps.store, latest);
         const last = latest.attempts[latest.attemptCount - 1];
         // A running attempt, or one whose output waits for approval (its slot went back already: the
         // release below is then a no-op on the lease).

@@ -16,6 +16,7 @@ import {
   InvalidCursorError,
   type TaskStore,
 } from '../ports';
+import { takeBackOnEnd } from './approval';
 import { settleAttempt } from './budget';
 import { executionNameFor, isTerminal } from './common';
 import { finalizeBatch } from './finalize';
@@ -171,6 +172,8 @@ async function endInterruptedBatch(deps: InterruptedDeps, batchId: string, reaso
   for (const task of await deps.store.listTasks(batchId)) {
     if (isTerminal(task.status)) continue;
     if (!(await deps.store.setTaskStatus(batchId, task.taskId, 'FAILED', { reason, at: now }))) continue;
+    // A decision whose answer never got through did not take effect: the ended task shows none.
+    await takeBackOnEnd(deps.store, task);
     const last = task.attempts[task.attemptCount - 1];
     if (last?.status !== 'RUNNING' && last?.status !== 'AWAITING_APPROVAL') continue;
     const ended = await deps.store.finishAttempt(batchId, task.taskId, task.attemptCount, {

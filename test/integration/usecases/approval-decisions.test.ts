@@ -5,7 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { APPROVAL_ANSWER_RETRY_DELAYS_MS } from '../../../shared/domain/limits';
-import { CallbackRefusedError, type Callbacks, type TaskStore } from '../../../shared/ports';
+import {
+  CallbackRefusedError,
+  type Callbacks,
+  type Orchestrator,
+  type TaskStore,
+} from '../../../shared/ports';
 import {
   type DecideApprovalDeps,
   decideApproval,
@@ -13,7 +18,9 @@ import {
   recordApprovalTimeout,
 } from '../../../shared/usecases/approval';
 import { taskResult } from '../../../shared/usecases/batch-result';
+import { cancelBatch } from '../../../shared/usecases/cancel';
 import { ConflictError, UnavailableError, UpstreamRefusedError } from '../../../shared/usecases/errors';
+import { endStoppedExecution } from '../../../shared/usecases/interrupted';
 import { useDynamoStores } from '../../support/dynamo-stores';
 import { batchOf, ManualClock, uniqueId } from '../../support/fixtures';
 
@@ -299,6 +306,70 @@ describe('a decision while the batch is being cancelled', () => {
     ).rejects.toThrow(`batch "${batchId}" is being cancelled`);
     expect((await db.store.getTask(batchId, 'deploy'))?.approvals ?? []).toEqual([]);
     expect(flaky.sent).toEqual([]);
+  });
+});
+
+describe('a decision recorded, its answer undelivered (503), when the task ends', () => {
+  const orchestrator: Orchestrator = {
+    start: async (name) => ({ executionArn: `arn:exec:${name}` }),
+    stop: async () => {},
+    executionArnOf: (name) => `arn:exec:${name}`,
+  };
+
+  /** A waiting task whose approval was recorded but not delivered (every try threw). */
+  async function undelivered(): Promise<string> {
+    const batchId = await waitingTask();
+    await expect(
+      decideApproval(depsWith(flakyCallbacks(Number.POSITIVE_INFINITY).callbacks).deps, {
+        batchId,
+        taskId: 'deploy',
+        decision: 'approve',
+      }),
+    ).rejects.toBeInstanceOf(UnavailableError);
+    return batchId;
+  }
+
+  it('is taken back by a cancel: the cancelled task shows no decision that never took effect', async () => {
+    const batchId = await undelivered();
+
+    const result = await cancelBatch({ store: db.store, agents: db.agents, orchestrator, clock }, batchId);
+
+    const task = await db.store.getTask(batchId, 'deploy');
+    expect(task?.status).toBe('CANCELLED');
+    expect(task?.approvals ?? []).toEqual([]);
+    expect(task?.approvalWait).toBeUndefined();
+    expect(result.tasks[0]?.approvals ?? []).toEqual([]);
+  });
+
+  it('is taken back when its execution ended unseen (the batch ended as interrupted)', async () => {
+    const batchId = await undelivered();
+    await db.store.updateBatch(batchId, { executionArn: 'arn:exec:lost' });
+
+    const ended = await endStoppedExecution(
+      { store: db.store, agents: db.agents, clock },
+      { executionArn: 'arn:exec:lost', batchId, status: 'ABORTED' },
+    );
+
+    expect(ended).toBe(true);
+    const task = await db.store.getTask(batchId, 'deploy');
+    expect(task?.status).toBe('FAILED');
+    expect(task?.approvals ?? []).toEqual([]);
+    expect(task?.approvalWait).toBeUndefined();
+  });
+
+  it('stands when its answer got through before the cancel', async () => {
+    const batchId = await waitingTask();
+    await decideApproval(depsWith(flakyCallbacks(0).callbacks).deps, {
+      batchId,
+      taskId: 'deploy',
+      decision: 'approve',
+    });
+
+    await cancelBatch({ store: db.store, agents: db.agents, orchestrator, clock }, batchId);
+
+    const task = await db.store.getTask(batchId, 'deploy');
+    expect(task?.status).toBe('CANCELLED');
+    expect(task?.approvals).toMatchObject([{ decision: 'approve' }]);
   });
 });
 
