@@ -11,11 +11,19 @@ import type { Batch, BatchResult, TaskResult } from '../../domain/schemas';
 import type { EmbeddedSystem } from '../system';
 import { CliUsageError } from './errors';
 import { type CliIO, printable } from './io';
+import { REMOTE_UNAVAILABLE_WAIT_MS, retryAfterMsOf } from './remote';
 
 /** Lines of a held output shown before the question (the whole output: GET .../output, or --out). */
 export const OUTPUT_PREVIEW_LINES = 20;
 /** Characters of those lines shown at most: one line may be the whole output (megabytes). */
 export const OUTPUT_PREVIEW_CHARS = 4_000;
+
+/**
+ * Tries of a decision the API answers 503 with Retry-After (recorded, its answer to the workflow not sent
+ * yet): sent again after each Retry-After, as `meta-agent approve` sends it, never waiting past
+ * REMOTE_UNAVAILABLE_WAIT_MS in all. Past them the person is told the task still waits.
+ */
+export const DECISION_SEND_TRIES = 5;
 
 /** The comment of the rejection `run` sends for a task that waits for a person when nobody can be asked. */
 export const NOBODY_TO_ASK =
@@ -61,9 +69,17 @@ export class TerminalApprovals {
   #queue: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly system: EmbeddedSystem,
+    private readonly system: Pick<EmbeddedSystem, 'request' | 'output'>,
     private readonly io: CliIO,
+    /** Waits before a decision is sent again (a timer by default). */
+    private readonly sleep: (ms: number) => Promise<void> = (ms) =>
+      new Promise((resolve) => setTimeout(resolve, ms)),
   ) {}
+
+  /** Resolves once every question asked so far was answered and its decision sent (or given up). */
+  settled(): Promise<void> {
+    return this.#queue;
+  }
 
   watch(snapshot: BatchResult): void {
     if (snapshot.status !== 'RUNNING') return;
@@ -119,19 +135,35 @@ export class TerminalApprovals {
     comment: string,
     retry?: false,
   ): Promise<void> {
-    const response = await this.system.request({
-      method: 'POST',
-      path: `/batches/${encodeURIComponent(batchId)}/tasks/${encodeURIComponent(taskId)}/approval`,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        decision,
-        ...(comment ? { comment } : {}),
-        ...(retry === false ? { retry } : {}),
-      }),
-    });
-    if (response.statusCode !== 200) {
+    let waited = 0;
+    for (let tries = 1; ; tries++) {
+      const response = await this.system.request({
+        method: 'POST',
+        path: `/batches/${encodeURIComponent(batchId)}/tasks/${encodeURIComponent(taskId)}/approval`,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          decision,
+          ...(comment ? { comment } : {}),
+          ...(retry === false ? { retry } : {}),
+        }),
+      });
+      if (response.statusCode === 200) return;
       const message = (JSON.parse(response.body) as { message?: string }).message ?? response.body;
-      this.io.stderr(`meta-agent: ${message}\n`);
+      // 503: the decision is recorded, its answer to the workflow not sent yet; the same decision sends it.
+      const waitMs =
+        response.statusCode === 503 ? retryAfterMsOf(response.headers['retry-after'] ?? null) : undefined;
+      if (waitMs === undefined) {
+        this.io.stderr(`meta-agent: ${message}\n`);
+        return;
+      }
+      if (tries >= DECISION_SEND_TRIES || waited + waitMs > REMOTE_UNAVAILABLE_WAIT_MS) {
+        this.io.stderr(
+          `meta-agent: gave up sending the ${decision} of task ${taskId} after ${tries} tries (${message}); the task still waits, until its approval timeout rejects it (Ctrl-C cancels the run)\n`,
+        );
+        return;
+      }
+      waited += waitMs;
+      await this.sleep(waitMs);
     }
   }
 

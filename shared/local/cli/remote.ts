@@ -42,7 +42,7 @@ const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD']);
 export const MIN_RETRY_WAIT_MS = 100;
 
 /** A Retry-After (seconds or an HTTP date, as the providers' is read) as milliseconds, at least MIN_RETRY_WAIT_MS. */
-function retryAfterMsOf(value: string | null): number | undefined {
+export function retryAfterMsOf(value: string | null): number | undefined {
   const ms = parseRetryAfter(value);
   return ms === undefined ? undefined : Math.max(MIN_RETRY_WAIT_MS, ms);
 }
