@@ -58,6 +58,7 @@ export const handler = instrument(obs, 'scaler', async (_event: unknown, context
     roles: changed,
     unfinished: result.unfinished,
     interrupted: result.interrupted,
+    ...(result.indexedRunning ? { indexedRunning: result.indexedRunning } : {}),
   });
   if (result.interrupted.length > 0)
     obs.metrics.addMetric('BatchesInterrupted', MetricUnit.Count, result.interrupted.length);

@@ -359,6 +359,17 @@ export interface TaskStore {
     limit: number;
     cursor?: string;
   }): Promise<{ batches: RunningBatch[]; nextCursor?: string }>;
+  /**
+   * Puts RUNNING batches written before the running index existed (no `runningPk`) into it: reads a page of at
+   * most `limit` batches of the list index, the oldest first, from `cursor` on, and sets each one's `runningPk`
+   * by a write conditional on it being still RUNNING and without one (a status written meanwhile stands).
+   * Answers how many it put in, and the next page's cursor (none after the last page); a cursor that was not
+   * made here throws InvalidCursorError.
+   */
+  indexRunningBatches(page: {
+    limit: number;
+    cursor?: string;
+  }): Promise<{ indexed: number; nextCursor?: string }>;
   /** How many of the batch's tasks have each status (reads the status of every task item, nothing else). */
   countTaskStatuses(batchId: string): Promise<TaskStatusCounts>;
   /**

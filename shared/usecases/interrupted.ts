@@ -106,6 +106,24 @@ export const MAX_RUNNING_BATCHES_CHECKED_PER_PASS = 20;
  */
 export const LOST_EVENT_MIN_AGE_MS = 5 * 60_000;
 
+/**
+ * Batches of the list index one pass of indexRunningBatches reads (the oldest first), putting the RUNNING ones
+ * without `runningPk` into the running index: a Query page and a conditional write per RUNNING one, so a pass
+ * after an upgrade stays short whatever the table holds; the next passes carry on until every batch was read.
+ */
+export const MAX_BATCHES_INDEXED_PER_PASS = 100;
+
+/** Where the passes stopped, kept by the caller between them (the scaler keeps it in its module). */
+export interface LostEventSweep {
+  /** Among the running batches (a cold start starts from the oldest). */
+  cursor?: string;
+  /**
+   * Among all batches, putting those RUNNING since before the running index into it: `done` once the passes
+   * read them all (a batch written since has its `runningPk` from its first write).
+   */
+  indexing?: { cursor?: string; done?: boolean };
+}
+
 /** The lookup of an execution's end: the orchestrator's Step Functions, and where the previous pass stopped. */
 export interface LostEventDeps extends InterruptedDeps {
   readonly executions: ExecutionStates;
@@ -113,7 +131,7 @@ export interface LostEventDeps extends InterruptedDeps {
    * Where the previous pass stopped among the running batches, kept by the caller between passes so that
    * successive passes visit them all (the scaler keeps it in its module: a cold start starts from the oldest).
    */
-  readonly sweep: { cursor?: string };
+  readonly sweep: LostEventSweep;
   /** True when the pass should stop before the next batch (the scaler's time): the next pass takes it. */
   readonly outOfTime?: () => boolean;
 }
@@ -159,6 +177,32 @@ export async function endLostStoppedExecutions(deps: LostEventDeps): Promise<str
   // The last page: the next pass starts from the oldest again.
   deps.sweep.cursor = page.nextCursor;
   return ended;
+}
+
+/**
+ * A batch RUNNING since before the running index existed has no `runningPk` until its next status change, so
+ * the pass above would never look at it: one pass of this puts up to MAX_BATCHES_INDEXED_PER_PASS of the
+ * batches, the oldest first, into the index (only one still RUNNING and without `runningPk`: a conditional
+ * write), from where the previous pass stopped; once every batch was read it does nothing more. Answers how
+ * many batches it put in.
+ */
+export async function indexRunningBatches(deps: Pick<LostEventDeps, 'store' | 'sweep'>): Promise<number> {
+  const indexing = deps.sweep.indexing ?? {};
+  deps.sweep.indexing = indexing;
+  if (indexing.done) return 0;
+  const page = await deps.store
+    .indexRunningBatches({
+      limit: MAX_BATCHES_INDEXED_PER_PASS,
+      ...(indexing.cursor !== undefined ? { cursor: indexing.cursor } : {}),
+    })
+    .catch((error: unknown) => {
+      // A cursor of another store (a process that outlived a table): start again from the oldest.
+      if (error instanceof InvalidCursorError) indexing.cursor = undefined;
+      throw error;
+    });
+  indexing.cursor = page.nextCursor;
+  if (page.nextCursor === undefined) indexing.done = true;
+  return page.indexed;
 }
 
 async function endInterruptedBatch(deps: InterruptedDeps, batchId: string, reason: string): Promise<void> {

@@ -16,7 +16,8 @@
  * Step 2 also gives waiting marks written before the byWait index their place in it (at most
  * MAX_MARKS_ORDERED_PER_PASS a role a pass), since no release finds a mark outside it.
  * After the roles, the batches whose execution ended with its status change event lost are ended
- * (interrupted.ts endLostStoppedExecutions), a bounded number a pass.
+ * (interrupted.ts endLostStoppedExecutions), a bounded number a pass; before them, batches RUNNING since before
+ * the running index that sweep reads are put into it (indexRunningBatches), a bounded number a pass.
  * A role whose queue cannot be read is still reclaimed and trimmed; its error is reported, not thrown.
  * A pass short of time (timeLeftMs) starts no further step: every step is conditional on what it read, so
  * the roles are left consistent and the next pass carries on.
@@ -34,7 +35,7 @@ import type {
   QueueDepth,
   TaskStore,
 } from '../ports';
-import { endLostStoppedExecutions, type LostEventDeps } from './interrupted';
+import { endLostStoppedExecutions, indexRunningBatches, type LostEventDeps } from './interrupted';
 import { spawnAgent, wakeForCapacity } from './route';
 
 export interface ScalerDeps {
@@ -109,6 +110,8 @@ export interface ScaleResult {
   unfinished: string[];
   /** Batches ended as interrupted: their execution ended and its status change event never came. */
   interrupted: string[];
+  /** Batches RUNNING since before the running index that this pass put into it (absent: the pass did not get there). */
+  indexedRunning?: number;
   /** Why the look at running batches failed (it is tried again at the next pass). */
   interruptedError?: string;
 }
@@ -146,6 +149,9 @@ export async function scaleAgents(deps: ScalerDeps): Promise<ScaleResult> {
   );
   if (deps.lostEvents && !outOfTime(deps)) {
     try {
+      // First, so a batch put into the running index now is looked at in turn (the sweep reads that index).
+      result.indexedRunning = await indexRunningBatches(deps.lostEvents);
+      if (outOfTime(deps)) return result;
       result.interrupted = await endLostStoppedExecutions({
         ...deps.lostEvents,
         agents: deps.agents,

@@ -38,7 +38,8 @@ export const TASKS_TABLE = {
    * first by creation time (the list index's sort key), so the scheduled pass that ends batches whose execution
    * ended unseen (usecases/interrupted.ts endLostStoppedExecutions) reads the running batches, never the finished
    * ones, however many the table keeps. A batch RUNNING before the index existed has no `runningPk` until its
-   * next status change (its execution's end or a redrive).
+   * next status change (its execution's end or a redrive), or until the scaler's passes put it in
+   * (usecases/interrupted.ts indexRunningBatches).
    */
   runningIndex: {
     name: 'byRunning',

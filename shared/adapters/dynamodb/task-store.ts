@@ -712,6 +712,35 @@ export class DynamoTaskStore implements TaskStore {
     return { batches, ...(nextCursor !== undefined ? { nextCursor } : {}) };
   }
 
+  async indexRunningBatches(page: {
+    limit: number;
+    cursor?: string;
+  }): Promise<{ indexed: number; nextCursor?: string }> {
+    const { items, nextCursor } = await this.batchIndexPage(
+      TASKS_TABLE.batchListIndex.name,
+      LIST_PARTITION,
+      page,
+    );
+    // The list index holds no runningPk: every RUNNING one is tried, and the condition skips the indexed ones.
+    const running = items.filter((item) => item.status === 'RUNNING');
+    const written = await Promise.all(
+      running.map((item) =>
+        this.conditional(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: item.pk, sk: BATCH_SK },
+            UpdateExpression: 'SET #running = :running',
+            ConditionExpression: '#status = :status AND attribute_not_exists(#running)',
+            ExpressionAttributeNames: { '#running': RUNNING_PARTITION.name, '#status': 'status' },
+            ExpressionAttributeValues: { ':running': RUNNING_PARTITION.value, ':status': 'RUNNING' },
+          }),
+        ),
+      ),
+    );
+    const indexed = written.filter(Boolean).length;
+    return { indexed, ...(nextCursor !== undefined ? { nextCursor } : {}) };
+  }
+
   /**
    * A page of a batch index (the list index, the running index): its one partition, oldest first unless
    * `newestFirst`, keys before `sortBefore` only when given, at most `limit` items from `cursor` on.
