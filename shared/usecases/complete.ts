@@ -27,7 +27,7 @@ import {
   type StoredTask,
   type TaskStore,
 } from '../ports';
-import { recordApprovalTimeout } from './approval';
+import { recordApprovalTimeout, takeBackOnEnd } from './approval';
 import { settleAttempt } from './budget';
 import {
   attemptEndOf,
@@ -461,6 +461,8 @@ async function failFast(deps: CompleteDeps, batch: StoredBatch, failedTaskId: st
       .filter((t) => !isTerminal(t.status) && t.attemptCount === 0)
       .map(async (t) => {
         if (!(await deps.store.setTaskStatus(t.batchId, t.taskId, 'CANCELLED', { reason, at: now }))) return;
+        // A decision (before dispatch) whose answer never got through did not take effect.
+        await takeBackOnEnd(deps.store, t);
         // A cancelled task never reaches Complete, so its dependents are released here. Its own armed gate
         // is left to the gate protocol: the last of its dependencies (cancelled here, or running and
         // completing later) wakes it exactly once, and Route then STOPs the cancelled task.

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { APPROVAL_ANSWER_RETRY_DELAYS_MS } from '../../../shared/domain/limits';
+import type { Task } from '../../../shared/domain/schemas';
 import {
   CallbackRefusedError,
   type Callbacks,
@@ -19,6 +20,7 @@ import {
 } from '../../../shared/usecases/approval';
 import { taskResult } from '../../../shared/usecases/batch-result';
 import { cancelBatch } from '../../../shared/usecases/cancel';
+import { completeTask } from '../../../shared/usecases/complete';
 import { ConflictError, UnavailableError, UpstreamRefusedError } from '../../../shared/usecases/errors';
 import { endStoppedExecution } from '../../../shared/usecases/interrupted';
 import { useDynamoStores } from '../../support/dynamo-stores';
@@ -68,12 +70,20 @@ function refusingCallbacks(transient = 0) {
   return { callbacks, sent };
 }
 
-/** A batch of one task waiting for a person's approval before dispatch, its state's token TOKEN. */
-async function waitingTask(): Promise<string> {
+/**
+ * A batch whose task `deploy` waits for a person's approval before dispatch, its state's token TOKEN (after
+ * the tasks `besides`, under failFast when asked).
+ */
+async function waitingTask(options: { besides?: Task[]; failFast?: boolean } = {}): Promise<string> {
   const batchId = uniqueId();
-  const { batch, tasks } = batchOf(batchId, [
-    { id: 'deploy', description: 'Deploy to production', approval: { before: true } },
-  ]);
+  const { batch, tasks } = batchOf(
+    batchId,
+    [
+      ...(options.besides ?? []),
+      { id: 'deploy', description: 'Deploy to production', approval: { before: true } },
+    ],
+    options.failFast ? { failFast: true } : {},
+  );
   await db.store.createBatch(batch, tasks);
   const task = await db.store.getTask(batchId, 'deploy');
   if (!task) throw new Error('no task');
@@ -316,9 +326,8 @@ describe('a decision recorded, its answer undelivered (503), when the task ends'
     executionArnOf: (name) => `arn:exec:${name}`,
   };
 
-  /** A waiting task whose approval was recorded but not delivered (every try threw). */
-  async function undelivered(): Promise<string> {
-    const batchId = await waitingTask();
+  /** The waiting task's approval recorded but not delivered (every try threw). */
+  async function undelivered(batchId: string): Promise<string> {
     await expect(
       decideApproval(depsWith(flakyCallbacks(Number.POSITIVE_INFINITY).callbacks).deps, {
         batchId,
@@ -330,7 +339,7 @@ describe('a decision recorded, its answer undelivered (503), when the task ends'
   }
 
   it('is taken back by a cancel: the cancelled task shows no decision that never took effect', async () => {
-    const batchId = await undelivered();
+    const batchId = await undelivered(await waitingTask());
 
     const result = await cancelBatch({ store: db.store, agents: db.agents, orchestrator, clock }, batchId);
 
@@ -342,7 +351,7 @@ describe('a decision recorded, its answer undelivered (503), when the task ends'
   });
 
   it('is taken back when its execution ended unseen (the batch ended as interrupted)', async () => {
-    const batchId = await undelivered();
+    const batchId = await undelivered(await waitingTask());
     await db.store.updateBatch(batchId, { executionArn: 'arn:exec:lost' });
 
     const ended = await endStoppedExecution(
@@ -355,6 +364,22 @@ describe('a decision recorded, its answer undelivered (503), when the task ends'
     expect(task?.status).toBe('FAILED');
     expect(task?.approvals ?? []).toEqual([]);
     expect(task?.approvalWait).toBeUndefined();
+  });
+
+  it('is taken back when failFast cancels the waiting task after another task failed', async () => {
+    const batchId = await undelivered(
+      await waitingTask({ besides: [{ id: 'build', description: 'Build it' }], failFast: true }),
+    );
+
+    await completeTask(
+      { store: db.store, agents: db.agents, callbacks: flakyCallbacks(0).callbacks, clock },
+      { batchId, taskId: 'build', outcome: 'FAILED' },
+    );
+
+    const cancelled = await db.store.getTask(batchId, 'deploy');
+    expect(cancelled?.status).toBe('CANCELLED');
+    expect(cancelled?.approvals ?? []).toEqual([]);
+    expect(cancelled?.approvalWait).toBeUndefined();
   });
 
   it('stands when its answer got through before the cancel', async () => {
