@@ -324,7 +324,9 @@ async function refused(
   const { batchId, taskId } = request;
   const task = await deps.store.getTask(batchId, taskId);
   const index = task ? indexOfRecord(task, record) : -1;
-  if (index >= 0) await deps.store.reopenApprovalWait(batchId, taskId, wait.token, { index, record });
+  // A wait written again meanwhile (its state retried with a new token) keeps waiting, without the record.
+  if (index >= 0 && !(await deps.store.reopenApprovalWait(batchId, taskId, wait.token, { index, record })))
+    await deps.store.retractApproval(batchId, taskId, index, record);
   throw new UpstreamRefusedError(
     `the ${record.decision} of task "${taskId}" is not recorded: the waiting workflow refused its answer (${error}), and sending it again cannot cure that; the task still waits for a decision (until its deadline): fix the cause (for AccessDenied, the API's permission to answer the workflow: states:SendTaskSuccess and states:SendTaskFailure), then decide again`,
   );

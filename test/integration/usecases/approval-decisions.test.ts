@@ -252,6 +252,29 @@ describe('an answer the waiting state refused for good (AccessDenied)', () => {
 });
 
 describe('a decision whose state was retried with a new token meanwhile', () => {
+  it('refused for good, is taken back, and the new wait stays for the next decision', async () => {
+    const batchId = await waitingTask();
+    const refuse = async (): Promise<boolean> => {
+      const task = await db.store.getTask(batchId, 'deploy');
+      if (!task) throw new Error('no task');
+      await holdForDecision({ store: db.store, agents: db.agents, callbacks, clock }, task, {
+        stage: 'before',
+        token: 'token-retried',
+      });
+      throw new CallbackRefusedError('AccessDeniedException', 'not authorized');
+    };
+    const callbacks: Callbacks = { ...flakyCallbacks(0).callbacks, succeed: refuse };
+
+    await expect(
+      decideApproval(depsWith(callbacks).deps, { batchId, taskId: 'deploy', decision: 'approve' }),
+    ).rejects.toBeInstanceOf(UpstreamRefusedError);
+
+    const task = await db.store.getTask(batchId, 'deploy');
+    expect(task?.approvals ?? []).toEqual([]);
+    expect(task?.approvalWait).toMatchObject({ token: 'token-retried' });
+    expect(task?.approvalWait?.decided).toBeUndefined();
+  });
+
   it('is taken back, and the new wait stays for the next decision', async () => {
     const batchId = await waitingTask();
     // AwaitApproval ran again (a retry of the state): the task waits on a new token, the old one is gone.
