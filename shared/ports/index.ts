@@ -789,7 +789,10 @@ export interface Dispatcher {
   dispatch(queueUrl: string, message: DispatchMessage): Promise<void>;
 }
 
-/** Step Functions task-token callbacks. A late or duplicate callback resolves to `false`, not an error. */
+/**
+ * Step Functions task-token callbacks. A late or duplicate callback resolves to `false`, not an error; one
+ * refused for a reason sending it again cannot cure throws CallbackRefusedError.
+ */
 export interface Callbacks {
   succeed(taskToken: string, output: unknown): Promise<boolean>;
   fail(taskToken: string, error: string, cause: string): Promise<boolean>;
