@@ -52,6 +52,28 @@ export const RESULT_DEPENDENTS_MAX = 100;
  * 400 KB item.
  */
 export const MAX_DEPENDENT_ROLE_HINTS = 32;
+/**
+ * UTF-8 bytes of a free text the run writes into a task's DynamoDB item (400 KB): the task's `reason`, an
+ * attempt's `error`, a failed validator review's `error`, an undelivered decision's error, and a batch's
+ * `cancelReason` in the batch item. A provider's error can be a whole HTML page; unbounded, ten attempts' errors
+ * and a reason that quotes them could push the item past 400 KB and lose the task's outcome. A longer text is kept
+ * as its first bytes and a marker saying it was shortened and how long it was (item-size.ts shortenText).
+ */
+export const MAX_STORED_ERROR_BYTES = 1_024;
+/**
+ * UTF-8 bytes of an approval comment (a person's or a validator's) kept in the task item, which carries it into the
+ * next attempt's prompt as feedback: every comment of MAX_APPROVAL_COMMENT_CHARS ASCII characters is kept whole;
+ * one of 4,000 characters of other scripts (up to 16,000 bytes) is shortened with a marker, so the eleven records
+ * of a task with ten attempts take at most about 56 KiB of the item (item-size.ts).
+ */
+export const MAX_STORED_COMMENT_BYTES = 4_096;
+/**
+ * Candidates and rejected agents a routing decision lists at most in the task item (each list's first ones, the
+ * winner first; the rest counted in `unlistedCandidates` / `unlistedRejected`). Unbounded, a role of 1,000
+ * agents made a decision of about 300 KB, and the attempt's start failed with the task's item too large. A routing
+ * replay (replay.ts) of such a decision re-ranks its listed candidates only.
+ */
+export const MAX_DECISION_AGENTS_LISTED = 32;
 /** Upper bound a batch may ask for in `options.maxAttempts`. */
 export const MAX_ATTEMPTS_LIMIT = 10;
 /** Attempts per task when the batch does not say. */

@@ -7,7 +7,8 @@
  * load, success rate and speed at that moment), so a weights replay re-weighs exactly the choice the
  * router faced: same candidates, same terms, the same ranking and near-tie rule (rankCandidates, or for a
  * decision made after a lost reservation race, the spread over near-best agents, rankAfterLostRace). Replayed
- * with the weights it was decided under, every decision comes out unchanged.
+ * with the weights it was decided under, every decision comes out unchanged. A decision over more than
+ * MAX_DECISION_AGENTS_LISTED candidates keeps (and so replays among) its best ones only (`unlistedCandidates`).
  *
  * With another catalog the requirements are extracted again from the description, and the specialization
  * term is recomputed for the new candidate roles: role fit from the new extraction, coverage against the

@@ -679,6 +679,10 @@ export const RoutingDecisionSchema = z.object({
   candidates: z.array(CandidateScoreSchema),
   /** Agents left out and why (at capacity, circuit open, excluded after failing this task, wrong role). */
   rejected: z.array(z.object({ agentId: z.string(), reason: z.string() })),
+  /** Candidates past the first MAX_DECISION_AGENTS_LISTED, counted, not listed (the task item stays bounded). */
+  unlistedCandidates: z.number().int().min(1).optional(),
+  /** Rejected agents past the first MAX_DECISION_AGENTS_LISTED, counted, not listed. */
+  unlistedRejected: z.number().int().min(1).optional(),
   requirements: ExtractedRequirementsSchema,
   spawned: z.boolean(),
   decidedAt: z.number(),

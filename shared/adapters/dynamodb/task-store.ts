@@ -13,6 +13,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { BudgetAmount } from '../../domain/budget';
 import { boundedContextRecord, type TaskWork } from '../../domain/context';
+import { listedDecision, shortenText } from '../../domain/item-size';
+import { MAX_STORED_COMMENT_BYTES, MAX_STORED_ERROR_BYTES } from '../../domain/limits';
 import type {
   ApprovalRecord,
   ArtifactRef,
@@ -75,6 +77,19 @@ function isItemTooLarge(error: unknown): boolean {
   return error instanceof Error && error.name === 'ValidationException' && /item size/i.test(error.message);
 }
 
+/**
+ * A free text as the item keeps it (a reason, an error): at most MAX_STORED_ERROR_BYTES, marked when shortened,
+ * so ten attempts' errors and a reason quoting them never take the item past 400 KB (domain/item-size.ts).
+ */
+const storedError = (text: string): string => shortenText(text, MAX_STORED_ERROR_BYTES);
+
+/** An approval record as the item keeps it: its comment at most MAX_STORED_COMMENT_BYTES, marked when shortened. */
+function storedApproval(record: ApprovalRecord): ApprovalRecord {
+  return record.comment === undefined
+    ? record
+    : { ...record, comment: shortenText(record.comment, MAX_STORED_COMMENT_BYTES) };
+}
+
 /** `record` with its context record replaced by `context` (left out when undefined). */
 function withContext<T extends { context?: ContextRecord }>(
   record: T,
@@ -117,7 +132,7 @@ function statusUpdate(
   const values: Record<string, unknown> = { ':s': status, ...TERMINAL_VALUES };
   if (fields.reason !== undefined) {
     sets.push('reason = :r');
-    values[':r'] = fields.reason;
+    values[':r'] = storedError(fields.reason);
   }
   if (fields.at !== undefined && TERMINAL.includes(status)) {
     sets.push('finishedAt = :at');
@@ -428,7 +443,8 @@ function batchPatch(
     if (value === undefined) removes.push(`#f${i}`);
     else {
       sets.push(`#f${i} = :v${i}`);
-      values[`:v${i}`] = value;
+      // A cancel's reason may quote a failure's (failFast): bounded like the task's own.
+      values[`:v${i}`] = field === 'cancelReason' && typeof value === 'string' ? storedError(value) : value;
     }
   });
   if (patch.status !== undefined) {
@@ -996,7 +1012,7 @@ export class DynamoTaskStore implements TaskStore {
             ':prev': attempt - 1,
             ':agent': agentId,
             ':role': decision.role,
-            ':d': decision,
+            ':d': listedDecision(decision),
             ':running': 'RUNNING',
             ':at': at,
             ':req': decision.requirements,
@@ -1088,7 +1104,7 @@ export class DynamoTaskStore implements TaskStore {
     if (result.error !== undefined) {
       sets.push(`${slot}.#error = :e`);
       names['#error'] = 'error';
-      values[':e'] = result.error;
+      values[':e'] = storedError(result.error);
     }
     const written = await sendKeepingOutcome(this.client, result.context, (context) => {
       const allSets = [...sets];
@@ -1154,6 +1170,7 @@ export class DynamoTaskStore implements TaskStore {
     token?: string,
   ): Promise<number | undefined> {
     const append = 'SET approvals = list_append(if_not_exists(approvals, :empty), :record)';
+    const stored = storedApproval(record);
     // A decision claims the wait and keeps it (with the record as its `decided`) until its answer arrived.
     const item = await sendConditional(
       this.client,
@@ -1171,8 +1188,8 @@ export class DynamoTaskStore implements TaskStore {
         ...(token === undefined ? {} : { ExpressionAttributeNames: { '#token': 'token' } }),
         ExpressionAttributeValues: {
           ':empty': [],
-          ':record': [record],
-          ...(token === undefined ? {} : { ':token': token, ':decided': record }),
+          ':record': [stored],
+          ...(token === undefined ? {} : { ':token': token, ':decided': stored }),
         },
         ReturnValues: 'UPDATED_NEW',
       }),
@@ -1198,7 +1215,7 @@ export class DynamoTaskStore implements TaskStore {
         ConditionExpression: 'attribute_exists(pk) AND NOT contains(reviewFailedRuns, :run)',
         ExpressionAttributeValues: {
           ':empty': [],
-          ':failure': [failure],
+          ':failure': [{ ...failure, error: storedError(failure.error) }],
           ':runs': new Set([run]),
           ':run': run,
         },
@@ -1217,7 +1234,7 @@ export class DynamoTaskStore implements TaskStore {
     failure: { error: string; at: number },
   ): Promise<boolean> {
     return this.updateApprovalWait(batchId, taskId, token, 'SET approvalWait.undelivered = :failure', {
-      ':failure': failure,
+      ':failure': { ...failure, error: storedError(failure.error) },
     });
   }
 
