@@ -21,6 +21,7 @@ import {
   workAhead,
 } from '../domain/dag';
 import { expansionLimitProblems, validateExpansion } from '../domain/expansion';
+import { taskItemIssues } from '../domain/item-size';
 import { MAX_EXPANSION_TASKS_PER_BATCH, MAX_TASKS_PER_BATCH } from '../domain/limits';
 import type { RoleCatalog } from '../domain/roles';
 import type { Task } from '../domain/schemas';
@@ -92,6 +93,12 @@ export async function expandTask(
   if (validation.tasks.length === 0) return { kind: 'none' };
 
   const ids = validation.tasks.map((t) => t.id);
+  // An added task whose item could pass DynamoDB's 400 KB at its worst is refused like a submitted one.
+  const tooLarge = taskItemIssues(addedTasks(planner, validation.tasks, others, batch));
+  if (tooLarge.length > 0) {
+    const problems = tooLarge.map((issue) => `${issue.path}: ${issue.message}`);
+    return { kind: 'refused', reason: `expansion refused, nothing added: ${problems.join('; ')}` };
+  }
   let registered: StoredBatch = batch;
   if (!repeated) {
     const registration = await deps.store.registerExpansion(batchId, plannerId, ids, {

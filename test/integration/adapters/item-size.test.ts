@@ -17,6 +17,7 @@ import {
   MAX_DECISION_AGENTS_LISTED,
   MAX_DEPENDENCIES_PER_TASK,
   MAX_EXPANSION_TASKS_PER_BATCH,
+  MAX_INPUT_BYTES,
   MAX_REQUIREMENT_CHARS,
   MAX_REQUIREMENT_ENTRIES,
   MAX_REVIEWS_PER_ATTEMPT,
@@ -34,11 +35,11 @@ import type {
   Task,
 } from '../../../shared/domain/schemas';
 import { utf8Length } from '../../../shared/domain/utf8';
-import { validateBatch } from '../../../shared/domain/validation';
+import { BatchValidationError, validateBatch } from '../../../shared/domain/validation';
 import { INLINE_OUTPUT_MAX_BYTES } from '../../../shared/domain/workflow';
-import { storedTasksOf } from '../../../shared/usecases/submit';
+import { storedTasksOf, submitBatch } from '../../../shared/usecases/submit';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
-import { batchOf, uniqueId } from '../../support/fixtures';
+import { batchOf, catalog, ManualClock, uniqueId } from '../../support/fixtures';
 
 let dynamo: LocalDynamo | undefined;
 afterAll(() => dynamo?.stop());
@@ -345,4 +346,47 @@ describe('the batch item of the largest batch the submission accepts', () => {
     expect(utf8Length(read?.cancelReason ?? '')).toBeLessThanOrEqual(MAX_STORED_ERROR_BYTES);
     expect(read?.cancelReason).toMatch(/ \[…shortened: \d+ bytes in all\]$/);
   }, 120_000);
+});
+
+describe('a submission whose task could pass the item size at its worst', () => {
+  it('is refused with a 400 naming the task and its largest field, before anything is written', async () => {
+    dynamo ??= await startDynalite();
+    const store = new DynamoTaskStore(dynamo.tasksTable, documentClient(dynamo.client));
+    const batchId = uniqueId('itemsize');
+    // Each field within its own limit; with ten attempts reviewed by a validator, the item could not hold them.
+    const task = {
+      id: 'reviewed',
+      description: 'é'.repeat(20_000),
+      input: { text: 'i'.repeat(MAX_INPUT_BYTES - 20) },
+      approval: { after: true, by: 'code_reviewer' },
+      expands: true,
+    };
+    const started: string[] = [];
+    const deps = {
+      store,
+      catalog,
+      clock: new ManualClock(),
+      ids: { next: (prefix = '') => `${prefix}${started.length}` },
+      orchestrator: {
+        start: async (name: string) => {
+          started.push(name);
+          return { executionArn: `arn:${name}` };
+        },
+        stop: async () => {},
+        executionArnOf: (name: string) => `arn:${name}`,
+      },
+    };
+    const body = JSON.stringify({ batchId, tasks: [task], options: { maxAttempts: MAX_ATTEMPTS_LIMIT } });
+    const refusal = await submitBatch(deps, { body }).catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(BatchValidationError);
+    const [issue, ...more] = (refusal as BatchValidationError).issues;
+    expect(more).toEqual([]);
+    expect(issue?.path).toBe('$.tasks[0].input');
+    expect(issue?.message).toMatch(/^task "reviewed" takes \d+ bytes of its DynamoDB item as submitted/);
+    expect(await store.getBatch(batchId)).toBeUndefined();
+    expect(started).toEqual([]);
+    // The same task with the default attempts fits, and is accepted.
+    const fitting = JSON.stringify({ batchId, tasks: [task] });
+    expect(await submitBatch(deps, { body: fitting })).toEqual({ batchId, created: true });
+  }, 60_000);
 });

@@ -3,12 +3,13 @@
  * stored as an artifact is read from the bucket, and an expansion racing a cancel leaves no task pending.
  */
 import { describe, expect, it } from 'vitest';
+import { MAX_ATTEMPTS_LIMIT, MAX_INPUT_BYTES } from '../../../shared/domain/limits';
 import type { DispatchResult } from '../../../shared/domain/workflow';
 import type { ArtifactStore, Callbacks } from '../../../shared/ports';
 import { completeTask } from '../../../shared/usecases/complete';
 import { expandTask } from '../../../shared/usecases/expand';
 import { useDynamoStores } from '../../support/dynamo-stores';
-import { batchOf, ManualClock, uniqueId } from '../../support/fixtures';
+import { batchOf, catalog, ManualClock, uniqueId } from '../../support/fixtures';
 
 const stores = useDynamoStores();
 const clock = new ManualClock();
@@ -77,6 +78,37 @@ describe('expansion in Complete', () => {
       addedBy: 'plan',
       expansionDepth: 1,
     });
+  });
+
+  it('refuses a task whose item could pass DynamoDB item size at its worst, adding nothing', async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(
+      batchId,
+      [
+        { id: 'plan', description: 'Plan', expands: true },
+        { id: 'review', description: 'Review', dependsOn: ['plan'] },
+      ],
+      { maxAttempts: MAX_ATTEMPTS_LIMIT },
+    );
+    await stores.store.createBatch({ ...batch, taskCount: 2 }, tasks);
+    // Each field within its own limit; with ten attempts reviewed by a validator, one item could not hold them.
+    const large = {
+      id: 'large',
+      description: 'é'.repeat(20_000),
+      input: { text: 'i'.repeat(MAX_INPUT_BYTES - 20) },
+      approval: { after: true, by: 'code_reviewer' },
+    };
+
+    const outcome = await expandTask({ store: stores.store, clock, catalog }, batchId, 'plan', {
+      ...answer({ tasks: [{ id: 'small', description: 'S' }, large] }),
+    });
+
+    expect(outcome.kind).toBe('refused');
+    expect(outcome.kind === 'refused' ? outcome.reason : '').toMatch(
+      /^expansion refused, nothing added: \$\.tasks\[1\]\.input: task "large" takes \d+ bytes/,
+    );
+    expect(await stores.store.getBatch(batchId)).toMatchObject({ taskIds: ['plan', 'review'], taskCount: 2 });
+    expect(await stores.store.getTask(batchId, 'small')).toBeUndefined();
   });
 
   it('reads a plan stored in the artifacts bucket', async () => {
