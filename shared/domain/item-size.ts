@@ -26,15 +26,14 @@
  * - with a validator role (approval.by): MAX_REVIEWS_PER_ATTEMPT failed reviews per attempt of
  *   MAX_STORED_ERROR_BYTES and 256 bytes of fields: 3 × maxAttempts × 1.25 KiB;
  * - an expanding task: the ids it added (MAX_TASKS_PER_EXPANSION of MAX_TASK_ID_CHARS): about 12.6 KiB;
+ * - a task downstream of an expanding task: the dependencies expansions may add to it (MAX_ADDED_DEPENDENCIES_PER_TASK
+ *   ids in dependsOn and releasedBy, and as many expanding tasks in expandedFrom): about 37.7 KiB;
  * - MEASUREMENT_MARGIN_BYTES (4 KiB) for what the estimate rounds (a context record is bounded as JSON).
  * At the default 3 attempts without approval the reserve is 146 KiB (149,696 bytes), leaving 253 KiB for the
  * fixed part: the largest description (32,768 characters of 4 bytes, 128 KiB), input (64 KiB) and output schema
  * (16 KiB) with 100 dependencies of 128 characters (13 KiB, twice: dependsOn and, once released, releasedBy) fit.
  * At 10 attempts with approvals by a validator and an expansion it is 346 KiB (354,100 bytes): the fixed part may
  * take 54 KiB, and a larger task is refused at submission.
- *
- * Not reserved: the dependencies an expansion adds to the expanding task's dependents (task-store.ts
- * addDependencies), up to MAX_EXPANSION_TASKS_PER_BATCH ids in dependsOn and releasedBy.
  *
  * The batch item: its task ids are bounded by MAX_EXECUTION_INPUT_BYTES (each id travels in the execution input as
  * `{"taskId":"<id>","hasDeps":false},`, 31 bytes besides the id, so 2,000 ids take at most 262,144 - 62,000 bytes of
@@ -44,6 +43,7 @@
  */
 
 import {
+  MAX_ADDED_DEPENDENCIES_PER_TASK,
   MAX_CONTEXT_RECORD_BYTES,
   MAX_DECISION_AGENTS_LISTED,
   MAX_EXECUTION_INPUT_BYTES,
@@ -89,6 +89,9 @@ export const APPROVAL_RECORDS_BEYOND_ATTEMPTS = 3;
 export const REVIEW_FAILURE_RESERVE_BYTES = MAX_STORED_ERROR_BYTES + 256;
 /** The ids an expanding task records as added. */
 export const EXPANDED_TASKS_RESERVE_BYTES = MAX_TASKS_PER_EXPANSION * (MAX_TASK_ID_CHARS + 1) + 16;
+/** The dependencies expansions may add to a task: ids in dependsOn and releasedBy, expanding tasks in expandedFrom. */
+export const EXPANSION_DEPENDENCIES_RESERVE_BYTES =
+  MAX_ADDED_DEPENDENCIES_PER_TASK * (2 * (MAX_TASK_ID_CHARS + 1) + MAX_TASK_ID_CHARS) + 16;
 /** What the estimate may round: records bounded as JSON, numbers counted at their DynamoDB size. */
 export const MEASUREMENT_MARGIN_BYTES = 4 * 1024;
 
@@ -139,10 +142,12 @@ export function shortenText(text: string, maxBytes: number): string {
 export interface RunStateShape {
   readonly maxAttempts: number;
   readonly task: Pick<Task, 'approval' | 'expands'>;
+  /** Downstream of an expanding task: expansions may add to its dependencies (awaitingExpansion). */
+  readonly awaitsExpansion?: boolean;
 }
 
 /** The worst case of a task's run state, in bytes (see the file comment). */
-export function runStateReserve({ maxAttempts, task }: RunStateShape): number {
+export function runStateReserve({ maxAttempts, task, awaitsExpansion }: RunStateShape): number {
   const { approval } = task;
   const approvals =
     approval?.before || approval?.after
@@ -162,6 +167,7 @@ export function runStateReserve({ maxAttempts, task }: RunStateShape): number {
     approvals +
     reviews +
     (task.expands ? EXPANDED_TASKS_RESERVE_BYTES : 0) +
+    (awaitsExpansion ? EXPANSION_DEPENDENCIES_RESERVE_BYTES : 0) +
     MEASUREMENT_MARGIN_BYTES
   );
 }
@@ -197,10 +203,14 @@ export function taskItemIssues(
   pathOf: (index: number, field: string) => string = (index, field) => `$.tasks[${index}].${field}`,
 ): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
+  const awaiting = awaitingExpansion(parts.map((part) => part.task));
   parts.forEach((part, index) => {
     const sizes = fixedPartSizes(part);
     const fixed = Object.values(sizes).reduce((sum, n) => sum + n, 0);
-    const reserve = runStateReserve(part);
+    const reserve = runStateReserve({
+      ...part,
+      awaitsExpansion: part.awaitsExpansion || awaiting.has(part.task.id),
+    });
     if (fixed + reserve <= TASK_ITEM_BUDGET_BYTES) return;
     const [largest] = Object.entries(sizes)
       .filter(([field]) => field !== 'others')
@@ -214,7 +224,8 @@ export function taskItemIssues(
       path: pathOf(index, field),
       message:
         `task "${part.task.id}" takes ${fixed} bytes of its DynamoDB item as submitted (${listed}) and its run ` +
-        `may add ${reserve} (${part.maxAttempts} attempts${part.task.approval ? ', approvals' : ''}${part.task.expands ? ', an expansion' : ''}, ` +
+        `may add ${reserve} (${part.maxAttempts} attempts${part.task.approval ? ', approvals' : ''}${part.task.expands ? ', an expansion' : ''}` +
+        `${awaiting.has(part.task.id) ? ', dependencies added by expansions' : ''}, ` +
         `an inline output); at most ${TASK_ITEM_BUDGET_BYTES} bytes fit in one item: shorten its ${largest[0]} ` +
         `(${largest[1]} bytes) by ${fixed + reserve - TASK_ITEM_BUDGET_BYTES} bytes or more, pass large material ` +
         'by reference, or ask for fewer attempts',
@@ -244,4 +255,29 @@ export function listedDecision(decision: RoutingDecision): RoutingDecision {
       : {}),
     ...(moreRejected > 0 ? { unlistedRejected: (decision.unlistedRejected ?? 0) + moreRejected } : {}),
   };
+}
+
+/**
+ * The ids of the tasks downstream of an expanding task among `tasks` (its dependents, theirs, and so on): an
+ * expansion adds its tasks to the dependencies of the expanding task's dependents, which pass them on to the tasks
+ * a nested expansion adds.
+ */
+export function awaitingExpansion(tasks: readonly Pick<Task, 'id' | 'dependsOn' | 'expands'>[]): Set<string> {
+  const dependents = new Map<string, string[]>();
+  for (const task of tasks)
+    for (const dep of task.dependsOn ?? []) {
+      const listed = dependents.get(dep);
+      if (listed) listed.push(task.id);
+      else dependents.set(dep, [task.id]);
+    }
+  const found = new Set<string>();
+  const next = tasks.filter((task) => task.expands).map((task) => task.id);
+  for (let id = next.pop(); id !== undefined; id = next.pop()) {
+    for (const dependent of dependents.get(id) ?? []) {
+      if (found.has(dependent)) continue;
+      found.add(dependent);
+      next.push(dependent);
+    }
+  }
+  return found;
 }

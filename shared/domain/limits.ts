@@ -317,6 +317,14 @@ export const MAX_TASKS_PER_EXPANSION = 100;
 /** Tasks every expansion of one batch may add together (the batch as a whole stays within MAX_TASKS_PER_BATCH). */
 export const MAX_EXPANSION_TASKS_PER_BATCH = 500;
 /**
+ * Tasks expansions may add to the dependencies of one task (an expanding task's dependents wait for every task it
+ * adds, task-store.ts addDependencies): each is kept in its dependsOn and, once finished, in releasedBy. Unbounded,
+ * a task downstream of several expanding tasks could gain MAX_EXPANSION_TASKS_PER_BATCH ids twice, about 130 KB of
+ * its DynamoDB item (400 KB), and the write of its release or outcome was refused. An expansion that would pass it
+ * is refused and adds nothing.
+ */
+export const MAX_ADDED_DEPENDENCIES_PER_TASK = MAX_TASKS_PER_EXPANSION;
+/**
  * How deep expansions nest: a submitted task that expands adds tasks of depth 1, an added task that expands
  * adds tasks of depth 2, and so on up to this depth. Each level is one nested execution on AWS.
  */

@@ -22,7 +22,11 @@ import {
 } from '../domain/dag';
 import { expansionLimitProblems, validateExpansion } from '../domain/expansion';
 import { taskItemIssues } from '../domain/item-size';
-import { MAX_EXPANSION_TASKS_PER_BATCH, MAX_TASKS_PER_BATCH } from '../domain/limits';
+import {
+  MAX_ADDED_DEPENDENCIES_PER_TASK,
+  MAX_EXPANSION_TASKS_PER_BATCH,
+  MAX_TASKS_PER_BATCH,
+} from '../domain/limits';
 import type { RoleCatalog } from '../domain/roles';
 import type { Task } from '../domain/schemas';
 import { type DependencyOutcome, releaseDelta } from '../domain/trigger';
@@ -94,10 +98,14 @@ export async function expandTask(
 
   const ids = validation.tasks.map((t) => t.id);
   // An added task whose item could pass DynamoDB's 400 KB at its worst is refused like a submitted one.
-  const tooLarge = taskItemIssues(addedTasks(planner, validation.tasks, others, batch));
+  const tooLarge = [
+    ...taskItemIssues(addedTasks(planner, validation.tasks, others, batch)).map(
+      (issue) => `${issue.path}: ${issue.message}`,
+    ),
+    ...crowdedDependents(planner, others, ids.length),
+  ];
   if (tooLarge.length > 0) {
-    const problems = tooLarge.map((issue) => `${issue.path}: ${issue.message}`);
-    return { kind: 'refused', reason: `expansion refused, nothing added: ${problems.join('; ')}` };
+    return { kind: 'refused', reason: `expansion refused, nothing added: ${tooLarge.join('; ')}` };
   }
   let registered: StoredBatch = batch;
   if (!repeated) {
@@ -134,6 +142,23 @@ export async function expandTask(
   );
   await cancelIfCancelling(deps, batchId, tasks);
   return { kind: 'added', tasks };
+}
+
+/**
+ * The expanding task's dependents that would wait for more than MAX_ADDED_DEPENDENCIES_PER_TASK added tasks with
+ * `count` more (the item of each reserves room for that many, domain/item-size.ts), each as a sentence.
+ */
+function crowdedDependents(planner: StoredTask, others: readonly StoredTask[], count: number): string[] {
+  const added = new Set(others.filter((t) => t.addedBy !== undefined).map((t) => t.taskId));
+  const byId = new Map(others.map((t) => [t.taskId, t]));
+  return [...new Set(planner.dependents)].flatMap((id) => {
+    const already = (byId.get(id)?.task.dependsOn ?? []).filter((dep) => added.has(dep)).length;
+    if (already + count <= MAX_ADDED_DEPENDENCIES_PER_TASK) return [];
+    return [
+      `task "${id}" depends on "${planner.taskId}" and already waits for ${already} tasks added by expansions; ` +
+        `these ${count} would make ${already + count}, and at most ${MAX_ADDED_DEPENDENCIES_PER_TASK} fit in its item: add fewer tasks`,
+    ];
+  });
 }
 
 /**

@@ -3,7 +3,11 @@
  * stored as an artifact is read from the bucket, and an expansion racing a cancel leaves no task pending.
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_ATTEMPTS_LIMIT, MAX_INPUT_BYTES } from '../../../shared/domain/limits';
+import {
+  MAX_ADDED_DEPENDENCIES_PER_TASK,
+  MAX_ATTEMPTS_LIMIT,
+  MAX_INPUT_BYTES,
+} from '../../../shared/domain/limits';
 import type { DispatchResult } from '../../../shared/domain/workflow';
 import type { ArtifactStore, Callbacks } from '../../../shared/ports';
 import { completeTask } from '../../../shared/usecases/complete';
@@ -109,6 +113,36 @@ describe('expansion in Complete', () => {
     );
     expect(await stores.store.getBatch(batchId)).toMatchObject({ taskIds: ['plan', 'review'], taskCount: 2 });
     expect(await stores.store.getTask(batchId, 'small')).toBeUndefined();
+  });
+
+  it(`refuses an expansion that would make a dependent wait for more than ${MAX_ADDED_DEPENDENCIES_PER_TASK} added tasks`, async () => {
+    const batchId = uniqueId();
+    const { batch, tasks } = batchOf(batchId, [
+      { id: 'plan-1', description: 'Plan', expands: true },
+      { id: 'plan-2', description: 'Plan', expands: true },
+      { id: 'review', description: 'Review', dependsOn: ['plan-1', 'plan-2'] },
+    ]);
+    await stores.store.createBatch({ ...batch, taskCount: 3 }, tasks);
+    const specs = (prefix: string, count: number) =>
+      Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${i}`, description: 'D' }));
+    const deps = { store: stores.store, clock };
+
+    const first = await expandTask(
+      deps,
+      batchId,
+      'plan-1',
+      answer({ tasks: specs('a', MAX_ADDED_DEPENDENCIES_PER_TASK) }),
+    );
+    const second = await expandTask(deps, batchId, 'plan-2', answer({ tasks: specs('b', 1) }));
+
+    expect(first.kind).toBe('added');
+    expect(second.kind).toBe('refused');
+    expect(second.kind === 'refused' ? second.reason : '').toContain(
+      `task "review" depends on "plan-2" and already waits for ${MAX_ADDED_DEPENDENCIES_PER_TASK} tasks added by expansions`,
+    );
+    const review = await stores.store.getTask(batchId, 'review');
+    expect(review?.task.dependsOn).toHaveLength(2 + MAX_ADDED_DEPENDENCIES_PER_TASK);
+    expect(await stores.store.getTask(batchId, 'b-0')).toBeUndefined();
   });
 
   it('reads a plan stored in the artifacts bucket', async () => {

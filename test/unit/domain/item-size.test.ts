@@ -4,8 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  awaitingExpansion,
   BATCH_ITEM_WORST_BYTES,
   DYNAMODB_ITEM_MAX_BYTES,
+  EXPANSION_DEPENDENCIES_RESERVE_BYTES,
   type FixedTaskPart,
   fixedPartSizes,
   listedDecision,
@@ -124,6 +126,40 @@ describe('taskItemIssues (TASK_ITEM_BUDGET_BYTES)', () => {
     );
     expect(reviewed).toBeGreaterThan(plain);
     expect(reviewed).toBeLessThan(TASK_ITEM_BUDGET_BYTES);
+  });
+});
+
+describe('awaitingExpansion', () => {
+  it('finds every task downstream of an expanding task, and no other', () => {
+    const found = awaitingExpansion([
+      { id: 'plan', expands: true },
+      { id: 'a', dependsOn: ['plan'] },
+      { id: 'b', dependsOn: ['a'] },
+      { id: 'c' },
+      { id: 'd', dependsOn: ['c'] },
+    ]);
+    expect([...found].sort()).toEqual(['a', 'b']);
+  });
+
+  it('reserves room in their items for the dependencies expansions may add', () => {
+    const plain = part(1);
+    expect(runStateReserve({ ...plain, awaitsExpansion: true }) - runStateReserve(plain)).toBe(
+      EXPANSION_DEPENDENCIES_RESERVE_BYTES,
+    );
+    const reserve = runStateReserve({ ...plain, awaitsExpansion: true });
+    const dependent = (chars: number) => ({
+      ...part(chars),
+      task: { ...part(chars).task, dependsOn: ['plan'] },
+    });
+    const empty = Object.values(fixedPartSizes(dependent(0))).reduce((sum, n) => sum + n, 0);
+    const planner = part(1, { id: 'plan', expands: true });
+    const chars = TASK_ITEM_BUDGET_BYTES - reserve - empty;
+    expect(taskItemIssues([planner, dependent(chars)])).toEqual([]);
+    expect(taskItemIssues([planner, dependent(chars + 1)]).map((issue) => issue.path)).toEqual([
+      '$.tasks[1].description',
+    ]);
+    // Without an expanding task upstream, the same task leaves that room to its description.
+    expect(taskItemIssues([part(1, { id: 'plan' }), dependent(chars + 1)])).toEqual([]);
   });
 });
 
