@@ -235,21 +235,23 @@ export function taskItemIssues(
 }
 
 /**
- * The decision as the task item keeps it: its first MAX_DECISION_AGENTS_LISTED candidates (the winner first) and
- * rejections, the others counted.
+ * The decision as the task item keeps it: its first `max` candidates (the winner first) and rejections, the others
+ * counted.
  */
-export function listedDecision(decision: RoutingDecision): RoutingDecision {
+export function listedDecision(
+  decision: RoutingDecision,
+  max: number = MAX_DECISION_AGENTS_LISTED,
+): RoutingDecision {
   // A decision made elsewhere (a test's, an older item's) may lack a list: nothing to bound there.
   const candidates = decision.candidates ?? [];
   const rejected = decision.rejected ?? [];
-  if (candidates.length <= MAX_DECISION_AGENTS_LISTED && rejected.length <= MAX_DECISION_AGENTS_LISTED)
-    return decision;
-  const moreCandidates = candidates.length - MAX_DECISION_AGENTS_LISTED;
-  const moreRejected = rejected.length - MAX_DECISION_AGENTS_LISTED;
+  if (candidates.length <= max && rejected.length <= max) return decision;
+  const moreCandidates = candidates.length - max;
+  const moreRejected = rejected.length - max;
   return {
     ...decision,
-    candidates: candidates.slice(0, MAX_DECISION_AGENTS_LISTED),
-    rejected: rejected.slice(0, MAX_DECISION_AGENTS_LISTED),
+    candidates: candidates.slice(0, max),
+    rejected: rejected.slice(0, max),
     ...(moreCandidates > 0
       ? { unlistedCandidates: (decision.unlistedCandidates ?? 0) + moreCandidates }
       : {}),

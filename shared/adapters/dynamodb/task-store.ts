@@ -996,8 +996,8 @@ export class DynamoTaskStore implements TaskStore {
     held?: BudgetAmount,
   ): Promise<void> {
     const record: Attempt = { agentId, status: 'RUNNING', startedAt: at, ...(held ? { held } : {}) };
-    try {
-      await this.client.send(
+    const start = (listed: RoutingDecision) =>
+      this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: batchPk(batchId), sk: taskSk(taskId) },
@@ -1012,7 +1012,7 @@ export class DynamoTaskStore implements TaskStore {
             ':prev': attempt - 1,
             ':agent': agentId,
             ':role': decision.role,
-            ':d': listedDecision(decision),
+            ':d': listed,
             ':running': 'RUNNING',
             ':at': at,
             ':req': decision.requirements,
@@ -1022,6 +1022,15 @@ export class DynamoTaskStore implements TaskStore {
           },
         }),
       );
+    try {
+      try {
+        await start(listedDecision(decision));
+      } catch (error) {
+        // The last line of defence, like sendKeepingOutcome's: the attempt starts with its winner alone listed
+        // (the other agents counted), rather than not at all.
+        if (!isItemTooLarge(error)) throw error;
+        await start(listedDecision(decision, 1));
+      }
     } catch (error) {
       if (isConditionFailed(error))
         throw new StaleWriteError(`attempt ${attempt} of ${batchId}/${taskId} was already started`);

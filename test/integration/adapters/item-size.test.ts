@@ -390,3 +390,31 @@ describe('a submission whose task could pass the item size at its worst', () => 
     expect(await submitBatch(deps, { body: fitting })).toEqual({ batchId, created: true });
   }, 60_000);
 });
+
+describe('the size fallback of an attempt start', () => {
+  it('starts an attempt whose decision would pass the item size, with its winner alone listed', async () => {
+    dynamo ??= await startDynalite();
+    const store = new DynamoTaskStore(dynamo.tasksTable, documentClient(dynamo.client));
+    const batchId = uniqueId('itemsize');
+    // An item already near 400 KB (larger than the submission lets a task be: only the store's own limit holds).
+    const { batch, tasks } = batchOf(batchId, [{ id: 'a', description: 'x'.repeat(404_000) }]);
+    await store.createBatch(batch, tasks);
+    const small = {
+      languages: [],
+      frameworks: [],
+      skills: [],
+      complexity: 'low' as const,
+      roleCandidates: [],
+    };
+    const decision = { ...largestDecision('a', 1), requirements: small };
+
+    await store.startAttempt(batchId, 'a', 1, decision.agentId, decision, 10);
+
+    const task = await store.getTask(batchId, 'a');
+    expect(task?.attempts.map((a) => a.status)).toEqual(['RUNNING']);
+    expect(task?.decision?.candidates).toEqual(decision.candidates.slice(0, 1));
+    expect(task?.decision?.rejected).toEqual(decision.rejected.slice(0, 1));
+    expect(task?.decision?.unlistedCandidates).toBe(decision.candidates.length - 1);
+    expect(task?.decision?.unlistedRejected).toBe(decision.rejected.length - 1);
+  }, 60_000);
+});
