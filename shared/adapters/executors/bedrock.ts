@@ -14,10 +14,12 @@ import type { DocumentType } from '@smithy/types';
 import { reportedUsageIn } from '../../domain/costs';
 import type { ExecutorConfig, Usage } from '../../domain/schemas';
 import type { ExecutionRequest } from '../../ports';
+import { BOUNDED_ANSWER_MIDDLEWARE, boundedAnswerMiddleware } from './bounded-fetch';
 import { ProviderError } from './errors';
 import { DEFAULT_BEDROCK_MODEL } from './models';
 import {
   type CallPolicy,
+  HTTP_REDIRECT_MIN,
   malformedAnswerError,
   networkError,
   providerErrorFromStatus,
@@ -65,6 +67,14 @@ export class BedrockExecutor extends ProviderExecutor {
     super(policy);
     this.model = config.model ?? DEFAULT_BEDROCK_MODEL;
     this.#client = options.client ?? new BedrockRuntimeClient({ maxAttempts: BEDROCK_SDK_MAX_ATTEMPTS });
+    // The answer's body is bounded as the other providers' are (boundedFetch); `override` keeps one copy on a
+    // client that several executors share.
+    this.#client.middlewareStack.add(boundedAnswerMiddleware('bedrock'), {
+      step: 'deserialize',
+      priority: 'low',
+      name: BOUNDED_ANSWER_MIDDLEWARE,
+      override: true,
+    });
     this.#maxTokens = config.maxOutputTokens ?? options.maxTokens ?? DEFAULT_MAX_TOKENS;
   }
 
@@ -131,7 +141,8 @@ export class BedrockExecutor extends ProviderExecutor {
       if (error instanceof ProviderError) throw error;
       const shape = error as SmithyErrorShape;
       const status = shape?.$metadata?.httpStatusCode;
-      if (status !== undefined && status >= 400) {
+      // A 3xx too: the SDK follows no redirect, and its answer is no Converse answer to retry as malformed.
+      if (status !== undefined && status >= HTTP_REDIRECT_MIN) {
         const headers = shape.$response?.headers ?? {};
         throw providerErrorFromStatus('bedrock', status, `${shape.name ?? 'Error'}: ${shape.message ?? ''}`, {
           retryAfterMs: retryAfterFromHeaders((name) => headers[name]),

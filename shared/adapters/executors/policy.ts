@@ -30,7 +30,8 @@ export const DEFAULT_PROVIDER_CONCURRENCY = 4;
 /** Statuses meaning "slow down": Too Many Requests, Service Unavailable, Anthropic's Overloaded. */
 export const THROTTLE_STATUSES: ReadonlySet<number> = new Set([429, 503, 529]);
 
-const HTTP_REDIRECT_MIN = 300;
+/** The first status that is no answer to use: a redirect (not followed) and above are the call's failure. */
+export const HTTP_REDIRECT_MIN = 300;
 const HTTP_CLIENT_ERROR_MIN = 400;
 /** The answer that lowers a provider's rate fleet-wide (FleetLimiter): the provider said "too many". */
 export const HTTP_TOO_MANY_REQUESTS = 429;
