@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { SECURITY_HEADERS } from '../../shared/api-routes';
 import { EnvVar } from '../../shared/config';
 import type { ApprovalCaller } from '../../shared/domain/schemas';
-import { decodeUtf8Strict, notUtf8Sentence } from '../../shared/domain/utf8';
+import { decodeUtf8Strict, notUtf8Sentence, unsupportedCharsetSentence } from '../../shared/domain/utf8';
 import { BatchValidationError, duplicateKeyIssue } from '../../shared/domain/validation';
 import { NotFoundError } from '../../shared/ports';
 import {
@@ -64,11 +64,23 @@ export function header(event: ApiEvent, name: string): string | undefined {
   return undefined;
 }
 
+/** A request whose Content-Type the API does not read (a charset other than UTF-8's): answered 415. */
+export class UnsupportedMediaTypeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsupportedMediaTypeError';
+  }
+}
+
 /**
  * The request body as text. A base64-encoded body (a binary media type) must be UTF-8: decoded leniently, each
- * bad byte would become U+FFFD and the damaged text would be stored as if it had been sent.
+ * bad byte would become U+FFFD and the damaged text would be stored as if it had been sent. A Content-Type
+ * naming another charset (`application/json; charset=latin1`) is refused (UnsupportedMediaTypeError), as
+ * `meta-agent serve` refuses it: read as UTF-8, its text would not be what the sender wrote.
  */
 export function bodyText(event: ApiEvent): string {
+  const charset = unsupportedCharsetSentence(header(event, 'content-type'));
+  if (charset !== undefined) throw new UnsupportedMediaTypeError(charset);
   if (event.body === undefined || event.body === null) return '';
   if (!event.isBase64Encoded) return event.body;
   const decoded = decodeUtf8Strict(Buffer.from(event.body, 'base64'));
@@ -116,6 +128,8 @@ export function errorResponse(error: unknown, logger: Logger): APIGatewayProxyRe
     return json(400, { error: 'ValidationError', message: 'the request is invalid', issues: error.issues });
   }
   if (error instanceof NotFoundError) return json(404, { error: 'NotFound', message: error.message });
+  if (error instanceof UnsupportedMediaTypeError)
+    return json(415, { error: 'UnsupportedMediaType', message: error.message });
   if (error instanceof ConflictError) {
     const retry = error.retryAfterSeconds;
     return json(

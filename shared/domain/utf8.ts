@@ -143,3 +143,34 @@ export function decodeUtf8Strict(bytes: Uint8Array): { text: string } | { invali
 export function notUtf8Sentence(what: string, invalid: InvalidUtf8): string {
   return `${what} is not UTF-8 text: byte ${invalid.offset} (line ${invalid.line}) starts a malformed sequence`;
 }
+
+/**
+ * The charsets a request body may name in its Content-Type: UTF-8 (as JSON is, RFC 8259) and US-ASCII, which
+ * is UTF-8's first 128 characters. A body is always decoded as UTF-8: one in another charset (`latin1`) would be
+ * refused as not UTF-8, or worse read as other characters than the sender wrote, so its type is refused first.
+ */
+export const ACCEPTED_BODY_CHARSETS: ReadonlySet<string> = new Set(['utf-8', 'utf8', 'us-ascii']);
+
+/** Every `charset` parameter of a Content-Type value, unquoted and lower-cased, in order. */
+export function contentTypeCharsets(contentType: string): string[] {
+  const charsets: string[] = [];
+  // Parameters follow the media type, `;`-separated; a quoted value (RFC 9110 quoted-string) may hold `;`.
+  for (const match of contentType.matchAll(/;\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g)) {
+    const [, name = '', raw = ''] = match;
+    if (name.toLowerCase() !== 'charset') continue;
+    const value = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw.trim();
+    charsets.push(value.toLowerCase());
+  }
+  return charsets;
+}
+
+/**
+ * Why a request body of this Content-Type is refused for its charset (a sentence naming it), or undefined when
+ * it names none or only ACCEPTED_BODY_CHARSETS.
+ */
+export function unsupportedCharsetSentence(contentType: string | undefined): string | undefined {
+  if (contentType === undefined) return undefined;
+  const refused = contentTypeCharsets(contentType).find((charset) => !ACCEPTED_BODY_CHARSETS.has(charset));
+  if (refused === undefined) return undefined;
+  return `a request body must be UTF-8: Content-Type ${JSON.stringify(contentType)} names charset ${JSON.stringify(refused)}; send the body encoded as UTF-8, with charset=utf-8 or no charset`;
+}

@@ -7,6 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { unsupportedCharsetSentence } from '../domain/utf8';
 
 /** A request refused before any handler runs: the status and a sentence saying why. */
 export interface Refusal {
@@ -60,8 +61,8 @@ function hasBody(headers: IncomingHttpHeaders): boolean {
 }
 
 /**
- * Refuses (415) a request that has a body or a content type other than `application/json`, or a compressed
- * body: the content types a cross-site form may send without a CORS preflight (`text/plain`, form encodings)
+ * Refuses (415) a request that has a body or a content type other than `application/json`, a charset other than
+ * UTF-8's (ACCEPTED_BODY_CHARSETS), or a compressed body: the content types a cross-site form may send without a CORS preflight (`text/plain`, form encodings)
  * never reach a handler.
  */
 export function checkContentType(headers: IncomingHttpHeaders): Refusal | undefined {
@@ -76,7 +77,11 @@ export function checkContentType(headers: IncomingHttpHeaders): Refusal | undefi
   }
   const type = single(headers['content-type']);
   const media = type?.split(';')[0]?.trim().toLowerCase();
-  if (media === 'application/json') return undefined;
+  if (media === 'application/json') {
+    // The body is read as UTF-8 whatever the header says: one in another charset is refused, not misread.
+    const charset = unsupportedCharsetSentence(type);
+    return charset === undefined ? undefined : { status: 415, message: charset };
+  }
   if (type === undefined && !hasBody(headers)) return undefined;
   return {
     status: 415,

@@ -112,6 +112,28 @@ describe('meta-agent serve refuses', () => {
     expect((await raw('POST', '/batches/form/redrive', { 'x-api-key': key })).status).toBe(404);
   });
 
+  it('a JSON body in another charset than UTF-8 with 415 naming the charset', async () => {
+    const latin1 = Buffer.from(batch('latin1-café'.replace('é', 'e')).replace('Write', 'Écrire'), 'latin1');
+
+    const answer = await raw(
+      'POST',
+      '/batches',
+      { 'content-type': 'application/json; charset=ISO-8859-1', 'x-api-key': key },
+      latin1,
+    );
+    const utf8 = await raw(
+      'POST',
+      '/batches',
+      { 'content-type': 'application/json; charset=utf-8', 'x-api-key': key },
+      batch('utf8-charset'),
+    );
+
+    expect(answer.status).toBe(415);
+    expect(JSON.parse(answer.body).message).toContain('names charset "iso-8859-1"');
+    expect(await exists('latin1-cafe')).toBe(false);
+    expect(utf8.status).toBe(202);
+  });
+
   it('a request without the generated key, or with a wrong one of any length', async () => {
     const wrong = [undefined, '', key.slice(0, -1), `${key}x`, key.toUpperCase()];
 

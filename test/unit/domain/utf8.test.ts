@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeUtf8Strict, findInvalidUtf8, utf8Encode } from '../../../shared/domain/utf8';
+import {
+  contentTypeCharsets,
+  decodeUtf8Strict,
+  findInvalidUtf8,
+  unsupportedCharsetSentence,
+  utf8Encode,
+} from '../../../shared/domain/utf8';
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -51,5 +57,39 @@ describe('decodeUtf8Strict', () => {
         expect(decodeUtf8Strict(utf8Encode(text))).toEqual({ text });
       }),
     );
+  });
+});
+
+describe('unsupportedCharsetSentence', () => {
+  it('accepts no charset, UTF-8 and US-ASCII in any case, quoted or not', () => {
+    for (const type of [
+      'application/json',
+      'application/json; charset=utf-8',
+      'application/json;charset=UTF-8',
+      'application/json; charset="utf8"',
+      'application/json; Charset=US-ASCII',
+    ]) {
+      expect(unsupportedCharsetSentence(type), type).toBeUndefined();
+    }
+    expect(unsupportedCharsetSentence(undefined)).toBeUndefined();
+  });
+
+  it('refuses any other charset, naming it and the Content-Type', () => {
+    expect(unsupportedCharsetSentence('application/json; charset=latin1')).toBe(
+      'a request body must be UTF-8: Content-Type "application/json; charset=latin1" names charset "latin1"; send the body encoded as UTF-8, with charset=utf-8 or no charset',
+    );
+    expect(unsupportedCharsetSentence('application/json; charset="UTF-16"')).toContain('charset "utf-16"');
+    expect(unsupportedCharsetSentence('application/json; charset=')).toContain('charset ""');
+  });
+
+  it('reads every charset parameter, and a quoted value with a semicolon in it', () => {
+    expect(contentTypeCharsets('application/json; charset=utf-8; charset=iso-8859-1')).toEqual([
+      'utf-8',
+      'iso-8859-1',
+    ]);
+    expect(unsupportedCharsetSentence('application/json; charset=utf-8; charset=iso-8859-1')).toContain(
+      'charset "iso-8859-1"',
+    );
+    expect(contentTypeCharsets('application/json; x="a;charset=latin1"; charset=utf-8')).toEqual(['utf-8']);
   });
 });

@@ -161,6 +161,39 @@ describe('submit handler reads a base64-encoded body (a binary media type)', () 
   });
 });
 
+describe('submit handler reads the charset its Content-Type names', () => {
+  const text = body({ tasks: [{ id: 'a', description: 'Café' }] });
+
+  it('refusing a body in another charset than UTF-8 with 415 naming it, without writing or starting anything', async () => {
+    fakeTable();
+
+    const response = await handler(
+      apiEvent({
+        body: Buffer.from(text, 'latin1').toString('latin1'),
+        headers: { 'Content-Type': 'application/json; charset=latin1' },
+      }),
+    );
+
+    expect(response.statusCode).toBe(415);
+    expect(parse(response)).toEqual({
+      error: 'UnsupportedMediaType',
+      message: expect.stringContaining('names charset "latin1"'),
+    });
+    expect(ddb.calls()).toHaveLength(0);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('taking charset=utf-8 (any case, quoted) as the UTF-8 it is', async () => {
+    fakeTable();
+
+    const response = await handler(
+      apiEvent({ body: text, headers: { 'content-type': 'application/json; charset="UTF-8"' } }),
+    );
+
+    expect(response.statusCode, response.body).toBe(202);
+  });
+});
+
 describe('submit handler', () => {
   const valid = body({
     tasks: [
