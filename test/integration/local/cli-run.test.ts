@@ -118,6 +118,7 @@ describe('meta-agent run', () => {
     expect((await readdir(out)).sort()).toEqual([
       'client.output.json',
       'client.output.txt',
+      'index.json',
       'notes.output.json',
       'result.json',
     ]);
@@ -130,7 +131,7 @@ describe('meta-agent run', () => {
     expect(JSON.parse(await readFile(join(out, 'notes.output.json'), 'utf8'))).toEqual(
       report.tasks.find((t) => t.id === 'notes')?.output,
     );
-    expect(io.err).toContain(`wrote 4 files to ${out}`);
+    expect(io.err).toContain(`wrote 5 files to ${out}`);
   });
 
   it('exits 2 before starting anything when a role names a retired model', async () => {
