@@ -14,6 +14,7 @@ import { isTextOutput } from '../../domain/outputs';
 import type { BatchResult } from '../../domain/schemas';
 import { InputFileError } from './errors';
 import type { CliIO } from './io';
+import { RemoteApiError } from './remote';
 
 /** The report's file name in DIR. */
 export const RESULT_FILE = 'result.json';
@@ -62,11 +63,18 @@ export function outputFileStem(taskId: string): string {
   return `${kept}-${hash}`;
 }
 
-/** One task's files in DIR, as INDEX_FILE lists them. */
+/** One task's files in DIR, as INDEX_FILE lists them; `error` instead when its output could not be fetched. */
 export interface OutputFiles {
   taskId: string;
-  output: string;
+  output?: string;
   text?: string;
+  error?: string;
+}
+
+/** What writeOutputs did: the files it wrote, and the tasks whose output could not be fetched, with why. */
+export interface WrittenOutputs {
+  files: number;
+  missing: { taskId: string; reason: string }[];
 }
 
 /** Creates DIR (and its parents) before anything runs: a directory that cannot be made is bad input. */
@@ -107,32 +115,45 @@ async function fileIdentity(path: string): Promise<string | undefined> {
 
 /**
  * Writes every task's output (read through `readOutput`, the output route), the index of the files and the
- * report; answers the number of files written.
+ * report. An output the API could not give (a RemoteApiError, after its tries) is listed in the index and in
+ * `missing` with the reason, and the others are still written: one lost download loses no other output.
  */
 export async function writeOutputs(
   dir: string,
   result: BatchResult,
   readOutput: (taskId: string) => Promise<string>,
-): Promise<number> {
+): Promise<WrittenOutputs> {
   const index: OutputFiles[] = [];
+  const missing: WrittenOutputs['missing'] = [];
   const written = new Set<string>();
+  let files = 2; // the index and the report
   for (const task of result.tasks) {
     if (task.output === undefined && task.outputRef === undefined) continue;
-    const json = await readOutput(task.id);
+    let json: string;
+    try {
+      json = await readOutput(task.id);
+    } catch (error) {
+      if (!(error instanceof RemoteApiError)) throw error;
+      missing.push({ taskId: task.id, reason: error.message });
+      index.push({ taskId: task.id, error: error.message });
+      continue;
+    }
     const name = await freeName(dir, task.id, written);
-    const files: OutputFiles = { taskId: task.id, output: `${name}.output.json` };
-    const path = join(dir, files.output);
+    const entry: OutputFiles = { taskId: task.id, output: `${name}.output.json` };
+    const path = join(dir, `${name}.output.json`);
     await writeFile(path, json);
     const identity = await fileIdentity(path);
     if (identity !== undefined) written.add(identity);
+    files++;
     const value: unknown = JSON.parse(json);
     if (isTextOutput(value)) {
-      files.text = `${name}.output.txt`;
-      await writeFile(join(dir, files.text), value.text);
+      entry.text = `${name}.output.txt`;
+      await writeFile(join(dir, entry.text), value.text);
+      files++;
     }
-    index.push(files);
+    index.push(entry);
   }
   await writeFile(join(dir, INDEX_FILE), `${JSON.stringify(index, null, 2)}\n`);
   await writeFile(join(dir, RESULT_FILE), `${JSON.stringify(result, null, 2)}\n`);
-  return index.reduce((sum, files) => sum + (files.text === undefined ? 1 : 2), 2);
+  return { files, missing };
 }

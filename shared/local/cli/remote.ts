@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
-import { parseRetryAfter } from '../../adapters/executors/policy';
+import { HTTP_TOO_MANY_REQUESTS, parseRetryAfter } from '../../adapters/executors/policy';
 import {
   type ApprovalRecord,
   type BatchDecisions,
@@ -284,12 +284,34 @@ export class RemoteApi {
 
   /**
    * GET /batches/{id}/tasks/{taskId}/output: the output's JSON text. A large output answers with a redirect to
-   * a presigned download URL, fetched without the API key (it is the URL's own credential).
+   * a presigned download URL, fetched without the API key (it is the URL's own credential). A failure that may
+   * pass (the network, a 5xx, a 429) is tried again as request() tries a GET: after its Retry-After, else
+   * SERVER_ERROR_BACKOFF_MS doubling, up to SERVER_ERROR_TRIES in all and never past REMOTE_UNAVAILABLE_WAIT_MS;
+   * then the error names the task, the URL and the tries.
    */
   async output(batchId: string, taskId: string): Promise<string> {
-    const path = `${batchPath(batchId)}/tasks/${encodeURIComponent(taskId)}/output`;
-    const url = `${this.baseUrl}${path}`;
+    const url = `${this.baseUrl}${batchPath(batchId)}/tasks/${encodeURIComponent(taskId)}/output`;
+    const deadline = Date.now() + REMOTE_UNAVAILABLE_WAIT_MS;
+    for (let tries = 1; ; tries++) {
+      const read = await this.outputOnce(url, taskId);
+      if ('text' in read) return read.text;
+      const waitMs = read.retryAfterMs ?? SERVER_ERROR_BACKOFF_MS * 2 ** (tries - 1);
+      if (!read.passing || tries >= SERVER_ERROR_TRIES || Date.now() + waitMs > deadline) {
+        if (tries === 1) throw read.error;
+        const Failure = read.error instanceof RemoteServerError ? RemoteServerError : RemoteApiError;
+        throw new Failure(`${read.error.message} (tried ${tries} times)`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+
+  /** One read of an output: its text, or the error and whether trying again may pass. */
+  private async outputOnce(
+    url: string,
+    taskId: string,
+  ): Promise<{ text: string } | { error: RemoteApiError; passing: boolean; retryAfterMs?: number }> {
     let response: Response;
+    let text: string;
     try {
       response = await fetch(url, {
         headers: this.apiKey !== undefined ? { [API_KEY_HEADER]: this.apiKey } : {},
@@ -301,16 +323,31 @@ export class RemoteApi {
         await response.body?.cancel();
         response = await fetch(location, { signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS) });
       }
+      text = await response.text();
     } catch (error) {
-      throw new RemoteApiError(
-        `cannot read the output of ${taskId} from ${url}: ${(error as Error).message}`,
-      );
+      const reason = error instanceof Error && error.cause instanceof Error ? error.cause.message : '';
+      return {
+        error: new RemoteApiError(
+          `cannot read the output of ${taskId} from ${url}: ${(error as Error).message}${reason ? ` (${reason})` : ''}`,
+        ),
+        passing: true,
+      };
     }
-    const text = await response.text();
-    if (!response.ok) {
-      throw unexpectedAnswer('GET', url, response, text.slice(0, MESSAGE_EXCERPT_CHARS));
-    }
-    return text;
+    if (response.ok) return { text };
+    const passing = response.status >= 500 || response.status === HTTP_TOO_MANY_REQUESTS;
+    const retryAfterMs = passing ? retryAfterMsOf(response.headers.get('retry-after')) : undefined;
+    const error =
+      response.status === HTTP_TOO_MANY_REQUESTS
+        ? new RemoteServerError(
+            `GET ${url} (the output of ${taskId}) answered 429, too many requests: ${text.slice(0, MESSAGE_EXCERPT_CHARS)}`,
+          )
+        : unexpectedAnswer(
+            'GET',
+            url,
+            response,
+            `the output of ${taskId}: ${text.slice(0, MESSAGE_EXCERPT_CHARS)}`,
+          );
+    return { error, passing, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
   }
 
   /** GET /batches/{id}/decisions: every task's stored routing decision (for replay). */

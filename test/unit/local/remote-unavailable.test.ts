@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../../shared/local/cli/io';
 import { main } from '../../../shared/local/cli/main';
-import { MIN_RETRY_WAIT_MS, RemoteApi } from '../../../shared/local/cli/remote';
+import { MIN_RETRY_WAIT_MS, RemoteApi, RemoteServerError } from '../../../shared/local/cli/remote';
 import { fakeIO } from '../../support/fake-io';
 
 /** Tries of a GET answered 5xx, as the README says. */
@@ -22,12 +22,16 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** A server answering `answers` in turn (the last one from then on), recording each request's body. */
+/**
+ * A server answering `answers` in turn (the last one from then on), recording each request's body. `drop`
+ * closes the connection without an answer (a network failure); `body` is the answer's text.
+ */
 async function serveAnswers(
-  answers: { status: number; headers?: Record<string, string> }[],
-): Promise<{ url: string; bodies: string[]; methods: string[] }> {
+  answers: { status: number; headers?: Record<string, string>; drop?: boolean; body?: string }[],
+): Promise<{ url: string; bodies: string[]; methods: string[]; paths: string[] }> {
   const bodies: string[] = [];
   const methods: string[] = [];
+  const paths: string[] = [];
   const listening = createServer((request: IncomingMessage, response) => {
     let body = '';
     request.on('data', (chunk) => {
@@ -36,7 +40,16 @@ async function serveAnswers(
     request.on('end', () => {
       bodies.push(body);
       methods.push(request.method ?? '');
+      paths.push(request.url ?? '');
       const answer = answers[Math.min(bodies.length - 1, answers.length - 1)] ?? { status: 500 };
+      if (answer.drop) {
+        request.socket.destroy();
+        return;
+      }
+      if (answer.body !== undefined) {
+        response.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
+        return;
+      }
       response.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
       const message = answer.status === 503 ? 'starting' : answer.status >= 500 ? 'internal error' : 'ok';
       response.end(JSON.stringify({ message }));
@@ -44,7 +57,7 @@ async function serveAnswers(
   });
   server = listening;
   await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(listening.address() as AddressInfo).port}`, bodies, methods };
+  return { url: `http://127.0.0.1:${(listening.address() as AddressInfo).port}`, bodies, methods, paths };
 }
 
 describe('RemoteApi and a 503', () => {
@@ -138,6 +151,52 @@ describe('RemoteApi and a server error', () => {
 
     expect(answers.map((a) => a.status)).toEqual([500, 500, 500]);
     expect(methods).toEqual([...Array(SERVER_ERROR_TRIES).fill('GET'), 'POST', 'DELETE']);
+  });
+});
+
+describe('RemoteApi.output and a failure that may pass', () => {
+  const output = '{"text":"done"}';
+
+  it('reads the output again after a dropped connection and a 5xx, and answers it', async () => {
+    const { url, paths } = await serveAnswers([
+      { status: 0, drop: true },
+      { status: 502 },
+      { status: 200, body: output },
+    ]);
+
+    expect(await new RemoteApi(url).output('b-1', 'step:1')).toBe(output);
+    expect(paths).toEqual(Array(SERVER_ERROR_TRIES).fill('/batches/b-1/tasks/step%3A1/output'));
+  });
+
+  it("waits a 429's Retry-After before reading again", async () => {
+    const { url, paths } = await serveAnswers([
+      { status: 429, headers: { 'retry-after': '1' } },
+      { status: 200, body: output },
+    ]);
+    const began = Date.now();
+
+    expect(await new RemoteApi(url).output('b-1', 'a')).toBe(output);
+    expect(paths).toHaveLength(2);
+    expect(Date.now() - began).toBeGreaterThanOrEqual(1000);
+  });
+
+  it(`gives up after ${SERVER_ERROR_TRIES} tries, naming the task, the URL and the tries`, async () => {
+    const { url, paths } = await serveAnswers([{ status: 500 }]);
+
+    const failure = await new RemoteApi(url).output('b-1', 'api').catch((e: unknown) => e);
+
+    expect(paths).toHaveLength(SERVER_ERROR_TRIES);
+    expect(failure).toBeInstanceOf(RemoteServerError);
+    expect((failure as Error).message).toBe(
+      `GET ${url}/batches/b-1/tasks/api/output answered 500 (a failure of the API, not of the request; its logs say more): the output of api: {"message":"internal error"} (tried ${SERVER_ERROR_TRIES} times)`,
+    );
+  });
+
+  it('does not read again after an answer that would be the same (404)', async () => {
+    const { url, paths } = await serveAnswers([{ status: 404 }, { status: 200, body: output }]);
+
+    await expect(new RemoteApi(url).output('b-1', 'api')).rejects.toThrow(/answered 404/);
+    expect(paths).toHaveLength(1);
   });
 });
 

@@ -16,6 +16,7 @@ import {
   outputFileStem,
   writeOutputs,
 } from '../../../shared/local/cli/outputs';
+import { RemoteServerError } from '../../../shared/local/cli/remote';
 
 const outputs: Record<string, unknown> = { a: { from: 'a' }, A: { from: 'A' }, b: { from: 'b' } };
 const result = {
@@ -38,9 +39,10 @@ describe('run --out', () => {
     dir = await mkdtemp(join(tmpdir(), 'meta-agent-out-'));
     await symlink('a.output.json', join(dir, 'A.output.json'));
 
-    const files = await writeOutputs(dir, result, readOutput);
+    const { files, missing } = await writeOutputs(dir, result, readOutput);
 
     expect(files).toBe(5);
+    expect(missing).toEqual([]);
     expect(await readJson('a.output.json')).toEqual({ from: 'a' });
     expect(await readJson('A~2.output.json')).toEqual({ from: 'A' });
     expect(await readJson('b.output.json')).toEqual({ from: 'b' });
@@ -136,5 +138,36 @@ describe('run --out with ids Windows takes for no file name', () => {
     ]);
     for (const { taskId, output } of index as { taskId: string; output: string }[])
       expect(await readJson(output)).toEqual({ from: taskId });
+  });
+});
+
+describe('run --out when an output cannot be fetched', () => {
+  it('writes the other outputs, and names the missing one with why in the answer and index.json', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'meta-agent-out-'));
+    const reason = 'GET http://127.0.0.1:1/batches/cases/tasks/A/output answered 500 (tried 3 times)';
+
+    const written = await writeOutputs(dir, result, async (taskId) => {
+      if (taskId === 'A') throw new RemoteServerError(reason);
+      return readOutput(taskId);
+    });
+
+    expect(written).toEqual({ files: 4, missing: [{ taskId: 'A', reason }] });
+    expect(await readJson('a.output.json')).toEqual({ from: 'a' });
+    expect(await readJson('b.output.json')).toEqual({ from: 'b' });
+    expect(await readJson(INDEX_FILE)).toEqual([
+      { taskId: 'a', output: 'a.output.json' },
+      { taskId: 'A', error: reason },
+      { taskId: 'b', output: 'b.output.json' },
+    ]);
+  });
+
+  it('stops at a failure that is no failure to fetch (a bug, a disk error)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'meta-agent-out-'));
+
+    await expect(
+      writeOutputs(dir, result, async () => {
+        throw new TypeError('not an output');
+      }),
+    ).rejects.toThrow('not an output');
   });
 });

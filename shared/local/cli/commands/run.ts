@@ -195,15 +195,26 @@ export async function followRemote(
   }
 }
 
-/** `--out DIR`: every task's output (through the output route) and the report, as files. */
+/**
+ * `--out DIR`: every task's output (through the output route) and the report, as files. Answers false when
+ * an output could not be fetched (each is named, with why): the run then exits 1 however its tasks ended.
+ */
 async function saveOutputs(
   dir: string,
   result: BatchResult,
   readOutput: (taskId: string) => Promise<string>,
   io: CliIO,
-): Promise<void> {
-  const files = await writeOutputs(dir, result, readOutput);
+): Promise<boolean> {
+  const { files, missing } = await writeOutputs(dir, result, readOutput);
   io.stderr(`meta-agent: wrote ${files} files to ${dir}\n`);
+  for (const { taskId, reason } of missing)
+    io.stderr(`meta-agent: could not fetch the output of task ${taskId}, not written: ${reason}\n`);
+  return missing.length === 0;
+}
+
+/** The exit code of a run: its result's, or 1 when the result was a success but an output was not saved. */
+function runExitCode(result: number, outputsSaved: boolean): number {
+  return outputsSaved ? result : Math.max(result, ExitCode.TasksFailed);
 }
 
 /** `run FILE --url URL`: submit to the API, follow, print as a local run does. */
@@ -226,8 +237,9 @@ async function runRemote(
   io.stderr(`meta-agent: batch ${batchId} submitted to ${api.baseUrl}\n`);
   const tasks = (batch as { tasks?: unknown }).tasks;
   const result = await followRemote(api, batchId, Array.isArray(tasks) ? tasks.length : 0, json, io);
-  if (outDir !== undefined) await saveOutputs(outDir, result, (taskId) => api.output(batchId, taskId), io);
-  return printResult(result, json, io);
+  const saved =
+    outDir === undefined || (await saveOutputs(outDir, result, (taskId) => api.output(batchId, taskId), io));
+  return runExitCode(printResult(result, json, io), saved);
 }
 
 export const command: Command = async (argv, io: CliIO) => {
@@ -332,9 +344,10 @@ export const command: Command = async (argv, io: CliIO) => {
         : undefined,
     );
     progress?.stop();
-    if (outDir !== undefined)
-      await saveOutputs(outDir, result, (taskId) => system.output(submitted.batchId, taskId), io);
-    return printResult(result, values.json, io);
+    const saved =
+      outDir === undefined ||
+      (await saveOutputs(outDir, result, (taskId) => system.output(submitted.batchId, taskId), io));
+    return runExitCode(printResult(result, values.json, io), saved);
   } finally {
     progress?.stop();
     stopInterrupt?.();
