@@ -68,6 +68,20 @@ async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ROOT, 'docs', name), fullPage: true });
 }
 
+/**
+ * Answers the page's next read of `url` as a failing API would (`status`, `body`), then lets reads through;
+ * the answer says whether that failure was served.
+ */
+async function failOnce(page: Page, url: string, status: number, body: unknown): Promise<() => boolean> {
+  let failing = 1;
+  await page.route(url, (route) =>
+    failing-- > 0
+      ? route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) })
+      : route.continue(),
+  );
+  return () => failing < 0;
+}
+
 describe('dashboard', () => {
   it('submits a batch pasted into the page and shows its nodes change state live over the WebSocket', async () => {
     const page = await openPage('#/submit');
@@ -342,16 +356,10 @@ describe('dashboard', () => {
     // progress message comes to bring a refresh: only the view's own polling can.
     const batchUrl = `${server.url}/batches/ui-stale`;
     // One failure: the retry's waits (5 s, doubling) are unit-tested in test/unit/web/poll.test.ts.
-    let failing = 1;
-    await page.route(batchUrl, (route) =>
-      failing-- > 0
-        ? route.fulfill({
-            status: 500,
-            contentType: 'application/json',
-            body: JSON.stringify({ error: 'InternalError', message: 'internal error; see the service logs' }),
-          })
-        : route.continue(),
-    );
+    const failed = await failOnce(page, batchUrl, 500, {
+      error: 'InternalError',
+      message: 'internal error; see the service logs',
+    });
     const notice = page.waitForSelector('.stale', { timeout: UI_TIMEOUT_MS }).then((n) => n.textContent());
 
     const recovered = await page.waitForResponse((r) => r.url() === batchUrl && r.status() === 200, {
@@ -360,12 +368,36 @@ describe('dashboard', () => {
     await page.waitForSelector('.stale', { state: 'detached', timeout: UI_TIMEOUT_MS });
 
     expect(recovered.ok()).toBe(true);
-    expect(failing).toBeLessThan(0);
+    expect(failed()).toBe(true);
     expect(await notice).toMatch(
       /^Not up to date: the last refresh failed \(HTTP 500: internal error; see the service logs\)\. Shown as read at .+; trying again at .+\.$/,
     );
     expect(await page.$(node('long', 'RUNNING'))).not.toBeNull();
     await api('/batches/ui-stale', { method: 'DELETE' });
+    await page.close();
+  }, 120_000);
+
+  it('tries a failed first read of the graph again, saying meanwhile that it will, then draws it', async () => {
+    const batch = {
+      batchId: 'ui-graph-retry',
+      tasks: [{ id: 'only', description: 'Write the release notes' }],
+    };
+    expect((await api('/batches', { method: 'POST', body: JSON.stringify(batch) })).status).toBe(202);
+    const page = await browser.context.newPage();
+    const graphUrl = `${server.url}/batches/ui-graph-retry/graph`;
+    // One failure of the graph's only read: the retry's waits (5 s, doubling) are unit-tested in poll.test.ts.
+    const failed = await failOnce(page, graphUrl, 503, { error: 'Unavailable', message: 'try again' });
+    await page.goto(`${server.url}/#key=${API_KEY}`);
+    await page.waitForSelector('nav');
+    await page.evaluate(`window.location.hash = ${JSON.stringify('#/batches/ui-graph-retry')}`);
+
+    const notice = await page.waitForSelector('.stale', { timeout: UI_TIMEOUT_MS });
+    const text = await notice.textContent();
+    await page.waitForSelector(node('only'), { timeout: UI_TIMEOUT_MS });
+
+    expect(text).toMatch(/^Not loaded: the read failed \(HTTP 503: try again\); trying again at .+\.$/);
+    expect(failed()).toBe(true);
+    expect(await page.$('.stale')).toBeNull();
     await page.close();
   }, 120_000);
 

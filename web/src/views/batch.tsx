@@ -44,7 +44,9 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
   const [live, setLive] = useState<Record<string, string>>({});
   const [action, setAction] = useState<{ busy?: boolean; error?: unknown; done?: string }>({});
   const [rows, setRows] = useState(TASK_ROWS_PAGE);
-  const graph = usePolled(() => api.graph(batchId), 0, [api, batchId]);
+  // Read once, as before; but a first read that fails in a way that may pass is tried again as the polled
+  // reads are (it left the page without its graph until reloaded), the notice saying when.
+  const graph = usePolled(() => api.graph(batchId), 0, [api, batchId], { retryMs: FALLBACK_REFRESH_MS });
 
   useEffect(() => {
     let stopped = false;
@@ -146,7 +148,7 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
         )}
       </div>
       <RefreshError freshness={freshness} />
-      <ErrorLine error={graph.error ?? action.error} />
+      <ErrorLine error={action.error} />
       {action.done && (
         <p class="note" role="status">
           {action.done}
@@ -197,6 +199,7 @@ export function BatchView(props: { api: Api; batchId: string }): JSX.Element {
       <p class="legend" aria-hidden="true">
         <span class="key marked-key">critical path</span> Select a task (click, or Tab then Enter) to open it.
       </p>
+      <RefreshError freshness={graph.freshness} />
       {graph.data && (
         <DependencyGraph
           tasks={tasks}

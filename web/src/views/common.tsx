@@ -2,7 +2,7 @@
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api';
-import { retryDelay } from '../poll';
+import { passing, retryDelay } from '../poll';
 
 export function StatusBadge(props: { status: string }): JSX.Element {
   return <span class={`badge status-${props.status}`}>{props.status.replace('_', ' ')}</span>;
@@ -63,8 +63,16 @@ export interface Freshness {
 export function RefreshError(props: { freshness: Freshness }): JSX.Element | null {
   const { readAt, error, retryAt } = props.freshness;
   if (error === undefined) return null;
-  if (readAt === undefined) return <ErrorLine error={error} />;
   const why = error instanceof ApiError ? `HTTP ${error.status}: ${error.message}` : errorText(error);
+  if (readAt === undefined) {
+    if (retryAt === undefined) return <ErrorLine error={error} />;
+    // Nothing to show yet, and the read is tried again: say so, rather than an error that looks final.
+    return (
+      <p class="stale" role="status">
+        Not loaded: the read failed ({why}); trying again at {clock(retryAt)}.
+      </p>
+    );
+  }
   return (
     <p class="stale" role="status">
       Not up to date: the last refresh failed ({why}). Shown as read at {clock(readAt)}
@@ -78,13 +86,17 @@ const errorText = (error: unknown) => (error instanceof Error ? error.message : 
 
 /**
  * Loads `load()` now and every `everyMs` (0: once); `reload()` loads again at once. A read that fails keeps
- * the data read before, and the next read comes later the more reads fail in a row (retryDelay).
+ * the data read before, and the next read comes later the more reads fail in a row (retryDelay). Loaded once
+ * with `retryMs`, a read that fails in a way that may pass (passing: the network, a 5xx) is tried again after
+ * retryDelay(retryMs, failures) until one succeeds: a page read once must not stay empty for a failure of a moment.
  */
 export function usePolled<T>(
   load: () => Promise<T>,
   everyMs: number,
   deps: readonly unknown[],
+  options: { retryMs?: number } = {},
 ): { data?: T; error?: unknown; freshness: Freshness; reload: () => void } {
+  const { retryMs } = options;
   const [state, setState] = useState<{ data?: T } & Freshness>({});
   const loader = useRef(load);
   loader.current = load;
@@ -96,25 +108,27 @@ export function usePolled<T>(
     let timer: number | undefined;
     let failures = 0;
     const run = async () => {
-      let delay = everyMs;
+      let delay: number | undefined;
       try {
         const data = await loader.current();
         failures = 0;
+        if (everyMs > 0) delay = everyMs;
         if (live) setState({ data, readAt: Date.now() });
       } catch (error) {
         failures++;
-        delay = retryDelay(everyMs, failures);
-        const retryAt = everyMs > 0 ? Date.now() + delay : undefined;
+        if (everyMs > 0) delay = retryDelay(everyMs, failures);
+        else if (retryMs !== undefined && passing(error)) delay = retryDelay(retryMs, failures);
+        const retryAt = delay !== undefined ? Date.now() + delay : undefined;
         if (live) setState((s) => ({ data: s.data, readAt: s.readAt, error, retryAt }));
       }
-      if (live && everyMs > 0) timer = window.setTimeout(run, delay);
+      if (live && delay !== undefined) timer = window.setTimeout(run, delay);
     };
     void run();
     return () => {
       live = false;
       window.clearTimeout(timer);
     };
-  }, [...deps, tick]);
+  }, [...deps, tick, retryMs]);
   const { data, ...freshness } = state;
   return {
     ...(data !== undefined ? { data } : {}),
