@@ -4,8 +4,11 @@
  * And a server that fails (5xx): a GET is tried again a few times, then the command exits 1 saying the
  * server failed (it used to exit 2, which says the user's input or configuration is wrong).
  */
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../../shared/local/cli/io';
 import { main } from '../../../shared/local/cli/main';
@@ -17,9 +20,13 @@ const SERVER_ERROR_TRIES = 3;
 
 let server: Server | undefined;
 
+let dir: string | undefined;
+
 afterEach(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   server = undefined;
+  if (dir) await rm(dir, { recursive: true, force: true });
+  dir = undefined;
 });
 
 /**
@@ -197,6 +204,63 @@ describe('RemoteApi.output and a failure that may pass', () => {
 
     await expect(new RemoteApi(url).output('b-1', 'api')).rejects.toThrow(/answered 404/);
     expect(paths).toHaveLength(1);
+  });
+});
+
+describe('meta-agent run --url --out and an output the API keeps failing', () => {
+  it('writes the other outputs, names the missing one on stderr and exits 1 though every task succeeded', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'meta-agent-out-'));
+    const file = join(dir, 'batch.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        tasks: [
+          { id: 'x', description: 'a' },
+          { id: 'y', description: 'b' },
+        ],
+      }),
+    );
+    const task = (id: string) => ({ id, status: 'SUCCEEDED', attempts: [], output: { text: `from ${id}` } });
+    const result = {
+      batchId: 'b-out',
+      status: 'SUCCEEDED',
+      startedAt: 1,
+      finishedAt: 2,
+      tasks: [task('x'), task('y')],
+    };
+    const reads: string[] = [];
+    const api = createServer((request, response) => {
+      request.resume();
+      const path = request.url ?? '';
+      reads.push(`${request.method} ${path}`);
+      const send = (status: number, body: unknown) =>
+        response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (path === '/batches') return send(202, { batchId: 'b-out' });
+      if (path === '/progress-tokens') return send(201, {});
+      if (path === '/batches/b-out') return send(200, result);
+      if (path === '/batches/b-out/tasks/x/output') return send(200, task('x').output);
+      return send(500, { message: 'internal error' });
+    });
+    server = api;
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+    const out = join(dir, 'out');
+    const io = fakeIO();
+
+    const code = await main(['run', file, '--url', url, '--out', out], io);
+
+    expect(code).toBe(ExitCode.TasksFailed);
+    expect(reads.filter((r) => r === 'GET /batches/b-out/tasks/y/output')).toHaveLength(SERVER_ERROR_TRIES);
+    expect(io.err).toContain(
+      `meta-agent: could not fetch the output of task y, not written: GET ${url}/batches/b-out/tasks/y/output answered 500`,
+    );
+    expect((await readdir(out)).sort()).toEqual([
+      'index.json',
+      'result.json',
+      'x.output.json',
+      'x.output.txt',
+    ]);
+    expect(JSON.parse(await readFile(join(out, 'x.output.json'), 'utf8'))).toEqual({ text: 'from x' });
   });
 });
 
