@@ -67,14 +67,6 @@ export class BedrockExecutor extends ProviderExecutor {
     super(policy);
     this.model = config.model ?? DEFAULT_BEDROCK_MODEL;
     this.#client = options.client ?? new BedrockRuntimeClient({ maxAttempts: BEDROCK_SDK_MAX_ATTEMPTS });
-    // The answer's body is bounded as the other providers' are (boundedFetch); `override` keeps one copy on a
-    // client that several executors share.
-    this.#client.middlewareStack.add(boundedAnswerMiddleware('bedrock'), {
-      step: 'deserialize',
-      priority: 'low',
-      name: BOUNDED_ANSWER_MIDDLEWARE,
-      override: true,
-    });
     this.#maxTokens = config.maxOutputTokens ?? options.maxTokens ?? DEFAULT_MAX_TOKENS;
   }
 
@@ -87,31 +79,36 @@ export class BedrockExecutor extends ProviderExecutor {
     const messages: Message[] = [{ role: 'user', content: [{ text: request.prompt }] }];
     if (correction) messages.push(...reask(correction));
     try {
-      const answer = await this.#client.send(
-        new ConverseCommand({
-          modelId: this.model,
-          system: [{ text: systemPrompt(request) }],
-          messages,
-          inferenceConfig: { maxTokens: this.#maxTokens },
-          ...(schema
-            ? {
-                toolConfig: {
-                  tools: [
-                    {
-                      toolSpec: {
-                        name: OUTPUT_TOOL_NAME,
-                        description: OUTPUT_TOOL_DESCRIPTION,
-                        inputSchema: { json: schema as DocumentType },
-                      },
+      const command = new ConverseCommand({
+        modelId: this.model,
+        system: [{ text: systemPrompt(request) }],
+        messages,
+        inferenceConfig: { maxTokens: this.#maxTokens },
+        ...(schema
+          ? {
+              toolConfig: {
+                tools: [
+                  {
+                    toolSpec: {
+                      name: OUTPUT_TOOL_NAME,
+                      description: OUTPUT_TOOL_DESCRIPTION,
+                      inputSchema: { json: schema as DocumentType },
                     },
-                  ],
-                  toolChoice: { tool: { name: OUTPUT_TOOL_NAME } },
-                },
-              }
-            : {}),
-        }),
-        { abortSignal: signal },
-      );
+                  },
+                ],
+                toolChoice: { tool: { name: OUTPUT_TOOL_NAME } },
+              },
+            }
+          : {}),
+      });
+      // The answer's body is bounded as the other providers' are (boundedFetch). On the command, not the client:
+      // a client given in (or shared) is not changed, and a streaming command on it is not read whole.
+      command.middlewareStack.add(boundedAnswerMiddleware('bedrock'), {
+        step: 'deserialize',
+        priority: 'low',
+        name: BOUNDED_ANSWER_MIDDLEWARE,
+      });
+      const answer = await this.#client.send(command, { abortSignal: signal });
       const content = answer.output?.message?.content ?? [];
       const usage = bedrockUsage(answer.usage);
       const text = content.flatMap((block) => (block.text === undefined ? [] : [block.text])).join('');

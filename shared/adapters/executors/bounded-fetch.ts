@@ -54,7 +54,7 @@ export function boundedFetch(
     counted(await inner(input, { ...init, redirect: 'manual' }), provider, limitBytes);
 }
 
-/** The name boundedAnswerMiddleware is added under (once per client, however many executors share it). */
+/** The name boundedAnswerMiddleware is added under, to each Converse command. */
 export const BOUNDED_ANSWER_MIDDLEWARE = 'boundedProviderAnswer';
 
 /**
