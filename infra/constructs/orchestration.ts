@@ -190,6 +190,8 @@ export class Orchestration extends Construct {
       'taskToken.$': '$$.Task.Token',
       // The tasks whose work the context takes, read by the worker beside its claim.
       'contextIds.$': '$.route.contextIds',
+      // When Route answered: a worker that claims the message late beats at once (keepAlive).
+      'dispatchedAt.$': '$.route.dispatchedAt',
       // CompleteTask below takes the attempt's end from the worker's answer (see DispatchMessage).
       inlineResult: true,
     };
@@ -651,6 +653,7 @@ export class Orchestration extends Construct {
             'attempt.$': '$.route.attempt',
             'taskToken.$': '$$.Task.Token',
             review: { 'run.$': '$.review.run' },
+            'dispatchedAt.$': '$.review.startedAt',
           },
         },
         TimeoutSecondsPath: '$.review.timeoutSeconds',

@@ -210,6 +210,11 @@ export const RouteOutputSchema = z.discriminatedUnion('decision', [
      * route output of an older version; the Dispatch state reads it from every DISPATCH of this one.
      */
     contextIds: z.array(z.string()).max(CONTEXT_PREFETCH_MAX).optional(),
+    /**
+     * When Route answered this dispatch (epoch ms), carried in the dispatch message (DispatchMessage.dispatchedAt).
+     * Optional for a route output of an older version; the Dispatch state reads it from every DISPATCH of this one.
+     */
+    dispatchedAt: z.number().optional(),
   }),
   /** approval.before not given yet: wait for a decision (AwaitApproval), at most timeoutSeconds. */
   z.object({
@@ -319,6 +324,12 @@ export const DispatchMessageSchema = TaskRefSchema.extend({
    * without those settings, the CompleteTask state runs it.
    */
   complete: z.boolean().optional(),
+  /**
+   * When Route answered the dispatch (epoch ms; a review's: when its validator's slot was taken): the token's
+   * heartbeat clock runs from about then, so a worker that claims the message late beats at once (keepAlive).
+   * Absent in a message of an older definition.
+   */
+  dispatchedAt: z.number().optional(),
 });
 export type DispatchMessage = z.infer<typeof DispatchMessageSchema>;
 

@@ -129,6 +129,7 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
       agentId,
       leaseKey: leaseKey(batchId, taskId, attempt),
       timeoutSeconds,
+      dispatchedAt: message.dispatchedAt,
     });
     const startedAt = deps.clock.now();
     // The work of the tasks it depends on, read from the store now (never carried by the state machine).
@@ -290,33 +291,44 @@ export interface KeepAlive {
  * Heartbeats `taskToken` HEARTBEATS_PER_INTERVAL times per HeartbeatSeconds (the interval Route chose for a
  * work of `timeoutSeconds`), extends the agent's lease with each live beat, and aborts the work when a beat is
  * refused or the deadline passes. Call stop() when the work ends.
+ *
+ * The token's heartbeat clock runs from its dispatch, not from the claim: a message claimed late (a busy
+ * machine, a queue backlog) whose first beat came a whole beat interval after the claim could let
+ * HeartbeatSeconds pass since the dispatch, and the attempt timed out while it worked. So a claim more than a
+ * beat interval after `dispatchedAt` (the time Route stamped in the message) beats at once.
  */
 export function keepAlive(
   deps: Pick<AgentWorkerDeps, 'callbacks' | 'agents' | 'clock' | 'heartbeatSeconds' | 'onWarning'>,
-  work: { taskToken: string; agentId: string; leaseKey: string; timeoutSeconds: number },
+  work: {
+    taskToken: string;
+    agentId: string;
+    leaseKey: string;
+    timeoutSeconds: number;
+    dispatchedAt?: number | undefined;
+  },
 ): KeepAlive {
   const controller = new AbortController();
   const heartbeatSeconds = effectiveHeartbeatSeconds(deps.heartbeatSeconds, work.timeoutSeconds);
-  const beat = setInterval(
-    () => {
-      deps.callbacks.heartbeat(work.taskToken).then(
-        (alive) => {
-          if (!alive) {
-            controller.abort(new TaskAbortedError('the task token no longer waits (timed out or cancelled)'));
-            return;
-          }
-          // A live attempt keeps its reservation's lease at least a heartbeat (plus margin) ahead, so the
-          // scaler never reclaims the slot of a long task that is still working.
-          const expiresAt = leaseExpiry(deps.clock.now(), heartbeatSeconds);
-          Promise.resolve()
-            .then(() => deps.agents.extendLease(work.agentId, work.leaseKey, expiresAt))
-            .catch((error: unknown) => deps.onWarning?.('lease extension failed', error));
-        },
-        (error: unknown) => deps.onWarning?.('heartbeat failed', error),
-      );
-    },
-    (heartbeatSeconds * MS_PER_SECOND) / HEARTBEATS_PER_INTERVAL,
-  );
+  const beatEveryMs = (heartbeatSeconds * MS_PER_SECOND) / HEARTBEATS_PER_INTERVAL;
+  const sendBeat = () => {
+    deps.callbacks.heartbeat(work.taskToken).then(
+      (alive) => {
+        if (!alive) {
+          controller.abort(new TaskAbortedError('the task token no longer waits (timed out or cancelled)'));
+          return;
+        }
+        // A live attempt keeps its reservation's lease at least a heartbeat (plus margin) ahead, so the
+        // scaler never reclaims the slot of a long task that is still working.
+        const expiresAt = leaseExpiry(deps.clock.now(), heartbeatSeconds);
+        Promise.resolve()
+          .then(() => deps.agents.extendLease(work.agentId, work.leaseKey, expiresAt))
+          .catch((error: unknown) => deps.onWarning?.('lease extension failed', error));
+      },
+      (error: unknown) => deps.onWarning?.('heartbeat failed', error),
+    );
+  };
+  if (work.dispatchedAt !== undefined && deps.clock.now() - work.dispatchedAt > beatEveryMs) sendBeat();
+  const beat = setInterval(sendBeat, beatEveryMs);
   // Past the deadline the state machine has already given up on this work: stop working on it.
   const deadline = setTimeout(
     () => controller.abort(new TaskAbortedError(`attempt ran past its ${work.timeoutSeconds}s timeout`)),

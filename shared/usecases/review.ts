@@ -229,7 +229,13 @@ export async function runReview(
   }
   const executor = message.executor ?? role.defaults.executor;
   const lease = reviewLeaseKey(batchId, taskId, attempt, run);
-  const alive = keepAlive(deps, { taskToken, agentId, leaseKey: lease, timeoutSeconds });
+  const alive = keepAlive(deps, {
+    taskToken,
+    agentId,
+    leaseKey: lease,
+    timeoutSeconds,
+    dispatchedAt: message.dispatchedAt,
+  });
   try {
     // Only the simulated executor reads a review's input (a prompt shows the input: a model must not see it).
     const simulate =

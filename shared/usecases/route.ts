@@ -749,6 +749,9 @@ function dispatchOutput(
     timeoutSeconds,
     heartbeatSeconds: effectiveHeartbeatSeconds(deps.heartbeatSeconds, timeoutSeconds),
     contextIds: contextIds.length <= CONTEXT_PREFETCH_MAX ? contextIds : [],
+    // The worker beats at once when it claims the message late (keepAlive): always present, the Dispatch
+    // state's message reads the path.
+    dispatchedAt: deps.clock.now(),
     ...(reviewer.kind === 'none'
       ? {}
       : { review: reviewer.kind, reviewTimeoutSeconds: approvalTimeoutSeconds(task.task) }),

@@ -418,6 +418,8 @@ describe('state machine', () => {
           'role.$': '$.route.role',
           'executor.$': '$.route.executor',
           'contextIds.$': '$.route.contextIds',
+          // Route's answer time: a worker that claims the message late beats at once.
+          'dispatchedAt.$': '$.route.dispatchedAt',
         },
       },
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: StateName.RecordAttempt }],
@@ -648,6 +650,7 @@ describe('state machine', () => {
           'attempt.$': '$.route.attempt',
           'taskToken.$': '$$.Task.Token',
           review: { 'run.$': '$.review.run' },
+          'dispatchedAt.$': '$.review.startedAt',
         },
       },
       Catch: [

@@ -103,7 +103,13 @@ describe('route', () => {
     // A repeated Route of the same attempt answers the same dispatch, executor included.
     const again = await routeTask(deps, { batchId, taskId: 't' });
 
-    expect(first).toMatchObject({ decision: 'DISPATCH', agentId: `${name}-1`, executor });
+    // Stamped with the answer's time: a worker that claims the message late beats at once (keepAlive).
+    expect(first).toMatchObject({
+      decision: 'DISPATCH',
+      agentId: `${name}-1`,
+      executor,
+      dispatchedAt: clock.now(),
+    });
     expect(again).toEqual(first);
   });
 

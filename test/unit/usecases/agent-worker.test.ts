@@ -23,7 +23,7 @@ import type {
   StoredTask,
   TaskStore,
 } from '../../../shared/ports';
-import { runDispatch } from '../../../shared/usecases/agent-worker';
+import { HEARTBEATS_PER_INTERVAL, keepAlive, runDispatch } from '../../../shared/usecases/agent-worker';
 import { buildBatchResult } from '../../../shared/usecases/batch-result';
 import { spentOf } from '../../../shared/usecases/common';
 import { agentOf, batchOf, catalog } from '../../support/fixtures';
@@ -647,5 +647,42 @@ describe('runDispatch', () => {
       expect(warnings).toEqual([expect.stringContaining('Complete failed in the worker')]);
       expect(outcome).toMatchObject({ kind: 'succeeded' });
     });
+  });
+});
+
+describe('keepAlive', () => {
+  const HEARTBEAT_SECONDS = 30;
+  const DISPATCHED_AT = 1_000_000;
+  /** A keepAlive whose clock reads `claimedAt`, counting the beats it sends before any timer fires. */
+  function claimedAt(claimedAt: number, dispatchedAt: number | undefined) {
+    let beats = 0;
+    const alive = keepAlive(
+      {
+        callbacks: {
+          heartbeat: async () => {
+            beats++;
+            return true;
+          },
+        } as unknown as Callbacks,
+        agents: { extendLease: async () => true } as unknown as AgentRegistry,
+        clock: { now: () => claimedAt },
+        heartbeatSeconds: HEARTBEAT_SECONDS,
+      },
+      { taskToken: 'tok', agentId: 'a-1', leaseKey: 'l', timeoutSeconds: 300, dispatchedAt },
+    );
+    alive.stop();
+    return beats;
+  }
+  const beatEveryMs = (HEARTBEAT_SECONDS * 1000) / HEARTBEATS_PER_INTERVAL;
+
+  it('beats at once when the message is claimed more than a beat interval after its dispatch', () => {
+    expect(claimedAt(DISPATCHED_AT + beatEveryMs + 1, DISPATCHED_AT)).toBe(1);
+    // Two thirds of HeartbeatSeconds late: waiting a beat interval more would let the token time out.
+    expect(claimedAt(DISPATCHED_AT + 2 * beatEveryMs, DISPATCHED_AT)).toBe(1);
+  });
+
+  it('waits a beat interval when claimed within one of its dispatch, or when the message has no dispatch time', () => {
+    expect(claimedAt(DISPATCHED_AT + beatEveryMs, DISPATCHED_AT)).toBe(0);
+    expect(claimedAt(DISPATCHED_AT + 2 * beatEveryMs, undefined)).toBe(0);
   });
 });
