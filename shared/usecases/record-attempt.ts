@@ -20,6 +20,7 @@ import { recordApprovalTimeout } from './approval';
 import { settleAttempt } from './budget';
 import { isTerminal, readBatchAndTask, spentOf } from './common';
 import { type HandOffConfig, releaseSlot } from './handoff';
+import { someReviewerEscapesMarks } from './review';
 
 export interface RecordAttemptDeps {
   store: TaskStore;
@@ -111,6 +112,19 @@ export async function recordAttempt(
   // attempt would redo the work only to meet the same rejection.
   if (input.error.Error === APPROVAL_REJECTED_ERROR && rejectedForGood(task.approvals, input.attempt))
     return notRetried(`${error}; not retried: the rejection asked for no further attempt`);
+  // A review no validator can make (every configuration of its role marked for a refused key): another attempt
+  // would redo the work only to meet the same marks, so the task fails now, as one with nowhere to go does.
+  if (
+    input.error.Error === REVIEW_FAILED_ERROR &&
+    deps.catalog &&
+    !(await someReviewerEscapesMarks(
+      { agents: deps.agents, catalog: deps.catalog },
+      task,
+      input.attempt,
+      now,
+    ))
+  )
+    return notRetried(error);
   // A failure its executor configuration will repeat (a bad key, an unknown model, an answer cut at the output
   // limit): routed again only when some agent could take the task with a configuration that differs in what
   // caused it (Route then chooses among those only); else it fails now instead of paying for the same failure.

@@ -26,6 +26,13 @@ import {
 } from '../domain/approvals';
 import { MAX_REVIEWS_PER_ATTEMPT } from '../domain/limits';
 import { OutputSchemaError, outputMisfits } from '../domain/output-schema';
+import {
+  type CredentialsMark,
+  markedFailure,
+  markOn,
+  notRetriedReason,
+  someConfigurationEscapes,
+} from '../domain/permanent-failure';
 import { circuitPolicy } from '../domain/pool';
 import { BASE_ROLE_DEFAULTS, renderPrompt } from '../domain/roles';
 import { candidateRoles, extractRequirements } from '../domain/routing';
@@ -41,7 +48,14 @@ import { type AgentWorkerDeps, callsOf, keepAlive, spendOfCalls, type WorkerOutc
 import { decideApproval, holdForDecision, NOT_WAITING_ERROR, takeBackUndelivered } from './approval';
 import { effectiveHeartbeatSeconds, isTerminal, readBatchAndTask, spentOf } from './common';
 import { ConfigurationError, ConflictError } from './errors';
-import { clearWaitingMark, type RouteDeps, reserveAgent, waitFor, wakeAfterRelease } from './route';
+import {
+  clearWaitingMark,
+  type ReserveRequest,
+  type RouteDeps,
+  reserveAgent,
+  waitFor,
+  wakeAfterRelease,
+} from './route';
 
 const MS_PER_SECOND = 1000;
 
@@ -121,6 +135,7 @@ export async function routeReview(
   // A repeated invocation (a retried Lambda call) whose first run reserved already answers that reservation.
   const holder = (await deps.agents.list(roleName)).find((a) => a.leases?.[lease] !== undefined);
   if (holder) return dispatch(holder.agentId, holder.role, holder.executor ?? role.defaults.executor);
+  const busy: NonNullable<ReserveRequest['busy']> = {};
   const reserved = await reserveAgent(deps, {
     task: review,
     taskId: task.taskId,
@@ -131,10 +146,45 @@ export async function routeReview(
     leaseKey: lease,
     timeoutSeconds: () => timeoutSeconds,
     now,
+    busy,
   });
+  // Every configuration a validator could have is marked for a refused key: the review fails now, as a task
+  // does, rather than wait out the mark (RecordAttempt then ends the task: see someReviewerEscapesMarks).
+  if (!reserved && busy.marked)
+    return { decision: 'FAIL', reason: unreviewableReason(roleName, attempt, busy.marked) };
   if (!reserved) return waitFor(deps, task, roleName);
   await clearWaitingMark(deps, task);
   return dispatch(reserved.decision.agentId, reserved.decision.role, reserved.executor);
+}
+
+/** Why the output of `attempt` gets no review: `mark` leaves its validator role no configuration to go to. */
+const unreviewableReason = (roleName: string, attempt: number, mark: CredentialsMark) =>
+  `no ${roleName} agent can review the output of attempt ${attempt}: ${notRetriedReason(markedFailure(mark), mark)}`;
+
+/**
+ * Whether some configuration the review of `task`'s attempt `attempt` could go to (an agent of its validator's
+ * candidate roles, or one the validator role would spawn) escapes the fleet's credentials marks: when none
+ * does, a review that failed is not worth another attempt of the task (it would meet the same marks).
+ */
+export async function someReviewerEscapesMarks(
+  deps: { agents: AgentRegistry; catalog: RouteDeps['catalog'] },
+  task: StoredTask,
+  attempt: number,
+  now: number,
+): Promise<boolean> {
+  const reviewer = reviewerOf(task.task);
+  if (reviewer.kind !== 'validator') return true;
+  const marks = await deps.agents.credentialsMarks(now);
+  if (marks.length === 0) return true;
+  const roleNames = candidateRoles(
+    extractRequirements(reviewTask(task.task, reviewer.role, attempt, ''), deps.catalog),
+  );
+  const pool = (await Promise.all(roleNames.map((r) => deps.agents.list(r)))).flat();
+  return someConfigurationEscapes(
+    pool,
+    deps.catalog.get(reviewer.role),
+    (executor) => markOn(marks, executor) !== undefined,
+  );
 }
 
 export interface RecordReviewDeps {

@@ -3,9 +3,11 @@
  * the output and routes the review, RecordReview records a review that gave no verdict, once.
  */
 import { describe, expect, it } from 'vitest';
-import { PENDING_REVIEW_TOKEN } from '../../../shared/domain/approvals';
+import { PENDING_REVIEW_TOKEN, REVIEW_FAILED_ERROR } from '../../../shared/domain/approvals';
 import { MAX_REVIEWS_PER_ATTEMPT } from '../../../shared/domain/limits';
+import { CREDENTIALS_MARK_MS } from '../../../shared/domain/permanent-failure';
 import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
+import type { ExecutorConfig } from '../../../shared/domain/schemas';
 import type { Callbacks } from '../../../shared/ports';
 import { awaitApproval, decideApproval, holdForDecision } from '../../../shared/usecases/approval';
 import { UnavailableError } from '../../../shared/usecases/errors';
@@ -24,7 +26,7 @@ const callbacks: Callbacks = {
 };
 
 /** An implementing role with one free agent and a validator role of `validators` agents (its own per test). */
-async function setup(validators: { maxAgents: number; reserved?: number }) {
+async function setup(validators: { maxAgents: number; reserved?: number; executor?: ExecutorConfig }) {
   const base = BUILTIN_ROLES[0];
   if (!base) throw new Error('no built-in roles');
   const suffix = uniqueId('r').replaceAll('-', '_');
@@ -35,7 +37,12 @@ async function setup(validators: { maxAgents: number; reserved?: number }) {
     {
       ...base,
       name: validator,
-      defaults: { ...base.defaults, capacity: 1, maxAgents: validators.maxAgents },
+      defaults: {
+        ...base.defaults,
+        capacity: 1,
+        maxAgents: validators.maxAgents,
+        ...(validators.executor ? { executor: validators.executor } : {}),
+      },
     },
   ]);
   await db.agents.put(agentOf('python_backend_coder', `${impl}-1`, { role: impl, capacity: 1 }));
@@ -44,6 +51,7 @@ async function setup(validators: { maxAgents: number; reserved?: number }) {
       role: validator,
       capacity: 1,
       reserved: validators.reserved ?? 0,
+      ...(validators.executor ? { executor: validators.executor } : {}),
     }),
   );
   const deps: RouteDeps & { callbacks: Callbacks } = {
@@ -135,6 +143,47 @@ describe('routeReview', () => {
 
     expect(output).toMatchObject({ decision: 'WAIT', role: validator });
     expect((await db.store.getTask(batchId, 't'))?.status).toBe('AWAITING_APPROVAL');
+  });
+
+  it('fails the review at once, naming the mark, when every validator configuration is marked for a refused key, and the task is not retried', async () => {
+    // A provider and url of this test's own: the marks are the fleet's (one table for the file).
+    const executor: ExecutorConfig = { name: 'anthropic', url: `https://${uniqueId('refused')}.test` };
+    const { impl, validator, deps, batchId, input } = await setup({ maxAgents: 2, executor });
+    const at = clock.now();
+    await db.agents.markCredentials({
+      executor,
+      at,
+      until: at + CREDENTIALS_MARK_MS,
+      agentId: 'elsewhere-1',
+      batchId: 'other',
+      taskId: 'refused',
+    });
+    try {
+      const output = await routeReview(deps, input);
+
+      expect(output).toMatchObject({ decision: 'FAIL' });
+      const reason = output.decision === 'FAIL' ? output.reason : '';
+      expect(reason).toContain(`no ${validator} agent can review the output of attempt 1`);
+      expect(reason).toContain('marked fleet-wide');
+      expect(reason).toContain('by task other/refused on agent elsewhere-1');
+      // Nothing was spawned nor reserved for the review.
+      expect((await db.agents.list(validator)).map((a) => [a.agentId, a.reserved])).toEqual([
+        [`${validator}-1`, 0],
+      ]);
+
+      // The state machine's ReviewFailed: RecordAttempt ends the task (another attempt meets the same marks).
+      const recorded = await recordAttempt(deps, {
+        batchId,
+        taskId: 't',
+        agentId: `${impl}-1`,
+        attempt: 1,
+        error: { Error: REVIEW_FAILED_ERROR, Cause: reason },
+      });
+      expect(recorded).toMatchObject({ retry: false });
+      expect(recorded.failure).toContain('marked fleet-wide');
+    } finally {
+      await db.agents.clearCredentials(executor);
+    }
   });
 });
 
