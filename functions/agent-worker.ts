@@ -28,6 +28,7 @@ const deps = {
   catalog: container.catalog,
   clock: container.clock,
   executorFor: container.executorFor,
+  credentialFingerprint: container.credentialFingerprint,
   heartbeatSeconds: container.heartbeatSeconds,
   prices: container.costs.prices,
   onWarning: (message: string, error: unknown) => obs.logger.warn(message, { error: String(error) }),

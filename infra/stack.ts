@@ -220,8 +220,10 @@ export class MetaAgentStack extends Stack {
     // With model-assisted routing the router asks a provider too, with the workers' credentials.
     const askers = assist ? [route] : [];
     this.roleWorkers.grantBedrock(assist?.provider === 'bedrock' ? askers : []);
-    if (props.providerSecretName) this.roleWorkers.grantProviderSecret(props.providerSecretName, askers);
-    if (props.providerSsmPrefix) this.roleWorkers.grantProviderParameters(props.providerSsmPrefix, askers);
+    // The router reads the provider keys in any case: a credentials mark is of one key (its fingerprint), and
+    // the router tells whether the key in use now is the refused one (a redeploy with a new key ends the mark).
+    if (props.providerSecretName) this.roleWorkers.grantProviderSecret(props.providerSecretName, [route]);
+    if (props.providerSsmPrefix) this.roleWorkers.grantProviderParameters(props.providerSsmPrefix, [route]);
     // The router answers with the queue URL of the winner's role; Step Functions sends the message.
     this.roleWorkers.bindQueues(route, 'attributes');
     // So do Complete (and the workers running it), dispatching the task parked for capacity it hands a slot to

@@ -12,6 +12,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { EnvVar, type EnvVarName, requireEnv } from '../config';
 import { type CostsConfig, PriceTable, parseCostsConfig } from '../domain/costs';
+import type { CredentialFingerprints } from '../domain/permanent-failure';
 import { type RoleCatalog, resolveRoles, withDefaultExecutor } from '../domain/roles';
 import {
   type AssistConfig,
@@ -91,6 +92,11 @@ export interface Container {
   readonly roleQueueUrls: Readonly<Record<string, string>>;
   readonly heartbeatSeconds: number;
   readonly executorFor: (config: ExecutorConfig) => AgentExecutor;
+  /**
+   * The fingerprint of the key this process's executors use for a configuration (a credentials mark is of one
+   * key); the secrets SDKs are loaded on the first look, which only a standing mark or a refused key asks for.
+   */
+  readonly credentialFingerprint: CredentialFingerprints;
   /** ROUTING_CONFIG: the score weights (normalised) and model-assisted routing, when configured. */
   readonly routing: { weights?: RoutingWeights; assist?: AssistDeps };
   /** COSTS_CONFIG: the section as given, and the price table (the config's prices over the built-in ones). */
@@ -171,6 +177,10 @@ function lazyRoutingAdvisor(config: AssistConfig, env: NodeJS.ProcessEnv): Routi
   };
 }
 
+/** processCredentialFingerprint, its module (the executors' and the secrets SDKs) loaded on the first look. */
+const lazyCredentialFingerprint: CredentialFingerprints = async (executor) =>
+  (await import('./executors')).processCredentialFingerprint(executor);
+
 /** Builds the container; pass `clients` to bind the adapters to other endpoints. */
 export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Clients = {}): Container {
   const cache = new Map<string, unknown>();
@@ -238,7 +248,7 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
         const soleWriter = flagOf(EnvVar.SingleThreadedStore, env)
           ? `${env.AWS_ENDPOINT_URL_DYNAMODB ?? ''} ${table}`
           : undefined;
-        return new DynamoAgentRegistry(table, dynamo(), soleWriter);
+        return new DynamoAgentRegistry(table, dynamo(), soleWriter, lazyCredentialFingerprint);
       });
     },
     get artifacts() {
@@ -312,6 +322,7 @@ export function buildContainer(env: NodeJS.ProcessEnv = process.env, clients: Cl
               providerLimits(() => new DynamoProviderLimitStore(requireEnv(EnvVar.TasksTable, env), dynamo()))
                 .limiter,
           ),
+    credentialFingerprint: lazyCredentialFingerprint,
     get providerLimits() {
       return providerLimits(() => new DynamoProviderLimitStore(requireEnv(EnvVar.TasksTable, env), dynamo()));
     },

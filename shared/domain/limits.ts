@@ -353,3 +353,9 @@ export const MAX_WAIT_ROUNDS = 1_200;
 
 /** The error a task that reached MAX_WAIT_ROUNDS fails with. */
 export const WAIT_LIMIT_ERROR = 'WaitLimitExceeded';
+
+/**
+ * Hex characters of a credential's fingerprint (adapters/secrets credentialFingerprint): 64 bits of a salted
+ * SHA-256 of the key, enough to tell one key from the next and far too few to find the key by.
+ */
+export const CREDENTIAL_FINGERPRINT_CHARS = 16;

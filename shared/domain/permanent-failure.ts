@@ -7,6 +7,8 @@
  * A bad key is the fleet's, not the task's: a `credentials` failure also marks its configuration (provider and
  * url) fleet-wide (CredentialsMark, kept beside the agents), so no task routes to it, or spawns an agent with
  * it, while the mark stands; a task that no other configuration could take fails at once, without a call.
+ * A mark is of the credential that was refused (its fingerprint): once the configuration's key is another
+ * one (a redeploy with a new secret value), the mark no longer applies.
  */
 import { DEFAULT_MAX_OUTPUT_TOKENS, pricedModel } from './costs';
 import type { Agent, ExecutorConfig, PermanentCause, PermanentFailure, Role } from './schemas';
@@ -48,9 +50,23 @@ export const failsAgainAny = (failures: readonly PermanentFailure[], candidate: 
  */
 export const CREDENTIALS_MARK_MS = 10 * 60_000;
 
+/**
+ * The fingerprint of the credential an executor configuration uses now (a short salted hash, never the key:
+ * adapters/secrets credentialFingerprint); undefined when it cannot be known.
+ */
+export type CredentialFingerprints = (
+  executor: Pick<ExecutorConfig, 'name' | 'url'>,
+) => Promise<string | undefined>;
+
 /** A configuration whose key the provider refused: no task is routed to it until `until` (epoch ms). */
 export interface CredentialsMark {
   readonly executor: Pick<ExecutorConfig, 'name' | 'url'>;
+  /**
+   * The refused credential's fingerprint: the mark applies only while the configuration uses that credential.
+   * Absent (a provider without a key of ours, such as Bedrock's IAM role, or a mark of an older version): it
+   * applies whatever the key.
+   */
+  readonly fingerprint?: string;
   readonly at: number;
   readonly until: number;
   /** The attempt that met the refusal. */
@@ -69,15 +85,30 @@ export function credentialsMarkOf(
   const { name, url } = failure.executor;
   return {
     executor: { name, ...(url === undefined ? {} : { url }) },
+    ...(failure.fingerprint === undefined ? {} : { fingerprint: failure.fingerprint }),
     at,
     until: at + CREDENTIALS_MARK_MS,
     ...by,
   };
 }
 
-/** The key of a configuration's mark: provider and url (the key is per provider). */
-export const credentialsMarkKey = (executor: Pick<ExecutorConfig, 'name' | 'url'>): string =>
-  `${executor.name} ${executor.url ?? ''}`;
+/** The key of a mark: provider and url (the key is per provider), and the refused key's fingerprint. */
+export const credentialsMarkKey = (mark: Pick<CredentialsMark, 'executor' | 'fingerprint'>): string =>
+  `${mark.executor.name} ${mark.executor.url ?? ''}${mark.fingerprint === undefined ? '' : ` ${mark.fingerprint}`}`;
+
+/** Whether two configurations share their key (same provider and url): what a mark is of. */
+export const sameCredentials = (
+  a: Pick<ExecutorConfig, 'name' | 'url'>,
+  b: Pick<ExecutorConfig, 'name' | 'url'>,
+): boolean => a.name === b.name && a.url === b.url;
+
+/**
+ * Whether `mark` applies while its configuration's credential has fingerprint `current` (undefined: unknown,
+ * so the mark applies, as one that names no fingerprint does): a mark of another key than the one in use (the
+ * key was replaced since) does not.
+ */
+export const markInForce = (mark: CredentialsMark, current: string | undefined): boolean =>
+  mark.fingerprint === undefined || current === undefined || current === mark.fingerprint;
 
 /** The marks still standing at `now`. */
 export const standingMarks = (marks: readonly CredentialsMark[], now: number): CredentialsMark[] =>
@@ -128,7 +159,7 @@ export function notRetriedReason(failure: PermanentFailure, mark?: CredentialsMa
   const marked =
     mark === undefined
       ? ''
-      : `, marked fleet-wide at ${new Date(mark.at).toISOString()} until ${new Date(mark.until).toISOString()} by task ${mark.batchId}/${mark.taskId} on agent ${mark.agentId} (PUT /agents/{id} with this provider and url clears it)`;
+      : `, marked fleet-wide${mark.fingerprint === undefined ? '' : ` for its key of fingerprint ${mark.fingerprint}`} at ${new Date(mark.at).toISOString()} until ${new Date(mark.until).toISOString()} by task ${mark.batchId}/${mark.taskId} on agent ${mark.agentId} (PUT /agents/{id} with this provider and url, or another key, clears it)`;
   // A mark is of a provider and url, whatever the model (the key is per provider).
   const who =
     mark === undefined

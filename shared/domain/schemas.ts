@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import {
   BATCH_ID_PATTERN,
+  CREDENTIAL_FINGERPRINT_CHARS,
   ID_RULE,
   MAX_APPROVAL_COMMENT_CHARS,
   MAX_APPROVAL_TIMEOUT_SECONDS,
@@ -373,6 +374,11 @@ export type PermanentCause = z.infer<typeof PermanentCauseSchema>;
 export const PermanentFailureSchema = z.object({
   cause: PermanentCauseSchema,
   executor: z.lazy(() => ExecutorConfigSchema),
+  /**
+   * A `credentials` failure's: the fingerprint of the key that was refused (domain/permanent-failure.ts
+   * CredentialsMark), when the worker knew it. Never the key.
+   */
+  fingerprint: z.string().length(CREDENTIAL_FINGERPRINT_CHARS).optional(),
 });
 export type PermanentFailure = z.infer<typeof PermanentFailureSchema>;
 

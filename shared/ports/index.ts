@@ -718,17 +718,18 @@ export interface AgentRegistry {
   terminateIfIdle(agentId: string, idleBefore: number): Promise<boolean>;
   /**
    * Marks a configuration whose key the provider refused, fleet-wide (domain/permanent-failure.ts
-   * CredentialsMark), replacing an earlier mark of the same provider and url.
+   * CredentialsMark), replacing an earlier mark of the same provider, url and refused key.
    */
   markCredentials(mark: CredentialsMark): Promise<void>;
   /**
-   * The credentials marks standing at `now`: one read, which Route makes beside its first look at the pool (a
-   * cache per process would let a container route to a key another one just found refused).
+   * The credentials marks standing at `now` for the keys in use (a mark of a key since replaced is left out):
+   * one read, which Route makes beside its first look at the pool (a cache per process would let a container
+   * route to a key another one just found refused).
    */
   credentialsMarks(now: number): Promise<CredentialsMark[]>;
   /**
-   * Clears the mark of a provider and url (an operator changed an agent of that configuration), or, without
-   * one, every mark.
+   * Clears the marks (of every key) of a provider and url (an operator changed an agent of that configuration),
+   * or, without one, every mark.
    */
   clearCredentials(executor?: CredentialsMark['executor']): Promise<void>;
 }

@@ -13,6 +13,12 @@ import { carriedUsage, nanoToUsd, PriceTable, sumUsage } from '../domain/costs';
 import { MAX_OUTPUT_BYTES, RESULT_DEPENDENTS_MAX } from '../domain/limits';
 import { OutputSchemaError, outputMisfits } from '../domain/output-schema';
 import { artifactKey, OutputTooLargeError, serializeOutput } from '../domain/outputs';
+import {
+  type CredentialFingerprints,
+  type CredentialsMark,
+  describeExecutor,
+  markOn,
+} from '../domain/permanent-failure';
 import { leaseExpiry, leaseKey } from '../domain/pool';
 import { type RoleCatalog, renderPrompt } from '../domain/roles';
 import { extractRequirements } from '../domain/routing';
@@ -54,6 +60,11 @@ export interface AgentWorkerDeps {
   /** Reports background problems (a heartbeat that could not be sent) without failing the attempt. */
   onWarning?: (message: string, error: unknown) => void;
   /**
+   * The fingerprint of the key the executors use for a configuration: recorded with a `credentials` failure, so
+   * its mark is of that key only (domain/permanent-failure.ts CredentialsMark). Absent: marks of any key.
+   */
+  credentialFingerprint?: CredentialFingerprints;
+  /**
    * The Complete run by the worker (hop latency), for a message that asks for it (DispatchMessage.complete):
    * a successful attempt's Complete (completeTask: the task's status, its dependents' releases and routes, its
    * agent's bookkeeping) runs here, before the token is answered with `completed`, and the state machine skips
@@ -82,6 +93,36 @@ const DEFAULT_PRICES = new PriceTable();
 /** Workers heartbeat this many times per HeartbeatSeconds, so one lost beat never times a task out. */
 export const HEARTBEATS_PER_INTERVAL = 3;
 const MS_PER_SECOND = 1000;
+
+/**
+ * The attempt's configuration was marked for a refused key after Route dispatched it (a task already in flight
+ * when another attempt met the refusal): the attempt ends as the credentials failure its call would be, without
+ * the call.
+ */
+export class CredentialsMarkedError extends Error {
+  constructor(
+    readonly executor: ExecutorConfig,
+    readonly mark: CredentialsMark,
+  ) {
+    super(
+      `${describeExecutor(executor)} not called: its key was refused at ${new Date(mark.at).toISOString()} by task ${mark.batchId}/${mark.taskId} on agent ${mark.agentId}, marked fleet-wide until ${new Date(mark.until).toISOString()} (PUT /agents/{id} with this provider and url, or another key, clears it)`,
+    );
+    this.name = 'CredentialsMarkedError';
+  }
+}
+
+/**
+ * The mark standing for `executor`'s key, if any: read once before the provider is called (the embedded
+ * runtime's kept marks, else one Query of the marks partition, beside the context's reads). The simulated
+ * executor has no key and is never marked.
+ */
+async function markBeforeCall(
+  deps: Pick<AgentWorkerDeps, 'agents' | 'clock'>,
+  executor: ExecutorConfig,
+): Promise<CredentialsMark | undefined> {
+  if (executor.name === 'simulated') return undefined;
+  return markOn(await deps.agents.credentialsMarks(deps.clock.now()), executor);
+}
 
 class TaskAbortedError extends Error {
   constructor(message: string) {
@@ -134,14 +175,21 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     const startedAt = deps.clock.now();
     // The work of the tasks it depends on, read from the store now (never carried by the state machine).
     // and, after rejected outputs, what their reviewers said.
-    context = await attemptContext(
-      deps,
-      batchId,
-      task.task,
-      { number: attempt, approvals: task.approvals },
-      // A failed read beside the claim is read again after it.
-      prefetched.status === 'fulfilled' ? prefetched.value : [],
-    );
+    // A mark written since Route dispatched this attempt (another attempt's key was refused meanwhile) is
+    // looked for beside the context's reads: the attempt then ends as that credentials failure, without a call.
+    const [read, mark] = await Promise.all([
+      attemptContext(
+        deps,
+        batchId,
+        task.task,
+        { number: attempt, approvals: task.approvals },
+        // A failed read beside the claim is read again after it.
+        prefetched.status === 'fulfilled' ? prefetched.value : [],
+      ),
+      markBeforeCall(deps, config),
+    ]);
+    context = read;
+    if (mark) throw new CredentialsMarkedError(config, mark);
     const runTask = context?.task ?? task.task;
     const outcome = await deps.executorFor(config).execute(
       {
@@ -222,8 +270,18 @@ export async function runDispatch(deps: AgentWorkerDeps, message: DispatchMessag
     // RecordAttempt reads it; an aborted attempt writes it for the record (its slot was settled already).
     // A failure the same executor configuration will repeat is recorded with that configuration: RecordAttempt
     // and Route then retry the task only on an agent that differs in what caused it.
-    const cause = permanentCauseOf(error);
-    const permanent = cause && executorConfig ? { cause, executor: executorConfig } : undefined;
+    const cause = error instanceof CredentialsMarkedError ? 'credentials' : permanentCauseOf(error);
+    // A refused key's fingerprint (the mark's, for an attempt ended by one), so its mark is of that key only.
+    const fingerprint =
+      error instanceof CredentialsMarkedError
+        ? error.mark.fingerprint
+        : cause === 'credentials' && executorConfig
+          ? await deps.credentialFingerprint?.(executorConfig).catch(() => undefined)
+          : undefined;
+    const permanent =
+      cause && executorConfig
+        ? { cause, executor: executorConfig, ...(fingerprint === undefined ? {} : { fingerprint }) }
+        : undefined;
     return await alive.failed(error, async (aborted) => {
       if (spent.usage === undefined) spent = { ...spent, ...account(carriedUsage(error)) };
       const record: AttemptRecord = {

@@ -4,6 +4,8 @@
  */
 import { APPROVAL_REJECTED_ERROR, REVIEW_FAILED_ERROR, rejectedForGood } from '../domain/approvals';
 import {
+  type CredentialsMark,
+  credentialsMarkKey,
   credentialsMarkOf,
   failsAgainAny,
   markedFailure,
@@ -45,6 +47,20 @@ export const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['States.Timeout', 'S
 /** The answer for a task whose failure is not worth another attempt: `why` is its reason too. */
 const notRetried = (why: string): RecordAttemptOutput => ({ retry: false, reason: why, failure: why });
 
+/**
+ * Writes `mark` unless a mark of the same key stands already: an attempt the worker ended because of that mark
+ * (CredentialsMarkedError, no call made) neither extends it nor takes its name.
+ */
+async function markUnlessStanding(
+  deps: Pick<RecordAttemptDeps, 'agents'>,
+  mark: CredentialsMark,
+  now: number,
+): Promise<void> {
+  const key = credentialsMarkKey(mark);
+  const standing = await deps.agents.credentialsMarks(now);
+  if (!standing.some((m) => credentialsMarkKey(m) === key)) await deps.agents.markCredentials(mark);
+}
+
 /** Ends a failed attempt once and answers whether the state machine should route the task again. */
 export async function recordAttempt(
   deps: RecordAttemptDeps,
@@ -79,7 +95,7 @@ export async function recordAttempt(
   );
   await Promise.all([
     settleAttempt(deps.ledger, task, input.attempt),
-    mark ? deps.agents.markCredentials(mark) : undefined,
+    mark ? markUnlessStanding(deps, mark, now) : undefined,
   ]);
   // Only the call that ended the attempt counts it (a retried invocation must not release twice). A rejected
   // output is the agent's failure; a review nobody made in time, or no validator could make, is not (its slot

@@ -38,6 +38,22 @@ const withAction = (statements: readonly Statement[], action: string) =>
   statements.filter((st) => [st.Action].flat().includes(action));
 const text = (value: unknown) => JSON.stringify(value);
 
+describe('router provider grants', () => {
+  it('lets the router read the provider keys (to tell a credentials mark of a replaced key), as the workers do', () => {
+    const route = others.find((fn) => fn.handler === 'route');
+    expect(route).toBeDefined();
+    if (!route) return;
+    expect(text(withAction(route.statements, 'secretsmanager:GetSecretValue')[0]?.Resource)).toContain(
+      `:secret:${SECRET}-??????`,
+    );
+    expect(route.env[SecretEnvVar.SecretId]).toBe(SECRET);
+    expect(text(withAction(route.statements, 'ssm:GetParameter')[0]?.Resource)).toContain(
+      ':parameter/meta-agent/providers/*',
+    );
+    expect(route.env[SecretEnvVar.SsmPrefix]).toBe('/meta-agent/providers');
+  });
+});
+
 describe('agent worker provider grants', () => {
   it('lets every worker invoke the foundation models and inference profiles of its region, and the models a profile routes to only through it', () => {
     const arn = (...parts: unknown[]) =>
@@ -90,7 +106,8 @@ describe('agent worker provider grants', () => {
       expect(text(decrypt[0]?.Condition)).toContain('ssm.');
       expect(worker.env[SecretEnvVar.SsmPrefix]).toBe('/meta-agent/providers');
     }
-    for (const fn of others) expect(withAction(fn.statements, 'ssm:GetParameter'), fn.logicalId).toEqual([]);
+    for (const fn of others.filter((f) => f.handler !== 'route'))
+      expect(withAction(fn.statements, 'ssm:GetParameter'), fn.logicalId).toEqual([]);
   });
 
   it('acknowledges every new wildcard with a reason: cdk-nag finds nothing', () => {

@@ -21,7 +21,14 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { type CredentialsMark, credentialsMarkKey, standingMarks } from '../../domain/permanent-failure';
+import {
+  type CredentialFingerprints,
+  type CredentialsMark,
+  credentialsMarkKey,
+  markInForce,
+  sameCredentials,
+  standingMarks,
+} from '../../domain/permanent-failure';
 import {
   CIRCUIT_FAILURE_THRESHOLD,
   CIRCUIT_OPEN_MS,
@@ -172,12 +179,13 @@ const isPoolItem = (item: Record<string, unknown>) =>
 
 /**
  * The byRole partition of the credentials marks (domain/permanent-failure.ts CredentialsMark): one item per
- * provider and url, `agentId = CREDENTIALS#<provider> <url>`, read with one Query of a partition that holds
- * a handful of items at most (an empty one, nearly always), beside the pool's own reads.
+ * provider, url and refused key, `agentId = CREDENTIALS#<provider> <url> <fingerprint>`, read with one Query
+ * of a partition that holds a handful of items at most (an empty one, nearly always), beside the pool's own
+ * reads.
  */
 const CREDENTIALS_PARTITION = 'CREDENTIALS#';
-const credentialsItemId = (executor: CredentialsMark['executor']) =>
-  `${CREDENTIALS_PARTITION}${credentialsMarkKey(executor)}`;
+const credentialsItemId = (mark: Pick<CredentialsMark, 'executor' | 'fingerprint'>) =>
+  `${CREDENTIALS_PARTITION}${credentialsMarkKey(mark)}`;
 /** A credentials mark as its item holds it (the attempt's agent as `by`: `agentId` is the item's key). */
 type StoredCredentialsMark = Omit<CredentialsMark, 'agentId'> & { by: string };
 
@@ -230,11 +238,14 @@ export class DynamoAgentRegistry implements AgentRegistry {
   /**
    * `soleWriter`: a name of the store (its endpoint and table) when this process is the only one that writes
    * it (the embedded runtime), so the credentials marks it read stay true until it writes one (keptMarks).
+   * `fingerprints`: the fingerprint of the key a configuration uses now, so credentialsMarks answers only the
+   * marks of the keys in use (none given, or none known: every standing mark).
    */
   constructor(
     private readonly tableName: string,
     private readonly client: DynamoDBDocumentClient = documentClient(),
     private readonly soleWriter?: string,
+    private readonly fingerprints?: CredentialFingerprints,
   ) {}
 
   async markCredentials(mark: CredentialsMark): Promise<void> {
@@ -243,20 +254,22 @@ export class DynamoAgentRegistry implements AgentRegistry {
       this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...rest, by, agentId: credentialsItemId(mark.executor), role: CREDENTIALS_PARTITION },
+          Item: { ...rest, by, agentId: credentialsItemId(mark), role: CREDENTIALS_PARTITION },
         }),
       ),
     );
   }
 
   async clearCredentials(executor?: CredentialsMark['executor']): Promise<void> {
-    const executors =
-      executor === undefined ? (await this.readCredentialsMarks()).map((m) => m.executor) : [executor];
+    // Every key's mark of the configuration (one item per refused key).
+    const marks = (await this.readCredentialsMarks()).filter(
+      (mark) => executor === undefined || sameCredentials(mark.executor, executor),
+    );
     await this.writingMarks(() =>
       Promise.all(
-        executors.map((e) =>
+        marks.map((mark) =>
           this.client.send(
-            new DeleteCommand({ TableName: this.tableName, Key: { agentId: credentialsItemId(e) } }),
+            new DeleteCommand({ TableName: this.tableName, Key: { agentId: credentialsItemId(mark) } }),
           ),
         ),
       ),
@@ -264,7 +277,25 @@ export class DynamoAgentRegistry implements AgentRegistry {
   }
 
   async credentialsMarks(now: number): Promise<CredentialsMark[]> {
-    return standingMarks(await this.readCredentialsMarks(), now);
+    const standing = standingMarks(await this.readCredentialsMarks(), now);
+    const fingerprints = this.fingerprints;
+    if (fingerprints === undefined || standing.every((mark) => mark.fingerprint === undefined))
+      return standing;
+    // The key each marked configuration uses now, looked up once per configuration (marks are few and rare).
+    const current = new Map<string, Promise<string | undefined>>();
+    const inForce = await Promise.all(
+      standing.map(async (mark) => {
+        if (mark.fingerprint === undefined) return true;
+        const id = credentialsMarkKey({ executor: mark.executor });
+        let fingerprint = current.get(id);
+        if (fingerprint === undefined) {
+          fingerprint = fingerprints(mark.executor).catch(() => undefined);
+          current.set(id, fingerprint);
+        }
+        return markInForce(mark, await fingerprint);
+      }),
+    );
+    return standing.filter((_, i) => inForce[i]);
   }
 
   /** A write of the marks partition, the kept marks forgotten before it is sent and once it answered. */
@@ -293,8 +324,16 @@ export class DynamoAgentRegistry implements AgentRegistry {
 
   private async queryCredentialsMarks(): Promise<CredentialsMark[]> {
     return (await this.partitionItems(CREDENTIALS_PARTITION)).map((item) => {
-      const { executor, at, until, by, batchId, taskId } = item as StoredCredentialsMark;
-      return { executor, at, until, agentId: by, batchId, taskId };
+      const { executor, fingerprint, at, until, by, batchId, taskId } = item as StoredCredentialsMark;
+      return {
+        executor,
+        ...(fingerprint === undefined ? {} : { fingerprint }),
+        at,
+        until,
+        agentId: by,
+        batchId,
+        taskId,
+      };
     });
   }
 

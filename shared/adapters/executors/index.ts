@@ -11,9 +11,10 @@
  * An `executor.url` in the config wins over the base URL variables.
  */
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import type { CredentialFingerprints } from '../../domain/permanent-failure';
 import type { ExecutorConfig } from '../../domain/schemas';
 import type { AgentExecutor } from '../../ports';
-import { type SecretResolver, secretResolverFromEnv } from '../secrets';
+import { credentialFingerprint, type SecretResolver, secretResolverFromEnv } from '../secrets';
 import { AnthropicExecutor } from './anthropic';
 import { BEDROCK_SDK_MAX_ATTEMPTS, BedrockExecutor } from './bedrock';
 import { ExecutorConfigError } from './errors';
@@ -123,6 +124,13 @@ function defaultSecrets(env: NodeJS.ProcessEnv): SecretResolver {
   processEnvResolver ??= secretResolverFromEnv(env);
   return processEnvResolver;
 }
+
+/**
+ * The fingerprint of the key the executors of this process use for `executor`'s provider (the same cached
+ * resolver as theirs, so the key they call with), for a credentials mark (domain CredentialFingerprints).
+ */
+export const processCredentialFingerprint: CredentialFingerprints = (executor) =>
+  credentialFingerprint(defaultSecrets(process.env), executor.name);
 
 /** Returns the executor for `config`; throws ExecutorConfigError when the config cannot work. */
 export function createExecutor(config: ExecutorConfig, deps: ExecutorDeps = {}): AgentExecutor {

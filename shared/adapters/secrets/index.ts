@@ -12,11 +12,13 @@
  * The first one set wins, in that order. Values are cached for `DEFAULT_SECRET_TTL_MS`, so a rotated key
  * is picked up within minutes without a call to AWS per task.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import { EnvVar } from '../../config';
+import { CREDENTIAL_FINGERPRINT_CHARS } from '../../domain/limits';
 
 /** Providers that need a key. */
 export type SecretProvider = 'anthropic' | 'openai' | 'http';
@@ -192,4 +194,37 @@ export function secretResolverFromEnv(
       `set ${SecretEnvVar.SecretId} (Secrets Manager), ${SecretEnvVar.SsmPrefix} (SSM Parameter Store) or ${SecretEnvVar.SecretsFile} (local JSON file)`,
     );
   };
+}
+
+/**
+ * What a credential's fingerprint is salted with, so it matches no hash of the key made elsewhere (a list of
+ * leaked keys' hashes, another system's marks).
+ */
+const FINGERPRINT_SALT = 'meta-agent credentials mark v1';
+
+/** The providers whose key the resolver gives (the others, such as bedrock, sign with an IAM role). */
+const KEYED_PROVIDERS: ReadonlySet<string> = new Set<SecretProvider>(['anthropic', 'openai', 'http']);
+
+/**
+ * The fingerprint of the key `resolver` gives `provider` now (domain/permanent-failure.ts CredentialsMark):
+ * CREDENTIAL_FINGERPRINT_CHARS hex characters of a salted SHA-256, never the key. No key where the keys are
+ * (SecretNotFoundError) is a credential too, of its own fingerprint; a provider without a key of ours, or a
+ * lookup that failed otherwise (throttled, denied), has none (undefined).
+ */
+export async function credentialFingerprint(
+  resolver: SecretResolver,
+  provider: string,
+): Promise<string | undefined> {
+  if (!KEYED_PROVIDERS.has(provider)) return undefined;
+  let key: string;
+  try {
+    key = await resolver(provider as SecretProvider);
+  } catch (error) {
+    if (!(error instanceof SecretNotFoundError)) return undefined;
+    key = '';
+  }
+  return createHash('sha256')
+    .update(`${FINGERPRINT_SALT}\0${provider}\0${key}`)
+    .digest('hex')
+    .slice(0, CREDENTIAL_FINGERPRINT_CHARS);
 }

@@ -9,6 +9,7 @@ import {
 } from '../../../shared/adapters/dynamodb/agent-registry';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
+import { CREDENTIAL_FINGERPRINT_CHARS } from '../../../shared/domain/limits';
 import { CREDENTIALS_MARK_MS, type CredentialsMark } from '../../../shared/domain/permanent-failure';
 import type { RoutingDecision, TriggerRule } from '../../../shared/domain/schemas';
 import type { DependencyOutcome } from '../../../shared/domain/trigger';
@@ -192,6 +193,57 @@ describe('DynamoAgentRegistry', () => {
     expect(await registry.credentialsMarks(now + 1)).toEqual([mark('anthropic', now)]);
     await registry.clearCredentials();
     expect(await registry.credentialsMarks(now + 2)).toEqual([]);
+  });
+});
+
+describe('DynamoAgentRegistry credentials marks of one key', () => {
+  it('keeps a mark per refused key of a configuration, answers only those of the key in use now, and clears every key of it', async () => {
+    const OLD_KEY = 'a'.repeat(CREDENTIAL_FINGERPRINT_CHARS);
+    const NEW_KEY = 'b'.repeat(CREDENTIAL_FINGERPRINT_CHARS);
+    // The fingerprint of the key in use: the refused one, then a new one (a redeploy), then unknown.
+    let inUse: string | undefined = OLD_KEY;
+    const looks: string[] = [];
+    const keyed = new DynamoAgentRegistry(
+      dynamo.agentsTable,
+      documentClient(dynamo.client),
+      undefined,
+      async (executor) => {
+        looks.push(executor.name);
+        return inUse;
+      },
+    );
+    const now = 3_000_000;
+    const first = { agentId: 'python_backend_coder-1', batchId: 'b1', taskId: 't1' };
+    const mark = (fingerprint?: string, url?: string): CredentialsMark => ({
+      ...first,
+      executor: { name: 'anthropic', ...(url === undefined ? {} : { url }) },
+      ...(fingerprint === undefined ? {} : { fingerprint }),
+      at: now,
+      until: now + CREDENTIALS_MARK_MS,
+    });
+    await keyed.clearCredentials();
+    expect(await keyed.credentialsMarks(now)).toEqual([]);
+    expect(looks).toEqual([]);
+
+    await keyed.markCredentials(mark(OLD_KEY));
+    expect(await keyed.credentialsMarks(now + 1)).toEqual([mark(OLD_KEY)]);
+    inUse = NEW_KEY;
+    expect(await keyed.credentialsMarks(now + 1)).toEqual([]);
+    // The new key refused too: a mark of its own, beside the old key's (kept, not answered).
+    await keyed.markCredentials(mark(NEW_KEY));
+    expect(await keyed.credentialsMarks(now + 2)).toEqual([mark(NEW_KEY)]);
+    expect(await registry.credentialsMarks(now + 2)).toEqual(
+      expect.arrayContaining([mark(OLD_KEY), mark(NEW_KEY)]),
+    );
+    // A key that cannot be told (its lookup failed), or a mark of no key: the mark applies.
+    inUse = undefined;
+    await keyed.markCredentials(mark(undefined, 'https://gateway.example/v1'));
+    expect(await keyed.credentialsMarks(now + 3)).toHaveLength(3);
+
+    await keyed.clearCredentials({ name: 'anthropic' });
+    expect(await registry.credentialsMarks(now + 4)).toEqual([mark(undefined, 'https://gateway.example/v1')]);
+    await keyed.clearCredentials();
+    expect(await registry.credentialsMarks(now + 5)).toEqual([]);
   });
 });
 

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoAgentRegistry } from '../../../shared/adapters/dynamodb/agent-registry';
 import { documentClient } from '../../../shared/adapters/dynamodb/client';
 import { DynamoTaskStore } from '../../../shared/adapters/dynamodb/task-store';
+import { CREDENTIAL_FINGERPRINT_CHARS } from '../../../shared/domain/limits';
+import { CREDENTIALS_MARK_MS } from '../../../shared/domain/permanent-failure';
 import { BUILTIN_ROLES, resolveRoles } from '../../../shared/domain/roles';
 import type { Task } from '../../../shared/domain/schemas';
 import { CAPACITY_WAIT_SECONDS, type ExecutionInput, WOKEN } from '../../../shared/domain/workflow';
@@ -93,6 +95,92 @@ async function createBatch(tasks: Task[], options: { maxAttempts?: number; failF
 }
 
 describe('route', () => {
+  it('does not rewrite a standing mark for an attempt its worker ended because of it (no call was made)', async () => {
+    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
+    const executor = { name: 'anthropic' as const, url: `https://${uniqueId('in-flight')}.test` };
+    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, executor }));
+    const batchId = await createBatch([{ id: 't', description: 'write an endpoint', role: name }]);
+    expect(await routeTask(deps, { batchId, taskId: 't' })).toMatchObject({ decision: 'DISPATCH' });
+    const KEY = '2'.repeat(CREDENTIAL_FINGERPRINT_CHARS);
+    const standing = {
+      executor,
+      fingerprint: KEY,
+      at: clock.now(),
+      until: clock.now() + CREDENTIALS_MARK_MS,
+      agentId: 'elsewhere-1',
+      batchId: 'earlier',
+      taskId: 'refused',
+    };
+    await agents.markCredentials(standing);
+    try {
+      // The worker found the mark before the call (CredentialsMarkedError) and recorded its failure.
+      await store.setAttemptRecord(batchId, 't', 1, {
+        permanent: { cause: 'credentials', executor, fingerprint: KEY },
+      });
+      clock.advance(1_000);
+      const recorded = await recordAttempt(
+        { store, agents, clock, catalog: deps.catalog },
+        {
+          batchId,
+          taskId: 't',
+          agentId: `${name}-1`,
+          attempt: 1,
+          error: { Error: 'CredentialsMarkedError', Cause: 'not called' },
+        },
+      );
+
+      expect(recorded).toMatchObject({ retry: false });
+      const marks = (await agents.credentialsMarks(clock.now())).filter(
+        (m) => m.executor.url === executor.url,
+      );
+      expect(marks).toEqual([standing]);
+    } finally {
+      await agents.clearCredentials(executor);
+    }
+  });
+
+  it('routes to a configuration again once its key is another than the one its mark was written for (a redeploy with a new key)', async () => {
+    const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
+    // A provider and url of this test's own: marks are the fleet's (one table for the file).
+    const executor = { name: 'anthropic' as const, url: `https://${uniqueId('redeployed')}.test` };
+    await agents.put(agentOf('python_backend_coder', `${name}-1`, { role: name, capacity: 1, executor }));
+    const OLD_KEY = '0'.repeat(CREDENTIAL_FINGERPRINT_CHARS);
+    let inUse = OLD_KEY;
+    const keyed = new DynamoAgentRegistry(
+      dynamo.agentsTable,
+      documentClient(dynamo.client),
+      undefined,
+      async () => inUse,
+    );
+    const routing = { ...deps, agents: keyed };
+    await agents.markCredentials({
+      executor,
+      fingerprint: OLD_KEY,
+      at: clock.now(),
+      until: clock.now() + CREDENTIALS_MARK_MS,
+      agentId: `${name}-1`,
+      batchId: 'earlier',
+      taskId: 'refused',
+    });
+    try {
+      const refused = await createBatch([{ id: 't', description: 'write an endpoint', role: name }]);
+      // The refused key still in use: nowhere to go, the task fails at once, the mark named with its key.
+      expect(await routeTask(routing, { batchId: refused, taskId: 't' })).toMatchObject({
+        decision: 'STOP',
+        reason: expect.stringContaining(`marked fleet-wide for its key of fingerprint ${OLD_KEY}`),
+      });
+
+      inUse = '1'.repeat(CREDENTIAL_FINGERPRINT_CHARS);
+      const fixed = await createBatch([{ id: 't', description: 'write an endpoint', role: name }]);
+      expect(await routeTask(routing, { batchId: fixed, taskId: 't' })).toMatchObject({
+        decision: 'DISPATCH',
+        agentId: `${name}-1`,
+      });
+    } finally {
+      await agents.clearCredentials(executor);
+    }
+  });
+
   it("answers the chosen agent's executor with the dispatch, for the worker's message", async () => {
     const { name, deps } = isolatedRole({ capacity: 1, maxAgents: 1 });
     const executor = { name: 'openai' as const, model: 'gpt-test' };

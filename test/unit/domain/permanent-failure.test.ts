@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { CREDENTIAL_FINGERPRINT_CHARS } from '../../../shared/domain/limits';
 import {
   CREDENTIALS_MARK_MS,
   type CredentialsMark,
   credentialsMarkOf,
   failsAgain,
   markedFailure,
+  markInForce,
   markOn,
   notRetriedReason,
   someConfigurationEscapes,
@@ -107,11 +109,31 @@ describe('the fleet-wide mark of a refused key', () => {
     ).toBe(true);
   });
 
+  it('is of the refused key: it carries its fingerprint, names it, and applies only while that key is in use', () => {
+    const refused = 'c'.repeat(CREDENTIAL_FINGERPRINT_CHARS);
+    const mark = credentialsMarkOf(
+      { cause: 'credentials', executor: anthropic, fingerprint: refused },
+      by,
+      0,
+    ) as CredentialsMark;
+
+    expect(mark.fingerprint).toBe(refused);
+    expect(notRetriedReason(markedFailure(mark), mark)).toContain(
+      `marked fleet-wide for its key of fingerprint ${refused} at`,
+    );
+    expect(markInForce(mark, refused)).toBe(true);
+    expect(markInForce(mark, 'd'.repeat(CREDENTIAL_FINGERPRINT_CHARS))).toBe(false);
+    // The key in use unknown, or a mark of no key: it applies.
+    expect(markInForce(mark, undefined)).toBe(true);
+    const { fingerprint: _, ...anyKey } = mark;
+    expect(markInForce(anyKey, 'd'.repeat(CREDENTIAL_FINGERPRINT_CHARS))).toBe(true);
+  });
+
   it('is named in the reason of a task it fails', () => {
     const mark = credentialsMarkOf({ cause: 'credentials', executor: anthropic }, by, 0) as CredentialsMark;
 
     expect(notRetriedReason(markedFailure(mark), mark)).toBe(
-      `not retried: the failure is permanent (credentials) for anthropic, marked fleet-wide at 1970-01-01T00:00:00.000Z until ${new Date(CREDENTIALS_MARK_MS).toISOString()} by task b1/t1 on agent coder-1 (PUT /agents/{id} with this provider and url clears it), and no agent that could take the task differs in provider or url (the key is per provider)`,
+      `not retried: the failure is permanent (credentials) for anthropic, marked fleet-wide at 1970-01-01T00:00:00.000Z until ${new Date(CREDENTIALS_MARK_MS).toISOString()} by task b1/t1 on agent coder-1 (PUT /agents/{id} with this provider and url, or another key, clears it), and no agent that could take the task differs in provider or url (the key is per provider)`,
     );
   });
 });

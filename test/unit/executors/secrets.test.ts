@@ -6,6 +6,7 @@ import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/clie
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  credentialFingerprint,
   DEFAULT_SECRET_TTL_MS,
   fileResolver,
   SecretFormatError,
@@ -14,6 +15,7 @@ import {
   secretsManagerResolver,
   ssmResolver,
 } from '../../../shared/adapters/secrets';
+import { CREDENTIAL_FINGERPRINT_CHARS } from '../../../shared/domain/limits';
 
 const SECRET_ID = 'meta-agent/providers';
 const KEYS = { anthropic: 'sk-ant-1', openai: 'sk-oa-1' };
@@ -173,5 +175,38 @@ describe('secretResolverFromEnv', () => {
     expect(failure.message).toContain('PROVIDER_SECRET_ID');
     expect(failure.message).toContain('PROVIDER_SSM_PREFIX');
     expect(failure.message).toContain('META_AGENT_SECRETS_FILE');
+  });
+});
+
+describe('credentialFingerprint', () => {
+  const keys = (table: Record<string, string>) => async (provider: string) => {
+    const key = table[provider];
+    if (key === undefined) throw new SecretNotFoundError(provider as 'anthropic', 'test keys');
+    return key;
+  };
+
+  it('tells one key from another (a new secret value: another fingerprint), and never shows the key', async () => {
+    const before = await credentialFingerprint(keys({ anthropic: 'sk-ant-old-key-0001' }), 'anthropic');
+    const again = await credentialFingerprint(keys({ anthropic: 'sk-ant-old-key-0001' }), 'anthropic');
+    const after = await credentialFingerprint(keys({ anthropic: 'sk-ant-new-key-0002' }), 'anthropic');
+
+    expect(before).toMatch(new RegExp(`^[0-9a-f]{${CREDENTIAL_FINGERPRINT_CHARS}}$`));
+    expect(again).toBe(before);
+    expect(after).not.toBe(before);
+    expect(before).not.toContain('sk-ant');
+    // Salted and per provider: the same key of another provider is another credential.
+    expect(await credentialFingerprint(keys({ openai: 'sk-ant-old-key-0001' }), 'openai')).not.toBe(before);
+  });
+
+  it('gives no key in the secret a fingerprint of its own, and none to a provider without a key of ours or a failed lookup', async () => {
+    const missing = await credentialFingerprint(keys({}), 'anthropic');
+
+    expect(missing).toHaveLength(CREDENTIAL_FINGERPRINT_CHARS);
+    expect(missing).not.toBe(await credentialFingerprint(keys({ anthropic: 'k' }), 'anthropic'));
+    expect(await credentialFingerprint(keys({ bedrock: 'k' }), 'bedrock')).toBeUndefined();
+    const throttled = async () => {
+      throw new Error('ThrottlingException');
+    };
+    expect(await credentialFingerprint(throttled, 'anthropic')).toBeUndefined();
   });
 });

@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createExecutor } from '../../../shared/adapters/executors';
+import { SecretNotFoundError } from '../../../shared/adapters/secrets';
 import type { TaskWork } from '../../../shared/domain/context';
 import { attachUsage, PriceTable } from '../../../shared/domain/costs';
 import {
+  CREDENTIAL_FINGERPRINT_CHARS,
   MAX_DEPENDENT_ROLE_HINTS,
   MAX_OUTPUT_BYTES,
   RESULT_DEPENDENTS_MAX,
 } from '../../../shared/domain/limits';
+import { CREDENTIALS_MARK_MS, type CredentialsMark } from '../../../shared/domain/permanent-failure';
 import type { CompleteInput } from '../../../shared/domain/workflow';
 import {
   type DispatchResult,
@@ -63,6 +66,7 @@ function fakes(task: StoredTask, alive: () => boolean) {
   } as unknown as TaskStore;
   const agents = {
     get: async () => agentOf('python_backend_coder', 'python_backend_coder-1'),
+    credentialsMarks: async () => [],
   } as unknown as AgentRegistry;
   const callbacks: Callbacks = {
     succeed: async (_token, output) => {
@@ -190,6 +194,7 @@ describe('runDispatch', () => {
     const { store, callbacks } = fakes(task, () => true);
     const reads: string[] = [];
     const agents = {
+      credentialsMarks: async () => [],
       get: async (id: string) => {
         reads.push(id);
         return agentOf('python_backend_coder', id, {
@@ -684,5 +689,79 @@ describe('keepAlive', () => {
   it('waits a beat interval when claimed within one of its dispatch, or when the message has no dispatch time', () => {
     expect(claimedAt(DISPATCHED_AT + beatEveryMs, DISPATCHED_AT)).toBe(0);
     expect(claimedAt(DISPATCHED_AT + 2 * beatEveryMs, undefined)).toBe(0);
+  });
+});
+
+describe('credentials marks in the worker', () => {
+  const ANTHROPIC = { name: 'anthropic' as const, model: 'claude-test' };
+  const REFUSED_KEY = 'a'.repeat(CREDENTIAL_FINGERPRINT_CHARS);
+  const mark: CredentialsMark = {
+    executor: { name: 'anthropic' },
+    fingerprint: REFUSED_KEY,
+    at: 1_000,
+    until: 1_000 + CREDENTIALS_MARK_MS,
+    agentId: 'elsewhere-1',
+    batchId: 'other',
+    taskId: 'refused',
+  };
+
+  /** Runs `t` on the anthropic configuration, the fleet's marks `marks`, counting the provider's calls. */
+  async function runMarked(marks: CredentialsMark[], failure?: Error) {
+    const { calls, store, agents, callbacks } = fakes(running({}), () => true);
+    const records: unknown[] = [];
+    Object.assign(store, { setAttemptRecord: async (...args: unknown[]) => records.push(args[3]) });
+    Object.assign(agents, { credentialsMarks: async () => marks });
+    let providerCalls = 0;
+    const executor: AgentExecutor = {
+      name: 'anthropic',
+      execute: async () => {
+        providerCalls++;
+        if (failure) throw failure;
+        return { output: 'done', executor: 'anthropic', simulated: false };
+      },
+    };
+    const base = { store, agents, callbacks, catalog, heartbeatSeconds: 1 };
+    const outcome = await runDispatch(
+      {
+        ...base,
+        artifacts: new MemoryArtifacts(),
+        clock: { now: () => 2_000 },
+        executorFor: () => executor,
+        credentialFingerprint: async () => REFUSED_KEY,
+      },
+      { ...message, executor: ANTHROPIC },
+    );
+    return { outcome, calls, records, providerCalls };
+  }
+
+  it('ends an attempt whose key was marked refused after its dispatch as that credentials failure, without the call', async () => {
+    const { outcome, calls, records, providerCalls } = await runMarked([mark]);
+
+    expect(providerCalls).toBe(0);
+    expect(outcome).toMatchObject({ kind: 'failed' });
+    expect(calls.failures).toHaveLength(1);
+    expect(calls.failures[0]?.error).toBe('CredentialsMarkedError');
+    expect(calls.failures[0]?.cause).toContain('anthropic (model claude-test) not called');
+    expect(calls.failures[0]?.cause).toContain('by task other/refused on agent elsewhere-1');
+    // RecordAttempt reads it as the credentials failure the call would have been (of the mark's key).
+    expect(records).toEqual([
+      { permanent: { cause: 'credentials', executor: ANTHROPIC, fingerprint: REFUSED_KEY } },
+    ]);
+  });
+
+  it('calls the provider when no mark stands for its key', async () => {
+    const { outcome, providerCalls } = await runMarked([]);
+
+    expect(providerCalls).toBe(1);
+    expect(outcome).toMatchObject({ kind: 'succeeded' });
+  });
+
+  it("records the refused key's fingerprint with a credentials failure, so its mark is of that key only", async () => {
+    const { records, providerCalls } = await runMarked([], new SecretNotFoundError('anthropic', 'test'));
+
+    expect(providerCalls).toBe(1);
+    expect(records).toEqual([
+      { permanent: { cause: 'credentials', executor: ANTHROPIC, fingerprint: REFUSED_KEY } },
+    ]);
   });
 });
