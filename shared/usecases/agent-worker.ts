@@ -116,7 +116,7 @@ export class CredentialsMarkedError extends Error {
  * runtime's kept marks, else one Query of the marks partition, beside the context's reads). The simulated
  * executor has no key and is never marked.
  */
-async function markBeforeCall(
+export async function markBeforeCall(
   deps: Pick<AgentWorkerDeps, 'agents' | 'clock'>,
   executor: ExecutorConfig,
 ): Promise<CredentialsMark | undefined> {

@@ -44,7 +44,15 @@ import type {
   RouteReviewOutput,
 } from '../domain/workflow';
 import type { AgentRegistry, Callbacks, Clock, StoredTask, TaskStore } from '../ports';
-import { type AgentWorkerDeps, callsOf, keepAlive, spendOfCalls, type WorkerOutcome } from './agent-worker';
+import {
+  type AgentWorkerDeps,
+  CredentialsMarkedError,
+  callsOf,
+  keepAlive,
+  markBeforeCall,
+  spendOfCalls,
+  type WorkerOutcome,
+} from './agent-worker';
 import { decideApproval, holdForDecision, NOT_WAITING_ERROR, takeBackUndelivered } from './approval';
 import { effectiveHeartbeatSeconds, isTerminal, readBatchAndTask, spentOf } from './common';
 import { ConfigurationError, ConflictError } from './errors';
@@ -292,13 +300,13 @@ export async function runReview(
       executor.name === 'simulated'
         ? simulateReview(readSimulate(task.task.input).verdicts?.[run - 1])
         : undefined;
-    const review = reviewTask(
-      task.task,
-      role.name,
-      attempt,
-      await outputUnderReview(deps, waiting),
-      simulate,
-    );
+    // A mark written since the review was dispatched ends it as the task's worker ends an attempt: no call.
+    const [underReview, mark] = await Promise.all([
+      outputUnderReview(deps, waiting),
+      markBeforeCall(deps, executor),
+    ]);
+    if (mark) throw new CredentialsMarkedError(executor, mark);
+    const review = reviewTask(task.task, role.name, attempt, underReview, simulate);
     const requirements = extractRequirements(review, deps.catalog);
     const outcome = await deps.executorFor(executor).execute(
       {

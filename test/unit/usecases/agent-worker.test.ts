@@ -29,6 +29,7 @@ import type {
 import { HEARTBEATS_PER_INTERVAL, keepAlive, runDispatch } from '../../../shared/usecases/agent-worker';
 import { buildBatchResult } from '../../../shared/usecases/batch-result';
 import { spentOf } from '../../../shared/usecases/common';
+import { runReview } from '../../../shared/usecases/review';
 import { agentOf, batchOf, catalog } from '../../support/fixtures';
 import { MemoryArtifacts } from '../../support/memory-artifacts';
 
@@ -762,6 +763,61 @@ describe('credentials marks in the worker', () => {
     expect(providerCalls).toBe(1);
     expect(records).toEqual([
       { permanent: { cause: 'credentials', executor: ANTHROPIC, fingerprint: REFUSED_KEY } },
+    ]);
+  });
+});
+
+describe('credentials marks in the validator worker', () => {
+  it('ends a review whose key was marked refused after its dispatch as that credentials failure, without the call', async () => {
+    const [reviewed] = batchOf('b', [
+      { id: 't', description: 'x', approval: { after: true, by: 'code_reviewer' } },
+    ]).tasks;
+    if (!reviewed) throw new Error('no task');
+    const task: StoredTask = { ...reviewed, status: 'AWAITING_APPROVAL', attemptCount: 1, output: 'work' };
+    const { calls, store, agents, callbacks } = fakes(task, () => true);
+    Object.assign(store, { awaitApproval: async () => task });
+    const mark: CredentialsMark = {
+      executor: { name: 'anthropic' },
+      at: 1_000,
+      until: 1_000 + CREDENTIALS_MARK_MS,
+      agentId: 'elsewhere-1',
+      batchId: 'other',
+      taskId: 'refused',
+    };
+    Object.assign(agents, { credentialsMarks: async () => [mark] });
+    let providerCalls = 0;
+    const executor: AgentExecutor = {
+      name: 'anthropic',
+      execute: async () => {
+        providerCalls++;
+        return { output: { accept: true }, executor: 'anthropic', simulated: false };
+      },
+    };
+
+    const outcome = await runReview(
+      {
+        store,
+        agents,
+        callbacks,
+        catalog,
+        heartbeatSeconds: 1,
+        artifacts: new MemoryArtifacts(),
+        clock: { now: () => 2_000 },
+        executorFor: () => executor,
+      },
+      {
+        ...message,
+        agentId: 'code_reviewer-1',
+        role: 'code_reviewer',
+        executor: { name: 'anthropic', model: 'claude-test' },
+        review: { run: 1 },
+      },
+    );
+
+    expect(providerCalls).toBe(0);
+    expect(outcome).toMatchObject({ kind: 'failed' });
+    expect(calls.failures).toEqual([
+      { error: 'CredentialsMarkedError', cause: expect.stringContaining('by task other/refused') },
     ]);
   });
 });
