@@ -15,7 +15,6 @@ import {
 } from '../domain/permanent-failure';
 import { circuitPolicy, leaseKey } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
-import { candidateRoles, extractRequirements } from '../domain/routing';
 import { NON_RETRYABLE_ERRORS, type RecordAttemptInput, type RecordAttemptOutput } from '../domain/workflow';
 import type { AgentRegistry, BudgetLedger, Callbacks, Clock, StoredTask, TaskStore } from '../ports';
 import { recordApprovalTimeout } from './approval';
@@ -23,6 +22,7 @@ import { settleAttempt } from './budget';
 import { isTerminal, readBatchAndTask, spentOf } from './common';
 import { type HandOffConfig, releaseSlot } from './handoff';
 import { someReviewerEscapesMarks } from './review';
+import { rolesFor } from './route';
 
 export interface RecordAttemptDeps {
   store: TaskStore;
@@ -164,20 +164,16 @@ async function someAgentEscapes(
   task: StoredTask,
   now: number,
 ): Promise<boolean> {
-  const catalog = deps.catalog;
   const decided = task.decision?.role ?? task.role;
-  const roleNames = catalog
-    ? candidateRoles(task.requirements ?? extractRequirements(task.task, catalog))
-    : decided === undefined
-      ? []
-      : [decided];
+  // The roles Route chooses among (rolesFor); without a catalog, the role the task was dispatched to.
+  const { roleNames, spawnRole } = deps.catalog
+    ? rolesFor(deps.catalog, task)
+    : { roleNames: decided === undefined ? [] : [decided], spawnRole: undefined };
   const [marks, ...pools] = await Promise.all([
     deps.agents.credentialsMarks(now),
     ...roleNames.map((role) => deps.agents.list(role)),
   ]);
   const failures = [...permanentFailuresOf(task.attempts), ...marks.map(markedFailure)];
   // An agent the router would spawn for the task (its first role) gets the role's default executor.
-  return someConfigurationEscapes(pools.flat(), catalog?.get(roleNames[0] ?? ''), (executor) =>
-    failsAgainAny(failures, executor),
-  );
+  return someConfigurationEscapes(pools.flat(), spawnRole, (executor) => failsAgainAny(failures, executor));
 }

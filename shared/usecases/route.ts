@@ -29,7 +29,14 @@ import {
   stableHash,
 } from '../domain/routing';
 import type { RoutingWeights } from '../domain/routing-config';
-import type { Agent, ExecutorConfig, ExtractedRequirements, RoutingDecision, Task } from '../domain/schemas';
+import type {
+  Agent,
+  ExecutorConfig,
+  ExtractedRequirements,
+  Role,
+  RoutingDecision,
+  Task,
+} from '../domain/schemas';
 import {
   BUDGET_WAIT_SECONDS,
   CAPACITY_WAIT_SECONDS,
@@ -105,6 +112,21 @@ export interface PrefetchedPool {
 const sameList = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && a.every((x, i) => x === b[i]);
 
+/**
+ * The roles whose agents may take `task`, best first (candidateRoles), and the role a spawn for it comes from
+ * (the first), from its `requirements`: those stored with it by its first route, else extracted from it
+ * (without asking a model: Route passes the requirements it may have asked for). Route reserves among these;
+ * RecordAttempt asks whether any of them escapes a permanent failure, so both look at the same agents.
+ */
+export function rolesFor(
+  catalog: RoleCatalog,
+  task: Pick<StoredTask, 'task' | 'requirements'>,
+  requirements: ExtractedRequirements = task.requirements ?? extractRequirements(task.task, catalog),
+): { roleNames: string[]; spawnRole: Role | undefined } {
+  const roleNames = candidateRoles(requirements);
+  return { roleNames, spawnRole: catalog.get(roleNames[0] ?? '') };
+}
+
 /** Routes one task: DISPATCH (slot reserved, attempt started, decision stored), WAIT or STOP. */
 export async function routeTask(deps: RouteDeps, ref: TaskRef, known: KnownState = {}): Promise<RouteOutput> {
   const [batch, task] = await Promise.all([
@@ -133,9 +155,7 @@ export async function routeTask(deps: RouteDeps, ref: TaskRef, known: KnownState
   const requirements =
     task.requirements ??
     (await assistRouting(deps, task.task, extractRequirements(task.task, deps.catalog), now));
-  // Agents of every candidate role compete; a spawn goes to the best role (candidateRoles' first).
-  const roleNames = candidateRoles(requirements);
-  const spawnRole = deps.catalog.get(roleNames[0] ?? '');
+  const { roleNames, spawnRole } = rolesFor(deps.catalog, task, requirements);
   if (!spawnRole) {
     throw new ConfigurationError(
       `task ${task.taskId} needs role "${roleNames[0]}", which is not in the catalog`,
