@@ -9,6 +9,10 @@ import { parentPort } from 'node:worker_threads';
 import { installIteratorClose } from './dynalite-iterators.mjs';
 import { deferLevel } from './dynalite-lazy-level.mjs';
 import { installParseCache } from './dynalite-parse-cache.mjs';
+import { untilActive as untilActiveBy } from './table-active.mjs';
+
+// How often a table's status is asked while it turns ACTIVE: a request answered in this thread costs no round trip.
+const TABLE_ACTIVE_POLL_MS = 1;
 
 // Its on-disk store loads when a data directory needs it (dynalite-lazy-level.mjs): before dynalite does, so
 // dynalite is imported here, not with the modules above (a bundle evaluates its external imports first).
@@ -120,18 +124,12 @@ async function remake(table, copy, timeoutMs, exists) {
   rmSync(copy);
 }
 
-/** Resolves once `TableName` and its indexes are ACTIVE (dynalite turns them so on a timer, even at 0 ms). */
-async function untilActive(TableName, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { Table } = await call('DescribeTable', { TableName });
-    const indexes = Table?.GlobalSecondaryIndexes ?? [];
-    if (Table?.TableStatus === 'ACTIVE' && indexes.every((i) => i.IndexStatus === 'ACTIVE')) return;
-    if (Date.now() > deadline)
-      throw new Error(`table ${TableName} is still ${Table?.TableStatus} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
+/** Resolves once `TableName` and its indexes are ACTIVE (table-active.mjs), asking this thread's dynalite. */
+const untilActive = (TableName, timeoutMs) =>
+  untilActiveBy((table) => call('DescribeTable', { TableName: table }), TableName, {
+    timeoutMs,
+    pollMs: TABLE_ACTIVE_POLL_MS,
+  });
 
 /** One DynamoDB request answered by this thread's dynalite: its answer, or an error naming its type. */
 function call(action, body) {

@@ -34,6 +34,7 @@ import {
   setUpResources,
 } from './fauxqs-files';
 import { closeServer } from './loopback-endpoint';
+import { untilActive } from './table-active.mjs';
 
 export const LOOPBACK = '127.0.0.1';
 /**
@@ -396,25 +397,17 @@ export async function createTables(client: DynamoDBClient, tasks: string, agents
   }
   // dynalite answers CreateTable with CREATING and turns the table ACTIVE on a timer, even at 0 ms: a write
   // sent at once can meet ResourceNotFoundException (seen in CI on a loaded machine).
-  await Promise.all([tasks, agents].map((table) => untilActive(client, table)));
+  const describe = (table: string) => client.send(new DescribeTableCommand({ TableName: table }));
+  await Promise.all(
+    [tasks, agents].map((table) =>
+      untilActive(describe, table, { timeoutMs: TABLE_ACTIVE_TIMEOUT_MS, pollMs: TABLE_ACTIVE_POLL_MS }),
+    ),
+  );
 }
 
-/** How long createTables waits for a table to turn ACTIVE, and how often it looks. */
+/** How long a start waits for a table to turn ACTIVE (createTables, dynalite's thread), and how often createTables looks. */
 const TABLE_ACTIVE_TIMEOUT_MS = 10_000;
 const TABLE_ACTIVE_POLL_MS = 5;
-
-async function untilActive(client: DynamoDBClient, table: string): Promise<void> {
-  const deadline = Date.now() + TABLE_ACTIVE_TIMEOUT_MS;
-  for (;;) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
-    const indexes = Table?.GlobalSecondaryIndexes ?? [];
-    if (Table?.TableStatus === 'ACTIVE' && indexes.every((i) => i.IndexStatus === 'ACTIVE')) return;
-    if (Date.now() > deadline) {
-      throw new Error(`table ${table} is still ${Table?.TableStatus} after ${TABLE_ACTIVE_TIMEOUT_MS} ms`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, TABLE_ACTIVE_POLL_MS));
-  }
-}
 
 /** A role's queue and its dead-letter queue, as the stack defines them: the DLQ first, as the queue names it. */
 function roleQueueSpecs(
