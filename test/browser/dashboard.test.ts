@@ -17,6 +17,8 @@ const API_KEY = 'browser-test-key';
 const STEP_MS = 1_200;
 /** Waits for the page: a batch of a few steps on a loaded 2-core machine. */
 const UI_TIMEOUT_MS = 20_000;
+/** How often the batch view reads a running batch again, and its first wait after a failed read (batch.tsx). */
+const VIEW_REFRESH_MS = 5_000;
 const SCREENSHOTS = process.env.META_AGENT_SCREENSHOTS === '1';
 
 let server: LocalServer;
@@ -43,9 +45,16 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function openPage(hash = '#/', viewport?: { width: number; height: number }): Promise<Page> {
+async function openPage(
+  hash = '#/',
+  viewport?: { width: number; height: number },
+  options: { clock?: boolean } = {},
+): Promise<Page> {
   const page = await browser.context.newPage();
   if (viewport) await page.setViewportSize(viewport);
+  // The page's timers on a clock the test can move on. Playwright installs it for the whole context, so the
+  // pages opened after it run on it too, at the pace of real time like an uninstalled one.
+  if (options.clock) await page.clock.install();
   await page.goto(`${server.url}/#key=${API_KEY}`);
   await page.waitForSelector('nav');
   if (hash !== '#/') await page.evaluate(`window.location.hash = ${JSON.stringify(hash)}`);
@@ -350,26 +359,34 @@ describe('dashboard', () => {
       ],
     };
     expect((await api('/batches', { method: 'POST', body: JSON.stringify(slow) })).status).toBe(202);
-    const page = await openPage('#/batches/ui-stale');
+    const page = await openPage('#/batches/ui-stale', undefined, { clock: true });
     await page.waitForSelector(node('long', 'RUNNING'), { timeout: UI_TIMEOUT_MS });
     // The next reads of the batch (not of its graph) fail as a failing API answers; the task runs on, so no
     // progress message comes to bring a refresh: only the view's own polling can.
     const batchUrl = `${server.url}/batches/ui-stale`;
     // One failure: the retry's waits (5 s, doubling) are unit-tested in test/unit/web/poll.test.ts.
-    const failed = await failOnce(page, batchUrl, 500, {
+    const failedOnce = await failOnce(page, batchUrl, 500, {
       error: 'InternalError',
       message: 'internal error; see the service logs',
     });
-    const notice = page.waitForSelector('.stale', { timeout: UI_TIMEOUT_MS }).then((n) => n.textContent());
+    const answered = (status: number) =>
+      page.waitForResponse((r) => r.url() === batchUrl && r.status() === status, { timeout: UI_TIMEOUT_MS });
 
-    const recovered = await page.waitForResponse((r) => r.url() === batchUrl && r.status() === 200, {
-      timeout: UI_TIMEOUT_MS * 3,
-    });
+    // The view's own timers, moved on instead of waited for (10 s): its next read of the running batch, which
+    // fails, then its retry after the failure (both 5 s away: FALLBACK_REFRESH_MS, retryDelay's first wait).
+    // Each answer is awaited from before the move that brings it: a read answered before the failure (one
+    // already on its way) is not taken for the recovery.
+    const failed = answered(500);
+    await page.clock.fastForward(VIEW_REFRESH_MS);
+    await failed;
+    const notice = await (await page.waitForSelector('.stale', { timeout: UI_TIMEOUT_MS })).textContent();
+    const recovered = answered(200);
+    await page.clock.fastForward(VIEW_REFRESH_MS);
     await page.waitForSelector('.stale', { state: 'detached', timeout: UI_TIMEOUT_MS });
 
-    expect(recovered.ok()).toBe(true);
-    expect(failed()).toBe(true);
-    expect(await notice).toMatch(
+    expect((await recovered).ok()).toBe(true);
+    expect(failedOnce()).toBe(true);
+    expect(notice).toMatch(
       /^Not up to date: the last refresh failed \(HTTP 500: internal error; see the service logs\)\. Shown as read at .+; trying again at .+\.$/,
     );
     expect(await page.$(node('long', 'RUNNING'))).not.toBeNull();
