@@ -65,17 +65,28 @@ async function status(batchId: string): Promise<BatchResult> {
   return JSON.parse(response.body);
 }
 
-async function finished(batchId: string): Promise<BatchResult> {
+/** The batch's status once `holds` is true of it (read every POLL_MS); an error naming `what` after FINISH_WITHIN_MS. */
+async function statusOnce(
+  batchId: string,
+  what: string,
+  holds: (result: BatchResult) => boolean,
+): Promise<BatchResult> {
   const deadline = Date.now() + FINISH_WITHIN_MS;
   for (;;) {
     const result = await status(batchId);
-    if (result.status !== 'RUNNING') return result;
-    if (Date.now() > deadline) throw new Error(`batch ${batchId} still running: ${JSON.stringify(result)}`);
+    if (holds(result)) return result;
+    if (Date.now() > deadline) throw new Error(`batch ${batchId} not ${what}: ${JSON.stringify(result)}`);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
 
+const finished = (batchId: string) =>
+  statusOnce(batchId, 'finished', (result) => result.status !== 'RUNNING');
+
 const summary = (result: BatchResult) => result.tasks.map((t) => [t.id, t.status]);
+/** Whether each task of `expected` ([id, status]) has its status in `result`. */
+const sameStatuses = (result: BatchResult, expected: [string, string][]) =>
+  expected.every(([id, want]) => result.tasks.find((t) => t.id === id)?.status === want);
 
 describe('handlers on the embedded runtime', () => {
   it('runs a diamond, recovering an error and a crash on other agents, to a PARTIAL result', async () => {
@@ -139,7 +150,14 @@ describe('handlers on the embedded runtime', () => {
       },
       { id: 'after', description: 'write the endpoint', role: 'python_backend_coder', dependsOn: ['slow'] },
     ]);
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Cancelled once quick is done and slow runs (a fixed second was both too long and, on a loaded machine,
+    // not always enough).
+    await statusOnce(batchId, 'with quick done and slow running', (result) =>
+      sameStatuses(result, [
+        ['quick', 'SUCCEEDED'],
+        ['slow', 'RUNNING'],
+      ]),
+    );
 
     const cancel = await api.cancel(apiEvent({ method: 'DELETE', pathParameters: { id: batchId } }));
     const cancelled: BatchResult = JSON.parse(cancel.body);
