@@ -5,12 +5,16 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Emulators, LOCAL_CREDENTIALS, startEmulators } from '../../../shared/local/runtime/emulators';
 import { POLL_WAIT_SECONDS, QueuePollers } from '../../../shared/local/runtime/pollers';
 import { eventually, sleep } from './helpers';
 
-const ROLE = 'code_reviewer';
+/**
+ * One role (its queue and dead-letter queue) per test, on emulators started once for the file: no test meets
+ * the records of another, and the emulators' start is paid once instead of once a test.
+ */
+const ROLES = Array.from({ length: 7 }, (_, i) => `pollers_${i}`);
 /** Short, so a failed record comes back within the test. */
 const VISIBILITY_SECONDS = 1;
 
@@ -18,19 +22,29 @@ describe('role queue pollers', () => {
   let emulators: Emulators;
   let sqs: SQSClient;
   let pollers: QueuePollers;
+  /** This test's role. */
+  let role: string;
+  let tests = 0;
 
-  beforeEach(async () => {
+  beforeAll(async () => {
     emulators = await startEmulators({
-      roles: [ROLE],
-      visibilityTimeoutSeconds: { [ROLE]: VISIBILITY_SECONDS },
+      roles: ROLES,
+      visibilityTimeoutSeconds: Object.fromEntries(ROLES.map((role) => [role, VISIBILITY_SECONDS])),
     });
+  });
+  afterAll(async () => {
+    await emulators?.stop();
+  });
+  beforeEach(() => {
+    const next = ROLES[tests++];
+    if (next === undefined) throw new Error(`more tests than the ${ROLES.length} role queues of ROLES`);
+    role = next;
     sqs = sqsClient();
     pollers = new QueuePollers(sqs, emulators.region);
   });
   afterEach(async () => {
     await pollers.stop();
     sqs.destroy();
-    await emulators.stop();
   });
 
   const sqsClient = () =>
@@ -41,13 +55,13 @@ describe('role queue pollers', () => {
     });
 
   const queue = () => {
-    const q = emulators.queues.get(ROLE);
+    const q = emulators.queues.get(role);
     if (!q) throw new Error('role queue missing');
     return q;
   };
 
   /** The role's queue, as a poller's source names it. */
-  const roleSource = () => ({ role: ROLE, queueUrl: queue().url, queueArn: queue().arn });
+  const roleSource = () => ({ role, queueUrl: queue().url, queueArn: queue().arn });
 
   async function sendBodies(bodies: string[]): Promise<void> {
     for (let i = 0; i < bodies.length; i += 10) {
@@ -90,7 +104,7 @@ describe('role queue pollers', () => {
 
       const [first, second] = spans as [{ start: number; end: number }, { start: number; end: number }];
       expect(second.start - first.end).toBeLessThan(DELETE_DELAY_MS);
-      expect(slowPollers.peakInFlight(ROLE)).toBe(1);
+      expect(slowPollers.peakInFlight(role)).toBe(1);
     } finally {
       await slowPollers.stop();
       slowDeletes.destroy();
@@ -183,17 +197,17 @@ describe('role queue pollers', () => {
     pollers.start();
     await eventually(() => handled === 10);
     const peakAtTwo = peak;
-    pollers.setMaxConcurrency(ROLE, 4);
+    pollers.setMaxConcurrency(role, 4);
     await sendBodies(Array.from({ length: 16 }, (_, i) => `n${i}`));
     await eventually(() => handled === 26);
     // The slot frees once the batch's records are deleted, just after the handler returns.
-    await eventually(() => pollers.inFlight(ROLE) === 0);
+    await eventually(() => pollers.inFlight(role) === 0);
 
     expect(peakAtTwo).toBe(2);
     expect(peak).toBeLessThanOrEqual(4);
     expect(peak).toBeGreaterThan(2);
-    expect(pollers.peakInFlight(ROLE)).toBe(peak);
-    expect(pollers.invocations(ROLE)).toBe(26);
+    expect(pollers.peakInFlight(role)).toBe(peak);
+    expect(pollers.invocations(role)).toBe(26);
   });
 
   it('feeds several one-record invocations from one receive and deletes their records together', async () => {
@@ -240,8 +254,8 @@ describe('role queue pollers', () => {
     );
 
     expect(new Set(handled).size).toBe(MESSAGES);
-    expect(busy.invocations(ROLE)).toBe(MESSAGES);
-    expect(busy.peakInFlight(ROLE)).toBe(MAX_CONCURRENCY);
+    expect(busy.invocations(role)).toBe(MESSAGES);
+    expect(busy.peakInFlight(role)).toBe(MAX_CONCURRENCY);
     expect(left.Messages ?? []).toEqual([]);
     expect(calls.deleted).toBe(MESSAGES);
     // One call per message each before; a busy queue now shares them.
