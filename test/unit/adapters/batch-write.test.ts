@@ -2,10 +2,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BATCH_WRITE_CHUNK,
   BATCH_WRITE_PARALLELISM,
+  MAX_UNPROCESSED_RETRIES,
   putAll,
   UnprocessedItemsError,
 } from '../../../shared/adapters/dynamodb/batch-write';
@@ -61,6 +62,15 @@ describe('putAll', () => {
     ddb
       .on(BatchWriteCommand)
       .callsFake(async (input) => ({ UnprocessedItems: { [TABLE]: requestsOf(input) } }));
-    await expect(putAll(client, TABLE, items(3))).rejects.toBeInstanceOf(UnprocessedItemsError);
-  }, 20_000);
+    // The backoff between the rounds (6.4 s in all) on a fake clock, run through instead of waited for.
+    vi.useFakeTimers();
+    try {
+      const gaveUp = expect(putAll(client, TABLE, items(3))).rejects.toBeInstanceOf(UnprocessedItemsError);
+      await vi.runAllTimersAsync();
+      await gaveUp;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(ddb.commandCalls(BatchWriteCommand)).toHaveLength(MAX_UNPROCESSED_RETRIES + 1);
+  });
 });
