@@ -146,12 +146,19 @@ export interface ProgressEvent {
   readonly status?: string;
 }
 
+/** Resolves after `ms` milliseconds: how a RemoteApi waits before sending a request again. */
+export type Wait = (ms: number) => Promise<void>;
+
+const realWait: Wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export class RemoteApi {
   readonly baseUrl: string;
 
+  /** `wait`: how it waits before sending again (a test's records the waits instead of waiting them out). */
   constructor(
     url: string,
     private readonly apiKey?: string,
+    private readonly wait: Wait = realWait,
   ) {
     let parsed: URL;
     try {
@@ -191,7 +198,7 @@ export class RemoteApi {
           waitMs = retryAfterMs ?? SERVER_ERROR_BACKOFF_MS * 2 ** (serverErrors - 1);
       }
       if (waitMs === undefined || Date.now() + waitMs > deadline) return { ...response, tries };
-      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      await this.wait(waitMs);
     }
   }
 

@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../../shared/local/cli/io';
 import { main } from '../../../shared/local/cli/main';
-import { MIN_RETRY_WAIT_MS, RemoteApi, RemoteServerError } from '../../../shared/local/cli/remote';
+import {
+  MIN_RETRY_WAIT_MS,
+  RemoteApi,
+  RemoteServerError,
+  SERVER_ERROR_BACKOFF_MS,
+  type Wait,
+} from '../../../shared/local/cli/remote';
 import { fakeIO } from '../../support/fake-io';
 
 /** Tries of a GET answered 5xx, as the README says. */
@@ -28,6 +34,12 @@ afterEach(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
   dir = undefined;
 });
+
+/** A wait that records what it was asked to wait and returns at once (the real one is the Retry-After 0 test's). */
+function recordedWaits(): { wait: Wait; waits: number[] } {
+  const waits: number[] = [];
+  return { wait: async (ms) => void waits.push(ms), waits };
+}
 
 /**
  * A server answering `answers` in turn (the last one from then on), recording each request's body. `drop`
@@ -74,26 +86,35 @@ describe('RemoteApi and a 503', () => {
       { status: 503, headers: { 'retry-after': '1' } },
       { status: 202 },
     ]);
-    const began = Date.now();
+    const { wait, waits } = recordedWaits();
 
-    const answer = await new RemoteApi(url).request('POST', '/batches', { body: { tasks: [] } });
+    const answer = await new RemoteApi(url, undefined, wait).request('POST', '/batches', {
+      body: { tasks: [] },
+    });
 
     expect(answer.status).toBe(202);
     expect(bodies).toEqual(Array(3).fill('{"tasks":[]}'));
-    expect(Date.now() - began).toBeGreaterThanOrEqual(1900);
+    expect(waits).toEqual([1_000, 1_000]);
   });
 
   it("reads a Retry-After given as an HTTP date, as the providers' is read", async () => {
-    const at = new Date(Date.now() + 1_000).toUTCString();
+    // Ten seconds ahead: an HTTP date has whole seconds, so the wait is at most 10 s and a little over 9.
+    const at = new Date(Date.now() + 10_000).toUTCString();
     const { url, bodies } = await serveAnswers([
       { status: 503, headers: { 'retry-after': at } },
       { status: 202 },
     ]);
+    const { wait, waits } = recordedWaits();
 
-    const answer = await new RemoteApi(url).request('POST', '/batches', { body: { tasks: [] } });
+    const answer = await new RemoteApi(url, undefined, wait).request('POST', '/batches', {
+      body: { tasks: [] },
+    });
 
     expect(answer.status).toBe(202);
     expect(bodies).toHaveLength(2);
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThan(8_000);
+    expect(waits[0]).toBeLessThanOrEqual(10_000);
   });
 
   it('waits at least MIN_RETRY_WAIT_MS before sending again after a Retry-After of 0', async () => {
@@ -137,18 +158,20 @@ describe('RemoteApi and a server error', () => {
       { status: 502, headers: { 'retry-after': '1' } },
       { status: 200 },
     ]);
-    const began = Date.now();
+    const { wait, waits } = recordedWaits();
 
-    const answer = await new RemoteApi(url).request('GET', '/batches/b');
+    const answer = await new RemoteApi(url, undefined, wait).request('GET', '/batches/b');
 
     expect(answer.status).toBe(200);
     expect(bodies).toHaveLength(3);
-    expect(Date.now() - began).toBeGreaterThanOrEqual(1000);
+    // The first 5xx had no Retry-After: the backoff's first wait; the second's Retry-After.
+    expect(waits).toEqual([SERVER_ERROR_BACKOFF_MS, 1_000]);
   });
 
   it(`gives up on a GET after ${SERVER_ERROR_TRIES} tries, and never sends a POST or a DELETE again`, async () => {
     const { url, methods } = await serveAnswers([{ status: 500 }]);
-    const api = new RemoteApi(url);
+    const { wait, waits } = recordedWaits();
+    const api = new RemoteApi(url, undefined, wait);
 
     const answers = [
       await api.request('GET', '/batches/b'),
@@ -158,6 +181,8 @@ describe('RemoteApi and a server error', () => {
 
     expect(answers.map((a) => a.status)).toEqual([500, 500, 500]);
     expect(methods).toEqual([...Array(SERVER_ERROR_TRIES).fill('GET'), 'POST', 'DELETE']);
+    // Doubling between the tries of the GET, none after the last.
+    expect(waits).toEqual([SERVER_ERROR_BACKOFF_MS, 2 * SERVER_ERROR_BACKOFF_MS]);
   });
 });
 
