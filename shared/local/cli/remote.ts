@@ -308,7 +308,7 @@ export class RemoteApi {
         const Failure = read.error instanceof RemoteServerError ? RemoteServerError : RemoteApiError;
         throw new Failure(`${read.error.message} (tried ${tries} times)`);
       }
-      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      await this.wait(waitMs);
     }
   }
 

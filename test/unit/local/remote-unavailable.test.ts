@@ -196,8 +196,11 @@ describe('RemoteApi.output and a failure that may pass', () => {
       { status: 200, body: output },
     ]);
 
-    expect(await new RemoteApi(url).output('b-1', 'step:1')).toBe(output);
+    const { wait, waits } = recordedWaits();
+
+    expect(await new RemoteApi(url, undefined, wait).output('b-1', 'step:1')).toBe(output);
     expect(paths).toEqual(Array(SERVER_ERROR_TRIES).fill('/batches/b-1/tasks/step%3A1/output'));
+    expect(waits).toEqual([SERVER_ERROR_BACKOFF_MS, SERVER_ERROR_BACKOFF_MS * 2]);
   });
 
   it("waits a 429's Retry-After before reading again", async () => {
@@ -205,19 +208,21 @@ describe('RemoteApi.output and a failure that may pass', () => {
       { status: 429, headers: { 'retry-after': '1' } },
       { status: 200, body: output },
     ]);
-    const began = Date.now();
+    const { wait, waits } = recordedWaits();
 
-    expect(await new RemoteApi(url).output('b-1', 'a')).toBe(output);
+    expect(await new RemoteApi(url, undefined, wait).output('b-1', 'a')).toBe(output);
     expect(paths).toHaveLength(2);
-    expect(Date.now() - began).toBeGreaterThanOrEqual(1000);
+    expect(waits).toEqual([1000]);
   });
 
   it(`gives up after ${SERVER_ERROR_TRIES} tries, naming the task, the URL and the tries`, async () => {
     const { url, paths } = await serveAnswers([{ status: 500 }]);
 
-    const failure = await new RemoteApi(url).output('b-1', 'api').catch((e: unknown) => e);
+    const { wait, waits } = recordedWaits();
+    const failure = await new RemoteApi(url, undefined, wait).output('b-1', 'api').catch((e: unknown) => e);
 
     expect(paths).toHaveLength(SERVER_ERROR_TRIES);
+    expect(waits).toHaveLength(SERVER_ERROR_TRIES - 1);
     expect(failure).toBeInstanceOf(RemoteServerError);
     expect((failure as Error).message).toBe(
       `GET ${url}/batches/b-1/tasks/api/output answered 500 (a failure of the API, not of the request; its logs say more): the output of api: {"message":"internal error"} (tried ${SERVER_ERROR_TRIES} times)`,
