@@ -34,7 +34,8 @@ const FILE_NAME_CHAR = /[A-Za-z0-9._-]/;
  * Windows' device names: a file named one, whatever follows its first dot (`NUL.output.json`), is the device,
  * in any case.
  */
-const WINDOWS_DEVICE_NAME = /^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³])$/i;
+const WINDOWS_DEVICE_NAME =
+  /^(con|prn|aux|nul|conin\$|conout\$|com[0-9\u00B9\u00B2\u00B3]|lpt[0-9\u00B9\u00B2\u00B3])$/i;
 
 /**
  * A task id as a file name stem every platform takes, readable and one-to-one (short of a cut stem): each character outside
