@@ -31,6 +31,13 @@
  *   it, bug reports, short tickets and long multi-sentence specs; labelled by the role that should do the
  *   work before the router was run on them, split by a mulberry32 shuffle (seed 20261208) per role, a
  *   third held out.
+ * - labelled-verbs-tuning.json and labelled-verbs-holdout.json: 110 descriptions (5 per role) centred on words
+ *   of several senses where the request's main verb and the neighbouring nouns point to different roles
+ *   ("Evaluate the JWT validation in the payments API ... expiry ... endpoint" is an audit; "Build the table of
+ *   open invoices ... column ... database schema" is front-end work), over security words, migration,
+ *   pipeline, test, review, dashboard, table, log, container, settings, in varied styles; labelled by the role
+ *   that should do the work before the router was run on them, split by a mulberry32 shuffle (seed 20261208)
+ *   per role, a third held out.
  * The thresholds are what the extractor holds with a little room, not targets it was fitted to.
  */
 import { readFileSync } from 'node:fs';
@@ -86,6 +93,8 @@ const sets = {
   sensesHoldout: load('labelled-senses-holdout.json'),
   personasTuning: load('labelled-personas-tuning.json'),
   personasHoldout: load('labelled-personas-holdout.json'),
+  verbsTuning: load('labelled-verbs-tuning.json'),
+  verbsHoldout: load('labelled-verbs-holdout.json'),
 };
 
 describe('routing accuracy on labelled tasks', () => {
@@ -119,6 +128,7 @@ describe('routing accuracy on labelled tasks', () => {
     ['under-represented styles', 'stylesTuning', 'stylesHoldout', 150, 6],
     ['word senses and vocabulary', 'sensesTuning', 'sensesHoldout', 120, 6],
     ['personas and misleading words', 'personasTuning', 'personasHoldout', 120, 6],
+    ['main verb against neighbouring nouns', 'verbsTuning', 'verbsHoldout', 110, 5],
   ] as const)(
     'has the %s set with at least %i descriptions, at least %i per role, a third of each role held out',
     (_name, tuningKey, holdoutKey, total, perRole) => {
@@ -145,6 +155,8 @@ describe('routing accuracy on labelled tasks', () => {
     ['senses held-out part (never tuned on)', 'sensesHoldout', 0.81],
     ['personas tuning part', 'personasTuning', 0.8],
     ['personas held-out part (never tuned on)', 'personasHoldout', 0.84],
+    ['verbs tuning part', 'verbsTuning', 0.79],
+    ['verbs held-out part (never tuned on)', 'verbsHoldout', 0.81],
   ] as const)('routes the %s to the expected role at least at its threshold', (name, key, threshold) => {
     const set = sets[key];
     const result = evaluate(set);
@@ -162,6 +174,8 @@ describe('routing accuracy on labelled tasks', () => {
     ['senses held-out part (never tuned on)', 'sensesHoldout', 0.86],
     ['personas tuning part', 'personasTuning', 0.8],
     ['personas held-out part (never tuned on)', 'personasHoldout', 0.84],
+    ['verbs tuning part', 'verbsTuning', 0.8],
+    ['verbs held-out part (never tuned on)', 'verbsHoldout', 0.81],
   ] as const)(
     'routes the %s to the expected role or an acceptable alternative at least at its threshold',
     (name, key, threshold) => {
