@@ -21,8 +21,10 @@
  *      / sqrt(number of roles sharing the entry: "release" is weaker evidence than "canary")
  *      x the weight of the sentence part it stands in (the strongest one, if it appears more than once).
  *    A word of several senses (BUILTIN_WORD_SENSES: "migration", "table", "pipeline", "leak", ...) counts
- *    for the roles of the sense its neighbours signal ("cloud migration" is platform work, "the users table
- *    and its index" database work, "the table on the dashboard page" front-end work), else as listed.
+ *    for the roles of the sense the request's main verb signals ("Check the JWT expiry" is an audit, "Add
+ *    the JWT rotation the pentest asked for" the feature), else of the sense its neighbours signal ("cloud
+ *    migration" is platform work, "the users table and its index" database work, "the table on the
+ *    dashboard page" front-end work), else as listed.
  *    A word inside a longer matched phrase does not count on its own. A role's evidence is the sum of its
  *    matches, strongest first, each further one discounted by EVIDENCE_DECAY. Equal evidence is ordered by the part
  *    of the sentence the role's evidence stands in, then by position.
@@ -424,30 +426,27 @@ function compileSenses(names: readonly string[]): Map<string, CompiledSense[]> {
 const SENSE_WINDOW = 8;
 
 /**
- * Gives each ambiguous word of the description the roles of its sense (see BUILTIN_WORD_SENSES): the
- * sense whose words outnumber every other's within SENSE_WINDOW words either side of it. The word's
- * one-word matches for other roles are dropped, and the sense's roles get it as a keyword where they do
- * not list it. A word with no sense signalled (or two signalled equally) keeps its matches.
+ * Gives each ambiguous word of the description the roles of its sense (see BUILTIN_WORD_SENSES). The
+ * request's main verb decides first: when it is one of the words that signal exactly one sense ("Evaluate the
+ * JWT validation ..." asks for an audit, "Implement the JWT refresh ..." for the feature), that sense is the
+ * word's, whatever its neighbours are; nouns around the word say what it is about, the verb what is to be
+ * done with it. Otherwise the sense whose words outnumber every other's within SENSE_WINDOW words either
+ * side of it. The word's one-word matches for other roles are dropped, and the sense's roles get it as a
+ * keyword where they do not list it. A word with no sense signalled (or two signalled equally) keeps its
+ * matches. The ambiguous word is never its own signal, even as the main verb ("Test the migration ...").
  */
 function applySenses(
   index: CompiledCatalog,
   tokens: readonly string[],
   factors: readonly number[],
+  mainVerbs: readonly boolean[],
   found: Map<Cue, Match>,
 ): void {
   for (let i = 0; i < tokens.length; i++) {
     const senses = index.senses.get(tokens[i] as string);
     if (senses === undefined || (factors[i] ?? 0) === 0) continue;
-    const counts = senses.map((sense) => {
-      let count = 0;
-      for (let j = Math.max(0, i - SENSE_WINDOW); j <= i + SENSE_WINDOW && j < tokens.length; j++) {
-        if (j !== i && sense.near.has(tokens[j] as string)) count++;
-      }
-      return count;
-    });
-    const most = Math.max(...counts);
-    if (most === 0 || counts.filter((c) => c === most).length > 1) continue;
-    const sense = senses[counts.indexOf(most)] as CompiledSense;
+    const sense = senseByMainVerb(senses, tokens, mainVerbs, i) ?? senseByNeighbours(senses, tokens, i);
+    if (sense === undefined) continue;
     const roles = new Set(sense.cues.map((c) => c.roleIndex));
     const oneWord = (m: Match) => m.start === i && m.end === i + 1;
     for (const [cue, m] of found) if (oneWord(m) && !roles.has(cue.roleIndex)) found.delete(cue);
@@ -456,6 +455,39 @@ function applySenses(
       if (!listed && !found.has(cue)) found.set(cue, { cue, start: i, end: i + 1, factor: factors[i] ?? 0 });
     }
   }
+}
+
+/** The one sense the request's main verb signals for the word at `at`, if its words signal exactly one. */
+function senseByMainVerb(
+  senses: readonly CompiledSense[],
+  tokens: readonly string[],
+  mainVerbs: readonly boolean[],
+  at: number,
+): CompiledSense | undefined {
+  const signalled = new Set<CompiledSense>();
+  for (let j = 0; j < tokens.length; j++) {
+    if (j === at || !mainVerbs[j]) continue;
+    for (const sense of senses) if (sense.near.has(tokens[j] as string)) signalled.add(sense);
+  }
+  return signalled.size === 1 ? [...signalled][0] : undefined;
+}
+
+/** The sense whose words outnumber every other's within SENSE_WINDOW words either side of `at`, if one does. */
+function senseByNeighbours(
+  senses: readonly CompiledSense[],
+  tokens: readonly string[],
+  at: number,
+): CompiledSense | undefined {
+  const counts = senses.map((sense) => {
+    let count = 0;
+    for (let j = Math.max(0, at - SENSE_WINDOW); j <= at + SENSE_WINDOW && j < tokens.length; j++) {
+      if (j !== at && sense.near.has(tokens[j] as string)) count++;
+    }
+    return count;
+  });
+  const most = Math.max(...counts);
+  if (most === 0 || counts.filter((c) => c === most).length > 1) return undefined;
+  return senses[counts.indexOf(most)];
 }
 
 function matchesAt(
@@ -696,7 +728,7 @@ export function extractRequirements(task: Task, catalog: RoleCatalog): Extracted
       else if (factor > previous.factor) Object.assign(previous, { start: i, end, factor });
     }
   }
-  applySenses(index, tokens.slice(0, words.length), factors, found);
+  applySenses(index, tokens.slice(0, words.length), factors, mainVerbs, found);
   // What must not be done ("without changing the API") is neither evidence nor a requirement.
   const matches = [...found.values()].filter((m) => m.factor > 0).sort((a, b) => a.start - b.start);
   const languages: string[] = [];

@@ -440,6 +440,18 @@ describe('extractRequirements: the sense of an ambiguous word', () => {
     expect(routeOf('Assess how the JWT is stored and whether it leaks')).toBe('security_auditor');
   });
 
+  it("lets the request's main verb decide the sense of a word before its neighbours are counted", () => {
+    // Neighbours of the building sense ("expiry", "refresh"), an inspection verb: an audit.
+    expect(routeOf('Check the JWT expiry and refresh')).toBe('security_auditor');
+    // Neighbours of the auditing sense ("audit", "plaintext", "weak", "pentest"), a building verb: the feature.
+    expect(routeOf('Add password hashing where the audit found plaintext and weak risks')).toBe(
+      'python_backend_coder',
+    );
+    expect(routeOf('Implement the RBAC the auditors asked for after the pentest')).toBe(
+      'python_backend_coder',
+    );
+  });
+
   it('does not route a description to QA for the tracker kind its heading names', () => {
     expect(routeOf('Bug: the CSV export endpoint ignores the page size')).toBe('python_backend_coder');
     expect(routeOf('Ticket: pagination for the invoices endpoint')).toBe('python_backend_coder');
