@@ -404,12 +404,16 @@ describe('dashboard', () => {
     const graphUrl = `${server.url}/batches/ui-graph-retry/graph`;
     // One failure of the graph's only read: the retry's waits (5 s, doubling) are unit-tested in poll.test.ts.
     const failed = await failOnce(page, graphUrl, 503, { error: 'Unavailable', message: 'try again' });
+    // The page's timers on a clock the test moves on, as openPage's `clock` does: the retry's wait is skipped.
+    await page.clock.install();
     await page.goto(`${server.url}/#key=${API_KEY}`);
     await page.waitForSelector('nav');
     await page.evaluate(`window.location.hash = ${JSON.stringify('#/batches/ui-graph-retry')}`);
 
     const notice = await page.waitForSelector('.stale', { timeout: UI_TIMEOUT_MS });
     const text = await notice.textContent();
+    // The retry's first wait (retryDelay), moved on instead of waited for.
+    await page.clock.fastForward(VIEW_REFRESH_MS);
     await page.waitForSelector(node('only'), { timeout: UI_TIMEOUT_MS });
 
     expect(text).toMatch(/^Not loaded: the read failed \(HTTP 503: try again\); trying again at .+\.$/);
