@@ -12,6 +12,11 @@ export interface CliIO {
    * terminal (nobody to ask). `meta-agent run` asks for approvals with it.
    */
   ask?: (question: string) => Promise<string>;
+  /**
+   * How the commands that talk to a remote API wait before sending a request again (RemoteApi's `wait`); absent,
+   * they wait in real time. Tests record the waits instead of waiting them out.
+   */
+  wait?: (ms: number) => Promise<void>;
 }
 
 /** Exit codes of every command (ARCHITECTURE.md, CLI). */

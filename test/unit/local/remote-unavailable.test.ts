@@ -275,12 +275,15 @@ describe('meta-agent run --url --out and an output the API keeps failing', () =>
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
     const out = join(dir, 'out');
-    const io = fakeIO();
+    const { wait, waits } = recordedWaits();
+    const io = Object.assign(fakeIO(), { wait });
 
     const code = await main(['run', file, '--url', url, '--out', out], io);
 
     expect(code).toBe(ExitCode.TasksFailed);
     expect(reads.filter((r) => r === 'GET /batches/b-out/tasks/y/output')).toHaveLength(SERVER_ERROR_TRIES);
+    // The backoff's waits between the tries, recorded instead of waited out.
+    expect(waits).toEqual([SERVER_ERROR_BACKOFF_MS, 2 * SERVER_ERROR_BACKOFF_MS]);
     expect(io.err).toContain(
       `meta-agent: could not fetch the output of task y, not written: GET ${url}/batches/b-out/tasks/y/output answered 500`,
     );
@@ -297,8 +300,9 @@ describe('meta-agent run --url --out and an output the API keeps failing', () =>
 describe('meta-agent status and cancel against a failing server', () => {
   it('exit 1 saying the server failed, not 2 (bad input), after trying the GET again', async () => {
     const { url, methods } = await serveAnswers([{ status: 500 }]);
-    const status = fakeIO();
-    const cancel = fakeIO();
+    const { wait, waits } = recordedWaits();
+    const status = Object.assign(fakeIO(), { wait });
+    const cancel = Object.assign(fakeIO(), { wait });
 
     const codes = [
       await main(['status', 'b-1', '--url', url], status),
@@ -307,6 +311,7 @@ describe('meta-agent status and cancel against a failing server', () => {
 
     expect(codes).toEqual([ExitCode.TasksFailed, ExitCode.TasksFailed]);
     expect(methods).toEqual([...Array(SERVER_ERROR_TRIES).fill('GET'), 'DELETE']);
+    expect(waits).toEqual([SERVER_ERROR_BACKOFF_MS, 2 * SERVER_ERROR_BACKOFF_MS]);
     expect(status.err).toBe(
       `meta-agent: GET ${url}/batches/b-1 answered 500 (a failure of the API, not of the request; its logs say more) ${SERVER_ERROR_TRIES} times: internal error\n`,
     );

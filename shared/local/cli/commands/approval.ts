@@ -76,7 +76,7 @@ function decisionCommand(action: Decision): Command {
         usage(action),
       );
     }
-    const api = new RemoteApi(target.url, target.apiKey);
+    const api = new RemoteApi(target.url, target.apiKey, io.wait);
     const answer = await api.decide(batchId, taskId, action, values.comment);
     if (values.json) io.stdout(`${JSON.stringify(answer, null, 2)}\n`);
     else {

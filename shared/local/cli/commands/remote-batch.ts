@@ -83,7 +83,7 @@ function remoteCommand(action: Action): Command {
         usage(action),
       );
     }
-    const api = new RemoteApi(target.url, target.apiKey);
+    const api = new RemoteApi(target.url, target.apiKey, io.wait);
     let current: BatchResult;
     if (action === 'cancel') {
       current = await api.cancel(batchId);

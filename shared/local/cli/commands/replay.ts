@@ -137,7 +137,7 @@ export const command: Command = async (argv, io: CliIO) => {
       USAGE,
     );
   }
-  const api = new RemoteApi(target.url, target.apiKey);
+  const api = new RemoteApi(target.url, target.apiKey, io.wait);
   const stored = await api.decisions(batchId);
   if (stored.status === 'RUNNING') {
     io.stderr(`meta-agent replay: batch ${batchId} is still running; replaying the decisions made so far.\n`);

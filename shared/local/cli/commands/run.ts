@@ -225,7 +225,7 @@ async function runRemote(
   outDir: string | undefined,
   io: CliIO,
 ): Promise<number> {
-  const api = new RemoteApi(target.url, target.apiKey);
+  const api = new RemoteApi(target.url, target.apiKey, io.wait);
   // The API validates against its own roles; only the file's JSON is read here.
   const text = await readTextFile(file, io, 'batch file');
   const batch = inFile(file, () => parseBatchJson(text));
