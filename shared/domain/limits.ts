@@ -321,7 +321,8 @@ export const MAX_EXPANSION_TASKS_PER_BATCH = 500;
  * adds, task-store.ts addDependencies): each is kept in its dependsOn and, once finished, in releasedBy. Unbounded,
  * a task downstream of several expanding tasks could gain MAX_EXPANSION_TASKS_PER_BATCH ids twice, about 130 KB of
  * its DynamoDB item (400 KB), and the write of its release or outcome was refused. An expansion that would pass it
- * is refused and adds nothing.
+ * is refused and adds nothing. Checked against the dependent as read before the expansion writes: two expansions
+ * running at once that share a dependent can each pass the check and together pass the limit (not yet atomic).
  */
 export const MAX_ADDED_DEPENDENCIES_PER_TASK = MAX_TASKS_PER_EXPANSION;
 /**
