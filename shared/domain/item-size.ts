@@ -42,7 +42,9 @@
  * about 330 KiB (BATCH_ITEM_WORST_BYTES, 337,812 bytes).
  */
 
+import { dependentsOf, soleDependentRoles } from './dag';
 import {
+  DEFAULT_MAX_ATTEMPTS,
   MAX_ADDED_DEPENDENCIES_PER_TASK,
   MAX_CONTEXT_RECORD_BYTES,
   MAX_DECISION_AGENTS_LISTED,
@@ -57,7 +59,7 @@ import {
   MAX_TASKS_PER_BATCH,
   MAX_TASKS_PER_EXPANSION,
 } from './limits';
-import type { RoutingDecision, Task } from './schemas';
+import type { Batch, RoutingDecision, Task } from './schemas';
 import { utf8Length, utf8Prefix } from './utf8';
 import type { ValidationIssue } from './validation';
 import { INLINE_OUTPUT_MAX_BYTES } from './workflow';
@@ -195,6 +197,25 @@ export function fixedPartSizes(part: FixedTaskPart): Record<string, number> {
 }
 
 /**
+ * The fixed parts of a submitted batch's task items, as submission writes them (usecases/submit.ts storedTasksOf:
+ * each task's dependents, the roles of those that depend on it alone, the batch's attempts).
+ */
+export function submittedTaskParts(batch: Batch): FixedTaskPart[] {
+  const maxAttempts = batch.options?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const dependents = dependentsOf(batch.tasks);
+  const dependentRoles = soleDependentRoles(batch.tasks);
+  return batch.tasks.map((task) => {
+    const roles = dependentRoles.get(task.id);
+    return {
+      task,
+      maxAttempts,
+      dependents: dependents.get(task.id) ?? [],
+      ...(roles ? { dependentRoles: roles } : {}),
+    };
+  });
+}
+
+/**
  * The tasks whose item could pass TASK_ITEM_BUDGET_BYTES at their worst, each as an issue at its largest field
  * (`pathOf(index, field)`), saying what the fixed part and the reserve take and what to do.
  */
@@ -265,13 +286,7 @@ export function listedDecision(
  * a nested expansion adds.
  */
 export function awaitingExpansion(tasks: readonly Pick<Task, 'id' | 'dependsOn' | 'expands'>[]): Set<string> {
-  const dependents = new Map<string, string[]>();
-  for (const task of tasks)
-    for (const dep of task.dependsOn ?? []) {
-      const listed = dependents.get(dep);
-      if (listed) listed.push(task.id);
-      else dependents.set(dep, [task.id]);
-    }
+  const dependents = dependentsOf(tasks);
   const found = new Set<string>();
   const next = tasks.filter((task) => task.expands).map((task) => task.id);
   for (let id = next.pop(); id !== undefined; id = next.pop()) {

@@ -8,6 +8,7 @@
 import type { z } from 'zod';
 import { contextIssues } from './context-validation';
 import { findCycles, MAX_REPORTED_CYCLES } from './dag';
+import { submittedTaskParts, taskItemIssues } from './item-size';
 import { firstTooDeep, type JsonPathSegment } from './json-depth';
 import { firstDuplicateKey } from './json-duplicates';
 import { locateJsonSyntaxError } from './json-location';
@@ -716,6 +717,10 @@ export function validateBatch(
   if (surroundings) return { ok: true, batch: parsed.data };
   const tooLarge = executionInputIssue(parsed.data);
   if (tooLarge) return { ok: false, issues: [tooLarge] };
+  // A task whose DynamoDB item could pass 400 KB at its worst (item-size.ts), refused wherever a batch is checked:
+  // `plan` and `route` as `run`, `serve` and the API. (An expansion checks the tasks it adds: usecases/expand.ts.)
+  const items = taskItemIssues(submittedTaskParts(parsed.data));
+  if (items.length > 0) return { ok: false, issues: items };
   return { ok: true, batch: parsed.data };
 }
 

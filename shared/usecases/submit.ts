@@ -14,12 +14,11 @@ import {
   topologicalOrder,
   workAhead,
 } from '../domain/dag';
-import { taskItemIssues } from '../domain/item-size';
 import { BATCH_CREATION_LEASE_MS, DEFAULT_MAX_ATTEMPTS } from '../domain/limits';
 import { moreUrgent, readyUrgency } from '../domain/pool';
 import type { RoleCatalog } from '../domain/roles';
 import type { Batch, Budget } from '../domain/schemas';
-import { assertValidBatch, BatchValidationError, parseBatchJson } from '../domain/validation';
+import { assertValidBatch, parseBatchJson } from '../domain/validation';
 import { type ExecutionInput, executionInput } from '../domain/workflow';
 import type {
   BatchCreation,
@@ -130,10 +129,6 @@ export function executionInputOf(batchId: string, tasks: readonly StoredTask[]):
 export async function submitBatch(deps: SubmitDeps, request: SubmitRequest): Promise<SubmitResult> {
   const batch = assertValidBatch(parseBatchJson(request.body), new Set(deps.catalog.keys()));
   const maxAttempts = batch.options?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-  // Before anything is written: a task whose item could pass DynamoDB's 400 KB at its worst is refused now,
-  // rather than losing its outcome to a refused write at run time (domain/item-size.ts).
-  const tooLarge = taskItemIssues(storedTasksOf('', batch, maxAttempts));
-  if (tooLarge.length > 0) throw new BatchValidationError(tooLarge);
   const now = deps.clock.now();
   const requestHash = createHash('sha256').update(request.body).digest('hex');
   let batchId = batch.batchId ?? deps.ids.next('batch-');

@@ -86,10 +86,17 @@ function largestTask(): { tasks: Task[]; big: Task } {
     ],
     options: { maxAttempts: MAX_ATTEMPTS_LIMIT },
   });
+  // Validation refuses a task whose item could pass 400 KB (and nothing else here); what it accepts, the items
+  // submission writes agree with.
   const fits = (chars: number) => {
     const validated = validateBatch(make(chars), new Set(resolveRoles().keys()));
-    if (!validated.ok) throw new Error(JSON.stringify(validated.issues.slice(0, 3)));
-    return taskItemIssues(storedTasksOf('b', validated.batch, MAX_ATTEMPTS_LIMIT)).length === 0;
+    if (!validated.ok) {
+      const other = validated.issues.filter((issue) => !issue.message.includes('of its DynamoDB item'));
+      if (other.length > 0) throw new Error(JSON.stringify(other.slice(0, 3)));
+      return false;
+    }
+    expect(taskItemIssues(storedTasksOf('b', validated.batch, MAX_ATTEMPTS_LIMIT))).toEqual([]);
+    return true;
   };
   let low = 1;
   let high = 40_000;

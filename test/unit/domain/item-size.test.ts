@@ -13,6 +13,7 @@ import {
   listedDecision,
   runStateReserve,
   shortenText,
+  submittedTaskParts,
   TASK_ITEM_BUDGET_BYTES,
   taskItemIssues,
 } from '../../../shared/domain/item-size';
@@ -26,8 +27,12 @@ import {
   MAX_STORED_COMMENT_BYTES,
   MAX_STORED_ERROR_BYTES,
 } from '../../../shared/domain/limits';
-import type { RoutingDecision, Task } from '../../../shared/domain/schemas';
+import { resolveRoles } from '../../../shared/domain/roles';
+import type { Batch, RoutingDecision, Task } from '../../../shared/domain/schemas';
 import { utf8Length } from '../../../shared/domain/utf8';
+import { validateBatch } from '../../../shared/domain/validation';
+
+const ROLES = new Set(resolveRoles().keys());
 
 describe('shortenText', () => {
   for (const [name, limit] of [
@@ -117,6 +122,27 @@ describe('taskItemIssues (TASK_ITEM_BUDGET_BYTES)', () => {
       dependsOn: Array.from({ length: 100 }, (_, i) => `${i}`.padEnd(128, 'x')),
     });
     expect(taskItemIssues([largest])).toEqual([]);
+  });
+
+  it('is part of validating a batch, so plan and route refuse what run and submit refuse', () => {
+    const task = (id: string, extra: Partial<Task> = {}): Task => ({
+      id,
+      description: `Build part ${id}`,
+      role: 'python_backend_coder',
+      ...extra,
+    });
+    const heavy = task('heavy', {
+      description: '😀'.repeat(MAX_DESCRIPTION_CHARS),
+      input: { text: 'i'.repeat(MAX_INPUT_BYTES - 20) },
+      approval: { after: true, by: 'code_reviewer' },
+    });
+    const batch: Batch = { tasks: [task('light'), heavy], options: { maxAttempts: MAX_ATTEMPTS_LIMIT } };
+    const refused = validateBatch(batch, ROLES);
+    expect(refused.ok).toBe(false);
+    expect(refused.ok ? [] : refused.issues.map((issue) => issue.path)).toEqual(['$.tasks[1].description']);
+    expect(taskItemIssues(submittedTaskParts(batch))).toHaveLength(1);
+    // The same task with the default attempts fits.
+    expect(validateBatch({ tasks: [task('light'), heavy] }, ROLES).ok).toBe(true);
   });
 
   it('reserves more for approvals, validator reviews and an expansion', () => {
