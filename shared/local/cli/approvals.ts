@@ -11,7 +11,7 @@ import type { Batch, BatchResult, TaskResult } from '../../domain/schemas';
 import type { EmbeddedSystem } from '../system';
 import { CliUsageError } from './errors';
 import { type CliIO, printable } from './io';
-import { REMOTE_UNAVAILABLE_WAIT_MS, retryAfterMsOf } from './remote';
+import { REMOTE_UNAVAILABLE_WAIT_MS, realWait, retryAfterMsOf } from './remote';
 
 /** Lines of a held output shown before the question (the whole output: GET .../output, or --out). */
 export const OUTPUT_PREVIEW_LINES = 20;
@@ -70,10 +70,8 @@ export class TerminalApprovals {
 
   constructor(
     private readonly system: Pick<EmbeddedSystem, 'request' | 'output'>,
+    /** Its `wait` (a timer when absent) is how a decision waits before it is sent again. */
     private readonly io: CliIO,
-    /** Waits before a decision is sent again (a timer by default). */
-    private readonly sleep: (ms: number) => Promise<void> = (ms) =>
-      new Promise((resolve) => setTimeout(resolve, ms)),
   ) {}
 
   /** Resolves once every question asked so far was answered and its decision sent (or given up). */
@@ -163,7 +161,7 @@ export class TerminalApprovals {
         return;
       }
       waited += waitMs;
-      await this.sleep(waitMs);
+      await (this.io.wait ?? realWait)(waitMs);
     }
   }
 

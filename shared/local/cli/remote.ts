@@ -149,7 +149,8 @@ export interface ProgressEvent {
 /** Resolves after `ms` milliseconds: how a RemoteApi waits before sending a request again. */
 export type Wait = (ms: number) => Promise<void>;
 
-const realWait: Wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits in real time (a timer). */
+export const realWait: Wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class RemoteApi {
   readonly baseUrl: string;

@@ -54,8 +54,11 @@ async function decide(answers: Parameters<typeof apiAnswering>[0]) {
   const api = apiAnswering(answers);
   const { io, errors } = terminal();
   const pauses: number[] = [];
-  const approvals = new TerminalApprovals(api.system, io, async (ms) => {
-    pauses.push(ms);
+  const approvals = new TerminalApprovals(api.system, {
+    ...io,
+    wait: async (ms) => {
+      pauses.push(ms);
+    },
   });
   approvals.watch(waiting);
   await approvals.settled();
