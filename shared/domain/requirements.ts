@@ -427,8 +427,8 @@ const SENSE_WINDOW = 8;
 
 /**
  * Gives each ambiguous word of the description the roles of its sense (see BUILTIN_WORD_SENSES). The
- * request's main verb decides first: when it is one of the words that signal exactly one sense ("Evaluate the
- * JWT validation ..." asks for an audit, "Implement the JWT refresh ..." for the feature), that sense is the
+ * request's main verb decides first: when it is one of the words that signal exactly one sense ("Check the
+ * JWT expiry ..." asks for an audit, "Implement the JWT refresh ..." for the feature), that sense is the
  * word's, whatever its neighbours are; nouns around the word say what it is about, the verb what is to be
  * done with it. Otherwise the sense whose words outnumber every other's within SENSE_WINDOW words either
  * side of it. The word's one-word matches for other roles are dropped, and the sense's roles get it as a
